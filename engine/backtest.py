@@ -1,0 +1,259 @@
+"""The backtest composition root: replayed data + numba venue + the trading session.
+
+Why here: this is the one engine module that wires concrete implementations (replay
+sources, `venues.sim`) to the mode-independent session; everything it drives — strategy,
+OMS, risk, ledger, audit — is what paper and live modes drive too. See README
+"Architecture" for why this root lives in `engine/`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.audit import AuditLog
+from engine.clock import SimClock
+from engine.config import RunConfig
+from engine.errors import ConfigError, DataError, InstrumentError
+from engine.feed import apply_feed_latency
+from engine.ledger import Ledger, to_decimal
+from engine.loader import instantiate, load_class
+from engine.output import RunWriter
+from engine.progress import progress
+from engine.risk import RiskConfig, RiskEngine
+from engine.session import TradingSession
+from engine.types import Instrument, load_instruments
+
+DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def select_instruments(config: RunConfig) -> dict[str, Instrument]:
+    """The run's instruments in config order, from the instruments file."""
+    file = config.instruments_file
+    if file is not None and not Path(file).is_absolute() and not Path(file).exists():
+        file = str(Path(config.base_dir) / file)
+    catalog = load_instruments(file)
+    ids = list(config.instruments)
+    if not ids:
+        ids = _dataset_instruments(config.data)
+    unknown = [i for i in ids if i not in catalog]
+    if unknown:
+        raise InstrumentError(
+            f"unknown instrument(s) {unknown}; add them to an instruments file (--instruments FILE)"
+        )
+    return {i: catalog[i] for i in ids}
+
+
+def _dataset_instruments(spec: str) -> list[str]:
+    if spec.startswith("synthetic:"):
+        return [DEFAULT_SYNTHETIC_INSTRUMENT]
+    from replay.stores import open_store
+
+    with open_store(spec) as store:
+        ids = sorted(store.instruments())
+    if not ids:
+        raise DataError(f"{spec} holds no instruments; import data first (tickparity data import)")
+    return ids
+
+
+def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict]:
+    """Split each [venues.X] table into sim-venue settings and ledger balances."""
+    settings: dict[str, dict[str, Any]] = {}
+    balances: dict[str, dict[str, Decimal]] = {}
+    for venue in dict.fromkeys(i.venue for i in instruments.values()):
+        table = dict(config.venues.get(venue, {}))
+        raw_balances = table.pop("balances", {})
+        if not isinstance(raw_balances, dict):
+            raise ConfigError(f"[venues.{venue}] balances must be a table like {{ USDT = \"100000\" }}")
+        parsed: dict[str, Decimal] = {}
+        for asset, amount in raw_balances.items():
+            if isinstance(amount, float):
+                raise ConfigError(f"[venues.{venue}] balances.{asset} = {amount!r}: write it as a quoted decimal string")
+            try:
+                parsed[asset] = Decimal(str(amount))
+            except Exception:
+                raise ConfigError(f"[venues.{venue}] balances.{asset} = {amount!r}: not a number") from None
+        settings[venue] = table
+        balances[venue] = parsed
+    return settings, balances
+
+
+class _Peekable:
+    """Lets the runner see the first chunk (the run's start time) without losing it."""
+
+    def __init__(self, chunks: Iterator[np.ndarray]) -> None:
+        self._it = iter(chunks)
+        self._first: np.ndarray | None = None
+        for chunk in self._it:
+            if len(chunk):
+                self._first = chunk
+                break
+
+    @property
+    def first_ts(self) -> int | None:
+        return None if self._first is None else int(self._first["local_ts"][0])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._first is not None:
+            yield self._first
+        yield from self._it
+
+
+def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True) -> Path:
+    """Run one backtest and write its run directory; returns the directory."""
+    from replay import open_source
+    from venues.sim import SimVenueConfig
+
+    wall_start = time.perf_counter()
+    instruments = select_instruments(config)
+    strategy = instantiate(load_class(config.strategy, config.base_dir), dict(config.params))
+    venue_settings, balances = _venue_tables(config, instruments)
+    venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}
+    risk = RiskEngine(RiskConfig.from_table(config.risk))
+
+    source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
+                         seed=config.seed)
+    feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
+    feed = _Peekable(apply_feed_latency(source, feed_ns))
+    if feed.first_ts is None:
+        raise DataError(f"no market data for {list(instruments)} in {config.data} in the requested time range")
+    start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
+    end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
+
+    out = Path(out_dir or config.out or f"runs/{config.hash}")
+    staging = _staging_dir(out)
+    try:
+        _run_into(staging, config, instruments, strategy, venue_configs, balances, risk, feed,
+                  start_ts, end_ts, source.estimated_events, wall_start, write_html, out.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(staging, out)
+    return out
+
+
+def _run_into(staging: Path, config: RunConfig, instruments: dict[str, Instrument], strategy, venue_configs: dict,
+              balances: dict, risk: RiskEngine, feed, start_ts: int, end_ts: int, total: int | None,
+              wall_start: float, write_html: bool, run_id: str) -> None:
+    """Replay, then write every output into `staging`."""
+    from venues.sim import SimCore, WakeKind, warmup
+    from venues.simulated import SimulatedVenue
+
+    writer = RunWriter(staging, instruments)
+    audit = AuditLog(staging / "audit.jsonl")
+    warmup()
+    core = SimCore(list(instruments.values()), venue_configs, feed, config.seed)
+    venues = {name: SimulatedVenue(name, core, cfg) for name, cfg in venue_configs.items()}
+    clock = SimClock(start_ts)
+    ledger = Ledger(instruments, balances)
+    session = TradingSession(strategy=strategy, instruments=instruments, venues=venues, clock=clock,
+                             ledger=ledger, risk=risk, audit=audit, recorder=writer)
+    loop_start = time.perf_counter()
+    try:
+        session.start()
+        events = _drive(session, core, clock, writer, WakeKind, start_ts, end_ts, config.sample_ns,
+                        total)
+        session.stop()
+        session.sample_equity()
+        writer.add_bbo(core.drain_bbo())
+        writer.add_trades(core.drain_trades())
+    finally:
+        audit.close()
+    loop_seconds = time.perf_counter() - loop_start
+
+    marks = session.marks()
+    summary = {"run": {
+        "id": run_id, "config_hash": config.hash, "strategy": config.strategy, "data": config.data,
+        "seed": config.seed, "instruments": list(instruments), "start_ts": start_ts,
+        "end_ts": clock.now(), "events": events, "wall_seconds": round(time.perf_counter() - wall_start, 3),
+        "events_per_second": round(events / loop_seconds, 1) if loop_seconds > 0 else None,
+        "orders": len(session.oms.by_no), "fills": session.fill_count,
+        "pnl": {"realized": str(to_decimal(ledger.realized_pnl())),
+                "unrealized": str(to_decimal(ledger.unrealized_pnl(marks))),
+                "fees": str(ledger.fees()), "turnover": str(ledger.turnover()),
+                "equity_start": writer.first_equity, "equity_end": str(to_decimal(ledger.equity(marks)))},
+        "positions": {i: str(ledger.position(i)) for i in instruments},
+        "balances": {f"{v}:{a}": str(amount) for (v, a), amount in sorted(ledger.balances.items())},
+    }}
+    config_json = config.to_json() | {"config_hash": config.hash}
+    writer.finish(list(session.oms.by_no.values()), summary, config_json)
+    if write_html:
+        from reports import write_report
+
+        write_report(staging)
+
+
+def _staging_dir(out: Path) -> Path:
+    """A fresh sibling directory to write into, so a failed run never leaves a half-written
+    or mixed run directory behind (the old one stays intact until the new one is complete)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
+        raise ConfigError(f"--out {out} is a non-empty directory that is not a tickparity run; choose another")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    return staging
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Replace the previous run directory (if any) with the finished one."""
+    if out.exists():
+        retired = out.parent / f".{out.name}.old"
+        if retired.exists():
+            shutil.rmtree(retired)
+        out.rename(retired)
+        staging.rename(out)
+        shutil.rmtree(retired)
+    else:
+        staging.rename(out)
+
+
+def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,
+           end_ts: int, sample_ns: int, total: int | None) -> int:
+    """The event loop: run the numba core to the next wake-up, hand it to the session."""
+    next_sample = start_ts + sample_ns
+    reported = 0
+    with progress("replaying", total=total, unit="events") as bar:
+        while True:
+            t_timer = session.next_timer_ts()
+            bound = min(next_sample, end_ts, t_timer if t_timer is not None else INT64_MAX)
+            wake = core.run_until(bound, session.wake_book, session.wake_trade)
+            kind = wake.kind
+            if kind == WakeKind.END:
+                break
+            clock.advance_to(max(int(wake.ts), clock.now()))
+            if kind == WakeKind.ORDER:
+                session.on_order_event(wake.record)
+                if int(wake.record["kind"]) == 2:  # a fill moves equity: sample it
+                    session.sample_equity()
+            elif kind == WakeKind.BOOK:
+                session.on_book(int(wake.instrument))
+            elif kind == WakeKind.TRADE:
+                rec = wake.record
+                session.on_trade(int(wake.instrument), int(rec["side"]), int(rec["price"]),
+                                 int(rec["qty"]), int(rec["exch_ts"]))
+            else:  # BOUND
+                now = clock.now()
+                if now >= end_ts:
+                    break
+                if now >= next_sample:
+                    session.sample_equity()
+                    next_sample += sample_ns
+                    writer.add_bbo(core.drain_bbo())
+                    writer.add_trades(core.drain_trades())
+                    processed = core.events_processed
+                    bar.advance(processed - reported)
+                    reported = processed
+                session.fire_timers(now)
+        bar.advance(core.events_processed - reported)
+    return int(core.events_processed)

@@ -1,0 +1,150 @@
+"""Order manager: the order state machine, client ids and idempotent submission.
+
+Why strict: a live venue can answer late, twice or out of order; an illegal status
+change is a bug or a venue anomaly that must surface, not be papered over. Every mode
+feeds venue responses through the same `OrderManager.apply_*` methods.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.errors import IllegalTransitionError
+from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
+from engine.types.orders import TERMINAL_STATUSES
+
+S = OrderStatus
+LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING: frozenset({S.SUBMITTED, S.REJECTED}),
+    S.SUBMITTED: frozenset(
+        {S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}
+    ),
+    S.ACKNOWLEDGED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
+    S.FILLED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+def check_transition(current: OrderStatus, new: OrderStatus) -> None:
+    """Raise IllegalTransitionError unless current -> new is allowed."""
+    if new not in LEGAL_TRANSITIONS[current]:
+        raise IllegalTransitionError(
+            f"illegal order transition {current.name} -> {new.name}"
+        )
+
+
+@dataclass(slots=True)
+class Order:
+    """One order as the engine knows it (ticks/lots inside, Decimals at the edges)."""
+
+    order_no: int
+    client_id: str
+    instrument: Instrument
+    instrument_index: int
+    side: int  # +1 buy, -1 sell
+    type: OrderType
+    tif: TimeInForce
+    price: int  # ticks; 0 for market orders
+    qty: int  # lots, total ordered
+    post_only: bool = False
+    reduce_only: bool = False
+    gtd_ts: int = 0
+    parent_id: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    filled: int = 0  # lots
+    notional_filled: Decimal = Decimal(0)  # sum of price*qty of fills
+    fees: Decimal = Decimal(0)
+    reason: str = ""
+    created_ts: int = 0
+    trigger_ts: int = 0
+    ack_ts: int | None = None
+    first_fill_ts: int | None = None
+    last_fill_ts: int | None = None
+    cancel_req_ts: int | None = None
+    done_ts: int | None = None
+    arrival_bid: Decimal | None = None
+    arrival_ask: Decimal | None = None
+    history: list[OrderStatus] = field(default_factory=list)
+
+    @property
+    def leaves(self) -> int:
+        return 0 if self.status in TERMINAL_STATUSES else self.qty - self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL_STATUSES
+
+    @property
+    def side_name(self) -> str:
+        return "buy" if self.side > 0 else "sell"
+
+    def transition(self, new: OrderStatus) -> None:
+        check_transition(self.status, new)
+        self.history.append(self.status)
+        self.status = new
+
+
+class RecentIds:
+    """Bounded LRU of client ids seen, so a resubmitted id is refused, not sent twice."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, client_id: str) -> bool:
+        return client_id in self._ids
+
+    def add(self, client_id: str) -> None:
+        self._ids[client_id] = None
+        self._ids.move_to_end(client_id)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+
+class OrderManager:
+    """Owns every order of a run, keyed by client id and by the venue-facing order number."""
+
+    def __init__(self, id_prefix: str = "tp", recent_capacity: int = 100_000) -> None:
+        self._prefix = id_prefix
+        self._next_no = 1
+        self.recent = RecentIds(recent_capacity)
+        self.by_client: dict[str, Order] = {}
+        self.by_no: dict[int, Order] = {}
+        self.open_nos: dict[int, None] = {}  # insertion-ordered: deterministic iteration
+
+    def next_client_id(self) -> str:
+        return f"{self._prefix}-{self._next_no}"
+
+    def is_duplicate(self, client_id: str) -> bool:
+        return client_id in self.recent or client_id in self.by_client
+
+    def create(self, **fields) -> Order:
+        """Register a new PENDING order; the caller has checked the id is not a duplicate."""
+        order_no = self._next_no
+        self._next_no += 1
+        client_id = fields.pop("client_id", None) or f"{self._prefix}-{order_no}"
+        order = Order(order_no=order_no, client_id=client_id, **fields)
+        self.by_client[client_id] = order
+        self.by_no[order_no] = order
+        self.open_nos[order_no] = None
+        self.recent.add(client_id)
+        return order
+
+    def set_status(self, order: Order, new: OrderStatus, ts: int, reason: str = "") -> None:
+        order.transition(new)
+        if reason:
+            order.reason = reason
+        if new in TERMINAL_STATUSES:
+            order.done_ts = ts
+            self.open_nos.pop(order.order_no, None)
+
+    def open_orders(self, instrument_id: str | None = None) -> list[Order]:
+        orders = (self.by_no[n] for n in self.open_nos)
+        if instrument_id is None:
+            return list(orders)
+        return [o for o in orders if o.instrument.id == instrument_id]

@@ -1,0 +1,201 @@
+"""Writes a run directory in the format of docs/run_dir.md.
+
+Why streaming for market tables: the local top of book and trades of a month-long replay
+do not fit in memory, so they go to Parquet in row groups as the run proceeds; fills,
+orders and equity samples are small enough to collect and write once at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.oms import Order
+from engine.types import Instrument, OrderType
+from engine.views import Status
+
+_STR = pa.string()
+
+FILLS_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("exch_ts", pa.int64()), ("instrument", _STR), ("venue", _STR),
+    ("client_id", _STR), ("parent_id", _STR), ("side", _STR), ("price", _STR), ("qty", _STR),
+    ("fee", _STR), ("fee_asset", _STR), ("liquidity", _STR),
+])
+ORDERS_SCHEMA = pa.schema([
+    ("client_id", _STR), ("parent_id", _STR), ("instrument", _STR), ("venue", _STR),
+    ("side", _STR), ("type", _STR), ("tif", _STR), ("post_only", pa.bool_()),
+    ("reduce_only", pa.bool_()), ("price", _STR), ("qty", _STR), ("filled_qty", _STR),
+    ("avg_fill_price", _STR), ("fees", _STR), ("status", _STR), ("reason", _STR),
+    ("created_ts", pa.int64()), ("trigger_ts", pa.int64()), ("ack_ts", pa.int64()),
+    ("first_fill_ts", pa.int64()), ("last_fill_ts", pa.int64()), ("cancel_req_ts", pa.int64()),
+    ("done_ts", pa.int64()), ("arrival_bid", _STR), ("arrival_ask", _STR),
+])
+BBO_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("exch_ts", pa.int64()), ("instrument", _STR), ("bid", pa.float64()),
+    ("bid_qty", pa.float64()), ("ask", pa.float64()), ("ask_qty", pa.float64()),
+])
+TRADES_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("exch_ts", pa.int64()), ("instrument", _STR), ("side", _STR),
+    ("price", pa.float64()), ("qty", pa.float64()),
+])
+EQUITY_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("equity", _STR), ("realized_pnl", _STR), ("unrealized_pnl", _STR),
+    ("fees", _STR), ("quote_asset", _STR),
+])
+INVENTORY_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("instrument", _STR), ("position", _STR), ("mid", pa.float64()),
+])
+
+_FLUSH_ROWS = 500_000
+
+
+def _scales(steps: list[Decimal]) -> tuple[np.ndarray, np.ndarray]:
+    """(divisor, multiplier) per instrument: divide by 1/step when it is whole, else multiply."""
+    divisors, multipliers = [], []
+    for step in steps:
+        inverse = 1 / step
+        whole = inverse == inverse.to_integral_value()
+        divisors.append(float(inverse) if whole else 1.0)
+        multipliers.append(1.0 if whole else float(step))
+    return np.array(divisors), np.array(multipliers)
+
+
+def _to_float(units: np.ndarray, scale: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    divisors, multipliers = scale
+    return units.astype(np.float64) * multipliers[idx] / divisors[idx]
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class RunWriter:
+    """Collects a run's outputs and writes them into `out_dir`."""
+
+    def __init__(self, out_dir: Path, instruments: dict[str, Instrument]) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.instruments = instruments
+        self._ids = np.array(list(instruments), dtype=object)
+        # divide by 1/step when that is a whole number: 6000002 / 100 is 60000.02 exactly
+        # as a float, where 6000002 * 0.01 is 60000.020000000004
+        self._tick = _scales([i.tick_size for i in instruments.values()])
+        self._lot = _scales([i.lot_size for i in instruments.values()])
+        self._quote_asset = next(iter(instruments.values())).quote if instruments else ""
+        self._fills: list[tuple] = []
+        self._equity: list[tuple] = []
+        self._inventory: list[tuple] = []
+        self._market: dict[str, tuple[pa.Schema, list[np.ndarray], pq.ParquetWriter | None]] = {
+            "bbo": (BBO_SCHEMA, [], None), "trades": (TRADES_SCHEMA, [], None)}
+
+    # -- Recorder protocol ---------------------------------------------------------------
+    def fill(self, order: Order, ts: int, exch_ts: int, price: Decimal, qty: Decimal,
+             fee: Decimal, liquidity: str) -> None:
+        inst = order.instrument
+        self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
+                            order.side_name, str(price), str(qty), str(fee), inst.quote, liquidity))
+
+    def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
+               fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None:
+        self._equity.append((ts, str(equity), str(realized), str(unrealized), str(fees), self._quote_asset))
+        for inst_id, position, mid in positions:
+            self._inventory.append((ts, inst_id, str(position), mid))
+
+    # -- market tables (numpy records from the venue) -----------------------------------
+    def add_bbo(self, rows: np.ndarray) -> None:
+        self._add_market("bbo", rows)
+
+    def add_trades(self, rows: np.ndarray) -> None:
+        self._add_market("trades", rows)
+
+    def _add_market(self, name: str, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        schema, pending, writer = self._market[name]
+        pending.append(rows)
+        if sum(len(p) for p in pending) >= _FLUSH_ROWS:
+            self._flush_market(name)
+
+    def _flush_market(self, name: str) -> None:
+        schema, pending, writer = self._market[name]
+        if writer is None:
+            writer = pq.ParquetWriter(self.out_dir / f"{name}.parquet", schema)
+        if pending:
+            rows = np.concatenate(pending)
+            table = self._bbo_table(rows) if name == "bbo" else self._trades_table(rows)
+            writer.write_table(table)
+        self._market[name] = (schema, [], writer)
+
+    def _bbo_table(self, rows: np.ndarray) -> pa.Table:
+        idx = rows["instrument"].astype(np.intp)
+        bid_ok, ask_ok = rows["bid_qty"] > 0, rows["ask_qty"] > 0
+        return pa.table({
+            "ts": rows["ts"].astype(np.int64), "exch_ts": rows["exch_ts"].astype(np.int64),
+            "instrument": pa.array(self._ids[idx], _STR),
+            "bid": np.where(bid_ok, _to_float(rows["bid"], self._tick, idx), np.nan),
+            "bid_qty": np.where(bid_ok, _to_float(rows["bid_qty"], self._lot, idx), np.nan),
+            "ask": np.where(ask_ok, _to_float(rows["ask"], self._tick, idx), np.nan),
+            "ask_qty": np.where(ask_ok, _to_float(rows["ask_qty"], self._lot, idx), np.nan),
+        }, schema=BBO_SCHEMA)
+
+    def _trades_table(self, rows: np.ndarray) -> pa.Table:
+        idx = rows["instrument"].astype(np.intp)
+        return pa.table({
+            "ts": rows["ts"].astype(np.int64), "exch_ts": rows["exch_ts"].astype(np.int64),
+            "instrument": pa.array(self._ids[idx], _STR),
+            "side": pa.array(np.where(rows["side"] > 0, "buy", "sell"), _STR),
+            "price": _to_float(rows["price"], self._tick, idx),
+            "qty": _to_float(rows["qty"], self._lot, idx),
+        }, schema=TRADES_SCHEMA)
+
+    # -- finish --------------------------------------------------------------------------
+    def finish(self, orders: list[Order], summary: dict[str, Any], config: dict[str, Any]) -> None:
+        for name in self._market:
+            self._flush_market(name)
+            writer = self._market[name][2]
+            if writer is not None:
+                writer.close()
+        pq.write_table(pa.Table.from_pylist([dict(zip(FILLS_SCHEMA.names, row, strict=True)) for row in self._fills], schema=FILLS_SCHEMA), self.out_dir / "fills.parquet")
+        pq.write_table(pa.Table.from_pylist([_order_row(o) for o in orders], schema=ORDERS_SCHEMA), self.out_dir / "orders.parquet")
+        pq.write_table(pa.Table.from_pylist([dict(zip(EQUITY_SCHEMA.names, row, strict=True)) for row in self._equity], schema=EQUITY_SCHEMA), self.out_dir / "equity.parquet")
+        pq.write_table(pa.Table.from_pylist([dict(zip(INVENTORY_SCHEMA.names, row, strict=True)) for row in self._inventory], schema=INVENTORY_SCHEMA), self.out_dir / "inventory.parquet")
+        _write_json(self.out_dir / "config.json", config)
+        _write_json(self.out_dir / "instruments.json", {
+            i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
+                   "base": i.base, "quote": i.quote, "tick_size": str(i.tick_size),
+                   "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
+                   "min_notional": str(i.min_notional)} for i in self.instruments.values()})
+        _write_json(self.out_dir / "summary.json", summary)
+
+    @property
+    def first_equity(self) -> str | None:
+        """Equity at the first sample (the book is needed to mark base-asset holdings)."""
+        return self._equity[0][1] if self._equity else None
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    inst = order.instrument
+    avg = (order.notional_filled / inst.lots_to_qty(order.filled)) if order.filled else None
+    return {
+        "client_id": order.client_id, "parent_id": order.parent_id, "instrument": inst.id,
+        "venue": inst.venue, "side": order.side_name, "type": order.type.name.lower(),
+        "tif": order.tif.name, "post_only": order.post_only, "reduce_only": order.reduce_only,
+        "price": str(inst.ticks_to_price(order.price)) if order.type == OrderType.LIMIT else None,
+        "qty": str(inst.lots_to_qty(order.qty)), "filled_qty": str(inst.lots_to_qty(order.filled)),
+        "avg_fill_price": _dec(avg), "fees": str(order.fees),
+        "status": Status.of(order.status).value, "reason": order.reason,
+        "created_ts": order.created_ts, "trigger_ts": order.trigger_ts, "ack_ts": order.ack_ts,
+        "first_fill_ts": order.first_fill_ts, "last_fill_ts": order.last_fill_ts,
+        "cancel_req_ts": order.cancel_req_ts, "done_ts": order.done_ts,
+        "arrival_bid": _dec(order.arrival_bid), "arrival_ask": _dec(order.arrival_ask),
+    }
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,381 @@
+"""The mode-independent trading session: strategy, OMS, risk, ledger and audit.
+
+Why one class for every mode: a backtest driver (replayed feed + numba venue) and a live
+driver (asyncio + ccxt) both call the same four entry points — `start`, `fire_timers`,
+`on_book`/`on_trade`, `on_order_event`, `stop` — so the code that decides and books
+orders is literally the same object in every mode.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from engine.audit import AuditLog
+from engine.clock import Clock
+from engine.context import Context
+from engine.errors import ConfigError, InstrumentError
+from engine.fees import bps, fee_amount
+from engine.ledger import Ledger, to_decimal
+from engine.oms import Order, OrderManager
+from engine.risk import RiskEngine
+from engine.strategy import Strategy
+from engine.types import (
+    Instrument,
+    Liquidity,
+    OrderEventKind,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    TimeInForce,
+)
+from engine.venue import Venue
+from engine.views import BookView, OrderUpdate, Status, TradeView
+
+_TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
+_TIFS = {t.name: t for t in TimeInForce}
+_LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
+
+
+class Recorder:
+    """Receives what a run produced; the backtest writes it to the run directory."""
+
+    def fill(self, order: Order, ts: int, exch_ts: int, price: Decimal, qty: Decimal,
+             fee: Decimal, liquidity: str) -> None: ...
+
+    def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
+               fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None: ...
+
+
+class TradingSession:
+    """Drives one strategy against one set of venues (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        strategy: Strategy,
+        instruments: Mapping[str, Instrument],
+        venues: Mapping[str, Venue],
+        clock: Clock,
+        ledger: Ledger,
+        risk: RiskEngine,
+        audit: AuditLog,
+        recorder: Recorder | None = None,
+        id_prefix: str = "tp",
+    ) -> None:
+        self.strategy = strategy
+        self.instruments = dict(instruments)
+        self._ids = list(self.instruments)
+        self.index = {inst_id: i for i, inst_id in enumerate(self._ids)}
+        self.venues = dict(venues)
+        for inst in self.instruments.values():
+            if inst.venue not in self.venues:
+                raise ConfigError(f"instrument {inst.id} trades on venue {inst.venue!r}, which is not configured")
+        self.clock = clock
+        self.ledger = ledger
+        self.risk = risk
+        self.audit = audit
+        self.recorder = recorder or Recorder()
+        self.oms = OrderManager(id_prefix=id_prefix)
+        self.ctx = Context(self)
+        n = len(self.instruments)
+        self.wake_book = np.zeros(n, dtype=np.bool_)
+        self.wake_trade = np.zeros(n, dtype=np.bool_)
+        self._timers: list[tuple[int, int, int]] = []  # (ts, seq, timer_id)
+        self._timer_every: dict[int, int | None] = {}
+        self._timer_seq = 0
+        self._pending: deque[OrderUpdate] = deque()
+        self._trigger_ts = 0
+        self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
+                       for inst_id, inst in self.instruments.items()}
+        self.fill_count = 0
+
+    # -- lookups -------------------------------------------------------------------------
+    def instrument(self, instrument_id: str) -> Instrument:
+        inst = self.instruments.get(instrument_id)
+        if inst is None:
+            raise InstrumentError(
+                f"unknown instrument {instrument_id!r}; this run trades {list(self.instruments)}"
+            )
+        return inst
+
+    def book(self, instrument_id: str) -> BookView:
+        self.instrument(instrument_id)
+        return self._books[instrument_id]
+
+    def subscribe(self, instrument_id: str, *, book: bool, trades: bool) -> None:
+        i = self.index[self.instrument(instrument_id).id]
+        self.wake_book[i] = bool(book)
+        self.wake_trade[i] = bool(trades)
+
+    # -- timers --------------------------------------------------------------------------
+    def schedule(self, every_ns: int | None = None, at_ns: int | None = None) -> int:
+        if every_ns is None and at_ns is None:
+            raise ConfigError("ctx.schedule needs every_ns and/or at_ns")
+        if every_ns is not None and (not isinstance(every_ns, int) or every_ns <= 0):
+            raise ConfigError(f"ctx.schedule every_ns={every_ns!r}: expected a positive int (ns)")
+        now = self.clock.now()
+        first = at_ns if at_ns is not None else now + every_ns  # type: ignore[operator]
+        first = max(int(first), now)
+        timer_id = self._timer_seq
+        self._timer_seq += 1
+        self._timer_every[timer_id] = every_ns
+        heapq.heappush(self._timers, (first, timer_id, timer_id))
+        return timer_id
+
+    def unschedule(self, timer_id: int) -> None:
+        self._timer_every.pop(timer_id, None)
+
+    def next_timer_ts(self) -> int | None:
+        while self._timers and self._timers[0][2] not in self._timer_every:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def fire_timers(self, ts: int) -> None:
+        """Run every timer due at or before ts, in (time, creation) order."""
+        while (due := self.next_timer_ts()) is not None and due <= ts:
+            _, _, timer_id = heapq.heappop(self._timers)
+            every = self._timer_every.get(timer_id)
+            if every is None:
+                self._timer_every.pop(timer_id, None)
+            else:
+                self._timer_seq += 1
+                heapq.heappush(self._timers, (due + every, self._timer_seq, timer_id))
+            self._trigger_ts = due
+            self.strategy.on_timer(self.ctx, due)
+            self._flush()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        self.audit.write(self.clock.now(), "start", strategy=type(self.strategy).__name__)
+        self._trigger_ts = self.clock.now()
+        self.strategy.on_start(self.ctx)
+        self._flush()
+
+    def stop(self) -> None:
+        self._trigger_ts = self.clock.now()
+        self.strategy.on_stop(self.ctx)
+        self._flush()
+        self.audit.write(self.clock.now(), "stop", orders=len(self.oms.by_no), fills=self.fill_count)
+
+    # -- market callbacks ----------------------------------------------------------------
+    def on_book(self, instrument_index: int) -> None:
+        self._trigger_ts = self.clock.now()
+        self.strategy.on_book(self.ctx, self._books[self._ids[instrument_index]])
+        self._flush()
+
+    def on_trade(self, instrument_index: int, side: int, price: int, qty: int, exch_ts: int) -> None:
+        self._trigger_ts = self.clock.now()
+        inst = self._by_index(instrument_index)
+        trade = TradeView(inst.id, "buy" if side > 0 else "sell", inst.ticks_to_price(price),
+                          inst.lots_to_qty(qty), self.clock.now(), exch_ts)
+        self.strategy.on_trade(self.ctx, trade)
+        self._flush()
+
+    def _by_index(self, instrument_index: int) -> Instrument:
+        return self.instruments[self._ids[instrument_index]]
+
+    # -- order entry ---------------------------------------------------------------------
+    def submit(self, *, instrument: str, side: int, qty: Decimal, price: Decimal | None,
+               order_type: str, tif: str, post_only: bool, reduce_only: bool,
+               client_id: str | None, expire_ns: int | None, parent_id: str | None) -> str:
+        inst = self.instrument(instrument)
+        if order_type not in _TYPES:
+            raise ConfigError(f"order type={order_type!r}: expected 'limit' or 'market'")
+        if tif not in _TIFS:
+            raise ConfigError(f"tif={tif!r}: expected one of {list(_TIFS)}")
+        otype, otif = _TYPES[order_type], _TIFS[tif]
+        if otype == OrderType.LIMIT and price is None:
+            raise ConfigError(f"limit order on {instrument} needs a price")
+        if otype == OrderType.MARKET and price is not None:
+            raise ConfigError("market orders take no price (use a limit IOC for a price cap)")
+        if otif == TimeInForce.GTD and expire_ns is None:
+            raise ConfigError("tif='GTD' needs expire_ns (venue time in ns)")
+        if qty <= 0:
+            raise InstrumentError(f"qty={qty}: must be > 0")
+        qty_lots = inst.qty_to_lots(qty)
+        price_ticks = inst.price_to_ticks(price) if price is not None else 0
+        if post_only:
+            otif = TimeInForce.GTX
+        now = self.clock.now()
+        if client_id is not None and self.oms.is_duplicate(client_id):
+            self._reject_duplicate(client_id, inst, side, qty, price, now)
+            return client_id
+        index = self.index[inst.id]
+        bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
+        best_bid = inst.ticks_to_price(bid_px) if bid_qty > 0 else None
+        best_ask = inst.ticks_to_price(ask_px) if ask_qty > 0 else None
+        mid = (best_bid + best_ask) / 2 if best_bid is not None and best_ask is not None else None
+        order = self.oms.create(
+            client_id=client_id, instrument=inst, instrument_index=index, side=side,
+            type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif == TimeInForce.GTX,
+            reduce_only=reduce_only, gtd_ts=int(expire_ns or 0), parent_id=parent_id,
+            created_ts=now, trigger_ts=self._trigger_ts, arrival_bid=best_bid, arrival_ask=best_ask,
+        )
+        self.audit.write(now, "decision", action="submit", client_id=order.client_id,
+                         instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
+                         qty=str(qty), price=None if price is None else str(price),
+                         reduce_only=reduce_only, parent_id=parent_id)
+        reason = self._venue_rules(order, qty, price, best_bid, best_ask) or self.risk.check(
+            now=now, side=side, qty=qty, price=price, mid=mid,
+            position=self.ledger.position(inst.id),
+            open_orders=len(self.oms.open_nos) - 1, reduce_only=reduce_only,
+        )
+        if reason is not None:
+            self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
+            order.ack_ts = now
+            self.audit.write(now, "reject", client_id=order.client_id, reason=reason)
+            self._pending.append(self._update(order, now))
+            return order.client_id
+        self.oms.set_status(order, OrderStatus.SUBMITTED, now)
+        self.audit.write(now, "request", action="submit", client_id=order.client_id, venue=inst.venue)
+        self.venues[inst.venue].submit(order, now)
+        return order.client_id
+
+    def _venue_rules(self, order: Order, qty: Decimal, price: Decimal | None,
+                     best_bid: Decimal | None, best_ask: Decimal | None) -> str | None:
+        """The venue's own filters (min qty / min notional), refused before sending like ccxt."""
+        inst = order.instrument
+        if qty < inst.min_qty:
+            return "min_qty"
+        reference = price if price is not None else (best_ask if order.side > 0 else best_bid)
+        if reference is not None and inst.min_notional and qty * reference < inst.min_notional:
+            return "min_notional"
+        return None
+
+    def _reject_duplicate(self, client_id: str, inst: Instrument, side: int, qty: Decimal,
+                          price: Decimal | None, now: int) -> None:
+        self.audit.write(now, "reject", client_id=client_id, reason="duplicate_client_id")
+        self._pending.append(OrderUpdate(
+            client_id=client_id, instrument=inst.id, side="buy" if side > 0 else "sell",
+            status=Status.REJECTED, filled_qty=Decimal(0), leaves_qty=Decimal(0),
+            last_fill_price=None, last_fill_qty=Decimal(0), fee=Decimal(0), liquidity=None,
+            reason="duplicate_client_id", ts=now, price=price, qty=qty))
+
+    def cancel(self, client_id: str) -> bool:
+        order = self.oms.by_client.get(client_id)
+        if order is None or not order.is_open:
+            return False
+        now = self.clock.now()
+        order.cancel_req_ts = now
+        self.audit.write(now, "request", action="cancel", client_id=client_id)
+        self.venues[order.instrument.venue].cancel(order, now)
+        return True
+
+    def amend(self, client_id: str, *, qty: Decimal | None, price: Decimal | None) -> bool:
+        order = self.oms.by_client.get(client_id)
+        if order is None or not order.is_open:
+            return False
+        if order.type == OrderType.MARKET:
+            raise ConfigError("market orders cannot be amended")
+        inst = order.instrument
+        new_qty = inst.qty_to_lots(qty) if qty is not None else order.qty
+        new_price = inst.price_to_ticks(price) if price is not None else order.price
+        now = self.clock.now()
+        self.audit.write(now, "request", action="amend", client_id=client_id,
+                         qty=str(inst.lots_to_qty(new_qty)), price=str(inst.ticks_to_price(new_price)))
+        self.venues[inst.venue].amend(order, new_price, new_qty, now)
+        return True
+
+    # -- venue responses -----------------------------------------------------------------
+    def on_order_event(self, rec: Any) -> None:
+        """Apply one venue response (fields of ORDER_EVENT_DTYPE) and tell the strategy."""
+        order = self.oms.by_no.get(int(rec["order_no"]))
+        if order is None:
+            raise InstrumentError(f"venue reported unknown order number {int(rec['order_no'])}")
+        now = self.clock.now()
+        self._trigger_ts = now
+        kind = OrderEventKind(int(rec["kind"]))
+        reason = RejectReason(int(rec["reason"])).name.lower() if int(rec["reason"]) else ""
+        inst = order.instrument
+        fill_price = fill_qty = None
+        fee = Decimal(0)
+        liquidity = None
+        if order.ack_ts is None:
+            order.ack_ts = now
+        if kind == OrderEventKind.ACK:
+            if order.status == OrderStatus.SUBMITTED:
+                self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+        elif kind == OrderEventKind.FILL:
+            lots = int(rec["qty"])
+            fill_price = inst.ticks_to_price(int(rec["price"]))
+            fill_qty = inst.lots_to_qty(lots)
+            liq = Liquidity(int(rec["liquidity"]))
+            liquidity = _LIQUIDITY.get(liq, "taker")
+            venue = self.venues[inst.venue]
+            fee = fee_amount(inst, int(rec["price"]), lots, liq, bps(venue.maker_fee_bps), bps(venue.taker_fee_bps))
+            order.filled += lots
+            order.notional_filled += fill_price * fill_qty
+            order.fees += fee
+            order.first_fill_ts = order.first_fill_ts or now
+            order.last_fill_ts = now
+            done = int(rec["leaves"]) == 0 or order.filled >= order.qty
+            self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
+            self.ledger.apply_fill(inst, order.side, fill_price, fill_qty, fee)
+            self.fill_count += 1
+            self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(rec["exch_ts"]),
+                             price=str(fill_price), qty=str(fill_qty), fee=str(fee), liquidity=liquidity)
+            self.recorder.fill(order, now, int(rec["exch_ts"]), fill_price, fill_qty, fee, liquidity)
+        elif kind == OrderEventKind.CANCELLED:
+            self.oms.set_status(order, OrderStatus.CANCELLED, now, reason or "cancelled")
+        elif kind == OrderEventKind.REJECTED:
+            self.oms.set_status(order, OrderStatus.REJECTED, now, reason or "rejected")
+        elif kind == OrderEventKind.EXPIRED:
+            self.oms.set_status(order, OrderStatus.EXPIRED, now, reason or "expired")
+        elif kind == OrderEventKind.AMENDED:
+            order.price = int(rec["order_price"])
+            order.qty = int(rec["filled"]) + int(rec["leaves"])
+        if kind != OrderEventKind.FILL:
+            self.audit.write(now, "response", client_id=order.client_id, event=kind.name.lower(),
+                             reason=reason, exch_ts=int(rec["exch_ts"]))
+        update = self._update(order, now, fill_price, fill_qty, fee, liquidity,
+                              reason if kind in (OrderEventKind.CANCEL_REJECTED,) else None)
+        self.strategy.on_order(self.ctx, update)
+        self._flush()
+
+    def _update(self, order: Order, now: int, fill_price: Decimal | None = None,
+                fill_qty: Decimal | None = None, fee: Decimal = Decimal(0),
+                liquidity: str | None = None, reason: str | None = None) -> OrderUpdate:
+        inst = order.instrument
+        return OrderUpdate(
+            client_id=order.client_id, instrument=inst.id, side=order.side_name,
+            status=Status.of(order.status), filled_qty=inst.lots_to_qty(order.filled),
+            leaves_qty=inst.lots_to_qty(order.leaves), last_fill_price=fill_price,
+            last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
+            liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
+            price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
+            qty=inst.lots_to_qty(order.qty), parent_id=order.parent_id)
+
+    def _flush(self) -> None:
+        """Deliver updates the strategy caused itself (local rejects) after its callback."""
+        while self._pending:
+            update = self._pending.popleft()
+            self.strategy.on_order(self.ctx, update)
+
+    # -- marks and notes -----------------------------------------------------------------
+    def marks(self) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        for inst_id, book in self._books.items():
+            mid = book.mid
+            if mid is not None:
+                out[inst_id] = mid
+        return out
+
+    def sample_equity(self) -> None:
+        marks = self.marks()
+        ledger = self.ledger
+        unrealized = ledger.unrealized_pnl(marks)
+        positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
+                     for inst_id in self.instruments]
+        self.recorder.equity(self.clock.now(), to_decimal(ledger.equity(marks)),
+                             to_decimal(ledger.realized_pnl()), to_decimal(unrealized),
+                             ledger.fees(), positions)
+
+    def audit_note(self, message: str, fields: dict[str, object]) -> None:
+        self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})
+

@@ -1,0 +1,36 @@
+"""The Venue protocol: the only view the engine has of any exchange, simulated or real.
+
+Why a protocol: the kernel, OMS, risk and strategies must run unchanged against the
+numba simulator, the local emulator over ccxt, a testnet and a live venue. Venues report
+back through `TradingSession.on_order_event` with the fields of `ORDER_EVENT_DTYPE`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from engine.oms import Order
+
+
+class Venue(Protocol):
+    name: str
+    maker_fee_bps: object
+    taker_fee_bps: object
+
+    def submit(self, order: Order, ts: int) -> None:
+        """Send a new order (ticks/lots on the Order); responses arrive later."""
+
+    def cancel(self, order: Order, ts: int) -> None:
+        """Ask the venue to cancel an open order."""
+
+    def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
+        """Ask to change price (ticks) and total quantity (lots) of an open order."""
+
+    def top_of_book(self, instrument_index: int) -> tuple[int, int, int, int]:
+        """Local best bid price, bid qty, ask price, ask qty (qty 0 = empty side)."""
+
+    def levels(self, instrument_index: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best n local levels of one side (+1 bids, -1 asks), best first."""

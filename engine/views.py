@@ -1,0 +1,137 @@
+"""Read-only objects handed to strategy callbacks: book, trade and order-update views.
+
+Why views of Decimals: strategies think in prices and quantities; the engine keeps
+ticks and lots. A view converts exactly at the edge and never lets a strategy mutate
+engine state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+
+from engine.types import Instrument, OrderStatus
+
+
+class Status(StrEnum):
+    """Order status as strategies see it; compares equal to plain strings ('filled')."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @classmethod
+    def of(cls, status: OrderStatus) -> Status:
+        return cls[status.name]
+
+
+class BookSource(Protocol):
+    """What a venue exposes of its local (latency-delayed) book."""
+
+    def top_of_book(self, instrument_index: int) -> tuple[int, int, int, int]: ...
+
+    def levels(self, instrument_index: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class BookView:
+    """The local order book of one instrument, as of `ctx.now`."""
+
+    __slots__ = ("instrument", "_index", "_source")
+
+    def __init__(self, instrument: Instrument, index: int, source: BookSource) -> None:
+        self.instrument = instrument
+        self._index = index
+        self._source = source
+
+    def _top(self) -> tuple[int, int, int, int]:
+        return self._source.top_of_book(self._index)
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        px, qty, _, _ = self._top()
+        return self.instrument.ticks_to_price(px) if qty > 0 else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        _, _, px, qty = self._top()
+        return self.instrument.ticks_to_price(px) if qty > 0 else None
+
+    @property
+    def best_bid_qty(self) -> Decimal:
+        return self.instrument.lots_to_qty(self._top()[1])
+
+    @property
+    def best_ask_qty(self) -> Decimal:
+        return self.instrument.lots_to_qty(self._top()[3])
+
+    @property
+    def mid(self) -> Decimal | None:
+        bid_px, bid_qty, ask_px, ask_qty = self._top()
+        if bid_qty <= 0 or ask_qty <= 0:
+            return None
+        return self.instrument.ticks_to_price(bid_px + ask_px) / 2
+
+    @property
+    def spread(self) -> Decimal | None:
+        bid_px, bid_qty, ask_px, ask_qty = self._top()
+        if bid_qty <= 0 or ask_qty <= 0:
+            return None
+        return self.instrument.ticks_to_price(ask_px - bid_px)
+
+    def bids(self, n: int = 5) -> list[tuple[Decimal, Decimal]]:
+        """Best n bid levels as (price, qty), best first."""
+        return self._levels(1, n)
+
+    def asks(self, n: int = 5) -> list[tuple[Decimal, Decimal]]:
+        """Best n ask levels as (price, qty), best first."""
+        return self._levels(-1, n)
+
+    def _levels(self, side: int, n: int) -> list[tuple[Decimal, Decimal]]:
+        prices, qtys = self._source.levels(self._index, side, n)
+        inst = self.instrument
+        return [(inst.ticks_to_price(int(p)), inst.lots_to_qty(int(q))) for p, q in zip(prices, qtys, strict=True)]
+
+    def __repr__(self) -> str:
+        return f"BookView({self.instrument.id} bid={self.best_bid} ask={self.best_ask})"
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    """A market trade seen on the local side; `side` is the aggressor ('buy'/'sell')."""
+
+    instrument: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    ts: int
+    exch_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """What happened to one of our orders; one per venue response or local decision."""
+
+    client_id: str
+    instrument: str
+    side: str
+    status: Status
+    filled_qty: Decimal
+    leaves_qty: Decimal
+    last_fill_price: Decimal | None
+    last_fill_qty: Decimal
+    fee: Decimal
+    liquidity: str | None
+    reason: str
+    ts: int
+    price: Decimal | None
+    qty: Decimal
+    parent_id: str | None = None

@@ -1,0 +1,87 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.errors import ConfigError, InstrumentError, OffGridError
+from engine.types import load_instruments, parse_instrument_id
+
+CATALOG = load_instruments()
+BTC = CATALOG["binance:BTC/USDT"]
+
+
+def test_shipped_file_covers_five_venues():
+    venues = {inst.venue for inst in CATALOG.values()}
+    assert {"binance", "okx", "bybit", "coinbase", "kraken"} <= venues
+    assert BTC.tick_size == Decimal("0.01") and BTC.lot_size == Decimal("0.00001")
+    assert BTC.venue_symbol == "BTCUSDT" and BTC.base == "BTC" and BTC.quote == "USDT"
+
+
+def test_exact_conversion_both_ways():
+    assert BTC.price_to_ticks("61837.63") == 6183763
+    assert BTC.price_to_ticks(Decimal("61837.630000")) == 6183763
+    assert BTC.ticks_to_price(6183763) == Decimal("61837.63")
+    assert BTC.qty_to_lots("0.00123") == 123
+    assert str(BTC.lots_to_qty(100)) == "0.00100"
+
+
+@pytest.mark.parametrize("value", ["61837.631", "0.005"])
+def test_off_grid_price_raises_with_field_and_step(value):
+    with pytest.raises(OffGridError, match="tick_size 0.01"):
+        BTC.price_to_ticks(value)
+
+
+def test_off_grid_qty_raises():
+    with pytest.raises(OffGridError, match="lot_size"):
+        BTC.qty_to_lots("0.000001")
+
+
+def test_float_is_refused():
+    with pytest.raises(InstrumentError, match="not exact"):
+        BTC.price_to_ticks(1.5)
+
+
+def test_rounding_helpers_are_explicit():
+    assert BTC.round_price("100.005", "down") == Decimal("100.00")
+    assert BTC.round_price("100.005", "up") == Decimal("100.01")
+    assert BTC.round_price("100.015", "nearest") == Decimal("100.02")
+    assert BTC.round_qty("0.123456") == Decimal("0.12345")
+    with pytest.raises(InstrumentError, match="rounding mode"):
+        BTC.round_price("1", "sideways")
+
+
+@given(st.integers(min_value=-(10**12), max_value=10**12))
+def test_ticks_round_trip(ticks):
+    assert BTC.price_to_ticks(BTC.ticks_to_price(ticks)) == ticks
+    assert BTC.qty_to_lots(BTC.lots_to_qty(ticks)) == ticks
+
+
+@given(st.decimals(min_value=Decimal("-1e6"), max_value=Decimal("1e6"), places=4, allow_nan=False))
+def test_rounded_values_are_on_grid(value):
+    snapped = BTC.round_price(value, "down")
+    assert snapped <= value
+    BTC.price_to_ticks(snapped)  # does not raise
+
+
+def test_instrument_id_format():
+    assert parse_instrument_id("binance:BTC/USDT") == ("binance", "BTC/USDT")
+    with pytest.raises(InstrumentError, match="venue:BASE/QUOTE"):
+        parse_instrument_id("BTCUSDT")
+
+
+def test_custom_file_and_errors(tmp_path):
+    good = tmp_path / "i.toml"
+    good.write_text('["x:AAA/BBB"]\nbase = "AAA"\nquote = "BBB"\ntick_size = "0.5"\nlot_size = "1"\n')
+    inst = load_instruments(good)["x:AAA/BBB"]
+    assert inst.venue_symbol == "AAABBB" and inst.price_to_ticks("2.5") == 5
+    bad = tmp_path / "bad.toml"
+    bad.write_text('["x:AAA/BBB"]\nbase = "AAA"\nquote = "BBB"\ntick_size = "0.5"\nlot_size = "1"\ncolour = "red"\n')
+    with pytest.raises(ConfigError, match="unknown field"):
+        load_instruments(bad)
+    floaty = tmp_path / "float.toml"
+    floaty.write_text('["x:AAA/BBB"]\nbase = "AAA"\nquote = "BBB"\ntick_size = 0.1\nlot_size = "1"\n')
+    with pytest.raises(ConfigError, match="quoted decimal"):
+        load_instruments(floaty)
+    with pytest.raises(ConfigError, match="not found"):
+        load_instruments(tmp_path / "missing.toml")

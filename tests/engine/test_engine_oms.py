@@ -1,0 +1,83 @@
+"""The OMS state machine under random event sequences (hypothesis stateful testing)."""
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from engine.errors import IllegalTransitionError
+from engine.oms import LEGAL_TRANSITIONS, OrderManager, check_transition
+from engine.types import OrderStatus, OrderType, TimeInForce, load_instruments
+from engine.types.orders import TERMINAL_STATUSES
+
+BTC = load_instruments()["binance:BTC/USDT"]
+
+
+def _new(oms: OrderManager, client_id=None, qty=10):
+    return oms.create(client_id=client_id, instrument=BTC, instrument_index=0, side=1,
+                      type=OrderType.LIMIT, tif=TimeInForce.GTC, price=100, qty=qty)
+
+
+def test_lifecycle_and_illegal_transition():
+    oms = OrderManager()
+    order = _new(oms)
+    assert order.status == OrderStatus.PENDING and order.client_id == "tp-1"
+    for status in (OrderStatus.SUBMITTED, OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED,
+                   OrderStatus.FILLED):
+        oms.set_status(order, status, ts=5)
+    assert order.done_ts == 5 and not order.is_open and oms.open_orders() == []
+    with pytest.raises(IllegalTransitionError, match="FILLED -> CANCELLED"):
+        oms.set_status(order, OrderStatus.CANCELLED, ts=6)
+
+
+def test_client_ids_unique_and_lru_bounded():
+    oms = OrderManager(recent_capacity=2)
+    _new(oms, "a")
+    assert oms.is_duplicate("a")
+    assert not oms.is_duplicate("b")
+    for cid in ("b", "c", "d"):
+        _new(oms, cid)
+    assert "a" not in oms.recent  # evicted from the LRU ...
+    assert oms.is_duplicate("a")  # ... but still known to this run's OMS
+
+
+class OrderLifecycle(RuleBasedStateMachine):
+    @initialize()
+    def setup(self):
+        self.oms = OrderManager()
+        self.order = _new(self.oms)
+        self.seen = [self.order.status]
+
+    @rule(target_status=st.sampled_from(list(OrderStatus)))
+    def attempt(self, target_status):
+        before = self.order.status
+        legal = target_status in LEGAL_TRANSITIONS[before]
+        if legal:
+            self.oms.set_status(self.order, target_status, ts=len(self.seen))
+            assert self.order.status == target_status
+            self.seen.append(target_status)
+        else:
+            with pytest.raises(IllegalTransitionError):
+                self.oms.set_status(self.order, target_status, ts=len(self.seen))
+            assert self.order.status == before  # a refused change leaves the order as it was
+
+    @invariant()
+    def terminal_is_absorbing_and_tracked(self):
+        status = self.order.status
+        if status in TERMINAL_STATUSES:
+            assert not LEGAL_TRANSITIONS[status]
+            assert self.order.order_no not in self.oms.open_nos
+            assert self.order.done_ts is not None
+        else:
+            assert self.order.order_no in self.oms.open_nos
+
+    @invariant()
+    def never_returns_to_pending(self):
+        assert OrderStatus.PENDING not in self.seen[1:]
+
+
+TestOrderLifecycle = OrderLifecycle.TestCase
+
+
+def test_every_status_has_a_rule():
+    assert set(LEGAL_TRANSITIONS) == set(OrderStatus)
+    check_transition(OrderStatus.PENDING, OrderStatus.SUBMITTED)

@@ -183,7 +183,7 @@ def _run_into(staging: Path, config: RunConfig, instruments: dict[str, Instrumen
         "balances": {f"{v}:{a}": str(amount) for (v, a), amount in sorted(ledger.balances.items())},
     }}
     config_json = config.to_json() | {"config_hash": config.hash}
-    writer.finish(list(session.oms.by_no.values()), summary, config_json)
+    writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary, config_json)
     if write_html:
         from reports import write_report
 
@@ -221,7 +221,7 @@ def _publish(staging: Path, out: Path) -> None:
 def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,
            end_ts: int, sample_ns: int, total: int | None) -> int:
     """The event loop: run the numba core to the next wake-up, hand it to the session."""
-    next_sample = start_ts + sample_ns
+    next_sample = start_ts  # first sample once the events at the start time are in the book
     reported = 0
     with progress("replaying", total=total, unit="events") as bar:
         while True:

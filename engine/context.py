@@ -96,6 +96,20 @@ class Context:
             parent_id=parent_id,
         )
 
+    def open_parent(self, instrument: str, side: str, qty: Decimal | str, parent_id: str | None = None) -> str:
+        """Declare a parent order (an algo's whole quantity); children name it in submit(parent_id=...).
+
+        Nothing is sent: the parent records the decision time, the arrival prices and the
+        target, and fills as its children fill; the report measures shortfall against it.
+        """
+        if side not in _SIDES:
+            raise InstrumentError(f"side={side!r}: expected 'buy' or 'sell'")
+        return self._session.open_parent(instrument, _SIDES[side], to_decimal(qty, "qty"), parent_id)
+
+    def close_parent(self, parent_id: str, reason: str = "closed") -> bool:
+        """Finish a parent: filled if its children filled the target, else cancelled with reason."""
+        return self._session.close_parent(parent_id, reason)
+
     def cancel(self, client_id: str) -> bool:
         """Request a cancel; False if the order is unknown or already finished."""
         return self._session.cancel(client_id)

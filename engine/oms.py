@@ -89,6 +89,48 @@ class Order:
         self.status = new
 
 
+@dataclass(slots=True)
+class ParentOrder:
+    """A parent (e.g. a TWAP's whole quantity): never sent, filled by its children.
+
+    Why it exists: execution analysis needs the parent's decision time, arrival prices and
+    target to measure implementation shortfall and the opportunity cost of what did not
+    fill.
+    """
+
+    parent_id: str
+    instrument: Instrument
+    side: int
+    qty: Decimal  # target, base units
+    created_ts: int
+    trigger_ts: int
+    arrival_bid: Decimal | None
+    arrival_ask: Decimal | None
+    filled: Decimal = Decimal(0)
+    notional_filled: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.ACKNOWLEDGED
+    reason: str = ""
+    first_fill_ts: int | None = None
+    last_fill_ts: int | None = None
+    done_ts: int | None = None
+
+    @property
+    def side_name(self) -> str:
+        return "buy" if self.side > 0 else "sell"
+
+    def add_fill(self, ts: int, price: Decimal, qty: Decimal, fee: Decimal) -> None:
+        self.filled += qty
+        self.notional_filled += price * qty
+        self.fees += fee
+        self.first_fill_ts = self.first_fill_ts or ts
+        self.last_fill_ts = ts
+        if self.status not in TERMINAL_STATUSES:
+            self.status = OrderStatus.FILLED if self.filled >= self.qty else OrderStatus.PARTIALLY_FILLED
+            if self.status == OrderStatus.FILLED:
+                self.done_ts = ts
+
+
 class RecentIds:
     """Bounded LRU of client ids seen, so a resubmitted id is refused, not sent twice."""
 
@@ -116,12 +158,13 @@ class OrderManager:
         self.by_client: dict[str, Order] = {}
         self.by_no: dict[int, Order] = {}
         self.open_nos: dict[int, None] = {}  # insertion-ordered: deterministic iteration
+        self.parents: dict[str, ParentOrder] = {}
 
     def next_client_id(self) -> str:
         return f"{self._prefix}-{self._next_no}"
 
     def is_duplicate(self, client_id: str) -> bool:
-        return client_id in self.recent or client_id in self.by_client
+        return client_id in self.recent or client_id in self.by_client or client_id in self.parents
 
     def create(self, **fields) -> Order:
         """Register a new PENDING order; the caller has checked the id is not a duplicate."""

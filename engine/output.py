@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.oms import Order
+from engine.oms import Order, ParentOrder
 from engine.types import Instrument, OrderType
 from engine.views import Status
 
@@ -155,14 +155,14 @@ class RunWriter:
         }, schema=TRADES_SCHEMA)
 
     # -- finish --------------------------------------------------------------------------
-    def finish(self, orders: list[Order], summary: dict[str, Any], config: dict[str, Any]) -> None:
+    def finish(self, orders: list[Order], parents: list[ParentOrder], summary: dict[str, Any], config: dict[str, Any]) -> None:
         for name in self._market:
             self._flush_market(name)
             writer = self._market[name][2]
             if writer is not None:
                 writer.close()
         pq.write_table(pa.Table.from_pylist([dict(zip(FILLS_SCHEMA.names, row, strict=True)) for row in self._fills], schema=FILLS_SCHEMA), self.out_dir / "fills.parquet")
-        pq.write_table(pa.Table.from_pylist([_order_row(o) for o in orders], schema=ORDERS_SCHEMA), self.out_dir / "orders.parquet")
+        pq.write_table(pa.Table.from_pylist([_order_row(o) for o in orders] + [_parent_row(p) for p in parents], schema=ORDERS_SCHEMA), self.out_dir / "orders.parquet")
         pq.write_table(pa.Table.from_pylist([dict(zip(EQUITY_SCHEMA.names, row, strict=True)) for row in self._equity], schema=EQUITY_SCHEMA), self.out_dir / "equity.parquet")
         pq.write_table(pa.Table.from_pylist([dict(zip(INVENTORY_SCHEMA.names, row, strict=True)) for row in self._inventory], schema=INVENTORY_SCHEMA), self.out_dir / "inventory.parquet")
         _write_json(self.out_dir / "config.json", config)
@@ -194,6 +194,21 @@ def _order_row(order: Order) -> dict[str, Any]:
         "first_fill_ts": order.first_fill_ts, "last_fill_ts": order.last_fill_ts,
         "cancel_req_ts": order.cancel_req_ts, "done_ts": order.done_ts,
         "arrival_bid": _dec(order.arrival_bid), "arrival_ask": _dec(order.arrival_ask),
+    }
+
+
+def _parent_row(parent: ParentOrder) -> dict[str, Any]:
+    inst = parent.instrument
+    avg = parent.notional_filled / parent.filled if parent.filled else None
+    return {
+        "client_id": parent.parent_id, "parent_id": None, "instrument": inst.id, "venue": inst.venue,
+        "side": parent.side_name, "type": "parent", "tif": "", "post_only": False, "reduce_only": False,
+        "price": None, "qty": str(parent.qty), "filled_qty": str(parent.filled),
+        "avg_fill_price": _dec(avg), "fees": str(parent.fees), "status": Status.of(parent.status).value,
+        "reason": parent.reason, "created_ts": parent.created_ts, "trigger_ts": parent.trigger_ts,
+        "ack_ts": parent.created_ts, "first_fill_ts": parent.first_fill_ts,
+        "last_fill_ts": parent.last_fill_ts, "cancel_req_ts": None, "done_ts": parent.done_ts,
+        "arrival_bid": _dec(parent.arrival_bid), "arrival_ask": _dec(parent.arrival_ask),
     }
 
 

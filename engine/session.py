@@ -22,7 +22,7 @@ from engine.context import Context
 from engine.errors import ConfigError, InstrumentError
 from engine.fees import bps, fee_amount
 from engine.ledger import Ledger, to_decimal
-from engine.oms import Order, OrderManager
+from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
 from engine.strategy import Strategy
 from engine.types import (
@@ -257,6 +257,36 @@ class TradingSession:
             last_fill_price=None, last_fill_qty=Decimal(0), fee=Decimal(0), liquidity=None,
             reason="duplicate_client_id", ts=now, price=price, qty=qty))
 
+    def open_parent(self, instrument: str, side: int, qty: Decimal, parent_id: str | None) -> str:
+        inst = self.instrument(instrument)
+        if qty <= 0:
+            raise InstrumentError(f"parent qty={qty}: must be > 0")
+        inst.qty_to_lots(qty)
+        parent_id = parent_id or f"parent-{len(self.oms.parents) + 1}"
+        if self.oms.is_duplicate(parent_id):
+            raise ConfigError(f"parent id {parent_id!r} is already used by an order or parent")
+        now = self.clock.now()
+        bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(self.index[inst.id])
+        self.oms.parents[parent_id] = ParentOrder(
+            parent_id=parent_id, instrument=inst, side=side, qty=qty, created_ts=now,
+            trigger_ts=self._trigger_ts,
+            arrival_bid=inst.ticks_to_price(bid_px) if bid_qty > 0 else None,
+            arrival_ask=inst.ticks_to_price(ask_px) if ask_qty > 0 else None)
+        self.audit.write(now, "decision", action="open_parent", parent_id=parent_id, instrument=inst.id,
+                         side="buy" if side > 0 else "sell", qty=str(qty))
+        return parent_id
+
+    def close_parent(self, parent_id: str, reason: str) -> bool:
+        parent = self.oms.parents.get(parent_id)
+        if parent is None or parent.done_ts is not None:
+            return False
+        now = self.clock.now()
+        parent.status = OrderStatus.FILLED if parent.filled >= parent.qty else OrderStatus.CANCELLED
+        parent.reason = "" if parent.status == OrderStatus.FILLED else reason
+        parent.done_ts = now
+        self.audit.write(now, "decision", action="close_parent", parent_id=parent_id, reason=parent.reason)
+        return True
+
     def cancel(self, client_id: str) -> bool:
         order = self.oms.by_client.get(client_id)
         if order is None or not order.is_open:
@@ -321,6 +351,9 @@ class TradingSession:
             self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(rec["exch_ts"]),
                              price=str(fill_price), qty=str(fill_qty), fee=str(fee), liquidity=liquidity)
             self.recorder.fill(order, now, int(rec["exch_ts"]), fill_price, fill_qty, fee, liquidity)
+            parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
+            if parent is not None:
+                parent.add_fill(now, fill_price, fill_qty, fee)
         elif kind == OrderEventKind.CANCELLED:
             self.oms.set_status(order, OrderStatus.CANCELLED, now, reason or "cancelled")
         elif kind == OrderEventKind.REJECTED:

@@ -40,6 +40,10 @@ class TWAP(Strategy):
         ctx.schedule(every_ns=self.interval, at_ns=ctx.now)
 
     def on_timer(self, ctx, ts: int) -> None:
+        if self.sent == 0:
+            # the parent records decision time, arrival prices (the book exists from the first
+            # timer on, not in on_start) and the target, for implementation shortfall
+            ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.parent_id)
         if self.sent >= self.slices or self.filled >= self.quantity:
             return
         self.sent += 1
@@ -63,3 +67,8 @@ class TWAP(Strategy):
     def on_order(self, ctx, update) -> None:
         if update.last_fill_qty:
             self.filled += update.last_fill_qty
+        if self.filled >= self.quantity:
+            ctx.close_parent(self.parent_id)
+
+    def on_stop(self, ctx) -> None:
+        ctx.close_parent(self.parent_id, reason="horizon_end")

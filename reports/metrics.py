@@ -1,0 +1,773 @@
+"""Execution-quality metrics (TCA) computed from a loaded run, vectorised with numpy.
+
+Every formula is written out in docs/report.md. Conventions used throughout:
+
+* ``s`` is the side sign: +1 for a buy, -1 for a sell.
+* A **cost is positive** for buys and sells alike (paying up on a buy or selling low is
+  a positive cost; earning the spread as a maker is a negative cost).
+* Mids are ``(bid + ask) / 2`` from bbo.parquet, taken **as of** a local time: the last
+  row with ``ts <= t`` for that instrument (``numpy.searchsorted(..., side="right") - 1``).
+* Averages in bps are weighted by notional (``price * qty``) unless said otherwise.
+* Percentiles use the nearest-rank definition (value of rank ``ceil(q/100 * n)`` in the
+  sorted sample), so every reported percentile is an observed value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from reports.rundir import NA_TS, STATUS_CODE, RunData
+
+#: Markout horizons (label, nanoseconds). Labels are summary.json keys: keep them stable.
+HORIZONS: tuple[tuple[str, int], ...] = (
+    ("100ms", 100_000_000),
+    ("1s", 1_000_000_000),
+    ("5s", 5_000_000_000),
+    ("30s", 30_000_000_000),
+    ("60s", 60_000_000_000),
+    ("5min", 300_000_000_000),
+)
+PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9),
+)
+#: Candidate Sharpe/Sortino sampling intervals, largest first; the largest that gives at
+#: least MIN_PERIODS periods over the run is used (1 s otherwise).
+SHARPE_INTERVALS_NS: tuple[int, ...] = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9)
+MIN_PERIODS = 30
+YEAR_NS = int(365 * 86_400 * 10**9)
+BPS = 1e4
+
+_CANCELLED = STATUS_CODE["cancelled"]
+_FILLED = STATUS_CODE["filled"]
+_REJECTED = STATUS_CODE["rejected"]
+_EXPIRED = STATUS_CODE["expired"]
+_OPEN_STATUSES = (
+    STATUS_CODE["pending"], STATUS_CODE["submitted"],
+    STATUS_CODE["acknowledged"], STATUS_CODE["partially_filled"],
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def asof_mid(run: RunData, instrument: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Mid of each (instrument, ts) as of local time ts; NaN before the first quote,
+    for an unknown instrument, for a null ts (NA_TS) or when a side was empty."""
+    out = np.full(len(ts), np.nan)
+    if len(ts) == 0:
+        return out
+    valid_ts = ts != NA_TS
+    for code, quote_ts in run.quotes.ts.items():
+        rows = np.flatnonzero((instrument == code) & valid_ts)
+        if len(rows) == 0:
+            continue
+        pos = np.searchsorted(quote_ts, ts[rows], side="right") - 1
+        ok = pos >= 0
+        out[rows[ok]] = run.quotes.mid[code][pos[ok]]
+    return out
+
+
+def interval_vwap(run: RunData, instrument: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Market VWAP of trades.parquet over [start, end] (inclusive) per row; NaN if none."""
+    out = np.full(len(start), np.nan)
+    for code, trade_ts in run.trades.ts.items():
+        rows = np.flatnonzero(instrument == code)
+        if len(rows) == 0:
+            continue
+        lo = np.searchsorted(trade_ts, start[rows], side="left")
+        hi = np.searchsorted(trade_ts, end[rows], side="right")
+        cum_pq, cum_q = run.trades.cum_pq[code], run.trades.cum_q[code]
+        volume = cum_q[hi] - cum_q[lo]
+        ok = volume > 0
+        out[rows[ok]] = (cum_pq[hi][ok] - cum_pq[lo][ok]) / volume[ok]
+    return out
+
+
+def percentiles(values: np.ndarray) -> dict[str, Any]:
+    """count, p50, p90, p99, p99_9, max (nearest rank); None when there are no values."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        values = values[np.isfinite(values)]
+    result: dict[str, Any] = {"count": int(len(values))}
+    if len(values) == 0:
+        result.update({name: None for name, _ in PERCENTILES})
+        result["max"] = None
+        return result
+    ordered = np.sort(values)
+    n = len(ordered)
+    cast = int if values.dtype.kind in "iu" else float
+    for name, q in PERCENTILES:
+        # nearest rank: the smallest value with at least q % of the values at or below it
+        # (rounded first so that 99.9 % of 1000 is rank 999, not 1000 by float error)
+        rank = min(max(math.ceil(round(q * n / 100.0, 6)), 1), n)
+        result[name] = cast(ordered[rank - 1])
+    result["max"] = cast(ordered[-1])
+    return result
+
+
+def wmean(values: np.ndarray, weights: np.ndarray) -> float | None:
+    """Weighted mean over finite values; None if nothing is left."""
+    ok = np.isfinite(values) & np.isfinite(weights)
+    total = weights[ok].sum()
+    if not ok.any() or total == 0:
+        return None
+    return float((values[ok] * weights[ok]).sum() / total)
+
+
+def group_wmean(values: np.ndarray, weights: np.ndarray, key: np.ndarray, groups: int) -> np.ndarray:
+    """Weighted mean of finite values per integer key in [0, groups); NaN if empty."""
+    ok = np.isfinite(values) & np.isfinite(weights) & (key >= 0)
+    num = np.bincount(key[ok], weights=values[ok] * weights[ok], minlength=groups)
+    den = np.bincount(key[ok], weights=weights[ok], minlength=groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _f(value: float | np.floating | None) -> float | None:
+    """JSON-safe float: None for NaN/inf."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def _dstr(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = format(value.normalize(), "f") if value != 0 else "0"
+    return text
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class Metrics:
+    """``sections`` go into summary.json; ``series`` feed the plots (not serialised)."""
+
+    sections: dict[str, Any]
+    series: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def _order_masks(run: RunData) -> tuple[np.ndarray, np.ndarray]:
+    """(is_parent_row, is_child) over orders.parquet rows."""
+    orders = run.orders
+    if len(orders) == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    parent = orders.parent_id
+    has_parent = pc.and_(pc.is_valid(parent), pc.not_equal(parent, "")).fill_null(False)
+    has_parent_np = has_parent.to_numpy(zero_copy_only=False)
+    if not has_parent_np.any():
+        return np.zeros(len(orders), dtype=bool), has_parent_np
+    parent_ids = pc.unique(pc.filter(parent, has_parent))
+    is_parent_row = pc.is_in(orders.client_id, value_set=parent_ids).fill_null(False)
+    return is_parent_row.to_numpy(zero_copy_only=False), has_parent_np
+
+
+def _arrival_mid(run: RunData, rows: np.ndarray) -> np.ndarray:
+    orders = run.orders
+    mid = (orders.arrival_bid[rows] + orders.arrival_ask[rows]) / 2.0
+    missing = ~np.isfinite(mid)
+    if missing.any():
+        mid[missing] = asof_mid(run, orders.instrument[rows][missing], orders.created_ts[rows][missing])
+    return mid
+
+
+def _end_ts(run: RunData, n: int) -> np.ndarray:
+    return np.full(n, run.end_ts if run.end_ts is not None else NA_TS, dtype=np.int64)
+
+
+def order_metrics(run: RunData, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-order arrays (see docs/report.md, "Per order")."""
+    o = run.orders
+    s = o.side[rows].astype(np.float64)
+    qty = o.qty[rows]
+    filled = o.filled_qty[rows]
+    avg = o.avg_fill_price[rows]
+    has_fill = (filled > 0) & np.isfinite(avg)
+    arrival = _arrival_mid(run, rows)
+    ack = o.ack_ts[rows]
+    start_mid = np.where(ack != NA_TS, asof_mid(run, o.instrument[rows], ack), np.nan)
+    start_mid = np.where(np.isfinite(start_mid), start_mid, arrival)
+    done = o.done_ts[rows]
+    end = np.where(done != NA_TS, done, _end_ts(run, len(rows)))
+    end_mid = asof_mid(run, o.instrument[rows], end)
+    avg0 = np.where(has_fill, avg, 0.0)
+    delay = np.where(has_fill, s * filled * (start_mid - arrival), 0.0)
+    impact = np.where(has_fill, s * filled * (avg0 - start_mid), 0.0)
+    opportunity = s * (qty - filled) * (end_mid - arrival)
+    opportunity = np.where(qty - filled > 0, opportunity, 0.0)
+    fees = o.fees[rows]
+    total = delay + impact + opportunity + fees
+    paper = qty * arrival
+    with np.errstate(invalid="ignore", divide="ignore"):
+        arrival_bps = np.where(has_fill, s * (avg - arrival) / arrival * BPS, np.nan)
+        vwap_end = np.where(o.last_fill_ts[rows] != NA_TS, np.maximum(end, o.last_fill_ts[rows]), end)
+        vwap = interval_vwap(run, o.instrument[rows], o.created_ts[rows], vwap_end)
+        vwap_bps = np.where(has_fill, s * (avg - vwap) / vwap * BPS, np.nan)
+        fill_ratio = np.where(qty > 0, filled / qty, np.nan)
+        total_bps = total / paper * BPS
+    created = o.created_ts[rows]
+    first = o.first_fill_ts[rows]
+    last = o.last_fill_ts[rows]
+    return {
+        "arrival_mid": arrival,
+        "has_fill": has_fill,
+        "notional": np.where(has_fill, filled * avg0, 0.0),
+        "paper_notional": paper,
+        "delay": delay,
+        "impact": impact,
+        "opportunity": opportunity,
+        "fees": fees,
+        "shortfall": total,
+        "shortfall_bps": total_bps,
+        "arrival_bps": arrival_bps,
+        "vwap": vwap,
+        "vwap_bps": vwap_bps,
+        "fill_ratio": fill_ratio,
+        "ttff": np.where(first != NA_TS, first - created, NA_TS),
+        "ttlf": np.where(last != NA_TS, last - created, NA_TS),
+    }
+
+
+def _shortfall_summary(per: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, Any]:
+    comps = {name: float(np.nansum(per[name][valid])) for name in ("delay", "impact", "opportunity", "fees")}
+    total = sum(comps.values())
+    paper = float(np.nansum(per["paper_notional"][valid]))
+    result: dict[str, Any] = {"count": int(valid.sum()), "paper_notional": paper, "total": total, **comps}
+    result["total_bps"] = _f(total / paper * BPS) if paper else None
+    for name in ("delay", "impact", "opportunity", "fees"):
+        result[f"{name}_bps"] = _f(comps[name] / paper * BPS) if paper else None
+    return result
+
+
+def parent_metrics(run: RunData, is_parent_row: np.ndarray, is_child: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Per-parent arrays: children grouped by parent_id (docs/report.md, "Per parent")."""
+    o = run.orders
+    child_rows = np.flatnonzero(is_child)
+    if len(child_rows) == 0:
+        return {}, []
+    encoded = pc.take(o.parent_id, pa.array(child_rows)).dictionary_encode()
+    parent_names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    code = encoded.indices.to_numpy().astype(np.int64)
+    n = len(parent_names)
+    # children ordered by (parent, created_ts) to find each parent's first child
+    order = np.lexsort((o.created_ts[child_rows], code))
+    sorted_rows = child_rows[order]
+    sorted_code = code[order]
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_code)) + 1))
+    first_child = sorted_rows[starts]
+    first_child_arrival = _arrival_mid(run, first_child)
+
+    filled = np.bincount(code, weights=o.filled_qty[child_rows], minlength=n)
+    avg = o.avg_fill_price[child_rows]
+    fill_notional = np.bincount(code, weights=np.where(np.isfinite(avg), avg, 0.0) * o.filled_qty[child_rows], minlength=n)
+    fees = np.bincount(code, weights=o.fees[child_rows], minlength=n)
+    child_qty_sum = np.bincount(code, weights=o.qty[child_rows], minlength=n)
+
+    def reduce_ts(values: np.ndarray, fn: Any, fill: int) -> np.ndarray:
+        vals = values[sorted_rows]
+        vals = np.where(vals == NA_TS, fill, vals)
+        out = fn.reduceat(vals, starts)
+        return np.where(out == fill, NA_TS, out)
+
+    big = np.iinfo(np.int64).max
+    first_fill = reduce_ts(o.first_fill_ts, np.minimum, big)
+    last_fill = reduce_ts(o.last_fill_ts, np.maximum, np.iinfo(np.int64).min + 1)
+    last_done = reduce_ts(o.done_ts, np.maximum, np.iinfo(np.int64).min + 1)
+    first_created = o.created_ts[first_child]
+
+    # the parent's own row, when the runner wrote one
+    parent_row = pc.index_in(encoded.dictionary, value_set=o.client_id).fill_null(-1).to_numpy().astype(np.int64)
+    has_row = parent_row >= 0
+    pr = np.where(has_row, parent_row, 0)
+
+    side = np.where(has_row, o.side[pr], o.side[first_child]).astype(np.float64)
+    instrument = o.instrument[first_child]
+    decision_ts = np.where(has_row, o.created_ts[pr], first_created)
+    decision_mid = first_child_arrival.copy()
+    if has_row.any():
+        decision_mid[has_row] = _arrival_mid(run, parent_row[has_row])
+        bad = has_row & ~np.isfinite(decision_mid)
+        decision_mid[bad] = first_child_arrival[bad]
+    target = np.where(has_row, o.qty[pr], np.nan)
+    parent_done = np.where(has_row, o.done_ts[pr], NA_TS)
+    end = np.where(parent_done != NA_TS, parent_done, np.where(last_done != NA_TS, last_done, _end_ts(run, n)))
+    end_mid = asof_mid(run, instrument, end)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg_price = np.where(filled > 0, fill_notional / np.where(filled > 0, filled, 1), np.nan)
+        has_fill = filled > 0
+        delay = np.where(has_fill, side * filled * (first_child_arrival - decision_mid), 0.0)
+        impact = np.where(has_fill, side * filled * (avg_price - first_child_arrival), 0.0)
+        unfilled = target - filled
+        opportunity = np.where(has_row, np.where(unfilled > 0, side * unfilled * (end_mid - decision_mid), 0.0), np.nan)
+        total = delay + impact + np.nan_to_num(opportunity) + fees
+        paper = np.where(has_row, target, filled) * decision_mid
+        vwap_end = np.where(last_fill != NA_TS, np.maximum(end, last_fill), end)
+        vwap = interval_vwap(run, instrument, decision_ts, vwap_end)
+        arrival_bps = np.where(has_fill, side * (avg_price - decision_mid) / decision_mid * BPS, np.nan)
+        vwap_bps = np.where(has_fill, side * (avg_price - vwap) / vwap * BPS, np.nan)
+        fill_ratio = np.where(has_row & (target > 0), filled / target, np.nan)
+    notes = []
+    if (~has_row).any():
+        notes.append(
+            f"{int((~has_row).sum())} parent id(s) have no row of their own in orders.parquet: "
+            "their target quantity is unknown, so opportunity cost and fill ratio are not computed "
+            "and the decision price is the first child's arrival mid."
+        )
+    return {
+        "parent_id": parent_names,
+        "instrument": instrument,
+        "side": side,
+        "children": np.bincount(code, minlength=n),
+        "target": target,
+        "child_qty": child_qty_sum,
+        "filled": filled,
+        "avg_price": avg_price,
+        "decision_mid": decision_mid,
+        "has_fill": has_fill,
+        "notional": np.where(has_fill, fill_notional, 0.0),
+        "paper_notional": paper,
+        "delay": delay,
+        "impact": impact,
+        "opportunity": opportunity,
+        "fees": fees,
+        "shortfall": total,
+        "shortfall_bps": np.where(paper > 0, total / np.where(paper > 0, paper, 1) * BPS, np.nan),
+        "arrival_bps": arrival_bps,
+        "vwap_bps": vwap_bps,
+        "fill_ratio": fill_ratio,
+        "ttff": np.where(first_fill != NA_TS, first_fill - decision_ts, NA_TS),
+        "ttlf": np.where(last_fill != NA_TS, last_fill - decision_ts, NA_TS),
+    }, notes
+
+
+# --------------------------------------------------------------------------- fills
+
+
+def fill_metrics(run: RunData) -> dict[str, Any]:
+    """Per-fill effective spread and markouts (arrays) plus the valid masks."""
+    f = run.fills
+    s = f.side.astype(np.float64)
+    mid = asof_mid(run, f.instrument, f.ts)
+    notional = f.price * f.qty
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eff_bps = 2.0 * s * (f.price - mid) / mid * BPS
+    markouts = {}
+    for label, horizon in HORIZONS:
+        t = f.ts + horizon
+        later = asof_mid(run, f.instrument, t)
+        if run.end_ts is not None:
+            later[t > run.end_ts] = np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            markouts[label] = s * (f.price - later) / mid * BPS
+    return {"mid": mid, "notional": notional, "eff_bps": eff_bps, "markout_bps": markouts}
+
+
+def _spread_blocks(eff: np.ndarray, markouts: dict[str, np.ndarray], weights: np.ndarray,
+                   masks: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Notional-weighted spread/markout figures for several (overlapping) fill subsets.
+
+    One matrix product per horizon computes every subset at once (a million fills x a
+    handful of subsets), instead of one pass per subset."""
+    names = list(masks)
+    groups = np.vstack([masks[name] for name in names]).astype(np.float64) if len(weights) else np.zeros((len(names), 0))
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
+        return [_f(a / b) if b > 0 else None for a, b in zip(num, den, strict=True)]
+
+    eff_ok = np.isfinite(eff) & np.isfinite(weights)
+    w_eff = np.where(eff_ok, weights, 0.0)
+    eff_mean = ratio(groups @ (w_eff * np.where(eff_ok, eff, 0.0)), groups @ w_eff)
+    blocks: dict[str, dict[str, Any]] = {}
+    counts = groups.sum(axis=1)
+    notionals = groups @ np.where(np.isfinite(weights), weights, 0.0)
+    for k, name in enumerate(names):
+        blocks[name] = {
+            "fills": int(counts[k]),
+            "notional": float(notionals[k]),
+            "effective_spread_bps": eff_mean[k],
+            "markout_bps": {},
+            "realized_spread_bps": {},
+            "price_impact_bps": {},
+        }
+    for label, _ in HORIZONS:
+        mk = markouts[label]
+        both = eff_ok & np.isfinite(mk)
+        wb = np.where(both, weights, 0.0)
+        den = groups @ wb
+        mk_mean = ratio(groups @ (wb * np.where(both, mk, 0.0)), den)
+        eff_same = ratio(groups @ (wb * np.where(both, eff, 0.0)), den)
+        for k, name in enumerate(names):
+            block = blocks[name]
+            block["markout_bps"][label] = mk_mean[k]
+            realized = None if mk_mean[k] is None else 2.0 * mk_mean[k]
+            block["realized_spread_bps"][label] = realized
+            block["price_impact_bps"][label] = (
+                None if realized is None or eff_same[k] is None else eff_same[k] - realized
+            )
+    return blocks
+
+
+# --------------------------------------------------------------------------- pnl
+
+
+def _choose_interval(duration_ns: int) -> int:
+    for interval in SHARPE_INTERVALS_NS:
+        if duration_ns // interval >= MIN_PERIODS:
+            return interval
+    return SHARPE_INTERVALS_NS[-1]
+
+
+def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    run_pnl = (run.summary.get("run") or {}).get("pnl") or {}
+    fees_paid = run.fills.fees_exact
+    rebates = run.fills.rebates_exact
+    turnover = float((run.fills.price * run.fills.qty).sum())
+    section: dict[str, Any] = {
+        "currency": run.equity.quote_asset if run.equity is not None and run.equity.quote_asset else None,
+        "realized": None, "unrealized": None, "fees_net": None,
+        "fees_paid": _dstr(fees_paid), "rebates": _dstr(rebates),
+        "equity_start": None, "equity_end": None, "net": None,
+        "max_drawdown": None, "max_drawdown_pct": None, "max_drawdown_ts": None,
+        "turnover": turnover, "turnover_ratio": None,
+        "sampling_interval_ns": None, "periods": 0, "sharpe": None, "sortino": None,
+        "source": None,
+    }
+    series: dict[str, Any] = {}
+    if run.equity is not None:
+        eq = run.equity
+        section.update(
+            realized=_dstr(_dec(eq.last["realized_pnl"])),
+            unrealized=_dstr(_dec(eq.last["unrealized_pnl"])),
+            fees_net=_dstr(_dec(eq.last["fees"])),
+            equity_start=_dstr(_dec(eq.first_equity)),
+            equity_end=_dstr(_dec(eq.last["equity"])),
+            source="equity.parquet",
+        )
+        running_max = np.fmax.accumulate(eq.equity)
+        drawdown = eq.equity - running_max  # <= 0
+        i = int(np.nanargmin(drawdown)) if np.isfinite(drawdown).any() else 0
+        section["max_drawdown"] = _f(-drawdown[i]) if len(drawdown) else None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dd_pct = np.where(running_max > 0, -drawdown / running_max * 100.0, np.nan)
+        section["max_drawdown_pct"] = _f(np.nanmax(dd_pct)) if np.isfinite(dd_pct).any() else None
+        section["max_drawdown_ts"] = int(eq.ts[i]) if len(drawdown) and drawdown[i] < 0 else None
+        series.update(ts=eq.ts, equity=eq.equity, drawdown=drawdown, realized=eq.realized, fees=eq.fees)
+        start = run.start_ts if run.start_ts is not None else int(eq.ts[0])
+        end = run.end_ts if run.end_ts is not None else int(eq.ts[-1])
+        interval = _choose_interval(max(end - start, 0))
+        grid = np.arange(start, end + 1, interval, dtype=np.int64)
+        pos = np.searchsorted(eq.ts, grid, side="right") - 1
+        sampled = np.where(pos >= 0, eq.equity[np.maximum(pos, 0)], eq.equity[0])
+        base = eq.equity[0]
+        section["sampling_interval_ns"] = interval
+        if len(sampled) >= 3 and base and np.isfinite(base) and base > 0:
+            returns = np.diff(sampled) / base
+            section["periods"] = int(len(returns))
+            scale = np.sqrt(YEAR_NS / interval)
+            std = returns.std(ddof=1)
+            mean = returns.mean()
+            downside = np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))
+            section["sharpe"] = _f(mean / std * scale) if std > 0 else None
+            section["sortino"] = _f(mean / downside * scale) if downside > 0 else None
+    if run_pnl and all(_dec(run_pnl.get(k)) is not None for k in ("realized", "unrealized", "fees", "equity_start", "equity_end")):
+        if run.equity is None:
+            section.update(
+                realized=_dstr(_dec(run_pnl["realized"])), unrealized=_dstr(_dec(run_pnl["unrealized"])),
+                fees_net=_dstr(_dec(run_pnl["fees"])), equity_start=_dstr(_dec(run_pnl["equity_start"])),
+                equity_end=_dstr(_dec(run_pnl["equity_end"])), source="summary.json run.pnl",
+            )
+        elif _dec(run_pnl["equity_end"]) != _dec(run.equity.last["equity"]):
+            notes.append(
+                f"summary.json run.pnl equity_end {run_pnl['equity_end']} differs from the last equity.parquet "
+                f"row {run.equity.last['equity']}: the report uses equity.parquet (same source as its curves)."
+            )
+    start_dec, end_dec = _dec(section["equity_start"]), _dec(section["equity_end"])
+    if start_dec is not None and end_dec is not None:
+        section["net"] = _dstr(end_dec - start_dec)
+        if start_dec > 0:
+            section["turnover_ratio"] = _f(turnover / float(start_dec))
+    return section, series
+
+
+def inventory_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, Any]]:
+    section: dict[str, Any] = {}
+    series: dict[str, Any] = {}
+    if run.inventory is None:
+        return section, series
+    for code, ts in run.inventory.ts.items():
+        pos = run.inventory.position[code]
+        name = run.instruments[code]
+        section[name] = {
+            "final": _f(pos[-1]) if len(pos) else None,
+            "max_long": _f(max(pos.max(), 0.0)) if len(pos) else None,
+            "max_short": _f(max(-pos.min(), 0.0)) if len(pos) else None,
+        }
+        series[name] = (ts, pos)
+    return section, series
+
+
+# --------------------------------------------------------------------------- main
+
+
+def compute(run: RunData) -> Metrics:
+    notes: list[str] = []
+    o, f = run.orders, run.fills
+    is_parent_row, is_child = _order_masks(run)
+    order_rows = np.flatnonzero(~is_parent_row)
+    per_order = order_metrics(run, order_rows)
+
+    status = o.status[order_rows]
+    filled_any = o.filled_qty[order_rows] > 0
+    by_status = {name: int((status == code).sum()) for name, code in STATUS_CODE.items()}
+    total_qty = float(o.qty[order_rows].sum())
+    total_filled = float(o.filled_qty[order_rows].sum())
+    orders_section = {
+        "count": int(len(order_rows)),
+        "parent_rows": int(is_parent_row.sum()),
+        "by_status": by_status,
+        "with_fills": int(filled_any.sum()),
+        "fill_ratio": _f(total_filled / total_qty) if total_qty > 0 else None,
+        "fill_ratio_mean": _f(np.nanmean(per_order["fill_ratio"])) if np.isfinite(per_order["fill_ratio"]).any() else None,
+        "time_to_first_fill_ns": percentiles(per_order["ttff"][per_order["ttff"] != NA_TS]),
+        "time_to_last_fill_ns": percentiles(per_order["ttlf"][per_order["ttlf"] != NA_TS]),
+    }
+
+    filled_mask = per_order["has_fill"]
+    weights = per_order["notional"]
+    arrival_valid = np.isfinite(per_order["arrival_mid"]) & (per_order["arrival_mid"] > 0)
+    missing_arrival = int((~arrival_valid).sum())
+    if missing_arrival:
+        notes.append(f"{missing_arrival} order(s) have no arrival mid (no bid/ask at creation): left out of shortfall figures.")
+    execution = {
+        "arrival_slippage_bps": _f(wmean(per_order["arrival_bps"], np.where(filled_mask, weights, np.nan))),
+        "vwap_slippage_bps": _f(wmean(per_order["vwap_bps"], np.where(filled_mask, weights, np.nan))),
+        "vwap_orders_without_market_trades": int((filled_mask & ~np.isfinite(per_order["vwap"])).sum()),
+        "implementation_shortfall": _shortfall_summary(per_order, arrival_valid & np.isfinite(per_order["shortfall"])),
+        "arrival_slippage_bps_percentiles": percentiles(per_order["arrival_bps"][filled_mask]),
+        "vwap_slippage_bps_percentiles": percentiles(per_order["vwap_bps"][filled_mask]),
+    }
+
+    per_parent, parent_notes = parent_metrics(run, is_parent_row, is_child)
+    notes.extend(parent_notes)
+    parents_section: dict[str, Any] = {"count": 0}
+    if per_parent:
+        valid = np.isfinite(per_parent["decision_mid"]) & (per_parent["decision_mid"] > 0)
+        pw = np.where(per_parent["has_fill"], per_parent["notional"], np.nan)
+        target = per_parent["target"]
+        known = np.isfinite(target)
+        parents_section = {
+            "count": int(len(per_parent["parent_id"])),
+            "children": int(per_parent["children"].sum()),
+            "arrival_slippage_bps": _f(wmean(per_parent["arrival_bps"], pw)),
+            "vwap_slippage_bps": _f(wmean(per_parent["vwap_bps"], pw)),
+            "fill_ratio": _f(per_parent["filled"][known].sum() / target[known].sum()) if known.any() and target[known].sum() > 0 else None,
+            "implementation_shortfall": _shortfall_summary(
+                {**per_parent, "opportunity": np.nan_to_num(per_parent["opportunity"])}, valid),
+            "time_to_first_fill_ns": percentiles(per_parent["ttff"][per_parent["ttff"] != NA_TS]),
+            "time_to_last_fill_ns": percentiles(per_parent["ttlf"][per_parent["ttlf"] != NA_TS]),
+        }
+
+    # ---- fills, spreads, markouts
+    fm = fill_metrics(run)
+    all_fills = np.ones(len(f), dtype=bool)
+    no_mid = int((~np.isfinite(fm["mid"])).sum())
+    if no_mid:
+        notes.append(f"{no_mid} fill(s) had no mid at fill time (no bbo row before them): left out of spread and markout figures.")
+    if len(f.fee_assets) > 1:
+        notes.append(
+            f"Fees are charged in several assets ({', '.join(f.fee_assets)}): fee totals add them 1:1 "
+            "(no FX conversion yet)."
+        )
+    fills_section = {
+        "count": int(len(f)),
+        "buys": int((f.side > 0).sum()),
+        "sells": int((f.side < 0).sum()),
+        "maker": int(f.maker.sum()),
+        "taker": int((~f.maker).sum()),
+        "maker_share": _f(f.maker.mean()) if len(f) else None,
+        "notional": float(fm["notional"].sum()),
+        "maker_notional_share": _f(fm["notional"][f.maker].sum() / fm["notional"].sum()) if fm["notional"].sum() > 0 else None,
+        "without_mid": no_mid,
+        "effective_spread_bps_percentiles": percentiles(fm["eff_bps"]),
+    }
+    markouts = {
+        "horizons_ns": {label: ns for label, ns in HORIZONS},
+        **_spread_blocks(fm["eff_bps"], fm["markout_bps"], fm["notional"], {
+            "all": all_fills, "maker": f.maker, "taker": ~f.maker, "buy": f.side > 0, "sell": f.side < 0,
+        }),
+    }
+    if run.end_ts is not None and len(f):
+        cut = {label: int((f.ts + h > run.end_ts).sum()) for label, h in HORIZONS}
+        if any(cut.values()):
+            notes.append(
+                "Markouts whose horizon runs past the end of the run are left out: "
+                + ", ".join(f"{label}: {n}" for label, n in cut.items() if n) + " fill(s)."
+            )
+
+    # ---- queue
+    o_rows_is_limit = ~o.is_market[order_rows] & ~o.is_ioc[order_rows]
+    acked = o.ack_ts[order_rows] != NA_TS
+    maker_fill_order = np.zeros(len(o), dtype=bool)
+    known_order = f.order >= 0
+    maker_fill_order[f.order[known_order & f.maker]] = True
+    rested = o_rows_is_limit & acked & (status != _REJECTED) & (maker_fill_order[order_rows] | ~filled_any)
+    ack = o.ack_ts[order_rows]
+    first_fill = o.first_fill_ts[order_rows]
+    done = o.done_ts[order_rows]
+    end_all = _end_ts(run, len(order_rows))
+    leave = np.where(done != NA_TS, done, end_all)
+    n_cancelled = int((status == _CANCELLED).sum())
+    queue = {
+        "resting_orders": int(rested.sum()),
+        "time_in_queue_ns": percentiles((leave - ack)[rested & (leave != NA_TS)]),
+        "time_to_fill_in_queue_ns": percentiles((first_fill - ack)[rested & (first_fill != NA_TS)]),
+        "time_to_cancel_in_queue_ns": percentiles((done - ack)[rested & (status == _CANCELLED) & ~filled_any & (done != NA_TS)]),
+        "filled": int((status == _FILLED).sum()),
+        "partially_filled_then_cancelled": int(((status == _CANCELLED) & filled_any).sum()),
+        "cancelled_unfilled": int(((status == _CANCELLED) & ~filled_any).sum()),
+        "expired": int((status == _EXPIRED).sum()),
+        "rejected": int((status == _REJECTED).sum()),
+        "open_at_end": int(np.isin(status, _OPEN_STATUSES).sum()),
+        "cancel_to_fill_ratio": _f(n_cancelled / int(filled_any.sum())) if filled_any.any() else None,
+    }
+
+    # ---- latency
+    created = o.created_ts[order_rows]
+    trigger = o.trigger_ts[order_rows]
+    cancel_req = o.cancel_req_ts[order_rows]
+    submit_ack = (ack - created)[acked]
+    cancel_ack = (done - cancel_req)[(status == _CANCELLED) & (cancel_req != NA_TS) & (done != NA_TS)]
+    tick_order = (created - trigger)[trigger != NA_TS]
+    latency = {
+        "submit_to_ack_ns": percentiles(submit_ack),
+        "cancel_to_ack_ns": percentiles(cancel_ack),
+        "tick_to_order_ns": percentiles(tick_order),
+    }
+
+    # ---- pnl, inventory
+    pnl, pnl_series = pnl_metrics(run, notes)
+    inventory, inventory_series = inventory_metrics(run)
+
+    # ---- per venue / per instrument tables
+    def breakdown(fill_key: np.ndarray, order_key: np.ndarray, names: list[str]) -> dict[str, Any]:
+        g = len(names)
+        table: dict[str, Any] = {}
+        if g == 0:
+            return table
+        fk = np.where(fill_key >= 0, fill_key, g)
+        fills_n = np.bincount(fk, minlength=g + 1)[:g]
+        maker_n = np.bincount(fk[f.maker], minlength=g + 1)[:g]
+        notional = np.bincount(fk, weights=fm["notional"], minlength=g + 1)[:g]
+        fees_sum = np.bincount(fk, weights=f.fee, minlength=g + 1)[:g]
+        eff = group_wmean(fm["eff_bps"], fm["notional"], fill_key, g)
+        mk, mk_maker, mk_taker = {}, {}, {}
+        for label, _ in HORIZONS:
+            values = fm["markout_bps"][label]
+            ok = np.isfinite(values) & np.isfinite(fm["notional"]) & (fill_key >= 0)
+            key, w, maker = fill_key[ok], fm["notional"][ok], f.maker[ok]
+            wv = w * values[ok]
+            for out, sel in ((mk, slice(None)), (mk_maker, maker), (mk_taker, ~maker)):
+                num = np.bincount(key[sel], weights=wv[sel], minlength=g)
+                den = np.bincount(key[sel], weights=w[sel], minlength=g)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[label] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        ok_key = np.where(order_key >= 0, order_key, g)
+        orders_n = np.bincount(ok_key, minlength=g + 1)[:g]
+        qty_sum = np.bincount(ok_key, weights=o.qty[order_rows], minlength=g + 1)[:g]
+        filled_sum = np.bincount(ok_key, weights=o.filled_qty[order_rows], minlength=g + 1)[:g]
+        arr = group_wmean(per_order["arrival_bps"], np.where(filled_mask, weights, np.nan), order_key, g)
+        for i, name in enumerate(names):
+            lat = (ack - created)[acked & (order_key == i)]
+            table[name] = {
+                "fills": int(fills_n[i]),
+                "notional": float(notional[i]),
+                "notional_share": _f(notional[i] / notional.sum()) if notional.sum() > 0 else None,
+                "maker_share": _f(maker_n[i] / fills_n[i]) if fills_n[i] else None,
+                "fees": float(fees_sum[i]),
+                "effective_spread_bps": _f(eff[i]),
+                "markout_bps": {label: _f(mk[label][i]) for label, _ in HORIZONS},
+                "markout_bps_maker": {label: _f(mk_maker[label][i]) for label, _ in HORIZONS},
+                "markout_bps_taker": {label: _f(mk_taker[label][i]) for label, _ in HORIZONS},
+                "orders": int(orders_n[i]),
+                "fill_ratio": _f(filled_sum[i] / qty_sum[i]) if qty_sum[i] > 0 else None,
+                "arrival_slippage_bps": _f(arr[i]),
+                "submit_to_ack_ns": percentiles(lat),
+            }
+        return table
+
+    by_venue = breakdown(f.venue, o.venue[order_rows], run.venues)
+    by_instrument = breakdown(f.instrument, o.instrument[order_rows], run.instruments)
+
+    pnl_headline = {
+        "net_pnl": pnl["net"], "realized_pnl": pnl["realized"], "unrealized_pnl": pnl["unrealized"],
+        "fees_paid": pnl["fees_paid"], "rebates": pnl["rebates"],
+        "max_drawdown": pnl["max_drawdown"], "sharpe": pnl["sharpe"], "sortino": pnl["sortino"],
+        "turnover": pnl["turnover"],
+    }
+    headline = {
+        **pnl_headline,
+        "orders": orders_section["count"],
+        "fills": fills_section["count"],
+        "notional": fills_section["notional"],
+        "maker_share": fills_section["maker_share"],
+        "fill_ratio": orders_section["fill_ratio"],
+        "cancel_to_fill_ratio": queue["cancel_to_fill_ratio"],
+        "arrival_slippage_bps": execution["arrival_slippage_bps"],
+        "vwap_slippage_bps": execution["vwap_slippage_bps"],
+        "implementation_shortfall_bps": execution["implementation_shortfall"]["total_bps"],
+        "parent_implementation_shortfall_bps": (
+            parents_section["implementation_shortfall"]["total_bps"] if parents_section.get("count") else None
+        ),
+        "effective_spread_bps": markouts["all"]["effective_spread_bps"],
+        "markout_1s_bps": markouts["all"]["markout_bps"]["1s"],
+        "markout_60s_bps": markouts["all"]["markout_bps"]["60s"],
+        "submit_to_ack_p50_ns": latency["submit_to_ack_ns"]["p50"],
+        "submit_to_ack_p99_ns": latency["submit_to_ack_ns"]["p99"],
+        "tick_to_order_p99_ns": latency["tick_to_order_ns"]["p99"],
+    }
+    sections = {
+        "headline": headline,
+        "orders": orders_section,
+        "fills": fills_section,
+        "execution": execution,
+        "parents": parents_section,
+        "markouts": markouts,
+        "queue": queue,
+        "latency": latency,
+        "pnl": pnl,
+        "inventory": inventory,
+        "by_venue": by_venue,
+        "by_instrument": by_instrument,
+    }
+    series = {
+        "per_order": per_order,
+        "per_parent": per_parent,
+        "fill": fm,
+        "pnl": pnl_series,
+        "inventory": inventory_series,
+        "latency": {"submit_to_ack": submit_ack, "cancel_to_ack": cancel_ack, "tick_to_order": tick_order},
+    }
+    return Metrics(sections=sections, series=series, notes=notes)

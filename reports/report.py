@@ -1,0 +1,261 @@
+"""`write_report(run_dir)`: metrics -> summary.json sections + one self-contained HTML file.
+
+The HTML holds everything inline (CSS, SVG plots): no script, font, image or stylesheet
+is fetched, so the file can be mailed, archived with the run or opened offline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from engine.progress import progress
+from reports import format as fmt
+from reports import plots
+from reports.metrics import HORIZONS, NA_TS, Metrics, compute
+from reports.rundir import RunData, load_run
+
+#: Version of the summary.json sections written by reports (bump on a breaking change).
+SCHEMA_VERSION = 1
+#: Top-level summary.json sections owned by reports (everything else, e.g. "run", is kept).
+REPORT_SECTIONS = (
+    "report", "headline", "orders", "fills", "execution", "parents", "markouts",
+    "queue", "latency", "pnl", "inventory", "by_venue", "by_instrument",
+)
+MAX_PARENT_ROWS = 25
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None, keys -> str."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        return x if math.isfinite(x) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: resources.files("reports").joinpath(name).read_text(encoding="utf-8")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(fmt.FILTERS)
+    return env
+
+
+def css() -> str:
+    return resources.files("reports").joinpath("report.css").read_text(encoding="utf-8")
+
+
+def _tile(label: str, value: str, hint: str = "", tone: str = "") -> dict[str, str]:
+    return {"label": label, "value": value, "hint": hint, "tone": tone}
+
+
+def tiles(m: dict[str, Any]) -> list[dict[str, str]]:
+    p, h = m["pnl"], m["headline"]
+    cur = f" {p['currency']}" if p.get("currency") else ""
+    is_block = m["parents"]["implementation_shortfall"] if m["parents"].get("count") else m["execution"]["implementation_shortfall"]
+    is_scope = "parents" if m["parents"].get("count") else "orders"
+    mk = m["markouts"]
+    interval = fmt.duration(p["sampling_interval_ns"]) if p["sampling_interval_ns"] else "–"
+    return [
+        _tile("Net PnL" + cur, fmt.money(p["net"]), f"realized {fmt.money(p['realized'])} · unrealized {fmt.money(p['unrealized'])}", fmt.tone(p["net"], cost=False)),
+        _tile("Max drawdown", fmt.num(p["max_drawdown"]), f"{fmt.num(p['max_drawdown_pct'], 3)} % of peak equity" if p["max_drawdown_pct"] is not None else "", "bad" if p["max_drawdown"] else ""),
+        _tile("Sharpe / Sortino", f"{fmt.num(p['sharpe'])} / {fmt.num(p['sortino'])}", f"annualised, {interval} samples"),
+        _tile("Fills", fmt.integer(h["fills"]), f"{fmt.integer(h['orders'])} orders · maker {fmt.pct(h['maker_share'])}"),
+        _tile("Traded notional", fmt.num(h["notional"], 0), f"turnover {fmt.num(p['turnover_ratio'])}× start equity" if p["turnover_ratio"] is not None else ""),
+        _tile("Fill ratio", fmt.pct(h["fill_ratio"]), f"cancel-to-fill {fmt.num(h['cancel_to_fill_ratio'])}"),
+        _tile("Arrival slippage", f"{fmt.bps(h['arrival_slippage_bps'])} bps", f"interval VWAP {fmt.bps(h['vwap_slippage_bps'])} bps", fmt.tone(h["arrival_slippage_bps"])),
+        _tile("Impl. shortfall", f"{fmt.bps(is_block['total_bps'])} bps", f"{is_scope}: {fmt.num(is_block['total'])}{cur}", fmt.tone(is_block["total_bps"])),
+        _tile("Effective spread", f"{fmt.bps(h['effective_spread_bps'])} bps", f"maker {fmt.bps(mk['maker']['effective_spread_bps'])} · taker {fmt.bps(mk['taker']['effective_spread_bps'])}", fmt.tone(h["effective_spread_bps"])),
+        _tile("Markout 1 s / 60 s", f"{fmt.bps(h['markout_1s_bps'])} / {fmt.bps(h['markout_60s_bps'])}", "bps, positive = adverse", fmt.tone(h["markout_60s_bps"])),
+        _tile("Fees net" + cur, fmt.money(p["fees_net"], 2), f"paid {fmt.money(p['fees_paid'], 2)} · rebates {fmt.money(p['rebates'], 2)}"),
+        _tile("Submit → ack", fmt.duration(h["submit_to_ack_p50_ns"]), f"p99 {fmt.duration(h['submit_to_ack_p99_ns'])} · tick→order p99 {fmt.duration(h['tick_to_order_p99_ns'])}"),
+    ]
+
+
+def _parents_rows(run: RunData, per_parent: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    if not per_parent:
+        return [], ""
+    n = len(per_parent["parent_id"])
+    order = np.argsort(-per_parent["notional"], kind="stable")[:MAX_PARENT_ROWS]
+    rows = []
+    for i in order:
+        row = {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in per_parent.items()}
+        row["instrument"] = run.instruments[row["instrument"]] if row["instrument"] >= 0 else "?"
+        row["side"] = "buy" if row["side"] > 0 else "sell"
+        for key in ("ttff", "ttlf"):
+            row[key] = None if row[key] == NA_TS else row[key]
+        for key, value in list(row.items()):
+            if isinstance(value, float) and not math.isfinite(value):
+                row[key] = None
+        rows.append(row)
+    caption = (f"All {n:,} parent orders." if n <= MAX_PARENT_ROWS
+               else f"The {MAX_PARENT_ROWS} largest of {n:,} parent orders by filled notional (all are in the totals above).")
+    return rows, caption + " Costs in bps are positive when they hurt; IS = implementation shortfall over paper notional."
+
+
+def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], svgs: dict[str, str | None]) -> str:
+    m = metrics.sections
+    rs = run.summary.get("run") if isinstance(run.summary.get("run"), dict) else {}
+    parents_rows, parents_caption = _parents_rows(run, metrics.series["per_parent"])
+    invariants = []
+    raw_inv = run.summary.get("invariants")
+    if isinstance(raw_inv, list):
+        for item in raw_inv:
+            if isinstance(item, dict):
+                invariants.append({"name": item.get("name", "?"), "ok": bool(item.get("ok", item.get("passed", False))),
+                                   "detail": item.get("detail", item.get("message", ""))})
+    elif isinstance(raw_inv, dict):
+        for name, item in raw_inv.items():
+            ok = item.get("ok", item.get("passed")) if isinstance(item, dict) else item
+            detail = item.get("detail", "") if isinstance(item, dict) else ""
+            invariants.append({"name": name, "ok": bool(ok), "detail": detail})
+    all_notes = list(metrics.notes) + [v for v in sampling_notes.values() if v]
+    if run.missing:
+        all_notes.append("Optional files not in the run directory: " + ", ".join(run.missing) + ".")
+    all_notes.append(m["report"]["sampling"]["statement"])
+    env = environment()
+    return env.get_template("report.html").render(
+        title=f"tickparity report — {rs.get('id') or run.run_dir.name}",
+        css=css(),
+        run=rs,
+        run_dir_name=run.run_dir.name,
+        start_ts=run.start_ts,
+        end_ts=run.end_ts,
+        instruments=run.instruments,
+        empty=m["fills"]["count"] == 0,
+        missing=[name for name in run.missing if name.endswith(".parquet")],
+        tiles=tiles(m),
+        m=m,
+        p=m["pnl"],
+        svg=svgs,
+        notes=sampling_notes,
+        horizons=[label for label, _ in HORIZONS],
+        parents_rows=parents_rows,
+        parents_caption=parents_caption,
+        invariants=invariants,
+        config_text=json.dumps(run.config, indent=2, sort_keys=True) if run.config is not None else "",
+        instruments_text=json.dumps(run.instrument_specs, indent=2, sort_keys=True) if run.instrument_specs else "",
+        all_notes=all_notes,
+    )
+
+
+def make_plots(metrics: Metrics) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Every figure as inline SVG plus the note saying what it sampled.
+
+    A figure that cannot be drawn (odd data matplotlib refuses) is replaced by a note
+    naming the error: the figures and tables of the report do not depend on the plots, and
+    a backtest must not lose its run directory over a drawing."""
+    m, series = metrics.sections, metrics.series
+    svgs: dict[str, str | None] = {}
+    notes: dict[str, str] = {}
+    po = series["per_order"]
+    fill = series["fill"]
+    hist = [
+        ("arrival slippage per order (bps)", po["arrival_bps"][po["has_fill"]], None),
+        ("interval-VWAP slippage per order (bps)", po["vwap_bps"][po["has_fill"]], None),
+        ("effective spread per fill (bps)", fill["eff_bps"], None),
+    ]
+    figures: dict[str, Any] = {
+        "pnl": lambda: plots.pnl_figure(series["pnl"], series["inventory"], m["pnl"]["currency"]),
+        "markouts": lambda: (plots.markout_figure(m["markouts"]), ""),
+        "slippage": lambda: plots.histogram_figure(hist, "slippage", "", "bps (positive = cost)"),
+        "latency": lambda: (plots.latency_figure(m["latency"]), ""),
+        "shortfall": lambda: (plots.shortfall_figure(m["execution"]["implementation_shortfall"],
+                                                     m["parents"].get("implementation_shortfall")), ""),
+    }
+    for name, draw in figures.items():
+        try:
+            svgs[name], notes[name] = draw()
+        except Exception as exc:  # noqa: BLE001 - see the docstring: reported, never hidden
+            svgs[name], notes[name] = None, ""
+            metrics.notes.append(f"The {name} plot could not be drawn ({type(exc).__name__}: {exc}).")
+    return svgs, notes
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Compute metrics of ``run_dir``, merge them into its summary.json (keeping the
+    runner's ``run`` section and any other section not owned by reports) and write the
+    HTML report to ``out`` (default ``run_dir/report.html``). Returns the HTML path."""
+    run_dir = Path(run_dir)
+    with progress("report", total=4, unit="steps") as bar:
+        run = load_run(run_dir)
+        bar.advance()
+        metrics = compute(run)
+        bar.advance()
+        svgs, sampling_notes = make_plots(metrics)
+        bar.advance()
+        html_path = _write(run, run_dir, out, metrics, svgs, sampling_notes)
+        bar.advance()
+    return html_path
+
+
+def _write(run: RunData, run_dir: Path, out: Path | None, metrics: Metrics,
+           svgs: dict[str, str | None], sampling_notes: dict[str, str]) -> Path:
+    drawn = [n for n in sampling_notes.values() if n]
+    metrics.sections["report"] = {
+        "schema_version": SCHEMA_VERSION,
+        "html": None,
+        "missing_files": list(run.missing),
+        "notes": list(metrics.notes),
+        "sampling": {
+            "plots_max_points": plots.MAX_POINTS,
+            "sampled": drawn,
+            "statement": (
+                "All figures and tables are computed on every fill and order. "
+                + ("Some plots were sampled for drawing: see the notes under them." if drawn
+                   else "No plot needed sampling for this run.")
+            ),
+        },
+    }
+    html_path = Path(out) if out is not None else run_dir / "report.html"
+    try:  # relative when the HTML is inside the run directory, absolute otherwise
+        metrics.sections["report"]["html"] = html_path.resolve().relative_to(run_dir.resolve()).as_posix()
+    except ValueError:
+        metrics.sections["report"]["html"] = str(html_path.resolve())
+    html = render_html(run, metrics, sampling_notes, svgs)
+    write_text_atomic(html_path, html)
+    summary = {k: v for k, v in run.summary.items() if k not in REPORT_SECTIONS}
+    for key in REPORT_SECTIONS:
+        summary[key] = metrics.sections[key]
+    write_json_atomic(run_dir / "summary.json", summary)
+    return html_path

@@ -1,0 +1,387 @@
+"""Every metric against numbers worked out by hand on the tiny runs of conftest.py.
+
+The hand run (mids 100 / 101 / 102 / 98 / 104 from T0, +1 s, +2 s, +10 s, +100 s):
+  B1  buy limit 2, arrival mid 100, acked at +1.5 s (mid 101), 1 filled @ 101 as maker
+      at +2.5 s (mid 102, rebate 0.0101), cancelled at +20.002 s (mid 98)
+  S1  sell market 3, arrival mid 98, fills 2 @ 97 and 1 @ 96 at +12.002 s (mid 98),
+      fees 0.194 + 0.096
+  R1  sell 1, rejected
+Expected values are written as the arithmetic one does on paper.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports.metrics import compute, percentiles
+from reports.rundir import NA_TS, load_run
+
+BPS = 1e4
+YEAR_SECONDS = 365 * 86400
+
+
+def approx(value: float) -> object:
+    return pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+@pytest.fixture
+def hand(hand_run: Path):
+    return compute(load_run(hand_run))
+
+
+def test_per_order_arrival_and_shortfall_buy_and_sell(hand) -> None:
+    po = hand.series["per_order"]  # rows: B1 (buy), S1 (sell), R1 (rejected sell)
+    assert list(po["arrival_mid"]) == [100.0, 98.0, 98.0]
+    # buy B1: delay = +1 * 1 * (101 - 100); impact = 1 * (101 - 101); opportunity = 1 * (2 - 1) * (98 - 100)
+    assert po["delay"][0] == approx(1.0)
+    assert po["impact"][0] == approx(0.0)
+    assert po["opportunity"][0] == approx(-2.0)
+    assert po["fees"][0] == approx(-0.0101)
+    assert po["shortfall"][0] == approx(1 + 0 - 2 - 0.0101)
+    assert po["shortfall_bps"][0] == approx((1 - 2 - 0.0101) / (2 * 100) * BPS)
+    # sell S1: delay = -1 * 3 * (98 - 98); impact = -1 * 3 * (96.666.. - 98) = +4 (a cost)
+    assert po["delay"][1] == approx(0.0)
+    assert po["impact"][1] == approx(4.0)
+    assert po["opportunity"][1] == approx(0.0)
+    assert po["shortfall"][1] == approx(4.29)
+    assert po["shortfall_bps"][1] == approx(4.29 / (3 * 98) * BPS)
+    # rejected R1: nothing filled, mid unchanged between creation and end -> no cost
+    assert po["shortfall"][2] == approx(0.0)
+    # arrival slippage: buy paid 101 against 100; sell got 96.67 against 98: both costs
+    assert po["arrival_bps"][0] == approx((101 - 100) / 100 * BPS)
+    assert po["arrival_bps"][1] == approx(-1 * (290 / 3 - 98) / 98 * BPS)
+    assert po["arrival_bps"][1] > 0
+    assert math.isnan(po["arrival_bps"][2])
+
+
+def test_interval_vwap_slippage(hand) -> None:
+    po = hand.series["per_order"]
+    # B1 lives from +0.5 s to +20.002 s: market trades 1 @ 100.5, 3 @ 102, 2 @ 98
+    vwap = (100.5 * 1 + 102 * 3 + 98 * 2) / 6
+    assert po["vwap"][0] == approx(vwap)
+    assert po["vwap_bps"][0] == approx((101 - vwap) / vwap * BPS)
+    # S1 lives 2 ms and no market trade printed then: no VWAP, counted as such
+    assert math.isnan(po["vwap"][1])
+    execution = hand.sections["execution"]
+    assert execution["vwap_orders_without_market_trades"] == 1
+    assert execution["vwap_slippage_bps"] == approx((101 - vwap) / vwap * BPS)
+
+
+def test_vwap_slippage_sign_for_a_sell(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["trades"] = tables["trades"] + [{"ts": k.T0 + 12001 * k.MS, "exch_ts": k.T0 + 12001 * k.MS, "price": 99.0, "qty": 2.0}]
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    po = m.series["per_order"]
+    # S1 sold at 96.67 while the market printed 99: selling below VWAP is a cost
+    assert po["vwap"][1] == approx(99.0)
+    assert po["vwap_bps"][1] == approx(-1 * (290 / 3 - 99) / 99 * BPS)
+    assert po["vwap_bps"][1] > 0
+
+
+def test_aggregate_execution_figures(hand) -> None:
+    ex = hand.sections["execution"]
+    b1_bps, s1_bps = 100.0, (98 - 290 / 3) / 98 * BPS
+    assert ex["arrival_slippage_bps"] == approx((b1_bps * 101 + s1_bps * 290) / 391)
+    shortfall = ex["implementation_shortfall"]
+    assert shortfall["count"] == 3
+    assert shortfall["delay"] == approx(1.0)
+    assert shortfall["impact"] == approx(4.0)
+    assert shortfall["opportunity"] == approx(-2.0)
+    assert shortfall["fees"] == approx(0.2799)
+    assert shortfall["total"] == approx(3.2799)
+    assert shortfall["paper_notional"] == approx(200 + 294 + 98)
+    assert shortfall["total_bps"] == approx(3.2799 / 592 * BPS)
+
+
+def test_fill_ratio_and_time_to_fill(hand) -> None:
+    po = hand.series["per_order"]
+    assert list(po["fill_ratio"]) == [0.5, 1.0, 0.0]
+    assert list(po["ttff"]) == [2 * 10**9, 2 * 10**6, NA_TS]
+    assert list(po["ttlf"]) == [2 * 10**9, 2 * 10**6, NA_TS]
+    orders = hand.sections["orders"]
+    assert orders["fill_ratio"] == approx(4 / 6)
+    assert orders["with_fills"] == 2
+    assert orders["time_to_first_fill_ns"] == {"count": 2, "p50": 2 * 10**6, "p90": 2 * 10**9, "p99": 2 * 10**9,
+                                               "p99_9": 2 * 10**9, "max": 2 * 10**9}
+
+
+def test_effective_spread_maker_buy_and_taker_sell(hand) -> None:
+    fm = hand.series["fill"]
+    assert list(fm["mid"]) == [102.0, 98.0, 98.0]
+    # maker buy at 101 under a 102 mid earns: negative cost
+    assert fm["eff_bps"][0] == approx(2 * (101 - 102) / 102 * BPS)
+    # taker sells at 97 and 96 under a 98 mid pay: positive cost
+    assert fm["eff_bps"][1] == approx(2 * -1 * (97 - 98) / 98 * BPS)
+    assert fm["eff_bps"][2] == approx(2 * -1 * (96 - 98) / 98 * BPS)
+    mk = hand.sections["markouts"]
+    assert mk["maker"]["effective_spread_bps"] == approx(-2 / 102 * BPS)
+    assert mk["taker"]["effective_spread_bps"] == approx((194 * 2 / 98 + 96 * 4 / 98) / 290 * BPS)
+    assert mk["all"]["effective_spread_bps"] == approx((101 * -2 / 102 + 194 * 2 / 98 + 96 * 4 / 98) / 391 * BPS)
+
+
+def test_markouts_at_every_horizon(hand) -> None:
+    mk = hand.series["fill"]["markout_bps"]
+    # buy @ 101 at +2.5 s; mid 102 until +10 s, 98 until +100 s, then 104
+    assert mk["100ms"][0] == approx((101 - 102) / 102 * BPS)
+    assert mk["1s"][0] == approx((101 - 102) / 102 * BPS)
+    assert mk["5s"][0] == approx((101 - 102) / 102 * BPS)
+    assert mk["30s"][0] == approx((101 - 98) / 102 * BPS)  # price fell after we bought: adverse
+    assert mk["60s"][0] == approx((101 - 98) / 102 * BPS)
+    assert mk["5min"][0] == approx((101 - 104) / 102 * BPS)
+    # sell @ 97 at +12.002 s; mid 98 until +100 s, then 104 (rose after we sold: adverse)
+    for label in ("100ms", "1s", "5s", "30s", "60s"):
+        assert mk[label][1] == approx(-1 * (97 - 98) / 98 * BPS)
+        assert mk[label][2] == approx(-1 * (96 - 98) / 98 * BPS)
+    assert mk["5min"][1] == approx(-1 * (97 - 104) / 98 * BPS)
+    assert mk["5min"][2] == approx(-1 * (96 - 104) / 98 * BPS)
+
+
+def test_realized_spread_and_price_impact(hand) -> None:
+    maker = hand.sections["markouts"]["maker"]
+    # realized = 2 s (p - m_{t+h}) / m_t; impact = 2 s (m_{t+h} - m_t) / m_t; eff = realized + impact
+    assert maker["realized_spread_bps"]["30s"] == approx(2 * (101 - 98) / 102 * BPS)
+    assert maker["price_impact_bps"]["30s"] == approx(2 * (98 - 102) / 102 * BPS)
+    taker = hand.sections["markouts"]["taker"]
+    realized = (194 * 2 * 7 / 98 + 96 * 2 * 8 / 98) / 290 * BPS
+    impact = (194 * 2 * -1 * (104 - 98) / 98 + 96 * 2 * -1 * (104 - 98) / 98) / 290 * BPS
+    assert taker["realized_spread_bps"]["5min"] == approx(realized)
+    assert taker["price_impact_bps"]["5min"] == approx(impact)
+    buy, sell = hand.sections["markouts"]["buy"], hand.sections["markouts"]["sell"]
+    assert buy["fills"] == 1 and sell["fills"] == 2
+    assert sell["markout_bps"]["1s"] == approx((194 * 1 / 98 + 96 * 2 / 98) / 290 * BPS)
+
+
+def test_markout_past_the_end_of_the_run_is_left_out(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["run"]["end_ts"] = k.T0 + 20 * k.S  # 5 min after the fills is past the end
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    mk = m.series["fill"]["markout_bps"]
+    assert math.isnan(mk["5min"][0]) and math.isnan(mk["5min"][1])
+    assert mk["5s"][1] == approx(1 / 98 * BPS)  # +17.002 s is inside
+    assert math.isnan(mk["30s"][1])  # +42.002 s is not
+    assert any("past the end" in note for note in m.notes)
+
+
+def test_mid_is_taken_as_of_local_time_inclusive(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    # a fill exactly at a quote change sees the new quote (last row with ts <= t)
+    tables["fills"][0]["ts"] = k.T0 + 2 * k.S
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    assert m.series["fill"]["mid"][0] == 102.0
+
+
+def test_fill_without_any_quote_before_it_has_no_spread(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["bbo"] = [q for q in tables["bbo"] if q["ts"] >= k.T0 + 10 * k.S]
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    assert math.isnan(m.series["fill"]["eff_bps"][0])
+    assert m.sections["fills"]["without_mid"] == 1
+    assert m.sections["markouts"]["maker"]["effective_spread_bps"] is None
+
+
+def test_queue_metrics(hand) -> None:
+    q = hand.sections["queue"]
+    assert q["resting_orders"] == 1  # B1; S1 is a market IOC, R1 was rejected
+    assert q["time_in_queue_ns"]["p50"] == (20 * 10**9 + 2 * 10**6) - 1_500_000_000
+    assert q["time_to_fill_in_queue_ns"]["max"] == 10**9
+    assert q["filled"] == 1
+    assert q["partially_filled_then_cancelled"] == 1
+    assert q["cancelled_unfilled"] == 0
+    assert q["rejected"] == 1
+    assert q["cancel_to_fill_ratio"] == approx(1 / 2)
+
+
+def test_latency_percentiles(hand) -> None:
+    lat = hand.sections["latency"]
+    # submit->ack: B1 1 s, S1 1 ms, R1 1 ms (nearest rank)
+    assert lat["submit_to_ack_ns"] == {"count": 3, "p50": 10**6, "p90": 10**9, "p99": 10**9, "p99_9": 10**9, "max": 10**9}
+    # cancel->ack: B1 only, 2 ms
+    assert lat["cancel_to_ack_ns"]["count"] == 1
+    assert lat["cancel_to_ack_ns"]["p50"] == 2 * 10**6
+    # tick->order: 20, 50, 30 us
+    assert lat["tick_to_order_ns"]["p50"] == 30_000
+    assert lat["tick_to_order_ns"]["p90"] == 50_000
+    assert lat["tick_to_order_ns"]["max"] == 50_000
+
+
+def test_percentiles_are_nearest_rank_on_many_values() -> None:
+    values = np.arange(1, 1001, dtype=np.int64)
+    p = percentiles(values)
+    assert (p["p50"], p["p90"], p["p99"], p["p99_9"], p["max"]) == (500, 900, 990, 999, 1000)
+    assert percentiles(np.array([], dtype=np.int64)) == {"count": 0, "p50": None, "p90": None, "p99": None, "p99_9": None, "max": None}
+
+
+def test_pnl_fees_rebates_drawdown(hand) -> None:
+    p = hand.sections["pnl"]
+    assert (p["realized"], p["unrealized"], p["fees_net"]) == ("-4", "-15", "0.2799")
+    assert (p["equity_start"], p["equity_end"], p["net"]) == ("10000", "9980.7201", "-19.2799")
+    assert p["fees_paid"] == "0.29"
+    assert p["rebates"] == "0.0101"
+    assert p["max_drawdown"] == approx(10001.0101 - 9980.7201)
+    assert p["max_drawdown_pct"] == approx((10001.0101 - 9980.7201) / 10001.0101 * 100)
+    assert p["max_drawdown_ts"] == hand.series["pnl"]["ts"][3]
+    assert p["turnover"] == approx(391.0)
+    assert p["turnover_ratio"] == approx(391 / 10000)
+
+
+def test_sharpe_and_sortino_on_the_stated_interval(hand) -> None:
+    p = hand.sections["pnl"]
+    # 1000 s run: fewer than 30 one-minute periods, so 1 s sampling; 1000 returns
+    assert p["sampling_interval_ns"] == 10**9
+    assert p["periods"] == 1000
+    returns = np.zeros(1000)
+    returns[2] = 1.0101 / 10000  # equity 10000 -> 10001.0101 between +2 s and +3 s
+    returns[12] = -8.29 / 10000  # -> 9992.7201 between +12 s and +13 s
+    returns[99] = -12 / 10000  # -> 9980.7201 at +100 s
+    scale = math.sqrt(YEAR_SECONDS)
+    assert p["sharpe"] == approx(returns.mean() / returns.std(ddof=1) * scale)
+    assert p["sortino"] == approx(returns.mean() / math.sqrt(np.mean(np.minimum(returns, 0) ** 2)) * scale)
+
+
+def test_inventory(hand) -> None:
+    inv = hand.sections["inventory"]["binance:BTC/USDT"]
+    assert inv == {"final": -2.0, "max_long": 1.0, "max_short": 2.0}
+
+
+def test_per_venue_and_instrument_tables(hand) -> None:
+    for table in (hand.sections["by_venue"]["binance"], hand.sections["by_instrument"]["binance:BTC/USDT"]):
+        assert table["fills"] == 3
+        assert table["orders"] == 3
+        assert table["notional"] == approx(391.0)
+        assert table["maker_share"] == approx(1 / 3)
+        assert table["fees"] == approx(0.2799)
+        assert table["fill_ratio"] == approx(4 / 6)
+        assert table["effective_spread_bps"] == approx(hand.sections["markouts"]["all"]["effective_spread_bps"])
+        assert table["submit_to_ack_ns"]["max"] == 10**9
+        assert table["markout_bps_maker"]["30s"] == approx((101 - 98) / 102 * BPS)
+        assert table["markout_bps_taker"]["5min"] == approx((194 * 7 / 98 + 96 * 8 / 98) / 290 * BPS)
+
+
+def test_parent_buy_and_sell(parent_run: Path) -> None:
+    m = compute(load_run(parent_run))
+    pp = m.series["per_parent"]
+    assert list(pp["parent_id"]) == ["P1", "P2"]
+    # P1 buy 4: decision mid 100 (parent creation); first child arrived at mid 101;
+    # 3 filled @ 102; ended at mid 102 with 1 unfilled
+    assert pp["decision_mid"][0] == 100.0
+    assert pp["delay"][0] == approx(3 * (101 - 100))
+    assert pp["impact"][0] == approx(3 * (102 - 101))
+    assert pp["opportunity"][0] == approx(1 * (102 - 100))
+    assert pp["fees"][0] == approx(0.306)
+    assert pp["shortfall"][0] == approx(8.306)
+    assert pp["shortfall_bps"][0] == approx(8.306 / 400 * BPS)
+    assert pp["arrival_bps"][0] == approx(200.0)
+    assert pp["fill_ratio"][0] == approx(0.75)
+    assert pp["ttff"][0] == 1_100_000_000 and pp["ttlf"][0] == 2_100_000_000
+    vwap = (100.5 * 1 + 102 * 3) / 4  # market trades between +0.2 s and +5 s
+    assert pp["vwap_bps"][0] == approx((102 - vwap) / vwap * BPS)
+    # P2 sell 2 @ 97 against a 98 mid: impact -1 * 2 * (97 - 98) = +2
+    assert pp["delay"][1] == approx(0.0)
+    assert pp["impact"][1] == approx(2.0)
+    assert pp["opportunity"][1] == approx(0.0)
+    assert pp["shortfall_bps"][1] == approx(2.194 / 196 * BPS)
+    assert pp["arrival_bps"][1] == approx(1 / 98 * BPS)
+    assert pp["fill_ratio"][1] == approx(1.0)
+    parents = m.sections["parents"]
+    assert parents["count"] == 2 and parents["children"] == 3
+    assert parents["implementation_shortfall"]["total"] == approx(8.306 + 2.194)
+    assert parents["fill_ratio"] == approx(5 / 6)
+    # parent rows are not orders sent to a venue
+    assert m.sections["orders"]["count"] == 3
+    assert m.sections["orders"]["parent_rows"] == 2
+
+
+def test_parent_without_its_own_row(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.parent_run_tables()
+    tables["orders"] = [o for o in tables["orders"] if o["client_id"] != "P1"]
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    pp = m.series["per_parent"]
+    assert pp["decision_mid"][0] == 101.0  # the first child's arrival mid
+    assert pp["delay"][0] == 0.0
+    assert math.isnan(pp["opportunity"][0])  # target unknown
+    assert math.isnan(pp["fill_ratio"][0])
+    assert any("no row of their own" in note for note in m.notes)
+
+
+def test_ccxt_spelling_of_cancelled_and_several_fee_assets(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["orders"][0]["status"] = "canceled"
+    tables["fills"][0]["fee_asset"] = "BNB"
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    assert m.sections["orders"]["by_status"]["cancelled"] == 1
+    assert any("several assets (BNB, USDT)" in note for note in m.notes)
+
+
+def test_pnl_falls_back_to_the_runner_summary_without_equity(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["equity"] = None
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    p = m.sections["pnl"]
+    assert p["source"] == "summary.json run.pnl"
+    assert (p["net"], p["realized"], p["fees_net"]) == ("-19.2799", "-4", "0.2799")
+    assert p["max_drawdown"] is None and p["sharpe"] is None
+
+
+def test_pnl_mismatch_between_equity_and_runner_summary_is_noted(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["run"]["pnl"]["equity_end"] = "9999"
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    assert m.sections["pnl"]["equity_end"] == "9980.7201"
+    assert any("differs from the last equity.parquet" in note for note in m.notes)
+
+
+def test_decimal128_and_timestamp_columns_are_read_like_strings(hand_run: Path) -> None:
+    """Issue 2 allows decimal128 for exact columns; the figures must not change."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    expected = compute(load_run(hand_run)).sections
+    path = hand_run / "fills.parquet"
+    table = pq.read_table(path)
+    for name in ("price", "qty", "fee"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.cast(table.column(name), pa.decimal128(20, 8)))
+    table = table.set_column(0, "ts", pc.cast(table.column("ts"), pa.timestamp("ns")))
+    pq.write_table(table, path)
+    got = compute(load_run(hand_run)).sections
+    assert got["markouts"] == expected["markouts"]
+    assert got["pnl"]["fees_paid"] == expected["pnl"]["fees_paid"] == "0.29"
+    assert got["pnl"]["rebates"] == "0.0101"
+
+
+def test_queue_metrics_for_a_resting_sell(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    # a sell quote at 103 acked at +3 s, cancelled at +8 s (done +8.001 s), never filled
+    tables["orders"].append(k.order("Q1", "sell", "1", "0", "cancelled", k.T0 + 2990 * k.MS, price="103",
+                                    ack_ts=k.T0 + 3 * k.S, cancel_req_ts=k.T0 + 8 * k.S, done_ts=k.T0 + 8001 * k.MS,
+                                    arrival_bid="101", arrival_ask="103"))
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    q = m.sections["queue"]
+    assert q["resting_orders"] == 2
+    assert q["cancelled_unfilled"] == 1
+    assert q["time_to_cancel_in_queue_ns"] == {"count": 1, "p50": 5_001_000_000, "p90": 5_001_000_000,
+                                               "p99": 5_001_000_000, "p99_9": 5_001_000_000, "max": 5_001_000_000}
+    assert q["cancel_to_fill_ratio"] == approx(2 / 2)
+    assert m.sections["latency"]["cancel_to_ack_ns"]["max"] == 2 * 10**6
+    assert m.sections["latency"]["cancel_to_ack_ns"]["count"] == 2
+    # the unfilled sell: arrival mid 102, ended at mid 102 (+8.001 s): no opportunity cost
+    po = m.series["per_order"]
+    assert po["opportunity"][3] == approx(-1 * 1 * (102 - 102))
+    # with the mid moving against it, the opportunity cost of an unfilled sell is positive
+    tables["orders"][3]["done_ts"] = k.T0 + 11 * k.S  # mid 98 when it ended
+    m = compute(load_run(k.write_run(tmp_path / "run2", **tables)))
+    assert m.series["per_order"]["opportunity"][3] == approx(-1 * 1 * (98 - 102))

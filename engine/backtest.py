@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,22 @@ def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tupl
     return settings, balances
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything validated before the first byte of output is written."""
+
+    config: RunConfig
+    instruments: dict[str, Instrument]
+    strategy: Any
+    venue_configs: dict[str, Any]
+    balances: dict[str, dict[str, Decimal]]
+    risk: RiskEngine
+    feed: Any
+    start_ts: int
+    end_ts: int
+    total_events: int | None
+
+
 class _Peekable:
     """Lets the runner see the first chunk (the run's start time) without losing it."""
 
@@ -127,11 +144,12 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
+    prepared = _Prepared(config, instruments, strategy, venue_configs, balances, risk, feed,
+                         start_ts, end_ts, source.estimated_events)
     out = Path(out_dir or config.out or f"runs/{config.hash}")
     staging = _staging_dir(out)
     try:
-        _run_into(staging, config, instruments, strategy, venue_configs, balances, risk, feed,
-                  start_ts, end_ts, source.estimated_events, wall_start, write_html, out.name)
+        _run_into(staging, prepared, wall_start, write_html, out.name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -139,27 +157,26 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     return out
 
 
-def _run_into(staging: Path, config: RunConfig, instruments: dict[str, Instrument], strategy, venue_configs: dict,
-              balances: dict, risk: RiskEngine, feed, start_ts: int, end_ts: int, total: int | None,
-              wall_start: float, write_html: bool, run_id: str) -> None:
+def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool, run_id: str) -> None:
     """Replay, then write every output into `staging`."""
     from venues.sim import SimCore, WakeKind, warmup
     from venues.simulated import SimulatedVenue
 
+    config, instruments, start_ts = run.config, run.instruments, run.start_ts
     writer = RunWriter(staging, instruments)
     audit = AuditLog(staging / "audit.jsonl")
     warmup()
-    core = SimCore(list(instruments.values()), venue_configs, feed, config.seed)
-    venues = {name: SimulatedVenue(name, core, cfg) for name, cfg in venue_configs.items()}
+    core = SimCore(list(instruments.values()), run.venue_configs, run.feed, config.seed)
+    venues = {name: SimulatedVenue(name, core, cfg) for name, cfg in run.venue_configs.items()}
     clock = SimClock(start_ts)
-    ledger = Ledger(instruments, balances)
-    session = TradingSession(strategy=strategy, instruments=instruments, venues=venues, clock=clock,
-                             ledger=ledger, risk=risk, audit=audit, recorder=writer)
+    ledger = Ledger(instruments, run.balances)
+    session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
+                             ledger=ledger, risk=run.risk, audit=audit, recorder=writer)
     loop_start = time.perf_counter()
     try:
         session.start()
-        events = _drive(session, core, clock, writer, WakeKind, start_ts, end_ts, config.sample_ns,
-                        total)
+        events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
+                        run.total_events)
         session.stop()
         session.sample_equity()
         writer.add_bbo(core.drain_bbo())

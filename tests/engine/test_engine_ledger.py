@@ -15,8 +15,8 @@ def _ledger():
     return Ledger(INSTS, {"binance": {"USDT": Decimal("100000"), "BTC": Decimal("0")}})
 
 
-prices = st.integers(min_value=1, max_value=10_000_000).map(lambda t: BTC.ticks_to_price(t))
-qtys = st.integers(min_value=1, max_value=10_000_000).map(lambda l: BTC.lots_to_qty(l))
+prices = st.integers(min_value=1, max_value=10_000_000).map(BTC.ticks_to_price)
+qtys = st.integers(min_value=1, max_value=10_000_000).map(BTC.lots_to_qty)
 fees = st.integers(min_value=-1000, max_value=100_000).map(lambda c: Decimal(c) / 10000)
 
 

@@ -1,0 +1,268 @@
+"""`tickparity data ...`: import, ls, check, export, generate.
+
+`register(subparsers)` adds the `data` command to the main CLI (engine/cli.py); every
+handler returns an exit code and raises `TickparityError` subclasses for user errors,
+which the main CLI prints as one line. `main(argv)` runs the `data` command on its own
+(for tests and for use before the main CLI exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import ConfigError, DataError, TickparityError
+from engine.progress import progress
+from engine.types import Instrument, load_instruments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="import, list, check, export or generate market data")
+    sub = data.add_subparsers(dest="data_command", metavar="{import,ls,check,export,generate}")
+    sub.required = True
+
+    imp = sub.add_parser("import", help="import venue files into a store (all or nothing)")
+    imp.add_argument("--format", required=True, choices=["binance-ws", "tardis", "binance-public"])
+    imp.add_argument("sources", nargs="+", metavar="SRC", help="input files (.gz accepted)")
+    imp.add_argument(
+        "--to",
+        required=True,
+        metavar="STORE",
+        help="duckdb:PATH | parquet:DIR | chdb:PATH | clickhouse://...",
+    )
+    imp.add_argument(
+        "--instrument", metavar="ID", help="instrument id for a single-instrument import"
+    )
+    _instruments_option(imp)
+    mode = imp.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--repair",
+        action="store_true",
+        help="fix what can be fixed (sort, drop duplicates/bad rows, resync gaps) and import",
+    )
+    mode.add_argument(
+        "--skip",
+        action="store_true",
+        help="drop every problem row (and, for books, until the next resync) and import the rest",
+    )
+    imp.add_argument(
+        "--correct-skew",
+        action="store_true",
+        help="shift receive stamps so local_ts >= exch_ts (measured clock offset)",
+    )
+    imp.add_argument(
+        "--show",
+        type=int,
+        default=5,
+        metavar="N",
+        help="first problem rows shown per check (default 5)",
+    )
+    imp.set_defaults(func=cmd_import)
+
+    ls = sub.add_parser("ls", help="list instruments, time ranges and event counts of a store")
+    ls.add_argument("store", metavar="STORE")
+    _instruments_option(ls)
+    ls.set_defaults(func=cmd_ls)
+
+    chk = sub.add_parser(
+        "check", help="validate a store or input files; exit 1 when problems are found"
+    )
+    chk.add_argument("target", nargs="+", metavar="STORE|FILE")
+    chk.add_argument(
+        "--format", choices=["binance-ws", "tardis", "binance-public"], help="format of FILE inputs"
+    )
+    chk.add_argument("--instrument", metavar="ID")
+    _instruments_option(chk)
+    chk.add_argument("--show", type=int, default=5, metavar="N")
+    chk.set_defaults(func=cmd_check)
+
+    exp = sub.add_parser("export", help="write a store's events to one Parquet file")
+    exp.add_argument("store", metavar="STORE")
+    exp.add_argument("--out", required=True, metavar="FILE.parquet")
+    exp.add_argument(
+        "--instrument", action="append", metavar="ID", help="only these instruments (repeatable)"
+    )
+    exp.add_argument("--from", dest="start", metavar="ISO|NS")
+    exp.add_argument("--to", dest="end", metavar="ISO|NS")
+    _instruments_option(exp)
+    exp.set_defaults(func=cmd_export)
+
+    gen = sub.add_parser("generate", help="write synthetic market data into a store")
+    gen.add_argument("--to", required=True, metavar="STORE")
+    gen.add_argument(
+        "--instrument", action="append", required=True, metavar="ID", help="repeatable"
+    )
+    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--duration", default="1h", help="e.g. 30s, 10m, 1h, 1d (default 1h)")
+    gen.add_argument("--start", metavar="ISO|NS", help="start time (default 2024-01-01T00:00:00Z)")
+    gen.add_argument(
+        "--rate", type=float, default=1000.0, help="target events per second per instrument"
+    )
+    _instruments_option(gen)
+    gen.set_defaults(func=cmd_generate)
+
+
+def _instruments_option(parser: argparse.ArgumentParser) -> None:
+    # the main CLI may pass --instruments globally; SUPPRESS keeps that value
+    parser.add_argument(
+        "--instruments",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="instrument specs TOML (default: shipped file)",
+    )
+
+
+def _instruments(args: argparse.Namespace) -> dict[str, Instrument]:
+    return load_instruments(getattr(args, "instruments", None))
+
+
+def _pick(instruments: dict[str, Instrument], ids: Sequence[str]) -> list[Instrument]:
+    out = []
+    for inst_id in ids:
+        if inst_id not in instruments:
+            raise ConfigError(
+                f"unknown instrument {inst_id!r}; add it to the instruments file (--instruments FILE)"
+            )
+        out.append(instruments[inst_id])
+    return out
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- generate --------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import time
+
+    from replay.schema import format_ns, parse_duration, parse_time
+    from replay.synthetic import DEFAULT_START_NS, write_store
+
+    insts = _pick(_instruments(args), args.instrument)
+    if len(set(args.instrument)) != len(args.instrument):
+        raise ConfigError("--instrument: the same instrument is given twice")
+    duration = parse_duration(args.duration)
+    start = DEFAULT_START_NS if args.start is None else parse_time(args.start)
+    began = time.perf_counter()
+    estimate = int(duration / 1e9 * 1300 * len(insts) * args.rate / 1000)
+    with progress("generating", total=estimate, unit="rows") as bar:
+        rows = write_store(
+            args.to,
+            insts,
+            args.seed,
+            start,
+            duration,
+            events_per_second=args.rate,
+            on_chunk=bar.advance,
+        )
+    elapsed = time.perf_counter() - began
+    _say(
+        f"generated {rows:,} events for {', '.join(i.id for i in insts)} "
+        f"({format_ns(start)} + {args.duration}, seed {args.seed}) into {args.to} in {elapsed:.1f}s"
+    )
+    return 0
+
+
+# -- ls / export -------------------------------------------------------------------------------
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from replay.schema import format_ns
+    from replay.stores import open_store
+
+    with open_store(args.store) as store:
+        stats = store.stats()
+    if not stats:
+        _say(f"{args.store}: no instruments")
+        return 0
+    width = max(len(s.id) for s in stats)
+    _say(
+        f"{'instrument':<{width}}  {'events':>12}  {'first local_ts (UTC)':<27}  {'last local_ts (UTC)':<27}  tick / lot"
+    )
+    for s in stats:
+        _say(
+            f"{s.id:<{width}}  {s.events:>12,}  {format_ns(s.first_local_ts):<27}  "
+            f"{format_ns(s.last_local_ts):<27}  {s.tick_size:f} / {s.lot_size:f}"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from replay.schema import parse_time
+    from replay.stores import open_store
+    from replay.stores.parquet_store import write_export_file
+
+    start = None if args.start is None else parse_time(args.start)
+    end = None if args.end is None else parse_time(args.end)
+    out = Path(args.out)
+    if out.suffix.lower() != ".parquet":
+        raise ConfigError(f"--out {out}: the export is one Parquet file; name it *.parquet")
+    with open_store(args.store) as store:
+        stored = store.instruments()
+        ids = args.instrument or list(stored)
+        for inst_id in ids:
+            if inst_id not in stored:
+                raise DataError(f"{args.store}: instrument {inst_id} is not in the store")
+        total = sum(store.count(i, start, end) for i in ids)
+
+        def batches():
+            with progress("exporting", total=total, unit="rows") as bar:
+                for inst_id in ids:
+                    for events, seq in store.stream(inst_id, start, end, 1 << 18, with_seq=True):
+                        bar.advance(len(events))
+                        yield inst_id, events, seq
+
+        rows = write_export_file(out, {i: stored[i] for i in ids}, batches())
+    _say(f"exported {rows:,} events of {len(ids)} instrument(s) to {out}")
+    return 0
+
+
+# -- import / check ---------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from replay.importers import run_import
+
+    return run_import(args, _instruments(args), _say)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from replay.validate import run_check
+
+    return run_check(args, _instruments(args), _say)
+
+
+# -- standalone entry point --------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tickparity")
+    parser.add_argument(
+        "--instruments", metavar="FILE", help="instrument specs TOML (default: shipped file)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="data")
+    sub.required = True
+    register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `tickparity data ...` (argv without the program name, starting with 'data')."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TickparityError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

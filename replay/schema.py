@@ -1,0 +1,198 @@
+"""The stored form of the event schema, shared by every store and importer.
+
+A store keeps, per instrument, the rows of `engine.types.EVENT_DTYPE` plus a `seq` column:
+the row's position in its instrument's source order (the order the venue sent it). Rows
+are replayed by `(local_ts, seq)` per instrument, and instruments are merged by
+`(local_ts, run order, seq)`. Beside the events each store keeps the instrument table
+(`StoredInstrument`): the id, venue symbol and the tick/lot sizes the integers were
+written with, so a run with a different spec is refused instead of mis-scaled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+
+from engine.errors import ConfigError, DataError
+from engine.types import EVENT_DTYPE, Instrument
+
+# Arrow columns of a stored event row (the instrument is a string id in Arrow exports and
+# a small integer or a partition key inside the stores).
+EVENT_COLUMNS = ("exch_ts", "local_ts", "kind", "side", "price", "qty", "order_id")
+ARROW_EVENT_FIELDS = [
+    pa.field("exch_ts", pa.int64(), nullable=False),
+    pa.field("local_ts", pa.int64(), nullable=False),
+    pa.field("kind", pa.uint8(), nullable=False),
+    pa.field("side", pa.int8(), nullable=False),
+    pa.field("price", pa.int64(), nullable=False),
+    pa.field("qty", pa.int64(), nullable=False),
+    pa.field("order_id", pa.uint64(), nullable=False),
+]
+SEQ_FIELD = pa.field("seq", pa.int64(), nullable=False)
+INSTRUMENT_FIELD = pa.field("instrument", pa.string(), nullable=False)
+# Export / single-file Parquet schema: self-describing rows (instrument id per row).
+EXPORT_SCHEMA = pa.schema([INSTRUMENT_FIELD, SEQ_FIELD, *ARROW_EVENT_FIELDS])
+# Schema inside one instrument's stream (what a store reader yields).
+STREAM_SCHEMA = pa.schema([SEQ_FIELD, *ARROW_EVENT_FIELDS])
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+_NUMPY_TYPES = {name: EVENT_DTYPE.fields[name][0] for name in EVENT_COLUMNS}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstrument:
+    """What a store records about an instrument: enough to check a run's spec."""
+
+    id: str
+    venue: str
+    venue_symbol: str
+    tick_size: Decimal
+    lot_size: Decimal
+
+    @classmethod
+    def of(cls, inst: Instrument) -> StoredInstrument:
+        return cls(inst.id, inst.venue, inst.venue_symbol, inst.tick_size, inst.lot_size)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "venue": self.venue,
+            "venue_symbol": self.venue_symbol,
+            "tick_size": format(self.tick_size, "f"),
+            "lot_size": format(self.lot_size, "f"),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, str]) -> StoredInstrument:
+        return cls(
+            raw["id"],
+            raw["venue"],
+            raw["venue_symbol"],
+            Decimal(raw["tick_size"]),
+            Decimal(raw["lot_size"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentStats:
+    """One line of `data ls`: an instrument's event count and local-time range."""
+
+    id: str
+    events: int
+    first_local_ts: int | None
+    last_local_ts: int | None
+    tick_size: Decimal
+    lot_size: Decimal
+
+
+def check_spec(stored: StoredInstrument, run: Instrument, where: str) -> None:
+    """Refuse to replay integers written with another tick/lot size."""
+    for field in ("tick_size", "lot_size"):
+        have = getattr(stored, field)
+        want = getattr(run, field)
+        if have != want:
+            raise DataError(
+                f"{where}: instrument {run.id} was stored with {field} {have} but the run's "
+                f"instrument spec says {want}; re-import the data or fix the instruments file"
+            )
+
+
+# -- numpy <-> arrow ---------------------------------------------------------------------
+
+
+def events_from_columns(columns: dict[str, np.ndarray], n: int, instrument: int = 0) -> np.ndarray:
+    """Build an EVENT_DTYPE array from named numpy columns (a store reader's batch)."""
+    out = np.empty(n, dtype=EVENT_DTYPE)
+    for name in EVENT_COLUMNS:
+        out[name] = columns[name]
+    out["instrument"] = instrument
+    return out
+
+
+def events_from_batch(batch: pa.RecordBatch | pa.Table, instrument: int = 0) -> np.ndarray:
+    n = batch.num_rows
+    cols = {}
+    for name in EVENT_COLUMNS:
+        col = batch.column(name)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        cols[name] = col.to_numpy(zero_copy_only=False)
+    return events_from_columns(cols, n, instrument)
+
+
+def seq_from_batch(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
+    col = batch.column("seq")
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return col.to_numpy(zero_copy_only=False)
+
+
+def arrow_from_events(events: np.ndarray, seq: np.ndarray | None = None) -> pa.RecordBatch:
+    """Events (one instrument) + seq -> Arrow batch in STREAM_SCHEMA."""
+    if seq is None:
+        seq = np.arange(len(events), dtype=np.int64)
+    arrays = [pa.array(np.ascontiguousarray(seq, dtype=np.int64))]
+    for name in EVENT_COLUMNS:
+        arrays.append(pa.array(np.ascontiguousarray(events[name], dtype=_NUMPY_TYPES[name])))
+    return pa.RecordBatch.from_arrays(arrays, schema=STREAM_SCHEMA)
+
+
+# -- parsing helpers -----------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)$")
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+}
+
+
+def parse_duration(text: str) -> int:
+    """'30s', '10m', '1h', '1d', '250ms' -> nanoseconds."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ConfigError(
+            f"duration {text!r}: expected a number and a unit (ns, us, ms, s, m, h, d), e.g. '10m'"
+        )
+    value = Decimal(match.group(1)) * _UNIT_NS[match.group(2)]
+    if value <= 0:
+        raise ConfigError(f"duration {text!r} must be positive")
+    return int(value)
+
+
+def format_ns(ts: int | None) -> str:
+    """ns since epoch -> ISO 8601 UTC with microseconds (for listings and messages)."""
+    if ts is None:
+        return "-"
+    seconds, ns = divmod(int(ts), 1_000_000_000)
+    from datetime import UTC, datetime
+
+    base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns // 1000:06d}Z"
+
+
+def parse_time(text: str) -> int:
+    """ISO 8601 (naive = UTC) or integer ns -> ns since epoch."""
+    from datetime import UTC, datetime
+
+    raw = text.strip()
+    if raw.lstrip("-").isdigit():
+        return int(raw)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"time {text!r}: expected ISO 8601 (2024-08-08T23:55:00Z) or ns"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000

@@ -1,0 +1,256 @@
+"""DuckDB file store (the default): two tables in one embedded database file.
+
+`instruments(iid, id, venue, venue_symbol, tick_size, lot_size)` and
+`events(iid, seq, exch_ts, local_ts, kind, side, price, qty, order_id)`. An import is one
+DuckDB transaction, so it lands completely or not at all. Reads stream Arrow record
+batches (`fetch_record_batch`) under a memory limit; DuckDB spills sorts to disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from engine.errors import DataError
+from replay.schema import (
+    EVENT_COLUMNS,
+    InstrumentStats,
+    StoredInstrument,
+    events_from_batch,
+    seq_from_batch,
+)
+from replay.stores.base import ImportTransaction, Store
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS instruments (
+    iid USMALLINT PRIMARY KEY,
+    id VARCHAR NOT NULL UNIQUE,
+    venue VARCHAR NOT NULL,
+    venue_symbol VARCHAR NOT NULL,
+    tick_size VARCHAR NOT NULL,
+    lot_size VARCHAR NOT NULL,
+    -- true while every import appended rows at or after the stored ones, so the
+    -- physical (insertion) order is already (local_ts, seq): reads skip the sort
+    in_order BOOLEAN NOT NULL DEFAULT true,
+    last_local_ts BIGINT
+);
+CREATE TABLE IF NOT EXISTS events (
+    iid USMALLINT NOT NULL,
+    seq BIGINT NOT NULL,
+    exch_ts BIGINT NOT NULL,
+    local_ts BIGINT NOT NULL,
+    kind UTINYINT NOT NULL,
+    side TINYINT NOT NULL,
+    price BIGINT NOT NULL,
+    qty BIGINT NOT NULL,
+    order_id UBIGINT NOT NULL
+);
+"""
+_COLS = ", ".join(EVENT_COLUMNS)
+
+
+class DuckDBStore(Store):
+    def __init__(
+        self, path: Path, *, create: bool = False, memory_limit: str | None = None
+    ) -> None:
+        self.path = path
+        self.spec = f"duckdb:{path}"
+        if not create and not path.is_file():
+            raise DataError(f"DuckDB store not found: {path}")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(path), read_only=not create)
+        except duckdb.Error as exc:
+            raise DataError(f"{self.spec}: cannot open: {str(exc).splitlines()[0]}") from None
+        # replay reads in insertion order and needs little; DuckDB's buffer cache would
+        # otherwise fill the whole limit (measured: 512MB -> 850 MB peak RSS on 42M rows)
+        limit = memory_limit or ("512MB" if create else "128MB")
+        self.con.execute(f"SET memory_limit = '{limit}'")
+        self.con.execute("SET preserve_insertion_order = true")
+        if create:
+            self.con.execute(_DDL)
+        elif not self._has_tables():
+            raise DataError(f"{self.spec}: not a tickparity store (no events/instruments tables)")
+        self._iids: dict[str, int] | None = None
+
+    def _has_tables(self) -> bool:
+        names = {
+            row[0]
+            for row in self.con.execute(
+                "SELECT table_name FROM information_schema.tables"
+            ).fetchall()
+        }
+        return {"events", "instruments"} <= names
+
+    # -- read --------------------------------------------------------------------------
+    def _instrument_rows(self) -> list[tuple]:
+        return self.con.execute(
+            "SELECT iid, id, venue, venue_symbol, tick_size, lot_size FROM instruments ORDER BY iid"
+        ).fetchall()
+
+    def iids(self) -> dict[str, int]:
+        if self._iids is None:
+            self._iids = {row[1]: int(row[0]) for row in self._instrument_rows()}
+        return self._iids
+
+    def instruments(self) -> dict[str, StoredInstrument]:
+        return {
+            row[1]: StoredInstrument(row[1], row[2], row[3], Decimal(row[4]), Decimal(row[5]))
+            for row in self._instrument_rows()
+        }
+
+    def stats(self) -> list[InstrumentStats]:
+        rows = self.con.execute(
+            """
+            SELECT i.id, count(e.iid), min(e.local_ts), max(e.local_ts), i.tick_size, i.lot_size
+            FROM instruments i LEFT JOIN events e ON e.iid = i.iid
+            GROUP BY i.id, i.tick_size, i.lot_size ORDER BY i.id
+            """
+        ).fetchall()
+        return [
+            InstrumentStats(r[0], int(r[1]), r[2], r[3], Decimal(r[4]), Decimal(r[5])) for r in rows
+        ]
+
+    @staticmethod
+    def _where(start_ns: int | None, end_ns: int | None) -> tuple[str, list[int]]:
+        sql, params = "", []
+        if start_ns is not None:
+            sql += " AND local_ts >= ?"
+            params.append(int(start_ns))
+        if end_ns is not None:
+            sql += " AND local_ts < ?"
+            params.append(int(end_ns))
+        return sql, params
+
+    def count(self, inst_id: str, start_ns: int | None, end_ns: int | None) -> int:
+        iid = self.iids().get(inst_id)
+        if iid is None:
+            return 0
+        where, params = self._where(start_ns, end_ns)
+        row = self.con.execute(
+            f"SELECT count(*) FROM events WHERE iid = ?{where}", [iid, *params]
+        ).fetchone()
+        return int(row[0])
+
+    def last_snapshot_before(self, inst_id: str, ts: int) -> int | None:
+        iid = self.iids().get(inst_id)
+        if iid is None:
+            return None
+        row = self.con.execute(
+            "SELECT max(local_ts) FROM events WHERE iid = ? AND kind = 2 AND local_ts < ?",
+            [iid, int(ts)],
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def max_seq(self, inst_id: str) -> int:
+        iid = self.iids().get(inst_id)
+        if iid is None:
+            return -1
+        row = self.con.execute("SELECT max(seq) FROM events WHERE iid = ?", [iid]).fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def stream(self, inst_id, start_ns, end_ns, chunk_rows, with_seq=False):
+        iid = self.iids().get(inst_id)
+        if iid is None:
+            return iter(())
+        return self._stream(iid, start_ns, end_ns, chunk_rows, with_seq)
+
+    def _stream(self, iid, start_ns, end_ns, chunk_rows, with_seq) -> Iterator:
+        where, params = self._where(start_ns, end_ns)
+        cur = self.con.cursor()  # own connection: several instruments stream at once
+        try:
+            in_order = self.con.execute(
+                "SELECT in_order FROM instruments WHERE iid = ?", [iid]
+            ).fetchone()[0]
+            # insertion order is preserved by scans (preserve_insertion_order = true)
+            order = "" if in_order else " ORDER BY local_ts, seq"
+            rel = cur.sql(
+                f"SELECT seq, {_COLS} FROM events WHERE iid = ?{where}{order}",
+                params=[iid, *params],
+            )
+            reader = rel.to_arrow_reader(chunk_rows)
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                events = events_from_batch(batch)
+                yield (events, seq_from_batch(batch)) if with_seq else events
+        finally:
+            cur.close()
+
+    # -- write -------------------------------------------------------------------------
+    def begin_import(self, instruments: Mapping[str, StoredInstrument]) -> ImportTransaction:
+        return _DuckDBImport(self, instruments)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class _DuckDBImport(ImportTransaction):
+    def __init__(self, store: DuckDBStore, instruments: Mapping[str, StoredInstrument]) -> None:
+        super().__init__(store, instruments)
+        self.db = store
+        self.con = store.con
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            iids = dict(store.iids())
+            next_iid = max(iids.values(), default=-1) + 1
+            for inst_id in sorted(self.instruments):
+                if inst_id in iids:
+                    continue
+                spec = self.instruments[inst_id]
+                self.con.execute(
+                    "INSERT INTO instruments (iid, id, venue, venue_symbol, tick_size, lot_size) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        next_iid,
+                        spec.id,
+                        spec.venue,
+                        spec.venue_symbol,
+                        format(spec.tick_size, "f"),
+                        format(spec.lot_size, "f"),
+                    ],
+                )
+                iids[inst_id] = next_iid
+                next_iid += 1
+            self.iids = iids
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _write(self, inst_id: str, events: np.ndarray, seq: np.ndarray) -> None:
+        n = len(events)
+        iid = self.iids[inst_id]
+        ts = events["local_ts"]
+        last = self.con.execute(
+            "SELECT last_local_ts FROM instruments WHERE iid = ?", [iid]
+        ).fetchone()[0]
+        ordered = bool((last is None or ts[0] >= last) and (n < 2 or (ts[1:] >= ts[:-1]).all()))
+        self.con.execute(
+            "UPDATE instruments SET in_order = in_order AND ?, last_local_ts = greatest(coalesce(last_local_ts, ?), ?) WHERE iid = ?",
+            [ordered, int(ts.max()), int(ts.max()), iid],
+        )
+        table = pa.table(
+            {
+                "iid": pa.array(np.full(n, self.iids[inst_id], dtype=np.uint16)),
+                "seq": pa.array(seq),
+                **{name: pa.array(np.ascontiguousarray(events[name])) for name in EVENT_COLUMNS},
+            }
+        )
+        self.con.register("_tp_import_rows", table)
+        try:
+            self.con.execute(f"INSERT INTO events SELECT iid, seq, {_COLS} FROM _tp_import_rows")
+        finally:
+            self.con.unregister("_tp_import_rows")
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+        self.db._iids = None
+
+    def rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+        self.db._iids = None

@@ -1,0 +1,563 @@
+"""Validation of market data, on every import and by `tickparity data check`.
+
+Checks (the name is what reports and docs use):
+
+- ``bad_value``          NaN, empty or negative price/qty, a trade of size 0
+- ``off_grid``           a price/qty that is not a whole number of ticks/lots
+- ``unknown_symbol``     a venue symbol no instrument maps to
+- ``unsorted_ts``        local_ts going backwards within an instrument (file order)
+- ``local_before_exch``  receive time before venue time: the recorder's clock is off;
+                         the offset is measured and reported, `--correct-skew` shifts it
+- ``crossed_book``       best bid >= best ask after a snapshot or an update message
+- ``update_id_gap``      a depth diff whose first update id does not follow the last one
+- ``duplicate_trade_id`` a trade id seen before for the same instrument (in the import,
+                         or already in the target store)
+- ``overlaps_store``     (warning) the store already holds rows in the import's time range
+- ``malformed_line``     a line that is not `<ns> <json>` or lacks a field
+- ``bbo_mismatch``       (binance-ws) rebuilt top of book differs from bookTicker at the
+                         same update id
+
+Each problem is counted and its first rows are kept with `file:line` (or `seq N` for a
+store). An import refuses input with any error unless `--repair` or `--skip` says what
+to do (see `Mode` and docs/data.md); warnings are reported but never block.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from engine.errors import ConfigError, DataError
+from engine.types import EventKind, Instrument
+from replay.book import BookScanner, message_ends
+
+_TRADE = EventKind.TRADE.value
+_DELTA = EventKind.BOOK_DELTA.value
+
+
+class Mode(Enum):
+    STRICT = "strict"  # refuse any error
+    REPAIR = "repair"  # fix: sort, de-duplicate, correct skew, uncross, drop bad rows
+    SKIP = "skip"  # drop every problem row
+
+
+@dataclass
+class Problem:
+    check: str
+    severity: str = "error"
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+class Report:
+    """Problems found, with counts and the first `show` rows of each."""
+
+    def __init__(self, show: int = 5) -> None:
+        self.show = show
+        self.problems: dict[str, Problem] = {}
+        self.notes: list[str] = []
+        self.actions: list[str] = []
+
+    def add(
+        self, check: str, where: str | None, detail: str, count: int = 1, severity: str = "error"
+    ) -> None:
+        if count <= 0:
+            return
+        prob = self.problems.get(check)
+        if prob is None:
+            prob = self.problems[check] = Problem(check, severity)
+        if severity == "error":
+            prob.severity = "error"
+        prob.count += count
+        if len(prob.examples) < self.show and where is not None:
+            prob.examples.append(f"{where}: {detail}")
+
+    def add_many(
+        self, check: str, wheres: list[str], details: list[str], total: int, severity: str = "error"
+    ) -> None:
+        if total <= 0:
+            return
+        self.add(check, None, "", total, severity)
+        prob = self.problems[check]
+        for w, d in zip(wheres, details, strict=False):
+            if len(prob.examples) >= self.show:
+                break
+            prob.examples.append(f"{w}: {d}")
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return {p.check: p.count for p in self.problems.values() if p.severity == "error"}
+
+    def count(self, check: str) -> int:
+        prob = self.problems.get(check)
+        return 0 if prob is None else prob.count
+
+    def lines(self) -> list[str]:
+        out = list(self.notes)
+        for prob in sorted(self.problems.values(), key=lambda p: p.check):
+            out.append(f"{prob.severity.upper():7} {prob.check}: {prob.count:,}")
+            out.extend(f"          {ex}" for ex in prob.examples)
+        out.extend(f"fixed: {a}" for a in self.actions)
+        return out
+
+    def summary(self) -> str:
+        errs = self.errors
+        if not errs:
+            return "no errors"
+        return ", ".join(f"{k} {v:,}" for k, v in sorted(errs.items()))
+
+
+@dataclass
+class Rows:
+    """One instrument's rows from an import, with where each came from."""
+
+    inst: Instrument
+    events: np.ndarray  # EVENT_DTYPE, source order
+    file: np.ndarray  # uint16 index into `files`
+    line: np.ndarray  # int64 1-based line (or row) number
+    files: list[str]
+
+    def where(self, i: int) -> str:
+        return f"{self.files[int(self.file[i])]}:{int(self.line[i])}"
+
+    def take(self, keep: np.ndarray) -> Rows:
+        return Rows(self.inst, self.events[keep], self.file[keep], self.line[keep], self.files)
+
+
+def _fmt_row(inst: Instrument, row) -> str:
+    kind = EventKind(int(row["kind"])).name
+    text = f"{kind} side={int(row['side'])} local_ts={int(row['local_ts'])} exch_ts={int(row['exch_ts'])}"
+    if int(row["kind"]) in (_TRADE, _DELTA):
+        text += f" price={inst.ticks_to_price(int(row['price']))} qty={inst.lots_to_qty(int(row['qty']))}"
+    return text
+
+
+def _report_rows(
+    report: Report,
+    check: str,
+    rows: Rows,
+    idx: np.ndarray,
+    why: Callable[[int], str],
+    severity="error",
+) -> None:
+    if len(idx) == 0:
+        return
+    # first rows at distinct locations (one line can expand into many rows)
+    first, seen = [], set()
+    for i in idx:
+        w = rows.where(int(i))
+        if w not in seen:
+            seen.add(w)
+            first.append(int(i))
+            if len(first) >= report.show:
+                break
+    report.add_many(
+        check, [rows.where(i) for i in first], [why(int(i)) for i in first], len(idx), severity
+    )
+
+
+def skew_stats(local_ts: np.ndarray, exch_ts: np.ndarray) -> dict[str, float]:
+    d = (local_ts - exch_ts).astype(np.float64) / 1e6
+    return {
+        "min_ms": float(d.min()),
+        "median_ms": float(np.median(d)),
+        "p99_ms": float(np.percentile(d, 99)),
+        "max_ms": float(d.max()),
+    }
+
+
+def check_rows(rows: Rows, report: Report, mode: Mode, correct_skew: bool) -> Rows:
+    """All generic checks over one instrument's rows from one source."""
+    return check_merged(check_part(rows, report, mode, correct_skew), report, mode)
+
+
+def merge_parts(parts: list[Rows]) -> Rows:
+    """One instrument's rows from several files -> one stream by (local_ts, file order, line)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    ev = np.concatenate([p.events for p in parts])
+    order = np.argsort(ev["local_ts"], kind="stable")
+    return Rows(
+        first.inst,
+        ev[order],
+        np.concatenate([p.file for p in parts])[order],
+        np.concatenate([p.line for p in parts])[order],
+        first.files,
+    )
+
+
+def check_part(rows: Rows, report: Report, mode: Mode, correct_skew: bool) -> Rows:
+    """Checks within one file's rows of one instrument (file order = receive order):
+    bad values, clock skew, unsorted receive times."""
+    inst = rows.inst
+    ev = rows.events
+    if len(ev) == 0:
+        return rows
+    # bad values that survived parsing (negative ints, zero-size trades)
+    is_trade = ev["kind"] == _TRADE
+    bad = (ev["price"] < 0) | (ev["qty"] < 0) | (is_trade & (ev["qty"] == 0))
+    if bad.any():
+        _report_rows(
+            report, "bad_value", rows, np.flatnonzero(bad), lambda i: _fmt_row(inst, ev[i])
+        )
+        if mode is not Mode.STRICT:
+            rows = rows.take(~bad)
+            ev = rows.events
+            report.actions.append(f"{inst.id}: dropped {int(bad.sum())} rows with bad values")
+
+    # clock skew, per source file (one recording machine, one clock)
+    delta = ev["local_ts"] - ev["exch_ts"]
+    early = np.flatnonzero(delta < 0)
+    if len(ev):
+        for f in np.unique(rows.file):
+            sel = rows.file == f
+            st = skew_stats(ev["local_ts"][sel], ev["exch_ts"][sel])
+            report.note(
+                f"{inst.id} {rows.files[int(f)]}: receive - venue time (ms) min {st['min_ms']:.3f} "
+                f"median {st['median_ms']:.3f} p99 {st['p99_ms']:.3f} max {st['max_ms']:.3f}"
+            )
+    if len(early):
+        shifted = False
+        if correct_skew or mode is Mode.REPAIR:
+            ev = ev.copy()
+            for f in np.unique(rows.file[early]):
+                sel = rows.file == f
+                shift = -int(delta[sel].min())
+                ev["local_ts"][sel] += shift
+                report.actions.append(
+                    f"{inst.id} {rows.files[int(f)]}: receive stamps shifted by +{shift / 1e6:.3f} ms "
+                    "(recorder clock behind the venue); minimal latency is now 0"
+                )
+            rows = Rows(inst, ev, rows.file, rows.line, rows.files)
+            shifted = True
+        sev = "warning" if shifted else "error"
+        _report_rows(
+            report,
+            "local_before_exch",
+            rows,
+            early,
+            lambda i: f"local_ts {int(delta[i])} ns before exch_ts",
+            severity=sev,
+        )
+        if mode is Mode.SKIP and not shifted:
+            keep = np.ones(len(ev), dtype=np.bool_)
+            keep[early] = False
+            rows = rows.take(keep)
+            ev = rows.events
+            report.actions.append(
+                f"{inst.id}: dropped {len(early)} rows received before venue time"
+            )
+
+    # unsorted receive times
+    lt = ev["local_ts"]
+    run_max = np.maximum.accumulate(lt)
+    back = np.flatnonzero(lt < run_max)
+    if len(back):
+        _report_rows(
+            report,
+            "unsorted_ts",
+            rows,
+            back,
+            lambda i: (
+                f"local_ts {int(lt[i])} is {int(run_max[i] - lt[i])} ns before an earlier row"
+            ),
+        )
+        if mode is Mode.REPAIR:
+            order = np.argsort(lt, kind="stable")
+            rows = rows.take(order)
+            report.actions.append(
+                f"{inst.id}: sorted {len(back)} out-of-order rows by local_ts (stable)"
+            )
+        elif mode is Mode.SKIP:
+            keep = lt >= run_max
+            rows = rows.take(keep)
+            report.actions.append(f"{inst.id}: dropped {len(back)} out-of-order rows")
+        ev = rows.events
+    return rows
+
+
+def check_merged(rows: Rows, report: Report, mode: Mode) -> Rows:
+    """Checks over an instrument's merged stream: duplicate trade ids, crossed book."""
+    inst = rows.inst
+    ev = rows.events
+    if len(ev) == 0:
+        return rows
+    # duplicate trade ids
+    tidx = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
+    if len(tidx):
+        ids = ev["order_id"][tidx]
+        _, first_pos = np.unique(ids, return_index=True)
+        dup_mask = np.ones(len(tidx), dtype=np.bool_)
+        dup_mask[first_pos] = False
+        dups = tidx[dup_mask]
+        if len(dups):
+            _report_rows(
+                report,
+                "duplicate_trade_id",
+                rows,
+                dups,
+                lambda i: f"trade id {int(ev['order_id'][i])} seen before",
+            )
+            if mode is not Mode.STRICT:
+                keep = np.ones(len(ev), dtype=np.bool_)
+                keep[dups] = False
+                rows = rows.take(keep)
+                ev = rows.events
+                report.actions.append(f"{inst.id}: dropped {len(dups)} duplicate trades")
+
+    # crossed book after snapshots / update messages
+    rows = _check_crossed(rows, report, mode)
+    return rows
+
+
+def _check_crossed(rows: Rows, report: Report, mode: Mode) -> Rows:
+    ev = rows.events
+    if not (ev["kind"] != _TRADE).any():
+        return rows
+    scanner = BookScanner()
+    _ends, top, crossed = scanner.scan(ev)
+    idx = np.flatnonzero(crossed)
+    if scanner.overflowed:
+        report.add(
+            "crossed_book",
+            rows.where(len(ev) - 1),
+            "book grew beyond the checker's capacity; crossing not checked past it",
+            1,
+            "warning",
+        )
+    if len(idx) == 0:
+        return rows
+    inst = rows.inst
+
+    def why(i: int) -> str:
+        return (
+            f"best bid {inst.ticks_to_price(int(top[i, 0]))} >= best ask {inst.ticks_to_price(int(top[i, 2]))} "
+            f"after {EventKind(int(ev['kind'][i])).name}"
+        )
+
+    _report_rows(report, "crossed_book", rows, idx, why)
+    if mode is Mode.REPAIR:
+        rows = uncross(rows)
+        report.actions.append(
+            f"{inst.id}: removed stale levels of {len(idx)} crossed books (the side the message did not update)"
+        )
+    return rows
+
+
+def uncross(rows: Rows) -> Rows:
+    """Insert deltas that delete the stale side's crossed levels after each crossed message.
+
+    The side the message updated is taken as fresh; levels of the other side at or
+    through its best price are removed (qty 0 rows stamped like the message).
+    """
+    ev = rows.events
+    scanner = BookScanner()
+    ends = message_ends(ev)
+    out_parts, file_parts, line_parts = [], [], []
+    pos = 0
+    n = len(ev)
+    while pos < n:
+        scanner.scan(ev[pos:], ends[pos:], stop_on_cross=True)
+        stop = pos + scanner.applied
+        out_parts.append(ev[pos:stop])
+        file_parts.append(rows.file[pos:stop])
+        line_parts.append(rows.line[pos:stop])
+        if stop >= n and not _crossed_now(scanner):
+            break
+        if not _crossed_now(scanner):
+            pos = stop
+            continue
+        # the message that ended at stop-1: which side did it update?
+        m = stop - 1
+        while m > pos and not ends[m - 1]:
+            m -= 1
+        msg = ev[m:stop]
+        book_rows = msg[msg["kind"] == _DELTA]
+        fresh_bid = bool((book_rows["side"] > 0).any()) if len(book_rows) else True
+        bids, _bq, asks, _aq = scanner.levels()
+        if fresh_bid:
+            stale_side, stale = -1, asks[asks <= bids[-1]]
+        else:
+            stale_side, stale = 1, bids[bids >= asks[0]]
+        fix = np.zeros(len(stale), dtype=ev.dtype)
+        fix["exch_ts"] = msg["exch_ts"][-1]
+        fix["local_ts"] = msg["local_ts"][-1]
+        fix["kind"] = _DELTA
+        fix["side"] = stale_side
+        fix["price"] = stale
+        scanner.scan(fix, np.zeros(len(fix), np.bool_))
+        out_parts.append(fix)
+        file_parts.append(np.full(len(fix), rows.file[stop - 1], dtype=rows.file.dtype))
+        line_parts.append(np.full(len(fix), rows.line[stop - 1], dtype=rows.line.dtype))
+        pos = stop
+    return Rows(
+        rows.inst,
+        np.concatenate(out_parts),
+        np.concatenate(file_parts),
+        np.concatenate(line_parts),
+        rows.files,
+    )
+
+
+def _crossed_now(scanner: BookScanner) -> bool:
+    bids, _bq, asks, _aq = scanner.levels()
+    return len(bids) > 0 and len(asks) > 0 and bids[-1] >= asks[0]
+
+
+def decide(report: Report, mode: Mode, what: str) -> None:
+    """Refuse (DataError) when errors remain and no --repair/--skip was given."""
+    errors = report.errors
+    if errors and mode is Mode.STRICT:
+        raise DataError(
+            f"{what} refused: {report.summary()}; nothing was written "
+            "(--repair fixes what it can, --skip drops problem rows, --correct-skew shifts receive stamps; see docs/data.md)"
+        )
+
+
+# -- data check ---------------------------------------------------------------------------
+
+
+def check_store_instrument(
+    store, inst_id: str, stored, report: Report, chunk_rows: int = 1 << 18
+) -> int:
+    """Stream one stored instrument through the checks; returns rows seen."""
+    from engine.types import Instrument as Inst
+
+    inst = Inst(
+        id=inst_id,
+        venue=stored.venue,
+        symbol=inst_id.partition(":")[2],
+        venue_symbol=stored.venue_symbol,
+        base="?",
+        quote="?",
+        tick_size=stored.tick_size,
+        lot_size=stored.lot_size,
+        min_qty=stored.lot_size,
+        min_notional=stored.lot_size * 0,
+    )
+    scanner = BookScanner()
+    seen_trades: set[int] = set()
+    last_local = None
+    rows = 0
+    min_delta = None
+    carry = None
+    carry_seq = None
+    for events, seq in store.stream(inst_id, None, None, chunk_rows, with_seq=True):
+        rows += len(events)
+        ev = events
+
+        def at(i: int, _seq=seq) -> str:
+            return f"{inst_id} seq {int(_seq[i])}"
+
+        bad = (ev["price"] < 0) | (ev["qty"] < 0) | ((ev["kind"] == _TRADE) & (ev["qty"] == 0))
+        for i in np.flatnonzero(bad)[: report.show]:
+            report.add("bad_value", at(i), _fmt_row(inst, ev[i]))
+        if bad.sum() > report.show:
+            report.add("bad_value", None, "", int(bad.sum()) - min(report.show, int(bad.sum())))
+        delta = ev["local_ts"] - ev["exch_ts"]
+        dmin = int(delta.min())
+        min_delta = dmin if min_delta is None else min(min_delta, dmin)
+        early = np.flatnonzero(delta < 0)
+        if len(early):
+            report.add_many(
+                "local_before_exch",
+                [at(i) for i in early[: report.show]],
+                [f"local_ts {int(delta[i])} ns before exch_ts" for i in early[: report.show]],
+                len(early),
+            )
+        lt = ev["local_ts"]
+        init = int(lt[0]) if last_local is None else last_local
+        before = np.maximum(np.r_[init, np.maximum.accumulate(lt)[:-1]], init)
+        back = np.flatnonzero(lt < before)
+        if len(back):  # a store serves (local_ts, seq) order: this would be a store bug
+            report.add_many(
+                "unsorted_ts",
+                [at(i) for i in back[: report.show]],
+                [
+                    f"local_ts {int(lt[i])} is {int(before[i] - lt[i])} ns before an earlier row"
+                    for i in back[: report.show]
+                ],
+                len(back),
+            )
+        last_local = max(init, int(lt.max()))
+        tid = ev["order_id"][(ev["kind"] == _TRADE) & (ev["order_id"] != 0)]
+        tpos = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
+        for j, t in enumerate(tid.tolist()):
+            if t in seen_trades:
+                report.add("duplicate_trade_id", at(int(tpos[j])), f"trade id {t} seen before")
+            else:
+                seen_trades.add(t)
+        # crossed book, carrying a message that may continue in the next chunk
+        if carry is not None:
+            ev = np.concatenate([carry, ev])
+            seq = np.concatenate([carry_seq, seq])
+        ends = message_ends(ev)
+        last_end = np.flatnonzero(ends[:-1])
+        cut = int(last_end[-1]) + 1 if len(last_end) else 0
+        carry, carry_seq = ev[cut:], seq[cut:]
+        body = ev[:cut]
+        if len(body):
+            _e, top, crossed = scanner.scan(body, ends[:cut])
+            for i in np.flatnonzero(crossed)[: report.show]:
+                report.add(
+                    "crossed_book",
+                    f"{inst_id} seq {int(seq[i])}",
+                    f"best bid {inst.ticks_to_price(int(top[i, 0]))} >= best ask {inst.ticks_to_price(int(top[i, 2]))}",
+                )
+            extra = int(crossed.sum()) - min(report.show, int(crossed.sum()))
+            if extra > 0:
+                report.add("crossed_book", None, "", extra)
+    if carry is not None and len(carry):
+        _e, top, crossed = scanner.scan(carry)
+        for i in np.flatnonzero(crossed)[:1]:
+            report.add("crossed_book", f"{inst_id} seq {int(carry_seq[i])}", "best bid >= best ask")
+    if min_delta is not None:
+        report.note(
+            f"{inst_id}: {rows:,} rows; smallest receive - venue time {min_delta / 1e6:.3f} ms"
+        )
+    return rows
+
+
+def run_check(args: argparse.Namespace, instruments: Mapping[str, Instrument], say) -> int:
+    """`data check STORE|FILE...`: print the report; exit 1 when errors are found."""
+    from replay.stores import split_spec
+
+    targets = list(args.target)
+    report = Report(show=args.show)
+    if args.format is not None:
+        from replay.importers import check_sources, parse_sources
+
+        parsed = parse_sources(args.format, targets, instruments, args.instrument, report)
+        for rows in check_sources(parsed, report, Mode.STRICT, correct_skew=False):
+            say(f"{rows.inst.id}: {len(rows.events):,} rows parsed")
+    else:
+        if len(targets) != 1:
+            raise ConfigError("data check: give one STORE, or FILE... with --format")
+        try:
+            split_spec(targets[0])
+        except ConfigError:
+            raise ConfigError(
+                f"data check {targets[0]}: not a store spec; for venue files add --format"
+            ) from None
+        from replay.stores import open_store
+
+        with open_store(targets[0]) as store:
+            stored = store.instruments()
+            ids = [args.instrument] if args.instrument else list(stored)
+            for inst_id in ids:
+                if inst_id not in stored:
+                    raise DataError(f"{targets[0]}: instrument {inst_id} is not in the store")
+                check_store_instrument(store, inst_id, stored[inst_id], report)
+    for line in report.lines():
+        say(line)
+    errors = report.errors
+    say(f"check: {report.summary()}")
+    return 1 if errors else 0

@@ -1,0 +1,266 @@
+"""`[venues.<name>]` configuration of the simulated venue: validated early, frozen, hashable.
+
+Unknown keys and bad values raise `ConfigError` naming the key, the value and what was
+expected (STYLE: constructors validate early; configs reject unknown fields).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ConfigError
+from venues.sim.codes import (
+    QM_L3_FIFO,
+    QM_LOG,
+    QM_POWER,
+    QM_RISK_AVERSE,
+    STP_NAMES,
+)
+
+_TOP_KEYS = {
+    "queue_model",
+    "latency",
+    "maker_fee_bps",
+    "taker_fee_bps",
+    "partial_fills",
+    "stp",
+    "balances",  # belongs to the ledger; tolerated here so the whole table can be passed
+}
+_LATENCY_KEYS = {
+    "entry_ns",
+    "response_ns",
+    "feed_ns",
+    "cancel_entry_ns",
+    "amend_entry_ns",
+    "model",
+    "file",
+    "spikes",
+}
+_MAX_LATENCY_NS = 3_600_000_000_000  # one hour: anything above is a unit mistake
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimVenueConfig:
+    """How one simulated venue matches, queues and delays our orders."""
+
+    venue: str
+    queue_model: str = "risk_averse"
+    queue_code: int = QM_RISK_AVERSE
+    queue_param: float = 0.0
+    entry_ns: int = 0
+    response_ns: int = 0
+    feed_ns: int = 0
+    cancel_entry_ns: int = 0
+    amend_entry_ns: int = 0
+    latency_model: str = "constant"
+    latency_file: str | None = None
+    # empirical samples: column 0 entry, column 1 response (ns); empty for "constant"
+    latency_samples: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 2), dtype=np.int64), compare=False, repr=False
+    )
+    # latency spikes: rows (start_ns, end_ns, extra_ns), applied by send / exchange time
+    spikes: tuple[tuple[int, int, int], ...] = ()
+    maker_fee_bps: Decimal = Decimal("0")
+    taker_fee_bps: Decimal = Decimal("0")
+    partial_fills: bool = True
+    stp: str = "cancel-new"
+
+    @property
+    def stp_code(self) -> int:
+        return STP_NAMES[self.stp]
+
+    @property
+    def config_hash(self) -> str:
+        """A stable hash of everything that changes results (run identity)."""
+        body = {
+            "venue": self.venue,
+            "queue_model": self.queue_model,
+            "latency": [
+                self.entry_ns,
+                self.response_ns,
+                self.feed_ns,
+                self.cancel_entry_ns,
+                self.amend_entry_ns,
+                self.latency_model,
+                hashlib.sha256(np.ascontiguousarray(self.latency_samples).tobytes()).hexdigest(),
+                [list(s) for s in self.spikes],
+            ],
+            "fees": [str(self.maker_fee_bps), str(self.taker_fee_bps)],
+            "partial_fills": self.partial_fills,
+            "stp": self.stp,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_table(cls, venue: str, table: Mapping[str, Any]) -> SimVenueConfig:
+        """Build from the `[venues.<venue>]` table of a run config."""
+        where = f"[venues.{venue}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
+        for key in table:
+            if key not in _TOP_KEYS:
+                raise ConfigError(
+                    f"{where} unknown key {key!r}; known keys: {sorted(_TOP_KEYS - {'balances'})}"
+                )
+        queue_model = table.get("queue_model", "risk_averse")
+        queue_code, queue_param = parse_queue_model(queue_model, where)
+        lat = table.get("latency", {})
+        if not isinstance(lat, Mapping):
+            raise ConfigError(f"{where} latency must be a table, got {lat!r}")
+        for key in lat:
+            if key not in _LATENCY_KEYS:
+                raise ConfigError(
+                    f"{where} unknown key 'latency.{key}'; known keys: {sorted(_LATENCY_KEYS)}"
+                )
+        entry = _ns(lat, "entry_ns", 0, where)
+        model = lat.get("model", "constant")
+        if model not in ("constant", "empirical"):
+            raise ConfigError(
+                f"{where} latency.model = {model!r}: expected 'constant' or 'empirical'"
+            )
+        file = lat.get("file")
+        samples = np.zeros((0, 2), dtype=np.int64)
+        if model == "empirical":
+            if not isinstance(file, str) or not file:
+                raise ConfigError(f"{where} latency.model = 'empirical' needs latency.file = PATH")
+            samples = load_latency_file(file, where)
+        elif file is not None:
+            raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical'")
+        return cls(
+            venue=venue,
+            queue_model=str(queue_model),
+            queue_code=queue_code,
+            queue_param=queue_param,
+            entry_ns=entry,
+            response_ns=_ns(lat, "response_ns", 0, where),
+            feed_ns=_ns(lat, "feed_ns", 0, where),
+            cancel_entry_ns=_ns(lat, "cancel_entry_ns", entry, where),
+            amend_entry_ns=_ns(lat, "amend_entry_ns", entry, where),
+            latency_model=model,
+            latency_file=file,
+            latency_samples=samples,
+            spikes=_spikes(lat.get("spikes", []), where),
+            maker_fee_bps=_bps(table, "maker_fee_bps", where),
+            taker_fee_bps=_bps(table, "taker_fee_bps", where),
+            partial_fills=_bool(table, "partial_fills", True, where),
+            stp=_stp(table.get("stp", "cancel-new"), where),
+        )
+
+
+def parse_queue_model(value: Any, where: str = "queue_model") -> tuple[int, float]:
+    """'risk_averse' | 'power:<n>' | 'log' | 'l3_fifo' -> (code, parameter)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} queue_model = {value!r}: expected a string")
+    if value == "risk_averse":
+        return QM_RISK_AVERSE, 0.0
+    if value == "log":
+        return QM_LOG, 0.0
+    if value == "l3_fifo":
+        return QM_L3_FIFO, 0.0
+    if value.startswith("power:"):
+        try:
+            n = float(value.split(":", 1)[1])
+        except ValueError:
+            n = float("nan")
+        if not math.isfinite(n) or n <= 0:
+            raise ConfigError(
+                f"{where} queue_model = {value!r}: power needs a positive exponent, e.g. 'power:2'"
+            )
+        return QM_POWER, n
+    raise ConfigError(
+        f"{where} queue_model = {value!r}: expected 'risk_averse', 'power:<n>', 'log' or 'l3_fifo'"
+    )
+
+
+def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarray:
+    """Observed latencies in ns: one per line (used for both directions) or two
+    comma/space separated columns `entry_ns response_ns`; '#' starts a comment."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
+    rows: list[tuple[int, int]] = []
+    for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
+        line = raw.split("#", 1)[0].replace(",", " ").strip()
+        if not line:
+            continue
+        parts = line.split()
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise ConfigError(
+                f"{where} {file}:{lineno}: {raw.strip()!r} is not an integer number of ns"
+            ) from None
+        if len(values) not in (1, 2) or min(values) < 0:
+            raise ConfigError(
+                f"{where} {file}:{lineno}: expected one or two non-negative ns values"
+            )
+        rows.append((values[0], values[-1]))
+    if not rows:
+        raise ConfigError(f"{where} {file}: no latency samples")
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} latency.{key} = {value!r}: expected an integer number of ns")
+    if value < 0 or value > _MAX_LATENCY_NS:
+        raise ConfigError(f"{where} latency.{key} = {value}: expected 0 <= ns <= {_MAX_LATENCY_NS}")
+    return int(value)
+
+
+def _bps(table: Mapping[str, Any], key: str, where: str) -> Decimal:
+    value = table.get(key, "0")
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} {key} = {value!r}: expected a number of basis points")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{where} {key} = {value!r}: expected a number of basis points") from None
+    if not result.is_finite():
+        raise ConfigError(f"{where} {key} = {value!r}: must be finite")
+    return result
+
+
+def _bool(table: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} {key} = {value!r}: expected true or false")
+    return value
+
+
+def _stp(value: Any, where: str) -> str:
+    if value not in STP_NAMES:
+        raise ConfigError(f"{where} stp = {value!r}: expected one of {sorted(STP_NAMES)}")
+    return str(value)
+
+
+def _spikes(value: Any, where: str) -> tuple[tuple[int, int, int], ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} latency.spikes = {value!r}: expected a list of "
+                          "[start_ns, end_ns, extra_ns]")
+    out = []
+    for item in value:
+        ok = (
+            isinstance(item, (list, tuple))
+            and len(item) == 3
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+            and item[0] <= item[1]
+            and item[2] >= 0
+        )
+        if not ok:
+            raise ConfigError(
+                f"{where} latency.spikes item {item!r}: expected [start_ns, end_ns, extra_ns] "
+                "with start <= end and extra >= 0"
+            )
+        out.append((int(item[0]), int(item[1]), int(item[2])))
+    return tuple(out)

@@ -1,0 +1,513 @@
+"""`SimCore`: the thin Python layer over the numba simulated venue.
+
+Python validates, pulls feed chunks, grows buffers and converts records; every per-event
+step runs inside `core_nb.run_nb`. The kernel drives it with `submit/cancel/amend` and
+`run_until(t_bound, wake_book, wake_trade)`, which returns at the first `Wake`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from engine.errors import ConfigError, DataError, VenueRejectedError
+from engine.types.instrument import Instrument
+from engine.types.market import EVENT_DTYPE
+from engine.types.orders import ORDER_EVENT_DTYPE, OrderType, TimeInForce
+from venues.sim import codes as C
+from venues.sim._cache import ensure_fresh_cache
+from venues.sim.config import SimVenueConfig
+from venues.sim.core_nb import run_nb
+
+_INITIAL_LEVELS = 256
+_INITIAL_ORDERS = 64
+_INITIAL_RESP = 1024
+_INITIAL_BBO = 4096
+_LAT_BATCH = 4096
+_NO_STP = -1
+
+
+class Wake(NamedTuple):
+    """Why and when `run_until` returned; `record` is an ORDER_EVENT_DTYPE np.void for
+    ORDER, the EVENT_DTYPE row for TRADE, None otherwise."""
+
+    kind: C.WakeKind
+    ts: int
+    instrument: int
+    record: Any
+
+
+class SimCore:
+    """Simulated venues for a set of instruments over one feed (see module doc)."""
+
+    def __init__(
+        self,
+        instruments: Sequence[Instrument],
+        configs: Mapping[str, SimVenueConfig],
+        feed: Iterable[np.ndarray],
+        seed: int,
+    ) -> None:
+        ensure_fresh_cache()
+        if len(instruments) == 0:
+            raise ConfigError("simulated venue: no instruments")
+        if len(instruments) > 65535:
+            raise ConfigError("simulated venue: more than 65535 instruments")
+        venues: list[str] = []
+        for inst in instruments:
+            if inst.venue not in venues:
+                venues.append(inst.venue)
+        for name in venues:
+            if name not in configs:
+                raise ConfigError(
+                    f"[venues.{name}] missing: instrument(s) on venue {name!r} need a venue table"
+                )
+            if not isinstance(configs[name], SimVenueConfig):
+                raise ConfigError(f"[venues.{name}]: expected a SimVenueConfig")
+        self.instruments = tuple(instruments)
+        self.venues = tuple(venues)
+        self.configs = {name: configs[name] for name in venues}
+        self.seed = int(seed)
+        self._feed = iter(feed)
+        self._chunks = 0
+        self._last_local = np.iinfo(np.int64).min
+        ni = len(instruments)
+        nv = len(venues)
+
+        self._inst_venue = np.array([venues.index(i.venue) for i in instruments], dtype=np.int64)
+        self._buf = np.zeros(0, dtype=EVENT_DTYPE)
+        self._S = np.zeros(C.S_NF, dtype=np.int64)
+        self._S[C.S_RUN_INST] = -1
+        self._S[C.S_NOW] = np.iinfo(np.int64).min
+        self._V = np.zeros((nv, C.VF_NF), dtype=np.int64)
+        self._Vf = np.zeros((nv, C.VFF_NF), dtype=np.float64)
+        self._last_arrival = np.full(nv, np.iinfo(np.int64).min, dtype=np.int64)
+        self._rngs = []
+        spikes = []
+        for v, name in enumerate(venues):
+            cfg = self.configs[name]
+            self._V[v, C.VF_XCLOCK] = np.iinfo(np.int64).min
+            self._V[v, C.VF_LAST_RESP] = np.iinfo(np.int64).min
+            self._V[v, C.VF_RESP_LAT] = cfg.response_ns
+            self._V[v, C.VF_QMODEL] = cfg.queue_code
+            self._V[v, C.VF_PARTIAL] = 1 if cfg.partial_fills else 0
+            self._V[v, C.VF_STP] = cfg.stp_code
+            if cfg.latency_model == "empirical":
+                emin = int(cfg.latency_samples[:, 0].min())
+            else:
+                emin = min(cfg.entry_ns, cfg.cancel_entry_ns, cfg.amend_entry_ns)
+            self._V[v, C.VF_EMIN] = emin
+            self._Vf[v, C.VFF_QPARAM] = cfg.queue_param
+            # one independent stream per venue, derived only from the run seed
+            self._rngs.append(np.random.default_rng([self.seed, v]))
+            for start, end, extra in cfg.spikes:
+                spikes.append((v, start, end, extra))
+        self._Spk = np.array(spikes, dtype=np.int64).reshape(-1, 4)
+        self._empirical = [self.configs[n].latency_model == "empirical" for n in venues]
+        self._Lat = np.zeros((nv, _LAT_BATCH if any(self._empirical) else 1), dtype=np.int64)
+        for v in range(nv):
+            if self._empirical[v]:
+                self._refill_latency(v)
+
+        self._kx = np.zeros((4 * ni, _INITIAL_LEVELS), dtype=np.int64)
+        self._qt = np.zeros((4 * ni, _INITIAL_LEVELS), dtype=np.int64)
+        self._cs = np.zeros((4 * ni, _INITIAL_LEVELS), dtype=np.int64)
+        self._cnt = np.zeros(4 * ni, dtype=np.int64)
+        self._insnap = np.zeros(2 * ni, dtype=np.int64)
+
+        self._O = np.zeros((_INITIAL_ORDERS, C.OF_NF), dtype=np.int64)
+        self._Of = np.zeros((_INITIAL_ORDERS, C.OFF_NF), dtype=np.float64)
+        self._act = np.zeros(_INITIAL_ORDERS, dtype=np.int64)
+        self._free = np.arange(_INITIAL_ORDERS - 1, -1, -1, dtype=np.int64)
+        self._S[C.S_NFREE] = _INITIAL_ORDERS
+        self._inst_nact = np.zeros(ni, dtype=np.int64)
+        self._olim = np.zeros((ni, 4), dtype=np.int64)
+        self._olim[:, [0, 3]] = -1
+        self._olim[:, [1, 2]] = np.iinfo(np.int64).max
+
+        self._R = np.zeros((16, C.RQ_NF), dtype=np.int64)
+        self._resp = np.zeros(_INITIAL_RESP, dtype=ORDER_EVENT_DTYPE)
+        self._resp_seq = np.zeros(_INITIAL_RESP, dtype=np.int64)
+        self._bbo = np.zeros(_INITIAL_BBO, dtype=C.BBO_DTYPE)
+        self._lastbbo = np.zeros((ni, 4), dtype=np.int64)
+        self._trd = np.zeros(_INITIAL_BBO, dtype=C.TRADE_DTYPE)
+        self._out = np.zeros(1, dtype=ORDER_EVENT_DTYPE)
+        self._run_exch = np.zeros(1, dtype=np.int64)
+        self._order_inst: dict[int, int] = {}
+        self._req_seq = 0
+
+    # ------------------------------------------------------------------ requests ----
+    def submit(
+        self,
+        order_no: int,
+        instrument: int,
+        side: int,
+        order_type: int,
+        tif: int,
+        price: int,
+        qty: int,
+        post_only: bool,
+        gtd_ts: int,
+        local_ts: int,
+        stp: str | None = None,
+    ) -> None:
+        """Send a new order; it reaches the venue at local_ts + entry latency.
+
+        `stp` overrides the venue's self-trade-prevention mode for this order.
+        """
+        inst = self._check_inst(instrument)
+        if side not in (1, -1):
+            raise VenueRejectedError(f"submit order {order_no}: side {side!r} must be 1 or -1")
+        if order_type not in (OrderType.LIMIT, OrderType.MARKET):
+            raise VenueRejectedError(f"submit order {order_no}: unknown order type {order_type!r}")
+        if tif not in tuple(TimeInForce):
+            raise VenueRejectedError(f"submit order {order_no}: unknown time in force {tif!r}")
+        if stp is None:
+            stp_code = _NO_STP
+        elif stp in C.STP_NAMES:
+            stp_code = C.STP_NAMES[stp]
+        else:
+            raise VenueRejectedError(
+                f"submit order {order_no}: stp {stp!r} is not one of {sorted(C.STP_NAMES)}"
+            )
+        duplicate = int(order_no) in self._order_inst
+        if not duplicate:
+            self._order_inst[int(order_no)] = inst
+        self._push(
+            C.RQ_SUBMIT,
+            order_no,
+            inst,
+            local_ts,
+            side=side,
+            typ=int(order_type),
+            tif=int(tif),
+            price=price,
+            qty=qty,
+            post=1 if post_only else 0,
+            gtd=gtd_ts,
+            known=2 if duplicate else 0,
+            stp=stp_code,
+        )
+
+    def cancel(self, order_no: int, local_ts: int) -> None:
+        """Cancel an order; the request queues behind earlier requests of its venue."""
+        inst = self._order_inst.get(int(order_no), 0)
+        known = 1 if int(order_no) in self._order_inst else 0
+        self._push(C.RQ_CANCEL, order_no, inst, local_ts, known=known)
+
+    def amend(self, order_no: int, price: int, qty: int, local_ts: int) -> None:
+        """Amend price and/or total quantity; qty <= filled cancels the order."""
+        inst = self._order_inst.get(int(order_no), 0)
+        known = 1 if int(order_no) in self._order_inst else 0
+        self._push(C.RQ_AMEND, order_no, inst, local_ts, price=price, qty=qty, known=known)
+
+    def _push(self, kind, order_no, inst, local_ts, *, side=0, typ=0, tif=0, price=0, qty=0,
+              post=0, gtd=0, known=0, stp=_NO_STP) -> None:
+        v = int(self._inst_venue[inst])
+        cfg = self.configs[self.venues[v]]
+        local_ts = int(local_ts)
+        if self._empirical[v]:
+            samples = cfg.latency_samples
+            lat = int(samples[int(self._rngs[v].integers(0, samples.shape[0])), 0])
+        elif kind == C.RQ_SUBMIT:
+            lat = cfg.entry_ns
+        elif kind == C.RQ_CANCEL:
+            lat = cfg.cancel_entry_ns
+        else:
+            lat = cfg.amend_entry_ns
+        for start, end, extra in cfg.spikes:
+            if start <= local_ts < end:
+                lat += extra
+        arrival = max(local_ts + lat, int(self._last_arrival[v]), int(self._V[v, C.VF_XCLOCK]))
+        self._last_arrival[v] = arrival
+        n = int(self._S[C.S_NREQ])
+        if n == self._R.shape[0]:
+            self._R = _grow2(self._R)
+        row = self._R[n]
+        row[:] = 0
+        row[C.RQ_KIND] = kind
+        row[C.RQ_ORDER_NO] = int(order_no)
+        row[C.RQ_INST] = inst
+        row[C.RQ_SIDE] = int(side)
+        row[C.RQ_TYPE] = int(typ)
+        row[C.RQ_TIF] = int(tif)
+        row[C.RQ_PRICE] = int(price)
+        row[C.RQ_QTY] = int(qty)
+        row[C.RQ_POST] = int(post)
+        row[C.RQ_GTD] = int(gtd)
+        row[C.RQ_ARRIVAL] = arrival
+        row[C.RQ_SEQ] = self._req_seq
+        row[C.RQ_VENUE] = v
+        row[C.RQ_KNOWN] = int(known)
+        row[C.RQ_STP] = int(stp)
+        self._req_seq += 1
+        self._S[C.S_NREQ] = n + 1
+        self._V[v, C.VF_NORDERS] += 1
+
+    # ------------------------------------------------------------------ the loop ----
+    def run_until(self, t_bound: int, wake_book: np.ndarray, wake_trade: np.ndarray) -> Wake:
+        """Process everything up to t_bound; return at the first wake-up."""
+        ni = len(self.instruments)
+        wake_book = _bool_mask(wake_book, ni, "wake_book")
+        wake_trade = _bool_mask(wake_trade, ni, "wake_trade")
+        t_bound = int(t_bound)
+        while True:
+            st = run_nb(
+                self._buf,
+                self._S,
+                self._V,
+                self._Vf,
+                self._inst_venue,
+                (self._kx, self._qt, self._cs, self._cnt, self._insnap),
+                (self._O, self._Of, self._act, self._free, self._inst_nact, self._olim),
+                (self._resp, self._resp_seq, self._Lat, self._Spk),
+                self._R,
+                self._bbo,
+                self._lastbbo,
+                self._trd,
+                wake_book,
+                wake_trade,
+                t_bound,
+                self._out,
+                self._run_exch,
+            )
+            if st == C.ST_ORDER:
+                return Wake(C.WakeKind.ORDER, int(self._S[C.S_WAKE_TS]),
+                            int(self._S[C.S_WAKE_INST]), self._out[0].copy())
+            if st == C.ST_BOUND:
+                return Wake(C.WakeKind.BOUND, t_bound, -1, None)
+            if st == C.ST_BOOK:
+                return Wake(C.WakeKind.BOOK, int(self._S[C.S_WAKE_TS]),
+                            int(self._S[C.S_WAKE_INST]), None)
+            if st == C.ST_TRADE:
+                row = self._buf[int(self._S[C.S_WAKE_IDX])].copy()
+                return Wake(C.WakeKind.TRADE, int(self._S[C.S_WAKE_TS]),
+                            int(self._S[C.S_WAKE_INST]), row)
+            if st == C.ST_END:
+                return Wake(C.WakeKind.END, int(self._S[C.S_NOW]), -1, None)
+            self._serve(st)
+
+    def _serve(self, st: int) -> None:
+        S = self._S
+        if st == C.ST_NEED_DATA:
+            self._pull()
+        elif st == C.ST_NEED_RESP_SPACE:
+            need = int(S[C.S_NRESP] + S[C.S_MAXCNT] + 2 * S[C.S_NACT] + 16)
+            size = max(2 * self._resp.shape[0], need)
+            self._resp = _grow_to(self._resp, size)
+            self._resp_seq = _grow_to(self._resp_seq, size)
+        elif st == C.ST_NEED_BOOK_SPACE:
+            cap = self._kx.shape[1] * 2
+            self._kx = _grow_cols(self._kx, cap)
+            self._qt = _grow_cols(self._qt, cap)
+            self._cs = _grow_cols(self._cs, cap)
+            S[C.S_NEED_BOOK] = 0
+        elif st == C.ST_NEED_BBO_SPACE:
+            self._bbo = _grow_to(self._bbo, 2 * self._bbo.shape[0])
+        elif st == C.ST_NEED_TRADE_SPACE:
+            self._trd = _grow_to(self._trd, 2 * self._trd.shape[0])
+        elif st == C.ST_NEED_ORDER_SLOTS:
+            old = self._O.shape[0]
+            new = 2 * old
+            self._O = _grow_to(self._O, new)
+            self._Of = _grow_to(self._Of, new)
+            self._act = _grow_to(self._act, new)
+            free = np.zeros(new, dtype=np.int64)
+            nfree = int(S[C.S_NFREE])
+            free[:nfree] = self._free[:nfree]
+            free[nfree : nfree + new - old] = np.arange(new - 1, old - 1, -1)
+            self._free = free
+            S[C.S_NFREE] = nfree + new - old
+        elif st == C.ST_NEED_LATENCY:
+            for v in range(len(self.venues)):
+                if self._empirical[v]:
+                    self._refill_latency(v)
+        else:  # pragma: no cover - internal errors
+            raise DataError(
+                f"simulated venue: internal error (kernel status {st}) at local time "
+                f"{int(S[C.S_NOW])}, feed chunk {self._chunks}; please report it with the data"
+            )
+
+    def _refill_latency(self, v: int) -> None:
+        """Top up venue v's response-latency samples from its seeded stream."""
+        samples = self.configs[self.venues[v]].latency_samples[:, 1]
+        pos = int(self._V[v, C.VF_LAT_POS])
+        n = int(self._V[v, C.VF_LAT_N])
+        rest = self._Lat[v, pos:n].copy()
+        need = int(self._S[C.S_MAXCNT] + 2 * self._S[C.S_NACT] + 16) * 2
+        width = max(self._Lat.shape[1], need + rest.size, _LAT_BATCH)
+        if width > self._Lat.shape[1]:
+            self._Lat = _grow_cols(self._Lat, width)
+        draw = self._rngs[v].integers(0, samples.shape[0], size=width - rest.size)
+        self._Lat[v, : rest.size] = rest
+        self._Lat[v, rest.size : width] = samples[draw]
+        self._V[v, C.VF_LAT_POS] = 0
+        self._V[v, C.VF_LAT_N] = width
+
+    def _pull(self) -> None:
+        S = self._S
+        chunk = None
+        for candidate in self._feed:
+            chunk = self._checked(candidate)
+            if chunk.shape[0] > 0:
+                break
+            chunk = None
+        nbuf = int(S[C.S_NBUF])
+        if chunk is None:
+            S[C.S_FEED_DONE] = 1
+            return
+        keep = min(int(S[C.S_LI]), int(self._V[:, C.VF_XI].min()))
+        if keep >= nbuf:
+            buf = chunk
+        else:
+            buf = np.concatenate([self._buf[keep:nbuf], chunk])
+        self._buf = buf
+        S[C.S_LI] -= keep
+        self._V[:, C.VF_XI] -= keep
+        S[C.S_NBUF] = buf.shape[0]
+
+    def _checked(self, chunk: np.ndarray) -> np.ndarray:
+        self._chunks += 1
+        where = f"feed chunk {self._chunks}"
+        if not isinstance(chunk, np.ndarray) or chunk.dtype.names is None:
+            raise DataError(f"{where}: expected a numpy structured array in EVENT_DTYPE")
+        if chunk.dtype != EVENT_DTYPE:
+            missing = [n for n in EVENT_DTYPE.names if n not in chunk.dtype.names]
+            if missing:
+                raise DataError(f"{where}: missing field(s) {missing}")
+            conv = np.zeros(chunk.shape[0], dtype=EVENT_DTYPE)
+            for name in EVENT_DTYPE.names:
+                conv[name] = chunk[name]
+            chunk = conv
+        else:
+            chunk = np.ascontiguousarray(chunk)
+        if chunk.shape[0] == 0:
+            return chunk
+        local = chunk["local_ts"]
+        if local[0] < self._last_local:
+            raise DataError(
+                f"{where} row 0: local_ts {int(local[0])} is before the previous chunk's "
+                f"last local_ts {self._last_local} (feed must be sorted by local_ts)"
+            )
+        bad = np.flatnonzero(np.diff(local) < 0)
+        if bad.size:
+            raise DataError(
+                f"{where} row {int(bad[0]) + 1}: local_ts goes backwards "
+                f"({bad.size} row(s)); the feed must be sorted by local_ts"
+            )
+        bad = np.flatnonzero(chunk["instrument"] >= len(self.instruments))
+        if bad.size:
+            raise DataError(
+                f"{where} row {int(bad[0])}: instrument {int(chunk['instrument'][bad[0]])} "
+                f"out of range ({len(self.instruments)} instruments; {bad.size} row(s))"
+            )
+        bad = np.flatnonzero((chunk["qty"] < 0) | (chunk["price"] < 0))
+        if bad.size:
+            raise DataError(
+                f"{where} row {int(bad[0])}: negative price or qty ({bad.size} row(s))"
+            )
+        self._last_local = int(local[-1])
+        return chunk
+
+    # ------------------------------------------------------------------ views -------
+    def local_bbo(self, instrument: int) -> tuple[int, int, int, int]:
+        """(bid_px, bid_qty, ask_px, ask_qty) of the local book; qty 0 = empty side."""
+        return self._bbo_of(self._check_inst(instrument), 1)
+
+    def exchange_bbo(self, instrument: int) -> tuple[int, int, int, int]:
+        """Same for the exchange-side book (feed quantities, before our consumption)."""
+        return self._bbo_of(self._check_inst(instrument), 0)
+
+    def _bbo_of(self, inst: int, local: int) -> tuple[int, int, int, int]:
+        bb = 4 * inst + 2 * local
+        ba = bb + 1
+        nb = int(self._cnt[bb])
+        na = int(self._cnt[ba])
+        bid = (int(self._kx[bb, nb - 1]), int(self._qt[bb, nb - 1])) if nb else (0, 0)
+        ask = (-int(self._kx[ba, na - 1]), int(self._qt[ba, na - 1])) if na else (0, 0)
+        return bid[0], bid[1], ask[0], ask[1]
+
+    def local_levels(self, instrument: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best-first (prices, qtys) of up to n levels of one side of the local book."""
+        return self._levels(self._check_inst(instrument), side, n, 1)
+
+    def exchange_levels(self, instrument: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._levels(self._check_inst(instrument), side, n, 0)
+
+    def _levels(self, inst: int, side: int, n: int, local: int):
+        if side not in (1, -1):
+            raise VenueRejectedError(f"side {side!r} must be 1 (bids) or -1 (asks)")
+        b = 4 * inst + 2 * local + (0 if side > 0 else 1)
+        cnt = int(self._cnt[b])
+        k = max(0, min(int(n), cnt))
+        keys = self._kx[b, cnt - k : cnt][::-1]
+        qtys = self._qt[b, cnt - k : cnt][::-1].copy()
+        prices = keys.copy() if side > 0 else -keys
+        return prices, qtys
+
+    def order_state(self, order_no: int) -> dict[str, Any] | None:
+        """The venue's view of a resting order (queue position for reports), or None."""
+        for j in range(int(self._S[C.S_NACT])):
+            s = int(self._act[j])
+            if int(self._O[s, C.OF_NO]) == int(order_no):
+                return {
+                    "instrument": int(self._O[s, C.OF_INST]),
+                    "side": int(self._O[s, C.OF_SIDE]),
+                    "price": int(self._O[s, C.OF_PRICE]),
+                    "qty": int(self._O[s, C.OF_QTY]),
+                    "filled": int(self._O[s, C.OF_FILLED]),
+                    "ahead": float(self._Of[s, C.OFF_AHEAD]),
+                }
+        return None
+
+    def drain_bbo(self) -> np.ndarray:
+        n = int(self._S[C.S_NBBO])
+        out = self._bbo[:n].copy()
+        self._S[C.S_NBBO] = 0
+        return out
+
+    def drain_trades(self) -> np.ndarray:
+        n = int(self._S[C.S_NTR])
+        out = self._trd[:n].copy()
+        self._S[C.S_NTR] = 0
+        return out
+
+    @property
+    def events_processed(self) -> int:
+        return int(self._S[C.S_EVENTS])
+
+    @property
+    def now(self) -> int:
+        return int(self._S[C.S_NOW])
+
+    def _check_inst(self, instrument: int) -> int:
+        i = int(instrument)
+        if not 0 <= i < len(self.instruments):
+            raise VenueRejectedError(
+                f"instrument index {instrument!r} out of range (0..{len(self.instruments) - 1})"
+            )
+        return i
+
+
+def _bool_mask(mask: np.ndarray, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(mask, dtype=np.bool_)
+    if arr.shape != (n,):
+        raise ConfigError(f"{name}: expected a bool array of shape ({n},), got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _grow_to(arr: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n,) + arr.shape[1:], dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+def _grow2(arr: np.ndarray) -> np.ndarray:
+    return _grow_to(arr, 2 * arr.shape[0])
+
+
+def _grow_cols(arr: np.ndarray, cols: int) -> np.ndarray:
+    out = np.zeros((arr.shape[0], cols), dtype=arr.dtype)
+    out[:, : arr.shape[1]] = arr
+    return out

@@ -1,0 +1,784 @@
+"""The event loop of the simulated venue (numba): two processors over one feed.
+
+The exchange side applies each feed row at its `exch_ts` to the exchange book and matches
+our orders; the local side applies the same row at its `local_ts` to the local book that
+strategies read. Requests reach the exchange after the entry latency, responses reach
+the local side after the response latency. `run_nb` merges all of these on one time axis
+and stops at the first wake-up, at the time bound, or when it needs something from the
+Python layer (another feed chunk, bigger buffers) -- it never raises.
+
+Order at equal time (exchange and local are independent processors, so only the order
+within each side matters): exchange feed row < GTD expiry < request arrival < local
+feed row < response delivery. Per venue, a row's exchange time is
+max(exch_ts, exchange time already reached), so the exchange clock of a venue is
+monotone even when the feed (sorted by local_ts) carries slightly unsorted exch_ts.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from engine.types.market import EventKind
+from venues.sim.book_nb import book_row_nb, level_set_nb, side_key_nb
+from venues.sim.codes import (
+    INF_TS,
+    OF_VENUE,
+    RQ_ARRIVAL,
+    RQ_CANCEL,
+    RQ_KIND,
+    RQ_SEQ,
+    RQ_SUBMIT,
+    RQ_VENUE,
+    S_EVENTS,
+    S_FEED_DONE,
+    S_LI,
+    S_MAXCNT,
+    S_NACT,
+    S_NBBO,
+    S_NBUF,
+    S_NEED_BOOK,
+    S_NFREE,
+    S_NGTD,
+    S_NOW,
+    S_NREQ,
+    S_NRESP,
+    S_NTR,
+    S_RUN_CHANGED,
+    S_RUN_INST,
+    S_RUN_TS,
+    S_WAKE_IDX,
+    S_WAKE_INST,
+    S_WAKE_TS,
+    ST_BOOK,
+    ST_BOUND,
+    ST_END,
+    ST_NEED_BBO_SPACE,
+    ST_NEED_BOOK_SPACE,
+    ST_NEED_DATA,
+    ST_NEED_LATENCY,
+    ST_NEED_ORDER_SLOTS,
+    ST_NEED_RESP_SPACE,
+    ST_NEED_TRADE_SPACE,
+    ST_ORDER,
+    ST_STUCK,
+    ST_TRADE,
+    VF_EMIN,
+    VF_LAT_N,
+    VF_LAT_POS,
+    VF_NORDERS,
+    VF_XCLOCK,
+    VF_XI,
+)
+from venues.sim.matching_nb import (
+    K_EXPIRED,
+    R_NONE,
+    amend_nb,
+    cancel_nb,
+    end_resting_nb,
+    gtd_due_nb,
+    level_change_nb,
+    snapshot_end_nb,
+    submit_nb,
+    trade_nb,
+)
+
+EK_DELTA = int(EventKind.BOOK_DELTA)
+EK_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
+EK_SNAP_END = int(EventKind.SNAPSHOT_END)
+EK_TRADE = int(EventKind.TRADE)
+EK_CLEAR = int(EventKind.CLEAR)
+
+P_EXCH_ROW = 0
+P_EXPIRY = 1
+P_REQUEST = 2
+P_LOCAL_ROW = 3
+P_RESPONSE = 4
+
+
+@njit(cache=True, inline="always")
+def before_nb(t, p, bt, bp):
+    """(t, p) sorts before (bt, bp)."""
+    return t < bt or (t == bt and p < bp)
+
+
+@njit(cache=True, inline="always")
+def sat_add_nb(a, b):
+    """a + b without overflowing past the largest timestamp."""
+    if a >= INF_TS - b:
+        return INF_TS
+    return a + b
+
+
+@njit(cache=True, inline="always")
+def is_book_kind_nb(kind):
+    return kind != EK_TRADE
+
+
+# --------------------------------------------------------------------------------------
+# exchange side
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, S, V, Vf, row, t,
+                v):
+    """Apply one feed row on the exchange side; our orders are visited only when the
+    row can touch them (olim: each instrument's own buy and sell price ranges).
+
+    The arrays of the hot path come in one by one: unpacking the `book`/`ords` tuples
+    per row would cost numba a reference-count pair per array per row.
+    """
+    inst = int(row.instrument)
+    kind = int(row.kind)
+    side = int(row.side)
+    if kind == EK_DELTA:
+        if side == 0:
+            return
+        b = book_row_nb(inst, side, 0)
+        price = int(row.price)
+        qty = int(row.qty)
+        prev, changed = level_set_nb(kx, qt, cs, cnt, b, side_key_nb(side, price), qty)
+        n = cnt[b]
+        if n > S[S_MAXCNT]:
+            S[S_MAXCNT] = n
+            if n >= kx.shape[1]:
+                S[S_NEED_BOOK] = 1
+        if inst_nact[inst] > 0 and insnap[2 * inst] == 0:
+            # our orders at this level (queue), or across it (rule c)
+            if side > 0:
+                touch = (olim[inst, 2] <= price <= olim[inst, 0]) or price >= olim[inst, 1]
+            else:
+                touch = (olim[inst, 1] <= price <= olim[inst, 3]) or price <= olim[inst, 0]
+            if touch:
+                level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev,
+                                max(qty, 0))
+    elif kind == EK_TRADE:
+        if inst_nact[inst] > 0 and side != 0:
+            price = int(row.price)
+            if (side > 0 and price >= olim[inst, 1]) or (side < 0 and price <= olim[inst, 0]):
+                trade_nb(ords, rsp, S, V, t, v, inst, side, price, int(row.qty))
+    elif kind == EK_SNAP_BEGIN:
+        if side >= 0:
+            cnt[book_row_nb(inst, 1, 0)] = 0
+        if side <= 0:
+            cnt[book_row_nb(inst, -1, 0)] = 0
+        insnap[2 * inst] = 1
+    elif kind == EK_SNAP_END:
+        insnap[2 * inst] = 0
+        if inst_nact[inst] > 0:
+            snapshot_end_nb(book, ords, rsp, S, V, t, inst)
+    elif kind == EK_CLEAR:
+        cnt[book_row_nb(inst, 1, 0)] = 0
+        cnt[book_row_nb(inst, -1, 0)] = 0
+
+
+# --------------------------------------------------------------------------------------
+# local side
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, ts, exch_ts):
+    """End of a run of local book rows with one (local_ts, instrument): record the top of
+    book if it changed. Returns True if it changed."""
+    bb = book_row_nb(inst, 1, 1)
+    ba = book_row_nb(inst, -1, 1)
+    bid = 0
+    bq = 0
+    ask = 0
+    aq = 0
+    if cnt[bb] > 0:
+        bid = kx[bb, cnt[bb] - 1]
+        bq = qt[bb, cnt[bb] - 1]
+    if cnt[ba] > 0:
+        ask = -kx[ba, cnt[ba] - 1]
+        aq = qt[ba, cnt[ba] - 1]
+    if (bid == lastbbo[inst, 0] and bq == lastbbo[inst, 1] and ask == lastbbo[inst, 2]
+            and aq == lastbbo[inst, 3]):
+        return False
+    lastbbo[inst, 0] = bid
+    lastbbo[inst, 1] = bq
+    lastbbo[inst, 2] = ask
+    lastbbo[inst, 3] = aq
+    k = S[S_NBBO]
+    rec = bbo[k]
+    rec.ts = ts
+    rec.exch_ts = exch_ts
+    rec.instrument = inst
+    rec.bid = bid
+    rec.bid_qty = bq
+    rec.ask = ask
+    rec.ask_qty = aq
+    S[S_NBBO] = k + 1
+    return True
+
+
+@njit(cache=True)
+def copy_resp_nb(dst, i, src, j):
+    d = dst[i]
+    s = src[j]
+    d.exch_ts = s.exch_ts
+    d.local_ts = s.local_ts
+    d.order_no = s.order_no
+    d.instrument = s.instrument
+    d.kind = s.kind
+    d.liquidity = s.liquidity
+    d.reason = s.reason
+    d.price = s.price
+    d.qty = s.qty
+    d.filled = s.filled
+    d.leaves = s.leaves
+    d.order_price = s.order_price
+
+
+# --------------------------------------------------------------------------------------
+# batches: the per-row hot paths, plain arrays only (no tuples, no calls that take
+# tuples), so numba emits no reference counting inside the loops
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def row_touches_nb(row, inst_nact, olim, insnap):
+    """Can this exchange row change one of our orders?"""
+    inst = int(row.instrument)
+    if inst_nact[inst] == 0:
+        return False
+    kind = int(row.kind)
+    side = int(row.side)
+    price = int(row.price)
+    if kind == EK_DELTA:
+        if side == 0 or insnap[2 * inst] != 0:
+            return False
+        # our orders at this level (queue), or across it (rule c)
+        if side > 0:
+            return (olim[inst, 2] <= price <= olim[inst, 0]) or price >= olim[inst, 1]
+        return (olim[inst, 1] <= price <= olim[inst, 3]) or price <= olim[inst, 0]
+    if kind == EK_TRADE:
+        return (side > 0 and price >= olim[inst, 1]) or (side < 0 and price <= olim[inst, 0])
+    return kind == EK_SNAP_END
+
+
+@njit(cache=True)
+def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, S, V, kx,
+             qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
+             run_exch):
+    """The hot path: feed rows that cannot touch our orders, on both sides, in time order.
+
+    Exchange rows of venue v (v < 0: none) run while they stay within `emin` of the next
+    possible wake-up and before (ostop_t, ostop_p), the earliest other exchange item;
+    local rows run while they stay before the next exchange item, the next response
+    (rstop_t) and t_bound. With `force` the first exchange row goes unconditionally (the
+    caller picked it). Returns ST_BOOK / ST_TRADE on a wake-up, else -1; the caller
+    handles everything else. Plain arrays only, and the book updates are written out
+    instead of called: numba would reference-count every array argument of a call.
+    """
+    li = S[S_LI]
+    x = nbuf
+    xclock = 0
+    if v >= 0:
+        x = V[v, VF_XI]
+        xclock = V[v, VF_XCLOCK]
+    maxcnt = S[S_MAXCNT]
+    cap = kx.shape[1]
+    events = S[S_EVENTS]
+    ntr = S[S_NTR]
+    status = -1
+    while True:
+        if maxcnt >= cap or S[S_NEED_BOOK] != 0:
+            break
+        have_l = li < nbuf
+        if have_l:
+            tl = buf[li].local_ts
+        elif done:
+            tl = INF_TS
+        else:
+            tl = buf[nbuf - 1].local_ts  # the next local row comes no earlier
+        # ---- the next exchange row of venue v, if it may go now -------------------
+        have_x = False
+        te = INF_TS
+        if v >= 0:
+            while x < nbuf and inst_venue[buf[x].instrument] != v:
+                x += 1
+            if x >= nbuf:
+                if V[v, VF_NORDERS] > 0 and not done:
+                    break  # its next row is not loaded: the caller fetches it
+            else:
+                have_x = True
+                nx = buf[x]
+                te = nx.exch_ts
+                if te < xclock:
+                    te = xclock
+        if have_x:
+            wake_t = tl
+            if rstop_t < wake_t:
+                wake_t = rstop_t
+            if t_bound < wake_t:
+                wake_t = t_bound
+            go = force or (te <= sat_add_nb(wake_t, emin)
+                           and before_nb(te, P_EXCH_ROW, ostop_t, ostop_p))
+            force = False
+            if go:
+                # row_touches_nb, written out: a row that can touch our orders goes back to
+                # the caller, which applies it in full
+                ii = int(nx.instrument)
+                if inst_nact[ii] > 0:
+                    kk = int(nx.kind)
+                    sd = int(nx.side)
+                    pr = int(nx.price)
+                    touch = False
+                    if kk == EK_DELTA:
+                        if sd != 0 and insnap[2 * ii] == 0:
+                            if sd > 0:
+                                touch = (olim[ii, 2] <= pr <= olim[ii, 0]) or pr >= olim[ii, 1]
+                            else:
+                                touch = (olim[ii, 1] <= pr <= olim[ii, 3]) or pr <= olim[ii, 0]
+                    elif kk == EK_TRADE:
+                        touch = (sd > 0 and pr >= olim[ii, 1]) or (sd < 0 and pr <= olim[ii, 0])
+                    elif kk == EK_SNAP_END:
+                        touch = True
+                    if touch:
+                        break
+            if go:
+                row = nx
+                xclock = te
+                inst = int(row.instrument)
+                kind = int(row.kind)
+                side = int(row.side)
+                if kind == EK_DELTA:
+                    if side != 0:
+                        b = book_row_nb(inst, side, 0)
+                        # level_set_nb, written out: a call would cost a reference-count pair per
+                        # array argument per row
+                        key = side_key_nb(side, int(row.price))
+                        qty = int(row.qty)
+                        n = cnt[b]
+                        pos = n
+                        j = n - 1
+                        while j >= 0:
+                            kj = kx[b, j]
+                            if kj <= key:
+                                pos = j + 1 if kj < key else j
+                                break
+                            if j < n - 8:
+                                lo = 0
+                                hi = j + 1
+                                while lo < hi:
+                                    mid = (lo + hi) >> 1
+                                    if kx[b, mid] < key:
+                                        lo = mid + 1
+                                    else:
+                                        hi = mid
+                                pos = lo
+                                break
+                            j -= 1
+                        if j < 0:
+                            pos = 0
+                        if pos < n and kx[b, pos] == key:
+                            if qty > 0:
+                                qt[b, pos] = qty
+                                cs[b, pos] = 0
+                            else:
+                                for k in range(pos, n - 1):
+                                    kx[b, k] = kx[b, k + 1]
+                                    qt[b, k] = qt[b, k + 1]
+                                    cs[b, k] = cs[b, k + 1]
+                                cnt[b] = n - 1
+                        elif qty > 0:
+                            for k in range(n, pos, -1):
+                                kx[b, k] = kx[b, k - 1]
+                                qt[b, k] = qt[b, k - 1]
+                                cs[b, k] = cs[b, k - 1]
+                            kx[b, pos] = key
+                            qt[b, pos] = qty
+                            cs[b, pos] = 0
+                            cnt[b] = n + 1
+                            if n + 1 > maxcnt:
+                                maxcnt = n + 1
+                elif kind == EK_SNAP_BEGIN:
+                    if side >= 0:
+                        cnt[book_row_nb(inst, 1, 0)] = 0
+                    if side <= 0:
+                        cnt[book_row_nb(inst, -1, 0)] = 0
+                    insnap[2 * inst] = 1
+                elif kind == EK_SNAP_END:
+                    insnap[2 * inst] = 0
+                elif kind == EK_CLEAR:
+                    cnt[book_row_nb(inst, 1, 0)] = 0
+                    cnt[book_row_nb(inst, -1, 0)] = 0
+                x += 1
+                continue
+        # ---- else the next local row, if it may go now ------------------------------
+        if not have_l or tl > t_bound or not before_nb(tl, P_LOCAL_ROW, ostop_t, ostop_p):
+            break
+        if not before_nb(tl, P_LOCAL_ROW, rstop_t, P_RESPONSE):
+            break
+        if have_x and not before_nb(tl, P_LOCAL_ROW, te, P_EXCH_ROW):
+            break
+        t = tl
+        row = buf[li]
+        li += 1
+        events += 1
+        kind = int(row.kind)
+        inst = int(row.instrument)
+        if kind == EK_TRADE:
+            tr = trd[ntr]
+            tr.ts = row.local_ts
+            tr.exch_ts = row.exch_ts
+            tr.instrument = row.instrument
+            tr.side = row.side
+            tr.price = row.price
+            tr.qty = row.qty
+            ntr += 1
+            if wake_trade[inst]:
+                S[S_WAKE_TS] = t
+                S[S_WAKE_INST] = inst
+                S[S_WAKE_IDX] = li - 1
+                status = ST_TRADE
+                break
+        else:
+            # local_row_nb, written out (see exch_batch_nb)
+            changed = False
+            side = int(row.side)
+            if kind == EK_DELTA:
+                if side != 0:
+                    b = book_row_nb(inst, side, 1)
+                    key = side_key_nb(side, int(row.price))
+                    qty = int(row.qty)
+                    n = cnt[b]
+                    pos = n
+                    j = n - 1
+                    while j >= 0:
+                        kj = kx[b, j]
+                        if kj <= key:
+                            pos = j + 1 if kj < key else j
+                            break
+                        if j < n - 8:
+                            lo = 0
+                            hi = j + 1
+                            while lo < hi:
+                                mid = (lo + hi) >> 1
+                                if kx[b, mid] < key:
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            pos = lo
+                            break
+                        j -= 1
+                    if j < 0:
+                        pos = 0
+                    if pos < n and kx[b, pos] == key:
+                        if qty > 0:
+                            changed = qt[b, pos] != qty
+                            qt[b, pos] = qty
+                        else:
+                            for k in range(pos, n - 1):
+                                kx[b, k] = kx[b, k + 1]
+                                qt[b, k] = qt[b, k + 1]
+                            cnt[b] = n - 1
+                            changed = True
+                    elif qty > 0:
+                        for k in range(n, pos, -1):
+                            kx[b, k] = kx[b, k - 1]
+                            qt[b, k] = qt[b, k - 1]
+                        kx[b, pos] = key
+                        qt[b, pos] = qty
+                        cnt[b] = n + 1
+                        changed = True
+                        if n + 1 > S[S_MAXCNT]:
+                            S[S_MAXCNT] = n + 1
+                            if n + 1 >= kx.shape[1]:
+                                S[S_NEED_BOOK] = 1
+            elif kind == EK_SNAP_BEGIN:
+                if side >= 0:
+                    b = book_row_nb(inst, 1, 1)
+                    changed = changed or cnt[b] > 0
+                    cnt[b] = 0
+                if side <= 0:
+                    b = book_row_nb(inst, -1, 1)
+                    changed = changed or cnt[b] > 0
+                    cnt[b] = 0
+                insnap[2 * inst + 1] = 1
+            elif kind == EK_SNAP_END:
+                insnap[2 * inst + 1] = 0
+                changed = True
+            elif kind == EK_CLEAR:
+                b = book_row_nb(inst, 1, 1)
+                b2 = book_row_nb(inst, -1, 1)
+                changed = cnt[b] > 0 or cnt[b2] > 0
+                cnt[b] = 0
+                cnt[b2] = 0
+            if S[S_RUN_INST] < 0:
+                S[S_RUN_INST] = inst
+                S[S_RUN_TS] = t
+                S[S_RUN_CHANGED] = 1 if changed else 0
+            elif changed:
+                S[S_RUN_CHANGED] = 1
+            run_exch[0] = row.exch_ts
+        if li >= nbuf or ntr >= trd.shape[0] or S[S_NBBO] >= bbo.shape[0]:
+            break
+        nx = buf[li]
+        tn = nx.local_ts
+        if S[S_RUN_INST] >= 0 and not (
+                tn == S[S_RUN_TS] and int(nx.instrument) == S[S_RUN_INST]
+                and is_book_kind_nb(int(nx.kind))):
+            rinst = S[S_RUN_INST]
+            S[S_RUN_INST] = -1
+            # finish_run_nb, written out
+            bb = book_row_nb(rinst, 1, 1)
+            ba = book_row_nb(rinst, -1, 1)
+            bid = 0
+            bq = 0
+            ask = 0
+            aq = 0
+            if cnt[bb] > 0:
+                bid = kx[bb, cnt[bb] - 1]
+                bq = qt[bb, cnt[bb] - 1]
+            if cnt[ba] > 0:
+                ask = -kx[ba, cnt[ba] - 1]
+                aq = qt[ba, cnt[ba] - 1]
+            if not (bid == lastbbo[rinst, 0] and bq == lastbbo[rinst, 1]
+                    and ask == lastbbo[rinst, 2] and aq == lastbbo[rinst, 3]):
+                lastbbo[rinst, 0] = bid
+                lastbbo[rinst, 1] = bq
+                lastbbo[rinst, 2] = ask
+                lastbbo[rinst, 3] = aq
+                k = S[S_NBBO]
+                rec = bbo[k]
+                rec.ts = S[S_RUN_TS]
+                rec.exch_ts = run_exch[0]
+                rec.instrument = rinst
+                rec.bid = bid
+                rec.bid_qty = bq
+                rec.ask = ask
+                rec.ask_qty = aq
+                S[S_NBBO] = k + 1
+            if S[S_RUN_CHANGED] != 0 and wake_book[rinst]:
+                S[S_WAKE_TS] = S[S_RUN_TS]
+                S[S_WAKE_INST] = rinst
+                status = ST_BOOK
+                break
+            if S[S_NBBO] >= bbo.shape[0]:
+                break
+    S[S_EVENTS] = events
+    S[S_NTR] = ntr
+    if v >= 0:
+        V[v, VF_XI] = x
+        V[v, VF_XCLOCK] = xclock
+    S[S_MAXCNT] = maxcnt
+    if maxcnt >= cap:
+        S[S_NEED_BOOK] = 1
+    if li > S[S_LI] and buf[li - 1].local_ts > S[S_NOW]:
+        S[S_NOW] = buf[li - 1].local_ts
+    S[S_LI] = li
+    return status
+
+
+# --------------------------------------------------------------------------------------
+# the loop
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wake_book,
+           wake_trade, t_bound, out_rec, run_exch):
+    """Advance both processors up to t_bound; return a status code (codes.ST_*).
+
+    On ST_ORDER the response is copied to out_rec[0]; on ST_TRADE / ST_BOOK the wake's
+    time and instrument are in S[S_WAKE_TS], S[S_WAKE_INST] (and the trade's buffer row
+    in S[S_WAKE_IDX]). run_exch[0] holds the exch_ts of the pending local run.
+    """
+    kx, qt, cs, cnt, insnap = book
+    resp, resp_seq, Lat, Spk = rsp
+    ot, otf, act, free, inst_nact, olim = ords
+    nv = V.shape[0]
+    while True:
+        # ---- room for whatever the next item may produce ----------------------------
+        if S[S_NRESP] + S[S_MAXCNT] + 2 * S[S_NACT] + 16 > resp.shape[0]:
+            return ST_NEED_RESP_SPACE
+        if S[S_NEED_BOOK] != 0:
+            return ST_NEED_BOOK_SPACE
+        if S[S_NBBO] >= bbo.shape[0]:
+            return ST_NEED_BBO_SPACE
+        if S[S_NTR] >= trd.shape[0]:
+            return ST_NEED_TRADE_SPACE
+        if S[S_NFREE] == 0:
+            return ST_NEED_ORDER_SLOTS
+        for v in range(nv):
+            if V[v, VF_LAT_N] > 0 and V[v, VF_LAT_N] - V[v, VF_LAT_POS] < (
+                    S[S_MAXCNT] + 2 * S[S_NACT] + 16):
+                return ST_NEED_LATENCY
+        nbuf = S[S_NBUF]
+        done = S[S_FEED_DONE] != 0
+        li = S[S_LI]
+
+        # ---- a pending run of local book rows ends when the next row is not part of it
+        if S[S_RUN_INST] >= 0:
+            cont = False
+            if li < nbuf:
+                nx = buf[li]
+                cont = (nx.local_ts == S[S_RUN_TS] and int(nx.instrument) == S[S_RUN_INST]
+                        and is_book_kind_nb(int(nx.kind)))
+            elif not done:
+                return ST_NEED_DATA
+            if not cont:
+                inst = S[S_RUN_INST]
+                S[S_RUN_INST] = -1
+                finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, S[S_RUN_TS], run_exch[0])
+                if S[S_RUN_CHANGED] != 0 and wake_book[inst]:
+                    S[S_WAKE_TS] = S[S_RUN_TS]
+                    S[S_WAKE_INST] = inst
+                    return ST_BOOK
+
+        # ---- the local side: its earliest item, and the earliest time it could wake ----
+        lt = INF_TS
+        lp = 99
+        if li < nbuf:
+            lt = buf[li].local_ts
+            lp = P_LOCAL_ROW
+        nresp = S[S_NRESP]
+        k_best = -1
+        if nresp > 0:
+            k_best = 0
+            for k in range(1, nresp):
+                if resp[k].local_ts < resp[k_best].local_ts or (
+                        resp[k].local_ts == resp[k_best].local_ts
+                        and resp_seq[k] < resp_seq[k_best]):
+                    k_best = k
+            t = resp[k_best].local_ts
+            if before_nb(t, P_RESPONSE, lt, lp):
+                lt = t
+                lp = P_RESPONSE
+        rstop_t = INF_TS if k_best < 0 else resp[k_best].local_ts
+        local_unknown = li >= nbuf and not done
+        lower = INF_TS
+        if local_unknown:
+            lower = buf[nbuf - 1].local_ts if nbuf > 0 else -INF_TS
+        wake_t = min(lt, t_bound, lower)  # no strategy call (so no new request) before this
+
+        # ---- the exchange side: its earliest item and the runner-up ------------------
+        et = INF_TS
+        ep = 99
+        ei = -1
+        ev = -1
+        e2t = INF_TS
+        e2p = 99
+        for v in range(nv):
+            x = V[v, VF_XI]
+            while x < nbuf and inst_venue[buf[x].instrument] != v:
+                x += 1
+            V[v, VF_XI] = x
+            if x < nbuf:
+                t = buf[x].exch_ts
+                if t < V[v, VF_XCLOCK]:
+                    t = V[v, VF_XCLOCK]
+                if before_nb(t, P_EXCH_ROW, et, ep):
+                    e2t, e2p = et, ep
+                    et, ep, ei, ev = t, P_EXCH_ROW, v, v
+                elif before_nb(t, P_EXCH_ROW, e2t, e2p):
+                    e2t, e2p = t, P_EXCH_ROW
+            elif not done and V[v, VF_NORDERS] > 0:
+                return ST_NEED_DATA  # this venue's next row decides what happens first
+        nr_t = INF_TS  # the earliest exchange item that is not a feed row
+        nr_p = 99
+        if S[S_NGTD] > 0:
+            s, g = gtd_due_nb(ords, S, V)
+            if s >= 0:
+                gv = ot[s, OF_VENUE]
+                t = max(g, V[gv, VF_XCLOCK])
+                nr_t, nr_p = t, P_EXPIRY
+                if before_nb(t, P_EXPIRY, et, ep):
+                    e2t, e2p = et, ep
+                    et, ep, ei, ev = t, P_EXPIRY, s, gv
+                elif before_nb(t, P_EXPIRY, e2t, e2p):
+                    e2t, e2p = t, P_EXPIRY
+        nreq = S[S_NREQ]
+        if nreq > 0:
+            r_best = 0
+            for r in range(1, nreq):
+                if R[r, RQ_ARRIVAL] < R[r_best, RQ_ARRIVAL] or (
+                        R[r, RQ_ARRIVAL] == R[r_best, RQ_ARRIVAL] and R[r, RQ_SEQ] < R[r_best, RQ_SEQ]):
+                    r_best = r
+            t = R[r_best, RQ_ARRIVAL]
+            if before_nb(t, P_REQUEST, nr_t, nr_p):
+                nr_t, nr_p = t, P_REQUEST
+            if before_nb(t, P_REQUEST, et, ep):
+                e2t, e2p = et, ep
+                et, ep, ei, ev = t, P_REQUEST, r_best, R[r_best, RQ_VENUE]
+            elif before_nb(t, P_REQUEST, e2t, e2p):
+                e2t, e2p = t, P_REQUEST
+
+        # ---- exchange first, as far as no request we have not seen yet could precede it:
+        # a request sent at the next possible wake-up reaches venue v at wake_t + emin(v)
+        if ei >= 0:
+            limit = sat_add_nb(wake_t, V[ev, VF_EMIN])
+            if ep == P_REQUEST or et <= limit:
+                if ep == P_EXCH_ROW:
+                    v = ev
+                    x = V[v, VF_XI]
+                    if row_touches_nb(buf[x], inst_nact, olim, insnap):
+                        V[v, VF_XI] = x + 1
+                        V[v, VF_XCLOCK] = et
+                        exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, S,
+                                    V, Vf, buf[x], et, v)
+                    else:
+                        st = batch_nb(buf, nbuf, done, True, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
+                                      inst_venue, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
+                                      bbo, lastbbo, trd, wake_book, wake_trade, run_exch)
+                        if st >= 0:
+                            return st
+                elif ep == P_EXPIRY:
+                    V[ev, VF_XCLOCK] = et
+                    end_resting_nb(ords, rsp, S, V, ei, et, K_EXPIRED, R_NONE)
+                else:
+                    r = ei
+                    v = ev
+                    if et > V[v, VF_XCLOCK]:
+                        V[v, VF_XCLOCK] = et
+                    kind = R[r, RQ_KIND]
+                    V[v, VF_NORDERS] -= 1
+                    if kind == RQ_SUBMIT:
+                        submit_nb(book, ords, rsp, S, V, R, r, et, v)
+                    elif kind == RQ_CANCEL:
+                        cancel_nb(ords, rsp, S, V, R, r, et, v)
+                    else:
+                        amend_nb(book, ords, rsp, S, V, R, r, et, v)
+                    last = S[S_NREQ] - 1
+                    if r != last:
+                        for c in range(R.shape[1]):
+                            R[r, c] = R[last, c]
+                    S[S_NREQ] = last
+                continue
+
+        # ---- then the local side --------------------------------------------------------
+        if local_unknown and lower <= t_bound and before_nb(lower, P_LOCAL_ROW, lt, lp):
+            return ST_NEED_DATA
+        if lt > t_bound:
+            if done and li >= nbuf and S[S_NREQ] == 0 and S[S_NRESP] == 0:
+                all_done = True
+                for v in range(nv):
+                    if V[v, VF_XI] < nbuf:
+                        all_done = False
+                if all_done:
+                    return ST_END
+            if t_bound > S[S_NOW]:
+                S[S_NOW] = t_bound
+            return ST_BOUND
+        if lp == P_RESPONSE:
+            k = k_best
+            copy_resp_nb(out_rec, 0, resp, k)
+            last = S[S_NRESP] - 1
+            if k != last:
+                copy_resp_nb(resp, k, resp, last)
+                resp_seq[k] = resp_seq[last]
+            S[S_NRESP] = last
+            if lt > S[S_NOW]:
+                S[S_NOW] = lt
+            S[S_WAKE_TS] = lt
+            S[S_WAKE_INST] = int(out_rec[0].instrument)
+            return ST_ORDER
+        # a batch of local rows (and, with one venue, its exchange rows alongside)
+        if nv == 1:
+            st = batch_nb(buf, nbuf, done, False, 0, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
+                          S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
+                          wake_book, wake_trade, run_exch)
+        else:
+            st = batch_nb(buf, nbuf, done, False, -1, et, ep, rstop_t, t_bound, 0, inst_venue, S, V, kx, qt,
+                          cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book,
+                          wake_trade, run_exch)
+        if st >= 0:
+            return st
+        if S[S_LI] == li and S[S_NEED_BOOK] == 0 and S[S_NBBO] < bbo.shape[0] and (
+                S[S_NTR] < trd.shape[0]):
+            return ST_STUCK  # cannot happen; never spin silently if it does

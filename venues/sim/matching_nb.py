@@ -1,0 +1,707 @@
+"""Own-order matching on the exchange side (numba): entry, resting orders, fills, STP.
+
+Own orders are invisible to the replayed feed. They fill (1) as takers on entry or on a
+crossing amend, walking the visible exchange book level by level, or (2) as makers when
+the queue model says the traded quantity reached them, when a trade prints strictly
+through their price, or when the opposite visible best crosses their price.
+
+Argument bundles (plain tuples of arrays, so signatures stay short):
+  book = (kx, qt, cs, cnt, insnap)             see book_nb
+  ords = (ot, otf, act, free, inst_nact, olim)   order table, active list in queue order,
+                                               per instrument: live orders, [best own bid, ask]
+  rsp  = (resp, resp_seq, Lat, Spk)            pending responses, empirical response
+                                               latencies, spikes (venue, start, end, extra)
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from engine.types.orders import Liquidity, OrderEventKind, OrderType, RejectReason, TimeInForce
+from venues.sim.book_nb import (
+    best_visible_nb,
+    book_row_nb,
+    level_qty_nb,
+    side_key_nb,
+)
+from venues.sim.codes import (
+    INF_TS,
+    OF_FILLED,
+    OF_GTD,
+    OF_INST,
+    OF_NO,
+    OF_POST,
+    OF_PRICE,
+    OF_QTY,
+    OF_SEQ,
+    OF_SIDE,
+    OF_STP,
+    OF_TIF,
+    OF_TYPE,
+    OF_VENUE,
+    OFF_AHEAD,
+    OFF_CUM,
+    RQ_GTD,
+    RQ_INST,
+    RQ_KNOWN,
+    RQ_ORDER_NO,
+    RQ_POST,
+    RQ_PRICE,
+    RQ_QTY,
+    RQ_SIDE,
+    RQ_STP,
+    RQ_TIF,
+    RQ_TYPE,
+    S_NACT,
+    S_NFREE,
+    S_NGTD,
+    S_NRESP,
+    S_SEQ,
+    STP_CANCEL_BOTH,
+    STP_CANCEL_NEW,
+    STP_DECREMENT_BOTH,
+    STP_NONE,
+    VF_LAST_RESP,
+    VF_LAT_N,
+    VF_LAT_POS,
+    VF_NORDERS,
+    VF_PARTIAL,
+    VF_QMODEL,
+    VF_RESP_LAT,
+    VF_STP,
+    VFF_QPARAM,
+)
+from venues.sim.queue_nb import queue_depth_nb, queue_filled_nb, queue_trade_nb
+
+K_ACK = int(OrderEventKind.ACK)
+K_FILL = int(OrderEventKind.FILL)
+K_CANCELLED = int(OrderEventKind.CANCELLED)
+K_REJECTED = int(OrderEventKind.REJECTED)
+K_EXPIRED = int(OrderEventKind.EXPIRED)
+K_AMENDED = int(OrderEventKind.AMENDED)
+K_CANCEL_REJECTED = int(OrderEventKind.CANCEL_REJECTED)
+
+LQ_NONE = int(Liquidity.NONE)
+LQ_MAKER = int(Liquidity.MAKER)
+LQ_TAKER = int(Liquidity.TAKER)
+
+R_NONE = int(RejectReason.NONE)
+R_POST_ONLY = int(RejectReason.POST_ONLY_WOULD_CROSS)
+R_FOK = int(RejectReason.FOK_NOT_FILLABLE)
+R_NO_LIQ = int(RejectReason.NO_LIQUIDITY)
+R_UNKNOWN = int(RejectReason.UNKNOWN_ORDER)
+R_CLOSED = int(RejectReason.ALREADY_CLOSED)
+R_SELF_TRADE = int(RejectReason.SELF_TRADE)
+R_INVALID_QTY = int(RejectReason.INVALID_QTY)
+R_INVALID_PRICE = int(RejectReason.INVALID_PRICE)
+R_IOC = int(RejectReason.IOC_REMAINDER)
+R_USER = int(RejectReason.USER_CANCEL)
+R_DUPLICATE = int(RejectReason.DUPLICATE_CLIENT_ID)
+
+T_MARKET = int(OrderType.MARKET)
+TIF_GTC = int(TimeInForce.GTC)
+TIF_IOC = int(TimeInForce.IOC)
+TIF_FOK = int(TimeInForce.FOK)
+TIF_GTX = int(TimeInForce.GTX)
+TIF_GTD = int(TimeInForce.GTD)
+
+
+# --------------------------------------------------------------------------------------
+# responses
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def emit_nb(rsp, S, V, v, t, order_no, inst, kind, liq, reason, price, qty, filled, leaves,
+            order_price):
+    """Queue one response produced at exchange time t; it reaches the local side after
+    the response latency, never before an earlier response of the same venue."""
+    resp, resp_seq, Lat, Spk = rsp
+    lat = V[v, VF_RESP_LAT]
+    if V[v, VF_LAT_N] > 0:
+        pos = V[v, VF_LAT_POS]
+        lat = Lat[v, pos]
+        V[v, VF_LAT_POS] = pos + 1
+    for k in range(Spk.shape[0]):
+        if Spk[k, 0] == v and Spk[k, 1] <= t and t < Spk[k, 2]:
+            lat += Spk[k, 3]
+    lt = t + lat
+    if lt < V[v, VF_LAST_RESP]:
+        lt = V[v, VF_LAST_RESP]
+    V[v, VF_LAST_RESP] = lt
+    k = S[S_NRESP]
+    r = resp[k]
+    r.exch_ts = t
+    r.local_ts = lt
+    r.order_no = order_no
+    r.instrument = inst
+    r.kind = kind
+    r.liquidity = liq
+    r.reason = reason
+    r.price = price
+    r.qty = qty
+    r.filled = filled
+    r.leaves = leaves
+    r.order_price = order_price
+    resp_seq[k] = S[S_SEQ]
+    S[S_SEQ] += 1
+    S[S_NRESP] = k + 1
+
+
+# --------------------------------------------------------------------------------------
+# order table
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd, post,
+                 stp, ahead):
+    ot, otf, act, free, inst_nact, olim = ords
+    nf = S[S_NFREE] - 1
+    s = free[nf]
+    S[S_NFREE] = nf
+    ot[s, OF_NO] = order_no
+    ot[s, OF_INST] = inst
+    ot[s, OF_SIDE] = side
+    ot[s, OF_TYPE] = typ
+    ot[s, OF_TIF] = tif
+    ot[s, OF_PRICE] = price
+    ot[s, OF_QTY] = qty
+    ot[s, OF_FILLED] = filled
+    ot[s, OF_GTD] = gtd
+    ot[s, OF_POST] = post
+    ot[s, OF_SEQ] = S[S_SEQ]
+    S[S_SEQ] += 1
+    ot[s, OF_VENUE] = v
+    ot[s, OF_STP] = stp
+    otf[s, OFF_AHEAD] = ahead
+    otf[s, OFF_CUM] = 0.0
+    act[S[S_NACT]] = s
+    S[S_NACT] += 1
+    inst_nact[inst] += 1
+    V[v, VF_NORDERS] += 1
+    if tif == TIF_GTD:
+        S[S_NGTD] += 1
+    limits_nb(ords, S, inst)
+    return s
+
+
+@njit(cache=True)
+def remove_order_nb(ords, S, V, s):
+    """Drop slot s from the active list (keeps queue order of the others)."""
+    ot, otf, act, free, inst_nact, olim = ords
+    n = S[S_NACT]
+    j = 0
+    while j < n and act[j] != s:
+        j += 1
+    if j == n:
+        return
+    for k in range(j, n - 1):
+        act[k] = act[k + 1]
+    S[S_NACT] = n - 1
+    free[S[S_NFREE]] = s
+    S[S_NFREE] += 1
+    inst_nact[ot[s, OF_INST]] -= 1
+    V[ot[s, OF_VENUE], VF_NORDERS] -= 1
+    if ot[s, OF_TIF] == TIF_GTD:
+        S[S_NGTD] -= 1
+    limits_nb(ords, S, ot[s, OF_INST])
+
+
+@njit(cache=True)
+def to_back_nb(ords, S, s):
+    """Send slot s to the back of every queue (new seniority, end of the active list)."""
+    ot, otf, act, free, inst_nact, olim = ords
+    n = S[S_NACT]
+    j = 0
+    while j < n and act[j] != s:
+        j += 1
+    for k in range(j, n - 1):
+        act[k] = act[k + 1]
+    act[n - 1] = s
+    ot[s, OF_SEQ] = S[S_SEQ]
+    S[S_SEQ] += 1
+
+
+@njit(cache=True)
+def compact_filled_nb(ords, S, V, inst):
+    """Remove every order of `inst` with nothing left (filled == qty), in one pass."""
+    ot, otf, act, free, inst_nact, olim = ords
+    n = S[S_NACT]
+    w = 0
+    for j in range(n):
+        s = act[j]
+        if ot[s, OF_FILLED] >= ot[s, OF_QTY]:
+            free[S[S_NFREE]] = s
+            S[S_NFREE] += 1
+            inst_nact[ot[s, OF_INST]] -= 1
+            V[ot[s, OF_VENUE], VF_NORDERS] -= 1
+            if ot[s, OF_TIF] == TIF_GTD:
+                S[S_NGTD] -= 1
+        else:
+            act[w] = s
+            w += 1
+    S[S_NACT] = w
+    limits_nb(ords, S, inst)
+
+
+@njit(cache=True)
+def limits_nb(ords, S, inst):
+    """Refresh olim[inst] = (highest buy, lowest sell, lowest buy, highest sell) price of
+    our orders (-1 / INF when none): lets per-row code skip rows that cannot touch them."""
+    ot, otf, act, free, inst_nact, olim = ords
+    hb = -1
+    lb = INF_TS
+    la = INF_TS
+    ha = -1
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_INST] == inst:
+            p = ot[s, OF_PRICE]
+            if ot[s, OF_SIDE] > 0:
+                hb = max(hb, p)
+                lb = min(lb, p)
+            else:
+                la = min(la, p)
+                ha = max(ha, p)
+    olim[inst, 0] = hb
+    olim[inst, 1] = la
+    olim[inst, 2] = lb
+    olim[inst, 3] = ha
+
+
+@njit(cache=True)
+def find_order_nb(ords, S, order_no):
+    ot, otf, act, free, inst_nact, olim = ords
+    for j in range(S[S_NACT]):
+        s = act[j]
+        if ot[s, OF_NO] == order_no:
+            return s
+    return -1
+
+
+@njit(cache=True)
+def fill_resting_nb(ords, rsp, S, V, s, t, qty, liq):
+    """A fill of `qty` lots of resting slot s at its own price."""
+    ot = ords[0]
+    filled = ot[s, OF_FILLED] + qty
+    ot[s, OF_FILLED] = filled
+    emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], ot[s, OF_INST], K_FILL, liq, R_NONE,
+            ot[s, OF_PRICE], qty, filled, ot[s, OF_QTY] - filled, ot[s, OF_PRICE])
+
+
+@njit(cache=True)
+def end_resting_nb(ords, rsp, S, V, s, t, kind, reason):
+    """Cancel or expire resting slot s (the record's qty is what was removed)."""
+    ot = ords[0]
+    leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+    emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], ot[s, OF_INST], kind, LQ_NONE, reason,
+            0, leaves, ot[s, OF_FILLED], 0, ot[s, OF_PRICE])
+    remove_order_nb(ords, S, V, s)
+
+
+# --------------------------------------------------------------------------------------
+# passive fills driven by the feed
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def cross_check_nb(book, ords, rsp, S, V, t, inst, own_side):
+    """Rule (c): the opposite visible best crossed a resting order -> it fills completely
+    at its own price (maker)."""
+    kx, qt, cs, cnt, insnap = book
+    ot = ords[0]
+    act = ords[2]
+    b = book_row_nb(inst, -own_side, 0)
+    j = best_visible_nb(kx, qt, cs, cnt, b)
+    if j < 0:
+        return
+    best = kx[b, j] if own_side < 0 else -kx[b, j]
+    any_fill = False
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_INST] != inst or ot[s, OF_SIDE] != own_side:
+            continue
+        p = ot[s, OF_PRICE]
+        if (own_side > 0 and best <= p) or (own_side < 0 and best >= p):
+            leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+            if leaves > 0:
+                fill_resting_nb(ords, rsp, S, V, s, t, leaves, LQ_MAKER)
+                any_fill = True
+    if any_fill:
+        compact_filled_nb(ords, S, V, inst)
+
+
+@njit(cache=True)
+def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, new):
+    """The feed set (side, price) from prev to new lots: queue update, then rule (c)."""
+    ot, otf, act, free, inst_nact, olim = ords
+    model = V[v, VF_QMODEL]
+    param = Vf[v, VFF_QPARAM]
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_INST] == inst and ot[s, OF_SIDE] == side and ot[s, OF_PRICE] == price:
+            a, c = queue_depth_nb(model, param, otf[s, OFF_AHEAD], otf[s, OFF_CUM], prev, new)
+            otf[s, OFF_AHEAD] = a
+            otf[s, OFF_CUM] = c
+    cross_check_nb(book, ords, rsp, S, V, t, inst, -side)
+
+
+@njit(cache=True)
+def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
+    """After a snapshot every own order's ahead is capped by its level's new quantity."""
+    kx, qt, cs, cnt, insnap = book
+    ot, otf, act, free, inst_nact, olim = ords
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_INST] != inst:
+            continue
+        side = ot[s, OF_SIDE]
+        b = book_row_nb(inst, side, 0)
+        vis = level_qty_nb(kx, qt, cs, cnt, b, side_key_nb(side, ot[s, OF_PRICE]))
+        if otf[s, OFF_AHEAD] > vis:
+            otf[s, OFF_AHEAD] = float(vis)
+    cross_check_nb(book, ords, rsp, S, V, t, inst, 1)
+    cross_check_nb(book, ords, rsp, S, V, t, inst, -1)
+
+
+@njit(cache=True)
+def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
+    """A market trade printed at the exchange: rules (a) queue and (b) trade-through.
+
+    The traded quantity beyond an order's `ahead` is one stream: our orders at the price
+    take from it in queue order (seniority), so no lot of it fills two of our orders.
+    """
+    ot, otf, act, free, inst_nact, olim = ords
+    own_side = -aggressor
+    model = V[v, VF_QMODEL]
+    partial = V[v, VF_PARTIAL] != 0
+    used = 0
+    any_fill = False
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_INST] != inst or ot[s, OF_SIDE] != own_side:
+            continue
+        p = ot[s, OF_PRICE]
+        leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+        if (own_side < 0 and p < price) or (own_side > 0 and p > price):
+            fill_resting_nb(ords, rsp, S, V, s, t, leaves, LQ_MAKER)
+            any_fill = True
+        elif p == price:
+            a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], qty)
+            owed = queue_filled_nb(a)
+            if owed > 0:
+                x = min(owed - used, leaves)
+                if x > 0:
+                    if not partial:
+                        x = leaves  # no partial fills: reaching the order fills all of it
+                    used += x
+                    fill_resting_nb(ords, rsp, S, V, s, t, x, LQ_MAKER)
+                    any_fill = True
+                a = 0.0
+            otf[s, OFF_AHEAD] = a
+            otf[s, OFF_CUM] = c
+    if any_fill:
+        compact_filled_nb(ords, S, V, inst)
+
+
+# --------------------------------------------------------------------------------------
+# taker side: entry and crossing amends
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def _level_price(kx, b, j, book_side):
+    return kx[b, j] if book_side > 0 else -kx[b, j]
+
+
+@njit(cache=True)
+def fillable_nb(book, inst, side, is_mkt, limit, want):
+    """Visible quantity our order could take now, counted up to `want`."""
+    kx, qt, cs, cnt, insnap = book
+    b = book_row_nb(inst, -side, 0)
+    total = 0
+    j = cnt[b] - 1
+    while j >= 0 and total < want:
+        px = _level_price(kx, b, j, -side)
+        if not is_mkt and ((side > 0 and px > limit) or (side < 0 and px < limit)):
+            break
+        total += qt[b, j] - cs[b, j]
+        j -= 1
+    return total
+
+
+@njit(cache=True)
+def own_best_opposite_nb(ords, S, inst, side, skip):
+    """Best price of our resting orders opposite to `side` (excluding slot skip), or 0."""
+    ot = ords[0]
+    act = ords[2]
+    found = False
+    best = 0
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if s == skip or ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side:
+            continue
+        p = ot[s, OF_PRICE]
+        if not found or (side > 0 and p < best) or (side < 0 and p > best):
+            best = p
+            found = True
+    return found, best
+
+
+@njit(cache=True)
+def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
+    """Self-trade prevention against our resting orders at `price`; returns
+    (remaining qty of the taker, stop walking)."""
+    ot = ords[0]
+    act = ords[2]
+    if mode == STP_CANCEL_NEW:
+        return rem, True
+    k = 0
+    while k < S[S_NACT] and rem > 0:
+        s = act[k]
+        if s == skip or ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side or ot[s, OF_PRICE] != price:
+            k += 1
+            continue
+        if mode == STP_DECREMENT_BOTH:
+            leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+            x = min(leaves, rem)
+            rem -= x
+            if x == leaves:
+                end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
+                continue  # slot removed, act[k] is the next order
+            ot[s, OF_QTY] -= x
+            emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], inst, K_AMENDED, LQ_NONE,
+                    R_SELF_TRADE, ot[s, OF_PRICE], ot[s, OF_QTY], ot[s, OF_FILLED],
+                    ot[s, OF_QTY] - ot[s, OF_FILLED], ot[s, OF_PRICE])
+            k += 1
+        else:  # cancel-resting / cancel-both
+            end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
+    if mode == STP_CANCEL_BOTH:
+        return rem, True
+    return rem, False
+
+
+@njit(cache=True)
+def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qty, filled,
+            order_price, stp, skip):
+    """Walk the visible exchange book as a taker from `filled` towards `qty`.
+
+    Each level fills at its own price; what we take is marked consumed so our later
+    orders cannot take it again until the feed updates the level. With STP active, a
+    resting order of ours reached by the walk triggers the mode. Returns
+    (filled, qty, stp_stopped): qty shrinks under decrement-both.
+    """
+    kx, qt, cs, cnt, insnap = book
+    b = book_row_nb(inst, -side, 0)
+    partial = V[v, VF_PARTIAL] != 0
+    j = cnt[b] - 1
+    while filled < qty:
+        # next visible level
+        while j >= 0 and qt[b, j] - cs[b, j] <= 0:
+            j -= 1
+        have_level = j >= 0
+        px = 0
+        if have_level:
+            px = _level_price(kx, b, j, -side)
+            if not is_mkt and ((side > 0 and px > limit) or (side < 0 and px < limit)):
+                have_level = False
+        if stp != STP_NONE:
+            found, own = own_best_opposite_nb(ords, S, inst, side, skip)
+            if found:
+                reachable = is_mkt or (side > 0 and own <= limit) or (side < 0 and own >= limit)
+                at_or_before = (not have_level) or (side > 0 and own <= px) or (
+                    side < 0 and own >= px)
+                if reachable and at_or_before:
+                    rem0 = qty - filled
+                    rem, stop = stp_at_nb(ords, rsp, S, V, t, inst, side, own, rem0, stp, skip)
+                    qty -= rem0 - rem
+                    if stop:
+                        return filled, qty, True
+                    continue
+        if not have_level:
+            break
+        avail = qt[b, j] - cs[b, j]
+        x = min(avail, qty - filled)
+        if not partial:
+            x = qty - filled  # no partial fills: the whole remainder fills at this level
+        cs[b, j] += min(x, avail)
+        filled += x
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, px, x, filled,
+                qty - filled, order_price)
+    return filled, qty, False
+
+
+@njit(cache=True)
+def submit_nb(book, ords, rsp, S, V, R, r, t, v):
+    """A new order reached the venue at exchange time t."""
+    kx, qt, cs, cnt, insnap = book
+    order_no = R[r, RQ_ORDER_NO]
+    inst = R[r, RQ_INST]
+    side = R[r, RQ_SIDE]
+    typ = R[r, RQ_TYPE]
+    tif = R[r, RQ_TIF]
+    price = R[r, RQ_PRICE]
+    qty = R[r, RQ_QTY]
+    gtd = R[r, RQ_GTD]
+    is_mkt = typ == T_MARKET
+    post = R[r, RQ_POST] != 0 or tif == TIF_GTX
+    stp = R[r, RQ_STP]
+    if stp < 0:
+        stp = V[v, VF_STP]
+    order_price = 0 if is_mkt else price
+    if R[r, RQ_KNOWN] == 2:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_DUPLICATE, 0, qty, 0, 0,
+                order_price)
+        return
+    if qty <= 0:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_QTY, 0, qty, 0,
+                0, order_price)
+        return
+    if not is_mkt and price <= 0:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_PRICE, 0, qty,
+                0, 0, order_price)
+        return
+    b = book_row_nb(inst, -side, 0)
+    j = best_visible_nb(kx, qt, cs, cnt, b)
+    crosses = False
+    if j >= 0:
+        px = _level_price(kx, b, j, -side)
+        crosses = is_mkt or (side > 0 and px <= price) or (side < 0 and px >= price)
+    own_cross = False
+    if stp != STP_NONE:
+        found, own = own_best_opposite_nb(ords, S, inst, side, -1)
+        if found:
+            own_cross = is_mkt or (side > 0 and own <= price) or (side < 0 and own >= price)
+    if post and (crosses or is_mkt or own_cross):
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_POST_ONLY, 0, qty, 0, 0,
+                order_price)
+        return
+    if is_mkt and j < 0 and not own_cross:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_NO_LIQ, 0, qty, 0, 0,
+                order_price)
+        return
+    if tif == TIF_FOK and fillable_nb(book, inst, side, is_mkt, price, qty) < qty:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_FOK, 0, qty, 0, 0,
+                order_price)
+        return
+    emit_nb(rsp, S, V, v, t, order_no, inst, K_ACK, LQ_NONE, R_NONE, 0, 0, 0, qty, order_price)
+    filled = 0
+    stopped = False
+    if crosses or own_cross:
+        filled, qty, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt,
+                                       price, qty, 0, order_price, stp, -1)
+    rem = qty - filled
+    if rem <= 0:
+        if qty < R[r, RQ_QTY]:  # decrement-both took the rest of the order
+            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, 0, 0,
+                    filled, 0, order_price)
+        return
+    if stopped:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, 0, rem,
+                filled, 0, order_price)
+        return
+    if is_mkt or tif == TIF_IOC or tif == TIF_FOK:
+        reason = R_IOC if (filled > 0 or not is_mkt) else R_NO_LIQ
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, reason, 0, rem, filled, 0,
+                order_price)
+        return
+    if tif == TIF_GTD and gtd <= t:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_EXPIRED, LQ_NONE, R_NONE, 0, rem, filled, 0,
+                order_price)
+        return
+    ob = book_row_nb(inst, side, 0)
+    ahead = level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, price))
+    add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd,
+                 1 if post else 0, stp, float(ahead))
+
+
+@njit(cache=True)
+def cancel_nb(ords, rsp, S, V, R, r, t, v):
+    order_no = R[r, RQ_ORDER_NO]
+    s = find_order_nb(ords, S, order_no)
+    if s < 0:
+        reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
+        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, 0, 0,
+                0, 0, 0)
+        return
+    end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
+
+
+@njit(cache=True)
+def amend_nb(book, ords, rsp, S, V, R, r, t, v):
+    """Amend: qty = new total. Price change or qty increase -> back of the queue; a
+    decrease keeps the place; new qty <= filled cancels the order."""
+    kx, qt, cs, cnt, insnap = book
+    ot, otf, act, free, inst_nact, olim = ords
+    order_no = R[r, RQ_ORDER_NO]
+    s = find_order_nb(ords, S, order_no)
+    if s < 0:
+        reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
+        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, 0, 0,
+                0, 0, 0)
+        return
+    inst = ot[s, OF_INST]
+    side = ot[s, OF_SIDE]
+    new_price = R[r, RQ_PRICE]
+    new_qty = R[r, RQ_QTY]
+    old_price = ot[s, OF_PRICE]
+    filled = ot[s, OF_FILLED]
+    if new_qty <= filled:
+        end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
+        return
+    if new_price <= 0:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_INVALID_PRICE, 0,
+                0, filled, ot[s, OF_QTY] - filled, old_price)
+        return
+    price_changed = new_price != old_price
+    crosses = False
+    own_cross = False
+    if price_changed:
+        b = book_row_nb(inst, -side, 0)
+        j = best_visible_nb(kx, qt, cs, cnt, b)
+        if j >= 0:
+            px = _level_price(kx, b, j, -side)
+            crosses = (side > 0 and px <= new_price) or (side < 0 and px >= new_price)
+        stp = ot[s, OF_STP]
+        if stp != STP_NONE:
+            found, own = own_best_opposite_nb(ords, S, inst, side, s)
+            own_cross = found and ((side > 0 and own <= new_price) or (side < 0 and own >= new_price))
+        if ot[s, OF_POST] != 0 and (crosses or own_cross):
+            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_POST_ONLY, 0, 0,
+                    filled, ot[s, OF_QTY] - filled, old_price)
+            return
+    to_back = price_changed or new_qty > ot[s, OF_QTY]
+    ot[s, OF_PRICE] = new_price
+    ot[s, OF_QTY] = new_qty
+    limits_nb(ords, S, inst)
+    emit_nb(rsp, S, V, v, t, order_no, inst, K_AMENDED, LQ_NONE, R_NONE, new_price, new_qty,
+            filled, new_qty - filled, new_price)
+    if to_back:
+        to_back_nb(ords, S, s)
+        ob = book_row_nb(inst, side, 0)
+        otf[s, OFF_AHEAD] = float(level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, new_price)))
+        otf[s, OFF_CUM] = 0.0
+    if crosses or own_cross:
+        f2, q2, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, False,
+                                  new_price, new_qty, filled, new_price, ot[s, OF_STP], s)
+        ot[s, OF_FILLED] = f2
+        ot[s, OF_QTY] = q2
+        if q2 - f2 > 0:
+            if stopped:
+                end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
+            return
+        if q2 < new_qty:  # decrement-both took the rest of the order
+            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, 0, 0,
+                    f2, 0, new_price)
+        remove_order_nb(ords, S, V, s)
+
+
+@njit(cache=True)
+def gtd_due_nb(ords, S, V):
+    """(slot, time) of the next GTD expiry (earliest deadline, then queue order)."""
+    ot = ords[0]
+    act = ords[2]
+    best_s = -1
+    best_t = 0
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_TIF] != TIF_GTD:
+            continue
+        g = ot[s, OF_GTD]
+        if best_s < 0 or g < best_t:
+            best_s = s
+            best_t = g
+    return best_s, best_t

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numba
 
-_NB_MODULES = ("book_nb", "queue_nb", "matching_nb", "core_nb")
+_NB_MODULES = ("book_nb", "queue_nb", "l3_nb", "matching_nb", "core_nb", "validate_nb")
 _CONSTANT_MODULES = ("venues.sim.codes", "engine.types.orders", "engine.types.market")
 _STAMP = "tickparity_sim.stamp"
 _checked = False

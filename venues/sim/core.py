@@ -20,13 +20,26 @@ from venues.sim import codes as C
 from venues.sim._cache import ensure_fresh_cache
 from venues.sim.config import SimVenueConfig
 from venues.sim.core_nb import run_nb
+from venues.sim.l3_nb import T_NF, l3_rehash_nb
+from venues.sim.latency import LatencyModel
+from venues.sim.validate_nb import (
+    V_BACKWARDS,
+    V_INSTRUMENT,
+    V_KIND,
+    V_NEGATIVE,
+    V_OK,
+    V_SIDE,
+    validate_chunk_nb,
+)
 
 _INITIAL_LEVELS = 256
 _INITIAL_ORDERS = 64
 _INITIAL_RESP = 1024
 _INITIAL_BBO = 4096
+_INITIAL_L3 = 1024  # power of two
 _LAT_BATCH = 4096
 _NO_STP = -1
+_TIFS = frozenset(int(t) for t in TimeInForce)
 
 
 class Wake(NamedTuple):
@@ -77,13 +90,15 @@ class SimCore:
 
         self._inst_venue = np.array([venues.index(i.venue) for i in instruments], dtype=np.int64)
         self._buf = np.zeros(0, dtype=EVENT_DTYPE)
+        self._store: np.ndarray | None = None
         self._S = np.zeros(C.S_NF, dtype=np.int64)
         self._S[C.S_RUN_INST] = -1
         self._S[C.S_NOW] = np.iinfo(np.int64).min
         self._V = np.zeros((nv, C.VF_NF), dtype=np.int64)
         self._Vf = np.zeros((nv, C.VFF_NF), dtype=np.float64)
         self._last_arrival = np.full(nv, np.iinfo(np.int64).min, dtype=np.int64)
-        self._rngs = []
+        self._latency = [LatencyModel(self.configs[name], self.seed, v)
+                         for v, name in enumerate(venues)]
         spikes = []
         for v, name in enumerate(venues):
             cfg = self.configs[name]
@@ -93,21 +108,15 @@ class SimCore:
             self._V[v, C.VF_QMODEL] = cfg.queue_code
             self._V[v, C.VF_PARTIAL] = 1 if cfg.partial_fills else 0
             self._V[v, C.VF_STP] = cfg.stp_code
-            if cfg.latency_model == "empirical":
-                emin = int(cfg.latency_samples[:, 0].min())
-            else:
-                emin = min(cfg.entry_ns, cfg.cancel_entry_ns, cfg.amend_entry_ns)
-            self._V[v, C.VF_EMIN] = emin
+            self._V[v, C.VF_EMIN] = self._latency[v].min_entry
             self._Vf[v, C.VFF_QPARAM] = cfg.queue_param
-            # one independent stream per venue, derived only from the run seed
-            self._rngs.append(np.random.default_rng([self.seed, v]))
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
         self._Spk = np.array(spikes, dtype=np.int64).reshape(-1, 4)
-        self._empirical = [self.configs[n].latency_model == "empirical" for n in venues]
-        self._Lat = np.zeros((nv, _LAT_BATCH if any(self._empirical) else 1), dtype=np.int64)
+        empirical = any(m.empirical for m in self._latency)
+        self._Lat = np.zeros((nv, _LAT_BATCH if empirical else 1), dtype=np.int64)
         for v in range(nv):
-            if self._empirical[v]:
+            if self._latency[v].empirical:
                 self._refill_latency(v)
 
         self._kx = np.zeros((4 * ni, _INITIAL_LEVELS), dtype=np.int64)
@@ -134,7 +143,12 @@ class SimCore:
         self._trd = np.zeros(_INITIAL_BBO, dtype=C.TRADE_DTYPE)
         self._out = np.zeros(1, dtype=ORDER_EVENT_DTYPE)
         self._run_exch = np.zeros(1, dtype=np.int64)
+        self._l3_keys = np.zeros((2, _INITIAL_L3), dtype=np.uint64)
+        self._l3_tab = np.zeros((2, _INITIAL_L3, T_NF), dtype=np.int64)
+        self._l3_meta = np.zeros((2, 2), dtype=np.int64)
+        self._l3_out = np.zeros(11, dtype=np.int64)
         self._order_inst: dict[int, int] = {}
+        self._args_cache: tuple | None = None
         self._req_seq = 0
 
     # ------------------------------------------------------------------ requests ----
@@ -161,7 +175,7 @@ class SimCore:
             raise VenueRejectedError(f"submit order {order_no}: side {side!r} must be 1 or -1")
         if order_type not in (OrderType.LIMIT, OrderType.MARKET):
             raise VenueRejectedError(f"submit order {order_no}: unknown order type {order_type!r}")
-        if tif not in tuple(TimeInForce):
+        if tif not in _TIFS:
             raise VenueRejectedError(f"submit order {order_no}: unknown time in force {tif!r}")
         if stp is None:
             stp_code = _NO_STP
@@ -205,25 +219,14 @@ class SimCore:
     def _push(self, kind, order_no, inst, local_ts, *, side=0, typ=0, tif=0, price=0, qty=0,
               post=0, gtd=0, known=0, stp=_NO_STP) -> None:
         v = int(self._inst_venue[inst])
-        cfg = self.configs[self.venues[v]]
         local_ts = int(local_ts)
-        if self._empirical[v]:
-            samples = cfg.latency_samples
-            lat = int(samples[int(self._rngs[v].integers(0, samples.shape[0])), 0])
-        elif kind == C.RQ_SUBMIT:
-            lat = cfg.entry_ns
-        elif kind == C.RQ_CANCEL:
-            lat = cfg.cancel_entry_ns
-        else:
-            lat = cfg.amend_entry_ns
-        for start, end, extra in cfg.spikes:
-            if start <= local_ts < end:
-                lat += extra
+        lat = self._latency[v].entry(kind, local_ts)
         arrival = max(local_ts + lat, int(self._last_arrival[v]), int(self._V[v, C.VF_XCLOCK]))
         self._last_arrival[v] = arrival
         n = int(self._S[C.S_NREQ])
         if n == self._R.shape[0]:
             self._R = _grow2(self._R)
+            self._args_cache = None
         row = self._R[n]
         row[:] = 0
         row[C.RQ_KIND] = kind
@@ -253,25 +256,8 @@ class SimCore:
         wake_trade = _bool_mask(wake_trade, ni, "wake_trade")
         t_bound = int(t_bound)
         while True:
-            st = run_nb(
-                self._buf,
-                self._S,
-                self._V,
-                self._Vf,
-                self._inst_venue,
-                (self._kx, self._qt, self._cs, self._cnt, self._insnap),
-                (self._O, self._Of, self._act, self._free, self._inst_nact, self._olim),
-                (self._resp, self._resp_seq, self._Lat, self._Spk),
-                self._R,
-                self._bbo,
-                self._lastbbo,
-                self._trd,
-                wake_book,
-                wake_trade,
-                t_bound,
-                self._out,
-                self._run_exch,
-            )
+            st = run_nb(*self._args(), wake_book, wake_trade, t_bound, self._out,
+                        self._run_exch)
             if st == C.ST_ORDER:
                 return Wake(C.WakeKind.ORDER, int(self._S[C.S_WAKE_TS]),
                             int(self._S[C.S_WAKE_INST]), self._out[0].copy())
@@ -288,7 +274,21 @@ class SimCore:
                 return Wake(C.WakeKind.END, int(self._S[C.S_NOW]), -1, None)
             self._serve(st)
 
+    def _args(self) -> tuple:
+        """The kernel's state arrays, rebuilt only after a buffer was replaced."""
+        if self._args_cache is None:
+            self._args_cache = (
+                self._buf, self._S, self._V, self._Vf, self._inst_venue,
+                self._kx, self._qt, self._cs, self._cnt, self._insnap,
+                self._O, self._Of, self._act, self._free, self._inst_nact, self._olim,
+                self._resp, self._resp_seq, self._Lat, self._Spk,
+                self._l3_keys, self._l3_tab, self._l3_meta, self._l3_out,
+                self._R, self._bbo, self._lastbbo, self._trd,
+            )
+        return self._args_cache
+
     def _serve(self, st: int) -> None:
+        self._args_cache = None  # every service below may replace an array
         S = self._S
         if st == C.ST_NEED_DATA:
             self._pull()
@@ -319,9 +319,17 @@ class SimCore:
             free[nfree : nfree + new - old] = np.arange(new - 1, old - 1, -1)
             self._free = free
             S[C.S_NFREE] = nfree + new - old
+        elif st == C.ST_NEED_L3_SPACE:
+            cap = self._l3_keys.shape[1] * 4
+            keys = np.zeros((2, cap), dtype=np.uint64)
+            tab = np.zeros((2, cap, T_NF), dtype=np.int64)
+            meta = np.zeros((2, 2), dtype=np.int64)
+            l3_rehash_nb(self._l3_keys, self._l3_tab, self._l3_meta, keys, tab, meta)
+            self._l3_keys, self._l3_tab, self._l3_meta = keys, tab, meta
+            S[C.S_NEED_L3] = 0
         elif st == C.ST_NEED_LATENCY:
             for v in range(len(self.venues)):
-                if self._empirical[v]:
+                if self._latency[v].empirical:
                     self._refill_latency(v)
         else:  # pragma: no cover - internal errors
             raise DataError(
@@ -331,7 +339,6 @@ class SimCore:
 
     def _refill_latency(self, v: int) -> None:
         """Top up venue v's response-latency samples from its seeded stream."""
-        samples = self.configs[self.venues[v]].latency_samples[:, 1]
         pos = int(self._V[v, C.VF_LAT_POS])
         n = int(self._V[v, C.VF_LAT_N])
         rest = self._Lat[v, pos:n].copy()
@@ -339,9 +346,8 @@ class SimCore:
         width = max(self._Lat.shape[1], need + rest.size, _LAT_BATCH)
         if width > self._Lat.shape[1]:
             self._Lat = _grow_cols(self._Lat, width)
-        draw = self._rngs[v].integers(0, samples.shape[0], size=width - rest.size)
         self._Lat[v, : rest.size] = rest
-        self._Lat[v, rest.size : width] = samples[draw]
+        self._Lat[v, rest.size : width] = self._latency[v].response_batch(width - rest.size)
         self._V[v, C.VF_LAT_POS] = 0
         self._V[v, C.VF_LAT_N] = width
 
@@ -358,10 +364,20 @@ class SimCore:
             S[C.S_FEED_DONE] = 1
             return
         keep = min(int(S[C.S_LI]), int(self._V[:, C.VF_XI].min()))
-        if keep >= nbuf:
-            buf = chunk
+        tail = nbuf - keep
+        if tail <= 0:
+            buf = chunk  # no copy at all
         else:
-            buf = np.concatenate([self._buf[keep:nbuf], chunk])
+            # the unconsumed tail plus the new chunk, in a reused store (a fresh array per
+            # chunk would page-fault its whole size in again)
+            need = tail + chunk.shape[0]
+            store = self._store
+            if store is None or store.shape[0] < need:
+                store = np.empty(max(need, 2 * chunk.shape[0]), dtype=EVENT_DTYPE)
+            store[:tail] = self._buf[keep:nbuf]  # numpy copes with the overlap
+            store[tail:need] = chunk
+            self._store = store
+            buf = store[:need]
         self._buf = buf
         S[C.S_LI] -= keep
         self._V[:, C.VF_XI] -= keep
@@ -384,29 +400,20 @@ class SimCore:
             chunk = np.ascontiguousarray(chunk)
         if chunk.shape[0] == 0:
             return chunk
+        code, row, count = validate_chunk_nb(chunk, self._last_local, len(self.instruments))
+        if code != V_OK:
+            bad = chunk[row]
+            what = {
+                V_BACKWARDS: f"local_ts {int(bad['local_ts'])} goes backwards (the feed must be "
+                "sorted by local_ts)",
+                V_INSTRUMENT: f"instrument {int(bad['instrument'])} out of range "
+                f"({len(self.instruments)} instruments)",
+                V_NEGATIVE: f"negative price or qty ({int(bad['price'])}, {int(bad['qty'])})",
+                V_KIND: f"unknown event kind {int(bad['kind'])}",
+                V_SIDE: f"book delta with side {int(bad['side'])} (expected 1 or -1)",
+            }[code]
+            raise DataError(f"{where} row {row}: {what}; {count} bad row(s) in this chunk")
         local = chunk["local_ts"]
-        if local[0] < self._last_local:
-            raise DataError(
-                f"{where} row 0: local_ts {int(local[0])} is before the previous chunk's "
-                f"last local_ts {self._last_local} (feed must be sorted by local_ts)"
-            )
-        bad = np.flatnonzero(np.diff(local) < 0)
-        if bad.size:
-            raise DataError(
-                f"{where} row {int(bad[0]) + 1}: local_ts goes backwards "
-                f"({bad.size} row(s)); the feed must be sorted by local_ts"
-            )
-        bad = np.flatnonzero(chunk["instrument"] >= len(self.instruments))
-        if bad.size:
-            raise DataError(
-                f"{where} row {int(bad[0])}: instrument {int(chunk['instrument'][bad[0]])} "
-                f"out of range ({len(self.instruments)} instruments; {bad.size} row(s))"
-            )
-        bad = np.flatnonzero((chunk["qty"] < 0) | (chunk["price"] < 0))
-        if bad.size:
-            raise DataError(
-                f"{where} row {int(bad[0])}: negative price or qty ({bad.size} row(s))"
-            )
         self._last_local = int(local[-1])
         return chunk
 
@@ -462,12 +469,15 @@ class SimCore:
         return None
 
     def drain_bbo(self) -> np.ndarray:
+        """Local top-of-book changes since the last drain (BBO_DTYPE: ts, exch_ts,
+        instrument, bid, bid_qty, ask, ask_qty), one per changed book message."""
         n = int(self._S[C.S_NBBO])
         out = self._bbo[:n].copy()
         self._S[C.S_NBBO] = 0
         return out
 
     def drain_trades(self) -> np.ndarray:
+        """Market trades seen on the local side since the last drain (TRADE_DTYPE)."""
         n = int(self._S[C.S_NTR])
         out = self._trd[:n].copy()
         self._S[C.S_NTR] = 0
@@ -475,10 +485,12 @@ class SimCore:
 
     @property
     def events_processed(self) -> int:
+        """Feed rows consumed by the local side (for the progress bar)."""
         return int(self._S[C.S_EVENTS])
 
     @property
     def now(self) -> int:
+        """Local time reached."""
         return int(self._S[C.S_NOW])
 
     def _check_inst(self, instrument: int) -> int:
@@ -491,6 +503,9 @@ class SimCore:
 
 
 def _bool_mask(mask: np.ndarray, n: int, name: str) -> np.ndarray:
+    if (type(mask) is np.ndarray and mask.dtype == np.bool_ and mask.shape == (n,)
+            and mask.flags.c_contiguous):
+        return mask
     arr = np.asarray(mask, dtype=np.bool_)
     if arr.shape != (n,):
         raise ConfigError(f"{name}: expected a bool array of shape ({n},), got {arr.shape}")

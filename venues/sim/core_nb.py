@@ -16,13 +16,18 @@ monotone even when the feed (sorted by local_ts) carries slightly unsorted exch_
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from engine.types.market import EventKind
-from venues.sim.book_nb import book_row_nb, level_set_nb, side_key_nb
+from venues.sim.book_nb import book_row_nb, level_feed_qty_nb, level_set_nb, side_key_nb
 from venues.sim.codes import (
+    I0,
+    I1,
+    IM1,
     INF_TS,
     OF_VENUE,
+    QM_L3_FIFO,
     RQ_ARRIVAL,
     RQ_CANCEL,
     RQ_KIND,
@@ -31,12 +36,14 @@ from venues.sim.codes import (
     RQ_VENUE,
     S_EVENTS,
     S_FEED_DONE,
+    S_L3SEQ,
     S_LI,
     S_MAXCNT,
     S_NACT,
     S_NBBO,
     S_NBUF,
     S_NEED_BOOK,
+    S_NEED_L3,
     S_NFREE,
     S_NGTD,
     S_NOW,
@@ -55,6 +62,7 @@ from venues.sim.codes import (
     ST_NEED_BBO_SPACE,
     ST_NEED_BOOK_SPACE,
     ST_NEED_DATA,
+    ST_NEED_L3_SPACE,
     ST_NEED_LATENCY,
     ST_NEED_ORDER_SLOTS,
     ST_NEED_RESP_SPACE,
@@ -66,9 +74,11 @@ from venues.sim.codes import (
     VF_LAT_N,
     VF_LAT_POS,
     VF_NORDERS,
+    VF_QMODEL,
     VF_XCLOCK,
     VF_XI,
 )
+from venues.sim.l3_nb import M_COUNT, M_SEQ, l3_row_nb
 from venues.sim.matching_nb import (
     K_EXPIRED,
     R_NONE,
@@ -76,23 +86,26 @@ from venues.sim.matching_nb import (
     cancel_nb,
     end_resting_nb,
     gtd_due_nb,
+    l3_queue_nb,
     level_change_nb,
     snapshot_end_nb,
     submit_nb,
     trade_nb,
 )
 
-EK_DELTA = int(EventKind.BOOK_DELTA)
-EK_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
-EK_SNAP_END = int(EventKind.SNAPSHOT_END)
-EK_TRADE = int(EventKind.TRADE)
-EK_CLEAR = int(EventKind.CLEAR)
+EK_DELTA = np.int64(EventKind.BOOK_DELTA)
+EK_SNAP_BEGIN = np.int64(EventKind.SNAPSHOT_BEGIN)
+EK_SNAP_END = np.int64(EventKind.SNAPSHOT_END)
+EK_TRADE = np.int64(EventKind.TRADE)
+EK_CLEAR = np.int64(EventKind.CLEAR)
+EK_L3_FIRST = np.int64(EventKind.L3_ADD)
+EK_L3_LAST = np.int64(EventKind.L3_FILL)
 
-P_EXCH_ROW = 0
-P_EXPIRY = 1
-P_REQUEST = 2
-P_LOCAL_ROW = 3
-P_RESPONSE = 4
+P_EXCH_ROW = np.int64(0)
+P_EXPIRY = np.int64(1)
+P_REQUEST = np.int64(2)
+P_LOCAL_ROW = np.int64(3)
+P_RESPONSE = np.int64(4)
 
 
 @njit(cache=True, inline="always")
@@ -118,23 +131,23 @@ def is_book_kind_nb(kind):
 # exchange side
 # --------------------------------------------------------------------------------------
 @njit(cache=True)
-def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, S, V, Vf, row, t,
-                v):
+def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S, V, Vf, row,
+                t, v):
     """Apply one feed row on the exchange side; our orders are visited only when the
     row can touch them (olim: each instrument's own buy and sell price ranges).
 
     The arrays of the hot path come in one by one: unpacking the `book`/`ords` tuples
     per row would cost numba a reference-count pair per array per row.
     """
-    inst = int(row.instrument)
-    kind = int(row.kind)
-    side = int(row.side)
+    inst = np.int64(row.instrument)
+    kind = np.int64(row.kind)
+    side = np.int64(row.side)
     if kind == EK_DELTA:
         if side == 0:
             return
         b = book_row_nb(inst, side, 0)
-        price = int(row.price)
-        qty = int(row.qty)
+        price = np.int64(row.price)
+        qty = np.int64(row.qty)
         prev, changed = level_set_nb(kx, qt, cs, cnt, b, side_key_nb(side, price), qty)
         n = cnt[b]
         if n > S[S_MAXCNT]:
@@ -152,9 +165,9 @@ def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, S, V,
                                 max(qty, 0))
     elif kind == EK_TRADE:
         if inst_nact[inst] > 0 and side != 0:
-            price = int(row.price)
+            price = np.int64(row.price)
             if (side > 0 and price >= olim[inst, 1]) or (side < 0 and price <= olim[inst, 0]):
-                trade_nb(ords, rsp, S, V, t, v, inst, side, price, int(row.qty))
+                trade_nb(ords, rsp, S, V, t, v, inst, side, price, np.int64(row.qty))
     elif kind == EK_SNAP_BEGIN:
         if side >= 0:
             cnt[book_row_nb(inst, 1, 0)] = 0
@@ -168,6 +181,86 @@ def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, S, V,
     elif kind == EK_CLEAR:
         cnt[book_row_nb(inst, 1, 0)] = 0
         cnt[book_row_nb(inst, -1, 0)] = 0
+    elif EK_L3_FIRST <= kind <= EK_L3_LAST:
+        l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v)
+
+
+@njit(cache=True)
+def l3_level_nb(kx, qt, cs, cnt, S, inst, side, price, delta, local):
+    """Add delta lots to the L2 level an L3 row changed. Returns (prev, new)."""
+    b = book_row_nb(inst, side, local)
+    key = side_key_nb(side, price)
+    prev = level_feed_qty_nb(kx, qt, cnt, b, key)
+    new = prev + delta
+    if new < 0:
+        new = 0
+    level_set_nb(kx, qt, cs, cnt, b, key, new)
+    n = cnt[b]
+    if n > S[S_MAXCNT]:
+        S[S_MAXCNT] = n
+        if n >= kx.shape[1]:
+            S[S_NEED_BOOK] = 1
+    return prev, new
+
+
+@njit(cache=True)
+def l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v):
+    """An L3 row on the exchange side: venue-order table, L2 levels, our queues."""
+    kx, qt, cs, cnt, insnap = book
+    inst_nact = ords[4]
+    keys, tab, meta, out = l3
+    inst = np.int64(row.instrument)
+    kind = np.int64(row.kind)
+    ok = l3_row_nb(keys, tab, meta, I0, inst, kind, np.int64(row.side), np.int64(row.price),
+                   np.int64(row.qty), row.order_id, out)
+    S[S_L3SEQ] = meta[0, M_SEQ]
+    if meta[0, M_COUNT] * 2 >= keys.shape[1] or meta[1, M_COUNT] * 2 >= keys.shape[1]:
+        S[S_NEED_L3] = 1
+    if not ok:
+        return
+    had, s0, p0, q0, seq0 = out[0], out[1], out[2], out[3], out[4]
+    has, s1, p1, q1 = out[5], out[6], out[7], out[8]
+    executed = out[10]
+    same = had != 0 and has != 0 and s0 == s1 and p0 == p1
+    live = inst_nact[inst] > 0 and insnap[2 * inst] == 0
+    if live and had != 0:
+        l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, s0, p0, q0, seq0, out)
+    if had != 0:
+        prev, new = l3_level_nb(kx, qt, cs, cnt, S, inst, s0, p0, (q1 if same else 0) - q0, I0)
+        if live:
+            level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, s0, p0, prev, new)
+    if has != 0 and not same:
+        prev, new = l3_level_nb(kx, qt, cs, cnt, S, inst, s1, p1, q1, I0)
+        if live:
+            level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, s1, p1, prev, new)
+    if live and executed > 0 and V[v, VF_QMODEL] == QM_L3_FIFO:
+        # an execution is a trade print for rule (b), aggressor opposite the maker
+        trade_nb(ords, rsp, S, V, t, v, inst, -s0, p0, executed)
+
+
+@njit(cache=True)
+def l3_local_row_nb(book, l3, S, row):
+    """An L3 row on the local side: venue-order table and local L2 levels."""
+    kx, qt, cs, cnt, insnap = book
+    keys, tab, meta, out = l3
+    inst = np.int64(row.instrument)
+    ok = l3_row_nb(keys, tab, meta, I1, inst, np.int64(row.kind), np.int64(row.side), np.int64(row.price),
+                   np.int64(row.qty), row.order_id, out)
+    if meta[0, M_COUNT] * 2 >= keys.shape[1] or meta[1, M_COUNT] * 2 >= keys.shape[1]:
+        S[S_NEED_L3] = 1
+    if not ok:
+        return False
+    same = out[0] != 0 and out[5] != 0 and out[1] == out[6] and out[2] == out[7]
+    changed = False
+    if out[0] != 0:
+        delta = (out[8] if same else 0) - out[3]
+        if delta != 0:
+            l3_level_nb(kx, qt, cs, cnt, S, inst, out[1], out[2], delta, I1)
+            changed = True
+    if out[5] != 0 and not same:
+        l3_level_nb(kx, qt, cs, cnt, S, inst, out[6], out[7], out[8], I1)
+        changed = True
+    return changed
 
 
 # --------------------------------------------------------------------------------------
@@ -233,13 +326,16 @@ def copy_resp_nb(dst, i, src, j):
 # --------------------------------------------------------------------------------------
 @njit(cache=True)
 def row_touches_nb(row, inst_nact, olim, insnap):
-    """Can this exchange row change one of our orders?"""
-    inst = int(row.instrument)
+    """Can this exchange row change one of our orders? (L3 rows always take the full
+    path: they maintain the venue-order table.)"""
+    inst = np.int64(row.instrument)
+    kind = np.int64(row.kind)
+    if EK_L3_FIRST <= kind <= EK_L3_LAST:
+        return True
     if inst_nact[inst] == 0:
         return False
-    kind = int(row.kind)
-    side = int(row.side)
-    price = int(row.price)
+    side = np.int64(row.side)
+    price = np.int64(row.price)
     if kind == EK_DELTA:
         if side == 0 or insnap[2 * inst] != 0:
             return False
@@ -255,7 +351,7 @@ def row_touches_nb(row, inst_nact, olim, insnap):
 @njit(cache=True)
 def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, S, V, kx,
              qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
-             run_exch):
+             run_exch, book, ords, rsp, l3, Vf):
     """The hot path: feed rows that cannot touch our orders, on both sides, in time order.
 
     Exchange rows of venue v (v < 0: none) run while they stay within `emin` of the next
@@ -312,14 +408,15 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                            and before_nb(te, P_EXCH_ROW, ostop_t, ostop_p))
             force = False
             if go:
-                # row_touches_nb, written out: a row that can touch our orders goes back to
-                # the caller, which applies it in full
-                ii = int(nx.instrument)
-                if inst_nact[ii] > 0:
-                    kk = int(nx.kind)
-                    sd = int(nx.side)
-                    pr = int(nx.price)
-                    touch = False
+                # row_touches_nb, written out: a row that can touch our orders (or an L3
+                # row) is applied in full by exch_row_nb; the batch goes on unless that
+                # produced a response or needs more room
+                ii = np.int64(nx.instrument)
+                touch = EK_L3_FIRST <= np.int64(nx.kind) <= EK_L3_LAST
+                if not touch and inst_nact[ii] > 0:
+                    kk = np.int64(nx.kind)
+                    sd = np.int64(nx.side)
+                    pr = np.int64(nx.price)
                     if kk == EK_DELTA:
                         if sd != 0 and insnap[2 * ii] == 0:
                             if sd > 0:
@@ -330,21 +427,31 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         touch = (sd > 0 and pr >= olim[ii, 1]) or (sd < 0 and pr <= olim[ii, 0])
                     elif kk == EK_SNAP_END:
                         touch = True
-                    if touch:
+                if touch:
+                    nresp0 = S[S_NRESP]
+                    S[S_MAXCNT] = maxcnt
+                    V[v, VF_XCLOCK] = te
+                    xclock = te
+                    exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S,
+                                V, Vf, nx, te, v)
+                    maxcnt = S[S_MAXCNT]
+                    x += 1
+                    if S[S_NRESP] != nresp0 or S[S_NEED_L3] != 0 or S[S_NEED_BOOK] != 0:
                         break
+                    continue
             if go:
                 row = nx
                 xclock = te
-                inst = int(row.instrument)
-                kind = int(row.kind)
-                side = int(row.side)
+                inst = np.int64(row.instrument)
+                kind = np.int64(row.kind)
+                side = np.int64(row.side)
                 if kind == EK_DELTA:
                     if side != 0:
                         b = book_row_nb(inst, side, 0)
                         # level_set_nb, written out: a call would cost a reference-count pair per
                         # array argument per row
-                        key = side_key_nb(side, int(row.price))
-                        qty = int(row.qty)
+                        key = side_key_nb(side, np.int64(row.price))
+                        qty = np.int64(row.qty)
                         n = cnt[b]
                         pos = n
                         j = n - 1
@@ -410,10 +517,12 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             break
         t = tl
         row = buf[li]
+        if EK_L3_FIRST <= np.int64(row.kind) <= EK_L3_LAST:
+            break  # the caller applies L3 rows
         li += 1
         events += 1
-        kind = int(row.kind)
-        inst = int(row.instrument)
+        kind = np.int64(row.kind)
+        inst = np.int64(row.instrument)
         if kind == EK_TRADE:
             tr = trd[ntr]
             tr.ts = row.local_ts
@@ -432,12 +541,12 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
         else:
             # local_row_nb, written out (see exch_batch_nb)
             changed = False
-            side = int(row.side)
+            side = np.int64(row.side)
             if kind == EK_DELTA:
                 if side != 0:
                     b = book_row_nb(inst, side, 1)
-                    key = side_key_nb(side, int(row.price))
-                    qty = int(row.qty)
+                    key = side_key_nb(side, np.int64(row.price))
+                    qty = np.int64(row.qty)
                     n = cnt[b]
                     pos = n
                     j = n - 1
@@ -513,8 +622,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
         nx = buf[li]
         tn = nx.local_ts
         if S[S_RUN_INST] >= 0 and not (
-                tn == S[S_RUN_TS] and int(nx.instrument) == S[S_RUN_INST]
-                and is_book_kind_nb(int(nx.kind))):
+                tn == S[S_RUN_TS] and np.int64(nx.instrument) == S[S_RUN_INST]
+                and is_book_kind_nb(np.int64(nx.kind))):
             rinst = S[S_RUN_INST]
             S[S_RUN_INST] = -1
             # finish_run_nb, written out
@@ -571,17 +680,21 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
 # the loop
 # --------------------------------------------------------------------------------------
 @njit(cache=True)
-def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wake_book,
-           wake_trade, t_bound, out_rec, run_exch):
+def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
+           olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
+           trd, wake_book, wake_trade, t_bound, out_rec, run_exch):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
 
     On ST_ORDER the response is copied to out_rec[0]; on ST_TRADE / ST_BOOK the wake's
     time and instrument are in S[S_WAKE_TS], S[S_WAKE_INST] (and the trade's buffer row
     in S[S_WAKE_IDX]). run_exch[0] holds the exch_ts of the pending local run.
     """
-    kx, qt, cs, cnt, insnap = book
-    resp, resp_seq, Lat, Spk = rsp
-    ot, otf, act, free, inst_nact, olim = ords
+    # flat arguments keep numba's dispatch cheap (typing a tuple of arrays is slow);
+    # the bundles are built here once per call
+    book = (kx, qt, cs, cnt, insnap)
+    ords = (ot, otf, act, free, inst_nact, olim)
+    rsp = (resp, resp_seq, Lat, Spk)
+    l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nv = V.shape[0]
     while True:
         # ---- room for whatever the next item may produce ----------------------------
@@ -589,6 +702,8 @@ def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wak
             return ST_NEED_RESP_SPACE
         if S[S_NEED_BOOK] != 0:
             return ST_NEED_BOOK_SPACE
+        if S[S_NEED_L3] != 0:
+            return ST_NEED_L3_SPACE
         if S[S_NBBO] >= bbo.shape[0]:
             return ST_NEED_BBO_SPACE
         if S[S_NTR] >= trd.shape[0]:
@@ -608,8 +723,8 @@ def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wak
             cont = False
             if li < nbuf:
                 nx = buf[li]
-                cont = (nx.local_ts == S[S_RUN_TS] and int(nx.instrument) == S[S_RUN_INST]
-                        and is_book_kind_nb(int(nx.kind)))
+                cont = (nx.local_ts == S[S_RUN_TS] and np.int64(nx.instrument) == S[S_RUN_INST]
+                        and is_book_kind_nb(np.int64(nx.kind)))
             elif not done:
                 return ST_NEED_DATA
             if not cont:
@@ -710,12 +825,12 @@ def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wak
                     if row_touches_nb(buf[x], inst_nact, olim, insnap):
                         V[v, VF_XI] = x + 1
                         V[v, VF_XCLOCK] = et
-                        exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, S,
-                                    V, Vf, buf[x], et, v)
+                        exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3,
+                                    S, V, Vf, buf[x], et, v)
                     else:
-                        st = batch_nb(buf, nbuf, done, True, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
+                        st = batch_nb(buf, nbuf, done, np.True_, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
                                       inst_venue, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
-                                      bbo, lastbbo, trd, wake_book, wake_trade, run_exch)
+                                      bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
                         if st >= 0:
                             return st
                 elif ep == P_EXPIRY:
@@ -757,7 +872,7 @@ def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wak
             return ST_BOUND
         if lp == P_RESPONSE:
             k = k_best
-            copy_resp_nb(out_rec, 0, resp, k)
+            copy_resp_nb(out_rec, I0, resp, k)
             last = S[S_NRESP] - 1
             if k != last:
                 copy_resp_nb(resp, k, resp, last)
@@ -766,17 +881,33 @@ def run_nb(buf, S, V, Vf, inst_venue, book, ords, rsp, R, bbo, lastbbo, trd, wak
             if lt > S[S_NOW]:
                 S[S_NOW] = lt
             S[S_WAKE_TS] = lt
-            S[S_WAKE_INST] = int(out_rec[0].instrument)
+            S[S_WAKE_INST] = np.int64(out_rec[0].instrument)
             return ST_ORDER
+        row = buf[li]
+        if EK_L3_FIRST <= np.int64(row.kind) <= EK_L3_LAST:
+            inst = np.int64(row.instrument)
+            changed = l3_local_row_nb(book, l3, S, row)
+            S[S_LI] = li + 1
+            S[S_EVENTS] += 1
+            if lt > S[S_NOW]:
+                S[S_NOW] = lt
+            if S[S_RUN_INST] < 0:
+                S[S_RUN_INST] = inst
+                S[S_RUN_TS] = lt
+                S[S_RUN_CHANGED] = 1 if changed else 0
+            elif changed:
+                S[S_RUN_CHANGED] = 1
+            run_exch[0] = row.exch_ts
+            continue
         # a batch of local rows (and, with one venue, its exchange rows alongside)
         if nv == 1:
-            st = batch_nb(buf, nbuf, done, False, 0, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
+            st = batch_nb(buf, nbuf, done, np.False_, I0, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
                           S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
-                          wake_book, wake_trade, run_exch)
+                          wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
         else:
-            st = batch_nb(buf, nbuf, done, False, -1, et, ep, rstop_t, t_bound, 0, inst_venue, S, V, kx, qt,
+            st = batch_nb(buf, nbuf, done, np.False_, IM1, et, ep, rstop_t, t_bound, I0, inst_venue, S, V, kx, qt,
                           cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book,
-                          wake_trade, run_exch)
+                          wake_trade, run_exch, book, ords, rsp, l3, Vf)
         if st >= 0:
             return st
         if S[S_LI] == li and S[S_NEED_BOOK] == 0 and S[S_NBBO] < bbo.shape[0] and (

@@ -15,8 +15,10 @@ Argument bundles (plain tuples of arrays, so signatures stay short):
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
+from engine.types.market import EventKind
 from engine.types.orders import Liquidity, OrderEventKind, OrderType, RejectReason, TimeInForce
 from venues.sim.book_nb import (
     best_visible_nb,
@@ -25,10 +27,14 @@ from venues.sim.book_nb import (
     side_key_nb,
 )
 from venues.sim.codes import (
+    I0,
+    I1,
+    IM1,
     INF_TS,
     OF_FILLED,
     OF_GTD,
     OF_INST,
+    OF_L3_AHEAD,
     OF_NO,
     OF_POST,
     OF_PRICE,
@@ -41,6 +47,7 @@ from venues.sim.codes import (
     OF_VENUE,
     OFF_AHEAD,
     OFF_CUM,
+    QM_L3_FIFO,
     RQ_GTD,
     RQ_INST,
     RQ_KNOWN,
@@ -52,6 +59,7 @@ from venues.sim.codes import (
     RQ_STP,
     RQ_TIF,
     RQ_TYPE,
+    S_L3SEQ,
     S_NACT,
     S_NFREE,
     S_NGTD,
@@ -73,37 +81,38 @@ from venues.sim.codes import (
 )
 from venues.sim.queue_nb import queue_depth_nb, queue_filled_nb, queue_trade_nb
 
-K_ACK = int(OrderEventKind.ACK)
-K_FILL = int(OrderEventKind.FILL)
-K_CANCELLED = int(OrderEventKind.CANCELLED)
-K_REJECTED = int(OrderEventKind.REJECTED)
-K_EXPIRED = int(OrderEventKind.EXPIRED)
-K_AMENDED = int(OrderEventKind.AMENDED)
-K_CANCEL_REJECTED = int(OrderEventKind.CANCEL_REJECTED)
+K_ACK = np.int64(OrderEventKind.ACK)
+K_FILL = np.int64(OrderEventKind.FILL)
+K_CANCELLED = np.int64(OrderEventKind.CANCELLED)
+K_REJECTED = np.int64(OrderEventKind.REJECTED)
+K_EXPIRED = np.int64(OrderEventKind.EXPIRED)
+K_AMENDED = np.int64(OrderEventKind.AMENDED)
+K_CANCEL_REJECTED = np.int64(OrderEventKind.CANCEL_REJECTED)
 
-LQ_NONE = int(Liquidity.NONE)
-LQ_MAKER = int(Liquidity.MAKER)
-LQ_TAKER = int(Liquidity.TAKER)
+LQ_NONE = np.int64(Liquidity.NONE)
+LQ_MAKER = np.int64(Liquidity.MAKER)
+LQ_TAKER = np.int64(Liquidity.TAKER)
 
-R_NONE = int(RejectReason.NONE)
-R_POST_ONLY = int(RejectReason.POST_ONLY_WOULD_CROSS)
-R_FOK = int(RejectReason.FOK_NOT_FILLABLE)
-R_NO_LIQ = int(RejectReason.NO_LIQUIDITY)
-R_UNKNOWN = int(RejectReason.UNKNOWN_ORDER)
-R_CLOSED = int(RejectReason.ALREADY_CLOSED)
-R_SELF_TRADE = int(RejectReason.SELF_TRADE)
-R_INVALID_QTY = int(RejectReason.INVALID_QTY)
-R_INVALID_PRICE = int(RejectReason.INVALID_PRICE)
-R_IOC = int(RejectReason.IOC_REMAINDER)
-R_USER = int(RejectReason.USER_CANCEL)
-R_DUPLICATE = int(RejectReason.DUPLICATE_CLIENT_ID)
+R_NONE = np.int64(RejectReason.NONE)
+R_POST_ONLY = np.int64(RejectReason.POST_ONLY_WOULD_CROSS)
+R_FOK = np.int64(RejectReason.FOK_NOT_FILLABLE)
+R_NO_LIQ = np.int64(RejectReason.NO_LIQUIDITY)
+R_UNKNOWN = np.int64(RejectReason.UNKNOWN_ORDER)
+R_CLOSED = np.int64(RejectReason.ALREADY_CLOSED)
+R_SELF_TRADE = np.int64(RejectReason.SELF_TRADE)
+R_INVALID_QTY = np.int64(RejectReason.INVALID_QTY)
+R_INVALID_PRICE = np.int64(RejectReason.INVALID_PRICE)
+R_IOC = np.int64(RejectReason.IOC_REMAINDER)
+R_USER = np.int64(RejectReason.USER_CANCEL)
+R_DUPLICATE = np.int64(RejectReason.DUPLICATE_CLIENT_ID)
 
-T_MARKET = int(OrderType.MARKET)
-TIF_GTC = int(TimeInForce.GTC)
-TIF_IOC = int(TimeInForce.IOC)
-TIF_FOK = int(TimeInForce.FOK)
-TIF_GTX = int(TimeInForce.GTX)
-TIF_GTD = int(TimeInForce.GTD)
+T_MARKET = np.int64(OrderType.MARKET)
+EK_L3_FILL = np.int64(EventKind.L3_FILL)
+TIF_GTC = np.int64(TimeInForce.GTC)
+TIF_IOC = np.int64(TimeInForce.IOC)
+TIF_FOK = np.int64(TimeInForce.FOK)
+TIF_GTX = np.int64(TimeInForce.GTX)
+TIF_GTD = np.int64(TimeInForce.GTD)
 
 
 # --------------------------------------------------------------------------------------
@@ -172,6 +181,7 @@ def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, fill
     ot[s, OF_STP] = stp
     otf[s, OFF_AHEAD] = ahead
     otf[s, OFF_CUM] = 0.0
+    ot[s, OF_L3_AHEAD] = S[S_L3SEQ]  # l3_fifo: every venue order already there is ahead
     act[S[S_NACT]] = s
     S[S_NACT] += 1
     inst_nact[inst] += 1
@@ -217,6 +227,7 @@ def to_back_nb(ords, S, s):
     act[n - 1] = s
     ot[s, OF_SEQ] = S[S_SEQ]
     S[S_SEQ] += 1
+    ot[s, OF_L3_AHEAD] = S[S_L3SEQ]
 
 
 @njit(cache=True)
@@ -292,7 +303,7 @@ def end_resting_nb(ords, rsp, S, V, s, t, kind, reason):
     ot = ords[0]
     leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
     emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], ot[s, OF_INST], kind, LQ_NONE, reason,
-            0, leaves, ot[s, OF_FILLED], 0, ot[s, OF_PRICE])
+            I0, leaves, ot[s, OF_FILLED], I0, ot[s, OF_PRICE])
     remove_order_nb(ords, S, V, s)
 
 
@@ -355,8 +366,8 @@ def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
         vis = level_qty_nb(kx, qt, cs, cnt, b, side_key_nb(side, ot[s, OF_PRICE]))
         if otf[s, OFF_AHEAD] > vis:
             otf[s, OFF_AHEAD] = float(vis)
-    cross_check_nb(book, ords, rsp, S, V, t, inst, 1)
-    cross_check_nb(book, ords, rsp, S, V, t, inst, -1)
+    cross_check_nb(book, ords, rsp, S, V, t, inst, I1)
+    cross_check_nb(book, ords, rsp, S, V, t, inst, IM1)
 
 
 @njit(cache=True)
@@ -395,6 +406,41 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
                 a = 0.0
             otf[s, OFF_AHEAD] = a
             otf[s, OFF_CUM] = c
+    if any_fill:
+        compact_filled_nb(ords, S, V, inst)
+
+
+@njit(cache=True)
+def l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, side, price, q0, seq0, out):
+    """l3_fifo: a venue order at (side, price) with q0 lots and sequence seq0 changed
+    (out as from l3_row_nb). Orders ahead of ours shrink our `ahead` exactly; an execution
+    of an order behind ours would have reached ours first, so it fills ours (in
+    seniority order, never more than was executed)."""
+    if V[v, VF_QMODEL] != QM_L3_FIFO:
+        return
+    ot, otf, act, free, inst_nact, olim = ords
+    still = out[5] != 0 and out[6] == side and out[7] == price and out[9] == seq0
+    remaining = out[8] if still else 0
+    executed = out[10]
+    partial = V[v, VF_PARTIAL] != 0
+    used = 0
+    any_fill = False
+    for k in range(S[S_NACT]):
+        s = act[k]
+        if ot[s, OF_INST] != inst or ot[s, OF_SIDE] != side or ot[s, OF_PRICE] != price:
+            continue
+        if seq0 < ot[s, OF_L3_AHEAD]:
+            a = otf[s, OFF_AHEAD] - float(q0 - remaining)
+            otf[s, OFF_AHEAD] = a if a > 0.0 else 0.0
+        elif kind == EK_L3_FILL and executed > used:
+            leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+            x = min(executed - used, leaves)
+            if not partial:
+                x = leaves
+            used += x
+            otf[s, OFF_AHEAD] = 0.0
+            fill_resting_nb(ords, rsp, S, V, s, t, x, LQ_MAKER)
+            any_fill = True
     if any_fill:
         compact_filled_nb(ords, S, V, inst)
 
@@ -508,8 +554,12 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
                     rem0 = qty - filled
                     rem, stop = stp_at_nb(ords, rsp, S, V, t, inst, side, own, rem0, stp, skip)
                     qty -= rem0 - rem
-                    if stop:
+                    if stop or qty == filled:  # STP ended the taker
                         return filled, qty, True
+                    if rem != rem0:  # decrement-both shrank the taker: say so
+                        emit_nb(rsp, S, V, v, t, order_no, inst, K_AMENDED, LQ_NONE,
+                                R_SELF_TRADE, order_price, qty, filled, qty - filled,
+                                order_price)
                     continue
         if not have_level:
             break
@@ -543,16 +593,16 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
         stp = V[v, VF_STP]
     order_price = 0 if is_mkt else price
     if R[r, RQ_KNOWN] == 2:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_DUPLICATE, 0, qty, 0, 0,
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_DUPLICATE, I0, qty, I0, I0,
                 order_price)
         return
     if qty <= 0:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_QTY, 0, qty, 0,
-                0, order_price)
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_QTY, I0, qty, I0,
+                I0, order_price)
         return
     if not is_mkt and price <= 0:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_PRICE, 0, qty,
-                0, 0, order_price)
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_PRICE, I0, qty,
+                I0, I0, order_price)
         return
     b = book_row_nb(inst, -side, 0)
     j = best_visible_nb(kx, qt, cs, cnt, b)
@@ -562,44 +612,41 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
         crosses = is_mkt or (side > 0 and px <= price) or (side < 0 and px >= price)
     own_cross = False
     if stp != STP_NONE:
-        found, own = own_best_opposite_nb(ords, S, inst, side, -1)
+        found, own = own_best_opposite_nb(ords, S, inst, side, IM1)
         if found:
             own_cross = is_mkt or (side > 0 and own <= price) or (side < 0 and own >= price)
     if post and (crosses or is_mkt or own_cross):
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_POST_ONLY, 0, qty, 0, 0,
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_POST_ONLY, I0, qty, I0, I0,
                 order_price)
         return
     if is_mkt and j < 0 and not own_cross:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_NO_LIQ, 0, qty, 0, 0,
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_NO_LIQ, I0, qty, I0, I0,
                 order_price)
         return
     if tif == TIF_FOK and fillable_nb(book, inst, side, is_mkt, price, qty) < qty:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_FOK, 0, qty, 0, 0,
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_FOK, I0, qty, I0, I0,
                 order_price)
         return
-    emit_nb(rsp, S, V, v, t, order_no, inst, K_ACK, LQ_NONE, R_NONE, 0, 0, 0, qty, order_price)
+    emit_nb(rsp, S, V, v, t, order_no, inst, K_ACK, LQ_NONE, R_NONE, I0, I0, I0, qty, order_price)
     filled = 0
     stopped = False
     if crosses or own_cross:
         filled, qty, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt,
-                                       price, qty, 0, order_price, stp, -1)
+                                       price, qty, I0, order_price, stp, IM1)
     rem = qty - filled
-    if rem <= 0:
-        if qty < R[r, RQ_QTY]:  # decrement-both took the rest of the order
-            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, 0, 0,
-                    filled, 0, order_price)
+    if stopped:  # self-trade prevention ended the order (rem may be 0 after decrement-both)
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, I0, rem,
+                filled, I0, order_price)
         return
-    if stopped:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, 0, rem,
-                filled, 0, order_price)
+    if rem <= 0:
         return
     if is_mkt or tif == TIF_IOC or tif == TIF_FOK:
         reason = R_IOC if (filled > 0 or not is_mkt) else R_NO_LIQ
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, reason, 0, rem, filled, 0,
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, reason, I0, rem, filled, I0,
                 order_price)
         return
     if tif == TIF_GTD and gtd <= t:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_EXPIRED, LQ_NONE, R_NONE, 0, rem, filled, 0,
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_EXPIRED, LQ_NONE, R_NONE, I0, rem, filled, I0,
                 order_price)
         return
     ob = book_row_nb(inst, side, 0)
@@ -614,8 +661,8 @@ def cancel_nb(ords, rsp, S, V, R, r, t, v):
     s = find_order_nb(ords, S, order_no)
     if s < 0:
         reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
-        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, 0, 0,
-                0, 0, 0)
+        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, I0, I0,
+                I0, I0, I0)
         return
     end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
 
@@ -630,8 +677,8 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
     s = find_order_nb(ords, S, order_no)
     if s < 0:
         reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
-        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, 0, 0,
-                0, 0, 0)
+        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, I0, I0,
+                I0, I0, I0)
         return
     inst = ot[s, OF_INST]
     side = ot[s, OF_SIDE]
@@ -643,8 +690,8 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
         end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
         return
     if new_price <= 0:
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_INVALID_PRICE, 0,
-                0, filled, ot[s, OF_QTY] - filled, old_price)
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_INVALID_PRICE, I0,
+                I0, filled, ot[s, OF_QTY] - filled, old_price)
         return
     price_changed = new_price != old_price
     crosses = False
@@ -660,7 +707,7 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
             found, own = own_best_opposite_nb(ords, S, inst, side, s)
             own_cross = found and ((side > 0 and own <= new_price) or (side < 0 and own >= new_price))
         if ot[s, OF_POST] != 0 and (crosses or own_cross):
-            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_POST_ONLY, 0, 0,
+            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_POST_ONLY, I0, I0,
                     filled, ot[s, OF_QTY] - filled, old_price)
             return
     to_back = price_changed or new_qty > ot[s, OF_QTY]
@@ -675,18 +722,14 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
         otf[s, OFF_AHEAD] = float(level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, new_price)))
         otf[s, OFF_CUM] = 0.0
     if crosses or own_cross:
-        f2, q2, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, False,
+        f2, q2, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, np.False_,
                                   new_price, new_qty, filled, new_price, ot[s, OF_STP], s)
         ot[s, OF_FILLED] = f2
         ot[s, OF_QTY] = q2
-        if q2 - f2 > 0:
-            if stopped:
-                end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
-            return
-        if q2 < new_qty:  # decrement-both took the rest of the order
-            emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, 0, 0,
-                    f2, 0, new_price)
-        remove_order_nb(ords, S, V, s)
+        if stopped:
+            end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
+        elif q2 - f2 <= 0:
+            remove_order_nb(ords, S, V, s)  # filled: its last FILL said leaves 0
 
 
 @njit(cache=True)

@@ -37,12 +37,15 @@ def warmup() -> None:
         (0, EventKind.SNAPSHOT_END, 0, 0, 0),
         (5, EventKind.TRADE, -1, 99, 7),
         (6, EventKind.BOOK_DELTA, -1, 100, 3),
-        (7, EventKind.L3_ADD, 1, 98, 1),
+        (7, EventKind.L3_ADD, 1, 98, 4),
+        (7, EventKind.L3_MODIFY, 1, 98, 3),
+        (7, EventKind.L3_FILL, 1, 98, 1),
+        (7, EventKind.L3_CANCEL, 1, 98, 0),
         (8, EventKind.CLEAR, 0, 0, 0),
     ]
     feed = np.zeros(len(rows), dtype=EVENT_DTYPE)
     for i, (ts, kind, side, price, qty) in enumerate(rows):
-        feed[i] = (ts, ts, 0, int(kind), side, price, qty, i)
+        feed[i] = (ts, ts, 0, int(kind), side, price, qty, 1 if kind >= 5 else 0)
     for model in ("risk_averse", "power:2", "log", "l3_fifo"):
         cfg = SimVenueConfig.from_table("warm", {"queue_model": model,
                                                  "latency": {"entry_ns": 1, "response_ns": 1}})

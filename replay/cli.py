@@ -9,11 +9,10 @@ which the main CLI prints as one line. `main(argv)` runs the `data` command on i
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import ConfigError, DataError, TickparityError
+from engine.errors import ConfigError, DataError
 from engine.progress import progress
 from engine.types import Instrument, load_instruments
 
@@ -237,32 +236,3 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # -- standalone entry point --------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tickparity")
-    parser.add_argument(
-        "--instruments", metavar="FILE", help="instrument specs TOML (default: shipped file)"
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="data")
-    sub.required = True
-    register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run `tickparity data ...` (argv without the program name, starting with 'data')."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except TickparityError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError
 
 USAGE = "tickparity report RUN_DIR [--out FILE]\n       tickparity report compare RUN_A RUN_B [--out FILE]"
 
@@ -68,23 +67,3 @@ def headline_text(h: dict) -> str:
         f"  markout 1s/60s {fmt.bps(h['markout_1s_bps'])}/{fmt.bps(h['markout_60s_bps'])} bps"
         f"  submit->ack p99 {fmt.duration(h['submit_to_ack_p99_ns'])}"
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point: ``main(["report", RUN_DIR])``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="tickparity")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register(subparsers)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except TickparityError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli import main
 from engine.errors import DataError
 from engine.types import EventKind, load_instruments
 from replay import open_source
-from replay.cli import main
 from replay.importers import import_files
 from replay.validate import Mode
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.cli import main
 from engine.errors import ConfigError, DataError
 from engine.types import EVENT_DTYPE, EventKind, load_instruments
 from replay import merge_streams, open_source
-from replay.cli import main
 from replay.schema import StoredInstrument
 from replay.stores import open_store
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.cli import main
 from engine.types import EVENT_DTYPE, EventKind
 from replay import open_source
-from replay.cli import main
 from replay.schema import StoredInstrument
 from replay.stores import open_store
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.cli import main as tickparity_main
 from engine.errors import DataError, TickparityError
 from reports import cli, compare_runs, write_report
 from reports.report import REPORT_SECTIONS
@@ -133,23 +134,23 @@ def test_compare_prints_differences_and_writes_html(hand_run: Path, runkit, tmp_
 
 
 def test_cli_report_and_compare(hand_run: Path, parent_run: Path, tmp_path: Path, capsys) -> None:
-    assert cli.main(["report", str(hand_run)]) == 0
+    assert tickparity_main(["report", str(hand_run)]) == 0
     out = capsys.readouterr().out
     assert str(hand_run / "report.html") in out
     target = tmp_path / "c.html"
-    assert cli.main(["report", "compare", str(hand_run), str(parent_run), "--out", str(target)]) == 0
+    assert tickparity_main(["report", "compare", str(hand_run), str(parent_run), "--out", str(target)]) == 0
     out = capsys.readouterr().out
     assert "Net PnL" in out and str(target) in out
     assert target.is_file()
 
 
 def test_cli_user_errors_are_one_line(tmp_path: Path, capsys) -> None:
-    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert tickparity_main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
-    assert cli.main(["report", "compare", str(tmp_path)]) == 2
+    assert tickparity_main(["report", "compare", str(tmp_path)]) == 2
     assert "exactly two run directories" in capsys.readouterr().err
-    assert cli.main(["report", "a", "b"]) == 2
+    assert tickparity_main(["report", "a", "b"]) == 2
     assert "report compare" in capsys.readouterr().err
 
 

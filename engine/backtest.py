@@ -195,7 +195,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "pnl": {"realized": str(to_decimal(ledger.realized_pnl())),
                 "unrealized": str(to_decimal(ledger.unrealized_pnl(marks))),
                 "fees": str(ledger.fees()), "turnover": str(ledger.turnover()),
-                "equity_start": writer.first_equity, "equity_end": str(to_decimal(ledger.equity(marks)))},
+                "equity_start": writer.first_equity, "equity_end": str(ledger.equity(marks))},
         "positions": {i: str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": str(amount) for (v, a), amount in sorted(ledger.balances.items())},
     }}

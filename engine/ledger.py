@@ -9,18 +9,34 @@ change in marked equity to the last unit; Decimals are produced only for display
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact
 from fractions import Fraction
+from functools import lru_cache
 
 from engine.types import Instrument
 
 _DISPLAY = Decimal("1e-18")
+# Wide enough that sums and products of realistic balances, prices and quantities never round.
+_EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN, traps=[Inexact])
+
+
+@lru_cache(maxsize=4096)
+def _terminates(denominator: int) -> bool:
+    """True when 1/denominator has a finite decimal expansion (only factors 2 and 5)."""
+    for factor in (2, 5):
+        while denominator % factor == 0:
+            denominator //= factor
+    return denominator == 1
 
 
 def to_decimal(value: Fraction) -> Decimal:
-    """Display a Fraction as a Decimal rounded to 18 places (exact when it terminates)."""
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(_DISPLAY).normalize() \
-        if value.denominator != 1 else Decimal(value.numerator)
+    """A Fraction as a Decimal: exact when it terminates, else rounded to 18 places."""
+    numerator, denominator = value.numerator, value.denominator
+    if denominator == 1:
+        return Decimal(numerator)
+    if _terminates(denominator):
+        return _EXACT.divide(Decimal(numerator), Decimal(denominator))
+    return (Decimal(numerator) / Decimal(denominator)).quantize(_DISPLAY)
 
 
 @dataclass(slots=True)
@@ -59,11 +75,12 @@ class Ledger:
         self, instrument: Instrument, side: int, price: Decimal, qty: Decimal, fee: Decimal
     ) -> Fraction:
         """Book one fill; returns the realized PnL it produced (before fees)."""
-        notional = price * qty
+        notional = _EXACT.multiply(price, qty)
         venue = instrument.venue
         base, quote = (venue, instrument.base), (venue, instrument.quote)
-        self.balances[base] = self.balances.get(base, Decimal(0)) + side * qty
-        self.balances[quote] = self.balances.get(quote, Decimal(0)) - side * notional - fee
+        self.balances[base] = _EXACT.add(self.balances.get(base, Decimal(0)), side * qty)
+        self.balances[quote] = _EXACT.subtract(
+            _EXACT.subtract(self.balances.get(quote, Decimal(0)), side * notional), fee)
 
         pos = self.positions.setdefault(instrument.id, Position())
         pos.fees += fee
@@ -112,8 +129,8 @@ class Ledger:
                 total += pos.unrealized(marks[inst_id])
         return total
 
-    def equity(self, marks: dict[str, Decimal]) -> Fraction:
-        """Cash plus holdings marked at mid, counted in quote units.
+    def equity(self, marks: dict[str, Decimal]) -> Decimal:
+        """Cash plus holdings marked at mid, counted in quote units (exact Decimal).
 
         Quote assets count 1:1 (USDT, USD, ...; a stated simplification until FX marks
         exist); a base asset is marked at the mid of the first instrument on that venue
@@ -126,11 +143,11 @@ class Ledger:
             mark = marks.get(inst.id)
             if mark is not None:
                 mark_of.setdefault((inst.venue, inst.base), mark)
-        total = Fraction(0)
+        total = Decimal(0)
         for key in sorted(self.balances):
             amount = self.balances[key]
             if key in quotes:
-                total += Fraction(amount)
+                total = _EXACT.add(total, amount)
             elif key in mark_of:
-                total += Fraction(amount) * Fraction(mark_of[key])
+                total = _EXACT.add(total, _EXACT.multiply(amount, mark_of[key]))
         return total

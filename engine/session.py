@@ -405,7 +405,7 @@ class TradingSession:
         unrealized = ledger.unrealized_pnl(marks)
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
-        self.recorder.equity(self.clock.now(), to_decimal(ledger.equity(marks)),
+        self.recorder.equity(self.clock.now(), ledger.equity(marks),
                              to_decimal(ledger.realized_pnl()), to_decimal(unrealized),
                              ledger.fees(), positions)
 

@@ -67,6 +67,7 @@ from venues.sim.codes import (
     S_SEQ,
     STP_CANCEL_BOTH,
     STP_CANCEL_NEW,
+    STP_CANCEL_RESTING,
     STP_DECREMENT_BOTH,
     STP_NONE,
     VF_LAST_RESP,
@@ -454,8 +455,12 @@ def _level_price(kx, b, j, book_side):
 
 
 @njit(cache=True)
-def fillable_nb(book, inst, side, is_mkt, limit, want):
-    """Visible quantity our order could take now, counted up to `want`."""
+def fillable_nb(book, inst, side, is_mkt, limit, want, has_barrier, barrier):
+    """Visible quantity our order could take now, counted up to `want`.
+
+    With `has_barrier`, the walk stops before the price of our own resting order that
+    self-trade prevention would stop it at, so a FOK is judged on what it can really take.
+    """
     kx, qt, cs, cnt, insnap = book
     b = book_row_nb(inst, -side, 0)
     total = 0
@@ -463,6 +468,8 @@ def fillable_nb(book, inst, side, is_mkt, limit, want):
     while j >= 0 and total < want:
         px = _level_price(kx, b, j, -side)
         if not is_mkt and ((side > 0 and px > limit) or (side < 0 and px < limit)):
+            break
+        if has_barrier and ((side > 0 and px >= barrier) or (side < 0 and px <= barrier)):
             break
         total += qt[b, j] - cs[b, j]
         j -= 1
@@ -611,6 +618,7 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
         px = _level_price(kx, b, j, -side)
         crosses = is_mkt or (side > 0 and px <= price) or (side < 0 and px >= price)
     own_cross = False
+    own = 0
     if stp != STP_NONE:
         found, own = own_best_opposite_nb(ords, S, inst, side, IM1)
         if found:
@@ -623,7 +631,9 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_NO_LIQ, I0, qty, I0, I0,
                 order_price)
         return
-    if tif == TIF_FOK and fillable_nb(book, inst, side, is_mkt, price, qty) < qty:
+    # every STP mode but cancel-resting ends or shrinks the taker at our own order
+    barrier = own_cross and stp != STP_CANCEL_RESTING
+    if tif == TIF_FOK and fillable_nb(book, inst, side, is_mkt, price, qty, barrier, own) < qty:
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_FOK, I0, qty, I0, I0,
                 order_price)
         return

@@ -170,6 +170,25 @@ def test_self_trade_prevention_modes(mode, expect):
         assert ("CANCELLED", 1, RejectReason.SELF_TRADE) in [(o[0], o[1], o[7]) for o in got]
 
 
+@pytest.mark.parametrize(("mode", "fills_expected"), [
+    ("cancel-new", []), ("cancel-both", []), ("decrement-both", []),
+    ("cancel-resting", [(2, 101, 6)]),
+])
+def test_fok_counts_only_what_self_trade_prevention_lets_it_take(mode, fills_expected):
+    # asks: 100 (ours, 4) then 101 (10 visible). A FOK buy of 6 up to 101 would stop at our
+    # own order under every mode but cancel-resting: nothing is fillable, so it is rejected
+    # whole instead of partly filling (all or nothing).
+    core = make_core(BOOK, stp=mode)
+    drain(core, 5)
+    core.submit(1, 0, SELL, LIMIT, GTC, 100, 4, False, 0, 5)
+    core.submit(2, 0, BUY, LIMIT, TimeInForce.FOK, 101, 6, False, 0, 6)
+    got = orders(drain(core))
+    assert [(o[1], o[2], o[3]) for o in got if o[0] == "FILL"] == fills_expected
+    if not fills_expected:
+        assert (got[-1][0], got[-1][1], got[-1][7]) == ("REJECTED", 2, RejectReason.FOK_NOT_FILLABLE)
+        assert core.order_state(1) is not None  # our resting order is untouched
+
+
 def test_stp_per_order_overrides_the_account_mode():
     core = make_core(BOOK, stp="cancel-new")
     drain(core, 5)

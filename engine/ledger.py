@@ -1,9 +1,11 @@
 """Exact ledger: balances per venue and asset, positions, average price, PnL, fees.
 
-Why Fractions inside: an average entry price is a division, and Decimal division rounds.
-The cost basis is kept as an exact Fraction so realized + unrealized PnL always equals the
-change in marked equity to the last unit; Decimals are produced only for display/output
-(rounded to 18 places). Balances themselves are sums of exact Decimals.
+Why integers: a position's cost basis is kept in whole price-ticks x quantity-lots (the
+smallest money step a fill can produce), so every fill books in constant time and nothing
+is ever rounded silently. Closing part of a position takes the average cost of the closed
+part, truncated to that step; the sub-step remainder stays with the open quantity, so
+realized + unrealized PnL always equals the change in marked equity exactly and a flat
+position has realized everything to the last unit. Balances are exact Decimal sums.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from functools import lru_cache
 from engine.types import Instrument
 
 _DISPLAY = Decimal("1e-18")
-# Wide enough that sums and products of realistic balances, prices and quantities never round.
+# Wide enough that sums and products of realistic balances, prices and quantities never
+# round; a result that would round raises decimal.Inexact instead.
 _EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN, traps=[Inexact])
 
 
@@ -29,7 +32,7 @@ def _terminates(denominator: int) -> bool:
     return denominator == 1
 
 
-def to_decimal(value: Fraction) -> Decimal:
+def fraction_to_decimal(value: Fraction) -> Decimal:
     """A Fraction as a Decimal: exact when it terminates, else rounded to 18 places."""
     numerator, denominator = value.numerator, value.denominator
     if denominator == 1:
@@ -41,22 +44,59 @@ def to_decimal(value: Fraction) -> Decimal:
 
 @dataclass(slots=True)
 class Position:
-    """Signed position in one instrument with its exact cost basis."""
+    """Signed position in one instrument; money in units of tick_size x lot_size."""
 
-    qty: Decimal = Decimal(0)  # signed base quantity
-    cost: Fraction = Fraction(0)  # signed quote cost of the open quantity
-    realized: Fraction = Fraction(0)
+    unit: Decimal  # quote value of one tick x one lot
+    lot_size: Decimal
+    tick_size: Decimal
+    lots: int = 0  # signed
+    cost: int = 0  # signed cost of the open lots, in units
+    realized_units: int = 0
+    volume_units: int = 0  # traded notional (turnover), in units
     fees: Decimal = Decimal(0)
-    volume: Decimal = Decimal(0)  # traded quote notional (turnover)
+
+    @property
+    def qty(self) -> Decimal:
+        return _EXACT.multiply(Decimal(self.lots), self.lot_size)
+
+    @property
+    def realized(self) -> Decimal:
+        return _EXACT.multiply(Decimal(self.realized_units), self.unit)
+
+    @property
+    def volume(self) -> Decimal:
+        return _EXACT.multiply(Decimal(self.volume_units), self.unit)
 
     @property
     def avg_price(self) -> Decimal | None:
-        if self.qty == 0:
+        if self.lots == 0:
             return None
-        return to_decimal(self.cost / Fraction(self.qty))
+        return fraction_to_decimal(Fraction(self.cost, self.lots) * Fraction(self.tick_size))
 
-    def unrealized(self, mark: Decimal) -> Fraction:
-        return Fraction(self.qty) * Fraction(mark) - self.cost
+    def unrealized(self, mark: Decimal) -> Decimal:
+        value = _EXACT.multiply(self.qty, mark)
+        return _EXACT.subtract(value, _EXACT.multiply(Decimal(self.cost), self.unit))
+
+    def book(self, side: int, price_ticks: int, qty_lots: int) -> int:
+        """Apply a fill; returns the realized PnL it produced, in units (before fees)."""
+        self.volume_units += price_ticks * qty_lots
+        realized = 0
+        if self.lots == 0 or (self.lots > 0) == (side > 0):
+            self.cost += side * price_ticks * qty_lots
+        else:
+            held = abs(self.lots)
+            closing = min(qty_lots, held)
+            direction = 1 if self.lots > 0 else -1
+            # average cost of the closed part, truncated toward zero to whole units
+            closed_cost = direction * (abs(self.cost) * closing // held) if closing < held else self.cost
+            realized = direction * closing * price_ticks - closed_cost
+            self.cost -= closed_cost
+            opening = qty_lots - closing
+            if opening:
+                self.cost += side * opening * price_ticks
+        self.lots += side * qty_lots
+        self.realized_units += realized
+        return realized
 
 
 class Ledger:
@@ -68,42 +108,24 @@ class Ledger:
         for venue, assets in balances.items():
             for asset, amount in assets.items():
                 self.balances[(venue, asset)] = Decimal(amount)
-        self.positions: dict[str, Position] = {i: Position() for i in instruments}
+        self.positions: dict[str, Position] = {i: _position(inst) for i, inst in instruments.items()}
 
     # -- booking -------------------------------------------------------------------------
-    def apply_fill(
-        self, instrument: Instrument, side: int, price: Decimal, qty: Decimal, fee: Decimal
-    ) -> Fraction:
-        """Book one fill; returns the realized PnL it produced (before fees)."""
-        notional = _EXACT.multiply(price, qty)
+    def apply_fill(self, instrument: Instrument, side: int, price_ticks: int, qty_lots: int,
+                   fee: Decimal) -> Decimal:
+        """Book one fill (price in ticks, quantity in lots); returns its realized PnL before fees."""
+        pos = self.positions.get(instrument.id)
+        if pos is None:
+            pos = self.positions[instrument.id] = _position(instrument)
         venue = instrument.venue
         base, quote = (venue, instrument.base), (venue, instrument.quote)
+        qty = _EXACT.multiply(Decimal(qty_lots), instrument.lot_size)
+        notional = _EXACT.multiply(Decimal(price_ticks * qty_lots), pos.unit)
         self.balances[base] = _EXACT.add(self.balances.get(base, Decimal(0)), side * qty)
         self.balances[quote] = _EXACT.subtract(
             _EXACT.subtract(self.balances.get(quote, Decimal(0)), side * notional), fee)
-
-        pos = self.positions.setdefault(instrument.id, Position())
-        pos.fees += fee
-        pos.volume += notional
-        signed = side * qty
-        realized = Fraction(0)
-        if pos.qty == 0 or (pos.qty > 0) == (signed > 0):
-            pos.cost += Fraction(signed) * Fraction(price)
-        else:
-            closing = min(abs(signed), abs(pos.qty))
-            # cost of the closed part at the average price, exactly
-            closed_cost = pos.cost * Fraction(closing) / Fraction(abs(pos.qty))
-            direction = 1 if pos.qty > 0 else -1
-            realized = direction * (Fraction(closing) * Fraction(price)) - closed_cost
-            pos.cost -= closed_cost
-            opening = abs(signed) - closing
-            if opening:
-                pos.cost += Fraction(side * opening) * Fraction(price)
-        pos.qty += signed
-        if pos.qty == 0:
-            pos.cost = Fraction(0)
-        pos.realized += realized
-        return realized
+        pos.fees = _EXACT.add(pos.fees, fee)
+        return _EXACT.multiply(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
 
     # -- queries -------------------------------------------------------------------------
     def balance(self, venue: str, asset: str) -> Decimal:
@@ -113,8 +135,8 @@ class Ledger:
         pos = self.positions.get(instrument_id)
         return pos.qty if pos is not None else Decimal(0)
 
-    def realized_pnl(self) -> Fraction:
-        return sum((p.realized for p in self.positions.values()), Fraction(0))
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized for p in self.positions.values()), Decimal(0))
 
     def fees(self) -> Decimal:
         return sum((p.fees for p in self.positions.values()), Decimal(0))
@@ -122,11 +144,11 @@ class Ledger:
     def turnover(self) -> Decimal:
         return sum((p.volume for p in self.positions.values()), Decimal(0))
 
-    def unrealized_pnl(self, marks: dict[str, Decimal]) -> Fraction:
-        total = Fraction(0)
+    def unrealized_pnl(self, marks: dict[str, Decimal]) -> Decimal:
+        total = Decimal(0)
         for inst_id, pos in self.positions.items():
-            if pos.qty != 0 and marks.get(inst_id) is not None:
-                total += pos.unrealized(marks[inst_id])
+            if pos.lots != 0 and marks.get(inst_id) is not None:
+                total = _EXACT.add(total, pos.unrealized(marks[inst_id]))
         return total
 
     def equity(self, marks: dict[str, Decimal]) -> Decimal:
@@ -151,3 +173,8 @@ class Ledger:
             elif key in mark_of:
                 total = _EXACT.add(total, _EXACT.multiply(amount, mark_of[key]))
         return total
+
+
+def _position(instrument: Instrument) -> Position:
+    return Position(unit=_EXACT.multiply(instrument.tick_size, instrument.lot_size),
+                    lot_size=instrument.lot_size, tick_size=instrument.tick_size)

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from engine.oms import Order, ParentOrder
 from engine.types import Instrument, OrderType
+from engine.types.instrument import decimal_str as _s
 from engine.views import Status
 
 _STR = pa.string()
@@ -72,7 +73,7 @@ def _to_float(units: np.ndarray, scale: tuple[np.ndarray, np.ndarray], idx: np.n
 
 
 def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else _s(value)
 
 
 class RunWriter:
@@ -99,13 +100,13 @@ class RunWriter:
              fee: Decimal, liquidity: str) -> None:
         inst = order.instrument
         self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
-                            order.side_name, str(price), str(qty), str(fee), inst.quote, liquidity))
+                            order.side_name, _s(price), _s(qty), _s(fee), inst.quote, liquidity))
 
     def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
                fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None:
-        self._equity.append((ts, str(equity), str(realized), str(unrealized), str(fees), self._quote_asset))
+        self._equity.append((ts, _s(equity), _s(realized), _s(unrealized), _s(fees), self._quote_asset))
         for inst_id, position, mid in positions:
-            self._inventory.append((ts, inst_id, str(position), mid))
+            self._inventory.append((ts, inst_id, _s(position), mid))
 
     # -- market tables (numpy records from the venue) -----------------------------------
     def add_bbo(self, rows: np.ndarray) -> None:
@@ -168,9 +169,9 @@ class RunWriter:
         _write_json(self.out_dir / "config.json", config)
         _write_json(self.out_dir / "instruments.json", {
             i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
-                   "base": i.base, "quote": i.quote, "tick_size": str(i.tick_size),
-                   "lot_size": str(i.lot_size), "min_qty": str(i.min_qty),
-                   "min_notional": str(i.min_notional)} for i in self.instruments.values()})
+                   "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
+                   "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
+                   "min_notional": _s(i.min_notional)} for i in self.instruments.values()})
         _write_json(self.out_dir / "summary.json", summary)
 
     @property
@@ -186,9 +187,9 @@ def _order_row(order: Order) -> dict[str, Any]:
         "client_id": order.client_id, "parent_id": order.parent_id, "instrument": inst.id,
         "venue": inst.venue, "side": order.side_name, "type": order.type.name.lower(),
         "tif": order.tif.name, "post_only": order.post_only, "reduce_only": order.reduce_only,
-        "price": str(inst.ticks_to_price(order.price)) if order.type == OrderType.LIMIT else None,
-        "qty": str(inst.lots_to_qty(order.qty)), "filled_qty": str(inst.lots_to_qty(order.filled)),
-        "avg_fill_price": _dec(avg), "fees": str(order.fees),
+        "price": _s(inst.ticks_to_price(order.price)) if order.type == OrderType.LIMIT else None,
+        "qty": _s(inst.lots_to_qty(order.qty)), "filled_qty": _s(inst.lots_to_qty(order.filled)),
+        "avg_fill_price": _dec(avg), "fees": _s(order.fees),
         "status": Status.of(order.status).value, "reason": order.reason,
         "created_ts": order.created_ts, "trigger_ts": order.trigger_ts, "ack_ts": order.ack_ts,
         "first_fill_ts": order.first_fill_ts, "last_fill_ts": order.last_fill_ts,
@@ -203,8 +204,8 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
     return {
         "client_id": parent.parent_id, "parent_id": None, "instrument": inst.id, "venue": inst.venue,
         "side": parent.side_name, "type": "parent", "tif": "", "post_only": False, "reduce_only": False,
-        "price": None, "qty": str(parent.qty), "filled_qty": str(parent.filled),
-        "avg_fill_price": _dec(avg), "fees": str(parent.fees), "status": Status.of(parent.status).value,
+        "price": None, "qty": _s(parent.qty), "filled_qty": _s(parent.filled),
+        "avg_fill_price": _dec(avg), "fees": _s(parent.fees), "status": Status.of(parent.status).value,
         "reason": parent.reason, "created_ts": parent.created_ts, "trigger_ts": parent.trigger_ts,
         "ack_ts": parent.created_ts, "first_fill_ts": parent.first_fill_ts,
         "last_fill_ts": parent.last_fill_ts, "cancel_req_ts": None, "done_ts": parent.done_ts,

@@ -21,7 +21,7 @@ from engine.clock import Clock
 from engine.context import Context
 from engine.errors import ConfigError, InstrumentError
 from engine.fees import bps, fee_amount
-from engine.ledger import Ledger, to_decimal
+from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
 from engine.strategy import Strategy
@@ -34,6 +34,7 @@ from engine.types import (
     RejectReason,
     TimeInForce,
 )
+from engine.types.instrument import decimal_str
 from engine.venue import Venue
 from engine.views import BookView, OrderUpdate, Status, TradeView
 
@@ -219,7 +220,7 @@ class TradingSession:
         )
         self.audit.write(now, "decision", action="submit", client_id=order.client_id,
                          instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
-                         qty=str(qty), price=None if price is None else str(price),
+                         qty=decimal_str(qty), price=None if price is None else decimal_str(price),
                          reduce_only=reduce_only, parent_id=parent_id)
         reason = self._venue_rules(order, qty, price, best_bid, best_ask) or self.risk.check(
             now=now, side=side, qty=qty, price=price, mid=mid,
@@ -273,7 +274,7 @@ class TradingSession:
             arrival_bid=inst.ticks_to_price(bid_px) if bid_qty > 0 else None,
             arrival_ask=inst.ticks_to_price(ask_px) if ask_qty > 0 else None)
         self.audit.write(now, "decision", action="open_parent", parent_id=parent_id, instrument=inst.id,
-                         side="buy" if side > 0 else "sell", qty=str(qty))
+                         side="buy" if side > 0 else "sell", qty=decimal_str(qty))
         return parent_id
 
     def close_parent(self, parent_id: str, reason: str) -> bool:
@@ -308,7 +309,7 @@ class TradingSession:
         new_price = inst.price_to_ticks(price) if price is not None else order.price
         now = self.clock.now()
         self.audit.write(now, "request", action="amend", client_id=client_id,
-                         qty=str(inst.lots_to_qty(new_qty)), price=str(inst.ticks_to_price(new_price)))
+                         qty=decimal_str(inst.lots_to_qty(new_qty)), price=decimal_str(inst.ticks_to_price(new_price)))
         self.venues[inst.venue].amend(order, new_price, new_qty, now)
         return True
 
@@ -346,10 +347,10 @@ class TradingSession:
             order.last_fill_ts = now
             done = int(rec["leaves"]) == 0 or order.filled >= order.qty
             self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
-            self.ledger.apply_fill(inst, order.side, fill_price, fill_qty, fee)
+            self.ledger.apply_fill(inst, order.side, int(rec["price"]), lots, fee)
             self.fill_count += 1
             self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(rec["exch_ts"]),
-                             price=str(fill_price), qty=str(fill_qty), fee=str(fee), liquidity=liquidity)
+                             price=decimal_str(fill_price), qty=decimal_str(fill_qty), fee=decimal_str(fee), liquidity=liquidity)
             self.recorder.fill(order, now, int(rec["exch_ts"]), fill_price, fill_qty, fee, liquidity)
             parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
             if parent is not None:
@@ -406,7 +407,7 @@ class TradingSession:
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
         self.recorder.equity(self.clock.now(), ledger.equity(marks),
-                             to_decimal(ledger.realized_pnl()), to_decimal(unrealized),
+                             ledger.realized_pnl(), unrealized,
                              ledger.fees(), positions)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:

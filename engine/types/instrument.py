@@ -47,6 +47,13 @@ def to_decimal(value: Decimal | str | int, field: str = "value") -> Decimal:
     return result
 
 
+def decimal_str(value: Decimal) -> str:
+    """Plain positional text for a Decimal: '0.0000001', never '1E-7'; zero is '0'."""
+    if value == 0:
+        return "0"
+    return format(value, "f")
+
+
 def parse_instrument_id(instrument_id: str) -> tuple[str, str]:
     """Split ``venue:BASE/QUOTE`` into (venue, symbol), with a clear error otherwise."""
     venue, sep, symbol = instrument_id.partition(":")

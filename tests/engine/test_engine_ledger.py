@@ -1,5 +1,4 @@
 from decimal import Decimal
-from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,8 +14,8 @@ def _ledger():
     return Ledger(INSTS, {"binance": {"USDT": Decimal("100000"), "BTC": Decimal("0")}})
 
 
-prices = st.integers(min_value=1, max_value=10_000_000).map(BTC.ticks_to_price)
-qtys = st.integers(min_value=1, max_value=10_000_000).map(BTC.lots_to_qty)
+prices = st.integers(min_value=1, max_value=10_000_000)  # ticks
+qtys = st.integers(min_value=1, max_value=10_000_000)  # lots
 fees = st.integers(min_value=-1000, max_value=100_000).map(lambda c: Decimal(c) / 10000)
 
 
@@ -32,33 +31,54 @@ def test_round_trip_at_one_price_loses_exactly_the_fees(price, qty, fee_buy, fee
     assert ledger.fees() == fee_buy + fee_sell
 
 
-fills = st.lists(st.tuples(st.sampled_from([1, -1]), prices, qtys, fees), min_size=1, max_size=30)
+fills = st.lists(st.tuples(st.sampled_from([1, -1]), prices, qtys, fees), min_size=1, max_size=40)
 
 
 @given(fills, prices)
-def test_position_is_signed_sum_and_pnl_matches_equity(fill_list, mark):
+def test_position_is_signed_sum_and_pnl_matches_equity(fill_list, mark_ticks):
     ledger = _ledger()
+    mark = BTC.ticks_to_price(mark_ticks)
     start = ledger.equity({BTC.id: mark})
     for side, price, qty, fee in fill_list:
         ledger.apply_fill(BTC, side, price, qty, fee)
-    assert ledger.position(BTC.id) == sum(side * qty for side, _, qty, _ in fill_list)
-    assert ledger.balance("binance", "BTC") == ledger.position(BTC.id)
-    cash = Decimal("100000") - sum(side * price * qty + fee for side, price, qty, fee in fill_list)
+    position = sum(side * BTC.lots_to_qty(qty) for side, _, qty, _ in fill_list)
+    assert ledger.position(BTC.id) == position
+    assert ledger.balance("binance", "BTC") == position
+    cash = Decimal("100000") - sum(side * BTC.ticks_to_price(p) * BTC.lots_to_qty(q) + fee
+                                   for side, p, q, fee in fill_list)
     assert ledger.balance("binance", "USDT") == cash
     # realized + unrealized - fees == change of marked equity, exactly
     marks = {BTC.id: mark}
-    pnl = ledger.realized_pnl() + ledger.unrealized_pnl(marks) - Fraction(ledger.fees())
+    pnl = ledger.realized_pnl() + ledger.unrealized_pnl(marks) - ledger.fees()
     assert pnl == ledger.equity(marks) - start
+    if ledger.position(BTC.id) == 0:  # flat: everything is realized
+        assert ledger.unrealized_pnl(marks) == 0
 
 
 def test_average_price_and_realized_by_hand():
     ledger = _ledger()
-    ledger.apply_fill(BTC, 1, Decimal("100"), Decimal("1"), Decimal("0"))
-    ledger.apply_fill(BTC, 1, Decimal("103"), Decimal("2"), Decimal("0"))
+    p = BTC.price_to_ticks
+    q = BTC.qty_to_lots
+    ledger.apply_fill(BTC, 1, p("100"), q("1"), Decimal("0"))
+    ledger.apply_fill(BTC, 1, p("103"), q("2"), Decimal("0"))
     assert ledger.positions[BTC.id].avg_price == Decimal("102")
-    realized = ledger.apply_fill(BTC, -1, Decimal("110"), Decimal("1.5"), Decimal("0.1"))
-    assert realized == Fraction(12)  # 1.5 * (110 - 102)
-    ledger.apply_fill(BTC, -1, Decimal("90"), Decimal("2"), Decimal("0"))  # close 1.5, open short 0.5
+    realized = ledger.apply_fill(BTC, -1, p("110"), q("1.5"), Decimal("0.1"))
+    assert realized == Decimal("12")  # 1.5 * (110 - 102)
+    ledger.apply_fill(BTC, -1, p("90"), q("2"), Decimal("0"))  # close 1.5, open short 0.5
     assert ledger.position(BTC.id) == Decimal("-0.5")
     assert ledger.positions[BTC.id].avg_price == Decimal("90")
-    assert ledger.realized_pnl() == Fraction(12) + Fraction(-18)  # 1.5 * (90 - 102)
+    assert ledger.realized_pnl() == Decimal("12") + Decimal("-18")  # 1.5 * (90 - 102)
+
+
+def test_closing_a_third_keeps_the_remainder_with_the_open_lots():
+    # cost 10.00 for 3 lots; closing 1 lot takes 3.33 (truncated to the tick x lot step),
+    # the extra 0.01 stays with the 2 open lots and is realized when they close
+    inst = load_instruments()["kraken:BTC/USD"]  # tick 0.1, lot 0.00000001
+    ledger = Ledger({inst.id: inst}, {"kraken": {"USD": Decimal("0")}})
+    ledger.apply_fill(inst, 1, 1, 100, Decimal(0))  # 100 lots at 0.1
+    ledger.apply_fill(inst, 1, 2, 200, Decimal(0))  # 200 lots at 0.2 -> cost 500 units
+    realized = ledger.apply_fill(inst, -1, 2, 100, Decimal(0))  # close 100 of 300 at 0.2
+    unit = inst.tick_size * inst.lot_size
+    assert realized == (200 - 166) * unit  # closed cost 500*100//300 = 166 units
+    ledger.apply_fill(inst, -1, 2, 200, Decimal(0))
+    assert ledger.realized_pnl() == (600 - 500) * unit  # all of it, exactly, once flat

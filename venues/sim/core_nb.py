@@ -682,8 +682,13 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
 @njit(cache=True)
 def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
            olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-           trd, wake_book, wake_trade, t_bound, out_rec, run_exch):
+           trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
+
+    Optional (the compiled-strategy loop, venues/sim/compiled_nb.py): with `col_n` given,
+    responses are collected into col_out[col_n[0]] (with every instrument's local top of
+    book at that moment in col_bbo, 4 ints each) instead of returning ST_ORDER for each,
+    until col_out is full; nothing else changes. Omitted, numba prunes the branch.
 
     On ST_ORDER the response is copied to out_rec[0]; on ST_TRADE / ST_BOOK the wake's
     time and instrument are in S[S_WAKE_TS], S[S_WAKE_INST] (and the trade's buffer row
@@ -859,7 +864,7 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
         # ---- then the local side --------------------------------------------------------
         if local_unknown and lower <= t_bound and before_nb(lower, P_LOCAL_ROW, lt, lp):
             return ST_NEED_DATA
-        if lt > t_bound:
+        if lt > t_bound or lt == INF_TS:  # nothing left locally: an unbounded run ends here
             if done and li >= nbuf and S[S_NREQ] == 0 and S[S_NRESP] == 0:
                 all_done = True
                 for v in range(nv):
@@ -867,11 +872,32 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
                         all_done = False
                 if all_done:
                     return ST_END
+        if lt > t_bound:
             if t_bound > S[S_NOW]:
                 S[S_NOW] = t_bound
             return ST_BOUND
         if lp == P_RESPONSE:
             k = k_best
+            if col_n is not None:
+                c = col_n[0]
+                if c < col_out.shape[0]:
+                    copy_resp_nb(col_out, c, resp, k)
+                    for i in range(col_bbo.shape[1] // 4):
+                        bb = book_row_nb(i, 1, 1)
+                        ba = book_row_nb(i, -1, 1)
+                        col_bbo[c, 4 * i] = kx[bb, cnt[bb] - 1] if cnt[bb] > 0 else 0
+                        col_bbo[c, 4 * i + 1] = qt[bb, cnt[bb] - 1] if cnt[bb] > 0 else 0
+                        col_bbo[c, 4 * i + 2] = -kx[ba, cnt[ba] - 1] if cnt[ba] > 0 else 0
+                        col_bbo[c, 4 * i + 3] = qt[ba, cnt[ba] - 1] if cnt[ba] > 0 else 0
+                    col_n[0] = c + 1
+                    last = S[S_NRESP] - 1
+                    if k != last:
+                        copy_resp_nb(resp, k, resp, last)
+                        resp_seq[k] = resp_seq[last]
+                    S[S_NRESP] = last
+                    if lt > S[S_NOW]:
+                        S[S_NOW] = lt
+                    continue
             copy_resp_nb(out_rec, I0, resp, k)
             last = S[S_NRESP] - 1
             if k != last:

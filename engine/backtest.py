@@ -19,17 +19,20 @@ from typing import Any
 import numpy as np
 
 from engine.audit import AuditLog
+from engine.backtest_compiled import drive_compiled, uses_fast_path
 from engine.clock import SimClock
+from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import RunConfig
 from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
-from engine.ledger import Ledger, to_decimal
+from engine.ledger import Ledger
 from engine.loader import instantiate, load_class
 from engine.output import RunWriter
 from engine.progress import progress
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.types import Instrument, load_instruments
+from engine.types.instrument import decimal_str
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
 INT64_MAX = np.iinfo(np.int64).max
@@ -131,6 +134,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     wall_start = time.perf_counter()
     instruments = select_instruments(config)
     strategy = instantiate(load_class(config.strategy, config.base_dir), dict(config.params))
+    if isinstance(strategy, CompiledStrategy):  # compiled strategy: see engine.backtest_compiled
+        strategy = CompiledAdapter(strategy)
     venue_settings, balances = _venue_tables(config, instruments)
     venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}
     risk = RiskEngine(RiskConfig.from_table(config.risk))
@@ -175,8 +180,12 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     loop_start = time.perf_counter()
     try:
         session.start()
-        events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
-                        run.total_events)
+        if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
+            events = drive_compiled(session, core, clock, writer, start_ts, run.end_ts, config.sample_ns,
+                                    run.total_events)
+        else:
+            events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
+                            run.total_events)
         session.stop()
         session.sample_equity()
         writer.add_bbo(core.drain_bbo())
@@ -192,12 +201,12 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "end_ts": clock.now(), "events": events, "wall_seconds": round(time.perf_counter() - wall_start, 3),
         "events_per_second": round(events / loop_seconds, 1) if loop_seconds > 0 else None,
         "orders": len(session.oms.by_no), "fills": session.fill_count,
-        "pnl": {"realized": str(to_decimal(ledger.realized_pnl())),
-                "unrealized": str(to_decimal(ledger.unrealized_pnl(marks))),
-                "fees": str(ledger.fees()), "turnover": str(ledger.turnover()),
-                "equity_start": writer.first_equity, "equity_end": str(ledger.equity(marks))},
-        "positions": {i: str(ledger.position(i)) for i in instruments},
-        "balances": {f"{v}:{a}": str(amount) for (v, a), amount in sorted(ledger.balances.items())},
+        "pnl": {"realized": decimal_str(ledger.realized_pnl()),
+                "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
+                "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
+                "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
+        "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
+        "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
     }}
     config_json = config.to_json() | {"config_hash": config.hash}
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary, config_json)

@@ -1,0 +1,57 @@
+"""`python -m bench` (`make bench`): every benchmark, one after the other.
+
+    python -m bench [--events N | --quick] [--only sim|replay|report]
+
+Runs the race with hftbacktest (`bench/bench_sim.py`, options passed through) and, when
+they exist, the replay and report benchmarks (`bench/bench_replay.py`,
+`bench/bench_report.py`) in their own processes with their default settings (with
+`--quick`, smaller sizes). Nothing here
+asserts a time: a slow machine prints slow numbers, it never fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OTHERS = ("bench_replay.py", "bench_report.py")
+# what `--quick` means for the other benchmarks (their own options)
+QUICK_ARGS = {"bench_replay.py": ["--events", "1000000"], "bench_report.py": ["--fills", "100000"]}
+
+
+def _run_script(name: str, quick: bool) -> int:
+    path = HERE / name
+    if not path.is_file():
+        print(f"note: {path.relative_to(REPO)} does not exist yet; skipped")
+        return 0
+    args = QUICK_ARGS.get(name, []) if quick else []
+    print(f"\n=== {path.relative_to(REPO)} {' '.join(args)} ===", flush=True)
+    return subprocess.run([sys.executable, str(path), *args], cwd=REPO).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("sim", "replay", "report"), help="run one benchmark")
+    args, rest = parser.parse_known_args(argv)
+    failures = 0
+    if args.only in (None, "sim"):
+        sys.path.insert(0, str(REPO))
+        from bench import bench_sim
+
+        print("=== bench/bench_sim.py: the race with hftbacktest ===", flush=True)
+        failures += bench_sim.main(rest) != 0
+    for name in OTHERS:
+        if args.only in (None, name.removeprefix("bench_").removesuffix(".py")):
+            code = _run_script(name, "--quick" in rest)
+            if code != 0:
+                print(f"note: {name} exited with status {code}")
+                failures += 1
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

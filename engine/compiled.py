@@ -13,7 +13,7 @@ into an action buffer. Two drivers run that same function:
   calls the same function and executes the actions through `ctx.submit`/`ctx.cancel`, so
   the strategy runs unchanged in paper, testnet and live modes (and in a normal backtest).
 
-See docs/compiled.md for how to write one and for the parity guarantee.
+See README "Compiled strategies" for how to write one and for the parity guarantee.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def cancel(ctx, number):
 
 # --- the strategy class -----------------------------------------------------------------
 class CompiledStrategy:
-    """Base class of a compiled strategy (see docs/compiled.md).
+    """Base class of a compiled strategy (see README "Compiled strategies").
 
     Subclasses set `timer_nb` to an `@njit(cache=True)` function `(ctx, params, state)`,
     take their parameters as constructor keywords (from `[run.params]`), set `every_ns`

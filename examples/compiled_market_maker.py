@@ -6,7 +6,7 @@ best ask, cancel/replace when the best moves, every `every_ms` (the benchmark's 
 
 `timer_nb` is plain numba over the compiled `ctx` (engine.compiled, ticks and lots): a
 backtest runs it inside the numba venue loop; `engine.compiled.as_strategy` runs the same
-function as a normal Strategy in paper/live modes. See docs/compiled.md.
+function as a normal Strategy in paper/live modes. See README "Compiled strategies".
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ The backtest runner needs one call::
     for chunk in src:  # EVENT_DTYPE arrays, (local_ts, run order, seq) order
         ...
 
-See docs/data.md for formats, stores and commands.
+See README "Market data" for formats, stores and commands.
 """
 
 from replay.source import EventSource, merge_streams, open_source

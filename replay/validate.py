@@ -19,7 +19,7 @@ Checks (the name is what reports and docs use):
 
 Each problem is counted and its first rows are kept with `file:line` (or `seq N` for a
 store). An import refuses input with any error unless `--repair` or `--skip` says what
-to do (see `Mode` and docs/data.md); warnings are reported but never block.
+to do (see `Mode` and README "Market data"); warnings are reported but never block.
 """
 
 from __future__ import annotations
@@ -418,7 +418,7 @@ def decide(report: Report, mode: Mode, what: str) -> None:
     if errors and mode is Mode.STRICT:
         raise DataError(
             f"{what} refused: {report.summary()}; nothing was written "
-            "(--repair fixes what it can, --skip drops problem rows, --correct-skew shifts receive stamps; see docs/data.md)"
+            "(--repair fixes what it can, --skip drops problem rows, --correct-skew shifts receive stamps; see README, Market data)"
         )
 
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write RUN_DIR/report.html (self-contained) and add the execution metrics to "
             "RUN_DIR/summary.json. With 'compare RUN_A RUN_B', print the differences of the "
             "headline figures and write a comparison HTML (default ./compare-A-vs-B.html). "
-            "Formulas: docs/report.md."
+            "Formulas: README, Execution-quality report."
         ),
         usage=USAGE,
     )

@@ -1,6 +1,6 @@
 """Execution-quality metrics (TCA) computed from a loaded run, vectorised with numpy.
 
-Every formula is written out in docs/report.md. Conventions used throughout:
+Every formula is written out in README "Execution-quality report". Conventions used throughout:
 
 * ``s`` is the side sign: +1 for a buy, -1 for a sell.
 * A **cost is positive** for buys and sells alike (paying up on a buy or selling low is
@@ -199,7 +199,7 @@ def _end_ts(run: RunData, n: int) -> np.ndarray:
 
 
 def order_metrics(run: RunData, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-order arrays (see docs/report.md, "Per order")."""
+    """Per-order arrays (see README "Execution-quality report", "Per order")."""
     o = run.orders
     s = o.side[rows].astype(np.float64)
     qty = o.qty[rows]
@@ -263,7 +263,7 @@ def _shortfall_summary(per: dict[str, np.ndarray], valid: np.ndarray) -> dict[st
 
 
 def parent_metrics(run: RunData, is_parent_row: np.ndarray, is_child: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Per-parent arrays: children grouped by parent_id (docs/report.md, "Per parent")."""
+    """Per-parent arrays: children grouped by parent_id (README "Execution-quality report", "Per parent")."""
     o = run.orders
     child_rows = np.flatnonzero(is_child)
     if len(child_rows) == 0:

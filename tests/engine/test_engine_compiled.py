@@ -1,6 +1,6 @@
 """Compiled strategies: the numba fast path and the Python adapter give the same run.
 
-The parity test is the proof behind docs/compiled.md: one compiled market maker, one
+The parity test is the proof behind README "Compiled strategies": one compiled market maker, one
 synthetic feed, run once through the numba loop + session replay (the default for a
 `CompiledStrategy`) and once as a plain `Strategy` through `engine.backtest._drive`
 (`CompiledStrategy.fast_path = False`); every output file must be byte-for-byte equal.

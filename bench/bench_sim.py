@@ -14,7 +14,10 @@ Rates are feed events per second inside the timed call, by wall time and by this
 process's CPU time (best of --repeat runs); compile / warm-up time is measured separately
 on a tiny feed, and a second process measures the time to the first replayed event with
 numba's on-disk cache warm. A diagnostic third row for (b), "tickparity core only", runs
-the same quoting rules on `SimCore` without the session layer. See docs/bench.md.
+the same quoting rules on `SimCore` without the session layer. "tickparity compiled nb"
+runs examples/compiled_market_maker.py in the numba loop of the compiled-strategy path
+alone (venue + strategy + risk, no session replay: hftbacktest's scope); see
+README "Compiled strategies" and "Benchmarks".
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def ours_replay(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS) -> Result:
     inst = bench_instrument()
     core = SimCore([inst], {VENUE: venue_config()}, _chunks(feed), seed=1)
     none = np.zeros(1, dtype=np.bool_)
-    end = int(feed["local_ts"][-1]) + 1  # run_until(2**63 - 1) never ends: see docs/bench.md
+    end = int(feed["local_ts"][-1]) + 1  # the last event (older cores did not END on an unbounded run)
     bound = int(feed["local_ts"][0])
     with _Timer() as t:
         while True:
@@ -260,6 +263,30 @@ def ours_core_quoter(feed: np.ndarray) -> Result:
                 cancelling &= set(live)
     return Result("tickparity core only", "market maker", int(core.events_processed), t.wall, t.cpu,
                   {"submits": submits, "cancels": cancels, "fill events": fills})
+
+
+def ours_compiled_loop(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS) -> Result:
+    """(b) on the compiled path without the session: `CompiledTouchQuoter`
+    (examples/compiled_market_maker.py) in the numba loop alone
+    (`engine.backtest_compiled.run_on_core`): venue, strategy and pre-trade risk in numba,
+    every decision and response logged, no OMS/ledger/audit replay -- the same scope as
+    hftbacktest's loop. Tapes are drained every `step_ns`, as in (a)."""
+    from engine.backtest_compiled import run_on_core
+    from engine.loader import load_class
+    from venues.sim import SimCore
+
+    inst = bench_instrument()
+    core = SimCore([inst], {VENUE: venue_config()}, _chunks(feed), seed=1)
+    cls = load_class("examples/compiled_market_maker.py:CompiledTouchQuoter", str(REPO))
+    strategy = cls(qty=ORDER_QTY, every_ms=STEP_NS // 1_000_000)
+    with _Timer() as t:
+        counts = run_on_core(core, strategy, start_ts=int(feed["exch_ts"][0]), sample_ns=step_ns)
+    return Result("tickparity compiled nb", "market maker", int(core.events_processed), t.wall, t.cpu, {
+        "submits": counts["submits"], "cancels": counts["cancels"],
+        "post-only rejects": counts["post-only rejects"], "orders filled": counts["orders filled"],
+        "partly filled, cancelled": counts["partly filled, cancelled"],
+        "filled qty": float(counts["filled lots"] * inst.lot_size), "fill events": counts["fill events"],
+    })
 
 
 # ------------------------------------------------------------------------ hftbacktest --
@@ -502,7 +529,7 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
         theirs = [r for r in results if r.case == case and r.engine.startswith("hftbacktest")]
         best = max(theirs, key=lambda r: r.cpu_rate) if theirs else None
         extra = [r for r in results if r.case == case
-                 and r.engine in ("tickparity compiled", "tickparity core only")]
+                 and r.engine in ("tickparity compiled", "tickparity compiled nb", "tickparity core only")]
         for r in ([ours] if ours else []) + extra + theirs:
             mark = " (fastest)" if best is not None and r is best and len(theirs) > 1 else ""
             print(f"{case:<13} {r.engine + mark:<29} {r.events:>11,} {r.seconds:>8.3f} "
@@ -541,6 +568,15 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
                 a, b = ours.counts[k], r.counts[k]
                 diff = abs(a - b) / max(b, 1)
                 print(f"  {k} vs {r.engine}: {diff:.2%} apart ({'within' if diff <= 0.01 else 'OUTSIDE'} 1%)")
+        loop = by.get(("tickparity compiled nb", "market maker"))
+        for r in mm:
+            if loop is None or not r.engine.startswith("hftbacktest"):
+                continue
+            for k in ("submits", "orders filled", "filled qty"):
+                a, b = loop.counts[k], r.counts[k]
+                diff = abs(a - b) / max(b, 1)
+                print(f"  compiled nb {k} vs {r.engine}: {diff:.2%} apart "
+                      f"({'within' if diff <= 0.01 else 'OUTSIDE'} 1%)")
         if core_only is not None:
             print("  'tickparity core only' (diagnostic: same quoting rules on SimCore without the session): "
                   + ", ".join(f"{k} {v:,}" for k, v in core_only.counts.items()))
@@ -611,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             try:  # the compiled-strategy path, when the engine has it
                 t0 = time.perf_counter()
                 ours_market_maker(small, tmp_path, compiled=True)
+                ours_compiled_loop(small)
                 warm["tickparity compiled"] = time.perf_counter() - t0
                 compiled_ok = True
             except Exception as exc:  # noqa: BLE001 - report and race without it
@@ -628,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(("mm core", lambda: ours_core_quoter(feed)))
                 if compiled_ok:
                     runs.append(("mm compiled", lambda: ours_market_maker(feed, tmp_path, compiled=True)))
+                    runs.append(("mm compiled nb", lambda: ours_compiled_loop(feed)))
             if with_hbt:
                 runs += [(f"mm {b}", lambda b=b: hbt_market_maker(hfeed, b)) for b in ("hashmap", "roivec")]
         best: dict[str, Result] = {}

@@ -38,4 +38,4 @@ class LiveClock:
     """Wall-clock time for paper/testnet/live modes (never used on the simulated path)."""
 
     def now(self) -> int:
-        return time.time_ns()
+        return time.time_ns()  # LiveClock: the only wall-clock read, never on the simulated path

@@ -31,7 +31,7 @@ from engine.output import RunWriter
 from engine.progress import progress
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
-from engine.types import Instrument, load_instruments
+from engine.types import Instrument, OrderEventKind, load_instruments
 from engine.types.instrument import decimal_str
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
@@ -260,7 +260,7 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
             clock.advance_to(max(int(wake.ts), clock.now()))
             if kind == WakeKind.ORDER:
                 session.on_order_event(wake.record)
-                if int(wake.record["kind"]) == 2:  # a fill moves equity: sample it
+                if int(wake.record["kind"]) == OrderEventKind.FILL:  # a fill moves equity: sample it
                     session.sample_equity()
             elif kind == WakeKind.BOOK:
                 session.on_book(int(wake.instrument))

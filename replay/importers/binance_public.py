@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 
 from engine.errors import DataError
 from engine.types import EVENT_DTYPE, EventKind
-from replay.importers.common import Resolver, build_rows, open_binary
+from replay.importers.common import Resolver, build_rows, open_binary, report_bad_values
 from replay.validate import Report, Rows
 
 LAYOUTS = {
@@ -119,14 +119,7 @@ def _ints(
     ok = pc.match_substring_regex(text, r"^\d{1,19}$").to_numpy(zero_copy_only=False)
     safe = pc.if_else(pa.array(ok), text, pa.scalar("0"))
     values = pc.cast(safe, pa.int64()).to_numpy()
-    if not ok.all():
-        idx = np.flatnonzero(~ok)
-        report.add_many(
-            "bad_value",
-            [f"{path}:{int(lines[i])}" for i in idx[: report.show]],
-            [f"{what} {text[int(i)].as_py()!r} is not an integer" for i in idx[: report.show]],
-            len(idx),
-        )
+    report_bad_values(report, path, lines, ~ok, lambda i: f"{what} {text[i].as_py()!r} is not an integer")
     return values, ~ok
 
 

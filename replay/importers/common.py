@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +216,14 @@ def _status_text(code: int) -> str:
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     with open_text(path) as fh:
         yield from enumerate(fh, start=1)
+
+
+def report_bad_values(report: Report, path: Path | str, lines: np.ndarray, bad: np.ndarray,
+                      detail: Callable[[int], str]) -> None:
+    """Count the rows flagged in `bad` as bad_value, showing the first ones as file:line."""
+    idx = np.flatnonzero(bad)
+    if len(idx) == 0:
+        return
+    first = [int(i) for i in idx[: report.show]]
+    report.add_many("bad_value", [f"{path}:{int(lines[i])}" for i in first],
+                    [detail(i) for i in first], len(idx))

@@ -26,7 +26,13 @@ import pyarrow.csv as pacsv
 
 from engine.errors import DataError
 from engine.types import EVENT_DTYPE, EventKind
-from replay.importers.common import TARDIS_VENUES, Resolver, build_rows, open_binary
+from replay.importers.common import (
+    TARDIS_VENUES,
+    Resolver,
+    build_rows,
+    open_binary,
+    report_bad_values,
+)
 from replay.validate import Report, Rows
 
 BOOK_COLUMNS = [
@@ -85,17 +91,8 @@ def _micros(
     safe = pc.if_else(pa.array(ok), text, pa.scalar("0"))
     values = pc.cast(safe, pa.int64()).to_numpy() * 1000
     bad = ~ok
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        report.add_many(
-            "bad_value",
-            [f"{path}:{int(lines[i])}" for i in idx[: report.show]],
-            [
-                f"{what} {text[int(i)].as_py()!r} is not integer microseconds"
-                for i in idx[: report.show]
-            ],
-            len(idx),
-        )
+    report_bad_values(report, path, lines, bad,
+                      lambda i: f"{what} {text[i].as_py()!r} is not integer microseconds")
     return values, bad
 
 
@@ -187,17 +184,8 @@ def _book_rows(inst, sub, exch, local, side_text, lines, fi, files, path, report
     side[bid] = 1
     side[ask] = -1
     unknown = ~(bid | ask)
-    if unknown.any():
-        idx = np.flatnonzero(unknown)
-        report.add_many(
-            "bad_value",
-            [f"{path}:{int(lines[i])}" for i in idx[: report.show]],
-            [
-                f"side {side_text[int(i)].as_py()!r} is neither bid nor ask"
-                for i in idx[: report.show]
-            ],
-            len(idx),
-        )
+    report_bad_values(report, path, lines, unknown,
+                      lambda i: f"side {side_text[i].as_py()!r} is neither bid nor ask")
     snap = pc.utf8_lower(sub.column("is_snapshot").combine_chunks())
     is_snap = pc.equal(snap, "true").to_numpy(zero_copy_only=False)
     ev = np.zeros(n, dtype=EVENT_DTYPE)

@@ -118,7 +118,8 @@ S_NGTD = np.int64(20)
 S_NL3 = np.int64(21)
 S_NEED_L3 = np.int64(22)
 S_L3SEQ = np.int64(23)  # next venue-order sequence number of the exchange-side L3 table
-S_NF = np.int64(24)
+S_LAZY_OFF = np.int64(24)  # 1: exchange sides never go dormant (a row had exch_ts > local_ts)
+S_NF = np.int64(25)
 
 # per-venue state (int64 array V[n_venues, VF_NF])
 VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bound: it is scanned on)
@@ -132,7 +133,9 @@ VF_NORDERS = np.int64(7)  # resting orders + queued requests of this venue
 VF_LAT_POS = np.int64(8)  # next empirical response-latency sample
 VF_LAT_N = np.int64(9)  # number of samples available (0 = constant model)
 VF_EMIN = np.int64(10)  # smallest possible entry latency: how far the exchange may run ahead
-VF_NF = np.int64(11)
+VF_DORMANT = np.int64(11)  # 1: no orders, the exchange book is not maintained (dormant_nb.py)
+VF_NOLAZY = np.int64(12)  # 1: this venue's feed has L3 rows, its exchange side never sleeps
+VF_NF = np.int64(13)
 
 VFF_QPARAM = np.int64(0)
 VFF_NF = np.int64(1)

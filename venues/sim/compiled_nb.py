@@ -67,10 +67,12 @@ from venues.sim.codes import (
     ST_BOUND,
     ST_END,
     ST_ORDER,
+    VF_DORMANT,
     VF_NORDERS,
     VF_XCLOCK,
 )
 from venues.sim.core_nb import run_nb
+from venues.sim.dormant_nb import wake_exchange_nb
 
 # loop state X[...]
 X_NEXT_TIMER = 0
@@ -367,6 +369,8 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf,
                     oo[n, OO_CANCELLING] = 0
                     oo[n, OO_TIF] = tif
                     scalars[CX_NOPEN] = n + 1
+                    if V[inst_venue[inst], VF_DORMANT] != 0:
+                        wake_exchange_nb(inst_venue[inst], S, V, inst_venue, kx, qt, cs, cnt, insnap)
                     push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, RQ_SUBMIT, number,
                                     inst, side, tif, price, qty, now)
             else:

@@ -19,7 +19,8 @@ from engine.types.orders import ORDER_EVENT_DTYPE, OrderType, TimeInForce
 from venues.sim import codes as C
 from venues.sim._cache import ensure_fresh_cache
 from venues.sim.config import SimVenueConfig
-from venues.sim.core_nb import run_nb
+from venues.sim.core_nb import exch_catch_up_nb, run_nb
+from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
 from venues.sim.latency import LatencyModel
 from venues.sim.validate_nb import (
@@ -61,6 +62,8 @@ class SimCore:
         configs: Mapping[str, SimVenueConfig],
         feed: Iterable[np.ndarray],
         seed: int,
+        *,
+        lazy_exchange: bool = True,
     ) -> None:
         ensure_fresh_cache()
         if len(instruments) == 0:
@@ -94,6 +97,7 @@ class SimCore:
         self._S = np.zeros(C.S_NF, dtype=np.int64)
         self._S[C.S_RUN_INST] = -1
         self._S[C.S_NOW] = np.iinfo(np.int64).min
+        self._S[C.S_LAZY_OFF] = 0 if lazy_exchange else 1
         self._V = np.zeros((nv, C.VF_NF), dtype=np.int64)
         self._Vf = np.zeros((nv, C.VFF_NF), dtype=np.float64)
         self._last_arrival = np.full(nv, np.iinfo(np.int64).min, dtype=np.int64)
@@ -219,6 +223,9 @@ class SimCore:
     def _push(self, kind, order_no, inst, local_ts, *, side=0, typ=0, tif=0, price=0, qty=0,
               post=0, gtd=0, known=0, stp=_NO_STP) -> None:
         v = int(self._inst_venue[inst])
+        if self._V[v, C.VF_DORMANT]:
+            wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._kx, self._qt,
+                             self._cs, self._cnt, self._insnap)
         local_ts = int(local_ts)
         lat = self._latency[v].entry(kind, local_ts)
         arrival = max(local_ts + lat, int(self._last_arrival[v]), int(self._V[v, C.VF_XCLOCK]))
@@ -363,7 +370,10 @@ class SimCore:
         if chunk is None:
             S[C.S_FEED_DONE] = 1
             return
-        keep = min(int(S[C.S_LI]), int(self._V[:, C.VF_XI].min()))
+        awake = self._V[:, C.VF_DORMANT] == 0
+        keep = int(S[C.S_LI])
+        if awake.any():
+            keep = min(keep, int(self._V[awake, C.VF_XI].min()))
         tail = nbuf - keep
         if tail <= 0:
             buf = chunk  # no copy at all
@@ -381,6 +391,7 @@ class SimCore:
         self._buf = buf
         S[C.S_LI] -= keep
         self._V[:, C.VF_XI] -= keep
+        self._V[~awake, C.VF_XI] = S[C.S_LI]  # unused while dormant; waking sets it again
         S[C.S_NBUF] = buf.shape[0]
 
     def _checked(self, chunk: np.ndarray) -> np.ndarray:
@@ -400,7 +411,8 @@ class SimCore:
             chunk = np.ascontiguousarray(chunk)
         if chunk.shape[0] == 0:
             return chunk
-        code, row, count = validate_chunk_nb(chunk, self._last_local, len(self.instruments))
+        code, row, count, future = validate_chunk_nb(chunk, self._last_local,
+                                                     len(self.instruments))
         if code != V_OK:
             bad = chunk[row]
             what = {
@@ -415,6 +427,12 @@ class SimCore:
             raise DataError(f"{where} row {row}: {what}; {count} bad row(s) in this chunk")
         local = chunk["local_ts"]
         self._last_local = int(local[-1])
+        if future and not self._S[C.S_LAZY_OFF]:
+            # rows stamped at the exchange after their local time: waking a dormant
+            # exchange side from the local book would no longer be exact (dormant_nb.py)
+            self._S[C.S_LAZY_OFF] = 1
+            wake_all_nb(self._S, self._V, self._inst_venue, self._kx, self._qt, self._cs,
+                        self._cnt, self._insnap)
         return chunk
 
     # ------------------------------------------------------------------ views -------
@@ -424,7 +442,17 @@ class SimCore:
 
     def exchange_bbo(self, instrument: int) -> tuple[int, int, int, int]:
         """Same for the exchange-side book (feed quantities, before our consumption)."""
-        return self._bbo_of(self._check_inst(instrument), 0)
+        inst = self._check_inst(instrument)
+        self._exchange_now(inst)
+        return self._bbo_of(inst, 0)
+
+    def _exchange_now(self, inst: int) -> None:
+        """A dormant venue's exchange book is rebuilt, as of now + its smallest entry
+        latency (as far as an eager exchange side runs ahead), before anyone reads it."""
+        v = int(self._inst_venue[inst])
+        if self._V[v, C.VF_DORMANT]:
+            t = int(self._S[C.S_NOW]) + int(self._V[v, C.VF_EMIN])
+            exch_catch_up_nb(*self._args()[:24], v, t)
 
     def _bbo_of(self, inst: int, local: int) -> tuple[int, int, int, int]:
         bb = 4 * inst + 2 * local
@@ -440,7 +468,9 @@ class SimCore:
         return self._levels(self._check_inst(instrument), side, n, 1)
 
     def exchange_levels(self, instrument: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._levels(self._check_inst(instrument), side, n, 0)
+        inst = self._check_inst(instrument)
+        self._exchange_now(inst)
+        return self._levels(inst, side, n, 0)
 
     def _levels(self, inst: int, side: int, n: int, local: int):
         if side not in (1, -1):

@@ -37,6 +37,7 @@ from venues.sim.codes import (
     S_EVENTS,
     S_FEED_DONE,
     S_L3SEQ,
+    S_LAZY_OFF,
     S_LI,
     S_MAXCNT,
     S_NACT,
@@ -70,14 +71,17 @@ from venues.sim.codes import (
     ST_ORDER,
     ST_STUCK,
     ST_TRADE,
+    VF_DORMANT,
     VF_EMIN,
     VF_LAT_N,
     VF_LAT_POS,
+    VF_NOLAZY,
     VF_NORDERS,
     VF_QMODEL,
     VF_XCLOCK,
     VF_XI,
 )
+from venues.sim.dormant_nb import sleep_idle_nb, wake_exchange_nb
 from venues.sim.l3_nb import M_COUNT, M_SEQ, l3_row_nb
 from venues.sim.matching_nb import (
     K_EXPIRED,
@@ -211,6 +215,7 @@ def l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v):
     keys, tab, meta, out = l3
     inst = np.int64(row.instrument)
     kind = np.int64(row.kind)
+    V[v, VF_NOLAZY] = 1  # L3 venues keep their exchange side (dormant_nb.py)
     ok = l3_row_nb(keys, tab, meta, I0, inst, kind, np.int64(row.side), np.int64(row.price),
                    np.int64(row.qty), row.order_id, out)
     S[S_L3SEQ] = meta[0, M_SEQ]
@@ -368,13 +373,24 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     if v >= 0:
         x = V[v, VF_XI]
         xclock = V[v, VF_XCLOCK]
+    if S[S_NEED_BOOK] != 0:
+        return -1
     maxcnt = S[S_MAXCNT]
     cap = kx.shape[1]
     events = S[S_EVENTS]
     ntr = S[S_NTR]
+    ntr_cap = trd.shape[0]
+    nbbo = S[S_NBBO]
+    nbbo_cap = bbo.shape[0]
+    # the pending run of local book rows, in registers (S is memory numba must reload after
+    # every store to another array)
+    run_inst = S[S_RUN_INST]
+    run_ts = S[S_RUN_TS]
+    run_changed = S[S_RUN_CHANGED]
+    run_x = run_exch[0]
     status = -1
     while True:
-        if maxcnt >= cap or S[S_NEED_BOOK] != 0:
+        if maxcnt >= cap:
             break
         have_l = li < nbuf
         if have_l:
@@ -587,10 +603,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         qt[b, pos] = qty
                         cnt[b] = n + 1
                         changed = True
-                        if n + 1 > S[S_MAXCNT]:
-                            S[S_MAXCNT] = n + 1
-                            if n + 1 >= kx.shape[1]:
-                                S[S_NEED_BOOK] = 1
+                        if n + 1 > maxcnt:
+                            maxcnt = n + 1
             elif kind == EK_SNAP_BEGIN:
                 if side >= 0:
                     b = book_row_nb(inst, 1, 1)
@@ -610,22 +624,21 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 changed = cnt[b] > 0 or cnt[b2] > 0
                 cnt[b] = 0
                 cnt[b2] = 0
-            if S[S_RUN_INST] < 0:
-                S[S_RUN_INST] = inst
-                S[S_RUN_TS] = t
-                S[S_RUN_CHANGED] = 1 if changed else 0
+            if run_inst < 0:
+                run_inst = inst
+                run_ts = t
+                run_changed = 1 if changed else 0
             elif changed:
-                S[S_RUN_CHANGED] = 1
-            run_exch[0] = row.exch_ts
-        if li >= nbuf or ntr >= trd.shape[0] or S[S_NBBO] >= bbo.shape[0]:
+                run_changed = 1
+            run_x = row.exch_ts
+        if li >= nbuf or ntr >= ntr_cap or nbbo >= nbbo_cap:
             break
         nx = buf[li]
-        tn = nx.local_ts
-        if S[S_RUN_INST] >= 0 and not (
-                tn == S[S_RUN_TS] and np.int64(nx.instrument) == S[S_RUN_INST]
+        if run_inst >= 0 and not (
+                nx.local_ts == run_ts and np.int64(nx.instrument) == run_inst
                 and is_book_kind_nb(np.int64(nx.kind))):
-            rinst = S[S_RUN_INST]
-            S[S_RUN_INST] = -1
+            rinst = run_inst
+            run_inst = -1
             # finish_run_nb, written out
             bb = book_row_nb(rinst, 1, 1)
             ba = book_row_nb(rinst, -1, 1)
@@ -645,25 +658,29 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 lastbbo[rinst, 1] = bq
                 lastbbo[rinst, 2] = ask
                 lastbbo[rinst, 3] = aq
-                k = S[S_NBBO]
-                rec = bbo[k]
-                rec.ts = S[S_RUN_TS]
-                rec.exch_ts = run_exch[0]
+                rec = bbo[nbbo]
+                rec.ts = run_ts
+                rec.exch_ts = run_x
                 rec.instrument = rinst
                 rec.bid = bid
                 rec.bid_qty = bq
                 rec.ask = ask
                 rec.ask_qty = aq
-                S[S_NBBO] = k + 1
-            if S[S_RUN_CHANGED] != 0 and wake_book[rinst]:
-                S[S_WAKE_TS] = S[S_RUN_TS]
+                nbbo += 1
+            if run_changed != 0 and wake_book[rinst]:
+                S[S_WAKE_TS] = run_ts
                 S[S_WAKE_INST] = rinst
                 status = ST_BOOK
                 break
-            if S[S_NBBO] >= bbo.shape[0]:
+            if nbbo >= nbbo_cap:
                 break
     S[S_EVENTS] = events
     S[S_NTR] = ntr
+    S[S_NBBO] = nbbo
+    S[S_RUN_INST] = run_inst
+    S[S_RUN_TS] = run_ts
+    S[S_RUN_CHANGED] = run_changed
+    run_exch[0] = run_x
     if v >= 0:
         V[v, VF_XI] = x
         V[v, VF_XCLOCK] = xclock
@@ -719,6 +736,11 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             if V[v, VF_LAT_N] > 0 and V[v, VF_LAT_N] - V[v, VF_LAT_POS] < (
                     S[S_MAXCNT] + 2 * S[S_NACT] + 16):
                 return ST_NEED_LATENCY
+        if S[S_LAZY_OFF] == 0:
+            for v in range(nv):
+                if V[v, VF_DORMANT] == 0 and V[v, VF_NOLAZY] == 0 and V[v, VF_NORDERS] == 0:
+                    sleep_idle_nb(S, V, inst_venue, cs, cnt)  # dormant_nb.py
+                    break
         nbuf = S[S_NBUF]
         done = S[S_FEED_DONE] != 0
         li = S[S_LI]
@@ -775,6 +797,8 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
         e2t = INF_TS
         e2p = 99
         for v in range(nv):
+            if V[v, VF_DORMANT] != 0:
+                continue  # no orders: its exchange side skips the feed (dormant_nb.py)
             x = V[v, VF_XI]
             while x < nbuf and inst_venue[buf[x].instrument] != v:
                 x += 1
@@ -868,7 +892,7 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             if done and li >= nbuf and S[S_NREQ] == 0 and S[S_NRESP] == 0:
                 all_done = True
                 for v in range(nv):
-                    if V[v, VF_XI] < nbuf:
+                    if V[v, VF_XI] < nbuf and V[v, VF_DORMANT] == 0:
                         all_done = False
                 if all_done:
                     return ST_END
@@ -912,6 +936,12 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
         row = buf[li]
         if EK_L3_FIRST <= np.int64(row.kind) <= EK_L3_LAST:
             inst = np.int64(row.instrument)
+            lv = inst_venue[inst]
+            if V[lv, VF_NOLAZY] == 0:
+                V[lv, VF_NOLAZY] = 1  # L3 venues keep their exchange side (dormant_nb.py)
+                if V[lv, VF_DORMANT] != 0:
+                    wake_exchange_nb(lv, S, V, inst_venue, kx, qt, cs, cnt, insnap)
+                    continue  # the exchange side applies this row first
             changed = l3_local_row_nb(book, l3, S, row)
             S[S_LI] = li + 1
             S[S_EVENTS] += 1
@@ -927,7 +957,10 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             continue
         # a batch of local rows (and, with one venue, its exchange rows alongside)
         if nv == 1:
-            st = batch_nb(buf, nbuf, done, np.False_, I0, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
+            bv = I0
+            if V[0, VF_DORMANT] != 0:
+                bv = IM1  # dormant: local rows only
+            st = batch_nb(buf, nbuf, done, np.False_, bv, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
                           S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
                           wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
         else:
@@ -939,3 +972,30 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
         if S[S_LI] == li and S[S_NEED_BOOK] == 0 and S[S_NBBO] < bbo.shape[0] and (
                 S[S_NTR] < trd.shape[0]):
             return ST_STUCK  # cannot happen; never spin silently if it does
+
+
+@njit(cache=True)
+def exch_catch_up_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free,
+                     inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
+                     v, t):
+    """Wake venue v and apply its exchange rows up to exchange time t: what an eager
+    exchange side would have shown at this point (SimCore.exchange_bbo on a dormant venue).
+    The venue has no orders, so this changes nothing but its exchange book."""
+    wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap)
+    book = (kx, qt, cs, cnt, insnap)
+    ords = (ot, otf, act, free, inst_nact, olim)
+    rsp = (resp, resp_seq, Lat, Spk)
+    l3 = (l3_keys, l3_tab, l3_meta, l3_out)
+    nbuf = S[S_NBUF]
+    x = V[v, VF_XI]
+    while x < nbuf:
+        row = buf[x]
+        if inst_venue[row.instrument] == v:
+            te = max(row.exch_ts, V[v, VF_XCLOCK])
+            if te > t:
+                break
+            V[v, VF_XCLOCK] = te
+            exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S, V, Vf,
+                        row, te, v)
+        x += 1
+    V[v, VF_XI] = x

@@ -20,13 +20,18 @@ _MAX_KIND = int(EventKind.CLEAR)
 
 @njit(cache=True)
 def validate_chunk_nb(chunk, last_local, n_instruments):
-    """(code, first bad row, number of bad rows) of a chunk; code V_OK if all is well."""
+    """(code, first bad row, number of bad rows, rows stamped at the exchange after their
+    local time) of a chunk; code V_OK if all is well. The last figure is legal (clock skew
+    in real captures) but turns off dormant exchange sides (dormant_nb.py)."""
     code = V_OK
     first = -1
     count = 0
+    future = 0
     prev = last_local
     for i in range(chunk.shape[0]):
         row = chunk[i]
+        if row.exch_ts > row.local_ts:
+            future += 1
         c = V_OK
         if row.local_ts < prev:
             c = V_BACKWARDS
@@ -45,4 +50,4 @@ def validate_chunk_nb(chunk, last_local, n_instruments):
                 code = c
         else:
             prev = row.local_ts
-    return code, first, count
+    return code, first, count, future

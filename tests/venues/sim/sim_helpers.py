@@ -48,13 +48,13 @@ def chunks(feed: np.ndarray, size: int):
 
 
 def make_core(rows, *, chunk: int = 1_000_000, instruments=None, seed: int = 7,
-              configs=None, **table) -> SimCore:
+              configs=None, lazy_exchange: bool = True, **table) -> SimCore:
     table.setdefault("latency", {"entry_ns": 0, "response_ns": 0})
     insts = instruments or [instrument()]
     if configs is None:
         configs = {v: SimVenueConfig.from_table(v, table) for v in {i.venue for i in insts}}
     feed = rows if isinstance(rows, np.ndarray) else events(rows)
-    return SimCore(insts, configs, chunks(feed, chunk), seed)
+    return SimCore(insts, configs, chunks(feed, chunk), seed, lazy_exchange=lazy_exchange)
 
 
 def drain(core: SimCore, bound: int = FAR, book=None, trade=None):

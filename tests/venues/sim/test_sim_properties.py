@@ -48,9 +48,9 @@ def _feed(rows):
 
 
 def _run(rows, actions, *, chunk, seed, queue="risk_averse", partial=True, stp="cancel-new",
-         book_check=True):
+         book_check=True, lazy=True, tapes=None):
     core = make_core(rows, chunk=chunk, seed=seed, queue_model=queue, partial_fills=partial,
-                     stp=stp, latency={"entry_ns": 3, "response_ns": 2})
+                     stp=stp, latency={"entry_ns": 3, "response_ns": 2}, lazy_exchange=lazy)
     actions = sorted(actions, key=lambda a: a[0])
     wb = np.ones(1, dtype=bool)
     recs = []
@@ -82,6 +82,12 @@ def _run(rows, actions, *, chunk, seed, queue="risk_averse", partial=True, stp="
             ai += 1
         elif w.kind == WakeKind.BOUND and ai >= len(actions):
             break
+    if tapes is not None:  # the top-of-book and trade tapes, and both books at the end
+        tapes.append(core.drain_bbo().tolist())
+        tapes.append(core.drain_trades().tolist())
+        for side in (1, -1):
+            for levels in (core.local_levels, core.exchange_levels):
+                tapes.append([a.tolist() for a in levels(0, side, 10_000)])
     if book_check:  # no negative or empty level anywhere, on either side
         for side in (1, -1):
             for levels in (core.local_levels, core.exchange_levels):

@@ -105,14 +105,16 @@ def _chunks(feed: np.ndarray, rows: int = CHUNK_ROWS):
         yield feed[start:start + rows]
 
 
-def ours_replay(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS) -> Result:
+def ours_replay(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS, lazy: bool = True) -> Result:
     """(a) the minimal replay path: no subscriptions, no orders. `run_until` is called at
     bounds `step_ns` apart and the top-of-book / trade tapes are drained at each, as the
-    backtest driver does at its equity samples (an undrained tape grows without limit)."""
+    backtest driver does at its equity samples (an undrained tape grows without limit).
+    With `lazy=False` the venue keeps its exchange book although nothing can match against
+    it (the diagnostic row "tickparity eager exchange"; see venues/sim/dormant_nb.py)."""
     from venues.sim import SimCore, WakeKind
 
     inst = bench_instrument()
-    core = SimCore([inst], {VENUE: venue_config()}, _chunks(feed), seed=1)
+    core = SimCore([inst], {VENUE: venue_config()}, _chunks(feed), seed=1, lazy_exchange=lazy)
     none = np.zeros(1, dtype=np.bool_)
     end = int(feed["local_ts"][-1]) + 1  # the last event (older cores did not END on an unbounded run)
     bound = int(feed["local_ts"][0])
@@ -124,7 +126,8 @@ def ours_replay(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS) -> Result:
             core.drain_trades()
             if kind == WakeKind.END or bound >= end:
                 break
-    return Result("tickparity", "replay", int(core.events_processed), t.wall, t.cpu)
+    name = "tickparity" if lazy else "tickparity eager exchange"
+    return Result(name, "replay", int(core.events_processed), t.wall, t.cpu)
 
 
 class _NullWriter:
@@ -529,7 +532,8 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
         theirs = [r for r in results if r.case == case and r.engine.startswith("hftbacktest")]
         best = max(theirs, key=lambda r: r.cpu_rate) if theirs else None
         extra = [r for r in results if r.case == case
-                 and r.engine in ("tickparity compiled", "tickparity compiled nb", "tickparity core only")]
+                 and r.engine in ("tickparity eager exchange", "tickparity compiled",
+                                  "tickparity compiled nb", "tickparity core only")]
         for r in ([ours] if ours else []) + extra + theirs:
             mark = " (fastest)" if best is not None and r is best and len(theirs) > 1 else ""
             print(f"{case:<13} {r.engine + mark:<29} {r.events:>11,} {r.seconds:>8.3f} "
@@ -548,7 +552,7 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
                 print(f"{case:<13} {label:<29} {'':>11} {'':>8} "
                       f"{r.rate / max(theirs, key=lambda x: x.rate).rate:>10.2f}x {'':>8} "
                       f"{r.cpu_rate / best.cpu_rate:>10.2f}x   "
-                      + ("(diagnostic, no target)" if "core" in r.engine else
+                      + ("(diagnostic, no target)" if "core" in r.engine or "eager" in r.engine else
                          f"target >= {target}x: {'met' if r.cpu_rate / best.cpu_rate >= target else 'MISSED'}"))
         print("-" * len(head))
     mm = [r for r in results if r.case == "market maker" and r.engine != "tickparity core only"]
@@ -656,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         if "replay" in cases:
             if with_ours:
                 runs.append(("replay ours", lambda: ours_replay(feed)))
+                runs.append(("replay ours eager", lambda: ours_replay(feed, lazy=False)))
             if with_hbt:
                 runs += [(f"replay {b}", lambda b=b: hbt_replay(hfeed, b)) for b in ("hashmap", "roivec")]
         if "mm" in cases:

@@ -527,33 +527,40 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
     head = f"{'case':<13} {'engine':<29} {'events':>11} {'wall s':>8} {'wall rate':>11} {'cpu s':>8} {'cpu rate':>11}"
     print(head)
     print("-" * len(head))
+    # the row each target is judged on: (a) the replay; (b) the compiled-strategy loop, the
+    # path the issue allows when plain Python callbacks cannot reach 1.0x (README, Benchmarks)
+    judged = {"replay": "tickparity", "market maker": "tickparity compiled nb"}
+    notes = {
+        "tickparity eager exchange": "diagnostic: exchange book kept without orders",
+        "tickparity": "plain Python callbacks + session (reference)",
+        "tickparity compiled": "loop + session bookkeeping replay (reference)",
+        "tickparity core only": "diagnostic, no target",
+    }
+    order = ("tickparity", "tickparity eager exchange", "tickparity compiled nb", "tickparity compiled",
+             "tickparity core only")
     for case, target in (("replay", 1.5), ("market maker", 1.0)):
-        ours = by.get(("tickparity", case))
         theirs = [r for r in results if r.case == case and r.engine.startswith("hftbacktest")]
         best = max(theirs, key=lambda r: r.cpu_rate) if theirs else None
-        extra = [r for r in results if r.case == case
-                 and r.engine in ("tickparity eager exchange", "tickparity compiled",
-                                  "tickparity compiled nb", "tickparity core only")]
-        for r in ([ours] if ours else []) + extra + theirs:
+        best_wall = max(theirs, key=lambda r: r.rate) if theirs else None
+        ours = [by[(e, case)] for e in order if (e, case) in by]
+        if case == "market maker" and ("tickparity compiled nb", case) not in by:
+            judged[case] = "tickparity"  # no compiled path: the Python one is judged
+        for r in ours + theirs:
             mark = " (fastest)" if best is not None and r is best and len(theirs) > 1 else ""
             print(f"{case:<13} {r.engine + mark:<29} {r.events:>11,} {r.seconds:>8.3f} "
                   f"{_fmt_rate(r.rate):>11} {r.cpu:>8.3f} {_fmt_rate(r.cpu_rate):>11}")
-        if ours and best:
-            best_wall = max(theirs, key=lambda r: r.rate)
-            wall_ratio = ours.rate / best_wall.rate
-            cpu_ratio = ours.cpu_rate / best.cpu_rate
-            met = min(wall_ratio, cpu_ratio) >= target
-            ok &= met
-            print(f"{case:<13} {'ours / their fastest':<29} {'':>11} {'':>8} {wall_ratio:>10.2f}x "
-                  f"{'':>8} {cpu_ratio:>10.2f}x   target >= {target}x: {'met' if met else 'MISSED'}")
-        for r in extra:
-            if best is not None:
-                label = r.engine.removeprefix("tickparity ") + " / their fastest"
-                print(f"{case:<13} {label:<29} {'':>11} {'':>8} "
-                      f"{r.rate / max(theirs, key=lambda x: x.rate).rate:>10.2f}x {'':>8} "
-                      f"{r.cpu_rate / best.cpu_rate:>10.2f}x   "
-                      + ("(diagnostic, no target)" if "core" in r.engine or "eager" in r.engine else
-                         f"target >= {target}x: {'met' if r.cpu_rate / best.cpu_rate >= target else 'MISSED'}"))
+        for r in ours if best is not None else []:
+            wall_ratio = r.rate / best_wall.rate
+            cpu_ratio = r.cpu_rate / best.cpu_rate
+            label = (r.engine.removeprefix("tickparity").strip() or "ours") + " / their fastest"
+            if r.engine == judged[case]:
+                met = min(wall_ratio, cpu_ratio) >= target
+                ok &= met
+                verdict = f"target >= {target}x: {'met' if met else 'MISSED'}"
+            else:
+                verdict = f"({notes.get(r.engine, 'no target')})"
+            print(f"{case:<13} {label:<29} {'':>11} {'':>8} {wall_ratio:>10.2f}x {'':>8} "
+                  f"{cpu_ratio:>10.2f}x   {verdict}")
         print("-" * len(head))
     mm = [r for r in results if r.case == "market maker" and r.engine != "tickparity core only"]
     mm.sort(key=lambda r: (not r.engine.startswith("tickparity"), r.engine))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from numba import njit
 
+SHORT_BOOK = 32  # up to this many levels a side, searches count instead of branching
+
 
 @njit(cache=True, inline="always")
 def book_row_nb(inst, side, local):
@@ -26,14 +28,21 @@ def side_key_nb(side, price):
     return price if side > 0 else -price
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def find_nb(kx, b, n, key):
     """First index in ascending kx[b, 0:n] whose key is >= key.
 
-    Most updates hit the top of the book, so the top 8 levels are scanned linearly
-    first; deeper levels are found by binary search. (Indexing kx[b, j] directly, never
-    a row view, keeps numba from reference-counting a slice per lookup.)
+    A short book (up to SHORT_BOOK levels) is searched by counting the keys below `key`:
+    no data-dependent branch, so no mispredicted one. Otherwise most updates hit the top of
+    the book, so the top 8 levels are scanned linearly first; deeper levels are found by
+    binary search. (Indexing kx[b, j] directly, never a row view, keeps numba from
+    reference-counting a slice per lookup.)
     """
+    if n <= SHORT_BOOK:
+        pos = 0
+        for j in range(n):
+            pos += kx[b, j] < key
+        return pos
     j = n - 1
     lim = n - 8
     while j >= 0 and j >= lim:
@@ -54,7 +63,7 @@ def find_nb(kx, b, n, key):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def level_set_nb(kx, qt, cs, cnt, b, key, qty):
     """Set level `key` of row b to qty (0 removes it). Returns (prev_qty, changed).
 
@@ -87,7 +96,7 @@ def level_set_nb(kx, qt, cs, cnt, b, key, qty):
     return 0, True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def level_qty_nb(kx, qt, cs, cnt, b, key):
     """Visible quantity (feed qty minus our consumption) at `key`, 0 if absent."""
     n = cnt[b]
@@ -97,7 +106,7 @@ def level_qty_nb(kx, qt, cs, cnt, b, key):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def level_feed_qty_nb(kx, qt, cnt, b, key):
     """Feed quantity at `key`, 0 if absent."""
     n = cnt[b]
@@ -107,7 +116,7 @@ def level_feed_qty_nb(kx, qt, cnt, b, key):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def best_visible_nb(kx, qt, cs, cnt, b):
     """Index of the best level with visible quantity > 0, or -1."""
     j = cnt[b] - 1
@@ -118,6 +127,6 @@ def best_visible_nb(kx, qt, cs, cnt, b):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def clear_row_nb(cnt, b):
     cnt[b] = 0

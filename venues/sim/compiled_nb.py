@@ -133,7 +133,7 @@ EV_EXPIRED = np.int64(int(OrderEventKind.EXPIRED))
 INT64_MAX = np.int64(np.iinfo(np.int64).max)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def local_bbo_nb(kx, qt, cnt, book, LB, k):
     """The local top of book of every instrument into book[i] and log row k's snapshot."""
     for i in range(book.shape[0]):
@@ -156,7 +156,7 @@ def local_bbo_nb(kx, qt, cnt, book, LB, k):
             LB[k, 4 * i + 3] = aq
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, kind, number, inst, side, tif, price,
                     qty, now):
     """SimCore._push for constant entry latency (the caller made room in R)."""
@@ -194,7 +194,7 @@ def push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, kind, number
     V[v, VF_NORDERS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def on_response_nb(ctx, rec, LG, k, ts):
     """Log one venue response and update the strategy's open orders and positions."""
     scalars = ctx[0]
@@ -239,7 +239,7 @@ def on_response_nb(ctx, rec, LG, k, ts):
         scalars[CX_NOPEN] = n - 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_compiled_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
                     olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
                     trd, wake_book, wake_trade, out_rec, run_exch,

@@ -53,6 +53,23 @@ class Wake(NamedTuple):
     record: Any
 
 
+def _copy_records(rows: np.ndarray) -> np.ndarray:
+    """rows.copy() for structured rows. numpy copies a dtype with padding (all of ours)
+    field by field, ten times slower than copying the bytes, which this does when it can."""
+    if not rows.flags.c_contiguous:
+        return rows.copy()
+    return rows.view(np.uint8).copy().view(rows.dtype)
+
+
+def _put_records(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst[:] = src for structured rows of one dtype, as bytes when both are contiguous
+    (see _copy_records); numpy copes with overlapping views either way."""
+    if dst.dtype == src.dtype and dst.flags.c_contiguous and src.flags.c_contiguous:
+        dst.view(np.uint8)[:] = src.view(np.uint8)
+    else:
+        dst[:] = src
+
+
 class SimCore:
     """Simulated venues for a set of instruments over one feed (see module doc)."""
 
@@ -384,8 +401,8 @@ class SimCore:
             store = self._store
             if store is None or store.shape[0] < need:
                 store = np.empty(max(need, 2 * chunk.shape[0]), dtype=EVENT_DTYPE)
-            store[:tail] = self._buf[keep:nbuf]  # numpy copes with the overlap
-            store[tail:need] = chunk
+            _put_records(store[:tail], self._buf[keep:nbuf])  # numpy copes with the overlap
+            _put_records(store[tail:need], chunk)
             self._store = store
             buf = store[:need]
         self._buf = buf
@@ -502,14 +519,14 @@ class SimCore:
         """Local top-of-book changes since the last drain (BBO_DTYPE: ts, exch_ts,
         instrument, bid, bid_qty, ask, ask_qty), one per changed book message."""
         n = int(self._S[C.S_NBBO])
-        out = self._bbo[:n].copy()
+        out = _copy_records(self._bbo[:n])
         self._S[C.S_NBBO] = 0
         return out
 
     def drain_trades(self) -> np.ndarray:
         """Market trades seen on the local side since the last drain (TRADE_DTYPE)."""
         n = int(self._S[C.S_NTR])
-        out = self._trd[:n].copy()
+        out = _copy_records(self._trd[:n])
         self._S[C.S_NTR] = 0
         return out
 

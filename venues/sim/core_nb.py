@@ -12,6 +12,12 @@ within each side matters): exchange feed row < GTD expiry < request arrival < lo
 feed row < response delivery. Per venue, a row's exchange time is
 max(exch_ts, exchange time already reached), so the exchange clock of a venue is
 monotone even when the feed (sorted by local_ts) carries slightly unsorted exch_ts.
+
+The venue kernels (here, matching_nb, book_nb, l3_nb, queue_nb, compiled_nb) allocate
+nothing and are compiled with `_nrt=False`: without numba's runtime, passing an array
+to a call or unpacking one from a tuple costs no atomic reference-count pair (which,
+per feed row that touches our orders, used to cost more than the row's own work). A
+kernel that needs to allocate must not carry the flag.
 """
 
 from __future__ import annotations
@@ -20,13 +26,18 @@ import numpy as np
 from numba import njit
 
 from engine.types.market import EventKind
-from venues.sim.book_nb import book_row_nb, level_feed_qty_nb, level_set_nb, side_key_nb
+from venues.sim.book_nb import SHORT_BOOK, book_row_nb, level_feed_qty_nb, level_set_nb, side_key_nb
 from venues.sim.codes import (
     I0,
     I1,
     IM1,
     INF_TS,
+    OF_INST,
+    OF_PRICE,
+    OF_SIDE,
     OF_VENUE,
+    OFF_AHEAD,
+    OFF_CUM,
     QM_L3_FIFO,
     RQ_ARRIVAL,
     RQ_CANCEL,
@@ -80,6 +91,7 @@ from venues.sim.codes import (
     VF_QMODEL,
     VF_XCLOCK,
     VF_XI,
+    VFF_QPARAM,
 )
 from venues.sim.dormant_nb import sleep_idle_nb, wake_exchange_nb
 from venues.sim.l3_nb import M_COUNT, M_SEQ, l3_row_nb
@@ -88,6 +100,7 @@ from venues.sim.matching_nb import (
     R_NONE,
     amend_nb,
     cancel_nb,
+    cross_check_nb,
     end_resting_nb,
     gtd_due_nb,
     l3_queue_nb,
@@ -96,6 +109,7 @@ from venues.sim.matching_nb import (
     submit_nb,
     trade_nb,
 )
+from venues.sim.queue_nb import queue_depth_nb, queue_filled_nb, queue_trade_nb
 
 EK_DELTA = np.int64(EventKind.BOOK_DELTA)
 EK_SNAP_BEGIN = np.int64(EventKind.SNAPSHOT_BEGIN)
@@ -134,7 +148,7 @@ def is_book_kind_nb(kind):
 # --------------------------------------------------------------------------------------
 # exchange side
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S, V, Vf, row,
                 t, v):
     """Apply one feed row on the exchange side; our orders are visited only when the
@@ -189,7 +203,7 @@ def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S
         l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_level_nb(kx, qt, cs, cnt, S, inst, side, price, delta, local):
     """Add delta lots to the L2 level an L3 row changed. Returns (prev, new)."""
     b = book_row_nb(inst, side, local)
@@ -207,7 +221,7 @@ def l3_level_nb(kx, qt, cs, cnt, S, inst, side, price, delta, local):
     return prev, new
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v):
     """An L3 row on the exchange side: venue-order table, L2 levels, our queues."""
     kx, qt, cs, cnt, insnap = book
@@ -243,7 +257,7 @@ def l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v):
         trade_nb(ords, rsp, S, V, t, v, inst, -s0, p0, executed)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_local_row_nb(book, l3, S, row):
     """An L3 row on the local side: venue-order table and local L2 levels."""
     kx, qt, cs, cnt, insnap = book
@@ -271,7 +285,7 @@ def l3_local_row_nb(book, l3, S, row):
 # --------------------------------------------------------------------------------------
 # local side
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, ts, exch_ts):
     """End of a run of local book rows with one (local_ts, instrument): record the top of
     book if it changed. Returns True if it changed."""
@@ -307,7 +321,7 @@ def finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, ts, exch_ts):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def copy_resp_nb(dst, i, src, j):
     d = dst[i]
     s = src[j]
@@ -326,10 +340,10 @@ def copy_resp_nb(dst, i, src, j):
 
 
 # --------------------------------------------------------------------------------------
-# batches: the per-row hot paths, plain arrays only (no tuples, no calls that take
-# tuples), so numba emits no reference counting inside the loops
+# batches: the per-row hot paths, with the book updates written out rather than called
+# (a call passes every array as its ~8 machine words)
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def row_touches_nb(row, inst_nact, olim, insnap):
     """Can this exchange row change one of our orders? (L3 rows always take the full
     path: they maintain the venue-order table.)"""
@@ -353,20 +367,24 @@ def row_touches_nb(row, inst_nact, olim, insnap):
     return kind == EK_SNAP_END
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, S, V, kx,
              qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
              run_exch, book, ords, rsp, l3, Vf):
-    """The hot path: feed rows that cannot touch our orders, on both sides, in time order.
+    """The hot path: feed rows on both sides, in time order.
 
     Exchange rows of venue v (v < 0: none) run while they stay within `emin` of the next
     possible wake-up and before (ostop_t, ostop_p), the earliest other exchange item;
     local rows run while they stay before the next exchange item, the next response
     (rstop_t) and t_bound. With `force` the first exchange row goes unconditionally (the
     caller picked it). Returns ST_BOOK / ST_TRADE on a wake-up, else -1; the caller
-    handles everything else. Plain arrays only, and the book updates are written out
-    instead of called: numba would reference-count every array argument of a call.
+    handles everything else. An exchange row that can touch our orders updates their
+    queues here; matching_nb runs only when one of them may fill (or for snapshot ends
+    and L3 rows), and the batch ends after any response.
     """
+    ot = ords[0]
+    otf = ords[1]
+    act = ords[2]
     li = S[S_LI]
     x = nbuf
     xclock = 0
@@ -429,32 +447,73 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 # produced a response or needs more room
                 ii = np.int64(nx.instrument)
                 touch = EK_L3_FIRST <= np.int64(nx.kind) <= EK_L3_LAST
+                tdelta = False
                 if not touch and inst_nact[ii] > 0:
                     kk = np.int64(nx.kind)
                     sd = np.int64(nx.side)
                     pr = np.int64(nx.price)
+                    # both sides' tests with & and |: which side a row is on is a coin toss,
+                    # a branch on it would be mispredicted half the time
+                    lo_buy = olim[ii, 2]
+                    hi_buy = olim[ii, 0]
+                    lo_sell = olim[ii, 1]
+                    hi_sell = olim[ii, 3]
                     if kk == EK_DELTA:
-                        if sd != 0 and insnap[2 * ii] == 0:
-                            if sd > 0:
-                                touch = (olim[ii, 2] <= pr <= olim[ii, 0]) or pr >= olim[ii, 1]
-                            else:
-                                touch = (olim[ii, 1] <= pr <= olim[ii, 3]) or pr <= olim[ii, 0]
+                        bid_t = ((lo_buy <= pr) & (pr <= hi_buy)) | (pr >= lo_sell)
+                        ask_t = ((lo_sell <= pr) & (pr <= hi_sell)) | (pr <= hi_buy)
+                        touch = (insnap[2 * ii] == 0) & (((sd > 0) & bid_t) | ((sd < 0) & ask_t))
                     elif kk == EK_TRADE:
-                        touch = (sd > 0 and pr >= olim[ii, 1]) or (sd < 0 and pr <= olim[ii, 0])
+                        touch = ((sd > 0) & (pr >= lo_sell)) | ((sd < 0) & (pr <= hi_buy))
                     elif kk == EK_SNAP_END:
                         touch = True
                 if touch:
                     nresp0 = S[S_NRESP]
-                    S[S_MAXCNT] = maxcnt
                     V[v, VF_XCLOCK] = te
                     xclock = te
-                    exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S,
-                                V, Vf, nx, te, v)
-                    maxcnt = S[S_MAXCNT]
-                    x += 1
-                    if S[S_NRESP] != nresp0 or S[S_NEED_L3] != 0 or S[S_NEED_BOOK] != 0:
-                        break
-                    continue
+                    kk = np.int64(nx.kind)
+                    if kk == EK_DELTA:
+                        tdelta = True  # applied below with the other book rows, then matched
+                    elif kk == EK_TRADE:
+                        # trade_nb, written out for the rows that fill nothing (queue updates
+                        # only); matching_nb is called, on the state it would have seen, when
+                        # the trade prints through one of our orders or reaches one
+                        sd = np.int64(nx.side)
+                        pr = np.int64(nx.price)
+                        q = np.int64(nx.qty)
+                        model = V[v, VF_QMODEL]
+                        nact = S[S_NACT]
+                        own = -sd
+                        fast = not ((own < 0 and olim[ii, 1] < pr) or (own > 0 and olim[ii, 0] > pr))
+                        if fast:  # no trade through an order: does the trade reach one?
+                            for k in range(nact):
+                                s = act[k]
+                                if ot[s, OF_INST] == ii and ot[s, OF_SIDE] == own and ot[s, OF_PRICE] == pr:
+                                    a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], q)
+                                    if queue_filled_nb(a) > 0:
+                                        fast = False
+                                        break
+                        if fast:
+                            for k in range(nact):
+                                s = act[k]
+                                if ot[s, OF_INST] == ii and ot[s, OF_SIDE] == own and ot[s, OF_PRICE] == pr:
+                                    a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], q)
+                                    otf[s, OFF_AHEAD] = a
+                                    otf[s, OFF_CUM] = c
+                        else:
+                            trade_nb(ords, rsp, S, V, te, v, ii, sd, pr, q)
+                        x += 1
+                        if S[S_NRESP] != nresp0:
+                            break
+                        continue
+                    else:
+                        S[S_MAXCNT] = maxcnt
+                        exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S,
+                                    V, Vf, nx, te, v)
+                        maxcnt = S[S_MAXCNT]
+                        x += 1
+                        if S[S_NRESP] != nresp0 or S[S_NEED_L3] != 0 or S[S_NEED_BOOK] != 0:
+                            break
+                        continue
             if go:
                 row = nx
                 xclock = te
@@ -469,28 +528,35 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         key = side_key_nb(side, np.int64(row.price))
                         qty = np.int64(row.qty)
                         n = cnt[b]
-                        pos = n
-                        j = n - 1
-                        while j >= 0:
-                            kj = kx[b, j]
-                            if kj <= key:
-                                pos = j + 1 if kj < key else j
-                                break
-                            if j < n - 8:
-                                lo = 0
-                                hi = j + 1
-                                while lo < hi:
-                                    mid = (lo + hi) >> 1
-                                    if kx[b, mid] < key:
-                                        lo = mid + 1
-                                    else:
-                                        hi = mid
-                                pos = lo
-                                break
-                            j -= 1
-                        if j < 0:
+                        if n <= SHORT_BOOK:  # find_nb's short-book count, written out
                             pos = 0
+                            for j in range(n):
+                                pos += kx[b, j] < key
+                        else:
+                            pos = n
+                            j = n - 1
+                            while j >= 0:
+                                kj = kx[b, j]
+                                if kj <= key:
+                                    pos = j + 1 if kj < key else j
+                                    break
+                                if j < n - 8:
+                                    lo = 0
+                                    hi = j + 1
+                                    while lo < hi:
+                                        mid = (lo + hi) >> 1
+                                        if kx[b, mid] < key:
+                                            lo = mid + 1
+                                        else:
+                                            hi = mid
+                                    pos = lo
+                                    break
+                                j -= 1
+                            if j < 0:
+                                pos = 0
+                        prev = 0
                         if pos < n and kx[b, pos] == key:
+                            prev = qt[b, pos]
                             if qty > 0:
                                 qt[b, pos] = qty
                                 cs[b, pos] = 0
@@ -523,6 +589,28 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                     cnt[book_row_nb(inst, 1, 0)] = 0
                     cnt[book_row_nb(inst, -1, 0)] = 0
                 x += 1
+                if tdelta:
+                    # the level at or across our orders changed from prev to qty lots:
+                    # level_change_nb, written out (the queue update here, matching_nb
+                    # only if the visible best of this side now crosses one of our orders)
+                    pr = np.int64(row.price)
+                    new = max(qty, 0)
+                    model = V[v, VF_QMODEL]
+                    param = Vf[v, VFF_QPARAM]
+                    for k in range(S[S_NACT]):
+                        s = act[k]
+                        if ot[s, OF_INST] == inst and ot[s, OF_SIDE] == side and ot[s, OF_PRICE] == pr:
+                            a, c = queue_depth_nb(model, param, otf[s, OFF_AHEAD], otf[s, OFF_CUM], prev, new)
+                            otf[s, OFF_AHEAD] = a
+                            otf[s, OFF_CUM] = c
+                    j = cnt[b] - 1
+                    while j >= 0 and qt[b, j] - cs[b, j] <= 0:
+                        j -= 1
+                    if j >= 0 and ((side > 0 and kx[b, j] >= olim[inst, 1])
+                                   or (side < 0 and -kx[b, j] <= olim[inst, 0])):
+                        cross_check_nb(book, ords, rsp, S, V, te, inst, -side)
+                    if S[S_NRESP] != nresp0 or maxcnt >= cap:
+                        break
                 continue
         # ---- else the next local row, if it may go now ------------------------------
         if not have_l or tl > t_bound or not before_nb(tl, P_LOCAL_ROW, ostop_t, ostop_p):
@@ -564,27 +652,32 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                     key = side_key_nb(side, np.int64(row.price))
                     qty = np.int64(row.qty)
                     n = cnt[b]
-                    pos = n
-                    j = n - 1
-                    while j >= 0:
-                        kj = kx[b, j]
-                        if kj <= key:
-                            pos = j + 1 if kj < key else j
-                            break
-                        if j < n - 8:
-                            lo = 0
-                            hi = j + 1
-                            while lo < hi:
-                                mid = (lo + hi) >> 1
-                                if kx[b, mid] < key:
-                                    lo = mid + 1
-                                else:
-                                    hi = mid
-                            pos = lo
-                            break
-                        j -= 1
-                    if j < 0:
+                    if n <= SHORT_BOOK:  # find_nb's short-book count, written out
                         pos = 0
+                        for j in range(n):
+                            pos += kx[b, j] < key
+                    else:
+                        pos = n
+                        j = n - 1
+                        while j >= 0:
+                            kj = kx[b, j]
+                            if kj <= key:
+                                pos = j + 1 if kj < key else j
+                                break
+                            if j < n - 8:
+                                lo = 0
+                                hi = j + 1
+                                while lo < hi:
+                                    mid = (lo + hi) >> 1
+                                    if kx[b, mid] < key:
+                                        lo = mid + 1
+                                    else:
+                                        hi = mid
+                                pos = lo
+                                break
+                            j -= 1
+                        if j < 0:
+                            pos = 0
                     if pos < n and kx[b, pos] == key:
                         if qty > 0:
                             changed = qt[b, pos] != qty
@@ -696,7 +789,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
 # --------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
            olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
            trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None):
@@ -849,19 +942,14 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             limit = sat_add_nb(wake_t, V[ev, VF_EMIN])
             if ep == P_REQUEST or et <= limit:
                 if ep == P_EXCH_ROW:
+                    # the batch applies this row first (force), whether it touches our
+                    # orders or not, and goes on as far as nothing else can come first
                     v = ev
-                    x = V[v, VF_XI]
-                    if row_touches_nb(buf[x], inst_nact, olim, insnap):
-                        V[v, VF_XI] = x + 1
-                        V[v, VF_XCLOCK] = et
-                        exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3,
-                                    S, V, Vf, buf[x], et, v)
-                    else:
-                        st = batch_nb(buf, nbuf, done, np.True_, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
-                                      inst_venue, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
-                                      bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
-                        if st >= 0:
-                            return st
+                    st = batch_nb(buf, nbuf, done, np.True_, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
+                                  inst_venue, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
+                                  bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
+                    if st >= 0:
+                        return st
                 elif ep == P_EXPIRY:
                     V[ev, VF_XCLOCK] = et
                     end_resting_nb(ords, rsp, S, V, ei, et, K_EXPIRED, R_NONE)

@@ -29,7 +29,7 @@ M_SEQ = np.int64(1)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_slot_nb(keys, tab, p, inst, oid):
     """Slot of (inst, oid) in table p, or -(free slot) - 1 where it would go."""
     cap = keys.shape[1]
@@ -43,7 +43,7 @@ def l3_slot_nb(keys, tab, p, inst, oid):
         h = (h + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_delete_nb(keys, tab, meta, p, h):
     """Remove slot h (backward-shift deletion keeps probe chains intact)."""
     cap = keys.shape[1]
@@ -65,7 +65,7 @@ def l3_delete_nb(keys, tab, meta, p, h):
             h = j
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_rehash_nb(keys, tab, meta, new_keys, new_tab, new_meta):
     """Copy both tables into bigger ones."""
     for p in range(keys.shape[0]):
@@ -80,7 +80,7 @@ def l3_rehash_nb(keys, tab, meta, new_keys, new_tab, new_meta):
                 new_meta[p, M_COUNT] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_row_nb(keys, tab, meta, p, inst, kind, side, price, qty, oid, out):
     """Apply one L3 row to table p. Describes the venue order before and after in `out`:
     out[0..4] = had (0/1), side, price, qty, seq before; out[5..9] = has, side, price,

@@ -119,7 +119,7 @@ TIF_GTD = np.int64(TimeInForce.GTD)
 # --------------------------------------------------------------------------------------
 # responses
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def emit_nb(rsp, S, V, v, t, order_no, inst, kind, liq, reason, price, qty, filled, leaves,
             order_price):
     """Queue one response produced at exchange time t; it reaches the local side after
@@ -159,7 +159,7 @@ def emit_nb(rsp, S, V, v, t, order_no, inst, kind, liq, reason, price, qty, fill
 # --------------------------------------------------------------------------------------
 # order table
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd, post,
                  stp, ahead):
     ot, otf, act, free, inst_nact, olim = ords
@@ -193,7 +193,7 @@ def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, fill
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def remove_order_nb(ords, S, V, s):
     """Drop slot s from the active list (keeps queue order of the others)."""
     ot, otf, act, free, inst_nact, olim = ords
@@ -215,7 +215,7 @@ def remove_order_nb(ords, S, V, s):
     limits_nb(ords, S, ot[s, OF_INST])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def to_back_nb(ords, S, s):
     """Send slot s to the back of every queue (new seniority, end of the active list)."""
     ot, otf, act, free, inst_nact, olim = ords
@@ -231,7 +231,7 @@ def to_back_nb(ords, S, s):
     ot[s, OF_L3_AHEAD] = S[S_L3SEQ]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def compact_filled_nb(ords, S, V, inst):
     """Remove every order of `inst` with nothing left (filled == qty), in one pass."""
     ot, otf, act, free, inst_nact, olim = ords
@@ -253,7 +253,7 @@ def compact_filled_nb(ords, S, V, inst):
     limits_nb(ords, S, inst)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def limits_nb(ords, S, inst):
     """Refresh olim[inst] = (highest buy, lowest sell, lowest buy, highest sell) price of
     our orders (-1 / INF when none): lets per-row code skip rows that cannot touch them."""
@@ -278,7 +278,7 @@ def limits_nb(ords, S, inst):
     olim[inst, 3] = ha
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def find_order_nb(ords, S, order_no):
     ot, otf, act, free, inst_nact, olim = ords
     for j in range(S[S_NACT]):
@@ -288,7 +288,7 @@ def find_order_nb(ords, S, order_no):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def fill_resting_nb(ords, rsp, S, V, s, t, qty, liq):
     """A fill of `qty` lots of resting slot s at its own price."""
     ot = ords[0]
@@ -298,7 +298,7 @@ def fill_resting_nb(ords, rsp, S, V, s, t, qty, liq):
             ot[s, OF_PRICE], qty, filled, ot[s, OF_QTY] - filled, ot[s, OF_PRICE])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def end_resting_nb(ords, rsp, S, V, s, t, kind, reason):
     """Cancel or expire resting slot s (the record's qty is what was removed)."""
     ot = ords[0]
@@ -311,7 +311,7 @@ def end_resting_nb(ords, rsp, S, V, s, t, kind, reason):
 # --------------------------------------------------------------------------------------
 # passive fills driven by the feed
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def cross_check_nb(book, ords, rsp, S, V, t, inst, own_side):
     """Rule (c): the opposite visible best crossed a resting order -> it fills completely
     at its own price (maker)."""
@@ -338,7 +338,7 @@ def cross_check_nb(book, ords, rsp, S, V, t, inst, own_side):
         compact_filled_nb(ords, S, V, inst)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, new):
     """The feed set (side, price) from prev to new lots: queue update, then rule (c)."""
     ot, otf, act, free, inst_nact, olim = ords
@@ -353,7 +353,7 @@ def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, ne
     cross_check_nb(book, ords, rsp, S, V, t, inst, -side)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
     """After a snapshot every own order's ahead is capped by its level's new quantity."""
     kx, qt, cs, cnt, insnap = book
@@ -371,7 +371,7 @@ def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
     cross_check_nb(book, ords, rsp, S, V, t, inst, IM1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
     """A market trade printed at the exchange: rules (a) queue and (b) trade-through.
 
@@ -411,7 +411,7 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
         compact_filled_nb(ords, S, V, inst)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, side, price, q0, seq0, out):
     """l3_fifo: a venue order at (side, price) with q0 lots and sequence seq0 changed
     (out as from l3_row_nb). Orders ahead of ours shrink our `ahead` exactly; an execution
@@ -449,12 +449,12 @@ def l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, side, price, q0, seq0, out):
 # --------------------------------------------------------------------------------------
 # taker side: entry and crossing amends
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _level_price(kx, b, j, book_side):
     return kx[b, j] if book_side > 0 else -kx[b, j]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def fillable_nb(book, inst, side, is_mkt, limit, want, has_barrier, barrier):
     """Visible quantity our order could take now, counted up to `want`.
 
@@ -476,7 +476,7 @@ def fillable_nb(book, inst, side, is_mkt, limit, want, has_barrier, barrier):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def own_best_opposite_nb(ords, S, inst, side, skip):
     """Best price of our resting orders opposite to `side` (excluding slot skip), or 0."""
     ot = ords[0]
@@ -494,7 +494,7 @@ def own_best_opposite_nb(ords, S, inst, side, skip):
     return found, best
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
     """Self-trade prevention against our resting orders at `price`; returns
     (remaining qty of the taker, stop walking)."""
@@ -527,7 +527,7 @@ def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
     return rem, False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qty, filled,
             order_price, stp, skip):
     """Walk the visible exchange book as a taker from `filled` towards `qty`.
@@ -581,7 +581,7 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
     return filled, qty, False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def submit_nb(book, ords, rsp, S, V, R, r, t, v):
     """A new order reached the venue at exchange time t."""
     kx, qt, cs, cnt, insnap = book
@@ -665,7 +665,7 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
                  1 if post else 0, stp, float(ahead))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def cancel_nb(ords, rsp, S, V, R, r, t, v):
     order_no = R[r, RQ_ORDER_NO]
     s = find_order_nb(ords, S, order_no)
@@ -677,7 +677,7 @@ def cancel_nb(ords, rsp, S, V, R, r, t, v):
     end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def amend_nb(book, ords, rsp, S, V, R, r, t, v):
     """Amend: qty = new total. Price change or qty increase -> back of the queue; a
     decrease keeps the place; new qty <= filled cancels the order."""
@@ -742,7 +742,7 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
             remove_order_nb(ords, S, V, s)  # filled: its last FILL said leaves 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def gtd_due_nb(ords, S, V):
     """(slot, time) of the next GTD expiry (earliest deadline, then queue order)."""
     ot = ords[0]

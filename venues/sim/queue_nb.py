@@ -34,7 +34,7 @@ def prob_f_nb(model, param, x):
     return x**param
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def queue_trade_nb(model, ahead, cum, qty):
     """A trade of `qty` printed at our price. Returns (ahead, cum_trade)."""
     if model == QM_L3_FIFO:
@@ -44,7 +44,7 @@ def queue_trade_nb(model, ahead, cum, qty):
     return ahead - qty, cum
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def queue_depth_nb(model, param, ahead, cum, prev, new):
     """The feed changed our level from `prev` to `new` lots. Returns (ahead, cum_trade)."""
     if model == QM_L3_FIFO:

@@ -13,7 +13,7 @@ feed row < response delivery. Per venue, a row's exchange time is
 max(exch_ts, exchange time already reached), so the exchange clock of a venue is
 monotone even when the feed (sorted by local_ts) carries slightly unsorted exch_ts.
 
-The venue kernels (here, matching_nb, book_nb, l3_nb, queue_nb, compiled_nb) allocate
+The venue kernels (here, matching_nb, book_nb, l3_nb, queue_nb, dormant_nb, compiled_nb) allocate
 nothing and are compiled with `_nrt=False`: without numba's runtime, passing an array
 to a call or unpacking one from a tuple costs no atomic reference-count pair (which,
 per feed row that touches our orders, used to cost more than the row's own work). A
@@ -154,8 +154,8 @@ def exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S
     """Apply one feed row on the exchange side; our orders are visited only when the
     row can touch them (olim: each instrument's own buy and sell price ranges).
 
-    The arrays of the hot path come in one by one: unpacking the `book`/`ords` tuples
-    per row would cost numba a reference-count pair per array per row.
+    The batch loop (batch_nb) handles most rows itself; this is the full path for
+    snapshot ends, L3 rows and SimCore.exchange_bbo's catch-up of a dormant venue.
     """
     inst = np.int64(row.instrument)
     kind = np.int64(row.kind)
@@ -344,30 +344,6 @@ def copy_resp_nb(dst, i, src, j):
 # (a call passes every array as its ~8 machine words)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
-def row_touches_nb(row, inst_nact, olim, insnap):
-    """Can this exchange row change one of our orders? (L3 rows always take the full
-    path: they maintain the venue-order table.)"""
-    inst = np.int64(row.instrument)
-    kind = np.int64(row.kind)
-    if EK_L3_FIRST <= kind <= EK_L3_LAST:
-        return True
-    if inst_nact[inst] == 0:
-        return False
-    side = np.int64(row.side)
-    price = np.int64(row.price)
-    if kind == EK_DELTA:
-        if side == 0 or insnap[2 * inst] != 0:
-            return False
-        # our orders at this level (queue), or across it (rule c)
-        if side > 0:
-            return (olim[inst, 2] <= price <= olim[inst, 0]) or price >= olim[inst, 1]
-        return (olim[inst, 1] <= price <= olim[inst, 3]) or price <= olim[inst, 0]
-    if kind == EK_TRADE:
-        return (side > 0 and price >= olim[inst, 1]) or (side < 0 and price <= olim[inst, 0])
-    return kind == EK_SNAP_END
-
-
-@njit(cache=True, _nrt=False)
 def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, S, V, kx,
              qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
              run_exch, book, ords, rsp, l3, Vf):
@@ -442,8 +418,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                            and before_nb(te, P_EXCH_ROW, ostop_t, ostop_p))
             force = False
             if go:
-                # row_touches_nb, written out: a row that can touch our orders (or an L3
-                # row) is applied in full by exch_row_nb; the batch goes on unless that
+                # can this row touch our orders? (L3 rows always take the full path: they
+                # maintain the venue-order table); the batch goes on unless a touching row
                 # produced a response or needs more room
                 ii = np.int64(nx.instrument)
                 touch = EK_L3_FIRST <= np.int64(nx.kind) <= EK_L3_LAST
@@ -523,8 +499,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 if kind == EK_DELTA:
                     if side != 0:
                         b = book_row_nb(inst, side, 0)
-                        # level_set_nb, written out: a call would cost a reference-count pair per
-                        # array argument per row
+                        # level_set_nb, written out (the hot path keeps its loop state in
+                        # registers across the update)
                         key = side_key_nb(side, np.int64(row.price))
                         qty = np.int64(row.qty)
                         n = cnt[b]
@@ -1062,7 +1038,7 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             return ST_STUCK  # cannot happen; never spin silently if it does
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def exch_catch_up_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free,
                      inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
                      v, t):

@@ -29,7 +29,7 @@ from venues.sim.book_nb import book_row_nb
 from venues.sim.codes import S_LAZY_OFF, S_LI, VF_DORMANT, VF_NOLAZY, VF_NORDERS, VF_XI
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap):
     """Rebuild dormant venue v's exchange books from its local books (see module doc)."""
     if V[v, VF_DORMANT] == 0:
@@ -50,13 +50,13 @@ def wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap):
     V[v, VF_DORMANT] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def wake_all_nb(S, V, inst_venue, kx, qt, cs, cnt, insnap):
     for v in range(V.shape[0]):
         wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sleep_idle_nb(S, V, inst_venue, cs, cnt):
     """Put to sleep every venue whose exchange side has nothing to do (see module doc).
 

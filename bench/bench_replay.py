@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-WS_DATA = REPO.parent / "shared" / "data" / "binance-ws"
+WS_DATA = REPO / "tests" / "data" / "binance-ws"  # the real captures shipped with the tests
 INST = "binance:BTC/USDT"
 CHUNK = 1_000_000
 SPOT_8DP = """["binance:BTC/USDT"]

@@ -1,4 +1,4 @@
-"""Correctness oracle on the real Binance captures (../shared/data/binance-ws/).
+"""Correctness oracle on the real Binance captures (tests/data/binance-ws/).
 
 The top of book rebuilt from the REST snapshot + depth diffs (aligned by update id the
 way Binance documents) must equal the bookTicker stream wherever both carry the same

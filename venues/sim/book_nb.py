@@ -28,7 +28,7 @@ def side_key_nb(side, price):
     return price if side > 0 else -price
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def find_nb(kx, b, n, key):
     """First index in ascending kx[b, 0:n] whose key is >= key.
 

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from engine.types.market import EventKind
-from venues.sim.book_nb import SHORT_BOOK, book_row_nb, level_feed_qty_nb, level_set_nb, side_key_nb
+from venues.sim.book_nb import book_row_nb, find_nb, level_feed_qty_nb, level_set_nb, side_key_nb
 from venues.sim.codes import (
     I0,
     I1,
@@ -105,11 +105,12 @@ from venues.sim.matching_nb import (
     gtd_due_nb,
     l3_queue_nb,
     level_change_nb,
+    queue_level_nb,
     snapshot_end_nb,
     submit_nb,
     trade_nb,
 )
-from venues.sim.queue_nb import queue_depth_nb, queue_filled_nb, queue_trade_nb
+from venues.sim.queue_nb import queue_filled_nb, queue_trade_nb
 
 EK_DELTA = np.int64(EventKind.BOOK_DELTA)
 EK_SNAP_BEGIN = np.int64(EventKind.SNAPSHOT_BEGIN)
@@ -504,32 +505,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         key = side_key_nb(side, np.int64(row.price))
                         qty = np.int64(row.qty)
                         n = cnt[b]
-                        if n <= SHORT_BOOK:  # find_nb's short-book count, written out
-                            pos = 0
-                            for j in range(n):
-                                pos += kx[b, j] < key
-                        else:
-                            pos = n
-                            j = n - 1
-                            while j >= 0:
-                                kj = kx[b, j]
-                                if kj <= key:
-                                    pos = j + 1 if kj < key else j
-                                    break
-                                if j < n - 8:
-                                    lo = 0
-                                    hi = j + 1
-                                    while lo < hi:
-                                        mid = (lo + hi) >> 1
-                                        if kx[b, mid] < key:
-                                            lo = mid + 1
-                                        else:
-                                            hi = mid
-                                    pos = lo
-                                    break
-                                j -= 1
-                            if j < 0:
-                                pos = 0
+                        pos = find_nb(kx, b, n, key)
                         prev = 0
                         if pos < n and kx[b, pos] == key:
                             prev = qt[b, pos]
@@ -570,15 +546,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                     # level_change_nb, written out (the queue update here, matching_nb
                     # only if the visible best of this side now crosses one of our orders)
                     pr = np.int64(row.price)
-                    new = max(qty, 0)
-                    model = V[v, VF_QMODEL]
-                    param = Vf[v, VFF_QPARAM]
-                    for k in range(S[S_NACT]):
-                        s = act[k]
-                        if ot[s, OF_INST] == inst and ot[s, OF_SIDE] == side and ot[s, OF_PRICE] == pr:
-                            a, c = queue_depth_nb(model, param, otf[s, OFF_AHEAD], otf[s, OFF_CUM], prev, new)
-                            otf[s, OFF_AHEAD] = a
-                            otf[s, OFF_CUM] = c
+                    queue_level_nb(ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst,
+                                   side, pr, prev, max(qty, 0))
                     j = cnt[b] - 1
                     while j >= 0 and qt[b, j] - cs[b, j] <= 0:
                         j -= 1
@@ -628,32 +597,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                     key = side_key_nb(side, np.int64(row.price))
                     qty = np.int64(row.qty)
                     n = cnt[b]
-                    if n <= SHORT_BOOK:  # find_nb's short-book count, written out
-                        pos = 0
-                        for j in range(n):
-                            pos += kx[b, j] < key
-                    else:
-                        pos = n
-                        j = n - 1
-                        while j >= 0:
-                            kj = kx[b, j]
-                            if kj <= key:
-                                pos = j + 1 if kj < key else j
-                                break
-                            if j < n - 8:
-                                lo = 0
-                                hi = j + 1
-                                while lo < hi:
-                                    mid = (lo + hi) >> 1
-                                    if kx[b, mid] < key:
-                                        lo = mid + 1
-                                    else:
-                                        hi = mid
-                                pos = lo
-                                break
-                            j -= 1
-                        if j < 0:
-                            pos = 0
+                    pos = find_nb(kx, b, n, key)
                     if pos < n and kx[b, pos] == key:
                         if qty > 0:
                             changed = qt[b, pos] != qty

@@ -338,18 +338,24 @@ def cross_check_nb(book, ords, rsp, S, V, t, inst, own_side):
         compact_filled_nb(ords, S, V, inst)
 
 
-@njit(cache=True, _nrt=False)
-def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, new):
-    """The feed set (side, price) from prev to new lots: queue update, then rule (c)."""
-    ot, otf, act, free, inst_nact, olim = ords
-    model = V[v, VF_QMODEL]
-    param = Vf[v, VFF_QPARAM]
-    for k in range(S[S_NACT]):
+@njit(cache=True, _nrt=False, inline="always")
+def queue_level_nb(ot, otf, act, nact, model, param, inst, side, price, prev, new):
+    """Our orders resting at (inst, side, price) see the level go from prev to new lots.
+    (Inlined: the batch loop in core_nb calls it per touching row.)"""
+    for k in range(nact):
         s = act[k]
         if ot[s, OF_INST] == inst and ot[s, OF_SIDE] == side and ot[s, OF_PRICE] == price:
             a, c = queue_depth_nb(model, param, otf[s, OFF_AHEAD], otf[s, OFF_CUM], prev, new)
             otf[s, OFF_AHEAD] = a
             otf[s, OFF_CUM] = c
+
+
+@njit(cache=True, _nrt=False)
+def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, new):
+    """The feed set (side, price) from prev to new lots: queue update, then rule (c)."""
+    ot, otf, act, free, inst_nact, olim = ords
+    queue_level_nb(ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst, side, price,
+                   prev, new)
     cross_check_nb(book, ords, rsp, S, V, t, inst, -side)
 
 

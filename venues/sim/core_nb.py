@@ -286,10 +286,11 @@ def l3_local_row_nb(book, l3, S, row):
 # --------------------------------------------------------------------------------------
 # local side
 # --------------------------------------------------------------------------------------
-@njit(cache=True, _nrt=False)
-def finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, ts, exch_ts):
+@njit(cache=True, _nrt=False, inline="always")
+def finish_run_nb(kx, qt, cnt, bbo, lastbbo, nbbo, inst, ts, exch_ts):
     """End of a run of local book rows with one (local_ts, instrument): record the top of
-    book if it changed. Returns True if it changed."""
+    book in bbo[nbbo] if it changed. Returns the new tape length. (Inlined: the batch loop
+    keeps the tape length in a register.)"""
     bb = book_row_nb(inst, 1, 1)
     ba = book_row_nb(inst, -1, 1)
     bid = 0
@@ -304,13 +305,12 @@ def finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, ts, exch_ts):
         aq = qt[ba, cnt[ba] - 1]
     if (bid == lastbbo[inst, 0] and bq == lastbbo[inst, 1] and ask == lastbbo[inst, 2]
             and aq == lastbbo[inst, 3]):
-        return False
+        return nbbo
     lastbbo[inst, 0] = bid
     lastbbo[inst, 1] = bq
     lastbbo[inst, 2] = ask
     lastbbo[inst, 3] = aq
-    k = S[S_NBBO]
-    rec = bbo[k]
+    rec = bbo[nbbo]
     rec.ts = ts
     rec.exch_ts = exch_ts
     rec.instrument = inst
@@ -318,8 +318,7 @@ def finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, ts, exch_ts):
     rec.bid_qty = bq
     rec.ask = ask
     rec.ask_qty = aq
-    S[S_NBBO] = k + 1
-    return True
+    return nbbo + 1
 
 
 @njit(cache=True, _nrt=False)
@@ -652,34 +651,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 and is_book_kind_nb(np.int64(nx.kind))):
             rinst = run_inst
             run_inst = -1
-            # finish_run_nb, written out
-            bb = book_row_nb(rinst, 1, 1)
-            ba = book_row_nb(rinst, -1, 1)
-            bid = 0
-            bq = 0
-            ask = 0
-            aq = 0
-            if cnt[bb] > 0:
-                bid = kx[bb, cnt[bb] - 1]
-                bq = qt[bb, cnt[bb] - 1]
-            if cnt[ba] > 0:
-                ask = -kx[ba, cnt[ba] - 1]
-                aq = qt[ba, cnt[ba] - 1]
-            if not (bid == lastbbo[rinst, 0] and bq == lastbbo[rinst, 1]
-                    and ask == lastbbo[rinst, 2] and aq == lastbbo[rinst, 3]):
-                lastbbo[rinst, 0] = bid
-                lastbbo[rinst, 1] = bq
-                lastbbo[rinst, 2] = ask
-                lastbbo[rinst, 3] = aq
-                rec = bbo[nbbo]
-                rec.ts = run_ts
-                rec.exch_ts = run_x
-                rec.instrument = rinst
-                rec.bid = bid
-                rec.bid_qty = bq
-                rec.ask = ask
-                rec.ask_qty = aq
-                nbbo += 1
+            nbbo = finish_run_nb(kx, qt, cnt, bbo, lastbbo, nbbo, rinst, run_ts, run_x)
             if run_changed != 0 and wake_book[rinst]:
                 S[S_WAKE_TS] = run_ts
                 S[S_WAKE_INST] = rinst
@@ -770,7 +742,8 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             if not cont:
                 inst = S[S_RUN_INST]
                 S[S_RUN_INST] = -1
-                finish_run_nb(kx, qt, cnt, S, bbo, lastbbo, inst, S[S_RUN_TS], run_exch[0])
+                S[S_NBBO] = finish_run_nb(kx, qt, cnt, bbo, lastbbo, S[S_NBBO], inst, S[S_RUN_TS],
+                                          run_exch[0])
                 if S[S_RUN_CHANGED] != 0 and wake_book[inst]:
                     S[S_WAKE_TS] = S[S_RUN_TS]
                     S[S_WAKE_INST] = inst

@@ -125,8 +125,3 @@ def best_visible_nb(kx, qt, cs, cnt, b):
             return j
         j -= 1
     return -1
-
-
-@njit(cache=True, _nrt=False)
-def clear_row_nb(cnt, b):
-    cnt[b] = 0

@@ -672,13 +672,19 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
 
 
 @njit(cache=True, _nrt=False)
+def reject_not_open_nb(rsp, S, V, R, r, t, v, order_no):
+    """A cancel or amend of an order the venue does not hold: closed if we ever sent it."""
+    reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
+    emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, I0, I0,
+            I0, I0, I0)
+
+
+@njit(cache=True, _nrt=False)
 def cancel_nb(ords, rsp, S, V, R, r, t, v):
     order_no = R[r, RQ_ORDER_NO]
     s = find_order_nb(ords, S, order_no)
     if s < 0:
-        reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
-        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, I0, I0,
-                I0, I0, I0)
+        reject_not_open_nb(rsp, S, V, R, r, t, v, order_no)
         return
     end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
 
@@ -692,9 +698,7 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
     order_no = R[r, RQ_ORDER_NO]
     s = find_order_nb(ords, S, order_no)
     if s < 0:
-        reason = R_CLOSED if R[r, RQ_KNOWN] != 0 else R_UNKNOWN
-        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_CANCEL_REJECTED, LQ_NONE, reason, I0, I0,
-                I0, I0, I0)
+        reject_not_open_nb(rsp, S, V, R, r, t, v, order_no)
         return
     inst = ot[s, OF_INST]
     side = ot[s, OF_SIDE]

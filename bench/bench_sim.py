@@ -139,19 +139,19 @@ class _NullWriter:
 
 
 def ours_market_maker(feed: np.ndarray, audit_dir: Path, compiled: bool = False) -> Result:
-    """(b) TouchQuoter through TradingSession + the backtest driver `engine.backtest._drive`.
+    """(b) TouchQuoter through TradingSession + the backtest driver `modes.backtest._drive`.
 
     With `compiled`, the same rules as the compiled strategy of
     `examples/compiled_market_maker.py` on the engine's compiled fast path
-    (`engine.backtest_compiled.drive_compiled`), still booked through the session."""
+    (`modes.backtest_compiled.drive_compiled`), still booked through the session."""
     from bench.strategies import TouchQuoter
     from engine.audit import AuditLog
-    from engine.backtest import _drive
     from engine.clock import SimClock
     from engine.ledger import Ledger
     from engine.risk import RiskConfig, RiskEngine
     from engine.session import TradingSession
     from engine.types import OrderStatus
+    from modes.backtest import _drive
     from venues.sim import SimCore, WakeKind
     from venues.simulated import SimulatedVenue
 
@@ -180,7 +180,7 @@ def ours_market_maker(feed: np.ndarray, audit_dir: Path, compiled: bool = False)
         try:
             session.start()
             if compiled:
-                from engine.backtest_compiled import drive_compiled
+                from modes.backtest_compiled import drive_compiled
 
                 events = drive_compiled(session, core, clock, _NullWriter(), start_ts, INT64_MAX,
                                         1_000_000_000, None)
@@ -271,11 +271,11 @@ def ours_core_quoter(feed: np.ndarray) -> Result:
 def ours_compiled_loop(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS) -> Result:
     """(b) on the compiled path without the session: `CompiledTouchQuoter`
     (examples/compiled_market_maker.py) in the numba loop alone
-    (`engine.backtest_compiled.run_on_core`): venue, strategy and pre-trade risk in numba,
+    (`modes.backtest_compiled.run_on_core`): venue, strategy and pre-trade risk in numba,
     every decision and response logged, no OMS/ledger/audit replay -- the same scope as
     hftbacktest's loop. Tapes are drained every `step_ns`, as in (a)."""
-    from engine.backtest_compiled import run_on_core
     from engine.loader import load_class
+    from modes.backtest_compiled import run_on_core
     from venues.sim import SimCore
 
     inst = bench_instrument()

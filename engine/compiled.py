@@ -6,7 +6,7 @@ compiled strategy keeps its decision in one `@njit(cache=True)` function over a 
 context of int64 arrays (ticks and lots, exactly as the engine) and writes its requests
 into an action buffer. Two drivers run that same function:
 
-- the backtest fast path (`engine.backtest_compiled`, `venues.sim.compiled_nb`): the whole
+- the backtest fast path (`modes.backtest_compiled`, `venues.sim.compiled_nb`): the whole
   replay loop stays in numba; the recorded requests and venue responses are then fed
   through the normal `TradingSession` (OMS, risk, exact ledger, audit, run directory);
 - `as_strategy(Cls, **params)`: a plain `Strategy` that builds the context from `ctx`,

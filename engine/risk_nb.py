@@ -6,7 +6,7 @@ venue reports; the compiled loop needs the same decision per submit without Pyth
 limits are converted exactly once (`risk_limits`): every Decimal threshold becomes an
 integer bound on lots or on lots*ticks, rounded in the direction that keeps "reject"
 identical. The fast path replays every submit through the real `RiskEngine` afterwards
-and raises if the two ever disagree (see engine.backtest_compiled), and
+and raises if the two ever disagree (see modes.backtest_compiled), and
 tests/engine/test_engine_compiled.py compares them on random orders.
 """
 

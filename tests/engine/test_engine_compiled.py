@@ -2,7 +2,7 @@
 
 The parity test is the proof behind README "Compiled strategies": one compiled market maker, one
 synthetic feed, run once through the numba loop + session replay (the default for a
-`CompiledStrategy`) and once as a plain `Strategy` through `engine.backtest._drive`
+`CompiledStrategy`) and once as a plain `Strategy` through `modes.backtest._drive`
 (`CompiledStrategy.fast_path = False`); every output file must be byte-for-byte equal.
 """
 
@@ -16,13 +16,13 @@ import pytest
 from numba import njit
 
 from engine import compiled as cc
-from engine.cli import main
 from engine.compiled import CompiledAdapter, CompiledStrategy, as_strategy
 from engine.errors import ConfigError
 from engine.risk import RiskConfig, RiskEngine
 from engine.risk_nb import REASONS, RISK_OK, rate_window, risk_check_nb, risk_limits
 from engine.strategy import Strategy
 from engine.types import load_instruments
+from modes.cli import main
 
 EXAMPLE = "examples/compiled_market_maker.py:CompiledTouchQuoter"
 RISK = """
@@ -165,7 +165,7 @@ class _Greedy(CompiledStrategy):
 
 
 def test_risk_is_enforced_inside_the_numba_loop():
-    from engine.backtest_compiled import run_on_core
+    from modes.backtest_compiled import run_on_core
     from replay import open_source
     from venues.sim import SimCore, SimVenueConfig
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.backtest import run_backtest
 from engine.config import resolve
+from modes.backtest import run_backtest
 
 QUEUES = ["risk_averse", "power:2", "log"]
 

@@ -3,7 +3,7 @@
 import json
 import re
 
-from engine.cli import main
+from modes.cli import main
 
 
 def _readme_example(root):

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main
 from engine.errors import DataError
 from engine.types import EventKind, load_instruments
+from modes.cli import main
 from replay import open_source
 from replay.importers import import_files
 from replay.validate import Mode

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.cli import main
 from engine.errors import ConfigError, DataError
 from engine.types import EVENT_DTYPE, EventKind, load_instruments
+from modes.cli import main
 from replay import merge_streams, open_source
 from replay.schema import StoredInstrument
 from replay.stores import open_store

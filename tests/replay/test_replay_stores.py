@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.cli import main
 from engine.types import EVENT_DTYPE, EventKind
+from modes.cli import main
 from replay import open_source
 from replay.schema import StoredInstrument
 from replay.stores import open_store

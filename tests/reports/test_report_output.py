@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main as tickparity_main
 from engine.errors import DataError, TickparityError
-from reports import cli, compare_runs, write_report
+from modes import report_cmd as cli
+from modes.cli import main as tickparity_main
+from reports import compare_runs, write_report
 from reports.report import REPORT_SECTIONS
 from reports.synthetic import write_synthetic_run
 

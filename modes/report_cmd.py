@@ -2,7 +2,7 @@
 `tickparity report compare RUN_A RUN_B [--out FILE]`.
 
 `register(subparsers)` plugs it into the main `tickparity` parser; `main(argv)` runs it
-on its own (``python -m reports.cli ...``). User errors are `TickparityError`s, which
+on its own (``python -m modes.report_cmd ...``). User errors are `TickparityError`s, which
 the caller turns into one line and a non-zero exit.
 """
 

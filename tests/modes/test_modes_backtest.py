@@ -7,7 +7,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
-from engine.cli import main
+from modes.cli import main
 
 MM = "examples/market_maker.py:MarketMaker"
 

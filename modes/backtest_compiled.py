@@ -11,7 +11,7 @@ equity). The venue objects answer `top_of_book` from the logged snapshot during 
 replay and send nothing (the numba loop already did). The Python `RiskEngine` decides
 again during the replay; a verdict that differs from the numba one raises.
 
-The session sees exactly the calls `engine.backtest._drive` would make for the adapter,
+The session sees exactly the calls `modes.backtest._drive` would make for the adapter,
 so orders.parquet, fills.parquet, equity and audit match the plain Python path (test:
 tests/engine/test_engine_compiled.py).
 """
@@ -237,7 +237,7 @@ class CompiledLoop:
 
 def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sample_ns: int,
                    total: int | None) -> int:
-    """`engine.backtest._drive` for a compiled strategy (see module docstring)."""
+    """`modes.backtest._drive` for a compiled strategy (see module docstring)."""
     from venues.sim import compiled_nb as K
 
     adapter: CompiledAdapter = session.strategy

@@ -1,9 +1,9 @@
 """The backtest composition root: replayed data + numba venue + the trading session.
 
-Why here: this is the one engine module that wires concrete implementations (replay
-sources, `venues.sim`) to the mode-independent session; everything it drives — strategy,
-OMS, risk, ledger, audit — is what paper and live modes drive too. See README
-"Architecture" for why this root lives in `engine/`.
+Why here: a mode runner is the only place that knows which clock, venues and data source
+a run uses, so it lives in `modes/`, above every layer it wires (replay sources,
+`venues.sim`, reports). Everything it drives — strategy, OMS, risk, ledger, audit — is
+the mode-independent `engine` that paper and live modes drive too.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from engine.audit import AuditLog
-from engine.backtest_compiled import drive_compiled, uses_fast_path
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import RunConfig
@@ -33,6 +32,7 @@ from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.types import Instrument, OrderEventKind, load_instruments
 from engine.types.instrument import decimal_str
+from modes.backtest_compiled import drive_compiled, uses_fast_path
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
 INT64_MAX = np.iinfo(np.int64).max
@@ -134,7 +134,7 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     wall_start = time.perf_counter()
     instruments = select_instruments(config)
     strategy = instantiate(load_class(config.strategy, config.base_dir), dict(config.params))
-    if isinstance(strategy, CompiledStrategy):  # compiled strategy: see engine.backtest_compiled
+    if isinstance(strategy, CompiledStrategy):  # compiled strategy: see modes.backtest_compiled
         strategy = CompiledAdapter(strategy)
     venue_settings, balances = _venue_tables(config, instruments)
     venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}

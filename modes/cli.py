@@ -1,23 +1,22 @@
 """The `tickparity` command line.
 
-Why one entry point with lazily registered sub-commands: each layer (data, reports)
-owns its own commands, and the CLI turns every user error into one clear line and a
-non-zero exit; a traceback appears only with --debug.
+Why one entry point in `modes/`: the command line is the top floor. It may import every
+layer below (engine, replay, venues, scenarios, reports); none of them imports it. Each
+group of sub-commands lives in its own module here (`data_cmd`, `report_cmd`), and the CLI
+turns every user error into one clear line and a non-zero exit; a traceback appears only
+with --debug.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import traceback
 from pathlib import Path
 
 from engine.errors import TickparityError
-
-# layers that add their own sub-commands: module path -> has register(subparsers)
-_PLUGINS = ("replay.cli", "reports.cli")
+from modes import data_cmd, report_cmd
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -52,8 +51,8 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from engine.backtest import run_backtest
     from engine.config import load_config_file, resolve
+    from modes.backtest import run_backtest
 
     file_values = load_config_file(args.config) if args.config else None
     base_dir = str(Path(args.config).parent) if args.config else "."
@@ -94,14 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_backtest(sub)
-    for module_name in _PLUGINS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # that layer ships no commands in this build
-        module.register(sub)
+    data_cmd.register(sub)
+    report_cmd.register(sub)
     _add_audit(sub)
     return parser
 

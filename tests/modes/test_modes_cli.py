@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from engine.cli import main
+from modes.cli import main
 
 STRATEGY = "examples/market_maker.py:MarketMaker"
 

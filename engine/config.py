@@ -35,8 +35,11 @@ TOP_SCHEMA: Schema = {"run": RUN_SCHEMA, "venues": FREE_TABLE, "risk": FREE_TABL
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
-    """'; did you mean 'x'?' for the closest valid names (difflib), else ''."""
-    close = difflib.get_close_matches(name, sorted(valid), n=3, cutoff=0.6)
+    """'; did you mean 'x'?' for the closest valid name(s) by difflib's ratio, else ''."""
+    scored = [(difflib.SequenceMatcher(None, name, v).ratio(), v) for v in sorted(valid)]
+    best = max((score for score, _ in scored), default=0.0)
+    # the best match, and any other as close (0.6 is difflib.get_close_matches' cutoff)
+    close = [v for score, v in scored if score >= 0.6 and score >= best - 0.05]
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 

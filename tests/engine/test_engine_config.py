@@ -139,3 +139,14 @@ def test_run_identity_hashes_file_contents_not_paths(tmp_path):
 def test_run_identity_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nope.py: cannot read"):
         run_identity({}, {"strategy": tmp_path / "nope.py"})
+
+
+def test_instruments_file_numbers_are_decimals_from_their_text(tmp_path):
+    from engine.types import load_instruments
+
+    file = tmp_path / "inst.toml"
+    file.write_text('["binance:BTC/USDT"]\nbase = "BTC"\nquote = "USDT"\ntick_size = 0.01\nlot_size = 1e-5\n'
+                    'min_notional = 5\n')
+    spec = load_instruments(file)["binance:BTC/USDT"]
+    assert spec.tick_size == Decimal("0.01") and spec.lot_size == Decimal("0.00001")
+    assert spec.min_notional == Decimal(5)

@@ -3,7 +3,6 @@ headline and console log level."""
 
 import json
 import subprocess
-from decimal import Decimal
 
 import pytest
 

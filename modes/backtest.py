@@ -192,7 +192,8 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     for name, cfg in venue_configs.items():
         if cfg.latency_file:
             files[f"venues.{name}.latency.file"] = Path(cfg.latency_file)
-    run_id, digests = run_identity(effective, files)
+    # `out` is where the run goes, not what it computes: not part of its identity
+    run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
                        effective, digests, run_id)
 

@@ -211,3 +211,14 @@ def test_console_log_level(capsys, tmp_path):
     assert "tickparity: INFO: 2024-01-01T00:00:00.000000Z probe started qty=0.01" in err.splitlines()
     code, _, err = _run(capsys, ["--log-level", "error", *argv])
     assert code == 0 and "probe" not in err
+
+
+def test_run_id_ignores_out_but_not_the_seed(capsys, tmp_path):
+    strategy = _write_strategy(tmp_path)
+    ids = []
+    for extra in (["--out", "runs/a"], ["--out", "runs/b"], ["--out", "runs/a", "--seed", "1"]):
+        code, out, err = _run(capsys, ["backtest", "--strategy", f"{strategy}:Probe", "--data", "synthetic:1:5s",
+                                       "--param", "qty=0.01", "--dry-run", *extra])
+        assert code == 0, err
+        ids.append(json.loads(out[:out.index("\nrun id:")])["run_id"])
+    assert ids[0] == ids[1] != ids[2]

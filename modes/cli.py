@@ -80,7 +80,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         overrides["params"] = dict(_parse_param(p) for p in args.param)
     config = resolve(file_values, overrides, base_dir=base_dir, config_file=args.config)
     if args.dry_run:
-        return _dry_run(config)
+        return _dry_run(config, args.out or config.out)
     out = run_backtest(config, args.out, write_html=not args.no_report)
     print(f"run directory: {out}")
     report = out / "report.html"
@@ -104,14 +104,14 @@ def _headline(run_dir: Path) -> str:
     return headline_text(headline)
 
 
-def _dry_run(config) -> int:
+def _dry_run(config, out: str | None) -> int:
     """Print what the run would use, write nothing."""
     from modes.backtest import data_span, resolve_run
     from replay.schema import format_ns
 
     resolved = resolve_run(config)
     print(json.dumps(resolved.config_json(), indent=2, sort_keys=True))
-    print(f"run id: {resolved.run_id} (default run directory runs/{resolved.run_id})")
+    print(f"run id: {resolved.run_id}; run directory: {out or f'runs/{resolved.run_id}'}")
     window = f"{format_ns(config.start_ns) if config.start_ns is not None else 'start'} .. " \
              f"{format_ns(config.end_ns) if config.end_ns is not None else 'end'}"
     for inst_id, (first, last) in data_span(config, resolved.instruments).items():

@@ -156,7 +156,7 @@ def test_dry_run_prints_config_and_span_and_writes_nothing(capsys, tmp_path, mon
     assert config["params"] == {"qty": "0.01", "bps": "2", "every_ms": 500}
     assert config["start_ns"] == 1_704_067_320_000_000_000
     lines = out.splitlines()
-    assert f"run id: {config['run_id']} (default run directory runs/{config['run_id']})" in lines
+    assert f"run id: {config['run_id']}; run directory: runs/{config['run_id']}" in lines
     # synthetic:3:10m from 00:02 spans 00:02 .. 00:12
     assert ("data binance:BTC/USDT: 2024-01-01T00:02:00.000000Z .. 2024-01-01T00:12:00.000000Z "
             "(run window: 2024-01-01T00:02:00.000000Z .. end)") in lines

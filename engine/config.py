@@ -7,24 +7,81 @@ config, so two runs with the same hash (and data) must produce the same fills.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
 
-_TOP_KEYS = {"run", "venues", "risk"}
-_RUN_KEYS = {"strategy", "data", "instruments", "seed", "params", "from", "to", "out",
-             "instruments_file", "sample_ms"}
+#: A config schema: key -> None (a value), a nested schema (a sub-table whose keys are
+#: checked too), or FREE_TABLE (a table whose keys are names the user picks, e.g. assets).
+FREE_TABLE = "free table"
+Schema = dict[str, Any]
+
+RUN_SCHEMA: Schema = {
+    "strategy": None, "data": None, "instruments": None, "seed": None, "params": FREE_TABLE,
+    "from": None, "to": None, "out": None, "instruments_file": None, "sample_ms": None,
+}
+#: `[venues.X]` keys are checked by the function the mode runner passes to `check_run`
+#: (the engine does not know the venue models); `[risk]` keys are RiskConfig's fields.
+TOP_SCHEMA: Schema = {"run": RUN_SCHEMA, "venues": FREE_TABLE, "risk": FREE_TABLE}
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the closest valid name(s) by difflib's ratio, else ''."""
+    scored = [(difflib.SequenceMatcher(None, name, v).ratio(), v) for v in sorted(valid)]
+    best = max((score for score, _ in scored), default=0.0)
+    # the best match, and any other as close (0.6 is difflib.get_close_matches' cutoff)
+    close = [v for score, v in scored if score >= 0.6 and score >= best - 0.05]
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_keys(table: Mapping[str, Any], schema: Schema, where: str) -> None:
+    """Raise ConfigError naming the first key of `table` (recursively) that `schema` lacks.
+
+    `where` is the table's path as the user wrote it, e.g. ``run.toml: [venues.binance]``;
+    the message lists the valid keys and the difflib close matches.
+    """
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(f"{where} {key}: unknown key{did_you_mean(key, schema)} "
+                              f"(valid keys: {', '.join(sorted(schema))})")
+        sub = schema[key]
+        if isinstance(sub, dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where} {key} = {value!r}: expected a table")
+            check_keys(value, sub, _sub_where(where, key))
+        elif sub == FREE_TABLE and not isinstance(value, Mapping):
+            raise ConfigError(f"{where} {key} = {value!r}: expected a table")
+
+
+def _sub_where(where: str, key: str) -> str:
+    """'f.toml: [venues.binance]' + 'latency' -> 'f.toml: [venues.binance.latency]'."""
+    if where.endswith("]"):
+        return f"{where[:-1]}.{key}]"
+    return f"{where} [{key}]".strip()
+
+
+#: [run] keys whose command-line flag is not simply --key
+_FLAGS = {"instruments": "--instrument", "instruments_file": "--instruments"}
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """The resolved configuration of one run (after file + flags)."""
+    """The resolved configuration of one run (after file + flags).
+
+    `params` are the values as given (Decimal for every number with a fraction, from its
+    text); the strategy's effective parameters, defaults included, come from
+    `engine.loader.effective_params`. `config_file` and `cli_keys` only serve error messages
+    (which file or flag a value came from) and are not part of the run's identity.
+    """
 
     strategy: str
     data: str
@@ -39,18 +96,98 @@ class RunConfig:
     out: str | None = None
     sample_ns: int = 1_000_000_000
     base_dir: str = "."  # where relative paths in the config file are resolved
+    config_file: str | None = None
+    cli_keys: frozenset[str] = frozenset()  # "seed", "params.qty", ... given as flags
 
     def to_json(self) -> dict[str, Any]:
+        """The configuration as written to config.json (Decimals as their text)."""
         data = asdict(self)
         data["instruments"] = list(self.instruments)
-        data.pop("base_dir")
-        return data
+        for private in ("base_dir", "config_file", "cli_keys"):
+            data.pop(private)
+        return jsonable(data)
 
-    @property
-    def hash(self) -> str:
-        """Stable identity of the run: same hash + same data => same fills."""
-        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def param_where(self, key: str) -> str:
+        """Where strategy parameter `key` came from ('--param qty' or 'f.toml: [run.params] qty')."""
+        return self.where(f"params.{key}")
+
+    def where(self, path: str) -> str:
+        """Where a key came from, for error messages: '--param qty', '--seed' or
+        'run.toml: [run.params] qty' (path is dotted: 'params.qty', 'seed', 'venues.x')."""
+        if path in self.cli_keys:
+            table, _, key = path.rpartition(".")
+            return f"--param {key}" if table == "params" else _FLAGS.get(path, f"--{path.replace('_', '-')}")
+        prefix = f"{self.config_file}: " if self.config_file else ""
+        table, _, key = path.rpartition(".")
+        if path.startswith("venues.") and path.count(".") == 1:
+            return f"{prefix}[{path}]"
+        if table in ("", "params"):
+            return f"{prefix}[run{'.' + table if table else ''}] {key}"
+        return f"{prefix}[{table}] {key}"
+
+
+def check_run(config: RunConfig, *, venues: Iterable[str], venue_schema: Callable[[str], Schema],
+              risk_keys: Iterable[str]) -> None:
+    """Check every table of the run config against the run itself (before any output).
+
+    `venues` are the venues the run's instruments trade on: a `[venues.X]` table for any
+    other venue is an error (a typo like `[venues.binanse]` would otherwise run silently
+    with zero fees and latency). `venue_schema(name)` gives the valid keys of that venue's
+    table (the mode runner knows the venue models; the engine does not import them).
+    Strategy parameters are checked by `engine.loader.effective_params`.
+    Raises ConfigError naming the file and key path and listing the valid names.
+    """
+    in_run = sorted(dict.fromkeys(venues))
+    for name, table in config.venues.items():
+        where = config.where(f"venues.{name}")
+        if name not in in_run:
+            raise ConfigError(
+                f"{where}: no instrument of this run trades on venue {name!r}{did_you_mean(name, in_run)} "
+                f"(venues in this run: {', '.join(in_run) or 'none'})")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        check_keys(table, venue_schema(name), where)
+    prefix = f"{config.config_file}: " if config.config_file else ""
+    check_keys(config.risk, dict.fromkeys(risk_keys), f"{prefix}[risk]")
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (hex); ConfigError when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+def run_identity(resolved: Mapping[str, Any], files: Mapping[str, str | Path]) -> tuple[str, dict[str, Any]]:
+    """The run id: 16 hex digits of sha256 over the resolved configuration (defaults
+    filled in) and the sha256 of every file the run reads its setup from.
+
+    Why the files: editing a strategy, an instruments file or a latency file changes the
+    results, so it must change the id (and the default run directory `runs/<id>`), or a
+    new run would silently overwrite an old one that it does not reproduce. Paths are not
+    hashed, contents are. `files` maps a role ('strategy', 'instruments', 'venues.binance.
+    latency', ...) to a path; returns (run_id, {role: {"path", "sha256"}}).
+    """
+    digests = {role: {"path": str(path), "sha256": file_digest(path)} for role, path in sorted(files.items())}
+    body = {"config": jsonable(dict(resolved)), "files": {role: d["sha256"] for role, d in digests.items()}}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16], digests
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as their exact text, tuples as lists, recursively (for JSON and hashing)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def parse_time(value: str | int | None, field_name: str) -> int | None:
@@ -65,7 +202,7 @@ def parse_time(value: str | int | None, field_name: str) -> int | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{field_name}={value!r}: expected ISO time like 2024-08-08T23:55:00Z") from None
+        raise ConfigError(f"{field_name} = {value!r}: expected ISO time like 2024-08-08T23:55:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,34 +210,50 @@ def parse_time(value: str | int | None, field_name: str) -> int | None:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a run config TOML file and check its table and key names.
+
+    Numbers with a fraction or exponent are read as `Decimal` from their text
+    (`parse_float=Decimal`): `qty = 0.01` reaches the strategy as Decimal('0.01'), never
+    through a binary float. Raises ConfigError naming the file and the key path.
+    """
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file not found: {file}")
     try:
-        raw = tomllib.loads(file.read_text())
+        raw = tomllib.loads(file.read_text(), parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(f"{file}: unknown section(s) {unknown}; known: {sorted(_TOP_KEYS)}")
-    run = raw.get("run", {})
-    unknown = sorted(set(run) - _RUN_KEYS)
-    if unknown:
-        raise ConfigError(f"{file}: unknown key(s) in [run]: {unknown}; known: {sorted(_RUN_KEYS)}")
-    venues = raw.get("venues", {})
-    for name, table in venues.items():
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not a UTF-8 text file") from None
+    check_keys(raw, TOP_SCHEMA, f"{file}:")
+    for name, table in raw.get("venues", {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{file}: [venues.{name}] must be a table")
     return raw
 
 
-def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_dir: str = ".") -> RunConfig:
-    """Merge a parsed config file with CLI overrides (non-None overrides win)."""
+def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_dir: str = ".",
+            config_file: str | None = None) -> RunConfig:
+    """Merge a parsed config file with CLI overrides (non-None overrides win).
+
+    `overrides` holds `[run]` keys; a `params` override is merged key by key into the
+    file's `[run.params]`. Raises ConfigError naming the key (file and table, or the flag).
+    """
     raw = file_values or {}
     run = dict(raw.get("run", {}))
+    run["params"] = dict(run.get("params", {}))
+    cli_keys: set[str] = set()
     for key, value in overrides.items():
-        if value is not None:
+        if value is None:
+            continue
+        if key == "params":
+            run["params"].update(value)
+            cli_keys.update(f"params.{k}" for k in value)
+        else:
             run[key] = value
+            cli_keys.add(key)
+    probe = RunConfig(strategy="", data="", config_file=config_file, cli_keys=frozenset(cli_keys))
+    where = probe.where
     if not run.get("strategy"):
         raise ConfigError("no strategy: set [run] strategy or pass --strategy FILE.py:Class")
     if not run.get("data"):
@@ -108,19 +261,16 @@ def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_
     instruments = run.get("instruments", ())
     if isinstance(instruments, str):
         instruments = (instruments,)
-    if not all(isinstance(i, str) for i in instruments):
-        raise ConfigError(f"[run] instruments = {instruments!r}: expected a list of ids")
+    if not isinstance(instruments, (list, tuple)) or not all(isinstance(i, str) for i in instruments):
+        raise ConfigError(f"{where('instruments')} = {instruments!r}: expected a list of ids")
     seed = run.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"[run] seed = {seed!r}: expected an integer")
-    params = run.get("params", {})
-    if not isinstance(params, dict):
-        raise ConfigError("[run.params] must be a table of strategy keyword arguments")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise ConfigError(f"{where('seed')} = {seed!r}: expected an integer from 0 to 2**63-1")
     sample_ms = run.get("sample_ms", 1000)
-    if not isinstance(sample_ms, int) or sample_ms <= 0:
-        raise ConfigError(f"[run] sample_ms = {sample_ms!r}: expected a positive integer")
-    start_ns = parse_time(run.get("from"), "from")
-    end_ns = parse_time(run.get("to"), "to")
+    if not isinstance(sample_ms, int) or isinstance(sample_ms, bool) or sample_ms <= 0:
+        raise ConfigError(f"{where('sample_ms')} = {sample_ms!r}: expected a positive integer")
+    start_ns = parse_time(run.get("from"), where("from"))
+    end_ns = parse_time(run.get("to"), where("to"))
     if start_ns is not None and end_ns is not None and end_ns <= start_ns:
         raise ConfigError(f"to ({run.get('to')}) must be after from ({run.get('from')})")
     return RunConfig(
@@ -128,7 +278,7 @@ def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_
         data=str(run["data"]),
         instruments=tuple(instruments),
         seed=seed,
-        params=params,
+        params=run["params"],
         venues={k: dict(v) for k, v in raw.get("venues", {}).items()},
         risk=dict(raw.get("risk", {})),
         instruments_file=run.get("instruments_file"),
@@ -137,4 +287,6 @@ def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_
         out=run.get("out"),
         sample_ns=sample_ms * 1_000_000,
         base_dir=base_dir,
+        config_file=config_file,
+        cli_keys=frozenset(cli_keys),
     )

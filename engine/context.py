@@ -7,10 +7,12 @@ simulated venue from a real one.
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from engine.errors import InstrumentError
+from engine.errors import InstrumentError, StrategyError
 from engine.types import Instrument
 from engine.types.instrument import to_decimal
 from engine.views import BookView
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from engine.session import TradingSession
 
 _SIDES = {"buy": 1, "sell": -1}
+#: `ctx.log` levels (the names of `tickparity --log-level`)
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LOG = logging.getLogger("tickparity.strategy")
 
 
 class Context:
@@ -147,6 +152,17 @@ class Context:
         """Free balance of an asset on a venue (exact)."""
         return self._session.ledger.balance(venue, asset)
 
-    def log(self, message: str, **fields: object) -> None:
-        """Write a strategy note into the audit log (structured, timestamped)."""
+    def log(self, message: str, *, level: str = "info", **fields: object) -> None:
+        """Write a strategy note into the audit log (structured, timestamped) and to the
+        console logger ``tickparity.strategy`` at `level` ('debug', 'info', 'warning' or
+        'error'), stamped with the local time: `tickparity backtest --log-level info` shows
+        info and above (default: warning). Raises StrategyError for another level."""
+        number = LOG_LEVELS.get(level)
+        if number is None:
+            raise StrategyError(f"ctx.log(level={level!r}): expected one of {', '.join(LOG_LEVELS)}")
         self._session.audit_note(message, fields)
+        if _LOG.isEnabledFor(number):
+            now = self._session.clock.now()
+            stamp = datetime.fromtimestamp(now // 1_000_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            extra = "".join(f" {k}={v}" for k, v in fields.items())
+            _LOG.log(number, "%s.%06dZ %s%s", stamp, now % 1_000_000_000 // 1000, message, extra)

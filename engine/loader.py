@@ -11,10 +11,16 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
+import types
+import typing
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from engine.errors import StrategyError
+from engine.config import did_you_mean
+from engine.errors import ConfigError, StrategyError
 
 
 def load_class(spec: str, base_dir: str | Path = ".") -> type:
@@ -48,10 +54,116 @@ def load_class(spec: str, base_dir: str | Path = ".") -> type:
     return cls
 
 
-def instantiate(cls: type, params: dict[str, Any]) -> Any:
-    """Build the strategy with keyword params, naming any parameter that does not fit."""
+def effective_params(cls: type, params: Mapping[str, Any],
+                     where: Callable[[str], str] = lambda key: f"[run.params] {key}") -> dict[str, Any]:
+    """The keyword arguments `cls` will be built with: `params` checked against the
+    constructor's signature, converted to its annotated types, and its defaults filled in.
+
+    Conversion follows the annotation (or, without one, the default's type): Decimal from
+    the number's text (never through a binary float), int, float, bool, str. Unannotated
+    parameters take the value as parsed. `where(key)` names a key's origin for messages
+    ('--param qty' or 'run.toml: [run.params] qty'). Raises ConfigError naming the key:
+    a parameter the constructor does not take (with the difflib close matches and the
+    valid names), a value that does not convert, or a required parameter left unset.
+    """
+    signature = inspect.signature(cls)
+    named = {name: p for name, p in signature.parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in named and not takes_any:
+            valid = ", ".join(named) or "none"
+            raise ConfigError(f"{where(key)}: {cls.__name__}() takes no parameter {key!r}"
+                              f"{did_you_mean(key, named)} (its parameters: {valid})")
+        param = named.get(key)
+        default = param.default if param is not None else inspect.Parameter.empty
+        values[key] = _convert(value, hints.get(key), default, where(key))
+    missing = [n for n, p in named.items() if p.default is p.empty and n not in values]
+    if missing:
+        raise ConfigError(f"{cls.__name__}() needs parameter(s) {', '.join(missing)}: set them in "
+                          f"[run.params] or with --param {missing[0]}=VALUE")
+    effective = {n: values.get(n, p.default) for n, p in named.items()}
+    effective.update((k, v) for k, v in values.items() if k not in named)
+    return effective
+
+
+def instantiate(cls: type, params: Mapping[str, Any],
+                where: Callable[[str], str] = lambda key: f"[run.params] {key}") -> Any:
+    """Build the strategy with its effective params (see `effective_params`).
+
+    An exception raised by the constructor itself is a StrategyError naming the class, the
+    parameters and the user's file:line (a rejected parameter value is the user's input,
+    not our bug).
+    """
+    effective = effective_params(cls, params, where)
     try:
-        inspect.signature(cls).bind(**params)
-    except TypeError as exc:
-        raise StrategyError(f"{cls.__name__}: parameters {sorted(params)} do not fit: {exc}") from None
-    return cls(**params)
+        return cls(**effective)
+    except Exception as exc:
+        raise StrategyError(f"{cls.__name__}({_kwargs_text(params)}) raised {type(exc).__name__}: {exc}"
+                            f"{_user_frame(exc)}") from exc
+
+
+def _kwargs_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def _user_frame(exc: BaseException) -> str:
+    """' (at FILE:LINE)' for the innermost traceback frame outside this package."""
+    engine_dir = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not str(Path(f.filename).resolve()).startswith(engine_dir)]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The constructor's resolved annotations ({} when they cannot be resolved)."""
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation naming something not importable: fall back to defaults
+        return {}
+
+
+def _target(hint: Any, default: Any) -> type | None:
+    """The one type a value converts to: the annotation without None, else the default's type."""
+    if hint is not None:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint = args[0] if len(args) == 1 else None
+        return hint if hint in (Decimal, int, float, bool, str) else None
+    if isinstance(default, (Decimal, bool, str)):
+        return type(default)
+    return None
+
+
+def _convert(value: Any, hint: Any, default: Any, where: str) -> Any:
+    target = _target(hint, default)
+    if target is None or value is None:  # None: only a default or a Python API caller's choice
+        return value
+    where = f"{where} = {value if isinstance(value, Decimal) else repr(value)}"
+    if isinstance(value, bool) or target is bool:
+        if isinstance(value, bool) and target is bool:
+            return value
+        raise ConfigError(f"{where}: expected {_NAMES[target]}")
+    if target is str:
+        if isinstance(value, (str, int, Decimal)):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string")
+    if isinstance(value, float):  # only from the Python API: take its shortest repr
+        value = Decimal(repr(value))
+    try:
+        number = Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ConfigError(f"{where}: expected {_NAMES[target]}") from None
+    if not number.is_finite():
+        raise ConfigError(f"{where}: expected a finite number")
+    if target is int:
+        if number != number.to_integral_value():
+            raise ConfigError(f"{where}: expected {_NAMES[int]}")
+        return int(number)
+    return float(number) if target is float else number
+
+
+_NAMES = {Decimal: "a decimal number like 0.01", int: "an integer", float: "a number",
+          bool: "true or false", str: "a string"}

@@ -156,7 +156,10 @@ class RunWriter:
         }, schema=TRADES_SCHEMA)
 
     # -- finish --------------------------------------------------------------------------
-    def finish(self, orders: list[Order], parents: list[ParentOrder], summary: dict[str, Any], config: dict[str, Any]) -> None:
+    def finish(self, orders: list[Order], parents: list[ParentOrder], summary: dict[str, Any], config: dict[str, Any],
+               run_info: dict[str, Any] | None = None) -> None:
+        """Write the collected tables, config.json, instruments.json, summary.json and (when
+        given) run.json: what produced the run (see `build_info`)."""
         for name in self._market:
             self._flush_market(name)
             writer = self._market[name][2]
@@ -167,6 +170,8 @@ class RunWriter:
         pq.write_table(pa.Table.from_pylist([dict(zip(EQUITY_SCHEMA.names, row, strict=True)) for row in self._equity], schema=EQUITY_SCHEMA), self.out_dir / "equity.parquet")
         pq.write_table(pa.Table.from_pylist([dict(zip(INVENTORY_SCHEMA.names, row, strict=True)) for row in self._inventory], schema=INVENTORY_SCHEMA), self.out_dir / "inventory.parquet")
         _write_json(self.out_dir / "config.json", config)
+        if run_info is not None:
+            _write_json(self.out_dir / "run.json", run_info)
         _write_json(self.out_dir / "instruments.json", {
             i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
                    "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
@@ -178,6 +183,37 @@ class RunWriter:
     def first_equity(self) -> str | None:
         """Equity at the first sample (the book is needed to mark base-asset holdings)."""
         return self._equity[0][1] if self._equity else None
+
+
+def build_info() -> dict[str, Any]:
+    """What produced a run: tickparity's version, its git commit (None outside a git
+    checkout; `git_dirty` when the checkout has uncommitted changes) and the versions of
+    Python, numpy, numba and pyarrow. Written to run.json; not part of the run id, which
+    covers the configuration and the files it names (docs/run_dir.md)."""
+    import importlib.metadata
+    import platform
+    import subprocess
+
+    def version(package: str) -> str | None:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    root = Path(__file__).resolve().parent.parent
+    commit, dirty = None, None
+    if (root / ".git").exists():
+        try:
+            commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True, timeout=10, check=True).stdout.strip() or None
+            status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10, check=True).stdout
+            dirty = bool(status.strip())
+        except (OSError, subprocess.SubprocessError):
+            commit, dirty = None, None
+    return {"tickparity": version("tickparity"), "git_commit": commit, "git_dirty": dirty,
+            "python": platform.python_version(), "numpy": version("numpy"), "numba": version("numba"),
+            "pyarrow": version("pyarrow")}
 
 
 def _order_row(order: Order) -> dict[str, Any]:

@@ -13,12 +13,13 @@ class MarketMaker(Strategy):
     def __init__(
         self,
         instrument: str | None = None,
-        half_spread_bps: float = 4,
-        qty: str = "0.01",
-        max_position: str = "0.1",
-        skew_bps: float = 2,
+        half_spread_bps: Decimal = Decimal("4"),
+        qty: Decimal = Decimal("0.01"),
+        max_position: Decimal = Decimal("0.1"),
+        skew_bps: Decimal = Decimal("2"),
         refresh_ms: int = 100,
     ) -> None:
+        # Decimal parameters arrive exactly as written in [run.params] or --param (never via float)
         self.instrument = instrument
         self.half_spread = Decimal(str(half_spread_bps)) / Decimal(10000)
         self.qty = Decimal(qty)

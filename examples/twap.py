@@ -15,10 +15,10 @@ class TWAP(Strategy):
         self,
         instrument: str | None = None,
         side: str = "buy",
-        quantity: str = "1",
+        quantity: Decimal = Decimal("1"),
         horizon_s: int = 600,
         slices: int = 20,
-        max_slippage_bps: float = 10,
+        max_slippage_bps: Decimal = Decimal("10"),
         parent_id: str = "twap-1",
     ) -> None:
         if side not in ("buy", "sell"):

@@ -8,10 +8,11 @@ the mode-independent `engine` that paper and live modes drive too.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,17 @@ import numpy as np
 from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
-from engine.config import RunConfig
+from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
 from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
-from engine.loader import instantiate, load_class
-from engine.output import RunWriter
+from engine.loader import effective_params, instantiate, load_class
+from engine.output import RunWriter, build_info
 from engine.progress import progress
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.types import Instrument, OrderEventKind, load_instruments
-from engine.types.instrument import decimal_str
+from engine.types.instrument import decimal_str, default_instruments_path
 from modes.backtest_compiled import drive_compiled, uses_fast_path
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
@@ -40,10 +41,7 @@ INT64_MAX = np.iinfo(np.int64).max
 
 def select_instruments(config: RunConfig) -> dict[str, Instrument]:
     """The run's instruments in config order, from the instruments file."""
-    file = config.instruments_file
-    if file is not None and not Path(file).is_absolute() and not Path(file).exists():
-        file = str(Path(config.base_dir) / file)
-    catalog = load_instruments(file)
+    catalog = load_instruments(_instruments_path(config))
     ids = list(config.instruments)
     if not ids:
         ids = _dataset_instruments(config.data)
@@ -103,6 +101,7 @@ class _Prepared:
     start_ts: int
     end_ts: int
     total_events: int | None
+    resolved: ResolvedRun
 
 
 class _Peekable:
@@ -126,19 +125,107 @@ class _Peekable:
         yield from self._it
 
 
+def venue_table_schema(venue: str) -> Schema:
+    """Valid keys of a `[venues.<venue>]` table (passed to `engine.config.check_run`).
+
+    One list: the simulated venue's own (`venues.sim.config`), with `latency` checked key
+    by key and `balances` a table of asset names.
+    """
+    from venues.sim.config import _LATENCY_KEYS, _TOP_KEYS
+
+    schema: Schema = dict.fromkeys(_TOP_KEYS)
+    schema["latency"] = dict.fromkeys(_LATENCY_KEYS)
+    schema["balances"] = FREE_TABLE
+    return schema
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """A run config checked against the run and resolved (defaults filled), with its id.
+
+    `effective` is what config.json holds: the config with the strategy's effective
+    parameters, the risk limits and the venue models' hashes; `files` the sha256 of every
+    file the run reads its setup from (strategy source, instruments file, latency files).
+    """
+
+    config: RunConfig
+    instruments: dict[str, Instrument]
+    strategy_cls: type
+    params: dict[str, Any]
+    venue_configs: dict[str, Any]
+    balances: dict[str, dict[str, Decimal]]
+    risk: RiskConfig
+    effective: dict[str, Any]
+    files: dict[str, Any]
+    run_id: str
+
+    def config_json(self) -> dict[str, Any]:
+        """config.json: the effective configuration, the run id and the file digests."""
+        return self.effective | {"run_id": self.run_id, "config_hash": self.run_id, "files": self.files}
+
+
+def resolve_run(config: RunConfig) -> ResolvedRun:
+    """Check every table and key of `config` against the run and compute the run id.
+
+    Raises ConfigError/StrategyError/InstrumentError naming the key before anything is
+    written: a `[venues.X]` table for a venue no instrument trades on, an unknown key, a
+    strategy parameter the constructor does not take or a value that does not convert.
+    """
+    from venues.sim import SimVenueConfig
+
+    instruments = select_instruments(config)
+    strategy_cls = load_class(config.strategy, config.base_dir)
+    check_run(config, venues=[i.venue for i in instruments.values()], venue_schema=venue_table_schema,
+              risk_keys=[f.name for f in fields(RiskConfig)])
+    params = effective_params(strategy_cls, config.params, config.param_where)
+    venue_settings, balances = _venue_tables(config, instruments)
+    venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}
+    risk = RiskConfig.from_table(config.risk)
+    effective = config.to_json() | {
+        "instruments": list(instruments),
+        "params": jsonable(params),
+        "risk": jsonable(asdict(risk)),
+        "venue_models": {name: cfg.config_hash for name, cfg in venue_configs.items()},
+    }
+    files: dict[str, Path] = {"strategy": Path(inspect.getfile(strategy_cls)),
+                              "instruments": _instruments_path(config)}
+    for name, cfg in venue_configs.items():
+        if cfg.latency_file:
+            files[f"venues.{name}.latency.file"] = Path(cfg.latency_file)
+    # `out` is where the run goes, not what it computes: not part of its identity
+    run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
+    return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
+                       effective, digests, run_id)
+
+
+def data_span(config: RunConfig, instruments: dict[str, Instrument]) -> dict[str, tuple[int | None, int | None]]:
+    """First and last local timestamp (ns) of each instrument's data in `config.data`,
+    regardless of the run's --from/--to (what `backtest --dry-run` prints)."""
+    from replay.source import parse_synthetic_spec, split_spec
+    from replay.stores import open_store
+    from replay.synthetic import DEFAULT_START_NS
+
+    kind, rest = split_spec(config.data)
+    if kind == "synthetic":
+        _, duration = parse_synthetic_spec(rest)
+        begin = DEFAULT_START_NS if config.start_ns is None else config.start_ns
+        return {i: (begin, begin + duration) for i in instruments}
+    with open_store(config.data) as store:
+        stats = {s.id: (s.first_local_ts, s.last_local_ts) for s in store.stats()}
+    return {i: stats.get(i, (None, None)) for i in instruments}
+
+
 def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True) -> Path:
     """Run one backtest and write its run directory; returns the directory."""
     from replay import open_source
-    from venues.sim import SimVenueConfig
 
     wall_start = time.perf_counter()
-    instruments = select_instruments(config)
-    strategy = instantiate(load_class(config.strategy, config.base_dir), dict(config.params))
+    resolved = resolve_run(config)
+    instruments, venue_configs = resolved.instruments, resolved.venue_configs
+    strategy = instantiate(resolved.strategy_cls, resolved.params, config.param_where)
     if isinstance(strategy, CompiledStrategy):  # compiled strategy: see modes.backtest_compiled
         strategy = CompiledAdapter(strategy)
-    venue_settings, balances = _venue_tables(config, instruments)
-    venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}
-    risk = RiskEngine(RiskConfig.from_table(config.risk))
+    risk = RiskEngine(resolved.risk)
 
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
                          seed=config.seed)
@@ -149,9 +236,9 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
-    prepared = _Prepared(config, instruments, strategy, venue_configs, balances, risk, feed,
-                         start_ts, end_ts, source.estimated_events)
-    out = Path(out_dir or config.out or f"runs/{config.hash}")
+    prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, risk, feed,
+                         start_ts, end_ts, source.estimated_events, resolved)
+    out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
     staging = _staging_dir(out)
     try:
         _run_into(staging, prepared, wall_start, write_html, out.name)
@@ -160,6 +247,16 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
         raise
     _publish(staging, out)
     return out
+
+
+def _instruments_path(config: RunConfig) -> Path:
+    """The instruments file the run reads (the shipped one unless told otherwise)."""
+    file = config.instruments_file
+    if file is None:
+        return default_instruments_path()
+    if not Path(file).is_absolute() and not Path(file).exists():
+        return Path(config.base_dir) / file
+    return Path(file)
 
 
 def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool, run_id: str) -> None:
@@ -196,7 +293,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
 
     marks = session.marks()
     summary = {"run": {
-        "id": run_id, "config_hash": config.hash, "strategy": config.strategy, "data": config.data,
+        "id": run_id, "config_hash": run.resolved.run_id, "strategy": config.strategy, "data": config.data,
         "seed": config.seed, "instruments": list(instruments), "start_ts": start_ts,
         "end_ts": clock.now(), "events": events, "wall_seconds": round(time.perf_counter() - wall_start, 3),
         "events_per_second": round(events / loop_seconds, 1) if loop_seconds > 0 else None,
@@ -208,8 +305,8 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
     }}
-    config_json = config.to_json() | {"config_hash": config.hash}
-    writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary, config_json)
+    writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
+                  run.resolved.config_json(), build_info() | {"run_id": run.resolved.run_id})
     if write_html:
         from reports import write_report
 

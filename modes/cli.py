@@ -10,41 +10,58 @@ with --debug.
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import sys
+import tomllib
 import traceback
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
-from engine.errors import TickparityError
+from engine.context import LOG_LEVELS
+from engine.errors import ConfigError, TickparityError
 from modes import data_cmd, report_cmd
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("backtest", help="run one backtest and write a run directory with a report")
+    p = sub.add_parser("backtest", help="run one backtest and write a run directory with a report",
+                       description="Run one backtest and write a run directory (docs/run_dir.md) with a "
+                                   "report; ends with the report's headline figures.")
     p.add_argument("--config", help="run config TOML (flags below override it)")
     p.add_argument("--strategy", help="FILE.py:Class or package.module:Class")
     p.add_argument("--data", help="duckdb:PATH | parquet:PATH | chdb:PATH | clickhouse://... | synthetic:SEED[:DURATION]")
-    p.add_argument("--out", help="run directory to write (default runs/<config hash>)")
+    p.add_argument("--out", help="run directory to write (default runs/<run id>)")
     p.add_argument("--instruments", metavar="FILE", help="instrument specs TOML (default: the shipped file)")
     p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to trade (repeatable)")
-    p.add_argument("--seed", type=int, help="run seed (synthetic data, empirical latency)")
+    p.add_argument("--seed", type=int, help="run seed, 0 to 2**63-1 (synthetic data, empirical latency)")
     p.add_argument("--from", dest="from_", metavar="ISO", help="start time (ISO-8601, UTC)")
     p.add_argument("--to", metavar="ISO", help="end time (ISO-8601, UTC)")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter override (repeatable)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="strategy parameter override, TOML value syntax; numbers stay exact (repeatable)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the effective configuration, run id and the data's time span; write nothing")
+    _log_level_option(p, argparse.SUPPRESS)
     p.set_defaults(func=_cmd_backtest)
 
 
+def _log_level_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--log-level", choices=list(LOG_LEVELS), default=default,
+                        help="console level of ctx.log notes and engine messages (default warning)")
+
+
 def _parse_param(text: str) -> tuple[str, object]:
-    import tomllib
-
-    from engine.errors import ConfigError
-
+    """'KEY=VALUE' -> (key, value): VALUE in TOML syntax, numbers with a fraction as
+    Decimal from their text (never a binary float); anything that is not TOML stays text."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--param {text!r}: expected KEY=VALUE")
+    if "\n" in value:
+        return key.strip(), value
     try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
+        parsed = tomllib.loads(f"v = {value}", parse_float=Decimal)["v"]
     except tomllib.TOMLDecodeError:
         parsed = value
     return key.strip(), parsed
@@ -60,23 +77,54 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                  "instruments_file": args.instruments, "instruments": args.instrument,
                  "seed": args.seed, "from": args.from_, "to": args.to}
     if args.param:
-        params = dict((file_values or {}).get("run", {}).get("params", {}))
-        params.update(_parse_param(p) for p in args.param)
-        overrides["params"] = params
-    config = resolve(file_values, overrides, base_dir=base_dir)
+        overrides["params"] = dict(_parse_param(p) for p in args.param)
+    config = resolve(file_values, overrides, base_dir=base_dir, config_file=args.config)
+    if args.dry_run:
+        return _dry_run(config, args.out or config.out)
     out = run_backtest(config, args.out, write_html=not args.no_report)
     print(f"run directory: {out}")
     report = out / "report.html"
     if report.exists():
         print(f"report: {report}")
+    print(_headline(out))
+    return 0
+
+
+def _headline(run_dir: Path) -> str:
+    """The report's headline lines for a finished run (computed when --no-report skipped them)."""
+    from modes.report_cmd import headline_text
+
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    headline = summary.get("headline")
+    if headline is None:
+        from reports.metrics import compute
+        from reports.rundir import load_run
+
+        headline = compute(load_run(run_dir)).sections["headline"]
+    return headline_text(headline)
+
+
+def _dry_run(config, out: str | None) -> int:
+    """Print what the run would use, write nothing."""
+    from modes.backtest import data_span, resolve_run
+    from replay.schema import format_ns
+
+    resolved = resolve_run(config)
+    print(json.dumps(resolved.config_json(), indent=2, sort_keys=True))
+    print(f"run id: {resolved.run_id}; run directory: {out or f'runs/{resolved.run_id}'}")
+    window = f"{format_ns(config.start_ns) if config.start_ns is not None else 'start'} .. " \
+             f"{format_ns(config.end_ns) if config.end_ns is not None else 'end'}"
+    for inst_id, (first, last) in data_span(config, resolved.instruments).items():
+        print(f"data {inst_id}: {format_ns(first)} .. {format_ns(last)} (run window: {window})")
+    print("dry run: nothing written")
     return 0
 
 
 def _add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="audit log tools")
-    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="{verify}")
     verify = audit_sub.add_parser("verify", help="check an audit.jsonl hash chain")
-    verify.add_argument("file")
+    verify.add_argument("file", help="the run's audit.jsonl")
     verify.set_defaults(func=_cmd_audit_verify)
 
 
@@ -88,15 +136,87 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+#: One example per command (shown under "Example:" at the end of its --help).
+EXAMPLES = {
+    "tickparity": "tickparity backtest --config examples/market_maker.toml",
+    "backtest": "tickparity backtest --strategy examples/twap.py:TWAP --data synthetic:42:10m "
+                "--param quantity=0.5 --out runs/twap",
+    "data": "tickparity data ls duckdb:data/demo.duckdb",
+    "data import": "tickparity data import --format binance-ws capture.jsonl.gz --to duckdb:data/btc.duckdb",
+    "data ls": "tickparity data ls duckdb:data/demo.duckdb",
+    "data check": "tickparity data check duckdb:data/demo.duckdb",
+    "data export": "tickparity data export duckdb:data/demo.duckdb --out btc.parquet "
+                   "--from 2024-01-01T00:10:00Z --to 2024-01-01T00:20:00Z",
+    "data generate": "tickparity data generate --to duckdb:data/demo.duckdb --instrument binance:BTC/USDT "
+                     "--seed 7 --duration 1h",
+    "report": "tickparity report runs/demo   |   tickparity report compare runs/a runs/b",
+    "audit": "tickparity audit verify runs/demo/audit.jsonl",
+    "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
+}
+
+
+def sub_parsers(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """(command path, parser) for `parser` and every sub-command below it ('data import')."""
+    yield path or parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from sub_parsers(child, f"{path} {name}".strip())
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    for path, command in sub_parsers(parser):
+        example = EXAMPLES.get(path)
+        if example is None:
+            raise RuntimeError(f"modes.cli.EXAMPLES has no example for {path!r}")  # our bug
+        command.epilog = f"{command.epilog}\n\n" if command.epilog else ""
+        command.epilog += f"Example:\n  {example}"
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _version() -> str:
+    from engine.output import build_info
+
+    info = build_info()
+    commit = f", git {info['git_commit'][:12]}{' (modified)' if info['git_dirty'] else ''}" if info["git_commit"] else ""
+    return f"tickparity {info['tickparity']}{commit} (Python {info['python']}, numba {info['numba']}, numpy {info['numpy']})"
+
+
+class _VersionAction(argparse.Action):
+    """--version computed only when asked (it reads the git commit)."""
+
+    def __init__(self, option_strings, dest, help=None):  # noqa: A002 - argparse's keyword
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tickparity", description="Deterministic trading engine for crypto venues.")
+    parser.add_argument("--version", action=_VersionAction, help="print the version, git commit and library versions")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    _log_level_option(parser, "warning")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_backtest(sub)
     data_cmd.register(sub)
     report_cmd.register(sub)
     _add_audit(sub)
+    _add_examples(parser)
     return parser
+
+
+def _console_logging(level: str) -> None:
+    """Engine messages and ctx.log notes to stderr as 'tickparity: LEVEL: message'."""
+    logger = logging.getLogger("tickparity")
+    for handler in [h for h in logger.handlers if getattr(h, "_tickparity_console", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._tickparity_console = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("tickparity: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(LOG_LEVELS[level])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         args = build_parser().parse_args(argv)
+        _console_logging(args.log_level)
         return int(args.func(args) or 0)
     except TickparityError as exc:
         if debug:

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
 
     imp = sub.add_parser("import", help="import venue files into a store (all or nothing)")
-    imp.add_argument("--format", required=True, choices=["binance-ws", "tardis", "binance-public"])
+    imp.add_argument("--format", required=True, choices=["binance-ws", "tardis", "binance-public"],
+                     help="input file format")
     imp.add_argument("sources", nargs="+", metavar="SRC", help="input files (.gz accepted)")
     imp.add_argument(
         "--to",
@@ -61,39 +62,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=cmd_import)
 
     ls = sub.add_parser("ls", help="list instruments, time ranges and event counts of a store")
-    ls.add_argument("store", metavar="STORE")
+    ls.add_argument("store", metavar="STORE", help="duckdb:PATH | parquet:DIR | chdb:PATH | clickhouse://...")
     _instruments_option(ls)
     ls.set_defaults(func=cmd_ls)
 
     chk = sub.add_parser(
         "check", help="validate a store or input files; exit 1 when problems are found"
     )
-    chk.add_argument("target", nargs="+", metavar="STORE|FILE")
+    chk.add_argument("target", nargs="+", metavar="STORE|FILE", help="a store, or input files (with --format)")
     chk.add_argument(
         "--format", choices=["binance-ws", "tardis", "binance-public"], help="format of FILE inputs"
     )
-    chk.add_argument("--instrument", metavar="ID")
+    chk.add_argument("--instrument", metavar="ID", help="instrument id of single-instrument input files")
     _instruments_option(chk)
-    chk.add_argument("--show", type=int, default=5, metavar="N")
+    chk.add_argument("--show", type=int, default=5, metavar="N", help="first problem rows shown per check (default 5)")
     chk.set_defaults(func=cmd_check)
 
     exp = sub.add_parser("export", help="write a store's events to one Parquet file")
-    exp.add_argument("store", metavar="STORE")
-    exp.add_argument("--out", required=True, metavar="FILE.parquet")
+    exp.add_argument("store", metavar="STORE", help="the store to read")
+    exp.add_argument("--out", required=True, metavar="FILE.parquet", help="Parquet file to write")
     exp.add_argument(
         "--instrument", action="append", metavar="ID", help="only these instruments (repeatable)"
     )
-    exp.add_argument("--from", dest="start", metavar="ISO|NS")
-    exp.add_argument("--to", dest="end", metavar="ISO|NS")
+    exp.add_argument("--from", dest="start", metavar="ISO|NS", help="start time (ISO-8601 UTC or ns)")
+    exp.add_argument("--to", dest="end", metavar="ISO|NS", help="end time, exclusive (ISO-8601 UTC or ns)")
     _instruments_option(exp)
     exp.set_defaults(func=cmd_export)
 
     gen = sub.add_parser("generate", help="write synthetic market data into a store")
-    gen.add_argument("--to", required=True, metavar="STORE")
+    gen.add_argument("--to", required=True, metavar="STORE", help="store to write (duckdb:PATH, parquet:DIR...)")
     gen.add_argument(
-        "--instrument", action="append", required=True, metavar="ID", help="repeatable"
+        "--instrument", action="append", required=True, metavar="ID", help="instrument id (repeatable)"
     )
-    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--seed", type=int, required=True, help="generator seed (same seed, same data)")
     gen.add_argument("--duration", default="1h", help="e.g. 30s, 10m, 1h, 1d (default 1h)")
     gen.add_argument("--start", metavar="ISO|NS", help="start time (default 2024-01-01T00:00:00Z)")
     gen.add_argument(

@@ -152,7 +152,7 @@ def load_instruments(path: str | Path | None = None) -> dict[str, Instrument]:
     if not file.is_file():
         raise ConfigError(f"instruments file not found: {file}")
     try:
-        raw = tomllib.loads(file.read_text())
+        raw = tomllib.loads(file.read_text(), parse_float=Decimal)  # 0.01 stays Decimal('0.01')
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     out: dict[str, Instrument] = {}
@@ -172,8 +172,6 @@ def load_instruments(path: str | Path | None = None) -> dict[str, Instrument]:
             value = _spec.get(key, default)
             if value is None:
                 return None
-            if isinstance(value, float):
-                raise ConfigError(f"{_where}: {key} = {value!r} must be a quoted decimal string")
             try:
                 return to_decimal(value, key)
             except InstrumentError as exc:

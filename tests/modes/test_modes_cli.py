@@ -29,7 +29,14 @@ def _run(capsys, argv):
          "has no class 'Nope'"),
         (["backtest", "--strategy", STRATEGY, "--data", "duckdb:/nonexistent/x.duckdb"], "/nonexistent/x.duckdb"),
         (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--param", "colour=1"],
-         "do not fit"),
+         "--param colour: MarketMaker() takes no parameter 'colour' (its parameters: instrument, "
+         "half_spread_bps, qty, max_position, skew_bps, refresh_ms)"),
+        (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--param", "qty=abc"],
+         "--param qty = 'abc': expected a decimal number like 0.01"),
+        (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--param", "refresh_ms=0.5"],
+         "--param refresh_ms = 0.5: expected an integer"),
+        (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--seed", "-5"],
+         "--seed = -5: expected an integer from 0 to 2**63-1"),
         (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--instruments", "missing.toml"],
          "instruments file not found: missing.toml"),
     ],
@@ -46,7 +53,10 @@ def test_bad_config_key(capsys, tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text('[run]\nstrategy = "x.py:X"\ndata = "synthetic:1"\nspeed = 3\n')
     code, err = _run(capsys, ["backtest", "--config", str(cfg)])
-    assert code != 0 and "unknown key(s) in [run]: ['speed']" in err
+    assert code == 2
+    assert err == (f"tickparity: error: {cfg}: [run] speed: unknown key; did you mean 'seed'? "
+                   "(valid keys: data, from, instruments, instruments_file, out, params, sample_ms, seed, "
+                   "strategy, to)")
 
 
 def test_bad_venue_key(capsys, root, monkeypatch, tmp_path):

@@ -1,0 +1,60 @@
+"""`tickparity --version`, and every command's --help: each flag explained, one example."""
+
+import argparse
+import importlib.metadata
+import subprocess
+
+import pytest
+
+from modes.cli import build_parser, main, sub_parsers
+
+COMMANDS = [path for path, _ in sub_parsers(build_parser())]
+
+
+def test_every_command_is_walked():
+    assert {"tickparity", "backtest", "data", "data import", "data ls", "data check", "data export",
+            "data generate", "report", "audit", "audit verify"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_explains_every_flag_and_ends_with_an_example(capsys, command):
+    parser = dict(sub_parsers(build_parser()))[command]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            continue
+        assert action.help, f"{command}: {action.option_strings or action.dest} has no help text"
+    argv = [] if command == "tickparity" else command.split()
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    example = text.rsplit("Example:\n", 1)
+    assert len(example) == 2, f"{command} --help has no example"
+    assert example[1].strip().startswith("tickparity ")
+    for action in parser._actions:
+        for flag in action.option_strings:
+            assert flag in text
+
+
+def test_examples_parse():
+    """Each example is a valid command line of its own command."""
+    from modes.cli import EXAMPLES
+
+    parser = build_parser()
+    for path, example in EXAMPLES.items():
+        for line in example.split("|"):
+            argv = line.split()[1:]
+            if argv:
+                parser.parse_args(argv)
+        assert path == "tickparity" or example.startswith(f"tickparity {path}")
+
+
+def test_version(tickparity_bin, root):
+    done = subprocess.run([tickparity_bin, "--version"], capture_output=True, text=True)
+    assert done.returncode == 0
+    line = done.stdout.strip()
+    assert line.startswith(f"tickparity {importlib.metadata.version('tickparity')}")
+    assert "Python 3." in line and "numba " in line and "numpy " in line
+    if (root / ".git").exists():
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert f"git {head.stdout.strip()[:12]}" in line

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.strategy import Strategy
+from engine.errors import ConfigError, code_location, user_code_error
+from engine.strategy import Strategy, strategy_files
 from engine.types import Instrument, TimeInForce
 
 # --- sides, time in force (plain int64: numba compares them as constants) --------------
@@ -299,8 +299,9 @@ class CompiledAdapter(Strategy):
             pos[i] = spec.qty_to_lots(ctx.position(inst_id))
         clients: dict[int, str] = {}
         n = 0
+        oms = ctx._session.oms  # the engine's own records: the numba side needs order numbers and ticks
         for client_id in ctx.open_orders():
-            order = ctx.order(client_id)
+            order = oms.by_client[client_id]
             if n >= oo.shape[0]:
                 raise ConfigError(f"compiled strategy: more than {oo.shape[0]} open orders")
             oo[n, OO_NO] = order.order_no
@@ -314,7 +315,11 @@ class CompiledAdapter(Strategy):
             clients[order.order_no] = client_id
             n += 1
         scalars[CX_NOPEN] = n
-        self._fn(self._ctx, self._params, self._state)
+        try:
+            self._fn(self._ctx, self._params, self._state)
+        except Exception as exc:  # the user's @njit code: numba leaves no Python frame to point at
+            raise user_code_error(f"{type(self.compiled).__name__}.timer_nb", exc, strategy_files(self),
+                                  code_location(self._fn)) from exc
         execute_actions(ctx, self._ctx, self._ids, self._specs, clients, self)
 
 

@@ -11,10 +11,11 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from engine.errors import StrategyError
+from engine.errors import StrategyError, display_path, user_code_error, user_location
 
 
 def load_class(spec: str, base_dir: str | Path = ".") -> type:
@@ -35,13 +36,21 @@ def load_class(spec: str, base_dir: str | Path = ".") -> type:
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            where = f"{display_path(exc.filename or file)}:{exc.lineno}"
+            raise StrategyError(f"{where}: cannot import: SyntaxError: {exc.msg}", location=where) from exc
         except Exception as exc:
-            raise StrategyError(f"{file}: failed to import: {type(exc).__name__}: {exc}") from exc
+            where = user_location(exc.__traceback__, [file]) or display_path(file)
+            raise StrategyError(f"{where}: cannot import: {type(exc).__name__}: {exc}", location=where) from exc
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise StrategyError(f"cannot import module {target!r}: {exc}") from None
+        except Exception as exc:  # the module's own code failed while importing
+            frames = list(traceback.walk_tb(exc.__traceback__))
+            where = f"{display_path(frames[-1][0].f_code.co_filename)}:{frames[-1][1]}" if frames else target
+            raise StrategyError(f"{where}: cannot import: {type(exc).__name__}: {exc}", location=where) from exc
     cls = getattr(module, name, None)
     if cls is None or not inspect.isclass(cls):
         raise StrategyError(f"{target} has no class {name!r}")
@@ -49,9 +58,39 @@ def load_class(spec: str, base_dir: str | Path = ".") -> type:
 
 
 def instantiate(cls: type, params: dict[str, Any]) -> Any:
-    """Build the strategy with keyword params, naming any parameter that does not fit."""
+    """Build the strategy with keyword params, naming any parameter that does not fit.
+
+    An exception in the class's own constructor is the user's: StrategyError naming
+    ``__init__`` and the file:line in the class's source file.
+    """
     try:
         inspect.signature(cls).bind(**params)
     except TypeError as exc:
         raise StrategyError(f"{cls.__name__}: parameters {sorted(params)} do not fit: {exc}") from None
-    return cls(**params)
+    try:
+        return cls(**params)
+    except StrategyError:
+        raise
+    except Exception as exc:
+        files = [f for k in cls.__mro__ if (f := _source_file(k))]
+        raise user_code_error(f"{cls.__name__}.__init__", exc, files) from exc
+
+
+def load_strategy(spec: str, params: dict[str, Any], base_dir: str | Path = ".") -> Any:
+    """Load, check and build a strategy: `load_class` + `check_strategy_class` + `instantiate`.
+
+    Raises StrategyError when the class is not a `Strategy`/`CompiledStrategy`, when a
+    callback is `async` (it would never run), or when the constructor fails.
+    """
+    from engine.strategy import check_strategy_class
+
+    cls = load_class(spec, base_dir)
+    check_strategy_class(cls, spec)
+    return instantiate(cls, params)
+
+
+def _source_file(cls: type) -> str | None:
+    try:
+        return inspect.getfile(cls)
+    except (TypeError, OSError):
+        return None

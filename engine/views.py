@@ -116,22 +116,90 @@ class TradeView:
     exch_ts: int
 
 
+class Event(StrEnum):
+    """What one order update reports (the order's `status` is its state after it).
+
+    Why both: a refused amend or cancel changes nothing about the order, so its status
+    cannot say what happened; FIX answers such a request with an OrderCancelReject
+    carrying the order's unchanged status, and `event` plays that message's part.
+    """
+
+    SUBMITTED = "submitted"  # sent (local updates only: never a venue answer)
+    REJECTED = "rejected"  # refused on entry: locally, by risk or by the venue
+    ACKNOWLEDGED = "acknowledged"
+    FILL = "fill"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    AMENDED = "amended"
+    CANCEL_REJECTED = "cancel_rejected"  # a cancel the venue refused; the order is unchanged
+    AMEND_REJECTED = "amend_rejected"  # an amend the venue refused; the order is unchanged
+
+
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
-    """What happened to one of our orders; one per venue response or local decision."""
+    """What happened to one of our orders; one per venue response or local decision.
+
+    `status` is the order's state after this update; `event` says what happened (a
+    refused amend: event 'amend_rejected', the order's unchanged status, and the reason).
+    `reason` is a code of `engine.types.orders.REASONS`, or None when there is none.
+    """
 
     client_id: str
     instrument: str
     side: str
     status: Status
+    event: Event
     filled_qty: Decimal
     leaves_qty: Decimal
     last_fill_price: Decimal | None
     last_fill_qty: Decimal
     fee: Decimal
     liquidity: str | None
-    reason: str
+    reason: str | None
     ts: int
     price: Decimal | None
     qty: Decimal
     parent_id: str | None = None
+
+
+_FINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """One order as `ctx.order(client_id)` returns it: a read-only snapshot in Decimals.
+
+    Why a snapshot and not the OMS record: the engine keeps ticks and lots and must stay
+    the only writer of order state; like every other `ctx` answer, the strategy gets
+    exact prices and quantities it cannot change. Take a new one to see later changes.
+    `price` is None for market orders; timestamps are local ns (None until they happen).
+    """
+
+    client_id: str
+    instrument: str
+    side: str  # "buy" | "sell"
+    type: str  # "limit" | "market"
+    tif: str  # "GTC", "IOC", "FOK", "GTX", "GTD" (market orders: "IOC" or "FOK")
+    status: Status
+    price: Decimal | None
+    qty: Decimal
+    filled_qty: Decimal
+    leaves_qty: Decimal
+    avg_fill_price: Decimal | None
+    fees: Decimal
+    reason: str | None
+    post_only: bool
+    reduce_only: bool
+    parent_id: str | None
+    expire_ns: int | None
+    created_ts: int
+    ack_ts: int | None
+    first_fill_ts: int | None
+    last_fill_ts: int | None
+    cancel_req_ts: int | None
+    done_ts: int | None
+
+    @property
+    def is_open(self) -> bool:
+        """True until the order is filled, cancelled, rejected or expired."""
+        return self.status not in _FINAL

@@ -25,7 +25,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
-from engine.loader import instantiate, load_class
+from engine.loader import load_strategy
 from engine.output import RunWriter
 from engine.progress import progress
 from engine.risk import RiskConfig, RiskEngine
@@ -133,7 +133,7 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
 
     wall_start = time.perf_counter()
     instruments = select_instruments(config)
-    strategy = instantiate(load_class(config.strategy, config.base_dir), dict(config.params))
+    strategy = load_strategy(config.strategy, dict(config.params), config.base_dir)
     if isinstance(strategy, CompiledStrategy):  # compiled strategy: see modes.backtest_compiled
         strategy = CompiledAdapter(strategy)
     venue_settings, balances = _venue_tables(config, instruments)
@@ -207,6 +207,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                 "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
+        "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
     }}
     config_json = config.to_json() | {"config_hash": config.hash}
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary, config_json)

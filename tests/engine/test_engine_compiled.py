@@ -96,7 +96,7 @@ def test_parity_run_trades_and_hits_risk_limits(runs):
     fills = pq.read_table(runs / "fast" / "fills.parquet").to_pylist()
     reasons = {o["reason"] for o in orders if o["status"] == "rejected"}
     assert len(fills) > 50
-    assert "risk:max_position" in reasons  # the compiled path refused, like the Python one
+    assert "max_position" in reasons  # the compiled path refused, like the Python one
     position = Decimal(0)
     for fill in fills:
         position += Decimal(fill["qty"]) * (1 if fill["side"] == "buy" else -1)

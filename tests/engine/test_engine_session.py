@@ -107,11 +107,11 @@ def test_duplicate_client_id_is_rejected_with_reason(tmp_path):
 
 
 @pytest.mark.parametrize(("risk", "kwargs", "reason"), [
-    ({"max_order_notional": 1000}, {"qty": "0.2", "price": "10000"}, "risk:max_order_notional"),
-    ({"max_position": "0.1"}, {"qty": "0.2", "price": "10000"}, "risk:max_position"),
-    ({"price_band_bps": 50}, {"qty": "0.01", "price": "9000"}, "risk:price_band"),
+    ({"max_order_notional": 1000}, {"qty": "0.2", "price": "10000"}, "max_order_notional"),
+    ({"max_position": "0.1"}, {"qty": "0.2", "price": "10000"}, "max_position"),
+    ({"price_band_bps": 50}, {"qty": "0.01", "price": "9000"}, "price_band"),
     (None, {"qty": "0.00001", "price": "10000"}, "min_notional"),
-    (None, {"qty": "0.1", "price": "10000", "reduce_only": True}, "risk:reduce_only"),
+    (None, {"qty": "0.1", "price": "10000", "reduce_only": True}, "reduce_only"),
 ])
 def test_refusals_become_rejected_updates(tmp_path, risk, kwargs, reason):
     session, venue, strategy = _session(tmp_path, risk)
@@ -128,7 +128,7 @@ def test_order_rate_limit(tmp_path):
     for _ in range(3):
         session.ctx.submit(BTC.id, "buy", "0.01", "10000")
     session._flush()
-    assert len(venue.requests) == 2 and strategy.updates[-1].reason == "risk:order_rate"
+    assert len(venue.requests) == 2 and strategy.updates[-1].reason == "order_rate"
     session.clock.advance_to(1_000 + 1_000_000_001)
     session.ctx.submit(BTC.id, "buy", "0.01", "10000")
     assert len(venue.requests) == 3

@@ -62,12 +62,12 @@ def check_strategy_class(cls: object, spec: str | None = None) -> None:
     for callback in CALLBACKS:
         func = inspect.getattr_static(cls, callback, None)
         func = getattr(func, "__func__", func)
-        kind = ("async def" if inspect.iscoroutinefunction(func)
-                else "async generator" if inspect.isasyncgenfunction(func)
-                else "generator" if inspect.isgeneratorfunction(func) else None)
+        kind = ("an async def" if inspect.iscoroutinefunction(func)
+                else "an async generator" if inspect.isasyncgenfunction(func)
+                else "a generator" if inspect.isgeneratorfunction(func) else None)
         if kind is not None:
             where = code_location(func)
-            raise StrategyError(f"{name}.{callback} ({where}) is a {kind}: callbacks are plain synchronous "
+            raise StrategyError(f"{name}.{callback} ({where}) is {kind}: callbacks are plain synchronous "
                                 "functions (the engine never awaits or iterates them); remove async/yield")
 
 

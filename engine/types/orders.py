@@ -183,12 +183,6 @@ def venue_reason(code: int) -> str | None:
     return None if code == 0 else VENUE_REASONS[code].value
 
 
-def reason_source(code: str | None) -> ReasonSource | None:
-    """Who decided a reason code (None for no reason or a free-text parent close reason)."""
-    reason = REASONS.get(code) if code is not None else None  # type: ignore[call-overload]
-    return None if reason is None else reason.source
-
-
 # One record per venue response. `order_no` is the kernel-assigned integer id of the order
 # (the OMS maps it to the client id). Fill records carry price/qty of this fill; `filled`
 # and `leaves` are cumulative after the event. `exch_ts` is when the venue produced it,

@@ -121,7 +121,8 @@ def user_code_error(callback: str, exc: BaseException, files: Iterable[str | Pat
     """
     location = user_location(exc.__traceback__, files) or fallback
     where = f" ({location})" if location else ""
-    text = str(exc)
+    lines = str(exc).strip().splitlines()  # one line: numba's typing errors run to pages
+    text = lines[0] if len(lines) <= 1 else f"{lines[0]} ... (the rest with --debug)"
     detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return StrategyError(f"strategy error in {callback}{where}: {detail}", callback=callback, location=location)
 

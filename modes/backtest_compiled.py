@@ -26,6 +26,8 @@ from engine.compiled import CompiledAdapter
 from engine.errors import (
     ConfigError,
     InternalError,
+    OrderError,
+    StrategyError,
     TickparityError,
     code_location,
     user_code_error,
@@ -239,12 +241,13 @@ class CompiledLoop:
                 core._R = _grow2(core._R)
                 core._args_cache = None
             elif st == K.CS_OPEN_FULL:
-                raise ConfigError(f"compiled strategy: more than {adapter._ctx[3].shape[0]} open orders")
+                raise StrategyError(f"compiled strategy: more than {adapter._ctx[3].shape[0]} open orders")
             elif st == K.CS_BAD_ACTION:
                 a = adapter._ctx[4][int(X[K.X_BAD]) - 1]
-                raise ConfigError(f"compiled strategy submitted an invalid order (instrument, side, qty, "
-                                  f"price, tif) = {tuple(int(x) for x in a[1:6])}: instrument must be in "
-                                  f"range, side 1/-1, qty and price > 0, tif GTC/IOC/FOK/GTX")
+                who = f"{type(adapter.compiled).__name__}.timer_nb ({code_location(adapter._fn)})"
+                raise OrderError(f"{who} submitted an invalid order (instrument, side, qty, "
+                                 f"price, tif) = {tuple(int(x) for x in a[1:6])}: instrument must be in "
+                                 f"range, side 1/-1, qty and price > 0, tif GTC/IOC/FOK/GTX")
             elif st != K.CS_LOG_FULL:
                 core._serve(st)
 
@@ -258,7 +261,7 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
     if adapter.replay is not None:
         raise ConfigError("a CompiledAdapter runs one backtest at a time")
     if session.wake_book.any() or session.wake_trade.any():
-        raise ConfigError("compiled strategies take timers only (no book/trade subscriptions)")
+        raise StrategyError("compiled strategies take timers only (no book/trade subscriptions)")
     ids = list(session.instruments)
     inner = session.venues
     replay_venues = {name: ReplayVenue(v) for name, v in inner.items()}

@@ -411,8 +411,8 @@ class TradingSession:
             event = Event.AMEND_REJECTED if request == "amend" else Event.CANCEL_REJECTED
         elif order.ack_ts is None:
             order.ack_ts = now
-        if kind == OrderEventKind.AMENDED and self._in_flight.get(order.order_no):
-            self._in_flight[order.order_no].popleft()
+        if kind == OrderEventKind.AMENDED and "amend" in self._in_flight.get(order.order_no, ()):
+            self._in_flight[order.order_no].remove("amend")  # the oldest amend in flight
         if kind == OrderEventKind.ACK:
             if order.status == OrderStatus.SUBMITTED:
                 self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)

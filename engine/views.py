@@ -45,12 +45,17 @@ class BookSource(Protocol):
 class BookView:
     """The local order book of one instrument, as of `ctx.now`."""
 
-    __slots__ = ("instrument", "_index", "_source")
+    __slots__ = ("_instrument", "_index", "_source")
 
     def __init__(self, instrument: Instrument, index: int, source: BookSource) -> None:
-        self.instrument = instrument
+        self._instrument = instrument
         self._index = index
         self._source = source
+
+    @property
+    def instrument(self) -> Instrument:
+        """The instrument's spec (read-only: one BookView per instrument serves every callback)."""
+        return self._instrument
 
     def _top(self) -> tuple[int, int, int, int]:
         return self._source.top_of_book(self._index)
@@ -58,34 +63,34 @@ class BookView:
     @property
     def best_bid(self) -> Decimal | None:
         px, qty, _, _ = self._top()
-        return self.instrument.ticks_to_price(px) if qty > 0 else None
+        return self._instrument.ticks_to_price(px) if qty > 0 else None
 
     @property
     def best_ask(self) -> Decimal | None:
         _, _, px, qty = self._top()
-        return self.instrument.ticks_to_price(px) if qty > 0 else None
+        return self._instrument.ticks_to_price(px) if qty > 0 else None
 
     @property
     def best_bid_qty(self) -> Decimal:
-        return self.instrument.lots_to_qty(self._top()[1])
+        return self._instrument.lots_to_qty(self._top()[1])
 
     @property
     def best_ask_qty(self) -> Decimal:
-        return self.instrument.lots_to_qty(self._top()[3])
+        return self._instrument.lots_to_qty(self._top()[3])
 
     @property
     def mid(self) -> Decimal | None:
         bid_px, bid_qty, ask_px, ask_qty = self._top()
         if bid_qty <= 0 or ask_qty <= 0:
             return None
-        return self.instrument.ticks_to_price(bid_px + ask_px) / 2
+        return self._instrument.ticks_to_price(bid_px + ask_px) / 2
 
     @property
     def spread(self) -> Decimal | None:
         bid_px, bid_qty, ask_px, ask_qty = self._top()
         if bid_qty <= 0 or ask_qty <= 0:
             return None
-        return self.instrument.ticks_to_price(ask_px - bid_px)
+        return self._instrument.ticks_to_price(ask_px - bid_px)
 
     def bids(self, n: int = 5) -> list[tuple[Decimal, Decimal]]:
         """Best n bid levels as (price, qty), best first."""
@@ -97,11 +102,11 @@ class BookView:
 
     def _levels(self, side: int, n: int) -> list[tuple[Decimal, Decimal]]:
         prices, qtys = self._source.levels(self._index, side, n)
-        inst = self.instrument
+        inst = self._instrument
         return [(inst.ticks_to_price(int(p)), inst.lots_to_qty(int(q))) for p, q in zip(prices, qtys, strict=True)]
 
     def __repr__(self) -> str:
-        return f"BookView({self.instrument.id} bid={self.best_bid} ask={self.best_ask})"
+        return f"BookView({self._instrument.id} bid={self.best_bid} ask={self.best_ask})"
 
 
 @dataclass(frozen=True, slots=True)

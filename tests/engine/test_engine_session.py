@@ -357,3 +357,11 @@ def test_a_refusal_before_the_ack_does_not_stamp_the_ack_time(tmp_path):
     session.on_order_event(_event(1, OrderEventKind.CANCEL_REJECTED, reason=RejectReason.UNKNOWN_ORDER))
     assert strategy.updates[-1].event == "amend_rejected" and strategy.updates[-1].status == "submitted"
     assert session.ctx.order(cid).ack_ts is None
+
+
+def test_the_book_view_cannot_be_repointed_by_a_strategy(tmp_path):
+    session, _, _ = _session(tmp_path)
+    book = session.ctx.book(BTC.id)
+    with pytest.raises(AttributeError):
+        book.instrument = None
+    assert session.ctx.book(BTC.id).instrument is BTC and book.best_bid == Decimal("10000")

@@ -12,7 +12,7 @@ import heapq
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -133,20 +133,19 @@ class TradingSession:
         self.wake_trade[i] = bool(trades)
 
     # -- the user's code -------------------------------------------------------------------
-    def _user_failed(self, callback: str, exc: Exception) -> Exception:
-        """The exception to raise when the strategy's `callback` raised `exc`.
+    def _user_failed(self, callback: str, exc: Exception) -> NoReturn:
+        """Raise what the strategy's `callback` raising `exc` means for the user.
 
         When the user's code is on the stack (their ZeroDivisionError, or an OffGridError
-        from their ctx.submit), one StrategyError naming the callback and their file:line.
-        Otherwise `exc` itself: our bug (internal, exit 1), or an error already located.
+        from their ctx.submit): one StrategyError naming the callback and their file:line,
+        caused by `exc` (so --debug shows their traceback). Otherwise `exc` itself: our
+        bug (internal, exit 1), or an error already located.
         """
         if isinstance(exc, InternalError) or getattr(exc, "location", None):
-            return exc
+            raise exc
         if user_location(exc.__traceback__, self._user_files) is None:
-            return exc
-        error = user_code_error(callback, exc, self._user_files)
-        error.__cause__ = exc
-        return error
+            raise exc
+        raise user_code_error(callback, exc, self._user_files) from exc
 
     # -- timers --------------------------------------------------------------------------
     def schedule(self, every_ns: int | None = None, at_ns: int | None = None) -> int:
@@ -185,7 +184,7 @@ class TradingSession:
             try:
                 self.strategy.on_timer(self.ctx, due)
             except Exception as exc:
-                raise self._user_failed("on_timer", exc) from exc
+                self._user_failed("on_timer", exc)
             self._flush()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -195,7 +194,7 @@ class TradingSession:
         try:
             self.strategy.on_start(self.ctx)
         except Exception as exc:
-            raise self._user_failed("on_start", exc) from exc
+            self._user_failed("on_start", exc)
         self._flush()
 
     def stop(self) -> None:
@@ -203,7 +202,7 @@ class TradingSession:
         try:
             self.strategy.on_stop(self.ctx)
         except Exception as exc:
-            raise self._user_failed("on_stop", exc) from exc
+            self._user_failed("on_stop", exc)
         self._flush()
         self.audit.write(self.clock.now(), "stop", orders=len(self.oms.by_no), fills=self.fill_count)
         self.audit.seal(self.clock.now())
@@ -214,7 +213,7 @@ class TradingSession:
         try:
             self.strategy.on_book(self.ctx, self._books[self._ids[instrument_index]])
         except Exception as exc:
-            raise self._user_failed("on_book", exc) from exc
+            self._user_failed("on_book", exc)
         self._flush()
 
     def on_trade(self, instrument_index: int, side: int, price: int, qty: int, exch_ts: int) -> None:
@@ -225,7 +224,7 @@ class TradingSession:
         try:
             self.strategy.on_trade(self.ctx, trade)
         except Exception as exc:
-            raise self._user_failed("on_trade", exc) from exc
+            self._user_failed("on_trade", exc)
         self._flush()
 
     def _by_index(self, instrument_index: int) -> Instrument:
@@ -459,7 +458,7 @@ class TradingSession:
         try:
             self.strategy.on_order(self.ctx, update)
         except Exception as exc:
-            raise self._user_failed("on_order", exc) from exc
+            self._user_failed("on_order", exc)
         self._flush()
 
     def _update(self, order: Order, now: int, event: Event, fill_price: Decimal | None = None,
@@ -482,7 +481,7 @@ class TradingSession:
             try:
                 self.strategy.on_order(self.ctx, update)
             except Exception as exc:
-                raise self._user_failed("on_order", exc) from exc
+                self._user_failed("on_order", exc)
 
     # -- marks and notes -----------------------------------------------------------------
     def marks(self) -> dict[str, Decimal]:

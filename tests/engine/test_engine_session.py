@@ -365,3 +365,12 @@ def test_the_book_view_cannot_be_repointed_by_a_strategy(tmp_path):
     with pytest.raises(AttributeError):
         book.instrument = None
     assert session.ctx.book(BTC.id).instrument is BTC and book.best_bid == Decimal("10000")
+
+
+def test_the_python_api_refuses_a_class_that_is_not_a_strategy(tmp_path):
+    class Duck:  # has the callbacks, but the engine could not promise it runs in every mode
+        def on_start(self, ctx):
+            pass
+
+    with pytest.raises(StrategyError, match="is not a Strategy"):
+        _session(tmp_path, strategy=Duck())

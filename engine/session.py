@@ -48,6 +48,8 @@ from engine.views import BookView, Event, OrderUpdate, OrderView, Status, TradeV
 
 _TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
 _TIFS = {t.name: t for t in TimeInForce}
+_TIF_NAMES = {t: t.name for t in TimeInForce}
+_TYPE_NAMES = {code: name for name, code in _TYPES.items()}
 _LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
 _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
 _EVENTS = {OrderEventKind.ACK: Event.ACKNOWLEDGED, OrderEventKind.FILL: Event.FILL,
@@ -380,7 +382,7 @@ class TradingSession:
         inst = order.instrument
         return OrderView(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            type=order.type.name.lower(), tif=order.tif.name, status=Status.of(order.status),
+            type=_TYPE_NAMES[order.type], tif=_TIF_NAMES[order.tif], status=Status.of(order.status),
             price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
             qty=inst.lots_to_qty(order.qty), filled_qty=inst.lots_to_qty(order.filled),
             leaves_qty=inst.lots_to_qty(order.leaves), avg_fill_price=order.avg_fill_price,

@@ -31,7 +31,10 @@ class Status(StrEnum):
 
     @classmethod
     def of(cls, status: OrderStatus) -> Status:
-        return cls[status.name]
+        return _STATUS_OF[status]
+
+
+_STATUS_OF = {s: Status[s.name] for s in OrderStatus}  # a dict lookup: this runs per order update
 
 
 class BookSource(Protocol):

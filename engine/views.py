@@ -132,7 +132,6 @@ class Event(StrEnum):
     carrying the order's unchanged status, and `event` plays that message's part.
     """
 
-    SUBMITTED = "submitted"  # sent (local updates only: never a venue answer)
     REJECTED = "rejected"  # refused on entry: locally, by risk or by the venue
     ACKNOWLEDGED = "acknowledged"
     FILL = "fill"

@@ -34,8 +34,8 @@ class TouchQuoter(Strategy):
         bid, ask = book.best_bid, book.best_ask
         if bid is None or ask is None:
             return
-        targets = {1: self.spec.price_to_ticks(bid), -1: self.spec.price_to_ticks(ask)}
-        quoted = {1: False, -1: False}
+        targets = {"buy": bid, "sell": ask}
+        quoted = {"buy": False, "sell": False}
         open_ids = ctx.open_orders(self.inst)
         if self._cancelling:
             self._cancelling.intersection_update(open_ids)
@@ -48,9 +48,9 @@ class TouchQuoter(Strategy):
             elif ctx.cancel(client_id):
                 self._cancelling.add(client_id)
                 self.cancels += 1
-        if not quoted[1]:
+        if not quoted["buy"]:
             ctx.submit(self.inst, "buy", self.qty, bid, post_only=True)
             self.submits += 1
-        if not quoted[-1]:
+        if not quoted["sell"]:
             ctx.submit(self.inst, "sell", self.qty, ask, post_only=True)
             self.submits += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from engine.errors import TickparityError
+from engine.errors import InternalError
 
 
 class Clock(Protocol):
@@ -30,7 +30,7 @@ class SimClock:
 
     def advance_to(self, ts: int) -> None:
         if ts < self._now:
-            raise TickparityError(f"simulated clock cannot go back from {self._now} to {ts}")
+            raise InternalError(f"simulated clock cannot go back from {self._now} to {ts}")
         self._now = int(ts)
 
 

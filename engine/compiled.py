@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.strategy import Strategy
+from engine.errors import OrderError, StrategyError, code_location, user_code_error
+from engine.strategy import Strategy, strategy_files
 from engine.types import Instrument, TimeInForce
 
 # --- sides, time in force (plain int64: numba compares them as constants) --------------
@@ -243,10 +243,10 @@ class CompiledStrategy:
 def timer_function(strategy: CompiledStrategy) -> Any:
     fn = getattr(type(strategy), "timer_nb", None)
     if fn is None or not hasattr(fn, "py_func"):
-        raise ConfigError(f"{type(strategy).__name__}.timer_nb must be an @njit function (ctx, params, state)")
+        raise StrategyError(f"{type(strategy).__name__}.timer_nb must be an @njit function (ctx, params, state)")
     every = strategy.every_ns
     if not isinstance(every, int) or every <= 0:
-        raise ConfigError(f"{type(strategy).__name__}.every_ns = {every!r}: expected a positive int (ns)")
+        raise StrategyError(f"{type(strategy).__name__}.every_ns = {every!r}: expected a positive int (ns)")
     return fn
 
 
@@ -299,10 +299,11 @@ class CompiledAdapter(Strategy):
             pos[i] = spec.qty_to_lots(ctx.position(inst_id))
         clients: dict[int, str] = {}
         n = 0
+        oms = ctx._session.oms  # the engine's own records: the numba side needs order numbers and ticks
         for client_id in ctx.open_orders():
-            order = ctx.order(client_id)
+            order = oms.by_client[client_id]
             if n >= oo.shape[0]:
-                raise ConfigError(f"compiled strategy: more than {oo.shape[0]} open orders")
+                raise StrategyError(f"compiled strategy: more than {oo.shape[0]} open orders")
             oo[n, OO_NO] = order.order_no
             oo[n, OO_INST] = self._index[order.instrument.id]
             oo[n, OO_SIDE] = order.side
@@ -314,7 +315,11 @@ class CompiledAdapter(Strategy):
             clients[order.order_no] = client_id
             n += 1
         scalars[CX_NOPEN] = n
-        self._fn(self._ctx, self._params, self._state)
+        try:
+            self._fn(self._ctx, self._params, self._state)
+        except Exception as exc:  # the user's @njit code: numba leaves no Python frame to point at
+            raise user_code_error(f"{type(self.compiled).__name__}.timer_nb", exc, strategy_files(self),
+                                  code_location(self._fn)) from exc
         execute_actions(ctx, self._ctx, self._ids, self._specs, clients, self)
 
 
@@ -330,7 +335,7 @@ def execute_actions(ctx, cctx: tuple, ids: list[str], specs: list[Instrument], c
             spec = specs[i]
             tif = int(row[A_TIF])
             if tif not in COMPILED_TIFS:
-                raise ConfigError(f"compiled strategy: tif code {tif} is not one of GTC/IOC/FOK/GTX")
+                raise OrderError(f"compiled strategy: tif code {tif} is not one of GTC/IOC/FOK/GTX")
             out.append(ctx.submit(ids[i], "buy" if row[A_SIDE] > 0 else "sell",
                                   spec.lots_to_qty(int(row[A_QTY])), spec.ticks_to_price(int(row[A_PRICE])),
                                   tif=_TIF_NAMES[tif]))
@@ -347,5 +352,5 @@ def execute_actions(ctx, cctx: tuple, ids: list[str], specs: list[Instrument], c
 def as_strategy(cls: type, **params: Any) -> CompiledAdapter:
     """A normal `Strategy` running `cls(**params)`'s compiled callback (paper/live/backtest)."""
     if not is_compiled(cls):
-        raise ConfigError(f"{cls!r} is not a CompiledStrategy subclass")
+        raise StrategyError(f"{cls!r} is not a CompiledStrategy subclass")
     return CompiledAdapter(cls(**params))

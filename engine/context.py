@@ -12,19 +12,26 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from engine.errors import InstrumentError, StrategyError
+from engine.errors import InstrumentError, OrderError, StrategyError
 from engine.types import Instrument
 from engine.types.instrument import to_decimal
-from engine.views import BookView
+from engine.views import BookView, OrderView
 
 if TYPE_CHECKING:
-    from engine.oms import Order
     from engine.session import TradingSession
 
 _SIDES = {"buy": 1, "sell": -1}
 #: `ctx.log` levels (the names of `tickparity --log-level`)
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _LOG = logging.getLogger("tickparity.strategy")
+
+
+def _amount(value: Decimal | str, field: str) -> Decimal:
+    """An order's qty/price argument as an exact Decimal; OrderError naming it otherwise."""
+    try:
+        return to_decimal(value, field)
+    except InstrumentError as exc:  # to_decimal serves instrument files too; here it is an argument
+        raise OrderError(str(exc)) from None
 
 
 class Context:
@@ -73,7 +80,7 @@ class Context:
         price: Decimal | str | None = None,
         *,
         type: str = "limit",  # noqa: A002 - the documented API name
-        tif: str = "GTC",
+        tif: str | None = None,
         post_only: bool = False,
         reduce_only: bool = False,
         client_id: str | None = None,
@@ -82,16 +89,20 @@ class Context:
     ) -> str:
         """Send an order through risk and the OMS; returns its client id.
 
-        Refusals (risk, duplicate id, venue minimums) arrive as a REJECTED update in
-        on_order; a price or quantity off the tick/lot grid raises OffGridError.
+        `tif` defaults to GTC for a limit order and IOC for a market order (the venue
+        cancels what a market order does not fill at once; 'FOK' is the other choice).
+        Refusals (risk, duplicate id, venue minimums, the venue's answer) arrive as a
+        REJECTED update in on_order with a reason from `engine.types.orders.REASONS`; a
+        malformed request (side, type, tif, qty <= 0, a missing or extra price) raises
+        OrderError, a price or quantity off the tick/lot grid OffGridError.
         """
         if side not in _SIDES:
-            raise InstrumentError(f"side={side!r}: expected 'buy' or 'sell'")
+            raise OrderError(f"side={side!r}: expected 'buy' or 'sell'")
         return self._session.submit(
             instrument=instrument,
             side=_SIDES[side],
-            qty=to_decimal(qty, "qty"),
-            price=None if price is None else to_decimal(price, "price"),
+            qty=_amount(qty, "qty"),
+            price=None if price is None else _amount(price, "price"),
             order_type=type,
             tif=tif,
             post_only=post_only,
@@ -108,8 +119,8 @@ class Context:
         target, and fills as its children fill; the report measures shortfall against it.
         """
         if side not in _SIDES:
-            raise InstrumentError(f"side={side!r}: expected 'buy' or 'sell'")
-        return self._session.open_parent(instrument, _SIDES[side], to_decimal(qty, "qty"), parent_id)
+            raise OrderError(f"side={side!r}: expected 'buy' or 'sell'")
+        return self._session.open_parent(instrument, _SIDES[side], _amount(qty, "qty"), parent_id)
 
     def close_parent(self, parent_id: str, reason: str = "closed") -> bool:
         """Finish a parent: filled if its children filled the target, else cancelled with reason."""
@@ -125,13 +136,13 @@ class Context:
         """Change total quantity and/or price; False if the order is not open."""
         return self._session.amend(
             client_id,
-            qty=None if qty is None else to_decimal(qty, "qty"),
-            price=None if price is None else to_decimal(price, "price"),
+            qty=None if qty is None else _amount(qty, "qty"),
+            price=None if price is None else _amount(price, "price"),
         )
 
-    def order(self, client_id: str) -> Order | None:
-        """The OMS record of an order (status, filled, leaves...), or None."""
-        return self._session.oms.by_client.get(client_id)
+    def order(self, client_id: str) -> OrderView | None:
+        """A read-only snapshot of an order in Decimals (status, price, filled_qty, ...), or None."""
+        return self._session.order_view(client_id)
 
     def open_orders(self, instrument: str | None = None) -> list[str]:
         """Client ids of orders not yet in a final state, oldest first."""

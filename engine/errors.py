@@ -1,21 +1,32 @@
 """One error taxonomy for the whole engine.
 
-Why one module: the CLI turns any `TickparityError` into a single clear line and a
-non-zero exit, and live venues decide retry-vs-give-up by class (ccxt's split of
-network/transient versus exchange/rejected), so every layer must raise from here.
+Why one module: the CLI turns any `TickparityError` into a single clear line and exit 2
+(the user can fix it: data, config, an order argument, their strategy), and anything
+else into "internal error" and exit 1 (our bug: report it). So a class belongs under
+`TickparityError` only if the user caused it, and our own invariants (an illegal order
+status change, a fast path that disagrees with the reference path) raise `InternalError`.
+
+Refusals of an order (a venue filter, a risk limit, the venue's answer) are never
+exceptions: they arrive as a REJECTED order update whose `reason` comes from the one
+vocabulary in `engine.types.orders.REASONS`.
 """
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
 
 class TickparityError(Exception):
-    """Base of every error a user can cause or a venue can report."""
+    """Base of every error a user can cause: one line on stderr, exit 2."""
 
     exit_code = 2
 
 
 class DataError(TickparityError):
-    """Market data is missing, malformed or inconsistent (names file/row/field)."""
+    """Market data or a run's file is missing, malformed or inconsistent (names file/row/field)."""
 
 
 class ConfigError(TickparityError):
@@ -23,44 +34,103 @@ class ConfigError(TickparityError):
 
 
 class InstrumentError(ConfigError):
-    """Unknown instrument, or a value off its tick/lot grid."""
+    """Unknown instrument, a bad instrument spec, or a value off its tick/lot grid."""
 
 
 class OffGridError(InstrumentError):
     """A price or quantity is not a whole number of ticks or lots."""
 
 
+class OrderError(TickparityError):
+    """An order request is malformed: side, type, tif, qty or price (names the argument).
+
+    Raised at the call (`ctx.submit`, `ctx.amend`, `ctx.open_parent`), because no venue
+    could accept it; a well-formed order that a filter, a risk limit or the venue refuses
+    is not an error but a REJECTED update.
+    """
+
+
 class StrategyError(TickparityError):
-    """A strategy path cannot be loaded, or its parameters do not fit."""
+    """A strategy cannot be loaded, its parameters do not fit, or its own code raised.
+
+    When the strategy's code raised, `callback` names the callback ('on_book', '__init__',
+    'timer_nb', ...) and `location` is 'file.py:line' of the innermost frame in the
+    strategy's file; the original exception is the `__cause__`.
+    """
+
+    def __init__(self, message: str, *, callback: str | None = None, location: str | None = None) -> None:
+        super().__init__(message)
+        self.callback = callback
+        self.location = location
 
 
-class VenueError(TickparityError):
-    """Base of venue-side errors."""
+class InternalError(Exception):
+    """Our bug, not the user's: an engine invariant broke. Exit 1, "internal error".
+
+    Deliberately not a `TickparityError`: the user cannot fix it by changing input, and
+    the CLI asks for a report instead of blaming their data or code.
+    """
 
 
-class VenueTransientError(VenueError):
-    """Network or 5xx error: safe to retry with backoff."""
+class IllegalTransitionError(InternalError):
+    """An order status change the OMS state machine forbids (a bug or a venue anomaly)."""
 
 
-class VenueRejectedError(VenueError):
-    """The venue refused the request: do not retry unchanged."""
+# -- pointing at the user's code ------------------------------------------------------------
+def display_path(path: str | Path) -> str:
+    """A path as the user would type it: relative to the working directory when under it."""
+    file = Path(path)
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(file)
 
 
-class AmbiguousSubmitError(VenueTransientError):
-    """A submit timed out after it may have been accepted: look it up before resubmitting."""
+def user_location(tb: TracebackType | None, files: Iterable[str | Path]) -> str | None:
+    """'file.py:line' of the innermost traceback frame in one of `files`, or None.
+
+    Why innermost in the user's files (not the innermost frame): the exception may be
+    raised in the standard library or in the engine on the user's behalf (`Decimal(1)/0`,
+    `ctx.submit(... side="up")`); the line to fix is the user's call.
+    """
+    wanted = set()
+    for f in files:
+        try:
+            wanted.add(str(Path(f).resolve()))
+        except OSError:
+            continue
+    found = None
+    for frame, line in traceback.walk_tb(tb):
+        name = frame.f_code.co_filename
+        try:
+            resolved = str(Path(name).resolve())
+        except OSError:
+            continue
+        if resolved in wanted:
+            found = f"{display_path(name)}:{line}"
+    return found
 
 
-class RateLimitedError(VenueTransientError):
-    """The venue said slow down."""
+def user_code_error(callback: str, exc: BaseException, files: Iterable[str | Path],
+                    fallback: str | None = None) -> StrategyError:
+    """The one-line StrategyError for an exception raised by user code in `callback`.
+
+    Message: ``strategy error in on_book (my_mm.py:42): ZeroDivisionError: division by zero``;
+    `fallback` is the location to name when no frame is in `files` (e.g. numba-compiled
+    code, which leaves no Python frame). The caller raises it ``from exc``.
+    """
+    location = user_location(exc.__traceback__, files) or fallback
+    where = f" ({location})" if location else ""
+    lines = str(exc).strip().splitlines()  # one line: numba's typing errors run to pages
+    text = lines[0] if len(lines) <= 1 else f"{lines[0]} ... (the rest with --debug)"
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return StrategyError(f"strategy error in {callback}{where}: {detail}", callback=callback, location=location)
 
 
-class AuthError(VenueError):
-    """Credentials missing or refused."""
+def code_location(func: object) -> str | None:
+    """'file.py:line' where a function (or a numba dispatcher's Python function) is defined."""
+    code = getattr(getattr(func, "py_func", func), "__code__", None)
+    if code is None:
+        return None
+    return f"{display_path(code.co_filename)}:{code.co_firstlineno}"
 
-
-class RiskError(TickparityError):
-    """A risk check refused an order (surfaces as a REJECTED update, never a crash)."""
-
-
-class IllegalTransitionError(TickparityError):
-    """An order status change the OMS state machine forbids."""

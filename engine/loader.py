@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import did_you_mean
-from engine.errors import ConfigError, StrategyError
+from engine.errors import ConfigError, StrategyError, display_path, user_code_error, user_location
 
 
 def load_class(spec: str, base_dir: str | Path = ".") -> type:
@@ -41,13 +41,21 @@ def load_class(spec: str, base_dir: str | Path = ".") -> type:
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            where = f"{display_path(exc.filename or file)}:{exc.lineno}"
+            raise StrategyError(f"{where}: cannot import: SyntaxError: {exc.msg}", location=where) from exc
         except Exception as exc:
-            raise StrategyError(f"{file}: failed to import: {type(exc).__name__}: {exc}") from exc
+            where = user_location(exc.__traceback__, [file]) or display_path(file)
+            raise StrategyError(f"{where}: cannot import: {type(exc).__name__}: {exc}", location=where) from exc
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise StrategyError(f"cannot import module {target!r}: {exc}") from None
+        except Exception as exc:  # the module's own code failed while importing
+            frames = list(traceback.walk_tb(exc.__traceback__))
+            where = f"{display_path(frames[-1][0].f_code.co_filename)}:{frames[-1][1]}" if frames else target
+            raise StrategyError(f"{where}: cannot import: {type(exc).__name__}: {exc}", location=where) from exc
     cls = getattr(module, name, None)
     if cls is None or not inspect.isclass(cls):
         raise StrategyError(f"{target} has no class {name!r}")
@@ -93,28 +101,18 @@ def instantiate(cls: type, params: Mapping[str, Any],
                 where: Callable[[str], str] = lambda key: f"[run.params] {key}") -> Any:
     """Build the strategy with its effective params (see `effective_params`).
 
-    An exception raised by the constructor itself is a StrategyError naming the class, the
-    parameters and the user's file:line (a rejected parameter value is the user's input,
-    not our bug).
+    An exception raised by the constructor itself is the user's: StrategyError naming
+    ``__init__`` and the file:line in the class's source file (a rejected parameter value
+    is the user's input, not our bug).
     """
     effective = effective_params(cls, params, where)
     try:
         return cls(**effective)
+    except StrategyError:
+        raise
     except Exception as exc:
-        raise StrategyError(f"{cls.__name__}({_kwargs_text(params)}) raised {type(exc).__name__}: {exc}"
-                            f"{_user_frame(exc)}") from exc
-
-
-def _kwargs_text(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in params.items())
-
-
-def _user_frame(exc: BaseException) -> str:
-    """' (at FILE:LINE)' for the innermost traceback frame outside this package."""
-    engine_dir = str(Path(__file__).resolve().parent)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not str(Path(f.filename).resolve()).startswith(engine_dir)]
-    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        files = [f for k in cls.__mro__ if (f := _source_file(k))]
+        raise user_code_error(f"{cls.__name__}.__init__", exc, files) from exc
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -167,3 +165,22 @@ def _convert(value: Any, hint: Any, default: Any, where: str) -> Any:
 
 _NAMES = {Decimal: "a decimal number like 0.01", int: "an integer", float: "a number",
           bool: "true or false", str: "a string"}
+def load_strategy(spec: str, params: Mapping[str, Any], base_dir: str | Path = ".",
+                  where: Callable[[str], str] = lambda key: f"[run.params] {key}") -> Any:
+    """Load, check and build a strategy: `load_class` + `check_strategy_class` + `instantiate`.
+
+    Raises StrategyError when the class is not a `Strategy`/`CompiledStrategy`, when a
+    callback is `async` (it would never run), or when the constructor fails.
+    """
+    from engine.strategy import check_strategy_class
+
+    cls = load_class(spec, base_dir)
+    check_strategy_class(cls, spec)
+    return instantiate(cls, params, where)
+
+
+def _source_file(cls: type) -> str | None:
+    try:
+        return inspect.getfile(cls)
+    except (TypeError, OSError):
+        return None

@@ -1,7 +1,8 @@
 """Order manager: the order state machine, client ids and idempotent submission.
 
 Why strict: a live venue can answer late, twice or out of order; an illegal status
-change is a bug or a venue anomaly that must surface, not be papered over. Every mode
+change is a bug or a venue anomaly that must surface, not be papered over. It raises
+`IllegalTransitionError`, an `InternalError` (exit 1): the user cannot cause it. Every mode
 feeds venue responses through the same `OrderManager.apply_*` methods.
 """
 
@@ -59,7 +60,7 @@ class Order:
     filled: int = 0  # lots
     notional_filled: Decimal = Decimal(0)  # sum of price*qty of fills
     fees: Decimal = Decimal(0)
-    reason: str = ""
+    reason: str | None = None  # a code of engine.types.orders.REASONS; None when there is none
     created_ts: int = 0
     trigger_ts: int = 0
     ack_ts: int | None = None
@@ -82,6 +83,11 @@ class Order:
     @property
     def side_name(self) -> str:
         return "buy" if self.side > 0 else "sell"
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        """Volume-weighted average fill price (exact), None before the first fill."""
+        return self.notional_filled / self.instrument.lots_to_qty(self.filled) if self.filled else None
 
     def transition(self, new: OrderStatus) -> None:
         check_transition(self.status, new)
@@ -110,7 +116,7 @@ class ParentOrder:
     notional_filled: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     status: OrderStatus = OrderStatus.ACKNOWLEDGED
-    reason: str = ""
+    reason: str | None = None  # the strategy's close reason when cancelled short of its target
     first_fill_ts: int | None = None
     last_fill_ts: int | None = None
     done_ts: int | None = None
@@ -178,9 +184,9 @@ class OrderManager:
         self.recent.add(client_id)
         return order
 
-    def set_status(self, order: Order, new: OrderStatus, ts: int, reason: str = "") -> None:
+    def set_status(self, order: Order, new: OrderStatus, ts: int, reason: str | None = None) -> None:
         order.transition(new)
-        if reason:
+        if reason is not None:
             order.reason = reason
         if new in TERMINAL_STATUSES:
             order.done_ts = ts

@@ -218,7 +218,7 @@ def build_info() -> dict[str, Any]:
 
 def _order_row(order: Order) -> dict[str, Any]:
     inst = order.instrument
-    avg = (order.notional_filled / inst.lots_to_qty(order.filled)) if order.filled else None
+    avg = order.avg_fill_price
     return {
         "client_id": order.client_id, "parent_id": order.parent_id, "instrument": inst.id,
         "venue": inst.venue, "side": order.side_name, "type": order.type.name.lower(),
@@ -239,7 +239,7 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
     avg = parent.notional_filled / parent.filled if parent.filled else None
     return {
         "client_id": parent.parent_id, "parent_id": None, "instrument": inst.id, "venue": inst.venue,
-        "side": parent.side_name, "type": "parent", "tif": "", "post_only": False, "reduce_only": False,
+        "side": parent.side_name, "type": "parent", "tif": None, "post_only": False, "reduce_only": False,
         "price": None, "qty": _s(parent.qty), "filled_qty": _s(parent.filled),
         "avg_fill_price": _dec(avg), "fees": _s(parent.fees), "status": Status.of(parent.status).value,
         "reason": parent.reason, "created_ts": parent.created_ts, "trigger_ts": parent.trigger_ts,

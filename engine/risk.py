@@ -1,7 +1,8 @@
 """Pre-trade risk checks that run before every submit, in every mode.
 
-Why a reason string and not an exception: a refused order becomes a REJECTED order
+Why a reason code and not an exception: a refused order becomes a REJECTED order
 update the strategy can react to; raising would kill the strategy on a routine limit.
+The codes are the risk entries of the one vocabulary, `engine.types.orders.REASONS`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.types.orders import ReasonCode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,29 +74,29 @@ class RiskEngine:
         position: Decimal,
         open_orders: int,
         reduce_only: bool,
-    ) -> str | None:
+    ) -> ReasonCode | None:
         cfg = self.config
         if self.killed:
-            return "risk:kill_switch"
+            return ReasonCode.KILL_SWITCH
         reference = price if price is not None else mid
         if cfg.max_order_notional is not None and reference is not None:
             if qty * reference > cfg.max_order_notional:
-                return "risk:max_order_notional"
+                return ReasonCode.MAX_ORDER_NOTIONAL
         if cfg.max_position is not None and abs(position + side * qty) > cfg.max_position:
-            return "risk:max_position"
+            return ReasonCode.MAX_POSITION
         if reduce_only or cfg.reduce_only:
             if position == 0 or (position > 0) == (side > 0) or qty > abs(position):
-                return "risk:reduce_only"
+                return ReasonCode.REDUCE_ONLY
         if cfg.max_open_orders is not None and open_orders >= cfg.max_open_orders:
-            return "risk:max_open_orders"
+            return ReasonCode.MAX_OPEN_ORDERS
         if cfg.price_band_bps is not None and price is not None and mid is not None and mid > 0:
             if abs(price - mid) / mid * 10000 > cfg.price_band_bps:
-                return "risk:price_band"
+                return ReasonCode.PRICE_BAND
         if cfg.max_orders_per_second is not None:
             window_start = now - 1_000_000_000
             while self._recent_submits and self._recent_submits[0] <= window_start:
                 self._recent_submits.popleft()
             if len(self._recent_submits) >= cfg.max_orders_per_second:
-                return "risk:order_rate"
+                return ReasonCode.ORDER_RATE
             self._recent_submits.append(now)
         return None

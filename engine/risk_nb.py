@@ -20,6 +20,7 @@ from numba import njit
 
 from engine.risk import RiskConfig
 from engine.types import Instrument
+from engine.types.orders import ReasonCode
 
 # limits[i, RL_*] per instrument; -1 = check off
 RL_MIN_QTY = 0  # lots: qty below is refused (venue rule "min_qty")
@@ -44,10 +45,11 @@ RISK_REDUCE_ONLY = 6
 RISK_MAX_OPEN = 7
 RISK_PRICE_BAND = 8
 RISK_RATE = 9
-REASONS = {RISK_MIN_QTY: "min_qty", RISK_MIN_NOTIONAL: "min_notional", RISK_KILL: "risk:kill_switch",
-           RISK_MAX_NOTIONAL: "risk:max_order_notional", RISK_MAX_POSITION: "risk:max_position",
-           RISK_REDUCE_ONLY: "risk:reduce_only", RISK_MAX_OPEN: "risk:max_open_orders",
-           RISK_PRICE_BAND: "risk:price_band", RISK_RATE: "risk:order_rate"}
+_C = ReasonCode
+REASONS = {RISK_MIN_QTY: _C.MIN_QTY, RISK_MIN_NOTIONAL: _C.MIN_NOTIONAL, RISK_KILL: _C.KILL_SWITCH,
+           RISK_MAX_NOTIONAL: _C.MAX_ORDER_NOTIONAL, RISK_MAX_POSITION: _C.MAX_POSITION,
+           RISK_REDUCE_ONLY: _C.REDUCE_ONLY, RISK_MAX_OPEN: _C.MAX_OPEN_ORDERS,
+           RISK_PRICE_BAND: _C.PRICE_BAND, RISK_RATE: _C.ORDER_RATE}
 
 RATE_WINDOW_NS = 1_000_000_000
 

@@ -12,35 +12,49 @@ import heapq
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from engine.audit import AuditLog
 from engine.clock import Clock
 from engine.context import Context
-from engine.errors import ConfigError, InstrumentError
+from engine.errors import (
+    ConfigError,
+    InstrumentError,
+    InternalError,
+    OrderError,
+    StrategyError,
+    user_code_error,
+    user_location,
+)
 from engine.fees import bps, fee_amount
 from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
-from engine.strategy import Strategy
+from engine.strategy import Strategy, check_strategy_class, strategy_files
 from engine.types import (
     Instrument,
     Liquidity,
     OrderEventKind,
     OrderStatus,
     OrderType,
-    RejectReason,
     TimeInForce,
 )
 from engine.types.instrument import decimal_str
+from engine.types.orders import ReasonCode, venue_reason
 from engine.venue import Venue
-from engine.views import BookView, OrderUpdate, Status, TradeView
+from engine.views import BookView, Event, OrderUpdate, OrderView, Status, TradeView
 
 _TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
 _TIFS = {t.name: t for t in TimeInForce}
+_TIF_NAMES = {t: t.name for t in TimeInForce}
+_TYPE_NAMES = {code: name for name, code in _TYPES.items()}
 _LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
+_MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
+_EVENTS = {OrderEventKind.ACK: Event.ACKNOWLEDGED, OrderEventKind.FILL: Event.FILL,
+           OrderEventKind.CANCELLED: Event.CANCELLED, OrderEventKind.REJECTED: Event.REJECTED,
+           OrderEventKind.EXPIRED: Event.EXPIRED, OrderEventKind.AMENDED: Event.AMENDED}
 
 
 class Recorder:
@@ -69,7 +83,10 @@ class TradingSession:
         recorder: Recorder | None = None,
         id_prefix: str = "tp",
     ) -> None:
+        check_strategy_class(type(strategy))
         self.strategy = strategy
+        # where the user's code lives: a callback's exception names its line there
+        self._user_files = strategy_files(strategy)
         self.instruments = dict(instruments)
         self._ids = list(self.instruments)
         self.index = {inst_id: i for i, inst_id in enumerate(self._ids)}
@@ -91,6 +108,9 @@ class TradingSession:
         self._timer_every: dict[int, int | None] = {}
         self._timer_seq = 0
         self._pending: deque[OrderUpdate] = deque()
+        # cancel/amend requests in flight per order number, oldest first: a venue's
+        # CANCEL_REJECTED answers the oldest (requests reach the venue in order)
+        self._in_flight: dict[int, deque[str]] = {}
         self._trigger_ts = 0
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
@@ -114,12 +134,27 @@ class TradingSession:
         self.wake_book[i] = bool(book)
         self.wake_trade[i] = bool(trades)
 
+    # -- the user's code -------------------------------------------------------------------
+    def _user_failed(self, callback: str, exc: Exception) -> NoReturn:
+        """Raise what the strategy's `callback` raising `exc` means for the user.
+
+        When the user's code is on the stack (their ZeroDivisionError, or an OffGridError
+        from their ctx.submit): one StrategyError naming the callback and their file:line,
+        caused by `exc` (so --debug shows their traceback). Otherwise `exc` itself: our
+        bug (internal, exit 1), or an error already located.
+        """
+        if isinstance(exc, InternalError) or getattr(exc, "location", None):
+            raise exc
+        if user_location(exc.__traceback__, self._user_files) is None:
+            raise exc
+        raise user_code_error(callback, exc, self._user_files) from exc
+
     # -- timers --------------------------------------------------------------------------
     def schedule(self, every_ns: int | None = None, at_ns: int | None = None) -> int:
         if every_ns is None and at_ns is None:
-            raise ConfigError("ctx.schedule needs every_ns and/or at_ns")
+            raise StrategyError("ctx.schedule needs every_ns and/or at_ns")
         if every_ns is not None and (not isinstance(every_ns, int) or every_ns <= 0):
-            raise ConfigError(f"ctx.schedule every_ns={every_ns!r}: expected a positive int (ns)")
+            raise StrategyError(f"ctx.schedule every_ns={every_ns!r}: expected a positive int (ns)")
         now = self.clock.now()
         first = at_ns if at_ns is not None else now + every_ns  # type: ignore[operator]
         first = max(int(first), now)
@@ -148,26 +183,39 @@ class TradingSession:
                 self._timer_seq += 1
                 heapq.heappush(self._timers, (due + every, self._timer_seq, timer_id))
             self._trigger_ts = due
-            self.strategy.on_timer(self.ctx, due)
+            try:
+                self.strategy.on_timer(self.ctx, due)
+            except Exception as exc:
+                self._user_failed("on_timer", exc)
             self._flush()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self.audit.write(self.clock.now(), "start", strategy=type(self.strategy).__name__)
         self._trigger_ts = self.clock.now()
-        self.strategy.on_start(self.ctx)
+        try:
+            self.strategy.on_start(self.ctx)
+        except Exception as exc:
+            self._user_failed("on_start", exc)
         self._flush()
 
     def stop(self) -> None:
         self._trigger_ts = self.clock.now()
-        self.strategy.on_stop(self.ctx)
+        try:
+            self.strategy.on_stop(self.ctx)
+        except Exception as exc:
+            self._user_failed("on_stop", exc)
         self._flush()
         self.audit.write(self.clock.now(), "stop", orders=len(self.oms.by_no), fills=self.fill_count)
+        self.audit.seal(self.clock.now())
 
     # -- market callbacks ----------------------------------------------------------------
     def on_book(self, instrument_index: int) -> None:
         self._trigger_ts = self.clock.now()
-        self.strategy.on_book(self.ctx, self._books[self._ids[instrument_index]])
+        try:
+            self.strategy.on_book(self.ctx, self._books[self._ids[instrument_index]])
+        except Exception as exc:
+            self._user_failed("on_book", exc)
         self._flush()
 
     def on_trade(self, instrument_index: int, side: int, price: int, qty: int, exch_ts: int) -> None:
@@ -175,7 +223,10 @@ class TradingSession:
         inst = self._by_index(instrument_index)
         trade = TradeView(inst.id, "buy" if side > 0 else "sell", inst.ticks_to_price(price),
                           inst.lots_to_qty(qty), self.clock.now(), exch_ts)
-        self.strategy.on_trade(self.ctx, trade)
+        try:
+            self.strategy.on_trade(self.ctx, trade)
+        except Exception as exc:
+            self._user_failed("on_trade", exc)
         self._flush()
 
     def _by_index(self, instrument_index: int) -> Instrument:
@@ -183,22 +234,29 @@ class TradingSession:
 
     # -- order entry ---------------------------------------------------------------------
     def submit(self, *, instrument: str, side: int, qty: Decimal, price: Decimal | None,
-               order_type: str, tif: str, post_only: bool, reduce_only: bool,
+               order_type: str, tif: str | None, post_only: bool, reduce_only: bool,
                client_id: str | None, expire_ns: int | None, parent_id: str | None) -> str:
+        """See `Context.submit`; `tif` None = GTC for a limit order, IOC for a market order."""
         inst = self.instrument(instrument)
         if order_type not in _TYPES:
-            raise ConfigError(f"order type={order_type!r}: expected 'limit' or 'market'")
+            raise OrderError(f"type={order_type!r}: expected 'limit' or 'market'")
+        if tif is None:
+            tif = "IOC" if order_type == "market" else "GTC"
         if tif not in _TIFS:
-            raise ConfigError(f"tif={tif!r}: expected one of {list(_TIFS)}")
+            raise OrderError(f"tif={tif!r}: expected one of {list(_TIFS)}")
         otype, otif = _TYPES[order_type], _TIFS[tif]
         if otype == OrderType.LIMIT and price is None:
-            raise ConfigError(f"limit order on {instrument} needs a price")
+            raise OrderError(f"limit order on {instrument} needs a price")
         if otype == OrderType.MARKET and price is not None:
-            raise ConfigError("market orders take no price (use a limit IOC for a price cap)")
+            raise OrderError("market orders take no price (use a limit IOC for a price cap)")
+        if otype == OrderType.MARKET and otif not in _MARKET_TIFS:
+            # the venue cancels whatever a market order does not fill at once: it is IOC
+            raise OrderError(f"market order with tif={tif!r}: a market order never rests; "
+                             "leave tif out (IOC) or pass 'FOK'")
         if otif == TimeInForce.GTD and expire_ns is None:
-            raise ConfigError("tif='GTD' needs expire_ns (venue time in ns)")
+            raise OrderError("tif='GTD' needs expire_ns (venue time in ns)")
         if qty <= 0:
-            raise InstrumentError(f"qty={qty}: must be > 0")
+            raise OrderError(f"qty={qty}: must be > 0")
         qty_lots = inst.qty_to_lots(qty)
         price_ticks = inst.price_to_ticks(price) if price is not None else 0
         if post_only:
@@ -228,10 +286,10 @@ class TradingSession:
             open_orders=len(self.oms.open_nos) - 1, reduce_only=reduce_only,
         )
         if reason is not None:
-            self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
+            self.oms.set_status(order, OrderStatus.REJECTED, now, str(reason))
             order.ack_ts = now
-            self.audit.write(now, "reject", client_id=order.client_id, reason=reason)
-            self._pending.append(self._update(order, now))
+            self.audit.write(now, "reject", client_id=order.client_id, reason=str(reason))
+            self._pending.append(self._update(order, now, Event.REJECTED))
             return order.client_id
         self.oms.set_status(order, OrderStatus.SUBMITTED, now)
         self.audit.write(now, "request", action="submit", client_id=order.client_id, venue=inst.venue)
@@ -239,33 +297,34 @@ class TradingSession:
         return order.client_id
 
     def _venue_rules(self, order: Order, qty: Decimal, price: Decimal | None,
-                     best_bid: Decimal | None, best_ask: Decimal | None) -> str | None:
+                     best_bid: Decimal | None, best_ask: Decimal | None) -> ReasonCode | None:
         """The venue's own filters (min qty / min notional), refused before sending like ccxt."""
         inst = order.instrument
         if qty < inst.min_qty:
-            return "min_qty"
+            return ReasonCode.MIN_QTY
         reference = price if price is not None else (best_ask if order.side > 0 else best_bid)
         if reference is not None and inst.min_notional and qty * reference < inst.min_notional:
-            return "min_notional"
+            return ReasonCode.MIN_NOTIONAL
         return None
 
     def _reject_duplicate(self, client_id: str, inst: Instrument, side: int, qty: Decimal,
                           price: Decimal | None, now: int) -> None:
-        self.audit.write(now, "reject", client_id=client_id, reason="duplicate_client_id")
+        reason = ReasonCode.DUPLICATE_CLIENT_ID.value
+        self.audit.write(now, "reject", client_id=client_id, reason=reason)
         self._pending.append(OrderUpdate(
             client_id=client_id, instrument=inst.id, side="buy" if side > 0 else "sell",
-            status=Status.REJECTED, filled_qty=Decimal(0), leaves_qty=Decimal(0),
+            status=Status.REJECTED, event=Event.REJECTED, filled_qty=Decimal(0), leaves_qty=Decimal(0),
             last_fill_price=None, last_fill_qty=Decimal(0), fee=Decimal(0), liquidity=None,
-            reason="duplicate_client_id", ts=now, price=price, qty=qty))
+            reason=reason, ts=now, price=price, qty=qty))
 
     def open_parent(self, instrument: str, side: int, qty: Decimal, parent_id: str | None) -> str:
         inst = self.instrument(instrument)
         if qty <= 0:
-            raise InstrumentError(f"parent qty={qty}: must be > 0")
+            raise OrderError(f"parent qty={qty}: must be > 0")
         inst.qty_to_lots(qty)
         parent_id = parent_id or f"parent-{len(self.oms.parents) + 1}"
         if self.oms.is_duplicate(parent_id):
-            raise ConfigError(f"parent id {parent_id!r} is already used by an order or parent")
+            raise OrderError(f"parent id {parent_id!r} is already used by an order or parent")
         now = self.clock.now()
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(self.index[inst.id])
         self.oms.parents[parent_id] = ParentOrder(
@@ -283,7 +342,7 @@ class TradingSession:
             return False
         now = self.clock.now()
         parent.status = OrderStatus.FILLED if parent.filled >= parent.qty else OrderStatus.CANCELLED
-        parent.reason = "" if parent.status == OrderStatus.FILLED else reason
+        parent.reason = None if parent.status == OrderStatus.FILLED else reason
         parent.done_ts = now
         self.audit.write(now, "decision", action="close_parent", parent_id=parent_id, reason=parent.reason)
         return True
@@ -294,6 +353,7 @@ class TradingSession:
             return False
         now = self.clock.now()
         order.cancel_req_ts = now
+        self._in_flight.setdefault(order.order_no, deque()).append("cancel")
         self.audit.write(now, "request", action="cancel", client_id=client_id)
         self.venues[order.instrument.venue].cancel(order, now)
         return True
@@ -303,32 +363,57 @@ class TradingSession:
         if order is None or not order.is_open:
             return False
         if order.type == OrderType.MARKET:
-            raise ConfigError("market orders cannot be amended")
+            raise OrderError(f"amend {client_id}: market orders cannot be amended")
         inst = order.instrument
         new_qty = inst.qty_to_lots(qty) if qty is not None else order.qty
         new_price = inst.price_to_ticks(price) if price is not None else order.price
         now = self.clock.now()
+        self._in_flight.setdefault(order.order_no, deque()).append("amend")
         self.audit.write(now, "request", action="amend", client_id=client_id,
                          qty=decimal_str(inst.lots_to_qty(new_qty)), price=decimal_str(inst.ticks_to_price(new_price)))
         self.venues[inst.venue].amend(order, new_price, new_qty, now)
         return True
 
+    def order_view(self, client_id: str) -> OrderView | None:
+        """A read-only Decimal snapshot of an order (`ctx.order`), or None if unknown."""
+        order = self.oms.by_client.get(client_id)
+        if order is None:
+            return None
+        inst = order.instrument
+        return OrderView(
+            client_id=order.client_id, instrument=inst.id, side=order.side_name,
+            type=_TYPE_NAMES[order.type], tif=_TIF_NAMES[order.tif], status=Status.of(order.status),
+            price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
+            qty=inst.lots_to_qty(order.qty), filled_qty=inst.lots_to_qty(order.filled),
+            leaves_qty=inst.lots_to_qty(order.leaves), avg_fill_price=order.avg_fill_price,
+            fees=order.fees, reason=order.reason, post_only=order.post_only,
+            reduce_only=order.reduce_only, parent_id=order.parent_id, expire_ns=order.gtd_ts or None,
+            created_ts=order.created_ts, ack_ts=order.ack_ts, first_fill_ts=order.first_fill_ts,
+            last_fill_ts=order.last_fill_ts, cancel_req_ts=order.cancel_req_ts, done_ts=order.done_ts)
+
     # -- venue responses -----------------------------------------------------------------
     def on_order_event(self, rec: Any) -> None:
         """Apply one venue response (fields of ORDER_EVENT_DTYPE) and tell the strategy."""
         order = self.oms.by_no.get(int(rec["order_no"]))
-        if order is None:
-            raise InstrumentError(f"venue reported unknown order number {int(rec['order_no'])}")
+        if order is None:  # the venue answers only orders the OMS sent
+            raise InternalError(f"venue reported unknown order number {int(rec['order_no'])}")
         now = self.clock.now()
         self._trigger_ts = now
         kind = OrderEventKind(int(rec["kind"]))
-        reason = RejectReason(int(rec["reason"])).name.lower() if int(rec["reason"]) else ""
+        reason = venue_reason(int(rec["reason"]))
         inst = order.instrument
         fill_price = fill_qty = None
         fee = Decimal(0)
         liquidity = None
-        if order.ack_ts is None:
+        event = _EVENTS.get(kind)
+        if kind == OrderEventKind.CANCEL_REJECTED:  # answers a request; the order is unchanged
+            requests = self._in_flight.get(order.order_no)
+            request = requests.popleft() if requests else "cancel"
+            event = Event.AMEND_REJECTED if request == "amend" else Event.CANCEL_REJECTED
+        elif order.ack_ts is None:
             order.ack_ts = now
+        if kind == OrderEventKind.AMENDED and "amend" in self._in_flight.get(order.order_no, ()):
+            self._in_flight[order.order_no].remove("amend")  # the oldest amend in flight
         if kind == OrderEventKind.ACK:
             if order.status == OrderStatus.SUBMITTED:
                 self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
@@ -356,29 +441,35 @@ class TradingSession:
             if parent is not None:
                 parent.add_fill(now, fill_price, fill_qty, fee)
         elif kind == OrderEventKind.CANCELLED:
-            self.oms.set_status(order, OrderStatus.CANCELLED, now, reason or "cancelled")
+            self.oms.set_status(order, OrderStatus.CANCELLED, now, reason)
         elif kind == OrderEventKind.REJECTED:
-            self.oms.set_status(order, OrderStatus.REJECTED, now, reason or "rejected")
+            self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
         elif kind == OrderEventKind.EXPIRED:
-            self.oms.set_status(order, OrderStatus.EXPIRED, now, reason or "expired")
+            self.oms.set_status(order, OrderStatus.EXPIRED, now, reason)
         elif kind == OrderEventKind.AMENDED:
             order.price = int(rec["order_price"])
             order.qty = int(rec["filled"]) + int(rec["leaves"])
+        if not order.is_open:
+            self._in_flight.pop(order.order_no, None)
         if kind != OrderEventKind.FILL:
-            self.audit.write(now, "response", client_id=order.client_id, event=kind.name.lower(),
+            self.audit.write(now, "response", client_id=order.client_id, event=event.value,
                              reason=reason, exch_ts=int(rec["exch_ts"]))
-        update = self._update(order, now, fill_price, fill_qty, fee, liquidity,
-                              reason if kind in (OrderEventKind.CANCEL_REJECTED,) else None)
-        self.strategy.on_order(self.ctx, update)
+        refused = kind == OrderEventKind.CANCEL_REJECTED
+        update = self._update(order, now, event, fill_price, fill_qty, fee, liquidity,
+                              reason if refused else order.reason)
+        try:
+            self.strategy.on_order(self.ctx, update)
+        except Exception as exc:
+            self._user_failed("on_order", exc)
         self._flush()
 
-    def _update(self, order: Order, now: int, fill_price: Decimal | None = None,
+    def _update(self, order: Order, now: int, event: Event, fill_price: Decimal | None = None,
                 fill_qty: Decimal | None = None, fee: Decimal = Decimal(0),
                 liquidity: str | None = None, reason: str | None = None) -> OrderUpdate:
         inst = order.instrument
         return OrderUpdate(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=Status.of(order.status), filled_qty=inst.lots_to_qty(order.filled),
+            status=Status.of(order.status), event=event, filled_qty=inst.lots_to_qty(order.filled),
             leaves_qty=inst.lots_to_qty(order.leaves), last_fill_price=fill_price,
             last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
             liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
@@ -389,7 +480,10 @@ class TradingSession:
         """Deliver updates the strategy caused itself (local rejects) after its callback."""
         while self._pending:
             update = self._pending.popleft()
-            self.strategy.on_order(self.ctx, update)
+            try:
+                self.strategy.on_order(self.ctx, update)
+            except Exception as exc:
+                self._user_failed("on_order", exc)
 
     # -- marks and notes -----------------------------------------------------------------
     def marks(self) -> dict[str, Decimal]:

@@ -31,7 +31,10 @@ class Status(StrEnum):
 
     @classmethod
     def of(cls, status: OrderStatus) -> Status:
-        return cls[status.name]
+        return _STATUS_OF[status]
+
+
+_STATUS_OF = {s: Status[s.name] for s in OrderStatus}  # a dict lookup: this runs per order update
 
 
 class BookSource(Protocol):
@@ -45,12 +48,17 @@ class BookSource(Protocol):
 class BookView:
     """The local order book of one instrument, as of `ctx.now`."""
 
-    __slots__ = ("instrument", "_index", "_source")
+    __slots__ = ("_instrument", "_index", "_source")
 
     def __init__(self, instrument: Instrument, index: int, source: BookSource) -> None:
-        self.instrument = instrument
+        self._instrument = instrument
         self._index = index
         self._source = source
+
+    @property
+    def instrument(self) -> Instrument:
+        """The instrument's spec (read-only: one BookView per instrument serves every callback)."""
+        return self._instrument
 
     def _top(self) -> tuple[int, int, int, int]:
         return self._source.top_of_book(self._index)
@@ -58,34 +66,34 @@ class BookView:
     @property
     def best_bid(self) -> Decimal | None:
         px, qty, _, _ = self._top()
-        return self.instrument.ticks_to_price(px) if qty > 0 else None
+        return self._instrument.ticks_to_price(px) if qty > 0 else None
 
     @property
     def best_ask(self) -> Decimal | None:
         _, _, px, qty = self._top()
-        return self.instrument.ticks_to_price(px) if qty > 0 else None
+        return self._instrument.ticks_to_price(px) if qty > 0 else None
 
     @property
     def best_bid_qty(self) -> Decimal:
-        return self.instrument.lots_to_qty(self._top()[1])
+        return self._instrument.lots_to_qty(self._top()[1])
 
     @property
     def best_ask_qty(self) -> Decimal:
-        return self.instrument.lots_to_qty(self._top()[3])
+        return self._instrument.lots_to_qty(self._top()[3])
 
     @property
     def mid(self) -> Decimal | None:
         bid_px, bid_qty, ask_px, ask_qty = self._top()
         if bid_qty <= 0 or ask_qty <= 0:
             return None
-        return self.instrument.ticks_to_price(bid_px + ask_px) / 2
+        return self._instrument.ticks_to_price(bid_px + ask_px) / 2
 
     @property
     def spread(self) -> Decimal | None:
         bid_px, bid_qty, ask_px, ask_qty = self._top()
         if bid_qty <= 0 or ask_qty <= 0:
             return None
-        return self.instrument.ticks_to_price(ask_px - bid_px)
+        return self._instrument.ticks_to_price(ask_px - bid_px)
 
     def bids(self, n: int = 5) -> list[tuple[Decimal, Decimal]]:
         """Best n bid levels as (price, qty), best first."""
@@ -97,11 +105,11 @@ class BookView:
 
     def _levels(self, side: int, n: int) -> list[tuple[Decimal, Decimal]]:
         prices, qtys = self._source.levels(self._index, side, n)
-        inst = self.instrument
+        inst = self._instrument
         return [(inst.ticks_to_price(int(p)), inst.lots_to_qty(int(q))) for p, q in zip(prices, qtys, strict=True)]
 
     def __repr__(self) -> str:
-        return f"BookView({self.instrument.id} bid={self.best_bid} ask={self.best_ask})"
+        return f"BookView({self._instrument.id} bid={self.best_bid} ask={self.best_ask})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,22 +124,89 @@ class TradeView:
     exch_ts: int
 
 
+class Event(StrEnum):
+    """What one order update reports (the order's `status` is its state after it).
+
+    Why both: a refused amend or cancel changes nothing about the order, so its status
+    cannot say what happened; FIX answers such a request with an OrderCancelReject
+    carrying the order's unchanged status, and `event` plays that message's part.
+    """
+
+    REJECTED = "rejected"  # refused on entry: locally, by risk or by the venue
+    ACKNOWLEDGED = "acknowledged"
+    FILL = "fill"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    AMENDED = "amended"
+    CANCEL_REJECTED = "cancel_rejected"  # a cancel the venue refused; the order is unchanged
+    AMEND_REJECTED = "amend_rejected"  # an amend the venue refused; the order is unchanged
+
+
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
-    """What happened to one of our orders; one per venue response or local decision."""
+    """What happened to one of our orders; one per venue response or local decision.
+
+    `status` is the order's state after this update; `event` says what happened (a
+    refused amend: event 'amend_rejected', the order's unchanged status, and the reason).
+    `reason` is a code of `engine.types.orders.REASONS`, or None when there is none.
+    """
 
     client_id: str
     instrument: str
     side: str
     status: Status
+    event: Event
     filled_qty: Decimal
     leaves_qty: Decimal
     last_fill_price: Decimal | None
     last_fill_qty: Decimal
     fee: Decimal
     liquidity: str | None
-    reason: str
+    reason: str | None
     ts: int
     price: Decimal | None
     qty: Decimal
     parent_id: str | None = None
+
+
+_FINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """One order as `ctx.order(client_id)` returns it: a read-only snapshot in Decimals.
+
+    Why a snapshot and not the OMS record: the engine keeps ticks and lots and must stay
+    the only writer of order state; like every other `ctx` answer, the strategy gets
+    exact prices and quantities it cannot change. Take a new one to see later changes.
+    `price` is None for market orders; timestamps are local ns (None until they happen).
+    """
+
+    client_id: str
+    instrument: str
+    side: str  # "buy" | "sell"
+    type: str  # "limit" | "market"
+    tif: str  # "GTC", "IOC", "FOK", "GTX", "GTD" (market orders: "IOC" or "FOK")
+    status: Status
+    price: Decimal | None
+    qty: Decimal
+    filled_qty: Decimal
+    leaves_qty: Decimal
+    avg_fill_price: Decimal | None
+    fees: Decimal
+    reason: str | None
+    post_only: bool
+    reduce_only: bool
+    parent_id: str | None
+    expire_ns: int | None
+    created_ts: int
+    ack_ts: int | None
+    first_fill_ts: int | None
+    last_fill_ts: int | None
+    cancel_req_ts: int | None
+    done_ts: int | None
+
+    @property
+    def is_open(self) -> bool:
+        """True until the order is filled, cancelled, rejected or expired."""
+        return self.status not in _FINAL

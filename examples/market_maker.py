@@ -58,8 +58,7 @@ class MarketMaker(Strategy):
         client_id = self.quotes[side]
         order = ctx.order(client_id) if client_id else None
         if order is not None and order.is_open:
-            current = order.instrument.ticks_to_price(order.price)
-            if price is not None and current == price:
+            if price is not None and order.price == price:  # Decimals, like every ctx answer
                 return
             ctx.cancel(client_id)
             self.quotes[side] = None

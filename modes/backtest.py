@@ -31,6 +31,7 @@ from engine.output import RunWriter, build_info
 from engine.progress import progress
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
+from engine.strategy import check_strategy_class
 from engine.types import Instrument, OrderEventKind, load_instruments
 from engine.types.instrument import decimal_str, default_instruments_path
 from modes.backtest_compiled import drive_compiled, uses_fast_path
@@ -175,6 +176,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
 
     instruments = select_instruments(config)
     strategy_cls = load_class(config.strategy, config.base_dir)
+    check_strategy_class(strategy_cls, config.strategy)
     check_run(config, venues=[i.venue for i in instruments.values()], venue_schema=venue_table_schema,
               risk_keys=[f.name for f in fields(RiskConfig)])
     params = effective_params(strategy_cls, config.params, config.param_where)
@@ -304,6 +306,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                 "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
+        "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
     }}
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
                   run.resolved.config_json(), build_info() | {"run_id": run.resolved.run_id})

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import CompiledAdapter
-from engine.errors import ConfigError, TickparityError
+from engine.errors import (
+    ConfigError,
+    InternalError,
+    OrderError,
+    StrategyError,
+    TickparityError,
+    code_location,
+    user_code_error,
+)
 from engine.progress import progress
 from engine.risk_nb import REASONS, RISK_OK, rate_window, risk_limits
 from engine.types import OrderEventKind
@@ -55,7 +63,7 @@ class ReplayVenue:
 
     def submit(self, order, ts: int) -> None:
         if not self.expect or self.expect.pop(0) != order.order_no:
-            raise TickparityError(f"compiled fast path: order {order.client_id} passed Python risk "
+            raise InternalError(f"compiled fast path: order {order.client_id} passed Python risk "
                                   "checks but the numba checks refused it; please report this")
 
     def cancel(self, order, ts: int) -> None:
@@ -116,22 +124,22 @@ class _Replayer:
                 client_id = ctx.submit(ids[inst], "buy" if int(row[LG_SIDE]) > 0 else "sell",
                                        spec.lots_to_qty(int(row[LG_QTY])), spec.ticks_to_price(int(row[LG_PRICE])),
                                        tif=_tif_name(int(row[LG_TIF])))
-                order = ctx.order(client_id)
+                order = ctx._session.oms.by_client.get(client_id)
                 if order is None or order.order_no != number:
-                    raise TickparityError(f"compiled fast path: order number {number} expected, "
+                    raise InternalError(f"compiled fast path: order number {number} expected, "
                                           f"the OMS gave {None if order is None else order.order_no}")
                 if code != RISK_OK and order.reason != REASONS[code]:
-                    raise TickparityError(f"compiled fast path: numba risk said {REASONS[code]!r}, "
+                    raise InternalError(f"compiled fast path: numba risk said {REASONS[code]!r}, "
                                           f"Python risk said {order.reason!r} for {client_id}")
                 if venue.expect:
                     venue.expect.clear()
-                    raise TickparityError(f"compiled fast path: numba risk accepted {client_id}, "
+                    raise InternalError(f"compiled fast path: numba risk accepted {client_id}, "
                                           f"Python risk refused it ({order.reason!r})")
                 adapter.submits += 1
             else:
                 order = ctx._session.oms.by_no.get(number)
                 if order is None or not ctx.cancel(order.client_id):
-                    raise TickparityError(f"compiled fast path: logged cancel of order {number} "
+                    raise InternalError(f"compiled fast path: logged cancel of order {number} "
                                           "that the OMS does not hold open")
                 adapter.cancels += 1
             i += 1
@@ -201,10 +209,18 @@ class CompiledLoop:
     def run(self, on_log, on_sample) -> None:
         K, core, X, adapter = self.K, self.core, self.X, self.adapter
         while True:
-            st = int(K.call_compiled(*core._args(), self.wake, self.wake, core._out, core._run_exch,
-                                     adapter._fn, adapter._ctx, adapter._params, adapter._state, X, self.ent,
-                                     core._last_arrival, self.limits, self.ring, self.LG, self.LB, self.col_n,
-                                     self.col_out, self.col_bbo))
+            try:
+                st = int(K.call_compiled(*core._args(), self.wake, self.wake, core._out, core._run_exch,
+                                         adapter._fn, adapter._ctx, adapter._params, adapter._state, X,
+                                         self.ent, core._last_arrival, self.limits, self.ring, self.LG,
+                                         self.LB, self.col_n, self.col_out, self.col_bbo))
+            except (TickparityError, InternalError):
+                raise
+            except Exception as exc:  # raised by the user's timer_nb (numba leaves no Python frame)
+                from engine.strategy import strategy_files
+
+                name = f"{type(adapter.compiled).__name__}.timer_nb"
+                raise user_code_error(name, exc, strategy_files(adapter), code_location(adapter._fn)) from exc
             core._req_seq = int(X[K.X_REQ_SEQ])
             if st in (K.CS_SAMPLE, K.CS_LOG_FULL, K.CS_NEED_REQ, K.CS_END, K.CS_STOP):
                 n = int(X[K.X_NLOG])
@@ -225,12 +241,13 @@ class CompiledLoop:
                 core._R = _grow2(core._R)
                 core._args_cache = None
             elif st == K.CS_OPEN_FULL:
-                raise ConfigError(f"compiled strategy: more than {adapter._ctx[3].shape[0]} open orders")
+                raise StrategyError(f"compiled strategy: more than {adapter._ctx[3].shape[0]} open orders")
             elif st == K.CS_BAD_ACTION:
                 a = adapter._ctx[4][int(X[K.X_BAD]) - 1]
-                raise ConfigError(f"compiled strategy submitted an invalid order (instrument, side, qty, "
-                                  f"price, tif) = {tuple(int(x) for x in a[1:6])}: instrument must be in "
-                                  f"range, side 1/-1, qty and price > 0, tif GTC/IOC/FOK/GTX")
+                who = f"{type(adapter.compiled).__name__}.timer_nb ({code_location(adapter._fn)})"
+                raise OrderError(f"{who} submitted an invalid order (instrument, side, qty, "
+                                 f"price, tif) = {tuple(int(x) for x in a[1:6])}: instrument must be in "
+                                 f"range, side 1/-1, qty and price > 0, tif GTC/IOC/FOK/GTX")
             elif st != K.CS_LOG_FULL:
                 core._serve(st)
 
@@ -244,7 +261,7 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
     if adapter.replay is not None:
         raise ConfigError("a CompiledAdapter runs one backtest at a time")
     if session.wake_book.any() or session.wake_trade.any():
-        raise ConfigError("compiled strategies take timers only (no book/trade subscriptions)")
+        raise StrategyError("compiled strategies take timers only (no book/trade subscriptions)")
     ids = list(session.instruments)
     inner = session.venues
     replay_venues = {name: ReplayVenue(v) for name, v in inner.items()}
@@ -284,7 +301,7 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
                     session.sample_equity()
                 i += 1
             else:
-                raise TickparityError(f"compiled fast path: log row {i} of kind {kind} out of place")
+                raise InternalError(f"compiled fast path: log row {i} of kind {kind} out of place")
         for v in per_inst:
             v.snapshot = None
 

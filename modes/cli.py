@@ -129,10 +129,13 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
-    from engine.audit import verify
+    from engine.audit import run_statement, verify
 
-    count = verify(Path(args.file))
-    print(f"{args.file}: OK, {count} records, chain intact")
+    log = Path(args.file)
+    stated = run_statement(log)
+    count = verify(log, stated)
+    against = " and matches summary.json" if stated is not None else ""
+    print(f"{args.file}: OK, {count} records, chain intact, closed by its end record{against}")
     return 0
 
 
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _console_logging(args.log_level)
         return int(args.func(args) or 0)
-    except TickparityError as exc:
+    except TickparityError as exc:  # the user's to fix: data, config, an order, their strategy
         if debug:
             traceback.print_exc()
         print(f"tickparity: error: {exc}", file=sys.stderr)
@@ -235,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tickparity: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug, not a user error: still one line unless --debug
+    except Exception as exc:  # a bug, not a user error (engine.errors.InternalError and the rest)
         if debug:
             traceback.print_exc()
-        print(f"tickparity: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        print(f"tickparity: internal error: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
         return 1
 
 

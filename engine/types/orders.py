@@ -6,7 +6,8 @@ reads (vectorbt style: kernels return a status plus a reason code, Python raises
 
 from __future__ import annotations
 
-from enum import IntEnum
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
 
 import numpy as np
 
@@ -59,6 +60,12 @@ class OrderEventKind(IntEnum):
 
 
 class RejectReason(IntEnum):
+    """Numeric reason codes a (simulated) venue puts in ORDER_EVENT_DTYPE's `reason` field.
+
+    The numba kernels use these numbers; everything above them reads the text code from
+    `VENUE_REASONS` (below), so a reason has one name wherever it appears.
+    """
+
     NONE = 0
     POST_ONLY_WOULD_CROSS = 1
     FOK_NOT_FILLABLE = 2
@@ -70,10 +77,110 @@ class RejectReason(IntEnum):
     INVALID_PRICE = 8
     IOC_REMAINDER = 9  # remainder of an IOC or a market order cancelled
     USER_CANCEL = 10
-    VENUE_DOWN = 11
-    RISK = 12
     DUPLICATE_CLIENT_ID = 13
     INSUFFICIENT_BALANCE = 14
+
+
+class ReasonSource(StrEnum):
+    """Who decided: the engine before sending, our risk limits, or the venue."""
+
+    LOCAL = "local"  # the engine, before sending: the venue's published filters (as ccxt checks them) or the OMS
+    RISK = "risk"  # our pre-trade risk limits (the run config's [risk] table)
+    VENUE = "venue"  # the venue's own answer (the simulated matching engine, or a real exchange)
+
+
+class ReasonCode(StrEnum):
+    """Every reason an order update or the orders table can carry (see `REASONS`)."""
+
+    # local checks
+    MIN_QTY = "min_qty"
+    MIN_NOTIONAL = "min_notional"
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"
+    # risk
+    KILL_SWITCH = "kill_switch"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION = "max_position"
+    REDUCE_ONLY = "reduce_only"
+    MAX_OPEN_ORDERS = "max_open_orders"
+    PRICE_BAND = "price_band"
+    ORDER_RATE = "order_rate"
+    # venue
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
+    FOK_NOT_FILLABLE = "fok_not_fillable"
+    NO_LIQUIDITY = "no_liquidity"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    INVALID_QTY = "invalid_qty"
+    INVALID_PRICE = "invalid_price"
+    DUPLICATE_ORDER = "duplicate_order"
+    UNKNOWN_ORDER = "unknown_order"
+    ALREADY_CLOSED = "already_closed"
+    SELF_TRADE_PREVENTION = "self_trade_prevention"
+    IOC_REMAINDER = "ioc_remainder"
+    USER_CANCEL = "user_cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One entry of the vocabulary: its code, who decides it, and what it means."""
+
+    code: ReasonCode
+    source: ReasonSource
+    meaning: str
+
+
+_L, _R, _V = ReasonSource.LOCAL, ReasonSource.RISK, ReasonSource.VENUE
+_C = ReasonCode
+# The one vocabulary of order reasons (README "Errors" prints this table). A code has one
+# source: the same refusal is never spelled two ways by two layers.
+REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
+    Reason(_C.MIN_QTY, _L, "qty below the instrument's min_qty (the venue's lot-size filter)"),
+    Reason(_C.MIN_NOTIONAL, _L, "qty x price (market: x the touch) below the instrument's min_notional"),
+    Reason(_C.DUPLICATE_CLIENT_ID, _L, "client id already used by an order or parent of this run"),
+    Reason(_C.KILL_SWITCH, _R, "the kill switch is on: every new order is refused"),
+    Reason(_C.MAX_ORDER_NOTIONAL, _R, "qty x price (market: x the local mid) above [risk] max_order_notional"),
+    Reason(_C.MAX_POSITION, _R, "|position + signed qty| would exceed [risk] max_position"),
+    Reason(_C.REDUCE_ONLY, _R, "reduce_only (order or [risk]) but the order would not only reduce the position"),
+    Reason(_C.MAX_OPEN_ORDERS, _R, "[risk] max_open_orders already open"),
+    Reason(_C.PRICE_BAND, _R, "limit price further than [risk] price_band_bps from the local mid"),
+    Reason(_C.ORDER_RATE, _R, "more than [risk] max_orders_per_second submits in the last second"),
+    Reason(_C.POST_ONLY_WOULD_TAKE, _V, "post-only order (or amend) would take liquidity"),
+    Reason(_C.FOK_NOT_FILLABLE, _V, "fill-or-kill order cannot fill completely"),
+    Reason(_C.NO_LIQUIDITY, _V, "market order on an empty book side"),
+    Reason(_C.INSUFFICIENT_BALANCE, _V, "the order needs more free balance than the account holds"),
+    Reason(_C.INVALID_QTY, _V, "qty not positive"),
+    Reason(_C.INVALID_PRICE, _V, "limit price not positive"),
+    Reason(_C.DUPLICATE_ORDER, _V, "the venue already holds an order with this id"),
+    Reason(_C.UNKNOWN_ORDER, _V, "cancel/amend of an order the venue never received"),
+    Reason(_C.ALREADY_CLOSED, _V, "cancel/amend of an order that is already filled, cancelled or expired"),
+    Reason(_C.SELF_TRADE_PREVENTION, _V, "self-trade prevention ended the order"),
+    Reason(_C.IOC_REMAINDER, _V, "unfilled remainder of an IOC, FOK or market order cancelled"),
+    Reason(_C.USER_CANCEL, _V, "cancelled at the strategy's request (or amended to qty <= filled)"),
+)}
+
+# numeric venue code (ORDER_EVENT_DTYPE `reason`) -> its code in the vocabulary
+VENUE_REASONS: dict[int, ReasonCode] = {
+    RejectReason.POST_ONLY_WOULD_CROSS: _C.POST_ONLY_WOULD_TAKE,
+    RejectReason.FOK_NOT_FILLABLE: _C.FOK_NOT_FILLABLE,
+    RejectReason.NO_LIQUIDITY: _C.NO_LIQUIDITY,
+    RejectReason.UNKNOWN_ORDER: _C.UNKNOWN_ORDER,
+    RejectReason.ALREADY_CLOSED: _C.ALREADY_CLOSED,
+    RejectReason.SELF_TRADE: _C.SELF_TRADE_PREVENTION,
+    RejectReason.INVALID_QTY: _C.INVALID_QTY,
+    RejectReason.INVALID_PRICE: _C.INVALID_PRICE,
+    RejectReason.IOC_REMAINDER: _C.IOC_REMAINDER,
+    RejectReason.USER_CANCEL: _C.USER_CANCEL,
+    RejectReason.DUPLICATE_CLIENT_ID: _C.DUPLICATE_ORDER,
+    RejectReason.INSUFFICIENT_BALANCE: _C.INSUFFICIENT_BALANCE,
+}
+
+
+def venue_reason(code: int) -> str | None:
+    """The vocabulary's text for a venue's numeric reason; None for 0 (no reason).
+
+    Raises KeyError for a number outside `RejectReason`: a venue that invents codes is a
+    bug to surface, not a reason to print as a number.
+    """
+    return None if code == 0 else VENUE_REASONS[code].value
 
 
 # One record per venue response. `order_no` is the kernel-assigned integer id of the order

@@ -2,21 +2,29 @@ import json
 
 import pytest
 
-from engine.audit import AuditLog, verify
-from engine.errors import DataError
+from engine.audit import AuditLog, run_statement, verify
+from engine.errors import DataError, InternalError
 
 
-def _write(path, n=5):
+def _write(path, n=5, seal=True):
     log = AuditLog(path)
     for i in range(n):
         log.write(i * 10, "fill", client_id=f"c{i}", price="1.5")
+    stated = log.seal(n * 10) if seal else None
     log.close()
+    return stated
 
 
-def test_chain_verifies(tmp_path):
+def test_chain_verifies_and_the_seal_states_count_and_head(tmp_path):
     path = tmp_path / "audit.jsonl"
-    _write(path)
-    assert verify(path) == 5
+    stated = _write(path)
+    lines = path.read_text().splitlines()
+    last = json.loads(lines[-1])
+    # 5 records + the closing one; the closing record counts the 5 before it
+    assert stated == {"records": 6, "final_hash": last["hash"]}
+    assert last["type"] == "end" and last["records"] == 5 and last["seq"] == 5
+    assert verify(path) == 6
+    assert verify(path, stated) == 6
 
 
 def test_edit_is_detected(tmp_path):
@@ -39,3 +47,60 @@ def test_removal_is_detected(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=":2: chain broken"):
         verify(path)
+
+
+def test_a_log_cut_short_is_refused_naming_the_first_missing_record(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    stated = _write(path, n=9)  # 10 lines with the closing record
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:4]) + "\n")  # the first 4 lines: a valid chain
+    with pytest.raises(DataError, match=r"no closing record after 4 records .*cut short after seq 3"):
+        verify(path)
+    with pytest.raises(DataError, match=r"cut short: 4 records but the run wrote 10; the first missing record "
+                                        r"is seq 4 \(line 5\)"):
+        verify(path, stated)
+
+
+def test_a_log_extended_after_its_closing_record_is_refused(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _write(path, n=3)
+    with path.open("a") as handle:
+        handle.write('{"seq":4,"type":"fill"}\n')
+    with pytest.raises(DataError, match=r":5: extended: a record after the closing record of line 4"):
+        verify(path)
+
+
+def test_a_rewritten_chain_differs_from_the_runs_statement(tmp_path):
+    # someone rebuilt a whole valid chain with one fill fewer: only the run's statement tells
+    path = tmp_path / "audit.jsonl"
+    stated = _write(path, n=5)
+    _write(path, n=4)
+    with pytest.raises(DataError, match="cut short: 5 records but the run wrote 6"):
+        verify(path, stated)
+    _write(path, n=5)
+    lines = path.read_text().splitlines()
+    forged = {**stated, "final_hash": "f" * 64}
+    assert verify(path, stated) == 6 and len(lines) == 6
+    with pytest.raises(DataError, match="final hash .* differs"):
+        verify(path, forged)
+
+
+def test_a_log_of_a_killed_run_says_so(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _write(path, n=3, seal=False)
+    with pytest.raises(DataError, match="run is still in progress or was killed"):
+        verify(path)
+
+
+def test_writing_after_the_seal_is_our_bug(tmp_path):
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.seal(0)
+    with pytest.raises(InternalError):
+        log.write(1, "fill")
+    log.close()
+
+
+def test_run_statement_reads_summary_json_beside_the_log(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps({"run": {"audit": {"records": 3, "final_hash": "ab"}}}))
+    assert run_statement(tmp_path / "audit.jsonl") == {"records": 3, "final_hash": "ab"}
+    assert run_statement(tmp_path / "sub" / "audit.jsonl") is None

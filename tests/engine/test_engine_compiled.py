@@ -17,7 +17,7 @@ from numba import njit
 
 from engine import compiled as cc
 from engine.compiled import CompiledAdapter, CompiledStrategy, as_strategy
-from engine.errors import ConfigError
+from engine.errors import StrategyError
 from engine.risk import RiskConfig, RiskEngine
 from engine.risk_nb import REASONS, RISK_OK, rate_window, risk_check_nb, risk_limits
 from engine.strategy import Strategy
@@ -96,7 +96,7 @@ def test_parity_run_trades_and_hits_risk_limits(runs):
     fills = pq.read_table(runs / "fast" / "fills.parquet").to_pylist()
     reasons = {o["reason"] for o in orders if o["status"] == "rejected"}
     assert len(fills) > 50
-    assert "risk:max_position" in reasons  # the compiled path refused, like the Python one
+    assert "max_position" in reasons  # the compiled path refused, like the Python one
     position = Decimal(0)
     for fill in fills:
         position += Decimal(fill["qty"]) * (1 if fill["side"] == "buy" else -1)
@@ -183,11 +183,45 @@ def test_risk_is_enforced_inside_the_numba_loop():
 def test_adapter_is_a_strategy_and_checks_its_class():
     adapter = as_strategy(_Greedy)
     assert isinstance(adapter, Strategy) and isinstance(adapter, CompiledAdapter)
-    with pytest.raises(ConfigError):
+    with pytest.raises(StrategyError):
         as_strategy(Strategy)
 
     class NoFunction(CompiledStrategy):
         pass
 
-    with pytest.raises(ConfigError, match="timer_nb"):
+    with pytest.raises(StrategyError, match="timer_nb"):
         as_strategy(NoFunction)
+
+
+FAULTY_COMPILED = """\
+import numpy as np
+from numba import njit
+
+from engine.compiled import CompiledStrategy
+
+
+@njit
+def faulty_nb(ctx, params, state):
+    state[0] += 1.0
+    if state[0] >= 3.0:
+        state[1] = np.int64(1) // ctx[0][2]  # no open orders: divides by 0
+
+
+class Faulty(CompiledStrategy):
+    timer_nb = faulty_nb
+    state_size = 2
+    fast_path = FAST
+"""
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_exception_in_compiled_user_code_names_timer_nb(tmp_path, capsys, monkeypatch, fast):
+    # numba leaves no Python frame in the user's file: the error names the function's def line
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_c.py").write_text(FAULTY_COMPILED.replace("FAST", str(fast)))
+    code = main(["backtest", "--strategy", "my_c.py:Faulty", "--data", "synthetic:1:10s", "--out", "runs/x",
+                 "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "strategy error in " in err and "Faulty.timer_nb (my_c.py:7): ZeroDivisionError" in err
+    assert "internal error" not in err

@@ -91,8 +91,8 @@ def test_constructor_exception_names_the_class_and_the_users_line(tmp_path):
     cls = load_class(f"{file}:Strict")
     with pytest.raises(StrategyError) as err:
         instantiate(cls, {"side": "sideways"})
-    assert str(err.value) == (f"Strict(side='sideways') raised ValueError: side must be buy or sell "
-                              f"(at {file}:4)")
+    assert str(err.value) == (f"strategy error in Strict.__init__ ({file}:4): "
+                              "ValueError: side must be buy or sell")
 
 
 def test_examples_take_exact_decimals():

@@ -7,12 +7,27 @@ import pytest
 
 from engine.audit import AuditLog
 from engine.clock import SimClock
-from engine.errors import OffGridError
+from engine.errors import (
+    IllegalTransitionError,
+    InstrumentError,
+    InternalError,
+    OffGridError,
+    OrderError,
+    StrategyError,
+    TickparityError,
+)
 from engine.ledger import Ledger
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.strategy import Strategy
-from engine.types import ORDER_EVENT_DTYPE, Liquidity, OrderEventKind, load_instruments
+from engine.types import (
+    ORDER_EVENT_DTYPE,
+    Liquidity,
+    OrderEventKind,
+    RejectReason,
+    load_instruments,
+)
+from engine.views import OrderView
 
 BTC = load_instruments()["binance:BTC/USDT"]
 
@@ -57,9 +72,9 @@ class Recorder(Strategy):
         self.timers.append(ts)
 
 
-def _session(tmp_path, risk=None):
+def _session(tmp_path, risk=None, strategy=None):
     venue = ScriptedVenue()
-    strategy = Recorder()
+    strategy = strategy or Recorder()
     session = TradingSession(
         strategy=strategy, instruments={BTC.id: BTC}, venues={"binance": venue}, clock=SimClock(1_000),
         ledger=Ledger({BTC.id: BTC}, {"binance": {"USDT": Decimal("100000")}}),
@@ -107,11 +122,11 @@ def test_duplicate_client_id_is_rejected_with_reason(tmp_path):
 
 
 @pytest.mark.parametrize(("risk", "kwargs", "reason"), [
-    ({"max_order_notional": 1000}, {"qty": "0.2", "price": "10000"}, "risk:max_order_notional"),
-    ({"max_position": "0.1"}, {"qty": "0.2", "price": "10000"}, "risk:max_position"),
-    ({"price_band_bps": 50}, {"qty": "0.01", "price": "9000"}, "risk:price_band"),
+    ({"max_order_notional": 1000}, {"qty": "0.2", "price": "10000"}, "max_order_notional"),
+    ({"max_position": "0.1"}, {"qty": "0.2", "price": "10000"}, "max_position"),
+    ({"price_band_bps": 50}, {"qty": "0.01", "price": "9000"}, "price_band"),
     (None, {"qty": "0.00001", "price": "10000"}, "min_notional"),
-    (None, {"qty": "0.1", "price": "10000", "reduce_only": True}, "risk:reduce_only"),
+    (None, {"qty": "0.1", "price": "10000", "reduce_only": True}, "reduce_only"),
 ])
 def test_refusals_become_rejected_updates(tmp_path, risk, kwargs, reason):
     session, venue, strategy = _session(tmp_path, risk)
@@ -128,7 +143,7 @@ def test_order_rate_limit(tmp_path):
     for _ in range(3):
         session.ctx.submit(BTC.id, "buy", "0.01", "10000")
     session._flush()
-    assert len(venue.requests) == 2 and strategy.updates[-1].reason == "risk:order_rate"
+    assert len(venue.requests) == 2 and strategy.updates[-1].reason == "order_rate"
     session.clock.advance_to(1_000 + 1_000_000_001)
     session.ctx.submit(BTC.id, "buy", "0.01", "10000")
     assert len(venue.requests) == 3
@@ -164,3 +179,198 @@ def test_book_view_converts_exactly(tmp_path):
     assert book.bids(1) == [(Decimal("10000.00"), Decimal("0.00100"))]
     venue.top = (0, 0, 10_001_00, 100)
     assert book.best_bid is None and book.mid is None
+
+
+# -- issue 9: errors point at the user's code ------------------------------------------------
+class Faulty(Recorder):
+    """Raises in the callback named `where` (the line below is what the error must name)."""
+
+    def __init__(self, where):
+        super().__init__()
+        self.where = where
+
+    def _maybe_fail(self, callback):
+        if callback == self.where:
+            return 1 / int(callback == self.where) - 1 / 0  # FAULT LINE
+
+    def on_start(self, ctx):
+        ctx.subscribe(BTC.id)
+        self._maybe_fail("on_start")
+
+    def on_timer(self, ctx, ts):
+        self._maybe_fail("on_timer")
+
+    def on_book(self, ctx, book):
+        self._maybe_fail("on_book")
+
+    def on_trade(self, ctx, trade):
+        self._maybe_fail("on_trade")
+
+    def on_order(self, ctx, update):
+        self._maybe_fail("on_order")
+
+    def on_stop(self, ctx):
+        self._maybe_fail("on_stop")
+
+
+def _fault_line():
+    with open(__file__) as handle:
+        return next(i for i, line in enumerate(handle, 1) if "# FAULT LINE" in line and "return" in line)
+
+
+@pytest.mark.parametrize("callback", ["on_start", "on_timer", "on_book", "on_trade", "on_order", "on_stop"])
+def test_an_exception_in_a_callback_names_the_callback_and_the_users_line(tmp_path, callback):
+    strategy = Faulty(callback)
+    with pytest.raises(StrategyError) as info:
+        session, venue, _ = _session(tmp_path, strategy=strategy)
+        session.schedule(at_ns=2_000)
+        session.fire_timers(2_000)
+        session.on_book(0)
+        session.on_trade(0, 1, 10_000_00, 1, 2_000)
+        session.ctx.submit(BTC.id, "buy", "0.1", "10000")
+        session.on_order_event(_event(1, OrderEventKind.ACK, leaves=10_000))
+        session.stop()
+    error = info.value
+    where = f"test_engine_session.py:{_fault_line()}"
+    assert str(error).startswith(f"strategy error in {callback} (")
+    assert str(error).endswith(f"{where}): ZeroDivisionError: division by zero")
+    assert error.callback == callback and error.location.endswith(where)
+    assert isinstance(error.__cause__, ZeroDivisionError)  # the user's exception, for --debug
+
+
+def test_a_user_error_raised_through_ctx_points_at_the_call(tmp_path):
+    class BadSide(Recorder):
+        def on_timer(self, ctx, ts):
+            ctx.submit(BTC.id, "up", "0.1", "10000")  # BAD SIDE
+
+    session, _, _ = _session(tmp_path, strategy=BadSide())
+    session.schedule(at_ns=2_000)
+    with pytest.raises(StrategyError, match=r"in on_timer \(.*test_engine_session.py:\d+\): OrderError: "
+                                            r"side='up': expected 'buy' or 'sell'") as info:
+        session.fire_timers(2_000)
+    line = int(info.value.location.rsplit(":", 1)[1])
+    assert "# BAD SIDE" in open(__file__).read().splitlines()[line - 1]
+
+
+def test_an_engine_bug_under_a_callback_stays_internal(tmp_path):
+    # no frame of the user's file on the stack: not the user's fault, not a StrategyError
+    session, _, _ = _session(tmp_path)
+    session.oms.by_no.clear()
+    with pytest.raises(InternalError, match="unknown order number 7"):
+        session.on_order_event(_event(7, OrderEventKind.ACK))
+
+
+# -- issue 9: the taxonomy ---------------------------------------------------------------------
+def test_bad_order_arguments_are_order_errors_not_instrument_errors(tmp_path):
+    session, venue, _ = _session(tmp_path)
+    ctx = session.ctx
+    for call in (lambda: ctx.submit(BTC.id, "up", "0.1", "10000"),
+                 lambda: ctx.open_parent(BTC.id, "long", "1"),
+                 lambda: ctx.submit(BTC.id, "buy", "abc", "10000"),
+                 lambda: ctx.submit(BTC.id, "buy", "0", "10000"),
+                 lambda: ctx.submit(BTC.id, "buy", "0.1", "10000", type="stop"),
+                 lambda: ctx.submit(BTC.id, "buy", "0.1", "10000", tif="DAY"),
+                 lambda: ctx.submit(BTC.id, "buy", "0.1"),
+                 lambda: ctx.submit(BTC.id, "buy", "0.1", type="market", tif="GTC")):
+        with pytest.raises(OrderError) as info:
+            call()
+        assert not isinstance(info.value, InstrumentError)
+    with pytest.raises(InstrumentError, match="unknown instrument"):  # this one is about the instrument
+        ctx.submit("binance:NOPE/USDT", "buy", "0.1", "10000")
+    assert venue.requests == []
+
+
+def test_an_illegal_transition_is_our_bug_not_a_user_error():
+    assert issubclass(IllegalTransitionError, InternalError)
+    assert not issubclass(IllegalTransitionError, TickparityError)
+
+
+# -- issue 9: ctx.order is a read-only view in Decimals ------------------------------------
+def test_ctx_order_is_a_frozen_decimal_view(tmp_path):
+    session, _, _ = _session(tmp_path)
+    ctx = session.ctx
+    cid = ctx.submit(BTC.id, "buy", "0.5", "10000.01", post_only=True)
+    session.clock.advance_to(2_000)
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_01, qty=20_000, filled=20_000,
+                                  leaves=30_000, liquidity=Liquidity.MAKER))
+    view = ctx.order(cid)
+    assert isinstance(view, OrderView)
+    assert (view.price, view.qty, view.filled_qty, view.leaves_qty) == (
+        Decimal("10000.01"), Decimal("0.5"), Decimal("0.2"), Decimal("0.3"))
+    assert view.avg_fill_price == Decimal("10000.01") and view.fees == Decimal("-0.1000001")  # 2000.002 x -0.5 bp
+    assert (view.side, view.type, view.tif, view.status) == ("buy", "limit", "GTX", "partially_filled")
+    assert view.is_open and view.reason is None and view.ack_ts == 2_000
+    with pytest.raises(AttributeError):
+        view.price = Decimal("1")  # frozen: the strategy cannot change engine state
+    assert session.oms.by_client[cid].price == 10_000_01  # the OMS keeps ticks
+    assert ctx.order("unknown") is None
+
+
+def test_market_orders_are_ioc_and_show_no_price(tmp_path):
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.1", type="market")
+    view = session.ctx.order(cid)
+    assert (view.type, view.tif, view.price) == ("market", "IOC", None)
+    fok = session.ctx.submit(BTC.id, "buy", "0.1", type="market", tif="FOK")
+    assert session.ctx.order(fok).tif == "FOK"
+
+
+# -- issue 9: reasons --------------------------------------------------------------------------
+def test_updates_carry_no_reason_unless_there_is_one(tmp_path):
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.1", "10000")
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=10_000))
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_00, qty=10_000, filled=10_000, leaves=0))
+    assert [(u.event, u.status, u.reason) for u in strategy.updates] == [
+        ("acknowledged", "acknowledged", None), ("fill", "filled", None)]
+    assert session.ctx.order(cid).reason is None
+    session.ctx.submit(BTC.id, "buy", "0.1", "10000", post_only=True)
+    session.on_order_event(_event(2, OrderEventKind.REJECTED, reason=RejectReason.POST_ONLY_WOULD_CROSS))
+    assert (strategy.updates[-1].status, strategy.updates[-1].reason) == ("rejected", "post_only_would_take")
+
+
+def test_a_refused_amend_keeps_the_order_and_says_amend_rejected(tmp_path):
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.1", "10000", post_only=True)
+    session.clock.advance_to(2_000)
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=10_000))
+    assert session.ctx.amend(cid, price="10001") is True  # would cross the 10001 ask
+    session.clock.advance_to(3_000)
+    session.on_order_event(_event(1, OrderEventKind.CANCEL_REJECTED, reason=RejectReason.POST_ONLY_WOULD_CROSS))
+    refused = strategy.updates[-1]
+    assert (refused.event, refused.reason) == ("amend_rejected", "post_only_would_take")
+    # the order is unchanged: still resting at 10000, status and reason as before
+    assert refused.status == "acknowledged" and refused.price == Decimal("10000")
+    view = session.ctx.order(cid)
+    assert view.reason is None and view.price == Decimal("10000") and view.ack_ts == 2_000
+    assert session.ctx.cancel(cid) is True
+    session.on_order_event(_event(1, OrderEventKind.CANCEL_REJECTED, reason=RejectReason.ALREADY_CLOSED))
+    assert (strategy.updates[-1].event, strategy.updates[-1].reason) == ("cancel_rejected", "already_closed")
+
+
+def test_a_refusal_before_the_ack_does_not_stamp_the_ack_time(tmp_path):
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.1", "10000")
+    session.ctx.amend(cid, qty="0.2")
+    session.clock.advance_to(1_500)  # the amend reached the venue before the order (faster path)
+    session.on_order_event(_event(1, OrderEventKind.CANCEL_REJECTED, reason=RejectReason.UNKNOWN_ORDER))
+    assert strategy.updates[-1].event == "amend_rejected" and strategy.updates[-1].status == "submitted"
+    assert session.ctx.order(cid).ack_ts is None
+
+
+def test_the_book_view_cannot_be_repointed_by_a_strategy(tmp_path):
+    session, _, _ = _session(tmp_path)
+    book = session.ctx.book(BTC.id)
+    with pytest.raises(AttributeError):
+        book.instrument = None
+    assert session.ctx.book(BTC.id).instrument is BTC and book.best_bid == Decimal("10000")
+
+
+def test_the_python_api_refuses_a_class_that_is_not_a_strategy(tmp_path):
+    class Duck:  # has the callbacks, but the engine could not promise it runs in every mode
+        def on_start(self, ctx):
+            pass
+
+    with pytest.raises(StrategyError, match="is not a Strategy"):
+        _session(tmp_path, strategy=Duck())

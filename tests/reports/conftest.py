@@ -67,7 +67,7 @@ def fill(ts: int, side: str, price: str, qty: str, fee: str, liquidity: str, cli
 def order(client_id: str, side: str, qty: str, filled: str, status: str, created: int, **extra: Any) -> dict[str, Any]:
     row = {"client_id": client_id, "instrument": BTC, "venue": "binance", "side": side, "type": "limit",
            "tif": "GTC", "post_only": False, "reduce_only": False, "qty": qty, "filled_qty": filled,
-           "fees": "0", "status": status, "reason": "", "created_ts": created, "trigger_ts": created}
+           "fees": "0", "status": status, "reason": None, "created_ts": created, "trigger_ts": created}
     row.update(extra)
     return row
 
@@ -142,7 +142,7 @@ def hand_run_tables() -> dict[str, Any]:
               arrival_bid="97", arrival_ask="99"),
         order("R1", "sell", "1", "0", "rejected", T0 + 30 * S, price="120", trigger_ts=T0 + 30 * S - 30 * US,
               ack_ts=T0 + 30 * S + 1 * MS, done_ts=T0 + 30 * S + 1 * MS, arrival_bid="97", arrival_ask="99",
-              reason="risk:max_order_notional"),
+              reason="max_order_notional"),
     ]
     equity = [
         {"ts": T0, "equity": "10000", "realized_pnl": "0", "unrealized_pnl": "0", "fees": "0"},

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine.errors import ConfigError, DataError, VenueRejectedError
+from engine.errors import ConfigError, DataError, InstrumentError, OrderError
 from engine.types.instrument import Instrument
 from engine.types.market import EVENT_DTYPE
 from engine.types.orders import ORDER_EVENT_DTYPE, OrderType, TimeInForce
@@ -193,17 +193,17 @@ class SimCore:
         """
         inst = self._check_inst(instrument)
         if side not in (1, -1):
-            raise VenueRejectedError(f"submit order {order_no}: side {side!r} must be 1 or -1")
+            raise OrderError(f"submit order {order_no}: side {side!r} must be 1 or -1")
         if order_type not in (OrderType.LIMIT, OrderType.MARKET):
-            raise VenueRejectedError(f"submit order {order_no}: unknown order type {order_type!r}")
+            raise OrderError(f"submit order {order_no}: unknown order type {order_type!r}")
         if tif not in _TIFS:
-            raise VenueRejectedError(f"submit order {order_no}: unknown time in force {tif!r}")
+            raise OrderError(f"submit order {order_no}: unknown time in force {tif!r}")
         if stp is None:
             stp_code = _NO_STP
         elif stp in C.STP_NAMES:
             stp_code = C.STP_NAMES[stp]
         else:
-            raise VenueRejectedError(
+            raise OrderError(
                 f"submit order {order_no}: stp {stp!r} is not one of {sorted(C.STP_NAMES)}"
             )
         duplicate = int(order_no) in self._order_inst
@@ -491,7 +491,7 @@ class SimCore:
 
     def _levels(self, inst: int, side: int, n: int, local: int):
         if side not in (1, -1):
-            raise VenueRejectedError(f"side {side!r} must be 1 (bids) or -1 (asks)")
+            raise OrderError(f"side {side!r} must be 1 (bids) or -1 (asks)")
         b = 4 * inst + 2 * local + (0 if side > 0 else 1)
         cnt = int(self._cnt[b])
         k = max(0, min(int(n), cnt))
@@ -543,7 +543,7 @@ class SimCore:
     def _check_inst(self, instrument: int) -> int:
         i = int(instrument)
         if not 0 <= i < len(self.instruments):
-            raise VenueRejectedError(
+            raise InstrumentError(
                 f"instrument index {instrument!r} out of range (0..{len(self.instruments) - 1})"
             )
         return i

@@ -177,7 +177,8 @@ def write_synthetic_run(
         "avg_fill_price": pc.if_else(pa.array(has_fill), _dec(np.nan_to_num(avg), 6), pa.scalar(None, pa.string())),
         "fees": _dec(order_fees, 8),
         "status": pa.array(status),
-        "reason": pa.array(np.where(status == "rejected", "risk:max_order_notional", "")),
+        # null, not "", when there is no reason (docs/run_dir.md)
+        "reason": pa.array(np.where(status == "rejected", "risk:max_order_notional", None).tolist(), pa.string()),
         "created_ts": created, "trigger_ts": trigger, "ack_ts": ack,
         "first_fill_ts": ts_or_null(np.where(has_fill, first_fill, 0), has_fill),
         "last_fill_ts": ts_or_null(last_fill, has_fill),

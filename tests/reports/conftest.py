@@ -67,7 +67,7 @@ def fill(ts: int, side: str, price: str, qty: str, fee: str, liquidity: str, cli
 def order(client_id: str, side: str, qty: str, filled: str, status: str, created: int, **extra: Any) -> dict[str, Any]:
     row = {"client_id": client_id, "instrument": BTC, "venue": "binance", "side": side, "type": "limit",
            "tif": "GTC", "post_only": False, "reduce_only": False, "qty": qty, "filled_qty": filled,
-           "fees": "0", "status": status, "reason": "", "created_ts": created, "trigger_ts": created}
+           "fees": "0", "status": status, "reason": None, "created_ts": created, "trigger_ts": created}
     row.update(extra)
     return row
 

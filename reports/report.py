@@ -134,11 +134,11 @@ def pnl_texts(p: dict[str, Any]) -> dict[str, Any]:
     return text
 
 
-def ratios_text(p: dict[str, Any]) -> tuple[str, str]:
-    """(Sharpe / Sortino text, reason) — "n/a" with the reason when the sample does not support them."""
+def ratios_text(p: dict[str, Any]) -> tuple[list[str], str]:
+    """([Sharpe, Sortino] texts, reason) — ["n/a"] with the reason when the sample does not support them."""
     if p["sharpe"] is None and p["sortino"] is None:
-        return "n/a", p.get("ratios_reason") or "no equity samples"
-    return f"{fmt.num(p['sharpe'])} / {fmt.num(p['sortino'])}", p.get("ratios_reason") or ""
+        return ["n/a"], p.get("ratios_reason") or "no equity samples"
+    return [fmt.num(p["sharpe"]), fmt.num(p["sortino"])], p.get("ratios_reason") or ""
 
 
 def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
@@ -154,7 +154,7 @@ def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
         fees_hint += f" · other {t['fee_other']}"
     ratios, reason = ratios_text(p)
     interval = fmt.duration(p["sampling_interval_ns"]) if p["sampling_interval_ns"] else "–"
-    ratio_hint = f"n/a ({reason})" if ratios == "n/a" else f"annualised, {p['periods']:,} returns of {interval}" + (f"; {reason}" if reason else "")
+    ratio_hint = f"n/a ({reason})" if ratios == ["n/a"] else f"annualised, {p['periods']:,} returns of {interval}" + (f"; {reason}" if reason else "")
     turnover = f" · turnover {fmt.num(p['turnover_ratio'])}× start equity" if p["turnover_ratio"] is not None else ""
     out = [
         _tile("Net PnL" + cur, t["net"], net_hint, fmt.tone(p["net"], cost=False, digits=t["digits"])),
@@ -290,7 +290,7 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
         m=m,
         p=m["pnl"],
         pt=pnl_texts(m["pnl"]),
-        ratios=ratios_text(m["pnl"])[0],
+        ratios=" / ".join(ratios_text(m["pnl"])[0]),
         ratio_rule=RATIO_RULE,
         is_cols=is_cols,
         is_rows=is_rows,

@@ -477,3 +477,71 @@ def test_queue_metrics_for_a_resting_sell(runkit, tmp_path: Path) -> None:
     tables["orders"][3]["done_ts"] = k.T0 + 11 * k.S  # mid 98 when it ended
     m = compute(load_run(k.write_run(tmp_path / "run2", **tables)))
     assert m.series["per_order"]["opportunity"][3] == approx(-1 * 1 * (98 - 102))
+
+
+def test_ioc_and_market_remainders_are_expired_not_cancels(runkit, tmp_path: Path) -> None:
+    """Nothing rested and nobody cancelled: an IOC or market order's unfilled remainder is
+    "expired" (ccxt's word), whatever status the venue gave it, and not a queue outcome."""
+    k = runkit
+    tables = k.hand_run_tables()
+    tables["fills"].append(k.fill(k.T0 + 40 * k.S, "buy", "99", "1", "0.099", "taker", "I1"))
+    tables["orders"] += [
+        # IOC buy 3 @ 99: 1 filled, the venue ended the remainder as "cancelled" (reason ioc_remainder)
+        k.order("I1", "buy", "3", "1", "cancelled", k.T0 + 40 * k.S - k.MS, price="99", tif="IOC",
+                ack_ts=k.T0 + 40 * k.S, first_fill_ts=k.T0 + 40 * k.S, last_fill_ts=k.T0 + 40 * k.S,
+                done_ts=k.T0 + 40 * k.S, avg_fill_price="99", fees="0.099", reason="ioc_remainder",
+                arrival_bid="97", arrival_ask="99"),
+        # market sell 1 that found no liquidity: unfilled, "cancelled" by the venue
+        k.order("M1", "sell", "1", "0", "cancelled", k.T0 + 50 * k.S, type="market", tif="IOC",
+                ack_ts=k.T0 + 50 * k.S + k.MS, done_ts=k.T0 + 50 * k.S + k.MS, reason="no_liquidity",
+                arrival_bid="97", arrival_ask="99"),
+        # FOK buy that could not fill whole: expired
+        k.order("F1", "buy", "5", "0", "expired", k.T0 + 60 * k.S, price="99", tif="FOK",
+                ack_ts=k.T0 + 60 * k.S + k.MS, done_ts=k.T0 + 60 * k.S + k.MS, arrival_bid="97", arrival_ask="99"),
+    ]
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    orders = m.sections["orders"]
+    # B1 part-filled then cancelled (a real cancel); S1 filled; R1 rejected; I1, M1, F1 expired
+    assert orders["outcomes"] == {"filled": 1, "partially_filled_then_cancelled": 1, "cancelled_unfilled": 0,
+                                  "expired": 3, "rejected": 1, "open_at_end": 0}
+    assert sum(orders["outcomes"].values()) == orders["count"] == 6
+    assert orders["unfilled_remainders"] == 3
+    assert orders["by_status"]["cancelled"] == 3  # as written; the outcome says what it means
+    # cancels: B1 only; orders with a fill: B1, S1, I1
+    assert orders["cancel_to_fill_ratio"] == approx(1 / 3)
+    q = m.sections["queue"]
+    assert q["resting_orders"] == 1  # B1
+    assert (q["filled"], q["partially_filled_then_cancelled"], q["cancelled_unfilled"], q["expired"]) == (0, 1, 0, 0)
+    assert m.sections["latency"]["cancel_to_ack_ns"]["count"] == 1  # B1's cancel only
+
+
+def test_a_resting_order_that_took_liquidity_first_still_rested(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    # GTC buy 2 @ 99 crosses for 1 as taker at +40 s, rests the other 1, cancelled at +45 s
+    tables["fills"].append(k.fill(k.T0 + 40 * k.S, "buy", "99", "1", "0.099", "taker", "G1"))
+    tables["orders"].append(k.order("G1", "buy", "2", "1", "cancelled", k.T0 + 40 * k.S - k.MS, price="99",
+                                    ack_ts=k.T0 + 40 * k.S, first_fill_ts=k.T0 + 40 * k.S, last_fill_ts=k.T0 + 40 * k.S,
+                                    cancel_req_ts=k.T0 + 45 * k.S, done_ts=k.T0 + 45 * k.S + k.MS, avg_fill_price="99",
+                                    fees="0.099", arrival_bid="97", arrival_ask="99"))
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    q = m.sections["queue"]
+    assert q["resting_orders"] == 2  # B1 and G1 (its remainder rested)
+    assert q["partially_filled_then_cancelled"] == 2
+    # time to fill in queue counts maker fills only: B1's 1 s; G1 had none
+    assert q["time_to_fill_in_queue_ns"]["count"] == 1 and q["time_to_fill_in_queue_ns"]["max"] == 10**9
+
+
+def test_per_venue_fees_are_exact_and_dust_free(runkit, tmp_path: Path) -> None:
+    k = runkit
+    tables = k.hand_run_tables()
+    # 0.1 + 0.2 - 0.3 is 5.55e-17 in floats: exactly 0 as money
+    tables["fills"] = [
+        k.fill(k.T0 + 2500 * k.MS, "buy", "101", "1", "0.1", "taker", "B1"),
+        k.fill(k.T0 + 12002 * k.MS, "sell", "97", "2", "0.2", "taker", "S1"),
+        k.fill(k.T0 + 12002 * k.MS, "sell", "96", "1", "-0.3", "maker", "S1"),
+    ]
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    assert 0.1 + 0.2 - 0.3 != 0
+    assert m.sections["by_venue"]["binance"]["fees"] == "0"
+    assert m.sections["by_instrument"]["binance:BTC/USDT"]["fees"] == "0"

@@ -154,7 +154,7 @@ def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
         fees_hint += f" · other {t['fee_other']}"
     ratios, reason = ratios_text(p)
     interval = fmt.duration(p["sampling_interval_ns"]) if p["sampling_interval_ns"] else "–"
-    ratio_hint = f"n/a ({reason})" if ratios == ["n/a"] else f"annualised, {p['periods']:,} returns of {interval}" + (f"; {reason}" if reason else "")
+    ratio_hint = reason if ratios == ["n/a"] else f"annualised, {p['periods']:,} returns of {interval}" + (f"; {reason}" if reason else "")
     turnover = f" · turnover {fmt.num(p['turnover_ratio'])}× start equity" if p["turnover_ratio"] is not None else ""
     out = [
         _tile("Net PnL" + cur, t["net"], net_hint, fmt.tone(p["net"], cost=False, digits=t["digits"])),

@@ -190,8 +190,9 @@ def test_sharpe_tile_says_na_and_why_for_a_short_run(hand_run: Path) -> None:
     m = compute(load_run(hand_run)).sections
     tile = next(t for t in tiles(m) if t["label"] == "Sharpe / Sortino")
     assert tile["parts"] == ["n/a"]
-    assert tile["hint"] == ("n/a (sample too short: 1,000 returns over 16.7 min; annualised ratios need "
-                            ">= 30 returns over >= 1 day)")
+    assert tile["hint"] == ("sample too short: 1,000 returns over 16.7 min; annualised ratios need "
+                            ">= 30 returns over >= 1 day")
+    assert "Sharpe and Sortino: n/a (sample too short: 1,000 returns over 16.7 min" in write_report(hand_run).read_text()
 
 
 def test_histogram_mean_is_the_weighted_figure_of_the_tables(hand_run: Path) -> None:

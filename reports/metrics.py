@@ -70,23 +70,25 @@ _OPEN_STATUSES = (
 # --------------------------------------------------------------------------- helpers
 
 
-def asof_mid(run: RunData, instrument: np.ndarray, ts: np.ndarray, before: bool = False) -> np.ndarray:
+def asof_mid(run: RunData, instrument: np.ndarray, ts: np.ndarray, before: bool | np.ndarray = False) -> np.ndarray:
     """Mid of each (instrument, ts) as of local time ts (last bbo row with ``row.ts <= ts``),
-    or with ``before=True`` the mid in force before ts (last row with ``row.ts < ts``: a row
-    stamped with our own event's time may already be the book's reaction to it).
-    NaN before the first quote, for an unknown instrument, for a null ts (NA_TS) or when a
-    side was empty."""
+    or where ``before`` is true (one flag, or one per row) the mid in force before ts (last
+    row with ``row.ts < ts``: a row stamped with our own event's time may already be the
+    book's reaction to it). NaN before the first quote, for an unknown instrument, for a
+    null ts (NA_TS) or when a side was empty."""
     out = np.full(len(ts), np.nan)
     if len(ts) == 0:
         return out
     valid_ts = ts != NA_TS
+    strict = np.broadcast_to(np.asarray(before, dtype=bool), ts.shape)
     for code, quote_ts in run.quotes.ts.items():
-        rows = np.flatnonzero((instrument == code) & valid_ts)
-        if len(rows) == 0:
-            continue
-        pos = np.searchsorted(quote_ts, ts[rows], side="left" if before else "right") - 1
-        ok = pos >= 0
-        out[rows[ok]] = run.quotes.mid[code][pos[ok]]
+        for side, flag in (("right", False), ("left", True)):
+            rows = np.flatnonzero((instrument == code) & valid_ts & (strict == flag))
+            if len(rows) == 0:
+                continue
+            pos = np.searchsorted(quote_ts, ts[rows], side=side) - 1
+            ok = pos >= 0
+            out[rows[ok]] = run.quotes.mid[code][pos[ok]]
     return out
 
 
@@ -219,8 +221,7 @@ def order_metrics(run: RunData, rows: np.ndarray) -> dict[str, np.ndarray]:
     done = o.done_ts[rows]
     end = np.where(done != NA_TS, done, _end_ts(run, len(rows)))
     # before our own done event; as of the run's end for an order still open
-    end_mid = np.where(done != NA_TS, asof_mid(run, o.instrument[rows], end, before=True),
-                       asof_mid(run, o.instrument[rows], end))
+    end_mid = asof_mid(run, o.instrument[rows], end, before=done != NA_TS)
     avg0 = np.where(has_fill, avg, 0.0)
     delay = np.where(has_fill, s * filled * (start_mid - arrival), 0.0)
     impact = np.where(has_fill, s * filled * (avg0 - start_mid), 0.0)
@@ -323,7 +324,7 @@ def parent_metrics(run: RunData, is_parent_row: np.ndarray, is_child: np.ndarray
     parent_done = np.where(has_row, o.done_ts[pr], NA_TS)
     own_end = np.where(parent_done != NA_TS, parent_done, last_done)
     end = np.where(own_end != NA_TS, own_end, _end_ts(run, n))
-    end_mid = np.where(own_end != NA_TS, asof_mid(run, instrument, end, before=True), asof_mid(run, instrument, end))
+    end_mid = asof_mid(run, instrument, end, before=own_end != NA_TS)
     with np.errstate(invalid="ignore", divide="ignore"):
         avg_price = np.where(filled > 0, fill_notional / np.where(filled > 0, filled, 1), np.nan)
         has_fill = filled > 0

@@ -545,3 +545,31 @@ def test_per_venue_fees_are_exact_and_dust_free(runkit, tmp_path: Path) -> None:
     assert 0.1 + 0.2 - 0.3 != 0
     assert m.sections["by_venue"]["binance"]["fees"] == "0"
     assert m.sections["by_instrument"]["binance:BTC/USDT"]["fees"] == "0"
+
+
+def test_ack_and_done_mids_are_the_ones_in_force_before_the_event(runkit, tmp_path: Path) -> None:
+    """An order's own events (ack, done) are measured against the mid before them, like a
+    fill; an order still open at the end is marked as of the run's end."""
+    k = runkit
+    tables = k.hand_run_tables()
+    # buy 1 @ 100 (arrival mid 100), acked exactly at +2 s (a quote row: mid 101 -> 102),
+    # cancelled unfilled with done exactly at +10 s (a quote row: mid 102 -> 98)
+    tables["orders"].append(k.order("Q1", "buy", "1", "0", "cancelled", k.T0 + 500 * k.MS, price="100",
+                                    ack_ts=k.T0 + 2 * k.S, cancel_req_ts=k.T0 + 9 * k.S, done_ts=k.T0 + 10 * k.S,
+                                    arrival_bid="99", arrival_ask="101"))
+    # the same order still open at the end of the run: marked as of end (mid 104)
+    tables["orders"].append(k.order("Q2", "buy", "1", "0", "acknowledged", k.T0 + 500 * k.MS, price="100",
+                                    ack_ts=k.T0 + 2 * k.S, arrival_bid="99", arrival_ask="101"))
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    po = m.series["per_order"]
+    # Q1: P_end = 102 (in force before +10 s), not 98: opportunity = 1 x 1 x (102 - 100) = 2
+    assert po["opportunity"][3] == approx(2.0)
+    # Q2: P_end = 104 as of the run's end: opportunity = 1 x 1 x (104 - 100) = 4
+    assert po["opportunity"][4] == approx(4.0)
+    # a filled order acked at the quote change: delay against the mid before the ack (101)
+    tables["orders"][3].update(filled_qty="1", status="filled", avg_fill_price="100", first_fill_ts=k.T0 + 3 * k.S,
+                               last_fill_ts=k.T0 + 3 * k.S, done_ts=k.T0 + 3 * k.S, cancel_req_ts=None)
+    tables["fills"].append(k.fill(k.T0 + 3 * k.S, "buy", "100", "1", "0", "maker", "Q1"))
+    m = compute(load_run(k.write_run(tmp_path / "run2", **tables)))
+    assert m.series["per_order"]["delay"][3] == approx(1 * 1 * (101 - 100))
+    assert m.series["per_order"]["impact"][3] == approx(1 * 1 * (100 - 101))

@@ -226,7 +226,7 @@ def _order_row(order: Order) -> dict[str, Any]:
         "price": _s(inst.ticks_to_price(order.price)) if order.type == OrderType.LIMIT else None,
         "qty": _s(inst.lots_to_qty(order.qty)), "filled_qty": _s(inst.lots_to_qty(order.filled)),
         "avg_fill_price": _dec(avg), "fees": _s(order.fees),
-        "status": Status.of(order.status).value, "reason": order.reason,
+        "status": Status.of(order.status).value, "reason": order.reason or None,  # null, not "", when none
         "created_ts": order.created_ts, "trigger_ts": order.trigger_ts, "ack_ts": order.ack_ts,
         "first_fill_ts": order.first_fill_ts, "last_fill_ts": order.last_fill_ts,
         "cancel_req_ts": order.cancel_req_ts, "done_ts": order.done_ts,
@@ -242,7 +242,7 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
         "side": parent.side_name, "type": "parent", "tif": None, "post_only": False, "reduce_only": False,
         "price": None, "qty": _s(parent.qty), "filled_qty": _s(parent.filled),
         "avg_fill_price": _dec(avg), "fees": _s(parent.fees), "status": Status.of(parent.status).value,
-        "reason": parent.reason, "created_ts": parent.created_ts, "trigger_ts": parent.trigger_ts,
+        "reason": parent.reason or None, "created_ts": parent.created_ts, "trigger_ts": parent.trigger_ts,
         "ack_ts": parent.created_ts, "first_fill_ts": parent.first_fill_ts,
         "last_fill_ts": parent.last_fill_ts, "cancel_req_ts": None, "done_ts": parent.done_ts,
         "arrival_bid": _dec(parent.arrival_bid), "arrival_ask": _dec(parent.arrival_ask),

@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Write RUN_DIR/report.html (self-contained) and add the execution metrics to "
             "RUN_DIR/summary.json. With 'compare RUN_A RUN_B', print the differences of the "
-            "headline figures and write a comparison HTML (default ./compare-A-vs-B.html). "
-            "Formulas: README, Execution-quality report."
+            "headline figures and write a comparison HTML (default runs/compare-A-vs-B.html). "
+            "Formulas: docs/report.md."
         ),
         usage=USAGE,
     )

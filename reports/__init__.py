@@ -1,7 +1,7 @@
 """Execution-quality metrics (TCA) and the self-contained HTML report of a run.
 
 Public API: ``write_report(run_dir, out=None) -> Path`` (see reports.report) and the
-``report`` command in modes.report_cmd. Formulas and summary.json keys: README "Execution-quality report".
+``report`` command in modes.report_cmd. Formulas and summary.json keys: docs/report.md.
 """
 
 from __future__ import annotations

@@ -31,19 +31,20 @@ HEADLINE: dict[str, tuple[str, str, str | None]] = {
     "fees_paid": ("Fees paid", "money", "lower"),
     "rebates": ("Rebates", "money", "higher"),
     "max_drawdown": ("Max drawdown", "num", "lower"),
-    "sharpe": ("Sharpe", "num", "higher"),
-    "sortino": ("Sortino", "num", "higher"),
+    "sharpe": ("Sharpe (annualised)", "num", "higher"),
+    "sortino": ("Sortino (annualised)", "num", "higher"),
     "turnover": ("Turnover", "num", None),
     "orders": ("Orders", "int", None),
     "fills": ("Fills", "int", None),
     "notional": ("Traded notional", "num", None),
-    "maker_share": ("Maker share", "pct", None),
+    "maker_share": ("Maker share (by fills)", "pct", None),
+    "maker_notional_share": ("Maker share (by notional)", "pct", None),
     "fill_ratio": ("Fill ratio", "pct", "higher"),
     "cancel_to_fill_ratio": ("Cancel-to-fill ratio", "num", "lower"),
     "arrival_slippage_bps": ("Arrival slippage (bps)", "bps", "lower"),
     "vwap_slippage_bps": ("Interval-VWAP slippage (bps)", "bps", "lower"),
-    "implementation_shortfall_bps": ("Implementation shortfall (bps)", "bps", "lower"),
-    "parent_implementation_shortfall_bps": ("Parent impl. shortfall (bps)", "bps", "lower"),
+    "implementation_shortfall_bps": ("Impl. shortfall, orders (bps)", "bps", "lower"),
+    "parent_implementation_shortfall_bps": ("Impl. shortfall, parents (bps)", "bps", "lower"),
     "effective_spread_bps": ("Effective spread (bps)", "bps", "lower"),
     "markout_1s_bps": ("Markout 1 s (bps)", "bps", "lower"),
     "markout_60s_bps": ("Markout 60 s (bps)", "bps", "lower"),
@@ -110,19 +111,19 @@ def _show(key: str, value: Any) -> str:
 
 
 def _show_delta(key: str, delta: float | None) -> str:
+    """B − A as shown: signed, and a plain "0" for a difference that rounds to nothing."""
     if delta is None:
         return fmt.DASH
     kind = HEADLINE[key][1]
     if kind == "duration":
-        return ("+" if delta >= 0 else "-") + fmt.duration(abs(delta))
+        return "0 ns" if delta == 0 else ("+" if delta > 0 else "-") + fmt.duration(abs(delta))
     if kind == "pct":
-        return f"{delta * 100:+.1f} pp"
+        text = fmt.num(delta * 100, 1)
+        return "0 pp" if text == "0" else f"{'' if text.startswith('-') else '+'}{text} pp"
     if kind == "int":
-        return f"{int(delta):+,}"
-    if kind == "bps":
-        text = fmt.bps(delta)
-        return text if text.startswith("-") else "+" + text
-    return fmt.signed(delta)
+        return f"{int(delta):+,}" if int(delta) else "0"
+    text = fmt.bps(delta) if kind == "bps" else fmt.num(delta)
+    return text if text == "0" or text.startswith("-") else "+" + text
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -211,15 +212,26 @@ def _overlay_figures(ra: RunData, ma: Metrics, rb: RunData, mb: Metrics) -> dict
     return svgs
 
 
+#: Where comparisons go by default: beside the run directories a backtest writes
+#: (``runs/<id>``), never loose in the working directory.
+RUNS_DIR = Path("runs")
+
+
+def default_out(run_a: Path, run_b: Path) -> Path:
+    """``runs/compare-A-vs-B.html`` (A, B: the run directories' names)."""
+    return RUNS_DIR / f"compare-{Path(run_a).resolve().name}-vs-{Path(run_b).resolve().name}.html"
+
+
 def compare_runs(run_a: Path, run_b: Path, out: Path | None = None) -> Comparison:
-    """Measure both runs, write the comparison HTML (default ``./compare-A-vs-B.html``)
-    and return the rows (``Comparison.text()`` is what the CLI prints)."""
+    """Measure both runs, write the comparison HTML (default ``default_out``:
+    ``runs/compare-A-vs-B.html``) and return the rows (``Comparison.text()`` is what the
+    CLI prints)."""
     run_a, run_b = Path(run_a), Path(run_b)
     ra, rb = load_run(run_a), load_run(run_b)
     ma, mb = compute(ra), compute(rb)
     table = rows(ma.sections["headline"], mb.sections["headline"])
     diff = config_diff(ra.config, rb.config)
-    html_path = Path(out) if out is not None else Path.cwd() / f"compare-{run_a.resolve().name}-vs-{run_b.resolve().name}.html"
+    html_path = Path(out) if out is not None else default_out(run_a, run_b)
     svgs = _overlay_figures(ra, ma, rb, mb)
     lat = []
     for key, label in (("submit_to_ack_ns", "submit → ack"), ("cancel_to_ack_ns", "cancel → ack"), ("tick_to_order_ns", "tick → order")):

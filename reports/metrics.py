@@ -1,12 +1,16 @@
 """Execution-quality metrics (TCA) computed from a loaded run, vectorised with numpy.
 
-Every formula is written out in README "Execution-quality report". Conventions used throughout:
+Every formula is written out in docs/report.md. Conventions used throughout:
 
 * ``s`` is the side sign: +1 for a buy, -1 for a sell.
-* A **cost is positive** for buys and sells alike (paying up on a buy or selling low is
-  a positive cost; earning the spread as a maker is a negative cost).
-* Mids are ``(bid + ask) / 2`` from bbo.parquet, taken **as of** a local time: the last
-  row with ``ts <= t`` for that instrument (``numpy.searchsorted(..., side="right") - 1``).
+* A **cost is positive** for buys and sells alike, in every figure (paying up on a buy or
+  selling low is a positive cost; earning the spread as a maker is a negative cost; a mid
+  moving against a fill after it is a positive price impact).
+* Mids are ``(bid + ask) / 2`` from bbo.parquet. At a decision time or a horizon the mid is
+  taken **as of** that local time (last row with ``ts <= t``); at one of our own events
+  (ack, fill, done) it is the mid **in force before** it (last row with ``ts < t``),
+  because a row with the very same stamp may be the book's reaction to that event,
+  delivered in the same message (``numpy.searchsorted`` with side "right" / "left").
 * Averages in bps are weighted by notional (``price * qty``) unless said otherwise.
 * Percentiles use the nearest-rank definition (value of rank ``ceil(q/100 * n)`` in the
   sorted sample), so every reported percentile is an observed value.
@@ -16,13 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reports.format import as_decimal, duration
 from reports.rundir import NA_TS, STATUS_CODE, RunData
 
 #: Markout horizons (label, nanoseconds). Labels are summary.json keys: keep them stable.
@@ -41,6 +46,14 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 #: least MIN_PERIODS periods over the run is used (1 s otherwise).
 SHARPE_INTERVALS_NS: tuple[int, ...] = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9)
 MIN_PERIODS = 30
+#: Annualised Sharpe/Sortino are reported only from at least MIN_PERIODS returns over at
+#: least MIN_RATIO_SPAN_NS (one day). Why: scaling by sqrt(periods per year) assumes the
+#: sample's returns are representative of the whole year, independent and identically
+#: distributed (Lo, "The Statistics of Sharpe Ratios", FAJ 2002); a sample shorter than a
+#: day holds part of one intraday cycle of volume and volatility, so a 1-hour run would be
+#: extrapolated 8,760-fold (59 one-minute returns gave "Sharpe 390").
+MIN_RATIO_SPAN_NS = 86_400 * 10**9
+RATIO_RULE = f">= {MIN_PERIODS} returns over >= {MIN_RATIO_SPAN_NS / 86_400e9:g} day"
 YEAR_NS = int(365 * 86_400 * 10**9)
 BPS = 1e4
 
@@ -57,20 +70,25 @@ _OPEN_STATUSES = (
 # --------------------------------------------------------------------------- helpers
 
 
-def asof_mid(run: RunData, instrument: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Mid of each (instrument, ts) as of local time ts; NaN before the first quote,
-    for an unknown instrument, for a null ts (NA_TS) or when a side was empty."""
+def asof_mid(run: RunData, instrument: np.ndarray, ts: np.ndarray, before: bool | np.ndarray = False) -> np.ndarray:
+    """Mid of each (instrument, ts) as of local time ts (last bbo row with ``row.ts <= ts``),
+    or where ``before`` is true (one flag, or one per row) the mid in force before ts (last
+    row with ``row.ts < ts``: a row stamped with our own event's time may already be the
+    book's reaction to it). NaN before the first quote, for an unknown instrument, for a
+    null ts (NA_TS) or when a side was empty."""
     out = np.full(len(ts), np.nan)
     if len(ts) == 0:
         return out
     valid_ts = ts != NA_TS
+    strict = np.broadcast_to(np.asarray(before, dtype=bool), ts.shape)
     for code, quote_ts in run.quotes.ts.items():
-        rows = np.flatnonzero((instrument == code) & valid_ts)
-        if len(rows) == 0:
-            continue
-        pos = np.searchsorted(quote_ts, ts[rows], side="right") - 1
-        ok = pos >= 0
-        out[rows[ok]] = run.quotes.mid[code][pos[ok]]
+        for side, flag in (("right", False), ("left", True)):
+            rows = np.flatnonzero((instrument == code) & valid_ts & (strict == flag))
+            if len(rows) == 0:
+                continue
+            pos = np.searchsorted(quote_ts, ts[rows], side=side) - 1
+            ok = pos >= 0
+            out[rows[ok]] = run.quotes.mid[code][pos[ok]]
     return out
 
 
@@ -131,21 +149,11 @@ def group_wmean(values: np.ndarray, weights: np.ndarray, key: np.ndarray, groups
 
 
 def _f(value: float | np.floating | None) -> float | None:
-    """JSON-safe float: None for NaN/inf."""
+    """JSON-safe float: None for NaN/inf, and never -0.0 (a sign on nothing misleads)."""
     if value is None:
         return None
     value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def _dec(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
+    return value + 0.0 if np.isfinite(value) else None
 
 
 def _dstr(value: Decimal | None) -> str | None:
@@ -199,7 +207,7 @@ def _end_ts(run: RunData, n: int) -> np.ndarray:
 
 
 def order_metrics(run: RunData, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-order arrays (see README "Execution-quality report", "Per order")."""
+    """Per-order arrays (docs/report.md, "Per order")."""
     o = run.orders
     s = o.side[rows].astype(np.float64)
     qty = o.qty[rows]
@@ -208,11 +216,12 @@ def order_metrics(run: RunData, rows: np.ndarray) -> dict[str, np.ndarray]:
     has_fill = (filled > 0) & np.isfinite(avg)
     arrival = _arrival_mid(run, rows)
     ack = o.ack_ts[rows]
-    start_mid = np.where(ack != NA_TS, asof_mid(run, o.instrument[rows], ack), np.nan)
+    start_mid = np.where(ack != NA_TS, asof_mid(run, o.instrument[rows], ack, before=True), np.nan)
     start_mid = np.where(np.isfinite(start_mid), start_mid, arrival)
     done = o.done_ts[rows]
     end = np.where(done != NA_TS, done, _end_ts(run, len(rows)))
-    end_mid = asof_mid(run, o.instrument[rows], end)
+    # before our own done event; as of the run's end for an order still open
+    end_mid = asof_mid(run, o.instrument[rows], end, before=done != NA_TS)
     avg0 = np.where(has_fill, avg, 0.0)
     delay = np.where(has_fill, s * filled * (start_mid - arrival), 0.0)
     impact = np.where(has_fill, s * filled * (avg0 - start_mid), 0.0)
@@ -263,7 +272,7 @@ def _shortfall_summary(per: dict[str, np.ndarray], valid: np.ndarray) -> dict[st
 
 
 def parent_metrics(run: RunData, is_parent_row: np.ndarray, is_child: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Per-parent arrays: children grouped by parent_id (README "Execution-quality report", "Per parent")."""
+    """Per-parent arrays: children grouped by parent_id (docs/report.md, "Per parent order")."""
     o = run.orders
     child_rows = np.flatnonzero(is_child)
     if len(child_rows) == 0:
@@ -313,8 +322,9 @@ def parent_metrics(run: RunData, is_parent_row: np.ndarray, is_child: np.ndarray
         decision_mid[bad] = first_child_arrival[bad]
     target = np.where(has_row, o.qty[pr], np.nan)
     parent_done = np.where(has_row, o.done_ts[pr], NA_TS)
-    end = np.where(parent_done != NA_TS, parent_done, np.where(last_done != NA_TS, last_done, _end_ts(run, n)))
-    end_mid = asof_mid(run, instrument, end)
+    own_end = np.where(parent_done != NA_TS, parent_done, last_done)
+    end = np.where(own_end != NA_TS, own_end, _end_ts(run, n))
+    end_mid = asof_mid(run, instrument, end, before=own_end != NA_TS)
     with np.errstate(invalid="ignore", divide="ignore"):
         avg_price = np.where(filled > 0, fill_notional / np.where(filled > 0, filled, 1), np.nan)
         has_fill = filled > 0
@@ -367,10 +377,14 @@ def parent_metrics(run: RunData, is_parent_row: np.ndarray, is_child: np.ndarray
 
 
 def fill_metrics(run: RunData) -> dict[str, Any]:
-    """Per-fill effective spread and markouts (arrays) plus the valid masks."""
+    """Per-fill effective spread and markouts (arrays, bps, positive = cost to us).
+
+    ``mid`` is m_t, the mid in force *before* the fill (last bbo row with ts < the fill's
+    local ts): a row with the fill's own stamp may be the book update that came with the
+    fill and already shows its effect. Markouts use m_{t+h} as of ts + h (inclusive)."""
     f = run.fills
     s = f.side.astype(np.float64)
-    mid = asof_mid(run, f.instrument, f.ts)
+    mid = asof_mid(run, f.instrument, f.ts, before=True)
     notional = f.price * f.qty
     with np.errstate(invalid="ignore", divide="ignore"):
         eff_bps = 2.0 * s * (f.price - mid) / mid * BPS
@@ -388,6 +402,12 @@ def fill_metrics(run: RunData) -> dict[str, Any]:
 def _spread_blocks(eff: np.ndarray, markouts: dict[str, np.ndarray], weights: np.ndarray,
                    masks: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """Notional-weighted spread/markout figures for several (overlapping) fill subsets.
+
+    Every figure is a cost to us (positive = hurts). Per horizon h, over the fills that
+    have both a pre-fill mid and a mid at t + h:
+    realized spread = 2 x markout, price impact = 2 s (m_t - m_{t+h}) / m_t (the mid moving
+    against the fill), and effective spread over the same fills
+    (``effective_spread_horizon_bps``) + price impact = realized spread, exactly.
 
     One matrix product per horizon computes every subset at once (a million fills x a
     handful of subsets), instead of one pass per subset."""
@@ -409,6 +429,7 @@ def _spread_blocks(eff: np.ndarray, markouts: dict[str, np.ndarray], weights: np
             "notional": float(notionals[k]),
             "effective_spread_bps": eff_mean[k],
             "markout_bps": {},
+            "effective_spread_horizon_bps": {},
             "realized_spread_bps": {},
             "price_impact_bps": {},
         }
@@ -423,9 +444,10 @@ def _spread_blocks(eff: np.ndarray, markouts: dict[str, np.ndarray], weights: np
             block = blocks[name]
             block["markout_bps"][label] = mk_mean[k]
             realized = None if mk_mean[k] is None else 2.0 * mk_mean[k]
+            block["effective_spread_horizon_bps"][label] = eff_same[k]
             block["realized_spread_bps"][label] = realized
             block["price_impact_bps"][label] = (
-                None if realized is None or eff_same[k] is None else eff_same[k] - realized
+                None if realized is None or eff_same[k] is None else _f(realized - eff_same[k])
             )
     return blocks
 
@@ -440,6 +462,43 @@ def _choose_interval(duration_ns: int) -> int:
     return SHARPE_INTERVALS_NS[-1]
 
 
+def ratio_rule_reason(periods: int, span_ns: int) -> str | None:
+    """Why annualised Sharpe/Sortino are not shown for this sample, or None when they are
+    (rule: at least MIN_PERIODS returns over at least MIN_RATIO_SPAN_NS)."""
+    if periods >= MIN_PERIODS and span_ns >= MIN_RATIO_SPAN_NS:
+        return None
+    return f"sample too short: {periods:,} returns over {duration(span_ns)}; annualised ratios need {RATIO_RULE}"
+
+
+def _ratios(eq: Any, start: int, end: int) -> dict[str, Any]:
+    """Sharpe/Sortino section keys (docs/report.md, "PnL"): sampling, the figures or the reason."""
+    span = max(end - start, 0)
+    interval = _choose_interval(span)
+    grid = np.arange(start, end + 1, interval, dtype=np.int64)
+    pos = np.searchsorted(eq.ts, grid, side="right") - 1
+    sampled = np.where(pos >= 0, eq.equity[np.maximum(pos, 0)], eq.equity[0])
+    base = eq.equity[0]
+    out: dict[str, Any] = {"sampling_interval_ns": interval, "span_ns": int(span), "periods": max(len(sampled) - 1, 0)}
+    if not (base and np.isfinite(base) and base > 0):
+        out["ratios_reason"] = "starting equity is not positive: returns over it are undefined"
+        return out
+    reason = ratio_rule_reason(out["periods"], span)
+    if reason is not None:
+        out["ratios_reason"] = reason
+        return out
+    returns = np.diff(sampled) / base
+    scale = np.sqrt(YEAR_NS / interval)
+    std = returns.std(ddof=1)
+    mean = returns.mean()
+    downside = np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))
+    out["sharpe"] = _f(mean / std * scale) if std > 0 else None
+    out["sortino"] = _f(mean / downside * scale) if downside > 0 else None
+    out["ratios_reason"] = (None if std > 0 and downside > 0 else
+                            "equity never changed: no ratio" if std == 0 else
+                            "no losing period: Sortino's downside deviation is 0")
+    return out
+
+
 def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     run_pnl = (run.summary.get("run") or {}).get("pnl") or {}
     fees_paid = run.fills.fees_exact
@@ -452,18 +511,18 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         "equity_start": None, "equity_end": None, "net": None,
         "max_drawdown": None, "max_drawdown_pct": None, "max_drawdown_ts": None,
         "turnover": turnover, "turnover_ratio": None,
-        "sampling_interval_ns": None, "periods": 0, "sharpe": None, "sortino": None,
-        "source": None,
+        "sampling_interval_ns": None, "periods": 0, "span_ns": None, "sharpe": None, "sortino": None,
+        "ratios_reason": "no equity samples", "source": None,
     }
     series: dict[str, Any] = {}
     if run.equity is not None:
         eq = run.equity
         section.update(
-            realized=_dstr(_dec(eq.last["realized_pnl"])),
-            unrealized=_dstr(_dec(eq.last["unrealized_pnl"])),
-            fees_net=_dstr(_dec(eq.last["fees"])),
-            equity_start=_dstr(_dec(eq.first_equity)),
-            equity_end=_dstr(_dec(eq.last["equity"])),
+            realized=_dstr(as_decimal(eq.last["realized_pnl"])),
+            unrealized=_dstr(as_decimal(eq.last["unrealized_pnl"])),
+            fees_net=_dstr(as_decimal(eq.last["fees"])),
+            equity_start=_dstr(as_decimal(eq.first_equity)),
+            equity_end=_dstr(as_decimal(eq.last["equity"])),
             source="equity.parquet",
         )
         running_max = np.fmax.accumulate(eq.equity)
@@ -477,34 +536,20 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         series.update(ts=eq.ts, equity=eq.equity, drawdown=drawdown, realized=eq.realized, fees=eq.fees)
         start = run.start_ts if run.start_ts is not None else int(eq.ts[0])
         end = run.end_ts if run.end_ts is not None else int(eq.ts[-1])
-        interval = _choose_interval(max(end - start, 0))
-        grid = np.arange(start, end + 1, interval, dtype=np.int64)
-        pos = np.searchsorted(eq.ts, grid, side="right") - 1
-        sampled = np.where(pos >= 0, eq.equity[np.maximum(pos, 0)], eq.equity[0])
-        base = eq.equity[0]
-        section["sampling_interval_ns"] = interval
-        if len(sampled) >= 3 and base and np.isfinite(base) and base > 0:
-            returns = np.diff(sampled) / base
-            section["periods"] = int(len(returns))
-            scale = np.sqrt(YEAR_NS / interval)
-            std = returns.std(ddof=1)
-            mean = returns.mean()
-            downside = np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))
-            section["sharpe"] = _f(mean / std * scale) if std > 0 else None
-            section["sortino"] = _f(mean / downside * scale) if downside > 0 else None
-    if run_pnl and all(_dec(run_pnl.get(k)) is not None for k in ("realized", "unrealized", "fees", "equity_start", "equity_end")):
+        section.update(_ratios(eq, start, end))
+    if run_pnl and all(as_decimal(run_pnl.get(k)) is not None for k in ("realized", "unrealized", "fees", "equity_start", "equity_end")):
         if run.equity is None:
             section.update(
-                realized=_dstr(_dec(run_pnl["realized"])), unrealized=_dstr(_dec(run_pnl["unrealized"])),
-                fees_net=_dstr(_dec(run_pnl["fees"])), equity_start=_dstr(_dec(run_pnl["equity_start"])),
-                equity_end=_dstr(_dec(run_pnl["equity_end"])), source="summary.json run.pnl",
+                realized=_dstr(as_decimal(run_pnl["realized"])), unrealized=_dstr(as_decimal(run_pnl["unrealized"])),
+                fees_net=_dstr(as_decimal(run_pnl["fees"])), equity_start=_dstr(as_decimal(run_pnl["equity_start"])),
+                equity_end=_dstr(as_decimal(run_pnl["equity_end"])), source="summary.json run.pnl",
             )
-        elif _dec(run_pnl["equity_end"]) != _dec(run.equity.last["equity"]):
+        elif as_decimal(run_pnl["equity_end"]) != as_decimal(run.equity.last["equity"]):
             notes.append(
                 f"summary.json run.pnl equity_end {run_pnl['equity_end']} differs from the last equity.parquet "
                 f"row {run.equity.last['equity']}: the report uses equity.parquet (same source as its curves)."
             )
-    start_dec, end_dec = _dec(section["equity_start"]), _dec(section["equity_end"])
+    start_dec, end_dec = as_decimal(section["equity_start"]), as_decimal(section["equity_end"])
     if start_dec is not None and end_dec is not None:
         section["net"] = _dstr(end_dec - start_dec)
         if start_dec > 0:
@@ -513,6 +558,8 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
 
 
 def inventory_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per instrument: final position (signed), max_long and max_short (magnitudes >= 0,
+    never -0.0; 0 when the position never went long / short), in base units."""
     section: dict[str, Any] = {}
     series: dict[str, Any] = {}
     if run.inventory is None:
@@ -520,10 +567,11 @@ def inventory_metrics(run: RunData) -> tuple[dict[str, Any], dict[str, Any]]:
     for code, ts in run.inventory.ts.items():
         pos = run.inventory.position[code]
         name = run.instruments[code]
+        # max_long and max_short are magnitudes (>= 0, base units): 0 when never long/short
         section[name] = {
             "final": _f(pos[-1]) if len(pos) else None,
-            "max_long": _f(max(pos.max(), 0.0)) if len(pos) else None,
-            "max_short": _f(max(-pos.min(), 0.0)) if len(pos) else None,
+            "max_long": _f(np.maximum(np.nanmax(pos), 0.0)) if len(pos) else None,
+            "max_short": _f(np.maximum(-np.nanmin(pos), 0.0)) if len(pos) else None,
         }
         series[name] = (ts, pos)
     return section, series
@@ -544,11 +592,28 @@ def compute(run: RunData) -> Metrics:
     by_status = {name: int((status == code).sum()) for name, code in STATUS_CODE.items()}
     total_qty = float(o.qty[order_rows].sum())
     total_filled = float(o.filled_qty[order_rows].sum())
+    # What became of each order. An IOC/FOK or market order never rests: its unfilled
+    # remainder is "expired" (ccxt's word; Binance reports EXPIRED), not a cancel, whatever
+    # status the venue gave it; only orders that could rest are cancelled.
+    never_rests = o.is_market[order_rows] | o.is_ioc[order_rows]
+    remainder = never_rests & ((status == _CANCELLED) | (status == _EXPIRED))
+    cancelled = (status == _CANCELLED) & ~never_rests
+    outcome = {
+        "filled": status == _FILLED,
+        "partially_filled_then_cancelled": cancelled & filled_any,
+        "cancelled_unfilled": cancelled & ~filled_any,
+        "expired": (status == _EXPIRED) | remainder,
+        "rejected": status == _REJECTED,
+        "open_at_end": np.isin(status, _OPEN_STATUSES),
+    }
     orders_section = {
         "count": int(len(order_rows)),
         "parent_rows": int(is_parent_row.sum()),
         "by_status": by_status,
+        "outcomes": {name: int(mask.sum()) for name, mask in outcome.items()},
+        "unfilled_remainders": int(remainder.sum()),
         "with_fills": int(filled_any.sum()),
+        "cancel_to_fill_ratio": _f(int(cancelled.sum()) / int(filled_any.sum())) if filled_any.any() else None,
         "fill_ratio": _f(total_filled / total_qty) if total_qty > 0 else None,
         "fill_ratio_mean": _f(np.nanmean(per_order["fill_ratio"])) if np.isfinite(per_order["fill_ratio"]).any() else None,
         "time_to_first_fill_ns": percentiles(per_order["ttff"][per_order["ttff"] != NA_TS]),
@@ -627,31 +692,27 @@ def compute(run: RunData) -> Metrics:
                 + ", ".join(f"{label}: {n}" for label, n in cut.items() if n) + " fill(s)."
             )
 
-    # ---- queue
-    o_rows_is_limit = ~o.is_market[order_rows] & ~o.is_ioc[order_rows]
-    acked = o.ack_ts[order_rows] != NA_TS
-    maker_fill_order = np.zeros(len(o), dtype=bool)
-    known_order = f.order >= 0
-    maker_fill_order[f.order[known_order & f.maker]] = True
-    rested = o_rows_is_limit & acked & (status != _REJECTED) & (maker_fill_order[order_rows] | ~filled_any)
+    # ---- queue: orders that rested in the book (never IOC/FOK/market remainders)
     ack = o.ack_ts[order_rows]
-    first_fill = o.first_fill_ts[order_rows]
+    acked = ack != NA_TS
+    known_order = f.order >= 0
+    maker_rows = f.order[known_order & f.maker]
+    first_maker_fill = np.full(len(o), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_maker_fill, maker_rows, f.ts[known_order & f.maker])
+    first_maker_fill = first_maker_fill[order_rows]
+    has_maker_fill = first_maker_fill != np.iinfo(np.int64).max
+    # a limit order that filled completely on arrival (taker fills only) never rested
+    took_all_on_arrival = (status == _FILLED) & ~has_maker_fill
+    rested = ~o.is_market[order_rows] & ~o.is_ioc[order_rows] & acked & (status != _REJECTED) & ~took_all_on_arrival
     done = o.done_ts[order_rows]
     end_all = _end_ts(run, len(order_rows))
     leave = np.where(done != NA_TS, done, end_all)
-    n_cancelled = int((status == _CANCELLED).sum())
     queue = {
         "resting_orders": int(rested.sum()),
         "time_in_queue_ns": percentiles((leave - ack)[rested & (leave != NA_TS)]),
-        "time_to_fill_in_queue_ns": percentiles((first_fill - ack)[rested & (first_fill != NA_TS)]),
-        "time_to_cancel_in_queue_ns": percentiles((done - ack)[rested & (status == _CANCELLED) & ~filled_any & (done != NA_TS)]),
-        "filled": int((status == _FILLED).sum()),
-        "partially_filled_then_cancelled": int(((status == _CANCELLED) & filled_any).sum()),
-        "cancelled_unfilled": int(((status == _CANCELLED) & ~filled_any).sum()),
-        "expired": int((status == _EXPIRED).sum()),
-        "rejected": int((status == _REJECTED).sum()),
-        "open_at_end": int(np.isin(status, _OPEN_STATUSES).sum()),
-        "cancel_to_fill_ratio": _f(n_cancelled / int(filled_any.sum())) if filled_any.any() else None,
+        "time_to_fill_in_queue_ns": percentiles((first_maker_fill - ack)[rested & has_maker_fill]),
+        "time_to_cancel_in_queue_ns": percentiles((done - ack)[rested & cancelled & ~filled_any & (done != NA_TS)]),
+        **{name: int((mask & rested).sum()) for name, mask in outcome.items() if name != "rejected"},
     }
 
     # ---- latency
@@ -659,7 +720,7 @@ def compute(run: RunData) -> Metrics:
     trigger = o.trigger_ts[order_rows]
     cancel_req = o.cancel_req_ts[order_rows]
     submit_ack = (ack - created)[acked]
-    cancel_ack = (done - cancel_req)[(status == _CANCELLED) & (cancel_req != NA_TS) & (done != NA_TS)]
+    cancel_ack = (done - cancel_req)[cancelled & (cancel_req != NA_TS) & (done != NA_TS)]
     tick_order = (created - trigger)[trigger != NA_TS]
     latency = {
         "submit_to_ack_ns": percentiles(submit_ack),
@@ -672,7 +733,7 @@ def compute(run: RunData) -> Metrics:
     inventory, inventory_series = inventory_metrics(run)
 
     # ---- per venue / per instrument tables
-    def breakdown(fill_key: np.ndarray, order_key: np.ndarray, names: list[str]) -> dict[str, Any]:
+    def breakdown(fill_key: np.ndarray, order_key: np.ndarray, names: list[str], exact_fees: dict[int, Decimal]) -> dict[str, Any]:
         g = len(names)
         table: dict[str, Any] = {}
         if g == 0:
@@ -681,7 +742,7 @@ def compute(run: RunData) -> Metrics:
         fills_n = np.bincount(fk, minlength=g + 1)[:g]
         maker_n = np.bincount(fk[f.maker], minlength=g + 1)[:g]
         notional = np.bincount(fk, weights=fm["notional"], minlength=g + 1)[:g]
-        fees_sum = np.bincount(fk, weights=f.fee, minlength=g + 1)[:g]
+        maker_notional = np.bincount(fk[f.maker], weights=fm["notional"][f.maker], minlength=g + 1)[:g]
         eff = group_wmean(fm["eff_bps"], fm["notional"], fill_key, g)
         mk, mk_maker, mk_taker = {}, {}, {}
         for label, _ in HORIZONS:
@@ -706,7 +767,8 @@ def compute(run: RunData) -> Metrics:
                 "notional": float(notional[i]),
                 "notional_share": _f(notional[i] / notional.sum()) if notional.sum() > 0 else None,
                 "maker_share": _f(maker_n[i] / fills_n[i]) if fills_n[i] else None,
-                "fees": float(fees_sum[i]),
+                "maker_notional_share": _f(maker_notional[i] / notional[i]) if notional[i] > 0 else None,
+                "fees": _dstr(exact_fees.get(i, Decimal(0))),
                 "effective_spread_bps": _f(eff[i]),
                 "markout_bps": {label: _f(mk[label][i]) for label, _ in HORIZONS},
                 "markout_bps_maker": {label: _f(mk_maker[label][i]) for label, _ in HORIZONS},
@@ -718,8 +780,8 @@ def compute(run: RunData) -> Metrics:
             }
         return table
 
-    by_venue = breakdown(f.venue, o.venue[order_rows], run.venues)
-    by_instrument = breakdown(f.instrument, o.instrument[order_rows], run.instruments)
+    by_venue = breakdown(f.venue, o.venue[order_rows], run.venues, f.fees_by_venue)
+    by_instrument = breakdown(f.instrument, o.instrument[order_rows], run.instruments, f.fees_by_instrument)
 
     pnl_headline = {
         "net_pnl": pnl["net"], "realized_pnl": pnl["realized"], "unrealized_pnl": pnl["unrealized"],
@@ -733,8 +795,9 @@ def compute(run: RunData) -> Metrics:
         "fills": fills_section["count"],
         "notional": fills_section["notional"],
         "maker_share": fills_section["maker_share"],
+        "maker_notional_share": fills_section["maker_notional_share"],
         "fill_ratio": orders_section["fill_ratio"],
-        "cancel_to_fill_ratio": queue["cancel_to_fill_ratio"],
+        "cancel_to_fill_ratio": orders_section["cancel_to_fill_ratio"],
         "arrival_slippage_bps": execution["arrival_slippage_bps"],
         "vwap_slippage_bps": execution["vwap_slippage_bps"],
         "implementation_shortfall_bps": execution["implementation_shortfall"]["total_bps"],

@@ -26,6 +26,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reports import format as fmt  # noqa: E402
 from reports.metrics import HORIZONS  # noqa: E402
 
 MAX_POINTS = 1500
@@ -201,15 +202,22 @@ def markout_figure(markouts: dict[str, Any]) -> str | None:
 
 
 def histogram_figure(series: list[tuple[str, np.ndarray, np.ndarray | None]], name: str, title: str, xlabel: str) -> tuple[str | None, str]:
-    """Side-by-side histograms; values clipped to their 0.5–99.5 percentile range."""
-    panels = [(label, values[np.isfinite(values)], weights) for label, values, weights in series]
+    """Side-by-side histograms; values clipped to their 0.5–99.5 percentile range.
+
+    Each panel is (label, values, weights). With weights (notional) the dashed line and the
+    printed mean are the weighted mean over every finite value: the same figure as the
+    report's tables, which are notional-weighted; without, the plain mean, labelled so."""
+    panels = []
+    for label, values, weights in series:
+        ok = np.isfinite(values) if weights is None else np.isfinite(values) & np.isfinite(weights)
+        panels.append((label, values[ok], None if weights is None else weights[ok]))
     panels = [p for p in panels if len(p[1])]
     if not panels:
         return None, ""
     notes = []
     with matplotlib.rc_context(_RC):
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.4, 2.9), squeeze=False)
-        for k, (ax, (label, values, _)) in enumerate(zip(axes[0], panels, strict=True)):
+        for k, (ax, (label, values, weights)) in enumerate(zip(axes[0], panels, strict=True)):
             lo, hi = np.percentile(values, [0.5, 99.5]) if len(values) > 200 else (values.min(), values.max())
             if lo == hi:
                 lo, hi = lo - 1, hi + 1
@@ -218,11 +226,14 @@ def histogram_figure(series: list[tuple[str, np.ndarray, np.ndarray | None]], na
             if clipped:
                 notes.append(f"{label}: {clipped:,} of {len(values):,} outside [{lo:.2f}, {hi:.2f}] not drawn")
             ax.hist(values[inside], bins=40, color=SERIES[k % len(SERIES)], alpha=0.85)
-            mean = float(values.mean())
+            if weights is not None and weights.sum() > 0:
+                mean, mean_label = float((values * weights).sum() / weights.sum()), "weighted mean"
+            else:
+                mean, mean_label = float(values.mean()), "mean (unweighted)"
             ax.axvline(mean, color=_FG, linewidth=1, linestyle="--")
             ax.axvline(0, color=_MUTED, linewidth=0.8)
             ax.set_title(f"{label}", fontsize=9)
-            ax.text(0.98, 0.95, f"n={len(values):,}\nmean={_fmt_bps(mean)}", transform=ax.transAxes,
+            ax.text(0.98, 0.95, f"n={len(values):,}\n{mean_label}={fmt.bps(mean)}", transform=ax.transAxes,
                     ha="right", va="top", fontsize=8)
             ax.set_xlabel(xlabel)
         axes[0][0].set_ylabel("count")
@@ -233,46 +244,48 @@ def histogram_figure(series: list[tuple[str, np.ndarray, np.ndarray | None]], na
         return _svg(fig, name), note
 
 
+LATENCY_STATS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"), ("max", "max"))
+
+
 def latency_figure(latency: dict[str, Any]) -> str | None:
-    """Percentile ladder per latency (p50 -> max on one line, log axis, microseconds)."""
+    """Percentile ladder per latency (p50 -> max on one line, microseconds).
+
+    Log axis, unless a plotted latency is 0 ns (a zero-latency venue profile, a strategy
+    answering within the same event): log(0) does not exist, and drawing it at some small
+    value would be a fake figure, so then the axis is linear and starts at 0."""
     kinds = [(k, label) for k, label in (("submit_to_ack_ns", "submit → ack"),
                                          ("cancel_to_ack_ns", "cancel → ack"),
                                          ("tick_to_order_ns", "tick → order")) if latency[k]["count"]]
     if not kinds:
         return None
-    stats = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"), ("max", "max")]
     markers = ["o", "s", "D", "^", "v"]
+    rows_ns = [[latency[key][s] or 0 for s, _ in LATENCY_STATS] for key, _ in kinds]
+    log = all(v > 0 for row in rows_ns for v in row)
     with matplotlib.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(6.2, 0.9 + 0.55 * len(kinds)))
-        for row, (key, _) in enumerate(kinds):
-            values = [max(latency[key][s] or 0, 1) / 1e3 for s, _ in stats]
+        for row, values_ns in enumerate(rows_ns):
+            values = [v / 1e3 for v in values_ns]
             ax.plot([values[0], values[-1]], [row, row], color=_MUTED, linewidth=1.2, zorder=1)
             for j, value in enumerate(values):
                 ax.scatter([value], [row], s=34, marker=markers[j], color=SERIES[j], zorder=2,
-                           label=stats[j][1] if row == 0 else None)
-            ax.annotate(f"p50 {_us(values[0])} · p99 {_us(values[2])} · max {_us(values[-1])}", (values[-1], row),
-                        textcoords="offset points", xytext=(9, -3), ha="left", fontsize=7.5)
+                           label=LATENCY_STATS[j][1] if row == 0 else None)
+            text = (f"p50 {fmt.duration(values_ns[0])} · p99 {fmt.duration(values_ns[2])} · "
+                    f"max {fmt.duration(values_ns[-1])}")
+            ax.annotate(text, (values[-1], row), textcoords="offset points", xytext=(9, -3), ha="left", fontsize=7.5)
         ax.set_yticks(np.arange(len(kinds)), [label for _, label in kinds])
         ax.set_ylim(len(kinds) - 0.4, -0.6)
-        ax.set_xscale("log")
-        lo = min(max(latency[k]["p50"] or 1, 1) for k, _ in kinds) / 1e3
-        hi = max(max(latency[k]["max"] or 1, 1) for k, _ in kinds) / 1e3
-        ax.set_xlim(lo / 1.6, hi * 12)  # room on the right for the labels
-        ax.set_xlabel("µs (log scale)")
+        hi = max(max(row) for row in rows_ns) / 1e3
+        if log:
+            ax.set_xscale("log")
+            lo = min(row[0] for row in rows_ns) / 1e3
+            ax.set_xlim(lo / 1.6, hi * 12)  # room on the right for the labels
+            ax.set_xlabel("µs (log scale)")
+        else:
+            ax.set_xlim(0, hi * 2.2 if hi > 0 else 1.0)
+            ax.set_xlabel("µs (linear scale: a 0 ns latency has no place on a log axis)")
         ax.legend(fontsize=7.5, ncols=5, loc="lower left", bbox_to_anchor=(0.0, 1.0), borderaxespad=0.2)
         ax.grid(axis="y", visible=False)
         return _svg(fig, "latency")
-
-
-def _fmt_bps(value: float) -> str:
-    ax = abs(value)
-    return f"{value:.{2 if ax >= 1 or ax == 0 else 3 if ax >= 0.1 else 4}f}"
-
-
-def _us(value_us: float) -> str:
-    if value_us >= 1000:
-        return f"{value_us / 1000:.2f} ms"
-    return f"{value_us:.1f} µs"
 
 
 def shortfall_figure(orders: dict[str, Any], parents: dict[str, Any] | None) -> str | None:

@@ -20,21 +20,30 @@ import numpy as np
 from engine.progress import progress
 from reports import format as fmt
 from reports import plots
-from reports.metrics import HORIZONS, NA_TS, Metrics, compute
+from reports.metrics import HORIZONS, NA_TS, RATIO_RULE, Metrics, compute
 from reports.rundir import RunData, load_run
 
 #: Version of the summary.json sections written by reports (bump on a breaking change).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Top-level summary.json sections owned by reports (everything else, e.g. "run", is kept).
 REPORT_SECTIONS = (
     "report", "headline", "orders", "fills", "execution", "parents", "markouts",
     "queue", "latency", "pnl", "inventory", "by_venue", "by_instrument",
 )
 MAX_PARENT_ROWS = 25
+#: Order outcomes (orders.outcomes / queue keys) and how the report names them.
+OUTCOME_LABELS = (
+    ("filled", "filled"),
+    ("partially_filled_then_cancelled", "partly filled, then cancelled"),
+    ("cancelled_unfilled", "cancelled unfilled"),
+    ("expired", "expired / unfilled remainder (IOC, FOK, market)"),
+    ("rejected", "rejected"),
+    ("open_at_end", "open at the end of the run"),
+)
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None, keys -> str."""
+    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None, -0.0 -> 0.0, keys -> str."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -43,7 +52,7 @@ def _clean(value: Any) -> Any:
         return int(value)
     if isinstance(value, (float, np.floating)):
         x = float(value)
-        return x if math.isfinite(x) else None
+        return x + 0.0 if math.isfinite(x) else None
     if isinstance(value, np.bool_):
         return bool(value)
     return value
@@ -85,31 +94,140 @@ def css() -> str:
     return resources.files("reports").joinpath("report.css").read_text(encoding="utf-8")
 
 
-def _tile(label: str, value: str, hint: str = "", tone: str = "") -> dict[str, str]:
-    return {"label": label, "value": value, "hint": hint, "tone": tone}
+NBSP = "\u00a0"
 
 
-def tiles(m: dict[str, Any]) -> list[dict[str, str]]:
+def _tile(label: str, value: str | list[str], hint: str = "", tone: str = "") -> dict[str, Any]:
+    """One headline tile. ``value`` is one figure or several shown as "a / b"; each figure
+    is kept on one line (never cut), the tile grows to the widest one (report.css)."""
+    parts = [value] if isinstance(value, str) else list(value)
+    return {"label": label, "parts": parts, "hint": hint, "tone": tone}
+
+
+def pnl_texts(p: dict[str, Any]) -> dict[str, Any]:
+    """Texts of the PnL figures, all at one precision at which the shown parts add up:
+    net = realized + unrealized + (rebates − fees) [+ other], fees net = paid − rebates
+    [+ other], equity end − equity start = net. "other" is what the ledger holds beyond
+    those parts (None when it is 0, the usual case)."""
+    net, realized, unrealized = fmt.as_decimal(p["net"]), fmt.as_decimal(p["realized"]), fmt.as_decimal(p["unrealized"])
+    fees_net, paid, rebates = fmt.as_decimal(p["fees_net"]), fmt.as_decimal(p["fees_paid"]), fmt.as_decimal(p["rebates"])
+    start, end = fmt.as_decimal(p["equity_start"]), fmt.as_decimal(p["equity_end"])
+    groups: list[tuple[Any, list[Any]]] = []
+    other = fee_other = None
+    if None not in (net, realized, unrealized, fees_net):
+        other = net - (realized + unrealized - fees_net) or None
+        groups.append((net, [realized, unrealized, -fees_net] + ([other] if other else [])))
+    if None not in (fees_net, paid, rebates):
+        fee_other = fees_net - (paid - rebates) or None
+        groups.append((fees_net, [paid, -rebates] + ([fee_other] if fee_other else [])))
+    if None not in (net, start, end):
+        groups.append((net, [end, -start]))
+    k = fmt.additive_digits(groups, 2) or 18  # exact decimals: always found (18 = decimal128 scale)
+    text = {name: fmt.money(value, k) for name, value in (
+        ("net", net), ("realized", realized), ("unrealized", unrealized), ("fees_net", fees_net),
+        ("fees_paid", paid), ("rebates", rebates), ("equity_start", start), ("equity_end", end),
+        ("other", other), ("fee_other", fee_other),
+        ("fee_effect", -fees_net if fees_net is not None else None))}
+    text["digits"] = k
+    text["has_other"] = other is not None
+    text["has_fee_other"] = fee_other is not None
+    return text
+
+
+def ratios_text(p: dict[str, Any]) -> tuple[list[str], str]:
+    """([Sharpe, Sortino] texts, reason) — ["n/a"] with the reason when the sample does not support them."""
+    if p["sharpe"] is None and p["sortino"] is None:
+        return ["n/a"], p.get("ratios_reason") or "no equity samples"
+    return [fmt.num(p["sharpe"]), fmt.num(p["sortino"])], p.get("ratios_reason") or ""
+
+
+def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
     p, h = m["pnl"], m["headline"]
     cur = f" {p['currency']}" if p.get("currency") else ""
-    is_block = m["parents"]["implementation_shortfall"] if m["parents"].get("count") else m["execution"]["implementation_shortfall"]
-    is_scope = "parents" if m["parents"].get("count") else "orders"
     mk = m["markouts"]
+    t = pnl_texts(p)
+    net_hint = f"realized {t['realized']} · unrealized {t['unrealized']} · rebates − fees {t['fee_effect']}"
+    if t["has_other"]:
+        net_hint += f" · other {t['other']}"
+    fees_hint = f"paid {t['fees_paid']} · rebates {t['rebates']}"
+    if t["has_fee_other"]:
+        fees_hint += f" · other {t['fee_other']}"
+    ratios, reason = ratios_text(p)
     interval = fmt.duration(p["sampling_interval_ns"]) if p["sampling_interval_ns"] else "–"
-    return [
-        _tile("Net PnL" + cur, fmt.money(p["net"]), f"realized {fmt.money(p['realized'])} · unrealized {fmt.money(p['unrealized'])}", fmt.tone(p["net"], cost=False)),
-        _tile("Max drawdown", fmt.num(p["max_drawdown"]), f"{fmt.num(p['max_drawdown_pct'], 3)} % of peak equity" if p["max_drawdown_pct"] is not None else "", "bad" if p["max_drawdown"] else ""),
-        _tile("Sharpe / Sortino", f"{fmt.num(p['sharpe'])} / {fmt.num(p['sortino'])}", f"annualised, {interval} samples"),
-        _tile("Fills", fmt.integer(h["fills"]), f"{fmt.integer(h['orders'])} orders · maker {fmt.pct(h['maker_share'])}"),
-        _tile("Traded notional", fmt.num(h["notional"], 0), f"turnover {fmt.num(p['turnover_ratio'])}× start equity" if p["turnover_ratio"] is not None else ""),
-        _tile("Fill ratio", fmt.pct(h["fill_ratio"]), f"cancel-to-fill {fmt.num(h['cancel_to_fill_ratio'])}"),
-        _tile("Arrival slippage", f"{fmt.bps(h['arrival_slippage_bps'])} bps", f"interval VWAP {fmt.bps(h['vwap_slippage_bps'])} bps", fmt.tone(h["arrival_slippage_bps"])),
-        _tile("Impl. shortfall", f"{fmt.bps(is_block['total_bps'])} bps", f"{is_scope}: {fmt.num(is_block['total'])}{cur}", fmt.tone(is_block["total_bps"])),
-        _tile("Effective spread", f"{fmt.bps(h['effective_spread_bps'])} bps", f"maker {fmt.bps(mk['maker']['effective_spread_bps'])} · taker {fmt.bps(mk['taker']['effective_spread_bps'])}", fmt.tone(h["effective_spread_bps"])),
-        _tile("Markout 1 s / 60 s", f"{fmt.bps(h['markout_1s_bps'])} / {fmt.bps(h['markout_60s_bps'])}", "bps, positive = adverse", fmt.tone(h["markout_60s_bps"])),
-        _tile("Fees net" + cur, fmt.money(p["fees_net"], 2), f"paid {fmt.money(p['fees_paid'], 2)} · rebates {fmt.money(p['rebates'], 2)}"),
-        _tile("Submit → ack", fmt.duration(h["submit_to_ack_p50_ns"]), f"p99 {fmt.duration(h['submit_to_ack_p99_ns'])} · tick→order p99 {fmt.duration(h['tick_to_order_p99_ns'])}"),
+    ratio_hint = reason if ratios == ["n/a"] else f"annualised, {p['periods']:,} returns of {interval}" + (f"; {reason}" if reason else "")
+    turnover = f" · turnover {fmt.num(p['turnover_ratio'])}× start equity" if p["turnover_ratio"] is not None else ""
+    out = [
+        _tile("Net PnL" + cur, t["net"], net_hint, fmt.tone(p["net"], cost=False, digits=t["digits"])),
+        _tile("Max drawdown" + cur, fmt.num(p["max_drawdown"]),
+              f"{fmt.num(p['max_drawdown_pct'], 3)} % of peak equity" if p["max_drawdown_pct"] is not None else "",
+              "bad" if not fmt.rounds_to_zero(p["max_drawdown"] or 0, 2) else ""),
+        _tile("Sharpe / Sortino", ratios, ratio_hint),
+        _tile("Fills", fmt.integer(h["fills"]), f"{fmt.integer(h['orders'])} orders · maker {fmt.pct(h['maker_share'])} of fills"),
+        _tile("Traded notional" + cur, fmt.num(h["notional"], 0), f"maker {fmt.pct(h['maker_notional_share'])} of notional{turnover}"),
+        _tile("Fill ratio", fmt.pct(h["fill_ratio"]), f"filled / ordered qty · cancel-to-fill {fmt.num(h['cancel_to_fill_ratio'])}"),
+        _tile("Arrival slippage", f"{fmt.bps(h['arrival_slippage_bps'])}{NBSP}bps",
+              f"interval VWAP {fmt.bps(h['vwap_slippage_bps'])} bps", fmt.tone(h["arrival_slippage_bps"])),
     ]
+    for scope, block in (("orders", m["execution"]["implementation_shortfall"]),
+                         ("parents", m["parents"]["implementation_shortfall"] if m["parents"].get("count") else None)):
+        if block is None:
+            continue
+        out.append(_tile(f"Impl. shortfall, {scope}", f"{fmt.bps(block['total_bps'])}{NBSP}bps",
+                         f"{fmt.num(block['total'])}{cur} over {fmt.integer(block['count'])} {scope}",
+                         fmt.tone(block["total_bps"])))
+    out += [
+        _tile("Effective spread", f"{fmt.bps(h['effective_spread_bps'])}{NBSP}bps",
+              f"maker {fmt.bps(mk['maker']['effective_spread_bps'])} · taker {fmt.bps(mk['taker']['effective_spread_bps'])}",
+              fmt.tone(h["effective_spread_bps"])),
+        _tile("Markout 1 s / 60 s", [fmt.bps(h["markout_1s_bps"]), f"{fmt.bps(h['markout_60s_bps'])}{NBSP}bps"],
+              "positive = adverse (a cost)", fmt.tone(h["markout_60s_bps"])),
+        _tile("Fees net" + cur, t["fees_net"], fees_hint, fmt.tone(p["fees_net"], digits=t["digits"])),
+        _tile("Submit → ack p50", fmt.duration(h["submit_to_ack_p50_ns"]).replace(" ", NBSP),
+              f"p99 {fmt.duration(h['submit_to_ack_p99_ns'])} · tick→order p99 {fmt.duration(h['tick_to_order_p99_ns'])}"),
+    ]
+    return out
+
+
+def shortfall_rows(m: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The implementation-shortfall table: per column (orders, parents) the components and
+    the total in money and in bps, each column at a precision where the parts add up."""
+    cols = [("orders", m["execution"]["implementation_shortfall"])]
+    if m["parents"].get("count"):
+        cols.append(("parents", m["parents"]["implementation_shortfall"]))
+    comps = ["delay", "impact", "opportunity", "fees"]
+    cells: dict[str, list[dict[str, str]]] = {c: [] for c in [*comps, "total"]}
+    for _, block in cols:
+        money_total, money_parts = fmt.additive(block["total"], [block[c] for c in comps], 2, extra=2)
+        bps_vals = [block[f"{c}_bps"] for c in comps]
+        start = max(fmt.bps_digits(v) for v in [*bps_vals, block["total_bps"]])
+        bps_total, bps_parts = fmt.additive(block["total_bps"], bps_vals, start, extra=2)
+        for c, mt, bt in zip([*comps, "total"], [*money_parts, money_total], [*bps_parts, bps_total], strict=True):
+            cells[c].append({"money": mt, "bps": bt, "tone": fmt.tone_text(mt)})
+    rows = [{"name": c, "cells": cells[c]} for c in [*comps, "total"]]
+    return [name for name, _ in cols], rows
+
+
+def decomposition_rows(markouts: dict[str, Any], horizons: list[str]) -> list[dict[str, Any]]:
+    """Per subset (all, maker, taker) and horizon: effective spread (same fills) + price
+    impact = realized spread, at one precision per subset (the bps rule of its largest
+    figure). Price impact is by definition realized − effective, so the impact shown is
+    the realized spread shown minus the effective spread shown: the rows add up as shown."""
+    rows = []
+    for key in ("all", "maker", "taker"):
+        b = markouts[key]
+        cols = [(b["effective_spread_horizon_bps"][h], b["realized_spread_bps"][h]) for h in horizons]
+        known = [v for pair in cols for v in pair if v is not None]
+        k = max((fmt.bps_digits(v) for v in known), default=2)
+        texts = []
+        for e, r in cols:
+            et, rt = fmt.bps(e, k), fmt.bps(r, k)
+            se, sr = fmt.shown_value(et), fmt.shown_value(rt)
+            it = fmt.bps(sr - se, k) if se is not None and sr is not None else fmt.DASH
+            texts.append((et, it, rt))
+        for idx, label in enumerate((f"effective spread, {key}", f"+ price impact, {key}", f"= realized spread, {key}")):
+            rows.append({"label": label, "last": idx == 2,
+                         "cells": [{"text": t[idx], "tone": fmt.tone_text(t[idx])} for t in texts]})
+    return rows
 
 
 def _parents_rows(run: RunData, per_parent: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -130,7 +248,10 @@ def _parents_rows(run: RunData, per_parent: dict[str, Any]) -> tuple[list[dict[s
         rows.append(row)
     caption = (f"All {n:,} parent orders." if n <= MAX_PARENT_ROWS
                else f"The {MAX_PARENT_ROWS} largest of {n:,} parent orders by filled notional (all are in the totals above).")
-    return rows, caption + " Costs in bps are positive when they hurt; IS = implementation shortfall over paper notional."
+    return rows, caption + (
+        " bps, positive = cost to us: arrival = s·(P_f − P_d)/P_d with P_d the parent's arrival mid; "
+        "VWAP = s·(P_f − VWAP)/VWAP over the parent's life; IS = implementation shortfall "
+        "(delay + impact + opportunity + fees) over paper notional Q·P_d.")
 
 
 def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], svgs: dict[str, str | None]) -> str:
@@ -153,6 +274,7 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
     if run.missing:
         all_notes.append("Optional files not in the run directory: " + ", ".join(run.missing) + ".")
     all_notes.append(m["report"]["sampling"]["statement"])
+    is_cols, is_rows = shortfall_rows(m)
     env = environment()
     return env.get_template("report.html").render(
         title=f"tickparity report — {rs.get('id') or run.run_dir.name}",
@@ -167,6 +289,15 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
         tiles=tiles(m),
         m=m,
         p=m["pnl"],
+        pt=pnl_texts(m["pnl"]),
+        ratios=" / ".join(ratios_text(m["pnl"])[0]),
+        ratio_rule=RATIO_RULE,
+        is_cols=is_cols,
+        is_rows=is_rows,
+        decomposition=decomposition_rows(m["markouts"], [label for label, _ in HORIZONS]),
+        outcome_labels=OUTCOME_LABELS,
+        shares={key: dict(zip(m[key], fmt.shares([r["notional_share"] for r in m[key].values()]), strict=True))
+                for key in ("by_venue", "by_instrument")},
         svg=svgs,
         notes=sampling_notes,
         horizons=[label for label, _ in HORIZONS],
@@ -190,10 +321,11 @@ def make_plots(metrics: Metrics) -> tuple[dict[str, str | None], dict[str, str]]
     notes: dict[str, str] = {}
     po = series["per_order"]
     fill = series["fill"]
-    hist = [
-        ("arrival slippage per order (bps)", po["arrival_bps"][po["has_fill"]], None),
-        ("interval-VWAP slippage per order (bps)", po["vwap_bps"][po["has_fill"]], None),
-        ("effective spread per fill (bps)", fill["eff_bps"], None),
+    filled = po["has_fill"]
+    hist = [  # weighted by notional, as the tables are
+        ("arrival slippage per order (bps)", po["arrival_bps"][filled], po["notional"][filled]),
+        ("interval-VWAP slippage per order (bps)", po["vwap_bps"][filled], po["notional"][filled]),
+        ("effective spread per fill (bps)", fill["eff_bps"], fill["notional"]),
     ]
     figures: dict[str, Any] = {
         "pnl": lambda: plots.pnl_figure(series["pnl"], series["inventory"], m["pnl"]["currency"]),

@@ -68,6 +68,8 @@ class Fills:
     fee_assets: tuple[str, ...] = ()  # distinct fee assets seen
     fees_exact: Decimal = Decimal(0)  # sum of positive fees
     rebates_exact: Decimal = Decimal(0)  # minus the sum of negative fees (>= 0)
+    fees_by_venue: dict[int, Decimal] = field(default_factory=dict)  # exact net fee per venue code
+    fees_by_instrument: dict[int, Decimal] = field(default_factory=dict)  # ... per instrument code
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -216,10 +218,7 @@ def _f8(table: pa.Table, name: str, path: Path) -> np.ndarray:
     """Decimal string (or numeric) column as float64 for statistics; nulls -> NaN."""
     if name not in table.column_names:
         return np.full(table.num_rows, np.nan)
-    column = _col(table, name)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        # An empty string means "no value" as much as a null does.
-        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
+    column = _none_if_empty(_col(table, name))  # "" means "no value" as much as a null does
     try:
         column = pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -315,6 +314,35 @@ def _exact_fee_sums(column: pa.ChunkedArray) -> tuple[Decimal, Decimal]:
             else:
                 neg_sum += dec_value
         return pos_sum, -neg_sum
+
+
+def _exact_group_sums(column: pa.ChunkedArray, codes: np.ndarray) -> dict[int, Decimal]:
+    """Exact sum of a decimal-string column per integer code (nulls and "" count as 0).
+
+    Why: a float sum of fees that cancel (a fee and a rebate) leaves dust such as 1.4e-12,
+    which a table would show as a coloured 0.0000; money is summed exactly."""
+    if len(codes) == 0:
+        return {}
+    try:
+        values = pc.cast(_none_if_empty(column), _FEE_TYPE).fill_null(Decimal(0))
+        grouped = pa.table({"k": pa.array(codes), "v": values}).group_by("k").aggregate([("v", "sum")])
+        return {int(k): v for k, v in zip(grouped["k"].to_pylist(), grouped["v_sum"].to_pylist(), strict=True)}
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        sums: dict[int, Decimal] = {}
+        for k, value in zip(codes.tolist(), column.to_pylist(), strict=True):
+            if value is None or value == "":
+                continue
+            try:
+                sums[k] = sums.get(k, Decimal(0)) + Decimal(value)
+            except InvalidOperation:
+                raise DataError(f"fee {value!r} is not a decimal") from None
+        return sums
+
+
+def _none_if_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
+    return column
 
 
 def _load_json(path: Path) -> Any:
@@ -418,11 +446,12 @@ def _load_fills(path: Path, instruments: list[str], venues: list[str], orders: O
     else:
         order = np.full(t.num_rows, -1)
     instrument = _codes(_col(t, "instrument"), instruments)
+    venue = _venue_codes(t, instrument, instruments, venues)
     return Fills(
         ts=_i8(t, "ts", path),
         exch_ts=_i8(t, "exch_ts", path),
         instrument=instrument,
-        venue=_venue_codes(t, instrument, instruments, venues),
+        venue=venue,
         side=_side(_col(t, "side"), path),
         price=_f8(t, "price", path),
         qty=_f8(t, "qty", path),
@@ -432,6 +461,8 @@ def _load_fills(path: Path, instruments: list[str], venues: list[str], orders: O
         fee_assets=tuple(_unique([_column(t, "fee_asset")])),
         fees_exact=fees_exact,
         rebates_exact=rebates_exact,
+        fees_by_venue=_exact_group_sums(fee_column, venue),
+        fees_by_instrument=_exact_group_sums(fee_column, instrument),
     )
 
 

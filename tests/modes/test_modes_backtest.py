@@ -62,6 +62,13 @@ def test_outputs_are_exact_and_consistent(two_runs):
     assert main(["audit", "verify", str(run / "audit.jsonl")]) == 0
 
 
+def test_reason_is_null_not_empty_when_there_is_none(two_runs):
+    orders = pq.read_table(two_runs[0] / "orders.parquet", columns=["status", "reason"]).to_pylist()
+    assert all(o["reason"] != "" for o in orders)
+    filled = [o for o in orders if o["status"] == "filled"]
+    assert filled and all(o["reason"] is None for o in filled)
+
+
 def test_different_seed_changes_the_market(tmp_path, request):
     root = request.config.rootpath
     outs = []

@@ -86,10 +86,26 @@ class DevTools:
         raise TimeoutError(method)
 
 
+#: Every tile piece whose text does not fit: a block whose content is wider than its box
+#: (scrollWidth > clientWidth), or a figure (span.n) that sticks out of its tile.
+TILE_OVERFLOW_JS = """JSON.stringify((() => {
+  const bad = [];
+  for (const el of document.querySelectorAll('.tile, .tile .label, .tile .value, .tile .hint')) {
+    if (el.scrollWidth > el.clientWidth) bad.push(el.className + ': ' + el.textContent + ' (' + el.scrollWidth + ' > ' + el.clientWidth + ')');
+  }
+  for (const n of document.querySelectorAll('.tile .n')) {
+    const tile = n.closest('.tile').getBoundingClientRect(), r = n.getBoundingClientRect();
+    if (r.left < tile.left || r.right > tile.right) bad.push('figure ' + n.textContent + ' outside its tile');
+  }
+  return bad;
+})())"""
+
+
 async def _inspect(browser_ws: str, url: str, shots: dict[str, Path]) -> dict[str, Any]:
     import aiohttp
 
-    result: dict[str, Any] = {"console": [], "exceptions": [], "requests": [], "failed": [], "background": {}}
+    result: dict[str, Any] = {"console": [], "exceptions": [], "requests": [], "failed": [], "background": {},
+                              "tile_overflow": {}}
     async with aiohttp.ClientSession() as http, http.ws_connect(browser_ws, max_msg_size=0) as ws:
         browser = DevTools(ws, "")
         pump = asyncio.create_task(browser.pump())
@@ -122,6 +138,11 @@ async def _inspect(browser_ws: str, url: str, shots: dict[str, Path]) -> dict[st
                 shot = await page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(base64.b64decode(shot["data"]))
+                for width in (1280, 900, 380):  # desktop, the one-column breakpoint, a phone
+                    await page.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
+                    await asyncio.sleep(0.1)
+                    cut = await page.call("Runtime.evaluate", returnByValue=True, expression=TILE_OVERFLOW_JS)
+                    result["tile_overflow"][f"{scheme}@{width}"] = json.loads(cut["result"]["value"])
                 await page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
                 for event in list(browser.events):
                     method, params = event["method"], event.get("params", {})
@@ -176,6 +197,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _assert_clean(result: dict[str, Any]) -> None:
+    for where, cut in result["tile_overflow"].items():
+        assert cut == [], (where, cut)  # no tile ever cuts a number
     assert result["console"] == [], result["console"]
     assert result["exceptions"] == [], result["exceptions"]
     assert result["requests"] == [], result["requests"]
@@ -191,6 +214,36 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     _assert_clean(result)
     assert result["svgs"] >= 5
     assert (ARTIFACTS / "report-light.png").stat().st_size > 10_000
+
+
+def test_tiles_with_long_numbers_never_cut_them(runkit, tmp_path: Path) -> None:
+    """Net PnL in the tens of millions, a drawdown of millions, Sharpe/Sortino over two days:
+    each figure stays whole and inside its tile at every width."""
+    chromium_path()
+    k = runkit
+    tables = k.hand_run_tables()
+    hour = 3600 * k.S
+    end = k.T0 + 48 * hour
+    tables["run"]["end_ts"] = end
+    tables["equity"] = [
+        {"ts": k.T0, "equity": "100000000", "realized_pnl": "0", "unrealized_pnl": "0", "fees": "0"},
+        {"ts": k.T0 + 3 * hour, "equity": "112345678.9012", "realized_pnl": "12345678.9012", "unrealized_pnl": "0", "fees": "0"},
+        {"ts": k.T0 + 20 * hour, "equity": "87654321.0987", "realized_pnl": "-12345678.9013", "unrealized_pnl": "0", "fees": "0"},
+        {"ts": end, "equity": "87654321.0987", "realized_pnl": "-12000000.0003", "unrealized_pnl": "-345678.901", "fees": "0"},
+    ]
+    tables["run"]["pnl"]["equity_end"] = "87654321.0987"
+    run = k.write_run(tmp_path / "big", **tables)
+    html = write_report(run)
+    text = html.read_text()
+    # by hand: net 87,654,321.0987 - 100,000,000 = -12,345,678.9013 = -12,000,000.0003 - 345,678.901
+    assert '<span class="n">-12,345,678.90</span>' in text  # the parts add up at 2 decimals
+    assert "realized -12,000,000.00 · unrealized -345,678.90" in text
+    # 48 hourly returns, +0.123457 (to 3 h) and -0.246914 (to 20 h): mean -0.0025720;
+    # Sharpe = mean / std(ddof=1) x sqrt(8760) = -5.99; Sortino = mean / sqrt(0.246914^2 / 48) x sqrt(8760) = -6.75
+    assert '<span class="n">-5.99</span> / <span class="n">-6.75</span>' in text  # two figures, each whole
+    result = _open_in_chromium(html, "report-big-numbers")
+    _assert_clean(result)
+    assert set(result["tile_overflow"]) == {f"{s}@{w}" for s in ("light", "dark") for w in (1280, 900, 380)}
 
 
 def test_empty_report_and_comparison_in_headless_chromium(empty_run: Path, hand_run: Path, tmp_path: Path) -> None:

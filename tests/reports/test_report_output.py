@@ -18,7 +18,7 @@ from reports.synthetic import write_synthetic_run
 
 HEADLINE_KEYS = {
     "net_pnl", "realized_pnl", "unrealized_pnl", "fees_paid", "rebates", "max_drawdown", "sharpe",
-    "sortino", "turnover", "orders", "fills", "notional", "maker_share", "fill_ratio",
+    "sortino", "turnover", "orders", "fills", "notional", "maker_share", "maker_notional_share", "fill_ratio",
     "cancel_to_fill_ratio", "arrival_slippage_bps", "vwap_slippage_bps", "implementation_shortfall_bps",
     "parent_implementation_shortfall_bps", "effective_spread_bps", "markout_1s_bps", "markout_60s_bps",
     "submit_to_ack_p50_ns", "submit_to_ack_p99_ns", "tick_to_order_p99_ns",
@@ -38,7 +38,7 @@ def test_write_report_merges_summary_and_keeps_run(hand_run: Path) -> None:
     assert summary["invariants"] == original["invariants"]
     assert set(summary) == {"run", "invariants", *REPORT_SECTIONS}
     assert set(summary["headline"]) == HEADLINE_KEYS
-    assert summary["report"]["schema_version"] == 1
+    assert summary["report"]["schema_version"] == 2
     assert summary["report"]["html"] == "report.html"
     assert summary["markouts"]["horizons_ns"] == {"100ms": 10**8, "1s": 10**9, "5s": 5 * 10**9, "30s": 30 * 10**9,
                                                   "60s": 60 * 10**9, "5min": 300 * 10**9}

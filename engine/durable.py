@@ -7,7 +7,9 @@ they share these helpers instead of each growing its own.
 
 Test hook: with the environment variable ``TICKPARITY_CRASH_AT=<step>``, `crash_point(step)`
 kills the process with SIGKILL at that step (no cleanup, no `finally`), which is how the
-crash tests stop a writer exactly between two renames or fsyncs.
+crash tests stop a writer exactly between two renames or fsyncs;
+``TICKPARITY_NO_RENAME_EXCHANGE=1`` makes `exchange_paths` report "unsupported" so the
+two-rename fallback can be tested on a file system that has the exchange.
 """
 
 from __future__ import annotations
@@ -28,16 +30,23 @@ from pathlib import Path
 from engine.errors import StorageError
 
 CRASH_ENV = "TICKPARITY_CRASH_AT"
+#: where mounting a small file system is not permitted, tests inject ENOSPC at a step
+ENOSPC_ENV = "TICKPARITY_ENOSPC_AT"
+#: "1" disables the atomic exchange (tests of the two-rename fallback and its recovery)
+NO_EXCHANGE_ENV = "TICKPARITY_NO_RENAME_EXCHANGE"
 #: default bounded wait for another writer to finish (seconds); env TICKPARITY_LOCK_TIMEOUT
 DEFAULT_LOCK_TIMEOUT_S = 10.0
 
 
 def crash_point(step: str) -> None:
-    """SIGKILL this process when TICKPARITY_CRASH_AT names `step` (crash tests only)."""
+    """SIGKILL this process when TICKPARITY_CRASH_AT names `step`; raise ENOSPC when
+    TICKPARITY_ENOSPC_AT names it (crash and full-disk tests only)."""
     if os.environ.get(CRASH_ENV) == step:
         sys.stdout.flush()
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(ENOSPC_ENV) == step:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), step)
 
 
 def fsync_file(path: Path) -> None:
@@ -85,7 +94,7 @@ def exchange_paths(a: Path, b: Path) -> bool:
     renames plus recovery). Why: swapping a finished directory with the published one
     leaves no instant at which neither exists."""
     global _libc
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or os.environ.get(NO_EXCHANGE_ENV) == "1":
         return False
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -139,13 +148,21 @@ def human_bytes(n: float) -> str:
 
 
 def disk_full_error(
-    where: str, path: Path, needed_bytes: int, what: str = "import", *, at_least: bool = False
+    where: str,
+    path: Path,
+    needed_bytes: int,
+    what: str = "import",
+    *,
+    at_least: bool = False,
+    free: int | None = None,
 ) -> StorageError:
     """The one-line StorageError for a full disk: the store, free space, space needed.
 
     `needed_bytes` is an estimate of what the operation writes (`at_least`: a lower
-    bound, e.g. what a run had written when the disk filled)."""
-    free = free_bytes(path)
+    bound, e.g. what a run had written when the disk filled); `free` is the free space
+    before the operation began (default: now)."""
+    if free is None:
+        free = free_bytes(path)
     need = (
         f"more than {human_bytes(needed_bytes)}"
         if at_least
@@ -221,12 +238,12 @@ class WriterLock:
                 "command": _command_line(),
                 "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
+            tmp = self.info_path.with_name(self.info_path.name + f".{os.getpid()}")
             try:
-                tmp = self.info_path.with_name(self.info_path.name + f".{os.getpid()}")
                 tmp.write_text(json.dumps(note))
                 os.replace(tmp, self.info_path)
-            except OSError:
-                pass  # the note is informative only (a full disk must not block the lock)
+            except OSError:  # the note is informative only (a full disk must not block)
+                tmp.unlink(missing_ok=True)
         return self
 
     def release(self) -> None:

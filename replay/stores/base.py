@@ -26,7 +26,7 @@ from types import TracebackType
 
 import numpy as np
 
-from engine.durable import disk_full_error, is_disk_full
+from engine.durable import crash_point, disk_full_error, free_bytes, is_disk_full
 from engine.errors import DataError, StorageError
 from replay.schema import InstrumentStats, StoredInstrument
 
@@ -133,6 +133,10 @@ class ImportTransaction(ABC):
                 )
         self._next_seq: dict[str, int] = {}
         self.rows = 0
+        self._pending = 0
+        # free space before writing: a store file that grew into the disk (DuckDB keeps
+        # its blocks for the next import) would otherwise make the message say 0 B
+        self._free_at_start = free_bytes(store.location())
 
     def next_seq(self, inst_id: str, n: int) -> np.ndarray:
         """Seq numbers for n more rows of inst_id, continuing after what is stored."""
@@ -151,8 +155,11 @@ class ImportTransaction(ABC):
         if len(events) == 0:
             return
         seq = self.next_seq(inst_id, len(events))
+        self._pending = len(events)  # sizes the full-disk message if this write fails
         self._write(inst_id, events, seq)
+        self._pending = 0
         self.rows += len(events)
+        crash_point("import.appended")
 
     @abstractmethod
     def _write(self, inst_id: str, events: np.ndarray, seq: np.ndarray) -> None: ...
@@ -166,9 +173,12 @@ class ImportTransaction(ABC):
         """Undo what this transaction wrote (best effort: it is invisible anyway)."""
 
     def _disk_full(self) -> StorageError:
-        rows = max(self.expected_rows or 0, self.rows)
+        rows = max(self.expected_rows or 0, self.rows + self._pending)
         return disk_full_error(
-            self.store.spec, self.store.location(), rows * self.store.bytes_per_row
+            self.store.spec,
+            self.store.location(),
+            rows * self.store.bytes_per_row,
+            free=self._free_at_start,
         )
 
     def _safe_rollback(self) -> None:

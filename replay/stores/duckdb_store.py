@@ -11,6 +11,7 @@ Reads stream Arrow record batches under a memory limit; DuckDB spills sorts to d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -78,24 +79,36 @@ class DuckDBStore(Store):
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.lock = WriterLock(path, self.spec).acquire()
-        try:
-            self.con = duckdb.connect(str(path), read_only=not create)
-        except duckdb.Error as exc:
-            self._release()
-            text = str(exc).splitlines()[0]
-            if "lock" in text.lower():
-                holder = WriterLock(path, self.spec).holder()
-                raise StorageError(
-                    f"{self.spec}: being written by {holder}; open it when that import has "
-                    f"finished (DuckDB: {text[:120]})"
-                ) from None
-            raise DataError(f"{self.spec}: cannot open: {text}") from None
+        self.con = self._connect(create)
         try:
             self._setup(create, memory_limit)
         except BaseException:
             self.close()
             raise
         self._iids: dict[str, int] | None = None
+
+    def _connect(self, create: bool) -> duckdb.DuckDBPyConnection:
+        """DuckDB lets one process write a file, or several read it: a reader waits for
+        an import to finish, a writer for readers to close, both for the bounded time of
+        the writer lock, then a StorageError names the process in the way."""
+        deadline = time.monotonic() + WriterLock(self.path, self.spec).timeout_s
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=not create)
+            except duckdb.Error as exc:
+                text = str(exc).splitlines()[0]
+                if "lock" not in text.lower():
+                    self._release()
+                    raise DataError(f"{self.spec}: cannot open: {text}") from None
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self._release()
+                who = "a reader" if create else WriterLock(self.path, self.spec).holder()
+                raise StorageError(
+                    f"{self.spec}: in use by {who}; retry when it has finished "
+                    f"(DuckDB: {text[:160]})"
+                ) from None
 
     def _release(self) -> None:
         lock, self.lock = self.lock, None

@@ -428,10 +428,18 @@ def test_reimport_refused_book_rows_included(tmp_path, files, capsys):
         shutil.copy(files["A"], copy)
         rc = main(["data", "import", "--format", "tardis", str(copy), "--to", spec])
         assert rc == 2 and f"as {files['A']}" in capsys.readouterr().err
+        assert main(["data", "check", spec]) == 0  # imported once: no duplicate_rows
+        capsys.readouterr()
         rc = main(
             ["data", "import", "--format", "tardis", str(files["A"]), "--to", spec, "--force"]
         )
         assert rc == 0 and _state(spec)["rows"] == 2 * before["rows"]
+        # `data check` now sees the duplicated book rows (it used to say "no errors");
+        # every timestamp of the file repeats: 1 snapshot + 600 updates
+        capsys.readouterr()
+        assert main(["data", "check", spec]) == 1
+        out = capsys.readouterr().out
+        assert "duplicate_rows 601" in out, out
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:

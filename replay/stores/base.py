@@ -249,7 +249,13 @@ class Store(ABC):
     def max_seq(self, inst_id: str) -> int:
         """Largest stored seq of the instrument, -1 when it has no rows."""
 
-    @abstractmethod
+    #: the ImportTransaction subclass of the store (None: the store is read-only)
+    transaction_type: type[ImportTransaction] | None = None
+
+    def writable(self) -> bool:
+        """True when opened for writing (create=True), i.e. holding the writer lock."""
+        return False
+
     def begin_import(
         self,
         instruments: Mapping[str, StoredInstrument],
@@ -261,6 +267,9 @@ class Store(ABC):
 
         `sources`: the input files (digests recorded; one already recorded raises
         DataError unless `force`); `expected_rows` sizes the full-disk message."""
+        if self.transaction_type is None or not self.writable():
+            raise DataError(f"{self.spec}: opened read-only; open it with create=True to import")
+        return self.transaction_type(self, instruments, sources, force, expected_rows)
 
     def imported_sources(self, sha256s: Sequence[str]) -> dict[str, ImportedSource]:
         """Of these digests, the ones already imported (sha256 -> record)."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -53,7 +53,7 @@ from replay.schema import (
     events_from_batch,
     seq_from_batch,
 )
-from replay.stores.base import ImportedSource, ImportTransaction, SourceFile, Store, now_utc
+from replay.stores.base import ImportedSource, ImportTransaction, Store, now_utc
 
 DEFAULT_DATABASE = "tickparity"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -345,16 +345,8 @@ class ClickHouseStore(Store):
     def location(self) -> Path:
         return self.path if self.path is not None else Path(".")
 
-    def begin_import(
-        self,
-        instruments: Mapping[str, StoredInstrument],
-        sources: Sequence[SourceFile] = (),
-        force: bool = False,
-        expected_rows: int | None = None,
-    ) -> ImportTransaction:
-        if not self.create:
-            raise DataError(f"{self.spec}: opened read-only; open it with create=True to import")
-        return _ClickHouseImport(self, instruments, sources, force, expected_rows)
+    def writable(self) -> bool:
+        return self.create
 
     def close(self) -> None:
         client, self.client = getattr(self, "client", None), None
@@ -475,6 +467,9 @@ class _ClickHouseImport(ImportTransaction):
             except Exception:  # noqa: BLE001 - invisible anyway (not in `imports`)
                 pass
         _wait_mutations(self.ch, ROLLBACK_WAIT_S)
+
+
+ClickHouseStore.transaction_type = _ClickHouseImport
 
 
 def _first_line(exc: BaseException) -> str:

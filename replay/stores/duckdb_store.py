@@ -12,7 +12,7 @@ Reads stream Arrow record batches under a memory limit; DuckDB spills sorts to d
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from replay.schema import (
     events_from_batch,
     seq_from_batch,
 )
-from replay.stores.base import ImportedSource, ImportTransaction, SourceFile, Store, now_utc
+from replay.stores.base import ImportedSource, ImportTransaction, Store, now_utc
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS instruments (
@@ -251,16 +251,8 @@ class DuckDBStore(Store):
         return "sources" in names  # stores written before digests were recorded lack it
 
     # -- write -------------------------------------------------------------------------
-    def begin_import(
-        self,
-        instruments: Mapping[str, StoredInstrument],
-        sources: Sequence[SourceFile] = (),
-        force: bool = False,
-        expected_rows: int | None = None,
-    ) -> ImportTransaction:
-        if self.lock is None:
-            raise DataError(f"{self.spec}: opened read-only; open it with create=True to import")
-        return _DuckDBImport(self, instruments, sources, force, expected_rows)
+    def writable(self) -> bool:
+        return self.lock is not None
 
     def repair(self) -> list[str]:
         """DuckDB recovers by itself: opening replays a committed write-ahead log and drops
@@ -354,3 +346,6 @@ class _DuckDBImport(ImportTransaction):
     def rollback(self) -> None:
         self.con.execute("ROLLBACK")
         self.db._iids = None
+
+
+DuckDBStore.transaction_type = _DuckDBImport

@@ -52,7 +52,7 @@ from replay.schema import (
     events_from_batch,
     seq_from_batch,
 )
-from replay.stores.base import ImportedSource, ImportTransaction, SourceFile, Store, now_utc
+from replay.stores.base import ImportedSource, ImportTransaction, Store, now_utc
 
 try:
     import fcntl
@@ -349,16 +349,8 @@ class ParquetDatasetStore(Store):
         return gen()
 
     # -- write ---------------------------------------------------------------------------
-    def begin_import(
-        self,
-        instruments: Mapping[str, StoredInstrument],
-        sources: Sequence[SourceFile] = (),
-        force: bool = False,
-        expected_rows: int | None = None,
-    ) -> ImportTransaction:
-        if self.lock is None:
-            raise DataError(f"{self.spec}: opened read-only; open it with create=True to import")
-        return _ParquetImport(self, instruments, sources, force, expected_rows)
+    def writable(self) -> bool:
+        return self.lock is not None
 
 
 def _in_use(version: Path) -> bool:
@@ -490,6 +482,9 @@ class _ParquetImport(ImportTransaction):
 
     def rollback(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+ParquetDatasetStore.transaction_type = _ParquetImport
 
 
 class ParquetFileStore(Store):

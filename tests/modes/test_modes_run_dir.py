@@ -114,7 +114,9 @@ def test_full_disk_keeps_the_previous_run(tmp_path):
         (staging / "fills.parquet").write_bytes(b"y" * 5000)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging / "orders.parquet"))
 
-    with pytest.raises(StorageError, match=r"run directory .*x: disk full .* needs more than 4\.9 KB"):
+    with pytest.raises(
+        StorageError, match=r"run directory .*x: disk full .* needs more than 4\.9 KB"
+    ):
         write_run_dir(out, full)
     assert _run_of(out) == 1 and _leftovers(out) == []
 

@@ -1,4 +1,4 @@
-"""`tickparity data ...`: import, ls, check, export, generate.
+"""`tickparity data ...`: import, ls, check, export, generate, repair.
 
 `register(subparsers)` adds the `data` command to the main CLI (engine/cli.py); every
 handler returns an exit code and raises `TickparityError` subclasses for user errors,

@@ -29,6 +29,11 @@ class DataError(TickparityError):
     """Market data or a run's file is missing, malformed or inconsistent (names file/row/field)."""
 
 
+class StorageError(DataError):
+    """A store or run directory cannot be written: disk full, locked by another writer,
+    or shared in a way the backend does not allow (names the store and what to do)."""
+
+
 class ConfigError(TickparityError):
     """A run config, instrument file or flag is wrong (names the key and value)."""
 

@@ -8,6 +8,8 @@ orders and equity samples are small enough to collect and write once at the end.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.durable import (
+    crash_point,
+    disk_full_error,
+    exchange_paths,
+    fsync_dir,
+    fsync_tree,
+    is_disk_full,
+)
 from engine.oms import Order, ParentOrder
 from engine.types import Instrument, OrderType
 from engine.types.instrument import decimal_str as _s
@@ -251,3 +261,115 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+# -- publishing a run directory (protocol: docs/run_dir.md, "Publishing") ---------------------
+
+
+def _siblings(out: Path) -> tuple[Path, Path, list[Path]]:
+    """(.X.partial, .X.old, [.X.ready-<inode>, ...]) of run directory X."""
+    parent, name = out.parent, out.name
+    ready = sorted(parent.glob(f".{name}.ready-*")) if parent.is_dir() else []
+    return parent / f".{name}.partial", parent / f".{name}.old", ready
+
+
+def recover_run_dir(out: Path) -> list[str]:
+    """Finish or undo an interrupted publish of run directory `out`; returns what was done.
+
+    Leftovers and their meaning (docs/run_dir.md): `.X.partial` is an unfinished run
+    (deleted); `.X.ready-<inode>` is a finished, fsynced run: when `X` already has that
+    inode the swap happened and it holds the previous run (deleted), otherwise it is
+    published now; `.X.old` is the previous run retired by the two-rename fallback
+    (deleted once `X` exists, renamed back to `X` when `X` is missing)."""
+    import shutil
+
+    done: list[str] = []
+    partial, old, readies = _siblings(out)
+    for ready in readies:
+        ino = ready.name.rpartition("-")[2]
+        if out.exists() and str(out.stat().st_ino) == ino:
+            shutil.rmtree(ready)
+            done.append(f"deleted the previous run left in {ready.name}")
+        else:
+            _swap_in(ready, out)
+            done.append(f"published the finished run from {ready.name}")
+    if old.exists():
+        if out.exists():
+            shutil.rmtree(old)
+            done.append(f"deleted the previous run left in {old.name}")
+        else:
+            os.rename(old, out)
+            fsync_dir(out.parent)
+            done.append(f"restored the previous run from {old.name}")
+    if partial.exists():
+        shutil.rmtree(partial)
+        done.append(f"deleted the unfinished run {partial.name}")
+    return done
+
+
+def _swap_in(ready: Path, out: Path) -> None:
+    """Make the finished run `ready` the published `out`; the previous run is deleted."""
+    import shutil
+
+    if not out.exists():
+        os.rename(ready, out)
+        fsync_dir(out.parent)
+        crash_point("publish.renamed")
+        return
+    if exchange_paths(ready, out):  # one atomic step: no instant without `out`
+        fsync_dir(out.parent)
+        crash_point("publish.exchanged")
+        shutil.rmtree(ready)  # now the previous run (recovery knows it by the inode)
+        return
+    old = out.parent / f".{out.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    os.rename(out, old)
+    crash_point("publish.retired")
+    os.rename(ready, out)
+    fsync_dir(out.parent)
+    crash_point("publish.renamed")
+    shutil.rmtree(old)
+
+
+def write_run_dir(out: Path, write: Callable[[Path], None]) -> Path:
+    """Write a run directory with `write(staging_dir)` and publish it atomically.
+
+    Every mode writes its run directory through here: leftovers of an interrupted
+    publish are recovered first, `write` fills a fresh sibling `.X.partial`, which is
+    fsynced, renamed `.X.ready-<inode>` (complete from then on) and swapped with `X` in
+    one `renameat2(RENAME_EXCHANGE)` (two renames plus recovery where the file system
+    cannot). A run killed at any instant leaves the previous `X` intact or the new one
+    complete. Raises ConfigError when `out` is not a run directory, StorageError
+    when the disk fills (the previous run is kept)."""
+    import shutil
+
+    from engine.errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover_run_dir(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
+        raise ConfigError(
+            f"--out {out} is a non-empty directory that is not a tickparity run; choose another"
+        )
+    staging, _old, _ready = _siblings(out)
+    staging.mkdir()
+    try:
+        write(staging)
+        crash_point("publish.written")
+        fsync_tree(staging)
+        crash_point("publish.synced")
+        ready = out.parent / f".{out.name}.ready-{staging.stat().st_ino}"
+        os.rename(staging, ready)
+        fsync_dir(out.parent)
+        crash_point("publish.ready")
+    except BaseException as exc:
+        written = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(exc):
+            raise disk_full_error(f"run directory {out}", out.parent, written, "run", at_least=True) from None
+        raise
+    _swap_in(ready, out)
+    return out

@@ -9,7 +9,6 @@ the mode-independent `engine` that paper and live modes drive too.
 from __future__ import annotations
 
 import inspect
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -27,7 +26,7 @@ from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
 from engine.loader import effective_params, instantiate, load_class
-from engine.output import RunWriter, build_info
+from engine.output import RunWriter, build_info, write_run_dir
 from engine.progress import progress
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
@@ -241,14 +240,10 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, risk, feed,
                          start_ts, end_ts, source.estimated_events, resolved)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
-    staging = _staging_dir(out)
-    try:
-        _run_into(staging, prepared, wall_start, write_html, out.name)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _publish(staging, out)
-    return out
+    # published atomically; leftovers of an interrupted earlier run are recovered first
+    return write_run_dir(
+        out, lambda staging: _run_into(staging, prepared, wall_start, write_html, out.name)
+    )
 
 
 def _instruments_path(config: RunConfig) -> Path:
@@ -314,34 +309,6 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         from reports import write_report
 
         write_report(staging)
-
-
-def _staging_dir(out: Path) -> Path:
-    """A fresh sibling directory to write into, so a failed run never leaves a half-written
-    or mixed run directory behind (the old one stays intact until the new one is complete)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
-        raise ConfigError(f"--out {out} is a non-empty directory that is not a tickparity run; choose another")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    return staging
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Replace the previous run directory (if any) with the finished one."""
-    if out.exists():
-        retired = out.parent / f".{out.name}.old"
-        if retired.exists():
-            shutil.rmtree(retired)
-        out.rename(retired)
-        staging.rename(out)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(out)
 
 
 def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,

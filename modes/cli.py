@@ -153,6 +153,7 @@ EXAMPLES = {
     "data generate": "tickparity data generate --to duckdb:data/demo.duckdb --instrument binance:BTC/USDT "
                      "--seed 7 --duration 1h",
     "report": "tickparity report runs/demo   |   tickparity report compare runs/a runs/b",
+    "data repair": "tickparity data repair parquet:data/btc",
     "audit": "tickparity audit verify runs/demo/audit.jsonl",
     "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
 }
@@ -169,6 +170,8 @@ def sub_parsers(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tup
 
 def _add_examples(parser: argparse.ArgumentParser) -> None:
     for path, command in sub_parsers(parser):
+        if command.epilog and "Example:" in command.epilog:
+            continue  # the command's own module wrote its example
         example = EXAMPLES.get(path)
         if example is None:
             raise RuntimeError(f"modes.cli.EXAMPLES has no example for {path!r}")  # our bug

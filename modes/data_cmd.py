@@ -1,4 +1,4 @@
-"""`tickparity data ...`: import, ls, check, export, generate.
+"""`tickparity data ...`: import, ls, check, export, generate, repair.
 
 `register(subparsers)` adds the `data` command to the main CLI (engine/cli.py); every
 handler returns an exit code and raises `TickparityError` subclasses for user errors,
@@ -19,7 +19,9 @@ from engine.types import Instrument, load_instruments
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="import, list, check, export or generate market data")
-    sub = data.add_subparsers(dest="data_command", metavar="{import,ls,check,export,generate}")
+    sub = data.add_subparsers(
+        dest="data_command", metavar="{import,ls,check,export,generate,repair}"
+    )
     sub.required = True
 
     imp = sub.add_parser("import", help="import venue files into a store (all or nothing)")
@@ -59,7 +61,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="first problem rows shown per check (default 5)",
     )
+    imp.add_argument(
+        "--force",
+        action="store_true",
+        help="import files the store already holds (same sha256) again: duplicates their rows",
+    )
     imp.set_defaults(func=cmd_import)
+
+    rep = sub.add_parser(
+        "repair", help="finish or remove what an interrupted import left in a store, and say so"
+    )
+    rep.add_argument("store", metavar="STORE", help="duckdb:PATH | parquet:DIR | chdb:PATH | clickhouse://...")
+    rep.set_defaults(func=cmd_repair)
 
     ls = sub.add_parser("ls", help="list instruments, time ranges and event counts of a store")
     ls.add_argument("store", metavar="STORE", help="duckdb:PATH | parquet:DIR | chdb:PATH | clickhouse://...")
@@ -218,6 +231,29 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         rows = write_export_file(out, {i: stored[i] for i in ids}, batches())
     _say(f"exported {rows:,} events of {len(ids)} instrument(s) to {out}")
+    return 0
+
+
+# -- repair ------------------------------------------------------------------------------------
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Take the store's writer lock and recover it (stores also recover at every open for
+    writing; this says what was done). Exit 0 whether or not there was anything to do."""
+    from replay.stores import open_store, split_spec
+
+    kind, rest = split_spec(args.store)
+    if kind in ("duckdb", "parquet", "chdb") and not Path(rest).exists():
+        raise DataError(f"{args.store}: store not found")
+    if kind == "parquet" and Path(rest).is_file():
+        _say(f"{args.store}: nothing to repair (a single file is written by one atomic rename)")
+        return 0
+    with open_store(args.store, create=True) as store:
+        done = store.repair()
+    for line in done:
+        _say(f"{args.store}: {line}")
+    if not done:
+        _say(f"{args.store}: nothing to repair (every import is committed or absent, no debris)")
     return 0
 
 

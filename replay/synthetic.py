@@ -703,7 +703,9 @@ def write_store(
                 f"{spec}: already holds data for {', '.join(busy)}; generate into a new store"
             )
         specs = {i.id: StoredInstrument.of(i) for i in insts}
-        with store.begin_import(specs) as tx:
+        # expected rows: ~1.3 rows per event at the rate (sizes a full-disk message only)
+        expected = int(duration_ns / 1e9 * events_per_second * 1.3 * len(insts))
+        with store.begin_import(specs, expected_rows=expected) as tx:
             for chunk in generate(
                 insts,
                 seed,

@@ -13,6 +13,8 @@ Checks (the name is what reports and docs use):
 - ``duplicate_trade_id`` a trade id seen before for the same instrument (in the import,
                          or already in the target store)
 - ``overlaps_store``     (warning) the store already holds rows in the import's time range
+- ``duplicate_rows``     (stores) the rows at one local_ts repeat exactly, the copy with
+                         seqs from elsewhere: a file imported twice (see `_repeated_groups`)
 - ``malformed_line``     a line that is not `<ns> <json>` or lacks a field
 - ``bbo_mismatch``       (binance-ws) rebuilt top of book differs from bookTicker at the
                          same update id
@@ -425,6 +427,30 @@ def decide(report: Report, mode: Mode, what: str) -> None:
 # -- data check ---------------------------------------------------------------------------
 
 
+def _repeated_groups(ev: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Start indices of local_ts groups whose rows are two identical halves in seq order,
+    the second half not continuing the first's seqs: how a file imported twice looks in a
+    store (each copy keeps its source order; one import numbers its rows consecutively,
+    so a single source never matches). Rows compared on every event field."""
+    if len(ev) < 2:
+        return np.zeros(0, np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(ev["local_ts"])) + 1]
+    sizes = np.diff(np.r_[starts, len(ev)])
+    cand = (sizes >= 2) & (sizes % 2 == 0)
+    s, k = starts[cand], sizes[cand] // 2
+    if not len(s):
+        return s
+    firsts = np.cumsum(k) - k
+    i1 = np.repeat(s, k) + (np.arange(int(k.sum())) - np.repeat(firsts, k))
+    i2 = i1 + np.repeat(k, k)
+    eq = np.ones(len(i1), np.bool_)
+    for name in ("exch_ts", "kind", "side", "price", "qty", "order_id"):
+        eq &= ev[name][i1] == ev[name][i2]
+    same = np.logical_and.reduceat(eq, firsts)
+    apart = seq[s + k] != seq[s + k - 1] + 1
+    return s[same & apart]
+
+
 def check_store_instrument(
     store, inst_id: str, stored, report: Report, chunk_rows: int = 1 << 18
 ) -> int:
@@ -450,12 +476,29 @@ def check_store_instrument(
     min_delta = None
     carry = None
     carry_seq = None
+    tail: tuple[np.ndarray, np.ndarray] | None = None  # last local_ts group, for duplicate_rows
     for events, seq in store.stream(inst_id, None, None, chunk_rows, with_seq=True):
         rows += len(events)
         ev = events
 
         def at(i: int, _seq=seq) -> str:
             return f"{inst_id} seq {int(_seq[i])}"
+
+        g_ev, g_seq = (ev, seq) if tail is None else (
+            np.concatenate([tail[0], ev]), np.concatenate([tail[1], seq])
+        )
+        last = int(np.searchsorted(g_ev["local_ts"], g_ev["local_ts"][-1], "left"))
+        tail = (g_ev[last:], g_seq[last:])
+        reps = _repeated_groups(g_ev[:last], g_seq[:last])
+        report.add_many(
+            "duplicate_rows",
+            [f"{inst_id} seq {int(g_seq[i])}" for i in reps[: report.show]],
+            [
+                f"the rows at local_ts {int(g_ev['local_ts'][i])} repeat exactly (a file imported twice?)"
+                for i in reps[: report.show]
+            ],
+            len(reps),
+        )
 
         bad = (ev["price"] < 0) | (ev["qty"] < 0) | ((ev["kind"] == _TRADE) & (ev["qty"] == 0))
         for i in np.flatnonzero(bad)[: report.show]:
@@ -515,6 +558,14 @@ def check_store_instrument(
             extra = int(crossed.sum()) - min(report.show, int(crossed.sum()))
             if extra > 0:
                 report.add("crossed_book", None, "", extra)
+    if tail is not None:
+        reps = _repeated_groups(*tail)
+        if len(reps):
+            report.add(
+                "duplicate_rows",
+                f"{inst_id} seq {int(tail[1][reps[0]])}",
+                f"the rows at local_ts {int(tail[0]['local_ts'][reps[0]])} repeat exactly (a file imported twice?)",
+            )
     if carry is not None and len(carry):
         _e, top, crossed = scanner.scan(carry)
         for i in np.flatnonzero(crossed)[:1]:

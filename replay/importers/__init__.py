@@ -81,11 +81,17 @@ def import_files(
     show: int = 5,
     say: Callable[[str], None] = print,
     chunk_rows: int = 1 << 18,
+    force: bool = False,
 ) -> tuple[Report, int]:
-    """Parse, validate and store; returns (report, rows written). Raises DataError when refused."""
+    """Parse, validate and store; returns (report, rows written). Raises DataError when refused,
+    also when a source file (same sha256) is already in the store, unless `force`."""
     from replay.schema import StoredInstrument
     from replay.stores import open_store
+    from replay.stores.base import refuse_reimports_early, source_files
 
+    digests = source_files(sources)
+    if not force:
+        refuse_reimports_early(store_spec, digests)  # before parsing; begin_import rechecks
     report = Report(show=show)
     parsed = parse_sources(fmt, sources, instruments, instrument, report, mode)
     checked = check_sources(parsed, report, mode, correct_skew)
@@ -101,7 +107,7 @@ def import_files(
     total = sum(len(r.events) for r in checked)
     with open_store(store_spec, create=True) as store:
         with (
-            store.begin_import(specs) as tx,
+            store.begin_import(specs, digests, force, total) as tx,
             progress("importing", total=total, unit="rows") as bar,
         ):
             for rows in checked:
@@ -193,6 +199,7 @@ def run_import(args: argparse.Namespace, instruments: Mapping[str, Instrument], 
         correct_skew=args.correct_skew,
         show=args.show,
         say=say,
+        force=getattr(args, "force", False),
     )
     elapsed = time.perf_counter() - began
     rate = rows / elapsed if elapsed > 0 else 0.0

@@ -9,10 +9,20 @@ Tables (in database `DB`, default `tickparity`):
 - `instruments`: id, venue, venue_symbol, tick_size, lot_size, import_id.
 - `imports`: one row per committed import.
 
+- `sources`: sha256, name, bytes, imported_at, import_id of every imported file.
+
 ClickHouse has no multi-statement transactions, so an import is made atomic by
-visibility: rows are inserted with a fresh `import_id`, and readers only see import ids
-listed in `imports`. The single-row insert into `imports` is the commit; a failed import
-is deleted (best effort) and in any case never visible.
+visibility: rows (events, new instruments, source digests) are inserted with a fresh
+`import_id`, and readers only see import ids listed in `imports`. The single-row insert
+into `imports` is the commit. A failed import is deleted by an asynchronous mutation
+(waited for a bounded time: a synchronous one never finishes on a full disk); rows of
+an import that never committed are deleted when a chDB store is next opened for
+writing, or by `data repair` on a server (run it when no import is running).
+
+chDB runs one engine per store path and per process, so a chDB store is opened by one
+process at a time (readers included): `PATH.lock` (engine.durable.WriterLock) makes a
+second process fail with a one-line message naming the holder. On a server several
+readers share the store; one writer at a time is the operator's rule (no lock).
 
 Specs: `chdb:PATH` (chDB engine files under PATH, reached with
 `clickhouse_connect.get_client(dsn="chdb:///PATH")`; chDB allows one engine path per
@@ -23,8 +33,9 @@ process), `clickhouse://[user[:password]@]host[:port]/database` (HTTP, default p
 from __future__ import annotations
 
 import re
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -32,7 +43,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pyarrow as pa
 
-from engine.errors import ConfigError, DataError
+from engine.durable import WriterLock, crash_point
+from engine.errors import ConfigError, DataError, StorageError
 from replay.schema import (
     EVENT_COLUMNS,
     NS_PER_DAY,
@@ -41,10 +53,13 @@ from replay.schema import (
     events_from_batch,
     seq_from_batch,
 )
-from replay.stores.base import ImportTransaction, Store
+from replay.stores.base import ImportedSource, ImportTransaction, Store, now_utc
 
 DEFAULT_DATABASE = "tickparity"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: seconds a rollback waits for its delete mutation (then the next open finishes it)
+ROLLBACK_WAIT_S = 5.0
+_UNCOMMITTED_TABLES = ("events", "instruments", "sources")
 
 
 def ddl(db: str, events_table: str = "events", engine: str = "MergeTree") -> list[str]:
@@ -74,14 +89,44 @@ def ddl(db: str, events_table: str = "events", engine: str = "MergeTree") -> lis
         f"""CREATE TABLE IF NOT EXISTS {db}.imports (
             import_id UInt64, rows UInt64, committed_at DateTime64(3, 'UTC') DEFAULT now64(3)
         ) ENGINE = MergeTree ORDER BY import_id""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.sources (
+            sha256 String, name String, bytes UInt64, imported_at String, import_id UInt64
+        ) ENGINE = MergeTree ORDER BY (sha256, import_id)""",
     ]
 
 
+def _busy_message(spec: str) -> object:
+    def say(holder: str) -> str:
+        return (
+            f"{spec}: in use by {holder}; chDB runs one engine per store and process, so two "
+            "processes cannot open one chDB store: for concurrent runs use DuckDB (read-only "
+            "opens share one file), a Parquet dataset (`data export`, or import there), or a "
+            "ClickHouse server"
+        )
+
+    return say
+
+
 class ClickHouseStore(Store):
-    def __init__(self, client, database: str, spec: str, *, create: bool) -> None:
+    bytes_per_row = 30
+
+    def __init__(
+        self,
+        client,
+        database: str,
+        spec: str,
+        *,
+        create: bool,
+        lock: WriterLock | None = None,
+        path: Path | None = None,
+    ) -> None:
         self.client = client
         self.db = database
         self.spec = spec
+        self.lock = lock
+        self.path = path
+        self.create = create
+        self.recovered: list[str] = []
         if not _IDENT.match(database):
             raise ConfigError(f"{spec}: database name {database!r} must be a plain identifier")
         try:
@@ -92,6 +137,10 @@ class ClickHouseStore(Store):
                 have = client.command(f"EXISTS TABLE {database}.events")
                 if str(have).strip() not in ("1", "True"):
                     raise DataError(f"{spec}: no tickparity events table in database {database}")
+            if lock is not None:  # chDB: this process alone has the store; finish old imports
+                for stmt in ddl(database):  # idempotent: adds `sources` to older stores
+                    client.command(stmt)
+                self.recovered = self._delete_uncommitted()
         except DataError:
             self.close()
             raise
@@ -108,13 +157,18 @@ class ClickHouseStore(Store):
         if not create and not path.is_dir():
             raise DataError(f"chDB store not found: {path}")
         path.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(path, spec).acquire(busy=_busy_message(spec))
         try:
             client = clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}")
         except ImportError as exc:
+            lock.release()
             raise ConfigError(f"{spec}: {exc}") from None
         except Exception as exc:
+            lock.release()
+            if "EmbeddedServer" in str(exc):
+                raise StorageError(_busy_message(spec)("another chDB engine")) from None
             raise DataError(f"{spec}: cannot open chDB: {_first_line(exc)}") from None
-        return cls(client, DEFAULT_DATABASE, spec, create=create)
+        return cls(client, DEFAULT_DATABASE, spec, create=create, lock=lock, path=path)
 
     @classmethod
     def server(cls, url: str, *, create: bool = False) -> ClickHouseStore:
@@ -252,8 +306,47 @@ class ClickHouseStore(Store):
 
         return gen()
 
-    def begin_import(self, instruments: Mapping[str, StoredInstrument]) -> ImportTransaction:
-        return _ClickHouseImport(self, instruments)
+    def imported_sources(self, sha256s: Sequence[str]) -> dict[str, ImportedSource]:
+        have = self.client.command(f"EXISTS TABLE {self.db}.sources")
+        if not sha256s or str(have).strip() not in ("1", "True"):
+            return {}  # a server store created before digests were recorded
+        rows = self.client.query(
+            f"SELECT sha256, argMin(name, imported_at), min(imported_at) FROM {self.db}.sources "
+            f"WHERE sha256 IN {{shas:Array(String)}} AND {self._visible} GROUP BY sha256",
+            parameters={"shas": list(sha256s)},
+        ).result_rows
+        return {r[0]: ImportedSource(r[1], r[0], r[2]) for r in rows}
+
+    def _uncommitted(self) -> int:
+        rows = self.client.query(
+            f"SELECT count() FROM {self.db}.events WHERE NOT {self._visible}"
+        ).result_rows
+        return int(rows[0][0])
+
+    def _delete_uncommitted(self, wait_s: float = ROLLBACK_WAIT_S) -> list[str]:
+        """Delete rows of imports that never committed (a killed or failed writer)."""
+        n = self._uncommitted()
+        stale = self.client.query(
+            f"SELECT count() FROM {self.db}.instruments WHERE NOT {self._visible}"
+        ).result_rows[0][0]
+        if not n and not stale:
+            return []
+        for table in _UNCOMMITTED_TABLES:
+            self.client.command(
+                f"ALTER TABLE {self.db}.{table} DELETE WHERE NOT {self._visible}",
+                settings={"mutations_sync": 0},
+            )
+        _wait_mutations(self, wait_s)
+        return [f"deleted {n:,} rows of imports that never committed"]
+
+    def repair(self) -> list[str]:
+        return list(self.recovered) + self._delete_uncommitted(wait_s=60.0)
+
+    def location(self) -> Path:
+        return self.path if self.path is not None else Path(".")
+
+    def writable(self) -> bool:
+        return self.create
 
     def close(self) -> None:
         client, self.client = getattr(self, "client", None), None
@@ -262,11 +355,33 @@ class ClickHouseStore(Store):
                 client.close()
             except Exception:  # noqa: BLE001 - closing must not mask the real error
                 pass
+        lock, self.lock = getattr(self, "lock", None), None
+        if lock is not None:
+            lock.release()
+
+
+def _wait_mutations(store: ClickHouseStore, wait_s: float) -> bool:
+    """Wait at most wait_s for the store's mutations; False when some are still running
+    (they go on in the background and resume after a restart)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            left = store.client.query(
+                "SELECT count() FROM system.mutations WHERE database = {db:String} AND NOT is_done",
+                parameters={"db": store.db},
+            ).result_rows[0][0]
+        except Exception:  # noqa: BLE001 - a failing probe must not hang or mask
+            return False
+        if not left:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 class _ClickHouseImport(ImportTransaction):
-    def __init__(self, store: ClickHouseStore, instruments) -> None:
-        super().__init__(store, instruments)
+    def __init__(self, store: ClickHouseStore, instruments, sources, force, expected_rows) -> None:
+        super().__init__(store, instruments, sources, force, expected_rows)
         self.ch = store
         self.import_id = uuid.uuid4().int >> 65  # fits Int64 too
         known = store.instruments()
@@ -313,6 +428,21 @@ class _ClickHouseImport(ImportTransaction):
         self._insert("events", table)
 
     def commit(self) -> None:
+        if self.sources:
+            stamp = now_utc()
+            self._insert(
+                "sources",
+                pa.table(
+                    {
+                        "sha256": [s.sha256 for s in self.sources],
+                        "name": [s.name for s in self.sources],
+                        "bytes": pa.array([s.bytes for s in self.sources], pa.uint64()),
+                        "imported_at": [stamp] * len(self.sources),
+                        "import_id": pa.array([self.import_id] * len(self.sources), pa.uint64()),
+                    }
+                ),
+            )
+        crash_point("chdb.before_commit")
         self._insert(
             "imports",
             pa.table(
@@ -322,16 +452,24 @@ class _ClickHouseImport(ImportTransaction):
                 }
             ),
         )
+        crash_point("chdb.committed")
 
     def rollback(self) -> None:
-        for table in ("events", "instruments"):
+        """Delete this import's rows: asynchronous mutations, waited for ROLLBACK_WAIT_S at
+        most (a synchronous one hangs forever on a full disk); invisible in any case, and
+        the next open for writing deletes what is left."""
+        for table in _UNCOMMITTED_TABLES:
             try:
                 self.ch.client.command(
                     f"ALTER TABLE {self.ch.db}.{table} DELETE WHERE import_id = {int(self.import_id)}",
-                    settings={"mutations_sync": 1},
+                    settings={"mutations_sync": 0},
                 )
             except Exception:  # noqa: BLE001 - invisible anyway (not in `imports`)
                 pass
+        _wait_mutations(self.ch, ROLLBACK_WAIT_S)
+
+
+ClickHouseStore.transaction_type = _ClickHouseImport
 
 
 def _first_line(exc: BaseException) -> str:

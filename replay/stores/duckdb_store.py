@@ -1,14 +1,18 @@
 """DuckDB file store (the default): two tables in one embedded database file.
 
-`instruments(iid, id, venue, venue_symbol, tick_size, lot_size)` and
-`events(iid, seq, exch_ts, local_ts, kind, side, price, qty, order_id)`. An import is one
-DuckDB transaction, so it lands completely or not at all. Reads stream Arrow record
-batches (`fetch_record_batch`) under a memory limit; DuckDB spills sorts to disk.
+`instruments(iid, id, venue, venue_symbol, tick_size, lot_size)`,
+`events(iid, seq, exch_ts, local_ts, kind, side, price, qty, order_id)` and
+`sources(sha256, name, bytes, imported_at)`. An import is one DuckDB transaction (rows,
+instrument metadata and source digests together): DuckDB's write-ahead log makes its
+COMMIT the one atomic point, and a writer killed before it leaves nothing (the log is
+replayed at the next open). A writer holds `PATH.lock` (engine.durable.WriterLock).
+Reads stream Arrow record batches under a memory limit; DuckDB spills sorts to disk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +20,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.errors import DataError
+from engine.durable import WriterLock, crash_point
+from engine.errors import DataError, StorageError
 from replay.schema import (
     EVENT_COLUMNS,
     InstrumentStats,
@@ -24,7 +29,7 @@ from replay.schema import (
     events_from_batch,
     seq_from_batch,
 )
-from replay.stores.base import ImportTransaction, Store
+from replay.stores.base import ImportedSource, ImportTransaction, Store, now_utc
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS instruments (
@@ -50,24 +55,70 @@ CREATE TABLE IF NOT EXISTS events (
     qty BIGINT NOT NULL,
     order_id UBIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sources (
+    sha256 VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    bytes BIGINT NOT NULL,
+    imported_at VARCHAR NOT NULL
+);
 """
 _COLS = ", ".join(EVENT_COLUMNS)
 
 
 class DuckDBStore(Store):
+    bytes_per_row = 60  # write-ahead log + table, measured on synthetic rows
+
     def __init__(
         self, path: Path, *, create: bool = False, memory_limit: str | None = None
     ) -> None:
         self.path = path
         self.spec = f"duckdb:{path}"
+        self.lock: WriterLock | None = None
         if not create and not path.is_file():
             raise DataError(f"DuckDB store not found: {path}")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock = WriterLock(path, self.spec).acquire()
+        self.con = self._connect(create)
         try:
-            self.con = duckdb.connect(str(path), read_only=not create)
-        except duckdb.Error as exc:
-            raise DataError(f"{self.spec}: cannot open: {str(exc).splitlines()[0]}") from None
+            self._setup(create, memory_limit)
+        except BaseException:
+            self.close()
+            raise
+        self._iids: dict[str, int] | None = None
+
+    def _connect(self, create: bool) -> duckdb.DuckDBPyConnection:
+        """DuckDB lets one process write a file, or several read it: a reader waits for
+        an import to finish, a writer for readers to close, both for the bounded time of
+        the writer lock, then a StorageError names the process in the way."""
+        deadline = time.monotonic() + WriterLock(self.path, self.spec).timeout_s
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=not create)
+            except duckdb.Error as exc:
+                text = str(exc).splitlines()[0]
+                if "lock" not in text.lower():
+                    self._release()
+                    raise DataError(f"{self.spec}: cannot open: {text}") from None
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self._release()
+                who = "a reader" if create else WriterLock(self.path, self.spec).holder()
+                raise StorageError(
+                    f"{self.spec}: in use by {who}; retry when it has finished "
+                    f"(DuckDB: {text[:160]})"
+                ) from None
+
+    def _release(self) -> None:
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            lock.release()
+
+    def location(self) -> Path:
+        return self.path
+
+    def _setup(self, create: bool, memory_limit: str | None) -> None:
         # replay reads in insertion order and needs little; DuckDB's buffer cache would
         # otherwise fill the whole limit (measured: 512MB -> 850 MB peak RSS on 42M rows)
         limit = memory_limit or ("512MB" if create else "128MB")
@@ -77,7 +128,6 @@ class DuckDBStore(Store):
             self.con.execute(_DDL)
         elif not self._has_tables():
             raise DataError(f"{self.spec}: not a tickparity store (no events/instruments tables)")
-        self._iids: dict[str, int] | None = None
 
     def _has_tables(self) -> bool:
         names = {
@@ -183,17 +233,49 @@ class DuckDBStore(Store):
         finally:
             cur.close()
 
+    def imported_sources(self, sha256s: Sequence[str]) -> dict[str, ImportedSource]:
+        if not sha256s or not self._has_sources():
+            return {}
+        rows = self.con.execute(
+            "SELECT sha256, name, min(imported_at) FROM sources WHERE sha256 IN "
+            f"({', '.join('?' for _ in sha256s)}) GROUP BY sha256, name",
+            list(sha256s),
+        ).fetchall()
+        return {r[0]: ImportedSource(r[1], r[0], r[2]) for r in rows}
+
+    def _has_sources(self) -> bool:
+        names = {
+            r[0]
+            for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        return "sources" in names  # stores written before digests were recorded lack it
+
     # -- write -------------------------------------------------------------------------
-    def begin_import(self, instruments: Mapping[str, StoredInstrument]) -> ImportTransaction:
-        return _DuckDBImport(self, instruments)
+    def writable(self) -> bool:
+        return self.lock is not None
+
+    def repair(self) -> list[str]:
+        """DuckDB recovers by itself: opening replays a committed write-ahead log and drops
+        an uncommitted one. Repair checkpoints so the file alone holds every import."""
+        wal = Path(f"{self.path}.wal")
+        had_wal = wal.exists() and wal.stat().st_size > 0
+        self.con.execute("CHECKPOINT")
+        return ["checkpointed the write-ahead log into the file"] if had_wal else []
 
     def close(self) -> None:
-        self.con.close()
+        con = getattr(self, "con", None)
+        try:
+            if con is not None:
+                con.close()
+        except duckdb.Error:
+            pass  # an invalidated database (e.g. after a full disk) must not mask the cause
+        finally:
+            self._release()
 
 
 class _DuckDBImport(ImportTransaction):
-    def __init__(self, store: DuckDBStore, instruments: Mapping[str, StoredInstrument]) -> None:
-        super().__init__(store, instruments)
+    def __init__(self, store: DuckDBStore, instruments, sources, force, expected_rows) -> None:
+        super().__init__(store, instruments, sources, force, expected_rows)
         self.db = store
         self.con = store.con
         self.con.execute("BEGIN TRANSACTION")
@@ -245,12 +327,25 @@ class _DuckDBImport(ImportTransaction):
         try:
             self.con.execute(f"INSERT INTO events SELECT iid, seq, {_COLS} FROM _tp_import_rows")
         finally:
-            self.con.unregister("_tp_import_rows")
+            try:
+                self.con.unregister("_tp_import_rows")
+            except duckdb.Error:
+                pass  # an aborted transaction: the INSERT's error is the one to report
 
     def commit(self) -> None:
+        stamp = now_utc()
+        for src in self.sources:
+            self.con.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?)", [src.sha256, src.name, src.bytes, stamp]
+            )
+        crash_point("duckdb.before_commit")
         self.con.execute("COMMIT")
+        crash_point("duckdb.committed")
         self.db._iids = None
 
     def rollback(self) -> None:
         self.con.execute("ROLLBACK")
         self.db._iids = None
+
+
+DuckDBStore.transaction_type = _DuckDBImport

@@ -1,14 +1,25 @@
 """Parquet stores: a partitioned dataset directory, and single exported files.
 
-Dataset layout (hive style, readable by DuckDB/Spark/pyarrow as well)::
+Dataset layout: immutable versions, the committed one named by a symlink::
 
-    DIR/_tickparity.json                                   instrument table + next seq
-    DIR/venue=binance/instrument=BTC%2FUSDT/day=2024-08-08/part-0.parquet
+    DIR/current -> .versions/000007                        the commit point
+    DIR/.versions/000007/_tickparity.json                  instruments, next seq, sources
+    DIR/.versions/000007/venue=binance/instrument=BTC%2FUSDT/day=2024-08-08/part-0.parquet
+    DIR/.staging/<token>/                                  an import being written
+    DIR.lock, DIR.lock.json                                the writer lock and its holder
 
-One file per (instrument, day of local_ts), rows sorted by (local_ts, seq), columns
-`seq` + the event columns (the partition path names the instrument). An import writes
-every new or merged file into `DIR/.staging-*` first and then swaps them in, keeping the
-old files until the swap has finished, so a failed import leaves the dataset unchanged.
+`DIR/current` is a plain hive dataset (DuckDB `read_parquet('DIR/current/*/*/*/*.parquet',
+hive_partitioning = true)`, `pyarrow.dataset.dataset('DIR/current', partitioning='hive')`,
+Spark `spark.read.parquet('DIR/current')`). One file per (instrument, day of local_ts),
+rows sorted by (local_ts, seq), columns `seq` + the event columns. An import builds the
+next version beside the current one (merged files for the days it touches, hard links for
+the rest, metadata included) and commits by one atomic rename of a symlink over
+`DIR/current`; a killed import leaves debris outside `current` that the next open deletes.
+Why not Delta Lake: the replay streams one (local_ts, seq)-sorted file per day, which a
+table format's appends would break into many unsorted files; a symlink swap gives the
+same single atomic commit with no new native dependency, and every reader sees a
+complete version. Datasets in the earlier layout (`DIR/_tickparity.json` beside
+`DIR/venue=...`) are read in place and converted by their next import.
 
 A single ``.parquet`` file (what `data export` writes) carries an `instrument` string
 column and the instrument table in its key-value metadata (`tickparity.instruments`).
@@ -20,7 +31,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engine.errors import DataError
+from engine.durable import WriterLock, crash_point, fsync_dir, fsync_tree, write_file_durably
+from engine.errors import DataError, StorageError
 from replay.schema import (
     NS_PER_DAY,
     STREAM_SCHEMA,
@@ -40,9 +52,17 @@ from replay.schema import (
     events_from_batch,
     seq_from_batch,
 )
-from replay.stores.base import ImportTransaction, Store
+from replay.stores.base import ImportedSource, ImportTransaction, Store, now_utc
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: versions are then cleaned without the reader check
+    fcntl = None
 
 META_FILE = "_tickparity.json"
+CURRENT = "current"
+VERSIONS = ".versions"
+STAGING = ".staging"
 META_KEY = b"tickparity.instruments"
 FILE_NAME = "part-0.parquet"
 _ROW_GROUP = 256 * 1024
@@ -110,27 +130,135 @@ def _read_sorted_file(path: Path, start_ns, end_ns, chunk_rows, with_seq) -> Ite
 
 
 class ParquetDatasetStore(Store):
+    """A versioned hive dataset: `DIR/current` names the committed version (module doc)."""
+
+    bytes_per_row = 30  # zstd Parquet, measured on synthetic rows (merged files count twice)
+
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = root
         self.spec = f"parquet:{root}"
-        meta = root / META_FILE
-        if not meta.is_file():
-            if not create:
-                if not root.exists():
-                    raise DataError(f"Parquet dataset not found: {root}")
-                raise DataError(f"{self.spec}: not a tickparity dataset (no {META_FILE})")
+        self.lock: WriterLock | None = None
+        self._reader_fd: int | None = None
+        if create:
             root.mkdir(parents=True, exist_ok=True)
+            self.lock = WriterLock(root, self.spec).acquire()
+            try:
+                self.recovered = self._recover()
+            except BaseException:
+                self.close()
+                raise
+        elif not root.is_dir():
+            raise DataError(f"Parquet dataset not found: {root}")
+        else:
+            self.recovered = self._recover_if_free()
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- versions --------------------------------------------------------------------------
+    def _current(self) -> tuple[Path | None, int]:
+        """(directory of the committed version, its number); legacy layout: (root, 0)."""
+        link = self.root / CURRENT
+        if link.is_symlink():
+            target = os.readlink(link)
+            return self.root / target, int(Path(target).name)
+        if (self.root / META_FILE).is_file():
+            return self.root, 0  # written before versions existed: read in place
+        return None, 0
+
+    def _load(self) -> None:
+        vdir, number = self._current()
+        self.version_dir, self.version = vdir, number
+        if vdir is None:
+            if self.lock is None:
+                raise DataError(
+                    f"{self.spec}: not a tickparity dataset (no {CURRENT} or {META_FILE})"
+                )
             self._meta = {
                 "format": "tickparity-events",
-                "version": 1,
+                "version": 2,
                 "instruments": {},
                 "next_seq": {},
+                "sources": [],
             }
-        else:
-            try:
-                self._meta = json.loads(meta.read_text())
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{meta}: unreadable dataset metadata: {exc}") from None
+            return
+        meta = vdir / META_FILE
+        try:
+            self._meta = json.loads(meta.read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{meta}: unreadable dataset metadata: {exc}") from None
+        self._meta.setdefault("sources", [])
+        if self.lock is None and fcntl is not None:
+            # a shared lock on the version's metadata: a later import's clean-up skips
+            # versions a reader still streams from
+            fd = os.open(meta, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._reader_fd = fd
+
+    def _debris(self) -> list[Path]:
+        """Paths an interrupted import or clean-up left (none of them is ever read)."""
+        out: list[Path] = []
+        staging = self.root / STAGING
+        if staging.is_dir():
+            out += sorted(staging.iterdir())
+        out += sorted(self.root.glob(f"{CURRENT}.tmp-*"))
+        out += sorted(self.root.glob(".staging-*"))  # the layout before versions
+        vdir, number = self._current()
+        versions = self.root / VERSIONS
+        if versions.is_dir():
+            for v in sorted(versions.iterdir()):
+                n = int(v.name) if v.name.isdigit() else -1
+                if n > number or n < number - 1 or not v.name.isdigit():
+                    out.append(v)  # never committed / older than the previous version
+        if vdir is not None and vdir != self.root:
+            # the legacy layout's files, hard-linked into the first version
+            out += sorted(self.root.glob("venue=*"))
+            if (self.root / META_FILE).is_file():
+                out.append(self.root / META_FILE)
+        return out
+
+    def _recover(self) -> list[str]:
+        """Delete debris (the writer lock must be held); returns what was deleted."""
+        done = []
+        for path in self._debris():
+            if path.parent.name == VERSIONS and _in_use(path):
+                continue  # a reader still streams it: the next import removes it
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            done.append(f"deleted {path.relative_to(self.root)}")
+        return done
+
+    def _recover_if_free(self) -> list[str]:
+        """Readers clean up too when no writer is active (never waiting for one)."""
+        if not self._debris():
+            return []
+        lock = WriterLock(self.root, self.spec, timeout_s=0)
+        try:
+            lock.acquire()
+        except StorageError:
+            return []  # a writer is at work; its debris is its own business
+        try:
+            return self._recover()
+        finally:
+            lock.release()
+
+    def repair(self) -> list[str]:
+        return list(self.recovered) + self._recover()
+
+    def location(self) -> Path:
+        return self.root
+
+    def close(self) -> None:
+        fd, self._reader_fd = self._reader_fd, None
+        if fd is not None:
+            os.close(fd)
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            lock.release()
 
     # -- layout --------------------------------------------------------------------------
     def _inst_dir(self, root: Path, inst: StoredInstrument) -> Path:
@@ -139,9 +267,9 @@ class ParquetDatasetStore(Store):
 
     def _files(self, inst_id: str) -> list[Path]:
         inst = self.instruments().get(inst_id)
-        if inst is None:
+        if inst is None or self.version_dir is None:
             return []
-        base = self._inst_dir(self.root, inst)
+        base = self._inst_dir(self.version_dir, inst)
         if not base.is_dir():
             return []
         days = sorted(p for p in base.iterdir() if p.is_dir() and p.name.startswith("day="))
@@ -152,6 +280,14 @@ class ParquetDatasetStore(Store):
         return {
             k: StoredInstrument.from_json(v) for k, v in sorted(self._meta["instruments"].items())
         }
+
+    def imported_sources(self, sha256s: Sequence[str]) -> dict[str, ImportedSource]:
+        want = set(sha256s)
+        out: dict[str, ImportedSource] = {}
+        for rec in self._meta["sources"]:
+            if rec["sha256"] in want and rec["sha256"] not in out:
+                out[rec["sha256"]] = ImportedSource(rec["name"], rec["sha256"], rec["imported_at"])
+        return out
 
     def stats(self) -> list[InstrumentStats]:
         out = []
@@ -213,17 +349,51 @@ class ParquetDatasetStore(Store):
         return gen()
 
     # -- write ---------------------------------------------------------------------------
-    def begin_import(self, instruments: Mapping[str, StoredInstrument]) -> ImportTransaction:
-        return _ParquetImport(self, instruments)
+    def writable(self) -> bool:
+        return self.lock is not None
+
+
+def _in_use(version: Path) -> bool:
+    """True while a reader holds its shared lock on the version's metadata."""
+    meta = version / META_FILE
+    if fcntl is None or not meta.is_file():
+        return False
+    fd = os.open(meta, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's lock
+    return False
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link an unchanged file into the new version (copy where links are refused)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 class _ParquetImport(ImportTransaction):
-    """Stage new rows per (instrument, day) as sorted files, merge with existing, swap."""
+    """Stage rows per (instrument, day); at commit build the next version and switch to it.
 
-    def __init__(self, store: ParquetDatasetStore, instruments) -> None:
-        super().__init__(store, instruments)
+    Steps (each a `crash_point` for the tests): the new version is built under
+    `DIR/.staging/<token>/v` (merged files for the days the import touches, hard links
+    for the others, the metadata with next seq, instruments and source digests), fsynced,
+    renamed to `DIR/.versions/NNNNNN`, and committed by renaming a fresh symlink over
+    `DIR/current` (then the directory is fsynced). Anything before that rename is
+    invisible debris; anything after is clean-up of versions nobody reads."""
+
+    def __init__(
+        self, store: ParquetDatasetStore, instruments, sources, force, expected_rows
+    ) -> None:
+        super().__init__(store, instruments, sources, force, expected_rows)
         self.ds = store
-        self.staging = store.root / f".staging-{uuid.uuid4().hex[:12]}"
+        self.token = uuid.uuid4().hex[:12]
+        self.staging = store.root / STAGING / self.token
         self.staging.mkdir(parents=True)
         self._parts: dict[tuple[str, str], list[Path]] = {}
         self._counter = 0
@@ -244,57 +414,77 @@ class _ParquetImport(ImportTransaction):
     def commit(self) -> None:
         store = self.ds
         specs = {**store.instruments(), **self.instruments}
-        final: list[tuple[Path, Path]] = []  # (staged file, target)
+        new = self.staging / "v"
+        new.mkdir()
+        touched: set[Path] = set()
+        for (inst_id, day), parts in sorted(self._parts.items()):
+            rel = store._inst_dir(Path(), specs[inst_id]) / f"day={day}" / FILE_NAME
+            tables = [pq.read_table(p) for p in parts]
+            if store.version_dir is not None and (store.version_dir / rel).is_file():
+                tables.insert(0, pq.read_table(store.version_dir / rel, schema=STREAM_SCHEMA))
+            table = pa.concat_tables(tables)
+            order = np.lexsort(
+                (table.column("seq").to_numpy(), table.column("local_ts").to_numpy())
+            )
+            (new / rel).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                table.take(pa.array(order)),
+                new / rel,
+                row_group_size=_ROW_GROUP,
+                compression="zstd",
+            )
+            touched.add(rel)
+        crash_point("parquet.merged")
+        if store.version_dir is not None:
+            for inst in store.instruments().values():
+                base = store._inst_dir(store.version_dir, inst)
+                for f in sorted(base.glob(f"day=*/{FILE_NAME}")) if base.is_dir() else []:
+                    rel = f.relative_to(store.version_dir)
+                    if rel not in touched:
+                        _link_or_copy(f, new / rel)
+        number = store.version + 1
+        stamp = now_utc()
+        meta = dict(store._meta)
+        meta["version"] = 2
+        meta["instruments"] = {k: v.to_json() for k, v in sorted(specs.items())}
+        meta["next_seq"] = {**store._meta["next_seq"], **self._next_seq}
+        meta["sources"] = [
+            *store._meta["sources"],
+            *(
+                {"sha256": s.sha256, "name": s.name, "bytes": s.bytes, "imported_at": stamp}
+                for s in self.sources
+            ),
+        ]
+        write_file_durably(new / META_FILE, json.dumps(meta, indent=1, sort_keys=True).encode())
+        fsync_tree(new)
+        crash_point("parquet.synced")
+        versions = store.root / VERSIONS
+        versions.mkdir(exist_ok=True)
+        target = versions / f"{number:06d}"
+        if target.exists():  # an uncommitted version of an earlier, killed import
+            shutil.rmtree(target)
+        os.rename(new, target)
+        fsync_dir(versions)
+        crash_point("parquet.version_renamed")
+        link = store.root / f"{CURRENT}.tmp-{self.token}"
+        os.symlink(f"{VERSIONS}/{target.name}", link)
+        crash_point("parquet.link_created")
+        os.replace(link, store.root / CURRENT)  # the commit
+        crash_point("parquet.before_dir_fsync")
+        fsync_dir(store.root)
+        crash_point("parquet.committed")
+        store._load()
         try:
-            for (inst_id, day), parts in sorted(self._parts.items()):
-                target = store._inst_dir(store.root, specs[inst_id]) / f"day={day}" / FILE_NAME
-                tables = [pq.read_table(p) for p in parts]
-                if target.is_file():
-                    tables.insert(0, pq.read_table(target, schema=STREAM_SCHEMA))
-                table = pa.concat_tables(tables)
-                order = np.lexsort(
-                    (table.column("seq").to_numpy(), table.column("local_ts").to_numpy())
-                )
-                table = table.take(pa.array(order))
-                staged = self.staging / "final" / f"{len(final):06d}.parquet"
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(table, staged, row_group_size=_ROW_GROUP, compression="zstd")
-                final.append((staged, target))
-            meta = dict(store._meta)
-            meta["instruments"] = {k: v.to_json() for k, v in sorted(specs.items())}
-            meta["next_seq"] = {**store._meta["next_seq"], **self._next_seq}
-            staged_meta = self.staging / META_FILE
-            staged_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
-        except BaseException:
-            self.rollback()
-            raise
-        # swap phase: keep replaced files until every rename has succeeded
-        backup = self.staging / "old"
-        done: list[tuple[Path, Path, Path | None]] = []
-        try:
-            for staged, target in final:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                old = None
-                if target.exists():
-                    old = backup / f"{len(done):06d}.parquet"
-                    old.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(target, old)
-                os.replace(staged, target)
-                done.append((staged, target, old))
-            os.replace(staged_meta, store.root / META_FILE)
-        except BaseException:
-            for _staged, target, old in reversed(done):
-                if old is not None:
-                    os.replace(old, target)
-                else:
-                    target.unlink(missing_ok=True)
-            shutil.rmtree(self.staging, ignore_errors=True)
-            raise
-        store._meta = meta
-        shutil.rmtree(self.staging, ignore_errors=True)
+            store._recover()  # the previous-but-one version, legacy files, this staging
+        except OSError:
+            pass  # committed; what is left is removed at the next open
+        crash_point("parquet.cleaned")
 
     def rollback(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+ParquetDatasetStore.transaction_type = _ParquetImport
 
 
 class ParquetFileStore(Store):

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest(sub)
     data_cmd.register(sub)
     report_cmd.register(sub)
+    from modes.stress import register as register_stress  # the strategy x scenario matrix
+    register_stress(sub)
     _add_audit(sub)
     return parser
 

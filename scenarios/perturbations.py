@@ -123,7 +123,7 @@ class PriceShock(_Timed):
                  step: str = DEFAULT_STEP) -> None:
         super().__init__(instrument, at, step)
         self.fall = duration("fall", fall, zero=False)
-        self.move = number("move_pct", move_pct, low=Decimal(-99.99), high=Decimal(1000)) / 100
+        self.move = number("move_pct", move_pct, low=Decimal("-99.99"), high=Decimal(1000)) / 100
         self.hold = duration("hold", hold)
         self.recover = duration("recover", recover)
         self.recover_frac = number("recover_pct", recover_pct, low=Decimal(0), high=Decimal(100)) / 100
@@ -162,7 +162,7 @@ class PumpAndDump(_Timed):
         self.rise = number("rise_pct", rise_pct, low=Decimal(0), high=Decimal(1000)) / 100
         self.hold = duration("hold", hold)
         self.collapse = duration("collapse", collapse, zero=False)
-        self.end = number("end_pct", end_pct, low=Decimal(-99.99), high=Decimal(1000)) / 100
+        self.end = number("end_pct", end_pct, low=Decimal("-99.99"), high=Decimal(1000)) / 100
         self.volume = number("volume", volume, low=Decimal(0))
         self.spoof = number("spoof_depth", spoof_depth, low=Decimal(0))
 

@@ -75,6 +75,20 @@ def _fingerprint(run_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _record_invariants(run_dir: Path, invariants: list[dict[str, Any]]) -> None:
+    """Add the `invariants` list the run report renders (README, Execution-quality report) to
+    summary.json: name, ok, detail, plus the status and first offending time."""
+    path = run_dir / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["invariants"] = [{"name": i["name"], "ok": i["status"] != "fail", "status": i["status"],
+                              "first_ts": i["first_ts"],
+                              "detail": i["detail"] + "".join(f"; {v['message']}" for v in i["violations"][:1])}
+                             for i in invariants]
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
 def run_job(job: Job) -> dict[str, Any]:
     """Run one job (in a worker process); never raises for a user error or a bug of the run:
     the outcome is in the returned dict's `status` (pass, fail, error, crashed)."""
@@ -88,7 +102,7 @@ def run_job(job: Job) -> dict[str, Any]:
         scenario = load_scenario(job.scenario_file)
         config = scenario.run_config(_strategy_config(job.strategy_file))
         transform = None if job.is_base else scenario.feed_transform()
-        run_dir = run_backtest(config, job.out, write_html=job.report, feed_transform=transform)
+        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform)
         records = RunRecords(run_dir)
         results = [] if job.is_base else [inv.check(records) for inv in scenario.build_invariants()]
         out["invariants"] = [r.to_json() for r in results]
@@ -96,11 +110,16 @@ def run_job(job: Job) -> dict[str, Any]:
         out["fingerprint"] = _fingerprint(run_dir)
         out["status"] = "fail" if any(r.status == "fail" for r in results) else "pass"
         if not job.is_base:
+            _record_invariants(run_dir, out["invariants"])
             (run_dir / "stress.json").write_text(json.dumps({
                 "scenario": scenario.name, "scenario_file": str(job.scenario_file),
                 "scenario_sha256": hashlib.sha256(Path(job.scenario_file).read_bytes()).hexdigest(),
                 "strategy_file": job.strategy_file, "status": out["status"],
                 "invariants": out["invariants"]}, indent=2) + "\n")
+        if job.report:
+            from reports import write_report
+
+            write_report(run_dir)  # after the invariants are in summary.json: the report shows them
     except TickparityError as exc:
         out["status"] = "error"
         out["error"] = f"{type(exc).__name__}: {exc}"

@@ -74,6 +74,18 @@ def test_junit_and_html_name_the_broken_invariant(cli_run):
     assert (Path(crash["run_dir"]) / "stress.json").is_file()
 
 
+def test_cell_report_lists_the_invariants(cli_run):
+    from reports import write_report
+
+    _status, _printed, out = cli_run
+    cell = out / "cells" / "mm" / "crash-breaks-limits"
+    summary = json.loads((cell / "summary.json").read_text())
+    broken = {i["name"] for i in summary["invariants"] if not i["ok"]}
+    assert broken == {"max_drawdown", "max_position", "max_exposure", "pnl_bounded"}
+    report = write_report(cell).read_text()  # what `tickparity stress` does without --no-report
+    assert "Scenario invariants" in report and "max_drawdown" in report and "FAIL" in report
+
+
 def test_results_do_not_depend_on_jobs(cli_run, tmp_path):
     _status, _printed, out = cli_run
     status, cells = run_stress([MM], [CALM, CRASH], tmp_path / "serial", jobs=1, report=False, echo=lambda *_: None)

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from engine.errors import ConfigError, DataError
+from scenarios.perturbations import decimal_value
 
 OPEN_STATUSES = ("pending", "submitted", "acknowledged", "partially_filled")
 
@@ -127,15 +128,7 @@ class Invariant:
 
 
 def _limit(name: str, value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{name} = {value!r}: expected a number")
-    try:
-        out = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{name} = {value!r}: expected a number") from None
-    return out
+    return None if value is None else decimal_value(name, value)
 
 
 def drawdown_series(equity: list[tuple[int, Decimal]]) -> list[tuple[int, Decimal, Decimal]]:

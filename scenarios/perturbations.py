@@ -58,8 +58,9 @@ def duration(name: str, value: object, *, zero: bool = True) -> int:
     return sum(parse_duration(p) for p in parts)
 
 
-def number(name: str, value: object, *, low: Decimal | None = None, high: Decimal | None = None) -> Fraction:
-    """A number key (TOML int/float/decimal string) -> exact Fraction of its decimal text."""
+def decimal_value(name: str, value: object, *, low: Decimal | None = None,
+                  high: Decimal | None = None) -> Decimal:
+    """A number key (TOML int/float/decimal string) -> the Decimal of its decimal text, bounded."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ConfigError(f"{name} = {value!r}: expected a number")
     try:
@@ -72,7 +73,12 @@ def number(name: str, value: object, *, low: Decimal | None = None, high: Decima
         raise ConfigError(f"{name} = {value}: must be >= {low}")
     if high is not None and dec > high:
         raise ConfigError(f"{name} = {value}: must be <= {high}")
-    return Fraction(dec)
+    return dec
+
+
+def number(name: str, value: object, *, low: Decimal | None = None, high: Decimal | None = None) -> Fraction:
+    """A number key as an exact Fraction (shapes are computed in exact rationals)."""
+    return Fraction(decimal_value(name, value, low=low, high=high))
 
 
 class _Timed(BookPerturbation):

@@ -106,3 +106,23 @@ def test_ledger_reconciles_catches_a_missing_fill(crash_cell, tmp_path):
     assert "balance binance:USDT" in messages and "position binance:BTC/USDT" in messages
     # the fee check names the first equity sample after the missing fill
     assert res.first_ts == dropped["ts"] or dropped["fee"] == "0"
+
+
+def test_dataset_window_base_replaces_the_strategys_data(tmp_path):
+    from engine.types import load_instruments
+    from replay.synthetic import DEFAULT_START_NS, write_store
+
+    store = f"duckdb:{tmp_path / 'data.duckdb'}"
+    write_store(store, [load_instruments(None)["binance:BTC/USDT"]], 9, DEFAULT_START_NS, 90 * 1_000_000_000)
+    scenario_file = tmp_path / "window.toml"
+    scenario_file.write_text(f'[base]\ndata = "{store}"\nfrom = "2024-01-01T00:00:30Z"\nto = "2024-01-01T00:01:10Z"\n'
+                             '[[perturbations]]\nkind = "liquidity_drought"\nat = "10s"\ndepth = 0.1\nhold = "10s"\n'
+                             '[[invariants]]\nkind = "ledger_reconciles"\n')
+    scenario = load_scenario(scenario_file)
+    config = scenario.run_config(strategy("mm.toml"))
+    run = run_backtest(config, tmp_path / "run", write_html=False, feed_transform=scenario.feed_transform())
+    summary = RunRecords(run).summary
+    assert summary["data"] == store and summary["start_ts"] == DEFAULT_START_NS + 30 * 1_000_000_000
+    assert summary["end_ts"] <= DEFAULT_START_NS + 70 * 1_000_000_000 and summary["fills"] > 0
+    (check,) = scenario.build_invariants()
+    assert check.check(RunRecords(run)).status == "pass"

@@ -226,8 +226,15 @@ def execute(jobs: list[Job], workers: int, on_done=None) -> list[dict[str, Any]]
     try:
         while queue or running:
             while queue and len(running) < workers:
-                job = queue.pop(0)
-                running[pool.submit(run_job, job)] = job
+                try:
+                    future = pool.submit(run_job, queue[0])
+                except BrokenProcessPool:  # a worker died since the last wait
+                    if not running:  # nothing in flight to blame: start over with a fresh pool
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = _pool(workers)
+                        continue
+                    break  # the futures in flight fail below and are re-run one by one
+                running[future] = queue.pop(0)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             suspects = []
             for future in done:

@@ -1,4 +1,5 @@
-"""`tickparity stress`: the strategy x scenario matrix, in parallel processes, for CI.
+"""`tickparity stress`: the strategy x scenario matrix, in parallel processes, for CI;
+`tickparity sweep`: the same matrix over the points of a strategy parameter grid.
 
 For every strategy run config and every scenario file, one backtest runs the strategy on the
 scenario's base data with the scenario's feed perturbations (`run_backtest(feed_transform=)`),
@@ -33,7 +34,7 @@ import traceback
 import xml.etree.ElementTree as ET
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class Job:
     base_index: int | None  # index of the base job of a cell
     out: str
     report: bool
+    params: tuple[tuple[str, Any], ...] = ()  # strategy parameter overrides (a sweep's grid point)
 
 
 def _strategy_config(path: str):
@@ -100,7 +102,10 @@ def run_job(job: Job) -> dict[str, Any]:
         from scenarios import RunRecords, load_scenario, run_figures
 
         scenario = load_scenario(job.scenario_file)
-        config = scenario.run_config(_strategy_config(job.strategy_file))
+        config = _strategy_config(job.strategy_file)
+        if job.params:
+            config = replace(config, params={**config.params, **dict(job.params)})
+        config = scenario.run_config(config)
         transform = None if job.is_base else scenario.feed_transform()
         run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform)
         records = RunRecords(run_dir)
@@ -157,10 +162,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
 
-def plan(strategy_files: list[str], scenario_files: list[Path], out: Path, report: bool) -> list[Job]:
-    """All jobs: per strategy, its base runs first (one per distinct base), then its cells.
+Variant = tuple[str, tuple[tuple[str, Any], ...]]  # (run config file, parameter overrides)
 
-    Validates every strategy config and scenario file before anything runs."""
+
+def variant_name(file: str, params: tuple[tuple[str, Any], ...]) -> str:
+    """Display name of a strategy variant: the config's stem, plus [k=v,...] for a grid point."""
+    stem = Path(file).stem
+    return stem if not params else f"{stem}[{','.join(f'{k}={v}' for k, v in params)}]"
+
+
+def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report: bool) -> list[Job]:
+    """All jobs: per strategy variant, its base runs first (one per distinct base), then its
+    cells. Validates every strategy config and scenario file before anything runs."""
     from scenarios import load_scenario
 
     scenarios = [load_scenario(f) for f in scenario_files]
@@ -170,13 +183,14 @@ def plan(strategy_files: list[str], scenario_files: list[Path], out: Path, repor
         raise ConfigError(f"scenario name(s) {dup} used by more than one file; names key the matrix")
     jobs: list[Job] = []
     seen: dict[str, int] = {}
-    for file in strategy_files:
+    for file, params in variants:
         if not Path(file).is_file():
             raise ConfigError(f"--strategies: run config not found: {file}")
         config = _strategy_config(file)
-        stem = _slug(Path(file).stem)
-        seen[stem] = seen.get(stem, 0) + 1
-        name = stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"
+        display = variant_name(file, params)
+        seen[display] = seen.get(display, 0) + 1
+        name = display if seen[display] == 1 else f"{display}-{seen[display]}"
+        folder = out / "cells" / _slug(name)
         bases: dict[tuple, int] = {}
         for scenario in scenarios:
             key = scenario.run_config(config)
@@ -185,12 +199,12 @@ def plan(strategy_files: list[str], scenario_files: list[Path], out: Path, repor
                 bases[base_key] = len(jobs)
                 label = f"base:{key.data}"
                 jobs.append(Job(len(jobs), str(file), name, str(scenario.path), label, True, None,
-                                str(out / "cells" / name / f"_base-{len(bases)}"), report))
+                                str(folder / f"_base-{len(bases)}"), report, params))
         for scenario in scenarios:
             key = scenario.run_config(config)
             base_index = bases[(key.data, key.start_ns, key.end_ns)]
             jobs.append(Job(len(jobs), str(file), name, str(scenario.path), scenario.name, False, base_index,
-                            str(out / "cells" / name / scenario.name), report))
+                            str(folder / scenario.name), report, params))
     return jobs
 
 
@@ -279,10 +293,23 @@ def _run_alone(job: Job) -> dict[str, Any]:
 # -- reporting -------------------------------------------------------------------------------
 
 
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
 def rerun_command(job: Job, out: Path) -> str:
+    """The one command that reruns this cell (and its unperturbed base) alone."""
+    where = str(out / "rerun" / _slug(f"{job.strategy}__{job.scenario}"))
+    if job.params:
+        grid = [arg for k, v in job.params for arg in ("--grid", f"{k}={_toml_literal(v)}")]
+        return shlex.join(["tickparity", "sweep", "--strategy", job.strategy_file, *grid, "--scenarios",
+                           job.scenario_file, "--jobs", "1", "--out", where])
     return shlex.join(["tickparity", "stress", "--strategies", job.strategy_file, "--scenarios",
-                       job.scenario_file, "--jobs", "1", "--out",
-                       str(out / "rerun" / f"{job.strategy}__{job.scenario}")])
+                       job.scenario_file, "--jobs", "1", "--out", where])
 
 
 def assemble(jobs: list[Job], results: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
@@ -304,6 +331,7 @@ def assemble(jobs: list[Job], results: list[dict[str, Any]], out: Path) -> list[
         report = Path(job.out) / "report.html"
         cells.append({
             "index": job.index, "strategy": job.strategy, "strategy_file": job.strategy_file,
+            "params": dict(job.params),
             "scenario": job.scenario, "scenario_file": job.scenario_file, "run_dir": job.out,
             "status": res["status"], "error": res.get("error"), "invariants": res["invariants"],
             "broken": [inv["name"] for inv in broken], "figures": res.get("figures"),
@@ -362,11 +390,54 @@ def write_html(cells: list[dict[str, Any]], strategies: list[str], scenarios: li
 def run_stress(strategy_files: list[str], scenario_patterns: list[str] | None, out: str | Path = DEFAULT_OUT,
                jobs: int | None = None, report: bool = True, echo=print) -> tuple[int, list[dict[str, Any]]]:
     """Plan, run and report the matrix; returns (exit status, cells). Python API of the command."""
+    return _run_matrix([(str(f), ()) for f in strategy_files], scenario_patterns, out, jobs, report, echo)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """['KEY=V1,V2', ...] -> {KEY: [V1, V2]}; values are TOML literals (1, 0.5, "0.01", true),
+    or plain text when they are not."""
+    import tomllib
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier() or not values.strip():
+            raise ConfigError(f"--grid {item!r}: expected KEY=V1,V2,... (a strategy parameter and its values)")
+        if key in grid:
+            raise ConfigError(f"--grid {key}: given twice")
+        try:
+            parsed = tomllib.loads(f"v = [{values}]")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = [v.strip() for v in values.split(",")]
+        if not parsed or len({json.dumps(v, sort_keys=True) for v in parsed}) != len(parsed):
+            raise ConfigError(f"--grid {item!r}: give distinct values")
+        grid[key] = list(parsed)
+    if not grid:
+        raise ConfigError("sweep: give at least one --grid KEY=V1,V2")
+    return grid
+
+
+def run_sweep(strategy_file: str, grid: dict[str, list[Any]], scenario_patterns: list[str] | None,
+              out: str | Path = "runs/sweep", jobs: int | None = None, report: bool = True,
+              echo=print) -> tuple[int, list[dict[str, Any]]]:
+    """Every point of a strategy parameter grid x the scenarios, on the same process-pool runner
+    (each grid point is a row of the matrix); returns (exit status, cells)."""
+    import itertools
+
+    keys = list(grid)
+    variants = [(str(strategy_file), tuple(zip(keys, values, strict=True)))
+                for values in itertools.product(*(grid[k] for k in keys))]
+    return _run_matrix(variants, scenario_patterns, out, jobs, report, echo)
+
+
+def _run_matrix(variants: list[Variant], scenario_patterns: list[str] | None, out: str | Path,
+                jobs: int | None, report: bool, echo) -> tuple[int, list[dict[str, Any]]]:
     from engine.progress import progress
 
     out = Path(out)
     files = expand_scenarios(scenario_patterns)
-    plan_jobs = plan(list(strategy_files), files, out, report)
+    plan_jobs = plan(variants, files, out, report)
     workers = max(1, min(jobs or (os.cpu_count() or 1), len(plan_jobs)))
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -381,7 +452,7 @@ def run_stress(strategy_files: list[str], scenario_patterns: list[str] | None, o
             "passed": sum(c["status"] == "pass" for c in cells),
             "failed": sum(c["status"] == "fail" for c in cells),
             "errors": sum(c["status"] in ("error", "crashed") for c in cells) + len(bases_bad),
-            "command": shlex.join(["tickparity", "stress", *sys.argv[2:]]) if sys.argv[1:2] == ["stress"] else ""}
+            "command": shlex.join(["tickparity", *sys.argv[1:]]) if sys.argv[1:2] in (["stress"], ["sweep"]) else ""}
     (out / "results.json").write_text(json.dumps(
         {"meta": meta, "jobs": [asdict(j) for j in plan_jobs], "results": results, "cells": cells},
         indent=2, default=str) + "\n")
@@ -417,6 +488,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     p.add_argument("--no-report", action="store_true", help="skip each cell's HTML report (faster)")
     p.set_defaults(func=_cmd_stress)
+    w = subparsers.add_parser(
+        "sweep", help="run a strategy parameter grid x stress scenarios (same runner and outputs as stress)",
+        description="Run every point of a parameter grid of one strategy run config on every scenario, in "
+                    "parallel processes; outputs and exit status as `tickparity stress` (docs/scenarios.md).")
+    w.add_argument("--strategy", required=True, metavar="CONFIG.toml", help="the strategy run config")
+    w.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                   help="a [run.params] key and its values, TOML literals (repeatable; the grid is their product)")
+    w.add_argument("--scenarios", nargs="+", metavar="GLOB",
+                   help="scenario files or globs (default: the shipped library)")
+    w.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: CPU count)")
+    w.add_argument("--out", default="runs/sweep", help="output directory (default runs/sweep)")
+    w.add_argument("--no-report", action="store_true", help="skip each cell's HTML report (faster)")
+    w.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: must be >= 1")
+    status, _cells = run_sweep(args.strategy, parse_grid(args.grid), args.scenarios, args.out, args.jobs,
+                               report=not args.no_report)
+    return status
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:

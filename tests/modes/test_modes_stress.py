@@ -146,3 +146,26 @@ def test_ctrl_c_stops_every_worker(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_sweep_runs_each_grid_point_with_its_parameters(tmp_path):
+    import pyarrow.parquet as pq
+
+    short = tmp_path / "short.toml"
+    short.write_text('[base]\ndata = "synthetic:5:20s"\n[[invariants]]\nkind = "ledger_reconciles"\n')
+    out = tmp_path / "sweep"
+    status = main(["sweep", "--strategy", MM, "--grid", 'qty="0.01","0.02"', "--scenarios", str(short),
+                   "--jobs", "2", "--out", str(out), "--no-report"])
+    assert status == 0
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert [(c["strategy"], c["params"], c["status"]) for c in cells] == [
+        ("mm[qty=0.01]", {"qty": "0.01"}, "pass"), ("mm[qty=0.02]", {"qty": "0.02"}, "pass")]
+    for cell in cells:
+        sizes = {Decimal(row["qty"]) for row in pq.read_table(Path(cell["run_dir"]) / "orders.parquet").to_pylist()}
+        assert sizes == {Decimal(cell["params"]["qty"])}
+    assert cells[0]["fingerprint"] != cells[1]["fingerprint"]
+    from modes.stress import Job, rerun_command
+
+    job = Job(0, MM, "mm[qty=0.02]", str(short), "short", False, None, str(out), False, (("qty", "0.02"),))
+    assert shlex.split(rerun_command(job, out))[:6] == ["tickparity", "sweep", "--strategy", MM, "--grid",
+                                                         'qty="0.02"']

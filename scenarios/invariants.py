@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from engine.errors import ConfigError, DataError
+from replay.schema import format_ns
 from scenarios.perturbations import decimal_value
 
 OPEN_STATUSES = ("pending", "submitted", "acknowledged", "partially_filled")
@@ -165,7 +166,7 @@ class MaxDrawdown(Invariant):
             if over and not violations:
                 violations.append(Violation(ts, f"drawdown {dd:.2f} ({pct:.2f} % of peak {peak:.2f}) "
                                                 f"exceeds {self._limits()}"))
-        return self.result(violations, f"max drawdown {worst:.2f} at {worst_ts}; limit {self._limits()}")
+        return self.result(violations, f"max drawdown {worst:.2f} at {format_ns(worst_ts)}; limit {self._limits()}")
 
     def _limits(self) -> str:
         parts = ([f"{self.limit}"] if self.limit is not None else []) + (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -216,8 +216,18 @@ def data_span(config: RunConfig, instruments: dict[str, Instrument]) -> dict[str
     return {i: stats.get(i, (None, None)) for i in instruments}
 
 
-def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True) -> Path:
-    """Run one backtest and write its run directory; returns the directory."""
+FeedTransform = Callable[[Iterable[np.ndarray], dict[str, Instrument]], Iterable[np.ndarray]]
+
+
+def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True,
+                 feed_transform: FeedTransform | None = None) -> Path:
+    """Run one backtest and write its run directory; returns the directory.
+
+    `feed_transform(chunks, instruments)` (optional) rewrites the replayed market data
+    before feed latency is applied: EVENT_DTYPE chunks in, chunks in (local_ts, run order)
+    order out, in bounded memory. `tickparity stress` passes a scenario's perturbations here
+    (scenarios.Scenario.feed_transform).
+    """
     from replay import open_source
 
     wall_start = time.perf_counter()
@@ -231,7 +241,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
                          seed=config.seed)
     feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
-    feed = _Peekable(apply_feed_latency(source, feed_ns))
+    chunks = source if feed_transform is None else feed_transform(source, instruments)
+    feed = _Peekable(apply_feed_latency(chunks, feed_ns))
     if feed.first_ts is None:
         raise DataError(f"no market data for {list(instruments)} in {config.data} in the requested time range")
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts

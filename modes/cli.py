@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
-from modes import data_cmd, report_cmd
+from modes import data_cmd, report_cmd, stress
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -154,6 +154,10 @@ EXAMPLES = {
                      "--seed 7 --duration 1h",
     "report": "tickparity report runs/demo   |   tickparity report compare runs/a runs/b",
     "data repair": "tickparity data repair parquet:data/btc",
+    "stress": "tickparity stress --strategies examples/market_maker.toml examples/twap.toml "
+              "--scenarios 'scenarios/library/*.toml' --jobs 2",
+    "sweep": "tickparity sweep --strategy examples/market_maker.toml --grid half_spread_bps=2,4,8 "
+             "--scenarios scenarios/library/gdax-eth-flash-crash-2017.toml",
     "audit": "tickparity audit verify runs/demo/audit.jsonl",
     "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
 }
@@ -208,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest(sub)
     data_cmd.register(sub)
     report_cmd.register(sub)
+    stress.register(sub)  # the strategy x scenario matrix (stress, sweep)
     _add_audit(sub)
     _add_examples(parser)
     return parser

@@ -1,0 +1,1 @@
+"""The shipped scenario library (TOML files); a package so wheels include the files."""

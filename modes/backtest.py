@@ -85,8 +85,8 @@ def _store_specs(spec: str, stored: dict[str, Any], ids: list[str]) -> dict[str,
         template = shipped.get(inst_id)
         out[inst_id] = have.to_instrument(template)
         if template is not None and (template.tick_size, template.lot_size) != (have.tick_size, have.lot_size):
-            _warn(f"{inst_id}: tick_size {have.tick_size} / lot_size {have.lot_size} from {spec} (the shipped "
-                  f"instruments file says {template.tick_size} / {template.lot_size}; --instruments FILE overrides)")
+            _warn(f"{inst_id}: tick_size {have.tick_size:f} / lot_size {have.lot_size:f} from {spec} (the shipped "
+                  f"instruments file says {template.tick_size:f} / {template.lot_size:f}; --instruments FILE overrides)")
     return out
 
 

@@ -13,6 +13,9 @@ Checks (the name is what reports and docs use):
 - ``duplicate_trade_id`` a trade id seen before for the same instrument (in the import,
                          or already in the target store)
 - ``overlaps_store``     (warning) the store already holds rows in the import's time range
+- ``before_snapshot``    (warning) book rows before the instrument's first snapshot (or
+                         after a CLEAR, before the next snapshot): the book they change is
+                         unknown, so an import drops them in every mode
 - ``malformed_line``     a line that is not `<ns> <json>` or lacks a field
 - ``bbo_mismatch``       (binance-ws) rebuilt top of book differs from bookTicker at the
                          same update id
@@ -33,7 +36,7 @@ import numpy as np
 
 from engine.errors import ConfigError, DataError
 from engine.types import EventKind, Instrument
-from replay.book import BookScanner, message_ends
+from replay.book import BookScanner, message_ends, unknown_book_rows
 
 _TRADE = EventKind.TRADE.value
 _DELTA = EventKind.BOOK_DELTA.value
@@ -290,6 +293,22 @@ def check_merged(rows: Rows, report: Report, mode: Mode) -> Rows:
     ev = rows.events
     if len(ev) == 0:
         return rows
+    # book rows no snapshot precedes describe a book nobody knows: dropped in every mode
+    unknown, _known = unknown_book_rows(ev["kind"])
+    if unknown.any():
+        _report_rows(
+            report,
+            "before_snapshot",
+            rows,
+            np.flatnonzero(unknown),
+            lambda i: f"{_fmt_row(inst, ev[i])} before the first snapshot (or after a CLEAR)",
+            severity="warning",
+        )
+        rows = rows.take(~unknown)
+        ev = rows.events
+        report.actions.append(
+            f"{inst.id}: dropped {int(unknown.sum())} book rows that no snapshot precedes"
+        )
     # duplicate trade ids
     tidx = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
     if len(tidx):
@@ -450,12 +469,25 @@ def check_store_instrument(
     min_delta = None
     carry = None
     carry_seq = None
+    known = False
     for events, seq in store.stream(inst_id, None, None, chunk_rows, with_seq=True):
         rows += len(events)
         ev = events
 
         def at(i: int, _seq=seq) -> str:
             return f"{inst_id} seq {int(_seq[i])}"
+
+        unknown, known = unknown_book_rows(ev["kind"], known)
+        if unknown.any():
+            idx = np.flatnonzero(unknown)
+            report.add_many(
+                "before_snapshot",
+                [at(i) for i in idx[: report.show]],
+                [f"{_fmt_row(inst, ev[i])} before the first snapshot (or after a CLEAR)"
+                 for i in idx[: report.show]],
+                len(idx),
+                severity="warning",
+            )
 
         bad = (ev["price"] < 0) | (ev["qty"] < 0) | ((ev["kind"] == _TRADE) & (ev["qty"] == 0))
         for i in np.flatnonzero(bad)[: report.show]:

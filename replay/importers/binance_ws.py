@@ -348,8 +348,13 @@ def _build_symbol(
             f"{sym} {name}: {dropped_old} diffs older than the snapshot dropped (Binance procedure)"
         )
     if buffered:
-        report.note(
-            f"{sym} {name}: {len(buffered)} diffs after the last gap or before any snapshot not applied"
+        report.add(
+            "before_snapshot",
+            f"{name}:{buffered[0].line}",
+            f"{sym}: {len(buffered)} depth diffs after the last gap or before any snapshot "
+            "dropped (no snapshot to apply them to)",
+            len(buffered),
+            severity="warning",
         )
     if not snaps and entry.diffs:
         report.add(

@@ -135,7 +135,11 @@ def test_book_scanner_matches_reference(ops):
         assert top[i, 0] == bb and top[i, 2] == ba
         assert top[i, 1] == (bids[bb] if bids else -1)
         assert crossed[i] == (bool(bids) and bool(asks) and bb >= ba)
-    # repair removes the stale side until nothing is crossed
+    # repair removes the stale side until nothing is crossed (the deltas follow an
+    # empty snapshot: rows no snapshot precedes would be dropped as `before_snapshot`)
+    marks = np.zeros(2, EVENT_DTYPE)
+    marks["kind"] = [EventKind.SNAPSHOT_BEGIN, EventKind.SNAPSHOT_END]
+    ev = np.concatenate([marks, ev])
     report = Report()
     out = check_merged(_rows(ev), report, Mode.REPAIR)
     _e, _t, crossed_after = BookScanner().scan(out.events)

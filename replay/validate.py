@@ -54,6 +54,7 @@ class Problem:
     severity: str = "error"
     count: int = 0
     examples: list[str] = field(default_factory=list)
+    first: str | None = None  # where the first one was seen (file:line or "ID seq N")
 
 
 class Report:
@@ -76,6 +77,8 @@ class Report:
         if severity == "error":
             prob.severity = "error"
         prob.count += count
+        if prob.first is None and where is not None:
+            prob.first = where
         if len(prob.examples) < self.show and where is not None:
             prob.examples.append(f"{where}: {detail}")
 
@@ -86,6 +89,8 @@ class Report:
             return
         self.add(check, None, "", total, severity)
         prob = self.problems[check]
+        if prob.first is None and wheres:
+            prob.first = wheres[0]
         for w, d in zip(wheres, details, strict=False):
             if len(prob.examples) >= self.show:
                 break
@@ -114,7 +119,11 @@ class Report:
         errs = self.errors
         if not errs:
             return "no errors"
-        return ", ".join(f"{k} {v:,}" for k, v in sorted(errs.items()))
+        parts = []
+        for check, count in sorted(errs.items()):
+            first = self.problems[check].first
+            parts.append(f"{check} {count:,}" + (f" (first at {first})" if first else ""))
+        return ", ".join(parts)
 
 
 @dataclass
@@ -309,31 +318,94 @@ def check_merged(rows: Rows, report: Report, mode: Mode) -> Rows:
         report.actions.append(
             f"{inst.id}: dropped {int(unknown.sum())} book rows that no snapshot precedes"
         )
-    # duplicate trade ids
-    tidx = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
-    if len(tidx):
-        ids = ev["order_id"][tidx]
-        _, first_pos = np.unique(ids, return_index=True)
-        dup_mask = np.ones(len(tidx), dtype=np.bool_)
-        dup_mask[first_pos] = False
-        dups = tidx[dup_mask]
-        if len(dups):
-            _report_rows(
-                report,
-                "duplicate_trade_id",
-                rows,
-                dups,
-                lambda i: f"trade id {int(ev['order_id'][i])} seen before",
-            )
-            if mode is not Mode.STRICT:
-                keep = np.ones(len(ev), dtype=np.bool_)
-                keep[dups] = False
-                rows = rows.take(keep)
-                ev = rows.events
-                report.actions.append(f"{inst.id}: dropped {len(dups)} duplicate trades")
+    # repeated trade ids: a verbatim repeat (same venue content) vs a conflicting one
+    rows = _check_trade_ids(rows, report, mode)
 
     # crossed book after snapshots / update messages
     rows = _check_crossed(rows, report, mode)
+    return rows
+
+
+TRADE_CONTENT = ("exch_ts", "side", "price", "qty")
+
+
+def trade_keys(ev: np.ndarray) -> np.ndarray:
+    """One comparable key per row: trade id + venue content (`TRADE_CONTENT`), as bytes."""
+    dt = np.dtype([("order_id", "<u8")] + [(name, ev.dtype[name].newbyteorder("<")) for name in TRADE_CONTENT])
+    packed = np.empty(len(ev), dtype=dt)
+    for name in dt.names:
+        packed[name] = ev[name]
+    return packed.view(np.dtype((np.void, dt.itemsize)))
+
+
+def trade_repeats(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose trade id (order_id of a TRADE row, 0 = unknown) appeared earlier.
+
+    Returns (repeat row indexes in row order, the index of the id's first occurrence,
+    whether the repeat is verbatim: the same id and venue content `TRADE_CONTENT` as an
+    earlier row; local_ts may differ, as when two recorders captured one message)."""
+    tidx = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
+    empty = np.zeros(0, dtype=np.int64)
+    if len(tidx) < 2:
+        return empty, empty, np.zeros(0, dtype=np.bool_)
+    ids = ev["order_id"][tidx]
+    _u, first_id, inv = np.unique(ids, return_index=True, return_inverse=True)
+    _k, first_key = np.unique(trade_keys(ev[tidx]), return_index=True)
+    repeat = np.ones(len(tidx), dtype=np.bool_)
+    repeat[first_id] = False
+    new_key = np.zeros(len(tidx), dtype=np.bool_)
+    new_key[first_key] = True
+    return tidx[repeat], tidx[first_id[inv[repeat]]], ~new_key[repeat]
+
+
+def _check_trade_ids(rows: Rows, report: Report, mode: Mode) -> Rows:
+    """`duplicate_trade_id` (a verbatim repeat) and `conflicting_trade_id` (the id again
+    with another price/qty/side/venue time). Default: both refuse the import. `--repair`
+    drops verbatim repeats and keeps conflicting trades with a warning (each is real
+    volume: the venue printed both); `--skip` drops every repeat."""
+    inst = rows.inst
+    ev = rows.events
+    rep, first, same = trade_repeats(ev)
+    if len(rep) == 0:
+        return rows
+
+    def content(i: int) -> str:
+        return (
+            f"{inst.ticks_to_price(int(ev['price'][i]))} x {inst.lots_to_qty(int(ev['qty'][i]))} "
+            f"side {int(ev['side'][i])} exch_ts {int(ev['exch_ts'][i])}"
+        )
+
+    at_first = dict(zip(rep.tolist(), first.tolist(), strict=True))
+    verbatim, conflicting = rep[same], rep[~same]
+    _report_rows(
+        report,
+        "duplicate_trade_id",
+        rows,
+        verbatim,
+        lambda i: f"trade id {int(ev['order_id'][i])} repeats {rows.where(at_first[i])} verbatim",
+    )
+    _report_rows(
+        report,
+        "conflicting_trade_id",
+        rows,
+        conflicting,
+        lambda i: (
+            f"trade id {int(ev['order_id'][i])}: {content(i)} differs from "
+            f"{rows.where(at_first[i])}: {content(at_first[i])}"
+        ),
+        severity="warning" if mode is Mode.REPAIR else "error",
+    )
+    drop = verbatim if mode is Mode.REPAIR else rep if mode is Mode.SKIP else rep[:0]
+    if len(drop):
+        keep = np.ones(len(ev), dtype=np.bool_)
+        keep[drop] = False
+        rows = rows.take(keep)
+        report.actions.append(f"{inst.id}: dropped {len(drop)} repeated trades")
+    if mode is Mode.REPAIR and len(conflicting):
+        report.actions.append(
+            f"{inst.id}: kept {len(conflicting)} trades whose id repeats with other content "
+            "(both are real volume)"
+        )
     return rows
 
 
@@ -464,6 +536,8 @@ def check_store_instrument(
     )
     scanner = BookScanner()
     seen_trades: set[int] = set()
+    seen_keys: set[tuple[int, int]] = set()  # (trade id, hash of its venue content)
+    kept_conflicting = 0
     last_local = None
     rows = 0
     min_delta = None
@@ -520,13 +594,18 @@ def check_store_instrument(
                 len(back),
             )
         last_local = max(init, int(lt.max()))
-        tid = ev["order_id"][(ev["kind"] == _TRADE) & (ev["order_id"] != 0)]
+        # a verbatim repeat of a trade id is an error; the id again with other content
+        # can only be in a store because an import with --repair kept both (real volume)
         tpos = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
-        for j, t in enumerate(tid.tolist()):
-            if t in seen_trades:
-                report.add("duplicate_trade_id", at(int(tpos[j])), f"trade id {t} seen before")
-            else:
-                seen_trades.add(t)
+        content = zip(*(ev[name][tpos].tolist() for name in TRADE_CONTENT), strict=True)
+        for j, (t, key) in enumerate(zip(ev["order_id"][tpos].tolist(), content, strict=True)):
+            full = (t, hash(key))
+            if full in seen_keys:
+                report.add("duplicate_trade_id", at(int(tpos[j])), f"trade id {t} seen before, verbatim")
+            elif t in seen_trades:
+                kept_conflicting += 1
+            seen_trades.add(t)
+            seen_keys.add(full)
         # crossed book, carrying a message that may continue in the next chunk
         if carry is not None:
             ev = np.concatenate([carry, ev])
@@ -554,6 +633,11 @@ def check_store_instrument(
     if min_delta is not None:
         report.note(
             f"{inst_id}: {rows:,} rows; smallest receive - venue time {min_delta / 1e6:.3f} ms"
+        )
+    if kept_conflicting:
+        report.note(
+            f"{inst_id}: {kept_conflicting:,} trades repeat an earlier trade id with other content "
+            "(kept at import by --repair: both are real volume; not an error)"
         )
     return rows
 

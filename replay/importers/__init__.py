@@ -59,11 +59,11 @@ def parse_sources(
     elif fmt == "tardis":
         from replay.importers import tardis
 
-        parts = tardis.parse(paths, resolver, report)
+        parts = tardis.parse(paths, resolver, report, mode)
     elif fmt == "binance-public":
         from replay.importers import binance_public
 
-        parts = binance_public.parse(paths, resolver, report)
+        parts = binance_public.parse(paths, resolver, report, mode)
     else:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     return parts

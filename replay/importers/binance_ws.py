@@ -93,12 +93,16 @@ class OracleResult:
     examples: list[str] = field(default_factory=list)
 
 
-def _read_file(path: Path, file_index: int, report: Report) -> dict[str, _Symbol]:
+def _read_file(path: Path, file_index: int, report: Report, mode: Mode) -> dict[str, _Symbol]:
     symbols: dict[str, _Symbol] = {}
     snapshots: list[_Snapshot] = []
     name = str(path)
-    for lineno, text in numbered_lines(path):
-        text = text.strip()
+    for lineno, raw in numbered_lines(path, report, mode):
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            report.add("malformed_line", f"{name}:{lineno}", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+            continue
         if not text:
             continue
         stamp, _sp, payload = text.partition(" ")
@@ -382,7 +386,7 @@ def parse(
     marks_by: dict[str, list[tuple[int, int]]] = {}
     tickers_by: dict[str, list] = {}
     for fi, path in enumerate(paths):
-        symbols = _read_file(path, fi, report)
+        symbols = _read_file(path, fi, report, mode)
         for sym in sorted(symbols):
             entry = symbols[sym]
             inst = resolver.resolve(

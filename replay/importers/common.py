@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 
 from engine.errors import ConfigError, DataError
 from engine.types import EVENT_DTYPE, Instrument
+from engine.types.instrument import beyond_range_message
 from replay.numparse import NAN, NEGATIVE, OFF_GRID, OVERFLOW, parse_units
 from replay.validate import Mode, Report, Rows
 
@@ -326,9 +327,9 @@ def build_rows(
     ev["qty"] = qty
     rows = Rows(inst, ev, file, line, files)
     bad = np.zeros(n, dtype=np.bool_)
-    for values, status, step, what in (
-        (price_text, pst, inst.tick_size, "price"),
-        (qty_text, qst, inst.lot_size, "qty"),
+    for values, status, step, what, step_name in (
+        (price_text, pst, inst.tick_size, "price", "tick_size"),
+        (qty_text, qst, inst.lot_size, "qty", "lot_size"),
     ):
         for check, codes in (("bad_value", (NAN, NEGATIVE, OVERFLOW)), ("off_grid", (OFF_GRID,))):
             idx = np.flatnonzero(np.isin(status, codes))
@@ -341,6 +342,8 @@ def build_rows(
                 v = values[int(i)].as_py()
                 if check == "off_grid":
                     details.append(f"{inst.id} {what} {v!r} is not a multiple of {step:f}")
+                elif int(status[i]) == OVERFLOW:
+                    details.append(beyond_range_message(inst.id, what, v, step, step_name))
                 else:
                     details.append(f"{inst.id} {what} {v!r} is {_status_text(int(status[i]))}")
             report.add_many(check, [rows.where(int(i)) for i in first], details, len(idx))

@@ -245,6 +245,7 @@ def _build_symbol(
     buffered: list[_Diff] = []
     dropped_old = 0
     dead = False  # gap without a later snapshot under --skip
+    dropped_dead = 0  # diffs after that gap: dropped (counted in the report's actions)
     non_market = 0
     snaps_left = len(snaps)
 
@@ -341,6 +342,8 @@ def _build_symbol(
                 apply(d, max(d.local, snap_local))
             elif not dead:
                 buffered.append(d)
+            else:
+                dropped_dead += 1
         else:
             line, local, exch, trade_id, price, qty, maker, tkind = obj  # type: ignore[misc]
             if tkind != "MARKET":
@@ -359,6 +362,10 @@ def _build_symbol(
             "dropped (no snapshot to apply them to)",
             len(buffered),
             severity="warning",
+        )
+    if dropped_dead:
+        report.actions.append(
+            f"{sym} {name}: dropped {dropped_dead} depth diffs after an update id gap with no later snapshot"
         )
     if not snaps and entry.diffs:
         report.add(

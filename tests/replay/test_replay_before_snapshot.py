@@ -108,3 +108,24 @@ def test_store_check_flags_rows_before_a_snapshot(tmp_path, capsys):
     assert main(["data", "check", store]) == 0  # a warning, not an error
     out = capsys.readouterr().out
     assert "WARNING before_snapshot: 1" in out and f"{BTC} seq 0:" in out
+
+
+def test_binance_ws_diffs_without_a_snapshot_are_counted(tmp_path, capsys):
+    """binance-ws: diffs no snapshot line ever follows cannot be applied: counted as
+    `before_snapshot` (the trades of the capture still import under --skip)."""
+    from tests.replay.test_replay_importers import T0, _diff, _ms, _trade
+
+    cap = tmp_path / "nosnap.txt"
+    cap.write_text("\n".join([
+        _diff(_ms(0), T0, 100, 105, [["100.00", "2.0"]], [["101.00", "1.5"]]),
+        _diff(_ms(100), T0 + 100, 106, 110, [["100.50", "0.5"]], []),
+        _trade(_ms(110), T0 + 110, 7001, "101.00", "0.25", False),
+    ]) + "\n")
+    store = f"duckdb:{tmp_path / 'w.duckdb'}"
+    assert main(["data", "import", "--format", "binance-ws", str(cap), "--to", store, "--correct-skew"]) == 2
+    assert main(["data", "import", "--format", "binance-ws", str(cap), "--to", store, "--correct-skew",
+                 "--skip"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING before_snapshot: 2" in out and f"{cap}:1: BTCUSDT: 2 depth diffs" in out
+    ev = np.concatenate(list(open_source(store, {BTC: load_instruments()[BTC]})))
+    assert ev["kind"].tolist() == [EventKind.TRADE]

@@ -130,8 +130,8 @@ def check_spec(stored: StoredInstrument, run: Instrument, where: str) -> None:
         want = getattr(run, field)
         if have != want:
             raise DataError(
-                f"{where}: instrument {run.id} was stored with {field} {have} but the run's "
-                f"instrument spec says {want}; re-import the data or fix the instruments file"
+                f"{where}: instrument {run.id} was stored with {field} {have:f} but the run's "
+                f"instrument spec says {want:f}; re-import the data or fix the instruments file"
             )
 
 

@@ -180,3 +180,38 @@ def test_real_capture_export_starts_on_the_whole_book(capture_store, tmp_path):
     assert np.array_equal(body["qty"][body["side"] == -1], aq)
     assert (len(bids), len(asks)) == (1218, 1380)
     # the backtests on both give the same fills: tests/replay/test_readme_market_data.py
+
+
+def test_store_specs_unless_told_otherwise(capture_store, tmp_path, capsys, request):
+    """A store-backed run takes tick/lot from the store; --instruments FILE that disagrees
+    with the store on them is one line naming both (issue 9, point 6)."""
+    root = request.config.rootpath
+    args = ["backtest", "--strategy", str(root / "examples/market_maker.py:MarketMaker"), "--data", capture_store,
+            "--from", "2024-08-08T23:59:00Z", "--to", "2024-08-08T23:59:10Z", "--no-report"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert (f"tickparity: warning: {BTC}: tick_size 0.01 / lot_size 0.00000001 from {capture_store} (the shipped "
+            "instruments file says 0.01 / 0.00001; --instruments FILE overrides)") in err
+    shipped = root / "engine" / "instruments.toml"
+    assert main([*args, "--out", str(tmp_path / "b"), "--instruments", str(shipped)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tickparity: error: {capture_store}: instrument {BTC} was stored with lot_size 0.00000001 but "
+                   "the run's instrument spec says 0.00001; re-import the data or fix the instruments file"]
+
+
+def test_store_instrument_unknown_to_the_shipped_file(tmp_path, small_events, instruments):
+    from dataclasses import replace
+
+    from engine.config import resolve
+    from modes.backtest import select_instruments
+
+    foo = replace(instruments[BTC], id="binance:FOO/USDC", symbol="FOO/USDC", venue_symbol="FOOUSDC",
+                  base="FOO", quote="USDC")
+    spec = f"duckdb:{tmp_path / 'foo.duckdb'}"
+    with open_store(spec, create=True) as store, store.begin_import({foo.id: StoredInstrument.of(foo)}) as tx:
+        tx.append(foo.id, small_events[small_events["instrument"] == 0])
+    got = select_instruments(resolve(None, {"strategy": "x.py:X", "data": spec}))
+    inst = got["binance:FOO/USDC"]
+    assert (inst.base, inst.quote, inst.venue_symbol) == ("FOO", "USDC", "FOOUSDC")
+    assert (inst.tick_size, inst.lot_size, inst.min_qty, inst.min_notional) == (
+        instruments[BTC].tick_size, instruments[BTC].lot_size, instruments[BTC].lot_size, 0)

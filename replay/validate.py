@@ -358,6 +358,21 @@ def trade_repeats(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tidx[repeat], tidx[first_id[inv[repeat]]], ~new_key[repeat]
 
 
+def drop_repeated_trades(
+    rows: Rows, report: Report, mode: Mode, verbatim: np.ndarray, every: np.ndarray, what: str
+) -> Rows:
+    """The one policy for repeated trade ids: `--repair` drops the verbatim repeats (rows
+    `verbatim`), `--skip` drops every repeat (rows `every`), the default drops nothing
+    (the import is refused)."""
+    drop = verbatim if mode is Mode.REPAIR else every if mode is Mode.SKIP else every[:0]
+    if len(drop) == 0:
+        return rows
+    keep = np.ones(len(rows.events), dtype=np.bool_)
+    keep[drop] = False
+    report.actions.append(f"{rows.inst.id}: dropped {len(drop)} {what}")
+    return rows.take(keep)
+
+
 def _check_trade_ids(rows: Rows, report: Report, mode: Mode) -> Rows:
     """`duplicate_trade_id` (a verbatim repeat) and `conflicting_trade_id` (the id again
     with another price/qty/side/venue time). Default: both refuse the import. `--repair`
@@ -395,12 +410,7 @@ def _check_trade_ids(rows: Rows, report: Report, mode: Mode) -> Rows:
         ),
         severity="warning" if mode is Mode.REPAIR else "error",
     )
-    drop = verbatim if mode is Mode.REPAIR else rep if mode is Mode.SKIP else rep[:0]
-    if len(drop):
-        keep = np.ones(len(ev), dtype=np.bool_)
-        keep[drop] = False
-        rows = rows.take(keep)
-        report.actions.append(f"{inst.id}: dropped {len(drop)} repeated trades")
+    rows = drop_repeated_trades(rows, report, mode, verbatim, rep, "repeated trades")
     if mode is Mode.REPAIR and len(conflicting):
         report.actions.append(
             f"{inst.id}: kept {len(conflicting)} trades whose id repeats with other content "

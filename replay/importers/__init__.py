@@ -166,9 +166,8 @@ def _against_stored_trades(rows: Rows, stored: np.ndarray, report: Report, mode:
     """Trade ids of the import already in the store: a verbatim repeat (re-importing a
     file) is `duplicate_trade_id`, the id with other content `conflicting_trade_id`;
     handled as within one import (`replay.validate._check_trade_ids`)."""
-    from replay.validate import trade_keys
+    from replay.validate import drop_repeated_trades, trade_keys
 
-    inst_id = rows.inst.id
     ev = rows.events
     stored = stored[stored["order_id"] != 0]
     trades = np.flatnonzero((ev["kind"] == EventKind.TRADE) & (ev["order_id"] != 0))
@@ -191,13 +190,7 @@ def _against_stored_trades(rows: Rows, stored: np.ndarray, report: Report, mode:
                 len(which),
                 severity,
             )
-    drop = verbatim if mode is Mode.REPAIR else idx if mode is Mode.SKIP else idx[:0]
-    if len(drop):
-        keep = np.ones(len(ev), dtype=np.bool_)
-        keep[drop] = False
-        rows = rows.take(keep)
-        report.actions.append(f"{inst_id}: dropped {len(drop)} trades already in the store")
-    return rows
+    return drop_repeated_trades(rows, report, mode, verbatim, idx, "trades already in the store")
 
 
 def run_import(args: argparse.Namespace, instruments: Mapping[str, Instrument], say) -> int:

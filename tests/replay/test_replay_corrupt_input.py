@@ -31,6 +31,18 @@ def _import(capsys, fmt, path, store, *extra, instruments=None):
     return code, captured.out, captured.err
 
 
+def _complete_lines(path) -> bytes:
+    """The complete lines a reader gets from a cut-short gzip file before it ends."""
+    good = b""
+    try:
+        with gzip.open(path) as fh:
+            for line in fh:
+                good += line
+    except EOFError:
+        pass
+    return good
+
+
 def _rows(store, instruments=None):
     insts = load_instruments(instruments)
     return np.concatenate(list(open_source(store, {BTC: insts[BTC]})))
@@ -40,14 +52,7 @@ def test_real_capture_cut_short(ws_data, tmp_path, capsys):
     whole = (ws_data / "spot_btcusdt_20240808.gz").read_bytes()
     cut = tmp_path / "cut.gz"
     cut.write_bytes(whole[:600_000])
-    # the complete lines a reader gets before the stream ends
-    good = b""
-    try:
-        with gzip.open(cut) as fh:
-            for line in fh:
-                good += line
-    except EOFError:
-        pass
+    good = _complete_lines(cut)
     last = good.count(b"\n")
     assert last > 1000
     spec = ws_data / "instruments.toml"
@@ -98,13 +103,7 @@ def test_tardis_gzip_cut_short_and_short_row(tmp_path, capsys):
     blob = gzip.compress(TARDIS.encode())
     cut = tmp_path / "book.csv.gz"
     cut.write_bytes(blob[: len(blob) * 2 // 3])
-    good = b""
-    try:
-        with gzip.open(cut) as fh:
-            for line in fh:
-                good += line
-    except EOFError:
-        pass
+    good = _complete_lines(cut)
     last = good.count(b"\n")
     store = f"duckdb:{tmp_path / 't.duckdb'}"
     code, _out, err = _import(capsys, "tardis", cut, store)

@@ -76,12 +76,12 @@ def _dataset_instruments(spec: str) -> dict[str, Any]:
 
 
 def _store_specs(spec: str, stored: dict[str, Any], ids: list[str]) -> dict[str, Instrument]:
+    from replay.source import stored_instrument
+
     shipped = load_instruments(None)
     out: dict[str, Instrument] = {}
     for inst_id in ids:
-        have = stored.get(inst_id)
-        if have is None:
-            raise DataError(f"{spec}: instrument {inst_id} is not in the data (it has: {', '.join(sorted(stored))})")
+        have = stored_instrument(spec, stored, inst_id)
         template = shipped.get(inst_id)
         out[inst_id] = have.to_instrument(template)
         if template is not None and (template.tick_size, template.lot_size) != (have.tick_size, have.lot_size):

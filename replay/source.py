@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import ConfigError, DataError
 from engine.types import EVENT_DTYPE, Instrument
-from replay.schema import check_spec, format_ns, parse_duration
+from replay.schema import StoredInstrument, check_spec, format_ns, parse_duration
 from replay.stores import open_store, split_spec
 
 DEFAULT_CHUNK_ROWS = 1_000_000
@@ -218,13 +218,7 @@ def open_source(
     with open_store(spec) as store:
         stored = store.instruments()
         for inst_id in ids:
-            have = stored.get(inst_id)
-            if have is None:
-                known = ", ".join(sorted(stored)) or "none"
-                raise DataError(
-                    f"{spec}: instrument {inst_id} is not in the data (it has: {known})"
-                )
-            check_spec(have, instruments[inst_id], spec)
+            check_spec(stored_instrument(spec, stored, inst_id), instruments[inst_id], spec)
         if start_ns is not None or end_ns is not None:
             warnings = check_window(spec, store_spans(store, ids), start_ns, end_ns)
         estimated = sum(store.count(i, start_ns, end_ns) for i in ids)
@@ -236,6 +230,15 @@ def open_source(
         return _store_streams(spec, ids, start_ns, end_ns, per_stream)
 
     return EventSource(spec, ids, make_streams, estimated, chunk_rows, warnings=warnings)
+
+
+def stored_instrument(spec: str, stored: Mapping[str, StoredInstrument], inst_id: str) -> StoredInstrument:
+    """The store's record of inst_id; DataError naming what the data has otherwise."""
+    have = stored.get(inst_id)
+    if have is None:
+        known = ", ".join(sorted(stored)) or "none"
+        raise DataError(f"{spec}: instrument {inst_id} is not in the data (it has: {known})")
+    return have
 
 
 def _store_streams(spec, ids, start_ns, end_ns, per_stream):

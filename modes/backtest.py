@@ -9,6 +9,7 @@ the mode-independent `engine` that paper and live modes drive too.
 from __future__ import annotations
 
 import inspect
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -40,11 +41,20 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 def select_instruments(config: RunConfig) -> dict[str, Instrument]:
-    """The run's instruments in config order, from the instruments file."""
-    catalog = load_instruments(_instruments_path(config))
-    ids = list(config.instruments)
-    if not ids:
-        ids = _dataset_instruments(config.data)
+    """The run's instruments in config order (default: every instrument of the data).
+
+    A store-backed run without an instruments file takes the tick and lot sizes from the
+    store (what its integers were written with; `StoredInstrument.to_instrument`), and
+    the rest of each spec from the shipped file; with `--instruments FILE` (or
+    `instruments_file`) the file's specs are used and `open_source` refuses a file that
+    disagrees with the store on tick/lot."""
+    file = None if config.instruments_file is None else _instruments_path(config)
+    synthetic = config.data.startswith("synthetic:")
+    stored = None if synthetic else _dataset_instruments(config.data)
+    ids = list(config.instruments) or ([DEFAULT_SYNTHETIC_INSTRUMENT] if stored is None else sorted(stored))
+    if stored is not None and file is None:
+        return _store_specs(config.data, stored, ids)
+    catalog = load_instruments(file)
     unknown = [i for i in ids if i not in catalog]
     if unknown:
         raise InstrumentError(
@@ -53,16 +63,34 @@ def select_instruments(config: RunConfig) -> dict[str, Instrument]:
     return {i: catalog[i] for i in ids}
 
 
-def _dataset_instruments(spec: str) -> list[str]:
-    if spec.startswith("synthetic:"):
-        return [DEFAULT_SYNTHETIC_INSTRUMENT]
+def _dataset_instruments(spec: str) -> dict[str, Any]:
+    """The instrument table a store recorded (id -> StoredInstrument)."""
     from replay.stores import open_store
 
     with open_store(spec) as store:
-        ids = sorted(store.instruments())
-    if not ids:
+        stored = store.instruments()
+    if not stored:
         raise DataError(f"{spec} holds no instruments; import data first (tickparity data import)")
-    return ids
+    return stored
+
+
+def _store_specs(spec: str, stored: dict[str, Any], ids: list[str]) -> dict[str, Instrument]:
+    from replay.source import stored_instrument
+
+    shipped = load_instruments(None)
+    out: dict[str, Instrument] = {}
+    for inst_id in ids:
+        have = stored_instrument(spec, stored, inst_id)
+        template = shipped.get(inst_id)
+        out[inst_id] = have.to_instrument(template)
+        if template is not None and (template.tick_size, template.lot_size) != (have.tick_size, have.lot_size):
+            _warn(f"{inst_id}: tick_size {have.tick_size:f} / lot_size {have.lot_size:f} from {spec} (the shipped "
+                  f"instruments file says {template.tick_size:f} / {template.lot_size:f}; --instruments FILE overrides)")
+    return out
+
+
+def _warn(text: str) -> None:
+    print(f"tickparity: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict]:
@@ -240,6 +268,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
 
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
                          seed=config.seed)
+    for warning in source.warnings:
+        _warn(warning)
     feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
     chunks = source if feed_transform is None else feed_transform(source, instruments)
     feed = _Peekable(apply_feed_latency(chunks, feed_ns))

@@ -33,7 +33,8 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", help="FILE.py:Class or package.module:Class")
     p.add_argument("--data", help="duckdb:PATH | parquet:PATH | chdb:PATH | clickhouse://... | synthetic:SEED[:DURATION]")
     p.add_argument("--out", help="run directory to write (default runs/<run id>)")
-    p.add_argument("--instruments", metavar="FILE", help="instrument specs TOML (default: the shipped file)")
+    p.add_argument("--instruments", metavar="FILE",
+                   help="instrument specs TOML (default: the store's tick/lot, the rest from the shipped file)")
     p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to trade (repeatable)")
     p.add_argument("--seed", type=int, help="run seed, 0 to 2**63-1 (synthetic data, empirical latency)")
     p.add_argument("--from", dest="from_", metavar="ISO", help="start time (ISO-8601, UTC)")

@@ -9,6 +9,7 @@ which the main CLI prints as one line. `main(argv)` runs the `data` command on i
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -205,12 +206,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Write a store window to one Parquet file through the replay's own window
+    (`replay.source.window_stream`): a window that starts mid-stream begins with the book
+    at its start, so `parquet:FILE` replays exactly like the store window."""
     from replay.schema import parse_time
+    from replay.source import check_window, store_spans, window_stream
     from replay.stores import open_store
     from replay.stores.parquet_store import write_export_file
 
     start = None if args.start is None else parse_time(args.start)
     end = None if args.end is None else parse_time(args.end)
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"--from {args.start} --to {args.end}: the end is not after the start")
     out = Path(args.out)
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"--out {out}: the export is one Parquet file; name it *.parquet")
@@ -220,12 +227,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         for inst_id in ids:
             if inst_id not in stored:
                 raise DataError(f"{args.store}: instrument {inst_id} is not in the store")
+        if start is not None or end is not None:
+            for warning in check_window(args.store, store_spans(store, ids), start, end):
+                print(f"tickparity: warning: {warning}", file=sys.stderr, flush=True)
         total = sum(store.count(i, start, end) for i in ids)
 
         def batches():
             with progress("exporting", total=total, unit="rows") as bar:
                 for inst_id in ids:
-                    for events, seq in store.stream(inst_id, start, end, 1 << 18, with_seq=True):
+                    for events, seq in window_stream(store, inst_id, start, end, 1 << 18, with_seq=True):
                         bar.advance(len(events))
                         yield inst_id, events, seq
 

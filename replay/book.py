@@ -192,3 +192,24 @@ class BookScanner:
             self.ask_px[:na].copy(),
             self.ask_q[:na].copy(),
         )
+
+
+def unknown_book_rows(kind: np.ndarray, known_before: bool = False) -> tuple[np.ndarray, bool]:
+    """Book rows that describe a book nobody knows: before the first SNAPSHOT_BEGIN, or
+    after a CLEAR and before the next SNAPSHOT_BEGIN.
+
+    Why: a delta applied to an unknown book invents levels (issue 9: a Tardis
+    incremental_book_L2 row before the first `is_snapshot` run became a phantom bid an IOC
+    filled against). Only book-changing rows count (BOOK_DELTA, L3); trades are real
+    whatever the book. `known_before` is the state carried from an earlier chunk; returns
+    (bool mask over `kind`, whether the book is known after the last row)."""
+    n = len(kind)
+    if n == 0:
+        return np.zeros(0, dtype=np.bool_), known_before
+    marker = (kind == _SB) | (kind == _CLEAR)
+    last = np.maximum.accumulate(np.where(marker, np.arange(n), -1))
+    known = np.full(n, known_before, dtype=np.bool_)
+    has = last >= 0
+    known[has] = kind[last[has]] == _SB
+    book = (kind == _DELTA) | ((kind >= EventKind.L3_ADD.value) & (kind <= EventKind.L3_FILL.value))
+    return book & ~known, bool(known[-1])

@@ -4,7 +4,9 @@ Venue files carry prices and sizes as decimal text ("61737.63000000"). Convertin
 float would silently round; `Decimal` per value is exact but slow. This parser reads the
 digits of every string in an Arrow string array and returns, per value, the integer
 number of steps (ticks or lots) and a status: OK, NEGATIVE, NAN (not a number: empty,
-"NaN", garbage), OFF_GRID (not a whole number of steps) or OVERFLOW (> 18 digits).
+"NaN", garbage), OFF_GRID (not a whole number of steps) or OVERFLOW (more steps than
+int64 holds). The numba pass handles up to 18 significant digits; the rare longer values
+are settled exactly with `Decimal` (`_settle_long`), so OVERFLOW means out of range.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ STATUS_NAMES = {
     NEGATIVE: "negative",
     NAN: "not a number",
     OFF_GRID: "off grid",
-    OVERFLOW: "too many digits",
+    OVERFLOW: "beyond the int64 range of the step",
 }
 
 _POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
@@ -175,4 +177,34 @@ def parse_units(
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     step_m, step_e = step_parts(step)
     _parse_nb(data, offsets, valid, np.int64(step_m), step_e, out, status, _POW10)
+    long = np.flatnonzero(status == OVERFLOW)
+    if len(long):
+        _settle_long(values, long, step, out, status)
     return out, status
+
+
+def _settle_long(values: pa.Array, idx: np.ndarray, step: Decimal, out: np.ndarray,
+                 status: np.ndarray) -> None:
+    """Exact status of the values the numba pass could not hold (> 18 digits)."""
+    from decimal import InvalidOperation
+
+    limit = 2**63 - 1
+    for i in idx.tolist():
+        try:
+            value = Decimal(str(values[i].as_py()).strip().strip('"'))
+        except InvalidOperation:
+            status[i] = NAN
+            continue
+        if not value.is_finite():
+            status[i] = NAN
+            continue
+        units = value / step
+        if units != units.to_integral_value():
+            status[i] = OFF_GRID
+        elif units > limit:
+            status[i] = OVERFLOW
+        elif value < 0:
+            status[i] = NEGATIVE
+        else:
+            out[i] = int(units)
+            status[i] = OK

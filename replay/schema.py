@@ -57,6 +57,40 @@ class StoredInstrument:
     def of(cls, inst: Instrument) -> StoredInstrument:
         return cls(inst.id, inst.venue, inst.venue_symbol, inst.tick_size, inst.lot_size)
 
+    def to_instrument(self, template: Instrument | None = None) -> Instrument:
+        """The run's Instrument for this stored one: tick and lot from the store (what
+        the integers were written with), everything the store does not record (base,
+        quote, min_qty, min_notional, fee overrides) from `template` (the shipped spec
+        of the same id) when given; otherwise base/quote from the id, min_qty = one lot
+        and min_notional 0. A template min_qty off the store's lot grid becomes one lot."""
+        from dataclasses import replace
+
+        if template is not None:
+            min_qty = template.min_qty
+            if min_qty % self.lot_size != 0:
+                min_qty = self.lot_size
+            return replace(
+                template,
+                venue_symbol=self.venue_symbol,
+                tick_size=self.tick_size,
+                lot_size=self.lot_size,
+                min_qty=min_qty,
+            )
+        symbol = self.id.partition(":")[2]
+        base, _slash, rest = symbol.partition("/")
+        return Instrument(
+            id=self.id,
+            venue=self.venue,
+            symbol=symbol,
+            venue_symbol=self.venue_symbol,
+            base=base,
+            quote=rest.partition(":")[0],
+            tick_size=self.tick_size,
+            lot_size=self.lot_size,
+            min_qty=self.lot_size,
+            min_notional=Decimal(0),
+        )
+
     def to_json(self) -> dict[str, str]:
         return {
             "id": self.id,
@@ -96,8 +130,8 @@ def check_spec(stored: StoredInstrument, run: Instrument, where: str) -> None:
         want = getattr(run, field)
         if have != want:
             raise DataError(
-                f"{where}: instrument {run.id} was stored with {field} {have} but the run's "
-                f"instrument spec says {want}; re-import the data or fix the instruments file"
+                f"{where}: instrument {run.id} was stored with {field} {have:f} but the run's "
+                f"instrument spec says {want:f}; re-import the data or fix the instruments file"
             )
 
 

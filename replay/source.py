@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import ConfigError, DataError
 from engine.types import EVENT_DTYPE, Instrument
-from replay.schema import check_spec, parse_duration
+from replay.schema import StoredInstrument, check_spec, format_ns, parse_duration
 from replay.stores import open_store, split_spec
 
 DEFAULT_CHUNK_ROWS = 1_000_000
@@ -146,10 +146,13 @@ class EventSource:
         estimated_events: int | None,
         chunk_rows: int,
         on_close=None,
+        warnings: list[str] | None = None,
     ) -> None:
         self.spec = spec
         self.instrument_ids = instrument_ids
         self.estimated_events = estimated_events
+        # one line per instrument whose data covers only part of the requested window
+        self.warnings = list(warnings or [])
         self.chunk_rows = chunk_rows
         self._make_streams = make_streams
         self._on_close = on_close
@@ -195,9 +198,11 @@ def open_source(
     `instruments` is ordered: its order is the run order, and `event.instrument` in the
     yielded chunks indexes `source.instrument_ids`. Rows with `start_ns <= local_ts <
     end_ns` are replayed; a window that starts mid-stream begins with a snapshot of the
-    book at `start_ns`. Raises DataError when the data lacks an instrument or stored it
-    with another tick/lot size, or the store does not exist. `seed` is accepted for the
-    runner's convenience and unused: `synthetic:SEED[:DURATION]` carries its own seed.
+    book at `start_ns` (`window_stream`, the one window implementation). Raises DataError
+    when the data lacks an instrument or stored it with another tick/lot size, the store
+    does not exist, or the window holds no row of an instrument (`check_window`); a window
+    the data covers only in part is reported in `source.warnings`. `seed` is accepted for
+    the runner's convenience and unused: `synthetic:SEED[:DURATION]` carries its own seed.
     """
     if chunk_rows <= 0:
         raise ConfigError(f"chunk_rows={chunk_rows}: must be > 0")
@@ -209,16 +214,13 @@ def open_source(
     kind, rest = split_spec(spec)
     if kind == "synthetic":
         return _synthetic_source(spec, rest, instruments, start_ns, end_ns, chunk_rows)
+    warnings: list[str] = []
     with open_store(spec) as store:
         stored = store.instruments()
         for inst_id in ids:
-            have = stored.get(inst_id)
-            if have is None:
-                known = ", ".join(sorted(stored)) or "none"
-                raise DataError(
-                    f"{spec}: instrument {inst_id} is not in the data (it has: {known})"
-                )
-            check_spec(have, instruments[inst_id], spec)
+            check_spec(stored_instrument(spec, stored, inst_id), instruments[inst_id], spec)
+        if start_ns is not None or end_ns is not None:
+            warnings = check_window(spec, store_spans(store, ids), start_ns, end_ns)
         estimated = sum(store.count(i, start_ns, end_ns) for i in ids)
     per_stream = max(1024, min(chunk_rows, 1 << 18))
 
@@ -227,23 +229,108 @@ def open_source(
         # one engine per process, so no handle is kept between iterations)
         return _store_streams(spec, ids, start_ns, end_ns, per_stream)
 
-    return EventSource(spec, ids, make_streams, estimated, chunk_rows)
+    return EventSource(spec, ids, make_streams, estimated, chunk_rows, warnings=warnings)
+
+
+def stored_instrument(spec: str, stored: Mapping[str, StoredInstrument], inst_id: str) -> StoredInstrument:
+    """The store's record of inst_id; DataError naming what the data has otherwise."""
+    have = stored.get(inst_id)
+    if have is None:
+        known = ", ".join(sorted(stored)) or "none"
+        raise DataError(f"{spec}: instrument {inst_id} is not in the data (it has: {known})")
+    return have
 
 
 def _store_streams(spec, ids, start_ns, end_ns, per_stream):
     store = open_store(spec)
-    return [_windowed(store, i, start_ns, end_ns, per_stream) for i in ids], store.close
+    return [window_stream(store, i, start_ns, end_ns, per_stream) for i in ids], store.close
 
 
-def _windowed(store, inst_id: str, start_ns, end_ns, per_stream) -> Iterator[np.ndarray]:
+# -- the time window: one implementation for every reader and writer ----------------------
+
+
+def store_spans(store, ids: Sequence[str]) -> dict[str, tuple[int | None, int | None]]:
+    """(first, last) local_ts of each instrument in `ids` (None, None when it has no rows)."""
+    stats = {s.id: (s.first_local_ts, s.last_local_ts) for s in store.stats()}
+    return {i: stats.get(i, (None, None)) for i in ids}
+
+
+def _window_text(start_ns: int | None, end_ns: int | None) -> str:
+    lo = "the start of the data" if start_ns is None else format_ns(start_ns)
+    hi = "the end of the data" if end_ns is None else format_ns(end_ns)
+    return f"{lo} .. {hi}"
+
+
+def check_window(
+    spec: str,
+    spans: Mapping[str, tuple[int | None, int | None]],
+    start_ns: int | None,
+    end_ns: int | None,
+) -> list[str]:
+    """Compare a replay/export window `[start_ns, end_ns)` with each instrument's data.
+
+    `spans` maps instrument id -> (first, last) local_ts in ns. Why: without this check a
+    window after the data replays the last known book restamped at the window start and
+    exits 0 (issue 9). Raises DataError (one line, the data's time span per instrument)
+    when an instrument has no row in the window; returns one warning per instrument whose
+    data covers only part of it (starts after `start_ns` or ends before `end_ns`)."""
+    empty, partial = [], []
+    for inst_id, (first, last) in spans.items():
+        if first is None or last is None:
+            empty.append(f"{inst_id} has no rows")
+            continue
+        if (end_ns is not None and first >= end_ns) or (start_ns is not None and last < start_ns):
+            empty.append(f"{inst_id} spans {format_ns(first)} .. {format_ns(last)}")
+            continue
+        if (start_ns is not None and first > start_ns) or (end_ns is not None and last < end_ns - 1):
+            partial.append(
+                f"{spec}: {inst_id} covers only {format_ns(max(first, start_ns or first))} .. "
+                f"{format_ns(last if end_ns is None else min(last, end_ns - 1))} of the window "
+                f"{_window_text(start_ns, end_ns)}"
+            )
+    if empty:
+        raise DataError(
+            f"{spec}: no data in the window {_window_text(start_ns, end_ns)}: "
+            + "; ".join(empty)
+            + " (choose --from/--to inside the data; 'tickparity data ls' lists the spans)"
+        )
+    return partial
+
+
+def window_stream(
+    store,
+    inst_id: str,
+    start_ns: int | None,
+    end_ns: int | None,
+    chunk_rows: int,
+    with_seq: bool = False,
+) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
     """One instrument's rows in [start, end); when the window starts mid-stream, first a
-    snapshot of the book as it stood at start (rebuilt from the last snapshot before it),
-    stamped local_ts = start_ns and exch_ts = the last venue time seen before it."""
+    snapshot of the book as it stood at start (`book_at`: rebuilt from the last snapshot
+    before it), stamped local_ts = start_ns and exch_ts = the last venue time seen before
+    it, so nothing reading a window starts on a half-known book.
+
+    Used by the replay (`open_source`) and by `data export`, so an exported window replays
+    exactly like the same window read from the store. With `with_seq`, yields (events,
+    seq) pairs; the snapshot rows get the seq numbers just below the window's first row
+    (the rows they stand for are not part of the window)."""
+    warm = None
     if start_ns is not None:
-        warm = book_at(store, inst_id, int(start_ns), per_stream)
-        if warm is not None:
-            yield warm
-    yield from store.stream(inst_id, start_ns, end_ns, per_stream)
+        warm = book_at(store, inst_id, int(start_ns), chunk_rows)
+    rows = store.stream(inst_id, start_ns, end_ns, chunk_rows, with_seq=with_seq)
+    if warm is None:
+        yield from rows
+        return
+    if not with_seq:
+        yield warm
+        yield from rows
+        return
+    first = next(rows, None)
+    below = int(first[1][0]) if first is not None else store.max_seq(inst_id) + 1
+    yield warm, np.arange(below - len(warm), below, dtype=np.int64)
+    if first is not None:
+        yield first
+        yield from rows
 
 
 def book_at(store, inst_id: str, ts: int, chunk_rows: int = 1 << 18) -> np.ndarray | None:
@@ -300,11 +387,12 @@ def _synthetic_source(spec, rest, instruments, start_ns, end_ns, chunk_rows) -> 
     from replay.synthetic import DEFAULT_START_NS, InstrumentGenerator
 
     seed, duration = parse_synthetic_spec(rest)
+    # the synthetic market starts at the window start (default 2024-01-01) and lasts
+    # DURATION: a window beyond it is checked like a store's (check_window)
     begin = DEFAULT_START_NS if start_ns is None else int(start_ns)
-    finish = begin + duration if end_ns is None else min(int(end_ns), begin + duration)
-    if finish <= begin:
-        raise ConfigError(f"{spec}: the time window is empty")
     ids = list(instruments)
+    warnings = check_window(spec, dict.fromkeys(ids, (begin, begin + duration - 1)), start_ns, end_ns)
+    finish = begin + duration if end_ns is None else min(int(end_ns), begin + duration)
     # ~1,300 events/s per instrument (measured on BTC/USDT): an estimate for progress bars
     estimated = int((finish - begin) / 1e9 * 1300) * len(ids)
     per_stream = max(4096, min(chunk_rows, 1 << 16))
@@ -316,7 +404,7 @@ def _synthetic_source(spec, rest, instruments, start_ns, end_ns, chunk_rows) -> 
             out.append(_until(gen.chunks(per_stream), finish))
         return out, None
 
-    return EventSource(spec, ids, make_streams, estimated, chunk_rows)
+    return EventSource(spec, ids, make_streams, estimated, chunk_rows, warnings=warnings)
 
 
 def _until(stream: Iterator[np.ndarray], end_ns: int) -> Iterator[np.ndarray]:
@@ -330,4 +418,11 @@ def _until(stream: Iterator[np.ndarray], end_ns: int) -> Iterator[np.ndarray]:
         yield chunk
 
 
-__all__ = ["EVENT_DTYPE", "EventSource", "merge_streams", "open_source"]
+__all__ = [
+    "EVENT_DTYPE",
+    "EventSource",
+    "check_window",
+    "merge_streams",
+    "open_source",
+    "window_stream",
+]

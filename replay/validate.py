@@ -15,6 +15,9 @@ Checks (the name is what reports and docs use):
 - ``overlaps_store``     (warning) the store already holds rows in the import's time range
 - ``duplicate_rows``     (stores) the rows at one local_ts repeat exactly, the copy with
                          seqs from elsewhere: a file imported twice (see `_repeated_groups`)
+- ``before_snapshot``    (warning) book rows before the instrument's first snapshot (or
+                         after a CLEAR, before the next snapshot): the book they change is
+                         unknown, so an import drops them in every mode
 - ``malformed_line``     a line that is not `<ns> <json>` or lacks a field
 - ``bbo_mismatch``       (binance-ws) rebuilt top of book differs from bookTicker at the
                          same update id
@@ -35,7 +38,7 @@ import numpy as np
 
 from engine.errors import ConfigError, DataError
 from engine.types import EventKind, Instrument
-from replay.book import BookScanner, message_ends
+from replay.book import BookScanner, message_ends, unknown_book_rows
 
 _TRADE = EventKind.TRADE.value
 _DELTA = EventKind.BOOK_DELTA.value
@@ -53,6 +56,7 @@ class Problem:
     severity: str = "error"
     count: int = 0
     examples: list[str] = field(default_factory=list)
+    first: str | None = None  # where the first one was seen (file:line or "ID seq N")
 
 
 class Report:
@@ -75,6 +79,8 @@ class Report:
         if severity == "error":
             prob.severity = "error"
         prob.count += count
+        if prob.first is None and where is not None:
+            prob.first = where
         if len(prob.examples) < self.show and where is not None:
             prob.examples.append(f"{where}: {detail}")
 
@@ -85,6 +91,8 @@ class Report:
             return
         self.add(check, None, "", total, severity)
         prob = self.problems[check]
+        if prob.first is None and wheres:
+            prob.first = wheres[0]
         for w, d in zip(wheres, details, strict=False):
             if len(prob.examples) >= self.show:
                 break
@@ -113,7 +121,11 @@ class Report:
         errs = self.errors
         if not errs:
             return "no errors"
-        return ", ".join(f"{k} {v:,}" for k, v in sorted(errs.items()))
+        parts = []
+        for check, count in sorted(errs.items()):
+            first = self.problems[check].first
+            parts.append(f"{check} {count:,}" + (f" (first at {first})" if first else ""))
+        return ", ".join(parts)
 
 
 @dataclass
@@ -292,31 +304,120 @@ def check_merged(rows: Rows, report: Report, mode: Mode) -> Rows:
     ev = rows.events
     if len(ev) == 0:
         return rows
-    # duplicate trade ids
-    tidx = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
-    if len(tidx):
-        ids = ev["order_id"][tidx]
-        _, first_pos = np.unique(ids, return_index=True)
-        dup_mask = np.ones(len(tidx), dtype=np.bool_)
-        dup_mask[first_pos] = False
-        dups = tidx[dup_mask]
-        if len(dups):
-            _report_rows(
-                report,
-                "duplicate_trade_id",
-                rows,
-                dups,
-                lambda i: f"trade id {int(ev['order_id'][i])} seen before",
-            )
-            if mode is not Mode.STRICT:
-                keep = np.ones(len(ev), dtype=np.bool_)
-                keep[dups] = False
-                rows = rows.take(keep)
-                ev = rows.events
-                report.actions.append(f"{inst.id}: dropped {len(dups)} duplicate trades")
+    # book rows no snapshot precedes describe a book nobody knows: dropped in every mode
+    unknown, _known = unknown_book_rows(ev["kind"])
+    if unknown.any():
+        _report_rows(
+            report,
+            "before_snapshot",
+            rows,
+            np.flatnonzero(unknown),
+            lambda i: f"{_fmt_row(inst, ev[i])} before the first snapshot (or after a CLEAR)",
+            severity="warning",
+        )
+        rows = rows.take(~unknown)
+        ev = rows.events
+        report.actions.append(
+            f"{inst.id}: dropped {int(unknown.sum())} book rows that no snapshot precedes"
+        )
+    # repeated trade ids: a verbatim repeat (same venue content) vs a conflicting one
+    rows = _check_trade_ids(rows, report, mode)
 
     # crossed book after snapshots / update messages
     rows = _check_crossed(rows, report, mode)
+    return rows
+
+
+TRADE_CONTENT = ("exch_ts", "side", "price", "qty")
+
+
+def trade_keys(ev: np.ndarray) -> np.ndarray:
+    """One comparable key per row: trade id + venue content (`TRADE_CONTENT`), as bytes."""
+    dt = np.dtype([("order_id", "<u8")] + [(name, ev.dtype[name].newbyteorder("<")) for name in TRADE_CONTENT])
+    packed = np.empty(len(ev), dtype=dt)
+    for name in dt.names:
+        packed[name] = ev[name]
+    return packed.view(np.dtype((np.void, dt.itemsize)))
+
+
+def trade_repeats(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose trade id (order_id of a TRADE row, 0 = unknown) appeared earlier.
+
+    Returns (repeat row indexes in row order, the index of the id's first occurrence,
+    whether the repeat is verbatim: the same id and venue content `TRADE_CONTENT` as an
+    earlier row; local_ts may differ, as when two recorders captured one message)."""
+    tidx = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
+    empty = np.zeros(0, dtype=np.int64)
+    if len(tidx) < 2:
+        return empty, empty, np.zeros(0, dtype=np.bool_)
+    ids = ev["order_id"][tidx]
+    _u, first_id, inv = np.unique(ids, return_index=True, return_inverse=True)
+    _k, first_key = np.unique(trade_keys(ev[tidx]), return_index=True)
+    repeat = np.ones(len(tidx), dtype=np.bool_)
+    repeat[first_id] = False
+    new_key = np.zeros(len(tidx), dtype=np.bool_)
+    new_key[first_key] = True
+    return tidx[repeat], tidx[first_id[inv[repeat]]], ~new_key[repeat]
+
+
+def drop_repeated_trades(
+    rows: Rows, report: Report, mode: Mode, verbatim: np.ndarray, every: np.ndarray, what: str
+) -> Rows:
+    """The one policy for repeated trade ids: `--repair` drops the verbatim repeats (rows
+    `verbatim`), `--skip` drops every repeat (rows `every`), the default drops nothing
+    (the import is refused)."""
+    drop = verbatim if mode is Mode.REPAIR else every if mode is Mode.SKIP else every[:0]
+    if len(drop) == 0:
+        return rows
+    keep = np.ones(len(rows.events), dtype=np.bool_)
+    keep[drop] = False
+    report.actions.append(f"{rows.inst.id}: dropped {len(drop)} {what}")
+    return rows.take(keep)
+
+
+def _check_trade_ids(rows: Rows, report: Report, mode: Mode) -> Rows:
+    """`duplicate_trade_id` (a verbatim repeat) and `conflicting_trade_id` (the id again
+    with another price/qty/side/venue time). Default: both refuse the import. `--repair`
+    drops verbatim repeats and keeps conflicting trades with a warning (each is real
+    volume: the venue printed both); `--skip` drops every repeat."""
+    inst = rows.inst
+    ev = rows.events
+    rep, first, same = trade_repeats(ev)
+    if len(rep) == 0:
+        return rows
+
+    def content(i: int) -> str:
+        return (
+            f"{inst.ticks_to_price(int(ev['price'][i]))} x {inst.lots_to_qty(int(ev['qty'][i]))} "
+            f"side {int(ev['side'][i])} exch_ts {int(ev['exch_ts'][i])}"
+        )
+
+    at_first = dict(zip(rep.tolist(), first.tolist(), strict=True))
+    verbatim, conflicting = rep[same], rep[~same]
+    _report_rows(
+        report,
+        "duplicate_trade_id",
+        rows,
+        verbatim,
+        lambda i: f"trade id {int(ev['order_id'][i])} repeats {rows.where(at_first[i])} verbatim",
+    )
+    _report_rows(
+        report,
+        "conflicting_trade_id",
+        rows,
+        conflicting,
+        lambda i: (
+            f"trade id {int(ev['order_id'][i])}: {content(i)} differs from "
+            f"{rows.where(at_first[i])}: {content(at_first[i])}"
+        ),
+        severity="warning" if mode is Mode.REPAIR else "error",
+    )
+    rows = drop_repeated_trades(rows, report, mode, verbatim, rep, "repeated trades")
+    if mode is Mode.REPAIR and len(conflicting):
+        report.actions.append(
+            f"{inst.id}: kept {len(conflicting)} trades whose id repeats with other content "
+            "(both are real volume)"
+        )
     return rows
 
 
@@ -471,12 +572,15 @@ def check_store_instrument(
     )
     scanner = BookScanner()
     seen_trades: set[int] = set()
+    seen_keys: set[tuple[int, int]] = set()  # (trade id, hash of its venue content)
+    kept_conflicting = 0
     last_local = None
     rows = 0
     min_delta = None
     carry = None
     carry_seq = None
     tail: tuple[np.ndarray, np.ndarray] | None = None  # last local_ts group, for duplicate_rows
+    known = False
     for events, seq in store.stream(inst_id, None, None, chunk_rows, with_seq=True):
         rows += len(events)
         ev = events
@@ -499,6 +603,17 @@ def check_store_instrument(
             ],
             len(reps),
         )
+        unknown, known = unknown_book_rows(ev["kind"], known)
+        if unknown.any():
+            idx = np.flatnonzero(unknown)
+            report.add_many(
+                "before_snapshot",
+                [at(i) for i in idx[: report.show]],
+                [f"{_fmt_row(inst, ev[i])} before the first snapshot (or after a CLEAR)"
+                 for i in idx[: report.show]],
+                len(idx),
+                severity="warning",
+            )
 
         bad = (ev["price"] < 0) | (ev["qty"] < 0) | ((ev["kind"] == _TRADE) & (ev["qty"] == 0))
         for i in np.flatnonzero(bad)[: report.show]:
@@ -531,13 +646,18 @@ def check_store_instrument(
                 len(back),
             )
         last_local = max(init, int(lt.max()))
-        tid = ev["order_id"][(ev["kind"] == _TRADE) & (ev["order_id"] != 0)]
+        # a verbatim repeat of a trade id is an error; the id again with other content
+        # can only be in a store because an import with --repair kept both (real volume)
         tpos = np.flatnonzero((ev["kind"] == _TRADE) & (ev["order_id"] != 0))
-        for j, t in enumerate(tid.tolist()):
-            if t in seen_trades:
-                report.add("duplicate_trade_id", at(int(tpos[j])), f"trade id {t} seen before")
-            else:
-                seen_trades.add(t)
+        content = zip(*(ev[name][tpos].tolist() for name in TRADE_CONTENT), strict=True)
+        for j, (t, key) in enumerate(zip(ev["order_id"][tpos].tolist(), content, strict=True)):
+            full = (t, hash(key))
+            if full in seen_keys:
+                report.add("duplicate_trade_id", at(int(tpos[j])), f"trade id {t} seen before, verbatim")
+            elif t in seen_trades:
+                kept_conflicting += 1
+            seen_trades.add(t)
+            seen_keys.add(full)
         # crossed book, carrying a message that may continue in the next chunk
         if carry is not None:
             ev = np.concatenate([carry, ev])
@@ -573,6 +693,11 @@ def check_store_instrument(
     if min_delta is not None:
         report.note(
             f"{inst_id}: {rows:,} rows; smallest receive - venue time {min_delta / 1e6:.3f} ms"
+        )
+    if kept_conflicting:
+        report.note(
+            f"{inst_id}: {kept_conflicting:,} trades repeat an earlier trade id with other content "
+            "(kept at import by --repair: both are real volume; not an error)"
         )
     return rows
 

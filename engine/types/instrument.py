@@ -119,6 +119,29 @@ class Instrument:
         return self.ticks_to_price(price_ticks) * self.lots_to_qty(qty_lots)
 
 
+INT64_MAX = 2**63 - 1  # ticks and lots are int64 (numba matching, stores)
+
+
+def beyond_range_message(inst: str, field: str, value: Decimal | str, step: Decimal, step_name: str) -> str:
+    """The error text for a value whose count of steps does not fit in int64: the largest
+    representable value at this step and the finest coarser power-of-ten step that holds
+    it (used by `Instrument.price_to_ticks` and the importers' parser)."""
+    largest = Decimal(INT64_MAX) * step
+    coarser = step * 10
+    try:
+        while abs(Decimal(value)) / coarser > INT64_MAX:
+            coarser *= 10
+    except ArithmeticError:  # not a number at all: no suggestion beyond the limit
+        pass
+    unit = "ticks" if step_name == "tick_size" else "lots"
+    shown = format(value, "f") if isinstance(value, Decimal) else value
+    return (
+        f"{inst}: {field} {shown} is beyond the largest {field} representable at {step_name} "
+        f"{step:f}: {largest:f} (2^63-1 {unit}); use a coarser {step_name} "
+        f"(e.g. {coarser.normalize():f})"
+    )
+
+
 def _to_units(value: Decimal, step: Decimal, inst: str, field: str, step_name: str) -> int:
     units = value / step
     if units != units.to_integral_value():
@@ -126,6 +149,8 @@ def _to_units(value: Decimal, step: Decimal, inst: str, field: str, step_name: s
             f"{inst}: {field} {value} is not a multiple of {step_name} {step} "
             f"(use round_{field}() to snap it)"
         )
+    if abs(units) > INT64_MAX:
+        raise InstrumentError(beyond_range_message(inst, field, value, step, step_name))
     return int(units)
 
 

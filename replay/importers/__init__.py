@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import ConfigError
 from engine.progress import progress
-from engine.types import Instrument
+from engine.types import EventKind, Instrument
 from replay.importers.common import Resolver
 from replay.validate import Mode, Report, Rows, check_merged, check_part, decide, merge_parts
 
@@ -59,11 +59,11 @@ def parse_sources(
     elif fmt == "tardis":
         from replay.importers import tardis
 
-        parts = tardis.parse(paths, resolver, report)
+        parts = tardis.parse(paths, resolver, report, mode)
     elif fmt == "binance-public":
         from replay.importers import binance_public
 
-        parts = binance_public.parse(paths, resolver, report)
+        parts = binance_public.parse(paths, resolver, report, mode)
     else:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     return parts
@@ -126,10 +126,10 @@ def check_against_store(
     checked: list[Rows], store_spec: str, report: Report, mode: Mode
 ) -> list[Rows]:
     """Compare an import with what the store already holds: trade ids already stored are
-    `duplicate_trade_id` errors (re-importing a file), and any stored rows inside the
-    import's time range are reported as an `overlaps_store` warning."""
+    `duplicate_trade_id` (verbatim: re-importing a file) or `conflicting_trade_id` (other
+    content) errors, and any stored rows inside the import's time range are reported as
+    an `overlaps_store` warning."""
     from engine.errors import DataError
-    from engine.types import EventKind
     from replay.stores import open_store
 
     try:
@@ -159,31 +159,44 @@ def check_against_store(
                 t_lo = int(ev["local_ts"][trades].min()) - _MARGIN_NS
                 t_hi = int(ev["local_ts"][trades].max()) + _MARGIN_NS
                 have = [
-                    c["order_id"][c["kind"] == EventKind.TRADE]
+                    c[c["kind"] == EventKind.TRADE]
                     for c in store.stream(inst_id, t_lo, t_hi, 1 << 18)
                 ]
                 if have:
-                    seen = np.concatenate(have)
-                    dup = np.zeros(len(ev), dtype=np.bool_)
-                    dup[trades] = np.isin(ev["order_id"][trades], seen)
-                    idx = np.flatnonzero(dup)
-                    if len(idx):
-                        report.add_many(
-                            "duplicate_trade_id",
-                            [rows.where(int(i)) for i in idx[: report.show]],
-                            [
-                                f"trade id {int(ev['order_id'][i])} is already in the store"
-                                for i in idx[: report.show]
-                            ],
-                            len(idx),
-                        )
-                        if mode is not Mode.STRICT:
-                            rows = rows.take(~dup)
-                            report.actions.append(
-                                f"{inst_id}: dropped {len(idx)} trades already in the store"
-                            )
+                    rows = _against_stored_trades(rows, np.concatenate(have), report, mode)
             out.append(rows)
     return out
+
+
+def _against_stored_trades(rows: Rows, stored: np.ndarray, report: Report, mode: Mode) -> Rows:
+    """Trade ids of the import already in the store: a verbatim repeat (re-importing a
+    file) is `duplicate_trade_id`, the id with other content `conflicting_trade_id`;
+    handled as within one import (`replay.validate._check_trade_ids`)."""
+    from replay.validate import drop_repeated_trades, trade_keys
+
+    ev = rows.events
+    stored = stored[stored["order_id"] != 0]
+    trades = np.flatnonzero((ev["kind"] == EventKind.TRADE) & (ev["order_id"] != 0))
+    hit = np.isin(ev["order_id"][trades], stored["order_id"])
+    idx = trades[hit]
+    if len(idx) == 0:
+        return rows
+    same = np.isin(trade_keys(ev[idx]), trade_keys(stored))
+    verbatim, conflicting = idx[same], idx[~same]
+    for check, which, what, severity in (
+        ("duplicate_trade_id", verbatim, "is already in the store", "error"),
+        ("conflicting_trade_id", conflicting, "is in the store with another price/qty/side/venue time",
+         "warning" if mode is Mode.REPAIR else "error"),
+    ):
+        if len(which):
+            report.add_many(
+                check,
+                [rows.where(int(i)) for i in which[: report.show]],
+                [f"trade id {int(ev['order_id'][i])} {what}" for i in which[: report.show]],
+                len(which),
+                severity,
+            )
+    return drop_repeated_trades(rows, report, mode, verbatim, idx, "trades already in the store")
 
 
 def run_import(args: argparse.Namespace, instruments: Mapping[str, Instrument], say) -> int:

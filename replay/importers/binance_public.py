@@ -32,8 +32,16 @@ import pyarrow.csv as pacsv
 
 from engine.errors import DataError
 from engine.types import EVENT_DTYPE, EventKind
-from replay.importers.common import Resolver, build_rows, open_binary, report_bad_values
-from replay.validate import Report, Rows
+from replay.importers.common import (
+    CORRUPT_ERRORS,
+    Resolver,
+    build_rows,
+    open_binary,
+    read_csv_table,
+    readable_prefix,
+    report_bad_values,
+)
+from replay.validate import Mode, Report, Rows
 
 LAYOUTS = {
     "trades": ["id", "price", "qty", "quote_qty", "time", "is_buyer_maker", "is_best_match"],
@@ -61,9 +69,12 @@ _NAME = re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>trades|aggTrades|bookTicke
 
 
 def _sniff(path: Path) -> tuple[bool, list[str]]:
-    with open_binary(path) as fh:
-        first = fh.readline().decode("utf-8", "replace").strip()
-    fields = [f.strip() for f in first.split(",")]
+    try:
+        with open_binary(path) as fh:
+            first = fh.readline()
+    except CORRUPT_ERRORS:  # reported by the read itself (read_csv_table)
+        first = readable_prefix(path)[0].partition(b"\n")[0]
+    fields = [f.strip() for f in first.decode("utf-8", "replace").strip().split(",")]
     has_header = bool(fields) and not re.match(r"^-?\d", fields[0] or "0")
     return has_header, fields
 
@@ -90,27 +101,21 @@ def _kind_of(path: Path, has_header: bool, fields: list[str]) -> str:
     )
 
 
-def _read(path: Path, kind: str, has_header: bool, ncols: int) -> pa.Table:
+def _read(path: Path, kind: str, has_header: bool, ncols: int, report: Report,
+          mode: Mode) -> tuple[pa.Table, np.ndarray]:
     names = LAYOUTS[kind][:ncols]
     if ncols > len(LAYOUTS[kind]):
         raise DataError(
             f"{path}: {ncols} columns, a Binance {kind} file has at most {len(LAYOUTS[kind])}"
         )
-    with open_binary(path) as fh:
-        try:
-            return pacsv.read_csv(
-                fh,
-                read_options=pacsv.ReadOptions(
-                    column_names=names, skip_rows=1 if has_header else 0, block_size=1 << 24
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in names}, strings_can_be_null=False
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            raise DataError(
-                f"{path}: not a readable {kind} CSV: {str(exc).splitlines()[0]}"
-            ) from None
+    return read_csv_table(
+        path,
+        pacsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, block_size=1 << 24),
+        pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, strings_can_be_null=False),
+        report,
+        mode,
+        f"{kind} CSV",
+    )
 
 
 def _ints(
@@ -134,7 +139,7 @@ def _bools(text: pa.Array) -> np.ndarray:
     return pc.equal(pc.utf8_lower(text), "true").to_numpy(zero_copy_only=False)
 
 
-def parse(paths: list[Path], resolver: Resolver, report: Report) -> list[Rows]:
+def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mode.STRICT) -> list[Rows]:
     files = [str(p) for p in paths]
     out: list[Rows] = []
     for fi, path in enumerate(paths):
@@ -158,11 +163,10 @@ def parse(paths: list[Path], resolver: Resolver, report: Report) -> list[Rows]:
                 f"binance symbol {symbol} has no instrument (venue_symbol) in the instruments file",
             )
             continue
-        table = _read(path, kind, has_header, len(fields))
+        table, lines = _read(path, kind, has_header, len(fields), report, mode)
         n = table.num_rows
         if n == 0:
             continue
-        lines = np.arange(1, n + 1, dtype=np.int64) + (1 if has_header else 0)
         cols = {name: table.column(name).combine_chunks() for name in table.column_names}
         if kind in ("trades", "aggTrades"):
             id_col = "id" if kind == "trades" else "agg_trade_id"

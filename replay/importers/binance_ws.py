@@ -93,12 +93,16 @@ class OracleResult:
     examples: list[str] = field(default_factory=list)
 
 
-def _read_file(path: Path, file_index: int, report: Report) -> dict[str, _Symbol]:
+def _read_file(path: Path, file_index: int, report: Report, mode: Mode) -> dict[str, _Symbol]:
     symbols: dict[str, _Symbol] = {}
     snapshots: list[_Snapshot] = []
     name = str(path)
-    for lineno, text in numbered_lines(path):
-        text = text.strip()
+    for lineno, raw in numbered_lines(path, report, mode):
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            report.add("malformed_line", f"{name}:{lineno}", f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+            continue
         if not text:
             continue
         stamp, _sp, payload = text.partition(" ")
@@ -241,6 +245,7 @@ def _build_symbol(
     buffered: list[_Diff] = []
     dropped_old = 0
     dead = False  # gap without a later snapshot under --skip
+    dropped_dead = 0  # diffs after that gap: dropped (counted in the report's actions)
     non_market = 0
     snaps_left = len(snaps)
 
@@ -337,6 +342,8 @@ def _build_symbol(
                 apply(d, max(d.local, snap_local))
             elif not dead:
                 buffered.append(d)
+            else:
+                dropped_dead += 1
         else:
             line, local, exch, trade_id, price, qty, maker, tkind = obj  # type: ignore[misc]
             if tkind != "MARKET":
@@ -348,8 +355,17 @@ def _build_symbol(
             f"{sym} {name}: {dropped_old} diffs older than the snapshot dropped (Binance procedure)"
         )
     if buffered:
-        report.note(
-            f"{sym} {name}: {len(buffered)} diffs after the last gap or before any snapshot not applied"
+        report.add(
+            "before_snapshot",
+            f"{name}:{buffered[0].line}",
+            f"{sym}: {len(buffered)} depth diffs after the last gap or before any snapshot "
+            "dropped (no snapshot to apply them to)",
+            len(buffered),
+            severity="warning",
+        )
+    if dropped_dead:
+        report.actions.append(
+            f"{sym} {name}: dropped {dropped_dead} depth diffs after an update id gap with no later snapshot"
         )
     if not snaps and entry.diffs:
         report.add(
@@ -377,7 +393,7 @@ def parse(
     marks_by: dict[str, list[tuple[int, int]]] = {}
     tickers_by: dict[str, list] = {}
     for fi, path in enumerate(paths):
-        symbols = _read_file(path, fi, report)
+        symbols = _read_file(path, fi, report, mode)
         for sym in sorted(symbols):
             entry = symbols[sym]
             inst = resolver.resolve(

@@ -5,16 +5,19 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from engine.errors import ConfigError, DataError
 from engine.types import EVENT_DTYPE, Instrument
+from engine.types.instrument import beyond_range_message
 from replay.numparse import NAN, NEGATIVE, OFF_GRID, OVERFLOW, parse_units
-from replay.validate import Report, Rows
+from replay.validate import Mode, Report, Rows
 
 # Venues whose feeds are derivatives (the instrument's ccxt symbol has ':SETTLE').
 TARDIS_VENUES = {
@@ -34,9 +37,14 @@ TARDIS_VENUES = {
 }
 
 
+# what reading a cut-short or corrupt compressed file raises (gzip, zip/deflate)
+CORRUPT_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile)
+
+
 def open_binary(path: Path) -> io.BufferedIOBase:
     """Open a file, decompressing gzip or a single-member zip (Binance dumps are .zip);
-    a missing file is a DataError naming it."""
+    a missing file is a DataError naming it. A cut-short or corrupt archive raises one of
+    `CORRUPT_ERRORS` (here or while reading): `corrupt_input` turns it into a report."""
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     with open(path, "rb") as raw:
@@ -52,8 +60,144 @@ def open_binary(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
-def open_text(path: Path) -> io.TextIOBase:
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
+def corrupt_input(path: Path, last_line: int, exc: BaseException, report: Report, mode: Mode) -> None:
+    """A file that ends early or is corrupt: a one-line DataError naming the file and its
+    last complete line, or under --skip/--repair a `truncated_file` warning (the lines
+    before it are imported). Why: a cut-short capture must never be an internal error,
+    and silently importing part of a file would be a silent wrong result."""
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}"
+    if mode is Mode.STRICT:
+        raise DataError(
+            f"{path}: the file ends early or is corrupt after line {last_line:,} (the last complete "
+            f"line; {reason}); nothing was written (--skip imports lines 1-{last_line:,})"
+        )
+    report.add(
+        "truncated_file",
+        f"{path}:{last_line}",
+        f"the file ends early or is corrupt after this line ({reason}); the lines before it are imported",
+        severity="warning",
+    )
+
+
+def readable_prefix(path: Path) -> tuple[bytes, BaseException | None]:
+    """The decompressed bytes of `path` up to the first corrupt or missing part, cut after
+    the last complete line, and the error that stopped the reading (None: whole file)."""
+    chunks: list[bytes] = []
+    error: BaseException | None = None
+    try:
+        with open_binary(path) as fh:
+            chunks.extend(fh)  # by line: a block read would lose the lines before the error
+    except zipfile.BadZipFile as exc:  # no central directory: read the first member raw
+        error = exc
+        chunks = [_zip_first_member(path)]
+    except CORRUPT_ERRORS as exc:
+        error = exc
+    data = b"".join(chunks)
+    if error is not None:
+        data = data[: data.rfind(b"\n") + 1]
+    return data, error
+
+
+def _zip_first_member(path: Path) -> bytes:
+    """What can be inflated of a zip's first member from its local header (a cut-short zip
+    has no central directory, so zipfile cannot open it)."""
+    data = path.read_bytes()
+    if data[:4] != b"PK\x03\x04" or len(data) < 30:
+        return b""
+    method = int.from_bytes(data[8:10], "little")
+    start = 30 + int.from_bytes(data[26:28], "little") + int.from_bytes(data[28:30], "little")
+    body = data[start:]
+    if method == 0:
+        return body
+    if method != 8:
+        return b""
+    inflate = zlib.decompressobj(-15)
+    out: list[bytes] = []
+    try:
+        for lo in range(0, len(body), 1 << 16):
+            out.append(inflate.decompress(body[lo : lo + (1 << 16)]))
+    except zlib.error:
+        pass
+    return b"".join(out)
+
+
+def numbered_lines(path: Path, report: Report, mode: Mode) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw line bytes); a file cut short or corrupt ends the lines
+    through `corrupt_input` (DataError, or a warning and the lines read so far)."""
+    lineno = 0
+    try:
+        with open_binary(path) as fh:
+            for raw in fh:
+                lineno += 1
+                yield lineno, raw
+    except CORRUPT_ERRORS as exc:
+        if isinstance(exc, zipfile.BadZipFile):
+            data, _err = readable_prefix(path)
+            lines = data.splitlines(keepends=True)
+            corrupt_input(path, len(lines), exc, report, mode)
+            yield from enumerate(lines, start=1)
+            return
+        corrupt_input(path, lineno, exc, report, mode)
+
+
+def read_csv_table(
+    path: Path,
+    read_options: pacsv.ReadOptions,
+    convert_options: pacsv.ConvertOptions,
+    report: Report,
+    mode: Mode,
+    what: str,
+) -> tuple[pa.Table, np.ndarray]:
+    """Read a CSV (plain, gzip or zip) into a table and the 1-based line number of each
+    row. A row with the wrong number of fields (e.g. a last line cut short) is a
+    `malformed_line` error naming file:line; a file that ends early or is corrupt goes
+    through `corrupt_input` (DataError, or under --skip the complete lines read)."""
+    bad: list[tuple[int | None, str]] = []
+
+    def invalid(row) -> str:
+        bad.append((row.number, row.text))
+        return "skip"
+
+    parse = pacsv.ParseOptions(invalid_row_handler=invalid)
+    try:
+        with open_binary(path) as fh:
+            table = pacsv.read_csv(fh, read_options=read_options, parse_options=parse,
+                                   convert_options=convert_options)
+    except CORRUPT_ERRORS as exc:
+        data, _err = readable_prefix(path)
+        corrupt_input(path, data.count(b"\n"), exc, report, mode)
+        bad.clear()
+        table = _parse_csv(pa.BufferReader(data), read_options, parse, convert_options, path, what)
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{path}: not a readable {what}: {str(exc).splitlines()[0]}") from None
+    if bad and any(number is None for number, _text in bad):
+        # parallel parsing does not know line numbers: read again on one thread
+        bad.clear()
+        one = pacsv.ReadOptions(use_threads=False, block_size=read_options.block_size,
+                                skip_rows=read_options.skip_rows, column_names=read_options.column_names)
+        data, _err = readable_prefix(path)
+        table = _parse_csv(pa.BufferReader(data), one, parse, convert_options, path, what)
+    first = 1 + read_options.skip_rows + (0 if read_options.column_names else 1)
+    numbers = sorted(int(n) for n, _t in bad if n is not None)
+    lines = np.arange(first, first + table.num_rows + len(numbers), dtype=np.int64)
+    if numbers:
+        lines = lines[~np.isin(lines, numbers)]
+        report.add_many(
+            "malformed_line",
+            [f"{path}:{n}" for n, _t in bad[: report.show]],
+            [f"{len(t.split(','))} fields, a {what} row has {table.num_columns}: {t[:60]!r}"
+             for _n, t in bad[: report.show]],
+            len(bad),
+        )
+    return table, lines
+
+
+def _parse_csv(source, read_options, parse, convert_options, path: Path, what: str) -> pa.Table:
+    try:
+        return pacsv.read_csv(source, read_options=read_options, parse_options=parse,
+                              convert_options=convert_options)
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{path}: not a readable {what}: {str(exc).splitlines()[0]}") from None
 
 
 class Resolver:
@@ -183,9 +327,9 @@ def build_rows(
     ev["qty"] = qty
     rows = Rows(inst, ev, file, line, files)
     bad = np.zeros(n, dtype=np.bool_)
-    for values, status, step, what in (
-        (price_text, pst, inst.tick_size, "price"),
-        (qty_text, qst, inst.lot_size, "qty"),
+    for values, status, step, what, step_name in (
+        (price_text, pst, inst.tick_size, "price", "tick_size"),
+        (qty_text, qst, inst.lot_size, "qty", "lot_size"),
     ):
         for check, codes in (("bad_value", (NAN, NEGATIVE, OVERFLOW)), ("off_grid", (OFF_GRID,))):
             idx = np.flatnonzero(np.isin(status, codes))
@@ -198,6 +342,8 @@ def build_rows(
                 v = values[int(i)].as_py()
                 if check == "off_grid":
                     details.append(f"{inst.id} {what} {v!r} is not a multiple of {step:f}")
+                elif int(status[i]) == OVERFLOW:
+                    details.append(beyond_range_message(inst.id, what, v, step, step_name))
                 else:
                     details.append(f"{inst.id} {what} {v!r} is {_status_text(int(status[i]))}")
             report.add_many(check, [rows.where(int(i)) for i in first], details, len(idx))
@@ -211,11 +357,6 @@ def _status_text(code: int) -> str:
     from replay.numparse import STATUS_NAMES
 
     return STATUS_NAMES.get(code, "invalid")
-
-
-def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with open_text(path) as fh:
-        yield from enumerate(fh, start=1)
 
 
 def report_bad_values(report: Report, path: Path | str, lines: np.ndarray, bad: np.ndarray,

@@ -30,10 +30,10 @@ from replay.importers.common import (
     TARDIS_VENUES,
     Resolver,
     build_rows,
-    open_binary,
+    read_csv_table,
     report_bad_values,
 )
-from replay.validate import Report, Rows
+from replay.validate import Mode, Report, Rows
 
 BOOK_COLUMNS = [
     "exchange",
@@ -57,29 +57,26 @@ TRADE_COLUMNS = [
 ]
 
 
-def _read(path: Path) -> pa.Table:
-    with open_binary(path) as fh:
-        try:
-            return pacsv.read_csv(
-                fh,
-                read_options=pacsv.ReadOptions(block_size=1 << 24),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={
-                        "price": pa.string(),
-                        "amount": pa.string(),
-                        "id": pa.string(),
-                        "is_snapshot": pa.string(),
-                        "side": pa.string(),
-                        "timestamp": pa.string(),
-                        "local_timestamp": pa.string(),
-                    },
-                    strings_can_be_null=False,
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            raise DataError(
-                f"{path}: not a readable CSV file: {str(exc).splitlines()[0]}"
-            ) from None
+def _read(path: Path, report: Report, mode: Mode) -> tuple[pa.Table, np.ndarray]:
+    return read_csv_table(
+        path,
+        pacsv.ReadOptions(block_size=1 << 24),
+        pacsv.ConvertOptions(
+            column_types={
+                "price": pa.string(),
+                "amount": pa.string(),
+                "id": pa.string(),
+                "is_snapshot": pa.string(),
+                "side": pa.string(),
+                "timestamp": pa.string(),
+                "local_timestamp": pa.string(),
+            },
+            strings_can_be_null=False,
+        ),
+        report,
+        mode,
+        "Tardis CSV file",
+    )
 
 
 def _micros(
@@ -113,11 +110,11 @@ def _trade_ids(col: pa.ChunkedArray) -> np.ndarray:
     return out
 
 
-def parse(paths: list[Path], resolver: Resolver, report: Report) -> list[Rows]:
+def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mode.STRICT) -> list[Rows]:
     files = [str(p) for p in paths]
     out: list[Rows] = []
     for fi, path in enumerate(paths):
-        table = _read(path)
+        table, lines = _read(path, report, mode)
         names = table.column_names
         if set(BOOK_COLUMNS) <= set(names):
             kind = "book"
@@ -130,7 +127,6 @@ def parse(paths: list[Path], resolver: Resolver, report: Report) -> list[Rows]:
         n = table.num_rows
         if n == 0:
             continue
-        lines = np.arange(2, n + 2, dtype=np.int64)
         # one instrument per (exchange, symbol) combination in the file
         key = pc.binary_join_element_wise(table.column("exchange"), table.column("symbol"), "\x00")
         uniq = pc.unique(key).to_pylist()

@@ -64,7 +64,8 @@ def test_later_import_of_earlier_data_replays_in_time_order(kind, tmp_path, inst
 def test_data_check_reports_store_problems(tmp_path, instruments, capsys):
     spec = f"duckdb:{tmp_path / 'bad.duckdb'}"
     ev = _trades(np.array([T, T + 10, T + 5, T + 20]))
-    ev["order_id"][3] = ev["order_id"][0]  # duplicate trade id
+    ev["order_id"][3] = ev["order_id"][0]  # duplicate trade id, verbatim
+    ev["exch_ts"][3] = ev["exch_ts"][0]
     ev["exch_ts"][1] = T + 50  # received before the venue sent it
     book = np.zeros(4, EVENT_DTYPE)
     book["local_ts"] = book["exch_ts"] = T + 30
@@ -86,7 +87,7 @@ def test_data_check_reports_store_problems(tmp_path, instruments, capsys):
     for check in ("duplicate_trade_id", "local_before_exch", "crossed_book"):
         assert f"ERROR   {check}: 1" in out, out
     assert "unsorted_ts" not in out
-    assert "seq 3: trade id 1 seen before" in out
+    assert "seq 3: trade id 1 seen before, verbatim" in out
 
 
 def test_export_window_and_reimport(tmp_path, instruments, capsys):

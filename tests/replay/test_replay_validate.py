@@ -5,14 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.errors import DataError
 from engine.types import EVENT_DTYPE, EventKind, load_instruments
 from replay import merge_streams
 from replay.book import BookScanner
 from replay.numparse import NEGATIVE, OFF_GRID, OK, parse_units
-from replay.validate import Mode, Report, Rows, check_merged, check_part
+from replay.validate import Mode, Report, Rows, check_merged, check_part, decide
 
 INST = load_instruments()["binance:BTC/USDT"]
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,14 +97,56 @@ def test_skew_measured_and_corrected(latencies, base):
 
 
 @FAST
-@given(st.lists(st.integers(1, 8), min_size=1, max_size=40))
-def test_duplicate_trade_ids(ids):
-    local = np.arange(len(ids), dtype=np.int64)
-    ev = _trades(local, ids=np.array(ids, dtype=np.uint64))
+@given(st.lists(st.tuples(st.integers(1, 8), st.integers(0, 2)), min_size=1, max_size=40))
+def test_repeated_trade_ids_verbatim_vs_conflicting(trades):
+    """(id, price variant) pairs: a repeat of an earlier (id, price) is verbatim
+    (`duplicate_trade_id`), the id with a price not seen before for it is conflicting
+    (`conflicting_trade_id`)."""
+    ids = np.array([t for t, _v in trades], dtype=np.uint64)
+    local = np.arange(len(trades), dtype=np.int64)
+    ev = _trades(local, exch=np.zeros(len(trades), np.int64), ids=ids)
+    ev["price"] = [100 + v for _t, v in trades]
+    seen: dict[int, set[int]] = {}
+    verbatim = conflicting = 0
+    expect = {Mode.REPAIR: [], Mode.SKIP: []}
+    for i, (tid, v) in enumerate(trades):
+        if tid not in seen:
+            expect[Mode.REPAIR].append(i)
+            expect[Mode.SKIP].append(i)
+        elif v in seen[tid]:
+            verbatim += 1
+        else:
+            conflicting += 1
+            expect[Mode.REPAIR].append(i)
+        seen.setdefault(tid, set()).add(v)
+    for mode in (Mode.STRICT, Mode.REPAIR, Mode.SKIP):
+        report = Report()
+        out = check_merged(_rows(ev), report, mode)
+        assert report.count("duplicate_trade_id") == verbatim
+        assert report.count("conflicting_trade_id") == conflicting
+        if mode is Mode.STRICT:
+            assert len(out.events) == len(ev)
+            assert ("conflicting_trade_id" in report.errors) == (conflicting > 0)
+        else:
+            assert out.events["local_ts"].tolist() == expect[mode]
+        if mode is Mode.REPAIR and conflicting:
+            assert report.problems["conflicting_trade_id"].severity == "warning"
+
+
+def test_repeated_trade_ids_refusal_names_both_kinds():
+    ev = _trades(np.arange(4, dtype=np.int64), exch=np.zeros(4, np.int64),
+                 ids=np.array([7, 7, 8, 8], dtype=np.uint64))
+    ev["qty"][3] = 2  # id 8 again with another size: both are real volume
     report = Report()
-    out = check_merged(_rows(ev), report, Mode.SKIP)
-    assert report.count("duplicate_trade_id") == len(ids) - len(set(ids))
-    assert out.events["order_id"].tolist() == list(dict.fromkeys(ids))
+    check_merged(_rows(ev), report, Mode.STRICT)
+    with pytest.raises(DataError) as err:
+        decide(report, Mode.STRICT, "import")
+    assert ("conflicting_trade_id 1 (first at f.csv:4), duplicate_trade_id 1 (first at f.csv:2)"
+            in str(err.value))
+    assert report.problems["conflicting_trade_id"].examples == [
+        "f.csv:4: trade id 8: 1.00 x 0.00002 side 1 exch_ts 0 differs from f.csv:3: "
+        "1.00 x 0.00001 side 1 exch_ts 0"
+    ]
 
 
 book_ops = st.lists(
@@ -135,7 +179,11 @@ def test_book_scanner_matches_reference(ops):
         assert top[i, 0] == bb and top[i, 2] == ba
         assert top[i, 1] == (bids[bb] if bids else -1)
         assert crossed[i] == (bool(bids) and bool(asks) and bb >= ba)
-    # repair removes the stale side until nothing is crossed
+    # repair removes the stale side until nothing is crossed (the deltas follow an
+    # empty snapshot: rows no snapshot precedes would be dropped as `before_snapshot`)
+    marks = np.zeros(2, EVENT_DTYPE)
+    marks["kind"] = [EventKind.SNAPSHOT_BEGIN, EventKind.SNAPSHOT_END]
+    ev = np.concatenate([marks, ev])
     report = Report()
     out = check_merged(_rows(ev), report, Mode.REPAIR)
     _e, _t, crossed_after = BookScanner().scan(out.events)

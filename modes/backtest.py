@@ -9,6 +9,7 @@ the mode-independent `engine` that paper and live modes drive too.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.types import Instrument, OrderEventKind, load_instruments
 from engine.types.instrument import decimal_str
+from engine.venue_profiles import resolve_venue_table
 from modes.backtest_compiled import drive_compiled, uses_fast_path
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
@@ -67,26 +69,22 @@ def _dataset_instruments(spec: str) -> list[str]:
     return ids
 
 
-def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict]:
-    """Split each [venues.X] table into sim-venue settings and ledger balances."""
-    settings: dict[str, dict[str, Any]] = {}
+def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict, list[str]]:
+    """Each traded venue's [venues.X] table, filled from its profile (engine/venues.toml):
+    (sim-venue configs, ledger balances, one warning line per default the run falls back on)."""
+    from venues.sim import SimVenueConfig
+
+    configs: dict[str, Any] = {}
     balances: dict[str, dict[str, Decimal]] = {}
+    warnings: list[str] = []
     for venue in dict.fromkeys(i.venue for i in instruments.values()):
-        table = dict(config.venues.get(venue, {}))
-        raw_balances = table.pop("balances", {})
-        if not isinstance(raw_balances, dict):
-            raise ConfigError(f"[venues.{venue}] balances must be a table like {{ USDT = \"100000\" }}")
-        parsed: dict[str, Decimal] = {}
-        for asset, amount in raw_balances.items():
-            if isinstance(amount, float):
-                raise ConfigError(f"[venues.{venue}] balances.{asset} = {amount!r}: write it as a quoted decimal string")
-            try:
-                parsed[asset] = Decimal(str(amount))
-            except Exception:
-                raise ConfigError(f"[venues.{venue}] balances.{asset} = {amount!r}: not a number") from None
-        settings[venue] = table
-        balances[venue] = parsed
-    return settings, balances
+        quotes = [i.quote for i in instruments.values() if i.venue == venue]
+        table, notes = resolve_venue_table(venue, config.venues.get(venue, {}), quotes)
+        warnings += notes
+        cfg = SimVenueConfig.from_table(venue, table)
+        configs[venue] = cfg
+        balances[venue] = dict(cfg.balances)
+    return configs, balances, warnings
 
 
 @dataclass(frozen=True)
@@ -98,6 +96,7 @@ class _Prepared:
     strategy: Any
     venue_configs: dict[str, Any]
     balances: dict[str, dict[str, Decimal]]
+    defaults: list[str]
     risk: RiskEngine
     feed: Any
     start_ts: int
@@ -129,15 +128,15 @@ class _Peekable:
 def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True) -> Path:
     """Run one backtest and write its run directory; returns the directory."""
     from replay import open_source
-    from venues.sim import SimVenueConfig
 
     wall_start = time.perf_counter()
     instruments = select_instruments(config)
     strategy = instantiate(load_class(config.strategy, config.base_dir), dict(config.params))
     if isinstance(strategy, CompiledStrategy):  # compiled strategy: see modes.backtest_compiled
         strategy = CompiledAdapter(strategy)
-    venue_settings, balances = _venue_tables(config, instruments)
-    venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}
+    venue_configs, balances, defaults = _venue_tables(config, instruments)
+    for line in defaults:
+        print(f"tickparity: warning: {line}", file=sys.stderr)
     risk = RiskEngine(RiskConfig.from_table(config.risk))
 
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
@@ -149,7 +148,7 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
-    prepared = _Prepared(config, instruments, strategy, venue_configs, balances, risk, feed,
+    prepared = _Prepared(config, instruments, strategy, venue_configs, balances, defaults, risk, feed,
                          start_ts, end_ts, source.estimated_events)
     out = Path(out_dir or config.out or f"runs/{config.hash}")
     staging = _staging_dir(out)
@@ -207,6 +206,13 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                 "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
+        "venues": {name: {"profile": cfg.profile, "maker_fee_bps": str(cfg.maker_fee_bps),
+                          "taker_fee_bps": str(cfg.taker_fee_bps), "entry_ns": cfg.entry_ns,
+                          "response_ns": cfg.response_ns, "feed_ns": cfg.feed_ns,
+                          "enforce_balances": cfg.enforce_balances,
+                          "balances": {a: str(x) for a, x in cfg.balances}}
+                   for name, cfg in run.venue_configs.items()},
+        "defaults": list(run.defaults),
     }}
     config_json = config.to_json() | {"config_hash": config.hash}
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary, config_json)

@@ -135,8 +135,6 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     if isinstance(strategy, CompiledStrategy):  # compiled strategy: see modes.backtest_compiled
         strategy = CompiledAdapter(strategy)
     venue_configs, balances, defaults = _venue_tables(config, instruments)
-    for line in defaults:
-        print(f"tickparity: warning: {line}", file=sys.stderr)
     risk = RiskEngine(RiskConfig.from_table(config.risk))
 
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
@@ -152,6 +150,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
                          start_ts, end_ts, source.estimated_events)
     out = Path(out_dir or config.out or f"runs/{config.hash}")
     staging = _staging_dir(out)
+    for line in defaults:  # once the run is valid, so a user error stays one line
+        print(f"tickparity: warning: {line}", file=sys.stderr)
     try:
         _run_into(staging, prepared, wall_start, write_html, out.name)
     except BaseException:

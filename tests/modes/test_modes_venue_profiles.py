@@ -1,0 +1,119 @@
+"""Venue defaults are stated, not silent (issue 9): profiles, warnings, balances, zero-cost."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+
+from engine.config import load_config_file
+from engine.errors import ConfigError
+from engine.venue_profiles import VENUE_TABLE_KEYS, load_profiles, resolve_venue_table
+from modes.cli import main
+
+MM = "examples/market_maker.py:MarketMaker"
+
+
+def _config(tmp_path, root, venue_table: str, params: str = "") -> str:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[run]\nstrategy = "{root}/{MM}"\ndata = "synthetic:11:1m"\n'
+                   f'[run.params]\nhalf_spread_bps = 0.01\n{params}\n{venue_table}\n')
+    return str(cfg)
+
+
+def _run(capsys, cfg, out):
+    code = main(["backtest", "--config", cfg, "--out", str(out), "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    return summary, [line for line in err.splitlines() if "warning:" in line]
+
+
+def test_a_run_without_venue_table_warns_once_per_default_and_uses_the_profile(capsys, tmp_path,
+                                                                               request):
+    root = request.config.rootpath
+    summary, warnings = _run(capsys, _config(tmp_path, root, ""), tmp_path / "o")
+    assert len(warnings) == 3
+    fees, latency, balances = warnings
+    assert "[venues.binance] maker_fee_bps, taker_fee_bps not set: using maker_fee_bps = 10 / " \
+           "taker_fee_bps = 10 bps from profile 'binance-spot-vip0'" in fees
+    assert "binance.com/en/fee/schedule" in fees
+    assert "[venues.binance] latency not set: using entry_ns = 5 ms, response_ns = 5 ms, " \
+           "feed_ns = 0 ms" in latency
+    assert "[venues.binance] balances not set: starting with 100000 USDT" in balances
+    venue = summary["venues"]["binance"]
+    assert venue == {"profile": "binance-spot-vip0", "maker_fee_bps": "10", "taker_fee_bps": "10",
+                     "entry_ns": 5_000_000, "response_ns": 5_000_000, "feed_ns": 0,
+                     "enforce_balances": True, "balances": {"USDT": "100000"}}
+    assert summary["defaults"] == [w.split("warning: ", 1)[1] for w in warnings]
+
+
+def test_a_spot_venue_rejects_orders_beyond_the_balance(capsys, tmp_path, request):
+    """10 USDT and no BTC: the market maker's 0.01 BTC bids (about 600 USDT) and its asks
+    (BTC not held) are all rejected by the venue with insufficient_balance, but for the
+    post-only quotes that would cross (that check comes first); nothing fills."""
+    root = request.config.rootpath
+    table = '[venues.binance]\nbalances = { USDT = "10" }\n'
+    summary, warnings = _run(capsys, _config(tmp_path, root, table), tmp_path / "o")
+    orders = pq.read_table(tmp_path / "o" / "orders.parquet").to_pylist()
+    assert orders and {o["status"] for o in orders} == {"rejected"}
+    reasons = [o["reason"] for o in orders]
+    assert set(reasons) == {"insufficient_balance", "post_only_would_cross"}
+    assert reasons.count("insufficient_balance") > len(orders) // 2
+    assert summary["fills"] == 0
+    assert summary["balances"] == {"binance:USDT": "10"}
+    assert len(warnings) == 2  # fees and latency still defaulted; balances stated
+
+
+def test_the_zero_cost_profile_reproduces_runs_before_profiles(capsys, tmp_path, request):
+    """profile = "zero-cost": no warnings, 0 fees, 0 latency, no balances and no balance
+    checks, so the market maker may sell BTC it does not hold, as every run did before."""
+    root = request.config.rootpath
+    table = '[venues.binance]\nprofile = "zero-cost"\n'
+    summary, warnings = _run(capsys, _config(tmp_path, root, table), tmp_path / "z")
+    assert warnings == []
+    assert summary["venues"]["binance"] == {
+        "profile": "zero-cost", "maker_fee_bps": "0", "taker_fee_bps": "0", "entry_ns": 0,
+        "response_ns": 0, "feed_ns": 0, "enforce_balances": False, "balances": {}}
+    fills = pq.read_table(tmp_path / "z" / "fills.parquet").to_pylist()
+    assert fills and all(Decimal(f["fee"]) == 0 for f in fills)
+    # the same run with every zero written out explicitly gives identical fills
+    explicit = ('[venues.binance]\nmaker_fee_bps = "0"\ntaker_fee_bps = "0"\nbalances = {}\n'
+                'enforce_balances = false\nlatency = { entry_ns = 0, response_ns = 0, feed_ns = 0 }\n')
+    _run(capsys, _config(tmp_path, root, explicit), tmp_path / "e")
+    assert pq.read_table(tmp_path / "e" / "fills.parquet").to_pylist() == fills
+
+
+def test_unknown_venue_keys_list_the_valid_ones(tmp_path, request):
+    with pytest.raises(ConfigError) as err:
+        resolve_venue_table("binance", {"taker_fee": 5}, ["USDT"])
+    assert str(err.value) == ("[venues.binance] unknown key 'taker_fee'; valid keys: "
+                              + ", ".join(VENUE_TABLE_KEYS))
+    with pytest.raises(ConfigError, match="profile = 'cheap': expected one of"):
+        resolve_venue_table("binance", {"profile": "cheap"}, ["USDT"])
+
+
+def test_every_shipped_profile_states_its_sources():
+    profiles = load_profiles()
+    assert {"binance", "okx", "bybit", "coinbase", "kraken"} <= set(profiles.venue_default)
+    for prof in profiles.profiles.values():
+        assert prof.fee_source and prof.latency_source and prof.description
+    vip0 = profiles.profiles["binance-spot-vip0"]
+    assert (vip0.maker_fee_bps, vip0.taker_fee_bps) == ("10", "10")  # 0.1% / 0.1%
+
+
+def test_a_venue_without_profile_uses_generic_and_says_so():
+    table, notes = resolve_venue_table("myvenue", {}, ["USD"])
+    assert table["profile"] == "generic" and len(notes) == 3
+    assert all(n.startswith("[venues.myvenue]") for n in notes)
+
+
+def test_example_configs_state_their_venue_settings(request):
+    """The shipped examples fall back on no default (so they print no warning)."""
+    root = request.config.rootpath
+    for name in ("market_maker.toml", "twap.toml"):
+        raw = load_config_file(root / "examples" / name)
+        for venue, table in raw["venues"].items():
+            assert resolve_venue_table(venue, table, ["USDT"])[1] == []

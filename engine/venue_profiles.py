@@ -220,17 +220,24 @@ def parse_balances(venue: str, raw: Any) -> dict[str, Decimal]:
     return out
 
 
-def _decimal_text(value: Any, where: str) -> str:
+def parse_decimal(value: Any, where: str, *, floats: bool = False, unit: str = "number") -> Decimal:
+    """A config number read by its written digits; TOML floats only with `floats` (fee rates
+    such as 7.5, whose binary error Decimal(str(x)) drops), never for money."""
     if isinstance(value, bool):
-        raise ConfigError(f"{where} = {value!r}: expected a number")
-    if isinstance(value, float):
+        raise ConfigError(f"{where} = {value!r}: expected a {unit}")
+    if isinstance(value, float) and not floats:
         raise ConfigError(f"{where} = {value!r}: write it as a quoted decimal string")
     try:
         result = Decimal(str(value))
     except InvalidOperation:
-        raise ConfigError(f"{where} = {value!r}: not a number") from None
+        raise ConfigError(f"{where} = {value!r}: expected a {unit}") from None
     if not result.is_finite():
         raise ConfigError(f"{where} = {value!r}: must be finite")
+    return result
+
+
+def _decimal_text(value: Any, where: str) -> str:
+    parse_decimal(value, where)
     return str(value)
 
 

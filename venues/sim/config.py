@@ -11,14 +11,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import ConfigError
-from engine.venue_profiles import check_venue_keys, parse_balances
+from engine.venue_profiles import check_venue_keys, parse_balances, parse_decimal
 from venues.sim.codes import (
     QM_L3_FIFO,
     QM_LOG,
@@ -212,16 +212,8 @@ def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
 
 
 def _bps(table: Mapping[str, Any], key: str, where: str) -> Decimal:
-    value = table.get(key, "0")
-    if isinstance(value, bool):
-        raise ConfigError(f"{where} {key} = {value!r}: expected a number of basis points")
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{where} {key} = {value!r}: expected a number of basis points") from None
-    if not result.is_finite():
-        raise ConfigError(f"{where} {key} = {value!r}: must be finite")
-    return result
+    return parse_decimal(table.get(key, "0"), f"{where} {key}", floats=True,
+                         unit="number of basis points")
 
 
 def _bool(table: Mapping[str, Any], key: str, default: bool, where: str) -> bool:

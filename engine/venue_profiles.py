@@ -2,7 +2,7 @@
 
 Why: a run whose `[venues.<name>]` table says nothing used to get 0 fees, 0 latency and
 0 balances without a word, and then bought 1 BTC from an equity of 0. Every default now
-comes from a named profile in `engine/venues.toml` (each figure with its source), and each
+comes from a named profile in `engine/venue_profiles.toml` (each figure with its source), and each
 default a run falls back on is reported as one warning line. `profile = "zero-cost"`
 reproduces runs made before profiles existed.
 
@@ -51,8 +51,8 @@ _LATENCY_DEFAULTED = ("entry_ns", "response_ns", "feed_ns")
 
 
 def default_profiles_path() -> Path:
-    """engine/venues.toml, beside the instruments file."""
-    return Path(__file__).resolve().parent / "venues.toml"
+    """engine/venue_profiles.toml, beside the instruments file."""
+    return Path(__file__).resolve().parent / "venue_profiles.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class Profiles:
 
 
 def load_profiles(path: str | Path | None = None) -> Profiles:
-    """Read a profiles file (default engine/venues.toml). Raises ConfigError naming the
+    """Read a profiles file (default engine/venue_profiles.toml). Raises ConfigError naming the
     file and the field on anything malformed."""
     file = Path(path) if path is not None else default_profiles_path()
     try:
@@ -160,7 +160,7 @@ def resolve_venue_table(
     named = table.get("profile")
     if named is not None and named not in profiles.profiles:
         raise ConfigError(f"[venues.{venue}] profile = {named!r}: expected one of "
-                          f"{', '.join(sorted(profiles.profiles))} (engine/venues.toml)")
+                          f"{', '.join(sorted(profiles.profiles))} (engine/venue_profiles.toml)")
     name = named if named is not None else profiles.for_venue(venue)
     prof = profiles.profiles[name]
     warn = named is None

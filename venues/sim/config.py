@@ -95,7 +95,7 @@ class SimVenueConfig:
 
         A key the table omits takes the simulator's raw value: 0 fees, 0 latency, no
         balances and no balance checks. Runs first fill the table from the venue's profile
-        (`engine.venue_profiles.resolve_venue_table`, engine/venues.toml), which is also
+        (`engine.venue_profiles.resolve_venue_table`, engine/venue_profiles.toml), which is also
         what a `profile = "..."` key needs: a table naming a profile but not resolved is
         refused. Unknown keys raise ConfigError listing the valid ones.
         """

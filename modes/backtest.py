@@ -70,7 +70,7 @@ def _dataset_instruments(spec: str) -> list[str]:
 
 
 def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict, list[str]]:
-    """Each traded venue's [venues.X] table, filled from its profile (engine/venues.toml):
+    """Each traded venue's [venues.X] table, filled from its profile (engine/venue_profiles.toml):
     (sim-venue configs, ledger balances, one warning line per default the run falls back on)."""
     from venues.sim import SimVenueConfig
 

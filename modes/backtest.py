@@ -213,6 +213,12 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                           "balances": {a: str(x) for a, x in cfg.balances}}
                    for name, cfg in run.venue_configs.items()},
         "defaults": list(run.defaults),
+        # the simulated venue's own books of our money: free + locked = the ledger's balance
+        # once every response has arrived (a run that ends at a --to bound may differ by
+        # what was still in flight)
+        "venue_balances": {f"{name}:{asset}": {"free": decimal_str(free), "locked": decimal_str(locked)}
+                           for name in run.venue_configs
+                           for asset, (free, locked) in sorted(core.balances(name).items())},
     }}
     config_json = config.to_json() | {"config_hash": config.hash}
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary, config_json)

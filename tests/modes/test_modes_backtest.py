@@ -50,6 +50,12 @@ def test_outputs_are_exact_and_consistent(two_runs):
     # stated starting balance of 100000 USDT and 0 BTC, which a spot venue never lets go negative
     assert summary["venues"]["binance"]["balances"] == {"USDT": "100000"}
     assert Decimal(summary["balances"]["binance:BTC"]) >= 0
+    # the venue's integer books of free and locked funds agree with the exact ledger
+    venue = summary["venue_balances"]
+    assert set(venue) == {"binance:USDT", "binance:BTC"}
+    for key, part in venue.items():
+        assert Decimal(part["free"]) + Decimal(part["locked"]) == Decimal(summary["balances"][key])
+        assert Decimal(part["free"]) >= 0 and Decimal(part["locked"]) >= 0
     cash = Decimal("100000") - sum((Decimal(f["price"]) * Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1)
                                + Decimal(f["fee"])) for f in fills)
     assert Decimal(summary["balances"]["binance:USDT"]) == cash

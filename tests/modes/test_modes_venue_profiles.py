@@ -142,3 +142,46 @@ def test_the_compiled_loop_applies_the_same_balance_check(tmp_path, request):
     assert pq.read_table(tmp_path / "py" / "orders.parquet").to_pylist() == fast
     summary = json.loads((tmp_path / "fast" / "summary.json").read_text())["run"]
     assert Decimal(summary["balances"]["binance:USDT"]) >= 0
+
+
+PARKED = '''
+from decimal import Decimal
+from engine.strategy import Strategy
+
+
+class Parked(Strategy):
+    """Parks one buy of 0.01 BTC 10% below the bid and notes the balances once acked."""
+
+    def on_start(self, ctx):
+        ctx.subscribe("binance:BTC/USDT")
+        self.sent = None
+
+    def on_book(self, ctx, book):
+        if self.sent is None and book.best_bid is not None:
+            price = (book.best_bid * Decimal("0.9")).quantize(Decimal("0.01"))
+            self.sent = ctx.submit("binance:BTC/USDT", "buy", "0.01", price)
+            ctx.log("sent", price=price)
+
+    def on_order(self, ctx, update):
+        if update.client_id == self.sent and update.status == "acknowledged":
+            ctx.log("balances", total=ctx.balance("binance", "USDT"),
+                    free=ctx.balance("binance", "USDT", "free"),
+                    locked=ctx.balance("binance", "USDT", "locked"))
+'''
+
+
+def test_ctx_balance_tells_free_from_locked(capsys, tmp_path):
+    """1000 USDT; a resting buy of 0.01 BTC at price P locks 0.01 x P x 1.001 (fee 10 bp):
+    once acked, ctx.balance gives total 1000, locked that amount, free the rest."""
+    (tmp_path / "parked.py").write_text(PARKED)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[run]\nstrategy = "{tmp_path}/parked.py:Parked"\ndata = "synthetic:3:20s"\n'
+                   '[venues.binance]\nprofile = "binance-spot-vip0"\nbalances = { USDT = "1000" }\n')
+    assert main(["backtest", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-report"]) == 0
+    notes = [json.loads(line) for line in (tmp_path / "o" / "audit.jsonl").read_text().splitlines()]
+    notes = {n["message"]: n for n in notes if n.get("kind") == "note" or "message" in n}
+    price = Decimal(notes["sent"]["price"])
+    locked = Decimal("0.01") * price * Decimal("1.001")
+    bal = notes["balances"]
+    assert (Decimal(bal["total"]), Decimal(bal["locked"]), Decimal(bal["free"])) == (
+        Decimal("1000"), locked, Decimal("1000") - locked)

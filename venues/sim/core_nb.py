@@ -9,9 +9,13 @@ Python layer (another feed chunk, bigger buffers) -- it never raises.
 
 Order at equal time (exchange and local are independent processors, so only the order
 within each side matters): exchange feed row < GTD expiry < request arrival < local
-feed row < response delivery. Per venue, a row's exchange time is
-max(exch_ts, exchange time already reached), so the exchange clock of a venue is
-monotone even when the feed (sorted by local_ts) carries slightly unsorted exch_ts.
+feed row < response delivery. Each (venue, instrument) book keeps its own exchange
+clock: a row's exchange time is max(exch_ts, its instrument's clock), so each book's
+clock is monotone even when the feed (sorted by local_ts) carries unsorted exch_ts, and
+rows of other instruments never move it. A venue's rows are applied in feed order, but
+before a request or a GTD expiry the rows of its instrument (and of the venue's
+instruments with live orders) up to its time are applied first (pull_rows_nb), so an
+order sees every row of its own instrument stamped at or before its arrival.
 
 The venue kernels (here, matching_nb, book_nb, l3_nb, queue_nb, dormant_nb, compiled_nb) allocate
 nothing and are compiled with `_nrt=False`: without numba's runtime, passing an array

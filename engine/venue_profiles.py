@@ -182,9 +182,11 @@ def resolve_venue_table(
         if warn:
             notes.append(f"{where} latency not set: using {_latency_text(prof.latency)} from profile "
                          f"{name!r} ({prof.latency_source})")
-    elif isinstance(latency, Mapping) and latency.get("model", "constant") == "constant":
+    elif isinstance(latency, Mapping):
         filled = dict(latency)
-        gaps = [k for k in _LATENCY_DEFAULTED if k not in latency]
+        # an empirical model draws entry and response latencies from its file
+        defaulted = _LATENCY_DEFAULTED if latency.get("model", "constant") == "constant" else ("feed_ns",)
+        gaps = [k for k in defaulted if k not in latency]
         for key in gaps:
             filled[key] = prof.latency[key]
         out["latency"] = filled

@@ -185,3 +185,19 @@ def test_ctx_balance_tells_free_from_locked(capsys, tmp_path):
     bal = notes["balances"]
     assert (Decimal(bal["total"]), Decimal(bal["locked"]), Decimal(bal["free"])) == (
         Decimal("1000"), locked, Decimal("1000") - locked)
+
+
+def test_a_partial_latency_table_is_completed_from_the_profile_with_a_warning():
+    table, notes = resolve_venue_table("binance", {"latency": {"entry_ns": 2_000_000},
+                                                   "maker_fee_bps": 1, "taker_fee_bps": 2,
+                                                   "balances": {}}, ["USDT"])
+    assert table["latency"] == {"entry_ns": 2_000_000, "response_ns": 5_000_000, "feed_ns": 0}
+    assert notes == ["[venues.binance] latency.response_ns, latency.feed_ns not set: using "
+                     "response_ns = 5 ms, feed_ns = 0 ms from profile 'binance-spot-vip0' "
+                     "(client in AWS ap-northeast-1; 5-12 ms round trips measured there (see "
+                     "the file header))"]
+    empirical = {"latency": {"model": "empirical", "file": "x.txt"}, "maker_fee_bps": 1,
+                 "taker_fee_bps": 2, "balances": {}}
+    table, notes = resolve_venue_table("binance", empirical, ["USDT"])
+    assert table["latency"] == {"model": "empirical", "file": "x.txt", "feed_ns": 0}
+    assert len(notes) == 1 and "latency.feed_ns not set" in notes[0]

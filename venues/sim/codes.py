@@ -136,7 +136,9 @@ VF_EMIN = np.int64(10)  # smallest possible entry latency: how far the exchange 
 VF_DORMANT = np.int64(11)  # 1: no orders, the exchange book is not maintained (dormant_nb.py)
 VF_NOLAZY = np.int64(12)  # 1: this venue's feed has L3 rows, its exchange side never sleeps
 VF_BALANCES = np.int64(13)  # 1: the venue enforces balances (locks funds, rejects insufficient_balance)
-VF_NF = np.int64(14)
+VF_PULL_HI = np.int64(14)  # no instrument of the venue has xinst[:, XI_PULLED] above this (the
+#                            cursor checks pulled marks only below it)
+VF_NF = np.int64(15)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

@@ -479,6 +479,7 @@ class SimCore:
         self._buf = buf
         S[C.S_LI] -= keep
         self._V[:, C.VF_XI] -= keep
+        self._V[:, C.VF_PULL_HI] -= keep
         self._xinst[:, C.XI_PULLED] -= keep
         self._V[~awake, C.VF_XI] = S[C.S_LI]  # unused while dormant; waking sets it again
         S[C.S_NBUF] = buf.shape[0]

@@ -93,6 +93,7 @@ from venues.sim.codes import (
     VF_LAT_POS,
     VF_NOLAZY,
     VF_NORDERS,
+    VF_PULL_HI,
     VF_QMODEL,
     VF_XCLOCK,
     VF_XI,
@@ -371,9 +372,15 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     li = S[S_LI]
     x = nbuf
     xclock = 0
+    pull_hi = 0
     if v >= 0:
         x = V[v, VF_XI]
         xclock = V[v, VF_XCLOCK]
+        pull_hi = V[v, VF_PULL_HI]
+    # the clock of the instrument of the last exchange row, in a register (written back
+    # when another instrument's row comes and at the end)
+    ci_inst = -1
+    ci_val = 0
     if S[S_NEED_BOOK] != 0:
         return -1
     maxcnt = S[S_MAXCNT]
@@ -406,7 +413,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
         if v >= 0:
             # (rows pulled ahead of the cursor for a request are skipped: pull_rows_nb)
             while x < nbuf and (inst_venue[buf[x].instrument] != v
-                                or x < xinst[buf[x].instrument, XI_PULLED]):
+                                or (x < pull_hi and x < xinst[buf[x].instrument, XI_PULLED])):
                 x += 1
             if x >= nbuf:
                 if V[v, VF_NORDERS] > 0 and not done:
@@ -414,10 +421,15 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             else:
                 have_x = True
                 nx = buf[x]
+                xi_row = np.int64(nx.instrument)
+                if xi_row != ci_inst:  # each instrument's own clock
+                    if ci_inst >= 0:
+                        xinst[ci_inst, XI_CLOCK] = ci_val
+                    ci_inst = xi_row
+                    ci_val = xinst[xi_row, XI_CLOCK]
                 te = nx.exch_ts
-                ci = xinst[nx.instrument, XI_CLOCK]  # each instrument's own clock
-                if te < ci:
-                    te = ci
+                if te < ci_val:
+                    te = ci_val
         if have_x:
             wake_t = tl
             if rstop_t < wake_t:
@@ -454,7 +466,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         touch = True
                 if touch:
                     nresp0 = S[S_NRESP]
-                    xinst[ii, XI_CLOCK] = te
+                    ci_val = te
                     if te > xclock:
                         xclock = te
                     V[v, VF_XCLOCK] = xclock
@@ -505,7 +517,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             if go:
                 row = nx
                 inst = np.int64(row.instrument)
-                xinst[inst, XI_CLOCK] = te
+                ci_val = te
                 if te > xclock:
                     xclock = te
                 kind = np.int64(row.kind)
@@ -680,6 +692,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     S[S_RUN_TS] = run_ts
     S[S_RUN_CHANGED] = run_changed
     run_exch[0] = run_x
+    if ci_inst >= 0:
+        xinst[ci_inst, XI_CLOCK] = ci_val
     if v >= 0:
         V[v, VF_XI] = x
         V[v, VF_XCLOCK] = xclock
@@ -741,11 +755,15 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
                             row, te, v)
                 p += 1
                 xinst[i, XI_PULLED] = p
+                if p > V[v, VF_PULL_HI]:
+                    V[v, VF_PULL_HI] = p
                 if S[S_NRESP] != nresp0 or S[S_NEED_BOOK] != 0 or S[S_NEED_L3] != 0:
                     return PULL_AGAIN
             else:
                 p += 1
         xinst[i, XI_PULLED] = p
+        if p > V[v, VF_PULL_HI]:
+            V[v, VF_PULL_HI] = p
         if p >= nbuf and not done:
             return PULL_NEED_DATA
     return PULL_DONE

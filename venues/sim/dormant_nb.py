@@ -32,6 +32,7 @@ from venues.sim.codes import (
     VF_DORMANT,
     VF_NOLAZY,
     VF_NORDERS,
+    VF_PULL_HI,
     VF_XI,
     XI_PULLED,
 )
@@ -63,6 +64,7 @@ def wake_exchange_nb(v, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap):
             cnt[exch_row] = n
         insnap[2 * i] = insnap[2 * i + 1]
     V[v, VF_XI] = S[S_LI]
+    V[v, VF_PULL_HI] = S[S_LI]
     V[v, VF_DORMANT] = 0
 
 

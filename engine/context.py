@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from engine.errors import InstrumentError, OrderError, StrategyError
+from engine.fees import locked_amounts
 from engine.types import Instrument
 from engine.types.instrument import to_decimal
 from engine.views import BookView, OrderView
@@ -159,9 +160,25 @@ class Context:
         self._session.instrument(instrument)
         return self._session.ledger.positions[instrument].avg_price
 
-    def balance(self, venue: str, asset: str) -> Decimal:
-        """Free balance of an asset on a venue (exact)."""
-        return self._session.ledger.balance(venue, asset)
+    def balance(self, venue: str, asset: str, part: str = "total") -> Decimal:
+        """Balance of an asset on a venue (exact): part "total" (default), "free" or "locked".
+
+        "locked" is what the venue holds for our open orders as the acks received tell
+        (a buy: notional at its limit price plus its largest fee; a sell: its base
+        quantity; engine.fees.locked_amounts); 0 on a venue that does not enforce
+        balances. "free" = total - locked: what a new order may lock.
+        """
+        total = self._session.ledger.balance(venue, asset)
+        if part == "total":
+            return total
+        if part not in ("free", "locked"):
+            raise StrategyError(f"ctx.balance(part={part!r}): expected 'total', 'free' or 'locked'")
+        locked = Decimal(0)
+        v = self._session.venues.get(venue)
+        if v is not None and getattr(v, "enforce_balances", False):
+            orders = [o for o in self._session.oms.open_orders(None) if o.instrument.venue == venue]
+            locked = locked_amounts(orders, v.maker_fee_bps, v.taker_fee_bps).get(asset, Decimal(0))
+        return locked if part == "locked" else total - locked
 
     def log(self, message: str, *, level: str = "info", **fields: object) -> None:
         """Write a strategy note into the audit log (structured, timestamped) and to the

@@ -23,7 +23,7 @@ from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
-from engine.errors import ConfigError, DataError, InstrumentError
+from engine.errors import DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
 from engine.loader import effective_params, instantiate, load_class
@@ -34,6 +34,12 @@ from engine.session import TradingSession
 from engine.strategy import check_strategy_class
 from engine.types import Instrument, OrderEventKind, load_instruments
 from engine.types.instrument import decimal_str, default_instruments_path
+from engine.venue_profiles import (
+    LATENCY_KEYS,
+    VENUE_TABLE_KEYS,
+    default_profiles_path,
+    resolve_venue_table,
+)
 from modes.backtest_compiled import drive_compiled, uses_fast_path
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
@@ -93,26 +99,22 @@ def _warn(text: str) -> None:
     print(f"tickparity: warning: {text}", file=sys.stderr, flush=True)
 
 
-def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict]:
-    """Split each [venues.X] table into sim-venue settings and ledger balances."""
-    settings: dict[str, dict[str, Any]] = {}
+def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict, list[str]]:
+    """Each traded venue's [venues.X] table, filled from its profile (engine/venue_profiles.toml):
+    (sim-venue configs, ledger balances, one warning line per default the run falls back on)."""
+    from venues.sim import SimVenueConfig
+
+    configs: dict[str, Any] = {}
     balances: dict[str, dict[str, Decimal]] = {}
+    warnings: list[str] = []
     for venue in dict.fromkeys(i.venue for i in instruments.values()):
-        table = dict(config.venues.get(venue, {}))
-        raw_balances = table.pop("balances", {})
-        if not isinstance(raw_balances, dict):
-            raise ConfigError(f"[venues.{venue}] balances must be a table like {{ USDT = \"100000\" }}")
-        parsed: dict[str, Decimal] = {}
-        for asset, amount in raw_balances.items():
-            if isinstance(amount, float):
-                raise ConfigError(f"[venues.{venue}] balances.{asset} = {amount!r}: write it as a quoted decimal string")
-            try:
-                parsed[asset] = Decimal(str(amount))
-            except Exception:
-                raise ConfigError(f"[venues.{venue}] balances.{asset} = {amount!r}: not a number") from None
-        settings[venue] = table
-        balances[venue] = parsed
-    return settings, balances
+        quotes = [i.quote for i in instruments.values() if i.venue == venue]
+        table, notes = resolve_venue_table(venue, config.venues.get(venue, {}), quotes)
+        warnings += notes
+        cfg = SimVenueConfig.from_table(venue, table)
+        configs[venue] = cfg
+        balances[venue] = dict(cfg.balances)
+    return configs, balances, warnings
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,13 @@ class _Prepared:
     strategy: Any
     venue_configs: dict[str, Any]
     balances: dict[str, dict[str, Decimal]]
+    defaults: list[str]
     risk: RiskEngine
     feed: Any
     start_ts: int
     end_ts: int
     total_events: int | None
-    resolved: ResolvedRun
+    resolved: ResolvedRun | None = None  # None: a run assembled by hand (tests of the driver)
 
 
 class _Peekable:
@@ -156,13 +159,11 @@ class _Peekable:
 def venue_table_schema(venue: str) -> Schema:
     """Valid keys of a `[venues.<venue>]` table (passed to `engine.config.check_run`).
 
-    One list: the simulated venue's own (`venues.sim.config`), with `latency` checked key
-    by key and `balances` a table of asset names.
+    One list: `engine.venue_profiles` (what the simulated venue and the profiles take),
+    with `latency` checked key by key and `balances` a table of asset names.
     """
-    from venues.sim.config import _LATENCY_KEYS, _TOP_KEYS
-
-    schema: Schema = dict.fromkeys(_TOP_KEYS)
-    schema["latency"] = dict.fromkeys(_LATENCY_KEYS)
+    schema: Schema = dict.fromkeys(VENUE_TABLE_KEYS)
+    schema["latency"] = dict.fromkeys(LATENCY_KEYS)
     schema["balances"] = FREE_TABLE
     return schema
 
@@ -183,6 +184,7 @@ class ResolvedRun:
     venue_configs: dict[str, Any]
     balances: dict[str, dict[str, Decimal]]
     risk: RiskConfig
+    defaults: list[str]  # one warning line per venue default the run falls back on
     effective: dict[str, Any]
     files: dict[str, Any]
     run_id: str
@@ -199,7 +201,6 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     written: a `[venues.X]` table for a venue no instrument trades on, an unknown key, a
     strategy parameter the constructor does not take or a value that does not convert.
     """
-    from venues.sim import SimVenueConfig
 
     instruments = select_instruments(config)
     strategy_cls = load_class(config.strategy, config.base_dir)
@@ -207,8 +208,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     check_run(config, venues=[i.venue for i in instruments.values()], venue_schema=venue_table_schema,
               risk_keys=[f.name for f in fields(RiskConfig)])
     params = effective_params(strategy_cls, config.params, config.param_where)
-    venue_settings, balances = _venue_tables(config, instruments)
-    venue_configs = {name: SimVenueConfig.from_table(name, table) for name, table in venue_settings.items()}
+    venue_configs, balances, defaults = _venue_tables(config, instruments)
     risk = RiskConfig.from_table(config.risk)
     effective = config.to_json() | {
         "instruments": list(instruments),
@@ -217,14 +217,15 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         "venue_models": {name: cfg.config_hash for name, cfg in venue_configs.items()},
     }
     files: dict[str, Path] = {"strategy": Path(inspect.getfile(strategy_cls)),
-                              "instruments": _instruments_path(config)}
+                              "instruments": _instruments_path(config),
+                              "venue_profiles": default_profiles_path()}
     for name, cfg in venue_configs.items():
         if cfg.latency_file:
             files[f"venues.{name}.latency.file"] = Path(cfg.latency_file)
     # `out` is where the run goes, not what it computes: not part of its identity
     run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
-                       effective, digests, run_id)
+                       defaults, effective, digests, run_id)
 
 
 def data_span(config: RunConfig, instruments: dict[str, Instrument]) -> dict[str, tuple[int | None, int | None]]:
@@ -278,9 +279,11 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
-    prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, risk, feed,
-                         start_ts, end_ts, source.estimated_events, resolved)
+    prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, resolved.defaults,
+                         risk, feed, start_ts, end_ts, source.estimated_events, resolved)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
+    for line in resolved.defaults:  # once the run is valid, so a user error stays one line
+        print(f"tickparity: warning: {line}", file=sys.stderr)
     # published atomically; leftovers of an interrupted earlier run are recovered first
     return write_run_dir(
         out, lambda staging: _run_into(staging, prepared, wall_start, write_html, out.name)
@@ -331,7 +334,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
 
     marks = session.marks()
     summary = {"run": {
-        "id": run_id, "config_hash": run.resolved.run_id, "strategy": config.strategy, "data": config.data,
+        "id": run_id, "config_hash": run_id if run.resolved is None else run.resolved.run_id, "strategy": config.strategy, "data": config.data,
         "seed": config.seed, "instruments": list(instruments), "start_ts": start_ts,
         "end_ts": clock.now(), "events": events, "wall_seconds": round(time.perf_counter() - wall_start, 3),
         "events_per_second": round(events / loop_seconds, 1) if loop_seconds > 0 else None,
@@ -343,9 +346,23 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
         "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
+        "venues": {name: {"profile": cfg.profile, "maker_fee_bps": str(cfg.maker_fee_bps),
+                          "taker_fee_bps": str(cfg.taker_fee_bps), "entry_ns": cfg.entry_ns,
+                          "response_ns": cfg.response_ns, "feed_ns": cfg.feed_ns,
+                          "enforce_balances": cfg.enforce_balances,
+                          "balances": {a: str(x) for a, x in cfg.balances}}
+                   for name, cfg in run.venue_configs.items()},
+        "defaults": list(run.defaults),
+        # the simulated venue's own books of our money: free + locked = the ledger's balance
+        # once every response has arrived (a run that ends at a --to bound may differ by
+        # what was still in flight)
+        "venue_balances": {f"{name}:{asset}": {"free": decimal_str(free), "locked": decimal_str(locked)}
+                           for name in run.venue_configs
+                           for asset, (free, locked) in sorted(core.balances(name).items())},
     }}
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
-                  run.resolved.config_json(), build_info() | {"run_id": run.resolved.run_id})
+                  config.to_json() if run.resolved is None else run.resolved.config_json(),
+                  build_info() | {"run_id": run_id if run.resolved is None else run.resolved.run_id})
     if write_html:
         from reports import write_report
 

@@ -21,6 +21,8 @@ class SimulatedVenue:
         self.config = config
         self.maker_fee_bps = config.maker_fee_bps
         self.taker_fee_bps = config.taker_fee_bps
+        # orders lock funds and beyond the free balance are rejected insufficient_balance
+        self.enforce_balances = config.enforce_balances
 
     def submit(self, order: Order, ts: int) -> None:
         self._core.submit(order.order_no, order.instrument_index, order.side, int(order.type),
@@ -31,6 +33,10 @@ class SimulatedVenue:
 
     def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
         self._core.amend(order.order_no, price, qty, ts)
+
+    def balances(self) -> dict:
+        """{asset: (free, locked)} as the venue holds them now (exact; see SimCore.balances)."""
+        return self._core.balances(self.name)
 
     def top_of_book(self, instrument_index: int) -> tuple[int, int, int, int]:
         return self._core.local_bbo(instrument_index)

@@ -46,8 +46,17 @@ def test_outputs_are_exact_and_consistent(two_runs):
     assert summary["fills"] == len(fills) and summary["orders"] == len(orders)
     position = sum(Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1) for f in fills)
     assert Decimal(summary["positions"]["binance:BTC/USDT"]) == position
-    # cash = start - signed notional - fees, exactly
-    cash = Decimal("0") - sum((Decimal(f["price"]) * Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1)
+    # cash = start - signed notional - fees, exactly; no venue table: the binance profile's
+    # stated starting balance of 100000 USDT and 0 BTC, which a spot venue never lets go negative
+    assert summary["venues"]["binance"]["balances"] == {"USDT": "100000"}
+    assert Decimal(summary["balances"]["binance:BTC"]) >= 0
+    # the venue's integer books of free and locked funds agree with the exact ledger
+    venue = summary["venue_balances"]
+    assert set(venue) == {"binance:USDT", "binance:BTC"}
+    for key, part in venue.items():
+        assert Decimal(part["free"]) + Decimal(part["locked"]) == Decimal(summary["balances"][key])
+        assert Decimal(part["free"]) >= 0 and Decimal(part["locked"]) >= 0
+    cash = Decimal("100000") - sum((Decimal(f["price"]) * Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1)
                                + Decimal(f["fee"])) for f in fills)
     assert Decimal(summary["balances"]["binance:USDT"]) == cash
     by_id = {o["client_id"]: o for o in orders}

@@ -99,7 +99,7 @@ def test_editing_the_strategy_gives_a_new_run_id(capsys, tmp_path, monkeypatch, 
         config = json.loads((tmp_path / "runs" / name / "config.json").read_text())
         assert config["run_id"] == name == json.loads((tmp_path / "runs" / name / "summary.json").read_text())[
             "run"]["config_hash"]
-        assert set(config["files"]) == {"strategy", "instruments"}
+        assert set(config["files"]) == {"strategy", "instruments", "venue_profiles"}
         assert config["files"]["instruments"]["path"] == str(root / "engine" / "instruments.toml")
     digests = {json.loads((tmp_path / "runs" / n / "config.json").read_text())["files"]["strategy"]["sha256"]
                for n in runs}

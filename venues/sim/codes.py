@@ -123,7 +123,7 @@ S_NF = np.int64(25)
 
 # per-venue state (int64 array V[n_venues, VF_NF])
 VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bound: it is scanned on)
-VF_XCLOCK = np.int64(1)  # exchange time reached
+VF_XCLOCK = np.int64(1)  # exchange time reached (the latest item handled; floors request arrivals)
 VF_LAST_RESP = np.int64(2)  # local time of the last response (responses never overtake each other)
 VF_RESP_LAT = np.int64(3)  # constant response latency
 VF_QMODEL = np.int64(4)
@@ -135,7 +135,28 @@ VF_LAT_N = np.int64(9)  # number of samples available (0 = constant model)
 VF_EMIN = np.int64(10)  # smallest possible entry latency: how far the exchange may run ahead
 VF_DORMANT = np.int64(11)  # 1: no orders, the exchange book is not maintained (dormant_nb.py)
 VF_NOLAZY = np.int64(12)  # 1: this venue's feed has L3 rows, its exchange side never sleeps
-VF_NF = np.int64(13)
+VF_BALANCES = np.int64(13)  # 1: the venue enforces balances (locks funds, rejects insufficient_balance)
+VF_PULL_HI = np.int64(14)  # no instrument of the venue has xinst[:, XI_PULLED] above this (the
+#                            cursor checks pulled marks only below it)
+VF_NF = np.int64(15)
+
+# per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
+XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)
+XI_PULLED = np.int64(1)  # rows of this instrument before this buffer index (and at or after its
+#                          venue's cursor) were applied ahead of the cursor (core_nb.pull_rows_nb)
+XI_BASE = np.int64(2)  # balance row (in bal) of the base asset on this venue
+XI_QUOTE = np.int64(3)  # balance row of the quote asset
+XI_BMUL = np.int64(4)  # base-asset units per lot
+XI_QMUL = np.int64(5)  # quote-asset units per (tick x lot)
+XI_FEE_M = np.int64(6)  # maker fee in quote units per (tick x lot) of notional (negative: rebate)
+XI_FEE_T = np.int64(7)  # taker fee, same unit
+XI_FEE_LOCK = np.int64(8)  # fee a buy locks on top of its notional: max(maker, taker, 0)
+XI_NF = np.int64(9)
+
+# balances (int64 array bal[n_venue_assets, BAL_NF]), in each asset's exact unit
+BAL_FREE = np.int64(0)
+BAL_LOCKED = np.int64(1)
+BAL_NF = np.int64(2)
 
 VFF_QPARAM = np.int64(0)
 VFF_NF = np.int64(1)

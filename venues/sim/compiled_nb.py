@@ -240,7 +240,7 @@ def on_response_nb(ctx, rec, LG, k, ts):
 
 
 @njit(cache=True, _nrt=False)
-def run_compiled_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
+def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
                     olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
                     trd, wake_book, wake_trade, out_rec, run_exch,
                     fn, ctx, params, state, X, ent, last_arrival, limits, ring, LG, LB, col_n, col_out,
@@ -269,7 +269,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf,
                 bound = X[X_END]
             if X[X_NLOG] + room > LG.shape[0]:
                 return CS_LOG_FULL
-            st = run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free,
+            st = run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
                         inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
                         R, bbo, lastbbo, trd, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
                         col_out, col_bbo)
@@ -370,7 +370,8 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf,
                     oo[n, OO_TIF] = tif
                     scalars[CX_NOPEN] = n + 1
                     if V[inst_venue[inst], VF_DORMANT] != 0:
-                        wake_exchange_nb(inst_venue[inst], S, V, inst_venue, kx, qt, cs, cnt, insnap)
+                        wake_exchange_nb(inst_venue[inst], S, V, inst_venue, xinst, kx, qt, cs, cnt,
+                                         insnap)
                     push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, RQ_SUBMIT, number,
                                     inst, side, tif, price, qty, now)
             else:
@@ -394,7 +395,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf,
         X[X_NLOG] = k
 
 
-_FN_ARG = 32  # position of `fn` in run_compiled_nb's arguments
+_FN_ARG = 34  # position of `fn` in run_compiled_nb's arguments
 _compiled_sigs: set = set()
 
 

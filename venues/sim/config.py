@@ -11,13 +11,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import ConfigError
+from engine.venue_profiles import check_venue_keys, parse_balances, parse_decimal
 from venues.sim.codes import (
     QM_L3_FIFO,
     QM_LOG,
@@ -26,25 +27,7 @@ from venues.sim.codes import (
     STP_NAMES,
 )
 
-_TOP_KEYS = {
-    "queue_model",
-    "latency",
-    "maker_fee_bps",
-    "taker_fee_bps",
-    "partial_fills",
-    "stp",
-    "balances",  # belongs to the ledger; tolerated here so the whole table can be passed
-}
-_LATENCY_KEYS = {
-    "entry_ns",
-    "response_ns",
-    "feed_ns",
-    "cancel_entry_ns",
-    "amend_entry_ns",
-    "model",
-    "file",
-    "spikes",
-}
+_RESOLVED = ("maker_fee_bps", "taker_fee_bps", "latency", "balances", "enforce_balances")
 _MAX_LATENCY_NS = 3_600_000_000_000  # one hour: anything above is a unit mistake
 
 
@@ -73,6 +56,10 @@ class SimVenueConfig:
     taker_fee_bps: Decimal = Decimal("0")
     partial_fills: bool = True
     stp: str = "cancel-new"
+    # starting balances (asset, amount), exact; checked and locked when enforce_balances
+    balances: tuple[tuple[str, Decimal], ...] = ()
+    enforce_balances: bool = False
+    profile: str | None = None  # the profile the table was resolved from (a record only)
 
     @property
     def stp_code(self) -> int:
@@ -97,30 +84,33 @@ class SimVenueConfig:
             "fees": [str(self.maker_fee_bps), str(self.taker_fee_bps)],
             "partial_fills": self.partial_fills,
             "stp": self.stp,
+            "balances": [[a, str(x)] for a, x in self.balances],
+            "enforce_balances": self.enforce_balances,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
     def from_table(cls, venue: str, table: Mapping[str, Any]) -> SimVenueConfig:
-        """Build from the `[venues.<venue>]` table of a run config."""
+        """Build from a `[venues.<venue>]` table, taken as given.
+
+        A key the table omits takes the simulator's raw value: 0 fees, 0 latency, no
+        balances and no balance checks. Runs first fill the table from the venue's profile
+        (`engine.venue_profiles.resolve_venue_table`, engine/venue_profiles.toml), which is also
+        what a `profile = "..."` key needs: a table naming a profile but not resolved is
+        refused. Unknown keys raise ConfigError listing the valid ones.
+        """
         where = f"[venues.{venue}]"
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
-        for key in table:
-            if key not in _TOP_KEYS:
-                raise ConfigError(
-                    f"{where} unknown key {key!r}; known keys: {sorted(_TOP_KEYS - {'balances'})}"
-                )
+        check_venue_keys(venue, table)
+        if "profile" in table and any(k not in table for k in _RESOLVED):
+            raise ConfigError(
+                f"{where} profile = {table['profile']!r}: resolve it with "
+                "engine.venue_profiles.resolve_venue_table before SimVenueConfig.from_table"
+            )
         queue_model = table.get("queue_model", "risk_averse")
         queue_code, queue_param = parse_queue_model(queue_model, where)
         lat = table.get("latency", {})
         if not isinstance(lat, Mapping):
             raise ConfigError(f"{where} latency must be a table, got {lat!r}")
-        for key in lat:
-            if key not in _LATENCY_KEYS:
-                raise ConfigError(
-                    f"{where} unknown key 'latency.{key}'; known keys: {sorted(_LATENCY_KEYS)}"
-                )
         entry = _ns(lat, "entry_ns", 0, where)
         model = lat.get("model", "constant")
         if model not in ("constant", "empirical"):
@@ -153,6 +143,9 @@ class SimVenueConfig:
             taker_fee_bps=_bps(table, "taker_fee_bps", where),
             partial_fills=_bool(table, "partial_fills", True, where),
             stp=_stp(table.get("stp", "cancel-new"), where),
+            balances=tuple(parse_balances(venue, table.get("balances", {})).items()),
+            enforce_balances=_bool(table, "enforce_balances", False, where),
+            profile=None if table.get("profile") is None else str(table["profile"]),
         )
 
 
@@ -219,16 +212,8 @@ def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
 
 
 def _bps(table: Mapping[str, Any], key: str, where: str) -> Decimal:
-    value = table.get(key, "0")
-    if isinstance(value, bool):
-        raise ConfigError(f"{where} {key} = {value!r}: expected a number of basis points")
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{where} {key} = {value!r}: expected a number of basis points") from None
-    if not result.is_finite():
-        raise ConfigError(f"{where} {key} = {value!r}: must be finite")
-    return result
+    return parse_decimal(table.get(key, "0"), f"{where} {key}", floats=True,
+                         unit="number of basis points")
 
 
 def _bool(table: Mapping[str, Any], key: str, default: bool, where: str) -> bool:

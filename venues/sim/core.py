@@ -8,6 +8,7 @@ step runs inside `core_nb.run_nb`. The kernel drives it with `submit/cancel/amen
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -109,6 +110,9 @@ class SimCore:
         nv = len(venues)
 
         self._inst_venue = np.array([venues.index(i.venue) for i in instruments], dtype=np.int64)
+        self._xinst = np.zeros((ni, C.XI_NF), dtype=np.int64)
+        self._xinst[:, C.XI_CLOCK] = np.iinfo(np.int64).min
+        self._assets, self._bal = self._balance_tables()
         self._buf = np.zeros(0, dtype=EVENT_DTYPE)
         self._store: np.ndarray | None = None
         self._S = np.zeros(C.S_NF, dtype=np.int64)
@@ -130,6 +134,7 @@ class SimCore:
             self._V[v, C.VF_PARTIAL] = 1 if cfg.partial_fills else 0
             self._V[v, C.VF_STP] = cfg.stp_code
             self._V[v, C.VF_EMIN] = self._latency[v].min_entry
+            self._V[v, C.VF_BALANCES] = 1 if cfg.enforce_balances else 0
             self._Vf[v, C.VFF_QPARAM] = cfg.queue_param
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
@@ -171,6 +176,72 @@ class SimCore:
         self._order_inst: dict[int, int] = {}
         self._args_cache: tuple | None = None
         self._req_seq = 0
+
+    # ------------------------------------------------------------------ balances ----
+    def _balance_tables(self) -> tuple[list[tuple[str, str, int]], np.ndarray]:
+        """Exact integer balances for the venues that enforce them.
+
+        Each (venue, asset) gets a unit of 10**-E of the asset, E the smallest exponent that
+        makes every amount the kernel handles a whole number: the starting balance, a lot
+        (base), a tick x lot and its maker and taker fees (quote). Fills of p ticks x q
+        lots then move p * q * (units per tick-lot) exactly. Fills xinst's balance columns;
+        returns ([(venue, asset, E)], bal).
+        """
+        need: dict[tuple[str, str], list[Decimal]] = {}
+        for inst in self.instruments:
+            cfg = self.configs[inst.venue]
+            if not cfg.enforce_balances:
+                continue
+            unit = inst.tick_size * inst.lot_size
+            maker = inst.maker_fee_bps if inst.maker_fee_bps is not None else cfg.maker_fee_bps
+            taker = inst.taker_fee_bps if inst.taker_fee_bps is not None else cfg.taker_fee_bps
+            need.setdefault((inst.venue, inst.base), []).append(inst.lot_size)
+            need.setdefault((inst.venue, inst.quote), []).extend(
+                [unit, unit * maker / _BPS, unit * taker / _BPS])
+        for name in self.venues:
+            for asset, amount in self.configs[name].balances:
+                if self.configs[name].enforce_balances:
+                    need.setdefault((name, asset), []).append(amount)
+        assets = sorted(need)
+        exps = {key: max([0] + [-_exponent(x) for x in need[key]]) for key in assets}
+        bal = np.zeros((max(1, len(assets)), C.BAL_NF), dtype=np.int64)
+        row = {key: k for k, key in enumerate(assets)}
+        for name in self.venues:
+            for asset, amount in self.configs[name].balances:
+                key = (name, asset)
+                if key in row:
+                    bal[row[key], C.BAL_FREE] = _to_units(amount, exps[key], f"[venues.{name}] "
+                                                          f"balances.{asset}")
+        for i, inst in enumerate(self.instruments):
+            if (inst.venue, inst.quote) not in row:
+                continue
+            cfg = self.configs[inst.venue]
+            eb, eq = exps[(inst.venue, inst.base)], exps[(inst.venue, inst.quote)]
+            unit = inst.tick_size * inst.lot_size
+            maker = inst.maker_fee_bps if inst.maker_fee_bps is not None else cfg.maker_fee_bps
+            taker = inst.taker_fee_bps if inst.taker_fee_bps is not None else cfg.taker_fee_bps
+            where = f"instrument {inst.id}"
+            x = self._xinst[i]
+            x[C.XI_BASE] = row[(inst.venue, inst.base)]
+            x[C.XI_QUOTE] = row[(inst.venue, inst.quote)]
+            x[C.XI_BMUL] = _to_units(inst.lot_size, eb, where)
+            x[C.XI_QMUL] = _to_units(unit, eq, where)
+            x[C.XI_FEE_M] = _to_units(unit * maker / _BPS, eq, where)
+            x[C.XI_FEE_T] = _to_units(unit * taker / _BPS, eq, where)
+            x[C.XI_FEE_LOCK] = max(0, int(x[C.XI_FEE_M]), int(x[C.XI_FEE_T]))
+        return [(v, a, exps[(v, a)]) for v, a in assets], bal
+
+    def balances(self, venue: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """The venue's exchange-side balances {asset: (free, locked)}, exact, as the venue
+        holds them now (orders lock at their arrival, not when we learn of it). Empty for
+        a venue that does not enforce balances."""
+        out = {}
+        for k, (name, asset, e) in enumerate(self._assets):
+            if name == venue:
+                scale = Decimal(10) ** -e
+                out[asset] = (Decimal(int(self._bal[k, C.BAL_FREE])) * scale,
+                              Decimal(int(self._bal[k, C.BAL_LOCKED])) * scale)
+        return out
 
     # ------------------------------------------------------------------ requests ----
     def submit(
@@ -241,7 +312,7 @@ class SimCore:
               post=0, gtd=0, known=0, stp=_NO_STP) -> None:
         v = int(self._inst_venue[inst])
         if self._V[v, C.VF_DORMANT]:
-            wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._kx, self._qt,
+            wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
                              self._cs, self._cnt, self._insnap)
         local_ts = int(local_ts)
         lat = self._latency[v].entry(kind, local_ts)
@@ -302,7 +373,7 @@ class SimCore:
         """The kernel's state arrays, rebuilt only after a buffer was replaced."""
         if self._args_cache is None:
             self._args_cache = (
-                self._buf, self._S, self._V, self._Vf, self._inst_venue,
+                self._buf, self._S, self._V, self._Vf, self._inst_venue, self._xinst, self._bal,
                 self._kx, self._qt, self._cs, self._cnt, self._insnap,
                 self._O, self._Of, self._act, self._free, self._inst_nact, self._olim,
                 self._resp, self._resp_seq, self._Lat, self._Spk,
@@ -408,6 +479,8 @@ class SimCore:
         self._buf = buf
         S[C.S_LI] -= keep
         self._V[:, C.VF_XI] -= keep
+        self._V[:, C.VF_PULL_HI] -= keep
+        self._xinst[:, C.XI_PULLED] -= keep
         self._V[~awake, C.VF_XI] = S[C.S_LI]  # unused while dormant; waking sets it again
         S[C.S_NBUF] = buf.shape[0]
 
@@ -448,8 +521,8 @@ class SimCore:
             # rows stamped at the exchange after their local time: waking a dormant
             # exchange side from the local book would no longer be exact (dormant_nb.py)
             self._S[C.S_LAZY_OFF] = 1
-            wake_all_nb(self._S, self._V, self._inst_venue, self._kx, self._qt, self._cs,
-                        self._cnt, self._insnap)
+            wake_all_nb(self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
+                        self._cs, self._cnt, self._insnap)
         return chunk
 
     # ------------------------------------------------------------------ views -------
@@ -469,7 +542,7 @@ class SimCore:
         v = int(self._inst_venue[inst])
         if self._V[v, C.VF_DORMANT]:
             t = int(self._S[C.S_NOW]) + int(self._V[v, C.VF_EMIN])
-            exch_catch_up_nb(*self._args()[:24], v, t)
+            exch_catch_up_nb(*self._args()[:26], v, t)
 
     def _bbo_of(self, inst: int, local: int) -> tuple[int, int, int, int]:
         bb = 4 * inst + 2 * local
@@ -547,6 +620,30 @@ class SimCore:
                 f"instrument index {instrument!r} out of range (0..{len(self.instruments) - 1})"
             )
         return i
+
+
+_BPS = Decimal(10000)
+_UNIT_LIMIT = 2**62  # room for sums of amounts that each fit
+
+
+def _exponent(value: Decimal) -> int:
+    """The decimal exponent of value's last significant digit (0.001 -> -3, 500 -> 2)."""
+    if value == 0:
+        return 0
+    return int(value.normalize().as_tuple().exponent)
+
+
+def _to_units(value: Decimal, exp: int, where: str) -> int:
+    scaled = value.scaleb(exp)
+    if scaled != scaled.to_integral_value():  # pragma: no cover - exp is chosen to avoid it
+        raise ConfigError(f"{where}: {value} is not a whole number of 1e-{exp}")
+    units = int(scaled)
+    if abs(units) >= _UNIT_LIMIT:
+        raise ConfigError(
+            f"{where}: {value} is too large to simulate exactly in units of 1e-{exp} (the "
+            f"asset's finest step: lot, tick x lot and fee); at most {_UNIT_LIMIT // 10**exp}"
+        )
+    return units
 
 
 def _bool_mask(mask: np.ndarray, n: int, name: str) -> np.ndarray:

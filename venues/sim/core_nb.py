@@ -9,9 +9,13 @@ Python layer (another feed chunk, bigger buffers) -- it never raises.
 
 Order at equal time (exchange and local are independent processors, so only the order
 within each side matters): exchange feed row < GTD expiry < request arrival < local
-feed row < response delivery. Per venue, a row's exchange time is
-max(exch_ts, exchange time already reached), so the exchange clock of a venue is
-monotone even when the feed (sorted by local_ts) carries slightly unsorted exch_ts.
+feed row < response delivery. Each (venue, instrument) book keeps its own exchange
+clock: a row's exchange time is max(exch_ts, its instrument's clock), so each book's
+clock is monotone even when the feed (sorted by local_ts) carries unsorted exch_ts, and
+rows of other instruments never move it. A venue's rows are applied in feed order, but
+before a request or a GTD expiry the rows of its instrument (and of the venue's
+instruments with live orders) up to its time are applied first (pull_rows_nb), so an
+order sees every row of its own instrument stamped at or before its arrival.
 
 The venue kernels (here, matching_nb, book_nb, l3_nb, queue_nb, dormant_nb, compiled_nb) allocate
 nothing and are compiled with `_nrt=False`: without numba's runtime, passing an array
@@ -41,6 +45,7 @@ from venues.sim.codes import (
     QM_L3_FIFO,
     RQ_ARRIVAL,
     RQ_CANCEL,
+    RQ_INST,
     RQ_KIND,
     RQ_SEQ,
     RQ_SUBMIT,
@@ -88,10 +93,13 @@ from venues.sim.codes import (
     VF_LAT_POS,
     VF_NOLAZY,
     VF_NORDERS,
+    VF_PULL_HI,
     VF_QMODEL,
     VF_XCLOCK,
     VF_XI,
     VFF_QPARAM,
+    XI_CLOCK,
+    XI_PULLED,
 )
 from venues.sim.dormant_nb import sleep_idle_nb, wake_exchange_nb
 from venues.sim.l3_nb import M_COUNT, M_SEQ, l3_row_nb
@@ -344,8 +352,8 @@ def copy_resp_nb(dst, i, src, j):
 # (a call passes every array as its ~8 machine words)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
-def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, S, V, kx,
-             qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
+def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, xinst, S,
+             V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
              run_exch, book, ords, rsp, l3, Vf):
     """The hot path: feed rows on both sides, in time order.
 
@@ -364,9 +372,15 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     li = S[S_LI]
     x = nbuf
     xclock = 0
+    pull_hi = 0
     if v >= 0:
         x = V[v, VF_XI]
         xclock = V[v, VF_XCLOCK]
+        pull_hi = V[v, VF_PULL_HI]
+    # the clock of the instrument of the last exchange row, in a register (written back
+    # when another instrument's row comes and at the end)
+    ci_inst = -1
+    ci_val = 0
     if S[S_NEED_BOOK] != 0:
         return -1
     maxcnt = S[S_MAXCNT]
@@ -397,7 +411,9 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
         have_x = False
         te = INF_TS
         if v >= 0:
-            while x < nbuf and inst_venue[buf[x].instrument] != v:
+            # (rows pulled ahead of the cursor for a request are skipped: pull_rows_nb)
+            while x < nbuf and (inst_venue[buf[x].instrument] != v
+                                or (x < pull_hi and x < xinst[buf[x].instrument, XI_PULLED])):
                 x += 1
             if x >= nbuf:
                 if V[v, VF_NORDERS] > 0 and not done:
@@ -405,9 +421,15 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             else:
                 have_x = True
                 nx = buf[x]
+                xi_row = np.int64(nx.instrument)
+                if xi_row != ci_inst:  # each instrument's own clock
+                    if ci_inst >= 0:
+                        xinst[ci_inst, XI_CLOCK] = ci_val
+                    ci_inst = xi_row
+                    ci_val = xinst[xi_row, XI_CLOCK]
                 te = nx.exch_ts
-                if te < xclock:
-                    te = xclock
+                if te < ci_val:
+                    te = ci_val
         if have_x:
             wake_t = tl
             if rstop_t < wake_t:
@@ -444,8 +466,10 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         touch = True
                 if touch:
                     nresp0 = S[S_NRESP]
-                    V[v, VF_XCLOCK] = te
-                    xclock = te
+                    ci_val = te
+                    if te > xclock:
+                        xclock = te
+                    V[v, VF_XCLOCK] = xclock
                     kk = np.int64(nx.kind)
                     if kk == EK_DELTA:
                         tdelta = True  # applied below with the other book rows, then matched
@@ -492,8 +516,10 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         continue
             if go:
                 row = nx
-                xclock = te
                 inst = np.int64(row.instrument)
+                ci_val = te
+                if te > xclock:
+                    xclock = te
                 kind = np.int64(row.kind)
                 side = np.int64(row.side)
                 if kind == EK_DELTA:
@@ -666,6 +692,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     S[S_RUN_TS] = run_ts
     S[S_RUN_CHANGED] = run_changed
     run_exch[0] = run_x
+    if ci_inst >= 0:
+        xinst[ci_inst, XI_CLOCK] = ci_val
     if v >= 0:
         V[v, VF_XI] = x
         V[v, VF_XCLOCK] = xclock
@@ -678,12 +706,75 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     return status
 
 
+PULL_DONE = np.int64(0)
+PULL_AGAIN = np.int64(1)
+PULL_NEED_DATA = np.int64(2)
+
+
+@njit(cache=True, _nrt=False)
+def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, l3, v, inst, t):
+    """Before venue v handles a request or an expiry at exchange time t: apply every row of
+    instrument `inst`, and of each instrument of v with live orders, whose exchange time
+    (max(exch_ts, that instrument's clock)) is <= t, although rows of other instruments with
+    later times may come first in the feed.
+
+    Why: the feed is sorted by local_ts, so a row of instrument A stamped 2.0005 s can come
+    before a row of B stamped 2.000 s; the venue's cursor stops at A's row, but an order
+    on B arriving at 2.000 s must see B's row (issue 9: a fill price must not depend on
+    the other instruments in the run). Each (venue, instrument) book keeps its own clock
+    (xinst[:, XI_CLOCK]); rows applied here are skipped when the cursor reaches them
+    (xinst[:, XI_PULLED]). An instrument's next row must be known, so a scan that reaches
+    the end of the loaded feed asks for the next chunk.
+
+    Returns PULL_DONE (nothing left to apply), PULL_AGAIN (a row produced a response or
+    needs room: the caller re-evaluates) or PULL_NEED_DATA.
+    """
+    kx, qt, cs, cnt, insnap = book
+    inst_nact = ords[4]
+    olim = ords[5]
+    x0 = V[v, VF_XI]
+    for i in range(inst_venue.shape[0]):
+        if inst_venue[i] != v or (i != inst and inst_nact[i] == 0):
+            continue
+        p = xinst[i, XI_PULLED]
+        if p < x0:
+            p = x0
+        while p < nbuf:
+            row = buf[p]
+            if np.int64(row.instrument) == i:
+                te = row.exch_ts
+                if te < xinst[i, XI_CLOCK]:
+                    te = xinst[i, XI_CLOCK]
+                if te > t:
+                    break
+                xinst[i, XI_CLOCK] = te
+                if te > V[v, VF_XCLOCK]:
+                    V[v, VF_XCLOCK] = te
+                nresp0 = S[S_NRESP]
+                exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S, V, Vf,
+                            row, te, v)
+                p += 1
+                xinst[i, XI_PULLED] = p
+                if p > V[v, VF_PULL_HI]:
+                    V[v, VF_PULL_HI] = p
+                if S[S_NRESP] != nresp0 or S[S_NEED_BOOK] != 0 or S[S_NEED_L3] != 0:
+                    return PULL_AGAIN
+            else:
+                p += 1
+        xinst[i, XI_PULLED] = p
+        if p > V[v, VF_PULL_HI]:
+            V[v, VF_PULL_HI] = p
+        if p >= nbuf and not done:
+            return PULL_NEED_DATA
+    return PULL_DONE
+
+
 # --------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
-def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
-           olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
+def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
+           inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
            trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
 
@@ -699,7 +790,7 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
     # flat arguments keep numba's dispatch cheap (typing a tuple of arrays is slow);
     # the bundles are built here once per call
     book = (kx, qt, cs, cnt, insnap)
-    ords = (ot, otf, act, free, inst_nact, olim)
+    ords = (ot, otf, act, free, inst_nact, olim, xinst, bal)
     rsp = (resp, resp_seq, Lat, Spk)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nv = V.shape[0]
@@ -786,13 +877,14 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             if V[v, VF_DORMANT] != 0:
                 continue  # no orders: its exchange side skips the feed (dormant_nb.py)
             x = V[v, VF_XI]
-            while x < nbuf and inst_venue[buf[x].instrument] != v:
+            while x < nbuf and (inst_venue[buf[x].instrument] != v
+                                or x < xinst[buf[x].instrument, XI_PULLED]):
                 x += 1
             V[v, VF_XI] = x
             if x < nbuf:
                 t = buf[x].exch_ts
-                if t < V[v, VF_XCLOCK]:
-                    t = V[v, VF_XCLOCK]
+                if t < xinst[buf[x].instrument, XI_CLOCK]:
+                    t = xinst[buf[x].instrument, XI_CLOCK]
                 if before_nb(t, P_EXCH_ROW, et, ep):
                     e2t, e2p = et, ep
                     et, ep, ei, ev = t, P_EXCH_ROW, v, v
@@ -839,11 +931,23 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
                     # orders or not, and goes on as far as nothing else can come first
                     v = ev
                     st = batch_nb(buf, nbuf, done, np.True_, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
-                                  inst_venue, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
+                                  inst_venue, xinst, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
                                   bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
                     if st >= 0:
                         return st
-                elif ep == P_EXPIRY:
+                    continue
+                # a request or an expiry: every row of its instrument (and of the venue's
+                # instruments with orders) up to its time goes first, wherever it is in the feed
+                pinst = ot[ei, OF_INST] if ep == P_EXPIRY else R[ei, RQ_INST]
+                pulled = pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords,
+                                      rsp, l3, ev, pinst, et)
+                if pulled == PULL_NEED_DATA:
+                    return ST_NEED_DATA
+                if pulled == PULL_AGAIN:
+                    continue
+                if inst_venue[pinst] == ev and et > xinst[pinst, XI_CLOCK]:
+                    xinst[pinst, XI_CLOCK] = et
+                if ep == P_EXPIRY:
                     V[ev, VF_XCLOCK] = et
                     end_resting_nb(ords, rsp, S, V, ei, et, K_EXPIRED, R_NONE)
                 else:
@@ -921,7 +1025,7 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             if V[lv, VF_NOLAZY] == 0:
                 V[lv, VF_NOLAZY] = 1  # L3 venues keep their exchange side (dormant_nb.py)
                 if V[lv, VF_DORMANT] != 0:
-                    wake_exchange_nb(lv, S, V, inst_venue, kx, qt, cs, cnt, insnap)
+                    wake_exchange_nb(lv, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap)
                     continue  # the exchange side applies this row first
             changed = l3_local_row_nb(book, l3, S, row)
             S[S_LI] = li + 1
@@ -942,10 +1046,11 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
             if V[0, VF_DORMANT] != 0:
                 bv = IM1  # dormant: local rows only
             st = batch_nb(buf, nbuf, done, np.False_, bv, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
-                          S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
+                          xinst, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
                           wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
         else:
-            st = batch_nb(buf, nbuf, done, np.False_, IM1, et, ep, rstop_t, t_bound, I0, inst_venue, S, V, kx, qt,
+            st = batch_nb(buf, nbuf, done, np.False_, IM1, et, ep, rstop_t, t_bound, I0, inst_venue, xinst, S, V,
+                          kx, qt,
                           cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book,
                           wake_trade, run_exch, book, ords, rsp, l3, Vf)
         if st >= 0:
@@ -956,15 +1061,15 @@ def run_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, fre
 
 
 @njit(cache=True, _nrt=False)
-def exch_catch_up_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf, act, free,
-                     inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
-                     v, t):
+def exch_catch_up_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act,
+                     free, inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta,
+                     l3_out, v, t):
     """Wake venue v and apply its exchange rows up to exchange time t: what an eager
     exchange side would have shown at this point (SimCore.exchange_bbo on a dormant venue).
     The venue has no orders, so this changes nothing but its exchange book."""
-    wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap)
+    wake_exchange_nb(v, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap)
     book = (kx, qt, cs, cnt, insnap)
-    ords = (ot, otf, act, free, inst_nact, olim)
+    ords = (ot, otf, act, free, inst_nact, olim, xinst, bal)
     rsp = (resp, resp_seq, Lat, Spk)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nbuf = S[S_NBUF]
@@ -972,10 +1077,12 @@ def exch_catch_up_nb(buf, S, V, Vf, inst_venue, kx, qt, cs, cnt, insnap, ot, otf
     while x < nbuf:
         row = buf[x]
         if inst_venue[row.instrument] == v:
-            te = max(row.exch_ts, V[v, VF_XCLOCK])
+            te = max(row.exch_ts, xinst[row.instrument, XI_CLOCK])
             if te > t:
                 break
-            V[v, VF_XCLOCK] = te
+            xinst[row.instrument, XI_CLOCK] = te
+            if te > V[v, VF_XCLOCK]:
+                V[v, VF_XCLOCK] = te
             exch_row_nb(kx, qt, cs, cnt, insnap, inst_nact, olim, book, ords, rsp, l3, S, V, Vf,
                         row, te, v)
         x += 1

@@ -26,17 +26,34 @@ from __future__ import annotations
 from numba import njit
 
 from venues.sim.book_nb import book_row_nb
-from venues.sim.codes import S_LAZY_OFF, S_LI, VF_DORMANT, VF_NOLAZY, VF_NORDERS, VF_XI
+from venues.sim.codes import (
+    S_LAZY_OFF,
+    S_LI,
+    VF_DORMANT,
+    VF_NOLAZY,
+    VF_NORDERS,
+    VF_PULL_HI,
+    VF_XI,
+    XI_PULLED,
+)
 
 
 @njit(cache=True, _nrt=False)
-def wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap):
-    """Rebuild dormant venue v's exchange books from its local books (see module doc)."""
+def wake_exchange_nb(v, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap):
+    """Rebuild dormant venue v's exchange books from its local books (see module doc).
+
+    Rows the venue pulled ahead of its cursor before it slept (core_nb.pull_rows_nb) are
+    not in the copy once they lie at or after the local cursor, so every instrument's
+    pulled mark is reset to it. The instruments' exchange clocks are kept: a row behind
+    a clock is at or before the local time already reached, so it lands before any
+    request sent from now on either way, and the waking request resets the clock of
+    its instrument to its arrival."""
     if V[v, VF_DORMANT] == 0:
         return
     for i in range(inst_venue.shape[0]):
         if inst_venue[i] != v:
             continue
+        xinst[i, XI_PULLED] = S[S_LI]
         for local_row in (book_row_nb(i, 1, 1), book_row_nb(i, -1, 1)):
             exch_row = local_row - 2
             n = cnt[local_row]
@@ -47,13 +64,14 @@ def wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap):
             cnt[exch_row] = n
         insnap[2 * i] = insnap[2 * i + 1]
     V[v, VF_XI] = S[S_LI]
+    V[v, VF_PULL_HI] = S[S_LI]
     V[v, VF_DORMANT] = 0
 
 
 @njit(cache=True, _nrt=False)
-def wake_all_nb(S, V, inst_venue, kx, qt, cs, cnt, insnap):
+def wake_all_nb(S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap):
     for v in range(V.shape[0]):
-        wake_exchange_nb(v, S, V, inst_venue, kx, qt, cs, cnt, insnap)
+        wake_exchange_nb(v, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap)
 
 
 @njit(cache=True, _nrt=False)

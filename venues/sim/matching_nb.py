@@ -7,7 +7,7 @@ through their price, or when the opposite visible best crosses their price.
 
 Argument bundles (plain tuples of arrays, so signatures stay short):
   book = (kx, qt, cs, cnt, insnap)             see book_nb
-  ords = (ot, otf, act, free, inst_nact, olim)   order table, active list in queue order,
+  ords = (ot, otf, act, free, inst_nact, olim, xinst, bal)   order table, active list in queue order,
                                                per instrument: live orders, [best own bid, ask]
   rsp  = (resp, resp_seq, Lat, Spk)            pending responses, empirical response
                                                latencies, spikes (venue, start, end, extra)
@@ -27,6 +27,8 @@ from venues.sim.book_nb import (
     side_key_nb,
 )
 from venues.sim.codes import (
+    BAL_FREE,
+    BAL_LOCKED,
     I0,
     I1,
     IM1,
@@ -70,6 +72,7 @@ from venues.sim.codes import (
     STP_CANCEL_RESTING,
     STP_DECREMENT_BOTH,
     STP_NONE,
+    VF_BALANCES,
     VF_LAST_RESP,
     VF_LAT_N,
     VF_LAT_POS,
@@ -79,6 +82,13 @@ from venues.sim.codes import (
     VF_RESP_LAT,
     VF_STP,
     VFF_QPARAM,
+    XI_BASE,
+    XI_BMUL,
+    XI_FEE_LOCK,
+    XI_FEE_M,
+    XI_FEE_T,
+    XI_QMUL,
+    XI_QUOTE,
 )
 from venues.sim.queue_nb import queue_depth_nb, queue_filled_nb, queue_trade_nb
 
@@ -106,6 +116,7 @@ R_INVALID_PRICE = np.int64(RejectReason.INVALID_PRICE)
 R_IOC = np.int64(RejectReason.IOC_REMAINDER)
 R_USER = np.int64(RejectReason.USER_CANCEL)
 R_DUPLICATE = np.int64(RejectReason.DUPLICATE_CLIENT_ID)
+R_BALANCE = np.int64(RejectReason.INSUFFICIENT_BALANCE)
 
 T_MARKET = np.int64(OrderType.MARKET)
 EK_L3_FILL = np.int64(EventKind.L3_FILL)
@@ -157,12 +168,103 @@ def emit_nb(rsp, S, V, v, t, order_no, inst, kind, liq, reason, price, qty, fill
 
 
 # --------------------------------------------------------------------------------------
+# balances (spot venues that enforce them: V[v, VF_BALANCES] = 1)
+#
+# As Binance spot does: an order accepted at the venue locks what it may spend -- a buy
+# its quote notional at its limit price, a sell its base quantity -- and an order beyond
+# the free balance is rejected (Binance -2010 "Account has insufficient balance for
+# requested action."; here reason INSUFFICIENT_BALANCE). A market buy has no price to lock
+# at: it is checked against the free quote at each fill and stops (the rest cancelled,
+# INSUFFICIENT_BALANCE) when the next lot is unaffordable. Fills move the locked amount
+# to the other asset, cancels and expiries unlock what is left.
+#
+# Fees are charged in the quote asset (the ledger's convention, so that PnL and fees stay
+# in one currency; Binance itself takes them from the asset received, or in BNB), so a
+# buy also locks the fee it may pay: notional x max(maker, taker, 0) -- the unused part
+# returns at the fill. Amounts are int64 in each asset's exact unit (10**-E of the
+# asset, chosen by SimCore so that every lot, tick x lot and fee is a whole number).
+# --------------------------------------------------------------------------------------
+@njit(cache=True, _nrt=False, inline="always")
+def lock_amount_nb(xinst, inst, side, price, lots):
+    """What `lots` of an order lock: a buy price x lots x (quote per tick-lot + lock fee),
+    a sell lots x base units per lot."""
+    if side > 0:
+        return lots * price * (xinst[inst, XI_QMUL] + xinst[inst, XI_FEE_LOCK])
+    return lots * xinst[inst, XI_BMUL]
+
+
+@njit(cache=True, _nrt=False)
+def lock_nb(ords, V, v, inst, side, price, lots):
+    """Lock funds for `lots` of an order; False (nothing locked) when the free balance is
+    short. Always True on a venue that does not enforce balances."""
+    if V[v, VF_BALANCES] == 0 or lots <= 0:
+        return True
+    xinst = ords[6]
+    bal = ords[7]
+    a = xinst[inst, XI_QUOTE] if side > 0 else xinst[inst, XI_BASE]
+    need = lock_amount_nb(xinst, inst, side, price, lots)
+    if bal[a, BAL_FREE] < need:
+        return False
+    bal[a, BAL_FREE] -= need
+    bal[a, BAL_LOCKED] += need
+    return True
+
+
+@njit(cache=True, _nrt=False)
+def unlock_nb(ords, V, v, inst, side, price, lots):
+    """Release the lock of `lots` of an order that will not fill (cancel, expiry, STP)."""
+    if V[v, VF_BALANCES] == 0 or lots <= 0:
+        return
+    xinst = ords[6]
+    bal = ords[7]
+    a = xinst[inst, XI_QUOTE] if side > 0 else xinst[inst, XI_BASE]
+    amount = lock_amount_nb(xinst, inst, side, price, lots)
+    bal[a, BAL_FREE] += amount
+    bal[a, BAL_LOCKED] -= amount
+
+
+@njit(cache=True, _nrt=False)
+def settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, lots, liq):
+    """A fill of `lots` at `px`: release its lock (`locked`: the order locked at
+    order_price), pay the notional and the fee in quote, receive the other asset."""
+    if V[v, VF_BALANCES] == 0:
+        return
+    xinst = ords[6]
+    bal = ords[7]
+    qa = xinst[inst, XI_QUOTE]
+    ba = xinst[inst, XI_BASE]
+    notional = px * lots * xinst[inst, XI_QMUL]
+    fee = px * lots * (xinst[inst, XI_FEE_M] if liq == LQ_MAKER else xinst[inst, XI_FEE_T])
+    if locked:
+        unlock_nb(ords, V, v, inst, side, order_price, lots)
+    if side > 0:
+        bal[qa, BAL_FREE] -= notional + fee
+        bal[ba, BAL_FREE] += lots * xinst[inst, XI_BMUL]
+    else:
+        bal[ba, BAL_FREE] -= lots * xinst[inst, XI_BMUL]
+        bal[qa, BAL_FREE] += notional - fee
+
+
+@njit(cache=True, _nrt=False)
+def affordable_nb(ords, V, v, inst, px, lots):
+    """How many of `lots` a market buy can pay for at `px` from the free quote."""
+    if V[v, VF_BALANCES] == 0:
+        return lots
+    xinst = ords[6]
+    per_lot = px * (xinst[inst, XI_QMUL] + xinst[inst, XI_FEE_T])
+    if per_lot <= 0:
+        return lots
+    n = ords[7][xinst[inst, XI_QUOTE], BAL_FREE] // per_lot
+    return n if n < lots else lots
+
+
+# --------------------------------------------------------------------------------------
 # order table
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd, post,
                  stp, ahead):
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     nf = S[S_NFREE] - 1
     s = free[nf]
     S[S_NFREE] = nf
@@ -196,7 +298,7 @@ def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, fill
 @njit(cache=True, _nrt=False)
 def remove_order_nb(ords, S, V, s):
     """Drop slot s from the active list (keeps queue order of the others)."""
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     n = S[S_NACT]
     j = 0
     while j < n and act[j] != s:
@@ -218,7 +320,7 @@ def remove_order_nb(ords, S, V, s):
 @njit(cache=True, _nrt=False)
 def to_back_nb(ords, S, s):
     """Send slot s to the back of every queue (new seniority, end of the active list)."""
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     n = S[S_NACT]
     j = 0
     while j < n and act[j] != s:
@@ -234,7 +336,7 @@ def to_back_nb(ords, S, s):
 @njit(cache=True, _nrt=False)
 def compact_filled_nb(ords, S, V, inst):
     """Remove every order of `inst` with nothing left (filled == qty), in one pass."""
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     n = S[S_NACT]
     w = 0
     for j in range(n):
@@ -257,7 +359,7 @@ def compact_filled_nb(ords, S, V, inst):
 def limits_nb(ords, S, inst):
     """Refresh olim[inst] = (highest buy, lowest sell, lowest buy, highest sell) price of
     our orders (-1 / INF when none): lets per-row code skip rows that cannot touch them."""
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     hb = -1
     lb = INF_TS
     la = INF_TS
@@ -280,7 +382,7 @@ def limits_nb(ords, S, inst):
 
 @njit(cache=True, _nrt=False)
 def find_order_nb(ords, S, order_no):
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     for j in range(S[S_NACT]):
         s = act[j]
         if ot[s, OF_NO] == order_no:
@@ -294,6 +396,8 @@ def fill_resting_nb(ords, rsp, S, V, s, t, qty, liq):
     ot = ords[0]
     filled = ot[s, OF_FILLED] + qty
     ot[s, OF_FILLED] = filled
+    settle_fill_nb(ords, V, ot[s, OF_VENUE], ot[s, OF_INST], ot[s, OF_SIDE], True, ot[s, OF_PRICE],
+                   ot[s, OF_PRICE], qty, liq)
     emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], ot[s, OF_INST], K_FILL, liq, R_NONE,
             ot[s, OF_PRICE], qty, filled, ot[s, OF_QTY] - filled, ot[s, OF_PRICE])
 
@@ -303,6 +407,7 @@ def end_resting_nb(ords, rsp, S, V, s, t, kind, reason):
     """Cancel or expire resting slot s (the record's qty is what was removed)."""
     ot = ords[0]
     leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+    unlock_nb(ords, V, ot[s, OF_VENUE], ot[s, OF_INST], ot[s, OF_SIDE], ot[s, OF_PRICE], leaves)
     emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], ot[s, OF_INST], kind, LQ_NONE, reason,
             I0, leaves, ot[s, OF_FILLED], I0, ot[s, OF_PRICE])
     remove_order_nb(ords, S, V, s)
@@ -353,7 +458,7 @@ def queue_level_nb(ot, otf, act, nact, model, param, inst, side, price, prev, ne
 @njit(cache=True, _nrt=False)
 def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, new):
     """The feed set (side, price) from prev to new lots: queue update, then rule (c)."""
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     queue_level_nb(ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst, side, price,
                    prev, new)
     cross_check_nb(book, ords, rsp, S, V, t, inst, -side)
@@ -363,7 +468,7 @@ def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, ne
 def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
     """After a snapshot every own order's ahead is capped by its level's new quantity."""
     kx, qt, cs, cnt, insnap = book
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     for k in range(S[S_NACT]):
         s = act[k]
         if ot[s, OF_INST] != inst:
@@ -384,7 +489,7 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
     The traded quantity beyond an order's `ahead` is one stream: our orders at the price
     take from it in queue order (seniority), so no lot of it fills two of our orders.
     """
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     own_side = -aggressor
     model = V[v, VF_QMODEL]
     partial = V[v, VF_PARTIAL] != 0
@@ -425,7 +530,7 @@ def l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, side, price, q0, seq0, out):
     seniority order, never more than was executed)."""
     if V[v, VF_QMODEL] != QM_L3_FIFO:
         return
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     still = out[5] != 0 and out[6] == side and out[7] == price and out[9] == seq0
     remaining = out[8] if still else 0
     executed = out[10]
@@ -522,6 +627,7 @@ def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
                 end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
                 continue  # slot removed, act[k] is the next order
             ot[s, OF_QTY] -= x
+            unlock_nb(ords, V, ot[s, OF_VENUE], inst, ot[s, OF_SIDE], ot[s, OF_PRICE], x)
             emit_nb(rsp, S, V, ot[s, OF_VENUE], t, ot[s, OF_NO], inst, K_AMENDED, LQ_NONE,
                     R_SELF_TRADE, ot[s, OF_PRICE], ot[s, OF_QTY], ot[s, OF_FILLED],
                     ot[s, OF_QTY] - ot[s, OF_FILLED], ot[s, OF_PRICE])
@@ -533,6 +639,11 @@ def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
     return rem, False
 
 
+TAKE_DONE = np.int64(0)
+TAKE_STP = np.int64(1)
+TAKE_BALANCE = np.int64(2)
+
+
 @njit(cache=True, _nrt=False)
 def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qty, filled,
             order_price, stp, skip):
@@ -540,12 +651,15 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
 
     Each level fills at its own price; what we take is marked consumed so our later
     orders cannot take it again until the feed updates the level. With STP active, a
-    resting order of ours reached by the walk triggers the mode. Returns
-    (filled, qty, stp_stopped): qty shrinks under decrement-both.
+    resting order of ours reached by the walk triggers the mode. A market buy on a venue
+    that enforces balances stops at the first lot it cannot pay for. Returns
+    (filled, qty, stop): qty shrinks under decrement-both; stop is TAKE_DONE, TAKE_STP
+    (self-trade prevention ended the taker) or TAKE_BALANCE.
     """
     kx, qt, cs, cnt, insnap = book
     b = book_row_nb(inst, -side, 0)
     partial = V[v, VF_PARTIAL] != 0
+    locked = not (is_mkt and side > 0)  # what the taker locked on entry (market buys: nothing)
     j = cnt[b] - 1
     while filled < qty:
         # next visible level
@@ -567,8 +681,10 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
                     rem0 = qty - filled
                     rem, stop = stp_at_nb(ords, rsp, S, V, t, inst, side, own, rem0, stp, skip)
                     qty -= rem0 - rem
+                    if locked:
+                        unlock_nb(ords, V, v, inst, side, order_price, rem0 - rem)
                     if stop or qty == filled:  # STP ended the taker
-                        return filled, qty, True
+                        return filled, qty, TAKE_STP
                     if rem != rem0:  # decrement-both shrank the taker: say so
                         emit_nb(rsp, S, V, v, t, order_no, inst, K_AMENDED, LQ_NONE,
                                 R_SELF_TRADE, order_price, qty, filled, qty - filled,
@@ -580,11 +696,16 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
         x = min(avail, qty - filled)
         if not partial:
             x = qty - filled  # no partial fills: the whole remainder fills at this level
+        if not locked:
+            x = affordable_nb(ords, V, v, inst, px, x)
+            if x == 0:
+                return filled, qty, TAKE_BALANCE
         cs[b, j] += min(x, avail)
         filled += x
+        settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, x, LQ_TAKER)
         emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, px, x, filled,
                 qty - filled, order_price)
-    return filled, qty, False
+    return filled, qty, TAKE_DONE
 
 
 @njit(cache=True, _nrt=False)
@@ -643,18 +764,36 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_FOK, I0, qty, I0, I0,
                 order_price)
         return
+    # balances: a limit order (or a market sell) locks what it may spend; a market buy
+    # must afford at least one lot at the best visible price, then pays fill by fill
+    if is_mkt and side > 0:
+        funded = j < 0 or affordable_nb(ords, V, v, inst, _level_price(kx, b, j, -side), I1) > 0
+    else:
+        funded = lock_nb(ords, V, v, inst, side, price, qty)
+    if not funded:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_BALANCE, I0, qty, I0, I0,
+                order_price)
+        return
     emit_nb(rsp, S, V, v, t, order_no, inst, K_ACK, LQ_NONE, R_NONE, I0, I0, I0, qty, order_price)
     filled = 0
-    stopped = False
+    stop = TAKE_DONE
     if crosses or own_cross:
-        filled, qty, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt,
-                                       price, qty, I0, order_price, stp, IM1)
+        filled, qty, stop = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt,
+                                    price, qty, I0, order_price, stp, IM1)
     rem = qty - filled
-    if stopped:  # self-trade prevention ended the order (rem may be 0 after decrement-both)
+    if rem > 0 and not (is_mkt and side > 0):
+        if stop != TAKE_DONE or is_mkt or tif == TIF_IOC or tif == TIF_FOK or (
+                tif == TIF_GTD and gtd <= t):
+            unlock_nb(ords, V, v, inst, side, price, rem)  # the rest will not rest
+    if stop == TAKE_STP:  # self-trade prevention ended the order (rem may be 0 after decrement-both)
         emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_SELF_TRADE, I0, rem,
                 filled, I0, order_price)
         return
     if rem <= 0:
+        return
+    if stop == TAKE_BALANCE:
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCELLED, LQ_NONE, R_BALANCE, I0, rem, filled,
+                I0, order_price)
         return
     if is_mkt or tif == TIF_IOC or tif == TIF_FOK:
         reason = R_IOC if (filled > 0 or not is_mkt) else R_NO_LIQ
@@ -694,7 +833,7 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
     """Amend: qty = new total. Price change or qty increase -> back of the queue; a
     decrease keeps the place; new qty <= filled cancels the order."""
     kx, qt, cs, cnt, insnap = book
-    ot, otf, act, free, inst_nact, olim = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     order_no = R[r, RQ_ORDER_NO]
     s = find_order_nb(ords, S, order_no)
     if s < 0:
@@ -730,6 +869,13 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
             emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_POST_ONLY, I0, I0,
                     filled, ot[s, OF_QTY] - filled, old_price)
             return
+    # balances: the order's lock moves to its new price and quantity, or the amend is refused
+    unlock_nb(ords, V, v, inst, side, old_price, ot[s, OF_QTY] - filled)
+    if not lock_nb(ords, V, v, inst, side, new_price, new_qty - filled):
+        lock_nb(ords, V, v, inst, side, old_price, ot[s, OF_QTY] - filled)  # what it held
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_BALANCE, I0, I0,
+                filled, ot[s, OF_QTY] - filled, old_price)
+        return
     to_back = price_changed or new_qty > ot[s, OF_QTY]
     ot[s, OF_PRICE] = new_price
     ot[s, OF_QTY] = new_qty
@@ -742,11 +888,11 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
         otf[s, OFF_AHEAD] = float(level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, new_price)))
         otf[s, OFF_CUM] = 0.0
     if crosses or own_cross:
-        f2, q2, stopped = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, np.False_,
-                                  new_price, new_qty, filled, new_price, ot[s, OF_STP], s)
+        f2, q2, stop = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, np.False_,
+                               new_price, new_qty, filled, new_price, ot[s, OF_STP], s)
         ot[s, OF_FILLED] = f2
         ot[s, OF_QTY] = q2
-        if stopped:
+        if stop == TAKE_STP:
             end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_SELF_TRADE)
         elif q2 - f2 <= 0:
             remove_order_nb(ords, S, V, s)  # filled: its last FILL said leaves 0

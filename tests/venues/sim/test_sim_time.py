@@ -166,9 +166,10 @@ def test_chunk_size_does_not_change_anything():
     assert _script(7) == ref
 
 
-def test_unsorted_exch_ts_within_a_venue_uses_the_venue_clock():
+def test_unsorted_exch_ts_across_instruments_uses_each_instruments_clock():
     # feed sorted by local_ts; the second instrument's stream lags: its exch_ts 3 comes
-    # after a row at 5. A venue's clock never goes back, so that row applies at 5.
+    # after a row of the first instrument at 5. Each (venue, instrument) book keeps its own
+    # clock, so that row applies at 3, before the order arriving at 4 (issue 9).
     rows = [
         (0, DELTA, SELL, 101, 5, 0, 1),
         (0, DELTA, SELL, 201, 5, 1, 9),
@@ -180,7 +181,22 @@ def test_unsorted_exch_ts_within_a_venue_uses_the_venue_clock():
     drain(core, 0)
     core.submit(1, 1, BUY, MARKET, IOC, 0, 5, False, 0, 0)  # reaches the venue at 4
     core.submit(2, 0, BUY, MARKET, IOC, 0, 5, False, 0, 0)
-    assert fills(drain(core)) == [(1, 201, 5), (2, 101, 5)]
+    assert fills(drain(core)) == [(1, 201, 1), (2, 101, 5)]
+
+
+def test_unsorted_exch_ts_within_an_instrument_uses_its_clock():
+    # one instrument: its row stamped 3 comes after its row at 5; the instrument's clock
+    # never goes back, so that row applies at 5, after the order arriving at 4.
+    rows = [
+        (0, DELTA, SELL, 101, 5, 0, 1),
+        (0, DELTA, SELL, 102, 5, 0, 9),
+        (5, DELTA, SELL, 103, 1, 0, 10),
+        (3, DELTA, SELL, 101, 1, 0, 11),
+    ]
+    core = make_core(rows, latency={"entry_ns": 4, "response_ns": 0})
+    drain(core, 0)
+    core.submit(1, 0, BUY, MARKET, IOC, 0, 5, False, 0, 0)  # reaches the venue at 4
+    assert fills(drain(core)) == [(1, 101, 5)]
 
 
 def test_each_venue_keeps_its_own_exchange_clock():

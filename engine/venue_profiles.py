@@ -1,0 +1,247 @@
+"""Venue profiles: the fees, latency and starting balances a run assumes for a venue.
+
+Why: a run whose `[venues.<name>]` table says nothing used to get 0 fees, 0 latency and
+0 balances without a word, and then bought 1 BTC from an equity of 0. Every default now
+comes from a named profile in `engine/venue_profiles.toml` (each figure with its source), and each
+default a run falls back on is reported as one warning line. `profile = "zero-cost"`
+reproduces runs made before profiles existed.
+
+The valid keys of a venue table live here (`VENUE_TABLE_KEYS`, `LATENCY_KEYS`) so that the
+config check in `engine.config` can use them without `engine` importing `venues`; the
+simulated venue (`venues.sim.config`) reads the same lists.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+
+#: keys a `[venues.<name>]` table may hold (README "Venue table keys")
+VENUE_TABLE_KEYS: tuple[str, ...] = (
+    "profile",
+    "queue_model",
+    "latency",
+    "maker_fee_bps",
+    "taker_fee_bps",
+    "partial_fills",
+    "stp",
+    "balances",
+    "enforce_balances",
+)
+#: keys of its `latency` table
+LATENCY_KEYS: tuple[str, ...] = (
+    "entry_ns",
+    "response_ns",
+    "feed_ns",
+    "cancel_entry_ns",
+    "amend_entry_ns",
+    "model",
+    "file",
+    "spikes",
+)
+ZERO_COST = "zero-cost"
+GENERIC = "generic"
+_LATENCY_DEFAULTED = ("entry_ns", "response_ns", "feed_ns")
+
+
+def default_profiles_path() -> Path:
+    """engine/venue_profiles.toml, beside the instruments file."""
+    return Path(__file__).resolve().parent / "venue_profiles.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class VenueProfile:
+    """One `[profiles.<name>]` table of the profiles file."""
+
+    name: str
+    description: str
+    maker_fee_bps: str
+    taker_fee_bps: str
+    fee_source: str
+    latency: Mapping[str, int]
+    latency_source: str
+    enforce_balances: bool
+    quote_balance: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Profiles:
+    """The profiles file: profiles by name and each venue's default profile."""
+
+    profiles: Mapping[str, VenueProfile]
+    venue_default: Mapping[str, str]
+
+    def for_venue(self, venue: str) -> str:
+        return self.venue_default.get(venue, GENERIC)
+
+
+def load_profiles(path: str | Path | None = None) -> Profiles:
+    """Read a profiles file (default engine/venue_profiles.toml). Raises ConfigError naming the
+    file and the field on anything malformed."""
+    file = Path(path) if path is not None else default_profiles_path()
+    try:
+        raw = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"venue profiles file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    profiles: dict[str, VenueProfile] = {}
+    fields = ("description", "maker_fee_bps", "taker_fee_bps", "fee_source", "latency",
+              "latency_source", "enforce_balances", "quote_balance")
+    for name, spec in raw.get("profiles", {}).items():
+        where = f"{file} [profiles.{name}]"
+        missing = [f for f in fields if f not in spec]
+        unknown = sorted(set(spec) - set(fields))
+        if missing or unknown:
+            raise ConfigError(f"{where}: missing {missing}, unknown {unknown}; fields: {list(fields)}")
+        latency = dict(spec["latency"])
+        if set(latency) != set(_LATENCY_DEFAULTED):
+            raise ConfigError(f"{where}: latency must give exactly {list(_LATENCY_DEFAULTED)}")
+        profiles[name] = VenueProfile(
+            name=name, description=str(spec["description"]),
+            maker_fee_bps=_decimal_text(spec["maker_fee_bps"], f"{where} maker_fee_bps"),
+            taker_fee_bps=_decimal_text(spec["taker_fee_bps"], f"{where} taker_fee_bps"),
+            fee_source=str(spec["fee_source"]), latency=latency,
+            latency_source=str(spec["latency_source"]),
+            enforce_balances=bool(spec["enforce_balances"]),
+            quote_balance=Decimal(_decimal_text(spec["quote_balance"], f"{where} quote_balance")),
+        )
+    defaults = dict(raw.get("venues", {}))
+    for venue, name in defaults.items():
+        if name not in profiles:
+            raise ConfigError(f"{file} [venues] {venue} = {name!r}: no such profile")
+    for required in (GENERIC, ZERO_COST):
+        if required not in profiles:
+            raise ConfigError(f"{file}: the profile {required!r} is required")
+    return Profiles(profiles=profiles, venue_default=defaults)
+
+
+def check_venue_keys(venue: str, table: Mapping[str, Any]) -> None:
+    """Unknown keys in a venue table (or its latency table) -> ConfigError listing the
+    valid ones."""
+    where = f"[venues.{venue}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
+    for key in table:
+        if key not in VENUE_TABLE_KEYS:
+            raise ConfigError(f"{where} unknown key {key!r}; valid keys: {', '.join(VENUE_TABLE_KEYS)}")
+    latency = table.get("latency", {})
+    if isinstance(latency, Mapping):
+        for key in latency:
+            if key not in LATENCY_KEYS:
+                raise ConfigError(
+                    f"{where} unknown key 'latency.{key}'; valid keys: {', '.join(LATENCY_KEYS)}")
+
+
+def resolve_venue_table(
+    venue: str,
+    table: Mapping[str, Any],
+    quote_assets: Iterable[str],
+    profiles: Profiles | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """Fill a `[venues.<venue>]` table from its profile; returns (table, warnings).
+
+    The profile is `profile = "..."` when the table names one, else the venue's default
+    profile (`[venues]` in the profiles file; `generic` for a venue not listed there).
+    Fees, latency (entry, response, feed) and balances the table does not give come from
+    the profile; each is reported as one warning line unless the table named the profile
+    itself. Balances default to the profile's `quote_balance` of every quote asset in
+    `quote_assets` (base assets start at 0). The result holds every key but `profile`,
+    plus `profile` (the profile's name) for the record.
+    """
+    check_venue_keys(venue, table)
+    profiles = profiles or load_profiles()
+    named = table.get("profile")
+    if named is not None and named not in profiles.profiles:
+        raise ConfigError(f"[venues.{venue}] profile = {named!r}: expected one of "
+                          f"{', '.join(sorted(profiles.profiles))} (engine/venue_profiles.toml)")
+    name = named if named is not None else profiles.for_venue(venue)
+    prof = profiles.profiles[name]
+    warn = named is None
+    where = f"[venues.{venue}]"
+    out: dict[str, Any] = {k: v for k, v in table.items() if k != "profile"}
+    notes: list[str] = []
+
+    fees_missing = [k for k in ("maker_fee_bps", "taker_fee_bps") if k not in table]
+    for key in fees_missing:
+        out[key] = getattr(prof, key)
+    if fees_missing and warn:
+        shown = " / ".join(f"{k} = {getattr(prof, k)}" for k in fees_missing)
+        notes.append(f"{where} {', '.join(fees_missing)} not set: using {shown} bps from profile "
+                     f"{name!r} ({prof.description}; {prof.fee_source})")
+
+    latency = table.get("latency")
+    if latency is None:
+        out["latency"] = dict(prof.latency)
+        if warn:
+            notes.append(f"{where} latency not set: using {_latency_text(prof.latency)} from profile "
+                         f"{name!r} ({prof.latency_source})")
+    elif isinstance(latency, Mapping):
+        filled = dict(latency)
+        # an empirical model draws entry and response latencies from its file
+        defaulted = _LATENCY_DEFAULTED if latency.get("model", "constant") == "constant" else ("feed_ns",)
+        gaps = [k for k in defaulted if k not in latency]
+        for key in gaps:
+            filled[key] = prof.latency[key]
+        out["latency"] = filled
+        if gaps and warn:
+            notes.append(f"{where} latency.{', latency.'.join(gaps)} not set: using "
+                         f"{_latency_text({k: prof.latency[k] for k in gaps})} from profile {name!r} "
+                         f"({prof.latency_source})")
+
+    if "enforce_balances" not in table:
+        out["enforce_balances"] = prof.enforce_balances
+    if "balances" not in table:
+        quotes = list(dict.fromkeys(quote_assets))
+        amount = prof.quote_balance
+        out["balances"] = {q: str(amount) for q in quotes} if amount > 0 else {}
+        if warn:
+            held = ", ".join(f"{amount} {q}" for q in quotes) if amount > 0 else "nothing"
+            notes.append(f"{where} balances not set: starting with {held} (profile {name!r} "
+                         f"quote_balance; base assets start at 0)")
+    out["profile"] = name
+    return out, notes
+
+
+def parse_balances(venue: str, raw: Any) -> dict[str, Decimal]:
+    """`balances = { USDT = "100000", BTC = "0.5" }` -> exact Decimals (no TOML floats)."""
+    where = f"[venues.{venue}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} balances must be a table like {{ USDT = \"100000\" }}")
+    out: dict[str, Decimal] = {}
+    for asset, amount in raw.items():
+        out[str(asset)] = Decimal(_decimal_text(amount, f"{where} balances.{asset}"))
+        if out[str(asset)] < 0:
+            raise ConfigError(f"{where} balances.{asset} = {amount!r}: must not be negative")
+    return out
+
+
+def parse_decimal(value: Any, where: str, *, floats: bool = False, unit: str = "number") -> Decimal:
+    """A config number read by its written digits; TOML floats only with `floats` (fee rates
+    such as 7.5, whose binary error Decimal(str(x)) drops), never for money."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} = {value!r}: expected a {unit}")
+    if isinstance(value, float) and not floats:
+        raise ConfigError(f"{where} = {value!r}: write it as a quoted decimal string")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{where} = {value!r}: expected a {unit}") from None
+    if not result.is_finite():
+        raise ConfigError(f"{where} = {value!r}: must be finite")
+    return result
+
+
+def _decimal_text(value: Any, where: str) -> str:
+    parse_decimal(value, where)
+    return str(value)
+
+
+def _latency_text(latency: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} = {v / 1e6:g} ms" for k, v in latency.items())

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from engine.errors import TickparityError
-from modes import data_cmd, report_cmd
+from modes import data_cmd, emulator_cmd, report_cmd
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest(sub)
     data_cmd.register(sub)
     report_cmd.register(sub)
+    emulator_cmd.register(sub)
     _add_audit(sub)
     return parser
 

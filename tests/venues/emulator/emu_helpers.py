@@ -1,0 +1,65 @@
+"""Helpers for the emulator tests (see conftest.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from engine.types import load_instruments
+from replay import open_source
+from venues.emulator import Account, EmulatorSettings, EmulatorThread, FaultPlan, RateLimiter
+from venues.sim import SimVenueConfig
+
+IDS = ("binance:BTC/USDT", "binance:ETH/USDT")
+TIMEOUT_MS = 5000
+
+
+def accounts() -> list[Account]:
+    return [
+        Account("alice", "alice-key", "alice-secret",
+                free={"USDT": Decimal("10000000"), "BTC": Decimal("100"), "ETH": Decimal("1000")}),
+        Account("bob", "bob-key", "bob-secret", free={"USDT": Decimal("1000"), "BTC": Decimal("0")}),
+    ]
+
+
+def make_emulator(out: Path, *, stepped: bool = True, speed: float = 1.0, venue: dict | None = None,
+                  faults: FaultPlan | None = None, limiter: RateLimiter | None = None,
+                  data: str = "synthetic:11:30m", ids=IDS, **kw) -> EmulatorThread:
+    cat = load_instruments()
+    insts = {i: cat[i] for i in ids}
+    table = venue if venue is not None else {"taker_fee_bps": 10, "maker_fee_bps": 2}
+    settings = EmulatorSettings(
+        instruments=list(insts.values()),
+        venue_configs={"binance": SimVenueConfig.from_table("binance", table)},
+        accounts=accounts(), seed=3, speed=speed, stepped=stepped, out_dir=out,
+        faults=faults, limiter=limiter or RateLimiter(), reply_timeout_s=3.0, **kw)
+    return EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15))
+
+
+def step(emu: EmulatorThread, seconds: float) -> int:
+    """Move a stepped emulator's market clock forward; returns market ns."""
+    def go(server):
+        clock = server.exchange.clock
+        clock.step_to(clock.now() + int(seconds * 1e9))
+        server.step()
+        return clock.now()
+    return emu.call(go)
+
+
+def sync_client(emu: EmulatorThread, account: int | str = 0, **extra):
+    import ccxt
+
+    return ccxt.binance(emu.ccxt_config(account, timeout=TIMEOUT_MS, **extra))
+
+
+def book_of(emu: EmulatorThread, k: int = 0):
+    """(update_id, bids, asks) of the emulator's own public book, as floats like ccxt's."""
+    def read(server):
+        ex = server.exchange
+        spec = ex.instruments[k]
+        book = ex.books[k]
+        bids, asks = book.levels(10_000)
+        return (book.update_id,
+                [[float(spec.ticks_to_price(p)), float(spec.lots_to_qty(q))] for p, q in bids],
+                [[float(spec.ticks_to_price(p)), float(spec.lots_to_qty(q))] for p, q in asks])
+    return emu.call(read)

@@ -52,10 +52,11 @@ def ccxt_config(base_url: str, api_key: str | None = None, secret: str | None = 
     """The config dict for `ccxt.binance(...)` / `ccxt.async_support.binance(...)` /
     `ccxt.pro.binance(...)` that points every URL at the emulator (nothing can leak to the
     real venue) with the options above; `extra` keys are merged (e.g. timeout)."""
-    import ccxt
+    import ccxt.pro
 
+    # ccxt.pro's table is the sync/async one plus the websocket URLs
     config: dict[str, Any] = {
-        "urls": {"api": _localize(ccxt.binance().urls["api"], base_url)},
+        "urls": {"api": _localize(ccxt.pro.binance().urls["api"], base_url)},
         "options": dict(CCXT_OPTIONS),
     }
     if api_key is not None:

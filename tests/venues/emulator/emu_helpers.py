@@ -49,7 +49,8 @@ def step(emu: EmulatorThread, seconds: float) -> int:
 def sync_client(emu: EmulatorThread, account: int | str = 0, **extra):
     import ccxt
 
-    return ccxt.binance(emu.ccxt_config(account, timeout=TIMEOUT_MS, **extra))
+    extra.setdefault("timeout", TIMEOUT_MS)
+    return ccxt.binance(emu.ccxt_config(account, **extra))
 
 
 def book_of(emu: EmulatorThread, k: int = 0):
@@ -63,3 +64,22 @@ def book_of(emu: EmulatorThread, k: int = 0):
                 [[float(spec.ticks_to_price(p)), float(spec.lots_to_qty(q))] for p, q in bids],
                 [[float(spec.ticks_to_price(p)), float(spec.lots_to_qty(q))] for p, q in asks])
     return emu.call(read)
+
+
+def control(emu: EmulatorThread, what: str, body: dict) -> dict:
+    """POST to the emulator's control API (/emulator/control/<what>)."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{emu.url}/emulator/control/{what}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def get_json(emu: EmulatorThread, path: str):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(emu.url + path, timeout=5) as resp:
+        return json.loads(resp.read())

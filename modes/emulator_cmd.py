@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import time
@@ -97,8 +96,8 @@ def banner(url: str, settings, out: Path) -> str:
         f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
         "ccxt (sync, async_support or pro): binance({",
         f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
-        f"    'urls': {json.dumps(urls)},",
-        f"    'options': {json.dumps(CCXT_OPTIONS).replace('false', 'False')},",
+        f"    'urls': {urls!r},",
+        f"    'options': {CCXT_OPTIONS!r},",
         "})  # or: binance(venues.emulator.ccxt_config(URL, KEY, SECRET)), which moves every URL",
         "Ctrl-C stops it.",
     ]

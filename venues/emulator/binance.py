@@ -33,7 +33,8 @@ from aiohttp import WSMsgType, web
 from engine.types import Instrument
 from engine.types.instrument import decimal_str
 from venues.emulator.exchange import BinanceError, EmuOrder, Exchange, Pending, UserEvent
-from venues.emulator.faults import FaultPlan
+from venues.emulator.faults import KINDS as FAULT_KINDS
+from venues.emulator.faults import REST_KINDS, FaultPlan
 from venues.emulator.ratelimit import ORDER_ENDPOINTS, RateLimiter, request_weight
 
 log = logging.getLogger("tickparity.emulator")
@@ -45,6 +46,7 @@ MAX_RECV_WINDOW = 60_000
 SUPPORTED_TYPES = {"LIMIT", "LIMIT_MAKER", "MARKET"}
 BINANCE_ONLY_TYPES = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
 TIFS = {"GTC", "IOC", "FOK"}
+STREAM_KINDS = frozenset(FAULT_KINDS) - REST_KINDS
 
 
 def fmt(value: Decimal) -> str:
@@ -132,7 +134,8 @@ class BinanceServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._tasks = [asyncio.create_task(self._pump(), name="emulator-pump"),
-                       asyncio.create_task(self._depth_publisher(), name="emulator-depth")]
+                       asyncio.create_task(self._depth_publisher(), name="emulator-depth"),
+                       asyncio.create_task(self._fault_scheduler(), name="emulator-faults")]
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
@@ -200,6 +203,14 @@ class BinanceServer:
                 msg = self._depth_msg(k, diff)
                 for conn in list(self.market_ws):
                     conn.send_depth(k, msg)
+
+    async def _fault_scheduler(self) -> None:
+        """Stream and venue-state faults of the schedule fire when their `after` passes."""
+        while True:
+            await asyncio.sleep(0.05)
+            fault = self.faults.take(STREAM_KINDS)
+            if fault is not None:
+                await self._apply_stream_fault(fault)
 
     async def wait_for(self, pending: Pending) -> Pending:
         """Await the venue's answer to a new order or cancel (kicks the clock)."""
@@ -749,17 +760,16 @@ class BinanceServer:
             fault = self.faults.add(body)
         except ConfigError as exc:
             return web.json_response(_error_body(-1100, str(exc)), status=400)
-        await self._apply_immediate(fault)
+        if fault.kind in STREAM_KINDS and not body.get("after"):
+            # a test wants it now, not at the scheduler's next tick
+            fault.fired += 1
+            await self._apply_stream_fault(fault)
         return web.json_response(fault.to_json())
 
-    async def _apply_immediate(self, fault) -> None:
-        """Stream and venue-state kinds act when scheduled (their `after` is ignored)."""
+    async def _apply_stream_fault(self, fault) -> None:
+        """Act on a stream or venue-state fault (already counted as fired)."""
         kind = fault.kind
         ex = self.exchange
-        if kind not in ("ws_disconnect", "user_expire", "maintenance", "stale_market",
-                        "update_id_gap", "user_duplicate", "user_reorder", "user_drop"):
-            return
-        fault.fired += 1
         self._log_fault(fault, "streams")
         if kind == "ws_disconnect":
             which = fault.params.get("stream", "all")

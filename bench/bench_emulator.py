@@ -1,0 +1,209 @@
+"""Emulator benchmark: orders/s and create_order latency from async ccxt clients, market
+messages/s fanned out to websocket subscribers, and the emulator's overhead per order over
+a bare SimCore.
+
+    python bench/bench_emulator.py [--orders N] [--seconds S]
+    python -m bench --only emulator
+
+The emulator runs as `tickparity emulator` in its own process (as a user runs it) on
+synthetic data; the clients are unmodified ccxt.async_support with its rate limiter off
+and the emulator's order limit raised (this measures the emulator, not Binance's limits).
+Orders are IOC limits far below the market, so each one is a full venue round trip (entry,
+matching, expiry, journal, user-stream event) that leaves nothing resting.
+Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+TICKPARITY = str(Path(sys.executable).parent / "tickparity")
+
+
+def start_emulator(out: Path, speed: float = 1.0, data: str = "synthetic:5:2h",
+                   extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, str, str]:
+    """`tickparity emulator` in its own process with the order/weight limits lifted;
+    returns (process, base URL, API key, secret)."""
+    proc = subprocess.Popen([TICKPARITY, "emulator", "--data", data, "--port", "0", "--speed", str(speed),
+                             "--out", str(out), *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    text = ""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        text += line
+        if line.startswith("Ctrl-C stops it."):
+            break
+    m = re.search(r"at (http://127\.0\.0\.1:\d+)", text)
+    if m is None:
+        proc.kill()
+        raise SystemExit(f"emulator did not start:\n{text}")
+    key = re.search(r"apiKey (\S+)", text).group(1)
+    secret = re.search(r"secret (\S+)", text).group(1)
+    url = m.group(1)
+    req = urllib.request.Request(url + "/emulator/control/limits", method="POST",
+                                 data=json.dumps({"orders_per_10s": 10**9, "weight_per_minute": 10**9}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
+    return proc, url, key, secret
+
+
+def stop_emulator(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def _client_orders(url, key, secret, n, latencies):
+    import ccxt.async_support as accxt
+
+    from venues.emulator import ccxt_config
+
+    ex = accxt.binance(ccxt_config(url, key, secret, enableRateLimit=False, timeout=20000))
+    try:
+        await ex.load_markets()
+        bid = (await ex.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+        price = round(bid * 0.9, 2)
+        for _ in range(n):
+            t = time.perf_counter()
+            await ex.create_order("BTC/USDT", "limit", "buy", 0.001, price, {"timeInForce": "IOC"})
+            latencies.append(time.perf_counter() - t)
+    finally:
+        await ex.close()
+
+
+def bench_orders(url, key, secret, clients: int, per_client: int) -> dict:
+    latencies: list[float] = []
+
+    async def run():
+        t = time.perf_counter()
+        await asyncio.gather(*[_client_orders(url, key, secret, per_client, latencies) for _ in range(clients)])
+        return time.perf_counter() - t
+
+    elapsed = asyncio.run(run())
+    lat = sorted(latencies)
+    return {"clients": clients, "orders": len(lat), "orders_per_s": len(lat) / elapsed,
+            "p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[int(len(lat) * 0.99) - 1],
+            "mean_ms": 1000 * statistics.fmean(lat)}
+
+
+def bench_fanout(url, subscribers: int, seconds: float) -> dict:
+    import aiohttp
+
+    ws_url = url.replace("http://", "ws://") + "/ws/0"
+    counts = [0] * subscribers
+
+    async def sub(i, session, stop):
+        async with session.ws_connect(ws_url) as ws:
+            await ws.send_str(json.dumps({"method": "SUBSCRIBE", "id": 1, "params": [
+                "btcusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker"]}))
+            while not stop.is_set():
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), 0.5)
+                except TimeoutError:
+                    continue
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                counts[i] += 1
+
+    async def run():
+        stop = asyncio.Event()
+        async with aiohttp.ClientSession() as session:
+            tasks = [asyncio.create_task(sub(i, session, stop)) for i in range(subscribers)]
+            await asyncio.sleep(1.0)
+            base = sum(counts)
+            t = time.perf_counter()
+            await asyncio.sleep(seconds)
+            got = sum(counts) - base
+            elapsed = time.perf_counter() - t
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return got, elapsed
+
+    got, elapsed = asyncio.run(run())
+    return {"subscribers": subscribers, "messages_per_s": got / elapsed,
+            "per_subscriber_per_s": got / elapsed / subscribers}
+
+
+def bench_bare_simcore(n: int) -> float:
+    """Seconds per order (submit + run to its expiry) on a bare SimCore over the same data."""
+    import numpy as np
+
+    from engine.types import OrderType, TimeInForce, load_instruments
+    from replay import open_source
+    from venues.sim import SimCore, SimVenueConfig, WakeKind, warmup
+
+    warmup()
+    inst = load_instruments()["binance:BTC/USDT"]
+    src = open_source("synthetic:5:2h", {inst.id: inst}, chunk_rows=1 << 16)
+    core = SimCore([inst], {"binance": SimVenueConfig(venue="binance")}, iter(src), 0)
+    no = np.zeros(1, dtype=bool)
+    t0 = 1704067200000000000 + 1_000_000_000
+    core.run_until(t0, no, no)
+    price = core.local_bbo(0)[0] * 9 // 10
+    start = time.perf_counter()
+    for k in range(n):
+        t = t0 + k * 1_000_000
+        core.submit(k + 1, 0, 1, OrderType.LIMIT, TimeInForce.IOC, price, 100, False, 0, t)
+        while core.run_until(t, no, no).kind == WakeKind.ORDER:
+            pass
+    return (time.perf_counter() - start) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=2000, help="orders per client setup (default 2000)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="fan-out measuring window")
+    args = parser.parse_args(argv)
+    import ccxt
+
+    print(f"ccxt {ccxt.__version__}; emulator in its own process; clients: ccxt.async_support, limiter off")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url, key, secret = start_emulator(Path(tmp) / "orders")
+        try:
+            rows = [bench_orders(url, key, secret, 1, args.orders),
+                    bench_orders(url, key, secret, 8, max(1, args.orders // 8))]
+        finally:
+            stop_emulator(proc)
+        print("\ncreate_order (IOC, full venue round trip)")
+        print(f"{'clients':>8} {'orders':>7} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        for r in rows:
+            print(f"{r['clients']:>8} {r['orders']:>7} {r['orders_per_s']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
+        bare = bench_bare_simcore(args.orders)
+        seq = rows[0]["mean_ms"] / 1000
+        print(f"\nbare SimCore: {bare * 1e6:.1f} us/order; emulator (1 client, sequential, incl. ccxt "
+              f"and loopback): {seq * 1e6:.0f} us/order; overhead {(seq - bare) * 1e6:.0f} us/order")
+
+        proc, url, _, _ = start_emulator(Path(tmp) / "fanout", speed=20.0)
+        try:
+            fan = [bench_fanout(url, 1, args.seconds), bench_fanout(url, 20, args.seconds)]
+        finally:
+            stop_emulator(proc)
+        print("\nmarket streams (depth@100ms + trade + bookTicker, synthetic BTC/USDT at --speed 20)")
+        print(f"{'subscribers':>11} {'msgs/s total':>13} {'msgs/s each':>12}")
+        for r in fan:
+            print(f"{r['subscribers']:>11} {r['messages_per_s']:>13.0f} {r['per_subscriber_per_s']:>12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -126,3 +126,24 @@ def test_rate_limit_429_then_418_ban(emu, alice):
         time.sleep(2.1)
     finally:
         control(emu, "limits", {"ban_after": 3, "ban_s": 120})
+
+
+def test_weight_and_order_count_headers_and_the_order_limit(emu, alice):
+    alice.fetch_order_book("BTC/USDT", 5)
+    used = int(alice.last_response_headers["X-MBX-USED-WEIGHT-1M"])
+    alice.fetch_order_book("BTC/USDT", 1000)  # weight 50 (limit 501-1000)
+    assert int(alice.last_response_headers["X-MBX-USED-WEIGHT-1M"]) in (used + 50, 50)  # or a new minute
+    control(emu, "limits", {"orders_per_10s": 3})
+    try:
+        bid = _bid(alice)
+        counts = []
+        with pytest.raises(ccxt.DDoSProtection, match="-1015"):
+            for _ in range(10):
+                o = alice.create_order("BTC/USDT", "limit", "buy", 0.001, round(bid - 80, 2))
+                counts.append(int(alice.last_response_headers["X-MBX-ORDER-COUNT-10S"]))
+                alice.cancel_order(o["id"], "BTC/USDT")
+        assert counts and max(counts) <= 3  # the 4th order in one 10 s window is refused
+        assert int(alice.last_response_headers["Retry-After"]) <= 10
+    finally:
+        control(emu, "limits", {"orders_per_10s": 50})
+        time.sleep(0.1)

@@ -91,6 +91,34 @@ async def _client_orders(url, key, secret, n, latencies):
         await ex.close()
 
 
+def bench_raw_orders(url, key, secret, n: int) -> float:
+    """Seconds per order from a bare aiohttp client signing its own requests (no ccxt):
+    what the emulator itself costs per order, loopback included."""
+    import hashlib
+    import hmac
+    from urllib.parse import urlencode
+
+    import aiohttp
+
+    async def run():
+        async with aiohttp.ClientSession(headers={"X-MBX-APIKEY": key}) as s:
+            async with s.get(f"{url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": "5"}) as r:
+                bid = float((await r.json())["bids"][0][0])
+            t = time.perf_counter()
+            for k in range(n):
+                q = urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC",
+                               "quantity": "0.001", "price": f"{bid * 0.9:.2f}",
+                               "newClientOrderId": f"raw-{k}", "timestamp": int(time.time() * 1000)})
+                sig = hmac.new(secret.encode(), q.encode(), hashlib.sha256).hexdigest()
+                async with s.post(f"{url}/api/v3/order", data=f"{q}&signature={sig}",
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+                    if r.status != 200:
+                        raise SystemExit(f"raw order failed: {await r.text()}")
+            return (time.perf_counter() - t) / n
+
+    return asyncio.run(run())
+
+
 def bench_orders(url, key, secret, clients: int, per_client: int) -> dict:
     latencies: list[float] = []
 
@@ -106,7 +134,9 @@ def bench_orders(url, key, secret, clients: int, per_client: int) -> dict:
             "mean_ms": 1000 * statistics.fmean(lat)}
 
 
-def bench_fanout(url, subscribers: int, seconds: float) -> dict:
+def _subscribe_and_count(url: str, subscribers: int, seconds: float) -> int:
+    """Open `subscribers` websockets (depth + trade + bookTicker) and count the messages
+    they receive in `seconds` after a 1 s warm-up."""
     import aiohttp
 
     ws_url = url.replace("http://", "ws://") + "/ws/0"
@@ -131,17 +161,24 @@ def bench_fanout(url, subscribers: int, seconds: float) -> dict:
             tasks = [asyncio.create_task(sub(i, session, stop)) for i in range(subscribers)]
             await asyncio.sleep(1.0)
             base = sum(counts)
-            t = time.perf_counter()
             await asyncio.sleep(seconds)
             got = sum(counts) - base
-            elapsed = time.perf_counter() - t
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return got, elapsed
+        return got
 
-    got, elapsed = asyncio.run(run())
-    return {"subscribers": subscribers, "messages_per_s": got / elapsed,
-            "per_subscriber_per_s": got / elapsed / subscribers}
+    return asyncio.run(run())
+
+
+def bench_fanout(url: str, subscribers: int, seconds: float, processes: int) -> dict:
+    """Subscribers spread over `processes` client processes, so the clients' own parsing
+    does not cap what the emulator sends."""
+    per = [subscribers // processes + (1 if k < subscribers % processes else 0) for k in range(processes)]
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", url, str(n), str(seconds)],
+                              stdout=subprocess.PIPE, text=True) for n in per if n]
+    got = sum(int(p.communicate(timeout=seconds + 60)[0].strip() or 0) for p in procs)
+    return {"subscribers": subscribers, "messages_per_s": got / seconds,
+            "per_subscriber_per_s": got / seconds / subscribers}
 
 
 def bench_bare_simcore(n: int) -> float:
@@ -173,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=2000, help="orders per client setup (default 2000)")
     parser.add_argument("--seconds", type=float, default=5.0, help="fan-out measuring window")
+    parser.add_argument("--worker", nargs=3, metavar=("URL", "N", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        url, n, seconds = args.worker
+        print(_subscribe_and_count(url, int(n), float(seconds)))
+        return 0
     import ccxt
 
     print(f"ccxt {ccxt.__version__}; emulator in its own process; clients: ccxt.async_support, limiter off")
@@ -182,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows = [bench_orders(url, key, secret, 1, args.orders),
                     bench_orders(url, key, secret, 8, max(1, args.orders // 8))]
+            raw = bench_raw_orders(url, key, secret, args.orders)
         finally:
             stop_emulator(proc)
         print("\ncreate_order (IOC, full venue round trip)")
@@ -190,15 +233,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['clients']:>8} {r['orders']:>7} {r['orders_per_s']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
         bare = bench_bare_simcore(args.orders)
         seq = rows[0]["mean_ms"] / 1000
-        print(f"\nbare SimCore: {bare * 1e6:.1f} us/order; emulator (1 client, sequential, incl. ccxt "
-              f"and loopback): {seq * 1e6:.0f} us/order; overhead {(seq - bare) * 1e6:.0f} us/order")
+        print(f"\nper order, sequential: bare SimCore {bare * 1e6:.0f} us; emulator from a bare aiohttp "
+              f"client {raw * 1e6:.0f} us (overhead over SimCore {(raw - bare) * 1e6:.0f} us: HTTP, "
+              f"signature, accounts, journal, loopback); from ccxt {seq * 1e6:.0f} us")
 
         proc, url, _, _ = start_emulator(Path(tmp) / "fanout", speed=20.0)
         try:
-            fan = [bench_fanout(url, 1, args.seconds), bench_fanout(url, 20, args.seconds)]
+            fan = [bench_fanout(url, 1, args.seconds, 1), bench_fanout(url, 20, args.seconds, 4)]
         finally:
             stop_emulator(proc)
-        print("\nmarket streams (depth@100ms + trade + bookTicker, synthetic BTC/USDT at --speed 20)")
+        print("\nmarket streams (depth@100ms + trade + bookTicker, synthetic BTC/USDT at --speed 20;"
+              " 20 subscribers in 4 client processes)")
         print(f"{'subscribers':>11} {'msgs/s total':>13} {'msgs/s each':>12}")
         for r in fan:
             print(f"{r['subscribers']:>11} {r['messages_per_s']:>13.0f} {r['per_subscriber_per_s']:>12.0f}")

@@ -171,8 +171,18 @@ class BinanceServer:
             for conn in list(self.market_ws):
                 conn.send_tickers()
 
+    def _pump_interval(self) -> float:
+        """Sleep until the next row is due (at most 20 ms), or 2 ms while a REST call waits
+        for the venue (its answer's time is inside the sim); a request kicks the pump."""
+        ex = self.exchange
+        if ex.waiting():
+            return 0.002
+        nxt = ex.next_publish_ts()
+        if nxt is None:
+            return 0.02
+        return min(0.02, max(0.001, ex.clock.wall_for(nxt)))
+
     async def _pump(self) -> None:
-        interval = 0.002
         while True:
             try:
                 self.step()
@@ -183,7 +193,7 @@ class BinanceServer:
                 await asyncio.sleep(0.1)
             self._kick.clear()
             try:
-                await asyncio.wait_for(self._kick.wait(), interval)
+                await asyncio.wait_for(self._kick.wait(), self._pump_interval())
             except TimeoutError:
                 pass
 
@@ -597,7 +607,8 @@ class BinanceServer:
     async def _place(self, request: web.Request, acct, params: Mapping[str, str]) -> dict[str, Any]:
         p = self._parse_new(params)
         self.limiter.check_order(request.remote or "?", acct.name, time.time())
-        self.step()
+        if p["typ"] == "MARKET":
+            self.step()  # its lock / quantity come from the book as of now
         resp_type = p.pop("resp_type")
         pending = self.exchange.new_order(acct, **p)
         await self.wait_for(pending)
@@ -822,8 +833,11 @@ class BinanceServer:
 
     async def control_limits(self, request: web.Request) -> web.Response:
         """Set rate limits / websocket rules: weight_per_minute, orders_per_10s, ban_after,
-        ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms."""
+        ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms; reset (true:
+        forget the counters, violations and bans)."""
         body = await request.json()
+        if body.get("reset"):
+            self.limiter.reset()
         for key in ("weight_per_minute", "orders_per_10s", "ban_after"):
             if key in body:
                 setattr(self.limiter, key, int(body[key]))
@@ -989,15 +1003,22 @@ class _Connection:
         self.ws = ws
         self.opened = time.monotonic()
         self._window = (0, 0)
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._writer: asyncio.Future | None = None
 
     def send_raw(self, text: str) -> None:
+        """Queue a message; one writer task per connection sends them in order (a task per
+        message would cost more than the send itself at thousands of messages a second)."""
         if self.ws.closed:
             return
-        asyncio.ensure_future(self._send(text))
+        self._outbox.put_nowait(text)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._drain())
 
-    async def _send(self, text: str) -> None:
+    async def _drain(self) -> None:
         try:
-            await self.ws.send_str(text)
+            while not self._outbox.empty():
+                await self.ws.send_str(self._outbox.get_nowait())
         except (ConnectionError, RuntimeError):
             pass
 

@@ -283,6 +283,14 @@ class Exchange:
                 self._emit_balance(acct, m)
             self._touched_accounts.clear()
 
+    def waiting(self) -> bool:
+        """True while a REST call waits for the venue's answer."""
+        return bool(self._pending_new or self._pending_cancel)
+
+    def next_publish_ts(self) -> int | None:
+        """local_ts of the next feed row not yet published (None: nothing pushed ahead)."""
+        return int(self._pub[0]["local_ts"][0]) if self._pub else None
+
     def _end_of_data(self, m: int) -> None:
         self.ended = True
         self.halted_reason = "the dataset ended"
@@ -291,6 +299,8 @@ class Exchange:
     def _publish(self, m: int) -> None:
         while self._pub:
             chunk = self._pub[0]
+            if chunk["local_ts"][0] > m:
+                break
             cut = int(np.searchsorted(chunk["local_ts"], m, side="right"))
             if cut == 0:
                 break

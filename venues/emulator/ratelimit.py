@@ -86,6 +86,11 @@ class RateLimiter:
             out["X-MBX-ORDER-COUNT-1D"] = str(nday)
         return out
 
+    def reset(self) -> None:
+        """Forget every counter, violation and ban (control API, tests)."""
+        for table in (self._weight, self._orders, self._violations, self._banned_until, self._next_ban):
+            table.clear()
+
     def force_429(self, ip: str, now_s: float) -> None:
         """A fault: use up this minute's weight, so the next request gets a 429."""
         self._weight[ip] = (int(now_s // 60), self.weight_per_minute)

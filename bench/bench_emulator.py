@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import signal
 import statistics
 import subprocess
@@ -42,22 +41,13 @@ def start_emulator(out: Path, speed: float = 1.0, data: str = "synthetic:5:2h",
     proc = subprocess.Popen([TICKPARITY, "emulator", "--data", data, "--port", "0", "--speed", str(speed),
                              "--out", str(out), *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
-    text = ""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        text += line
-        if line.startswith("Ctrl-C stops it."):
-            break
-    m = re.search(r"at (http://127\.0\.0\.1:\d+)", text)
-    if m is None:
+    from modes.emulator_cmd import read_banner
+
+    banner = read_banner(proc.stdout)
+    if banner is None:
         proc.kill()
-        raise SystemExit(f"emulator did not start:\n{text}")
-    key = re.search(r"apiKey (\S+)", text).group(1)
-    secret = re.search(r"secret (\S+)", text).group(1)
-    url = m.group(1)
+        raise SystemExit("emulator did not start (run `tickparity emulator` by hand to see why)")
+    url, key, secret, _ = banner
     req = urllib.request.Request(url + "/emulator/control/limits", method="POST",
                                  data=json.dumps({"orders_per_10s": 10**9, "weight_per_minute": 10**9}).encode(),
                                  headers={"Content-Type": "application/json"})

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.errors import ConfigError
 
@@ -102,6 +103,23 @@ def banner(url: str, settings, out: Path) -> str:
         "Ctrl-C stops it.",
     ]
     return "\n".join(lines)
+
+
+def read_banner(stdout: IO[str]) -> tuple[str, str, str, str] | None:
+    """Read a started emulator's banner from its stdout (scripts, benchmarks, tests):
+    (base URL, API key, secret, the banner text), or None when it ended without one.
+    readline blocks: callers bound it with the process's own lifetime or a timeout."""
+    text = ""
+    for line in iter(stdout.readline, ""):
+        text += line
+        if line.startswith("Ctrl-C stops it."):
+            break
+    url = re.search(r"Binance spot at (http://[\w.]+:\d+)", text)
+    key = re.search(r"apiKey (\S+)", text)
+    secret = re.search(r"secret (\S+)", text)
+    if url is None or key is None or secret is None:
+        return None
+    return url.group(1), key.group(1), secret.group(1), text
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:

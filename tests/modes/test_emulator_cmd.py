@@ -3,38 +3,34 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import ccxt
 import pytest
 
+from modes.emulator_cmd import read_banner
 from venues.emulator import ccxt_config
 
 
 def _start(tickparity_bin, tmp_path, *extra):
     proc = subprocess.Popen([tickparity_bin, "emulator", "--port", "0", "--out", str(tmp_path / "run"),
                              *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    deadline = time.monotonic() + 120  # the first start may compile the sim
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Ctrl-C stops it."):
-            break
-    text = "".join(lines)
-    url = re.search(r"Binance spot at (http://127\.0\.0\.1:\d+)", text)
-    if url is None:
+    timer = threading.Timer(180, proc.kill)  # the first start may compile the sim
+    timer.start()
+    try:
+        banner = read_banner(proc.stdout)
+    finally:
+        timer.cancel()
+    if banner is None:
         proc.kill()
-        raise AssertionError(f"no banner: {text}{proc.stderr.read()}")
-    key = re.search(r"apiKey (\S+)", text).group(1)
-    secret = re.search(r"secret (\S+)", text).group(1)
-    return proc, url.group(1), key, secret, text
+        raise AssertionError(f"no banner: {proc.stderr.read()}")
+    url, key, secret, text = banner
+    assert url.startswith("http://127.0.0.1:")
+    return proc, url, key, secret, text
 
 
 def _stop(proc):

@@ -66,18 +66,25 @@ def _amount(value: Any, where: str) -> Decimal:
     return out
 
 
-def load_accounts(path: str | Path) -> list[Account]:
-    """Read an accounts TOML file (see module doc); raises ConfigError naming the key."""
+def read_toml(path: str | Path, what: str, known: set[str], expected: str) -> dict[str, Any]:
+    """A TOML file's tables; ConfigError names the file (missing, bad TOML, unknown keys)."""
     file = Path(path)
     try:
         data = tomllib.loads(file.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"accounts file not found: {file}") from None
+        raise ConfigError(f"{what} file not found: {file}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"accounts"}
+    unknown = set(data) - known
     if unknown:
-        raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}; expected [accounts.NAME]")
+        raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}; expected {expected}")
+    return data
+
+
+def load_accounts(path: str | Path) -> list[Account]:
+    """Read an accounts TOML file (see module doc); raises ConfigError naming the key."""
+    file = Path(path)
+    data = read_toml(file, "accounts", {"accounts"}, "[accounts.NAME]")
     tables = data.get("accounts")
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{file}: no [accounts.NAME] table")

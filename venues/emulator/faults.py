@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import random
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
 from replay.schema import parse_duration
+from venues.emulator.accounts import read_toml
 
 # kind -> kind-specific keys it accepts
 KINDS: dict[str, set[str]] = {
@@ -133,15 +133,7 @@ class FaultPlan:
     @classmethod
     def load(cls, path: str | Path) -> FaultPlan:
         file = Path(path)
-        try:
-            data = tomllib.loads(file.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"faults file not found: {file}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-        bad = set(data) - {"seed", "fault"}
-        if bad:
-            raise ConfigError(f"{file}: unknown top-level key(s) {sorted(bad)}; expected seed and [[fault]]")
+        data = read_toml(file, "faults", {"seed", "fault"}, "seed and [[fault]]")
         seed = data.get("seed", 0)
         if not isinstance(seed, int):
             raise ConfigError(f"{file}: seed = {seed!r}: expected an integer")

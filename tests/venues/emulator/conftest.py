@@ -4,7 +4,6 @@ when a test says so, so books and fills are deterministic), real sockets on 127.
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from emu_helpers import make_emulator  # noqa: E402
+from emu_helpers import make_emulator, step, sync_client  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +22,10 @@ def emu(tmp_path_factory):
         yield e
 
 
-@pytest.fixture
-def money():
-    return Decimal
+@pytest.fixture(scope="module")
+def alice(emu):
+    """A sync ccxt client of the account `alice`, markets loaded, after 1 s of market."""
+    step(emu, 1.0)
+    ex = sync_client(emu, "alice")
+    ex.load_markets()
+    return ex

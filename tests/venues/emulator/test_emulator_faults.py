@@ -7,15 +7,7 @@ import time
 
 import ccxt
 import pytest
-from emu_helpers import control, get_json, step, sync_client
-
-
-@pytest.fixture(scope="module")
-def alice(emu):
-    step(emu, 1.0)
-    ex = sync_client(emu, "alice")
-    ex.load_markets()
-    return ex
+from emu_helpers import control, get_json, sync_client
 
 
 @pytest.fixture(autouse=True)

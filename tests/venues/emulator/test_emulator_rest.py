@@ -14,20 +14,12 @@ from pathlib import Path
 
 import ccxt
 import pytest
-from emu_helpers import book_of, step, sync_client
+from emu_helpers import book_of, sync_client
 
 from venues.emulator import read_journal
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 D = Decimal
-
-
-@pytest.fixture(scope="module")
-def alice(emu):
-    step(emu, 1.0)
-    ex = sync_client(emu, "alice")
-    ex.load_markets()
-    return ex
 
 
 def _bal(ex, asset):

@@ -96,6 +96,8 @@ class BinanceServer:
         self._stale_until = 0.0
         self._gap_next = False
         self._user_fault: tuple[str, int] | None = None
+        self._held: list[UserEvent] = []
+        self._held_since = 0.0
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ lifecycle ---
@@ -909,20 +911,27 @@ class BinanceServer:
         return ws
 
     def _deliver_user(self, events: list[UserEvent]) -> None:
-        if not events:
-            return
-        if self._user_fault is not None:
+        """Send user events, through the user-stream fault in force: drop or duplicate the
+        next N, or hold the next N back and send them in reverse order (flushed after 1 s
+        if fewer come)."""
+        if self._user_fault is not None and events:
             kind, n = self._user_fault
             head, events = events[:n], events[n:]
             left = n - len(head)
             self._user_fault = (kind, left) if left > 0 else None
             if kind == "user_duplicate":
-                head = [e for e in head for _ in (0, 1)]
+                events = [e for e in head for _ in (0, 1)] + events
             elif kind == "user_reorder":
-                head = head[::-1]
-            else:
-                head = []
-            events = head + events
+                self._held.extend(head)
+                self._held_since = self._held_since or time.monotonic()
+            # user_drop: head is gone
+        if self._held and (self._user_fault is None or time.monotonic() - self._held_since > 1.0):
+            events = self._held[::-1] + events
+            self._held = []
+            self._held_since = 0.0
+            self._user_fault = None
+        if not events:
+            return
         for conn in list(self.user_ws):
             for ev in events:
                 conn.send_event(ev)

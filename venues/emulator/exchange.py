@@ -357,6 +357,7 @@ class Exchange:
                          lock_asset=asset, lock_left=need)
         self._next_order_id += 1
         account.lock(asset, need)
+        self._touched_accounts.add(account.name)  # outboundAccountPosition: funds locked
         self.orders[order.order_id] = order
         self.open_by_client[key] = order
         otype = OrderType.MARKET if typ == "MARKET" else OrderType.LIMIT

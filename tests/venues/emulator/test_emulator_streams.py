@@ -147,3 +147,26 @@ def test_order_life_on_the_user_stream(emu):
             if e.get("order_id") == int(placed["id"])]
     assert life[0] == "order_new" and life[-1] == "CANCELED"
     assert life.index("fill") < life.index("cancel_request")
+
+
+def test_balance_stream_matches_rest(emu):
+    """outboundAccountPosition after a fill: watch_balance equals fetch_balance, exactly."""
+    async def run():
+        ex = _pro(emu)
+        try:
+            await ex.load_markets()
+            bal_f = asyncio.ensure_future(ex.watch_balance())
+            await asyncio.sleep(0.5)
+            await ex.create_order("BTC/USDT", "market", "buy", 0.002)
+            streamed = await asyncio.wait_for(bal_f, 10)
+            await asyncio.sleep(0.3)  # later balance events, if any, land in ex.balance
+            rest = await ex.fetch_balance()
+            return streamed, rest
+        finally:
+            await ex.close()
+
+    streamed, rest = _run(run())
+    for asset in ("USDT", "BTC", "ETH"):
+        assert (streamed[asset]["free"], streamed[asset]["used"]) == (
+            rest[asset]["free"], rest[asset]["used"])
+    assert streamed["BTC"]["total"] > 100  # alice started with 100 BTC and bought

@@ -244,3 +244,43 @@ def test_inspection_endpoint_is_read_only_view(emu, alice):
     journal = json.loads(urllib.request.urlopen(emu.url + "/emulator/journal?since=0", timeout=5).read())
     assert {"order_new", "fill", "balance", "order_status"} <= {e["event"] for e in journal}
     assert D(state["accounts"]["alice"]["free"]["USDT"]) == _bal(alice, "USDT")[0]
+
+
+def test_self_trade_prevention_modes(emu, alice):
+    ask = alice.fetch_order_book("BTC/USDT", 5)["asks"][0][0]
+    rest = alice.create_order("BTC/USDT", "limit", "sell", 0.001, ask)  # joins the ask level
+    assert rest["status"] == "open"
+    taker = alice.create_order("BTC/USDT", "limit", "buy", 0.001, ask,
+                               {"selfTradePreventionMode": "EXPIRE_TAKER"})
+    assert taker["status"] == "expired" and taker["filled"] == 0
+    assert taker["info"]["status"] == "EXPIRED_IN_MATCH"
+    assert alice.fetch_order(rest["id"], "BTC/USDT")["status"] == "open"
+    maker = alice.create_order("BTC/USDT", "limit", "buy", 0.001, ask,
+                               {"selfTradePreventionMode": "EXPIRE_MAKER"})
+    resting = alice.fetch_order(rest["id"], "BTC/USDT")
+    assert resting["status"] == "expired" and resting["info"]["status"] == "EXPIRED_IN_MATCH"
+    assert maker["info"]["selfTradePreventionMode"] == "EXPIRE_MAKER"
+    if maker["status"] == "open":
+        alice.cancel_order(maker["id"], "BTC/USDT")
+
+
+def test_an_internal_error_is_a_binance_reply_not_a_traceback(emu, alice):
+    def break_lookup(server):
+        def boom(*args, **kwargs):
+            raise RuntimeError("simulated bug")
+        server.exchange.find_order = boom
+
+    def repair(server):
+        del server.exchange.find_order  # back to the class's method
+
+    emu.call(break_lookup)
+    try:
+        with pytest.raises(ccxt.OperationFailed, match="-1000"):
+            alice.fetch_order("1", "BTC/USDT")
+    finally:
+        emu.call(repair)
+    body = alice.last_http_response
+    assert "Traceback" not in body and "simulated bug" not in body
+    journal = json.loads(urllib.request.urlopen(emu.url + "/emulator/journal", timeout=5).read())
+    assert journal[-1]["event"] == "internal_error" and journal[-1]["where"] == "GET /api/v3/order"
+    assert alice.fetch_order_book("BTC/USDT", 5)["bids"]  # still serving

@@ -170,8 +170,9 @@ class BinanceServer:
         if time.monotonic() >= self._stale_until:
             for inst, rows in trades:
                 self._publish_trades(inst, rows)
+            tops: dict[int, tuple[int, int, int, int]] = {}
             for conn in list(self.market_ws):
-                conn.send_tickers()
+                conn.send_tickers(tops)
 
     def _pump_interval(self) -> float:
         """Sleep until the next row is due (at most 20 ms), or 2 ms while a REST call waits
@@ -323,7 +324,7 @@ class BinanceServer:
 
     # ------------------------------------------------------------------ auth --------
     async def _params(self, request: web.Request) -> dict[str, str]:
-        params = dict(parse_qsl(request.query_string, keep_blank_values=True))
+        params = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
         if request.method in ("POST", "PUT"):
             body = await request.text()
             params.update(parse_qsl(body, keep_blank_values=True))
@@ -339,7 +340,7 @@ class BinanceServer:
         if account is None:
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
         _ACCOUNT.set(account)
-        query = request.query_string
+        query = request.rel_url.raw_query_string  # as sent: the signature covers these bytes
         body = (await request.text()) if request.method in ("POST", "PUT") else ""
         signature = None
         parts = []
@@ -1080,11 +1081,15 @@ class MarketConnection(_Connection):
         if (k, "depth") in self.streams:
             self.send_raw(msg)
 
-    def send_tickers(self) -> None:
+    def send_tickers(self, tops: dict[int, tuple[int, int, int, int]]) -> None:
+        """A bookTicker message per subscribed symbol whose top changed (`tops` caches
+        each book's top for this step, shared by all connections)."""
         for k, kind in list(self.streams):
             if kind != "bookTicker":
                 continue
-            top = self.server.exchange.books[k].top()
+            top = tops.get(k)
+            if top is None:
+                top = tops[k] = self.server.exchange.books[k].top()
             if self._last_ticker.get(k) != top:
                 self._last_ticker[k] = top
                 self.send_raw(json.dumps(self.server._ticker_msg(k)))

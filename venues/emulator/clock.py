@@ -49,10 +49,6 @@ class MarketClock:
         self._stepped_now = max(self._stepped_now, int(market_ns))
         return self.now()
 
-    def rebase(self, data_start_ns: int) -> None:
-        """`--loop`: the dataset restarts; keep market time monotonic by shifting the data."""
-        self.data_start_ns = int(data_start_ns)
-
     def shown_ms(self, market_ns: int) -> int:
         """Client-facing epoch ms of a market time."""
         return (int(market_ns) + self.shift_ns) // 1_000_000

@@ -164,6 +164,7 @@ class Exchange:
         self._offset = 0
         self._pass_first: int | None = None
         self._pass_last: int | None = None
+        self._head: np.ndarray | None = None
         self._rows = self._open_pass()
         first = self._peek_first()
         if first is None:
@@ -206,7 +207,7 @@ class Exchange:
         return None
 
     def _next_chunk(self) -> np.ndarray | None:
-        head = getattr(self, "_head", None)
+        head = self._head
         if head is not None:
             self._head = None
             chunk = head
@@ -236,8 +237,6 @@ class Exchange:
             chunk = chunk.copy()
             chunk["local_ts"] += self._offset
             chunk["exch_ts"] += self._offset
-        elif chunk.dtype != EVENT_DTYPE:
-            raise ConfigError("emulator: the source must yield EVENT_DTYPE rows")
         return chunk
 
     def _push_more(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -284,3 +285,17 @@ def test_an_internal_error_is_a_binance_reply_not_a_traceback(emu, alice):
     journal = json.loads(urllib.request.urlopen(emu.url + "/emulator/journal", timeout=5).read())
     assert journal[-1]["event"] == "internal_error" and journal[-1]["where"] == "GET /api/v3/order"
     assert alice.fetch_order_book("BTC/USDT", 5)["bids"]  # still serving
+
+
+def test_signature_covers_the_query_exactly_as_sent(emu, alice):
+    """Percent-encoded characters are signed as sent (%2C), not as decoded (,)."""
+    import hashlib
+    import hmac
+
+    query = f"symbol=BTCUSDT&origClientOrderId=a%2Cb&timestamp={int(time.time() * 1000)}"
+    sig = hmac.new(b"alice-secret", query.encode(), hashlib.sha256).hexdigest()
+    req = urllib.request.Request(f"{emu.url}/api/v3/order?{query}&signature={sig}",
+                                 headers={"X-MBX-APIKEY": "alice-key"})
+    with pytest.raises(urllib.error.HTTPError) as err:  # signature accepted: the order is unknown
+        urllib.request.urlopen(req, timeout=5)
+    assert json.loads(err.value.read()) == {"code": -2013, "msg": "Order does not exist."}

@@ -8,6 +8,7 @@ orders and equity samples are small enough to collect and write once at the end.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -167,11 +168,7 @@ class RunWriter:
         pq.write_table(pa.Table.from_pylist([dict(zip(EQUITY_SCHEMA.names, row, strict=True)) for row in self._equity], schema=EQUITY_SCHEMA), self.out_dir / "equity.parquet")
         pq.write_table(pa.Table.from_pylist([dict(zip(INVENTORY_SCHEMA.names, row, strict=True)) for row in self._inventory], schema=INVENTORY_SCHEMA), self.out_dir / "inventory.parquet")
         _write_json(self.out_dir / "config.json", config)
-        _write_json(self.out_dir / "instruments.json", {
-            i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
-                   "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
-                   "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
-                   "min_notional": _s(i.min_notional)} for i in self.instruments.values()})
+        _write_json(self.out_dir / "instruments.json", instruments_json(self.instruments.values()))
         _write_json(self.out_dir / "summary.json", summary)
 
     @property
@@ -211,6 +208,14 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
         "last_fill_ts": parent.last_fill_ts, "cancel_req_ts": None, "done_ts": parent.done_ts,
         "arrival_bid": _dec(parent.arrival_bid), "arrival_ask": _dec(parent.arrival_ask),
     }
+
+
+def instruments_json(instruments: Iterable[Instrument]) -> dict[str, dict[str, str]]:
+    """instruments.json of a run directory (docs/run_dir.md): specs as decimal strings."""
+    return {i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
+                   "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
+                   "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
+                   "min_notional": _s(i.min_notional)} for i in instruments}
 
 
 def _write_json(path: Path, data: Any) -> None:

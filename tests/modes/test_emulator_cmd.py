@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import ccxt
@@ -69,6 +71,13 @@ def test_cli_serves_ccxt_applies_scheduled_faults_and_stops_on_ctrl_c(tickparity
     assert code == 0 and "stopped" in err and "Traceback" not in err
     journal = (tmp_path / "run" / "journal.jsonl").read_text()
     assert '"event":"fault"' in journal and '"event":"fill"' in journal
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"] == "synthetic:4:10m" and config["accounts"] == ["carol"]
+    assert "carol-secret" not in (tmp_path / "run" / "config.json").read_text()
+    assert json.loads((tmp_path / "run" / "instruments.json").read_text())["binance:BTC/USDT"]["tick_size"] == "0.01"
+    final = json.loads((tmp_path / "run" / "final_state.json").read_text())
+    commission = sum(Decimal(f["commission"]) for f in o["info"]["fills"])  # taker fee in BTC
+    assert Decimal(final["accounts"]["carol"]["free"]["BTC"]) == Decimal("1.01") - commission
 
 
 def test_dataset_end_halts_trading_and_loop_restarts_it(tickparity_bin, tmp_path):

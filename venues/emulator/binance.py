@@ -152,7 +152,11 @@ class BinanceServer:
             await conn.close(1001, "server shutdown")
         if self._runner is not None:
             await self._runner.cleanup()
-        self.exchange.journal.close()
+        journal = self.exchange.journal
+        if journal.directory is not None:
+            (journal.directory / "final_state.json").write_text(
+                json.dumps(self.exchange.snapshot(), indent=2, sort_keys=True) + "\n")
+        journal.close()
 
     def kick(self) -> None:
         self._kick.set()

@@ -5,6 +5,7 @@ benchmarks, notebooks), plus the ccxt configuration that points unmodified ccxt 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from engine.errors import ConfigError
+from engine.output import instruments_json
 from engine.types import Instrument
 from venues.emulator.accounts import Account
 from venues.emulator.binance import BinanceServer
@@ -90,9 +92,39 @@ class EmulatorSettings:
     reply_timeout_s: float = 10.0
 
 
+def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
+    """config.json and instruments.json of the emulator's run directory (docs/run_dir.md
+    shapes where they apply; no secrets)."""
+    out = Path(settings.out_dir)  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "mode": "emulator", "data": data, "seed": settings.seed, "speed": settings.speed,
+        "stepped": settings.stepped, "loop": settings.loop,
+        "instruments": [i.id for i in settings.instruments],
+        "venues": {name: {"config_hash": cfg.config_hash, "queue_model": cfg.queue_model,
+                          "stp": cfg.stp, "partial_fills": cfg.partial_fills,
+                          "latency_ns": {"entry": cfg.entry_ns, "response": cfg.response_ns,
+                                         "feed": cfg.feed_ns},
+                          "maker_fee_bps": str(cfg.maker_fee_bps),
+                          "taker_fee_bps": str(cfg.taker_fee_bps)}
+                   for name, cfg in settings.venue_configs.items()},
+        "accounts": [a.name for a in settings.accounts],
+        "faults": [f.to_json() for f in settings.faults.faults] if settings.faults else [],
+        "limits": {"weight_per_minute": settings.limiter.weight_per_minute,
+                   "orders_per_10s": settings.limiter.orders_per_10s},
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (out / "instruments.json").write_text(
+        json.dumps(instruments_json(settings.instruments), indent=2, sort_keys=True) + "\n")
+
+
 def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> BinanceServer:
-    """An unstarted BinanceServer over a fresh Exchange (call inside the event loop)."""
+    """An unstarted BinanceServer over a fresh Exchange (call inside the event loop).
+    With `out_dir`, writes config.json and instruments.json there now, journal.jsonl as it
+    runs and final_state.json (books, accounts) when it stops."""
     journal = Journal(settings.out_dir)
+    if settings.out_dir is not None:
+        _write_run_files(settings, getattr(source, "spec", None))
 
     def clock_factory(first_ts: int) -> MarketClock:
         return MarketClock(first_ts, speed=settings.speed, stepped=settings.stepped)

@@ -60,8 +60,9 @@ async def trader(url, key, secret, stop, stats, seed):
                     for o in await ex.fetch_open_orders("BTC/USDT"):
                         try:
                             await ex.cancel_order(o["id"], "BTC/USDT")
-                        except Exception:
-                            stats["cancel_races"] += 1  # filled meanwhile: a normal race
+                        except Exception as exc:  # OrderNotFound: filled meanwhile, a normal race
+                            key = f"cancel_{type(exc).__name__}"
+                            stats[key] = stats.get(key, 0) + 1
                     last_cancel = time.monotonic()
             except Exception as exc:
                 stats["errors"] += 1
@@ -92,7 +93,7 @@ async def watcher(url, key, secret, stop, stats):
 
 async def soak(url, key, secret, pid, minutes, clients, sample, journal):
     stop = asyncio.Event()
-    stats = {"orders": 0, "errors": 0, "cancel_races": 0, "book_updates": 0, "stream_errors": 0}
+    stats = {"orders": 0, "errors": 0, "book_updates": 0, "stream_errors": 0}
     tasks = [asyncio.create_task(trader(url, key, secret, stop, stats, k)) for k in range(clients)]
     tasks.append(asyncio.create_task(watcher(url, key, secret, stop, stats)))
     t0 = time.monotonic()

@@ -126,3 +126,28 @@ def test_bad_faults_file_names_the_key(tickparity_bin, tmp_path):
     r = subprocess.run([tickparity_bin, "emulator", "--data", "synthetic:1", "--faults", str(bad)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unknown key(s) ['status']" in r.stderr
+
+
+def test_config_supplies_the_venue_table_instruments_and_balances(tmp_path):
+    """--config: the backtest's [run] and [venues.binance] tables configure the emulator."""
+    import argparse
+
+    from modes.emulator_cmd import prepare
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[run]\nstrategy = "unused.py:X"\ndata = "synthetic:3:1m"\n'
+                   'instruments = ["binance:ETH/USDT"]\n'
+                   '[venues.binance]\nqueue_model = "power:2"\nstp = "cancel-both"\n'
+                   'taker_fee_bps = 7.5\nbalances = { USDT = "2500" }\n'
+                   '[venues.binance.latency]\nentry_ns = 4000000\nresponse_ns = 1000000\n')
+    args = argparse.Namespace(config=str(cfg), data=None, instruments=None, instrument=None, seed=None,
+                              from_=None, to=None, accounts=None, faults=None, speed=2.0, port=0,
+                              loop=False, out=str(tmp_path / "out"))
+    settings, source, config = prepare(args)
+    venue = settings.venue_configs["binance"]
+    assert (venue.entry_ns, venue.response_ns, venue.stp, venue.queue_model) == (
+        4_000_000, 1_000_000, "cancel-both", "power:2")
+    assert venue.taker_fee_bps == Decimal("7.5")
+    assert [i.id for i in settings.instruments] == ["binance:ETH/USDT"]
+    assert settings.accounts[0].free == {"USDT": Decimal("2500")}  # the ledger's balances
+    assert source.spec == "synthetic:3:1m" and settings.speed == 2.0

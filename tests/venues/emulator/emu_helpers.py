@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -83,3 +84,16 @@ def get_json(emu: EmulatorThread, path: str):
 
     with urllib.request.urlopen(emu.url + path, timeout=5) as resp:
         return json.loads(resp.read())
+
+
+@contextlib.asynccontextmanager
+async def pro_client(emu: EmulatorThread, account: int | str = "alice"):
+    """A ccxt.pro client of `account` with markets loaded; closed on exit."""
+    import ccxt.pro as ccxtpro
+
+    ex = ccxtpro.binance(emu.ccxt_config(account, timeout=5000))
+    try:
+        await ex.load_markets()
+        yield ex
+    finally:
+        await ex.close()

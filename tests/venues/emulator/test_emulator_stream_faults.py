@@ -9,7 +9,7 @@ import json
 import aiohttp
 import ccxt
 import pytest
-from emu_helpers import book_of, control, get_json, step
+from emu_helpers import book_of, control, get_json, pro_client, step
 
 
 @pytest.fixture(autouse=True)
@@ -36,9 +36,7 @@ async def _fault(emu, body):
 
 def test_market_disconnect_raises_network_error_then_reconnects(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             pending = asyncio.ensure_future(ex.watch_order_book("BTC/USDT"))
             await asyncio.sleep(0.2)
@@ -48,17 +46,13 @@ def test_market_disconnect_raises_network_error_then_reconnects(emu):
             await asyncio.to_thread(step, emu, 0.5)
             book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)  # reconnected
             return book["nonce"]
-        finally:
-            await ex.close()
 
     assert _run(run()) > 0
 
 
 def test_update_id_gap_raises_checksum_error_then_resyncs(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             await _fault(emu, {"kind": "update_id_gap"})
             async def next_book():
@@ -78,8 +72,6 @@ def test_update_id_gap_raises_checksum_error_then_resyncs(emu):
             while book["nonce"] < target:
                 book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             return book["nonce"], [list(b) for b in book["bids"]]
-        finally:
-            await ex.close()
 
     nonce, bids = _run(run())
     uid, our_bids, _ = book_of(emu, 0)
@@ -88,9 +80,7 @@ def test_update_id_gap_raises_checksum_error_then_resyncs(emu):
 
 def test_stale_market_stream_sends_nothing_while_the_book_moves(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             await _fault(emu, {"kind": "stale_market", "duration": 1.5})
             await asyncio.to_thread(step, emu, 2.0)
@@ -100,8 +90,6 @@ def test_stale_market_stream_sends_nothing_while_the_book_moves(emu):
             stale = book["nonce"]
             book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             return stale, moved, book["nonce"]
-        finally:
-            await ex.close()
 
     stale, moved, after = _run(run())
     assert stale < moved <= after
@@ -109,9 +97,7 @@ def test_stale_market_stream_sends_nothing_while_the_book_moves(emu):
 
 def test_user_stream_expiry_and_dropped_events(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             first = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
             await asyncio.sleep(0.5)
             await _fault(emu, {"kind": "user_expire"})
@@ -138,17 +124,13 @@ def test_user_stream_expiry_and_dropped_events(emu):
             rest = await ex.fetch_order(o["id"], "BTC/USDT")  # REST tells the truth
             nxt.cancel()
             return rest["status"]
-        finally:
-            await ex.close()
 
     assert _run(run()) == "canceled"
 
 
 def test_user_stream_duplicates(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             trades_f = asyncio.ensure_future(ex.watch_my_trades("BTC/USDT"))
             await asyncio.sleep(0.5)
             await _fault(emu, {"kind": "user_duplicate", "events": 10})
@@ -157,8 +139,6 @@ def test_user_stream_duplicates(emu):
             await asyncio.sleep(1.0)  # the duplicates land too
             journal = await asyncio.to_thread(get_json, emu, "/emulator/journal")
             return o, [t["id"] for t in ex.myTrades], journal
-        finally:
-            await ex.close()
 
     o, ids, journal = _run(run())
     fills = [str(f["tradeId"]) for f in o["info"]["fills"]]
@@ -232,9 +212,7 @@ def test_unanswered_pings_and_the_connection_age_limit(emu):
 
 def test_user_disconnect_and_reordered_events(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             first = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
             await asyncio.sleep(0.5)
             await _fault(emu, {"kind": "ws_disconnect", "stream": "user"})
@@ -251,8 +229,6 @@ def test_user_disconnect_and_reordered_events(emu):
             await asyncio.sleep(1.0)
             cached = [x for x in ex.orders if x["id"] == o["id"]]
             return cached[-1]["status"] if cached else None
-        finally:
-            await ex.close()
 
     # the held-back events go out reversed once 4 are queued (order NEW, balance, CANCELED,
     # balance -> balance, CANCELED, balance, NEW): a client that trusts arrival order ends

@@ -6,18 +6,12 @@ import asyncio
 from decimal import Decimal
 
 import numpy as np
-from emu_helpers import IDS, book_of, step
+from emu_helpers import IDS, book_of, pro_client, step
 
 from engine.types import EventKind, load_instruments
 from replay import open_source
 
 D = Decimal
-
-
-def _pro(emu, account="alice"):
-    import ccxt.pro as ccxtpro
-
-    return ccxtpro.binance(emu.ccxt_config(account, timeout=5000))
 
 
 def _run(coro, timeout=40):
@@ -28,9 +22,7 @@ def test_depth_stream_rebuilds_the_emulators_book(emu):
     step(emu, 1.0)
 
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             for _ in range(6):
                 await asyncio.to_thread(step, emu, 0.7)
@@ -39,8 +31,6 @@ def test_depth_stream_rebuilds_the_emulators_book(emu):
             while book["nonce"] < target:
                 book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
             return book["nonce"], [list(x) for x in book["bids"]], [list(x) for x in book["asks"]]
-        finally:
-            await ex.close()
 
     nonce, bids, asks = _run(run())
     uid, our_bids, our_asks = book_of(emu, 0)
@@ -53,9 +43,7 @@ def test_trade_stream_is_the_datasets_trades(emu):
     t0 = step(emu, 0.0)
 
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             first = asyncio.ensure_future(ex.watch_trades("BTC/USDT"))
             await asyncio.sleep(0.3)  # the subscription is acknowledged before the clock moves
             await asyncio.to_thread(step, emu, 3.0)
@@ -67,8 +55,6 @@ def test_trade_stream_is_the_datasets_trades(emu):
                 n = len(ex.trades["BTC/USDT"])
                 await asyncio.sleep(0.5)
             return list(ex.trades["BTC/USDT"])
-        finally:
-            await ex.close()
 
     trades = _run(run())
     cat = load_instruments()
@@ -87,15 +73,11 @@ def test_trade_stream_is_the_datasets_trades(emu):
 
 def test_book_ticker_stream(emu):
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             fut = asyncio.ensure_future(ex.watch_bids_asks(["BTC/USDT"]))
             await asyncio.sleep(0.3)
             await asyncio.to_thread(step, emu, 2.0)
             return await asyncio.wait_for(fut, 10)
-        finally:
-            await ex.close()
 
     tick = _run(run())["BTC/USDT"]
     assert 0 < tick["bid"] < tick["ask"]
@@ -106,9 +88,7 @@ def test_order_life_on_the_user_stream(emu):
     step(emu, 1.0)
 
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             orders_f = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
             await asyncio.sleep(0.5)  # subscribed
             ob = await ex.fetch_order_book("BTC/USDT", 5)
@@ -123,8 +103,6 @@ def test_order_life_on_the_user_stream(emu):
             while not any(o["status"] == "canceled" for o in seen):
                 seen += [dict(o) for o in await asyncio.wait_for(ex.watch_orders("BTC/USDT"), 10)]
             return placed, seen, my_trades, None
-        finally:
-            await ex.close()
 
     placed, seen, my_trades, _ = _run(run())
     mine = [o for o in seen if o["id"] == placed["id"]]
@@ -152,9 +130,7 @@ def test_order_life_on_the_user_stream(emu):
 def test_balance_stream_matches_rest(emu):
     """outboundAccountPosition after a fill: watch_balance equals fetch_balance, exactly."""
     async def run():
-        ex = _pro(emu)
-        try:
-            await ex.load_markets()
+        async with pro_client(emu) as ex:
             bal_f = asyncio.ensure_future(ex.watch_balance())
             await asyncio.sleep(0.5)
             await ex.create_order("BTC/USDT", "market", "buy", 0.002)
@@ -162,8 +138,6 @@ def test_balance_stream_matches_rest(emu):
             await asyncio.sleep(0.3)  # later balance events, if any, land in ex.balance
             rest = await ex.fetch_balance()
             return streamed, rest
-        finally:
-            await ex.close()
 
     streamed, rest = _run(run())
     for asset in ("USDT", "BTC", "ETH"):

@@ -138,3 +138,25 @@ def test_weight_and_order_count_headers_and_the_order_limit(emu, alice):
     finally:
         control(emu, "limits", {"orders_per_10s": 50})
         time.sleep(0.1)
+
+
+def test_response_lost_as_async_ccxt_sees_it(emu, alice):
+    import asyncio
+
+    import ccxt.async_support as accxt
+
+    before = _open_ids(alice)
+    price = round(_bid(alice) - 50, 2)
+    control(emu, "faults", {"kind": "response_lost"})
+
+    async def run():
+        ex = accxt.binance(emu.ccxt_config("alice", timeout=5000))
+        try:
+            await ex.load_markets()
+            with pytest.raises(ccxt.ExchangeNotAvailable):  # async: the closed connection
+                await ex.create_order("BTC/USDT", "limit", "buy", 0.001, price)
+        finally:
+            await ex.close()
+
+    asyncio.run(asyncio.wait_for(run(), 30))
+    alice.cancel_order(_new_open_order(alice, before), "BTC/USDT")

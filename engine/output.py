@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -182,11 +182,7 @@ class RunWriter:
         _write_json(self.out_dir / "config.json", config)
         if run_info is not None:
             _write_json(self.out_dir / "run.json", run_info)
-        _write_json(self.out_dir / "instruments.json", {
-            i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
-                   "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
-                   "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
-                   "min_notional": _s(i.min_notional)} for i in self.instruments.values()})
+        _write_json(self.out_dir / "instruments.json", instruments_json(self.instruments.values()))
         _write_json(self.out_dir / "summary.json", summary)
 
     @property
@@ -257,6 +253,14 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
         "last_fill_ts": parent.last_fill_ts, "cancel_req_ts": None, "done_ts": parent.done_ts,
         "arrival_bid": _dec(parent.arrival_bid), "arrival_ask": _dec(parent.arrival_ask),
     }
+
+
+def instruments_json(instruments: Iterable[Instrument]) -> dict[str, dict[str, str]]:
+    """instruments.json of a run directory (docs/run_dir.md): specs as decimal strings."""
+    return {i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
+                   "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
+                   "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
+                   "min_notional": _s(i.min_notional)} for i in instruments}
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
-from modes import data_cmd, report_cmd, stress
+from modes import data_cmd, emulator_cmd, report_cmd, stress
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -159,6 +159,7 @@ EXAMPLES = {
               "--scenarios 'scenarios/library/*.toml' --jobs 2",
     "sweep": "tickparity sweep --strategy examples/market_maker.toml --grid half_spread_bps=2,4,8 "
              "--scenarios scenarios/library/gdax-eth-flash-crash-2017.toml",
+    "emulator": "tickparity emulator --data synthetic:7:1h --port 8765 --speed 1",
     "audit": "tickparity audit verify runs/demo/audit.jsonl",
     "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
 }
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmd.register(sub)
     report_cmd.register(sub)
     stress.register(sub)  # the strategy x scenario matrix (stress, sweep)
+    emulator_cmd.register(sub)
     _add_audit(sub)
     _add_examples(parser)
     return parser

@@ -53,6 +53,9 @@ def fixed(value: Any, digits: int, sign: bool = False) -> str:
         return DASH if value is None or isinstance(value, (float, Decimal)) else str(value)
     if rounds_to_zero(d, digits):
         return "0"
+    # quantize first with an explicit rounding: formatting a Decimal rounds with the thread's
+    # decimal context, which other libraries change (ccxt sets ROUND_HALF_UP globally)
+    d = d.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
     return f"{d:{'+' if sign else ''},.{digits}f}"
 
 

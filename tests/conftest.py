@@ -1,3 +1,4 @@
+import decimal
 import sys
 from pathlib import Path
 
@@ -15,3 +16,12 @@ def tickparity_bin():
 @pytest.fixture
 def root():
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_decimal_context():
+    """Each test starts with Python's default decimal context: ccxt, called in a test's
+    thread, sets ROUND_HALF_UP and traps Underflow process-wide (a CLI process never runs a
+    report after it). Code that must not depend on the context has its own test for that."""
+    decimal.setcontext(decimal.Context())
+    yield

@@ -276,3 +276,16 @@ def test_summary_json_has_no_nan_and_no_minus_zero(hand_run: Path) -> None:
     summary = json.loads(text)
     assert summary["report"]["schema_version"] == 2
     assert np.isfinite(summary["headline"]["effective_spread_bps"])
+
+
+def test_figures_round_half_even_whatever_the_thread_decimal_context():
+    """ccxt sets the thread's decimal context to ROUND_HALF_UP; the report must not follow it."""
+    import decimal
+
+    from reports import format as fmt
+
+    with decimal.localcontext() as ctx:
+        ctx.rounding = decimal.ROUND_HALF_UP
+        assert fmt.num(1.25, 1) == "1.2"
+        assert fmt.num(decimal.Decimal("2.345"), 2) == "2.34"
+        assert fmt.signed(decimal.Decimal("0.125"), 2) == "+0.12"

@@ -200,3 +200,4 @@ class WakeKind(IntEnum):
     BOOK = 2
     TRADE = 3
     END = 4
+    STARVED = 5  # push mode: the next step needs a row not pushed yet (SimCore.push)

@@ -7,6 +7,7 @@ step runs inside `core_nb.run_nb`. The kernel drives it with `submit/cancel/amen
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -78,7 +79,7 @@ class SimCore:
         self,
         instruments: Sequence[Instrument],
         configs: Mapping[str, SimVenueConfig],
-        feed: Iterable[np.ndarray],
+        feed: Iterable[np.ndarray] | None,
         seed: int,
         *,
         lazy_exchange: bool = True,
@@ -103,7 +104,11 @@ class SimCore:
         self.venues = tuple(venues)
         self.configs = {name: configs[name] for name in venues}
         self.seed = int(seed)
-        self._feed = iter(feed)
+        # feed=None: push mode, the caller hands rows over with push() (see push)
+        self._pushq: deque[np.ndarray] | None = deque() if feed is None else None
+        self._push_ended = False
+        self._starved = False
+        self._feed = _Drain(self._pushq) if self._pushq is not None else iter(feed)
         self._chunks = 0
         self._last_local = np.iinfo(np.int64).min
         ni = len(instruments)
@@ -343,9 +348,42 @@ class SimCore:
         self._S[C.S_NREQ] = n + 1
         self._V[v, C.VF_NORDERS] += 1
 
+    # ------------------------------------------------------------------ push feed ----
+    def push(self, rows: np.ndarray) -> None:
+        """Append feed rows (EVENT_DTYPE, local_ts non-decreasing, continuing what was pushed).
+
+        Push mode only (constructed with ``feed=None``): a live or wall-clock driver (the
+        local exchange emulator, paper mode) owns the clock and hands rows over as they come;
+        nothing blocks on a pull. When the kernel needs a row that was not pushed yet,
+        `run_until` returns `WakeKind.STARVED`; push more (or `end_feed`) and call it again.
+        Rows are validated here, so a bad row raises `DataError` at the caller's push.
+        """
+        if self._pushq is None:
+            raise ConfigError("SimCore.push: this core reads a pull feed; construct it with feed=None")
+        if self._push_ended:
+            raise DataError("SimCore.push: the feed was ended (end_feed); no rows can follow")
+        chunk = self._checked(rows)
+        if chunk.shape[0]:
+            self._pushq.append(chunk)
+
+    def end_feed(self) -> None:
+        """Push mode: no more rows will come; the run can reach `WakeKind.END`."""
+        if self._pushq is None:
+            raise ConfigError("SimCore.end_feed: this core reads a pull feed")
+        self._push_ended = True
+
+    @property
+    def pushed_until(self) -> int:
+        """local_ts of the last row validated so far (pushed or pulled); int64 min if none."""
+        return int(self._last_local)
+
     # ------------------------------------------------------------------ the loop ----
     def run_until(self, t_bound: int, wake_book: np.ndarray, wake_trade: np.ndarray) -> Wake:
-        """Process everything up to t_bound; return at the first wake-up."""
+        """Process everything up to t_bound; return at the first wake-up.
+
+        In push mode a `WakeKind.STARVED` wake means the next step needs a row that was not
+        pushed yet (its `ts` is the local time reached); nothing was lost, push and retry.
+        """
         ni = len(self.instruments)
         wake_book = _bool_mask(wake_book, ni, "wake_book")
         wake_trade = _bool_mask(wake_trade, ni, "wake_trade")
@@ -368,6 +406,9 @@ class SimCore:
             if st == C.ST_END:
                 return Wake(C.WakeKind.END, int(self._S[C.S_NOW]), -1, None)
             self._serve(st)
+            if self._starved:
+                self._starved = False
+                return Wake(C.WakeKind.STARVED, int(self._S[C.S_NOW]), -1, None)
 
     def _args(self) -> tuple:
         """The kernel's state arrays, rebuilt only after a buffer was replaced."""
@@ -450,12 +491,16 @@ class SimCore:
         S = self._S
         chunk = None
         for candidate in self._feed:
-            chunk = self._checked(candidate)
+            # pushed chunks were validated by push()
+            chunk = candidate if self._pushq is not None else self._checked(candidate)
             if chunk.shape[0] > 0:
                 break
             chunk = None
         nbuf = int(S[C.S_NBUF])
         if chunk is None:
+            if self._pushq is not None and not self._push_ended:
+                self._starved = True  # push mode: the caller decides what comes next
+                return
             S[C.S_FEED_DONE] = 1
             return
         awake = self._V[:, C.VF_DORMANT] == 0
@@ -644,6 +689,22 @@ def _to_units(value: Decimal, exp: int, where: str) -> int:
             f"asset's finest step: lot, tick x lot and fee); at most {_UNIT_LIMIT // 10**exp}"
         )
     return units
+
+
+class _Drain:
+    """Push mode's feed: iterating pops what was pushed and stops when nothing is left,
+    so every pull sees only the rows pushed since the last one."""
+
+    def __init__(self, queue: deque[np.ndarray]) -> None:
+        self._queue = queue
+
+    def __iter__(self) -> _Drain:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if not self._queue:
+            raise StopIteration
+        return self._queue.popleft()
 
 
 def _bool_mask(mask: np.ndarray, n: int, name: str) -> np.ndarray:

@@ -1,0 +1,162 @@
+"""`tickparity emulator`: a local Binance spot exchange for unmodified ccxt over any dataset.
+
+Why in `modes/`: it wires a run config (instruments, `[venues.X]` tables, data spec) to
+`venues.emulator`, exactly as the backtest runner wires the same config to `venues.sim`,
+so the same TOML configures both (see docs/emulator.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from engine.errors import ConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("emulator", help="run a local Binance spot exchange (REST + websockets) "
+                       "over a dataset, for unmodified ccxt")
+    p.add_argument("--data", help="duckdb:PATH | parquet:PATH | chdb:PATH | synthetic:SEED[:DURATION]")
+    p.add_argument("--config", help="run config TOML: [run] data/instruments, [venues.X] tables")
+    p.add_argument("--instruments", metavar="FILE", help="instrument specs TOML (default: the shipped file)")
+    p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to list (repeatable)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (default 8765; 0 = any free)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--speed", type=float, default=1.0, help="market time per wall time (1 = real time)")
+    p.add_argument("--faults", metavar="FILE", help="fault schedule TOML (see docs/emulator.md)")
+    p.add_argument("--accounts", metavar="FILE", help="accounts TOML: API keys, secrets, balances")
+    p.add_argument("--loop", action="store_true", help="restart the dataset when it ends")
+    p.add_argument("--seed", type=int, help="seed (empirical latency, synthetic data)")
+    p.add_argument("--from", dest="from_", metavar="ISO", help="start of the data window (UTC)")
+    p.add_argument("--to", metavar="ISO", help="end of the data window (UTC)")
+    p.add_argument("--out", help="directory for the journal (default runs/emulator-<UTC time>)")
+    p.set_defaults(func=_cmd_emulator)
+
+
+def prepare(args: argparse.Namespace):
+    """Validate everything before binding: (settings, source, run config)."""
+    from engine.config import load_config_file, resolve
+    from modes.backtest import _venue_tables, select_instruments
+    from replay import open_source
+    from venues.emulator import (
+        EmulatorSettings,
+        FaultPlan,
+        default_account,
+        load_accounts,
+    )
+
+    file_values = load_config_file(args.config) if args.config else None
+    base_dir = str(Path(args.config).parent) if args.config else "."
+    overrides = {"strategy": "(emulator)", "data": args.data, "instruments_file": args.instruments,
+                 "instruments": args.instrument, "seed": args.seed, "from": args.from_, "to": args.to}
+    config = resolve(file_values, overrides, base_dir=base_dir)
+    instruments = select_instruments(config)
+    venue_configs, balances, defaults = _venue_tables(config, instruments)
+    non_binance = sorted({i.venue for i in instruments.values()} - {"binance"})
+    if non_binance:
+        raise ConfigError(f"the emulator speaks Binance spot only; instruments on {non_binance} "
+                          "cannot be listed (pick binance:* instruments with --instrument)")
+    accounts = load_accounts(args.accounts) if args.accounts else [
+        default_account(instruments.values(), balances)]
+    faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()
+    if not args.speed > 0:
+        raise ConfigError(f"--speed {args.speed}: must be > 0")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: must be 0..65535")
+    out = Path(args.out or config.out or f"runs/emulator-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
+                         chunk_rows=1 << 16)
+    settings = EmulatorSettings(instruments=list(instruments.values()), venue_configs=venue_configs,
+                                accounts=accounts, seed=config.seed, speed=args.speed,
+                                loop=args.loop, out_dir=out, faults=faults)
+    for line in defaults:  # once everything is valid, so a user error stays one line
+        print(f"tickparity: warning: {line}", file=sys.stderr)
+    return settings, source, config
+
+
+def banner(url: str, settings, out: Path) -> str:
+    """What the user needs to connect: URL, credentials, the ccxt config to pass."""
+    from venues.emulator import CCXT_OPTIONS
+
+    acct = settings.accounts[0]
+    ws = url.replace("http://", "ws://")
+    urls = {"api": {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
+                    "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}}}
+    lines = [
+        f"tickparity emulator: Binance spot at {url} (websockets {ws}/ws, {ws}/ws-api/v3)",
+        f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
+        + ("; loop" if settings.loop else ""),
+        f"account {acct.name!r}: apiKey {acct.api_key}",
+        f"                 secret {acct.secret}",
+        f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
+        "ccxt (sync, async_support or pro): binance({",
+        f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
+        f"    'urls': {urls!r},",
+        f"    'options': {CCXT_OPTIONS!r},",
+        "})  # or: binance(venues.emulator.ccxt_config(URL, KEY, SECRET)), which moves every URL",
+        "Ctrl-C stops it.",
+    ]
+    return "\n".join(lines)
+
+
+def read_banner(stdout: IO[str]) -> tuple[str, str, str, str] | None:
+    """Read a started emulator's banner from its stdout (scripts, benchmarks, tests):
+    (base URL, API key, secret, the banner text), or None when it ended without one.
+    readline blocks: callers bound it with the process's own lifetime or a timeout."""
+    text = ""
+    for line in iter(stdout.readline, ""):
+        text += line
+        if line.startswith("Ctrl-C stops it."):
+            break
+    url = re.search(r"Binance spot at (http://[\w.]+:\d+)", text)
+    key = re.search(r"apiKey (\S+)", text)
+    secret = re.search(r"secret (\S+)", text)
+    if url is None or key is None or secret is None:
+        return None
+    return url.group(1), key.group(1), secret.group(1), text
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    settings, source, _ = prepare(args)
+    return asyncio.run(_serve(settings, source, args.host, args.port))
+
+
+async def _serve(settings, source: Any, host: str, port: int) -> int:
+    from venues.emulator import build_server
+    from venues.sim import warmup
+
+    warmup()  # compile the sim before the first client waits on it
+    server = build_server(settings, source)
+    try:
+        url = await server.start(host, port)
+    except OSError as exc:
+        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    print(banner(url, settings, Path(settings.out_dir)), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread / platform
+            pass
+    said_end = False
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+            if server.exchange.ended and not said_end:
+                said_end = True
+                print("tickparity emulator: the dataset ended; trading is halted (use --loop to "
+                      "restart it). Ctrl-C stops the emulator.", flush=True)
+    finally:
+        await server.stop()
+        print("tickparity emulator: stopped", file=sys.stderr, flush=True)
+    return 0

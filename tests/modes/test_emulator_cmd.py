@@ -1,0 +1,153 @@
+"""`tickparity emulator` end to end: banner, ccxt against it, a scheduled fault from a
+--faults file, the dataset's end halting trading, --loop, Ctrl-C, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import ccxt
+import pytest
+
+from modes.emulator_cmd import read_banner
+from venues.emulator import ccxt_config
+
+
+def _start(tickparity_bin, tmp_path, *extra):
+    proc = subprocess.Popen([tickparity_bin, "emulator", "--port", "0", "--out", str(tmp_path / "run"),
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(180, proc.kill)  # the first start may compile the sim
+    timer.start()
+    try:
+        banner = read_banner(proc.stdout)
+    finally:
+        timer.cancel()
+    if banner is None:
+        proc.kill()
+        raise AssertionError(f"no banner: {proc.stderr.read()}")
+    url, key, secret, text = banner
+    assert url.startswith("http://127.0.0.1:")
+    return proc, url, key, secret, text
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.returncode, out, err
+
+
+def test_cli_serves_ccxt_applies_scheduled_faults_and_stops_on_ctrl_c(tickparity_bin, tmp_path):
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[accounts.carol]\napi_key = "carol-key"\nsecret = "carol-secret"\n'
+                        'balances = { USDT = "50000", BTC = "1" }\n')
+    faults = tmp_path / "faults.toml"
+    faults.write_text('seed = 1\n[[fault]]\nkind = "http_5xx_before"\nendpoint = "GET /api/v3/openOrders"\n'
+                      'status = 502\n')
+    proc, url, key, secret, text = _start(tickparity_bin, tmp_path, "--data", "synthetic:4:10m",
+                                          "--accounts", str(accounts), "--faults", str(faults),
+                                          "--speed", "5")
+    try:
+        assert (key, secret) == ("carol-key", "carol-secret")
+        assert "'fetchCurrencies': False" in text and "/ws-api/v3" in text
+        ex = ccxt.binance(ccxt_config(url, key, secret, timeout=5000))
+        ex.load_markets()
+        assert ex.fetch_balance()["USDT"]["free"] == 50000
+        with pytest.raises(ccxt.ExchangeNotAvailable):  # the scheduled 502, once
+            ex.fetch_open_orders("BTC/USDT")
+        assert ex.fetch_open_orders("BTC/USDT") == []
+        o = ex.create_order("BTC/USDT", "market", "buy", 0.01)
+        assert o["status"] == "closed"
+    finally:
+        code, out, err = _stop(proc)
+    assert code == 0 and "stopped" in err and "Traceback" not in err
+    journal = (tmp_path / "run" / "journal.jsonl").read_text()
+    assert '"event":"fault"' in journal and '"event":"fill"' in journal
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"] == "synthetic:4:10m" and config["accounts"] == ["carol"]
+    assert "carol-secret" not in (tmp_path / "run" / "config.json").read_text()
+    assert json.loads((tmp_path / "run" / "instruments.json").read_text())["binance:BTC/USDT"]["tick_size"] == "0.01"
+    final = json.loads((tmp_path / "run" / "final_state.json").read_text())
+    commission = sum(Decimal(f["commission"]) for f in o["info"]["fills"])  # taker fee in BTC
+    assert Decimal(final["accounts"]["carol"]["free"]["BTC"]) == Decimal("1.01") - commission
+
+
+def test_dataset_end_halts_trading_and_loop_restarts_it(tickparity_bin, tmp_path):
+    proc, url, key, secret, _ = _start(tickparity_bin, tmp_path, "--data", "synthetic:4:2s",
+                                       "--speed", "4")
+    try:
+        deadline = time.monotonic() + 20
+        line = ""
+        while "dataset ended" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert "dataset ended" in line
+        ex = ccxt.binance(ccxt_config(url, key, secret, timeout=5000))
+        ex.load_markets()
+        assert ex.market("BTC/USDT")["active"] is False  # status HALT
+        with pytest.raises(ccxt.MarketClosed):
+            ex.create_order("BTC/USDT", "market", "buy", 0.001)
+    finally:
+        assert _stop(proc)[0] == 0
+    proc, url, key, secret, _ = _start(tickparity_bin, tmp_path, "--data", "synthetic:4:2s",
+                                       "--speed", "4", "--loop")
+    try:
+        time.sleep(1.5)  # the 2 s dataset has ended and restarted at least once
+        ex = ccxt.binance(ccxt_config(url, key, secret, timeout=5000))
+        ex.load_markets()
+        assert ex.create_order("BTC/USDT", "market", "buy", 0.001)["status"] == "closed"
+    finally:
+        assert _stop(proc)[0] == 0
+    assert '"event":"loop"' in (tmp_path / "run" / "journal.jsonl").read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "synthetic:1", "--faults", "nope.toml"], "faults file not found: nope.toml"),
+    (["--data", "synthetic:1", "--speed", "0"], "--speed 0.0: must be > 0"),
+    (["--data", "synthetic:1", "--instrument", "binance:NOPE/USDT"], "unknown instrument"),
+])
+def test_cli_bad_input_is_one_line(tickparity_bin, tmp_path, args, message):
+    r = subprocess.run([tickparity_bin, "emulator", "--port", "0", *args], capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_faults_file_names_the_key(tickparity_bin, tmp_path):
+    bad = Path(tmp_path / "f.toml")
+    bad.write_text('[[fault]]\nkind = "response_lost"\nstatus = 502\n')
+    r = subprocess.run([tickparity_bin, "emulator", "--data", "synthetic:1", "--faults", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unknown key(s) ['status']" in r.stderr
+
+
+def test_config_supplies_the_venue_table_instruments_and_balances(tmp_path):
+    """--config: the backtest's [run] and [venues.binance] tables configure the emulator."""
+    import argparse
+
+    from modes.emulator_cmd import prepare
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[run]\nstrategy = "unused.py:X"\ndata = "synthetic:3:1m"\n'
+                   'instruments = ["binance:ETH/USDT"]\n'
+                   '[venues.binance]\nqueue_model = "power:2"\nstp = "cancel-both"\n'
+                   'taker_fee_bps = 7.5\nbalances = { USDT = "2500" }\n'
+                   '[venues.binance.latency]\nentry_ns = 4000000\nresponse_ns = 1000000\n')
+    args = argparse.Namespace(config=str(cfg), data=None, instruments=None, instrument=None, seed=None,
+                              from_=None, to=None, accounts=None, faults=None, speed=2.0, port=0,
+                              loop=False, out=str(tmp_path / "out"))
+    settings, source, config = prepare(args)
+    venue = settings.venue_configs["binance"]
+    assert (venue.entry_ns, venue.response_ns, venue.stp, venue.queue_model) == (
+        4_000_000, 1_000_000, "cancel-both", "power:2")
+    assert venue.taker_fee_bps == Decimal("7.5")
+    assert [i.id for i in settings.instruments] == ["binance:ETH/USDT"]
+    assert settings.accounts[0].free == {"USDT": Decimal("2500")}  # the ledger's balances
+    assert source.spec == "synthetic:3:1m" and settings.speed == 2.0

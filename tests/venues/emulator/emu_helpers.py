@@ -1,0 +1,99 @@
+"""Helpers for the emulator tests (see conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+from pathlib import Path
+
+from engine.types import load_instruments
+from replay import open_source
+from venues.emulator import Account, EmulatorSettings, EmulatorThread, FaultPlan, RateLimiter
+from venues.sim import SimVenueConfig
+
+IDS = ("binance:BTC/USDT", "binance:ETH/USDT")
+TIMEOUT_MS = 5000
+
+
+def accounts() -> list[Account]:
+    return [
+        Account("alice", "alice-key", "alice-secret",
+                free={"USDT": Decimal("10000000"), "BTC": Decimal("100"), "ETH": Decimal("1000")}),
+        Account("bob", "bob-key", "bob-secret", free={"USDT": Decimal("1000"), "BTC": Decimal("0")}),
+    ]
+
+
+def make_emulator(out: Path, *, stepped: bool = True, speed: float = 1.0, venue: dict | None = None,
+                  faults: FaultPlan | None = None, limiter: RateLimiter | None = None,
+                  data: str = "synthetic:11:30m", ids=IDS, **kw) -> EmulatorThread:
+    cat = load_instruments()
+    insts = {i: cat[i] for i in ids}
+    table = venue if venue is not None else {"taker_fee_bps": 10, "maker_fee_bps": 2}
+    settings = EmulatorSettings(
+        instruments=list(insts.values()),
+        venue_configs={"binance": SimVenueConfig.from_table("binance", table)},
+        accounts=accounts(), seed=3, speed=speed, stepped=stepped, out_dir=out,
+        faults=faults, limiter=limiter or RateLimiter(), reply_timeout_s=3.0, **kw)
+    return EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15))
+
+
+def step(emu: EmulatorThread, seconds: float) -> int:
+    """Move a stepped emulator's market clock forward; returns market ns."""
+    def go(server):
+        clock = server.exchange.clock
+        clock.step_to(clock.now() + int(seconds * 1e9))
+        server.step()
+        return clock.now()
+    return emu.call(go)
+
+
+def sync_client(emu: EmulatorThread, account: int | str = 0, **extra):
+    import ccxt
+
+    extra.setdefault("timeout", TIMEOUT_MS)
+    return ccxt.binance(emu.ccxt_config(account, **extra))
+
+
+def book_of(emu: EmulatorThread, k: int = 0):
+    """(update_id, bids, asks) of the emulator's own public book, as floats like ccxt's."""
+    def read(server):
+        ex = server.exchange
+        spec = ex.instruments[k]
+        book = ex.books[k]
+        bids, asks = book.levels(10_000)
+        return (book.update_id,
+                [[float(spec.ticks_to_price(p)), float(spec.lots_to_qty(q))] for p, q in bids],
+                [[float(spec.ticks_to_price(p)), float(spec.lots_to_qty(q))] for p, q in asks])
+    return emu.call(read)
+
+
+def control(emu: EmulatorThread, what: str, body: dict) -> dict:
+    """POST to the emulator's control API (/emulator/control/<what>)."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{emu.url}/emulator/control/{what}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def get_json(emu: EmulatorThread, path: str):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(emu.url + path, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+@contextlib.asynccontextmanager
+async def pro_client(emu: EmulatorThread, account: int | str = "alice"):
+    """A ccxt.pro client of `account` with markets loaded; closed on exit."""
+    import ccxt.pro as ccxtpro
+
+    ex = ccxtpro.binance(emu.ccxt_config(account, timeout=5000))
+    try:
+        await ex.load_markets()
+        yield ex
+    finally:
+        await ex.close()

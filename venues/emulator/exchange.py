@@ -1,0 +1,655 @@
+"""The emulated exchange: a dataset pushed into `venues.sim` by a market clock, plus accounts.
+
+Why this shape: the emulator must match orders exactly as a backtest does, so matching is
+`SimCore` with the backtest's `[venues.X]` configs; what the emulator adds is what a venue
+has and a backtest does not: accounts with locked balances, order ids, client ids, the
+public book with update ids, and a record of everything (the journal). This module is the
+protocol-free core (ints, Decimals, records); `venues.emulator.binance` speaks Binance.
+
+Market time: a request that reaches the emulator at wall time w is submitted to the sim at
+local time `clock.now()`; the sim adds the configured entry latency, matches at exchange
+time, and its response becomes visible when the market clock passes the response's
+local_ts (exchange time + response latency). So the configured latency model applies in
+market time, on top of the real loopback time of the socket.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ConfigError
+from engine.feed import apply_feed_latency
+from engine.types import (
+    EVENT_DTYPE,
+    Instrument,
+    OrderEventKind,
+    OrderType,
+    RejectReason,
+    TimeInForce,
+)
+from engine.types.instrument import decimal_str
+from venues.emulator.accounts import Account
+from venues.emulator.book import PublicBook
+from venues.emulator.clock import MarketClock
+from venues.emulator.journal import Journal
+from venues.sim import SimCore, SimVenueConfig, WakeKind
+
+_BPS = Decimal(10000)
+_COMMISSION_STEP = Decimal("0.00000001")  # Binance reports commissions with 8 decimals
+
+# Binance STP mode -> venues.sim STP mode (venues/sim/codes.py STP_NAMES)
+STP_MODES = {
+    "NONE": "none",
+    "EXPIRE_TAKER": "cancel-new",
+    "EXPIRE_MAKER": "cancel-resting",
+    "EXPIRE_BOTH": "cancel-both",
+    "DECREMENT": "decrement-both",
+}
+STP_OF_SIM = {v: k for k, v in STP_MODES.items()}
+
+
+class BinanceError(Exception):
+    """A refusal as Binance words it: HTTP status, error code, message."""
+
+    def __init__(self, code: int, msg: str, status: int = 400,
+                 headers: Mapping[str, str] | None = None, data: Any = None) -> None:
+        super().__init__(f"{code} {msg}")
+        self.code = code
+        self.msg = msg
+        self.status = status
+        self.headers = dict(headers or {})
+        self.data = data  # cancelReplace's partial results ("data" in the error body)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "msg": self.msg}
+        if self.data is not None:
+            out["data"] = self.data
+        return out
+
+
+def insufficient_balance() -> BinanceError:
+    return BinanceError(-2010, "Account has insufficient balance for requested action.")
+
+
+@dataclass
+class EmuOrder:
+    """One order as the venue holds it; prices in ticks, quantities in lots."""
+
+    order_id: int
+    account: Account
+    inst: int
+    symbol: str
+    client_id: str
+    side: int
+    type: str  # LIMIT | LIMIT_MAKER | MARKET
+    tif: str  # GTC | IOC | FOK ("GTC" for MARKET / LIMIT_MAKER, not shown)
+    price: int
+    qty: int
+    quote_qty: Decimal | None
+    stp: str  # Binance STP mode name
+    time_ms: int
+    executed: int = 0
+    cum_quote: Decimal = Decimal(0)
+    status: str = "PENDING_NEW"
+    update_ms: int = 0
+    working_ms: int = 0
+    lock_asset: str = ""
+    lock_left: Decimal = Decimal(0)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    cancel_client_id: str = ""  # the cancel request's own client id (executionReport c)
+    reject: BinanceError | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("PENDING_NEW", "NEW", "PARTIALLY_FILLED")
+
+
+@dataclass
+class Pending:
+    """A REST call waiting for the venue's answer (new order, cancel)."""
+
+    kind: str  # "new" | "cancel"
+    order: EmuOrder
+    done: bool = False
+    error: BinanceError | None = None
+    waiter: Any = None  # set by the server (an asyncio.Future)
+
+
+@dataclass
+class UserEvent:
+    """One user-data event for an account: an order update or a balance snapshot."""
+
+    account: Account
+    kind: str  # "order" | "balance"
+    order: EmuOrder | None
+    payload: dict[str, Any]
+
+
+class Exchange:
+    """Accounts + orders + public books over a push-mode `SimCore` (see module doc)."""
+
+    def __init__(
+        self,
+        instruments: Sequence[Instrument],
+        venue_configs: Mapping[str, SimVenueConfig],
+        source: Iterable[np.ndarray],
+        accounts: Sequence[Account],
+        clock_factory: Callable[[int], MarketClock],
+        *,
+        seed: int = 0,
+        journal: Journal | None = None,
+        loop: bool = False,
+        lookahead_ns: int = 1_000_000_000,
+    ) -> None:
+        if not accounts:
+            raise ConfigError("emulator: no accounts")
+        self.instruments = list(instruments)
+        # the accounts hold the balances (free/locked per account, Binance's -2010); the
+        # simulated venue only matches, so its own single-account balance check is off
+        self.venue_configs = {name: replace(cfg, enforce_balances=False) for name, cfg in venue_configs.items()}
+        self.symbols = [i.venue_symbol or (i.base + i.quote) for i in self.instruments]
+        self.symbol_index = {s.upper(): k for k, s in enumerate(self.symbols)}
+        self.accounts = list(accounts)
+        self.by_key = {a.api_key: a for a in self.accounts}
+        self.journal = journal or Journal(None)
+        self.loop = loop
+        self.lookahead_ns = int(lookahead_ns)
+        self._source = source
+        self._feed_ns = np.array([int(self.venue_configs[i.venue].feed_ns) for i in self.instruments],
+                                 dtype=np.int64)
+        self._offset = 0
+        self._pass_first: int | None = None
+        self._pass_last: int | None = None
+        self._head: np.ndarray | None = None
+        self._rows = self._open_pass()
+        first = self._peek_first()
+        if first is None:
+            raise ConfigError("emulator: the dataset holds no rows for the selected instruments")
+        self.clock = clock_factory(first)
+        self.core = SimCore(self.instruments, self.venue_configs, None, seed)
+        self.books = [PublicBook() for _ in self.instruments]
+        self._pub: deque[np.ndarray] = deque()
+        self._exhausted = False
+        self.ended = False  # the dataset ended (without --loop): trading halted
+        self.orders: dict[int, EmuOrder] = {}
+        self.open_by_client: dict[tuple[str, int, str], EmuOrder] = {}
+        self.trades: dict[str, list[dict[str, Any]]] = {a.name: [] for a in self.accounts}
+        self._next_order_id = 1
+        self._next_trade_id = 1
+        self._pending_new: dict[int, Pending] = {}
+        self._pending_cancel: dict[int, Pending] = {}
+        self.completed: list[Pending] = []
+        self.user_events: list[UserEvent] = []
+        self.market_trades: list[tuple[int, np.ndarray]] = []
+        self.halted_reason = ""
+        self.cancel_only = False
+        self._no_wake = np.zeros(len(self.instruments), dtype=np.bool_)
+        self._touched_accounts: set[str] = set()
+        t = self.clock.now()
+        for a in self.accounts:
+            a.update_ms = self.clock.shown_ms(t)
+            self.journal.write("account", t, a.update_ms, account=a.name,
+                               balances=dict(a.free))
+
+    # ------------------------------------------------------------------ feed --------
+    def _open_pass(self):
+        return iter(apply_feed_latency(iter(self._source), self._feed_ns))
+
+    def _peek_first(self) -> int | None:
+        for chunk in self._rows:
+            if len(chunk):
+                self._head = chunk
+                return int(chunk["local_ts"][0])
+        return None
+
+    def _next_chunk(self) -> np.ndarray | None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            chunk = head
+        else:
+            chunk = None
+            for c in self._rows:
+                if len(c):
+                    chunk = c
+                    break
+            if chunk is None and self.loop and self._pass_first is not None:
+                # --loop: the dataset starts again, shifted to follow its own end
+                self._offset += self._pass_last - self._pass_first + 1_000_000
+                self._pass_first = None
+                self._rows = self._open_pass()
+                for c in self._rows:
+                    if len(c):
+                        chunk = c
+                        break
+                self.journal.write("loop", self.core.now, self.clock.shown_ms(self.core.now),
+                                   offset_ns=self._offset)
+            if chunk is None:
+                return None
+        if self._pass_first is None:
+            self._pass_first = int(chunk["local_ts"][0])
+        self._pass_last = int(chunk["local_ts"][-1])
+        if self._offset:
+            chunk = chunk.copy()
+            chunk["local_ts"] += self._offset
+            chunk["exch_ts"] += self._offset
+        return chunk
+
+    def _push_more(self) -> bool:
+        if self._exhausted:
+            return False
+        chunk = self._next_chunk()
+        if chunk is None:
+            self._exhausted = True
+            self.core.end_feed()
+            return False
+        self.core.push(chunk)
+        self._pub.append(chunk)
+        return True
+
+    # ------------------------------------------------------------------ the clock ---
+    def advance(self, market_ns: int | None = None) -> None:
+        """Run the venue up to market time `market_ns` (default: the clock's now).
+
+        Pushes the dataset ahead of the clock, lets the sim match, turns its responses into
+        order/balance changes, user events and completed REST calls (`completed`), then
+        publishes the book rows the clock passed.
+        """
+        m = self.clock.now() if market_ns is None else int(market_ns)
+        while self.core.pushed_until <= m + self.lookahead_ns and self._push_more():
+            pass
+        while True:
+            w = self.core.run_until(m, self._no_wake, self._no_wake)
+            if w.kind == WakeKind.ORDER:
+                self._on_record(w.record)
+            elif w.kind == WakeKind.STARVED:
+                self._push_more()
+            else:
+                if w.kind == WakeKind.END and not self.ended and self._exhausted:
+                    self._end_of_data(m)
+                break
+        self._publish(m)
+        for p in list(self._pending_new.values()):
+            if p.order.status != "PENDING_NEW" or p.order.reject is not None:
+                self._finish(p, self._pending_new)
+        if self._touched_accounts:
+            for name in sorted(self._touched_accounts):
+                acct = next(a for a in self.accounts if a.name == name)
+                self._emit_balance(acct, m)
+            self._touched_accounts.clear()
+
+    def waiting(self) -> bool:
+        """True while a REST call waits for the venue's answer."""
+        return bool(self._pending_new or self._pending_cancel)
+
+    def next_publish_ts(self) -> int | None:
+        """local_ts of the next feed row not yet published (None: nothing pushed ahead)."""
+        return int(self._pub[0]["local_ts"][0]) if self._pub else None
+
+    def _end_of_data(self, m: int) -> None:
+        self.ended = True
+        self.halted_reason = "the dataset ended"
+        self.journal.write("halt", m, self.clock.shown_ms(m), reason=self.halted_reason)
+
+    def _publish(self, m: int) -> None:
+        while self._pub:
+            chunk = self._pub[0]
+            if chunk["local_ts"][0] > m:
+                break
+            cut = int(np.searchsorted(chunk["local_ts"], m, side="right"))
+            if cut == 0:
+                break
+            part = chunk[:cut]
+            if cut == len(chunk):
+                self._pub.popleft()
+            else:
+                self._pub[0] = chunk[cut:]
+            insts = part["instrument"]
+            for i in np.unique(insts):
+                rows = part[insts == i]
+                trades = self.books[int(i)].apply(rows)
+                if trades:
+                    self.market_trades.append((int(i), np.array(trades, dtype=EVENT_DTYPE)))
+
+    # ------------------------------------------------------------------ requests ----
+    def new_order(self, account: Account, inst: int, side: int, typ: str, tif: str, price: int,
+                  qty: int, quote_qty: Decimal | None, client_id: str, stp: str | None) -> Pending:
+        """Check balances and duplicates, lock funds, hand the order to the sim.
+
+        Raises BinanceError -2010 (insufficient balance, duplicate client id among open
+        orders, market closed). `qty` in lots (0 with quote_qty for quote-sized market
+        orders: the quantity is found by walking the venue's book, as Binance does).
+        """
+        m = self.clock.now()
+        self._check_trading(cancel=False)
+        key = (account.name, inst, client_id)
+        if key in self.open_by_client:
+            raise BinanceError(-2010, "Duplicate order sent.")
+        spec = self.instruments[inst]
+        if typ == "MARKET" and quote_qty is not None:
+            qty = self._qty_for_quote(inst, side, quote_qty)
+            if qty <= 0:
+                raise BinanceError(-2010, "Order book liquidity is less than LOT_SIZE filter minimum quantity.")
+        if side > 0:
+            asset = spec.quote
+            if typ != "MARKET":
+                need = spec.ticks_to_price(price) * spec.lots_to_qty(qty)
+            elif quote_qty is not None:
+                need = quote_qty
+            else:
+                need = self._cost_estimate(inst, qty)
+        else:
+            asset = spec.base
+            need = spec.lots_to_qty(qty)
+        if account.available(asset) < need:
+            raise insufficient_balance()
+        stp_mode = stp or STP_OF_SIM[self.venue_configs[spec.venue].stp]
+        shown = self.clock.shown_ms(m)
+        order = EmuOrder(order_id=self._next_order_id, account=account, inst=inst,
+                         symbol=self.symbols[inst], client_id=client_id, side=side, type=typ,
+                         tif=tif, price=price if typ != "MARKET" else 0, qty=qty,
+                         quote_qty=quote_qty, stp=stp_mode, time_ms=shown, update_ms=shown,
+                         lock_asset=asset, lock_left=need)
+        self._next_order_id += 1
+        account.lock(asset, need)
+        self._touched_accounts.add(account.name)  # outboundAccountPosition: funds locked
+        self.orders[order.order_id] = order
+        self.open_by_client[key] = order
+        otype = OrderType.MARKET if typ == "MARKET" else OrderType.LIMIT
+        otif = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}[tif]
+        self.core.submit(order.order_id, inst, side, otype, otif, order.price, qty,
+                         typ == "LIMIT_MAKER", 0, m, stp=STP_MODES[stp_mode])
+        self.journal.write("order_new", m, shown, account=account.name, order_id=order.order_id,
+                           client_order_id=client_id, symbol=order.symbol,
+                           side="BUY" if side > 0 else "SELL", type=typ, time_in_force=tif,
+                           price=spec.ticks_to_price(order.price), qty=spec.lots_to_qty(qty),
+                           quote_qty=quote_qty, locked=need, lock_asset=asset)
+        pending = Pending("new", order)
+        self._pending_new[order.order_id] = pending
+        return pending
+
+    def cancel_order(self, order: EmuOrder, cancel_client_id: str = "") -> Pending:
+        """Send a cancel to the sim; the answer comes as the sim's CANCELLED or
+        CANCEL_REJECTED response (-2011 when the order filled first)."""
+        m = self.clock.now()
+        self._check_trading(cancel=True)
+        if not order.is_open or order.order_id in self._pending_cancel:
+            raise BinanceError(-2011, "Unknown order sent.")
+        order.cancel_client_id = cancel_client_id
+        self.core.cancel(order.order_id, m)
+        pending = Pending("cancel", order)
+        self._pending_cancel[order.order_id] = pending
+        self.journal.write("cancel_request", m, self.clock.shown_ms(m), account=order.account.name,
+                           order_id=order.order_id)
+        return pending
+
+    def _check_trading(self, cancel: bool) -> None:
+        if self.ended or self.halted_reason:
+            raise BinanceError(-2010, "Market is closed.")
+        if self.cancel_only and not cancel:
+            raise BinanceError(-2010, "Market is closed.")
+
+    def find_order(self, account: Account, inst: int, order_id: int | None,
+                   client_id: str | None) -> EmuOrder | None:
+        """By orderId, else by client id (the open one first, then the latest)."""
+        if order_id is not None:
+            o = self.orders.get(order_id)
+            return o if o is not None and o.account is account and o.inst == inst else None
+        if client_id is not None:
+            o = self.open_by_client.get((account.name, inst, client_id))
+            if o is not None:
+                return o
+            for o in reversed(list(self.orders.values())):
+                if o.account is account and o.inst == inst and o.client_id == client_id:
+                    return o
+        return None
+
+    def open_orders(self, account: Account, inst: int | None) -> list[EmuOrder]:
+        return [o for o in self.open_by_client.values()
+                if o.account is account and (inst is None or o.inst == inst)]
+
+    def _walk(self, inst: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+        """The opposite side of the venue's (exchange-side) book, best first."""
+        return self.core.exchange_levels(inst, -side, 1000)
+
+    def _cost_estimate(self, inst: int, qty: int) -> Decimal:
+        """Quote needed to buy `qty` lots at market on the current asks (a market buy's lock)."""
+        spec = self.instruments[inst]
+        prices, qtys = self._walk(inst, 1)
+        left = qty
+        ticks_lots = 0
+        last = 0
+        for p, q in zip(prices.tolist(), qtys.tolist(), strict=True):
+            x = min(q, left)
+            ticks_lots += p * x
+            left -= x
+            last = p
+            if left == 0:
+                break
+        if left and last:
+            ticks_lots += last * left
+        return spec.tick_size * spec.lot_size * ticks_lots
+
+    def _qty_for_quote(self, inst: int, side: int, quote_qty: Decimal) -> int:
+        """Lots a market order of `quote_qty` quote buys/sells walking the book."""
+        spec = self.instruments[inst]
+        unit = spec.tick_size * spec.lot_size
+        budget = quote_qty
+        lots = 0
+        prices, qtys = self._walk(inst, side)
+        for p, q in zip(prices.tolist(), qtys.tolist(), strict=True):
+            level_cost = unit * p * q
+            if level_cost <= budget:
+                lots += q
+                budget -= level_cost
+                continue
+            lots += int(budget / (unit * p))
+            break
+        return lots
+
+    # ------------------------------------------------------------------ responses ---
+    def _on_record(self, rec) -> None:
+        order = self.orders.get(int(rec["order_no"]))
+        if order is None:
+            return
+        kind = int(rec["kind"])
+        t = int(rec["exch_ts"])
+        ms = self.clock.shown_ms(t)
+        order.update_ms = ms
+        if kind == OrderEventKind.ACK:
+            order.status = "NEW"
+            order.working_ms = ms
+            self._order_event(order, "NEW", t)
+        elif kind == OrderEventKind.FILL:
+            self._on_fill(order, rec, t, ms)
+        elif kind == OrderEventKind.REJECTED:
+            reason = int(rec["reason"])
+            if reason in (RejectReason.FOK_NOT_FILLABLE, RejectReason.NO_LIQUIDITY):
+                order.status = "NEW"
+                order.working_ms = ms
+                self._order_event(order, "NEW", t)
+                self._close(order, "EXPIRED", t, "EXPIRED")
+            else:
+                if reason == RejectReason.POST_ONLY_WOULD_CROSS:
+                    order.reject = BinanceError(-2010, "Order would immediately match and take.")
+                elif reason == RejectReason.DUPLICATE_CLIENT_ID:
+                    order.reject = BinanceError(-2010, "Duplicate order sent.")
+                else:
+                    order.reject = BinanceError(-2010, f"Order rejected ({RejectReason(reason).name}).")
+                self._close(order, "REJECTED", t, None)
+        elif kind == OrderEventKind.CANCELLED:
+            reason = int(rec["reason"])
+            if reason == RejectReason.USER_CANCEL:
+                self._close(order, "CANCELED", t, "CANCELED")
+            elif reason == RejectReason.SELF_TRADE:
+                self._close(order, "EXPIRED_IN_MATCH", t, "TRADE_PREVENTION")
+            else:
+                self._close(order, "EXPIRED", t, "EXPIRED")
+        elif kind == OrderEventKind.EXPIRED:
+            self._close(order, "EXPIRED", t, "EXPIRED")
+        elif kind == OrderEventKind.AMENDED:
+            self._on_amended(order, int(rec["qty"]), t)
+        elif kind == OrderEventKind.CANCEL_REJECTED:
+            p = self._pending_cancel.pop(order.order_id, None)
+            if p is not None:
+                p.error = BinanceError(-2011, "Unknown order sent.")
+                p.done = True
+                self.completed.append(p)
+        p = self._pending_cancel.get(order.order_id)
+        if p is not None and not order.is_open:
+            if order.status != "CANCELED":
+                p.error = BinanceError(-2011, "Unknown order sent.")
+            self._finish(p, self._pending_cancel)
+
+    def _finish(self, p: Pending, table: dict[int, Pending]) -> None:
+        table.pop(p.order.order_id, None)
+        p.done = True
+        if p.order.reject is not None and p.kind == "new":
+            p.error = p.order.reject
+        self.completed.append(p)
+
+    def _rates(self, order: EmuOrder) -> tuple[Decimal, Decimal]:
+        spec = self.instruments[order.inst]
+        cfg = self.venue_configs[spec.venue]
+        maker = spec.maker_fee_bps if spec.maker_fee_bps is not None else cfg.maker_fee_bps
+        taker = spec.taker_fee_bps if spec.taker_fee_bps is not None else cfg.taker_fee_bps
+        return Decimal(maker), Decimal(taker)
+
+    def _on_fill(self, order: EmuOrder, rec, t: int, ms: int) -> None:
+        spec = self.instruments[order.inst]
+        px = int(rec["price"])
+        x = int(rec["qty"])
+        price = spec.ticks_to_price(px)
+        qty = spec.lots_to_qty(x)
+        cost = price * qty
+        maker = int(rec["liquidity"]) == 1
+        rate = self._rates(order)[0 if maker else 1]
+        acct = order.account
+        if order.side > 0:
+            use = spec.ticks_to_price(order.price) * qty if order.type != "MARKET" else cost
+            use = min(use, order.lock_left)
+            order.lock_left -= use
+            acct.move(spec.quote, use - cost, -use)
+            commission = (qty * rate / _BPS).quantize(_COMMISSION_STEP, ROUND_HALF_EVEN)
+            commission_asset = spec.base
+            acct.move(spec.base, qty - commission, Decimal(0))
+        else:
+            use = min(qty, order.lock_left)
+            order.lock_left -= use
+            acct.move(spec.base, use - qty, -use)
+            commission = (cost * rate / _BPS).quantize(_COMMISSION_STEP, ROUND_HALF_EVEN)
+            commission_asset = spec.quote
+            acct.move(spec.quote, cost - commission, Decimal(0))
+        order.executed += x
+        order.cum_quote += cost
+        order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
+        trade_id = self._next_trade_id
+        self._next_trade_id += 1
+        fill = {"trade_id": trade_id, "price": price, "qty": qty, "quote_qty": cost,
+                "commission": commission, "commission_asset": commission_asset,
+                "time": ms, "is_maker": maker, "ts": t}
+        order.fills.append(fill)
+        self.trades[acct.name].append({"order": order, **fill})
+        acct.update_ms = ms
+        self._touched_accounts.add(acct.name)
+        self.journal.write("fill", t, ms, account=acct.name, order_id=order.order_id,
+                           client_order_id=order.client_id, symbol=order.symbol,
+                           side="BUY" if order.side > 0 else "SELL", trade_id=trade_id,
+                           price=price, qty=qty, quote_qty=cost, commission=commission,
+                           commission_asset=commission_asset,
+                           liquidity="maker" if maker else "taker",
+                           executed=spec.lots_to_qty(order.executed), status=order.status)
+        self._order_event(order, "TRADE", t, fill)
+        if order.status == "FILLED":
+            self._release(order, t)
+            self.open_by_client.pop((acct.name, order.inst, order.client_id), None)
+
+    def _on_amended(self, order: EmuOrder, qty: int, t: int) -> None:
+        """STP decrement shrank the order: release the funds of the lots it lost."""
+        spec = self.instruments[order.inst]
+        lost = order.qty - qty
+        order.qty = qty
+        if lost > 0 and order.type != "MARKET":
+            per = spec.ticks_to_price(order.price) if order.side > 0 else Decimal(1)
+            amount = min(order.lock_left, per * spec.lots_to_qty(lost))
+            order.lock_left -= amount
+            order.account.move(order.lock_asset, amount, -amount)
+            self._touched_accounts.add(order.account.name)
+        if order.executed >= order.qty:
+            self._close(order, "EXPIRED_IN_MATCH", t, "TRADE_PREVENTION")
+
+    def _release(self, order: EmuOrder, t: int) -> None:
+        if order.lock_left:
+            order.account.move(order.lock_asset, order.lock_left, -order.lock_left)
+            order.lock_left = Decimal(0)
+            self._touched_accounts.add(order.account.name)
+
+    def _close(self, order: EmuOrder, status: str, t: int, exec_type: str | None) -> None:
+        if not order.is_open:
+            return
+        order.status = status
+        self._release(order, t)
+        self.open_by_client.pop((order.account.name, order.inst, order.client_id), None)
+        ms = self.clock.shown_ms(t)
+        self.journal.write("order_status", t, ms, account=order.account.name,
+                           order_id=order.order_id, status=status,
+                           executed=self.instruments[order.inst].lots_to_qty(order.executed))
+        if exec_type is not None:
+            self._order_event(order, exec_type, t)
+
+    def _order_event(self, order: EmuOrder, exec_type: str, t: int,
+                     fill: dict[str, Any] | None = None) -> None:
+        self.user_events.append(UserEvent(order.account, "order", order,
+                                          {"exec_type": exec_type, "ts": t, "fill": fill,
+                                           "status": order.status,
+                                           "executed": order.executed,
+                                           "cum_quote": order.cum_quote}))
+
+    def _emit_balance(self, account: Account, t: int) -> None:
+        self.journal.write("balance", t, self.clock.shown_ms(t), account=account.name,
+                           free=dict(account.free), locked=dict(account.locked))
+        self.user_events.append(UserEvent(account, "balance", None, {"ts": t}))
+
+    def take_completed(self) -> list[Pending]:
+        out, self.completed = self.completed, []
+        return out
+
+    def take_user_events(self) -> list[UserEvent]:
+        out, self.user_events = self.user_events, []
+        return out
+
+    def take_market_trades(self) -> list[tuple[int, np.ndarray]]:
+        out, self.market_trades = self.market_trades, []
+        return out
+
+    # ------------------------------------------------------------------ views -------
+    def snapshot(self) -> dict[str, Any]:
+        """The inspection view: books, accounts, open orders, clock (JSON-ready)."""
+        books = {}
+        for k, spec in enumerate(self.instruments):
+            bids, asks = self.books[k].levels(20)
+            books[self.symbols[k]] = {
+                "lastUpdateId": self.books[k].update_id,
+                "bids": [[decimal_str(spec.ticks_to_price(p)), decimal_str(spec.lots_to_qty(q))]
+                         for p, q in bids],
+                "asks": [[decimal_str(spec.ticks_to_price(p)), decimal_str(spec.lots_to_qty(q))]
+                         for p, q in asks],
+            }
+        accounts = {}
+        for a in self.accounts:
+            accounts[a.name] = {
+                "free": {k: decimal_str(v) for k, v in a.free.items()},
+                "locked": {k: decimal_str(v) for k, v in a.locked.items()},
+                "open_orders": [o.order_id for o in self.open_orders(a, None)],
+                "trades": len(self.trades[a.name]),
+            }
+        now = self.clock.now()
+        return {"market_ns": now, "time": self.clock.shown_ms(now), "ended": self.ended,
+                "halted": self.halted_reason, "cancel_only": self.cancel_only,
+                "books": books, "accounts": accounts, "journal_entries": self.journal.count}

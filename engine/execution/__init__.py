@@ -18,7 +18,14 @@ from engine.execution.algos import (
     volume_curve,
 )
 from engine.execution.host import Component, VenueHealth
-from engine.execution.router import RouteParams, SmartOrderRouter, Split, VenueQuote, plan_aggressive, plan_passive
+from engine.execution.router import (
+    RouteParams,
+    SmartOrderRouter,
+    Split,
+    VenueQuote,
+    plan_aggressive,
+    plan_passive,
+)
 
 __all__ = [
     "POV", "TWAP", "VWAP", "AlmgrenChriss", "Component", "ExecutionAlgorithm", "LimitThenMarket",

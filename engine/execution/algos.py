@@ -15,8 +15,8 @@ Placement (`style`):
   `final_attempts` tries, one per `retry_ns`), `finish="passive"` leaves it unfilled.
 
 Risk: a refusal is an order update (REJECTED with a reason), never an exception. The
-quantity returns to what is due; "risk:max_order_notional" halves the child size cap for
-the rest of the run; "risk:order_rate" waits for the next slice; "risk:kill_switch",
+quantity returns to what is due; "risk:max_order_notional" caps every later child at half
+the refused one; "risk:order_rate" waits for the next slice; "risk:kill_switch",
 "risk:reduce_only" and "risk:max_position" stop the algorithm and close its parent with that
 reason; other refusals (min_qty, min_notional, price_band) are retried at the next slice, and
 stop the algorithm after `max_rejects` in a row.
@@ -278,7 +278,7 @@ class ExecutionAlgorithm(Component):
             else:
                 self.working[client_id] = update.leaves_qty
         if update.status == "rejected":
-            self._on_reject(ctx, update.reason)
+            self._on_reject(ctx, update.reason, update.qty)
         if self.done:
             return
         if self.filled >= self.quantity:
@@ -289,14 +289,13 @@ class ExecutionAlgorithm(Component):
             if not self._refreshing:
                 self.step(ctx)
 
-    def _on_reject(self, ctx: Context, reason: str) -> None:
+    def _on_reject(self, ctx: Context, reason: str, qty: Decimal) -> None:
         self.rejects_in_row += 1
         ctx.record("algo_reject", parent_id=self.id, reason=reason, rejects_in_row=self.rejects_in_row)
         if reason in FATAL_REJECTS:
             self.stop(ctx, reason)
         elif reason == "risk:max_order_notional":
-            base = self.child_cap if self.child_cap is not None else self.quantity
-            self.child_cap = self._lots(base / 2)
+            self.child_cap = self._lots(qty / 2)
         elif self.rejects_in_row >= self.max_rejects:
             self.stop(ctx, f"rejected:{reason}")
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from engine.errors import ConfigError
 from engine.execution.almgren_chriss import ImpactModel, optimal_trajectory
 from engine.execution.host import Component
-from engine.execution.router import SmartOrderRouter, plan_aggressive, plan_passive
+from engine.execution.router import SmartOrderRouter, _fmt, plan_aggressive, plan_passive
 from engine.types.instrument import decimal_str
 
 if TYPE_CHECKING:
@@ -115,8 +115,14 @@ class ExecutionAlgorithm(Component):
         self.spec.qty_to_lots(self.quantity)  # OffGridError for a quantity off the lot grid
         self.id = ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.id)
         self.start_ts = ctx.now
+        self.lot = self.spec.lot_size
+        self.min_qty = self.spec.min_qty
         if self.router is not None:
-            self.router.attach(ctx, self, self.instrument)
+            # routed: quantities are whole lots of the coarsest venue (decimal lots nest), so
+            # no split leaves a remainder some venue could not trade
+            specs = [ctx.instrument(i) for i in self.router.attach(ctx, self, self.instrument)]
+            self.lot = max(s.lot_size for s in specs)
+            self.min_qty = max(s.min_qty for s in specs)
         self.begin(ctx)
 
     def begin(self, ctx: Context) -> None:
@@ -170,7 +176,7 @@ class ExecutionAlgorithm(Component):
         if self.child_cap is not None:
             due = min(due, self.child_cap)
         due = self._lots(due)
-        if due <= 0 or due < self.spec.min_qty:
+        if due <= 0 or due < self.min_qty:
             return
         mid = ctx.book(self.instrument).mid
         small = due < self.min_child or (
@@ -180,7 +186,7 @@ class ExecutionAlgorithm(Component):
         self.place(ctx, due, aggressive)
 
     def _lots(self, qty: Decimal) -> Decimal:
-        lot = self.spec.lot_size
+        lot = getattr(self, "lot", None) or self.spec.lot_size
         return (qty / lot).to_integral_value(rounding=ROUND_DOWN) * lot if qty > 0 else Decimal(0)
 
     # -- placing children -----------------------------------------------------------------
@@ -239,7 +245,7 @@ class ExecutionAlgorithm(Component):
             order = ctx.order(client_id)
             px = ctx.instrument(inst).ticks_to_price(order.price) if order is not None else Decimal(0)
             notional[inst] = notional.get(inst, Decimal(0)) + leaves * px
-        quotes, skipped = router.quotes(ctx, self.side, aggressive, limit, working, notional)
+        quotes, skipped = router.quotes(ctx, self.side, aggressive, limit, working, notional, lot=self.lot)
         if aggressive:
             splits, unrouted = plan_aggressive(self.side, qty, quotes, router.params, limit)
         else:
@@ -257,7 +263,7 @@ class ExecutionAlgorithm(Component):
                    limit=None if limit is None else decimal_str(limit),
                    splits=[{"client_id": cid, "instrument": s.instrument, "venue": s.venue,
                             "qty": decimal_str(s.qty), "price": decimal_str(s.price),
-                            "effective_price": decimal_str(s.effective_price), "reason": s.reason}
+                            "effective_price": _fmt(s.effective_price), "reason": s.reason}
                            for cid, s in zip(ids, splits, strict=True)],
                    unrouted=decimal_str(unrouted), skipped=skipped)
 

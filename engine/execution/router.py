@@ -252,8 +252,10 @@ class SmartOrderRouter:
 
     # -- the decision ------------------------------------------------------------------------
     def quotes(self, ctx: Context, side: str, aggressive: bool, limit_price: Decimal | None,
-               working: dict[str, Decimal], working_notional: dict[str, Decimal]) -> tuple[list[VenueQuote], list[str]]:
-        """Candidate venues with their caps, and the reasons others were left out."""
+               working: dict[str, Decimal], working_notional: dict[str, Decimal],
+               lot: Decimal | None = None) -> tuple[list[VenueQuote], list[str]]:
+        """Candidate venues with their caps, and the reasons others were left out; splits are
+        rounded to `lot` where it is coarser than a venue's own lot."""
         sign = _SIDES[side]
         quotes, skipped = [], []
         elapsed = max(1, ctx.now - (self._t0 or ctx.now)) / Decimal(1_000_000_000)
@@ -281,8 +283,9 @@ class SmartOrderRouter:
                 continue
             opposite = "sell" if sign > 0 else "buy"
             rate = self._traded.get((inst_id, opposite), Decimal(0)) / elapsed
-            quotes.append(VenueQuote(inst_id, venue, tuple(levels), fee, self.venue_latency_ms(venue), cap,
-                                     spec.lot_size, spec.min_qty, rate))
+            step = spec.lot_size if lot is None else max(lot, spec.lot_size)
+            quotes.append(VenueQuote(inst_id, venue, tuple(levels), fee, self.venue_latency_ms(venue),
+                                     _lots(cap, step), step, spec.min_qty, rate))
         return quotes, skipped
 
     def _cap(self, ctx: Context, spec, sign: int, fee: Decimal, levels, limit_price, working_qty, working_notional) -> Decimal:

@@ -21,6 +21,10 @@ the refused one; "risk:order_rate" waits for the next slice; "risk:kill_switch",
 reason; other refusals (min_qty, min_notional, price_band) are retried at the next slice, and
 stop the algorithm after `max_rejects` in a row.
 
+A remainder smaller than the coarsest lot / largest minimum quantity (left by a partial fill
+on a venue with a finer lot) cannot be traded anywhere: the algorithm closes the parent with
+reason "remainder_below_min_qty".
+
 Schedules are audited: `algo_schedule` records (times in ns, cumulative target quantities)
 at start and at each re-plan; the report draws them against what was executed.
 """
@@ -163,6 +167,10 @@ class ExecutionAlgorithm(Component):
             return
         if self.filled >= self.quantity:
             self.stop(ctx, "filled")
+            return
+        if self.remaining() < max(self.min_qty, self.lot) and not self.working:
+            # a partial fill on a finer-lot venue can leave less than any venue accepts
+            self.stop(ctx, "remainder_below_min_qty")
             return
         aggressive = (self.style == "aggressive" or (self.final and self.finish == "aggressive")
                       if aggressive is None else aggressive)

@@ -63,7 +63,11 @@ def test_algo_execution_example_routes_an_almgren_chriss_parent(tmp_path):
                                                "sigma": 5.0, "eta": 0.5, "beta": 0.5, "max_slippage_bps": 5}})
     orders = pq.read_table(out / "orders.parquet").to_pylist()
     parent = next(o for o in orders if o["client_id"] == "ac-1")
-    assert parent["status"] == "filled" and Decimal(parent["filled_qty"]) == Decimal("2")
+    # filled, or within one lot: a partial fill on okx (lot 1e-8) can leave less than any
+    # venue's minimum (1e-5), which closes the parent as 'remainder_below_min_qty'
+    left = Decimal("2") - Decimal(parent["filled_qty"])
+    assert 0 <= left < Decimal("0.00001")
+    assert parent["status"] == "filled" or parent["reason"] == "remainder_below_min_qty"
     children = [o for o in orders if o["parent_id"] == "ac-1"]
     assert {o["venue"] for o in children} == {"binance", "okx"}
     records = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines()]

@@ -273,7 +273,8 @@ class ExecutionAlgorithm(Component):
                             "qty": decimal_str(s.qty), "price": decimal_str(s.price),
                             "effective_price": _fmt(s.effective_price), "reason": s.reason}
                            for cid, s in zip(ids, splits, strict=True)],
-                   unrouted=decimal_str(unrouted), skipped=skipped)
+                   unrouted=decimal_str(unrouted), skipped=skipped,
+                   available={q.instrument: decimal_str(_available(q, self.sign, limit, aggressive)) for q in quotes})
 
     # -- updates --------------------------------------------------------------------------
     def on_order(self, ctx: Context, update: OrderUpdate) -> None:
@@ -343,6 +344,16 @@ class ExecutionAlgorithm(Component):
         self.step(ctx, aggressive=True)
         if not self.done:
             ctx.schedule_for(self, at_ns=ctx.now + self.retry_ns)
+
+
+def _available(quote, sign: int, limit: Decimal | None, aggressive: bool) -> Decimal:
+    """Displayed quantity a venue offered at decision time: within the limit (aggressive) or
+    at the touch (passive), capped by the venue's room; the report's "share of available liquidity"."""
+    if not aggressive:
+        levels = quote.levels[:1]
+    else:
+        levels = [lv for lv in quote.levels if limit is None or sign * (lv[0] - limit) <= 0]
+    return min(sum((q for _, q in levels), Decimal(0)), quote.cap)
 
 
 class ScheduledAlgorithm(ExecutionAlgorithm):
@@ -594,7 +605,8 @@ class AlmgrenChriss(ExecutionAlgorithm):
         times = [ctx.now + j * step for j in range(left_periods)] + [self.end_ts]
         targets = [self.filled + self._lots(Decimal(str(remaining - h))) for h in holdings[:-1]] + [self.quantity]
         self._target = targets[1] if left_periods > 1 else self.quantity
-        self.record_schedule(ctx, times, [self.filled] + targets[1:], sigma=sigma, period=self.period,
+        # due at the start of each period: the cumulative quantity after that period's trade
+        self.record_schedule(ctx, times, targets[1:] + [self.quantity], sigma=sigma, period=self.period,
                              risk_aversion=self.risk_aversion)
 
     def target(self, ctx: Context, now: int) -> Decimal:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from engine.errors import ConfigError
 from engine.execution.almgren_chriss import ImpactModel, optimal_trajectory
 from engine.execution.host import Component
-from engine.execution.router import SmartOrderRouter, _fmt, plan_aggressive, plan_passive
+from engine.execution.router import SmartOrderRouter, _fmt, plan_aggressive, plan_best_price, plan_passive
 from engine.types.instrument import decimal_str
 
 if TYPE_CHECKING:
@@ -254,7 +254,9 @@ class ExecutionAlgorithm(Component):
             px = ctx.instrument(inst).ticks_to_price(order.price) if order is not None else Decimal(0)
             notional[inst] = notional.get(inst, Decimal(0)) + leaves * px
         quotes, skipped = router.quotes(ctx, self.side, aggressive, limit, working, notional, lot=self.lot)
-        if aggressive:
+        if aggressive and router.policy == "best_price":
+            splits, unrouted = plan_best_price(self.side, qty, quotes, limit)
+        elif aggressive:
             splits, unrouted = plan_aggressive(self.side, qty, quotes, router.params, limit)
         else:
             splits, unrouted = plan_passive(self.side, qty, quotes, router.params)

@@ -171,6 +171,21 @@ def plan_passive(side: str, qty: Decimal, quotes: list[VenueQuote], params: Rout
     return splits, qty - sum((s.qty for s in splits), Decimal(0))
 
 
+def plan_best_price(side: str, qty: Decimal, quotes: list[VenueQuote], limit_price: Decimal | None) -> tuple[list[Split], Decimal]:
+    """Baseline for the A/B benchmark: everything to the venue with the best displayed far
+    touch (price only: no fees, latency or depth), as one IOC up to `limit_price`."""
+    sign = _SIDES[side]
+    live = [(sign * q.levels[0][0], order, q) for order, q in enumerate(quotes) if q.levels and q.cap > 0]
+    if not live:
+        return [], qty
+    _, _, q = min(live, key=lambda e: (e[0], e[1]))
+    take = _lots(min(qty, q.cap), q.lot_size)
+    if take <= 0 or take < q.min_qty:
+        return [], qty
+    price = limit_price if limit_price is not None else q.levels[-1][0]
+    return [Split(q.instrument, q.venue, take, price, q.levels[0][0], "best displayed price (baseline)")], qty - take
+
+
 def same_asset(a_base: str, a_quote: str, b_base: str, b_quote: str, aliases: dict[str, str]) -> bool:
     """True when two instruments are the same asset pair (quotes compared after `aliases`)."""
     def canon(q: str) -> str:
@@ -195,8 +210,11 @@ class SmartOrderRouter:
     quote_aliases: dict[str, str] = field(default_factory=dict)
     params: RouteParams = field(default_factory=RouteParams)
     depth: int = 10
+    policy: str = "smart"  # "best_price": the A/B baseline (plan_best_price)
 
     def __post_init__(self) -> None:
+        if self.policy not in ("smart", "best_price"):
+            raise ConfigError(f"router policy={self.policy!r}: expected 'smart' or 'best_price'")
         self.latency_ms = {k: Decimal(str(v)) for k, v in self.latency_ms.items()}
         self.max_venue_position = {k: Decimal(str(v)) for k, v in self.max_venue_position.items()}
         self._round_trips: dict[str, deque[int]] = {}

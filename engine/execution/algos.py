@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING
 from engine.errors import ConfigError
 from engine.execution.almgren_chriss import ImpactModel, optimal_trajectory
 from engine.execution.host import Component
-from engine.execution.router import SmartOrderRouter, _fmt, plan_aggressive, plan_best_price, plan_passive
+from engine.execution.router import (
+    SmartOrderRouter,
+    fmt_decimal,
+    plan_aggressive,
+    plan_best_price,
+    plan_passive,
+)
 from engine.types.instrument import decimal_str
 
 if TYPE_CHECKING:
@@ -273,7 +279,7 @@ class ExecutionAlgorithm(Component):
                    limit=None if limit is None else decimal_str(limit),
                    splits=[{"client_id": cid, "instrument": s.instrument, "venue": s.venue,
                             "qty": decimal_str(s.qty), "price": decimal_str(s.price),
-                            "effective_price": _fmt(s.effective_price), "reason": s.reason}
+                            "effective_price": fmt_decimal(s.effective_price), "reason": s.reason}
                            for cid, s in zip(ids, splits, strict=True)],
                    unrouted=decimal_str(unrouted), skipped=skipped,
                    available={q.instrument: decimal_str(_available(q, self.sign, limit, aggressive)) for q in quotes})

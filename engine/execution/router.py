@@ -123,7 +123,7 @@ def plan_aggressive(side: str, qty: Decimal, quotes: list[VenueQuote], params: R
         worst = parts[-1][1]
         eff_avg = sum((p[0] * p[2] for p in parts), Decimal(0)) / sum((p[0] for p in parts), Decimal(0))
         reason = (f"{len(parts)} level(s) to {worst}; taker {q.fee_bps} bps + latency "
-                  f"{params.latency_cost_bps_per_ms * q.latency_ms} bps; effective {_fmt(eff_avg)}")
+                  f"{params.latency_cost_bps_per_ms * q.latency_ms} bps; effective {fmt_decimal(eff_avg)}")
         splits.append(Split(q.instrument, q.venue, total, worst, eff_avg, reason))
     unrouted = qty - sum((s.qty for s in splits), Decimal(0))
     return splits, unrouted
@@ -165,8 +165,8 @@ def plan_passive(side: str, qty: Decimal, quotes: list[VenueQuote], params: Rout
         if total <= 0 or total < q.min_qty:
             continue
         _, _, price, eff, capacity, queue = by_order[order]
-        reason = (f"rest at touch {price}; maker {q.fee_bps} bps; queue ahead {_fmt(queue)}, "
-                  f"expected fill capacity {_fmt(capacity)} in {params.passive_horizon_s}s; effective {_fmt(eff)}")
+        reason = (f"rest at touch {price}; maker {q.fee_bps} bps; queue ahead {fmt_decimal(queue)}, "
+                  f"expected fill capacity {fmt_decimal(capacity)} in {params.passive_horizon_s}s; effective {fmt_decimal(eff)}")
         splits.append(Split(q.instrument, q.venue, total, price, eff, reason))
     return splits, qty - sum((s.qty for s in splits), Decimal(0))
 
@@ -332,5 +332,5 @@ def _lots(qty: Decimal, lot: Decimal) -> Decimal:
     return (qty / lot).to_integral_value(rounding=ROUND_DOWN) * lot
 
 
-def _fmt(value: Decimal) -> str:
+def fmt_decimal(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.000001")).normalize())

@@ -201,7 +201,8 @@ class SmartOrderRouter:
     `instruments`: candidate instrument ids (default: every run instrument that is the same
     asset as the algorithm's). `latency_ms`: prior one-way entry latency per venue (default
     1 ms). `max_venue_position`: |base| limit per venue. `quote_aliases`: quote currencies to
-    treat as equal. `depth`: book levels read per venue.
+    treat as equal. `depth`: book levels read per venue (50: every level of a typical local book; fewer hides
+    cheap depth and sends flow to dearer venues).
     """
 
     instruments: list[str] | None = None
@@ -209,7 +210,7 @@ class SmartOrderRouter:
     max_venue_position: dict[str, Decimal] = field(default_factory=dict)
     quote_aliases: dict[str, str] = field(default_factory=dict)
     params: RouteParams = field(default_factory=RouteParams)
-    depth: int = 10
+    depth: int = 50
     policy: str = "smart"  # "best_price": the A/B baseline (plan_best_price)
 
     def __post_init__(self) -> None:

@@ -76,13 +76,13 @@ def test_same_asset_needs_matching_quotes_unless_mapped():
     assert same_asset("BTC", "USD", "BTC", "USDT", {"USD": "USDT"})
 
 
-def routed_run(tmp_path, name, params):
+def routed_run(tmp_path, name, params, binance_fees=(1.0, 10.0), okx_fees=(0.8, 5.0)):
     config = resolve({"run": {
         "strategy": "tests/engine/routing_flow.py:RoutedTWAP", "data": "synthetic:4:90s",
         "instruments": ["binance:BTC/USDT", "okx:BTC/USDT"], "params": params},
-        "venues": {"binance": {"maker_fee_bps": 1.0, "taker_fee_bps": 10.0,
+        "venues": {"binance": {"maker_fee_bps": binance_fees[0], "taker_fee_bps": binance_fees[1],
                                "balances": {"USDT": "1000000", "BTC": "0.3"}},
-                   "okx": {"maker_fee_bps": 0.8, "taker_fee_bps": 5.0,
+                   "okx": {"maker_fee_bps": okx_fees[0], "taker_fee_bps": okx_fees[1],
                            "balances": {"USDT": "1000000", "BTC": "2"}}}}, {})
     out = run_backtest(config, tmp_path / name, write_html=False)
     fills = pq.read_table(out / "fills.parquet").to_pylist()
@@ -91,9 +91,10 @@ def routed_run(tmp_path, name, params):
 
 
 def test_routed_sale_respects_balances_and_audits_reasons(tmp_path):
-    """Sell 1 BTC: binance holds only 0.3 BTC, so at most 0.3 is sold there (a spot sale only
-    where the base is held); every route decision is audited with a reason per split."""
-    out, fills, audit = routed_run(tmp_path, "routed", {"side": "sell", "quantity": "1"})
+    """Sell 1 BTC with binance the cheaper venue (taker 2 vs 5 bps): binance holds only 0.3 BTC,
+    so at most 0.3 is sold there (a spot sale only where the base is held) and the rest on okx;
+    every route decision is audited with a reason per split."""
+    out, fills, audit = routed_run(tmp_path, "routed", {"side": "sell", "quantity": "1"}, binance_fees=(1.0, 2.0))
     sold = {}
     for f in fills:
         sold[f["venue"]] = sold.get(f["venue"], D(0)) + D(f["qty"])
@@ -110,7 +111,7 @@ def test_a_down_venue_gets_nothing(tmp_path):
     """okx is marked down 5 s in: no child is sent to okx after that (audited venue_health),
     and later route records list it as skipped."""
     out, fills, audit = routed_run(tmp_path, "down", {"side": "buy", "quantity": "1", "down_venue": "okx",
-                                                      "down_at_s": 5})
+                                                      "down_at_ms": 5000})
     down = next(r for r in audit if r.get("action") == "venue_health")
     assert down["venue"] == "okx" and down["state"] == "down"
     later = [r for r in audit if r.get("action") == "route" and r["ts"] >= down["ts"]]
@@ -119,3 +120,35 @@ def test_a_down_venue_gets_nothing(tmp_path):
         assert all(s["venue"] != "okx" for s in r["splits"])
         assert any("okx" in reason for reason in r["skipped"])
     assert all(f["venue"] != "okx" or f["ts"] < down["ts"] + 10_000_000 for f in fills)
+
+
+def test_open_passive_slices_are_rerouted_when_a_venue_goes_down(tmp_path):
+    """Passive routed TWAP (okx pays a maker rebate, so it gets the resting slices): okx goes
+    down 40 ms in, while the first passive child rests there; it is cancelled at once (the
+    cancel request is audited at the venue_health time) and its quantity re-posted on binance,
+    the only venue left, once the cancel is confirmed (no venue latency is configured here,
+    so within the same nanosecond)."""
+    out, fills, audit = routed_run(tmp_path, "passive", {"side": "buy", "quantity": "1", "style": "passive",
+                                                         "down_venue": "okx", "down_at_ms": 40},
+                                   okx_fees=(-0.5, 5.0))  # okx's rebate draws the passive slices
+    orders = {o["client_id"]: o for o in pq.read_table(out / "orders.parquet").to_pylist()}
+    down = next(r for r in audit if r.get("action") == "venue_health")
+    open_on_okx = [o for o in orders.values() if o["venue"] == "okx" and o["created_ts"] < down["ts"]
+                   and (o["done_ts"] is None or o["done_ts"] >= down["ts"])]
+    assert open_on_okx, "the test needs a passive child resting on okx when it goes down"
+    cancels = {r["client_id"] for r in audit if r.get("type") == "request" and r.get("action") == "cancel"
+               and r["ts"] == down["ts"]}
+    assert {o["client_id"] for o in open_on_okx} <= cancels
+    later = [r for r in audit if r.get("action") == "route" and r["ts"] >= down["ts"]]
+    assert later and later[0]["ts"] < down["ts"] + 1_000_000_000  # re-routed within the round trip
+    assert all(s["venue"] == "binance" for r in later for s in r["splits"])
+
+
+def test_per_venue_exposure_limit(tmp_path):
+    """max_venue_position okx = 0.2: buying 1 BTC, okx never holds more than 0.2 BTC."""
+    out, fills, audit = routed_run(tmp_path, "exposure", {"side": "buy", "quantity": "1",
+                                                          "max_venue_position": {"okx": "0.2"}})
+    bought_okx = sum(D(f["qty"]) for f in fills if f["venue"] == "okx")
+    assert 0 < bought_okx <= D("0.2")
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert D(summary["positions"]["okx:BTC/USDT"]) <= D("0.2")

@@ -92,3 +92,20 @@ def test_bad_parameters_name_the_field():
         kappa(ImpactModel(sigma=1.0, eta=1e-7, gamma=1.0), 1e-6, 1.0)
     with pytest.raises(ConfigError, match="periods"):
         closed_form_trajectory(X, T, 0, PAPER, 0.0)
+
+
+def test_realised_volatility_of_the_running_algorithm():
+    """Mids sampled every second: 100, 101, 99, 102 -> changes 1, -2, 3 (mean 2/3); sample
+    variance ((1/3)^2 + (8/3)^2 + (7/3)^2) / 2 = 114/18 = 6.3333 per 1 s, sigma = 2.5166 per
+    sqrt(s). Fewer changes than min_samples: the prior sigma."""
+    from engine.execution import AlmgrenChriss
+
+    algo = AlmgrenChriss("binance:BTC/USDT", "buy", "1", sigma=7.0, sample_ms=1000, min_samples=3)
+    algo._mids = [100.0, 101.0, 99.0, 102.0]
+    assert algo.realised_sigma() == pytest.approx(math.sqrt(114 / 18), rel=1e-12)
+    algo.min_samples = 4
+    assert algo.realised_sigma() == 7.0
+    # sampled every 250 ms the same changes mean 4x the variance per second
+    algo = AlmgrenChriss("binance:BTC/USDT", "buy", "1", sample_ms=250, min_samples=3)
+    algo._mids = [100.0, 101.0, 99.0, 102.0]
+    assert algo.realised_sigma() == pytest.approx(math.sqrt(4 * 114 / 18), rel=1e-12)

@@ -175,3 +175,42 @@ def test_risk_refusals_are_handled(tmp_path):
     assert children[1]["reason"] == "risk:max_position"
     assert parent["status"] == "cancelled" and parent["reason"] == "risk:max_position"
     assert Decimal(parent["filled_qty"]) == Decimal("0.125")
+
+
+def test_vwap_curve_from_a_dataset(tmp_path):
+    """History: yesterday's same two minutes in a DuckDB store. The curve is yesterday's traded
+    volume per 15 s bucket of [T0 - 1 day, T0 - 1 day + 60 s); the slices follow it."""
+    from engine.execution import volume_curve
+    from engine.types import EventKind, load_instruments
+    from engine.types.instrument import default_instruments_path
+    from replay.stores import open_store
+    from replay.synthetic import write_store
+
+    inst = load_instruments(default_instruments_path())["binance:BTC/USDT"]
+    spec = f"duckdb:{tmp_path / 'history.duckdb'}"
+    write_store(spec, [inst], 8, T0 - 86_400 * S, 120 * S)
+    ts, qty = [], []
+    with open_store(spec) as store:
+        for chunk in store.stream(inst.id, None, None, 1 << 16):
+            trades = chunk[chunk["kind"] == EventKind.TRADE]
+            ts += [int(t) for t in trades["exch_ts"]]
+            qty += [inst.lots_to_qty(int(q)) for q in trades["qty"]]
+    curve = volume_curve(ts, qty, T0, 60 * S, 4)
+    assert len(set(curve)) == 4 and all(c > 0 for c in curve)
+    total = sum(curve)
+    cum, expected = 0.0, []
+    for c in curve[:3]:
+        cum += c
+        expected.append(Decimal(str(0.5 * cum / total)))
+    config = resolve({"run": {
+        "strategy": "examples/algo_execution.py:AlgoExecution", "data": "synthetic:3:120s",
+        "params": {"algo": "vwap", "quantity": "0.5", "curve_data": spec, "curve_buckets": 4,
+                   "options": {"horizon_s": 60}}},
+        "venues": {"binance": {"balances": {"USDT": "1000000"}}}}, {})
+    out = run_backtest(config, tmp_path / "vwap-hist", write_html=False)
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    (plan,) = schedules(audit)
+    got = [Decimal(t) for t in plan["target"][:3]]
+    # the algorithm rounds each cumulative target down to the 0.00001 lot
+    for g, e in zip(got, expected, strict=True):
+        assert e - Decimal("0.00001") < g <= e

@@ -23,10 +23,10 @@ def run_example(tmp_path, name, data, params=None):
 
 
 def test_cross_venue_arb_hedges_leg_risk(tmp_path):
-    """Three minutes of binance (leader) and okx (20 ms behind): the detector fires, some
+    """90 seconds of binance (leader) and okx (20 ms behind): the detector fires, some
     legs miss (the quote is gone when the IOC arrives), every imbalance is hedged: the
     position summed over both venues ends flat up to the counted dust."""
-    out, notes, summary = run_example(tmp_path, "cross_venue_arb", "synthetic:11:3m")
+    out, notes, summary = run_example(tmp_path, "cross_venue_arb", "synthetic:11:90s")
     (stats,) = [n for n in notes if n["message"] == "arb_stats"]
     assert int(stats["arbs"]) > 10
     assert int(stats["both_filled"]) > 0

@@ -141,24 +141,30 @@ def _lognormal_qty(s, unit, sigma):
 
 
 @njit(cache=True)
+def _switch_regime(rng, regime, dt):
+    """Regime switch over dt seconds: up or down one step, or rarely calm -> stressed.
+    Exit rates per second: calm 1/900, normal 1/600, stressed 1/120."""
+    switch = (1.0 / 900.0, 1.0 / 600.0, 1.0 / 120.0)
+    if _uniform(rng) < switch[regime] * dt:
+        u = _uniform(rng)
+        if regime == 0:
+            return 2 if u < 0.1 else 1
+        if regime == 1:
+            return 0 if u < 0.6 else 2
+        return 1
+    return regime
+
+
+@njit(cache=True)
 def _latent_to(lrng, lstate, listate, lparams, target):
     """Advance the shared latent price to `target` (ns) on its grid; the same seed words give
     the same path in every venue's generator, so venues share one price without sharing state."""
     step = np.int64(lparams[0])
     dt = step * 1e-9
-    switch = (1.0 / 900.0, 1.0 / 600.0, 1.0 / 120.0)
     while listate[0] + step <= target:
         listate[0] += step
-        regime = int(lstate[L_REGIME])
-        if _uniform(lrng) < switch[regime] * dt:
-            u = _uniform(lrng)
-            if regime == 0:
-                regime = 2 if u < 0.1 else 1
-            elif regime == 1:
-                regime = 0 if u < 0.6 else 2
-            else:
-                regime = 1
-            lstate[L_REGIME] = regime
+        regime = _switch_regime(lrng, int(lstate[L_REGIME]), dt)
+        lstate[L_REGIME] = regime
         lstate[L_FAIR] += lparams[1 + regime] * math.sqrt(dt) * _normal(lrng)
     return lstate[L_FAIR]
 
@@ -248,7 +254,6 @@ def _generate_nb(
     inv_tick = params[P_INV_TICK]
     beta = 8.0  # excitation decay per second
     rate_mult = (0.6, 1.0, 2.2)
-    switch = (1.0 / 900.0, 1.0 / 600.0, 1.0 / 120.0)  # regime exit rates per second
 
     if state[S_STARTED] == 0.0:
         # opening snapshot
@@ -296,15 +301,7 @@ def _generate_nb(
             fair = _latent_to(lrng, lstate, listate, lparams, t - lag) * inv_tick
             regime = int(lstate[L_REGIME])
         else:
-            # regime switch (up or down one step, or jump from calm to stressed rarely)
-            if _uniform(rng) < switch[regime] * dt:
-                u = _uniform(rng)
-                if regime == 0:
-                    regime = 2 if u < 0.1 else 1
-                elif regime == 1:
-                    regime = 0 if u < 0.6 else 2
-                else:
-                    regime = 1
+            regime = _switch_regime(rng, regime, dt)
             sig = params[P_SIG0 + regime]
             fair += sig * math.sqrt(dt) * _normal(rng)
         # Ogata thinning: accept the candidate with prob lambda(t)/lambda_upper

@@ -62,12 +62,16 @@ def test_same_seed_same_rows():
 
 def test_unlinked_streams_are_byte_identical_to_before_multi_venue():
     """Digests computed with the generator as it was before multi-venue linking (commit
-    64f7e01): one venue alone, and three instruments of different assets side by side."""
+    64f7e01): one venue alone, and three instruments of different assets side by side. Hashed
+    column by column: the record dtype has 4 padding bytes whose content is undefined."""
     import hashlib
 
-    cases = {("binance:BTC/USDT",): "0076ed69191de23b9f2b3d1310fb783c9eeb9714be59749092af8f0e6fd0007a",
+    cases = {("binance:BTC/USDT",): "a977db3e721865a9b104e090a560e4b7f8301f3d191791abaf7fbb74fc031810",
              ("binance:BTC/USDT", "okx:ETH/USDT", "coinbase:BTC/USD"):
-             "996bceb8f78857db8add0fae3e734cc1797c64fa4054e05bc7f61fbf3f202f0a"}
+             "132658e3dff768e0dadffff39ee22c2517038b2cf5b11b082171fe6cd7aff06c"}
     for ids, digest in cases.items():
         _, data = rows(list(ids), seed=5, duration=MIN)
-        assert hashlib.sha256(data.tobytes()).hexdigest() == digest
+        h = hashlib.sha256()
+        for name in data.dtype.names:
+            h.update(np.ascontiguousarray(data[name]).tobytes())
+        assert h.hexdigest() == digest

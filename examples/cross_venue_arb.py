@@ -24,6 +24,7 @@ Run it:  tickparity backtest --config examples/cross_venue_arb.toml
 from decimal import Decimal
 
 from engine import Strategy
+from engine.execution.router import best_taker_venue
 
 _BPS = Decimal(10000)
 
@@ -131,27 +132,14 @@ class CrossVenueArb(Strategy):
             return
         self.attempts_left -= 1
         side = "sell" if self.imbalance > 0 else "buy"
-        best = None
-        for inst in self.pair:
-            spec = ctx.instrument(inst)
-            book = ctx.book(inst)
-            price = book.best_bid if side == "sell" else book.best_ask
-            qty = spec.round_qty(abs(self.imbalance), "down")  # the venue's lot grid
-            if price is None or qty < spec.min_qty or qty <= 0 or qty * price < spec.min_notional:
-                continue
-            if side == "sell" and ctx.balance(spec.venue, spec.base) < qty:
-                continue
-            taker = ctx.fees(inst)[1] / _BPS
-            value = price * (1 - taker) if side == "sell" else -price * (1 + taker)
-            if best is None or value > best[0]:
-                best = (value, inst, price, qty)
+        best = best_taker_venue(ctx, self.pair, side, abs(self.imbalance))
         if best is None:
             # below every venue's minimum (a partial fill on a finer lot grid): dust, kept
             self.stats["dust"] += abs(self.imbalance)
             ctx.log("arb_dust", open=self.imbalance)
             self.imbalance = Decimal(0)
             return
-        _, inst, price, qty = best
+        inst, price, qty = best
         spec = ctx.instrument(inst)
         move = 1 - self.hedge_slippage if side == "sell" else 1 + self.hedge_slippage
         limit = spec.round_price(price * move, "up" if side == "sell" else "down")

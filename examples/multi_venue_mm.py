@@ -17,6 +17,7 @@ Run it:  tickparity backtest --config examples/multi_venue_mm.toml
 from decimal import Decimal
 
 from engine import Strategy
+from engine.execution.router import best_taker_venue
 
 _BPS = Decimal(10000)
 
@@ -96,23 +97,10 @@ class MultiVenueMarketMaker(Strategy):
 
     def _hedge(self, ctx, inventory: Decimal) -> None:
         side = "sell" if inventory > 0 else "buy"
-        best = None
-        for inst in self.venue_instruments:
-            spec = ctx.instrument(inst)
-            book = ctx.book(inst)
-            price = book.best_bid if side == "sell" else book.best_ask
-            qty = spec.round_qty(abs(inventory) - self.hedge_threshold / 2, "down")
-            if price is None or qty < spec.min_qty or qty * price < spec.min_notional:
-                continue
-            if side == "sell" and ctx.balance(spec.venue, spec.base) < qty:
-                continue
-            taker = ctx.fees(inst)[1] / _BPS
-            value = price * (1 - taker) if side == "sell" else -price * (1 + taker)
-            if best is None or value > best[0]:
-                best = (value, inst, price, qty)
+        best = best_taker_venue(ctx, self.venue_instruments, side, abs(inventory) - self.hedge_threshold / 2)
         if best is None:
             return
-        _, inst, price, qty = best
+        inst, price, qty = best
         spec = ctx.instrument(inst)
         move = 1 - self.hedge_slippage if side == "sell" else 1 + self.hedge_slippage
         limit = spec.round_price(price * move, "up" if side == "sell" else "down")

@@ -23,6 +23,7 @@ from engine.execution.router import (
     SmartOrderRouter,
     Split,
     VenueQuote,
+    best_taker_venue,
     plan_aggressive,
     plan_passive,
 )
@@ -30,5 +31,5 @@ from engine.execution.router import (
 __all__ = [
     "POV", "TWAP", "VWAP", "AlmgrenChriss", "Component", "ExecutionAlgorithm", "LimitThenMarket",
     "RouteParams", "ScheduledAlgorithm", "SmartOrderRouter", "Split", "VenueHealth", "VenueQuote",
-    "plan_aggressive", "plan_passive", "volume_curve",
+    "best_taker_venue", "plan_aggressive", "plan_passive", "volume_curve",
 ]

@@ -116,6 +116,7 @@ class ExecutionAlgorithm(Component):
         self.done = False
         self.final = False
         self._attempts = 0
+        self._repeating: list[int] = []
         self.start_ts = 0
         self.end_ts = 0
 
@@ -138,6 +139,12 @@ class ExecutionAlgorithm(Component):
     def begin(self, ctx: Context) -> None:
         """Subclasses: schedule timers and record the schedule."""
 
+    def repeat(self, ctx: Context, every_ns: int, at_ns: int) -> int:
+        """A repeating timer of this algorithm, stopped with it."""
+        timer_id = ctx.schedule_for(self, every_ns=every_ns, at_ns=at_ns)
+        self._repeating.append(timer_id)
+        return timer_id
+
     def remaining(self) -> Decimal:
         return self.quantity - self.filled
 
@@ -150,6 +157,8 @@ class ExecutionAlgorithm(Component):
             return
         self.done = True
         self.reason = "" if self.filled >= self.quantity else reason
+        for timer_id in self._repeating:
+            ctx.unschedule(timer_id)
         for client_id in list(self.working):
             ctx.cancel(client_id)
         ctx.close_parent(self.id, reason)
@@ -511,7 +520,7 @@ class POV(ExecutionAlgorithm):
     def begin(self, ctx: Context) -> None:
         self.end_ts = self.start_ts + self.horizon_ns
         ctx.watch(self, self.instrument, book=False, trades=True)
-        self._timer = ctx.schedule_for(self, every_ns=self.check_ns, at_ns=self.start_ts + self.check_ns)
+        self._timer = self.repeat(ctx, self.check_ns, self.start_ts + self.check_ns)
         self.schedule_end(ctx)
         self.record_schedule(ctx, [self.start_ts, self.end_ts], [Decimal(0), self.quantity],
                              rate=decimal_str(self.rate), min_rate=decimal_str(self.min_rate),
@@ -543,10 +552,6 @@ class POV(ExecutionAlgorithm):
         elif not self.final:
             self._pace(ctx)
 
-    def stop(self, ctx: Context, reason: str = "stopped") -> None:
-        if not self.done and hasattr(self, "_timer"):
-            ctx.unschedule(self._timer)
-        super().stop(ctx, reason)
 
 
 class AlmgrenChriss(ExecutionAlgorithm):
@@ -585,7 +590,7 @@ class AlmgrenChriss(ExecutionAlgorithm):
     def begin(self, ctx: Context) -> None:
         self.end_ts = self.start_ts + self.horizon_ns
         self.interval = self.horizon_ns // self.periods
-        self._sampler = ctx.schedule_for(self, every_ns=self.sample_ns, at_ns=self.start_ts)
+        self._sampler = self.repeat(ctx, self.sample_ns, self.start_ts)
         for k in range(self.periods):
             ctx.schedule_for(self, at_ns=self.start_ts + k * self.interval)
         self.schedule_end(ctx)
@@ -635,10 +640,6 @@ class AlmgrenChriss(ExecutionAlgorithm):
             self.replan(ctx)
             self.step(ctx)
 
-    def stop(self, ctx: Context, reason: str = "stopped") -> None:
-        if not self.done and hasattr(self, "_sampler"):
-            ctx.unschedule(self._sampler)
-        super().stop(ctx, reason)
 
 
 class LimitThenMarket(ExecutionAlgorithm):
@@ -664,7 +665,7 @@ class LimitThenMarket(ExecutionAlgorithm):
         book = ctx.book(self.instrument)
         self.arrival = book.best_ask if self.sign > 0 else book.best_bid
         self.end_ts = self.start_ts + self.timeout_ns
-        self._repeg = ctx.schedule_for(self, every_ns=self.repeg_ns, at_ns=self.start_ts)
+        self._repeg = self.repeat(ctx, self.repeg_ns, self.start_ts)
         self.schedule_end(ctx)
         self.record_schedule(ctx, [self.start_ts, self.end_ts], [Decimal(0), self.quantity],
                              arrival=None if self.arrival is None else decimal_str(self.arrival))
@@ -695,7 +696,3 @@ class LimitThenMarket(ExecutionAlgorithm):
         if stale or not self.working:
             self.step(ctx)
 
-    def stop(self, ctx: Context, reason: str = "stopped") -> None:
-        if not self.done and hasattr(self, "_repeg"):
-            ctx.unschedule(self._repeg)
-        super().stop(ctx, reason)

@@ -186,6 +186,29 @@ def plan_best_price(side: str, qty: Decimal, quotes: list[VenueQuote], limit_pri
     return [Split(q.instrument, q.venue, take, price, q.levels[0][0], "best displayed price (baseline)")], qty - take
 
 
+def best_taker_venue(ctx: Context, instruments: list[str], side: str,
+                     qty: Decimal) -> tuple[str, Decimal, Decimal] | None:
+    """Where to take `qty` at once (a hedge): the instrument whose touch is best after its
+    taker fee, among those that accept the quantity on their lot grid (rounded down) above
+    min_qty and min_notional and, for a sale, hold the base. Returns (instrument, touch price,
+    rounded quantity), or None when no venue can take it (dust)."""
+    best = None
+    for inst in instruments:
+        spec = ctx.instrument(inst)
+        book = ctx.book(inst)
+        price = book.best_bid if side == "sell" else book.best_ask
+        rounded = spec.round_qty(qty, "down")
+        if price is None or rounded <= 0 or rounded < spec.min_qty or rounded * price < spec.min_notional:
+            continue
+        if side == "sell" and ctx.balance(spec.venue, spec.base) < rounded:
+            continue
+        taker = ctx.fees(inst)[1] / _BPS
+        value = price * (1 - taker) if side == "sell" else -price * (1 + taker)
+        if best is None or value > best[0]:
+            best = (value, inst, price, rounded)
+    return None if best is None else best[1:]
+
+
 def same_asset(a_base: str, a_quote: str, b_base: str, b_quote: str, aliases: dict[str, str]) -> bool:
     """True when two instruments are the same asset pair (quotes compared after `aliases`)."""
     def canon(q: str) -> str:

@@ -7,7 +7,9 @@ simulated venue from a real one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ from engine.types.instrument import to_decimal
 from engine.views import BookView, OrderView
 
 if TYPE_CHECKING:
+    from engine.execution.host import Component
     from engine.session import TradingSession
 
 _SIDES = {"buy": 1, "sell": -1}
@@ -148,6 +151,56 @@ class Context:
     def open_orders(self, instrument: str | None = None) -> list[str]:
         """Client ids of orders not yet in a final state, oldest first."""
         return [o.client_id for o in self._session.oms.open_orders(instrument)]
+
+    # -- components: execution algorithms and the router (engine/execution, docs/execution.md)
+    def execute(self, component: Component) -> Component:
+        """Start an execution algorithm or routed order (e.g. ``ctx.execute(TWAP(...))``).
+
+        The component opens its parent order, schedules its own timers and receives its
+        children's updates; returns it (its `.id` is the parent id, `.done`, `.filled`).
+        Raises ConfigError when its id is already running.
+        """
+        return self._session.execute(component)
+
+    def component(self, component_id: str) -> Component | None:
+        """A component started by `execute`, by id, or None."""
+        return self._session.host.components.get(component_id)
+
+    def schedule_for(self, component: Component, every_ns: int | None = None, at_ns: int | None = None) -> int:
+        """`schedule` whose on_timer goes to `component` instead of the strategy."""
+        return self._session.schedule(every_ns=every_ns, at_ns=at_ns, owner=component)
+
+    def watch(self, component: Component, instrument: str, *, book: bool = True, trades: bool = True) -> None:
+        """Deliver an instrument's book and/or trade callbacks to `component` (not the strategy)."""
+        self._session.watch(component, instrument, book=book, trades=trades)
+
+    def fees(self, instrument: str) -> tuple[Decimal, Decimal]:
+        """(maker, taker) fee rates in bps for an instrument (its own, else its venue's; negative = rebate)."""
+        inst = self._session.instrument(instrument)
+        venue = self._session.venues[inst.venue]
+        maker = inst.maker_fee_bps if inst.maker_fee_bps is not None else Decimal(str(venue.maker_fee_bps))
+        taker = inst.taker_fee_bps if inst.taker_fee_bps is not None else Decimal(str(venue.taker_fee_bps))
+        return maker, taker
+
+    def venue_health(self, venue: str) -> str:
+        """'up', 'degraded', 'rate_limited' or 'down' (see engine.execution.host.VenueHealth)."""
+        return self._session.host.health.state(venue)
+
+    def set_venue_health(self, venue: str, state: str, reason: str = "") -> None:
+        """Report a venue's health (a live driver, a scenario or a strategy judging a feed stale);
+        a change is audited and every running component hears it (the router re-routes)."""
+        self._session.set_venue_health(venue, state, reason)
+
+    def record(self, action: str, **fields: object) -> None:
+        """Write a structured decision record into the audit log (type 'decision', values kept
+        as JSON); execution algorithms record their schedules and the router its splits here."""
+        self._session.audit.write(self._session.clock.now(), "decision", action=action, **fields)
+
+    def rng(self, name: str) -> random.Random:
+        """A random generator seeded from the run's seed and `name`: the same run draws the
+        same numbers in every mode, and two components with different names never share a stream."""
+        digest = hashlib.blake2b(f"{self._session.seed}:{name}".encode(), digest_size=8).digest()
+        return random.Random(int.from_bytes(digest, "little"))
 
     # -- account -------------------------------------------------------------------------
     def position(self, instrument: str) -> Decimal:

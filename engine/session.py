@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -28,6 +28,7 @@ from engine.errors import (
     user_code_error,
     user_location,
 )
+from engine.execution.host import Component, ComponentHost
 from engine.fees import bps, fee_amount
 from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
@@ -82,6 +83,7 @@ class TradingSession:
         audit: AuditLog,
         recorder: Recorder | None = None,
         id_prefix: str = "tp",
+        seed: int = 0,
     ) -> None:
         check_strategy_class(type(strategy))
         self.strategy = strategy
@@ -104,6 +106,12 @@ class TradingSession:
         n = len(self.instruments)
         self.wake_book = np.zeros(n, dtype=np.bool_)
         self.wake_trade = np.zeros(n, dtype=np.bool_)
+        # what the strategy itself subscribed to; wake_* also include the components' needs
+        self._strategy_book = np.zeros(n, dtype=np.bool_)
+        self._strategy_trade = np.zeros(n, dtype=np.bool_)
+        self.seed = int(seed)
+        self.host = ComponentHost()  # execution algorithms and router started by ctx.execute
+        self._timer_owner: dict[int, Component] = {}
         self._timers: list[tuple[int, int, int]] = []  # (ts, seq, timer_id)
         self._timer_every: dict[int, int | None] = {}
         self._timer_seq = 0
@@ -131,10 +139,43 @@ class TradingSession:
 
     def subscribe(self, instrument_id: str, *, book: bool, trades: bool) -> None:
         i = self.index[self.instrument(instrument_id).id]
-        self.wake_book[i] = bool(book)
-        self.wake_trade[i] = bool(trades)
+        self._strategy_book[i] = bool(book)
+        self._strategy_trade[i] = bool(trades)
+        self.wake_book[i] = bool(book) or self.host.wants_book(instrument_id)
+        self.wake_trade[i] = bool(trades) or self.host.wants_trades(instrument_id)
+
+    # -- components (ctx.execute) ----------------------------------------------------------
+    def execute(self, component: Component) -> Component:
+        if not component.id:  # deterministic default: "<name>-<n>" in start order
+            component.id = f"{getattr(component, 'name', type(component).__name__.lower())}-{len(self.host.components) + 1}"
+        self.host.add(component)
+        self.audit.write(self.clock.now(), "decision", action="execute", id=component.id,
+                         component=type(component).__name__)
+        component.start(self.ctx)
+        return component
+
+    def watch(self, component: Component, instrument_id: str, *, book: bool, trades: bool) -> None:
+        i = self.index[self.instrument(instrument_id).id]
+        self.host.watch(component, instrument_id, book=book, trades=trades)
+        self.wake_book[i] = self.wake_book[i] or bool(book)
+        self.wake_trade[i] = self.wake_trade[i] or bool(trades)
+
+    def set_venue_health(self, venue: str, state: str, reason: str) -> None:
+        if venue not in self.venues:
+            raise ConfigError(f"venue health: unknown venue {venue!r}; this run has {list(self.venues)}")
+        now = self.clock.now()
+        if self.host.health.set(venue, state, reason, now):
+            self.audit.write(now, "decision", action="venue_health", venue=venue, state=state, reason=reason)
+            self.host.on_venue_health(self.ctx, venue, state)
 
     # -- the user's code -------------------------------------------------------------------
+    def _call(self, callback: str, method: Callable[..., None], *args: Any) -> None:
+        """`method(ctx, *args)`: a strategy or component callback, its exceptions located."""
+        try:
+            method(self.ctx, *args)
+        except Exception as exc:
+            self._user_failed(callback, exc)
+
     def _user_failed(self, callback: str, exc: Exception) -> NoReturn:
         """Raise what the strategy's `callback` raising `exc` means for the user.
 
@@ -150,7 +191,8 @@ class TradingSession:
         raise user_code_error(callback, exc, self._user_files) from exc
 
     # -- timers --------------------------------------------------------------------------
-    def schedule(self, every_ns: int | None = None, at_ns: int | None = None) -> int:
+    def schedule(self, every_ns: int | None = None, at_ns: int | None = None,
+                 owner: Component | None = None) -> int:
         if every_ns is None and at_ns is None:
             raise StrategyError("ctx.schedule needs every_ns and/or at_ns")
         if every_ns is not None and (not isinstance(every_ns, int) or every_ns <= 0):
@@ -161,11 +203,14 @@ class TradingSession:
         timer_id = self._timer_seq
         self._timer_seq += 1
         self._timer_every[timer_id] = every_ns
+        if owner is not None:
+            self._timer_owner[timer_id] = owner
         heapq.heappush(self._timers, (first, timer_id, timer_id))
         return timer_id
 
     def unschedule(self, timer_id: int) -> None:
         self._timer_every.pop(timer_id, None)
+        self._timer_owner.pop(timer_id, None)
 
     def next_timer_ts(self) -> int | None:
         while self._timers and self._timers[0][2] not in self._timer_every:
@@ -177,34 +222,29 @@ class TradingSession:
         while (due := self.next_timer_ts()) is not None and due <= ts:
             _, _, timer_id = heapq.heappop(self._timers)
             every = self._timer_every.get(timer_id)
+            owner = self._timer_owner.get(timer_id)
             if every is None:
                 self._timer_every.pop(timer_id, None)
+                self._timer_owner.pop(timer_id, None)
             else:
                 self._timer_seq += 1
                 heapq.heappush(self._timers, (due + every, self._timer_seq, timer_id))
             self._trigger_ts = due
-            try:
-                self.strategy.on_timer(self.ctx, due)
-            except Exception as exc:
-                self._user_failed("on_timer", exc)
+            self._call("on_timer", (owner if owner is not None else self.strategy).on_timer, due)
             self._flush()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self.audit.write(self.clock.now(), "start", strategy=type(self.strategy).__name__)
         self._trigger_ts = self.clock.now()
-        try:
-            self.strategy.on_start(self.ctx)
-        except Exception as exc:
-            self._user_failed("on_start", exc)
+        self._call("on_start", self.strategy.on_start)
         self._flush()
 
     def stop(self) -> None:
         self._trigger_ts = self.clock.now()
-        try:
-            self.strategy.on_stop(self.ctx)
-        except Exception as exc:
-            self._user_failed("on_stop", exc)
+        self._call("on_stop", self.strategy.on_stop)
+        self._flush()
+        self.host.on_stop(self.ctx)
         self._flush()
         self.audit.write(self.clock.now(), "stop", orders=len(self.oms.by_no), fills=self.fill_count)
         self.audit.seal(self.clock.now())
@@ -212,22 +252,23 @@ class TradingSession:
     # -- market callbacks ----------------------------------------------------------------
     def on_book(self, instrument_index: int) -> None:
         self._trigger_ts = self.clock.now()
-        try:
-            self.strategy.on_book(self.ctx, self._books[self._ids[instrument_index]])
-        except Exception as exc:
-            self._user_failed("on_book", exc)
+        book = self._books[self._ids[instrument_index]]
+        self._call("on_book", self.host.on_book, book)
         self._flush()
+        if self._strategy_book[instrument_index]:
+            self._call("on_book", self.strategy.on_book, book)
+            self._flush()
 
     def on_trade(self, instrument_index: int, side: int, price: int, qty: int, exch_ts: int) -> None:
         self._trigger_ts = self.clock.now()
         inst = self._by_index(instrument_index)
         trade = TradeView(inst.id, "buy" if side > 0 else "sell", inst.ticks_to_price(price),
                           inst.lots_to_qty(qty), self.clock.now(), exch_ts)
-        try:
-            self.strategy.on_trade(self.ctx, trade)
-        except Exception as exc:
-            self._user_failed("on_trade", exc)
+        self._call("on_trade", self.host.on_trade, trade)
         self._flush()
+        if self._strategy_trade[instrument_index]:
+            self._call("on_trade", self.strategy.on_trade, trade)
+            self._flush()
 
     def _by_index(self, instrument_index: int) -> Instrument:
         return self.instruments[self._ids[instrument_index]]
@@ -457,10 +498,7 @@ class TradingSession:
         refused = kind == OrderEventKind.CANCEL_REJECTED
         update = self._update(order, now, event, fill_price, fill_qty, fee, liquidity,
                               reason if refused else order.reason)
-        try:
-            self.strategy.on_order(self.ctx, update)
-        except Exception as exc:
-            self._user_failed("on_order", exc)
+        self._deliver(update)
         self._flush()
 
     def _update(self, order: Order, now: int, event: Event, fill_price: Decimal | None = None,
@@ -479,11 +517,12 @@ class TradingSession:
     def _flush(self) -> None:
         """Deliver updates the strategy caused itself (local rejects) after its callback."""
         while self._pending:
-            update = self._pending.popleft()
-            try:
-                self.strategy.on_order(self.ctx, update)
-            except Exception as exc:
-                self._user_failed("on_order", exc)
+            self._deliver(self._pending.popleft())
+
+    def _deliver(self, update: OrderUpdate) -> None:
+        """An order update goes to the component that owns its parent, then to the strategy."""
+        self._call("on_order", self.host.on_order, update)
+        self._call("on_order", self.strategy.on_order, update)
 
     # -- marks and notes -----------------------------------------------------------------
     def marks(self) -> dict[str, Decimal]:

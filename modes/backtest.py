@@ -314,7 +314,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     clock = SimClock(start_ts)
     ledger = Ledger(instruments, run.balances)
     session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
-                             ledger=ledger, risk=run.risk, audit=audit, recorder=writer)
+                             ledger=ledger, risk=run.risk, audit=audit, recorder=writer, seed=config.seed)
     loop_start = time.perf_counter()
     try:
         session.start()

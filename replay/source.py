@@ -384,7 +384,7 @@ def parse_synthetic_spec(rest: str) -> tuple[int, int]:
 
 
 def _synthetic_source(spec, rest, instruments, start_ns, end_ns, chunk_rows) -> EventSource:
-    from replay.synthetic import DEFAULT_START_NS, InstrumentGenerator
+    from replay.synthetic import DEFAULT_START_NS, make_generators
 
     seed, duration = parse_synthetic_spec(rest)
     # the synthetic market starts at the window start (default 2024-01-01) and lasts
@@ -398,11 +398,8 @@ def _synthetic_source(spec, rest, instruments, start_ns, end_ns, chunk_rows) -> 
     per_stream = max(4096, min(chunk_rows, 1 << 16))
 
     def make_streams():
-        out = []
-        for inst_id in ids:
-            gen = InstrumentGenerator(instruments[inst_id], seed, begin, finish)
-            out.append(_until(gen.chunks(per_stream), finish))
-        return out, None
+        gens = make_generators([instruments[i] for i in ids], seed, begin, finish)
+        return [_until(gen.chunks(per_stream), finish) for gen in gens], None
 
     return EventSource(spec, ids, make_streams, estimated, chunk_rows, warnings=warnings)
 

@@ -22,6 +22,14 @@ trade id in `order_id`. `local_ts = exch_ts + feed latency` (a few hundred micro
 with lognormal jitter), forced non-decreasing. Everything is driven by a xoshiro256**
 generator seeded from (seed, instrument id), so the stream of an instrument is the same
 whatever the chunk size and whichever other instruments run beside it.
+
+Multi-venue (a documented change of that rule, docs/execution.md "Multi-venue data"): the
+same asset (same base and quote) on two or more venues of one run is generated from one
+latent price, a regime-switching walk on a 10 ms grid seeded from (seed, symbol). Each venue
+keeps its own order flow (its own seed), and differs by a `VenueProfile`: depth, feed
+latency and lead-lag (its fair price is the latent's at t - lag). Instruments of different
+assets, and an asset that runs on one venue only, are still generated independently and
+byte for byte as before.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -67,8 +76,15 @@ N_ISTATE = 3
     P_JIT_NS,
     P_MKT,
     P_CXL,
-) = range(11)
-N_PARAMS = 11
+    P_LINKED,
+    P_LAG_NS,
+    P_INV_TICK,
+) = range(14)
+N_PARAMS = 14
+
+# latent (shared) price of linked venues: float64 lstate [fair price, regime], int64 listate [t]
+L_FAIR, L_REGIME = range(2)
+LATENT_STEP_NS = 10_000_000  # the latent walk advances on a 10 ms grid
 
 _BOOK = EventKind.BOOK_DELTA.value
 _TRADE = EventKind.TRADE.value
@@ -124,6 +140,35 @@ def _lognormal_qty(s, unit, sigma):
     return q if q > 0 else 1
 
 
+@njit(cache=True)
+def _switch_regime(rng, regime, dt):
+    """Regime switch over dt seconds: up or down one step, or rarely calm -> stressed.
+    Exit rates per second: calm 1/900, normal 1/600, stressed 1/120."""
+    switch = (1.0 / 900.0, 1.0 / 600.0, 1.0 / 120.0)
+    if _uniform(rng) < switch[regime] * dt:
+        u = _uniform(rng)
+        if regime == 0:
+            return 2 if u < 0.1 else 1
+        if regime == 1:
+            return 0 if u < 0.6 else 2
+        return 1
+    return regime
+
+
+@njit(cache=True)
+def _latent_to(lrng, lstate, listate, lparams, target):
+    """Advance the shared latent price to `target` (ns) on its grid; the same seed words give
+    the same path in every venue's generator, so venues share one price without sharing state."""
+    step = np.int64(lparams[0])
+    dt = step * 1e-9
+    while listate[0] + step <= target:
+        listate[0] += step
+        regime = _switch_regime(lrng, int(lstate[L_REGIME]), dt)
+        lstate[L_REGIME] = regime
+        lstate[L_FAIR] += lparams[1 + regime] * math.sqrt(dt) * _normal(lrng)
+    return lstate[L_FAIR]
+
+
 # -- book helpers (best level first) ---------------------------------------------------------
 @njit(cache=True)
 def _insert(px, q, n, idx, price, qty):
@@ -173,8 +218,16 @@ def _generate_nb(
     o_px,
     o_qty,
     o_oid,
+    lrng,
+    lstate,
+    listate,
+    lparams,
 ):
     """Advance one instrument until end_ns or until the output is nearly full.
+
+    Linked (params[P_LINKED] = 1): the fair price and the volatility regime are the shared
+    latent's at t - lag (lead-lag), converted to this venue's ticks; otherwise the instrument
+    runs its own walk (the original model, unchanged draw for draw).
 
     Returns the number of rows written. All state lives in the arrays passed in.
     """
@@ -196,9 +249,11 @@ def _generate_nb(
     jit = params[P_JIT_NS]
     p_mkt = params[P_MKT]
     p_cxl = params[P_CXL]
+    linked = params[P_LINKED] != 0.0
+    lag = np.int64(params[P_LAG_NS])
+    inv_tick = params[P_INV_TICK]
     beta = 8.0  # excitation decay per second
     rate_mult = (0.6, 1.0, 2.2)
-    switch = (1.0 / 900.0, 1.0 / 600.0, 1.0 / 120.0)  # regime exit rates per second
 
     if state[S_STARTED] == 0.0:
         # opening snapshot
@@ -242,17 +297,13 @@ def _generate_nb(
         t += dt_ns
         dt = dt_ns * 1e-9
         excite *= math.exp(-beta * dt)
-        # regime switch (up or down one step, or jump from calm to stressed rarely)
-        if _uniform(rng) < switch[regime] * dt:
-            u = _uniform(rng)
-            if regime == 0:
-                regime = 2 if u < 0.1 else 1
-            elif regime == 1:
-                regime = 0 if u < 0.6 else 2
-            else:
-                regime = 1
-        sig = params[P_SIG0 + regime]
-        fair += sig * math.sqrt(dt) * _normal(rng)
+        if linked:
+            fair = _latent_to(lrng, lstate, listate, lparams, t - lag) * inv_tick
+            regime = int(lstate[L_REGIME])
+        else:
+            regime = _switch_regime(rng, regime, dt)
+            sig = params[P_SIG0 + regime]
+            fair += sig * math.sqrt(dt) * _normal(rng)
         # Ogata thinning: accept the candidate with prob lambda(t)/lambda_upper
         if _uniform(rng) * lam > base + excite:
             continue
@@ -554,6 +605,62 @@ def start_price(inst: Instrument) -> Decimal:
     return START_PRICES.get(inst.base.upper(), OTHER_START_PRICE)
 
 
+@dataclass(frozen=True)
+class VenueProfile:
+    """How one venue's copy of a linked instrument differs (docs/execution.md, "Multi-venue data").
+
+    `depth`: multiplier of the typical order size (book depth); `latency_us`/`jitter_us`: feed
+    latency (exch_ts -> local_ts); `lag_ms`: how far this venue's fair price trails the shared
+    latent price (0 = the price leader). Fees are not data: set them per venue in the run
+    config's [venues.X] table (the example configs use each venue's published spot tier).
+    """
+
+    depth: float = 1.0
+    latency_us: float = 250.0
+    jitter_us: float = 60.0
+    lag_ms: float = 0.0
+
+
+#: built-in profiles of linked venues; a venue not listed gets DEFAULT_PROFILE
+VENUE_PROFILES = {
+    "binance": VenueProfile(depth=1.0, latency_us=250.0, lag_ms=0.0),
+    "okx": VenueProfile(depth=0.7, latency_us=400.0, jitter_us=80.0, lag_ms=20.0),
+    "bybit": VenueProfile(depth=0.6, latency_us=350.0, jitter_us=80.0, lag_ms=35.0),
+    "coinbase": VenueProfile(depth=0.5, latency_us=600.0, jitter_us=120.0, lag_ms=50.0),
+    "kraken": VenueProfile(depth=0.4, latency_us=700.0, jitter_us=150.0, lag_ms=80.0),
+}
+DEFAULT_PROFILE = VenueProfile(depth=0.5, latency_us=500.0, jitter_us=100.0, lag_ms=50.0)
+
+
+def linked_groups(instruments: Sequence[Instrument]) -> dict[str, list[int]]:
+    """Positions of instruments that share one latent price: same base and quote (ccxt symbol)
+    on two or more venues. USD, USDT and USDC are different quotes, so never linked."""
+    groups: dict[str, list[int]] = {}
+    for index, inst in enumerate(instruments):
+        groups.setdefault(f"{inst.base}/{inst.quote}", []).append(index)
+    return {symbol: members for symbol, members in groups.items() if len(members) > 1}
+
+
+def make_generators(instruments: Sequence[Instrument], seed: int, start_ns: int, end_ns: int, *,
+                    events_per_second: float = 1000.0,
+                    profiles: dict[str, VenueProfile] | None = None) -> list[InstrumentGenerator]:
+    """One generator per instrument; the same asset on several venues is linked (one latent
+    price, venue profiles); an instrument alone on its asset is generated exactly as before."""
+    table = {**VENUE_PROFILES, **(profiles or {})}
+    linked = {i: symbol for symbol, members in linked_groups(instruments).items() for i in members}
+    out = []
+    for index, inst in enumerate(instruments):
+        symbol = linked.get(index)
+        if symbol is None:
+            out.append(InstrumentGenerator(inst, seed, start_ns, end_ns, events_per_second=events_per_second))
+        else:
+            profile = table.get(inst.venue, DEFAULT_PROFILE)
+            out.append(InstrumentGenerator(inst, seed, start_ns, end_ns, events_per_second=events_per_second,
+                                           latency_us=profile.latency_us, jitter_us=profile.jitter_us,
+                                           link=(symbol, profile)))
+    return out
+
+
 class InstrumentGenerator:
     """The synthetic stream of one instrument, produced in bounded chunks."""
 
@@ -568,6 +675,7 @@ class InstrumentGenerator:
         price: Decimal | None = None,
         latency_us: float = 250.0,
         jitter_us: float = 60.0,
+        link: tuple[str, VenueProfile] | None = None,
     ) -> None:
         if end_ns <= start_ns:
             raise ConfigError(f"synthetic data: end {end_ns} must be after start {start_ns}")
@@ -579,6 +687,8 @@ class InstrumentGenerator:
             raise ConfigError(f"{inst.id}: start price {p0} is too few ticks for a synthetic book")
         gap = max(1.0, ticks * 2e-6)
         unit = max(1.0, float(Decimal(1000) / p0 / inst.lot_size))  # ~1000 quote units
+        if link is not None:
+            unit = max(1.0, unit * link[1].depth)
         per_sqrt_s = ticks / math.sqrt(365.25 * 86400)
         self.params = np.array(
             [
@@ -593,6 +703,9 @@ class InstrumentGenerator:
                 jitter_us * 1e3,
                 0.045,  # market-order share of messages (~12% of rows are trades)
                 0.40,  # cancel share
+                0.0 if link is None else 1.0,
+                0.0 if link is None else link[1].lag_ms * 1e6,
+                float(1 / inst.tick_size),
             ],
             dtype=np.float64,
         )
@@ -604,6 +717,15 @@ class InstrumentGenerator:
         self.state[S_REGIME] = 1.0
         self.books = np.zeros((4, MAXL), dtype=np.int64)
         self.nlev = np.zeros(2, dtype=np.int64)
+        # the shared latent of a linked instrument: seeded from (seed, symbol) only, so every
+        # venue's generator walks the same path; price units, so tick sizes may differ
+        symbol = link[0] if link is not None else ""
+        self.lrng = _seed_words(seed, f"latent:{symbol}")
+        self.lstate = np.array([float(p0), 1.0], dtype=np.float64)
+        self.listate = np.array([int(start_ns)], dtype=np.int64)
+        per_sqrt_s_price = float(p0) / math.sqrt(365.25 * 86400)
+        self.lparams = np.array([LATENT_STEP_NS, per_sqrt_s_price * 0.25, per_sqrt_s_price * 0.5,
+                                 per_sqrt_s_price * 1.1], dtype=np.float64)
 
     @property
     def done(self) -> bool:
@@ -639,6 +761,10 @@ class InstrumentGenerator:
                 cols["price"],
                 cols["qty"],
                 cols["order_id"],
+                self.lrng,
+                self.lstate,
+                self.listate,
+                self.lparams,
             )
             if n == 0:
                 continue
@@ -662,12 +788,8 @@ def generate(
     (local_ts, instrument position, source order)."""
     from replay.source import _until, merge_streams
 
-    gens = [
-        InstrumentGenerator(
-            inst, seed, start_ns, start_ns + duration_ns, events_per_second=events_per_second
-        )
-        for inst in instruments
-    ]
+    gens = make_generators(instruments, seed, start_ns, start_ns + duration_ns,
+                           events_per_second=events_per_second)
     per = max(4 * MSG_MAX, min(int(chunk_rows), 1 << 16))
     end_ns = start_ns + duration_ns
     yield from merge_streams([_until(g.chunks(per), end_ns) for g in gens], chunk_rows)

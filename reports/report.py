@@ -18,8 +18,8 @@ import jinja2
 import numpy as np
 
 from engine.progress import progress
+from reports import execution, plots
 from reports import format as fmt
-from reports import plots
 from reports.metrics import HORIZONS, NA_TS, RATIO_RULE, Metrics, compute
 from reports.rundir import RunData, load_run
 
@@ -29,6 +29,7 @@ SCHEMA_VERSION = 2
 REPORT_SECTIONS = (
     "report", "headline", "orders", "fills", "execution", "parents", "markouts",
     "queue", "latency", "pnl", "inventory", "by_venue", "by_instrument",
+    "algorithms", "routing",  # reports.execution (execution algorithms and the router)
 )
 MAX_PARENT_ROWS = 25
 #: Order outcomes (orders.outcomes / queue keys) and how the report names them.
@@ -307,7 +308,21 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
         config_text=json.dumps(run.config, indent=2, sort_keys=True) if run.config is not None else "",
         instruments_text=json.dumps(run.instrument_specs, indent=2, sort_keys=True) if run.instrument_specs else "",
         all_notes=all_notes,
+        algorithms=m.get("algorithms") or {"count": 0},
+        routing=m.get("routing") or {"decisions": 0},
+        schedule_svgs=_schedule_svgs(run, m, metrics.notes),
     )
+
+
+def _schedule_svgs(run: RunData, m: dict[str, Any], notes: list[str]) -> list[tuple[str, str]]:
+    """Schedule-vs-executed plots (reports.execution); a drawing error becomes a note."""
+    if not (m.get("algorithms") or {}).get("count"):
+        return []
+    try:
+        return execution.schedule_figures(m["algorithms"], run.run_dir)
+    except Exception as exc:  # noqa: BLE001 - reported, never hidden (as make_plots)
+        notes.append(f"The schedule plots could not be drawn ({type(exc).__name__}: {exc}).")
+        return []
 
 
 def make_plots(metrics: Metrics) -> tuple[dict[str, str | None], dict[str, str]]:
@@ -353,6 +368,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         run = load_run(run_dir)
         bar.advance()
         metrics = compute(run)
+        metrics.sections["algorithms"] = execution.schedule_vs_executed(run_dir)
+        metrics.sections["routing"] = execution.routing_quality(run_dir, metrics.sections.get("by_venue"))
         bar.advance()
         svgs, sampling_notes = make_plots(metrics)
         bar.advance()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -189,10 +189,14 @@ class SimCore:
         Each (venue, asset) gets a unit of 10**-E of the asset, E the smallest exponent that
         makes every amount the kernel handles a whole number: the starting balance, a lot
         (base), a tick x lot and its maker and taker fees (quote). Fills of p ticks x q
-        lots then move p * q * (units per tick-lot) exactly. Fills xinst's balance columns;
-        returns ([(venue, asset, E)], bal).
+        lots then move p * q * (units per tick-lot) exactly. Fee digits beyond what int64
+        can hold next to the balance (with 100x headroom: `_fee_exponent_cap`) are rounded
+        up to the unit, so a fee is charged at most one unit (10**-E) high per fill, never
+        low: a venue's balance check stays conservative (venues round fees to the asset's
+        precision too). Fills xinst's balance columns; returns ([(venue, asset, E)], bal).
         """
         need: dict[tuple[str, str], list[Decimal]] = {}
+        fees: dict[tuple[str, str], list[Decimal]] = {}
         for inst in self.instruments:
             cfg = self.configs[inst.venue]
             if not cfg.enforce_balances:
@@ -201,14 +205,18 @@ class SimCore:
             maker = inst.maker_fee_bps if inst.maker_fee_bps is not None else cfg.maker_fee_bps
             taker = inst.taker_fee_bps if inst.taker_fee_bps is not None else cfg.taker_fee_bps
             need.setdefault((inst.venue, inst.base), []).append(inst.lot_size)
-            need.setdefault((inst.venue, inst.quote), []).extend(
-                [unit, unit * maker / _BPS, unit * taker / _BPS])
+            need.setdefault((inst.venue, inst.quote), []).append(unit)
+            fees.setdefault((inst.venue, inst.quote), []).extend([unit * maker / _BPS, unit * taker / _BPS])
         for name in self.venues:
             for asset, amount in self.configs[name].balances:
                 if self.configs[name].enforce_balances:
                     need.setdefault((name, asset), []).append(amount)
         assets = sorted(need)
-        exps = {key: max([0] + [-_exponent(x) for x in need[key]]) for key in assets}
+        exps = {}
+        for key in assets:
+            exact = max([0] + [-_exponent(x) for x in need[key]])
+            fee = max([0] + [-_exponent(x) for x in fees.get(key, [])])
+            exps[key] = max(exact, min(fee, _fee_exponent_cap(need[key])))
         bal = np.zeros((max(1, len(assets)), C.BAL_NF), dtype=np.int64)
         row = {key: k for k, key in enumerate(assets)}
         for name in self.venues:
@@ -231,8 +239,8 @@ class SimCore:
             x[C.XI_QUOTE] = row[(inst.venue, inst.quote)]
             x[C.XI_BMUL] = _to_units(inst.lot_size, eb, where)
             x[C.XI_QMUL] = _to_units(unit, eq, where)
-            x[C.XI_FEE_M] = _to_units(unit * maker / _BPS, eq, where)
-            x[C.XI_FEE_T] = _to_units(unit * taker / _BPS, eq, where)
+            x[C.XI_FEE_M] = _to_units(unit * maker / _BPS, eq, where, round_up=True)
+            x[C.XI_FEE_T] = _to_units(unit * taker / _BPS, eq, where, round_up=True)
             x[C.XI_FEE_LOCK] = max(0, int(x[C.XI_FEE_M]), int(x[C.XI_FEE_T]))
         return [(v, a, exps[(v, a)]) for v, a in assets], bal
 
@@ -678,8 +686,17 @@ def _exponent(value: Decimal) -> int:
     return int(value.normalize().as_tuple().exponent)
 
 
-def _to_units(value: Decimal, exp: int, where: str) -> int:
+def _fee_exponent_cap(amounts: list[Decimal]) -> int:
+    """The largest E at which 100x the largest amount still fits in `_UNIT_LIMIT` units of
+    10**-E (fee digits beyond it are rounded up; see `_balance_tables`)."""
+    largest = max([Decimal(1)] + [abs(a) for a in amounts])
+    return int((Decimal(_UNIT_LIMIT) / (100 * largest)).log10().to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _to_units(value: Decimal, exp: int, where: str, *, round_up: bool = False) -> int:
     scaled = value.scaleb(exp)
+    if round_up:
+        scaled = scaled.to_integral_value(rounding=ROUND_CEILING)
     if scaled != scaled.to_integral_value():  # pragma: no cover - exp is chosen to avoid it
         raise ConfigError(f"{where}: {value} is not a whole number of 1e-{exp}")
     units = int(scaled)

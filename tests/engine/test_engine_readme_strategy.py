@@ -1,4 +1,4 @@
-"""A strategy written only from the README's Strategy API section runs through the CLI."""
+"""A strategy written only from the Strategy API page (docs/strategy-api.md) runs through the CLI."""
 
 import json
 import re
@@ -7,8 +7,8 @@ from modes.cli import main
 
 
 def _readme_example(root):
-    text = (root / "README.md").read_text()
-    section = text.split("## Strategy API", 1)[1].split("\n## ", 1)[0]
+    text = (root / "docs" / "strategy-api.md").read_text()
+    section = text.split("# Strategy API", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert blocks, "the Strategy API section must contain a python example"
     return blocks[0]

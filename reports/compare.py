@@ -61,7 +61,7 @@ class Row:
     a: Any
     b: Any
     delta: float | None
-    verdict: str  # "better", "worse", "same" or ""
+    verdict: str  # "better", "worse", "same", "n/a (…)" or ""
 
 
 @dataclass
@@ -142,12 +142,16 @@ def config_diff(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[tupl
 
 def rows(ha: dict[str, Any], hb: dict[str, Any]) -> list[Row]:
     out = []
-    for key, (label, _kind, better) in HEADLINE.items():
+    for key, (label, kind, better) in HEADLINE.items():
         a, b = ha.get(key), hb.get(key)
         na, nb = _number(a), _number(b)
         delta = nb - na if na is not None and nb is not None else None
         verdict = ""
-        if delta is not None and better is not None:
+        if kind == "duration" and delta is not None and 0 in (na, nb):
+            # a 0 ns latency is a run that did not model latency (zero-cost profile), not a
+            # fast one: calling it "better" would reward the missing model
+            verdict = "n/a (0 ns: latency not modelled)"
+        elif delta is not None and better is not None:
             if abs(delta) <= 1e-12 * max(abs(na or 0), abs(nb or 0), 1.0):
                 verdict = "same"
             else:

@@ -289,3 +289,15 @@ def test_figures_round_half_even_whatever_the_thread_decimal_context():
         assert fmt.num(1.25, 1) == "1.2"
         assert fmt.num(decimal.Decimal("2.345"), 2) == "2.34"
         assert fmt.signed(decimal.Decimal("0.125"), 2) == "+0.12"
+
+
+def test_compare_does_not_call_an_unmodelled_0_ns_latency_better() -> None:
+    """Issue 9: a run with 0 ns latency (nothing modelled) is not 'better' than one with 5 ms."""
+    from reports.compare import rows
+
+    table = {r.key: r for r in rows({"submit_to_ack_p99_ns": 10_000_000, "net_pnl": 1.0},
+                                    {"submit_to_ack_p99_ns": 0, "net_pnl": 2.0})}
+    assert table["submit_to_ack_p99_ns"].verdict == "n/a (0 ns: latency not modelled)"
+    assert table["net_pnl"].verdict == "better"  # other rows keep their verdicts
+    both = {r.key: r for r in rows({"submit_to_ack_p99_ns": 10_000_000}, {"submit_to_ack_p99_ns": 5_000_000})}
+    assert both["submit_to_ack_p99_ns"].verdict == "better"

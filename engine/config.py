@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +290,19 @@ def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_
         config_file=config_file,
         cli_keys=frozenset(cli_keys),
     )
+
+
+def parse_decimal(value: Any, where: str, *, floats: bool = False, unit: str = "number") -> Decimal:
+    """A config number read by its written digits; TOML floats only with `floats` (fee rates
+    such as 7.5, whose binary error Decimal(str(x)) drops), never for money."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} = {value!r}: expected a {unit}")
+    if isinstance(value, float) and not floats:
+        raise ConfigError(f"{where} = {value!r}: write it as a quoted decimal string")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{where} = {value!r}: expected a {unit}") from None
+    if not result.is_finite():
+        raise ConfigError(f"{where} = {value!r}: must be finite")
+    return result

@@ -16,10 +16,11 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engine.config import parse_decimal
 from engine.errors import ConfigError
 
 #: keys a `[venues.<name>]` table may hold (README "Venue table keys")
@@ -220,22 +221,6 @@ def parse_balances(venue: str, raw: Any) -> dict[str, Decimal]:
         if out[str(asset)] < 0:
             raise ConfigError(f"{where} balances.{asset} = {amount!r}: must not be negative")
     return out
-
-
-def parse_decimal(value: Any, where: str, *, floats: bool = False, unit: str = "number") -> Decimal:
-    """A config number read by its written digits; TOML floats only with `floats` (fee rates
-    such as 7.5, whose binary error Decimal(str(x)) drops), never for money."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where} = {value!r}: expected a {unit}")
-    if isinstance(value, float) and not floats:
-        raise ConfigError(f"{where} = {value!r}: write it as a quoted decimal string")
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{where} = {value!r}: expected a {unit}") from None
-    if not result.is_finite():
-        raise ConfigError(f"{where} = {value!r}: must be finite")
-    return result
 
 
 def _decimal_text(value: Any, where: str) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
+from engine.config import parse_decimal
 from engine.errors import ConfigError
 from engine.types import EventKind, Instrument
 from replay.book import BookScanner
@@ -61,14 +62,9 @@ def duration(name: str, value: object, *, zero: bool = True) -> int:
 def decimal_value(name: str, value: object, *, low: Decimal | None = None,
                   high: Decimal | None = None) -> Decimal:
     """A number key (TOML int/float/decimal string) -> the Decimal of its decimal text, bounded."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if not isinstance(value, int | float | str | Decimal):
         raise ConfigError(f"{name} = {value!r}: expected a number")
-    try:
-        dec = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{name} = {value!r}: expected a number") from None
-    if not dec.is_finite():
-        raise ConfigError(f"{name} = {value!r}: expected a finite number")
+    dec = parse_decimal(value, name, floats=True)
     if low is not None and dec < low:
         raise ConfigError(f"{name} = {value}: must be >= {low}")
     if high is not None and dec > high:

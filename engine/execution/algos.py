@@ -35,6 +35,7 @@ import math
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
+from engine.config import parse_decimal
 from engine.errors import ConfigError
 from engine.execution.almgren_chriss import ImpactModel, optimal_trajectory
 from engine.execution.host import Component
@@ -57,13 +58,8 @@ FATAL_REJECTS = ("kill_switch", "reduce_only", "max_position")
 
 
 def _dec(value: object, name: str) -> Decimal:
-    try:
-        out = Decimal(str(value))
-    except Exception:
-        raise ConfigError(f"{name}={value!r}: expected a number") from None
-    if not out.is_finite():
-        raise ConfigError(f"{name}={value!r}: expected a finite number")
-    return out
+    """An algorithm argument as the Decimal of its written digits (ConfigError naming it)."""
+    return parse_decimal(value, name, floats=True)
 
 
 class ExecutionAlgorithm(Component):

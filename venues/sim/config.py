@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import parse_decimal
 from engine.errors import ConfigError
-from engine.venue_profiles import check_venue_keys, parse_balances, parse_decimal
+from engine.venue_profiles import check_venue_keys, parse_balances
 from venues.sim.codes import (
     QM_L3_FIFO,
     QM_LOG,

@@ -39,6 +39,10 @@ def load_class(spec: str, base_dir: str | Path = ".") -> type:
             raise StrategyError(f"cannot import {file}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
+        # the strategy's own helper modules beside it import as they would for `python file.py`
+        folder = str(file.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         try:
             module_spec.loader.exec_module(module)
         except SyntaxError as exc:

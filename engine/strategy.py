@@ -8,6 +8,7 @@ lets a test prove backtest/live parity.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import StrategyError, code_location
@@ -75,7 +76,9 @@ def strategy_files(strategy: object) -> list[str]:
     """Source files of the user's classes behind a strategy object (for error locations).
 
     Every class in the strategy's MRO (and, for a compiled strategy's adapter, in the
-    compiled class's MRO) that is not one of the engine's own base classes.
+    compiled class's MRO) that is not one of the engine's own base classes, plus the other
+    Python files beside each of them (the user's helper modules), so an error raised in a
+    helper names the helper's line.
     """
     classes: list[type] = list(type(strategy).__mro__)
     compiled = getattr(strategy, "compiled", None)
@@ -90,4 +93,5 @@ def strategy_files(strategy: object) -> list[str]:
             files.append(inspect.getfile(klass))
         except (TypeError, OSError):
             continue
-    return files
+    helpers = [str(f) for file in files for f in sorted(Path(file).parent.glob("*.py")) if str(f) not in files]
+    return files + helpers

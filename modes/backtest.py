@@ -9,7 +9,6 @@ the mode-independent `engine` that paper and live modes drive too.
 from __future__ import annotations
 
 import inspect
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -41,6 +40,7 @@ from engine.venue_profiles import (
     resolve_venue_table,
 )
 from modes.backtest_compiled import drive_compiled, uses_fast_path
+from modes.console import warn
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
 INT64_MAX = np.iinfo(np.int64).max
@@ -90,13 +90,9 @@ def _store_specs(spec: str, stored: dict[str, Any], ids: list[str]) -> dict[str,
         template = shipped.get(inst_id)
         out[inst_id] = have.to_instrument(template)
         if template is not None and (template.tick_size, template.lot_size) != (have.tick_size, have.lot_size):
-            _warn(f"{inst_id}: tick_size {have.tick_size:f} / lot_size {have.lot_size:f} from {spec} (the shipped "
+            warn(f"{inst_id}: tick_size {have.tick_size:f} / lot_size {have.lot_size:f} from {spec} (the shipped "
                   f"instruments file says {template.tick_size:f} / {template.lot_size:f}; --instruments FILE overrides)")
     return out
-
-
-def _warn(text: str) -> None:
-    print(f"tickparity: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tuple[dict, dict, list[str]]:
@@ -156,15 +152,17 @@ class _Peekable:
         yield from self._it
 
 
-def venue_table_schema(venue: str) -> Schema:
+def venue_table_schema(venue: str, assets: Iterable[str] | None = None) -> Schema:
     """Valid keys of a `[venues.<venue>]` table (passed to `engine.config.check_run`).
 
     One list: `engine.venue_profiles` (what the simulated venue and the profiles take),
-    with `latency` checked key by key and `balances` a table of asset names.
+    with `latency` checked key by key and `balances` a table of the assets the run's
+    instruments on that venue trade (`assets`; any asset name when None), so a typo such as
+    `USDTT` is an error instead of a silent zero balance of USDT.
     """
     schema: Schema = dict.fromkeys(VENUE_TABLE_KEYS)
     schema["latency"] = dict.fromkeys(LATENCY_KEYS)
-    schema["balances"] = FREE_TABLE
+    schema["balances"] = FREE_TABLE if assets is None else dict.fromkeys(sorted(assets))
     return schema
 
 
@@ -205,7 +203,11 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     instruments = select_instruments(config)
     strategy_cls = load_class(config.strategy, config.base_dir)
     check_strategy_class(strategy_cls, config.strategy)
-    check_run(config, venues=[i.venue for i in instruments.values()], venue_schema=venue_table_schema,
+    assets: dict[str, set[str]] = {}
+    for inst in instruments.values():
+        assets.setdefault(inst.venue, set()).update((inst.base, inst.quote))
+    check_run(config, venues=[i.venue for i in instruments.values()],
+              venue_schema=lambda venue: venue_table_schema(venue, assets.get(venue, ())),
               risk_keys=[f.name for f in fields(RiskConfig)])
     params = effective_params(strategy_cls, config.params, config.param_where)
     venue_configs, balances, defaults = _venue_tables(config, instruments)
@@ -270,7 +272,7 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
                          seed=config.seed)
     for warning in source.warnings:
-        _warn(warning)
+        warn(warning)
     feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
     chunks = source if feed_transform is None else feed_transform(source, instruments)
     feed = _Peekable(apply_feed_latency(chunks, feed_ns))
@@ -283,11 +285,22 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
                          risk, feed, start_ts, end_ts, source.estimated_events, resolved)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
     for line in resolved.defaults:  # once the run is valid, so a user error stays one line
-        print(f"tickparity: warning: {line}", file=sys.stderr)
+        warn(line)
     # published atomically; leftovers of an interrupted earlier run are recovered first
     return write_run_dir(
         out, lambda staging: _run_into(staging, prepared, wall_start, write_html, out.name)
     )
+
+
+def venue_settings_json(venue_configs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each venue's resolved settings (profile defaults filled in), as summary.json's
+    `run.venues` and `backtest --dry-run` show them."""
+    return {name: {"profile": cfg.profile, "maker_fee_bps": str(cfg.maker_fee_bps),
+                   "taker_fee_bps": str(cfg.taker_fee_bps), "entry_ns": cfg.entry_ns,
+                   "response_ns": cfg.response_ns, "feed_ns": cfg.feed_ns,
+                   "enforce_balances": cfg.enforce_balances,
+                   "balances": {a: str(x) for a, x in cfg.balances}}
+            for name, cfg in venue_configs.items()}
 
 
 def _instruments_path(config: RunConfig) -> Path:
@@ -346,12 +359,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
         "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
-        "venues": {name: {"profile": cfg.profile, "maker_fee_bps": str(cfg.maker_fee_bps),
-                          "taker_fee_bps": str(cfg.taker_fee_bps), "entry_ns": cfg.entry_ns,
-                          "response_ns": cfg.response_ns, "feed_ns": cfg.feed_ns,
-                          "enforce_balances": cfg.enforce_balances,
-                          "balances": {a: str(x) for a, x in cfg.balances}}
-                   for name, cfg in run.venue_configs.items()},
+        "venues": venue_settings_json(run.venue_configs),
         "defaults": list(run.defaults),
         # the simulated venue's own books of our money: free + locked = the ledger's balance
         # once every response has arrived (a run that ends at a --to bound may differ by

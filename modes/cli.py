@@ -107,15 +107,23 @@ def _headline(run_dir: Path) -> str:
 
 def _dry_run(config, out: str | None) -> int:
     """Print what the run would use, write nothing."""
-    from modes.backtest import data_span, resolve_run
+    from modes.backtest import data_span, resolve_run, venue_settings_json
+    from modes.console import warn
     from replay.schema import format_ns
+    from replay.source import check_window
 
     resolved = resolve_run(config)
-    print(json.dumps(resolved.config_json(), indent=2, sort_keys=True))
+    spans = data_span(config, resolved.instruments)
+    # the run's own checks: a window outside the data is the same one-line error
+    partial = check_window(config.data, spans, config.start_ns, config.end_ns)
+    for line in [*resolved.defaults, *partial]:
+        warn(line)
+    print(json.dumps(resolved.config_json() | {"venues_resolved": venue_settings_json(resolved.venue_configs)},
+                     indent=2, sort_keys=True))
     print(f"run id: {resolved.run_id}; run directory: {out or f'runs/{resolved.run_id}'}")
     window = f"{format_ns(config.start_ns) if config.start_ns is not None else 'start'} .. " \
              f"{format_ns(config.end_ns) if config.end_ns is not None else 'end'}"
-    for inst_id, (first, last) in data_span(config, resolved.instruments).items():
+    for inst_id, (first, last) in spans.items():
         print(f"data {inst_id}: {format_ns(first)} .. {format_ns(last)} (run window: {window})")
     print("dry run: nothing written")
     return 0

@@ -9,13 +9,13 @@ which the main CLI prints as one line. `main(argv)` runs the `data` command on i
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import ConfigError, DataError
 from engine.progress import progress
 from engine.types import Instrument, load_instruments
+from modes.console import warn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -229,7 +229,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 raise DataError(f"{args.store}: instrument {inst_id} is not in the store")
         if start is not None or end is not None:
             for warning in check_window(args.store, store_spans(store, ids), start, end):
-                print(f"tickparity: warning: {warning}", file=sys.stderr, flush=True)
+                warn(warning)
         total = sum(store.count(i, start, end) for i in ids)
 
         def batches():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import ConfigError
+from modes.console import warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +77,7 @@ def prepare(args: argparse.Namespace):
                                 accounts=accounts, seed=config.seed, speed=args.speed,
                                 loop=args.loop, out_dir=out, faults=faults)
     for line in defaults:  # once everything is valid, so a user error stays one line
-        print(f"tickparity: warning: {line}", file=sys.stderr)
+        warn(line)
     return settings, source, config
 
 

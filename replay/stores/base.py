@@ -16,13 +16,17 @@ masked by it.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import numpy as np
 
@@ -33,7 +37,8 @@ from replay.schema import InstrumentStats, StoredInstrument
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One imported input file: its name (as given), sha256 of its bytes, size in bytes."""
+    """One imported input file: its name (as given), sha256 and size in bytes of its content
+    (decompressed; see `source_files`)."""
 
     name: str
     sha256: str
@@ -41,20 +46,48 @@ class SourceFile:
 
 
 def source_files(paths: Iterable[str | Path]) -> list[SourceFile]:
-    """sha256 digests of input files (read in 1 MiB blocks; the bytes as stored, .gz too)."""
+    """sha256 digests of input files' content: the decompressed bytes of a .gz file and the
+    members of a .zip (in name order), so the same rows recompressed or unpacked are the
+    same source (a re-import is refused either way). A file that does not decompress
+    (cut short, corrupt) is digested as stored; the importer then reports it with its line."""
     out = []
     for p in paths:
-        digest = hashlib.sha256()
-        size = 0
         try:
-            with open(p, "rb") as fh:
-                while block := fh.read(1 << 20):
-                    digest.update(block)
-                    size += len(block)
+            try:
+                digest, size = _content_digest(Path(p))
+            except (EOFError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+                if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+                    raise
+                digest, size = _digest_blocks(open(p, "rb"))
         except OSError as exc:
             raise DataError(f"{p}: cannot read: {exc.strerror or exc}") from None
-        out.append(SourceFile(str(p), digest.hexdigest(), size))
+        out.append(SourceFile(str(p), digest, size))
     return out
+
+
+def _content_digest(path: Path) -> tuple[str, int]:
+    if path.suffix == ".gz":
+        return _digest_blocks(gzip.open(path, "rb"))
+    if path.suffix == ".zip":
+        digest, size = hashlib.sha256(), 0
+        with zipfile.ZipFile(path) as archive:
+            for name in sorted(archive.namelist()):
+                with archive.open(name) as member:
+                    while block := member.read(1 << 20):
+                        digest.update(block)
+                        size += len(block)
+        return digest.hexdigest(), size
+    return _digest_blocks(open(path, "rb"))
+
+
+def _digest_blocks(handle: IO[bytes]) -> tuple[str, int]:
+    """(sha256 hex, byte count) of a binary stream read in 1 MiB blocks; closes it."""
+    digest, size = hashlib.sha256(), 0
+    with handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def refuse_reimports_early(spec: str, sources: Sequence[SourceFile]) -> None:

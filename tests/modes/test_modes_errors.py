@@ -130,3 +130,19 @@ def test_orders_table_says_null_for_no_reason_and_market_orders_are_ioc(random_r
     assert "" not in {r.get("reason") for r in audit}
 
 
+
+
+def test_a_helper_module_beside_the_strategy_imports_and_its_line_is_named(tmp_path, capsys, monkeypatch):
+    """A strategy's own helper module imports without PYTHONPATH, and an exception raised in
+    it names the helper's line (the user's code), not only the strategy's call."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "strat"
+    folder.mkdir()
+    (folder / "helper_mod.py").write_text("def size(x):\n    return x / 0\n")
+    (folder / "my_mm.py").write_text("from engine import Strategy\nfrom helper_mod import size\n\n\n"
+                                     "class H(Strategy):\n    def on_start(self, ctx):\n        size(1)\n")
+    code, err = _run(capsys, ["backtest", "--strategy", "strat/my_mm.py:H", "--data", "synthetic:1:5s",
+                              "--out", "runs/h", "--no-report"])
+    assert code == 2
+    assert err == ("tickparity: error: strategy error in on_start (strat/helper_mod.py:2): "
+                   "ZeroDivisionError: division by zero\n")

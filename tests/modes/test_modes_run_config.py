@@ -222,3 +222,40 @@ def test_run_id_ignores_out_but_not_the_seed(capsys, tmp_path):
         assert code == 0, err
         ids.append(json.loads(out[:out.index("\nrun id:")])["run_id"])
     assert ids[0] == ids[1] != ids[2]
+
+
+def test_log_level_error_also_silences_the_runs_own_warnings(capsys, tmp_path):
+    """--log-level error hides every warning: ctx.log notes and the venue defaults alike."""
+    strategy = _write_strategy(tmp_path)
+    argv = ["backtest", "--strategy", f"{strategy}:Probe", "--data", "synthetic:1:5s", "--param", "qty=0.01",
+            "--out", str(tmp_path / "run"), "--no-report"]
+    code, _, err = _run(capsys, argv)
+    assert code == 0 and "tickparity: warning: [venues.binance]" in err  # the defaults, by default
+    code, _, err = _run(capsys, ["--log-level", "error", *argv])
+    assert code == 0 and err == ""
+
+
+def test_a_balance_of_an_asset_the_run_does_not_trade_is_an_error(capsys, tmp_path):
+    strategy = _write_strategy(tmp_path)
+    config = tmp_path / "run.toml"
+    config.write_text(f'[run]\nstrategy = "{strategy}:Probe"\ndata = "synthetic:1:5s"\n\n[run.params]\nqty = 0.01\n\n'
+                      '[venues.binance]\nbalances = { USDTT = "100000", BTC = "1" }\n')
+    code, _, err = _run(capsys, ["backtest", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert err == (f"tickparity: error: {config}: [venues.binance.balances] USDTT: unknown key; "
+                   "did you mean 'USDT'? (valid keys: BTC, USDT)")
+    assert not (tmp_path / "run").exists()
+
+
+def test_dry_run_applies_the_runs_window_check_and_states_the_defaults(capsys, tmp_path):
+    strategy = _write_strategy(tmp_path)
+    base = ["backtest", "--strategy", f"{strategy}:Probe", "--data", "synthetic:3:10m", "--param", "qty=0.01",
+            "--dry-run"]
+    # synthetic:3:10m starts at --from (default 2024-01-01T00:00Z): a window ending before it is empty
+    code, out, err = _run(capsys, [*base, "--to", "2023-12-31T00:00:00Z"])
+    assert code == 2 and "no data in the window" in err and out == ""
+    code, out, err = _run(capsys, base)
+    assert code == 0
+    assert "tickparity: warning: [venues.binance] maker_fee_bps, taker_fee_bps not set" in err
+    resolved = json.loads(out[:out.index("\nrun id:")])["venues_resolved"]["binance"]
+    assert resolved["taker_fee_bps"] == "10" and resolved["entry_ns"] == 5_000_000

@@ -565,3 +565,25 @@ def test_legacy_parquet_layout_is_read_and_converted(tmp_path, files):
     assert _state(spec)["rows"] == 1224
     assert sorted(p.name for p in root.iterdir()) == [".staging", ".versions", "current"]
     assert [p.name for p in (root / ".versions").iterdir()] == ["000001"]
+
+
+def test_the_same_rows_recompressed_are_refused_as_already_imported(tmp_path, capsys):
+    """Issue 17 (3), found by a new user: a file imported once, then its gzip copy, must not
+    double the rows; the digest is of the content, so both are one source."""
+    import gzip
+    import shutil
+
+    from modes.cli import main
+
+    csv = tmp_path / "book.csv"
+    csv.write_text("exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n"
+                   "binance,BTCUSDT,1723075200000000,1723075200001000,true,bid,59999.00,1.0\n"
+                   "binance,BTCUSDT,1723075200000000,1723075200001000,true,ask,60001.00,2.0\n"
+                   "binance,BTCUSDT,1723075201000000,1723075201001000,false,bid,59999.00,1.5\n")
+    with open(csv, "rb") as src, gzip.open(tmp_path / "book.csv.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    store = f"duckdb:{tmp_path / 's.duckdb'}"
+    assert main(["data", "import", "--format", "tardis", str(csv), "--to", store]) == 0
+    capsys.readouterr()
+    assert main(["data", "import", "--format", "tardis", str(tmp_path / "book.csv.gz"), "--to", store]) == 2
+    assert "already imported" in capsys.readouterr().err

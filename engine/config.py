@@ -265,7 +265,7 @@ def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_
         raise ConfigError(f"{where('instruments')} = {instruments!r}: expected a list of ids")
     seed = run.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise ConfigError(f"{where('seed')} = {seed!r}: expected an integer from 0 to 2**63-1")
+        raise ConfigError(f"{where('seed')} = {seed if isinstance(seed, Decimal) else repr(seed)}: expected an integer from 0 to 2**63-1")
     sample_ms = run.get("sample_ms", 1000)
     if not isinstance(sample_ms, int) or isinstance(sample_ms, bool) or sample_ms <= 0:
         raise ConfigError(f"{where('sample_ms')} = {sample_ms!r}: expected a positive integer")

@@ -669,6 +669,30 @@ TAKE_STP = np.int64(1)
 TAKE_BALANCE = np.int64(2)
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def book_take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, b, j, px, room, filled, qty,
+                 order_price, locked, partial):
+    """The taker takes up to `room` lots of visible level j (price px) of book row b: all
+    of its remainder on a venue without partial fills; a market buy on a venue enforcing
+    balances only what it can pay. The lots taken are marked consumed (liquidity
+    consumption). Returns (filled, lots taken, out_of_funds)."""
+    kx, qt, cs, cnt, insnap = book
+    avail = qt[b, j] - cs[b, j]
+    x = min(room, qty - filled)
+    if not partial:
+        x = qty - filled  # no partial fills: the whole remainder fills at this level
+    if not locked:
+        x = affordable_nb(ords, V, v, inst, px, x)
+        if x == 0:
+            return filled, x, True
+    cs[b, j] += min(x, avail)
+    filled += x
+    settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, x, LQ_TAKER)
+    emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, px, x, filled,
+            qty - filled, order_price)
+    return filled, x, False
+
+
 @njit(cache=True, _nrt=False)
 def cross_level_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, price, j, filled, qty,
                    order_price, locked, owner, skip):
@@ -708,19 +732,11 @@ def cross_level_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, price, j, 
             if front > avail:
                 front = avail
             if front > 0:
-                x = min(front, qty - filled)
-                if not partial:
-                    x = qty - filled  # no partial fills: the whole remainder fills from the book
-                if not locked:
-                    x = affordable_nb(ords, V, v, inst, price, x)
-                    if x == 0:
-                        short = True
-                        break
-                cs[b, j] += min(x, avail)
-                filled += x
-                settle_fill_nb(ords, V, v, inst, side, locked, order_price, price, x, LQ_TAKER)
-                emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, price, x,
-                        filled, qty - filled, order_price)
+                filled, x, short = book_take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side,
+                                                b, j, price, front, filled, qty, order_price,
+                                                locked, partial)
+                if short:
+                    break
                 for k2 in range(S[S_NACT]):  # the book lots taken were ahead of these orders
                     s2 = act[k2]
                     if ot[s2, OF_INST] == inst and ot[s2, OF_SIDE] == -side \
@@ -812,19 +828,11 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
             continue
         if not have_level:
             break
-        avail = qt[b, j] - cs[b, j]
-        x = min(avail, qty - filled)
-        if not partial:
-            x = qty - filled  # no partial fills: the whole remainder fills at this level
-        if not locked:
-            x = affordable_nb(ords, V, v, inst, px, x)
-            if x == 0:
-                return filled, qty, TAKE_BALANCE
-        cs[b, j] += min(x, avail)
-        filled += x
-        settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, x, LQ_TAKER)
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, px, x, filled,
-                qty - filled, order_price)
+        filled, x, short = book_take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, b, j, px,
+                                        qt[b, j] - cs[b, j], filled, qty, order_price, locked,
+                                        partial)
+        if short:
+            return filled, qty, TAKE_BALANCE
     return filled, qty, TAKE_DONE
 
 

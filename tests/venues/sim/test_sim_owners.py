@@ -38,13 +38,18 @@ def test_taker_of_one_owner_fills_against_another_owners_better_priced_order():
     assert ("CANCELLED", 2) not in [(o[0], o[1]) for o in recs]  # 6 of 6 filled
 
 
-def test_same_owner_gets_stp_not_a_trade():
-    core = make_core(BOOK, stp="cancel-resting")
+def _owner1_rests_then_buys(stp, bound):
+    """Owner 1 rests a sell 100 x 3 inside the spread, then sends a buy IOC 101 x 6 itself."""
+    core = make_core(BOOK, stp=stp)
     drain(core, 0)
     core.submit(1, 0, SELL, LIMIT, GTC, 100, 3, False, 0, 1, owner=1)
     drain(core, 1)
     core.submit(2, 0, BUY, LIMIT, IOC, 101, 6, False, 0, 2, owner=1)
-    recs = orders(drain(core))
+    return core, orders(drain(core, bound))
+
+
+def test_same_owner_gets_stp_not_a_trade():
+    core, recs = _owner1_rests_then_buys("cancel-resting", 10**18)
     # cancel-resting: order 1 is cancelled (SELF_TRADE), the taker walks on into the book:
     # 5 at 101, the last lot is the IOC remainder
     assert ("CANCELLED", 1, 0, 3, 0, 0, N, SELF) in recs
@@ -52,12 +57,7 @@ def test_same_owner_gets_stp_not_a_trade():
 
 
 def test_same_owner_cancel_new_ends_the_taker_other_owner_trades():
-    core = make_core(BOOK, stp="cancel-new")
-    drain(core, 0)
-    core.submit(1, 0, SELL, LIMIT, GTC, 100, 3, False, 0, 1, owner=1)
-    drain(core, 1)
-    core.submit(2, 0, BUY, LIMIT, IOC, 101, 6, False, 0, 2, owner=1)
-    recs = orders(drain(core, 2))
+    core, recs = _owner1_rests_then_buys("cancel-new", 2)
     assert _fills(recs) == []
     assert ("CANCELLED", 2, 0, 6, 0, 0, N, SELF) in recs
     assert core.order_state(1)["filled"] == 0  # still resting

@@ -10,7 +10,7 @@ mode applies instead.
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from emu_helpers import book_of, pro_client, step, sync_client
@@ -125,3 +125,23 @@ def test_depth_stream_carries_the_accounts_orders(emu, alice):
             assert mine == ours and own_at(mine, far) == before
 
     asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_quote_sized_market_order_walks_the_other_accounts_orders(emu, alice):
+    """quoteOrderQty is turned into a quantity on the book the order will meet, which holds
+    alice's better-priced sell: the quote budget q buys floor(q / p) lots at p."""
+    bob = sync_client(emu, "bob")
+    bob.load_markets()
+    ob = alice.fetch_order_book("BTC/USDT", 5)
+    p = D(str(ob["bids"][0][0])) + D("0.01")  # the lowest ask possible, inside the spread
+    assert p < D(str(ob["asks"][0][0]))
+    rest = alice.create_order("BTC/USDT", "limit", "sell", 0.01, float(p))
+    usdt0 = _bal(bob, "USDT")[0]
+    # ccxt sends quoteOrderQty = amount x price (to its cost precision) for a market buy with a price
+    o = bob.create_order("BTC/USDT", "market", "buy", 0.005, float(p))
+    q = D(o["info"]["origQuoteOrderQty"])
+    lots = (q / p).quantize(D("0.00001"), rounding=ROUND_DOWN)  # BTC/USDT lot 0.00001
+    assert [(D(f["price"]), D(f["qty"])) for f in o["info"]["fills"]] == [(p, lots)]
+    assert _bal(bob, "USDT") == (usdt0 - p * lots, D(0))
+    assert D(str(alice.fetch_order(rest["id"], "BTC/USDT")["filled"])) == lots
+    alice.cancel_order(rest["id"], "BTC/USDT")

@@ -3,9 +3,11 @@
 Why a separate book from `venues.sim`'s: the sim keeps the feed book for matching (with
 liquidity our orders consumed); a venue publishes its book with Binance's update ids, so
 that a client can sync a REST snapshot with the diff stream (U/u). This book is the feed
-as the market clock reaches each row's local_ts: exactly what a backtest strategy sees.
-Own resting orders are not shown in it, as in a backtest, where they are not in the feed.
-Prices are int ticks, quantities int lots; each level change takes one update id.
+as the market clock reaches each row's local_ts (what a backtest strategy sees) plus the
+resting orders of the emulator's accounts, as a real venue shows other participants'
+orders in its depth: a level's quantity is the feed's plus the accounts' (`add_own`).
+Prices are int ticks, quantities int lots; each change of a level's total takes one
+update id.
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ _L3_FILL = int(EventKind.L3_FILL)
 class PublicBook:
     """One instrument's published book; `update_id` counts level changes since start."""
 
-    bids: dict[int, int] = field(default_factory=dict)
+    bids: dict[int, int] = field(default_factory=dict)  # published: feed + accounts' orders
     asks: dict[int, int] = field(default_factory=dict)
+    feed_bids: dict[int, int] = field(default_factory=dict)  # the feed's levels alone
+    feed_asks: dict[int, int] = field(default_factory=dict)
+    own_bids: dict[int, int] = field(default_factory=dict)  # lots of resting account orders
+    own_asks: dict[int, int] = field(default_factory=dict)
     update_id: int = 0
     # diff window: first update id in it and the levels touched, per side
     first_id: int = 0
@@ -40,6 +46,29 @@ class PublicBook:
     l3: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # order id -> side, px, qty
 
     def _set(self, side: int, price: int, qty: int) -> None:
+        """The feed sets a level to `qty` lots; the published level adds the own orders."""
+        feed = self.feed_bids if side > 0 else self.feed_asks
+        if qty > 0:
+            feed[price] = qty
+        else:
+            feed.pop(price, None)
+        self._publish_level(side, price)
+
+    def add_own(self, side: int, price: int, delta: int) -> None:
+        """Resting account orders at (side, price) changed by `delta` lots."""
+        own = self.own_bids if side > 0 else self.own_asks
+        q = own.get(price, 0) + delta
+        if q > 0:
+            own[price] = q
+        else:
+            own.pop(price, None)
+        self._publish_level(side, price)
+
+    def _publish_level(self, side: int, price: int) -> None:
+        if side > 0:
+            qty = self.feed_bids.get(price, 0) + self.own_bids.get(price, 0)
+        else:
+            qty = self.feed_asks.get(price, 0) + self.own_asks.get(price, 0)
         levels = self.bids if side > 0 else self.asks
         old = levels.get(price, 0)
         if qty == old:
@@ -54,12 +83,12 @@ class PublicBook:
         (self.dirty_bids if side > 0 else self.dirty_asks).add(price)
 
     def _add(self, side: int, price: int, delta: int) -> None:
-        levels = self.bids if side > 0 else self.asks
-        self._set(side, price, max(0, levels.get(price, 0) + delta))
+        feed = self.feed_bids if side > 0 else self.feed_asks
+        self._set(side, price, max(0, feed.get(price, 0) + delta))
 
     def _clear(self, side: int) -> None:
         for s in ((1, -1) if side == 0 else (side,)):
-            for price in list(self.bids if s > 0 else self.asks):
+            for price in list(self.feed_bids if s > 0 else self.feed_asks):
                 self._set(s, price, 0)
 
     def apply(self, rows: np.ndarray) -> list[np.ndarray]:

@@ -104,6 +104,7 @@ class EmuOrder:
     fills: list[dict[str, Any]] = field(default_factory=list)
     cancel_client_id: str = ""  # the cancel request's own client id (executionReport c)
     reject: BinanceError | None = None
+    shown: int = 0  # lots of it in the public depth now (resting, acknowledged)
 
     @property
     def is_open(self) -> bool:
@@ -157,6 +158,9 @@ class Exchange:
         self.symbol_index = {s.upper(): k for k, s in enumerate(self.symbols)}
         self.accounts = list(accounts)
         self.by_key = {a.api_key: a for a in self.accounts}
+        # each account is its own owner in venues.sim: accounts trade with each other, and
+        # self-trade prevention applies within one account only
+        self.owner = {a.name: k for k, a in enumerate(self.accounts)}
         self.journal = journal or Journal(None)
         self.loop = loop
         self.lookahead_ns = int(lookahead_ns)
@@ -191,6 +195,7 @@ class Exchange:
         self.cancel_only = False
         self._no_wake = np.zeros(len(self.instruments), dtype=np.bool_)
         self._touched_accounts: set[str] = set()
+        self._depth_dirty: set[int] = set()  # orders whose share of the public depth may change
         t = self.clock.now()
         for a in self.accounts:
             a.update_ms = self.clock.shown_ms(t)
@@ -275,6 +280,7 @@ class Exchange:
                     self._end_of_data(m)
                 break
         self._publish(m)
+        self._show_own()
         for p in list(self._pending_new.values()):
             if p.order.status != "PENDING_NEW" or p.order.reject is not None:
                 self._finish(p, self._pending_new)
@@ -317,6 +323,23 @@ class Exchange:
                 if trades:
                     self.market_trades.append((int(i), np.array(trades, dtype=EVENT_DTYPE)))
 
+    def _show_own(self) -> None:
+        """Put the accounts' resting orders in the public depth, as a venue shows them.
+
+        An order counts from its acknowledgement (its NEW reaching the market clock) with
+        what is left of it, until it fills or ends; an IOC, FOK or market order never rests
+        and never shows. Applied after the feed rows of the same clock step, net per order,
+        so a change that undoes itself within one step takes no update id.
+        """
+        for oid in sorted(self._depth_dirty):
+            o = self.orders[oid]
+            rests = o.status in ("NEW", "PARTIALLY_FILLED") and o.type != "MARKET" and o.tif == "GTC"
+            want = o.qty - o.executed if rests else 0
+            if want != o.shown:
+                self.books[o.inst].add_own(o.side, o.price, want - o.shown)
+                o.shown = want
+        self._depth_dirty.clear()
+
     # ------------------------------------------------------------------ requests ----
     def new_order(self, account: Account, inst: int, side: int, typ: str, tif: str, price: int,
                   qty: int, quote_qty: Decimal | None, client_id: str, stp: str | None) -> Pending:
@@ -333,7 +356,7 @@ class Exchange:
             raise BinanceError(-2010, "Duplicate order sent.")
         spec = self.instruments[inst]
         if typ == "MARKET" and quote_qty is not None:
-            qty = self._qty_for_quote(inst, side, quote_qty)
+            qty = self._qty_for_quote(inst, side, quote_qty, account)
             if qty <= 0:
                 raise BinanceError(-2010, "Order book liquidity is less than LOT_SIZE filter minimum quantity.")
         if side > 0:
@@ -343,7 +366,7 @@ class Exchange:
             elif quote_qty is not None:
                 need = quote_qty
             else:
-                need = self._cost_estimate(inst, qty)
+                need = self._cost_estimate(inst, qty, account)
         else:
             asset = spec.base
             need = spec.lots_to_qty(qty)
@@ -364,7 +387,8 @@ class Exchange:
         otype = OrderType.MARKET if typ == "MARKET" else OrderType.LIMIT
         otif = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}[tif]
         self.core.submit(order.order_id, inst, side, otype, otif, order.price, qty,
-                         typ == "LIMIT_MAKER", 0, m, stp=STP_MODES[stp_mode])
+                         typ == "LIMIT_MAKER", 0, m, stp=STP_MODES[stp_mode],
+                         owner=self.owner[account.name])
         self.journal.write("order_new", m, shown, account=account.name, order_id=order.order_id,
                            client_order_id=client_id, symbol=order.symbol,
                            side="BUY" if side > 0 else "SELL", type=typ, time_in_force=tif,
@@ -414,14 +438,26 @@ class Exchange:
         return [o for o in self.open_by_client.values()
                 if o.account is account and (inst is None or o.inst == inst)]
 
-    def _walk(self, inst: int, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """The opposite side of the venue's (exchange-side) book, best first."""
-        return self.core.exchange_levels(inst, -side, 1000)
+    def _walk(self, inst: int, side: int, account: Account) -> tuple[np.ndarray, np.ndarray]:
+        """The opposite side of the venue's (exchange-side) book, best first, with the
+        resting orders of the other accounts (which `account`'s order would trade with)."""
+        prices, qtys = self.core.exchange_levels(inst, -side, 1000)
+        extra: dict[int, int] = {}
+        for o in self.open_by_client.values():
+            if o.inst == inst and o.side == -side and o.shown and o.account is not account:
+                extra[o.price] = extra.get(o.price, 0) + o.shown
+        if not extra:
+            return prices, qtys
+        for p, q in zip(prices.tolist(), qtys.tolist(), strict=True):
+            extra[p] = extra.get(p, 0) + q
+        order = sorted(extra, reverse=side < 0)  # a buy walks asks up, a sell bids down
+        return (np.array(order, dtype=np.int64),
+                np.array([extra[p] for p in order], dtype=np.int64))
 
-    def _cost_estimate(self, inst: int, qty: int) -> Decimal:
+    def _cost_estimate(self, inst: int, qty: int, account: Account) -> Decimal:
         """Quote needed to buy `qty` lots at market on the current asks (a market buy's lock)."""
         spec = self.instruments[inst]
-        prices, qtys = self._walk(inst, 1)
+        prices, qtys = self._walk(inst, 1, account)
         left = qty
         ticks_lots = 0
         last = 0
@@ -436,13 +472,13 @@ class Exchange:
             ticks_lots += last * left
         return spec.tick_size * spec.lot_size * ticks_lots
 
-    def _qty_for_quote(self, inst: int, side: int, quote_qty: Decimal) -> int:
+    def _qty_for_quote(self, inst: int, side: int, quote_qty: Decimal, account: Account) -> int:
         """Lots a market order of `quote_qty` quote buys/sells walking the book."""
         spec = self.instruments[inst]
         unit = spec.tick_size * spec.lot_size
         budget = quote_qty
         lots = 0
-        prices, qtys = self._walk(inst, side)
+        prices, qtys = self._walk(inst, side, account)
         for p, q in zip(prices.tolist(), qtys.tolist(), strict=True):
             level_cost = unit * p * q
             if level_cost <= budget:
@@ -462,6 +498,7 @@ class Exchange:
         t = int(rec["exch_ts"])
         ms = self.clock.shown_ms(t)
         order.update_ms = ms
+        self._depth_dirty.add(order.order_id)
         if kind == OrderEventKind.ACK:
             order.status = "NEW"
             order.working_ms = ms

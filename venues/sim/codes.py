@@ -70,7 +70,8 @@ RQ_SEQ = np.int64(11)
 RQ_VENUE = np.int64(12)
 RQ_KNOWN = np.int64(13)  # 1 if the order number was submitted before (for CANCEL_REJECTED reasons)
 RQ_STP = np.int64(14)  # per-order STP mode, -1 = the venue's (account) default
-RQ_NF = np.int64(15)
+RQ_OWNER = np.int64(15)  # the account the order belongs to (0 = the strategy; see OF_OWNER)
+RQ_NF = np.int64(16)
 
 # order table columns (int64 2-D array O[cap, OF_NF]); ahead/cum_trade live in Of (float64)
 OF_NO = np.int64(0)
@@ -87,7 +88,12 @@ OF_SEQ = np.int64(10)  # queue seniority: arrival seq, renewed when an amend sen
 OF_VENUE = np.int64(11)
 OF_STP = np.int64(12)
 OF_L3_AHEAD = np.int64(13)  # l3_fifo: venue order-id sequence number our order joined behind
-OF_NF = np.int64(14)
+# owner: the account an order belongs to. Orders of different owners trade with each other
+# (a taker fills against a resting order of another owner as against the book, in
+# price-time priority); self-trade prevention applies only between orders of one owner.
+# A backtest has one owner (0), so its matching is unchanged.
+OF_OWNER = np.int64(14)
+OF_NF = np.int64(15)
 
 OFF_AHEAD = np.int64(0)
 OFF_CUM = np.int64(1)
@@ -138,7 +144,8 @@ VF_NOLAZY = np.int64(12)  # 1: this venue's feed has L3 rows, its exchange side 
 VF_BALANCES = np.int64(13)  # 1: the venue enforces balances (locks funds, rejects insufficient_balance)
 VF_PULL_HI = np.int64(14)  # no instrument of the venue has xinst[:, XI_PULLED] above this (the
 #                            cursor checks pulled marks only below it)
-VF_NF = np.int64(15)
+VF_OWNERS = np.int64(15)  # 1: an order of an owner other than 0 reached the venue (cross-owner matching on)
+VF_NF = np.int64(16)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

@@ -270,10 +270,17 @@ class SimCore:
         gtd_ts: int,
         local_ts: int,
         stp: str | None = None,
+        owner: int = 0,
     ) -> None:
         """Send a new order; it reaches the venue at local_ts + entry latency.
 
-        `stp` overrides the venue's self-trade-prevention mode for this order.
+        `stp` overrides the venue's self-trade-prevention mode for this order. `owner`
+        (int >= 0, default 0 = the one strategy of a backtest) is the account the order
+        belongs to: orders of different owners trade with each other, as on a real venue
+        (a taker fills against another owner's resting order at that order's price,
+        maker/taker as usual), and STP applies only between orders of the same owner
+        (venues/sim/codes.py OF_OWNER; the local exchange emulator gives each account
+        its own owner).
         """
         inst = self._check_inst(instrument)
         if side not in (1, -1):
@@ -290,6 +297,8 @@ class SimCore:
             raise OrderError(
                 f"submit order {order_no}: stp {stp!r} is not one of {sorted(C.STP_NAMES)}"
             )
+        if int(owner) < 0:
+            raise OrderError(f"submit order {order_no}: owner {owner!r} must be >= 0")
         duplicate = int(order_no) in self._order_inst
         if not duplicate:
             self._order_inst[int(order_no)] = inst
@@ -307,6 +316,7 @@ class SimCore:
             gtd=gtd_ts,
             known=2 if duplicate else 0,
             stp=stp_code,
+            owner=int(owner),
         )
 
     def cancel(self, order_no: int, local_ts: int) -> None:
@@ -322,7 +332,7 @@ class SimCore:
         self._push(C.RQ_AMEND, order_no, inst, local_ts, price=price, qty=qty, known=known)
 
     def _push(self, kind, order_no, inst, local_ts, *, side=0, typ=0, tif=0, price=0, qty=0,
-              post=0, gtd=0, known=0, stp=_NO_STP) -> None:
+              post=0, gtd=0, known=0, stp=_NO_STP, owner=0) -> None:
         v = int(self._inst_venue[inst])
         if self._V[v, C.VF_DORMANT]:
             wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
@@ -352,6 +362,7 @@ class SimCore:
         row[C.RQ_VENUE] = v
         row[C.RQ_KNOWN] = int(known)
         row[C.RQ_STP] = int(stp)
+        row[C.RQ_OWNER] = int(owner)
         self._req_seq += 1
         self._S[C.S_NREQ] = n + 1
         self._V[v, C.VF_NORDERS] += 1

@@ -15,6 +15,8 @@ Argument bundles (plain tuples of arrays, so signatures stay short):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -38,6 +40,7 @@ from venues.sim.codes import (
     OF_INST,
     OF_L3_AHEAD,
     OF_NO,
+    OF_OWNER,
     OF_POST,
     OF_PRICE,
     OF_QTY,
@@ -54,6 +57,7 @@ from venues.sim.codes import (
     RQ_INST,
     RQ_KNOWN,
     RQ_ORDER_NO,
+    RQ_OWNER,
     RQ_POST,
     RQ_PRICE,
     RQ_QTY,
@@ -77,6 +81,7 @@ from venues.sim.codes import (
     VF_LAT_N,
     VF_LAT_POS,
     VF_NORDERS,
+    VF_OWNERS,
     VF_PARTIAL,
     VF_QMODEL,
     VF_RESP_LAT,
@@ -263,7 +268,7 @@ def affordable_nb(ords, V, v, inst, px, lots):
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd, post,
-                 stp, ahead):
+                 stp, ahead, owner):
     ot, otf, act, free, inst_nact, olim, xinst, bal = ords
     nf = S[S_NFREE] - 1
     s = free[nf]
@@ -282,6 +287,7 @@ def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, fill
     S[S_SEQ] += 1
     ot[s, OF_VENUE] = v
     ot[s, OF_STP] = stp
+    ot[s, OF_OWNER] = owner
     otf[s, OFF_AHEAD] = ahead
     otf[s, OFF_CUM] = 0.0
     ot[s, OF_L3_AHEAD] = S[S_L3SEQ]  # l3_fifo: every venue order already there is ahead
@@ -566,8 +572,9 @@ def _level_price(kx, b, j, book_side):
 
 
 @njit(cache=True, _nrt=False)
-def fillable_nb(book, inst, side, is_mkt, limit, want, has_barrier, barrier):
-    """Visible quantity our order could take now, counted up to `want`.
+def fillable_nb(book, ords, S, V, v, inst, side, is_mkt, limit, want, has_barrier, barrier, owner):
+    """Visible quantity our order could take now, counted up to `want`, plus the resting
+    orders of other owners it could take (cross-owner matching, VF_OWNERS).
 
     With `has_barrier`, the walk stops before the price of our own resting order that
     self-trade prevention would stop it at, so a FOK is judged on what it can really take.
@@ -584,12 +591,27 @@ def fillable_nb(book, inst, side, is_mkt, limit, want, has_barrier, barrier):
             break
         total += qt[b, j] - cs[b, j]
         j -= 1
+    if V[v, VF_OWNERS] != 0:
+        ot = ords[0]
+        act = ords[2]
+        for k in range(S[S_NACT]):
+            s = act[k]
+            if ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side or ot[s, OF_OWNER] == owner:
+                continue
+            px = ot[s, OF_PRICE]
+            if not is_mkt and ((side > 0 and px > limit) or (side < 0 and px < limit)):
+                continue
+            if has_barrier and ((side > 0 and px >= barrier) or (side < 0 and px <= barrier)):
+                continue
+            total += ot[s, OF_QTY] - ot[s, OF_FILLED]
     return total
 
 
 @njit(cache=True, _nrt=False)
-def own_best_opposite_nb(ords, S, inst, side, skip):
-    """Best price of our resting orders opposite to `side` (excluding slot skip), or 0."""
+def own_best_opposite_nb(ords, S, inst, side, skip, owner, same):
+    """Best price of our resting orders opposite to `side` (excluding slot skip) whose
+    owner is `owner` (same=True: the ones STP applies to) or is not (same=False: the ones
+    a taker of `owner` trades with); (found, price)."""
     ot = ords[0]
     act = ords[2]
     found = False
@@ -597,6 +619,8 @@ def own_best_opposite_nb(ords, S, inst, side, skip):
     for k in range(S[S_NACT]):
         s = act[k]
         if s == skip or ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side:
+            continue
+        if (ot[s, OF_OWNER] == owner) != same:
             continue
         p = ot[s, OF_PRICE]
         if not found or (side > 0 and p < best) or (side < 0 and p > best):
@@ -606,8 +630,8 @@ def own_best_opposite_nb(ords, S, inst, side, skip):
 
 
 @njit(cache=True, _nrt=False)
-def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
-    """Self-trade prevention against our resting orders at `price`; returns
+def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip, owner):
+    """Self-trade prevention against our resting orders of `owner` at `price`; returns
     (remaining qty of the taker, stop walking)."""
     ot = ords[0]
     act = ords[2]
@@ -616,7 +640,8 @@ def stp_at_nb(ords, rsp, S, V, t, inst, side, price, rem, mode, skip):
     k = 0
     while k < S[S_NACT] and rem > 0:
         s = act[k]
-        if s == skip or ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side or ot[s, OF_PRICE] != price:
+        if s == skip or ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side or ot[s, OF_PRICE] != price \
+                or ot[s, OF_OWNER] != owner:
             k += 1
             continue
         if mode == STP_DECREMENT_BOTH:
@@ -644,14 +669,109 @@ TAKE_STP = np.int64(1)
 TAKE_BALANCE = np.int64(2)
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def book_take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, b, j, px, room, filled, qty,
+                 order_price, locked, partial):
+    """The taker takes up to `room` lots of visible level j (price px) of book row b: all
+    of its remainder on a venue without partial fills; a market buy on a venue enforcing
+    balances only what it can pay. The lots taken are marked consumed (liquidity
+    consumption). Returns (filled, lots taken, out_of_funds)."""
+    kx, qt, cs, cnt, insnap = book
+    avail = qt[b, j] - cs[b, j]
+    x = min(room, qty - filled)
+    if not partial:
+        x = qty - filled  # no partial fills: the whole remainder fills at this level
+    if not locked:
+        x = affordable_nb(ords, V, v, inst, px, x)
+        if x == 0:
+            return filled, x, True
+    cs[b, j] += min(x, avail)
+    filled += x
+    settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, x, LQ_TAKER)
+    emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, px, x, filled,
+            qty - filled, order_price)
+    return filled, x, False
+
+
+@njit(cache=True, _nrt=False)
+def cross_level_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, price, j, filled, qty,
+                   order_price, locked, owner, skip):
+    """A taker of `owner` reached `price`, where resting orders of other owners wait:
+    they fill at `price` in price-time priority with the book's visible quantity there
+    (level j of the opposite side, or j < 0: none).
+
+    Each resting order of another owner is behind its `ahead` visible lots (the queue
+    model's estimate, as for a trade print): the taker first takes those lots from the
+    book (taker fills at `price`, consumed as in take_nb), which moves every order at
+    the level up by as much, then fills the resting order (maker fill for it, taker fill
+    for the incoming order, both at `price`). A resting order is real quantity, so it fills
+    partially even on a venue without partial fills of the feed's liquidity. What the book
+    holds behind the last of them is left to take_nb's walk. Returns (filled, out_of_funds).
+    """
+    kx, qt, cs, cnt, insnap = book
+    ot = ords[0]
+    otf = ords[1]
+    act = ords[2]
+    b = book_row_nb(inst, -side, 0)
+    partial = V[v, VF_PARTIAL] != 0
+    any_fill = False
+    short = False
+    for k in range(S[S_NACT]):
+        if filled >= qty:
+            break
+        s = act[k]
+        if s == skip or ot[s, OF_INST] != inst or ot[s, OF_SIDE] != -side \
+                or ot[s, OF_PRICE] != price or ot[s, OF_OWNER] == owner:
+            continue
+        leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
+        if leaves <= 0:
+            continue
+        if j >= 0:
+            avail = qt[b, j] - cs[b, j]
+            front = int(math.ceil(otf[s, OFF_AHEAD] - 1e-9))
+            if front > avail:
+                front = avail
+            if front > 0:
+                filled, x, short = book_take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side,
+                                                b, j, price, front, filled, qty, order_price,
+                                                locked, partial)
+                if short:
+                    break
+                for k2 in range(S[S_NACT]):  # the book lots taken were ahead of these orders
+                    s2 = act[k2]
+                    if ot[s2, OF_INST] == inst and ot[s2, OF_SIDE] == -side \
+                            and ot[s2, OF_PRICE] == price:
+                        a = otf[s2, OFF_AHEAD] - float(min(x, avail))
+                        otf[s2, OFF_AHEAD] = a if a > 0.0 else 0.0
+                if filled >= qty:
+                    break
+        x = min(leaves, qty - filled)
+        if not locked:
+            x = affordable_nb(ords, V, v, inst, price, x)
+            if x == 0:
+                short = True
+                break
+        fill_resting_nb(ords, rsp, S, V, s, t, x, LQ_MAKER)
+        any_fill = True
+        filled += x
+        settle_fill_nb(ords, V, v, inst, side, locked, order_price, price, x, LQ_TAKER)
+        emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, price, x, filled,
+                qty - filled, order_price)
+    if any_fill:
+        compact_filled_nb(ords, S, V, inst)
+    return filled, short
+
+
 @njit(cache=True, _nrt=False)
 def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qty, filled,
-            order_price, stp, skip):
+            order_price, stp, skip, owner):
     """Walk the visible exchange book as a taker from `filled` towards `qty`.
 
     Each level fills at its own price; what we take is marked consumed so our later
     orders cannot take it again until the feed updates the level. With STP active, a
-    resting order of ours reached by the walk triggers the mode. A market buy on a venue
+    resting order of the same owner reached by the walk triggers the mode; resting
+    orders of other owners are counterparties, met in price priority with the book's
+    levels (cross_level_nb; at one price STP comes first). A market buy on a venue
     that enforces balances stops at the first lot it cannot pay for. Returns
     (filled, qty, stop): qty shrinks under decrement-both; stop is TAKE_DONE, TAKE_STP
     (self-trade prevention ended the taker) or TAKE_BALANCE.
@@ -671,15 +791,24 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
             px = _level_price(kx, b, j, -side)
             if not is_mkt and ((side > 0 and px > limit) or (side < 0 and px < limit)):
                 have_level = False
+        ofound = False
+        opx = 0
+        if V[v, VF_OWNERS] != 0:
+            ofound, opx = own_best_opposite_nb(ords, S, inst, side, skip, owner, False)
+            if ofound and not is_mkt and ((side > 0 and opx > limit) or (side < 0 and opx < limit)):
+                ofound = False
         if stp != STP_NONE:
-            found, own = own_best_opposite_nb(ords, S, inst, side, skip)
+            found, own = own_best_opposite_nb(ords, S, inst, side, skip, owner, True)
             if found:
                 reachable = is_mkt or (side > 0 and own <= limit) or (side < 0 and own >= limit)
                 at_or_before = (not have_level) or (side > 0 and own <= px) or (
                     side < 0 and own >= px)
+                if ofound and ((side > 0 and own > opx) or (side < 0 and own < opx)):
+                    at_or_before = False  # another owner's better-priced order comes first
                 if reachable and at_or_before:
                     rem0 = qty - filled
-                    rem, stop = stp_at_nb(ords, rsp, S, V, t, inst, side, own, rem0, stp, skip)
+                    rem, stop = stp_at_nb(ords, rsp, S, V, t, inst, side, own, rem0, stp, skip,
+                                          owner)
                     qty -= rem0 - rem
                     if locked:
                         unlock_nb(ords, V, v, inst, side, order_price, rem0 - rem)
@@ -690,21 +819,20 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
                                 R_SELF_TRADE, order_price, qty, filled, qty - filled,
                                 order_price)
                     continue
+        if ofound and ((not have_level) or (side > 0 and opx <= px) or (side < 0 and opx >= px)):
+            jj = j if have_level and opx == px else IM1
+            filled, short = cross_level_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, opx,
+                                           jj, filled, qty, order_price, locked, owner, skip)
+            if short:
+                return filled, qty, TAKE_BALANCE
+            continue
         if not have_level:
             break
-        avail = qt[b, j] - cs[b, j]
-        x = min(avail, qty - filled)
-        if not partial:
-            x = qty - filled  # no partial fills: the whole remainder fills at this level
-        if not locked:
-            x = affordable_nb(ords, V, v, inst, px, x)
-            if x == 0:
-                return filled, qty, TAKE_BALANCE
-        cs[b, j] += min(x, avail)
-        filled += x
-        settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, x, LQ_TAKER)
-        emit_nb(rsp, S, V, v, t, order_no, inst, K_FILL, LQ_TAKER, R_NONE, px, x, filled,
-                qty - filled, order_price)
+        filled, x, short = book_take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, b, j, px,
+                                        qt[b, j] - cs[b, j], filled, qty, order_price, locked,
+                                        partial)
+        if short:
+            return filled, qty, TAKE_BALANCE
     return filled, qty, TAKE_DONE
 
 
@@ -725,6 +853,9 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
     stp = R[r, RQ_STP]
     if stp < 0:
         stp = V[v, VF_STP]
+    owner = R[r, RQ_OWNER]
+    if owner != 0:
+        V[v, VF_OWNERS] = 1
     order_price = 0 if is_mkt else price
     if R[r, RQ_KNOWN] == 2:
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_DUPLICATE, I0, qty, I0, I0,
@@ -747,27 +878,34 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
     own_cross = False
     own = 0
     if stp != STP_NONE:
-        found, own = own_best_opposite_nb(ords, S, inst, side, IM1)
+        found, own = own_best_opposite_nb(ords, S, inst, side, IM1, owner, True)
         if found:
             own_cross = is_mkt or (side > 0 and own <= price) or (side < 0 and own >= price)
-    if post and (crosses or is_mkt or own_cross):
+    other_cross = False
+    if V[v, VF_OWNERS] != 0:
+        ofound, opx = own_best_opposite_nb(ords, S, inst, side, IM1, owner, False)
+        if ofound:
+            other_cross = is_mkt or (side > 0 and opx <= price) or (side < 0 and opx >= price)
+    if post and (crosses or is_mkt or own_cross or other_cross):
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_POST_ONLY, I0, qty, I0, I0,
                 order_price)
         return
-    if is_mkt and j < 0 and not own_cross:
+    if is_mkt and j < 0 and not own_cross and not other_cross:
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_NO_LIQ, I0, qty, I0, I0,
                 order_price)
         return
     # every STP mode but cancel-resting ends or shrinks the taker at our own order
     barrier = own_cross and stp != STP_CANCEL_RESTING
-    if tif == TIF_FOK and fillable_nb(book, inst, side, is_mkt, price, qty, barrier, own) < qty:
+    if tif == TIF_FOK and fillable_nb(book, ords, S, V, v, inst, side, is_mkt, price, qty, barrier,
+                                      own, owner) < qty:
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_FOK, I0, qty, I0, I0,
                 order_price)
         return
     # balances: a limit order (or a market sell) locks what it may spend; a market buy
     # must afford at least one lot at the best visible price, then pays fill by fill
     if is_mkt and side > 0:
-        funded = j < 0 or affordable_nb(ords, V, v, inst, _level_price(kx, b, j, -side), I1) > 0
+        funded = j < 0 or other_cross or affordable_nb(ords, V, v, inst, _level_price(kx, b, j, -side),
+                                                       I1) > 0
     else:
         funded = lock_nb(ords, V, v, inst, side, price, qty)
     if not funded:
@@ -777,9 +915,9 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
     emit_nb(rsp, S, V, v, t, order_no, inst, K_ACK, LQ_NONE, R_NONE, I0, I0, I0, qty, order_price)
     filled = 0
     stop = TAKE_DONE
-    if crosses or own_cross:
+    if crosses or own_cross or other_cross:
         filled, qty, stop = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt,
-                                    price, qty, I0, order_price, stp, IM1)
+                                    price, qty, I0, order_price, stp, IM1, owner)
     rem = qty - filled
     if rem > 0 and not (is_mkt and side > 0):
         if stop != TAKE_DONE or is_mkt or tif == TIF_IOC or tif == TIF_FOK or (
@@ -807,7 +945,7 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
     ob = book_row_nb(inst, side, 0)
     ahead = level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, price))
     add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd,
-                 1 if post else 0, stp, float(ahead))
+                 1 if post else 0, stp, float(ahead), owner)
 
 
 @njit(cache=True, _nrt=False)
@@ -862,9 +1000,14 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
             px = _level_price(kx, b, j, -side)
             crosses = (side > 0 and px <= new_price) or (side < 0 and px >= new_price)
         stp = ot[s, OF_STP]
+        owner = ot[s, OF_OWNER]
         if stp != STP_NONE:
-            found, own = own_best_opposite_nb(ords, S, inst, side, s)
+            found, own = own_best_opposite_nb(ords, S, inst, side, s, owner, True)
             own_cross = found and ((side > 0 and own <= new_price) or (side < 0 and own >= new_price))
+        if V[v, VF_OWNERS] != 0:
+            ofound, opx = own_best_opposite_nb(ords, S, inst, side, s, owner, False)
+            if ofound and ((side > 0 and opx <= new_price) or (side < 0 and opx >= new_price)):
+                crosses = True  # another owner's resting order is a counterparty
         if ot[s, OF_POST] != 0 and (crosses or own_cross):
             emit_nb(rsp, S, V, v, t, order_no, inst, K_CANCEL_REJECTED, LQ_NONE, R_POST_ONLY, I0, I0,
                     filled, ot[s, OF_QTY] - filled, old_price)
@@ -889,7 +1032,8 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
         otf[s, OFF_CUM] = 0.0
     if crosses or own_cross:
         f2, q2, stop = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, np.False_,
-                               new_price, new_qty, filled, new_price, ot[s, OF_STP], s)
+                               new_price, new_qty, filled, new_price, ot[s, OF_STP], s,
+                               ot[s, OF_OWNER])
         ot[s, OF_FILLED] = f2
         ot[s, OF_QTY] = q2
         if stop == TAKE_STP:

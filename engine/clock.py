@@ -8,6 +8,7 @@ runs under either.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 from engine.errors import InternalError
@@ -39,3 +40,9 @@ class LiveClock:
 
     def now(self) -> int:
         return time.time_ns()  # LiveClock: the only wall-clock read, never on the simulated path
+
+
+def wall_time_text() -> str:
+    """The wall clock as 'YYYY-MM-DDTHH:MM:SSZ', for bookkeeping only (a store's import date,
+    a writer lock's holder): never read on a simulated path, where time is the SimClock's."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # wall clock, like LiveClock

@@ -24,9 +24,9 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.clock import wall_time_text
 from engine.errors import StorageError
 
 CRASH_ENV = "TICKPARITY_CRASH_AT"
@@ -236,7 +236,7 @@ class WriterLock:
             note = {
                 "pid": os.getpid(),
                 "command": _command_line(),
-                "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "since": wall_time_text(),
             }
             tmp = self.info_path.with_name(self.info_path.name + f".{os.getpid()}")
             try:

@@ -23,13 +23,13 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 import numpy as np
 
+from engine.clock import wall_time_text
 from engine.durable import crash_point, disk_full_error, free_bytes, is_disk_full
 from engine.errors import DataError, StorageError
 from replay.schema import InstrumentStats, StoredInstrument
@@ -118,7 +118,7 @@ class ImportedSource:
 
 def now_utc() -> str:
     """Import timestamp (wall clock: bookkeeping only, never on the replay path)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return wall_time_text()
 
 
 def refuse_reimports(

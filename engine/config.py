@@ -306,3 +306,16 @@ def parse_decimal(value: Any, where: str, *, floats: bool = False, unit: str = "
     if not result.is_finite():
         raise ConfigError(f"{where} = {value!r}: must be finite")
     return result
+
+
+def read_toml_file(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file's top-level tables; ConfigError names the file when it is missing
+    ('<what> file not found: PATH') or not valid TOML. One reader for every settings file
+    (venue profiles, emulator accounts and faults)."""
+    file = Path(path)
+    try:
+        return tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None

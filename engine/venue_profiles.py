@@ -13,14 +13,13 @@ simulated venue (`venues.sim.config`) reads the same lists.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.config import parse_decimal
+from engine.config import parse_decimal, read_toml_file
 from engine.errors import ConfigError
 
 #: keys a `[venues.<name>]` table may hold (README "Venue table keys")
@@ -86,12 +85,7 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
     """Read a profiles file (default engine/venue_profiles.toml). Raises ConfigError naming the
     file and the field on anything malformed."""
     file = Path(path) if path is not None else default_profiles_path()
-    try:
-        raw = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"venue profiles file not found: {file}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    raw = read_toml_file(file, "venue profiles")
     profiles: dict[str, VenueProfile] = {}
     fields = ("description", "maker_fee_bps", "taker_fee_bps", "fee_source", "latency",
               "latency_source", "enforce_balances", "quote_balance")

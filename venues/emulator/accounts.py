@@ -14,13 +14,13 @@ the `[venues.X] balances` tables (or 100,000 of each quote and 10 of each base a
 from __future__ import annotations
 
 import secrets
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from engine.config import read_toml_file
 from engine.errors import ConfigError
 from engine.types import Instrument
 
@@ -69,12 +69,7 @@ def _amount(value: Any, where: str) -> Decimal:
 def read_toml(path: str | Path, what: str, known: set[str], expected: str) -> dict[str, Any]:
     """A TOML file's tables; ConfigError names the file (missing, bad TOML, unknown keys)."""
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{what} file not found: {file}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    data = read_toml_file(file, what)
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}; expected {expected}")

@@ -34,3 +34,30 @@ class Venue(Protocol):
 
     def levels(self, instrument_index: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Best n local levels of one side (+1 bids, -1 asks), best first."""
+
+
+class QueryableVenue(Venue, Protocol):
+    """A venue the OMS can question (live venues, and the simulated venue for parity).
+
+    Why asynchronous requests and not return values: a real venue answers over the network,
+    and the event loop must never block on it. Every answer comes back through the session's
+    entry points as the typed records of `engine.types.venue_reports`:
+    `TradingSession.on_command_result(CommandResult)`, `on_venue_state(VenueOrderState)`,
+    `on_venue_fill(VenueFill)` and `on_balances(venue, {asset: (free, locked)})`.
+    """
+
+    def request_order_state(self, order: Order, ts: int) -> None:
+        """Look one order up by client id (order, then open orders, then my trades).
+
+        Answers with a VenueOrderState (found=False when the venue has no such order) and
+        a VenueFill for each fill of it the venue lists.
+        """
+
+    def request_open_orders(self, ts: int) -> None:
+        """All open orders of the account (ours and not ours), as VenueOrderState records."""
+
+    def request_balances(self, ts: int) -> None:
+        """The account's balances, answered through `on_balances`."""
+
+    def push(self, rows: np.ndarray) -> None:
+        """Market rows (EVENT_DTYPE) received from a live feed (paper mode's data path)."""

@@ -22,7 +22,7 @@ from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
-from engine.errors import DataError, InstrumentError
+from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
 from engine.loader import effective_params, instantiate, load_class
@@ -210,8 +210,13 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
               venue_schema=lambda venue: venue_table_schema(venue, assets.get(venue, ())),
               risk_keys=[f.name for f in fields(RiskConfig)])
     params = effective_params(strategy_cls, config.params, config.param_where)
-    venue_configs, balances, defaults = _venue_tables(config, instruments)
-    risk = RiskConfig.from_table(config.risk)
+    try:
+        venue_configs, balances, defaults = _venue_tables(config, instruments)
+        risk = RiskConfig.from_table(config.risk)
+    except ConfigError as exc:  # a value error names the table and key; add the file it came from
+        if config.config_file and not str(exc).startswith(config.config_file):
+            raise ConfigError(f"{config.config_file}: {exc}") from None
+        raise
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),

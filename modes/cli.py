@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import NoReturn
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
@@ -213,8 +214,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (the house rule for every error), pointing at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tickparity", description="Deterministic trading engine for crypto venues.")
+    parser = _Parser(prog="tickparity", description="Deterministic trading engine for crypto venues.")
     parser.add_argument("--version", action=_VersionAction, help="print the version, git commit and library versions")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     _log_level_option(parser, "warning")

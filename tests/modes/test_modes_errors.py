@@ -3,6 +3,7 @@ that were cut short or extended are refused, and the orders table says null for 
 
 import json
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -146,3 +147,33 @@ def test_a_helper_module_beside_the_strategy_imports_and_its_line_is_named(tmp_p
     assert code == 2
     assert err == ("tickparity: error: strategy error in on_start (strat/helper_mod.py:2): "
                    "ZeroDivisionError: division by zero\n")
+
+
+@pytest.mark.parametrize("table, line, message", [
+    ("venues.binance", 'queue_model = "foo"', "[venues.binance] queue_model = 'foo': expected"),
+    ("venues.binance", 'maker_fee_bps = "abc"', "[venues.binance] maker_fee_bps = 'abc': expected a number"),
+    ("venues.binance", "latency = { entry_ns = -5 }", "[venues.binance] latency.entry_ns = -5: expected"),
+    ("risk", "max_position = -1", "[risk] max_position = -1: expected a positive number"),
+])
+def test_a_bad_venue_or_risk_value_names_the_file_table_and_key(tmp_path, capsys, table, line, message):
+    strategy = Path(cli.__file__).parents[1] / "examples" / "market_maker.py"
+    config = tmp_path / "run.toml"
+    config.write_text(f'[run]\nstrategy = "{strategy}:MarketMaker"\ndata = "synthetic:1:10s"\n'
+                      f'instruments = ["binance:BTC/USDT"]\n[{table}]\n{line}\n')
+    code, err = _run(capsys, ["backtest", "--config", str(config), "--dry-run"])
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tickparity: error: {config}: {message}"), err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["backtest", "--config", "x.toml", "--seed", "abc"],
+     "tickparity backtest: error: argument --seed: invalid int value: 'abc' (see tickparity backtest --help)"),
+    (["bogus"], "tickparity: error: argument COMMAND: invalid choice: 'bogus'"),
+])
+def test_a_usage_error_is_one_line_pointing_at_help(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert len(err.splitlines()) == 1 and err.startswith(message), err

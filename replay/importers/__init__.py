@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from engine.progress import progress
 from engine.types import EventKind, Instrument
 from replay.importers.common import Resolver
 from replay.validate import Mode, Report, Rows, check_merged, check_part, decide, merge_parts
+
+if TYPE_CHECKING:
+    from replay.stores.base import SourceFile
 
 FORMATS = ("binance-ws", "tardis", "binance-public")
 
@@ -95,7 +99,7 @@ def import_files(
     report = Report(show=show)
     parsed = parse_sources(fmt, sources, instruments, instrument, report, mode)
     checked = check_sources(parsed, report, mode, correct_skew)
-    checked = check_against_store(checked, store_spec, report, mode)
+    checked = check_against_store(checked, store_spec, report, mode, () if force else digests)
     for line in report.lines():
         say(line)
     decide(report, mode, f"import of {len(sources)} file(s)")
@@ -123,14 +127,19 @@ _MARGIN_NS = 60 * 1_000_000_000
 
 
 def check_against_store(
-    checked: list[Rows], store_spec: str, report: Report, mode: Mode
+    checked: list[Rows], store_spec: str, report: Report, mode: Mode, sources: Sequence[SourceFile] = ()
 ) -> list[Rows]:
     """Compare an import with what the store already holds: trade ids already stored are
     `duplicate_trade_id` (verbatim: re-importing a file) or `conflicting_trade_id` (other
     content) errors, and any stored rows inside the import's time range are reported as
-    an `overlaps_store` warning."""
+    an `overlaps_store` warning.
+
+    `sources` already recorded in the store are refused first, by name (DataError): another
+    process may have imported the same file while this one was parsing it, and "already
+    imported" is the truth where a duplicate-trade-id count would mislead."""
     from engine.errors import DataError
     from replay.stores import open_store
+    from replay.stores.base import refuse_reimports
 
     try:
         store = open_store(store_spec)
@@ -138,6 +147,8 @@ def check_against_store(
         return checked  # a new store
     out = []
     with store:
+        if sources:
+            refuse_reimports(store_spec, sources, store.imported_sources([s.sha256 for s in sources]))
         stored = store.instruments()
         for rows in checked:
             inst_id = rows.inst.id

@@ -357,6 +357,24 @@ def test_cli_import_ls_check_export(tmp_path, capsys):
     assert main(["data", "ls", f"duckdb:{tmp_path / 'none.duckdb'}"]) != 0
 
 
+def test_a_file_another_process_imported_meanwhile_is_already_imported(tmp_path, monkeypatch):
+    """Two imports of one file started together: the early digest check found the store busy
+    (or empty), so the second learns of the first only after parsing. It must say "already
+    imported", never count the first one's trade ids as duplicate_trade_id."""
+    import replay.stores.base
+
+    cap = ws_capture(tmp_path / "cap.gz")
+    spec = f"duckdb:{tmp_path / 'race.duckdb'}"
+    _run(spec, cap)
+    before = _events(spec)
+    monkeypatch.setattr(replay.stores.base, "refuse_reimports_early", lambda *_: None)
+    for mode in (Mode.STRICT, Mode.SKIP, Mode.REPAIR):
+        with pytest.raises(DataError, match="already imported") as err:
+            _run(spec, cap, mode=mode)
+        assert "duplicate_trade_id" not in str(err.value)
+    assert np.array_equal(_events(spec), before)
+
+
 def test_reimport_of_the_same_file_is_refused(tmp_path):
     cap = ws_capture(tmp_path / "cap.gz")
     spec = f"duckdb:{tmp_path / 'twice.duckdb'}"

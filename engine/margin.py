@@ -556,15 +556,16 @@ class MarginBook:
                 continue
             p = Fraction(o_price) if o_price is not None else Fraction(self.marks.get(o_inst.id, ref))
             used += abs(_notional_at(o_inst, o_lots, p)) / self.leverage(o_inst)
-        need = abs(_notional_at(inst, opening, fref)) / lev
-        if used + need > balance:
-            return ReasonCode.INSUFFICIENT_MARGIN
+        # our risk limits first (a refusal names our limit), then the venue's margin rule
         if max_margin_ratio is not None and acct.margin_ratio is not None and acct.margin_ratio >= max_margin_ratio:
             return ReasonCode.MAX_MARGIN_RATIO
         if max_leverage is not None:
             total = Fraction(acct.notional) - abs(_notional_at(inst, pos_lots, Fraction(self.marks.get(inst.id, ref)))) + notional_after
             if balance <= 0 or total / balance > Fraction(max_leverage):
                 return ReasonCode.MAX_LEVERAGE
+        need = abs(_notional_at(inst, opening, fref)) / lev
+        if used + need > balance:
+            return ReasonCode.INSUFFICIENT_MARGIN
         return None
 
 

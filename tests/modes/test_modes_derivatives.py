@@ -1,0 +1,117 @@
+"""Perpetuals in a backtest, end to end (hand-made data through a real DuckDB store).
+
+The data: BTC/USDT:USDT on binanceusdm, a one-level book 49,999.9 / 50,000.0, marks, one
+funding settlement at 08:00 UTC (rate 0.0001 at mark 50,000) and a crash of book and mark
+at 08:00:10 (mark 45,100). The strategy buys 1 BTC at market at 10x isolated.
+
+Hand-computed: fill at 50,000.0, taker fee 5 bps = 25 USDT; isolated margin 5,000; funding
+paid 1 x 50,000 x 0.0001 = 5 USDT, taken from the isolated margin (4,995); liquidation
+price (4,995 - 50,000) / (0.004 - 1) = 45,185.7..., so the 45,100 mark liquidates at the
+bankruptcy price 50,000 - 4,995 = 45,005.0: realized -4,995. Wallet: 10,000 - 25 - 5 -
+4,995 = 4,975 USDT.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from engine.config import RunConfig
+from engine.types import EVENT_DTYPE, EventKind, load_instruments
+from modes.backtest import run_backtest
+
+PERP = "binanceusdm:BTC/USDT:USDT"
+T0 = 1_704_095_990_000_000_000  # 2024-01-01T07:59:50Z, 10 s before a funding time
+S = 1_000_000_000
+STRATEGY = str(Path(__file__).parent / "data" / "perp_strategies.py") + ":BuyOnce"
+
+
+def _rows(inst) -> np.ndarray:
+    rows = []
+
+    def add(t, kind, side=0, price="0", qty="0"):
+        rows.append((T0 + t, T0 + t, 0, kind, side, inst.price_to_ticks(price), inst.qty_to_lots(qty), 0))
+
+    def book(t, bid, ask):
+        add(t, EventKind.SNAPSHOT_BEGIN)
+        add(t, EventKind.BOOK_DELTA, 1, bid, "10")
+        add(t, EventKind.BOOK_DELTA, -1, ask, "10")
+        add(t, EventKind.SNAPSHOT_END)
+
+    book(0, "49999.9", "50000.0")
+    add(0, EventKind.MARK_PRICE, 0, "50000")
+    add(5 * S, EventKind.MARK_PRICE, 0, "50000")
+    # funding at 08:00:00: rate 0.0001 = 10^8 units of 1e-12 (side +1); mark in qty as ticks
+    rows.append((T0 + 10 * S, T0 + 10 * S, 0, EventKind.FUNDING_RATE, 1, 100_000_000,
+                 inst.price_to_ticks("50000"), 0))
+    book(20 * S, "44999.9", "45000.0")
+    add(20 * S, EventKind.MARK_PRICE, 0, "45100")
+    add(30 * S, EventKind.TRADE, -1, "45000.0", "0.001")
+    out = np.array(rows, dtype=EVENT_DTYPE)
+    return out
+
+
+@pytest.fixture(scope="module")
+def perp_store(tmp_path_factory):
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    inst = load_instruments()[PERP]
+    rows = _rows(inst)
+    spec = f"duckdb:{tmp_path_factory.mktemp('perp') / 'perp.duckdb'}"
+    with open_store(spec, create=True) as store, store.begin_import({PERP: StoredInstrument.of(inst)},
+                                                                      expected_rows=len(rows)) as tx:
+        tx.append(PERP, rows)
+    return spec
+
+
+def _venue(**extra):
+    return {"binanceusdm": {"balances": {"USDT": "10000"}, "leverage": 10, "margin_mode": "isolated",
+                            "maker_fee_bps": "2", "taker_fee_bps": "5", **extra}}
+
+
+def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue()), tmp_path / "run",
+                       write_html=False)
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], f["side"], f["price"], f["qty"], f["fee"]) for f in fills] == [
+        ("tp-1", "buy", "50000.0", "1.000", "25.0000"),
+        ("liquidation-1", "sell", "45005.0", "1.000", "0"),
+    ]
+    orders = {o["client_id"]: o for o in pq.read_table(out / "orders.parquet").to_pylist()}
+    assert orders["liquidation-1"]["reason"] == "liquidation"
+    deriv = summary["derivatives"][PERP]
+    assert Decimal(deriv["funding"]) == Decimal("-5") and deriv["funding_payments"] == 1
+    assert deriv["liquidations"] == 1 and Decimal(deriv["position"]) == 0
+    assert Decimal(deriv["realized"]) == Decimal("-4995")
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4975")
+    liqs = pq.read_table(out / "liquidations.parquet").to_pylist()
+    assert [(x["price"], x["mark"], x["reason"]) for x in liqs] == [("45005.0", "45100.0", "liquidation")]
+    funding = pq.read_table(out / "funding.parquet").to_pylist()
+    assert [(Decimal(x["rate"]), Decimal(x["amount"])) for x in funding] == [(Decimal("0.0001"), Decimal(-5))]
+    margin = pq.read_table(out / "margin.parquet").to_pylist()
+    held = [m for m in margin if m["position"] != "0.000"]
+    # while held at mark 50,000: liquidation price 45,185.7.. (after funding) or 45,180.7.. (before)
+    assert held and all(45180 < m["liquidation_price"] < 45186 for m in held)
+    assert all(m["liquidation_distance_bps"] > 0 for m in held)
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert any(r.get("type") == "funding" and r.get("amount") for r in audit)
+
+
+def test_margin_refusal_in_a_backtest(perp_store, tmp_path):
+    # 2.01 BTC x 50,000 / 10 = 10,050 initial margin on a 10,000 wallet
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue(),
+                                 params={"qty": Decimal("2.01")}), tmp_path / "run", write_html=False)
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    assert [(o["status"], o["reason"]) for o in orders] == [("rejected", "insufficient_margin")]
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue(),
+                                 params={"qty": Decimal("2")}, risk={"max_leverage": 5}), tmp_path / "run2",
+                       write_html=False)
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    assert orders[0]["reason"] == "max_leverage"  # 100,000 notional on 10,000: 10x > 5x

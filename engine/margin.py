@@ -569,6 +569,23 @@ class MarginBook:
         return None
 
 
+def margin_view(book: MarginBook, inst: Instrument) -> dict[str, Any]:
+    """A contract position's margin figures, as `ctx.margin(instrument)` returns them:
+    position (contracts), mark, unrealized PnL, liquidation and bankruptcy price, the margin
+    ratio of the account that backs it (0..1; >= 1 is liquidation), funding received so far
+    (settle asset), leverage and margin mode. None where unknown (no mark yet, flat)."""
+    accounts = book.accounts(book.ledger.instruments.values())
+    acct = next((a for a in accounts if a.instrument == inst.id), None) or next(
+        (a for a in accounts if a.instrument is None and a.venue == inst.venue and a.asset == inst.settle), None)
+    pos = book.positions.get(inst.id)
+    return {"position": pos.qty if pos is not None else Decimal(0), "mark": book.mark_of(inst.id),
+            "unrealized": book.unrealized(inst), "liquidation_price": book.liquidation_price(inst),
+            "bankruptcy_price": book.bankruptcy_price(inst),
+            "margin_ratio": acct.margin_ratio if acct is not None else None,
+            "funding": book.funding.get(inst.id, Decimal(0)), "asset": inst.settle,
+            "leverage": book.leverage(inst), "margin_mode": "isolated" if book.is_isolated(inst) else "cross"}
+
+
 def _notional_at(inst: Instrument, lots: int, price: Fraction) -> Fraction:
     """Signed notional of `lots` at `price`, in the settle asset (linear: quote; inverse:
     base = contracts x contract_size / price)."""

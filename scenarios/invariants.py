@@ -365,6 +365,23 @@ class PnlBounded(Invariant):
         return self.result(violations, f"PnL range [{worst_lo}, {worst_hi}]; bounds [{lo}, {hi}]")
 
 
+class NoLiquidation(Invariant):
+    """No contract position was liquidated (liquidations.parquet, docs/derivatives.md):
+    a leveraged strategy that the venue had to close failed the scenario. Skipped for a
+    run without contracts."""
+
+    name = "no_liquidation"
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        path = run.dir / "liquidations.parquet"
+        if not path.is_file():
+            return InvariantResult(self.name, "skipped", "the run trades no contracts")
+        rows = [r for r in pq.read_table(path).to_pylist() if r["reason"] == "liquidation"]
+        violations = [Violation(int(r["ts"]), f"{r['instrument']} {r['side']} {r['qty']} liquidated at "
+                                f"{r['price']} (mark {r['mark']}, margin ratio {r['margin_ratio']})") for r in rows]
+        return self.result(violations, f"{len(rows)} liquidation(s)")
+
+
 BUILTIN_INVARIANTS: dict[str, type] = {
     "max_drawdown": MaxDrawdown,
     "max_position": MaxPosition,
@@ -372,6 +389,7 @@ BUILTIN_INVARIANTS: dict[str, type] = {
     "no_orphan_orders": NoOrphanOrders,
     "ledger_reconciles": LedgerReconciles,
     "pnl_bounded": PnlBounded,
+    "no_liquidation": NoLiquidation,
 }
 
 PLANNED_INVARIANTS: dict[str, str] = {

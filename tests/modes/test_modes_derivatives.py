@@ -115,3 +115,33 @@ def test_margin_refusal_in_a_backtest(perp_store, tmp_path):
                        write_html=False)
     orders = pq.read_table(out / "orders.parquet").to_pylist()
     assert orders[0]["reason"] == "max_leverage"  # 100,000 notional on 10,000: 10x > 5x
+
+
+def test_library_scenario_liquidates_a_leveraged_perp_in_a_flash_crash(tmp_path, request):
+    """scenarios/library/perp-long-crash-2021-05-19.toml on examples/perp_long.toml (20x
+    isolated long on synthetic marks): the crash liquidates it at the bankruptcy price."""
+    from modes.cli import main
+
+    root = request.config.rootpath
+    code = main(["stress", "--strategies", str(root / "examples" / "perp_long.toml"), "--scenarios",
+                 str(root / "scenarios" / "library" / "perp-long-crash-2021-05-19.toml"), "--jobs", "1",
+                 "--no-report", "--out", str(tmp_path)])
+    assert code == 3  # an invariant broke: no_liquidation
+    cell = tmp_path / "cells" / "perp_long" / "perp-long-crash-2021-05-19"
+    results = {r["name"]: r["status"] for r in json.loads((cell / "stress.json").read_text())["invariants"]}
+    assert results["no_liquidation"] == "fail" and results["ledger_reconciles"] == "pass"
+    (liq,) = pq.read_table(cell / "liquidations.parquet").to_pylist()
+    fills = pq.read_table(cell / "fills.parquet").to_pylist()
+    entry = [f for f in fills if f["client_id"] != "liquidation-1"]
+    qty = sum(Decimal(f["qty"]) for f in entry)
+    cost = sum(Decimal(f["price"]) * Decimal(f["qty"]) for f in entry)
+    assert liq["qty"] == f"{qty}"
+    # isolated 20x: margin = cost / 20; bankruptcy = (cost - margin) / qty = 0.95 cost / qty,
+    # rounded up to the 0.1 tick (in the long's favour)
+    bankrupt = (Decimal("0.95") * cost / qty / Decimal("0.1")).to_integral_value(rounding="ROUND_CEILING") / 10
+    assert Decimal(liq["price"]) == bankrupt
+    # Binance's LP (tier 1: 0.4 %, cum 0): (margin - cost) / (qty x (0.004 - 1)); the mark was at or below it
+    lp = (cost / 20 - cost) / (qty * (Decimal("0.004") - 1))
+    assert Decimal(liq["mark"]) <= lp < Decimal(entry[0]["price"])
+    summary = json.loads((cell / "summary.json").read_text())["run"]
+    assert Decimal(summary["derivatives"][PERP]["position"]) == 0

@@ -76,8 +76,7 @@ def _venue(**extra):
 
 
 def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
-    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue()), tmp_path / "run",
-                       write_html=False)
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue()), tmp_path / "run")
     summary = json.loads((out / "summary.json").read_text())["run"]
     fills = pq.read_table(out / "fills.parquet").to_pylist()
     assert [(f["client_id"], f["side"], f["price"], f["qty"], f["fee"]) for f in fills] == [
@@ -102,6 +101,11 @@ def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
     assert all(m["liquidation_distance_bps"] > 0 for m in held)
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     assert any(r.get("type") == "funding" and r.get("amount") for r in audit)
+    # the report's contract section: funding and fees per contract, the margin plot, the marker
+    html = (out / "report.html").read_text()
+    section = html[html.index('id="derivatives"'):html.index('id="config"')]
+    assert "<svg" in section and "45005.0" in section and "liquidation" in section
+    assert "-4995" in section and "25.0000" in section and ">-5" in section
 
 
 def test_margin_refusal_in_a_backtest(perp_store, tmp_path):

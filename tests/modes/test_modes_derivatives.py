@@ -149,3 +149,31 @@ def test_library_scenario_liquidates_a_leveraged_perp_in_a_flash_crash(tmp_path,
     assert Decimal(liq["mark"]) <= lp < Decimal(entry[0]["price"])
     summary = json.loads((cell / "summary.json").read_text())["run"]
     assert Decimal(summary["derivatives"][PERP]["position"]) == 0
+
+
+def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
+    """The real COIN-M capture (no mark prices, no funding) imports onto the shipped
+    binancecoinm:BTC/USD:BTC (inverse, 100 USD contracts) and backtests: the mark is the
+    mid (warned), fees and PnL are in BTC."""
+    from modes.cli import main
+
+    capture = request.config.rootpath / "tests" / "data" / "binance-ws" / "cm_btcusd_perp_20240808.gz"
+    spec = f"duckdb:{tmp_path / 'cm.duckdb'}"
+    assert main(["data", "import", "--format", "binance-ws", str(capture), "--to", spec, "--correct-skew"]) == 0
+    out = tmp_path / "run"
+    assert main(["backtest", "--strategy", STRATEGY, "--data", spec, "--param", "qty=10", "--out", str(out),
+                 "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "binancecoinm:BTC/USD:BTC: no mark prices in the data: the mark is the mid" in err
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["instruments"] == ["binancecoinm:BTC/USD:BTC"]
+    deriv = summary["derivatives"]["binancecoinm:BTC/USD:BTC"]
+    assert deriv["asset"] == "BTC" and Decimal(deriv["position"]) == 10
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    # taker 5 bps of 10 x 100 USD / price, in BTC at 1e-8
+    fee = sum(Decimal(f["fee"]) for f in fills)
+    want = sum(Decimal(f["qty"]) * 100 / Decimal(f["price"]) * Decimal("0.0005") for f in fills)
+    assert abs(fee - want) <= Decimal("1e-8") * len(fills) and fee == Decimal(deriv["fees"])
+    assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("10") - fee
+    margin = pq.read_table(out / "margin.parquet").to_pylist()
+    assert margin and all(m["asset"] == "BTC" for m in margin)

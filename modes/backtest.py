@@ -281,16 +281,14 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
         warn(warning)
     feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
     chunks = source if feed_transform is None else feed_transform(source, instruments)
-    contract_feed = None
-    latent = apply_feed_latency(chunks, feed_ns)
-    if any(i.contract for i in instruments.values()):
-        from venues.sim.derivatives import ContractFeed
+    from venues.sim.derivatives import ContractFeed
 
-        if uses_fast_path(strategy):
-            raise ConfigError("compiled strategies do not support contracts (perpetuals, futures) yet: "
-                              "run the strategy as a plain Python Strategy (docs/derivatives.md)")
-        latent = contract_feed = ContractFeed(latent)
-    feed = _Peekable(latent)
+    # MARK_PRICE / FUNDING_RATE rows never reach the matching core (venues/sim/derivatives.py)
+    contract_feed = ContractFeed(apply_feed_latency(chunks, feed_ns), list(instruments.values()))
+    if any(i.contract for i in instruments.values()) and uses_fast_path(strategy):
+        raise ConfigError("compiled strategies do not support contracts (perpetuals, futures) yet: "
+                          "run the strategy as a plain Python Strategy (docs/derivatives.md)")
+    feed = _Peekable(contract_feed)
     if feed.first_ts is None:
         raise DataError(f"no market data for {list(instruments)} in {config.data} in the requested time range")
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
@@ -344,7 +342,8 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
                              ledger=ledger, risk=run.risk, audit=audit, recorder=writer, seed=config.seed)
     contracts = None
-    if run.contract_feed is not None:  # perpetuals / futures: marks, funding, liquidations
+    if run.contract_feed is not None and any(i.contract for i in instruments.values()):
+        # perpetuals / futures: marks, funding, liquidations
         from engine.margin import MarginSettings
         from venues.sim.derivatives import ContractVenue
 

@@ -358,16 +358,12 @@ def _brackets(raw, where: str) -> tuple[MarginBracket, ...]:
 
 
 def _iso_ns(text: str, where: str) -> int:
-    from datetime import UTC, datetime
+    # engine.config imports nothing of engine.types: no cycle
+    from engine.config import parse_time
 
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{where}: expiry {text!r}: expected ISO 8601 UTC") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    ns = parse_time(text, f"{where} expiry")
+    assert ns is not None
+    return ns
 
 
 def _checked_id(inst_id: str, where: str) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from modes.backtest import run_backtest
 PERP = "binanceusdm:BTC/USDT:USDT"
 T0 = 1_704_095_990_000_000_000  # 2024-01-01T07:59:50Z, 10 s before a funding time
 S = 1_000_000_000
-STRATEGY = str(Path(__file__).parent / "data" / "perp_strategies.py") + ":BuyOnce"
+STRATEGY = str(Path(__file__).resolve().parents[2] / "examples" / "perp_long.py") + ":PerpLong"
 
 
 def _rows(inst) -> np.ndarray:
@@ -177,3 +177,32 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("10") - fee
     margin = pq.read_table(out / "margin.parquet").to_pylist()
     assert margin and all(m["asset"] == "BTC" for m in margin)
+
+
+def test_compiled_strategies_refuse_contracts(tmp_path, capsys, request):
+    from modes.cli import main
+
+    strategy = str(request.config.rootpath / "examples" / "compiled_market_maker.py") + ":CompiledTouchQuoter"
+    code = main(["backtest", "--strategy", strategy, "--data", "synthetic:1:10s", "--instrument", PERP,
+                 "--out", str(tmp_path / "run"), "--no-report"])
+    assert code == 2
+    assert "compiled strategies do not support contracts" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_contract_rows_of_a_spot_instrument_are_refused(tmp_path):
+    from engine.errors import DataError
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spot = load_instruments()["binance:BTC/USDT"]
+    rows = np.zeros(2, dtype=EVENT_DTYPE)
+    rows["exch_ts"] = rows["local_ts"] = [T0, T0 + S]
+    rows["kind"] = [EventKind.TRADE, EventKind.MARK_PRICE]
+    rows["side"], rows["price"], rows["qty"] = [1, 0], [5_000_000, 5_000_000], [100, 0]
+    spec = f"duckdb:{tmp_path / 's.duckdb'}"
+    with open_store(spec, create=True) as store, store.begin_import(
+            {spot.id: StoredInstrument.of(spot)}, expected_rows=2) as tx:
+        tx.append(spot.id, rows)
+    with pytest.raises(DataError, match="MARK_PRICE rows but the instrument is spot"):
+        run_backtest(RunConfig(strategy=STRATEGY, data=spec), tmp_path / "run", write_html=False)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import DataError
 from engine.margin import Liquidation, MarginBook
 from engine.types import EventKind, Instrument
 from engine.types.market import DERIVATIVE_KINDS, FUNDING_RATE_UNIT
@@ -54,8 +55,9 @@ class ContractFeed:
     queue, so memory stays bounded by the rows between now and the bound.
     """
 
-    def __init__(self, chunks: Iterable[np.ndarray]) -> None:
+    def __init__(self, chunks: Iterable[np.ndarray], instruments: Sequence[Instrument]) -> None:
         self._it: Iterator[np.ndarray] = iter(chunks)
+        self._instruments = list(instruments)
         self._ahead: deque[np.ndarray] = deque()
         self._rows: deque[np.ndarray] = deque()  # contract rows, in feed order
         self.horizon = INT64_MIN
@@ -88,6 +90,11 @@ class ContractFeed:
         if mask.any():
             rows = chunk[mask]
             for row in rows:
+                inst = self._instruments[int(row["instrument"])]
+                if not inst.contract:
+                    raise DataError(
+                        f"{inst.id}: the data holds {EventKind(int(row['kind'])).name} rows but the instrument is "
+                        "spot; give it type = 'swap' or 'future' in the instruments file (docs/derivatives.md)")
                 (self.seen_marks if int(row["kind"]) == _MARK else self.seen_funding).add(int(row["instrument"]))
                 self._rows.append(row)
             chunk = chunk[~mask]

@@ -193,12 +193,23 @@ def _round_settle(value: Fraction) -> Decimal:
 
 
 def contract_position(instrument: Instrument) -> LinearPosition | InversePosition:
-    if instrument.inverse:
-        return InversePosition(lot_size=instrument.lot_size, tick_size=instrument.tick_size,
-                               contract_size=instrument.contract_size)
-    unit = _EXACT.multiply(_EXACT.multiply(instrument.tick_size, instrument.lot_size), instrument.contract_size)
-    return LinearPosition(unit=unit, lot_size=instrument.lot_size, tick_size=instrument.tick_size,
-                          contract_size=instrument.contract_size)
+    return position_for(instrument.inverse, instrument.lot_size, instrument.tick_size, instrument.contract_size)
+
+
+def position_for(inverse: bool, lot_size: Decimal, tick_size: Decimal,
+                 contract_size: Decimal) -> LinearPosition | InversePosition:
+    """An empty contract position (also what a run directory's checker rebuilds with)."""
+    if inverse:
+        return InversePosition(lot_size=lot_size, tick_size=tick_size, contract_size=contract_size)
+    unit = _EXACT.multiply(_EXACT.multiply(tick_size, lot_size), contract_size)
+    return LinearPosition(unit=unit, lot_size=lot_size, tick_size=tick_size, contract_size=contract_size)
+
+
+def book_fill(pos: LinearPosition | InversePosition, side: int, price_ticks: int, qty_lots: int) -> Decimal:
+    """Apply a fill to a contract position; its realized PnL before fees, settle asset."""
+    if isinstance(pos, InversePosition):
+        return pos.book(side, price_ticks, qty_lots)
+    return _EXACT.multiply(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
 
 
 def contract_fee(instrument: Instrument, price_ticks: int, qty_lots: int, rate_bps: Decimal) -> Decimal:
@@ -289,10 +300,7 @@ class MarginBook:
         realized PnL before fees (settle asset)."""
         pos = self.position(inst)
         before = pos.lots
-        if isinstance(pos, InversePosition):
-            realized = pos.book(side, price_ticks, qty_lots)
-        else:
-            realized = _EXACT.multiply(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
+        realized = book_fill(pos, side, price_ticks, qty_lots)
         pos.fees = _EXACT.add(pos.fees, fee)
         key = (inst.venue, inst.settle)
         balances = self.ledger.balances

@@ -101,6 +101,7 @@ def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
     assert all(m["liquidation_distance_bps"] > 0 for m in held)
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     assert any(r.get("type") == "funding" and r.get("amount") for r in audit)
+    _reconciles(out)
     # the report's contract section: funding and fees per contract, the margin plot, the marker
     html = (out / "report.html").read_text()
     section = html[html.index('id="derivatives"'):html.index('id="config"')]
@@ -177,6 +178,16 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("10") - fee
     margin = pq.read_table(out / "margin.parquet").to_pylist()
     assert margin and all(m["asset"] == "BTC" for m in margin)
+    assert {f["fee_asset"] for f in fills} == {"BTC"}
+    _reconciles(out)  # an open inverse position, fees in BTC
+
+
+def _reconciles(run_dir):
+    """The stress invariant rebuilds the settle balances from the fills and funding."""
+    from scenarios.invariants import LedgerReconciles, RunRecords
+
+    result = LedgerReconciles().check(RunRecords(run_dir))
+    assert result.status == "pass", result.violations
 
 
 def test_compiled_strategies_refuse_contracts(tmp_path, capsys, request):

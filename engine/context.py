@@ -213,6 +213,18 @@ class Context:
         self._session.instrument(instrument)
         return self._session.ledger.positions[instrument].avg_price
 
+    def margin(self, instrument: str) -> dict[str, object]:
+        """A contract's margin figures: position, mark, unrealized, liquidation_price,
+        bankruptcy_price, margin_ratio (0..1; the venue liquidates at 1), funding, asset,
+        leverage, margin_mode (engine.margin.margin_view; docs/derivatives.md). Raises
+        StrategyError for a spot instrument."""
+        inst = self._session.instrument(instrument)
+        if not inst.contract:
+            raise StrategyError(f"ctx.margin({instrument!r}): a spot instrument has no margin")
+        from engine.margin import margin_view
+
+        return margin_view(self._session.ledger.derivatives, inst)
+
     def balance(self, venue: str, asset: str, part: str = "total") -> Decimal:
         """Balance of an asset on a venue (exact): part "total" (default), "free" or "locked".
 

@@ -37,6 +37,10 @@ def fee_amount(
     """Fee in the quote asset; the instrument's own rates override the venue's."""
     maker, taker = rates(instrument, maker_bps, taker_bps)
     rate = maker if liquidity == Liquidity.MAKER else taker
+    if instrument.contract:  # in the settle asset (inverse: the coin); engine/margin.py
+        from engine.margin import contract_fee
+
+        return contract_fee(instrument, price_ticks, qty_lots, rate)
     return instrument.notional(price_ticks, qty_lots) * rate / _BPS
 
 

@@ -109,11 +109,17 @@ class Ledger:
             for asset, amount in assets.items():
                 self.balances[(venue, asset)] = Decimal(amount)
         self.positions: dict[str, Position] = {i: _position(inst) for i, inst in instruments.items()}
+        # contracts: positions, margin, funding (engine/margin.py)
+        from engine.margin import MarginBook
+
+        self.derivatives = MarginBook(self)
 
     # -- booking -------------------------------------------------------------------------
     def apply_fill(self, instrument: Instrument, side: int, price_ticks: int, qty_lots: int,
                    fee: Decimal) -> Decimal:
         """Book one fill (price in ticks, quantity in lots); returns its realized PnL before fees."""
+        if instrument.contract:  # a contract moves no base/quote: engine/margin.py books it
+            return self.derivatives.apply_fill(instrument, side, price_ticks, qty_lots, fee)
         pos = self.positions.get(instrument.id)
         if pos is None:
             pos = self.positions[instrument.id] = _position(instrument)
@@ -147,8 +153,9 @@ class Ledger:
     def unrealized_pnl(self, marks: dict[str, Decimal]) -> Decimal:
         total = Decimal(0)
         for inst_id, pos in self.positions.items():
-            if pos.lots != 0 and marks.get(inst_id) is not None:
-                total = _EXACT.add(total, pos.unrealized(marks[inst_id]))
+            mark = self.derivatives.mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
+            if pos.lots != 0 and mark is not None:
+                total = _EXACT.add(total, pos.unrealized(mark))
         return total
 
     def equity(self, marks: dict[str, Decimal]) -> Decimal:
@@ -172,9 +179,19 @@ class Ledger:
                 total = _EXACT.add(total, amount)
             elif key in mark_of:
                 total = _EXACT.add(total, _EXACT.multiply(amount, mark_of[key]))
+        for inst in self.instruments.values():  # contracts: unrealized PnL at the mark, in quote
+            pos = self.positions.get(inst.id)
+            mark = self.derivatives.mark_of(inst.id, marks.get(inst.id))
+            if inst.contract and pos is not None and pos.lots != 0 and mark is not None:
+                upnl = pos.unrealized(mark)
+                total = _EXACT.add(total, _EXACT.multiply(upnl, mark) if inst.inverse else upnl)
         return total
 
 
 def _position(instrument: Instrument) -> Position:
+    if instrument.contract:
+        from engine.margin import contract_position
+
+        return contract_position(instrument)  # type: ignore[return-value]
     return Position(unit=_EXACT.multiply(instrument.tick_size, instrument.lot_size),
                     lot_size=instrument.lot_size, tick_size=instrument.tick_size)

@@ -110,7 +110,7 @@ class RunWriter:
              fee: Decimal, liquidity: str) -> None:
         inst = order.instrument
         self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
-                            order.side_name, _s(price), _s(qty), _s(fee), inst.quote, liquidity))
+                            order.side_name, _s(price), _s(qty), _s(fee), inst.settle or inst.quote, liquidity))
 
     def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
                fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None:
@@ -257,10 +257,15 @@ def _parent_row(parent: ParentOrder) -> dict[str, Any]:
 
 def instruments_json(instruments: Iterable[Instrument]) -> dict[str, dict[str, str]]:
     """instruments.json of a run directory (docs/run_dir.md): specs as decimal strings."""
-    return {i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
-                   "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
-                   "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
-                   "min_notional": _s(i.min_notional)} for i in instruments}
+    out = {i.id: {"venue": i.venue, "symbol": i.symbol, "venue_symbol": i.venue_symbol,
+                  "base": i.base, "quote": i.quote, "tick_size": _s(i.tick_size),
+                  "lot_size": _s(i.lot_size), "min_qty": _s(i.min_qty),
+                  "min_notional": _s(i.min_notional)} for i in instruments}
+    for i in instruments:  # contracts (docs/derivatives.md)
+        if i.contract:
+            out[i.id] |= {"type": i.type, "settle": i.settle or "", "linear": "true" if i.linear else "false",
+                          "contract_size": _s(i.contract_size)}
+    return out
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -26,6 +26,9 @@ class RiskConfig:
     price_band_bps: Decimal | None = None  # fat finger: limit price vs local mid
     max_orders_per_second: int | None = None
     reduce_only: bool = False  # whole-account reduce-only mode
+    # contracts (checked by engine/margin.py through the session's margin check)
+    max_leverage: Decimal | None = None  # account notional / margin balance after the order
+    max_margin_ratio: Decimal | None = None  # refuse adding exposure at or above this ratio (0-1)
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None) -> RiskConfig:

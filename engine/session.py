@@ -326,6 +326,8 @@ class TradingSession:
             position=self.ledger.position(inst.id),
             open_orders=len(self.oms.open_nos) - 1, reduce_only=reduce_only,
         )
+        if reason is None and inst.contract:  # the venue's margin check (engine/margin.py)
+            reason = self._margin_check(order, price)
         if reason is not None:
             self.oms.set_status(order, OrderStatus.REJECTED, now, str(reason))
             order.ack_ts = now
@@ -546,3 +548,62 @@ class TradingSession:
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})
 
+    # -- derivatives (engine/margin.py, docs/derivatives.md) -------------------------------
+    def _margin_check(self, order: Order, price: Decimal | None) -> ReasonCode | None:
+        """The contract venue's margin check and the [risk] leverage / margin-ratio limits."""
+        others = [(o.instrument, o.side, o.leaves,
+                   o.instrument.ticks_to_price(o.price) if o.type == OrderType.LIMIT else None)
+                  for o in self.oms.open_orders() if o is not order and o.instrument.contract]
+        cfg = self.risk.config
+        return self.ledger.derivatives.check_order(
+            order.instrument, order.side, order.qty, price, others,
+            getattr(cfg, "max_leverage", None), getattr(cfg, "max_margin_ratio", None))
+
+    def on_liquidation(self, liquidation: Any, exch_ts: int) -> str:
+        """The venue closed a contract position (engine.margin.Liquidation): book it as a
+        filled reduce-only market order `liquidation-N` (reason `liquidation`, taker, no
+        fee: the lost margin is the venue's charge), cancel the instrument's open orders as
+        the venue does, and tell the strategy. Returns the order's client id."""
+        inst = liquidation.instrument
+        now = self.clock.now()
+        for open_order in self.oms.open_orders(inst.id):
+            self.cancel(open_order.client_id)
+        self._trigger_ts = now
+        order = self.oms.create(
+            client_id=f"{liquidation.reason}-{len(self.ledger.derivatives.liquidations) + 1}", instrument=inst,
+            instrument_index=self.index[inst.id], side=liquidation.side, type=OrderType.MARKET,
+            tif=TimeInForce.IOC, price=0, qty=liquidation.lots, reduce_only=True, created_ts=now,
+            trigger_ts=now, arrival_bid=None, arrival_ask=None)
+        self.ledger.derivatives.liquidations.append((now, liquidation))
+        price = inst.ticks_to_price(liquidation.price_ticks)
+        qty = inst.lots_to_qty(liquidation.lots)
+        self.audit.write(now, "response", client_id=order.client_id, event="liquidation",
+                         mark=decimal_str(liquidation.mark), margin_ratio=str(liquidation.margin_ratio),
+                         exch_ts=int(exch_ts))
+        self.oms.set_status(order, OrderStatus.SUBMITTED, now)
+        self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+        order.ack_ts = now
+        order.filled = liquidation.lots
+        order.notional_filled += price * qty
+        order.first_fill_ts = order.last_fill_ts = now
+        self.oms.set_status(order, OrderStatus.FILLED, now, liquidation.reason)
+        self.ledger.apply_fill(inst, liquidation.side, liquidation.price_ticks, liquidation.lots, Decimal(0))
+        self.fill_count += 1
+        self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(exch_ts), price=decimal_str(price),
+                         qty=decimal_str(qty), fee="0", liquidity="taker")
+        self.recorder.fill(order, now, int(exch_ts), price, qty, Decimal(0), "taker")
+        self._deliver(self._update(order, now, Event.FILL, price, qty, Decimal(0), "taker",
+                                   liquidation.reason))
+        self._flush()
+        return order.client_id
+
+    def on_funding(self, instrument_id: str, rate: Decimal, mark: Decimal, exch_ts: int) -> Decimal:
+        """A funding settlement of the venue: booked in the ledger (engine/margin.py) and the
+        audit log; returns what the account received (negative = paid)."""
+        inst = self.instrument(instrument_id)
+        amount = self.ledger.derivatives.pay_funding(inst, rate, mark)
+        if amount:
+            self.audit.write(self.clock.now(), "funding", instrument=inst.id, rate=decimal_str(rate),
+                             mark=decimal_str(mark), amount=decimal_str(amount), asset=inst.settle,
+                             exch_ts=int(exch_ts))
+        return amount

@@ -33,6 +33,8 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     "stp",
     "balances",
     "enforce_balances",
+    "leverage",  # contracts: an int, or { "BTC/USDT:USDT" = 10 } (engine/margin.py)
+    "margin_mode",  # contracts: "cross" (default) or "isolated"
 )
 #: keys of its `latency` table
 LATENCY_KEYS: tuple[str, ...] = (

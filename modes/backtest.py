@@ -104,9 +104,14 @@ def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tupl
     balances: dict[str, dict[str, Decimal]] = {}
     warnings: list[str] = []
     for venue in dict.fromkeys(i.venue for i in instruments.values()):
-        quotes = [i.quote for i in instruments.values() if i.venue == venue]
+        # a contract's wallet is its settle asset (docs/derivatives.md)
+        quotes = [i.settle or i.quote for i in instruments.values() if i.venue == venue]
         table, notes = resolve_venue_table(venue, config.venues.get(venue, {}), quotes)
         warnings += notes
+        if any(i.contract for i in instruments.values() if i.venue == venue) and table.get("enforce_balances"):
+            table["enforce_balances"] = False  # spot locking does not apply: the margin check does
+            warnings.append(f"[venues.{venue}] trades contracts: spot balance checks are off on it, the "
+                            "margin check (engine/margin.py) refuses orders instead")
         cfg = SimVenueConfig.from_table(venue, table)
         configs[venue] = cfg
         balances[venue] = dict(cfg.balances)
@@ -129,6 +134,7 @@ class _Prepared:
     end_ts: int
     total_events: int | None
     resolved: ResolvedRun | None = None  # None: a run assembled by hand (tests of the driver)
+    contract_feed: Any = None  # venues.sim.derivatives.ContractFeed when the run trades contracts
 
 
 class _Peekable:
@@ -280,14 +286,21 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
         warn(warning)
     feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
     chunks = source if feed_transform is None else feed_transform(source, instruments)
-    feed = _Peekable(apply_feed_latency(chunks, feed_ns))
+    from venues.sim.derivatives import ContractFeed
+
+    # MARK_PRICE / FUNDING_RATE rows never reach the matching core (venues/sim/derivatives.py)
+    contract_feed = ContractFeed(apply_feed_latency(chunks, feed_ns), list(instruments.values()))
+    if any(i.contract for i in instruments.values()) and uses_fast_path(strategy):
+        raise ConfigError("compiled strategies do not support contracts (perpetuals, futures) yet: "
+                          "run the strategy as a plain Python Strategy (docs/derivatives.md)")
+    feed = _Peekable(contract_feed)
     if feed.first_ts is None:
         raise DataError(f"no market data for {list(instruments)} in {config.data} in the requested time range")
     start_ts = config.start_ns if config.start_ns is not None else feed.first_ts
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
     prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, resolved.defaults,
-                         risk, feed, start_ts, end_ts, source.estimated_events, resolved)
+                         risk, feed, start_ts, end_ts, source.estimated_events, resolved, contract_feed)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
     for line in resolved.defaults:  # once the run is valid, so a user error stays one line
         warn(line)
@@ -333,6 +346,15 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     ledger = Ledger(instruments, run.balances)
     session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
                              ledger=ledger, risk=run.risk, audit=audit, recorder=writer, seed=config.seed)
+    contracts = None
+    if run.contract_feed is not None and any(i.contract for i in instruments.values()):
+        # perpetuals / futures: marks, funding, liquidations
+        from engine.margin import MarginSettings
+        from venues.sim.derivatives import ContractVenue
+
+        ledger.derivatives.settings = {name: MarginSettings.from_table(name, config.venues.get(name, {}))
+                                       for name in run.venue_configs}
+        contracts = ContractVenue(list(instruments.values()), core, ledger.derivatives, run.contract_feed, start_ts)
     loop_start = time.perf_counter()
     try:
         session.start()
@@ -341,7 +363,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                                     run.total_events)
         else:
             events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
-                            run.total_events)
+                            run.total_events, contracts)
         session.stop()
         session.sample_equity()
         writer.add_bbo(core.drain_bbo())
@@ -373,6 +395,11 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                            for name in run.venue_configs
                            for asset, (free, locked) in sorted(core.balances(name).items())},
     }}
+    if contracts is not None:
+        contracts.write(staging)
+        summary["run"]["derivatives"] = contracts.summary()
+        for line in contracts.warnings():
+            warn(line)
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
                   config.to_json() if run.resolved is None else run.resolved.config_json(),
                   build_info() | {"run_id": run_id if run.resolved is None else run.resolved.run_id})
@@ -383,14 +410,19 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
 
 
 def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,
-           end_ts: int, sample_ns: int, total: int | None) -> int:
-    """The event loop: run the numba core to the next wake-up, hand it to the session."""
+           end_ts: int, sample_ns: int, total: int | None, contracts: Any = None) -> int:
+    """The event loop: run the numba core to the next wake-up, hand it to the session.
+
+    `contracts` (venues.sim.derivatives.ContractVenue) adds the contract events — marks,
+    funding, liquidations — as wake-ups of their own."""
     next_sample = start_ts  # first sample once the events at the start time are in the book
     reported = 0
     with progress("replaying", total=total, unit="events") as bar:
         while True:
             t_timer = session.next_timer_ts()
             bound = min(next_sample, end_ts, t_timer if t_timer is not None else INT64_MAX)
+            if contracts is not None:
+                bound = contracts.bound(bound)
             wake = core.run_until(bound, session.wake_book, session.wake_trade)
             kind = wake.kind
             if kind == WakeKind.END:
@@ -408,10 +440,16 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                                  int(rec["qty"]), int(rec["exch_ts"]))
             else:  # BOUND
                 now = clock.now()
+                if contracts is not None:
+                    contracts.advance(now, session)
                 if now >= end_ts:
                     break
                 if now >= next_sample:
-                    session.sample_equity()
+                    if contracts is not None:
+                        contracts.sample(now)
+                    # a contract wallet (COIN-M: the coin) has no value before its first mark
+                    if contracts is None or contracts.marked():
+                        session.sample_equity()
                     next_sample += sample_ns
                     writer.add_bbo(core.drain_bbo())
                     writer.add_trades(core.drain_trades())

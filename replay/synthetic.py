@@ -726,6 +726,7 @@ class InstrumentGenerator:
         per_sqrt_s_price = float(p0) / math.sqrt(365.25 * 86400)
         self.lparams = np.array([LATENT_STEP_NS, per_sqrt_s_price * 0.25, per_sqrt_s_price * 0.5,
                                  per_sqrt_s_price * 1.1], dtype=np.float64)
+        self.contract = ContractRows(inst, seed, int(start_ns)) if inst.contract else None
 
     @property
     def done(self) -> bool:
@@ -772,7 +773,7 @@ class InstrumentGenerator:
             for name, col in cols.items():
                 out[name] = col[:n]
             out["instrument"] = 0
-            yield out
+            yield out if self.contract is None else self.contract.add(out)
 
 
 def generate(
@@ -846,3 +847,83 @@ def write_store(
                 if on_chunk is not None:
                     on_chunk(len(chunk))
     return rows
+
+
+#: the synthetic basis (mark vs last trade) walks around this many bps, mean-reverting
+BASIS_MEAN_BPS = 2.0
+BASIS_SIGMA_BPS = 0.5  # per second
+BASIS_REVERSION = 0.01  # per second
+#: Binance's interest-rate component of funding (0.03 % a day = 0.01 % per 8 h) and the
+#: clamp of (interest - premium), https://www.binance.com/en/support/faq/360033525031
+INTEREST_PER_8H = Decimal("0.0001")
+FUNDING_CLAMP = Decimal("0.0005")
+
+
+class ContractRows:
+    """MARK_PRICE and FUNDING_RATE rows for a synthetic perpetual or future.
+
+    Each whole second of venue time gets a mark: the last trade price times (1 + basis),
+    the basis a seeded mean-reverting walk (BASIS_* above; seeded from (seed, "basis:" +
+    instrument id), so the stream stays reproducible and independent of chunking). A
+    perpetual settles funding at every multiple of its funding interval since the epoch
+    (00:00, 08:00, 16:00 UTC for 8 h), at Binance's rule: the mean premium over the
+    interval (here the basis) + clamp(interest - premium, +-0.05 %), rounded to 1e-8.
+    """
+
+    def __init__(self, inst: Instrument, seed: int, start_ns: int) -> None:
+        self.inst = inst
+        self.rng = np.random.default_rng(np.frombuffer(_seed_words(seed, f"basis:{inst.id}").tobytes(), dtype=np.uint32))
+        self.next_mark = (start_ns // 1_000_000_000 + 1) * 1_000_000_000
+        self.interval = inst.funding_interval_ns
+        self.next_funding = None if self.interval is None else (start_ns // self.interval + 1) * self.interval
+        self.basis = BASIS_MEAN_BPS
+        self.premium_sum = 0.0
+        self.premium_n = 0
+        self.last_trade: int | None = None
+        self.interval_scale = Decimal(self.interval or 1) / Decimal(8 * 3_600_000_000_000)
+
+    def add(self, chunk: np.ndarray) -> np.ndarray:
+        if not len(chunk):
+            return chunk
+        end = int(chunk["exch_ts"][-1])
+        trades = np.flatnonzero(chunk["kind"] == EventKind.TRADE.value)
+        extra: list[tuple[int, int, int, int, int]] = []  # exch, kind, side, price, qty
+        k = 0
+        while self.next_mark <= end:
+            t = self.next_mark
+            while k < len(trades) and int(chunk["exch_ts"][trades[k]]) <= t:
+                self.last_trade = int(chunk["price"][trades[k]])
+                k += 1
+            self.basis += BASIS_REVERSION * (BASIS_MEAN_BPS - self.basis) + BASIS_SIGMA_BPS * float(self.rng.standard_normal())
+            if self.last_trade is not None:
+                mark = int(round(self.last_trade * (1 + self.basis / 10000)))
+                extra.append((t, EventKind.MARK_PRICE.value, 0, mark, 0))
+                self.premium_sum += self.basis
+                self.premium_n += 1
+                if self.next_funding is not None and t >= self.next_funding:
+                    premium = Decimal(repr(self.premium_sum / self.premium_n)) / 10000
+                    interest = INTEREST_PER_8H * self.interval_scale
+                    rate = premium + min(max(interest - premium, -FUNDING_CLAMP), FUNDING_CLAMP)
+                    units = int((abs(rate) / Decimal("1e-8")).to_integral_value()) * 10_000  # 1e-8 in 1e-12 units
+                    extra.append((self.next_funding, EventKind.FUNDING_RATE.value, 1 if rate > 0 else -1 if rate < 0 else 0,
+                                  units, mark))
+                    self.next_funding += self.interval
+                    self.premium_sum, self.premium_n = 0.0, 0
+            self.next_mark += 1_000_000_000
+        while k < len(trades):
+            self.last_trade = int(chunk["price"][trades[k]])
+            k += 1
+        if not extra:
+            return chunk
+        rows = np.zeros(len(extra), dtype=EVENT_DTYPE)
+        for j, (exch, kind, side, price, qty) in enumerate(extra):
+            rows[j]["exch_ts"], rows[j]["kind"], rows[j]["side"] = exch, kind, side
+            rows[j]["price"], rows[j]["qty"] = price, qty
+        # seen when the venue's feed would carry it: at the local time of the next row
+        at = np.searchsorted(chunk["exch_ts"], rows["exch_ts"], side="right")
+        local = chunk["local_ts"]
+        rows["local_ts"] = np.where(at < len(chunk), local[np.minimum(at, len(chunk) - 1)], local[-1])
+        rows["local_ts"] = np.maximum(rows["local_ts"], rows["exch_ts"])
+        merged = np.concatenate([chunk, rows])
+        order = np.argsort(merged["local_ts"], kind="stable")
+        return merged[order]

@@ -311,7 +311,23 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
         algorithms=m.get("algorithms") or {"count": 0},
         routing=m.get("routing") or {"decisions": 0},
         schedule_svgs=_schedule_svgs(run, m, metrics.notes),
+        derivatives=_derivatives(run, metrics.notes),
     )
+
+
+def _derivatives(run: RunData, notes: list[str]) -> dict[str, Any] | None:
+    """The contract section (reports.derivatives) with its figure; None without contracts."""
+    from reports import derivatives
+
+    sec = derivatives.section(run.run_dir, run.summary)
+    if sec is None:
+        return None
+    try:
+        sec["svg"] = derivatives.figure(sec)
+    except Exception as exc:  # noqa: BLE001 - reported, never hidden (as make_plots)
+        sec["svg"] = None
+        notes.append(f"The margin plot could not be drawn ({type(exc).__name__}: {exc}).")
+    return sec
 
 
 def _schedule_svgs(run: RunData, m: dict[str, Any], notes: list[str]) -> list[tuple[str, str]]:

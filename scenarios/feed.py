@@ -266,7 +266,11 @@ def map_rows(rows: np.ndarray, maps: Sequence[BookMap]) -> np.ndarray:
                 continue
             price[mask] += shift
             qty[mask] = _scale(qty[mask], ppm)
-        drop |= (delta | trade) & (price <= 0)
+        # a contract's mark moves with the book it is derived from (docs/derivatives.md)
+        mark = mine & (kind == EventKind.MARK_PRICE.value)
+        if mark.any():
+            price[mark] += (m.bid_shift + m.ask_shift) // 2
+        drop |= (delta | trade | mark) & (price <= 0)
     return out[~drop] if drop.any() else out
 
 

@@ -284,12 +284,16 @@ class LedgerReconciles(Invariant):
 
     def check(self, run: RunRecords) -> InvariantResult:
         start: dict[str, Decimal] = {}
-        for venue, table in run.config.get("venues", {}).items():
+        # the balances the run started with: resolved (profile defaults filled in) when
+        # summary.json states them, else as config.json gives them
+        resolved = run.summary.get("venues") or run.config.get("venues", {})
+        for venue, table in resolved.items():
             for asset, amount in (table.get("balances") or {}).items():
                 start[f"{venue}:{asset}"] = _dec(amount, f"config.json venues.{venue}.balances.{asset}")
         instruments = json.loads((run.dir / "instruments.json").read_text())
         balances = dict(start)
         positions: dict[str, Decimal] = {i: Decimal(0) for i in instruments}
+        contracts: dict[str, Any] = {}
         violations = []
         for f in run.fills:
             spec = instruments.get(f["instrument"])
@@ -299,12 +303,21 @@ class LedgerReconciles(Invariant):
             base_asset, quote_asset = spec["base"], spec["quote"]
             sign = 1 if f["side"] == "buy" else -1
             qty, price, fee = (_dec(f[k], f"fills.parquet {k}") for k in ("qty", "price", "fee"))
+            if spec.get("type", "spot") != "spot":  # a contract: PnL, fee (and funding) in the settle asset
+                self._contract_fill(contracts, balances, f, spec, sign, qty, price, fee)
+                positions[f["instrument"]] += sign * qty
+                continue
             base_key, quote_key = f"{f['venue']}:{base_asset}", f"{f['venue']}:{quote_asset}"
             fee_key = f"{f['venue']}:{f['fee_asset']}"
             balances[base_key] = balances.get(base_key, Decimal(0)) + sign * qty
             balances[quote_key] = balances.get(quote_key, Decimal(0)) - sign * qty * price
             balances[fee_key] = balances.get(fee_key, Decimal(0)) - fee
             positions[f["instrument"]] += sign * qty
+        funding = run.dir / "funding.parquet"
+        for row in pq.read_table(funding).to_pylist() if funding.is_file() else []:
+            spec = instruments[row["instrument"]]
+            key = f"{spec['venue']}:{spec['settle']}"
+            balances[key] = balances.get(key, Decimal(0)) + _dec(row["amount"], "funding.parquet amount")
         end = int(run.summary["end_ts"])
         for key, amount in sorted(run.summary.get("balances", {}).items()):
             want = balances.get(key, Decimal(0))
@@ -316,6 +329,22 @@ class LedgerReconciles(Invariant):
                 violations.append(Violation(end, f"position {inst} is {amount} but the fills give {want}"))
         violations.extend(self._fees_over_time(run))
         return self.result(violations, f"{len(run.fills)} fills against {len(balances)} balances")
+
+    @staticmethod
+    def _contract_fill(contracts: dict[str, Any], balances: dict[str, Decimal], f: dict[str, Any],
+                       spec: dict[str, str], sign: int, qty: Decimal, price: Decimal, fee: Decimal) -> None:
+        """Rebuild a contract fill's realized PnL with the engine's position rule
+        (engine.margin.book_fill) and book it, less the fee, into the settle asset."""
+        from engine.margin import book_fill, position_for
+
+        tick, lot = Decimal(spec["tick_size"]), Decimal(spec["lot_size"])
+        pos = contracts.get(f["instrument"])
+        if pos is None:
+            pos = contracts[f["instrument"]] = position_for(spec["linear"] != "true", lot, tick,
+                                                            Decimal(spec["contract_size"]))
+        realized = book_fill(pos, sign, int(price / tick), int(qty / lot))
+        key = f"{f['venue']}:{spec['settle']}"
+        balances[key] = balances.get(key, Decimal(0)) + realized - fee
 
     @staticmethod
     def _fees_over_time(run: RunRecords) -> list[Violation]:
@@ -365,6 +394,23 @@ class PnlBounded(Invariant):
         return self.result(violations, f"PnL range [{worst_lo}, {worst_hi}]; bounds [{lo}, {hi}]")
 
 
+class NoLiquidation(Invariant):
+    """No contract position was liquidated (liquidations.parquet, docs/derivatives.md):
+    a leveraged strategy that the venue had to close failed the scenario. Skipped for a
+    run without contracts."""
+
+    name = "no_liquidation"
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        path = run.dir / "liquidations.parquet"
+        if not path.is_file():
+            return InvariantResult(self.name, "skipped", "the run trades no contracts")
+        rows = [r for r in pq.read_table(path).to_pylist() if r["reason"] == "liquidation"]
+        violations = [Violation(int(r["ts"]), f"{r['instrument']} {r['side']} {r['qty']} liquidated at "
+                                f"{r['price']} (mark {r['mark']}, margin ratio {r['margin_ratio']})") for r in rows]
+        return self.result(violations, f"{len(rows)} liquidation(s)")
+
+
 BUILTIN_INVARIANTS: dict[str, type] = {
     "max_drawdown": MaxDrawdown,
     "max_position": MaxPosition,
@@ -372,6 +418,7 @@ BUILTIN_INVARIANTS: dict[str, type] = {
     "no_orphan_orders": NoOrphanOrders,
     "ledger_reconciles": LedgerReconciles,
     "pnl_bounded": PnlBounded,
+    "no_liquidation": NoLiquidation,
 }
 
 PLANNED_INVARIANTS: dict[str, str] = {

@@ -23,7 +23,36 @@ _KNOWN = set(_REQUIRED) | {
     "min_notional",
     "maker_fee_bps",
     "taker_fee_bps",
+    # derivatives (docs/derivatives.md)
+    "type",
+    "settle",
+    "linear",
+    "contract_size",
+    "expiry",
+    "funding_interval_h",
+    "margin_brackets",
+    "source",
 }
+#: ccxt's market types: spot, perpetual swap, dated future
+MARKET_TYPES = ("spot", "swap", "future")
+
+
+@dataclass(frozen=True, slots=True)
+class MarginBracket:
+    """One tier of a contract's margin table: positions whose notional is at most `cap`
+    (quote units for linear contracts, base units for inverse ones, as Binance states
+    them) need `maintenance_rate` of their notional as maintenance margin, less
+    `maintenance_amount`, and allow at most `max_leverage`.
+
+    `maintenance_amount` is Binance's "cum": floor_n x (mmr_n - mmr_{n-1}) + cum_{n-1}
+    (https://www.binance.com/en/support/faq/ceccfcfb4e3a45e3b48b0b1bb1a8ae46, "Maintenance
+    Amount formula"), computed here from the tiers so the file cannot contradict itself.
+    """
+
+    cap: Decimal
+    maintenance_rate: Decimal
+    max_leverage: int
+    maintenance_amount: Decimal = Decimal(0)
 
 
 def to_decimal(value: Decimal | str | int, field: str = "value") -> Decimal:
@@ -81,6 +110,14 @@ class Instrument:
     min_notional: Decimal
     maker_fee_bps: Decimal | None = None
     taker_fee_bps: Decimal | None = None
+    # -- derivatives (ccxt's market fields; docs/derivatives.md) ----------------------
+    type: str = "spot"  # "spot" | "swap" (perpetual) | "future" (dated)
+    settle: str | None = None  # the asset margin, PnL and funding are booked in
+    linear: bool | None = None  # True: settled in the quote; False: inverse, settled in the base
+    contract_size: Decimal = Decimal(1)  # base per contract (linear) or quote per contract (inverse)
+    expiry_ns: int | None = None  # dated futures: delivery time, ns since epoch
+    funding_interval_ns: int | None = None  # perpetuals: time between funding settlements
+    margin_brackets: tuple[MarginBracket, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size"):
@@ -89,6 +126,32 @@ class Instrument:
         for name in ("min_qty", "min_notional"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"instrument {self.id}: {name} must be >= 0")
+        if self.type not in MARKET_TYPES:
+            raise ConfigError(f"instrument {self.id}: type {self.type!r}: expected one of {list(MARKET_TYPES)}")
+        if self.contract:
+            if self.settle is None or self.linear is None:
+                raise ConfigError(f"instrument {self.id}: a {self.type} needs settle and linear")
+            if self.contract_size <= 0:
+                raise ConfigError(f"instrument {self.id}: contract_size must be > 0")
+            if not self.margin_brackets:
+                raise ConfigError(f"instrument {self.id}: a {self.type} needs margin_brackets")
+
+    @property
+    def contract(self) -> bool:
+        """True for perpetual swaps and dated futures (margin, not spot balances)."""
+        return self.type != "spot"
+
+    @property
+    def inverse(self) -> bool:
+        return self.linear is False
+
+    def bracket(self, notional: Decimal) -> MarginBracket:
+        """The margin tier of a position of this notional (quote units if linear, base
+        units if inverse); beyond the last cap the last tier applies (stated)."""
+        for tier in self.margin_brackets:
+            if notional <= tier.cap:
+                return tier
+        return self.margin_brackets[-1]
 
     # -- exact conversions -------------------------------------------------------------
     def price_to_ticks(self, price: Decimal | str | int) -> int:
@@ -115,8 +178,12 @@ class Instrument:
         return _round(to_decimal(qty, "qty"), self.lot_size, mode)
 
     def notional(self, price_ticks: int, qty_lots: int) -> Decimal:
-        """Exact quote-currency value of qty at price."""
-        return self.ticks_to_price(price_ticks) * self.lots_to_qty(qty_lots)
+        """Exact quote-currency value of qty at price (contracts: x contract_size; an
+        inverse contract's quote value is contracts x contract_size, whatever the price)."""
+        if self.inverse:
+            return self.lots_to_qty(qty_lots) * self.contract_size
+        value = self.ticks_to_price(price_ticks) * self.lots_to_qty(qty_lots)
+        return value * self.contract_size if self.contract else value
 
 
 INT64_MAX = 2**63 - 1  # ticks and lots are int64 (numba matching, stores)
@@ -215,8 +282,88 @@ def load_instruments(path: str | Path | None = None) -> dict[str, Instrument]:
             min_notional=dec("min_notional", "0"),
             maker_fee_bps=dec("maker_fee_bps"),
             taker_fee_bps=dec("taker_fee_bps"),
+            **_contract_fields(spec, symbol, where, dec),
         )
     return out
+
+
+def _contract_fields(spec: dict, symbol: str, where: str, dec) -> dict:
+    """The derivatives fields of one instruments-file table (none for spot)."""
+    kind = str(spec.get("type", "spot"))
+    if kind == "spot":
+        extra = [k for k in ("settle", "linear", "contract_size", "expiry", "funding_interval_h",
+                             "margin_brackets") if k in spec]
+        if extra:
+            raise ConfigError(f"{where}: {extra} apply to type = 'swap' or 'future' only")
+        return {}
+    if kind not in MARKET_TYPES:
+        raise ConfigError(f"{where}: type = {kind!r}: expected one of {list(MARKET_TYPES)}")
+    settle = spec.get("settle")
+    if settle is None or ":" not in symbol or symbol.partition(":")[2].partition("-")[0] != settle:
+        raise ConfigError(f"{where}: settle must be given and match the ccxt symbol's settle part "
+                          f"(BASE/QUOTE:SETTLE, e.g. BTC/USDT:USDT)")
+    linear = spec.get("linear")
+    if not isinstance(linear, bool):
+        raise ConfigError(f"{where}: linear = true (settled in the quote) or false (inverse) is required")
+    want_settle = spec["quote"] if linear else spec["base"]
+    if settle != want_settle:
+        raise ConfigError(f"{where}: a {'linear' if linear else 'inverse'} contract settles in "
+                          f"{want_settle}, not {settle}")
+    expiry_ns = None
+    if kind == "future":
+        raw = spec.get("expiry")
+        if raw is None:
+            raise ConfigError(f"{where}: a dated future needs expiry = \"2025-12-26T08:00:00Z\"")
+        expiry_ns = _iso_ns(str(raw), where)
+    elif "expiry" in spec:
+        raise ConfigError(f"{where}: expiry applies to type = 'future' only")
+    funding_ns = None
+    if kind == "swap":
+        hours = spec.get("funding_interval_h")
+        if not isinstance(hours, int) or isinstance(hours, bool) or hours <= 0:
+            raise ConfigError(f"{where}: a perpetual needs funding_interval_h = <hours> (e.g. 8)")
+        funding_ns = hours * 3_600_000_000_000
+    brackets = _brackets(spec.get("margin_brackets"), where)
+    return {"type": kind, "settle": str(settle), "linear": linear,
+            "contract_size": dec("contract_size", "1"), "expiry_ns": expiry_ns,
+            "funding_interval_ns": funding_ns, "margin_brackets": brackets}
+
+
+def _brackets(raw, where: str) -> tuple[MarginBracket, ...]:
+    """margin_brackets = [{cap, maintenance_rate, max_leverage}, ...] in rising caps; the
+    maintenance amount ("cum") of each tier is derived (see MarginBracket)."""
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: margin_brackets = [{{ cap = \"50000\", maintenance_rate = "
+                          f"\"0.004\", max_leverage = 125 }}, ...] is required for a contract")
+    out: list[MarginBracket] = []
+    floor, prev_rate, cum = Decimal(0), Decimal(0), Decimal(0)
+    for n, tier in enumerate(raw, 1):
+        at = f"{where} margin_brackets[{n}]"
+        if not isinstance(tier, dict) or set(tier) != {"cap", "maintenance_rate", "max_leverage"}:
+            raise ConfigError(f"{at}: expected exactly cap, maintenance_rate, max_leverage")
+        try:
+            cap = to_decimal(tier["cap"], "cap")
+            rate = to_decimal(tier["maintenance_rate"], "maintenance_rate")
+        except InstrumentError as exc:
+            raise ConfigError(f"{at}: {exc}") from None
+        lev = tier["max_leverage"]
+        if not isinstance(lev, int) or isinstance(lev, bool) or lev <= 0:
+            raise ConfigError(f"{at}: max_leverage = {lev!r}: expected a positive integer")
+        if cap <= floor or not 0 < rate < 1 or rate < prev_rate:
+            raise ConfigError(f"{at}: caps must rise and rates must be in (0, 1) and not fall")
+        cum = floor * (rate - prev_rate) + cum
+        out.append(MarginBracket(cap=cap, maintenance_rate=rate, max_leverage=lev, maintenance_amount=cum))
+        floor, prev_rate = cap, rate
+    return tuple(out)
+
+
+def _iso_ns(text: str, where: str) -> int:
+    # engine.config imports nothing of engine.types: no cycle
+    from engine.config import parse_time
+
+    ns = parse_time(text, f"{where} expiry")
+    assert ns is not None
+    return ns
 
 
 def _checked_id(inst_id: str, where: str) -> tuple[str, str]:

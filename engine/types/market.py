@@ -9,6 +9,7 @@ carries beside the events.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import IntEnum
 
 import numpy as np
@@ -35,6 +36,13 @@ class EventKind(IntEnum):
     SNAPSHOT_BEGIN clears the side(s) named by `side` (0 = both) and starts a snapshot whose
     levels follow as BOOK_DELTA rows until SNAPSHOT_END. TRADE: side is the aggressor.
     L3_* carry the venue order id in `order_id`. CLEAR empties the book.
+
+    Contracts (docs/derivatives.md): MARK_PRICE sets the instrument's mark price to `price`
+    ticks (a venue's mark is finer than its tick: importers round it half-even to the
+    tick). FUNDING_RATE is a funding settlement at `exch_ts`: the rate is `side` x `price`
+    x FUNDING_RATE_UNIT (`side` +1, -1 or 0, as prices are never negative) and `qty` is the
+    mark price in ticks the venue settled at (0 = unknown: the mark in force is used).
+    Neither touches the book; the matching core never sees them (venues/sim/derivatives.py).
     """
 
     BOOK_DELTA = 1
@@ -46,6 +54,14 @@ class EventKind(IntEnum):
     L3_CANCEL = 7
     L3_FILL = 8
     CLEAR = 9
+    MARK_PRICE = 10
+    FUNDING_RATE = 11
+
+
+#: FUNDING_RATE rows carry the rate in units of 1e-12 (Binance publishes 8 decimals)
+FUNDING_RATE_UNIT = Decimal("1e-12")
+#: the kinds that carry contract data rather than book or trade events
+DERIVATIVE_KINDS = (10, 11)
 
 
 class Side(IntEnum):

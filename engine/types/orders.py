@@ -104,6 +104,8 @@ class ReasonCode(StrEnum):
     MAX_OPEN_ORDERS = "max_open_orders"
     PRICE_BAND = "price_band"
     ORDER_RATE = "order_rate"
+    MAX_LEVERAGE = "max_leverage"
+    MAX_MARGIN_RATIO = "max_margin_ratio"
     # venue
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     FOK_NOT_FILLABLE = "fok_not_fillable"
@@ -117,6 +119,10 @@ class ReasonCode(StrEnum):
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     IOC_REMAINDER = "ioc_remainder"
     USER_CANCEL = "user_cancel"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    MAX_NOTIONAL_AT_LEVERAGE = "max_notional_at_leverage"
+    LIQUIDATION = "liquidation"
+    DELIVERY = "delivery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +161,12 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.SELF_TRADE_PREVENTION, _V, "self-trade prevention ended the order"),
     Reason(_C.IOC_REMAINDER, _V, "unfilled remainder of an IOC, FOK or market order cancelled"),
     Reason(_C.USER_CANCEL, _V, "cancelled at the strategy's request (or amended to qty <= filled)"),
+    Reason(_C.MAX_LEVERAGE, _R, "contract account's notional / margin balance after the order above [risk] max_leverage"),
+    Reason(_C.MAX_MARGIN_RATIO, _R, "contract account's margin ratio at or above [risk] max_margin_ratio (orders that add exposure)"),
+    Reason(_C.INSUFFICIENT_MARGIN, _V, "the contract order's initial margin exceeds the available margin (Binance -2019)"),
+    Reason(_C.MAX_NOTIONAL_AT_LEVERAGE, _V, "position after the order beyond the notional the set leverage allows (Binance -2027)"),
+    Reason(_C.LIQUIDATION, _V, "the venue closed the position: margin ratio reached 100 % (a liquidation fill)"),
+    Reason(_C.DELIVERY, _V, "a dated future reached its expiry: the venue closed the position at the mark"),
 )}
 
 # numeric venue code (ORDER_EVENT_DTYPE `reason`) -> its code in the vocabulary

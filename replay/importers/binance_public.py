@@ -8,6 +8,13 @@ header line (spot dumps have none, futures dumps do). Columns:
               transact_time, is_buyer_maker[, is_best_match]
 - bookTicker: update_id, best_bid_price, best_bid_qty, best_ask_price, best_ask_qty,
               transaction_time, event_time
+- fundingRate (futures, monthly): calc_time, funding_interval_hours, last_funding_rate
+              -> FUNDING_RATE rows settled at calc_time (the mark in force is used);
+- markPriceKlines (futures, `SYMBOL-1m-DATE.csv` in the dumps' markPriceKlines folder):
+              open_time, open, high, low, close, volume, close_time, ... -> one MARK_PRICE
+              row per kline, the close, stamped at close_time: a kline's close is not
+              known before the kline closes, so no backtest sees a mark early (ordinary
+              klines have the same file names and are not imported).
 
 The kind comes from the Binance file name (`BTCUSDT-trades-2024-08-08.csv`), else from
 the header, else from the column count (8 = aggTrades). The symbol comes from the file
@@ -64,8 +71,13 @@ LAYOUTS = {
         "transaction_time",
         "event_time",
     ],
+    "fundingRate": ["calc_time", "funding_interval_hours", "last_funding_rate"],
+    "markPriceKlines": ["open_time", "open", "high", "low", "close", "volume", "close_time",
+                        "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"],
 }
-_NAME = re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>trades|aggTrades|bookTicker)-", re.IGNORECASE)
+_NAME = re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<kind>trades|aggTrades|bookTicker|fundingRate|\d+[smhdwM])-",
+                   re.IGNORECASE)
+_KLINE = re.compile(r"^\d+[smhdwM]$")
 
 
 def _sniff(path: Path) -> tuple[bool, list[str]]:
@@ -82,9 +94,10 @@ def _sniff(path: Path) -> tuple[bool, list[str]]:
 def _kind_of(path: Path, has_header: bool, fields: list[str]) -> str:
     m = _NAME.match(path.name)
     if m:
-        return {"trades": "trades", "aggtrades": "aggTrades", "bookticker": "bookTicker"}[
-            m.group("kind").lower()
-        ]
+        if _KLINE.match(m.group("kind")):
+            return "markPriceKlines"
+        return {"trades": "trades", "aggtrades": "aggTrades", "bookticker": "bookTicker",
+                "fundingrate": "fundingRate"}[m.group("kind").lower()]
     if has_header:
         names = set(fields)
         if "agg_trade_id" in names:
@@ -93,6 +106,8 @@ def _kind_of(path: Path, has_header: bool, fields: list[str]) -> str:
             return "bookTicker"
         if "quote_qty" in names:
             return "trades"
+        if "last_funding_rate" in names:
+            return "fundingRate"
     elif len(fields) == 8:
         return "aggTrades"
     raise DataError(
@@ -150,7 +165,7 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
         m = _NAME.match(path.name)
         symbol = m.group("symbol").upper() if m else None
         inst = (
-            resolver.resolve("binance", symbol or "", True if kind == "bookTicker" else None)
+            _resolve(resolver, symbol or "", kind)
             if (symbol or resolver.forced)
             else None
         )
@@ -191,9 +206,46 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
                 report,
             )
             out.append(_drop(rows, kmap, bad_id | bad_ts))
-        else:
+        elif kind == "bookTicker":
             out.append(_book_ticker(inst, cols, path, lines, fi, files, report))
+        else:
+            out.append(_contract_rows(inst, kind, cols, path, lines, fi, files, report))
     return out
+
+
+def _resolve(resolver: Resolver, symbol: str, kind: str):
+    """Contract files are looked up on the derivatives venues (ccxt ids binanceusdm,
+    binancecoinm) before `binance`; bookTicker dumps exist for futures only."""
+    contract = kind in ("bookTicker", "fundingRate", "markPriceKlines")
+    for venue in (("binanceusdm", "binancecoinm", "binance") if contract else ("binance",)):
+        inst = resolver.resolve(venue, symbol, True if contract else None)
+        if inst is not None:
+            return inst
+    return None
+
+
+def _contract_rows(inst, kind, cols, path, lines, fi, files, report) -> Rows:
+    """fundingRate -> FUNDING_RATE rows; markPriceKlines -> MARK_PRICE rows (module doc)."""
+    from replay.importers.common import RowBuilder
+    from replay.importers.contracts import add_funding, add_mark
+
+    ts_col, value_col = ("calc_time", "last_funding_rate") if kind == "fundingRate" else ("close_time", "close")
+    ts, bad_ts = _ints(cols[ts_col], ts_col, path, lines, report)
+    exch = _to_ns(ts)
+    values = cols[value_col].to_pylist()
+    b = RowBuilder(inst)
+    bad = 0
+    for i in range(len(values)):
+        if bad_ts[i]:
+            continue
+        at = int(exch[i])
+        ok = (add_funding(b, at, at, values[i], None, fi, int(lines[i])) if kind == "fundingRate"
+              else add_mark(b, at, at, values[i], fi, int(lines[i])))
+        bad += not ok
+    if bad:
+        report.add("bad_value", f"{path}", f"{bad} {kind} rows without a valid {value_col}", bad)
+    rows, _kmap = b.build(files, report)
+    return rows
 
 
 def _drop(rows: Rows, kmap: np.ndarray, bad: np.ndarray) -> Rows:

@@ -1,6 +1,7 @@
 """Raw Binance websocket captures: `<receive ns> <json>` per line (gzip or plain).
 
-Streams understood: `depthUpdate` diffs (spot `U`/`u`; futures also `pu`), `trade`,
+Streams understood: `depthUpdate` diffs (spot `U`/`u`; futures also `pu`), `trade`, `markPriceUpdate`
+(MARK_PRICE rows, and FUNDING_RATE settlements derived from it: replay/importers/contracts.py),
 `aggTrade`, `bookTicker`, and the REST depth snapshot line (`lastUpdateId`, `bids`,
 `asks`). The book is rebuilt the way Binance documents it:
 
@@ -34,6 +35,7 @@ import numpy as np
 from engine.types import EventKind
 from replay.book import BookScanner
 from replay.importers.common import Resolver, RowBuilder, numbered_lines
+from replay.importers.contracts import add_funding, add_mark
 from replay.numparse import OK, parse_units
 from replay.validate import Mode, Report, Rows
 
@@ -80,6 +82,7 @@ class _Symbol:
     trades: list = field(default_factory=list)
     tickers: list = field(default_factory=list)
     snapshots: list = field(default_factory=list)
+    marks: list = field(default_factory=list)  # markPriceUpdate: (line, local, E ns, p, r, T ns)
     futures: bool = False
 
 
@@ -172,6 +175,11 @@ def _read_file(path: Path, file_index: int, report: Report, mode: Mode) -> dict[
                         kind,
                     )
                 )
+            elif event == "markPriceUpdate":
+                entry.futures = True
+                entry.marks.append((lineno, local, int(data["E"]) * _MS, str(data["p"]),
+                                    None if data.get("r") in (None, "") else str(data["r"]),
+                                    int(data["T"]) * _MS if data.get("T") else None))
             elif event == "bookTicker" or (
                 event is None and "u" in data and "b" in data and "a" in data
             ):
@@ -237,6 +245,7 @@ def _build_symbol(
     items += [(d.line, 1, d) for d in entry.diffs]
     items += [(t[0], 2, t) for t in entry.trades]
     items += [(s.line, 0, s) for s in snaps]
+    items += [(m[0], 3, m) for m in entry.marks]
     items.sort(key=lambda x: (x[0], x[1]))
     synced = False
     need_first = False
@@ -248,6 +257,8 @@ def _build_symbol(
     dropped_dead = 0  # diffs after that gap: dropped (counted in the report's actions)
     non_market = 0
     snaps_left = len(snaps)
+    funding_due: tuple | None = None  # the last markPriceUpdate before its next funding time
+    bad_marks = 0
 
     def apply(d: _Diff, local: int) -> None:
         nonlocal last_id, need_first, synced, dead
@@ -344,6 +355,17 @@ def _build_symbol(
                 buffered.append(d)
             else:
                 dropped_dead += 1
+        elif kind == 3:
+            # markPriceUpdate: the mark, and a funding settlement once its funding time T
+            # has passed, at the rate and mark of the last update before T (docs/derivatives.md)
+            line, local, exch, mark, rate, next_funding = obj  # type: ignore[misc]
+            if funding_due is not None and exch >= funding_due[5]:
+                add_funding(builder, funding_due[5], local, funding_due[4], funding_due[3], fi, line)
+                funding_due = None
+            if not add_mark(builder, exch, local, mark, fi, line):
+                bad_marks += 1
+            if rate is not None and next_funding is not None:
+                funding_due = obj
         else:
             line, local, exch, trade_id, price, qty, maker, tkind = obj  # type: ignore[misc]
             if tkind != "MARKET":
@@ -373,6 +395,8 @@ def _build_symbol(
             f"{name}:{entry.diffs[0].line}",
             f"{sym}: depth diffs but no snapshot line: book cannot be rebuilt",
         )
+    if bad_marks:
+        report.add("bad_value", f"{name}", f"{sym}: {bad_marks} markPriceUpdate messages without a positive mark price", bad_marks)
     if non_market:
         report.note(
             f"{sym} {name}: {non_market} non-MARKET trades (insurance fund / ADL) not imported"
@@ -396,9 +420,7 @@ def parse(
         symbols = _read_file(path, fi, report, mode)
         for sym in sorted(symbols):
             entry = symbols[sym]
-            inst = resolver.resolve(
-                "binance", sym, entry.futures if (entry.futures or entry.diffs) else None
-            )
+            inst = _resolve(resolver, sym, entry.futures if (entry.futures or entry.diffs) else None)
             if inst is None:
                 first = min(
                     [d.line for d in entry.diffs]
@@ -428,6 +450,17 @@ def parse(
             oracle[inst_id] = result
         out.append(rows)
     return out
+
+
+def _resolve(resolver: Resolver, sym: str, futures: bool | None):
+    """A futures stream's symbol is looked up on the derivatives venues first (ccxt ids
+    binanceusdm, binancecoinm), then on `binance` (files that list futures there)."""
+    venues = ("binanceusdm", "binancecoinm", "binance") if futures else ("binance",)
+    for venue in venues:
+        inst = resolver.resolve(venue, sym, futures)
+        if inst is not None:
+            return inst
+    return None
 
 
 def _oracle(

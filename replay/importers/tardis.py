@@ -9,6 +9,13 @@ trades: `exchange,symbol,timestamp,local_timestamp,id,side,price,amount`; side i
 aggressor (`buy`/`sell`; `unknown` becomes side 0). Numeric ids go to `order_id`;
 non-numeric ids are hashed (stable blake2b) so duplicate detection still works.
 
+derivative_ticker: `exchange,symbol,timestamp,local_timestamp,funding_timestamp,
+funding_rate,predicted_funding_rate,open_interest,last_price,index_price,mark_price`: each
+row with a mark price is a MARK_PRICE row; when `funding_timestamp` moves on, the funding
+that settled at the previous one becomes a FUNDING_RATE row (exch_ts = that funding time,
+seen at the row's local time) at the `funding_rate` and `mark_price` of the last row
+before it (replay/importers/contracts.py; docs/derivatives.md).
+
 The kind of file is told by its header. `exchange` maps to a venue (binance-futures ->
 binance derivatives, okex -> okx, ...; see TARDIS_VENUES) and `symbol` to an instrument
 through `venue_symbol`, or `--instrument` for a single-instrument import.
@@ -45,6 +52,10 @@ BOOK_COLUMNS = [
     "price",
     "amount",
 ]
+TICKER_COLUMNS = ["exchange", "symbol", "timestamp", "local_timestamp", "funding_timestamp",
+                  "funding_rate", "mark_price"]
+# Tardis exchanges whose contracts have their own ccxt venue ids (tried before TARDIS_VENUES')
+CONTRACT_VENUES = {"binance-futures": "binanceusdm", "binance-delivery": "binancecoinm"}
 TRADE_COLUMNS = [
     "exchange",
     "symbol",
@@ -70,6 +81,9 @@ def _read(path: Path, report: Report, mode: Mode) -> tuple[pa.Table, np.ndarray]
                 "side": pa.string(),
                 "timestamp": pa.string(),
                 "local_timestamp": pa.string(),
+                "funding_timestamp": pa.string(),
+                "funding_rate": pa.string(),
+                "mark_price": pa.string(),
             },
             strings_can_be_null=False,
         ),
@@ -120,9 +134,11 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
             kind = "book"
         elif set(TRADE_COLUMNS) <= set(names):
             kind = "trades"
+        elif set(TICKER_COLUMNS) <= set(names):
+            kind = "ticker"
         else:
             raise DataError(
-                f"{path}: not a Tardis incremental_book_L2 or trades CSV (header {','.join(names[:8])})"
+                f"{path}: not a Tardis incremental_book_L2, trades or derivative_ticker CSV (header {','.join(names[:8])})"
             )
         n = table.num_rows
         if n == 0:
@@ -134,7 +150,10 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
             exchange, _z, symbol = combo.partition("\x00")
             mask = pc.equal(key, pa.scalar(combo)).to_numpy(zero_copy_only=False)
             venue, derivative = TARDIS_VENUES.get(exchange, (exchange, None))
-            inst = resolver.resolve(venue, symbol, derivative)
+            inst = None
+            if exchange in CONTRACT_VENUES:
+                inst = resolver.resolve(CONTRACT_VENUES[exchange], symbol, True)
+            inst = inst or resolver.resolve(venue, symbol, derivative)
             sub = table.filter(pa.array(mask)) if len(uniq) > 1 else table
             sub_lines = lines[mask] if len(uniq) > 1 else lines
             if inst is None:
@@ -149,6 +168,9 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
             local, bad_l = _micros(
                 sub.column("local_timestamp"), "local_timestamp", path, report, sub_lines
             )
+            if kind == "ticker":
+                out.append(_ticker_rows(inst, sub, exch, local, sub_lines, fi, files, path, report, bad_e | bad_l))
+                continue
             side_text = pc.utf8_lower(sub.column("side").combine_chunks())
             if kind == "book":
                 rows = _book_rows(
@@ -267,4 +289,30 @@ def _trade_rows(inst, sub, exch, local, side_text, lines, fi, files, report, bad
         mask = np.ones(len(rows.events), dtype=np.bool_)
         mask[_map[drop]] = False
         rows = rows.take(mask)
+    return rows
+
+
+def _ticker_rows(inst, sub, exch, local, lines, fi, files, path, report, bad_ts) -> Rows:
+    """derivative_ticker -> MARK_PRICE and FUNDING_RATE rows (module doc)."""
+    from replay.importers.common import RowBuilder
+    from replay.importers.contracts import add_funding, add_mark
+
+    marks = sub.column("mark_price").to_pylist()
+    rates = sub.column("funding_rate").to_pylist()
+    times = sub.column("funding_timestamp").to_pylist()
+    b = RowBuilder(inst)
+    due: tuple[int, str, str | None] | None = None  # (funding time ns, rate, mark)
+    for i in range(len(marks)):
+        if bad_ts[i]:
+            continue
+        t_text = times[i]
+        funding_at = int(t_text) * 1000 if t_text and t_text.isdigit() else None
+        if due is not None and (funding_at is None or funding_at > due[0]) and int(exch[i]) >= due[0]:
+            add_funding(b, due[0], int(local[i]), due[1], due[2], fi, int(lines[i]))
+            due = None
+        if marks[i]:
+            add_mark(b, int(exch[i]), int(local[i]), marks[i], fi, int(lines[i]))
+        if funding_at is not None and rates[i]:
+            due = (funding_at, rates[i], marks[i] or None)
+    rows, _kmap = b.build(files, report)
     return rows

@@ -1,0 +1,219 @@
+"""Perpetuals in a backtest, end to end (hand-made data through a real DuckDB store).
+
+The data: BTC/USDT:USDT on binanceusdm, a one-level book 49,999.9 / 50,000.0, marks, one
+funding settlement at 08:00 UTC (rate 0.0001 at mark 50,000) and a crash of book and mark
+at 08:00:10 (mark 45,100). The strategy buys 1 BTC at market at 10x isolated.
+
+Hand-computed: fill at 50,000.0, taker fee 5 bps = 25 USDT; isolated margin 5,000; funding
+paid 1 x 50,000 x 0.0001 = 5 USDT, taken from the isolated margin (4,995); liquidation
+price (4,995 - 50,000) / (0.004 - 1) = 45,185.7..., so the 45,100 mark liquidates at the
+bankruptcy price 50,000 - 4,995 = 45,005.0: realized -4,995. Wallet: 10,000 - 25 - 5 -
+4,995 = 4,975 USDT.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from engine.config import RunConfig
+from engine.types import EVENT_DTYPE, EventKind, load_instruments
+from modes.backtest import run_backtest
+
+PERP = "binanceusdm:BTC/USDT:USDT"
+T0 = 1_704_095_990_000_000_000  # 2024-01-01T07:59:50Z, 10 s before a funding time
+S = 1_000_000_000
+STRATEGY = str(Path(__file__).resolve().parents[2] / "examples" / "perp_long.py") + ":PerpLong"
+
+
+def _rows(inst) -> np.ndarray:
+    rows = []
+
+    def add(t, kind, side=0, price="0", qty="0"):
+        rows.append((T0 + t, T0 + t, 0, kind, side, inst.price_to_ticks(price), inst.qty_to_lots(qty), 0))
+
+    def book(t, bid, ask):
+        add(t, EventKind.SNAPSHOT_BEGIN)
+        add(t, EventKind.BOOK_DELTA, 1, bid, "10")
+        add(t, EventKind.BOOK_DELTA, -1, ask, "10")
+        add(t, EventKind.SNAPSHOT_END)
+
+    book(0, "49999.9", "50000.0")
+    add(0, EventKind.MARK_PRICE, 0, "50000")
+    add(5 * S, EventKind.MARK_PRICE, 0, "50000")
+    # funding at 08:00:00: rate 0.0001 = 10^8 units of 1e-12 (side +1); mark in qty as ticks
+    rows.append((T0 + 10 * S, T0 + 10 * S, 0, EventKind.FUNDING_RATE, 1, 100_000_000,
+                 inst.price_to_ticks("50000"), 0))
+    book(20 * S, "44999.9", "45000.0")
+    add(20 * S, EventKind.MARK_PRICE, 0, "45100")
+    add(30 * S, EventKind.TRADE, -1, "45000.0", "0.001")
+    out = np.array(rows, dtype=EVENT_DTYPE)
+    return out
+
+
+@pytest.fixture(scope="module")
+def perp_store(tmp_path_factory):
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    inst = load_instruments()[PERP]
+    rows = _rows(inst)
+    spec = f"duckdb:{tmp_path_factory.mktemp('perp') / 'perp.duckdb'}"
+    with open_store(spec, create=True) as store, store.begin_import({PERP: StoredInstrument.of(inst)},
+                                                                      expected_rows=len(rows)) as tx:
+        tx.append(PERP, rows)
+    return spec
+
+
+def _venue(**extra):
+    return {"binanceusdm": {"balances": {"USDT": "10000"}, "leverage": 10, "margin_mode": "isolated",
+                            "maker_fee_bps": "2", "taker_fee_bps": "5", **extra}}
+
+
+def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue()), tmp_path / "run")
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], f["side"], f["price"], f["qty"], f["fee"]) for f in fills] == [
+        ("tp-1", "buy", "50000.0", "1.000", "25.0000"),
+        ("liquidation-1", "sell", "45005.0", "1.000", "0"),
+    ]
+    orders = {o["client_id"]: o for o in pq.read_table(out / "orders.parquet").to_pylist()}
+    assert orders["liquidation-1"]["reason"] == "liquidation"
+    deriv = summary["derivatives"][PERP]
+    assert Decimal(deriv["funding"]) == Decimal("-5") and deriv["funding_payments"] == 1
+    assert deriv["liquidations"] == 1 and Decimal(deriv["position"]) == 0
+    assert Decimal(deriv["realized"]) == Decimal("-4995")
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4975")
+    liqs = pq.read_table(out / "liquidations.parquet").to_pylist()
+    assert [(x["price"], x["mark"], x["reason"]) for x in liqs] == [("45005.0", "45100.0", "liquidation")]
+    funding = pq.read_table(out / "funding.parquet").to_pylist()
+    assert [(Decimal(x["rate"]), Decimal(x["amount"])) for x in funding] == [(Decimal("0.0001"), Decimal(-5))]
+    margin = pq.read_table(out / "margin.parquet").to_pylist()
+    held = [m for m in margin if m["position"] != "0.000"]
+    # while held at mark 50,000: liquidation price 45,185.7.. (after funding) or 45,180.7.. (before)
+    assert held and all(45180 < m["liquidation_price"] < 45186 for m in held)
+    assert all(m["liquidation_distance_bps"] > 0 for m in held)
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert any(r.get("type") == "funding" and r.get("amount") for r in audit)
+    _reconciles(out)
+    # the report's contract section: funding and fees per contract, the margin plot, the marker
+    html = (out / "report.html").read_text()
+    section = html[html.index('id="derivatives"'):html.index('id="config"')]
+    assert "<svg" in section and "45005.0" in section and "liquidation" in section
+    assert "-4995" in section and "25.0000" in section and ">-5" in section
+
+
+def test_margin_refusal_in_a_backtest(perp_store, tmp_path):
+    # 2.01 BTC x 50,000 / 10 = 10,050 initial margin on a 10,000 wallet
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue(),
+                                 params={"qty": Decimal("2.01")}), tmp_path / "run", write_html=False)
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    assert [(o["status"], o["reason"]) for o in orders] == [("rejected", "insufficient_margin")]
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=perp_store, venues=_venue(),
+                                 params={"qty": Decimal("2")}, risk={"max_leverage": 5}), tmp_path / "run2",
+                       write_html=False)
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    assert orders[0]["reason"] == "max_leverage"  # 100,000 notional on 10,000: 10x > 5x
+
+
+def test_library_scenario_liquidates_a_leveraged_perp_in_a_flash_crash(tmp_path, request):
+    """scenarios/library/perp-long-crash-2021-05-19.toml on examples/perp_long.toml (20x
+    isolated long on synthetic marks): the crash liquidates it at the bankruptcy price."""
+    from modes.cli import main
+
+    root = request.config.rootpath
+    code = main(["stress", "--strategies", str(root / "examples" / "perp_long.toml"), "--scenarios",
+                 str(root / "scenarios" / "library" / "perp-long-crash-2021-05-19.toml"), "--jobs", "1",
+                 "--no-report", "--out", str(tmp_path)])
+    assert code == 3  # an invariant broke: no_liquidation
+    cell = tmp_path / "cells" / "perp_long" / "perp-long-crash-2021-05-19"
+    results = {r["name"]: r["status"] for r in json.loads((cell / "stress.json").read_text())["invariants"]}
+    assert results["no_liquidation"] == "fail" and results["ledger_reconciles"] == "pass"
+    (liq,) = pq.read_table(cell / "liquidations.parquet").to_pylist()
+    fills = pq.read_table(cell / "fills.parquet").to_pylist()
+    entry = [f for f in fills if f["client_id"] != "liquidation-1"]
+    qty = sum(Decimal(f["qty"]) for f in entry)
+    cost = sum(Decimal(f["price"]) * Decimal(f["qty"]) for f in entry)
+    assert liq["qty"] == f"{qty}"
+    # isolated 20x: margin = cost / 20; bankruptcy = (cost - margin) / qty = 0.95 cost / qty,
+    # rounded up to the 0.1 tick (in the long's favour)
+    bankrupt = (Decimal("0.95") * cost / qty / Decimal("0.1")).to_integral_value(rounding="ROUND_CEILING") / 10
+    assert Decimal(liq["price"]) == bankrupt
+    # Binance's LP (tier 1: 0.4 %, cum 0): (margin - cost) / (qty x (0.004 - 1)); the mark was at or below it
+    lp = (cost / 20 - cost) / (qty * (Decimal("0.004") - 1))
+    assert Decimal(liq["mark"]) <= lp < Decimal(entry[0]["price"])
+    summary = json.loads((cell / "summary.json").read_text())["run"]
+    assert Decimal(summary["derivatives"][PERP]["position"]) == 0
+
+
+def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
+    """The real COIN-M capture (no mark prices, no funding) imports onto the shipped
+    binancecoinm:BTC/USD:BTC (inverse, 100 USD contracts) and backtests: the mark is the
+    mid (warned), fees and PnL are in BTC."""
+    from modes.cli import main
+
+    capture = request.config.rootpath / "tests" / "data" / "binance-ws" / "cm_btcusd_perp_20240808.gz"
+    spec = f"duckdb:{tmp_path / 'cm.duckdb'}"
+    assert main(["data", "import", "--format", "binance-ws", str(capture), "--to", spec, "--correct-skew"]) == 0
+    out = tmp_path / "run"
+    assert main(["backtest", "--strategy", STRATEGY, "--data", spec, "--param", "qty=10", "--out", str(out),
+                 "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "binancecoinm:BTC/USD:BTC: no mark prices in the data: the mark is the mid" in err
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["instruments"] == ["binancecoinm:BTC/USD:BTC"]
+    deriv = summary["derivatives"]["binancecoinm:BTC/USD:BTC"]
+    assert deriv["asset"] == "BTC" and Decimal(deriv["position"]) == 10
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    # taker 5 bps of 10 x 100 USD / price, in BTC at 1e-8
+    fee = sum(Decimal(f["fee"]) for f in fills)
+    want = sum(Decimal(f["qty"]) * 100 / Decimal(f["price"]) * Decimal("0.0005") for f in fills)
+    assert abs(fee - want) <= Decimal("1e-8") * len(fills) and fee == Decimal(deriv["fees"])
+    assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("10") - fee
+    margin = pq.read_table(out / "margin.parquet").to_pylist()
+    assert margin and all(m["asset"] == "BTC" for m in margin)
+    assert {f["fee_asset"] for f in fills} == {"BTC"}
+    _reconciles(out)  # an open inverse position, fees in BTC
+
+
+def _reconciles(run_dir):
+    """The stress invariant rebuilds the settle balances from the fills and funding."""
+    from scenarios.invariants import LedgerReconciles, RunRecords
+
+    result = LedgerReconciles().check(RunRecords(run_dir))
+    assert result.status == "pass", result.violations
+
+
+def test_compiled_strategies_refuse_contracts(tmp_path, capsys, request):
+    from modes.cli import main
+
+    strategy = str(request.config.rootpath / "examples" / "compiled_market_maker.py") + ":CompiledTouchQuoter"
+    code = main(["backtest", "--strategy", strategy, "--data", "synthetic:1:10s", "--instrument", PERP,
+                 "--out", str(tmp_path / "run"), "--no-report"])
+    assert code == 2
+    assert "compiled strategies do not support contracts" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_contract_rows_of_a_spot_instrument_are_refused(tmp_path):
+    from engine.errors import DataError
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spot = load_instruments()["binance:BTC/USDT"]
+    rows = np.zeros(2, dtype=EVENT_DTYPE)
+    rows["exch_ts"] = rows["local_ts"] = [T0, T0 + S]
+    rows["kind"] = [EventKind.TRADE, EventKind.MARK_PRICE]
+    rows["side"], rows["price"], rows["qty"] = [1, 0], [5_000_000, 5_000_000], [100, 0]
+    spec = f"duckdb:{tmp_path / 's.duckdb'}"
+    with open_store(spec, create=True) as store, store.begin_import(
+            {spot.id: StoredInstrument.of(spot)}, expected_rows=2) as tx:
+        tx.append(spot.id, rows)
+    with pytest.raises(DataError, match="MARK_PRICE rows but the instrument is spot"):
+        run_backtest(RunConfig(strategy=STRATEGY, data=spec), tmp_path / "run", write_html=False)

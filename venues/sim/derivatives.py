@@ -1,0 +1,294 @@
+"""The simulated venue's contract side: mark prices, funding settlements, liquidations.
+
+Why not numba: these events are sparse (a mark a second, a funding every 8 h) and each
+one is money (exact Decimal in `engine.margin`); the per-market-event matching path is
+untouched. The matching core never sees MARK_PRICE / FUNDING_RATE rows: `ContractFeed`
+takes them out of the feed before the core pulls it and hands them to `ContractVenue`,
+which the backtest driver asks for its next wake-up time (`bound`) and runs at it
+(`advance`).
+
+Rules (docs/derivatives.md):
+- the mark of an instrument is its last MARK_PRICE row; until one arrives (and for data
+  without any, like the shipped COIN-M capture) it is the mid of the venue's book, taken
+  every `mark_interval_ns` (1 s, the cadence of Binance's `markPrice@1s` stream), and the
+  run warns;
+- a FUNDING_RATE row settles funding on the position held then, at the row's mark (or the
+  mark in force); without funding rows in the data nothing is paid, and the run warns;
+- after every mark update the venue checks the margin of the accounts holding that
+  instrument and liquidates by `engine.margin.MarginBook.due_liquidations`: the session
+  books a `liquidation-N` fill (`TradingSession.on_liquidation`).
+- The venue checks margin on the positions as the session's ledger holds them, i.e. as
+  of the fills' responses (one response latency after the venue's own view): a stated
+  simplification that can delay a liquidation by that latency, never advance it.
+- Dated futures: at `expiry_ns` the position is closed at the mark (delivery price
+  approximated by the mark; Binance uses the index average of the last 30 minutes) and
+  reported as a fill with reason `liquidation`'s sibling `delivery` in the audit log.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from engine.errors import DataError
+from engine.margin import Liquidation, MarginBook
+from engine.types import EventKind, Instrument
+from engine.types.market import DERIVATIVE_KINDS, FUNDING_RATE_UNIT
+
+INT64_MAX = np.iinfo(np.int64).max
+INT64_MIN = np.iinfo(np.int64).min
+MARK_INTERVAL_NS = 1_000_000_000
+_MARK = int(EventKind.MARK_PRICE)
+_FUNDING = int(EventKind.FUNDING_RATE)
+
+
+class ContractFeed:
+    """A feed iterator that keeps MARK_PRICE / FUNDING_RATE rows aside.
+
+    `horizon` is the local time up to which every row has been read, so a driver that
+    bounds the matching core by `bound(t)` never lets it run past a contract row it has
+    not seen. Reading ahead (to reach the bound) keeps the market chunks read in a
+    queue, so memory stays bounded by the rows between now and the bound.
+    """
+
+    def __init__(self, chunks: Iterable[np.ndarray], instruments: Sequence[Instrument]) -> None:
+        self._it: Iterator[np.ndarray] = iter(chunks)
+        self._instruments = list(instruments)
+        self._ahead: deque[np.ndarray] = deque()
+        self._rows: deque[np.ndarray] = deque()  # contract rows, in feed order
+        self.horizon = INT64_MIN
+        self.done = False
+        self.seen_marks: set[int] = set()
+        self.seen_funding: set[int] = set()
+
+    def __iter__(self) -> ContractFeed:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        while not self._ahead:
+            if not self._read():
+                raise StopIteration
+        return self._ahead.popleft()
+
+    def _read(self) -> bool:
+        if self.done:
+            return False
+        chunk = next(self._it, None)
+        if chunk is None:
+            self.done = True
+            self.horizon = INT64_MAX
+            return False
+        if len(chunk) == 0:
+            return True
+        kinds = chunk["kind"]
+        mask = np.isin(kinds, DERIVATIVE_KINDS)
+        self.horizon = int(chunk["local_ts"][-1])
+        if mask.any():
+            rows = chunk[mask]
+            for row in rows:
+                inst = self._instruments[int(row["instrument"])]
+                if not inst.contract:
+                    raise DataError(
+                        f"{inst.id}: the data holds {EventKind(int(row['kind'])).name} rows but the instrument is "
+                        "spot; give it type = 'swap' or 'future' in the instruments file (docs/derivatives.md)")
+                (self.seen_marks if int(row["kind"]) == _MARK else self.seen_funding).add(int(row["instrument"]))
+                self._rows.append(row)
+            chunk = chunk[~mask]
+        if len(chunk):
+            self._ahead.append(chunk)
+        return True
+
+    def read_until(self, ts: int) -> None:
+        """Read the feed until every row with local_ts <= ts is known."""
+        while not self.done and self.horizon < ts:
+            self._read()
+
+    def next_ts(self) -> int | None:
+        return int(self._rows[0]["local_ts"]) if self._rows else None
+
+    def pop_due(self, ts: int) -> list[Any]:
+        out = []
+        while self._rows and int(self._rows[0]["local_ts"]) <= ts:
+            out.append(self._rows.popleft())
+        return out
+
+
+class ContractVenue:
+    """Marks, funding and liquidations of the contracts of one backtest (module doc)."""
+
+    def __init__(self, instruments: Sequence[Instrument], core: Any, book: MarginBook,
+                 feed: ContractFeed, start_ts: int, mark_interval_ns: int = MARK_INTERVAL_NS) -> None:
+        self.instruments = list(instruments)
+        self.contracts = [i for i, inst in enumerate(self.instruments) if inst.contract]
+        self.core = core
+        self.book = book
+        self.feed = feed
+        self.mark_interval_ns = int(mark_interval_ns)
+        self.next_mid_mark = int(start_ts)
+        self.funding_paid: list[tuple[int, str, Decimal, Decimal, Decimal]] = []  # ts, inst, rate, mark, amount
+        self.expired: set[int] = set()
+        self._samples: list[tuple] = []
+
+    def marked(self) -> bool:
+        """True once every contract has a mark (its wallet can be valued)."""
+        return all(self.instruments[i].id in self.book.marks for i in self.contracts)
+
+    def bound(self, t: int) -> int:
+        """The time the core may run to: t, or earlier when a contract event is due."""
+        self.feed.read_until(t)
+        nxt = self.feed.next_ts()
+        out = t if nxt is None else min(t, nxt)
+        if any(i not in self.feed.seen_marks for i in self.contracts):
+            out = min(out, self.next_mid_mark)
+        for i in self.contracts:
+            expiry = self.instruments[i].expiry_ns
+            if expiry is not None and i not in self.expired:
+                out = min(out, expiry)
+        return out
+
+    def advance(self, now: int, session: Any) -> None:
+        """Apply the contract rows due at `now`, mid marks, expiries and liquidations."""
+        moved: set[str] = set()
+        for row in self.feed.pop_due(now):
+            inst = self.instruments[int(row["instrument"])]
+            if not inst.contract:
+                continue
+            if int(row["kind"]) == _MARK:
+                self.book.set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
+                moved.add(inst.id)
+            else:
+                rate = Decimal(int(row["side"]) * int(row["price"])) * FUNDING_RATE_UNIT
+                mark_ticks = int(row["qty"])
+                mark = inst.ticks_to_price(mark_ticks) if mark_ticks else self.book.mark_of(inst.id)
+                if mark is None:
+                    mark = self._mid(self.instruments.index(inst))
+                if mark is None:
+                    continue
+                if mark_ticks:
+                    self.book.set_mark(inst.id, mark, int(row["exch_ts"]))
+                    moved.add(inst.id)
+                amount = session.on_funding(inst.id, rate, mark, int(row["exch_ts"]))
+                self.funding_paid.append((int(row["exch_ts"]), inst.id, rate, mark, amount))
+        if now >= self.next_mid_mark:
+            for i in self.contracts:
+                if i in self.feed.seen_marks:
+                    continue
+                mid = self._mid(i)
+                if mid is not None:
+                    self.book.set_mark(self.instruments[i].id, mid, now)
+                    moved.add(self.instruments[i].id)
+            while self.next_mid_mark <= now:
+                self.next_mid_mark += self.mark_interval_ns
+        for i in self.contracts:
+            inst = self.instruments[i]
+            if inst.expiry_ns is not None and i not in self.expired and now >= inst.expiry_ns:
+                self.expired.add(i)
+                self._deliver(inst, now, session)
+        if moved:
+            for liq in self.book.due_liquidations(self.instruments, moved):
+                session.on_liquidation(liq, now)
+
+    def _deliver(self, inst: Instrument, now: int, session: Any) -> None:
+        """Dated future at expiry: close the position at the mark (module doc)."""
+        pos = self.book.positions.get(inst.id)
+        mark = self.book.mark_of(inst.id) or self._mid(self.instruments.index(inst))
+        if pos is None or pos.lots == 0 or mark is None:
+            return
+        ticks = int((mark / inst.tick_size).to_integral_value())
+        session.on_liquidation(Liquidation(inst, -1 if pos.lots > 0 else 1, abs(pos.lots), ticks, mark,
+                                           Decimal(0), reason="delivery"), now)
+
+    def _mid(self, index: int) -> Decimal | None:
+        bid, bid_qty, ask, ask_qty = self.core.exchange_bbo(index)
+        if bid_qty <= 0 or ask_qty <= 0:
+            return None
+        inst = self.instruments[index]
+        return inst.ticks_to_price(bid + ask) / 2
+
+    # -- what the run records (margin.parquet, summary.json "derivatives") -------------
+    def sample(self, now: int) -> None:
+        """One row per contract with a mark: position, mark, unrealized PnL, margin
+        balance, maintenance and initial margin, margin ratio and the liquidation price
+        and distance (bps of the mark) of the account it belongs to."""
+        accounts = self.book.accounts(self.instruments)
+        for i in self.contracts:
+            inst = self.instruments[i]
+            mark = self.book.mark_of(inst.id)
+            if mark is None:
+                continue
+            pos = self.book.positions.get(inst.id)
+            lots = 0 if pos is None else pos.lots
+            acct = next((a for a in accounts if a.instrument == inst.id), None) or next(
+                (a for a in accounts if a.instrument is None and a.venue == inst.venue and a.asset == inst.settle), None)
+            liq = self.book.liquidation_price(inst) if lots else None
+            ratio = acct.margin_ratio if acct is not None else None
+            self._samples.append((
+                now, inst.id, inst.settle, str(inst.lots_to_qty(lots)), float(mark),
+                float(self.book.unrealized(inst)) if lots else 0.0,
+                float(acct.margin_balance) if acct else float("nan"),
+                float(acct.maintenance) if acct else float("nan"),
+                float(acct.initial) if acct else float("nan"),
+                float(ratio) if ratio is not None and ratio.is_finite() else float("nan"),
+                float(liq) if liq is not None else float("nan"),
+                float((mark - liq) / mark * 10000) if liq is not None and mark > 0 else float("nan"),
+                float(self.book.funding.get(inst.id, Decimal(0)))))
+
+    def write(self, directory: Any) -> None:
+        """margin.parquet (samples), funding.parquet (payments), liquidations.parquet."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        names = ["ts", "instrument", "asset", "position", "mark", "unrealized", "margin_balance",
+                 "maintenance_margin", "initial_margin", "margin_ratio", "liquidation_price",
+                 "liquidation_distance_bps", "funding"]
+        cols = list(zip(*self._samples, strict=True)) if self._samples else [[] for _ in names]
+        types = [pa.int64(), pa.string(), pa.string(), pa.string()] + [pa.float64()] * 9
+        pq.write_table(pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)], names=names),
+                       f"{directory}/margin.parquet")
+        rows = [(ts, inst, str(rate), str(mark), str(amount)) for ts, inst, rate, mark, amount in self.funding_paid]
+        cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5)]
+        pq.write_table(pa.table([pa.array(cols[0], pa.int64())] + [pa.array(c, pa.string()) for c in cols[1:]],
+                                names=["exch_ts", "instrument", "rate", "mark", "amount"]),
+                       f"{directory}/funding.parquet")
+        liqs = [(ts, q.instrument.id, "buy" if q.side > 0 else "sell", str(q.instrument.lots_to_qty(q.lots)),
+                 str(q.instrument.ticks_to_price(q.price_ticks)), str(q.mark), str(q.margin_ratio), q.reason)
+                for ts, q in self.book.liquidations]
+        cols = list(zip(*liqs, strict=True)) if liqs else [[] for _ in range(8)]
+        pq.write_table(pa.table([pa.array(cols[0], pa.int64())] + [pa.array(c, pa.string()) for c in cols[1:]],
+                                names=["ts", "instrument", "side", "qty", "price", "mark", "margin_ratio", "reason"]),
+                       f"{directory}/liquidations.parquet")
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json's "derivatives": per contract, in its settle asset."""
+        out: dict[str, Any] = {}
+        for i in self.contracts:
+            inst = self.instruments[i]
+            pos = self.book.positions.get(inst.id)
+            funding = self.book.funding.get(inst.id, Decimal(0))
+            fees = pos.fees if pos is not None else Decimal(0)
+            out[inst.id] = {
+                "asset": inst.settle, "position": str(pos.qty if pos is not None else 0),
+                "realized": str(pos.realized if pos is not None else 0), "fees": str(fees),
+                "funding": str(funding), "funding_payments": sum(1 for f in self.funding_paid if f[1] == inst.id),
+                "mark": None if self.book.mark_of(inst.id) is None else str(self.book.mark_of(inst.id)),
+                "liquidations": sum(1 for _, q in self.book.liquidations if q.instrument.id == inst.id),
+                "leverage": self.book.leverage(inst),
+                "margin_mode": "isolated" if self.book.is_isolated(inst) else "cross",
+            }
+        return out
+
+    def warnings(self) -> list[str]:
+        """What the run assumed for lack of data (one line per instrument)."""
+        out = []
+        for i in self.contracts:
+            inst = self.instruments[i]
+            if i not in self.feed.seen_marks:
+                out.append(f"{inst.id}: no mark prices in the data: the mark is the mid of the book, "
+                           f"every {self.mark_interval_ns / 1e9:g} s (docs/derivatives.md)")
+            if inst.type == "swap" and i not in self.feed.seen_funding:
+                out.append(f"{inst.id}: no funding rates in the data: no funding was paid or received")
+        return out

@@ -162,6 +162,10 @@ def _floor(x: Decimal) -> int:
     return int(x.to_integral_value(rounding=ROUND_FLOOR))
 
 
+def _ceil(x: Decimal) -> int:
+    return -_floor(-x)
+
+
 def _window_count(window: deque[int], now: int, span: int) -> int:
     start = now - span
     while window and window[0] <= start:
@@ -217,9 +221,14 @@ class RiskEngine:
         self._held: dict[str, tuple[int, int, int]] = {}  # key -> (instrument index, side, lots)
         self._weight: list[int] = []  # value of lots x mid2 in common units
         self._venue_of: list[int] = []
+        self._others: list[list[int]] = []
         self._lim_pos: list[int] = []
         self._lim_open: list[int] = []
         self._lim_total_pos = -1
+        self._lim_notional2: list[int] = []
+        self._lim_approval2: list[int] = []
+        self._lim_lots: list[int] = []
+        self._band_num = self._band_den = 0
         self._lim_total_open = -1
         self._lim_venue = -1
 
@@ -258,7 +267,7 @@ class RiskEngine:
         if cfg.max_open_orders is not None and open_orders >= cfg.max_open_orders:
             return _C.MAX_OPEN_ORDERS
         if cfg.price_band_bps is not None and price is not None and mid is not None and mid > 0:
-            if abs(price - mid) / mid * 10000 > cfg.price_band_bps:
+            if abs(price - mid) * 10000 > cfg.price_band_bps * mid:  # |price - mid| / mid in bps, exactly
                 return _C.PRICE_BAND
         if cfg.max_orders_per_second is not None and not self.bypass:
             if _window_count(self._recent_submits, now, SECOND_NS) >= cfg.max_orders_per_second:
@@ -266,6 +275,47 @@ class RiskEngine:
             if count:
                 self._recent_submits.append(now)
         return None
+
+    def check_lots(self, index: int, *, now: int, side: int, lots: int, price_ticks: int, mid2: int,
+                   position_lots: int, open_orders: int, reduce_only: bool) -> ReasonCode | None:
+        """`check` in integers on a bound instrument (the session's hot path): `lots`,
+        `price_ticks` (0 = market), `mid2` = bid + ask in ticks now (0 when a side is empty),
+        `position_lots` signed. Every bound is converted exactly in `bind`, so the verdict is
+        `check`'s (tests/engine/test_engine_risk.py compares them)."""
+        cfg = self.config
+        bypass = self.bypass
+        if self.state is not RiskState.ACTIVE and not bypass and self.state is RiskState.HALTED:
+            return _C.KILL_SWITCH if self.state_reason == "kill" else _C.RISK_HALTED
+        lim = self._lim_notional2[index]
+        if lim >= 0:
+            value2 = 2 * lots * price_ticks if price_ticks else lots * mid2
+            if value2 > lim:
+                return _C.MAX_ORDER_NOTIONAL
+        lim = self._lim_lots[index]
+        if lim >= 0 and abs(position_lots + side * lots) > lim:
+            return _C.MAX_POSITION
+        reducing = self.state is RiskState.REDUCING and not bypass
+        if reduce_only or cfg.reduce_only or reducing:
+            if position_lots == 0 or (position_lots > 0) == (side > 0) or lots > abs(position_lots):
+                return _C.REDUCE_ONLY if (reduce_only or cfg.reduce_only) else _C.RISK_REDUCING
+        if cfg.max_open_orders is not None and open_orders >= cfg.max_open_orders:
+            return _C.MAX_OPEN_ORDERS
+        if self._band_den and price_ticks and mid2 > 0:
+            if abs(2 * price_ticks - mid2) * 10000 * self._band_den > self._band_num * mid2:
+                return _C.PRICE_BAND
+        if cfg.max_orders_per_second is not None and not bypass:
+            if _window_count(self._recent_submits, now, SECOND_NS) >= cfg.max_orders_per_second:
+                return _C.ORDER_RATE
+            self._recent_submits.append(now)
+        return None
+
+    def needs_approval_lots(self, index: int, lots: int, price_ticks: int, mid2: int) -> bool:
+        """`needs_approval` in integers (price_ticks 0 = market, valued at mid2 / 2)."""
+        lim = self._lim_approval2[index] if self._lim_approval2 else -1
+        if lim < 0 or self.bypass:
+            return False
+        value2 = 2 * lots * price_ticks if price_ticks else lots * mid2
+        return value2 >= lim and value2 > 0
 
     # -- exposure -------------------------------------------------------------------------
     def bind(self, instruments: Sequence[Instrument], positions: Sequence[Any],
@@ -292,6 +342,17 @@ class RiskEngine:
         self._weight = [int(h / common) for h in halves]
         venues: dict[str, int] = {}
         self._venue_of = [venues.setdefault(i.venue, len(venues)) for i in self._instruments]
+        self._others = [[j for j in range(n) if j != i] for i in range(n)]
+        units = [i.tick_size * i.lot_size for i in self._instruments]
+        # the six original limits and the approval threshold as integer bounds (check_lots)
+        self._lim_notional2 = [-1 if cfg.max_order_notional is None else _floor(2 * cfg.max_order_notional / u)
+                               for u in units]
+        self._lim_approval2 = [-1 if cfg.approval_notional is None else _ceil(2 * cfg.approval_notional / u)
+                               for u in units]
+        self._lim_lots = [-1 if cfg.max_position is None else _floor(cfg.max_position / i.lot_size)
+                          for i in self._instruments]
+        if cfg.price_band_bps is not None:
+            self._band_num, self._band_den = cfg.price_band_bps.as_integer_ratio()
         self._lim_pos = [-1 if cfg.max_position_notional is None else _floor(cfg.max_position_notional / h)
                          for h in halves]
         self._lim_open = [-1 if cfg.max_open_notional is None else _floor(cfg.max_open_notional / h)
@@ -324,6 +385,18 @@ class RiskEngine:
         """(buy lots, sell lots) held as exposure on an instrument."""
         return self._buys[instrument_index], self._sells[instrument_index]
 
+    def mid2_now(self, instrument_index: int) -> int:
+        """2 x the local mid in ticks now, 0 when a side is empty (remembers it for `mid2`)."""
+        bid, bid_qty, ask, ask_qty = self._tops[instrument_index]()
+        if bid_qty > 0 and ask_qty > 0:
+            self._mid2[instrument_index] = bid + ask
+            return bid + ask
+        return 0
+
+    def position_lots(self, instrument_index: int) -> int:
+        """The signed position in lots of a bound instrument."""
+        return self._positions[instrument_index].lots
+
     def mid2(self, instrument_index: int) -> int:
         """2 x the local mid in ticks (0 = never seen both sides); remembers the last one."""
         bid, bid_qty, ask, ask_qty = self._tops[instrument_index]()
@@ -331,59 +404,64 @@ class RiskEngine:
             self._mid2[instrument_index] = bid + ask
         return self._mid2[instrument_index]
 
-    def _worst(self, i: int, add_buy: int = 0, add_sell: int = 0) -> int:
-        """Worst-case |position| in lots if every held buy, or every held sell, filled."""
-        lots = self._positions[i].lots
-        return max(abs(lots + self._buys[i] + add_buy), abs(lots - self._sells[i] - add_sell))
-
-    def check_exposure(self, index: int, side: int, lots: int, price_ticks: int) -> ReasonCode | None:
+    def check_exposure(self, index: int, side: int, lots: int, price_ticks: int, mid2: int = 0) -> ReasonCode | None:
         """The exposure limits for adding `lots` on `side` of instrument `index` (amend: the
         change in leaves, may be negative). A measure the order does not increase never
-        refuses it, so reducing orders pass an over-limit book."""
+        refuses it, so reducing orders pass an over-limit book. Each instrument is valued
+        at its local mid now (the last one seen when a side is empty; for the order's own
+        instrument without any, its limit price); NO_MARK when there is none. `mid2`: the
+        caller's `mid2_now` of the instrument (0: look it up)."""
         if not self._exposure_on or self.bypass:
             return None
-        mid2 = self.mid2(index)
+        if mid2 == 0:
+            mid2 = self.mid2(index)
         if mid2 == 0:
             if price_ticks <= 0:
                 return _C.NO_MARK
             mid2 = 2 * price_ticks
-        buy, sell = (lots, 0) if side > 0 else (0, lots)
-        before = self._worst(index)
-        after = self._worst(index, buy, sell)
+        buys, sells = self._buys, self._sells
+        p, b, s = self._positions[index].lots, buys[index], sells[index]
+        before = max(abs(p + b), abs(p - s))
+        after = max(abs(p + b + lots), abs(p - s)) if side > 0 else max(abs(p + b), abs(p - s - lots))
+        increases = after > before
         lim = self._lim_pos[index]
-        if lim >= 0 and after > before and after * mid2 > lim:
+        if increases and lim >= 0 and after * mid2 > lim:
             return _C.MAX_POSITION_NOTIONAL
-        open_after = (self._buys[index] + self._sells[index] + lots) * mid2
-        if self._lim_open[index] >= 0 and lots > 0 and open_after > self._lim_open[index]:
+        lim = self._lim_open[index]
+        if lots > 0 and lim >= 0 and (b + s + lots) * mid2 > lim:
             return _C.MAX_OPEN_NOTIONAL
-        if self._lim_total_pos >= 0 and after > before:
-            venue = self._venue_of[index]
-            total = venue_total = 0
-            for j in range(len(self._instruments)):
-                worst = after if j == index else self._worst(j)
+        weight = self._weight
+        marks: dict[int, int] = {}  # other instruments' 2 x mid, looked up once per check
+        if increases and self._lim_total_pos >= 0:
+            venue_of = self._venue_of
+            venue = venue_of[index]
+            total = venue_total = after * mid2 * weight[index]
+            for j in self._others[index]:
+                pj = self._positions[j].lots
+                worst = max(abs(pj + buys[j]), abs(pj - sells[j]))
                 if worst == 0:
                     continue
-                m = mid2 if j == index else self.mid2(j)
+                m = marks[j] = self.mid2(j)
                 if m == 0:
                     return _C.NO_MARK
-                value = worst * m * self._weight[j]
+                value = worst * m * weight[j]
                 total += value
-                if self._venue_of[j] == venue:
+                if venue_of[j] == venue:
                     venue_total += value
             if total > self._lim_total_pos:
                 return _C.MAX_TOTAL_POSITION_NOTIONAL
             if self._lim_venue >= 0 and venue_total > self._lim_venue:
                 return _C.MAX_VENUE_EXPOSURE
-        if self._lim_total_open >= 0 and lots > 0:
-            total = 0
-            for j in range(len(self._instruments)):
-                held = self._buys[j] + self._sells[j] + (lots if j == index else 0)
+        if lots > 0 and self._lim_total_open >= 0:
+            total = (b + s + lots) * mid2 * weight[index]
+            for j in self._others[index]:
+                held = buys[j] + sells[j]
                 if held == 0:
                     continue
-                m = mid2 if j == index else self.mid2(j)
+                m = marks[j] if j in marks else self.mid2(j)
                 if m == 0:
                     return _C.NO_MARK
-                total += held * m * self._weight[j]
+                total += held * m * weight[j]
             if total > self._lim_total_open:
                 return _C.MAX_TOTAL_OPEN_NOTIONAL
         return None

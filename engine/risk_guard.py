@@ -61,18 +61,18 @@ class RiskGuard:
     def pre_submit(self, order: Order, *, now: int, side: int, qty: Decimal, price: Decimal | None,
                    mid: Decimal | None, reduce_only: bool) -> str | None:
         """A risk reason, PENDING_APPROVAL, or None (send it). Counts refusals by reason."""
-        session, risk = self.session, self.risk
-        reason: str | None = risk.check(
-            now=now, side=side, qty=qty, price=price, mid=mid,
-            position=session.ledger.position(order.instrument.id),
-            open_orders=len(session.oms.open_nos) - 1, reduce_only=reduce_only,
-        ) or risk.check_exposure(order.instrument_index, side, order.qty, order.price)
-        if reason is None:
-            reference = price if price is not None else mid
-            if risk.needs_approval(None if reference is None else qty * reference):
-                reason = self._approval(order, now)
-                if reason == PENDING_APPROVAL:
-                    return reason
+        risk = self.risk
+        index = order.instrument_index
+        mid2 = risk.mid2_now(index)
+        reason: str | None = risk.check_lots(
+            index, now=now, side=side, lots=order.qty, price_ticks=order.price, mid2=mid2,
+            position_lots=risk.position_lots(index), open_orders=len(self.session.oms.open_nos) - 1,
+            reduce_only=reduce_only,
+        ) or risk.check_exposure(index, side, order.qty, order.price, mid2)
+        if reason is None and risk.needs_approval_lots(index, order.qty, order.price, mid2):
+            reason = self._approval(order, now)
+            if reason == PENDING_APPROVAL:
+                return reason
         if reason is not None:
             risk.refused(reason)
         return reason

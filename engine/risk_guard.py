@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import StrategyError
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
 
 #: pre_submit's answer for an order that waits for an operator's approval
 PENDING_APPROVAL = "pending_approval"
-_C = ReasonCode
+_C = SimpleNamespace(**{code.name: code for code in ReasonCode})  # fast member reads (engine.risk)
+_REJECTED, _FILL = OrderEventKind.REJECTED, OrderEventKind.FILL
+_HALTED, _REDUCING = RiskState.HALTED, RiskState.REDUCING
 
 
 class RiskGuard:
@@ -118,9 +121,9 @@ class RiskGuard:
         leaves = order.qty - order.filled
         new_leaves = new_qty - order.filled
         reason: str | None = None
-        if self.risk.state is RiskState.HALTED:
+        if self.risk.state is _HALTED:
             reason = _C.KILL_SWITCH if risk.killed else _C.RISK_HALTED
-        elif risk.state is RiskState.REDUCING and new_leaves > leaves:
+        elif risk.state is _REDUCING and new_leaves > leaves:
             reason = _C.RISK_REDUCING
         else:
             cfg = risk.config
@@ -161,9 +164,9 @@ class RiskGuard:
         risk = self.risk
         risk.hold(order.client_id, order.instrument_index, order.side, order.leaves)
         fired = None
-        if kind == OrderEventKind.REJECTED:
+        if kind == _REJECTED:
             fired = risk.on_venue_reject(now)
-        elif kind == OrderEventKind.FILL and risk.config.disable_slippage_bps is not None:
+        elif kind == _FILL and risk.config.disable_slippage_bps is not None:
             bid, ask = order.arrival_bid, order.arrival_ask
             if bid is not None and ask is not None and bid + ask > 0:
                 mid = (bid + ask) / 2
@@ -195,6 +198,7 @@ class RiskGuard:
         fired = self.risk.on_pnl(now, pnl)
         if fired is not None:
             self.apply(now, *fired)
+            self.session._flush()  # refusals of flatten orders reach the strategy now
 
     def apply(self, now: int, action: str, trigger: str) -> None:
         """Carry out a trigger's action: 'reducing', 'halt' or 'kill'."""
@@ -251,8 +255,10 @@ class RiskGuard:
         record["cancel_ack_ns"] = now - record["ts"]
         self.session.audit.write(now, "risk", action="kill_cancels_done", cancels=record["cancels"],
                                  cancel_ack_ns=record["cancel_ack_ns"])
-        if record["flatten"]:
+        if record["flatten"] and self.risk.killed:
             self._flatten(now, record)
+        elif record["flatten"]:  # resumed before the cancels were all acknowledged
+            self.session.audit.write(now, "risk", action="flatten_skipped", reason="resumed before the cancels ended")
         record["done"] = True
 
     def _flatten(self, now: int, record: dict[str, Any]) -> None:
@@ -321,7 +327,7 @@ class RiskGuard:
         order = session.oms.by_client[client_id]
         self._record_approval(now, client_id, approved, who, why)
         reason: str | None = None if approved else refusal
-        if approved and self.risk.state is RiskState.HALTED:
+        if approved and self.risk.state is _HALTED:
             reason = _C.KILL_SWITCH if self.risk.killed else _C.RISK_HALTED
         if reason is None:
             session._send(order, now)

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from engine.control import ControlInbox
+from modes.console import warn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +60,9 @@ def _cmd(args: argparse.Namespace) -> int:
         waiting = inbox.pending()
         print(f"{args.run}: orders waiting for approval: {', '.join(waiting) if waiting else 'none'}")
         return 0
+    if (Path(args.run) / "summary.json").is_file():
+        warn(f"{args.run} has a summary.json: its session has ended (a backtest, or a live run that "
+             "stopped), so nothing will apply this command")
     path = inbox.post(args.command, order=getattr(args, "order", None), who=args.who, why=args.why,
                       flatten=getattr(args, "flatten", False),
                       max_slippage_bps=getattr(args, "max_slippage_bps", None))

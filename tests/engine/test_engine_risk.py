@@ -368,3 +368,24 @@ def test_the_integer_check_is_the_decimal_check(side, lots, ticks, bid, spread, 
                               position=inst.lots_to_qty(position), open_orders=open_orders,
                               reduce_only=reduce_only)
     assert got == expected
+
+
+def test_a_daily_loss_set_to_kill_fires_the_kill_switch(tmp_path, drop):
+    steps = [buy(100, "1", "10001", tif="IOC", id="open"), buy(200, "0.1", "8990", id="resting"),
+             sell(4000, "0.5", "9000", tif="IOC", id="halted")]
+    run = rf.run(tmp_path, drop, steps, {"max_daily_loss": 500, "on_daily_loss": "kill"})
+    (kill,) = rf.summary(run)["run"]["risk"]["kills"]
+    # the day's PnL at the 3 s sample: (9000.50 - 10001) x 1 = -1000.50; no flatten by default
+    assert (kill["ts"], kill["who"], kill["reason"], kill["flatten"], kill["cancel_ack_ns"]) == \
+        (rf.T0 + 3 * rf.S, "risk", "max_daily_loss", False, 2 * rf.MS)
+    assert reasons(run)["resting"] == ("cancelled", "user_cancel")
+    assert reasons(run)["halted"] == ("rejected", "kill_switch")  # even a reducing order
+
+
+def test_no_mark_values_by_the_limit_price_or_refuses():
+    inst = load_instruments()[BTC]
+    engine = RiskEngine(RiskConfig.from_table({"max_position_notional": 1000}))
+    engine.bind([inst], [_Pos(0)], [lambda: (0, 0, 10_001_00, 5)])  # no bid: no mid yet
+    assert engine.check_exposure(0, 1, 10_000, 0) == "no_mark"  # a market buy of 0.1 BTC
+    assert engine.check_exposure(0, 1, 10_000, 9_999_00) is None  # 0.1 x 9999 = 999.90 <= 1000
+    assert engine.check_exposure(0, 1, 10_002, 9_999_00) == "max_position_notional"  # 0.10002 x 9999 = 1000.09998

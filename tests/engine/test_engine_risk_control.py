@@ -177,3 +177,15 @@ def test_a_malformed_command_file_is_set_aside(tmp_path):
     (tmp_path / "control" / "inbox" / "0-bad.json").write_text("{not json")
     assert [c.command for c in inbox.take()] == ["resume"]
     assert (tmp_path / "control" / "done" / "0-bad.json.invalid").exists()
+
+
+def test_risk_check_answers_without_counting(tmp_path):
+    # what a contingent order asks before it arms or triggers: nothing is counted
+    session, venue, _ = _session(tmp_path, {"max_orders_per_second": 1, "max_position_notional": 6000})
+    assert session.risk_check(BTC.id, 1, Decimal("0.5"), Decimal("10001")) is None  # 5000.25
+    assert session.risk_check(BTC.id, 1, Decimal("0.6"), Decimal("10001")) == "max_position_notional"  # 6000.30
+    session.risk.hold("contingent:stop-1", 0, 1, 50_000)  # an armed 0.5 BTC buy stop
+    assert session.risk_check(BTC.id, 1, Decimal("0.1"), Decimal("10001")) == "max_position_notional"
+    session.risk.hold("contingent:stop-1", 0, 1, 0)
+    session.ctx.submit(BTC.id, "buy", "0.1", "10001")  # the rate window was not used by the checks
+    assert venue.requests == [("submit", "tp-1")]

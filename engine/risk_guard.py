@@ -61,9 +61,9 @@ class RiskGuard:
         risk.emit = lambda now, action, fields: session.audit.write(now, "risk", action=action, **fields)
 
     # -- before sending ---------------------------------------------------------------------
-    def pre_submit(self, order: Order, *, now: int, side: int, qty: Decimal, price: Decimal | None,
-                   mid: Decimal | None, reduce_only: bool) -> str | None:
-        """A risk reason, PENDING_APPROVAL, or None (send it). Counts refusals by reason."""
+    def pre_submit(self, order: Order, *, now: int, side: int, reduce_only: bool) -> str | None:
+        """A risk reason, PENDING_APPROVAL, or None (send it) for a new PENDING order (its
+        lots and ticks; ticks 0 = market). Counts refusals by reason."""
         risk = self.risk
         index = order.instrument_index
         mid2 = risk.mid2_now(index)
@@ -121,7 +121,9 @@ class RiskGuard:
         leaves = order.qty - order.filled
         new_leaves = new_qty - order.filled
         reason: str | None = None
-        if self.risk.state is _HALTED:
+        if order.client_id in self.pending:
+            reason = _C.APPROVAL_PENDING
+        elif self.risk.state is _HALTED:
             reason = _C.KILL_SWITCH if risk.killed else _C.RISK_HALTED
         elif risk.state is _REDUCING and new_leaves > leaves:
             reason = _C.RISK_REDUCING
@@ -129,10 +131,11 @@ class RiskGuard:
             cfg = risk.config
             price = inst.ticks_to_price(new_price)
             qty = inst.lots_to_qty(max(new_leaves, 0))
+            total = inst.lots_to_qty(new_qty)  # the order's notional is its whole quantity's, as at submit
             position = self.session.ledger.position(inst.id)
             mid2 = risk.mid2(order.instrument_index)
             mid = inst.ticks_to_price(mid2) / 2 if mid2 else None
-            if cfg.max_order_notional is not None and qty * price > cfg.max_order_notional:
+            if cfg.max_order_notional is not None and total * price > cfg.max_order_notional:
                 reason = _C.MAX_ORDER_NOTIONAL
             elif cfg.max_position is not None and abs(position + order.side * qty) > cfg.max_position \
                     and new_leaves > leaves:
@@ -142,7 +145,7 @@ class RiskGuard:
                 reason = _C.PRICE_BAND
             else:
                 reason = risk.check_exposure(order.instrument_index, order.side, new_leaves - leaves, new_price)
-                if reason is None and risk.needs_approval(qty * price) and new_leaves > leaves:
+                if reason is None and risk.needs_approval(total * price) and new_leaves > leaves:
                     reason = _C.APPROVAL_REFUSED
         if reason is not None:
             risk.refused(reason)

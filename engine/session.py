@@ -312,7 +312,6 @@ class TradingSession:
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
         best_bid = inst.ticks_to_price(bid_px) if bid_qty > 0 else None
         best_ask = inst.ticks_to_price(ask_px) if ask_qty > 0 else None
-        mid = (best_bid + best_ask) / 2 if best_bid is not None and best_ask is not None else None
         order = self.oms.create(
             client_id=client_id, instrument=inst, instrument_index=index, side=side,
             type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif == TimeInForce.GTX,
@@ -324,7 +323,7 @@ class TradingSession:
                          qty=decimal_str(qty), price=None if price is None else decimal_str(price),
                          reduce_only=reduce_only, parent_id=parent_id)
         reason = self._venue_rules(order, qty, price, best_bid, best_ask) or self.guard.pre_submit(
-            order, now=now, side=side, qty=qty, price=price, mid=mid, reduce_only=reduce_only)
+            order, now=now, side=side, reduce_only=reduce_only)
         if reason == PENDING_APPROVAL:  # held (status pending) until approved, refused or timed out
             self._pending.append(self._update(order, now, Event.PENDING_APPROVAL))
         elif reason is not None:

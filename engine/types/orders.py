@@ -115,6 +115,7 @@ class ReasonCode(StrEnum):
     CANCEL_RATE = "cancel_rate"
     APPROVAL_REFUSED = "approval_refused"
     APPROVAL_TIMEOUT = "approval_timeout"
+    APPROVAL_PENDING = "approval_pending"
     # venue
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     FOK_NOT_FILLABLE = "fok_not_fillable"
@@ -165,6 +166,7 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.CANCEL_RATE, _R, "more than [risk] max_cancels_per_second cancels in the last second"),
     Reason(_C.APPROVAL_REFUSED, _R, "notional at or above [risk] approval_notional, refused (config in a backtest, or an operator)"),
     Reason(_C.APPROVAL_TIMEOUT, _R, "waited for approval longer than [risk] approval_timeout_s"),
+    Reason(_C.APPROVAL_PENDING, _R, "amend of an order waiting for approval (cancel it and submit again)"),
     Reason(_C.POST_ONLY_WOULD_TAKE, _V, "post-only order (or amend) would take liquidity"),
     Reason(_C.FOK_NOT_FILLABLE, _V, "fill-or-kill order cannot fill completely"),
     Reason(_C.NO_LIQUIDITY, _V, "market order on an empty book side"),

@@ -102,6 +102,9 @@ def test_orders_wait_for_approval_and_operators_release_refuse_or_time_them_out(
         ("big", True, "operator:alice", "desk ok")
 
     ctx.submit(BTC.id, "buy", "0.5", "10001", client_id="refuse-me")
+    assert ctx.amend("refuse-me", price="10000") is False  # waiting: never sent, nothing to amend
+    session._flush()
+    assert strategy.updates[-1] == ("refuse-me", "amend_rejected", "pending", "approval_pending")
     assert main(["refuse", str(tmp_path), "refuse-me", "--why", "too big", "--who", "bob"]) == 0
     session.poll_control()
     assert strategy.updates[-1] == ("refuse-me", "rejected", "rejected", "approval_refused")
@@ -113,7 +116,8 @@ def test_orders_wait_for_approval_and_operators_release_refuse_or_time_them_out(
     assert ControlInbox(tmp_path).pending() == []
     assert session.risk.held(0) == (90_000, 0)  # small and big only
     summary = session.guard.summary()
-    assert summary["refusals"] == {"approval_refused": 1, "approval_timeout": 1, "max_position_notional": 1}
+    assert summary["refusals"] == {"approval_pending": 1, "approval_refused": 1, "approval_timeout": 1,
+                                   "max_position_notional": 1}
     # every command file was applied and kept
     assert len(list((tmp_path / "control" / "done").glob("*.json"))) == 2
 

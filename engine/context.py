@@ -152,6 +152,38 @@ class Context:
         """Client ids of orders not yet in a final state, oldest first."""
         return [o.client_id for o in self._session.oms.open_orders(instrument)]
 
+    # -- risk: the kill switch, states, approvals (docs/risk.md) ----------------------------
+    def kill(self, reason: str, flatten: bool = False, max_slippage_bps: Decimal | str | None = None) -> None:
+        """The kill switch: refuse every new order (state halted), cancel every open order,
+        refuse orders waiting for approval and, with `flatten`, once the last cancel is
+        acknowledged send one marketable limit IOC per position at the local mid +/-
+        `max_slippage_bps` (default [risk] kill_max_slippage_bps). The time from this call to
+        the last cancel acknowledged goes to the audit log, summary.json and the report.
+        Leave it with `resume`. Raises StrategyError for a negative or non-numeric cap."""
+        self._session.kill(str(reason), flatten=bool(flatten), max_slippage_bps=max_slippage_bps, who="strategy")
+
+    def resume(self, why: str) -> bool:
+        """Leave the reducing or halted risk state (audited as who='strategy' with `why`);
+        False when already active. StrategyError when `why` is empty."""
+        return self._session.guard.resume("strategy", why)
+
+    def reduce(self, why: str) -> bool:
+        """Enter the reducing risk state: only orders that reduce a position pass (audited)."""
+        return self._session.guard.reduce("strategy", why)
+
+    @property
+    def risk_state(self) -> str:
+        """'active', 'reducing' or 'halted' (engine.risk.RiskState)."""
+        return self._session.risk.state.value
+
+    def approve(self, client_id: str, why: str = "") -> bool:
+        """Release an order waiting for approval (status pending); False if none waits."""
+        return self._session.guard.approve(client_id, "strategy", why)
+
+    def refuse(self, client_id: str, why: str = "") -> bool:
+        """Refuse an order waiting for approval: REJECTED, reason approval_refused."""
+        return self._session.guard.refuse(client_id, "strategy", why)
+
     # -- components: execution algorithms and the router (engine/execution, docs/execution.md)
     def execute(self, component: Component) -> Component:
         """Start an execution algorithm or routed order (e.g. ``ctx.execute(TWAP(...))``).

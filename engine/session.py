@@ -33,6 +33,7 @@ from engine.fees import bps, fee_amount
 from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
+from engine.risk_guard import PENDING_APPROVAL, RiskGuard
 from engine.strategy import Strategy, check_strategy_class, strategy_files
 from engine.types import (
     Instrument,
@@ -123,6 +124,7 @@ class TradingSession:
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
+        self.guard = RiskGuard(self)  # risk's side of the session: approvals, triggers, kill switch
 
     # -- lookups -------------------------------------------------------------------------
     def instrument(self, instrument_id: str) -> Instrument:
@@ -310,7 +312,6 @@ class TradingSession:
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
         best_bid = inst.ticks_to_price(bid_px) if bid_qty > 0 else None
         best_ask = inst.ticks_to_price(ask_px) if ask_qty > 0 else None
-        mid = (best_bid + best_ask) / 2 if best_bid is not None and best_ask is not None else None
         order = self.oms.create(
             client_id=client_id, instrument=inst, instrument_index=index, side=side,
             type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif == TimeInForce.GTX,
@@ -321,23 +322,32 @@ class TradingSession:
                          instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
                          qty=decimal_str(qty), price=None if price is None else decimal_str(price),
                          reduce_only=reduce_only, parent_id=parent_id)
-        reason = self._venue_rules(order, qty, price, best_bid, best_ask) or self.risk.check(
-            now=now, side=side, qty=qty, price=price, mid=mid,
-            position=self.ledger.position(inst.id),
-            open_orders=len(self.oms.open_nos) - 1, reduce_only=reduce_only,
-        )
+        reason = self._venue_rules(order, qty, price, best_bid, best_ask)
         if reason is None and inst.contract:  # the venue's margin check (engine/margin.py)
             reason = self._margin_check(order, price)
-        if reason is not None:
-            self.oms.set_status(order, OrderStatus.REJECTED, now, str(reason))
-            order.ack_ts = now
-            self.audit.write(now, "reject", client_id=order.client_id, reason=str(reason))
-            self._pending.append(self._update(order, now, Event.REJECTED))
-            return order.client_id
-        self.oms.set_status(order, OrderStatus.SUBMITTED, now)
-        self.audit.write(now, "request", action="submit", client_id=order.client_id, venue=inst.venue)
-        self.venues[inst.venue].submit(order, now)
+        if reason is None:
+            reason = self.guard.pre_submit(order, now=now, side=side, reduce_only=reduce_only)
+        if reason == PENDING_APPROVAL:  # held (status pending) until approved, refused or timed out
+            self._pending.append(self._update(order, now, Event.PENDING_APPROVAL))
+        elif reason is not None:
+            self._refuse(order, now, str(reason))
+        else:
+            self._send(order, now)
         return order.client_id
+
+    def _refuse(self, order: Order, now: int, reason: str) -> None:
+        """A PENDING order refused before sending: REJECTED update with `reason`."""
+        self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
+        order.ack_ts = now
+        self.audit.write(now, "reject", client_id=order.client_id, reason=reason)
+        self._pending.append(self._update(order, now, Event.REJECTED))
+
+    def _send(self, order: Order, now: int) -> None:
+        """A PENDING order that passed every check goes to its venue."""
+        self.oms.set_status(order, OrderStatus.SUBMITTED, now)
+        self.audit.write(now, "request", action="submit", client_id=order.client_id, venue=order.instrument.venue)
+        self.guard.sent(order)
+        self.venues[order.instrument.venue].submit(order, now)
 
     def _venue_rules(self, order: Order, qty: Decimal, price: Decimal | None,
                      best_bid: Decimal | None, best_ask: Decimal | None) -> ReasonCode | None:
@@ -395,6 +405,12 @@ class TradingSession:
         if order is None or not order.is_open:
             return False
         now = self.clock.now()
+        if order.status == OrderStatus.PENDING:  # waiting for approval: never sent, refused here
+            return self.guard.refuse(client_id, "strategy", "cancelled while waiting for approval")
+        refused = self.guard.pre_cancel(now)
+        if refused is not None:
+            self._pending.append(self._update(order, now, Event.CANCEL_REJECTED, reason=str(refused)))
+            return False
         order.cancel_req_ts = now
         self._in_flight.setdefault(order.order_no, deque()).append("cancel")
         self.audit.write(now, "request", action="cancel", client_id=client_id)
@@ -411,6 +427,10 @@ class TradingSession:
         new_qty = inst.qty_to_lots(qty) if qty is not None else order.qty
         new_price = inst.price_to_ticks(price) if price is not None else order.price
         now = self.clock.now()
+        refused = self.guard.pre_amend(order, new_price, new_qty, now)
+        if refused is not None:
+            self._pending.append(self._update(order, now, Event.AMEND_REJECTED, reason=str(refused)))
+            return False
         self._in_flight.setdefault(order.order_no, deque()).append("amend")
         self.audit.write(now, "request", action="amend", client_id=client_id,
                          qty=decimal_str(inst.lots_to_qty(new_qty)), price=decimal_str(inst.ticks_to_price(new_price)))
@@ -497,6 +517,7 @@ class TradingSession:
         if kind != OrderEventKind.FILL:
             self.audit.write(now, "response", client_id=order.client_id, event=event.value,
                              reason=reason, exch_ts=int(rec["exch_ts"]))
+        self.guard.after_event(order, kind, rec, now)
         refused = kind == OrderEventKind.CANCEL_REJECTED
         update = self._update(order, now, event, fill_price, fill_qty, fee, liquidity,
                               reason if refused else order.reason)
@@ -541,9 +562,9 @@ class TradingSession:
         unrealized = ledger.unrealized_pnl(marks)
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
-        self.recorder.equity(self.clock.now(), ledger.equity(marks),
-                             ledger.realized_pnl(), unrealized,
-                             ledger.fees(), positions)
+        realized, fees = ledger.realized_pnl(), ledger.fees()
+        self.recorder.equity(self.clock.now(), ledger.equity(marks), realized, unrealized, fees, positions)
+        self.guard.on_pnl(self.clock.now(), realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})
@@ -607,3 +628,22 @@ class TradingSession:
                              mark=decimal_str(mark), amount=decimal_str(amount), asset=inst.settle,
                              exch_ts=int(exch_ts))
         return amount
+
+
+    # -- risk: the kill switch, states, approvals, the control inbox (engine.risk_guard) -----
+    def kill(self, reason: str, *, flatten: bool = False, max_slippage_bps: Decimal | str | None = None,
+             who: str = "strategy") -> dict[str, Any]:
+        """The kill switch (`ctx.kill`, a config trigger, `tickparity kill RUN`)."""
+        record = self.guard.kill(reason, flatten=flatten, max_slippage_bps=max_slippage_bps, who=who)
+        return record
+
+    def poll_control(self) -> int:
+        """Apply operator commands from the attached control inbox (`engine.control`);
+        expires approvals that waited too long. A live driver calls this between events."""
+        return self.guard.poll_control()
+
+    def risk_check(self, instrument: str, side: int, qty: Decimal, price: Decimal | None) -> str | None:
+        """What risk would answer now for an order (a reason code or None), without
+        counting it anywhere: the state, max_order_notional, max_position, price_band and
+        the exposure limits. Contingent orders call it before they arm or trigger."""
+        return self.guard.dry_check(instrument, side, qty, price)

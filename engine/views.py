@@ -140,6 +140,7 @@ class Event(StrEnum):
     AMENDED = "amended"
     CANCEL_REJECTED = "cancel_rejected"  # a cancel the venue refused; the order is unchanged
     AMEND_REJECTED = "amend_rejected"  # an amend the venue refused; the order is unchanged
+    PENDING_APPROVAL = "pending_approval"  # held for an operator's approval ([risk] approval_notional)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from engine.venue_profiles import (
     default_profiles_path,
     resolve_venue_table,
 )
-from modes.backtest_compiled import drive_compiled, uses_fast_path
+from modes.backtest_compiled import check_compiled_risk, drive_compiled, uses_fast_path
 from modes.console import warn
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
@@ -278,6 +278,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     strategy = instantiate(resolved.strategy_cls, resolved.params, config.param_where)
     if isinstance(strategy, CompiledStrategy):  # compiled strategy: see modes.backtest_compiled
         strategy = CompiledAdapter(strategy)
+    if uses_fast_path(strategy):
+        check_compiled_risk(resolved.risk)  # before anything is written
     risk = RiskEngine(resolved.risk)
 
     source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
@@ -388,6 +390,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
         "venues": venue_settings_json(run.venue_configs),
         "defaults": list(run.defaults),
+        "risk": session.guard.summary(),  # state, refusals by reason, kill-switch timing (docs/risk.md)
         # the simulated venue's own books of our money: free + locked = the ledger's balance
         # once every response has arrived (a run that ends at a --to bound may differ by
         # what was still in flight)

@@ -33,6 +33,7 @@ from engine.errors import (
     user_code_error,
 )
 from engine.progress import progress
+from engine.risk import COMPILED_KEYS, RiskConfig
 from engine.risk_nb import REASONS, RISK_OK, rate_window, risk_limits
 from engine.types import OrderEventKind
 from engine.types.orders import ORDER_EVENT_DTYPE
@@ -47,6 +48,17 @@ _RESP_FIELDS = ("exch_ts", "local_ts", "order_no", "instrument", "kind", "liquid
 
 def uses_fast_path(strategy: Any) -> bool:
     return isinstance(strategy, CompiledAdapter) and bool(getattr(strategy.compiled, "fast_path", False))
+
+
+def check_compiled_risk(config: RiskConfig) -> None:
+    """ConfigError naming the first [risk] key the numba checks (engine.risk_nb) do not
+    apply: the fast path decides each submit inside numba, so a limit it lacks would be
+    skipped silently. The plain Python path (fast_path = False) applies every key."""
+    for key in config.keys_set():
+        if key not in COMPILED_KEYS:
+            raise ConfigError(f"[risk] {key}: the compiled fast path applies only {', '.join(COMPILED_KEYS)}; "
+                              "remove the key or set fast_path = False on the strategy class "
+                              "(it then runs through ctx with every limit)")
 
 
 class ReplayVenue:
@@ -179,6 +191,7 @@ class CompiledLoop:
                  log_rows: int = LOG_ROWS) -> None:
         from venues.sim import compiled_nb as K
 
+        check_compiled_risk(risk_config)
         self.K = K
         self.core = core
         self.adapter = adapter

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
-from modes import data_cmd, emulator_cmd, report_cmd, stress
+from modes import control_cmd, data_cmd, emulator_cmd, report_cmd, stress
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -171,6 +171,10 @@ EXAMPLES = {
     "emulator": "tickparity emulator --data synthetic:7:1h --port 8765 --speed 1",
     "audit": "tickparity audit verify runs/demo/audit.jsonl",
     "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
+    "kill": "tickparity kill runs/live-btc --flatten --max-slippage-bps 30 --why 'feed looks wrong'",
+    "approve": "tickparity approve runs/live-btc tp-42 --why 'checked with the desk'",
+    "refuse": "tickparity refuse runs/live-btc tp-42 --why 'too large today'",
+    "resume": "tickparity resume runs/live-btc --why 'venue back, positions reconciled'",
 }
 
 
@@ -233,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     stress.register(sub)  # the strategy x scenario matrix (stress, sweep)
     emulator_cmd.register(sub)
     _add_audit(sub)
+    control_cmd.register(sub)  # kill | approve | refuse | resume RUN
     _add_examples(parser)
     return parser
 

@@ -21,6 +21,7 @@ from engine.progress import progress
 from reports import execution, plots
 from reports import format as fmt
 from reports.metrics import HORIZONS, NA_TS, RATIO_RULE, Metrics, compute
+from reports.risk import risk_section
 from reports.rundir import RunData, load_run
 
 #: Version of the summary.json sections written by reports (bump on a breaking change).
@@ -30,6 +31,7 @@ REPORT_SECTIONS = (
     "report", "headline", "orders", "fills", "execution", "parents", "markouts",
     "queue", "latency", "pnl", "inventory", "by_venue", "by_instrument",
     "algorithms", "routing",  # reports.execution (execution algorithms and the router)
+    "risk",  # reports.risk: refusals by reason, risk states, kill-switch timing
 )
 MAX_PARENT_ROWS = 25
 #: Order outcomes (orders.outcomes / queue keys) and how the report names them.
@@ -310,6 +312,7 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
         all_notes=all_notes,
         algorithms=m.get("algorithms") or {"count": 0},
         routing=m.get("routing") or {"decisions": 0},
+        risk=m.get("risk") or {"refusals_total": 0, "kills": [], "transitions": []},
         schedule_svgs=_schedule_svgs(run, m, metrics.notes),
         derivatives=_derivatives(run, metrics.notes),
     )
@@ -386,6 +389,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         metrics = compute(run)
         metrics.sections["algorithms"] = execution.schedule_vs_executed(run_dir)
         metrics.sections["routing"] = execution.routing_quality(run_dir, metrics.sections.get("by_venue"))
+        metrics.sections["risk"] = risk_section(run_dir, run.summary)
         bar.advance()
         svgs, sampling_notes = make_plots(metrics)
         bar.advance()

@@ -16,8 +16,8 @@ Placement (`style`):
 
 Risk: a refusal is an order update (REJECTED with a reason), never an exception. The
 quantity returns to what is due; "max_order_notional" caps every later child at half
-the refused one; "order_rate" waits for the next slice; "kill_switch",
-"reduce_only" and "max_position" stop the algorithm and close its parent with that
+the refused one; "order_rate" waits for the next slice; "kill_switch", the risk states
+("risk_halted", "risk_reducing"), "reduce_only" and "max_position" stop the algorithm and close its parent with that
 reason; other refusals (min_qty, min_notional, price_band) are retried at the next slice, and
 stop the algorithm after `max_rejects` in a row.
 
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 _BPS = Decimal(10000)
 NS = 1_000_000_000
-FATAL_REJECTS = ("kill_switch", "reduce_only", "max_position")
+FATAL_REJECTS = ("kill_switch", "risk_halted", "risk_reducing", "reduce_only", "max_position")
 
 
 def _dec(value: object, name: str) -> Decimal:

@@ -106,6 +106,18 @@ class ReasonCode(StrEnum):
     ORDER_RATE = "order_rate"
     MAX_LEVERAGE = "max_leverage"
     MAX_MARGIN_RATIO = "max_margin_ratio"
+    RISK_HALTED = "risk_halted"
+    RISK_REDUCING = "risk_reducing"
+    MAX_POSITION_NOTIONAL = "max_position_notional"
+    MAX_TOTAL_POSITION_NOTIONAL = "max_total_position_notional"
+    MAX_OPEN_NOTIONAL = "max_open_notional"
+    MAX_TOTAL_OPEN_NOTIONAL = "max_total_open_notional"
+    MAX_VENUE_EXPOSURE = "max_venue_exposure"
+    NO_MARK = "no_mark"
+    CANCEL_RATE = "cancel_rate"
+    APPROVAL_REFUSED = "approval_refused"
+    APPROVAL_TIMEOUT = "approval_timeout"
+    APPROVAL_PENDING = "approval_pending"
     # venue
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     FOK_NOT_FILLABLE = "fok_not_fillable"
@@ -149,6 +161,18 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.MAX_OPEN_ORDERS, _R, "[risk] max_open_orders already open"),
     Reason(_C.PRICE_BAND, _R, "limit price further than [risk] price_band_bps from the local mid"),
     Reason(_C.ORDER_RATE, _R, "more than [risk] max_orders_per_second submits in the last second"),
+    Reason(_C.RISK_HALTED, _R, "risk state halted (auto-disable or an operator): new orders refused until resume"),
+    Reason(_C.RISK_REDUCING, _R, "risk state reducing (daily loss or an operator): only orders that reduce a position"),
+    Reason(_C.MAX_POSITION_NOTIONAL, _R, "worst-case position x local mid would exceed [risk] max_position_notional"),
+    Reason(_C.MAX_TOTAL_POSITION_NOTIONAL, _R, "sum of worst-case positions x mids would exceed [risk] max_total_position_notional"),
+    Reason(_C.MAX_OPEN_NOTIONAL, _R, "open order qty x local mid would exceed [risk] max_open_notional"),
+    Reason(_C.MAX_TOTAL_OPEN_NOTIONAL, _R, "open order qty x mids over all instruments would exceed [risk] max_total_open_notional"),
+    Reason(_C.MAX_VENUE_EXPOSURE, _R, "the venue's worst-case exposure would exceed [risk] max_venue_exposure_pct of the total limit"),
+    Reason(_C.NO_MARK, _R, "an exposure limit is on and the instrument has no mid (nor a limit price) to value it"),
+    Reason(_C.CANCEL_RATE, _R, "more than [risk] max_cancels_per_second cancels in the last second"),
+    Reason(_C.APPROVAL_REFUSED, _R, "notional at or above [risk] approval_notional, refused (config in a backtest, or an operator)"),
+    Reason(_C.APPROVAL_TIMEOUT, _R, "waited for approval longer than [risk] approval_timeout_s"),
+    Reason(_C.APPROVAL_PENDING, _R, "amend of an order waiting for approval (cancel it and submit again)"),
     Reason(_C.POST_ONLY_WOULD_TAKE, _V, "post-only order (or amend) would take liquidity"),
     Reason(_C.FOK_NOT_FILLABLE, _V, "fill-or-kill order cannot fill completely"),
     Reason(_C.NO_LIQUIDITY, _V, "market order on an empty book side"),

@@ -2,6 +2,7 @@
 
 import argparse
 import importlib.metadata
+import shlex
 import subprocess
 
 import pytest
@@ -43,7 +44,7 @@ def test_examples_parse():
     parser = build_parser()
     for path, example in EXAMPLES.items():
         for line in example.split("|"):
-            argv = line.split()[1:]
+            argv = shlex.split(line)[1:]  # as a shell reads it (quoted words)
             if argv:
                 parser.parse_args(argv)
         assert path == "tickparity" or example.startswith(f"tickparity {path}")

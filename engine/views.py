@@ -140,6 +140,7 @@ class Event(StrEnum):
     AMENDED = "amended"
     CANCEL_REJECTED = "cancel_rejected"  # a cancel the venue refused; the order is unchanged
     AMEND_REJECTED = "amend_rejected"  # an amend the venue refused; the order is unchanged
+    TRIGGERED = "triggered"  # an emulated stop / take-profit touched its trigger and released its order
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ from engine.contingent.watch import (
 )
 from engine.errors import InstrumentError, OrderError
 from engine.types import OrderEventKind, OrderStatus
+from engine.types.instrument import decimal_str as _s
 from engine.types.instrument import to_decimal
 from engine.views import Event, OrderUpdate, Status
 
@@ -155,7 +156,8 @@ class ContingentManager:
         if kind in _NEEDS_TRIGGER:
             if spec.trigger_price is None:
                 raise OrderError(f"{leg_id}: a {kind.value} order needs trigger_price")
-            trigger = inst.price_to_ticks(_amount(spec.trigger_price, "trigger_price")) * scale
+            # a mid is watched as bid + ask: a half-tick trigger is exact there
+            trigger = inst.price_to_ticks(_amount(spec.trigger_price, "trigger_price") * scale)
         elif spec.trigger_price is not None:
             raise OrderError(f"{leg_id}: trigger_price is for stop and take-profit orders, not {kind.value}")
         trailing_amount = trailing_bps = None
@@ -168,7 +170,7 @@ class ContingentManager:
             if value <= 0:
                 raise OrderError(f"{leg_id}: {given[0]}={value}: must be > 0")
             if given[0] == "trailing_amount":
-                trailing_amount = inst.price_to_ticks(value) * scale
+                trailing_amount = inst.price_to_ticks(value * scale)
             else:
                 trailing_bps = value * 100 if given[0] == "trailing_percent" else value
         elif given:
@@ -491,7 +493,7 @@ class ContingentManager:
         if trigger_price is not None:
             if leg.kind not in _NEEDS_TRIGGER:
                 raise OrderError(f"amend_contingent {client_id}: a {leg.kind.value} has no trigger_price")
-            leg.trigger = inst.price_to_ticks(trigger_price) * SCALE[leg.trigger_type]
+            leg.trigger = inst.price_to_ticks(trigger_price * SCALE[leg.trigger_type])
         if price is not None:
             if leg.kind not in LIMIT_KINDS:
                 raise OrderError(f"amend_contingent {client_id}: a {leg.kind.value} has no limit price")
@@ -682,18 +684,18 @@ class ContingentManager:
         return {
             "id": leg.id, "group_id": leg.group, "contingency": group.kind if group else None, "role": leg.role,
             "type": leg.kind.value, "instrument": inst.id, "side": "buy" if leg.side > 0 else "sell",
-            "qty": str(inst.lots_to_qty(leg.qty)),
-            "price": None if leg.price is None else str(inst.ticks_to_price(leg.price)),
-            "trigger_price": None if leg.trigger is None else str(self._price(leg, leg.trigger)),
+            "qty": _s(inst.lots_to_qty(leg.qty)),
+            "price": None if leg.price is None else _s(inst.ticks_to_price(leg.price)),
+            "trigger_price": None if leg.trigger is None else _s(self._price(leg, leg.trigger)),
             "trigger_type": leg.trigger_type if leg.is_trigger else None,
-            "trailing_amount": None if leg.trailing_amount is None else str(self._price(leg, leg.trailing_amount)),
-            "trailing_bps": None if leg.trailing_bps is None else str(leg.trailing_bps),
-            "display_qty": None if leg.display is None else str(inst.lots_to_qty(leg.display)),
-            "state": leg.state.value, "filled_qty": str(inst.lots_to_qty(leg.filled)),
-            "avg_fill_price": str(leg.notional / inst.lots_to_qty(leg.filled)) if leg.filled else None,
-            "fees": str(leg.fees), "reason": leg.reason, "orders": ",".join(leg.orders) or None,
+            "trailing_amount": None if leg.trailing_amount is None else _s(self._price(leg, leg.trailing_amount)),
+            "trailing_bps": None if leg.trailing_bps is None else _s(leg.trailing_bps),
+            "display_qty": None if leg.display is None else _s(inst.lots_to_qty(leg.display)),
+            "state": leg.state.value, "filled_qty": _s(inst.lots_to_qty(leg.filled)),
+            "avg_fill_price": _s(leg.notional / inst.lots_to_qty(leg.filled)) if leg.filled else None,
+            "fees": _s(leg.fees), "reason": leg.reason, "orders": ",".join(leg.orders) or None,
             "created_ts": leg.created_ts, "armed_ts": leg.armed_ts, "triggered_ts": leg.triggered_ts,
-            "trigger_reference": None if leg.trigger_reference is None else str(self._price(leg, leg.trigger_reference)),
+            "trigger_reference": None if leg.trigger_reference is None else _s(self._price(leg, leg.trigger_reference)),
             "done_ts": leg.done_ts,
         }
 

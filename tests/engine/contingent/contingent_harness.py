@@ -91,6 +91,7 @@ def run(tmp_path: Path, rows: list[tuple], script: Script, *, entry_ns: int = 0,
         balances: dict[str, str] | None = None, risk: dict | None = None,
         table: dict | None = None) -> TradingSession:
     """Replay `rows` (sorted by ts; local = exchange time) with `script`; returns the session."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     feed = np.zeros(len(rows), dtype=EVENT_DTYPE)
     for k, (ts, kind, side, price, qty) in enumerate(rows):
         feed[k] = (ts, ts, 0, int(kind), side, price, qty, 0)

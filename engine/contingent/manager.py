@@ -290,7 +290,8 @@ class ContingentManager:
         ref = self._reference_now(leg)
         if ref is not None and self._evaluate(leg, ref):
             self._trigger(leg, ref)  # touched when armed: it fires at once
-        self._refresh(leg.index)
+        else:
+            self._tighten(leg)  # arming only adds a threshold: O(1), not a recompute of the row
 
     def _direction(self, leg: Leg) -> int:
         return stop_direction(leg.side) if leg.kind in STOP_KINDS else take_profit_direction(leg.side)
@@ -631,30 +632,34 @@ class ContingentManager:
     # -- thresholds for the replay loop -------------------------------------------------
     def _refresh(self, index: int) -> None:
         """Recompute instrument `index`'s watch row from its armed orders."""
-        watch = self.watch
-        clear_row(watch, index)
+        clear_row(self.watch, index)
         for leg_id in self._armed[index]:
-            leg = self.legs[leg_id]
-            if leg.trigger_type == "last":
-                hi, lo = TW_TRADE_HI, TW_TRADE_LO
-            elif leg.trigger_type == "mid":
-                hi, lo = TW_SUM_HI, TW_SUM_LO
-            elif leg.side > 0:
-                hi, lo = TW_ASK_HI, TW_ASK_LO
+            self._tighten(self.legs[leg_id])
+
+    def _tighten(self, leg: Leg) -> None:
+        """Fold one armed order's conditions into its instrument's watch row."""
+        watch = self.watch
+        index = leg.index
+        if leg.trigger_type == "last":
+            hi, lo = TW_TRADE_HI, TW_TRADE_LO
+        elif leg.trigger_type == "mid":
+            hi, lo = TW_SUM_HI, TW_SUM_LO
+        elif leg.side > 0:
+            hi, lo = TW_ASK_HI, TW_ASK_LO
+        else:
+            hi, lo = TW_BID_HI, TW_BID_LO
+        if leg.trigger is None:  # a trailing stop waiting for its first reference: any wakes
+            watch[index, hi] = 0
+            return
+        if self._direction(leg) == GE:
+            watch[index, hi] = min(int(watch[index, hi]), leg.trigger)
+        else:
+            watch[index, lo] = max(int(watch[index, lo]), leg.trigger)
+        if leg.kind == Kind.TRAILING_STOP and leg.watermark is not None:
+            if leg.side < 0:  # a new high moves a sell's trigger up
+                watch[index, hi] = min(int(watch[index, hi]), leg.watermark + 1)
             else:
-                hi, lo = TW_BID_HI, TW_BID_LO
-            if leg.trigger is None:  # a trailing stop waiting for its first reference: any wakes
-                watch[index, hi] = 0
-                continue
-            if self._direction(leg) == GE:
-                watch[index, hi] = min(int(watch[index, hi]), leg.trigger)
-            else:
-                watch[index, lo] = max(int(watch[index, lo]), leg.trigger)
-            if leg.kind == Kind.TRAILING_STOP and leg.watermark is not None:
-                if leg.side < 0:  # a new high moves a sell's trigger up
-                    watch[index, hi] = min(int(watch[index, hi]), leg.watermark + 1)
-                else:
-                    watch[index, lo] = max(int(watch[index, lo]), leg.watermark - 1)
+                watch[index, lo] = max(int(watch[index, lo]), leg.watermark - 1)
 
     # -- views, updates -----------------------------------------------------------------
     def _price(self, leg: Leg, value: int) -> Decimal:

@@ -18,7 +18,9 @@ when a threshold is touched (or a trailing stop's watermark moves).
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from engine.contingent.orders import (
@@ -561,13 +563,17 @@ class ContingentManager:
     def _role(self, group: Group, role: str) -> Leg:
         return next(self.legs[i] for i in group.legs if self.legs[i].role == role)
 
+    def _oco_cancel(self, others: list[Leg]) -> None:
+        """The OCO rule: the other legs go (reason `oco`)."""
+        for other in others:
+            self._cancel_leg(other, "oco", propagate=False)
+
     def _group_triggered(self, leg: Leg) -> None:
         group, others = self._siblings(leg)
         if group is None:
             return
         if group.kind == "oco":
-            for other in others:
-                self._cancel_leg(other, "oco", propagate=False)
+            self._oco_cancel(others)
         elif group.kind == "bracket" and leg.role in ("stop_loss", "take_profit"):
             self._close_bracket(group)
             if leg.role == "stop_loss":
@@ -586,8 +592,7 @@ class ContingentManager:
             return
         if group.kind == "oco":
             if leg.filled == lots:  # its first fill
-                for other in others:
-                    self._cancel_leg(other, "oco", propagate=False)
+                self._oco_cancel(others)
         elif group.kind == "oto":
             if leg.role == "parent" and (group.trigger_on == "first_fill" or leg.state == State.FILLED):
                 for child in others:
@@ -615,8 +620,7 @@ class ContingentManager:
         if group is None:
             return
         if group.kind == "oco":
-            for other in others:
-                self._cancel_leg(other, "oco", propagate=False)
+            self._oco_cancel(others)
         elif group.kind == "oto" and leg.role == "parent":
             for child in others:
                 if child.state != State.PENDING:
@@ -732,24 +736,8 @@ class ContingentManager:
         process before reconciliation; venue orders the legs released are the OMS's to
         recover (they are listed by client id in `by_order`).
         """
-        legs = []
-        for leg in self.legs.values():
-            legs.append({
-                "id": leg.id, "kind": leg.kind.value, "instrument": leg.instrument.id, "side": leg.side,
-                "qty": leg.qty, "price": leg.price, "trigger": leg.trigger, "trigger_type": leg.trigger_type,
-                "trailing_amount": leg.trailing_amount,
-                "trailing_bps": None if leg.trailing_bps is None else str(leg.trailing_bps),
-                "display": leg.display, "tif": leg.tif, "post_only": leg.post_only, "reduce_only": leg.reduce_only,
-                "group": leg.group, "role": leg.role, "state": leg.state.value, "seq": leg.seq,
-                "watermark": leg.watermark, "filled": leg.filled, "notional": str(leg.notional),
-                "fees": str(leg.fees), "orders": list(leg.orders), "live": leg.live, "cancelling": leg.cancelling,
-                "propagate_cancel": leg.propagate_cancel,
-                "reason": leg.reason, "created_ts": leg.created_ts, "armed_ts": leg.armed_ts,
-                "triggered_ts": leg.triggered_ts, "trigger_reference": leg.trigger_reference, "done_ts": leg.done_ts,
-            })
-        groups = [{"id": g.id, "kind": g.kind, "legs": list(g.legs), "trigger_on": g.trigger_on,
-                   "position": g.position, "closing": g.closing, "created_ts": g.created_ts}
-                  for g in self.groups.values()]
+        legs = [_leg_json(leg) for leg in self.legs.values()]
+        groups = [asdict(g) for g in self.groups.values()]
         return {"version": _SCHEMA_VERSION, "seq": self._seq, "next_id": self._next_id, "legs": legs,
                 "groups": groups, "last_trade": {self._s._ids[i]: int(self.watch[i, TW_LAST])
                                                  for i in range(self.watch.shape[0])}}
@@ -761,22 +749,10 @@ class ContingentManager:
         if self.legs or self.groups:
             raise OrderError("contingent state can only be restored into a session without contingent orders")
         for g in state["groups"]:
-            self.groups[g["id"]] = Group(id=g["id"], kind=g["kind"], legs=list(g["legs"]), trigger_on=g["trigger_on"],
-                                         position=g["position"], closing=g["closing"], created_ts=g["created_ts"])
+            self.groups[g["id"]] = Group(**dict(g, legs=list(g["legs"])))
             self._s.oms.recent.add(g["id"])
         for d in state["legs"]:
-            inst = self._s.instrument(d["instrument"])
-            leg = Leg(id=d["id"], kind=Kind(d["kind"]), instrument=inst, index=self._s.index[inst.id], side=d["side"],
-                      qty=d["qty"], price=d["price"], trigger=d["trigger"], trigger_type=d["trigger_type"],
-                      trailing_amount=d["trailing_amount"],
-                      trailing_bps=None if d["trailing_bps"] is None else Decimal(d["trailing_bps"]),
-                      display=d["display"], tif=d["tif"], post_only=d["post_only"], reduce_only=d["reduce_only"],
-                      group=d["group"], role=d["role"], state=State(d["state"]), seq=d["seq"],
-                      watermark=d["watermark"], filled=d["filled"], notional=Decimal(d["notional"]),
-                      fees=Decimal(d["fees"]), orders=list(d["orders"]), live=d["live"], cancelling=d["cancelling"],
-                      propagate_cancel=d["propagate_cancel"],
-                      reason=d["reason"], created_ts=d["created_ts"], armed_ts=d["armed_ts"],
-                      triggered_ts=d["triggered_ts"], trigger_reference=d["trigger_reference"], done_ts=d["done_ts"])
+            leg = _leg_from_json(d, self._s.instrument(d["instrument"]), self._s.index[d["instrument"]])
             self.legs[leg.id] = leg
             if leg.kind not in _PLAIN:
                 self._s.oms.recent.add(leg.id)
@@ -792,6 +768,36 @@ class ContingentManager:
                 self.watch[self._s.index[inst_id], TW_LAST] = max(int(last), int(self.watch[self._s.index[inst_id], TW_LAST]))
         for index in range(self.watch.shape[0]):
             self._refresh(index)
+
+
+_DECIMAL_FIELDS = ("trailing_bps", "notional", "fees")
+
+
+def _leg_json(leg: Leg) -> dict[str, Any]:
+    """A leg's fields as JSON-safe values (enums by value, Decimals as text, the instrument by id)."""
+    out: dict[str, Any] = {}
+    for f in fields(Leg):
+        value = getattr(leg, f.name)
+        if f.name == "instrument":
+            value = value.id
+        elif isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, list):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def _leg_from_json(data: dict[str, Any], instrument: Any, index: int) -> Leg:
+    """The inverse of `_leg_json`."""
+    values = dict(data, instrument=instrument, index=index, kind=Kind(data["kind"]), state=State(data["state"]),
+                  orders=list(data["orders"]))
+    for name in _DECIMAL_FIELDS:
+        if values[name] is not None:
+            values[name] = Decimal(values[name])
+    return Leg(**values)
 
 
 __all__ = ["ContingentManager", "FINAL_STATES", "NEVER_HI", "NEVER_LO"]

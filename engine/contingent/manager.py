@@ -55,8 +55,10 @@ from engine.contingent.watch import (
     TW_SUM_LO,
     TW_TRADE_HI,
     TW_TRADE_LO,
+    book_touch_nb,
     clear_row,
     new_watch,
+    trade_touch_nb,
 )
 from engine.errors import InstrumentError, OrderError
 from engine.types import OrderEventKind, OrderStatus
@@ -328,14 +330,18 @@ class ContingentManager:
         return bid if bid_qty > 0 else None
 
     def on_book(self, index: int) -> None:
-        """The local book of instrument `index` changed: test its book-referenced triggers."""
+        """The local book of instrument `index` changed: test its book-referenced triggers.
+
+        The watch row decides first (the replay loop's own test), so a strategy that
+        subscribes to every book change pays one compare per event, not one per armed order."""
         if self._armed[index]:
-            self._scan(index, None, self._top(index))
+            top = self._top(index)
+            if book_touch_nb(self.watch, index, *top):
+                self._scan(index, None, top)
 
     def on_trade(self, index: int, price: int) -> None:
         """A local trade (ticks): the last price of `index`; test its last-referenced triggers."""
-        self.watch[index, TW_LAST] = price
-        if self._armed[index]:
+        if trade_touch_nb(self.watch, index, price) and self._armed[index]:
             self._scan(index, price, None)
 
     def _scan(self, index: int, trade: int | None, top: tuple[int, int, int, int] | None) -> None:

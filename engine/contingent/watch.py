@@ -18,6 +18,7 @@ where the market last printed.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 TW_TRADE_HI = np.int64(0)  # last trade price >= this
 TW_TRADE_LO = np.int64(1)  # last trade price <= this
@@ -51,3 +52,24 @@ def clear_row(watch: np.ndarray, i: int | slice) -> None:
         watch[i, col] = NEVER_HI
     for col in _LO_COLS:
         watch[i, col] = NEVER_LO
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def trade_touch_nb(watch, inst, price):
+    """A local trade at `price` (ticks) touches an armed threshold of instrument `inst`;
+    records it as the instrument's last trade. The replay loop and the manager share it."""
+    watch[inst, TW_LAST] = price
+    return price >= watch[inst, TW_TRADE_HI] or price <= watch[inst, TW_TRADE_LO]
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def book_touch_nb(watch, inst, bid, bid_qty, ask, ask_qty):
+    """The local top of book touches an armed threshold of instrument `inst` (an empty side,
+    qty 0, gives no reference)."""
+    has_bid = bid_qty > 0
+    has_ask = ask_qty > 0
+    if has_bid and (bid >= watch[inst, TW_BID_HI] or bid <= watch[inst, TW_BID_LO]):
+        return True
+    if has_ask and (ask >= watch[inst, TW_ASK_HI] or ask <= watch[inst, TW_ASK_LO]):
+        return True
+    return has_bid and has_ask and (bid + ask >= watch[inst, TW_SUM_HI] or bid + ask <= watch[inst, TW_SUM_LO])

@@ -29,17 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.contingent.watch import (
-    TW_ASK_HI,
-    TW_ASK_LO,
-    TW_BID_HI,
-    TW_BID_LO,
-    TW_LAST,
-    TW_SUM_HI,
-    TW_SUM_LO,
-    TW_TRADE_HI,
-    TW_TRADE_LO,
-)
+from engine.contingent.watch import book_touch_nb, trade_touch_nb
 from engine.types.market import EventKind
 from venues.sim.book_nb import book_row_nb, find_nb, level_feed_qty_nb, level_set_nb, side_key_nb
 from venues.sim.codes import (
@@ -163,28 +153,6 @@ def sat_add_nb(a, b):
 @njit(cache=True, inline="always")
 def is_book_kind_nb(kind):
     return kind != EK_TRADE
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def trade_touch_nb(trig, inst, price):
-    """A local trade at `price` touches an armed contingent trigger (engine/contingent/watch.py);
-    also records it as the instrument's last trade."""
-    trig[inst, TW_LAST] = price
-    return price >= trig[inst, TW_TRADE_HI] or price <= trig[inst, TW_TRADE_LO]
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def book_touch_nb(trig, lastbbo, inst):
-    """The local top of book (lastbbo, just updated) touches an armed contingent trigger."""
-    bid = lastbbo[inst, 0]
-    ask = lastbbo[inst, 2]
-    has_bid = lastbbo[inst, 1] > 0
-    has_ask = lastbbo[inst, 3] > 0
-    if has_bid and (bid >= trig[inst, TW_BID_HI] or bid <= trig[inst, TW_BID_LO]):
-        return True
-    if has_ask and (ask >= trig[inst, TW_ASK_HI] or ask <= trig[inst, TW_ASK_LO]):
-        return True
-    return has_bid and has_ask and (bid + ask >= trig[inst, TW_SUM_HI] or bid + ask <= trig[inst, TW_SUM_LO])
 
 
 # --------------------------------------------------------------------------------------
@@ -718,7 +686,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             nbbo = finish_run_nb(kx, qt, cnt, bbo, lastbbo, nbbo, rinst, run_ts, run_x)
             wake = run_changed != 0 and wake_book[rinst]
             if trig is not None:
-                if run_changed != 0 and book_touch_nb(trig, lastbbo, rinst):
+                if run_changed != 0 and book_touch_nb(trig, rinst, lastbbo[rinst, 0], lastbbo[rinst, 1],
+                                                      lastbbo[rinst, 2], lastbbo[rinst, 3]):
                     wake = True
             if wake:
                 S[S_WAKE_TS] = run_ts
@@ -885,7 +854,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                                           run_exch[0])
                 wake = S[S_RUN_CHANGED] != 0 and wake_book[inst]
                 if trig is not None:
-                    if S[S_RUN_CHANGED] != 0 and book_touch_nb(trig, lastbbo, inst):
+                    if S[S_RUN_CHANGED] != 0 and book_touch_nb(trig, inst, lastbbo[inst, 0], lastbbo[inst, 1],
+                                                               lastbbo[inst, 2], lastbbo[inst, 3]):
                         wake = True
                 if wake:
                     S[S_WAKE_TS] = S[S_RUN_TS]

@@ -15,12 +15,11 @@ from engine.contingent.triggers import (
     trailing_offset,
     trailing_trigger,
 )
-from engine.contingent.watch import TW_LAST
+from engine.contingent.watch import TW_LAST, book_touch_nb, trade_touch_nb
 from engine.ledger import Ledger
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.strategy import Strategy
-from venues.sim.core_nb import book_touch_nb, trade_touch_nb
 
 sides = st.sampled_from([1, -1])
 prices = st.integers(min_value=1, max_value=20_000)
@@ -126,8 +125,7 @@ def test_the_loop_wakes_python_exactly_when_an_armed_order_needs_it(tmp_path_fac
         expected = any(_needs_python(session, leg, a) for leg in armed if leg.trigger_type == "last")
     else:
         bid, ask = a, a + spread + 1
-        lastbbo = np.array([[bid, 1, ask, 1]], dtype=np.int64)
-        woke = book_touch_nb(watch, lastbbo, 0)
+        woke = book_touch_nb(watch, 0, bid, 1, ask, 1)
         refs = {"mid": lambda leg: bid + ask, "bid_ask": lambda leg: ask if leg.side > 0 else bid}
         expected = any(_needs_python(session, leg, refs[leg.trigger_type](leg)) for leg in armed
                        if leg.trigger_type != "last")

@@ -258,6 +258,11 @@ class Context:
             client_id, trigger_price=None if trigger_price is None else _amount(trigger_price, "trigger_price"),
             price=None if price is None else _amount(price, "price"), qty=None if qty is None else _amount(qty, "qty"))
 
+    def contingent_orders(self, instrument: str | None = None) -> list[str]:
+        """Ids of emulated stops, take-profits, trailing stops and icebergs not yet final
+        (pending, armed or working), oldest first; plain legs are in `open_orders`."""
+        return self._session.contingent.live_ids(instrument)
+
     def contingent(self, client_id: str) -> dict[str, object] | None:
         """An emulated order as a dict (the columns of the run directory's contingent table:
         state, trigger_price, filled_qty, orders released, ...), a group's summary, or None."""

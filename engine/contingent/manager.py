@@ -734,6 +734,16 @@ class ContingentManager:
     def armed_count(self) -> int:
         return sum(len(a) for a in self._armed)
 
+    def watching(self, index: int) -> bool:
+        """Instrument `index` has armed orders: a live driver must hand its market events to
+        the session (`on_book` / `on_trade`) even when the strategy did not subscribe."""
+        return bool(self._armed[index])
+
+    def live_ids(self, instrument: str | None = None) -> list[str]:
+        """Ids of emulated orders not yet final (pending, armed or working), oldest first."""
+        return [leg.id for leg in self.legs.values()
+                if not leg.is_done and leg.kind not in _PLAIN and (instrument is None or leg.instrument.id == instrument)]
+
     # -- state for a restart (live modes) -----------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything needed to resume after a restart, as JSON-safe values (ints, strings).

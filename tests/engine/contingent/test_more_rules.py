@@ -90,3 +90,19 @@ def test_amend_contingent_refusals(tmp_path):
         start.ok = True
     session = run(tmp_path, _base(), Script(start=start))
     assert start.ok and session.ctx.contingent("s")["qty"] == "0.200"
+
+
+def test_triggers_run_before_the_strategys_own_callback_of_the_same_event(tmp_path):
+    seen = []
+
+    class Watcher(Script):
+        def on_trade(self, ctx, trade):
+            seen.append((str(trade.price), ctx.contingent("s")["state"], ctx.contingent_orders()))
+
+    script = Watcher(start=lambda ctx: (ctx.subscribe(ID, book=False, trades=True),
+                                        ctx.submit_stop(ID, "sell", "0.2", "99.90", client_id="s"),
+                                        ctx.submit_iceberg(ID, "buy", "1", "99.00", "0.5", client_id="i")))
+    run(tmp_path, _base() + [trade(T0 + 1 * MS, "sell", "100.00", "0.1"),
+                             trade(T0 + 2 * MS, "sell", "99.90", "0.1")], script)
+    # at the touching trade the stop has already released its order when the strategy hears of it
+    assert seen == [("100.00", "armed", ["s", "i"]), ("99.90", "working", ["s", "i"])]

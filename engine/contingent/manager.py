@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from engine.session import TradingSession
 
 _SIDES = {"buy": 1, "sell": -1}
+_OTHER_SIDE = {"buy": "sell", "sell": "buy"}
 _MARKET_KINDS = frozenset({Kind.MARKET, Kind.STOP_MARKET, Kind.TAKE_PROFIT, Kind.TRAILING_STOP})
 _PLAIN = frozenset({Kind.LIMIT, Kind.MARKET})  # their one venue order carries the leg's own id
 _NEEDS_TRIGGER = frozenset({Kind.STOP_MARKET, Kind.STOP_LIMIT, Kind.TAKE_PROFIT, Kind.TAKE_PROFIT_LIMIT})
@@ -263,16 +264,18 @@ class ContingentManager:
     def submit_bracket(self, entry: OrderSpec, stop_loss: OrderSpec, take_profit: OrderSpec,
                        group_id: str | None) -> str:
         """Entry + stop-loss + take-profit; exits follow the quantity the entry filled."""
+        # checked before anything is registered: a refused bracket leaves no trace
+        if {stop_loss.side, take_profit.side} != {_OTHER_SIDE.get(entry.side)}:
+            raise OrderError("bracket: the exits must be on the other side of the entry")
+        if stop_loss.type not in STOP_KINDS:
+            raise OrderError("bracket: stop_loss must be a stop_market, stop_limit or trailing_stop")
+        if take_profit.type not in (Kind.LIMIT, Kind.TAKE_PROFIT, Kind.TAKE_PROFIT_LIMIT):
+            raise OrderError("bracket: take_profit must be a limit, take_profit or take_profit_limit")
+        if entry.type not in (Kind.LIMIT, Kind.MARKET):
+            raise OrderError("bracket: the entry must be a limit or market order")
         group, legs = self._group("bracket", group_id, [(entry, "entry", "entry"), (stop_loss, "sl", "stop_loss"),
                                                         (take_profit, "tp", "take_profit")])
-        entry_leg, sl, tp = legs
-        if sl.side != -entry_leg.side or tp.side != -entry_leg.side:
-            raise OrderError(f"bracket {group.id}: the exits must be on the other side of the entry")
-        if sl.kind not in STOP_KINDS:
-            raise OrderError(f"bracket {group.id}: stop_loss must be a stop_market, stop_limit or trailing_stop")
-        if tp.kind not in (Kind.LIMIT, Kind.TAKE_PROFIT, Kind.TAKE_PROFIT_LIMIT):
-            raise OrderError(f"bracket {group.id}: take_profit must be a limit, take_profit or take_profit_limit")
-        self._activate(entry_leg)
+        self._activate(legs[0])
         return group.id
 
     # -- activation, triggers -----------------------------------------------------------

@@ -106,3 +106,18 @@ def test_triggers_run_before_the_strategys_own_callback_of_the_same_event(tmp_pa
                              trade(T0 + 2 * MS, "sell", "99.90", "0.1")], script)
     # at the touching trade the stop has already released its order when the strategy hears of it
     assert seen == [("100.00", "armed", ["s", "i"]), ("99.90", "working", ["s", "i"])]
+
+
+def test_a_refused_bracket_leaves_no_trace(tmp_path):
+    def start(ctx):
+        with pytest.raises(OrderError, match="other side"):
+            ctx._session.contingent.submit_bracket(
+                OrderSpec(ID, "buy", "1", "99.90"), OrderSpec(ID, "buy", "1", type="stop_market", trigger_price="99"),
+                OrderSpec(ID, "sell", "1", "101"), "bad")
+        with pytest.raises(OrderError, match="take_profit_type"):
+            ctx.submit_bracket(ID, "buy", "1", "99.90", stop_loss_price="99", take_profit_price="101",
+                               take_profit_type="trailing", client_id="bad")
+        ctx.submit_bracket(ID, "buy", "1", "99.90", stop_loss_price="99", take_profit_price="101", client_id="bad")
+        start.ok = True
+    session = run(tmp_path, _base(), Script(start=start))
+    assert start.ok and session.ctx.contingent("bad")["legs"] == ["bad.entry", "bad.sl", "bad.tp"]

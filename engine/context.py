@@ -179,13 +179,17 @@ class Context:
     def submit_trailing_stop(
         self, instrument: str, side: str, qty: Decimal | str, *, trailing_amount: Decimal | str | None = None,
         trailing_bps: Decimal | str | None = None, trailing_percent: Decimal | str | None = None,
-        trigger_type: str = "last", reduce_only: bool = False, client_id: str | None = None,
+        trailing_trigger_price: Decimal | str | None = None, trigger_type: str = "last",
+        reduce_only: bool = False, client_id: str | None = None,
     ) -> str:
         """A trailing stop-market: a sell trails `trailing_amount` (price units), `trailing_bps` or
         `trailing_percent` (ccxt `trailingPercent`) below the highest reference seen since it
-        was armed, a buy above the lowest; the trigger only ever moves in the order's favour."""
+        was armed, a buy above the lowest; the trigger only ever moves in the order's favour.
+        With `trailing_trigger_price` (ccxt `trailingTriggerPrice`) it starts trailing only once
+        the reference reaches that price (a sell at or above it, a buy at or below)."""
         return self._contingent(instrument, side, qty, None, "trailing_stop", trailing_amount=trailing_amount,
                                 trailing_bps=trailing_bps, trailing_percent=trailing_percent,
+                                trailing_trigger_price=trailing_trigger_price,
                                 trigger_type=trigger_type, reduce_only=reduce_only, client_id=client_id)
 
     def submit_iceberg(

@@ -180,6 +180,11 @@ class ContingentManager:
                 trailing_bps = value * 100 if given[0] == "trailing_percent" else value
         elif given:
             raise OrderError(f"{leg_id}: {given[0]} is for trailing_stop orders, not {kind.value}")
+        activation = None
+        if spec.trailing_trigger_price is not None:
+            if kind != Kind.TRAILING_STOP:
+                raise OrderError(f"{leg_id}: trailing_trigger_price is for trailing_stop orders, not {kind.value}")
+            activation = inst.price_to_ticks(_amount(spec.trailing_trigger_price, "trailing_trigger_price") * scale)
         display = None
         if kind == Kind.ICEBERG:
             if spec.display_qty is None:
@@ -197,7 +202,8 @@ class ContingentManager:
             raise OrderError(f"{leg_id}: post_only needs a limit price")
         return Leg(id=leg_id, kind=kind, instrument=inst, index=self._s.index[inst.id], side=_SIDES[spec.side],
                    qty=inst.qty_to_lots(qty), price=price, trigger=trigger, trigger_type=spec.trigger_type,
-                   trailing_amount=trailing_amount, trailing_bps=trailing_bps, display=display, tif=spec.tif,
+                   trailing_amount=trailing_amount, trailing_bps=trailing_bps, activation=activation,
+                   activated=activation is None, display=display, tif=spec.tif,
                    post_only=spec.post_only, reduce_only=spec.reduce_only, group=group, role=role,
                    created_ts=self._s.clock.now())
 
@@ -306,6 +312,12 @@ class ContingentManager:
     def _evaluate(self, leg: Leg, ref: int) -> bool:
         """Move a trailing stop's watermark, then test the trigger."""
         if leg.kind == Kind.TRAILING_STOP:
+            if not leg.activated:  # waiting for its trailing_trigger_price: a sell's above, a buy's below
+                if not touched(take_profit_direction(leg.side), ref, leg.activation):
+                    return False
+                leg.activated = True
+                self._s.audit.write(self._s.clock.now(), "decision", action="trailing_activated", id=leg.id,
+                                    reference=_s(self._price(leg, ref)))
             mark = trail(leg.side, leg.watermark, ref)
             if mark != leg.watermark or leg.trigger is None:
                 leg.watermark = mark
@@ -661,6 +673,12 @@ class ContingentManager:
             hi, lo = TW_ASK_HI, TW_ASK_LO
         else:
             hi, lo = TW_BID_HI, TW_BID_LO
+        if not leg.activated:  # a trailing stop waiting for its activation price
+            if take_profit_direction(leg.side) == GE:
+                watch[index, hi] = min(int(watch[index, hi]), leg.activation)
+            else:
+                watch[index, lo] = max(int(watch[index, lo]), leg.activation)
+            return
         if leg.trigger is None:  # a trailing stop waiting for its first reference: any wakes
             watch[index, hi] = 0
             return
@@ -708,6 +726,7 @@ class ContingentManager:
             "trigger_type": leg.trigger_type if leg.is_trigger else None,
             "trailing_amount": None if leg.trailing_amount is None else _s(self._price(leg, leg.trailing_amount)),
             "trailing_bps": None if leg.trailing_bps is None else _s(leg.trailing_bps),
+            "trailing_trigger_price": None if leg.activation is None else _s(self._price(leg, leg.activation)),
             "display_qty": None if leg.display is None else _s(inst.lots_to_qty(leg.display)),
             "state": leg.state.value, "filled_qty": _s(inst.lots_to_qty(leg.filled)),
             "avg_fill_price": _s(leg.notional / inst.lots_to_qty(leg.filled)) if leg.filled else None,

@@ -60,7 +60,9 @@ class OrderSpec:
     `type` is a `Kind` value. `price` is the limit price (limit, stop_limit,
     take_profit_limit, iceberg). `trigger_price` arms stop_market / stop_limit /
     take_profit / take_profit_limit. A trailing_stop takes exactly one of
-    `trailing_amount` (price units), `trailing_bps` or `trailing_percent`. `display_qty`
+    `trailing_amount` (price units), `trailing_bps` or `trailing_percent`, and may wait
+    for `trailing_trigger_price` (ccxt `trailingTriggerPrice`, Nautilus
+    `activation_price`) before it starts trailing. `display_qty`
     is an iceberg's shown size. `trigger_type`: 'last' (last trade, default), 'mid' or
     'bid_ask' (a buy watches the best ask, a sell the best bid).
     """
@@ -75,6 +77,7 @@ class OrderSpec:
     trailing_amount: Decimal | str | None = None
     trailing_bps: Decimal | str | None = None
     trailing_percent: Decimal | str | None = None
+    trailing_trigger_price: Decimal | str | None = None
     display_qty: Decimal | str | None = None
     tif: str | None = None
     post_only: bool = False
@@ -97,6 +100,8 @@ class Leg:
     trigger_type: str
     trailing_amount: int | None = None  # reference units
     trailing_bps: Decimal | None = None
+    activation: int | None = None  # trailing stops: reference at which trailing starts (None: at once)
+    activated: bool = True
     display: int | None = None  # lots
     tif: str | None = None
     post_only: bool = False

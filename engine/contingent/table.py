@@ -16,7 +16,7 @@ _T = pa.int64()
 CONTINGENT_SCHEMA = pa.schema([
     ("id", _S), ("group_id", _S), ("contingency", _S), ("role", _S), ("type", _S), ("instrument", _S),
     ("side", _S), ("qty", _S), ("price", _S), ("trigger_price", _S), ("trigger_type", _S),
-    ("trailing_amount", _S), ("trailing_bps", _S), ("display_qty", _S), ("state", _S), ("filled_qty", _S),
+    ("trailing_amount", _S), ("trailing_bps", _S), ("trailing_trigger_price", _S), ("display_qty", _S), ("state", _S), ("filled_qty", _S),
     ("avg_fill_price", _S), ("fees", _S), ("reason", _S), ("orders", _S), ("created_ts", _T),
     ("armed_ts", _T), ("triggered_ts", _T), ("trigger_reference", _S), ("done_ts", _T),
 ])

@@ -81,3 +81,19 @@ def test_iceberg_shows_one_slice_and_refills_at_the_back_of_the_queue(tmp_path):
     assert ahead == [1000, 500]
     leg = session.ctx.contingent("ice")
     assert leg["state"] == "working" and leg["filled_qty"] == "0.600" and leg["orders"] == "ice.1,ice.2,ice.3"
+
+
+def test_trailing_stop_waits_for_its_trailing_trigger_price(tmp_path):
+    script = Script(start=lambda ctx: ctx.submit_trailing_stop(ID, "sell", "0.5", trailing_amount="0.50",
+                                                               trailing_trigger_price="101.00", client_id="ta"))
+    rows = _base() + [
+        trade(T0 + 1 * MS, "buy", "100.50", "0.1"),  # not active yet: no watermark
+        trade(T0 + 2 * MS, "sell", "99.00", "0.1"),  # a fall before activation triggers nothing
+        trade(T0 + 3 * MS, "buy", "101.00", "0.1"),  # activates: watermark 101.00, trigger 100.50
+        trade(T0 + 4 * MS, "buy", "101.20", "0.1"),  # trigger 100.70
+        trade(T0 + 5 * MS, "sell", "100.70", "0.1"),  # touched
+    ]
+    session = run(tmp_path, rows, script)
+    leg = session.ctx.contingent("ta")
+    assert leg["trailing_trigger_price"] == "101.00" and leg["trigger_price"] == "100.70"
+    assert leg["triggered_ts"] == T0 + 5 * MS

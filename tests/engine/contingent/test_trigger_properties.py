@@ -82,7 +82,7 @@ def _session(tmp_path):
     return session, venue
 
 
-leg_specs = st.tuples(st.sampled_from(["stop", "take_profit", "trailing"]), sides,
+leg_specs = st.tuples(st.sampled_from(["stop", "take_profit", "trailing", "trailing_activation"]), sides,
                       st.sampled_from(["last", "mid", "bid_ask"]), st.integers(100, 200), st.integers(1, 20))
 
 
@@ -92,6 +92,8 @@ def _needs_python(session, leg, ref):
     from engine.contingent.triggers import stop_direction, take_profit_direction, touched
 
     if leg.kind == Kind.TRAILING_STOP:
+        if not leg.activated:
+            return touched(take_profit_direction(leg.side), ref, leg.activation)
         if leg.watermark is None or (ref > leg.watermark if leg.side < 0 else ref < leg.watermark):
             return True
     direction = stop_direction(leg.side) if leg.kind in STOP_KINDS else take_profit_direction(leg.side)
@@ -115,7 +117,8 @@ def test_the_loop_wakes_python_exactly_when_an_armed_order_needs_it(tmp_path_fac
             ctx.submit_take_profit(ID, s, "0.001", price, trigger_type=trigger_type)
         else:
             ctx.submit_trailing_stop(ID, s, "0.001", trailing_amount=str(INST.ticks_to_price(offset)),
-                                     trigger_type=trigger_type)
+                                     trigger_type=trigger_type,
+                                     trailing_trigger_price=price if kind == "trailing_activation" else None)
     manager = session.contingent
     armed = [leg for leg in manager.legs.values() if leg.state == State.ARMED]
     is_trade, a, spread = event

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from engine.contingent.orders import OrderSpec
 from engine.errors import InstrumentError, OrderError, StrategyError
 from engine.fees import locked_amounts
 from engine.types import Instrument
@@ -143,6 +144,133 @@ class Context:
             qty=None if qty is None else _amount(qty, "qty"),
             price=None if price is None else _amount(price, "price"),
         )
+
+    # -- contingent orders, emulated by the engine (docs/contingent-orders.md) ------------
+    def submit_stop(
+        self, instrument: str, side: str, qty: Decimal | str, trigger_price: Decimal | str,
+        price: Decimal | str | None = None, *, trigger_type: str = "last", tif: str | None = None,
+        reduce_only: bool = False, client_id: str | None = None,
+    ) -> str:
+        """A stop (ccxt `triggerPrice`/`stopPrice`): stop-market, or stop-limit when `price` is given.
+
+        Held by the engine; when `trigger_type`'s reference ('last' trade, 'mid', or
+        'bid_ask': the best ask for a buy, the best bid for a sell) reaches `trigger_price`
+        (a buy at or above, a sell at or below) it releases a market order (IOC) or a limit
+        order at `price`. Returns its id; its released orders are `<id>.1`, ... Raises
+        OrderError for a malformed request, OffGridError for a price off the tick grid.
+        """
+        return self._contingent(instrument, side, qty, price, "stop_limit" if price is not None else "stop_market",
+                                trigger_price=trigger_price, trigger_type=trigger_type, tif=tif,
+                                reduce_only=reduce_only, client_id=client_id)
+
+    def submit_take_profit(
+        self, instrument: str, side: str, qty: Decimal | str, trigger_price: Decimal | str,
+        price: Decimal | str | None = None, *, trigger_type: str = "last", tif: str | None = None,
+        reduce_only: bool = False, client_id: str | None = None,
+    ) -> str:
+        """A take-profit (market-if-touched; limit-if-touched when `price` is given): fires when
+        the reference reaches `trigger_price` on the favourable side (a sell at or above, a
+        buy at or below). Otherwise as `submit_stop`."""
+        return self._contingent(instrument, side, qty, price,
+                                "take_profit_limit" if price is not None else "take_profit",
+                                trigger_price=trigger_price, trigger_type=trigger_type, tif=tif,
+                                reduce_only=reduce_only, client_id=client_id)
+
+    def submit_trailing_stop(
+        self, instrument: str, side: str, qty: Decimal | str, *, trailing_amount: Decimal | str | None = None,
+        trailing_bps: Decimal | str | None = None, trailing_percent: Decimal | str | None = None,
+        trailing_trigger_price: Decimal | str | None = None, trigger_type: str = "last",
+        reduce_only: bool = False, client_id: str | None = None,
+    ) -> str:
+        """A trailing stop-market: a sell trails `trailing_amount` (price units), `trailing_bps` or
+        `trailing_percent` (ccxt `trailingPercent`) below the highest reference seen since it
+        was armed, a buy above the lowest; the trigger only ever moves in the order's favour.
+        With `trailing_trigger_price` (ccxt `trailingTriggerPrice`) it starts trailing only once
+        the reference reaches that price (a sell at or above it, a buy at or below)."""
+        return self._contingent(instrument, side, qty, None, "trailing_stop", trailing_amount=trailing_amount,
+                                trailing_bps=trailing_bps, trailing_percent=trailing_percent,
+                                trailing_trigger_price=trailing_trigger_price,
+                                trigger_type=trigger_type, reduce_only=reduce_only, client_id=client_id)
+
+    def submit_iceberg(
+        self, instrument: str, side: str, qty: Decimal | str, price: Decimal | str, display_qty: Decimal | str,
+        *, tif: str | None = None, post_only: bool = False, client_id: str | None = None,
+    ) -> str:
+        """A limit order shown `display_qty` at a time: each slice is a new order (`<id>.1`,
+        `<id>.2`, ...) sent when the previous one fills completely, so it joins the back
+        of the queue at `price`, as a venue's refilled iceberg does."""
+        return self._contingent(instrument, side, qty, price, "iceberg", display_qty=display_qty, tif=tif,
+                                post_only=post_only, client_id=client_id)
+
+    def _contingent(self, instrument: str, side: str, qty: Decimal | str, price: Decimal | str | None,
+                    kind: str, **fields: object) -> str:
+        return self._session.contingent.submit(OrderSpec(instrument, side, qty, price, kind, **fields))  # type: ignore[arg-type]
+
+    def submit_oco(self, first: OrderSpec, second: OrderSpec, *, client_id: str | None = None) -> str:
+        """One-cancels-the-other: two orders (`engine.contingent.OrderSpec`, any type) working at
+        once; the first to trigger or to fill (even partly) cancels the other, and cancelling,
+        rejecting or expiring one cancels the other too. Returns the group id; legs are
+        `<id>.1` and `<id>.2` unless their specs name a client_id."""
+        return self._session.contingent.submit_oco(first, second, client_id)
+
+    def submit_oto(self, parent: OrderSpec, children: list[OrderSpec], *, trigger_on: str = "first_fill",
+                   client_id: str | None = None) -> str:
+        """One-triggers-other: `children` are released when `parent` first fills ('first_fill')
+        or fills completely ('full_fill'); a parent that ends unfilled cancels them, one that
+        ends part-filled releases them. Legs: `<id>.parent`, `<id>.1`, ..."""
+        return self._session.contingent.submit_oto(parent, children, trigger_on, client_id)
+
+    def submit_bracket(
+        self, instrument: str, side: str, qty: Decimal | str, price: Decimal | str | None = None, *,
+        stop_loss_price: Decimal | str, take_profit_price: Decimal | str,
+        stop_loss_limit_price: Decimal | str | None = None, take_profit_type: str = "limit",
+        trigger_type: str = "last", tif: str | None = None, post_only: bool = False,
+        client_id: str | None = None,
+    ) -> str:
+        """Entry + stop-loss + take-profit (ccxt `stopLossPrice` / `takeProfitPrice`).
+
+        The entry is a limit order at `price` (a market order without one). The exits are
+        on the other side, sized to what the entry has filled and resized on each partial
+        fill: a stop (stop-market at `stop_loss_price`, stop-limit when
+        `stop_loss_limit_price` is given) and a take-profit at `take_profit_price`:
+        `take_profit_type` 'limit' rests at the venue, 'take_profit' / 'take_profit_limit'
+        is held by the engine until touched. Legs: `<id>.entry`, `<id>.sl`, `<id>.tp`.
+        """
+        exit_side = "sell" if side == "buy" else "buy"
+        entry = OrderSpec(instrument, side, qty, price, "limit" if price is not None else "market", tif=tif,
+                          post_only=post_only)
+        stop = OrderSpec(instrument, exit_side, qty, stop_loss_limit_price,
+                         "stop_limit" if stop_loss_limit_price is not None else "stop_market",
+                         trigger_price=stop_loss_price, trigger_type=trigger_type, reduce_only=True)
+        if take_profit_type == "limit":
+            take = OrderSpec(instrument, exit_side, qty, take_profit_price, "limit", reduce_only=True)
+        elif take_profit_type in ("take_profit", "take_profit_limit"):
+            take = OrderSpec(instrument, exit_side, qty,
+                             take_profit_price if take_profit_type == "take_profit_limit" else None,
+                             take_profit_type, trigger_price=take_profit_price, trigger_type=trigger_type,
+                             reduce_only=True)
+        else:
+            raise OrderError(f"take_profit_type={take_profit_type!r}: expected 'limit', 'take_profit' or "
+                             "'take_profit_limit'")
+        return self._session.contingent.submit_bracket(entry, stop, take, client_id)
+
+    def amend_contingent(self, client_id: str, *, trigger_price: Decimal | str | None = None,
+                         price: Decimal | str | None = None, qty: Decimal | str | None = None) -> bool:
+        """Move an armed (not yet triggered) order's trigger or limit price, or change its qty;
+        False once it has been released. A trigger the market already touches fires at once."""
+        return self._session.contingent.amend(
+            client_id, trigger_price=None if trigger_price is None else _amount(trigger_price, "trigger_price"),
+            price=None if price is None else _amount(price, "price"), qty=None if qty is None else _amount(qty, "qty"))
+
+    def contingent_orders(self, instrument: str | None = None) -> list[str]:
+        """Ids of emulated stops, take-profits, trailing stops and icebergs not yet final
+        (pending, armed or working), oldest first; plain legs are in `open_orders`."""
+        return self._session.contingent.live_ids(instrument)
+
+    def contingent(self, client_id: str) -> dict[str, object] | None:
+        """An emulated order as a dict (the columns of the run directory's contingent table:
+        state, trigger_price, filled_qty, orders released, ...), a group's summary, or None."""
+        return self._session.contingent.view(client_id)
 
     def order(self, client_id: str) -> OrderView | None:
         """A read-only snapshot of an order in Decimals (status, price, filled_qty, ...), or None."""

@@ -19,6 +19,7 @@ import numpy as np
 from engine.audit import AuditLog
 from engine.clock import Clock
 from engine.context import Context
+from engine.contingent.manager import ContingentManager
 from engine.errors import (
     ConfigError,
     InstrumentError,
@@ -125,6 +126,10 @@ class TradingSession:
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
         self.guard = RiskGuard(self)  # risk's side of the session: approvals, triggers, kill switch
+        # emulated stops, trailing stops, OCO/OTO/brackets, icebergs (engine/contingent); a
+        # driver passes `triggers` to the replay loop so armed orders wake us when touched
+        self.contingent = ContingentManager(self)
+        self.triggers = self.contingent.watch
 
     # -- lookups -------------------------------------------------------------------------
     def instrument(self, instrument_id: str) -> Instrument:
@@ -255,6 +260,8 @@ class TradingSession:
     def on_book(self, instrument_index: int) -> None:
         self._trigger_ts = self.clock.now()
         book = self._books[self._ids[instrument_index]]
+        self.contingent.on_book(instrument_index)  # armed triggers first, subscribed or not
+        self._flush()
         self._call("on_book", self.host.on_book, book)
         self._flush()
         if self._strategy_book[instrument_index]:
@@ -266,6 +273,8 @@ class TradingSession:
         inst = self._by_index(instrument_index)
         trade = TradeView(inst.id, "buy" if side > 0 else "sell", inst.ticks_to_price(price),
                           inst.lots_to_qty(qty), self.clock.now(), exch_ts)
+        self.contingent.on_trade(instrument_index, price)  # armed triggers first, subscribed or not
+        self._flush()
         self._call("on_trade", self.host.on_trade, trade)
         self._flush()
         if self._strategy_trade[instrument_index]:
@@ -401,6 +410,8 @@ class TradingSession:
         return True
 
     def cancel(self, client_id: str) -> bool:
+        if self.contingent.owns(client_id):  # an emulated order or group: its rules decide
+            return self.contingent.cancel(client_id)
         order = self.oms.by_client.get(client_id)
         if order is None or not order.is_open:
             return False
@@ -522,6 +533,7 @@ class TradingSession:
         update = self._update(order, now, event, fill_price, fill_qty, fee, liquidity,
                               reason if refused else order.reason)
         self._deliver(update)
+        self.contingent.on_order(order, kind, int(rec["qty"]), fill_price, fee)
         self._flush()
 
     def _update(self, order: Order, now: int, event: Event, fill_price: Decimal | None = None,

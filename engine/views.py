@@ -141,6 +141,7 @@ class Event(StrEnum):
     CANCEL_REJECTED = "cancel_rejected"  # a cancel the venue refused; the order is unchanged
     AMEND_REJECTED = "amend_rejected"  # an amend the venue refused; the order is unchanged
     PENDING_APPROVAL = "pending_approval"  # held for an operator's approval ([risk] approval_notional)
+    TRIGGERED = "triggered"  # an emulated stop / take-profit touched its trigger and released its order
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
+from engine.contingent.table import write_contingent_table
 from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
@@ -406,6 +407,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
                   config.to_json() if run.resolved is None else run.resolved.config_json(),
                   build_info() | {"run_id": run_id if run.resolved is None else run.resolved.run_id})
+    write_contingent_table(staging / "contingent.parquet", session.contingent)
     if write_html:
         from reports import write_report
 
@@ -426,7 +428,7 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
             bound = min(next_sample, end_ts, t_timer if t_timer is not None else INT64_MAX)
             if contracts is not None:
                 bound = contracts.bound(bound)
-            wake = core.run_until(bound, session.wake_book, session.wake_trade)
+            wake = core.run_until(bound, session.wake_book, session.wake_trade, session.triggers)
             kind = wake.kind
             if kind == WakeKind.END:
                 break

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from engine.contingent.watch import TW_NF
 from engine.errors import ConfigError, DataError, InstrumentError, OrderError
 from engine.types.instrument import Instrument
 from engine.types.market import EVENT_DTYPE
@@ -397,19 +398,27 @@ class SimCore:
         return int(self._last_local)
 
     # ------------------------------------------------------------------ the loop ----
-    def run_until(self, t_bound: int, wake_book: np.ndarray, wake_trade: np.ndarray) -> Wake:
+    def run_until(self, t_bound: int, wake_book: np.ndarray, wake_trade: np.ndarray,
+                  triggers: np.ndarray | None = None) -> Wake:
         """Process everything up to t_bound; return at the first wake-up.
 
+        `triggers` (optional, int64 (n_instruments, TW_NF), engine/contingent/watch.py):
+        armed contingent-order thresholds; a local trade or top of book touching one wakes
+        as TRADE / BOOK although wake_trade / wake_book is off, and the loop records each
+        instrument's last trade price in it. The caller keeps it current.
         In push mode a `WakeKind.STARVED` wake means the next step needs a row that was not
         pushed yet (its `ts` is the local time reached); nothing was lost, push and retry.
         """
         ni = len(self.instruments)
         wake_book = _bool_mask(wake_book, ni, "wake_book")
         wake_trade = _bool_mask(wake_trade, ni, "wake_trade")
+        if triggers is not None and (type(triggers) is not np.ndarray or triggers.dtype != np.int64
+                                     or triggers.shape != (ni, TW_NF) or not triggers.flags.c_contiguous):
+            raise ConfigError(f"triggers: expected a C-contiguous int64 array of shape ({ni}, {TW_NF})")
         t_bound = int(t_bound)
         while True:
             st = run_nb(*self._args(), wake_book, wake_trade, t_bound, self._out,
-                        self._run_exch)
+                        self._run_exch, trig=triggers)
             if st == C.ST_ORDER:
                 return Wake(C.WakeKind.ORDER, int(self._S[C.S_WAKE_TS]),
                             int(self._S[C.S_WAKE_INST]), self._out[0].copy())

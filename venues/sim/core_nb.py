@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.contingent.watch import book_touch_nb, trade_touch_nb
 from engine.types.market import EventKind
 from venues.sim.book_nb import book_row_nb, find_nb, level_feed_qty_nb, level_set_nb, side_key_nb
 from venues.sim.codes import (
@@ -354,7 +355,7 @@ def copy_resp_nb(dst, i, src, j):
 @njit(cache=True, _nrt=False)
 def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, xinst, S,
              V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
-             run_exch, book, ords, rsp, l3, Vf):
+             run_exch, book, ords, rsp, l3, Vf, trig):
     """The hot path: feed rows on both sides, in time order.
 
     Exchange rows of venue v (v < 0: none) run while they stay within `emin` of the next
@@ -364,7 +365,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     caller picked it). Returns ST_BOOK / ST_TRADE on a wake-up, else -1; the caller
     handles everything else. An exchange row that can touch our orders updates their
     queues here; matching_nb runs only when one of them may fill (or for snapshot ends
-    and L3 rows), and the batch ends after any response.
+    and L3 rows), and the batch ends after any response. `trig` (None: no contingent
+    orders) also wakes on a local trade or top of book that touches an armed trigger.
     """
     ot = ords[0]
     otf = ords[1]
@@ -606,7 +608,11 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             tr.price = row.price
             tr.qty = row.qty
             ntr += 1
-            if wake_trade[inst]:
+            wake = wake_trade[inst]
+            if trig is not None:
+                if trade_touch_nb(trig, inst, row.price):
+                    wake = True
+            if wake:
                 S[S_WAKE_TS] = t
                 S[S_WAKE_INST] = inst
                 S[S_WAKE_IDX] = li - 1
@@ -678,7 +684,12 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             rinst = run_inst
             run_inst = -1
             nbbo = finish_run_nb(kx, qt, cnt, bbo, lastbbo, nbbo, rinst, run_ts, run_x)
-            if run_changed != 0 and wake_book[rinst]:
+            wake = run_changed != 0 and wake_book[rinst]
+            if trig is not None:
+                if run_changed != 0 and book_touch_nb(trig, rinst, lastbbo[rinst, 0], lastbbo[rinst, 1],
+                                                      lastbbo[rinst, 2], lastbbo[rinst, 3]):
+                    wake = True
+            if wake:
                 S[S_WAKE_TS] = run_ts
                 S[S_WAKE_INST] = rinst
                 status = ST_BOOK
@@ -775,7 +786,8 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
 @njit(cache=True, _nrt=False)
 def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
            inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-           trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None):
+           trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
+           trig=None):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
 
     Optional (the compiled-strategy loop, venues/sim/compiled_nb.py): with `col_n` given,
@@ -786,6 +798,11 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
     On ST_ORDER the response is copied to out_rec[0]; on ST_TRADE / ST_BOOK the wake's
     time and instrument are in S[S_WAKE_TS], S[S_WAKE_INST] (and the trade's buffer row
     in S[S_WAKE_IDX]). run_exch[0] holds the exch_ts of the pending local run.
+
+    Optional `trig` (engine/contingent/watch.py): armed contingent-order thresholds per
+    instrument; a local trade or top of book that touches one wakes as ST_TRADE / ST_BOOK
+    even when the strategy did not subscribe (the session routes it to the contingent
+    manager). Omitted, numba prunes the checks.
     """
     # flat arguments keep numba's dispatch cheap (typing a tuple of arrays is slow);
     # the bundles are built here once per call
@@ -835,7 +852,12 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                 S[S_RUN_INST] = -1
                 S[S_NBBO] = finish_run_nb(kx, qt, cnt, bbo, lastbbo, S[S_NBBO], inst, S[S_RUN_TS],
                                           run_exch[0])
-                if S[S_RUN_CHANGED] != 0 and wake_book[inst]:
+                wake = S[S_RUN_CHANGED] != 0 and wake_book[inst]
+                if trig is not None:
+                    if S[S_RUN_CHANGED] != 0 and book_touch_nb(trig, inst, lastbbo[inst, 0], lastbbo[inst, 1],
+                                                               lastbbo[inst, 2], lastbbo[inst, 3]):
+                        wake = True
+                if wake:
                     S[S_WAKE_TS] = S[S_RUN_TS]
                     S[S_WAKE_INST] = inst
                     return ST_BOOK
@@ -932,7 +954,7 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                     v = ev
                     st = batch_nb(buf, nbuf, done, np.True_, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
                                   inst_venue, xinst, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
-                                  bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
+                                  bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf, trig)
                     if st >= 0:
                         return st
                     continue
@@ -1047,12 +1069,12 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                 bv = IM1  # dormant: local rows only
             st = batch_nb(buf, nbuf, done, np.False_, bv, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
                           xinst, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
-                          wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf)
+                          wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf, trig)
         else:
             st = batch_nb(buf, nbuf, done, np.False_, IM1, et, ep, rstop_t, t_bound, I0, inst_venue, xinst, S, V,
                           kx, qt,
                           cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book,
-                          wake_trade, run_exch, book, ords, rsp, l3, Vf)
+                          wake_trade, run_exch, book, ords, rsp, l3, Vf, trig)
         if st >= 0:
             return st
         if S[S_LI] == li and S[S_NEED_BOOK] == 0 and S[S_NBBO] < bbo.shape[0] and (

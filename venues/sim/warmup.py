@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from engine.contingent.watch import new_watch
 from engine.types.instrument import Instrument
 from engine.types.market import EVENT_DTYPE, EventKind
 from engine.types.orders import OrderType, TimeInForce
@@ -51,14 +52,16 @@ def warmup() -> None:
                                                  "latency": {"entry_ns": 1, "response_ns": 1}})
         core = SimCore([inst], {"warm": cfg}, iter([feed[:3], feed[3:]]), seed=0)
         wake = np.ones(1, dtype=np.bool_)
-        core.run_until(1, wake, wake)
+        # both kernels: with contingent-order triggers (backtests) and without (compiled loop)
+        triggers = new_watch(1) if model in ("risk_averse", "log") else None
+        core.run_until(1, wake, wake, triggers)
         core.submit(1, 0, 1, OrderType.LIMIT, TimeInForce.GTC, 99, 2, False, 0, 1)
         core.submit(2, 0, -1, OrderType.MARKET, TimeInForce.IOC, 0, 1, False, 0, 1)
         core.submit(3, 0, -1, OrderType.LIMIT, TimeInForce.GTD, 102, 1, True, 4, 1)
         core.amend(1, 98, 3, 1)
         core.cancel(3, 2)
         for _ in range(100):
-            if core.run_until(100, wake, wake).kind == 4:
+            if core.run_until(100, wake, wake, triggers).kind == 4:
                 break
         core.drain_bbo()
         core.drain_trades()

@@ -1,0 +1,8 @@
+"""Makes `contingent_harness` (hand-written feeds through the backtest driver) importable."""
+
+import sys
+from pathlib import Path
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)

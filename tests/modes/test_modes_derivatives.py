@@ -180,6 +180,11 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert margin and all(m["asset"] == "BTC" for m in margin)
     assert {f["fee_asset"] for f in fills} == {"BTC"}
     _reconciles(out)  # an open inverse position, fees in BTC
+    # the report sees 10 contracts of 100 USD as 1,000 USD of notional (not 10 x the price)
+    from reports.rundir import load_run
+
+    run = load_run(out)
+    assert abs(float((run.fills.price * run.fills.qty).sum()) - 1000.0) < 1e-6
 
 
 def _reconciles(run_dir):

@@ -476,7 +476,9 @@ class MarginBook:
         with their closing prices (module doc); `inst_ids` limits the check to accounts
         holding one of these instruments (the ones whose mark just moved)."""
         out: list[Liquidation] = []
-        insts = [i for i in instruments if i.contract]
+        insts = [i for i in instruments if i.contract and self._lots(i)]
+        if not insts:  # flat: nothing to take over (and no exact arithmetic to do)
+            return out
         for acct in self.accounts(insts):
             members = ([self.ledger.instruments[acct.instrument]] if acct.instrument is not None else
                        [i for i in insts if i.venue == acct.venue and i.settle == acct.asset

@@ -385,9 +385,10 @@ class MarginBook:
         notional = Fraction(0)
         for inst in insts:
             lots = self._lots(inst)
-            mark = self.marks.get(inst.id)
-            if lots == 0 or mark is None:
+            if lots == 0:
                 continue
+            # before the first mark a position is valued at its entry price
+            mark = self.marks.get(inst.id) or self.positions[inst.id].avg_price
             fmark = Fraction(mark)
             upnl += self.positions[inst.id].upnl_fraction(fmark)
             value = abs(_notional_at(inst, lots, fmark))
@@ -498,7 +499,7 @@ class MarginBook:
                     price = self._critical_price(inst, maintenance=False, backing=backing + others)
                 else:
                     price = self.bankruptcy_price(inst)
-                mark = self.marks[inst.id]
+                mark = self.marks.get(inst.id) or pos.avg_price
                 if price is None:
                     price = mark
                 side = -1 if pos.lots > 0 else 1

@@ -385,9 +385,10 @@ class MarginBook:
         notional = Fraction(0)
         for inst in insts:
             lots = self._lots(inst)
-            mark = self.marks.get(inst.id)
-            if lots == 0 or mark is None:
+            if lots == 0:
                 continue
+            # before the first mark a position is valued at its entry price
+            mark = self.marks.get(inst.id) or self.positions[inst.id].avg_price
             fmark = Fraction(mark)
             upnl += self.positions[inst.id].upnl_fraction(fmark)
             value = abs(_notional_at(inst, lots, fmark))
@@ -476,7 +477,9 @@ class MarginBook:
         with their closing prices (module doc); `inst_ids` limits the check to accounts
         holding one of these instruments (the ones whose mark just moved)."""
         out: list[Liquidation] = []
-        insts = [i for i in instruments if i.contract]
+        insts = [i for i in instruments if i.contract and self._lots(i)]
+        if not insts:  # flat: nothing to take over (and no exact arithmetic to do)
+            return out
         for acct in self.accounts(insts):
             members = ([self.ledger.instruments[acct.instrument]] if acct.instrument is not None else
                        [i for i in insts if i.venue == acct.venue and i.settle == acct.asset
@@ -496,7 +499,7 @@ class MarginBook:
                     price = self._critical_price(inst, maintenance=False, backing=backing + others)
                 else:
                     price = self.bankruptcy_price(inst)
-                mark = self.marks[inst.id]
+                mark = self.marks.get(inst.id) or pos.avg_price
                 if price is None:
                     price = mark
                 side = -1 if pos.lots > 0 else 1
@@ -513,7 +516,8 @@ class MarginBook:
     def check_order(self, inst: Instrument, side: int, qty_lots: int, price: Decimal | None,
                     open_orders: Iterable[tuple[Instrument, int, int, Decimal | None]],
                     max_leverage: Decimal | None = None,
-                    max_margin_ratio: Decimal | None = None) -> ReasonCode | None:
+                    max_margin_ratio: Decimal | None = None,
+                    touch: Decimal | None = None) -> ReasonCode | None:
         """The venue's margin check before an order (and the risk limits on leverage and
         margin ratio): None when the order may go, else the reason.
 
@@ -528,13 +532,15 @@ class MarginBook:
           margin ratio at or above `[risk] max_margin_ratio` for an order that adds
           exposure.
         `open_orders`: (instrument, side, leaves lots, price) of the other open orders.
+        A market order is valued at the mark, or before the first mark at `touch` (the
+        price it would take: best ask for a buy, best bid for a sell).
         """
         pos_lots = self._lots(inst)
         closing = 0 if pos_lots == 0 or (pos_lots > 0) == (side > 0) else min(qty_lots, abs(pos_lots))
         opening = qty_lots - closing
         if opening == 0:
             return None  # reduces only: always allowed
-        ref = price if price is not None else self.marks.get(inst.id)
+        ref = price if price is not None else self.marks.get(inst.id, touch)
         if ref is None:
             return None  # no price to judge by (empty book, no mark): the venue decides later
         fref = Fraction(ref)
@@ -542,7 +548,9 @@ class MarginBook:
         lev = self.leverage(inst)
         notional_after = abs(_notional_at(inst, after, fref))
         allowed = [t for t in inst.margin_brackets if t.max_leverage >= lev]
-        if not allowed or Fraction(allowed[-1].cap) < notional_after:
+        # beyond the table's last tier that tier applies (Instrument.bracket): no cap there
+        capped = allowed and allowed[-1] is not inst.margin_brackets[-1]
+        if not allowed or (capped and Fraction(allowed[-1].cap) < notional_after):
             return ReasonCode.MAX_NOTIONAL_AT_LEVERAGE
         same = [i for i in self.ledger.instruments.values() if i.contract and i.venue == inst.venue and i.settle == inst.settle]
         isolated = self.is_isolated(inst)

@@ -588,9 +588,13 @@ class TradingSession:
                    o.instrument.ticks_to_price(o.price) if o.type == OrderType.LIMIT else None)
                   for o in self.oms.open_orders() if o is not order and o.instrument.contract]
         cfg = self.risk.config
+        inst = order.instrument
+        bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(self.index[inst.id])
+        touch_px, touch_qty = (ask_px, ask_qty) if order.side > 0 else (bid_px, bid_qty)
         return self.ledger.derivatives.check_order(
-            order.instrument, order.side, order.qty, price, others,
-            getattr(cfg, "max_leverage", None), getattr(cfg, "max_margin_ratio", None))
+            inst, order.side, order.qty, price, others,
+            getattr(cfg, "max_leverage", None), getattr(cfg, "max_margin_ratio", None),
+            touch=inst.ticks_to_price(touch_px) if touch_qty > 0 else None)
 
     def on_liquidation(self, liquidation: Any, exch_ts: int) -> str:
         """The venue closed a contract position (engine.margin.Liquidation): book it as a

@@ -466,6 +466,35 @@ def _load_fills(path: Path, instruments: list[str], venues: list[str], orders: O
     )
 
 
+def _contracts_in_base_units(fills: Fills, orders: Orders, instruments: list[str], specs: dict[str, Any]) -> None:
+    """Contract quantities (contracts, docs/derivatives.md) become base units, so that
+    price x qty is the quote notional as for spot: linear x contract_size; inverse x
+    contract_size / price (the fill's price; an order's average fill price, else its arrival
+    mid). Statistics only (floats); the exact figures stay in summary.json."""
+    if not any(isinstance(s, dict) and s.get("type", "spot") != "spot" for s in specs.values()):
+        return
+    # the arrays may be read-only views of Arrow buffers: work on copies
+    fills.qty = fills.qty.copy()
+    orders.qty, orders.filled_qty = orders.qty.copy(), orders.filled_qty.copy()
+    for code, inst_id in enumerate(instruments):
+        spec = specs.get(inst_id)
+        if not isinstance(spec, dict) or spec.get("type", "spot") == "spot":
+            continue
+        size = float(spec["contract_size"])
+        inverse = spec.get("linear") == "false"
+        mine = fills.instrument == code
+        fills.qty[mine] *= size / fills.price[mine] if inverse else size
+        mine = orders.instrument == code
+        if inverse:
+            mid = (orders.arrival_bid[mine] + orders.arrival_ask[mine]) / 2
+            ref = np.where(np.isfinite(orders.avg_fill_price[mine]), orders.avg_fill_price[mine], mid)
+            factor = size / ref
+        else:
+            factor = np.full(int(mine.sum()), size)
+        orders.qty[mine] *= factor
+        orders.filled_qty[mine] *= factor
+
+
 def _load_quotes(path: Path, instruments: list[str]) -> Quotes:
     t = _read_table(path, BBO_COLUMNS)
     quotes = Quotes(rows=t.num_rows)
@@ -564,6 +593,8 @@ def load_run(run_dir: Path) -> RunData:
 
     orders = _load_orders(orders_path, instruments, venues)
     fills = _load_fills(fills_path, instruments, venues, orders)
+    if isinstance(specs, dict):
+        _contracts_in_base_units(fills, orders, instruments, specs)
     quotes = _load_quotes(bbo_path, instruments) if bbo_path else Quotes()
     trades = _load_trades(trades_path, instruments) if trades_path else Trades()
     equity = _load_equity(equity_path) if equity_path else None

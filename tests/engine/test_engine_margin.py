@@ -163,6 +163,18 @@ def test_margin_refusal_and_bracket_limit():
     assert rich.derivatives.check_order(USDM, 1, USDM.qty_to_lots("1"), D(50000), []) is None
     assert (rich.derivatives.check_order(USDM, 1, USDM.qty_to_lots("1.001"), D(50000), [])
             == ReasonCode.MAX_NOTIONAL_AT_LEVERAGE)
+    # a market order before any mark is valued at the price it would take (the touch)
+    fresh = _ledger(mode="cross", usdt="1000000", leverage=125)
+    assert (fresh.derivatives.check_order(USDM, 1, USDM.qty_to_lots("1.001"), None, [], touch=D(50000))
+            == ReasonCode.MAX_NOTIONAL_AT_LEVERAGE)
+    # a table known only to its first tier (ETHUSDT: 75x up to 10,000) caps nothing beyond it
+    # at a leverage it allows; 125x it never allows
+    eth = INSTRUMENTS["binanceusdm:ETH/USDT:USDT"]
+    at20 = _ledger(mode="cross", usdt="1000000", leverage=20)
+    at20.instruments[eth.id] = eth
+    assert at20.derivatives.check_order(eth, 1, eth.qty_to_lots("10"), D(3000), []) is None
+    assert (fresh.derivatives.check_order(eth, 1, eth.qty_to_lots("1"), D(3000), [])
+            == ReasonCode.MAX_NOTIONAL_AT_LEVERAGE)
 
 
 def test_risk_limits_on_leverage_and_margin_ratio():

@@ -180,6 +180,11 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert margin and all(m["asset"] == "BTC" for m in margin)
     assert {f["fee_asset"] for f in fills} == {"BTC"}
     _reconciles(out)  # an open inverse position, fees in BTC
+    # the report sees 10 contracts of 100 USD as 1,000 USD of notional (not 10 x the price)
+    from reports.rundir import load_run
+
+    run = load_run(out)
+    assert abs(float((run.fills.price * run.fills.qty).sum()) - 1000.0) < 1e-6
 
 
 def _reconciles(run_dir):
@@ -217,3 +222,21 @@ def test_contract_rows_of_a_spot_instrument_are_refused(tmp_path):
         tx.append(spot.id, rows)
     with pytest.raises(DataError, match="MARK_PRICE rows but the instrument is spot"):
         run_backtest(RunConfig(strategy=STRATEGY, data=spec), tmp_path / "run", write_html=False)
+
+
+def test_basis_carry_example_receives_funding_on_the_short(tmp_path, request):
+    """examples/basis_carry.toml: spot long + perpetual short over the 08:00 funding; the
+    short receives |position| x mark x rate, exactly, in USDT."""
+    from modes.cli import main
+
+    out = tmp_path / "carry"
+    assert main(["backtest", "--config", str(request.config.rootpath / "examples" / "basis_carry.toml"),
+                 "--out", str(out), "--no-report"]) == 0
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["positions"] == {"binance:BTC/USDT": "0.50000", PERP: "-0.500"}
+    (pay,) = pq.read_table(out / "funding.parquet").to_pylist()
+    assert pay["exch_ts"] == 1_704_096_000_000_000_000  # 2024-01-01T08:00:00Z
+    rate, mark = Decimal(pay["rate"]), Decimal(pay["mark"])
+    assert rate > 0 and Decimal(pay["amount"]) == Decimal("0.5") * mark * rate
+    assert Decimal(summary["derivatives"][PERP]["funding"]) == Decimal(pay["amount"])
+    _reconciles(out)

@@ -304,13 +304,15 @@ class _Pos:
        holds=st.lists(st.tuples(st.integers(0, 1), st.sampled_from([1, -1]), st.integers(0, 400)), max_size=6),
        side=st.sampled_from([1, -1]), lots=st.integers(1, 400),
        mids=st.lists(st.integers(1, 3_000_000), min_size=2, max_size=2),
-       limits=st.tuples(st.integers(1, 10**7), st.integers(1, 10**7), st.integers(1, 2 * 10**7)))
+       limits=st.tuples(st.integers(1, 10**7), st.integers(1, 10**7), st.integers(1, 2 * 10**7),
+                        st.integers(1, 2 * 10**7)))
 def test_exposure_arithmetic_matches_a_decimal_recomputation(pos, holds, side, lots, mids, limits):
     specs = load_instruments()
     insts = [specs[BTC], specs[ETH]]
-    per_pos, per_open, total_pos = (Decimal(x) for x in limits)
+    per_pos, per_open, total_pos, total_open = (Decimal(x) for x in limits)
     engine = RiskEngine(RiskConfig.from_table({"max_position_notional": per_pos, "max_open_notional": per_open,
-                                               "max_total_position_notional": total_pos}))
+                                               "max_total_position_notional": total_pos,
+                                               "max_total_open_notional": total_open}))
     tops = [(lambda m=m: (m, 1, m + 2, 1)) for m in mids]  # bid m, ask m + 2 ticks: mid2 = 2m + 2
     engine.bind(insts, [_Pos(p) for p in pos], tops)
     buys, sells = [0, 0], [0, 0]
@@ -338,6 +340,9 @@ def test_exposure_arithmetic_matches_a_decimal_recomputation(pos, holds, side, l
         expected = "max_open_notional"
     elif after > before and after * mid(0) + worst(1) * mid(1) > total_pos:
         expected = "max_total_position_notional"
+    elif ((buys[0] + sells[0] + lots) * insts[0].lot_size * mid(0)
+          + (buys[1] + sells[1]) * insts[1].lot_size * mid(1)) > total_open:
+        expected = "max_total_open_notional"
     assert engine.check_exposure(0, side, lots, 0) == expected
 
 

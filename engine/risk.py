@@ -314,6 +314,34 @@ class RiskEngine:
             self._recent_submits.append(now)
         return None
 
+    def check_amend(self, index: int, *, side: int, qty: int, leaves: int, new_leaves: int,
+                    price_ticks: int) -> ReasonCode | None:
+        """An amend of a limit order to total `qty` lots at `price_ticks`, its leaves going
+        from `leaves` to `new_leaves`: the state (halted refuses; reducing refuses growth),
+        max_order_notional on the whole amended quantity, max_position and the approval
+        threshold when the leaves grow, price_band on the new price, and the exposure
+        limits on the change in leaves. Integers, as `check_lots`."""
+        grows = new_leaves > leaves
+        state = self.state
+        if state is _S.HALTED:
+            return _C.KILL_SWITCH if self.state_reason == "kill" else _C.RISK_HALTED
+        if state is _S.REDUCING and grows:
+            return _C.RISK_REDUCING
+        lim = self._lim_notional2[index]
+        if lim >= 0 and 2 * qty * price_ticks > lim:
+            return _C.MAX_ORDER_NOTIONAL
+        lim = self._lim_lots[index]
+        if grows and lim >= 0 and abs(self._positions[index].lots + side * new_leaves) > lim:
+            return _C.MAX_POSITION
+        mid2 = self.mid2_now(index)
+        if self._band_den and mid2 > 0:
+            if abs(2 * price_ticks - mid2) * 10000 * self._band_den > self._band_num * mid2:
+                return _C.PRICE_BAND
+        reason = self.check_exposure(index, side, new_leaves - leaves, price_ticks, mid2)
+        if reason is None and grows and self.needs_approval_lots(index, qty, price_ticks, mid2):
+            return _C.APPROVAL_REFUSED
+        return reason
+
     def needs_approval_lots(self, index: int, lots: int, price_ticks: int, mid2: int) -> bool:
         """`needs_approval` in integers (price_ticks 0 = market, valued at mid2 / 2)."""
         lim = self._lim_approval2[index] if self._lim_approval2 else -1

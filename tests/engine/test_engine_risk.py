@@ -222,10 +222,16 @@ def test_backtest_approvals_follow_the_config(tmp_path, flat, mode, expected):
 def test_an_amend_beyond_a_limit_is_refused_and_the_order_kept(tmp_path, flat):
     steps = [buy(100, "0.5", "9990", id="a"),
              {"at_ms": 200, "do": "amend", "id": "a", "qty": "0.9"},  # 0.9 x 10000.50 = 9000.45 > 8000
-             {"at_ms": 300, "do": "amend", "id": "a", "qty": "0.7"}]  # 7000.35: applied
-    run = rf.run(tmp_path, flat, steps, {"max_position_notional": 8000})
+             {"at_ms": 300, "do": "amend", "id": "a", "qty": "0.7"},  # 7000.35: applied
+             # |10300 - 10000.50| / 10000.50 = 299.5 bps > 200
+             {"at_ms": 400, "do": "amend", "id": "a", "price": "10300"},
+             # 0.7 x 13000 = 9100 > 9000 (the whole amended quantity, as at submit; checked before the band)
+             {"at_ms": 500, "do": "amend", "id": "a", "price": "13000"}]
+    run = rf.run(tmp_path, flat, steps, {"max_position_notional": 8000, "price_band_bps": 200,
+                                         "max_order_notional": 9000})  # 0.9 x 9990 = 8991 passes it
     events = [(u["event"], u["reason"]) for u in rf.updates(run)]
-    assert events == [("acknowledged", "None"), ("amend_rejected", "max_position_notional"), ("amended", "None")]
+    assert events == [("acknowledged", "None"), ("amend_rejected", "max_position_notional"), ("amended", "None"),
+                      ("amend_rejected", "price_band"), ("amend_rejected", "max_order_notional")]
     assert rf.orders(run)["a"]["qty"] == "0.70000"
 
 

@@ -574,6 +574,16 @@ class TradingSession:
         record = self.guard.kill(reason, flatten=flatten, max_slippage_bps=max_slippage_bps, who=who)
         return record
 
+    def attach_control(self, run_dir: Any) -> None:
+        """Live modes: read operator commands from `run_dir`/control (engine.control) at each
+        `poll_control()`, and make orders that need approval wait for an operator
+        (`RiskEngine.interactive`) instead of the backtest's config decision."""
+        from engine.control import ControlInbox
+
+        self.guard.control = ControlInbox(run_dir)
+        self.risk.interactive = True
+        self.guard.control.write_pending(sorted(self.guard.pending))
+
     def poll_control(self) -> int:
         """Apply operator commands from the attached control inbox (`engine.control`);
         expires approvals that waited too long. A live driver calls this between events."""

@@ -400,3 +400,18 @@ def test_no_mark_values_by_the_limit_price_or_refuses():
     assert engine.check_exposure(0, 1, 10_000, 0) == "no_mark"  # a market buy of 0.1 BTC
     assert engine.check_exposure(0, 1, 10_000, 9_999_00) is None  # 0.1 x 9999 = 999.90 <= 1000
     assert engine.check_exposure(0, 1, 10_002, 9_999_00) == "max_position_notional"  # 0.10002 x 9999 = 1000.09998
+
+
+def test_docs_risk_md_lists_every_key_and_its_example_is_valid(root):
+    """docs/risk.md's [risk] example is a valid table naming every key; its limits table
+    names every risk reason of the vocabulary."""
+    import tomllib
+    from dataclasses import fields
+
+    text = (root / "docs" / "risk.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    table = tomllib.loads(block)["risk"]
+    RiskConfig.from_table(table)
+    assert set(table) == {f.name for f in fields(RiskConfig)}
+    risk_codes = {code.value for code, reason in REASONS.items() if reason.source == ReasonSource.RISK}
+    assert {code for code in risk_codes if f"`{code}`" not in text} == set()

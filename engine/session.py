@@ -12,6 +12,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -566,15 +567,13 @@ class TradingSession:
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})
 
-
     # -- risk: the kill switch, states, approvals, the control inbox (engine.risk_guard) -----
     def kill(self, reason: str, *, flatten: bool = False, max_slippage_bps: Decimal | str | None = None,
              who: str = "strategy") -> dict[str, Any]:
         """The kill switch (`ctx.kill`, a config trigger, `tickparity kill RUN`)."""
-        record = self.guard.kill(reason, flatten=flatten, max_slippage_bps=max_slippage_bps, who=who)
-        return record
+        return self.guard.kill(reason, flatten=flatten, max_slippage_bps=max_slippage_bps, who=who)
 
-    def attach_control(self, run_dir: Any) -> None:
+    def attach_control(self, run_dir: str | Path) -> None:
         """Live modes: read operator commands from `run_dir`/control (engine.control) at each
         `poll_control()`, and make orders that need approval wait for an operator
         (`RiskEngine.interactive`) instead of the backtest's config decision."""

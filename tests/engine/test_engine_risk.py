@@ -151,6 +151,7 @@ def test_drawdown_kills_cancels_flattens_within_the_cap_and_times_the_cancels(tm
         ("halted", "kill", "risk", "max_drawdown"), ("active", "resume", "strategy", "checked")]
     actions = [r["action"] for r in rf.audit(run, "risk")]
     assert actions[:4] == ["risk_state", "kill", "kill_cancels_done", "flatten"]
+    assert main(["audit", "verify", str(run / "audit.jsonl")]) == 0  # risk records are in the chain
 
 
 def test_ctx_kill_without_flatten_freezes_and_with_a_zero_cap_does_not_chase(tmp_path, flat):

@@ -15,6 +15,7 @@ microseconds. Nothing is asserted: a slow machine prints slow numbers.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -105,18 +106,18 @@ def main(argv: list[str] | None = None) -> int:
             orders.append((side, lots, ticks, btc.lots_to_qty(lots), btc.ticks_to_price(ticks)))
         template = oms.create(client_id="bench", instrument=btc, instrument_index=0, side=1, type=OrderType.LIMIT,
                               tif=TimeInForce.GTC, price=5_000_000, qty=1, created_ts=0)
-        mid = Decimal("50000.50")
         times = np.empty(n, dtype=np.int64)
         clock = session.clock
-        for k, (side, lots, ticks, qty, price) in enumerate(orders):
+        for k, (side, lots, ticks, _, _) in enumerate(orders):
             template.side, template.qty, template.price = side, lots, ticks
             clock.advance_to(clock.now() + 1000)
             t0 = time.perf_counter_ns()
-            reason = guard.pre_submit(template, now=clock.now(), side=side, qty=qty, price=price, mid=mid,
-                                      reduce_only=False)
+            reason = guard.pre_submit(template, now=clock.now(), side=side, reduce_only=False)
             times[k] = time.perf_counter_ns() - t0
             if reason is not None:
                 raise SystemExit(f"bench setup: a check refused ({reason}); every check must pass")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"machine: {os.cpu_count()} cores, load average {load} (a busy machine inflates the tail)")
         print(f"risk check, every limit on, {args.open} resting orders held: {_pct(times)}")
 
         resting = oms.by_client[session.oms.open_orders("binance:BTC/USDT")[0].client_id]

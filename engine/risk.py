@@ -317,6 +317,34 @@ class RiskEngine:
             self._recent_submits.append(now)
         return None
 
+    def check_amend(self, index: int, *, side: int, qty: int, leaves: int, new_leaves: int,
+                    price_ticks: int) -> ReasonCode | None:
+        """An amend of a limit order to total `qty` lots at `price_ticks`, its leaves going
+        from `leaves` to `new_leaves`: the state (halted refuses; reducing refuses growth),
+        max_order_notional on the whole amended quantity, max_position and the approval
+        threshold when the leaves grow, price_band on the new price, and the exposure
+        limits on the change in leaves. Integers, as `check_lots`."""
+        grows = new_leaves > leaves
+        state = self.state
+        if state is _S.HALTED:
+            return _C.KILL_SWITCH if self.state_reason == "kill" else _C.RISK_HALTED
+        if state is _S.REDUCING and grows:
+            return _C.RISK_REDUCING
+        lim = self._lim_notional2[index]
+        if lim >= 0 and 2 * qty * price_ticks > lim:
+            return _C.MAX_ORDER_NOTIONAL
+        lim = self._lim_lots[index]
+        if grows and lim >= 0 and abs(self._positions[index].lots + side * new_leaves) > lim:
+            return _C.MAX_POSITION
+        mid2 = self.mid2_now(index)
+        if self._band_den and mid2 > 0:
+            if abs(2 * price_ticks - mid2) * 10000 * self._band_den > self._band_num * mid2:
+                return _C.PRICE_BAND
+        reason = self.check_exposure(index, side, new_leaves - leaves, price_ticks, mid2)
+        if reason is None and grows and self.needs_approval_lots(index, qty, price_ticks, mid2):
+            return _C.APPROVAL_REFUSED
+        return reason
+
     def needs_approval_lots(self, index: int, lots: int, price_ticks: int, mid2: int) -> bool:
         """`needs_approval` in integers (price_ticks 0 = market, valued at mid2 / 2)."""
         lim = self._lim_approval2[index] if self._lim_approval2 else -1
@@ -448,40 +476,40 @@ class RiskEngine:
         lim = self._lim_open[index]
         if lots > 0 and lim >= 0 and (b + s + lots) * mid2 > lim:
             return _C.MAX_OPEN_NOTIONAL
-        weight = self._weight
-        marks: dict[int, int] = {}  # other instruments' 2 x mid, looked up once per check
-        if increases and self._lim_total_pos >= 0:
-            venue_of = self._venue_of
-            venue = venue_of[index]
-            total = venue_total = after * mid2 * weight[index]
-            for j in self._others[index]:
-                pj = self._positions[j].lots
-                worst = max(abs(pj + buys[j]), abs(pj - sells[j]))
-                if worst == 0:
-                    continue
-                m = marks[j] = self.mid2(j)
-                if m == 0:
-                    return _C.NO_MARK
-                value = worst * m * weight[j]
-                total += value
-                if venue_of[j] == venue:
-                    venue_total += value
+        check_total = increases and self._lim_total_pos >= 0
+        check_open = lots > 0 and self._lim_total_open >= 0
+        if not (check_total or check_open):
+            return None
+        # one pass over the other instruments for both totals (each valued at its mid once)
+        weight, venue_of, positions, tops, mids = self._weight, self._venue_of, self._positions, self._tops, self._mid2
+        venue = venue_of[index]
+        total = venue_total = after * mid2 * weight[index]
+        open_total = (b + s + lots) * mid2 * weight[index]
+        for j in self._others[index]:
+            pj, bj, sj = positions[j].lots, buys[j], sells[j]
+            if pj == 0 and bj == 0 and sj == 0:
+                continue
+            bid, bid_qty, ask, ask_qty = tops[j]()
+            if bid_qty > 0 and ask_qty > 0:
+                mids[j] = bid + ask
+            m = mids[j]
+            if m == 0:
+                return _C.NO_MARK
+            m *= weight[j]
+            up, down = pj + bj, sj - pj
+            up, down = (up if up >= 0 else -up), (down if down >= 0 else -down)
+            value = (up if up > down else down) * m
+            total += value
+            if venue_of[j] == venue:
+                venue_total += value
+            open_total += (bj + sj) * m
+        if check_total:
             if total > self._lim_total_pos:
                 return _C.MAX_TOTAL_POSITION_NOTIONAL
             if self._lim_venue >= 0 and venue_total > self._lim_venue:
                 return _C.MAX_VENUE_EXPOSURE
-        if lots > 0 and self._lim_total_open >= 0:
-            total = (b + s + lots) * mid2 * weight[index]
-            for j in self._others[index]:
-                held = buys[j] + sells[j]
-                if held == 0:
-                    continue
-                m = marks[j] if j in marks else self.mid2(j)
-                if m == 0:
-                    return _C.NO_MARK
-                total += held * m * weight[j]
-            if total > self._lim_total_open:
-                return _C.MAX_TOTAL_OPEN_NOTIONAL
+        if check_open and open_total > self._lim_total_open:
+            return _C.MAX_TOTAL_OPEN_NOTIONAL
         return None
 
     def needs_approval(self, notional: Decimal | None) -> bool:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 PENDING_APPROVAL = "pending_approval"
 _C = SimpleNamespace(**{code.name: code for code in ReasonCode})  # fast member reads (engine.risk)
 _REJECTED, _FILL = OrderEventKind.REJECTED, OrderEventKind.FILL
-_HALTED, _REDUCING = RiskState.HALTED, RiskState.REDUCING
+_HALTED = RiskState.HALTED
 
 
 class RiskGuard:
@@ -117,36 +117,14 @@ class RiskGuard:
         the approval threshold apply to the order as amended; while the amend is in
         flight the larger of the old and new leaves is held.
         """
-        risk, inst = self.risk, order.instrument
+        risk = self.risk
         leaves = order.qty - order.filled
         new_leaves = new_qty - order.filled
-        reason: str | None = None
         if order.client_id in self.pending:
-            reason = _C.APPROVAL_PENDING
-        elif self.risk.state is _HALTED:
-            reason = _C.KILL_SWITCH if risk.killed else _C.RISK_HALTED
-        elif risk.state is _REDUCING and new_leaves > leaves:
-            reason = _C.RISK_REDUCING
+            reason: str | None = _C.APPROVAL_PENDING
         else:
-            cfg = risk.config
-            price = inst.ticks_to_price(new_price)
-            qty = inst.lots_to_qty(max(new_leaves, 0))
-            total = inst.lots_to_qty(new_qty)  # the order's notional is its whole quantity's, as at submit
-            position = self.session.ledger.position(inst.id)
-            mid2 = risk.mid2(order.instrument_index)
-            mid = inst.ticks_to_price(mid2) / 2 if mid2 else None
-            if cfg.max_order_notional is not None and total * price > cfg.max_order_notional:
-                reason = _C.MAX_ORDER_NOTIONAL
-            elif cfg.max_position is not None and abs(position + order.side * qty) > cfg.max_position \
-                    and new_leaves > leaves:
-                reason = _C.MAX_POSITION
-            elif cfg.price_band_bps is not None and mid is not None and mid > 0 \
-                    and abs(price - mid) / mid * 10000 > cfg.price_band_bps:
-                reason = _C.PRICE_BAND
-            else:
-                reason = risk.check_exposure(order.instrument_index, order.side, new_leaves - leaves, new_price)
-                if reason is None and risk.needs_approval(total * price) and new_leaves > leaves:
-                    reason = _C.APPROVAL_REFUSED
+            reason = risk.check_amend(order.instrument_index, side=order.side, qty=new_qty, leaves=leaves,
+                                      new_leaves=new_leaves, price_ticks=new_price)
         if reason is not None:
             risk.refused(reason)
             return reason

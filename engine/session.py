@@ -12,6 +12,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -650,8 +651,17 @@ class TradingSession:
     def kill(self, reason: str, *, flatten: bool = False, max_slippage_bps: Decimal | str | None = None,
              who: str = "strategy") -> dict[str, Any]:
         """The kill switch (`ctx.kill`, a config trigger, `tickparity kill RUN`)."""
-        record = self.guard.kill(reason, flatten=flatten, max_slippage_bps=max_slippage_bps, who=who)
-        return record
+        return self.guard.kill(reason, flatten=flatten, max_slippage_bps=max_slippage_bps, who=who)
+
+    def attach_control(self, run_dir: str | Path) -> None:
+        """Live modes: read operator commands from `run_dir`/control (engine.control) at each
+        `poll_control()`, and make orders that need approval wait for an operator
+        (`RiskEngine.interactive`) instead of the backtest's config decision."""
+        from engine.control import ControlInbox
+
+        self.guard.control = ControlInbox(run_dir)
+        self.risk.interactive = True
+        self.guard.control.write_pending(sorted(self.guard.pending))
 
     def poll_control(self) -> int:
         """Apply operator commands from the attached control inbox (`engine.control`);

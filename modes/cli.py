@@ -171,10 +171,10 @@ EXAMPLES = {
     "emulator": "tickparity emulator --data synthetic:7:1h --port 8765 --speed 1",
     "audit": "tickparity audit verify runs/demo/audit.jsonl",
     "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
-    "kill": "tickparity kill runs/live-btc --flatten --max-slippage-bps 30 --why 'feed looks wrong'",
-    "approve": "tickparity approve runs/live-btc tp-42 --why 'checked with the desk'",
-    "refuse": "tickparity refuse runs/live-btc tp-42 --why 'too large today'",
-    "resume": "tickparity resume runs/live-btc --why 'venue back, positions reconciled'",
+    "kill": "tickparity kill runs/live-btc --flatten --max-slippage-bps 30 --why stale-feed",
+    "approve": "tickparity approve runs/live-btc tp-42 --why desk-checked",
+    "refuse": "tickparity refuse runs/live-btc tp-42 --why too-large",
+    "resume": "tickparity resume runs/live-btc --why venue-back-positions-reconciled",
 }
 
 

@@ -151,6 +151,7 @@ def test_drawdown_kills_cancels_flattens_within_the_cap_and_times_the_cancels(tm
         ("halted", "kill", "risk", "max_drawdown"), ("active", "resume", "strategy", "checked")]
     actions = [r["action"] for r in rf.audit(run, "risk")]
     assert actions[:4] == ["risk_state", "kill", "kill_cancels_done", "flatten"]
+    assert main(["audit", "verify", str(run / "audit.jsonl")]) == 0  # risk records are in the chain
 
 
 def test_ctx_kill_without_flatten_freezes_and_with_a_zero_cap_does_not_chase(tmp_path, flat):
@@ -222,10 +223,16 @@ def test_backtest_approvals_follow_the_config(tmp_path, flat, mode, expected):
 def test_an_amend_beyond_a_limit_is_refused_and_the_order_kept(tmp_path, flat):
     steps = [buy(100, "0.5", "9990", id="a"),
              {"at_ms": 200, "do": "amend", "id": "a", "qty": "0.9"},  # 0.9 x 10000.50 = 9000.45 > 8000
-             {"at_ms": 300, "do": "amend", "id": "a", "qty": "0.7"}]  # 7000.35: applied
-    run = rf.run(tmp_path, flat, steps, {"max_position_notional": 8000})
+             {"at_ms": 300, "do": "amend", "id": "a", "qty": "0.7"},  # 7000.35: applied
+             # |10300 - 10000.50| / 10000.50 = 299.5 bps > 200
+             {"at_ms": 400, "do": "amend", "id": "a", "price": "10300"},
+             # 0.7 x 13000 = 9100 > 9000 (the whole amended quantity, as at submit; checked before the band)
+             {"at_ms": 500, "do": "amend", "id": "a", "price": "13000"}]
+    run = rf.run(tmp_path, flat, steps, {"max_position_notional": 8000, "price_band_bps": 200,
+                                         "max_order_notional": 9000})  # 0.9 x 9990 = 8991 passes it
     events = [(u["event"], u["reason"]) for u in rf.updates(run)]
-    assert events == [("acknowledged", "None"), ("amend_rejected", "max_position_notional"), ("amended", "None")]
+    assert events == [("acknowledged", "None"), ("amend_rejected", "max_position_notional"), ("amended", "None"),
+                      ("amend_rejected", "price_band"), ("amend_rejected", "max_order_notional")]
     assert rf.orders(run)["a"]["qty"] == "0.70000"
 
 
@@ -304,13 +311,15 @@ class _Pos:
        holds=st.lists(st.tuples(st.integers(0, 1), st.sampled_from([1, -1]), st.integers(0, 400)), max_size=6),
        side=st.sampled_from([1, -1]), lots=st.integers(1, 400),
        mids=st.lists(st.integers(1, 3_000_000), min_size=2, max_size=2),
-       limits=st.tuples(st.integers(1, 10**7), st.integers(1, 10**7), st.integers(1, 2 * 10**7)))
+       limits=st.tuples(st.integers(1, 10**7), st.integers(1, 10**7), st.integers(1, 2 * 10**7),
+                        st.integers(1, 2 * 10**7)))
 def test_exposure_arithmetic_matches_a_decimal_recomputation(pos, holds, side, lots, mids, limits):
     specs = load_instruments()
     insts = [specs[BTC], specs[ETH]]
-    per_pos, per_open, total_pos = (Decimal(x) for x in limits)
+    per_pos, per_open, total_pos, total_open = (Decimal(x) for x in limits)
     engine = RiskEngine(RiskConfig.from_table({"max_position_notional": per_pos, "max_open_notional": per_open,
-                                               "max_total_position_notional": total_pos}))
+                                               "max_total_position_notional": total_pos,
+                                               "max_total_open_notional": total_open}))
     tops = [(lambda m=m: (m, 1, m + 2, 1)) for m in mids]  # bid m, ask m + 2 ticks: mid2 = 2m + 2
     engine.bind(insts, [_Pos(p) for p in pos], tops)
     buys, sells = [0, 0], [0, 0]
@@ -338,6 +347,9 @@ def test_exposure_arithmetic_matches_a_decimal_recomputation(pos, holds, side, l
         expected = "max_open_notional"
     elif after > before and after * mid(0) + worst(1) * mid(1) > total_pos:
         expected = "max_total_position_notional"
+    elif ((buys[0] + sells[0] + lots) * insts[0].lot_size * mid(0)
+          + (buys[1] + sells[1]) * insts[1].lot_size * mid(1)) > total_open:
+        expected = "max_total_open_notional"
     assert engine.check_exposure(0, side, lots, 0) == expected
 
 
@@ -389,3 +401,18 @@ def test_no_mark_values_by_the_limit_price_or_refuses():
     assert engine.check_exposure(0, 1, 10_000, 0) == "no_mark"  # a market buy of 0.1 BTC
     assert engine.check_exposure(0, 1, 10_000, 9_999_00) is None  # 0.1 x 9999 = 999.90 <= 1000
     assert engine.check_exposure(0, 1, 10_002, 9_999_00) == "max_position_notional"  # 0.10002 x 9999 = 1000.09998
+
+
+def test_docs_risk_md_lists_every_key_and_its_example_is_valid(root):
+    """docs/risk.md's [risk] example is a valid table naming every key; its limits table
+    names every risk reason of the vocabulary."""
+    import tomllib
+    from dataclasses import fields
+
+    text = (root / "docs" / "risk.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    table = tomllib.loads(block)["risk"]
+    RiskConfig.from_table(table)
+    assert set(table) == {f.name for f in fields(RiskConfig)}
+    risk_codes = {code.value for code, reason in REASONS.items() if reason.source == ReasonSource.RISK}
+    assert {code for code in risk_codes if f"`{code}`" not in text} == set()

@@ -1,7 +1,7 @@
 """Live-mode risk: orders waiting for approval, the control inbox and its CLI, ambiguous
 outcomes, SIGUSR1. A session built by hand with a scripted venue (the test plays the
-venue's answers), `RiskEngine(interactive=True)` as a live driver sets it, and the run
-directory's inbox attached as a live driver attaches it.
+venue's answers) and the run directory's inbox attached as a live driver attaches it
+(`session.attach_control`, which also makes approvals wait for an operator).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def _session(tmp_path, table):
     session = TradingSession(
         strategy=strategy, instruments={BTC.id: BTC}, venues={"binance": venue}, clock=SimClock(S),
         ledger=Ledger({BTC.id: BTC}, {"binance": {"USDT": Decimal("1000000")}}),
-        risk=RiskEngine(RiskConfig.from_table(table), interactive=True), audit=AuditLog(tmp_path / "audit.jsonl"))
-    session.guard.control = ControlInbox(tmp_path)
+        risk=RiskEngine(RiskConfig.from_table(table)), audit=AuditLog(tmp_path / "audit.jsonl"))
+    session.attach_control(tmp_path)  # what a live driver does
     session.start()
     return session, venue, strategy
 

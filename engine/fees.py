@@ -60,8 +60,8 @@ def fill_fee(
 
     "quote": notional x rate / 10,000 in the quote asset, both sides. "received": a buy
     pays qty x rate / 10,000 in the base asset it receives, a sell notional x rate / 10,000
-    in quote (Binance spot, "Trading fees are deducted from the asset you receive",
-    https://www.binance.com/en/support/faq/detail/e85d6e703b874674840122196b89780a).
+    in quote (Binance spot: "Trading fees are always charged in the asset you receive",
+    https://www.binance.com/en-GB/support/faq/what-is-binance-spot-trading-fee-and-how-to-calculate-e85d6e703b874674840122196b89780a).
     The fee valued in quote at the fill price is the same number either way.
     """
     if fee_asset == "received" and side > 0:
@@ -78,11 +78,13 @@ def rates(instrument: Instrument, maker_bps: Decimal, taker_bps: Decimal) -> tup
     return maker, taker
 
 
-def locked_amounts(orders: Iterable[Order], maker_bps: Decimal, taker_bps: Decimal) -> dict[str, Decimal]:
+def locked_amounts(orders: Iterable[Order], maker_bps: Decimal, taker_bps: Decimal,
+                   fee_asset: str = "quote") -> dict[str, Decimal]:
     """{asset: amount} the venue holds locked for these open orders, as Binance spot does.
 
-    A limit buy locks its quote notional at its limit price plus the largest fee it may be
-    charged (fees are charged in quote here: notional x max(maker, taker, 0) / 10,000); a
+    A limit buy locks its quote notional at its limit price, plus, when fees are charged in
+    quote (`fee_asset` "quote"), the largest fee it may be charged: notional x max(maker,
+    taker, 0) / 10,000 (with "received" the fee comes out of the base it receives); a
     sell locks its base quantity. Only orders the venue has acknowledged count (the venue
     locks on arrival; we learn it with the ack), and only what they have left. A market buy
     locks nothing (it pays fill by fill). Rule source: Binance spot "free" and "locked"
@@ -99,6 +101,6 @@ def locked_amounts(orders: Iterable[Order], maker_bps: Decimal, taker_bps: Decim
         elif order.type != OrderType.MARKET:
             maker, taker = rates(inst, bps(maker_bps), bps(taker_bps))
             notional = lots * Decimal(order.price) * inst.tick_size
-            out[inst.quote] = (out.get(inst.quote, Decimal(0))
-                               + notional + notional * max(maker, taker, Decimal(0)) / _BPS)
+            fee = notional * max(maker, taker, Decimal(0)) / _BPS if fee_asset == "quote" else Decimal(0)
+            out[inst.quote] = out.get(inst.quote, Decimal(0)) + notional + fee
     return out

@@ -53,7 +53,10 @@ class Recorder:
     """Receives what a run produced; the backtest writes it to the run directory."""
 
     def fill(self, order: Order, ts: int, exch_ts: int, price: Decimal, qty: Decimal,
-             fee: Decimal, liquidity: str) -> None: ...
+             fee: Decimal, liquidity: str, fee_charged: Decimal | None = None,
+             fee_charged_asset: str | None = None, trade_id: str | None = None) -> None:
+        """One booked fill: `fee` valued in the quote asset; `fee_charged` in
+        `fee_charged_asset` as the venue charged it (engine/venue_merge.py)."""
 
     def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
                fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None: ...

@@ -58,6 +58,10 @@ _REJECTED = int(OrderEventKind.REJECTED)
 _AMENDED = int(OrderEventKind.AMENDED)
 _CANCEL_REJECTED = int(OrderEventKind.CANCEL_REJECTED)
 _STATE = int(OrderEventKind.STATE)
+_BALANCES_MARKER = -2  # venues.sim.codes.Q_BALANCES: a STATE row answering request_balances
+_END_STATUS = {int(OrderEventKind.CANCELLED): OrderStatus.CANCELLED,
+               int(OrderEventKind.EXPIRED): OrderStatus.EXPIRED,
+               int(OrderEventKind.REJECTED): OrderStatus.REJECTED}
 _NOT_RECEIVED = ReasonCode.NOT_RECEIVED.value
 _USER_CANCEL = ReasonCode.USER_CANCEL.value
 _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SUBMIT.value
@@ -71,6 +75,10 @@ class VenueMerge:
     def on_order_event(self, rec: Any) -> None:
         """Apply one simulated-venue row (fields of ORDER_EVENT_DTYPE): converted to the
         typed records of every other venue and merged like them."""
+        if int(rec["order_no"]) == _BALANCES_MARKER:  # the answer to request_balances
+            venue = self.venues[self._by_index(int(rec["instrument"])).venue]
+            self.on_balances(venue.name, venue.balances())
+            return
         order = self.oms.by_no.get(int(rec["order_no"]))
         if order is None:  # the venue answers only orders the OMS sent
             raise InternalError(f"venue reported unknown order number {int(rec['order_no'])}")
@@ -81,14 +89,7 @@ class VenueMerge:
         inst = order.instrument
         update = None
         if kind == _FILL:
-            price, lots, filled = int(rec["price"]), int(rec["qty"]), int(rec["filled"])
-            liq = Liquidity(int(rec["liquidity"]))
-            venue = self.venues[inst.venue]
-            fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
-                                  bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
-            fill = VenueFill(order.client_id, str(order.order_no), f"{order.order_no}.{filled}", price, lots,
-                             fee, asset, liq, exch_ts, now, "sim")
-            update = self._merge_fill(order, fill, now, int(rec["leaves"]))
+            update = self._merge_fill(order, self._sim_fill(order, rec, now, "sim"), now, int(rec["leaves"]))
         elif kind in _ROW_STATUS:
             filled = int(rec["filled"])
             state = VenueOrderState(order.client_id, str(order.order_no), _ROW_STATUS[kind],
@@ -117,14 +118,47 @@ class VenueMerge:
             self._deliver(update)
         self._flush()
 
+    def _sim_fill(self, order: Order, rec: Any, now: int, source: str) -> VenueFill:
+        """A simulated FILL row as the venue's fill report: trade id `<order_no>.<filled>`
+        (cumulative lots after it: unique per order), fee in the venue's fee asset."""
+        inst = order.instrument
+        price, lots = int(rec["price"]), int(rec["qty"])
+        liq = Liquidity(int(rec["liquidity"]))
+        venue = self.venues[inst.venue]
+        fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
+                              bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
+        return VenueFill(order.client_id, str(order.order_no), f"{order.order_no}.{int(rec['filled'])}", price,
+                         lots, fee, asset, liq, int(rec["exch_ts"]), now, source)
+
     def _sim_query_answer(self, order: Order, rec: Any, now: int) -> None:
-        """The simulated venue's answer to `request_order_state` (kind STATE): its fills of
-        the order as of the query's exchange time, then its state (see SimulatedVenue)."""
+        """The simulated venue's answer to a lookup (a STATE row, produced at the query's
+        exchange time): the order's fills from the venue's history (my trades), then its
+        state: open (the row's price, qty, filled), ended (its last report) or not found."""
         venue = self.venues[order.instrument.venue]
-        fills, state = venue.query_answer(order, rec, now)
-        for fill in fills:
-            self.on_venue_fill(fill, _flush=False)
-        self.on_venue_state(state, _flush=False)
+        fills, end = venue.order_history(order.order_no)
+        exch_ts = int(rec["exch_ts"])
+        for row in fills:
+            update = self._merge_fill(order, self._sim_fill(order, row, now, "query"), now, int(row["leaves"]))
+            if update is not None:
+                self._deliver(update)
+        cid, vid = order.client_id, str(order.order_no)
+        if int(rec["reason"]) == 0:  # open at the venue
+            filled = int(rec["filled"])
+            status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.ACKNOWLEDGED
+            state = VenueOrderState(cid, vid, status, int(rec["order_price"]), int(rec["qty"]), filled,
+                                    exch_ts, now, None, "query")
+        elif end is not None:
+            end_kind = int(end["kind"])
+            status = OrderStatus.FILLED if end_kind == _FILL else _END_STATUS[end_kind]
+            filled = int(end["filled"])
+            state = VenueOrderState(cid, vid, status, int(end["order_price"]), filled + int(end["leaves"]),
+                                    filled, exch_ts, now, venue_reason(int(end["reason"])), "query")
+        else:
+            state = VenueOrderState(cid, vid, OrderStatus.REJECTED, order.price, order.qty, 0, exch_ts, now,
+                                    ReasonCode.UNKNOWN_ORDER.value, "query", found=False)
+        update = self._merge_state(order, state, now)
+        if update is not None:
+            self._deliver(update)
 
     # -- typed records (live venues; the simulated venue's rows come through here too) -----
     def on_command_result(self, result: CommandResult) -> None:
@@ -323,7 +357,8 @@ class VenueMerge:
         self.audit.write(now, "fill", client_id=order.client_id, exch_ts=fill.exch_ts,
                          price=decimal_str(fill_price), qty=decimal_str(fill_qty), fee=decimal_str(fill.fee),
                          fee_asset=fill.fee_asset, liquidity=liquidity, trade_id=fill.trade_id)
-        self.recorder.fill(order, now, fill.exch_ts, fill_price, fill_qty, fee_quote, liquidity)
+        self.recorder.fill(order, now, fill.exch_ts, fill_price, fill_qty, fee_quote, liquidity,
+                           fill.fee, fill.fee_asset, fill.trade_id)
         parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
         if parent is not None:
             parent.add_fill(now, fill_price, fill_qty, fee_quote)

@@ -47,6 +47,7 @@ from venues.sim.codes import (
     RQ_CANCEL,
     RQ_INST,
     RQ_KIND,
+    RQ_QUERY,
     RQ_SEQ,
     RQ_SUBMIT,
     RQ_VENUE,
@@ -113,6 +114,7 @@ from venues.sim.matching_nb import (
     gtd_due_nb,
     l3_queue_nb,
     level_change_nb,
+    query_nb,
     queue_level_nb,
     snapshot_end_nb,
     submit_nb,
@@ -961,6 +963,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                         submit_nb(book, ords, rsp, S, V, R, r, et, v)
                     elif kind == RQ_CANCEL:
                         cancel_nb(ords, rsp, S, V, R, r, et, v)
+                    elif kind == RQ_QUERY:
+                        query_nb(ords, rsp, S, V, R, r, et, v)
                     else:
                         amend_nb(book, ords, rsp, S, V, R, r, et, v)
                     last = S[S_NREQ] - 1

@@ -1,9 +1,11 @@
 """Order manager: the order state machine, client ids and idempotent submission.
 
-Why strict: a live venue can answer late, twice or out of order; an illegal status
-change is a bug or a venue anomaly that must surface, not be papered over. It raises
-`IllegalTransitionError`, an `InternalError` (exit 1): the user cannot cause it. Every mode
-feeds venue responses through the same `OrderManager.apply_*` methods.
+Why strict: an illegal status change is a bug that must surface, not be papered over. It
+raises `IllegalTransitionError`, an `InternalError` (exit 1): the user cannot cause it.
+A live venue answers late, twice or out of order; that is not a bug, so venue reports go
+through engine/venue_merge.py first, which merges them per client id (fills once per
+trade id, statuses never regressing) and asks `set_status` only for legal changes. Every
+mode feeds venue reports through that one merge.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ its own state after the round trip (entry + response latency), never by a resend
 from decimal import Decimal
 
 import pytest
+from sim_helpers import BUY, DELTA, SELL, events, instrument
 
 from engine.audit import AuditLog
 from engine.clock import SimClock
@@ -18,7 +19,6 @@ from engine.session import TradingSession
 from engine.strategy import Strategy
 from engine.types import OrderEventKind, OrderStatus
 from engine.types.venue_reports import Command, CommandResult, Outcome
-from sim_helpers import BUY, DELTA, SELL, events, instrument
 from venues.sim import SimCore, SimVenueConfig, WakeKind
 from venues.simulated import SimulatedVenue
 

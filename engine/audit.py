@@ -10,12 +10,23 @@ finished run ends its log with one `end` record (`records` = how many came befor
 states the count and the final hash elsewhere too (summary.json `run.audit`). `verify`
 refuses a log without its closing record (cut short, or a run still in progress or
 killed), one with records after it (extended), and one that disagrees with summary.json.
+
+Why resume: a live account's log must survive restarts. `AuditLog(path, resume=True)`
+verifies the existing chain, never truncates it, and continues it with one `resume`
+record (what it found: records, head hash, whether the last session closed its log);
+`verify` accepts records after a closing record only when the next one is such a
+`resume`. A record torn by a crash mid-write (an incomplete last line) is moved, byte for
+byte, to `<log>.torn` and named in the `resume` record (its length and SHA-256), so the
+chain continues from the last whole record and nothing written is lost. `durable=True`
+(live modes) flushes and fsyncs every record as it is written: a crash loses at most the
+record being written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +34,7 @@ from engine.errors import DataError, InternalError
 
 GENESIS = "0" * 64
 END = "end"  # type of the closing record
+RESUME = "resume"  # first record of a session that continues an existing log
 
 
 def _canonical(record: dict[str, Any]) -> str:
@@ -36,12 +48,24 @@ def _link(prev: str, body: str) -> str:
 class AuditLog:
     """Writes one JSON object per line: {seq, ts, type, ..., prev, hash}."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, resume: bool = False, durable: bool = False, ts: int = 0) -> None:
+        """A new log at `path` (an existing file is replaced), or with `resume` the
+        existing one continued (created when absent; DataError when its chain is broken).
+        `durable`: flush and fsync after every record (live modes). `ts` stamps the
+        `resume` record."""
         self.path = Path(path)
-        self._file = self.path.open("w", encoding="utf-8")
         self._prev = GENESIS
         self._seq = 0
+        self.durable = durable
         self.sealed: dict[str, Any] | None = None
+        found = None
+        if resume and self.path.is_file():
+            found = _resume_point(self.path)
+            self._seq, self._prev = found["records"], found["head"]
+        self._file = self.path.open("a" if resume else "w", encoding="utf-8")
+        if found is not None and found["records"]:
+            self.write(ts, RESUME, records=found["records"], head=found["head"], closed=found["closed"],
+                       **({"torn": found["torn"]} if found.get("torn") else {}))
 
     def write(self, ts: int, type_: str, **fields: Any) -> None:
         if self.sealed is not None:
@@ -53,6 +77,9 @@ class AuditLog:
         self._file.write(f'{body[:-1]},"hash":"{digest}"}}\n')
         self._prev = digest
         self._seq += 1
+        if self.durable:
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
     def seal(self, ts: int) -> dict[str, Any]:
         """Write the closing record and return {records, final_hash} for the run's summary.
@@ -63,6 +90,7 @@ class AuditLog:
         if self.sealed is None:
             self.write(ts, END, records=self._seq)
             self._file.flush()
+            os.fsync(self._file.fileno())
             self.sealed = {"records": self._seq, "final_hash": self._prev}
         return self.sealed
 
@@ -87,13 +115,14 @@ def verify(path: Path, expected: dict[str, Any] | None = None) -> int:
         raise DataError(f"audit log not found: {file}")
     with file.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
-            if end_line:
-                raise DataError(f"{file}:{line_no}: extended: a record after the closing record of line "
-                                f"{end_line} (the run ended with {end_line} records)")
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{file}:{line_no}: not JSON ({exc.msg})") from None
+            if end_line and not (isinstance(record, dict) and record.get("type") == RESUME):
+                raise DataError(f"{file}:{line_no}: extended: a record after the closing record of line "
+                                f"{end_line} (the run ended with {end_line} records)")
+            end_line = 0
             claimed = record.pop("hash", None)
             if record.get("prev") != prev:
                 raise DataError(f"{file}:{line_no}: chain broken (prev does not match line {line_no - 1})")
@@ -105,6 +134,9 @@ def verify(path: Path, expected: dict[str, Any] | None = None) -> int:
             count += 1
             if record.get("type") == END:
                 end_line, end_claim = line_no, record.get("records")
+            elif record.get("type") == RESUME and record.get("records") != count - 1:
+                raise DataError(f"{file}:{line_no}: the resume record counts {record.get('records')} records "
+                                f"before it, the log holds {count - 1}")
     if expected is not None:
         want = int(expected.get("records", -1))
         if count < want:
@@ -123,6 +155,41 @@ def verify(path: Path, expected: dict[str, Any] | None = None) -> int:
         raise DataError(f"{file}:{end_line}: the closing record counts {end_claim} records before it, "
                         f"the log holds {count - 1}")
     return count
+
+
+def _resume_point(path: Path) -> dict[str, Any]:
+    """Where an existing log continues: {records, head, closed, torn}. The chain of every
+    whole record is checked (DataError at the first broken one); an incomplete last line
+    (no newline: a crash mid-write) is appended to `<log>.torn`, fsynced, and only then
+    cut from the log."""
+    data = path.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    torn = None
+    if cut < len(data):
+        tail = data[cut:]
+        side = path.with_name(path.name + ".torn")
+        with side.open("ab") as handle:
+            handle.write(tail)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with path.open("r+b") as handle:
+            handle.truncate(cut)
+            handle.flush()
+            os.fsync(handle.fileno())
+        torn = {"bytes": len(tail), "sha256": hashlib.sha256(tail).hexdigest(), "moved_to": side.name}
+    prev, count, closed = GENESIS, 0, False
+    for line_no, line in enumerate(data[:cut].decode("utf-8").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line_no}: not JSON ({exc.msg}); cannot resume this log") from None
+        claimed = record.pop("hash", None)
+        if record.get("prev") != prev or record.get("seq") != count or _link(prev, _canonical(record)) != claimed:
+            raise DataError(f"{path}:{line_no}: chain broken; cannot resume this log (check it with "
+                            "`tickparity audit verify`)")
+        prev, count = claimed, count + 1
+        closed = record.get("type") == END
+    return {"records": count, "head": prev, "closed": closed, "torn": torn}
 
 
 def run_statement(log: Path) -> dict[str, Any] | None:

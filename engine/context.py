@@ -402,7 +402,8 @@ class Context:
         v = self._session.venues.get(venue)
         if v is not None and getattr(v, "enforce_balances", False):
             orders = [o for o in self._session.oms.open_orders(None) if o.instrument.venue == venue]
-            locked = locked_amounts(orders, v.maker_fee_bps, v.taker_fee_bps).get(asset, Decimal(0))
+            locked = locked_amounts(orders, v.maker_fee_bps, v.taker_fee_bps,
+                                    getattr(v, "fee_asset", "quote")).get(asset, Decimal(0))
         return locked if part == "locked" else total - locked
 
     def log(self, message: str, *, level: str = "info", **fields: object) -> None:

@@ -1,18 +1,23 @@
 """Order manager: the order state machine, client ids and idempotent submission.
 
-Why strict: a live venue can answer late, twice or out of order; an illegal status
-change is a bug or a venue anomaly that must surface, not be papered over. It raises
-`IllegalTransitionError`, an `InternalError` (exit 1): the user cannot cause it. Every mode
-feeds venue responses through the same `OrderManager.apply_*` methods.
+Why strict: an illegal status change is a bug that must surface, not be papered over. It
+raises `IllegalTransitionError`, an `InternalError` (exit 1): the user cannot cause it.
+A live venue answers late, twice or out of order; that is not a bug, so venue reports go
+through engine/venue_merge.py first, which merges them per client id (fills once per
+trade id, statuses never regressing) and asks `set_status` only for legal changes. Every
+mode feeds venue reports through that one merge.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
-from engine.errors import IllegalTransitionError
+from engine.errors import ConfigError, IllegalTransitionError, StorageError
 from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.orders import TERMINAL_STATUSES
 
@@ -71,6 +76,18 @@ class Order:
     arrival_bid: Decimal | None = None
     arrival_ask: Decimal | None = None
     history: list[OrderStatus] = field(default_factory=list)
+    # what the venue told us (engine.types.venue_reports; merged by engine.venue_merge)
+    venue_order_id: str | None = None
+    evidence: dict | None = None  # the venue's own words when it refused the order
+    venue_filled: int = 0  # lots: the largest cumulative `filled` a venue state reported
+    ambiguous: set[str] = field(default_factory=set)  # commands awaiting a lookup
+    lookup_pending: bool = False  # a request_order_state is out, not answered yet
+    state_ts: int = -1  # exch_ts of the venue state whose price/qty the order carries
+
+    @property
+    def owed(self) -> int:
+        """Lots the venue says filled that no fill record has booked yet (0 = none)."""
+        return max(0, self.venue_filled - self.filled)
 
     @property
     def leaves(self) -> int:
@@ -154,10 +171,69 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
+CLIENT_ID_MAX = 36  # Binance spot newClientOrderId: ^[.A-Z:/a-z0-9_-]{1,36}$ (the longest we need)
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def base36(n: int) -> str:
+    """n >= 0 in lowercase base 36 (short ids: session 1,000,000 is 'lfls')."""
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+        if n == 0:
+            return out
+
+
+def next_session_number(state_dir: Path, account: str) -> int:
+    """The next session number on `account` (1, 2, ...), kept durably in
+    `state_dir/sessions.json` ({account: last number}) under a writer lock, so two
+    sessions started on one account, or one restarted after a crash, never share one.
+
+    Written atomically (temporary file, fsync, rename, fsync of the directory): a crash
+    leaves the old number or the new one, never a torn file. Raises StorageError when
+    the file is unreadable or another process holds the lock too long.
+    """
+    from engine.durable import WriterLock, fsync_dir
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "sessions.json"
+    with WriterLock(path, f"session counter {path}").held():
+        try:
+            counters = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"{path}: unreadable session counter ({exc}); it holds the last session "
+                               "number per account: restore it, or remove it only if no open orders "
+                               "of earlier sessions remain") from None
+        number = int(counters.get(account, 0)) + 1
+        counters[account] = number
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(counters, sort_keys=True, indent=1))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_dir(state_dir)
+    return number
+
+
+def session_id_prefix(state_dir: Path, account: str, base: str = "tp") -> str:
+    """The client-id prefix of a new live session on `account`: `<base>-<session in base
+    36>`, so its orders are `<base>-<session>-<n>` (`tp-1a-42`): deterministic within the
+    session, unique across sessions and restarts on the account, and recognisably ours
+    (every id starts with `<base>-`). Backtests keep the bare `tp` prefix (`tp-42`):
+    deterministic from the config, with no account to collide on."""
+    return f"{base}-{base36(next_session_number(state_dir, account))}"
+
+
 class OrderManager:
     """Owns every order of a run, keyed by client id and by the venue-facing order number."""
 
     def __init__(self, id_prefix: str = "tp", recent_capacity: int = 100_000) -> None:
+        if not id_prefix or len(id_prefix) > CLIENT_ID_MAX - 16:
+            raise ConfigError(f"client id prefix {id_prefix!r}: 1 to {CLIENT_ID_MAX - 16} characters "
+                              f"(ids are '<prefix>-<n>', at most {CLIENT_ID_MAX})")
         self._prefix = id_prefix
         self._next_no = 1
         self.recent = RecentIds(recent_capacity)
@@ -165,6 +241,9 @@ class OrderManager:
         self.by_no: dict[int, Order] = {}
         self.open_nos: dict[int, None] = {}  # insertion-ordered: deterministic iteration
         self.parents: dict[str, ParentOrder] = {}
+        # (instrument id, trade id) of every fill booked: a fill reported twice (REST reply,
+        # user stream, my-trades query) is booked once
+        self.trades: set[tuple[str, str]] = set()
 
     def next_client_id(self) -> str:
         return f"{self._prefix}-{self._next_no}"

@@ -37,6 +37,7 @@ FILLS_SCHEMA = pa.schema([
     ("ts", pa.int64()), ("exch_ts", pa.int64()), ("instrument", _STR), ("venue", _STR),
     ("client_id", _STR), ("parent_id", _STR), ("side", _STR), ("price", _STR), ("qty", _STR),
     ("fee", _STR), ("fee_asset", _STR), ("liquidity", _STR),
+    ("fee_charged", _STR), ("fee_charged_asset", _STR), ("trade_id", _STR),
 ])
 ORDERS_SCHEMA = pa.schema([
     ("client_id", _STR), ("parent_id", _STR), ("instrument", _STR), ("venue", _STR),
@@ -107,10 +108,14 @@ class RunWriter:
 
     # -- Recorder protocol ---------------------------------------------------------------
     def fill(self, order: Order, ts: int, exch_ts: int, price: Decimal, qty: Decimal,
-             fee: Decimal, liquidity: str) -> None:
+             fee: Decimal, liquidity: str, fee_charged: Decimal | None = None,
+             fee_charged_asset: str | None = None, trade_id: str | None = None) -> None:
         inst = order.instrument
+        if fee_charged is None:
+            fee_charged, fee_charged_asset = fee, inst.settle or inst.quote
         self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
-                            order.side_name, _s(price), _s(qty), _s(fee), inst.settle or inst.quote, liquidity))
+                            order.side_name, _s(price), _s(qty), _s(fee), inst.settle or inst.quote, liquidity,
+                            _s(fee_charged), fee_charged_asset, trade_id))
 
     def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
                fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None:

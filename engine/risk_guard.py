@@ -25,18 +25,20 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import StrategyError
 from engine.risk import RiskState
-from engine.types import OrderEventKind, OrderStatus
+from engine.types import OrderStatus
 from engine.types.orders import ReasonCode
+from engine.views import Event
 
 if TYPE_CHECKING:
     from engine.control import Command, ControlInbox
     from engine.oms import Order
     from engine.session import TradingSession
+    from engine.views import OrderUpdate
 
 #: pre_submit's answer for an order that waits for an operator's approval
 PENDING_APPROVAL = "pending_approval"
 _C = SimpleNamespace(**{code.name: code for code in ReasonCode})  # fast member reads (engine.risk)
-_REJECTED, _FILL = OrderEventKind.REJECTED, OrderEventKind.FILL
+_EV_REJECTED, _EV_FILL = Event.REJECTED, Event.FILL
 _HALTED = RiskState.HALTED
 
 
@@ -139,19 +141,20 @@ class RiskGuard:
         return reason
 
     # -- after a venue response ---------------------------------------------------------------
-    def after_event(self, order: Order, kind: OrderEventKind, rec: Any, now: int) -> None:
-        """Update the order's held exposure and feed the triggers; called by
-        `TradingSession.on_order_event` before the strategy hears of the event."""
+    def after_event(self, order: Order, update: OrderUpdate, now: int) -> None:
+        """Update the order's held exposure and feed the triggers; called by the session's
+        venue merge (engine/venue_merge.py) for every venue report that changed the order,
+        before the strategy hears of it."""
         risk = self.risk
         risk.hold(order.client_id, order.instrument_index, order.side, order.leaves)
         fired = None
-        if kind == _REJECTED:
+        if update.event == _EV_REJECTED:
             fired = risk.on_venue_reject(now)
-        elif kind == _FILL and risk.config.disable_slippage_bps is not None:
+        elif update.event == _EV_FILL and risk.config.disable_slippage_bps is not None:
             bid, ask = order.arrival_bid, order.arrival_ask
-            if bid is not None and ask is not None and bid + ask > 0:
+            price = update.last_fill_price
+            if bid is not None and ask is not None and bid + ask > 0 and price is not None:
                 mid = (bid + ask) / 2
-                price = order.instrument.ticks_to_price(int(rec["price"]))
                 fired = risk.on_fill_slippage(now, order.side * (price - mid) / mid * 10000)
         if fired is not None:
             self.apply(now, *fired)
@@ -222,7 +225,7 @@ class RiskGuard:
         risk.bypass = True
         try:
             for order in targets:
-                if "cancel" not in session._in_flight.get(order.order_no, ()):
+                if all(request[0] != "cancel" for request in session._in_flight.get(order.order_no, ())):
                     session.cancel(order.client_id)
         finally:
             risk.bypass = False

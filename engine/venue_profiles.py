@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.config import parse_decimal, read_toml_file
 from engine.errors import ConfigError
+from engine.fees import FEE_ASSET_RULES
 
 #: keys a `[venues.<name>]` table may hold (README "Venue table keys")
 VENUE_TABLE_KEYS: tuple[str, ...] = (
@@ -35,6 +36,7 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     "enforce_balances",
     "leverage",  # contracts: an int, or { "BTC/USDT:USDT" = 10 } (engine/margin.py)
     "margin_mode",  # contracts: "cross" (default) or "isolated"
+    "fee_asset",
 )
 #: keys of its `latency` table
 LATENCY_KEYS: tuple[str, ...] = (
@@ -70,6 +72,7 @@ class VenueProfile:
     latency_source: str
     enforce_balances: bool
     quote_balance: Decimal
+    fee_asset: str = "quote"  # engine.fees.FEE_ASSET_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,7 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
     for name, spec in raw.get("profiles", {}).items():
         where = f"{file} [profiles.{name}]"
         missing = [f for f in fields if f not in spec]
-        unknown = sorted(set(spec) - set(fields))
+        unknown = sorted(set(spec) - set(fields) - {"fee_asset"})
         if missing or unknown:
             raise ConfigError(f"{where}: missing {missing}, unknown {unknown}; fields: {list(fields)}")
         latency = dict(spec["latency"])
@@ -108,6 +111,7 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
             latency_source=str(spec["latency_source"]),
             enforce_balances=bool(spec["enforce_balances"]),
             quote_balance=Decimal(_decimal_text(spec["quote_balance"], f"{where} quote_balance")),
+            fee_asset=parse_fee_asset(spec.get("fee_asset", "quote"), f"{where} fee_asset"),
         )
     defaults = dict(raw.get("venues", {}))
     for venue, name in defaults.items():
@@ -168,10 +172,14 @@ def resolve_venue_table(
     fees_missing = [k for k in ("maker_fee_bps", "taker_fee_bps") if k not in table]
     for key in fees_missing:
         out[key] = getattr(prof, key)
+    if "fee_asset" not in table:  # the venue's rule, not an assumption: stated with the fees
+        out["fee_asset"] = prof.fee_asset
     if fees_missing and warn:
         shown = " / ".join(f"{k} = {getattr(prof, k)}" for k in fees_missing)
+        charged = (", charged in the asset received (a buy in base, a sell in quote)"
+                   if out["fee_asset"] == "received" else "")
         notes.append(f"{where} {', '.join(fees_missing)} not set: using {shown} bps from profile "
-                     f"{name!r} ({prof.description}; {prof.fee_source})")
+                     f"{name!r} ({prof.description}; {prof.fee_source}){charged}")
 
     latency = table.get("latency")
     if latency is None:
@@ -217,6 +225,13 @@ def parse_balances(venue: str, raw: Any) -> dict[str, Decimal]:
         if out[str(asset)] < 0:
             raise ConfigError(f"{where} balances.{asset} = {amount!r}: must not be negative")
     return out
+
+
+def parse_fee_asset(value: Any, where: str) -> str:
+    """A venue's fee-asset rule ("quote" or "received", engine.fees.FEE_ASSET_RULES)."""
+    if value not in FEE_ASSET_RULES:
+        raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(map(repr, FEE_ASSET_RULES))}")
+    return str(value)
 
 
 def _decimal_text(value: Any, where: str) -> str:

@@ -320,7 +320,7 @@ def venue_settings_json(venue_configs: dict[str, Any]) -> dict[str, dict[str, An
                    "taker_fee_bps": str(cfg.taker_fee_bps), "entry_ns": cfg.entry_ns,
                    "response_ns": cfg.response_ns, "feed_ns": cfg.feed_ns,
                    "enforce_balances": cfg.enforce_balances,
-                   "balances": {a: str(x) for a, x in cfg.balances}}
+                   "balances": {a: str(x) for a, x in cfg.balances}, "fee_asset": cfg.fee_asset}
             for name, cfg in venue_configs.items()}
 
 

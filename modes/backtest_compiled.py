@@ -70,6 +70,7 @@ class ReplayVenue:
         self.config = inner.config
         self.maker_fee_bps = inner.maker_fee_bps
         self.taker_fee_bps = inner.taker_fee_bps
+        self.fee_asset = inner.fee_asset
         self.snapshot: np.ndarray | None = None  # 4 ints per instrument, or None = live book
         self.expect: list[int] = []  # order numbers the log says were sent
 

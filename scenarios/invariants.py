@@ -308,7 +308,9 @@ class LedgerReconciles(Invariant):
                 positions[f["instrument"]] += sign * qty
                 continue
             base_key, quote_key = f"{f['venue']}:{base_asset}", f"{f['venue']}:{quote_asset}"
-            fee_key = f"{f['venue']}:{f['fee_asset']}"
+            if f.get("fee_charged") is not None:  # the fee as charged, in its own asset
+                fee = _dec(f["fee_charged"], "fills.parquet fee_charged")
+            fee_key = f"{f['venue']}:{f.get('fee_charged_asset') or f['fee_asset']}"
             balances[base_key] = balances.get(base_key, Decimal(0)) + sign * qty
             balances[quote_key] = balances.get(quote_key, Decimal(0)) - sign * qty * price
             balances[fee_key] = balances.get(fee_key, Decimal(0)) - fee

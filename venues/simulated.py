@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.oms import Order
+from venues.sim.codes import Q_BALANCES, Q_OPEN_ORDERS
 
 
 class SimulatedVenue:
@@ -23,6 +24,8 @@ class SimulatedVenue:
         self.taker_fee_bps = config.taker_fee_bps
         # orders lock funds and beyond the free balance are rejected insufficient_balance
         self.enforce_balances = config.enforce_balances
+        # the asset a fill's fee is charged in (engine.fees.fill_fee): "quote" or "received"
+        self.fee_asset = getattr(config, "fee_asset", "quote")
 
     def submit(self, order: Order, ts: int) -> None:
         self._core.submit(order.order_no, order.instrument_index, order.side, int(order.type),
@@ -33,6 +36,32 @@ class SimulatedVenue:
 
     def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
         self._core.amend(order.order_no, price, qty, ts)
+
+    # -- queries (engine.venue.QueryableVenue): answered by the venue at the right latency
+    def request_order_state(self, order: Order, ts: int) -> None:
+        """Look one order up: the core answers with a STATE row after the round trip
+        (entry + response latency), which the session completes from `order_history`."""
+        self._core.query(order.order_no, order.instrument_index, ts)
+
+    def request_open_orders(self, ts: int) -> None:
+        """One STATE row per open order of ours at this venue, as of the query's arrival."""
+        self._core.query(Q_OPEN_ORDERS, self._first_instrument(), ts)
+
+    def request_balances(self, ts: int) -> None:
+        """A marker row after the round trip; the session then reads `balances()` (the
+        venue's balances as the exchange side holds them at that moment)."""
+        self._core.query(Q_BALANCES, self._first_instrument(), ts)
+
+    def order_history(self, order_no: int):
+        """(fill rows, end row or None) of one order, as the venue produced them."""
+        return self._core.order_history(order_no)
+
+    def push(self, rows: np.ndarray) -> None:
+        """Market rows (EVENT_DTYPE) for a push-mode core (paper mode)."""
+        self._core.push(rows)
+
+    def _first_instrument(self) -> int:
+        return next(i for i, inst in enumerate(self._core.instruments) if inst.venue == self.name)
 
     def balances(self) -> dict:
         """{asset: (free, locked)} as the venue holds them now (exact; see SimCore.balances)."""

@@ -61,7 +61,7 @@ from engine.contingent.watch import (
     trade_touch_nb,
 )
 from engine.errors import InstrumentError, OrderError
-from engine.types import OrderEventKind, OrderStatus
+from engine.types import OrderStatus
 from engine.types.instrument import decimal_str as _s
 from engine.types.instrument import to_decimal
 from engine.views import Event, OrderUpdate, Status
@@ -424,14 +424,16 @@ class ContingentManager:
                 total += order.qty if order.is_open else order.filled
         return total
 
-    def on_order(self, order: Order, kind: OrderEventKind, lots: int, price: Decimal | None, fee: Decimal) -> None:
-        """A venue response about `order` (after the session applied it and told the strategy)."""
+    def on_order(self, order: Order, update: OrderUpdate) -> None:
+        """A venue report that changed `order` (after the session applied it and told the
+        strategy; engine/venue_merge.py calls this for every source of reports)."""
         leg_id = self.by_order.get(order.client_id)
         if leg_id is None:
             return
         leg = self.legs[leg_id]
-        if kind == OrderEventKind.FILL:
-            self._on_fill(leg, order, lots, price or Decimal(0), fee)
+        if update.event == Event.FILL:
+            lots = order.instrument.qty_to_lots(update.last_fill_qty)
+            self._on_fill(leg, order, lots, update.last_fill_price or Decimal(0), update.fee)
         elif order.status in _END_STATE:
             self._order_ended(leg, order.client_id, _END_STATE[order.status], order.reason)
 

@@ -57,6 +57,7 @@ class OrderEventKind(IntEnum):
     EXPIRED = 5  # GTD deadline passed
     AMENDED = 6  # amend applied (price/qty now as in the record)
     CANCEL_REJECTED = 7  # cancel/amend of an unknown or finished order
+    STATE = 8  # answer to an order lookup (request_order_state): reason UNKNOWN_ORDER = not found
 
 
 class RejectReason(IntEnum):
@@ -135,6 +136,7 @@ class ReasonCode(StrEnum):
     MAX_NOTIONAL_AT_LEVERAGE = "max_notional_at_leverage"
     LIQUIDATION = "liquidation"
     DELIVERY = "delivery"
+    NOT_RECEIVED = "not_received"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,8 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.MAX_NOTIONAL_AT_LEVERAGE, _V, "position after the order beyond the notional the set leverage allows (Binance -2027)"),
     Reason(_C.LIQUIDATION, _V, "the venue closed the position: margin ratio reached 100 % (a liquidation fill)"),
     Reason(_C.DELIVERY, _V, "a dated future reached its expiry: the venue closed the position at the mark"),
+    Reason(_C.NOT_RECEIVED, _V, "the command's reply was lost and a lookup by client id shows the venue "
+           "never received it (a submit: no such order; a cancel or amend: the order unchanged)"),
 )}
 
 # numeric venue code (ORDER_EVENT_DTYPE `reason`) -> its code in the vocabulary

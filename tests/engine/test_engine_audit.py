@@ -104,3 +104,53 @@ def test_run_statement_reads_summary_json_beside_the_log(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"run": {"audit": {"records": 3, "final_hash": "ab"}}}))
     assert run_statement(tmp_path / "audit.jsonl") == {"records": 3, "final_hash": "ab"}
     assert run_statement(tmp_path / "sub" / "audit.jsonl") is None
+
+
+# -- issue 11: a live account's log resumes its chain after a restart ------------------------
+def _session_log(path, n, *, resume, close=True, ts=0):
+    log = AuditLog(path, resume=resume, durable=True, ts=ts)
+    for k in range(n):
+        log.write(ts + k, "decision", k=k)
+    stated = log.seal(ts + n) if close else None
+    log.close()
+    return stated
+
+
+def test_a_restarted_session_continues_the_chain(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _session_log(path, 3, resume=True)  # a first session: 3 records + end
+    first = path.read_bytes()
+    stated = _session_log(path, 2, resume=True, ts=100)  # restart: resume + 2 + end
+    assert path.read_bytes().startswith(first)  # never truncated
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["type"] for r in records] == ["decision"] * 3 + ["end", "resume"] + ["decision"] * 2 + ["end"]
+    assert records[4]["records"] == 4 and records[4]["closed"] is True and records[4]["head"] == records[3]["hash"]
+    assert verify(path, stated) == 8 and stated == {"records": 8, "final_hash": records[-1]["hash"]}
+
+
+def test_a_crashed_session_is_resumed_and_its_torn_record_kept(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _session_log(path, 3, resume=True, close=False)  # killed: no end record
+    with path.open("a") as handle:
+        handle.write('{"seq":3,"ts":9,"type":"fi')  # torn mid-write
+    _session_log(path, 1, resume=True, ts=50)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    resume = records[3]
+    assert resume["type"] == "resume" and resume["closed"] is False and resume["records"] == 3
+    assert resume["torn"]["bytes"] == 26 and (tmp_path / "audit.jsonl.torn").read_text() == '{"seq":3,"ts":9,"type":"fi'
+    assert verify(path) == 6
+
+
+def test_records_after_an_end_are_still_refused_unless_a_resume(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _session_log(path, 2, resume=False)
+    log = AuditLog(path, resume=True)
+    log._file.close()
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[-1])["type"] == "resume"
+    with pytest.raises(DataError, match="no closing record"):
+        verify(path)  # a resumed session that did not close yet
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
+    with pytest.raises(DataError, match="chain broken"):
+        AuditLog(broken, resume=True)

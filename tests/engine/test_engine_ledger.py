@@ -82,3 +82,23 @@ def test_closing_a_third_keeps_the_remainder_with_the_open_lots():
     assert realized == (200 - 166) * unit  # closed cost 500*100//300 = 166 units
     ledger.apply_fill(inst, -1, 2, 200, Decimal(0))
     assert ledger.realized_pnl() == (600 - 500) * unit  # all of it, exactly, once flat
+
+
+def test_fees_are_booked_in_the_asset_charged_and_valued_in_quote():
+    """Binance spot: buy 0.5 BTC at 60000.00 (10 bp taker) pays 0.0005 BTC; sell 0.2 BTC
+    at 61000.00 pays 12.2 USDT; a BNB fee is valued at the BNB/USDT mark given."""
+    ledger = _ledger()
+    lot, tick = BTC.lot_size, BTC.tick_size
+    buy_lots, sell_lots = int(Decimal("0.5") / lot), int(Decimal("0.2") / lot)
+    ledger.apply_fill(BTC, 1, int(Decimal("60000") / tick), buy_lots, Decimal("0.0005"), "BTC")
+    assert ledger.balance("binance", "BTC") == Decimal("0.4995")
+    assert ledger.balance("binance", "USDT") == Decimal("70000")  # 100000 - 30000, no USDT fee
+    assert ledger.fees() == Decimal("30")  # 0.0005 BTC x 60000
+    ledger.apply_fill(BTC, -1, int(Decimal("61000") / tick), sell_lots, Decimal("12.2"), "USDT")
+    assert ledger.balance("binance", "BTC") == Decimal("0.2995")
+    assert ledger.balance("binance", "USDT") == Decimal("82187.8")  # 70000 + 12200 - 12.2
+    assert ledger.fees() == Decimal("42.2") and ledger.position(BTC.id) == Decimal("0.3")
+    assert Ledger.fee_in_quote(BTC, 1, Decimal("0.01"), "BNB", Decimal("600")) == Decimal("6")
+    ledger.apply_fill(BTC, 1, 1, 1, Decimal("0.01"), "BNB")  # no mark: kept apart, counted 0
+    assert ledger.unpriced_fees == {("binance", "BNB"): Decimal("0.01")}
+    assert ledger.balance("binance", "BNB") == Decimal("-0.01")

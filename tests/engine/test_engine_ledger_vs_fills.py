@@ -35,12 +35,14 @@ def test_ledger_equals_sum_of_fills(tmp_path_factory, request, data_seed, flow_s
     orders = {o["client_id"]: o for o in pq.read_table(run / "orders.parquet").to_pylist()}
     summary = json.loads((run / "summary.json").read_text())["run"]
     signed = {"buy": 1, "sell": -1}
-    base = Decimal("10") + sum(signed[f["side"]] * Decimal(f["qty"]) for f in fills)
+    # fees as charged (Binance spot: in the asset received; fee_charged_asset says which)
+    charged = {a: sum(Decimal(f["fee_charged"]) for f in fills if f["fee_charged_asset"] == a) for a in ("BTC", "USDT")}
+    position = sum(signed[f["side"]] * Decimal(f["qty"]) for f in fills)
     quote = Decimal("1000000") - sum(signed[f["side"]] * Decimal(f["price"]) * Decimal(f["qty"])
-                                     + Decimal(f["fee"]) for f in fills)
-    assert Decimal(summary["balances"]["binance:BTC"]) == base
+                                     for f in fills) - charged["USDT"]
+    assert Decimal(summary["balances"]["binance:BTC"]) == Decimal("10") + position - charged["BTC"]
     assert Decimal(summary["balances"]["binance:USDT"]) == quote
-    assert Decimal(summary["positions"]["binance:BTC/USDT"]) == base - 10
+    assert Decimal(summary["positions"]["binance:BTC/USDT"]) == position
     filled: dict[str, Decimal] = {}
     for f in fills:
         assert Decimal(f["qty"]) > 0 and Decimal(f["price"]) > 0

@@ -81,3 +81,24 @@ TestOrderLifecycle = OrderLifecycle.TestCase
 def test_every_status_has_a_rule():
     assert set(LEGAL_TRANSITIONS) == set(OrderStatus)
     check_transition(OrderStatus.PENDING, OrderStatus.SUBMITTED)
+
+
+# -- issue 11: client ids unique across sessions and restarts on one account -----------------
+def test_session_prefixes_are_unique_per_account_and_survive_restarts(tmp_path):
+    from engine.oms import CLIENT_ID_MAX, base36, session_id_prefix
+
+    state = tmp_path / "state"
+    first = session_id_prefix(state, "binance:main")
+    second = session_id_prefix(state, "binance:main")  # a restart reads the counter again
+    other = session_id_prefix(state, "binance:hedge")
+    assert (first, second, other) == ("tp-1", "tp-2", "tp-1")
+    oms = OrderManager(id_prefix=second)
+    ids = [_new(oms).client_id for _ in range(3)]
+    assert ids == ["tp-2-1", "tp-2-2", "tp-2-3"]
+    assert base36(10**12) == "cre66i9s" and base36(0) == "0"
+    longest = f"tp-{base36(2**63 - 1)}-{2**53}"
+    assert len(longest) <= CLIENT_ID_MAX
+
+
+def test_a_backtest_keeps_deterministic_ids():
+    assert [_new(OrderManager()).client_id for _ in range(2)] == ["tp-1", "tp-1"]

@@ -56,9 +56,17 @@ def test_outputs_are_exact_and_consistent(two_runs):
     for key, part in venue.items():
         assert Decimal(part["free"]) + Decimal(part["locked"]) == Decimal(summary["balances"][key])
         assert Decimal(part["free"]) >= 0 and Decimal(part["locked"]) >= 0
-    cash = Decimal("100000") - sum((Decimal(f["price"]) * Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1)
-                               + Decimal(f["fee"])) for f in fills)
+    # Binance spot charges the asset received: buys pay their fee in BTC, sells in USDT
+    assert {(f["side"], f["fee_charged_asset"]) for f in fills} <= {("buy", "BTC"), ("sell", "USDT")}
+    charged = {a: sum(Decimal(f["fee_charged"]) for f in fills if f["fee_charged_asset"] == a) for a in ("BTC", "USDT")}
+    cash = Decimal("100000") - sum(Decimal(f["price"]) * Decimal(f["qty"]) * (1 if f["side"] == "buy" else -1)
+                                   for f in fills) - charged["USDT"]
     assert Decimal(summary["balances"]["binance:USDT"]) == cash
+    assert Decimal(summary["balances"]["binance:BTC"]) == position - charged["BTC"]
+    # fees count in quote at the fill price for PnL: a BTC fee x its fill's price
+    for f in fills:
+        rate = Decimal(f["fee_charged"]) * (Decimal(f["price"]) if f["fee_charged_asset"] == "BTC" else 1)
+        assert Decimal(f["fee"]) == rate and f["fee_asset"] == "USDT"
     by_id = {o["client_id"]: o for o in orders}
     for fill in fills:
         order = by_id[fill["client_id"]]

@@ -46,7 +46,7 @@ def test_a_run_without_venue_table_warns_once_per_default_and_uses_the_profile(c
     venue = summary["venues"]["binance"]
     assert venue == {"profile": "binance-spot-vip0", "maker_fee_bps": "10", "taker_fee_bps": "10",
                      "entry_ns": 5_000_000, "response_ns": 5_000_000, "feed_ns": 0,
-                     "enforce_balances": True, "balances": {"USDT": "100000"}}
+                     "enforce_balances": True, "balances": {"USDT": "100000"}, "fee_asset": "received"}
     assert summary["defaults"] == [w.split("warning: ", 1)[1] for w in warnings]
 
 
@@ -76,12 +76,13 @@ def test_the_zero_cost_profile_reproduces_runs_before_profiles(capsys, tmp_path,
     assert warnings == []
     assert summary["venues"]["binance"] == {
         "profile": "zero-cost", "maker_fee_bps": "0", "taker_fee_bps": "0", "entry_ns": 0,
-        "response_ns": 0, "feed_ns": 0, "enforce_balances": False, "balances": {}}
+        "response_ns": 0, "feed_ns": 0, "enforce_balances": False, "balances": {}, "fee_asset": "quote"}
     fills = pq.read_table(tmp_path / "z" / "fills.parquet").to_pylist()
     assert fills and all(Decimal(f["fee"]) == 0 for f in fills)
     # the same run with every zero written out explicitly gives identical fills
     explicit = ('[venues.binance]\nmaker_fee_bps = "0"\ntaker_fee_bps = "0"\nbalances = {}\n'
-                'enforce_balances = false\nlatency = { entry_ns = 0, response_ns = 0, feed_ns = 0 }\n')
+                'enforce_balances = false\nlatency = { entry_ns = 0, response_ns = 0, feed_ns = 0 }\n'
+                'fee_asset = "quote"\n')
     _run(capsys, _config(tmp_path, root, explicit), tmp_path / "e")
     assert pq.read_table(tmp_path / "e" / "fills.parquet").to_pylist() == fills
 
@@ -171,8 +172,9 @@ class Parked(Strategy):
 
 
 def test_ctx_balance_tells_free_from_locked(capsys, tmp_path):
-    """1000 USDT; a resting buy of 0.01 BTC at price P locks 0.01 x P x 1.001 (fee 10 bp):
-    once acked, ctx.balance gives total 1000, locked that amount, free the rest."""
+    """1000 USDT; a resting buy of 0.01 BTC at price P locks 0.01 x P (Binance charges its
+    10 bp fee in the BTC it receives, so no fee is locked in USDT): once acked,
+    ctx.balance gives total 1000, locked that amount, free the rest."""
     (tmp_path / "parked.py").write_text(PARKED)
     cfg = tmp_path / "run.toml"
     cfg.write_text(f'[run]\nstrategy = "{tmp_path}/parked.py:Parked"\ndata = "synthetic:3:20s"\n'
@@ -181,7 +183,7 @@ def test_ctx_balance_tells_free_from_locked(capsys, tmp_path):
     notes = [json.loads(line) for line in (tmp_path / "o" / "audit.jsonl").read_text().splitlines()]
     notes = {n["message"]: n for n in notes if n.get("kind") == "note" or "message" in n}
     price = Decimal(notes["sent"]["price"])
-    locked = Decimal("0.01") * price * Decimal("1.001")
+    locked = Decimal("0.01") * price
     bal = notes["balances"]
     assert (Decimal(bal["total"]), Decimal(bal["locked"]), Decimal(bal["free"])) == (
         Decimal("1000"), locked, Decimal("1000") - locked)

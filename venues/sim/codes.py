@@ -53,6 +53,10 @@ STP_NAMES = {
 RQ_SUBMIT = np.int64(1)
 RQ_CANCEL = np.int64(2)
 RQ_AMEND = np.int64(3)
+RQ_QUERY = np.int64(4)  # a lookup (engine.venue.QueryableVenue): answered with STATE responses
+# RQ_ORDER_NO of a query: an order number, or one of these
+Q_OPEN_ORDERS = np.int64(-1)  # every open order of the owner at the venue, one STATE each
+Q_BALANCES = np.int64(-2)  # one STATE marker: the venue's balances are read when it arrives
 
 # request record columns (int64 2-D array R[cap, RQ_NF])
 RQ_KIND = np.int64(0)
@@ -158,7 +162,12 @@ XI_QMUL = np.int64(5)  # quote-asset units per (tick x lot)
 XI_FEE_M = np.int64(6)  # maker fee in quote units per (tick x lot) of notional (negative: rebate)
 XI_FEE_T = np.int64(7)  # taker fee, same unit
 XI_FEE_LOCK = np.int64(8)  # fee a buy locks on top of its notional: max(maker, taker, 0)
-XI_NF = np.int64(9)
+# fee_asset = "received" (Binance spot): a buy pays its fee in base, taken from what it
+# receives (so it locks no fee); these hold that fee in base units per lot (0 otherwise)
+XI_BFEE_M = np.int64(9)
+XI_BFEE_T = np.int64(10)
+XI_FEE_RECV = np.int64(11)  # 1: fee_asset "received" (a buy pays no quote fee), 0: "quote"
+XI_NF = np.int64(12)
 
 # balances (int64 array bal[n_venue_assets, BAL_NF]), in each asset's exact unit
 BAL_FREE = np.int64(0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.config import parse_decimal
 from engine.errors import ConfigError
-from engine.venue_profiles import check_venue_keys, parse_balances
+from engine.venue_profiles import check_venue_keys, parse_balances, parse_fee_asset
 from venues.sim.codes import (
     QM_L3_FIFO,
     QM_LOG,
@@ -61,6 +61,9 @@ class SimVenueConfig:
     balances: tuple[tuple[str, Decimal], ...] = ()
     enforce_balances: bool = False
     profile: str | None = None  # the profile the table was resolved from (a record only)
+    # the asset a fill's fee is charged in: "quote" (both sides) or "received" (the asset
+    # the fill credits: Binance spot); engine/fees.py fill_fee, matching_nb settle_fill_nb
+    fee_asset: str = "quote"
 
     @property
     def stp_code(self) -> int:
@@ -88,6 +91,8 @@ class SimVenueConfig:
             "balances": [[a, str(x)] for a, x in self.balances],
             "enforce_balances": self.enforce_balances,
         }
+        if self.fee_asset != "quote":  # absent for "quote": run ids from before it stay valid
+            body["fee_asset"] = self.fee_asset
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -147,6 +152,7 @@ class SimVenueConfig:
             balances=tuple(parse_balances(venue, table.get("balances", {})).items()),
             enforce_balances=_bool(table, "enforce_balances", False, where),
             profile=None if table.get("profile") is None else str(table["profile"]),
+            fee_asset=parse_fee_asset(table.get("fee_asset", "quote"), f"{where} fee_asset"),
         )
 
 

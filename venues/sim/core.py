@@ -7,7 +7,7 @@ step runs inside `core_nb.run_nb`. The kernel drives it with `submit/cancel/amen
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
@@ -18,7 +18,7 @@ from engine.contingent.watch import TW_NF
 from engine.errors import ConfigError, DataError, InstrumentError, OrderError
 from engine.types.instrument import Instrument
 from engine.types.market import EVENT_DTYPE
-from engine.types.orders import ORDER_EVENT_DTYPE, OrderType, TimeInForce
+from engine.types.orders import ORDER_EVENT_DTYPE, OrderEventKind, OrderType, TimeInForce
 from venues.sim import codes as C
 from venues.sim._cache import ensure_fresh_cache
 from venues.sim.config import SimVenueConfig
@@ -44,6 +44,10 @@ _INITIAL_L3 = 1024  # power of two
 _LAT_BATCH = 4096
 _NO_STP = -1
 _TIFS = frozenset(int(t) for t in TimeInForce)
+HISTORY_ORDERS = 65_536  # orders whose fills and end SimCore.order_history remembers
+_K_FILL = int(OrderEventKind.FILL)
+_JOURNAL_KINDS = frozenset(int(k) for k in (OrderEventKind.FILL, OrderEventKind.CANCELLED,
+                                            OrderEventKind.REJECTED, OrderEventKind.EXPIRED))
 
 
 class Wake(NamedTuple):
@@ -180,6 +184,7 @@ class SimCore:
         self._l3_meta = np.zeros((2, 2), dtype=np.int64)
         self._l3_out = np.zeros(11, dtype=np.int64)
         self._order_inst: dict[int, int] = {}
+        self._history: OrderedDict[int, list] = OrderedDict()  # order_history
         self._args_cache: tuple | None = None
         self._req_seq = 0
 
@@ -208,6 +213,9 @@ class SimCore:
             need.setdefault((inst.venue, inst.base), []).append(inst.lot_size)
             need.setdefault((inst.venue, inst.quote), []).append(unit)
             fees.setdefault((inst.venue, inst.quote), []).extend([unit * maker / _BPS, unit * taker / _BPS])
+            if cfg.fee_asset == "received":  # a buy's fee in base: lot x rate
+                fees.setdefault((inst.venue, inst.base), []).extend(
+                    [inst.lot_size * maker / _BPS, inst.lot_size * taker / _BPS])
         for name in self.venues:
             for asset, amount in self.configs[name].balances:
                 if self.configs[name].enforce_balances:
@@ -242,7 +250,12 @@ class SimCore:
             x[C.XI_QMUL] = _to_units(unit, eq, where)
             x[C.XI_FEE_M] = _to_units(unit * maker / _BPS, eq, where, round_up=True)
             x[C.XI_FEE_T] = _to_units(unit * taker / _BPS, eq, where, round_up=True)
-            x[C.XI_FEE_LOCK] = max(0, int(x[C.XI_FEE_M]), int(x[C.XI_FEE_T]))
+            if cfg.fee_asset == "received":  # a buy pays in the base it receives: no fee lock
+                x[C.XI_FEE_RECV] = 1
+                x[C.XI_BFEE_M] = _to_units(inst.lot_size * maker / _BPS, eb, where, round_up=True)
+                x[C.XI_BFEE_T] = _to_units(inst.lot_size * taker / _BPS, eb, where, round_up=True)
+            else:
+                x[C.XI_FEE_LOCK] = max(0, int(x[C.XI_FEE_M]), int(x[C.XI_FEE_T]))
         return [(v, a, exps[(v, a)]) for v, a in assets], bal
 
     def balances(self, venue: str) -> dict[str, tuple[Decimal, Decimal]]:
@@ -332,6 +345,41 @@ class SimCore:
         known = 1 if int(order_no) in self._order_inst else 0
         self._push(C.RQ_AMEND, order_no, inst, local_ts, price=price, qty=qty, known=known)
 
+    def query(self, order_no: int, instrument: int, local_ts: int, owner: int = 0) -> None:
+        """A lookup (engine.venue.QueryableVenue), queued behind earlier requests of the
+        venue with a submit's entry latency; the venue answers at its arrival with STATE
+        responses after the response latency (matching_nb.query_nb). `order_no` is an
+        order number, `codes.Q_OPEN_ORDERS` (every open order of `owner` at the venue of
+        `instrument`) or `codes.Q_BALANCES` (a marker; read `balances` when it arrives)."""
+        inst = self._check_inst(instrument)
+        self._push(C.RQ_QUERY, order_no, inst, local_ts, owner=int(owner))
+
+    def order_history(self, order_no: int) -> tuple[list[Any], Any]:
+        """(fill rows, end row or None) the venue sent for one order (ORDER_EVENT_DTYPE
+        records, as produced: before any loss on the way), for answering lookups of
+        orders no longer open. Kept for the last `HISTORY_ORDERS` orders that filled or
+        ended; older ones are forgotten, as venues archive old orders."""
+        entry = self._history.get(int(order_no))
+        return (list(entry[0]), entry[1]) if entry is not None else ([], None)
+
+    def _journal(self, rec: Any) -> None:
+        kind = int(rec["kind"])
+        if kind not in _JOURNAL_KINDS:
+            return
+        no = int(rec["order_no"])
+        history = self._history
+        entry = history.get(no)
+        if entry is None:
+            entry = history[no] = [[], None]
+            if len(history) > HISTORY_ORDERS:
+                history.popitem(last=False)
+        if kind == _K_FILL:
+            entry[0].append(rec)
+            if int(rec["leaves"]) == 0:
+                entry[1] = rec
+        else:
+            entry[1] = rec
+
     def _push(self, kind, order_no, inst, local_ts, *, side=0, typ=0, tif=0, price=0, qty=0,
               post=0, gtd=0, known=0, stp=_NO_STP, owner=0) -> None:
         v = int(self._inst_venue[inst])
@@ -420,8 +468,10 @@ class SimCore:
             st = run_nb(*self._args(), wake_book, wake_trade, t_bound, self._out,
                         self._run_exch, trig=triggers)
             if st == C.ST_ORDER:
+                rec = self._out[0].copy()
+                self._journal(rec)
                 return Wake(C.WakeKind.ORDER, int(self._S[C.S_WAKE_TS]),
-                            int(self._S[C.S_WAKE_INST]), self._out[0].copy())
+                            int(self._S[C.S_WAKE_INST]), rec)
             if st == C.ST_BOUND:
                 return Wake(C.WakeKind.BOUND, t_bound, -1, None)
             if st == C.ST_BOOK:

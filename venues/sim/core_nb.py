@@ -48,6 +48,7 @@ from venues.sim.codes import (
     RQ_CANCEL,
     RQ_INST,
     RQ_KIND,
+    RQ_QUERY,
     RQ_SEQ,
     RQ_SUBMIT,
     RQ_VENUE,
@@ -114,6 +115,7 @@ from venues.sim.matching_nb import (
     gtd_due_nb,
     l3_queue_nb,
     level_change_nb,
+    query_nb,
     queue_level_nb,
     snapshot_end_nb,
     submit_nb,
@@ -983,6 +985,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                         submit_nb(book, ords, rsp, S, V, R, r, et, v)
                     elif kind == RQ_CANCEL:
                         cancel_nb(ords, rsp, S, V, R, r, et, v)
+                    elif kind == RQ_QUERY:
+                        query_nb(ords, rsp, S, V, R, r, et, v)
                     else:
                         amend_nb(book, ords, rsp, S, V, R, r, et, v)
                     last = S[S_NREQ] - 1

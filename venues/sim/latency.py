@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from venues.sim.codes import RQ_AMEND, RQ_CANCEL, RQ_SUBMIT
+from venues.sim.codes import RQ_AMEND, RQ_CANCEL, RQ_QUERY, RQ_SUBMIT
 from venues.sim.config import SimVenueConfig
 
 
@@ -26,6 +26,7 @@ class LatencyModel:
             RQ_SUBMIT: config.entry_ns,
             RQ_CANCEL: config.cancel_entry_ns,
             RQ_AMEND: config.amend_entry_ns,
+            RQ_QUERY: config.entry_ns,  # a lookup is a REST request like a submit
         }
 
     @property

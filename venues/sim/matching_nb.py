@@ -52,6 +52,8 @@ from venues.sim.codes import (
     OF_VENUE,
     OFF_AHEAD,
     OFF_CUM,
+    Q_BALANCES,
+    Q_OPEN_ORDERS,
     QM_L3_FIFO,
     RQ_GTD,
     RQ_INST,
@@ -88,9 +90,12 @@ from venues.sim.codes import (
     VF_STP,
     VFF_QPARAM,
     XI_BASE,
+    XI_BFEE_M,
+    XI_BFEE_T,
     XI_BMUL,
     XI_FEE_LOCK,
     XI_FEE_M,
+    XI_FEE_RECV,
     XI_FEE_T,
     XI_QMUL,
     XI_QUOTE,
@@ -104,6 +109,7 @@ K_REJECTED = np.int64(OrderEventKind.REJECTED)
 K_EXPIRED = np.int64(OrderEventKind.EXPIRED)
 K_AMENDED = np.int64(OrderEventKind.AMENDED)
 K_CANCEL_REJECTED = np.int64(OrderEventKind.CANCEL_REJECTED)
+K_STATE = np.int64(OrderEventKind.STATE)
 
 LQ_NONE = np.int64(Liquidity.NONE)
 LQ_MAKER = np.int64(Liquidity.MAKER)
@@ -183,10 +189,11 @@ def emit_nb(rsp, S, V, v, t, order_no, inst, kind, liq, reason, price, qty, fill
 # INSUFFICIENT_BALANCE) when the next lot is unaffordable. Fills move the locked amount
 # to the other asset, cancels and expiries unlock what is left.
 #
-# Fees are charged in the quote asset (the ledger's convention, so that PnL and fees stay
-# in one currency; Binance itself takes them from the asset received, or in BNB), so a
-# buy also locks the fee it may pay: notional x max(maker, taker, 0) -- the unused part
-# returns at the fill. Amounts are int64 in each asset's exact unit (10**-E of the
+# Fees are charged as the venue's profile says (`fee_asset`, engine/fees.py fill_fee):
+# "quote" on both sides, so a buy also locks the fee it may pay: notional x max(maker,
+# taker, 0) -- the unused part returns at the fill; or "received" (Binance spot without
+# BNB): a buy pays qty x rate in the base it receives and locks no fee, a sell pays
+# notional x rate in the quote it receives. Amounts are int64 in each asset's exact unit (10**-E of the
 # asset, chosen by SimCore so that every lot, tick x lot and fee is a whole number).
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False, inline="always")
@@ -231,7 +238,8 @@ def unlock_nb(ords, V, v, inst, side, price, lots):
 @njit(cache=True, _nrt=False)
 def settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, lots, liq):
     """A fill of `lots` at `px`: release its lock (`locked`: the order locked at
-    order_price), pay the notional and the fee in quote, receive the other asset."""
+    order_price), pay the notional, receive the other asset, pay the fee in quote or (a buy
+    on a venue with fee_asset "received") in the base asset received."""
     if V[v, VF_BALANCES] == 0:
         return
     xinst = ords[6]
@@ -240,11 +248,15 @@ def settle_fill_nb(ords, V, v, inst, side, locked, order_price, px, lots, liq):
     ba = xinst[inst, XI_BASE]
     notional = px * lots * xinst[inst, XI_QMUL]
     fee = px * lots * (xinst[inst, XI_FEE_M] if liq == LQ_MAKER else xinst[inst, XI_FEE_T])
+    if side > 0 and xinst[inst, XI_FEE_RECV] != 0:
+        fee = 0
     if locked:
         unlock_nb(ords, V, v, inst, side, order_price, lots)
     if side > 0:
+        # fee_asset "received": no quote fee; the fee comes out of the base received
+        bfee = lots * (xinst[inst, XI_BFEE_M] if liq == LQ_MAKER else xinst[inst, XI_BFEE_T])
         bal[qa, BAL_FREE] -= notional + fee
-        bal[ba, BAL_FREE] += lots * xinst[inst, XI_BMUL]
+        bal[ba, BAL_FREE] += lots * xinst[inst, XI_BMUL] - bfee
     else:
         bal[ba, BAL_FREE] -= lots * xinst[inst, XI_BMUL]
         bal[qa, BAL_FREE] += notional - fee
@@ -256,7 +268,8 @@ def affordable_nb(ords, V, v, inst, px, lots):
     if V[v, VF_BALANCES] == 0:
         return lots
     xinst = ords[6]
-    per_lot = px * (xinst[inst, XI_QMUL] + xinst[inst, XI_FEE_T])
+    fee = 0 if xinst[inst, XI_FEE_RECV] != 0 else xinst[inst, XI_FEE_T]  # "received": paid in base
+    per_lot = px * (xinst[inst, XI_QMUL] + fee)
     if per_lot <= 0:
         return lots
     n = ords[7][xinst[inst, XI_QUOTE], BAL_FREE] // per_lot
@@ -964,6 +977,40 @@ def cancel_nb(ords, rsp, S, V, R, r, t, v):
         reject_not_open_nb(rsp, S, V, R, r, t, v, order_no)
         return
     end_resting_nb(ords, rsp, S, V, s, t, K_CANCELLED, R_USER)
+
+
+@njit(cache=True, _nrt=False)
+def query_nb(ords, rsp, S, V, R, r, t, v):
+    """A lookup arriving at exchange time t, answered with STATE responses (the venue's
+    GET /api/v3/order, openOrders, account): for one order its price, qty and cumulative
+    filled (reason NONE) or reason UNKNOWN_ORDER when it is not open here (Python adds
+    what the venue's history says: SimCore.order_history); for Q_OPEN_ORDERS one STATE
+    per open order of the owner at venue v; for Q_BALANCES one marker (order_no -2)."""
+    ot = ords[0]
+    act = ords[2]
+    order_no = R[r, RQ_ORDER_NO]
+    if order_no == Q_BALANCES:
+        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_STATE, LQ_NONE, R_NONE, I0, I0, I0, I0, I0)
+        return
+    if order_no == Q_OPEN_ORDERS:
+        for j in range(S[S_NACT]):
+            s = act[j]
+            if ot[s, OF_VENUE] == v and ot[s, OF_OWNER] == R[r, RQ_OWNER]:
+                _emit_state(rsp, S, V, v, t, ot, s)
+        return
+    s = find_order_nb(ords, S, order_no)
+    if s < 0:
+        emit_nb(rsp, S, V, v, t, order_no, R[r, RQ_INST], K_STATE, LQ_NONE, R_UNKNOWN, I0, I0, I0, I0, I0)
+        return
+    _emit_state(rsp, S, V, v, t, ot, s)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _emit_state(rsp, S, V, v, t, ot, s):
+    qty = ot[s, OF_QTY]
+    filled = ot[s, OF_FILLED]
+    emit_nb(rsp, S, V, v, t, ot[s, OF_NO], ot[s, OF_INST], K_STATE, LQ_NONE, R_NONE, ot[s, OF_PRICE], qty,
+            filled, qty - filled, ot[s, OF_PRICE])
 
 
 @njit(cache=True, _nrt=False)

@@ -466,7 +466,8 @@ class TradingSession(VenueMerge):
     # on_venue_state, on_venue_fill, on_balances) ---------------------------------------------
     def _update(self, order: Order, now: int, event: Event, fill_price: Decimal | None = None,
                 fill_qty: Decimal | None = None, fee: Decimal = Decimal(0),
-                liquidity: str | None = None, reason: str | None = None) -> OrderUpdate:
+                liquidity: str | None = None, reason: str | None = None,
+                fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         inst = order.instrument
         return OrderUpdate(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
@@ -475,7 +476,8 @@ class TradingSession(VenueMerge):
             last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
             liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
             price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
-            qty=inst.lots_to_qty(order.qty), parent_id=order.parent_id)
+            qty=inst.lots_to_qty(order.qty), parent_id=order.parent_id,
+            fee_charged=fee_charged, fee_asset=fee_asset)
 
     def _flush(self) -> None:
         """Deliver updates the strategy caused itself (local rejects) after its callback."""

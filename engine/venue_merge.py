@@ -371,7 +371,8 @@ class VenueMerge:
         parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
         if parent is not None:
             parent.add_fill(now, fill_price, fill_qty, fee_quote)
-        return self._update(order, now, Event.FILL, fill_price, fill_qty, fee_quote, liquidity)
+        return self._update(order, now, Event.FILL, fill_price, fill_qty, fee_quote, liquidity,
+                            fee_charged=fill.fee, fee_asset=fill.fee_asset)
 
     # -- helpers -----------------------------------------------------------------------------
     def _confirm(self, order: Order, now: int):

@@ -169,6 +169,10 @@ class OrderUpdate:
     price: Decimal | None
     qty: Decimal
     parent_id: str | None = None
+    # a fill's fee as the venue charged it (Binance spot: a buy pays in the base asset it
+    # receives); `fee` above is the same fee valued in the quote asset
+    fee_charged: Decimal | None = None
+    fee_asset: str | None = None
 
 
 _FINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED})

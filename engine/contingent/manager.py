@@ -19,7 +19,7 @@ when a threshold is touched (or a trailing stop's watermark moves).
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -432,7 +432,14 @@ class ContingentManager:
             return
         leg = self.legs[leg_id]
         if update.event == Event.FILL:
-            lots = order.instrument.qty_to_lots(update.last_fill_qty)
+            inst = order.instrument
+            lots = inst.qty_to_lots(update.last_fill_qty)
+            if update.fee_charged and update.fee_asset == inst.base and order.side > 0:
+                # the venue kept part of what it delivered (Binance spot: a buy pays its fee
+                # in the base asset): a bracket's exits can only sell what arrived
+                group = self.groups.get(leg.group) if leg.group else None
+                if group is not None and group.kind == "bracket" and leg.role == "entry":
+                    group.fee_lots += int((update.fee_charged / inst.lot_size).to_integral_value(rounding=ROUND_CEILING))
             self._on_fill(leg, order, lots, update.last_fill_price or Decimal(0), update.fee)
         elif order.status in _END_STATE:
             self._order_ended(leg, order.client_id, _END_STATE[order.status], order.reason)
@@ -628,14 +635,15 @@ class ContingentManager:
                 group.position -= lots
                 if leg.role == "take_profit":
                     self._close_bracket(group)
+            sellable = max(0, group.position - group.fee_lots)  # what the exits may close
             for exit_leg in (self._role(group, "stop_loss"), self._role(group, "take_profit")):
                 if exit_leg.is_done or exit_leg is leg:
                     continue
                 if exit_leg.state == State.PENDING:
-                    if group.position > 0 and not group.closing:
-                        self._activate(exit_leg, group.position)
+                    if sellable > 0 and not group.closing:
+                        self._activate(exit_leg, sellable)
                 else:
-                    self._resize(exit_leg, exit_leg.filled + group.position)
+                    self._resize(exit_leg, exit_leg.filled + sellable)
 
     def _group_ended(self, leg: Leg) -> None:
         """A leg ended (cancelled, rejected, expired) other than by a group rule."""

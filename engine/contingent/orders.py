@@ -143,5 +143,6 @@ class Group:
     legs: list[str]
     trigger_on: str = "first_fill"  # OTO: release children on the parent's "first_fill" or "full_fill"
     position: int = 0  # bracket: lots the entry filled minus lots the exits filled (what the exits protect)
+    fee_lots: int = 0  # bracket: entry fees charged in the base asset, rounded up to lots (not for sale)
     closing: bool = False  # bracket: an exit has started, the entry's remainder is being cancelled
     created_ts: int = 0

@@ -179,3 +179,21 @@ def test_bracket_with_engine_held_take_profit(tmp_path):
     assert tp["triggered_ts"] == T0 + 2 * MS and tp["state"] == "filled"
     assert session.oms.by_client["b.tp.1"].avg_fill_price == Decimal("100.00")  # a market sell at the bid
     assert session.ctx.contingent("b.sl")["reason"] == "bracket_closed"
+
+
+def test_bracket_exits_sell_what_arrived_when_the_venue_takes_its_fee_in_the_base_asset(tmp_path):
+    """Binance spot charges a buy's fee in the base asset it delivers: an entry of 1 BTC at
+    maker 15 bps arrives as 0.9985 BTC, so the exits are for 0.998 (rounded down to the
+    0.001 lot; the fee rounded up to 2 lots); the 0.002 BTC left is dust the exits never
+    try to sell (with no other BTC, a sell of 1 would be refused for insufficient balance)."""
+    script = Script(start=_bracket)
+    rows = _base() + [
+        trade(T0 + 1 * MS, "sell", "99.90", "1"),  # entry filled: 1 BTC minus a 0.0015 BTC fee
+        trade(T0 + 2 * MS, "buy", "101.00", "1"),  # the take-profit fills
+    ]
+    session = run(tmp_path, rows, script, balances={"USDT": "1000", "BTC": "0"},
+                  table={"maker_fee_bps": 15, "taker_fee_bps": 15, "fee_asset": "received"})
+    tp, sl = session.oms.by_client["b.tp"], session.ctx.contingent("b.sl")
+    assert (tp.qty, tp.filled, tp.status.name) == (998, 998, "FILLED")
+    assert sl["qty"] == "0.998" and sl["reason"] == "bracket_closed"
+    assert session.ledger.balance("sim", "BTC") == Decimal("0.0005")  # 1 - 0.0015 - 0.998

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--armed", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="500,000 events")
+    parser.add_argument("--no-subscribed", action="store_true", help="skip cases (d) and (e)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TICKPARITY_PROGRESS", "0")
     events = 500_000 if args.quick else args.events
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     # the manager's per-event test must not grow with the armed orders (a tenth of the feed)
     subscribed = {"(d) subscribed, 0 armed": (0, True), f"(e) subscribed, {args.armed} armed": (args.armed, True)}
     part = feed[: max(len(feed) // 10, 1)]
+    if args.no_subscribed:
+        subscribed = {}
     with tempfile.TemporaryDirectory() as tmp:
         for armed, sub in [*cases.values(), *subscribed.values()]:  # compile / load every kernel first
             run_case(small, armed, Path(tmp), sub)

@@ -111,6 +111,7 @@ class ContingentManager:
         self._seq = 0
         self._next_id = 1
         self._cancelling = False  # the manager itself is cancelling a venue order (session.cancel hook)
+        self._venue_of = [session.venues[session.instruments[i].venue] for i in session._ids]  # per index
 
     # -- ids ----------------------------------------------------------------------------
     def owns(self, client_id: str) -> bool:
@@ -332,8 +333,7 @@ class ContingentManager:
         return self._book_reference(leg, self._top(leg.index))
 
     def _top(self, index: int) -> tuple[int, int, int, int]:
-        inst = self._s.instruments[self._s._ids[index]]
-        return self._s.venues[inst.venue].top_of_book(index)
+        return self._venue_of[index].top_of_book(index)
 
     @staticmethod
     def _book_reference(leg: Leg, top: tuple[int, int, int, int]) -> int | None:

@@ -685,11 +685,14 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 and is_book_kind_nb(np.int64(nx.kind))):
             rinst = run_inst
             run_inst = -1
+            nbbo0 = nbbo
             nbbo = finish_run_nb(kx, qt, cnt, bbo, lastbbo, nbbo, rinst, run_ts, run_x)
             wake = run_changed != 0 and wake_book[rinst]
             if trig is not None:
-                if run_changed != 0 and book_touch_nb(trig, rinst, lastbbo[rinst, 0], lastbbo[rinst, 1],
-                                                      lastbbo[rinst, 2], lastbbo[rinst, 3]):
+                # only a new top of book can touch a trigger (one the top already touches has
+                # fired when it was armed)
+                if nbbo != nbbo0 and book_touch_nb(trig, rinst, lastbbo[rinst, 0], lastbbo[rinst, 1],
+                                                   lastbbo[rinst, 2], lastbbo[rinst, 3]):
                     wake = True
             if wake:
                 S[S_WAKE_TS] = run_ts
@@ -852,12 +855,13 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
             if not cont:
                 inst = S[S_RUN_INST]
                 S[S_RUN_INST] = -1
+                nbbo0 = S[S_NBBO]
                 S[S_NBBO] = finish_run_nb(kx, qt, cnt, bbo, lastbbo, S[S_NBBO], inst, S[S_RUN_TS],
                                           run_exch[0])
                 wake = S[S_RUN_CHANGED] != 0 and wake_book[inst]
                 if trig is not None:
-                    if S[S_RUN_CHANGED] != 0 and book_touch_nb(trig, inst, lastbbo[inst, 0], lastbbo[inst, 1],
-                                                               lastbbo[inst, 2], lastbbo[inst, 3]):
+                    if S[S_NBBO] != nbbo0 and book_touch_nb(trig, inst, lastbbo[inst, 0], lastbbo[inst, 1],
+                                                            lastbbo[inst, 2], lastbbo[inst, 3]):
                         wake = True
                 if wake:
                     S[S_WAKE_TS] = S[S_RUN_TS]

@@ -22,7 +22,7 @@ from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
-from engine.errors import DataError, InstrumentError
+from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
 from engine.loader import effective_params, instantiate, load_class
@@ -129,6 +129,8 @@ class _Prepared:
     end_ts: int
     total_events: int | None
     resolved: ResolvedRun | None = None  # None: a run assembled by hand (tests of the driver)
+    venue_faults: tuple = ()  # venues.sim.faults.VenueFault of a stress scenario
+    quote_marks: Any = None  # engine.ledger.QuoteMarks: equity in a reporting currency
 
 
 class _Peekable:
@@ -251,13 +253,18 @@ FeedTransform = Callable[[Iterable[np.ndarray], dict[str, Instrument]], Iterable
 
 
 def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True,
-                 feed_transform: FeedTransform | None = None) -> Path:
+                 feed_transform: FeedTransform | None = None, venue_faults: list | None = None,
+                 quote_marks: Any = None) -> Path:
     """Run one backtest and write its run directory; returns the directory.
 
     `feed_transform(chunks, instruments)` (optional) rewrites the replayed market data
     before feed latency is applied: EVENT_DTYPE chunks in, chunks in (local_ts, run order)
     order out, in bounded memory. `tickparity stress` passes a scenario's perturbations here
-    (scenarios.Scenario.feed_transform).
+    (scenarios.Scenario.feed_transform). `venue_faults` (venues.sim.faults.VenueFault list,
+    `Scenario.venue_faults()`) injects venue faults in the simulated venue; times count from
+    the first replayed event. `quote_marks` (engine.ledger.QuoteMarks,
+    `Scenario.quote_marks()`) reports equity in a reporting currency with a mark for each
+    quote asset (a stablecoin depeg).
     """
     from replay import open_source
 
@@ -282,7 +289,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
     prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, resolved.defaults,
-                         risk, feed, start_ts, end_ts, source.estimated_events, resolved)
+                         risk, feed, start_ts, end_ts, source.estimated_events, resolved,
+                         tuple(venue_faults or ()), quote_marks)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
     for line in resolved.defaults:  # once the run is valid, so a user error stays one line
         warn(line)
@@ -322,21 +330,34 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     writer = RunWriter(staging, instruments)
     audit = AuditLog(staging / "audit.jsonl")
     warmup()
-    core = SimCore(list(instruments.values()), run.venue_configs, run.feed, config.seed)
-    venues = {name: SimulatedVenue(name, core, cfg) for name, cfg in run.venue_configs.items()}
+    faults = None
+    venue_configs = run.venue_configs
+    if run.venue_faults:
+        from venues.sim.faults import SimFaults
+
+        faults = SimFaults(run.venue_faults, config.seed)
+        venue_configs = faults.venue_configs(venue_configs, start_ts)  # latency spikes
+    core = SimCore(list(instruments.values()), venue_configs, run.feed, config.seed)
+    venues = {name: SimulatedVenue(name, core, cfg, faults) for name, cfg in venue_configs.items()}
     clock = SimClock(start_ts)
     ledger = Ledger(instruments, run.balances)
     session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
                              ledger=ledger, risk=run.risk, audit=audit, recorder=writer, seed=config.seed)
+    session.quote_marks = run.quote_marks
+    if faults is not None:
+        faults.bind(session, start_ts, venues)
     loop_start = time.perf_counter()
     try:
         session.start()
         if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
+            if faults is not None:
+                raise ConfigError("venue faults need a Python strategy: a compiled strategy's orders "
+                                  "never cross the Python venue adapter")
             events = drive_compiled(session, core, clock, writer, start_ts, run.end_ts, config.sample_ns,
                                     run.total_events)
         else:
             events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
-                            run.total_events)
+                            run.total_events, faults)
         session.stop()
         session.sample_equity()
         writer.add_bbo(core.drain_bbo())
@@ -378,20 +399,28 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
 
 
 def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,
-           end_ts: int, sample_ns: int, total: int | None) -> int:
-    """The event loop: run the numba core to the next wake-up, hand it to the session."""
+           end_ts: int, sample_ns: int, total: int | None, faults=None) -> int:
+    """The event loop: run the numba core to the next wake-up, hand it to the session.
+    `faults` (venues.sim.faults.SimFaults): answers owed by venue faults are delivered at
+    their local time, and the core's replies pass through it (a lost reply is taken)."""
     next_sample = start_ts  # first sample once the events at the start time are in the book
     reported = 0
     with progress("replaying", total=total, unit="events") as bar:
         while True:
             t_timer = session.next_timer_ts()
             bound = min(next_sample, end_ts, t_timer if t_timer is not None else INT64_MAX)
+            t_fault = faults.next_ts() if faults is not None else None
+            if t_fault is not None:
+                bound = min(bound, max(t_fault, clock.now()))
             wake = core.run_until(bound, session.wake_book, session.wake_trade)
             kind = wake.kind
             if kind == WakeKind.END:
                 break
             clock.advance_to(max(int(wake.ts), clock.now()))
             if kind == WakeKind.ORDER:
+                if faults is not None and not faults.on_core_event(
+                        core.instruments[int(wake.instrument)].venue, wake.record, clock.now()):
+                    continue
                 session.on_order_event(wake.record)
                 if int(wake.record["kind"]) == OrderEventKind.FILL:  # a fill moves equity: sample it
                     session.sample_equity()
@@ -403,6 +432,8 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                                  int(rec["qty"]), int(rec["exch_ts"]))
             else:  # BOUND
                 now = clock.now()
+                if faults is not None:
+                    faults.deliver(now)
                 if now >= end_ts:
                     break
                 if now >= next_sample:

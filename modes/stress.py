@@ -107,7 +107,8 @@ def run_job(job: Job) -> dict[str, Any]:
             config = replace(config, params={**config.params, **dict(job.params)})
         config = scenario.run_config(config)
         transform = None if job.is_base else scenario.feed_transform()
-        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform)
+        faults = None if job.is_base else scenario.venue_faults()
+        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform, venue_faults=faults)
         records = RunRecords(run_dir)
         results = [] if job.is_base else [inv.check(records) for inv in scenario.build_invariants()]
         out["invariants"] = [r.to_json() for r in results]

@@ -100,6 +100,21 @@ class RunRecords:
                 for r in self._table("equity.parquet")]
 
     @cached_property
+    def audit(self) -> list[dict[str, Any]]:
+        """audit.jsonl's records in file order (decisions, requests, responses, fills, faults)."""
+        path = self.dir / "audit.jsonl"
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the run directory")
+        out = []
+        with path.open() as fh:
+            for n, line in enumerate(fh, 1):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise DataError(f"{path} line {n}: not a JSON record") from None
+        return out
+
+    @cached_property
     def equity_rows(self) -> list[dict[str, Any]]:
         return self._table("equity.parquet")
 
@@ -365,6 +380,107 @@ class PnlBounded(Invariant):
         return self.result(violations, f"PnL range [{worst_lo}, {worst_hi}]; bounds [{lo}, {hi}]")
 
 
+def _health_changes(run: RunRecords) -> list[dict[str, Any]]:
+    """The venue-health decisions of the audit log (`ctx.venue_health`'s input), in order."""
+    return [r for r in run.audit if r.get("type") == "decision" and r.get("action") == "venue_health"]
+
+
+class NoOrderWhileDown(Invariant):
+    """No new order and no amend is sent to a venue while it is down (an outage, maintenance
+    or halt, a disconnect, an IP ban: its health "down" in the audit log); cancels are
+    allowed. Reads the audit log in order, so a request written after the health change
+    counts even at the same nanosecond. `venue` ("*" = each)."""
+
+    name = "no_order_while_down"
+
+    def __init__(self, venue: str = "*") -> None:
+        self.venue = venue
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        state: dict[str, tuple[str, str]] = {}
+        venue_of: dict[str, str] = {}
+        violations, downs, sent = [], 0, 0
+        for r in run.audit:
+            if r.get("type") == "decision" and r.get("action") == "venue_health":
+                state[r["venue"]] = (r["state"], r.get("reason", ""))
+                downs += r["state"] == "down"
+                continue
+            if r.get("type") != "request" or r.get("action") not in ("submit", "amend"):
+                continue
+            venue = r.get("venue") or venue_of.get(r.get("client_id", ""), "")
+            if r["action"] == "submit":
+                venue_of[r["client_id"]] = venue
+            if self.venue not in ("*", venue):
+                continue
+            health, why = state.get(venue, ("up", ""))
+            if health == "down":
+                sent += 1
+                if len(violations) < 5:
+                    violations.append(Violation(int(r["ts"]), f"{r['action']} {r['client_id']} sent to {venue} "
+                                                              f"while it is down ({why})"))
+        return self.result(violations, f"{downs} down period(s); {sent} order request(s) sent while down")
+
+
+class CancelOnDisconnectWithin(Invariant):
+    """Every order open on a venue when it disconnects (venue health "down" for a
+    disconnect) is cancelled within `within_ms`: its cancel requested, or the order done,
+    by then. An order that stays open longer may fill on a market we can no longer see."""
+
+    name = "cancel_on_disconnect_within"
+
+    def __init__(self, within_ms: Any = 1000, venue: str = "*") -> None:
+        self.within_ns = int(decimal_value("within_ms", within_ms, low=Decimal(0)) * 1_000_000)
+        self.venue = venue
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        events = [(int(r["ts"]), r["venue"]) for r in _health_changes(run)
+                  if r["state"] == "down" and "disconnect" in r.get("reason", "")
+                  and self.venue in ("*", r["venue"])]
+        violations = []
+        checked = 0
+        for ts, venue in events:
+            deadline = ts + self.within_ns
+            for o in run.orders:
+                if o["venue"] != venue or o["type"] == "parent" or o["created_ts"] > ts:
+                    continue
+                if o["ack_ts"] is None and o["status"] == "rejected":
+                    continue  # never reached the venue
+                if o["done_ts"] is not None and o["done_ts"] <= ts:
+                    continue
+                checked += 1
+                handled = [t for t in (o["cancel_req_ts"], o["done_ts"]) if t is not None and t >= ts]
+                if not handled or min(handled) > deadline:
+                    violations.append(Violation(deadline, f"order {o['client_id']} open on {venue} at the "
+                                                          f"disconnect ({format_ns(ts)}) not cancelled within "
+                                                          f"{self.within_ns // 1_000_000} ms"))
+        violations.sort(key=lambda v: v.ts)
+        return self.result(violations, f"{len(events)} disconnect(s), {checked} open order(s) checked; "
+                                        f"limit {self.within_ns // 1_000_000} ms")
+
+
+class NoBan(Invariant):
+    """The venue never bans us: no HTTP 418 (Binance bans an IP that keeps sending after
+    429s, for 2 minutes to 3 days). Reads the venue's answers in the audit log: a fault
+    answer with HTTP status 418, or an order refused `ip_banned`."""
+
+    name = "no_ban"
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        violations = []
+        limited = 0
+        for r in run.audit:
+            banned = (r.get("type") == "fault" and r.get("http_status") == 418) or (
+                r.get("type") in ("response", "reject") and r.get("reason") == "ip_banned")
+            limited += r.get("type") == "fault" and r.get("http_status") == 429
+            if banned:
+                violations.append(Violation(int(r["ts"]), f"banned by {r.get('venue', 'the venue')} (418): "
+                                                          f"{r.get('command', r.get('event', ''))} "
+                                                          f"{r.get('client_id', '')}"))
+                break
+        return self.result(violations, f"{limited} request(s) answered 429; "
+                                        f"{'banned' if violations else 'never banned'}")
+
+
 BUILTIN_INVARIANTS: dict[str, type] = {
     "max_drawdown": MaxDrawdown,
     "max_position": MaxPosition,
@@ -372,13 +488,13 @@ BUILTIN_INVARIANTS: dict[str, type] = {
     "no_orphan_orders": NoOrphanOrders,
     "ledger_reconciles": LedgerReconciles,
     "pnl_bounded": PnlBounded,
+    "no_order_while_down": NoOrderWhileDown,
+    "cancel_on_disconnect_within": CancelOnDisconnectWithin,
+    "no_ban": NoBan,
 }
 
 PLANNED_INVARIANTS: dict[str, str] = {
-    "kill_switch_within": "the risk issue's kill switch",
-    "no_order_while_down": "venue outages (typed order outcomes of the live-mode issue)",
-    "cancel_on_disconnect_within": "venue disconnects (live-mode issue)",
-    "no_ban": "rate-limit storms (live-mode issue)",
+    "kill_switch_within": "the risk issue's kill switch and its audit records",
 }
 
 

@@ -32,6 +32,10 @@ from scenarios.feed import (
 )
 from scenarios.invariants import BUILTIN_INVARIANTS, PLANNED_INVARIANTS, Invariant
 from scenarios.perturbations import BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS
+from scenarios.venue import VENUE_FAULT_KINDS, VenueFaultPerturbation
+from venues.faults import FAULT_KEYS, SIM_KINDS
+
+PERTURBATION_KINDS = {**BUILTIN_PERTURBATIONS, **VENUE_FAULT_KINDS}
 
 _TOP_KEYS = {"scenario", "calibration", "base", "perturbations", "invariants"}
 _SCENARIO_KEYS = {"name", "description", "allow_invalid_feed"}
@@ -100,19 +104,32 @@ class Scenario:
             out.append(inv)
         return out
 
+    def _feed_perturbations(self) -> list[FeedPerturbation]:
+        out: list[FeedPerturbation] = []
+        for c in self.perturbations:
+            p = c.build()
+            out.extend(p.feed_effects() if isinstance(p, VenueFaultPerturbation) else [p])
+        return out
+
     def feed_transform(self):
-        """A `run_backtest(feed_transform=...)` callable applying the perturbations, or None
-        when the scenario has none (the base data is replayed as is)."""
-        if not self.perturbations:
+        """A `run_backtest(feed_transform=...)` callable applying the feed perturbations
+        (and what the venue faults imply for the feed, scenarios.venue), or None when there
+        are none (the base data is replayed as is)."""
+        if not self._feed_perturbations():
             return None
         label = f"scenario {self.name}"
 
         def transform(chunks: Iterable[np.ndarray], instruments: Mapping[str, Instrument]) -> Iterator[np.ndarray]:
-            return apply_perturbations(chunks, list(instruments.values()),
-                                       [c.build() for c in self.perturbations],
+            return apply_perturbations(chunks, list(instruments.values()), self._feed_perturbations(),
                                        allow_invalid=self.allow_invalid_feed, label=label)
 
         return transform
+
+    def venue_faults(self) -> list:
+        """The venue faults for `run_backtest(venue_faults=...)` (venues.sim.faults.VenueFault),
+        fresh for each run."""
+        return [p.venue_fault() for p in (c.build() for c in self.perturbations)
+                if isinstance(p, VenueFaultPerturbation)]
 
 
 def apply_perturbations(chunks: Iterable[np.ndarray], instruments: list[Instrument],
@@ -171,6 +188,9 @@ def _component(raw: Any, where: str, builtins: dict[str, type], planned: dict[st
         raise ConfigError(f"{where}: missing kind (one of {sorted(builtins)} or 'package.module:Class')")
     if kind in builtins:
         cls = builtins[kind]
+    elif kind in FAULT_KEYS:
+        raise ConfigError(f"{where}: {kind!r} is a fault of the shared vocabulary (venues/faults.py) that the "
+                          f"simulated venue does not model; it models {sorted(SIM_KINDS)}")
     elif kind in planned:
         raise ConfigError(f"{where}: kind {kind!r} is not available yet: it needs {planned[kind]} "
                           "(docs/scenarios.md, 'Not yet')")
@@ -235,7 +255,7 @@ def load_scenario(path: str | Path) -> Scenario:
         calibration=dict(calibration),
         base=Base(data, start, end),
         perturbations=tuple(
-            _component(p, f"{file} [[perturbations]] #{k + 1}", BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS,
+            _component(p, f"{file} [[perturbations]] #{k + 1}", PERTURBATION_KINDS, PLANNED_PERTURBATIONS,
                        FeedPerturbation, base_dir) for k, p in enumerate(perturbations)),
         invariants=tuple(
             _component(v, f"{file} [[invariants]] #{k + 1}", BUILTIN_INVARIANTS, PLANNED_INVARIANTS,

@@ -335,13 +335,7 @@ BUILTIN_PERTURBATIONS: dict[str, type] = {
 
 # Kinds of the scenario language that need work not built yet (docs/scenarios.md, "Not yet").
 PLANNED_PERTURBATIONS: dict[str, str] = {
-    "venue_outage": "typed order outcomes of the live-mode issue",
-    "maintenance": "typed order outcomes of the live-mode issue",
-    "latency_spike": "venue faults in the simulated venue (live-mode issue)",
-    "rate_limit_storm": "typed order outcomes of the live-mode issue",
-    "partial_fill_drought": "venue faults in the simulated venue (live-mode issue)",
-    "rejects": "typed order outcomes of the live-mode issue",
-    "disconnect": "typed order outcomes of the live-mode issue",
+    "partial_fill_drought": "a fill-rate control in the simulated venue's numba matching",
     "depeg": "reporting-currency marks for quote assets in the ledger",
     "basis_blowout": "derivatives (perpetuals, funding, marks)",
     "cross_venue_dislocation": "multi-venue data of the algorithms issue",

@@ -79,6 +79,10 @@ class RejectReason(IntEnum):
     USER_CANCEL = 10
     DUPLICATE_CLIENT_ID = 13
     INSUFFICIENT_BALANCE = 14
+    RATE_LIMITED = 15  # HTTP 429 (Binance -1003): the minute's request weight is used up
+    IP_BANNED = 16  # HTTP 418: banned for not backing off after 429s
+    MARKET_CLOSED = 17  # Binance -2010 "Market is closed.": maintenance (cancel-only) or halt
+    VENUE_ERROR = 18  # another venue error code (the audit log keeps the code and message)
 
 
 class ReasonSource(StrEnum):
@@ -117,6 +121,10 @@ class ReasonCode(StrEnum):
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     IOC_REMAINDER = "ioc_remainder"
     USER_CANCEL = "user_cancel"
+    RATE_LIMITED = "rate_limited"
+    IP_BANNED = "ip_banned"
+    MARKET_CLOSED = "market_closed"
+    VENUE_ERROR = "venue_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +163,10 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.SELF_TRADE_PREVENTION, _V, "self-trade prevention ended the order"),
     Reason(_C.IOC_REMAINDER, _V, "unfilled remainder of an IOC, FOK or market order cancelled"),
     Reason(_C.USER_CANCEL, _V, "cancelled at the strategy's request (or amended to qty <= filled)"),
+    Reason(_C.RATE_LIMITED, _V, "HTTP 429: the venue's request-weight window is used up (Binance -1003)"),
+    Reason(_C.IP_BANNED, _V, "HTTP 418: banned for sending on after 429s (Binance: 2 minutes to 3 days)"),
+    Reason(_C.MARKET_CLOSED, _V, "the market is in maintenance (cancel-only) or halted (Binance -2010)"),
+    Reason(_C.VENUE_ERROR, _V, "another venue error; its code and message are in the audit log"),
 )}
 
 # numeric venue code (ORDER_EVENT_DTYPE `reason`) -> its code in the vocabulary
@@ -171,6 +183,10 @@ VENUE_REASONS: dict[int, ReasonCode] = {
     RejectReason.USER_CANCEL: _C.USER_CANCEL,
     RejectReason.DUPLICATE_CLIENT_ID: _C.DUPLICATE_ORDER,
     RejectReason.INSUFFICIENT_BALANCE: _C.INSUFFICIENT_BALANCE,
+    RejectReason.RATE_LIMITED: _C.RATE_LIMITED,
+    RejectReason.IP_BANNED: _C.IP_BANNED,
+    RejectReason.MARKET_CLOSED: _C.MARKET_CLOSED,
+    RejectReason.VENUE_ERROR: _C.VENUE_ERROR,
 }
 
 

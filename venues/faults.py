@@ -42,7 +42,7 @@ FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "reject": {"code", "msg", "status"},  # refuse with a real Binance code and message
     "maintenance": {"duration", "halt"},  # cancel-only for `duration`, then halt for `halt`
     "outage": {"duration", "reply"},  # down for `duration`: nothing executes; timeout, 5xx or reset
-    "latency_spike": {"duration", "extra"},  # order entry takes `extra` longer for `duration`
+    "latency_spike": {"duration", "extra"},  # each leg (request, reply) takes `extra` longer for `duration`
     # streams
     "user_duplicate": {"events"},  # the next `events` user events are sent twice
     "user_reorder": {"events"},  # the next `events` user events go out in reverse order

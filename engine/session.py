@@ -123,6 +123,8 @@ class TradingSession:
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
+        # engine.ledger.QuoteMarks: equity in a reporting currency (None: quote assets 1:1)
+        self.quote_marks = None
 
     # -- lookups -------------------------------------------------------------------------
     def instrument(self, instrument_id: str) -> Instrument:
@@ -539,7 +541,8 @@ class TradingSession:
         unrealized = ledger.unrealized_pnl(marks)
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
-        self.recorder.equity(self.clock.now(), ledger.equity(marks),
+        quote_marks = self.quote_marks.at(self.clock.now()) if self.quote_marks is not None else None
+        self.recorder.equity(self.clock.now(), ledger.equity(marks, quote_marks),
                              ledger.realized_pnl(), unrealized,
                              ledger.fees(), positions)
 

@@ -343,7 +343,9 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     ledger = Ledger(instruments, run.balances)
     session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
                              ledger=ledger, risk=run.risk, audit=audit, recorder=writer, seed=config.seed)
-    session.quote_marks = run.quote_marks
+    if run.quote_marks is not None:
+        run.quote_marks.bind(start_ts)
+        session.quote_marks = run.quote_marks
     if faults is not None:
         faults.bind(session, start_ts, venues)
     loop_start = time.perf_counter()
@@ -376,8 +378,11 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "pnl": {"realized": decimal_str(ledger.realized_pnl()),
                 "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
                 "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
-                "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
+                "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(
+                    marks, None if run.quote_marks is None else run.quote_marks.at(clock.now())))},
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
+        # equity is in this currency when quote assets are marked (a depeg scenario); else the quote's
+        **({"reporting_currency": run.quote_marks.currency} if run.quote_marks is not None else {}),
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
         "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
         "venues": venue_settings_json(run.venue_configs),

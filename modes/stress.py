@@ -108,7 +108,9 @@ def run_job(job: Job) -> dict[str, Any]:
         config = scenario.run_config(config)
         transform = None if job.is_base else scenario.feed_transform()
         faults = None if job.is_base else scenario.venue_faults()
-        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform, venue_faults=faults)
+        marks = None if job.is_base else scenario.quote_marks()
+        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform, venue_faults=faults,
+                               quote_marks=marks)
         records = RunRecords(run_dir)
         results = [] if job.is_base else [inv.check(records) for inv in scenario.build_invariants()]
         out["invariants"] = [r.to_json() for r in results]

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.config import RunConfig, parse_time
 from engine.errors import ConfigError, TickparityError
+from engine.ledger import QuoteMarks
 from engine.loader import load_class
 from engine.types import Instrument
 from scenarios.feed import (
@@ -31,7 +32,7 @@ from scenarios.feed import (
     check_feed,
 )
 from scenarios.invariants import BUILTIN_INVARIANTS, PLANNED_INVARIANTS, Invariant
-from scenarios.perturbations import BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS
+from scenarios.perturbations import BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS, Depeg
 from scenarios.venue import VENUE_FAULT_KINDS, VenueFaultPerturbation
 from venues.faults import FAULT_KEYS, SIM_KINDS
 
@@ -124,6 +125,20 @@ class Scenario:
                                        allow_invalid=self.allow_invalid_feed, label=label)
 
         return transform
+
+    def quote_marks(self) -> QuoteMarks | None:
+        """Marks of the quote assets a `depeg` moves, for `run_backtest(quote_marks=...)`
+        (equity in the reporting currency), or None when the scenario has no depeg."""
+        depegs = [p for p in (c.build() for c in self.perturbations) if isinstance(p, Depeg)]
+        if not depegs:
+            return None
+        currencies = sorted({d.currency for d in depegs})
+        if len(currencies) > 1:
+            raise ConfigError(f"scenario {self.name}: depegs report in one currency, not {currencies}")
+        assets = [d.asset for d in depegs]
+        if len(set(assets)) != len(assets):
+            raise ConfigError(f"scenario {self.name}: one depeg per asset ({assets})")
+        return QuoteMarks(currencies[0], {d.asset: d.mark_points() for d in depegs})
 
     def venue_faults(self) -> list:
         """The venue faults for `run_backtest(venue_faults=...)` (venues.sim.faults.VenueFault),

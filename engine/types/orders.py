@@ -57,6 +57,7 @@ class OrderEventKind(IntEnum):
     EXPIRED = 5  # GTD deadline passed
     AMENDED = 6  # amend applied (price/qty now as in the record)
     CANCEL_REJECTED = 7  # cancel/amend of an unknown or finished order
+    STATE = 8  # answer to an order lookup (request_order_state): reason UNKNOWN_ORDER = not found
 
 
 class RejectReason(IntEnum):
@@ -125,6 +126,7 @@ class ReasonCode(StrEnum):
     IP_BANNED = "ip_banned"
     MARKET_CLOSED = "market_closed"
     VENUE_ERROR = "venue_error"
+    NOT_RECEIVED = "not_received"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +169,8 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.IP_BANNED, _V, "HTTP 418: banned for sending on after 429s (Binance: 2 minutes to 3 days)"),
     Reason(_C.MARKET_CLOSED, _V, "the market is in maintenance (cancel-only) or halted (Binance -2010)"),
     Reason(_C.VENUE_ERROR, _V, "another venue error; its code and message are in the audit log"),
+    Reason(_C.NOT_RECEIVED, _V, "the command's reply was lost and a lookup by client id shows the venue "
+           "never received it (a submit: no such order; a cancel or amend: the order unchanged)"),
 )}
 
 # numeric venue code (ORDER_EVENT_DTYPE `reason`) -> its code in the vocabulary

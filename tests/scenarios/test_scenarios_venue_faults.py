@@ -125,3 +125,30 @@ def test_rejects_with_real_codes_and_a_latency_spike(tmp_path):
             and o["status"] != "rejected"}
     assert {d for t, d in acks.items() if T0 + 20 * S <= t < T0 + 25 * S - 300 * MS} == {402 * MS}
     assert {d for t, d in acks.items() if t < T0 + 10 * S} == {2 * MS}
+
+
+def test_outage_and_lost_replies_are_ambiguous_and_resolved_by_lookup(tmp_path):
+    mm, results = run("venue-outage.toml", "mm.toml", tmp_path / "mm")
+    assert {r.status for r in results.values()} == {"pass"}
+    heedless, broken = run("venue-outage.toml", "heedless.toml", tmp_path / "heedless")
+    assert broken["no_order_while_down"].violations[0].ts == T0 + 15 * S
+    for records in (mm, heedless):
+        outage = [f for f in faults(records) if f["kind"] == "outage"]
+        assert outage and {f["answer"] for f in outage} == {"ambiguous"}
+        ambiguous = {r["client_id"]: r["ts"] for r in records.audit
+                     if r["type"] == "response" and r.get("outcome") == "ambiguous"}
+        # a request into the outage times out after ccxt's 10 s; a lost reply comes back at once
+        for f in faults(records):
+            assert ambiguous[f["client_id"]] == f["ts"] + (10 * S if f["kind"] == "outage" else MS)
+        # every ambiguous command is looked up (never resent)
+        lookups = {r["client_id"] for r in records.audit if r["type"] == "request" and r.get("action") == "lookup"}
+        assert lookups == set(ambiguous)
+    # the venue never received the orders sent into the outage: the lookup (answered once the
+    # venue is back, at 30 s + 1 ms) rejects them not_received; the lost replies' orders exist
+    by_id = {o["client_id"]: o for o in heedless.orders}
+    into_outage = [f["client_id"] for f in faults(heedless) if f["kind"] == "outage" and f["command"] == "submit"]
+    assert into_outage and all((by_id[c]["status"], by_id[c]["reason"], by_id[c]["done_ts"])
+                               == ("rejected", "not_received", T0 + 30 * S + MS) for c in into_outage)
+    lost = [f["client_id"] for f in faults(mm) if f["kind"] == "response_lost"]
+    by_id = {o["client_id"]: o for o in mm.orders}
+    assert len(lost) == 2 and all(by_id[c]["status"] != "rejected" and by_id[c]["ack_ts"] is not None for c in lost)

@@ -481,6 +481,57 @@ class NoBan(Invariant):
                                         f"{'banned' if violations else 'never banned'}")
 
 
+class KillSwitchWithin(Invariant):
+    """The kill switch fires within `within_ms` of its condition: once PnL falls below
+    -`loss_pct` % of the starting equity (and/or the drawdown from the peak passes
+    `drawdown_pct` %), at the first equity sample that shows it, a kill must be in the audit
+    log by then + `within_ms` (a `risk` record with action `kill`, as the risk engine writes
+    it: ts, reason, who). With `cancels_within_ms`, the kill's cancels must also be
+    acknowledged that fast (its `kill_cancels_done` record's `cancel_ack_ns`)."""
+
+    name = "kill_switch_within"
+
+    def __init__(self, within_ms: Any = 1000, loss_pct: Any = None, drawdown_pct: Any = None,
+                 cancels_within_ms: Any = None) -> None:
+        self.within_ns = int(decimal_value("within_ms", within_ms, low=Decimal(0)) * 1_000_000)
+        self.loss_pct = _limit("loss_pct", loss_pct)
+        self.drawdown_pct = _limit("drawdown_pct", drawdown_pct)
+        if self.loss_pct is None and self.drawdown_pct is None:
+            raise ConfigError("kill_switch_within: set the condition, loss_pct and/or drawdown_pct")
+        self.cancels_ns = None if cancels_within_ms is None else int(
+            decimal_value("cancels_within_ms", cancels_within_ms, low=Decimal(0)) * 1_000_000)
+
+    def _condition_ts(self, run: RunRecords) -> int | None:
+        start = run.equity_start
+        for ts, dd, peak in drawdown_series(run.equity):
+            pnl_pct = (peak - dd - start) / start * 100 if start else Decimal(0)
+            if (self.loss_pct is not None and pnl_pct < -self.loss_pct) or (
+                    self.drawdown_pct is not None and peak > 0 and dd / peak * 100 > self.drawdown_pct):
+                return ts
+        return None
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        cond = self._condition_ts(run)
+        kills = [r for r in run.audit if r.get("type") == "risk" and r.get("action") == "kill"]
+        if cond is None:
+            return self.result([], f"condition never met; {len(kills)} kill(s)")
+        deadline = cond + self.within_ns
+        fired = [r for r in kills if int(r["ts"]) <= deadline]
+        if not fired:
+            late = f"; the first kill came at {format_ns(int(kills[0]['ts']))}" if kills else ""
+            return self.result([Violation(deadline, f"condition met at {format_ns(cond)}, no kill within "
+                                                    f"{self.within_ns // 1_000_000} ms{late}")], "kill missing")
+        violations = []
+        if self.cancels_ns is not None:
+            done = [r for r in run.audit if r.get("type") == "risk" and r.get("action") == "kill_cancels_done"
+                    and int(r["ts"]) >= int(fired[0]["ts"])]
+            if not done or int(done[0].get("cancel_ack_ns", 0)) > self.cancels_ns:
+                violations.append(Violation(int(fired[0]["ts"]) + self.cancels_ns, "the kill's cancels were not "
+                                            f"acknowledged within {self.cancels_ns // 1_000_000} ms"))
+        return self.result(violations, f"condition at {format_ns(cond)}, kill at {format_ns(int(fired[0]['ts']))} "
+                                       f"({(int(fired[0]['ts']) - cond) / 1e6:.1f} ms)")
+
+
 BUILTIN_INVARIANTS: dict[str, type] = {
     "max_drawdown": MaxDrawdown,
     "max_position": MaxPosition,
@@ -491,11 +542,10 @@ BUILTIN_INVARIANTS: dict[str, type] = {
     "no_order_while_down": NoOrderWhileDown,
     "cancel_on_disconnect_within": CancelOnDisconnectWithin,
     "no_ban": NoBan,
+    "kill_switch_within": KillSwitchWithin,
 }
 
-PLANNED_INVARIANTS: dict[str, str] = {
-    "kill_switch_within": "the risk issue's kill switch and its audit records",
-}
+PLANNED_INVARIANTS: dict[str, str] = {}
 
 
 def run_figures(run: RunRecords) -> dict[str, Any]:

@@ -11,7 +11,6 @@ through the book in jumps rather than gliding. The calibration of each library s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -23,7 +22,7 @@ from engine.config import parse_decimal
 from engine.errors import ConfigError
 from engine.types import EventKind, Instrument
 from replay.book import BookScanner
-from replay.schema import parse_duration
+from replay.schema import parse_compound_duration
 from scenarios.feed import (
     IDENTITY,
     BookMap,
@@ -43,9 +42,6 @@ _TRADE = int(EventKind.TRADE)
 DEFAULT_STEP = "250ms"
 
 
-_PART = re.compile(r"\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d)")
-
-
 def duration(name: str, value: object, *, zero: bool = True) -> int:
     """A duration key -> ns: replay units, compounds allowed ('30s', '5m30s', '1h2m');
     `zero` allows 0 (written '0' or '0s')."""
@@ -54,10 +50,10 @@ def duration(name: str, value: object, *, zero: bool = True) -> int:
     text = value.strip()
     if zero and text in ("0", "0s", "0ms", "0m"):
         return 0
-    parts = _PART.findall(text)
-    if not parts or "".join(parts) != text:
-        raise ConfigError(f"{name} = {value!r}: expected a duration such as '250ms', '30s', '5m30s', '1h'")
-    return sum(parse_duration(p) for p in parts)
+    try:
+        return parse_compound_duration(text)
+    except ConfigError:
+        raise ConfigError(f"{name} = {value!r}: expected a duration such as '250ms', '30s', '5m30s', '1h'") from None
 
 
 def decimal_value(name: str, value: object, *, low: Decimal | None = None,
@@ -284,9 +280,10 @@ class CrossVenueDislocation(PriceShock):
     """One venue's price breaks away from the others' (a thin venue's wick: Binance.US BTC/USD
     -87.5 % on 2021-10-21 while Bitstamp moved -2.3 %): a price shock (every key of
     `price_shock`) on `venue`'s instruments only, so the same asset trades at two prices
-    across the run's venues until it recovers."""
+    across the run's venues until it recovers. `venue` defaults to the venue of the run's
+    first instrument (so a library file runs on any strategy)."""
 
-    def __init__(self, *, venue: str, at: str, fall: str, move_pct: float, **keys: Any) -> None:
+    def __init__(self, *, at: str, fall: str, move_pct: float, venue: str | None = None, **keys: Any) -> None:
         if "instrument" in keys:
             raise ConfigError("cross_venue_dislocation takes venue, not instrument")
         super().__init__(at=at, fall=fall, move_pct=move_pct, **keys)
@@ -295,6 +292,8 @@ class CrossVenueDislocation(PriceShock):
     def bind(self, t0: int, instruments: Sequence[Instrument]) -> None:
         super().bind(t0, instruments)
         venues = sorted({i.venue for i in instruments})
+        if self.venue is None:
+            self.venue = instruments[0].venue
         if self.venue not in venues:
             raise ConfigError(f"cross_venue_dislocation: venue {self.venue!r} is not a venue of the run ({venues})")
         self.indices = [k for k, i in enumerate(instruments) if i.venue == self.venue]

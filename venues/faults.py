@@ -28,15 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import ConfigError
-from replay.schema import parse_duration
+from replay.schema import parse_compound_duration
 
 #: kind -> the kind-specific keys it accepts (besides COMMON_KEYS)
 FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     # REST, before or after the venue executes the call
+    "request_lost": {"delay"},  # NOT executed; after `delay` (0) the connection closes unanswered
     "response_lost": set(),  # executed, then the connection closes without a reply
     "http_5xx_before": {"status", "body"},  # a 5xx and the call is NOT executed
     "http_5xx_after": {"status", "body"},  # executed, then a 5xx (status unknown to client)
     "delay": {"delay"},  # executed, reply held back `delay` (past the client's timeout)
+    "truncated_body": {"transport"},  # executed, a 200 whose JSON body is cut in half
     "rate_limit": set(),  # the minute's weight is used up: 429 + Retry-After, then 418 (ban)
     "clock_skew": {"skew_ms"},  # the server clock is off by skew_ms: -1021 recvWindow
     "reject": {"code", "msg", "status"},  # refuse with a real Binance code and message
@@ -47,25 +49,28 @@ FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "user_duplicate": {"events"},  # the next `events` user events are sent twice
     "user_reorder": {"events"},  # the next `events` user events go out in reverse order
     "user_drop": {"events"},  # the next `events` user events are never sent
+    "user_delay": {"events", "delay"},  # the stream stalls `delay` from the next event (order kept)
     "user_expire": set(),  # the user-data subscription ends (eventStreamTerminated)
     "ws_disconnect": {"stream"},  # the server closes websockets: market | user | all
     "stale_market": {"duration"},  # no diffs/trades/tickers while the book moves on
     "update_id_gap": set(),  # the next depth diff is dropped: the client sees U != u+1
 }.items()}
 COMMON_KEYS = frozenset({"kind", "endpoint", "after", "until", "count", "probability"})
-REST_KINDS = frozenset({"response_lost", "http_5xx_before", "http_5xx_after", "delay", "rate_limit",
-                        "clock_skew", "reject"})
+REST_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
+                        "truncated_body", "rate_limit", "clock_skew", "reject"})
 DEFAULT_ENDPOINTS = ("POST /api/v3/order", "DELETE /api/v3/order", "POST /api/v3/order/cancelReplace")
 #: the order command each order endpoint carries (the simulated venue's view of `endpoint`)
 ENDPOINT_COMMANDS = {"POST /api/v3/order": "submit", "DELETE /api/v3/order": "cancel",
                      "POST /api/v3/order/cancelReplace": "amend"}
 
 #: what each backend implements
-EMULATOR_KINDS = frozenset({"response_lost", "http_5xx_before", "http_5xx_after", "delay", "rate_limit",
-                            "clock_skew", "reject", "maintenance", "user_duplicate", "user_reorder",
-                            "user_drop", "user_expire", "ws_disconnect", "stale_market", "update_id_gap"})
-SIM_KINDS = frozenset({"response_lost", "http_5xx_before", "http_5xx_after", "delay", "rate_limit",
-                       "reject", "maintenance", "outage", "latency_spike", "ws_disconnect"})
+EMULATOR_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
+                            "truncated_body", "rate_limit", "clock_skew", "reject", "maintenance",
+                            "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire",
+                            "ws_disconnect", "stale_market", "update_id_gap"})
+SIM_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
+                       "truncated_body", "rate_limit", "reject", "maintenance", "outage", "latency_spike",
+                       "ws_disconnect"})
 
 OUTAGE_REPLIES = ("timeout", "5xx", "reset")
 
@@ -94,9 +99,9 @@ def duration_ns(value: Any, where: str) -> int:
             raise ConfigError(f"{where} = {value!r}: must be >= 0")
         return int(round(value * 1_000_000_000))
     if isinstance(value, str):
-        if value.strip() in ("0", "0s"):
+        if value.strip() in ("0", "0s", "0ms", "0m"):
             return 0
-        return parse_duration(value)
+        return parse_compound_duration(value)
     raise ConfigError(f"{where} = {value!r}: expected seconds or a duration like '5s'")
 
 
@@ -159,6 +164,10 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
         raise ConfigError(f"{where} status = {params['status']!r}: expected an HTTP status 400-599")
     if kind == "reject" and not isinstance(params.get("code"), int):
         raise ConfigError(f"{where} (reject) needs code = <Binance error code>, e.g. -2010")
+    if "transport" in params and not isinstance(params["transport"], bool):
+        raise ConfigError(f"{where} transport = {params['transport']!r}: expected true or false")
+    if "events" in params and not (isinstance(params["events"], int) and params["events"] > 0):
+        raise ConfigError(f"{where} events = {params['events']!r}: expected a positive integer")
     if kind == "ws_disconnect" and params.get("stream", "all") not in ("market", "user", "all"):
         raise ConfigError(f"{where} stream = {params['stream']!r}: expected market, user or all")
     if kind == "outage" and params.get("reply", "timeout") not in OUTAGE_REPLIES:

@@ -13,7 +13,7 @@ from engine.errors import ConfigError
 from engine.types import EVENT_DTYPE, EventKind, load_instruments
 from scenarios import LIBRARY_DIR, RunRecords, load_scenario
 from scenarios.invariants import BUILTIN_INVARIANTS
-from scenarios.perturbations import BUILTIN_PERTURBATIONS
+from scenarios.model import PERTURBATION_KINDS
 
 DATA = Path(__file__).parent / "data"
 INST = load_instruments(None)["binance:BTC/USDT"]
@@ -41,7 +41,7 @@ def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
      r"'clock_skew' is a fault of the shared vocabulary .* that the simulated venue does not model"),
     ("[[perturbations]]\nkind = 'outage'\nafter = '1m'\nduration = '5m'\nreply = 'maybe'\n",
      r"#1 \(outage\): outage reply = 'maybe': expected one of \['timeout', '5xx', 'reset'\]"),
-    ("[[invariants]]\nkind = 'kill_switch_within'\n", r"not available yet: it needs the risk issue"),
+    ("[[invariants]]\nkind = 'kill_switch_within'\n", r"kill_switch_within: set the condition"),
     ("[[invariants]]\nkind = 'max_drawdown'\n", r"max_drawdown: set limit"),
     ("[[invariants]]\nkind = 'nope'\n", r"unknown kind 'nope'"),
     ("[base]\ndata = 'run'\nfrom = '2024-01-01'\n", r"from/to need a data source"),
@@ -98,7 +98,7 @@ def test_library_is_calibrated_and_loads():
         assert cal["event"] and cal["date"] and cal["figures"] and cal["sources"], file
         assert all("[S" in f for f in cal["figures"]), file  # every figure cites its source
         assert scenario.perturbations and scenario.invariants
-        assert {c.kind for c in scenario.perturbations} <= set(BUILTIN_PERTURBATIONS)
+        assert {c.kind for c in scenario.perturbations} <= set(PERTURBATION_KINDS)
         assert {c.kind for c in scenario.invariants} <= set(BUILTIN_INVARIANTS)
         assert scenario.base.data.startswith("synthetic:")
     assert len(names) == len(files)

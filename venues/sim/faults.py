@@ -291,6 +291,10 @@ class SimFaults:
                 self._ambiguous(venue, command, order, ts, ts + response_ns, s.kind,
                                 {"status": int(s.params.get("status", 502))})
                 return True
+            if s.kind == "request_lost":  # never reached the venue; the connection closes unanswered
+                self._ambiguous(venue, command, order, ts, ts + int(s.params.get("delay", 0)) + response_ns,
+                                s.kind, {})
+                return True
             # executed, reply lost or late: the core runs it, its reply is taken on the way back
             hold = -1
             if s.kind == "delay":
@@ -301,7 +305,7 @@ class SimFaults:
                     self._audit(ts, venue, s.kind, command, order, delay_ns=delay)
                     return False
                 at = ts + CLIENT_TIMEOUT_NS
-            elif s.kind == "response_lost":
+            elif s.kind in ("response_lost", "truncated_body"):  # no reply the client can read
                 at = ts + response_ns
             else:  # http_5xx_after
                 at = ts + response_ns
@@ -403,6 +407,8 @@ class SimFaults:
         return t
 
 
-_REST = frozenset({"response_lost", "http_5xx_before", "http_5xx_after", "delay", "rate_limit", "reject"})
-_AMBIGUOUS_KINDS = frozenset({"response_lost", "http_5xx_before", "http_5xx_after", "delay", "outage"})
+_REST = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay", "truncated_body",
+                   "rate_limit", "reject"})
+_AMBIGUOUS_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
+                              "truncated_body", "outage"})
 

@@ -198,25 +198,30 @@ class Ledger:
                 total = _EXACT.add(total, pos.unrealized(mark))
         return total
 
-    def equity(self, marks: dict[str, Decimal]) -> Decimal:
+    def equity(self, marks: dict[str, Decimal], quote_marks: dict[str, Decimal] | None = None) -> Decimal:
         """Cash plus holdings marked at mid, counted in quote units (exact Decimal).
 
-        Quote assets count 1:1 (USDT, USD, ...; a stated simplification until FX marks
-        exist); a base asset is marked at the mid of the first instrument on that venue
-        that has it as base. Unmarked assets are left out.
+        Quote assets count 1:1 (USDT, USD, ...) unless `quote_marks` ({asset: value in the
+        reporting currency}, QuoteMarks.at) marks them: then equity is in the reporting
+        currency, a quote asset worth its mark and a base asset its mid times its quote's
+        mark (a stablecoin depeg moves equity). A base asset is marked at the mid of the
+        first instrument on that venue that has it as base. Unmarked assets are left out.
         """
+        qm = quote_marks or {}
         mark_of: dict[tuple[str, str], Decimal] = {}
         quotes: set[tuple[str, str]] = set()
         for inst in self.instruments.values():
             quotes.add((inst.venue, inst.quote))
             mark = marks.get(inst.id)
-            if mark is not None:
-                mark_of.setdefault((inst.venue, inst.base), mark)
+            if mark is not None and (inst.venue, inst.base) not in mark_of:
+                fx = qm.get(inst.quote)
+                mark_of[(inst.venue, inst.base)] = mark if fx is None else _EXACT.multiply(mark, fx)
         total = Decimal(0)
         for key in sorted(self.balances):
             amount = self.balances[key]
             if key in quotes:
-                total = _EXACT.add(total, amount)
+                fx = qm.get(key[1])
+                total = _EXACT.add(total, amount if fx is None else _EXACT.multiply(amount, fx))
             elif key in mark_of:
                 total = _EXACT.add(total, _EXACT.multiply(amount, mark_of[key]))
         for inst in self.instruments.values():  # contracts: unrealized PnL at the mark, in quote
@@ -226,6 +231,39 @@ class Ledger:
                 upnl = pos.unrealized(mark)
                 total = _EXACT.add(total, _EXACT.multiply(upnl, mark) if inst.inverse else upnl)
         return total
+
+
+class QuoteMarks:
+    """Marks of quote assets in a reporting currency over time (a stablecoin depeg).
+
+    `paths`: {asset: [(offset ns from the run's start, mark), ...]} with offsets increasing;
+    the mark is linear between points, constant before the first and after the last, and
+    rounded half-even to 1e-8 (so equity products stay exact). An asset without a path
+    counts 1:1. `bind(t0)` sets the run's start; `at(ts)` gives {asset: mark} for
+    `Ledger.equity`.
+    """
+
+    STEP = Decimal("1e-8")
+
+    def __init__(self, currency: str, paths: dict[str, list[tuple[int, Decimal]]]) -> None:
+        self.currency = currency
+        self.paths = {a: [(int(t), Decimal(m)) for t, m in pts] for a, pts in paths.items()}
+        self.t0 = 0
+
+    def bind(self, t0: int) -> None:
+        self.t0 = int(t0)
+
+    def at(self, ts: int) -> dict[str, Decimal]:
+        off = int(ts) - self.t0
+        out = {}
+        for asset, pts in self.paths.items():
+            value = pts[-1][1] if off >= pts[-1][0] else pts[0][1]
+            for (t1, m1), (t2, m2) in zip(pts, pts[1:], strict=False):
+                if t1 <= off < t2:
+                    value = m1 + (m2 - m1) * Decimal(off - t1) / Decimal(t2 - t1)
+                    break
+            out[asset] = value.quantize(self.STEP, rounding=ROUND_HALF_EVEN)
+        return out
 
 
 def _position(instrument: Instrument) -> Position:

@@ -127,6 +127,8 @@ class TradingSession(VenueMerge):
         # driver passes `triggers` to the replay loop so armed orders wake us when touched
         self.contingent = ContingentManager(self)
         self.triggers = self.contingent.watch
+        # engine.ledger.QuoteMarks: equity in a reporting currency (None: quote assets 1:1)
+        self.quote_marks = None
 
     # -- lookups -------------------------------------------------------------------------
     def instrument(self, instrument_id: str) -> Instrument:
@@ -505,7 +507,9 @@ class TradingSession(VenueMerge):
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
         realized, fees = ledger.realized_pnl(), ledger.fees()
-        self.recorder.equity(self.clock.now(), ledger.equity(marks), realized, unrealized, fees, positions)
+        quote_marks = self.quote_marks.at(self.clock.now()) if self.quote_marks is not None else None
+        self.recorder.equity(self.clock.now(), ledger.equity(marks, quote_marks), realized, unrealized,
+                             fees, positions)
         self.guard.on_pnl(self.clock.now(), realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:

@@ -34,6 +34,13 @@ class MarketMaker(Strategy):
         ctx.schedule(every_ns=self.refresh_ns)
 
     def on_timer(self, ctx, ts: int) -> None:
+        health = self.venue_state(ctx)
+        if health != "up":
+            # down (outage, maintenance, disconnect): pull the quotes, send nothing new;
+            # rate limited: send nothing at all until the window resets (a 418 ban follows otherwise)
+            if health == "down":
+                self._pull_quotes(ctx)
+            return
         book = ctx.book(self.instrument)
         mid = book.mid
         if mid is None:
@@ -64,6 +71,16 @@ class MarketMaker(Strategy):
             self.quotes[side] = None
         if price is not None:
             self.quotes[side] = ctx.submit(self.instrument, side, self.qty, price, post_only=True)
+
+    def venue_state(self, ctx) -> str:
+        """The venue's health: "up", "degraded", "rate_limited" or "down" (ctx.venue_health)."""
+        return ctx.venue_health(self.spec.venue)
+
+    def _pull_quotes(self, ctx) -> None:
+        for client_id in self.quotes.values():
+            order = ctx.order(client_id) if client_id else None
+            if order is not None and order.is_open and order.cancel_req_ts is None:
+                ctx.cancel(client_id)
 
     def on_order(self, ctx, update) -> None:
         if update.status in ("filled", "cancelled", "rejected", "expired"):

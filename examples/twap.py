@@ -46,6 +46,8 @@ class TWAP(Strategy):
             ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.parent_id)
         if self.sent >= self.slices or self.filled >= self.quantity:
             return
+        if ctx.venue_health(self.spec.venue) != "up":
+            return  # down or rate limited: this slice goes out one interval later, merged into the next
         self.sent += 1
         remaining = self.quantity - self.filled
         slices_left = self.slices - self.sent + 1

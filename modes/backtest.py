@@ -136,6 +136,8 @@ class _Prepared:
     total_events: int | None
     resolved: ResolvedRun | None = None  # None: a run assembled by hand (tests of the driver)
     contract_feed: Any = None  # venues.sim.derivatives.ContractFeed when the run trades contracts
+    venue_faults: tuple = ()  # venues.sim.faults.VenueFault of a stress scenario
+    quote_marks: Any = None  # engine.ledger.QuoteMarks: equity in a reporting currency
 
 
 class _Peekable:
@@ -263,13 +265,18 @@ FeedTransform = Callable[[Iterable[np.ndarray], dict[str, Instrument]], Iterable
 
 
 def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True,
-                 feed_transform: FeedTransform | None = None) -> Path:
+                 feed_transform: FeedTransform | None = None, venue_faults: list | None = None,
+                 quote_marks: Any = None) -> Path:
     """Run one backtest and write its run directory; returns the directory.
 
     `feed_transform(chunks, instruments)` (optional) rewrites the replayed market data
     before feed latency is applied: EVENT_DTYPE chunks in, chunks in (local_ts, run order)
     order out, in bounded memory. `tickparity stress` passes a scenario's perturbations here
-    (scenarios.Scenario.feed_transform).
+    (scenarios.Scenario.feed_transform). `venue_faults` (venues.sim.faults.VenueFault list,
+    `Scenario.venue_faults()`) injects venue faults in the simulated venue; times count from
+    the first replayed event. `quote_marks` (engine.ledger.QuoteMarks,
+    `Scenario.quote_marks()`) reports equity in a reporting currency with a mark for each
+    quote asset (a stablecoin depeg).
     """
     from replay import open_source
 
@@ -303,7 +310,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     end_ts = config.end_ns if config.end_ns is not None else INT64_MAX
 
     prepared = _Prepared(config, instruments, strategy, venue_configs, resolved.balances, resolved.defaults,
-                         risk, feed, start_ts, end_ts, source.estimated_events, resolved, contract_feed)
+                         risk, feed, start_ts, end_ts, source.estimated_events, resolved, contract_feed,
+                         tuple(venue_faults or ()), quote_marks)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
     for line in resolved.defaults:  # once the run is valid, so a user error stays one line
         warn(line)
@@ -343,8 +351,15 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     writer = RunWriter(staging, instruments)
     audit = AuditLog(staging / "audit.jsonl")
     warmup()
-    core = SimCore(list(instruments.values()), run.venue_configs, run.feed, config.seed)
-    venues = {name: SimulatedVenue(name, core, cfg) for name, cfg in run.venue_configs.items()}
+    faults = None
+    venue_configs = run.venue_configs
+    if run.venue_faults:
+        from venues.sim.faults import SimFaults
+
+        faults = SimFaults(run.venue_faults, config.seed)
+        venue_configs = faults.venue_configs(venue_configs, start_ts)  # latency spikes
+    core = SimCore(list(instruments.values()), venue_configs, run.feed, config.seed)
+    venues = {name: SimulatedVenue(name, core, cfg, faults) for name, cfg in venue_configs.items()}
     clock = SimClock(start_ts)
     ledger = Ledger(instruments, run.balances)
     session = TradingSession(strategy=run.strategy, instruments=instruments, venues=venues, clock=clock,
@@ -358,15 +373,23 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         ledger.derivatives.settings = {name: MarginSettings.from_table(name, config.venues.get(name, {}))
                                        for name in run.venue_configs}
         contracts = ContractVenue(list(instruments.values()), core, ledger.derivatives, run.contract_feed, start_ts)
+    if run.quote_marks is not None:
+        run.quote_marks.bind(start_ts)
+        session.quote_marks = run.quote_marks
+    if faults is not None:
+        faults.bind(session, start_ts, venues)
     loop_start = time.perf_counter()
     try:
         session.start()
         if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
+            if faults is not None:
+                raise ConfigError("venue faults need a Python strategy: a compiled strategy's orders "
+                                  "never cross the Python venue adapter")
             events = drive_compiled(session, core, clock, writer, start_ts, run.end_ts, config.sample_ns,
                                     run.total_events)
         else:
             events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
-                            run.total_events, contracts)
+                            run.total_events, contracts, faults)
         session.stop()
         session.sample_equity()
         writer.add_bbo(core.drain_bbo())
@@ -385,8 +408,11 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "pnl": {"realized": decimal_str(ledger.realized_pnl()),
                 "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
                 "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
-                "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
+                "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(
+                    marks, None if run.quote_marks is None else run.quote_marks.at(clock.now())))},
         "positions": {i: decimal_str(ledger.position(i)) for i in instruments},
+        # equity is in this currency when quote assets are marked (a depeg scenario); else the quote's
+        **({"reporting_currency": run.quote_marks.currency} if run.quote_marks is not None else {}),
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
         "audit": audit.sealed,  # {records, final_hash}: `audit verify` detects a cut or extended log
         "venues": venue_settings_json(run.venue_configs),
@@ -415,11 +441,13 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
 
 
 def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,
-           end_ts: int, sample_ns: int, total: int | None, contracts: Any = None) -> int:
+           end_ts: int, sample_ns: int, total: int | None, contracts: Any = None, faults=None) -> int:
     """The event loop: run the numba core to the next wake-up, hand it to the session.
 
     `contracts` (venues.sim.derivatives.ContractVenue) adds the contract events — marks,
-    funding, liquidations — as wake-ups of their own."""
+    funding, liquidations — as wake-ups of their own. `faults` (venues.sim.faults.SimFaults):
+    answers owed by venue faults are delivered at their local time, and the core's replies
+    pass through it (a lost reply is taken)."""
     next_sample = start_ts  # first sample once the events at the start time are in the book
     reported = 0
     with progress("replaying", total=total, unit="events") as bar:
@@ -428,12 +456,18 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
             bound = min(next_sample, end_ts, t_timer if t_timer is not None else INT64_MAX)
             if contracts is not None:
                 bound = contracts.bound(bound)
+            t_fault = faults.next_ts() if faults is not None else None
+            if t_fault is not None:
+                bound = min(bound, max(t_fault, clock.now()))
             wake = core.run_until(bound, session.wake_book, session.wake_trade, session.triggers)
             kind = wake.kind
             if kind == WakeKind.END:
                 break
             clock.advance_to(max(int(wake.ts), clock.now()))
             if kind == WakeKind.ORDER:
+                if faults is not None and not faults.on_core_event(
+                        core.instruments[int(wake.instrument)].venue, wake.record, clock.now()):
+                    continue
                 session.on_order_event(wake.record)
                 if int(wake.record["kind"]) == OrderEventKind.FILL:  # a fill moves equity: sample it
                     session.sample_equity()
@@ -447,6 +481,8 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                 now = clock.now()
                 if contracts is not None:
                     contracts.advance(now, session)
+                if faults is not None:
+                    faults.deliver(now)
                 if now >= end_ts:
                     break
                 if now >= next_sample:

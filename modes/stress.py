@@ -107,7 +107,10 @@ def run_job(job: Job) -> dict[str, Any]:
             config = replace(config, params={**config.params, **dict(job.params)})
         config = scenario.run_config(config)
         transform = None if job.is_base else scenario.feed_transform()
-        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform)
+        faults = None if job.is_base else scenario.venue_faults()
+        marks = None if job.is_base else scenario.quote_marks()
+        run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform, venue_faults=faults,
+                               quote_marks=marks)
         records = RunRecords(run_dir)
         results = [] if job.is_base else [inv.check(records) for inv in scenario.build_invariants()]
         out["invariants"] = [r.to_json() for r in results]
@@ -290,6 +293,80 @@ def _run_alone(job: Job) -> dict[str, Any]:
         single.shutdown(wait=False, cancel_futures=True)
 
 
+RAY_LOCAL = "ray-local"
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that refuses connections is a user error now, not a
+    minutes-long wait in ray.init's retries."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        if address != "auto":
+            raise ConfigError(f"--cluster {address}: expected {RAY_LOCAL}, ray://HOST:PORT, HOST:PORT or auto")
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"--cluster {address}: cannot connect to Ray ({exc})") from None
+
+
+def execute_ray(jobs: list[Job], address: str, on_done=None) -> list[dict[str, Any]]:
+    """Run the jobs as Ray tasks (the scale-out, ../shared/notes/scaleout.md); results in job
+    order, exactly what `execute` returns.
+
+    `address`: "ray-local" starts a private Ray instance on this machine for the run
+    (`ray.init(address="local")`, never a leftover cluster); "ray://HOST:PORT" connects
+    through Ray Client; "HOST:PORT" or "auto" joins a running cluster from one of its nodes.
+    Every node needs tickparity installed and must see the strategy, scenario and data
+    paths and `--out` (a shared filesystem); each task writes its cell's run directory
+    there. A task whose worker dies is retried once by Ray, then reported `crashed` like a
+    dead pool worker; Ctrl-C cancels every task (force) and exits 130.
+    """
+    try:
+        import ray
+        from ray.exceptions import RayError, RayTaskError
+    except ImportError:
+        raise ConfigError("--cluster needs Ray: pip install 'tickparity[ray]' (ray>=2.40)") from None
+    started_here = not ray.is_initialized()
+    if started_here and address != RAY_LOCAL:
+        _check_reachable(address)
+    if started_here:
+        try:
+            if address == RAY_LOCAL:
+                ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"--cluster {address}: cannot connect to Ray ({type(exc).__name__}: {exc})") from None
+    task = ray.remote(max_retries=1)(run_job)
+    pending = {task.remote(job): job for job in jobs}
+    results: dict[int, dict[str, Any]] = {}
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job = pending.pop(ref)
+                try:
+                    results[job.index] = ray.get(ref)
+                except RayTaskError as exc:  # run_job never raises: this is the worker itself
+                    results[job.index] = _crashed(job, exc)
+                except RayError as exc:  # the worker or its node died (after Ray's retry)
+                    results[job.index] = _crashed(job, exc)
+                if on_done is not None:
+                    on_done(results[job.index])
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+    return [results[j.index] for j in jobs]
+
+
 # -- reporting -------------------------------------------------------------------------------
 
 
@@ -388,9 +465,11 @@ def write_html(cells: list[dict[str, Any]], strategies: list[str], scenarios: li
 
 
 def run_stress(strategy_files: list[str], scenario_patterns: list[str] | None, out: str | Path = DEFAULT_OUT,
-               jobs: int | None = None, report: bool = True, echo=print) -> tuple[int, list[dict[str, Any]]]:
-    """Plan, run and report the matrix; returns (exit status, cells). Python API of the command."""
-    return _run_matrix([(str(f), ()) for f in strategy_files], scenario_patterns, out, jobs, report, echo)
+               jobs: int | None = None, report: bool = True, echo=print,
+               cluster: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Plan, run and report the matrix; returns (exit status, cells). Python API of the command.
+    `cluster` (None: the local process pool) is a Ray address, see `execute_ray`."""
+    return _run_matrix([(str(f), ()) for f in strategy_files], scenario_patterns, out, jobs, report, echo, cluster)
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -420,7 +499,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 
 def run_sweep(strategy_file: str, grid: dict[str, list[Any]], scenario_patterns: list[str] | None,
               out: str | Path = "runs/sweep", jobs: int | None = None, report: bool = True,
-              echo=print) -> tuple[int, list[dict[str, Any]]]:
+              echo=print, cluster: str | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Every point of a strategy parameter grid x the scenarios, on the same process-pool runner
     (each grid point is a row of the matrix); returns (exit status, cells)."""
     import itertools
@@ -428,11 +507,11 @@ def run_sweep(strategy_file: str, grid: dict[str, list[Any]], scenario_patterns:
     keys = list(grid)
     variants = [(str(strategy_file), tuple(zip(keys, values, strict=True)))
                 for values in itertools.product(*(grid[k] for k in keys))]
-    return _run_matrix(variants, scenario_patterns, out, jobs, report, echo)
+    return _run_matrix(variants, scenario_patterns, out, jobs, report, echo, cluster)
 
 
 def _run_matrix(variants: list[Variant], scenario_patterns: list[str] | None, out: str | Path,
-                jobs: int | None, report: bool, echo) -> tuple[int, list[dict[str, Any]]]:
+                jobs: int | None, report: bool, echo, cluster: str | None = None) -> tuple[int, list[dict[str, Any]]]:
     from engine.progress import progress
 
     out = Path(out)
@@ -442,13 +521,16 @@ def _run_matrix(variants: list[Variant], scenario_patterns: list[str] | None, ou
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with progress("stress cells", total=len(plan_jobs), unit="cells") as bar:
-        results = execute(plan_jobs, workers, on_done=lambda _res: bar.advance(1))
+        if cluster is None:
+            results = execute(plan_jobs, workers, on_done=lambda _res: bar.advance(1))
+        else:
+            results = execute_ray(plan_jobs, cluster, on_done=lambda _res: bar.advance(1))
     wall = time.perf_counter() - started
     cells = assemble(plan_jobs, results, out)
     strategies = list(dict.fromkeys(j.strategy for j in plan_jobs))
     scenario_names = list(dict.fromkeys(c["scenario"] for c in cells))
     bases_bad = [(j, r) for j, r in zip(plan_jobs, results, strict=True) if j.is_base and r["status"] != "pass"]
-    meta = {"jobs": workers, "cells": len(cells), "runs": len(plan_jobs), "wall_seconds": round(wall, 1),
+    meta = {"jobs": workers if cluster is None else f"ray {cluster}", "cells": len(cells), "runs": len(plan_jobs), "wall_seconds": round(wall, 1),
             "passed": sum(c["status"] == "pass" for c in cells),
             "failed": sum(c["status"] == "fail" for c in cells),
             "errors": sum(c["status"] in ("error", "crashed") for c in cells) + len(bases_bad),
@@ -487,6 +569,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     p.add_argument("--no-report", action="store_true", help="skip each cell's HTML report (faster)")
+    p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help=f"run the cells on Ray: {RAY_LOCAL} (a private instance on this machine), "
+                        "ray://HOST:PORT (Ray Client) or HOST:PORT/auto (a cluster this node belongs to); "
+                        "default: a local process pool")
     p.set_defaults(func=_cmd_stress)
     w = subparsers.add_parser(
         "sweep", help="run a strategy parameter grid x stress scenarios (same runner and outputs as stress)",
@@ -500,6 +586,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: CPU count)")
     w.add_argument("--out", default="runs/sweep", help="output directory (default runs/sweep)")
     w.add_argument("--no-report", action="store_true", help="skip each cell's HTML report (faster)")
+    w.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help=f"run the cells on Ray ({RAY_LOCAL}, ray://HOST:PORT, HOST:PORT or auto); "
+                        "default: a local process pool")
     w.set_defaults(func=_cmd_sweep)
 
 
@@ -507,12 +596,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be >= 1")
     status, _cells = run_sweep(args.strategy, parse_grid(args.grid), args.scenarios, args.out, args.jobs,
-                               report=not args.no_report)
+                               report=not args.no_report, cluster=args.cluster)
     return status
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be >= 1")
-    status, _cells = run_stress(args.strategies, args.scenarios, args.out, args.jobs, report=not args.no_report)
+    status, _cells = run_stress(args.strategies, args.scenarios, args.out, args.jobs, report=not args.no_report,
+                                cluster=args.cluster)
     return status

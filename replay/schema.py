@@ -202,6 +202,18 @@ def parse_duration(text: str) -> int:
     return int(value)
 
 
+_DURATION_PART = re.compile(r"\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d)")
+
+
+def parse_compound_duration(text: str) -> int:
+    """'5m30s', '1h2m', '250ms' (replay units, compounds allowed) -> nanoseconds (> 0)."""
+    stripped = text.strip()
+    parts = _DURATION_PART.findall(stripped)
+    if not parts or "".join(parts) != stripped:
+        raise ConfigError(f"duration {text!r}: expected a duration such as '250ms', '30s', '5m30s', '1h'")
+    return sum(parse_duration(p) for p in parts)
+
+
 def format_ns(ts: int | None) -> str:
     """ns since epoch -> ISO 8601 UTC with microseconds (for listings and messages)."""
     if ts is None:

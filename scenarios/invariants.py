@@ -100,6 +100,21 @@ class RunRecords:
                 for r in self._table("equity.parquet")]
 
     @cached_property
+    def audit(self) -> list[dict[str, Any]]:
+        """audit.jsonl's records in file order (decisions, requests, responses, fills, faults)."""
+        path = self.dir / "audit.jsonl"
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the run directory")
+        out = []
+        with path.open() as fh:
+            for n, line in enumerate(fh, 1):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise DataError(f"{path} line {n}: not a JSON record") from None
+        return out
+
+    @cached_property
     def equity_rows(self) -> list[dict[str, Any]]:
         return self._table("equity.parquet")
 
@@ -411,6 +426,156 @@ class NoLiquidation(Invariant):
         violations = [Violation(int(r["ts"]), f"{r['instrument']} {r['side']} {r['qty']} liquidated at "
                                 f"{r['price']} (mark {r['mark']}, margin ratio {r['margin_ratio']})") for r in rows]
         return self.result(violations, f"{len(rows)} liquidation(s)")
+def _health_changes(run: RunRecords) -> list[dict[str, Any]]:
+    """The venue-health decisions of the audit log (`ctx.venue_health`'s input), in order."""
+    return [r for r in run.audit if r.get("type") == "decision" and r.get("action") == "venue_health"]
+
+
+class NoOrderWhileDown(Invariant):
+    """No new order and no amend is sent to a venue while it is down (an outage, maintenance
+    or halt, a disconnect, an IP ban: its health "down" in the audit log); cancels are
+    allowed. Reads the audit log in order, so a request written after the health change
+    counts even at the same nanosecond. `venue` ("*" = each)."""
+
+    name = "no_order_while_down"
+
+    def __init__(self, venue: str = "*") -> None:
+        self.venue = venue
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        state: dict[str, tuple[str, str]] = {}
+        venue_of: dict[str, str] = {}
+        violations, downs, sent = [], 0, 0
+        for r in run.audit:
+            if r.get("type") == "decision" and r.get("action") == "venue_health":
+                state[r["venue"]] = (r["state"], r.get("reason", ""))
+                downs += r["state"] == "down"
+                continue
+            if r.get("type") != "request" or r.get("action") not in ("submit", "amend"):
+                continue
+            venue = r.get("venue") or venue_of.get(r.get("client_id", ""), "")
+            if r["action"] == "submit":
+                venue_of[r["client_id"]] = venue
+            if self.venue not in ("*", venue):
+                continue
+            health, why = state.get(venue, ("up", ""))
+            if health == "down":
+                sent += 1
+                if len(violations) < 5:
+                    violations.append(Violation(int(r["ts"]), f"{r['action']} {r['client_id']} sent to {venue} "
+                                                              f"while it is down ({why})"))
+        return self.result(violations, f"{downs} down period(s); {sent} order request(s) sent while down")
+
+
+class CancelOnDisconnectWithin(Invariant):
+    """Every order open on a venue when it disconnects (venue health "down" for a
+    disconnect) is cancelled within `within_ms`: its cancel requested, or the order done,
+    by then. An order that stays open longer may fill on a market we can no longer see."""
+
+    name = "cancel_on_disconnect_within"
+
+    def __init__(self, within_ms: Any = 1000, venue: str = "*") -> None:
+        self.within_ns = int(decimal_value("within_ms", within_ms, low=Decimal(0)) * 1_000_000)
+        self.venue = venue
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        events = [(int(r["ts"]), r["venue"]) for r in _health_changes(run)
+                  if r["state"] == "down" and "disconnect" in r.get("reason", "")
+                  and self.venue in ("*", r["venue"])]
+        violations = []
+        checked = 0
+        for ts, venue in events:
+            deadline = ts + self.within_ns
+            for o in run.orders:
+                if o["venue"] != venue or o["type"] == "parent" or o["created_ts"] > ts:
+                    continue
+                if o["ack_ts"] is None and o["status"] == "rejected":
+                    continue  # never reached the venue
+                if o["done_ts"] is not None and o["done_ts"] <= ts:
+                    continue
+                checked += 1
+                handled = [t for t in (o["cancel_req_ts"], o["done_ts"]) if t is not None and t >= ts]
+                if not handled or min(handled) > deadline:
+                    violations.append(Violation(deadline, f"order {o['client_id']} open on {venue} at the "
+                                                          f"disconnect ({format_ns(ts)}) not cancelled within "
+                                                          f"{self.within_ns // 1_000_000} ms"))
+        violations.sort(key=lambda v: v.ts)
+        return self.result(violations, f"{len(events)} disconnect(s), {checked} open order(s) checked; "
+                                        f"limit {self.within_ns // 1_000_000} ms")
+
+
+class NoBan(Invariant):
+    """The venue never bans us: no HTTP 418 (Binance bans an IP that keeps sending after
+    429s, for 2 minutes to 3 days). Reads the venue's answers in the audit log: a fault
+    answer with HTTP status 418, or an order refused `ip_banned`."""
+
+    name = "no_ban"
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        violations = []
+        limited = 0
+        for r in run.audit:
+            banned = (r.get("type") == "fault" and r.get("http_status") == 418) or (
+                r.get("type") in ("response", "reject") and r.get("reason") == "ip_banned")
+            limited += r.get("type") == "fault" and r.get("http_status") == 429
+            if banned:
+                violations.append(Violation(int(r["ts"]), f"banned by {r.get('venue', 'the venue')} (418): "
+                                                          f"{r.get('command', r.get('event', ''))} "
+                                                          f"{r.get('client_id', '')}"))
+                break
+        return self.result(violations, f"{limited} request(s) answered 429; "
+                                        f"{'banned' if violations else 'never banned'}")
+
+
+class KillSwitchWithin(Invariant):
+    """The kill switch fires within `within_ms` of its condition: once PnL falls below
+    -`loss_pct` % of the starting equity (and/or the drawdown from the peak passes
+    `drawdown_pct` %), at the first equity sample that shows it, a kill must be in the audit
+    log by then + `within_ms` (a `risk` record with action `kill`, as the risk engine writes
+    it: ts, reason, who). With `cancels_within_ms`, the kill's cancels must also be
+    acknowledged that fast (its `kill_cancels_done` record's `cancel_ack_ns`)."""
+
+    name = "kill_switch_within"
+
+    def __init__(self, within_ms: Any = 1000, loss_pct: Any = None, drawdown_pct: Any = None,
+                 cancels_within_ms: Any = None) -> None:
+        self.within_ns = int(decimal_value("within_ms", within_ms, low=Decimal(0)) * 1_000_000)
+        self.loss_pct = _limit("loss_pct", loss_pct)
+        self.drawdown_pct = _limit("drawdown_pct", drawdown_pct)
+        if self.loss_pct is None and self.drawdown_pct is None:
+            raise ConfigError("kill_switch_within: set the condition, loss_pct and/or drawdown_pct")
+        self.cancels_ns = None if cancels_within_ms is None else int(
+            decimal_value("cancels_within_ms", cancels_within_ms, low=Decimal(0)) * 1_000_000)
+
+    def _condition_ts(self, run: RunRecords) -> int | None:
+        start = run.equity_start
+        for ts, dd, peak in drawdown_series(run.equity):
+            pnl_pct = (peak - dd - start) / start * 100 if start else Decimal(0)
+            if (self.loss_pct is not None and pnl_pct < -self.loss_pct) or (
+                    self.drawdown_pct is not None and peak > 0 and dd / peak * 100 > self.drawdown_pct):
+                return ts
+        return None
+
+    def check(self, run: RunRecords) -> InvariantResult:
+        cond = self._condition_ts(run)
+        kills = [r for r in run.audit if r.get("type") == "risk" and r.get("action") == "kill"]
+        if cond is None:
+            return self.result([], f"condition never met; {len(kills)} kill(s)")
+        deadline = cond + self.within_ns
+        fired = [r for r in kills if int(r["ts"]) <= deadline]
+        if not fired:
+            late = f"; the first kill came at {format_ns(int(kills[0]['ts']))}" if kills else ""
+            return self.result([Violation(deadline, f"condition met at {format_ns(cond)}, no kill within "
+                                                    f"{self.within_ns // 1_000_000} ms{late}")], "kill missing")
+        violations = []
+        if self.cancels_ns is not None:
+            done = [r for r in run.audit if r.get("type") == "risk" and r.get("action") == "kill_cancels_done"
+                    and int(r["ts"]) >= int(fired[0]["ts"])]
+            if not done or int(done[0].get("cancel_ack_ns", 0)) > self.cancels_ns:
+                violations.append(Violation(int(fired[0]["ts"]) + self.cancels_ns, "the kill's cancels were not "
+                                            f"acknowledged within {self.cancels_ns // 1_000_000} ms"))
+        return self.result(violations, f"condition at {format_ns(cond)}, kill at {format_ns(int(fired[0]['ts']))} "
+                                       f"({(int(fired[0]['ts']) - cond) / 1e6:.1f} ms)")
 
 
 BUILTIN_INVARIANTS: dict[str, type] = {
@@ -421,14 +586,13 @@ BUILTIN_INVARIANTS: dict[str, type] = {
     "ledger_reconciles": LedgerReconciles,
     "pnl_bounded": PnlBounded,
     "no_liquidation": NoLiquidation,
+    "no_order_while_down": NoOrderWhileDown,
+    "cancel_on_disconnect_within": CancelOnDisconnectWithin,
+    "no_ban": NoBan,
+    "kill_switch_within": KillSwitchWithin,
 }
 
-PLANNED_INVARIANTS: dict[str, str] = {
-    "kill_switch_within": "the risk issue's kill switch",
-    "no_order_while_down": "venue outages (typed order outcomes of the live-mode issue)",
-    "cancel_on_disconnect_within": "venue disconnects (live-mode issue)",
-    "no_ban": "rate-limit storms (live-mode issue)",
-}
+PLANNED_INVARIANTS: dict[str, str] = {}
 
 
 def run_figures(run: RunRecords) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.config import RunConfig, parse_time
 from engine.errors import ConfigError, TickparityError
+from engine.ledger import QuoteMarks
 from engine.loader import load_class
 from engine.types import Instrument
 from scenarios.feed import (
@@ -31,7 +32,11 @@ from scenarios.feed import (
     check_feed,
 )
 from scenarios.invariants import BUILTIN_INVARIANTS, PLANNED_INVARIANTS, Invariant
-from scenarios.perturbations import BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS
+from scenarios.perturbations import BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS, Depeg
+from scenarios.venue import VENUE_FAULT_KINDS, VenueFaultPerturbation
+from venues.faults import FAULT_KEYS, SIM_KINDS
+
+PERTURBATION_KINDS = {**BUILTIN_PERTURBATIONS, **VENUE_FAULT_KINDS}
 
 _TOP_KEYS = {"scenario", "calibration", "base", "perturbations", "invariants"}
 _SCENARIO_KEYS = {"name", "description", "allow_invalid_feed"}
@@ -100,19 +105,46 @@ class Scenario:
             out.append(inv)
         return out
 
+    def _feed_perturbations(self) -> list[FeedPerturbation]:
+        out: list[FeedPerturbation] = []
+        for c in self.perturbations:
+            p = c.build()
+            out.extend(p.feed_effects() if isinstance(p, VenueFaultPerturbation) else [p])
+        return out
+
     def feed_transform(self):
-        """A `run_backtest(feed_transform=...)` callable applying the perturbations, or None
-        when the scenario has none (the base data is replayed as is)."""
-        if not self.perturbations:
+        """A `run_backtest(feed_transform=...)` callable applying the feed perturbations
+        (and what the venue faults imply for the feed, scenarios.venue), or None when there
+        are none (the base data is replayed as is)."""
+        if not self._feed_perturbations():
             return None
         label = f"scenario {self.name}"
 
         def transform(chunks: Iterable[np.ndarray], instruments: Mapping[str, Instrument]) -> Iterator[np.ndarray]:
-            return apply_perturbations(chunks, list(instruments.values()),
-                                       [c.build() for c in self.perturbations],
+            return apply_perturbations(chunks, list(instruments.values()), self._feed_perturbations(),
                                        allow_invalid=self.allow_invalid_feed, label=label)
 
         return transform
+
+    def quote_marks(self) -> QuoteMarks | None:
+        """Marks of the quote assets a `depeg` moves, for `run_backtest(quote_marks=...)`
+        (equity in the reporting currency), or None when the scenario has no depeg."""
+        depegs = [p for p in (c.build() for c in self.perturbations) if isinstance(p, Depeg)]
+        if not depegs:
+            return None
+        currencies = sorted({d.currency for d in depegs})
+        if len(currencies) > 1:
+            raise ConfigError(f"scenario {self.name}: depegs report in one currency, not {currencies}")
+        assets = [d.asset for d in depegs]
+        if len(set(assets)) != len(assets):
+            raise ConfigError(f"scenario {self.name}: one depeg per asset ({assets})")
+        return QuoteMarks(currencies[0], {d.asset: d.mark_points() for d in depegs})
+
+    def venue_faults(self) -> list:
+        """The venue faults for `run_backtest(venue_faults=...)` (venues.sim.faults.VenueFault),
+        fresh for each run."""
+        return [p.venue_fault() for p in (c.build() for c in self.perturbations)
+                if isinstance(p, VenueFaultPerturbation)]
 
 
 def apply_perturbations(chunks: Iterable[np.ndarray], instruments: list[Instrument],
@@ -171,6 +203,9 @@ def _component(raw: Any, where: str, builtins: dict[str, type], planned: dict[st
         raise ConfigError(f"{where}: missing kind (one of {sorted(builtins)} or 'package.module:Class')")
     if kind in builtins:
         cls = builtins[kind]
+    elif kind in FAULT_KEYS:
+        raise ConfigError(f"{where}: {kind!r} is a fault of the shared vocabulary (venues/faults.py) that the "
+                          f"simulated venue does not model; it models {sorted(SIM_KINDS)}")
     elif kind in planned:
         raise ConfigError(f"{where}: kind {kind!r} is not available yet: it needs {planned[kind]} "
                           "(docs/scenarios.md, 'Not yet')")
@@ -235,7 +270,7 @@ def load_scenario(path: str | Path) -> Scenario:
         calibration=dict(calibration),
         base=Base(data, start, end),
         perturbations=tuple(
-            _component(p, f"{file} [[perturbations]] #{k + 1}", BUILTIN_PERTURBATIONS, PLANNED_PERTURBATIONS,
+            _component(p, f"{file} [[perturbations]] #{k + 1}", PERTURBATION_KINDS, PLANNED_PERTURBATIONS,
                        FeedPerturbation, base_dir) for k, p in enumerate(perturbations)),
         invariants=tuple(
             _component(v, f"{file} [[invariants]] #{k + 1}", BUILTIN_INVARIANTS, PLANNED_INVARIANTS,

@@ -11,10 +11,10 @@ through the book in jumps rather than gliding. The calibration of each library s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from engine.config import parse_decimal
 from engine.errors import ConfigError
 from engine.types import EventKind, Instrument
 from replay.book import BookScanner
-from replay.schema import parse_duration
+from replay.schema import parse_compound_duration
 from scenarios.feed import (
     IDENTITY,
     BookMap,
@@ -42,9 +42,6 @@ _TRADE = int(EventKind.TRADE)
 DEFAULT_STEP = "250ms"
 
 
-_PART = re.compile(r"\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d)")
-
-
 def duration(name: str, value: object, *, zero: bool = True) -> int:
     """A duration key -> ns: replay units, compounds allowed ('30s', '5m30s', '1h2m');
     `zero` allows 0 (written '0' or '0s')."""
@@ -53,10 +50,10 @@ def duration(name: str, value: object, *, zero: bool = True) -> int:
     text = value.strip()
     if zero and text in ("0", "0s", "0ms", "0m"):
         return 0
-    parts = _PART.findall(text)
-    if not parts or "".join(parts) != text:
-        raise ConfigError(f"{name} = {value!r}: expected a duration such as '250ms', '30s', '5m30s', '1h'")
-    return sum(parse_duration(p) for p in parts)
+    try:
+        return parse_compound_duration(text)
+    except ConfigError:
+        raise ConfigError(f"{name} = {value!r}: expected a duration such as '250ms', '30s', '5m30s', '1h'") from None
 
 
 def decimal_value(name: str, value: object, *, low: Decimal | None = None,
@@ -239,6 +236,69 @@ class LiquidityDrought(_Timed):
                        depth if self.side != "bid" else IDENTITY.ask_depth_ppm)
 
 
+class Depeg(_Timed):
+    """A stablecoin quote asset loses its peg: its value in the reporting currency `currency`
+    falls to `low` (e.g. 0.8774, USDC on 2023-03-11) over `fall`, holds for `hold`, then goes
+    to `recover_to` (default 1) over `recover`. Books quoted in the asset move the other
+    way, as BTC/USDC rose while USDC fell: the mid in the asset is the price in the
+    reporting currency over the mark, a shift of 1/mark - 1. The run's equity is reported in
+    `currency` with the asset marked on the same path (engine.ledger.QuoteMarks,
+    `Scenario.quote_marks`), so cash held in the asset loses value and PnL moves."""
+
+    def __init__(self, *, at: str, fall: str, low: float, asset: str = "USDT", currency: str = "USD",
+                 hold: str = "0s", recover: str = "0s", recover_to: float = 1, step: str = DEFAULT_STEP) -> None:
+        super().__init__("*", at, step)
+        if not isinstance(asset, str) or not asset or not isinstance(currency, str) or not currency:
+            raise ConfigError("asset and currency must be asset names, e.g. asset = 'USDC', currency = 'USD'")
+        self.asset, self.currency = asset, currency
+        self.fall = duration("fall", fall, zero=False)
+        self.low_dec = decimal_value("low", low, low=Decimal("0.0001"), high=Decimal(10))
+        self.low = Fraction(self.low_dec)
+        self.hold = duration("hold", hold)
+        self.recover = duration("recover", recover)
+        self.recover_dec = decimal_value("recover_to", recover_to, low=Decimal("0.0001"), high=Decimal(10))
+
+    def bind(self, t0: int, instruments: Sequence[Instrument]) -> None:
+        super().bind(t0, instruments)
+        self.indices = [k for k, i in enumerate(instruments) if i.quote == self.asset]
+
+    def mark_points(self) -> list[tuple[int, Decimal]]:
+        """The asset's mark (offsets from the run's start, exact decimals) for QuoteMarks."""
+        a, f = self.at, self.at + self.fall
+        h = f + self.hold
+        return [(a, Decimal(1)), (f, self.low_dec), (h, self.low_dec), (h + self.recover, self.recover_dec)]
+
+    def relative_paths(self) -> dict[str, Path]:
+        return {"mark": Path([(t, Fraction(m)) for t, m in self.mark_points()])}
+
+    def book_map(self, t: int, index: int, ref_mid: int) -> BookMap:
+        shift = round_ticks(ref_mid * (1 / self.value("mark", t) - 1))
+        return BookMap(shift, shift)
+
+
+class CrossVenueDislocation(PriceShock):
+    """One venue's price breaks away from the others' (a thin venue's wick: Binance.US BTC/USD
+    -87.5 % on 2021-10-21 while Bitstamp moved -2.3 %): a price shock (every key of
+    `price_shock`) on `venue`'s instruments only, so the same asset trades at two prices
+    across the run's venues until it recovers. `venue` defaults to the venue of the run's
+    first instrument (so a library file runs on any strategy)."""
+
+    def __init__(self, *, at: str, fall: str, move_pct: float, venue: str | None = None, **keys: Any) -> None:
+        if "instrument" in keys:
+            raise ConfigError("cross_venue_dislocation takes venue, not instrument")
+        super().__init__(at=at, fall=fall, move_pct=move_pct, **keys)
+        self.venue = venue
+
+    def bind(self, t0: int, instruments: Sequence[Instrument]) -> None:
+        super().bind(t0, instruments)
+        venues = sorted({i.venue for i in instruments})
+        if self.venue is None:
+            self.venue = instruments[0].venue
+        if self.venue not in venues:
+            raise ConfigError(f"cross_venue_dislocation: venue {self.venue!r} is not a venue of the run ({venues})")
+        self.indices = [k for k, i in enumerate(instruments) if i.venue == self.venue]
+
+
 class _Window(StreamPerturbation):
     def __init__(self, instrument: str, at: str, duration_: str) -> None:
         self.instrument = instrument
@@ -331,18 +391,12 @@ BUILTIN_PERTURBATIONS: dict[str, type] = {
     "liquidity_drought": LiquidityDrought,
     "stale_feed": StaleFeed,
     "data_gap": DataGap,
+    "depeg": Depeg,
+    "cross_venue_dislocation": CrossVenueDislocation,
 }
 
 # Kinds of the scenario language that need work not built yet (docs/scenarios.md, "Not yet").
 PLANNED_PERTURBATIONS: dict[str, str] = {
-    "venue_outage": "typed order outcomes of the live-mode issue",
-    "maintenance": "typed order outcomes of the live-mode issue",
-    "latency_spike": "venue faults in the simulated venue (live-mode issue)",
-    "rate_limit_storm": "typed order outcomes of the live-mode issue",
-    "partial_fill_drought": "venue faults in the simulated venue (live-mode issue)",
-    "rejects": "typed order outcomes of the live-mode issue",
-    "disconnect": "typed order outcomes of the live-mode issue",
-    "depeg": "reporting-currency marks for quote assets in the ledger",
+    "partial_fill_drought": "a fill-rate control in the simulated venue's numba matching",
     "basis_blowout": "derivatives (perpetuals, funding, marks)",
-    "cross_venue_dislocation": "multi-venue data of the algorithms issue",
 }

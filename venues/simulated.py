@@ -16,10 +16,12 @@ from venues.sim.codes import Q_BALANCES, Q_OPEN_ORDERS
 class SimulatedVenue:
     """One venue name's slice of a shared `SimCore` (see engine.venue.Venue)."""
 
-    def __init__(self, name: str, core, config) -> None:
+    def __init__(self, name: str, core, config, faults=None) -> None:
         self.name = name
         self._core = core
         self.config = config
+        # venues.sim.faults.SimFaults of a stress scenario: refuses or loses requests and replies
+        self.faults = faults
         self.maker_fee_bps = config.maker_fee_bps
         self.taker_fee_bps = config.taker_fee_bps
         # orders lock funds and beyond the free balance are rejected insufficient_balance
@@ -28,19 +30,30 @@ class SimulatedVenue:
         self.fee_asset = getattr(config, "fee_asset", "quote")
 
     def submit(self, order: Order, ts: int) -> None:
+        if self.faults is not None and self.faults.intercept(self.name, "submit", order, ts, self.config.response_ns):
+            return
         self._core.submit(order.order_no, order.instrument_index, order.side, int(order.type),
                           int(order.tif), order.price, order.qty, order.post_only, order.gtd_ts, ts)
 
     def cancel(self, order: Order, ts: int) -> None:
+        if self.faults is not None and self.faults.intercept(self.name, "cancel", order, ts, self.config.response_ns):
+            return
         self._core.cancel(order.order_no, ts)
 
     def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
+        if self.faults is not None and self.faults.intercept(self.name, "amend", order, ts, self.config.response_ns):
+            return
         self._core.amend(order.order_no, price, qty, ts)
 
     # -- queries (engine.venue.QueryableVenue): answered by the venue at the right latency
     def request_order_state(self, order: Order, ts: int) -> None:
         """Look one order up: the core answers with a STATE row after the round trip
-        (entry + response latency), which the session completes from `order_history`."""
+        (entry + response latency), which the session completes from `order_history`.
+        In a run with venue faults the faults' bookkeeping answers instead, once the venue
+        is reachable again (an outage or halt answers no query; venues/sim/faults.py)."""
+        if self.faults is not None:
+            self.faults.order_state(order, ts, self.config.response_ns)
+            return
         self._core.query(order.order_no, order.instrument_index, ts)
 
     def request_open_orders(self, ts: int) -> None:

@@ -80,6 +80,10 @@ class RejectReason(IntEnum):
     USER_CANCEL = 10
     DUPLICATE_CLIENT_ID = 13
     INSUFFICIENT_BALANCE = 14
+    RATE_LIMITED = 15  # HTTP 429 (Binance -1003): the minute's request weight is used up
+    IP_BANNED = 16  # HTTP 418: banned for not backing off after 429s
+    MARKET_CLOSED = 17  # Binance -2010 "Market is closed.": maintenance (cancel-only) or halt
+    VENUE_ERROR = 18  # another venue error code (the audit log keeps the code and message)
 
 
 class ReasonSource(StrEnum):
@@ -136,6 +140,10 @@ class ReasonCode(StrEnum):
     MAX_NOTIONAL_AT_LEVERAGE = "max_notional_at_leverage"
     LIQUIDATION = "liquidation"
     DELIVERY = "delivery"
+    RATE_LIMITED = "rate_limited"
+    IP_BANNED = "ip_banned"
+    MARKET_CLOSED = "market_closed"
+    VENUE_ERROR = "venue_error"
     NOT_RECEIVED = "not_received"
 
 
@@ -193,6 +201,10 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.MAX_NOTIONAL_AT_LEVERAGE, _V, "position after the order beyond the notional the set leverage allows (Binance -2027)"),
     Reason(_C.LIQUIDATION, _V, "the venue closed the position: margin ratio reached 100 % (a liquidation fill)"),
     Reason(_C.DELIVERY, _V, "a dated future reached its expiry: the venue closed the position at the mark"),
+    Reason(_C.RATE_LIMITED, _V, "HTTP 429: the venue's request-weight window is used up (Binance -1003)"),
+    Reason(_C.IP_BANNED, _V, "HTTP 418: banned for sending on after 429s (Binance: 2 minutes to 3 days)"),
+    Reason(_C.MARKET_CLOSED, _V, "the market is in maintenance (cancel-only) or halted (Binance -2010)"),
+    Reason(_C.VENUE_ERROR, _V, "another venue error; its code and message are in the audit log"),
     Reason(_C.NOT_RECEIVED, _V, "the command's reply was lost and a lookup by client id shows the venue "
            "never received it (a submit: no such order; a cancel or amend: the order unchanged)"),
 )}
@@ -211,6 +223,10 @@ VENUE_REASONS: dict[int, ReasonCode] = {
     RejectReason.USER_CANCEL: _C.USER_CANCEL,
     RejectReason.DUPLICATE_CLIENT_ID: _C.DUPLICATE_ORDER,
     RejectReason.INSUFFICIENT_BALANCE: _C.INSUFFICIENT_BALANCE,
+    RejectReason.RATE_LIMITED: _C.RATE_LIMITED,
+    RejectReason.IP_BANNED: _C.IP_BANNED,
+    RejectReason.MARKET_CLOSED: _C.MARKET_CLOSED,
+    RejectReason.VENUE_ERROR: _C.VENUE_ERROR,
 }
 
 

@@ -126,3 +126,38 @@ def test_dataset_window_base_replaces_the_strategys_data(tmp_path):
     assert summary["end_ts"] <= DEFAULT_START_NS + 70 * 1_000_000_000 and summary["fills"] > 0
     (check,) = scenario.build_invariants()
     assert check.check(RunRecords(run)).status == "pass"
+
+
+def test_kill_switch_within_its_condition(crash_cell, tmp_path):
+    """The crash breaks a 0.1 % loss condition; the market maker has no kill switch, so the
+    invariant fails at condition + N ms. The pass side reads the risk engine's kill record
+    (audit `risk`/`kill`, the shape the risk issue writes): added by hand on a copy, since this
+    branch has no kill switch to fire."""
+    import json
+
+    from scenarios.invariants import KillSwitchWithin
+
+    run, _ = crash_cell
+    inv = KillSwitchWithin(within_ms=100, loss_pct="0.1")
+    res = inv.check(RunRecords(run))
+    cond = inv._condition_ts(RunRecords(run))
+    assert cond is not None and cond >= SHOCK_START
+    assert res.status == "fail" and res.first_ts == cond + 100_000_000
+    assert "no kill within 100 ms" in res.violations[0].message
+
+    def with_kill(delay_ns: int, name: str) -> RunRecords:
+        copy = tmp_path / name
+        shutil.copytree(run, copy)
+        with (copy / "audit.jsonl").open("a") as fh:
+            fh.write(json.dumps({"ts": cond + delay_ns, "type": "risk", "action": "kill", "reason": "daily_loss",
+                                 "who": "risk"}) + "\n")
+            fh.write(json.dumps({"ts": cond + delay_ns + 3_000_000, "type": "risk", "action": "kill_cancels_done",
+                                 "cancels": 2, "cancel_ack_ns": 3_000_000}) + "\n")
+        return RunRecords(copy)
+
+    assert inv.check(with_kill(50_000_000, "in-time")).status == "pass"
+    assert inv.check(with_kill(150_000_000, "late")).status == "fail"
+    strict = KillSwitchWithin(within_ms=100, loss_pct="0.1", cancels_within_ms=2)
+    assert strict.check(with_kill(50_000_000, "slow-cancels")).violations[0].message.startswith(
+        "the kill's cancels were not acknowledged within 2 ms")
+    assert KillSwitchWithin(loss_pct=99).check(RunRecords(run)).detail.startswith("condition never met")

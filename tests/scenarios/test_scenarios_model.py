@@ -13,7 +13,7 @@ from engine.errors import ConfigError
 from engine.types import EVENT_DTYPE, EventKind, load_instruments
 from scenarios import LIBRARY_DIR, RunRecords, load_scenario
 from scenarios.invariants import BUILTIN_INVARIANTS
-from scenarios.perturbations import BUILTIN_PERTURBATIONS
+from scenarios.model import PERTURBATION_KINDS
 
 DATA = Path(__file__).parent / "data"
 INST = load_instruments(None)["binance:BTC/USDT"]
@@ -34,8 +34,14 @@ def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
      r"#1 \(price_shock\): at = '1 minute': expected a duration"),
     ("[[perturbations]]\nkind = 'price_shock'\nat = '1m'\nfall = '1s'\nmove_pct = -120\n",
      r"move_pct = -120: must be >= -99.99"),
-    ("[[perturbations]]\nkind = 'venue_outage'\n", r"'venue_outage' is not available yet: it needs typed order"),
-    ("[[invariants]]\nkind = 'kill_switch_within'\n", r"not available yet: it needs the risk issue"),
+    ("[[perturbations]]\nkind = 'partial_fill_drought'\n", r"'partial_fill_drought' is not available yet: it needs a "),
+    ("[[perturbations]]\nkind = 'maintenance'\nafter = '1m'\nduraton = '5m'\n",
+     r"#1 \(maintenance\): maintenance \(maintenance\): unknown key\(s\) \['duraton'\]"),
+    ("[[perturbations]]\nkind = 'clock_skew'\n",
+     r"'clock_skew' is a fault of the shared vocabulary .* that the simulated venue does not model"),
+    ("[[perturbations]]\nkind = 'outage'\nafter = '1m'\nduration = '5m'\nreply = 'maybe'\n",
+     r"#1 \(outage\): outage reply = 'maybe': expected one of \['timeout', '5xx', 'reset'\]"),
+    ("[[invariants]]\nkind = 'kill_switch_within'\n", r"kill_switch_within: set the condition"),
     ("[[invariants]]\nkind = 'max_drawdown'\n", r"max_drawdown: set limit"),
     ("[[invariants]]\nkind = 'nope'\n", r"unknown kind 'nope'"),
     ("[base]\ndata = 'run'\nfrom = '2024-01-01'\n", r"from/to need a data source"),
@@ -92,7 +98,7 @@ def test_library_is_calibrated_and_loads():
         assert cal["event"] and cal["date"] and cal["figures"] and cal["sources"], file
         assert all("[S" in f for f in cal["figures"]), file  # every figure cites its source
         assert scenario.perturbations and scenario.invariants
-        assert {c.kind for c in scenario.perturbations} <= set(BUILTIN_PERTURBATIONS)
+        assert {c.kind for c in scenario.perturbations} <= set(PERTURBATION_KINDS)
         assert {c.kind for c in scenario.invariants} <= set(BUILTIN_INVARIANTS)
         assert scenario.base.data.startswith("synthetic:")
     assert len(names) == len(files)

@@ -28,41 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from replay.schema import parse_duration
 from venues.emulator.accounts import read_toml
+from venues.faults import DEFAULT_ENDPOINTS, EMULATOR_KINDS, FAULT_KEYS, REST_KINDS, parse_fault
 
-# kind -> kind-specific keys it accepts
-KINDS: dict[str, set[str]] = {
-    # REST, before or after the venue executes the call
-    "response_lost": set(),  # executed, then the connection closes without a reply
-    "http_5xx_before": {"status", "body"},  # a 5xx and the call is NOT executed
-    "http_5xx_after": {"status", "body"},  # executed, then a 5xx (status unknown to client)
-    "delay": {"delay"},  # executed, reply held back `delay` (past the client's timeout)
-    "rate_limit": set(),  # this minute's weight is used up: 429 + Retry-After, then 418
-    "clock_skew": {"skew_ms"},  # the server clock is off by skew_ms: -1021 recvWindow
-    "reject": {"code", "msg", "status"},  # refuse with a real Binance code and message
-    "maintenance": {"duration", "halt"},  # cancel-only for `duration`, then halt for `halt`
-    # streams
-    "user_duplicate": {"events"},  # the next `events` user events are sent twice
-    "user_reorder": {"events"},  # the next `events` user events go out in reverse order
-    "user_drop": {"events"},  # the next `events` user events are never sent
-    "user_expire": set(),  # the user-data subscription ends (eventStreamTerminated)
-    "ws_disconnect": {"stream"},  # the server closes websockets: market | user | all
-    "stale_market": {"duration"},  # no diffs/trades/tickers while the book moves on
-    "update_id_gap": set(),  # the next depth diff is dropped: the client sees U != u+1
-}
-REST_KINDS = {"response_lost", "http_5xx_before", "http_5xx_after", "delay", "rate_limit",
-              "clock_skew", "reject"}
-_COMMON = {"kind", "endpoint", "after", "until", "count", "probability"}
-DEFAULT_ENDPOINTS = ("POST /api/v3/order", "DELETE /api/v3/order", "POST /api/v3/order/cancelReplace")
-
-
-def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        return parse_duration(value) / 1e9
-    raise ConfigError(f"{where} = {value!r}: expected seconds or a duration like '5s'")
+# the shared vocabulary (venues/faults.py): the kinds the emulator implements and their keys
+KINDS: dict[str, set[str]] = {k: set(FAULT_KEYS[k]) for k in sorted(EMULATOR_KINDS)}
 
 
 @dataclass
@@ -80,40 +50,11 @@ class Fault:
 
     @classmethod
     def from_table(cls, table: dict[str, Any], where: str) -> Fault:
-        kind = table.get("kind")
-        if kind not in KINDS:
-            raise ConfigError(f"{where} kind = {kind!r}: expected one of {sorted(KINDS)}")
-        bad = set(table) - _COMMON - KINDS[kind]
-        if bad:
-            raise ConfigError(f"{where} ({kind}): unknown key(s) {sorted(bad)}; "
-                              f"known: {sorted(_COMMON | KINDS[kind])}")
-        endpoint = table.get("endpoint", DEFAULT_ENDPOINTS)
-        if isinstance(endpoint, str):
-            endpoint = (endpoint,)
-        for e in endpoint:
-            method, _, path = str(e).partition(" ")
-            if method not in ("GET", "POST", "DELETE", "PUT") or not path.startswith("/"):
-                raise ConfigError(f"{where} endpoint = {e!r}: expected 'METHOD /path'")
-        count = table.get("count", 1)
-        if not isinstance(count, int) or count == 0 or count < -1:
-            raise ConfigError(f"{where} count = {count!r}: expected a positive integer or -1")
-        prob = table.get("probability", 1.0)
-        if not isinstance(prob, int | float) or not 0 < prob <= 1:
-            raise ConfigError(f"{where} probability = {prob!r}: expected 0 < p <= 1")
-        params = {k: table[k] for k in KINDS[kind] if k in table}
-        for key in ("delay", "duration", "halt"):
-            if key in params:
-                params[key] = _seconds(params[key], f"{where} {key}")
-        if "status" in params and not (isinstance(params["status"], int) and 400 <= params["status"] <= 599):
-            raise ConfigError(f"{where} status = {params['status']!r}: expected an HTTP status 400-599")
-        if kind == "reject" and not isinstance(params.get("code"), int):
-            raise ConfigError(f"{where} (reject) needs code = <Binance error code>, e.g. -2010")
-        if kind == "ws_disconnect" and params.get("stream", "all") not in ("market", "user", "all"):
-            raise ConfigError(f"{where} stream = {params['stream']!r}: expected market, user or all")
-        return cls(kind=kind, endpoint=tuple(endpoint),
-                   after_s=_seconds(table.get("after", 0), f"{where} after"),
-                   until_s=None if "until" not in table else _seconds(table["until"], f"{where} until"),
-                   count=count, probability=float(prob), params=params)
+        spec = parse_fault(table, where, EMULATOR_KINDS)
+        params = {k: (v / 1e9 if k in ("delay", "duration", "halt") else v) for k, v in spec.params.items()}
+        return cls(kind=spec.kind, endpoint=spec.endpoint, after_s=spec.after_ns / 1e9,
+                   until_s=None if spec.until_ns is None else spec.until_ns / 1e9,
+                   count=spec.count, probability=spec.probability, params=params)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "endpoint": list(self.endpoint), "after": self.after_s,

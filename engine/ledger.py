@@ -153,8 +153,10 @@ class Ledger:
                      mark: Decimal | None = None) -> Decimal:
         """A fee valued in the instrument's quote asset: as is in quote, x the fill price in
         base, x `mark` (the asset's price in quote, e.g. BNB/USDT's mid) in a third asset;
-        0 for a third asset without a mark (the ledger keeps it in `unpriced_fees`)."""
-        if fee_asset == instrument.quote:
+        0 for a third asset without a mark (the ledger keeps it in `unpriced_fees`).
+        A contract's fee stays in its settle asset (inverse: the coin), the currency its
+        PnL is kept in (engine/margin.py)."""
+        if fee_asset == instrument.quote or (instrument.contract and fee_asset == instrument.settle):
             return fee
         if fee_asset == instrument.base:
             return _EXACT.multiply(fee, _EXACT.multiply(Decimal(price_ticks), instrument.tick_size))

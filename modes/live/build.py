@@ -80,7 +80,8 @@ class Built:
 
 
 def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: str,
-                  make_venues: Callable[[Any], dict[str, Any]], audit: AuditLog | None = None) -> Built:
+                  make_venues: Callable[[Any], dict[str, Any]], audit: AuditLog | None = None,
+                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None) -> Built:
     """The session, its simulated venue core (push mode) and its stepper.
 
     `make_venues(core)` returns the session's venues (paper: SimulatedVenue on `core`;
@@ -113,7 +114,8 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
         audit.write(clock.now(), "venue_reply", report=report_json(report))
         bridge.apply(report)
 
-    stepper = Stepper(session, core, clock, writer, feed_ns, config.sample_ns, apply_report=apply, on_wake=on_wake)
+    stepper = Stepper(session, core, clock, writer, feed_ns, config.sample_ns, apply_report=apply, on_wake=on_wake,
+                      on_round_trip=on_round_trip)
     return Built(session, core, clock, writer, audit, stepper, bridge, ledger, current)
 
 

@@ -215,7 +215,8 @@ class LiveDriver:
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
             prefix = f"tp{np.base_repr(start // 1_000_000, 36).lower()}"
-            self.built = built = build_session(resolved, self.out, start, prefix, make_venues)
+            self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
+                                               on_round_trip=self._round_trip if mode == "paper" else None)
             self.recorder.audit = built.audit
             self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
                                    "config": config_to_json(self.config),
@@ -231,6 +232,7 @@ class LiveDriver:
                                                               self._on_error)))
             for venue in ccxt_venues.values():
                 tasks.append(asyncio.create_task(venue.watch_orders()))
+                tasks.append(asyncio.create_task(venue.watch_my_trades()))
             await self._first_books(tasks)
             started = self._now()
             self._step(started, start=True)

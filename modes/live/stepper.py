@@ -59,7 +59,8 @@ class Stepper:
     def __init__(self, session: TradingSession, core: Any, clock: SimClock, writer: Any,
                  feed_ns: np.ndarray, sample_ns: int,
                  apply_report: Callable[[Any], None] | None = None,
-                 on_wake: Callable[[str], None] = lambda kind: None) -> None:
+                 on_wake: Callable[[str], None] = lambda kind: None,
+                 on_round_trip: Callable[[int, int | None, int, str], None] | None = None) -> None:
         from venues.sim import WakeKind
 
         self.session = session
@@ -71,6 +72,7 @@ class Stepper:
         self.next_sample = clock.now()
         self.apply_report = apply_report
         self.on_wake = on_wake
+        self.on_round_trip = on_round_trip  # paper mode: the simulated venue's round trips
         self.WakeKind = WakeKind
         self.last_local = clock.now()
         self.rows_pushed = 0
@@ -120,6 +122,8 @@ class Stepper:
             clock.advance_to(max(int(wake.ts), clock.now()))
             if kind == W.ORDER:
                 self.on_wake("on_order")
+                if self.on_round_trip is not None:
+                    self._round_trip(wake.record)
                 session.on_order_event(wake.record)
                 if int(wake.record["kind"]) == OrderEventKind.FILL:
                     session.sample_equity()
@@ -141,6 +145,14 @@ class Stepper:
                 session.fire_timers(t)
                 if bound >= now:
                     break
+
+    def _round_trip(self, rec: Any) -> None:
+        """A submit's first answer (ack or reject): send -> venue -> back, in local ns."""
+        if int(rec["kind"]) not in (OrderEventKind.ACK, OrderEventKind.REJECTED):
+            return
+        order = self.session.oms.by_no.get(int(rec["order_no"]))
+        if order is not None and order.ack_ts is None:
+            self.on_round_trip(order.created_ts, int(rec["exch_ts"]), int(rec["local_ts"]), "submit")
 
     def sample(self) -> None:
         """An equity sample now, and the simulated venue's BBO/trade tape into the run."""

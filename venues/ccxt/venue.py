@@ -213,7 +213,8 @@ class CcxtVenue:
 
     def _failed(self, cid: str, command: Command, exc: BaseException) -> None:
         outcome, reason, evidence = classify_error(exc)
-        self.on_error(f"{command.value} {cid}", exc)
+        if outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
+            self.on_error(f"{command.value} {cid}", exc)
         self.sink(CommandResult(cid, command, outcome, self.clock(), reason=reason, evidence=evidence))
 
     async def _lookup(self, inst: Instrument, cid: str) -> None:
@@ -282,6 +283,32 @@ class CcxtVenue:
                 if entry is None:
                     continue
                 self._order_records(entry[1], o, now, "stream", str(o.get("clientOrderId")))
+
+    async def watch_my_trades(self) -> None:
+        """Forever: our trades from the user stream as VenueFill records (the client id is
+        the executionReport's `c`, else the venue order id's known client id)."""
+        import ccxt
+
+        while True:
+            try:
+                trades = await self.exchange.watch_my_trades()
+            except asyncio.CancelledError:
+                raise
+            except ccxt.BaseError as exc:
+                self.on_error("user stream (trades)", exc)
+                await asyncio.sleep(0.2)
+                continue
+            now = self.clock()
+            by_venue_id = {v: c for c, v in self.venue_ids.items()}
+            for t in trades:
+                entry = self._by_symbol.get(t.get("symbol"))
+                info = t.get("info") or {}
+                oid = str(t.get("order"))
+                cid = info.get("c") if isinstance(info, dict) else None
+                cid = cid or by_venue_id.get(oid)
+                if entry is None or not cid:
+                    continue
+                self._fill_record(entry[1], t, str(cid), oid, now, "stream")
 
     def _order_records(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> None:
         """The fills an order reply/report carries, then its state (fills first: the OMS

@@ -2,9 +2,9 @@
 
 The run config is the backtest's TOML: `[run]` (strategy, instruments, params, seed),
 `[risk]` and `[venues.X]`, whose live keys (`exchange`, `url`, `api_key_env`, `secret_env`,
-`secrets_file`) a backtest accepts and ignores. `[run] data` is not read by a session (its
-market is the venue's); when given, a store's tick/lot sizes still define the instruments,
-as in a backtest of that data. See docs/live.md.
+`secrets_file`) a backtest accepts and ignores. `[run] data` is not read by a session: its
+market is the venue's, and its instruments are the instruments file's (the shipped one, or
+`instruments_file`). See docs/live.md.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ EXAMPLES = {
     "live": "TICKPARITY_LIVE_CONFIRM=binance tickparity live --config RUN.toml",
     "replay": "tickparity replay runs/paper-1a2b3c4d5e6f-20261130T120000Z",
 }
-# a session's instruments come from the instruments file unless [run] data names a store
-NO_DATA = "synthetic:0"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,11 +47,12 @@ def _cmd_session(args: argparse.Namespace) -> int:
     from engine.config import load_config_file, resolve
     from modes.cli import _headline, _parse_param
     from modes.live import run_live
+    from modes.live.driver import NO_DATA
 
     file_values = load_config_file(args.config)
     overrides = {"instruments": args.instrument, "out": args.out}
     if not file_values.get("run", {}).get("data"):
-        overrides["data"] = NO_DATA
+        overrides["data"] = NO_DATA  # resolve() wants one; the session reads the venue's market
     if args.param:
         overrides["params"] = dict(_parse_param(p) for p in args.param)
     config = resolve(file_values, overrides, base_dir=str(Path(args.config).parent), config_file=args.config)

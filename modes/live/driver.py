@@ -15,6 +15,7 @@ Everything a step depends on is recorded first (modes.live.recording), so
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -38,6 +39,7 @@ TICK_S = 0.02
 FIRST_BOOK_TIMEOUT_S = 15.0
 SHUTDOWN_S = 3.0
 CONFIRM_ENV = "TICKPARITY_LIVE_CONFIRM"
+NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
 
 
 class FeedError(TickparityError):
@@ -127,6 +129,9 @@ class LiveDriver:
                  confirm: Callable[[str], str] | None = None, write_html: bool = True) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
+        # a session's market is the venue's: instruments come from the instruments file (the
+        # venue's specs), never from the backtest's dataset, which need not exist here
+        config = dataclasses.replace(config, data=NO_DATA)
         self.config = config
         self.mode = mode
         self.duration_s = duration_s

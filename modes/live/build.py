@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.audit import AuditLog
 from engine.clock import SimClock
+from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import RunConfig
 from engine.ledger import Ledger
 from engine.loader import instantiate
@@ -98,6 +99,8 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     audit = audit or AuditLog(out / "audit.jsonl")
     ledger = Ledger(instruments, resolved.balances)
     strategy = instantiate(resolved.strategy_cls, resolved.params, config.param_where)
+    if isinstance(strategy, CompiledStrategy):  # a compiled strategy runs through its adapter here
+        strategy = CompiledAdapter(strategy)
     session = TradingSession(strategy=strategy, instruments=instruments, venues=venues, clock=clock,
                              ledger=ledger, risk=RiskEngine(resolved.risk), audit=audit, recorder=writer,
                              id_prefix=id_prefix, seed=config.seed)

@@ -77,6 +77,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"replay of {args.run_dir}: DIFFERS after {result.steps} steps, {result.records} identical audit records")
         print(result.difference.text())
         return 3
-    print(f"replay of {args.run_dir}: identical ({result.steps} steps, {result.records} audit records; "
+    crashed = " (the recording ends in a crash: compared as far as it goes)" if result.crashed else ""
+    print(f"replay of {args.run_dir}: identical{crashed} ({result.steps} steps, {result.records} audit records; "
           f"{', '.join(result.identical_files)})")
+    if args.out:
+        print(f"replayed run files: {args.out}")
     return 0

@@ -66,6 +66,9 @@ def load_credentials(table: dict[str, Any], venue: str) -> tuple[str, str]:
         load = None
     if load is not None:
         return load(table, venue)
+    if "secrets_file" in table:
+        raise ConfigError(f"[venues.{venue}] secrets_file: needs venues.ccxt.credentials, which this "
+                          "installation lacks; use api_key_env / secret_env")
     key_env = str(table.get("api_key_env", "API_KEY"))
     secret_env = str(table.get("secret_env", "SECRET"))
     key, secret = os.environ.get(key_env), os.environ.get(secret_env)

@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 EXAMPLES = {
-    "paper": "tickparity paper --config examples/market_maker_live.toml --duration 60",
-    "testnet": "tickparity testnet --config examples/market_maker_live.toml --duration 60",
-    "live": "TICKPARITY_LIVE_CONFIRM=binance tickparity live --config RUN.toml",
+    "paper": "tickparity paper --config examples/market_maker.toml --duration 60",
+    "testnet": "tickparity testnet --config run.toml --duration 60",
+    "live": "tickparity live --config run.toml --out runs/live-today",
     "replay": "tickparity replay runs/paper-1a2b3c4d5e6f-20261130T120000Z",
 }
 

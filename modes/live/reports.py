@@ -118,7 +118,13 @@ class ReportBridge:
                 return
             self._event(order, kind, report.exch_ts, leaves=max(order.qty - order.filled, 0))
         elif isinstance(report, CommandResult):
-            if report.outcome == Outcome.REJECTED:
+            if report.outcome == Outcome.AMBIGUOUS:
+                # never resend: ask the venue what it has under this client id (the answer
+                # comes back as a VenueOrderState report, found or not)
+                venue = session.venues[order.instrument.venue]
+                if hasattr(venue, "request_order_state"):
+                    venue.request_order_state(order, session.clock.now())
+            elif report.outcome == Outcome.REJECTED:
                 if report.command == Command.SUBMIT and order.status == OrderStatus.SUBMITTED:
                     self._told[report.client_id] = OrderStatus.REJECTED
                     self._event(order, OrderEventKind.REJECTED, report.local_ts,

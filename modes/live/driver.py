@@ -32,6 +32,7 @@ from engine.errors import ConfigError, TickparityError
 from modes.backtest import resolve_run
 from modes.console import warn
 from modes.live.build import MODES, build_session, config_to_json, finish
+from modes.live.feed import watch_books, watch_trades
 from modes.live.health import Health
 from modes.live.recording import SessionRecorder
 
@@ -232,8 +233,6 @@ class LiveDriver:
                                               for v, s in self.settings.items()}})
             for inst_id, inst in instruments.items():
                 ex = exchanges[inst.venue]
-                from modes.live.feed import watch_books, watch_trades
-
                 tasks.append(asyncio.create_task(watch_books(ex, inst, index[inst_id], self._on_rows, self._now,
                                                              self._on_error)))
                 tasks.append(asyncio.create_task(watch_trades(ex, inst, index[inst_id], self._on_rows, self._now,

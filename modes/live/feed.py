@@ -19,6 +19,7 @@ are pushed in local-time order into the simulated venue's book code).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -136,56 +137,41 @@ async def watch_books(exchange: Any, instrument: Instrument, index: int,
     next watch reconnects and re-snapshots (ccxt does both); the differ then diffs against
     what we emitted last, so no row is lost or duplicated across the gap.
     """
-    import asyncio
-
-    import ccxt
+    from venues.ccxt.venue import watch_loop
 
     differ = BookDiffer(instrument, index, depth)
-    while True:
-        try:
-            book = await exchange.watch_order_book(instrument.symbol)
-        except asyncio.CancelledError:
-            raise
-        except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
-            on_error(f"book {instrument.id}", exc)
-            await asyncio.sleep(0.2)
-            continue
+
+    def handle(book: Any) -> None:
         rows = differ.rows(book, now())
         if len(rows):
             emit(rows)
+
+    await watch_loop(lambda: exchange.watch_order_book(instrument.symbol), handle, on_error, f"book {instrument.id}")
 
 
 async def watch_trades(exchange: Any, instrument: Instrument, index: int,
                        emit: Callable[[np.ndarray], None], now: Callable[[], int],
                        on_error: Callable[[str, BaseException], None]) -> None:
-    """Forever: await ccxt.pro's new trades of `instrument` and emit them as TRADE rows."""
-    import asyncio
-
-    import ccxt
+    """Forever: await ccxt.pro's new trades of `instrument` and emit them as TRADE rows;
+    a trade ccxt hands out again after a reconnect is emitted once (by trade id)."""
+    from venues.ccxt.venue import watch_loop
 
     seen: set[str] = set()
-    order: list[str] = []
-    while True:
-        try:
-            trades = await exchange.watch_trades(instrument.symbol)
-        except asyncio.CancelledError:
-            raise
-        except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
-            on_error(f"trades {instrument.id}", exc)
-            await asyncio.sleep(0.2)
-            continue
+    recent: deque[str] = deque()
+
+    def handle(trades: list[dict]) -> None:
         fresh = []
-        for t in trades:  # ccxt may hand a trade out again after a reconnect: by trade id once
+        for t in trades:
             tid = str(t.get("id"))
             if tid in seen:
                 continue
             seen.add(tid)
-            order.append(tid)
+            recent.append(tid)
             fresh.append(t)
-        if len(order) > 10_000:
-            for tid in order[:5_000]:
-                seen.discard(tid)
-            del order[:5_000]
+        while len(recent) > 10_000:
+            seen.discard(recent.popleft())
         rows = trade_rows(instrument, index, fresh, now())
         if len(rows):
             emit(rows)
+
+    await watch_loop(lambda: exchange.watch_trades(instrument.symbol), handle, on_error, f"trades {instrument.id}")

@@ -19,7 +19,7 @@ venue); statuses open/closed/canceled/expired/rejected.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -266,48 +266,29 @@ class CcxtVenue:
     # -- user stream -------------------------------------------------------------------
     async def watch_orders(self) -> None:
         """Forever: executionReports as VenueOrderState records (and their fills)."""
-        import ccxt
-
-        while True:
-            try:
-                orders = await self.exchange.watch_orders()
-            except asyncio.CancelledError:
-                raise
-            except ccxt.BaseError as exc:
-                self.on_error("user stream (orders)", exc)
-                await asyncio.sleep(0.2)
-                continue
-            now = self.clock()
-            for o in orders:
-                entry = self._by_symbol.get(o.get("symbol"))
-                if entry is None:
-                    continue
-                self._order_records(entry[1], o, now, "stream", str(o.get("clientOrderId")))
+        await watch_loop(self.exchange.watch_orders, self._on_orders, self.on_error, "user stream (orders)")
 
     async def watch_my_trades(self) -> None:
         """Forever: our trades from the user stream as VenueFill records (the client id is
         the executionReport's `c`, else the venue order id's known client id)."""
-        import ccxt
+        await watch_loop(self.exchange.watch_my_trades, self._on_my_trades, self.on_error, "user stream (trades)")
 
-        while True:
-            try:
-                trades = await self.exchange.watch_my_trades()
-            except asyncio.CancelledError:
-                raise
-            except ccxt.BaseError as exc:
-                self.on_error("user stream (trades)", exc)
-                await asyncio.sleep(0.2)
-                continue
-            now = self.clock()
-            by_venue_id = {v: c for c, v in self.venue_ids.items()}
-            for t in trades:
-                entry = self._by_symbol.get(t.get("symbol"))
-                info = t.get("info") or {}
-                oid = str(t.get("order"))
-                cid = info.get("c") if isinstance(info, dict) else None
-                cid = cid or by_venue_id.get(oid)
-                if entry is None or not cid:
-                    continue
+    def _on_orders(self, orders: list[dict[str, Any]]) -> None:
+        now = self.clock()
+        for o in orders:
+            entry = self._by_symbol.get(o.get("symbol"))
+            if entry is not None:
+                self._order_records(entry[1], o, now, "stream", str(o.get("clientOrderId")))
+
+    def _on_my_trades(self, trades: list[dict[str, Any]]) -> None:
+        now = self.clock()
+        by_venue_id = {v: c for c, v in self.venue_ids.items()}
+        for t in trades:
+            entry = self._by_symbol.get(t.get("symbol"))
+            info = t.get("info") or {}
+            oid = str(t.get("order"))
+            cid = (info.get("c") if isinstance(info, dict) else None) or by_venue_id.get(oid)
+            if entry is not None and cid:
                 self._fill_record(entry[1], t, str(cid), oid, now, "stream")
 
     def _order_records(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> None:
@@ -345,6 +326,25 @@ class CcxtVenue:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def watch_loop(watch: Callable[[], Awaitable[Any]], handle: Callable[[Any], None],
+                     on_error: Callable[[str, BaseException], None], what: str, pause_s: float = 0.2) -> None:
+    """Forever: `handle(await watch())`. A ccxt error (socket closed, checksum gap, a
+    terminated user stream) is reported through `on_error`; the next watch reconnects and
+    resubscribes (ccxt.pro does both, with a fresh book snapshot) after `pause_s`."""
+    import ccxt
+
+    while True:
+        try:
+            got = await watch()
+        except asyncio.CancelledError:
+            raise
+        except ccxt.BaseError as exc:
+            on_error(what, exc)
+            await asyncio.sleep(pause_s)
+            continue
+        handle(got)
 
 
 def _info(reply: dict[str, Any]) -> Any:

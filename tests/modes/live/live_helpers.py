@@ -18,3 +18,18 @@ def session_config(emu, strategy: str = "examples/market_maker.py:MarketMaker", 
     return resolve({"run": {"strategy": strategy, "data": "synthetic:11:30m", "instruments": list(instruments),
                             "params": params or {}},
                     "venues": {"binance": table}}, {}, base_dir=str(base_dir))
+
+
+def write_session_toml(path: Path, emu, *, params: str, keys: bool = True) -> Path:
+    """A run config file as a user writes it: the example market maker on the emulator."""
+    credentials = '\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"' if keys else ""
+    path.write_text(f'''[run]
+strategy = "{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
+instruments = ["binance:BTC/USDT"]
+[run.params]
+{params}
+[venues.binance]
+url = "{emu.url}"{credentials}
+balances = {{ USDT = "10000000", BTC = "100" }}
+''')
+    return path

@@ -10,24 +10,15 @@ import subprocess
 import sys
 import time
 
-from live_helpers import ROOT
+from live_helpers import ROOT, write_session_toml
 
 from modes.live.recording import read_journal, read_rows
 from modes.live.replay import replay_session
 
 
 def _start(live_emu, tmp_path, name: str) -> tuple[subprocess.Popen, object]:
-    toml = tmp_path / "paper.toml"
-    toml.write_text(f'''[run]
-strategy = "{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
-instruments = ["binance:BTC/USDT"]
-[run.params]
-refresh_ms = 100
-half_spread_bps = 0
-[venues.binance]
-url = "{live_emu.url}"
-balances = {{ USDT = "100000", BTC = "1" }}
-''')
+    toml = write_session_toml(tmp_path / "paper.toml", live_emu, params="refresh_ms = 100\nhalf_spread_bps = 0",
+                              keys=False)
     out = tmp_path / name
     proc = subprocess.Popen([sys.executable, "-m", "modes.cli", "paper", "--config", str(toml), "--out", str(out),
                              "--no-report", "--no-health"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

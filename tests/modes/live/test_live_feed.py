@@ -56,3 +56,22 @@ def test_heartbeats_state_a_time_and_move_nothing():
 
     hb = heartbeat_rows(2, 1_000, np.array([0, 300]))
     assert _t(hb) == [(EventKind.TRADE, 0, 0, 0, 1_001, 1_001, 0), (EventKind.TRADE, 0, 0, 0, 701, 1_001, 1)]
+
+
+def test_the_health_table_shows_feed_lag_round_trips_and_open_orders():
+    """Feed lag = local receipt time - venue time of the instrument's latest row."""
+    from rich.console import Console
+
+    from modes.live.health import Health
+
+    health = Health({INST.id: INST}, enabled=False)
+    rows = BookDiffer(INST, 0).rows({"bids": [[100.0, 1]], "asks": [[100.01, 1]], "timestamp": 1_000}, 1_000_000_000 + 7_500_000)
+    health.rows(rows)
+    health.round_trip(4_000_000)
+    health.round_trip(6_000_000)
+    assert health.books_seen == {0}
+    console = Console(width=120, record=True)
+    console.print(health.table())
+    text = console.export_text()
+    assert "feed lag binance:BTC/USDT" in text and "7.5 ms" in text
+    assert "5.0 / 6.0 ms" in text and "open orders" in text

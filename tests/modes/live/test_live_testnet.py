@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
-from live_helpers import ROOT, session_config
+from live_helpers import session_config, write_session_toml
 
 from engine.errors import ConfigError
 from modes.live import run_live
@@ -116,18 +116,7 @@ def test_the_cli_runs_a_confirmed_live_session(live_emu, alice_env, tmp_path, mo
     from modes.cli import main
 
     monkeypatch.setenv("TICKPARITY_LIVE_CONFIRM", "binance")
-    toml = tmp_path / "run.toml"
-    toml.write_text(f'''[run]
-strategy = "{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
-instruments = ["binance:BTC/USDT"]
-[run.params]
-refresh_ms = 200
-[venues.binance]
-url = "{live_emu.url}"
-api_key_env = "TP_TEST_KEY"
-secret_env = "TP_TEST_SECRET"
-balances = {{ USDT = "10000000", BTC = "100" }}
-''')
+    toml = write_session_toml(tmp_path / "run.toml", live_emu, params="refresh_ms = 200")
     code = main(["live", "--config", str(toml), "--duration", "1.5", "--no-report", "--no-health",
                  "--out", str(tmp_path / "live")])
     out = capsys.readouterr().out

@@ -27,7 +27,7 @@ from engine.risk import RiskEngine
 from engine.session import TradingSession
 from engine.types.instrument import decimal_str
 from modes.backtest import ResolvedRun, venue_settings_json
-from modes.live.reports import ReportBridge
+from modes.live.reports import apply_report, report_json
 from modes.live.stepper import Stepper
 
 MODES = ("paper", "testnet", "live")
@@ -75,7 +75,6 @@ class Built:
     writer: RunWriter
     audit: AuditLog
     stepper: Stepper
-    bridge: ReportBridge
     ledger: Ledger
     current: list[str]  # the callback running now (for a divergence report)
 
@@ -104,7 +103,6 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     session = TradingSession(strategy=strategy, instruments=instruments, venues=venues, clock=clock,
                              ledger=ledger, risk=RiskEngine(resolved.risk), audit=audit, recorder=writer,
                              id_prefix=id_prefix, seed=config.seed)
-    bridge = ReportBridge(session)
     current = ["on_start"]
     feed_ns = np.array([int(resolved.venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
 
@@ -112,14 +110,12 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
         current[0] = kind
 
     def apply(report: Any) -> None:
-        from modes.live.reports import report_json
-
         audit.write(clock.now(), "venue_reply", report=report_json(report))
-        bridge.apply(report)
+        apply_report(session, report)
 
     stepper = Stepper(session, core, clock, writer, feed_ns, config.sample_ns, apply_report=apply, on_wake=on_wake,
                       on_round_trip=on_round_trip)
-    return Built(session, core, clock, writer, audit, stepper, bridge, ledger, current)
+    return Built(session, core, clock, writer, audit, stepper, ledger, current)
 
 
 def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: str, *, started: int,

@@ -161,11 +161,14 @@ class LiveDriver:
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
-        """Local receipt time: the LiveClock, never before a row already pushed."""
-        return max(self.clock.now(), self._last_local)
+        """Local receipt time: the LiveClock, never before a row already pushed (a heartbeat
+        included), so the book's rows stay in local-time order even if the wall clock steps
+        back."""
+        built = getattr(self, "built", None)
+        return max(self.clock.now(), self._last_local, built.stepper.last_local if built else 0)
 
     def _on_rows(self, rows: np.ndarray) -> None:
-        rows["local_ts"] = np.maximum(rows["local_ts"], self._last_local)
+        rows["local_ts"] = np.maximum(rows["local_ts"], max(self._last_local, self.built.stepper.last_local))
         self._last_local = int(rows["local_ts"][-1])
         self.recorder.rows(rows)
         self.built.stepper.push(rows)
@@ -218,6 +221,7 @@ class LiveDriver:
         tasks: list[asyncio.Task] = []
         started = None
         stopped = False
+        failure: BaseException | None = None
         try:
             for ex in exchanges.values():
                 await ex.load_markets()
@@ -252,6 +256,9 @@ class LiveDriver:
                     self._step(self._now())
                     self.poll_control()
                     self.health.update(built, ccxt_venues)
+                    failure = _failed_task(tasks)
+                    if failure is not None:  # a feed or stream task died: stop cleanly, then say why
+                        break
                 await self._shutdown(ccxt_venues)
             self.built.session.stop()
             self.recorder.journal({"stop": self.built.clock.now()})
@@ -269,8 +276,12 @@ class LiveDriver:
                 self.built.audit.close()
         assert stopped
         summary = finish(self.built, resolved, mode, self.out, self.out.name, started=started,
-                         extra={"errors": self._errors[-50:]}, write_html=self.write_html)
+                         extra={"errors": self._errors[-50:],
+                                "stopped_by": None if failure is None else f"{type(failure).__name__}: {failure}"},
+                         write_html=self.write_html)
         self.health.final(summary)
+        if failure is not None:
+            raise failure
         return self.out
 
     async def _first_books(self, tasks: list[asyncio.Task]) -> None:
@@ -328,19 +339,32 @@ class LiveDriver:
         self.health.round_trip(reply - send)
 
     async def _shutdown(self, ccxt_venues: dict[str, Any]) -> None:
-        """Cancel the session's open orders and wait (at most SHUTDOWN_S) for the answers,
-        so the run ends with nothing resting; what is still open is reported."""
+        """Stop new orders, cancel the session's open orders and wait (at most SHUTDOWN_S)
+        for the answers and for commands in flight, so the run ends with nothing resting
+        and nothing unknown; what is still open is reported."""
         session = self.built.session
-        if not any(o.is_open for o in session.oms.by_no.values()):
-            return
         self._step(self._now(), action="cancel_all")
         deadline = time.monotonic() + SHUTDOWN_S
-        while time.monotonic() < deadline and any(o.is_open for o in session.oms.by_no.values()):
+
+        def busy() -> bool:  # open orders, or commands still on their way (never cut one off)
+            return (any(o.is_open for o in session.oms.by_no.values())
+                    or any(v.tasks for v in ccxt_venues.values()))
+
+        while time.monotonic() < deadline and busy():
             await self._wait()
             self._step(self._now())
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
+
+
+def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:
+    """The exception of the first feed/stream task that ended with one (e.g. a DataError
+    naming an off-grid price from the venue), else None."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            return task.exception()
+    return None
 
 
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
@@ -351,6 +375,9 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         built.session.start()
     if record.get("c") == "cancel_all":
         built.current[0] = "shutdown"
+        # no new orders from here on (rejected locally, kill_switch): the strategy's timers
+        # and callbacks still run, so it sees its orders end
+        built.session.risk.killed = True
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
             if order.is_open and order.cancel_req_ts is None:
                 built.session.cancel(order.client_id)

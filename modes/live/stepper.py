@@ -77,8 +77,6 @@ class Stepper:
         self.last_local = clock.now()
         self.rows_pushed = 0
         self.steps = 0
-        self.last_exch = np.zeros(len(session.instruments), dtype=np.int64)
-        self.last_local_by = np.zeros(len(session.instruments), dtype=np.int64)
 
     def push(self, rows: np.ndarray) -> None:
         """Market rows in receipt order (local_ts already >= every earlier row's)."""
@@ -87,9 +85,6 @@ class Stepper:
         self.core.push(rows)
         self.rows_pushed += len(rows)
         self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
-        idx = rows["instrument"].astype(np.intp)
-        self.last_exch[idx] = rows["exch_ts"]
-        self.last_local_by[idx] = rows["local_ts"]
 
     def step(self, now: int, reports: Iterable[Any] = ()) -> None:
         """Run the session up to local time `now`: reports first, then the simulated venue's

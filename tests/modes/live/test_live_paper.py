@@ -117,3 +117,18 @@ def test_the_session_config_backtests_unchanged(paper_run, tmp_path):
                                              "balances": {"USDT": "10000000", "BTC": "100"}}}}, {}, base_dir=".")
     out = run_backtest(config, tmp_path / "bt", write_html=False)
     assert json.loads((out / "summary.json").read_text())["run"]["orders"] > 0
+
+
+def test_a_feed_that_does_not_fit_the_instruments_is_one_error(live_emu, tmp_path):
+    """Instrument specs coarser than the venue's prices: the first book is refused with a
+    DataError naming the instrument and the price, not a session on a wrong book."""
+    from dataclasses import replace
+
+    from engine.errors import DataError
+
+    specs = tmp_path / "instruments.toml"
+    specs.write_text('["binance:BTC/USDT"]\nvenue_symbol = "BTCUSDT"\nbase = "BTC"\nquote = "USDT"\n'
+                     'tick_size = "10"\nlot_size = "0.00001"\nmin_qty = "0.00001"\nmin_notional = "10"\n')
+    config = replace(session_config(live_emu, params=PARAMS), instruments_file=str(specs))
+    with pytest.raises(DataError, match=r"binance:BTC/USDT: (bid|ask|trade) price .* from the feed"):
+        run_live(config, "paper", tmp_path / "run", duration_s=2, health=False, write_html=False)

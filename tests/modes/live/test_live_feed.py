@@ -75,3 +75,26 @@ def test_the_health_table_shows_feed_lag_round_trips_and_open_orders():
     text = console.export_text()
     assert "feed lag binance:BTC/USDT" in text and "7.5 ms" in text
     assert "5.0 / 6.0 ms" in text and "open orders" in text
+
+
+def test_testnet_uses_the_sandbox_urls_and_a_url_overrides_every_url():
+    """No network: the ccxt.pro exchange objects a session would use."""
+    import asyncio
+
+    from modes.live.driver import make_exchange
+
+    async def build():
+        sandbox = make_exchange("testnet", {"exchange": "binance", "url": None}, ("k", "s"))
+        real = make_exchange("live", {"exchange": "binance", "url": None}, ("k", "s"))
+        local = make_exchange("testnet", {"exchange": "binance", "url": "http://127.0.0.1:9"}, ("k", "s"))
+        urls = (sandbox.urls["api"]["public"], sandbox.urls["api"]["ws"]["spot"], real.urls["api"]["public"],
+                local.urls["api"]["public"], local.urls["api"]["ws"]["spot"])
+        for ex in (sandbox, real, local):
+            await ex.close()
+        return urls
+
+    sandbox_rest, sandbox_ws, real_rest, local_rest, local_ws = asyncio.run(build())
+    assert sandbox_rest.startswith("https://testnet.binance.vision/")
+    assert sandbox_ws.startswith("wss://stream.testnet.binance.vision/")
+    assert real_rest.startswith("https://api.binance.com/")
+    assert local_rest.startswith("http://127.0.0.1:9/") and local_ws.startswith("ws://127.0.0.1:9/")

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
-from modes import control_cmd, data_cmd, emulator_cmd, report_cmd, stress
+from modes import control_cmd, data_cmd, emulator_cmd, live_cmd, report_cmd, stress
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -175,6 +175,7 @@ EXAMPLES = {
     "approve": "tickparity approve runs/live-btc tp-42 --why desk-checked",
     "refuse": "tickparity refuse runs/live-btc tp-42 --why too-large",
     "resume": "tickparity resume runs/live-btc --why venue-back-positions-reconciled",
+    **live_cmd.EXAMPLES,  # paper, testnet, live, replay
 }
 
 
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.register(sub)
     stress.register(sub)  # the strategy x scenario matrix (stress, sweep)
     emulator_cmd.register(sub)
+    live_cmd.register(sub)  # paper, testnet, live, replay
     _add_audit(sub)
     control_cmd.register(sub)  # kill | approve | refuse | resume RUN
     _add_examples(parser)

@@ -231,9 +231,7 @@ class LiveDriver:
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None)
             self.recorder.audit = built.audit
-            attach = getattr(built.session, "attach_control", None)
-            if attach is not None:  # the operator's inbox: RUN/control (tickparity kill|approve|resume)
-                attach(self.out)
+            built.session.attach_control(self.out)  # the operator's inbox: RUN/control (tickparity kill|approve|resume)
             self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
                                    "config": config_to_json(self.config),
                                    "venues": {v: {"exchange": s["exchange"], "url": s["url"]}
@@ -335,13 +333,11 @@ class LiveDriver:
 
     def poll_control(self) -> None:
         """Commands from outside (`tickparity kill|approve|resume RUN`): the risk layer's
-        control inbox (`TradingSession.attach_control` / `poll_control`, when the session
-        has them) is polled here, once per step: the one call site for it. Commands it
-        applies are not in the step journal yet, so a replay of a session that received one
-        reports the first decision that differs after it."""
-        poll = getattr(self.built.session, "poll_control", None)
-        if poll is not None:
-            poll()
+        control inbox (`TradingSession.attach_control` / `poll_control`) is polled here,
+        once per step: the one call site for it. Commands it applies are not in the step
+        journal yet, so a replay of a session that received one reports the first decision
+        that differs after it."""
+        self.built.session.poll_control()
 
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str) -> None:
         self.recorder.round_trip(send, exch, reply, command)

@@ -102,7 +102,8 @@ class Stepper:
             t_timer = session.next_timer_ts()
             bound = now if t_timer is None else min(now, t_timer)
             bound = min(bound, max(self.next_sample, clock.now()))
-            wake = core.run_until(bound, session.wake_book, session.wake_trade)
+            # armed contingent orders wake the session when touched, as in a backtest
+            wake = core.run_until(bound, session.wake_book, session.wake_trade, session.triggers)
             kind = wake.kind
             if kind == W.STARVED:
                 if heartbeat:  # the venue side waits for rows beyond now: the next step goes on

@@ -300,6 +300,7 @@ class ContingentManager:
         leg.state = State.ARMED
         leg.armed_ts = self._s.clock.now()
         self._armed[leg.index][leg.id] = None
+        self._hold(leg)
         self._emit(leg, Event.ACKNOWLEDGED)
         ref = self._reference_now(leg)
         if ref is not None and self._evaluate(leg, ref):
@@ -381,9 +382,17 @@ class ContingentManager:
                 self._trigger(leg, ref)
         self._refresh(index)
 
+    def _hold(self, leg: Leg) -> None:
+        """An armed order counts as exposure for the risk limits ([risk] exposure keys,
+        docs/risk.md) until it triggers (its released order is then held as any order) or
+        ends: what it could add, conservatively."""
+        lots = leg.qty - leg.filled if leg.state == State.ARMED else 0
+        self._s.risk.hold(f"contingent:{leg.id}", leg.index, leg.side, max(0, lots))
+
     def _trigger(self, leg: Leg, ref: int) -> None:
         self._armed[leg.index].pop(leg.id, None)
         leg.state = State.WORKING
+        self._hold(leg)  # released: the venue order it sends is held from here on
         leg.triggered_ts = self._s.clock.now()
         leg.trigger_reference = ref
         self._s.audit.write(leg.triggered_ts, "decision", action="trigger", id=leg.id,
@@ -557,6 +566,8 @@ class ContingentManager:
             self._cancel_leg(leg, "bracket_closed", propagate=False)
             return
         leg.qty = qty
+        if leg.state == State.ARMED:
+            self._hold(leg)
         self._emit(leg, Event.AMENDED)
         if leg.state != State.WORKING or leg.cancelling:
             return
@@ -573,6 +584,7 @@ class ContingentManager:
                 event: Event | None = None, fill: tuple[Decimal, Decimal, Decimal] | None = None) -> None:
         if leg.id in self._armed[leg.index]:
             del self._armed[leg.index][leg.id]
+            self._s.risk.hold(f"contingent:{leg.id}", leg.index, leg.side, 0)
             self._refresh(leg.index)
         leg.state = state
         leg.reason = reason
@@ -809,6 +821,7 @@ class ContingentManager:
         for leg in sorted(self.legs.values(), key=lambda x: x.seq):
             if leg.state == State.ARMED:
                 self._armed[leg.index][leg.id] = None
+                self._hold(leg)
         self._seq = state["seq"]
         self._next_id = state["next_id"]
         for inst_id, last in state["last_trade"].items():

@@ -121,3 +121,23 @@ def test_a_refused_bracket_leaves_no_trace(tmp_path):
         start.ok = True
     session = run(tmp_path, _base(), Script(start=start))
     assert start.ok and session.ctx.contingent("bad")["legs"] == ["bad.entry", "bad.sl", "bad.tp"]
+
+
+def test_an_armed_stop_counts_as_exposure_for_the_risk_limits(tmp_path):
+    """An armed buy stop for 1 could add a position of 1 (about 100 at the 100.05 mid): with
+    max_position_notional 150 a limit buy of 1 would make the worst case 2 x 100.05 and is
+    refused; once the stop is cancelled the same order passes (worst case 100.05)."""
+
+    def start(ctx):
+        ctx.submit_stop(ID, "buy", "1", trigger_price="101.00", client_id="st")
+        ctx.submit(ID, "buy", "1", "99.00", client_id="a")
+
+    def later(ctx):
+        ctx.cancel("st")
+        ctx.submit(ID, "buy", "1", "99.00", client_id="b")
+
+    script = Script(start=start, at={T0 + 5 * MS: later})
+    rows = book(T0, [("100.00", "1")], [("100.10", "1")]) + [level(T0 + 9 * MS, "bid", "100.00", "2")]
+    session = run(tmp_path, rows, script, risk={"max_position_notional": "150"})
+    assert session.oms.by_client["a"].reason == "max_position_notional"
+    assert session.oms.by_client["b"].status.name == "ACKNOWLEDGED"

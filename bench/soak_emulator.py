@@ -1,7 +1,9 @@
 """Soak test (not in CI): an emulator at --speed 1 for an hour with clients trading, and
 its memory over time.
 
-    python bench/soak_emulator.py [--minutes 60] [--clients 4] [--sample 30]
+    python bench/soak_emulator.py [--minutes 60] [--clients 4] [--sample 30] [--speed 1]
+    python bench/soak_emulator.py --trace --minutes 6 --speed 20   # where memory goes
+
 
 Starts `tickparity emulator` (synthetic data, --loop) in its own process; each client
 (ccxt.async_support) places a limit order near the touch every 200 ms, cancels what is
@@ -9,6 +11,11 @@ open every second and sometimes sends a small market order, while one ccxt.pro c
 watches the book and its orders. Every `--sample` seconds it prints the emulator's
 resident memory (VmRSS from /proc) and the journal's size; at the end, the orders sent
 and the errors seen. A growing RSS at a flat order rate is a leak.
+
+`--trace` runs the emulator in this process instead (an `EmulatorThread`, same settings as
+the CLI) with `tracemalloc` on, and prints the allocation sites that grew most between a
+snapshot after the first sample and one at the end: an accelerated soak (`--speed 20`)
+shows in minutes what an hour at `--speed 1` shows in RSS.
 """
 
 from __future__ import annotations
@@ -91,7 +98,7 @@ async def watcher(url, key, secret, stop, stats):
         await ex.close()
 
 
-async def soak(url, key, secret, pid, minutes, clients, sample, journal):
+async def soak(url, key, secret, pid, minutes, clients, sample, journal, on_sample=None):
     stop = asyncio.Event()
     stats = {"orders": 0, "errors": 0, "book_updates": 0, "stream_errors": 0}
     tasks = [asyncio.create_task(trader(url, key, secret, stop, stats, k)) for k in range(clients)]
@@ -103,8 +110,54 @@ async def soak(url, key, secret, pid, minutes, clients, sample, journal):
         size = os.path.getsize(journal) / 1e6 if os.path.exists(journal) else 0.0
         print(f"{(time.monotonic() - t0) / 60:>7.1f} {rss_mb(pid):>8.1f} {stats['orders']:>8} "
               f"{size:>11.1f} {stats['errors']:>7}", flush=True)
+        if on_sample is not None:
+            on_sample()
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
+    return stats
+
+
+def _trace(args, out: Path) -> dict:
+    """The soak with the emulator in this process under tracemalloc (see module doc)."""
+    import argparse as _argparse
+    import tracemalloc
+
+    from modes.emulator_cmd import prepare
+    from venues.emulator import EmulatorThread
+    from venues.sim import warmup
+
+    warmup()
+    ns = _argparse.Namespace(config=None, data="synthetic:9:2h", instruments=None, instrument=None,
+                             seed=None, from_=None, to=None, accounts=None, faults=None,
+                             speed=args.speed, port=0, loop=True, out=str(out))
+    settings, source, _ = prepare(ns)
+    settings.limiter.orders_per_10s = 10**9
+    settings.limiter.weight_per_minute = 10**9
+    tracemalloc.start(8)
+    snaps: list = []
+
+    def on_sample():
+        if not snaps:
+            snaps.append(tracemalloc.take_snapshot())
+
+    with EmulatorThread(settings, source) as emu:
+        acct = settings.accounts[0]
+        stats = asyncio.run(soak(emu.url, acct.api_key, acct.secret, os.getpid(), args.minutes,
+                                 args.clients, args.sample, out / "journal.jsonl", on_sample))
+        end = tracemalloc.take_snapshot()
+        sizes = emu.call(lambda s: {"orders": len(s.exchange.orders),
+                                    "trades": sum(len(t) for t in s.exchange.trades.values()),
+                                    "sim_bbo_rows": int(s.exchange.core._bbo.shape[0]),
+                                    "sim_trade_rows": int(s.exchange.core._trd.shape[0])})
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    diff = end.filter_traces(ignore).compare_to(snaps[0].filter_traces(ignore), "traceback")
+    print(f"tracemalloc: {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB traced now; "
+          "largest growth since the first sample:")
+    for stat in diff[:12]:
+        print(f"  {stat.size_diff / 1e6:+8.2f} MB {stat.count_diff:+8d} blocks")
+        for line in stat.traceback.format(limit=4, most_recent_first=True):
+            print("     ", line.strip())
+    print("emulator tables:", sizes)
     return stats
 
 
@@ -113,10 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between memory samples")
+    parser.add_argument("--speed", type=float, default=1.0, help="the emulator's --speed")
+    parser.add_argument("--trace", action="store_true",
+                        help="emulator in this process under tracemalloc; print the growth sites")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "soak"
-        proc, url, key, secret = start_emulator(out, speed=1.0, data="synthetic:9:2h", extra=("--loop",))
+        if args.trace:
+            print(_trace(args, out))
+            return 0
+        proc, url, key, secret = start_emulator(out, speed=args.speed, data="synthetic:9:2h", extra=("--loop",))
         try:
             stats = asyncio.run(soak(url, key, secret, proc.pid, args.minutes, args.clients,
                                      args.sample, out / "journal.jsonl"))

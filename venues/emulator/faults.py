@@ -11,7 +11,7 @@ of `[[fault]]` tables::
     until = "60s"                  # ... and after which it no longer fires (default: never)
     count = 1                      # how many times it fires (-1 = unlimited; default 1)
     probability = 1.0              # chance per eligible call, drawn from the seeded RNG
-    # kind-specific keys: status, body, delay, skew_ms, code, msg, retry_after,
+    # kind-specific keys: status, body, delay, skew_ms, code, msg, transport,
     # duration, halt, stream, events
 
 Every firing is written to the journal (`"event": "fault"`), so a run can be replayed and
@@ -34,10 +34,12 @@ from venues.emulator.accounts import read_toml
 # kind -> kind-specific keys it accepts
 KINDS: dict[str, set[str]] = {
     # REST, before or after the venue executes the call
+    "request_lost": {"delay"},  # NOT executed; after `delay` (0) the connection closes unanswered
     "response_lost": set(),  # executed, then the connection closes without a reply
     "http_5xx_before": {"status", "body"},  # a 5xx and the call is NOT executed
     "http_5xx_after": {"status", "body"},  # executed, then a 5xx (status unknown to client)
     "delay": {"delay"},  # executed, reply held back `delay` (past the client's timeout)
+    "truncated_body": {"transport"},  # executed, a 200 whose JSON body is cut in half
     "rate_limit": set(),  # this minute's weight is used up: 429 + Retry-After, then 418
     "clock_skew": {"skew_ms"},  # the server clock is off by skew_ms: -1021 recvWindow
     "reject": {"code", "msg", "status"},  # refuse with a real Binance code and message
@@ -46,13 +48,14 @@ KINDS: dict[str, set[str]] = {
     "user_duplicate": {"events"},  # the next `events` user events are sent twice
     "user_reorder": {"events"},  # the next `events` user events go out in reverse order
     "user_drop": {"events"},  # the next `events` user events are never sent
+    "user_delay": {"events", "delay"},  # the stream stalls `delay` from the next event (order kept)
     "user_expire": set(),  # the user-data subscription ends (eventStreamTerminated)
     "ws_disconnect": {"stream"},  # the server closes websockets: market | user | all
     "stale_market": {"duration"},  # no diffs/trades/tickers while the book moves on
     "update_id_gap": set(),  # the next depth diff is dropped: the client sees U != u+1
 }
-REST_KINDS = {"response_lost", "http_5xx_before", "http_5xx_after", "delay", "rate_limit",
-              "clock_skew", "reject"}
+REST_KINDS = {"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
+              "truncated_body", "rate_limit", "clock_skew", "reject"}
 _COMMON = {"kind", "endpoint", "after", "until", "count", "probability"}
 DEFAULT_ENDPOINTS = ("POST /api/v3/order", "DELETE /api/v3/order", "POST /api/v3/order/cancelReplace")
 
@@ -108,6 +111,10 @@ class Fault:
             raise ConfigError(f"{where} status = {params['status']!r}: expected an HTTP status 400-599")
         if kind == "reject" and not isinstance(params.get("code"), int):
             raise ConfigError(f"{where} (reject) needs code = <Binance error code>, e.g. -2010")
+        if "transport" in params and not isinstance(params["transport"], bool):
+            raise ConfigError(f"{where} transport = {params['transport']!r}: expected true or false")
+        if "events" in params and not (isinstance(params["events"], int) and params["events"] > 0):
+            raise ConfigError(f"{where} events = {params['events']!r}: expected a positive integer")
         if kind == "ws_disconnect" and params.get("stream", "all") not in ("market", "user", "all"):
             raise ConfigError(f"{where} stream = {params['stream']!r}: expected market, user or all")
         return cls(kind=kind, endpoint=tuple(endpoint),

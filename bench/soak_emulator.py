@@ -2,7 +2,7 @@
 its memory over time.
 
     python bench/soak_emulator.py [--minutes 60] [--clients 4] [--sample 30] [--speed 1]
-    python bench/soak_emulator.py --trace --minutes 6 --speed 20   # where memory goes
+    python bench/soak_emulator.py --trace-market --minutes 20    # market data, tracemalloc
 
 
 Starts `tickparity emulator` (synthetic data, --loop) in its own process; each client
@@ -12,10 +12,10 @@ watches the book and its orders. Every `--sample` seconds it prints the emulator
 resident memory (VmRSS from /proc) and the journal's size; at the end, the orders sent
 and the errors seen. A growing RSS at a flat order rate is a leak.
 
-`--trace` runs the emulator in this process instead (an `EmulatorThread`, same settings as
-the CLI) with `tracemalloc` on, and prints the allocation sites that grew most between a
-snapshot after the first sample and one at the end: an accelerated soak (`--speed 20`)
-shows in minutes what an hour at `--speed 1` shows in RSS.
+`--trace-market` leaves the server and clients out: the emulator's exchange is advanced
+second by second over `--minutes` of market time under tracemalloc, and the allocation
+sites that grew are printed (minutes of market in seconds of wall time). It found the
+growth the first hour-long soak showed (docs/emulator.md "Memory").
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ async def watcher(url, key, secret, stop, stats):
         await ex.close()
 
 
-async def soak(url, key, secret, pid, minutes, clients, sample, journal, on_sample=None):
+async def soak(url, key, secret, pid, minutes, clients, sample, journal):
     stop = asyncio.Event()
     stats = {"orders": 0, "errors": 0, "book_updates": 0, "stream_errors": 0}
     tasks = [asyncio.create_task(trader(url, key, secret, stop, stats, k)) for k in range(clients)]
@@ -110,55 +110,51 @@ async def soak(url, key, secret, pid, minutes, clients, sample, journal, on_samp
         size = os.path.getsize(journal) / 1e6 if os.path.exists(journal) else 0.0
         print(f"{(time.monotonic() - t0) / 60:>7.1f} {rss_mb(pid):>8.1f} {stats['orders']:>8} "
               f"{size:>11.1f} {stats['errors']:>7}", flush=True)
-        if on_sample is not None:
-            on_sample()
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     return stats
 
 
-def _trace(args, out: Path) -> dict:
-    """The soak with the emulator in this process under tracemalloc (see module doc)."""
-    import argparse as _argparse
+def trace_market(minutes: float, data: str = "synthetic:9:2h") -> None:
+    """The emulator's exchange (no server, no clients) advanced second by second over
+    `minutes` of market time by a stepped clock, under tracemalloc: prints the traced
+    memory and the sim's tape sizes every 5 market minutes, then the allocation sites that
+    grew most after the first minute. Flat = the market-data path holds no growing state."""
     import tracemalloc
+    from decimal import Decimal
 
-    from modes.emulator_cmd import prepare
-    from venues.emulator import EmulatorThread
-    from venues.sim import warmup
+    from engine.types import load_instruments
+    from replay import open_source
+    from venues.emulator import Account
+    from venues.emulator.clock import MarketClock
+    from venues.emulator.exchange import Exchange
+    from venues.sim import SimVenueConfig
 
-    warmup()
-    ns = _argparse.Namespace(config=None, data="synthetic:9:2h", instruments=None, instrument=None,
-                             seed=None, from_=None, to=None, accounts=None, faults=None,
-                             speed=args.speed, port=0, loop=True, out=str(out))
-    settings, source, _ = prepare(ns)
-    settings.limiter.orders_per_10s = 10**9
-    settings.limiter.weight_per_minute = 10**9
-    tracemalloc.start(8)
-    snaps: list = []
-
-    def on_sample():
-        if not snaps:
-            snaps.append(tracemalloc.take_snapshot())
-
-    with EmulatorThread(settings, source) as emu:
-        acct = settings.accounts[0]
-        stats = asyncio.run(soak(emu.url, acct.api_key, acct.secret, os.getpid(), args.minutes,
-                                 args.clients, args.sample, out / "journal.jsonl", on_sample))
-        end = tracemalloc.take_snapshot()
-        sizes = emu.call(lambda s: {"orders": len(s.exchange.orders),
-                                    "trades": sum(len(t) for t in s.exchange.trades.values()),
-                                    "sim_bbo_rows": int(s.exchange.core._bbo.shape[0]),
-                                    "sim_trade_rows": int(s.exchange.core._trd.shape[0])})
-    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
-    diff = end.filter_traces(ignore).compare_to(snaps[0].filter_traces(ignore), "traceback")
-    print(f"tracemalloc: {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB traced now; "
-          "largest growth since the first sample:")
-    for stat in diff[:12]:
-        print(f"  {stat.size_diff / 1e6:+8.2f} MB {stat.count_diff:+8d} blocks")
-        for line in stat.traceback.format(limit=4, most_recent_first=True):
-            print("     ", line.strip())
-    print("emulator tables:", sizes)
-    return stats
+    insts = {"binance:BTC/USDT": load_instruments()["binance:BTC/USDT"]}
+    ex = Exchange(list(insts.values()), {"binance": SimVenueConfig.from_table("binance", {})},
+                  open_source(data, insts, chunk_rows=1 << 16),
+                  [Account("a", "k", "s", free={"USDT": Decimal(1000)})],
+                  lambda t: MarketClock(t, stepped=True))
+    tracemalloc.start(3)
+    first = None
+    t0 = ex.clock.now()
+    for k in range(int(minutes * 60)):
+        ex.clock.step_to(t0 + (k + 1) * 1_000_000_000)
+        ex.advance()
+        ex.take_market_trades()
+        ex.take_user_events()
+        for book in ex.books:
+            book.take_diff()  # what the depth publisher does every 100 ms
+        if k == 60:
+            first = tracemalloc.take_snapshot()
+        if k % 300 == 0:
+            print(f"market minute {k / 60:5.1f}: traced {tracemalloc.get_traced_memory()[0] / 1e6:7.2f} MB; "
+                  f"sim tapes: {ex.core._bbo.shape[0]} top-of-book rows, {ex.core._trd.shape[0]} trade rows",
+                  flush=True)
+    if first is not None:
+        print("largest growth after the first market minute:")
+        for stat in tracemalloc.take_snapshot().compare_to(first, "lineno")[:5]:
+            print("  ", stat)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between memory samples")
     parser.add_argument("--speed", type=float, default=1.0, help="the emulator's --speed")
-    parser.add_argument("--trace", action="store_true",
-                        help="emulator in this process under tracemalloc; print the growth sites")
+    parser.add_argument("--trace-market", action="store_true",
+                        help="no clients: the exchange over --minutes of market time under tracemalloc")
     args = parser.parse_args(argv)
+    if args.trace_market:
+        trace_market(args.minutes)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "soak"
-        if args.trace:
-            print(_trace(args, out))
-            return 0
         proc, url, key, secret = start_emulator(out, speed=args.speed, data="synthetic:9:2h", extra=("--loop",))
         try:
             stats = asyncio.run(soak(url, key, secret, proc.pid, args.minutes, args.clients,

@@ -248,6 +248,13 @@ class BinanceServer:
                 # "status unknown" reply; the order may still execute
                 raise BinanceError(-1007, "Timeout waiting for response from backend server. "
                                    "Send status unknown; execution status unknown.", status=408) from None
+        # the answer's user events were queued to the websockets in step(): let their
+        # writers hand them to the sockets before this reply is written, so the
+        # executionReport leaves first and usually reaches the client before the REST
+        # reply, as it often does on Binance (a race every client must handle)
+        writers = [c._writer for c in self.user_ws if c._writer is not None and not c._writer.done()]
+        if writers:
+            await asyncio.wait(writers, timeout=0.05)
         return pending
 
     # ------------------------------------------------------------------ middleware --

@@ -362,3 +362,26 @@ def test_closed_order_history_is_bounded(emu, alice):
         assert {str(e["order_id"]) for e in journal if e["event"] == "order_new"} >= set(ids)
     finally:
         emu.call(lambda s: setattr(s.exchange, "keep_closed_orders", keep))
+
+
+def test_the_journal_reconciles_with_the_clients_ledger(emu, alice):
+    """Ground truth: after this module's orders, alice's trades as ccxt fetches them equal
+    the journal's fills of her account (id, order, price, quantity, fee), and her balances
+    equal the journal's last balance entry, to the unit."""
+    price = round(alice.fetch_order_book("BTC/USDT", 5)["asks"][0][0], 2)
+    alice.create_order("BTC/USDT", "market", "buy", 0.002)  # at least one fill
+    o = alice.create_order("BTC/USDT", "limit", "buy", 0.001, round(price - 70, 2))
+    alice.cancel_order(o["id"], "BTC/USDT")
+    journal = read_journal(Path(emu.settings.out_dir) / "journal.jsonl")
+    fills = {(str(e["trade_id"]), str(e["order_id"]), D(e["price"]), D(e["qty"]), D(e["commission"]),
+              e["commission_asset"]) for e in journal if e["event"] == "fill" and e["account"] == "alice"}
+    ledger = set()
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        for t in alice.fetch_my_trades(symbol, limit=1000):
+            ledger.add((t["id"], t["order"], D(t["info"]["price"]), D(t["info"]["qty"]),
+                        D(t["info"]["commission"]), t["info"]["commissionAsset"]))
+    assert fills and ledger == fills
+    last = [e for e in journal if e["event"] == "balance" and e["account"] == "alice"][-1]
+    rows = alice.fetch_balance()["info"]["balances"]
+    assert {r["asset"]: (D(r["free"]), D(r["locked"])) for r in rows} == {
+        a: (D(last["free"][a]), D(last["locked"].get(a, "0"))) for a in last["free"]}

@@ -94,6 +94,7 @@ class BinanceServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.skew_ms = 0
+        self.stream_first = False  # control/limits: user events written before REST replies
         self._stale_until = 0.0
         self._gap_next = False
         self._user_fault: tuple[str, int] | None = None
@@ -248,13 +249,14 @@ class BinanceServer:
                 # "status unknown" reply; the order may still execute
                 raise BinanceError(-1007, "Timeout waiting for response from backend server. "
                                    "Send status unknown; execution status unknown.", status=408) from None
-        # the answer's user events were queued to the websockets in step(): let their
-        # writers hand them to the sockets before this reply is written, so the
-        # executionReport leaves first and usually reaches the client before the REST
-        # reply, as it often does on Binance (a race every client must handle)
-        writers = [c._writer for c in self.user_ws if c._writer is not None and not c._writer.done()]
-        if writers:
-            await asyncio.wait(writers, timeout=0.05)
+        if self.stream_first:
+            # the answer's user events were queued to the websockets in step(): let their
+            # writers hand them to the sockets before this reply is written, so the
+            # executionReport leaves first and often reaches the client before the REST
+            # reply, as it does on Binance at times (a race every client must handle)
+            writers = [c._writer for c in self.user_ws if c._writer is not None and not c._writer.done()]
+            if writers:
+                await asyncio.wait(writers, timeout=0.05)
         return pending
 
     # ------------------------------------------------------------------ middleware --
@@ -879,7 +881,8 @@ class BinanceServer:
     async def control_limits(self, request: web.Request) -> web.Response:
         """Set rate limits / websocket rules: weight_per_minute, orders_per_10s, ban_after,
         ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
-        (the MAX_NUM_ORDERS filter); reset (true:
+        (the MAX_NUM_ORDERS filter), stream_first (an order's user events are written
+        before its REST reply); reset (true:
         forget the counters, violations and bans)."""
         body = await request.json()
         if body.get("reset"):
@@ -898,6 +901,8 @@ class BinanceServer:
             self.skew_ms = int(body["skew_ms"])
         if "max_num_orders" in body:
             self.exchange.max_num_orders = int(body["max_num_orders"])
+        if "stream_first" in body:
+            self.stream_first = bool(body["stream_first"])
         return web.json_response({"ok": True})
 
     # ------------------------------------------------------------------ websockets --

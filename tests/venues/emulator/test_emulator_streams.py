@@ -147,12 +147,16 @@ def test_balance_stream_matches_rest(emu):
 
 
 def test_execution_report_arrives_before_the_post_reply(emu):
-    """The natural race, reproducible: the emulator hands an order's executionReport to
-    the socket before its REST reply, so ccxt.pro's watch_orders has often resolved when
-    create_order returns (a client must accept an order it learns of from the stream
-    first). Which one the client's event loop reads first is its own scheduling: observed
-    in about half of the calls, so the test asks for it at least once in ten."""
+    """The natural race, reproducible: with `stream_first` the emulator hands an order's
+    executionReport to the socket before its REST reply, so ccxt.pro's watch_orders has
+    often resolved when create_order returns (a client must accept an order it learns of
+    from the stream first). Which one the client's event loop reads first is its own
+    scheduling: observed in about half of the calls, so the test asks for it at least once
+    in ten."""
+    from emu_helpers import control
+
     step(emu, 0.5)
+    control(emu, "limits", {"stream_first": True})
 
     async def run():
         async with pro_client(emu) as ex:
@@ -168,5 +172,8 @@ def test_execution_report_arrives_before_the_post_reply(emu):
                 await ex.cancel_order(o["id"], "BTC/USDT")
             return firsts
 
-    firsts = _run(run(), timeout=60)
+    try:
+        firsts = _run(run(), timeout=60)
+    finally:
+        control(emu, "limits", {"stream_first": False})
     assert len(firsts) == 10 and any(firsts)

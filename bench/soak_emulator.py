@@ -1,7 +1,9 @@
 """Soak test (not in CI): an emulator at --speed 1 for an hour with clients trading, and
 its memory over time.
 
-    python bench/soak_emulator.py [--minutes 60] [--clients 4] [--sample 30]
+    python bench/soak_emulator.py [--minutes 60] [--clients 4] [--sample 30] [--speed 1]
+    python bench/soak_emulator.py --trace-market --minutes 20    # market data, tracemalloc
+
 
 Starts `tickparity emulator` (synthetic data, --loop) in its own process; each client
 (ccxt.async_support) places a limit order near the touch every 200 ms, cancels what is
@@ -9,6 +11,11 @@ open every second and sometimes sends a small market order, while one ccxt.pro c
 watches the book and its orders. Every `--sample` seconds it prints the emulator's
 resident memory (VmRSS from /proc) and the journal's size; at the end, the orders sent
 and the errors seen. A growing RSS at a flat order rate is a leak.
+
+`--trace-market` leaves the server and clients out: the emulator's exchange is advanced
+second by second over `--minutes` of market time under tracemalloc, and the allocation
+sites that grew are printed (minutes of market in seconds of wall time). It found the
+growth the first hour-long soak showed (docs/emulator.md "Memory").
 """
 
 from __future__ import annotations
@@ -108,15 +115,63 @@ async def soak(url, key, secret, pid, minutes, clients, sample, journal):
     return stats
 
 
+def trace_market(minutes: float, data: str = "synthetic:9:2h") -> None:
+    """The emulator's exchange (no server, no clients) advanced second by second over
+    `minutes` of market time by a stepped clock, under tracemalloc: prints the traced
+    memory and the sim's tape sizes every 5 market minutes, then the allocation sites that
+    grew most after the first minute. Flat = the market-data path holds no growing state."""
+    import tracemalloc
+    from decimal import Decimal
+
+    from engine.types import load_instruments
+    from replay import open_source
+    from venues.emulator import Account
+    from venues.emulator.clock import MarketClock
+    from venues.emulator.exchange import Exchange
+    from venues.sim import SimVenueConfig
+
+    insts = {"binance:BTC/USDT": load_instruments()["binance:BTC/USDT"]}
+    ex = Exchange(list(insts.values()), {"binance": SimVenueConfig.from_table("binance", {})},
+                  open_source(data, insts, chunk_rows=1 << 16),
+                  [Account("a", "k", "s", free={"USDT": Decimal(1000)})],
+                  lambda t: MarketClock(t, stepped=True))
+    tracemalloc.start(3)
+    first = None
+    t0 = ex.clock.now()
+    for k in range(int(minutes * 60)):
+        ex.clock.step_to(t0 + (k + 1) * 1_000_000_000)
+        ex.advance()
+        ex.take_market_trades()
+        ex.take_user_events()
+        for book in ex.books:
+            book.take_diff()  # what the depth publisher does every 100 ms
+        if k == 60:
+            first = tracemalloc.take_snapshot()
+        if k % 300 == 0:
+            print(f"market minute {k / 60:5.1f}: traced {tracemalloc.get_traced_memory()[0] / 1e6:7.2f} MB; "
+                  f"sim tapes: {ex.core._bbo.shape[0]} top-of-book rows, {ex.core._trd.shape[0]} trade rows",
+                  flush=True)
+    if first is not None:
+        print("largest growth after the first market minute:")
+        for stat in tracemalloc.take_snapshot().compare_to(first, "lineno")[:5]:
+            print("  ", stat)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between memory samples")
+    parser.add_argument("--speed", type=float, default=1.0, help="the emulator's --speed")
+    parser.add_argument("--trace-market", action="store_true",
+                        help="no clients: the exchange over --minutes of market time under tracemalloc")
     args = parser.parse_args(argv)
+    if args.trace_market:
+        trace_market(args.minutes)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "soak"
-        proc, url, key, secret = start_emulator(out, speed=1.0, data="synthetic:9:2h", extra=("--loop",))
+        proc, url, key, secret = start_emulator(out, speed=args.speed, data="synthetic:9:2h", extra=("--loop",))
         try:
             stats = asyncio.run(soak(url, key, secret, proc.pid, args.minutes, args.clients,
                                      args.sample, out / "journal.jsonl"))

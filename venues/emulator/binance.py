@@ -23,6 +23,7 @@ import json
 import logging
 import time
 import traceback
+from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -93,11 +94,14 @@ class BinanceServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.skew_ms = 0
+        self.stream_first = False  # control/limits: user events written before REST replies
         self._stale_until = 0.0
         self._gap_next = False
         self._user_fault: tuple[str, int] | None = None
         self._held: list[UserEvent] = []
         self._held_since = 0.0
+        self._user_delay_s = 0.0
+        self._delayed: deque[tuple[float, UserEvent]] = deque()  # user_delay: (release, event)
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ lifecycle ---
@@ -172,8 +176,8 @@ class BinanceServer:
         self._deliver_user(ex.take_user_events())
         trades = ex.take_market_trades()
         if time.monotonic() >= self._stale_until:
-            for inst, rows in trades:
-                self._publish_trades(inst, rows)
+            for inst, rows, first_id in trades:
+                self._publish_trades(inst, rows, first_id)
             tops: dict[int, tuple[int, int, int, int]] = {}
             for conn in list(self.market_ws):
                 conn.send_tickers(tops)
@@ -245,6 +249,14 @@ class BinanceServer:
                 # "status unknown" reply; the order may still execute
                 raise BinanceError(-1007, "Timeout waiting for response from backend server. "
                                    "Send status unknown; execution status unknown.", status=408) from None
+        if self.stream_first:
+            # the answer's user events were queued to the websockets in step(): let their
+            # writers hand them to the sockets before this reply is written, so the
+            # executionReport leaves first and often reaches the client before the REST
+            # reply, as it does on Binance at times (a race every client must handle)
+            writers = [c._writer for c in self.user_ws if c._writer is not None and not c._writer.done()]
+            if writers:
+                await asyncio.wait(writers, timeout=0.05)
         return pending
 
     # ------------------------------------------------------------------ middleware --
@@ -267,9 +279,14 @@ class BinanceServer:
                 self._log_fault(fault, endpoint)
                 self.limiter.force_429(ip, now_s)
                 self.limiter.check_ip(ip, 1, now_s)
-            fault = self.faults.take({"reject", "http_5xx_before", "clock_skew"}, endpoint)
+            fault = self.faults.take({"reject", "http_5xx_before", "clock_skew", "request_lost"},
+                                     endpoint)
             if fault is not None:
                 self._log_fault(fault, endpoint)
+                if fault.kind == "request_lost":
+                    # lost on the way in: never executed, never answered
+                    await asyncio.sleep(float(fault.params.get("delay", 0.0)))
+                    raise ResponseLost()
                 if fault.kind == "reject":
                     raise BinanceError(int(fault.params["code"]),
                                        str(fault.params.get("msg", "Rejected by the emulator's fault plan.")),
@@ -278,13 +295,16 @@ class BinanceServer:
                     return self._fault_5xx(fault)
                 _SKEW_MS.set(int(fault.params.get("skew_ms", 5000)))
             resp = await handler(request)
-            after = self.faults.take({"response_lost", "http_5xx_after", "delay"}, endpoint)
+            after = self.faults.take({"response_lost", "http_5xx_after", "delay", "truncated_body"},
+                                     endpoint)
             if after is not None:
                 self._log_fault(after, endpoint)
                 if after.kind == "response_lost":
                     raise ResponseLost()
                 if after.kind == "http_5xx_after":
                     resp = self._fault_5xx(after)
+                elif after.kind == "truncated_body":
+                    resp = self._truncated(request, resp, bool(after.params.get("transport", False)))
                 else:
                     await asyncio.sleep(float(after.params.get("delay", 30.0)))
         except ResponseLost:
@@ -308,6 +328,23 @@ class BinanceServer:
         for k, v in headers.items():
             resp.headers[k] = v
         return resp
+
+    @staticmethod
+    def _truncated(request: web.Request, resp: web.Response, transport: bool) -> web.Response:
+        """truncated_body: the first half of the reply's JSON. As a complete HTTP message
+        (Content-Length of the cut body: the client gets unparseable JSON), or with
+        `transport` the full body's Content-Length and the connection closed after half
+        (the client's HTTP layer sees the body end early). The raw write is the fault
+        itself: a malformed HTTP exchange that no server library produces on purpose."""
+        body = bytes(resp.body or b"")  # type: ignore[arg-type]
+        cut = body[: len(body) // 2]
+        if not transport:
+            return web.Response(body=cut, status=resp.status, content_type="application/json")
+        if request.transport is not None:
+            head = (f"HTTP/1.1 {resp.status} OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            request.transport.write(head + cut)
+        raise ResponseLost()
 
     def _fault_5xx(self, fault) -> web.Response:
         status = int(fault.params.get("status", 502))
@@ -475,7 +512,7 @@ class BinanceServer:
         for k, spec in enumerate(ex.instruments):
             if wanted is not None and ex.symbols[k].upper() not in wanted:
                 continue
-            symbols.append(symbol_info(ex.symbols[k], spec, self._symbol_status()))
+            symbols.append(symbol_info(ex.symbols[k], spec, self._symbol_status(), ex.max_num_orders))
         if wanted is not None and not symbols:
             raise BinanceError(-1121, "Invalid symbol.")
         return web.json_response({
@@ -807,6 +844,9 @@ class BinanceServer:
             self._gap_next = True
         elif kind in ("user_duplicate", "user_reorder", "user_drop"):
             self._user_fault = (kind, int(fault.params.get("events", 1)))
+        elif kind == "user_delay":
+            self._user_fault = (kind, int(fault.params.get("events", 1)))
+            self._user_delay_s = float(fault.params.get("delay", 2.0))
         elif kind == "maintenance":
             ex.cancel_only = True
             ex.journal.write("maintenance", ex.clock.now(), self._ms(ex.clock.now()), phase="cancel_only")
@@ -840,7 +880,9 @@ class BinanceServer:
 
     async def control_limits(self, request: web.Request) -> web.Response:
         """Set rate limits / websocket rules: weight_per_minute, orders_per_10s, ban_after,
-        ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms; reset (true:
+        ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
+        (the MAX_NUM_ORDERS filter), stream_first (an order's user events are written
+        before its REST reply); reset (true:
         forget the counters, violations and bans)."""
         body = await request.json()
         if body.get("reset"):
@@ -857,6 +899,10 @@ class BinanceServer:
             self.max_incoming_per_s = int(body["max_incoming_per_s"])
         if "skew_ms" in body:
             self.skew_ms = int(body["skew_ms"])
+        if "max_num_orders" in body:
+            self.exchange.max_num_orders = int(body["max_num_orders"])
+        if "stream_first" in body:
+            self.stream_first = bool(body["stream_first"])
         return web.json_response({"ok": True})
 
     # ------------------------------------------------------------------ websockets --
@@ -878,15 +924,17 @@ class BinanceServer:
                 "b": fmt(spec.ticks_to_price(bid)), "B": fmt(spec.lots_to_qty(bq)),
                 "a": fmt(spec.ticks_to_price(ask)), "A": fmt(spec.lots_to_qty(aq))}
 
-    def _publish_trades(self, k: int, rows) -> None:
+    def _publish_trades(self, k: int, rows, first_id: int) -> None:
+        """`<symbol>@trade` messages; `t` = the trade id (first_id, first_id + 1, ...),
+        `m` = the buyer was the maker (the row's side is the aggressor's)."""
         if not any(c.wants(k, "trade") for c in self.market_ws):
             return
         spec = self._spec(k)
-        for row in rows:
-            self._trade_seq = getattr(self, "_trade_seq", 0) + 1
+        symbol = self.exchange.symbols[k]
+        for n, row in enumerate(rows):
             ms = self._ms(int(row["exch_ts"]))
-            msg = json.dumps({"e": "trade", "E": ms, "s": self.exchange.symbols[k],
-                              "t": self._trade_seq, "p": fmt(spec.ticks_to_price(int(row["price"]))),
+            msg = json.dumps({"e": "trade", "E": ms, "s": symbol, "t": first_id + n,
+                              "p": fmt(spec.ticks_to_price(int(row["price"]))),
                               "q": fmt(spec.lots_to_qty(int(row["qty"]))), "T": ms,
                               "m": int(row["side"]) < 0, "M": True})
             for c in list(self.market_ws):
@@ -917,8 +965,11 @@ class BinanceServer:
 
     def _deliver_user(self, events: list[UserEvent]) -> None:
         """Send user events, through the user-stream fault in force: drop or duplicate the
-        next N, or hold the next N back and send them in reverse order (flushed after 1 s
-        if fewer come)."""
+        next N, hold the next N back and send them in reverse order (flushed after 1 s if
+        fewer come), or delay the next N by `delay` s with every later event queued behind
+        them (the stream stalls, its order kept). Called on every clock step, so held and
+        delayed events go out when due even if nothing new happens."""
+        now = time.monotonic()
         if self._user_fault is not None and events:
             kind, n = self._user_fault
             head, events = events[:n], events[n:]
@@ -928,13 +979,20 @@ class BinanceServer:
                 events = [e for e in head for _ in (0, 1)] + events
             elif kind == "user_reorder":
                 self._held.extend(head)
-                self._held_since = self._held_since or time.monotonic()
+                self._held_since = self._held_since or now
+            elif kind == "user_delay":
+                self._delayed.extend((now + self._user_delay_s, e) for e in head)
             # user_drop: head is gone
-        if self._held and (self._user_fault is None or time.monotonic() - self._held_since > 1.0):
+        if self._held and (self._user_fault is None or now - self._held_since > 1.0):
             events = self._held[::-1] + events
             self._held = []
             self._held_since = 0.0
             self._user_fault = None
+        if self._delayed:
+            self._delayed.extend((0.0, e) for e in events)  # behind the delayed ones
+            events = []
+            while self._delayed and self._delayed[0][0] <= now:
+                events.append(self._delayed.popleft()[1])
         if not events:
             return
         for conn in list(self.user_ws):
@@ -979,8 +1037,12 @@ class BinanceServer:
         }
 
 
-def symbol_info(symbol: str, spec: Instrument, status: str) -> dict[str, Any]:
-    """One exchangeInfo symbol, shaped as Binance's (filters from our instrument spec)."""
+def symbol_info(symbol: str, spec: Instrument, status: str, max_num_orders: int = 200) -> dict[str, Any]:
+    """One exchangeInfo symbol, shaped as Binance's (filters from our instrument spec).
+
+    Lists only filters the emulator enforces: no MAX_NUM_ALGO_ORDERS (stop and
+    take-profit orders are refused with -1014, so no algo order can ever be open), no
+    PERCENT_PRICE / ICEBERG_PARTS."""
     precision = max(0, -spec.lot_size.normalize().as_tuple().exponent,
                     -spec.tick_size.normalize().as_tuple().exponent, 8)
     return {
@@ -1000,7 +1062,7 @@ def symbol_info(symbol: str, spec: Instrument, status: str) -> dict[str, Any]:
              "maxQty": "9000000000.00000000", "stepSize": fmt(spec.lot_size)},
             {"filterType": "NOTIONAL", "minNotional": fmt(spec.min_notional), "applyMinToMarket": True,
              "maxNotional": "9000000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 0},
-            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": max_num_orders},
         ],
         "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",

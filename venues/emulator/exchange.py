@@ -27,6 +27,7 @@ from engine.errors import ConfigError
 from engine.feed import apply_feed_latency
 from engine.types import (
     EVENT_DTYPE,
+    EventKind,
     Instrument,
     OrderEventKind,
     OrderType,
@@ -42,6 +43,10 @@ from venues.sim import SimCore, SimVenueConfig, WakeKind
 
 _BPS = Decimal(10000)
 _COMMISSION_STEP = Decimal("0.00000001")  # Binance reports commissions with 8 decimals
+# memory bounds of the REST history (docs/emulator.md "Memory"): about 1.4 KB per order
+KEEP_CLOSED_ORDERS = 50_000
+KEEP_TRADES = 50_000
+_HALF_TTL_NS = 60_000_000_000  # an account fill waits this long (market) for its other half
 
 # Binance STP mode -> venues.sim STP mode (venues/sim/codes.py STP_NAMES)
 STP_MODES = {
@@ -52,6 +57,9 @@ STP_MODES = {
     "DECREMENT": "decrement-both",
 }
 STP_OF_SIM = {v: k for k, v in STP_MODES.items()}
+# Binance spot's MAX_NUM_ORDERS filter value (exchangeInfo of every spot symbol; see
+# ../shared/data/binance-rest/): open orders per account and symbol
+MAX_NUM_ORDERS = 200
 
 
 class BinanceError(Exception):
@@ -147,6 +155,9 @@ class Exchange:
         journal: Journal | None = None,
         loop: bool = False,
         lookahead_ns: int = 1_000_000_000,
+        max_num_orders: int = MAX_NUM_ORDERS,
+        keep_closed_orders: int = KEEP_CLOSED_ORDERS,
+        keep_trades: int = KEEP_TRADES,
     ) -> None:
         if not accounts:
             raise ConfigError("emulator: no accounts")
@@ -163,6 +174,7 @@ class Exchange:
         self.owner = {a.name: k for k, a in enumerate(self.accounts)}
         self.journal = journal or Journal(None)
         self.loop = loop
+        self.max_num_orders = int(max_num_orders)
         self.lookahead_ns = int(lookahead_ns)
         self._source = source
         self._feed_ns = np.array([int(self.venue_configs[i.venue].feed_ns) for i in self.instruments],
@@ -183,14 +195,26 @@ class Exchange:
         self.ended = False  # the dataset ended (without --loop): trading halted
         self.orders: dict[int, EmuOrder] = {}
         self.open_by_client: dict[tuple[str, int, str], EmuOrder] = {}
-        self.trades: dict[str, list[dict[str, Any]]] = {a.name: [] for a in self.accounts}
+        # what REST can still look up (GET order, myTrades): the last `keep_closed_orders`
+        # closed orders and `keep_trades` trades per account; the journal keeps everything
+        self.keep_closed_orders = int(keep_closed_orders)
+        self._closed: deque[int] = deque()
+        self.trades: dict[str, deque[dict[str, Any]]] = {
+            a.name: deque(maxlen=int(keep_trades)) for a in self.accounts}
         self._next_order_id = 1
         self._next_trade_id = 1
         self._pending_new: dict[int, Pending] = {}
         self._pending_cancel: dict[int, Pending] = {}
         self.completed: list[Pending] = []
         self.user_events: list[UserEvent] = []
-        self.market_trades: list[tuple[int, np.ndarray]] = []
+        # public trades to publish on `<symbol>@trade`: (instrument, TRADE rows, first trade
+        # id); the dataset's trades and the trades between two accounts, one id space with
+        # the accounts' fills (as Binance's trade ids)
+        self.market_trades: list[tuple[int, np.ndarray, int]] = []
+        # halves of trades between two accounts (maker fill of one, taker fill of another)
+        # seen without their other half yet, by (instrument, exch_ts, price, qty)
+        self._halves: dict[tuple[int, int, int, int], list[tuple[int, str, bool, int]]] = {}
+        self._halves_age: deque[tuple[int, tuple[int, int, int, int], int]] = deque()
         self.halted_reason = ""
         self.cancel_only = False
         self._no_wake = np.zeros(len(self.instruments), dtype=np.bool_)
@@ -279,6 +303,11 @@ class Exchange:
                 if w.kind == WakeKind.END and not self.ended and self._exhausted:
                     self._end_of_data(m)
                 break
+        # the sim records every top-of-book change and market trade for a backtest's
+        # output until drained; the emulator publishes its own book, so it drops them here
+        # (undrained, they grew by doubling: the soak's 4-5 MB/min, docs/emulator.md)
+        self.core.drain_bbo()
+        self.core.drain_trades()
         self._publish(m)
         self._show_own()
         for p in list(self._pending_new.values()):
@@ -321,7 +350,9 @@ class Exchange:
                 rows = part[insts == i]
                 trades = self.books[int(i)].apply(rows)
                 if trades:
-                    self.market_trades.append((int(i), np.array(trades, dtype=EVENT_DTYPE)))
+                    self.market_trades.append((int(i), np.array(trades, dtype=EVENT_DTYPE),
+                                               self._next_trade_id))
+                    self._next_trade_id += len(trades)
 
     def _show_own(self) -> None:
         """Put the accounts' resting orders in the public depth, as a venue shows them.
@@ -332,7 +363,9 @@ class Exchange:
         so a change that undoes itself within one step takes no update id.
         """
         for oid in sorted(self._depth_dirty):
-            o = self.orders[oid]
+            o = self.orders.get(oid)
+            if o is None:  # closed and already out of the kept history
+                continue
             rests = o.status in ("NEW", "PARTIALLY_FILLED") and o.type != "MARKET" and o.tif == "GTC"
             want = o.qty - o.executed if rests else 0
             if want != o.shown:
@@ -346,7 +379,8 @@ class Exchange:
         """Check balances and duplicates, lock funds, hand the order to the sim.
 
         Raises BinanceError -2010 (insufficient balance, duplicate client id among open
-        orders, market closed). `qty` in lots (0 with quote_qty for quote-sized market
+        orders, market closed), -1013 "Filter failure: MAX_NUM_ORDERS" when the account
+        already has `max_num_orders` open orders on the symbol. `qty` in lots (0 with quote_qty for quote-sized market
         orders: the quantity is found by walking the venue's book, as Binance does).
         """
         m = self.clock.now()
@@ -354,6 +388,11 @@ class Exchange:
         key = (account.name, inst, client_id)
         if key in self.open_by_client:
             raise BinanceError(-2010, "Duplicate order sent.")
+        if self.open_count(account, inst) >= self.max_num_orders:
+            # Binance filters doc, MAX_NUM_ORDERS: "the maximum number of orders an account
+            # is allowed to have open on a symbol" (every order counts, even an IOC that
+            # will never rest, until the venue answers it)
+            raise BinanceError(-1013, "Filter failure: MAX_NUM_ORDERS")
         spec = self.instruments[inst]
         if typ == "MARKET" and quote_qty is not None:
             qty = self._qty_for_quote(inst, side, quote_qty, account)
@@ -433,6 +472,11 @@ class Exchange:
                 if o.account is account and o.inst == inst and o.client_id == client_id:
                     return o
         return None
+
+    def open_count(self, account: Account, inst: int) -> int:
+        """Open orders of `account` on instrument `inst` (the MAX_NUM_ORDERS count)."""
+        name = account.name
+        return sum(1 for a, k, _ in self.open_by_client if a == name and k == inst)
 
     def open_orders(self, account: Account, inst: int | None) -> list[EmuOrder]:
         return [o for o in self.open_by_client.values()
@@ -586,8 +630,7 @@ class Exchange:
         order.executed += x
         order.cum_quote += cost
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
-        trade_id = self._next_trade_id
-        self._next_trade_id += 1
+        trade_id = self._trade_id(order, t, px, x, maker)
         fill = {"trade_id": trade_id, "price": price, "qty": qty, "quote_qty": cost,
                 "commission": commission, "commission_asset": commission_asset,
                 "time": ms, "is_maker": maker, "ts": t}
@@ -606,6 +649,51 @@ class Exchange:
         if order.status == "FILLED":
             self._release(order, t)
             self.open_by_client.pop((acct.name, order.inst, order.client_id), None)
+            self._closed_history(order)
+
+    def _trade_id(self, order: EmuOrder, t: int, px: int, x: int, maker: bool) -> int:
+        """The trade id of a fill; a trade between two accounts is one public trade.
+
+        venues.sim fills a taker of one owner against another owner's resting order as a
+        maker fill and a taker fill at the same exchange time, price and quantity
+        (venues/sim/matching_nb.py cross_level_nb). Both halves get one trade id (as in
+        Binance's myTrades and executionReport `t`), and when the second half arrives the
+        trade goes to the public `@trade` stream (`m`: the buyer was the maker); the
+        resting order's lots leave the public depth in the same clock step (_show_own).
+        A fill against the dataset's liquidity has no other half: the dataset's own trades
+        are the market's public trades. Halves unmatched after 60 s of market time (fills
+        by the dataset's trades) are forgotten, so the table stays small.
+        """
+        key = (order.inst, t, px, x)
+        waiting = self._halves.get(key)
+        if waiting:
+            for n, (side, account, was_maker, tid) in enumerate(waiting):
+                if side == -order.side and account != order.account.name and was_maker != maker:
+                    del waiting[n]
+                    if not waiting:
+                        del self._halves[key]
+                    row = np.zeros(1, dtype=EVENT_DTYPE)
+                    row["exch_ts"] = t
+                    row["local_ts"] = t
+                    row["instrument"] = order.inst
+                    row["kind"] = EventKind.TRADE
+                    row["side"] = order.side if not maker else -order.side  # the taker's side
+                    row["price"] = px
+                    row["qty"] = x
+                    self.market_trades.append((order.inst, row, tid))
+                    return tid
+        tid = self._next_trade_id
+        self._next_trade_id += 1
+        self._halves.setdefault(key, []).append((order.side, order.account.name, maker, tid))
+        self._halves_age.append((t, key, tid))
+        while self._halves_age and self._halves_age[0][0] < t - _HALF_TTL_NS:
+            _, old, old_tid = self._halves_age.popleft()
+            left = self._halves.get(old)
+            if left:
+                left[:] = [h for h in left if h[3] != old_tid]
+                if not left:
+                    del self._halves[old]
+        return tid
 
     def _on_amended(self, order: EmuOrder, qty: int, t: int) -> None:
         """STP decrement shrank the order: release the funds of the lots it lost."""
@@ -621,6 +709,14 @@ class Exchange:
         if order.executed >= order.qty:
             self._close(order, "EXPIRED_IN_MATCH", t, "TRADE_PREVENTION")
 
+    def _closed_history(self, order: EmuOrder) -> None:
+        """Keep the last `keep_closed_orders` closed orders for GET order; an older one is
+        forgotten (-2013 "Order does not exist.", as Binance answers for archived orders),
+        which bounds the emulator's memory on a long run (docs/emulator.md "Memory")."""
+        self._closed.append(order.order_id)
+        while len(self._closed) > self.keep_closed_orders:
+            self.orders.pop(self._closed.popleft(), None)
+
     def _release(self, order: EmuOrder, t: int) -> None:
         if order.lock_left:
             order.account.move(order.lock_asset, order.lock_left, -order.lock_left)
@@ -633,6 +729,7 @@ class Exchange:
         order.status = status
         self._release(order, t)
         self.open_by_client.pop((order.account.name, order.inst, order.client_id), None)
+        self._closed_history(order)
         ms = self.clock.shown_ms(t)
         self.journal.write("order_status", t, ms, account=order.account.name,
                            order_id=order.order_id, status=status,
@@ -661,7 +758,8 @@ class Exchange:
         out, self.user_events = self.user_events, []
         return out
 
-    def take_market_trades(self) -> list[tuple[int, np.ndarray]]:
+    def take_market_trades(self) -> list[tuple[int, np.ndarray, int]]:
+        """Public trades since the last call: (instrument, TRADE rows, first trade id)."""
         out, self.market_trades = self.market_trades, []
         return out
 

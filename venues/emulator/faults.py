@@ -11,7 +11,7 @@ of `[[fault]]` tables::
     until = "60s"                  # ... and after which it no longer fires (default: never)
     count = 1                      # how many times it fires (-1 = unlimited; default 1)
     probability = 1.0              # chance per eligible call, drawn from the seeded RNG
-    # kind-specific keys: status, body, delay, skew_ms, code, msg, retry_after,
+    # kind-specific keys: status, body, delay, skew_ms, code, msg, transport,
     # duration, halt, stream, events
 
 Every firing is written to the journal (`"event": "fault"`), so a run can be replayed and

@@ -21,7 +21,7 @@ from engine.types import Instrument
 from venues.emulator.accounts import Account
 from venues.emulator.binance import BinanceServer
 from venues.emulator.clock import MarketClock
-from venues.emulator.exchange import Exchange
+from venues.emulator.exchange import KEEP_CLOSED_ORDERS, KEEP_TRADES, MAX_NUM_ORDERS, Exchange
 from venues.emulator.faults import FaultPlan
 from venues.emulator.journal import Journal
 from venues.emulator.ratelimit import RateLimiter
@@ -90,6 +90,9 @@ class EmulatorSettings:
     max_connection_s: float = 86400.0
     max_incoming_per_s: int = 5
     reply_timeout_s: float = 10.0
+    max_num_orders: int = MAX_NUM_ORDERS  # Binance's MAX_NUM_ORDERS filter (open per symbol)
+    keep_closed_orders: int = KEEP_CLOSED_ORDERS  # closed orders GET order still finds
+    keep_trades: int = KEEP_TRADES  # trades per account myTrades still finds
 
 
 def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
@@ -111,7 +114,8 @@ def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
         "accounts": [a.name for a in settings.accounts],
         "faults": [f.to_json() for f in settings.faults.faults] if settings.faults else [],
         "limits": {"weight_per_minute": settings.limiter.weight_per_minute,
-                   "orders_per_10s": settings.limiter.orders_per_10s},
+                   "orders_per_10s": settings.limiter.orders_per_10s,
+                   "max_num_orders": settings.max_num_orders},
     }
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     (out / "instruments.json").write_text(
@@ -130,7 +134,10 @@ def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> Bi
         return MarketClock(first_ts, speed=settings.speed, stepped=settings.stepped)
 
     exchange = Exchange(settings.instruments, settings.venue_configs, source, settings.accounts,
-                        clock_factory, seed=settings.seed, journal=journal, loop=settings.loop)
+                        clock_factory, seed=settings.seed, journal=journal, loop=settings.loop,
+                        max_num_orders=settings.max_num_orders,
+                        keep_closed_orders=settings.keep_closed_orders,
+                        keep_trades=settings.keep_trades)
     return BinanceServer(exchange, faults=settings.faults, limiter=settings.limiter,
                          ping_interval=settings.ping_interval,
                          max_connection_s=settings.max_connection_s,

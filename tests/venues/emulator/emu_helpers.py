@@ -25,7 +25,7 @@ def accounts() -> list[Account]:
 
 def make_emulator(out: Path, *, stepped: bool = True, speed: float = 1.0, venue: dict | None = None,
                   faults: FaultPlan | None = None, limiter: RateLimiter | None = None,
-                  data: str = "synthetic:11:30m", ids=IDS, **kw) -> EmulatorThread:
+                  data: str = "synthetic:11:30m", ids=IDS, source=None, **kw) -> EmulatorThread:
     cat = load_instruments()
     insts = {i: cat[i] for i in ids}
     table = venue if venue is not None else {"taker_fee_bps": 10, "maker_fee_bps": 2}
@@ -34,7 +34,31 @@ def make_emulator(out: Path, *, stepped: bool = True, speed: float = 1.0, venue:
         venue_configs={"binance": SimVenueConfig.from_table("binance", table)},
         accounts=accounts(), seed=3, speed=speed, stepped=stepped, out_dir=out,
         faults=faults, limiter=limiter or RateLimiter(), reply_timeout_s=3.0, **kw)
-    return EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15))
+    if source is None:
+        source = open_source(data, insts, chunk_rows=1 << 15)
+    return EmulatorThread(settings, source)
+
+
+def still_market(seconds: int = 600, bid: int = 6_000_000, ask: int = 6_001_000,
+                 lots: int = 100_000) -> list:
+    """A market that never moves, for hand-checked trades between accounts: BTC/USDT
+    (instrument 0) bid `bid` / ask `ask` ticks with `lots` lots each, set again every second
+    (no change, so no update id) for `seconds`; no trades."""
+    import numpy as np
+
+    from engine.types import EVENT_DTYPE, EventKind
+
+    t0 = 1_704_067_200_000_000_000
+    rows = np.zeros(2 * seconds, dtype=EVENT_DTYPE)
+    rows["exch_ts"] = t0 + np.repeat(np.arange(seconds, dtype=np.int64), 2) * 1_000_000_000
+    rows["local_ts"] = rows["exch_ts"]
+    rows["kind"] = EventKind.BOOK_DELTA
+    rows["side"][0::2] = 1
+    rows["side"][1::2] = -1
+    rows["price"][0::2] = bid
+    rows["price"][1::2] = ask
+    rows["qty"] = lots
+    return [rows]
 
 
 def step(emu: EmulatorThread, seconds: float) -> int:

@@ -13,7 +13,7 @@ import asyncio
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
-from emu_helpers import book_of, pro_client, step, sync_client
+from emu_helpers import IDS, book_of, make_emulator, pro_client, step, still_market, sync_client
 
 from venues.emulator import read_journal
 
@@ -145,3 +145,49 @@ def test_quote_sized_market_order_walks_the_other_accounts_orders(emu, alice):
     assert _bal(bob, "USDT") == (usdt0 - p * lots, D(0))
     assert D(str(alice.fetch_order(rest["id"], "BTC/USDT")["filled"])) == lots
     alice.cancel_order(rest["id"], "BTC/USDT")
+
+
+def test_a_trade_between_accounts_is_public(tmp_path):
+    """On a market that never moves (bid 60000.00, ask 60010.00, no trades of its own),
+    bob's buy crosses alice's resting sell at 60005.00: one public trade on `<symbol>@trade`
+    (price, quantity, the taker's side; its id is the trade id both accounts' myTrades
+    show), and in the same clock step alice's lots leave the public depth and bookTicker."""
+    with make_emulator(tmp_path / "still", source=still_market(), ids=IDS[:1]) as emu:
+        step(emu, 1.0)
+        alice = sync_client(emu, "alice")
+        alice.load_markets()
+        bob = sync_client(emu, "bob")
+        bob.load_markets()
+        assert alice.fetch_order_book("BTC/USDT", 5)["asks"] == [[60010.0, 1.0]]
+        rest = alice.create_order("BTC/USDT", "limit", "sell", 0.01, 60005.0)
+
+        async def run():
+            async with pro_client(emu, "bob") as pro:
+                trades_f = asyncio.ensure_future(pro.watch_trades("BTC/USDT"))
+                ticker_f = asyncio.ensure_future(pro.watch_bids_asks(["BTC/USDT"]))
+                await asyncio.sleep(0.5)  # both subscriptions acknowledged
+                await asyncio.to_thread(step, emu, 0.1)
+                first_tick = (await asyncio.wait_for(ticker_f, 10))["BTC/USDT"]
+                ticker_f = asyncio.ensure_future(pro.watch_bids_asks(["BTC/USDT"]))
+                o = await asyncio.to_thread(bob.create_order, "BTC/USDT", "limit", "buy", 0.004,
+                                            60010.0, {"timeInForce": "IOC"})
+                trades = await asyncio.wait_for(trades_f, 10)
+                tick = (await asyncio.wait_for(ticker_f, 10))["BTC/USDT"]
+                return o, first_tick, tick, list(trades)
+
+        o, first_tick, tick, trades = asyncio.run(asyncio.wait_for(run(), 60))
+        at = alice.fetch_my_trades("BTC/USDT")
+        bt = bob.fetch_my_trades("BTC/USDT")
+        book = alice.fetch_order_book("BTC/USDT", 5)
+        ours = book_of(emu)
+        alice.cancel_order(rest["id"], "BTC/USDT")
+    assert o["filled"] == 0.004 and [f["price"] for f in o["info"]["fills"]] == ["60005.00000000"]
+    (t,) = trades
+    assert len(at) == len(bt) == 1
+    assert t["id"] == at[0]["id"] == bt[0]["id"]  # one trade, one id (as Binance)
+    assert (t["price"], t["amount"], t["side"]) == (60005.0, 0.004, "buy")
+    assert t["info"]["m"] is False  # the buyer (bob) was the taker
+    assert t["timestamp"] == at[0]["timestamp"] == bt[0]["timestamp"]
+    assert (first_tick["ask"], first_tick["askVolume"]) == (60005.0, 0.01)
+    assert (tick["ask"], tick["askVolume"]) == (60005.0, 0.006)
+    assert book["asks"] == [[60005.0, 0.006], [60010.0, 1.0]] and ours[2][:2] == book["asks"]

@@ -191,6 +191,47 @@ def test_rejects_with_binance_codes(emu, alice):
         alice.privateGetOpenOrders({"symbol": "NOPEUSDT"})
 
 
+def test_max_num_orders_filter_is_enforced_per_account_and_symbol(emu, alice):
+    """Binance's MAX_NUM_ORDERS: at most maxNumOrders open orders per account and symbol;
+    the next one is -1013 "Filter failure: MAX_NUM_ORDERS" (ccxt 4.5.90 on a local URL:
+    BadRequest, its generic -1013 class; only LOT_SIZE/PRICE_FILTER texts map to InvalidOrder). Lowered to
+    3 through the control API so the test stays short; exchangeInfo shows the value."""
+    from emu_helpers import control, get_json
+
+    control(emu, "limits", {"max_num_orders": 3})
+    bob = sync_client(emu, "bob")
+    bob.load_markets()
+    placed = []
+    try:
+        info = get_json(emu, "/api/v3/exchangeInfo?symbol=BTCUSDT")
+        filters = {f["filterType"]: f for f in info["symbols"][0]["filters"]}
+        assert filters["MAX_NUM_ORDERS"] == {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 3}
+        assert "MAX_NUM_ALGO_ORDERS" not in filters  # no algo orders are accepted at all
+        bid = alice.fetch_order_book("BTC/USDT", 5)["bids"][0][0]
+        price = round(bid - 40, 2)
+        already = len(alice.fetch_open_orders("BTC/USDT"))
+        for _ in range(3 - already):
+            placed.append(alice.create_order("BTC/USDT", "limit", "buy", 0.001, price)["id"])
+        assert len(alice.fetch_open_orders("BTC/USDT")) == 3
+        with pytest.raises(ccxt.BadRequest) as refused:
+            alice.create_order("BTC/USDT", "limit", "buy", 0.001, price)
+        assert '{"code": -1013, "msg": "Filter failure: MAX_NUM_ORDERS"}' in str(refused.value)
+        assert len(alice.fetch_open_orders("BTC/USDT")) == 3  # nothing was placed or locked
+        # per symbol and per account: ETH/USDT and another account are not affected
+        eth = alice.create_order("ETH/USDT", "limit", "buy", 0.01,
+                                 round(alice.fetch_order_book("ETH/USDT", 5)["bids"][0][0] - 20, 2))
+        alice.cancel_order(eth["id"], "ETH/USDT")
+        o = bob.create_order("BTC/USDT", "limit", "buy", 0.001, price)
+        bob.cancel_order(o["id"], "BTC/USDT")
+        # a closed order frees its slot
+        alice.cancel_order(placed.pop(), "BTC/USDT")
+        placed.append(alice.create_order("BTC/USDT", "limit", "buy", 0.001, price)["id"])
+    finally:
+        control(emu, "limits", {"max_num_orders": 200})
+        for oid in placed:
+            alice.cancel_order(oid, "BTC/USDT")
+
+
 def test_signatures_keys_and_recv_window(emu, alice):
     bad = sync_client(emu, "alice")
     bad.secret = "wrong"
@@ -299,3 +340,48 @@ def test_signature_covers_the_query_exactly_as_sent(emu, alice):
     with pytest.raises(urllib.error.HTTPError) as err:  # signature accepted: the order is unknown
         urllib.request.urlopen(req, timeout=5)
     assert json.loads(err.value.read()) == {"code": -2013, "msg": "Order does not exist."}
+
+
+def test_closed_order_history_is_bounded(emu, alice):
+    """GET order finds the last `keep_closed_orders` closed orders; an older one is
+    -2013 (ccxt OrderNotFound), while the journal keeps every order (memory stays bounded
+    on a long run, docs/emulator.md "Memory")."""
+    keep = emu.call(lambda s: s.exchange.keep_closed_orders)
+    emu.call(lambda s: setattr(s.exchange, "keep_closed_orders", 2))
+    try:
+        price = round(alice.fetch_order_book("BTC/USDT", 5)["bids"][0][0] - 30, 2)
+        ids = []
+        for _ in range(3):
+            o = alice.create_order("BTC/USDT", "limit", "buy", 0.001, price)
+            alice.cancel_order(o["id"], "BTC/USDT")
+            ids.append(o["id"])
+        with pytest.raises(ccxt.OrderNotFound):
+            alice.fetch_order(ids[0], "BTC/USDT")
+        assert [alice.fetch_order(i, "BTC/USDT")["status"] for i in ids[1:]] == ["canceled"] * 2
+        journal = read_journal(Path(emu.settings.out_dir) / "journal.jsonl")
+        assert {str(e["order_id"]) for e in journal if e["event"] == "order_new"} >= set(ids)
+    finally:
+        emu.call(lambda s: setattr(s.exchange, "keep_closed_orders", keep))
+
+
+def test_the_journal_reconciles_with_the_clients_ledger(emu, alice):
+    """Ground truth: after this module's orders, alice's trades as ccxt fetches them equal
+    the journal's fills of her account (id, order, price, quantity, fee), and her balances
+    equal the journal's last balance entry, to the unit."""
+    price = round(alice.fetch_order_book("BTC/USDT", 5)["asks"][0][0], 2)
+    alice.create_order("BTC/USDT", "market", "buy", 0.002)  # at least one fill
+    o = alice.create_order("BTC/USDT", "limit", "buy", 0.001, round(price - 70, 2))
+    alice.cancel_order(o["id"], "BTC/USDT")
+    journal = read_journal(Path(emu.settings.out_dir) / "journal.jsonl")
+    fills = {(str(e["trade_id"]), str(e["order_id"]), D(e["price"]), D(e["qty"]), D(e["commission"]),
+              e["commission_asset"]) for e in journal if e["event"] == "fill" and e["account"] == "alice"}
+    ledger = set()
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        for t in alice.fetch_my_trades(symbol, limit=1000):
+            ledger.add((t["id"], t["order"], D(t["info"]["price"]), D(t["info"]["qty"]),
+                        D(t["info"]["commission"]), t["info"]["commissionAsset"]))
+    assert fills and ledger == fills
+    last = [e for e in journal if e["event"] == "balance" and e["account"] == "alice"][-1]
+    rows = alice.fetch_balance()["info"]["balances"]
+    assert {r["asset"]: (D(r["free"]), D(r["locked"])) for r in rows} == {
+        a: (D(last["free"][a]), D(last["locked"].get(a, "0"))) for a in last["free"]}

@@ -144,3 +144,36 @@ def test_balance_stream_matches_rest(emu):
         assert (streamed[asset]["free"], streamed[asset]["used"]) == (
             rest[asset]["free"], rest[asset]["used"])
     assert streamed["BTC"]["total"] > 100  # alice started with 100 BTC and bought
+
+
+def test_execution_report_arrives_before_the_post_reply(emu):
+    """The natural race, reproducible: with `stream_first` the emulator hands an order's
+    executionReport to the socket before its REST reply, so ccxt.pro's watch_orders has
+    often resolved when create_order returns (a client must accept an order it learns of
+    from the stream first). Which one the client's event loop reads first is its own
+    scheduling: observed in about half of the calls, so the test asks for it at least once
+    in ten."""
+    from emu_helpers import control
+
+    step(emu, 0.5)
+    control(emu, "limits", {"stream_first": True})
+
+    async def run():
+        async with pro_client(emu) as ex:
+            firsts = []
+            for _ in range(10):
+                watch = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
+                await asyncio.sleep(0.15)
+                bid = (await ex.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+                o = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, round(bid - 40, 2))
+                firsts.append(watch.done())
+                seen = await asyncio.wait_for(watch, 10)
+                assert seen[-1]["id"] == o["id"] and seen[-1]["status"] == "open"
+                await ex.cancel_order(o["id"], "BTC/USDT")
+            return firsts
+
+    try:
+        firsts = _run(run(), timeout=60)
+    finally:
+        control(emu, "limits", {"stream_first": False})
+    assert len(firsts) == 10 and any(firsts)

@@ -123,6 +123,8 @@ class TradingSession:
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
+        # live modes: engine.reconcile.Gate; closed = new submits refused (fail closed)
+        self.gate: Any = None
 
     # -- lookups -------------------------------------------------------------------------
     def instrument(self, instrument_id: str) -> Instrument:
@@ -321,7 +323,8 @@ class TradingSession:
                          instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
                          qty=decimal_str(qty), price=None if price is None else decimal_str(price),
                          reduce_only=reduce_only, parent_id=parent_id)
-        reason = self._venue_rules(order, qty, price, best_bid, best_ask) or self.risk.check(
+        reason = (ReasonCode.FAIL_CLOSED if self.gate is not None and self.gate.closed else None) or \
+            self._venue_rules(order, qty, price, best_bid, best_ask) or self.risk.check(
             now=now, side=side, qty=qty, price=price, mid=mid,
             position=self.ledger.position(inst.id),
             open_orders=len(self.oms.open_nos) - 1, reduce_only=reduce_only,

@@ -33,13 +33,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
-from engine.types.instrument import decimal_str
+from engine.types.instrument import decimal_str as _plain
 from engine.types.venue_reports import VenueOrderState
 
 if TYPE_CHECKING:
     from engine.ledger import Ledger
     from engine.oms import Order, OrderManager
     from engine.session import TradingSession
+
+def decimal_str(value: Decimal) -> str:
+    """Shortest plain text (0.5, not 0.50000): difference lines are read by people."""
+    return _plain(value.normalize())
+
 
 _IN_FLIGHT = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
 

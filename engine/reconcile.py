@@ -140,15 +140,18 @@ def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, Ven
                 "order", order.client_id, f"{order.status.name} " + _order_text(order.price, order.qty, order.filled, inst),
                 venue))
             continue
-        state = hit[1]
+        state = looked_up.get(order.client_id, hit[1])
         # leaves, not filled: an amend (Binance cancel-replace) starts a new venue order whose
         # filled count restarts at 0, while what remains to fill is the same on both sides
         leaves = state.qty - state.filled
-        if leaves != order.leaves:
+        differs = leaves != order.leaves or (order.type == OrderType.LIMIT and state.price != order.price)
+        if differs and order.client_id not in looked_up:
+            report.lookups.append(order.client_id)  # fills may be on their way: ask first
+        elif leaves != order.leaves:
             report.differences.append(Difference(
                 "fill", order.client_id, f"leaves {decimal_str(inst.lots_to_qty(order.leaves))}",
                 f"leaves {decimal_str(inst.lots_to_qty(leaves))}"))
-        elif order.type == OrderType.LIMIT and state.price != order.price:
+        elif differs:
             report.differences.append(Difference(
                 "order", order.client_id, _order_text(order.price, order.qty, order.filled, inst),
                 _order_text(state.price, state.qty, state.filled, inst)))

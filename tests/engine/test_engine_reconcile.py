@@ -41,8 +41,12 @@ def test_a_lost_fill_fails_closed_and_says_what_differs(tmp_path):
     cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000.00")
     session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
     # the venue filled 0.2 at 10000 (fee 0.0002 BTC) and we never heard of it
-    report = rec.check("reconnect", [(BTC, _state(cid, OrderStatus.PARTIALLY_FILLED, filled=20_000))],
-                       _balances(usdt=USDT - 2000, btc=Decimal("0.1998")))
+    part = _state(cid, OrderStatus.PARTIALLY_FILLED, filled=20_000)
+    venue_balances = _balances(usdt=USDT - 2000, btc=Decimal("0.1998"))
+    first = rec.check("reconnect", [(BTC, part)], venue_balances)
+    assert first.lookups == [cid] and not session.gate.closed  # asked first: the fill may be on its way
+    # the lookup shows the same state and its fill never arrives: a difference
+    report = rec.check("reconnect", [(BTC, part)], venue_balances, looked_up={cid: part})
     assert [d.text() for d in report.differences] == [
         f"fill {cid}: ours leaves 0.5, venue leaves 0.3",
         "balance binance:BTC: ours 0, venue 0.1998 (free 0.1998, locked 0)",

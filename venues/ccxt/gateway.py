@@ -83,6 +83,7 @@ class Gateway:
         self.resolve = resolve
         self.sleep = sleep
         self.stats = GatewayStats()
+        self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
 
@@ -204,7 +205,10 @@ class Gateway:
             reply, verdict = await self._call(None, "fetch_open_orders", symbol, query={"symbol": symbol})
             if verdict is not None:
                 raise GiveUp(f"open orders of {symbol}", verdict)
-            out.extend((inst, parse.order_state(o, inst, self.now(), "query")) for o in reply)
+            for o in reply:
+                state = parse.order_state(o, inst, self.now(), "query")
+                self.sides[state.client_id] = 1 if o.get("side") == "buy" else -1
+                out.append((inst, state))
         return out
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:

@@ -1,10 +1,13 @@
 """Exact trading fees, and the funds an open order locks at a spot venue.
 
 Why here and not in numba: a fee is money, so it is computed from integer ticks and lots
-with Decimal arithmetic, exactly, once per fill. A negative rate is a rebate. Fees are
-charged in the quote asset on both sides (Binance spot takes them from the asset received,
-or in BNB; one currency keeps PnL and fees comparable). The simulated venue applies the
-same rates in its own exact integer units (venues/sim/matching_nb.py, "balances").
+with Decimal arithmetic, exactly, once per fill. A negative rate is a rebate. The asset a
+fee is charged in follows the venue's rule (`fee_asset` of its profile, `fill_fee`):
+"quote" charges the quote asset on both sides; "received" charges the asset the fill
+credits, as Binance spot does without BNB (a buy pays in base, a sell in quote). The
+ledger books the fee in that asset and values it in quote at the fill price for PnL and
+TCA (`Ledger.fee_in_quote`). The simulated venue applies the same rates and rule in its
+own exact integer units (venues/sim/matching_nb.py, "balances").
 """
 
 from __future__ import annotations
@@ -38,6 +41,34 @@ def fee_amount(
     maker, taker = rates(instrument, maker_bps, taker_bps)
     rate = maker if liquidity == Liquidity.MAKER else taker
     return instrument.notional(price_ticks, qty_lots) * rate / _BPS
+
+
+FEE_ASSET_RULES = ("quote", "received")
+
+
+def fill_fee(
+    instrument: Instrument,
+    side: int,
+    price_ticks: int,
+    qty_lots: int,
+    liquidity: Liquidity,
+    maker_bps: Decimal,
+    taker_bps: Decimal,
+    fee_asset: str = "quote",
+) -> tuple[Decimal, str]:
+    """(fee, asset) of one fill under the venue's fee-asset rule (`FEE_ASSET_RULES`).
+
+    "quote": notional x rate / 10,000 in the quote asset, both sides. "received": a buy
+    pays qty x rate / 10,000 in the base asset it receives, a sell notional x rate / 10,000
+    in quote (Binance spot, "Trading fees are deducted from the asset you receive",
+    https://www.binance.com/en/support/faq/detail/e85d6e703b874674840122196b89780a).
+    The fee valued in quote at the fill price is the same number either way.
+    """
+    if fee_asset == "received" and side > 0:
+        maker, taker = rates(instrument, maker_bps, taker_bps)
+        rate = maker if liquidity == Liquidity.MAKER else taker
+        return instrument.lots_to_qty(qty_lots) * rate / _BPS, instrument.base
+    return fee_amount(instrument, price_ticks, qty_lots, liquidity, maker_bps, taker_bps), instrument.quote
 
 
 def rates(instrument: Instrument, maker_bps: Decimal, taker_bps: Decimal) -> tuple[Decimal, Decimal]:

@@ -109,23 +109,62 @@ class Ledger:
             for asset, amount in assets.items():
                 self.balances[(venue, asset)] = Decimal(amount)
         self.positions: dict[str, Position] = {i: _position(inst) for i, inst in instruments.items()}
+        # fees charged in an asset that is neither the base nor the quote of the fill (BNB)
+        # and had no mark to value them: booked in their asset, counted 0 in `fees()`
+        self.unpriced_fees: dict[tuple[str, str], Decimal] = {}
 
     # -- booking -------------------------------------------------------------------------
     def apply_fill(self, instrument: Instrument, side: int, price_ticks: int, qty_lots: int,
-                   fee: Decimal) -> Decimal:
-        """Book one fill (price in ticks, quantity in lots); returns its realized PnL before fees."""
+                   fee: Decimal, fee_asset: str | None = None, fee_quote: Decimal | None = None) -> Decimal:
+        """Book one fill (price in ticks, quantity in lots); returns its realized PnL before fees.
+
+        `fee` is debited from `fee_asset` (default: the quote asset) on the fill's venue;
+        the position's fees (PnL, TCA) count it valued in quote: `fee_quote`, or
+        `fee_in_quote` at the fill price when not given (see engine/fees.py `fill_fee`).
+        """
         pos = self.positions.get(instrument.id)
         if pos is None:
             pos = self.positions[instrument.id] = _position(instrument)
         venue = instrument.venue
         base, quote = (venue, instrument.base), (venue, instrument.quote)
+        asset = fee_asset or instrument.quote
         qty = _EXACT.multiply(Decimal(qty_lots), instrument.lot_size)
         notional = _EXACT.multiply(Decimal(price_ticks * qty_lots), pos.unit)
         self.balances[base] = _EXACT.add(self.balances.get(base, Decimal(0)), side * qty)
-        self.balances[quote] = _EXACT.subtract(
-            _EXACT.subtract(self.balances.get(quote, Decimal(0)), side * notional), fee)
-        pos.fees = _EXACT.add(pos.fees, fee)
+        self.balances[quote] = _EXACT.subtract(self.balances.get(quote, Decimal(0)), side * notional)
+        charged = (venue, asset)
+        self.balances[charged] = _EXACT.subtract(self.balances.get(charged, Decimal(0)), fee)
+        if fee_quote is None:
+            fee_quote = self.fee_in_quote(instrument, price_ticks, fee, asset)
+        if asset not in (instrument.base, instrument.quote) and not fee_quote and fee:
+            self.unpriced_fees[charged] = _EXACT.add(self.unpriced_fees.get(charged, Decimal(0)), fee)
+        pos.fees = _EXACT.add(pos.fees, fee_quote)
         return _EXACT.multiply(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
+
+    @staticmethod
+    def fee_in_quote(instrument: Instrument, price_ticks: int, fee: Decimal, fee_asset: str,
+                     mark: Decimal | None = None) -> Decimal:
+        """A fee valued in the instrument's quote asset: as is in quote, x the fill price in
+        base, x `mark` (the asset's price in quote, e.g. BNB/USDT's mid) in a third asset;
+        0 for a third asset without a mark (the ledger keeps it in `unpriced_fees`)."""
+        if fee_asset == instrument.quote:
+            return fee
+        if fee_asset == instrument.base:
+            return _EXACT.multiply(fee, _EXACT.multiply(Decimal(price_ticks), instrument.tick_size))
+        return _EXACT.multiply(fee, mark) if mark is not None else Decimal(0)
+
+    def balance_differences(self, venue: str, reported: dict[str, tuple[Decimal, Decimal]]
+                            ) -> dict[str, tuple[Decimal, Decimal]]:
+        """{asset: (ledger, venue free + locked)} where the two differ, for one venue."""
+        assets = {a for v, a in self.balances if v == venue} | set(reported)
+        out = {}
+        for asset in sorted(assets):
+            ours = self.balances.get((venue, asset), Decimal(0))
+            free, locked = reported.get(asset, (Decimal(0), Decimal(0)))
+            theirs = _EXACT.add(Decimal(free), Decimal(locked))
+            if ours != theirs:
+                out[asset] = (ours, theirs)
+        return out
 
     # -- queries -------------------------------------------------------------------------
     def balance(self, venue: str, asset: str) -> Decimal:

@@ -71,6 +71,18 @@ class Order:
     arrival_bid: Decimal | None = None
     arrival_ask: Decimal | None = None
     history: list[OrderStatus] = field(default_factory=list)
+    # what the venue told us (engine.types.venue_reports; merged by engine.venue_merge)
+    venue_order_id: str | None = None
+    evidence: dict | None = None  # the venue's own words when it refused the order
+    venue_filled: int = 0  # lots: the largest cumulative `filled` a venue state reported
+    ambiguous: set[str] = field(default_factory=set)  # commands awaiting a lookup
+    lookup_pending: bool = False  # a request_order_state is out, not answered yet
+    state_ts: int = -1  # exch_ts of the venue state whose price/qty the order carries
+
+    @property
+    def owed(self) -> int:
+        """Lots the venue says filled that no fill record has booked yet (0 = none)."""
+        return max(0, self.venue_filled - self.filled)
 
     @property
     def leaves(self) -> int:
@@ -165,6 +177,9 @@ class OrderManager:
         self.by_no: dict[int, Order] = {}
         self.open_nos: dict[int, None] = {}  # insertion-ordered: deterministic iteration
         self.parents: dict[str, ParentOrder] = {}
+        # (instrument id, trade id) of every fill booked: a fill reported twice (REST reply,
+        # user stream, my-trades query) is booked once
+        self.trades: set[tuple[str, str]] = set()
 
     def next_client_id(self) -> str:
         return f"{self._prefix}-{self._next_no}"

@@ -1,9 +1,11 @@
 """The mode-independent trading session: strategy, OMS, risk, ledger and audit.
 
 Why one class for every mode: a backtest driver (replayed feed + numba venue) and a live
-driver (asyncio + ccxt) both call the same four entry points — `start`, `fire_timers`,
-`on_book`/`on_trade`, `on_order_event`, `stop` — so the code that decides and books
-orders is literally the same object in every mode.
+driver (asyncio + ccxt) both call the same entry points — `start`, `fire_timers`,
+`on_book`/`on_trade`, the venue reports (`on_order_event` for the simulated venue's rows;
+`on_command_result`, `on_venue_state`, `on_venue_fill`, `on_balances` for typed records,
+all merged by engine/venue_merge.py), `stop` — so the code that decides and books orders
+is literally the same object in every mode.
 """
 
 from __future__ import annotations
@@ -29,33 +31,22 @@ from engine.errors import (
     user_location,
 )
 from engine.execution.host import Component, ComponentHost
-from engine.fees import bps, fee_amount
 from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
 from engine.strategy import Strategy, check_strategy_class, strategy_files
-from engine.types import (
-    Instrument,
-    Liquidity,
-    OrderEventKind,
-    OrderStatus,
-    OrderType,
-    TimeInForce,
-)
+from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.instrument import decimal_str
-from engine.types.orders import ReasonCode, venue_reason
+from engine.types.orders import ReasonCode
 from engine.venue import Venue
+from engine.venue_merge import VenueMerge
 from engine.views import BookView, Event, OrderUpdate, OrderView, Status, TradeView
 
 _TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
 _TIFS = {t.name: t for t in TimeInForce}
 _TIF_NAMES = {t: t.name for t in TimeInForce}
 _TYPE_NAMES = {code: name for name, code in _TYPES.items()}
-_LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
 _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
-_EVENTS = {OrderEventKind.ACK: Event.ACKNOWLEDGED, OrderEventKind.FILL: Event.FILL,
-           OrderEventKind.CANCELLED: Event.CANCELLED, OrderEventKind.REJECTED: Event.REJECTED,
-           OrderEventKind.EXPIRED: Event.EXPIRED, OrderEventKind.AMENDED: Event.AMENDED}
 
 
 class Recorder:
@@ -68,7 +59,7 @@ class Recorder:
                fees: Decimal, positions: list[tuple[str, Decimal, float]]) -> None: ...
 
 
-class TradingSession:
+class TradingSession(VenueMerge):
     """Drives one strategy against one set of venues (see module docstring)."""
 
     def __init__(
@@ -116,9 +107,11 @@ class TradingSession:
         self._timer_every: dict[int, int | None] = {}
         self._timer_seq = 0
         self._pending: deque[OrderUpdate] = deque()
-        # cancel/amend requests in flight per order number, oldest first: a venue's
-        # CANCEL_REJECTED answers the oldest (requests reach the venue in order)
-        self._in_flight: dict[int, deque[str]] = {}
+        # cancel/amend requests in flight per order number, oldest first, as
+        # (command, price ticks, qty lots): a venue's CANCEL_REJECTED answers the oldest
+        # (requests reach the venue in order); an amend is confirmed by its price and qty
+        self._in_flight: dict[int, deque[tuple[str, int, int]]] = {}
+        self.venue_balances: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}  # on_balances
         self._trigger_ts = 0
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
@@ -397,7 +390,7 @@ class TradingSession:
             return False
         now = self.clock.now()
         order.cancel_req_ts = now
-        self._in_flight.setdefault(order.order_no, deque()).append("cancel")
+        self._in_flight.setdefault(order.order_no, deque()).append(("cancel", 0, 0))
         self.audit.write(now, "request", action="cancel", client_id=client_id)
         self.venues[order.instrument.venue].cancel(order, now)
         return True
@@ -412,7 +405,7 @@ class TradingSession:
         new_qty = inst.qty_to_lots(qty) if qty is not None else order.qty
         new_price = inst.price_to_ticks(price) if price is not None else order.price
         now = self.clock.now()
-        self._in_flight.setdefault(order.order_no, deque()).append("amend")
+        self._in_flight.setdefault(order.order_no, deque()).append(("amend", new_price, new_qty))
         self.audit.write(now, "request", action="amend", client_id=client_id,
                          qty=decimal_str(inst.lots_to_qty(new_qty)), price=decimal_str(inst.ticks_to_price(new_price)))
         self.venues[inst.venue].amend(order, new_price, new_qty, now)
@@ -435,75 +428,8 @@ class TradingSession:
             created_ts=order.created_ts, ack_ts=order.ack_ts, first_fill_ts=order.first_fill_ts,
             last_fill_ts=order.last_fill_ts, cancel_req_ts=order.cancel_req_ts, done_ts=order.done_ts)
 
-    # -- venue responses -----------------------------------------------------------------
-    def on_order_event(self, rec: Any) -> None:
-        """Apply one venue response (fields of ORDER_EVENT_DTYPE) and tell the strategy."""
-        order = self.oms.by_no.get(int(rec["order_no"]))
-        if order is None:  # the venue answers only orders the OMS sent
-            raise InternalError(f"venue reported unknown order number {int(rec['order_no'])}")
-        now = self.clock.now()
-        self._trigger_ts = now
-        kind = OrderEventKind(int(rec["kind"]))
-        reason = venue_reason(int(rec["reason"]))
-        inst = order.instrument
-        fill_price = fill_qty = None
-        fee = Decimal(0)
-        liquidity = None
-        event = _EVENTS.get(kind)
-        if kind == OrderEventKind.CANCEL_REJECTED:  # answers a request; the order is unchanged
-            requests = self._in_flight.get(order.order_no)
-            request = requests.popleft() if requests else "cancel"
-            event = Event.AMEND_REJECTED if request == "amend" else Event.CANCEL_REJECTED
-        elif order.ack_ts is None:
-            order.ack_ts = now
-        if kind == OrderEventKind.AMENDED and "amend" in self._in_flight.get(order.order_no, ()):
-            self._in_flight[order.order_no].remove("amend")  # the oldest amend in flight
-        if kind == OrderEventKind.ACK:
-            if order.status == OrderStatus.SUBMITTED:
-                self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
-        elif kind == OrderEventKind.FILL:
-            lots = int(rec["qty"])
-            fill_price = inst.ticks_to_price(int(rec["price"]))
-            fill_qty = inst.lots_to_qty(lots)
-            liq = Liquidity(int(rec["liquidity"]))
-            liquidity = _LIQUIDITY.get(liq, "taker")
-            venue = self.venues[inst.venue]
-            fee = fee_amount(inst, int(rec["price"]), lots, liq, bps(venue.maker_fee_bps), bps(venue.taker_fee_bps))
-            order.filled += lots
-            order.notional_filled += fill_price * fill_qty
-            order.fees += fee
-            order.first_fill_ts = order.first_fill_ts or now
-            order.last_fill_ts = now
-            done = int(rec["leaves"]) == 0 or order.filled >= order.qty
-            self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
-            self.ledger.apply_fill(inst, order.side, int(rec["price"]), lots, fee)
-            self.fill_count += 1
-            self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(rec["exch_ts"]),
-                             price=decimal_str(fill_price), qty=decimal_str(fill_qty), fee=decimal_str(fee), liquidity=liquidity)
-            self.recorder.fill(order, now, int(rec["exch_ts"]), fill_price, fill_qty, fee, liquidity)
-            parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
-            if parent is not None:
-                parent.add_fill(now, fill_price, fill_qty, fee)
-        elif kind == OrderEventKind.CANCELLED:
-            self.oms.set_status(order, OrderStatus.CANCELLED, now, reason)
-        elif kind == OrderEventKind.REJECTED:
-            self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
-        elif kind == OrderEventKind.EXPIRED:
-            self.oms.set_status(order, OrderStatus.EXPIRED, now, reason)
-        elif kind == OrderEventKind.AMENDED:
-            order.price = int(rec["order_price"])
-            order.qty = int(rec["filled"]) + int(rec["leaves"])
-        if not order.is_open:
-            self._in_flight.pop(order.order_no, None)
-        if kind != OrderEventKind.FILL:
-            self.audit.write(now, "response", client_id=order.client_id, event=event.value,
-                             reason=reason, exch_ts=int(rec["exch_ts"]))
-        refused = kind == OrderEventKind.CANCEL_REJECTED
-        update = self._update(order, now, event, fill_price, fill_qty, fee, liquidity,
-                              reason if refused else order.reason)
-        self._deliver(update)
-        self._flush()
-
+    # -- venue responses: engine/venue_merge.py (on_order_event, on_command_result,
+    # on_venue_state, on_venue_fill, on_balances) ---------------------------------------------
     def _update(self, order: Order, now: int, event: Event, fill_price: Decimal | None = None,
                 fill_qty: Decimal | None = None, fee: Decimal = Decimal(0),
                 liquidity: str | None = None, reason: str | None = None) -> OrderUpdate:

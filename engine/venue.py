@@ -2,7 +2,11 @@
 
 Why a protocol: the kernel, OMS, risk and strategies must run unchanged against the
 numba simulator, the local emulator over ccxt, a testnet and a live venue. Venues report
-back through `TradingSession.on_order_event` with the fields of `ORDER_EVENT_DTYPE`.
+back through the session's entry points with the typed records of
+`engine.types.venue_reports` (`on_command_result`, `on_venue_state`, `on_venue_fill`,
+`on_balances`); the simulated venue's numeric `ORDER_EVENT_DTYPE` rows enter through
+`on_order_event`, which converts them to the same records (engine/venue_merge.py), so
+one merge path serves every mode.
 """
 
 from __future__ import annotations

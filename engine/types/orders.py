@@ -57,6 +57,7 @@ class OrderEventKind(IntEnum):
     EXPIRED = 5  # GTD deadline passed
     AMENDED = 6  # amend applied (price/qty now as in the record)
     CANCEL_REJECTED = 7  # cancel/amend of an unknown or finished order
+    STATE = 8  # answer to an order lookup (request_order_state): reason UNKNOWN_ORDER = not found
 
 
 class RejectReason(IntEnum):
@@ -118,6 +119,7 @@ class ReasonCode(StrEnum):
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     IOC_REMAINDER = "ioc_remainder"
     USER_CANCEL = "user_cancel"
+    NOT_RECEIVED = "not_received"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,8 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.SELF_TRADE_PREVENTION, _V, "self-trade prevention ended the order"),
     Reason(_C.IOC_REMAINDER, _V, "unfilled remainder of an IOC, FOK or market order cancelled"),
     Reason(_C.USER_CANCEL, _V, "cancelled at the strategy's request (or amended to qty <= filled)"),
+    Reason(_C.NOT_RECEIVED, _V, "the command's reply was lost and a lookup by client id shows the venue "
+           "never received it (a submit: no such order; a cancel or amend: the order unchanged)"),
 )}
 
 # numeric venue code (ORDER_EVENT_DTYPE `reason`) -> its code in the vocabulary

@@ -1,0 +1,403 @@
+"""Merging what venues report about our orders: one path for every mode.
+
+Why one path: a live venue reports each order several times and in any order (the REST
+reply to the command, the user-stream executionReport, a later query), and the simulated
+venue reports it once, in order, as numeric `ORDER_EVENT_DTYPE` rows. The session converts
+the simulated rows into the same typed records (`engine.types.venue_reports`) and every
+record goes through the merge below, so backtests exercise the code live trading runs.
+
+Merge rules (per client id; docs/orders-live.md states them for users):
+
+- A fill is booked once per (instrument, trade id), whenever it comes: before the order's
+  acknowledgement, after the order was seen cancelled (the cancel reply overtook the fill's
+  executionReport), or twice (stream and my-trades query): the second is audited and
+  dropped. Fills are booked only from `VenueFill` records; a state's cumulative `filled`
+  beyond the fills booked marks the order as owed fills and the OMS looks the order up.
+- Statuses never regress: SUBMITTED -> ACKNOWLEDGED -> PARTIALLY_FILLED -> a terminal status.
+  A state older than what the order shows (a late ACK after FILLED, a second CANCELLED) is
+  audited as `stale` and changes nothing. The first terminal status the venue reports wins;
+  a contradicting one is audited as `conflict`. PARTIALLY_FILLED and FILLED come from the
+  fills booked (a FILLED state only records how much the venue filled), so an order's
+  status always agrees with the fills the ledger holds.
+- Price and quantity change only by our amends: an amend is confirmed by its command
+  result, or by a venue state that shows the amended price and quantity.
+- Command outcomes: confirmed, rejected (the venue's evidence kept on the order and in the
+  audit log), ambiguous. An ambiguous command is resolved by `request_order_state` (never a
+  resend): a found order is adopted as the venue shows it; a submit the venue does not know
+  is rejected `not_received`; a cancel or amend the answer shows was not applied is
+  refused `not_received` (the strategy may send it again).
+
+Fees: a `VenueFill` carries the fee in the asset the venue charged (`fee_asset`); the ledger
+books it in that asset, and order updates, orders/fills tables and PnL report it valued in
+the instrument's quote asset at the fill price (`Ledger.fee_in_quote`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from engine.errors import InternalError
+from engine.fees import bps, fill_fee
+from engine.oms import LEGAL_TRANSITIONS, Order
+from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
+from engine.types.instrument import decimal_str
+from engine.types.orders import TERMINAL_STATUSES, ReasonCode, venue_reason
+from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from engine.views import Event
+
+_LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
+_TERMINAL_EVENTS = {OrderStatus.CANCELLED: Event.CANCELLED, OrderStatus.EXPIRED: Event.EXPIRED,
+                    OrderStatus.REJECTED: Event.REJECTED}
+_ROW_STATUS = {int(OrderEventKind.ACK): OrderStatus.ACKNOWLEDGED,
+               int(OrderEventKind.CANCELLED): OrderStatus.CANCELLED,
+               int(OrderEventKind.EXPIRED): OrderStatus.EXPIRED}
+_FILL = int(OrderEventKind.FILL)
+_REJECTED = int(OrderEventKind.REJECTED)
+_AMENDED = int(OrderEventKind.AMENDED)
+_CANCEL_REJECTED = int(OrderEventKind.CANCEL_REJECTED)
+_STATE = int(OrderEventKind.STATE)
+_NOT_RECEIVED = ReasonCode.NOT_RECEIVED.value
+_USER_CANCEL = ReasonCode.USER_CANCEL.value
+_CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SUBMIT.value
+
+
+class VenueMerge:
+    """The venue entry points of `TradingSession` (a mixin: it uses the session's OMS,
+    ledger, audit log, clock and strategy delivery). See the module docstring."""
+
+    # -- the simulated venue's numeric rows ------------------------------------------------
+    def on_order_event(self, rec: Any) -> None:
+        """Apply one simulated-venue row (fields of ORDER_EVENT_DTYPE): converted to the
+        typed records of every other venue and merged like them."""
+        order = self.oms.by_no.get(int(rec["order_no"]))
+        if order is None:  # the venue answers only orders the OMS sent
+            raise InternalError(f"venue reported unknown order number {int(rec['order_no'])}")
+        now = self.clock.now()
+        self._trigger_ts = now
+        kind = int(rec["kind"])
+        exch_ts = int(rec["exch_ts"])
+        inst = order.instrument
+        update = None
+        if kind == _FILL:
+            price, lots, filled = int(rec["price"]), int(rec["qty"]), int(rec["filled"])
+            liq = Liquidity(int(rec["liquidity"]))
+            venue = self.venues[inst.venue]
+            fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
+                                  bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
+            fill = VenueFill(order.client_id, str(order.order_no), f"{order.order_no}.{filled}", price, lots,
+                             fee, asset, liq, exch_ts, now, "sim")
+            update = self._merge_fill(order, fill, now, int(rec["leaves"]))
+        elif kind in _ROW_STATUS:
+            filled = int(rec["filled"])
+            state = VenueOrderState(order.client_id, str(order.order_no), _ROW_STATUS[kind],
+                                    int(rec["order_price"]), filled + int(rec["leaves"]), filled, exch_ts, now,
+                                    venue_reason(int(rec["reason"])), "sim")
+            update = self._merge_state(order, state, now)
+        elif kind == _STATE:
+            self._sim_query_answer(order, rec, now)
+        else:
+            reason = venue_reason(int(rec["reason"]))
+            if kind == _REJECTED:
+                command, outcome = Command.SUBMIT, Outcome.REJECTED
+            elif kind == _AMENDED:
+                command, outcome = Command.AMEND, Outcome.CONFIRMED
+            elif kind == _CANCEL_REJECTED:  # answers the oldest request in flight (they arrive in order)
+                requests = self._in_flight.get(order.order_no)
+                command = Command.AMEND if requests and requests[0][0] == _AMEND else Command.CANCEL
+                outcome = Outcome.REJECTED
+            else:
+                raise InternalError(f"venue reported unknown event kind {kind} for {order.client_id}")
+            evidence = {"venue": inst.venue, "code": int(rec["reason"]), "exch_ts": exch_ts} if reason else {}
+            result = CommandResult(order.client_id, command, outcome, now, str(order.order_no), reason, evidence)
+            amended = (int(rec["order_price"]), int(rec["filled"]) + int(rec["leaves"])) if kind == _AMENDED else None
+            update = self._merge_command(order, result, now, exch_ts, amended)
+        if update is not None:
+            self._deliver(update)
+        self._flush()
+
+    def _sim_query_answer(self, order: Order, rec: Any, now: int) -> None:
+        """The simulated venue's answer to `request_order_state` (kind STATE): its fills of
+        the order as of the query's exchange time, then its state (see SimulatedVenue)."""
+        venue = self.venues[order.instrument.venue]
+        fills, state = venue.query_answer(order, rec, now)
+        for fill in fills:
+            self.on_venue_fill(fill, _flush=False)
+        self.on_venue_state(state, _flush=False)
+
+    # -- typed records (live venues; the simulated venue's rows come through here too) -----
+    def on_command_result(self, result: CommandResult) -> None:
+        """A venue's answer to one of our commands (or its absence: AMBIGUOUS)."""
+        order = self._order_of(result.client_id, "command_result")
+        if order is None:
+            return
+        now = self.clock.now()
+        self._trigger_ts = now
+        update = self._merge_command(order, result, now, None, None)
+        if update is not None:
+            self._deliver(update)
+        self._flush()
+
+    def on_venue_state(self, state: VenueOrderState, _flush: bool = True) -> None:
+        """The venue's view of one order (a reply, an executionReport or a query answer)."""
+        order = self._order_of(state.client_id, "venue_state")
+        if order is None:
+            return
+        now = self.clock.now()
+        self._trigger_ts = now
+        update = self._merge_state(order, state, now)
+        if update is not None:
+            self._deliver(update)
+        if _flush:
+            self._flush()
+
+    def on_venue_fill(self, fill: VenueFill, _flush: bool = True) -> None:
+        """One fill as the venue reports it; booked once per (instrument, trade id)."""
+        order = self._order_of(fill.client_id, "venue_fill")
+        if order is None:
+            return
+        now = self.clock.now()
+        self._trigger_ts = now
+        update = self._merge_fill(order, fill, now, None)
+        if update is not None:
+            self._deliver(update)
+        if _flush:
+            self._flush()
+
+    def on_balances(self, venue: str, balances: Mapping[str, tuple[Decimal, Decimal]]) -> None:
+        """The venue's balances {asset: (free, locked)}: kept as `venue_balances[venue]`,
+        audited with every asset where free + locked differs from the ledger's balance."""
+        if venue not in self.venues:
+            raise InternalError(f"balances reported for unknown venue {venue!r}")
+        now = self.clock.now()
+        reported = {asset: (Decimal(free), Decimal(locked)) for asset, (free, locked) in balances.items()}
+        self.venue_balances[venue] = reported
+        differ = self.ledger.balance_differences(venue, reported)
+        self.audit.write(now, "balances", venue=venue,
+                         balances={a: [decimal_str(f), decimal_str(lk)] for a, (f, lk) in sorted(reported.items())},
+                         differences={a: [decimal_str(ours), decimal_str(theirs)]
+                                      for a, (ours, theirs) in differ.items()})
+
+    # -- the merge ---------------------------------------------------------------------------
+    def _order_of(self, client_id: str, what: str) -> Order | None:
+        order = self.oms.by_client.get(client_id)
+        if order is None:  # not ours, or from before this session: reconciliation's business
+            self.audit.write(self.clock.now(), "unknown_order", record=what, client_id=client_id)
+        return order
+
+    def _merge_command(self, order: Order, result: CommandResult, now: int, exch_ts: int | None,
+                       amended: tuple[int, int] | None):
+        """Apply one command outcome; returns the strategy's update or None."""
+        command = result.command.value
+        if result.venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = result.venue_order_id
+        audit = {"client_id": order.client_id, "command": command, "outcome": result.outcome.value,
+                 "reason": result.reason}
+        if exch_ts is not None:
+            audit["exch_ts"] = exch_ts
+        if result.evidence:
+            audit["evidence"] = result.evidence
+        self.audit.write(now, "response", **audit)
+        if result.outcome == Outcome.AMBIGUOUS:
+            order.ambiguous.add(command)
+            self._lookup(order, now, f"ambiguous {command}")
+            return None
+        order.ambiguous.discard(command)
+        rejected = result.outcome == Outcome.REJECTED
+        if command == _SUBMIT:
+            if order.ack_ts is None:
+                order.ack_ts = now
+            if not rejected:
+                return self._confirm(order, now)
+            if order.status != OrderStatus.SUBMITTED:  # the venue confirmed it before
+                self.audit.write(now, "conflict", client_id=order.client_id, record="submit rejected",
+                                 status=order.status.name)
+                return None
+            order.evidence = dict(result.evidence) or None
+            self.oms.set_status(order, OrderStatus.REJECTED, now, result.reason)
+            return self._closed(order, now, Event.REJECTED)
+        request = self._pop_request(order, command)
+        if rejected:
+            event = Event.AMEND_REJECTED if command == _AMEND else Event.CANCEL_REJECTED
+            if result.evidence:
+                order.evidence = dict(result.evidence)
+            return self._update(order, now, event, reason=result.reason)
+        if order.ack_ts is None:
+            order.ack_ts = now
+        if command == _CANCEL:
+            if not order.is_open:
+                return None
+            self.oms.set_status(order, OrderStatus.CANCELLED, now, result.reason or _USER_CANCEL)
+            return self._closed(order, now, Event.CANCELLED)
+        price, qty = amended if amended is not None else (request[1], request[2]) if request else (None, None)
+        if price is None or not order.is_open:
+            return None
+        order.price, order.qty = price, qty
+        return self._update(order, now, Event.AMENDED)
+
+    def _merge_state(self, order: Order, state: VenueOrderState, now: int):
+        """Apply one venue state; returns the strategy's update or None."""
+        query = state.source == "query"
+        if query:
+            order.lookup_pending = False
+        if state.venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = state.venue_order_id
+        if not state.found:
+            return self._not_found(order, state, now)
+        if state.filled > order.venue_filled:
+            order.venue_filled = state.filled
+        status = state.status
+        update = None
+        if status in _TERMINAL_EVENTS:
+            if order.is_open and status in LEGAL_TRANSITIONS[order.status]:
+                if order.ack_ts is None:
+                    order.ack_ts = now
+                order.ambiguous.clear()
+                self.oms.set_status(order, status, now, state.reason)
+                self._response(order, now, _TERMINAL_EVENTS[status], state)
+                update = self._closed(order, now, _TERMINAL_EVENTS[status])
+            elif status != order.status:  # a second, different end, or a reject after the ack
+                self._stale(order, now, state)
+        else:  # ACKNOWLEDGED, PARTIALLY_FILLED or FILLED: the order exists at the venue
+            order.ambiguous.discard(_SUBMIT)
+            if order.ack_ts is None:
+                order.ack_ts = now
+            if order.status == OrderStatus.SUBMITTED:
+                self._response(order, now, Event.ACKNOWLEDGED, state)
+                update = self._confirm(order, now)
+            elif status < order.status and not query:  # older than what the order shows
+                self._stale(order, now, state)
+            if order.is_open and self._amend_seen(order, state):
+                self._pop_request(order, _AMEND, (state.price, state.qty))
+                order.price, order.qty = state.price, state.qty
+                order.ambiguous.discard(_AMEND)
+                update = self._update(order, now, Event.AMENDED)
+            elif query and order.is_open and order.ambiguous & {_CANCEL, _AMEND}:
+                # the answer shows the order as it was: the cancel/amend never arrived
+                command = _CANCEL if _CANCEL in order.ambiguous else _AMEND
+                order.ambiguous.discard(command)
+                self._pop_request(order, command)
+                update = self._update(order, now, Event.CANCEL_REJECTED if command == _CANCEL
+                                      else Event.AMEND_REJECTED, reason=_NOT_RECEIVED)
+        if order.owed:
+            if query:  # the venue's own answer lists fewer fills than it counts
+                self.audit.write(now, "fills_owed", client_id=order.client_id, owed=order.owed)
+            else:
+                self._lookup(order, now, "fills owed")
+        return update
+
+    def _merge_fill(self, order: Order, fill: VenueFill, now: int, leaves: int | None):
+        """Book one fill unless its trade id was booked before; returns the update or None."""
+        inst = order.instrument
+        key = (inst.id, fill.trade_id)
+        trades = self.oms.trades
+        if key in trades:
+            self.audit.write(now, "duplicate_fill", client_id=order.client_id, trade_id=fill.trade_id,
+                             source=fill.source)
+            return None
+        trades.add(key)
+        if fill.venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = fill.venue_order_id
+        price, lots = fill.price, fill.qty
+        fill_price = inst.ticks_to_price(price)
+        fill_qty = inst.lots_to_qty(lots)
+        ledger = self.ledger
+        fee_quote = ledger.fee_in_quote(inst, price, fill.fee, fill.fee_asset, self._fee_mark(inst, fill.fee_asset))
+        liquidity = _LIQUIDITY.get(fill.liquidity, "taker")
+        order.filled += lots
+        order.notional_filled += fill_price * fill_qty
+        order.fees += fee_quote
+        order.first_fill_ts = order.first_fill_ts or now
+        order.last_fill_ts = now
+        if order.ack_ts is None:
+            order.ack_ts = now
+        order.ambiguous.discard(_SUBMIT)
+        if order.is_open:
+            done = order.filled >= order.qty or leaves == 0
+            self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
+            if not order.is_open:
+                self._in_flight.pop(order.order_no, None)
+        ledger.apply_fill(inst, order.side, price, lots, fill.fee, fill.fee_asset, fee_quote)
+        self.fill_count += 1
+        self.audit.write(now, "fill", client_id=order.client_id, exch_ts=fill.exch_ts,
+                         price=decimal_str(fill_price), qty=decimal_str(fill_qty), fee=decimal_str(fill.fee),
+                         fee_asset=fill.fee_asset, liquidity=liquidity, trade_id=fill.trade_id)
+        self.recorder.fill(order, now, fill.exch_ts, fill_price, fill_qty, fee_quote, liquidity)
+        parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
+        if parent is not None:
+            parent.add_fill(now, fill_price, fill_qty, fee_quote)
+        return self._update(order, now, Event.FILL, fill_price, fill_qty, fee_quote, liquidity)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _confirm(self, order: Order, now: int):
+        if order.status != OrderStatus.SUBMITTED:
+            return None
+        self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+        return self._update(order, now, Event.ACKNOWLEDGED)
+
+    def _closed(self, order: Order, now: int, event: Event):
+        self._in_flight.pop(order.order_no, None)
+        return self._update(order, now, event)
+
+    def _amend_seen(self, order: Order, state: VenueOrderState) -> bool:
+        """True when the state shows an amend of ours in flight as applied (price and qty)."""
+        if order.type != OrderType.LIMIT or (state.price, state.qty) == (order.price, order.qty):
+            return False
+        return any(r[0] == _AMEND and (r[1], r[2]) == (state.price, state.qty)
+                   for r in self._in_flight.get(order.order_no, ()))
+
+    def _pop_request(self, order: Order, command: str, values: tuple[int, int] | None = None):
+        """Remove the oldest in-flight request of this kind (with these price/qty, if given)."""
+        requests = self._in_flight.get(order.order_no)
+        if not requests:
+            return None
+        for i, request in enumerate(requests):
+            if request[0] == command and (values is None or (request[1], request[2]) == values):
+                del requests[i]
+                return request
+        return None
+
+    def _not_found(self, order: Order, state: VenueOrderState, now: int):
+        """A lookup by client id found no such order at the venue."""
+        self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=state.source,
+                         status=order.status.name)
+        if order.status == OrderStatus.SUBMITTED and not order.filled:
+            # a submit the venue never got (its reply was lost, or it never arrived)
+            order.ambiguous.clear()
+            order.evidence = {"lookup": "not found", "source": state.source, "exch_ts": state.exch_ts}
+            if order.ack_ts is None:
+                order.ack_ts = now
+            self.oms.set_status(order, OrderStatus.REJECTED, now, _NOT_RECEIVED)
+            return self._closed(order, now, Event.REJECTED)
+        return None
+
+    def _lookup(self, order: Order, now: int, why: str) -> None:
+        """Ask the venue for the order by client id, once at a time (never resend it)."""
+        if order.lookup_pending:
+            return
+        venue = self.venues[order.instrument.venue]
+        request = getattr(venue, "request_order_state", None)
+        self.audit.write(now, "request", action="lookup", client_id=order.client_id, why=why,
+                         queryable=request is not None)
+        if request is not None:
+            order.lookup_pending = True
+            request(order, now)
+
+    def _response(self, order: Order, now: int, event: Event, state: VenueOrderState) -> None:
+        self.audit.write(now, "response", client_id=order.client_id, event=event.value, reason=state.reason,
+                         exch_ts=state.exch_ts, source=state.source)
+
+    def _stale(self, order: Order, now: int, state: VenueOrderState) -> None:
+        kind = "conflict" if state.status in TERMINAL_STATUSES else "stale"
+        self.audit.write(now, kind, client_id=order.client_id, record=state.status.name,
+                         status=order.status.name, source=state.source, exch_ts=state.exch_ts)
+
+    def _fee_mark(self, inst, asset: str) -> Decimal | None:
+        """Mid of ASSET/QUOTE on the fill's venue, to value a fee in a third asset (BNB)."""
+        if asset in (inst.base, inst.quote):
+            return None
+        for other in self.instruments.values():
+            if other.venue == inst.venue and other.base == asset and other.quote == inst.quote:
+                return self._books[other.id].mid
+        return None

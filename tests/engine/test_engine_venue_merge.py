@@ -1,0 +1,269 @@
+"""Merging venue reports (engine/venue_merge.py): typed outcomes, idempotent merge per
+client id, fills deduplicated by trade id, statuses that never regress, ambiguity resolved
+by a lookup (never a resend). Records are played by hand against a scripted venue."""
+
+import json
+import random
+from decimal import Decimal
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.audit import AuditLog
+from engine.clock import SimClock
+from engine.ledger import Ledger
+from engine.risk import RiskConfig, RiskEngine
+from engine.session import TradingSession
+from engine.strategy import Strategy
+from engine.types import Liquidity, OrderStatus, load_instruments
+from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+
+BTC = load_instruments()["binance:BTC/USDT"]
+PX = 10_000_00  # 10000.00 in ticks
+
+
+class QueryVenue:
+    """A venue that records commands and lookups; the test plays its answers."""
+
+    name = "binance"
+    maker_fee_bps = Decimal("-0.5")
+    taker_fee_bps = Decimal("7")
+
+    def __init__(self):
+        self.requests = []
+
+    def submit(self, order, ts):
+        self.requests.append(("submit", order.client_id))
+
+    def cancel(self, order, ts):
+        self.requests.append(("cancel", order.client_id))
+
+    def amend(self, order, price, qty, ts):
+        self.requests.append(("amend", order.client_id, price, qty))
+
+    def request_order_state(self, order, ts):
+        self.requests.append(("lookup", order.client_id))
+
+    def top_of_book(self, i):
+        return (PX, 100, PX + 100, 100)
+
+    def levels(self, i, side, n):
+        return np.array([PX]), np.array([100])
+
+
+class Updates(Strategy):
+    def __init__(self):
+        self.updates = []
+
+    def on_order(self, ctx, update):
+        self.updates.append(update)
+
+
+def _session(tmp_path, name="audit.jsonl"):
+    venue, strategy = QueryVenue(), Updates()
+    session = TradingSession(
+        strategy=strategy, instruments={BTC.id: BTC}, venues={"binance": venue}, clock=SimClock(1_000),
+        ledger=Ledger({BTC.id: BTC}, {"binance": {"USDT": Decimal("100000")}}),
+        risk=RiskEngine(RiskConfig.from_table(None)), audit=AuditLog(tmp_path / name))
+    session.start()
+    return session, venue, strategy
+
+
+def _state(cid, status, filled=0, *, qty=50_000, ts=10, source="stream", found=True, reason=None):
+    return VenueOrderState(cid, "v1", status, PX, qty, filled, ts, ts, reason, source, found)
+
+
+def _fill(cid, trade_id, qty, *, price=PX, fee="0.7", asset="USDT", source="stream", ts=10):
+    return VenueFill(cid, "v1", trade_id, price, qty, Decimal(fee), asset, Liquidity.TAKER, ts, ts, source)
+
+
+def _audit(tmp_path, name="audit.jsonl"):
+    return [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+
+
+def test_a_fill_after_the_cancel_is_booked_not_a_crash(tmp_path):
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.CONFIRMED, 2_000, "v1"))
+    # the cancel reply (filled 0.2) overtakes the executionReport of that fill
+    session.on_venue_state(_state(cid, OrderStatus.CANCELLED, 20_000, source="rest", reason="user_cancel"))
+    order = session.oms.by_client[cid]
+    assert order.status == OrderStatus.CANCELLED and order.filled == 0 and order.owed == 20_000
+    session.on_venue_fill(_fill(cid, "t1", 20_000, fee="1.4"))
+    assert order.status == OrderStatus.CANCELLED and order.filled == 20_000 and order.owed == 0
+    assert session.ledger.position(BTC.id) == Decimal("0.2")
+    # 100000 - 0.2 x 10000 - 1.4 fee
+    assert session.ledger.balance("binance", "USDT") == Decimal("97998.6")
+    events = [(u.event, u.status) for u in strategy.updates]
+    assert events == [("acknowledged", "acknowledged"), ("cancelled", "cancelled"), ("fill", "cancelled")]
+    assert strategy.updates[-1].filled_qty == Decimal("0.2")
+
+
+def test_late_ack_and_duplicates_change_nothing_and_are_audited(tmp_path):
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_venue_fill(_fill(cid, "t1", 50_000))  # the fill before any ack
+    session.on_venue_fill(_fill(cid, "t1", 50_000, source="query"))  # the same trade again
+    session.on_venue_state(_state(cid, OrderStatus.ACKNOWLEDGED, 0, ts=5))  # a late ack
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.CONFIRMED, 3_000, "v1"))
+    order = session.oms.by_client[cid]
+    assert order.status == OrderStatus.FILLED and order.filled == 50_000 and session.fill_count == 1
+    assert session.ledger.position(BTC.id) == Decimal("0.5")
+    assert [u.event for u in strategy.updates] == ["fill"]
+    kinds = [r["type"] for r in _audit_after(session, tmp_path)]
+    assert kinds.count("duplicate_fill") == 1 and kinds.count("stale") == 1
+
+
+def _audit_after(session, tmp_path):
+    session.audit._file.flush()
+    return _audit(tmp_path)
+
+
+def test_a_rejected_submit_keeps_the_venue_evidence(tmp_path):
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    evidence = {"code": -2010, "msg": "Account has insufficient balance for requested action.", "http": 400}
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.REJECTED, 2_000, None,
+                                            "insufficient_balance", evidence))
+    order = session.oms.by_client[cid]
+    assert order.status == OrderStatus.REJECTED and order.reason == "insufficient_balance"
+    assert order.evidence == evidence
+    assert strategy.updates[-1].event == "rejected" and strategy.updates[-1].reason == "insufficient_balance"
+    logged = [r for r in _audit_after(session, tmp_path) if r["type"] == "response"]
+    assert logged[-1]["evidence"]["code"] == -2010
+
+
+def test_an_ambiguous_submit_is_looked_up_never_resent(tmp_path):
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.AMBIGUOUS, 2_000,
+                                            evidence={"error": "timeout"}))
+    assert venue.requests == [("submit", cid), ("lookup", cid)]
+    assert strategy.updates == []  # nothing is known yet
+    session.on_venue_state(_state(cid, OrderStatus.REJECTED, source="query", found=False))
+    order = session.oms.by_client[cid]
+    assert order.status == OrderStatus.REJECTED and order.reason == "not_received"
+    assert strategy.updates[-1].event == "rejected" and strategy.updates[-1].reason == "not_received"
+    assert [r[0] for r in venue.requests].count("submit") == 1
+
+
+def test_an_ambiguous_submit_found_at_the_venue_is_adopted_with_its_fills(tmp_path):
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.AMBIGUOUS, 2_000))
+    session.on_venue_fill(_fill(cid, "t9", 10_000, source="query"))
+    session.on_venue_state(_state(cid, OrderStatus.PARTIALLY_FILLED, 10_000, source="query"))
+    order = session.oms.by_client[cid]
+    assert order.status == OrderStatus.PARTIALLY_FILLED and order.filled == 10_000
+    assert not order.ambiguous and not order.lookup_pending and order.venue_order_id == "v1"
+    assert [u.event for u in strategy.updates] == ["fill"]
+
+
+def test_an_ambiguous_cancel_the_venue_did_not_apply_is_refused_not_received(tmp_path):
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_venue_state(_state(cid, OrderStatus.ACKNOWLEDGED))
+    session.ctx.cancel(cid)
+    session.on_command_result(CommandResult(cid, Command.CANCEL, Outcome.AMBIGUOUS, 3_000))
+    assert venue.requests[-1] == ("lookup", cid)
+    session.on_venue_state(_state(cid, OrderStatus.ACKNOWLEDGED, source="query", ts=20))
+    assert strategy.updates[-1].event == "cancel_rejected" and strategy.updates[-1].reason == "not_received"
+    assert session.oms.by_client[cid].is_open and not session._in_flight.get(1)
+
+
+def test_an_amend_is_confirmed_by_a_state_showing_it(tmp_path):
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_venue_state(_state(cid, OrderStatus.ACKNOWLEDGED))
+    session.ctx.amend(cid, price="9999", qty="0.4")
+    old = VenueOrderState(cid, "v1", OrderStatus.ACKNOWLEDGED, PX, 50_000, 0, 11, 11, None, "stream")
+    session.on_venue_state(old)  # a stale report of the old price changes nothing
+    new = VenueOrderState(cid, "v1", OrderStatus.ACKNOWLEDGED, 9_999_00, 40_000, 0, 12, 12, None, "stream")
+    session.on_venue_state(new)
+    session.on_command_result(CommandResult(cid, Command.AMEND, Outcome.CONFIRMED, 4_000))  # the reply, late
+    order = session.oms.by_client[cid]
+    assert (order.price, order.qty) == (9_999_00, 40_000)
+    assert [u.event for u in strategy.updates] == ["acknowledged", "amended"]
+
+
+def test_states_counting_unseen_fills_trigger_one_lookup(tmp_path):
+    session, venue, _ = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_venue_state(_state(cid, OrderStatus.PARTIALLY_FILLED, 10_000))
+    session.on_venue_state(_state(cid, OrderStatus.PARTIALLY_FILLED, 20_000, ts=11))
+    assert [r for r in venue.requests if r[0] == "lookup"] == [("lookup", cid)]  # one at a time
+    assert session.oms.by_client[cid].owed == 20_000
+
+
+def test_balances_are_kept_and_differences_audited(tmp_path):
+    session, _, _ = _session(tmp_path)
+    session.on_balances("binance", {"USDT": (Decimal("99990"), Decimal("10")), "BTC": (Decimal("0.1"), Decimal(0))})
+    assert session.venue_balances["binance"]["USDT"] == (Decimal("99990"), Decimal("10"))
+    record = [r for r in _audit_after(session, tmp_path) if r["type"] == "balances"][-1]
+    assert record["differences"] == {"BTC": ["0", "0.1"]}  # USDT agrees: 99990 + 10
+
+
+def test_records_about_orders_not_ours_are_audited_not_fatal(tmp_path):
+    session, _, _ = _session(tmp_path)
+    session.on_venue_fill(_fill("someone-else", "t1", 10_000))
+    session.on_venue_state(_state("someone-else", OrderStatus.ACKNOWLEDGED))
+    assert session.fill_count == 0
+    assert [r["type"] for r in _audit_after(session, tmp_path)].count("unknown_order") == 2
+
+
+# -- the property: any order and duplication of an order's records, one outcome ---------------
+def _life(data):
+    """The records describing one order's life at a venue (stream, REST and query copies)."""
+    qty = 100_000
+    n_fills = data.draw(st.integers(0, 4), label="fills")
+    sizes = [data.draw(st.integers(1, 20_000), label="size") for _ in range(n_fills)]
+    ending = data.draw(st.sampled_from(["open", "cancelled", "filled", "expired"]), label="ending")
+    if ending == "filled":
+        sizes.append(qty - sum(sizes))
+    prices = [PX - data.draw(st.integers(0, 50), label="price") for _ in sizes]
+    records = [("cmd", Outcome.CONFIRMED), ("state", OrderStatus.ACKNOWLEDGED, 0, 1)]
+    cum = 0
+    for k, (size, price) in enumerate(zip(sizes, prices, strict=True)):
+        cum += size
+        records.append(("fill", f"t{k}", size, price, 2 + k))
+        status = OrderStatus.FILLED if cum >= qty else OrderStatus.PARTIALLY_FILLED
+        records.append(("state", status, cum, 2 + k))
+    if ending in ("cancelled", "expired"):
+        records.append(("state", OrderStatus.CANCELLED if ending == "cancelled" else OrderStatus.EXPIRED,
+                        cum, 100))
+    return qty, records
+
+
+def _play(tmp_path, name, qty, records):
+    session, _, _ = _session(tmp_path, name)
+    cid = session.ctx.submit(BTC.id, "buy", BTC.lots_to_qty(qty), "10000")
+    for rec in records:
+        if rec[0] == "cmd":
+            session.on_command_result(CommandResult(cid, Command.SUBMIT, rec[1], 2_000, "v1"))
+        elif rec[0] == "state":
+            _, status, filled, ts = rec
+            session.on_venue_state(_state(cid, status, filled, qty=qty, ts=ts))
+        else:
+            _, trade_id, size, price, ts = rec
+            session.on_venue_fill(_fill(cid, trade_id, size, price=price, fee="0.01", ts=ts))
+    order = session.oms.by_client[cid]
+    ledger = session.ledger
+    return ((order.status, order.filled, order.notional_filled, order.fees, order.reason),
+            dict(ledger.balances), ledger.position(BTC.id), ledger.realized_pnl(), session.fill_count)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_permutation_and_duplication_gives_one_outcome(tmp_path_factory, data):
+    qty, records = _life(data)
+    tmp = tmp_path_factory.mktemp("merge")
+    expected = _play(tmp, "in_order.jsonl", qty, records)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = random.Random(seed)
+    shuffled = records + [rng.choice(records) for _ in range(rng.randint(0, len(records)))]
+    rng.shuffle(shuffled)
+    got = _play(tmp, "shuffled.jsonl", qty, shuffled)
+    assert got == expected
+    n_fills = sum(1 for r in records if r[0] == "fill")
+    assert got[-1] == n_fills  # each fill booked exactly once

@@ -52,7 +52,8 @@ class WeightLimiter:
     _orders_day: int = 0
     blocked_until: float = 0.0
     waits: int = 0  # how often a request had to wait (reported on the console / in tests)
-    throttled: int = 0  # 429/418 replies seen
+    throttled: int = 0  # 429/418 replies seen (requests already in flight when the first came back count too)
+    bans: int = 0  # 418 replies seen: the IP was banned (the limiter's purpose is that this stays 0)
     log: list[tuple[float, str]] = field(default_factory=list)
 
     def _roll(self, now: float) -> None:
@@ -116,6 +117,7 @@ class WeightLimiter:
             self._orders = orders
         if status in (418, 429):
             self.throttled += 1
+            self.bans += status == 418
             after = _float(lower.get("retry-after"))
             until = now + after if after is not None else (self._minute + 1) * 60
             self.blocked_until = max(self.blocked_until, until)

@@ -158,8 +158,8 @@ class GatewayVenue:
     """The session's venue: each command becomes a Gateway task on the running loop."""
 
     name = "binance"
-    maker_fee_bps = Decimal(0)
-    taker_fee_bps = Decimal(0)
+    maker_fee_bps = Decimal(2)
+    taker_fee_bps = Decimal(10)
 
     def __init__(self, gw: Gateway):
         self.gw = gw
@@ -212,6 +212,7 @@ class Result:
     kill_s: float
     late_fills: int
     stats: object
+    limiter: object
     fault_fired: int
     deadman: list
     book_updates: int
@@ -223,7 +224,10 @@ async def _stream(pro, merge: Merge, prefix: str, stop: asyncio.Event, dm: DeadM
     while not stop.is_set():
         try:
             orders = await asyncio.wait_for(pro.watch_orders("BTC/USDT"), 1.0)
-        except (TimeoutError, Exception):  # noqa: B014 - expiry, disconnects: resubscribe
+        except TimeoutError:  # quiet but connected: a user stream is silent when nothing happens
+            dm.touch("user", time.time_ns())
+            continue
+        except Exception:  # disconnects: the next watch subscribes again
             await asyncio.sleep(0.05)
             continue
         dm.touch("user", time.time_ns())
@@ -262,17 +266,31 @@ async def _market(pro, venue: GatewayVenue, stop: asyncio.Event, dm: DeadManSwit
 
 
 async def trade_through(emu, prefix: str, fault: dict | None, tmp_path, *, ticks: int = 8,
-                        account: str = "alice", deadman_s: float = 60.0) -> Result:
+                        account: str = "alice", deadman_s: float = 60.0, credentials=None) -> Result:
     import ccxt.async_support as ccxt_async
     import ccxt.pro as ccxtpro
 
-    ex = ccxt_async.binance(emu.ccxt_config(account, timeout=1500, enableRateLimit=False))
-    pro = ccxtpro.binance(emu.ccxt_config(account, timeout=3000))
+    keys = credentials.ccxt() if credentials is not None else {}  # else the account's own
+    ex = ccxt_async.binance({**emu.ccxt_config(account, timeout=1500, enableRateLimit=False), **keys})
+    pro = ccxtpro.binance({**emu.ccxt_config(account, timeout=3000), **keys})
     try:
         await ex.load_markets()
         await pro.load_markets()
-        gw = Gateway(ex, {"BTC/USDT": BTC}, now=time.time_ns, limiter=WeightLimiter(),
-                     backoff=Backoff(base_s=0.01, cap_s=0.05, seed=7))
+        # resolve=False: an ambiguous outcome is resolved by the session's OMS, which asks
+        # the venue (request_order_state -> Gateway.lookup), as in every mode
+        limiter, sleep = WeightLimiter(), asyncio.sleep
+        if fault is not None and fault["kind"] == "rate_limit":
+            # Binance's window is the wall-clock minute: Retry-After can be 60 s. The limiter
+            # runs on a fake wall clock that its waits move, and a wait ends the emulator's
+            # window too (limits reset), so the test takes seconds, not a minute
+            wall = [time.time()]
+            limiter = WeightLimiter(wall=lambda: wall[0])
+
+            async def sleep(seconds):
+                wall[0] += seconds
+                await asyncio.to_thread(control, emu, "limits", {"reset": True})
+        gw = Gateway(ex, {"BTC/USDT": BTC}, now=time.time_ns, limiter=limiter, sleep=sleep,
+                     backoff=Backoff(base_s=0.01, cap_s=0.05, seed=7), resolve=not hasattr(TradingSession, "on_venue_fill"))
         start = await gw.balances()
         ledger = Ledger({BTC.id: BTC}, {"binance": {a: f + lk for a, (f, lk) in start.items()}})
         venue = GatewayVenue(gw)
@@ -366,11 +384,12 @@ async def trade_through(emu, prefix: str, fault: dict | None, tmp_path, *, ticks
         end = await gw.balances()
         return Result(
             prefix=prefix, orders_sent=len(session.oms.by_client), duplicates={k: v for k, v in news.items() if v > 1},
-            venue_trades=venue_trades, booked_trades=set(merge.trades),
+            venue_trades=venue_trades,
+            booked_trades={t for _, t in getattr(session.oms, "trades", ())} | set(merge.trades),
             ledger={a: ledger.balance("binance", a) for a in ("BTC", "USDT")},
             venue_balances={a: sum(end.get(a, (Decimal(0), Decimal(0)))) for a in ("BTC", "USDT")},
             final_report=final.text(), final_ok=final.ok, open_after_kill=open_after, kill_s=kill_s,
-            late_fills=len(merge.late_fills), stats=gw.stats, reports=[r.text() for r in rec.reports],
+            late_fills=len(merge.late_fills), stats=gw.stats, limiter=gw.limiter, reports=[r.text() for r in rec.reports],
             fault_fired=fired, deadman=list(dm.firings), book_updates=book_updates[0])
     finally:
         await ex.close()

@@ -34,9 +34,8 @@ FAULTS = {
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory):
-    # fees 0: until the OMS books fees in the asset Binance charges (h-oms), a non-zero fee
-    # would make the ledger differ from the venue by the fee asset alone
-    with make_emulator(tmp_path_factory.mktemp("emu"), venue={"taker_fee_bps": 0, "maker_fee_bps": 0}) as e:
+    # Binance's fee rule: the buyer pays in base, the seller in quote (10 bps taker, 2 maker)
+    with make_emulator(tmp_path_factory.mktemp("emu")) as e:
         yield e
 
 
@@ -69,6 +68,7 @@ def test_session_trades_through(emu, tmp_path, kind):
     assert res.ledger == res.venue_balances
     assert res.final_ok, res.final_report
     assert res.open_after_kill == 0
+    assert res.limiter.bans == 0  # never a 418 (the 429s are the requests already in flight)
 
 
 def test_dead_man_switch_cancels_everything_when_the_market_goes_silent(emu, tmp_path):
@@ -79,3 +79,28 @@ def test_dead_man_switch_cancels_everything_when_the_market_goes_silent(emu, tmp
     assert [stream for _, stream in res.deadman] == ["market"]
     assert res.open_after_kill == 0 and res.duplicates == {} and res.ledger == res.venue_balances
     assert res.booked_trades == res.venue_trades and res.final_ok, res.final_report
+
+
+def test_keys_never_reach_the_run_directory_or_the_console(emu, tmp_path, capfd):
+    """Keys from a 0600 secrets file; a session with faults (errors are raised and audited)
+    writes its files; neither key appears in any of them nor on the console."""
+    import os
+
+    from venues.ccxt.credentials import load_credentials
+
+    acct = emu.account("alice")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[binance]\naccount = "alice"\napi_key = "{acct.api_key}"\nsecret = "{acct.secret}"\n')
+    os.chmod(secrets, 0o600)
+    creds = load_credentials({"secrets_file": str(secrets)}, "binance")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    res = asyncio.run(asyncio.wait_for(trade_through(
+        emu, "fkey", {"kind": "reject", "code": -2015, "msg": "Invalid API-key, IP, or permissions for action.",
+                      "status": 401, "count": 2}, run_dir, credentials=creds), 90))
+    print(res.final_report, res.stats.events, creds)
+    out, err = capfd.readouterr()
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert files and res.fault_fired >= 1
+    for text in [out, err] + [p.read_text(errors="replace") for p in files]:
+        assert acct.secret not in text and acct.api_key not in text

@@ -33,6 +33,14 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     "stp",
     "balances",
     "enforce_balances",
+    # live modes (paper/testnet/live; a backtest accepts and ignores them, so one config
+    # serves every mode): the ccxt exchange id, an optional base URL (e.g. the emulator's)
+    # and where the credentials come from (names of environment variables, or a secrets file)
+    "exchange",
+    "url",
+    "api_key_env",
+    "secret_env",
+    "secrets_file",
 )
 #: keys of its `latency` table
 LATENCY_KEYS: tuple[str, ...] = (

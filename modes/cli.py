@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
-from modes import data_cmd, emulator_cmd, report_cmd, stress
+from modes import data_cmd, emulator_cmd, live_cmd, report_cmd, stress
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -170,6 +170,7 @@ EXAMPLES = {
     "emulator": "tickparity emulator --data synthetic:7:1h --port 8765 --speed 1",
     "audit": "tickparity audit verify runs/demo/audit.jsonl",
     "audit verify": "tickparity audit verify runs/demo/audit.jsonl",
+    **live_cmd.EXAMPLES,  # paper, testnet, live, replay
 }
 
 
@@ -224,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.register(sub)
     stress.register(sub)  # the strategy x scenario matrix (stress, sweep)
     emulator_cmd.register(sub)
+    live_cmd.register(sub)  # paper, testnet, live, replay
     _add_audit(sub)
     _add_examples(parser)
     return parser

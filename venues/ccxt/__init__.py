@@ -1,6 +1,10 @@
-"""Order handling over ccxt that survives real venue faults (Binance spot first).
+"""Testnet and live venues through ccxt (REST) and ccxt.pro (websockets), with order
+handling that survives real venue faults (Binance spot first).
+
+Public API: `CcxtVenue` (engine.venue.QueryableVenue over a ccxt.pro exchange).
 
 Modules, each one concept:
+- `venue`: `CcxtVenue`, the session's venue (commands through the gateway, the user stream);
 - `outcomes`: a ccxt exception + HTTP status + Binance code -> the command's typed Outcome
   and whether resending is safe;
 - `http`: a tap on ccxt's REST replies (status and headers of each request);
@@ -11,5 +15,9 @@ Modules, each one concept:
 - `gateway`: the commands and lookups, with the above applied (what a live venue calls);
 - `credentials`, `confirm`: keys from the environment or a 0600 file; the live confirmation.
 
-See docs/live.md ("Outcomes and retries", "Rate limits", "Reconciliation").
+See docs/live.md.
 """
+
+from venues.ccxt.venue import CcxtVenue, classify_error, order_status
+
+__all__ = ["CcxtVenue", "classify_error", "order_status"]

@@ -114,25 +114,28 @@ class SimVenueConfig:
             raise ConfigError(f"{where} latency must be a table, got {lat!r}")
         entry = _ns(lat, "entry_ns", 0, where)
         model = lat.get("model", "constant")
-        if model not in ("constant", "empirical"):
+        if model not in ("constant", "empirical", "recorded"):
             raise ConfigError(
-                f"{where} latency.model = {model!r}: expected 'constant' or 'empirical'"
+                f"{where} latency.model = {model!r}: expected 'constant', 'empirical' or 'recorded'"
             )
         file = lat.get("file")
         samples = np.zeros((0, 2), dtype=np.int64)
-        if model == "empirical":
+        response = _ns(lat, "response_ns", 0, where)
+        if model in ("empirical", "recorded"):
             if not isinstance(file, str) or not file:
-                raise ConfigError(f"{where} latency.model = 'empirical' needs latency.file = PATH")
-            samples = load_latency_file(file, where)
+                raise ConfigError(f"{where} latency.model = {model!r} needs latency.file = PATH")
+            samples = load_latency_file(file, where) if model == "empirical" else load_recorded_latency(file, where)
         elif file is not None:
-            raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical'")
+            raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
+        if model == "recorded":  # the file gives both directions at every time: no constant part
+            entry = response = 0
         return cls(
             venue=venue,
             queue_model=str(queue_model),
             queue_code=queue_code,
             queue_param=queue_param,
             entry_ns=entry,
-            response_ns=_ns(lat, "response_ns", 0, where),
+            response_ns=response,
             feed_ns=_ns(lat, "feed_ns", 0, where),
             cancel_entry_ns=_ns(lat, "cancel_entry_ns", entry, where),
             amend_entry_ns=_ns(lat, "amend_entry_ns", entry, where),
@@ -201,6 +204,33 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
     if not rows:
         raise ConfigError(f"{where} {file}: no latency samples")
     return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.ndarray:
+    """A time-indexed latency file (what a paper/testnet/live session writes as
+    latency.csv): lines `ts_ns,entry_ns,response_ns[,command]` in time order, an optional
+    header line. Returns an (n, 3) int64 array [ts_ns, entry_ns, response_ns]."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
+    rows: list[tuple[int, int, int]] = []
+    for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line or (lineno == 1 and line.startswith("ts_ns")):
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        try:
+            ts, entry, response = (int(p) for p in parts[:3])
+        except ValueError:
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,entry_ns,response_ns") from None
+        if entry < 0 or response < 0:
+            raise ConfigError(f"{where} {file}:{lineno}: negative latency")
+        if rows and ts < rows[-1][0]:
+            raise ConfigError(f"{where} {file}:{lineno}: ts_ns {ts} goes backwards (the file must be in time order)")
+        rows.append((ts, entry, response))
+    if not rows:
+        raise ConfigError(f"{where} {file}: no latency records")
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:

@@ -143,6 +143,8 @@ class SimCore:
             self._Vf[v, C.VFF_QPARAM] = cfg.queue_param
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
+            for start, end, extra in self._latency[v].response_segments():  # recorded model
+                spikes.append((v, start, end, extra))
         self._Spk = np.array(spikes, dtype=np.int64).reshape(-1, 4)
         empirical = any(m.empirical for m in self._latency)
         self._Lat = np.zeros((nv, _LAT_BATCH if empirical else 1), dtype=np.int64)

@@ -1,0 +1,168 @@
+"""Parity (b): the same strategy and config as a backtest on dataset D and as a testnet
+session against the emulator replaying D, the backtest's latency set to what the loopback
+path measured.
+
+    python bench/bench_parity.py [--data synthetic:11:30m] [--seconds 30] [--refresh-ms 500]
+
+Steps: start the emulator on D (wall clock, speed 1, its own latency 0: the real loopback
+is the latency); run `tickparity testnet` against it for --seconds; read the session's
+measured round trips (latency.csv: median entry and response) and feed lag (rows.bin:
+median local - venue time); backtest D over the same market-time window (the emulator maps
+market time to wall time by a constant shift) with those latencies; compare the two order
+streams. Prints, for each strategy: the share of identical order requests (side, price,
+qty, type, in order: difflib's matching blocks over the longer stream) and the filled
+quantity of each run and their difference. Nothing is asserted (a benchmark, not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+VENUE = {"maker_fee_bps": 2, "taker_fee_bps": 10, "queue_model": "risk_averse",
+         "latency": {"entry_ns": 0, "response_ns": 0, "feed_ns": 0}}
+BALANCES = {"USDT": "10000000", "BTC": "100"}
+STRATEGIES = {
+    "market_maker": ("examples/market_maker.py:MarketMaker", {"half_spread_bps": 2, "qty": "0.01"}),
+    "twap": ("examples/twap.py:TWAP", {"side": "buy", "quantity": "0.5", "horizon_s": 20, "slices": 10}),
+}
+
+
+def _orders(run: Path) -> list[tuple]:
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(run / "orders.parquet").to_pylist()
+    rows = [r for r in rows if r["type"] != "parent"]
+    rows.sort(key=lambda r: r["created_ts"])
+    return [(r["side"], r["price"], r["qty"], r["type"]) for r in rows]
+
+
+def _filled(run: Path) -> Decimal:
+    import pyarrow.parquet as pq
+
+    return sum((Decimal(f["qty"]) for f in pq.read_table(run / "fills.parquet").to_pylist()), Decimal(0))
+
+
+def _identical(a: list[tuple], b: list[tuple]) -> float:
+    """Share of identical requests in order: difflib's matching blocks over the longer stream."""
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / max(len(a), len(b), 1)
+
+
+def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -> dict:
+    from decimal import Decimal as D
+
+    from engine.config import resolve
+    from engine.types import load_instruments
+    from modes.backtest import run_backtest
+    from modes.live import run_live
+    from modes.live.recording import read_journal, read_rows
+    from replay import open_source
+    from venues.emulator import Account, EmulatorSettings, EmulatorThread
+    from venues.sim import SimVenueConfig
+
+    strategy, params = STRATEGIES[name]
+    params = dict(params)
+    if name == "market_maker":
+        params["refresh_ms"] = refresh_ms
+    inst_id = "binance:BTC/USDT"
+    insts = {inst_id: load_instruments()[inst_id]}
+    settings = EmulatorSettings(
+        instruments=list(insts.values()),
+        venue_configs={"binance": SimVenueConfig.from_table("binance", VENUE | {"balances": BALANCES})},
+        accounts=[Account("bench", "bench-key", "bench-secret", free={k: D(v) for k, v in BALANCES.items()})],
+        seed=0, speed=1.0, out_dir=work / f"emu-{name}")
+    os.environ["TP_BENCH_KEY"], os.environ["TP_BENCH_SECRET"] = "bench-key", "bench-secret"
+    with EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15)) as emu:
+        table = VENUE | {"balances": BALANCES, "url": emu.url, "api_key_env": "TP_BENCH_KEY",
+                         "secret_env": "TP_BENCH_SECRET"}
+        config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
+                          "venues": {"binance": table}}, {}, base_dir=str(REPO))
+        session = run_live(config, "testnet", work / f"testnet-{name}", duration_s=seconds, health=False,
+                           write_html=False)
+        shift = emu.call(lambda server: server.exchange.clock.shift_ns)
+    journal = read_journal(session)
+    steps = [r for r in journal if "now" in r]
+    start = next(r["now"] for r in steps if r.get("start"))
+    end = steps[-1]["now"]
+    lat = np.loadtxt(session / "latency.csv", delimiter=",", skiprows=1, usecols=(1, 2), ndmin=2)
+    entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
+    rows = read_rows(session)
+    feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
+    bt_table = VENUE | {"balances": BALANCES,
+                        "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}}
+    bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
+                         "venues": {"binance": bt_table}}, {}, base_dir=str(REPO))
+    from dataclasses import replace
+
+    bt_config = replace(bt_config, start_ns=start - shift, end_ns=end - shift)
+    backtest = run_backtest(bt_config, work / f"backtest-{name}", write_html=False)
+    # the same comparison over the rows the session received (its market.duckdb): the
+    # emulator's 100 ms depth batching and the loopback feed lag taken out
+    rec_table = bt_table | {"latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
+    rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
+                                  "instruments": [inst_id], "params": params},
+                          "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))
+    rec_config = replace(rec_config, start_ns=start, end_ns=end)
+    on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}", write_html=False)
+    a, b, c = _orders(backtest), _orders(session), _orders(on_rows)
+    fa, fb = _filled(backtest), _filled(session)
+    return {"strategy": name, "orders_backtest": len(a), "orders_testnet": len(b),
+            "identical_share": _identical(a, b), "identical_share_on_received_rows": _identical(c, b),
+            "filled_on_received_rows": str(_filled(on_rows)),
+            "filled_backtest": str(fa), "filled_testnet": str(fb),
+            "filled_diff_pct": float(abs(fa - fb) / fa * 100) if fa else None,
+            "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
+            "seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="a stored dataset (default: generated, synthetic seed 11, 30 min); "
+                        "a synthetic: spec would restart its series at the window's start")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--refresh-ms", type=int, default=500)
+    parser.add_argument("--strategy", action="append", choices=sorted(STRATEGIES))
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", metavar="DIR", help="keep the run directories in DIR")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tickparity-parity-") as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        if args.data is None:
+            import subprocess
+
+            args.data = f"duckdb:{work / 'parity.duckdb'}"
+            subprocess.run([sys.executable, "-m", "modes.cli", "data", "generate", "--to", args.data, "--instrument",
+                            "binance:BTC/USDT", "--seed", "11", "--duration", "30m"], cwd=REPO, check=True,
+                           stdout=subprocess.DEVNULL)
+        for name in args.strategy or sorted(STRATEGIES):
+            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")
+    print(f"{'strategy':<14}{'orders bt/tn':>14}{'identical':>11}{'filled bt':>12}{'filled tn':>12}{'diff':>8}"
+          f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}")
+    for r in rows:
+        diff = "n/a" if r["filled_diff_pct"] is None else f"{r['filled_diff_pct']:.2f}%"
+        print(f"{r['strategy']:<14}{r['orders_backtest']:>7}/{r['orders_testnet']:<6}{r['identical_share']:>10.1%}"
+              f"{r['filled_backtest']:>12}{r['filled_testnet']:>12}{diff:>8}"
+              f"{r['loopback_entry_ms']:>12.2f}/{r['loopback_response_ms']:.2f} ms{r['feed_lag_ms']:>8.2f} ms"
+              f"{r['identical_share_on_received_rows']:>27.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Wiring shared by a live session and its replay: the session over a push-mode SimCore.
+
+Why shared: `tickparity replay` must build exactly what the live run built (strategy with
+its parameters, instruments, risk, ledger, the simulated venue's book and, in paper mode,
+its matching) so the same inputs give the same decisions. Only the venues differ: a live
+testnet session talks to ccxt, its replay to a venue that replays the recorded replies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.audit import AuditLog
+from engine.clock import SimClock
+from engine.compiled import CompiledAdapter, CompiledStrategy
+from engine.config import RunConfig
+from engine.ledger import Ledger
+from engine.loader import instantiate
+from engine.output import RunWriter, build_info
+from engine.risk import RiskEngine
+from engine.session import TradingSession
+from engine.types.instrument import decimal_str
+from modes.backtest import ResolvedRun, venue_settings_json
+from modes.live.reports import apply_report, report_json
+from modes.live.stepper import Stepper
+
+MODES = ("paper", "testnet", "live")
+
+
+def config_to_json(config: RunConfig) -> dict[str, Any]:
+    """The RunConfig exactly (Decimals tagged, so a replay gets the same values back)."""
+    return _enc(dataclasses.asdict(config) | {"cli_keys": sorted(config.cli_keys)})
+
+
+def config_from_json(raw: dict[str, Any]) -> RunConfig:
+    data = _dec(raw)
+    data["instruments"] = tuple(data["instruments"])
+    data["cli_keys"] = frozenset(data["cli_keys"])
+    return RunConfig(**data)
+
+
+def _enc(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, dict):
+        return {k: _enc(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_enc(v) for v in value]
+    return value
+
+
+def _dec(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$decimal"}:
+            return Decimal(value["$decimal"])
+        return {k: _dec(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dec(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass
+class Built:
+    """A session ready to step (see build_session)."""
+
+    session: TradingSession
+    core: Any
+    clock: SimClock
+    writer: RunWriter
+    audit: AuditLog
+    stepper: Stepper
+    ledger: Ledger
+    current: list[str]  # the callback running now (for a divergence report)
+
+
+def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: str,
+                  make_venues: Callable[[Any], dict[str, Any]], audit: AuditLog | None = None,
+                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None) -> Built:
+    """The session, its simulated venue core (push mode) and its stepper.
+
+    `make_venues(core)` returns the session's venues (paper: SimulatedVenue on `core`;
+    testnet/live: CcxtVenue; replay: the recorded replies)."""
+    from venues.sim import SimCore, warmup
+
+    config = resolved.config
+    instruments = resolved.instruments
+    warmup()
+    core = SimCore(list(instruments.values()), resolved.venue_configs, None, config.seed)
+    venues = make_venues(core)
+    clock = SimClock(start_ns)
+    writer = RunWriter(out, instruments)
+    audit = audit or AuditLog(out / "audit.jsonl")
+    ledger = Ledger(instruments, resolved.balances)
+    strategy = instantiate(resolved.strategy_cls, resolved.params, config.param_where)
+    if isinstance(strategy, CompiledStrategy):  # a compiled strategy runs through its adapter here
+        strategy = CompiledAdapter(strategy)
+    session = TradingSession(strategy=strategy, instruments=instruments, venues=venues, clock=clock,
+                             ledger=ledger, risk=RiskEngine(resolved.risk), audit=audit, recorder=writer,
+                             id_prefix=id_prefix, seed=config.seed)
+    current = ["on_start"]
+    feed_ns = np.array([int(resolved.venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
+
+    def on_wake(kind: str) -> None:
+        current[0] = kind
+
+    def apply(report: Any) -> None:
+        audit.write(clock.now(), "venue_reply", report=report_json(report))
+        apply_report(session, report)
+
+    stepper = Stepper(session, core, clock, writer, feed_ns, config.sample_ns, apply_report=apply, on_wake=on_wake,
+                      on_round_trip=on_round_trip)
+    return Built(session, core, clock, writer, audit, stepper, ledger, current)
+
+
+def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: str, *, started: int,
+           extra: dict[str, Any] | None = None, write_html: bool = True) -> dict[str, Any]:
+    """Write the run's tables, config.json, summary.json and report.html; returns the summary."""
+    session, ledger, writer = built.session, built.ledger, built.writer
+    built.stepper.drain()
+    marks = session.marks()
+    open_orders = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
+    summary = {"run": {
+        "id": run_id, "config_hash": resolved.run_id, "mode": mode, "strategy": resolved.config.strategy,
+        "data": f"{mode} session", "seed": resolved.config.seed, "instruments": list(resolved.instruments),
+        "start_ts": started, "end_ts": built.clock.now(), "events": built.stepper.rows_pushed,
+        "orders": len(session.oms.by_no), "fills": session.fill_count, "open_orders": open_orders,
+        "pnl": {"realized": decimal_str(ledger.realized_pnl()),
+                "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
+                "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
+                "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
+        "positions": {i: decimal_str(ledger.position(i)) for i in resolved.instruments},
+        "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
+        "audit": built.audit.sealed,
+        "venues": venue_settings_json(resolved.venue_configs),
+        "defaults": list(resolved.defaults),
+        **(extra or {}),
+    }}
+    writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
+                  resolved.config_json() | {"mode": mode},
+                  build_info() | {"run_id": resolved.run_id, "mode": mode})
+    if write_html:
+        from reports import write_report
+
+        write_report(out)
+    return summary

@@ -1,0 +1,365 @@
+"""The asyncio driver of paper, testnet and live sessions (`tickparity paper|testnet|live`).
+
+One event loop: per instrument a ccxt.pro book task and a trade task (modes.live.feed) push
+rows into the session's book as they arrive; in testnet/live a user-stream task per venue
+(venues.ccxt.CcxtVenue) queues the venue's reports. The main loop wakes on new rows, new
+reports or the next timer (at least every `TICK_S`), reads the LiveClock once and runs one
+deterministic step (modes.live.stepper): reports, then rows, responses and timers in time
+order, with synchronous strategy callbacks. Nothing in the loop blocks on the network: the
+venue's calls are tasks whose answers come back as reports.
+
+Everything a step depends on is recorded first (modes.live.recording), so
+`tickparity replay RUN_DIR` re-runs the session exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.clock import LiveClock
+from engine.config import RunConfig
+from engine.errors import ConfigError, TickparityError
+from modes.backtest import resolve_run
+from modes.console import warn
+from modes.live.build import MODES, build_session, config_to_json, finish
+from modes.live.feed import watch_books, watch_trades
+from modes.live.health import Health
+from modes.live.recording import SessionRecorder
+
+TICK_S = 0.02
+FIRST_BOOK_TIMEOUT_S = 15.0
+SHUTDOWN_S = 3.0
+CONFIRM_ENV = "TICKPARITY_LIVE_CONFIRM"
+NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
+
+
+class FeedError(TickparityError):
+    """The venue's market data did not arrive (no book within FIRST_BOOK_TIMEOUT_S)."""
+
+
+def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
+    """The live keys of `[venues.<venue>]`: exchange (ccxt id; default the venue name), url."""
+    table = config.venues.get(venue, {})
+    exchange = str(table.get("exchange", venue))
+    url = table.get("url")
+    if url is not None and not isinstance(url, str):
+        raise ConfigError(f"{config.where(f'venues.{venue}')} url = {url!r}: expected a string")
+    return {"exchange": exchange, "url": url}
+
+
+def load_credentials(table: dict[str, Any], venue: str) -> tuple[str, str]:
+    """(api key, secret) of a venue: venues.ccxt.credentials.load_credentials when present
+    (environment variables or a 0600 secrets file), otherwise the environment variables the
+    table names (`api_key_env`, `secret_env`; default API_KEY and SECRET). Never logged."""
+    try:
+        from venues.ccxt.credentials import load_credentials as load  # type: ignore[import-not-found]
+    except ImportError:
+        load = None
+    if load is not None:
+        return load(table, venue)
+    if "secrets_file" in table:
+        raise ConfigError(f"[venues.{venue}] secrets_file: needs venues.ccxt.credentials, which this "
+                          "installation lacks; use api_key_env / secret_env")
+    key_env = str(table.get("api_key_env", "API_KEY"))
+    secret_env = str(table.get("secret_env", "SECRET"))
+    key, secret = os.environ.get(key_env), os.environ.get(secret_env)
+    if not key or not secret:
+        raise ConfigError(f"[venues.{venue}]: set the environment variables {key_env} and {secret_env} "
+                          "(the API key and secret; names from api_key_env / secret_env)")
+    return key, secret
+
+
+def confirm_live(venue: str, settings: dict[str, Any], confirm: Callable[[str], str] | None) -> None:
+    """A live session trades real money: the user types the venue's name (or sets
+    TICKPARITY_LIVE_CONFIRM to it for unattended runs). venues.ccxt.confirmation.confirm_live
+    replaces this when present (it names the account too)."""
+    try:
+        from venues.ccxt.confirmation import confirm_live as hook  # type: ignore[import-not-found]
+    except ImportError:
+        hook = None
+    if hook is not None:
+        hook(venue, settings)
+        return
+    given = os.environ.get(CONFIRM_ENV)
+    if given is None and confirm is not None:
+        given = confirm(f"LIVE trading on {settings['exchange']} (venue {venue!r}"
+                        f"{', ' + settings['url'] if settings['url'] else ''}). Type the venue name to go on: ")
+    if (given or "").strip() != venue:
+        raise ConfigError(f"live mode not confirmed for venue {venue!r}: type its name at the prompt "
+                          f"or set {CONFIRM_ENV}={venue}")
+
+
+def make_exchange(mode: str, settings: dict[str, Any], credentials: tuple[str, str] | None) -> Any:
+    """A ccxt.pro exchange for `settings` (mode testnet: the venue's sandbox URLs; a `url`
+    points every REST and websocket URL at that host, e.g. the emulator)."""
+    import ccxt.pro as ccxtpro
+
+    exchange_id = settings["exchange"]
+    cls = getattr(ccxtpro, exchange_id, None)
+    if cls is None:
+        raise ConfigError(f"exchange = {exchange_id!r}: not a ccxt.pro exchange id")
+    extra: dict[str, Any] = {"timeout": 10_000}
+    if settings["url"]:
+        if exchange_id != "binance":
+            raise ConfigError(f"url = {settings['url']!r}: a custom URL is supported for exchange 'binance' "
+                              "(the emulator's dialect)")
+        from venues.emulator import ccxt_config
+
+        config = ccxt_config(settings["url"], *(credentials or (None, None)), **extra)
+        config["enableRateLimit"] = False  # loopback: the emulator enforces Binance's limits itself
+        return cls(config)
+    config = extra | ({"apiKey": credentials[0], "secret": credentials[1]} if credentials else {})
+    exchange = cls(config)
+    if mode == "testnet":
+        exchange.set_sandbox_mode(True)
+    return exchange
+
+
+class LiveDriver:
+    """One paper/testnet/live session (see module doc); `run()` returns the run directory."""
+
+    def __init__(self, config: RunConfig, mode: str, out: str | Path | None = None, *,
+                 duration_s: float | None = None, health: bool | None = None,
+                 confirm: Callable[[str], str] | None = None, write_html: bool = True) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
+        # a session's market is the venue's: instruments come from the instruments file (the
+        # venue's specs), never from the backtest's dataset, which need not exist here
+        config = dataclasses.replace(config, data=NO_DATA)
+        self.config = config
+        self.mode = mode
+        self.duration_s = duration_s
+        self.write_html = write_html
+        self.resolved = resolve_run(config)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # bookkeeping only: the directory name
+        self.out = Path(out or f"runs/{mode}-{self.resolved.run_id[:12]}-{stamp}")
+        if self.out.exists() and any(self.out.iterdir()):
+            raise ConfigError(f"--out {self.out} exists and is not empty; a session needs a fresh directory")
+        self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
+        self.credentials: dict[str, tuple[str, str] | None] = {}
+        for venue, settings in self.settings.items():
+            if mode == "live":
+                confirm_live(venue, settings, confirm)
+            self.credentials[venue] = (None if mode == "paper"
+                                       else load_credentials(config.venues.get(venue, {}), venue))
+        self.health_on = health
+        self.clock = LiveClock()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._reports: list[Any] = []
+        self._errors: list[str] = []
+
+    # -- callbacks from tasks ------------------------------------------------------------
+    def _now(self) -> int:
+        """Local receipt time: the LiveClock, never before a row already pushed."""
+        return max(self.clock.now(), self._last_local)
+
+    def _on_rows(self, rows: np.ndarray) -> None:
+        rows["local_ts"] = np.maximum(rows["local_ts"], self._last_local)
+        self._last_local = int(rows["local_ts"][-1])
+        self.recorder.rows(rows)
+        self.built.stepper.push(rows)
+        self.health.rows(rows)
+        self._wake.set()
+
+    def _on_report(self, report: Any) -> None:
+        self._reports.append(report)
+        self._wake.set()
+
+    def _on_error(self, what: str, exc: BaseException) -> None:
+        self._errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+        self.health.error(what)
+
+    # -- the run -------------------------------------------------------------------------
+    def run(self) -> Path:
+        """Run until --duration passes or Ctrl-C / SIGTERM, then stop cleanly."""
+        return asyncio.run(self._main())
+
+    async def _main(self) -> Path:
+        from venues.ccxt import CcxtVenue
+        from venues.simulated import SimulatedVenue
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        resolved, mode = self.resolved, self.mode
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._last_local = self.clock.now()
+        exchanges = {v: make_exchange(mode, s, self.credentials[v]) for v, s in self.settings.items()}
+        instruments = resolved.instruments
+        index = {inst_id: i for i, inst_id in enumerate(instruments)}
+        self.recorder = SessionRecorder(self.out, instruments)
+        self.health = Health(instruments, enabled=self.health_on)
+        ccxt_venues: dict[str, CcxtVenue] = {}
+
+        def make_venues(core):
+            if mode == "paper":
+                return {name: SimulatedVenue(name, core, cfg) for name, cfg in resolved.venue_configs.items()}
+            for name, cfg in resolved.venue_configs.items():
+                mine = {index[i]: inst for i, inst in instruments.items() if inst.venue == name}
+                ccxt_venues[name] = CcxtVenue(name, exchanges[name], mine, core, self._on_report, self._now,
+                                              maker_fee_bps=cfg.maker_fee_bps, taker_fee_bps=cfg.taker_fee_bps,
+                                              on_round_trip=self._round_trip, on_error=self._on_error)
+            return dict(ccxt_venues)
+
+        tasks: list[asyncio.Task] = []
+        started = None
+        stopped = False
+        try:
+            for ex in exchanges.values():
+                await ex.load_markets()
+            start = self._now()
+            # a per-session client-id prefix: ids stay unique on the account across sessions
+            prefix = f"tp{np.base_repr(start // 1_000_000, 36).lower()}"
+            self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
+                                               on_round_trip=self._round_trip if mode == "paper" else None)
+            self.recorder.audit = built.audit
+            self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
+                                   "config": config_to_json(self.config),
+                                   "venues": {v: {"exchange": s["exchange"], "url": s["url"]}
+                                              for v, s in self.settings.items()}})
+            for inst_id, inst in instruments.items():
+                ex = exchanges[inst.venue]
+                tasks.append(asyncio.create_task(watch_books(ex, inst, index[inst_id], self._on_rows, self._now,
+                                                             self._on_error)))
+                tasks.append(asyncio.create_task(watch_trades(ex, inst, index[inst_id], self._on_rows, self._now,
+                                                              self._on_error)))
+            for venue in ccxt_venues.values():
+                tasks.append(asyncio.create_task(venue.watch_orders()))
+                tasks.append(asyncio.create_task(venue.watch_my_trades()))
+            await self._first_books(tasks)
+            started = self._now()
+            self._step(started, start=True)
+            with self.health.live():
+                deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
+                while not self._stop.is_set():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    await self._wait()
+                    self._step(self._now())
+                    self.poll_control()
+                    self.health.update(built, ccxt_venues)
+                await self._shutdown(ccxt_venues)
+            self.built.session.stop()
+            self.recorder.journal({"stop": self.built.clock.now()})
+            stopped = True
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for venue in ccxt_venues.values():
+                await venue.close()
+            for ex in exchanges.values():
+                await ex.close()
+            self.recorder.close()
+            if started is not None:
+                self.built.audit.close()
+        assert stopped
+        summary = finish(self.built, resolved, mode, self.out, self.out.name, started=started,
+                         extra={"errors": self._errors[-50:]}, write_html=self.write_html)
+        self.health.final(summary)
+        return self.out
+
+    async def _first_books(self, tasks: list[asyncio.Task]) -> None:
+        """Wait until every instrument has a book (the strategy starts on a known market)."""
+        n = len(self.resolved.instruments)
+        deadline = time.monotonic() + FIRST_BOOK_TIMEOUT_S
+        while True:
+            seen = set(self.health.books_seen)
+            if len(seen) >= n:
+                return
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if time.monotonic() > deadline:
+                missing = [i for k, i in enumerate(self.resolved.instruments) if k not in seen]
+                raise FeedError(f"no order book for {missing} within {FIRST_BOOK_TIMEOUT_S:.0f} s "
+                                 f"({'; '.join(self._errors[-3:]) or 'no error reported'})")
+            await asyncio.sleep(0.02)
+
+    async def _wait(self) -> None:
+        """Until rows or reports arrive, the next timer is due, or TICK_S passes."""
+        timeout = TICK_S
+        nxt = self.built.session.next_timer_ts()
+        if nxt is not None:
+            timeout = min(timeout, max((nxt - self.clock.now()) / 1e9, 0.0))
+        if timeout > 0:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+        self._wake.clear()
+
+    def _step(self, now: int, *, start: bool = False, action: str | None = None) -> None:
+        """Record, then run, one step (the order matters: a crash mid-step is replayable)."""
+        from modes.live.reports import report_json
+
+        reports, self._reports = self._reports, []
+        record: dict[str, Any] = {"now": now, "rows": self.built.stepper.rows_pushed}
+        if reports:
+            record["r"] = [report_json(r) for r in reports]
+        if start:
+            record["start"] = 1
+        if action:
+            record["c"] = action
+        self.recorder.journal(record)
+        run_step(self.built, record, reports)
+        self.recorder.maybe_flush(now)
+
+    def poll_control(self) -> None:
+        """Commands from outside (`tickparity kill|approve|resume RUN`): the risk layer's
+        control inbox is polled here, once per step (the one call site for it)."""
+
+    def _round_trip(self, send: int, exch: int | None, reply: int, command: str) -> None:
+        self.recorder.round_trip(send, exch, reply, command)
+        self.health.round_trip(reply - send)
+
+    async def _shutdown(self, ccxt_venues: dict[str, Any]) -> None:
+        """Cancel the session's open orders and wait (at most SHUTDOWN_S) for the answers,
+        so the run ends with nothing resting; what is still open is reported."""
+        session = self.built.session
+        if not any(o.is_open for o in session.oms.by_no.values()):
+            return
+        self._step(self._now(), action="cancel_all")
+        deadline = time.monotonic() + SHUTDOWN_S
+        while time.monotonic() < deadline and any(o.is_open for o in session.oms.by_no.values()):
+            await self._wait()
+            self._step(self._now())
+        still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
+        if still:
+            warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
+
+
+def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
+    """One recorded step (the live driver and the replay both call this)."""
+    if record.get("start"):
+        built.clock.advance_to(max(built.clock.now(), int(record["now"])))
+        built.current[0] = "on_start"
+        built.session.start()
+    if record.get("c") == "cancel_all":
+        built.current[0] = "shutdown"
+        for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
+            if order.is_open and order.cancel_req_ts is None:
+                built.session.cancel(order.client_id)
+    built.stepper.step(int(record["now"]), reports)
+
+
+def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,
+             health: bool | None = None, confirm: Callable[[str], str] | None = None,
+             write_html: bool = True) -> Path:
+    """Run a paper/testnet/live session; returns its run directory (docs/live.md)."""
+    return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
+                      write_html=write_html).run()

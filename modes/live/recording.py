@@ -1,0 +1,125 @@
+"""What a paper/testnet/live session writes as it runs, so a crash loses at most a second.
+
+Files in the run directory (docs/live.md "Recording"):
+
+- `rows.bin`: every market row the session pushed into its book, EVENT_DTYPE records in
+  push order (the exact input of the simulated venue; the replay reads it back);
+- `market.duckdb`: the same rows as a dataset (`duckdb:RUN/market.duckdb`), one import
+  transaction per second, so a backtest of the session's period runs on what it received;
+- `session.jsonl`: the driver's journal: the session config line, then one line per step
+  (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
+  driver action such as the shutdown's cancel-all), and the stop line;
+- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command`
+  (ts = local send time), the file the `recorded` latency model reads.
+
+All four are appended in memory and flushed (and fsynced) at most a second apart; the
+audit log is flushed at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.types import EVENT_DTYPE, Instrument
+
+FLUSH_NS = 1_000_000_000
+
+
+class SessionRecorder:
+    """Appends a session's inputs to its run directory (see module doc)."""
+
+    def __init__(self, out: Path, instruments: Mapping[str, Instrument], *, store: bool = True) -> None:
+        self.out = Path(out)
+        self.instruments = dict(instruments)
+        self._ids = list(self.instruments)
+        self._rows = open(self.out / "rows.bin", "ab")
+        self._journal = open(self.out / "session.jsonl", "a", encoding="utf-8")
+        self._latency = open(self.out / "latency.csv", "a", encoding="utf-8")
+        if self._latency.tell() == 0:
+            self._latency.write("ts_ns,entry_ns,response_ns,command\n")
+        self._pending_rows: list[np.ndarray] = []
+        self._store_rows: list[np.ndarray] = []
+        self._store = None
+        if store:
+            from replay.schema import StoredInstrument
+            from replay.stores import open_store
+
+            self._store = open_store(f"duckdb:{self.out / 'market.duckdb'}", create=True)
+            self._stored = {i: StoredInstrument.of(inst) for i, inst in self.instruments.items()}
+        self._last_flush: int | None = None
+        self.audit: Any = None  # the session's AuditLog, flushed with the rest
+
+    def rows(self, rows: np.ndarray) -> None:
+        self._pending_rows.append(rows)
+        self._store_rows.append(rows)
+
+    def journal(self, record: dict[str, Any]) -> None:
+        self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
+
+    def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str) -> None:
+        """One order round trip: entry = venue time - send (when the venue's stamp falls
+        inside the round trip), else half of it; response = the rest."""
+        rtt = max(int(reply_ns) - int(send_ns), 0)
+        entry = rtt // 2
+        if exch_ns is not None and send_ns <= exch_ns <= reply_ns:
+            entry = int(exch_ns) - int(send_ns)
+        self._latency.write(f"{int(send_ns)},{entry},{rtt - entry},{command}\n")
+
+    def maybe_flush(self, now: int) -> None:
+        if self._last_flush is None:
+            self._last_flush = now
+        if now - self._last_flush >= FLUSH_NS:
+            self.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        if self._pending_rows:
+            rows = np.concatenate(self._pending_rows)
+            self._rows.write(rows.tobytes())
+            self._pending_rows = []
+        for f in (self._rows, self._journal, self._latency):
+            f.flush()
+            os.fsync(f.fileno())
+        if self.audit is not None and not self.audit._file.closed:
+            self.audit._file.flush()
+        if self._store is not None and self._store_rows:
+            rows = np.concatenate(self._store_rows)
+            self._store_rows = []
+            with self._store.begin_import(self._stored) as tx:
+                for i, inst_id in enumerate(self._ids):
+                    mine = rows[rows["instrument"] == i]
+                    if len(mine):
+                        tx.append(inst_id, mine)
+
+    def close(self) -> None:
+        self.flush()
+        for f in (self._rows, self._journal, self._latency):
+            f.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def read_rows(run_dir: Path) -> np.ndarray:
+    """rows.bin of a recorded session (EVENT_DTYPE, push order)."""
+    data = (Path(run_dir) / "rows.bin").read_bytes()
+    usable = len(data) - len(data) % EVENT_DTYPE.itemsize  # a crash may cut the last record
+    return np.frombuffer(data[:usable], dtype=EVENT_DTYPE).copy()
+
+
+def read_journal(run_dir: Path) -> list[dict[str, Any]]:
+    """session.jsonl of a recorded session; a line cut by a crash ends it."""
+    out = []
+    with open(Path(run_dir) / "session.jsonl", encoding="utf-8") as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return out

@@ -1,0 +1,165 @@
+"""The deterministic heart of paper/testnet/live: one step of the session at a given time.
+
+Why a separate, clock-free object: `tickparity replay` must re-run a recorded session and
+get byte-identical orders, fills and ledger. Everything the live driver (modes.live.driver)
+does that depends on the outside world — the wall clock, the rows the feed received, the
+venue's replies — enters here as arguments of `push` and `step`; the driver records those
+arguments (modes.live.recording) and the replay hands the same ones back in the same order.
+Nothing here reads a clock or awaits.
+
+The session's clock is a `SimClock` that the stepper moves, as the backtest's driver does:
+within a step it advances to each wake-up of the simulated venue's local side (a row's
+local time, a response's local time, a timer), never beyond the step's `now`. So a paper
+session is literally the backtest's loop run on rows that arrived live.
+
+Market rows go into a push-mode `SimCore` (venues.sim), whose local side is the backtest's
+numba book code; in paper mode its exchange side is also the venue our orders go to. When
+the core needs a row it has not got (`WakeKind.STARVED`), the step pushes one *heartbeat*
+per instrument: a TRADE row with side 0 and qty 0 at local time `now + 1` and exchange time
+`now + 1 - feed_ns` (the venue's configured feed latency). It moves nothing in either book
+and fills nothing (venues.sim skips side-0 trades); it states that no row earlier than that
+will come, which is true of the local side (rows are stamped at receipt) and is the feed
+latency assumption on the exchange side. Heartbeats are derived from `now` alone, so a
+replay regenerates them; they are never recorded as market data and never reach
+`on_trade`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from engine.clock import SimClock
+from engine.session import TradingSession
+from engine.types import EVENT_DTYPE, EventKind, OrderEventKind
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def heartbeat_rows(n_instruments: int, now: int, feed_ns: np.ndarray) -> np.ndarray:
+    """One no-op TRADE row (side 0, qty 0) per instrument at local now+1 (see module doc)."""
+    rows = np.zeros(n_instruments, dtype=EVENT_DTYPE)
+    rows["instrument"] = np.arange(n_instruments)
+    rows["kind"] = EventKind.TRADE
+    rows["local_ts"] = now + 1
+    rows["exch_ts"] = now + 1 - feed_ns
+    return rows
+
+
+class Stepper:
+    """Advance one TradingSession over a push-mode SimCore, step by step (see module doc).
+
+    `apply_report(report)` applies one venue report (testnet/live) to the session;
+    `on_wake(kind)` is told which callback is about to run ("on_timer", "on_book", ...)
+    so a recorded request can name the decision that made it.
+    """
+
+    def __init__(self, session: TradingSession, core: Any, clock: SimClock, writer: Any,
+                 feed_ns: np.ndarray, sample_ns: int,
+                 apply_report: Callable[[Any], None] | None = None,
+                 on_wake: Callable[[str], None] = lambda kind: None,
+                 on_round_trip: Callable[[int, int | None, int, str], None] | None = None) -> None:
+        from venues.sim import WakeKind
+
+        self.session = session
+        self.core = core
+        self.clock = clock
+        self.writer = writer
+        self.feed_ns = np.asarray(feed_ns, dtype=np.int64)
+        self.sample_ns = int(sample_ns)
+        self.next_sample = clock.now()
+        self.apply_report = apply_report
+        self.on_wake = on_wake
+        self.on_round_trip = on_round_trip  # paper mode: the simulated venue's round trips
+        self.WakeKind = WakeKind
+        self.last_local = clock.now()
+        self.rows_pushed = 0
+        self.steps = 0
+        self.last_exch = np.zeros(len(session.instruments), dtype=np.int64)
+        self.last_local_by = np.zeros(len(session.instruments), dtype=np.int64)
+
+    def push(self, rows: np.ndarray) -> None:
+        """Market rows in receipt order (local_ts already >= every earlier row's)."""
+        if len(rows) == 0:
+            return
+        self.core.push(rows)
+        self.rows_pushed += len(rows)
+        self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
+        idx = rows["instrument"].astype(np.intp)
+        self.last_exch[idx] = rows["exch_ts"]
+        self.last_local_by[idx] = rows["local_ts"]
+
+    def step(self, now: int, reports: Iterable[Any] = ()) -> None:
+        """Run the session up to local time `now`: reports first, then the simulated venue's
+        wake-ups (rows, responses, timers) in time order, then equity sampling."""
+        session, core, clock, W = self.session, self.core, self.clock, self.WakeKind
+        self.steps += 1
+        now = max(int(now), clock.now())
+        for report in reports:
+            clock.advance_to(max(clock.now(), min(now, int(getattr(report, "local_ts", now)))))
+            self.on_wake("on_order")
+            assert self.apply_report is not None
+            self.apply_report(report)
+        heartbeat = False
+        while True:
+            t_timer = session.next_timer_ts()
+            bound = now if t_timer is None else min(now, t_timer)
+            bound = min(bound, max(self.next_sample, clock.now()))
+            wake = core.run_until(bound, session.wake_book, session.wake_trade)
+            kind = wake.kind
+            if kind == W.STARVED:
+                if heartbeat:  # the venue side waits for rows beyond now: the next step goes on
+                    break
+                hb = heartbeat_rows(len(session.instruments), max(now, self.last_local), self.feed_ns)
+                core.push(hb)
+                self.last_local = int(hb["local_ts"][0])
+                heartbeat = True
+                continue
+            if kind == W.END:
+                break
+            clock.advance_to(max(int(wake.ts), clock.now()))
+            if kind == W.ORDER:
+                self.on_wake("on_order")
+                if self.on_round_trip is not None:
+                    self._round_trip(wake.record)
+                session.on_order_event(wake.record)
+                if int(wake.record["kind"]) == OrderEventKind.FILL:
+                    session.sample_equity()
+            elif kind == W.BOOK:
+                self.on_wake("on_book")
+                session.on_book(int(wake.instrument))
+            elif kind == W.TRADE:
+                rec = wake.record
+                if int(rec["side"]) != 0:  # a heartbeat is no trade
+                    self.on_wake("on_trade")
+                    session.on_trade(int(wake.instrument), int(rec["side"]), int(rec["price"]),
+                                     int(rec["qty"]), int(rec["exch_ts"]))
+            else:  # BOUND
+                t = clock.now()
+                if t >= self.next_sample:
+                    self.sample()
+                    self.next_sample = t + self.sample_ns
+                self.on_wake("on_timer")
+                session.fire_timers(t)
+                if bound >= now:
+                    break
+
+    def _round_trip(self, rec: Any) -> None:
+        """A submit's first answer (ack or reject): send -> venue -> back, in local ns."""
+        if int(rec["kind"]) not in (OrderEventKind.ACK, OrderEventKind.REJECTED):
+            return
+        order = self.session.oms.by_no.get(int(rec["order_no"]))
+        if order is not None and order.ack_ts is None:
+            self.on_round_trip(order.created_ts, int(rec["exch_ts"]), int(rec["local_ts"]), "submit")
+
+    def sample(self) -> None:
+        """An equity sample now, and the simulated venue's BBO/trade tape into the run."""
+        self.session.sample_equity()
+        self.drain()
+
+    def drain(self) -> None:
+        self.writer.add_bbo(self.core.drain_bbo())
+        trades = self.core.drain_trades()
+        self.writer.add_trades(trades[trades["side"] != 0])  # heartbeats are no trades

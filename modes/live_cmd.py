@@ -1,0 +1,85 @@
+"""`tickparity paper | testnet | live --config RUN.toml` and `tickparity replay RUN_DIR`.
+
+The run config is the backtest's TOML: `[run]` (strategy, instruments, params, seed),
+`[risk]` and `[venues.X]`, whose live keys (`exchange`, `url`, `api_key_env`, `secret_env`,
+`secrets_file`) a backtest accepts and ignores. `[run] data` is not read by a session: its
+market is the venue's, and its instruments are the instruments file's (the shipped one, or
+`instruments_file`). See docs/live.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXAMPLES = {
+    "paper": "tickparity paper --config examples/market_maker.toml --duration 60",
+    "testnet": "tickparity testnet --config run.toml --duration 60",
+    "live": "tickparity live --config run.toml --out runs/live-today",
+    "replay": "tickparity replay runs/paper-1a2b3c4d5e6f-20261130T120000Z",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    helps = {"paper": "trade the live market on the simulated venue (backtest matching rules)",
+             "testnet": "trade on the venue's sandbox (testnet URLs, or [venues.X] url)",
+             "live": "trade real money (needs a typed confirmation or TICKPARITY_LIVE_CONFIRM)"}
+    for mode, text in helps.items():
+        p = sub.add_parser(mode, help=text, description=f"{text[0].upper()}{text[1:]}; records the session "
+                           "into a run directory that `tickparity replay` re-runs (docs/live.md).")
+        p.add_argument("--config", required=True, help="run config TOML (the backtest's)")
+        p.add_argument("--out", help="run directory (default runs/<mode>-<run id>-<UTC time>)")
+        p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
+        p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to trade (repeatable)")
+        p.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter override")
+        p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+        p.add_argument("--no-health", action="store_true", help="no live health table on the console")
+        p.set_defaults(func=_cmd_session, mode=mode)
+    r = sub.add_parser("replay", help="re-run a recorded paper/testnet/live session and compare",
+                       description="Re-run a recorded session deterministically: identical orders, fills and "
+                                   "ledger, or the first decision that differs. Exit status 3 when it differs.")
+    r.add_argument("run_dir", help="the session's run directory")
+    r.add_argument("--out", help="where the replay writes its run files (default: a temporary directory)")
+    r.set_defaults(func=_cmd_replay)
+
+
+def _cmd_session(args: argparse.Namespace) -> int:
+    from engine.config import load_config_file, resolve
+    from modes.cli import _headline, _parse_param
+    from modes.live import run_live
+    from modes.live.driver import NO_DATA
+
+    file_values = load_config_file(args.config)
+    overrides = {"instruments": args.instrument, "out": args.out}
+    if not file_values.get("run", {}).get("data"):
+        overrides["data"] = NO_DATA  # resolve() wants one; the session reads the venue's market
+    if args.param:
+        overrides["params"] = dict(_parse_param(p) for p in args.param)
+    config = resolve(file_values, overrides, base_dir=str(Path(args.config).parent), config_file=args.config)
+
+    def ask(prompt: str) -> str:
+        return input(prompt)
+
+    out = run_live(config, args.mode, args.out, duration_s=args.duration, health=False if args.no_health else None,
+                   confirm=ask, write_html=not args.no_report)
+    print(f"run directory: {out}")
+    if (out / "report.html").exists():
+        print(f"report: {out / 'report.html'}")
+    print(_headline(out))
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from modes.live.replay import replay_session
+
+    result = replay_session(args.run_dir, args.out)
+    if result.difference is not None:
+        print(f"replay of {args.run_dir}: DIFFERS after {result.steps} steps, {result.records} identical audit records")
+        print(result.difference.text())
+        return 3
+    crashed = " (the recording ends in a crash: compared as far as it goes)" if result.crashed else ""
+    print(f"replay of {args.run_dir}: identical{crashed} ({result.steps} steps, {result.records} audit records; "
+          f"{', '.join(result.identical_files)})")
+    if args.out:
+        print(f"replayed run files: {args.out}")
+    return 0

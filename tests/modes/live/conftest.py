@@ -1,0 +1,28 @@
+"""Live-mode tests: real ccxt.pro over 127.0.0.1 against the local emulator (wall clock,
+speed 1), short sessions (a few seconds each)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+for _dir in (Path(__file__).resolve().parents[2] / "venues" / "emulator", Path(__file__).resolve().parent):
+    if str(_dir) not in sys.path:
+        sys.path.insert(0, str(_dir))
+
+from emu_helpers import make_emulator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def live_emu(tmp_path_factory):
+    """One emulator for the live-mode tests (accounts alice and bob; BTC/USDT, ETH/USDT)."""
+    with make_emulator(tmp_path_factory.mktemp("live-emu"), stepped=False, speed=1.0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def alice_env(monkeypatch):
+    monkeypatch.setenv("TP_TEST_KEY", "alice-key")
+    monkeypatch.setenv("TP_TEST_SECRET", "alice-secret")

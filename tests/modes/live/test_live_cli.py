@@ -1,0 +1,59 @@
+"""`tickparity paper` as a user runs it, in its own process against the emulator: Ctrl-C
+stops it cleanly (complete run directory, nothing left open), and a killed session leaves a
+recording that `tickparity replay` re-runs as far as it goes (at most the last second lost)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from live_helpers import ROOT, write_session_toml
+
+from modes.live.recording import read_journal, read_rows
+from modes.live.replay import replay_session
+
+
+def _start(live_emu, tmp_path, name: str) -> tuple[subprocess.Popen, object]:
+    toml = write_session_toml(tmp_path / "paper.toml", live_emu, params="refresh_ms = 100\nhalf_spread_bps = 0",
+                              keys=False)
+    out = tmp_path / name
+    proc = subprocess.Popen([sys.executable, "-m", "modes.cli", "paper", "--config", str(toml), "--out", str(out),
+                             "--no-report", "--no-health"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the session has started (its start step is recorded)
+        journal = out / "session.jsonl"
+        if journal.exists() and '"start":1' in journal.read_text():
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(2.5)  # a few flushes
+    return proc, out
+
+
+def test_ctrl_c_stops_a_session_cleanly(live_emu, tmp_path):
+    proc, out = _start(live_emu, tmp_path, "interrupted")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert f"run directory: {out}" in stdout
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["open_orders"] == [] and summary["orders"] > 0
+    assert "stop" in read_journal(out)[-1]
+
+
+def test_a_killed_session_replays_as_far_as_it_was_recorded(live_emu, tmp_path):
+    proc, out = _start(live_emu, tmp_path, "killed")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert not (out / "summary.json").exists()
+    journal = read_journal(out)
+    steps = [r for r in journal[1:] if "now" in r]
+    assert len(steps) > 10 and len(read_rows(out)) > 0  # the recording reaches into the last seconds
+    result = replay_session(out, tmp_path / "recovered")
+    assert result.difference is None, result.difference.text()
+    assert result.crashed
+    assert (tmp_path / "recovered" / "orders.parquet").is_file()  # the session's tables, rebuilt

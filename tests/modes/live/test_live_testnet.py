@@ -1,0 +1,125 @@
+"""Testnet and live modes against the emulator (real ccxt.pro REST + websockets on
+127.0.0.1): every order the session sent exists once at the venue, its fills are the venue's
+(the emulator's ground-truth journal), the recording replays identically, and live mode
+needs its confirmation."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+from live_helpers import session_config, write_session_toml
+
+from engine.errors import ConfigError
+from modes.live import run_live
+from modes.live.recording import read_journal
+from modes.live.replay import replay_session
+from venues.emulator import read_journal as emulator_journal
+
+PARAMS = {"refresh_ms": 200, "half_spread_bps": 0, "qty": "0.01"}
+
+
+def _venue_truth(emu, prefix: str):
+    """The emulator's journal for our client ids: orders created, fills per client id."""
+    entries = emulator_journal(emu.settings.out_dir / "journal.jsonl")
+    created = [e["client_order_id"] for e in entries if e["event"] == "order_new"
+               and str(e["client_order_id"]).startswith(prefix + "-")]
+    fills = defaultdict(list)
+    for e in entries:
+        if e["event"] == "fill" and str(e.get("client_order_id", "")).startswith(prefix + "-"):
+            fills[e["client_order_id"]].append((Decimal(e["price"]), Decimal(e["qty"])))
+    return created, fills
+
+
+@pytest.fixture(scope="module")
+def testnet_run(live_emu, tmp_path_factory):
+    import os
+
+    os.environ["TP_TEST_KEY"], os.environ["TP_TEST_SECRET"] = "alice-key", "alice-secret"
+    out = tmp_path_factory.mktemp("testnet") / "run"
+    return run_live(session_config(live_emu, params=PARAMS), "testnet", out, duration_s=3, health=False,
+                    write_html=False)
+
+
+def test_every_order_reaches_the_venue_once_and_its_fills_are_the_venues(testnet_run, live_emu):
+    prefix = read_journal(testnet_run)[0]["id_prefix"]
+    created, venue_fills = _venue_truth(live_emu, prefix)
+    orders = pq.read_table(testnet_run / "orders.parquet").to_pylist()
+    assert created and len(created) == len(set(created))  # no order twice
+    assert set(created) == {o["client_id"] for o in orders}  # every order sent reached the venue
+    ours = defaultdict(list)
+    for f in pq.read_table(testnet_run / "fills.parquet").to_pylist():
+        ours[f["client_id"]].append((Decimal(f["price"]), Decimal(f["qty"])))
+    assert dict(ours) == dict(venue_fills)  # 0 lost, 0 invented, same prices and quantities
+    summary = json.loads((testnet_run / "summary.json").read_text())["run"]
+    assert summary["mode"] == "testnet" and summary["open_orders"] == []
+
+
+def test_the_audit_log_keeps_the_venues_raw_replies(testnet_run):
+    replies = [json.loads(line) for line in (testnet_run / "audit.jsonl").read_text().splitlines()
+               if '"venue_reply"' in line]
+    commands = [r["report"] for r in replies if r["report"]["t"] == "command"]
+    assert commands
+    confirmed = [c for c in commands if c["outcome"] == "confirmed" and c["command"] == "submit"]
+    assert confirmed and all(c["evidence"]["info"]["clientOrderId"] == c["client_id"] for c in confirmed)
+
+
+def test_the_secrets_never_reach_the_run_directory(testnet_run):
+    for path in testnet_run.iterdir():
+        if path.suffix in (".json", ".jsonl", ".csv", ".html"):
+            text = path.read_text()
+            assert "alice-secret" not in text and "alice-key" not in text, path.name
+
+
+def test_replay_of_a_testnet_session_is_identical(testnet_run, tmp_path):
+    result = replay_session(testnet_run, tmp_path / "replay")
+    assert result.difference is None, result.difference.text()
+    assert result.steps > 0
+
+
+def test_a_changed_venue_reply_is_the_first_difference(testnet_run, tmp_path):
+    """The first fill the venue reported is edited in the recording (1 tick more): the replay
+    stops at the venue_reply record that carries it."""
+    import shutil
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(testnet_run, copy)
+    lines = (copy / "session.jsonl").read_text().splitlines()
+    for k, line in enumerate(lines):
+        rec = json.loads(line)
+        fills = [r for r in rec.get("r", []) if r["t"] == "fill"]
+        if fills:
+            fills[0]["price"] += 1
+            lines[k] = json.dumps(rec)
+            break
+    else:
+        raise AssertionError("the session had no fill (the market maker quotes at the touch for 3 s)")
+    (copy / "session.jsonl").write_text("\n".join(lines) + "\n")
+    diff = replay_session(copy, tmp_path / "replay").difference
+    assert diff is not None and diff.callback == "on_order"
+    assert diff.actual["report"]["price"] == diff.expected["report"]["price"] + 1
+
+
+def test_live_mode_needs_its_confirmation(live_emu, alice_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("TICKPARITY_LIVE_CONFIRM", raising=False)
+    with pytest.raises(ConfigError, match="live mode not confirmed for venue 'binance'"):
+        run_live(session_config(live_emu, params=PARAMS), "live", tmp_path / "no", duration_s=1, health=False,
+                 confirm=lambda prompt: "yes")
+    assert not (tmp_path / "no").exists()
+
+
+def test_the_cli_runs_a_confirmed_live_session(live_emu, alice_env, tmp_path, monkeypatch, capsys):
+    """`tickparity live --config RUN.toml` with TICKPARITY_LIVE_CONFIRM (unattended)."""
+    from modes.cli import main
+
+    monkeypatch.setenv("TICKPARITY_LIVE_CONFIRM", "binance")
+    toml = write_session_toml(tmp_path / "run.toml", live_emu, params="refresh_ms = 200")
+    code = main(["live", "--config", str(toml), "--duration", "1.5", "--no-report", "--no-health",
+                 "--out", str(tmp_path / "live")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"run directory: {tmp_path / 'live'}" in out
+    assert json.loads((tmp_path / "live" / "summary.json").read_text())["run"]["mode"] == "live"

@@ -1,0 +1,62 @@
+"""The `recorded` latency model: a session's measured round trips (latency.csv), entry
+interpolated at the send time, response by the venue's time (hand-computed values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sim_helpers import BUY, DELTA, SELL, drain, make_core
+
+from engine.errors import ConfigError
+from engine.types import OrderType, TimeInForce
+from venues.sim import SimVenueConfig, WakeKind
+from venues.sim.config import load_recorded_latency
+from venues.sim.latency import recorded_entry, recorded_response_segments
+
+I64 = np.iinfo(np.int64)
+
+
+@pytest.fixture
+def latency_csv(tmp_path):
+    path = tmp_path / "latency.csv"
+    path.write_text("ts_ns,entry_ns,response_ns,command\n1000,100,50,submit\n2000,300,150,cancel\n")
+    return path
+
+
+def test_entry_is_interpolated_at_the_send_time(latency_csv):
+    table = load_recorded_latency(latency_csv)
+    assert table.tolist() == [[1000, 100, 50], [2000, 300, 150]]
+    # before the first record its value, between them linear, after the last its value
+    assert [recorded_entry(table, t) for t in (500, 1000, 1500, 1750, 2000, 9000)] == [100, 100, 200, 250, 300, 300]
+
+
+def test_response_is_held_at_the_mean_between_records(latency_csv):
+    table = load_recorded_latency(latency_csv)
+    assert recorded_response_segments(table) == [(int(I64.min), 1000, 50), (1000, 2000, 100), (2000, int(I64.max), 150)]
+
+
+def test_a_backtest_venue_answers_with_the_recorded_latency(latency_csv):
+    """A limit buy sent at 1500 reaches the venue at 1500 + 200 = 1700 and its ack comes
+    back at 1700 + 100 = 1800; a cancel sent at 2500 reaches it at 2800 and comes back at
+    2800 + 150 = 2950 (the profile's constant latencies are not added)."""
+    table = {"latency": {"model": "recorded", "file": str(latency_csv), "entry_ns": 7_000, "response_ns": 9_000}}
+    cfg = SimVenueConfig.from_table("sim", table)
+    assert (cfg.entry_ns, cfg.response_ns) == (0, 0)
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (5_000, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": cfg})
+    drain(core, 1500)
+    core.submit(1, 0, BUY, int(OrderType.LIMIT), int(TimeInForce.GTC), 9_980, 1, False, 0, 1500)
+    acks = [w for w in drain(core, 2500) if w.kind == WakeKind.ORDER]
+    assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in acks] == [(1700, 1800)]
+    core.cancel(1, 2500)
+    done = [w for w in drain(core, 4000) if w.kind == WakeKind.ORDER]
+    assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in done] == [(2800, 2950)]
+
+
+def test_a_bad_recorded_file_names_the_line(tmp_path):
+    path = tmp_path / "latency.csv"
+    path.write_text("ts_ns,entry_ns,response_ns\n2000,1,1\n1000,1,1\n")
+    with pytest.raises(ConfigError, match=r"latency.csv:3: ts_ns 1000 goes backwards"):
+        load_recorded_latency(path)
+    with pytest.raises(ConfigError, match="needs latency.file"):
+        SimVenueConfig.from_table("sim", {"latency": {"model": "recorded"}})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -35,11 +34,13 @@ from modes.live.build import MODES, build_session, config_to_json, finish
 from modes.live.feed import watch_books, watch_trades
 from modes.live.health import Health
 from modes.live.recording import SessionRecorder
+from venues.ccxt.confirm import confirm_live as _confirm_live
+from venues.ccxt.credentials import Credentials
+from venues.ccxt.credentials import load_credentials as _load_credentials
 
 TICK_S = 0.02
 FIRST_BOOK_TIMEOUT_S = 15.0
 SHUTDOWN_S = 3.0
-CONFIRM_ENV = "TICKPARITY_LIVE_CONFIRM"
 NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
 
 
@@ -57,49 +58,20 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
     return {"exchange": exchange, "url": url}
 
 
-def load_credentials(table: dict[str, Any], venue: str) -> tuple[str, str]:
-    """(api key, secret) of a venue: venues.ccxt.credentials.load_credentials when present
-    (environment variables or a 0600 secrets file), otherwise the environment variables the
-    table names (`api_key_env`, `secret_env`; default API_KEY and SECRET). Never logged."""
-    try:
-        from venues.ccxt.credentials import load_credentials as load  # type: ignore[import-not-found]
-    except ImportError:
-        load = None
-    if load is not None:
-        return load(table, venue)
-    if "secrets_file" in table:
-        raise ConfigError(f"[venues.{venue}] secrets_file: needs venues.ccxt.credentials, which this "
-                          "installation lacks; use api_key_env / secret_env")
-    key_env = str(table.get("api_key_env", "API_KEY"))
-    secret_env = str(table.get("secret_env", "SECRET"))
-    key, secret = os.environ.get(key_env), os.environ.get(secret_env)
-    if not key or not secret:
-        raise ConfigError(f"[venues.{venue}]: set the environment variables {key_env} and {secret_env} "
-                          "(the API key and secret; names from api_key_env / secret_env)")
-    return key, secret
+def load_credentials(table: dict[str, Any], venue: str) -> Credentials:
+    """The venue's API key and secret (venues.ccxt.credentials: environment variables or a
+    0600 secrets file), masked whenever printed. Never logged."""
+    return _load_credentials(table, venue)
 
 
-def confirm_live(venue: str, settings: dict[str, Any], confirm: Callable[[str], str] | None) -> None:
-    """A live session trades real money: the user types the venue's name (or sets
-    TICKPARITY_LIVE_CONFIRM to it for unattended runs). venues.ccxt.confirmation.confirm_live
-    replaces this when present (it names the account too)."""
-    try:
-        from venues.ccxt.confirmation import confirm_live as hook  # type: ignore[import-not-found]
-    except ImportError:
-        hook = None
-    if hook is not None:
-        hook(venue, settings)
-        return
-    given = os.environ.get(CONFIRM_ENV)
-    if given is None and confirm is not None:
-        given = confirm(f"LIVE trading on {settings['exchange']} (venue {venue!r}"
-                        f"{', ' + settings['url'] if settings['url'] else ''}). Type the venue name to go on: ")
-    if (given or "").strip() != venue:
-        raise ConfigError(f"live mode not confirmed for venue {venue!r}: type its name at the prompt "
-                          f"or set {CONFIRM_ENV}={venue}")
+def confirm_live(venue: str, settings: dict[str, Any], account: str, confirm: Callable[[str], str] | None) -> None:
+    """A live session trades real money: it names the venue and the account, and the user
+    types the account's name (or sets TICKPARITY_CONFIRM_LIVE to it for unattended runs);
+    venues.ccxt.confirm raises LiveNotConfirmed (exit 2) otherwise."""
+    _confirm_live(venue, account, settings["exchange"], settings["url"], ask=confirm)
 
 
-def make_exchange(mode: str, settings: dict[str, Any], credentials: tuple[str, str] | None) -> Any:
+def make_exchange(mode: str, settings: dict[str, Any], credentials: Credentials | None) -> Any:
     """A ccxt.pro exchange for `settings` (mode testnet: the venue's sandbox URLs; a `url`
     points every REST and websocket URL at that host, e.g. the emulator)."""
     import ccxt.pro as ccxtpro
@@ -115,10 +87,11 @@ def make_exchange(mode: str, settings: dict[str, Any], credentials: tuple[str, s
                               "(the emulator's dialect)")
         from venues.emulator import ccxt_config
 
-        config = ccxt_config(settings["url"], *(credentials or (None, None)), **extra)
+        keys = (credentials.api_key, credentials.secret) if credentials else (None, None)
+        config = ccxt_config(settings["url"], *keys, **extra)
         config["enableRateLimit"] = False  # loopback: the emulator enforces Binance's limits itself
         return cls(config)
-    config = extra | ({"apiKey": credentials[0], "secret": credentials[1]} if credentials else {})
+    config = extra | (credentials.ccxt() if credentials else {})
     exchange = cls(config)
     if mode == "testnet":
         exchange.set_sandbox_mode(True)
@@ -146,12 +119,12 @@ class LiveDriver:
         if self.out.exists() and any(self.out.iterdir()):
             raise ConfigError(f"--out {self.out} exists and is not empty; a session needs a fresh directory")
         self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
-        self.credentials: dict[str, tuple[str, str] | None] = {}
+        self.credentials: dict[str, Credentials | None] = {}
         for venue, settings in self.settings.items():
+            creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue)
             if mode == "live":
-                confirm_live(venue, settings, confirm)
-            self.credentials[venue] = (None if mode == "paper"
-                                       else load_credentials(config.venues.get(venue, {}), venue))
+                confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
+            self.credentials[venue] = creds
         self.health_on = health
         self.clock = LiveClock()
         self._wake = asyncio.Event()
@@ -249,7 +222,9 @@ class LiveDriver:
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     await self._wait()
-                    self._step(self._now())
+                    now = self._now()
+                    expired = [cid for v in ccxt_venues.values() for cid in v.expired(now)]
+                    self._step(now, action="expire" if expired else None, ids=expired)
                     self.poll_control()
                     self.health.update(built, ccxt_venues)
                 await self._shutdown(ccxt_venues)
@@ -303,7 +278,8 @@ class LiveDriver:
                 pass
         self._wake.clear()
 
-    def _step(self, now: int, *, start: bool = False, action: str | None = None) -> None:
+    def _step(self, now: int, *, start: bool = False, action: str | None = None,
+              ids: list[str] | None = None) -> None:
         """Record, then run, one step (the order matters: a crash mid-step is replayable)."""
         from modes.live.reports import report_json
 
@@ -315,6 +291,8 @@ class LiveDriver:
             record["start"] = 1
         if action:
             record["c"] = action
+        if ids:
+            record["ids"] = ids
         self.recorder.journal(record)
         run_step(self.built, record, reports)
         self.recorder.maybe_flush(now)
@@ -354,6 +332,10 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
             if order.is_open and order.cancel_req_ts is None:
                 built.session.cancel(order.client_id)
+    if record.get("c") == "expire":  # GTD emulated: the venue has none (venues/ccxt/orders.py)
+        built.current[0] = "gtd_expiry"
+        for cid in record.get("ids", ()):
+            built.session.cancel(cid)
     built.stepper.step(int(record["now"]), reports)
 
 

@@ -18,6 +18,6 @@ Modules, each one concept:
 See docs/live.md.
 """
 
-from venues.ccxt.venue import CcxtVenue, classify_error, order_status
+from venues.ccxt.venue import CcxtVenue, order_status
 
-__all__ = ["CcxtVenue", "classify_error", "order_status"]
+__all__ = ["CcxtVenue", "order_status"]

@@ -112,9 +112,11 @@ class Gateway:
             await self.sleep(delay)
 
     def _result(self, order: Order, command: Command, verdict: Classified | None,
-                venue_order_id: str | None = None) -> CommandResult:
-        if verdict is None:
-            return CommandResult(order.client_id, command, Outcome.CONFIRMED, self.now(), venue_order_id)
+                venue_order_id: str | None = None, reply: Any = None) -> CommandResult:
+        if verdict is None:  # the raw reply is the evidence (the audit log keeps it)
+            info = reply.get("info") if isinstance(reply, dict) else None
+            return CommandResult(order.client_id, command, Outcome.CONFIRMED, self.now(), venue_order_id,
+                                 evidence={"info": info} if info is not None else {})
         if verdict.outcome is Outcome.AMBIGUOUS:
             self.stats.ambiguous += 1
             self.stats.events.append(f"{command.value} {order.client_id} ambiguous: {verdict.evidence}")
@@ -156,7 +158,7 @@ class Gateway:
             state = parse.order_state(reply, inst, self.now(), "rest")
             if not state.client_id:
                 state = _with_client_id(state, order.client_id)
-            out: list[Record] = [self._result(order, command, None, state.venue_order_id), state]
+            out: list[Record] = [self._result(order, command, None, state.venue_order_id, reply), state]
             out.extend(parse.reply_fills(reply, inst, self.now()) if command is not Command.CANCEL else ())
             if state.filled and command is not Command.SUBMIT:
                 out.extend(await self._fills(order.client_id, state, inst))

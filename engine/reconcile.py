@@ -222,6 +222,7 @@ class Reconciler:
         self.gate: Gate = getattr(session, "gate", None) or Gate()
         session.gate = self.gate  # type: ignore[attr-defined]
         self.reports: list[Report] = []
+        self.last: Report | None = None  # the latest check, final or waiting for lookups
         self.last_ns = 0
 
     def due(self, now_ns: int) -> bool:
@@ -246,6 +247,7 @@ class Reconciler:
             compare_balances(s.ledger, venue, traded_assets(s.instruments.values(), venue), assets, report)
         now = s.clock.now()
         self.last_ns = now
+        self.last = report
         if report.lookups:  # not final yet: the caller looks these up and checks again
             return report
         self.reports.append(report)
@@ -255,6 +257,23 @@ class Reconciler:
         if not report.ok:
             self.gate.close(report.text())
         return report
+
+
+def seed_ledger(session: TradingSession, venue: str,
+                balances: Mapping[str, tuple[Decimal, Decimal]]) -> list[str]:
+    """At the start of a testnet/live session the venue's balances are the truth: set the
+    ledger's balances of the run's assets on `venue` to free + locked, audited
+    (`ledger_seeded`, with what the config said). Returns the assets that changed."""
+    changed = []
+    for asset in sorted(traded_assets(session.instruments.values(), venue)):
+        free, locked = balances.get(asset, (Decimal(0), Decimal(0)))
+        was = session.ledger.balance(venue, asset)
+        if was != free + locked:
+            session.ledger.balances[(venue, asset)] = free + locked
+            changed.append(f"{asset} {decimal_str(was)} -> {decimal_str(free + locked)}")
+    if changed:
+        session.audit.write(session.clock.now(), "decision", action="ledger_seeded", venue=venue, changed=changed)
+    return changed
 
 
 def halt_strategy(session: TradingSession, why: str, *, cancel: bool = True) -> list[str]:

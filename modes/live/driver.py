@@ -28,6 +28,7 @@ import numpy as np
 from engine.clock import LiveClock
 from engine.config import RunConfig
 from engine.errors import ConfigError, TickparityError
+from engine.reconcile import DeadManSwitch
 from modes.backtest import resolve_run
 from modes.console import warn
 from modes.live.build import MODES, build_session, config_to_json, finish
@@ -39,6 +40,9 @@ from venues.ccxt.credentials import Credentials
 from venues.ccxt.credentials import load_credentials as _load_credentials
 
 TICK_S = 0.02
+RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
+DEADMAN_S = 60.0  # no market data this long: cancel everything (docs/live.md "Dead-man switch")
+RECHECK_S = 1.0  # after a reconnect, or lookups a reconciliation asked for
 FIRST_BOOK_TIMEOUT_S = 15.0
 SHUTDOWN_S = 3.0
 NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
@@ -103,7 +107,8 @@ class LiveDriver:
 
     def __init__(self, config: RunConfig, mode: str, out: str | Path | None = None, *,
                  duration_s: float | None = None, health: bool | None = None,
-                 confirm: Callable[[str], str] | None = None, write_html: bool = True) -> None:
+                 confirm: Callable[[str], str] | None = None, write_html: bool = True,
+                 reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         # a session's market is the venue's: instruments come from the instruments file (the
@@ -131,6 +136,11 @@ class LiveDriver:
         self._stop = asyncio.Event()
         self._reports: list[Any] = []
         self._errors: list[str] = []
+        # reconciliation (start, after a user-stream error, every reconcile_s) and the
+        # dead-man switch on the market feed (modes.live.safety, engine.reconcile)
+        self.reconcile_s = reconcile_s
+        self.deadman = DeadManSwitch(timeout_s=deadman_s, streams=("market",))
+        self._reconcile_at: tuple[float, str] | None = None
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
@@ -141,6 +151,7 @@ class LiveDriver:
         rows["local_ts"] = np.maximum(rows["local_ts"], self._last_local)
         self._last_local = int(rows["local_ts"][-1])
         self.recorder.rows(rows)
+        self.deadman.touch("market", int(rows["local_ts"][-1]))
         self.built.stepper.push(rows)
         self.health.rows(rows)
         self._wake.set()
@@ -152,6 +163,8 @@ class LiveDriver:
     def _on_error(self, what: str, exc: BaseException) -> None:
         self._errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
         self.health.error(what)
+        if what.startswith("user stream"):  # events may be lost: reconcile once it is back
+            self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> Path:
@@ -215,7 +228,10 @@ class LiveDriver:
                 tasks.append(asyncio.create_task(venue.watch_my_trades()))
             await self._first_books(tasks)
             started = self._now()
-            self._step(started, start=True)
+            extra = await self._safety_record(ccxt_venues, "start") if ccxt_venues else None
+            self._step(started, start=True, extra=extra)
+            self._after_reconcile(ccxt_venues)
+            next_periodic = time.monotonic() + self.reconcile_s
             with self.health.live():
                 deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
                 while not self._stop.is_set():
@@ -225,6 +241,22 @@ class LiveDriver:
                     now = self._now()
                     expired = [cid for v in ccxt_venues.values() for cid in v.expired(now)]
                     self._step(now, action="expire" if expired else None, ids=expired)
+                    if ccxt_venues:
+                        lost = self.deadman.check(now)
+                        if lost:
+                            self._step(self._now(), extra={"c": "deadman",
+                                                           "why": f"dead-man switch: no market data for > "
+                                                                  f"{self.deadman.timeout_ns / 1e9:g} s"})
+                        due = self._reconcile_at
+                        if due is None and time.monotonic() >= next_periodic:
+                            due = (0.0, "periodic")
+                        if due is not None and time.monotonic() >= due[0]:
+                            self._reconcile_at = None
+                            next_periodic = time.monotonic() + self.reconcile_s
+                            extra = await self._safety_record(ccxt_venues, due[1])
+                            if extra is not None:
+                                self._step(self._now(), extra=extra)
+                                self._after_reconcile(ccxt_venues)
                     self.poll_control()
                     self.health.update(built, ccxt_venues)
                 await self._shutdown(ccxt_venues)
@@ -278,8 +310,36 @@ class LiveDriver:
                 pass
         self._wake.clear()
 
+    async def _safety_record(self, ccxt_venues: dict[str, Any], at: str) -> dict[str, Any] | None:
+        """The venue's open orders and balances as a reconcile step action (None: the venue
+        did not answer; tried again after RECHECK_S)."""
+        from modes.live import safety
+
+        try:
+            return await safety.fetch(ccxt_venues, at)
+        except Exception as exc:
+            self._on_error(f"reconcile ({at})", exc)
+            self._reconcile_at = (time.monotonic() + RECHECK_S, at)
+            return None
+
+    def _after_reconcile(self, ccxt_venues: dict[str, Any]) -> None:
+        """Print what differs; ask for the lookups a reconciliation wants, then check again."""
+        from modes.live import safety
+
+        report = safety.reconciler(self.built.session).last
+        if report is None:
+            return
+        if report.lookups:
+            now = self._now()
+            for cid in report.lookups:
+                order = self.built.session.oms.by_client[cid]
+                ccxt_venues[order.instrument.venue].request_order_state(order, now)
+            self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
+        elif not report.ok or report.adopted or report.foreign:
+            warn(report.text())
+
     def _step(self, now: int, *, start: bool = False, action: str | None = None,
-              ids: list[str] | None = None) -> None:
+              ids: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
         """Record, then run, one step (the order matters: a crash mid-step is replayable)."""
         from modes.live.reports import report_json
 
@@ -293,6 +353,8 @@ class LiveDriver:
             record["c"] = action
         if ids:
             record["ids"] = ids
+        if extra:
+            record.update(extra)
         self.recorder.journal(record)
         run_step(self.built, record, reports)
         self.recorder.maybe_flush(now)
@@ -323,6 +385,10 @@ class LiveDriver:
 
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
     """One recorded step (the live driver and the replay both call this)."""
+    if record.get("c") in ("reconcile", "deadman"):  # before on_start: adoption comes first
+        from modes.live import safety
+
+        safety.apply(built, record)
     if record.get("start"):
         built.clock.advance_to(max(built.clock.now(), int(record["now"])))
         built.current[0] = "on_start"
@@ -341,7 +407,7 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
 
 def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
-             write_html: bool = True) -> Path:
+             write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S) -> Path:
     """Run a paper/testnet/live session; returns its run directory (docs/live.md)."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
-                      write_html=write_html).run()
+                      write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s).run()

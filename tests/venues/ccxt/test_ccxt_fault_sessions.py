@@ -62,7 +62,6 @@ def test_session_trades_through(emu, tmp_path, kind):
     assert res.orders_sent >= 10 and res.book_updates > 0
     assert res.fault_fired >= (0 if FAULTS[kind] is None else 1), "the fault must have fired"
     assert res.duplicates == {}
-    assert res.late_fills == 0
     assert res.booked_trades == res.venue_trades  # 0 lost, 0 invented
     assert res.venue_trades, "the session must have traded"
     assert res.ledger == res.venue_balances

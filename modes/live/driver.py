@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.clock import LiveClock
 from engine.config import RunConfig
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError
 from engine.reconcile import DeadManSwitch
 from modes.backtest import resolve_run
 from modes.console import warn
@@ -108,7 +108,13 @@ class LiveDriver:
     def __init__(self, config: RunConfig, mode: str, out: str | Path | None = None, *,
                  duration_s: float | None = None, health: bool | None = None,
                  confirm: Callable[[str], str] | None = None, write_html: bool = True,
-                 reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S) -> None:
+                 reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
+                 on_strategy_error: str = "cancel") -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
+        if on_strategy_error not in ("cancel", "keep"):
+            raise ConfigError(f"on_strategy_error = {on_strategy_error!r}: expected 'cancel' or 'keep'")
+        self.on_strategy_error = on_strategy_error
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         # a session's market is the venue's: instruments come from the instruments file (the
@@ -232,6 +238,7 @@ class LiveDriver:
             self._step(started, start=True, extra=extra)
             self._after_reconcile(ccxt_venues)
             next_periodic = time.monotonic() + self.reconcile_s
+            strategy_error: StrategyError | None = None
             with self.health.live():
                 deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
                 while not self._stop.is_set():
@@ -240,7 +247,17 @@ class LiveDriver:
                     await self._wait()
                     now = self._now()
                     expired = [cid for v in ccxt_venues.values() for cid in v.expired(now)]
-                    self._step(now, action="expire" if expired else None, ids=expired)
+                    try:
+                        self._step(now, action="expire" if expired else None, ids=expired)
+                    except StrategyError as exc:
+                        if not ccxt_venues:
+                            raise
+                        # no new submits; cancel the strategy's orders unless told to keep them
+                        strategy_error = exc
+                        keep = self.on_strategy_error == "keep"
+                        self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}",
+                                                               "cancel": not keep})
+                        break
                     if ccxt_venues:
                         lost = self.deadman.check(now)
                         if lost:
@@ -259,8 +276,17 @@ class LiveDriver:
                                 self._after_reconcile(ccxt_venues)
                     self.poll_control()
                     self.health.update(built, ccxt_venues)
-                await self._shutdown(ccxt_venues)
-            self.built.session.stop()
+                if strategy_error is None or self.on_strategy_error != "keep":
+                    await self._shutdown(ccxt_venues)
+                if strategy_error is not None:  # leave the session reconciled
+                    extra = await self._safety_record(ccxt_venues, "after-halt")
+                    if extra is not None:
+                        self._guarded_step(self._now(), extra=extra)
+                        self._after_reconcile(ccxt_venues)
+            if strategy_error is None:
+                self.built.session.stop()
+            else:
+                self.built.audit.seal(self.built.clock.now())
             self.recorder.journal({"stop": self.built.clock.now()})
             stopped = True
         finally:
@@ -278,6 +304,8 @@ class LiveDriver:
         summary = finish(self.built, resolved, mode, self.out, self.out.name, started=started,
                          extra={"errors": self._errors[-50:]}, write_html=self.write_html)
         self.health.final(summary)
+        if strategy_error is not None:  # the run directory is complete; the error is the user's
+            raise strategy_error
         return self.out
 
     async def _first_books(self, tasks: list[asyncio.Task]) -> None:
@@ -359,6 +387,14 @@ class LiveDriver:
         run_step(self.built, record, reports)
         self.recorder.maybe_flush(now)
 
+    def _guarded_step(self, now: int, **kw: Any) -> None:
+        """A step after the strategy failed: its callbacks may raise again; the venue's
+        answers are merged before any callback, so they are never lost."""
+        try:
+            self._step(now, **kw)
+        except StrategyError as exc:
+            self._on_error("strategy (halted)", exc)
+
     def poll_control(self) -> None:
         """Commands from outside (`tickparity kill|approve|resume RUN`): the risk layer's
         control inbox is polled here, once per step (the one call site for it)."""
@@ -373,11 +409,11 @@ class LiveDriver:
         session = self.built.session
         if not any(o.is_open for o in session.oms.by_no.values()):
             return
-        self._step(self._now(), action="cancel_all")
+        self._guarded_step(self._now(), action="cancel_all")
         deadline = time.monotonic() + SHUTDOWN_S
         while time.monotonic() < deadline and any(o.is_open for o in session.oms.by_no.values()):
             await self._wait()
-            self._step(self._now())
+            self._guarded_step(self._now())
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
@@ -385,7 +421,7 @@ class LiveDriver:
 
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
     """One recorded step (the live driver and the replay both call this)."""
-    if record.get("c") in ("reconcile", "deadman"):  # before on_start: adoption comes first
+    if record.get("c") in ("reconcile", "deadman", "halt"):  # before on_start: adoption comes first
         from modes.live import safety
 
         safety.apply(built, record)
@@ -407,7 +443,13 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
 
 def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
-             write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S) -> Path:
-    """Run a paper/testnet/live session; returns its run directory (docs/live.md)."""
+             write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
+             on_strategy_error: str = "cancel") -> Path:
+    """Run a paper/testnet/live session; returns its run directory (docs/live.md).
+
+    A strategy exception in testnet/live stops new submits, cancels the strategy's open
+    orders (`on_strategy_error="keep"` leaves them), reconciles, writes the run directory
+    and then raises the StrategyError."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
-                      write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s).run()
+                      write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
+                      on_strategy_error=on_strategy_error).run()

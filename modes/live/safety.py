@@ -6,8 +6,8 @@ gateway and records it as one step action `{"c": "reconcile", "at", "open", "bal
 "sides"}`; `apply` (called by `run_step`) runs `engine.reconcile.Reconciler` on it: at
 "start" the ledger's balances are seeded from the venue's and orders of an earlier session
 of ours are adopted before any new order; later a difference closes the gate (new submits
-refused with `fail_closed`). `{"c": "deadman", "why"}` halts the strategy and cancels its
-orders. docs/live.md "Reconciliation", "Warm restart", "Dead-man switch".
+refused with `fail_closed`). `{"c": "deadman", "why"}` and `{"c": "halt", "why", "cancel"}`
+(a strategy exception) halt the strategy and cancel its orders (unless cancel is false). docs/live.md "Reconciliation", "Warm restart", "Dead-man switch".
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def reconciler(session: Any) -> Reconciler:
 def apply(built: Any, record: dict[str, Any]) -> None:
     """Run one recorded safety action on the session (see module doc)."""
     session = built.session
-    if record["c"] == "deadman":
-        built.current[0] = "deadman"
-        halt_strategy(session, record["why"])
+    if record["c"] in ("deadman", "halt"):  # the dead-man switch; a strategy exception
+        built.current[0] = record["c"]
+        halt_strategy(session, record["why"], cancel=record.get("cancel", True))
         return
     built.current[0] = "reconcile"
     balances = {v: {a: (Decimal(f), Decimal(lk)) for a, (f, lk) in assets.items()} for v, assets in record["bal"].items()}

@@ -15,7 +15,9 @@ start, after every reconnect and every N seconds:
 
 An order the OMS holds open but the venue does not list is not yet a mismatch: it may have
 filled a moment ago. It is returned in `lookups` (the caller asks the venue by client id and
-merges the answer) and only a difference that survives the lookup counts. On a mismatch the
+merges the answer) and only a difference that survives the lookup counts; a balance
+difference counts when the next check finds the same amount missing (a balance read can
+race fills that are still on their way). On a mismatch the
 gate fails closed: no new submits (the session refuses them with reason
 `reconcile_mismatch`), cancels still go out, and `Report.text()` says exactly what differs
 (which order or asset, ours vs the venue's). The gate reopens only on an explicit
@@ -69,6 +71,7 @@ class Report:
     at: str  # "start", "reconnect", "periodic", "after-kill", ...
     differences: list[Difference] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)  # client ids to look up, then re-check
+    pending: list[Difference] = field(default_factory=list)  # balance gaps seen once: check again
     adopted: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)  # open at the venue, not ours (reported)
 
@@ -159,15 +162,19 @@ def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, Ven
 
 
 def compare_balances(ledger: Ledger, venue: str, assets: Iterable[str],
-                     balances: Mapping[str, tuple[Decimal, Decimal]], report: Report) -> None:
-    """Ledger balance vs the venue's free + locked, exactly, for each asset the run trades."""
+                     balances: Mapping[str, tuple[Decimal, Decimal]]) -> list[tuple[Difference, Decimal]]:
+    """Ledger balance vs the venue's free + locked, exactly, for each asset the run trades:
+    each difference with its amount (ours - venue's)."""
+    out = []
     for asset in sorted(set(assets)):
         ours = ledger.balance(venue, asset)
         free, locked = balances.get(asset, (Decimal(0), Decimal(0)))
         theirs = free + locked
         if ours != theirs:
-            report.differences.append(Difference("balance", f"{venue}:{asset}", decimal_str(ours),
-                                                 f"{decimal_str(theirs)} (free {decimal_str(free)}, locked {decimal_str(locked)})"))
+            out.append((Difference("balance", f"{venue}:{asset}", decimal_str(ours),
+                                   f"{decimal_str(theirs)} (free {decimal_str(free)}, locked {decimal_str(locked)})"),
+                        ours - theirs))
+    return out
 
 
 def traded_assets(instruments: Iterable[Instrument], venue: str) -> set[str]:
@@ -223,6 +230,7 @@ class Reconciler:
         session.gate = self.gate  # type: ignore[attr-defined]
         self.reports: list[Report] = []
         self.last: Report | None = None  # the latest check, final or waiting for lookups
+        self._balance_gaps: dict[str, Decimal] = {}  # balance differences of the last check
         self.last_ns = 0
 
     def due(self, now_ns: int) -> bool:
@@ -243,12 +251,23 @@ class Reconciler:
                 report.differences.append(Difference(
                     "order", state.client_id, "unknown to the OMS",
                     f"{state.status.name} " + _order_text(state.price, state.qty, state.filled, inst)))
+        # a balance read can race fills still on their way (the venue moved between its
+        # answer and their merge): a balance difference counts only when the next check
+        # finds the same amount missing; until then it is pending (the caller checks again)
+        pending: dict[str, Decimal] = {}
         for venue, assets in balances.items():
-            compare_balances(s.ledger, venue, traded_assets(s.instruments.values(), venue), assets, report)
+            for diff, amount in compare_balances(s.ledger, venue, traded_assets(s.instruments.values(), venue),
+                                                 assets):
+                pending[diff.key] = amount
+                if self._balance_gaps.get(diff.key) == amount:
+                    report.differences.append(diff)
+                else:
+                    report.pending.append(diff)
+        self._balance_gaps = pending
         now = s.clock.now()
         self.last_ns = now
         self.last = report
-        if report.lookups:  # not final yet: the caller looks these up and checks again
+        if report.ok and (report.lookups or report.pending):  # not final yet: check again
             return report
         self.reports.append(report)
         s.audit.write(now, "reconcile", at=at, ok=report.ok,

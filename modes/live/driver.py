@@ -363,6 +363,8 @@ class LiveDriver:
                 order = self.built.session.oms.by_client[cid]
                 ccxt_venues[order.instrument.venue].request_order_state(order, now)
             self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
+        elif report.pending and report.ok:  # a balance gap seen once: read the venue again
+            self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
         elif not report.ok or report.adopted or report.foreign:
             warn(report.text())
 

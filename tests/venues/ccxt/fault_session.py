@@ -27,7 +27,6 @@ from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.strategy import Strategy
 from engine.types import load_instruments
-from engine.types.venue_reports import VenueOrderState
 from modes.live.reports import apply_report
 from venues.ccxt import CcxtVenue
 from venues.ccxt.ratelimit import WeightLimiter
@@ -196,20 +195,14 @@ async def trade_through(emu, prefix: str, fault: dict | None, tmp_path, *, ticks
                 break
 
         async def reconcile(at: str):
-            for _ in range(3):
+            """As the live driver: check; look up what it asks for; check again."""
+            for _ in range(4):
                 venue_open = await gw.open_orders()
-                bal = {"binance": await gw.balances()}
-                report = rec.check(at, venue_open, bal, sides=gw.sides)
-                if not report.lookups:
+                report = rec.check(at, venue_open, {"binance": await gw.balances()}, sides=gw.sides)
+                if not (report.lookups or report.pending) or not report.ok:
                     return report
-                answers = {}
                 for cid in report.lookups:
-                    records = await gw.lookup(session.oms.by_client[cid])
-                    merge.apply(records)
-                    answers[cid] = next(r for r in records if isinstance(r, VenueOrderState))
-                report = rec.check(at, venue_open, bal, sides=gw.sides, looked_up=answers)
-                if not report.lookups:
-                    return report
+                    merge.apply(await gw.lookup(session.oms.by_client[cid]))
             return report
 
         await reconcile("start")

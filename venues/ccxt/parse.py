@@ -98,28 +98,3 @@ def balances(balance: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
             out[str(row["asset"])] = (free, locked)
     return out
 
-
-def execution_report(info: dict[str, Any], inst: Instrument, local_ts: int) -> tuple[VenueOrderState, VenueFill | None]:
-    """One user-stream executionReport (ccxt.pro's `info` of watch_orders / watch_my_trades)
-    as the order's state and, for x = TRADE, its fill. Fields (Binance "User Data Streams"):
-    c client id (C = the original on CANCELED), i order id, X status, q qty, z cumulative
-    filled, p price, E event ms; t trade id, L last price, l last qty, n commission, N its
-    asset, m maker, T trade ms."""
-    cid = info.get("C") or info.get("c") or ""
-    raw = str(info.get("X", "")).upper()
-    price = Decimal(str(info.get("p", "0")))
-    state = VenueOrderState(
-        client_id=cid, venue_order_id=str(info.get("i")), status=STATUS.get(raw, OrderStatus.ACKNOWLEDGED),
-        price=inst.price_to_ticks(price) if price else 0, qty=inst.qty_to_lots(Decimal(str(info.get("q", "0")))),
-        filled=inst.qty_to_lots(Decimal(str(info.get("z", "0")))), exch_ts=int(info.get("E", 0)) * _MS,
-        local_ts=local_ts, reason=ReasonCode.SELF_TRADE_PREVENTION.value if raw == "EXPIRED_IN_MATCH" else None,
-        source="stream")
-    fill = None
-    if str(info.get("x", "")).upper() == "TRADE":
-        fill = VenueFill(
-            client_id=cid, venue_order_id=str(info.get("i")), trade_id=str(info.get("t")),
-            price=inst.price_to_ticks(Decimal(str(info["L"]))), qty=inst.qty_to_lots(Decimal(str(info["l"]))),
-            fee=Decimal(str(info.get("n") or "0")), fee_asset=str(info.get("N") or inst.quote),
-            liquidity=Liquidity.MAKER if info.get("m") in (True, "true") else Liquidity.TAKER,
-            exch_ts=int(info.get("T", 0)) * _MS, local_ts=local_ts, source="stream")
-    return state, fill

@@ -67,12 +67,13 @@ class Gateway:
     exchange: an async ccxt client (create it with `enableRateLimit=False`: this limiter
     knows the venue's weights); instruments: keyed by ccxt symbol; now: the local clock in
     ns (LiveClock.now); stp: the engine STP name sent with every order (None: the venue's
-    account default).
+    account default); max_order_wait_s: a submit or amend that would have to wait longer
+    than this for the request budget is rejected locally instead of sent late.
     """
 
     def __init__(self, exchange: Any, instruments: Mapping[str, Instrument], *, now: Callable[[], int],
                  limiter: WeightLimiter | None = None, backoff: Backoff | None = None,
-                 stp: str | None = None, resolve: bool = True,
+                 stp: str | None = None, resolve: bool = True, max_order_wait_s: float = 1.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.exchange = exchange
         self.instruments = dict(instruments)
@@ -81,6 +82,7 @@ class Gateway:
         self.backoff = backoff or Backoff()
         self.stp = stp
         self.resolve = resolve
+        self.max_order_wait_s = max_order_wait_s
         self.sleep = sleep
         self.stats = GatewayStats()
         self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
@@ -94,7 +96,15 @@ class Gateway:
         http_method, path = _ENDPOINTS[method]
         attempt = 0
         while True:
-            self.stats.waited_s += await self.limiter.acquire(http_method, path, query, sleep=self.sleep)
+            while (delay := self.limiter.reserve(http_method, path, query)) > 0:
+                if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
+                    # an order sent that late would act on a market that has moved on:
+                    # refused here, never queued (the venue's budget is spent, or a 429 holds)
+                    return None, Classified(Outcome.REJECTED, False, False, evidence={
+                        "local": "the venue's request budget is spent", "wait_s": round(delay, 3)})
+                self.limiter.waits += 1
+                self.stats.waited_s += delay
+                await self.sleep(delay)
             self.stats.calls += 1
             with ResponseTap.capture() as reply:
                 try:

@@ -10,8 +10,9 @@ days) — after the first 429 we send nothing more in that window, so we never p
 
 The limiter is a token bucket whose tokens come back at the venue's window boundaries
 (that is how the venue itself counts; a continuously refilling bucket would believe in
-tokens the venue has not given back yet). `headroom` keeps a share of the budget unused
-for the requests other processes start between two of our headers.
+tokens the venue has not given back yet). `headroom` keeps a share of the IP's weight budget
+unused for the requests other processes start between two of our headers (the order
+counts are the account's: their whole budget is used).
 
 Use it with ccxt's own limiter off (`enableRateLimit=False`): ccxt's is a 50 ms leaky
 bucket that knows neither the weights nor the headers.
@@ -80,9 +81,10 @@ class WeightLimiter:
             return (self._minute + 1) * 60 - now + 0.001
         is_order = (method, path) in ORDER_ENDPOINTS
         if is_order:
-            if self._orders + 1 > self.orders_per_10s * self.headroom:
+            # the order counts are per account (the headers correct them): the whole budget
+            if self._orders + 1 > self.orders_per_10s:
                 return (self._tens + 1) * 10 - now + 0.001
-            if self._orders_day + 1 > self.orders_per_day * self.headroom:
+            if self._orders_day + 1 > self.orders_per_day:
                 return (self._day + 1) * 86400 - now + 0.001
             self._orders += 1
             self._orders_day += 1

@@ -191,3 +191,30 @@ def test_rate_limit_429_waits_retry_after_and_never_earns_a_418(emu):
     assert limiter.throttled == 1  # one 429, never a second (a 418 needs repeats)
     assert slept and slept[0] >= 1.0  # Retry-After honoured
     assert len(journal_orders(emu, "gw-429")) == 1
+
+
+def test_an_order_that_would_wait_long_for_the_budget_is_refused_not_sent_late(emu):
+    """A 429's Retry-After of 30 s: a submit is rejected locally at once (evidence says why),
+    never queued; a cancel waits its turn (fake clock)."""
+    wall = [2_000_000.0]
+    limiter = WeightLimiter(wall=lambda: wall[0])
+    slept = []
+
+    async def fake_sleep(s):
+        slept.append(s)
+        wall[0] += s
+
+    async def go():
+        async with gateway(emu, limiter=limiter, sleep=fake_sleep) as gw:
+            px = await _bid(gw) - 50
+            limiter.observe(429, {"Retry-After": "30"})
+            refused = await gw.submit(order("gw-late", +1, str(px)))
+            calls = gw.stats.calls
+            cancel = await gw.cancel(order("gw-late", +1, str(px)))
+            return refused, calls, cancel
+
+    refused, calls, cancel = run(go())
+    res = _result(refused)
+    assert res.outcome is Outcome.REJECTED and res.evidence["local"] == "the venue's request budget is spent"
+    assert res.evidence["wait_s"] == pytest.approx(30.0) and calls == 0 and journal_orders(emu, "gw-late") == []
+    assert slept == [pytest.approx(30.0)] and _result(cancel).evidence["code"] == -2011  # waited, then sent

@@ -129,6 +129,8 @@ class TradingSession(VenueMerge):
         self.triggers = self.contingent.watch
         # engine.ledger.QuoteMarks: equity in a reporting currency (None: quote assets 1:1)
         self.quote_marks = None
+        # live modes: engine.reconcile.Gate; closed = new submits refused (fail closed)
+        self.gate: Any = None
 
     # -- lookups -------------------------------------------------------------------------
     def instrument(self, instrument_id: str) -> Instrument:
@@ -330,7 +332,9 @@ class TradingSession(VenueMerge):
                          instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
                          qty=decimal_str(qty), price=None if price is None else decimal_str(price),
                          reduce_only=reduce_only, parent_id=parent_id)
-        reason = self._venue_rules(order, qty, price, best_bid, best_ask)
+        reason = ReasonCode.FAIL_CLOSED if self.gate is not None and self.gate.closed else None
+        if reason is None:  # live modes fail closed after a reconciliation mismatch (engine/reconcile.py)
+            reason = self._venue_rules(order, qty, price, best_bid, best_ask)
         if reason is None and inst.contract:  # the venue's margin check (engine/margin.py)
             reason = self._margin_check(order, price)
         if reason is None:

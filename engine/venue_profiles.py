@@ -39,9 +39,11 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     "fee_asset",
     # live modes (paper/testnet/live; a backtest accepts and ignores them, so one config
     # serves every mode): the ccxt exchange id, an optional base URL (e.g. the emulator's)
-    # and where the credentials come from (names of environment variables, or a secrets file)
+    # and where the credentials come from (names of environment variables, or a secrets file);
+    # `account` names the account (the live confirmation asks for it)
     "exchange",
     "url",
+    "account",
     "api_key_env",
     "secret_env",
     "secrets_file",

@@ -23,7 +23,7 @@ EXAMPLES = {
 def register(sub: argparse._SubParsersAction) -> None:
     helps = {"paper": "trade the live market on the simulated venue (backtest matching rules)",
              "testnet": "trade on the venue's sandbox (testnet URLs, or [venues.X] url)",
-             "live": "trade real money (needs a typed confirmation or TICKPARITY_LIVE_CONFIRM)"}
+             "live": "trade real money (needs the account's name typed, or TICKPARITY_CONFIRM_LIVE=<account>)"}
     for mode, text in helps.items():
         p = sub.add_parser(mode, help=text, description=f"{text[0].upper()}{text[1:]}; records the session "
                            "into a run directory that `tickparity replay` re-runs (docs/live.md).")

@@ -101,6 +101,7 @@ class ReasonCode(StrEnum):
     MIN_QTY = "min_qty"
     MIN_NOTIONAL = "min_notional"
     DUPLICATE_CLIENT_ID = "duplicate_client_id"
+    FAIL_CLOSED = "fail_closed"
     # risk
     KILL_SWITCH = "kill_switch"
     MAX_ORDER_NOTIONAL = "max_order_notional"
@@ -164,6 +165,8 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.MIN_QTY, _L, "qty below the instrument's min_qty (the venue's lot-size filter)"),
     Reason(_C.MIN_NOTIONAL, _L, "qty x price (market: x the touch) below the instrument's min_notional"),
     Reason(_C.DUPLICATE_CLIENT_ID, _L, "client id already used by an order or parent of this run"),
+    Reason(_C.FAIL_CLOSED, _L, "new orders refused: reconciliation with the venue found a difference, "
+           "the dead-man switch fired or the strategy raised (docs/live.md)"),
     Reason(_C.KILL_SWITCH, _R, "the kill switch is on: every new order is refused"),
     Reason(_C.MAX_ORDER_NOTIONAL, _R, "qty x price (market: x the local mid) above [risk] max_order_notional"),
     Reason(_C.MAX_POSITION, _R, "|position + signed qty| would exceed [risk] max_position"),

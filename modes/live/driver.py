@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -28,18 +27,24 @@ import numpy as np
 
 from engine.clock import LiveClock
 from engine.config import RunConfig
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError
+from engine.reconcile import DeadManSwitch
 from modes.backtest import resolve_run
 from modes.console import warn
 from modes.live.build import MODES, build_session, config_to_json, finish
 from modes.live.feed import watch_books, watch_trades
 from modes.live.health import Health
 from modes.live.recording import SessionRecorder
+from venues.ccxt.confirm import confirm_live as _confirm_live
+from venues.ccxt.credentials import Credentials
+from venues.ccxt.credentials import load_credentials as _load_credentials
 
 TICK_S = 0.02
+RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
+DEADMAN_S = 60.0  # no market data this long: cancel everything (docs/live.md "Dead-man switch")
+RECHECK_S = 1.0  # after a reconnect, or lookups a reconciliation asked for
 FIRST_BOOK_TIMEOUT_S = 15.0
 SHUTDOWN_S = 3.0
-CONFIRM_ENV = "TICKPARITY_LIVE_CONFIRM"
 NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
 
 
@@ -57,49 +62,20 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
     return {"exchange": exchange, "url": url}
 
 
-def load_credentials(table: dict[str, Any], venue: str) -> tuple[str, str]:
-    """(api key, secret) of a venue: venues.ccxt.credentials.load_credentials when present
-    (environment variables or a 0600 secrets file), otherwise the environment variables the
-    table names (`api_key_env`, `secret_env`; default API_KEY and SECRET). Never logged."""
-    try:
-        from venues.ccxt.credentials import load_credentials as load  # type: ignore[import-not-found]
-    except ImportError:
-        load = None
-    if load is not None:
-        return load(table, venue)
-    if "secrets_file" in table:
-        raise ConfigError(f"[venues.{venue}] secrets_file: needs venues.ccxt.credentials, which this "
-                          "installation lacks; use api_key_env / secret_env")
-    key_env = str(table.get("api_key_env", "API_KEY"))
-    secret_env = str(table.get("secret_env", "SECRET"))
-    key, secret = os.environ.get(key_env), os.environ.get(secret_env)
-    if not key or not secret:
-        raise ConfigError(f"[venues.{venue}]: set the environment variables {key_env} and {secret_env} "
-                          "(the API key and secret; names from api_key_env / secret_env)")
-    return key, secret
+def load_credentials(table: dict[str, Any], venue: str) -> Credentials:
+    """The venue's API key and secret (venues.ccxt.credentials: environment variables or a
+    0600 secrets file), masked whenever printed. Never logged."""
+    return _load_credentials(table, venue)
 
 
-def confirm_live(venue: str, settings: dict[str, Any], confirm: Callable[[str], str] | None) -> None:
-    """A live session trades real money: the user types the venue's name (or sets
-    TICKPARITY_LIVE_CONFIRM to it for unattended runs). venues.ccxt.confirmation.confirm_live
-    replaces this when present (it names the account too)."""
-    try:
-        from venues.ccxt.confirmation import confirm_live as hook  # type: ignore[import-not-found]
-    except ImportError:
-        hook = None
-    if hook is not None:
-        hook(venue, settings)
-        return
-    given = os.environ.get(CONFIRM_ENV)
-    if given is None and confirm is not None:
-        given = confirm(f"LIVE trading on {settings['exchange']} (venue {venue!r}"
-                        f"{', ' + settings['url'] if settings['url'] else ''}). Type the venue name to go on: ")
-    if (given or "").strip() != venue:
-        raise ConfigError(f"live mode not confirmed for venue {venue!r}: type its name at the prompt "
-                          f"or set {CONFIRM_ENV}={venue}")
+def confirm_live(venue: str, settings: dict[str, Any], account: str, confirm: Callable[[str], str] | None) -> None:
+    """A live session trades real money: it names the venue and the account, and the user
+    types the account's name (or sets TICKPARITY_CONFIRM_LIVE to it for unattended runs);
+    venues.ccxt.confirm raises LiveNotConfirmed (exit 2) otherwise."""
+    _confirm_live(venue, account, settings["exchange"], settings["url"], ask=confirm)
 
 
-def make_exchange(mode: str, settings: dict[str, Any], credentials: tuple[str, str] | None) -> Any:
+def make_exchange(mode: str, settings: dict[str, Any], credentials: Credentials | None) -> Any:
     """A ccxt.pro exchange for `settings` (mode testnet: the venue's sandbox URLs; a `url`
     points every REST and websocket URL at that host, e.g. the emulator)."""
     import ccxt.pro as ccxtpro
@@ -115,10 +91,11 @@ def make_exchange(mode: str, settings: dict[str, Any], credentials: tuple[str, s
                               "(the emulator's dialect)")
         from venues.emulator import ccxt_config
 
-        config = ccxt_config(settings["url"], *(credentials or (None, None)), **extra)
+        keys = (credentials.api_key, credentials.secret) if credentials else (None, None)
+        config = ccxt_config(settings["url"], *keys, **extra)
         config["enableRateLimit"] = False  # loopback: the emulator enforces Binance's limits itself
         return cls(config)
-    config = extra | ({"apiKey": credentials[0], "secret": credentials[1]} if credentials else {})
+    config = extra | (credentials.ccxt() if credentials else {})
     exchange = cls(config)
     if mode == "testnet":
         exchange.set_sandbox_mode(True)
@@ -130,7 +107,14 @@ class LiveDriver:
 
     def __init__(self, config: RunConfig, mode: str, out: str | Path | None = None, *,
                  duration_s: float | None = None, health: bool | None = None,
-                 confirm: Callable[[str], str] | None = None, write_html: bool = True) -> None:
+                 confirm: Callable[[str], str] | None = None, write_html: bool = True,
+                 reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
+                 on_strategy_error: str = "cancel") -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
+        if on_strategy_error not in ("cancel", "keep"):
+            raise ConfigError(f"on_strategy_error = {on_strategy_error!r}: expected 'cancel' or 'keep'")
+        self.on_strategy_error = on_strategy_error
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         # a session's market is the venue's: instruments come from the instruments file (the
@@ -146,18 +130,23 @@ class LiveDriver:
         if self.out.exists() and any(self.out.iterdir()):
             raise ConfigError(f"--out {self.out} exists and is not empty; a session needs a fresh directory")
         self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
-        self.credentials: dict[str, tuple[str, str] | None] = {}
+        self.credentials: dict[str, Credentials | None] = {}
         for venue, settings in self.settings.items():
+            creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue)
             if mode == "live":
-                confirm_live(venue, settings, confirm)
-            self.credentials[venue] = (None if mode == "paper"
-                                       else load_credentials(config.venues.get(venue, {}), venue))
+                confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
+            self.credentials[venue] = creds
         self.health_on = health
         self.clock = LiveClock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._reports: list[Any] = []
         self._errors: list[str] = []
+        # reconciliation (start, after a user-stream error, every reconcile_s) and the
+        # dead-man switch on the market feed (modes.live.safety, engine.reconcile)
+        self.reconcile_s = reconcile_s
+        self.deadman = DeadManSwitch(timeout_s=deadman_s, streams=("market",))
+        self._reconcile_at: tuple[float, str] | None = None
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
@@ -171,6 +160,7 @@ class LiveDriver:
         rows["local_ts"] = np.maximum(rows["local_ts"], max(self._last_local, self.built.stepper.last_local))
         self._last_local = int(rows["local_ts"][-1])
         self.recorder.rows(rows)
+        self.deadman.touch("market", int(rows["local_ts"][-1]))
         self.built.stepper.push(rows)
         self.health.rows(rows)
         self._wake.set()
@@ -182,6 +172,8 @@ class LiveDriver:
     def _on_error(self, what: str, exc: BaseException) -> None:
         self._errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
         self.health.error(what)
+        if what.startswith("user stream"):  # events may be lost: reconcile once it is back
+            self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> Path:
@@ -247,21 +239,62 @@ class LiveDriver:
                 tasks.append(asyncio.create_task(venue.watch_my_trades()))
             await self._first_books(tasks)
             started = self._now()
-            self._step(started, start=True)
+            extra = await self._safety_record(ccxt_venues, "start") if ccxt_venues else None
+            self._step(started, start=True, extra=extra)
+            self._after_reconcile(ccxt_venues)
+            next_periodic = time.monotonic() + self.reconcile_s
+            strategy_error: StrategyError | None = None
             with self.health.live():
                 deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
                 while not self._stop.is_set():
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     await self._wait()
-                    self._step(self._now())
+                    now = self._now()
+                    expired = [cid for v in ccxt_venues.values() for cid in v.expired(now)]
+                    try:
+                        self._step(now, action="expire" if expired else None, ids=expired)
+                    except StrategyError as exc:
+                        if not ccxt_venues:
+                            raise
+                        # no new submits; cancel the strategy's orders unless told to keep them
+                        strategy_error = exc
+                        keep = self.on_strategy_error == "keep"
+                        self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}",
+                                                               "cancel": not keep})
+                        break
+                    if ccxt_venues:
+                        lost = self.deadman.check(now)
+                        if lost:
+                            self._step(self._now(), extra={"c": "deadman",
+                                                           "why": f"dead-man switch: no market data for > "
+                                                                  f"{self.deadman.timeout_ns / 1e9:g} s"})
+                        due = self._reconcile_at
+                        if due is None and time.monotonic() >= next_periodic:
+                            due = (0.0, "periodic")
+                        if due is not None and time.monotonic() >= due[0]:
+                            self._reconcile_at = None
+                            next_periodic = time.monotonic() + self.reconcile_s
+                            extra = await self._safety_record(ccxt_venues, due[1])
+                            if extra is not None:
+                                self._step(self._now(), extra=extra)
+                                self._after_reconcile(ccxt_venues)
                     self.poll_control()
                     self.health.update(built, ccxt_venues)
                     failure = _failed_task(tasks)
                     if failure is not None:  # a feed or stream task died: stop cleanly, then say why
                         break
-                await self._shutdown(ccxt_venues)
-            self.built.session.stop()
+                if strategy_error is None or self.on_strategy_error != "keep":
+                    await self._shutdown(ccxt_venues)
+                if strategy_error is not None:  # leave the session reconciled
+                    extra = await self._safety_record(ccxt_venues, "after-halt")
+                    if extra is not None:
+                        self._guarded_step(self._now(), extra=extra)
+                        self._after_reconcile(ccxt_venues)
+            if strategy_error is None:
+                self.built.session.stop()
+            else:
+                self.built.audit.seal(self.built.clock.now())
             self.recorder.journal({"stop": self.built.clock.now()})
             stopped = True
         finally:
@@ -281,6 +314,8 @@ class LiveDriver:
                                 "stopped_by": None if failure is None else f"{type(failure).__name__}: {failure}"},
                          write_html=self.write_html)
         self.health.final(summary)
+        if strategy_error is not None:  # the run directory is complete; the error is the user's
+            raise strategy_error
         if failure is not None:
             raise failure
         return self.out
@@ -315,7 +350,38 @@ class LiveDriver:
                 pass
         self._wake.clear()
 
-    def _step(self, now: int, *, start: bool = False, action: str | None = None) -> None:
+    async def _safety_record(self, ccxt_venues: dict[str, Any], at: str) -> dict[str, Any] | None:
+        """The venue's open orders and balances as a reconcile step action (None: the venue
+        did not answer; tried again after RECHECK_S)."""
+        from modes.live import safety
+
+        try:
+            return await safety.fetch(ccxt_venues, at)
+        except Exception as exc:
+            self._on_error(f"reconcile ({at})", exc)
+            self._reconcile_at = (time.monotonic() + RECHECK_S, at)
+            return None
+
+    def _after_reconcile(self, ccxt_venues: dict[str, Any]) -> None:
+        """Print what differs; ask for the lookups a reconciliation wants, then check again."""
+        from modes.live import safety
+
+        report = safety.reconciler(self.built.session).last
+        if report is None:
+            return
+        if report.lookups:
+            now = self._now()
+            for cid in report.lookups:
+                order = self.built.session.oms.by_client[cid]
+                ccxt_venues[order.instrument.venue].request_order_state(order, now)
+            self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
+        elif report.pending and report.ok:  # a balance gap seen once: read the venue again
+            self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
+        elif not report.ok or report.adopted or report.foreign:
+            warn(report.text())
+
+    def _step(self, now: int, *, start: bool = False, action: str | None = None,
+              ids: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
         """Record, then run, one step (the order matters: a crash mid-step is replayable)."""
         from modes.live.reports import report_json
 
@@ -327,9 +393,21 @@ class LiveDriver:
             record["start"] = 1
         if action:
             record["c"] = action
+        if ids:
+            record["ids"] = ids
+        if extra:
+            record.update(extra)
         self.recorder.journal(record)
         run_step(self.built, record, reports)
         self.recorder.maybe_flush(now)
+
+    def _guarded_step(self, now: int, **kw: Any) -> None:
+        """A step after the strategy failed: its callbacks may raise again; the venue's
+        answers are merged before any callback, so they are never lost."""
+        try:
+            self._step(now, **kw)
+        except StrategyError as exc:
+            self._on_error("strategy (halted)", exc)
 
     def poll_control(self) -> None:
         """Commands from outside (`tickparity kill|approve|resume RUN`): the risk layer's
@@ -348,7 +426,9 @@ class LiveDriver:
         for the answers and for commands in flight, so the run ends with nothing resting
         and nothing unknown; what is still open is reported."""
         session = self.built.session
-        self._step(self._now(), action="cancel_all")
+        if not any(o.is_open for o in session.oms.by_no.values()):
+            return
+        self._guarded_step(self._now(), action="cancel_all")
         deadline = time.monotonic() + SHUTDOWN_S
 
         def busy() -> bool:  # open orders, or commands still on their way (never cut one off)
@@ -357,7 +437,7 @@ class LiveDriver:
 
         while time.monotonic() < deadline and busy():
             await self._wait()
-            self._step(self._now())
+            self._guarded_step(self._now())
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
@@ -374,6 +454,10 @@ def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:
 
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
     """One recorded step (the live driver and the replay both call this)."""
+    if record.get("c") in ("reconcile", "deadman", "halt"):  # before on_start: adoption comes first
+        from modes.live import safety
+
+        safety.apply(built, record)
     if record.get("start"):
         built.clock.advance_to(max(built.clock.now(), int(record["now"])))
         built.current[0] = "on_start"
@@ -386,12 +470,22 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
             if order.is_open and order.cancel_req_ts is None:
                 built.session.cancel(order.client_id)
+    if record.get("c") == "expire":  # GTD emulated: the venue has none (venues/ccxt/orders.py)
+        built.current[0] = "gtd_expiry"
+        for cid in record.get("ids", ()):
+            built.session.cancel(cid)
     built.stepper.step(int(record["now"]), reports)
 
 
 def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
-             write_html: bool = True) -> Path:
-    """Run a paper/testnet/live session; returns its run directory (docs/live.md)."""
+             write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
+             on_strategy_error: str = "cancel") -> Path:
+    """Run a paper/testnet/live session; returns its run directory (docs/live.md).
+
+    A strategy exception in testnet/live stops new submits, cancels the strategy's open
+    orders (`on_strategy_error="keep"` leaves them), reconciles, writes the run directory
+    and then raises the StrategyError."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
-                      write_html=write_html).run()
+                      write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
+                      on_strategy_error=on_strategy_error).run()

@@ -5,10 +5,12 @@ from a strategy callback; the venue answers over the network. Each call here sta
 asyncio task and returns at once; every answer — the REST reply, the user stream's
 executionReports and trades, a lookup — becomes a typed record of
 `engine.types.venue_reports` handed to `sink`, which the live driver applies to the session
-at its next step (and records, for `tickparity replay`). Outcomes are classified here only
-as far as the exception class says (ccxt's network errors are ambiguous, its exchange errors
-are rejections with the venue's evidence); resolving an ambiguous outcome is the OMS's job,
-through `request_order_state`, never a blind resubmit.
+at its next step (and records, for `tickparity replay`). Commands, lookups, open orders and
+balances go through `venues.ccxt.gateway.Gateway`: the venue's request budget
+(`ratelimit`), retries of what is safe to resend (`retry`), and the typed outcome of each
+failure from the HTTP status, the venue's code and ccxt's exception (`outcomes`; a submit
+that may have reached the venue is never resent); resolving an ambiguous outcome is the
+OMS's job, through `request_order_state`, never a blind resubmit.
 
 ccxt vocabulary (unified API, https://docs.ccxt.com): `create_order(symbol, type, side,
 amount, price, params)` with `newClientOrderId`, `timeInForce` (GTC/IOC/FOK), `postOnly`;
@@ -26,18 +28,16 @@ from typing import Any
 import numpy as np
 
 from engine.oms import Order
-from engine.types import Instrument, Liquidity, OrderStatus, OrderType, TimeInForce
+from engine.types import Instrument, Liquidity, OrderStatus, TimeInForce
 from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from venues.ccxt.gateway import Gateway
+from venues.ccxt.orders import ExpiryWatch
+from venues.ccxt.ratelimit import WeightLimiter
 
 NS_PER_MS = 1_000_000
 
 _STATUS = {"canceled": OrderStatus.CANCELLED, "expired": OrderStatus.EXPIRED,
            "rejected": OrderStatus.REJECTED}
-
-# ccxt exception class name -> the engine's reason code (engine.types.orders.ReasonCode values)
-_REASONS = {"InsufficientFunds": "insufficient_balance", "OrderImmediatelyFillable": "post_only_would_take",
-            "OrderNotFound": "unknown_order", "InvalidOrder": None, "BadRequest": None}
-
 
 def order_status(order: dict[str, Any], filled: int) -> OrderStatus:
     """A ccxt unified order's status as the engine's (open + fills = partially filled)."""
@@ -47,26 +47,6 @@ def order_status(order: dict[str, Any], filled: int) -> OrderStatus:
     if status == "closed":
         return OrderStatus.FILLED
     return _STATUS.get(status, OrderStatus.ACKNOWLEDGED)
-
-
-def classify_error(exc: BaseException) -> tuple[Outcome, str | None, dict[str, Any]]:
-    """(outcome, reason code, evidence) of a ccxt exception raised by a command.
-
-    Network-class errors (timeouts, 5xx, lost connections, 429s) leave the venue's state
-    unknown: ambiguous. Exchange-class errors are the venue's refusal: rejected, with the
-    exception's class and message (which carries the venue's code) as evidence.
-    """
-    import ccxt
-
-    evidence = {"error": type(exc).__name__, "message": str(exc)[:500]}
-    if isinstance(exc, ccxt.NetworkError):
-        return Outcome.AMBIGUOUS, None, evidence
-    if isinstance(exc, ccxt.ExchangeError):
-        for cls in type(exc).__mro__:
-            if cls.__name__ in _REASONS:
-                return Outcome.REJECTED, _REASONS[cls.__name__], evidence
-        return Outcome.REJECTED, None, evidence
-    return Outcome.AMBIGUOUS, None, evidence
 
 
 class CcxtVenue:
@@ -83,7 +63,8 @@ class CcxtVenue:
                  sink: Callable[[Any], None], clock: Callable[[], int], *,
                  maker_fee_bps: Decimal = Decimal(0), taker_fee_bps: Decimal = Decimal(0),
                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
-                 on_error: Callable[[str, BaseException], None] | None = None) -> None:
+                 on_error: Callable[[str, BaseException], None] | None = None,
+                 limiter: WeightLimiter | None = None) -> None:
         self.name = name
         self.exchange = exchange
         self.instruments = dict(instruments)
@@ -98,6 +79,10 @@ class CcxtVenue:
         self.tasks: set[asyncio.Task] = set()
         self.venue_ids: dict[str, str] = {}  # client id -> venue order id
         self.in_flight = 0
+        # resolve=False: an ambiguous outcome is the OMS's to resolve (request_order_state)
+        self.expiry = ExpiryWatch()
+        self.gateway = Gateway(exchange, {inst.symbol: inst for inst in self.instruments.values()},
+                               now=clock, limiter=limiter, resolve=False)
 
     # -- the Venue protocol ------------------------------------------------------------
     def submit(self, order: Order, ts: int) -> None:
@@ -134,134 +119,75 @@ class CcxtVenue:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _submit(self, order: Order) -> None:
-        inst = order.instrument
-        cid = order.client_id
-        params: dict[str, Any] = {"newClientOrderId": cid}
-        price = None
-        if order.type == OrderType.MARKET:
-            otype = "market"
-        else:
-            otype = "limit"
-            price = float(inst.ticks_to_price(order.price))
-            if order.tif == TimeInForce.GTX:
-                params["postOnly"] = True
-            elif order.tif in (TimeInForce.IOC, TimeInForce.FOK):
-                params["timeInForce"] = order.tif.name
-            elif order.tif == TimeInForce.GTD:
-                self.sink(CommandResult(cid, Command.SUBMIT, Outcome.REJECTED, self.clock(), reason="invalid_qty",
-                                        evidence={"message": "GTD is not offered by this venue's spot API"}))
-                return
-        amount = float(inst.lots_to_qty(order.qty))
-        side = "buy" if order.side > 0 else "sell"
+    async def _command(self, command: str, order: Order, call: Awaitable[list[Any]]) -> None:
+        """Run one command through the gateway and hand its records to the sink."""
         sent = self.clock()
         self.in_flight += 1
         try:
-            reply = await self.exchange.create_order(inst.symbol, otype, side, amount, price, params)
-        except Exception as exc:  # ccxt's errors are classified; anything else is ambiguous too
-            self._failed(cid, Command.SUBMIT, exc)
+            records = await call
+        except Exception as exc:  # a bug below the gateway: the OMS looks the order up
+            self.on_error(f"{command} {order.client_id}", exc)
+            self.sink(CommandResult(order.client_id, Command(command), Outcome.AMBIGUOUS, self.clock(),
+                                    evidence={"exception": type(exc).__name__, "message": str(exc)[:500]}))
             return
         finally:
             self.in_flight -= 1
         now = self.clock()
-        exch = reply.get("timestamp")
-        self.on_round_trip(sent, None if exch is None else int(exch) * NS_PER_MS, now, "submit")
-        if not reply.get("id"):  # a truncated body parses as an order without an id
-            self.sink(CommandResult(cid, Command.SUBMIT, Outcome.AMBIGUOUS, now,
-                                    evidence={"message": "reply without an order id", "info": _info(reply)}))
-            return
-        self.venue_ids[cid] = str(reply["id"])
-        self.sink(CommandResult(cid, Command.SUBMIT, Outcome.CONFIRMED, now, venue_order_id=str(reply["id"]),
-                                evidence={"info": _info(reply)}))
-        self._order_records(inst, reply, now, "rest", cid)
+        exch = next((r.exch_ts for r in records if isinstance(r, VenueOrderState) and r.exch_ts), None)
+        for rec in records:
+            if isinstance(rec, CommandResult):
+                if rec.outcome == Outcome.CONFIRMED:
+                    self.on_round_trip(sent, exch, now, command)
+                elif rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
+                    self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
+                if rec.venue_order_id:
+                    self.venue_ids[rec.client_id] = rec.venue_order_id
+            self.sink(rec)
+
+    async def _submit(self, order: Order) -> None:
+        if order.tif == TimeInForce.GTD:  # sent as GTC; the engine cancels it at expiry
+            self.expiry.add(order.client_id, order.gtd_ts)
+        await self._command("submit", order, self.gateway.submit(order))
 
     async def _cancel(self, order: Order) -> None:
-        inst = order.instrument
-        cid = order.client_id
-        sent = self.clock()
-        try:
-            reply = await self.exchange.cancel_order(self.venue_ids.get(cid), inst.symbol,
-                                                     {} if cid in self.venue_ids else {"origClientOrderId": cid})
-        except Exception as exc:
-            self._failed(cid, Command.CANCEL, exc)
-            return
-        now = self.clock()
-        self.on_round_trip(sent, None, now, "cancel")
-        self.sink(CommandResult(cid, Command.CANCEL, Outcome.CONFIRMED, now, venue_order_id=str(reply.get("id")),
-                                evidence={"info": _info(reply)}))
-        self._order_records(inst, reply, now, "rest", cid)
+        self.expiry.discard(order.client_id)
+        await self._command("cancel", order, self.gateway.cancel(order))
 
     async def _amend(self, order: Order, price: int, qty: int) -> None:
-        inst = order.instrument
-        cid = order.client_id
-        sent = self.clock()
-        try:
-            reply = await self.exchange.edit_order(
-                self.venue_ids.get(cid), inst.symbol, "limit", "buy" if order.side > 0 else "sell",
-                float(inst.lots_to_qty(qty)), float(inst.ticks_to_price(price)),
-                {"cancelReplaceMode": "STOP_ON_FAILURE", "newClientOrderId": cid,
-                 "cancelOrigClientOrderId": cid})
-        except Exception as exc:
-            self._failed(cid, Command.AMEND, exc)
-            return
-        now = self.clock()
-        self.on_round_trip(sent, None, now, "amend")
-        if reply.get("id"):
-            self.venue_ids[cid] = str(reply["id"])
-        self.sink(CommandResult(cid, Command.AMEND, Outcome.CONFIRMED, now, venue_order_id=str(reply.get("id")),
-                                evidence={"info": _info(reply)}))
-
-    def _failed(self, cid: str, command: Command, exc: BaseException) -> None:
-        outcome, reason, evidence = classify_error(exc)
-        if outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
-            self.on_error(f"{command.value} {cid}", exc)
-        self.sink(CommandResult(cid, command, outcome, self.clock(), reason=reason, evidence=evidence))
+        await self._command("amend", order, self.gateway.amend(order, price, qty))
 
     async def _lookup(self, inst: Instrument, cid: str) -> None:
-        import ccxt
-
         try:
-            reply = await self.exchange.fetch_order(self.venue_ids.get(cid), inst.symbol,
-                                                    {} if cid in self.venue_ids else {"origClientOrderId": cid})
-        except ccxt.OrderNotFound:
-            self.sink(VenueOrderState(cid, None, OrderStatus.REJECTED, 0, 0, 0, self.clock(), self.clock(),
-                                      source="query", found=False))
-            return
-        except Exception as exc:
+            records = await self.gateway.lookup_client_id(cid, inst)
+        except Exception as exc:  # retries spent: the OMS asks again on its next check
             self.on_error(f"lookup {cid}", exc)
             return
-        now = self.clock()
-        self.venue_ids[cid] = str(reply["id"])
-        if reply.get("filled"):
-            try:
-                trades = await self.exchange.fetch_my_trades(inst.symbol, params={"orderId": reply["id"]})
-            except Exception as exc:
-                self.on_error(f"my trades {cid}", exc)
-                trades = []
-            for t in trades:
-                self._fill_record(inst, t, cid, str(reply["id"]), now, "query")
-        self.sink(self._state(inst, reply, now, "query", cid))
+        for rec in records:
+            if isinstance(rec, VenueOrderState) and rec.venue_order_id:
+                self.venue_ids[cid] = rec.venue_order_id
+            self.sink(rec)
 
     async def _open_orders(self) -> None:
         try:
-            orders = await self.exchange.fetch_open_orders()
+            found = await self.gateway.open_orders()
         except Exception as exc:
             self.on_error("open orders", exc)
             return
-        now = self.clock()
-        for o in orders:
-            entry = self._by_symbol.get(o.get("symbol"))
-            if entry is not None:
-                self.sink(self._state(entry[1], o, now, "query", str(o.get("clientOrderId"))))
+        for _, state in found:
+            self.sink(state)
 
     async def _balances(self) -> None:
         try:
-            balance = await self.exchange.fetch_balance()
+            balances = await self.gateway.balances()
         except Exception as exc:
             self.on_error("balances", exc)
             return
-        self.sink(("balances", self.name, {a: (Decimal(str(v.get("free") or 0)), Decimal(str(v.get("used") or 0)))
-                                           for a, v in balance.items() if isinstance(v, dict) and "free" in v}))
+        self.sink(("balances", self.name, balances))
+
+    def expired(self, now_ns: int) -> list[str]:
+        """GTD orders whose deadline passed (Binance spot has no GTD): the driver cancels
+        them through the session, so the cancel is audited like any other."""
+        return self.expiry.due(now_ns)
 
     # -- user stream -------------------------------------------------------------------
     async def watch_orders(self) -> None:
@@ -350,3 +276,10 @@ async def watch_loop(watch: Callable[[], Awaitable[Any]], handle: Callable[[Any]
 def _info(reply: dict[str, Any]) -> Any:
     """The raw venue payload of a ccxt reply (kept as evidence in the audit log)."""
     return reply.get("info")
+
+
+class _Ambiguous(Exception):
+    """What `on_error` shows for an ambiguous outcome (the venue's evidence)."""
+
+    def __init__(self, evidence: dict[str, Any]) -> None:
+        super().__init__(", ".join(f"{k}={v}" for k, v in evidence.items()))

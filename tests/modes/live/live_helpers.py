@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-ALICE = {"api_key_env": "TP_TEST_KEY", "secret_env": "TP_TEST_SECRET"}
+ALICE = {"account": "alice", "api_key_env": "TP_TEST_KEY", "secret_env": "TP_TEST_SECRET"}
 
 
 
@@ -22,7 +22,7 @@ def session_config(emu, strategy: str = "examples/market_maker.py:MarketMaker", 
 
 def write_session_toml(path: Path, emu, *, params: str, keys: bool = True) -> Path:
     """A run config file as a user writes it: the example market maker on the emulator."""
-    credentials = '\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"' if keys else ""
+    credentials = '\naccount = "alice"\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"' if keys else ""
     path.write_text(f'''[run]
 strategy = "{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
 instruments = ["binance:BTC/USDT"]

@@ -23,7 +23,7 @@ def _example(name: str, emu) -> object:
 
 @pytest.mark.parametrize(("example", "mode"), [("twap", "paper"), ("twap", "testnet"), ("twap", "live")])
 def test_an_example_runs_unchanged(example, mode, live_emu, alice_env, monkeypatch, tmp_path):
-    monkeypatch.setenv("TICKPARITY_LIVE_CONFIRM", "binance")
+    monkeypatch.setenv("TICKPARITY_CONFIRM_LIVE", "alice")
     out = run_live(_example(example, live_emu), mode, tmp_path / "run", duration_s=1.5, health=False,
                    write_html=False)
     summary = json.loads((out / "summary.json").read_text())["run"]

@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from live_helpers import session_config, write_session_toml
 
-from engine.errors import ConfigError
 from engine.types.orders import REASONS, ReasonSource
 from modes.live import run_live
 from modes.live.recording import read_journal
 from modes.live.replay import replay_session
+from venues.ccxt.confirm import LiveNotConfirmed
 from venues.emulator import read_journal as emulator_journal
 
 PARAMS = {"refresh_ms": 200, "half_spread_bps": 0, "qty": "0.01"}
@@ -107,18 +107,18 @@ def test_a_changed_venue_reply_is_the_first_difference(testnet_run, tmp_path):
 
 
 def test_live_mode_needs_its_confirmation(live_emu, alice_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("TICKPARITY_LIVE_CONFIRM", raising=False)
-    with pytest.raises(ConfigError, match="live mode not confirmed for venue 'binance'"):
+    monkeypatch.delenv("TICKPARITY_CONFIRM_LIVE", raising=False)
+    with pytest.raises(LiveNotConfirmed, match="confirmation 'yes' does not name the account 'alice'"):
         run_live(session_config(live_emu, params=PARAMS), "live", tmp_path / "no", duration_s=1, health=False,
                  confirm=lambda prompt: "yes")
     assert not (tmp_path / "no").exists()
 
 
 def test_the_cli_runs_a_confirmed_live_session(live_emu, alice_env, tmp_path, monkeypatch, capsys):
-    """`tickparity live --config RUN.toml` with TICKPARITY_LIVE_CONFIRM (unattended)."""
+    """`tickparity live --config RUN.toml` with TICKPARITY_CONFIRM_LIVE=<account> (unattended)."""
     from modes.cli import main
 
-    monkeypatch.setenv("TICKPARITY_LIVE_CONFIRM", "binance")
+    monkeypatch.setenv("TICKPARITY_CONFIRM_LIVE", "alice")
     toml = write_session_toml(tmp_path / "run.toml", live_emu, params="refresh_ms = 200")
     code = main(["live", "--config", str(toml), "--duration", "1.5", "--no-report", "--no-health",
                  "--out", str(tmp_path / "live")])

@@ -1,0 +1,221 @@
+"""Live-path latency (issue 11, point 8): how long our code takes from a market tick to the
+moment the order request is handed to ccxt, and, as separate rows, ccxt's own request
+building and the loopback round trip to the emulator.
+
+    python bench/bench_live.py [--ticks N] [--orders N]
+    python -m bench --only live
+
+Rows:
+1. tick -> strategy -> risk -> OMS -> request handed to ccxt: the engine's TradingSession
+   (a strategy quoting on every book update, the risk engine with limits on, the OMS, a
+   real audit log file) and the venue's Gateway (order mapping, rate limiter, response tap)
+   on a running asyncio loop; the clock starts before `session.on_book` and stops when the
+   Gateway calls the client's `create_order` (a stand-in client that records the time: the
+   next row is the real ccxt).
+2. ccxt request building: real ccxt.async_support `create_order` (markets from the
+   emulator, signing included) up to its HTTP `fetch`, which is cut there.
+3. loopback round trip: the same `create_order` against `tickparity emulator` on 127.0.0.1
+   (IOC limits far from the market: a full venue round trip that leaves nothing resting).
+Target (issue 11): row 1 p99 < 50 us. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def _pcts(ns: list[int]) -> str:
+    a = np.asarray(ns, dtype=np.float64) / 1000.0
+    p50, p99, p999 = np.percentile(a, [50, 99, 99.9])
+    return f"p50 {p50:8.1f} us   p99 {p99:8.1f} us   p99.9 {p999:8.1f} us   (n={len(a)})"
+
+
+class _HandOff:
+    """Stands where the ccxt client stands: records when create_order is called."""
+
+    def __init__(self) -> None:
+        self.t: dict[str, int] = {}
+        self.urls = {"api": {}}
+
+    def on_rest_response(self, *a):  # the ResponseTap wraps this
+        return a[5]
+
+    async def create_order(self, *args):
+        self.t[args[5]["newClientOrderId"]] = time.perf_counter_ns()
+        raise asyncio.CancelledError  # the hand-off is all we time; nothing goes out
+
+
+def bench_engine(ticks: int) -> list[int]:
+    from engine.audit import AuditLog
+    from engine.clock import LiveClock
+    from engine.ledger import Ledger
+    from engine.risk import RiskConfig, RiskEngine
+    from engine.session import TradingSession
+    from engine.strategy import Strategy
+    from engine.types import load_instruments
+    from venues.ccxt.gateway import Gateway
+    from venues.ccxt.ratelimit import WeightLimiter
+
+    btc = load_instruments()["binance:BTC/USDT"]
+
+    class Quoter(Strategy):
+        def on_start(self, ctx):
+            ctx.subscribe(btc.id, book=True)
+            self.last = None
+
+        def on_book(self, ctx, book):
+            ctx.submit(btc.id, "buy", Decimal("0.01"), book.best_bid)
+
+    hand = _HandOff()
+    gw = Gateway(hand, {"BTC/USDT": btc}, now=time.time_ns,
+                 limiter=WeightLimiter(weight_per_minute=10**12, orders_per_10s=10**12, orders_per_day=10**12))
+
+    class Venue:
+        name = "binance"
+        maker_fee_bps = Decimal(0)
+        taker_fee_bps = Decimal(0)
+        top = (6_000_000, 100, 6_000_100, 100)
+
+        def submit(self, order, ts):
+            asyncio.get_running_loop().create_task(_swallow(gw.submit(order)))
+
+        def cancel(self, order, ts):
+            pass  # only the submit path is timed
+
+        def amend(self, order, price, qty, ts):
+            pass
+
+        def top_of_book(self, i):
+            return self.top
+
+        def levels(self, i, side, n):
+            return np.array([self.top[0]]), np.array([self.top[1]])
+
+    async def _swallow(coro):
+        try:
+            await coro
+        except asyncio.CancelledError:
+            pass
+
+    venue = Venue()
+    tmp = Path(tempfile.mkdtemp())
+    session = TradingSession(
+        strategy=Quoter(), instruments={btc.id: btc}, venues={"binance": venue}, clock=LiveClock(),
+        ledger=Ledger({btc.id: btc}, {"binance": {"USDT": Decimal(10**9), "BTC": Decimal(10**6)}}),
+        risk=RiskEngine(RiskConfig.from_table({"max_order_notional": "1000000", "max_position": "1000000",
+                                               "max_open_orders": 10**9, "price_band_bps": 500})),
+        audit=AuditLog(tmp / "audit.jsonl"), id_prefix="b")
+    session.start()
+    starts: dict[str, int] = {}
+
+    async def run():
+        for k in range(ticks):
+            venue.top = (6_000_000 + (k % 7), 100, 6_000_100 + (k % 7), 100)
+            starts[session.oms.next_client_id()] = time.perf_counter_ns()
+            session.on_book(0)
+            await asyncio.sleep(0)  # the gateway task runs up to the hand-off
+            await asyncio.sleep(0)
+
+    asyncio.run(run())
+    if len(hand.t) != ticks:
+        raise SystemExit(f"only {len(hand.t)} of {ticks} orders reached the hand-off")
+    return [hand.t[cid] - t for cid, t in starts.items()]
+
+
+def bench_ccxt_build(url: str, key: str, secret: str, n: int) -> list[int]:
+    import ccxt.async_support as accxt
+
+    from venues.emulator import ccxt_config
+
+    out: list[int] = []
+
+    async def run():
+        ex = accxt.binance(ccxt_config(url, key, secret, enableRateLimit=False))
+        try:
+            await ex.load_markets()
+            t0 = [0]
+
+            async def cut(url, method="GET", headers=None, body=None):
+                out.append(time.perf_counter_ns() - t0[0])
+                raise asyncio.CancelledError
+
+            ex.fetch = cut
+            for k in range(n):
+                t0[0] = time.perf_counter_ns()
+                try:
+                    await ex.create_order("BTC/USDT", "limit", "buy", "0.001", "100",
+                                          {"newClientOrderId": f"bb-{k}", "timeInForce": "IOC"})
+                except asyncio.CancelledError:
+                    pass
+        finally:
+            await ex.close()
+
+    asyncio.run(run())
+    return out
+
+
+def bench_round_trip(url: str, key: str, secret: str, n: int) -> list[int]:
+    import ccxt.async_support as accxt
+
+    from venues.emulator import ccxt_config
+
+    out: list[int] = []
+
+    async def run():
+        ex = accxt.binance(ccxt_config(url, key, secret, enableRateLimit=False, timeout=20000))
+        try:
+            await ex.load_markets()
+            bid = (await ex.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+            price = str(round(bid * 0.9, 2))
+            for k in range(n):
+                t = time.perf_counter_ns()
+                await ex.create_order("BTC/USDT", "limit", "buy", "0.001", price,
+                                      {"timeInForce": "IOC", "newClientOrderId": f"rt-{k}"})
+                out.append(time.perf_counter_ns() - t)
+        finally:
+            await ex.close()
+
+    asyncio.run(run())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ticks", type=int, default=50_000)
+    parser.add_argument("--orders", type=int, default=500)
+    args = parser.parse_args(argv)
+    from bench.bench_emulator import start_emulator, stop_emulator
+
+    rows = []
+    engine_ns = bench_engine(args.ticks)
+    rows.append(("tick -> strategy -> risk -> OMS -> handed to ccxt", _pcts(engine_ns[len(engine_ns) // 10:])))
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url, key, secret = start_emulator(Path(tmp) / "emu")
+        try:
+            build = bench_ccxt_build(url, key, secret, args.orders * 4)
+            rows.append(("ccxt create_order request building (to fetch)", _pcts(build[len(build) // 10:])))
+            rtt = bench_round_trip(url, key, secret, args.orders)
+            rows.append(("loopback round trip (ccxt <-> emulator)", _pcts(rtt[len(rtt) // 10:])))
+        finally:
+            stop_emulator(proc)
+    width = max(len(name) for name, _ in rows)
+    print("live-path latency (first 10% of each series dropped as warm-up)")
+    for name, text in rows:
+        print(f"  {name:<{width}}  {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""Reconciliation: the OMS and ledger against what the venue says, and the safety gates
+around it (fail closed, warm-restart adoption, dead-man switch, strategy-error halt).
+
+Why (live-lessons note): sessions that trusted their own bookkeeping after a fault lost
+fills, invented fills on a restart, or doubled a position. So the engine compares, at
+start, after every reconnect and every N seconds:
+
+- open orders: every order the OMS holds open (and not in flight) must be open at the
+  venue with the same price, quantity and filled quantity; every open order at the venue
+  whose client id carries our prefix must be open in the OMS;
+- fills: an order's filled quantity at the venue equals the OMS's (the fills themselves
+  are merged by trade id elsewhere; a gap here means a fill was lost);
+- balances (free + locked) of every asset the run trades equal the ledger's. On spot a
+  position *is* the base balance, so this covers positions too.
+
+An order the OMS holds open but the venue does not list is not yet a mismatch: it may have
+filled a moment ago. It is returned in `lookups` (the caller asks the venue by client id and
+merges the answer) and only a difference that survives the lookup counts; a balance
+difference counts when the next check finds the same amount missing (a balance read can
+race fills that are still on their way). On a mismatch the
+gate fails closed: no new submits (the session refuses them with reason
+`reconcile_mismatch`), cancels still go out, and `Report.text()` says exactly what differs
+(which order or asset, ours vs the venue's). The gate reopens only on an explicit
+`reopen()` after a clean reconciliation.
+
+Warm restart: at start, open orders with our client-id prefix that a previous session left
+are adopted into the OMS (`adopt`) before any new order; others are reported, never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
+from engine.types.instrument import decimal_str as _plain
+from engine.types.venue_reports import VenueOrderState
+
+if TYPE_CHECKING:
+    from engine.ledger import Ledger
+    from engine.oms import Order, OrderManager
+    from engine.session import TradingSession
+
+def decimal_str(value: Decimal) -> str:
+    """Shortest plain text (0.5, not 0.50000): difference lines are read by people."""
+    return _plain(value.normalize())
+
+
+_IN_FLIGHT = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One thing that differs: `what` (order/fill/balance), its key, our value, the venue's."""
+
+    what: str
+    key: str
+    ours: str
+    venue: str
+
+    def text(self) -> str:
+        return f"{self.what} {self.key}: ours {self.ours}, venue {self.venue}"
+
+
+@dataclass
+class Report:
+    """The outcome of one reconciliation (see module doc)."""
+
+    at: str  # "start", "reconnect", "periodic", "after-kill", ...
+    differences: list[Difference] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)  # client ids to look up, then re-check
+    pending: list[Difference] = field(default_factory=list)  # balance gaps seen once: check again
+    adopted: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)  # open at the venue, not ours (reported)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def text(self) -> str:
+        head = f"reconciliation ({self.at}): " + ("ok" if self.ok else f"{len(self.differences)} difference(s)")
+        lines = [head] + ["  " + d.text() for d in self.differences]
+        if self.adopted:
+            lines.append("  adopted from a previous session: " + ", ".join(self.adopted))
+        if self.foreign:
+            lines.append("  open at the venue, not ours (left alone): " + ", ".join(self.foreign))
+        return "\n".join(lines)
+
+
+class Gate:
+    """Fail-closed switch for new submits (cancels always pass)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.why: list[str] = []
+
+    def close(self, why: str) -> None:
+        self.closed = True
+        self.why.append(why)
+
+    def reopen(self) -> None:
+        self.closed = False
+        self.why.clear()
+
+
+def _order_text(price: int, qty: int, filled: int, inst: Instrument) -> str:
+    return (f"price {decimal_str(inst.ticks_to_price(price))} qty {decimal_str(inst.lots_to_qty(qty))} "
+            f"filled {decimal_str(inst.lots_to_qty(filled))}")
+
+
+def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, VenueOrderState]], prefix: str,
+                   report: Report, *, looked_up: Mapping[str, VenueOrderState] | None = None) -> list[tuple[Instrument, VenueOrderState]]:
+    """Fill `report` with order differences; returns the venue's open orders of ours the OMS
+    does not know (adoption candidates at start, differences later).
+
+    looked_up: the answers of lookups by client id for orders missing from `venue_open`.
+    """
+    looked_up = looked_up or {}
+    at_venue: dict[str, tuple[Instrument, VenueOrderState]] = {}
+    unknown: list[tuple[Instrument, VenueOrderState]] = []
+    for inst, state in venue_open:
+        if not state.client_id.startswith(prefix):
+            report.foreign.append(f"{inst.id} {state.client_id} (venue id {state.venue_order_id})")
+            continue
+        at_venue[state.client_id] = (inst, state)
+        if state.client_id not in oms.by_client:
+            unknown.append((inst, state))
+    for order in oms.open_orders():
+        if order.status in _IN_FLIGHT:
+            continue  # its answer is on the way; the OMS resolves it
+        inst = order.instrument
+        hit = at_venue.get(order.client_id)
+        if hit is None:
+            state = looked_up.get(order.client_id)
+            if state is None:
+                report.lookups.append(order.client_id)
+                continue
+            venue = ("not found" if not state.found else
+                     f"{state.status.name} " + _order_text(state.price, state.qty, state.filled, inst))
+            report.differences.append(Difference(
+                "order", order.client_id, f"{order.status.name} " + _order_text(order.price, order.qty, order.filled, inst),
+                venue))
+            continue
+        state = looked_up.get(order.client_id, hit[1])
+        # leaves, not filled: an amend (Binance cancel-replace) starts a new venue order whose
+        # filled count restarts at 0, while what remains to fill is the same on both sides
+        leaves = state.qty - state.filled
+        differs = leaves != order.leaves or (order.type == OrderType.LIMIT and state.price != order.price)
+        if differs and order.client_id not in looked_up:
+            report.lookups.append(order.client_id)  # fills may be on their way: ask first
+        elif leaves != order.leaves:
+            report.differences.append(Difference(
+                "fill", order.client_id, f"leaves {decimal_str(inst.lots_to_qty(order.leaves))}",
+                f"leaves {decimal_str(inst.lots_to_qty(leaves))}"))
+        elif differs:
+            report.differences.append(Difference(
+                "order", order.client_id, _order_text(order.price, order.qty, order.filled, inst),
+                _order_text(state.price, state.qty, state.filled, inst)))
+    return unknown
+
+
+def compare_balances(ledger: Ledger, venue: str, assets: Iterable[str],
+                     balances: Mapping[str, tuple[Decimal, Decimal]]) -> list[tuple[Difference, Decimal]]:
+    """Ledger balance vs the venue's free + locked, exactly, for each asset the run trades:
+    each difference with its amount (ours - venue's)."""
+    out = []
+    for asset in sorted(set(assets)):
+        ours = ledger.balance(venue, asset)
+        free, locked = balances.get(asset, (Decimal(0), Decimal(0)))
+        theirs = free + locked
+        if ours != theirs:
+            out.append((Difference("balance", f"{venue}:{asset}", decimal_str(ours),
+                                   f"{decimal_str(theirs)} (free {decimal_str(free)}, locked {decimal_str(locked)})"),
+                        ours - theirs))
+    return out
+
+
+def traded_assets(instruments: Iterable[Instrument], venue: str) -> set[str]:
+    out: set[str] = set()
+    for inst in instruments:
+        if inst.venue == venue:
+            out.update((inst.base, inst.quote))
+    return out
+
+
+_TIF_OF_STATE = TimeInForce.GTC
+
+
+def adopt(session: TradingSession, inst: Instrument, state: VenueOrderState, side: int) -> Order:
+    """Take over an open order a previous session of ours left (warm restart).
+
+    The OMS gets it as ACKNOWLEDGED / PARTIALLY_FILLED with the venue's price, quantity and
+    filled quantity; its earlier fills are already in the venue's balances (the ledger starts
+    from them), so none is booked again. Audited as `adopt`.
+    """
+    now = session.clock.now()
+    order = session.oms.create(
+        client_id=state.client_id, instrument=inst, instrument_index=session.index[inst.id], side=side,
+        type=OrderType.LIMIT, tif=_TIF_OF_STATE, price=state.price, qty=state.qty, created_ts=now, trigger_ts=now)
+    session.oms.set_status(order, OrderStatus.SUBMITTED, now)
+    session.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+    if state.filled:
+        order.filled = state.filled
+        session.oms.set_status(order, OrderStatus.PARTIALLY_FILLED, now)
+    order.ack_ts = now
+    session.audit.write(now, "decision", action="adopt", client_id=state.client_id, instrument=inst.id,
+                        venue_order_id=state.venue_order_id, side=order.side_name,
+                        price=decimal_str(inst.ticks_to_price(state.price)),
+                        qty=decimal_str(inst.lots_to_qty(state.qty)), filled=decimal_str(inst.lots_to_qty(state.filled)))
+    return order
+
+
+class Reconciler:
+    """Runs the comparisons for one session and drives its gate (see module doc).
+
+    Usage by a live driver: `report = reconciler.check(at, venue_open, balances, sides)`; if
+    `report.lookups`, look those ids up, merge the answers into the session, and call
+    `check(..., looked_up=answers)` again; the final report closes the gate on differences.
+    `sides` maps a venue order's client id to +1/-1 (the venue states do not carry it) for
+    adoption at start.
+    """
+
+    def __init__(self, session: TradingSession, prefix: str, every_s: float = 30.0) -> None:
+        self.session = session
+        self.prefix = prefix
+        self.every_ns = int(every_s * 1e9)
+        self.gate: Gate = getattr(session, "gate", None) or Gate()
+        session.gate = self.gate  # type: ignore[attr-defined]
+        self.reports: list[Report] = []
+        self.last: Report | None = None  # the latest check, final or waiting for lookups
+        self._balance_gaps: dict[str, Decimal] = {}  # balance differences of the last check
+        self.last_ns = 0
+
+    def due(self, now_ns: int) -> bool:
+        return now_ns - self.last_ns >= self.every_ns
+
+    def check(self, at: str, venue_open: Iterable[tuple[Instrument, VenueOrderState]],
+              balances: Mapping[str, Mapping[str, tuple[Decimal, Decimal]]], *,
+              sides: Mapping[str, int] | None = None,
+              looked_up: Mapping[str, VenueOrderState] | None = None) -> Report:
+        s = self.session
+        report = Report(at)
+        unknown = compare_orders(s.oms, venue_open, self.prefix, report, looked_up=looked_up)
+        for inst, state in unknown:
+            if at == "start" and sides and state.client_id in sides:
+                adopt(s, inst, state, sides[state.client_id])
+                report.adopted.append(state.client_id)
+            else:
+                report.differences.append(Difference(
+                    "order", state.client_id, "unknown to the OMS",
+                    f"{state.status.name} " + _order_text(state.price, state.qty, state.filled, inst)))
+        # a balance read can race fills still on their way (the venue moved between its
+        # answer and their merge): a balance difference counts only when the next check
+        # finds the same amount missing; until then it is pending (the caller checks again)
+        pending: dict[str, Decimal] = {}
+        for venue, assets in balances.items():
+            for diff, amount in compare_balances(s.ledger, venue, traded_assets(s.instruments.values(), venue),
+                                                 assets):
+                pending[diff.key] = amount
+                if self._balance_gaps.get(diff.key) == amount:
+                    report.differences.append(diff)
+                else:
+                    report.pending.append(diff)
+        self._balance_gaps = pending
+        now = s.clock.now()
+        self.last_ns = now
+        self.last = report
+        if report.ok and (report.lookups or report.pending):  # not final yet: check again
+            return report
+        self.reports.append(report)
+        s.audit.write(now, "reconcile", at=at, ok=report.ok,
+                      differences=[d.text() for d in report.differences],
+                      adopted=report.adopted, foreign=report.foreign)
+        if not report.ok:
+            self.gate.close(report.text())
+        return report
+
+
+def seed_ledger(session: TradingSession, venue: str,
+                balances: Mapping[str, tuple[Decimal, Decimal]]) -> list[str]:
+    """At the start of a testnet/live session the venue's balances are the truth: set the
+    ledger's balances of the run's assets on `venue` to free + locked, audited
+    (`ledger_seeded`, with what the config said). Returns the assets that changed."""
+    changed = []
+    for asset in sorted(traded_assets(session.instruments.values(), venue)):
+        free, locked = balances.get(asset, (Decimal(0), Decimal(0)))
+        was = session.ledger.balance(venue, asset)
+        if was != free + locked:
+            session.ledger.balances[(venue, asset)] = free + locked
+            changed.append(f"{asset} {decimal_str(was)} -> {decimal_str(free + locked)}")
+    if changed:
+        session.audit.write(session.clock.now(), "decision", action="ledger_seeded", venue=venue, changed=changed)
+    return changed
+
+
+def halt_strategy(session: TradingSession, why: str, *, cancel: bool = True) -> list[str]:
+    """A strategy raised (or the operator halted it): refuse new submits and, unless
+    `cancel=False` ([live] on_strategy_error = "keep"), cancel its open orders. Returns the
+    client ids cancelled. The caller then reconciles, so the session ends reconciled."""
+    gate: Gate = getattr(session, "gate", None) or Gate()
+    session.gate = gate  # type: ignore[attr-defined]
+    gate.close(why)
+    now = session.clock.now()
+    session.audit.write(now, "decision", action="halt", reason=why, cancel=cancel)
+    cancelled = []
+    if cancel:
+        for order in list(session.oms.open_orders()):
+            if session.cancel(order.client_id):
+                cancelled.append(order.client_id)
+    return cancelled
+
+
+class DeadManSwitch:
+    """Cancel everything when the market feed or the user stream has been silent too long.
+
+    Binance spot has no venue-side cancel-on-disconnect, so the engine emulates Kraken's and
+    BitMEX's cancel-all-after (live-lessons note: refresh every 15 s, 60 s timeout).
+    `touch(stream, now_ns)` on every message of a stream; `check(now_ns)` returns the streams
+    silent longer than `timeout_s` the first time they are (it fires once per outage; a
+    touch re-arms it). The caller cancels all open orders and closes the gate when it fires.
+    """
+
+    def __init__(self, timeout_s: float = 60.0, streams: Iterable[str] = ("market", "user")) -> None:
+        self.timeout_ns = int(timeout_s * 1e9)
+        self.last: dict[str, int | None] = {s: None for s in streams}
+        self.fired: set[str] = set()
+        self.firings: list[tuple[int, str]] = []
+
+    def touch(self, stream: str, now_ns: int) -> None:
+        self.last[stream] = now_ns
+        self.fired.discard(stream)
+
+    def check(self, now_ns: int) -> list[str]:
+        lost = []
+        for stream, last in self.last.items():
+            if last is None or stream in self.fired:
+                continue
+            if now_ns - last > self.timeout_ns:
+                self.fired.add(stream)
+                self.firings.append((now_ns, stream))
+                lost.append(stream)
+        return lost

@@ -1,0 +1,60 @@
+"""A strategy that raises in a testnet session: new submits stop, its resting orders are
+cancelled at the venue, the session reconciles, the run directory is complete, and the
+error reaches the caller (the CLI's one-line strategy error, exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from emu_helpers import sync_client
+from live_helpers import session_config
+
+from engine.errors import StrategyError
+from modes.live import run_live
+
+STRATEGY = '''
+from decimal import Decimal
+from engine.strategy import Strategy
+
+
+class Quoter(Strategy):
+    """Rests a bid far from the market, then fails on its third timer."""
+
+    def on_start(self, ctx):
+        ctx.schedule(every_ns=300_000_000)
+        self.n = 0
+
+    def on_timer(self, ctx, ts):
+        self.n += 1
+        book = ctx.book("binance:BTC/USDT")
+        if self.n == 1:
+            ctx.submit("binance:BTC/USDT", "buy", Decimal("0.01"), book.instrument.round_price(book.best_bid * Decimal("0.9")))
+        if self.n == 3:
+            raise RuntimeError("boom")
+'''
+
+
+@pytest.mark.parametrize("policy", ["cancel", "keep"])
+def test_a_strategy_error_halts_cancels_and_reconciles(live_emu, alice_env, tmp_path, policy):
+    (tmp_path / "quoter.py").write_text(STRATEGY)
+    config = session_config(live_emu, strategy=f"{tmp_path / 'quoter.py'}:Quoter", base_dir=tmp_path)
+    with pytest.raises(StrategyError, match="boom") as err:
+        run_live(config, "testnet", tmp_path / "run", duration_s=10, health=False, write_html=False,
+                 on_strategy_error=policy)
+    assert err.value.callback == "on_timer"
+    out = tmp_path / "run"
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    halt = next(r for r in audit if r.get("action") == "halt")
+    assert halt["reason"].startswith("strategy error") and halt["cancel"] is (policy == "cancel")
+    assert [r["at"] for r in audit if r["type"] == "reconcile"][-1] == "after-halt"
+    assert all(r["ok"] for r in audit if r["type"] == "reconcile")
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    prefix = next(json.loads(line) for line in (out / "session.jsonl").read_text().splitlines())["id_prefix"]
+    ex = sync_client(live_emu, "alice")
+    ours = [o for o in ex.fetch_open_orders("BTC/USDT") if o["clientOrderId"].startswith(prefix + "-")]
+    if policy == "cancel":
+        assert ours == [] and summary["open_orders"] == []
+    else:  # kept at the venue, and said so
+        assert len(ours) == 1 and summary["open_orders"] == [ours[0]["clientOrderId"]]
+        ex.cancel_order(ours[0]["id"], "BTC/USDT")

@@ -1,0 +1,220 @@
+"""Every REST fault kind of the emulator, through the Gateway: the typed outcome, the lookup
+that settles an ambiguous one, and never a second order at the venue."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from emu_helpers import control, step
+from gw_helpers import BTC, advance, fault, gateway, journal_orders, order
+
+from engine.types import OrderStatus
+from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from venues.ccxt.gateway import Gateway
+from venues.ccxt.ratelimit import WeightLimiter
+
+
+@pytest.fixture(autouse=True)
+def clean(emu):
+    step(emu, 0.5)
+    yield
+    control(emu, "faults", {"clear": True})
+    control(emu, "limits", {"reset": True})
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def _bid(gw: Gateway) -> Decimal:
+    book = await gw.exchange.fetch_order_book("BTC/USDT", 5)
+    return BTC.round_price(Decimal(str(book["bids"][0][0])))
+
+
+def _result(records) -> CommandResult:
+    return next(r for r in records if isinstance(r, CommandResult))
+
+
+def _states(records) -> list[VenueOrderState]:
+    return [r for r in records if isinstance(r, VenueOrderState)]
+
+
+@pytest.mark.parametrize("name,spec,outcome", [
+    ("lost", {"kind": "response_lost"}, Outcome.AMBIGUOUS),
+    ("after502", {"kind": "http_5xx_after", "status": 502, "body": "html"}, Outcome.AMBIGUOUS),
+    ("after500", {"kind": "http_5xx_after", "status": 500, "body": "json"}, Outcome.AMBIGUOUS),
+    ("delay", {"kind": "delay", "delay": 2.0}, Outcome.AMBIGUOUS),
+])
+def test_submit_executed_but_unanswered_is_ambiguous_and_found_by_lookup(emu, name, spec, outcome):
+    cid = f"gw-exec-{name}"
+
+    async def go():
+        async with gateway(emu, timeout_ms=1000) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {**spec, "endpoint": "POST /api/v3/order"})
+            records = await gw.submit(order(cid, +1, str(px)))
+            await gw.cancel(order(cid, +1, str(px)))
+            return records, gw.stats
+
+    records, stats = run(go())
+    res = _result(records)
+    assert res.outcome is outcome and res.command is Command.SUBMIT and res.evidence
+    found = _states(records)
+    assert len(found) == 1 and found[0].found and found[0].status == OrderStatus.ACKNOWLEDGED
+    assert found[0].client_id == cid and found[0].qty == BTC.qty_to_lots("0.001")
+    assert len(journal_orders(emu, cid)) == 1  # never resent
+    assert stats.retries == 0
+
+
+@pytest.mark.parametrize("status,body", [(502, "html"), (500, "empty"), (500, "json")])
+def test_5xx_before_execution_is_ambiguous_then_not_found(emu, status, body):
+    cid = f"gw-5xx-{status}-{body}"
+
+    async def go():
+        async with gateway(emu) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "http_5xx_before", "status": status, "body": body})
+            return await gw.submit(order(cid, +1, str(px)))
+
+    records = run(go())
+    res = _result(records)
+    assert res.outcome is Outcome.AMBIGUOUS and res.evidence["http_status"] == status
+    (state,) = _states(records)
+    assert not state.found  # the lookup settles it: never placed, so the OMS may reject it
+    assert journal_orders(emu, cid) == []
+
+
+def test_rejections_carry_venue_evidence_and_are_not_retried(emu):
+    async def go():
+        async with gateway(emu) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "reject", "code": -2010,
+                              "msg": "Account has insufficient balance for requested action."})
+            refused = await gw.submit(order("gw-rej-1", +1, str(px)))
+            ask = (await gw.exchange.fetch_order_book("BTC/USDT", 5))["asks"][0][0]
+            taker = await gw.submit(order("gw-rej-2", +1, str(BTC.round_price(Decimal(str(ask)) + 5)),
+                                          post_only=True))
+            return refused, taker, gw.stats
+
+    refused, taker, stats = run(go())
+    r1, r2 = _result(refused), _result(taker)
+    assert (r1.outcome, r1.reason, r1.evidence["code"]) == (Outcome.REJECTED, "insufficient_balance", -2010)
+    assert (r2.outcome, r2.reason) == (Outcome.REJECTED, "post_only_would_take")
+    assert r2.evidence["http_status"] == 400
+    assert stats.retries == 0 and journal_orders(emu, "gw-rej-1") == []
+
+
+def test_transient_refusals_are_retried_and_confirmed_once(emu):
+    """-1021 (clock skew) and a 500 -1001 before execution on a cancel: safe to resend."""
+    async def go():
+        async with gateway(emu) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "clock_skew", "skew_ms": 20_000, "endpoint": "POST /api/v3/order"})
+            placed = await gw.submit(order("gw-skew", +1, str(px)))
+            await fault(emu, {"kind": "http_5xx_before", "status": 503, "body": "html",
+                              "endpoint": "DELETE /api/v3/order"})
+            cancelled = await gw.cancel(order("gw-skew", +1, str(px)))
+            return placed, cancelled, gw.stats
+
+    placed, cancelled, stats = run(go())
+    assert _result(placed).outcome is Outcome.CONFIRMED
+    assert _result(cancelled).outcome is Outcome.CONFIRMED
+    assert _states(cancelled)[0].status == OrderStatus.CANCELLED
+    assert stats.retries == 2 and len(journal_orders(emu, "gw-skew")) == 1
+
+
+def test_cancel_of_a_filled_order_is_refused_then_the_lookup_shows_the_fills(emu):
+    async def go():
+        async with gateway(emu) as gw:
+            ask = (await gw.exchange.fetch_order_book("BTC/USDT", 5))["asks"][0][0]
+            px = str(BTC.round_price(Decimal(str(ask)) + 20))
+            placed = await gw.submit(order("gw-fill", +1, px))
+            await advance(emu)
+            return placed, await gw.cancel(order("gw-fill", +1, px))
+
+    placed, cancelled = run(go())
+    fills = [r for r in placed if isinstance(r, VenueFill)]
+    assert fills and all(f.fee_asset == "BTC" and f.source == "rest" for f in fills)  # buyer pays in base
+    res = _result(cancelled)
+    assert res.outcome is Outcome.REJECTED and res.reason == "unknown_order" and res.evidence["code"] == -2011
+    (state,) = _states(cancelled)
+    assert state.status == OrderStatus.FILLED
+    looked = [r for r in cancelled if isinstance(r, VenueFill)]
+    assert {f.trade_id for f in looked} == {f.trade_id for f in fills}  # the same trades, by id
+    assert all(f.source == "query" for f in looked)
+
+
+def test_connection_refused_never_sent_is_retried_then_rejected(emu):
+    """Nothing listens: the request never left, so resending even a submit is safe."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+
+    async def go():
+        async with gateway(emu) as gw:
+            gw.exchange.urls["api"]["private"] = f"http://127.0.0.1:{port}/api/v3"
+            return await gw.submit(order("gw-refused", +1, "100")), gw.stats
+
+    records, stats = run(go())
+    res = _result(records)
+    assert res.outcome is Outcome.REJECTED and res.evidence.get("never_sent") is True
+    assert stats.retries == 4  # max_attempts 5
+
+
+def test_rate_limit_429_waits_retry_after_and_never_earns_a_418(emu):
+    """The fault uses up this minute's weight: one 429, then the limiter holds every request
+    until Retry-After (the test's sleep moves a fake wall clock and clears the window)."""
+    wall = [1_000_000.0]
+    limiter = WeightLimiter(wall=lambda: wall[0])
+    slept = []
+
+    async def fake_sleep(s):
+        slept.append(s)
+        wall[0] += s
+        await asyncio.to_thread(control, emu, "limits", {"reset": True})
+
+    async def go():
+        async with gateway(emu, limiter=limiter, sleep=fake_sleep) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "rate_limit"})
+            first = await gw.submit(order("gw-429", +1, str(px)))
+            await gw.cancel(order("gw-429", +1, str(px)))
+            return first, gw.stats
+
+    first, stats = run(go())
+    assert _result(first).outcome is Outcome.CONFIRMED
+    assert limiter.throttled == 1  # one 429, never a second (a 418 needs repeats)
+    assert slept and slept[0] >= 1.0  # Retry-After honoured
+    assert len(journal_orders(emu, "gw-429")) == 1
+
+
+def test_an_order_that_would_wait_long_for_the_budget_is_refused_not_sent_late(emu):
+    """A 429's Retry-After of 30 s: a submit is rejected locally at once (evidence says why),
+    never queued; a cancel waits its turn (fake clock)."""
+    wall = [2_000_000.0]
+    limiter = WeightLimiter(wall=lambda: wall[0])
+    slept = []
+
+    async def fake_sleep(s):
+        slept.append(s)
+        wall[0] += s
+
+    async def go():
+        async with gateway(emu, limiter=limiter, sleep=fake_sleep) as gw:
+            px = await _bid(gw) - 50
+            limiter.observe(429, {"Retry-After": "30"})
+            refused = await gw.submit(order("gw-late", +1, str(px)))
+            calls = gw.stats.calls
+            cancel = await gw.cancel(order("gw-late", +1, str(px)))
+            return refused, calls, cancel
+
+    refused, calls, cancel = run(go())
+    res = _result(refused)
+    assert res.outcome is Outcome.REJECTED and res.evidence["local"] == "the venue's request budget is spent"
+    assert res.evidence["wait_s"] == pytest.approx(30.0) and calls == 0 and journal_orders(emu, "gw-late") == []
+    assert slept == [pytest.approx(30.0)] and _result(cancel).evidence["code"] == -2011  # waited, then sent

@@ -1,0 +1,85 @@
+"""Order mapping onto Binance spot: post-only, STP mode, amend as cancel-replace (through the
+emulator), GTD emulated by the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from emu_helpers import control, step
+from gw_helpers import BTC, gateway, journal_orders, order
+
+from engine.errors import OrderError
+from engine.types import OrderStatus, TimeInForce
+from engine.types.venue_reports import CommandResult, Outcome, VenueOrderState
+from venues.ccxt.orders import ExpiryWatch, amend_request, order_request, stp_mode
+
+
+@pytest.fixture(autouse=True)
+def clean(emu):
+    step(emu, 0.5)
+    yield
+    control(emu, "faults", {"clear": True})
+
+
+def test_order_requests():
+    req = order_request(order("m-1", +1, "60000.10", tif=TimeInForce.IOC), stp="cancel-both")
+    assert req.args() == ("BTC/USDT", "limit", "buy", "0.00100", "60000.10", {
+        "newClientOrderId": "m-1", "newOrderRespType": "FULL", "selfTradePreventionMode": "EXPIRE_BOTH",
+        "timeInForce": "IOC"})
+    maker = order_request(order("m-2", -1, "60000.10", post_only=True))
+    assert maker.params["postOnly"] is True and "timeInForce" not in maker.params
+    market = order_request(order("m-3", -1, None, qty="0.5"))
+    assert (market.type, market.amount, market.price) == ("market", "0.50000", None)  # never a price
+    gtd = order_request(order("m-4", +1, "1", tif=TimeInForce.GTD))
+    assert gtd.params["timeInForce"] == "GTC"  # the engine cancels it at expiry
+    assert [stp_mode(s) for s in ("none", "cancel-new", "cancel-resting", "decrement-both")] == [
+        "NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "DECREMENT"]
+    with pytest.raises(OrderError, match="stp='x'"):
+        stp_mode("x")
+    with pytest.raises(OrderError, match="longer than Binance's 36"):
+        order_request(order("x" * 37, +1, "1"))
+
+
+def test_amend_request_is_cancel_replace_of_what_is_left():
+    o = order("a-1", +1, "100.00", qty="0.010")
+    o.filled = BTC.qty_to_lots("0.004")
+    req = amend_request(o, BTC.price_to_ticks("101.00"), BTC.qty_to_lots("0.012"))
+    assert (req.amount, req.price) == ("0.00800", "101.00")  # exact, on the lot grid
+    assert req.params["cancelOrigClientOrderId"] == "a-1" and req.params["newClientOrderId"] == "a-1"
+    with pytest.raises(OrderError, match="cancel instead"):
+        amend_request(o, o.price, BTC.qty_to_lots("0.004"))
+
+
+def test_amend_through_the_emulator_replaces_the_order_under_the_same_client_id(emu):
+    async def go():
+        async with gateway(emu) as gw:
+            bid = (await gw.exchange.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+            px = BTC.round_price(Decimal(str(bid)) - 100)
+            o = order("amend-1", +1, str(px), qty="0.002")
+            placed = await gw.submit(o)
+            amended = await gw.amend(o, BTC.price_to_ticks(px - 1), BTC.qty_to_lots("0.003"))
+            found = await gw.lookup(o)
+            await gw.cancel(o)
+            return placed, amended, found
+
+    placed, amended, found = asyncio.run(asyncio.wait_for(go(), 30))
+    res = next(r for r in amended if isinstance(r, CommandResult))
+    assert res.outcome is Outcome.CONFIRMED
+    (state,) = [r for r in found if isinstance(r, VenueOrderState)]
+    old = next(r for r in placed if isinstance(r, VenueOrderState))
+    assert state.client_id == "amend-1" and state.status == OrderStatus.ACKNOWLEDGED
+    assert state.venue_order_id != old.venue_order_id  # a new order: queue priority lost
+    assert (state.qty, state.price) == (BTC.qty_to_lots("0.003"), old.price - 100)  # 1 USDT lower
+    assert len(journal_orders(emu, "amend-1")) == 2  # the original and its replacement
+
+
+def test_gtd_expiry_watch():
+    w = ExpiryWatch()
+    w.add("b", 200)
+    w.add("a", 100)
+    w.add("gtc", 0)  # no deadline
+    assert w.due(99) == [] and w.due(150) == ["a"]
+    w.discard("b")
+    assert w.due(10**18) == []

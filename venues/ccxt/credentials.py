@@ -1,0 +1,104 @@
+"""API keys for a venue: from environment variables or a 0600 secrets file, never from the
+run config, and never shown.
+
+`[venues.X]` keys (every mode accepts them, so a live config backtests unchanged):
+
+    account = "main"                    # the account's name (the live confirmation names it)
+    api_key_env = "BINANCE_API_KEY"     # environment variable names (defaults:
+    secret_env = "BINANCE_SECRET"       #   TICKPARITY_<VENUE>_API_KEY / _SECRET)
+    secrets_file = "~/.tickparity/secrets.toml"   # or a file, mode 0600: [binance] api_key, secret
+
+Why refuse a group- or world-readable file: a key readable by another user of the machine
+is a leaked key (ssh refuses private keys the same way). Why a `Credentials` object that
+masks itself: keys then cannot reach a log line, an audit record, config.json, an error
+message or a report by accident (`repr`, `str`, f-strings all print `***`); the only way to
+the values is `.api_key` / `.secret`, used when the ccxt client is built.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import read_toml_file
+from engine.errors import ConfigError
+
+KEYS = ("account", "api_key_env", "secret_env", "secrets_file")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    venue: str
+    account: str
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+    source: str = ""  # where they came from (names only: "env TICKPARITY_BINANCE_API_KEY", a path)
+
+    def __repr__(self) -> str:
+        return f"Credentials(venue={self.venue!r}, account={self.account!r}, api_key=***, secret=***, source={self.source!r})"
+
+    __str__ = __repr__
+
+    def redact(self, text: str) -> str:
+        """`text` with both key values replaced by ***."""
+        for value in (self.secret, self.api_key):
+            if value:
+                text = text.replace(value, "***")
+        return text
+
+    def ccxt(self) -> dict[str, str]:
+        """The ccxt constructor keys."""
+        return {"apiKey": self.api_key, "secret": self.secret}
+
+
+def _env_names(venue: str, table: Mapping[str, Any]) -> tuple[str, str]:
+    stem = "TICKPARITY_" + "".join(c if c.isalnum() else "_" for c in venue.upper())
+    return str(table.get("api_key_env", stem + "_API_KEY")), str(table.get("secret_env", stem + "_SECRET"))
+
+
+def check_private(path: Path, where: str) -> None:
+    """ConfigError unless `path` is a regular file that only its owner can read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: secrets file not found: {path}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{where}: {path} is not a regular file")
+    if st.st_mode & 0o077:
+        raise ConfigError(f"{where}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
+                          f"run: chmod 600 {path}")
+
+
+def load_credentials(table: Mapping[str, Any], venue: str,
+                     environ: Mapping[str, str] | None = None) -> Credentials:
+    """The credentials of `[venues.<venue>]` (module doc for the keys).
+
+    A secrets file wins over the environment when the table names one. Raises ConfigError
+    naming the config key, variable or file (never a value) when they are missing, empty or
+    the file is readable by others.
+    """
+    env = os.environ if environ is None else environ
+    where = f"[venues.{venue}]"
+    account = str(table.get("account", "default"))
+    if "secrets_file" in table:
+        path = Path(str(table["secrets_file"])).expanduser()
+        check_private(path, f"{where} secrets_file")
+        data = read_toml_file(path, "secrets")
+        section = data.get(venue)
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: no [{venue}] table (expected api_key and secret in it)")
+        for key in ("api_key", "secret"):
+            if not isinstance(section.get(key), str) or not section[key]:
+                raise ConfigError(f"{path}: [{venue}] {key} is missing or empty")
+        return Credentials(venue, str(section.get("account", account)), section["api_key"], section["secret"],
+                           source=str(path))
+    key_name, secret_name = _env_names(venue, table)
+    missing = [n for n in (key_name, secret_name) if not env.get(n)]
+    if missing:
+        raise ConfigError(f"{where}: environment variable {' and '.join(missing)} not set "
+                          f"(or set secrets_file = PATH to a 0600 file)")
+    return Credentials(venue, account, env[key_name], env[secret_name], source=f"env {key_name}, {secret_name}")

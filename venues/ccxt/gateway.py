@@ -1,0 +1,267 @@
+"""Commands and lookups over an async ccxt client, surviving the venue's real faults.
+
+Each method makes the ccxt call(s) with the request budget (`ratelimit.WeightLimiter`),
+retries only what `outcomes.classify` says is safe to resend (`retry.Backoff`), and returns
+the typed records of `engine.types.venue_reports` for the session's entry points
+(`on_command_result`, `on_venue_state`, `on_venue_fill`, `on_balances`). It never decides
+an order's fate from a guess: a submit whose reply was lost returns an AMBIGUOUS
+CommandResult and, with `resolve=True` (default), the lookup by client id that settles it
+(the OMS may look again; lookups are idempotent).
+
+Why async: the session's event loop must never block on the network (ccxt.pro /
+ccxt.async_support clients; `exchange.close()` is the caller's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from engine.oms import Order
+from engine.types import Instrument
+from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from venues.ccxt import parse
+from venues.ccxt.http import ResponseTap
+from venues.ccxt.orders import amend_request, order_request
+from venues.ccxt.outcomes import Classified, ambiguous_reply, classify
+from venues.ccxt.ratelimit import WeightLimiter
+from venues.ccxt.retry import Backoff
+
+Record = CommandResult | VenueOrderState | VenueFill
+_ENDPOINTS = {
+    "create_order": ("POST", "/api/v3/order"),
+    "cancel_order": ("DELETE", "/api/v3/order"),
+    "edit_order": ("POST", "/api/v3/order/cancelReplace"),
+    "fetch_order": ("GET", "/api/v3/order"),
+    "fetch_my_trades": ("GET", "/api/v3/myTrades"),
+    "fetch_balance": ("GET", "/api/v3/account"),
+    "fetch_open_orders": ("GET", "/api/v3/openOrders"),
+}
+
+
+class GiveUp(Exception):
+    """A query failed after its retries (carries the last classification)."""
+
+    def __init__(self, what: str, verdict: Classified) -> None:
+        super().__init__(f"{what}: {verdict.evidence}")
+        self.verdict = verdict
+
+
+@dataclass
+class GatewayStats:
+    calls: int = 0
+    retries: int = 0
+    ambiguous: int = 0
+    rejected: int = 0
+    lookups: int = 0
+    waited_s: float = 0.0
+    events: list[str] = field(default_factory=list)  # one line per retry / ambiguity (console, audit)
+
+
+class Gateway:
+    """The fault-aware command path of one venue account (see module doc).
+
+    exchange: an async ccxt client (create it with `enableRateLimit=False`: this limiter
+    knows the venue's weights); instruments: keyed by ccxt symbol; now: the local clock in
+    ns (LiveClock.now); stp: the engine STP name sent with every order (None: the venue's
+    account default); max_order_wait_s: a submit or amend that would have to wait longer
+    than this for the request budget is rejected locally instead of sent late.
+    """
+
+    def __init__(self, exchange: Any, instruments: Mapping[str, Instrument], *, now: Callable[[], int],
+                 limiter: WeightLimiter | None = None, backoff: Backoff | None = None,
+                 stp: str | None = None, resolve: bool = True, max_order_wait_s: float = 1.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.exchange = exchange
+        self.instruments = dict(instruments)
+        self.now = now
+        self.limiter = limiter or WeightLimiter()
+        self.backoff = backoff or Backoff()
+        self.stp = stp
+        self.resolve = resolve
+        self.max_order_wait_s = max_order_wait_s
+        self.sleep = sleep
+        self.stats = GatewayStats()
+        self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
+        self.tap = ResponseTap.install(exchange)
+        self.tap.listeners.append(self.limiter.observe)
+
+    # -- one call, retried when safe ---------------------------------------------------------
+    async def _call(self, command: Command | None, method: str, *args: Any,
+                    query: dict[str, str] | None = None) -> tuple[Any, Classified | None]:
+        """(result, None) on success, (None, verdict) on a failure that is final."""
+        http_method, path = _ENDPOINTS[method]
+        attempt = 0
+        while True:
+            while (delay := self.limiter.reserve(http_method, path, query)) > 0:
+                if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
+                    # an order sent that late would act on a market that has moved on:
+                    # refused here, never queued (the venue's budget is spent, or a 429 holds)
+                    return None, Classified(Outcome.REJECTED, False, False, evidence={
+                        "local": "the venue's request budget is spent", "wait_s": round(delay, 3)})
+                self.limiter.waits += 1
+                self.stats.waited_s += delay
+                await self.sleep(delay)
+            self.stats.calls += 1
+            with ResponseTap.capture() as reply:
+                try:
+                    return await getattr(self.exchange, method)(*args), None
+                except Exception as exc:  # classified below; nothing is swallowed blind
+                    verdict = classify(exc, command, status=reply.status, body=reply.body,
+                                       headers=reply.headers)
+            attempt += 1
+            if not verdict.retry or attempt >= self.backoff.max_attempts:
+                return None, verdict
+            self.stats.retries += 1
+            delay = self.backoff.delay(attempt - 1, verdict.wait_s)
+            self.stats.events.append(f"{method} retry {attempt} in {delay:.3f} s: {verdict.evidence}")
+            self.stats.waited_s += delay
+            await self.sleep(delay)
+
+    def _result(self, order: Order, command: Command, verdict: Classified | None,
+                venue_order_id: str | None = None, reply: Any = None) -> CommandResult:
+        if verdict is None:  # the raw reply is the evidence (the audit log keeps it)
+            info = reply.get("info") if isinstance(reply, dict) else None
+            return CommandResult(order.client_id, command, Outcome.CONFIRMED, self.now(), venue_order_id,
+                                 evidence={"info": info} if info is not None else {})
+        if verdict.outcome is Outcome.AMBIGUOUS:
+            self.stats.ambiguous += 1
+            self.stats.events.append(f"{command.value} {order.client_id} ambiguous: {verdict.evidence}")
+        else:
+            self.stats.rejected += 1
+        return CommandResult(order.client_id, command, verdict.outcome, self.now(), None, verdict.reason,
+                             dict(verdict.evidence))
+
+    def _inst(self, symbol: str) -> Instrument:
+        return self.instruments[symbol]
+
+    # -- commands ---------------------------------------------------------------------------
+    async def submit(self, order: Order) -> list[Record]:
+        """Place `order`; CONFIRMED with its state and taking fills, REJECTED, or AMBIGUOUS (+ lookup)."""
+        req = order_request(order, stp=self.stp)
+        reply, verdict = await self._call(Command.SUBMIT, "create_order", *req.args())
+        if verdict is None and ambiguous_reply(reply):  # 200 with a body that did not parse
+            verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})
+        return await self._answer(order, Command.SUBMIT, reply, verdict)
+
+    async def cancel(self, order: Order) -> list[Record]:
+        """Cancel by client id; a refusal (-2011: not open) is followed by a lookup of the truth."""
+        inst = order.instrument
+        reply, verdict = await self._call(Command.CANCEL, "cancel_order", "", inst.symbol,
+                                          {"origClientOrderId": order.client_id})
+        return await self._answer(order, Command.CANCEL, reply, verdict, lookup_on_reject=True)
+
+    async def amend(self, order: Order, price: int, qty: int) -> list[Record]:
+        """Cancel-replace to price (ticks) / total qty (lots); never resent when ambiguous."""
+        req = amend_request(order, price, qty, stp=self.stp)
+        symbol, type_, side, amount, px, params = req.args()
+        reply, verdict = await self._call(Command.AMEND, "edit_order", "", symbol, type_, side, amount, px, params)
+        return await self._answer(order, Command.AMEND, reply, verdict, lookup_on_reject=True)
+
+    async def _answer(self, order: Order, command: Command, reply: Any, verdict: Classified | None,
+                      lookup_on_reject: bool = False) -> list[Record]:
+        if verdict is None:
+            inst = order.instrument
+            state = parse.order_state(reply, inst, self.now(), "rest")
+            if not state.client_id:
+                state = _with_client_id(state, order.client_id)
+            out: list[Record] = [self._result(order, command, None, state.venue_order_id, reply), state]
+            out.extend(parse.reply_fills(reply, inst, self.now()) if command is not Command.CANCEL else ())
+            if state.filled and command is not Command.SUBMIT:
+                out.extend(await self._fills(order.client_id, state, inst))
+            return out
+        out = [self._result(order, command, verdict)]
+        unsure = verdict.outcome is Outcome.AMBIGUOUS or (lookup_on_reject and verdict.outcome is Outcome.REJECTED)
+        if self.resolve and unsure:
+            out.extend(await self.lookup(order))
+        return out
+
+    # -- lookups ----------------------------------------------------------------------------
+    async def lookup(self, order: Order) -> list[Record]:
+        """The venue's truth about one order by client id: its state (found=False when the
+        venue has none) and every fill it lists (myTrades), for the OMS's idempotent merge."""
+        return await self.lookup_client_id(order.client_id, order.instrument)
+
+    async def lookup_client_id(self, client_id: str, inst: Instrument) -> list[Record]:
+        import ccxt
+
+        self.stats.lookups += 1
+        reply, verdict = await self._call(None, "fetch_order", "", inst.symbol, {"origClientOrderId": client_id})
+        if verdict is not None:
+            if verdict.evidence.get("code") == -2013 or verdict.evidence.get("exception") == ccxt.OrderNotFound.__name__:
+                now = self.now()
+                return [VenueOrderState(client_id, None, _REJECTED, 0, 0, 0, 0, now, source="query", found=False)]
+            raise GiveUp(f"lookup {client_id}", verdict)
+        state = parse.order_state(reply, inst, self.now(), "query")
+        if not state.client_id:
+            state = _with_client_id(state, client_id)
+        out: list[Record] = [state]
+        if state.filled:
+            out.extend(await self._fills(client_id, state, inst))
+        return out
+
+    async def _fills(self, client_id: str, state: VenueOrderState, inst: Instrument) -> list[VenueFill]:
+        trades, verdict = await self._call(None, "fetch_my_trades", inst.symbol, None, None,
+                                           {"orderId": state.venue_order_id})
+        if verdict is not None:
+            raise GiveUp(f"fills of {client_id}", verdict)
+        return [parse.trade_fill(t, inst, client_id, self.now()) for t in trades]
+
+    async def open_orders(self) -> list[tuple[Instrument, VenueOrderState]]:
+        """Every open order of the account on our instruments (ours and not ours)."""
+        out: list[tuple[Instrument, VenueOrderState]] = []
+        for symbol, inst in self.instruments.items():
+            reply, verdict = await self._call(None, "fetch_open_orders", symbol, query={"symbol": symbol})
+            if verdict is not None:
+                raise GiveUp(f"open orders of {symbol}", verdict)
+            for o in reply:
+                state = parse.order_state(o, inst, self.now(), "query")
+                self.sides[state.client_id] = 1 if o.get("side") == "buy" else -1
+                out.append((inst, state))
+        return out
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """{asset: (free, locked)} of the account, exact."""
+        reply, verdict = await self._call(None, "fetch_balance")
+        if verdict is not None:
+            raise GiveUp("balances", verdict)
+        return parse.balances(reply)
+
+    async def trades_since(self, symbol: str, from_id: int | None = None) -> list[dict[str, Any]]:
+        """myTrades rows of a symbol (ccxt dicts), for reconciliation of fills."""
+        params = {"fromId": from_id} if from_id is not None else {}
+        reply, verdict = await self._call(None, "fetch_my_trades", symbol, None, 1000, params)
+        if verdict is not None:
+            raise GiveUp(f"my trades of {symbol}", verdict)
+        return reply
+
+    async def cancel_all(self, prefix: str | None = None) -> list[Record]:
+        """Cancel every open order of the account on our instruments (kill switch, dead-man
+        switch), or only those whose client id starts with `prefix` (this engine's); one
+        DELETE per order by client id, so each answer is typed and audited."""
+        out: list[Record] = []
+        for inst, state in await self.open_orders():
+            if prefix is not None and not state.client_id.startswith(prefix):
+                continue
+            reply, verdict = await self._call(Command.CANCEL, "cancel_order", "", inst.symbol,
+                                              {"origClientOrderId": state.client_id})
+            if verdict is None:
+                out.append(CommandResult(state.client_id, Command.CANCEL, Outcome.CONFIRMED, self.now(),
+                                         state.venue_order_id))
+                out.append(parse.order_state(reply, inst, self.now(), "rest"))
+            else:
+                out.append(CommandResult(state.client_id, Command.CANCEL, verdict.outcome, self.now(), None,
+                                         verdict.reason, dict(verdict.evidence)))
+        return out
+
+
+_REJECTED = parse.STATUS["REJECTED"]
+
+
+def _with_client_id(state: VenueOrderState, client_id: str) -> VenueOrderState:
+    from dataclasses import replace
+
+    return replace(state, client_id=client_id)

@@ -1,0 +1,123 @@
+"""An engine order -> the ccxt call that places, amends or cancels it on Binance spot.
+
+What maps how (Binance spot API docs, "New order", "Cancel an existing order and send a new
+order", "STP FAQ"):
+- limit GTC/IOC/FOK -> LIMIT with that timeInForce; post-only (GTX) -> LIMIT_MAKER, which the
+  venue refuses (-2010 "Order would immediately match and take.") instead of taking;
+- market -> MARKET by `quantity`; never with a price (ccxt would turn a price into
+  quoteOrderQty = amount x price, a different order);
+- GTD: Binance spot has no GTD. The order goes out as GTC and the engine cancels it when
+  venue time passes its expiry (`ExpiryWatch`, driven by the session's clock): between the
+  deadline and the cancel's acknowledgement it can still fill, a difference from a venue
+  GTD that the docs state;
+- amend -> cancel-replace (POST /api/v3/order/cancelReplace, cancelReplaceMode
+  STOP_ON_FAILURE: if the cancel fails nothing new is placed). The replacement loses queue
+  priority (it is a new order) and keeps the client id (the original is cancelled first, and
+  ids are unique only among open orders). Its quantity is the new total minus what already
+  filled;
+- self-trade prevention per order -> `selfTradePreventionMode` (the engine's STP names of
+  `venues.sim`, mapped as the emulator maps them: cancel-new = EXPIRE_TAKER, cancel-resting =
+  EXPIRE_MAKER, cancel-both = EXPIRE_BOTH, decrement-both = DECREMENT, none = NONE).
+- newClientOrderId is always the engine's client id (<= 36 characters, Binance's limit), so
+  every lookup of an ambiguous command is by that id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import OrderError
+from engine.oms import Order
+from engine.types import OrderType, TimeInForce
+from engine.types.instrument import decimal_str
+from venues.emulator.exchange import STP_OF_SIM
+
+MAX_CLIENT_ID = 36  # Binance: newClientOrderId length limit
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.GTD: "GTC"}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """Arguments of ccxt's create_order / edit_order (amount and price as exact strings)."""
+
+    symbol: str
+    type: str
+    side: str
+    amount: str
+    price: str | None
+    params: dict[str, Any]
+
+    def args(self) -> tuple[str, str, str, str, str | None, dict[str, Any]]:
+        return self.symbol, self.type, self.side, self.amount, self.price, dict(self.params)
+
+
+def stp_mode(stp: str) -> str:
+    """The engine's STP name (venues.sim) -> Binance's selfTradePreventionMode."""
+    try:
+        return STP_OF_SIM[stp]
+    except KeyError:
+        raise OrderError(f"stp={stp!r}: expected one of {sorted(STP_OF_SIM)}") from None
+
+
+def order_request(order: Order, *, stp: str | None = None) -> OrderRequest:
+    """The create_order call for `order` (see module doc)."""
+    if len(order.client_id) > MAX_CLIENT_ID:
+        raise OrderError(f"client id {order.client_id!r} is longer than Binance's {MAX_CLIENT_ID} characters")
+    inst = order.instrument
+    params: dict[str, Any] = {"newClientOrderId": order.client_id, "newOrderRespType": "FULL"}
+    if stp is not None:
+        params["selfTradePreventionMode"] = stp_mode(stp)
+    amount = decimal_str(inst.lots_to_qty(order.qty))
+    side = order.side_name
+    if order.type == OrderType.MARKET:
+        return OrderRequest(inst.symbol, "market", side, amount, None, params)
+    price = decimal_str(inst.ticks_to_price(order.price))
+    if order.post_only or order.tif == TimeInForce.GTX:
+        params["postOnly"] = True
+    else:
+        params["timeInForce"] = _TIF[TimeInForce(order.tif)]
+    return OrderRequest(inst.symbol, "limit", side, amount, price, params)
+
+
+def amend_request(order: Order, price: int, qty: int, *, stp: str | None = None) -> OrderRequest:
+    """The edit_order (cancel-replace) call moving `order` to price (ticks) and total qty (lots).
+
+    Raises OrderError when the new total is not above what already filled (a cancel, not an
+    amend, is what the caller wants then).
+    """
+    if order.type != OrderType.LIMIT:
+        raise OrderError(f"amend {order.client_id}: only limit orders can be amended")
+    leaves = qty - order.filled
+    if leaves <= 0:
+        raise OrderError(f"amend {order.client_id}: new qty is not above the filled qty; cancel instead")
+    inst = order.instrument
+    req = order_request(order, stp=stp)
+    params = dict(req.params)
+    params.update({"cancelOrigClientOrderId": order.client_id, "cancelReplaceMode": "STOP_ON_FAILURE"})
+    return OrderRequest(req.symbol, "limit", req.side, decimal_str(inst.lots_to_qty(leaves)),
+                        decimal_str(inst.ticks_to_price(price)), params)
+
+
+class ExpiryWatch:
+    """GTD emulated by the engine: the orders whose venue-time deadline has passed.
+
+    `add(client_id, expire_ns)` when a GTD order is sent; `due(now_ns)` returns (and forgets)
+    the ids to cancel, earliest first; `discard` when the order ends by itself.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[str, int] = {}
+
+    def add(self, client_id: str, expire_ns: int) -> None:
+        if expire_ns > 0:
+            self._deadlines[client_id] = expire_ns
+
+    def discard(self, client_id: str) -> None:
+        self._deadlines.pop(client_id, None)
+
+    def due(self, now_ns: int) -> list[str]:
+        out = sorted((ts, cid) for cid, ts in self._deadlines.items() if ts <= now_ns)
+        for _, cid in out:
+            del self._deadlines[cid]
+        return [cid for _, cid in out]

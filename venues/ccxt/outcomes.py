@@ -1,0 +1,170 @@
+"""Classify a failed ccxt call: the command's typed Outcome, and whether resending is safe.
+
+The rule that matters (Binance spot API docs, "HTTP Return Codes" and "Error Codes"):
+- HTTP 4XX with a venue error code is a refusal *before* execution: REJECTED, with the code
+  and message as evidence. 429 (-1003 weight, -1015 orders) and 418 (IP ban) are refusals
+  too, but transient: not executed, safe to resend after `Retry-After`. -1021 (timestamp
+  outside recvWindow) is checked before anything else: not executed, safe to resend.
+- HTTP 5XX, -1007 ("Timeout waiting for response from backend server. Send status
+  unknown"), -1000/-1001, a timeout, a connection closed after sending, and a 200 whose
+  body does not parse: the execution status is UNKNOWN. For a submit or an amend
+  (cancel-replace) that is AMBIGUOUS and is never resent: the OMS looks the order up by
+  client id. A resend could trade twice, because Binance's newClientOrderId is unique only
+  among OPEN orders (a filled order's id is free again).
+- A cancel, or a query, may be resent after a network failure: a second cancel of the same
+  client id cannot create anything (the worst answer is -2011 Unknown order).
+- A connection that could not even be opened (aiohttp's ClientConnectorError under ccxt's
+  ExchangeNotAvailable) never sent the request: safe to resend any command.
+
+Why status and code before the exception class: on a non-Binance host (the emulator, a
+proxy) ccxt applies its generic error table, where a 401 -2015 turns into DDoSProtection
+(transient) once a private call has succeeded; the HTTP status and the body's code, when a
+reply arrived (`venues.ccxt.http.Reply`), are the venue's own words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.types.orders import ReasonCode
+from engine.types.venue_reports import Command, Outcome
+
+# Binance codes that are refusals before execution, but transient: resend after waiting
+TRANSIENT_CODES = {-1003: "request weight limit", -1015: "order count limit", -1021: "timestamp outside recvWindow"}
+# codes whose execution status is unknown (Binance: "Send status unknown")
+UNKNOWN_CODES = {-1000, -1001, -1006, -1007}
+_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+_MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+# -2010 (NEW_ORDER_REJECTED) texts -> the engine's reason vocabulary
+_NEW_ORDER_TEXTS = (
+    ("insufficient balance", ReasonCode.INSUFFICIENT_BALANCE),
+    ("immediately match and take", ReasonCode.POST_ONLY_WOULD_TAKE),
+    ("duplicate order", ReasonCode.DUPLICATE_ORDER),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """The verdict on one failed call.
+
+    outcome: for a command, REJECTED (the venue refused it, evidence attached) or AMBIGUOUS
+    (it may have executed); `retry`: resending the same request is safe and may succeed;
+    `wait_s`: the venue's Retry-After (seconds) when it gave one; `reason`: a code of
+    `engine.types.orders.REASONS` for a rejection, when one fits.
+    """
+
+    outcome: Outcome
+    retry: bool
+    executed_unknown: bool
+    reason: str | None = None
+    wait_s: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def venue_error(text: str | None) -> tuple[int | None, str | None]:
+    """(code, msg) of a Binance error body (JSON or ccxt's 'binance {...}' message)."""
+    if not text:
+        return None, None
+    brace = text.find("{")
+    if brace >= 0:
+        try:
+            body = json.loads(text[brace:])
+            if isinstance(body, dict) and "code" in body:
+                return int(body["code"]), str(body.get("msg", ""))
+        except (ValueError, TypeError):
+            pass
+    code = _CODE.search(text)
+    msg = _MSG.search(text)
+    return (int(code.group(1)) if code else None), (msg.group(1) if msg else None)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the connection was never established (so the request never left)."""
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiohttp is a ccxt dependency
+        return False
+    cause: BaseException | None = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _reason(code: int | None, msg: str | None, command: Command | None) -> str | None:
+    text = (msg or "").lower()
+    if code == -2010:
+        for needle, reason in _NEW_ORDER_TEXTS:
+            if needle in text:
+                return reason.value
+        return None
+    if code in (-2011, -2013):  # cancel / query of an order the venue does not hold (open)
+        return ReasonCode.UNKNOWN_ORDER.value
+    if code == -1013:
+        return ReasonCode.INVALID_PRICE.value if "price" in text else ReasonCode.INVALID_QTY.value
+    return None
+
+
+def classify(exc: BaseException, command: Command | None, *, status: int | None = None,
+             body: str | None = None, headers: dict[str, str] | None = None) -> Classified:
+    """Classify the exception a ccxt call raised (see module doc for the rules).
+
+    command: SUBMIT / CANCEL / AMEND, or None for a read-only query (always safe to resend).
+    status/body/headers: of the reply, when one arrived (`venues.ccxt.http.Reply`).
+    """
+    import ccxt
+
+    code, msg = venue_error(body) if body else (None, None)
+    if code is None:
+        code, msg = venue_error(str(exc))
+    evidence: dict[str, Any] = {"exception": type(exc).__name__}
+    if status is not None:
+        evidence["http_status"] = status
+    if code is not None:
+        evidence["code"] = code
+    if msg:
+        evidence["msg"] = msg
+    wait_s = None
+    if headers:
+        for key, value in headers.items():
+            if key.lower() == "retry-after":
+                try:
+                    wait_s = float(value)
+                except ValueError:
+                    pass
+    resend_ok = command in (None, Command.CANCEL)  # resending cannot create an order
+
+    def verdict(outcome: Outcome, retry: bool, unknown: bool) -> Classified:
+        return Classified(outcome, retry, unknown, _reason(code, msg, command) if outcome is Outcome.REJECTED else None,
+                          wait_s, evidence)
+
+    # the venue's own words first
+    if status in (418, 429) or code in TRANSIENT_CODES:
+        return verdict(Outcome.REJECTED, True, False)
+    if status is not None and status >= 500 or code in UNKNOWN_CODES:
+        return verdict(Outcome.AMBIGUOUS, resend_ok, True)
+    if status is not None and 400 <= status < 500:
+        return verdict(Outcome.REJECTED, False, False)
+    # no reply: the exception class and its cause
+    if isinstance(exc, ccxt.NetworkError) and _never_sent(exc):
+        evidence["never_sent"] = True
+        return verdict(Outcome.REJECTED, True, False)
+    if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
+        return verdict(Outcome.REJECTED, True, False)
+    if isinstance(exc, ccxt.InvalidNonce) and not isinstance(exc, ccxt.ChecksumError):
+        return verdict(Outcome.REJECTED, True, False)
+    if isinstance(exc, (ccxt.OperationFailed, ccxt.ExchangeNotAvailable)) or not isinstance(exc, ccxt.BaseError):
+        # timeouts, lost replies, 5xx, bodies that do not parse, anything unexpected
+        return verdict(Outcome.AMBIGUOUS, resend_ok, True)
+    return verdict(Outcome.REJECTED, False, False)  # ExchangeError family: a venue refusal
+
+
+def ambiguous_reply(reply: Any) -> bool:
+    """A 200 whose body did not carry the order (truncated JSON): ccxt returns an order
+    without an id, so the status is unknown (never treat it as a success or a refusal)."""
+    return not isinstance(reply, dict) or not reply.get("id")

@@ -1,0 +1,100 @@
+"""ccxt's Binance order and trade dicts -> the typed records of `engine.types.venue_reports`.
+
+Read from `info` (Binance's own fields, exact decimal strings) rather than ccxt's floats:
+money stays exact. Fields (Binance spot API docs; ccxt-binance-dialect note): order
+`status` NEW / PARTIALLY_FILLED / FILLED / CANCELED / EXPIRED / EXPIRED_IN_MATCH / REJECTED /
+PENDING_CANCEL, `origQty`, `executedQty`, `price`, `orderId`, `clientOrderId`,
+`transactTime` / `updateTime` / `time` (ms); a FULL reply's `fills[]` (price, qty,
+commission, commissionAsset, tradeId: the taking part of a new order); myTrades rows (id,
+orderId, price, qty, commission, commissionAsset, time, isMaker).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from engine.types import Instrument, Liquidity, OrderStatus
+from engine.types.orders import ReasonCode
+from engine.types.venue_reports import VenueFill, VenueOrderState
+
+_MS = 1_000_000
+STATUS = {
+    "NEW": OrderStatus.ACKNOWLEDGED,
+    "PENDING_NEW": OrderStatus.ACKNOWLEDGED,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELLED,
+    "PENDING_CANCEL": OrderStatus.ACKNOWLEDGED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+
+
+def _ms(info: dict[str, Any], *keys: str) -> int:
+    for key in keys:
+        value = info.get(key)
+        if value not in (None, ""):
+            return int(value) * _MS
+    return 0
+
+
+def client_id_of(order: dict[str, Any]) -> str | None:
+    """The order's client id; on a cancel reply Binance puts the original in origClientOrderId."""
+    info = order.get("info") or {}
+    return info.get("origClientOrderId") or info.get("clientOrderId") or order.get("clientOrderId")
+
+
+def order_state(order: dict[str, Any], inst: Instrument, local_ts: int, source: str) -> VenueOrderState:
+    """A ccxt order dict (create/fetch/cancel/open orders) as a VenueOrderState."""
+    info = order.get("info") or {}
+    raw = str(info.get("status") or "").upper()
+    status = STATUS.get(raw)
+    filled = inst.qty_to_lots(Decimal(str(info.get("executedQty", "0"))))
+    if status is None:  # ccxt's unified status when info lacks one
+        status = {"open": OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.ACKNOWLEDGED,
+                  "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELLED,
+                  "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}[order["status"]]
+    reason = ReasonCode.SELF_TRADE_PREVENTION.value if raw == "EXPIRED_IN_MATCH" else None
+    price = Decimal(str(info.get("price", "0")))
+    return VenueOrderState(
+        client_id=client_id_of(order) or "", venue_order_id=str(info.get("orderId", order.get("id"))),
+        status=status, price=inst.price_to_ticks(price) if price else 0,
+        qty=inst.qty_to_lots(Decimal(str(info.get("origQty", "0")))), filled=filled,
+        exch_ts=_ms(info, "updateTime", "transactTime", "workingTime", "time"), local_ts=local_ts,
+        reason=reason, source=source)
+
+
+def reply_fills(order: dict[str, Any], inst: Instrument, local_ts: int) -> list[VenueFill]:
+    """The fills a FULL create_order reply lists (always the new order's taking part)."""
+    info = order.get("info") or {}
+    cid = client_id_of(order) or ""
+    ts = _ms(info, "transactTime", "workingTime")
+    return [VenueFill(client_id=cid, venue_order_id=str(info.get("orderId")), trade_id=str(f["tradeId"]),
+                      price=inst.price_to_ticks(Decimal(f["price"])), qty=inst.qty_to_lots(Decimal(f["qty"])),
+                      fee=Decimal(f["commission"]), fee_asset=f["commissionAsset"],
+                      liquidity=Liquidity.TAKER, exch_ts=ts, local_ts=local_ts, source="rest")
+            for f in info.get("fills") or ()]
+
+
+def trade_fill(trade: dict[str, Any], inst: Instrument, client_id: str, local_ts: int) -> VenueFill:
+    """One myTrades row of the order `client_id` as a VenueFill."""
+    info = trade.get("info") or {}
+    return VenueFill(
+        client_id=client_id, venue_order_id=str(info.get("orderId")), trade_id=str(info.get("id", trade.get("id"))),
+        price=inst.price_to_ticks(Decimal(str(info["price"]))), qty=inst.qty_to_lots(Decimal(str(info["qty"]))),
+        fee=Decimal(str(info["commission"])), fee_asset=str(info["commissionAsset"]),
+        liquidity=Liquidity.MAKER if info.get("isMaker") in (True, "true") else Liquidity.TAKER,
+        exch_ts=int(info.get("time", 0)) * _MS, local_ts=local_ts, source="query")
+
+
+def balances(balance: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
+    """fetch_balance's `info.balances` -> {asset: (free, locked)}, exact."""
+    out: dict[str, tuple[Decimal, Decimal]] = {}
+    for row in (balance.get("info") or {}).get("balances") or ():
+        free, locked = Decimal(str(row["free"])), Decimal(str(row["locked"]))
+        if free or locked:
+            out[str(row["asset"])] = (free, locked)
+    return out
+

@@ -1,0 +1,145 @@
+"""The venue's request budget on our side: Binance spot's weights and order counts.
+
+Binance counts in fixed wall-clock windows (REQUEST_WEIGHT 6,000 per minute per IP; ORDERS
+50 per 10 s and 160,000 per day per account; spot API docs "LIMITS"). The weight budget is
+shared with every other process on the same IP, which we cannot see except through the
+`X-MBX-USED-WEIGHT-1M` header of each reply: `observe` raises the local count to it, so a
+neighbour's spending makes us wait too. A 429 carries `Retry-After`: every request then
+waits until it has passed, because repeated 429s are what earns a 418 ban (2 minutes to 3
+days) — after the first 429 we send nothing more in that window, so we never provoke one.
+
+The limiter is a token bucket whose tokens come back at the venue's window boundaries
+(that is how the venue itself counts; a continuously refilling bucket would believe in
+tokens the venue has not given back yet). `headroom` keeps a share of the IP's weight budget
+unused for the requests other processes start between two of our headers (the order
+counts are the account's: their whole budget is used).
+
+Use it with ccxt's own limiter off (`enableRateLimit=False`): ccxt's is a 50 ms leaky
+bucket that knows neither the weights nor the headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from venues.emulator.ratelimit import ORDER_ENDPOINTS, request_weight
+
+ORDER_COUNT_HEADER = "x-mbx-order-count-10s"
+WEIGHT_HEADER = "x-mbx-used-weight-1m"
+
+
+@dataclass
+class WeightLimiter:
+    """Request weight per minute (per IP) and orders per 10 s / per day (per account).
+
+    `wall` is the wall clock in seconds (the venue's windows are wall-clock intervals);
+    tests pass a fake one. Figures are Binance spot's published defaults.
+    """
+
+    weight_per_minute: int = 6000
+    orders_per_10s: int = 50
+    orders_per_day: int = 160_000
+    headroom: float = 0.9
+    wall: Callable[[], float] = time.time
+    _minute: int = -1
+    _weight: int = 0
+    _tens: int = -1
+    _orders: int = 0
+    _day: int = -1
+    _orders_day: int = 0
+    blocked_until: float = 0.0
+    waits: int = 0  # how often a request had to wait (reported on the console / in tests)
+    throttled: int = 0  # 429/418 replies seen (requests already in flight when the first came back count too)
+    bans: int = 0  # 418 replies seen: the IP was banned (the limiter's purpose is that this stays 0)
+    log: list[tuple[float, str]] = field(default_factory=list)
+
+    def _roll(self, now: float) -> None:
+        minute, tens, day = int(now // 60), int(now // 10), int(now // 86400)
+        if minute != self._minute:
+            self._minute, self._weight = minute, 0
+        if tens != self._tens:
+            self._tens, self._orders = tens, 0
+        if day != self._day:
+            self._day, self._orders_day = day, 0
+
+    def reserve(self, method: str, path: str, query: dict[str, str] | None = None) -> float:
+        """Book the request's weight and return 0.0, or return the seconds to wait first.
+
+        method/path as sent (`"POST", "/api/v3/order"`); query for the weight of depth and
+        openOrders.
+        """
+        now = self.wall()
+        if now < self.blocked_until:
+            return self.blocked_until - now
+        self._roll(now)
+        weight = request_weight(method, path, query or {})
+        if self._weight + weight > self.weight_per_minute * self.headroom:
+            return (self._minute + 1) * 60 - now + 0.001
+        is_order = (method, path) in ORDER_ENDPOINTS
+        if is_order:
+            # the order counts are per account (the headers correct them): the whole budget
+            if self._orders + 1 > self.orders_per_10s:
+                return (self._tens + 1) * 10 - now + 0.001
+            if self._orders_day + 1 > self.orders_per_day:
+                return (self._day + 1) * 86400 - now + 0.001
+            self._orders += 1
+            self._orders_day += 1
+        self._weight += weight
+        return 0.0
+
+    async def acquire(self, method: str, path: str, query: dict[str, str] | None = None,
+                      sleep: Callable[[float], object] = asyncio.sleep) -> float:
+        """Wait until the request fits, book it; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            delay = self.reserve(method, path, query)
+            if delay <= 0:
+                return waited
+            self.waits += 1
+            waited += delay
+            await sleep(delay)  # type: ignore[misc]
+
+    def observe(self, status: int, headers: dict[str, str]) -> None:
+        """Correct the counts from a reply's headers; block on 429/418 for Retry-After.
+
+        A 429 without Retry-After blocks to the end of the current minute.
+        """
+        now = self.wall()
+        self._roll(now)
+        lower = {k.lower(): v for k, v in headers.items()}
+        used = _int(lower.get(WEIGHT_HEADER))
+        if used is not None and used > self._weight:
+            self._weight = used
+        orders = _int(lower.get(ORDER_COUNT_HEADER))
+        if orders is not None and orders > self._orders:
+            self._orders = orders
+        if status in (418, 429):
+            self.throttled += 1
+            self.bans += status == 418
+            after = _float(lower.get("retry-after"))
+            until = now + after if after is not None else (self._minute + 1) * 60
+            self.blocked_until = max(self.blocked_until, until)
+            self.log.append((now, f"HTTP {status}: no requests until {math.ceil(until - now)} s from now"))
+
+    @property
+    def used_weight(self) -> int:
+        self._roll(self.wall())
+        return self._weight
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

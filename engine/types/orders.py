@@ -102,6 +102,7 @@ class ReasonCode(StrEnum):
     MIN_NOTIONAL = "min_notional"
     DUPLICATE_CLIENT_ID = "duplicate_client_id"
     FAIL_CLOSED = "fail_closed"
+    REQUEST_BUDGET = "request_budget"
     # risk
     KILL_SWITCH = "kill_switch"
     MAX_ORDER_NOTIONAL = "max_order_notional"
@@ -167,6 +168,8 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.DUPLICATE_CLIENT_ID, _L, "client id already used by an order or parent of this run"),
     Reason(_C.FAIL_CLOSED, _L, "new orders refused: reconciliation with the venue found a difference, "
            "the dead-man switch fired or the strategy raised (docs/live.md)"),
+    Reason(_C.REQUEST_BUDGET, _L, "the venue's request budget (weight / order count) is spent for longer "
+           "than an order may wait: refused before sending rather than sent late (docs/live.md)"),
     Reason(_C.KILL_SWITCH, _R, "the kill switch is on: every new order is refused"),
     Reason(_C.MAX_ORDER_NOTIONAL, _R, "qty x price (market: x the local mid) above [risk] max_order_notional"),
     Reason(_C.MAX_POSITION, _R, "|position + signed qty| would exceed [risk] max_position"),

@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.oms import Order
 from engine.types import Instrument
+from engine.types.orders import ReasonCode
 from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
 from venues.ccxt import parse
 from venues.ccxt.http import ResponseTap
@@ -100,7 +101,7 @@ class Gateway:
                 if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
                     # an order sent that late would act on a market that has moved on:
                     # refused here, never queued (the venue's budget is spent, or a 429 holds)
-                    return None, Classified(Outcome.REJECTED, False, False, evidence={
+                    return None, Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, evidence={
                         "local": "the venue's request budget is spent", "wait_s": round(delay, 3)})
                 self.limiter.waits += 1
                 self.stats.waited_s += delay

@@ -82,11 +82,14 @@ def test_testnet_uses_the_sandbox_urls_and_a_url_overrides_every_url():
     import asyncio
 
     from modes.live.driver import make_exchange
+    from venues.ccxt.credentials import Credentials
+
+    keys = Credentials("binance", "test", "k", "s")
 
     async def build():
-        sandbox = make_exchange("testnet", {"exchange": "binance", "url": None}, ("k", "s"))
-        real = make_exchange("live", {"exchange": "binance", "url": None}, ("k", "s"))
-        local = make_exchange("testnet", {"exchange": "binance", "url": "http://127.0.0.1:9"}, ("k", "s"))
+        sandbox = make_exchange("testnet", {"exchange": "binance", "url": None}, keys)
+        real = make_exchange("live", {"exchange": "binance", "url": None}, keys)
+        local = make_exchange("testnet", {"exchange": "binance", "url": "http://127.0.0.1:9"}, keys)
         urls = (sandbox.urls["api"]["public"], sandbox.urls["api"]["ws"]["spot"], real.urls["api"]["public"],
                 local.urls["api"]["public"], local.urls["api"]["ws"]["spot"])
         for ex in (sandbox, real, local):

@@ -14,6 +14,8 @@ from fault_session import trade_through
 FAULTS = {
     "none": None,
     "response_lost": {"kind": "response_lost", "count": 2},
+    "request_lost": {"kind": "request_lost", "count": 2},
+    "truncated_body": {"kind": "truncated_body", "count": 2},
     "http_5xx_before": {"kind": "http_5xx_before", "status": 502, "body": "html", "count": 2},
     "http_5xx_after": {"kind": "http_5xx_after", "status": 503, "body": "html", "count": 2},
     "delay": {"kind": "delay", "delay": 2.0, "count": 1},
@@ -25,6 +27,7 @@ FAULTS = {
     "user_drop": {"kind": "user_drop", "events": 4},
     "user_duplicate": {"kind": "user_duplicate", "events": 6},
     "user_reorder": {"kind": "user_reorder", "events": 4},
+    "user_delay": {"kind": "user_delay", "events": 3, "delay": "1s"},
     "user_expire": {"kind": "user_expire"},
     "ws_disconnect": {"kind": "ws_disconnect", "stream": "user"},
     "stale_market": {"kind": "stale_market", "duration": "1s"},

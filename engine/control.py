@@ -17,12 +17,12 @@ import getpass
 import json
 import os
 import signal
-import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from engine.clock import LiveClock
 from engine.errors import ConfigError
 
 COMMANDS = ("kill", "approve", "refuse", "resume")
@@ -80,7 +80,7 @@ class ControlInbox:
             raise ConfigError(f"{self.run_dir}: no such run directory")
         body = {"command": command, "order": order, "who": who or default_who(), "why": why,
                 "flatten": bool(flatten), "max_slippage_bps": None if max_slippage_bps is None else str(max_slippage_bps),
-                "posted_wall_ns": time.time_ns(), "pid": os.getpid()}  # wall clock: bookkeeping only
+                "posted_wall_ns": LiveClock().now(), "pid": os.getpid()}  # an operator posts in real time
         for folder in (self.inbox, self.done, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
         name = f"{body['posted_wall_ns']:020d}-{os.getpid()}-{command}.json"

@@ -189,3 +189,24 @@ halt = "1m"
     bad.write_text('[[fault]]\nkind = "truncated_body"\ntransport = "yes"\n')
     with pytest.raises(Exception, match="transport"):
         FaultPlan.load(bad)
+
+
+def test_a_fill_between_two_open_orders_polls_is_seen_only_by_a_lookup(emu, alice):
+    """The natural race of a client that polls: alice's resting sell is listed open by one
+    open-orders poll and filled (bob takes all of it) before the next, which simply omits it.
+    Only a lookup (fetch_order, fetch_my_trades) tells that fill from a cancel. Reproducible:
+    the market clock is stepped, so the fill falls between the two polls every time."""
+    bob = sync_client(emu, "bob")
+    bob.load_markets()
+    step(emu, 0.5)
+    ask = alice.fetch_order_book("BTC/USDT", 5)["asks"][0][0]
+    price = round(ask - 0.01, 2)
+    rest = alice.create_order("BTC/USDT", "limit", "sell", 0.003, price)
+    assert rest["id"] in _open_ids(alice)  # poll 1: open
+    taken = bob.create_order("BTC/USDT", "limit", "buy", 0.003, price, {"timeInForce": "IOC"})
+    assert taken["filled"] == 0.003
+    assert rest["id"] not in _open_ids(alice)  # poll 2: gone, no trace of why
+    order = alice.fetch_order(rest["id"], "BTC/USDT")
+    assert order["status"] == "closed" and order["filled"] == 0.003
+    trades = [t for t in alice.fetch_my_trades("BTC/USDT") if t["order"] == rest["id"]]
+    assert round(sum(t["amount"] for t in trades), 8) == 0.003 and {t["price"] for t in trades} == {price}

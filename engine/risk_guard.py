@@ -225,7 +225,7 @@ class RiskGuard:
         risk.bypass = True
         try:
             for order in targets:
-                if all(request[0] != "cancel" for request in session._in_flight.get(order.order_no, ())):
+                if not session.cancel_in_flight(order):
                     session.cancel(order.client_id)
         finally:
             risk.bypass = False

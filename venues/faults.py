@@ -65,6 +65,7 @@ ENDPOINT_COMMANDS = {"POST /api/v3/order": "submit", "DELETE /api/v3/order": "ca
 
 #: what each backend implements
 EMULATOR_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
+                            "latency_spike",
                             "truncated_body", "rate_limit", "clock_skew", "reject", "maintenance",
                             "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire",
                             "ws_disconnect", "stale_market", "update_id_gap"})

@@ -44,7 +44,8 @@ RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
 DEADMAN_S = 60.0  # no market data this long: cancel everything (docs/live.md "Dead-man switch")
 RECHECK_S = 1.0  # after a reconnect, or lookups a reconciliation asked for
 FIRST_BOOK_TIMEOUT_S = 15.0
-SHUTDOWN_S = 3.0
+SHUTDOWN_S = 10.0  # ends at once when nothing rests; a loaded machine may need seconds
+RECANCEL_S = 0.5  # an order still open with no cancel in flight is cancelled again after this
 NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
 
 
@@ -435,9 +436,16 @@ class LiveDriver:
             return (any(o.is_open for o in session.oms.by_no.values())
                     or any(v.tasks for v in ccxt_venues.values()))
 
+        recancel = time.monotonic() + RECANCEL_S
         while time.monotonic() < deadline and busy():
             await self._wait()
-            self._guarded_step(self._now())
+            if time.monotonic() >= recancel and any(
+                    o.is_open and not session.cancel_in_flight(o) for o in session.oms.by_no.values()):
+                # a cancel the venue refused (e.g. it had not seen the order yet): again
+                self._guarded_step(self._now(), action="cancel_all")
+                recancel = time.monotonic() + RECANCEL_S
+            else:
+                self._guarded_step(self._now())
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
@@ -468,7 +476,7 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         # and callbacks still run, so it sees its orders end
         built.session.risk.killed = True
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
-            if order.is_open and order.cancel_req_ts is None:
+            if order.is_open and not built.session.cancel_in_flight(order):
                 built.session.cancel(order.client_id)
     if record.get("c") == "expire":  # GTD emulated: the venue has none (venues/ccxt/orders.py)
         built.current[0] = "gtd_expiry"

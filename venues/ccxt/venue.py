@@ -77,6 +77,7 @@ class CcxtVenue:
         self.on_round_trip = on_round_trip or (lambda *a: None)
         self.on_error = on_error or (lambda what, exc: None)
         self.tasks: set[asyncio.Task] = set()
+        self._last_command: dict[str, asyncio.Task] = {}  # client id -> its latest command
         self.venue_ids: dict[str, str] = {}  # client id -> venue order id
         self.in_flight = 0
         # resolve=False: an ambiguous outcome is the OMS's to resolve (request_order_state)
@@ -86,13 +87,13 @@ class CcxtVenue:
 
     # -- the Venue protocol ------------------------------------------------------------
     def submit(self, order: Order, ts: int) -> None:
-        self._spawn(self._submit(order))
+        self._spawn_in_order(order.client_id, self._submit, order)
 
     def cancel(self, order: Order, ts: int) -> None:
-        self._spawn(self._cancel(order))
+        self._spawn_in_order(order.client_id, self._cancel, order)
 
     def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
-        self._spawn(self._amend(order, price, qty))
+        self._spawn_in_order(order.client_id, self._amend, order, price, qty)
 
     def top_of_book(self, instrument_index: int) -> tuple[int, int, int, int]:
         return self.book.local_bbo(instrument_index)
@@ -114,10 +115,35 @@ class CcxtVenue:
         self.book.push(rows)
 
     # -- async work --------------------------------------------------------------------
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _spawn_in_order(self, client_id: str, command: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run one order's commands one after another, in the order the session sent them.
+
+        Why: HTTP requests on separate connections may overtake each other, and a cancel
+        that reaches Binance before its order's create is refused (-2011 Unknown order)
+        while the order then rests; the simulated venue's FIFO latency queue never
+        reorders one order's requests, so neither may the live path. Orders are
+        independent of each other and still run concurrently."""
+        previous = self._last_command.get(client_id)
+
+        async def after_previous() -> None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])  # its own outcome is reported by itself
+            await command(*args)
+
+        task = self._spawn(after_previous())
+        self._last_command[client_id] = task
+
+        def forget(done: asyncio.Task, cid: str = client_id) -> None:
+            if self._last_command.get(cid) is done:
+                del self._last_command[cid]
+
+        task.add_done_callback(forget)
 
     async def _command(self, command: str, order: Order, call: Awaitable[list[Any]]) -> None:
         """Run one command through the gateway and hand its records to the sink."""

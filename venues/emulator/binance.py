@@ -279,6 +279,10 @@ class BinanceServer:
                 self._log_fault(fault, endpoint)
                 self.limiter.force_429(ip, now_s)
                 self.limiter.check_ip(ip, 1, now_s)
+            spike = self.faults.spike(endpoint)
+            if spike is not None:  # the request leg is slow: later calls may overtake it
+                self._log_fault(spike, endpoint)
+                await asyncio.sleep(float(spike.params["extra"]))
             fault = self.faults.take({"reject", "http_5xx_before", "clock_skew", "request_lost"},
                                      endpoint)
             if fault is not None:
@@ -295,6 +299,8 @@ class BinanceServer:
                     return self._fault_5xx(fault)
                 _SKEW_MS.set(int(fault.params.get("skew_ms", 5000)))
             resp = await handler(request)
+            if spike is not None:  # ... and so is the reply leg
+                await asyncio.sleep(float(spike.params["extra"]))
             after = self.faults.take({"response_lost", "http_5xx_after", "delay", "truncated_body"},
                                      endpoint)
             if after is not None:

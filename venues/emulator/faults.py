@@ -51,7 +51,7 @@ class Fault:
     @classmethod
     def from_table(cls, table: dict[str, Any], where: str) -> Fault:
         spec = parse_fault(table, where, EMULATOR_KINDS)
-        params = {k: (v / 1e9 if k in ("delay", "duration", "halt") else v) for k, v in spec.params.items()}
+        params = {k: (v / 1e9 if k in ("delay", "duration", "halt", "extra") else v) for k, v in spec.params.items()}
         return cls(kind=spec.kind, endpoint=spec.endpoint, after_s=spec.after_ns / 1e9,
                    until_s=None if spec.until_ns is None else spec.until_ns / 1e9,
                    count=spec.count, probability=spec.probability, params=params)
@@ -95,6 +95,18 @@ class FaultPlan:
 
     def clear(self) -> None:
         self.faults.clear()
+
+    def spike(self, endpoint: str) -> Fault | None:
+        """The `latency_spike` whose window [after, after + duration) covers now and whose
+        endpoints include `endpoint`: every such call is slowed (counted in `fired`);
+        `count` and `probability` do not apply to a window."""
+        elapsed = time.monotonic() - self._start
+        for f in self.faults:
+            if (f.kind == "latency_spike" and endpoint in f.endpoint
+                    and f.after_s <= elapsed < f.after_s + float(f.params["duration"])):
+                f.fired += 1
+                return f
+        return None
 
     def take(self, kinds: set[str] | frozenset[str], endpoint: str | None = None) -> Fault | None:
         """The first active fault of one of `kinds` (matching `endpoint`) that fires now."""

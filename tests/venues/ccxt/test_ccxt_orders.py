@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from emu_helpers import control, step
-from gw_helpers import BTC, gateway, journal_orders, order
+from gw_helpers import BTC, fault, gateway, journal_orders, now_ns, order
 
 from engine.errors import OrderError
 from engine.types import OrderStatus, TimeInForce
@@ -83,3 +83,49 @@ def test_gtd_expiry_watch():
     assert w.due(99) == [] and w.due(150) == ["a"]
     w.discard("b")
     assert w.due(10**18) == []
+
+
+def test_a_cancel_never_overtakes_its_orders_create(emu):
+    """Under a latency spike on order POSTs (the emulator's `latency_spike`, request and
+    reply legs 0.4 s slower), a cancel sent right after its submit reaches the venue first
+    when the two go out independently (refused -2011, the order then rests: the fault
+    shows the race); CcxtVenue sends one order's commands in order, so its cancel lands."""
+    import ccxt.async_support as ccxt_async
+
+    from venues.ccxt import CcxtVenue
+
+    async def go():
+        await fault(emu, {"kind": "latency_spike", "endpoint": "POST /api/v3/order", "duration": "30s",
+                          "extra": "400ms"})
+        async with gateway(emu) as gw:
+            bid = (await gw.exchange.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+            px = str(BTC.round_price(Decimal(str(bid)) - 200))
+            raced = order("race-1", +1, px)
+            submit = asyncio.ensure_future(gw.submit(raced))
+            await asyncio.sleep(0.1)
+            refused = await gw.cancel(raced)
+            await submit
+            resting = [s.client_id for _, s in await gw.open_orders()]
+            await gw.cancel(raced)  # clean up
+
+        records = []
+        ex = ccxt_async.binance(emu.ccxt_config("alice", timeout=3000, enableRateLimit=False))
+        try:
+            await ex.load_markets()
+            venue = CcxtVenue("binance", ex, {0: BTC}, None, records.append, now_ns)
+            ordered = order("ordered-1", +1, px)
+            venue.submit(ordered, now_ns())
+            venue.cancel(ordered, now_ns())
+            while venue.tasks:
+                await asyncio.gather(*list(venue.tasks), return_exceptions=True)
+            left = [s.client_id for _, s in await venue.gateway.open_orders()]
+        finally:
+            await ex.close()
+        return refused, resting, records, left
+
+    refused, resting, records, left = asyncio.run(asyncio.wait_for(go(), 30))
+    assert next(r for r in refused if isinstance(r, CommandResult)).outcome is Outcome.REJECTED
+    assert "race-1" in resting
+    results = [(r.command.value, r.outcome) for r in records if isinstance(r, CommandResult)]
+    assert results == [("submit", Outcome.CONFIRMED), ("cancel", Outcome.CONFIRMED)]
+    assert "ordered-1" not in left

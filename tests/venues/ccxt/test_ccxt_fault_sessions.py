@@ -19,6 +19,7 @@ FAULTS = {
     "http_5xx_before": {"kind": "http_5xx_before", "status": 502, "body": "html", "count": 2},
     "http_5xx_after": {"kind": "http_5xx_after", "status": 503, "body": "html", "count": 2},
     "delay": {"kind": "delay", "delay": 2.0, "count": 1},
+    "latency_spike": {"kind": "latency_spike", "duration": "2s", "extra": "300ms"},
     "rate_limit": {"kind": "rate_limit"},
     "clock_skew": {"kind": "clock_skew", "skew_ms": 20000, "count": 2},
     "reject": {"kind": "reject", "code": -2010, "msg": "Account has insufficient balance for requested action.",

@@ -179,7 +179,9 @@ def test_rate_limit_429_waits_retry_after_and_never_earns_a_418(emu):
         await asyncio.to_thread(control, emu, "limits", {"reset": True})
 
     async def go():
-        async with gateway(emu, limiter=limiter, sleep=fake_sleep) as gw:
+        # Retry-After is the time to the end of the emulator's wall minute (up to 60 s): a
+        # submit may wait that long here (the next test covers the local refusal instead)
+        async with gateway(emu, limiter=limiter, sleep=fake_sleep, max_order_wait_s=120.0) as gw:
             px = await _bid(gw) - 50
             await fault(emu, {"kind": "rate_limit"})
             first = await gw.submit(order("gw-429", +1, str(px)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import copy
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +44,7 @@ def two_venue_config(emus: dict, strategy: str, params: dict | None = None, *, b
     example's own config values (its [venues.X] tables are kept, url and keys added)."""
     from engine.config import resolve
 
-    values = json.loads(json.dumps(base)) if base else {
+    values = copy.deepcopy(base) if base else {
         "run": {"strategy": strategy, "data": "synthetic:11:30m", "instruments": [f"{v}:BTC/USDT" for v in emus],
                 "params": params or {}}}
     values["run"]["instruments"] = [f"{v}:BTC/USDT" for v in emus]

@@ -62,13 +62,20 @@ class VenueHealth:
 
 
 @dataclass
-class _Venue:
-    failures: int = 0  # consecutive REST failures
-    open_until: int | None = None  # breaker open (down) until this time
-    probation: bool = False  # breaker half-open: degraded until the next answer
+class _Breaker:
+    """The circuit breaker of one kind of REST call of one venue (orders, queries)."""
+
+    failures: int = 0  # consecutive failures
+    open_until: int | None = None  # open (down) until this time
+    probation: bool = False  # half-open: degraded until the next answer
     trips: int = 0  # consecutive trips (the cool-off doubles with each)
     last_trip: int = 0
     last_failure: str = ""
+
+
+@dataclass
+class _Venue:
+    breakers: dict[str, _Breaker] = field(default_factory=dict)  # call kind -> breaker
     closed: str = ""  # the venue says its market is closed (maintenance): why
     streams: dict[str, tuple[int, str]] = field(default_factory=dict)  # stream -> (last error ts, why)
     throttle_until: int = 0
@@ -89,12 +96,13 @@ class HealthSignals:
     - **Stream lost**: a market or user stream that failed is "down" until data arrives on it
       again or `settle_ns` passes with no new error (ccxt.pro re-subscribes within 0.2 s and a
       connection that still fails raises again at once) (`stream`).
-    - **REST failing** (a circuit breaker): `fail_threshold` consecutive failed calls (time-outs,
-      lost replies, 5xx, refused connections; a refusal with a venue code is an answer, not a
-      failure) make the venue "down" for a cool-off of `cooloff_ns`, doubled with each trip in
-      a row up to `max_cooloff_ns`; then "degraded" (on probation: routable) until the next
-      answered call ("up", the trip count reset when the venue stays up a full
-      `max_cooloff_ns`) or failed call ("down" again) (`rest`).
+    - **REST failing** (a circuit breaker per kind of call, orders and queries):
+      `fail_threshold` consecutive failed calls of a kind (time-outs, lost replies, 5xx,
+      refused connections; a refusal with a venue code is an answer, not a failure) make the
+      venue "down" for a cool-off of `cooloff_ns`, doubled with each trip in a row up to
+      `max_cooloff_ns`; then "degraded" (on probation: routable) until the next answered call
+      of that kind ("up", the trip count reset when it stays up a full `max_cooloff_ns`) or
+      failed one ("down" again) (`rest`).
     """
 
     fail_threshold: int = 3
@@ -115,28 +123,30 @@ class HealthSignals:
         return self._venues.setdefault(venue, _Venue())
 
     # -- inputs ---------------------------------------------------------------------------
-    def rest(self, venue: str, ts: int, ok: bool, why: str = "") -> None:
-        """One REST call's outcome: `ok` = the venue answered (success or a coded refusal)."""
-        v = self._v(venue)
+    def rest(self, venue: str, ts: int, ok: bool, why: str = "", calls: str = "orders") -> None:
+        """One REST call's outcome: `ok` = the venue answered (success or a coded refusal).
+        `calls` names the breaker ("orders": create/cancel/amend; "queries": reads), so reads
+        that still work do not hide order calls that fail (and the reverse)."""
+        b = self._v(venue).breakers.setdefault(calls, _Breaker())
         if ok:
-            v.failures = 0
-            if v.open_until is not None and ts >= v.open_until:
-                v.open_until, v.probation = None, False
-            elif v.open_until is None:
-                v.probation = False
-            if v.trips and ts - v.last_trip >= self.max_cooloff_ns and v.open_until is None:
-                v.trips = 0
+            b.failures = 0
+            if b.open_until is not None and ts >= b.open_until:
+                b.open_until, b.probation = None, False
+            elif b.open_until is None:
+                b.probation = False
+            if b.trips and ts - b.last_trip >= self.max_cooloff_ns and b.open_until is None:
+                b.trips = 0
             return
-        v.last_failure = why
-        if v.open_until is not None and ts < v.open_until:
+        b.last_failure = why
+        if b.open_until is not None and ts < b.open_until:
             return  # already open: calls in flight when it tripped
-        v.failures += 1
-        if v.probation or (v.open_until is not None and ts >= v.open_until) or v.failures >= self.fail_threshold:
-            v.trips += 1
-            v.last_trip = ts
-            v.open_until = ts + min(self.cooloff_ns << (v.trips - 1), self.max_cooloff_ns)
-            v.probation = True
-            v.failures = 0
+        b.failures += 1
+        if b.probation or b.failures >= self.fail_threshold:
+            b.trips += 1
+            b.last_trip = ts
+            b.open_until = ts + min(self.cooloff_ns << (b.trips - 1), self.max_cooloff_ns)
+            b.probation = True
+            b.failures = 0
 
     def closed(self, venue: str, ts: int, closed: bool, why: str = "") -> None:
         """The venue's market is closed (maintenance) or, `closed=False`, trading again."""
@@ -174,13 +184,25 @@ class HealthSignals:
         for name, (since, why) in sorted(v.streams.items()):
             if ts - since < self.settle_ns:
                 found.append(("down", f"{name} stream lost: {why}" if why else f"{name} stream lost"))
-        if v.open_until is not None and ts < v.open_until:
-            found.append(("down", f"REST failing: {v.last_failure}" if v.last_failure else "REST failing"))
-        elif v.probation:
-            found.append(("degraded", "on probation after REST failures"))
+        for calls, b in sorted(v.breakers.items()):
+            if b.open_until is not None and ts < b.open_until:
+                found.append(("down", f"REST failing ({calls}): {b.last_failure}"))
+            elif b.probation:
+                found.append(("degraded", f"on probation after REST failures ({calls})"))
         if not found:
             return "up", ""
         return max(found, key=lambda s: _RANK[s[0]])
+
+    def half_open(self, venue: str, ts: int) -> list[str]:
+        """The kinds of call (breakers) of `venue` on probation at `ts`: the cool-off is over
+        and no call of that kind has been answered since. A live session probes them with a
+        harmless call, so a venue nobody sends orders to (a strategy that pauses while its
+        venue is not "up") still comes back."""
+        v = self._venues.get(venue)
+        if v is None:
+            return []
+        return [calls for calls, b in sorted(v.breakers.items())
+                if b.probation and (b.open_until is None or ts >= b.open_until)]
 
     def changes(self, venues: list[str], ts: int) -> list[tuple[str, str, str]]:
         """(venue, state, reason) for each venue whose state differs from the last one returned

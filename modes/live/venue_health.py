@@ -12,8 +12,13 @@ applies the same changes at the same steps without any network.
 
 What maps to what (docs/execution.md, "Venue health"):
 - a REST attempt that timed out, lost its reply, got a 5xx or could not connect: a failure
-  (`HealthSignals.rest`); any answer from the venue, a coded refusal included, is a success;
+  (`HealthSignals.rest`, one breaker for order calls, one for queries); any answer from the
+  venue, a coded refusal included, is a success; a breaker on probation is probed every
+  PROBE_S with a harmless call of its kind (`Gateway.probe`), so the venue comes back even
+  when nothing else is sent there;
 - a 429 / 418: "rate_limited" / "down" until the limiter's `blocked_until` (Retry-After);
+  an order the gateway refuses locally because the request budget is spent (it would wait
+  longer than `max_order_wait_s`): "rate_limited" for that wait;
 - a -2010 "Market is closed." refusal, or the status poll (`market_status`, every
   `poll_s`) showing one of our symbols not TRADING: "down" until the poll shows TRADING;
 - an error of a market stream (book, trades) or of the user stream: "down" until data
@@ -34,6 +39,8 @@ from venues.ccxt.outcomes import Classified
 from venues.ccxt.venue import CcxtVenue
 
 NS = 1_000_000_000
+ORDER_METHODS = ("create_order", "cancel_order", "edit_order")  # the "orders" breaker; the rest "queries"
+PROBE_S = 0.5  # how often a breaker on probation is probed
 POLL_S = 10.0  # the status poll: exchangeInfo weighs 20 of the 6,000 a minute (3.3 % at 10 s)
 
 
@@ -68,27 +75,32 @@ class LiveVenueHealth:
     def rest_outcome(self, venue: str, method: str, verdict: Classified | None) -> None:
         """One REST attempt of `venue` (see module doc for the mapping)."""
         now = self.clock()
+        calls = "orders" if method in ORDER_METHODS else "queries"
         if verdict is None:
-            self.signals.rest(venue, now, True)
+            self.signals.rest(venue, now, True, calls=calls)
             if method == "create_order":  # an order accepted: the market is open
                 self.signals.closed(venue, now, False)
             return
         evidence = verdict.evidence
+        if "local" in evidence:  # refused here: the request budget is spent until wait_s
+            self.signals.throttle(venue, now, now + int(float(evidence.get("wait_s", 0)) * NS), False,
+                                  "request budget spent")
+            return
         status = evidence.get("http_status")
         if status in (418, 429) or evidence.get("code") in (-1003, -1015):
             limiter = self.venues[venue].gateway.limiter
             held_s = max(limiter.blocked_until - limiter.wall(), verdict.wait_s or 0.0)
             self.signals.throttle(venue, now, now + int(held_s * NS), status == 418,
                                   f"HTTP {status or 429}: {evidence.get('msg') or 'request limit'}")
-            self.signals.rest(venue, now, True)  # the venue answered
+            self.signals.rest(venue, now, True, calls=calls)  # the venue answered
             return
         if verdict.reason == "market_closed":
             self.signals.closed(venue, now, True, f"market closed: {evidence.get('msg') or 'refused'}")
-            self.signals.rest(venue, now, True)
+            self.signals.rest(venue, now, True, calls=calls)
             return
         failed = verdict.executed_unknown or bool(evidence.get("never_sent"))
         why = evidence.get("exception", "error") + (f" HTTP {status}" if status else "")
-        self.signals.rest(venue, now, not failed, why)
+        self.signals.rest(venue, now, not failed, why, calls=calls)
 
     def stream_error(self, venue: str, what: str, exc: BaseException) -> None:
         """A watch loop's error: `what` is "user stream (...)", "book ID" or "trades ID"."""
@@ -116,9 +128,19 @@ class LiveVenueHealth:
             self.signals.closed(venue, self.clock(), bool(closed),
                                 f"status {', '.join(closed)}" if closed else "")
 
+    async def probe(self, venue: str) -> None:
+        """Forever (a task): every PROBE_S, a harmless call of each kind on probation
+        (`Gateway.probe`), whose outcome closes the breaker or trips it again."""
+        gateway = self.venues[venue].gateway
+        while True:
+            await asyncio.sleep(PROBE_S)
+            for calls in self.signals.half_open(venue, self.clock()):
+                await gateway.probe(calls)
+
     def tasks(self) -> list[Any]:
-        """The status-poll coroutines (none when `poll_s` is 0)."""
-        return [self.poll_status(v) for v in self.names] if self.poll_s > 0 else []
+        """The probe coroutines, and the status-poll ones unless `poll_s` is 0."""
+        return [self.probe(v) for v in self.names] + ([self.poll_status(v) for v in self.names]
+                                                      if self.poll_s > 0 else [])
 
     # -- the driver's side ----------------------------------------------------------------
     def changes(self, now: int) -> list[list[str]]:

@@ -19,11 +19,11 @@ def test_rest_breaker_trips_cools_off_probes_and_doubles():
     h.rest("b", 2 * S + 1, True)  # an answer resets the count
     for t in (3, 4, 5):
         h.rest("b", t * S, False, "ExchangeNotAvailable")
-    assert h.state("b", 5 * S) == ("down", "REST failing: ExchangeNotAvailable")
+    assert h.state("b", 5 * S) == ("down", "REST failing (orders): ExchangeNotAvailable")
     h.rest("b", 6 * S, True)  # an answer within the cool-off (a call already in flight) changes nothing
     h.rest("b", 7 * S, False, "late")  # nor does a failure
     assert h.state("b", 9 * S)[0] == "down"
-    assert h.state("b", 10 * S) == ("degraded", "on probation after REST failures")  # 5 + 5 s
+    assert h.state("b", 10 * S) == ("degraded", "on probation after REST failures (orders)")  # 5 + 5 s
     h.rest("b", 11 * S, False, "RequestTimeout")  # one failure on probation: down again, 10 s
     assert h.state("b", 20 * S)[0] == "down"
     assert h.state("b", 21 * S)[0] == "degraded"
@@ -68,9 +68,9 @@ def test_changes_reports_each_transition_once_per_venue():
     h = HealthSignals(fail_threshold=1, cooloff_ns=5 * S)
     assert h.changes(["a", "b"], 0) == []
     h.rest("b", 1 * S, False, "t")
-    assert h.changes(["a", "b"], 1 * S) == [("b", "down", "REST failing: t")]
+    assert h.changes(["a", "b"], 1 * S) == [("b", "down", "REST failing (orders): t")]
     assert h.changes(["a", "b"], 2 * S) == []
-    assert h.changes(["a", "b"], 6 * S) == [("b", "degraded", "on probation after REST failures")]
+    assert h.changes(["a", "b"], 6 * S) == [("b", "degraded", "on probation after REST failures (orders)")]
     h.rest("b", 7 * S, True)
     assert h.changes(["a", "b"], 7 * S) == [("b", "up", "")]
 
@@ -82,3 +82,20 @@ def test_bad_parameters_and_states_are_config_errors():
         HealthSignals(cooloff_ns=10 * S, max_cooloff_ns=5 * S)
     with pytest.raises(ConfigError, match="expected one of"):
         VenueHealth().set("b", "sideways", "", 0)
+
+
+def test_orders_and_queries_have_their_own_breakers():
+    """Reads that still work do not hide order calls that fail: lookups answered between lost
+    orders do not reset the orders' count."""
+    h = HealthSignals(fail_threshold=3, cooloff_ns=5 * S)
+    h.rest("b", 1 * S, False, "lost", calls="orders")
+    h.rest("b", 2 * S, True, calls="queries")
+    h.rest("b", 3 * S, False, "lost", calls="orders")
+    h.rest("b", 4 * S, True, calls="queries")
+    h.rest("b", 5 * S, False, "lost", calls="orders")
+    assert h.state("b", 5 * S) == ("down", "REST failing (orders): lost")
+    assert h.half_open("b", 9 * S) == [] and h.half_open("b", 10 * S) == ["orders"]  # what to probe
+    h.rest("b", 11 * S, True, calls="queries")  # a read answered: the orders stay on probation
+    assert h.state("b", 11 * S) == ("degraded", "on probation after REST failures (orders)")
+    h.rest("b", 12 * S, True, calls="orders")
+    assert h.state("b", 12 * S) == ("up", "")

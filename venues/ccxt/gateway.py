@@ -42,7 +42,9 @@ _ENDPOINTS = {
     "fetch_balance": ("GET", "/api/v3/account"),
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
+    "public_get_time": ("GET", "/api/v3/time"),
 }
+PROBE_CLIENT_ID = "tickparity-health-probe"  # never an order's id: a cancel of it is refused (-2011)
 
 
 class GiveUp(Exception):
@@ -106,8 +108,10 @@ class Gateway:
                 if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
                     # an order sent that late would act on a market that has moved on:
                     # refused here, never queued (the venue's budget is spent, or a 429 holds)
-                    return None, Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, evidence={
+                    refused = Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, evidence={
                         "local": "the venue's request budget is spent", "wait_s": round(delay, 3)})
+                    self._tell(method, refused)
+                    return None, refused
                 self.limiter.waits += 1
                 self.stats.waited_s += delay
                 await self.sleep(delay)
@@ -254,6 +258,18 @@ class Gateway:
         if verdict is not None:
             raise GiveUp("market status", verdict)
         return {ids[s["symbol"]]: str(s.get("status")) for s in reply.get("symbols", ()) if s.get("symbol") in ids}
+
+    async def probe(self, calls: str) -> None:
+        """One harmless call testing a kind of endpoint after failures (venue health's
+        half-open breaker, modes.live.venue_health): "orders" cancels a client id no order
+        ever had (DELETE /api/v3/order; the venue's answer is -2011 Unknown order, weight 1,
+        not counted as an order), "queries" reads the server time (GET /api/v3/time). The
+        outcome reaches `listeners`; nothing is returned or raised."""
+        if calls == "orders":
+            symbol = next(iter(self.instruments))
+            await self._call(Command.CANCEL, "cancel_order", "", symbol, {"origClientOrderId": PROBE_CLIENT_ID})
+        else:
+            await self._call(None, "public_get_time")
 
     async def trades_since(self, symbol: str, from_id: int | None = None) -> list[dict[str, Any]]:
         """myTrades rows of a symbol (ccxt dicts), for reconciliation of fills."""

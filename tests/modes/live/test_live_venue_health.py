@@ -87,3 +87,113 @@ def test_a_venue_in_maintenance_gets_nothing_and_its_open_slices_are_rerouted(tw
 
     result = replay_session(run, tmp_path / "replay")
     assert result.difference is None, result.difference.text()
+
+
+def test_the_ccxt_symptoms_map_to_health_states():
+    """What each classified REST outcome does (modes/live/venue_health.py), with ccxt's own
+    exception classes through venues.ccxt.outcomes.classify and a real WeightLimiter."""
+    from types import SimpleNamespace
+
+    import ccxt
+
+    from engine.types.venue_reports import Command, Outcome
+    from modes.live.venue_health import LiveVenueHealth
+    from venues.ccxt.outcomes import Classified, classify
+    from venues.ccxt.ratelimit import WeightLimiter
+
+    wall = [1000.0]
+    limiter = WeightLimiter(wall=lambda: wall[0])
+    gateway = SimpleNamespace(listeners=[], limiter=limiter)
+    now = [1000 * 10**9]
+    health = LiveVenueHealth({"binance": SimpleNamespace(gateway=gateway)}, {}, lambda: now[0], poll_s=0)
+    (listen,) = gateway.listeners  # attached to the venue's gateway
+    lost = classify(ccxt.RequestTimeout("binance POST timed out"), Command.SUBMIT)
+    refused = classify(ccxt.InsufficientFunds("x"), Command.SUBMIT, status=400,
+                       body='{"code":-2010,"msg":"Account has insufficient balance for requested action."}')
+    for _ in range(2):
+        listen("create_order", lost)
+    listen("create_order", refused)  # a coded refusal is an answer: the count restarts
+    listen("create_order", lost)
+    listen("fetch_order", None)  # a lookup answered: reads have their own breaker
+    listen("cancel_order", lost)
+    assert health.changes(now[0]) == []
+    listen("edit_order", lost)  # third order call in a row
+    assert health.changes(now[0]) == [["binance", "down", "REST failing (orders): RequestTimeout"]]
+    now[0] += 5 * 10**9
+    assert health.changes(now[0]) == [["binance", "degraded", "on probation after REST failures (orders)"]]
+    listen("fetch_balance", None)
+    assert health.changes(now[0]) == []
+    listen("create_order", None)
+    assert health.changes(now[0]) == [["binance", "up", ""]]
+    # an order refused here because the request budget is spent: rate limited for that wait
+    budget = Classified(Outcome.REJECTED, False, False, "request_budget",  # as Gateway._call refuses it
+                        evidence={"local": "the venue's request budget is spent", "wait_s": 2.5})
+    listen("create_order", budget)
+    assert health.changes(now[0]) == [["binance", "rate_limited", "request budget spent"]]
+    assert health.changes(now[0] + 25 * 10**8) == [["binance", "up", ""]]
+    now[0] += 3 * 10**9
+    # 429 with Retry-After 7 s: rate limited until then
+    headers = {"Retry-After": "7"}
+    limiter.observe(429, headers)
+    listen("create_order", classify(ccxt.DDoSProtection("x"), Command.SUBMIT, status=429,
+                                    body='{"code":-1003,"msg":"Too many requests."}', headers=headers))
+    assert health.changes(now[0]) == [["binance", "rate_limited", "HTTP 429: Too many requests."]]
+    assert health.changes(now[0] + 7 * 10**9) == [["binance", "up", ""]]
+    # maintenance: "Market is closed." until an order is accepted (no status poll here)
+    closed = classify(ccxt.ExchangeError("x"), Command.SUBMIT, status=400,
+                      body='{"code":-2010,"msg":"Market is closed."}')
+    assert closed.reason == "market_closed"
+    listen("create_order", closed)
+    assert health.changes(now[0] + 8 * 10**9) == [["binance", "down", "market closed: Market is closed."]]
+    listen("create_order", None)
+    assert health.changes(now[0] + 9 * 10**9) == [["binance", "up", ""]]
+    # a stream error: down until 2 s pass without another
+    now[0] += 10 * 10**9
+    health.stream_error("binance", "user stream (orders)", ccxt.NetworkError("closed"))
+    assert health.changes(now[0]) == [["binance", "down", "user stream lost: NetworkError"]]
+    assert health.changes(now[0] + 2 * 10**9) == [["binance", "up", ""]]
+
+
+def _faults_in_turn(emu, out: dict, stop: threading.Event) -> None:
+    """Once the session quotes: drop the market websockets; 2 s later lose the next 6 order
+    requests (connection closed unanswered)."""
+    deadline = time.monotonic() + 20
+    while not stop.is_set() and time.monotonic() < deadline:
+        if get_json(emu, "/emulator/state")["accounts"]["alice"]["open_orders"]:
+            control(emu, "faults", {"kind": "ws_disconnect", "stream": "market"})
+            out["ws"] = True
+            if not stop.wait(2.0):
+                control(emu, "faults", {"kind": "request_lost", "count": 6})
+                out["rest"] = True
+            return
+        time.sleep(0.05)
+
+
+def test_a_dropped_stream_and_failing_rest_calls_mark_the_venue_down_then_up(two_emus, alice_env, tmp_path):
+    """The example market maker on one emulator: a market-stream drop makes the venue "down"
+    until rows arrive again; order requests lost in a row (3 trip it) trip the REST breaker ("down"
+    for the 5 s cool-off), then "degraded" until the next answered call (the probe's: the
+    market maker quotes only while its venue is "up"), then "up"."""
+    from live_helpers import session_config
+
+    emu = two_emus["binance"]
+    faults: dict = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_faults_in_turn, args=(emu, faults, stop), daemon=True)
+    watcher.start()
+    try:
+        run = run_live(session_config(emu, params={"refresh_ms": 200, "half_spread_bps": 0, "qty": "0.01"}),
+                       "testnet", tmp_path / "run", duration_s=10, health=False, write_html=False)
+    finally:
+        stop.set()
+        watcher.join()
+    assert faults == {"ws": True, "rest": True}
+    states = [(r["state"], r["reason"]) for r in _audit(run) if r.get("action") == "venue_health"]
+    expected = [("down", "market stream lost"), ("up", ""), ("down", "REST failing (orders)"),
+                ("degraded", "on probation after REST failures (orders)"), ("up", "")]
+    found = iter(states)  # in this order (other changes, e.g. a spent order budget, may come between)
+    assert all(any(s == state and r.startswith(reason) for s, r in found) for state, reason in expected), states
+    from modes.live.replay import replay_session
+
+    result = replay_session(run, tmp_path / "replay")
+    assert result.difference is None, result.difference.text()

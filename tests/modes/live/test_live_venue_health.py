@@ -38,10 +38,10 @@ def _audit(run) -> list[dict]:
 
 
 def test_a_venue_in_maintenance_gets_nothing_and_its_open_slices_are_rerouted(two_emus, alice_env, tmp_path):
-    """The TWAP's passive slices (1 BTC each: larger than the touch trades in a second, so they
+    """The TWAP's passive slices (10 BTC each: more than the touch trades in a second, so they
     rest) are posted on both venues, 20 slices over 40 s, re-posted at each;
     the first venue found holding one goes into maintenance (3 s cancel-only, 1 s halt)."""
-    params = {"algo": "twap", "side": "buy", "quantity": "20", "parent_id": "twap-1", "route": True,
+    params = {"algo": "twap", "side": "buy", "quantity": "200", "parent_id": "twap-1", "route": True,
               "options": {"horizon_s": 40, "slices": 20, "style": "passive", "finish": "passive"}}
     config = two_venue_config(two_emus, "examples/algo_execution.py:AlgoExecution", params)
     faulted: dict = {}

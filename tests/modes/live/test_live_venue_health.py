@@ -155,15 +155,15 @@ def test_the_ccxt_symptoms_map_to_health_states():
 
 
 def _faults_in_turn(emu, out: dict, stop: threading.Event) -> None:
-    """Once the session quotes: drop the market websockets; 2 s later lose the next 6 order
-    requests (connection closed unanswered)."""
+    """Once the session quotes: drop the market websockets; 2 s later lose every order request
+    for 1.5 s (connection closed unanswered)."""
     deadline = time.monotonic() + 20
     while not stop.is_set() and time.monotonic() < deadline:
         if get_json(emu, "/emulator/state")["accounts"]["alice"]["open_orders"]:
             control(emu, "faults", {"kind": "ws_disconnect", "stream": "market"})
             out["ws"] = True
             if not stop.wait(2.0):
-                control(emu, "faults", {"kind": "request_lost", "count": 6})
+                control(emu, "faults", {"kind": "request_lost", "count": -1, "until": "1.5s"})
                 out["rest"] = True
             return
         time.sleep(0.05)
@@ -171,7 +171,7 @@ def _faults_in_turn(emu, out: dict, stop: threading.Event) -> None:
 
 def test_a_dropped_stream_and_failing_rest_calls_mark_the_venue_down_then_up(two_emus, alice_env, tmp_path):
     """The example market maker on one emulator: a market-stream drop makes the venue "down"
-    until rows arrive again; order requests lost in a row (3 trip it) trip the REST breaker ("down"
+    until rows arrive again; order requests lost for 1.5 s (3 in a row trip it) trip the REST breaker ("down"
     for the 5 s cool-off), then "degraded" until the next answered call (the probe's: the
     market maker quotes only while its venue is "up"), then "up"."""
     from live_helpers import session_config

@@ -1,8 +1,8 @@
 """The two multi-venue examples (cross-venue arbitrage with its leg-risk hedge, the multi-venue
 market maker) run unchanged in testnet mode against two emulator instances: their own TOML,
 with only each venue's table pointed at its own emulator (docs/live.md, "Two venues"). Each runs
-a few seconds; its orders reach both venues, and the session ends reconciled (every
-reconciliation ok, the ledger's balances equal to the venues') with nothing open."""
+a few seconds; its orders reach both venues, and the session ends reconciled (the start's
+reconciliation ok, the ledger's balances at the end exactly the venues') with nothing open."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _example(name: str, emus: dict):
 @pytest.mark.parametrize("example", ["cross_venue_arb", "multi_venue_mm"])
 def test_a_multi_venue_example_trades_on_two_emulators(example, two_emus, alice_env, tmp_path):
     run = run_live(_example(example, two_emus), "testnet", tmp_path / "run", duration_s=6, health=False,
-                   write_html=False, reconcile_s=2)
+                   write_html=False)
     audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     submits = [r for r in audit if r.get("type") == "request" and r.get("action") == "submit"]
     assert {r["venue"] for r in submits} == {"binance", "okx"}, f"{len(submits)} orders"
@@ -39,7 +39,7 @@ def test_a_multi_venue_example_trades_on_two_emulators(example, two_emus, alice_
     summary = json.loads((run / "summary.json").read_text())["run"]
     assert summary["open_orders"] == [] and summary["errors"] == []
     reconciles = [r for r in audit if r.get("type") == "reconcile"]
-    assert len(reconciles) >= 2 and all(r["ok"] for r in reconciles)
+    assert reconciles and all(r["ok"] for r in reconciles)  # at start (then every 30 s)
     for venue, emu in two_emus.items():
         account = get_json(emu, "/emulator/state")["accounts"]["alice"]
         assert account["open_orders"] == []

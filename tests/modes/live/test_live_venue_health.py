@@ -11,10 +11,25 @@ import json
 import threading
 import time
 
-from emu_helpers import control, get_json
+import pytest
+from emu_helpers import control, get_json, make_emulator, still_market
 from live_helpers import two_venue_config
 
 from modes.live import run_live
+
+
+@pytest.fixture(scope="module")
+def still_emus(tmp_path_factory):
+    """Two emulators whose market never moves and never trades (binance 60000.00 / 60010.00,
+    okx 60000.0 / 60010.0, 1 BTC each side): a passive slice rests until it is cancelled."""
+    venue = {"taker_fee_bps": 0, "maker_fee_bps": 0}
+    with make_emulator(tmp_path_factory.mktemp("still-binance"), stepped=False, venue=venue,
+                       ids=("binance:BTC/USDT",), source=still_market(bid=6_000_000, ask=6_001_000,
+                                                                    lots=100_000)) as a, \
+         make_emulator(tmp_path_factory.mktemp("still-okx"), stepped=False, venue=venue,
+                       ids=("okx:BTC/USDT",), source=still_market(bid=600_000, ask=600_100,
+                                                                lots=100_000_000)) as b:
+        yield {"binance": a, "okx": b}
 
 
 def _fault_when_resting(emus: dict, body: dict, out: dict, stop: threading.Event) -> None:
@@ -37,11 +52,12 @@ def _audit(run) -> list[dict]:
     return [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
 
 
-def test_a_venue_in_maintenance_gets_nothing_and_its_open_slices_are_rerouted(two_emus, alice_env, tmp_path):
-    """The TWAP's passive slices (10 BTC each: more than the touch trades in a second, so they
-    rest) are posted on both venues, 20 slices over 40 s, re-posted at each;
-    the first venue found holding one goes into maintenance (3 s cancel-only, 1 s halt)."""
-    params = {"algo": "twap", "side": "buy", "quantity": "200", "parent_id": "twap-1", "route": True,
+def test_a_venue_in_maintenance_gets_nothing_and_its_open_slices_are_rerouted(still_emus, alice_env, tmp_path):
+    """The TWAP's passive slices rest (a market that never trades), 20 slices over 40 s,
+    re-posted at each; the venue found holding one goes into maintenance (3 s cancel-only,
+    1 s halt)."""
+    two_emus = still_emus
+    params = {"algo": "twap", "side": "buy", "quantity": "1", "parent_id": "twap-1", "route": True,
               "options": {"horizon_s": 40, "slices": 20, "style": "passive", "finish": "passive"}}
     config = two_venue_config(two_emus, "examples/algo_execution.py:AlgoExecution", params)
     faulted: dict = {}

@@ -343,7 +343,7 @@ class Context:
         return maker, taker
 
     def venue_health(self, venue: str) -> str:
-        """'up', 'degraded', 'rate_limited' or 'down' (see engine.execution.host.VenueHealth)."""
+        """'up', 'degraded', 'rate_limited' or 'down' (see engine.execution.health)."""
         return self._session.host.health.state(venue)
 
     def set_venue_health(self, venue: str, state: str, reason: str = "") -> None:

@@ -59,10 +59,13 @@ def prepare(args: argparse.Namespace):
     config = resolve(file_values, overrides, base_dir=base_dir)
     instruments = select_instruments(config)
     venue_configs, balances, defaults = _venue_tables(config, instruments)
+    # another venue's instruments are served in Binance's dialect with that venue's specs
+    # (tick, lot, minimums, venue symbol): a stand-in for a second venue of a multi-venue
+    # session (docs/live.md "Two venues"), not that venue's own API
     non_binance = sorted({i.venue for i in instruments.values()} - {"binance"})
     if non_binance:
-        raise ConfigError(f"the emulator speaks Binance spot only; instruments on {non_binance} "
-                          "cannot be listed (pick binance:* instruments with --instrument)")
+        defaults = [*defaults, f"instruments on {', '.join(non_binance)} are served in Binance's dialect "
+                               f"(a session's [venues.X] table needs exchange = \"binance\" and this url)"]
     accounts = load_accounts(args.accounts) if args.accounts else [
         default_account(instruments.values(), balances)]
     faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()

@@ -17,7 +17,8 @@ from engine.execution.algos import (
     ScheduledAlgorithm,
     volume_curve,
 )
-from engine.execution.host import Component, VenueHealth
+from engine.execution.health import HealthSignals, VenueHealth
+from engine.execution.host import Component
 from engine.execution.router import (
     RouteParams,
     SmartOrderRouter,
@@ -29,7 +30,7 @@ from engine.execution.router import (
 )
 
 __all__ = [
-    "POV", "TWAP", "VWAP", "AlmgrenChriss", "Component", "ExecutionAlgorithm", "LimitThenMarket",
+    "POV", "TWAP", "VWAP", "AlmgrenChriss", "Component", "ExecutionAlgorithm", "HealthSignals", "LimitThenMarket",
     "RouteParams", "ScheduledAlgorithm", "SmartOrderRouter", "Split", "VenueHealth", "VenueQuote",
     "best_taker_venue", "plan_aggressive", "plan_passive", "volume_curve",
 ]

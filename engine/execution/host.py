@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError
+from engine.execution.health import HEALTH_STATES, VenueHealth
 
 if TYPE_CHECKING:
     from engine.context import Context
     from engine.views import BookView, OrderUpdate, TradeView
 
-#: venue health states; only "up" venues receive new orders from the router
-HEALTH_STATES = ("up", "degraded", "rate_limited", "down")
+__all__ = ["HEALTH_STATES", "Component", "ComponentHost", "VenueHealth"]
 
 
 class Component:
@@ -51,34 +51,6 @@ class Component:
     def on_venue_health(self, ctx: Context, venue: str, state: str) -> None: ...
 
     def on_stop(self, ctx: Context) -> None: ...
-
-
-class VenueHealth:
-    """Per-venue health, the router's input (README "Execution algorithms and routing").
-
-    Who feeds it: a live/testnet driver on disconnects, timeouts and 429s, a stress scenario's
-    venue outage, or a strategy that judges a feed stale (all through
-    `ctx.set_venue_health`). A backtest with no such input keeps every venue "up".
-    States: "up" (routable), "degraded" (routable, flagged in the audit), "rate_limited" and
-    "down" (the router sends nothing there and re-routes open slices).
-    """
-
-    def __init__(self) -> None:
-        self._state: dict[str, tuple[str, str, int]] = {}
-
-    def set(self, venue: str, state: str, reason: str, ts: int) -> bool:
-        """Record a state; returns True when it changed. Raises ConfigError for an unknown state."""
-        if state not in HEALTH_STATES:
-            raise ConfigError(f"venue health {state!r} for {venue}: expected one of {HEALTH_STATES}")
-        before = self._state.get(venue, ("up", "", 0))[0]
-        self._state[venue] = (state, reason, ts)
-        return before != state
-
-    def state(self, venue: str) -> str:
-        return self._state.get(venue, ("up", "", 0))[0]
-
-    def routable(self, venue: str) -> bool:
-        return self.state(venue) in ("up", "degraded")
 
 
 class ComponentHost:

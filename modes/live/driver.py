@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import signal
 import time
 from collections.abc import Callable
@@ -110,7 +111,7 @@ class LiveDriver:
                  duration_s: float | None = None, health: bool | None = None,
                  confirm: Callable[[str], str] | None = None, write_html: bool = True,
                  reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
-                 on_strategy_error: str = "cancel") -> None:
+                 on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         if on_strategy_error not in ("cancel", "keep"):
@@ -148,6 +149,9 @@ class LiveDriver:
         self.reconcile_s = reconcile_s
         self.deadman = DeadManSwitch(timeout_s=deadman_s, streams=("market",))
         self._reconcile_at: tuple[float, str] | None = None
+        # venue health for the router (testnet/live; modes.live.venue_health)
+        self.venue_health: Any = None
+        self.venue_health_poll_s = venue_health_poll_s
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
@@ -164,6 +168,8 @@ class LiveDriver:
         self.deadman.touch("market", int(rows["local_ts"][-1]))
         self.built.stepper.push(rows)
         self.health.rows(rows)
+        if self.venue_health is not None:
+            self.venue_health.rows(rows)
         self._wake.set()
 
     def _on_report(self, report: Any) -> None:
@@ -175,6 +181,13 @@ class LiveDriver:
         self.health.error(what)
         if what.startswith("user stream"):  # events may be lost: reconcile once it is back
             self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
+
+    def _on_venue_error(self, venue: str, what: str, exc: BaseException) -> None:
+        """A venue's stream or command error: its health (streams; REST attempts reach it
+        through the gateway), then the session's error list."""
+        if self.venue_health is not None and what.startswith(("user stream", "book ", "trades ")):
+            self.venue_health.stream_error(venue, what, exc)
+        self._on_error(what, exc)
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> Path:
@@ -208,7 +221,8 @@ class LiveDriver:
                 mine = {index[i]: inst for i, inst in instruments.items() if inst.venue == name}
                 ccxt_venues[name] = CcxtVenue(name, exchanges[name], mine, core, self._on_report, self._now,
                                               maker_fee_bps=cfg.maker_fee_bps, taker_fee_bps=cfg.taker_fee_bps,
-                                              on_round_trip=self._round_trip, on_error=self._on_error)
+                                              on_round_trip=self._round_trip,
+                                              on_error=functools.partial(self._on_venue_error, name))
             return dict(ccxt_venues)
 
         tasks: list[asyncio.Task] = []
@@ -224,6 +238,12 @@ class LiveDriver:
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None)
             self.recorder.audit = built.audit
+            if ccxt_venues:
+                from modes.live.venue_health import POLL_S, LiveVenueHealth
+
+                poll = POLL_S if self.venue_health_poll_s is None else self.venue_health_poll_s
+                self.venue_health = LiveVenueHealth(ccxt_venues, instruments, self._now, poll_s=poll)
+                tasks.extend(asyncio.create_task(c) for c in self.venue_health.tasks())
             built.session.attach_control(self.out)  # the operator's inbox: RUN/control (tickparity kill|approve|resume)
             self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
                                    "config": config_to_json(self.config),
@@ -231,10 +251,11 @@ class LiveDriver:
                                               for v, s in self.settings.items()}})
             for inst_id, inst in instruments.items():
                 ex = exchanges[inst.venue]
+                on_error = functools.partial(self._on_venue_error, inst.venue)
                 tasks.append(asyncio.create_task(watch_books(ex, inst, index[inst_id], self._on_rows, self._now,
-                                                             self._on_error)))
+                                                             on_error)))
                 tasks.append(asyncio.create_task(watch_trades(ex, inst, index[inst_id], self._on_rows, self._now,
-                                                              self._on_error)))
+                                                              on_error)))
             for venue in ccxt_venues.values():
                 tasks.append(asyncio.create_task(venue.watch_orders()))
                 tasks.append(asyncio.create_task(venue.watch_my_trades()))
@@ -398,6 +419,10 @@ class LiveDriver:
             record["ids"] = ids
         if extra:
             record.update(extra)
+        if self.venue_health is not None:
+            changes = self.venue_health.changes(now)
+            if changes:
+                record["vh"] = changes  # venue health changes: applied after the step (run_step)
         self.recorder.journal(record)
         run_step(self.built, record, reports)
         self.recorder.maybe_flush(now)
@@ -483,17 +508,23 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         for cid in record.get("ids", ()):
             built.session.cancel(cid)
     built.stepper.step(int(record["now"]), reports)
+    if record.get("vh"):  # venue health from the live symptoms (modes.live.venue_health)
+        built.current[0] = "venue_health"
+        built.clock.advance_to(max(built.clock.now(), int(record["now"])))
+        for venue, state, reason in record["vh"]:
+            built.session.set_venue_health(venue, state, reason)
 
 
 def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
              write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
-             on_strategy_error: str = "cancel") -> Path:
+             on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None) -> Path:
     """Run a paper/testnet/live session; returns its run directory (docs/live.md).
 
     A strategy exception in testnet/live stops new submits, cancels the strategy's open
     orders (`on_strategy_error="keep"` leaves them), reconciles, writes the run directory
-    and then raises the StrategyError."""
+    and then raises the StrategyError. `venue_health_poll_s`: the venue status poll of the
+    router's venue health (default modes.live.venue_health.POLL_S; 0 = none)."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
                       write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
-                      on_strategy_error=on_strategy_error).run()
+                      on_strategy_error=on_strategy_error, venue_health_poll_s=venue_health_poll_s).run()

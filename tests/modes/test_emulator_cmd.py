@@ -151,3 +151,22 @@ def test_config_supplies_the_venue_table_instruments_and_balances(tmp_path):
     assert [i.id for i in settings.instruments] == ["binance:ETH/USDT"]
     assert settings.accounts[0].free == {"USDT": Decimal("2500")}  # the ledger's balances
     assert source.spec == "synthetic:3:1m" and settings.speed == 2.0
+
+
+def test_another_venues_instruments_are_served_in_binances_dialect(tmp_path, capsys):
+    """--instrument okx:BTC/USDT: the second emulator of a multi-venue session (docs/live.md
+    "Two venues"): okx's specs and venue table, one warning line saying how to connect."""
+    import argparse
+
+    from modes.emulator_cmd import prepare
+
+    args = argparse.Namespace(config=str(Path(__file__).resolve().parents[2] / "examples" / "cross_venue_arb.toml"),
+                              data=None, instruments=None, instrument=["okx:BTC/USDT"], seed=None, from_=None,
+                              to=None, accounts=None, faults=None, speed=1.0, port=0, loop=False,
+                              out=str(tmp_path / "out"))
+    settings, _, _ = prepare(args)
+    (inst,) = settings.instruments
+    assert (inst.id, inst.tick_size, inst.venue_symbol) == ("okx:BTC/USDT", Decimal("0.1"), "BTC-USDT")
+    assert list(settings.venue_configs) == ["okx"] and settings.venue_configs["okx"].taker_fee_bps == 0
+    assert settings.accounts[0].free == {"USDT": Decimal("200000"), "BTC": Decimal("1")}  # [venues.okx] balances
+    assert 'exchange = "binance"' in capsys.readouterr().err

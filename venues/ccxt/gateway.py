@@ -15,6 +15,7 @@ ccxt.async_support clients; `exchange.close()` is the caller's).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,7 +41,10 @@ _ENDPOINTS = {
     "fetch_my_trades": ("GET", "/api/v3/myTrades"),
     "fetch_balance": ("GET", "/api/v3/account"),
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
+    "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
+    "public_get_time": ("GET", "/api/v3/time"),
 }
+PROBE_CLIENT_ID = "tickparity-health-probe"  # never an order's id: a cancel of it is refused (-2011)
 
 
 class GiveUp(Exception):
@@ -89,6 +93,9 @@ class Gateway:
         self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
+        # every attempt's outcome (method, None on success or the verdict): the live
+        # session's venue health (modes.live.venue_health) listens here
+        self.listeners: list[Callable[[str, Classified | None], None]] = []
 
     # -- one call, retried when safe ---------------------------------------------------------
     async def _call(self, command: Command | None, method: str, *args: Any,
@@ -101,18 +108,24 @@ class Gateway:
                 if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
                     # an order sent that late would act on a market that has moved on:
                     # refused here, never queued (the venue's budget is spent, or a 429 holds)
-                    return None, Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, evidence={
+                    refused = Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, evidence={
                         "local": "the venue's request budget is spent", "wait_s": round(delay, 3)})
+                    self._tell(method, refused)
+                    return None, refused
                 self.limiter.waits += 1
                 self.stats.waited_s += delay
                 await self.sleep(delay)
             self.stats.calls += 1
             with ResponseTap.capture() as reply:
                 try:
-                    return await getattr(self.exchange, method)(*args), None
+                    result = await getattr(self.exchange, method)(*args)
                 except Exception as exc:  # classified below; nothing is swallowed blind
                     verdict = classify(exc, command, status=reply.status, body=reply.body,
                                        headers=reply.headers)
+                else:
+                    self._tell(method, None)
+                    return result, None
+            self._tell(method, verdict)
             attempt += 1
             if not verdict.retry or attempt >= self.backoff.max_attempts:
                 return None, verdict
@@ -121,6 +134,10 @@ class Gateway:
             self.stats.events.append(f"{method} retry {attempt} in {delay:.3f} s: {verdict.evidence}")
             self.stats.waited_s += delay
             await self.sleep(delay)
+
+    def _tell(self, method: str, verdict: Classified | None) -> None:
+        for listener in self.listeners:
+            listener(method, verdict)
 
     def _result(self, order: Order, command: Command, verdict: Classified | None,
                 venue_order_id: str | None = None, reply: Any = None) -> CommandResult:
@@ -230,6 +247,29 @@ class Gateway:
         if verdict is not None:
             raise GiveUp("balances", verdict)
         return parse.balances(reply)
+
+    async def market_status(self) -> dict[str, str]:
+        """{ccxt symbol: the venue's trading status} of our instruments (Binance spot
+        exchangeInfo `status`: TRADING, BREAK = cancel-only maintenance, HALT; weight 20).
+        Raises GiveUp when the venue did not answer."""
+        ids = {self.exchange.market(symbol)["id"]: symbol for symbol in self.instruments}
+        query = {"symbols": json.dumps(sorted(ids), separators=(",", ":"))}
+        reply, verdict = await self._call(None, "public_get_exchangeinfo", query, query=query)
+        if verdict is not None:
+            raise GiveUp("market status", verdict)
+        return {ids[s["symbol"]]: str(s.get("status")) for s in reply.get("symbols", ()) if s.get("symbol") in ids}
+
+    async def probe(self, calls: str) -> None:
+        """One harmless call testing a kind of endpoint after failures (venue health's
+        half-open breaker, modes.live.venue_health): "orders" cancels a client id no order
+        ever had (DELETE /api/v3/order; the venue's answer is -2011 Unknown order, weight 1,
+        not counted as an order), "queries" reads the server time (GET /api/v3/time). The
+        outcome reaches `listeners`; nothing is returned or raised."""
+        if calls == "orders":
+            symbol = next(iter(self.instruments))
+            await self._call(Command.CANCEL, "cancel_order", "", symbol, {"origClientOrderId": PROBE_CLIENT_ID})
+        else:
+            await self._call(None, "public_get_time")
 
     async def trades_since(self, symbol: str, from_id: int | None = None) -> list[dict[str, Any]]:
         """myTrades rows of a symbol (ccxt dicts), for reconciliation of fills."""

@@ -44,6 +44,7 @@ _NEW_ORDER_TEXTS = (
     ("insufficient balance", ReasonCode.INSUFFICIENT_BALANCE),
     ("immediately match and take", ReasonCode.POST_ONLY_WOULD_TAKE),
     ("duplicate order", ReasonCode.DUPLICATE_ORDER),
+    ("market is closed", ReasonCode.MARKET_CLOSED),  # maintenance (BREAK, HALT), as the simulated venue's
 )
 
 

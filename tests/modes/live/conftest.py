@@ -26,3 +26,16 @@ def live_emu(tmp_path_factory):
 def alice_env(monkeypatch):
     monkeypatch.setenv("TP_TEST_KEY", "alice-key")
     monkeypatch.setenv("TP_TEST_SECRET", "alice-secret")
+
+
+@pytest.fixture(scope="session")
+def two_emus(tmp_path_factory):
+    """Two emulators for the multi-venue tests: binance:BTC/USDT and okx:BTC/USDT (okx's specs
+    served in Binance's dialect), the same synthetic seed (one latent price), real time."""
+    venue = {"taker_fee_bps": 0, "maker_fee_bps": 0}
+    with make_emulator(tmp_path_factory.mktemp("emu-binance"), stepped=False, speed=1.0, venue=venue,
+                       ids=("binance:BTC/USDT",)) as a, \
+         make_emulator(tmp_path_factory.mktemp("emu-okx"), stepped=False, speed=1.0, venue=venue,
+                       ids=("okx:BTC/USDT",)) as b:
+        yield {"binance": a, "okx": b}
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,3 +34,29 @@ url = "{emu.url}"{credentials}
 balances = {{ USDT = "10000000", BTC = "100" }}
 ''')
     return path
+
+
+def two_venue_config(emus: dict, strategy: str, params: dict | None = None, *, base: dict | None = None,
+                     base_dir: str | Path = ROOT):
+    """A two-venue run config as a user writes it: `emus` = {"binance": emulator, "okx":
+    emulator}, each venue's table pointed at its own emulator (a venue other than binance
+    names `exchange = "binance"`: the emulator speaks Binance's dialect). `base`: the
+    example's own config values (its [venues.X] tables are kept, url and keys added)."""
+    from engine.config import resolve
+
+    values = copy.deepcopy(base) if base else {
+        "run": {"strategy": strategy, "data": "synthetic:11:30m", "instruments": [f"{v}:BTC/USDT" for v in emus],
+                "params": params or {}}}
+    values["run"]["instruments"] = [f"{v}:BTC/USDT" for v in emus]
+    if params is not None:
+        values["run"]["params"] = params
+    values["run"]["strategy"] = strategy
+    values["run"].pop("out", None)
+    for venue, emu in emus.items():
+        table = values.setdefault("venues", {}).setdefault(venue, {})
+        table.update({"url": emu.url, **ALICE})
+        if venue != "binance":
+            table["exchange"] = "binance"
+        table.setdefault("balances", {"USDT": "10000000", "BTC": "100"})
+    return resolve(values, {}, base_dir=str(base_dir))
+

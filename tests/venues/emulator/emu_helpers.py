@@ -31,7 +31,7 @@ def make_emulator(out: Path, *, stepped: bool = True, speed: float = 1.0, venue:
     table = venue if venue is not None else {"taker_fee_bps": 10, "maker_fee_bps": 2}
     settings = EmulatorSettings(
         instruments=list(insts.values()),
-        venue_configs={"binance": SimVenueConfig.from_table("binance", table)},
+        venue_configs={v: SimVenueConfig.from_table(v, table) for v in dict.fromkeys(i.venue for i in insts.values())},
         accounts=accounts(), seed=3, speed=speed, stepped=stepped, out_dir=out,
         faults=faults, limiter=limiter or RateLimiter(), reply_timeout_s=3.0, **kw)
     if source is None:

@@ -144,6 +144,20 @@ class Scenario:
             raise ConfigError(f"scenario {self.name}: one depeg per asset ({assets})")
         return QuoteMarks(currencies[0], {d.asset: d.mark_points() for d in depegs})
 
+    def moves_nothing(self, instruments: list[Instrument]) -> bool:
+        """True when the scenario changes nothing in a run on `instruments` (run order): no
+        venue fault, no depeg, and every feed perturbation applies to none of them (a
+        `basis_blowout` on a run without a perpetual). Such a run is the unperturbed base
+        run, row for row, so `tickparity stress` checks the invariants on the base run
+        instead of replaying it again."""
+        if self.venue_faults() or self.quote_marks() is not None:
+            return False
+        for p in self._feed_perturbations():
+            p.bind(0, instruments)
+            if getattr(p, "indices", None) != []:
+                return False
+        return True
+
     def venue_faults(self) -> list:
         """The venue faults for `run_backtest(venue_faults=...)` (venues.sim.faults.VenueFault),
         fresh for each run."""

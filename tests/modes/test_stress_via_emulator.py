@@ -69,3 +69,13 @@ def test_a_kind_the_emulator_lacks_is_refused_naming_it(tmp_path):
                                           r"exchange emulator does not implement the venue fault 'outage'"):
         run_stress([str(STRATEGY)], [str(DATA / "venue-outage.toml")], tmp_path, via="emulator")
     assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_the_cli_refuses_it_in_one_line(tmp_path, capsys):
+    from modes.cli import main
+
+    code = main(["stress", "--strategies", str(STRATEGY), "--scenarios", str(DATA / "venue-outage.toml"),
+                 "--via", "emulator", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "does not implement the venue fault 'outage'" in err

@@ -105,23 +105,27 @@ class Scenario:
             out.append(inv)
         return out
 
-    def _feed_perturbations(self) -> list[FeedPerturbation]:
+    def _feed_perturbations(self, fault_effects: bool = True) -> list[FeedPerturbation]:
         out: list[FeedPerturbation] = []
         for c in self.perturbations:
             p = c.build()
-            out.extend(p.feed_effects() if isinstance(p, VenueFaultPerturbation) else [p])
+            if isinstance(p, VenueFaultPerturbation):
+                out.extend(p.feed_effects() if fault_effects else [])
+            else:
+                out.append(p)
         return out
 
-    def feed_transform(self):
+    def feed_transform(self, fault_effects: bool = True):
         """A `run_backtest(feed_transform=...)` callable applying the feed perturbations
-        (and what the venue faults imply for the feed, scenarios.venue), or None when there
-        are none (the base data is replayed as is)."""
-        if not self._feed_perturbations():
+        (and what the venue faults imply for the feed, scenarios.venue, unless
+        `fault_effects` is False: the exchange emulator acts out its faults itself), or None
+        when there are none (the base data is replayed as is)."""
+        if not self._feed_perturbations(fault_effects):
             return None
         label = f"scenario {self.name}"
 
         def transform(chunks: Iterable[np.ndarray], instruments: Mapping[str, Instrument]) -> Iterator[np.ndarray]:
-            return apply_perturbations(chunks, list(instruments.values()), self._feed_perturbations(),
+            return apply_perturbations(chunks, list(instruments.values()), self._feed_perturbations(fault_effects),
                                        allow_invalid=self.allow_invalid_feed, label=label)
 
         return transform
@@ -139,6 +143,20 @@ class Scenario:
         if len(set(assets)) != len(assets):
             raise ConfigError(f"scenario {self.name}: one depeg per asset ({assets})")
         return QuoteMarks(currencies[0], {d.asset: d.mark_points() for d in depegs})
+
+    def moves_nothing(self, instruments: list[Instrument]) -> bool:
+        """True when the scenario changes nothing in a run on `instruments` (run order): no
+        venue fault, no depeg, and every feed perturbation applies to none of them (a
+        `basis_blowout` on a run without a perpetual). Such a run is the unperturbed base
+        run, row for row, so `tickparity stress` checks the invariants on the base run
+        instead of replaying it again."""
+        if self.venue_faults() or self.quote_marks() is not None:
+            return False
+        for p in self._feed_perturbations():
+            p.bind(0, instruments)
+            if getattr(p, "indices", None) != []:
+                return False
+        return True
 
     def venue_faults(self) -> list:
         """The venue faults for `run_backtest(venue_faults=...)` (venues.sim.faults.VenueFault),

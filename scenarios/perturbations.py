@@ -299,6 +299,29 @@ class CrossVenueDislocation(PriceShock):
         self.indices = [k for k, i in enumerate(instruments) if i.venue == self.venue]
 
 
+class BasisBlowout(PriceShock):
+    """Basis blow-out on a perpetual/spot pair: the perpetual's book **and its mark** move
+    `basis_pct` away from where they were (spot does not move) over `widen`, hold for
+    `hold`, then converge back over `converge` (the basis returns to what the data has).
+    Black Thursday 2020-03-12/13: BitMEX XBTUSD ~$400 under spot at the low (about -10 %).
+
+    It applies to the run's perpetuals (`type = "swap"`; `instrument` narrows it to one);
+    the mark moves with the book (scenarios.feed moves MARK_PRICE rows by the mean of the bid
+    and ask shifts), so unrealized PnL, margin and liquidations see the basis. On a run
+    without a perpetual it moves nothing (a spot strategy's cell equals its base run)."""
+
+    def __init__(self, *, at: str, widen: str, basis_pct: float, hold: str = "0s", converge: str = "0s",
+                 instrument: str = "*", liquidity: float = 1, spread_bps: float = 0,
+                 step: str = DEFAULT_STEP) -> None:
+        super().__init__(at=at, fall=widen, move_pct=basis_pct, instrument=instrument, hold=hold,
+                         recover=converge, recover_pct=100, liquidity=liquidity, spread_bps=spread_bps,
+                         step=step)
+
+    def bind(self, t0: int, instruments: Sequence[Instrument]) -> None:
+        super().bind(t0, instruments)
+        self.indices = [k for k in self.indices if instruments[k].type == "swap"]
+
+
 class _Window(StreamPerturbation):
     def __init__(self, instrument: str, at: str, duration_: str) -> None:
         self.instrument = instrument
@@ -393,10 +416,8 @@ BUILTIN_PERTURBATIONS: dict[str, type] = {
     "data_gap": DataGap,
     "depeg": Depeg,
     "cross_venue_dislocation": CrossVenueDislocation,
+    "basis_blowout": BasisBlowout,
 }
 
 # Kinds of the scenario language that need work not built yet (docs/scenarios.md, "Not yet").
-PLANNED_PERTURBATIONS: dict[str, str] = {
-    "partial_fill_drought": "a fill-rate control in the simulated venue's numba matching",
-    "basis_blowout": "derivatives (perpetuals, funding, marks)",
-}
+PLANNED_PERTURBATIONS: dict[str, str] = {}

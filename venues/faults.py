@@ -45,6 +45,7 @@ FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "maintenance": {"duration", "halt"},  # cancel-only for `duration`, then halt for `halt`
     "outage": {"duration", "reply"},  # down for `duration`: nothing executes; timeout, 5xx or reset
     "latency_spike": {"duration", "extra"},  # each leg (request, reply) takes `extra` longer for `duration`
+    "partial_fill_drought": {"duration", "fraction"},  # passive fills cut to `fraction` of their size for `duration`
     # streams
     "user_duplicate": {"events"},  # the next `events` user events are sent twice
     "user_reorder": {"events"},  # the next `events` user events go out in reverse order
@@ -68,10 +69,10 @@ EMULATOR_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", 
                             "latency_spike",
                             "truncated_body", "rate_limit", "clock_skew", "reject", "maintenance",
                             "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire",
-                            "ws_disconnect", "stale_market", "update_id_gap"})
+                            "ws_disconnect", "stale_market", "update_id_gap", "partial_fill_drought"})
 SIM_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
                        "truncated_body", "rate_limit", "reject", "maintenance", "outage", "latency_spike",
-                       "ws_disconnect"})
+                       "ws_disconnect", "partial_fill_drought"})
 
 OUTAGE_REPLIES = ("timeout", "5xx", "reset")
 
@@ -127,6 +128,14 @@ class FaultSpec:
 _DURATION_KEYS = ("delay", "duration", "halt", "extra")
 
 
+def fraction_ppm(fraction: float) -> int:
+    """A `partial_fill_drought` fraction as parts per million (the matching's integer unit),
+    rounded half-even from the decimal the file wrote."""
+    from decimal import Decimal
+
+    return int((Decimal(str(fraction)) * 1_000_000).to_integral_value())
+
+
 def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None = None) -> FaultSpec:
     """Validate one fault table against the vocabulary (and the backend's `kinds`); raises
     ConfigError naming `where` and the key."""
@@ -175,6 +184,13 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
         raise ConfigError(f"{where} reply = {params['reply']!r}: expected one of {list(OUTAGE_REPLIES)}")
     if kind in ("outage", "latency_spike") and "duration" not in params:
         raise ConfigError(f"{where} ({kind}) needs duration = '...', e.g. '10m'")
+    if kind == "partial_fill_drought":
+        if "duration" not in params:
+            raise ConfigError(f"{where} (partial_fill_drought) needs duration = '...', e.g. '5m'")
+        fraction = params.get("fraction")
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 1:
+            raise ConfigError(f"{where} fraction = {fraction!r}: expected 0 < fraction <= 1 (the share of "
+                              "each passive fill the venue still gives)")
     if kind == "latency_spike" and "extra" not in params:
         raise ConfigError(f"{where} (latency_spike) needs extra = '...', the added order-entry latency")
     until = table.get("until")

@@ -169,3 +169,23 @@ def test_sweep_runs_each_grid_point_with_its_parameters(tmp_path):
     job = Job(0, MM, "mm[qty=0.02]", str(short), "short", False, None, str(out), False, (("qty", "0.02"),))
     assert shlex.split(rerun_command(job, out))[:6] == ["tickparity", "sweep", "--strategy", MM, "--grid",
                                                          'qty="0.02"']
+
+
+def test_a_scenario_that_moves_nothing_is_checked_on_the_base_run(tmp_path):
+    # basis-premium's basis_blowout moves perpetuals only: on the spot market maker the cell
+    # is the unperturbed base run, so no second backtest runs and its invariants are the
+    # base run's (ledger, drawdown, no liquidation: skipped without contracts)
+    from scenarios import RunRecords, load_scenario
+
+    status, (cell,) = run_stress([MM], [str(DATA / "basis-premium.toml")], tmp_path, jobs=1, report=False,
+                                 echo=lambda _line: None)
+    base_dir = tmp_path / "cells" / "mm" / "_base-1"
+    assert cell["run_dir"] == str(base_dir) and not (tmp_path / "cells" / "mm" / "basis-premium").exists()
+    direct = [inv.check(RunRecords(base_dir)).to_json() for inv in
+              load_scenario(DATA / "basis-premium.toml").build_invariants()]
+    assert [(i["name"], i["status"]) for i in cell["invariants"]] == [(i["name"], i["status"]) for i in direct]
+    assert [i["status"] for i in cell["invariants"]] == ["skipped", "pass", "pass"] and status == 0
+    assert cell["figures"] == cell["base_figures"]
+    assert (Decimal(cell["cost"]["pnl"]), Decimal(cell["cost"]["max_drawdown"]), cell["cost"]["fills"]) == (0, 0, 0)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r.get("same_as_base", False) for r in results["results"]] == [False, True]

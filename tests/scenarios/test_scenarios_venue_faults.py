@@ -152,3 +152,17 @@ def test_outage_and_lost_replies_are_ambiguous_and_resolved_by_lookup(tmp_path):
     lost = [f["client_id"] for f in faults(mm) if f["kind"] == "response_lost"]
     by_id = {o["client_id"]: o for o in mm.orders}
     assert len(lost) == 2 and all(by_id[c]["status"] != "rejected" and by_id[c]["ack_ts"] is not None for c in lost)
+
+
+def test_partial_fill_drought_cuts_every_passive_fill_inside_its_window(tmp_path):
+    # the market maker quotes 0.01 BTC (1,000 lots of 0.00001): inside [10 s, 40 s) no fill
+    # can exceed floor(1,000 x 0.0225) = 22 lots = 0.00022 BTC; outside, fills are larger
+    from decimal import Decimal
+
+    mm, results = run("venue-fill-drought.toml", "mm.toml", tmp_path / "mm")
+    assert {r.status for r in results.values()} == {"pass"}
+    inside = [f for f in mm.fills if T0 + 10 * S <= f["ts"] < T0 + 40 * S]
+    outside = [f for f in mm.fills if not T0 + 10 * S <= f["ts"] < T0 + 40 * S]
+    assert inside and max(Decimal(f["qty"]) for f in inside) <= Decimal("0.00022")
+    assert max(Decimal(f["qty"]) for f in outside) > Decimal("0.00022")
+    assert all(f["liquidity"] == "maker" for f in inside)

@@ -37,6 +37,7 @@ from venues.emulator.exchange import BinanceError, EmuOrder, Exchange, Pending, 
 from venues.emulator.faults import KINDS as FAULT_KINDS
 from venues.emulator.faults import REST_KINDS, FaultPlan
 from venues.emulator.ratelimit import ORDER_ENDPOINTS, RateLimiter, request_weight
+from venues.faults import fraction_ppm
 
 log = logging.getLogger("tickparity.emulator")
 # per request (the middleware and its handler run in one task): who signed it, clock skew
@@ -853,6 +854,11 @@ class BinanceServer:
         elif kind == "user_delay":
             self._user_fault = (kind, int(fault.params.get("events", 1)))
             self._user_delay_s = float(fault.params.get("delay", 2.0))
+        elif kind == "partial_fill_drought":  # the backtest's drought, in market time from now
+            now = ex.clock.now()
+            end = now + int(float(fault.params["duration"]) * ex.clock.speed * 1e9)
+            for venue in ex.core.venues:
+                ex.core.set_fill_drought(venue, now, end, fraction_ppm(fault.params["fraction"]))
         elif kind == "maintenance":
             ex.cancel_only = True
             ex.journal.write("maintenance", ex.clock.now(), self._ms(ex.clock.now()), phase="cancel_only")

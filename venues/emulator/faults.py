@@ -29,7 +29,14 @@ from typing import Any
 
 from engine.errors import ConfigError
 from venues.emulator.accounts import read_toml
-from venues.faults import DEFAULT_ENDPOINTS, EMULATOR_KINDS, FAULT_KEYS, REST_KINDS, parse_fault
+from venues.faults import (
+    DEFAULT_ENDPOINTS,
+    EMULATOR_KINDS,
+    FAULT_KEYS,
+    REST_KINDS,
+    FaultSpec,
+    parse_fault,
+)
 
 # the shared vocabulary (venues/faults.py): the kinds the emulator implements and their keys
 KINDS: dict[str, set[str]] = {k: set(FAULT_KEYS[k]) for k in sorted(EMULATOR_KINDS)}
@@ -50,7 +57,11 @@ class Fault:
 
     @classmethod
     def from_table(cls, table: dict[str, Any], where: str) -> Fault:
-        spec = parse_fault(table, where, EMULATOR_KINDS)
+        return cls.from_spec(parse_fault(table, where, EMULATOR_KINDS))
+
+    @classmethod
+    def from_spec(cls, spec: FaultSpec) -> Fault:
+        """A validated fault of the shared vocabulary (a stress scenario's, `--via emulator`)."""
         params = {k: (v / 1e9 if k in ("delay", "duration", "halt", "extra") else v) for k, v in spec.params.items()}
         return cls(kind=spec.kind, endpoint=spec.endpoint, after_s=spec.after_ns / 1e9,
                    until_s=None if spec.until_ns is None else spec.until_ns / 1e9,

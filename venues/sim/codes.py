@@ -149,7 +149,12 @@ VF_BALANCES = np.int64(13)  # 1: the venue enforces balances (locks funds, rejec
 VF_PULL_HI = np.int64(14)  # no instrument of the venue has xinst[:, XI_PULLED] above this (the
 #                            cursor checks pulled marks only below it)
 VF_OWNERS = np.int64(15)  # 1: an order of an owner other than 0 reached the venue (cross-owner matching on)
-VF_NF = np.int64(16)
+# a partial-fill drought (venues.sim.faults `partial_fill_drought`): during [start, end) of
+# exchange time every passive fill driven by the feed is cut to ppm / 1e6 of its size
+VF_DRY_START = np.int64(16)
+VF_DRY_END = np.int64(17)
+VF_DRY_PPM = np.int64(18)
+VF_NF = np.int64(19)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

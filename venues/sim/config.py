@@ -53,6 +53,9 @@ class SimVenueConfig:
     )
     # latency spikes: rows (start_ns, end_ns, extra_ns), applied by send / exchange time
     spikes: tuple[tuple[int, int, int], ...] = ()
+    # partial-fill droughts: rows (start_ns, end_ns, fraction_ppm) by exchange time, at most
+    # one per venue (venues.sim.faults `partial_fill_drought`; matching_nb.drought_nb)
+    droughts: tuple[tuple[int, int, int], ...] = ()
     maker_fee_bps: Decimal = Decimal("0")
     taker_fee_bps: Decimal = Decimal("0")
     partial_fills: bool = True
@@ -93,6 +96,8 @@ class SimVenueConfig:
         }
         if self.fee_asset != "quote":  # absent for "quote": run ids from before it stay valid
             body["fee_asset"] = self.fee_asset
+        if self.droughts:  # absent when none, for the same reason
+            body["droughts"] = [list(d) for d in self.droughts]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

@@ -146,6 +146,10 @@ class SimCore:
             self._V[v, C.VF_EMIN] = self._latency[v].min_entry
             self._V[v, C.VF_BALANCES] = 1 if cfg.enforce_balances else 0
             self._Vf[v, C.VFF_QPARAM] = cfg.queue_param
+            if len(cfg.droughts) > 1:
+                raise ConfigError(f"venue {name}: one partial-fill drought at a time, not {len(cfg.droughts)}")
+            for start, end, ppm in cfg.droughts:
+                self.set_fill_drought(v, start, end, ppm)
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
             for start, end, extra in self._latency[v].response_segments():  # recorded model
@@ -259,6 +263,20 @@ class SimCore:
             else:
                 x[C.XI_FEE_LOCK] = max(0, int(x[C.XI_FEE_M]), int(x[C.XI_FEE_T]))
         return [(v, a, exps[(v, a)]) for v, a in assets], bal
+
+    def set_fill_drought(self, venue: int | str, start_ns: int, end_ns: int, fraction_ppm: int) -> None:
+        """A partial-fill drought on `venue` (index or name): during [start_ns, end_ns) of
+        exchange time every passive fill the feed drives (queue, trade-through, crossed book)
+        is cut to fraction_ppm / 1e6 of its size, at least one lot (matching_nb.drought_nb).
+        A new window replaces the venue's previous one (the emulator sets it when its fault
+        fires; a backtest from SimVenueConfig.droughts)."""
+        v = self.venues.index(venue) if isinstance(venue, str) else int(venue)
+        if not 0 < int(fraction_ppm) <= 1_000_000:
+            raise ConfigError(f"partial-fill drought on {self.venues[v]}: fraction {fraction_ppm} ppm "
+                              "outside (0, 1e6]")
+        self._V[v, C.VF_DRY_START] = int(start_ns)
+        self._V[v, C.VF_DRY_END] = int(end_ns)
+        self._V[v, C.VF_DRY_PPM] = int(fraction_ppm)
 
     def balances(self, venue: str) -> dict[str, tuple[Decimal, Decimal]]:
         """The venue's exchange-side balances {asset: (free, locked)}, exact, as the venue

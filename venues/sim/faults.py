@@ -40,7 +40,14 @@ import numpy as np
 from engine.errors import ConfigError
 from engine.types.orders import ORDER_EVENT_DTYPE, OrderEventKind, OrderStatus, RejectReason
 from engine.types.venue_reports import Command, CommandResult, Outcome, VenueOrderState
-from venues.faults import BINANCE_REJECTS, MARKET_CLOSED, SIM_KINDS, FaultSpec, parse_fault
+from venues.faults import (
+    BINANCE_REJECTS,
+    MARKET_CLOSED,
+    SIM_KINDS,
+    FaultSpec,
+    fraction_ppm,
+    parse_fault,
+)
 
 CLIENT_TIMEOUT_NS = 10_000_000_000  # ccxt's default `timeout` (10,000 ms)
 MINUTE_NS = 60_000_000_000  # Binance counts request weight per fixed minute
@@ -111,9 +118,20 @@ class SimFaults:
     # -- set-up ---------------------------------------------------------------------------
     def venue_configs(self, configs: Mapping[str, Any], t0: int) -> dict[str, Any]:
         """The venue configs with the latency spikes of `latency_spike` faults added
-        (venues.sim's spike model: extra entry latency by send time, in numba)."""
+        (venues.sim's spike model: extra entry latency by send time, in numba) and the
+        windows of `partial_fill_drought` faults (SimVenueConfig.droughts: every passive fill
+        the feed drives is cut to `fraction` of its size, at least one lot, in numba)."""
         out = dict(configs)
         for f in self.faults:
+            if f.spec.kind == "partial_fill_drought":
+                start = t0 + f.spec.after_ns
+                row = (start, start + f.spec.params["duration"], fraction_ppm(f.spec.params["fraction"]))
+                for name, cfg in out.items():
+                    if f.venue in ("*", name):
+                        if cfg.droughts:
+                            raise ConfigError(f"venue {name}: one partial_fill_drought at a time")
+                        out[name] = replace(cfg, droughts=(row,))
+                continue
             if f.spec.kind != "latency_spike":
                 continue
             start = t0 + f.spec.after_ns

@@ -79,6 +79,9 @@ from venues.sim.codes import (
     STP_DECREMENT_BOTH,
     STP_NONE,
     VF_BALANCES,
+    VF_DRY_END,
+    VF_DRY_PPM,
+    VF_DRY_START,
     VF_LAST_RESP,
     VF_LAT_N,
     VF_LAT_POS,
@@ -409,6 +412,18 @@ def find_order_nb(ords, S, order_no):
     return -1
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def drought_nb(V, v, t, x):
+    """A passive fill of x lots driven by the feed, during a partial-fill drought of venue v
+    (exchange time t in [VF_DRY_START, VF_DRY_END)): x * ppm / 1e6, rounded down, at least
+    one lot (fills come in small pieces; the rest of the volume went to others). Fills
+    between owners (cross_level_nb) are real quantity and are not cut."""
+    if x > 0 and V[v, VF_DRY_START] <= t < V[v, VF_DRY_END]:
+        y = x * V[v, VF_DRY_PPM] // 1_000_000
+        return y if y > 0 else np.int64(1)
+    return x
+
+
 @njit(cache=True, _nrt=False)
 def fill_resting_nb(ords, rsp, S, V, s, t, qty, liq):
     """A fill of `qty` lots of resting slot s at its own price."""
@@ -456,7 +471,7 @@ def cross_check_nb(book, ords, rsp, S, V, t, inst, own_side):
         if (own_side > 0 and best <= p) or (own_side < 0 and best >= p):
             leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
             if leaves > 0:
-                fill_resting_nb(ords, rsp, S, V, s, t, leaves, LQ_MAKER)
+                fill_resting_nb(ords, rsp, S, V, s, t, drought_nb(V, ot[s, OF_VENUE], t, leaves), LQ_MAKER)
                 any_fill = True
     if any_fill:
         compact_filled_nb(ords, S, V, inst)
@@ -521,7 +536,7 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
         p = ot[s, OF_PRICE]
         leaves = ot[s, OF_QTY] - ot[s, OF_FILLED]
         if (own_side < 0 and p < price) or (own_side > 0 and p > price):
-            fill_resting_nb(ords, rsp, S, V, s, t, leaves, LQ_MAKER)
+            fill_resting_nb(ords, rsp, S, V, s, t, drought_nb(V, v, t, leaves), LQ_MAKER)
             any_fill = True
         elif p == price:
             a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], qty)
@@ -532,7 +547,7 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
                     if not partial:
                         x = leaves  # no partial fills: reaching the order fills all of it
                     used += x
-                    fill_resting_nb(ords, rsp, S, V, s, t, x, LQ_MAKER)
+                    fill_resting_nb(ords, rsp, S, V, s, t, drought_nb(V, v, t, x), LQ_MAKER)
                     any_fill = True
                 a = 0.0
             otf[s, OFF_AHEAD] = a
@@ -570,7 +585,7 @@ def l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, side, price, q0, seq0, out):
                 x = leaves
             used += x
             otf[s, OFF_AHEAD] = 0.0
-            fill_resting_nb(ords, rsp, S, V, s, t, x, LQ_MAKER)
+            fill_resting_nb(ords, rsp, S, V, s, t, drought_nb(V, v, t, x), LQ_MAKER)
             any_fill = True
     if any_fill:
         compact_filled_nb(ords, S, V, inst)

@@ -33,6 +33,7 @@ FAULTS = {
     "ws_disconnect": {"kind": "ws_disconnect", "stream": "user"},
     "stale_market": {"kind": "stale_market", "duration": "1s"},
     "update_id_gap": {"kind": "update_id_gap"},
+    "partial_fill_drought": {"kind": "partial_fill_drought", "duration": "2s", "fraction": 0.1},
 }
 
 

@@ -59,10 +59,14 @@ def prepare(args: argparse.Namespace):
     config = resolve(file_values, overrides, base_dir=base_dir)
     instruments = select_instruments(config)
     venue_configs, balances, defaults = _venue_tables(config, instruments)
-    non_binance = sorted({i.venue for i in instruments.values()} - {"binance"})
-    if non_binance:
-        raise ConfigError(f"the emulator speaks Binance spot only; instruments on {non_binance} "
-                          "cannot be listed (pick binance:* instruments with --instrument)")
+    venues = {i.venue for i in instruments.values()}
+    if venues not in ({"binance"}, {"binanceusdm"}):
+        raise ConfigError(f"the emulator speaks Binance spot (binance:*) or Binance USDⓈ-M futures "
+                          f"(binanceusdm:*), one of them per emulator; the instruments are on {sorted(venues)} "
+                          "(pick them with --instrument)")
+    from engine.margin import MarginSettings
+
+    margin = {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
     accounts = load_accounts(args.accounts) if args.accounts else [
         default_account(instruments.values(), balances)]
     faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()
@@ -75,7 +79,7 @@ def prepare(args: argparse.Namespace):
                          chunk_rows=1 << 16)
     settings = EmulatorSettings(instruments=list(instruments.values()), venue_configs=venue_configs,
                                 accounts=accounts, seed=config.seed, speed=args.speed,
-                                loop=args.loop, out_dir=out, faults=faults)
+                                loop=args.loop, out_dir=out, faults=faults, margin=margin)
     for line in defaults:  # once everything is valid, so a user error stays one line
         warn(line)
     return settings, source, config
@@ -84,11 +88,33 @@ def prepare(args: argparse.Namespace):
 def banner(url: str, settings, out: Path) -> str:
     """What the user needs to connect: URL, credentials, the ccxt config to pass."""
     from venues.emulator import CCXT_OPTIONS
+    from venues.emulator.futures import serves_futures
+    from venues.emulator.server import CCXT_FUTURES_OPTIONS
 
     acct = settings.accounts[0]
     ws = url.replace("http://", "ws://")
-    urls = {"api": {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
-                    "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}}}
+    urls: dict[str, Any] = {"api": {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
+                                    "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}}}
+    if serves_futures(settings.instruments):
+        urls = {"api": {"fapiPublic": f"{url}/fapi/v1", "fapiPrivate": f"{url}/fapi/v1",
+                        "fapiPrivateV2": f"{url}/fapi/v2", "fapiPrivateV3": f"{url}/fapi/v3",
+                        "ws": {"linear": f"{ws}/ws"}}}
+        lines = [
+            f"tickparity emulator: Binance USDⓈ-M futures at {url} (/fapi; websockets {ws}/public/ws, "
+            f"{ws}/market/ws, {ws}/private/ws)",
+            f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
+            + ("; loop" if settings.loop else ""),
+            f"account {acct.name!r}: apiKey {acct.api_key}",
+            f"                 secret {acct.secret}",
+            f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
+            "ccxt (async_support or pro): binanceusdm({",
+            f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
+            f"    'urls': {urls!r},",
+            f"    'options': {CCXT_FUTURES_OPTIONS!r},",
+            "})  # or: binanceusdm(venues.emulator.ccxt_config(URL, KEY, SECRET, exchange='binanceusdm'))",
+            "Ctrl-C stops it.",
+        ]
+        return "\n".join(lines)
     lines = [
         f"tickparity emulator: Binance spot at {url} (websockets {ws}/ws, {ws}/ws-api/v3)",
         f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
@@ -115,7 +141,7 @@ def read_banner(stdout: IO[str]) -> tuple[str, str, str, str] | None:
         text += line
         if line.startswith("Ctrl-C stops it."):
             break
-    url = re.search(r"Binance spot at (http://[\w.]+:\d+)", text)
+    url = re.search(r"Binance (?:spot|USDⓈ-M futures) at (http://[\w.]+:\d+)", text)
     key = re.search(r"apiKey (\S+)", text)
     secret = re.search(r"secret (\S+)", text)
     if url is None or key is None or secret is None:

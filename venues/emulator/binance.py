@@ -108,6 +108,17 @@ class BinanceServer:
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         r = app.router
+        self._venue_routes(r)
+        r.add_get("/emulator/state", self.inspect_state)
+        r.add_get("/emulator/journal", self.inspect_journal)
+        r.add_get("/emulator/faults", self.list_faults)
+        r.add_post("/emulator/control/faults", self.control_faults)
+        r.add_post("/emulator/control/step", self.control_step)
+        r.add_post("/emulator/control/limits", self.control_limits)
+        return app
+
+    def _venue_routes(self, r: web.UrlDispatcher) -> None:
+        """Binance spot's REST and websocket paths (the futures server has its own)."""
         r.add_get("/api/v3/ping", self.ping)
         r.add_get("/api/v3/time", self.server_time)
         r.add_get("/api/v3/exchangeInfo", self.exchange_info)
@@ -123,13 +134,6 @@ class BinanceServer:
         r.add_get("/ws", self.market_socket)
         r.add_get("/ws/{n}", self.market_socket)
         r.add_get("/ws-api/v3", self.user_socket)
-        r.add_get("/emulator/state", self.inspect_state)
-        r.add_get("/emulator/journal", self.inspect_journal)
-        r.add_get("/emulator/faults", self.list_faults)
-        r.add_post("/emulator/control/faults", self.control_faults)
-        r.add_post("/emulator/control/step", self.control_step)
-        r.add_post("/emulator/control/limits", self.control_limits)
-        return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Bind and start the market clock; returns the base URL (http://host:port)."""
@@ -263,7 +267,7 @@ class BinanceServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if not path.startswith("/api/"):
+        if not path.startswith(("/api/", "/fapi/")):
             return await handler(request)
         ip = request.remote or "?"
         now_s = time.time()
@@ -572,7 +576,7 @@ class BinanceServer:
             "permissions": ["SPOT"], "uid": self.exchange.accounts.index(acct) + 1,
         })
 
-    def _parse_new(self, params: Mapping[str, str]) -> dict[str, Any]:
+    def _parse_new(self, params: Mapping[str, str], check_notional: bool = True) -> dict[str, Any]:
         """Validate a new order's parameters as Binance does (codes -1102/-1106/-1116/-1115/
         -1013/-1117/-1014); returns the sim's units."""
         k = self._inst(params)
@@ -635,7 +639,7 @@ class BinanceServer:
             bid, _, ask, _ = self.exchange.books[k].top()
             ref = ask if side_text == "BUY" else bid
             notional = spec.ticks_to_price(ref) * qty if ref else None
-        if notional is not None and notional < spec.min_notional:
+        if check_notional and notional is not None and notional < spec.min_notional:
             raise BinanceError(-1013, "Filter failure: NOTIONAL")
         stp = params.get("selfTradePreventionMode")
         if stp is not None and stp not in ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH",
@@ -950,13 +954,16 @@ class BinanceServer:
     async def market_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=self.ping_interval, autoping=True)
         await ws.prepare(request)
-        conn = MarketConnection(self, ws)
+        conn = self._market_connection(ws)
         self.market_ws.add(conn)
         try:
             await conn.run()
         finally:
             self.market_ws.discard(conn)
         return ws
+
+    def _market_connection(self, ws: web.WebSocketResponse) -> MarketConnection:
+        return MarketConnection(self, ws)
 
     async def user_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=self.ping_interval, autoping=True)
@@ -1141,6 +1148,8 @@ class _Connection:
 class MarketConnection(_Connection):
     """`/ws/{n}`: SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS of depth, trade, bookTicker."""
 
+    KINDS: tuple[str, ...] = ("depth", "trade", "bookTicker")  # stream kinds served
+
     def __init__(self, server: BinanceServer, ws: web.WebSocketResponse) -> None:
         super().__init__(server, ws)
         self.streams: set[tuple[int, str]] = set()
@@ -1185,7 +1194,7 @@ class MarketConnection(_Connection):
             sym, _, kind = str(name).partition("@")
             k = self.server.exchange.symbol_index.get(sym.upper())
             base_kind = kind.split("@")[0]
-            if k is None or base_kind not in ("depth", "trade", "bookTicker"):
+            if k is None or base_kind not in self.KINDS:
                 await self.ws.send_str(json.dumps({"error": {"code": 2, "msg": f"Invalid request: invalid stream {name}"},
                                                    "id": req_id}))
                 return

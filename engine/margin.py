@@ -275,6 +275,8 @@ class MarginBook:
         self.mark_ts: dict[str, int] = {}
         self.funding: dict[str, Decimal] = {}  # instrument id -> funding received (settle asset)
         self.liquidations: list[tuple[int, Liquidation]] = []
+        # live modes: the venue's liquidation trades and funding incomes already booked
+        self.venue_trades: set[str] = set()
 
     # -- settings ------------------------------------------------------------------------
     def settings_of(self, venue: str) -> MarginSettings:
@@ -330,6 +332,12 @@ class MarginBook:
         value = _notional_at(inst, pos.lots, Fraction(mark))  # signed
         exact = -value * Fraction(rate)
         amount = _round_settle(exact) if inst.inverse else fraction_to_decimal(exact)
+        return self.book_funding(inst, amount)
+
+    def book_funding(self, inst: Instrument, amount: Decimal) -> Decimal:
+        """Book a funding payment the venue states (live modes: its FUNDING_FEE income),
+        `amount` received (negative = paid) in the settle asset: the wallet, the contract's
+        funding total and, in isolated mode, its isolated margin. Returns `amount`."""
         key = (inst.venue, inst.settle)
         self.ledger.balances[key] = _EXACT.add(self.ledger.balances.get(key, Decimal(0)), amount)
         self.funding[inst.id] = self.funding.get(inst.id, Decimal(0)) + amount

@@ -75,6 +75,24 @@ class VenueFill:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueLiquidation:
+    """The venue closed a contract position itself (Binance: a LIQUIDATION order whose
+    client id starts with `autoclose-`): one fill of it, with the venue's price, quantity
+    and fee. Not an order of ours: the session books it as a `liquidation-N` fill."""
+
+    instrument: str  # instrument id
+    venue_order_id: str
+    trade_id: str
+    side: int  # +1 buy (a short closed), -1 sell (a long closed)
+    price: int  # ticks
+    qty: int  # lots
+    fee: Decimal
+    exch_ts: int
+    local_ts: int
+    source: str = "stream"
+
+
+@dataclass(frozen=True, slots=True)
 class VenueOrderState:
     """The venue's view of one order at `exch_ts` (a reply, an executionReport or a query).
 

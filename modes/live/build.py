@@ -97,6 +97,10 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     writer = RunWriter(out, instruments)
     audit = audit or AuditLog(out / "audit.jsonl")
     ledger = Ledger(instruments, resolved.balances)
+    if any(i.contract for i in instruments.values()):  # the venues' leverage and margin mode
+        from modes.live.derivatives import margin_settings
+
+        ledger.derivatives.settings = margin_settings(config, resolved.venue_configs)
     strategy = instantiate(resolved.strategy_cls, resolved.params, config.param_where)
     if isinstance(strategy, CompiledStrategy):  # a compiled strategy runs through its adapter here
         strategy = CompiledAdapter(strategy)

@@ -40,6 +40,11 @@ _ENDPOINTS = {
     "fetch_my_trades": ("GET", "/api/v3/myTrades"),
     "fetch_balance": ("GET", "/api/v3/account"),
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
+    # Binance USDⓈ-M (binanceusdm): positions, funding, settings
+    "fetch_positions": ("GET", "/fapi/v3/positionRisk"),
+    "fetch_funding_history": ("GET", "/fapi/v1/income"),
+    "set_leverage": ("POST", "/fapi/v1/leverage"),
+    "set_margin_mode": ("POST", "/fapi/v1/marginType"),
 }
 
 
@@ -230,6 +235,58 @@ class Gateway:
         if verdict is not None:
             raise GiveUp("balances", verdict)
         return parse.balances(reply)
+
+    async def positions(self) -> dict[str, Decimal]:
+        """{instrument id: signed contracts} of the account's contract positions (ccxt
+        fetch_positions; a contract not listed is flat), exact from the venue's text."""
+        symbols = [s for s, i in self.instruments.items() if i.contract]
+        if not symbols:
+            return {}
+        reply, verdict = await self._call(None, "fetch_positions", symbols)
+        if verdict is not None:
+            raise GiveUp("positions", verdict)
+        out: dict[str, Decimal] = {}
+        for p in reply:
+            inst = self.instruments.get(p.get("symbol"))
+            info = p.get("info") or {}
+            if inst is not None and "positionAmt" in info:
+                amount = Decimal(str(info["positionAmt"]))
+                if amount:
+                    out[inst.id] = amount
+        return out
+
+    async def funding_since(self, since_ms: int | None = None) -> list[tuple[str, str, Decimal, int]]:
+        """The account's funding payments (ccxt fetch_funding_history: Binance's
+        FUNDING_FEE income) on our contracts: (instrument id, income id, amount received,
+        time ms), exact from the venue's text."""
+        out: list[tuple[str, str, Decimal, int]] = []
+        for symbol, inst in self.instruments.items():
+            if not inst.contract or inst.type != "swap":
+                continue
+            reply, verdict = await self._call(None, "fetch_funding_history", symbol, since_ms, 1000)
+            if verdict is not None:
+                raise GiveUp(f"funding of {symbol}", verdict)
+            for f in reply:
+                info = f.get("info") or {}
+                income_id = str(info.get("tranId") or f.get("id"))
+                amount = Decimal(str(info.get("income", f.get("amount"))))
+                out.append((inst.id, income_id, amount, int(f.get("timestamp") or 0)))
+        return out
+
+    async def configure_contract(self, inst: Instrument, leverage: int, margin_mode: str) -> list[str]:
+        """Set the venue's leverage and margin mode of a contract (ccxt set_leverage,
+        set_margin_mode) to the run's `[venues.X]` values; returns what was done, one line
+        each. A margin mode already set is no error (Binance -4046)."""
+        done = []
+        _, verdict = await self._call(None, "set_leverage", leverage, inst.symbol)
+        if verdict is not None:
+            raise GiveUp(f"leverage of {inst.symbol}", verdict)
+        done.append(f"{inst.id}: leverage {leverage}")
+        _, verdict = await self._call(None, "set_margin_mode", margin_mode, inst.symbol)
+        if verdict is not None and "-4046" not in str(verdict.evidence):
+            raise GiveUp(f"margin mode of {inst.symbol}", verdict)
+        done.append(f"{inst.id}: margin mode {margin_mode}")
+        return done
 
     async def trades_since(self, symbol: str, from_id: int | None = None) -> list[dict[str, Any]]:
         """myTrades rows of a symbol (ccxt dicts), for reconciliation of fills."""

@@ -322,6 +322,22 @@ class FuturesExchange(Exchange):
         self.journal.write("leverage", t, self.clock.shown_ms(t), account=account.name,
                            symbol=self.symbols[k], leverage=leverage)
 
+    def set_margin_mode(self, account: Account, k: int, mode: str) -> None:
+        """POST /fapi/v1/marginType: "isolated" or "cross" for the account's contracts of
+        the venue (engine.margin keeps one mode per venue): -4046 when it already is,
+        -4048 while a position or an open order exists (Binance's rules)."""
+        spec = self.instruments[k]
+        book = self.ledgers[account.name].derivatives
+        current = book.settings_of(spec.venue)
+        if current.margin_mode == mode:
+            raise BinanceError(-4046, "No need to change margin type.")
+        if any(self.position_lots(account, i) for i in range(len(self.instruments))) or self.open_orders(account, None):
+            raise BinanceError(-4048, "Margin type cannot be changed if there exists position.")
+        book.settings[spec.venue] = replace(current, margin_mode=mode)
+        t = self.clock.now()
+        self.journal.write("margin_type", t, self.clock.shown_ms(t), account=account.name,
+                           symbol=self.symbols[k], margin_mode=mode)
+
     def snapshot(self) -> dict[str, Any]:
         out = super().snapshot()
         for a in self.accounts:

@@ -71,6 +71,7 @@ class FuturesServer(BinanceServer):
             r.add_get(f"/fapi/{version}/positionRisk", self.position_risk)
         r.add_post("/fapi/v1/leverage", self.leverage)
         r.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
+        r.add_post("/fapi/v1/marginType", self.margin_type)
         r.add_post("/fapi/v1/order", self.post_order)
         r.add_get("/fapi/v1/order", self.get_order)
         r.add_delete("/fapi/v1/order", self.delete_order)
@@ -305,6 +306,18 @@ class FuturesServer(BinanceServer):
         spec = self._spec(k)
         return web.json_response({"leverage": lev, "maxNotionalValue": _f(self._max_notional(spec, lev)),
                                   "symbol": self.exchange.symbols[k]})
+
+    async def margin_type(self, request: web.Request) -> web.Response:
+        """ISOLATED / CROSSED for the account (-4046 when already so; -4048 with a
+        position or open orders, as Binance)."""
+        acct, params = await self._signed(request)
+        k = self._inst(params)
+        wanted = {"ISOLATED": "isolated", "CROSSED": "cross"}.get(str(params.get("marginType", "")).upper())
+        if wanted is None:
+            raise mandatory("marginType")
+        self.step()
+        self.exchange.set_margin_mode(acct, k, wanted)
+        return web.json_response({"code": 200, "msg": "success"})
 
     async def leverage_bracket(self, request: web.Request) -> web.Response:
         """The instrument's margin tiers (ccxt reads them before positionRisk)."""

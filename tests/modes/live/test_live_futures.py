@@ -1,0 +1,95 @@
+"""Testnet mode on Binance USDⓈ-M through unmodified ccxt.pro `binanceusdm`, against the
+futures emulator over 127.0.0.1: examples/perp_long.py unchanged, the venue's leverage and
+margin mode set from the venue table, positions reconciled, the venue's funding booked and
+the venue's liquidation arriving as a fill, all with hand-computed money.
+
+The market (tests/venues/emulator/futures_helpers.perp_market, a stepped clock the test
+moves): bid 50,000.0 / ask 50,000.1, mark 50,000.0; funding 0.0001 at t = 100 s; mark
+45,000.0 from t = 200 s. Taker fee 5 bps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+from futures_helpers import PERP, futures_emulator, step_to
+from live_helpers import ROOT
+
+from modes.live import run_live
+from modes.live.replay import replay_session
+
+
+def _config(emu):
+    from engine.config import resolve
+
+    table = {"url": emu.url, "account": "alice", "api_key_env": "TP_TEST_KEY", "secret_env": "TP_TEST_SECRET",
+             "balances": {"USDT": "10000"}, "leverage": 10, "margin_mode": "isolated",
+             "taker_fee_bps": 5, "maker_fee_bps": 2}
+    return resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": "synthetic:1:1m",
+                            "instruments": [PERP], "params": {"qty": "1"}},
+                    "venues": {"binanceusdm": table}}, {}, base_dir=str(ROOT))
+
+
+def _wait(what, check, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_path, alice_env):
+    """1 BTC bought at 50,000.1 (fee 25.00005) with 10x isolated: the venue's funding at
+    0.0001 and mark 50,000 costs 5.0 (booked from the venue's income); the mark at 45,000
+    liquidates at the bankruptcy price 45,005.1 (= 50,000.1 - (5,000.01 - 5), rounded up):
+    realized -4,995.0. The ledger's USDT: 10,000 - 25.00005 - 5 - 4,995 = 4,974.99995,
+    equal to the venue's wallet; position 0 on both sides."""
+    out = tmp_path / "run"
+    with futures_emulator(tmp_path / "emu", margin_mode="cross") as emu:
+        step_to(emu, 1)
+        result: dict = {}
+
+        def session():
+            try:
+                result["run"] = run_live(_config(emu), "testnet", out, duration_s=12, health=False,
+                                         write_html=False, reconcile_s=0.3)
+            except BaseException as exc:  # reported below
+                result["error"] = exc
+
+        thread = threading.Thread(target=session)
+        thread.start()
+        try:
+            def lots() -> int:
+                return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
+
+            _wait("the strategy's buy", lambda: lots() == 1000 or "error" in result)
+            assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
+            time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
+            step_to(emu, 101)  # funding
+            time.sleep(2.0)  # a reconciliation reads it
+            step_to(emu, 201)  # the mark falls: the venue liquidates
+            _wait("the liquidation", lambda: lots() == 0)
+        finally:
+            thread.join(60)
+    assert "error" not in result, result.get("error")
+    run = result["run"]
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["positions"][PERP] == "0"
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4974.99995")
+    fills = pq.read_table(run / "fills.parquet").to_pylist()
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"])) for f in fills] == [
+        (Decimal("50000.1"), Decimal(1), Decimal("25.00005")), (Decimal("45005.1"), Decimal(1), Decimal(0))]
+    assert fills[1]["client_id"] == "liquidation-1"
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    funding = [a for a in audit if a["type"] == "funding"]
+    assert [(Decimal(a["amount"]), a["income_id"] != "", a["source"]) for a in funding] == [(-5, True, "venue")]
+    reconciles = [a for a in audit if a["type"] == "reconcile" and "positions" in a]
+    assert reconciles and all(a["ok"] for a in reconciles)
+    assert any(a["positions"] == {PERP: "1"} for a in reconciles)  # the venue's position seen, equal
+    assert reconciles[-1]["positions"] == {}  # flat after the liquidation, on both sides
+    replay = replay_session(run, tmp_path / "replay")
+    assert replay.difference is None, replay.difference

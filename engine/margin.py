@@ -133,6 +133,7 @@ class InversePosition:
     booked: Decimal = Decimal(0)  # realized PnL booked so far, at SETTLE_STEP
     volume_contracts: int = 0  # in lots
     fees: Decimal = Decimal(0)
+    last_price: Decimal | None = None  # the last fill's price (values coin amounts before a mark)
 
     @property
     def qty(self) -> Decimal:
@@ -165,6 +166,7 @@ class InversePosition:
         price = Fraction(price_ticks) * Fraction(self.tick_size)
         per_lot = Fraction(self.lot_size) * Fraction(self.contract_size) / price
         self.volume_contracts += qty_lots
+        self.last_price = _EXACT.multiply(Decimal(price_ticks), self.tick_size)
         if self.lots == 0 or (self.lots > 0) == (side > 0):
             self.basis += side * qty_lots * per_lot
         else:

@@ -277,8 +277,9 @@ class MarginBook:
         self.mark_ts: dict[str, int] = {}
         self.funding: dict[str, Decimal] = {}  # instrument id -> funding received (settle asset)
         self.liquidations: list[tuple[int, Liquidation]] = []
-        # live modes: the venue's liquidation trades and funding incomes already booked
+        # live modes: funding incomes booked, and lots booked per venue liquidation order
         self.venue_trades: set[str] = set()
+        self.venue_liquidated: dict[str, int] = {}
 
     # -- settings ------------------------------------------------------------------------
     def settings_of(self, venue: str) -> MarginSettings:
@@ -343,7 +344,7 @@ class MarginBook:
         key = (inst.venue, inst.settle)
         self.ledger.balances[key] = _EXACT.add(self.ledger.balances.get(key, Decimal(0)), amount)
         self.funding[inst.id] = self.funding.get(inst.id, Decimal(0)) + amount
-        if self.is_isolated(inst):
+        if self.is_isolated(inst) and self._lots(inst):  # a flat position has no margin left
             self.isolated[inst.id] = self.isolated.get(inst.id, Decimal(0)) + amount
         return amount
 

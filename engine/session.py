@@ -579,21 +579,22 @@ class TradingSession(VenueMerge):
         return order.client_id
 
     def on_venue_liquidation(self, report: Any) -> str | None:
-        """Live modes: a liquidation the venue reports (VenueLiquidation), booked once per
-        trade id as `on_liquidation` books the simulated venue's (the venue's price,
-        quantity and fee); None when that trade was booked already."""
+        """Live modes: a liquidation the venue reports (VenueLiquidation): the lots of the
+        venue's order not booked yet are booked as `on_liquidation` books the simulated
+        venue's (the venue's price and fee); None when nothing is new."""
         from engine.margin import Liquidation
 
-        seen = self.ledger.derivatives.venue_trades
-        key = f"{report.instrument}:{report.trade_id}"
-        if key in seen:
+        book = self.ledger.derivatives
+        key = f"{report.instrument}:{report.venue_order_id}"
+        lots = report.filled - book.venue_liquidated.get(key, 0)
+        if lots <= 0:
             return None
-        seen.add(key)
+        book.venue_liquidated[key] = report.filled
         inst = self.instrument(report.instrument)
-        mark = self.ledger.derivatives.mark_of(inst.id) or inst.ticks_to_price(report.price)
+        mark = book.mark_of(inst.id) or inst.ticks_to_price(report.price)
         self.audit.write(self.clock.now(), "response", event="venue_liquidation", instrument=inst.id,
-                         venue_order_id=report.venue_order_id, trade_id=report.trade_id, source=report.source)
-        return self.on_liquidation(Liquidation(inst, report.side, report.qty, report.price, mark, Decimal("NaN")),
+                         venue_order_id=report.venue_order_id, filled=report.filled, source=report.source)
+        return self.on_liquidation(Liquidation(inst, report.side, lots, report.price, mark, Decimal("NaN")),
                                    report.exch_ts, report.fee)
 
     def on_venue_funding(self, instrument_id: str, amount: Decimal, exch_ts: int, income_id: str) -> bool:

@@ -6,8 +6,9 @@ the `[venues.X]` table (`set_leverage`, `set_margin_mode`); its mark prices come
 mark-price stream (`watch_mark_price`) as MARK_PRICE rows, recorded with the market rows so
 a replay sees them at the same step; its funding payments are read at each reconciliation
 (`fetch_funding_history`) and booked once per payment; its liquidations arrive on the user
-stream as fills of the venue's own orders (`venues.ccxt.venue.LIQUIDATION_PREFIX`) and are
-booked as `liquidation-N` fills; and its positions (`fetch_positions`) are compared with
+stream as fills of the venue's own orders (`venues.ccxt.venue.LIQUIDATION_PREFIX`), or at
+the next reconciliation from `fetch_my_liquidations` when the stream lost them, and are
+booked as `liquidation-N` fills (the lots of each venue order once); and its positions (`fetch_positions`) are compared with
 the ledger's at every reconciliation (engine.reconcile: a difference seen twice closes the
 gate, as a balance difference does).
 """
@@ -80,6 +81,7 @@ async def fetch(ccxt_venues: dict[str, Any]) -> dict[str, Any]:
     JSON for the step record ({"pos": {inst: qty}, "fund": [[inst, id, amount, ms]]})."""
     pos: dict[str, str] = {}
     fund: list[list[Any]] = []
+    liq: list[list[Any]] = []
     for venue in ccxt_venues.values():
         if not any(i.contract for i in venue.instruments.values()):
             continue
@@ -87,7 +89,10 @@ async def fetch(ccxt_venues: dict[str, Any]) -> dict[str, Any]:
             pos[inst_id] = str(qty)
         for inst_id, income_id, amount, ms in await venue.gateway.funding_since():
             fund.append([inst_id, income_id, str(amount), ms])
-    return {"pos": pos, "fund": fund}
+        # asked after the positions: a liquidation that flattened a position is listed here
+        for inst_id, oid, side, price, qty, ms in await venue.gateway.liquidations():
+            liq.append([inst_id, oid, side, str(price), str(qty), ms])
+    return {"pos": pos, "fund": fund, "liq": liq}
 
 
 def apply(session: Any, record: dict[str, Any]) -> dict[str, Decimal] | None:
@@ -95,6 +100,15 @@ def apply(session: Any, record: dict[str, Any]) -> dict[str, Decimal] | None:
     return the venue's positions for the reconciler (None: no contract part)."""
     if "pos" not in record:
         return None
+    from engine.types.venue_reports import VenueLiquidation
+
+    for inst_id, oid, side, price, qty, ms in record.get("liq", ()):
+        # a liquidation the user stream did not bring (lost events): booked from the query
+        inst = session.instrument(inst_id)
+        session.on_venue_liquidation(VenueLiquidation(
+            instrument=inst_id, venue_order_id=str(oid), side=int(side),
+            price=int((Decimal(price) / inst.tick_size).to_integral_value()), filled=inst.qty_to_lots(Decimal(qty)),
+            fee=Decimal(0), exch_ts=int(ms) * NS_PER_MS, local_ts=session.clock.now(), source="query"))
     for inst_id, income_id, amount, ms in record.get("fund", ()):
         session.on_venue_funding(inst_id, Decimal(amount), int(ms) * NS_PER_MS, str(income_id))
     return {k: Decimal(v) for k, v in record["pos"].items()}

@@ -43,6 +43,7 @@ _ENDPOINTS = {
     # Binance USDⓈ-M (binanceusdm): positions, funding, settings
     "fetch_positions": ("GET", "/fapi/v3/positionRisk"),
     "fetch_funding_history": ("GET", "/fapi/v1/income"),
+    "fetch_my_liquidations": ("GET", "/fapi/v1/forceOrders"),
     "set_leverage": ("POST", "/fapi/v1/leverage"),
     "set_margin_mode": ("POST", "/fapi/v1/marginType"),
 }
@@ -271,6 +272,24 @@ class Gateway:
                 income_id = str(info.get("tranId") or f.get("id"))
                 amount = Decimal(str(info.get("income", f.get("amount"))))
                 out.append((inst.id, income_id, amount, int(f.get("timestamp") or 0)))
+        return out
+
+    async def liquidations(self) -> list[tuple[str, str, int, Decimal, Decimal, int]]:
+        """The venue's liquidation orders on our contracts (ccxt fetch_my_liquidations:
+        Binance's forceOrders): (instrument id, venue order id, side, average price,
+        executed quantity, time ms), exact from the venue's text."""
+        out: list[tuple[str, str, int, Decimal, Decimal, int]] = []
+        for symbol, inst in self.instruments.items():
+            if not inst.contract:
+                continue
+            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol)
+            if verdict is not None:
+                raise GiveUp(f"liquidations of {symbol}", verdict)
+            for row in reply:
+                info = row.get("info") or {}
+                out.append((inst.id, str(info.get("orderId")), 1 if str(info.get("side")).upper() == "BUY" else -1,
+                            Decimal(str(info.get("avgPrice"))), Decimal(str(info.get("executedQty"))),
+                            int(row.get("timestamp") or 0)))
         return out
 
     async def configure_contract(self, inst: Instrument, leverage: int, margin_mode: str) -> list[str]:

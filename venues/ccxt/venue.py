@@ -255,31 +255,23 @@ class CcxtVenue:
             info = t.get("info") or {}
             oid = str(t.get("order"))
             cid = (info.get("c") if isinstance(info, dict) else None) or by_venue_id.get(oid)
-            if entry is not None and cid and str(cid).startswith(LIQUIDATION_PREFIX):
-                if t.get("id") is not None:
-                    fee = (t.get("fee") or {}).get("cost") or 0
-                    self.sink(VenueLiquidation(
-                        instrument=entry[1].id, venue_order_id=oid, trade_id=str(t["id"]),
-                        side=1 if t.get("side") == "buy" else -1,
-                        price=entry[1].price_to_ticks(Decimal(repr(float(t["price"])))),
-                        qty=entry[1].qty_to_lots(Decimal(repr(float(t["amount"])))),
-                        fee=Decimal(repr(float(fee))), exch_ts=int(t.get("timestamp") or 0) * NS_PER_MS,
-                        local_ts=now, source="stream"))
-            elif entry is not None and cid:
+            if cid and str(cid).startswith(LIQUIDATION_PREFIX):
+                continue  # the venue's liquidation: booked from its order update (_on_orders)
+            if entry is not None and cid:
                 self._fill_record(entry[1], t, str(cid), oid, now, "stream")
 
     def _liquidation_from_order(self, inst: Instrument, o: dict[str, Any], now: int) -> None:
         """A Binance futures ORDER_TRADE_UPDATE of the venue's LIQUIDATION order: its fill
-        (`x` TRADE: trade id `t`, price `L`, quantity `l`, fee `n`) as a VenueLiquidation
-        (the session books it once per trade id, whichever stream brings it first)."""
+        (`x` TRADE: price `L`, cumulative quantity `z`, fee `n`) as a VenueLiquidation (the
+        session books the lots of that order it has not booked yet)."""
         info = o.get("info") or {}
-        if not isinstance(info, dict) or info.get("x") != "TRADE" or not info.get("t"):
+        if not isinstance(info, dict) or info.get("x") != "TRADE":
             return
         self.sink(VenueLiquidation(
-            instrument=inst.id, venue_order_id=str(o.get("id")), trade_id=str(info["t"]),
-            side=1 if o.get("side") == "buy" else -1, price=inst.price_to_ticks(Decimal(str(info["L"]))),
-            qty=inst.qty_to_lots(Decimal(str(info["l"]))), fee=Decimal(str(info.get("n") or 0)),
-            exch_ts=int(info.get("T") or 0) * NS_PER_MS, local_ts=now, source="stream"))
+            instrument=inst.id, venue_order_id=str(o.get("id")), side=1 if o.get("side") == "buy" else -1,
+            price=inst.price_to_ticks(Decimal(str(info["L"]))), filled=inst.qty_to_lots(Decimal(str(info["z"]))),
+            fee=Decimal(str(info.get("n") or 0)), exch_ts=int(info.get("T") or 0) * NS_PER_MS, local_ts=now,
+            source="stream"))
 
     def _order_records(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> None:
         """The fills an order reply/report carries, then its state (fills first: the OMS

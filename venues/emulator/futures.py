@@ -82,6 +82,7 @@ class FuturesExchange(Exchange):
         self.income: dict[str, deque[dict[str, Any]]] = {a.name: deque(maxlen=int(keep)) for a in self.accounts}
         self._next_tran = 1
         self.liquidations: list[tuple[str, int, Liquidation]] = []  # account, ts, what
+        self.force_orders: dict[str, list[EmuOrder]] = {a.name: [] for a in self.accounts}  # forceOrders
         for a in self.accounts:
             self.ledgers[a.name] = self._ledger(a)
 
@@ -248,6 +249,7 @@ class FuturesExchange(Exchange):
         self.trades[acct.name].append({"order": order, **fill})
         self._income(acct, spec, "REALIZED_PNL", realized, ms, tid)
         self.liquidations.append((acct.name, t, liq))
+        self.force_orders[acct.name].append(order)
         acct.update_ms = ms
         self.journal.write("liquidation", t, ms, account=acct.name, order_id=order.order_id,
                            client_order_id=order.client_id, symbol=order.symbol,

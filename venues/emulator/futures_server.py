@@ -78,6 +78,7 @@ class FuturesServer(BinanceServer):
         r.add_get("/fapi/v1/openOrders", self.open_orders)
         r.add_get("/fapi/v1/userTrades", self.my_trades)
         r.add_get("/fapi/v1/income", self.income)
+        r.add_get("/fapi/v1/forceOrders", self.force_orders)
         r.add_post("/fapi/v1/listenKey", self.listen_key)
         r.add_put("/fapi/v1/listenKey", self.listen_key)
         r.add_delete("/fapi/v1/listenKey", self.listen_key)
@@ -358,6 +359,20 @@ class FuturesServer(BinanceServer):
                 continue
             out.append({**row, "income": _f(row["income"]), "info": ""})
         return web.json_response(out[:limit])
+
+    async def force_orders(self, request: web.Request) -> web.Response:
+        """The account's liquidation orders (ccxt fetch_my_liquidations), newest last."""
+        acct, params = await self._signed(request)
+        k = self._inst(params, required=False)
+        self.step()
+        try:
+            start = int(params["startTime"]) if params.get("startTime") else None
+            limit = min(int(params.get("limit", "50")), 100)
+        except ValueError:
+            raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
+        out = [self._order_json(o) for o in self.exchange.force_orders[acct.name]
+               if (k is None or o.inst == k) and (start is None or o.update_ms >= start)]
+        return web.json_response(out[-limit:])
 
     async def listen_key(self, request: web.Request) -> web.Response:
         """The user data stream's key (API key only, no signature, as Binance)."""

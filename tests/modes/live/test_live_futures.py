@@ -16,6 +16,8 @@ import time
 from decimal import Decimal
 
 import pyarrow.parquet as pq
+import pytest
+from emu_helpers import control
 from futures_helpers import PERP, futures_emulator, step_to
 from live_helpers import ROOT
 
@@ -42,12 +44,15 @@ def _wait(what, check, timeout_s: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_path, alice_env):
+@pytest.mark.parametrize("stream_lost", [False, True], ids=["stream", "stream-lost"])
+def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_path, alice_env, stream_lost):
     """1 BTC bought at 50,000.1 (fee 25.00005) with 10x isolated: the venue's funding at
     0.0001 and mark 50,000 costs 5.0 (booked from the venue's income); the mark at 45,000
     liquidates at the bankruptcy price 45,005.1 (= 50,000.1 - (5,000.01 - 5), rounded up):
     realized -4,995.0. The ledger's USDT: 10,000 - 25.00005 - 5 - 4,995 = 4,974.99995,
-    equal to the venue's wallet; position 0 on both sides."""
+    equal to the venue's wallet; position 0 on both sides. With `stream_lost` the user
+    stream drops the liquidation's events: the next reconciliation finds the venue's
+    liquidation order (fetch_my_liquidations) and books it before comparing positions."""
     out = tmp_path / "run"
     with futures_emulator(tmp_path / "emu", margin_mode="cross") as emu:
         step_to(emu, 1)
@@ -71,6 +76,8 @@ def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_p
             time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
             step_to(emu, 101)  # funding
             time.sleep(2.0)  # a reconciliation reads it
+            if stream_lost:
+                control(emu, "faults", {"kind": "user_drop", "events": 10})
             step_to(emu, 201)  # the mark falls: the venue liquidates
             _wait("the liquidation", lambda: lots() == 0)
         finally:
@@ -87,6 +94,14 @@ def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_p
     audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     funding = [a for a in audit if a["type"] == "funding"]
     assert [(Decimal(a["amount"]), a["income_id"] != "", a["source"]) for a in funding] == [(-5, True, "venue")]
+    booked = [a for a in audit if a["type"] == "response" and a.get("event") == "venue_liquidation"]
+    assert [a["filled"] for a in booked] == [1000]  # booked once, whichever path came first
+    streamed = [r for line in (run / "session.jsonl").read_text().splitlines()
+                for r in json.loads(line).get("r", ()) if r["t"] == "liquidation"]
+    if stream_lost:  # nothing on the stream: the reconciliation's query booked it
+        assert streamed == [] and booked[0]["source"] == "query"
+    else:  # the user stream brought it (a reconciliation in the same step may book it first)
+        assert [(r["filled"], r["price"]) for r in streamed] == [(1000, 450051)]
     reconciles = [a for a in audit if a["type"] == "reconcile" and "positions" in a]
     assert reconciles and all(a["ok"] for a in reconciles)
     assert any(a["positions"] == {PERP: "1"} for a in reconciles)  # the venue's position seen, equal

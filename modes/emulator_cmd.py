@@ -60,10 +60,10 @@ def prepare(args: argparse.Namespace):
     instruments = select_instruments(config)
     venue_configs, balances, defaults = _venue_tables(config, instruments)
     venues = {i.venue for i in instruments.values()}
-    if venues not in ({"binance"}, {"binanceusdm"}):
-        raise ConfigError(f"the emulator speaks Binance spot (binance:*) or Binance USDⓈ-M futures "
-                          f"(binanceusdm:*), one of them per emulator; the instruments are on {sorted(venues)} "
-                          "(pick them with --instrument)")
+    if venues not in ({"binance"}, {"binanceusdm"}, {"binancecoinm"}):
+        raise ConfigError(f"the emulator speaks Binance spot (binance:*), USDⓈ-M futures (binanceusdm:*) or "
+                          f"COIN-M futures (binancecoinm:*), one of them per emulator; the instruments are on "
+                          f"{sorted(venues)} (pick them with --instrument)")
     from engine.margin import MarginSettings
 
     margin = {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
@@ -89,29 +89,31 @@ def banner(url: str, settings, out: Path) -> str:
     """What the user needs to connect: URL, credentials, the ccxt config to pass."""
     from venues.emulator import CCXT_OPTIONS
     from venues.emulator.futures import serves_futures
-    from venues.emulator.server import CCXT_FUTURES_OPTIONS
+    from venues.emulator.server import CCXT_COINM_OPTIONS, CCXT_FUTURES_OPTIONS
 
     acct = settings.accounts[0]
     ws = url.replace("http://", "ws://")
     urls: dict[str, Any] = {"api": {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
                                     "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}}}
     if serves_futures(settings.instruments):
-        urls = {"api": {"fapiPublic": f"{url}/fapi/v1", "fapiPrivate": f"{url}/fapi/v1",
-                        "fapiPrivateV2": f"{url}/fapi/v2", "fapiPrivateV3": f"{url}/fapi/v3",
-                        "ws": {"linear": f"{ws}/ws"}}}
+        coinm = settings.instruments[0].inverse
+        api, kind, ccxt_id = ("dapi", "COIN-M", "binancecoinm") if coinm else ("fapi", "USDⓈ-M", "binanceusdm")
+        urls = {"api": {f"{api}Public": f"{url}/{api}/v1", f"{api}Private": f"{url}/{api}/v1",
+                        f"{api}PrivateV2": f"{url}/{api}/v2",
+                        "ws": {"inverse" if coinm else "linear": f"{ws}/ws"}}}
         lines = [
-            f"tickparity emulator: Binance USDⓈ-M futures at {url} (/fapi; websockets {ws}/public/ws, "
-            f"{ws}/market/ws, {ws}/private/ws)",
+            f"tickparity emulator: Binance {kind} futures at {url} (/{api}; websockets "
+            + (f"{ws}/ws)" if coinm else f"{ws}/public/ws, {ws}/market/ws, {ws}/private/ws)"),
             f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
             + ("; loop" if settings.loop else ""),
             f"account {acct.name!r}: apiKey {acct.api_key}",
             f"                 secret {acct.secret}",
             f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
-            "ccxt (async_support or pro): binanceusdm({",
+            f"ccxt (async_support or pro): {ccxt_id}({{",
             f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
             f"    'urls': {urls!r},",
-            f"    'options': {CCXT_FUTURES_OPTIONS!r},",
-            "})  # or: binanceusdm(venues.emulator.ccxt_config(URL, KEY, SECRET, exchange='binanceusdm'))",
+            f"    'options': {CCXT_COINM_OPTIONS if coinm else CCXT_FUTURES_OPTIONS!r},",
+            f"}})  # or: {ccxt_id}(venues.emulator.ccxt_config(URL, KEY, SECRET, exchange='{ccxt_id}'))",
             "Ctrl-C stops it.",
         ]
         return "\n".join(lines)
@@ -141,7 +143,7 @@ def read_banner(stdout: IO[str]) -> tuple[str, str, str, str] | None:
         text += line
         if line.startswith("Ctrl-C stops it."):
             break
-    url = re.search(r"Binance (?:spot|USDⓈ-M futures) at (http://[\w.]+:\d+)", text)
+    url = re.search(r"Binance (?:spot|USDⓈ-M futures|COIN-M futures) at (http://[\w.]+:\d+)", text)
     key = re.search(r"apiKey (\S+)", text)
     secret = re.search(r"secret (\S+)", text)
     if url is None or key is None or secret is None:

@@ -87,9 +87,9 @@ def make_exchange(mode: str, settings: dict[str, Any], credentials: Credentials 
         raise ConfigError(f"exchange = {exchange_id!r}: not a ccxt.pro exchange id")
     extra: dict[str, Any] = {"timeout": 10_000}
     if settings["url"]:
-        if exchange_id not in ("binance", "binanceusdm"):
-            raise ConfigError(f"url = {settings['url']!r}: a custom URL is supported for exchange 'binance' "
-                              "and 'binanceusdm' (the emulator's dialects)")
+        if exchange_id not in ("binance", "binanceusdm", "binancecoinm"):
+            raise ConfigError(f"url = {settings['url']!r}: a custom URL is supported for exchange 'binance', "
+                              "'binanceusdm' and 'binancecoinm' (the emulator's dialects)")
         from venues.emulator import ccxt_config
 
         keys = (credentials.api_key, credentials.secret) if credentials else (None, None)

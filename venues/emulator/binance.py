@@ -267,7 +267,7 @@ class BinanceServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if not path.startswith(("/api/", "/fapi/")):
+        if not path.startswith(("/api/", "/fapi/", "/dapi/")):
             return await handler(request)
         ip = request.remote or "?"
         now_s = time.time()

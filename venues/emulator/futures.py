@@ -44,12 +44,14 @@ from venues.sim.derivatives import MARK_INTERVAL_NS
 
 _MARK = int(EventKind.MARK_PRICE)
 _FUNDING = int(EventKind.FUNDING_RATE)
-#: the ccxt venue ids whose contracts this emulator serves (USDⓈ-M: linear, settled in USDT)
-FUTURES_VENUES = ("binanceusdm",)
+#: the ccxt venue ids whose contracts this emulator serves (USDⓈ-M: linear, settled in USDT;
+#: COIN-M: inverse, settled in the coin), one of them per emulator
+FUTURES_VENUES = ("binanceusdm", "binancecoinm")
 
 
 def serves_futures(instruments: Iterable[Instrument]) -> bool:
-    """True when the instruments are USDⓈ-M contracts (the emulator then speaks `/fapi`)."""
+    """True when the instruments are Binance contracts (the emulator then speaks `/fapi` for
+    USDⓈ-M, `/dapi` for COIN-M)."""
     return any(i.venue in FUTURES_VENUES for i in instruments)
 
 
@@ -64,10 +66,11 @@ class FuturesExchange(Exchange):
                  source: Iterable[np.ndarray], accounts: Sequence[Account],
                  clock_factory: Callable[[int], MarketClock], *,
                  margin: Mapping[str, MarginSettings] | None = None, **kw: Any) -> None:
-        bad = [i.id for i in instruments if not i.contract or i.inverse or i.venue not in FUTURES_VENUES]
-        if bad:
-            raise ConfigError(f"the futures emulator serves Binance USDⓈ-M contracts only "
-                              f"(binanceusdm:*, linear); not {bad}")
+        bad = [i.id for i in instruments if not i.contract or i.venue not in FUTURES_VENUES
+               or i.inverse != (i.venue == "binancecoinm")]
+        if bad or len({i.venue for i in instruments}) != 1:
+            raise ConfigError(f"the futures emulator serves Binance USDⓈ-M (binanceusdm:*, linear) or COIN-M "
+                              f"(binancecoinm:*, inverse) contracts, one venue at a time; not {bad or list(instruments)}")
         self._contract_rows: deque[Any] = deque()
         super().__init__(instruments, venue_configs, source, accounts, clock_factory, **kw)
         self.by_id = {i.id: i for i in self.instruments}
@@ -236,7 +239,7 @@ class FuturesExchange(Exchange):
         self._sync_wallet(acct)
         price = spec.ticks_to_price(liq.price_ticks)
         qty = spec.lots_to_qty(liq.lots)
-        cost = price * qty * spec.contract_size
+        cost = price * qty
         order.executed = liq.lots
         order.cum_quote = cost
         order.status = "FILLED"

@@ -58,34 +58,46 @@ class FuturesServer(BinanceServer):
         self._mark_sent: dict[int, int] = {}
         super().__init__(exchange, **kw)  # type: ignore[arg-type]
 
+    @property
+    def api(self) -> str:
+        """The path family: "fapi" (USDⓈ-M) or "dapi" (COIN-M, inverse contracts)."""
+        return "dapi" if self.exchange.instruments[0].inverse else "fapi"
+
     def _venue_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_get("/fapi/v1/ping", self.ping)
-        r.add_get("/fapi/v1/time", self.server_time)
-        r.add_get("/fapi/v1/exchangeInfo", self.exchange_info)
-        r.add_get("/fapi/v1/depth", self.depth)
-        r.add_get("/fapi/v1/ticker/bookTicker", self.book_ticker)
-        r.add_get("/fapi/v1/premiumIndex", self.premium_index)
-        for version in ("v2", "v3"):
-            r.add_get(f"/fapi/{version}/account", self.account)
-            r.add_get(f"/fapi/{version}/balance", self.balance)
-            r.add_get(f"/fapi/{version}/positionRisk", self.position_risk)
-        r.add_post("/fapi/v1/leverage", self.leverage)
-        r.add_get("/fapi/v1/leverageBracket", self.leverage_bracket)
-        r.add_post("/fapi/v1/marginType", self.margin_type)
-        r.add_post("/fapi/v1/order", self.post_order)
-        r.add_get("/fapi/v1/order", self.get_order)
-        r.add_delete("/fapi/v1/order", self.delete_order)
-        r.add_get("/fapi/v1/openOrders", self.open_orders)
-        r.add_get("/fapi/v1/userTrades", self.my_trades)
-        r.add_get("/fapi/v1/income", self.income)
-        r.add_get("/fapi/v1/forceOrders", self.force_orders)
-        r.add_post("/fapi/v1/listenKey", self.listen_key)
-        r.add_put("/fapi/v1/listenKey", self.listen_key)
-        r.add_delete("/fapi/v1/listenKey", self.listen_key)
+        a = f"/{self.api}"
+        r.add_get(f"{a}/v1/ping", self.ping)
+        r.add_get(f"{a}/v1/time", self.server_time)
+        r.add_get(f"{a}/v1/exchangeInfo", self.exchange_info)
+        r.add_get(f"{a}/v1/depth", self.depth)
+        r.add_get(f"{a}/v1/ticker/bookTicker", self.book_ticker)
+        r.add_get(f"{a}/v1/premiumIndex", self.premium_index)
+        for version in ("v1", "v2", "v3"):
+            r.add_get(f"{a}/{version}/account", self.account)
+            r.add_get(f"{a}/{version}/balance", self.balance)
+            r.add_get(f"{a}/{version}/positionRisk", self.position_risk)
+            r.add_get(f"{a}/{version}/leverageBracket", self.leverage_bracket)
+        r.add_post(f"{a}/v1/leverage", self.leverage)
+        r.add_post(f"{a}/v1/marginType", self.margin_type)
+        r.add_post(f"{a}/v1/order", self.post_order)
+        r.add_get(f"{a}/v1/order", self.get_order)
+        r.add_delete(f"{a}/v1/order", self.delete_order)
+        r.add_get(f"{a}/v1/openOrders", self.open_orders)
+        r.add_get(f"{a}/v1/userTrades", self.my_trades)
+        r.add_get(f"{a}/v1/income", self.income)
+        r.add_get(f"{a}/v1/forceOrders", self.force_orders)
+        r.add_post(f"{a}/v1/listenKey", self.listen_key)
+        r.add_put(f"{a}/v1/listenKey", self.listen_key)
+        r.add_delete(f"{a}/v1/listenKey", self.listen_key)
         for prefix in ("/public/ws", "/market/ws", "/ws"):
             r.add_get(prefix, self.market_socket)
             r.add_get(prefix + "/{n}", self.market_socket)
         r.add_get("/private/ws", self.private_socket)
+
+    async def market_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """COIN-M's user stream is `/ws/<listenKey>` beside the market's `/ws/<n>`."""
+        if request.match_info.get("n") in self.listen_keys:
+            return await self.private_socket(request, request.match_info["n"])
+        return await super().market_socket(request)
 
     def _market_connection(self, ws: web.WebSocketResponse) -> MarketConnection:
         return FuturesMarketConnection(self, ws)
@@ -134,16 +146,17 @@ class FuturesServer(BinanceServer):
     async def premium_index(self, request: web.Request) -> web.Response:
         k = self._inst(request.query, required=False)
         self.step()
-        if k is not None:
+        if k is not None and self.api == "fapi":
             return web.json_response(self._premium(k))
-        return web.json_response([self._premium(i) for i in range(len(self.exchange.instruments))])
+        return web.json_response([self._premium(i) for i in range(len(self.exchange.instruments))
+                                  if k is None or i == k])  # COIN-M: always a list
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         ex = self.exchange
         symbols = [futures_symbol_info(ex.symbols[k], spec, self._symbol_status(), ex.max_num_orders)
                    for k, spec in enumerate(ex.instruments)]
         return web.json_response({
-            "timezone": "UTC", "serverTime": time.time_ns() // 1_000_000, "futuresType": "U_MARGINED",
+            "timezone": "UTC", "serverTime": time.time_ns() // 1_000_000, "futuresType": "COIN_MARGINED" if self.api == "dapi" else "U_MARGINED",
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                  "limit": self.limiter.weight_per_minute},
@@ -211,7 +224,10 @@ class FuturesServer(BinanceServer):
                 continue
             mark = ex.mark_of(k)
             qty = spec.lots_to_qty(lots) if lots else Decimal(0)
-            notional = qty * spec.contract_size * mark if mark is not None else Decimal(0)
+            notional = Decimal(0)
+            if mark is not None and lots:  # quote for USDⓈ-M, the coin for COIN-M
+                value = _notional_at(spec, lots, Fraction(mark))
+                notional = Decimal(value.numerator) / Decimal(value.denominator)
             isolated = book.is_isolated(spec)
             liq = book.liquidation_price(spec) if lots else None
             rows.append({
@@ -222,7 +238,7 @@ class FuturesServer(BinanceServer):
                 "leverage": str(book.leverage(spec)), "marginType": "isolated" if isolated else "cross",
                 "isolatedMargin": _f(book.isolated.get(spec.id, Decimal(0)) + (book.unrealized(spec) if lots and isolated else 0)),
                 "isolatedWallet": _f(book.isolated.get(spec.id, Decimal(0)) if isolated else Decimal(0)),
-                "notional": _f(notional), "maxNotionalValue": _f(self._max_notional(spec, book.leverage(spec))),
+                "notional": _f(notional), "notionalValue": _f(notional), "maxNotionalValue": _f(self._max_notional(spec, book.leverage(spec))),
                 "isAutoAddMargin": "false", "updateTime": acct.update_ms or self._ms(ex.clock.now()),
             })
         return rows
@@ -288,7 +304,7 @@ class FuturesServer(BinanceServer):
         k = self._inst(params, required=False)
         self.step()
         # v3 lists the symbols with a position or open orders; v2 every symbol
-        rows = self._position_rows(acct, only_open=request.path.startswith("/fapi/v3"))
+        rows = self._position_rows(acct, only_open=request.path.startswith(("/fapi/v3", "/dapi/")))
         if k is not None:
             rows = [r for r in rows if r["symbol"] == self.exchange.symbols[k]]
         return web.json_response(rows)
@@ -444,13 +460,16 @@ class FuturesServer(BinanceServer):
     def _order_json(self, o: EmuOrder) -> dict[str, Any]:
         spec = self._spec(o.inst)
         executed = spec.lots_to_qty(o.executed)
-        avg = (o.cum_quote / executed / spec.contract_size) if o.executed else Decimal(0)
+        avg = (o.cum_quote / executed) if o.executed else Decimal(0)
         typ, tif = ("LIMIT", "GTX") if o.type == "LIMIT_MAKER" else (o.type, o.tif)
-        return {
+        cum = ({"cumBase": _f(sum((f["qty"] * spec.contract_size / f["price"] for f in o.fills), Decimal(0))
+                              .quantize(Decimal("1e-8")))}
+               if spec.inverse else {"cumQuote": _f(o.cum_quote)})
+        return {**cum, "pair": spec.base + spec.quote,
             "orderId": o.order_id, "symbol": o.symbol, "status": o.status, "clientOrderId": o.client_id,
             "price": _f(spec.ticks_to_price(o.price)), "avgPrice": _f(avg),
             "origQty": _f(spec.lots_to_qty(o.qty)), "executedQty": _f(executed), "cumQty": _f(executed),
-            "cumQuote": _f(o.cum_quote), "timeInForce": tif, "type": typ,
+            "timeInForce": tif, "type": typ,
             "reduceOnly": o.reduce_only or o.type == "LIQUIDATION",
             "closePosition": False, "side": "BUY" if o.side > 0 else "SELL", "positionSide": "BOTH",
             "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": typ,
@@ -491,7 +510,11 @@ class FuturesServer(BinanceServer):
                 continue
             out.append({"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
                         "side": "BUY" if o.side > 0 else "SELL", "price": _f(t["price"]), "qty": _f(t["qty"]),
-                        "realizedPnl": _f(t.get("realized_pnl", Decimal(0))), "quoteQty": _f(t["quote_qty"]),
+                        "realizedPnl": _f(t.get("realized_pnl", Decimal(0))),
+                        **({"baseQty": _f((t["qty"] * self._spec(o.inst).contract_size / t["price"])
+                                          .quantize(Decimal("1e-8"))), "marginAsset": self._spec(o.inst).settle,
+                            "pair": self._spec(o.inst).base + self._spec(o.inst).quote}
+                           if self._spec(o.inst).inverse else {"quoteQty": _f(t["quote_qty"])}),
                         "commission": _f(t["commission"]), "commissionAsset": t["commission_asset"],
                         "time": t["time"], "positionSide": "BOTH", "buyer": o.side > 0,
                         "maker": t["is_maker"]})
@@ -500,8 +523,8 @@ class FuturesServer(BinanceServer):
         return web.json_response(out[:limit])
 
     # ------------------------------------------------------------------ user stream -
-    async def private_socket(self, request: web.Request) -> web.WebSocketResponse:
-        acct = self.listen_keys.get(request.query.get("listenKey", ""))
+    async def private_socket(self, request: web.Request, key: str | None = None) -> web.WebSocketResponse:
+        acct = self.listen_keys.get(key if key is not None else request.query.get("listenKey", ""))
         if acct is None:
             raise web.HTTPBadRequest(text=json.dumps({"code": -1125, "msg": "This listenKey does not exist."}),
                                      content_type="application/json")
@@ -536,7 +559,7 @@ class FuturesServer(BinanceServer):
         spec = self._spec(o.inst)
         fill = ev.payload["fill"]
         executed = spec.lots_to_qty(ev.payload["executed"])
-        avg = ev.payload["cum_quote"] / executed / spec.contract_size if ev.payload["executed"] else Decimal(0)
+        avg = ev.payload["cum_quote"] / executed if ev.payload["executed"] else Decimal(0)
         typ, tif = ("LIMIT", "GTX") if o.type == "LIMIT_MAKER" else (o.type, o.tif)
         return {"e": "ORDER_TRADE_UPDATE", "E": ms, "T": ms, "o": {
             "s": o.symbol, "c": o.client_id, "S": "BUY" if o.side > 0 else "SELL", "o": typ, "f": tif,
@@ -556,8 +579,12 @@ def futures_symbol_info(symbol: str, spec, status: str, max_num_orders: int = 20
     tick_dp = max(0, -spec.tick_size.normalize().as_tuple().exponent)
     lot_dp = max(0, -spec.lot_size.normalize().as_tuple().exponent)
     first = spec.margin_brackets[0] if spec.margin_brackets else None
+    extra = ({"contractSize": int(spec.contract_size), "contractStatus": status, "equalQtyPrecision": 4}
+             if spec.inverse else {})
     return {
-        "symbol": symbol, "pair": symbol, "contractType": "PERPETUAL" if spec.type == "swap" else "CURRENT_QUARTER",
+        **extra,
+        "symbol": symbol, "pair": spec.base + spec.quote,
+        "contractType": "PERPETUAL" if spec.type == "swap" else "CURRENT_QUARTER",
         "deliveryDate": _PERPETUAL_DELIVERY_MS if spec.expiry_ns is None else spec.expiry_ns // 1_000_000,
         "onboardDate": 1569398400000, "status": status,
         "maintMarginPercent": _f(first.maintenance_rate * 100) if first else "2.5000",

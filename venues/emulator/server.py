@@ -50,8 +50,10 @@ def _localize(value: Any, base_url: str) -> Any:
     return value
 
 
-# the same for ccxt's `binanceusdm` (USDⓈ-M futures: markets of type linear only)
+# the same for ccxt's `binanceusdm` (USDⓈ-M futures: markets of type linear only) and
+# `binancecoinm` (COIN-M: inverse)
 CCXT_FUTURES_OPTIONS: dict[str, Any] = {**CCXT_OPTIONS, "fetchMarkets": {"types": ["linear"]}}
+CCXT_COINM_OPTIONS: dict[str, Any] = {**CCXT_OPTIONS, "fetchMarkets": {"types": ["inverse"]}}
 
 
 def ccxt_config(base_url: str, api_key: str | None = None, secret: str | None = None,
@@ -62,12 +64,14 @@ def ccxt_config(base_url: str, api_key: str | None = None, secret: str | None = 
     `exchange="binanceusdm"`: the same for `ccxt.binanceusdm` against a futures emulator."""
     import ccxt.pro
 
-    if exchange not in ("binance", "binanceusdm"):
-        raise ConfigError(f"exchange {exchange!r}: the emulator speaks 'binance' (spot) and 'binanceusdm'")
+    options = {"binance": CCXT_OPTIONS, "binanceusdm": CCXT_FUTURES_OPTIONS, "binancecoinm": CCXT_COINM_OPTIONS}
+    if exchange not in options:
+        raise ConfigError(f"exchange {exchange!r}: the emulator speaks 'binance' (spot), 'binanceusdm' "
+                          "and 'binancecoinm'")
     # ccxt.pro's table is the sync/async one plus the websocket URLs
     config: dict[str, Any] = {
         "urls": {"api": _localize(getattr(ccxt.pro, exchange)().urls["api"], base_url)},
-        "options": dict(CCXT_OPTIONS if exchange == "binance" else CCXT_FUTURES_OPTIONS),
+        "options": dict(options[exchange]),
     }
     if api_key is not None:
         config["apiKey"] = api_key
@@ -225,8 +229,10 @@ class EmulatorThread:
 
     @property
     def ccxt_exchange(self) -> str:
-        """The ccxt id this emulator speaks: "binance" (spot) or "binanceusdm" (futures)."""
-        return "binanceusdm" if serves_futures(self.settings.instruments) else "binance"
+        """The ccxt id this emulator speaks: "binance" (spot), "binanceusdm" or "binancecoinm"."""
+        if serves_futures(self.settings.instruments):
+            return self.settings.instruments[0].venue  # binanceusdm or binancecoinm
+        return "binance"
 
     def ccxt_config(self, account: int | str = 0, **extra: Any) -> dict[str, Any]:
         acct = self.account(account)

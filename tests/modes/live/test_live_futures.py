@@ -25,15 +25,51 @@ from modes.live import run_live
 from modes.live.replay import replay_session
 
 
-def _config(emu):
+def _config(emu, instrument: str = PERP, qty: str = "1", balances: dict | None = None):
     from engine.config import resolve
 
+    venue = instrument.split(":")[0]
     table = {"url": emu.url, "account": "alice", "api_key_env": "TP_TEST_KEY", "secret_env": "TP_TEST_SECRET",
-             "balances": {"USDT": "10000"}, "leverage": 10, "margin_mode": "isolated",
+             "balances": balances or {"USDT": "10000"}, "leverage": 10, "margin_mode": "isolated",
              "taker_fee_bps": 5, "maker_fee_bps": 2}
     return resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": "synthetic:1:1m",
-                            "instruments": [PERP], "params": {"qty": "1"}},
-                    "venues": {"binanceusdm": table}}, {}, base_dir=str(ROOT))
+                            "instruments": [instrument], "params": {"qty": qty}},
+                    "venues": {venue: table}}, {}, base_dir=str(ROOT))
+
+
+def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False):
+    """Run the testnet session on a thread while the test moves the emulator's clock:
+    the buy, funding at 100 s, the crash at 200 s (the venue liquidates)."""
+    out = tmp_path / "run"
+    step_to(emu, 1)
+    result: dict = {}
+
+    def session():
+        try:
+            result["run"] = run_live(config, "testnet", out, duration_s=12, health=False,
+                                     write_html=False, reconcile_s=0.3)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        def lots() -> int:
+            return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
+
+        _wait("the strategy's buy", lambda: lots() == held_lots or "error" in result)
+        assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
+        time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
+        step_to(emu, 101)  # funding
+        time.sleep(2.0)  # a reconciliation reads it
+        if stream_lost:
+            control(emu, "faults", {"kind": "user_drop", "events": 10})
+        step_to(emu, 201)  # the mark falls: the venue liquidates
+        _wait("the liquidation", lambda: lots() == 0)
+    finally:
+        thread.join(60)
+    assert "error" not in result, result.get("error")
+    return result["run"]
 
 
 def _wait(what, check, timeout_s: float = 15.0) -> None:
@@ -53,37 +89,8 @@ def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_p
     equal to the venue's wallet; position 0 on both sides. With `stream_lost` the user
     stream drops the liquidation's events: the next reconciliation finds the venue's
     liquidation order (fetch_my_liquidations) and books it before comparing positions."""
-    out = tmp_path / "run"
     with futures_emulator(tmp_path / "emu", margin_mode="cross") as emu:
-        step_to(emu, 1)
-        result: dict = {}
-
-        def session():
-            try:
-                result["run"] = run_live(_config(emu), "testnet", out, duration_s=12, health=False,
-                                         write_html=False, reconcile_s=0.3)
-            except BaseException as exc:  # reported below
-                result["error"] = exc
-
-        thread = threading.Thread(target=session)
-        thread.start()
-        try:
-            def lots() -> int:
-                return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
-
-            _wait("the strategy's buy", lambda: lots() == 1000 or "error" in result)
-            assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
-            time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
-            step_to(emu, 101)  # funding
-            time.sleep(2.0)  # a reconciliation reads it
-            if stream_lost:
-                control(emu, "faults", {"kind": "user_drop", "events": 10})
-            step_to(emu, 201)  # the mark falls: the venue liquidates
-            _wait("the liquidation", lambda: lots() == 0)
-        finally:
-            thread.join(60)
-    assert "error" not in result, result.get("error")
-    run = result["run"]
+        run = _session(tmp_path, emu, _config(emu), 1000, stream_lost=stream_lost)
     summary = json.loads((run / "summary.json").read_text())["run"]
     assert summary["positions"][PERP] == "0"
     assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4974.99995")
@@ -108,3 +115,26 @@ def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_p
     assert reconciles[-1]["positions"] == {}  # flat after the liquidation, on both sides
     replay = replay_session(run, tmp_path / "replay")
     assert replay.difference is None, replay.difference
+
+
+def test_perp_long_on_coinm_books_inverse_money_in_the_coin(tmp_path, alice_env):
+    """COIN-M (binancecoinm, /dapi): 10 BTCUSD contracts bought at 50,000.0 with 10x
+    isolated on 1 BTC: fee 0.00001 BTC, funding -0.000002 BTC, liquidated at 45,458.7
+    (bankruptcy price, rounded up): realized -0.00199799 BTC; the ledger's BTC ends at
+    1 - 0.00001 - 0.000002 - 0.00199799 = 0.99799001, the venue's wallet
+    (tests/venues/emulator/test_emulator_futures.py computes the same figures)."""
+    from futures_helpers import COINM, perp_market
+
+    source = perp_market(bid=499_999, ask=500_000)
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM, source=source) as emu:
+        run = _session(tmp_path, emu, _config(emu, COINM, "10", {"BTC": "1"}), 10)
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["positions"][COINM] == "0"
+    assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("0.99799001")
+    fills = pq.read_table(run / "fills.parquet").to_pylist()
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"])) for f in fills] == [
+        (Decimal("50000.0"), Decimal(10), Decimal("0.00001")), (Decimal("45458.7"), Decimal(10), Decimal(0))]
+    assert Decimal(summary["pnl"]["by_asset"]["BTC"]["realized"]) == Decimal("-0.00199799")
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    assert [Decimal(a["amount"]) for a in audit if a["type"] == "funding"] == [Decimal("-0.000002")]
+    assert all(a["ok"] for a in audit if a["type"] == "reconcile")

@@ -25,7 +25,12 @@ T0 = 1_704_067_200_000_000_000  # 2024-01-01 00:00 UTC
 SECOND = 1_000_000_000
 
 
-def perp_market(seconds: int = 400, funding_s: int = 100, crash_s: int = 200) -> list[np.ndarray]:
+COINM = "binancecoinm:BTC/USD:BTC"  # BTCUSD_PERP: tick 0.1, 1 contract = 100 USD
+COINM_SYMBOL = "BTC/USD:BTC"
+
+
+def perp_market(seconds: int = 400, funding_s: int = 100, crash_s: int = 200, bid: int = 500_000,
+                ask: int = 500_001, lots: int = 100_000) -> list[np.ndarray]:
     n = seconds
     rows = np.zeros(3 * n + 1, dtype=EVENT_DTYPE)
     ts = T0 + np.arange(n, dtype=np.int64) * SECOND
@@ -34,9 +39,9 @@ def perp_market(seconds: int = 400, funding_s: int = 100, crash_s: int = 200) ->
     book["kind"] = EventKind.BOOK_DELTA
     book["side"][0::2] = 1
     book["side"][1::2] = -1
-    book["price"][0::2] = 500_000
-    book["price"][1::2] = 500_001
-    book["qty"] = 100_000
+    book["price"][0::2] = bid
+    book["price"][1::2] = ask
+    book["qty"] = lots
     marks = rows[2 * n: 3 * n]
     marks["exch_ts"] = ts + SECOND // 2
     marks["kind"] = EventKind.MARK_PRICE
@@ -54,17 +59,18 @@ def perp_market(seconds: int = 400, funding_s: int = 100, crash_s: int = 200) ->
 
 def futures_emulator(out: Path, *, balance: str = "10000", margin_mode: str = "isolated",
                      stepped: bool = True, speed: float = 1.0, seconds: int = 400,
-                     source=None) -> EmulatorThread:
+                     source=None, instrument: str = PERP) -> EmulatorThread:
     cat = load_instruments()
-    inst = cat[PERP]
+    inst = cat[instrument]
+    venue = inst.venue
     settings = EmulatorSettings(
         instruments=[inst],
-        venue_configs={"binanceusdm": SimVenueConfig.from_table(
-            "binanceusdm", {"maker_fee_bps": 2, "taker_fee_bps": 5, "latency": {"entry_ns": 0, "response_ns": 0,
-                                                                                  "feed_ns": 0}})},
-        accounts=[Account("alice", "alice-key", "alice-secret", free={"USDT": Decimal(balance)})],
+        venue_configs={venue: SimVenueConfig.from_table(
+            venue, {"maker_fee_bps": 2, "taker_fee_bps": 5, "latency": {"entry_ns": 0, "response_ns": 0,
+                                                                          "feed_ns": 0}})},
+        accounts=[Account("alice", "alice-key", "alice-secret", free={inst.settle: Decimal(balance)})],
         seed=3, stepped=stepped, speed=speed, out_dir=out, reply_timeout_s=5.0,
-        margin={"binanceusdm": MarginSettings(margin_mode=margin_mode, leverage=20)})
+        margin={venue: MarginSettings(margin_mode=margin_mode, leverage=20)})
     return EmulatorThread(settings, source if source is not None else perp_market(seconds))
 
 

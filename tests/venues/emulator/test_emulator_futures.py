@@ -124,3 +124,58 @@ def test_reduce_only_and_the_notional_minimum(tmp_path):
                 await ex.close()
 
         asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_coinm_inverse_long_funding_and_liquidation_in_the_coin(tmp_path):
+    """COIN-M (/dapi) with ccxt.pro binancecoinm: 10 BTCUSD contracts (100 USD each) bought at
+    50,000.0 with 10x isolated on a 1 BTC wallet. Fee 10 x 100 / 50,000 x 5 bps = 0.00001
+    BTC; isolated margin 0.02 / 10 = 0.002 BTC; liquidation price (COIN-M, tier 1 MMR 0.4 %)
+    1,000 x 1.004 / (0.002 + 0.02) = 45,636.36. Funding 0.0001 at 50,000: the long pays
+    0.02 x 0.0001 = 0.000002 BTC. At the mark 45,000 the venue closes at the bankruptcy
+    price 1,000 / (0.001998 + 0.02) = 45,458.678.., rounded up to 45,458.7: realized
+    1,000 x (1/50,000 - 1/45,458.7) = -0.00199799 BTC. Wallet: 1 - 0.00001 - 0.000002 -
+    0.00199799 = 0.99799001 BTC."""
+    from futures_helpers import COINM, COINM_SYMBOL, perp_market
+
+    source = perp_market(bid=499_999, ask=500_000)
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM, source=source) as emu:
+        step_to(emu, 1)
+
+        async def run():
+            import ccxt.pro as ccxtpro
+
+            ex = ccxtpro.binancecoinm(emu.ccxt_config(0, timeout=5000))
+            try:
+                await ex.load_markets()
+                market = ex.market(COINM_SYMBOL)
+                assert (market["inverse"], market["settle"], market["contractSize"]) == (True, "BTC", 100)
+                assert (await ex.set_leverage(10, COINM_SYMBOL))["leverage"] == 10
+                order = await ex.create_order(COINM_SYMBOL, "market", "buy", 10)
+                assert order["status"] == "closed" and order["average"] == 50000.0
+                trades = await ex.fetch_my_trades(COINM_SYMBOL)
+                assert [(t["fee"]["currency"], Decimal(str(t["fee"]["cost"]))) for t in trades] == [("BTC", Decimal("0.00001"))]
+                (pos,) = await ex.fetch_positions([COINM_SYMBOL])
+                assert (pos["side"], pos["contracts"]) == ("long", 10.0)
+                assert _info_d(pos, "liquidationPrice") == Decimal("45636.4")
+                assert _info_d(pos, "isolatedWallet") == Decimal("0.002")
+                watch = asyncio.ensure_future(ex.watch_orders())
+                await asyncio.sleep(0.3)
+                step_to(emu, 101)
+                funding = await ex.fetch_funding_history(COINM_SYMBOL)
+                assert [Decimal(str(f["amount"])) for f in funding] == [Decimal("-0.000002")]
+                step_to(emu, 201)
+                orders = await asyncio.wait_for(watch, 5)
+                if not any(str(o["clientOrderId"]).startswith("autoclose-") for o in orders):
+                    orders = await asyncio.wait_for(ex.watch_orders(), 5)
+                assert any(o["type"] == "liquidation" for o in orders)
+                last = (await ex.fetch_my_trades(COINM_SYMBOL))[-1]["info"]
+                assert (Decimal(last["price"]), Decimal(last["realizedPnl"])) == (Decimal("45458.7"), Decimal("-0.00199799"))
+                liqs = await ex.fetch_my_liquidations(COINM_SYMBOL)
+                assert [(x["contracts"], x["price"]) for x in liqs] == [(10.0, 45458.7)]
+                bal = await ex.fetch_balance()
+                wallet = next(a for a in bal["info"]["assets"] if a["asset"] == "BTC")["walletBalance"]
+                assert Decimal(wallet) == Decimal("0.99799001")
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))

@@ -1,5 +1,7 @@
-"""Binance USDⓈ-M futures (`/fapi`) over HTTP and websockets, for unmodified ccxt
-(`ccxt.binanceusdm`, async and pro).
+"""Binance USDⓈ-M futures (`/fapi`) and COIN-M futures (`/dapi`, inverse contracts) over
+HTTP and websockets, for unmodified ccxt (`ccxt.binanceusdm` / `ccxt.binancecoinm`, async
+and pro). COIN-M differs in its path family, `contractSize`, `cumBase` / `baseQty` and
+its user stream at `/ws/<listenKey>`; the list below names the USDⓈ-M paths.
 
 Why a subclass of `BinanceServer`: signing, rate limits, faults, the stepped clock, the
 inspection and control endpoints and the websocket rules are Binance's for both; what

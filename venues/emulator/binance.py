@@ -762,6 +762,11 @@ class BinanceServer:
 
     async def my_trades(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)
+        return web.json_response([self._trade_json(t) for t in self._trades_of(acct, params)])
+
+    def _trades_of(self, acct, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The account's trades of `symbol` that myTrades / userTrades select (`orderId`,
+        `fromId`, `startTime`, `endTime`, `limit`: the newest `limit` without `fromId`)."""
         k = self._inst(params)
         self.step()
         try:
@@ -781,14 +786,18 @@ class BinanceServer:
                 continue
             if (start is not None and t["time"] < start) or (end is not None and t["time"] > end):
                 continue
-            out.append({"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
-                        "orderListId": -1, "price": fmt(t["price"]), "qty": fmt(t["qty"]),
-                        "quoteQty": fmt(t["quote_qty"]), "commission": fmt(t["commission"]),
-                        "commissionAsset": t["commission_asset"], "time": t["time"],
-                        "isBuyer": o.side > 0, "isMaker": t["is_maker"], "isBestMatch": True})
+            out.append(t)
         if from_id is None and len(out) > limit:
             out = out[-limit:]
-        return web.json_response(out[:limit])
+        return out[:limit]
+
+    def _trade_json(self, t: dict[str, Any]) -> dict[str, Any]:
+        o = t["order"]
+        return {"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
+                "orderListId": -1, "price": fmt(t["price"]), "qty": fmt(t["qty"]),
+                "quoteQty": fmt(t["quote_qty"]), "commission": fmt(t["commission"]),
+                "commissionAsset": t["commission_asset"], "time": t["time"],
+                "isBuyer": o.side > 0, "isMaker": t["is_maker"], "isBestMatch": True}
 
     # ------------------------------------------------------------------ inspection --
     async def inspect_state(self, request: web.Request) -> web.Response:

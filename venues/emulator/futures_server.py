@@ -489,40 +489,19 @@ class FuturesServer(BinanceServer):
             raise pending.error
         return self._order_json(order)
 
-    async def my_trades(self, request: web.Request) -> web.Response:
-        acct, params = await self._signed(request)
-        k = self._inst(params)
-        self.step()
-        try:
-            limit = min(int(params.get("limit", "500")), 1000)
-            from_id = int(params["fromId"]) if params.get("fromId") else None
-            start = int(params["startTime"]) if params.get("startTime") else None
-            end = int(params["endTime"]) if params.get("endTime") else None
-            order_id = int(params["orderId"]) if params.get("orderId") else None
-        except ValueError:
-            raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
-        out = []
-        for t in self.exchange.trades[acct.name]:
-            o = t["order"]
-            if o.inst != k or (order_id is not None and o.order_id != order_id):
-                continue
-            if from_id is not None and t["trade_id"] < from_id:
-                continue
-            if (start is not None and t["time"] < start) or (end is not None and t["time"] > end):
-                continue
-            out.append({"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
-                        "side": "BUY" if o.side > 0 else "SELL", "price": _f(t["price"]), "qty": _f(t["qty"]),
-                        "realizedPnl": _f(t.get("realized_pnl", Decimal(0))),
-                        **({"baseQty": _f((t["qty"] * self._spec(o.inst).contract_size / t["price"])
-                                          .quantize(Decimal("1e-8"))), "marginAsset": self._spec(o.inst).settle,
-                            "pair": self._spec(o.inst).base + self._spec(o.inst).quote}
-                           if self._spec(o.inst).inverse else {"quoteQty": _f(t["quote_qty"])}),
-                        "commission": _f(t["commission"]), "commissionAsset": t["commission_asset"],
-                        "time": t["time"], "positionSide": "BOTH", "buyer": o.side > 0,
-                        "maker": t["is_maker"]})
-        if from_id is None and len(out) > limit:
-            out = out[-limit:]
-        return web.json_response(out[:limit])
+    def _trade_json(self, t: dict[str, Any]) -> dict[str, Any]:
+        """A userTrades row (COIN-M: baseQty, marginAsset, pair instead of quoteQty)."""
+        o = t["order"]
+        return {"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
+                "side": "BUY" if o.side > 0 else "SELL", "price": _f(t["price"]), "qty": _f(t["qty"]),
+                "realizedPnl": _f(t.get("realized_pnl", Decimal(0))),
+                **({"baseQty": _f((t["qty"] * self._spec(o.inst).contract_size / t["price"])
+                                  .quantize(Decimal("1e-8"))), "marginAsset": self._spec(o.inst).settle,
+                    "pair": self._spec(o.inst).base + self._spec(o.inst).quote}
+                   if self._spec(o.inst).inverse else {"quoteQty": _f(t["quote_qty"])}),
+                "commission": _f(t["commission"]), "commissionAsset": t["commission_asset"],
+                "time": t["time"], "positionSide": "BOTH", "buyer": o.side > 0,
+                "maker": t["is_maker"]}
 
     # ------------------------------------------------------------------ user stream -
     async def private_socket(self, request: web.Request, key: str | None = None) -> web.WebSocketResponse:

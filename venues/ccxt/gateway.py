@@ -93,6 +93,7 @@ class Gateway:
         self.sleep = sleep
         self.stats = GatewayStats()
         self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
+        self._history_from_ms: int | None = None  # contracts: see history_floor_ms
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
 
@@ -256,10 +257,19 @@ class Gateway:
                     out[inst.id] = amount
         return out
 
-    async def funding_since(self, since_ms: int | None = None) -> list[tuple[str, str, Decimal, int]]:
-        """The account's funding payments (ccxt fetch_funding_history: Binance's
-        FUNDING_FEE income) on our contracts: (instrument id, income id, amount received,
-        time ms), exact from the venue's text."""
+    def history_floor_ms(self) -> int:
+        """The session's first history query time (ms, the local clock): funding and
+        liquidations before it are already in the wallet the ledger was seeded from, so
+        they are never booked again."""
+        if self._history_from_ms is None:
+            self._history_from_ms = self.now() // 1_000_000
+        return self._history_from_ms
+
+    async def funding_since(self) -> list[tuple[str, str, Decimal, int]]:
+        """The account's funding payments since `history_floor_ms` (ccxt
+        fetch_funding_history: Binance's FUNDING_FEE income) on our contracts: (instrument
+        id, income id, amount received, time ms), exact from the venue's text."""
+        since_ms = self.history_floor_ms()
         out: list[tuple[str, str, Decimal, int]] = []
         for symbol, inst in self.instruments.items():
             if not inst.contract or inst.type != "swap":
@@ -271,22 +281,26 @@ class Gateway:
                 info = f.get("info") or {}
                 income_id = str(info.get("tranId") or f.get("id"))
                 amount = Decimal(str(info.get("income", f.get("amount"))))
-                out.append((inst.id, income_id, amount, int(f.get("timestamp") or 0)))
+                if int(f.get("timestamp") or 0) >= since_ms:
+                    out.append((inst.id, income_id, amount, int(f.get("timestamp") or 0)))
         return out
 
     async def liquidations(self) -> list[tuple[str, str, int, Decimal, Decimal, int]]:
         """The venue's liquidation orders on our contracts (ccxt fetch_my_liquidations:
         Binance's forceOrders): (instrument id, venue order id, side, average price,
-        executed quantity, time ms), exact from the venue's text."""
+        executed quantity, time ms) since `history_floor_ms`, exact from the venue's text."""
+        since_ms = self.history_floor_ms()
         out: list[tuple[str, str, int, Decimal, Decimal, int]] = []
         for symbol, inst in self.instruments.items():
             if not inst.contract:
                 continue
-            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol)
+            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol, since_ms)
             if verdict is not None:
                 raise GiveUp(f"liquidations of {symbol}", verdict)
             for row in reply:
                 info = row.get("info") or {}
+                if int(row.get("timestamp") or 0) < since_ms:
+                    continue
                 out.append((inst.id, str(info.get("orderId")), 1 if str(info.get("side")).upper() == "BUY" else -1,
                             Decimal(str(info.get("avgPrice"))), Decimal(str(info.get("executedQty"))),
                             int(row.get("timestamp") or 0)))

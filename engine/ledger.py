@@ -184,10 +184,56 @@ class Ledger:
         return pos.qty if pos is not None else Decimal(0)
 
     def realized_pnl(self) -> Decimal:
+        """Realized PnL of every position, each in its own currency, summed as is (the
+        equity samples' column; `realized_in_quote` is the total in quote units)."""
         return sum((p.realized for p in self.positions.values()), Decimal(0))
 
     def fees(self) -> Decimal:
+        """Fees of every position, summed as is (equals the fills' fee column, which the
+        stress invariant `ledger_reconciles` checks; `fees_in_quote` is the total in quote
+        units)."""
         return sum((p.fees for p in self.positions.values()), Decimal(0))
+
+    def realized_in_quote(self) -> Decimal:
+        """Realized PnL of every position in quote units (see `in_quote`): summary.json."""
+        return sum((self.in_quote(i, p.realized) for i, p in self.positions.items()), Decimal(0))
+
+    def fees_in_quote(self) -> Decimal:
+        """Fees of every position in quote units (see `in_quote`): summary.json."""
+        return sum((self.in_quote(i, p.fees) for i, p in self.positions.items()), Decimal(0))
+
+    def in_quote(self, instrument_id: str, amount: Decimal, marks: dict[str, Decimal] | None = None) -> Decimal:
+        """A position's PnL or fee amount in quote units, so totals never add different
+        assets as they are (a COIN-M contract's BTC to a USDⓈ-M contract's USDT): spot and
+        linear amounts are in the quote already; an inverse contract's are in its settle
+        coin and count at the contract's mark (before the first mark, its last fill price),
+        the way `equity` values them. Quote assets (USDT, USD, ...) count 1:1, as in
+        `equity`; `pnl_by_asset` keeps each asset's own amounts."""
+        inst = self.instruments.get(instrument_id)
+        if inst is None or not inst.inverse or not amount:
+            return amount
+        mark = self.derivatives.mark_of(instrument_id, (marks or {}).get(instrument_id))
+        if mark is None:
+            mark = getattr(self.positions.get(instrument_id), "last_price", None)
+        return _EXACT.multiply(amount, mark) if mark is not None else Decimal(0)
+
+    def pnl_by_asset(self, marks: dict[str, Decimal]) -> dict[str, dict[str, Decimal]]:
+        """{asset: {realized, unrealized, fees}} in each position's own currency (spot and
+        linear: the quote; contracts: the settle asset), exact: summary.json's
+        `pnl.by_asset`, beside the totals in quote units."""
+        out: dict[str, dict[str, Decimal]] = {}
+        for inst_id, pos in self.positions.items():
+            inst = self.instruments.get(inst_id)
+            if inst is None:
+                continue
+            asset = inst.settle if inst.contract else inst.quote
+            row = out.setdefault(asset, {"realized": Decimal(0), "unrealized": Decimal(0), "fees": Decimal(0)})
+            row["realized"] = _EXACT.add(row["realized"], pos.realized)
+            row["fees"] = _EXACT.add(row["fees"], pos.fees)
+            mark = self.derivatives.mark_of(inst_id, marks.get(inst_id))
+            if pos.lots != 0 and mark is not None:
+                row["unrealized"] = _EXACT.add(row["unrealized"], pos.unrealized(mark))
+        return out
 
     def turnover(self) -> Decimal:
         return sum((p.volume for p in self.positions.values()), Decimal(0))
@@ -197,7 +243,7 @@ class Ledger:
         for inst_id, pos in self.positions.items():
             mark = self.derivatives.mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
             if pos.lots != 0 and mark is not None:
-                total = _EXACT.add(total, pos.unrealized(mark))
+                total = _EXACT.add(total, self.in_quote(inst_id, pos.unrealized(mark), marks))
         return total
 
     def equity(self, marks: dict[str, Decimal], quote_marks: dict[str, Decimal] | None = None) -> Decimal:

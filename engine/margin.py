@@ -133,6 +133,7 @@ class InversePosition:
     booked: Decimal = Decimal(0)  # realized PnL booked so far, at SETTLE_STEP
     volume_contracts: int = 0  # in lots
     fees: Decimal = Decimal(0)
+    last_price: Decimal | None = None  # the last fill's price (values coin amounts before a mark)
 
     @property
     def qty(self) -> Decimal:
@@ -165,6 +166,7 @@ class InversePosition:
         price = Fraction(price_ticks) * Fraction(self.tick_size)
         per_lot = Fraction(self.lot_size) * Fraction(self.contract_size) / price
         self.volume_contracts += qty_lots
+        self.last_price = _EXACT.multiply(Decimal(price_ticks), self.tick_size)
         if self.lots == 0 or (self.lots > 0) == (side > 0):
             self.basis += side * qty_lots * per_lot
         else:
@@ -275,6 +277,9 @@ class MarginBook:
         self.mark_ts: dict[str, int] = {}
         self.funding: dict[str, Decimal] = {}  # instrument id -> funding received (settle asset)
         self.liquidations: list[tuple[int, Liquidation]] = []
+        # live modes: funding incomes booked, and lots booked per venue liquidation order
+        self.venue_trades: set[str] = set()
+        self.venue_liquidated: dict[str, int] = {}
 
     # -- settings ------------------------------------------------------------------------
     def settings_of(self, venue: str) -> MarginSettings:
@@ -330,10 +335,16 @@ class MarginBook:
         value = _notional_at(inst, pos.lots, Fraction(mark))  # signed
         exact = -value * Fraction(rate)
         amount = _round_settle(exact) if inst.inverse else fraction_to_decimal(exact)
+        return self.book_funding(inst, amount)
+
+    def book_funding(self, inst: Instrument, amount: Decimal) -> Decimal:
+        """Book a funding payment the venue states (live modes: its FUNDING_FEE income),
+        `amount` received (negative = paid) in the settle asset: the wallet, the contract's
+        funding total and, in isolated mode, its isolated margin. Returns `amount`."""
         key = (inst.venue, inst.settle)
         self.ledger.balances[key] = _EXACT.add(self.ledger.balances.get(key, Decimal(0)), amount)
         self.funding[inst.id] = self.funding.get(inst.id, Decimal(0)) + amount
-        if self.is_isolated(inst):
+        if self.is_isolated(inst) and self._lots(inst):  # a flat position has no margin left
             self.isolated[inst.id] = self.isolated.get(inst.id, Decimal(0)) + amount
         return amount
 

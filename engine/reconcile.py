@@ -178,10 +178,27 @@ def compare_balances(ledger: Ledger, venue: str, assets: Iterable[str],
 
 
 def traded_assets(instruments: Iterable[Instrument], venue: str) -> set[str]:
+    """The assets whose balances a run's instruments move on `venue`: base and quote of a
+    spot pair, the settle asset of a contract (its fills move no base or quote)."""
     out: set[str] = set()
     for inst in instruments:
         if inst.venue == venue:
-            out.update((inst.base, inst.quote))
+            out.update((inst.settle,) if inst.contract else (inst.base, inst.quote))
+    return out
+
+
+def compare_positions(ledger: Ledger, instruments: Iterable[Instrument],
+                      positions: Mapping[str, Decimal]) -> list[tuple[Difference, Decimal]]:
+    """Contract positions (contracts, signed) of the ledger vs the venue's (a contract the
+    venue does not list is flat there): each difference with its amount (ours - venue's)."""
+    out = []
+    for inst in instruments:
+        if not inst.contract:
+            continue
+        ours = ledger.position(inst.id)
+        theirs = Decimal(positions.get(inst.id, 0))
+        if ours != theirs:
+            out.append((Difference("position", inst.id, decimal_str(ours), decimal_str(theirs)), ours - theirs))
     return out
 
 
@@ -239,7 +256,8 @@ class Reconciler:
     def check(self, at: str, venue_open: Iterable[tuple[Instrument, VenueOrderState]],
               balances: Mapping[str, Mapping[str, tuple[Decimal, Decimal]]], *,
               sides: Mapping[str, int] | None = None,
-              looked_up: Mapping[str, VenueOrderState] | None = None) -> Report:
+              looked_up: Mapping[str, VenueOrderState] | None = None,
+              positions: Mapping[str, Decimal] | None = None) -> Report:
         s = self.session
         report = Report(at)
         unknown = compare_orders(s.oms, venue_open, self.prefix, report, looked_up=looked_up)
@@ -263,6 +281,11 @@ class Reconciler:
                     report.differences.append(diff)
                 else:
                     report.pending.append(diff)
+        if positions is not None:  # contracts: a position is no balance (same rule: seen twice)
+            for diff, amount in compare_positions(s.ledger, s.instruments.values(), positions):
+                key = f"position {diff.key}"
+                pending[key] = amount
+                (report.differences if self._balance_gaps.get(key) == amount else report.pending).append(diff)
         self._balance_gaps = pending
         now = s.clock.now()
         self.last_ns = now
@@ -272,7 +295,9 @@ class Reconciler:
         self.reports.append(report)
         s.audit.write(now, "reconcile", at=at, ok=report.ok,
                       differences=[d.text() for d in report.differences],
-                      adopted=report.adopted, foreign=report.foreign)
+                      adopted=report.adopted, foreign=report.foreign,
+                      **({"positions": {k: decimal_str(Decimal(v)) for k, v in sorted(positions.items())}}
+                         if positions is not None else {}))
         if not report.ok:
             self.gate.close(report.text())
         return report

@@ -539,11 +539,12 @@ class TradingSession(VenueMerge):
             getattr(cfg, "max_leverage", None), getattr(cfg, "max_margin_ratio", None),
             touch=inst.ticks_to_price(touch_px) if touch_qty > 0 else None)
 
-    def on_liquidation(self, liquidation: Any, exch_ts: int) -> str:
+    def on_liquidation(self, liquidation: Any, exch_ts: int, fee: Decimal = Decimal(0)) -> str:
         """The venue closed a contract position (engine.margin.Liquidation): book it as a
         filled reduce-only market order `liquidation-N` (reason `liquidation`, taker, no
-        fee: the lost margin is the venue's charge), cancel the instrument's open orders as
-        the venue does, and tell the strategy. Returns the order's client id."""
+        fee: the lost margin is the venue's charge; a live venue's stated `fee` otherwise),
+        cancel the instrument's open orders as the venue does, and tell the strategy.
+        Returns the order's client id."""
         inst = liquidation.instrument
         now = self.clock.now()
         for open_order in self.oms.open_orders(inst.id):
@@ -567,15 +568,49 @@ class TradingSession(VenueMerge):
         order.notional_filled += price * qty
         order.first_fill_ts = order.last_fill_ts = now
         self.oms.set_status(order, OrderStatus.FILLED, now, liquidation.reason)
-        self.ledger.apply_fill(inst, liquidation.side, liquidation.price_ticks, liquidation.lots, Decimal(0))
+        self.ledger.apply_fill(inst, liquidation.side, liquidation.price_ticks, liquidation.lots, fee)
         self.fill_count += 1
         self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(exch_ts), price=decimal_str(price),
-                         qty=decimal_str(qty), fee="0", liquidity="taker")
-        self.recorder.fill(order, now, int(exch_ts), price, qty, Decimal(0), "taker")
-        self._deliver(self._update(order, now, Event.FILL, price, qty, Decimal(0), "taker",
+                         qty=decimal_str(qty), fee=decimal_str(fee), liquidity="taker")
+        self.recorder.fill(order, now, int(exch_ts), price, qty, fee, "taker")
+        self._deliver(self._update(order, now, Event.FILL, price, qty, fee, "taker",
                                    liquidation.reason))
         self._flush()
         return order.client_id
+
+    def on_venue_liquidation(self, report: Any) -> str | None:
+        """Live modes: a liquidation the venue reports (VenueLiquidation): the lots of the
+        venue's order not booked yet are booked as `on_liquidation` books the simulated
+        venue's (the venue's price and fee); None when nothing is new."""
+        from engine.margin import Liquidation
+
+        book = self.ledger.derivatives
+        key = f"{report.instrument}:{report.venue_order_id}"
+        lots = report.filled - book.venue_liquidated.get(key, 0)
+        if lots <= 0:
+            return None
+        book.venue_liquidated[key] = report.filled
+        inst = self.instrument(report.instrument)
+        mark = book.mark_of(inst.id) or inst.ticks_to_price(report.price)
+        self.audit.write(self.clock.now(), "response", event="venue_liquidation", instrument=inst.id,
+                         venue_order_id=report.venue_order_id, filled=report.filled, source=report.source)
+        return self.on_liquidation(Liquidation(inst, report.side, lots, report.price, mark, Decimal("NaN")),
+                                   report.exch_ts, report.fee)
+
+    def on_venue_funding(self, instrument_id: str, amount: Decimal, exch_ts: int, income_id: str) -> bool:
+        """Live modes: a funding payment the venue booked (its FUNDING_FEE income `income_id`),
+        booked once into the ledger (engine.margin.MarginBook.book_funding) and audited;
+        False when it was booked already."""
+        book = self.ledger.derivatives
+        key = f"funding:{instrument_id}:{income_id}"
+        if key in book.venue_trades:
+            return False
+        book.venue_trades.add(key)
+        inst = self.instrument(instrument_id)
+        book.book_funding(inst, amount)
+        self.audit.write(self.clock.now(), "funding", instrument=inst.id, amount=decimal_str(amount),
+                         asset=inst.settle, exch_ts=int(exch_ts), income_id=income_id, source="venue")
+        return True
 
     def on_funding(self, instrument_id: str, rate: Decimal, mark: Decimal, exch_ts: int) -> Decimal:
         """A funding settlement of the venue: booked in the ledger (engine/margin.py) and the

@@ -59,13 +59,22 @@ def prepare(args: argparse.Namespace):
     config = resolve(file_values, overrides, base_dir=base_dir)
     instruments = select_instruments(config)
     venue_configs, balances, defaults = _venue_tables(config, instruments)
-    # another venue's instruments are served in Binance's dialect with that venue's specs
-    # (tick, lot, minimums, venue symbol): a stand-in for a second venue of a multi-venue
-    # session (docs/live.md "Two venues"), not that venue's own API
-    non_binance = sorted({i.venue for i in instruments.values()} - {"binance"})
+    venues = {i.venue for i in instruments.values()}
+    contract_venues = {i.venue for i in instruments.values() if i.contract}
+    if contract_venues and venues not in ({"binanceusdm"}, {"binancecoinm"}):
+        raise ConfigError(f"the emulator speaks Binance spot (any venue's spot instruments), USDⓈ-M futures "
+                          f"(binanceusdm:*) or COIN-M futures (binancecoinm:*), one of them per emulator; the "
+                          f"instruments are on {sorted(venues)} (pick them with --instrument)")
+    # another venue's spot instruments are served in Binance's dialect with that venue's
+    # specs (tick, lot, minimums, venue symbol): a stand-in for a second venue of a
+    # multi-venue session (docs/live.md "Two venues"), not that venue's own API
+    non_binance = sorted(venues - {"binance"}) if not contract_venues else []
     if non_binance:
         defaults = [*defaults, f"instruments on {', '.join(non_binance)} are served in Binance's dialect "
                                f"(a session's [venues.X] table needs exchange = \"binance\" and this url)"]
+    from engine.margin import MarginSettings
+
+    margin = {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
     accounts = load_accounts(args.accounts) if args.accounts else [
         default_account(instruments.values(), balances)]
     faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()
@@ -78,7 +87,7 @@ def prepare(args: argparse.Namespace):
                          chunk_rows=1 << 16)
     settings = EmulatorSettings(instruments=list(instruments.values()), venue_configs=venue_configs,
                                 accounts=accounts, seed=config.seed, speed=args.speed,
-                                loop=args.loop, out_dir=out, faults=faults)
+                                loop=args.loop, out_dir=out, faults=faults, margin=margin)
     for line in defaults:  # once everything is valid, so a user error stays one line
         warn(line)
     return settings, source, config
@@ -87,11 +96,35 @@ def prepare(args: argparse.Namespace):
 def banner(url: str, settings, out: Path) -> str:
     """What the user needs to connect: URL, credentials, the ccxt config to pass."""
     from venues.emulator import CCXT_OPTIONS
+    from venues.emulator.futures import serves_futures
+    from venues.emulator.server import CCXT_COINM_OPTIONS, CCXT_FUTURES_OPTIONS
 
     acct = settings.accounts[0]
     ws = url.replace("http://", "ws://")
-    urls = {"api": {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
-                    "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}}}
+    urls: dict[str, Any] = {"api": {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
+                                    "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}}}}
+    if serves_futures(settings.instruments):
+        coinm = settings.instruments[0].inverse
+        api, kind, ccxt_id = ("dapi", "COIN-M", "binancecoinm") if coinm else ("fapi", "USDⓈ-M", "binanceusdm")
+        urls = {"api": {f"{api}Public": f"{url}/{api}/v1", f"{api}Private": f"{url}/{api}/v1",
+                        f"{api}PrivateV2": f"{url}/{api}/v2",
+                        "ws": {"inverse" if coinm else "linear": f"{ws}/ws"}}}
+        lines = [
+            f"tickparity emulator: Binance {kind} futures at {url} (/{api}; websockets "
+            + (f"{ws}/ws)" if coinm else f"{ws}/public/ws, {ws}/market/ws, {ws}/private/ws)"),
+            f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
+            + ("; loop" if settings.loop else ""),
+            f"account {acct.name!r}: apiKey {acct.api_key}",
+            f"                 secret {acct.secret}",
+            f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
+            f"ccxt (async_support or pro): {ccxt_id}({{",
+            f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
+            f"    'urls': {urls!r},",
+            f"    'options': {CCXT_COINM_OPTIONS if coinm else CCXT_FUTURES_OPTIONS!r},",
+            f"}})  # or: {ccxt_id}(venues.emulator.ccxt_config(URL, KEY, SECRET, exchange='{ccxt_id}'))",
+            "Ctrl-C stops it.",
+        ]
+        return "\n".join(lines)
     lines = [
         f"tickparity emulator: Binance spot at {url} (websockets {ws}/ws, {ws}/ws-api/v3)",
         f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
@@ -118,7 +151,7 @@ def read_banner(stdout: IO[str]) -> tuple[str, str, str, str] | None:
         text += line
         if line.startswith("Ctrl-C stops it."):
             break
-    url = re.search(r"Binance spot at (http://[\w.]+:\d+)", text)
+    url = re.search(r"Binance (?:spot|USDⓈ-M futures|COIN-M futures) at (http://[\w.]+:\d+)", text)
     key = re.search(r"apiKey (\S+)", text)
     secret = re.search(r"secret (\S+)", text)
     if url is None or key is None or secret is None:

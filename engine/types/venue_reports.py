@@ -75,6 +75,26 @@ class VenueFill:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueLiquidation:
+    """The venue closed a contract position itself (Binance: a LIQUIDATION order whose
+    client id starts with `autoclose-`). `filled` is the order's cumulative executed
+    quantity as this report knows it (the user stream's `z`, or the order's `executedQty`
+    from a query): the session books what it has not booked of that order yet, at `price`
+    (the last fill's, or the order's average), so the stream and the query never book the
+    same lots twice. Not an order of ours: booked as a `liquidation-N` fill."""
+
+    instrument: str  # instrument id
+    venue_order_id: str
+    side: int  # +1 buy (a short closed), -1 sell (a long closed)
+    price: int  # ticks
+    filled: int  # lots, cumulative for the venue's order
+    fee: Decimal  # of the part this report brings
+    exch_ts: int
+    local_ts: int
+    source: str = "stream"  # "stream" (ORDER_TRADE_UPDATE) or "query" (forceOrders)
+
+
+@dataclass(frozen=True, slots=True)
 class VenueOrderState:
     """The venue's view of one order at `exch_ts` (a reply, an executionReport or a query).
 

@@ -97,6 +97,10 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     writer = RunWriter(out, instruments)
     audit = audit or AuditLog(out / "audit.jsonl")
     ledger = Ledger(instruments, resolved.balances)
+    if any(i.contract for i in instruments.values()):  # the venues' leverage and margin mode
+        from modes.live.derivatives import margin_settings
+
+        ledger.derivatives.settings = margin_settings(config, resolved.venue_configs)
     strategy = instantiate(resolved.strategy_cls, resolved.params, config.param_where)
     if isinstance(strategy, CompiledStrategy):  # a compiled strategy runs through its adapter here
         strategy = CompiledAdapter(strategy)
@@ -130,9 +134,12 @@ def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: st
         "data": f"{mode} session", "seed": resolved.config.seed, "instruments": list(resolved.instruments),
         "start_ts": started, "end_ts": built.clock.now(), "events": built.stepper.rows_pushed,
         "orders": len(session.oms.by_no), "fills": session.fill_count, "open_orders": open_orders,
-        "pnl": {"realized": decimal_str(ledger.realized_pnl()),
+        "pnl": {"realized": decimal_str(ledger.realized_in_quote()),
                 "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
-                "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
+                "fees": decimal_str(ledger.fees_in_quote()), "turnover": decimal_str(ledger.turnover()),
+                # totals in quote units (a coin-settled contract's amounts at its mark); each asset's own:
+                "by_asset": {a: {k: decimal_str(v) for k, v in row.items()}
+                             for a, row in sorted(ledger.pnl_by_asset(marks).items())},
                 "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
         "positions": {i: decimal_str(ledger.position(i)) for i in resolved.instruments},
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},

@@ -88,13 +88,13 @@ def make_exchange(mode: str, settings: dict[str, Any], credentials: Credentials 
         raise ConfigError(f"exchange = {exchange_id!r}: not a ccxt.pro exchange id")
     extra: dict[str, Any] = {"timeout": 10_000}
     if settings["url"]:
-        if exchange_id != "binance":
-            raise ConfigError(f"url = {settings['url']!r}: a custom URL is supported for exchange 'binance' "
-                              "(the emulator's dialect)")
+        if exchange_id not in ("binance", "binanceusdm", "binancecoinm"):
+            raise ConfigError(f"url = {settings['url']!r}: a custom URL is supported for exchange 'binance', "
+                              "'binanceusdm' and 'binancecoinm' (the emulator's dialects)")
         from venues.emulator import ccxt_config
 
         keys = (credentials.api_key, credentials.secret) if credentials else (None, None)
-        config = ccxt_config(settings["url"], *keys, **extra)
+        config = ccxt_config(settings["url"], *keys, exchange=exchange_id, **extra)
         config["enableRateLimit"] = False  # loopback: the emulator enforces Binance's limits itself
         return cls(config)
     config = extra | (credentials.ccxt() if credentials else {})
@@ -259,9 +259,13 @@ class LiveDriver:
             for venue in ccxt_venues.values():
                 tasks.append(asyncio.create_task(venue.watch_orders()))
                 tasks.append(asyncio.create_task(venue.watch_my_trades()))
+            if any(i.contract for i in instruments.values()):  # contracts (modes.live.derivatives)
+                tasks += await self._contracts(exchanges, ccxt_venues, index)
             await self._first_books(tasks)
             started = self._now()
             extra = await self._safety_record(ccxt_venues, "start") if ccxt_venues else None
+            if getattr(self, "_contract_lines", None):
+                extra = {**(extra or {}), "contracts": self._contract_lines}
             self._step(started, start=True, extra=extra)
             self._after_reconcile(ccxt_venues)
             next_periodic = time.monotonic() + self.reconcile_s
@@ -341,6 +345,19 @@ class LiveDriver:
         if failure is not None:
             raise failure
         return self.out
+
+    async def _contracts(self, exchanges: dict[str, Any], ccxt_venues: dict[str, Any],
+                         index: dict[str, int]) -> list[asyncio.Task]:
+        """Contracts: the venue's leverage and margin mode set from the venue tables
+        (testnet/live), and a mark-price task per contract (docs/derivatives.md)."""
+        from modes.live import derivatives
+
+        if ccxt_venues:
+            # recorded with the start step (what the venue was told, for the record)
+            self._contract_lines = await derivatives.configure(ccxt_venues, self.built.ledger.derivatives.settings)
+        return [asyncio.create_task(derivatives.watch_marks(exchanges[inst.venue], inst, index[inst_id],
+                                                            self._on_rows, self._now, self._on_error))
+                for inst_id, inst in self.resolved.instruments.items() if inst.contract]
 
     async def _first_books(self, tasks: list[asyncio.Task]) -> None:
         """Wait until every instrument has a book (the strategy starts on a known market)."""

@@ -13,9 +13,16 @@ from decimal import Decimal
 from typing import Any
 
 from engine.types import Liquidity, OrderStatus
-from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from engine.types.venue_reports import (
+    Command,
+    CommandResult,
+    Outcome,
+    VenueFill,
+    VenueLiquidation,
+    VenueOrderState,
+)
 
-_TYPES = {"command": CommandResult, "fill": VenueFill, "state": VenueOrderState}
+_TYPES = {"command": CommandResult, "fill": VenueFill, "state": VenueOrderState, "liquidation": VenueLiquidation}
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
 
@@ -45,7 +52,9 @@ def report_from_json(raw: dict[str, Any]) -> Any:
     if raw["t"] == "balances":
         return ("balances", raw["venue"], {a: (Decimal(f), Decimal(u)) for a, (f, u) in raw["balances"].items()})
     cls = _TYPES[raw.pop("t")]
-    if cls is VenueFill:
+    if cls is VenueLiquidation:
+        raw["fee"] = Decimal(raw["fee"])
+    elif cls is VenueFill:
         raw["fee"] = Decimal(raw["fee"])
         raw["liquidity"] = Liquidity(raw["liquidity"])
     elif cls is VenueOrderState:
@@ -63,6 +72,8 @@ def apply_report(session: Any, report: Any) -> None:
         session.on_balances(report[1], report[2])
     elif isinstance(report, VenueFill):
         session.on_venue_fill(report)
+    elif isinstance(report, VenueLiquidation):  # the venue closed a contract position
+        session.on_venue_liquidation(report)
     elif isinstance(report, VenueOrderState):
         session.on_venue_state(report)
     else:

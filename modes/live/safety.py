@@ -29,6 +29,10 @@ async def fetch(ccxt_venues: dict[str, Any], at: str) -> dict[str, Any]:
             record["open"].append([inst.id, report_json(state)])
         record["bal"][name] = {a: [str(f), str(lk)] for a, (f, lk) in sorted((await venue.gateway.balances()).items())}
         record["sides"].update(venue.gateway.sides)
+    if any(i.contract for v in ccxt_venues.values() for i in v.instruments.values()):
+        from modes.live import derivatives  # contracts: positions and funding (docs/derivatives.md)
+
+        record.update(await derivatives.fetch(ccxt_venues))
     return record
 
 
@@ -52,4 +56,7 @@ def apply(built: Any, record: dict[str, Any]) -> None:
         for venue, assets in balances.items():
             seed_ledger(session, venue, assets)
     venue_open = [(session.instruments[i], report_from_json(s)) for i, s in record["open"]]
-    reconciler(session).check(record["at"], venue_open, balances, sides=record.get("sides"))
+    from modes.live import derivatives
+
+    positions = derivatives.apply(session, record)  # funding booked before balances compare
+    reconciler(session).check(record["at"], venue_open, balances, sides=record.get("sides"), positions=positions)

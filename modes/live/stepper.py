@@ -26,6 +26,7 @@ replay regenerates them; they are never recorded as market data and never reach
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -77,11 +78,22 @@ class Stepper:
         self.last_local = clock.now()
         self.rows_pushed = 0
         self.steps = 0
+        self._marks: deque[Any] = deque()  # MARK_PRICE rows not applied yet
 
     def push(self, rows: np.ndarray) -> None:
-        """Market rows in receipt order (local_ts already >= every earlier row's)."""
+        """Market rows in receipt order (local_ts already >= every earlier row's). Mark
+        prices (MARK_PRICE rows, modes.live.derivatives) never reach the matching core:
+        they set the ledger's mark when a step reaches their local time."""
         if len(rows) == 0:
             return
+        marks = rows["kind"] == EventKind.MARK_PRICE
+        if marks.any():
+            self._marks.extend(rows[marks])
+            self.rows_pushed += int(marks.sum())
+            self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
+            rows = rows[~marks]
+            if len(rows) == 0:
+                return
         self.core.push(rows)
         self.rows_pushed += len(rows)
         self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
@@ -92,6 +104,10 @@ class Stepper:
         session, core, clock, W = self.session, self.core, self.clock, self.WakeKind
         self.steps += 1
         now = max(int(now), clock.now())
+        while self._marks and int(self._marks[0]["local_ts"]) <= now:
+            row = self._marks.popleft()
+            inst = list(session.instruments.values())[int(row["instrument"])]
+            session.ledger.derivatives.set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
         for report in reports:
             clock.advance_to(max(clock.now(), min(now, int(getattr(report, "local_ts", now)))))
             self.on_wake("on_order")

@@ -170,3 +170,34 @@ def test_another_venues_instruments_are_served_in_binances_dialect(tmp_path, cap
     assert list(settings.venue_configs) == ["okx"] and settings.venue_configs["okx"].taker_fee_bps == 0
     assert settings.accounts[0].free == {"USDT": Decimal("200000"), "BTC": Decimal("1")}  # [venues.okx] balances
     assert 'exchange = "binance"' in capsys.readouterr().err
+
+
+def test_cli_serves_binance_usdm_futures_for_a_perp_config(tickparity_bin, tmp_path, request):
+    """`tickparity emulator --config examples/perp_long.toml`: the dataset's perp instrument
+    of binanceusdm makes it a USDⓈ-M futures emulator (/fapi) that ccxt's binanceusdm trades,
+    with the config's wallet, leverage (20) and margin mode (isolated)."""
+    import asyncio
+
+    import ccxt.pro as ccxtpro
+
+    config = str(request.config.rootpath / "examples" / "perp_long.toml")
+    proc, url, key, secret, text = _start(tickparity_bin, tmp_path, "--config", config, "--speed", "5")
+
+    async def run():
+        ex = ccxtpro.binanceusdm(ccxt_config(url, key, secret, exchange="binanceusdm", timeout=5000))
+        try:
+            await ex.load_markets()
+            assert (await ex.fetch_balance())["USDT"]["total"] == 5000
+            await ex.create_order("BTC/USDT:USDT", "market", "buy", 0.01)
+            (pos,) = await ex.fetch_positions(["BTC/USDT:USDT"])
+            assert (pos["contracts"], pos["leverage"], pos["marginMode"]) == (0.01, 20.0, "isolated")
+            assert (await ex.fetch_funding_rate("BTC/USDT:USDT"))["markPrice"] > 0
+        finally:
+            await ex.close()
+
+    try:
+        assert "Binance USDⓈ-M futures at" in text and "binanceusdm" in text
+        asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        code, out, err = _stop(proc)
+    assert code == 0 and "Traceback" not in err

@@ -90,6 +90,9 @@ def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
     assert deriv["liquidations"] == 1 and Decimal(deriv["position"]) == 0
     assert Decimal(deriv["realized"]) == Decimal("-4995")
     assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4975")
+    by_asset = summary["pnl"]["by_asset"]  # each asset's own figures beside the quote-unit totals
+    assert list(by_asset) == ["USDT"] and Decimal(by_asset["USDT"]["realized"]) == Decimal("-4995")
+    assert Decimal(by_asset["USDT"]["fees"]) == Decimal("25") == Decimal(summary["pnl"]["fees"])
     liqs = pq.read_table(out / "liquidations.parquet").to_pylist()
     assert [(x["price"], x["mark"], x["reason"]) for x in liqs] == [("45005.0", "45100.0", "liquidation")]
     funding = pq.read_table(out / "funding.parquet").to_pylist()

@@ -43,6 +43,12 @@ _ENDPOINTS = {
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
     "public_get_time": ("GET", "/api/v3/time"),
+    # Binance USDⓈ-M (binanceusdm): positions, funding, settings
+    "fetch_positions": ("GET", "/fapi/v3/positionRisk"),
+    "fetch_funding_history": ("GET", "/fapi/v1/income"),
+    "fetch_my_liquidations": ("GET", "/fapi/v1/forceOrders"),
+    "set_leverage": ("POST", "/fapi/v1/leverage"),
+    "set_margin_mode": ("POST", "/fapi/v1/marginType"),
 }
 PROBE_CLIENT_ID = "tickparity-health-probe"  # never an order's id: a cancel of it is refused (-2011)
 
@@ -91,6 +97,7 @@ class Gateway:
         self.sleep = sleep
         self.stats = GatewayStats()
         self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
+        self._history_from_ms: int | None = None  # contracts: see history_floor_ms
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
         # every attempt's outcome (method, None on success or the verdict): the live
@@ -270,6 +277,89 @@ class Gateway:
             await self._call(Command.CANCEL, "cancel_order", "", symbol, {"origClientOrderId": PROBE_CLIENT_ID})
         else:
             await self._call(None, "public_get_time")
+
+    async def positions(self) -> dict[str, Decimal]:
+        """{instrument id: signed contracts} of the account's contract positions (ccxt
+        fetch_positions; a contract not listed is flat), exact from the venue's text."""
+        symbols = [s for s, i in self.instruments.items() if i.contract]
+        if not symbols:
+            return {}
+        reply, verdict = await self._call(None, "fetch_positions", symbols)
+        if verdict is not None:
+            raise GiveUp("positions", verdict)
+        out: dict[str, Decimal] = {}
+        for p in reply:
+            inst = self.instruments.get(p.get("symbol"))
+            info = p.get("info") or {}
+            if inst is not None and "positionAmt" in info:
+                amount = Decimal(str(info["positionAmt"]))
+                if amount:
+                    out[inst.id] = amount
+        return out
+
+    def history_floor_ms(self) -> int:
+        """The session's first history query time (ms, the local clock): funding and
+        liquidations before it are already in the wallet the ledger was seeded from, so
+        they are never booked again."""
+        if self._history_from_ms is None:
+            self._history_from_ms = self.now() // 1_000_000
+        return self._history_from_ms
+
+    async def funding_since(self) -> list[tuple[str, str, Decimal, int]]:
+        """The account's funding payments since `history_floor_ms` (ccxt
+        fetch_funding_history: Binance's FUNDING_FEE income) on our contracts: (instrument
+        id, income id, amount received, time ms), exact from the venue's text."""
+        since_ms = self.history_floor_ms()
+        out: list[tuple[str, str, Decimal, int]] = []
+        for symbol, inst in self.instruments.items():
+            if not inst.contract or inst.type != "swap":
+                continue
+            reply, verdict = await self._call(None, "fetch_funding_history", symbol, since_ms, 1000)
+            if verdict is not None:
+                raise GiveUp(f"funding of {symbol}", verdict)
+            for f in reply:
+                info = f.get("info") or {}
+                income_id = str(info.get("tranId") or f.get("id"))
+                amount = Decimal(str(info.get("income", f.get("amount"))))
+                if int(f.get("timestamp") or 0) >= since_ms:
+                    out.append((inst.id, income_id, amount, int(f.get("timestamp") or 0)))
+        return out
+
+    async def liquidations(self) -> list[tuple[str, str, int, Decimal, Decimal, int]]:
+        """The venue's liquidation orders on our contracts (ccxt fetch_my_liquidations:
+        Binance's forceOrders): (instrument id, venue order id, side, average price,
+        executed quantity, time ms) since `history_floor_ms`, exact from the venue's text."""
+        since_ms = self.history_floor_ms()
+        out: list[tuple[str, str, int, Decimal, Decimal, int]] = []
+        for symbol, inst in self.instruments.items():
+            if not inst.contract:
+                continue
+            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol, since_ms)
+            if verdict is not None:
+                raise GiveUp(f"liquidations of {symbol}", verdict)
+            for row in reply:
+                info = row.get("info") or {}
+                if int(row.get("timestamp") or 0) < since_ms:
+                    continue
+                out.append((inst.id, str(info.get("orderId")), 1 if str(info.get("side")).upper() == "BUY" else -1,
+                            Decimal(str(info.get("avgPrice"))), Decimal(str(info.get("executedQty"))),
+                            int(row.get("timestamp") or 0)))
+        return out
+
+    async def configure_contract(self, inst: Instrument, leverage: int, margin_mode: str) -> list[str]:
+        """Set the venue's leverage and margin mode of a contract (ccxt set_leverage,
+        set_margin_mode) to the run's `[venues.X]` values; returns what was done, one line
+        each. A margin mode already set is no error (Binance -4046)."""
+        done = []
+        _, verdict = await self._call(None, "set_leverage", leverage, inst.symbol)
+        if verdict is not None:
+            raise GiveUp(f"leverage of {inst.symbol}", verdict)
+        done.append(f"{inst.id}: leverage {leverage}")
+        _, verdict = await self._call(None, "set_margin_mode", margin_mode, inst.symbol)
+        if verdict is not None and "-4046" not in str(verdict.evidence):
+            raise GiveUp(f"margin mode of {inst.symbol}", verdict)
+        done.append(f"{inst.id}: margin mode {margin_mode}")
+        return done
 
     async def trades_since(self, symbol: str, from_id: int | None = None) -> list[dict[str, Any]]:
         """myTrades rows of a symbol (ccxt dicts), for reconciliation of fills."""

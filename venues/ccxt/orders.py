@@ -68,6 +68,8 @@ def order_request(order: Order, *, stp: str | None = None) -> OrderRequest:
     params: dict[str, Any] = {"newClientOrderId": order.client_id, "newOrderRespType": "FULL"}
     if stp is not None:
         params["selfTradePreventionMode"] = stp_mode(stp)
+    if order.reduce_only and inst.contract:  # futures: may only reduce the position
+        params["reduceOnly"] = True
     amount = decimal_str(inst.lots_to_qty(order.qty))
     side = order.side_name
     if order.type == OrderType.MARKET:

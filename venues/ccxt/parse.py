@@ -85,13 +85,24 @@ def trade_fill(trade: dict[str, Any], inst: Instrument, client_id: str, local_ts
         client_id=client_id, venue_order_id=str(info.get("orderId")), trade_id=str(info.get("id", trade.get("id"))),
         price=inst.price_to_ticks(Decimal(str(info["price"]))), qty=inst.qty_to_lots(Decimal(str(info["qty"]))),
         fee=Decimal(str(info["commission"])), fee_asset=str(info["commissionAsset"]),
-        liquidity=Liquidity.MAKER if info.get("isMaker") in (True, "true") else Liquidity.TAKER,
+        liquidity=Liquidity.MAKER if info.get("isMaker", info.get("maker")) in (True, "true") else Liquidity.TAKER,
         exch_ts=int(info.get("time", 0)) * _MS, local_ts=local_ts, source="query")
 
 
 def balances(balance: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
-    """fetch_balance's `info.balances` -> {asset: (free, locked)}, exact."""
+    """fetch_balance's `info.balances` -> {asset: (free, locked)}, exact.
+
+    A futures account (Binance USDⓈ-M `/fapi/v3/account`: `info.assets`) -> {asset:
+    (walletBalance, 0)}: the wallet is what the ledger books (realized PnL, fees,
+    funding); margin in use and unrealized PnL are not balances (engine/margin.py)."""
     out: dict[str, tuple[Decimal, Decimal]] = {}
+    info = balance.get("info") or {}
+    if isinstance(info, dict) and "assets" in info and "balances" not in info:
+        for row in info["assets"]:
+            wallet = Decimal(str(row["walletBalance"]))
+            if wallet:
+                out[str(row["asset"])] = (wallet, Decimal(0))
+        return out
     for row in (balance.get("info") or {}).get("balances") or ():
         free, locked = Decimal(str(row["free"])), Decimal(str(row["locked"]))
         if free or locked:

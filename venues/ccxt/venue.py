@@ -29,12 +29,22 @@ import numpy as np
 
 from engine.oms import Order
 from engine.types import Instrument, Liquidity, OrderStatus, TimeInForce
-from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from engine.types.venue_reports import (
+    Command,
+    CommandResult,
+    Outcome,
+    VenueFill,
+    VenueLiquidation,
+    VenueOrderState,
+)
 from venues.ccxt.gateway import Gateway
 from venues.ccxt.orders import ExpiryWatch
 from venues.ccxt.ratelimit import WeightLimiter
 
 NS_PER_MS = 1_000_000
+#: Binance futures: the client id of the venue's own liquidation orders starts with it
+#: (user data stream docs, "Order Update": "autoclose-": liquidation order)
+LIQUIDATION_PREFIX = "autoclose-"
 
 _STATUS = {"canceled": OrderStatus.CANCELLED, "expired": OrderStatus.EXPIRED,
            "rejected": OrderStatus.REJECTED}
@@ -229,8 +239,13 @@ class CcxtVenue:
         now = self.clock()
         for o in orders:
             entry = self._by_symbol.get(o.get("symbol"))
-            if entry is not None:
-                self._order_records(entry[1], o, now, "stream", str(o.get("clientOrderId")))
+            if entry is None:
+                continue
+            cid = str(o.get("clientOrderId"))
+            if cid.startswith(LIQUIDATION_PREFIX):  # the venue's order, not ours
+                self._liquidation_from_order(entry[1], o, now)
+            else:
+                self._order_records(entry[1], o, now, "stream", cid)
 
     def _on_my_trades(self, trades: list[dict[str, Any]]) -> None:
         now = self.clock()
@@ -240,8 +255,23 @@ class CcxtVenue:
             info = t.get("info") or {}
             oid = str(t.get("order"))
             cid = (info.get("c") if isinstance(info, dict) else None) or by_venue_id.get(oid)
+            if cid and str(cid).startswith(LIQUIDATION_PREFIX):
+                continue  # the venue's liquidation: booked from its order update (_on_orders)
             if entry is not None and cid:
                 self._fill_record(entry[1], t, str(cid), oid, now, "stream")
+
+    def _liquidation_from_order(self, inst: Instrument, o: dict[str, Any], now: int) -> None:
+        """A Binance futures ORDER_TRADE_UPDATE of the venue's LIQUIDATION order: its fill
+        (`x` TRADE: price `L`, cumulative quantity `z`, fee `n`) as a VenueLiquidation (the
+        session books the lots of that order it has not booked yet)."""
+        info = o.get("info") or {}
+        if not isinstance(info, dict) or info.get("x") != "TRADE":
+            return
+        self.sink(VenueLiquidation(
+            instrument=inst.id, venue_order_id=str(o.get("id")), side=1 if o.get("side") == "buy" else -1,
+            price=inst.price_to_ticks(Decimal(str(info["L"]))), filled=inst.qty_to_lots(Decimal(str(info["z"]))),
+            fee=Decimal(str(info.get("n") or 0)), exch_ts=int(info.get("T") or 0) * NS_PER_MS, local_ts=now,
+            source="stream"))
 
     def _order_records(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> None:
         """The fills an order reply/report carries, then its state (fills first: the OMS

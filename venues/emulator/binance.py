@@ -109,6 +109,17 @@ class BinanceServer:
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         r = app.router
+        self._venue_routes(r)
+        r.add_get("/emulator/state", self.inspect_state)
+        r.add_get("/emulator/journal", self.inspect_journal)
+        r.add_get("/emulator/faults", self.list_faults)
+        r.add_post("/emulator/control/faults", self.control_faults)
+        r.add_post("/emulator/control/step", self.control_step)
+        r.add_post("/emulator/control/limits", self.control_limits)
+        return app
+
+    def _venue_routes(self, r: web.UrlDispatcher) -> None:
+        """Binance spot's REST and websocket paths (the futures server has its own)."""
         r.add_get("/api/v3/ping", self.ping)
         r.add_get("/api/v3/time", self.server_time)
         r.add_get("/api/v3/exchangeInfo", self.exchange_info)
@@ -124,13 +135,6 @@ class BinanceServer:
         r.add_get("/ws", self.market_socket)
         r.add_get("/ws/{n}", self.market_socket)
         r.add_get("/ws-api/v3", self.user_socket)
-        r.add_get("/emulator/state", self.inspect_state)
-        r.add_get("/emulator/journal", self.inspect_journal)
-        r.add_get("/emulator/faults", self.list_faults)
-        r.add_post("/emulator/control/faults", self.control_faults)
-        r.add_post("/emulator/control/step", self.control_step)
-        r.add_post("/emulator/control/limits", self.control_limits)
-        return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Bind and start the market clock; returns the base URL (http://host:port)."""
@@ -264,7 +268,7 @@ class BinanceServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if not path.startswith("/api/"):
+        if not path.startswith(("/api/", "/fapi/", "/dapi/")):
             return await handler(request)
         ip = request.remote or "?"
         now_s = time.time()
@@ -573,7 +577,7 @@ class BinanceServer:
             "permissions": ["SPOT"], "uid": self.exchange.accounts.index(acct) + 1,
         })
 
-    def _parse_new(self, params: Mapping[str, str]) -> dict[str, Any]:
+    def _parse_new(self, params: Mapping[str, str], check_notional: bool = True) -> dict[str, Any]:
         """Validate a new order's parameters as Binance does (codes -1102/-1106/-1116/-1115/
         -1013/-1117/-1014); returns the sim's units."""
         k = self._inst(params)
@@ -636,7 +640,7 @@ class BinanceServer:
             bid, _, ask, _ = self.exchange.books[k].top()
             ref = ask if side_text == "BUY" else bid
             notional = spec.ticks_to_price(ref) * qty if ref else None
-        if notional is not None and notional < spec.min_notional:
+        if check_notional and notional is not None and notional < spec.min_notional:
             raise BinanceError(-1013, "Filter failure: NOTIONAL")
         stp = params.get("selfTradePreventionMode")
         if stp is not None and stp not in ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH",
@@ -759,6 +763,11 @@ class BinanceServer:
 
     async def my_trades(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)
+        return web.json_response([self._trade_json(t) for t in self._trades_of(acct, params)])
+
+    def _trades_of(self, acct, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The account's trades of `symbol` that myTrades / userTrades select (`orderId`,
+        `fromId`, `startTime`, `endTime`, `limit`: the newest `limit` without `fromId`)."""
         k = self._inst(params)
         self.step()
         try:
@@ -778,14 +787,18 @@ class BinanceServer:
                 continue
             if (start is not None and t["time"] < start) or (end is not None and t["time"] > end):
                 continue
-            out.append({"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
-                        "orderListId": -1, "price": fmt(t["price"]), "qty": fmt(t["qty"]),
-                        "quoteQty": fmt(t["quote_qty"]), "commission": fmt(t["commission"]),
-                        "commissionAsset": t["commission_asset"], "time": t["time"],
-                        "isBuyer": o.side > 0, "isMaker": t["is_maker"], "isBestMatch": True})
+            out.append(t)
         if from_id is None and len(out) > limit:
             out = out[-limit:]
-        return web.json_response(out[:limit])
+        return out[:limit]
+
+    def _trade_json(self, t: dict[str, Any]) -> dict[str, Any]:
+        o = t["order"]
+        return {"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
+                "orderListId": -1, "price": fmt(t["price"]), "qty": fmt(t["qty"]),
+                "quoteQty": fmt(t["quote_qty"]), "commission": fmt(t["commission"]),
+                "commissionAsset": t["commission_asset"], "time": t["time"],
+                "isBuyer": o.side > 0, "isMaker": t["is_maker"], "isBestMatch": True}
 
     # ------------------------------------------------------------------ inspection --
     async def inspect_state(self, request: web.Request) -> web.Response:
@@ -956,13 +969,16 @@ class BinanceServer:
     async def market_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=self.ping_interval, autoping=True)
         await ws.prepare(request)
-        conn = MarketConnection(self, ws)
+        conn = self._market_connection(ws)
         self.market_ws.add(conn)
         try:
             await conn.run()
         finally:
             self.market_ws.discard(conn)
         return ws
+
+    def _market_connection(self, ws: web.WebSocketResponse) -> MarketConnection:
+        return MarketConnection(self, ws)
 
     async def user_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=self.ping_interval, autoping=True)
@@ -1147,6 +1163,8 @@ class _Connection:
 class MarketConnection(_Connection):
     """`/ws/{n}`: SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS of depth, trade, bookTicker."""
 
+    KINDS: tuple[str, ...] = ("depth", "trade", "bookTicker")  # stream kinds served
+
     def __init__(self, server: BinanceServer, ws: web.WebSocketResponse) -> None:
         super().__init__(server, ws)
         self.streams: set[tuple[int, str]] = set()
@@ -1191,7 +1209,7 @@ class MarketConnection(_Connection):
             sym, _, kind = str(name).partition("@")
             k = self.server.exchange.symbol_index.get(sym.upper())
             base_kind = kind.split("@")[0]
-            if k is None or base_kind not in ("depth", "trade", "bookTicker"):
+            if k is None or base_kind not in self.KINDS:
                 await self.ws.send_str(json.dumps({"error": {"code": 2, "msg": f"Invalid request: invalid stream {name}"},
                                                    "id": req_id}))
                 return

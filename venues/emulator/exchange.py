@@ -113,6 +113,7 @@ class EmuOrder:
     cancel_client_id: str = ""  # the cancel request's own client id (executionReport c)
     reject: BinanceError | None = None
     shown: int = 0  # lots of it in the public depth now (resting, acknowledged)
+    reduce_only: bool = False  # futures: may only reduce the position
 
     @property
     def is_open(self) -> bool:
@@ -398,19 +399,7 @@ class Exchange:
             qty = self._qty_for_quote(inst, side, quote_qty, account)
             if qty <= 0:
                 raise BinanceError(-2010, "Order book liquidity is less than LOT_SIZE filter minimum quantity.")
-        if side > 0:
-            asset = spec.quote
-            if typ != "MARKET":
-                need = spec.ticks_to_price(price) * spec.lots_to_qty(qty)
-            elif quote_qty is not None:
-                need = quote_qty
-            else:
-                need = self._cost_estimate(inst, qty, account)
-        else:
-            asset = spec.base
-            need = spec.lots_to_qty(qty)
-        if account.available(asset) < need:
-            raise insufficient_balance()
+        asset, need = self._funds_for(account, inst, side, typ, price, qty, quote_qty)
         stp_mode = stp or STP_OF_SIM[self.venue_configs[spec.venue].stp]
         shown = self.clock.shown_ms(m)
         order = EmuOrder(order_id=self._next_order_id, account=account, inst=inst,
@@ -419,7 +408,8 @@ class Exchange:
                          quote_qty=quote_qty, stp=stp_mode, time_ms=shown, update_ms=shown,
                          lock_asset=asset, lock_left=need)
         self._next_order_id += 1
-        account.lock(asset, need)
+        if need:
+            account.lock(asset, need)
         self._touched_accounts.add(account.name)  # outboundAccountPosition: funds locked
         self.orders[order.order_id] = order
         self.open_by_client[key] = order
@@ -436,6 +426,27 @@ class Exchange:
         pending = Pending("new", order)
         self._pending_new[order.order_id] = pending
         return pending
+
+    def _funds_for(self, account: Account, inst: int, side: int, typ: str, price: int, qty: int,
+                   quote_qty: Decimal | None) -> tuple[str, Decimal]:
+        """What a new order locks: (asset, amount); raises -2010 when the account is short.
+        Spot: a buy locks price x qty of quote (a market buy its cost on the book), a sell
+        its base quantity. The futures exchange checks margin here instead (no lock)."""
+        spec = self.instruments[inst]
+        if side > 0:
+            asset = spec.quote
+            if typ != "MARKET":
+                need = spec.ticks_to_price(price) * spec.lots_to_qty(qty)
+            elif quote_qty is not None:
+                need = quote_qty
+            else:
+                need = self._cost_estimate(inst, qty, account)
+        else:
+            asset = spec.base
+            need = spec.lots_to_qty(qty)
+        if account.available(asset) < need:
+            raise insufficient_balance()
+        return asset, need
 
     def cancel_order(self, order: EmuOrder, cancel_client_id: str = "") -> Pending:
         """Send a cancel to the sim; the answer comes as the sim's CANCELLED or
@@ -612,28 +623,14 @@ class Exchange:
         maker = int(rec["liquidity"]) == 1
         rate = self._rates(order)[0 if maker else 1]
         acct = order.account
-        if order.side > 0:
-            use = spec.ticks_to_price(order.price) * qty if order.type != "MARKET" else cost
-            use = min(use, order.lock_left)
-            order.lock_left -= use
-            acct.move(spec.quote, use - cost, -use)
-            commission = (qty * rate / _BPS).quantize(_COMMISSION_STEP, ROUND_HALF_EVEN)
-            commission_asset = spec.base
-            acct.move(spec.base, qty - commission, Decimal(0))
-        else:
-            use = min(qty, order.lock_left)
-            order.lock_left -= use
-            acct.move(spec.base, use - qty, -use)
-            commission = (cost * rate / _BPS).quantize(_COMMISSION_STEP, ROUND_HALF_EVEN)
-            commission_asset = spec.quote
-            acct.move(spec.quote, cost - commission, Decimal(0))
+        commission, commission_asset, extra = self._settle_fill(order, px, x, price, qty, cost, rate)
         order.executed += x
         order.cum_quote += cost
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
         trade_id = self._trade_id(order, t, px, x, maker)
         fill = {"trade_id": trade_id, "price": price, "qty": qty, "quote_qty": cost,
                 "commission": commission, "commission_asset": commission_asset,
-                "time": ms, "is_maker": maker, "ts": t}
+                "time": ms, "is_maker": maker, "ts": t, **extra}
         order.fills.append(fill)
         self.trades[acct.name].append({"order": order, **fill})
         acct.update_ms = ms
@@ -650,6 +647,28 @@ class Exchange:
             self._release(order, t)
             self.open_by_client.pop((acct.name, order.inst, order.client_id), None)
             self._closed_history(order)
+
+    def _settle_fill(self, order: EmuOrder, px: int, x: int, price: Decimal, qty: Decimal, cost: Decimal,
+                     rate: Decimal) -> tuple[Decimal, str, dict[str, Any]]:
+        """Move a fill's money: (commission, its asset, extra fill fields). Spot: the locked
+        funds pay for what was received; the commission is taken from the asset received
+        (buyer in base, seller in quote), half-even to 8 decimals."""
+        spec = self.instruments[order.inst]
+        acct = order.account
+        if order.side > 0:
+            use = spec.ticks_to_price(order.price) * qty if order.type != "MARKET" else cost
+            use = min(use, order.lock_left)
+            order.lock_left -= use
+            acct.move(spec.quote, use - cost, -use)
+            commission = (qty * rate / _BPS).quantize(_COMMISSION_STEP, ROUND_HALF_EVEN)
+            acct.move(spec.base, qty - commission, Decimal(0))
+            return commission, spec.base, {}
+        use = min(qty, order.lock_left)
+        order.lock_left -= use
+        acct.move(spec.base, use - qty, -use)
+        commission = (cost * rate / _BPS).quantize(_COMMISSION_STEP, ROUND_HALF_EVEN)
+        acct.move(spec.quote, cost - commission, Decimal(0))
+        return commission, spec.quote, {}
 
     def _trade_id(self, order: EmuOrder, t: int, px: int, x: int, maker: bool) -> int:
         """The trade id of a fill; a trade between two accounts is one public trade.
@@ -703,9 +722,10 @@ class Exchange:
         if lost > 0 and order.type != "MARKET":
             per = spec.ticks_to_price(order.price) if order.side > 0 else Decimal(1)
             amount = min(order.lock_left, per * spec.lots_to_qty(lost))
-            order.lock_left -= amount
-            order.account.move(order.lock_asset, amount, -amount)
-            self._touched_accounts.add(order.account.name)
+            if amount:
+                order.lock_left -= amount
+                order.account.move(order.lock_asset, amount, -amount)
+                self._touched_accounts.add(order.account.name)
         if order.executed >= order.qty:
             self._close(order, "EXPIRED_IN_MATCH", t, "TRADE_PREVENTION")
 

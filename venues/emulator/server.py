@@ -23,6 +23,7 @@ from venues.emulator.binance import BinanceServer
 from venues.emulator.clock import MarketClock
 from venues.emulator.exchange import KEEP_CLOSED_ORDERS, KEEP_TRADES, MAX_NUM_ORDERS, Exchange
 from venues.emulator.faults import FaultPlan
+from venues.emulator.futures import FuturesExchange, serves_futures
 from venues.emulator.journal import Journal
 from venues.emulator.ratelimit import RateLimiter
 from venues.sim import SimVenueConfig
@@ -49,17 +50,28 @@ def _localize(value: Any, base_url: str) -> Any:
     return value
 
 
+# the same for ccxt's `binanceusdm` (USDⓈ-M futures: markets of type linear only) and
+# `binancecoinm` (COIN-M: inverse)
+CCXT_FUTURES_OPTIONS: dict[str, Any] = {**CCXT_OPTIONS, "fetchMarkets": {"types": ["linear"]}}
+CCXT_COINM_OPTIONS: dict[str, Any] = {**CCXT_OPTIONS, "fetchMarkets": {"types": ["inverse"]}}
+
+
 def ccxt_config(base_url: str, api_key: str | None = None, secret: str | None = None,
-                **extra: Any) -> dict[str, Any]:
+                exchange: str = "binance", **extra: Any) -> dict[str, Any]:
     """The config dict for `ccxt.binance(...)` / `ccxt.async_support.binance(...)` /
     `ccxt.pro.binance(...)` that points every URL at the emulator (nothing can leak to the
-    real venue) with the options above; `extra` keys are merged (e.g. timeout)."""
+    real venue) with the options above; `extra` keys are merged (e.g. timeout).
+    `exchange="binanceusdm"`: the same for `ccxt.binanceusdm` against a futures emulator."""
     import ccxt.pro
 
+    options = {"binance": CCXT_OPTIONS, "binanceusdm": CCXT_FUTURES_OPTIONS, "binancecoinm": CCXT_COINM_OPTIONS}
+    if exchange not in options:
+        raise ConfigError(f"exchange {exchange!r}: the emulator speaks 'binance' (spot), 'binanceusdm' "
+                          "and 'binancecoinm'")
     # ccxt.pro's table is the sync/async one plus the websocket URLs
     config: dict[str, Any] = {
-        "urls": {"api": _localize(ccxt.pro.binance().urls["api"], base_url)},
-        "options": dict(CCXT_OPTIONS),
+        "urls": {"api": _localize(getattr(ccxt.pro, exchange)().urls["api"], base_url)},
+        "options": dict(options[exchange]),
     }
     if api_key is not None:
         config["apiKey"] = api_key
@@ -93,6 +105,8 @@ class EmulatorSettings:
     max_num_orders: int = MAX_NUM_ORDERS  # Binance's MAX_NUM_ORDERS filter (open per symbol)
     keep_closed_orders: int = KEEP_CLOSED_ORDERS  # closed orders GET order still finds
     keep_trades: int = KEEP_TRADES  # trades per account myTrades still finds
+    # futures: each venue's [venues.X] leverage / margin_mode (engine.margin.MarginSettings)
+    margin: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
@@ -133,12 +147,20 @@ def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> Bi
     def clock_factory(first_ts: int) -> MarketClock:
         return MarketClock(first_ts, speed=settings.speed, stepped=settings.stepped)
 
-    exchange = Exchange(settings.instruments, settings.venue_configs, source, settings.accounts,
-                        clock_factory, seed=settings.seed, journal=journal, loop=settings.loop,
-                        max_num_orders=settings.max_num_orders,
-                        keep_closed_orders=settings.keep_closed_orders,
-                        keep_trades=settings.keep_trades)
-    return BinanceServer(exchange, faults=settings.faults, limiter=settings.limiter,
+    common = dict(seed=settings.seed, journal=journal, loop=settings.loop,
+                  max_num_orders=settings.max_num_orders,
+                  keep_closed_orders=settings.keep_closed_orders, keep_trades=settings.keep_trades)
+    server_cls: type[BinanceServer] = BinanceServer
+    if serves_futures(settings.instruments):  # USDⓈ-M contracts: the /fapi dialect
+        from venues.emulator.futures_server import FuturesServer
+
+        exchange: Exchange = FuturesExchange(settings.instruments, settings.venue_configs, source,
+                                             settings.accounts, clock_factory, margin=settings.margin, **common)
+        server_cls = FuturesServer
+    else:
+        exchange = Exchange(settings.instruments, settings.venue_configs, source, settings.accounts,
+                            clock_factory, **common)
+    return server_cls(exchange, faults=settings.faults, limiter=settings.limiter,
                          ping_interval=settings.ping_interval,
                          max_connection_s=settings.max_connection_s,
                          max_incoming_per_s=settings.max_incoming_per_s,
@@ -205,9 +227,16 @@ class EmulatorThread:
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://")
 
+    @property
+    def ccxt_exchange(self) -> str:
+        """The ccxt id this emulator speaks: "binance" (spot), "binanceusdm" or "binancecoinm"."""
+        if serves_futures(self.settings.instruments):
+            return self.settings.instruments[0].venue  # binanceusdm or binancecoinm
+        return "binance"
+
     def ccxt_config(self, account: int | str = 0, **extra: Any) -> dict[str, Any]:
         acct = self.account(account)
-        return ccxt_config(self.url, acct.api_key, acct.secret, **extra)
+        return ccxt_config(self.url, acct.api_key, acct.secret, exchange=self.ccxt_exchange, **extra)
 
     def account(self, which: int | str = 0) -> Account:
         accounts = list(self.settings.accounts)

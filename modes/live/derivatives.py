@@ -1,0 +1,114 @@
+"""Contracts (perpetuals, futures) in testnet and live sessions, through ccxt's unified
+derivatives calls (docs/derivatives.md "Live modes").
+
+What the venue decides is the venue's: its leverage and margin mode are set at start from
+the `[venues.X]` table (`set_leverage`, `set_margin_mode`); its mark prices come from the
+mark-price stream (`watch_mark_price`) as MARK_PRICE rows, recorded with the market rows so
+a replay sees them at the same step; its funding payments are read at each reconciliation
+(`fetch_funding_history`) and booked once per payment; its liquidations arrive on the user
+stream as fills of the venue's own orders (`venues.ccxt.venue.LIQUIDATION_PREFIX`), or at
+the next reconciliation from `fetch_my_liquidations` when the stream lost them, and are
+booked as `liquidation-N` fills (the lots of each venue order once); and its positions (`fetch_positions`) are compared with
+the ledger's at every reconciliation (engine.reconcile: a difference seen twice closes the
+gate, as a balance difference does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from engine.margin import MarginSettings
+from engine.types import EVENT_DTYPE, EventKind, Instrument
+
+NS_PER_MS = 1_000_000
+
+
+def margin_settings(config: Any, venues: Any) -> dict[str, MarginSettings]:
+    """Each venue's leverage and margin mode from its `[venues.X]` table."""
+    return {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
+
+
+async def configure(ccxt_venues: dict[str, Any], settings: dict[str, MarginSettings]) -> list[str]:
+    """Set every contract's leverage and margin mode at the venue (before any order);
+    returns one line per setting for the session's journal."""
+    done: list[str] = []
+    for name, venue in ccxt_venues.items():
+        margin = settings.get(name) or MarginSettings()
+        for inst in venue.instruments.values():
+            if inst.contract:
+                done += await venue.gateway.configure_contract(inst, margin.leverage_of(inst), margin.margin_mode)
+    return done
+
+
+def mark_row(inst: Instrument, index: int, mark: Any, exch_ms: int | None, local_ts: int) -> np.ndarray:
+    """One MARK_PRICE row (price in ticks, half-even to the tick as the importers round
+    a venue's finer mark, docs/derivatives.md)."""
+    row = np.zeros(1, dtype=EVENT_DTYPE)
+    row["kind"] = EventKind.MARK_PRICE
+    row["instrument"] = index
+    ticks = (Decimal(repr(float(mark))) / inst.tick_size).to_integral_value()
+    row["price"] = int(ticks)
+    row["local_ts"] = local_ts
+    row["exch_ts"] = exch_ms * NS_PER_MS if exch_ms else local_ts
+    return row
+
+
+async def watch_marks(exchange: Any, inst: Instrument, index: int, emit: Callable[[np.ndarray], None],
+                      now: Callable[[], int], on_error: Callable[[str, BaseException], None]) -> None:
+    """Forever: the venue's mark price of `inst` (ccxt.pro watch_mark_price) as MARK_PRICE
+    rows, one per new mark (a repeated timestamp is not emitted twice)."""
+    from venues.ccxt.venue import watch_loop
+
+    last: list[Any] = [None]
+
+    def handle(ticker: dict[str, Any]) -> None:
+        mark = ticker.get("markPrice")
+        stamp = ticker.get("timestamp")
+        if mark is None or (stamp is not None and stamp == last[0]):
+            return
+        last[0] = stamp
+        emit(mark_row(inst, index, mark, stamp, now()))
+
+    await watch_loop(lambda: exchange.watch_mark_price(inst.symbol), handle, on_error, f"marks {inst.id}")
+
+
+async def fetch(ccxt_venues: dict[str, Any]) -> dict[str, Any]:
+    """The reconciliation's contract part: positions and funding payments per venue, as
+    JSON for the step record ({"pos": {inst: qty}, "fund": [[inst, id, amount, ms]]})."""
+    pos: dict[str, str] = {}
+    fund: list[list[Any]] = []
+    liq: list[list[Any]] = []
+    for venue in ccxt_venues.values():
+        if not any(i.contract for i in venue.instruments.values()):
+            continue
+        for inst_id, qty in (await venue.gateway.positions()).items():
+            pos[inst_id] = str(qty)
+        for inst_id, income_id, amount, ms in await venue.gateway.funding_since():
+            fund.append([inst_id, income_id, str(amount), ms])
+        # asked after the positions: a liquidation that flattened a position is listed here
+        for inst_id, oid, side, price, qty, ms in await venue.gateway.liquidations():
+            liq.append([inst_id, oid, side, str(price), str(qty), ms])
+    return {"pos": pos, "fund": fund, "liq": liq}
+
+
+def apply(session: Any, record: dict[str, Any]) -> dict[str, Decimal] | None:
+    """Book the recorded funding payments not booked yet (session.on_venue_funding) and
+    return the venue's positions for the reconciler (None: no contract part)."""
+    if "pos" not in record:
+        return None
+    from engine.types.venue_reports import VenueLiquidation
+
+    for inst_id, oid, side, price, qty, ms in record.get("liq", ()):
+        # a liquidation the user stream did not bring (lost events): booked from the query
+        inst = session.instrument(inst_id)
+        session.on_venue_liquidation(VenueLiquidation(
+            instrument=inst_id, venue_order_id=str(oid), side=int(side),
+            price=int((Decimal(price) / inst.tick_size).to_integral_value()), filled=inst.qty_to_lots(Decimal(qty)),
+            fee=Decimal(0), exch_ts=int(ms) * NS_PER_MS, local_ts=session.clock.now(), source="query"))
+    for inst_id, income_id, amount, ms in record.get("fund", ()):
+        session.on_venue_funding(inst_id, Decimal(amount), int(ms) * NS_PER_MS, str(income_id))
+    return {k: Decimal(v) for k, v in record["pos"].items()}

@@ -1,0 +1,140 @@
+"""Testnet mode on Binance USDⓈ-M through unmodified ccxt.pro `binanceusdm`, against the
+futures emulator over 127.0.0.1: examples/perp_long.py unchanged, the venue's leverage and
+margin mode set from the venue table, positions reconciled, the venue's funding booked and
+the venue's liquidation arriving as a fill, all with hand-computed money.
+
+The market (tests/venues/emulator/futures_helpers.perp_market, a stepped clock the test
+moves): bid 50,000.0 / ask 50,000.1, mark 50,000.0; funding 0.0001 at t = 100 s; mark
+45,000.0 from t = 200 s. Taker fee 5 bps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+from emu_helpers import control
+from futures_helpers import PERP, futures_emulator, step_to
+from live_helpers import ROOT
+
+from modes.live import run_live
+from modes.live.replay import replay_session
+
+
+def _config(emu, instrument: str = PERP, qty: str = "1", balances: dict | None = None):
+    from engine.config import resolve
+
+    venue = instrument.split(":")[0]
+    table = {"url": emu.url, "account": "alice", "api_key_env": "TP_TEST_KEY", "secret_env": "TP_TEST_SECRET",
+             "balances": balances or {"USDT": "10000"}, "leverage": 10, "margin_mode": "isolated",
+             "taker_fee_bps": 5, "maker_fee_bps": 2}
+    return resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": "synthetic:1:1m",
+                            "instruments": [instrument], "params": {"qty": qty}},
+                    "venues": {venue: table}}, {}, base_dir=str(ROOT))
+
+
+def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False):
+    """Run the testnet session on a thread while the test moves the emulator's clock:
+    the buy, funding at 100 s, the crash at 200 s (the venue liquidates)."""
+    out = tmp_path / "run"
+    step_to(emu, 1)
+    result: dict = {}
+
+    def session():
+        try:
+            result["run"] = run_live(config, "testnet", out, duration_s=12, health=False,
+                                     write_html=False, reconcile_s=0.3)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        def lots() -> int:
+            return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
+
+        _wait("the strategy's buy", lambda: lots() == held_lots or "error" in result)
+        assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
+        time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
+        step_to(emu, 101)  # funding
+        time.sleep(2.0)  # a reconciliation reads it
+        if stream_lost:
+            control(emu, "faults", {"kind": "user_drop", "events": 10})
+        step_to(emu, 201)  # the mark falls: the venue liquidates
+        _wait("the liquidation", lambda: lots() == 0)
+    finally:
+        thread.join(60)
+    assert "error" not in result, result.get("error")
+    return result["run"]
+
+
+def _wait(what, check, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stream_lost", [False, True], ids=["stream", "stream-lost"])
+def test_perp_long_on_the_futures_emulator_funding_and_a_venue_liquidation(tmp_path, alice_env, stream_lost):
+    """1 BTC bought at 50,000.1 (fee 25.00005) with 10x isolated: the venue's funding at
+    0.0001 and mark 50,000 costs 5.0 (booked from the venue's income); the mark at 45,000
+    liquidates at the bankruptcy price 45,005.1 (= 50,000.1 - (5,000.01 - 5), rounded up):
+    realized -4,995.0. The ledger's USDT: 10,000 - 25.00005 - 5 - 4,995 = 4,974.99995,
+    equal to the venue's wallet; position 0 on both sides. With `stream_lost` the user
+    stream drops the liquidation's events: the next reconciliation finds the venue's
+    liquidation order (fetch_my_liquidations) and books it before comparing positions."""
+    with futures_emulator(tmp_path / "emu", margin_mode="cross") as emu:
+        run = _session(tmp_path, emu, _config(emu), 1000, stream_lost=stream_lost)
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["positions"][PERP] == "0"
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4974.99995")
+    fills = pq.read_table(run / "fills.parquet").to_pylist()
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"])) for f in fills] == [
+        (Decimal("50000.1"), Decimal(1), Decimal("25.00005")), (Decimal("45005.1"), Decimal(1), Decimal(0))]
+    assert fills[1]["client_id"] == "liquidation-1"
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    funding = [a for a in audit if a["type"] == "funding"]
+    assert [(Decimal(a["amount"]), a["income_id"] != "", a["source"]) for a in funding] == [(-5, True, "venue")]
+    booked = [a for a in audit if a["type"] == "response" and a.get("event") == "venue_liquidation"]
+    assert [a["filled"] for a in booked] == [1000]  # booked once, whichever path came first
+    streamed = [r for line in (run / "session.jsonl").read_text().splitlines()
+                for r in json.loads(line).get("r", ()) if r["t"] == "liquidation"]
+    if stream_lost:  # nothing on the stream: the reconciliation's query booked it
+        assert streamed == [] and booked[0]["source"] == "query"
+    else:  # the user stream brought it (a reconciliation in the same step may book it first)
+        assert [(r["filled"], r["price"]) for r in streamed] == [(1000, 450051)]
+    reconciles = [a for a in audit if a["type"] == "reconcile" and "positions" in a]
+    assert reconciles and all(a["ok"] for a in reconciles)
+    assert any(a["positions"] == {PERP: "1"} for a in reconciles)  # the venue's position seen, equal
+    assert reconciles[-1]["positions"] == {}  # flat after the liquidation, on both sides
+    replay = replay_session(run, tmp_path / "replay")
+    assert replay.difference is None, replay.difference
+
+
+def test_perp_long_on_coinm_books_inverse_money_in_the_coin(tmp_path, alice_env):
+    """COIN-M (binancecoinm, /dapi): 10 BTCUSD contracts bought at 50,000.0 with 10x
+    isolated on 1 BTC: fee 0.00001 BTC, funding -0.000002 BTC, liquidated at 45,458.7
+    (bankruptcy price, rounded up): realized -0.00199799 BTC; the ledger's BTC ends at
+    1 - 0.00001 - 0.000002 - 0.00199799 = 0.99799001, the venue's wallet
+    (tests/venues/emulator/test_emulator_futures.py computes the same figures)."""
+    from futures_helpers import COINM, perp_market
+
+    source = perp_market(bid=499_999, ask=500_000)
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM, source=source) as emu:
+        run = _session(tmp_path, emu, _config(emu, COINM, "10", {"BTC": "1"}), 10)
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["positions"][COINM] == "0"
+    assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("0.99799001")
+    fills = pq.read_table(run / "fills.parquet").to_pylist()
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"])) for f in fills] == [
+        (Decimal("50000.0"), Decimal(10), Decimal("0.00001")), (Decimal("45458.7"), Decimal(10), Decimal(0))]
+    assert Decimal(summary["pnl"]["by_asset"]["BTC"]["realized"]) == Decimal("-0.00199799")
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    assert [Decimal(a["amount"]) for a in audit if a["type"] == "funding"] == [Decimal("-0.000002")]
+    assert all(a["ok"] for a in audit if a["type"] == "reconcile")

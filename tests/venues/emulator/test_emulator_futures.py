@@ -1,0 +1,181 @@
+"""The emulator's Binance USDⓈ-M futures (`/fapi`) against unmodified ccxt.pro `binanceusdm`
+over 127.0.0.1: markets, leverage, a market order, positions, funding, the mark-price
+stream, the user stream and the venue's liquidation, with hand-computed money.
+
+The market (futures_helpers.perp_market): bid 50,000.0 / ask 50,000.1, mark 50,000.0,
+funding 0.0001 at t = 100 s, mark 45,000.0 from t = 200 s. Taker fee 5 bps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import ccxt
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from futures_helpers import SYMBOL, futures_emulator, step_to  # noqa: E402
+
+from venues.emulator import read_journal  # noqa: E402
+
+
+async def _client(emu):
+    import ccxt.pro as ccxtpro
+
+    ex = ccxtpro.binanceusdm(emu.ccxt_config(0, timeout=5000))
+    await ex.load_markets()
+    return ex
+
+
+def _info_d(row: dict, key: str) -> Decimal:
+    return Decimal(str(row["info"][key]))
+
+
+def test_a_leveraged_long_pays_funding_and_is_liquidated_by_the_venue(tmp_path):
+    """1 BTC bought at 50,000.1 with 10x isolated leverage on a 10,000 USDT wallet:
+    fee 50,000.1 x 5 bps = 25.00005; isolated margin 5,000.01; liquidation price
+    (Binance USDⓈ-M, tier 1: MMR 0.4 %, cum 0) = (5,000.01 - 50,000.1) / (0.004 - 1)
+    = 45,180.813... (45,180.8 shown at the tick). Funding at 0.0001 and mark 50,000:
+    the long pays 5.0 (isolated margin 4,995.01). The mark at 45,000 is below the
+    liquidation price: the venue closes at the bankruptcy price 50,000.1 - 4,995.01 =
+    45,005.09, rounded up for a long to 45,005.1: realized -4,995.0, no fee. Wallet:
+    10,000 - 25.00005 - 5 - 4,995 = 4,974.99995."""
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+
+        async def run():
+            ex = await _client(emu)
+            try:
+                market = ex.market(SYMBOL)
+                assert (market["type"], market["linear"], market["settle"]) == ("swap", True, "USDT")
+                assert (await ex.set_leverage(10, SYMBOL))["leverage"] == 10
+                # 3 BTC at 10x: 15,000 > 10,000 (-2019; on a local URL ccxt's generic class)
+                with pytest.raises(ccxt.ExchangeError, match="-2019"):
+                    await ex.create_order(SYMBOL, "market", "buy", 3)
+                order = await ex.create_order(SYMBOL, "market", "buy", 1)
+                assert order["status"] == "closed" and order["average"] == 50000.1
+                trades = await ex.fetch_my_trades(SYMBOL)
+                assert [Decimal(str(t["fee"]["cost"])) for t in trades] == [Decimal("25.00005")]
+                (pos,) = await ex.fetch_positions([SYMBOL])
+                assert (pos["side"], pos["contracts"], pos["entryPrice"]) == ("long", 1.0, 50000.1)
+                assert (pos["marginMode"], pos["leverage"]) == ("isolated", 10.0)
+                assert _info_d(pos, "liquidationPrice") == Decimal("45180.8")
+                assert _info_d(pos, "isolatedWallet") == Decimal("5000.01")
+                bal = await ex.fetch_balance()
+                wallet = Decimal(bal["info"]["assets"][0]["walletBalance"])
+                assert wallet == Decimal("9974.99995")
+
+                watch = asyncio.ensure_future(ex.watch_orders())
+                mark = asyncio.ensure_future(ex.watch_mark_price(SYMBOL))
+                await asyncio.sleep(0.3)
+                step_to(emu, 101)  # the funding settlement at t = 100 s
+                tick = await asyncio.wait_for(mark, 5)
+                assert tick["markPrice"] == 50000.0
+                funding = await ex.fetch_funding_history(SYMBOL)
+                assert [Decimal(str(f["amount"])) for f in funding] == [Decimal("-5")]
+                (pos,) = await ex.fetch_positions([SYMBOL])
+                assert _info_d(pos, "isolatedWallet") == Decimal("4995.01")
+
+                step_to(emu, 201)  # mark 45,000 at t = 200.5 s: liquidation
+                orders = await asyncio.wait_for(watch, 5)
+                liq = [o for o in orders if str(o["clientOrderId"]).startswith("autoclose-")]
+                if not liq:  # the NEW and the fill may come in two messages
+                    orders = await asyncio.wait_for(ex.watch_orders(), 5)
+                    liq = [o for o in orders if str(o["clientOrderId"]).startswith("autoclose-")]
+                assert liq[-1]["type"] == "liquidation" and liq[-1]["side"] == "sell"
+                trades = await ex.fetch_my_trades(SYMBOL)
+                last = trades[-1]["info"]
+                assert (Decimal(last["price"]), Decimal(last["qty"]), Decimal(last["realizedPnl"]),
+                        Decimal(last["commission"])) == (Decimal("45005.1"), Decimal(1), Decimal("-4995"), 0)
+                assert await ex.fetch_positions([SYMBOL]) == []  # v3: flat symbols are not listed
+                bal = await ex.fetch_balance()
+                assert Decimal(bal["info"]["assets"][0]["walletBalance"]) == Decimal("4974.99995")
+                assert Decimal(str(bal["USDT"]["total"])) == Decimal("4974.99995")
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))
+    events = [e["event"] for e in read_journal(tmp_path / "emu" / "journal.jsonl")]
+    assert "funding" in events and "liquidation" in events and "leverage" in events
+
+
+def test_reduce_only_and_the_notional_minimum(tmp_path):
+    """reduceOnly must reduce (-2022: ccxt's class for it on a local URL); an order under
+    the 100 USDT notional minimum is refused (-4164) unless it is reduce-only."""
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+
+        async def run():
+            ex = await _client(emu)
+            try:
+                with pytest.raises(ccxt.ExchangeError):
+                    await ex.create_order(SYMBOL, "limit", "sell", 0.01, 51000, {"reduceOnly": True})
+                with pytest.raises(ccxt.ExchangeError) as err:
+                    await ex.create_order(SYMBOL, "limit", "buy", 0.001, 49000)
+                assert "-4164" in str(err.value)
+                await ex.create_order(SYMBOL, "market", "buy", 0.01)
+                small = await ex.create_order(SYMBOL, "limit", "sell", 0.001, 51000, {"reduceOnly": True})
+                assert small["status"] == "open" and small["reduceOnly"] is True
+                await ex.cancel_order(small["id"], SYMBOL)
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_coinm_inverse_long_funding_and_liquidation_in_the_coin(tmp_path):
+    """COIN-M (/dapi) with ccxt.pro binancecoinm: 10 BTCUSD contracts (100 USD each) bought at
+    50,000.0 with 10x isolated on a 1 BTC wallet. Fee 10 x 100 / 50,000 x 5 bps = 0.00001
+    BTC; isolated margin 0.02 / 10 = 0.002 BTC; liquidation price (COIN-M, tier 1 MMR 0.4 %)
+    1,000 x 1.004 / (0.002 + 0.02) = 45,636.36. Funding 0.0001 at 50,000: the long pays
+    0.02 x 0.0001 = 0.000002 BTC. At the mark 45,000 the venue closes at the bankruptcy
+    price 1,000 / (0.001998 + 0.02) = 45,458.678.., rounded up to 45,458.7: realized
+    1,000 x (1/50,000 - 1/45,458.7) = -0.00199799 BTC. Wallet: 1 - 0.00001 - 0.000002 -
+    0.00199799 = 0.99799001 BTC."""
+    from futures_helpers import COINM, COINM_SYMBOL, perp_market
+
+    source = perp_market(bid=499_999, ask=500_000)
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM, source=source) as emu:
+        step_to(emu, 1)
+
+        async def run():
+            import ccxt.pro as ccxtpro
+
+            ex = ccxtpro.binancecoinm(emu.ccxt_config(0, timeout=5000))
+            try:
+                await ex.load_markets()
+                market = ex.market(COINM_SYMBOL)
+                assert (market["inverse"], market["settle"], market["contractSize"]) == (True, "BTC", 100)
+                assert (await ex.set_leverage(10, COINM_SYMBOL))["leverage"] == 10
+                order = await ex.create_order(COINM_SYMBOL, "market", "buy", 10)
+                assert order["status"] == "closed" and order["average"] == 50000.0
+                trades = await ex.fetch_my_trades(COINM_SYMBOL)
+                assert [(t["fee"]["currency"], Decimal(str(t["fee"]["cost"]))) for t in trades] == [("BTC", Decimal("0.00001"))]
+                (pos,) = await ex.fetch_positions([COINM_SYMBOL])
+                assert (pos["side"], pos["contracts"]) == ("long", 10.0)
+                assert _info_d(pos, "liquidationPrice") == Decimal("45636.4")
+                assert _info_d(pos, "isolatedWallet") == Decimal("0.002")
+                watch = asyncio.ensure_future(ex.watch_orders())
+                await asyncio.sleep(0.3)
+                step_to(emu, 101)
+                funding = await ex.fetch_funding_history(COINM_SYMBOL)
+                assert [Decimal(str(f["amount"])) for f in funding] == [Decimal("-0.000002")]
+                step_to(emu, 201)
+                orders = await asyncio.wait_for(watch, 5)
+                if not any(str(o["clientOrderId"]).startswith("autoclose-") for o in orders):
+                    orders = await asyncio.wait_for(ex.watch_orders(), 5)
+                assert any(o["type"] == "liquidation" for o in orders)
+                last = (await ex.fetch_my_trades(COINM_SYMBOL))[-1]["info"]
+                assert (Decimal(last["price"]), Decimal(last["realizedPnl"])) == (Decimal("45458.7"), Decimal("-0.00199799"))
+                liqs = await ex.fetch_my_liquidations(COINM_SYMBOL)
+                assert [(x["contracts"], x["price"]) for x in liqs] == [(10.0, 45458.7)]
+                bal = await ex.fetch_balance()
+                wallet = next(a for a in bal["info"]["assets"] if a["asset"] == "BTC")["walletBalance"]
+                assert Decimal(wallet) == Decimal("0.99799001")
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))

@@ -8,8 +8,9 @@ Steps: start the emulator on D (wall clock, speed 1, its own latency 0: the real
 is the latency); run `tickparity testnet` against it for --seconds; read the session's
 measured round trips (latency.csv: median entry and response) and feed lag (rows.bin:
 median local - venue time); backtest D over the same market-time window (the emulator maps
-market time to wall time by a constant shift) with those latencies; compare the two order
-streams. Prints, for each strategy: the share of identical order requests (side, price,
+market time to wall time by a constant shift) with those latencies and the venue's depth
+publishing modelled (`depth_conflation_ms = 100`: the emulator sends one `@depth@100ms` diff
+per 100 ms window of its market clock); compare the two order streams. Prints, for each strategy: the share of identical order requests (side, price,
 qty, type, in order: difflib's matching blocks over the longer stream) and the filled
 quantity of each run and their difference. Nothing is asserted (a benchmark, not a test).
 """
@@ -33,6 +34,7 @@ sys.path.insert(0, str(REPO))
 VENUE = {"maker_fee_bps": 2, "taker_fee_bps": 10, "queue_model": "risk_averse",
          "latency": {"entry_ns": 0, "response_ns": 0, "feed_ns": 0}}
 BALANCES = {"USDT": "10000000", "BTC": "100"}
+CONFLATION_MS = 100  # venues/emulator/exchange.py DEPTH_INTERVAL_NS
 STRATEGIES = {
     "market_maker": ("examples/market_maker.py:MarketMaker", {"half_spread_bps": 2, "qty": "0.01"}),
     "twap": ("examples/twap.py:TWAP", {"side": "buy", "quantity": "0.5", "horizon_s": 20, "slices": 10}),
@@ -100,7 +102,9 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
-    bt_table = VENUE | {"balances": BALANCES,
+    # the emulator publishes depth as Binance does, one @depth@100ms diff per 100 ms window of
+    # its market clock: the backtest of D models that with depth_conflation_ms = 100
+    bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
                         "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}}
     bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                          "venues": {"binance": bt_table}}, {}, base_dir=str(REPO))
@@ -110,7 +114,8 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     backtest = run_backtest(bt_config, work / f"backtest-{name}", write_html=False)
     # the same comparison over the rows the session received (its market.duckdb): the
     # emulator's 100 ms depth batching and the loopback feed lag taken out
-    rec_table = bt_table | {"latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
+    rec_table = bt_table | {"depth_conflation_ms": 0,  # the recorded rows are the venue's diffs already
+                            "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
     rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
                                   "instruments": [inst_id], "params": params},
                           "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))

@@ -391,7 +391,7 @@ def publish_ts_nb(local_ts, interval, offset):
     return q * interval + offset
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def pend_put_nb(pq, V, v, row):
     """Hold `row` in venue v's ring, stamped with its publication time; returns that time,
     or -1 when the ring is full (the caller asks for room: ST_NEED_PEND_SPACE)."""
@@ -429,7 +429,7 @@ def pend_next_nb(pq, V):
     return bt, bv
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def local_book_row_nb(kx, qt, cnt, insnap, S, row):
     """One L2 book row (delta, snapshot begin/end, clear) on the local book; returns whether
     the book changed. The same rules as batch_nb's written-out local rows."""
@@ -1223,27 +1223,40 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
             S[S_WAKE_INST] = np.int64(out_rec[0].instrument)
             return ST_ORDER
         if pq is not None and lp == P_PENDING:
-            # a published book row: applied to the local book, one run per (time, instrument)
-            if S[S_MAXCNT] >= kx.shape[1]:
-                S[S_NEED_BOOK] = 1
-                continue
+            # published book rows: the venue's held rows of this (time, instrument), applied
+            # to the local book as one run (one on_book per published diff)
             pcap = pq.shape[0] // nv
-            h = V[pv_best, VF_PHEAD]
-            prow = pq[pv_best * pcap + h % pcap]
-            changed = local_book_row_nb(kx, qt, cnt, insnap, S, prow)
-            V[pv_best, VF_PHEAD] = h + 1
-            S[S_NPEND] -= 1
+            base = pv_best * pcap
+            h0 = V[pv_best, VF_PHEAD]
+            h = h0
+            tail = V[pv_best, VF_PTAIL]
+            pinst = np.int64(pq[base + h % pcap].instrument)
+            changed = False
+            while h < tail:
+                prow = pq[base + h % pcap]
+                if prow.local_ts != lt or np.int64(prow.instrument) != pinst:
+                    break
+                if S[S_MAXCNT] >= kx.shape[1]:
+                    S[S_NEED_BOOK] = 1  # the top of the loop asks for room; the rest stays held
+                    break
+                if local_book_row_nb(kx, qt, cnt, insnap, S, prow):
+                    changed = True
+                run_exch[0] = prow.exch_ts
+                h += 1
+            if h == h0:
+                continue
+            V[pv_best, VF_PHEAD] = h
+            S[S_NPEND] -= h - h0
             if lt > S[S_NOW]:
                 S[S_NOW] = lt
             if S[S_RUN_INST] < 0:
-                S[S_RUN_INST] = np.int64(prow.instrument)
+                S[S_RUN_INST] = pinst
                 S[S_RUN_TS] = lt
                 S[S_RUN_CHANGED] = 1 if changed else 0
                 S[S_RUN_PEND] = 1
                 S[S_RUN_PV] = pv_best
             elif changed:
                 S[S_RUN_CHANGED] = 1
-            run_exch[0] = prow.exch_ts
             continue
         row = buf[li]
         if EK_L3_FIRST <= np.int64(row.kind) <= EK_L3_LAST:

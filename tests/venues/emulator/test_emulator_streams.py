@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import numpy as np
-from emu_helpers import IDS, book_of, pro_client, step
+from emu_helpers import IDS, book_of, pro_client, step, step_to_window_end
 
 from engine.types import EventKind, load_instruments
 from replay import open_source
@@ -27,6 +27,8 @@ def test_depth_stream_rebuilds_the_emulators_book(emu):
             for _ in range(6):
                 await asyncio.to_thread(step, emu, 0.7)
                 book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
+            # diffs are cut on the market clock: close the open window before comparing
+            await asyncio.to_thread(step_to_window_end, emu)
             target = (await asyncio.to_thread(book_of, emu, 0))[0]
             while book["nonce"] < target:
                 book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)

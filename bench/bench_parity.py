@@ -102,6 +102,12 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
+    # where the session's start (and so its timers, at whole multiples of 100 ms after it)
+    # falls after a depth window's end, and how late windows arrived: a decision made
+    # within the arrival jitter of a window sees it in one run and not in the other
+    diffs = rows[rows["kind"] == 1]
+    phase = (start - int(diffs["exch_ts"][0])) % (CONFLATION_MS * 1_000_000) if len(diffs) else 0
+    lag_p90 = float(np.percentile(diffs["local_ts"] - diffs["exch_ts"], 90)) if len(diffs) else 0.0
     # the emulator publishes depth as Binance does, one @depth@100ms diff per 100 ms window of
     # its market clock: the backtest of D models that with depth_conflation_ms = 100
     bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
@@ -129,6 +135,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
             "filled_backtest": str(fa), "filled_testnet": str(fb),
             "filled_diff_pct": float(abs(fa - fb) / fa * 100) if fa else None,
             "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
+            "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6,
             "seconds": seconds}
 
 
@@ -159,13 +166,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
     print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")
     print(f"{'strategy':<14}{'orders bt/tn':>14}{'identical':>11}{'filled bt':>12}{'filled tn':>12}{'diff':>8}"
-          f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}")
+          f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}"
+          f"{'start after window end':>24}{'depth lag p90':>15}")
     for r in rows:
         diff = "n/a" if r["filled_diff_pct"] is None else f"{r['filled_diff_pct']:.2f}%"
         print(f"{r['strategy']:<14}{r['orders_backtest']:>7}/{r['orders_testnet']:<6}{r['identical_share']:>10.1%}"
               f"{r['filled_backtest']:>12}{r['filled_testnet']:>12}{diff:>8}"
               f"{r['loopback_entry_ms']:>12.2f}/{r['loopback_response_ms']:.2f} ms{r['feed_lag_ms']:>8.2f} ms"
-              f"{r['identical_share_on_received_rows']:>27.1%}")
+              f"{r['identical_share_on_received_rows']:>27.1%}"
+              f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms")
     return 0
 
 

@@ -44,10 +44,6 @@ class TWAP(Strategy):
         ctx.schedule(every_ns=self.interval, at_ns=ctx.now)
 
     def on_timer(self, ctx, ts: int) -> None:
-        if self.sent == 0:
-            # the parent records decision time, arrival prices (the book exists from the first
-            # timer on, not in on_start) and the target, for implementation shortfall
-            ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.parent_id)
         if self.sent >= self.slices or self.filled >= self.quantity:
             return
         if ctx.venue_health(self.spec.venue) != "up":
@@ -56,6 +52,10 @@ class TWAP(Strategy):
         touch = book.best_ask if self.side == "buy" else book.best_bid
         if touch is None:
             return  # no book yet: the slice waits for the next timer (module doc)
+        if self.sent == 0:
+            # the parent records decision time, arrival prices (from the book the first
+            # slice sees: there is none in on_start) and the target, for implementation shortfall
+            ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.parent_id)
         self.sent += 1
         remaining = self.quantity - self.filled
         slices_left = self.slices - self.sent + 1
@@ -77,4 +77,5 @@ class TWAP(Strategy):
             ctx.close_parent(self.parent_id)
 
     def on_stop(self, ctx) -> None:
-        ctx.close_parent(self.parent_id, reason="horizon_end")
+        if self.sent:  # the parent opens with the first slice
+            ctx.close_parent(self.parent_id, reason="horizon_end")

@@ -430,10 +430,12 @@ def pend_next_nb(pq, V):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def local_book_row_nb(kx, qt, cnt, insnap, S, row):
-    """One L2 book row (delta, snapshot begin/end, clear) on the local book; returns whether
-    the book changed. The same rules as batch_nb's written-out local rows."""
+def local_book_row_nb(kx, qt, cnt, insnap, row):
+    """One L2 book row (delta, snapshot begin/end, clear) on the local book; returns
+    (whether the book changed, the side's level count after an insert, else 0: the caller
+    keeps the largest count, S_MAXCNT). Inlined: no call passes the arrays."""
     changed = False
+    grown = np.int64(0)
     kind = np.int64(row.kind)
     side = np.int64(row.side)
     inst = np.int64(row.instrument)
@@ -462,8 +464,7 @@ def local_book_row_nb(kx, qt, cnt, insnap, S, row):
                 qt[b, pos] = qty
                 cnt[b] = n + 1
                 changed = True
-                if n + 1 > S[S_MAXCNT]:
-                    S[S_MAXCNT] = n + 1
+                grown = n + 1
     elif kind == EK_SNAP_BEGIN:
         if side >= 0:
             b = book_row_nb(inst, 1, 1)
@@ -483,7 +484,7 @@ def local_book_row_nb(kx, qt, cnt, insnap, S, row):
         changed = cnt[b] > 0 or cnt[b2] > 0
         cnt[b] = 0
         cnt[b2] = 0
-    return changed
+    return changed, grown
 
 
 # --------------------------------------------------------------------------------------
@@ -774,55 +775,9 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
         else:
             li += 1
             events += 1
-            # local_row_nb, written out (see exch_batch_nb)
-            changed = False
-            side = np.int64(row.side)
-            if kind == EK_DELTA:
-                if side != 0:
-                    b = book_row_nb(inst, side, 1)
-                    key = side_key_nb(side, np.int64(row.price))
-                    qty = np.int64(row.qty)
-                    n = cnt[b]
-                    pos = find_nb(kx, b, n, key)
-                    if pos < n and kx[b, pos] == key:
-                        if qty > 0:
-                            changed = qt[b, pos] != qty
-                            qt[b, pos] = qty
-                        else:
-                            for k in range(pos, n - 1):
-                                kx[b, k] = kx[b, k + 1]
-                                qt[b, k] = qt[b, k + 1]
-                            cnt[b] = n - 1
-                            changed = True
-                    elif qty > 0:
-                        for k in range(n, pos, -1):
-                            kx[b, k] = kx[b, k - 1]
-                            qt[b, k] = qt[b, k - 1]
-                        kx[b, pos] = key
-                        qt[b, pos] = qty
-                        cnt[b] = n + 1
-                        changed = True
-                        if n + 1 > maxcnt:
-                            maxcnt = n + 1
-            elif kind == EK_SNAP_BEGIN:
-                if side >= 0:
-                    b = book_row_nb(inst, 1, 1)
-                    changed = changed or cnt[b] > 0
-                    cnt[b] = 0
-                if side <= 0:
-                    b = book_row_nb(inst, -1, 1)
-                    changed = changed or cnt[b] > 0
-                    cnt[b] = 0
-                insnap[2 * inst + 1] = 1
-            elif kind == EK_SNAP_END:
-                insnap[2 * inst + 1] = 0
-                changed = True
-            elif kind == EK_CLEAR:
-                b = book_row_nb(inst, 1, 1)
-                b2 = book_row_nb(inst, -1, 1)
-                changed = cnt[b] > 0 or cnt[b2] > 0
-                cnt[b] = 0
-                cnt[b2] = 0
+            changed, grown = local_book_row_nb(kx, qt, cnt, insnap, row)
+            if grown > maxcnt:
+                maxcnt = grown
             if run_inst < 0:
                 run_inst = inst
                 run_ts = t
@@ -1239,8 +1194,11 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                 if S[S_MAXCNT] >= kx.shape[1]:
                     S[S_NEED_BOOK] = 1  # the top of the loop asks for room; the rest stays held
                     break
-                if local_book_row_nb(kx, qt, cnt, insnap, S, prow):
+                ch, grown = local_book_row_nb(kx, qt, cnt, insnap, prow)
+                if ch:
                     changed = True
+                if grown > S[S_MAXCNT]:
+                    S[S_MAXCNT] = grown
                 run_exch[0] = prow.exch_ts
                 h += 1
             if h == h0:

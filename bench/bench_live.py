@@ -8,10 +8,14 @@ building and the loopback round trip to the emulator.
 Rows:
 1. tick -> strategy -> risk -> OMS -> request handed to ccxt: the engine's TradingSession
    (a strategy quoting on every book update, the risk engine with limits on, the OMS, a
-   real audit log file) and the venue's Gateway (order mapping, rate limiter, response tap)
-   on a running asyncio loop; the clock starts before `session.on_book` and stops when the
-   Gateway calls the client's `create_order` (a stand-in client that records the time: the
-   next row is the real ccxt).
+   real audit log file) and the live venue (venues.ccxt.CcxtVenue: its Gateway's order
+   mapping and rate limiter) on a running asyncio loop; the clock starts before
+   `session.on_book` and stops when the Gateway calls the client's `create_order` (a
+   stand-in client that records the time: the next rows are the real ccxt). The call is
+   synchronous, inside `on_book`: no await, no task hop (Gateway.hand_off).
+1b. hand-off -> ccxt running: from that call until the event loop starts running ccxt's
+   coroutine (the task hop the step's return to the loop costs; the session's other
+   callbacks of the same step come first in a real session).
 2. ccxt request building: real ccxt.async_support `create_order` (markets from the
    emulator, signing included) up to its HTTP `fetch`, which is cut there.
 3. loopback round trip: the same `create_order` against `tickparity emulator` on 127.0.0.1
@@ -47,17 +51,30 @@ class _HandOff:
 
     def __init__(self) -> None:
         self.t: dict[str, int] = {}
+        self.ran: dict[str, int] = {}
+        self.cpu: dict[str, int] = {}  # the thread's CPU clock at the hand-off
         self.urls = {"api": {}}
 
     def on_rest_response(self, *a):  # the ResponseTap wraps this
         return a[5]
 
-    async def create_order(self, *args):
-        self.t[args[5]["newClientOrderId"]] = time.perf_counter_ns()
-        raise asyncio.CancelledError  # the hand-off is all we time; nothing goes out
+    def create_order(self, *args):
+        """ccxt's create_order is a coroutine function: calling it is the hand-off."""
+        cid = args[5]["newClientOrderId"]
+        self.t[cid] = time.perf_counter_ns()
+        self.cpu[cid] = time.thread_time_ns()
+        return self._run(cid)
+
+    async def _run(self, cid):
+        self.ran[cid] = time.perf_counter_ns()
+        raise asyncio.CancelledError  # nothing goes out
 
 
-def bench_engine(ticks: int) -> list[int]:
+def bench_engine(ticks: int) -> tuple[list[int], list[int], list[int]]:
+    """(tick -> handed to ccxt, hand-off -> ccxt running, tick -> handed to ccxt in this
+    thread's CPU time) in ns, one of each per tick. The CPU-time series leaves out the
+    time the thread was not running (another process had the core): on a shared machine
+    the wall-time tail is the scheduler's, the CPU-time tail the code's."""
     from engine.audit import AuditLog
     from engine.clock import LiveClock
     from engine.ledger import Ledger
@@ -65,7 +82,7 @@ def bench_engine(ticks: int) -> list[int]:
     from engine.session import TradingSession
     from engine.strategy import Strategy
     from engine.types import load_instruments
-    from venues.ccxt.gateway import Gateway
+    from venues.ccxt import CcxtVenue
     from venues.ccxt.ratelimit import WeightLimiter
 
     btc = load_instruments()["binance:BTC/USDT"]
@@ -73,43 +90,23 @@ def bench_engine(ticks: int) -> list[int]:
     class Quoter(Strategy):
         def on_start(self, ctx):
             ctx.subscribe(btc.id, book=True)
-            self.last = None
 
         def on_book(self, ctx, book):
             ctx.submit(btc.id, "buy", Decimal("0.01"), book.best_bid)
 
-    hand = _HandOff()
-    gw = Gateway(hand, {"BTC/USDT": btc}, now=time.time_ns,
-                 limiter=WeightLimiter(weight_per_minute=10**12, orders_per_10s=10**12, orders_per_day=10**12))
-
-    class Venue:
-        name = "binance"
-        maker_fee_bps = Decimal(0)
-        taker_fee_bps = Decimal(0)
+    class Book:  # the local book the live venue reads (a SimCore's in a session)
         top = (6_000_000, 100, 6_000_100, 100)
 
-        def submit(self, order, ts):
-            asyncio.get_running_loop().create_task(_swallow(gw.submit(order)))
-
-        def cancel(self, order, ts):
-            pass  # only the submit path is timed
-
-        def amend(self, order, price, qty, ts):
-            pass
-
-        def top_of_book(self, i):
+        def local_bbo(self, i):
             return self.top
 
-        def levels(self, i, side, n):
+        def local_levels(self, i, side, n):
             return np.array([self.top[0]]), np.array([self.top[1]])
 
-    async def _swallow(coro):
-        try:
-            await coro
-        except asyncio.CancelledError:
-            pass
-
-    venue = Venue()
+    hand = _HandOff()
+    book = Book()
+    venue = CcxtVenue("binance", hand, {0: btc}, book, sink=lambda record: None, clock=time.time_ns,
+                      limiter=WeightLimiter(weight_per_minute=10**12, orders_per_10s=10**12, orders_per_day=10**12))
     tmp = Path(tempfile.mkdtemp())
     session = TradingSession(
         strategy=Quoter(), instruments={btc.id: btc}, venues={"binance": venue}, clock=LiveClock(),
@@ -117,21 +114,26 @@ def bench_engine(ticks: int) -> list[int]:
         risk=RiskEngine(RiskConfig.from_table({"max_order_notional": "1000000", "max_position": "1000000",
                                                "max_open_orders": 10**9, "price_band_bps": 500})),
         audit=AuditLog(tmp / "audit.jsonl"), id_prefix="b")
-    session.start()
     starts: dict[str, int] = {}
+    cpu_starts: dict[str, int] = {}
 
     async def run():
+        session.start()
         for k in range(ticks):
-            venue.top = (6_000_000 + (k % 7), 100, 6_000_100 + (k % 7), 100)
-            starts[session.oms.next_client_id()] = time.perf_counter_ns()
+            book.top = (6_000_000 + (k % 7), 100, 6_000_100 + (k % 7), 100)
+            cid = session.oms.next_client_id()
+            cpu_starts[cid] = time.thread_time_ns()
+            starts[cid] = time.perf_counter_ns()
             session.on_book(0)
-            await asyncio.sleep(0)  # the gateway task runs up to the hand-off
+            await asyncio.sleep(0)  # the venue's task runs ccxt's coroutine (cut at once)
             await asyncio.sleep(0)
 
     asyncio.run(run())
-    if len(hand.t) != ticks:
-        raise SystemExit(f"only {len(hand.t)} of {ticks} orders reached the hand-off")
-    return [hand.t[cid] - t for cid, t in starts.items()]
+    if len(hand.t) != ticks or len(hand.ran) != ticks:
+        raise SystemExit(f"only {len(hand.t)} / {len(hand.ran)} of {ticks} orders reached the hand-off / ccxt")
+    return ([hand.t[cid] - t for cid, t in starts.items()],
+            [hand.ran[cid] - hand.t[cid] for cid in starts],
+            [hand.cpu[cid] - t for cid, t in cpu_starts.items()])
 
 
 def bench_ccxt_build(url: str, key: str, secret: str, n: int) -> list[int]:
@@ -199,8 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.bench_emulator import start_emulator, stop_emulator
 
     rows = []
-    engine_ns = bench_engine(args.ticks)
+    engine_ns, hop_ns, cpu_ns = bench_engine(args.ticks)
     rows.append(("tick -> strategy -> risk -> OMS -> handed to ccxt", _pcts(engine_ns[len(engine_ns) // 10:])))
+    rows.append(("  the same, thread CPU time (scheduler left out)", _pcts(cpu_ns[len(cpu_ns) // 10:])))
+    rows.append(("hand-off -> ccxt running (event-loop hop)", _pcts(hop_ns[len(hop_ns) // 10:])))
     with tempfile.TemporaryDirectory() as tmp:
         proc, url, key, secret = start_emulator(Path(tmp) / "emu")
         try:

@@ -8,8 +8,9 @@ Steps: start the emulator on D (wall clock, speed 1, its own latency 0: the real
 is the latency); run `tickparity testnet` against it for --seconds; read the session's
 measured round trips (latency.csv: median entry and response) and feed lag (rows.bin:
 median local - venue time); backtest D over the same market-time window (the emulator maps
-market time to wall time by a constant shift) with those latencies; compare the two order
-streams. Prints, for each strategy: the share of identical order requests (side, price,
+market time to wall time by a constant shift) with those latencies and the venue's depth
+publishing modelled (`depth_conflation_ms = 100`: the emulator sends one `@depth@100ms` diff
+per 100 ms window of its market clock); compare the two order streams. Prints, for each strategy: the share of identical order requests (side, price,
 qty, type, in order: difflib's matching blocks over the longer stream) and the filled
 quantity of each run and their difference. Nothing is asserted (a benchmark, not a test).
 """
@@ -33,6 +34,7 @@ sys.path.insert(0, str(REPO))
 VENUE = {"maker_fee_bps": 2, "taker_fee_bps": 10, "queue_model": "risk_averse",
          "latency": {"entry_ns": 0, "response_ns": 0, "feed_ns": 0}}
 BALANCES = {"USDT": "10000000", "BTC": "100"}
+CONFLATION_MS = 100  # venues/emulator/exchange.py DEPTH_INTERVAL_NS
 STRATEGIES = {
     "market_maker": ("examples/market_maker.py:MarketMaker", {"half_spread_bps": 2, "qty": "0.01"}),
     "twap": ("examples/twap.py:TWAP", {"side": "buy", "quantity": "0.5", "horizon_s": 20, "slices": 10}),
@@ -100,7 +102,15 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
-    bt_table = VENUE | {"balances": BALANCES,
+    # where the session's start (and so its timers, at whole multiples of 100 ms after it)
+    # falls after a depth window's end, and how late windows arrived: a decision made
+    # within the arrival jitter of a window sees it in one run and not in the other
+    diffs = rows[rows["kind"] == 1]
+    phase = (start - int(diffs["exch_ts"][0])) % (CONFLATION_MS * 1_000_000) if len(diffs) else 0
+    lag_p90 = float(np.percentile(diffs["local_ts"] - diffs["exch_ts"], 90)) if len(diffs) else 0.0
+    # the emulator publishes depth as Binance does, one @depth@100ms diff per 100 ms window of
+    # its market clock: the backtest of D models that with depth_conflation_ms = 100
+    bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
                         "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}}
     bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                          "venues": {"binance": bt_table}}, {}, base_dir=str(REPO))
@@ -110,7 +120,8 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     backtest = run_backtest(bt_config, work / f"backtest-{name}", write_html=False)
     # the same comparison over the rows the session received (its market.duckdb): the
     # emulator's 100 ms depth batching and the loopback feed lag taken out
-    rec_table = bt_table | {"latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
+    rec_table = bt_table | {"depth_conflation_ms": 0,  # the recorded rows are the venue's diffs already
+                            "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
     rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
                                   "instruments": [inst_id], "params": params},
                           "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))
@@ -124,6 +135,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
             "filled_backtest": str(fa), "filled_testnet": str(fb),
             "filled_diff_pct": float(abs(fa - fb) / fa * 100) if fa else None,
             "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
+            "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6,
             "seconds": seconds}
 
 
@@ -154,13 +166,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
     print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")
     print(f"{'strategy':<14}{'orders bt/tn':>14}{'identical':>11}{'filled bt':>12}{'filled tn':>12}{'diff':>8}"
-          f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}")
+          f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}"
+          f"{'start after window end':>24}{'depth lag p90':>15}")
     for r in rows:
         diff = "n/a" if r["filled_diff_pct"] is None else f"{r['filled_diff_pct']:.2f}%"
         print(f"{r['strategy']:<14}{r['orders_backtest']:>7}/{r['orders_testnet']:<6}{r['identical_share']:>10.1%}"
               f"{r['filled_backtest']:>12}{r['filled_testnet']:>12}{diff:>8}"
               f"{r['loopback_entry_ms']:>12.2f}/{r['loopback_response_ms']:.2f} ms{r['feed_lag_ms']:>8.2f} ms"
-              f"{r['identical_share_on_received_rows']:>27.1%}")
+              f"{r['identical_share_on_received_rows']:>27.1%}"
+              f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms")
     return 0
 
 

@@ -37,8 +37,13 @@ END = "end"  # type of the closing record
 RESUME = "resume"  # first record of a session that continues an existing log
 
 
+# one encoder for every record: json.dumps with options builds a new JSONEncoder per call,
+# which was a measurable share of the live hot path (bench/README.md "Live-path latency")
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _canonical(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return _ENCODER.encode(record)
 
 
 def _link(prev: str, body: str) -> str:

@@ -640,6 +640,18 @@ class TradingSession(VenueMerge):
         self.risk.interactive = True
         self.guard.control.write_pending(sorted(self.guard.pending))
 
+    def apply_control(self, commands: list[Any]) -> None:
+        """Apply operator commands already taken from the inbox (engine.control.Command):
+        what `poll_control` does with the commands it reads (approvals past their deadline
+        are refused first). The live driver journals the commands, then calls this, so a
+        replay of the session applies the same commands at the same step."""
+        guard = self.guard
+        if guard.pending:
+            guard.expire_approvals(self.clock.now())
+        for command in commands:
+            guard._apply_command(command)
+        self._flush()
+
     def poll_control(self) -> int:
         """Apply operator commands from the attached control inbox (`engine.control`);
         expires approvals that waited too long. A live driver calls this between events."""

@@ -37,6 +37,9 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     "leverage",  # contracts: an int, or { "BTC/USDT:USDT" = 10 } (engine/margin.py)
     "margin_mode",  # contracts: "cross" (default) or "isolated"
     "fee_asset",
+    # the venue publishes its depth as one diff per this many ms (Binance `@depth@100ms`: 100);
+    # a backtest's local book then sees book rows only at the window ends (venues/sim/core_nb.py)
+    "depth_conflation_ms",
     # live modes (paper/testnet/live; a backtest accepts and ignores them, so one config
     # serves every mode): the ccxt exchange id, an optional base URL (e.g. the emulator's)
     # and where the credentials come from (names of environment variables, or a secrets file);

@@ -2,6 +2,10 @@
 
 Each slice is a marketable limit IOC capped `max_slippage_bps` through the touch; what a
 slice cannot fill rolls into the next one, and the last slice sweeps the remainder.
+A slice waits for a book: a timer that finds no touch on the order's side (the book has
+not arrived yet, e.g. a backtest whose feed latency delays the opening snapshot past the
+first timer) sends nothing and does not count the slice, so the next timer sends it and
+the parent is still cut into `slices` equal parts (never 9 slices of 1/9 for 10 asked).
 Run it:  tickparity backtest --config examples/twap.toml
 """
 
@@ -40,14 +44,18 @@ class TWAP(Strategy):
         ctx.schedule(every_ns=self.interval, at_ns=ctx.now)
 
     def on_timer(self, ctx, ts: int) -> None:
-        if self.sent == 0:
-            # the parent records decision time, arrival prices (the book exists from the first
-            # timer on, not in on_start) and the target, for implementation shortfall
-            ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.parent_id)
         if self.sent >= self.slices or self.filled >= self.quantity:
             return
         if ctx.venue_health(self.spec.venue) != "up":
             return  # down or rate limited: this slice goes out one interval later, merged into the next
+        book = ctx.book(self.instrument)
+        touch = book.best_ask if self.side == "buy" else book.best_bid
+        if touch is None:
+            return  # no book yet: the slice waits for the next timer (module doc)
+        if self.sent == 0:
+            # the parent records decision time, arrival prices (from the book the first
+            # slice sees: there is none in on_start) and the target, for implementation shortfall
+            ctx.open_parent(self.instrument, self.side, self.quantity, parent_id=self.parent_id)
         self.sent += 1
         remaining = self.quantity - self.filled
         slices_left = self.slices - self.sent + 1
@@ -55,10 +63,6 @@ class TWAP(Strategy):
         if self.sent == self.slices:
             slice_qty = remaining
         if slice_qty <= 0:
-            return
-        book = ctx.book(self.instrument)
-        touch = book.best_ask if self.side == "buy" else book.best_bid
-        if touch is None:
             return
         if self.side == "buy":
             cap = self.spec.round_price(touch * (1 + self.max_slippage), "down")
@@ -73,4 +77,5 @@ class TWAP(Strategy):
             ctx.close_parent(self.parent_id)
 
     def on_stop(self, ctx) -> None:
-        ctx.close_parent(self.parent_id, reason="horizon_end")
+        if self.sent:  # the parent opens with the first slice
+            ctx.close_parent(self.parent_id, reason="horizon_end")

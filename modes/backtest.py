@@ -289,9 +289,12 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     if uses_fast_path(strategy):
         check_compiled_risk(resolved.risk)  # before anything is written
     risk = RiskEngine(resolved.risk)
+    if uses_fast_path(strategy) and any(c.depth_conflation_ns for c in venue_configs.values()):
+        raise ConfigError("depth_conflation_ms needs a Python strategy: the compiled loop reads the book "
+                          "unconflated (docs/simulated-venue.md \"Depth conflation\")")
 
-    source = open_source(config.data, instruments, start_ns=config.start_ns, end_ns=config.end_ns,
-                         seed=config.seed)
+    source = open_source(config.data, instruments, start_ns=published_start(config, instruments, venue_configs),
+                         end_ns=config.end_ns, seed=config.seed)
     for warning in source.warnings:
         warn(warning)
     feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
@@ -319,6 +322,29 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     return write_run_dir(
         out, lambda staging: _run_into(staging, prepared, wall_start, write_html, out.name)
     )
+
+
+def published_start(config: RunConfig, instruments: dict[str, Instrument], venue_configs: dict[str, Any]) -> int | None:
+    """Where the replay of stored data opens: the window's start, or earlier with depth conflation.
+
+    A venue that publishes its depth every `depth_conflation_ms` (G) shows a client that was
+    connected before the start the book of the last window end B = floor((start - feed_ns) / G)
+    * G, not the book at the start. So the data is opened at B: its opening snapshot (the book
+    at B) is published at B and reaches the strategy by the start, and the rows between B and
+    the start are published with the next window, after the start, as a live session sees
+    them. Synthetic data is left alone (its series starts at the window's start).
+    """
+    from replay.source import split_spec
+
+    start = config.start_ns
+    if start is None or split_spec(config.data)[0] == "synthetic":
+        return start
+    opens = [start]
+    for inst in instruments.values():
+        cfg = venue_configs[inst.venue]
+        if cfg.depth_conflation_ns:
+            opens.append((start - cfg.feed_ns) // cfg.depth_conflation_ns * cfg.depth_conflation_ns)
+    return min(opens)
 
 
 def venue_settings_json(venue_configs: dict[str, Any]) -> dict[str, dict[str, Any]]:

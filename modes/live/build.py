@@ -91,7 +91,10 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     config = resolved.config
     instruments = resolved.instruments
     warmup()
-    core = SimCore(list(instruments.values()), resolved.venue_configs, None, config.seed)
+    # the rows of a session are the venue's stream as received, already conflated by the venue:
+    # its local book takes each row as it came (depth_conflation_ms is a backtest's model of that)
+    configs = {name: dataclasses.replace(cfg, depth_conflation_ns=0) for name, cfg in resolved.venue_configs.items()}
+    core = SimCore(list(instruments.values()), configs, None, config.seed)
     venues = make_venues(core)
     clock = SimClock(start_ns)
     writer = RunWriter(out, instruments)

@@ -453,12 +453,18 @@ class LiveDriver:
             self._on_error("strategy (halted)", exc)
 
     def poll_control(self) -> None:
-        """Commands from outside (`tickparity kill|approve|resume RUN`): the risk layer's
-        control inbox (`TradingSession.attach_control` / `poll_control`) is polled here,
-        once per step: the one call site for it. Commands it applies are not in the step
-        journal yet, so a replay of a session that received one reports the first decision
-        that differs after it."""
-        self.built.session.poll_control()
+        """Commands from outside (`tickparity kill|approve|refuse|resume RUN`): the control
+        inbox (`TradingSession.attach_control`) is read here, once per loop: the one call
+        site for it. What it holds is journaled as a step of its own (`"ctl"`: the commands,
+        as engine.control.Command fields) and applied by run_step, so `tickparity replay`
+        applies the same commands at the same point. An approval whose deadline passed is
+        such a step too (with no command): its refusal is replayed at the same time."""
+        guard = self.built.session.guard
+        commands = guard.control.take() if guard.control is not None else []
+        now = self._now()
+        due = any(now >= deadline for deadline in guard.pending.values())
+        if commands or due:
+            self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str) -> None:
         self.recorder.round_trip(send, exch, reply, command)
@@ -530,6 +536,11 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         built.clock.advance_to(max(built.clock.now(), int(record["now"])))
         for venue, state, reason in record["vh"]:
             built.session.set_venue_health(venue, state, reason)
+    if "ctl" in record:  # operator commands (LiveDriver.poll_control), after the step's events
+        from engine.control import Command
+
+        built.current[0] = "control"
+        built.session.apply_control([Command(**body) for body in record["ctl"]])
 
 
 def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -105,27 +105,48 @@ class Gateway:
         self.listeners: list[Callable[[str, Classified | None], None]] = []
 
     # -- one call, retried when safe ---------------------------------------------------------
+    def hand_off(self, method: str, *args: Any) -> Coroutine[Any, Any, Any] | None:
+        """The synchronous start of a call: book its request budget and hand it to ccxt (the
+        coroutine of ccxt's method, created with the request's arguments, which ccxt runs on
+        the event loop's next turn); None when the budget says wait (`_call` waits then).
+
+        Why: the live hot path (tick -> strategy -> risk -> OMS -> venue) ends here with no
+        await and no task hop in between; `_call(..., first=)` finishes what this started.
+        """
+        http_method, path = _ENDPOINTS[method]
+        if self.limiter.reserve(http_method, path, None) > 0:
+            return None
+        self.stats.calls += 1
+        return getattr(self.exchange, method)(*args)
+
     async def _call(self, command: Command | None, method: str, *args: Any,
-                    query: dict[str, str] | None = None) -> tuple[Any, Classified | None]:
-        """(result, None) on success, (None, verdict) on a failure that is final."""
+                    query: dict[str, str] | None = None,
+                    first: Coroutine[Any, Any, Any] | None = None) -> tuple[Any, Classified | None]:
+        """(result, None) on success, (None, verdict) on a failure that is final. `first`:
+        the first attempt, already handed to ccxt (`hand_off`)."""
         http_method, path = _ENDPOINTS[method]
         attempt = 0
         while True:
-            while (delay := self.limiter.reserve(http_method, path, query)) > 0:
-                if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
-                    # an order sent that late would act on a market that has moved on:
-                    # refused here, never queued (the venue's budget is spent, or a 429 holds)
-                    refused = Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, evidence={
-                        "local": "the venue's request budget is spent", "wait_s": round(delay, 3)})
-                    self._tell(method, refused)
-                    return None, refused
-                self.limiter.waits += 1
-                self.stats.waited_s += delay
-                await self.sleep(delay)
-            self.stats.calls += 1
+            if first is not None:  # the first attempt is already with ccxt
+                call, first = first, None
+            else:
+                while (delay := self.limiter.reserve(http_method, path, query)) > 0:
+                    if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
+                        # an order sent that late would act on a market that has moved on:
+                        # refused here, never queued (the venue's budget is spent, or a 429 holds)
+                        refused = Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value,
+                                             evidence={"local": "the venue's request budget is spent",
+                                                       "wait_s": round(delay, 3)})
+                        self._tell(method, refused)
+                        return None, refused
+                    self.limiter.waits += 1
+                    self.stats.waited_s += delay
+                    await self.sleep(delay)
+                self.stats.calls += 1
+                call = getattr(self.exchange, method)(*args)
             with ResponseTap.capture() as reply:
                 try:
-                    result = await getattr(self.exchange, method)(*args)
+                    result = await call
                 except Exception as exc:  # classified below; nothing is swallowed blind
                     verdict = classify(exc, command, status=reply.status, body=reply.body,
                                        headers=reply.headers)
@@ -164,10 +185,19 @@ class Gateway:
         return self.instruments[symbol]
 
     # -- commands ---------------------------------------------------------------------------
-    async def submit(self, order: Order) -> list[Record]:
+    def start_submit(self, order: Order) -> tuple[Coroutine[Any, Any, Any] | None, Callable[[], Awaitable[list[Record]]]]:
+        """`submit` in two steps, for the live hot path: map the order and hand it to ccxt
+        now (`hand_off`, synchronous); returns (the handed-off call or None, a function
+        whose coroutine finishes the command: reply, retries, typed outcome)."""
+        args = order_request(order, stp=self.stp).args()
+        first = self.hand_off("create_order", *args)
+        return first, lambda: self.submit(order, _args=args, _first=first)
+
+    async def submit(self, order: Order, *, _args: tuple | None = None,
+                     _first: Coroutine[Any, Any, Any] | None = None) -> list[Record]:
         """Place `order`; CONFIRMED with its state and taking fills, REJECTED, or AMBIGUOUS (+ lookup)."""
-        req = order_request(order, stp=self.stp)
-        reply, verdict = await self._call(Command.SUBMIT, "create_order", *req.args())
+        args = _args if _args is not None else order_request(order, stp=self.stp).args()
+        reply, verdict = await self._call(Command.SUBMIT, "create_order", *args, first=_first)
         if verdict is None and ambiguous_reply(reply):  # 200 with a body that did not parse
             verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})
         return await self._answer(order, Command.SUBMIT, reply, verdict)

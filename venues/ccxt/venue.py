@@ -97,7 +97,14 @@ class CcxtVenue:
 
     # -- the Venue protocol ------------------------------------------------------------
     def submit(self, order: Order, ts: int) -> None:
-        self._spawn_in_order(order.client_id, self._submit, order)
+        """Hand the order to ccxt now, synchronously (Gateway.start_submit: the session's
+        hot path ends here with no await); a task finishes the command."""
+        if order.tif == TimeInForce.GTD:  # sent as GTC; the engine cancels it at expiry
+            self.expiry.add(order.client_id, order.gtd_ts)
+        first, finish = self.gateway.start_submit(order)
+        task = self._spawn_in_order(order.client_id, self._submit, order, finish)
+        if first is not None:  # a task cancelled before it ran (shutdown) leaves the call unstarted
+            task.add_done_callback(lambda t, call=first: call.close() if t.cancelled() else None)
 
     def cancel(self, order: Order, ts: int) -> None:
         self._spawn_in_order(order.client_id, self._cancel, order)
@@ -131,7 +138,7 @@ class CcxtVenue:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def _spawn_in_order(self, client_id: str, command: Callable[..., Awaitable[None]], *args: Any) -> None:
+    def _spawn_in_order(self, client_id: str, command: Callable[..., Awaitable[None]], *args: Any) -> asyncio.Task:
         """Run one order's commands one after another, in the order the session sent them.
 
         Why: HTTP requests on separate connections may overtake each other, and a cancel
@@ -154,6 +161,7 @@ class CcxtVenue:
                 del self._last_command[cid]
 
         task.add_done_callback(forget)
+        return task
 
     async def _command(self, command: str, order: Order, call: Awaitable[list[Any]]) -> None:
         """Run one command through the gateway and hand its records to the sink."""
@@ -180,10 +188,8 @@ class CcxtVenue:
                     self.venue_ids[rec.client_id] = rec.venue_order_id
             self.sink(rec)
 
-    async def _submit(self, order: Order) -> None:
-        if order.tif == TimeInForce.GTD:  # sent as GTC; the engine cancels it at expiry
-            self.expiry.add(order.client_id, order.gtd_ts)
-        await self._command("submit", order, self.gateway.submit(order))
+    async def _submit(self, order: Order, finish: Callable[[], Awaitable[list[Any]]]) -> None:
+        await self._command("submit", order, finish())
 
     async def _cancel(self, order: Order) -> None:
         self.expiry.discard(order.client_id)

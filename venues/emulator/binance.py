@@ -98,6 +98,7 @@ class BinanceServer:
         self.stream_first = False  # control/limits: user events written before REST replies
         self._stale_until = 0.0
         self._gap_next = False
+        self._stale_depth: list[tuple[int, int, tuple]] = []  # depth windows held by a stale_market fault
         self._user_fault: tuple[str, int] | None = None
         self._held: list[UserEvent] = []
         self._held_since = 0.0
@@ -145,7 +146,6 @@ class BinanceServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._tasks = [asyncio.create_task(self._pump(), name="emulator-pump"),
-                       asyncio.create_task(self._depth_publisher(), name="emulator-depth"),
                        asyncio.create_task(self._fault_scheduler(), name="emulator-faults")]
         return f"http://{host}:{self.port}"
 
@@ -180,6 +180,7 @@ class BinanceServer:
                 p.waiter.set_result(p)
         self._deliver_user(ex.take_user_events())
         trades = ex.take_market_trades()
+        self._publish_depth(ex.take_depth_updates())
         if time.monotonic() >= self._stale_until:
             for inst, rows, first_id in trades:
                 self._publish_trades(inst, rows, first_id)
@@ -194,6 +195,9 @@ class BinanceServer:
         if ex.waiting():
             return 0.002
         nxt = ex.next_publish_ts()
+        due = ex.next_depth_ts()  # the open depth window goes out when it ends
+        if due is not None and (nxt is None or due < nxt):
+            nxt = due
         if nxt is None:
             return 0.02
         return min(0.02, max(0.001, ex.clock.wall_for(nxt)))
@@ -213,22 +217,24 @@ class BinanceServer:
             except TimeoutError:
                 pass
 
-    async def _depth_publisher(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            if time.monotonic() < self._stale_until:
-                continue
-            ex = self.exchange
-            for k in range(len(ex.instruments)):
-                diff = ex.books[k].take_diff()
-                if diff is None:
-                    continue
-                if self._gap_next:
-                    self._gap_next = False
-                    continue  # update_id_gap fault: this diff is never sent
-                msg = self._depth_msg(k, diff)
-                for conn in list(self.market_ws):
-                    conn.send_depth(k, msg)
+    def _publish_depth(self, updates: list[tuple[int, int, tuple]]) -> None:
+        """`@depth@100ms` diffs of the windows the exchange closed (Exchange._publish cuts
+        them on the market clock), stamped E = the window's end. A stale_market fault holds
+        them; when it ends, each instrument's held windows go out merged into one diff (as
+        a venue that recovers sends what changed)."""
+        if time.monotonic() < self._stale_until:
+            self._stale_depth += updates
+            return
+        if self._stale_depth:
+            updates = _merge_windows(self._stale_depth + updates)
+            self._stale_depth = []
+        for t, k, diff in updates:
+            if self._gap_next:
+                self._gap_next = False
+                continue  # update_id_gap fault: this diff is never sent
+            msg = self._depth_msg(k, diff, t)
+            for conn in list(self.market_ws):
+                conn.send_depth(k, msg)
 
     async def _fault_scheduler(self) -> None:
         """Stream and venue-state faults of the schedule fire when their `after` passes."""
@@ -931,10 +937,10 @@ class BinanceServer:
         return web.json_response({"ok": True})
 
     # ------------------------------------------------------------------ websockets --
-    def _depth_msg(self, k: int, diff) -> str:
+    def _depth_msg(self, k: int, diff, t: int) -> str:
+        """One depthUpdate; `t` = the window's end (market ns), shown as the event time E."""
         first, last, bids, asks = diff
         spec = self._spec(k)
-        t = self.exchange.clock.now()
         return json.dumps({
             "e": "depthUpdate", "E": self._ms(t), "s": self.exchange.symbols[k], "U": first, "u": last,
             "b": [[fmt(spec.ticks_to_price(p)), fmt(spec.lots_to_qty(q))] for p, q in bids],
@@ -1288,3 +1294,18 @@ class UserConnection(_Connection):
             raise BinanceError(-1022, "Signature for this request is not valid.")
         self.server._check_time(params, 0)
         return acct
+
+
+def _merge_windows(updates: list[tuple[int, int, tuple]]) -> list[tuple[int, int, tuple]]:
+    """Consecutive depth windows merged into one diff per instrument: the first U, the last
+    u, each level at its last quantity; stamped with the last window's end."""
+    merged: dict[int, list] = {}
+    for t, k, (first, last, bids, asks) in updates:
+        if k not in merged:
+            merged[k] = [t, first, last, {}, {}]
+        m = merged[k]
+        m[0], m[2] = t, last
+        m[3].update(bids)
+        m[4].update(asks)
+    return [(t, k, (first, last, sorted(b.items(), reverse=True), sorted(a.items())))
+            for k, (t, first, last, b, a) in sorted(merged.items(), key=lambda kv: kv[1][0])]

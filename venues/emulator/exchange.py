@@ -59,6 +59,8 @@ STP_MODES = {
 STP_OF_SIM = {v: k for k, v in STP_MODES.items()}
 # Binance spot's MAX_NUM_ORDERS filter value (exchangeInfo of every spot symbol; see
 # ../shared/data/binance-rest/): open orders per account and symbol
+#: `<symbol>@depth@100ms`: one diff per 100 ms of the market clock (Binance's update speed)
+DEPTH_INTERVAL_NS = 100_000_000
 MAX_NUM_ORDERS = 200
 
 
@@ -165,7 +167,10 @@ class Exchange:
         self.instruments = list(instruments)
         # the accounts hold the balances (free/locked per account, Binance's -2010); the
         # simulated venue only matches, so its own single-account balance check is off
-        self.venue_configs = {name: replace(cfg, enforce_balances=False) for name, cfg in venue_configs.items()}
+        # (its SimCore only matches: depth conflation is the venue's publishing, _publish, not a
+        # local book's, so depth_conflation_ms of a shared venue table is off here)
+        self.venue_configs = {name: replace(cfg, enforce_balances=False, depth_conflation_ns=0)
+                              for name, cfg in venue_configs.items()}
         self.symbols = [i.venue_symbol or (i.base + i.quote) for i in self.instruments]
         self.symbol_index = {s.upper(): k for k, s in enumerate(self.symbols)}
         self.accounts = list(accounts)
@@ -192,6 +197,10 @@ class Exchange:
         self.core = SimCore(self.instruments, self.venue_configs, None, seed)
         self.books = [PublicBook() for _ in self.instruments]
         self._pub: deque[np.ndarray] = deque()
+        # `<symbol>@depth@100ms`: the public books' changes, cut into windows of the market
+        # clock (see _publish); (window end, instrument, diff) until the server sends them
+        self.depth_updates: list[tuple[int, int, tuple]] = []
+        self.depth_due: int | None = None  # end of the open window (something changed in it)
         self._exhausted = False
         self.ended = False  # the dataset ended (without --loop): trading halted
         self.orders: dict[int, EmuOrder] = {}
@@ -311,6 +320,7 @@ class Exchange:
         self.core.drain_trades()
         self._publish(m)
         self._show_own()
+        self._open_depth((m // DEPTH_INTERVAL_NS + 1) * DEPTH_INTERVAL_NS)  # own orders' changes: the next window
         for p in list(self._pending_new.values()):
             if p.order.status != "PENDING_NEW" or p.order.reject is not None:
                 self._finish(p, self._pending_new)
@@ -324,6 +334,10 @@ class Exchange:
         """True while a REST call waits for the venue's answer."""
         return bool(self._pending_new or self._pending_cancel)
 
+    def next_depth_ts(self) -> int | None:
+        """Market time the open depth window ends (None: nothing changed since the last)."""
+        return self.depth_due
+
     def next_publish_ts(self) -> int | None:
         """local_ts of the next feed row not yet published (None: nothing pushed ahead)."""
         return int(self._pub[0]["local_ts"][0]) if self._pub else None
@@ -333,14 +347,45 @@ class Exchange:
         self.halted_reason = "the dataset ended"
         self.journal.write("halt", m, self.clock.shown_ms(m), reason=self.halted_reason)
 
+    def _close_depth(self, before: int) -> None:
+        """Publish the open depth window if it ended before market time `before`."""
+        if self.depth_due is not None and self.depth_due < before:
+            for k, book in enumerate(self.books):
+                diff = book.take_diff()
+                if diff is not None:
+                    self.depth_updates.append((self.depth_due, k, diff))
+            self.depth_due = None
+
+    def _open_depth(self, end: int) -> None:
+        """A public book changed: the open window (or a new one ending at `end`) carries it."""
+        if self.depth_due is None and any(b.dirty_bids or b.dirty_asks for b in self.books):
+            self.depth_due = end
+
+    def take_depth_updates(self) -> list[tuple[int, int, tuple]]:
+        """The depth diffs of the windows closed so far: (window end in market ns, instrument,
+        (U, u, bids, asks)), oldest first."""
+        out, self.depth_updates = self.depth_updates, []
+        return out
+
     def _publish(self, m: int) -> None:
+        """Apply the feed rows the clock passed to the public books, and cut their changes
+        into `@depth@100ms` windows on the market clock (DEPTH_INTERVAL_NS).
+
+        Why the market clock and not the wall clock: Binance sends one diff per 100 ms of
+        its own time; cut on the market clock, the windows fall on the same instants in
+        every run (whatever the pump's wake-ups), and a backtest of the dataset with
+        `depth_conflation_ms = 100` cuts the same windows (a row at time t is published at
+        ceil(t / 100 ms) * 100 ms, venues/sim/core_nb.publish_ts_nb), which parity needs.
+        """
+        g = DEPTH_INTERVAL_NS
         while self._pub:
             chunk = self._pub[0]
-            if chunk["local_ts"][0] > m:
+            first = int(chunk["local_ts"][0])
+            if first > m:
                 break
-            cut = int(np.searchsorted(chunk["local_ts"], m, side="right"))
-            if cut == 0:
-                break
+            self._close_depth(first)
+            end = -(-first // g) * g  # the window this row belongs to ends here
+            cut = int(np.searchsorted(chunk["local_ts"], min(m, end), side="right"))
             part = chunk[:cut]
             if cut == len(chunk):
                 self._pub.popleft()
@@ -354,6 +399,8 @@ class Exchange:
                     self.market_trades.append((int(i), np.array(trades, dtype=EVENT_DTYPE),
                                                self._next_trade_id))
                     self._next_trade_id += len(trades)
+            self._open_depth(end)
+        self._close_depth(m + 1)
 
     def _show_own(self) -> None:
         """Put the accounts' resting orders in the public depth, as a venue shows them.

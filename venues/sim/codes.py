@@ -26,6 +26,7 @@ ST_NEED_TRADE_SPACE = np.int64(14)
 ST_NEED_ORDER_SLOTS = np.int64(15)
 ST_NEED_LATENCY = np.int64(16)  # empirical response-latency samples ran out
 ST_NEED_L3_SPACE = np.int64(17)
+ST_NEED_PEND_SPACE = np.int64(18)  # a venue's ring of conflated book rows is full (depth conflation)
 ST_STUCK = np.int64(99)  # internal error: no item could be processed
 
 # --- queue models ---------------------------------------------------------------------
@@ -129,7 +130,12 @@ S_NL3 = np.int64(21)
 S_NEED_L3 = np.int64(22)
 S_L3SEQ = np.int64(23)  # next venue-order sequence number of the exchange-side L3 table
 S_LAZY_OFF = np.int64(24)  # 1: exchange sides never go dormant (a row had exch_ts > local_ts)
-S_NF = np.int64(25)
+# depth conflation (core_nb "Depth conflation"): book rows held until their venue publishes them
+S_NPEND = np.int64(25)  # rows held, all venues
+S_NEED_PEND = np.int64(26)  # 1: a venue's ring is full (ST_NEED_PEND_SPACE)
+S_RUN_PEND = np.int64(27)  # 1: the open run of local book rows is published rows of venue S_RUN_PV
+S_RUN_PV = np.int64(28)
+S_NF = np.int64(29)
 
 # per-venue state (int64 array V[n_venues, VF_NF])
 VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bound: it is scanned on)
@@ -154,7 +160,11 @@ VF_OWNERS = np.int64(15)  # 1: an order of an owner other than 0 reached the ven
 VF_DRY_START = np.int64(16)
 VF_DRY_END = np.int64(17)
 VF_DRY_PPM = np.int64(18)
-VF_NF = np.int64(19)
+VF_CONFL = np.int64(19)  # depth conflation interval (ns; 0 = off): book rows reach the local side per window
+VF_CONFL_OFF = np.int64(20)  # the venue's feed latency: windows are cut on local_ts - feed_ns (the venue's clock)
+VF_PHEAD = np.int64(21)  # held (published later) rows of this venue taken so far (a counter; ring slot = % cap)
+VF_PTAIL = np.int64(22)  # held rows of this venue put so far
+VF_NF = np.int64(23)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

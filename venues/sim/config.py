@@ -67,6 +67,10 @@ class SimVenueConfig:
     # the asset a fill's fee is charged in: "quote" (both sides) or "received" (the asset
     # the fill credits: Binance spot); engine/fees.py fill_fee, matching_nb settle_fill_nb
     fee_asset: str = "quote"
+    # the venue publishes its depth as one diff per window of this many ns (0: every row as
+    # it comes): the local book sees book rows only at the window ends (`depth_conflation_ms`,
+    # core_nb "Depth conflation"); matching is unaffected
+    depth_conflation_ns: int = 0
 
     @property
     def stp_code(self) -> int:
@@ -98,6 +102,8 @@ class SimVenueConfig:
             body["fee_asset"] = self.fee_asset
         if self.droughts:  # absent when none, for the same reason
             body["droughts"] = [list(d) for d in self.droughts]
+        if self.depth_conflation_ns:  # absent when off, as fee_asset
+            body["depth_conflation_ns"] = self.depth_conflation_ns
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -161,6 +167,7 @@ class SimVenueConfig:
             enforce_balances=_bool(table, "enforce_balances", False, where),
             profile=None if table.get("profile") is None else str(table["profile"]),
             fee_asset=parse_fee_asset(table.get("fee_asset", "quote"), f"{where} fee_asset"),
+            depth_conflation_ns=_conflation_ns(table.get("depth_conflation_ms", 0), where),
         )
 
 
@@ -251,6 +258,14 @@ def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
     if value < 0 or value > _MAX_LATENCY_NS:
         raise ConfigError(f"{where} latency.{key} = {value}: expected 0 <= ns <= {_MAX_LATENCY_NS}")
     return int(value)
+
+
+def _conflation_ns(value: Any, where: str) -> int:
+    """`depth_conflation_ms`: a whole number of ms, 0 (off) to one hour."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_LATENCY_NS // 1_000_000:
+        raise ConfigError(f"{where} depth_conflation_ms = {value!r}: expected a whole number of ms "
+                          f"from 0 (off) to {_MAX_LATENCY_NS // 1_000_000} (Binance's @depth@100ms: 100)")
+    return int(value) * 1_000_000
 
 
 def _bps(table: Mapping[str, Any], key: str, where: str) -> Decimal:

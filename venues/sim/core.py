@@ -17,7 +17,7 @@ import numpy as np
 from engine.contingent.watch import TW_NF
 from engine.errors import ConfigError, DataError, InstrumentError, OrderError
 from engine.types.instrument import Instrument
-from engine.types.market import EVENT_DTYPE
+from engine.types.market import EVENT_DTYPE, EventKind
 from engine.types.orders import ORDER_EVENT_DTYPE, OrderEventKind, OrderType, TimeInForce
 from venues.sim import codes as C
 from venues.sim._cache import ensure_fresh_cache
@@ -42,6 +42,7 @@ _INITIAL_RESP = 1024
 _INITIAL_BBO = 4096
 _INITIAL_L3 = 1024  # power of two
 _LAT_BATCH = 4096
+_INITIAL_PEND = 4096  # held book rows per conflating venue (the ring grows when full)
 _NO_STP = -1
 _TIFS = frozenset(int(t) for t in TimeInForce)
 HISTORY_ORDERS = 65_536  # orders whose fills and end SimCore.order_history remembers
@@ -150,6 +151,12 @@ class SimCore:
                 raise ConfigError(f"venue {name}: one partial-fill drought at a time, not {len(cfg.droughts)}")
             for start, end, ppm in cfg.droughts:
                 self.set_fill_drought(v, start, end, ppm)
+            if cfg.depth_conflation_ns:
+                # depth conflation: the local book lags the exchange's, so a dormant exchange
+                # side could not be rebuilt from it (dormant_nb.py): this venue never sleeps
+                self._V[v, C.VF_CONFL] = cfg.depth_conflation_ns
+                self._V[v, C.VF_CONFL_OFF] = cfg.feed_ns
+                self._V[v, C.VF_NOLAZY] = 1
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
             for start, end, extra in self._latency[v].response_segments():  # recorded model
@@ -193,6 +200,10 @@ class SimCore:
         self._history: OrderedDict[int, list] = OrderedDict()  # order_history
         self._args_cache: tuple | None = None
         self._req_seq = 0
+        # depth conflation: each conflating venue's ring of held book rows (None: no venue
+        # conflates, and the kernel's conflation code is compiled out)
+        self._conflated = np.array([bool(self.configs[i.venue].depth_conflation_ns) for i in instruments])
+        self._pq = (np.zeros(nv * _INITIAL_PEND, dtype=EVENT_DTYPE) if self._conflated.any() else None)
 
     # ------------------------------------------------------------------ balances ----
     def _balance_tables(self) -> tuple[list[tuple[str, str, int]], np.ndarray]:
@@ -486,7 +497,7 @@ class SimCore:
         t_bound = int(t_bound)
         while True:
             st = run_nb(*self._args(), wake_book, wake_trade, t_bound, self._out,
-                        self._run_exch, trig=triggers)
+                        self._run_exch, trig=triggers, pq=self._pq)
             if st == C.ST_ORDER:
                 rec = self._out[0].copy()
                 self._journal(rec)
@@ -561,6 +572,8 @@ class SimCore:
             l3_rehash_nb(self._l3_keys, self._l3_tab, self._l3_meta, keys, tab, meta)
             self._l3_keys, self._l3_tab, self._l3_meta = keys, tab, meta
             S[C.S_NEED_L3] = 0
+        elif st == C.ST_NEED_PEND_SPACE:
+            self._grow_pending()
         elif st == C.ST_NEED_LATENCY:
             for v in range(len(self.venues)):
                 if self._latency[v].empirical:
@@ -570,6 +583,20 @@ class SimCore:
                 f"simulated venue: internal error (kernel status {st}) at local time "
                 f"{int(S[C.S_NOW])}, feed chunk {self._chunks}; please report it with the data"
             )
+
+    def _grow_pending(self) -> None:
+        """Double every conflating venue's ring, keeping each one's held rows in order."""
+        pq, V = self._pq, self._V
+        nv = V.shape[0]
+        cap = pq.shape[0] // nv
+        new = np.zeros(2 * pq.shape[0], dtype=EVENT_DTYPE)
+        for v in range(nv):
+            head, tail = int(V[v, C.VF_PHEAD]), int(V[v, C.VF_PTAIL])
+            slots = [(v * cap + (k % cap)) for k in range(head, tail)]
+            new[v * 2 * cap: v * 2 * cap + len(slots)] = pq[slots]
+            V[v, C.VF_PHEAD], V[v, C.VF_PTAIL] = 0, tail - head
+        self._pq = new
+        self._S[C.S_NEED_PEND] = 0
 
     def _refill_latency(self, v: int) -> None:
         """Top up venue v's response-latency samples from its seeded stream."""
@@ -658,6 +685,14 @@ class SimCore:
                 V_SIDE: f"book delta with side {int(bad['side'])} (expected 1 or -1)",
             }[code]
             raise DataError(f"{where} row {row}: {what}; {count} bad row(s) in this chunk")
+        if self._pq is not None:
+            l3 = (chunk["kind"] >= EventKind.L3_ADD) & (chunk["kind"] <= EventKind.L3_FILL)
+            l3 &= self._conflated[chunk["instrument"].astype(np.intp)]
+            if l3.any():
+                row = int(np.argmax(l3))
+                venue = self.instruments[int(chunk["instrument"][row])].venue
+                raise ConfigError(f"{where} row {row}: [venues.{venue}] depth_conflation_ms applies to L2 depth; "
+                                  "this venue's data has L3 rows (set depth_conflation_ms = 0)")
         local = chunk["local_ts"]
         self._last_local = int(local[-1])
         if future and not self._S[C.S_LAZY_OFF]:

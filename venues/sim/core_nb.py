@@ -9,13 +9,23 @@ Python layer (another feed chunk, bigger buffers) -- it never raises.
 
 Order at equal time (exchange and local are independent processors, so only the order
 within each side matters): exchange feed row < GTD expiry < request arrival < local
-feed row < response delivery. Each (venue, instrument) book keeps its own exchange
+feed row < published (conflated) book row < response delivery. Each (venue, instrument) book keeps its own exchange
 clock: a row's exchange time is max(exch_ts, its instrument's clock), so each book's
 clock is monotone even when the feed (sorted by local_ts) carries unsorted exch_ts, and
 rows of other instruments never move it. A venue's rows are applied in feed order, but
 before a request or a GTD expiry the rows of its instrument (and of the venue's
 instruments with live orders) up to its time are applied first (pull_rows_nb), so an
 order sees every row of its own instrument stamped at or before its arrival.
+
+Depth conflation (`[venues.X] depth_conflation_ms`, V[v, VF_CONFL] > 0): the venue publishes
+its depth as one diff per window, as Binance's `@depth@100ms` stream does, so the local side
+must not see a book row before the venue sends it. A book row of such a venue (delta,
+snapshot, clear; trades are never held) is taken off the buffer when the local side reaches
+it and put in the venue's ring `pq` (stamped with its publication time,
+`publish_ts_nb`); the ring's rows are applied to the local book, in order, when the local
+clock reaches that time, as one run per (time, instrument) -- one `on_book` per published
+diff. The exchange side never sees the ring: matching is unchanged. Without `pq` (None)
+numba prunes all of it.
 
 The venue kernels (here, matching_nb, book_nb, l3_nb, queue_nb, dormant_nb, compiled_nb) allocate
 nothing and are compiled with `_nrt=False`: without numba's runtime, passing an array
@@ -63,14 +73,18 @@ from venues.sim.codes import (
     S_NBUF,
     S_NEED_BOOK,
     S_NEED_L3,
+    S_NEED_PEND,
     S_NFREE,
     S_NGTD,
     S_NOW,
+    S_NPEND,
     S_NREQ,
     S_NRESP,
     S_NTR,
     S_RUN_CHANGED,
     S_RUN_INST,
+    S_RUN_PEND,
+    S_RUN_PV,
     S_RUN_TS,
     S_WAKE_IDX,
     S_WAKE_INST,
@@ -84,17 +98,22 @@ from venues.sim.codes import (
     ST_NEED_L3_SPACE,
     ST_NEED_LATENCY,
     ST_NEED_ORDER_SLOTS,
+    ST_NEED_PEND_SPACE,
     ST_NEED_RESP_SPACE,
     ST_NEED_TRADE_SPACE,
     ST_ORDER,
     ST_STUCK,
     ST_TRADE,
+    VF_CONFL,
+    VF_CONFL_OFF,
     VF_DORMANT,
     VF_EMIN,
     VF_LAT_N,
     VF_LAT_POS,
     VF_NOLAZY,
     VF_NORDERS,
+    VF_PHEAD,
+    VF_PTAIL,
     VF_PULL_HI,
     VF_QMODEL,
     VF_XCLOCK,
@@ -135,7 +154,9 @@ P_EXCH_ROW = np.int64(0)
 P_EXPIRY = np.int64(1)
 P_REQUEST = np.int64(2)
 P_LOCAL_ROW = np.int64(3)
-P_RESPONSE = np.int64(4)
+P_PENDING = np.int64(4)  # a published (conflated) book row: after the local rows of its time, so
+#                         a row stamped exactly on a window's end is published with that window
+P_RESPONSE = np.int64(5)
 
 
 @njit(cache=True, inline="always")
@@ -351,13 +372,129 @@ def copy_resp_nb(dst, i, src, j):
 
 
 # --------------------------------------------------------------------------------------
+# depth conflation: book rows held until their venue publishes them (module doc)
+# --------------------------------------------------------------------------------------
+@njit(cache=True, _nrt=False, inline="always")
+def publish_ts_nb(local_ts, interval, offset):
+    """When a book row of a conflated venue reaches the local side: the end of its window.
+
+    Windows are cut on the venue's clock, `local_ts - offset` (offset = the run's feed
+    latency of the venue, so the data's own receive times are the grid): a row at time t is
+    published at ceil(t / interval) * interval (a row exactly on a boundary goes out at
+    once, with the window it closes) and arrives `offset` later. Example, interval 100 ms,
+    offset 0: rows at 0.030 s and 0.100 s are seen at 0.100 s, a row at 0.101 s at 0.200 s.
+    """
+    t = local_ts - offset
+    q = t // interval  # floor, also for negative times
+    if q * interval != t:
+        q += 1
+    return q * interval + offset
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def pend_put_nb(pq, V, v, row):
+    """Hold `row` in venue v's ring, stamped with its publication time; returns that time,
+    or -1 when the ring is full (the caller asks for room: ST_NEED_PEND_SPACE)."""
+    cap = pq.shape[0] // V.shape[0]
+    tail = V[v, VF_PTAIL]
+    if tail - V[v, VF_PHEAD] >= cap:
+        return np.int64(-1)
+    d = pq[v * cap + tail % cap]
+    d.exch_ts = row.exch_ts
+    d.local_ts = publish_ts_nb(row.local_ts, V[v, VF_CONFL], V[v, VF_CONFL_OFF])
+    d.instrument = row.instrument
+    d.kind = row.kind
+    d.side = row.side
+    d.price = row.price
+    d.qty = row.qty
+    d.order_id = row.order_id
+    V[v, VF_PTAIL] = tail + 1
+    return d.local_ts
+
+
+@njit(cache=True, _nrt=False)
+def pend_next_nb(pq, V):
+    """(time, venue) of the earliest held row (INF_TS, -1: none); ties go to the lower venue."""
+    nv = V.shape[0]
+    cap = pq.shape[0] // nv
+    bt = INF_TS
+    bv = np.int64(-1)
+    for v in range(nv):
+        h = V[v, VF_PHEAD]
+        if V[v, VF_PTAIL] > h:
+            t = pq[v * cap + h % cap].local_ts
+            if t < bt:
+                bt = t
+                bv = np.int64(v)
+    return bt, bv
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def local_book_row_nb(kx, qt, cnt, insnap, row):
+    """One L2 book row (delta, snapshot begin/end, clear) on the local book; returns
+    (whether the book changed, the side's level count after an insert, else 0: the caller
+    keeps the largest count, S_MAXCNT). Inlined: no call passes the arrays."""
+    changed = False
+    grown = np.int64(0)
+    kind = np.int64(row.kind)
+    side = np.int64(row.side)
+    inst = np.int64(row.instrument)
+    if kind == EK_DELTA:
+        if side != 0:
+            b = book_row_nb(inst, side, 1)
+            key = side_key_nb(side, np.int64(row.price))
+            qty = np.int64(row.qty)
+            n = cnt[b]
+            pos = find_nb(kx, b, n, key)
+            if pos < n and kx[b, pos] == key:
+                if qty > 0:
+                    changed = qt[b, pos] != qty
+                    qt[b, pos] = qty
+                else:
+                    for k in range(pos, n - 1):
+                        kx[b, k] = kx[b, k + 1]
+                        qt[b, k] = qt[b, k + 1]
+                    cnt[b] = n - 1
+                    changed = True
+            elif qty > 0:
+                for k in range(n, pos, -1):
+                    kx[b, k] = kx[b, k - 1]
+                    qt[b, k] = qt[b, k - 1]
+                kx[b, pos] = key
+                qt[b, pos] = qty
+                cnt[b] = n + 1
+                changed = True
+                grown = n + 1
+    elif kind == EK_SNAP_BEGIN:
+        if side >= 0:
+            b = book_row_nb(inst, 1, 1)
+            changed = changed or cnt[b] > 0
+            cnt[b] = 0
+        if side <= 0:
+            b = book_row_nb(inst, -1, 1)
+            changed = changed or cnt[b] > 0
+            cnt[b] = 0
+        insnap[2 * inst + 1] = 1
+    elif kind == EK_SNAP_END:
+        insnap[2 * inst + 1] = 0
+        changed = True
+    elif kind == EK_CLEAR:
+        b = book_row_nb(inst, 1, 1)
+        b2 = book_row_nb(inst, -1, 1)
+        changed = cnt[b] > 0 or cnt[b2] > 0
+        cnt[b] = 0
+        cnt[b2] = 0
+    return changed, grown
+
+
+# --------------------------------------------------------------------------------------
 # batches: the per-row hot paths, with the book updates written out rather than called
 # (a call passes every array as its ~8 machine words)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin, inst_venue, xinst, S,
              V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book, wake_trade,
-             run_exch, book, ords, rsp, l3, Vf, trig):
+             run_exch, book, ords, rsp, l3, Vf, trig, pq=None, pstop=INF_TS):
     """The hot path: feed rows on both sides, in time order.
 
     Exchange rows of venue v (v < 0: none) run while they stay within `emin` of the next
@@ -369,6 +506,8 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     queues here; matching_nb runs only when one of them may fill (or for snapshot ends
     and L3 rows), and the batch ends after any response. `trig` (None: no contingent
     orders) also wakes on a local trade or top of book that touches an armed trigger.
+    `pq` (None: no venue conflates its depth) holds the book rows of conflating venues
+    (module doc); local rows run only before `pstop`, the earliest held row's time.
     """
     ot = ords[0]
     otf = ords[1]
@@ -593,15 +732,28 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             break
         if have_x and not before_nb(tl, P_LOCAL_ROW, te, P_EXCH_ROW):
             break
+        if pq is not None and not before_nb(tl, P_LOCAL_ROW, pstop, P_PENDING):
+            break
         t = tl
         row = buf[li]
         if EK_L3_FIRST <= np.int64(row.kind) <= EK_L3_LAST:
             break  # the caller applies L3 rows
-        li += 1
-        events += 1
         kind = np.int64(row.kind)
         inst = np.int64(row.instrument)
-        if kind == EK_TRADE:
+        if pq is not None and kind != EK_TRADE and V[inst_venue[inst], VF_CONFL] > 0:
+            # a conflating venue's book row: held until its window is published
+            pts = pend_put_nb(pq, V, inst_venue[inst], row)
+            if pts < 0:
+                S[S_NEED_PEND] = 1
+                break
+            S[S_NPEND] += 1
+            if pts < pstop:
+                pstop = pts
+            li += 1
+            events += 1
+        elif kind == EK_TRADE:
+            li += 1
+            events += 1
             tr = trd[ntr]
             tr.ts = row.local_ts
             tr.exch_ts = row.exch_ts
@@ -621,55 +773,11 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                 status = ST_TRADE
                 break
         else:
-            # local_row_nb, written out (see exch_batch_nb)
-            changed = False
-            side = np.int64(row.side)
-            if kind == EK_DELTA:
-                if side != 0:
-                    b = book_row_nb(inst, side, 1)
-                    key = side_key_nb(side, np.int64(row.price))
-                    qty = np.int64(row.qty)
-                    n = cnt[b]
-                    pos = find_nb(kx, b, n, key)
-                    if pos < n and kx[b, pos] == key:
-                        if qty > 0:
-                            changed = qt[b, pos] != qty
-                            qt[b, pos] = qty
-                        else:
-                            for k in range(pos, n - 1):
-                                kx[b, k] = kx[b, k + 1]
-                                qt[b, k] = qt[b, k + 1]
-                            cnt[b] = n - 1
-                            changed = True
-                    elif qty > 0:
-                        for k in range(n, pos, -1):
-                            kx[b, k] = kx[b, k - 1]
-                            qt[b, k] = qt[b, k - 1]
-                        kx[b, pos] = key
-                        qt[b, pos] = qty
-                        cnt[b] = n + 1
-                        changed = True
-                        if n + 1 > maxcnt:
-                            maxcnt = n + 1
-            elif kind == EK_SNAP_BEGIN:
-                if side >= 0:
-                    b = book_row_nb(inst, 1, 1)
-                    changed = changed or cnt[b] > 0
-                    cnt[b] = 0
-                if side <= 0:
-                    b = book_row_nb(inst, -1, 1)
-                    changed = changed or cnt[b] > 0
-                    cnt[b] = 0
-                insnap[2 * inst + 1] = 1
-            elif kind == EK_SNAP_END:
-                insnap[2 * inst + 1] = 0
-                changed = True
-            elif kind == EK_CLEAR:
-                b = book_row_nb(inst, 1, 1)
-                b2 = book_row_nb(inst, -1, 1)
-                changed = cnt[b] > 0 or cnt[b2] > 0
-                cnt[b] = 0
-                cnt[b2] = 0
+            li += 1
+            events += 1
+            changed, grown = local_book_row_nb(kx, qt, cnt, insnap, row)
+            if grown > maxcnt:
+                maxcnt = grown
             if run_inst < 0:
                 run_inst = inst
                 run_ts = t
@@ -792,7 +900,7 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
 def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
            inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
            trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
-           trig=None):
+           trig=None, pq=None):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
 
     Optional (the compiled-strategy loop, venues/sim/compiled_nb.py): with `col_n` given,
@@ -808,6 +916,9 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
     instrument; a local trade or top of book that touches one wakes as ST_TRADE / ST_BOOK
     even when the strategy did not subscribe (the session routes it to the contingent
     manager). Omitted, numba prunes the checks.
+
+    Optional `pq` (EVENT_DTYPE, n_venues x ring capacity): the held book rows of venues that
+    conflate their depth (module doc "Depth conflation"). Omitted, numba prunes it.
     """
     # flat arguments keep numba's dispatch cheap (typing a tuple of arrays is slow);
     # the bundles are built here once per call
@@ -830,6 +941,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
             return ST_NEED_TRADE_SPACE
         if S[S_NFREE] == 0:
             return ST_NEED_ORDER_SLOTS
+        if pq is not None and S[S_NEED_PEND] != 0:
+            return ST_NEED_PEND_SPACE
         for v in range(nv):
             if V[v, VF_LAT_N] > 0 and V[v, VF_LAT_N] - V[v, VF_LAT_POS] < (
                     S[S_MAXCNT] + 2 * S[S_NACT] + 16):
@@ -846,7 +959,14 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
         # ---- a pending run of local book rows ends when the next row is not part of it
         if S[S_RUN_INST] >= 0:
             cont = False
-            if li < nbuf:
+            if pq is not None and S[S_RUN_PEND] != 0:
+                # a run of published rows goes on while its venue's next held row has its
+                # (time, instrument)
+                pt, pv = pend_next_nb(pq, V)
+                if pv == S[S_RUN_PV] and pt == S[S_RUN_TS]:
+                    pcap = pq.shape[0] // nv
+                    cont = np.int64(pq[pv * pcap + V[pv, VF_PHEAD] % pcap].instrument) == S[S_RUN_INST]
+            elif li < nbuf:
                 nx = buf[li]
                 cont = (nx.local_ts == S[S_RUN_TS] and np.int64(nx.instrument) == S[S_RUN_INST]
                         and is_book_kind_nb(np.int64(nx.kind)))
@@ -855,6 +975,7 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
             if not cont:
                 inst = S[S_RUN_INST]
                 S[S_RUN_INST] = -1
+                S[S_RUN_PEND] = 0
                 nbbo0 = S[S_NBBO]
                 S[S_NBBO] = finish_run_nb(kx, qt, cnt, bbo, lastbbo, S[S_NBBO], inst, S[S_RUN_TS],
                                           run_exch[0])
@@ -874,6 +995,13 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
         if li < nbuf:
             lt = buf[li].local_ts
             lp = P_LOCAL_ROW
+        pstop = INF_TS
+        pv_best = np.int64(-1)
+        if pq is not None and S[S_NPEND] > 0:
+            pstop, pv_best = pend_next_nb(pq, V)
+            if before_nb(pstop, P_PENDING, lt, lp):
+                lt = pstop
+                lp = P_PENDING
         nresp = S[S_NRESP]
         k_best = -1
         if nresp > 0:
@@ -960,7 +1088,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                     v = ev
                     st = batch_nb(buf, nbuf, done, np.True_, v, e2t, e2p, rstop_t, t_bound, V[v, VF_EMIN],
                                   inst_venue, xinst, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim,
-                                  bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf, trig)
+                                  bbo, lastbbo, trd, wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf, trig,
+                                  pq, pstop)
                     if st >= 0:
                         return st
                     continue
@@ -1004,7 +1133,7 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
         if local_unknown and lower <= t_bound and before_nb(lower, P_LOCAL_ROW, lt, lp):
             return ST_NEED_DATA
         if lt > t_bound or lt == INF_TS:  # nothing left locally: an unbounded run ends here
-            if done and li >= nbuf and S[S_NREQ] == 0 and S[S_NRESP] == 0:
+            if done and li >= nbuf and S[S_NREQ] == 0 and S[S_NRESP] == 0 and (pq is None or S[S_NPEND] == 0):
                 all_done = True
                 for v in range(nv):
                     if V[v, VF_XI] < nbuf and V[v, VF_DORMANT] == 0:
@@ -1048,6 +1177,45 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
             S[S_WAKE_TS] = lt
             S[S_WAKE_INST] = np.int64(out_rec[0].instrument)
             return ST_ORDER
+        if pq is not None and lp == P_PENDING:
+            # published book rows: the venue's held rows of this (time, instrument), applied
+            # to the local book as one run (one on_book per published diff)
+            pcap = pq.shape[0] // nv
+            base = pv_best * pcap
+            h0 = V[pv_best, VF_PHEAD]
+            h = h0
+            tail = V[pv_best, VF_PTAIL]
+            pinst = np.int64(pq[base + h % pcap].instrument)
+            changed = False
+            while h < tail:
+                prow = pq[base + h % pcap]
+                if prow.local_ts != lt or np.int64(prow.instrument) != pinst:
+                    break
+                if S[S_MAXCNT] >= kx.shape[1]:
+                    S[S_NEED_BOOK] = 1  # the top of the loop asks for room; the rest stays held
+                    break
+                ch, grown = local_book_row_nb(kx, qt, cnt, insnap, prow)
+                if ch:
+                    changed = True
+                if grown > S[S_MAXCNT]:
+                    S[S_MAXCNT] = grown
+                run_exch[0] = prow.exch_ts
+                h += 1
+            if h == h0:
+                continue
+            V[pv_best, VF_PHEAD] = h
+            S[S_NPEND] -= h - h0
+            if lt > S[S_NOW]:
+                S[S_NOW] = lt
+            if S[S_RUN_INST] < 0:
+                S[S_RUN_INST] = pinst
+                S[S_RUN_TS] = lt
+                S[S_RUN_CHANGED] = 1 if changed else 0
+                S[S_RUN_PEND] = 1
+                S[S_RUN_PV] = pv_best
+            elif changed:
+                S[S_RUN_CHANGED] = 1
+            continue
         row = buf[li]
         if EK_L3_FIRST <= np.int64(row.kind) <= EK_L3_LAST:
             inst = np.int64(row.instrument)
@@ -1077,15 +1245,15 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                 bv = IM1  # dormant: local rows only
             st = batch_nb(buf, nbuf, done, np.False_, bv, nr_t, nr_p, rstop_t, t_bound, V[0, VF_EMIN], inst_venue,
                           xinst, S, V, kx, qt, cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd,
-                          wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf, trig)
+                          wake_book, wake_trade, run_exch, book, ords, rsp, l3, Vf, trig, pq, pstop)
         else:
             st = batch_nb(buf, nbuf, done, np.False_, IM1, et, ep, rstop_t, t_bound, I0, inst_venue, xinst, S, V,
                           kx, qt,
                           cs, cnt, insnap, inst_nact, olim, bbo, lastbbo, trd, wake_book,
-                          wake_trade, run_exch, book, ords, rsp, l3, Vf, trig)
+                          wake_trade, run_exch, book, ords, rsp, l3, Vf, trig, pq, pstop)
         if st >= 0:
             return st
-        if S[S_LI] == li and S[S_NEED_BOOK] == 0 and S[S_NBBO] < bbo.shape[0] and (
+        if S[S_LI] == li and S[S_NEED_BOOK] == 0 and S[S_NEED_PEND] == 0 and S[S_NBBO] < bbo.shape[0] and (
                 S[S_NTR] < trd.shape[0]):
             return ST_STUCK  # cannot happen; never spin silently if it does
 

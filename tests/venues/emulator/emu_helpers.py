@@ -71,6 +71,19 @@ def step(emu: EmulatorThread, seconds: float) -> int:
     return emu.call(go)
 
 
+def step_to_window_end(emu: EmulatorThread) -> int:
+    """Step a stepped emulator to the end of the open `@depth@100ms` window (a multiple of
+    100 ms of market time), so every change applied so far has been published as a diff."""
+    from venues.emulator.exchange import DEPTH_INTERVAL_NS
+
+    def go(server):
+        clock = server.exchange.clock
+        clock.step_to(-(-clock.now() // DEPTH_INTERVAL_NS) * DEPTH_INTERVAL_NS)
+        server.step()
+        return clock.now()
+    return emu.call(go)
+
+
 def sync_client(emu: EmulatorThread, account: int | str = 0, **extra):
     import ccxt
 

@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import numpy as np
-from emu_helpers import IDS, book_of, pro_client, step
+from emu_helpers import IDS, book_of, pro_client, step, step_to_window_end
 
 from engine.types import EventKind, load_instruments
 from replay import open_source
@@ -24,12 +24,21 @@ def test_depth_stream_rebuilds_the_emulators_book(emu):
     async def run():
         async with pro_client(emu) as ex:
             book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
+            # diffs go out as the market clock passes each window end, i.e. during the step:
+            # the watch waits before the clock moves (a message with no watcher only updates
+            # ccxt's book)
             for _ in range(6):
+                watch = asyncio.ensure_future(ex.watch_order_book("BTC/USDT"))
+                await asyncio.sleep(0.05)
                 await asyncio.to_thread(step, emu, 0.7)
-                book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
+                book = await asyncio.wait_for(watch, 10)
+            # close the open window (if any), so every change applied so far is published;
+            # the burst of diffs a step sends updates ccxt's book after the watch resolved
+            await asyncio.to_thread(step_to_window_end, emu)
             target = (await asyncio.to_thread(book_of, emu, 0))[0]
-            while book["nonce"] < target:
-                book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
+            while ex.orderbooks["BTC/USDT"]["nonce"] < target:
+                await asyncio.sleep(0.05)
+            book = ex.orderbooks["BTC/USDT"].limit()
             return book["nonce"], [list(x) for x in book["bids"]], [list(x) for x in book["asks"]]
 
     nonce, bids, asks = _run(run())

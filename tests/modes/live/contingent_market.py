@@ -17,15 +17,19 @@ HOLD_S = 3600  # market seconds of the flat part before the scripted events
 BTC = "binance:BTC/USDT"
 
 
-def market(events: list[tuple], seconds: int) -> np.ndarray:
+def market(events: list[tuple], seconds: int, after: tuple[int, int] | None = None) -> np.ndarray:
     """Bid 60000.00 / ask 60000.10 (1 or 1.1 BTC, alternating every second so the depth
     stream publishes) for HOLD_S + `seconds` s; `events`: (second after HOLD_S, kind,
-    side, price ticks, qty lots) rows added at their time (a book delta or a trade)."""
+    side, price ticks, qty lots) rows added at their time (a book delta or a trade);
+    `after`: (bid, ask) ticks the book moves to at HOLD_S (the old levels removed)."""
     rows = []
     for s in range(HOLD_S + seconds):
         ts = T0 + s * S
         q = 100_000 + (s % 2) * 10_000
-        rows += [(ts, EventKind.BOOK_DELTA, 1, 6_000_000, q), (ts, EventKind.BOOK_DELTA, -1, 6_000_010, q)]
+        bid, ask = (6_000_000, 6_000_010) if after is None or s < HOLD_S else after
+        if s == HOLD_S and after is not None:
+            rows += [(ts, EventKind.BOOK_DELTA, 1, 6_000_000, 0), (ts, EventKind.BOOK_DELTA, -1, 6_000_010, 0)]
+        rows += [(ts, EventKind.BOOK_DELTA, 1, bid, q), (ts, EventKind.BOOK_DELTA, -1, ask, q)]
     rows += [(T0 + (HOLD_S + at) * S + 1, kind, side, price, qty) for at, kind, side, price, qty in events]
     rows.sort(key=lambda r: r[0])
     out = np.zeros(len(rows), dtype=EVENT_DTYPE)

@@ -25,62 +25,16 @@ import threading
 import time
 from decimal import Decimal
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from contingent_market import Stepper, market
 from emu_helpers import make_emulator, sync_client
 from live_helpers import ROOT, session_config
 
-from engine.types import EVENT_DTYPE, EventKind
 from modes.live import run_live
 from modes.live.replay import replay_session
 
-T0 = 1_704_067_200_000_000_000
-S = 1_000_000_000
-FALL_S = 3600  # market seconds of the flat part
 STRATEGY = str(ROOT / "tests" / "modes" / "live" / "contingent_strategies.py") + ":ArmOnce"
-
-
-def _market() -> list[np.ndarray]:
-    """BTC/USDT bid 60000.00 / ask 60000.10 (1 or 1.1 BTC, alternating every second so the
-    depth stream publishes) for an hour; then bid 59000.00 / ask 59000.10 for 100 s."""
-    rows = []
-    for s in range(FALL_S + 100):
-        ts = T0 + s * S
-        q = 100_000 + (s % 2) * 10_000
-        bid, ask = (6_000_000, 6_000_010) if s < FALL_S else (5_900_000, 5_900_010)
-        if s == FALL_S:
-            rows += [(ts, 1, 6_000_000, 0), (ts, -1, 6_000_010, 0)]
-        rows += [(ts, 1, bid, q), (ts, -1, ask, q)]
-    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for k, (ts, side, price, qty) in enumerate(rows):
-        out[k]["exch_ts"] = out[k]["local_ts"] = ts
-        out[k]["kind"] = EventKind.BOOK_DELTA
-        out[k]["side"], out[k]["price"], out[k]["qty"] = side, price, qty
-    return [out]
-
-
-class _Stepper(threading.Thread):
-    """Moves the stepped emulator's market clock like speed 1; `fall()` jumps past FALL_S."""
-
-    def __init__(self, emu) -> None:
-        super().__init__(daemon=True)
-        self.emu = emu
-        self.stop = threading.Event()
-        self.jump = threading.Event()
-
-    def run(self) -> None:
-        def go(server, jump):
-            clock = server.exchange.clock
-            target = max(clock.now() + S // 10, T0 + (FALL_S + 1) * S if jump else 0)
-            clock.step_to(target)
-            server.step()
-        while not self.stop.is_set():
-            try:
-                self.emu.call(lambda server: go(server, self.jump.is_set()))
-            except RuntimeError:  # the emulator stopped (the test ended)
-                return
-            time.sleep(0.1)
 
 
 def _audit(run):
@@ -101,8 +55,10 @@ def _wait(what, check, timeout):
 
 
 def test_armed_contingent_orders_survive_a_killed_session(tmp_path, alice_env):
-    with make_emulator(tmp_path / "emu", stepped=True, source=_market(), ids=("binance:BTC/USDT",)) as emu:
-        stepper = _Stepper(emu)
+    # at HOLD_S the book falls to bid 59000.00 / ask 59000.10
+    source = [market([], 100, after=(5_900_000, 5_900_010))]
+    with make_emulator(tmp_path / "emu", stepped=True, source=source, ids=("binance:BTC/USDT",)) as emu:
+        stepper = Stepper(emu)
         stepper.start()
         try:
             _scenario(emu, stepper, tmp_path)
@@ -158,7 +114,7 @@ balances = {{ USDT = "10000000", BTC = "100" }}
     _wait("the second session to restore", lambda: "error" in result or any(
         r.get("action") == "contingent_restored" for r in _audit(run2)), 60)
     assert "error" not in result, result.get("error")
-    stepper.jump.set()  # the market falls through both triggers
+    stepper.play.set()  # the market falls through both triggers
     thread.join(120)
     assert "error" not in result, result.get("error")
 

@@ -244,14 +244,12 @@ class RiskEngine:
         self._band_num = self._band_den = 0
         self._lim_total_open = -1
         self._lim_venue = -1
-        self._bound: list[tuple[int, int, int, int, int, int, int, list[int]]] = []
+        self._bound: list[tuple[int, int, int]] = []
         # config values as ints for check_submit (-1 = off)
         self._reduce_only = config.reduce_only
         self._max_open_orders = _OFF if config.max_open_orders is None else config.max_open_orders
         self._max_orders_per_second = config.max_orders_per_second or 0  # 0 = off
         self._band_den10k = 0
-        self._totals_pos_on = self._totals_open_on = False
-        self._lim_venue_on = _OFF
 
     # -- the original six -----------------------------------------------------------------
     @property
@@ -340,13 +338,15 @@ class RiskEngine:
         approval; the caller decides it) or None. Units: lots, ticks (0 = market),
         `open_orders` excluding this one.
 
-        Why a second copy of the rules: at 20-60 ns per Python line or call, the three calls
-        with keywords, their repeated lookups and per-limit "is it on" tests were half of a
-        ~3 us check (issue 13 asks p99 < 5 us with every limit on). Here the usual case
-        (state active, no bypass, not reduce-only) runs in one frame on per-instrument bounds
-        precomputed by `bind`, where a limit that is off is `_OFF`, a bound no value reaches;
-        every other case goes to `submit_reference`. tests/engine/test_risk_fused.py checks
-        both give the same verdicts and side effects on random books, positions and configs."""
+        Why a second copy of the six original limits and the approval threshold: at 20-60 ns
+        per Python line or call, the three calls with keywords, their repeated lookups and
+        per-limit "is it on" tests were half of a ~3 us check (issue 13 asks p99 < 5 us with
+        every limit on). Here the usual case (state active, no bypass, not reduce-only) runs
+        them in one frame on per-instrument bounds precomputed by `bind`, where a limit that
+        is off is `_OFF`, a bound no value reaches; the exposure limits are `check_exposure`
+        itself (one positional call); every other case goes to `submit_reference`.
+        tests/engine/test_risk_fused.py checks both give the same verdicts and side effects
+        on random books, positions, holds, configs, states and rate windows."""
         bid, bid_qty, ask, ask_qty = self._tops[index]()
         if bid_qty > 0 and ask_qty > 0:
             mid2 = bid + ask
@@ -355,7 +355,7 @@ class RiskEngine:
             mid2 = 0
         if self.state is not _ACTIVE or self.bypass or reduce_only or self._reduce_only:
             return self.submit_reference(index, now, side, lots, price_ticks, open_orders, reduce_only, mid2)
-        lim_value2, lim_lots, lim_approval2, lim_pos, lim_open, weight_i, venue, others = self._bound[index]
+        lim_value2, lim_lots, lim_approval2 = self._bound[index]
         p = self._positions[index].lots
         value2 = 2 * lots * price_ticks if price_ticks else lots * mid2
         if value2 > lim_value2:
@@ -378,63 +378,10 @@ class RiskEngine:
             if len(window) >= cap:
                 return _C.ORDER_RATE
             window.append(now)
-        if self._exposure_on:  # check_exposure
-            value_mid2 = mid2 or self._mid2[index]
-            if value_mid2 == 0:
-                if price_ticks <= 0:
-                    return _C.NO_MARK
-                value_mid2 = 2 * price_ticks
-            buys, sells = self._buys, self._sells
-            b, s = buys[index], sells[index]
-            up, down = p + b, s - p
-            up, down = (up if up >= 0 else -up), (down if down >= 0 else -down)
-            if side > 0:
-                grown = p + b + lots
-                grown = grown if grown >= 0 else -grown
-                after = grown if grown > down else down
-            else:
-                grown = s + lots - p
-                grown = grown if grown >= 0 else -grown
-                after = up if up > grown else grown
-            increases = after > (up if up > down else down)
-            if increases and after * value_mid2 > lim_pos:
-                return _C.MAX_POSITION_NOTIONAL
-            open_lots = b + s + lots
-            if lots > 0 and open_lots * value_mid2 > lim_open:
-                return _C.MAX_OPEN_NOTIONAL
-            check_total = increases and self._totals_pos_on
-            check_open = lots > 0 and self._totals_open_on
-            if check_total or check_open:
-                weight, venue_of, positions, tops, mids = (self._weight, self._venue_of, self._positions,
-                                                           self._tops, self._mid2)
-                value_mid2 *= weight_i
-                total = venue_total = after * value_mid2
-                open_total = open_lots * value_mid2
-                for j in others:
-                    pj, bj, sj = positions[j].lots, buys[j], sells[j]
-                    if pj == 0 and bj == 0 and sj == 0:
-                        continue
-                    bid, bid_qty, ask, ask_qty = tops[j]()
-                    if bid_qty > 0 and ask_qty > 0:
-                        mids[j] = bid + ask
-                    m = mids[j]
-                    if m == 0:
-                        return _C.NO_MARK
-                    m *= weight[j]
-                    up, down = pj + bj, sj - pj
-                    up, down = (up if up >= 0 else -up), (down if down >= 0 else -down)
-                    value = (up if up > down else down) * m
-                    total += value
-                    if venue_of[j] == venue:
-                        venue_total += value
-                    open_total += (bj + sj) * m
-                if check_total:
-                    if total > self._lim_total_pos:
-                        return _C.MAX_TOTAL_POSITION_NOTIONAL
-                    if venue_total > self._lim_venue_on:
-                        return _C.MAX_VENUE_EXPOSURE
-                if check_open and open_total > self._lim_total_open:
-                    return _C.MAX_TOTAL_OPEN_NOTIONAL
+        if self._exposure_on:
+            reason = self.check_exposure(index, side, lots, price_ticks, mid2)
+            if reason is not None:
+                return reason
         if value2 >= lim_approval2 and value2 > 0:
             return APPROVAL
         return None
@@ -536,12 +483,8 @@ class RiskEngine:
         # check_submit: an instrument's bounds in one tuple, a limit that is off as _OFF
         def on(values: list[int]) -> list[int]:
             return [_OFF if v < 0 else v for v in values]
-        self._bound = list(zip(on(self._lim_notional2), on(self._lim_lots), on(self._lim_approval2),
-                               on(self._lim_pos), on(self._lim_open), self._weight, self._venue_of, self._others,
-                               strict=True))
+        self._bound = list(zip(on(self._lim_notional2), on(self._lim_lots), on(self._lim_approval2), strict=True))
         self._band_den10k = 10000 * self._band_den
-        self._totals_pos_on, self._totals_open_on = self._lim_total_pos >= 0, self._lim_total_open >= 0
-        self._lim_venue_on = _OFF if self._lim_venue < 0 else self._lim_venue
 
     def hold(self, key: str, instrument_index: int, side: int, lots: int) -> None:
         """Count `lots` (>= 0) on `side` of an instrument as exposure under `key` (an order's

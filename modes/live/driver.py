@@ -228,7 +228,7 @@ class LiveDriver:
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None)
             self.recorder.audit = built.audit
-            self.saver = live_resume.StateSaver(self.out, mode, config_to_json(self.config))
+            self.saver = live_resume.StateSaver(self.out, mode, config_to_json(self.config)) if mode != "paper" else None
             built.session.attach_control(self.out)  # the operator's inbox: RUN/control (tickparity kill|approve|resume)
             self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
                                    "config": config_to_json(self.config),
@@ -407,7 +407,8 @@ class LiveDriver:
             record.update(extra)
         self.recorder.journal(record)
         run_step(self.built, record, reports)
-        self.saver.maybe_save(self.built.session)  # RUN/contingent.json, for a restart
+        if self.saver is not None:  # testnet/live: RUN/contingent.json, for a restart
+            self.saver.maybe_save(self.built.session)
         self.recorder.maybe_flush(now)
 
     def _guarded_step(self, now: int, **kw: Any) -> None:

@@ -29,7 +29,7 @@ are adopted into the OMS (`adopt`) before any new order; others are reported, ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -111,17 +111,21 @@ def _order_text(price: int, qty: int, filled: int, inst: Instrument) -> str:
 
 
 def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, VenueOrderState]], prefix: str,
-                   report: Report, *, looked_up: Mapping[str, VenueOrderState] | None = None) -> list[tuple[Instrument, VenueOrderState]]:
+                   report: Report, *, looked_up: Mapping[str, VenueOrderState] | None = None,
+                   ours: Callable[[str], bool] | None = None) -> list[tuple[Instrument, VenueOrderState]]:
     """Fill `report` with order differences; returns the venue's open orders of ours the OMS
     does not know (adoption candidates at start, differences later).
 
+    An order is ours when its client id carries `prefix`, the OMS holds it, or `ours(id)`
+    says so (the venue orders contingent legs released: `<leg id>.<n>`, whatever the prefix).
     looked_up: the answers of lookups by client id for orders missing from `venue_open`.
     """
     looked_up = looked_up or {}
     at_venue: dict[str, tuple[Instrument, VenueOrderState]] = {}
     unknown: list[tuple[Instrument, VenueOrderState]] = []
     for inst, state in venue_open:
-        if not state.client_id.startswith(prefix):
+        cid = state.client_id
+        if not (cid.startswith(prefix) or cid in oms.by_client or (ours is not None and ours(cid))):
             report.foreign.append(f"{inst.id} {state.client_id} (venue id {state.venue_order_id})")
             continue
         at_venue[state.client_id] = (inst, state)
@@ -260,15 +264,22 @@ class Reconciler:
               positions: Mapping[str, Decimal] | None = None) -> Report:
         s = self.session
         report = Report(at)
-        unknown = compare_orders(s.oms, venue_open, self.prefix, report, looked_up=looked_up)
+        contingent = s.contingent
+        unknown = compare_orders(s.oms, venue_open, self.prefix, report, looked_up=looked_up,
+                                 ours=contingent.is_child)
         for inst, state in unknown:
             if at == "start" and sides and state.client_id in sides:
-                adopt(s, inst, state, sides[state.client_id])
+                order = adopt(s, inst, state, sides[state.client_id])
                 report.adopted.append(state.client_id)
+                contingent.adopted(order)  # a restored leg's venue order: fills it missed count
             else:
                 report.differences.append(Difference(
                     "order", state.client_id, "unknown to the OMS",
                     f"{state.status.name} " + _order_text(state.price, state.qty, state.filled, inst)))
+        if at == "start":  # a restored working leg whose venue order is no longer open
+            for leg_id, cid in contingent.orphans():
+                report.differences.append(Difference(
+                    "order", cid, f"working (contingent {leg_id}, restored)", "not open at the venue"))
         # a balance read can race fills still on their way (the venue moved between its
         # answer and their merge): a balance difference counts only when the next check
         # finds the same amount missing; until then it is pending (the caller checks again)

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import StrategyError
-from engine.risk import RiskState
+from engine.risk import APPROVAL, RiskState
 from engine.types import OrderStatus
 from engine.types.orders import ReasonCode
 from engine.views import Event
@@ -61,25 +61,22 @@ class RiskGuard:
         risk.bind([session.instruments[i] for i in ids], [session.ledger.positions[i] for i in ids],
                   [_top(session, i) for i in ids])
         risk.emit = lambda now, action, fields: session.audit.write(now, "risk", action=action, **fields)
+        self._check_submit = risk.check_submit  # the hot path's bound method and open-order set
+        self._open_nos = session.oms.open_nos
 
     # -- before sending ---------------------------------------------------------------------
     def pre_submit(self, order: Order, *, now: int, side: int, reduce_only: bool) -> str | None:
         """A risk reason, PENDING_APPROVAL, or None (send it) for a new PENDING order (its
         lots and ticks; ticks 0 = market). Counts refusals by reason."""
-        risk = self.risk
-        index = order.instrument_index
-        mid2 = risk.mid2_now(index)
-        reason: str | None = risk.check_lots(
-            index, now=now, side=side, lots=order.qty, price_ticks=order.price, mid2=mid2,
-            position_lots=risk.position_lots(index), open_orders=len(self.session.oms.open_nos) - 1,
-            reduce_only=reduce_only,
-        ) or risk.check_exposure(index, side, order.qty, order.price, mid2)
-        if reason is None and risk.needs_approval_lots(index, order.qty, order.price, mid2):
+        reason: str | None = self._check_submit(order.instrument_index, now, side, order.qty, order.price,
+                                                len(self._open_nos) - 1, reduce_only)
+        if reason is None:
+            return None
+        if reason == APPROVAL:
             reason = self._approval(order, now)
-            if reason == PENDING_APPROVAL:
+            if reason is None or reason == PENDING_APPROVAL:
                 return reason
-        if reason is not None:
-            risk.refused(reason)
+        self.risk.refused(reason)
         return reason
 
     def _approval(self, order: Order, now: int) -> str | None:

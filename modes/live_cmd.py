@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter override")
         p.add_argument("--no-report", action="store_true", help="skip the HTML report")
         p.add_argument("--no-health", action="store_true", help="no live health table on the console")
+        if mode != "paper":
+            p.add_argument("--resume", metavar="RUN_DIR", help="take over the contingent orders (armed stops, "
+                           "brackets...) a previous session of this account left in RUN_DIR "
+                           "(docs/contingent-orders.md, Restart)")
         p.set_defaults(func=_cmd_session, mode=mode)
     r = sub.add_parser("replay", help="re-run a recorded paper/testnet/live session and compare",
                        description="Re-run a recorded session deterministically: identical orders, fills and "
@@ -61,7 +65,7 @@ def _cmd_session(args: argparse.Namespace) -> int:
         return input(prompt)
 
     out = run_live(config, args.mode, args.out, duration_s=args.duration, health=False if args.no_health else None,
-                   confirm=ask, write_html=not args.no_report)
+                   confirm=ask, write_html=not args.no_report, resume=getattr(args, "resume", None))
     print(f"run directory: {out}")
     if (out / "report.html").exists():
         print(f"report: {out / 'report.html'}")

@@ -112,6 +112,9 @@ class ContingentManager:
         self._next_id = 1
         self._cancelling = False  # the manager itself is cancelling a venue order (session.cancel hook)
         self._venue_of = [session.venues[session.instruments[i].venue] for i in session._ids]  # per index
+        #: bumped whenever `state()` would change (a live driver saves the state when it moved)
+        self.changes = 0
+        self._live_filled: dict[str, int] = {}  # restored: venue client id -> lots it had filled
 
     # -- ids ----------------------------------------------------------------------------
     def owns(self, client_id: str) -> bool:
@@ -322,6 +325,7 @@ class ContingentManager:
                                     reference=_s(self._price(leg, ref)))
             mark = trail(leg.side, leg.watermark, ref)
             if mark != leg.watermark or leg.trigger is None:
+                self.changes += 1
                 leg.watermark = mark
                 leg.trigger = trailing_trigger(leg.side, mark, leg.trailing_amount, leg.trailing_bps)
         assert leg.trigger is not None
@@ -411,6 +415,7 @@ class ContingentManager:
         if remaining <= 0:
             return
         leg.state = State.WORKING
+        self.changes += 1
         client_id = leg.id if leg.kind in _PLAIN else f"{leg.id}.{len(leg.orders) + 1}"
         leg.orders.append(client_id)
         leg.live = client_id
@@ -454,6 +459,7 @@ class ContingentManager:
             self._order_ended(leg, order.client_id, _END_STATE[order.status], order.reason)
 
     def _on_fill(self, leg: Leg, order: Order, lots: int, price: Decimal, fee: Decimal) -> None:
+        self.changes += 1
         qty = leg.instrument.lots_to_qty(lots)
         leg.filled += lots
         leg.notional += price * qty
@@ -720,6 +726,7 @@ class ContingentManager:
         return leg.instrument.ticks_to_price(value) / SCALE[leg.trigger_type]
 
     def _emit(self, leg: Leg, event: Event, fill: tuple[Decimal, Decimal, Decimal] | None = None) -> None:
+        self.changes += 1
         if leg.kind in _PLAIN:  # its venue order's own updates are the leg's
             return
         inst = leg.instrument
@@ -798,9 +805,16 @@ class ContingentManager:
         """
         legs = [_leg_json(leg) for leg in self.legs.values()]
         groups = [asdict(g) for g in self.groups.values()]
+        by_client = self._s.oms.by_client
+        # what each working leg's venue order had filled (lots), so a restart can tell the
+        # fills it missed while no session ran from those the leg already counts
+        live_filled = {leg.live: by_client[leg.live].filled if leg.live in by_client else self._live_filled[leg.live]
+                       for leg in self.legs.values()
+                       if leg.live is not None and (leg.live in by_client or leg.live in self._live_filled)}
         return {"version": _SCHEMA_VERSION, "seq": self._seq, "next_id": self._next_id, "legs": legs,
                 "groups": groups, "last_trade": {self._s._ids[i]: int(self.watch[i, TW_LAST])
-                                                 for i in range(self.watch.shape[0])}}
+                                                 for i in range(self.watch.shape[0])},
+                "live_filled": live_filled}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load what `state` saved into this (empty) manager; re-arms armed orders."""
@@ -829,6 +843,38 @@ class ContingentManager:
                 self.watch[self._s.index[inst_id], TW_LAST] = max(int(last), int(self.watch[self._s.index[inst_id], TW_LAST]))
         for index in range(self.watch.shape[0]):
             self._refresh(index)
+        self._live_filled = {str(k): int(v) for k, v in state.get("live_filled", {}).items()}
+        self.changes += 1
+
+    # -- a warm restart's reconciliation (engine/reconcile.py) ---------------------------
+    def is_child(self, client_id: str) -> bool:
+        """True for a venue order one of our legs released (ours, whatever its prefix)."""
+        return client_id in self.by_order
+
+    def adopted(self, order: Order) -> None:
+        """A restored leg's venue order was found open at the venue and adopted into the OMS
+        (`engine.reconcile.adopt`, as the venue shows it): fills it got while no session ran
+        (its venue filled count beyond what the saved state knew) count for the leg and its
+        group, valued at the order's limit price (the order state carries no fill prices;
+        the ledger already has them: it starts from the venue's balances)."""
+        leg_id = self.by_order.get(order.client_id)
+        if leg_id is None:
+            return
+        leg = self.legs[leg_id]
+        known = self._live_filled.get(order.client_id, 0)
+        missed = order.filled - known
+        self._live_filled[order.client_id] = order.filled
+        if missed > 0 and leg.live == order.client_id and not leg.is_done:
+            self._on_fill(leg, order, missed, order.instrument.ticks_to_price(order.price), Decimal(0))
+            self._s._flush()
+
+    def orphans(self) -> list[tuple[str, str]]:
+        """(leg id, venue client id) of working legs whose venue order the OMS does not
+        hold: after a restart, orders that ended while no session ran (a reconciliation
+        difference: the operator decides, docs/contingent-orders.md "Restart")."""
+        by_client = self._s.oms.by_client
+        return [(leg.id, leg.live) for leg in self.legs.values()
+                if leg.state == State.WORKING and leg.live is not None and leg.live not in by_client]
 
 
 _DECIMAL_FIELDS = ("trailing_bps", "notional", "fees")

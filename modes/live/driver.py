@@ -32,6 +32,7 @@ from engine.errors import ConfigError, StrategyError, TickparityError
 from engine.reconcile import DeadManSwitch
 from modes.backtest import resolve_run
 from modes.console import warn
+from modes.live import resume as live_resume
 from modes.live.build import MODES, build_session, config_to_json, finish
 from modes.live.feed import watch_books, watch_trades
 from modes.live.health import Health
@@ -111,7 +112,8 @@ class LiveDriver:
                  duration_s: float | None = None, health: bool | None = None,
                  confirm: Callable[[str], str] | None = None, write_html: bool = True,
                  reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
-                 on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None) -> None:
+                 on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
+                 resume: str | Path | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         if on_strategy_error not in ("cancel", "keep"):
@@ -139,6 +141,9 @@ class LiveDriver:
                 confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
             self.credentials[venue] = creds
         self.health_on = health
+        # contingent orders a previous session of this account left (modes/live/resume.py)
+        self.resume_from = None if resume is None else str(resume)
+        self.resume_state = None if resume is None else live_resume.load(resume, config_to_json(config), mode)
         self.clock = LiveClock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -244,6 +249,7 @@ class LiveDriver:
                 poll = POLL_S if self.venue_health_poll_s is None else self.venue_health_poll_s
                 self.venue_health = LiveVenueHealth(ccxt_venues, instruments, self._now, poll_s=poll)
                 tasks.extend(asyncio.create_task(c) for c in self.venue_health.tasks())
+            self.saver = live_resume.StateSaver(self.out, mode, config_to_json(self.config)) if mode != "paper" else None
             built.session.attach_control(self.out)  # the operator's inbox: RUN/control (tickparity kill|approve|resume)
             self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
                                    "config": config_to_json(self.config),
@@ -266,6 +272,8 @@ class LiveDriver:
             extra = await self._safety_record(ccxt_venues, "start") if ccxt_venues else None
             if getattr(self, "_contract_lines", None):
                 extra = {**(extra or {}), "contracts": self._contract_lines}
+            if self.resume_state is not None:  # restored in the start step, before its reconciliation
+                extra = (extra or {}) | {"contingent": self.resume_state, "resume_from": self.resume_from}
             self._step(started, start=True, extra=extra)
             self._after_reconcile(ccxt_venues)
             next_periodic = time.monotonic() + self.reconcile_s
@@ -442,6 +450,8 @@ class LiveDriver:
                 record["vh"] = changes  # venue health changes: applied after the step (run_step)
         self.recorder.journal(record)
         run_step(self.built, record, reports)
+        if self.saver is not None:  # testnet/live: RUN/contingent.json, for a restart
+            self.saver.maybe_save(self.built.session)
         self.recorder.maybe_flush(now)
 
     def _guarded_step(self, now: int, **kw: Any) -> None:
@@ -510,6 +520,8 @@ def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:
 
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
     """One recorded step (the live driver and the replay both call this)."""
+    if record.get("contingent") is not None:  # a warm restart: the previous session's contingent orders
+        live_resume.restore(built, record)
     if record.get("c") in ("reconcile", "deadman", "halt"):  # before on_start: adoption comes first
         from modes.live import safety
 
@@ -546,13 +558,17 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
 def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, duration_s: float | None = None,
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
              write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
-             on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None) -> Path:
+             on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
+             resume: str | Path | None = None) -> Path:
     """Run a paper/testnet/live session; returns its run directory (docs/live.md).
 
     A strategy exception in testnet/live stops new submits, cancels the strategy's open
     orders (`on_strategy_error="keep"` leaves them), reconciles, writes the run directory
     and then raises the StrategyError. `venue_health_poll_s`: the venue status poll of the
-    router's venue health (default modes.live.venue_health.POLL_S; 0 = none)."""
+    router's venue health (default modes.live.venue_health.POLL_S; 0 = none). `resume`: the
+    run directory of a previous testnet/live session of the same account whose contingent
+    orders this one takes over (modes/live/resume.py)."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
                       write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
-                      on_strategy_error=on_strategy_error, venue_health_poll_s=venue_health_poll_s).run()
+                      on_strategy_error=on_strategy_error, venue_health_poll_s=venue_health_poll_s,
+                      resume=resume).run()

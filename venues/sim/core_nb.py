@@ -763,7 +763,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
             tr.qty = row.qty
             ntr += 1
             wake = wake_trade[inst]
-            if trig is not None:
+            if trig is not None and row.side != 0:  # a live session's heartbeat (side 0) is no trade
                 if trade_touch_nb(trig, inst, row.price):
                     wake = True
             if wake:

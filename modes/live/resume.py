@@ -1,0 +1,115 @@
+"""Contingent orders across a live warm restart (docs/contingent-orders.md "Restart").
+
+Why: an armed stop lives only in the engine (the venue never sees it until it triggers), so a
+session that stops or crashes must leave it where the next session finds it. A testnet/live
+session saves `ContingentManager.state()` to `RUN/contingent.json` whenever it changed (once
+per step at most, written to a temporary file and renamed, so a crash leaves the previous
+whole file; with the session's mode and venues/accounts, which a resume must match). `tickparity testnet|live --resume PREVIOUS_RUN` reads it and puts it in the
+start step's journal record (`"contingent"`, with `"resume_from"`), so `run_step` restores it
+before the start reconciliation — and `tickparity replay` restores the same state. The
+reconciliation then adopts the restored legs' venue orders it finds open (fills they got
+meanwhile count for their legs) and reports those it does not find (engine/reconcile.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+from engine.types.instrument import decimal_str
+
+STATE_FILE = "contingent.json"
+
+
+def load(previous: str | Path, config_json: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What a previous session of the same account left in its run directory:
+    {"state": the contingent state, "positions": {instrument: [lots, cost units]}}.
+
+    ConfigError (one line naming the file) when `previous` has no (valid) contingent.json,
+    or its session ran in another mode or on other venues/accounts."""
+    prev = Path(previous)
+    if mode == "paper":
+        raise ConfigError(f"--resume {prev}: paper sessions have no venue orders to resume; use testnet or live")
+    path = prev / STATE_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--resume {prev}: no {STATE_FILE} (not a testnet/live run directory, or its session "
+                          "never had a contingent order)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--resume {prev}: {path}: {exc}") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict) or "legs" not in saved["state"]:
+        raise ConfigError(f"--resume {prev}: {path}: not a contingent state")
+    if saved.get("mode") != mode:
+        raise ConfigError(f"--resume {prev}: a {saved.get('mode')} session; this one is {mode}")
+    was, now = saved.get("venues"), _accounts(config_json)
+    if was != now:
+        raise ConfigError(f"--resume {prev}: its venues/accounts {was} differ from this session's {now}")
+    return {"state": saved["state"], "positions": saved.get("positions", {})}
+
+
+def _accounts(config_json: dict[str, Any]) -> dict[str, Any]:
+    """{venue: (url, account)} of a RunConfig's JSON (modes.live.build.config_to_json)."""
+    venues = config_json.get("venues", {}) or {}
+    return {v: [t.get("url"), t.get("account")] for v, t in sorted(venues.items()) if isinstance(t, dict)}
+
+
+class StateSaver:
+    """Writes RUN/contingent.json when the session's contingent state changed."""
+
+    def __init__(self, out: Path, mode: str, config_json: dict[str, Any]) -> None:
+        self.path = Path(out) / STATE_FILE
+        self._saved = -1
+        self._meta = {"mode": mode, "venues": _accounts(config_json)}  # what `load` checks
+
+    def maybe_save(self, session: Any) -> bool:
+        manager = session.contingent
+        if manager.changes == self._saved:
+            return False
+        if not manager.legs and self._saved < 0:
+            return False  # never had one: no file
+        tmp = self.path.with_suffix(".json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self._meta | {"state": manager.state(), "positions": _positions(session)}, f,
+                      separators=(",", ":"), sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._saved = manager.changes
+        return True
+
+
+def _positions(session: Any) -> dict[str, list[int]]:
+    """{instrument: [lots, cost units]} of the session's spot positions that are not flat."""
+    out = {}
+    for inst_id, inst in session.instruments.items():
+        pos = session.ledger.positions.get(inst_id)
+        if pos is not None and not inst.contract and pos.lots:
+            out[inst_id] = [pos.lots, pos.cost]
+    return out
+
+
+def restore(built: Any, record: dict[str, Any]) -> None:
+    """The start step's restore (run_step): the previous session's contingent orders, and
+    its spot positions (lots and cost basis), which its brackets and reduce-only exits
+    protect: a new session's ledger starts flat (its balances come from the venue), so
+    without them a restored stop-loss would be refused as not reducing. Audited."""
+    session = built.session
+    manager = session.contingent
+    saved = record["contingent"]
+    manager.restore(saved["state"])
+    positions = {}
+    for inst_id, (lots, cost) in sorted(saved.get("positions", {}).items()):
+        pos = session.ledger.positions.get(inst_id)
+        if pos is not None and pos.lots == 0 and not session.instruments[inst_id].contract:
+            pos.lots, pos.cost = int(lots), int(cost)
+            positions[inst_id] = decimal_str(pos.qty.normalize())
+    legs = manager.legs.values()
+    session.audit.write(session.clock.now(), "decision", action="contingent_restored",
+                        resume_from=record.get("resume_from"),
+                        armed=[leg.id for leg in legs if leg.state.value == "armed"],
+                        working={leg.id: leg.live for leg in legs if leg.state.value == "working" and leg.live},
+                        positions=positions)

@@ -1,0 +1,79 @@
+"""A hand-made BTC/USDT market for the live contingent-order tests, and a thread that moves a
+stepped emulator's clock like speed 1 until the test lets the scripted part play."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.types import EVENT_DTYPE, EventKind, load_instruments
+
+T0 = 1_704_067_200_000_000_000
+S = 1_000_000_000
+HOLD_S = 3600  # market seconds of the flat part before the scripted events
+BTC = "binance:BTC/USDT"
+
+
+def market(events: list[tuple], seconds: int, after: tuple[int, int] | None = None) -> np.ndarray:
+    """Bid 60000.00 / ask 60000.10 (1 or 1.1 BTC, alternating every second so the depth
+    stream publishes) for HOLD_S + `seconds` s; `events`: (second after HOLD_S, kind,
+    side, price ticks, qty lots) rows added at their time (a book delta or a trade);
+    `after`: (bid, ask) ticks the book moves to at HOLD_S (the old levels removed)."""
+    rows = []
+    for s in range(HOLD_S + seconds):
+        ts = T0 + s * S
+        q = 100_000 + (s % 2) * 10_000
+        bid, ask = (6_000_000, 6_000_010) if after is None or s < HOLD_S else after
+        if s == HOLD_S and after is not None:
+            rows += [(ts, EventKind.BOOK_DELTA, 1, 6_000_000, 0), (ts, EventKind.BOOK_DELTA, -1, 6_000_010, 0)]
+        rows += [(ts, EventKind.BOOK_DELTA, 1, bid, q), (ts, EventKind.BOOK_DELTA, -1, ask, q)]
+    rows += [(T0 + (HOLD_S + at) * S + 1, kind, side, price, qty) for at, kind, side, price, qty in events]
+    rows.sort(key=lambda r: r[0])
+    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    for k, (ts, kind, side, price, qty) in enumerate(rows):
+        out[k]["exch_ts"] = out[k]["local_ts"] = ts
+        out[k]["kind"], out[k]["side"], out[k]["price"], out[k]["qty"] = kind, side, price, qty
+    return out
+
+
+def write_store(path: Path, rows: np.ndarray) -> str:
+    """`rows` as a DuckDB store (what a backtest and the emulator both read); its data spec."""
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    store = open_store(f"duckdb:{path}", create=True)
+    try:
+        with store.begin_import({BTC: StoredInstrument.of(load_instruments()[BTC])}) as tx:
+            tx.append(BTC, rows)
+    finally:
+        store.close()
+    return f"duckdb:{path}"
+
+
+class Stepper(threading.Thread):
+    """Moves a stepped emulator's market clock 100 ms every 100 ms of wall time, never past
+    HOLD_S until `play` is set (then it jumps there and goes on)."""
+
+    def __init__(self, emu) -> None:
+        super().__init__(daemon=True)
+        self.emu = emu
+        self.stop = threading.Event()
+        self.play = threading.Event()
+
+    def run(self) -> None:
+        def go(server, play):
+            clock = server.exchange.clock
+            target = clock.now() + S // 10
+            target = max(target, T0 + HOLD_S * S) if play else min(target, T0 + HOLD_S * S - S // 10)
+            clock.step_to(target)
+            server.step()
+        while not self.stop.is_set():
+            try:
+                play = self.play.is_set()
+                self.emu.call(lambda server, play=play: go(server, play))
+            except RuntimeError:  # the emulator stopped (the test ended)
+                return
+            time.sleep(0.1)

@@ -1,0 +1,146 @@
+"""Contingent orders survive a live warm restart (issue 13; docs/contingent-orders.md "Restart").
+
+A testnet session (`tickparity testnet` in a subprocess, real ccxt against the emulator)
+arms a take-profit (buy if touched) and a bracket whose entry fills at once: its stop-loss is armed in the engine,
+its take-profit rests at the venue. The process is killed (SIGKILL: no shutdown, nothing
+cancelled). A new session on the same account with `--resume` of the first run directory
+restores the contingent orders from that directory, adopts the take-profit it finds open at
+the venue (the start reconciliation is clean; so are the periodic ones, which count the
+contingent child as ours), and when the market falls through both triggers they fire as
+they would have: the stop-loss first (the tie rule), its market sell sized to what the entry
+delivered, the bracket's take-profit cancelled, then the take-profit's market buy. The replay re-runs it.
+
+The emulator's clock is stepped by the test (100 ms of market time every 100 ms, a jump for
+the fall), so the fall comes only after the second session is up, whatever the machine's load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+from contingent_market import Stepper, market
+from emu_helpers import make_emulator, sync_client
+from live_helpers import ROOT, session_config
+
+from modes.live import run_live
+from modes.live.replay import replay_session
+
+STRATEGY = str(ROOT / "tests" / "modes" / "live" / "contingent_strategies.py") + ":ArmOnce"
+
+
+def _audit(run):
+    path = run / "audit.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+
+
+def _wait(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_armed_contingent_orders_survive_a_killed_session(tmp_path, alice_env):
+    # at HOLD_S the book falls to bid 59000.00 / ask 59000.10
+    source = [market([], 100, after=(5_900_000, 5_900_010))]
+    with make_emulator(tmp_path / "emu", stepped=True, source=source, ids=("binance:BTC/USDT",)) as emu:
+        stepper = Stepper(emu)
+        stepper.start()
+        try:
+            _scenario(emu, stepper, tmp_path)
+        finally:
+            stepper.stop.set()
+            stepper.join(5)
+
+
+def _scenario(emu, stepper, tmp_path) -> None:
+    ex = sync_client(emu, "alice")
+    ex.load_markets()
+    btc_before = ex.fetch_balance()["total"]["BTC"]
+    run1, run2 = tmp_path / "run1", tmp_path / "run2"
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'''[run]
+strategy = "{STRATEGY}"
+instruments = ["binance:BTC/USDT"]
+[venues.binance]
+url = "{emu.url}"
+account = "alice"
+api_key_env = "TP_TEST_KEY"
+secret_env = "TP_TEST_SECRET"
+balances = {{ USDT = "10000000", BTC = "100" }}
+''')
+    first = subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out", str(run1),
+                              "--duration", "300", "--no-report", "--no-health"], cwd=ROOT, env=dict(os.environ),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def armed_and_resting():
+            path = run1 / "contingent.json"
+            if not path.is_file():
+                return False
+            legs = {leg["id"]: leg["state"] for leg in json.loads(path.read_text())["state"]["legs"]}
+            open_ids = {o["clientOrderId"] for o in ex.fetch_open_orders("BTC/USDT")}
+            return legs.get("br.sl") == "armed" and legs.get("st") == "armed" and "br.tp" in open_ids
+        _wait("the first session to arm its triggers and rest its take-profit", armed_and_resting, 90)
+    finally:
+        first.send_signal(signal.SIGKILL)  # a crash: no shutdown, nothing cancelled
+        first.wait(10)
+    saved = json.loads((run1 / "contingent.json").read_text())["state"]
+    assert saved["live_filled"]["br.tp"] == 0  # what the take-profit had filled when the session died
+
+    result: dict = {}
+
+    def second():
+        try:
+            result["out"] = run_live(session_config(emu, strategy=STRATEGY), "testnet", run2, duration_s=15,
+                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
+        except BaseException as exc:  # reported by the test thread
+            result["error"] = exc
+    thread = threading.Thread(target=second)
+    thread.start()
+    _wait("the second session to restore", lambda: "error" in result or any(
+        r.get("action") == "contingent_restored" for r in _audit(run2)), 60)
+    assert "error" not in result, result.get("error")
+    stepper.play.set()  # the market falls through both triggers
+    thread.join(120)
+    assert "error" not in result, result.get("error")
+
+    audit = _audit(run2)
+    (restored,) = [r for r in audit if r.get("action") == "contingent_restored"]
+    assert restored["resume_from"] == str(run1)
+    assert sorted(restored["armed"]) == ["br.sl", "st"] and restored["working"] == {"br.tp": "br.tp"}
+    checks = [r for r in audit if r["type"] == "reconcile"]
+    assert checks[0]["at"] == "start" and checks[0]["adopted"] == ["br.tp"] and checks[0]["foreign"] == []
+    assert len(checks) >= 2 and all(r["ok"] for r in checks), [r["differences"] for r in checks]
+    # one market event touches both: the stop wins the tie (docs/contingent-orders.md)
+    assert [r["id"] for r in audit if r.get("action") == "trigger"] == ["br.sl", "st"]
+    assert restored["positions"] == {"binance:BTC/USDT": "0.01"}
+    assert not any(r.get("action") in ("contingent", "contingent_group") for r in audit)  # nothing armed anew
+    # the strategy saw them at on_start (ctx.contingent_orders: emulated orders not yet final)
+    assert [r["ids"] for r in audit if r.get("action") == "resumed"] == ["br.sl,st"]
+    orders = {r["client_id"]: r for r in pq.read_table(run2 / "orders.parquet").to_pylist()}
+    def row(cid):
+        o = orders[cid]
+        return o["side"], o["type"], Decimal(o["qty"]), o["status"]
+    assert row("st.1") == ("buy", "market", Decimal("0.005"), "filled")
+    assert row("br.sl.1") == ("sell", "market", Decimal("0.00999"), "filled"), {k: v for k, v in orders["br.sl.1"].items() if v is not None}
+    assert orders["br.tp"]["status"] == "cancelled"
+    assert "br.entry" not in orders  # nothing sent again
+    assert ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "br.tp"})["status"] == "canceled"
+    # bought 0.01 and 0.005 (10 bps taker fee in BTC: 0.00001 and 0.000005), sold 0.00999
+    btc_after = ex.fetch_balance()["total"]["BTC"]
+    assert round(btc_after - btc_before, 8) == round(0.01 - 0.00001 + 0.005 - 0.000005 - 0.00999, 8)
+    assert replay_session(run2, tmp_path / "replay").difference is None

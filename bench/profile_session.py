@@ -89,7 +89,7 @@ class Attribution:
         clock, stack = self._clock, self.stack
 
         def timed(*args, **kwargs):
-            if not stack:
+            if not stack or stack[-1][0] == part:  # outside an event, or within the same part
                 return fn(*args, **kwargs)
             self.calls += 1
             frame = [part, 0]
@@ -124,10 +124,11 @@ class Attribution:
         def noop():
             return None
 
-        wrapped = self.wrap_part("session", noop)
-        saved = (self.stack, self._current, self.calls)
-        self.stack, self._current = [["session", 0]], defaultdict(int)
-        clock = time.perf_counter_ns
+        probe = Attribution()  # its own stack: inside an event, in another part
+        probe.stack.append(["session", 0])
+        probe._current = defaultdict(int)
+        wrapped = probe.wrap_part("probe", noop)
+        clock = time.process_time_ns
         best = []
         for _ in range(5):
             t0 = clock()
@@ -138,7 +139,6 @@ class Attribution:
                 noop()
             t2 = clock()
             best.append(((t1 - t0) - (t2 - t1)) / repeat)
-        self.stack, self._current, self.calls = saved
         return float(np.median(best))
 
     def summary(self) -> dict[str, Any]:
@@ -153,13 +153,20 @@ class Attribution:
             by_entry[name].append(dt / 1e3)
         out["by_entry"] = {k: {"count": len(v), "p50_us": float(np.median(v)), "mean_us": float(np.mean(v))}
                            for k, v in by_entry.items()}
+        # means over the events up to the p99 of the inclusive time: on a shared machine the
+        # slowest 1% are preemptions (milliseconds), which would dominate a plain mean
+        keep = incl <= np.percentile(incl, 99) if n else np.zeros(0, dtype=bool)
+        out["trimmed_mean_us"] = float(incl[keep].mean()) if n else 0.0
         parts = {}
         for part in PARTS:
             vals = np.array([p.get(part, 0) for p in self.parts], dtype=np.float64) / 1e3
             ran = vals[vals > 0]
-            parts[part] = {"mean_us": float(vals.mean()) if n else 0.0,
+            parts[part] = {"mean_us": float(vals[keep].mean()) if n else 0.0,
                            "p50_when_run_us": float(np.median(ran)) if len(ran) else 0.0,
                            "share_of_events": len(ran) / max(n, 1)}
+        total = sum(v["mean_us"] for v in parts.values()) or 1.0
+        for v in parts.values():
+            v["share_of_time"] = v["mean_us"] / total
         out["parts"] = parts
         return out
 
@@ -227,6 +234,60 @@ def cprofile_run(feed: np.ndarray, work: Path, top: int = 25) -> dict[str, Any]:
             "top": [{"tottime_s": tt, "cumtime_s": ct, "calls": nc, "function": f} for tt, ct, nc, f in rows[:top]]}
 
 
+# the phases of `tickparity backtest` with a compiled strategy, by the function that runs each
+# (cumulative time: a phase includes what it calls)
+PHASES = (
+    ("whole run_backtest", "modes/backtest.py", "run_backtest"),
+    ("compiled loop: numba loop + the session replay it calls", "modes/backtest_compiled.py", "run"),
+    ("session replay of the loop's log (OMS, ledger, audit, recorder)", "modes/backtest_compiled.py", "replay"),
+    ("  of which audit records (JSON + SHA-256 + write)", "engine/audit.py", "write"),
+    ("  of which recorder rows (fills, equity)", "engine/output.py", "fill"),
+    ("  of which equity samples", "engine/session.py", "sample_equity"),
+    ("opening the Parquet store (metadata, counts)", "replay/source.py", "open_source"),
+    ("run directory: orders/fills/equity/bbo/trades Parquet + JSON", "engine/output.py", "finish"),
+    ("run directory: top-of-book / trade tapes (Parquet, during the run)", "engine/output.py", "_flush_market"),
+    ("numba cache load (warmup)", "venues/sim/__init__.py", "warmup"),
+)
+
+
+def cprofile_compiled_e2e(feed: np.ndarray, work: Path, top: int = 20) -> dict[str, Any]:
+    """`tickparity backtest` of the compiled market maker (bench_sim.ours_backtest_e2e: Parquet
+    store in, run directory and audit log out) under cProfile: cumulative time per phase
+    (PHASES), tottime per file group, top functions. Also times the same run without cProfile."""
+    import cProfile
+    import pstats
+
+    from bench import bench_sim
+
+    spec = bench_sim.write_store(feed, work / "feed_parquet")
+    first = int(feed["exch_ts"][0])
+    bench_sim.ours_backtest_e2e(spec, work, True, first)  # numba cache, imports
+    plain = bench_sim.ours_backtest_e2e(spec, work, True, first)
+    prof = cProfile.Profile()
+    prof.enable()
+    bench_sim.ours_backtest_e2e(spec, work, True, first)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    phases = []
+    for label, file, func in PHASES:
+        cum = sum(ct for (f, _line, fn), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
+                  if fn == func and f.replace("\\", "/").endswith(file))
+        phases.append({"phase": label, "cumtime_s": cum})
+    by = {ph["phase"]: ph["cumtime_s"] for ph in phases}
+    loop = by[PHASES[1][0]] - by[PHASES[2][0]]
+    phases.insert(2, {"phase": "  numba loop alone (venue + strategy + risk; feed chunks read in it)", "cumtime_s": loop})
+    groups: dict[str, float] = defaultdict(float)
+    rows = []
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+        groups[_group(file)] += tt
+        rows.append((tt, ct, nc, f"{_short(file)}:{line}({func})"))
+    rows.sort(reverse=True)
+    return {"uninstrumented_wall_s": plain.seconds, "uninstrumented_cpu_s": plain.cpu, "events": plain.events,
+            "counts": plain.counts, "phases": phases,
+            "groups": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
+            "top": [{"tottime_s": tt, "cumtime_s": ct, "calls": nc, "function": f} for tt, ct, nc, f in rows[:top]]}
+
+
 _GROUPS = (("engine/risk", "risk"), ("engine/oms", "OMS"), ("engine/ledger", "ledger"),
            ("engine/audit", "audit"), ("engine/fees", "ledger"), ("venues/simulated", "venue adapter"),
            ("venues/sim/", "venue adapter (SimCore)"), ("engine/output", "recorder"),
@@ -258,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="feed rows (default 1M, the race's --quick)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cprofile", action="store_true", help="also run under cProfile (file groups, top functions)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also profile `tickparity backtest` of the compiled market maker end to end")
     parser.add_argument("--json", metavar="PATH", help="write the figures to this results file")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
     args = parser.parse_args(argv)
@@ -278,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         over = att.overhead_ns()
         s = att.summary()
         prof = cprofile_run(feed, work) if args.cprofile else None
+        comp = cprofile_compiled_e2e(feed, work) if args.compiled else None
     n = s["order_events"]
     true_us = (plain.cpu - core.cpu) / n * 1e6 if n else float("nan")
     entries = ", ".join(f"{k} {v['count']:,}" for k, v in s["by_entry"].items())
@@ -289,18 +353,35 @@ def main(argv: list[str] | None = None) -> int:
           f"in the figures below)")
     inc = s.get("inclusive_us", {})
     print(f"  per order event, inclusive: p50 {inc.get('p50', 0):.1f} us, p90 {inc.get('p90', 0):.1f} us, "
-          f"p99 {inc.get('p99', 0):.1f} us, mean {inc.get('mean', 0):.1f} us")
+          f"p99 {inc.get('p99', 0):.1f} us, mean {inc.get('mean', 0):.1f} us, "
+          f"mean below the p99 {s['trimmed_mean_us']:.1f} us")
     for k, v in s["by_entry"].items():
         print(f"    {k:<9} {v['count']:>8,}  p50 {v['p50_us']:6.1f} us  mean {v['mean_us']:6.1f} us")
-    print(f"  {'part':<14} {'mean us/event':>14} {'p50 when run':>13} {'share of events':>16}")
+    print("  exclusive time per part (mean over the events below the p99; p50 over the events it ran in):")
+    print(f"  {'part':<14} {'mean us/event':>14} {'share':>6} {'p50 when run':>13} {'runs in':>8}")
     for part, v in s["parts"].items():
-        print(f"  {part:<14} {v['mean_us']:>14.2f} {v['p50_when_run_us']:>13.2f} {v['share_of_events']:>15.0%}")
+        print(f"  {part:<14} {v['mean_us']:>14.2f} {v['share_of_time']:>6.0%} {v['p50_when_run_us']:>13.2f} "
+              f"{v['share_of_events']:>8.0%}")
     if prof is not None:
         print(f"\ncProfile (tottime, {prof['total_s']:.2f} s in all, with cProfile's overhead):")
         for g, tt in prof["groups"].items():
             print(f"  {g:<55} {tt:7.2f} s {tt / prof['total_s']:6.1%}")
         print("  top functions by tottime:")
         for r in prof["top"]:
+            print(f"    {r['tottime_s']:6.2f} s  {r['calls']:>9,}  {r['function']}")
+
+    if comp is not None:
+        print(f"\ncompiled market maker, `tickparity backtest` end to end: {comp['uninstrumented_cpu_s']:.2f} s CPU "
+              f"({comp['events'] / comp['uninstrumented_cpu_s'] / 1e6:.2f} M ev/s) without cProfile; "
+              "under cProfile, cumulative time per phase:")
+        whole = comp["phases"][0]["cumtime_s"] or 1.0
+        for ph in comp["phases"]:
+            print(f"  {ph['phase']:<75} {ph['cumtime_s']:7.2f} s {ph['cumtime_s'] / whole:6.1%}")
+        print("  tottime per file group:")
+        for g, tt in comp["groups"].items():
+            print(f"    {g:<55} {tt:7.2f} s")
+        print("  top functions by tottime:")
+        for r in comp["top"]:
             print(f"    {r['tottime_s']:6.2f} s  {r['calls']:>9,}  {r['function']}")
 
     from bench.results import Row
@@ -318,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
                    detail={"events": plain.events, "cpu_s": plain.cpu, "wall_s": plain.seconds}))
     if prof is not None:
         record.extra["cprofile"] = prof
+    if comp is not None:
+        record.extra["compiled_e2e_cprofile"] = comp
+        record.add(Row("market maker: tickparity backtest compiled", comp["events"] / comp["uninstrumented_cpu_s"],
+                       "ev/s", detail={"cpu_s": comp["uninstrumented_cpu_s"], "wall_s": comp["uninstrumented_wall_s"],
+                                       "counts": comp["counts"]}))
     if not args.no_json:
         print(f"\nresults: {record.write(args.json)}")
     return 0

@@ -8,9 +8,11 @@ Writes the race's feed (bench/feed.py, N rows, seed 7) to a Parquet store, then 
 `tickparity backtest --config CFG --no-report` in a child process per strategy — the plain
 Python `TouchQuoter` (bench/strategies.py) and the compiled `CompiledTouchQuoter`
 (examples/compiled_market_maker.py), the race's settings (bench_sim.backtest_config) —
-and reads the child's peak resident set from the kernel (`os.wait4` rusage `ru_maxrss`,
-the whole process: interpreter, numba, pyarrow, the run). The store is written by this
-parent, so its memory is not counted. Prints events, orders, fills, wall time and peak RSS.
+and reads the child's peak resident set from the kernel (VmHWM of /proc/self/status, taken
+by the child as it ends: the whole process, interpreter, numba, pyarrow, the run and the
+headline the CLI prints). The store is written by this parent, so its memory is not
+counted (and `wait4`'s `ru_maxrss` is not used: it carries the parent's peak across
+fork+exec). Prints events, orders, fills, wall time and peak RSS.
 """
 
 from __future__ import annotations
@@ -53,21 +55,80 @@ def write_config(path: Path, config) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+# the CLI in a fresh interpreter, reporting its own peak RSS (VmHWM) when it ends: a
+# child's rusage ru_maxrss is not usable here, it keeps the parent's peak across fork+exec
+_CHILD = r"""
+import sys
+from pathlib import Path
+from modes.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    Path(sys.argv[-1] + ".hwm").write_text(hwm.split()[1])
+sys.exit(code)
+"""
+
+
 def run_child(config_path: Path, strategy: str) -> dict:
-    """`tickparity backtest` in a child; its peak RSS from wait4's rusage (KiB on Linux)."""
-    cli = Path(sys.executable).parent / "tickparity"
+    """`tickparity backtest --config CFG --no-report` (modes.cli.main, what the console
+    script runs) in a fresh interpreter; its peak RSS is the kernel's VmHWM of that process."""
     env = dict(os.environ, TICKPARITY_PROGRESS="0")
+    hwm_file = Path(str(config_path) + ".hwm")
+    hwm_file.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(cli), "backtest", "--config", str(config_path), "--no-report"], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, "backtest", "--no-report", "--config", str(config_path)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not hwm_file.exists():
         raise RuntimeError(f"tickparity backtest ({strategy}) exited with {proc.returncode}:\n{out[-3000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024.0,
-            "output": out}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": int(hwm_file.read_text()) / 1024.0, "output": out}
+
+
+def where_memory(spec: str, work: Path, compiled: bool, top: int = 15) -> list[tuple[str, float, int]]:
+    """What holds memory at the end of the loop: one in-process `run_backtest` under
+    tracemalloc (Python allocations only: numpy buffers and pyarrow's pool are counted by
+    numpy's tracemalloc hook and not at all, respectively), snapshot taken when the run
+    directory's tables are about to be written (`RunWriter.finish`), grouped by the line
+    that allocated. Returns (site, MB, blocks), largest first. Slow (~3-5x)."""
+    import tracemalloc
+
+    from bench.bench_sim import backtest_config
+    from engine.output import RunWriter
+    from modes.backtest import run_backtest
+
+    out = work / ("where-compiled" if compiled else "where-python")
+    config = backtest_config(spec, out, compiled=compiled)
+    taken: list = []
+    finish = RunWriter.finish
+
+    def finish_with_snapshot(self, *args, **kwargs):
+        taken.append(tracemalloc.take_snapshot())
+        return finish(self, *args, **kwargs)
+
+    RunWriter.finish = finish_with_snapshot
+    tracemalloc.start(1)
+    try:
+        run_backtest(config, out, write_html=False)
+    finally:
+        tracemalloc.stop()
+        RunWriter.finish = finish
+    stats = taken[0].statistics("lineno")
+    rows = []
+    for st in stats[:top]:
+        frame = st.traceback[0]
+        try:
+            name = str(Path(frame.filename).resolve().relative_to(REPO))
+        except ValueError:
+            name = Path(frame.filename).name
+        rows.append((f"{name}:{frame.lineno}", st.size / 2**20, st.count))
+    total = sum(st.size for st in stats) / 2**20
+    rows.insert(0, ("total traced (Python + numpy)", total, sum(st.count for st in stats)))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--strategies", default="python,compiled", help="comma list of: python, compiled")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (store and run directories kept)")
+    parser.add_argument("--where", action="store_true",
+                        help="also run each strategy once in this process under tracemalloc and print what "
+                             "holds memory when the run directory is written")
     parser.add_argument("--json", metavar="PATH", help="results file (default bench/results/<UTC>-<sha>.json)")
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
@@ -123,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{run['fills']:,} fills; wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s; "
                   f"peak RSS {r['peak_rss_mb']:,.0f} MB (target < {TARGET_MB} MB at 10M events: {verdict})",
                   flush=True)
+            if args.where:
+                print(f"  tracemalloc, {name}: what is allocated when the run directory is written:")
+                for site, mb, blocks in where_memory(spec, work, name == "compiled"):
+                    print(f"    {mb:9.1f} MB {blocks:>11,} blocks  {site}", flush=True)
             record.add(Row(f"memory: tickparity backtest {name}, {events:,} events: peak RSS", r["peak_rss_mb"],
                            "MB", "lower", detail={"events": run["events"], "orders": run["orders"],
                                                   "fills": run["fills"], "wall_s": r["wall_s"], "cpu_s": r["cpu_s"]}))

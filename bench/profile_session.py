@@ -58,12 +58,13 @@ class Attribution:
         self._clock = time.perf_counter_ns
         self.stack: list[list[Any]] = []  # [part, child ns]
         self.events: list[tuple[str, int]] = []  # (entry name, inclusive ns)
+        self.cpu_ns: list[int] = []  # the same events' thread CPU time (no preemption in it)
         self.parts: list[dict[str, int]] = []  # per event: part -> exclusive ns
         self._current: dict[str, int] | None = None
         self.calls = 0  # wrapped calls made inside order events
 
     def wrap_entry(self, name: str, fn):
-        clock, stack = self._clock, self.stack
+        clock, stack, thread_clock = self._clock, self.stack, time.thread_time_ns
 
         def entry(*args, **kwargs):
             if stack:  # an entry inside another (a strategy reacting in on_order_update): a part of it
@@ -72,11 +73,13 @@ class Attribution:
             self._current = parts
             frame = ["session", 0]
             stack.append(frame)
+            c0 = thread_clock()
             t0 = clock()
             try:
                 return fn(*args, **kwargs)
             finally:
                 dt = clock() - t0
+                self.cpu_ns.append(thread_clock() - c0)
                 stack.pop()
                 parts["session"] += dt - frame[1]
                 self.events.append((name, dt))
@@ -157,6 +160,10 @@ class Attribution:
         # slowest 1% are preemptions (milliseconds), which would dominate a plain mean
         keep = incl <= np.percentile(incl, 99) if n else np.zeros(0, dtype=bool)
         out["trimmed_mean_us"] = float(incl[keep].mean()) if n else 0.0
+        cpu = np.array(self.cpu_ns, dtype=np.float64) / 1e3
+        if n:
+            out["inclusive_cpu_us"] = {"p50": float(np.percentile(cpu, 50)), "p90": float(np.percentile(cpu, 90)),
+                                       "p99": float(np.percentile(cpu, 99)), "mean": float(cpu.mean())}
         parts = {}
         for part in PARTS:
             vals = np.array([p.get(part, 0) for p in self.parts], dtype=np.float64) / 1e3
@@ -355,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  per order event, inclusive: p50 {inc.get('p50', 0):.1f} us, p90 {inc.get('p90', 0):.1f} us, "
           f"p99 {inc.get('p99', 0):.1f} us, mean {inc.get('mean', 0):.1f} us, "
           f"mean below the p99 {s['trimmed_mean_us']:.1f} us")
+    cpu = s.get("inclusive_cpu_us", {})
+    print(f"  per order event, thread CPU time (preemption excluded): p50 {cpu.get('p50', 0):.1f} us, "
+          f"p90 {cpu.get('p90', 0):.1f} us, p99 {cpu.get('p99', 0):.1f} us, mean {cpu.get('mean', 0):.1f} us")
     for k, v in s["by_entry"].items():
         print(f"    {k:<9} {v['count']:>8,}  p50 {v['p50_us']:6.1f} us  mean {v['mean_us']:6.1f} us")
     print("  exclusive time per part (mean over the events below the p99; p50 over the events it ran in):")
@@ -388,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
     record.add(Row("plain Python: session per order event p50", inc.get("p50"), "us", "lower",
                    note="instrumented (wrapper overhead included)",
-                   detail={"p90": inc.get("p90"), "p99": inc.get("p99"), "mean": inc.get("mean"),
+                   detail={"p90": inc.get("p90"), "p99": inc.get("p99"), "mean": inc.get("mean"), "cpu_us": cpu,
                            "order_events": n, "wrapped_calls_per_event": s["wrapped_calls_per_event"],
                            "wrapper_overhead_ns": over, "by_entry": s["by_entry"]}))
     record.add(Row("plain Python: session + strategy per order event (uninstrumented)", true_us, "us", "lower",

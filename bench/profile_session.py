@@ -241,28 +241,29 @@ def cprofile_run(feed: np.ndarray, work: Path, top: int = 25) -> dict[str, Any]:
             "top": [{"tottime_s": tt, "cumtime_s": ct, "calls": nc, "function": f} for tt, ct, nc, f in rows[:top]]}
 
 
-# the phases of `tickparity backtest` with a compiled strategy, by the function that runs each
-# (cumulative time: a phase includes what it calls)
+# the phases of `tickparity backtest` with a compiled strategy: (label, module, attribute
+# path) of the function that runs each; times are inclusive (a phase includes what it calls)
 PHASES = (
-    ("whole run_backtest", "modes/backtest.py", "run_backtest"),
-    ("compiled loop: numba loop + the session replay it calls", "modes/backtest_compiled.py", "run"),
-    ("session replay of the loop's log (OMS, ledger, audit, recorder)", "modes/backtest_compiled.py", "replay"),
-    ("  of which audit records (JSON + SHA-256 + write)", "engine/audit.py", "write"),
-    ("  of which recorder rows (fills, equity)", "engine/output.py", "fill"),
-    ("  of which equity samples", "engine/session.py", "sample_equity"),
-    ("opening the Parquet store (metadata, counts)", "replay/source.py", "open_source"),
-    ("run directory: orders/fills/equity/bbo/trades Parquet + JSON", "engine/output.py", "finish"),
-    ("run directory: top-of-book / trade tapes (Parquet, during the run)", "engine/output.py", "_flush_market"),
-    ("numba cache load (warmup)", "venues/sim/__init__.py", "warmup"),
+    ("compiled loop: numba loop + the session replay of its log", "modes.backtest_compiled", "CompiledLoop.run"),
+    ("  numba loop (venue + strategy + risk), call_compiled", "venues.sim.compiled_nb", "call_compiled"),
+    ("  audit records (canonical JSON + SHA-256 + write)", "engine.audit", "AuditLog.write"),
+    ("  equity samples (ledger marks, exact)", "engine.session", "TradingSession.sample_equity"),
+    ("  recorder rows (fills)", "engine.output", "RunWriter.fill"),
+    ("  recorder rows (equity)", "engine.output", "RunWriter.equity"),
+    ("  top-of-book / trade tapes to Parquet (the last flush is inside finish)", "engine.output",
+     "RunWriter._flush_market"),
+    ("run directory: orders/fills/equity/inventory Parquet + JSON (finish)", "engine.output", "RunWriter.finish"),
+    ("contingent.parquet", "modes.backtest", "write_contingent_table"),
 )
 
 
-def cprofile_compiled_e2e(feed: np.ndarray, work: Path, top: int = 20) -> dict[str, Any]:
+def phases_compiled_e2e(feed: np.ndarray, work: Path) -> dict[str, Any]:
     """`tickparity backtest` of the compiled market maker (bench_sim.ours_backtest_e2e: Parquet
-    store in, run directory and audit log out) under cProfile: cumulative time per phase
-    (PHASES), tottime per file group, top functions. Also times the same run without cProfile."""
-    import cProfile
-    import pstats
+    store in, run directory and audit log out), timed whole and per phase (PHASES) by thread
+    CPU time, with a timer around each phase's function (few calls but the audit's, so little
+    overhead; the run is also timed without them). The session replay's own share is the
+    loop minus the numba call; store reading happens inside the loop (chunks on demand)."""
+    import importlib
 
     from bench import bench_sim
 
@@ -270,28 +271,66 @@ def cprofile_compiled_e2e(feed: np.ndarray, work: Path, top: int = 20) -> dict[s
     first = int(feed["exch_ts"][0])
     bench_sim.ours_backtest_e2e(spec, work, True, first)  # numba cache, imports
     plain = bench_sim.ours_backtest_e2e(spec, work, True, first)
+    totals = {label: 0 for label, _m, _a in PHASES}
+    calls = {label: 0 for label, _m, _a in PHASES}
+    saved = []
+    clock = time.thread_time_ns
+    for label, module, attr in PHASES:
+        owner = importlib.import_module(module)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        fn = getattr(owner, name)
+        saved.append((owner, name, fn))
+
+        def timed(*args, _fn=fn, _label=label, **kwargs):
+            t0 = clock()
+            try:
+                return _fn(*args, **kwargs)
+            finally:
+                totals[_label] += clock() - t0
+                calls[_label] += 1
+
+        setattr(owner, name, timed)
+    try:
+        timed_run = bench_sim.ours_backtest_e2e(spec, work, True, first)
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    phases = [{"phase": label, "cpu_s": totals[label] / 1e9, "calls": calls[label]} for label, _m, _a in PHASES]
+    loop, numba = phases[0]["cpu_s"], phases[1]["cpu_s"]
+    phases.insert(2, {"phase": "  session replay and the Python around the loop (loop - numba)",
+                      "cpu_s": loop - numba, "calls": None})
+    rest = timed_run.cpu - loop - phases[-2]["cpu_s"] - phases[-1]["cpu_s"]
+    phases.append({"phase": "the rest: config, store metadata, summary, publishing the directory",
+                   "cpu_s": rest, "calls": None})
+    return {"uninstrumented_wall_s": plain.seconds, "uninstrumented_cpu_s": plain.cpu,
+            "timed_cpu_s": timed_run.cpu, "events": plain.events, "counts": plain.counts, "phases": phases}
+
+
+def cprofile_compiled_e2e(feed: np.ndarray, work: Path, top: int = 20) -> dict[str, Any]:
+    """The same compiled end-to-end run under cProfile: tottime per file group and the top
+    functions (which Python functions; cProfile inflates Python against numba and C)."""
+    import cProfile
+    import pstats
+
+    from bench import bench_sim
+
+    spec = f"parquet:{work / 'feed_parquet'}"
+    if not (work / "feed_parquet").exists():
+        spec = bench_sim.write_store(feed, work / "feed_parquet")
     prof = cProfile.Profile()
     prof.enable()
-    bench_sim.ours_backtest_e2e(spec, work, True, first)
+    bench_sim.ours_backtest_e2e(spec, work, True, int(feed["exch_ts"][0]))
     prof.disable()
     stats = pstats.Stats(prof)
-    phases = []
-    for label, file, func in PHASES:
-        cum = sum(ct for (f, _line, fn), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
-                  if fn == func and f.replace("\\", "/").endswith(file))
-        phases.append({"phase": label, "cumtime_s": cum})
-    by = {ph["phase"]: ph["cumtime_s"] for ph in phases}
-    loop = by[PHASES[1][0]] - by[PHASES[2][0]]
-    phases.insert(2, {"phase": "  numba loop alone (venue + strategy + risk; feed chunks read in it)", "cumtime_s": loop})
     groups: dict[str, float] = defaultdict(float)
     rows = []
     for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         groups[_group(file)] += tt
         rows.append((tt, ct, nc, f"{_short(file)}:{line}({func})"))
     rows.sort(reverse=True)
-    return {"uninstrumented_wall_s": plain.seconds, "uninstrumented_cpu_s": plain.cpu, "events": plain.events,
-            "counts": plain.counts, "phases": phases,
-            "groups": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
+    return {"groups": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
             "top": [{"tottime_s": tt, "cumtime_s": ct, "calls": nc, "function": f} for tt, ct, nc, f in rows[:top]]}
 
 
@@ -348,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         over = att.overhead_ns()
         s = att.summary()
         prof = cprofile_run(feed, work) if args.cprofile else None
-        comp = cprofile_compiled_e2e(feed, work) if args.compiled else None
+        comp = phases_compiled_e2e(feed, work) if args.compiled else None
+        comp_prof = cprofile_compiled_e2e(feed, work) if args.compiled and args.cprofile else None
     n = s["order_events"]
     true_us = (plain.cpu - core.cpu) / n * 1e6 if n else float("nan")
     entries = ", ".join(f"{k} {v['count']:,}" for k, v in s["by_entry"].items())
@@ -381,17 +421,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {r['tottime_s']:6.2f} s  {r['calls']:>9,}  {r['function']}")
 
     if comp is not None:
-        print(f"\ncompiled market maker, `tickparity backtest` end to end: {comp['uninstrumented_cpu_s']:.2f} s CPU "
-              f"({comp['events'] / comp['uninstrumented_cpu_s'] / 1e6:.2f} M ev/s) without cProfile; "
-              "under cProfile, cumulative time per phase:")
-        whole = comp["phases"][0]["cumtime_s"] or 1.0
+        cpu = comp["uninstrumented_cpu_s"]
+        print(f"\ncompiled market maker, `tickparity backtest` end to end: {cpu:.2f} s CPU "
+              f"({comp['events'] / cpu / 1e6:.2f} M ev/s); with phase timers {comp['timed_cpu_s']:.2f} s CPU:")
         for ph in comp["phases"]:
-            print(f"  {ph['phase']:<75} {ph['cumtime_s']:7.2f} s {ph['cumtime_s'] / whole:6.1%}")
-        print("  tottime per file group:")
-        for g, tt in comp["groups"].items():
+            n = "" if ph["calls"] is None else f"{ph['calls']:>8,} calls"
+            print(f"  {ph['phase']:<72} {ph['cpu_s']:7.3f} s {ph['cpu_s'] / comp['timed_cpu_s']:6.1%} {n}")
+    if comp_prof is not None:
+        print("  cProfile of the same run, tottime per file group:")
+        for g, tt in comp_prof["groups"].items():
             print(f"    {g:<55} {tt:7.2f} s")
         print("  top functions by tottime:")
-        for r in comp["top"]:
+        for r in comp_prof["top"]:
             print(f"    {r['tottime_s']:6.2f} s  {r['calls']:>9,}  {r['function']}")
 
     from bench.results import Row
@@ -409,8 +450,13 @@ def main(argv: list[str] | None = None) -> int:
                    detail={"events": plain.events, "cpu_s": plain.cpu, "wall_s": plain.seconds}))
     if prof is not None:
         record.extra["cprofile"] = prof
+    if comp_prof is not None:
+        record.extra["compiled_e2e_cprofile"] = comp_prof
     if comp is not None:
-        record.extra["compiled_e2e_cprofile"] = comp
+        record.extra["compiled_e2e_phases"] = comp
+        for ph in comp["phases"]:
+            record.add(Row(f"compiled end to end: {ph['phase'].strip()}", ph["cpu_s"], "s", "lower",
+                           detail={"calls": ph["calls"]}))
         record.add(Row("market maker: tickparity backtest compiled", comp["events"] / comp["uninstrumented_cpu_s"],
                        "ev/s", detail={"cpu_s": comp["uninstrumented_cpu_s"], "wall_s": comp["uninstrumented_wall_s"],
                                        "counts": comp["counts"]}))

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 DEMO_DATA := data/demo.duckdb
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench bench-nautilus lint clean
 
 # the demo needs the package only; the test extras (chDB, 0.5 GB; hypothesis; ruff) come with `make test`
 $(BASE_STAMP): pyproject.toml
@@ -37,6 +37,19 @@ test: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# NautilusTrader as the race's optional peer (bench/nautilus.py): its own venv on Python 3.12
+# (python3.12 on PATH, else pyenv's), then the market-maker race on 1M events with it
+NAUTILUS_VENV := .venv-nautilus
+NAUTILUS_VERSION := 1.231.0
+$(NAUTILUS_VENV)/.installed:
+	@py=$$(python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -1); \
+	test -n "$$py" || { echo "bench-nautilus: no Python 3.12 found (NautilusTrader needs >= 3.12)"; exit 2; }; \
+	$$py -m venv $(NAUTILUS_VENV) && $(NAUTILUS_VENV)/bin/python -m pip install -q nautilus_trader==$(NAUTILUS_VERSION)
+	@touch $@
+
+bench-nautilus: $(BENCH_STAMP) $(NAUTILUS_VENV)/.installed
+	$(BIN)/python -m bench.bench_sim --quick --cases mm --nautilus yes
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

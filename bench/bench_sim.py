@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -138,12 +139,16 @@ class _NullWriter:
     def add_trades(self, rows) -> None: ...
 
 
-def ours_market_maker(feed: np.ndarray, audit_dir: Path, compiled: bool = False) -> Result:
+def ours_market_maker(feed: np.ndarray, audit_dir: Path, compiled: bool = False, *,
+                      session_hook=None, recorder=None) -> Result:
     """(b) TouchQuoter through TradingSession + the backtest driver `modes.backtest._drive`.
 
     With `compiled`, the same rules as the compiled strategy of
     `examples/compiled_market_maker.py` on the engine's compiled fast path
-    (`modes.backtest_compiled.drive_compiled`), still booked through the session."""
+    (`modes.backtest_compiled.drive_compiled`), still booked through the session.
+    `session_hook(session, core)` is called before the timed part (bench.profile_session
+    instruments the session there); `recorder` (an engine.output.RunWriter) receives the
+    fill and equity rows, as in a backtest (default: none, the race's setting)."""
     from bench.strategies import TouchQuoter
     from engine.audit import AuditLog
     from engine.clock import SimClock
@@ -175,17 +180,21 @@ def ours_market_maker(feed: np.ndarray, audit_dir: Path, compiled: bool = False)
     audit = AuditLog(audit_dir / "audit.jsonl")
     session = TradingSession(strategy=strategy, instruments={inst.id: inst},
                              venues={VENUE: SimulatedVenue(VENUE, core, cfg)}, clock=clock,
-                             ledger=ledger, risk=RiskEngine(RiskConfig.from_table({})), audit=audit)
+                             ledger=ledger, risk=RiskEngine(RiskConfig.from_table({})), audit=audit,
+                             recorder=recorder)
+    if session_hook is not None:
+        session_hook(session, core)
+    writer = _NullWriter() if recorder is None else recorder
     with _Timer() as t:
         try:
             session.start()
             if compiled:
                 from modes.backtest_compiled import drive_compiled
 
-                events = drive_compiled(session, core, clock, _NullWriter(), start_ts, INT64_MAX,
+                events = drive_compiled(session, core, clock, writer, start_ts, INT64_MAX,
                                         1_000_000_000, None)
             else:
-                events = _drive(session, core, clock, _NullWriter(), WakeKind, start_ts, INT64_MAX,
+                events = _drive(session, core, clock, writer, WakeKind, start_ts, INT64_MAX,
                                 1_000_000_000, None)
             session.stop()
         finally:
@@ -289,6 +298,74 @@ def ours_compiled_loop(feed: np.ndarray, step_ns: int = REPLAY_STEP_NS) -> Resul
         "post-only rejects": counts["post-only rejects"], "orders filled": counts["orders filled"],
         "partly filled, cancelled": counts["partly filled, cancelled"],
         "filled qty": float(counts["filled lots"] * inst.lot_size), "fill events": counts["fill events"],
+    })
+
+
+def write_store(feed: np.ndarray, directory: Path) -> str:
+    """The bench feed as a Parquet store (`replay.stores`), for the end-to-end rows; returns
+    its spec. Written once per bench run, outside every timing."""
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spec = f"parquet:{directory}"
+    inst = bench_instrument()
+    with open_store(spec, create=True) as store, store.begin_import({INSTRUMENT_ID: StoredInstrument.of(inst)}) as tx:
+        for chunk in _chunks(feed):
+            tx.append(INSTRUMENT_ID, chunk)
+    return spec
+
+
+def backtest_config(data_spec: str, out: Path, compiled: bool, start_ns: int | None = None):
+    """The race's market maker as a `tickparity backtest` run config (same venue settings,
+    quoting rules and balances as `ours_market_maker`). `start_ns`: the feed's first
+    exchange time, so that the clock starts where the race's does (`--from`)."""
+    from engine.config import RunConfig
+
+    strategy = ("examples/compiled_market_maker.py:CompiledTouchQuoter" if compiled
+                else "bench/strategies.py:TouchQuoter")
+    return RunConfig(
+        strategy=strategy, data=data_spec, instruments=(INSTRUMENT_ID,), seed=1,
+        params={"qty": ORDER_QTY, "every_ms": STEP_NS // 1_000_000},
+        venues={VENUE: {"queue_model": "risk_averse",
+                        "latency": {"entry_ns": ENTRY_NS, "response_ns": RESPONSE_NS, "feed_ns": 0},
+                        "maker_fee_bps": float(MAKER_BPS), "taker_fee_bps": float(TAKER_BPS),
+                        "balances": {"USDT": "100000000", "BTC": "1000"}}},
+        start_ns=start_ns, out=str(out), base_dir=str(REPO))
+
+
+def ours_backtest_e2e(data_spec: str, out_root: Path, compiled: bool = True, start_ns: int | None = None) -> Result:
+    """`tickparity backtest` as a user runs it, timed whole: `modes.backtest.run_backtest`
+    (config resolution, reading the Parquet store, the loop — for a compiled strategy the
+    numba loop and the session replay — writing the run directory's Parquet tables and
+    the hash-chained audit log, summary, publication); only the HTML report is left out
+    (`write_html=False`, timed by bench/bench_report.py). Issue 16's row for compiled
+    strategies: >= 1.0x hftbacktest's fastest loop."""
+    import shutil
+
+    from modes.backtest import run_backtest
+
+    os.environ.setdefault("TICKPARITY_PROGRESS", "0")
+    out = out_root / ("e2e-compiled" if compiled else "e2e-python")
+    shutil.rmtree(out, ignore_errors=True)
+    config = backtest_config(data_spec, out, compiled, start_ns)
+    # a start before the first local time warns that the window is covered in part: expected
+    # here (the race's clock starts at the first exchange time), so warnings are silenced as
+    # `--log-level error` does
+    logger = logging.getLogger("tickparity")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with _Timer() as t:
+            run_dir = run_backtest(config, out, write_html=False)
+    finally:
+        logger.setLevel(level)
+    summary = json.loads((run_dir / "summary.json").read_text())["run"]
+    size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
+    engine = "tickparity backtest compiled" if compiled else "tickparity backtest python"
+    return Result(engine, "market maker", int(summary["events"]), t.wall, t.cpu, {
+        "submits": summary["orders"], "fill events": summary["fills"],
+        "audit records": summary["audit"]["records"], "run dir MB": round(size / 2**20, 2),
+        "loop ev/s (summary.json)": summary["events_per_second"] or 0.0,
     })
 
 
@@ -525,7 +602,7 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
     print("rates: feed events per second; 'wall' = elapsed time of the timed call (best of the runs),")
     print("'cpu' = CPU time of this process over it (steadier when other processes share the machine)")
     print()
-    head = f"{'case':<13} {'engine':<29} {'events':>11} {'wall s':>8} {'wall rate':>11} {'cpu s':>8} {'cpu rate':>11}"
+    head = f"{'case':<13} {'engine':<34} {'events':>11} {'wall s':>8} {'wall rate':>11} {'cpu s':>8} {'cpu rate':>11}"
     print(head)
     print("-" * len(head))
     # the row each target is judged on: (a) the replay; (b) the compiled-strategy loop, the
@@ -536,9 +613,11 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
         "tickparity": "plain Python callbacks + session (reference)",
         "tickparity compiled": "loop + session bookkeeping replay (reference)",
         "tickparity core only": "diagnostic, no target",
+        "tickparity backtest compiled": "issue 16 target >= 1.0x: run_backtest whole, run dir + audit",
+        "tickparity backtest python": "run_backtest whole, plain Python (reference)",
     }
     order = ("tickparity", "tickparity eager exchange", "tickparity compiled nb", "tickparity compiled",
-             "tickparity core only")
+             "tickparity backtest compiled", "tickparity backtest python", "tickparity core only")
     for case, target in (("replay", 1.5), ("market maker", 1.0)):
         theirs = [r for r in results if r.case == case and r.engine.startswith("hftbacktest")]
         best = max(theirs, key=lambda r: r.cpu_rate) if theirs else None
@@ -548,7 +627,7 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
             judged[case] = "tickparity"  # no compiled path: the Python one is judged
         for r in ours + theirs:
             mark = " (fastest)" if best is not None and r is best and len(theirs) > 1 else ""
-            print(f"{case:<13} {r.engine + mark:<29} {r.events:>11,} {r.seconds:>8.3f} "
+            print(f"{case:<13} {r.engine + mark:<34} {r.events:>11,} {r.seconds:>8.3f} "
                   f"{_fmt_rate(r.rate):>11} {r.cpu:>8.3f} {_fmt_rate(r.cpu_rate):>11}")
         for r in ours if best is not None else []:
             wall_ratio = r.rate / best_wall.rate
@@ -560,10 +639,12 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
                 verdict = f"target >= {target}x: {'met' if met else 'MISSED'}"
             else:
                 verdict = f"({notes.get(r.engine, 'no target')})"
-            print(f"{case:<13} {label:<29} {'':>11} {'':>8} {wall_ratio:>10.2f}x {'':>8} "
+            print(f"{case:<13} {label:<34} {'':>11} {'':>8} {wall_ratio:>10.2f}x {'':>8} "
                   f"{cpu_ratio:>10.2f}x   {verdict}")
         print("-" * len(head))
-    mm = [r for r in results if r.case == "market maker" and r.engine != "tickparity core only"]
+    e2e = [r for r in results if r.engine.startswith("tickparity backtest")]
+    mm = [r for r in results if r.case == "market maker" and r.engine != "tickparity core only"
+          and r not in e2e and not r.engine.startswith("nautilus")]
     mm.sort(key=lambda r: (not r.engine.startswith("tickparity"), r.engine))
     core_only = by.get(("tickparity core only", "market maker"))
     if mm:
@@ -603,6 +684,9 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
         if core_only is not None:
             print("  'tickparity core only' (diagnostic: same quoting rules on SimCore without the session): "
                   + ", ".join(f"{k} {v:,}" for k, v in core_only.counts.items()))
+    for r in e2e:
+        print(f"  '{r.engine}' (run_backtest whole: Parquet store in, run directory + audit log out): "
+              + ", ".join(f"{k} {v:,}" for k, v in r.counts.items()))
     print()
     print("warm-up on a 20k-event feed, kept out of the rates (JIT compile, or numba cache load):")
     for engine, seconds in warm.items():
@@ -634,7 +718,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-start", action="store_true", help="skip the second-process start test")
     parser.add_argument("--cold", action="store_true",
                         help="also time a cold compile in a process with an empty numba cache")
+    parser.add_argument("--no-e2e", action="store_true",
+                        help="(b): skip the `tickparity backtest` end-to-end rows (run directory + audit)")
+    parser.add_argument("--nautilus", choices=("auto", "yes", "no"), default="auto",
+                        help="(b): NautilusTrader as a peer, in its own Python 3.12 venv "
+                             "(.venv-nautilus, `make bench-nautilus`); auto: when that venv exists")
+    parser.add_argument("--json", metavar="PATH",
+                        help="write the results here (default bench/results/<UTC time>-<git sha>.json)")
+    parser.add_argument("--no-json", action="store_true", help="do not write a results file")
     args = parser.parse_args(argv)
+    from bench.results import RunRecord
+
+    record = RunRecord("bench_sim", sys.argv[1:] if argv is None else argv, vars(args))
     events = 1_000_000 if args.quick else args.events
     cases = {c.strip() for c in args.cases.split(",") if c.strip()}
     with_ours = args.engine in (None, "ours")
@@ -690,6 +785,15 @@ def main(argv: list[str] | None = None) -> int:
                 if compiled_ok:
                     runs.append(("mm compiled", lambda: ours_market_maker(feed, tmp_path, compiled=True)))
                     runs.append(("mm compiled nb", lambda: ours_compiled_loop(feed)))
+                if not args.no_e2e:
+                    store_spec = write_store(feed, tmp_path / "feed_parquet")
+                    first_exch = int(feed["exch_ts"][0])  # the race's clock starts there
+                    if compiled_ok:
+                        runs.append(("mm e2e compiled",
+                                     lambda: ours_backtest_e2e(store_spec, tmp_path, True, first_exch)))
+                    if not args.no_session:
+                        runs.append(("mm e2e python",
+                                     lambda: ours_backtest_e2e(store_spec, tmp_path, False, first_exch)))
             if with_hbt:
                 runs += [(f"mm {b}", lambda b=b: hbt_market_maker(hfeed, b)) for b in ("hashmap", "roivec")]
         best: dict[str, Result] = {}
@@ -718,8 +822,69 @@ def main(argv: list[str] | None = None) -> int:
                 second = child_start()
         except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
             print(f"note: the second-process measurement failed: {exc}")
+        nautilus = None
+        if with_ours and "mm" in cases and args.nautilus != "no":
+            from bench.nautilus import run_peer
+
+            nautilus = run_peer(feed, tmp_path, required=args.nautilus == "yes",
+                                repeat=max(1, args.repeat))
+    if nautilus is not None and nautilus.get("result") is not None:
+        results.append(nautilus["result"])
     _print_table(spec, shape, gen_s, conv_s, results, warm, cold, second, prefix)
+    if nautilus is not None:
+        _print_nautilus(nautilus, results)
+    record.extra["feed"] = {"events": int(shape["events"]), "seconds": float(shape["seconds"]),
+                            "trade_share": float(shape["trade_share"]), "seed": spec.seed}
+    _record(record, results, warm, cold, second, nautilus)
+    if not args.no_json:
+        print(f"results: {record.write(args.json)}")
     return 0
+
+
+def _print_nautilus(nautilus: dict, results: list[Result]) -> None:
+    r = nautilus.get("result")
+    if r is None:
+        print(f"market maker, nautilus_trader: not measured ({nautilus['reason']})")
+        return
+    ours = {x.engine: x for x in results if x.case == "market maker"}
+    print(f"market maker, NautilusTrader {nautilus.get('version')} (BacktestEngine, L2 book, queue position, "
+          f"Python strategy): {r.cpu_rate / 1e3:,.1f} k ev/s CPU ({r.events:,} events)")
+    for engine in ("tickparity", "tickparity backtest python", "tickparity compiled",
+                   "tickparity backtest compiled", "tickparity compiled nb"):
+        if engine in ours:
+            print(f"  {engine:<30} {ours[engine].cpu_rate / r.cpu_rate:8.1f}x NautilusTrader")
+    print("  counts: " + ", ".join(f"{k} {v:,.6g}" for k, v in r.counts.items()))
+
+
+def _record(record, results: list[Result], warm: dict, cold: dict | None, second: dict | None,
+            nautilus: dict | None) -> None:
+    """Every figure of the run as bench.results rows (rates by CPU time, peer = the fastest
+    hftbacktest book of the same case; NautilusTrader as its own row and as a ratio)."""
+    from bench.results import Row
+
+    for r in results:
+        theirs = [x for x in results if x.case == r.case and x.engine.startswith("hftbacktest")]
+        best = max(theirs, key=lambda x: x.cpu_rate) if theirs else None
+        peer = best if best is not None and not r.engine.startswith(("hftbacktest", "nautilus")) else None
+        record.add(Row(f"{r.case}: {r.engine}", r.cpu_rate, "ev/s", "higher",
+                       peer=peer.engine if peer else None, peer_figure=peer.cpu_rate if peer else None,
+                       detail={"events": r.events, "cpu_s": r.cpu, "wall_s": r.seconds,
+                               "wall_rate": r.rate, "counts": r.counts}))
+    if nautilus is not None:
+        nt = nautilus.get("result")
+        if nt is None:
+            record.add(Row("market maker: nautilus_trader", None, "ev/s", note=f"not measured ({nautilus['reason']})"))
+        else:
+            for r in results:
+                if r.case == "market maker" and r.engine.startswith("tickparity"):
+                    record.add(Row(f"market maker: {r.engine} / nautilus_trader", r.cpu_rate / nt.cpu_rate, "x",
+                                   detail={"nautilus_version": nautilus.get("version")}))
+    for engine, seconds in warm.items():
+        record.add(Row(f"warm-up: {engine}", seconds, "s", "lower"))
+    if cold is not None:
+        record.add(Row("cold compile (empty numba cache)", cold["warmup"], "s", "lower"))
+    if second is not None:
+        record.add(Row("second process: spawn to first event", second["spawn_to_first_event"], "s", "lower"))
 
 
 if __name__ == "__main__":

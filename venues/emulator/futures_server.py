@@ -171,9 +171,9 @@ class FuturesServer(BinanceServer):
             "symbols": symbols,
         })
 
-    def _depth_msg(self, k: int, diff) -> str:
+    def _depth_msg(self, k: int, diff, t: int) -> str:
         """Futures diffs carry `pu` (the previous diff's `u`) and `T`; ccxt.pro syncs by it."""
-        msg = json.loads(super()._depth_msg(k, diff))
+        msg = json.loads(super()._depth_msg(k, diff, t))
         msg["pu"] = self._last_u.get(k, msg["U"] - 1)
         msg["T"] = msg["E"]
         self._last_u[k] = msg["u"]

@@ -15,6 +15,24 @@ IDS = ("binance:BTC/USDT", "binance:ETH/USDT")
 TIMEOUT_MS = 5000
 
 
+class CheckedEmulator(EmulatorThread):
+    """An emulator that fails the test which met one of our bugs: at the end of its `with`
+    block the journal must hold no `internal_error` (the emulator answers -1000 and goes
+    on, which a client-side assertion alone does not notice). A test provoking one on
+    purpose sets `allow_internal_errors`."""
+
+    allow_internal_errors = False
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if exc[0] is None and not self.allow_internal_errors:
+            from venues.emulator import read_journal
+
+            path = Path(self.settings.out_dir) / "journal.jsonl"
+            bugs = [e for e in read_journal(path) if e["event"] == "internal_error"] if path.exists() else []
+            assert not bugs, f"the emulator logged {len(bugs)} internal error(s); first: {bugs[0]}"
+
+
 def accounts() -> list[Account]:
     return [
         Account("alice", "alice-key", "alice-secret",
@@ -36,7 +54,7 @@ def make_emulator(out: Path, *, stepped: bool = True, speed: float = 1.0, venue:
         faults=faults, limiter=limiter or RateLimiter(), reply_timeout_s=3.0, **kw)
     if source is None:
         source = open_source(data, insts, chunk_rows=1 << 15)
-    return EmulatorThread(settings, source)
+    return CheckedEmulator(settings, source)
 
 
 def still_market(seconds: int = 600, bid: int = 6_000_000, ask: int = 6_001_000,

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+from emu_helpers import CheckedEmulator
 
 from engine.margin import MarginSettings
 from engine.types import EVENT_DTYPE, EventKind, load_instruments
@@ -71,7 +72,7 @@ def futures_emulator(out: Path, *, balance: str = "10000", margin_mode: str = "i
         accounts=[Account("alice", "alice-key", "alice-secret", free={inst.settle: Decimal(balance)})],
         seed=3, stepped=stepped, speed=speed, out_dir=out, reply_timeout_s=5.0,
         margin={venue: MarginSettings(margin_mode=margin_mode, leverage=20)})
-    return EmulatorThread(settings, source if source is not None else perp_market(seconds))
+    return CheckedEmulator(settings, source if source is not None else perp_market(seconds))
 
 
 def step_to(emu: EmulatorThread, seconds: float) -> int:

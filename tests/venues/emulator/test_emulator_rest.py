@@ -315,6 +315,7 @@ def test_an_internal_error_is_a_binance_reply_not_a_traceback(emu, alice):
     def repair(server):
         del server.exchange.find_order  # back to the class's method
 
+    emu.allow_internal_errors = True  # provoked here on purpose
     emu.call(break_lookup)
     try:
         with pytest.raises(ccxt.OperationFailed, match="-1000"):

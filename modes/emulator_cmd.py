@@ -106,9 +106,11 @@ def banner(url: str, settings, out: Path) -> str:
     if serves_futures(settings.instruments):
         coinm = settings.instruments[0].inverse
         api, kind, ccxt_id = ("dapi", "COIN-M", "binancecoinm") if coinm else ("fapi", "USDⓈ-M", "binanceusdm")
-        urls = {"api": {f"{api}Public": f"{url}/{api}/v1", f"{api}Private": f"{url}/{api}/v1",
-                        f"{api}PrivateV2": f"{url}/{api}/v2",
-                        "ws": {"inverse" if coinm else "linear": f"{ws}/ws"}}}
+        # every URL of ccxt's table moved here (v1/v2/v3, data, websockets): a partial table
+        # would send some signed calls, with the key, to the real venue
+        from venues.emulator.server import ccxt_config
+
+        urls = ccxt_config(url, exchange=ccxt_id)["urls"]
         lines = [
             f"tickparity emulator: Binance {kind} futures at {url} (/{api}; websockets "
             + (f"{ws}/ws)" if coinm else f"{ws}/public/ws, {ws}/market/ws, {ws}/private/ws)"),

@@ -293,6 +293,9 @@ class BinanceServer:
             spike = self.faults.spike(endpoint)
             if spike is not None:  # the request leg is slow: later calls may overtake it
                 self._log_fault(spike, endpoint)
+                # the request has arrived whole: read it now, so a client that times out
+                # meanwhile does not undo it (the venue executes it, as a real one would)
+                await request.read()
                 await asyncio.sleep(float(spike.params["extra"]))
             fault = self.faults.take({"reject", "http_5xx_before", "clock_skew", "request_lost"},
                                      endpoint)
@@ -324,7 +327,7 @@ class BinanceServer:
                     resp = self._truncated(request, resp, bool(after.params.get("transport", False)))
                 else:
                     await asyncio.sleep(float(after.params.get("delay", 30.0)))
-        except ResponseLost:
+        except (ResponseLost, ConnectionResetError):  # ours to drop, or the client hung up
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=500)  # never sent: the connection is gone

@@ -71,6 +71,22 @@ def test_reply_delayed_past_the_client_timeout(emu, alice):
     alice.cancel_order(_new_open_order(alice, before), "BTC/USDT")
 
 
+def test_a_latency_spike_past_the_client_timeout_still_executes(emu, alice):
+    """The request leg waits `extra` (1.5 s) while the client gives up after 0.5 s: the
+    order still executes, as on a real venue, and the hang-up is no emulator error (the
+    emulator fixture fails a test on any internal_error in the journal)."""
+    before = _open_ids(alice)
+    control(emu, "faults", {"kind": "latency_spike", "duration": "30s", "extra": "1500ms",
+                            "endpoint": "POST /api/v3/order"})
+    quick = sync_client(emu, "alice", timeout=500)
+    quick.load_markets()
+    with pytest.raises(ccxt.RequestTimeout):
+        quick.create_order("BTC/USDT", "limit", "buy", 0.001, round(_bid(alice) - 50, 2))
+    time.sleep(3.5)  # both legs of the spike
+    control(emu, "faults", {"clear": True})
+    alice.cancel_order(_new_open_order(alice, before), "BTC/USDT")
+
+
 def test_clock_skew_and_real_reject_codes(emu, alice):
     control(emu, "faults", {"kind": "clock_skew", "skew_ms": 20_000, "endpoint": "GET /api/v3/account"})
     with pytest.raises(ccxt.InvalidNonce):

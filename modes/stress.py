@@ -230,6 +230,10 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
                                 str(folder / f"_base-{len(bases)}"), report, params))
         for scenario in scenarios:
             key = scenario.run_config(config)
+            if via == "emulator":  # refused before anything runs, as an unsupported fault kind
+                from modes.stress_emulator import check_instruments
+
+                check_instruments(select_instruments(key), f"{file}: ")
             base_index = bases.get((key.data, key.start_ns, key.end_ns))
             same = base_index is not None and scenario.moves_nothing(list(select_instruments(key).values()))
             jobs.append(Job(len(jobs), str(file), name, str(scenario.path), scenario.name, False, base_index,

@@ -76,6 +76,15 @@ def check_scenarios(scenarios: list[Any]) -> None:
             raise ConfigError(why)
 
 
+def check_instruments(instruments: dict[str, Any], where: str = "") -> None:
+    """Raise ConfigError unless the run trades one Binance spot venue (what a stress cell's
+    emulator serves)."""
+    venues = sorted({i.venue for i in instruments.values()})
+    if venues != [VENUE] or any(i.type != "spot" for i in instruments.values()):
+        raise ConfigError(f"{where}--via emulator: the emulator is one Binance spot venue; this run trades "
+                          f"{sorted(instruments)}")
+
+
 def _rows(config: Any, scenario: Any, instruments: dict[str, Any]) -> list[np.ndarray]:
     """The rows the emulator replays: the base data with the scenario's feed perturbations
     (not the venue faults' feed effects: the emulator acts those out)."""
@@ -105,10 +114,7 @@ def run_via_emulator(scenario: Any, config: Any, out: str | Path, *, max_seconds
         raise ConfigError(why)
     resolved = resolve_run(config)
     instruments = resolved.instruments
-    venues = sorted({i.venue for i in instruments.values()})
-    if venues != [VENUE] or any(i.type != "spot" for i in instruments.values()):
-        raise ConfigError(f"--via emulator: the emulator is one Binance spot venue; this run trades "
-                          f"{sorted(instruments)}")
+    check_instruments(instruments)
     rows = _rows(config, scenario, instruments)
     if not rows:
         raise ConfigError(f"scenario {scenario.name}: --via emulator: the base data {config.data!r} has no rows")

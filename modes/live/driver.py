@@ -235,8 +235,7 @@ class LiveDriver:
         stopped = False
         failure: BaseException | None = None
         try:
-            for ex in exchanges.values():
-                await ex.load_markets()
+            await self._preflight(exchanges, signed=mode != "paper")
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
             prefix = f"tp{np.base_repr(start // 1_000_000, 36).lower()}"
@@ -479,6 +478,25 @@ class LiveDriver:
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str) -> None:
         self.recorder.round_trip(send, exch, reply, command)
         self.health.round_trip(reply - send)
+
+    async def _preflight(self, exchanges: dict[str, Any], *, signed: bool) -> None:
+        """Each venue's markets, and for testnet/live one signed call (the balance), before
+        any stream starts: an unreachable URL or refused credentials are the user's to fix
+        and get one line naming the venue table (ConfigError, exit 2), not a traceback
+        from a stream task (ccxt's websocket-API auth handler fails on a refused key with
+        a KeyError of its own)."""
+        import ccxt
+
+        for name, ex in exchanges.items():
+            where = f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})"
+            try:
+                await ex.load_markets()
+                if signed:
+                    await ex.fetch_balance()
+            except ccxt.AuthenticationError as exc:
+                raise ConfigError(f"{where}: the venue refused the API key or secret: {str(exc)[:200]}") from None
+            except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
+                raise ConfigError(f"{where}: cannot reach the venue ({type(exc).__name__}): {str(exc)[:200]}") from None
 
     async def _shutdown(self, ccxt_venues: dict[str, Any]) -> None:
         """Stop new orders, cancel the session's open orders and wait (at most SHUTDOWN_S)

@@ -79,3 +79,12 @@ def test_the_cli_refuses_it_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "does not implement the venue fault 'outage'" in err
+
+
+def test_a_run_the_emulator_cannot_serve_is_refused_before_anything_runs(tmp_path):
+    """A futures strategy config (binanceusdm): refused in planning, like an unsupported
+    fault kind, not reported as a broken cell after the matrix ran."""
+    perp = Path(__file__).resolve().parents[2] / "examples" / "perp_long.toml"
+    with pytest.raises(ConfigError, match=r"perp_long\.toml: --via emulator: the emulator is one Binance spot venue"):
+        run_stress([str(perp)], [str(SCENARIO)], tmp_path, via="emulator")
+    assert not any(tmp_path.iterdir())

@@ -126,3 +126,24 @@ def test_the_cli_runs_a_confirmed_live_session(live_emu, alice_env, tmp_path, mo
     assert code == 0, out
     assert f"run directory: {tmp_path / 'live'}" in out
     assert json.loads((tmp_path / "live" / "summary.json").read_text())["run"]["mode"] == "live"
+
+
+def test_refused_credentials_and_an_unreachable_url_are_one_line_user_errors(live_emu, monkeypatch, tmp_path):
+    """Checked before any stream starts (ccxt's websocket-API auth handler would fail on a
+    refused key with a KeyError of its own): ConfigError naming the venue table."""
+    import socket
+
+    from engine.errors import ConfigError
+
+    monkeypatch.setenv("TP_TEST_KEY", "alice-key")
+    monkeypatch.setenv("TP_TEST_SECRET", "not-alice-secret")
+    with pytest.raises(ConfigError, match=r"\[venues.binance\] .*refused the API key or secret"):
+        run_live(session_config(live_emu, params=PARAMS), "testnet", tmp_path / "bad-key", duration_s=1,
+                 health=False, write_html=False)
+    monkeypatch.setenv("TP_TEST_SECRET", "alice-secret")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = session_config(live_emu, params=PARAMS, venue={"url": f"http://127.0.0.1:{port}"})
+    with pytest.raises(ConfigError, match=r"\[venues.binance\] \(url http://127.0.0.1:\d+\): cannot reach the venue"):
+        run_live(config, "testnet", tmp_path / "no-venue", duration_s=1, health=False, write_html=False)

@@ -125,7 +125,8 @@ class FaultSpec:
         return frozenset(ENDPOINT_COMMANDS[e] for e in self.endpoint if e in ENDPOINT_COMMANDS)
 
 
-_DURATION_KEYS = ("delay", "duration", "halt", "extra")
+#: the keys whose values are durations (parsed to ns here; the emulator keeps them in seconds)
+DURATION_KEYS = ("delay", "duration", "halt", "extra")
 
 
 def fraction_ppm(fraction: float) -> int:
@@ -167,7 +168,7 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
     if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob <= 1:
         raise ConfigError(f"{where} probability = {prob!r}: expected 0 < p <= 1")
     params = {k: table[k] for k in allowed[kind] if k in table}
-    for key in _DURATION_KEYS:
+    for key in DURATION_KEYS:
         if key in params:
             params[key] = duration_ns(params[key], f"{where} {key}")
     if "status" in params and not (isinstance(params["status"], int) and 400 <= params["status"] <= 599):

@@ -31,6 +31,7 @@ from engine.errors import ConfigError
 from venues.emulator.accounts import read_toml
 from venues.faults import (
     DEFAULT_ENDPOINTS,
+    DURATION_KEYS,
     EMULATOR_KINDS,
     FAULT_KEYS,
     REST_KINDS,
@@ -62,7 +63,7 @@ class Fault:
     @classmethod
     def from_spec(cls, spec: FaultSpec) -> Fault:
         """A validated fault of the shared vocabulary (a stress scenario's, `--via emulator`)."""
-        params = {k: (v / 1e9 if k in ("delay", "duration", "halt", "extra") else v) for k, v in spec.params.items()}
+        params = {k: (v / 1e9 if k in DURATION_KEYS else v) for k, v in spec.params.items()}
         return cls(kind=spec.kind, endpoint=spec.endpoint, after_s=spec.after_ns / 1e9,
                    until_s=None if spec.until_ns is None else spec.until_ns / 1e9,
                    count=spec.count, probability=spec.probability, params=params)

@@ -194,7 +194,7 @@ def next_session_number(state_dir: Path, account: str) -> int:
     leaves the old number or the new one, never a torn file. Raises StorageError when
     the file is unreadable or another process holds the lock too long.
     """
-    from engine.durable import WriterLock, fsync_dir
+    from engine.durable import WriterLock, fsync_dir, write_file_durably
 
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -209,10 +209,7 @@ def next_session_number(state_dir: Path, account: str) -> int:
         number = int(counters.get(account, 0)) + 1
         counters[account] = number
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(counters, sort_keys=True, indent=1))
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_file_durably(tmp, json.dumps(counters, sort_keys=True, indent=1).encode())
         os.replace(tmp, path)
         fsync_dir(state_dir)
     return number

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.durable import fsync_dir, write_file_durably
 from engine.errors import ConfigError
 from engine.types.instrument import decimal_str
 
@@ -72,12 +73,10 @@ class StateSaver:
         if not manager.legs and self._saved < 0:
             return False  # never had one: no file
         tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._meta | {"state": manager.state(), "positions": _positions(session)}, f,
-                      separators=(",", ":"), sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
+        state = self._meta | {"state": manager.state(), "positions": _positions(session)}
+        write_file_durably(tmp, json.dumps(state, separators=(",", ":"), sort_keys=True).encode())
         os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
         self._saved = manager.changes
         return True
 

@@ -31,8 +31,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from engine.errors import ConfigError
 from engine.types import Instrument
 from engine.types.instrument import decimal_str
+from venues.emulator.control import is_clear, parse_body, parse_limits, parse_step
 from venues.emulator.exchange import BinanceError, EmuOrder, Exchange, Pending, UserEvent
 from venues.emulator.faults import KINDS as FAULT_KINDS
 from venues.emulator.faults import REST_KINDS, FaultPlan
@@ -829,19 +831,15 @@ class BinanceServer:
 
     async def control_faults(self, request: web.Request) -> web.Response:
         """POST a fault table as JSON (the `[[fault]]` keys), or {"clear": true}. Immediate
-        kinds (ws_disconnect, user_expire, maintenance, stale_market, update_id_gap) act now."""
-        from engine.errors import ConfigError
-
+        kinds (ws_disconnect, user_expire, maintenance, stale_market, update_id_gap) act now.
+        A bad body is a 400 naming the key, and the plan is left as it was."""
         try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response(_error_body(-1100, "expected a JSON object"), status=400)
-        if body.get("clear"):
-            self.faults.clear()
-            self.skew_ms = 0
-            return web.json_response({"faults": 0})
-        try:
-            fault = self.faults.add(body)
+            body = parse_body(await request.read(), "control/faults")
+            if is_clear(body):
+                self.faults.clear()
+                self.skew_ms = 0
+                return web.json_response({"faults": 0})
+            fault = self.faults.add(body)  # validated whole before it is appended
         except ConfigError as exc:
             return web.json_response(_error_body(-1100, str(exc)), status=400)
         if fault.kind in STREAM_KINDS and not body.get("after"):
@@ -901,13 +899,16 @@ class BinanceServer:
         ex.journal.write("maintenance", ex.clock.now(), self._ms(ex.clock.now()), phase="resume")
 
     async def control_step(self, request: web.Request) -> web.Response:
-        """Stepped clock: {"to_ns": market ns} or {"by_ns": ns}; returns the new market time."""
-        body = await request.json()
+        """Stepped clock: {"to_ns": market ns} or {"by_ns": ns}; returns the new market time.
+        A bad body (venues.emulator.control.parse_step) is a 400 and the clock stays."""
         clock = self.exchange.clock
+        try:
+            target = parse_step(parse_body(await request.read(), "control/step"), clock.now())
+        except ConfigError as exc:
+            return web.json_response(_error_body(-1100, str(exc)), status=400)
         if not clock.stepped:
             return web.json_response(_error_body(-1100, "the clock is not stepped (start with stepped=True)"),
                                      status=400)
-        target = int(body["to_ns"]) if "to_ns" in body else clock.now() + int(body.get("by_ns", 0))
         clock.step_to(target)
         self.step()
         return web.json_response({"market_ns": clock.now()})
@@ -916,28 +917,24 @@ class BinanceServer:
         """Set rate limits / websocket rules: weight_per_minute, orders_per_10s, ban_after,
         ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
         (the MAX_NUM_ORDERS filter), stream_first (an order's user events are written
-        before its REST reply); reset (true:
-        forget the counters, violations and bans)."""
-        body = await request.json()
-        if body.get("reset"):
+        before its REST reply); reset (true: forget the counters, violations and bans).
+        The whole body is validated first (venues.emulator.control.LIMIT_KEYS: types and
+        minimums): a bad key is a 400 naming it and nothing is applied."""
+        try:
+            limits = parse_limits(parse_body(await request.read(), "control/limits"))
+        except ConfigError as exc:
+            return web.json_response(_error_body(-1100, str(exc)), status=400)
+        if limits.get("reset"):
             self.limiter.reset()
-        for key in ("weight_per_minute", "orders_per_10s", "ban_after"):
-            if key in body:
-                setattr(self.limiter, key, int(body[key]))
-        if "ban_s" in body:
-            self.limiter.ban_s = float(body["ban_s"])
-        for key in ("ping_interval", "max_connection_s"):
-            if key in body:
-                setattr(self, key, float(body[key]))
-        if "max_incoming_per_s" in body:
-            self.max_incoming_per_s = int(body["max_incoming_per_s"])
-        if "skew_ms" in body:
-            self.skew_ms = int(body["skew_ms"])
-        if "max_num_orders" in body:
-            self.exchange.max_num_orders = int(body["max_num_orders"])
-        if "stream_first" in body:
-            self.stream_first = bool(body["stream_first"])
-        return web.json_response({"ok": True})
+        for key in ("weight_per_minute", "orders_per_10s", "ban_after", "ban_s"):
+            if key in limits:
+                setattr(self.limiter, key, limits[key])
+        for key in ("ping_interval", "max_connection_s", "max_incoming_per_s", "skew_ms", "stream_first"):
+            if key in limits:
+                setattr(self, key, limits[key])
+        if "max_num_orders" in limits:
+            self.exchange.max_num_orders = limits["max_num_orders"]
+        return web.json_response({"ok": True, **limits})
 
     # ------------------------------------------------------------------ websockets --
     def _depth_msg(self, k: int, diff, t: int) -> str:

@@ -51,6 +51,7 @@ def prepare(args: argparse.Namespace):
         default_account,
         load_accounts,
     )
+    from venues.emulator.server import rest_endpoints
 
     file_values = load_config_file(args.config) if args.config else None
     base_dir = str(Path(args.config).parent) if args.config else "."
@@ -78,6 +79,7 @@ def prepare(args: argparse.Namespace):
     accounts = load_accounts(args.accounts) if args.accounts else [
         default_account(instruments.values(), balances)]
     faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()
+    faults.check_endpoints(rest_endpoints(instruments.values()))  # before the sim is compiled
     if not args.speed > 0:
         raise ConfigError(f"--speed {args.speed}: must be > 0")
     if not 0 <= args.port <= 65535:

@@ -123,7 +123,8 @@ def run_via_emulator(scenario: Any, config: Any, out: str | Path, *, max_seconds
     venue_cfg = resolved.venue_configs[VENUE]
     key, secret = f"stress-{secrets.token_hex(8)}", secrets.token_hex(16)
     account = Account("stress", key, secret, free={a: Decimal(x) for a, x in venue_cfg.balances})
-    faults = [Fault.from_spec(p.fault.spec) for p in (c.build() for c in scenario.perturbations)
+    faults = [Fault.from_spec(p.fault.spec, f"scenario {scenario.name} [[perturbations]] #{k + 1} ({p.fault_kind})")
+              for k, p in enumerate(c.build() for c in scenario.perturbations)
               if isinstance(p, VenueFaultPerturbation)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,7 @@ SIM_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http
                        "ws_disconnect", "partial_fill_drought"})
 
 OUTAGE_REPLIES = ("timeout", "5xx", "reset")
+FIVE_XX_BODIES = ("html", "json", "empty")  # an http_5xx fault's body: a proxy's page, -1001 JSON, nothing
 
 #: Binance spot error codes a `reject` fault may name: code -> (default message, the engine's
 #: reason code). Source: Binance spot API docs, "Error codes" (errors.md).
@@ -103,7 +104,11 @@ def duration_ns(value: Any, where: str) -> int:
     if isinstance(value, str):
         if value.strip() in ("0", "0s", "0ms", "0m"):
             return 0
-        return parse_compound_duration(value)
+        try:
+            return parse_compound_duration(value)
+        except ConfigError:  # its message names only the text: say which file, fault and key
+            raise ConfigError(f"{where} = {value!r}: expected seconds or a duration such as "
+                              "'250ms', '30s', '5m30s', '1h'") from None
     raise ConfigError(f"{where} = {value!r}: expected seconds or a duration like '5s'")
 
 
@@ -173,8 +178,14 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
             params[key] = duration_ns(params[key], f"{where} {key}")
     if "status" in params and not (isinstance(params["status"], int) and 400 <= params["status"] <= 599):
         raise ConfigError(f"{where} status = {params['status']!r}: expected an HTTP status 400-599")
-    if kind == "reject" and not isinstance(params.get("code"), int):
+    if kind == "reject" and (not isinstance(params.get("code"), int) or isinstance(params["code"], bool)):
         raise ConfigError(f"{where} (reject) needs code = <Binance error code>, e.g. -2010")
+    if "msg" in params and not isinstance(params["msg"], str):
+        raise ConfigError(f"{where} msg = {params['msg']!r}: expected the error message text")
+    if "skew_ms" in params and (not isinstance(params["skew_ms"], int) or isinstance(params["skew_ms"], bool)):
+        raise ConfigError(f"{where} skew_ms = {params['skew_ms']!r}: expected an integer (ms, either sign)")
+    if "body" in params and params["body"] not in FIVE_XX_BODIES:
+        raise ConfigError(f"{where} body = {params['body']!r}: expected one of {list(FIVE_XX_BODIES)}")
     if "transport" in params and not isinstance(params["transport"], bool):
         raise ConfigError(f"{where} transport = {params['transport']!r}: expected true or false")
     if "events" in params and not (isinstance(params["events"], int) and params["events"] > 0):

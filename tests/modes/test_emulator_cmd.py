@@ -128,6 +128,22 @@ def test_bad_faults_file_names_the_key(tickparity_bin, tmp_path):
     assert r.returncode == 2 and "unknown key(s) ['status']" in r.stderr
 
 
+@pytest.mark.parametrize(("table", "message"), [
+    ('kind = "maintenance"\nduration = "5x"', "[[fault]] #1 duration = '5x': expected seconds"),
+    ('kind = "response_lost"\nendpoint = "POST /api/v3/orders"',
+     "[[fault]] #1 endpoint = 'POST /api/v3/orders': no such route on this emulator; valid endpoints: "
+     "DELETE /api/v3/order, GET /api/v3/account"),
+])
+def test_a_bad_fault_names_the_file_the_fault_and_the_key(tickparity_bin, tmp_path, table, message):
+    bad = tmp_path / "f.toml"
+    bad.write_text(f"[[fault]]\n{table}\n")
+    r = subprocess.run([tickparity_bin, "emulator", "--data", "synthetic:1", "--port", "0", "--faults", str(bad),
+                        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert f"tickparity: error: {bad} {message}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
 def test_config_supplies_the_venue_table_instruments_and_balances(tmp_path):
     """--config: the backtest's [run] and [venues.binance] tables configure the emulator."""
     import argparse

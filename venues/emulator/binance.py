@@ -60,6 +60,17 @@ def fmt(value: Decimal) -> str:
     return decimal_str(value)
 
 
+#: the path families of the venue's REST API (the middleware applies limits and faults to these)
+REST_PREFIXES = ("/api/", "/fapi/", "/dapi/")
+
+
+def rest_routes(router: web.UrlDispatcher) -> frozenset[str]:
+    """"METHOD /path" of every REST route of `router` (HEAD and websocket paths left out)."""
+    return frozenset(f"{route.method} {route.resource.canonical}" for route in router.routes()
+                     if route.method != "HEAD" and route.resource is not None
+                     and route.resource.canonical.startswith(REST_PREFIXES))
+
+
 def _error_body(code: int, msg: str) -> dict[str, Any]:
     return {"code": code, "msg": msg}
 
@@ -276,7 +287,7 @@ class BinanceServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         path = request.path
-        if not path.startswith(("/api/", "/fapi/", "/dapi/")):
+        if not path.startswith(REST_PREFIXES):
             return await handler(request)
         ip = request.remote or "?"
         now_s = time.time()
@@ -839,7 +850,7 @@ class BinanceServer:
                 self.faults.clear()
                 self.skew_ms = 0
                 return web.json_response({"faults": 0})
-            fault = self.faults.add(body)  # validated whole before it is appended
+            fault = self.faults.add(body, rest_routes(self.app.router))  # validated before it is appended
         except ConfigError as exc:
             return web.json_response(_error_body(-1100, str(exc)), status=400)
         if fault.kind in STREAM_KINDS and not body.get("after"):

@@ -55,18 +55,38 @@ class Fault:
     probability: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
     fired: int = 0
+    where: str = "fault"  # the file and fault index (or "control fault"), for error messages
+    endpoint_given: bool = False  # the table named its own `endpoint` (else: the default order calls)
 
     @classmethod
     def from_table(cls, table: dict[str, Any], where: str) -> Fault:
-        return cls.from_spec(parse_fault(table, where, EMULATOR_KINDS))
+        return cls.from_spec(parse_fault(table, where, EMULATOR_KINDS), where)
 
     @classmethod
-    def from_spec(cls, spec: FaultSpec) -> Fault:
+    def from_spec(cls, spec: FaultSpec, where: str = "fault") -> Fault:
         """A validated fault of the shared vocabulary (a stress scenario's, `--via emulator`)."""
         params = {k: (v / 1e9 if k in DURATION_KEYS else v) for k, v in spec.params.items()}
         return cls(kind=spec.kind, endpoint=spec.endpoint, after_s=spec.after_ns / 1e9,
                    until_s=None if spec.until_ns is None else spec.until_ns / 1e9,
-                   count=spec.count, probability=spec.probability, params=params)
+                   count=spec.count, probability=spec.probability, params=params, where=where,
+                   endpoint_given=spec.endpoint != DEFAULT_ENDPOINTS)
+
+    @property
+    def uses_endpoint(self) -> bool:
+        """REST kinds and latency_spike act on calls to `endpoint`; other kinds ignore it."""
+        return self.kind in REST_KINDS or self.kind == "latency_spike"
+
+    def check_endpoint(self, served: frozenset[str]) -> None:
+        """Refuse an `endpoint` that names no REST route of this emulator (`served`: the
+        "METHOD /path" of every route, `venues.emulator.rest_endpoints`): such a fault
+        could never fire. Raises ConfigError naming the fault and listing the routes."""
+        if not self.endpoint_given and not self.uses_endpoint:
+            return
+        unknown = [e for e in self.endpoint if e not in served]
+        if unknown:
+            default = "" if self.endpoint_given else " (the default: Binance spot's order calls)"
+            raise ConfigError(f"{self.where} endpoint = {unknown[0]!r}{default}: no such route on this "
+                              f"emulator; valid endpoints: {', '.join(sorted(served))}")
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "endpoint": list(self.endpoint), "after": self.after_s,
@@ -96,9 +116,18 @@ class FaultPlan:
         faults = [Fault.from_table(t, f"{file} [[fault]] #{k + 1}") for k, t in enumerate(tables)]
         return cls(faults, seed)
 
-    def add(self, table: dict[str, Any]) -> Fault:
-        """Control API: schedule one more fault (`after` counts from now)."""
+    def check_endpoints(self, served: frozenset[str]) -> None:
+        """Refuse the plan if a fault names an endpoint this emulator does not serve
+        (`served` = `venues.emulator.rest_endpoints(instruments)`); see Fault.check_endpoint."""
+        for fault in self.faults:
+            fault.check_endpoint(served)
+
+    def add(self, table: dict[str, Any], served: frozenset[str] | None = None) -> Fault:
+        """Control API: schedule one more fault (`after` counts from now); with `served`,
+        its endpoints are checked against the emulator's routes first."""
         fault = Fault.from_table(table, "control fault")
+        if served is not None:
+            fault.check_endpoint(served)
         fault.after_s += time.monotonic() - self._start
         if fault.until_s is not None:
             fault.until_s += time.monotonic() - self._start

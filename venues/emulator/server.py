@@ -10,16 +10,18 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from aiohttp import web
 
 from engine.errors import ConfigError
 from engine.output import instruments_json
 from engine.types import Instrument
 from venues.emulator.accounts import Account
-from venues.emulator.binance import BinanceServer
+from venues.emulator.binance import BinanceServer, rest_routes
 from venues.emulator.clock import MarketClock
 from venues.emulator.exchange import KEEP_CLOSED_ORDERS, KEEP_TRADES, MAX_NUM_ORDERS, Exchange
 from venues.emulator.faults import FaultPlan
@@ -136,10 +138,30 @@ def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
         json.dumps(instruments_json(settings.instruments), indent=2, sort_keys=True) + "\n")
 
 
+def rest_endpoints(instruments: Iterable[Instrument]) -> frozenset[str]:
+    """Every REST route ("METHOD /path") the emulator of `instruments` serves: Binance
+    spot's `/api/v3` calls, or the `/fapi` (USDⓈ-M) or `/dapi` (COIN-M) ones. These are the
+    values a fault's `endpoint` may name (FaultPlan.check_endpoints). Read from the server
+    class's own route table, so it cannot drift from what is served."""
+    instruments = list(instruments)
+    server_cls: type[BinanceServer] = BinanceServer
+    if serves_futures(instruments):
+        from venues.emulator.futures_server import FuturesServer
+
+        server_cls = FuturesServer
+    bare = server_cls.__new__(server_cls)  # routes only: no exchange, no sockets, no tasks
+    bare.exchange = SimpleNamespace(instruments=instruments)  # type: ignore[assignment]
+    router = web.Application().router
+    bare._venue_routes(router)
+    return rest_routes(router)
+
+
 def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> BinanceServer:
     """An unstarted BinanceServer over a fresh Exchange (call inside the event loop).
     With `out_dir`, writes config.json and instruments.json there now, journal.jsonl as it
     runs and final_state.json (books, accounts) when it stops."""
+    if settings.faults is not None:  # before anything is written: a fault that can never fire
+        settings.faults.check_endpoints(rest_endpoints(settings.instruments))
     journal = Journal(settings.out_dir)
     if settings.out_dir is not None:
         _write_run_files(settings, getattr(source, "spec", None))

@@ -273,6 +273,7 @@ class LiveDriver:
                 extra = {**(extra or {}), "contracts": self._contract_lines}
             if self.resume_state is not None:  # restored in the start step, before its reconciliation
                 extra = (extra or {}) | {"contingent": self.resume_state, "resume_from": self.resume_from}
+                live_resume.claim(self.resume_from, self.out)  # the previous run is taken over once
             self._step(started, start=True, extra=extra)
             self._after_reconcile(ccxt_venues)
             next_periodic = time.monotonic() + self.reconcile_s

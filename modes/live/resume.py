@@ -18,11 +18,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.clock import wall_time_text
 from engine.durable import fsync_dir, write_file_durably
 from engine.errors import ConfigError
 from engine.types.instrument import decimal_str
 
 STATE_FILE = "contingent.json"
+#: written into the previous run directory by the session that resumed it (see `claim`)
+CLAIM_FILE = "resumed_by.json"
 
 
 def load(previous: str | Path, config_json: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -34,6 +37,7 @@ def load(previous: str | Path, config_json: dict[str, Any], mode: str) -> dict[s
     prev = Path(previous)
     if mode == "paper":
         raise ConfigError(f"--resume {prev}: paper sessions have no venue orders to resume; use testnet or live")
+    _refuse_if_claimed(prev)
     path = prev / STATE_FILE
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -50,6 +54,56 @@ def load(previous: str | Path, config_json: dict[str, Any], mode: str) -> dict[s
     if was != now:
         raise ConfigError(f"--resume {prev}: its venues/accounts {was} differ from this session's {now}")
     return {"state": saved["state"], "positions": saved.get("positions", {})}
+
+
+def claim(previous: str | Path, out: str | Path) -> None:
+    """Mark `previous` as resumed by the session writing `out`: `previous/resumed_by.json`
+    ({"by": out, "at": UTC time}), created exclusively and made durable.
+
+    Why: the contingent state of a run is taken over once. The session that resumed it owns
+    those orders from its start step on (it re-arms the stops, adopts the venue orders, saves
+    the state in its own run directory, and may trigger, fill or cancel them); a second
+    resume of the same run would re-arm the same stops and adopt the same venue orders a
+    second time (a stop that already fired would fire again). So `load` refuses a claimed
+    run and names the session to resume instead (the latest of the chain). Called by the
+    live driver just before the start step (not in `load`): a session that fails before it
+    restores anything (preflight, no market) leaves the previous run resumable. The
+    exclusive create makes two sessions racing to resume one run fail the second.
+    Raises ConfigError (one line) when the run was claimed meanwhile."""
+    prev = Path(previous)
+    path = prev / CLAIM_FILE
+    body = json.dumps({"by": str(Path(out).resolve()), "at": wall_time_text()}, sort_keys=True).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:  # another session resumed it since `load`
+        raise ConfigError(_claimed(prev) or f"--resume {prev}: already resumed ({path})") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(prev)
+
+
+def _refuse_if_claimed(prev: Path) -> None:
+    """ConfigError when `prev` was already resumed (its CLAIM_FILE exists)."""
+    message = _claimed(prev)
+    if message is not None:
+        raise ConfigError(message)
+
+
+def _claimed(prev: Path) -> str | None:
+    """The one-line refusal for a run another session already resumed, or None."""
+    path = prev / CLAIM_FILE
+    try:
+        claimed = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        claimed = {}
+    by = claimed.get("by", "?") if isinstance(claimed, dict) else "?"
+    at = claimed.get("at", "?") if isinstance(claimed, dict) else "?"
+    return (f"--resume {prev}: already resumed by {by} (at {at}); its contingent orders belong to that "
+            f"session now and resuming again would adopt them twice: resume {by} instead")
 
 
 def _accounts(config_json: dict[str, Any]) -> dict[str, Any]:

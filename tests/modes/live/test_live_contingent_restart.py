@@ -31,6 +31,7 @@ from contingent_market import Stepper, market
 from emu_helpers import make_emulator, sync_client
 from live_helpers import ROOT, session_config
 
+from engine.errors import ConfigError
 from modes.live import run_live
 from modes.live.replay import replay_session
 
@@ -144,3 +145,17 @@ balances = {{ USDT = "10000000", BTC = "100" }}
     btc_after = ex.fetch_balance()["total"]["BTC"]
     assert round(btc_after - btc_before, 8) == round(0.01 - 0.00001 + 0.005 - 0.000005 - 0.00999, 8)
     assert replay_session(run2, tmp_path / "replay").difference is None
+    # run1 was taken over by run2: resuming it again (API or CLI) is refused, naming run2
+    claimed_by = str(run2.resolve())
+    with pytest.raises(ConfigError, match=rf"--resume {run1}: already resumed by {claimed_by} .*resume {claimed_by} instead"):
+        run_live(session_config(emu, strategy=STRATEGY), "testnet", tmp_path / "run3", duration_s=5,
+                 health=False, write_html=False, resume=run1)
+    again = subprocess.run([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out",
+                            str(tmp_path / "run4"), "--resume", str(run1), "--no-report", "--no-health"],
+                           cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines()[-1] == (
+        f"tickparity: error: --resume {run1}: already resumed by {claimed_by} "
+        f"(at {json.loads((run1 / 'resumed_by.json').read_text())['at']}); its contingent orders belong to that "
+        f"session now and resuming again would adopt them twice: resume {claimed_by} instead")
+    assert not (tmp_path / "run3").exists() and not (tmp_path / "run4").exists()

@@ -9,8 +9,10 @@ they exist, the replay, report, emulator and router A/B benchmarks (`bench/bench
 `bench/bench_live.py`, `bench/bench_conflation.py`), the per-order-event profile of the session
 (`bench/profile_session.py`) and the peak memory of `tickparity backtest`
 (`bench/bench_memory.py`) in their own processes with their default settings (with
-`--quick`, smaller sizes). Nothing here
-asserts a time: a slow machine prints slow numbers, it never fails.
+`--quick`, smaller sizes). Each writes its results file (bench/results.py,
+`bench/results/<UTC>-<sha>-<bench>.json`; bench/README.md "Results files"; not yet
+bench_parity.py and bench_live.py). Nothing here asserts a time: a slow machine prints
+slow numbers, it never fails.
 """
 
 from __future__ import annotations

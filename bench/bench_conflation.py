@@ -28,6 +28,7 @@ if str(REPO) not in sys.path:
 
 from bench.bench_sim import REPLAY_STEP_NS, VENUE, _chunks, _Timer, bench_instrument  # noqa: E402
 from bench.feed import FeedSpec, generate_feed  # noqa: E402
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
 
 
 def run(feed: np.ndarray, conflation_ms: int, wake_book: bool, lazy: bool = True) -> tuple[float, int, int]:
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_conflation", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    record = RunRecord("bench_conflation", sys.argv[1:] if argv is None else argv, vars(args))
     feed = generate_feed(FeedSpec(events=args.events, seed=7))
     small = feed[:20_000]
     for ms in (0, 100):  # compile / load every kernel variant first
@@ -77,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
             best = min(run(feed, ms, wake) for _ in range(args.repeat))
             rates[ms] = best[1] / best[0]
             print(f"  {case:<34} depth_conflation_ms={ms:<4} {rates[ms] / 1e6:6.2f} M ev/s   book wakes {best[2]:,}")
+            record.add(Row(f"conflation {case}, depth_conflation_ms={ms}", rates[ms], "ev/s",
+                           detail={"events": best[1], "cpu_s": best[0], "book_wakes": best[2]}))
         if not wake:
             best = min(run(feed, 0, wake, lazy=False) for _ in range(args.repeat))
             print(f"  {case:<34} 0, exchange kept awake {best[1] / best[0] / 1e6:6.2f} M ev/s   (the awake "
                   "exchange side alone)")
+            record.add(Row(f"conflation {case}, exchange kept awake", best[1] / best[0], "ev/s",
+                           detail={"events": best[1], "cpu_s": best[0]}))
         print(f"  {'':<34} rate with / without conflation: {rates[100] / rates[0]:.2f}x")
+    record.finish(args)
     return 0
 
 

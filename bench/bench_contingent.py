@@ -38,6 +38,7 @@ if str(REPO) not in sys.path:
 
 from bench.bench_sim import VENUE, _chunks, _NullWriter, bench_instrument, venue_config  # noqa: E402
 from bench.feed import FeedSpec, generate_feed  # noqa: E402
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
 from engine.strategy import Strategy  # noqa: E402
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -126,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="500,000 events")
     parser.add_argument("--no-subscribed", action="store_true", help="skip cases (d) and (e)")
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    record = RunRecord("bench_contingent", sys.argv[1:] if argv is None else argv, vars(args))
     os.environ.setdefault("TICKPARITY_PROGRESS", "0")
     events = 500_000 if args.quick else args.events
     from venues.sim import warmup
@@ -161,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         base = best["(d) subscribed, 0 armed" if name in subscribed else "(a) no trigger array"][1]
         print(f"{name:34} {wall:8.3f} {cpu:8.3f} {n / cpu / 1e6:7.2f} {100 * (cpu / base - 1):+10.1f}% "
               f"{armed_left:12d} {arm:12.3f}")
+        record.add(Row(f"contingent {name}", n / cpu, "ev/s",
+                       detail={"events": n, "wall_s": wall, "cpu_s": cpu, "vs_base_cpu": cpu / base - 1,
+                               "armed_at_end": armed_left, "arming_cpu_s": arm}))
+    record.finish(args)
     return 0
 
 

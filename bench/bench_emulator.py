@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
+
 TICKPARITY = str(Path(sys.executable).parent / "tickparity")
 
 
@@ -201,11 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=2000, help="orders per client setup (default 2000)")
     parser.add_argument("--seconds", type=float, default=5.0, help="fan-out measuring window")
     parser.add_argument("--worker", nargs=3, metavar=("URL", "N", "SECONDS"), help=argparse.SUPPRESS)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.worker:
         url, n, seconds = args.worker
         print(_subscribe_and_count(url, int(n), float(seconds)))
         return 0
+    record = RunRecord("bench_emulator", sys.argv[1:] if argv is None else argv, vars(args))
     import ccxt
 
     print(f"ccxt {ccxt.__version__}; emulator in its own process; clients: ccxt.async_support, limiter off")
@@ -221,11 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'clients':>8} {'orders':>7} {'orders/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
         for r in rows:
             print(f"{r['clients']:>8} {r['orders']:>7} {r['orders_per_s']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
+            detail = {"orders": r["orders"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]}
+            record.add(Row(f"emulator create_order, {r['clients']} client(s)", r["orders_per_s"], "orders/s",
+                           detail=detail))
+            record.add(Row(f"emulator create_order, {r['clients']} client(s) p99", r["p99_ms"] * 1000, "us",
+                           better="lower", detail=detail))
         bare = bench_bare_simcore(args.orders)
         seq = rows[0]["mean_ms"] / 1000
         print(f"\nper order, sequential: bare SimCore {bare * 1e6:.0f} us; emulator from a bare aiohttp "
               f"client {raw * 1e6:.0f} us (overhead over SimCore {(raw - bare) * 1e6:.0f} us: HTTP, "
               f"signature, accounts, journal, loopback); from ccxt {seq * 1e6:.0f} us")
+        for name, seconds in (("bare SimCore", bare), ("emulator from a bare aiohttp client", raw),
+                              ("emulator from ccxt", seq)):
+            record.add(Row(f"per order, sequential: {name}", seconds * 1e6, "us", better="lower"))
 
         proc, url, _, _ = start_emulator(Path(tmp) / "fanout", speed=20.0)
         try:
@@ -237,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'subscribers':>11} {'msgs/s total':>13} {'msgs/s each':>12}")
         for r in fan:
             print(f"{r['subscribers']:>11} {r['messages_per_s']:>13.0f} {r['per_subscriber_per_s']:>12.0f}")
+            record.add(Row(f"market messages, {r['subscribers']} subscriber(s)", r["messages_per_s"], "msgs/s",
+                           detail={"per_subscriber_per_s": r["per_subscriber_per_s"]}))
+    record.finish(args)
     return 0
 
 

@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
+
 WS_DATA = REPO / "tests" / "data" / "binance-ws"  # the real captures shipped with the tests
 INST = "binance:BTC/USDT"
 CHUNK = 1_000_000
@@ -268,12 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the stores")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.child:
         kind, arg = args.child
         result = child_replay(arg) if kind == "replay" else child_pyarrow(arg)
         print(json.dumps(result))
         return 0
+    record = RunRecord("bench_replay", sys.argv[1:] if argv is None else argv, vars(args))
 
     import numpy as np
 
@@ -307,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nimport (parse + validate + write to DuckDB):")
     for name, rows, seconds in bench_imports(work / "imports", sample, inst):
         print(f"  {name:<45} {rows:>10,} rows  {seconds:6.2f} s  {rows / seconds:>12,.0f} rows/s")
+        record.add(Row(f"import {name}", rows / seconds, "rows/s", detail={"rows": rows, "seconds": seconds}))
     del sample
 
     # stores with N events
@@ -363,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  {label:<36} {r['events']:>12,} events  {r['seconds']:6.2f} s  {rate:>12,.0f} ev/s  "
             f"peak {r['peak_mb']:7.0f} MB (after imports {r['base_mb']:.0f} MB)"
         )
+        record.add(Row(f"replay {label}", rate, "ev/s", detail={"events": r["events"], "seconds": r["seconds"],
+                                                               "peak_mb": r["peak_mb"], "base_mb": r["base_mb"]}))
     sums = {r["checksum"] for _l, r in rows}
     print(
         "  same rows everywhere:"
@@ -372,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if tmp is not None:
         tmp.cleanup()
+    record.extra["same_rows_everywhere"] = len(sums) == 1
+    record.finish(args)
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
 from reports import report as report_module  # noqa: E402
 from reports.metrics import compute  # noqa: E402
 from reports.rundir import load_run  # noqa: E402
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=6 * 3600.0, help="run length in seconds")
     parser.add_argument("--keep", type=Path, default=None, help="write the run here and keep it")
     parser.add_argument("--profile", action="store_true", help="print the top functions of write_report")
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    record = RunRecord("bench_report", sys.argv[1:] if argv is None else argv, vars(args))
 
     with tempfile.TemporaryDirectory(prefix="tp-bench-report-") as tmp:
         run_dir = args.keep if args.keep is not None else Path(tmp) / "run"
@@ -75,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"summary.json         {summary.stat().st_size / 1024:>10.1f} KiB")
         if profiler is not None:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        counts = {"fills": len(run.fills), "orders": len(run.orders), "bbo_rows": run.quotes.rows,
+                  "trade_rows": run.trades.rows}
+        for name, seconds in (("report: load", t_load), ("report: metrics", t_metrics), ("report: plots", t_plots),
+                              ("report: write_report total", t_total)):
+            record.add(Row(name, seconds, "s", better="lower", detail=counts))
+        record.add(Row("report: report.html size", html.stat().st_size / 1024, "KiB", better="lower"))
+    record.finish(args)
     return 0
 
 

@@ -9,7 +9,9 @@ auto-disable triggers), `--open` resting orders held as exposure, and times
 `session.guard.pre_submit` — exactly what `ctx.submit` calls after the venue minimums —
 on orders that pass every check (the longest path), one `perf_counter_ns` pair per check.
 Also times the amend check and the cancel-rate check. Prints p50 / p99 / p99.9 / max in
-microseconds. Nothing is asserted: a slow machine prints slow numbers.
+microseconds and writes them to a results file (bench/results.py: rows `risk check p50`,
+`risk check p99`, `amend check ...`, `cancel-rate check ...`; `--json PATH`, `--no-json`).
+Nothing is asserted: a slow machine prints slow numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
 from engine.audit import AuditLog  # noqa: E402
 from engine.clock import SimClock  # noqa: E402
 from engine.ledger import Ledger  # noqa: E402
@@ -75,7 +78,7 @@ def _pct(values: np.ndarray) -> str:
             f"p99.9 {np.percentile(us, 99.9):.2f} us  max {us.max():.1f} us")
 
 
-def _compare(session, order, clock) -> None:
+def _compare(session, order, clock) -> dict[str, float]:
     """The one-pass check (`guard.pre_submit`) against the reference methods it replaces
     (`mid2_now` + `submit_reference`: check_lots, check_exposure, needs_approval_lots), in
     alternating blocks on the same orders, so both see the same machine load."""
@@ -98,6 +101,7 @@ def _compare(session, order, clock) -> None:
                 times[k] = time.perf_counter_ns() - t0
             medians[name].append(float(np.median(times)) / 1000)
     print("interleaved, fastest block median: " + ", ".join(f"{k} {min(v):.2f} us" for k, v in medians.items()))
+    return {k: min(v) for k, v in medians.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true",
                         help="also time the reference chain (RiskEngine.submit_reference) interleaved with the "
                              "one-pass check, 20 blocks of 2,000 each; the fastest block's median counts")
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    record = RunRecord("bench_risk", sys.argv[1:] if argv is None else argv, vars(args))
     n = 20_000 if args.quick else args.checks
     specs = load_instruments()
     insts = {i: specs[i] for i in ("binance:BTC/USDT", "binance:ETH/USDT")}
@@ -145,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             if reason is not None:
                 raise SystemExit(f"bench setup: a check refused ({reason}); every check must pass")
         if args.compare:
-            _compare(session, template, clock)
+            for name, fastest in _compare(session, template, clock).items():
+                record.add(Row(f"interleaved {name} fastest block median", fastest, "us", better="lower",
+                               detail={"blocks": 20, "block": 2000}))
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"machine: {os.cpu_count()} cores, load average {load} (a busy machine inflates the tail)")
         print(f"risk check, every limit on, {args.open} resting orders held: {_pct(times)}")
+        record.add_latencies("risk check", times, open_orders=args.open)
 
         resting = oms.by_client[session.oms.open_orders("binance:BTC/USDT")[0].client_id]
         assert resting.status != OrderStatus.PENDING
@@ -159,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             guard.pre_amend(resting, ticks, resting.filled + lots, clock.now())
             amend[k] = time.perf_counter_ns() - t0
         print(f"amend check: {_pct(amend)}")
+        record.add_latencies("amend check", amend)
         cancel = np.empty(n // 4, dtype=np.int64)
         for k in range(len(cancel)):
             clock.advance_to(clock.now() + 1000)
@@ -166,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             guard.pre_cancel(clock.now())
             cancel[k] = time.perf_counter_ns() - t0
         print(f"cancel-rate check: {_pct(cancel)}")
+        record.add_latencies("cancel-rate check", cancel)
+    record.finish(args)
     return 0
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.results import Row, RunRecord, add_arguments  # noqa: E402
 from engine import Strategy  # noqa: E402
 from engine.execution import TWAP, SmartOrderRouter  # noqa: E402
 
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--quantity", default="3")
     parser.add_argument("--quick", action="store_true", help="one seed, 2 minutes")
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    record = RunRecord("bench_router", sys.argv[1:] if argv is None else argv, vars(args))
     seeds = 1 if args.quick else args.seeds
     minutes = 2.0 if args.quick else args.minutes
     results: dict[str, list[tuple[float, float, float]]] = {p: [] for p in POLICIES}
@@ -112,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         n = len(values)
         print(f"{policy:<12}{sum(v[0] for v in values) / n:>10.3f}{sum(v[1] for v in values) / n:>12.1%}"
               f"{sum(v[2] for v in values) / n:>19.3f}")
+        detail = {"seeds": seeds, "minutes": minutes, "quantity": args.quantity}
+        record.add(Row(f"router {policy}: implementation shortfall", sum(v[0] for v in values) / n, "bps",
+                       better="lower", detail=detail))
+        record.add(Row(f"router {policy}: fill ratio", sum(v[1] for v in values) / n, "ratio", detail=detail))
+        record.add(Row(f"router {policy}: cost of the filled part", sum(v[2] for v in values) / n, "bps",
+                       better="lower", detail=detail))
+    record.finish(args)
     return 0
 
 

@@ -117,10 +117,35 @@ class RunRecord:
                 "rows": [asdict(r) for r in self.rows], **self.extra}
 
     def default_path(self) -> Path:
-        """bench/results/<UTC start, compact>-<short git sha>[-dirty].json"""
+        """bench/results/<UTC start, compact>-<short git sha>[-dirty]-<bench>.json (the bench's
+        name last: `python -m bench` starts several benches in one second on a fast run, and
+        each must keep its own file)."""
         sha = (self.build.get("git_commit") or "nogit")[:10]
         dirty = "-dirty" if self.build.get("git_dirty") else ""
-        return RESULTS_DIR / f"{self.started.strftime('%Y%m%dT%H%M%SZ')}-{sha}{dirty}.json"
+        return RESULTS_DIR / f"{self.started.strftime('%Y%m%dT%H%M%SZ')}-{sha}{dirty}-{self.bench}.json"
+
+    def add_latencies(self, name: str, times_ns: Any, **detail: Any) -> None:
+        """Rows `<name> p50` and `<name> p99` (µs, lower is better) of per-call times in ns;
+        `detail` holds n, p99.9 and max too (numpy percentiles, linear interpolation)."""
+        import numpy as np
+
+        us = np.asarray(times_ns, dtype=np.float64) / 1000
+        if len(us) == 0:
+            self.add(Row(f"{name} p50", None, "us", better="lower", note="no calls timed"))
+            return
+        facts = {"n": int(len(us)), "p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)),
+                 "p99_9_us": float(np.percentile(us, 99.9)), "max_us": float(us.max()), **detail}
+        self.add(Row(f"{name} p50", facts["p50_us"], "us", better="lower", detail=facts))
+        self.add(Row(f"{name} p99", facts["p99_us"], "us", better="lower", detail=facts))
+
+    def finish(self, args: Any) -> Path | None:
+        """Write the file unless `--no-json` (`args.json`: the path, else default_path) and
+        print where; every bench script ends with this (see `add_arguments`)."""
+        if getattr(args, "no_json", False):
+            return None
+        path = self.write(getattr(args, "json", None))
+        print(f"results: {path}", flush=True)
+        return path
 
     def write(self, path: str | Path | None = None) -> Path:
         out = Path(path) if path else self.default_path()
@@ -129,6 +154,12 @@ class RunRecord:
         tmp.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
         tmp.replace(out)
         return out
+
+
+def add_arguments(parser: Any) -> None:
+    """`--json PATH` / `--no-json`, the results-file options every bench script takes."""
+    parser.add_argument("--json", metavar="PATH", help="results file (default bench/results/<UTC>-<sha>-<bench>.json)")
+    parser.add_argument("--no-json", action="store_true", help="write no results file")
 
 
 def load(path: str | Path) -> dict[str, Any]:

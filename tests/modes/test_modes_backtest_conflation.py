@@ -118,3 +118,52 @@ def test_the_same_run_twice_gives_the_same_fills_log(base):
     _seen(base / "f", 100, 0)
     for name in ("orders.parquet", "fills.parquet", "equity.parquet"):
         assert (base / "e" / "run-100-0" / name).read_bytes() == (base / "f" / "run-100-0" / name).read_bytes()
+
+
+BUY_AT_150 = '''
+from engine import Strategy
+
+
+class BuyAt150(Strategy):
+    """A market buy of 0.001 BTC at 150 ms: between the bid added at 130 ms and its
+    publication at 200 ms."""
+
+    def __init__(self, t0: int = 0):
+        self.t0 = int(t0)
+
+    def on_start(self, ctx):
+        ctx.schedule(at_ns=self.t0 + 150_000_000)
+
+    def on_timer(self, ctx, ts):
+        ctx.submit(ctx.instruments[0], "buy", "0.001", type="market")
+'''
+
+
+@pytest.mark.parametrize(("conflation_ms", "mid", "effective_bps"), [
+    # the strategy's book at 150 ms: bid 60001.00 (added at 130 ms) / ask 60002.00
+    (0, 60001.5, 2 * (60002.0 - 60001.5) / 60001.5 * 1e4),  # 0.16666 bps
+    # the conflated book still shows the 0 ms window: bid 60000.00 / ask 60002.00
+    (100, 60001.0, 2 * (60002.0 - 60001.0) / 60001.0 * 1e4),  # 0.33332 bps
+])
+def test_the_report_measures_the_effective_spread_against_the_strategys_book(base, conflation_ms, mid,
+                                                                              effective_bps):
+    """docs/report.md "Mid": the report's mid is the book the strategy saw (bbo.parquet),
+    so with depth_conflation_ms the same fill (a market buy at 60002.00, the venue's ask
+    either way) has a different effective spread: the conflated mid lags the venue's."""
+    from reports.metrics import compute
+    from reports.rundir import load_run
+
+    work = base / f"spread-{conflation_ms}"
+    work.mkdir()
+    (work / "buy.py").write_text(BUY_AT_150)
+    config = resolve({"run": {"strategy": f"{work / 'buy.py'}:BuyAt150", "data": _store(work),
+                              "instruments": [BTC], "params": {"t0": T}},
+                      "venues": {"binance": {"profile": "zero-cost", "depth_conflation_ms": conflation_ms}}},
+                     {}, base_dir=str(work))
+    config = replace(config, start_ns=T, end_ns=T + 600 * MS)
+    run_backtest(config, work / "run", write_html=False)
+    run = load_run(work / "run")
+    assert list(run.fills.price) == [60002.0]
+    metrics = compute(run)
+    assert metrics.sections["headline"]["effective_spread_bps"] == pytest.approx(effective_bps, abs=1e-9)
+    assert effective_bps == pytest.approx({0: 0.166662, 100: 0.333328}[conflation_ms], abs=1e-6)

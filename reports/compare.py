@@ -180,7 +180,7 @@ def _overlay_figures(ra: RunData, ma: Metrics, rb: RunData, mb: Metrics) -> dict
         if drawn:
             ax.axhline(0, color=plots._MUTED, linewidth=0.8)
             ax.set_xlabel("minutes since start")
-            ax.set_title("Net PnL (equity − start)")
+            ax.set_title("Net PnL of the trading")
             ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.2)
             svgs["pnl"] = plots._svg(fig, "cmp-pnl")
         else:

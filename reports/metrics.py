@@ -470,14 +470,15 @@ def ratio_rule_reason(periods: int, span_ns: int) -> str | None:
     return f"sample too short: {periods:,} returns over {duration(span_ns)}; annualised ratios need {RATIO_RULE}"
 
 
-def _ratios(eq: Any, start: int, end: int) -> dict[str, Any]:
-    """Sharpe/Sortino section keys (docs/report.md, "PnL"): sampling, the figures or the reason."""
+def _ratios(ts: np.ndarray, equity: np.ndarray, start: int, end: int) -> dict[str, Any]:
+    """Sharpe/Sortino section keys (docs/report.md, "PnL") of an equity curve (`equity` at
+    local times `ts`): sampling, the figures or the reason."""
     span = max(end - start, 0)
     interval = _choose_interval(span)
     grid = np.arange(start, end + 1, interval, dtype=np.int64)
-    pos = np.searchsorted(eq.ts, grid, side="right") - 1
-    sampled = np.where(pos >= 0, eq.equity[np.maximum(pos, 0)], eq.equity[0])
-    base = eq.equity[0]
+    pos = np.searchsorted(ts, grid, side="right") - 1
+    sampled = np.where(pos >= 0, equity[np.maximum(pos, 0)], equity[0])
+    base = equity[0]
     out: dict[str, Any] = {"sampling_interval_ns": interval, "span_ns": int(span), "periods": max(len(sampled) - 1, 0)}
     if not (base and np.isfinite(base) and base > 0):
         out["ratios_reason"] = "starting equity is not positive: returns over it are undefined"
@@ -509,6 +510,7 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         "realized": None, "unrealized": None, "fees_net": None,
         "fees_paid": _dstr(fees_paid), "rebates": _dstr(rebates),
         "equity_start": None, "equity_end": None, "net": None,
+        "equity_change": None, "inventory_revaluation": None,
         "max_drawdown": None, "max_drawdown_pct": None, "max_drawdown_ts": None,
         "turnover": turnover, "turnover_ratio": None,
         "sampling_interval_ns": None, "periods": 0, "span_ns": None, "sharpe": None, "sortino": None,
@@ -525,18 +527,22 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
             equity_end=_dstr(as_decimal(eq.last["equity"])),
             source="equity.parquet",
         )
-        running_max = np.fmax.accumulate(eq.equity)
-        drawdown = eq.equity - running_max  # <= 0
+        # the trading's equity: starting equity + realized + unrealized - fees, i.e. the
+        # account's equity without the revaluation of what it held at the start (an idle
+        # session's curve is flat: docs/report.md "PnL")
+        curve = float(eq.equity[0]) + eq.realized + eq.unrealized - eq.fees if len(eq.ts) else eq.equity
+        running_max = np.fmax.accumulate(curve)
+        drawdown = curve - running_max  # <= 0
         i = int(np.nanargmin(drawdown)) if np.isfinite(drawdown).any() else 0
         section["max_drawdown"] = _f(-drawdown[i]) if len(drawdown) else None
         with np.errstate(invalid="ignore", divide="ignore"):
             dd_pct = np.where(running_max > 0, -drawdown / running_max * 100.0, np.nan)
         section["max_drawdown_pct"] = _f(np.nanmax(dd_pct)) if np.isfinite(dd_pct).any() else None
         section["max_drawdown_ts"] = int(eq.ts[i]) if len(drawdown) and drawdown[i] < 0 else None
-        series.update(ts=eq.ts, equity=eq.equity, drawdown=drawdown, realized=eq.realized, fees=eq.fees)
+        series.update(ts=eq.ts, equity=curve, drawdown=drawdown, realized=eq.realized, fees=eq.fees)
         start = run.start_ts if run.start_ts is not None else int(eq.ts[0])
         end = run.end_ts if run.end_ts is not None else int(eq.ts[-1])
-        section.update(_ratios(eq, start, end))
+        section.update(_ratios(eq.ts, curve, start, end))
     if run_pnl and all(as_decimal(run_pnl.get(k)) is not None for k in ("realized", "unrealized", "fees", "equity_start", "equity_end")):
         if run.equity is None:
             section.update(
@@ -550,8 +556,18 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
                 f"row {run.equity.last['equity']}: the report uses equity.parquet (same source as its curves)."
             )
     start_dec, end_dec = as_decimal(section["equity_start"]), as_decimal(section["equity_end"])
+    parts = [as_decimal(section[k]) for k in ("realized", "unrealized", "fees_net")]
+    if None not in parts:  # net PnL of the trading (exact)
+        section["net"] = _dstr(parts[0] + parts[1] - parts[2])
     if start_dec is not None and end_dec is not None:
-        section["net"] = _dstr(end_dec - start_dec)
+        change = end_dec - start_dec
+        section["equity_change"] = _dstr(change)
+        if section["net"] is None:
+            section["net"] = _dstr(change)
+            notes.append("no realized/unrealized/fees figures: net PnL is the equity change, which includes the "
+                         "revaluation of the starting inventory.")
+        else:
+            section["inventory_revaluation"] = _dstr(change - as_decimal(section["net"]))
         if start_dec > 0:
             section["turnover_ratio"] = _f(turnover / float(start_dec))
     return section, series
@@ -786,6 +802,7 @@ def compute(run: RunData) -> Metrics:
     pnl_headline = {
         "net_pnl": pnl["net"], "realized_pnl": pnl["realized"], "unrealized_pnl": pnl["unrealized"],
         "fees_paid": pnl["fees_paid"], "rebates": pnl["rebates"],
+        "inventory_revaluation": pnl["inventory_revaluation"],
         "max_drawdown": pnl["max_drawdown"], "sharpe": pnl["sharpe"], "sortino": pnl["sortino"],
         "turnover": pnl["turnover"],
     }

@@ -137,7 +137,7 @@ def pnl_figure(pnl_series: dict[str, Any], inventory_series: dict[str, Any], cur
             if cut:
                 sampled.append(f"equity: {len(x):,} of {len(ts):,} points")
             ax = axes[i]
-            ax.plot(_dates(x), y, color=SERIES[0], label="net PnL (equity − start)", drawstyle="steps-post")
+            ax.plot(_dates(x), y, color=SERIES[0], label="net PnL of the trading", drawstyle="steps-post")
             xr, yr, _ = decimate(ts, pnl_series["realized"])
             ax.plot(_dates(xr), yr, color=SERIES[2], linewidth=1.0, label="realized", drawstyle="steps-post")
             xf, yf, _ = decimate(ts, -pnl_series["fees"])

@@ -109,30 +109,37 @@ def _tile(label: str, value: str | list[str], hint: str = "", tone: str = "") ->
 
 def pnl_texts(p: dict[str, Any]) -> dict[str, Any]:
     """Texts of the PnL figures, all at one precision at which the shown parts add up:
-    net = realized + unrealized + (rebates − fees) [+ other], fees net = paid − rebates
-    [+ other], equity end − equity start = net. "other" is what the ledger holds beyond
-    those parts (None when it is 0, the usual case)."""
+    net = realized + unrealized + (rebates − fees) (the trading's net PnL), fees net = paid −
+    rebates [+ other], equity change = equity end − equity start = net + the revaluation of
+    the starting inventory (docs/report.md "PnL")."""
     net, realized, unrealized = fmt.as_decimal(p["net"]), fmt.as_decimal(p["realized"]), fmt.as_decimal(p["unrealized"])
     fees_net, paid, rebates = fmt.as_decimal(p["fees_net"]), fmt.as_decimal(p["fees_paid"]), fmt.as_decimal(p["rebates"])
     start, end = fmt.as_decimal(p["equity_start"]), fmt.as_decimal(p["equity_end"])
+    change = fmt.as_decimal(p.get("equity_change"))
+    if change is None and None not in (start, end):
+        change = end - start
+    revaluation = fmt.as_decimal(p.get("inventory_revaluation"))
+    if revaluation is None and None not in (change, net):
+        revaluation = change - net
     groups: list[tuple[Any, list[Any]]] = []
-    other = fee_other = None
+    fee_other = None
     if None not in (net, realized, unrealized, fees_net):
-        other = net - (realized + unrealized - fees_net) or None
-        groups.append((net, [realized, unrealized, -fees_net] + ([other] if other else [])))
+        groups.append((net, [realized, unrealized, -fees_net]))
     if None not in (fees_net, paid, rebates):
         fee_other = fees_net - (paid - rebates) or None
         groups.append((fees_net, [paid, -rebates] + ([fee_other] if fee_other else [])))
-    if None not in (net, start, end):
-        groups.append((net, [end, -start]))
+    if None not in (change, start, end):
+        groups.append((change, [end, -start]))
+    if None not in (change, net, revaluation):
+        groups.append((change, [net, revaluation]))
     k = fmt.additive_digits(groups, 2) or 18  # exact decimals: always found (18 = decimal128 scale)
     text = {name: fmt.money(value, k) for name, value in (
         ("net", net), ("realized", realized), ("unrealized", unrealized), ("fees_net", fees_net),
         ("fees_paid", paid), ("rebates", rebates), ("equity_start", start), ("equity_end", end),
-        ("other", other), ("fee_other", fee_other),
+        ("equity_change", change), ("revaluation", revaluation), ("fee_other", fee_other),
         ("fee_effect", -fees_net if fees_net is not None else None))}
     text["digits"] = k
-    text["has_other"] = other is not None
+    text["has_revaluation"] = revaluation is not None and not fmt.rounds_to_zero(revaluation, k)
     text["has_fee_other"] = fee_other is not None
     return text
 
@@ -150,8 +157,8 @@ def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
     mk = m["markouts"]
     t = pnl_texts(p)
     net_hint = f"realized {t['realized']} · unrealized {t['unrealized']} · rebates − fees {t['fee_effect']}"
-    if t["has_other"]:
-        net_hint += f" · other {t['other']}"
+    if t["has_revaluation"]:
+        net_hint += f" · starting inventory revalued {t['revaluation']} (not in net PnL)"
     fees_hint = f"paid {t['fees_paid']} · rebates {t['rebates']}"
     if t["has_fee_other"]:
         fees_hint += f" · other {t['fee_other']}"

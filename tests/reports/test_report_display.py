@@ -87,7 +87,7 @@ def test_net_pnl_parts_add_up_at_the_precision_shown() -> None:
     assert _shown(t["realized"]) + _shown(t["unrealized"]) + _shown(t["fee_effect"]) == _shown(t["net"])
     assert _shown(t["fees_paid"]) - _shown(t["rebates"]) == _shown(t["fees_net"])
     assert _shown(t["equity_end"]) - _shown(t["equity_start"]) == _shown(t["net"])
-    assert not t["has_other"]
+    assert not t["has_revaluation"]
     tile = tiles({"pnl": {**p, "currency": "USDT", "max_drawdown": 1.0, "max_drawdown_pct": 0.001, "sharpe": None,
                           "sortino": None, "ratios_reason": "x", "sampling_interval_ns": 60 * 10**9, "periods": 59,
                           "turnover_ratio": 16.4}, **_minimal_sections()})[0]
@@ -95,13 +95,16 @@ def test_net_pnl_parts_add_up_at_the_precision_shown() -> None:
     assert tile["hint"] == "realized -53.778949 · unrealized -0.047538 · rebates − fees 82.292424"
 
 
-def test_net_pnl_shows_what_the_ledger_holds_beyond_its_parts() -> None:
-    # equity moved by 10.00 but realized + unrealized - fees make 9.50: "other" 0.50 is shown
-    p = {"net": "10", "realized": "8", "unrealized": "2", "fees_net": "0.5", "fees_paid": "0.5", "rebates": "0",
-         "equity_start": "1000", "equity_end": "1010"}
+def test_the_equity_change_beyond_the_trading_is_the_starting_inventorys_revaluation() -> None:
+    # equity moved by 10.00 but realized + unrealized - fees make 9.50: net PnL 9.50, and the
+    # 0.50 is the revaluation of what the account held at the start, shown apart
+    p = {"net": "9.5", "realized": "8", "unrealized": "2", "fees_net": "0.5", "fees_paid": "0.5", "rebates": "0",
+         "equity_start": "1000", "equity_end": "1010", "equity_change": "10", "inventory_revaluation": "0.5"}
     t = pnl_texts(p)
-    assert t["has_other"] and t["other"] == "0.50"
-    assert _shown(t["realized"]) + _shown(t["unrealized"]) - _shown(t["fees_net"]) + _shown(t["other"]) == _shown(t["net"])
+    assert t["has_revaluation"] and (t["net"], t["revaluation"], t["equity_change"]) == ("9.50", "0.50", "10.00")
+    assert _shown(t["realized"]) + _shown(t["unrealized"]) - _shown(t["fees_net"]) == _shown(t["net"])
+    assert _shown(t["net"]) + _shown(t["revaluation"]) == _shown(t["equity_change"])
+    assert _shown(t["equity_end"]) - _shown(t["equity_start"]) == _shown(t["equity_change"])
 
 
 def test_additive_gives_the_smallest_precision_at_which_parts_add_up() -> None:

@@ -15,9 +15,17 @@ start, after every reconnect and every N seconds:
 
 An order the OMS holds open but the venue does not list is not yet a mismatch: it may have
 filled a moment ago. It is returned in `lookups` (the caller asks the venue by client id and
-merges the answer) and only a difference that survives the lookup counts; a balance
-difference counts when the next check finds the same amount missing (a balance read can
-race fills that are still on their way). On a mismatch the
+merges the answer) and only a difference that survives the lookup counts. A balance (or
+contract position) difference is compared at a consistent point only: the venue's balances
+may include fills the session has not booked yet (their reports are on the way) and the
+ledger may hold fills the venue's read predates. So a gap counts only when two consecutive
+checks see the same amount missing with the ledger's own figure unchanged between them
+(nothing was booked meanwhile), and the second check is settled: no lookup outstanding, no
+order in flight (its reply, and its fills, on the way) and no order owing fills the venue
+reported. Otherwise it stays pending and the caller checks again. Why not "the same amount
+twice" alone: two same-size fills in flight at consecutive checks show the same amount with
+a different fill behind it each time (the first booked in between), which closed the gate
+on fills that were merely late. On a mismatch the
 gate fails closed: no new submits (the session refuses them with reason
 `reconcile_mismatch`), cancels still go out, and `Report.text()` says exactly what differs
 (which order or asset, ours vs the venue's). The gate reopens only on an explicit
@@ -251,7 +259,8 @@ class Reconciler:
         session.gate = self.gate  # type: ignore[attr-defined]
         self.reports: list[Report] = []
         self.last: Report | None = None  # the latest check, final or waiting for lookups
-        self._balance_gaps: dict[str, Decimal] = {}  # balance differences of the last check
+        # balance/position differences of the last check: key -> (amount, the ledger's figure)
+        self._balance_gaps: dict[str, tuple[Decimal, str]] = {}
         self.last_ns = 0
 
     def due(self, now_ns: int) -> bool:
@@ -280,23 +289,25 @@ class Reconciler:
             for leg_id, cid in contingent.orphans():
                 report.differences.append(Difference(
                     "order", cid, f"working (contingent {leg_id}, restored)", "not open at the venue"))
-        # a balance read can race fills still on their way (the venue moved between its
-        # answer and their merge): a balance difference counts only when the next check
-        # finds the same amount missing; until then it is pending (the caller checks again)
-        pending: dict[str, Decimal] = {}
+        # a balance read can race fills still on their way (see module doc): a gap counts
+        # only when the previous check saw the same amount with the same ledger figure and
+        # this check is settled; until then it is pending (the caller checks again)
+        settled = not report.lookups and not any(
+            o.status in _IN_FLIGHT or o.owed for o in s.oms.open_orders())
+        pending: dict[str, tuple[Decimal, str]] = {}
+
+        def sighted(key: str, diff: Difference, amount: Decimal) -> None:
+            pending[key] = (amount, diff.ours)  # diff.ours: the ledger's figure now
+            confirmed = settled and self._balance_gaps.get(key) == (amount, diff.ours)
+            (report.differences if confirmed else report.pending).append(diff)
+
         for venue, assets in balances.items():
             for diff, amount in compare_balances(s.ledger, venue, traded_assets(s.instruments.values(), venue),
                                                  assets):
-                pending[diff.key] = amount
-                if self._balance_gaps.get(diff.key) == amount:
-                    report.differences.append(diff)
-                else:
-                    report.pending.append(diff)
-        if positions is not None:  # contracts: a position is no balance (same rule: seen twice)
+                sighted(diff.key, diff, amount)
+        if positions is not None:  # contracts: a position is no balance (same rule)
             for diff, amount in compare_positions(s.ledger, s.instruments.values(), positions):
-                key = f"position {diff.key}"
-                pending[key] = amount
-                (report.differences if self._balance_gaps.get(key) == amount else report.pending).append(diff)
+                sighted(f"position {diff.key}", diff, amount)
         self._balance_gaps = pending
         now = s.clock.now()
         self.last_ns = now

@@ -140,3 +140,48 @@ def test_a_balance_gap_counts_only_when_the_next_check_finds_the_same_amount(tmp
     same = rec.check("periodic", [], _balances(usdt=USDT - 7))
     assert [d.text() for d in same.differences] == [
         "balance binance:USDT: ours 100000, venue 99993 (free 99993, locked 0)"] and session.gate.closed
+
+
+def test_two_same_size_fills_in_flight_at_consecutive_checks_stay_pending(tmp_path):
+    """The venue's balances are one fill (0.1 BTC at 10000, rebate 0.05) ahead of the ledger at
+    two consecutive checks, the same amounts each time, but a different fill behind them: the
+    first was booked in between (the ledger moved) and the second is being looked up, so the
+    gap stays pending; once both are booked the balances agree and the gate never closed."""
+    from test_engine_session import Liquidity
+
+    session, _, _ = _session(tmp_path)
+    rec = Reconciler(session, prefix="tp-")
+    cid = session.ctx.submit(BTC.id, "buy", "0.4", "10000.00")
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=40_000))
+    one = _balances(usdt=USDT - 1000 + Decimal("0.05"), btc=Decimal("0.1"))
+    two = _balances(usdt=USDT - 2000 + Decimal("0.1"), btc=Decimal("0.2"))
+    first = rec.check("periodic", [(BTC, _state(cid, OrderStatus.PARTIALLY_FILLED, qty=40_000, filled=10_000))], one)
+    assert first.ok and first.lookups == [cid] and [d.key for d in first.pending] == ["binance:BTC", "binance:USDT"]
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_00, qty=10_000, filled=10_000, leaves=30_000,
+                                  liquidity=Liquidity.MAKER))
+    assert session.ledger.balance("binance", "USDT") == USDT - 1000 + Decimal("0.05")
+    second = rec.check("periodic", [(BTC, _state(cid, OrderStatus.PARTIALLY_FILLED, qty=40_000, filled=20_000))], two)
+    assert [d.text() for d in second.pending] == [
+        "balance binance:BTC: ours 0.1, venue 0.2 (free 0.2, locked 0)",
+        "balance binance:USDT: ours 99000.05, venue 98000.1 (free 98000.1, locked 0)"]
+    assert second.ok and not session.gate.closed  # the same amounts as `first`: not a difference
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_00, qty=10_000, filled=20_000, leaves=20_000,
+                                  liquidity=Liquidity.MAKER))
+    third = rec.check("periodic", [(BTC, _state(cid, OrderStatus.PARTIALLY_FILLED, qty=40_000, filled=20_000))], two)
+    assert third.ok and not third.pending and not third.lookups and not session.gate.closed
+
+
+def test_a_balance_gap_is_not_confirmed_while_an_order_is_in_flight(tmp_path):
+    """An order whose reply (and fills) are on the way makes the check unsettled: the same gap
+    with the same ledger stays pending until the order is answered, then counts."""
+    session, _, _ = _session(tmp_path)
+    rec = Reconciler(session, prefix="tp-")
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000.00")  # no reply yet
+    gap = _balances(usdt=USDT - 7)
+    assert rec.check("periodic", [], gap).pending
+    again = rec.check("periodic", [], gap)
+    assert again.ok and again.pending and not session.gate.closed
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
+    settled = rec.check("periodic", [(BTC, _state(cid))], gap)
+    assert [d.text() for d in settled.differences] == [
+        "balance binance:USDT: ours 100000, venue 99993 (free 99993, locked 0)"] and session.gate.closed

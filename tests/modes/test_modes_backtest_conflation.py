@@ -53,12 +53,18 @@ class Watch(Strategy):
 
 
 def _store(tmp_path: Path) -> str:
-    rows = [(0, EventKind.SNAPSHOT_BEGIN, 0, 0, 0), (0, EventKind.BOOK_DELTA, 1, 6_000_000, 100_000),
-            (0, EventKind.BOOK_DELTA, -1, 6_000_200, 100_000), (0, EventKind.SNAPSHOT_END, 0, 0, 0),
-            (130, EventKind.BOOK_DELTA, 1, 6_000_100, 50_000),
-            (200, EventKind.BOOK_DELTA, -1, 6_000_150, 10_000),
-            (240, EventKind.BOOK_DELTA, 1, 6_000_100, 0),
-            (500, EventKind.TRADE, 1, 6_000_200, 1_000)]
+    return write_store(tmp_path, [
+        (0, EventKind.SNAPSHOT_BEGIN, 0, 0, 0), (0, EventKind.BOOK_DELTA, 1, 6_000_000, 100_000),
+        (0, EventKind.BOOK_DELTA, -1, 6_000_200, 100_000), (0, EventKind.SNAPSHOT_END, 0, 0, 0),
+        (130, EventKind.BOOK_DELTA, 1, 6_000_100, 50_000),
+        (200, EventKind.BOOK_DELTA, -1, 6_000_150, 10_000),
+        (240, EventKind.BOOK_DELTA, 1, 6_000_100, 0),
+        (500, EventKind.TRADE, 1, 6_000_200, 1_000)])
+
+
+def write_store(tmp_path: Path, rows: list[tuple[int, int, int, int, int]]) -> str:
+    """A DuckDB store of BTC/USDT rows (ms after T, kind, side, price ticks, lots), exch_ts =
+    local_ts; returns its data spec."""
     ev = np.zeros(len(rows), EVENT_DTYPE)
     for k, (ms, kind, side, price, qty) in enumerate(rows):
         ev[k] = (T + ms * MS, T + ms * MS, 0, int(kind), side, price, qty, 0)

@@ -9,19 +9,17 @@ drawdown 0 (the trading's curve is flat)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_modes_backtest_conflation import BTC, MS, T, write_store  # noqa: E402  (its DuckDB helper)
 
-from engine.config import resolve
-from engine.types import EVENT_DTYPE, EventKind, load_instruments
-from modes.backtest import run_backtest
-from replay.schema import StoredInstrument
-from replay.stores import open_store
+from engine.config import resolve  # noqa: E402
+from engine.types import EventKind  # noqa: E402
+from modes.backtest import run_backtest  # noqa: E402
 
-BTC = "binance:BTC/USDT"
-T = 10**18
-MS = 1_000_000
 IDLE = '''
 from engine import Strategy
 
@@ -32,22 +30,16 @@ class Idle(Strategy):
 
 
 def _store(path) -> str:
-    rows = [(0, EventKind.SNAPSHOT_BEGIN, 0, 0, 0), (0, EventKind.BOOK_DELTA, 1, 6_000_000, 100_000),
-            (0, EventKind.BOOK_DELTA, -1, 6_000_200, 100_000), (0, EventKind.SNAPSHOT_END, 0, 0, 0),
-            # mid 60011.00: bid 60010.00 / ask 60012.00
-            (1000, EventKind.BOOK_DELTA, 1, 6_001_000, 100_000), (1000, EventKind.BOOK_DELTA, -1, 6_001_200, 100_000),
-            (1000, EventKind.BOOK_DELTA, 1, 6_000_000, 0), (1000, EventKind.BOOK_DELTA, -1, 6_000_200, 0),
-            # mid 59996.00: bid 59995.00 / ask 59997.00
-            (2000, EventKind.BOOK_DELTA, 1, 5_999_500, 100_000), (2000, EventKind.BOOK_DELTA, -1, 5_999_700, 100_000),
-            (2000, EventKind.BOOK_DELTA, 1, 6_001_000, 0), (2000, EventKind.BOOK_DELTA, -1, 6_001_200, 0),
-            (3000, EventKind.TRADE, 1, 5_999_700, 1_000)]
-    ev = np.zeros(len(rows), EVENT_DTYPE)
-    for k, (ms, kind, side, price, qty) in enumerate(rows):
-        ev[k] = (T + ms * MS, T + ms * MS, 0, int(kind), side, price, qty, 0)
-    spec = f"duckdb:{path / 'd.duckdb'}"
-    with open_store(spec, create=True) as st, st.begin_import({BTC: StoredInstrument.of(load_instruments()[BTC])}) as tx:
-        tx.append(BTC, ev)
-    return spec
+    return write_store(path, [
+        (0, EventKind.SNAPSHOT_BEGIN, 0, 0, 0), (0, EventKind.BOOK_DELTA, 1, 6_000_000, 100_000),
+        (0, EventKind.BOOK_DELTA, -1, 6_000_200, 100_000), (0, EventKind.SNAPSHOT_END, 0, 0, 0),
+        # mid 60011.00: bid 60010.00 / ask 60012.00
+        (1000, EventKind.BOOK_DELTA, 1, 6_001_000, 100_000), (1000, EventKind.BOOK_DELTA, -1, 6_001_200, 100_000),
+        (1000, EventKind.BOOK_DELTA, 1, 6_000_000, 0), (1000, EventKind.BOOK_DELTA, -1, 6_000_200, 0),
+        # mid 59996.00: bid 59995.00 / ask 59997.00
+        (2000, EventKind.BOOK_DELTA, 1, 5_999_500, 100_000), (2000, EventKind.BOOK_DELTA, -1, 5_999_700, 100_000),
+        (2000, EventKind.BOOK_DELTA, 1, 6_001_000, 0), (2000, EventKind.BOOK_DELTA, -1, 6_001_200, 0),
+        (3000, EventKind.TRADE, 1, 5_999_700, 1_000)])
 
 
 def test_an_idle_session_has_no_net_pnl_and_shows_the_revaluation_apart(tmp_path):

@@ -263,9 +263,14 @@ async def trade_through(emu, prefix: str, fault: dict | None, tmp_path, *, ticks
             stats=gw.stats, limiter=gw.limiter, reports=[r.text() for r in rec.reports],
             fault_fired=fired, deadman=list(dm.firings), book_updates=book_updates[0])
     finally:
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        if venue is not None:
-            await venue.close()
-        await pro.close()
+        await shut(watchers, venue, pro)
+
+
+async def shut(watchers: list[asyncio.Task], venue, pro) -> None:
+    """Stop the stream watchers, close the venue and its ccxt.pro client."""
+    for task in watchers:
+        task.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
+    if venue is not None:
+        await venue.close()
+    await pro.close()

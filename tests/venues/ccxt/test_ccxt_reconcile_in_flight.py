@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import ccxt
 from emu_helpers import control, make_emulator, step, still_market
-from fault_session import BTC, Merge, TopBook, settle
+from fault_session import BTC, Merge, TopBook, settle, shut
 
 from engine.audit import AuditLog
 from engine.clock import LiveClock
@@ -100,11 +100,7 @@ async def _scenario(emu, tmp_path) -> list:
         await asyncio.to_thread(control, emu, "faults", {"clear": True})
         return [a, b, *reports]
     finally:
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        if venue is not None:
-            await venue.close()
+        await shut(watchers, venue, pro)
 
 
 def test_two_same_size_fills_in_flight_at_consecutive_checks_do_not_fail_closed(tmp_path):

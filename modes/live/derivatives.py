@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import DataError
 from engine.margin import MarginSettings
 from engine.types import EVENT_DTYPE, EventKind, Instrument
 
@@ -46,32 +47,74 @@ async def configure(ccxt_venues: dict[str, Any], settings: dict[str, MarginSetti
 
 def mark_row(inst: Instrument, index: int, mark: Any, exch_ms: int | None, local_ts: int) -> np.ndarray:
     """One MARK_PRICE row (price in ticks, half-even to the tick as the importers round
-    a venue's finer mark, docs/derivatives.md)."""
+    a venue's finer mark: replay.importers.contracts.mark_ticks, docs/derivatives.md)."""
+    from replay.importers.contracts import mark_ticks
+
+    ticks = mark_ticks(inst, mark if isinstance(mark, str) else repr(float(mark)))
+    if ticks is None:
+        raise DataError(f"{inst.id}: mark price {mark!r} from the feed is not a positive price")
     row = np.zeros(1, dtype=EVENT_DTYPE)
     row["kind"] = EventKind.MARK_PRICE
     row["instrument"] = index
-    ticks = (Decimal(repr(float(mark))) / inst.tick_size).to_integral_value()
-    row["price"] = int(ticks)
+    row["price"] = ticks
     row["local_ts"] = local_ts
     row["exch_ts"] = exch_ms * NS_PER_MS if exch_ms else local_ts
+    return row
+
+
+def funding_row(inst: Instrument, index: int, funding_ns: int, rate: str, mark: str, local_ts: int) -> np.ndarray:
+    """One FUNDING_RATE row settled at `funding_ns` (exch_ts), encoded as the importers
+    encode one (replay.importers.contracts.funding_columns: the sign in `side`, the rate in
+    1e-12 units in `price`, the settlement's mark in ticks in `qty`)."""
+    from replay.importers.contracts import funding_columns, mark_ticks
+
+    encoded = funding_columns(rate)
+    if encoded is None:
+        raise DataError(f"{inst.id}: funding rate {rate!r} from the feed is not a number")
+    row = np.zeros(1, dtype=EVENT_DTYPE)
+    row["kind"] = EventKind.FUNDING_RATE
+    row["instrument"] = index
+    row["side"], row["price"] = encoded
+    row["qty"] = mark_ticks(inst, mark) or 0
+    row["local_ts"] = local_ts
+    row["exch_ts"] = funding_ns
     return row
 
 
 async def watch_marks(exchange: Any, inst: Instrument, index: int, emit: Callable[[np.ndarray], None],
                       now: Callable[[], int], on_error: Callable[[str, BaseException], None]) -> None:
     """Forever: the venue's mark price of `inst` (ccxt.pro watch_mark_price) as MARK_PRICE
-    rows, one per new mark (a repeated timestamp is not emitted twice)."""
+    rows, one per new mark (a repeated timestamp is not emitted twice), and its funding
+    settlements as FUNDING_RATE rows: Binance's message carries the rate `r` due at the next
+    funding time `T`; once a message's time reaches `T`, the settlement at `T` is emitted at
+    the rate and mark of the last message before it (replay.importers.contracts.
+    FundingFromMarks, the binance-ws importer's rule). Paper mode's simulated venue settles
+    them (venues.sim.derivatives.ContractVenue); testnet/live record them and book the
+    venue's own payments instead (fetch_funding_history)."""
+    from replay.importers.contracts import FundingFromMarks
     from venues.ccxt.venue import watch_loop
 
     last: list[Any] = [None]
+    funding = FundingFromMarks()
 
     def handle(ticker: dict[str, Any]) -> None:
-        mark = ticker.get("markPrice")
+        info = ticker.get("info") or {}
+        mark = info.get("p") or ticker.get("markPrice")
         stamp = ticker.get("timestamp")
         if mark is None or (stamp is not None and stamp == last[0]):
             return
         last[0] = stamp
-        emit(mark_row(inst, index, mark, stamp, now()))
+        local = now()
+        rows = []
+        if stamp is not None:
+            rate = info.get("r")
+            nxt = info.get("T")
+            settled = funding.update(int(stamp) * NS_PER_MS, str(mark), None if rate in (None, "") else str(rate),
+                                     int(nxt) * NS_PER_MS if nxt not in (None, "", 0) else None)
+            if settled is not None:
+                rows.append(funding_row(inst, index, settled[0], settled[1], settled[2], local))
+        rows.append(mark_row(inst, index, mark, stamp, local))
+        emit(np.concatenate(rows))
 
     await watch_loop(lambda: exchange.watch_mark_price(inst.symbol), handle, on_error, f"marks {inst.id}")
 

@@ -72,6 +72,8 @@ class FuturesExchange(Exchange):
             raise ConfigError(f"the futures emulator serves Binance USDⓈ-M (binanceusdm:*, linear) or COIN-M "
                               f"(binancecoinm:*, inverse) contracts, one venue at a time; not {bad or list(instruments)}")
         self._contract_rows: deque[Any] = deque()
+        # per instrument, the funding settlements read ahead and not yet applied: (exch_ts, rate)
+        self._funding_ahead: dict[int, deque[tuple[int, Decimal]]] = {}
         super().__init__(instruments, venue_configs, source, accounts, clock_factory, **kw)
         self.by_id = {i.id: i for i in self.instruments}
         self.marks: dict[str, Decimal] = {}
@@ -109,6 +111,9 @@ class FuturesExchange(Exchange):
             mask = np.isin(chunk["kind"], DERIVATIVE_KINDS)
             if mask.any():
                 self._contract_rows.extend(chunk[mask])
+                for row in chunk[mask & (chunk["kind"] == _FUNDING)]:
+                    self._funding_ahead.setdefault(int(row["instrument"]), deque()).append(
+                        (int(row["exch_ts"]), Decimal(int(row["side"]) * int(row["price"])) * FUNDING_RATE_UNIT))
                 chunk = chunk[~mask]
             if len(chunk):
                 return chunk
@@ -147,6 +152,14 @@ class FuturesExchange(Exchange):
         """The mark of instrument k (None before the first mark or mid)."""
         return self.marks.get(self.instruments[k].id)
 
+    def next_funding(self, k: int) -> tuple[int, Decimal] | None:
+        """The next funding settlement of instrument k in the data, (exch_ts ns, rate), when
+        the feed has been read that far (the market `premiumIndex` / `markPrice` stream
+        announce it as `nextFundingTime` and the rate `r`, as Binance announces the rate it
+        will settle); None otherwise."""
+        ahead = self._funding_ahead.get(k)
+        return ahead[0] if ahead else None
+
     def _set_mark(self, k: int, mark: Decimal, t: int) -> None:
         inst_id = self.instruments[k].id
         self.marks[inst_id] = mark
@@ -166,6 +179,9 @@ class FuturesExchange(Exchange):
                 continue
             rate = Decimal(int(row["side"]) * int(row["price"])) * FUNDING_RATE_UNIT
             self.last_funding[k] = rate
+            ahead = self._funding_ahead.get(k)
+            if ahead:
+                ahead.popleft()
             if int(row["qty"]):
                 self._set_mark(k, inst.ticks_to_price(int(row["qty"])), t)
                 moved.add(inst.id)

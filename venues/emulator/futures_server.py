@@ -122,7 +122,11 @@ class FuturesServer(BinanceServer):
 
     # ------------------------------------------------------------------ public ------
     def _next_funding_ms(self, k: int) -> int:
-        """The next funding time (every `funding_interval_h` from 00:00 UTC), client ms."""
+        """The next funding time, client ms: the data's next FUNDING_RATE row when it has been
+        read, else every `funding_interval_h` from 00:00 UTC."""
+        due = self.exchange.next_funding(k)
+        if due is not None:
+            return self._ms(due[0])
         spec = self._spec(k)
         every = (spec.funding_interval_ns or _FUNDING_MS * 1_000_000) // 1_000_000
         now = self._ms(self.exchange.clock.now())
@@ -135,7 +139,10 @@ class FuturesServer(BinanceServer):
         return {"symbol": ex.symbols[k], "markPrice": _f(mark),
                 # the index is not modelled: the mark stands for it (docs/emulator.md)
                 "indexPrice": _f(mark), "estimatedSettlePrice": _f(mark),
-                "lastFundingRate": _f(ex.last_funding.get(k, Decimal(0))),
+                # Binance's lastFundingRate / `r` is the rate to be settled at nextFundingTime:
+                # the data's next settlement when read, else the last one settled
+                "lastFundingRate": _f(due[1] if (due := ex.next_funding(k)) is not None
+                                      else ex.last_funding.get(k, Decimal(0))),
                 "interestRate": "0.00010000", "nextFundingTime": self._next_funding_ms(k),
                 "time": self._ms(t)}
 

@@ -46,7 +46,51 @@ _MARK = int(EventKind.MARK_PRICE)
 _FUNDING = int(EventKind.FUNDING_RATE)
 
 
-class ContractFeed:
+class ContractRows:
+    """The MARK_PRICE / FUNDING_RATE rows a `ContractVenue` has not applied yet, in feed
+    order, and which instruments have had marks / funding so far. `ContractFeed` (a
+    backtest's file-backed feed) and `PushedContractRows` (paper mode: rows that arrived
+    live) fill it."""
+
+    def __init__(self, instruments: Sequence[Instrument]) -> None:
+        self._instruments = list(instruments)
+        self._rows: deque[np.ndarray] = deque()  # contract rows, in feed order
+        self.seen_marks: set[int] = set()
+        self.seen_funding: set[int] = set()
+
+    def _keep(self, rows: np.ndarray) -> None:
+        for row in rows:
+            inst = self._instruments[int(row["instrument"])]
+            if not inst.contract:
+                raise DataError(
+                    f"{inst.id}: the data holds {EventKind(int(row['kind'])).name} rows but the instrument is "
+                    "spot; give it type = 'swap' or 'future' in the instruments file (docs/derivatives.md)")
+            (self.seen_marks if int(row["kind"]) == _MARK else self.seen_funding).add(int(row["instrument"]))
+            self._rows.append(row)
+
+    def read_until(self, ts: int) -> None:
+        """Make every row with local_ts <= ts known (a pushed feed knows them already)."""
+
+    def next_ts(self) -> int | None:
+        return int(self._rows[0]["local_ts"]) if self._rows else None
+
+    def pop_due(self, ts: int) -> list[Any]:
+        out = []
+        while self._rows and int(self._rows[0]["local_ts"]) <= ts:
+            out.append(self._rows.popleft())
+        return out
+
+
+class PushedContractRows(ContractRows):
+    """Paper mode's contract rows (modes.live.stepper): the live feed's marks and funding
+    settlements (modes.live.derivatives.watch_marks), pushed in receipt order, so the
+    simulated venue settles funding and liquidates exactly as in a backtest."""
+
+    def push(self, rows: np.ndarray) -> None:
+        self._keep(rows)
+
+
+class ContractFeed(ContractRows):
     """A feed iterator that keeps MARK_PRICE / FUNDING_RATE rows aside.
 
     `horizon` is the local time up to which every row has been read, so a driver that
@@ -56,14 +100,11 @@ class ContractFeed:
     """
 
     def __init__(self, chunks: Iterable[np.ndarray], instruments: Sequence[Instrument]) -> None:
+        super().__init__(instruments)
         self._it: Iterator[np.ndarray] = iter(chunks)
-        self._instruments = list(instruments)
         self._ahead: deque[np.ndarray] = deque()
-        self._rows: deque[np.ndarray] = deque()  # contract rows, in feed order
         self.horizon = INT64_MIN
         self.done = False
-        self.seen_marks: set[int] = set()
-        self.seen_funding: set[int] = set()
 
     def __iter__(self) -> ContractFeed:
         return self
@@ -88,15 +129,7 @@ class ContractFeed:
         mask = np.isin(kinds, DERIVATIVE_KINDS)
         self.horizon = int(chunk["local_ts"][-1])
         if mask.any():
-            rows = chunk[mask]
-            for row in rows:
-                inst = self._instruments[int(row["instrument"])]
-                if not inst.contract:
-                    raise DataError(
-                        f"{inst.id}: the data holds {EventKind(int(row['kind'])).name} rows but the instrument is "
-                        "spot; give it type = 'swap' or 'future' in the instruments file (docs/derivatives.md)")
-                (self.seen_marks if int(row["kind"]) == _MARK else self.seen_funding).add(int(row["instrument"]))
-                self._rows.append(row)
+            self._keep(chunk[mask])
             chunk = chunk[~mask]
         if len(chunk):
             self._ahead.append(chunk)
@@ -107,21 +140,12 @@ class ContractFeed:
         while not self.done and self.horizon < ts:
             self._read()
 
-    def next_ts(self) -> int | None:
-        return int(self._rows[0]["local_ts"]) if self._rows else None
-
-    def pop_due(self, ts: int) -> list[Any]:
-        out = []
-        while self._rows and int(self._rows[0]["local_ts"]) <= ts:
-            out.append(self._rows.popleft())
-        return out
-
 
 class ContractVenue:
     """Marks, funding and liquidations of the contracts of one backtest (module doc)."""
 
     def __init__(self, instruments: Sequence[Instrument], core: Any, book: MarginBook,
-                 feed: ContractFeed, start_ts: int, mark_interval_ns: int = MARK_INTERVAL_NS) -> None:
+                 feed: ContractRows, start_ts: int, mark_interval_ns: int = MARK_INTERVAL_NS) -> None:
         self.instruments = list(instruments)
         self.contracts = [i for i, inst in enumerate(self.instruments) if inst.contract]
         self.core = core

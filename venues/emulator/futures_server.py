@@ -162,7 +162,9 @@ class FuturesServer(BinanceServer):
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         ex = self.exchange
-        symbols = [futures_symbol_info(ex.symbols[k], spec, self._symbol_status(), ex.max_num_orders)
+        # a delivered dated future shows DELIVERED (Binance's contract status after delivery)
+        symbols = [futures_symbol_info(ex.symbols[k], spec, "DELIVERED" if k in ex.delivered else self._symbol_status(),
+                                       ex.max_num_orders)
                    for k, spec in enumerate(ex.instruments)]
         return web.json_response({
             "timezone": "UTC", "serverTime": time.time_ns() // 1_000_000, "futuresType": "COIN_MARGINED" if self.api == "dapi" else "U_MARGINED",
@@ -569,10 +571,11 @@ def futures_symbol_info(symbol: str, spec, status: str, max_num_orders: int = 20
     first = spec.margin_brackets[0] if spec.margin_brackets else None
     extra = ({"contractSize": int(spec.contract_size), "contractStatus": status, "equalQtyPrecision": 4}
              if spec.inverse else {})
+    contract_type = "PERPETUAL" if spec.type == "swap" else "CURRENT_QUARTER"
     return {
         **extra,
         "symbol": symbol, "pair": spec.base + spec.quote,
-        "contractType": "PERPETUAL" if spec.type == "swap" else "CURRENT_QUARTER",
+        "contractType": contract_type,
         "deliveryDate": _PERPETUAL_DELIVERY_MS if spec.expiry_ns is None else spec.expiry_ns // 1_000_000,
         "onboardDate": 1569398400000, "status": status,
         "maintMarginPercent": _f(first.maintenance_rate * 100) if first else "2.5000",

@@ -179,3 +179,113 @@ def test_coinm_inverse_long_funding_and_liquidation_in_the_coin(tmp_path):
                 await ex.close()
 
         asyncio.run(asyncio.wait_for(run(), 60))
+
+
+DATED = "binanceusdm:BTC/USDT:USDT-251226"  # BTCUSDT_251226, delivery 2025-12-26 08:00 UTC
+EXPIRY = 1_766_736_000_000_000_000
+
+
+def _dated_market() -> list:
+    """BTCUSDT_251226 over the 40 minutes before its delivery and one after: bid 50,000.0 /
+    ask 50,000.1 every second; a mark each whole second, 50,000.0 until expiry - 900 s and
+    50,100.0 from then on."""
+    import numpy as np
+
+    from engine.types import EVENT_DTYPE, EventKind
+
+    second = 1_000_000_000
+    ts = EXPIRY - 2400 * second + np.arange(2460, dtype=np.int64) * second
+    n = len(ts)
+    rows = np.zeros(3 * n, dtype=EVENT_DTYPE)
+    rows["exch_ts"][: 2 * n] = np.repeat(ts, 2)
+    rows["kind"][: 2 * n] = EventKind.BOOK_DELTA
+    rows["side"][0: 2 * n: 2] = 1
+    rows["side"][1: 2 * n: 2] = -1
+    rows["price"][0: 2 * n: 2] = 500_000
+    rows["price"][1: 2 * n: 2] = 500_001
+    rows["qty"][: 2 * n] = 100_000
+    rows["exch_ts"][2 * n:] = ts
+    rows["kind"][2 * n:] = EventKind.MARK_PRICE
+    rows["price"][2 * n:] = np.where(ts < EXPIRY - 900 * second, 500_000, 501_000)
+    rows = rows[np.argsort(rows["exch_ts"], kind="stable")]
+    rows["local_ts"] = rows["exch_ts"]
+    return [rows]
+
+
+def test_a_dated_future_is_delivered_at_the_30_minute_mark_average(tmp_path):
+    """BTCUSDT_251226 is listed with its deliveryDate; 1 BTC bought at 50,000.1 (fee
+    25.00005). At delivery the delivery price is the mean of the mark at each second of the
+    last 30 minutes: 900 s at 50,000.0 and 900 s at 50,100.0 = 50,050.0; the long is
+    settled there: realized 49.9, wallet 10,000 - 25.00005 + 49.9 = 10,024.89995; the
+    position is 0, the symbol shows DELIVERED and a new order is refused (-4108). A
+    backtest of the same market (examples/perp_long.py) delivers at the same price."""
+    from engine.config import resolve
+    from modes.backtest import run_backtest
+
+    symbol = "BTC/USDT:USDT-251226"
+    with futures_emulator(tmp_path / "emu", instrument=DATED, source=_dated_market()) as emu:
+        def go(seconds_before: int):
+            def move(server):
+                clock = server.exchange.clock
+                clock.step_to(max(clock.now(), EXPIRY - seconds_before * 1_000_000_000))
+                server.step()
+            emu.call(move)
+
+        go(2399)
+
+        async def run():
+            ex = await _client(emu)
+            try:
+                market = ex.market(symbol)
+                assert (market["type"], market["expiry"]) == ("future", EXPIRY // 1_000_000)
+                info = await ex.fapiPublicGetExchangeInfo()
+                (row,) = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT_251226"]
+                assert (row["status"], row["deliveryDate"], row["contractType"]) == (
+                    "TRADING", EXPIRY // 1_000_000, "CURRENT_QUARTER")
+                order = await ex.create_order(symbol, "market", "buy", 1)
+                assert order["average"] == 50000.1
+                go(-1)  # one second after delivery
+                (pos,) = await ex.fetch_positions([symbol]) or [{"contracts": 0.0}]
+                assert not pos["contracts"]
+                bal = await ex.fetch_balance()
+                assert Decimal(bal["info"]["assets"][0]["walletBalance"]) == Decimal("10024.89995")
+                income = await ex.fapiPrivateGetIncome({"incomeType": "DELIVERED_SETTELMENT"})
+                assert [Decimal(i["income"]) for i in income] == [Decimal("49.9")]
+                info = await ex.fapiPublicGetExchangeInfo()
+                (row,) = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT_251226"]
+                assert row["status"] == "DELIVERED"
+                with pytest.raises(ccxt.ExchangeError, match="-4108"):
+                    await ex.create_order(symbol, "market", "buy", 1)
+            finally:
+                await ex.close()
+
+        asyncio.run(run())
+        journal = read_journal(tmp_path / "emu" / "journal.jsonl")
+    settled = [r for r in journal if r["event"] == "delivery_settlement"]
+    assert [(r["side"], Decimal(r["price"]), Decimal(r["realized_pnl"])) for r in settled] == [
+        ("SELL", Decimal("50050.0"), Decimal("49.9"))]
+    # the simulated venue delivers by the same rule
+    from engine.types import load_instruments
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spec = f"duckdb:{tmp_path / 'dated.duckdb'}"
+    market_rows = _dated_market()[0]
+    with open_store(spec, create=True) as store, store.begin_import(
+            {DATED: StoredInstrument.of(load_instruments()[DATED])}, expected_rows=len(market_rows)) as tx:
+        tx.append(DATED, market_rows)
+    root = Path(__file__).resolve().parents[3]
+    config = resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": spec, "instruments": [DATED],
+                              "params": {"qty": "1"}},
+                      "venues": {"binanceusdm": {"balances": {"USDT": "10000"}, "leverage": 20,
+                                                 "margin_mode": "isolated", "taker_fee_bps": 5, "maker_fee_bps": 2}}},
+                     {}, base_dir=str(root))
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = run_backtest(config, tmp_path / "bt", write_html=False)
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], Decimal(f["price"])) for f in fills][-1] == ("delivery-1", Decimal("50050.0"))
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("10024.89995")

@@ -43,13 +43,44 @@ _ENDPOINTS = {
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
     "public_get_time": ("GET", "/api/v3/time"),
-    # Binance USDⓈ-M (binanceusdm): positions, funding, settings
-    "fetch_positions": ("GET", "/fapi/v3/positionRisk"),
-    "fetch_funding_history": ("GET", "/fapi/v1/income"),
-    "fetch_my_liquidations": ("GET", "/fapi/v1/forceOrders"),
-    "set_leverage": ("POST", "/fapi/v1/leverage"),
-    "set_margin_mode": ("POST", "/fapi/v1/marginType"),
 }
+# the same calls on Binance's futures APIs (the paths ccxt 4.5.90 sends for them, so the
+# limiter spends each call's futures weight: venues.emulator.ratelimit.FUTURES_WEIGHTS)
+_FUTURES_ENDPOINTS = {
+    "binanceusdm": {
+        "create_order": ("POST", "/fapi/v1/order"), "cancel_order": ("DELETE", "/fapi/v1/order"),
+        "edit_order": ("PUT", "/fapi/v1/order"), "fetch_order": ("GET", "/fapi/v1/order"),
+        "fetch_my_trades": ("GET", "/fapi/v1/userTrades"), "fetch_balance": ("GET", "/fapi/v3/account"),
+        "fetch_open_orders": ("GET", "/fapi/v1/openOrders"),
+        "public_get_exchangeinfo": ("GET", "/fapi/v1/exchangeInfo"), "public_get_time": ("GET", "/fapi/v1/time"),
+        "fetch_positions": ("GET", "/fapi/v3/positionRisk"), "fetch_funding_history": ("GET", "/fapi/v1/income"),
+        "fetch_my_liquidations": ("GET", "/fapi/v1/forceOrders"), "set_leverage": ("POST", "/fapi/v1/leverage"),
+        "set_margin_mode": ("POST", "/fapi/v1/marginType"),
+    },
+    "binancecoinm": {
+        "create_order": ("POST", "/dapi/v1/order"), "cancel_order": ("DELETE", "/dapi/v1/order"),
+        "edit_order": ("PUT", "/dapi/v1/order"), "fetch_order": ("GET", "/dapi/v1/order"),
+        "fetch_my_trades": ("GET", "/dapi/v1/userTrades"), "fetch_balance": ("GET", "/dapi/v1/account"),
+        "fetch_open_orders": ("GET", "/dapi/v1/openOrders"),
+        "public_get_exchangeinfo": ("GET", "/dapi/v1/exchangeInfo"), "public_get_time": ("GET", "/dapi/v1/time"),
+        "fetch_positions": ("GET", "/dapi/v1/positionRisk"), "fetch_funding_history": ("GET", "/dapi/v1/income"),
+        "fetch_my_liquidations": ("GET", "/dapi/v1/forceOrders"), "set_leverage": ("POST", "/dapi/v1/leverage"),
+        "set_margin_mode": ("POST", "/dapi/v1/marginType"),
+    },
+}
+
+
+# public calls whose ccxt method differs on the futures APIs (the spot one would ask /api/v3)
+_FUTURES_CALLS = {
+    "binanceusdm": {"public_get_exchangeinfo": "fapipublic_get_exchangeinfo", "public_get_time": "fapipublic_get_time"},
+    "binancecoinm": {"public_get_exchangeinfo": "dapipublic_get_exchangeinfo", "public_get_time": "dapipublic_get_time"},
+}
+
+
+def endpoints_for(exchange_id: str) -> dict[str, tuple[str, str]]:
+    """The (HTTP method, path) each ccxt call of the gateway sends on that venue: Binance
+    spot's for every venue but Binance's futures APIs (their weights differ)."""
+    return _FUTURES_ENDPOINTS.get(exchange_id, _ENDPOINTS)
 PROBE_CLIENT_ID = "tickparity-health-probe"  # never an order's id: a cancel of it is refused (-2011)
 
 
@@ -89,7 +120,10 @@ class Gateway:
         self.exchange = exchange
         self.instruments = dict(instruments)
         self.now = now
-        self.limiter = limiter or WeightLimiter()
+        venue_id = str(getattr(exchange, "id", "binance"))
+        self.endpoints = endpoints_for(venue_id)
+        self._calls = _FUTURES_CALLS.get(venue_id, {})
+        self.limiter = limiter or WeightLimiter.for_venue(venue_id)
         self.backoff = backoff or Backoff()
         self.stp = stp
         self.resolve = resolve
@@ -113,18 +147,18 @@ class Gateway:
         Why: the live hot path (tick -> strategy -> risk -> OMS -> venue) ends here with no
         await and no task hop in between; `_call(..., first=)` finishes what this started.
         """
-        http_method, path = _ENDPOINTS[method]
+        http_method, path = self.endpoints[method]
         if self.limiter.reserve(http_method, path, None) > 0:
             return None
         self.stats.calls += 1
-        return getattr(self.exchange, method)(*args)
+        return getattr(self.exchange, self._calls.get(method, method))(*args)
 
     async def _call(self, command: Command | None, method: str, *args: Any,
                     query: dict[str, str] | None = None,
                     first: Coroutine[Any, Any, Any] | None = None) -> tuple[Any, Classified | None]:
         """(result, None) on success, (None, verdict) on a failure that is final. `first`:
         the first attempt, already handed to ccxt (`hand_off`)."""
-        http_method, path = _ENDPOINTS[method]
+        http_method, path = self.endpoints[method]
         attempt = 0
         while True:
             if first is not None:  # the first attempt is already with ccxt
@@ -143,7 +177,7 @@ class Gateway:
                     self.stats.waited_s += delay
                     await self.sleep(delay)
                 self.stats.calls += 1
-                call = getattr(self.exchange, method)(*args)
+                call = getattr(self.exchange, self._calls.get(method, method))(*args)
             with ResponseTap.capture() as reply:
                 try:
                     result = await call
@@ -364,7 +398,8 @@ class Gateway:
         for symbol, inst in self.instruments.items():
             if not inst.contract:
                 continue
-            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol, since_ms)
+            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol, since_ms,
+                                              query={"symbol": symbol})  # weight 20 with a symbol
             if verdict is not None:
                 raise GiveUp(f"liquidations of {symbol}", verdict)
             for row in reply:

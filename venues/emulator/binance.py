@@ -913,7 +913,8 @@ class BinanceServer:
         return web.json_response({"market_ns": clock.now()})
 
     async def control_limits(self, request: web.Request) -> web.Response:
-        """Set rate limits / websocket rules: weight_per_minute, orders_per_10s, ban_after,
+        """Set rate limits / websocket rules: weight_per_minute, orders_per_10s,
+        orders_per_minute (futures), ban_after,
         ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
         (the MAX_NUM_ORDERS filter), stream_first (an order's user events are written
         before its REST reply); reset (true:
@@ -921,7 +922,7 @@ class BinanceServer:
         body = await request.json()
         if body.get("reset"):
             self.limiter.reset()
-        for key in ("weight_per_minute", "orders_per_10s", "ban_after"):
+        for key in ("weight_per_minute", "orders_per_10s", "orders_per_minute", "ban_after"):
             if key in body:
                 setattr(self.limiter, key, int(body[key]))
         if "ban_s" in body:

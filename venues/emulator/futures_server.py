@@ -171,8 +171,9 @@ class FuturesServer(BinanceServer):
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                  "limit": self.limiter.weight_per_minute},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                 "limit": self.limiter.orders_per_10s},
+                *({"rateLimitType": "ORDERS", "interval": {10: "SECOND", 60: "MINUTE", 86400: "DAY"}[w],
+                   "intervalNum": 10 if w == 10 else 1, "limit": limit}
+                  for w, _, limit in self.limiter.order_limits()),
             ],
             "exchangeFilters": [],
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}

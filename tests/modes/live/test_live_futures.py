@@ -47,7 +47,7 @@ def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False
     def session():
         try:
             result["run"] = run_live(config, "testnet", out, duration_s=12, health=False,
-                                     write_html=False, reconcile_s=0.3)
+                                     write_html=False, reconcile_s=0.5)
         except BaseException as exc:  # reported below
             result["error"] = exc
 
@@ -59,7 +59,7 @@ def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False
 
         _wait("the strategy's buy", lambda: lots() == held_lots or "error" in result)
         assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
-        time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
+        time.sleep(2.0)  # reconciliations (every 0.5 s: the futures weights allow ~35 a minute) see the position
         step_to(emu, 101)  # funding
         time.sleep(2.0)  # a reconciliation reads it
         if stream_lost:

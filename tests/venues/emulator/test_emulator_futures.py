@@ -289,3 +289,87 @@ def test_a_dated_future_is_delivered_at_the_30_minute_mark_average(tmp_path):
     assert [(f["client_id"], Decimal(f["price"])) for f in fills][-1] == ("delivery-1", Decimal("50050.0"))
     summary = json.loads((out / "summary.json").read_text())["run"]
     assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("10024.89995")
+
+
+def _fresh_minute() -> None:
+    """Weight windows are wall-clock minutes: start a measured sequence well inside one."""
+    import time
+
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
+def test_futures_request_weights_and_order_counts(tmp_path):
+    """/fapi weights from Binance's USDⓈ-M docs, read back from X-MBX-USED-WEIGHT-1M after
+    each call through ccxt: time 1, account (v3) 5, income 30, openOrders 1 with a symbol
+    and 40 without, a new order 0 on the IP (it counts on ORDERS: X-MBX-ORDER-COUNT-10S and
+    -1M = 1); exchangeInfo states 2,400 / minute, 300 / 10 s and 1,200 / minute. With the
+    weight limit lowered to 100 through the control API, the fourth income call (4 x 30)
+    is refused: 429 -1003 with Retry-After."""
+    from emu_helpers import control
+
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+
+        async def run():
+            ex = await _client(emu)
+            try:
+                info = await ex.fapiPublicGetExchangeInfo()
+                assert [(r["rateLimitType"], r["interval"], r["intervalNum"], r["limit"]) for r in info["rateLimits"]] == [
+                    ("REQUEST_WEIGHT", "MINUTE", 1, 2400), ("ORDERS", "SECOND", 10, 300), ("ORDERS", "MINUTE", 1, 1200)]
+                _fresh_minute()
+                control(emu, "limits", {"reset": True})
+
+                def used() -> int:
+                    return int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"])
+
+                steps = []
+                for call, args in ((ex.fapiPublicGetTime, ()), (ex.fapiPrivateV3GetAccount, ()),
+                                   (ex.fapiPrivateGetIncome, ()), (ex.fapiPrivateGetOpenOrders, ({"symbol": "BTCUSDT"},)),
+                                   (ex.fapiPrivateGetOpenOrders, ())):
+                    await call(*args)
+                    steps.append(used())
+                assert steps == [1, 6, 36, 37, 77]
+                await ex.create_order(SYMBOL, "market", "buy", 0.01)
+                headers = ex.last_response_headers
+                assert (int(headers["X-MBX-USED-WEIGHT-1M"]), headers["X-MBX-ORDER-COUNT-10S"],
+                        headers["X-MBX-ORDER-COUNT-1M"]) == (77, "1", "1")
+                control(emu, "limits", {"reset": True, "weight_per_minute": 100})
+                for _ in range(3):
+                    await ex.fapiPrivateGetIncome()
+                with pytest.raises(ccxt.BaseError, match="-1003"):
+                    await ex.fapiPrivateGetIncome()
+                assert int(ex.last_response_headers["Retry-After"]) > 0
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_coinm_weights(tmp_path):
+    """/dapi: premiumIndex weighs 10 and account 5 (Binance's COIN-M docs); exchangeInfo
+    states 2,400 / minute and 1,200 orders / minute (no 10 s window)."""
+    import ccxt.pro as ccxtpro
+    from emu_helpers import control
+    from futures_helpers import COINM, perp_market
+
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM,
+                          source=perp_market(bid=499_999, ask=500_000)) as emu:
+        step_to(emu, 1)
+
+        async def run():
+            ex = ccxtpro.binancecoinm(emu.ccxt_config(0, timeout=5000))
+            try:
+                await ex.load_markets()
+                info = await ex.dapiPublicGetExchangeInfo()
+                assert [(r["interval"], r["limit"]) for r in info["rateLimits"]] == [("MINUTE", 2400), ("MINUTE", 1200)]
+                _fresh_minute()
+                control(emu, "limits", {"reset": True})
+                await ex.dapiPublicGetPremiumIndex()
+                assert ex.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "10"
+                await ex.dapiPrivateGetAccount()
+                assert ex.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "15"
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))

@@ -123,6 +123,7 @@ class Gateway:
         venue_id = str(getattr(exchange, "id", "binance"))
         self.endpoints = endpoints_for(venue_id)
         self._calls = _FUTURES_CALLS.get(venue_id, {})
+        self.position_info: dict[str, tuple[str, str]] = {}  # instrument id -> (entry price, isolated wallet)
         self.limiter = limiter or WeightLimiter.for_venue(venue_id)
         self.backoff = backoff or Backoff()
         self.stp = stp
@@ -359,6 +360,9 @@ class Gateway:
                 amount = Decimal(str(info["positionAmt"]))
                 if amount:
                     out[inst.id] = amount
+                    # what a warm restart adopts (modes.live.derivatives.adopt_open_positions)
+                    self.position_info[inst.id] = (str(info.get("entryPrice", "0")),
+                                                   str(info.get("isolatedWallet", "0")))
         return out
 
     def history_floor_ms(self) -> int:

@@ -230,3 +230,86 @@ def test_paper_perp_session_settles_funding_and_liquidates_as_the_backtest(tmp_p
     assert bt_summary["balances"] == summary["balances"]
     assert {k: v for k, v in bt_summary["derivatives"][PERP].items() if k != "mark"} == \
         {k: v for k, v in summary["derivatives"][PERP].items() if k != "mark"}
+
+
+def _buy_before_the_session(emu, qty: float = 1.0) -> None:
+    """alice buys at market through ccxt before any session runs (a position left by hand
+    or by an earlier session)."""
+    import asyncio
+
+    import ccxt.pro as ccxtpro
+
+    async def buy():
+        ex = ccxtpro.binanceusdm(emu.ccxt_config(0, timeout=5000))
+        try:
+            await ex.load_markets()
+            await ex.create_order("BTC/USDT:USDT", "market", "buy", qty)
+        finally:
+            await ex.close()
+
+    asyncio.run(asyncio.wait_for(buy(), 30))
+
+
+def test_a_position_held_at_start_is_adopted_and_reconciles(tmp_path, alice_env):
+    """1 BTC bought at 50,000.1 before the session (emulator account: isolated, 20x:
+    isolated wallet 50,000.1 / 20 = 2,500.005; fee 25.00005). The testnet session (10x
+    isolated, open_positions = "adopt" by default) adopts it at the start reconciliation:
+    position 1 at entry 50,000.1 with isolated margin 2,500.005 (audited
+    `position_adopted`), then examples/perp_long.py buys 1 more (fee 25.00005): both sides
+    hold 2, every reconciliation agrees, the wallet is 10,000 - 2 x 25.00005 = 9,949.9999
+    on both sides, and the recording replays identically."""
+    out = tmp_path / "run"
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+        _buy_before_the_session(emu)
+        config = _config(emu)
+        result: dict = {}
+
+        def session():
+            try:
+                result["run"] = run_live(config, "testnet", out, duration_s=6, health=False,
+                                         write_html=False, reconcile_s=0.5)
+            except BaseException as exc:  # reported below
+                result["error"] = exc
+
+        thread = threading.Thread(target=session)
+        thread.start()
+        try:
+            _wait("the strategy's buy", lambda: "error" in result or emu.call(
+                lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 2000, timeout_s=60)
+        finally:
+            thread.join(60)
+        venue_wallet = emu.call(lambda s: s.exchange.ledgers["alice"].balances[("binanceusdm", "USDT")])
+    assert "error" not in result, result.get("error")
+    run = result["run"]
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert Decimal(summary["positions"][PERP]) == 2
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == venue_wallet == Decimal("9949.9999")
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    adopted = [a for a in audit if a.get("action") == "position_adopted"]
+    assert [(a["instrument"], Decimal(a["qty"]), Decimal(a["entry_price"]), Decimal(a["isolated_margin"]))
+            for a in adopted] == [(PERP, 1, Decimal("50000.1"), Decimal("2500.005"))]
+    reconciles = [a for a in audit if a["type"] == "reconcile" and "positions" in a]
+    assert reconciles and all(a["ok"] for a in reconciles)
+    assert reconciles[0]["at"] == "start" and {k: Decimal(v) for k, v in reconciles[0]["positions"].items()} == {PERP: 1}
+    assert any({k: Decimal(v) for k, v in a["positions"].items()} == {PERP: 2} for a in reconciles)
+    replay = replay_session(run, tmp_path / "replay")
+    assert replay.difference is None, replay.difference
+
+
+def test_a_position_held_at_start_is_refused_when_the_venue_table_says_so(tmp_path, alice_env):
+    """open_positions = "refuse": the session stops at its start reconciliation with a
+    one-line error naming the contract and the key, before any order (the venue still
+    holds the 1 BTC and nothing else was sent)."""
+    from modes.live.derivatives import OpenPositionRefused
+
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+        _buy_before_the_session(emu)
+        config = _config(emu)
+        config.venues["binanceusdm"]["open_positions"] = "refuse"
+        with pytest.raises(OpenPositionRefused, match=r"BTC/USDT:USDT: 1 contracts at 50000.1 held .*open_positions = .refuse."):
+            run_live(config, "testnet", tmp_path / "run", duration_s=6, health=False, write_html=False,
+                     reconcile_s=0.5)
+        assert emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 1000
+        assert emu.call(lambda s: len(s.exchange.orders)) == 1

@@ -44,32 +44,26 @@ _ENDPOINTS = {
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
     "public_get_time": ("GET", "/api/v3/time"),
 }
-# the same calls on Binance's futures APIs (the paths ccxt 4.5.90 sends for them, so the
-# limiter spends each call's futures weight: venues.emulator.ratelimit.FUTURES_WEIGHTS)
+def _futures_endpoints(api: str, account: str, positions: str) -> dict[str, tuple[str, str]]:
+    """The gateway's calls on a Binance futures API ("fapi" USDⓈ-M, "dapi" COIN-M): the
+    paths ccxt 4.5.90 sends them to, so the limiter spends each call's futures weight
+    (venues.emulator.ratelimit.FUTURES_WEIGHTS)."""
+    v1 = f"/{api}/v1"
+    return {
+        "create_order": ("POST", f"{v1}/order"), "cancel_order": ("DELETE", f"{v1}/order"),
+        "edit_order": ("PUT", f"{v1}/order"), "fetch_order": ("GET", f"{v1}/order"),
+        "fetch_my_trades": ("GET", f"{v1}/userTrades"), "fetch_balance": ("GET", account),
+        "fetch_open_orders": ("GET", f"{v1}/openOrders"), "public_get_exchangeinfo": ("GET", f"{v1}/exchangeInfo"),
+        "public_get_time": ("GET", f"{v1}/time"), "fetch_positions": ("GET", positions),
+        "fetch_funding_history": ("GET", f"{v1}/income"), "fetch_my_liquidations": ("GET", f"{v1}/forceOrders"),
+        "set_leverage": ("POST", f"{v1}/leverage"), "set_margin_mode": ("POST", f"{v1}/marginType"),
+    }
+
+
 _FUTURES_ENDPOINTS = {
-    "binanceusdm": {
-        "create_order": ("POST", "/fapi/v1/order"), "cancel_order": ("DELETE", "/fapi/v1/order"),
-        "edit_order": ("PUT", "/fapi/v1/order"), "fetch_order": ("GET", "/fapi/v1/order"),
-        "fetch_my_trades": ("GET", "/fapi/v1/userTrades"), "fetch_balance": ("GET", "/fapi/v3/account"),
-        "fetch_open_orders": ("GET", "/fapi/v1/openOrders"),
-        "public_get_exchangeinfo": ("GET", "/fapi/v1/exchangeInfo"), "public_get_time": ("GET", "/fapi/v1/time"),
-        "fetch_positions": ("GET", "/fapi/v3/positionRisk"), "fetch_funding_history": ("GET", "/fapi/v1/income"),
-        "fetch_my_liquidations": ("GET", "/fapi/v1/forceOrders"), "set_leverage": ("POST", "/fapi/v1/leverage"),
-        "set_margin_mode": ("POST", "/fapi/v1/marginType"),
-    },
-    "binancecoinm": {
-        "create_order": ("POST", "/dapi/v1/order"), "cancel_order": ("DELETE", "/dapi/v1/order"),
-        "edit_order": ("PUT", "/dapi/v1/order"), "fetch_order": ("GET", "/dapi/v1/order"),
-        "fetch_my_trades": ("GET", "/dapi/v1/userTrades"), "fetch_balance": ("GET", "/dapi/v1/account"),
-        "fetch_open_orders": ("GET", "/dapi/v1/openOrders"),
-        "public_get_exchangeinfo": ("GET", "/dapi/v1/exchangeInfo"), "public_get_time": ("GET", "/dapi/v1/time"),
-        "fetch_positions": ("GET", "/dapi/v1/positionRisk"), "fetch_funding_history": ("GET", "/dapi/v1/income"),
-        "fetch_my_liquidations": ("GET", "/dapi/v1/forceOrders"), "set_leverage": ("POST", "/dapi/v1/leverage"),
-        "set_margin_mode": ("POST", "/dapi/v1/marginType"),
-    },
+    "binanceusdm": _futures_endpoints("fapi", "/fapi/v3/account", "/fapi/v3/positionRisk"),
+    "binancecoinm": _futures_endpoints("dapi", "/dapi/v1/account", "/dapi/v1/positionRisk"),
 }
-
-
 # public calls whose ccxt method differs on the futures APIs (the spot one would ask /api/v3)
 _FUTURES_CALLS = {
     "binanceusdm": {"public_get_exchangeinfo": "fapipublic_get_exchangeinfo", "public_get_time": "fapipublic_get_time"},

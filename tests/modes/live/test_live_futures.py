@@ -37,22 +37,28 @@ def _config(emu, instrument: str = PERP, qty: str = "1", balances: dict | None =
                     "venues": {venue: table}}, {}, base_dir=str(ROOT))
 
 
+def _start(config, mode: str, out, duration_s: float, **kw) -> tuple[threading.Thread, dict]:
+    """run_live on a thread (the test moves the emulator's clock meanwhile); the result
+    dict gets "run" (the run directory) or "error" (whatever it raised)."""
+    result: dict = {}
+
+    def session():
+        try:
+            result["run"] = run_live(config, mode, out, duration_s=duration_s, health=False, write_html=False, **kw)
+        except BaseException as exc:  # reported by the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    return thread, result
+
+
 def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False):
     """Run the testnet session on a thread while the test moves the emulator's clock:
     the buy, funding at 100 s, the crash at 200 s (the venue liquidates)."""
     out = tmp_path / "run"
     step_to(emu, 1)
-    result: dict = {}
-
-    def session():
-        try:
-            result["run"] = run_live(config, "testnet", out, duration_s=12, health=False,
-                                     write_html=False, reconcile_s=0.5)
-        except BaseException as exc:  # reported below
-            result["error"] = exc
-
-    thread = threading.Thread(target=session)
-    thread.start()
+    thread, result = _start(config, "testnet", out, 12, reconcile_s=0.5)
     try:
         def lots() -> int:
             return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
@@ -161,16 +167,7 @@ def test_paper_perp_session_settles_funding_and_liquidates_as_the_backtest(tmp_p
         step_to(emu, 1)
         # the funding time as the emulator shows it (its clock shows market time shifted), ns
         settled_ns = emu.call(lambda s: s._ms(T0 + 100 * SECOND)) * 1_000_000
-        result: dict = {}
-
-        def session():
-            try:
-                result["run"] = run_live(config, "paper", out, duration_s=8, health=False, write_html=False)
-            except BaseException as exc:  # reported below
-                result["error"] = exc
-
-        thread = threading.Thread(target=session)
-        thread.start()
+        thread, result = _start(config, "paper", out, 8)
         try:
             _wait("the mark-price subscription", lambda: "error" in result or emu.call(
                 lambda s: any(c.wants(0, "markPrice") for c in s.market_ws)), timeout_s=60)
@@ -263,17 +260,7 @@ def test_a_position_held_at_start_is_adopted_and_reconciles(tmp_path, alice_env)
         step_to(emu, 1)
         _buy_before_the_session(emu)
         config = _config(emu)
-        result: dict = {}
-
-        def session():
-            try:
-                result["run"] = run_live(config, "testnet", out, duration_s=6, health=False,
-                                         write_html=False, reconcile_s=0.5)
-            except BaseException as exc:  # reported below
-                result["error"] = exc
-
-        thread = threading.Thread(target=session)
-        thread.start()
+        thread, result = _start(config, "testnet", out, 6, reconcile_s=0.5)
         try:
             _wait("the strategy's buy", lambda: "error" in result or emu.call(
                 lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 2000, timeout_s=60)

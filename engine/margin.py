@@ -73,6 +73,10 @@ class MarginSettings:
     margin_mode: str = "cross"
     leverage: int = DEFAULT_LEVERAGE
     by_symbol: Mapping[str, int] = field(default_factory=dict)
+    #: testnet/live: a contract position already at the venue when a session starts is
+    #: "adopt"ed (the ledger starts from it) or makes the session "refuse" to start
+    #: (docs/derivatives.md "A position already open at start")
+    open_positions: str = "adopt"
 
     def leverage_of(self, instrument: Instrument) -> int:
         return int(self.by_symbol.get(instrument.symbol, self.leverage))
@@ -91,7 +95,10 @@ class MarginSettings:
                 by_symbol[str(symbol)] = _leverage(value, f"{where} leverage.{symbol}")
         else:
             default = _leverage(raw, f"{where} leverage")
-        return cls(margin_mode=str(mode), leverage=default, by_symbol=by_symbol)
+        opening = table.get("open_positions", "adopt")
+        if opening not in ("adopt", "refuse"):
+            raise ConfigError(f"{where} open_positions = {opening!r}: expected 'adopt' or 'refuse'")
+        return cls(margin_mode=str(mode), leverage=default, by_symbol=by_symbol, open_positions=str(opening))
 
 
 def _leverage(value: Any, where: str) -> int:
@@ -324,6 +331,35 @@ class MarginBook:
             value = _notional_at(inst, opening, Fraction(price_ticks) * Fraction(inst.tick_size))
             margin += fraction_to_decimal(value / self.leverage(inst))
         self.isolated[inst.id] = margin if pos.lots != 0 else Decimal(0)
+
+    def adopt_position(self, inst: Instrument, lots: int, entry: Decimal, isolated: Decimal | None) -> str | None:
+        """Warm restart (live modes): start from a position the venue already holds, `lots`
+        signed at its stated entry price `entry`, with its isolated margin `isolated` in
+        isolated mode (already part of the wallet balance the ledger is seeded from, as
+        Binance's isolatedWallet is). Returns None when adopted, else why it cannot be taken
+        over exactly: the ledger holds a position already, or (linear) entry x quantity is
+        not a whole number of tick x lot units, so the PnL of closing it could not equal the
+        venue's. An inverse position's coin basis is quantity x contract size / entry
+        (Binance states the harmonic mean it settles with)."""
+        pos = self.position(inst)
+        if pos.lots:
+            return f"the ledger already holds {pos.qty}"
+        if entry <= 0:
+            return f"entry price {entry} is not a price"
+        if isinstance(pos, InversePosition):
+            pos.lots = lots
+            pos.basis = Fraction(lots) * Fraction(inst.lot_size) * Fraction(inst.contract_size) / Fraction(entry)
+            pos.last_price = entry
+        else:
+            units = Fraction(entry) / Fraction(inst.tick_size) * lots
+            if units.denominator != 1:
+                return (f"entry price {entry} x {inst.lots_to_qty(abs(lots))} is not a whole number of "
+                        f"{inst.tick_size} x {inst.lot_size} units (the venue's average is rounded)")
+            pos.lots = lots
+            pos.cost = int(units)
+        if self.is_isolated(inst):
+            self.isolated[inst.id] = Decimal(0) if isolated is None else isolated
+        return None
 
     def pay_funding(self, inst: Instrument, rate: Decimal, mark: Decimal) -> Decimal:
         """Settle one funding payment for `inst` at `rate` and `mark`; returns what the

@@ -36,6 +36,7 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     "enforce_balances",
     "leverage",  # contracts: an int, or { "BTC/USDT:USDT" = 10 } (engine/margin.py)
     "margin_mode",  # contracts: "cross" (default) or "isolated"
+    "open_positions",  # contracts, testnet/live: "adopt" (default) or "refuse" a position held at start
     "fee_asset",
     # the venue publishes its depth as one diff per this many ms (Binance `@depth@100ms`: 100);
     # a backtest's local book then sees book rows only at the window ends (venues/sim/core_nb.py)

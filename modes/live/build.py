@@ -77,15 +77,20 @@ class Built:
     stepper: Stepper
     ledger: Ledger
     current: list[str]  # the callback running now (for a divergence report)
+    contracts: Any = None  # paper mode with contracts: venues.sim.derivatives.ContractVenue
 
 
 def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: str,
                   make_venues: Callable[[Any], dict[str, Any]], audit: AuditLog | None = None,
-                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None) -> Built:
+                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
+                  paper: bool = False) -> Built:
     """The session, its simulated venue core (push mode) and its stepper.
 
     `make_venues(core)` returns the session's venues (paper: SimulatedVenue on `core`;
-    testnet/live: CcxtVenue; replay: the recorded replies)."""
+    testnet/live: CcxtVenue; replay: the recorded replies). `paper`: the venues are
+    simulated, so contracts also get the simulated venue's contract side (funding at each
+    settlement row, liquidation at the marks: venues.sim.derivatives.ContractVenue, as in a
+    backtest); in testnet/live the venue does both itself."""
     from venues.sim import SimCore, warmup
 
     config = resolved.config
@@ -120,9 +125,15 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
         audit.write(clock.now(), "venue_reply", report=report_json(report))
         apply_report(session, report)
 
+    contracts = None
+    if paper and any(i.contract for i in instruments.values()):
+        from venues.sim.derivatives import ContractVenue, PushedContractRows
+
+        contracts = ContractVenue(list(instruments.values()), core, ledger.derivatives,
+                                  PushedContractRows(list(instruments.values())), start_ns)
     stepper = Stepper(session, core, clock, writer, feed_ns, config.sample_ns, apply_report=apply, on_wake=on_wake,
-                      on_round_trip=on_round_trip)
-    return Built(session, core, clock, writer, audit, stepper, ledger, current)
+                      on_round_trip=on_round_trip, contracts=contracts)
+    return Built(session, core, clock, writer, audit, stepper, ledger, current, contracts)
 
 
 def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: str, *, started: int,
@@ -151,6 +162,13 @@ def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: st
         "defaults": list(resolved.defaults),
         **(extra or {}),
     }}
+    if built.contracts is not None:  # paper: the simulated venue's contract tables, as a backtest's
+        built.contracts.write(out)
+        summary["run"]["derivatives"] = built.contracts.summary()
+        from modes.console import warn
+
+        for line in built.contracts.warnings():
+            warn(line)
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
                   resolved.config_json() | {"mode": mode},
                   build_info() | {"run_id": resolved.run_id, "mode": mode})

@@ -240,7 +240,8 @@ class LiveDriver:
             # a per-session client-id prefix: ids stay unique on the account across sessions
             prefix = f"tp{np.base_repr(start // 1_000_000, 36).lower()}"
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
-                                               on_round_trip=self._round_trip if mode == "paper" else None)
+                                               on_round_trip=self._round_trip if mode == "paper" else None,
+                                               paper=mode == "paper")
             self.recorder.audit = built.audit
             if ccxt_venues:
                 from modes.live.venue_health import POLL_S, LiveVenueHealth

@@ -185,7 +185,8 @@ def replay_session(run_dir: str | Path, out: str | Path | None = None) -> Replay
             return {n: SimulatedVenue(n, core, cfg) for n, cfg in resolved.venue_configs.items()}
         return {n: ReplayVenue(n, core, cfg) for n, cfg in resolved.venue_configs.items()}
 
-    built = build_session(resolved, out, int(head["start"]), str(head["id_prefix"]), make_venues, audit)
+    built = build_session(resolved, out, int(head["start"]), str(head["id_prefix"]), make_venues, audit,
+                          paper=mode == "paper")
     current = built.current
     audit._file.current = current  # type: ignore[attr-defined]
     pos = 0

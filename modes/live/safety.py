@@ -58,5 +58,10 @@ def apply(built: Any, record: dict[str, Any]) -> None:
     venue_open = [(session.instruments[i], report_from_json(s)) for i, s in record["open"]]
     from modes.live import derivatives
 
+    if record["at"] == "start" and "pos" in record:  # positions already at the venue: adopt or refuse
+        for line in derivatives.adopt_open_positions(session, record):
+            from modes.console import warn
+
+            warn(f"adopted the venue's position {line} (docs/derivatives.md)")
     positions = derivatives.apply(session, record)  # funding booked before balances compare
     reconciler(session).check(record["at"], venue_open, balances, sides=record.get("sides"), positions=positions)

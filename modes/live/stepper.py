@@ -61,7 +61,8 @@ class Stepper:
                  feed_ns: np.ndarray, sample_ns: int,
                  apply_report: Callable[[Any], None] | None = None,
                  on_wake: Callable[[str], None] = lambda kind: None,
-                 on_round_trip: Callable[[int, int | None, int, str], None] | None = None) -> None:
+                 on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
+                 contracts: Any = None) -> None:
         from venues.sim import WakeKind
 
         self.session = session
@@ -79,16 +80,26 @@ class Stepper:
         self.rows_pushed = 0
         self.steps = 0
         self._marks: deque[Any] = deque()  # MARK_PRICE rows not applied yet
+        # paper mode with contracts: the simulated venue's contract side (marks, funding,
+        # liquidations; venues.sim.derivatives.ContractVenue over PushedContractRows), run
+        # at its wake-ups as the backtest's driver runs it
+        self.contracts = contracts
 
     def push(self, rows: np.ndarray) -> None:
         """Market rows in receipt order (local_ts already >= every earlier row's). Mark
-        prices (MARK_PRICE rows, modes.live.derivatives) never reach the matching core:
-        they set the ledger's mark when a step reaches their local time."""
+        prices and funding settlements (MARK_PRICE / FUNDING_RATE rows,
+        modes.live.derivatives) never reach the matching core: in paper mode they go to the
+        simulated venue's contract side (`contracts`); in testnet/live a mark sets the
+        ledger's mark when a step reaches its local time and a funding row is only recorded
+        (the venue's own payments are booked)."""
         if len(rows) == 0:
             return
-        marks = rows["kind"] == EventKind.MARK_PRICE
+        marks = np.isin(rows["kind"], (EventKind.MARK_PRICE, EventKind.FUNDING_RATE))
         if marks.any():
-            self._marks.extend(rows[marks])
+            if self.contracts is not None:
+                self.contracts.feed.push(rows[marks])
+            else:
+                self._marks.extend(r for r in rows[marks] if int(r["kind"]) == EventKind.MARK_PRICE)
             self.rows_pushed += int(marks.sum())
             self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
             rows = rows[~marks]
@@ -118,6 +129,8 @@ class Stepper:
             t_timer = session.next_timer_ts()
             bound = now if t_timer is None else min(now, t_timer)
             bound = min(bound, max(self.next_sample, clock.now()))
+            if self.contracts is not None:
+                bound = self.contracts.bound(bound)
             # armed contingent orders wake the session when touched, as in a backtest
             wake = core.run_until(bound, session.wake_book, session.wake_trade, session.triggers)
             kind = wake.kind
@@ -150,6 +163,8 @@ class Stepper:
                                      int(rec["qty"]), int(rec["exch_ts"]))
             else:  # BOUND
                 t = clock.now()
+                if self.contracts is not None:
+                    self.contracts.advance(t, session)
                 if t >= self.next_sample:
                     self.sample()
                     self.next_sample = t + self.sample_ns
@@ -168,6 +183,8 @@ class Stepper:
 
     def sample(self) -> None:
         """An equity sample now, and the simulated venue's BBO/trade tape into the run."""
+        if self.contracts is not None:
+            self.contracts.sample(self.clock.now())
         self.session.sample_equity()
         self.drain()
 

@@ -35,7 +35,7 @@ import numpy as np
 from engine.types import EventKind
 from replay.book import BookScanner
 from replay.importers.common import Resolver, RowBuilder, numbered_lines
-from replay.importers.contracts import add_funding, add_mark
+from replay.importers.contracts import FundingFromMarks, add_funding, add_mark
 from replay.numparse import OK, parse_units
 from replay.validate import Mode, Report, Rows
 
@@ -257,7 +257,7 @@ def _build_symbol(
     dropped_dead = 0  # diffs after that gap: dropped (counted in the report's actions)
     non_market = 0
     snaps_left = len(snaps)
-    funding_due: tuple | None = None  # the last markPriceUpdate before its next funding time
+    funding = FundingFromMarks()  # the last markPriceUpdate before its next funding time
     bad_marks = 0
 
     def apply(d: _Diff, local: int) -> None:
@@ -359,13 +359,11 @@ def _build_symbol(
             # markPriceUpdate: the mark, and a funding settlement once its funding time T
             # has passed, at the rate and mark of the last update before T (docs/derivatives.md)
             line, local, exch, mark, rate, next_funding = obj  # type: ignore[misc]
-            if funding_due is not None and exch >= funding_due[5]:
-                add_funding(builder, funding_due[5], local, funding_due[4], funding_due[3], fi, line)
-                funding_due = None
+            settled = funding.update(exch, mark, rate, next_funding)
+            if settled is not None:
+                add_funding(builder, settled[0], local, settled[1], settled[2], fi, line)
             if not add_mark(builder, exch, local, mark, fi, line):
                 bad_marks += 1
-            if rate is not None and next_funding is not None:
-                funding_due = obj
         else:
             line, local, exch, trade_id, price, qty, maker, tkind = obj  # type: ignore[misc]
             if tkind != "MARKET":

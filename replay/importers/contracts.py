@@ -48,18 +48,49 @@ def add_funding(b: RowBuilder, exch: int, local: int, rate_text: str, mark_text:
                 fi: int, line: int) -> bool:
     """Append a FUNDING_RATE row settled at `exch` (the funding time); False when the rate
     is not a number. A rate finer than 1e-12 is rounded half-even to it."""
-    try:
-        rate = Decimal(str(rate_text))
-    except InvalidOperation:
+    encoded = funding_columns(rate_text)
+    if encoded is None:
         return False
-    if not rate.is_finite():
-        return False
-    units = int((abs(rate) / FUNDING_RATE_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
-    side = 0 if units == 0 else (1 if rate > 0 else -1)
+    side, units = encoded
     ticks = mark_ticks(b.inst, mark_text) if mark_text not in (None, "", "0") else None
     qty = "0" if ticks is None else str(ticks * b.inst.lot_size)
     b.add(exch, local, FUNDING, side, str(units * b.inst.tick_size), qty, 0, fi, line)
     return True
+
+
+def funding_columns(rate_text: str) -> tuple[int, int] | None:
+    """A funding rate text -> the FUNDING_RATE row's (`side`, `price` in FUNDING_RATE_UNIT),
+    half-even to 1e-12; None when the text is not a finite number."""
+    try:
+        rate = Decimal(str(rate_text))
+    except InvalidOperation:
+        return None
+    if not rate.is_finite():
+        return None
+    units = int((abs(rate) / FUNDING_RATE_UNIT).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return (0 if units == 0 else (1 if rate > 0 else -1)), units
+
+
+class FundingFromMarks:
+    """Binance's mark-price stream as funding settlements (`markPriceUpdate`, also
+    `GET /fapi/v1/premiumIndex`): each message carries the funding rate `r` that will be
+    settled at the next funding time `T`. Once a message's event time `E` reaches the
+    previous message's `T`, that funding was settled at `T`, at the rate `r` and the mark
+    `p` of the last message before it (docs/derivatives.md "Market data"). The one rule for
+    the binance-ws importer and the live feed (modes.live.derivatives)."""
+
+    def __init__(self) -> None:
+        self.due: tuple[int, str, str] | None = None  # (T ns, r, p) of the last message
+
+    def update(self, exch_ns: int, mark: str, rate: str | None, next_funding_ns: int | None) -> tuple[int, str, str] | None:
+        """One message (times in ns, texts as sent); returns the settlement it reveals,
+        (funding time ns, rate text, mark text), or None."""
+        out = None
+        if self.due is not None and exch_ns >= self.due[0]:
+            out, self.due = self.due, None
+        if rate is not None and next_funding_ns is not None:
+            self.due = (int(next_funding_ns), rate, mark)
+        return out
 
 
 def funding_rate(side: int, price: int) -> Decimal:

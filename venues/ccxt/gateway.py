@@ -43,13 +43,38 @@ _ENDPOINTS = {
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
     "public_get_time": ("GET", "/api/v3/time"),
-    # Binance USDⓈ-M (binanceusdm): positions, funding, settings
-    "fetch_positions": ("GET", "/fapi/v3/positionRisk"),
-    "fetch_funding_history": ("GET", "/fapi/v1/income"),
-    "fetch_my_liquidations": ("GET", "/fapi/v1/forceOrders"),
-    "set_leverage": ("POST", "/fapi/v1/leverage"),
-    "set_margin_mode": ("POST", "/fapi/v1/marginType"),
 }
+def _futures_endpoints(api: str, account: str, positions: str) -> dict[str, tuple[str, str]]:
+    """The gateway's calls on a Binance futures API ("fapi" USDⓈ-M, "dapi" COIN-M): the
+    paths ccxt 4.5.90 sends them to, so the limiter spends each call's futures weight
+    (venues.emulator.ratelimit.FUTURES_WEIGHTS)."""
+    v1 = f"/{api}/v1"
+    return {
+        "create_order": ("POST", f"{v1}/order"), "cancel_order": ("DELETE", f"{v1}/order"),
+        "edit_order": ("PUT", f"{v1}/order"), "fetch_order": ("GET", f"{v1}/order"),
+        "fetch_my_trades": ("GET", f"{v1}/userTrades"), "fetch_balance": ("GET", account),
+        "fetch_open_orders": ("GET", f"{v1}/openOrders"), "public_get_exchangeinfo": ("GET", f"{v1}/exchangeInfo"),
+        "public_get_time": ("GET", f"{v1}/time"), "fetch_positions": ("GET", positions),
+        "fetch_funding_history": ("GET", f"{v1}/income"), "fetch_my_liquidations": ("GET", f"{v1}/forceOrders"),
+        "set_leverage": ("POST", f"{v1}/leverage"), "set_margin_mode": ("POST", f"{v1}/marginType"),
+    }
+
+
+_FUTURES_ENDPOINTS = {
+    "binanceusdm": _futures_endpoints("fapi", "/fapi/v3/account", "/fapi/v3/positionRisk"),
+    "binancecoinm": _futures_endpoints("dapi", "/dapi/v1/account", "/dapi/v1/positionRisk"),
+}
+# public calls whose ccxt method differs on the futures APIs (the spot one would ask /api/v3)
+_FUTURES_CALLS = {
+    "binanceusdm": {"public_get_exchangeinfo": "fapipublic_get_exchangeinfo", "public_get_time": "fapipublic_get_time"},
+    "binancecoinm": {"public_get_exchangeinfo": "dapipublic_get_exchangeinfo", "public_get_time": "dapipublic_get_time"},
+}
+
+
+def endpoints_for(exchange_id: str) -> dict[str, tuple[str, str]]:
+    """The (HTTP method, path) each ccxt call of the gateway sends on that venue: Binance
+    spot's for every venue but Binance's futures APIs (their weights differ)."""
+    return _FUTURES_ENDPOINTS.get(exchange_id, _ENDPOINTS)
 PROBE_CLIENT_ID = "tickparity-health-probe"  # never an order's id: a cancel of it is refused (-2011)
 
 
@@ -89,7 +114,11 @@ class Gateway:
         self.exchange = exchange
         self.instruments = dict(instruments)
         self.now = now
-        self.limiter = limiter or WeightLimiter()
+        venue_id = str(getattr(exchange, "id", "binance"))
+        self.endpoints = endpoints_for(venue_id)
+        self._calls = _FUTURES_CALLS.get(venue_id, {})
+        self.position_info: dict[str, tuple[str, str]] = {}  # instrument id -> (entry price, isolated wallet)
+        self.limiter = limiter or WeightLimiter.for_venue(venue_id)
         self.backoff = backoff or Backoff()
         self.stp = stp
         self.resolve = resolve
@@ -113,18 +142,18 @@ class Gateway:
         Why: the live hot path (tick -> strategy -> risk -> OMS -> venue) ends here with no
         await and no task hop in between; `_call(..., first=)` finishes what this started.
         """
-        http_method, path = _ENDPOINTS[method]
+        http_method, path = self.endpoints[method]
         if self.limiter.reserve(http_method, path, None) > 0:
             return None
         self.stats.calls += 1
-        return getattr(self.exchange, method)(*args)
+        return getattr(self.exchange, self._calls.get(method, method))(*args)
 
     async def _call(self, command: Command | None, method: str, *args: Any,
                     query: dict[str, str] | None = None,
                     first: Coroutine[Any, Any, Any] | None = None) -> tuple[Any, Classified | None]:
         """(result, None) on success, (None, verdict) on a failure that is final. `first`:
         the first attempt, already handed to ccxt (`hand_off`)."""
-        http_method, path = _ENDPOINTS[method]
+        http_method, path = self.endpoints[method]
         attempt = 0
         while True:
             if first is not None:  # the first attempt is already with ccxt
@@ -143,7 +172,7 @@ class Gateway:
                     self.stats.waited_s += delay
                     await self.sleep(delay)
                 self.stats.calls += 1
-                call = getattr(self.exchange, method)(*args)
+                call = getattr(self.exchange, self._calls.get(method, method))(*args)
             with ResponseTap.capture() as reply:
                 try:
                     result = await call
@@ -325,6 +354,9 @@ class Gateway:
                 amount = Decimal(str(info["positionAmt"]))
                 if amount:
                     out[inst.id] = amount
+                    # what a warm restart adopts (modes.live.derivatives.adopt_open_positions)
+                    self.position_info[inst.id] = (str(info.get("entryPrice", "0")),
+                                                   str(info.get("isolatedWallet", "0")))
         return out
 
     def history_floor_ms(self) -> int:
@@ -364,7 +396,8 @@ class Gateway:
         for symbol, inst in self.instruments.items():
             if not inst.contract:
                 continue
-            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol, since_ms)
+            reply, verdict = await self._call(None, "fetch_my_liquidations", symbol, since_ms,
+                                              query={"symbol": symbol})  # weight 20 with a symbol
             if verdict is not None:
                 raise GiveUp(f"liquidations of {symbol}", verdict)
             for row in reply:

@@ -1,7 +1,10 @@
-"""The venue's request budget on our side: Binance spot's weights and order counts.
+"""The venue's request budget on our side: Binance's weights and order counts (spot, and
+the USDⓈ-M / COIN-M futures APIs: `WeightLimiter.for_venue`).
 
-Binance counts in fixed wall-clock windows (REQUEST_WEIGHT 6,000 per minute per IP; ORDERS
-50 per 10 s and 160,000 per day per account; spot API docs "LIMITS"). The weight budget is
+Binance counts in fixed wall-clock windows (spot: REQUEST_WEIGHT 6,000 per minute per IP;
+ORDERS 50 per 10 s and 160,000 per day per account; USDⓈ-M futures: 2,400 per minute, ORDERS
+300 per 10 s and 1,200 per minute; COIN-M: 2,400, ORDERS 1,200 per minute; the weights and
+limits are venues.emulator.ratelimit's, the one table the emulator enforces). The weight budget is
 shared with every other process on the same IP, which we cannot see except through the
 `X-MBX-USED-WEIGHT-1M` header of each reply: `observe` raises the local count to it, so a
 neighbour's spending makes us wait too. A 429 carries `Retry-After`: every request then
@@ -26,9 +29,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from venues.emulator.ratelimit import ORDER_ENDPOINTS, request_weight
+from venues.emulator.ratelimit import LIMITS, ORDER_ENDPOINTS, request_weight
 
 ORDER_COUNT_HEADER = "x-mbx-order-count-10s"
+ORDER_COUNT_1M_HEADER = "x-mbx-order-count-1m"
 WEIGHT_HEADER = "x-mbx-used-weight-1m"
 
 
@@ -41,8 +45,9 @@ class WeightLimiter:
     """
 
     weight_per_minute: int = 6000
-    orders_per_10s: int = 50
-    orders_per_day: int = 160_000
+    orders_per_10s: int | None = 50
+    orders_per_day: int | None = 160_000
+    orders_per_minute: int | None = None  # USDⓈ-M / COIN-M futures: 1,200
     headroom: float = 0.9
     wall: Callable[[], float] = time.time
     _minute: int = -1
@@ -51,14 +56,26 @@ class WeightLimiter:
     _orders: int = 0
     _day: int = -1
     _orders_day: int = 0
+    _min: int = -1
+    _orders_min: int = 0
     blocked_until: float = 0.0
     waits: int = 0  # how often a request had to wait (reported on the console / in tests)
     throttled: int = 0  # 429/418 replies seen (requests already in flight when the first came back count too)
     bans: int = 0  # 418 replies seen: the IP was banned (the limiter's purpose is that this stays 0)
     log: list[tuple[float, str]] = field(default_factory=list)
 
+    @classmethod
+    def for_venue(cls, venue: str, **kw) -> WeightLimiter:
+        """The limiter of a Binance API by ccxt venue id (binance, binanceusdm, binancecoinm;
+        venues.emulator.ratelimit.LIMITS); other venues get Binance spot's figures."""
+        weight, per_10s, per_minute, per_day = LIMITS.get(venue, LIMITS["binance"])
+        return cls(weight_per_minute=weight, orders_per_10s=per_10s, orders_per_minute=per_minute,
+                   orders_per_day=per_day, **kw)
+
     def _roll(self, now: float) -> None:
         minute, tens, day = int(now // 60), int(now // 10), int(now // 86400)
+        if minute != self._min:
+            self._min, self._orders_min = minute, 0
         if minute != self._minute:
             self._minute, self._weight = minute, 0
         if tens != self._tens:
@@ -82,11 +99,14 @@ class WeightLimiter:
         is_order = (method, path) in ORDER_ENDPOINTS
         if is_order:
             # the order counts are per account (the headers correct them): the whole budget
-            if self._orders + 1 > self.orders_per_10s:
+            if self.orders_per_10s is not None and self._orders + 1 > self.orders_per_10s:
                 return (self._tens + 1) * 10 - now + 0.001
-            if self._orders_day + 1 > self.orders_per_day:
+            if self.orders_per_minute is not None and self._orders_min + 1 > self.orders_per_minute:
+                return (self._min + 1) * 60 - now + 0.001
+            if self.orders_per_day is not None and self._orders_day + 1 > self.orders_per_day:
                 return (self._day + 1) * 86400 - now + 0.001
             self._orders += 1
+            self._orders_min += 1
             self._orders_day += 1
         self._weight += weight
         return 0.0
@@ -117,6 +137,9 @@ class WeightLimiter:
         orders = _int(lower.get(ORDER_COUNT_HEADER))
         if orders is not None and orders > self._orders:
             self._orders = orders
+        orders_min = _int(lower.get(ORDER_COUNT_1M_HEADER))
+        if orders_min is not None and orders_min > self._orders_min:
+            self._orders_min = orders_min
         if status in (418, 429):
             self.throttled += 1
             self.bans += status == 418

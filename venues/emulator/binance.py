@@ -925,7 +925,8 @@ class BinanceServer:
         return web.json_response({"market_ns": clock.now()})
 
     async def control_limits(self, request: web.Request) -> web.Response:
-        """Set rate limits / websocket rules: weight_per_minute, orders_per_10s, ban_after,
+        """Set rate limits / websocket rules: weight_per_minute, orders_per_10s,
+        orders_per_minute (futures), ban_after,
         ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
         (the MAX_NUM_ORDERS filter), stream_first (an order's user events are written
         before its REST reply); reset (true: forget the counters, violations and bans).
@@ -937,7 +938,7 @@ class BinanceServer:
             return web.json_response(_error_body(-1100, str(exc)), status=400)
         if limits.get("reset"):
             self.limiter.reset()
-        for key in ("weight_per_minute", "orders_per_10s", "ban_after", "ban_s"):
+        for key in ("weight_per_minute", "orders_per_10s", "orders_per_minute", "ban_after", "ban_s"):
             if key in limits:
                 setattr(self.limiter, key, limits[key])
         for key in ("ping_interval", "max_connection_s", "max_incoming_per_s", "skew_ms", "stream_first"):

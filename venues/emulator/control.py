@@ -43,6 +43,7 @@ class LimitKey:
 LIMIT_KEYS: dict[str, LimitKey] = {
     "weight_per_minute": LimitKey("int", 1, "request weight per IP per minute"),
     "orders_per_10s": LimitKey("int", 1, "new orders per account per 10 s"),
+    "orders_per_minute": LimitKey("int", 1, "new orders per account per minute (futures)"),
     "ban_after": LimitKey("int", 0, "429s in a window before a 418 ban"),
     "ban_s": LimitKey("seconds", 0, "length of the first ban (doubles per ban)"),
     "ping_interval": LimitKey("seconds", 0, "websocket ping interval"),

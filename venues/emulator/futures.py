@@ -40,7 +40,7 @@ from venues.emulator.accounts import Account
 from venues.emulator.clock import MarketClock
 from venues.emulator.exchange import BinanceError, EmuOrder, Exchange, UserEvent
 from venues.sim import SimVenueConfig
-from venues.sim.derivatives import MARK_INTERVAL_NS
+from venues.sim.derivatives import MARK_INTERVAL_NS, DeliveryPrices
 
 _MARK = int(EventKind.MARK_PRICE)
 _FUNDING = int(EventKind.FUNDING_RATE)
@@ -72,6 +72,8 @@ class FuturesExchange(Exchange):
             raise ConfigError(f"the futures emulator serves Binance USDⓈ-M (binanceusdm:*, linear) or COIN-M "
                               f"(binancecoinm:*, inverse) contracts, one venue at a time; not {bad or list(instruments)}")
         self._contract_rows: deque[Any] = deque()
+        # per instrument, the funding settlements read ahead and not yet applied: (exch_ts, rate)
+        self._funding_ahead: dict[int, deque[tuple[int, Decimal]]] = {}
         super().__init__(instruments, venue_configs, source, accounts, clock_factory, **kw)
         self.by_id = {i.id: i for i in self.instruments}
         self.marks: dict[str, Decimal] = {}
@@ -86,6 +88,10 @@ class FuturesExchange(Exchange):
         self._next_tran = 1
         self.liquidations: list[tuple[str, int, Liquidation]] = []  # account, ts, what
         self.force_orders: dict[str, list[EmuOrder]] = {a.name: [] for a in self.accounts}  # forceOrders
+        # dated futures: the delivery price rule shared with the simulated venue, and the
+        # instruments delivered (contractStatus DELIVERED, new orders -4108)
+        self.delivery = DeliveryPrices(self.instruments)
+        self.delivered: dict[int, int] = {}  # instrument -> delivery price, ticks
         for a in self.accounts:
             self.ledgers[a.name] = self._ledger(a)
 
@@ -109,6 +115,9 @@ class FuturesExchange(Exchange):
             mask = np.isin(chunk["kind"], DERIVATIVE_KINDS)
             if mask.any():
                 self._contract_rows.extend(chunk[mask])
+                for row in chunk[mask & (chunk["kind"] == _FUNDING)]:
+                    self._funding_ahead.setdefault(int(row["instrument"]), deque()).append(
+                        (int(row["exch_ts"]), Decimal(int(row["side"]) * int(row["price"])) * FUNDING_RATE_UNIT))
                 chunk = chunk[~mask]
             if len(chunk):
                 return chunk
@@ -121,6 +130,9 @@ class FuturesExchange(Exchange):
         out = int(self._contract_rows[0]["local_ts"]) if self._contract_rows else None
         if any(k not in self.seen_marks for k in range(len(self.instruments))):
             out = self.next_mid_mark if out is None else min(out, self.next_mid_mark)
+        for k, inst in enumerate(self.instruments):
+            if inst.expiry_ns is not None and k not in self.delivered:
+                out = inst.expiry_ns if out is None else min(out, inst.expiry_ns)
         return out
 
     def advance(self, market_ns: int | None = None) -> None:
@@ -147,10 +159,19 @@ class FuturesExchange(Exchange):
         """The mark of instrument k (None before the first mark or mid)."""
         return self.marks.get(self.instruments[k].id)
 
+    def next_funding(self, k: int) -> tuple[int, Decimal] | None:
+        """The next funding settlement of instrument k in the data, (exch_ts ns, rate), when
+        the feed has been read that far (the market `premiumIndex` / `markPrice` stream
+        announce it as `nextFundingTime` and the rate `r`, as Binance announces the rate it
+        will settle); None otherwise."""
+        ahead = self._funding_ahead.get(k)
+        return ahead[0] if ahead else None
+
     def _set_mark(self, k: int, mark: Decimal, t: int) -> None:
         inst_id = self.instruments[k].id
         self.marks[inst_id] = mark
         self.mark_ts[inst_id] = t
+        self.delivery.note(inst_id, t, mark)
 
     def _contract_events(self, now: int) -> None:
         moved: set[str] = set()
@@ -166,6 +187,9 @@ class FuturesExchange(Exchange):
                 continue
             rate = Decimal(int(row["side"]) * int(row["price"])) * FUNDING_RATE_UNIT
             self.last_funding[k] = rate
+            ahead = self._funding_ahead.get(k)
+            if ahead:
+                ahead.popleft()
             if int(row["qty"]):
                 self._set_mark(k, inst.ticks_to_price(int(row["qty"])), t)
                 moved.add(inst.id)
@@ -184,6 +208,42 @@ class FuturesExchange(Exchange):
                 self.next_mid_mark += MARK_INTERVAL_NS
         if moved:
             self._liquidate(moved, now)
+        for k, inst in enumerate(self.instruments):
+            if inst.expiry_ns is not None and k not in self.delivered and now >= inst.expiry_ns:
+                self._deliver(k, now)
+
+    def _deliver(self, k: int, t: int) -> None:
+        """A dated future at its expiry (Binance: the last Friday of the quarter, 08:00
+        UTC): every account's open orders on it are cancelled and its position is settled
+        at the delivery price (venues.sim.derivatives.DeliveryPrices, the simulated venue's
+        rule) with no fee, booked as realized PnL (income `DELIVERED_SETTELMENT`, Binance's
+        spelling) and an ACCOUNT_UPDATE; the symbol then shows DELIVERED in exchangeInfo
+        and refuses new orders (-4108)."""
+        spec = self.instruments[k]
+        ticks = self.delivery.price_ticks(spec)
+        if ticks is None:
+            mid = self._mid(k)
+            ticks = None if mid is None else int((mid / spec.tick_size).to_integral_value())
+        self.delivered[k] = 0 if ticks is None else ticks
+        ms = self.clock.shown_ms(t)
+        self.journal.write("delivery", t, ms, symbol=self.symbols[k],
+                           price=None if ticks is None else spec.ticks_to_price(ticks))
+        for acct in self.accounts:
+            for o in self.open_orders(acct, k):
+                if o.order_id not in self._pending_cancel and not (self.ended or self.halted_reason):
+                    self.cancel_order(o)
+            lots = self.position_lots(acct, k)
+            if not lots or ticks is None:
+                continue
+            side = -1 if lots > 0 else 1
+            realized = self.ledgers[acct.name].apply_fill(spec, side, ticks, abs(lots), Decimal(0))
+            self._sync_wallet(acct)
+            self._income(acct, spec, "DELIVERED_SETTELMENT", realized, ms)
+            self.journal.write("delivery_settlement", t, ms, account=acct.name, symbol=self.symbols[k],
+                               side="BUY" if side > 0 else "SELL", qty=spec.lots_to_qty(abs(lots)),
+                               price=spec.ticks_to_price(ticks), realized_pnl=realized)
+            acct.update_ms = ms
+            self.user_events.append(UserEvent(acct, "balance", None, {"ts": t, "reason": "ORDER"}))
 
     def _settle_funding(self, k: int, rate: Decimal, mark: Decimal, t: int) -> None:
         """Funding on every account's position (engine.margin.MarginBook.pay_funding: a
@@ -274,6 +334,8 @@ class FuturesExchange(Exchange):
         is insufficient." or -2027 when the position after the order exceeds what the set
         leverage allows. Nothing is locked: the open orders' margin is counted instead."""
         spec = self.instruments[inst]
+        if inst in self.delivered:
+            raise BinanceError(-4108, "Symbol is on delivering or delivered or settling or closed or pre-trading.")
         others = [(self.instruments[o.inst], o.side, o.qty - o.executed,
                    self.instruments[o.inst].ticks_to_price(o.price) if o.type != "MARKET" else None)
                   for o in self.open_orders(account, None)]

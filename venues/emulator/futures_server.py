@@ -122,7 +122,11 @@ class FuturesServer(BinanceServer):
 
     # ------------------------------------------------------------------ public ------
     def _next_funding_ms(self, k: int) -> int:
-        """The next funding time (every `funding_interval_h` from 00:00 UTC), client ms."""
+        """The next funding time, client ms: the data's next FUNDING_RATE row when it has been
+        read, else every `funding_interval_h` from 00:00 UTC."""
+        due = self.exchange.next_funding(k)
+        if due is not None:
+            return self._ms(due[0])
         spec = self._spec(k)
         every = (spec.funding_interval_ns or _FUNDING_MS * 1_000_000) // 1_000_000
         now = self._ms(self.exchange.clock.now())
@@ -135,7 +139,10 @@ class FuturesServer(BinanceServer):
         return {"symbol": ex.symbols[k], "markPrice": _f(mark),
                 # the index is not modelled: the mark stands for it (docs/emulator.md)
                 "indexPrice": _f(mark), "estimatedSettlePrice": _f(mark),
-                "lastFundingRate": _f(ex.last_funding.get(k, Decimal(0))),
+                # Binance's lastFundingRate / `r` is the rate to be settled at nextFundingTime:
+                # the data's next settlement when read, else the last one settled
+                "lastFundingRate": _f(due[1] if (due := ex.next_funding(k)) is not None
+                                      else ex.last_funding.get(k, Decimal(0))),
                 "interestRate": "0.00010000", "nextFundingTime": self._next_funding_ms(k),
                 "time": self._ms(t)}
 
@@ -155,15 +162,18 @@ class FuturesServer(BinanceServer):
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         ex = self.exchange
-        symbols = [futures_symbol_info(ex.symbols[k], spec, self._symbol_status(), ex.max_num_orders)
+        # a delivered dated future shows DELIVERED (Binance's contract status after delivery)
+        symbols = [futures_symbol_info(ex.symbols[k], spec, "DELIVERED" if k in ex.delivered else self._symbol_status(),
+                                       ex.max_num_orders)
                    for k, spec in enumerate(ex.instruments)]
         return web.json_response({
             "timezone": "UTC", "serverTime": time.time_ns() // 1_000_000, "futuresType": "COIN_MARGINED" if self.api == "dapi" else "U_MARGINED",
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                  "limit": self.limiter.weight_per_minute},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                 "limit": self.limiter.orders_per_10s},
+                *({"rateLimitType": "ORDERS", "interval": {10: "SECOND", 60: "MINUTE", 86400: "DAY"}[w],
+                   "intervalNum": 10 if w == 10 else 1, "limit": limit}
+                  for w, _, limit in self.limiter.order_limits()),
             ],
             "exchangeFilters": [],
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}
@@ -562,10 +572,11 @@ def futures_symbol_info(symbol: str, spec, status: str, max_num_orders: int = 20
     first = spec.margin_brackets[0] if spec.margin_brackets else None
     extra = ({"contractSize": int(spec.contract_size), "contractStatus": status, "equalQtyPrecision": 4}
              if spec.inverse else {})
+    contract_type = "PERPETUAL" if spec.type == "swap" else "CURRENT_QUARTER"
     return {
         **extra,
         "symbol": symbol, "pair": spec.base + spec.quote,
-        "contractType": "PERPETUAL" if spec.type == "swap" else "CURRENT_QUARTER",
+        "contractType": contract_type,
         "deliveryDate": _PERPETUAL_DELIVERY_MS if spec.expiry_ns is None else spec.expiry_ns // 1_000_000,
         "onboardDate": 1569398400000, "status": status,
         "maintMarginPercent": _f(first.maintenance_rate * 100) if first else "2.5000",

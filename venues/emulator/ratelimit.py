@@ -1,12 +1,18 @@
-"""Binance's REST rate limits: request weight per IP per minute, orders per account per 10 s
-and per day, 429 with Retry-After, and a 418 ban for clients that do not back off.
+"""Binance's REST rate limits: request weight per IP per minute, orders per account per
+window (spot: 10 s and day; USDⓈ-M futures: 10 s and minute; COIN-M: minute), 429 with
+Retry-After, and a 418 ban for clients that do not back off. The one place for Binance's
+weights and limits: the emulator enforces them and the live client's token bucket
+(venues.ccxt.ratelimit) spends them.
 
-Source: Binance spot API docs, "LIMITS" (REQUEST_WEIGHT 6,000 / 1 MINUTE per IP, ORDERS
+Sources: Binance spot API docs, "LIMITS" (REQUEST_WEIGHT 6,000 / 1 MINUTE per IP, ORDERS
 50 / 10 SECOND and 160,000 / 1 DAY per account; "Repeatedly violating rate limits and/or
 failing to back off after receiving 429s will result in an automated IP ban (HTTP status
-418)", bans last 2 minutes to 3 days). Windows are fixed intervals of wall time, as
-Binance counts them; `ban_after` 429s inside a ban window turn into a 418, each ban twice
-as long as the last (capped at 3 days).
+418)", bans last 2 minutes to 3 days); USDⓈ-M futures (developers.binance.com/docs/
+derivatives/usds-margined-futures/general-info, "LIMITS"): REQUEST_WEIGHT 2,400 / minute per
+IP, ORDERS 1,200 / minute and 300 / 10 s per account; COIN-M
+(.../coin-margined-futures/general-info): REQUEST_WEIGHT 2,400 / minute, ORDERS 1,200 /
+minute. Windows are fixed intervals of wall time, as Binance counts them; `ban_after` 429s
+inside a ban window turn into a 418, each ban twice as long as the last (capped at 3 days).
 """
 
 from __future__ import annotations
@@ -29,8 +35,41 @@ WEIGHTS = {
     ("GET", "/api/v3/myTrades"): 20,
     ("GET", "/api/v3/ticker/bookTicker"): 2,
 }
-ORDER_ENDPOINTS = {("POST", "/api/v3/order"), ("POST", "/api/v3/order/cancelReplace")}
+# request weights of the futures endpoints we serve, each from its page of Binance's
+# derivatives docs (developers.binance.com/docs/derivatives/usds-margined-futures/... and
+# .../coin-margined-futures/..., "Request Weight"); the ones that depend on a parameter are
+# in futures_weight. A new order weighs 0 on the IP limit ("1 on 10s order rate limit;
+# 1 on 1min order rate limit; 0 on IP rate limit"): it counts on the ORDERS limits only.
+FUTURES_WEIGHTS = {
+    ("GET", "/fapi/v1/ping"): 1, ("GET", "/fapi/v1/time"): 1, ("GET", "/fapi/v1/exchangeInfo"): 1,
+    ("GET", "/fapi/v1/premiumIndex"): 1,
+    ("POST", "/fapi/v1/order"): 0, ("GET", "/fapi/v1/order"): 1, ("DELETE", "/fapi/v1/order"): 1,
+    ("GET", "/fapi/v1/userTrades"): 5, ("GET", "/fapi/v1/income"): 30,
+    ("GET", "/fapi/v2/account"): 5, ("GET", "/fapi/v3/account"): 5,
+    ("GET", "/fapi/v2/balance"): 5, ("GET", "/fapi/v3/balance"): 5,
+    ("GET", "/fapi/v2/positionRisk"): 5, ("GET", "/fapi/v3/positionRisk"): 5,
+    ("GET", "/fapi/v1/leverageBracket"): 1, ("POST", "/fapi/v1/leverage"): 1, ("POST", "/fapi/v1/marginType"): 1,
+    ("POST", "/fapi/v1/listenKey"): 1, ("PUT", "/fapi/v1/listenKey"): 1, ("DELETE", "/fapi/v1/listenKey"): 1,
+    ("GET", "/dapi/v1/ping"): 1, ("GET", "/dapi/v1/time"): 1, ("GET", "/dapi/v1/exchangeInfo"): 1,
+    ("GET", "/dapi/v1/premiumIndex"): 10,
+    ("POST", "/dapi/v1/order"): 0, ("GET", "/dapi/v1/order"): 1, ("DELETE", "/dapi/v1/order"): 1,
+    ("GET", "/dapi/v1/income"): 20, ("GET", "/dapi/v1/account"): 5, ("GET", "/dapi/v1/balance"): 1,
+    ("GET", "/dapi/v1/positionRisk"): 1, ("GET", "/dapi/v1/leverageBracket"): 1,
+    ("GET", "/dapi/v2/leverageBracket"): 1, ("POST", "/dapi/v1/leverage"): 1, ("POST", "/dapi/v1/marginType"): 1,
+    ("POST", "/dapi/v1/listenKey"): 1, ("PUT", "/dapi/v1/listenKey"): 1, ("DELETE", "/dapi/v1/listenKey"): 1,
+}
+ORDER_ENDPOINTS = {("POST", "/api/v3/order"), ("POST", "/api/v3/order/cancelReplace"),
+                   ("POST", "/fapi/v1/order"), ("POST", "/dapi/v1/order")}
 MAX_BAN_S = 3 * 86400
+#: each Binance API's limits: (weight per minute, orders per 10 s, per minute, per day;
+#: None = no such window), by ccxt venue id (module doc for the sources)
+LIMITS: dict[str, tuple[int, int | None, int | None, int | None]] = {
+    "binance": (6000, 50, None, 160_000),
+    "binanceusdm": (2400, 300, 1200, None),
+    "binancecoinm": (2400, None, 1200, None),
+}
+#: the order-count windows, in seconds, with the suffix of their reply header
+ORDER_WINDOWS = ((10, "10S"), (60, "1M"), (86400, "1D"))
 
 
 def depth_weight(limit: int) -> int:
@@ -44,7 +83,33 @@ def depth_weight(limit: int) -> int:
     return 250
 
 
+def futures_weight(method: str, path: str, query: dict[str, str]) -> int:
+    """A /fapi or /dapi request's weight (FUTURES_WEIGHTS; by parameter: depth 2 for a
+    limit up to 50, 5 for 100, 10 for 500, 20 for 1000 (default limit 500); openOrders 1
+    with a symbol, 40 without; forceOrders 20 / 50; bookTicker 2 / 5; COIN-M userTrades 20
+    with a symbol, 40 by pair). Unlisted endpoints weigh 1."""
+    tail = path.split("/", 3)[-1]
+    has_symbol = bool(query.get("symbol"))
+    if tail == "depth":
+        try:
+            limit = int(query.get("limit", "500"))
+        except ValueError:
+            limit = 500
+        return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+    if tail == "openOrders":
+        return 1 if has_symbol else 40
+    if tail == "forceOrders":
+        return 20 if has_symbol else 50
+    if tail == "ticker/bookTicker":
+        return 2 if has_symbol else 5
+    if tail == "userTrades" and path.startswith("/dapi/"):
+        return 20 if has_symbol else 40
+    return FUTURES_WEIGHTS.get((method, path), 1)
+
+
 def request_weight(method: str, path: str, query: dict[str, str]) -> int:
+    if path.startswith(("/fapi/", "/dapi/")):
+        return futures_weight(method, path, query)
     if path == "/api/v3/depth":
         try:
             return depth_weight(int(query.get("limit", "100")))
@@ -57,33 +122,54 @@ def request_weight(method: str, path: str, query: dict[str, str]) -> int:
 
 @dataclass
 class RateLimiter:
-    """Fixed-window counters per IP (weight) and per account (orders); see module doc."""
+    """Fixed-window counters per IP (weight) and per account (orders); see module doc.
+    An order limit of None is a window the API does not have (`for_venue`)."""
 
     weight_per_minute: int = 6000
-    orders_per_10s: int = 50
-    orders_per_day: int = 160_000
+    orders_per_10s: int | None = 50
+    orders_per_day: int | None = 160_000
+    orders_per_minute: int | None = None
     ban_after: int = 3
     ban_s: float = 120.0
     _weight: dict[str, tuple[int, int]] = field(default_factory=dict)  # ip -> (minute, used)
-    _orders: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    # account -> {window seconds: (window index, orders)}
+    _orders: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
     _violations: dict[str, int] = field(default_factory=dict)
     _banned_until: dict[str, float] = field(default_factory=dict)
     _next_ban: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def for_venue(cls, venue: str) -> RateLimiter:
+        """The limits of a Binance API by ccxt venue id (LIMITS): binance, binanceusdm,
+        binancecoinm."""
+        weight, per_10s, per_minute, per_day = LIMITS[venue]
+        return cls(weight_per_minute=weight, orders_per_10s=per_10s, orders_per_minute=per_minute,
+                   orders_per_day=per_day)
+
+    def order_limits(self) -> list[tuple[int, str, int]]:
+        """(window seconds, header suffix, limit) of each order window in force."""
+        limits = {10: self.orders_per_10s, 60: self.orders_per_minute, 86400: self.orders_per_day}
+        return [(w, suffix, int(limits[w])) for w, suffix in ORDER_WINDOWS if limits[w] is not None]
 
     def used_weight(self, ip: str, now_s: float) -> int:
         minute, used = self._weight.get(ip, (-1, 0))
         return used if minute == int(now_s // 60) else 0
 
-    def order_counts(self, account: str, now_s: float) -> tuple[int, int]:
-        w10, n10, day, nday = self._orders.get(account, (-1, 0, -1, 0))
-        return (n10 if w10 == int(now_s // 10) else 0, nday if day == int(now_s // 86400) else 0)
+    def order_counts(self, account: str, now_s: float) -> dict[int, int]:
+        """Orders of `account` in the current window of each order limit, by window seconds."""
+        mine = self._orders.get(account, {})
+        out = {}
+        for w, _, _ in self.order_limits():
+            index, n = mine.get(w, (-1, 0))
+            out[w] = n if index == int(now_s // w) else 0
+        return out
 
     def headers(self, ip: str, account: str | None, now_s: float) -> dict[str, str]:
         out = {"X-MBX-USED-WEIGHT-1M": str(self.used_weight(ip, now_s))}
         if account is not None:
-            n10, nday = self.order_counts(account, now_s)
-            out["X-MBX-ORDER-COUNT-10S"] = str(n10)
-            out["X-MBX-ORDER-COUNT-1D"] = str(nday)
+            counts = self.order_counts(account, now_s)
+            for w, suffix, _ in self.order_limits():
+                out[f"X-MBX-ORDER-COUNT-{suffix}"] = str(counts[w])
         return out
 
     def reset(self) -> None:
@@ -128,24 +214,19 @@ class RateLimiter:
             self._violations[ip] = 0
 
     def check_order(self, ip: str, account: str, now_s: float) -> None:
-        """Count one new order for the account; raise 429 -1015 over 10 s / day limits."""
-        w10 = int(now_s // 10)
-        day = int(now_s // 86400)
-        a, n10, d, nday = self._orders.get(account, (w10, 0, day, 0))
-        if a != w10:
-            n10 = 0
-        if d != day:
-            nday = 0
-        n10 += 1
-        nday += 1
-        self._orders[account] = (w10, n10, day, nday)
-        if n10 > self.orders_per_10s:
+        """Count one new order for the account; raise 429 -1015 over any order limit."""
+        mine = self._orders.setdefault(account, {})
+        over = None
+        for w, _, limit in self.order_limits():
+            index = int(now_s // w)
+            i, n = mine.get(w, (index, 0))
+            n = (n if i == index else 0) + 1
+            mine[w] = (index, n)
+            if n > limit and over is None:
+                over = (w, limit, index)
+        if over is not None:
+            w, limit, index = over
             self._violate(ip, now_s)
-            raise BinanceError(-1015, f"Too many new orders; current limit is {self.orders_per_10s} "
-                               "orders per 10 SECOND.", status=429,
-                               headers={"Retry-After": str(math.ceil((w10 + 1) * 10 - now_s))})
-        if nday > self.orders_per_day:
-            self._violate(ip, now_s)
-            raise BinanceError(-1015, f"Too many new orders; current limit is {self.orders_per_day} "
-                               "orders per 1 DAY.", status=429,
-                               headers={"Retry-After": str(math.ceil((day + 1) * 86400 - now_s))})
+            label = {10: "10 SECOND", 60: "1 MINUTE", 86400: "1 DAY"}[w]
+            raise BinanceError(-1015, f"Too many new orders; current limit is {limit} orders per {label}.",
+                               status=429, headers={"Retry-After": str(math.ceil((index + 1) * w - now_s))})

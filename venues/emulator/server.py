@@ -99,7 +99,8 @@ class EmulatorSettings:
     loop: bool = False
     out_dir: str | Path | None = None
     faults: FaultPlan | None = None
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    # None: the limits of the API the instruments speak (RateLimiter.for_venue: spot, USDⓈ-M, COIN-M)
+    limiter: RateLimiter | None = None
     ping_interval: float = 20.0
     max_connection_s: float = 86400.0
     max_incoming_per_s: int = 5
@@ -115,6 +116,7 @@ def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
     """config.json and instruments.json of the emulator's run directory (docs/run_dir.md
     shapes where they apply; no secrets)."""
     out = Path(settings.out_dir)  # type: ignore[arg-type]
+    limiter = settings.limiter or api_limiter(settings.instruments)
     out.mkdir(parents=True, exist_ok=True)
     config = {
         "mode": "emulator", "data": data, "seed": settings.seed, "speed": settings.speed,
@@ -129,8 +131,10 @@ def _write_run_files(settings: EmulatorSettings, data: str | None) -> None:
                    for name, cfg in settings.venue_configs.items()},
         "accounts": [a.name for a in settings.accounts],
         "faults": [f.to_json() for f in settings.faults.faults] if settings.faults else [],
-        "limits": {"weight_per_minute": settings.limiter.weight_per_minute,
-                   "orders_per_10s": settings.limiter.orders_per_10s,
+        "limits": {"weight_per_minute": limiter.weight_per_minute,
+                   "orders_per_10s": limiter.orders_per_10s,
+                   "orders_per_minute": limiter.orders_per_minute,
+                   "orders_per_day": limiter.orders_per_day,
                    "max_num_orders": settings.max_num_orders},
     }
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -154,6 +158,11 @@ def rest_endpoints(instruments: Iterable[Instrument]) -> frozenset[str]:
     router = web.Application().router
     bare._venue_routes(router)
     return rest_routes(router)
+def api_limiter(instruments: Iterable[Any]) -> RateLimiter:
+    """The rate limits of the Binance API the instruments are served in (spot, or the
+    futures venue of the contracts: RateLimiter.for_venue)."""
+    venues = {i.venue for i in instruments if i.contract}
+    return RateLimiter.for_venue(venues.pop() if len(venues) == 1 else "binance")
 
 
 def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> BinanceServer:
@@ -182,7 +191,7 @@ def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> Bi
     else:
         exchange = Exchange(settings.instruments, settings.venue_configs, source, settings.accounts,
                             clock_factory, **common)
-    return server_cls(exchange, faults=settings.faults, limiter=settings.limiter,
+    return server_cls(exchange, faults=settings.faults, limiter=settings.limiter or api_limiter(settings.instruments),
                          ping_interval=settings.ping_interval,
                          max_connection_s=settings.max_connection_s,
                          max_incoming_per_s=settings.max_incoming_per_s,

@@ -20,16 +20,17 @@ Rules (docs/derivatives.md):
 - The venue checks margin on the positions as the session's ledger holds them, i.e. as
   of the fills' responses (one response latency after the venue's own view): a stated
   simplification that can delay a liquidation by that latency, never advance it.
-- Dated futures: at `expiry_ns` the position is closed at the mark (delivery price
-  approximated by the mark; Binance uses the index average of the last 30 minutes) and
-  reported as a fill with reason `liquidation`'s sibling `delivery` in the audit log.
+- Dated futures: at `expiry_ns` the position is closed at the delivery price
+  (`DeliveryPrices`: the mean of the mark sampled each second over the last 30 minutes,
+  standing for Binance's index average) and reported as a fill of a `delivery-N` order
+  (reason `delivery`). The futures emulator delivers by the same helper.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,104 @@ _MARK = int(EventKind.MARK_PRICE)
 _FUNDING = int(EventKind.FUNDING_RATE)
 
 
-class ContractFeed:
+DELIVERY_WINDOW_NS = 30 * 60 * 1_000_000_000
+SECOND_NS = 1_000_000_000
+
+
+class DeliveryPrices:
+    """Dated futures' delivery (settlement) prices.
+
+    Binance delivers a quarterly at expiry at "the average of the price index every second
+    for the last 30 minutes before delivery, 1,800 price indices" (announcement of
+    2024-11-04, effective 2024-11-11; binance.com/en/support/faq/
+    delivery-and-settlement-of-quarterly-futures-a3401595e1734084959c61491bc0dbe3). The
+    index is not modelled, so the **mark** stands for it: the delivery price is the
+    arithmetic mean of the mark in force at each whole second expiry - 1,800 s ...
+    expiry - 1 s (the mark of a row counts from its exch_ts; seconds before the first
+    mark are left out), rounded half-even to the tick. Without any mark in the window it
+    is the mark in force at expiry. One rule for the simulated venue (`ContractVenue`) and
+    the futures emulator (`venues.emulator.futures`)."""
+
+    def __init__(self, instruments: Sequence[Instrument]) -> None:
+        self._history: dict[str, deque[tuple[int, Decimal]]] = {
+            i.id: deque() for i in instruments if i.contract and i.expiry_ns is not None}
+        self._expiry = {i.id: int(i.expiry_ns) for i in instruments if i.id in self._history}
+
+    def note(self, inst_id: str, ts: int, mark: Decimal) -> None:
+        """A mark of `inst_id` set at `ts` (ns); only what the window needs is kept."""
+        history = self._history.get(inst_id)
+        if history is None:
+            return
+        history.append((int(ts), mark))
+        start = self._expiry[inst_id] - DELIVERY_WINDOW_NS
+        while len(history) >= 2 and history[1][0] <= start:
+            history.popleft()
+
+    def price_ticks(self, inst: Instrument) -> int | None:
+        """The delivery price of `inst` in ticks (None: no mark at all)."""
+        history = self._history.get(inst.id, deque())
+        if not history:
+            return None
+        start = self._expiry[inst.id] - DELIVERY_WINDOW_NS
+        total, n, i, current = Decimal(0), 0, 0, None
+        marks = list(history)
+        for k in range(DELIVERY_WINDOW_NS // SECOND_NS):
+            t = start + k * SECOND_NS
+            while i < len(marks) and marks[i][0] <= t:
+                current = marks[i][1]
+                i += 1
+            if current is not None:
+                total += current
+                n += 1
+        price = total / n if n else marks[-1][1]
+        return int((price / inst.tick_size).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+class ContractRows:
+    """The MARK_PRICE / FUNDING_RATE rows a `ContractVenue` has not applied yet, in feed
+    order, and which instruments have had marks / funding so far. `ContractFeed` (a
+    backtest's file-backed feed) and `PushedContractRows` (paper mode: rows that arrived
+    live) fill it."""
+
+    def __init__(self, instruments: Sequence[Instrument]) -> None:
+        self._instruments = list(instruments)
+        self._rows: deque[np.ndarray] = deque()  # contract rows, in feed order
+        self.seen_marks: set[int] = set()
+        self.seen_funding: set[int] = set()
+
+    def _keep(self, rows: np.ndarray) -> None:
+        for row in rows:
+            inst = self._instruments[int(row["instrument"])]
+            if not inst.contract:
+                raise DataError(
+                    f"{inst.id}: the data holds {EventKind(int(row['kind'])).name} rows but the instrument is "
+                    "spot; give it type = 'swap' or 'future' in the instruments file (docs/derivatives.md)")
+            (self.seen_marks if int(row["kind"]) == _MARK else self.seen_funding).add(int(row["instrument"]))
+            self._rows.append(row)
+
+    def read_until(self, ts: int) -> None:
+        """Make every row with local_ts <= ts known (a pushed feed knows them already)."""
+
+    def next_ts(self) -> int | None:
+        return int(self._rows[0]["local_ts"]) if self._rows else None
+
+    def pop_due(self, ts: int) -> list[Any]:
+        out = []
+        while self._rows and int(self._rows[0]["local_ts"]) <= ts:
+            out.append(self._rows.popleft())
+        return out
+
+
+class PushedContractRows(ContractRows):
+    """Paper mode's contract rows (modes.live.stepper): the live feed's marks and funding
+    settlements (modes.live.derivatives.watch_marks), pushed in receipt order, so the
+    simulated venue settles funding and liquidates exactly as in a backtest."""
+
+    def push(self, rows: np.ndarray) -> None:
+        self._keep(rows)
+
+
+class ContractFeed(ContractRows):
     """A feed iterator that keeps MARK_PRICE / FUNDING_RATE rows aside.
 
     `horizon` is the local time up to which every row has been read, so a driver that
@@ -56,14 +154,11 @@ class ContractFeed:
     """
 
     def __init__(self, chunks: Iterable[np.ndarray], instruments: Sequence[Instrument]) -> None:
+        super().__init__(instruments)
         self._it: Iterator[np.ndarray] = iter(chunks)
-        self._instruments = list(instruments)
         self._ahead: deque[np.ndarray] = deque()
-        self._rows: deque[np.ndarray] = deque()  # contract rows, in feed order
         self.horizon = INT64_MIN
         self.done = False
-        self.seen_marks: set[int] = set()
-        self.seen_funding: set[int] = set()
 
     def __iter__(self) -> ContractFeed:
         return self
@@ -88,15 +183,7 @@ class ContractFeed:
         mask = np.isin(kinds, DERIVATIVE_KINDS)
         self.horizon = int(chunk["local_ts"][-1])
         if mask.any():
-            rows = chunk[mask]
-            for row in rows:
-                inst = self._instruments[int(row["instrument"])]
-                if not inst.contract:
-                    raise DataError(
-                        f"{inst.id}: the data holds {EventKind(int(row['kind'])).name} rows but the instrument is "
-                        "spot; give it type = 'swap' or 'future' in the instruments file (docs/derivatives.md)")
-                (self.seen_marks if int(row["kind"]) == _MARK else self.seen_funding).add(int(row["instrument"]))
-                self._rows.append(row)
+            self._keep(chunk[mask])
             chunk = chunk[~mask]
         if len(chunk):
             self._ahead.append(chunk)
@@ -107,21 +194,12 @@ class ContractFeed:
         while not self.done and self.horizon < ts:
             self._read()
 
-    def next_ts(self) -> int | None:
-        return int(self._rows[0]["local_ts"]) if self._rows else None
-
-    def pop_due(self, ts: int) -> list[Any]:
-        out = []
-        while self._rows and int(self._rows[0]["local_ts"]) <= ts:
-            out.append(self._rows.popleft())
-        return out
-
 
 class ContractVenue:
     """Marks, funding and liquidations of the contracts of one backtest (module doc)."""
 
     def __init__(self, instruments: Sequence[Instrument], core: Any, book: MarginBook,
-                 feed: ContractFeed, start_ts: int, mark_interval_ns: int = MARK_INTERVAL_NS) -> None:
+                 feed: ContractRows, start_ts: int, mark_interval_ns: int = MARK_INTERVAL_NS) -> None:
         self.instruments = list(instruments)
         self.contracts = [i for i, inst in enumerate(self.instruments) if inst.contract]
         self.core = core
@@ -131,7 +209,12 @@ class ContractVenue:
         self.next_mid_mark = int(start_ts)
         self.funding_paid: list[tuple[int, str, Decimal, Decimal, Decimal]] = []  # ts, inst, rate, mark, amount
         self.expired: set[int] = set()
+        self.delivery = DeliveryPrices(self.instruments)
         self._samples: list[tuple] = []
+
+    def _set_mark(self, inst_id: str, mark: Decimal, ts: int) -> None:
+        self.book.set_mark(inst_id, mark, ts)
+        self.delivery.note(inst_id, ts, mark)
 
     def marked(self) -> bool:
         """True once every contract has a mark (its wallet can be valued)."""
@@ -158,7 +241,7 @@ class ContractVenue:
             if not inst.contract:
                 continue
             if int(row["kind"]) == _MARK:
-                self.book.set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
+                self._set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
                 moved.add(inst.id)
             else:
                 rate = Decimal(int(row["side"]) * int(row["price"])) * FUNDING_RATE_UNIT
@@ -169,7 +252,7 @@ class ContractVenue:
                 if mark is None:
                     continue
                 if mark_ticks:
-                    self.book.set_mark(inst.id, mark, int(row["exch_ts"]))
+                    self._set_mark(inst.id, mark, int(row["exch_ts"]))
                     moved.add(inst.id)
                 amount = session.on_funding(inst.id, rate, mark, int(row["exch_ts"]))
                 self.funding_paid.append((int(row["exch_ts"]), inst.id, rate, mark, amount))
@@ -179,7 +262,7 @@ class ContractVenue:
                     continue
                 mid = self._mid(i)
                 if mid is not None:
-                    self.book.set_mark(self.instruments[i].id, mid, now)
+                    self._set_mark(self.instruments[i].id, mid, now)
                     moved.add(self.instruments[i].id)
             while self.next_mid_mark <= now:
                 self.next_mid_mark += self.mark_interval_ns
@@ -193,12 +276,15 @@ class ContractVenue:
                 session.on_liquidation(liq, now)
 
     def _deliver(self, inst: Instrument, now: int, session: Any) -> None:
-        """Dated future at expiry: close the position at the mark (module doc)."""
+        """Dated future at expiry: close the position at the delivery price
+        (`DeliveryPrices`; the mid when no mark was ever known), no fee."""
         pos = self.book.positions.get(inst.id)
         mark = self.book.mark_of(inst.id) or self._mid(self.instruments.index(inst))
         if pos is None or pos.lots == 0 or mark is None:
             return
-        ticks = int((mark / inst.tick_size).to_integral_value())
+        ticks = self.delivery.price_ticks(inst)
+        if ticks is None:
+            ticks = int((mark / inst.tick_size).to_integral_value(rounding=ROUND_HALF_EVEN))
         session.on_liquidation(Liquidation(inst, -1 if pos.lots > 0 else 1, abs(pos.lots), ticks, mark,
                                            Decimal(0), reason="delivery"), now)
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 from emu_helpers import control
-from futures_helpers import PERP, futures_emulator, step_to
+from futures_helpers import PERP, SECOND, T0, futures_emulator, step_to
 from live_helpers import ROOT
 
 from modes.live import run_live
@@ -37,29 +37,35 @@ def _config(emu, instrument: str = PERP, qty: str = "1", balances: dict | None =
                     "venues": {venue: table}}, {}, base_dir=str(ROOT))
 
 
+def _start(config, mode: str, out, duration_s: float, **kw) -> tuple[threading.Thread, dict]:
+    """run_live on a thread (the test moves the emulator's clock meanwhile); the result
+    dict gets "run" (the run directory) or "error" (whatever it raised)."""
+    result: dict = {}
+
+    def session():
+        try:
+            result["run"] = run_live(config, mode, out, duration_s=duration_s, health=False, write_html=False, **kw)
+        except BaseException as exc:  # reported by the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    return thread, result
+
+
 def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False):
     """Run the testnet session on a thread while the test moves the emulator's clock:
     the buy, funding at 100 s, the crash at 200 s (the venue liquidates)."""
     out = tmp_path / "run"
     step_to(emu, 1)
-    result: dict = {}
-
-    def session():
-        try:
-            result["run"] = run_live(config, "testnet", out, duration_s=12, health=False,
-                                     write_html=False, reconcile_s=0.3)
-        except BaseException as exc:  # reported below
-            result["error"] = exc
-
-    thread = threading.Thread(target=session)
-    thread.start()
+    thread, result = _start(config, "testnet", out, 12, reconcile_s=0.5)
     try:
         def lots() -> int:
             return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
 
         _wait("the strategy's buy", lambda: lots() == held_lots or "error" in result)
         assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
-        time.sleep(2.0)  # reconciliations (every 0.3 s) see the position
+        time.sleep(2.0)  # reconciliations (every 0.5 s: the futures weights allow ~35 a minute) see the position
         step_to(emu, 101)  # funding
         time.sleep(2.0)  # a reconciliation reads it
         if stream_lost:
@@ -138,3 +144,159 @@ def test_perp_long_on_coinm_books_inverse_money_in_the_coin(tmp_path, alice_env)
     audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     assert [Decimal(a["amount"]) for a in audit if a["type"] == "funding"] == [Decimal("-0.000002")]
     assert all(a["ok"] for a in audit if a["type"] == "reconcile")
+
+
+def test_paper_perp_session_settles_funding_and_liquidates_as_the_backtest(tmp_path):
+    """Paper mode on a perpetual: the futures emulator's mark-price stream (markPriceUpdate
+    with `r` and `T`, over real ccxt.pro on 127.0.0.1) becomes MARK_PRICE and FUNDING_RATE
+    rows; the simulated venue settles the funding and liquidates, no venue account involved.
+    Same market and money as the testnet case: 1 BTC bought at 50,000.1 (taker fee
+    25.00005) with 10x isolated (isolated margin 5,000.01); the emulator announces r =
+    0.0001 due at T = 100 s, and the first message after T reveals the settlement: 1 x
+    50,000.0 x 0.0001 = 5 USDT paid (isolated margin 4,995.01); the mark at 45,000
+    liquidates at the bankruptcy price 50,000.1 - 4,995.01 = 45,005.09, rounded up to the
+    tick in the trader's favour: 45,005.1, realized -4,995.0. USDT: 10,000 - 25.00005 - 5 -
+    4,995 = 4,974.99995. A backtest of the session's recorded market books the same, and the
+    recording replays identically."""
+    from engine.config import resolve
+    from modes.backtest import run_backtest
+
+    out = tmp_path / "run"
+    with futures_emulator(tmp_path / "emu") as emu:
+        config = _config(emu)
+        step_to(emu, 1)
+        # the funding time as the emulator shows it (its clock shows market time shifted), ns
+        settled_ns = emu.call(lambda s: s._ms(T0 + 100 * SECOND)) * 1_000_000
+        thread, result = _start(config, "paper", out, 8)
+        try:
+            _wait("the mark-price subscription", lambda: "error" in result or emu.call(
+                lambda s: any(c.wants(0, "markPrice") for c in s.market_ws)), timeout_s=60)
+            step_to(emu, 2)  # a mark message: r = 0.0001 due at T = 100 s
+            time.sleep(2.5)  # the strategy's timer (every second) buys on the simulated venue
+            step_to(emu, 101)  # the emulator settled at 100 s; its next message reveals it
+            time.sleep(1.5)
+            step_to(emu, 201)  # the mark falls to 45,000
+        finally:
+            thread.join(60)
+    assert "error" not in result, result.get("error")
+    run = result["run"]
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["mode"] == "paper"
+    assert summary["positions"][PERP] == "0"
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("4974.99995")
+    fills = pq.read_table(run / "fills.parquet").to_pylist()
+    assert [(f["client_id"].split("-")[0] if f["client_id"].startswith("liq") else "strategy",
+             Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"])) for f in fills] == [
+        ("strategy", Decimal("50000.1"), Decimal(1), Decimal("25.00005")),
+        ("liquidation", Decimal("45005.1"), Decimal(1), Decimal(0))]
+    funding = pq.read_table(run / "funding.parquet").to_pylist()
+    assert [(f["exch_ts"], Decimal(f["rate"]), Decimal(f["mark"]), Decimal(f["amount"])) for f in funding] == [
+        (settled_ns, Decimal("0.0001"), Decimal("50000.0"), Decimal(-5))]
+    liqs = pq.read_table(run / "liquidations.parquet").to_pylist()
+    assert [(q["side"], q["price"], q["reason"]) for q in liqs] == [("sell", "45005.1", "liquidation")]
+    assert summary["derivatives"][PERP]["funding"] == "-5"
+    # the recorded rows hold the marks and the settlement (what a backtest of them reads)
+    from engine.types import EventKind
+    from modes.live.recording import read_rows
+
+    rows = read_rows(run)
+    settlements = rows[rows["kind"] == EventKind.FUNDING_RATE]
+    assert [(int(r["exch_ts"]), int(r["side"]), int(r["price"]), int(r["qty"])) for r in settlements] == [
+        (settled_ns, 1, 100_000_000, 500_000)]
+    replay = replay_session(run, tmp_path / "replay")
+    assert replay.difference is None, replay.difference
+    # a backtest of the emulator's own market (its rows in a DuckDB store), same strategy and
+    # venue table: the same fee, funding and liquidation
+    from futures_helpers import perp_market
+
+    from engine.types import load_instruments
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spec = f"duckdb:{tmp_path / 'perp.duckdb'}"
+    market = perp_market()[0]
+    with open_store(spec, create=True) as store, store.begin_import(
+            {PERP: StoredInstrument.of(load_instruments()[PERP])}, expected_rows=len(market)) as tx:
+        tx.append(PERP, market)
+    bt = resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": spec,
+                          "instruments": [PERP], "params": {"qty": "1"}},
+                  "venues": {"binanceusdm": {"balances": {"USDT": "10000"}, "leverage": 10,
+                                             "margin_mode": "isolated", "taker_fee_bps": 5, "maker_fee_bps": 2}}},
+                 {}, base_dir=str(ROOT))
+    bt_summary = json.loads((run_backtest(bt, tmp_path / "bt", write_html=False) / "summary.json").read_text())["run"]
+    assert bt_summary["balances"] == summary["balances"]
+    assert {k: v for k, v in bt_summary["derivatives"][PERP].items() if k != "mark"} == \
+        {k: v for k, v in summary["derivatives"][PERP].items() if k != "mark"}
+
+
+def _buy_before_the_session(emu, qty: float = 1.0) -> None:
+    """alice buys at market through ccxt before any session runs (a position left by hand
+    or by an earlier session)."""
+    import asyncio
+
+    import ccxt.pro as ccxtpro
+
+    async def buy():
+        ex = ccxtpro.binanceusdm(emu.ccxt_config(0, timeout=5000))
+        try:
+            await ex.load_markets()
+            await ex.create_order("BTC/USDT:USDT", "market", "buy", qty)
+        finally:
+            await ex.close()
+
+    asyncio.run(asyncio.wait_for(buy(), 30))
+
+
+def test_a_position_held_at_start_is_adopted_and_reconciles(tmp_path, alice_env):
+    """1 BTC bought at 50,000.1 before the session (emulator account: isolated, 20x:
+    isolated wallet 50,000.1 / 20 = 2,500.005; fee 25.00005). The testnet session (10x
+    isolated, open_positions = "adopt" by default) adopts it at the start reconciliation:
+    position 1 at entry 50,000.1 with isolated margin 2,500.005 (audited
+    `position_adopted`), then examples/perp_long.py buys 1 more (fee 25.00005): both sides
+    hold 2, every reconciliation agrees, the wallet is 10,000 - 2 x 25.00005 = 9,949.9999
+    on both sides, and the recording replays identically."""
+    out = tmp_path / "run"
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+        _buy_before_the_session(emu)
+        config = _config(emu)
+        thread, result = _start(config, "testnet", out, 6, reconcile_s=0.5)
+        try:
+            _wait("the strategy's buy", lambda: "error" in result or emu.call(
+                lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 2000, timeout_s=60)
+        finally:
+            thread.join(60)
+        venue_wallet = emu.call(lambda s: s.exchange.ledgers["alice"].balances[("binanceusdm", "USDT")])
+    assert "error" not in result, result.get("error")
+    run = result["run"]
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert Decimal(summary["positions"][PERP]) == 2
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == venue_wallet == Decimal("9949.9999")
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    adopted = [a for a in audit if a.get("action") == "position_adopted"]
+    assert [(a["instrument"], Decimal(a["qty"]), Decimal(a["entry_price"]), Decimal(a["isolated_margin"]))
+            for a in adopted] == [(PERP, 1, Decimal("50000.1"), Decimal("2500.005"))]
+    reconciles = [a for a in audit if a["type"] == "reconcile" and "positions" in a]
+    assert reconciles and all(a["ok"] for a in reconciles)
+    assert reconciles[0]["at"] == "start" and {k: Decimal(v) for k, v in reconciles[0]["positions"].items()} == {PERP: 1}
+    assert any({k: Decimal(v) for k, v in a["positions"].items()} == {PERP: 2} for a in reconciles)
+    replay = replay_session(run, tmp_path / "replay")
+    assert replay.difference is None, replay.difference
+
+
+def test_a_position_held_at_start_is_refused_when_the_venue_table_says_so(tmp_path, alice_env):
+    """open_positions = "refuse": the session stops at its start reconciliation with a
+    one-line error naming the contract and the key, before any order (the venue still
+    holds the 1 BTC and nothing else was sent)."""
+    from modes.live.derivatives import OpenPositionRefused
+
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+        _buy_before_the_session(emu)
+        config = _config(emu)
+        config.venues["binanceusdm"]["open_positions"] = "refuse"
+        with pytest.raises(OpenPositionRefused, match=r"BTC/USDT:USDT: 1 contracts at 50000.1 held .*open_positions = .refuse."):
+            run_live(config, "testnet", tmp_path / "run", duration_s=6, health=False, write_html=False,
+                     reconcile_s=0.5)
+        assert emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 1000
+        assert emu.call(lambda s: len(s.exchange.orders)) == 1

@@ -24,6 +24,57 @@ def test_weights_fill_the_minute_then_wait_for_the_next_window():
     assert lim.reserve("GET", "/api/v3/openOrders") == 0.0 and lim.used_weight == 80
 
 
+def test_futures_budget_uses_binance_futures_weights_and_order_windows():
+    """WeightLimiter.for_venue("binanceusdm"): 2,400 weight / minute (90 % usable: 2,160),
+    orders 300 / 10 s and 1,200 / minute; a new order weighs 0, income 30, positionRisk 5.
+    COIN-M: no 10 s window, premiumIndex 10."""
+    wall = [600.0]  # start of a minute and of a 10 s window
+    lim = WeightLimiter.for_venue("binanceusdm", wall=lambda: wall[0])
+    assert (lim.weight_per_minute, lim.orders_per_10s, lim.orders_per_minute, lim.orders_per_day) == (
+        2400, 300, 1200, None)
+    for _ in range(300):
+        assert lim.reserve("POST", "/fapi/v1/order") == 0.0
+    assert lim.used_weight == 0  # orders weigh 0 on the IP limit
+    assert lim.reserve("POST", "/fapi/v1/order") == pytest.approx(10.001)  # the 301st waits for the next 10 s
+    for t in (610.0, 620.0, 630.0):
+        wall[0] = t
+        for _ in range(300):
+            assert lim.reserve("POST", "/fapi/v1/order") == 0.0
+    wall[0] = 640.0
+    assert lim.reserve("POST", "/fapi/v1/order") == pytest.approx(20.001)  # 1,200 this minute: to 660
+    for _ in range(72):
+        assert lim.reserve("GET", "/fapi/v1/income") == 0.0  # 72 x 30 = 2,160
+    assert lim.reserve("GET", "/fapi/v3/positionRisk") == pytest.approx(20.001)
+    coinm = WeightLimiter.for_venue("binancecoinm", headroom=1.0, wall=lambda: wall[0])
+    assert (coinm.orders_per_10s, coinm.orders_per_minute) == (None, 1200)
+    assert coinm.reserve("GET", "/dapi/v1/premiumIndex") == 0.0 and coinm.used_weight == 10
+
+
+def test_the_gateway_books_a_futures_venue_s_calls_at_their_futures_paths():
+    """A gateway on ccxt binanceusdm / binancecoinm spends the futures weights (its calls'
+    /fapi and /dapi paths) with that API's limits; spot keeps Binance spot's."""
+    import ccxt.async_support as ccxt_async
+
+    from venues.ccxt.gateway import Gateway
+
+    async def build(cls):
+        ex = cls({"enableRateLimit": False})
+        try:
+            return Gateway(ex, {}, now=lambda: 0)
+        finally:
+            await ex.close()
+
+    usdm = asyncio.run(build(ccxt_async.binanceusdm))
+    assert usdm.endpoints["create_order"] == ("POST", "/fapi/v1/order")
+    assert usdm.endpoints["fetch_positions"] == ("GET", "/fapi/v3/positionRisk")
+    assert usdm.limiter.weight_per_minute == 2400 and usdm.limiter.orders_per_minute == 1200
+    coinm = asyncio.run(build(ccxt_async.binancecoinm))
+    assert coinm.endpoints["fetch_balance"] == ("GET", "/dapi/v1/account")
+    spot = asyncio.run(build(ccxt_async.binance))
+    assert spot.endpoints["create_order"] == ("POST", "/api/v3/order")
+    assert spot.limiter.weight_per_minute == 6000 and spot.limiter.orders_per_10s == 50
+
+
 def test_used_weight_header_of_other_processes_makes_us_wait():
     wall = [60.0]
     lim = WeightLimiter(weight_per_minute=6000, headroom=0.9, wall=lambda: wall[0])

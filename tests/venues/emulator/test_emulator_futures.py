@@ -179,3 +179,197 @@ def test_coinm_inverse_long_funding_and_liquidation_in_the_coin(tmp_path):
                 await ex.close()
 
         asyncio.run(asyncio.wait_for(run(), 60))
+
+
+DATED = "binanceusdm:BTC/USDT:USDT-251226"  # BTCUSDT_251226, delivery 2025-12-26 08:00 UTC
+EXPIRY = 1_766_736_000_000_000_000
+
+
+def _dated_market() -> list:
+    """BTCUSDT_251226 over the 40 minutes before its delivery and one after: bid 50,000.0 /
+    ask 50,000.1 every second; a mark each whole second, 50,000.0 until expiry - 900 s and
+    50,100.0 from then on."""
+    import numpy as np
+
+    from engine.types import EVENT_DTYPE, EventKind
+
+    second = 1_000_000_000
+    ts = EXPIRY - 2400 * second + np.arange(2460, dtype=np.int64) * second
+    n = len(ts)
+    rows = np.zeros(3 * n, dtype=EVENT_DTYPE)
+    rows["exch_ts"][: 2 * n] = np.repeat(ts, 2)
+    rows["kind"][: 2 * n] = EventKind.BOOK_DELTA
+    rows["side"][0: 2 * n: 2] = 1
+    rows["side"][1: 2 * n: 2] = -1
+    rows["price"][0: 2 * n: 2] = 500_000
+    rows["price"][1: 2 * n: 2] = 500_001
+    rows["qty"][: 2 * n] = 100_000
+    rows["exch_ts"][2 * n:] = ts
+    rows["kind"][2 * n:] = EventKind.MARK_PRICE
+    rows["price"][2 * n:] = np.where(ts < EXPIRY - 900 * second, 500_000, 501_000)
+    rows = rows[np.argsort(rows["exch_ts"], kind="stable")]
+    rows["local_ts"] = rows["exch_ts"]
+    return [rows]
+
+
+def test_a_dated_future_is_delivered_at_the_30_minute_mark_average(tmp_path):
+    """BTCUSDT_251226 is listed with its deliveryDate; 1 BTC bought at 50,000.1 (fee
+    25.00005). At delivery the delivery price is the mean of the mark at each second of the
+    last 30 minutes: 900 s at 50,000.0 and 900 s at 50,100.0 = 50,050.0; the long is
+    settled there: realized 49.9, wallet 10,000 - 25.00005 + 49.9 = 10,024.89995; the
+    position is 0, the symbol shows DELIVERED and a new order is refused (-4108). A
+    backtest of the same market (examples/perp_long.py) delivers at the same price."""
+    from engine.config import resolve
+    from modes.backtest import run_backtest
+
+    symbol = "BTC/USDT:USDT-251226"
+    with futures_emulator(tmp_path / "emu", instrument=DATED, source=_dated_market()) as emu:
+        def go(seconds_before: int):
+            def move(server):
+                clock = server.exchange.clock
+                clock.step_to(max(clock.now(), EXPIRY - seconds_before * 1_000_000_000))
+                server.step()
+            emu.call(move)
+
+        go(2399)
+
+        async def run():
+            ex = await _client(emu)
+            try:
+                market = ex.market(symbol)
+                assert (market["type"], market["expiry"]) == ("future", EXPIRY // 1_000_000)
+                info = await ex.fapiPublicGetExchangeInfo()
+                (row,) = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT_251226"]
+                assert (row["status"], row["deliveryDate"], row["contractType"]) == (
+                    "TRADING", EXPIRY // 1_000_000, "CURRENT_QUARTER")
+                order = await ex.create_order(symbol, "market", "buy", 1)
+                assert order["average"] == 50000.1
+                go(-1)  # one second after delivery
+                (pos,) = await ex.fetch_positions([symbol]) or [{"contracts": 0.0}]
+                assert not pos["contracts"]
+                bal = await ex.fetch_balance()
+                assert Decimal(bal["info"]["assets"][0]["walletBalance"]) == Decimal("10024.89995")
+                income = await ex.fapiPrivateGetIncome({"incomeType": "DELIVERED_SETTELMENT"})
+                assert [Decimal(i["income"]) for i in income] == [Decimal("49.9")]
+                info = await ex.fapiPublicGetExchangeInfo()
+                (row,) = [s for s in info["symbols"] if s["symbol"] == "BTCUSDT_251226"]
+                assert row["status"] == "DELIVERED"
+                with pytest.raises(ccxt.ExchangeError, match="-4108"):
+                    await ex.create_order(symbol, "market", "buy", 1)
+            finally:
+                await ex.close()
+
+        asyncio.run(run())
+        journal = read_journal(tmp_path / "emu" / "journal.jsonl")
+    settled = [r for r in journal if r["event"] == "delivery_settlement"]
+    assert [(r["side"], Decimal(r["price"]), Decimal(r["realized_pnl"])) for r in settled] == [
+        ("SELL", Decimal("50050.0"), Decimal("49.9"))]
+    # the simulated venue delivers by the same rule
+    from engine.types import load_instruments
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spec = f"duckdb:{tmp_path / 'dated.duckdb'}"
+    market_rows = _dated_market()[0]
+    with open_store(spec, create=True) as store, store.begin_import(
+            {DATED: StoredInstrument.of(load_instruments()[DATED])}, expected_rows=len(market_rows)) as tx:
+        tx.append(DATED, market_rows)
+    root = Path(__file__).resolve().parents[3]
+    config = resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": spec, "instruments": [DATED],
+                              "params": {"qty": "1"}},
+                      "venues": {"binanceusdm": {"balances": {"USDT": "10000"}, "leverage": 20,
+                                                 "margin_mode": "isolated", "taker_fee_bps": 5, "maker_fee_bps": 2}}},
+                     {}, base_dir=str(root))
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = run_backtest(config, tmp_path / "bt", write_html=False)
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], Decimal(f["price"])) for f in fills][-1] == ("delivery-1", Decimal("50050.0"))
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("10024.89995")
+
+
+def _fresh_minute() -> None:
+    """Weight windows are wall-clock minutes: start a measured sequence well inside one."""
+    import time
+
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
+def test_futures_request_weights_and_order_counts(tmp_path):
+    """/fapi weights from Binance's USDⓈ-M docs, read back from X-MBX-USED-WEIGHT-1M after
+    each call through ccxt: time 1, account (v3) 5, income 30, openOrders 1 with a symbol
+    and 40 without, a new order 0 on the IP (it counts on ORDERS: X-MBX-ORDER-COUNT-10S and
+    -1M = 1); exchangeInfo states 2,400 / minute, 300 / 10 s and 1,200 / minute. With the
+    weight limit lowered to 100 through the control API, the fourth income call (4 x 30)
+    is refused: 429 -1003 with Retry-After."""
+    from emu_helpers import control
+
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+
+        async def run():
+            ex = await _client(emu)
+            try:
+                info = await ex.fapiPublicGetExchangeInfo()
+                assert [(r["rateLimitType"], r["interval"], r["intervalNum"], r["limit"]) for r in info["rateLimits"]] == [
+                    ("REQUEST_WEIGHT", "MINUTE", 1, 2400), ("ORDERS", "SECOND", 10, 300), ("ORDERS", "MINUTE", 1, 1200)]
+                _fresh_minute()
+                control(emu, "limits", {"reset": True})
+
+                def used() -> int:
+                    return int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"])
+
+                steps = []
+                for call, args in ((ex.fapiPublicGetTime, ()), (ex.fapiPrivateV3GetAccount, ()),
+                                   (ex.fapiPrivateGetIncome, ()), (ex.fapiPrivateGetOpenOrders, ({"symbol": "BTCUSDT"},)),
+                                   (ex.fapiPrivateGetOpenOrders, ())):
+                    await call(*args)
+                    steps.append(used())
+                assert steps == [1, 6, 36, 37, 77]
+                await ex.create_order(SYMBOL, "market", "buy", 0.01)
+                headers = ex.last_response_headers
+                assert (int(headers["X-MBX-USED-WEIGHT-1M"]), headers["X-MBX-ORDER-COUNT-10S"],
+                        headers["X-MBX-ORDER-COUNT-1M"]) == (77, "1", "1")
+                control(emu, "limits", {"reset": True, "weight_per_minute": 100})
+                for _ in range(3):
+                    await ex.fapiPrivateGetIncome()
+                with pytest.raises(ccxt.BaseError, match="-1003"):
+                    await ex.fapiPrivateGetIncome()
+                assert int(ex.last_response_headers["Retry-After"]) > 0
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_coinm_weights(tmp_path):
+    """/dapi: premiumIndex weighs 10 and account 5 (Binance's COIN-M docs); exchangeInfo
+    states 2,400 / minute and 1,200 orders / minute (no 10 s window)."""
+    import ccxt.pro as ccxtpro
+    from emu_helpers import control
+    from futures_helpers import COINM, perp_market
+
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM,
+                          source=perp_market(bid=499_999, ask=500_000)) as emu:
+        step_to(emu, 1)
+
+        async def run():
+            ex = ccxtpro.binancecoinm(emu.ccxt_config(0, timeout=5000))
+            try:
+                await ex.load_markets()
+                info = await ex.dapiPublicGetExchangeInfo()
+                assert [(r["interval"], r["limit"]) for r in info["rateLimits"]] == [("MINUTE", 2400), ("MINUTE", 1200)]
+                _fresh_minute()
+                control(emu, "limits", {"reset": True})
+                await ex.dapiPublicGetPremiumIndex()
+                assert ex.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "10"
+                await ex.dapiPrivateGetAccount()
+                assert ex.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "15"
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))

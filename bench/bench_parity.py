@@ -62,7 +62,37 @@ def _identical(a: list[tuple], b: list[tuple]) -> float:
     return sum(block.size for block in matcher.get_matching_blocks()) / max(len(a), len(b), 1)
 
 
-def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -> dict:
+def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path]:
+    """The session's latency.csv and feed_latency.csv on the dataset's clock.
+
+    The emulator shows market time t as t + shift (its clock starts the data at the moment
+    it started), in whole ms; the backtest of D runs on D's time. Order round trips move by
+    -shift; a depth diff's venue time E (ms) is its window's end W = the 100 ms grid point
+    at or after E - shift, and its feed latency becomes receipt - shift - W, so the
+    backtest delivers window W exactly when the session received it. A session on a real
+    venue needs none of this: its latencies are on the venue's clock already."""
+    out.mkdir(parents=True, exist_ok=True)
+    g = CONFLATION_MS * 1_000_000
+    order = out / "latency.csv"
+    with open(session / "latency.csv", encoding="utf-8") as src, open(order, "w", encoding="utf-8") as dst:
+        dst.write(next(src))
+        for line in src:
+            ts, rest = line.split(",", 1)
+            dst.write(f"{int(ts) - shift},{rest}")
+    feed = out / "feed_latency.csv"
+    with open(session / "feed_latency.csv", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as dst:
+        dst.write(next(src))
+        for line in src:
+            ts, lat, stream, inst = line.rstrip("\n").split(",", 3)
+            local = int(ts) + int(lat) - shift
+            t = int(ts) - shift
+            if stream == "book":
+                t = -(-t // g) * g
+            dst.write(f"{t},{local - t},{stream},{inst}\n")
+    return order, feed
+
+
+def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True) -> dict:
     from decimal import Decimal as D
 
     from engine.config import resolve
@@ -100,6 +130,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     end = steps[-1]["now"]
     lat = np.loadtxt(session / "latency.csv", delimiter=",", skiprows=1, usecols=(1, 2), ndmin=2)
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
+    order_file, feed_file = to_dataset_clock(session, shift, work / f"recorded-{name}")
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
     # where the session's start (and so its timers, at whole multiples of 100 ms after it)
@@ -110,8 +141,13 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     lag_p90 = float(np.percentile(diffs["local_ts"] - diffs["exch_ts"], 90)) if len(diffs) else 0.0
     # the emulator publishes depth as Binance does, one @depth@100ms diff per 100 ms window of
     # its market clock: the backtest of D models that with depth_conflation_ms = 100
+    # the session's recorded latencies: each order round trip (latency.csv, the `recorded`
+    # order latency model) and each message's feed latency (feed_latency.csv, feed_file),
+    # so the backtest sees every depth window when the session did
     bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
-                        "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}}
+                        "latency": {"model": "recorded", "file": str(order_file), "feed_file": str(feed_file)}}
+    if not recorded:  # the constant model: the loopback's medians
+        bt_table["latency"] = {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}
     bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                          "venues": {"binance": bt_table}}, {}, base_dir=str(REPO))
     from dataclasses import replace
@@ -122,6 +158,8 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     # emulator's 100 ms depth batching and the loopback feed lag taken out
     rec_table = bt_table | {"depth_conflation_ms": 0,  # the recorded rows are the venue's diffs already
                             "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
+    if recorded:  # the rows carry their receipt times; the round trips as recorded (session clock)
+        rec_table["latency"] = {"model": "recorded", "file": str(session / "latency.csv"), "feed_ns": 0}
     rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
                                   "instruments": [inst_id], "params": params},
                           "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))
@@ -147,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh-ms", type=int, default=500)
     parser.add_argument("--strategy", action="append", choices=sorted(STRATEGIES))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--constant", action="store_true",
+                        help="backtest with constant latencies (the loopback's medians) instead of the session's "
+                             "recorded order and feed latencies")
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories in DIR")
     args = parser.parse_args(argv)
     rows = []
@@ -161,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                             "binance:BTC/USDT", "--seed", "11", "--duration", "30m"], cwd=REPO, check=True,
                            stdout=subprocess.DEVNULL)
         for name in args.strategy or sorted(STRATEGIES):
-            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work))
+            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant))
     if args.json:
         print(json.dumps(rows, indent=2))
     print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")

@@ -55,6 +55,18 @@ RECANCEL_S = 0.5  # an order still open with no cancel in flight is cancelled ag
 NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
 
 
+def state_dir() -> Path:
+    """Where live modes keep state that outlives a run directory (the session stamps,
+    engine.oms.next_session_stamp): $TICKPARITY_STATE_DIR, else $XDG_STATE_HOME/tickparity,
+    else ~/.local/state/tickparity."""
+    import os
+
+    if os.environ.get("TICKPARITY_STATE_DIR"):
+        return Path(os.environ["TICKPARITY_STATE_DIR"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tickparity"
+
+
 class FeedError(TickparityError):
     """The venue's market data did not arrive (no book within FIRST_BOOK_TIMEOUT_S)."""
 
@@ -163,6 +175,19 @@ class LiveDriver:
         self.venue_health: Any = None
         self.venue_health_poll_s = venue_health_poll_s
 
+    def _id_prefix(self, start: int) -> str:
+        """`tp<stamp>` (engine.oms.session_id_prefix): testnet/live take their stamp from the
+        durable per-account stamps in state_dir() (two sessions on one account never share
+        one, even started in the same millisecond); paper orders never reach a venue, so
+        its stamp is its start in ms."""
+        from engine.oms import base36, session_id_prefix
+        from modes.live.safety import ROOT_PREFIX
+
+        accounts = [f"{v}:{c.account}" for v, c in self.credentials.items() if c is not None]
+        if not accounts:
+            return f"{ROOT_PREFIX}{base36(start // 1_000_000)}"
+        return session_id_prefix(state_dir(), accounts, start // 1_000_000, base=ROOT_PREFIX)
+
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
         """Local receipt time: the LiveClock, never before a row already pushed (a heartbeat
@@ -247,7 +272,7 @@ class LiveDriver:
             await self._preflight(exchanges, signed=mode != "paper")
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
-            prefix = f"tp{np.base_repr(start // 1_000_000, 36).lower()}"
+            prefix = self._id_prefix(start)
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None)
             self.recorder.audit = built.audit

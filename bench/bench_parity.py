@@ -92,7 +92,9 @@ def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path]:
     return order, feed
 
 
-def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True) -> dict:
+def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
+            params: dict | None = None) -> dict:
+    """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES)."""
     from decimal import Decimal as D
 
     from engine.config import resolve
@@ -104,10 +106,11 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     from venues.emulator import Account, EmulatorSettings, EmulatorThread
     from venues.sim import SimVenueConfig
 
+    overrides = params
     strategy, params = STRATEGIES[name]
-    params = dict(params)
+    params = dict(params) | (overrides or {})
     if name == "market_maker":
-        params["refresh_ms"] = refresh_ms
+        params.setdefault("refresh_ms", refresh_ms)
     inst_id = "binance:BTC/USDT"
     insts = {inst_id: load_instruments()[inst_id]}
     settings = EmulatorSettings(

@@ -93,8 +93,9 @@ def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path]:
 
 
 def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
-            params: dict | None = None) -> dict:
-    """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES)."""
+            params: dict | None = None, received_rows: bool = True) -> dict:
+    """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES);
+    `received_rows=False` skips the diagnostic backtest on the rows the session received."""
     from decimal import Decimal as D
 
     from engine.config import resolve
@@ -167,14 +168,19 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
                                   "instruments": [inst_id], "params": params},
                           "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))
     rec_config = replace(rec_config, start_ns=start, end_ns=end)
-    on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}", write_html=False)
-    a, b, c = _orders(backtest), _orders(session), _orders(on_rows)
+    a, b = _orders(backtest), _orders(session)
+    on_rows = c = None
+    if received_rows:
+        on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}", write_html=False)
+        c = _orders(on_rows)
     fa, fb = _filled(backtest), _filled(session)
     return {"strategy": name, "orders_backtest": len(a), "orders_testnet": len(b),
-            "identical_share": _identical(a, b), "identical_share_on_received_rows": _identical(c, b),
-            "filled_on_received_rows": str(_filled(on_rows)),
+            "identical_share": _identical(a, b),
+            "identical_share_on_received_rows": None if c is None else _identical(c, b),
+            "filled_on_received_rows": None if on_rows is None else str(_filled(on_rows)),
             "filled_backtest": str(fa), "filled_testnet": str(fb),
-            "filled_diff_pct": float(abs(fa - fb) / fa * 100) if fa else None,
+            # of the larger of the two (n/a when neither filled anything)
+            "filled_diff_pct": float(abs(fa - fb) / max(fa, fb) * 100) if max(fa, fb) else None,
             "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
             "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6,
             "seconds": seconds}

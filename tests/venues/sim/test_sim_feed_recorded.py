@@ -10,7 +10,13 @@ from engine.errors import ConfigError
 from engine.feed import apply_feed_latency
 from engine.types import EVENT_DTYPE, EventKind
 from venues.sim.config import SimVenueConfig
-from venues.sim.latency import FEED_BOOK, FEED_TRADE, RecordedFeed, load_recorded_feed, recorded_feed_shift
+from venues.sim.latency import (
+    FEED_BOOK,
+    FEED_TRADE,
+    RecordedFeed,
+    load_recorded_feed,
+    recorded_feed_shift,
+)
 
 MS = 1_000_000
 

@@ -194,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh-ms", type=int, default=500)
     parser.add_argument("--strategy", action="append", choices=sorted(STRATEGIES))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a strategy parameter for every strategy run, e.g. half_spread_bps=0.05 "
+                             "(a market maker quoting at the touch, so it fills)")
     parser.add_argument("--constant", action="store_true",
                         help="backtest with constant latencies (the loopback's medians) instead of the session's "
                              "recorded order and feed latencies")
@@ -211,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                             "binance:BTC/USDT", "--seed", "11", "--duration", "30m"], cwd=REPO, check=True,
                            stdout=subprocess.DEVNULL)
         for name in args.strategy or sorted(STRATEGIES):
-            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant))
+            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant,
+                                params=dict(p.split("=", 1) for p in args.param) or None))
     if args.json:
         print(json.dumps(rows, indent=2))
     print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")

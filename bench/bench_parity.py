@@ -3,16 +3,21 @@ session against the emulator replaying D, the backtest's latency set to what the
 path measured.
 
     python bench/bench_parity.py [--data synthetic:11:30m] [--seconds 30] [--refresh-ms 500]
+                                 [--strategy market_maker|twap] [--param NAME=VALUE] [--constant]
 
 Steps: start the emulator on D (wall clock, speed 1, its own latency 0: the real loopback
-is the latency); run `tickparity testnet` against it for --seconds; read the session's
-measured round trips (latency.csv: median entry and response) and feed lag (rows.bin:
-median local - venue time); backtest D over the same market-time window (the emulator maps
-market time to wall time by a constant shift) with those latencies and the venue's depth
-publishing modelled (`depth_conflation_ms = 100`: the emulator sends one `@depth@100ms` diff
-per 100 ms window of its market clock); compare the two order streams. Prints, for each strategy: the share of identical order requests (side, price,
-qty, type, in order: difflib's matching blocks over the longer stream) and the filled
-quantity of each run and their difference. Nothing is asserted (a benchmark, not a test).
+is the latency); run `tickparity testnet` against it for --seconds; backtest D over the
+same market-time window (the emulator maps market time to wall time by a constant shift)
+with the venue's depth publishing modelled (`depth_conflation_ms = 100`: the emulator
+sends one `@depth@100ms` diff per 100 ms window of its market clock) and the latencies the
+session recorded, moved to D's clock (to_dataset_clock): its latency.csv as the `recorded`
+order latency and its feed_latency.csv as `latency.feed_file` (each depth window reaches
+the backtest's strategy when it reached the session's). `--constant`: the medians of the
+round trips and of the rows' feed lag instead. Compare the two order streams. Prints, for
+each strategy: the share of identical order requests (side, price, qty, type, in order:
+difflib's matching blocks over the longer stream) and the filled quantity of each run and
+their difference. Nothing is asserted here (a benchmark); tests/bench/test_bench_parity.py
+asserts the thresholds on a short run.
 """
 
 from __future__ import annotations

@@ -3,16 +3,21 @@ session against the emulator replaying D, the backtest's latency set to what the
 path measured.
 
     python bench/bench_parity.py [--data synthetic:11:30m] [--seconds 30] [--refresh-ms 500]
+                                 [--strategy market_maker|twap] [--param NAME=VALUE] [--constant]
 
 Steps: start the emulator on D (wall clock, speed 1, its own latency 0: the real loopback
-is the latency); run `tickparity testnet` against it for --seconds; read the session's
-measured round trips (latency.csv: median entry and response) and feed lag (rows.bin:
-median local - venue time); backtest D over the same market-time window (the emulator maps
-market time to wall time by a constant shift) with those latencies and the venue's depth
-publishing modelled (`depth_conflation_ms = 100`: the emulator sends one `@depth@100ms` diff
-per 100 ms window of its market clock); compare the two order streams. Prints, for each strategy: the share of identical order requests (side, price,
-qty, type, in order: difflib's matching blocks over the longer stream) and the filled
-quantity of each run and their difference. Nothing is asserted (a benchmark, not a test).
+is the latency); run `tickparity testnet` against it for --seconds; backtest D over the
+same market-time window (the emulator maps market time to wall time by a constant shift)
+with the venue's depth publishing modelled (`depth_conflation_ms = 100`: the emulator
+sends one `@depth@100ms` diff per 100 ms window of its market clock) and the latencies the
+session recorded, moved to D's clock (to_dataset_clock): its latency.csv as the `recorded`
+order latency and its feed_latency.csv as `latency.feed_file` (each depth window reaches
+the backtest's strategy when it reached the session's). `--constant`: the medians of the
+round trips and of the rows' feed lag instead. Compare the two order streams. Prints, for
+each strategy: the share of identical order requests (side, price, qty, type, in order:
+difflib's matching blocks over the longer stream) and the filled quantity of each run and
+their difference. Nothing is asserted here (a benchmark); tests/bench/test_bench_parity.py
+asserts the thresholds on a short run.
 """
 
 from __future__ import annotations
@@ -62,7 +67,40 @@ def _identical(a: list[tuple], b: list[tuple]) -> float:
     return sum(block.size for block in matcher.get_matching_blocks()) / max(len(a), len(b), 1)
 
 
-def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -> dict:
+def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path]:
+    """The session's latency.csv and feed_latency.csv on the dataset's clock.
+
+    The emulator shows market time t as t + shift (its clock starts the data at the moment
+    it started), in whole ms; the backtest of D runs on D's time. Order round trips move by
+    -shift; a depth diff's venue time E (ms) is its window's end W = the 100 ms grid point
+    at or after E - shift, and its feed latency becomes receipt - shift - W, so the
+    backtest delivers window W exactly when the session received it. A session on a real
+    venue needs none of this: its latencies are on the venue's clock already."""
+    out.mkdir(parents=True, exist_ok=True)
+    g = CONFLATION_MS * 1_000_000
+    order = out / "latency.csv"
+    with open(session / "latency.csv", encoding="utf-8") as src, open(order, "w", encoding="utf-8") as dst:
+        dst.write(next(src))
+        for line in src:
+            ts, rest = line.split(",", 1)
+            dst.write(f"{int(ts) - shift},{rest}")
+    feed = out / "feed_latency.csv"
+    with open(session / "feed_latency.csv", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as dst:
+        dst.write(next(src))
+        for line in src:
+            ts, lat, stream, inst = line.rstrip("\n").split(",", 3)
+            local = int(ts) + int(lat) - shift
+            t = int(ts) - shift
+            if stream == "book":
+                t = -(-t // g) * g
+            dst.write(f"{t},{local - t},{stream},{inst}\n")
+    return order, feed
+
+
+def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
+            params: dict | None = None, received_rows: bool = True) -> dict:
+    """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES);
+    `received_rows=False` skips the diagnostic backtest on the rows the session received."""
     from decimal import Decimal as D
 
     from engine.config import resolve
@@ -74,10 +112,11 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     from venues.emulator import Account, EmulatorSettings, EmulatorThread
     from venues.sim import SimVenueConfig
 
+    overrides = params
     strategy, params = STRATEGIES[name]
-    params = dict(params)
+    params = dict(params) | (overrides or {})
     if name == "market_maker":
-        params["refresh_ms"] = refresh_ms
+        params.setdefault("refresh_ms", refresh_ms)
     inst_id = "binance:BTC/USDT"
     insts = {inst_id: load_instruments()[inst_id]}
     settings = EmulatorSettings(
@@ -100,6 +139,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     end = steps[-1]["now"]
     lat = np.loadtxt(session / "latency.csv", delimiter=",", skiprows=1, usecols=(1, 2), ndmin=2)
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
+    order_file, feed_file = to_dataset_clock(session, shift, work / f"recorded-{name}")
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
     # where the session's start (and so its timers, at whole multiples of 100 ms after it)
@@ -110,8 +150,13 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     lag_p90 = float(np.percentile(diffs["local_ts"] - diffs["exch_ts"], 90)) if len(diffs) else 0.0
     # the emulator publishes depth as Binance does, one @depth@100ms diff per 100 ms window of
     # its market clock: the backtest of D models that with depth_conflation_ms = 100
+    # the session's recorded latencies: each order round trip (latency.csv, the `recorded`
+    # order latency model) and each message's feed latency (feed_latency.csv, feed_file),
+    # so the backtest sees every depth window when the session did
     bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
-                        "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}}
+                        "latency": {"model": "recorded", "file": str(order_file), "feed_file": str(feed_file)}}
+    if not recorded:  # the constant model: the loopback's medians
+        bt_table["latency"] = {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}
     bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                          "venues": {"binance": bt_table}}, {}, base_dir=str(REPO))
     from dataclasses import replace
@@ -122,18 +167,25 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path) -
     # emulator's 100 ms depth batching and the loopback feed lag taken out
     rec_table = bt_table | {"depth_conflation_ms": 0,  # the recorded rows are the venue's diffs already
                             "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
+    if recorded:  # the rows carry their receipt times; the round trips as recorded (session clock)
+        rec_table["latency"] = {"model": "recorded", "file": str(session / "latency.csv"), "feed_ns": 0}
     rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
                                   "instruments": [inst_id], "params": params},
                           "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))
     rec_config = replace(rec_config, start_ns=start, end_ns=end)
-    on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}", write_html=False)
-    a, b, c = _orders(backtest), _orders(session), _orders(on_rows)
+    a, b = _orders(backtest), _orders(session)
+    on_rows = c = None
+    if received_rows:
+        on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}", write_html=False)
+        c = _orders(on_rows)
     fa, fb = _filled(backtest), _filled(session)
     return {"strategy": name, "orders_backtest": len(a), "orders_testnet": len(b),
-            "identical_share": _identical(a, b), "identical_share_on_received_rows": _identical(c, b),
-            "filled_on_received_rows": str(_filled(on_rows)),
+            "identical_share": _identical(a, b),
+            "identical_share_on_received_rows": None if c is None else _identical(c, b),
+            "filled_on_received_rows": None if on_rows is None else str(_filled(on_rows)),
             "filled_backtest": str(fa), "filled_testnet": str(fb),
-            "filled_diff_pct": float(abs(fa - fb) / fa * 100) if fa else None,
+            # of the larger of the two (n/a when neither filled anything)
+            "filled_diff_pct": float(abs(fa - fb) / max(fa, fb) * 100) if max(fa, fb) else None,
             "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
             "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6,
             "seconds": seconds}
@@ -147,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh-ms", type=int, default=500)
     parser.add_argument("--strategy", action="append", choices=sorted(STRATEGIES))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a strategy parameter for every strategy run, e.g. half_spread_bps=0.05 "
+                             "(a market maker quoting at the touch, so it fills)")
+    parser.add_argument("--constant", action="store_true",
+                        help="backtest with constant latencies (the loopback's medians) instead of the session's "
+                             "recorded order and feed latencies")
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories in DIR")
     args = parser.parse_args(argv)
     rows = []
@@ -161,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                             "binance:BTC/USDT", "--seed", "11", "--duration", "30m"], cwd=REPO, check=True,
                            stdout=subprocess.DEVNULL)
         for name in args.strategy or sorted(STRATEGIES):
-            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work))
+            rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant,
+                                params=dict(p.split("=", 1) for p in args.param) or None))
     if args.json:
         print(json.dumps(rows, indent=2))
     print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -185,43 +186,50 @@ def base36(n: int) -> str:
             return out
 
 
-def next_session_number(state_dir: Path, account: str) -> int:
-    """The next session number on `account` (1, 2, ...), kept durably in
-    `state_dir/sessions.json` ({account: last number}) under a writer lock, so two
-    sessions started on one account, or one restarted after a crash, never share one.
+def next_session_stamp(state_dir: Path, accounts: Iterable[str], now_ms: int) -> int:
+    """The stamp of a new live session on `accounts` ("venue:account" names): its start in
+    epoch ms, raised above every stamp an earlier session on any of those accounts took
+    (`max(now_ms, last + 1)`), kept durably in `state_dir/sessions.json` ({account: last
+    stamp}) under a writer lock. So two sessions started on one account in the same
+    millisecond, or a restart after the wall clock stepped back, never share a stamp, and
+    stamps stay time-like across machines (a second machine's session differs by its own
+    start time).
 
     Written atomically (temporary file, fsync, rename, fsync of the directory): a crash
-    leaves the old number or the new one, never a torn file. Raises StorageError when
-    the file is unreadable or another process holds the lock too long.
+    leaves the old stamps or the new ones, never a torn file. Raises StorageError when the
+    file is unreadable or another process holds the lock too long.
     """
     from engine.durable import WriterLock, fsync_dir, write_file_durably
 
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "sessions.json"
-    with WriterLock(path, f"session counter {path}").held():
+    names = sorted(set(accounts))
+    with WriterLock(path, f"session stamps {path}").held():
         try:
-            counters = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            stamps = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (OSError, ValueError) as exc:
-            raise StorageError(f"{path}: unreadable session counter ({exc}); it holds the last session "
-                               "number per account: restore it, or remove it only if no open orders "
+            raise StorageError(f"{path}: unreadable session stamps ({exc}); it holds the last session "
+                               "stamp per account: restore it, or remove it only if no open orders "
                                "of earlier sessions remain") from None
-        number = int(counters.get(account, 0)) + 1
-        counters[account] = number
+        stamp = max([int(now_ms)] + [int(stamps.get(n, -1)) + 1 for n in names])
+        for n in names:
+            stamps[n] = stamp
         tmp = path.with_name(path.name + ".tmp")
-        write_file_durably(tmp, json.dumps(counters, sort_keys=True, indent=1).encode())
+        write_file_durably(tmp, json.dumps(stamps, sort_keys=True, indent=1).encode())
         os.replace(tmp, path)
         fsync_dir(state_dir)
-    return number
+    return stamp
 
 
-def session_id_prefix(state_dir: Path, account: str, base: str = "tp") -> str:
-    """The client-id prefix of a new live session on `account`: `<base>-<session in base
-    36>`, so its orders are `<base>-<session>-<n>` (`tp-1a-42`): deterministic within the
-    session, unique across sessions and restarts on the account, and recognisably ours
-    (every id starts with `<base>-`). Backtests keep the bare `tp` prefix (`tp-42`):
-    deterministic from the config, with no account to collide on."""
-    return f"{base}-{base36(next_session_number(state_dir, account))}"
+def session_id_prefix(state_dir: Path, accounts: Iterable[str], now_ms: int, base: str = "tp") -> str:
+    """The client-id prefix of a new live session on `accounts`: `<base><stamp in base 36>`
+    (next_session_stamp), so its orders are `<prefix>-<n>` (`tpmx3eck6e-42`): deterministic
+    within the session (the journal keeps the prefix for `tickparity replay`), unique across
+    sessions and restarts on the account, and recognisably ours (every id starts with
+    `<base>`, the prefix reconciliation adopts by). Backtests keep the bare `tp` prefix
+    (`tp-42`): deterministic from the config, with no account to collide on."""
+    return f"{base}{base36(next_session_stamp(state_dir, accounts, now_ms))}"
 
 
 class OrderManager:

@@ -62,6 +62,7 @@ LATENCY_KEYS: tuple[str, ...] = (
     "model",
     "file",
     "spikes",
+    "feed_file",  # a recorded feed latency (venues/sim/latency.py RecordedFeed)
 )
 ZERO_COST = "zero-cost"
 GENERIC = "generic"
@@ -205,7 +206,8 @@ def resolve_venue_table(
         filled = dict(latency)
         # an empirical model draws entry and response latencies from its file
         defaulted = _LATENCY_DEFAULTED if latency.get("model", "constant") == "constant" else ("feed_ns",)
-        gaps = [k for k in defaulted if k not in latency]
+        gaps = [k for k in defaulted if k not in latency
+                and not (k == "feed_ns" and "feed_file" in latency)]  # a recorded feed latency
         for key in gaps:
             filled[key] = prof.latency[key]
         out["latency"] = filled

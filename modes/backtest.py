@@ -238,6 +238,8 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     for name, cfg in venue_configs.items():
         if cfg.latency_file:
             files[f"venues.{name}.latency.file"] = Path(cfg.latency_file)
+        if cfg.feed_file:  # a recorded feed latency (latency.feed_file)
+            files[f"venues.{name}.latency.feed_file"] = Path(cfg.feed_file)
     # `out` is where the run goes, not what it computes: not part of its identity
     run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
@@ -297,12 +299,15 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
                          end_ns=config.end_ns, seed=config.seed)
     for warning in source.warnings:
         warn(warning)
-    feed_ns = np.array([int(venue_configs[i.venue].feed_ns) for i in instruments.values()], dtype=np.int64)
+    from venues.sim.latency import recorded_feed_shift
+
+    # constant feed latency, or a session's recorded one (latency.feed_file)
+    feed_ns, feed_shift = recorded_feed_shift(list(instruments.values()), venue_configs)
     chunks = source if feed_transform is None else feed_transform(source, instruments)
     from venues.sim.derivatives import ContractFeed
 
     # MARK_PRICE / FUNDING_RATE rows never reach the matching core (venues/sim/derivatives.py)
-    contract_feed = ContractFeed(apply_feed_latency(chunks, feed_ns), list(instruments.values()))
+    contract_feed = ContractFeed(apply_feed_latency(chunks, feed_ns, feed_shift), list(instruments.values()))
     if any(i.contract for i in instruments.values()) and uses_fast_path(strategy):
         raise ConfigError("compiled strategies do not support contracts (perpetuals, futures) yet: "
                           "run the strategy as a plain Python Strategy (docs/derivatives.md)")
@@ -342,7 +347,11 @@ def published_start(config: RunConfig, instruments: dict[str, Instrument], venue
     opens = [start]
     for inst in instruments.values():
         cfg = venue_configs[inst.venue]
-        if cfg.depth_conflation_ns:
+        if cfg.depth_conflation_ns and cfg.feed_file:  # the window the recorded feed had delivered
+            from venues.sim.latency import RecordedFeed
+
+            opens.append(RecordedFeed(cfg.feed_samples, cfg.depth_conflation_ns).first_window_seen(start))
+        elif cfg.depth_conflation_ns:
             opens.append((start - cfg.feed_ns) // cfg.depth_conflation_ns * cfg.depth_conflation_ns)
     return min(opens)
 

@@ -30,6 +30,7 @@ from engine.clock import LiveClock
 from engine.config import RunConfig
 from engine.errors import ConfigError, StrategyError, TickparityError
 from engine.reconcile import DeadManSwitch
+from engine.types import EventKind
 from modes.backtest import resolve_run
 from modes.console import warn
 from modes.live import resume as live_resume
@@ -46,9 +47,24 @@ RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
 DEADMAN_S = 60.0  # no market data this long: cancel everything (docs/live.md "Dead-man switch")
 RECHECK_S = 1.0  # after a reconnect, or lookups a reconciliation asked for
 FIRST_BOOK_TIMEOUT_S = 15.0
+# after the first book (ccxt's REST snapshot), wait at most this long for the first
+# published depth diff before starting (LiveDriver._first_books)
+FIRST_WINDOW_S = 1.0
 SHUTDOWN_S = 10.0  # ends at once when nothing rests; a loaded machine may need seconds
 RECANCEL_S = 0.5  # an order still open with no cancel in flight is cancelled again after this
 NO_DATA = "synthetic:0"  # instrument specs from the instruments file (select_instruments)
+
+
+def state_dir() -> Path:
+    """Where live modes keep state that outlives a run directory (the session stamps,
+    engine.oms.next_session_stamp): $TICKPARITY_STATE_DIR, else $XDG_STATE_HOME/tickparity,
+    else ~/.local/state/tickparity."""
+    import os
+
+    if os.environ.get("TICKPARITY_STATE_DIR"):
+        return Path(os.environ["TICKPARITY_STATE_DIR"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tickparity"
 
 
 class FeedError(TickparityError):
@@ -149,6 +165,7 @@ class LiveDriver:
         self._stop = asyncio.Event()
         self._reports: list[Any] = []
         self._errors: list[str] = []
+        self._windows_seen: set[int] = set()  # instruments with a depth diff after their snapshot
         # reconciliation (start, after a user-stream error, every reconcile_s) and the
         # dead-man switch on the market feed (modes.live.safety, engine.reconcile)
         self.reconcile_s = reconcile_s
@@ -157,6 +174,19 @@ class LiveDriver:
         # venue health for the router (testnet/live; modes.live.venue_health)
         self.venue_health: Any = None
         self.venue_health_poll_s = venue_health_poll_s
+
+    def _id_prefix(self, start: int) -> str:
+        """`tp<stamp>` (engine.oms.session_id_prefix): testnet/live take their stamp from the
+        durable per-account stamps in state_dir() (two sessions on one account never share
+        one, even started in the same millisecond); paper orders never reach a venue, so
+        its stamp is its start in ms."""
+        from engine.oms import base36, session_id_prefix
+        from modes.live.safety import ROOT_PREFIX
+
+        accounts = [f"{v}:{c.account}" for v, c in self.credentials.items() if c is not None]
+        if not accounts:
+            return f"{ROOT_PREFIX}{base36(start // 1_000_000)}"
+        return session_id_prefix(state_dir(), accounts, start // 1_000_000, base=ROOT_PREFIX)
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
@@ -169,6 +199,10 @@ class LiveDriver:
     def _on_rows(self, rows: np.ndarray) -> None:
         rows["local_ts"] = np.maximum(rows["local_ts"], max(self._last_local, self.built.stepper.last_local))
         self._last_local = int(rows["local_ts"][-1])
+        if len(self._windows_seen) < len(self.resolved.instruments):
+            books = rows[(rows["kind"] == EventKind.BOOK_DELTA) | (rows["kind"] == EventKind.SNAPSHOT_BEGIN)]
+            if len(books) and not (books["kind"] == EventKind.SNAPSHOT_BEGIN).any():
+                self._windows_seen.update(int(i) for i in np.unique(books["instrument"]))
         self.recorder.rows(rows)
         self.deadman.touch("market", int(rows["local_ts"][-1]))
         self.built.stepper.push(rows)
@@ -238,7 +272,7 @@ class LiveDriver:
             await self._preflight(exchanges, signed=mode != "paper")
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
-            prefix = f"tp{np.base_repr(start // 1_000_000, 36).lower()}"
+            prefix = self._id_prefix(start)
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None,
                                                paper=mode == "paper")
@@ -369,13 +403,26 @@ class LiveDriver:
                 for inst_id, inst in self.resolved.instruments.items() if inst.contract]
 
     async def _first_books(self, tasks: list[asyncio.Task]) -> None:
-        """Wait until every instrument has a book (the strategy starts on a known market)."""
+        """Wait until every instrument has a book (the strategy starts on a known market),
+        then until each has had a depth diff after it (at most FIRST_WINDOW_S).
+
+        Why the second wait: the first book is ccxt's REST snapshot, the venue's book at the
+        moment of the request, mid-way through a depth window; every later book is a
+        published window. Starting on the first diff makes the strategy's first decision
+        (a TWAP's first slice at on_start) see a published window, the book a backtest of
+        the same period with `depth_conflation_ms` opens on, not a snapshot no backtest
+        can know the time of (README "Parity"). A market that sends no diff for
+        FIRST_WINDOW_S changed nothing since the snapshot: its snapshot is that book."""
         n = len(self.resolved.instruments)
         deadline = time.monotonic() + FIRST_BOOK_TIMEOUT_S
+        window_by: float | None = None
         while True:
             seen = set(self.health.books_seen)
             if len(seen) >= n:
-                return
+                if window_by is None:
+                    window_by = time.monotonic() + FIRST_WINDOW_S
+                if len(self._windows_seen) >= n or time.monotonic() >= window_by:
+                    return
             for task in tasks:
                 if task.done() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]

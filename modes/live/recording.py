@@ -10,9 +10,14 @@ Files in the run directory (docs/live.md "Recording"):
   (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
   driver action such as the shutdown's cancel-all), and the stop line;
 - `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command`
-  (ts = local send time), the file the `recorded` latency model reads.
+  (ts = local send time), the file the `recorded` latency model reads;
+- `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
+  instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
+  `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
+  venue time and is left out), the file a backtest's `latency.feed_file` reads
+  (venues/sim/latency.py RecordedFeed), so it sees each window when the session did.
 
-All four are appended in memory and flushed (and fsynced) at most a second apart; the
+All five are appended in memory and flushed (and fsynced) at most a second apart; the
 audit log is flushed at the same time.
 """
 
@@ -26,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.types import EVENT_DTYPE, Instrument
+from engine.types import EVENT_DTYPE, EventKind, Instrument
 
 FLUSH_NS = 1_000_000_000
 
@@ -43,6 +48,9 @@ class SessionRecorder:
         self._latency = open(self.out / "latency.csv", "a", encoding="utf-8")
         if self._latency.tell() == 0:
             self._latency.write("ts_ns,entry_ns,response_ns,command\n")
+        self._feed = open(self.out / "feed_latency.csv", "a", encoding="utf-8")
+        if self._feed.tell() == 0:
+            self._feed.write("ts_ns,feed_ns,stream,instrument\n")
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -58,6 +66,23 @@ class SessionRecorder:
     def rows(self, rows: np.ndarray) -> None:
         self._pending_rows.append(rows)
         self._store_rows.append(rows)
+        self._feed_latency(rows)
+
+    def _feed_latency(self, rows: np.ndarray) -> None:
+        """feed_latency.csv lines of one batch (module doc): a book batch is one depth
+        message (one venue time), a trade batch one line per trade."""
+        kind = rows["kind"]
+        if (kind == EventKind.SNAPSHOT_BEGIN).any():
+            return  # ccxt's REST snapshot: stamped with our clock, no venue time
+        trade = kind == EventKind.TRADE
+        book = (kind == EventKind.BOOK_DELTA) | (kind == EventKind.CLEAR)
+        for stream, sel in (("book", book), ("trade", trade)):
+            if not sel.any():
+                continue
+            part = rows[sel]
+            keys = np.unique(part[["instrument", "exch_ts", "local_ts"]])
+            for inst, exch, local in keys.tolist():
+                self._feed.write(f"{exch},{local - exch},{stream},{self._ids[inst]}\n")
 
     def journal(self, record: dict[str, Any]) -> None:
         self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
@@ -83,7 +108,7 @@ class SessionRecorder:
             rows = np.concatenate(self._pending_rows)
             self._rows.write(rows.tobytes())
             self._pending_rows = []
-        for f in (self._rows, self._journal, self._latency):
+        for f in (self._rows, self._journal, self._latency, self._feed):
             f.flush()
             os.fsync(f.fileno())
         if self.audit is not None and not self.audit._file.closed:
@@ -99,7 +124,7 @@ class SessionRecorder:
 
     def close(self) -> None:
         self.flush()
-        for f in (self._rows, self._journal, self._latency):
+        for f in (self._rows, self._journal, self._latency, self._feed):
             f.close()
         if self._store is not None:
             self._store.close()

@@ -78,6 +78,7 @@ class Stepper:
         self.WakeKind = WakeKind
         self.last_local = clock.now()
         self.rows_pushed = 0
+        self._heartbeat = False  # pushed this step (one per step, at now + 1)
         self.steps = 0
         self._marks: deque[Any] = deque()  # MARK_PRICE rows not applied yet
         # paper mode with contracts: the simulated venue's contract side (marks, funding,
@@ -110,24 +111,37 @@ class Stepper:
         self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
 
     def step(self, now: int, reports: Iterable[Any] = ()) -> None:
-        """Run the session up to local time `now`: reports first, then the simulated venue's
-        wake-ups (rows, responses, timers) in time order, then equity sampling."""
-        session, core, clock, W = self.session, self.core, self.clock, self.WakeKind
+        """Run the session up to local time `now`: the simulated venue's wake-ups (rows,
+        responses, timers) and the venue's reports in time order (a report at its local
+        receipt time, after everything due before it), then equity sampling.
+
+        Why reports are not simply applied first: a step that runs late (a loaded
+        machine) would otherwise move the clock to a report's receipt time before a
+        timer that was due earlier, and the timer would decide later than in a backtest
+        of the same period (README "Parity")."""
+        session, clock = self.session, self.clock
         self.steps += 1
         now = max(int(now), clock.now())
         while self._marks and int(self._marks[0]["local_ts"]) <= now:
             row = self._marks.popleft()
             inst = list(session.instruments.values())[int(row["instrument"])]
             session.ledger.derivatives.set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
+        self._heartbeat = False
         for report in reports:
-            clock.advance_to(max(clock.now(), min(now, int(getattr(report, "local_ts", now)))))
+            at = max(clock.now(), min(now, int(getattr(report, "local_ts", now))))
+            self._advance(at, now)
+            clock.advance_to(max(clock.now(), at))
             self.on_wake("on_order")
             assert self.apply_report is not None
             self.apply_report(report)
-        heartbeat = False
+        self._advance(now, now)
+
+    def _advance(self, limit: int, now: int) -> None:
+        """Wake-ups up to local time `limit` (<= the step's `now`, which bounds heartbeats)."""
+        session, core, clock, W = self.session, self.core, self.clock, self.WakeKind
         while True:
             t_timer = session.next_timer_ts()
-            bound = now if t_timer is None else min(now, t_timer)
+            bound = limit if t_timer is None else min(limit, t_timer)
             bound = min(bound, max(self.next_sample, clock.now()))
             if self.contracts is not None:
                 bound = self.contracts.bound(bound)
@@ -135,12 +149,12 @@ class Stepper:
             wake = core.run_until(bound, session.wake_book, session.wake_trade, session.triggers)
             kind = wake.kind
             if kind == W.STARVED:
-                if heartbeat:  # the venue side waits for rows beyond now: the next step goes on
+                if self._heartbeat:  # the venue side waits for rows beyond now: the next step goes on
                     break
                 hb = heartbeat_rows(len(session.instruments), max(now, self.last_local), self.feed_ns)
                 core.push(hb)
                 self.last_local = int(hb["local_ts"][0])
-                heartbeat = True
+                self._heartbeat = True
                 continue
             if kind == W.END:
                 break
@@ -170,7 +184,7 @@ class Stepper:
                     self.next_sample = t + self.sample_ns
                 self.on_wake("on_timer")
                 session.fire_timers(t)
-                if bound >= now:
+                if bound >= limit:
                     break
 
     def _round_trip(self, rec: Any) -> None:

@@ -84,19 +84,27 @@ def test_every_status_has_a_rule():
 
 
 # -- issue 11: client ids unique across sessions and restarts on one account -----------------
-def test_session_prefixes_are_unique_per_account_and_survive_restarts(tmp_path):
+def test_session_prefixes_are_unique_per_account_even_in_one_millisecond(tmp_path):
     from engine.oms import CLIENT_ID_MAX, base36, session_id_prefix
 
     state = tmp_path / "state"
-    first = session_id_prefix(state, "binance:main")
-    second = session_id_prefix(state, "binance:main")  # a restart reads the counter again
-    other = session_id_prefix(state, "binance:hedge")
-    assert (first, second, other) == ("tp-1", "tp-2", "tp-1")
+    ms = 1_796_063_222_592  # 2026-11-30T18:27:02.592Z
+    first = session_id_prefix(state, ["binance:main"], ms)
+    second = session_id_prefix(state, ["binance:main"], ms)  # a second session, the same millisecond
+    other = session_id_prefix(state, ["binance:hedge"], ms)  # another account: its own stamps
+    # a restart after the wall clock stepped back a second still gets a new stamp
+    third = session_id_prefix(state, ["okx:main", "binance:main"], ms - 1000)
+    assert (first, second, other, third) == (f"tp{base36(ms)}", f"tp{base36(ms + 1)}", f"tp{base36(ms)}",
+                                            f"tp{base36(ms + 2)}")
+    # hand-computed: 1796063222592 = 22*36^7 + 33*36^6 + 3*36^5 + 21*36^4 + 24*36^3 + 4*36^2
+    assert first == "tpmx3lo400"
+    # every id starts with the root prefix reconciliation adopts by (modes/live/safety.py)
+    assert all(p.startswith("tp") for p in (first, second, other, third))
     oms = OrderManager(id_prefix=second)
-    ids = [_new(oms).client_id for _ in range(3)]
-    assert ids == ["tp-2-1", "tp-2-2", "tp-2-3"]
+    ids = [_new(oms).client_id for _ in range(2)]
+    assert ids == [f"{second}-1", f"{second}-2"]
     assert base36(10**12) == "cre66i9s" and base36(0) == "0"
-    longest = f"tp-{base36(2**63 - 1)}-{2**53}"
+    longest = f"tp{base36(2**63 - 1)}-{2**53}"
     assert len(longest) <= CLIENT_ID_MAX
 
 

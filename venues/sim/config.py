@@ -71,6 +71,13 @@ class SimVenueConfig:
     # it comes): the local book sees book rows only at the window ends (`depth_conflation_ms`,
     # core_nb "Depth conflation"); matching is unaffected
     depth_conflation_ns: int = 0
+    # a recorded, time-indexed feed latency (`latency.feed_file`, a session's
+    # feed_latency.csv) instead of the constant feed_ns: rows [ts_ns, feed_ns, stream]
+    # (venues/sim/latency.py RecordedFeed); None / empty for the constant model
+    feed_file: str | None = None
+    feed_samples: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
+    )
 
     @property
     def stp_code(self) -> int:
@@ -104,6 +111,8 @@ class SimVenueConfig:
             body["droughts"] = [list(d) for d in self.droughts]
         if self.depth_conflation_ns:  # absent when off, as fee_asset
             body["depth_conflation_ns"] = self.depth_conflation_ns
+        if self.feed_file is not None:  # absent for the constant feed latency, as fee_asset
+            body["feed"] = hashlib.sha256(np.ascontiguousarray(self.feed_samples).tobytes()).hexdigest()
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -145,6 +154,18 @@ class SimVenueConfig:
             raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
         if model == "recorded":  # the file gives both directions at every time: no constant part
             entry = response = 0
+        feed_file = lat.get("feed_file")
+        feed_samples = np.zeros((0, 3), dtype=np.int64)
+        if feed_file is not None:
+            from venues.sim.latency import load_recorded_feed
+
+            if not isinstance(feed_file, str) or not feed_file:
+                raise ConfigError(f"{where} latency.feed_file = {feed_file!r}: expected a path (a session's "
+                                  "feed_latency.csv)")
+            if lat.get("feed_ns", 0):
+                raise ConfigError(f"{where} latency.feed_file and latency.feed_ns: give one (the file is the "
+                                  "recorded feed latency, feed_ns a constant one)")
+            feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
         return cls(
             venue=venue,
             queue_model=str(queue_model),
@@ -168,6 +189,8 @@ class SimVenueConfig:
             profile=None if table.get("profile") is None else str(table["profile"]),
             fee_asset=parse_fee_asset(table.get("fee_asset", "quote"), f"{where} fee_asset"),
             depth_conflation_ns=_conflation_ns(table.get("depth_conflation_ms", 0), where),
+            feed_file=feed_file,
+            feed_samples=feed_samples,
         )
 
 
@@ -226,8 +249,10 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
 
 def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.ndarray:
     """A time-indexed latency file (what a paper/testnet/live session writes as
-    latency.csv): lines `ts_ns,entry_ns,response_ns[,command]` in time order, an optional
-    header line. Returns an (n, 3) int64 array [ts_ns, entry_ns, response_ns]."""
+    latency.csv): lines `ts_ns,entry_ns,response_ns[,command]`, an optional header line.
+    Returns an (n, 3) int64 array [ts_ns, entry_ns, response_ns] sorted by ts (stable): a
+    session writes each round trip when its reply comes, so requests in flight together
+    can end up out of send-time order in its file."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
@@ -243,12 +268,11 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
             raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,entry_ns,response_ns") from None
         if entry < 0 or response < 0:
             raise ConfigError(f"{where} {file}:{lineno}: negative latency")
-        if rows and ts < rows[-1][0]:
-            raise ConfigError(f"{where} {file}:{lineno}: ts_ns {ts} goes backwards (the file must be in time order)")
         rows.append((ts, entry, response))
     if not rows:
         raise ConfigError(f"{where} {file}: no latency records")
-    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    return table[np.argsort(table[:, 0], kind="stable")]
 
 
 def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:

@@ -25,7 +25,7 @@ from venues.sim.config import SimVenueConfig
 from venues.sim.core_nb import exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
-from venues.sim.latency import LatencyModel
+from venues.sim.latency import FEED_FROM_ROW, LatencyModel
 from venues.sim.validate_nb import (
     V_BACKWARDS,
     V_INSTRUMENT,
@@ -155,7 +155,8 @@ class SimCore:
                 # depth conflation: the local book lags the exchange's, so a dormant exchange
                 # side could not be rebuilt from it (dormant_nb.py): this venue never sleeps
                 self._V[v, C.VF_CONFL] = cfg.depth_conflation_ns
-                self._V[v, C.VF_CONFL_OFF] = cfg.feed_ns
+                # a recorded feed latency stamps each book row's publication (latency.RecordedFeed)
+                self._V[v, C.VF_CONFL_OFF] = FEED_FROM_ROW if cfg.feed_file else cfg.feed_ns
                 self._V[v, C.VF_NOLAZY] = 1
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))

@@ -401,7 +401,11 @@ def pend_put_nb(pq, V, v, row):
         return np.int64(-1)
     d = pq[v * cap + tail % cap]
     d.exch_ts = row.exch_ts
-    d.local_ts = publish_ts_nb(row.local_ts, V[v, VF_CONFL], V[v, VF_CONFL_OFF])
+    off = V[v, VF_CONFL_OFF]
+    if off >= 0:
+        d.local_ts = publish_ts_nb(row.local_ts, V[v, VF_CONFL], off)
+    else:  # a recorded feed latency (venues/sim/latency.py RecordedFeed): the row carries it
+        d.local_ts = max(np.int64(row.order_id), row.local_ts)
     d.instrument = row.instrument
     d.kind = row.kind
     d.side = row.side

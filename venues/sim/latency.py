@@ -106,3 +106,191 @@ def recorded_response_segments(table: np.ndarray) -> list[tuple[int, int, int]]:
             out.append((times[k], times[k + 1], (resp[k] + resp[k + 1]) // 2))
     out.append((times[-1], int(i64.max), resp[-1]))
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Recorded feed latency (`[venues.X.latency] feed_file`): a separate piece from the order
+# latency models above (issue 11, parity (b)). It touches the kernel in one place only:
+# a conflating venue whose V[v, VF_CONFL_OFF] is FEED_FROM_ROW publishes each held book
+# row at the time the row carries in `order_id` (core_nb.pend_put_nb), computed here.
+# --------------------------------------------------------------------------------------
+FEED_BOOK, FEED_TRADE = 0, 1
+FEED_STREAMS = {"book": FEED_BOOK, "trade": FEED_TRADE}
+#: V[v, VF_CONFL_OFF] of a conflating venue with a recorded feed latency (a constant feed
+#: latency is >= 0): the publication time of a held book row is in the row (see above)
+FEED_FROM_ROW = -1
+
+
+def load_recorded_feed(path: str, venue: str, where: str = "latency.feed_file") -> np.ndarray:
+    """The feed latencies a paper/testnet/live session measured (its `feed_latency.csv`,
+    modes/live/recording.py): lines `ts_ns,feed_ns,stream,instrument` (ts = the venue's
+    time of a message, feed = local receipt - ts, stream `book` or `trade`), an optional
+    header. Only the lines of `venue`'s instruments (`venue:SYMBOL`) are kept. Returns an
+    (n, 3) int64 array [ts_ns, feed_ns, stream code] sorted by time (stable).
+
+    Raises ConfigError naming the file and line on a malformed line, or when the file has
+    no line for the venue."""
+    from pathlib import Path
+
+    from engine.errors import ConfigError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where} = {str(path)!r}: file not found")
+    rows: list[tuple[int, int, int]] = []
+    with open(file, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line or (lineno == 1 and line.startswith("ts_ns")):
+                continue
+            parts = [p.strip() for p in line.split(",")]
+            try:
+                ts, feed = int(parts[0]), int(parts[1])
+                stream = FEED_STREAMS[parts[2]]
+                inst = parts[3]
+            except (ValueError, IndexError, KeyError):
+                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
+                                  "ts_ns,feed_ns,book|trade,VENUE:SYMBOL") from None
+            if inst.split(":", 1)[0] == venue:
+                rows.append((ts, feed, stream))
+    if not rows:
+        raise ConfigError(f"{where} {file}: no feed latency record of venue {venue!r}")
+    table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    return table[np.argsort(table[:, 0], kind="stable")]
+
+
+class RecordedFeed:
+    """Arrival times of one venue's rows from a recorded feed latency table.
+
+    `latency(ts, stream)`: interpolated linearly in time between the two records around ts
+    (hftbacktest's IntpOrderLatency rule, as the `recorded` order latency above), the
+    nearest record's value outside them; exactly the recorded value at a record's time.
+    Each stream (book, trade) uses its own records when it has any, else the other's.
+    Negative latencies (a venue clock ahead of ours) count as 0.
+
+    `shift(rows, state)` sets the local time of each row of this venue to its venue time
+    (the data's local_ts: the clock the backtest shifts by `feed_ns`) plus the latency,
+    never earlier than the row before it (per instrument, carried across chunks in
+    `state`), so the feed keeps the data's order. With depth conflation every book row
+    also gets the time its window reaches the strategy: window end W (ceil to the
+    interval, as core_nb.publish_ts_nb cuts), `window_arrival(W)`, non-decreasing,
+    in `order_id` (unused by L2 rows; read by core_nb.pend_put_nb; `window_arrival`
+    says why that is not interpolated); the local time of
+    every row is then capped at its window's publication (a trade is seen no later than
+    the depth diff of its window, which the one feed order needs).
+    """
+
+    def __init__(self, table: np.ndarray, conflation_ns: int = 0) -> None:
+        self.conflation_ns = int(conflation_ns)
+        self._tables = {}
+        for code in FEED_STREAMS.values():
+            mine = table[table[:, 2] == code]
+            self._tables[code] = mine if len(mine) else table
+        self.min_latency = max(int(table[:, 1].min()), 0)
+
+    def latency(self, ts: np.ndarray, stream: int) -> np.ndarray:
+        """Feed latency (ns, >= 0) at venue times `ts` (int64 array)."""
+        tab = self._tables[stream]
+        times = tab[:, 0]
+        lat = tab[:, 1]
+        ts = np.asarray(ts, dtype=np.int64)
+        k = np.searchsorted(times, ts, side="right")  # records at or before ts: k of them
+        lo = np.clip(k - 1, 0, len(times) - 1)
+        hi = np.clip(k, 0, len(times) - 1)
+        t0, t1 = times[lo], times[hi]
+        e0, e1 = lat[lo], lat[hi]
+        span = t1 - t0
+        inner = (k > 0) & (k < len(times)) & (span > 0)
+        out = np.where(k == 0, lat[0], e0)
+        frac = np.where(inner, (ts - t0), 0)
+        # exact integer interpolation (rounded down), as recorded_entry
+        out = np.where(inner, e0 + ((e1 - e0) * frac) // np.where(span > 0, span, 1), out)
+        return np.maximum(out, 0)
+
+    def window_arrival(self, window: np.ndarray) -> np.ndarray:
+        """When the depth diff of the window ending at `window` (venue ns) reached the
+        session: the arrival of the first recorded depth message stamped at or after the
+        window's end. Not an interpolation: a session that took several windows in one
+        read (ccxt merges the messages it has before our await resumes, stamped with the
+        last) recorded only the last, and the earlier windows reached the strategy with
+        it. After the last record: the window end plus the last record's latency."""
+        tab = self._tables[FEED_BOOK]
+        times, lat = tab[:, 0], np.maximum(tab[:, 1], 0)
+        window = np.asarray(window, dtype=np.int64)
+        k = np.searchsorted(times, window, side="left")
+        inside = k < len(times)
+        kk = np.minimum(k, len(times) - 1)
+        return np.where(inside, times[kk] + lat[kk], window + lat[-1])
+
+    def shift(self, rows: np.ndarray, state: dict[int, list[int]]) -> None:
+        """Rewrite `rows` (this venue's rows of one chunk, in feed order) in place."""
+        from engine.types import EventKind
+
+        t = rows["local_ts"].astype(np.int64)
+        trade = rows["kind"] == EventKind.TRADE
+        lat = np.where(trade, self.latency(t, FEED_TRADE), self.latency(t, FEED_BOOK))
+        arrival = t + lat
+        publish = None
+        if self.conflation_ns:
+            g = self.conflation_ns
+            publish = self.window_arrival(-(-t // g) * g)
+        insts = rows["instrument"]
+        for i in np.unique(insts):
+            sel = np.flatnonzero(insts == i)
+            last = state.setdefault(int(i), [np.iinfo(np.int64).min, np.iinfo(np.int64).min])
+            arr = np.maximum.accumulate(np.maximum(arrival[sel], last[0]))
+            last[0] = int(arr[-1])
+            if publish is None:
+                rows["local_ts"][sel] = arr
+                continue
+            pub = np.maximum.accumulate(np.maximum(publish[sel], last[1]))
+            last[1] = int(pub[-1])
+            # the feed keeps the data's order (the exchange side reads it in that order),
+            # so one non-decreasing local time for every row; a book row must enter the
+            # venue's ring by its publication: min of the two (both non-decreasing). A
+            # trade then reaches the strategy no later than the window it fell in.
+            rows["local_ts"][sel] = np.minimum(arr, pub)
+            book = ~trade[sel]
+            rows["order_id"][sel[book]] = pub[book].astype(np.uint64)
+
+    def first_window_seen(self, start: int) -> int:
+        """With depth conflation: the end of the last window that reached the strategy by
+        local time `start` (what a client connected before the start holds), i.e. the
+        latest grid time W with W + latency(W) <= start; W <= start."""
+        g = self.conflation_ns
+        w = start // g * g
+        while w > start - 3_600_000_000_000 and int(self.window_arrival(np.array([w]))[0]) > start:
+            w -= g
+        return w
+
+
+def recorded_feed_shift(instruments: list, venue_configs: dict) -> tuple[np.ndarray, object]:
+    """The feed latency of a run: (feed_ns per instrument, shift) for engine.feed.
+    apply_feed_latency. Instruments of a venue with a recorded feed latency get feed_ns 0
+    and are moved by `shift` (RecordedFeed.shift, state kept across chunks); shift is None
+    when no venue records its feed."""
+    feed_ns = np.array([0 if venue_configs[i.venue].feed_file else int(venue_configs[i.venue].feed_ns)
+                        for i in instruments], dtype=np.int64)
+    models = {}
+    for k, inst in enumerate(instruments):
+        cfg = venue_configs[inst.venue]
+        if cfg.feed_file:
+            models.setdefault(inst.venue, (RecordedFeed(cfg.feed_samples, cfg.depth_conflation_ns), []))[1].append(k)
+    if not models:
+        return feed_ns, None
+    state: dict[int, list[int]] = {}
+    owner = np.full(len(instruments), -1, dtype=np.int64)
+    feeds = list(models.values())
+    for n, (_, members) in enumerate(feeds):
+        owner[members] = n
+
+    def shift(chunk: np.ndarray) -> None:
+        which = owner[chunk["instrument"].astype(np.intp)]
+        for n, (model, _) in enumerate(feeds):
+            sel = np.flatnonzero(which == n)
+            if len(sel):
+                part = chunk[sel]
+                model.shift(part, state)
+                chunk[sel] = part
+
+    return feed_ns, shift

@@ -39,3 +39,10 @@ def two_emus(tmp_path_factory):
                        ids=("okx:BTC/USDT",)) as b:
         yield {"binance": a, "okx": b}
 
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory, monkeypatch):
+    """Live sessions keep their durable session stamps (engine.oms.next_session_stamp) in
+    one state directory for the whole test run, not the user's ~/.local/state."""
+    monkeypatch.setenv("TICKPARITY_STATE_DIR", str(tmp_path_factory.getbasetemp() / "tickparity-state"))

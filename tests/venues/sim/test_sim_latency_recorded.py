@@ -55,8 +55,12 @@ def test_a_backtest_venue_answers_with_the_recorded_latency(latency_csv):
 
 def test_a_bad_recorded_file_names_the_line(tmp_path):
     path = tmp_path / "latency.csv"
-    path.write_text("ts_ns,entry_ns,response_ns\n2000,1,1\n1000,1,1\n")
-    with pytest.raises(ConfigError, match=r"latency.csv:3: ts_ns 1000 goes backwards"):
+    # a session writes a round trip when its reply comes: sent at 2000, answered after the
+    # one sent at 1000; the file is read back in send-time order
+    path.write_text("ts_ns,entry_ns,response_ns\n2000,1,1\n1000,2,2\n")
+    assert load_recorded_latency(path).tolist() == [[1000, 2, 2], [2000, 1, 1]]
+    path.write_text("ts_ns,entry_ns,response_ns\n2000,1,x\n")
+    with pytest.raises(ConfigError, match=r"latency.csv:2: '2000,1,x': expected ts_ns,entry_ns,response_ns"):
         load_recorded_latency(path)
     with pytest.raises(ConfigError, match="needs latency.file"):
         SimVenueConfig.from_table("sim", {"latency": {"model": "recorded"}})

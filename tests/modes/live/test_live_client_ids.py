@@ -1,0 +1,26 @@
+"""Client ids of live sessions (issue 11): two testnet sessions on one account that start in
+the same millisecond get distinct client-id prefixes from the durable session stamps, and
+every prefix starts with the root prefix reconciliation adopts orders by."""
+
+from __future__ import annotations
+
+from live_helpers import session_config
+
+from engine.oms import base36
+from modes.live.driver import LiveDriver
+from modes.live.safety import ROOT_PREFIX
+
+
+def test_two_sessions_in_one_millisecond_get_distinct_prefixes(live_emu, alice_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKPARITY_STATE_DIR", str(tmp_path / "state"))
+    config = session_config(live_emu)
+    first = LiveDriver(config, "testnet", tmp_path / "a", health=False)
+    second = LiveDriver(config, "testnet", tmp_path / "b", health=False)
+    start = 1_796_063_222_592_123_456  # the same start (ns) for both
+    a, b = first._id_prefix(start), second._id_prefix(start)
+    assert a == f"tp{base36(1_796_063_222_592)}" and b == f"tp{base36(1_796_063_222_593)}"
+    assert a.startswith(ROOT_PREFIX) and b.startswith(ROOT_PREFIX)
+    assert (tmp_path / "state" / "sessions.json").is_file()
+    # a paper session trades with no venue account: its stamp is its start
+    paper = LiveDriver(config, "paper", tmp_path / "c", health=False)
+    assert paper._id_prefix(start) == a

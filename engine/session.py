@@ -497,7 +497,8 @@ class TradingSession(VenueMerge):
 
     def _deliver(self, update: OrderUpdate) -> None:
         """An order update goes to the component that owns its parent, then to the strategy."""
-        self._call("on_order", self.host.on_order, update)
+        if self.host.components:  # none running (most strategies): nothing to dispatch
+            self._call("on_order", self.host.on_order, update)
         self._call("on_order", self.strategy.on_order, update)
 
     # -- marks and notes -----------------------------------------------------------------

@@ -755,12 +755,15 @@ class SimCore:
             exch_catch_up_nb(*self._args()[:26], v, t)
 
     def _bbo_of(self, inst: int, local: int) -> tuple[int, int, int, int]:
+        # ndarray.item: a Python int straight away (indexing makes a numpy scalar first);
+        # this runs for every order entry, mid and best price the strategy reads
         bb = 4 * inst + 2 * local
         ba = bb + 1
-        nb = int(self._cnt[bb])
-        na = int(self._cnt[ba])
-        bid = (int(self._kx[bb, nb - 1]), int(self._qt[bb, nb - 1])) if nb else (0, 0)
-        ask = (-int(self._kx[ba, na - 1]), int(self._qt[ba, na - 1])) if na else (0, 0)
+        cnt, kx, qt = self._cnt, self._kx, self._qt
+        nb = cnt.item(bb)
+        na = cnt.item(ba)
+        bid = (kx.item(bb, nb - 1), qt.item(bb, nb - 1)) if nb else (0, 0)
+        ask = (-kx.item(ba, na - 1), qt.item(ba, na - 1)) if na else (0, 0)
         return bid[0], bid[1], ask[0], ask[1]
 
     def local_levels(self, instrument: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ from engine.errors import (
     user_location,
 )
 from engine.execution.host import Component, ComponentHost
+from engine.frozen import frozen_builder
 from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
@@ -50,26 +51,6 @@ _TIFS = {t.name: t for t in TimeInForce}
 _TIF_NAMES = {t: t.name for t in TimeInForce}
 _TYPE_NAMES = {code: name for name, code in _TYPES.items()}
 _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
-
-
-def frozen_builder(cls: type) -> Callable[..., Any]:
-    """A constructor for a frozen, slotted dataclass without `__post_init__` that takes
-    every field by keyword and sets its slots directly: the same object as `cls(...)`
-    (tests/engine/test_engine_session.py pins it), ~2.5x cheaper. Why: a frozen
-    dataclass's `__init__` calls `object.__setattr__` per field, and the session builds
-    one `OrderUpdate` (18 fields) per venue report; see bench/PROFILE.md."""
-    import dataclasses
-
-    if (not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__")
-            or "__slots__" not in cls.__dict__):
-        return cls
-    names = [f.name for f in dataclasses.fields(cls)]
-    setters = {f"_set_{name}": cls.__dict__[name].__set__ for name in names}
-    source = (f"def build(*, {', '.join(names)}):\n    obj = _new(_cls)\n"
-              + "".join(f"    _set_{name}(obj, {name})\n" for name in names) + "    return obj\n")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
-    exec(source, namespace)  # noqa: S102 - generated from the dataclass's own field names
-    return namespace["build"]
 
 
 _new_update = frozen_builder(OrderUpdate)

@@ -40,6 +40,7 @@ from typing import Any
 
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
+from engine.frozen import frozen_builder
 from engine.oms import LEGAL_TRANSITIONS, Order
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
 from engine.types.instrument import decimal_str
@@ -71,6 +72,9 @@ _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SU
      "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
      "order_price"))
 _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
+# the simulated rows' typed records, built without the frozen dataclass's __init__ (engine/frozen.py)
+_new_state = frozen_builder(VenueOrderState)
+_new_fill = frozen_builder(VenueFill)
 
 
 class VenueMerge:
@@ -99,9 +103,10 @@ class VenueMerge:
             update = self._merge_fill(order, self._sim_fill(order, values, now, "sim"), now, values[_LEAVES])
         elif kind in _ROW_STATUS:
             filled = values[_FILLED]
-            state = VenueOrderState(order.client_id, str(order_no), _ROW_STATUS[kind], values[_ORDER_PRICE],
-                                    filled + values[_LEAVES], filled, exch_ts, now, venue_reason(values[_REASON]),
-                                    "sim")
+            state = _new_state(client_id=order.client_id, venue_order_id=str(order_no), status=_ROW_STATUS[kind],
+                               price=values[_ORDER_PRICE], qty=filled + values[_LEAVES], filled=filled,
+                               exch_ts=exch_ts, local_ts=now, reason=venue_reason(values[_REASON]), source="sim",
+                               found=True)
             update = self._merge_state(order, state, now)
         elif kind == _STATE:
             self._sim_query_answer(order, rec, now)
@@ -137,8 +142,9 @@ class VenueMerge:
         venue = self.venues[inst.venue]
         fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
                               bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
-        return VenueFill(order.client_id, str(order.order_no), f"{order.order_no}.{values[_FILLED]}", price,
-                         lots, fee, asset, liq, values[_EXCH_TS], now, source)
+        return _new_fill(client_id=order.client_id, venue_order_id=str(order.order_no),
+                         trade_id=f"{order.order_no}.{values[_FILLED]}", price=price, qty=lots, fee=fee,
+                         fee_asset=asset, liquidity=liq, exch_ts=values[_EXCH_TS], local_ts=now, source=source)
 
     def _sim_query_answer(self, order: Order, rec: Any, now: int) -> None:
         """The simulated venue's answer to a lookup (a STATE row, produced at the query's

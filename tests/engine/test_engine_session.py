@@ -375,37 +375,3 @@ def test_the_python_api_refuses_a_class_that_is_not_a_strategy(tmp_path):
     with pytest.raises(StrategyError, match="is not a Strategy"):
         _session(tmp_path, strategy=Duck())
 
-
-# -- the session's OrderUpdate builder (engine.session.frozen_builder) ------------------------
-import dataclasses  # noqa: E402
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from engine.session import frozen_builder  # noqa: E402
-from engine.views import Event, OrderUpdate, Status  # noqa: E402
-
-_amounts = st.decimals(allow_nan=False, allow_infinity=False, places=6)
-_optional = st.none() | _amounts
-
-
-@given(st.fixed_dictionaries({
-    "client_id": st.text(max_size=8), "instrument": st.text(max_size=8), "side": st.sampled_from(["buy", "sell"]),
-    "status": st.sampled_from(list(Status)), "event": st.sampled_from(list(Event)), "filled_qty": _amounts,
-    "leaves_qty": _amounts, "last_fill_price": _optional, "last_fill_qty": _amounts, "fee": _amounts,
-    "liquidity": st.none() | st.sampled_from(["maker", "taker"]), "reason": st.none() | st.text(max_size=6),
-    "ts": st.integers(0, 2**63), "price": _optional, "qty": _amounts, "parent_id": st.none() | st.text(max_size=6),
-    "fee_charged": _optional, "fee_asset": st.none() | st.sampled_from(["USDT", "BTC"])}))
-def test_order_update_builder_makes_the_dataclass_own_object(fields):
-    built = frozen_builder(OrderUpdate)(**fields)
-    assert type(built) is OrderUpdate and built == OrderUpdate(**fields)
-    assert dataclasses.astuple(built) == dataclasses.astuple(OrderUpdate(**fields))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.qty = fields["qty"]  # still frozen for the strategy
-
-
-def test_order_update_builder_needs_every_field():
-    fields = {f.name: None for f in dataclasses.fields(OrderUpdate)}
-    del fields["fee_asset"]
-    with pytest.raises(TypeError, match="fee_asset"):
-        frozen_builder(OrderUpdate)(**fields)

@@ -374,4 +374,3 @@ def test_the_python_api_refuses_a_class_that_is_not_a_strategy(tmp_path):
 
     with pytest.raises(StrategyError, match="is not a Strategy"):
         _session(tmp_path, strategy=Duck())
-

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,58 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 def _canonical(record: dict[str, Any]) -> str:
     return _ENCODER.encode(record)
+
+
+# per tuple of field names (in the caller's order): a %-template of the record's canonical
+# text with its keys already sorted and quoted, and the order its values go in
+_TEMPLATES: dict[tuple[str, ...], tuple[str, tuple[int, ...]]] = {}
+
+
+def _template(names: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
+    """The canonical text of a record with fields `names`, values left as %s: what
+    `_canonical` writes (keys sorted, ',' and ':' separators), computed once per shape.
+    The order indexes the values (seq, ts, type, *fields, prev); a field named like a
+    fixed key overrides it as in the dict `AuditLog.write` used to build (the submit
+    decision's `type` is the order type), except `prev`, which comes last."""
+    slot: dict[str, int] = {}
+    for i, key in enumerate(("seq", "ts", "type", *names, "prev")):
+        slot[key] = i  # a later key of the same name wins, as in a dict display
+    ordered = sorted(slot.items())
+    text = ",".join(_json_str(key).replace("%", "%%") + ":%s" for key, _ in ordered)
+    return "{" + text + "}", tuple(i for _, i in ordered)
+
+
+def _value(value: Any) -> str:
+    """One value as `_ENCODER` writes it inside a record (the common types inline)."""
+    kind = type(value)
+    if kind is str:
+        return _json_str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _ENCODER.encode(value)  # Decimal (default=str), dicts, lists, floats, enums
+
+
+def canonical_record(seq: int, ts: Any, type_: Any, fields: dict[str, Any], prev: str) -> str:
+    """`_canonical({"seq": seq, "ts": ts, "type": type_, **fields, "prev": prev})`, without
+    building the dict or running json's generic encoder: a record's text from a template
+    per shape (its field names), the values encoded by type. The audit log writes ~1.3
+    records per order event, and json's encoder was its largest cost (bench/PROFILE.md);
+    tests/engine/test_engine_audit.py pins this to `_canonical` for any record."""
+    names = tuple(fields)
+    found = _TEMPLATES.get(names)
+    if found is None:
+        found = _template(names)
+        if len(_TEMPLATES) < 4096:  # shapes come from code; a caller inventing names is not cached
+            _TEMPLATES[names] = found
+    template, order = found
+    values = (seq, ts, type_, *fields.values(), prev)
+    return template % tuple([_value(values[i]) for i in order])
 
 
 def _link(prev: str, body: str) -> str:
@@ -75,9 +128,9 @@ class AuditLog:
     def write(self, ts: int, type_: str, **fields: Any) -> None:
         if self.sealed is not None:
             raise InternalError(f"{self.path}: a {type_!r} record after the closing record")
-        record = {"seq": self._seq, "ts": ts, "type": type_, **fields, "prev": self._prev}
-        body = _canonical(record)
-        digest = _link(self._prev, body)
+        prev = self._prev
+        body = canonical_record(self._seq, ts, type_, fields, prev)
+        digest = hashlib.sha256((prev + body).encode()).hexdigest()  # _link, inline: the hot path
         # encode once: the hash goes last; the verifier re-canonicalises without it
         self._file.write(f'{body[:-1]},"hash":"{digest}"}}\n')
         self._prev = digest

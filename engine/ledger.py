@@ -116,6 +116,7 @@ class Ledger:
         # fees charged in an asset that is neither the base nor the quote of the fill (BNB)
         # and had no mark to value them: booked in their asset, counted 0 in `fees()`
         self.unpriced_fees: dict[tuple[str, str], Decimal] = {}
+        self._layout: tuple | None = None  # `_equity_layout`'s cache
 
     # -- booking -------------------------------------------------------------------------
     def apply_fill(self, instrument: Instrument, side: int, price_ticks: int, qty_lots: int,
@@ -257,16 +258,16 @@ class Ledger:
         """
         qm = quote_marks or {}
         mark_of: dict[tuple[str, str], Decimal] = {}
-        quotes: set[tuple[str, str]] = set()
         for inst in self.instruments.values():
-            quotes.add((inst.venue, inst.quote))
             mark = marks.get(inst.id)
             if mark is not None and (inst.venue, inst.base) not in mark_of:
                 fx = qm.get(inst.quote)
                 mark_of[(inst.venue, inst.base)] = mark if fx is None else _EXACT.multiply(mark, fx)
+        keys, quotes = self._equity_layout()
         total = Decimal(0)
-        for key in sorted(self.balances):
-            amount = self.balances[key]
+        balances = self.balances
+        for key in keys:
+            amount = balances[key]
             if key in quotes:
                 fx = qm.get(key[1])
                 total = _EXACT.add(total, amount if fx is None else _EXACT.multiply(amount, fx))
@@ -279,6 +280,18 @@ class Ledger:
                 upnl = pos.unrealized(mark)
                 total = _EXACT.add(total, _EXACT.multiply(upnl, mark) if inst.inverse else upnl)
         return total
+
+
+    def _equity_layout(self) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
+        """(balance keys sorted, (venue, quote asset) of every instrument) for `equity`,
+        which runs after every fill: recomputed only when an asset or instrument was added
+        (balances and instruments only ever gain keys)."""
+        shape = (len(self.balances), len(self.instruments))
+        cached = self._layout
+        if cached is None or cached[0] != shape:
+            quotes = {(inst.venue, inst.quote) for inst in self.instruments.values()}
+            cached = self._layout = (shape, sorted(self.balances), quotes)
+        return cached[1], cached[2]
 
 
 class QuoteMarks:

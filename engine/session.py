@@ -33,6 +33,7 @@ from engine.errors import (
     user_location,
 )
 from engine.execution.host import Component, ComponentHost
+from engine.frozen import frozen_builder
 from engine.ledger import Ledger
 from engine.oms import Order, OrderManager, ParentOrder
 from engine.risk import RiskEngine
@@ -50,6 +51,9 @@ _TIFS = {t.name: t for t in TimeInForce}
 _TIF_NAMES = {t: t.name for t in TimeInForce}
 _TYPE_NAMES = {code: name for name, code in _TYPES.items()}
 _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
+
+
+_new_update = frozen_builder(OrderUpdate)
 
 
 class Recorder:
@@ -480,7 +484,7 @@ class TradingSession(VenueMerge):
                 liquidity: str | None = None, reason: str | None = None,
                 fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         inst = order.instrument
-        return OrderUpdate(
+        return _new_update(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
             status=Status.of(order.status), event=event, filled_qty=inst.lots_to_qty(order.filled),
             leaves_qty=inst.lots_to_qty(order.leaves), last_fill_price=fill_price,
@@ -497,7 +501,8 @@ class TradingSession(VenueMerge):
 
     def _deliver(self, update: OrderUpdate) -> None:
         """An order update goes to the component that owns its parent, then to the strategy."""
-        self._call("on_order", self.host.on_order, update)
+        if self.host.components:  # none running (most strategies): nothing to dispatch
+            self._call("on_order", self.host.on_order, update)
         self._call("on_order", self.strategy.on_order, update)
 
     # -- marks and notes -----------------------------------------------------------------

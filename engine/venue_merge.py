@@ -40,10 +40,11 @@ from typing import Any
 
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
+from engine.frozen import frozen_builder
 from engine.oms import LEGAL_TRANSITIONS, Order
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
 from engine.types.instrument import decimal_str
-from engine.types.orders import TERMINAL_STATUSES, ReasonCode, venue_reason
+from engine.types.orders import ORDER_EVENT_DTYPE, TERMINAL_STATUSES, ReasonCode, venue_reason
 from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
 from engine.views import Event, OrderUpdate
 
@@ -65,6 +66,15 @@ _END_STATUS = {int(OrderEventKind.CANCELLED): OrderStatus.CANCELLED,
 _NOT_RECEIVED = ReasonCode.NOT_RECEIVED.value
 _USER_CANCEL = ReasonCode.USER_CANCEL.value
 _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SUBMIT.value
+# positions in a row's `item()` tuple (ORDER_EVENT_DTYPE's field order)
+(_EXCH_TS, _NO, _INSTRUMENT, _KIND, _LIQ_CODE, _REASON, _PRICE, _QTY, _FILLED, _LEAVES,
+ _ORDER_PRICE) = (ORDER_EVENT_DTYPE.names.index(name) for name in (
+     "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
+     "order_price"))
+_LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
+# the simulated rows' typed records, built without the frozen dataclass's __init__ (engine/frozen.py)
+_new_state = frozen_builder(VenueOrderState)
+_new_fill = frozen_builder(VenueFill)
 
 
 class VenueMerge:
@@ -75,31 +85,34 @@ class VenueMerge:
     def on_order_event(self, rec: Any) -> None:
         """Apply one simulated-venue row (fields of ORDER_EVENT_DTYPE): converted to the
         typed records of every other venue and merged like them."""
-        if int(rec["order_no"]) == _BALANCES_MARKER:  # the answer to request_balances
-            venue = self.venues[self._by_index(int(rec["instrument"])).venue]
+        values = rec.item()  # the row's fields as ints, converted once (not one numpy read each)
+        order_no = values[_NO]
+        if order_no == _BALANCES_MARKER:  # the answer to request_balances
+            venue = self.venues[self._by_index(values[_INSTRUMENT]).venue]
             self.on_balances(venue.name, venue.balances())
             return
-        order = self.oms.by_no.get(int(rec["order_no"]))
+        order = self.oms.by_no.get(order_no)
         if order is None:  # the venue answers only orders the OMS sent
-            raise InternalError(f"venue reported unknown order number {int(rec['order_no'])}")
+            raise InternalError(f"venue reported unknown order number {order_no}")
         now = self.clock.now()
         self._trigger_ts = now
-        kind = int(rec["kind"])
-        exch_ts = int(rec["exch_ts"])
-        inst = order.instrument
+        kind = values[_KIND]
+        exch_ts = values[_EXCH_TS]
         update = None
         if kind == _FILL:
-            update = self._merge_fill(order, self._sim_fill(order, rec, now, "sim"), now, int(rec["leaves"]))
+            update = self._merge_fill(order, self._sim_fill(order, values, now, "sim"), now, values[_LEAVES])
         elif kind in _ROW_STATUS:
-            filled = int(rec["filled"])
-            state = VenueOrderState(order.client_id, str(order.order_no), _ROW_STATUS[kind],
-                                    int(rec["order_price"]), filled + int(rec["leaves"]), filled, exch_ts, now,
-                                    venue_reason(int(rec["reason"])), "sim")
+            filled = values[_FILLED]
+            state = _new_state(client_id=order.client_id, venue_order_id=str(order_no), status=_ROW_STATUS[kind],
+                               price=values[_ORDER_PRICE], qty=filled + values[_LEAVES], filled=filled,
+                               exch_ts=exch_ts, local_ts=now, reason=venue_reason(values[_REASON]), source="sim",
+                               found=True)
             update = self._merge_state(order, state, now)
         elif kind == _STATE:
             self._sim_query_answer(order, rec, now)
         else:
-            reason = venue_reason(int(rec["reason"]))
+            code = values[_REASON]
+            reason = venue_reason(code)
             if kind == _REJECTED:
                 command, outcome = Command.SUBMIT, Outcome.REJECTED
             elif kind == _AMENDED:
@@ -110,25 +123,28 @@ class VenueMerge:
                 outcome = Outcome.REJECTED
             else:
                 raise InternalError(f"venue reported unknown event kind {kind} for {order.client_id}")
-            evidence = {"venue": inst.venue, "code": int(rec["reason"]), "exch_ts": exch_ts} if reason else {}
-            result = CommandResult(order.client_id, command, outcome, now, str(order.order_no), reason, evidence)
-            amended = (int(rec["order_price"]), int(rec["filled"]) + int(rec["leaves"])) if kind == _AMENDED else None
+            evidence = {"venue": order.instrument.venue, "code": code, "exch_ts": exch_ts} if reason else {}
+            result = CommandResult(order.client_id, command, outcome, now, str(order_no), reason, evidence)
+            amended = (values[_ORDER_PRICE], values[_FILLED] + values[_LEAVES]) if kind == _AMENDED else None
             update = self._merge_command(order, result, now, exch_ts, amended)
         if update is not None:
             self._venue_update(order, update, now)
         self._flush()
 
-    def _sim_fill(self, order: Order, rec: Any, now: int, source: str) -> VenueFill:
-        """A simulated FILL row as the venue's fill report: trade id `<order_no>.<filled>`
-        (cumulative lots after it: unique per order), fee in the venue's fee asset."""
+    def _sim_fill(self, order: Order, values: tuple, now: int, source: str) -> VenueFill:
+        """A simulated FILL row (its `item()` tuple) as the venue's fill report: trade id
+        `<order_no>.<filled>` (cumulative lots after it: unique per order), fee in the
+        venue's fee asset."""
         inst = order.instrument
-        price, lots = int(rec["price"]), int(rec["qty"])
-        liq = Liquidity(int(rec["liquidity"]))
+        price, lots = values[_PRICE], values[_QTY]
+        code = values[_LIQ_CODE]
+        liq = _LIQ[code] if code in _LIQ else Liquidity(code)
         venue = self.venues[inst.venue]
         fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
                               bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
-        return VenueFill(order.client_id, str(order.order_no), f"{order.order_no}.{int(rec['filled'])}", price,
-                         lots, fee, asset, liq, int(rec["exch_ts"]), now, source)
+        return _new_fill(client_id=order.client_id, venue_order_id=str(order.order_no),
+                         trade_id=f"{order.order_no}.{values[_FILLED]}", price=price, qty=lots, fee=fee,
+                         fee_asset=asset, liquidity=liq, exch_ts=values[_EXCH_TS], local_ts=now, source=source)
 
     def _sim_query_answer(self, order: Order, rec: Any, now: int) -> None:
         """The simulated venue's answer to a lookup (a STATE row, produced at the query's
@@ -138,7 +154,8 @@ class VenueMerge:
         fills, end = venue.order_history(order.order_no)
         exch_ts = int(rec["exch_ts"])
         for row in fills:
-            update = self._merge_fill(order, self._sim_fill(order, row, now, "query"), now, int(row["leaves"]))
+            values = row.item()
+            update = self._merge_fill(order, self._sim_fill(order, values, now, "query"), now, values[_LEAVES])
             if update is not None:
                 self._venue_update(order, update, now)
         cid, vid = order.client_id, str(order.order_no)

@@ -80,7 +80,10 @@ def decimal_str(value: Decimal) -> str:
     """Plain positional text for a Decimal: '0.0000001', never '1E-7'; zero is '0'."""
     if value == 0:
         return "0"
-    return format(value, "f")
+    # str() is format 'f' unless it chose exponent notation (exponent > 0 or < -6 digits),
+    # and 3x faster: the audit log and the run directory write several per fill
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
 
 
 def parse_instrument_id(instrument_id: str) -> tuple[str, str]:

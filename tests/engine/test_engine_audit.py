@@ -154,3 +154,78 @@ def test_records_after_an_end_are_still_refused_unless_a_resume(tmp_path):
     broken.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
     with pytest.raises(DataError, match="chain broken"):
         AuditLog(broken, resume=True)
+
+
+# -- the template encoder (engine.audit.canonical_record) against json's canonical form ------
+from decimal import Decimal  # noqa: E402
+from enum import IntEnum, StrEnum  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from engine.audit import _canonical, canonical_record  # noqa: E402
+
+
+class _Side(IntEnum):
+    BUY = 1
+
+
+class _Kind(StrEnum):
+    FILL = "fill"
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.text(max_size=12),
+    st.floats(allow_nan=True, allow_infinity=True), st.decimals(allow_nan=False, places=8),
+    st.sampled_from([_Side.BUY, _Kind.FILL]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+                       max_leaves=8)
+# any field name: quotes, '%', non-ASCII, and the fixed keys (the submit decision has a `type`)
+_names = st.one_of(st.sampled_from(["seq", "ts", "type", "prev", "hash"]), st.text(min_size=1, max_size=10))
+
+
+@settings(max_examples=400, deadline=None)
+@given(seq=st.integers(0, 2**40), ts=st.one_of(st.integers(-(2**63), 2**63), st.text(max_size=4)),
+       type_=st.text(max_size=8), fields=st.dictionaries(_names, _values, max_size=6),
+       prev=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+def test_template_encoder_writes_exactly_the_canonical_json(seq, ts, type_, fields, prev):
+    """The fast encoder must produce the bytes json.JSONEncoder(sort_keys, compact, default=str)
+    produces for the whole record: the chain's hashes and the file depend on them."""
+    want = _canonical({"seq": seq, "ts": ts, "type": type_, **fields, "prev": prev})
+    assert canonical_record(seq, ts, type_, fields, prev) == want
+    assert canonical_record(seq, ts, type_, fields, prev) == want  # the cached template too
+
+
+def test_template_encoder_hand_checked_fill_record():
+    body = canonical_record(3, 1_000, "fill", {"client_id": "tp-1", "price": "100.5", "qty": Decimal("0.010"),
+                                               "exch_ts": 990, "trade_id": None, "maker": True}, "ab" * 32)
+    assert body == ('{"client_id":"tp-1","exch_ts":990,"maker":true,"prev":"' + "ab" * 32
+                    + '","price":"100.5","qty":"0.010","seq":3,"trade_id":null,"ts":1000,"type":"fill"}')
+
+
+def test_log_written_by_the_template_encoder_equals_the_json_written_one(tmp_path):
+    """The whole file, hashes included, as the json-encoder writer produced it."""
+    import hashlib
+
+    log = AuditLog(tmp_path / "a.jsonl")
+    records = [(5, "decision", {"action": "submit", "client_id": "tp-1", "qty": "0.01", "price": None,
+                                "reduce_only": False, "parent_id": None}),
+               (6, "fill", {"client_id": "tp-1", "evidence": {"b": [1, "x"], "a": Decimal("1.5")}, "note": "é%s"})]
+    for ts, kind, fields in records:
+        log.write(ts, kind, **fields)
+    log.close()
+    prev, want = "0" * 64, []
+    for seq, (ts, kind, fields) in enumerate(records):
+        body = json.dumps({"seq": seq, "ts": ts, "type": kind, **fields, "prev": prev}, sort_keys=True,
+                          separators=(",", ":"), default=str)
+        digest = hashlib.sha256((prev + body).encode()).hexdigest()
+        want.append(body[:-1] + f',"hash":"{digest}"}}\n')
+        prev = digest
+    assert (tmp_path / "a.jsonl").read_text(encoding="utf-8") == "".join(want)
+
+
+def test_a_field_named_type_overrides_the_record_type_as_before():
+    """The submit decision passes type=<order type>: the record's `type` is that value."""
+    body = canonical_record(0, 1, "decision", {"action": "submit", "type": "limit", "prev": "x"}, "p")
+    assert body == '{"action":"submit","prev":"p","seq":0,"ts":1,"type":"limit"}'

@@ -84,3 +84,25 @@ def test_custom_file_and_errors(tmp_path):
     assert str(load_instruments(floaty)["x:AAA/BBB"].tick_size) == "0.1"  # Decimal from its text, never a float
     with pytest.raises(ConfigError, match="not found"):
         load_instruments(tmp_path / "missing.toml")
+
+
+# -- decimal_str's fast path (str() when it is positional) against format(value, "f") ------
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from engine.types.instrument import decimal_str  # noqa: E402
+
+
+@given(st.decimals(allow_nan=True, allow_infinity=True).filter(lambda d: not d.is_snan()) | st.builds(
+    lambda digits, exp: Decimal(digits).scaleb(exp), st.integers(-(10**30), 10**30), st.integers(-40, 40)))
+def test_decimal_str_is_positional_text_exactly_as_format_f(value):
+    want = "0" if value == 0 else format(value, "f")
+    assert decimal_str(value) == want
+
+
+def test_decimal_str_hand_checked():
+    assert decimal_str(Decimal("1E-7")) == "0.0000001"
+    assert decimal_str(Decimal("1E+3")) == "1000"
+    assert decimal_str(Decimal("0.00100")) == "0.00100"
+    assert decimal_str(Decimal("-0.000")) == "0"
+    assert decimal_str(Decimal("60000.01")) == "60000.01"

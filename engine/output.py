@@ -7,7 +7,9 @@ orders and equity samples are small enough to collect and write once at the end.
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import os
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -105,6 +107,9 @@ class RunWriter:
         self._inventory: list[tuple] = []
         self._market: dict[str, tuple[pa.Schema, list[np.ndarray], pq.ParquetWriter | None]] = {
             "bbo": (BBO_SCHEMA, [], None), "trades": (TRADES_SCHEMA, [], None)}
+        # rows waiting in each market table's pending list: kept as a count, not re-summed
+        # over the list on every add (that was quadratic in the adds between two flushes)
+        self._pending_rows = {"bbo": 0, "trades": 0}
 
     # -- Recorder protocol ---------------------------------------------------------------
     def fill(self, order: Order, ts: int, exch_ts: int, price: Decimal, qty: Decimal,
@@ -135,7 +140,8 @@ class RunWriter:
             return
         schema, pending, writer = self._market[name]
         pending.append(rows)
-        if sum(len(p) for p in pending) >= _FLUSH_ROWS:
+        self._pending_rows[name] += len(rows)
+        if self._pending_rows[name] >= _FLUSH_ROWS:
             self._flush_market(name)
 
     def _flush_market(self, name: str) -> None:
@@ -147,6 +153,7 @@ class RunWriter:
             table = self._bbo_table(rows) if name == "bbo" else self._trades_table(rows)
             writer.write_table(table)
         self._market[name] = (schema, [], writer)
+        self._pending_rows[name] = 0
 
     def _bbo_table(self, rows: np.ndarray) -> pa.Table:
         idx = rows["instrument"].astype(np.intp)
@@ -180,10 +187,16 @@ class RunWriter:
             writer = self._market[name][2]
             if writer is not None:
                 writer.close()
-        pq.write_table(pa.Table.from_pylist([dict(zip(FILLS_SCHEMA.names, row, strict=True)) for row in self._fills], schema=FILLS_SCHEMA), self.out_dir / "fills.parquet")
-        pq.write_table(pa.Table.from_pylist([_order_row(o) for o in orders] + [_parent_row(p) for p in parents], schema=ORDERS_SCHEMA), self.out_dir / "orders.parquet")
-        pq.write_table(pa.Table.from_pylist([dict(zip(EQUITY_SCHEMA.names, row, strict=True)) for row in self._equity], schema=EQUITY_SCHEMA), self.out_dir / "equity.parquet")
-        pq.write_table(pa.Table.from_pylist([dict(zip(INVENTORY_SCHEMA.names, row, strict=True)) for row in self._inventory], schema=INVENTORY_SCHEMA), self.out_dir / "inventory.parquet")
+        # each table is built column by column (no dict per row: with ~100k orders the
+        # row dicts of Table.from_pylist were the run's peak memory, issue 16)
+        pq.write_table(rows_table(FILLS_SCHEMA, self._fills), self.out_dir / "fills.parquet")
+        values = operator.itemgetter(*ORDERS_SCHEMA.names)
+        order_rows = (values(_order_row(o)) for o in orders)
+        parent_rows = (values(_parent_row(p)) for p in parents)
+        pq.write_table(rows_table(ORDERS_SCHEMA, itertools.chain(order_rows, parent_rows)),
+                       self.out_dir / "orders.parquet")
+        pq.write_table(rows_table(EQUITY_SCHEMA, self._equity), self.out_dir / "equity.parquet")
+        pq.write_table(rows_table(INVENTORY_SCHEMA, self._inventory), self.out_dir / "inventory.parquet")
         _write_json(self.out_dir / "config.json", config)
         if run_info is not None:
             _write_json(self.out_dir / "run.json", run_info)
@@ -225,6 +238,25 @@ def build_info() -> dict[str, Any]:
     return {"tickparity": version("tickparity"), "git_commit": commit, "git_dirty": dirty,
             "python": platform.python_version(), "numpy": version("numpy"), "numba": version("numba"),
             "pyarrow": version("pyarrow")}
+
+
+def rows_table(schema: pa.Schema, rows: Iterable[tuple]) -> pa.Table:
+    """A table of `schema` from row tuples in the schema's column order, built one column
+    at a time: the same table `Table.from_pylist` makes from one dict per row, without the
+    dicts. An empty `rows` gives an empty table of the schema."""
+    columns: list[list[Any]] = [[] for _ in schema.names]
+    appends = [c.append for c in columns]
+    width = len(appends)
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"row of {len(row)} values for the {width} columns {schema.names}")
+        for append, value in zip(appends, row, strict=True):
+            append(value)
+    arrays = []
+    for k, field in enumerate(schema):
+        arrays.append(pa.array(columns[k], type=field.type))
+        columns[k] = []  # the Python values go as soon as their column is an Arrow array
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _order_row(order: Order) -> dict[str, Any]:

@@ -243,19 +243,17 @@ def build_info() -> dict[str, Any]:
 def rows_table(schema: pa.Schema, rows: Iterable[tuple]) -> pa.Table:
     """A table of `schema` from row tuples in the schema's column order, built one column
     at a time: the same table `Table.from_pylist` makes from one dict per row, without the
-    dicts. An empty `rows` gives an empty table of the schema."""
-    columns: list[list[Any]] = [[] for _ in schema.names]
-    appends = [c.append for c in columns]
-    width = len(appends)
-    for row in rows:
-        if len(row) != width:
-            raise ValueError(f"row of {len(row)} values for the {width} columns {schema.names}")
-        for append, value in zip(appends, row, strict=True):
-            append(value)
+    dicts (transposed by `zip`, in C). An empty `rows` gives an empty table of the schema.
+    ValueError when a row's width is not the schema's."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    width = len(schema.names)
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+    if len(columns) != width:
+        raise ValueError(f"rows of {len(columns)} values for the {width} columns {schema.names}")
     arrays = []
     for k, field in enumerate(schema):
         arrays.append(pa.array(columns[k], type=field.type))
-        columns[k] = []  # the Python values go as soon as their column is an Arrow array
+        columns[k] = ()  # the Python values go as soon as their column is an Arrow array
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

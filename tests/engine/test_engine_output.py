@@ -47,3 +47,32 @@ def test_rows_table_refuses_a_row_of_the_wrong_width():
         rows_table(EQUITY_SCHEMA, [(1, "2", "3")])
     with pytest.raises(ValueError):
         rows_table(EQUITY_SCHEMA, [(1, "2", "3", "4", "5", "USDT"), (1, "2")])
+
+
+def test_market_rows_flush_at_the_threshold_and_keep_every_row(tmp_path, monkeypatch):
+    """The top-of-book tape goes to Parquet every _FLUSH_ROWS pending rows (a running
+    count, not a re-sum of the pending list per add), and the file holds every row in order."""
+    import numpy as np
+
+    import engine.output as output
+    from engine.output import RunWriter
+    from engine.types.instrument import load_instruments
+    from venues.sim.codes import BBO_DTYPE
+
+    monkeypatch.setattr(output, "_FLUSH_ROWS", 5)
+    inst = load_instruments(None)["binance:BTC/USDT"]  # tick 0.01, lot 0.00001
+    writer = RunWriter(tmp_path, {inst.id: inst})
+    batches = []
+    for k in range(4):  # 2 + 2 rows pending, the third batch makes 6 >= 5: flushed, count back to 0
+        rows = np.zeros(2, dtype=BBO_DTYPE)
+        rows["ts"] = [10 * k, 10 * k + 1]
+        rows["bid"], rows["bid_qty"], rows["ask"], rows["ask_qty"] = 6_000_000, 100, 6_000_001, 200
+        writer.add_bbo(rows)
+        batches.append(rows)
+        assert writer._pending_rows["bbo"] == [2, 4, 0, 2][k]
+        assert sum(len(p) for p in writer._market["bbo"][1]) == writer._pending_rows["bbo"]
+    writer.finish([], [], {}, {})
+    table = pq.read_table(tmp_path / "bbo.parquet")
+    assert table.column("ts").to_pylist() == [0, 1, 10, 11, 20, 21, 30, 31]
+    assert table.column("bid").to_pylist() == [60000.0] * 8  # 6,000,000 ticks of 0.01
+    assert table.column("ask_qty").to_pylist() == [0.002] * 8  # 200 lots of 0.00001

@@ -1,0 +1,78 @@
+"""engine.output.rows_table: the run directory's tables built column by column must be the
+tables `Table.from_pylist` built from one dict per row (issue 16: the dicts were the 10M-event
+run's peak memory), down to the bytes of the Parquet file."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from engine.output import EQUITY_SCHEMA, FILLS_SCHEMA, ORDERS_SCHEMA, rows_table
+
+FILL_ROWS = [
+    (1, 0, "binance:BTC/USDT", "binance", "tp-1", None, "buy", "60000.00", "0.01000", "-0.0000002265", "BTC",
+     "maker", "-0.0000002265", "BTC", "1.453"),
+    (2, 1, "binance:BTC/USDT", "binance", "tp-2", "p-1", "sell", "60000.01", "0.00547", "0.03", "USDT", "taker",
+     "0.03", "USDT", None),
+]
+ORDER_ROWS = [
+    ("tp-1", None, "binance:BTC/USDT", "binance", "buy", "limit", "GTX", True, False, "60000.00", "0.01000",
+     "0.01000", "60000", "-0.0000005", "filled", None, 10, 10, 12, 20, 21, None, 21, "59999.99", "60000.01"),
+    ("p-1", None, "binance:BTC/USDT", "binance", "sell", "parent", None, False, False, None, "1", "0", None, "0",
+     "cancelled", "risk", 3, None, 3, None, None, None, 40, None, None),
+]
+
+
+def _bytes(table: pa.Table, path) -> str:
+    pq.write_table(table, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("schema", "rows"), [(FILLS_SCHEMA, FILL_ROWS), (ORDERS_SCHEMA, ORDER_ROWS),
+                                              (EQUITY_SCHEMA, []), (ORDERS_SCHEMA, iter(ORDER_ROWS))])
+def test_rows_table_is_from_pylist(tmp_path, schema, rows):
+    rows = list(rows) if not isinstance(rows, list) else rows
+    want = pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema=schema)
+    got = rows_table(schema, iter(rows))  # a generator, as RunWriter.finish passes the orders
+    assert got.equals(want)
+    assert got.num_rows == len(rows)
+    assert _bytes(got, tmp_path / "a.parquet") == _bytes(want, tmp_path / "b.parquet")
+
+
+def test_rows_table_refuses_a_row_of_the_wrong_width():
+    with pytest.raises(ValueError, match="columns"):
+        rows_table(EQUITY_SCHEMA, [(1, "2", "3")])
+    with pytest.raises(ValueError):
+        rows_table(EQUITY_SCHEMA, [(1, "2", "3", "4", "5", "USDT"), (1, "2")])
+
+
+def test_market_rows_flush_at_the_threshold_and_keep_every_row(tmp_path, monkeypatch):
+    """The top-of-book tape goes to Parquet every _FLUSH_ROWS pending rows (a running
+    count, not a re-sum of the pending list per add), and the file holds every row in order."""
+    import numpy as np
+
+    import engine.output as output
+    from engine.output import RunWriter
+    from engine.types.instrument import load_instruments
+    from venues.sim.codes import BBO_DTYPE
+
+    monkeypatch.setattr(output, "_FLUSH_ROWS", 5)
+    inst = load_instruments(None)["binance:BTC/USDT"]  # tick 0.01, lot 0.00001
+    writer = RunWriter(tmp_path, {inst.id: inst})
+    batches = []
+    for k in range(4):  # 2 + 2 rows pending, the third batch makes 6 >= 5: flushed, count back to 0
+        rows = np.zeros(2, dtype=BBO_DTYPE)
+        rows["ts"] = [10 * k, 10 * k + 1]
+        rows["bid"], rows["bid_qty"], rows["ask"], rows["ask_qty"] = 6_000_000, 100, 6_000_001, 200
+        writer.add_bbo(rows)
+        batches.append(rows)
+        assert writer._pending_rows["bbo"] == [2, 4, 0, 2][k]
+        assert sum(len(p) for p in writer._market["bbo"][1]) == writer._pending_rows["bbo"]
+    writer.finish([], [], {}, {})
+    table = pq.read_table(tmp_path / "bbo.parquet")
+    assert table.column("ts").to_pylist() == [0, 1, 10, 11, 20, 21, 30, 31]
+    assert table.column("bid").to_pylist() == [60000.0] * 8  # 6,000,000 ticks of 0.01
+    assert table.column("ask_qty").to_pylist() == [0.002] * 8  # 200 lots of 0.00001

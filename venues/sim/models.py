@@ -132,6 +132,9 @@ class QueueModels:
         self.paths = tuple(paths)
         self.models = tuple(load_queue_model(p)[0] for p in self.paths)
         self.key = tuple((p, load_queue_model(p)[1]) for p in self.paths)
+        # numba's dispatcher reads `_numba_type_` on its fast (C) path: the kernel is called
+        # once per wake-up, and a typeof() in Python per call cost ~5 us (bench_sim core only)
+        self._numba_type_ = QueueModelsType(self.key)
 
     @property
     def width(self) -> int:
@@ -152,7 +155,7 @@ class QueueModelsType(types.Type):
 
 @typeof_impl.register(QueueModels)
 def _typeof_models(val: QueueModels, c: Any) -> QueueModelsType:
-    return QueueModelsType(val.key)
+    return val._numba_type_
 
 
 register_model(QueueModelsType)(models.OpaqueModel)

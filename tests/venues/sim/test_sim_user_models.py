@@ -112,3 +112,69 @@ def test_shipped_models_fill_as_before_on_real_data(tmp_path):
     insts, ev = capture_events(tmp_path)
     for model, expected in PINNED.items():
         assert fills_digest(insts, ev, model) == expected, model
+
+
+def test_a_user_model_loop_is_cached_across_processes():
+    """cache=True works per model set: a second process loads the loop this one compiled
+    (or loaded), it does not compile it again."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _run("sim_user_models:after_five")  # compiled (or loaded) and written to numba's cache here
+    here = Path(__file__).resolve().parent
+    code = (
+        f"import sys; sys.path.insert(0, {str(here)!r})\n"
+        "from test_sim_user_models import _run\n"
+        "from venues.sim.core_nb import run_nb\n"
+        "core, got = _run('sim_user_models:after_five')\n"
+        "hits = sum(run_nb.stats.cache_hits.values()); misses = sum(run_nb.stats.cache_misses.values())\n"
+        "print(got, hits, misses)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         cwd=here.parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    hits, misses = (int(x) for x in out.stdout.split("]")[-1].split())
+    assert hits >= 1 and misses == 0, out.stdout  # loaded, not compiled
+    assert out.stdout.startswith("[(20, 1, 1), (30, 1, 1), (40, 1, 1)]")
+
+
+def test_compiled_loop_runs_a_user_model_like_the_python_path(tmp_path, request):
+    """The same user model in the compiled-strategy loop (compiled_nb) and through the Python
+    adapter: identical orders and fills (engine/test_engine_compiled's parity, for a model
+    named by path)."""
+    import hashlib
+
+    from engine.compiled import CompiledStrategy
+    from modes.cli import main
+
+    root = request.config.rootpath
+    config = tmp_path / "run.toml"
+    config.write_text(f"""
+[run]
+strategy = "{root / 'examples/compiled_market_maker.py'}:CompiledTouchQuoter"
+data = "synthetic:5:1m"
+seed = 3
+[run.params]
+qty = "0.01"
+every_ms = 100
+[venues.binance]
+queue_model = "sim_user_models:after_five"
+latency = {{ entry_ns = 1000000, response_ns = 1000000, feed_ns = 0 }}
+balances = {{ USDT = "1000000", BTC = "10" }}
+""")
+    args = ["backtest", "--config", str(config), "--no-report", "--out"]
+    assert main([*args, str(tmp_path / "fast")]) == 0
+    mp = pytest.MonkeyPatch()
+    mp.setattr(CompiledStrategy, "fast_path", False)
+    try:
+        assert main([*args, str(tmp_path / "python")]) == 0
+    finally:
+        mp.undo()
+    for name in ("orders.parquet", "fills.parquet"):
+        fast, python = (hashlib.sha256((tmp_path / d / name).read_bytes()).hexdigest()
+                        for d in ("fast", "python"))
+        assert fast == python, name
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "fast" / "fills.parquet").num_rows > 10

@@ -108,6 +108,8 @@ class SimVenueConfig:
             body["droughts"] = [list(d) for d in self.droughts]
         if self.depth_conflation_ns:  # absent when off, as fee_asset
             body["depth_conflation_ns"] = self.depth_conflation_ns
+        if self.queue_code < 0:  # a user's model: its source changes results (absent for shipped ones)
+            body["queue_model_sha256"] = load_queue_model(self.queue_path)[1]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

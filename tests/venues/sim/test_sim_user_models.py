@@ -178,3 +178,17 @@ balances = {{ USDT = "1000000", BTC = "10" }}
     import pyarrow.parquet as pq
 
     assert pq.read_table(tmp_path / "fast" / "fills.parquet").num_rows > 10
+
+
+def test_config_hash_covers_the_user_models_source():
+    from venues.sim.models import load_queue_model
+
+    cfg = SimVenueConfig.from_table("binance", {"queue_model": "sim_user_models:after_five"})
+    shipped = SimVenueConfig.from_table("binance", {"queue_model": "risk_averse"})
+    assert cfg.queue_code == -1 and shipped.queue_code == 0
+    digest = load_queue_model("sim_user_models:after_five")[1]
+    import hashlib
+    from pathlib import Path
+
+    assert digest == hashlib.sha256((Path(__file__).parent / "sim_user_models.py").read_bytes()).hexdigest()
+    assert cfg.config_hash != shipped.config_hash

@@ -100,9 +100,11 @@ OF_L3_AHEAD = np.int64(13)  # l3_fifo: venue order-id sequence number our order 
 OF_OWNER = np.int64(14)
 OF_NF = np.int64(15)
 
+# per-order float state (otf[n_orders, width]): the queue model's columns (venues.sim.models);
+# column 0 is always `ahead` (lots), which the venue itself also reads and writes
 OFF_AHEAD = np.int64(0)
-OFF_CUM = np.int64(1)
-OFF_NF = np.int64(2)
+OFF_CUM = np.int64(1)  # cum_trade of the shipped power/log models
+OFF_NF = np.int64(2)  # the shipped models' widest state
 
 # scalar state (int64 array S)
 S_LI = np.int64(0)  # next local row in the buffer
@@ -142,7 +144,7 @@ VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bo
 VF_XCLOCK = np.int64(1)  # exchange time reached (the latest item handled; floors request arrivals)
 VF_LAST_RESP = np.int64(2)  # local time of the last response (responses never overtake each other)
 VF_RESP_LAT = np.int64(3)  # constant response latency
-VF_QMODEL = np.int64(4)
+VF_QMODEL = np.int64(4)  # the venue's queue model: its index in the run's QueueModels (venues.sim.models)
 VF_PARTIAL = np.int64(5)
 VF_STP = np.int64(6)
 VF_NORDERS = np.int64(7)  # resting orders + queued requests of this venue
@@ -164,7 +166,8 @@ VF_CONFL = np.int64(19)  # depth conflation interval (ns; 0 = off): book rows re
 VF_CONFL_OFF = np.int64(20)  # the venue's feed latency: windows are cut on local_ts - feed_ns (the venue's clock)
 VF_PHEAD = np.int64(21)  # held (published later) rows of this venue taken so far (a counter; ring slot = % cap)
 VF_PTAIL = np.int64(22)  # held rows of this venue put so far
-VF_NF = np.int64(23)
+VF_QL3 = np.int64(23)  # 1: the venue's queue model is exact FIFO from L3 rows (QueueModel.l3)
+VF_NF = np.int64(24)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

@@ -242,7 +242,7 @@ def on_response_nb(ctx, rec, LG, k, ts):
 @njit(cache=True, _nrt=False)
 def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
                     olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-                    trd, wake_book, wake_trade, out_rec, run_exch,
+                    trd, qm, wake_book, wake_trade, out_rec, run_exch,
                     fn, ctx, params, state, X, ent, last_arrival, limits, ring, LG, LB, col_n, col_out,
                     col_bbo):
     """Run the venue and the strategy until Python is needed; returns a CS_* / ST_NEED_* code.
@@ -271,7 +271,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 return CS_LOG_FULL
             st = run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
                         inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
-                        R, bbo, lastbbo, trd, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
+                        R, bbo, lastbbo, trd, qm, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
                         col_out, col_bbo)
             k = X[X_NLOG]
             for c in range(col_n[0]):
@@ -395,7 +395,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
         X[X_NLOG] = k
 
 
-_FN_ARG = 34  # position of `fn` in run_compiled_nb's arguments
+_FN_ARG = 35  # position of `fn` in run_compiled_nb's arguments
 _compiled_sigs: set = set()
 
 

@@ -20,13 +20,9 @@ import numpy as np
 from engine.config import parse_decimal
 from engine.errors import ConfigError
 from engine.venue_profiles import check_venue_keys, parse_balances, parse_fee_asset
-from venues.sim.codes import (
-    QM_L3_FIFO,
-    QM_LOG,
-    QM_POWER,
-    QM_RISK_AVERSE,
-    STP_NAMES,
-)
+from venues.sim.codes import STP_NAMES
+from venues.sim.models import load_queue_model
+from venues.sim.queue_nb import SHIPPED
 
 _RESOLVED = ("maker_fee_bps", "taker_fee_bps", "latency", "balances", "enforce_balances")
 _MAX_LATENCY_NS = 3_600_000_000_000  # one hour: anything above is a unit mistake
@@ -38,7 +34,9 @@ class SimVenueConfig:
 
     venue: str
     queue_model: str = "risk_averse"
-    queue_code: int = QM_RISK_AVERSE
+    # the QueueModel's import path ("package.module:name"; shipped names resolved) and
+    # its float parameter (power:<n> -> n)
+    queue_path: str = SHIPPED["risk_averse"]
     queue_param: float = 0.0
     entry_ns: int = 0
     response_ns: int = 0
@@ -80,6 +78,12 @@ class SimVenueConfig:
     )
 
     @property
+    def queue_code(self) -> int:
+        """The shipped model's kernel index (codes.QM_*), -1 for a user's model."""
+        paths = list(SHIPPED.values())
+        return paths.index(self.queue_path) if self.queue_path in paths else -1
+
+    @property
     def stp_code(self) -> int:
         return STP_NAMES[self.stp]
 
@@ -113,6 +117,8 @@ class SimVenueConfig:
             body["depth_conflation_ns"] = self.depth_conflation_ns
         if self.feed_file is not None:  # absent for the constant feed latency, as fee_asset
             body["feed"] = hashlib.sha256(np.ascontiguousarray(self.feed_samples).tobytes()).hexdigest()
+        if self.queue_code < 0:  # a user's model: its source changes results (absent for shipped ones)
+            body["queue_model_sha256"] = load_queue_model(self.queue_path)[1]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -133,7 +139,7 @@ class SimVenueConfig:
                 "engine.venue_profiles.resolve_venue_table before SimVenueConfig.from_table"
             )
         queue_model = table.get("queue_model", "risk_averse")
-        queue_code, queue_param = parse_queue_model(queue_model, where)
+        queue_path, queue_param = parse_queue_model(queue_model, where)
         lat = table.get("latency", {})
         if not isinstance(lat, Mapping):
             raise ConfigError(f"{where} latency must be a table, got {lat!r}")
@@ -169,7 +175,7 @@ class SimVenueConfig:
         return cls(
             venue=venue,
             queue_model=str(queue_model),
-            queue_code=queue_code,
+            queue_path=queue_path,
             queue_param=queue_param,
             entry_ns=entry,
             response_ns=response,
@@ -194,16 +200,14 @@ class SimVenueConfig:
         )
 
 
-def parse_queue_model(value: Any, where: str = "queue_model") -> tuple[int, float]:
-    """'risk_averse' | 'power:<n>' | 'log' | 'l3_fifo' -> (code, parameter)."""
+def parse_queue_model(value: Any, where: str = "queue_model") -> tuple[str, float]:
+    """'risk_averse' | 'power:<n>' | 'log' | 'l3_fifo' | 'package.module:name' ->
+    (the QueueModel's import path, its parameter). A path is imported and checked here
+    (venues.sim.models.load_queue_model), so a bad one fails before any data is read."""
     if not isinstance(value, str):
         raise ConfigError(f"{where} queue_model = {value!r}: expected a string")
-    if value == "risk_averse":
-        return QM_RISK_AVERSE, 0.0
-    if value == "log":
-        return QM_LOG, 0.0
-    if value == "l3_fifo":
-        return QM_L3_FIFO, 0.0
+    if value in ("risk_averse", "log", "l3_fifo"):
+        return SHIPPED[value], 0.0
     if value.startswith("power:"):
         try:
             n = float(value.split(":", 1)[1])
@@ -213,10 +217,14 @@ def parse_queue_model(value: Any, where: str = "queue_model") -> tuple[int, floa
             raise ConfigError(
                 f"{where} queue_model = {value!r}: power needs a positive exponent, e.g. 'power:2'"
             )
-        return QM_POWER, n
-    raise ConfigError(
-        f"{where} queue_model = {value!r}: expected 'risk_averse', 'power:<n>', 'log' or 'l3_fifo'"
-    )
+        return SHIPPED["power"], n
+    if ":" not in value:
+        raise ConfigError(
+            f"{where} queue_model = {value!r}: expected 'risk_averse', 'power:<n>', 'log', 'l3_fifo' "
+            "or 'package.module:name' (docs/models.md)"
+        )
+    load_queue_model(value, f"{where} queue_model")
+    return value, 0.0
 
 
 def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarray:

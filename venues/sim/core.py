@@ -26,6 +26,8 @@ from venues.sim.core_nb import exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
 from venues.sim.latency import FEED_FROM_ROW, LatencyModel
+from venues.sim.latency import LatencyModel
+from venues.sim.models import run_queue_models
 from venues.sim.validate_nb import (
     V_BACKWARDS,
     V_INSTRUMENT,
@@ -164,13 +166,15 @@ class SimCore:
         self._last_arrival = np.full(nv, np.iinfo(np.int64).min, dtype=np.int64)
         self._latency = [LatencyModel(self.configs[name], self.seed, v)
                          for v, name in enumerate(venues)]
+        self._qm = run_queue_models(self.configs[name] for name in venues)
         spikes = []
         for v, name in enumerate(venues):
             cfg = self.configs[name]
             self._V[v, C.VF_XCLOCK] = np.iinfo(np.int64).min
             self._V[v, C.VF_LAST_RESP] = np.iinfo(np.int64).min
             self._V[v, C.VF_RESP_LAT] = cfg.response_ns
-            self._V[v, C.VF_QMODEL] = cfg.queue_code
+            self._V[v, C.VF_QMODEL] = self._qm.index(cfg.queue_path)
+            self._V[v, C.VF_QL3] = 1 if self._qm.models[self._qm.index(cfg.queue_path)].l3 else 0
             self._V[v, C.VF_PARTIAL] = 1 if cfg.partial_fills else 0
             self._V[v, C.VF_STP] = cfg.stp_code
             self._V[v, C.VF_EMIN] = self._latency[v].min_entry
@@ -205,7 +209,7 @@ class SimCore:
         self._insnap = np.zeros(2 * ni, dtype=np.int64)
 
         self._O = np.zeros((_INITIAL_ORDERS, C.OF_NF), dtype=np.int64)
-        self._Of = np.zeros((_INITIAL_ORDERS, C.OFF_NF), dtype=np.float64)
+        self._Of = np.zeros((_INITIAL_ORDERS, self._qm.width), dtype=np.float64)
         self._act = np.zeros(_INITIAL_ORDERS, dtype=np.int64)
         self._free = np.arange(_INITIAL_ORDERS - 1, -1, -1, dtype=np.int64)
         self._S[C.S_NFREE] = _INITIAL_ORDERS
@@ -561,7 +565,7 @@ class SimCore:
                 self._O, self._Of, self._act, self._free, self._inst_nact, self._olim,
                 self._resp, self._resp_seq, self._Lat, self._Spk,
                 self._l3_keys, self._l3_tab, self._l3_meta, self._l3_out,
-                self._R, self._bbo, self._lastbbo, self._trd,
+                self._R, self._bbo, self._lastbbo, self._trd, self._qm,
             )
         return self._args_cache
 
@@ -753,7 +757,7 @@ class SimCore:
         v = int(self._inst_venue[inst])
         if self._V[v, C.VF_DORMANT]:
             t = int(self._S[C.S_NOW]) + int(self._V[v, C.VF_EMIN])
-            exch_catch_up_nb(*self._args()[:26], v, t)
+            exch_catch_up_nb(*self._args()[:26], self._qm, v, t)
 
     def _bbo_of(self, inst: int, local: int) -> tuple[int, int, int, int]:
         # ndarray.item: a Python int straight away (indexing makes a numpy scalar first);

@@ -51,9 +51,6 @@ from venues.sim.codes import (
     OF_PRICE,
     OF_SIDE,
     OF_VENUE,
-    OFF_AHEAD,
-    OFF_CUM,
-    QM_L3_FIFO,
     RQ_ARRIVAL,
     RQ_CANCEL,
     RQ_INST,
@@ -115,6 +112,7 @@ from venues.sim.codes import (
     VF_PHEAD,
     VF_PTAIL,
     VF_PULL_HI,
+    VF_QL3,
     VF_QMODEL,
     VF_XCLOCK,
     VF_XI,
@@ -140,7 +138,7 @@ from venues.sim.matching_nb import (
     submit_nb,
     trade_nb,
 )
-from venues.sim.queue_nb import queue_filled_nb, queue_trade_nb
+from venues.sim.models import q_filled, q_trade
 
 EK_DELTA = np.int64(EventKind.BOOK_DELTA)
 EK_SNAP_BEGIN = np.int64(EventKind.SNAPSHOT_BEGIN)
@@ -285,7 +283,7 @@ def l3_exch_row_nb(book, ords, rsp, l3, S, V, Vf, row, t, v):
         prev, new = l3_level_nb(kx, qt, cs, cnt, S, inst, s1, p1, q1, I0)
         if live:
             level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, s1, p1, prev, new)
-    if live and executed > 0 and V[v, VF_QMODEL] == QM_L3_FIFO:
+    if live and executed > 0 and V[v, VF_QL3] != 0:
         # an execution is a trade print for rule (b), aggressor opposite the maker
         trade_nb(ords, rsp, S, V, t, v, inst, -s0, p0, executed)
 
@@ -516,6 +514,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
     ot = ords[0]
     otf = ords[1]
     act = ords[2]
+    qm = ords[8]
     li = S[S_LI]
     x = nbuf
     xclock = 0
@@ -628,26 +627,23 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                         pr = np.int64(nx.price)
                         q = np.int64(nx.qty)
                         model = V[v, VF_QMODEL]
+                        param = Vf[v, VFF_QPARAM]
                         nact = S[S_NACT]
                         own = -sd
                         fast = not ((own < 0 and olim[ii, 1] < pr) or (own > 0 and olim[ii, 0] > pr))
-                        if fast:  # no trade through an order: does the trade reach one?
+                        done_k = -1
+                        if fast:  # no trade through an order: the queue model, in queue order,
+                            # until the trade reaches an order (then matching_nb fills it)
                             for k in range(nact):
                                 s = act[k]
                                 if ot[s, OF_INST] == ii and ot[s, OF_SIDE] == own and ot[s, OF_PRICE] == pr:
-                                    a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], q)
-                                    if queue_filled_nb(a) > 0:
+                                    q_trade(qm, model, otf, s, q, param)
+                                    done_k = k
+                                    if q_filled(qm, model, otf, s, param) > 0:
                                         fast = False
                                         break
-                        if fast:
-                            for k in range(nact):
-                                s = act[k]
-                                if ot[s, OF_INST] == ii and ot[s, OF_SIDE] == own and ot[s, OF_PRICE] == pr:
-                                    a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], q)
-                                    otf[s, OFF_AHEAD] = a
-                                    otf[s, OFF_CUM] = c
-                        else:
-                            trade_nb(ords, rsp, S, V, te, v, ii, sd, pr, q)
+                        if not fast:
+                            trade_nb(ords, rsp, S, V, te, v, ii, sd, pr, q, done_k)
                         x += 1
                         if S[S_NRESP] != nresp0:
                             break
@@ -718,7 +714,7 @@ def batch_nb(buf, nbuf, done, force, v, ostop_t, ostop_p, rstop_t, t_bound, emin
                     # level_change_nb, written out (the queue update here, matching_nb
                     # only if the visible best of this side now crosses one of our orders)
                     pr = np.int64(row.price)
-                    queue_level_nb(ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst,
+                    queue_level_nb(qm, ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst,
                                    side, pr, prev, max(qty, 0))
                     j = cnt[b] - 1
                     while j >= 0 and qt[b, j] - cs[b, j] <= 0:
@@ -903,7 +899,7 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
 @njit(cache=True, _nrt=False)
 def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
            inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-           trd, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
+           trd, qm, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
            trig=None, pq=None):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
 
@@ -927,7 +923,7 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
     # flat arguments keep numba's dispatch cheap (typing a tuple of arrays is slow);
     # the bundles are built here once per call
     book = (kx, qt, cs, cnt, insnap)
-    ords = (ot, otf, act, free, inst_nact, olim, xinst, bal)
+    ords = (ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vf)
     rsp = (resp, resp_seq, Lat, Spk)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nv = V.shape[0]
@@ -1265,13 +1261,13 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
 @njit(cache=True, _nrt=False)
 def exch_catch_up_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act,
                      free, inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta,
-                     l3_out, v, t):
+                     l3_out, qm, v, t):
     """Wake venue v and apply its exchange rows up to exchange time t: what an eager
     exchange side would have shown at this point (SimCore.exchange_bbo on a dormant venue).
     The venue has no orders, so this changes nothing but its exchange book."""
     wake_exchange_nb(v, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap)
     book = (kx, qt, cs, cnt, insnap)
-    ords = (ot, otf, act, free, inst_nact, olim, xinst, bal)
+    ords = (ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vf)
     rsp = (resp, resp_seq, Lat, Spk)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nbuf = S[S_NBUF]

@@ -7,8 +7,10 @@ through their price, or when the opposite visible best crosses their price.
 
 Argument bundles (plain tuples of arrays, so signatures stay short):
   book = (kx, qt, cs, cnt, insnap)             see book_nb
-  ords = (ot, otf, act, free, inst_nact, olim, xinst, bal)   order table, active list in queue order,
-                                               per instrument: live orders, [best own bid, ask]
+  ords = (ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq)   order table, active list in
+                                               queue order, per instrument: live orders, [best own
+                                               bid, ask]; the run's queue models (venues.sim.models:
+                                               per-order state is otf) and per-venue floats (Vf)
   rsp  = (resp, resp_seq, Lat, Spk)            pending responses, empirical response
                                                latencies, spikes (venue, start, end, extra)
 """
@@ -51,10 +53,8 @@ from venues.sim.codes import (
     OF_TYPE,
     OF_VENUE,
     OFF_AHEAD,
-    OFF_CUM,
     Q_BALANCES,
     Q_OPEN_ORDERS,
-    QM_L3_FIFO,
     RQ_GTD,
     RQ_INST,
     RQ_KNOWN,
@@ -88,6 +88,7 @@ from venues.sim.codes import (
     VF_NORDERS,
     VF_OWNERS,
     VF_PARTIAL,
+    VF_QL3,
     VF_QMODEL,
     VF_RESP_LAT,
     VF_STP,
@@ -103,7 +104,7 @@ from venues.sim.codes import (
     XI_QMUL,
     XI_QUOTE,
 )
-from venues.sim.queue_nb import queue_depth_nb, queue_filled_nb, queue_trade_nb
+from venues.sim.models import q_depth, q_filled, q_new, q_trade
 
 K_ACK = np.int64(OrderEventKind.ACK)
 K_FILL = np.int64(OrderEventKind.FILL)
@@ -285,7 +286,7 @@ def affordable_nb(ords, V, v, inst, px, lots):
 @njit(cache=True, _nrt=False)
 def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, filled, gtd, post,
                  stp, ahead, owner):
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     nf = S[S_NFREE] - 1
     s = free[nf]
     S[S_NFREE] = nf
@@ -304,8 +305,7 @@ def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, fill
     ot[s, OF_VENUE] = v
     ot[s, OF_STP] = stp
     ot[s, OF_OWNER] = owner
-    otf[s, OFF_AHEAD] = ahead
-    otf[s, OFF_CUM] = 0.0
+    q_new(qm, V[v, VF_QMODEL], otf, s, float(ahead), Vq[v, VFF_QPARAM])
     ot[s, OF_L3_AHEAD] = S[S_L3SEQ]  # l3_fifo: every venue order already there is ahead
     act[S[S_NACT]] = s
     S[S_NACT] += 1
@@ -320,7 +320,7 @@ def add_order_nb(ords, S, V, v, order_no, inst, side, typ, tif, price, qty, fill
 @njit(cache=True, _nrt=False)
 def remove_order_nb(ords, S, V, s):
     """Drop slot s from the active list (keeps queue order of the others)."""
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     n = S[S_NACT]
     j = 0
     while j < n and act[j] != s:
@@ -342,7 +342,7 @@ def remove_order_nb(ords, S, V, s):
 @njit(cache=True, _nrt=False)
 def to_back_nb(ords, S, s):
     """Send slot s to the back of every queue (new seniority, end of the active list)."""
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     n = S[S_NACT]
     j = 0
     while j < n and act[j] != s:
@@ -358,7 +358,7 @@ def to_back_nb(ords, S, s):
 @njit(cache=True, _nrt=False)
 def compact_filled_nb(ords, S, V, inst):
     """Remove every order of `inst` with nothing left (filled == qty), in one pass."""
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     n = S[S_NACT]
     w = 0
     for j in range(n):
@@ -381,7 +381,7 @@ def compact_filled_nb(ords, S, V, inst):
 def limits_nb(ords, S, inst):
     """Refresh olim[inst] = (highest buy, lowest sell, lowest buy, highest sell) price of
     our orders (-1 / INF when none): lets per-row code skip rows that cannot touch them."""
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     hb = -1
     lb = INF_TS
     la = INF_TS
@@ -404,7 +404,7 @@ def limits_nb(ords, S, inst):
 
 @njit(cache=True, _nrt=False)
 def find_order_nb(ords, S, order_no):
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     for j in range(S[S_NACT]):
         s = act[j]
         if ot[s, OF_NO] == order_no:
@@ -478,22 +478,21 @@ def cross_check_nb(book, ords, rsp, S, V, t, inst, own_side):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def queue_level_nb(ot, otf, act, nact, model, param, inst, side, price, prev, new):
-    """Our orders resting at (inst, side, price) see the level go from prev to new lots.
-    (Inlined: the batch loop in core_nb calls it per touching row.)"""
+def queue_level_nb(qm, ot, otf, act, nact, model, param, inst, side, price, prev, new):
+    """Our orders resting at (inst, side, price) see the level go from prev to new lots
+    (queue model `model` of the run's set qm). (Inlined: the batch loop in core_nb calls
+    it per touching row.)"""
     for k in range(nact):
         s = act[k]
         if ot[s, OF_INST] == inst and ot[s, OF_SIDE] == side and ot[s, OF_PRICE] == price:
-            a, c = queue_depth_nb(model, param, otf[s, OFF_AHEAD], otf[s, OFF_CUM], prev, new)
-            otf[s, OFF_AHEAD] = a
-            otf[s, OFF_CUM] = c
+            q_depth(qm, model, otf, s, prev, new, param)
 
 
 @njit(cache=True, _nrt=False)
 def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, new):
     """The feed set (side, price) from prev to new lots: queue update, then rule (c)."""
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
-    queue_level_nb(ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst, side, price,
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
+    queue_level_nb(qm, ot, otf, act, S[S_NACT], V[v, VF_QMODEL], Vf[v, VFF_QPARAM], inst, side, price,
                    prev, new)
     cross_check_nb(book, ords, rsp, S, V, t, inst, -side)
 
@@ -502,7 +501,7 @@ def level_change_nb(book, ords, rsp, S, V, Vf, t, v, inst, side, price, prev, ne
 def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
     """After a snapshot every own order's ahead is capped by its level's new quantity."""
     kx, qt, cs, cnt, insnap = book
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     for k in range(S[S_NACT]):
         s = act[k]
         if ot[s, OF_INST] != inst:
@@ -517,15 +516,18 @@ def snapshot_end_nb(book, ords, rsp, S, V, t, inst):
 
 
 @njit(cache=True, _nrt=False)
-def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
+def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty, done_k=-1):
     """A market trade printed at the exchange: rules (a) queue and (b) trade-through.
 
     The traded quantity beyond an order's `ahead` is one stream: our orders at the price
     take from it in queue order (seniority), so no lot of it fills two of our orders.
+    The queue model's on_trade has already been applied to the orders at the price among
+    act[0..done_k] (core_nb's batch loop, which applies it until an order is reached).
     """
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     own_side = -aggressor
     model = V[v, VF_QMODEL]
+    param = Vq[v, VFF_QPARAM]
     partial = V[v, VF_PARTIAL] != 0
     used = 0
     any_fill = False
@@ -539,8 +541,9 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
             fill_resting_nb(ords, rsp, S, V, s, t, drought_nb(V, v, t, leaves), LQ_MAKER)
             any_fill = True
         elif p == price:
-            a, c = queue_trade_nb(model, otf[s, OFF_AHEAD], otf[s, OFF_CUM], qty)
-            owed = queue_filled_nb(a)
+            if k > done_k:
+                q_trade(qm, model, otf, s, qty, param)
+            owed = q_filled(qm, model, otf, s, param)
             if owed > 0:
                 x = min(owed - used, leaves)
                 if x > 0:
@@ -549,9 +552,7 @@ def trade_nb(ords, rsp, S, V, t, v, inst, aggressor, price, qty):
                     used += x
                     fill_resting_nb(ords, rsp, S, V, s, t, drought_nb(V, v, t, x), LQ_MAKER)
                     any_fill = True
-                a = 0.0
-            otf[s, OFF_AHEAD] = a
-            otf[s, OFF_CUM] = c
+                otf[s, OFF_AHEAD] = 0.0  # reached: nothing is ahead of what is left
     if any_fill:
         compact_filled_nb(ords, S, V, inst)
 
@@ -562,9 +563,9 @@ def l3_queue_nb(ords, rsp, S, V, t, v, inst, kind, side, price, q0, seq0, out):
     (out as from l3_row_nb). Orders ahead of ours shrink our `ahead` exactly; an execution
     of an order behind ours would have reached ours first, so it fills ours (in
     seniority order, never more than was executed)."""
-    if V[v, VF_QMODEL] != QM_L3_FIFO:
+    if V[v, VF_QL3] == 0:
         return
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     still = out[5] != 0 and out[6] == side and out[7] == price and out[9] == seq0
     remaining = out[8] if still else 0
     executed = out[10]
@@ -1033,7 +1034,7 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
     """Amend: qty = new total. Price change or qty increase -> back of the queue; a
     decrease keeps the place; new qty <= filled cancels the order."""
     kx, qt, cs, cnt, insnap = book
-    ot, otf, act, free, inst_nact, olim, xinst, bal = ords
+    ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vq = ords
     order_no = R[r, RQ_ORDER_NO]
     s = find_order_nb(ords, S, order_no)
     if s < 0:
@@ -1090,8 +1091,8 @@ def amend_nb(book, ords, rsp, S, V, R, r, t, v):
     if to_back:
         to_back_nb(ords, S, s)
         ob = book_row_nb(inst, side, 0)
-        otf[s, OFF_AHEAD] = float(level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, new_price)))
-        otf[s, OFF_CUM] = 0.0
+        q_new(qm, V[v, VF_QMODEL], otf, s, float(level_qty_nb(kx, qt, cs, cnt, ob, side_key_nb(side, new_price))),
+              Vq[v, VFF_QPARAM])
     if crosses or own_cross:
         f2, q2, stop = take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, np.False_,
                                new_price, new_qty, filled, new_price, ot[s, OF_STP], s,

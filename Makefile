@@ -32,8 +32,12 @@ $(DEMO_DATA): | $(BASE_STAMP)
 demo: $(BASE_STAMP) $(DEMO_DATA)
 	$(BIN)/tickparity backtest --config examples/market_maker.toml
 
+# the suite on TEST_WORKERS processes (pytest-xdist; README "Tests"): many tests wait on sockets
+# and timers, so more workers than cores pay; a file is one unit of work (--dist loadfile) so
+# its module/session fixtures (emulators, datasets) are built once
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench

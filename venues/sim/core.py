@@ -26,7 +26,6 @@ from venues.sim.core_nb import exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
 from venues.sim.latency import FEED_FROM_ROW, LatencyModel
-from venues.sim.latency import LatencyModel
 from venues.sim.models import run_queue_models
 from venues.sim.validate_nb import (
     V_BACKWARDS,

@@ -32,9 +32,10 @@ $(DEMO_DATA): | $(BASE_STAMP)
 demo: $(BASE_STAMP) $(DEMO_DATA)
 	$(BIN)/tickparity backtest --config examples/market_maker.toml
 
-# the suite on TEST_WORKERS processes (pytest-xdist; README "Tests"): many tests wait on sockets
-# and timers, so more workers than cores pay; a file is one unit of work (--dist loadfile) so
-# its module/session fixtures (emulators, datasets) are built once
+# the suite on TEST_WORKERS processes (pytest-xdist; README "Quick start"): many tests wait on
+# sockets and timers, so more workers than cores pay. A test file is one unit of work
+# (its module/session fixtures are built once); tests/conftest.py makes the wall-clock session
+# files one group together, and hands the slowest files out first
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15

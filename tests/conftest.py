@@ -1,5 +1,5 @@
 """Fixtures for every test, and the set-up of a parallel run (`make test`: pytest-xdist,
-`-n 4 --dist loadfile`; README "Tests").
+`-n 4 --dist loadfile`; README "Quick start").
 
 A parallel run is safe because every test writes under its own tmp_path (or a
 tmp_path_factory directory) and listens on port 0; each worker is a process of its own, so
@@ -13,13 +13,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The slowest test files (seconds, measured on 2 cores), handed to the workers first: with
-# `--dist loadfile` a file is one unit of work, and a long one started last would run alone
-# at the end while the other workers idle (longest-first keeps the tail short). A file not
-# listed keeps pytest's collection order after these; a renamed one is simply not moved.
+# The slowest test files (measured), handed to the workers first: a file is one unit of work,
+# and a long one started last would run alone at the end while the other workers idle
+# (longest first keeps the tail short). A file not listed keeps pytest's collection order
+# after these; a renamed one is simply not moved.
 SLOW_FIRST = (
     "tests/modes/test_stress_library.py",
+    "tests/modes/test_modes_stress_ray.py",
 )
+# Files whose sessions run on the wall clock (emulators at speed 1 or 5, ccxt timeouts, a
+# child CLI with a deadline): one unit of work together, so at most one of them runs at a time
+# and they never starve each other of CPU (a parallel run on a loaded 2-core machine timed
+# out four of them when they ran side by side).
+REALTIME = ("tests/modes/live/", "tests/modes/test_emulator_cmd.py", "tests/modes/test_stress_via_emulator.py")
 
 
 def pytest_configure(config):
@@ -31,6 +37,22 @@ def pytest_configure(config):
         from venues.sim import warmup
 
         warmup()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with one change: the REALTIME files are one unit of work together
+    (xdist's own `loadgroup` marks do not reach its scheduler under pytest 9: it renames a
+    private attribute that pytest 9 no longer reads)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return "realtime" if path.startswith(REALTIME) else path
+
+    return _Scheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -60,3 +82,4 @@ def _fresh_decimal_context():
     report after it). Code that must not depend on the context has its own test for that."""
     decimal.setcontext(decimal.Context())
     yield
+

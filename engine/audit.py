@@ -18,8 +18,11 @@ record (what it found: records, head hash, whether the last session closed its l
 `resume`. A record torn by a crash mid-write (an incomplete last line) is moved, byte for
 byte, to `<log>.torn` and named in the `resume` record (its length and SHA-256), so the
 chain continues from the last whole record and nothing written is lost. `durable=True`
-(live modes) flushes and fsyncs every record as it is written: a crash loses at most the
-record being written.
+flushes and fsyncs every record as it is written: a crash of the machine loses at most the
+record being written. `flush_each=True` (live modes) hands every record to the operating
+system as it is written (one write call, no fsync): a killed process (kill -9, a crash of
+ours) loses nothing written; the live recording fsyncs the log once a second with the rest,
+which bounds what a crash of the machine can lose, without an fsync on the tick-to-order path.
 """
 
 from __future__ import annotations
@@ -106,15 +109,17 @@ def _link(prev: str, body: str) -> str:
 class AuditLog:
     """Writes one JSON object per line: {seq, ts, type, ..., prev, hash}."""
 
-    def __init__(self, path: Path, *, resume: bool = False, durable: bool = False, ts: int = 0) -> None:
+    def __init__(self, path: Path, *, resume: bool = False, durable: bool = False, flush_each: bool = False,
+                 ts: int = 0) -> None:
         """A new log at `path` (an existing file is replaced), or with `resume` the
         existing one continued (created when absent; DataError when its chain is broken).
-        `durable`: flush and fsync after every record (live modes). `ts` stamps the
-        `resume` record."""
+        `durable`: flush and fsync after every record; `flush_each`: flush (no fsync) after
+        every record (live modes). `ts` stamps the `resume` record."""
         self.path = Path(path)
         self._prev = GENESIS
         self._seq = 0
         self.durable = durable
+        self.flush_each = flush_each or durable
         self.sealed: dict[str, Any] | None = None
         found = None
         if resume and self.path.is_file():
@@ -135,9 +140,10 @@ class AuditLog:
         self._file.write(f'{body[:-1]},"hash":"{digest}"}}\n')
         self._prev = digest
         self._seq += 1
-        if self.durable:
+        if self.flush_each:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if self.durable:
+                os.fsync(self._file.fileno())
 
     def seal(self, ts: int) -> dict[str, Any]:
         """Write the closing record and return {records, final_hash} for the run's summary.

@@ -103,7 +103,9 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     venues = make_venues(core)
     clock = SimClock(start_ns)
     writer = RunWriter(out, instruments)
-    audit = audit or AuditLog(out / "audit.jsonl")
+    # live modes: every record reaches the OS as it is written (a killed session loses none);
+    # the recording fsyncs it once a second (modes/live/recording.py)
+    audit = audit or AuditLog(out / "audit.jsonl", flush_each=True)
     ledger = Ledger(instruments, resolved.balances)
     if any(i.contract for i in instruments.values()):  # the venues' leverage and margin mode
         from modes.live.derivatives import margin_settings

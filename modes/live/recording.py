@@ -112,7 +112,8 @@ class SessionRecorder:
             f.flush()
             os.fsync(f.fileno())
         if self.audit is not None and not self.audit._file.closed:
-            self.audit._file.flush()
+            self.audit._file.flush()  # already flushed record by record (flush_each); fsync it
+            os.fsync(self.audit._file.fileno())
         if self._store is not None and self._store_rows:
             rows = np.concatenate(self._store_rows)
             self._store_rows = []

@@ -229,3 +229,25 @@ def test_a_field_named_type_overrides_the_record_type_as_before():
     """The submit decision passes type=<order type>: the record's `type` is that value."""
     body = canonical_record(0, 1, "decision", {"action": "submit", "type": "limit", "prev": "x"}, "p")
     assert body == '{"action":"submit","prev":"p","seq":0,"ts":1,"type":"limit"}'
+
+
+# -- issue 11: live modes hand every record to the OS as it is written -----------------------
+def test_flush_each_puts_every_record_on_disk_before_the_next(tmp_path):
+    """A killed live session (kill -9) loses no record it wrote: each one is in the file
+    (read through another handle) before the next write, without a close or a flush call."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, flush_each=True)
+    for k in range(3):
+        log.write(k, "decision", k=k)
+        lines = path.read_text().splitlines()
+        assert [json.loads(line)["k"] for line in lines] == list(range(k + 1))
+    log.close()
+
+
+def test_without_flush_each_a_backtest_log_buffers(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.write(0, "decision", k=0)
+    assert path.read_text() == ""  # buffered: a backtest's log is written at flush points
+    log.close()
+    assert json.loads(path.read_text())["k"] == 0

@@ -12,6 +12,7 @@ import time
 
 from live_helpers import ROOT, write_session_toml
 
+from engine.audit import _resume_point
 from modes.live.recording import read_journal, read_rows
 from modes.live.replay import replay_session
 
@@ -53,6 +54,15 @@ def test_a_killed_session_replays_as_far_as_it_was_recorded(live_emu, tmp_path):
     journal = read_journal(out)
     steps = [r for r in journal[1:] if "now" in r]
     assert len(steps) > 10 and len(read_rows(out)) > 0  # the recording reaches into the last seconds
+    # the audit log is flushed record by record: its chain verifies, and it holds at least every
+    # venue reply of the journal (flushed once a second), so the kill lost none of its records
+    copy = tmp_path / "audit-copy.jsonl"
+    copy.write_bytes((out / "audit.jsonl").read_bytes())
+    found = _resume_point(copy)
+    records = [json.loads(line) for line in copy.read_text().splitlines()]
+    assert found["records"] == len(records) and not found["closed"]
+    journaled = sum(len(step.get("r", [])) for step in steps)
+    assert sum(r["type"] == "venue_reply" for r in records) >= journaled > 0
     result = replay_session(out, tmp_path / "recovered")
     assert result.difference is None, result.difference.text()
     assert result.crashed

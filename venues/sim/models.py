@@ -20,10 +20,12 @@ How the kernels call them (why not first-class function pointers): the run's dis
 models are one numba type, `QueueModelsType`, whose key is each model's path and the
 sha256 of its module's source. The kernels take that object as one argument and call
 `q_new / q_depth / q_trade / q_filled (models, index, ...)`, overloads that numba
-expands, per model set, into a switch over the models' own functions -- inlined like
-the closed list they replace, and cached on disk per model set (the key is picklable
-and equal across processes, unlike a dispatcher's type, and changes when the model's
-source does, so an edited model is recompiled, never run stale).
+expands, per model set, into a switch over the models' own functions, compiled into the
+loop (direct calls LLVM may inline, no function pointers) and cached on disk per model
+set (the key is picklable and equal across processes, unlike a dispatcher's type, and
+changes when the model's source does, so an edited model is recompiled, never run
+stale). The overloads are not `inline="always"`: numba 0.68's IR inlining of them lost
+writes to arrays unpacked from a tuple in the caller (add_order_nb's inst_nact).
 """
 
 from __future__ import annotations

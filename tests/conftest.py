@@ -39,6 +39,7 @@ def pytest_configure(config):
         warmup()
 
 
+@pytest.hookimpl(optionalhook=True)  # a venv without pytest-xdist still runs the tests serially
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadfile` with one change: the REALTIME files are one unit of work together
     (xdist's own `loadgroup` marks do not reach its scheduler under pytest 9: it renames a

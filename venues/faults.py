@@ -24,6 +24,7 @@ Real venue codes and rules: Binance spot API docs ("Error codes", "LIMITS"), as 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,23 +94,33 @@ BINANCE_REJECTS: dict[int, tuple[str, str]] = {
 MARKET_CLOSED = (-2010, "Market is closed.")  # Binance's answer in BREAK (cancel-only) and HALT
 
 
+#: the longest fault duration accepted (one week): a longer one is a typo, and in the
+#: emulator it would silence a stream or hold a maintenance for the life of the process
+MAX_DURATION_NS = 7 * 86_400 * 1_000_000_000
+
+
 def duration_ns(value: Any, where: str) -> int:
-    """A fault duration: seconds (int/float) or replay units ('250ms', '30s', '5m') -> ns."""
+    """A fault duration: seconds (int/float) or replay units ('250ms', '30s', '5m') -> ns,
+    in [0, MAX_DURATION_NS]; ConfigError naming `where` otherwise."""
     if isinstance(value, bool):
         raise ConfigError(f"{where} = {value!r}: expected seconds or a duration like '5s'")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ConfigError(f"{where} = {value!r}: must be >= 0")
-        return int(round(value * 1_000_000_000))
-    if isinstance(value, str):
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where} = {value!r}: must be >= 0 (a finite number of seconds)")
+        ns = int(round(value * 1_000_000_000))
+    elif isinstance(value, str):
         if value.strip() in ("0", "0s", "0ms", "0m"):
             return 0
         try:
-            return parse_compound_duration(value)
+            ns = parse_compound_duration(value)
         except ConfigError:  # its message names only the text: say which file, fault and key
             raise ConfigError(f"{where} = {value!r}: expected seconds or a duration such as "
                               "'250ms', '30s', '5m30s', '1h'") from None
-    raise ConfigError(f"{where} = {value!r}: expected seconds or a duration like '5s'")
+    else:
+        raise ConfigError(f"{where} = {value!r}: expected seconds or a duration like '5s'")
+    if ns > MAX_DURATION_NS:
+        raise ConfigError(f"{where} = {value!r}: longer than the 7 days a fault may last")
+    return ns
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ class BinanceServer:
         self._gap_next = False
         self._stale_depth: list[tuple[int, int, tuple]] = []  # depth windows held by a stale_market fault
         self._user_fault: tuple[str, int] | None = None
+        self._maintenance_timers: list[asyncio.TimerHandle] = []  # a maintenance's halt and resume
         self._held: list[UserEvent] = []
         self._held_since = 0.0
         self._user_delay_s = 0.0
@@ -849,6 +850,7 @@ class BinanceServer:
             if is_clear(body):
                 self.faults.clear()
                 self.skew_ms = 0
+                self._end_active_faults()
                 return web.json_response({"faults": 0})
             fault = self.faults.add(body, rest_routes(self.app.router))  # validated before it is appended
         except ConfigError as exc:
@@ -858,6 +860,25 @@ class BinanceServer:
             fault.fired += 1
             await self._apply_stream_fault(fault)
         return web.json_response(fault.to_json())
+
+    def _end_active_faults(self) -> None:
+        """{"clear": true} ends what faults already started, not only the plan: a stale market
+        publishes again, pending user-stream faults and an update-id gap are dropped, a
+        partial-fill drought ends now, and a maintenance in progress resumes trading (its
+        scheduled halt is cancelled). Without this a cleared stale_market kept the market
+        silent for its whole duration with an empty fault list."""
+        ex = self.exchange
+        self._stale_until = 0.0
+        self._user_fault = None
+        self._gap_next = False
+        now = ex.clock.now()
+        for venue in ex.core.venues:
+            ex.core.set_fill_drought(venue, now, now, 1_000_000)  # an empty window replaces it
+        for handle in self._maintenance_timers:
+            handle.cancel()
+        self._maintenance_timers.clear()
+        if ex.cancel_only or ex.halted_reason == "maintenance":
+            self._resume()
 
     async def _apply_stream_fault(self, fault) -> None:
         """Act on a stream or venue-state fault (already counted as fired)."""
@@ -893,14 +914,14 @@ class BinanceServer:
         elif kind == "maintenance":
             ex.cancel_only = True
             ex.journal.write("maintenance", ex.clock.now(), self._ms(ex.clock.now()), phase="cancel_only")
-            asyncio.get_running_loop().call_later(float(fault.params.get("duration", 5.0)),
-                                                  self._halt, float(fault.params.get("halt", 5.0)))
+            self._maintenance_timers.append(asyncio.get_running_loop().call_later(
+                float(fault.params.get("duration", 5.0)), self._halt, float(fault.params.get("halt", 5.0))))
 
     def _halt(self, halt_s: float) -> None:
         ex = self.exchange
         ex.halted_reason = "maintenance"
         ex.journal.write("maintenance", ex.clock.now(), self._ms(ex.clock.now()), phase="halt")
-        asyncio.get_running_loop().call_later(halt_s, self._resume)
+        self._maintenance_timers.append(asyncio.get_running_loop().call_later(halt_s, self._resume))
 
     def _resume(self) -> None:
         ex = self.exchange

@@ -30,27 +30,29 @@ class LimitKey:
     """One `control/limits` key: its type and its smallest allowed value.
 
     `kind` is "int", "seconds" (a positive or zero number of seconds) or "bool"; `minimum`
-    applies to numbers (None: any sign, e.g. a clock skew)."""
+    applies to numbers (None: any sign, e.g. a clock skew); `maximum` bounds the magnitude
+    (a value past it is a typo that would wedge the emulator, e.g. a 10^308 ms clock skew)."""
 
     kind: str
     minimum: float | None = None
     doc: str = ""
+    maximum: float | None = None
 
 
 #: the keys of `POST /emulator/control/limits` (docs/emulator.md, "Inspection and control");
 #: the minimums are what the rule can mean: a limit of 0 requests or orders would refuse
 #: every call (use a `rate_limit` fault for that), a ban length or interval must be > 0
 LIMIT_KEYS: dict[str, LimitKey] = {
-    "weight_per_minute": LimitKey("int", 1, "request weight per IP per minute"),
-    "orders_per_10s": LimitKey("int", 1, "new orders per account per 10 s"),
-    "orders_per_minute": LimitKey("int", 1, "new orders per account per minute (futures)"),
-    "ban_after": LimitKey("int", 0, "429s in a window before a 418 ban"),
-    "ban_s": LimitKey("seconds", 0, "length of the first ban (doubles per ban)"),
-    "ping_interval": LimitKey("seconds", 0, "websocket ping interval"),
-    "max_connection_s": LimitKey("seconds", 0, "websocket connection lifetime"),
-    "max_incoming_per_s": LimitKey("int", 1, "incoming websocket messages per second"),
-    "skew_ms": LimitKey("int", None, "server clock offset (ms, either sign)"),
-    "max_num_orders": LimitKey("int", 1, "the MAX_NUM_ORDERS filter"),
+    "weight_per_minute": LimitKey("int", 1, "request weight per IP per minute", 10**9),
+    "orders_per_10s": LimitKey("int", 1, "new orders per account per 10 s", 10**9),
+    "orders_per_minute": LimitKey("int", 1, "new orders per account per minute (futures)", 10**9),
+    "ban_after": LimitKey("int", 0, "429s in a window before a 418 ban", 10**9),
+    "ban_s": LimitKey("seconds", 0, "length of the first ban (doubles per ban)", 7 * 86_400),
+    "ping_interval": LimitKey("seconds", 0.05, "websocket ping interval", 7 * 86_400),
+    "max_connection_s": LimitKey("seconds", 0, "websocket connection lifetime", 7 * 86_400),
+    "max_incoming_per_s": LimitKey("int", 1, "incoming websocket messages per second", 10**9),
+    "skew_ms": LimitKey("int", None, "server clock offset (ms, either sign)", 86_400_000),
+    "max_num_orders": LimitKey("int", 1, "the MAX_NUM_ORDERS filter", 10**9),
     "stream_first": LimitKey("bool", doc="write an answer's user events before its REST reply"),
     "reset": LimitKey("bool", doc="forget the counters, violations and bans"),
 }
@@ -107,6 +109,8 @@ def parse_limits(body: dict[str, Any], endpoint: str = "control/limits") -> dict
             if not math.isfinite(value):
                 raise ControlError(f"{where}: expected a finite number of seconds ({spec.doc})")
             value = float(value)
+        if spec.maximum is not None and abs(value) > spec.maximum:
+            raise ControlError(f"{where}: must be at most {spec.maximum:g} in magnitude ({spec.doc})")
         if spec.minimum is not None:
             if key in _STRICTLY_POSITIVE and value <= spec.minimum:
                 raise ControlError(f"{where}: must be > {spec.minimum:g} ({spec.doc})")

@@ -54,6 +54,11 @@ BAD = [
     ("limits", b'{"max_num_orders": "10"}', ["max_num_orders = '10'", "number"]),
     ("limits", b'{"stream_first": "no"}', ["stream_first = 'no'", "true or false"]),
     ("limits", b'{"reset": 1}', ["reset = 1", "true or false"]),
+    # magnitudes past what a rule can mean (a typo that would wedge the emulator)
+    ("limits", b'{"skew_ms": 1e308}', ["skew_ms = 1e+308", "at most 8.64e+07"]),
+    ("limits", b'{"weight_per_minute": 1e30}', ["weight_per_minute = 1e+30", "at most 1e+09"]),
+    ("limits", b'{"ping_interval": 0.001}', ["ping_interval = 0.001", "> 0.05"]),
+    ("faults", b'{"kind": "stale_market", "duration": "99999999999d"}', ["duration = '99999999999d'", "7 days"]),
     ("limits", b'{"bogus": 1}', ["unknown key(s) ['bogus']", "weight_per_minute"]),
     # a good key before a bad one: the good one must not be applied either
     ("limits", b'{"weight_per_minute": 7, "ban_s": "abc"}', ["ban_s = 'abc'"]),

@@ -95,6 +95,27 @@ def test_stale_market_stream_sends_nothing_while_the_book_moves(emu):
     assert stale < moved <= after
 
 
+def test_clearing_the_faults_ends_a_stale_market_already_started(emu):
+    """{"clear": true} ends what already fired, not only the plan: a ten-minute stale_market
+    stops at the clear and the book stream publishes again."""
+    async def run():
+        async with pro_client(emu) as ex:
+            await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 10)
+            await _fault(emu, {"kind": "stale_market", "duration": "10m"})
+            await asyncio.to_thread(step, emu, 1.0)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 1.0)
+            assert await _fault(emu, {"clear": True}) == {"faults": 0}
+            # watch first, then step the clock: the step publishes at once, and ccxt wakes
+            # only a watch already waiting
+            waiting = asyncio.ensure_future(ex.watch_order_book("BTC/USDT"))
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(step, emu, 1.0)
+            return await asyncio.wait_for(waiting, 10)
+
+    assert _run(run())["bids"]
+
+
 def test_user_stream_expiry_and_dropped_events(emu):
     async def run():
         async with pro_client(emu) as ex:

@@ -312,14 +312,19 @@ class Reconciler:
         now = s.clock.now()
         self.last_ns = now
         self.last = report
-        if report.ok and (report.lookups or report.pending):  # not final yet: check again
-            return report
-        self.reports.append(report)
+        # every check is an audit record (docs/live.md), a pending one too: a strategy that
+        # always has an order in flight would otherwise leave no trace of its checks
+        final = not (report.ok and (report.lookups or report.pending))
         s.audit.write(now, "reconcile", at=at, ok=report.ok,
                       differences=[d.text() for d in report.differences],
                       adopted=report.adopted, foreign=report.foreign,
+                      **({} if final else {"pending": [d.text() for d in report.pending],
+                                           "lookups": list(report.lookups)}),
                       **({"positions": {k: decimal_str(Decimal(v)) for k, v in sorted(positions.items())}}
                          if positions is not None else {}))
+        if not final:  # not final yet: the caller checks again
+            return report
+        self.reports.append(report)
         if not report.ok:
             self.gate.close(report.text())
         return report

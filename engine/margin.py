@@ -560,6 +560,20 @@ class MarginBook:
                     backing += pos.upnl_fraction(closing_price)
         return out
 
+    def delivery(self, inst: Instrument, price_ticks: int, mark: Decimal | None = None) -> Liquidation | None:
+        """A dated future's delivery: the venue closes the whole position at the delivery
+        price (`price_ticks`), no fee, reason "delivery"; None when nothing is held. One
+        rule for the simulated venue (venues.sim.derivatives.ContractVenue), the futures
+        emulator and a live session booking the venue's settlement (modes.live.derivatives);
+        each books the returned close as it books a liquidation (`TradingSession.on_liquidation`,
+        or the ledger's `apply_fill`). `mark`: the mark then (the delivery price if None)."""
+        lots = self._lots(inst)
+        if not lots:
+            return None
+        price = inst.ticks_to_price(int(price_ticks))
+        return Liquidation(inst, -1 if lots > 0 else 1, abs(lots), int(price_ticks),
+                           price if mark is None else mark, Decimal(0), reason="delivery")
+
     def check_order(self, inst: Instrument, side: int, qty_lots: int, price: Decimal | None,
                     open_orders: Iterable[tuple[Instrument, int, int, Decimal | None]],
                     max_leverage: Decimal | None = None,

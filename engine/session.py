@@ -563,7 +563,9 @@ class TradingSession(VenueMerge):
         self.ledger.derivatives.liquidations.append((now, liquidation))
         price = inst.ticks_to_price(liquidation.price_ticks)
         qty = inst.lots_to_qty(liquidation.lots)
-        self.audit.write(now, "response", client_id=order.client_id, event="liquidation",
+        # a delivery is no trade: its fill's liquidity says "delivery" (reports count it apart)
+        liquidity = "taker" if liquidation.reason == "liquidation" else liquidation.reason
+        self.audit.write(now, "response", client_id=order.client_id, event=liquidation.reason,
                          mark=decimal_str(liquidation.mark), margin_ratio=str(liquidation.margin_ratio),
                          exch_ts=int(exch_ts))
         self.oms.set_status(order, OrderStatus.SUBMITTED, now)
@@ -576,9 +578,9 @@ class TradingSession(VenueMerge):
         self.ledger.apply_fill(inst, liquidation.side, liquidation.price_ticks, liquidation.lots, fee)
         self.fill_count += 1
         self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(exch_ts), price=decimal_str(price),
-                         qty=decimal_str(qty), fee=decimal_str(fee), liquidity="taker")
-        self.recorder.fill(order, now, int(exch_ts), price, qty, fee, "taker")
-        self._deliver(self._update(order, now, Event.FILL, price, qty, fee, "taker",
+                         qty=decimal_str(qty), fee=decimal_str(fee), liquidity=liquidity)
+        self.recorder.fill(order, now, int(exch_ts), price, qty, fee, liquidity)
+        self._deliver(self._update(order, now, Event.FILL, price, qty, fee, liquidity,
                                    liquidation.reason))
         self._flush()
         return order.client_id

@@ -527,7 +527,7 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                     if contracts is not None:
                         contracts.sample(now)
                     # a contract wallet (COIN-M: the coin) has no value before its first mark
-                    if contracts is None or contracts.marked():
+                    if contracts is None or contracts.valued():
                         session.sample_equity()
                     next_sample += sample_ns
                     writer.add_bbo(core.drain_bbo())

@@ -62,7 +62,8 @@ def headline_text(h: dict) -> str:
 
     return (
         f"fills {fmt.integer(h['fills'])}  notional {fmt.num(h['notional'], 0)}  net PnL {fmt.money(h['net_pnl'])}"
-        f"  max DD {fmt.num(h['max_drawdown'])}  fill ratio {fmt.pct(h['fill_ratio'])}\n"
+        f"  max DD {fmt.num(h['max_drawdown'])}  fill ratio {fmt.pct(h['fill_ratio'])}"
+        + (f"  deliveries {fmt.integer(h['deliveries'])}" if h.get("deliveries") else "") + "\n"
         f"arrival slippage {fmt.bps(h['arrival_slippage_bps'])} bps  eff. spread {fmt.bps(h['effective_spread_bps'])} bps"
         f"  markout 1s/60s {fmt.bps(h['markout_1s_bps'])}/{fmt.bps(h['markout_60s_bps'])} bps"
         f"  submit->ack p99 {fmt.duration(h['submit_to_ack_p99_ns'])}"

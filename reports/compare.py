@@ -36,6 +36,7 @@ HEADLINE: dict[str, tuple[str, str, str | None]] = {
     "turnover": ("Turnover", "num", None),
     "orders": ("Orders", "int", None),
     "fills": ("Fills", "int", None),
+    "deliveries": ("Deliveries (dated futures)", "int", None),
     "notional": ("Traded notional", "num", None),
     "maker_share": ("Maker share (by fills)", "pct", None),
     "maker_notional_share": ("Maker share (by notional)", "pct", None),

@@ -31,7 +31,8 @@ def section(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any] | None:
                      "funding_payments": d["funding_payments"], "net": str(Decimal(d["realized"]) - fees + funding),
                      # fees vs funding: how much of the carry the trading cost ate (n/a without funding)
                      "fees_over_funding": None if funding == 0 else float(fees / abs(funding)),
-                     "liquidations": d["liquidations"], "leverage": d["leverage"], "margin_mode": d["margin_mode"]})
+                     "liquidations": d["liquidations"], "deliveries": d.get("deliveries", 0),
+                     "leverage": d["leverage"], "margin_mode": d["margin_mode"]})
     margin = pq.read_table(run_dir / "margin.parquet").to_pydict()
     liqs = pq.read_table(run_dir / "liquidations.parquet").to_pylist() \
         if (run_dir / "liquidations.parquet").is_file() else []

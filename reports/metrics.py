@@ -810,6 +810,8 @@ def compute(run: RunData) -> Metrics:
         **pnl_headline,
         "orders": orders_section["count"],
         "fills": fills_section["count"],
+        # dated futures delivered by the venue: no trades, so in none of the fill figures
+        "deliveries": run.deliveries,
         "notional": fills_section["notional"],
         "maker_share": fills_section["maker_share"],
         "maker_notional_share": fills_section["maker_notional_share"],

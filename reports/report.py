@@ -172,7 +172,8 @@ def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
               f"{fmt.num(p['max_drawdown_pct'], 3)} % of peak equity" if p["max_drawdown_pct"] is not None else "",
               "bad" if not fmt.rounds_to_zero(p["max_drawdown"] or 0, 2) else ""),
         _tile("Sharpe / Sortino", ratios, ratio_hint),
-        _tile("Fills", fmt.integer(h["fills"]), f"{fmt.integer(h['orders'])} orders · maker {fmt.pct(h['maker_share'])} of fills"),
+        _tile("Fills", fmt.integer(h["fills"]), f"{fmt.integer(h['orders'])} orders · maker {fmt.pct(h['maker_share'])} of fills"
+              + (f" · {fmt.integer(h['deliveries'])} deliveries (not trades)" if h.get("deliveries") else "")),
         _tile("Traded notional" + cur, fmt.num(h["notional"], 0), f"maker {fmt.pct(h['maker_notional_share'])} of notional{turnover}"),
         _tile("Fill ratio", fmt.pct(h["fill_ratio"]), f"filled / ordered qty · cancel-to-fill {fmt.num(h['cancel_to_fill_ratio'])}"),
         _tile("Arrival slippage", f"{fmt.bps(h['arrival_slippage_bps'])}{NBSP}bps",

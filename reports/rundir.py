@@ -158,6 +158,9 @@ class RunData:
     missing: list[str]  # optional files that were absent
     start_ts: int | None
     end_ts: int | None
+    # a dated future's deliveries (venue closes at the delivery price): no trade, so kept out
+    # of the fills and orders above (TCA, counts, notional) and counted here
+    deliveries: int = 0
 
 
 #: Low-cardinality string columns, read dictionary-encoded (small and fast at a million rows).
@@ -402,8 +405,27 @@ def _venue_codes(table: pa.Table, instrument_codes: np.ndarray, instruments: lis
     return by_instrument[instrument_codes]  # code -1 picks the trailing -1
 
 
-def _load_orders(path: Path, instruments: list[str], venues: list[str]) -> Orders:
-    t = _read_table(path, ORDER_COLUMNS, ORDER_OPTIONAL)
+def _delivery_ids(fills_path: Path, orders_path: Path) -> pa.Array:
+    """Client ids of a dated future's deliveries: fills with liquidity "delivery", and (run
+    directories written before that liquidity existed) orders with reason "delivery". A
+    delivery is the venue's settlement of a position, not a trade (docs/derivatives.md)."""
+    fills = _read_table(fills_path, ("client_id", "liquidity"))
+    ids = [pc.filter(_strings(fills, "client_id"), pc.equal(_strings(fills, "liquidity"), "delivery"))]
+    if "reason" in pq.read_schema(orders_path).names:
+        orders = _read_table(orders_path, ("client_id", "reason"))
+        ids.append(pc.filter(_strings(orders, "client_id"), pc.equal(_strings(orders, "reason"), "delivery")))
+    return pc.unique(pa.chunked_array([c for ids_ in ids for c in ids_.chunks], pa.string()).combine_chunks())
+
+
+def _without(table: pa.Table, excluded: pa.Array | None) -> pa.Table:
+    """The rows whose client_id is not in `excluded`."""
+    if excluded is None or not len(excluded) or not table.num_rows:
+        return table
+    return table.filter(pc.invert(pc.is_in(_strings(table, "client_id"), value_set=excluded).fill_null(False)))
+
+
+def _load_orders(path: Path, instruments: list[str], venues: list[str], excluded: pa.Array | None = None) -> Orders:
+    t = _without(_read_table(path, ORDER_COLUMNS, ORDER_OPTIONAL), excluded)
     status_column = _col(t, "status")
     # ccxt spells it "canceled"; the contract says "cancelled": accept both
     status = _codes(status_column, (*STATUSES, "canceled"))
@@ -437,8 +459,9 @@ def _load_orders(path: Path, instruments: list[str], venues: list[str]) -> Order
     )
 
 
-def _load_fills(path: Path, instruments: list[str], venues: list[str], orders: Orders) -> Fills:
-    t = _read_table(path, FILL_COLUMNS, FILL_OPTIONAL)
+def _load_fills(path: Path, instruments: list[str], venues: list[str], orders: Orders,
+                excluded: pa.Array | None = None) -> Fills:
+    t = _without(_read_table(path, FILL_COLUMNS, FILL_OPTIONAL), excluded)
     fee_column = _strings(t, "fee")
     fees_exact, rebates_exact = _exact_fee_sums(fee_column) if len(fee_column) else (Decimal(0), Decimal(0))
     if t.num_rows and len(orders):
@@ -591,8 +614,9 @@ def load_run(run_dir: Path) -> RunData:
     venue_names = _unique([_venue_column(p) for p in (fills_path, orders_path)])
     venues = sorted(set(venue_names) | {i.partition(":")[0] for i in instruments if ":" in i})
 
-    orders = _load_orders(orders_path, instruments, venues)
-    fills = _load_fills(fills_path, instruments, venues, orders)
+    deliveries = _delivery_ids(fills_path, orders_path)
+    orders = _load_orders(orders_path, instruments, venues, deliveries)
+    fills = _load_fills(fills_path, instruments, venues, orders, deliveries)
     if isinstance(specs, dict):
         _contracts_in_base_units(fills, orders, instruments, specs)
     quotes = _load_quotes(bbo_path, instruments) if bbo_path else Quotes()
@@ -632,4 +656,5 @@ def load_run(run_dir: Path) -> RunData:
         missing=missing,
         start_ts=int(start_ts) if start_ts is not None else None,
         end_ts=int(end_ts) if end_ts is not None else None,
+        deliveries=len(deliveries),
     )

@@ -8,7 +8,9 @@ a replay sees them at the same step; its funding payments are read at each recon
 (`fetch_funding_history`) and booked once per payment; its liquidations arrive on the user
 stream as fills of the venue's own orders (`venues.ccxt.venue.LIQUIDATION_PREFIX`), or at
 the next reconciliation from `fetch_my_liquidations` when the stream lost them, and are
-booked as `liquidation-N` fills (the lots of each venue order once); and its positions (`fetch_positions`) are compared with
+booked as `liquidation-N` fills (the lots of each venue order once); its delivery of a dated
+future (the `DELIVERED_SETTELMENT` income, at the venue's published delivery price) is
+booked as the backtest books a delivery (`book_venue_delivery`); and its positions (`fetch_positions`) are compared with
 the ledger's at every reconciliation (engine.reconcile: a difference seen twice closes the
 gate, as a balance difference does).
 """
@@ -182,6 +184,7 @@ async def fetch(ccxt_venues: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, list[str]] = {}  # entry price and isolated wallet: what a start adopts
     fund: list[list[Any]] = []
     liq: list[list[Any]] = []
+    dlv: list[list[Any]] = []
     for venue in ccxt_venues.values():
         if not any(i.contract for i in venue.instruments.values()):
             continue
@@ -193,7 +196,10 @@ async def fetch(ccxt_venues: dict[str, Any]) -> dict[str, Any]:
         # asked after the positions: a liquidation that flattened a position is listed here
         for inst_id, oid, side, price, qty, ms in await venue.gateway.liquidations():
             liq.append([inst_id, oid, side, str(price), str(qty), ms])
-    return {"pos": pos, "entry": entry, "fund": fund, "liq": liq}
+        # and so is a dated future's delivery settlement
+        for inst_id, income_id, amount, ms, price in await venue.gateway.deliveries():
+            dlv.append([inst_id, income_id, str(amount), ms, price])
+    return {"pos": pos, "entry": entry, "fund": fund, "liq": liq, "dlv": dlv}
 
 
 def apply(session: Any, record: dict[str, Any]) -> dict[str, Decimal] | None:
@@ -212,4 +218,43 @@ def apply(session: Any, record: dict[str, Any]) -> dict[str, Decimal] | None:
             fee=Decimal(0), exch_ts=int(ms) * NS_PER_MS, local_ts=session.clock.now(), source="query"))
     for inst_id, income_id, amount, ms in record.get("fund", ()):
         session.on_venue_funding(inst_id, Decimal(amount), int(ms) * NS_PER_MS, str(income_id))
+    for inst_id, income_id, amount, ms, price in record.get("dlv", ()):
+        book_venue_delivery(session, inst_id, str(income_id), Decimal(amount), int(ms) * NS_PER_MS, price)
     return {k: Decimal(v) for k, v in record["pos"].items()}
+
+
+def book_venue_delivery(session: Any, instrument_id: str, income_id: str, amount: Decimal, exch_ts: int,
+                        price: str | None) -> str | None:
+    """A dated future the venue delivered (its `DELIVERED_SETTELMENT` income `income_id`,
+    `amount` in the settle asset, at delivery `price`, venue text): booked once, exactly as
+    the backtest books a delivery: `MarginBook.delivery` closes the ledger's whole position
+    at the delivery price, no fee, and `TradingSession.on_liquidation` books it as the fill
+    of a `delivery-N` order (reason `delivery`), cancels the contract's open orders and
+    tells the strategy. Audited as a `response` record `venue_delivery` with the venue's
+    amount beside the ledger's (a difference is then the wallet's, which the reconciliation
+    compares). Returns the order's client id; None when booked already, when the ledger held
+    nothing, or while the venue has not published the price (asked again at the next
+    reconciliation)."""
+    book = session.ledger.derivatives
+    key = f"delivery:{instrument_id}:{income_id}"
+    if key in book.venue_trades or price is None:
+        return None
+    inst = session.instrument(instrument_id)
+    ticks = int((Decimal(price) / inst.tick_size).to_integral_value())
+    close = book.delivery(inst, ticks, book.mark_of(inst.id))
+    book.venue_trades.add(key)
+    pos = book.positions.get(inst.id)
+    before = pos.realized if pos is not None else Decimal(0)
+    session.audit.write(session.clock.now(), "response", event="venue_delivery", instrument=inst.id,
+                        income_id=income_id, amount=_plain(amount), price=_plain(Decimal(price)),
+                        exch_ts=int(exch_ts), held=_plain(inst.lots_to_qty(close.lots * -close.side)) if close else "0")
+    if close is None:
+        return None
+    client_id = session.on_liquidation(close, exch_ts)
+    booked = book.positions[inst.id].realized - before
+    if booked != amount:
+        from modes.console import warn
+
+        warn(f"{inst.id}: the venue's delivery settlement {_plain(amount)} {inst.settle} differs from the "
+             f"ledger's {_plain(booked)} at {price} (the reconciliation compares the wallets)")
+    return client_id

@@ -18,7 +18,7 @@ from reports.synthetic import write_synthetic_run
 
 HEADLINE_KEYS = {
     "net_pnl", "realized_pnl", "unrealized_pnl", "fees_paid", "rebates", "inventory_revaluation", "max_drawdown", "sharpe",
-    "sortino", "turnover", "orders", "fills", "notional", "maker_share", "maker_notional_share", "fill_ratio",
+    "sortino", "turnover", "orders", "fills", "deliveries", "notional", "maker_share", "maker_notional_share", "fill_ratio",
     "cancel_to_fill_ratio", "arrival_slippage_bps", "vwap_slippage_bps", "implementation_shortfall_bps",
     "parent_implementation_shortfall_bps", "effective_spread_bps", "markout_1s_bps", "markout_60s_bps",
     "submit_to_ack_p50_ns", "submit_to_ack_p99_ns", "tick_to_order_p99_ns",

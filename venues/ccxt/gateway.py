@@ -57,6 +57,7 @@ def _futures_endpoints(api: str, account: str, positions: str) -> dict[str, tupl
         "public_get_time": ("GET", f"{v1}/time"), "fetch_positions": ("GET", positions),
         "fetch_funding_history": ("GET", f"{v1}/income"), "fetch_my_liquidations": ("GET", f"{v1}/forceOrders"),
         "set_leverage": ("POST", f"{v1}/leverage"), "set_margin_mode": ("POST", f"{v1}/marginType"),
+        "fetch_ledger": ("GET", f"{v1}/income"), "fetch_delivery_price": ("GET", "/futures/data/delivery-price"),
     }
 
 
@@ -66,8 +67,10 @@ _FUTURES_ENDPOINTS = {
 }
 # public calls whose ccxt method differs on the futures APIs (the spot one would ask /api/v3)
 _FUTURES_CALLS = {
-    "binanceusdm": {"public_get_exchangeinfo": "fapipublic_get_exchangeinfo", "public_get_time": "fapipublic_get_time"},
-    "binancecoinm": {"public_get_exchangeinfo": "dapipublic_get_exchangeinfo", "public_get_time": "dapipublic_get_time"},
+    "binanceusdm": {"public_get_exchangeinfo": "fapipublic_get_exchangeinfo", "public_get_time": "fapipublic_get_time",
+                    "fetch_delivery_price": "fapidata_get_delivery_price"},
+    "binancecoinm": {"public_get_exchangeinfo": "dapipublic_get_exchangeinfo", "public_get_time": "dapipublic_get_time",
+                     "fetch_delivery_price": "dapidata_get_delivery_price"},
 }
 
 
@@ -127,6 +130,7 @@ class Gateway:
         self.stats = GatewayStats()
         self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
         self._history_from_ms: int | None = None  # contracts: see history_floor_ms
+        self._delivery_prices: dict[str, str] = {}  # dated contract symbol -> its delivery price
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
         # every attempt's outcome (method, None on success or the verdict): the live
@@ -386,6 +390,55 @@ class Gateway:
                 if int(f.get("timestamp") or 0) >= since_ms:
                     out.append((inst.id, income_id, amount, int(f.get("timestamp") or 0)))
         return out
+
+    async def deliveries(self) -> list[tuple[str, str, Decimal, int, str | None]]:
+        """The venue's delivery settlements of our dated futures since `history_floor_ms`:
+        (instrument id, income id, amount received, time ms, delivery price or None while
+        the venue has not published it), exact from the venue's text.
+
+        Binance books a delivery as a `DELIVERED_SETTELMENT` income (its spelling; ccxt
+        fetch_ledger, type "settlement") and publishes the price at GET
+        /futures/data/delivery-price (ccxt fapiDataGetDeliveryPrice / dapiDataGetDeliveryPrice,
+        `[{deliveryTime, deliveryPrice}]`): the settlement's price is the latest delivery at or
+        before the income's time. Asked at every reconciliation for each dated contract (one
+        income query, as `funding_since` asks one per perpetual); the price only once a
+        settlement is listed, and kept."""
+        since_ms = self.history_floor_ms()
+        out: list[tuple[str, str, Decimal, int, str | None]] = []
+        for symbol, inst in self.instruments.items():
+            if not inst.contract or inst.expiry_ns is None:
+                continue
+            market_id = self.exchange.market(symbol)["id"]
+            reply, verdict = await self._call(None, "fetch_ledger", None, since_ms, 1000,
+                                              {"incomeType": "DELIVERED_SETTELMENT", "symbol": market_id})
+            if verdict is not None:
+                raise GiveUp(f"delivery settlements of {symbol}", verdict)
+            for entry in reply:
+                info = entry.get("info") or {}
+                ms = int(entry.get("timestamp") or 0)
+                if ms < since_ms or info.get("incomeType") != "DELIVERED_SETTELMENT" or info.get("symbol") != market_id:
+                    continue
+                out.append((inst.id, str(info.get("tranId") or entry.get("id")), Decimal(str(info["income"])), ms,
+                            await self._delivery_price(symbol, inst)))
+        return out
+
+    async def _delivery_price(self, symbol: str, inst: Instrument) -> str | None:
+        """The delivery price (venue text) of the contract: the delivery-price row whose
+        `deliveryTime` is the contract's delivery date (ccxt's market `expiry`, Binance's
+        `deliveryDate`); None while it is not listed."""
+        if symbol in self._delivery_prices:
+            return self._delivery_prices[symbol]
+        pair = inst.base + inst.quote  # Binance's pair: BTCUSDT (USDⓈ-M), BTCUSD (COIN-M)
+        reply, verdict = await self._call(None, "fetch_delivery_price", {"pair": pair})
+        if verdict is not None:
+            raise GiveUp(f"delivery price of {pair}", verdict)
+        expiry = self.exchange.market(symbol).get("expiry")
+        rows = [r for r in reply or () if int(r.get("deliveryTime") or 0) == expiry]
+        if not rows:
+            return None
+        price = str(rows[0]["deliveryPrice"])
+        self._delivery_prices[symbol] = price
+        return price
 
     async def liquidations(self) -> list[tuple[str, str, int, Decimal, Decimal, int]]:
         """The venue's liquidation orders on our contracts (ccxt fetch_my_liquidations:

@@ -232,15 +232,15 @@ class FuturesExchange(Exchange):
             for o in self.open_orders(acct, k):
                 if o.order_id not in self._pending_cancel and not (self.ended or self.halted_reason):
                     self.cancel_order(o)
-            lots = self.position_lots(acct, k)
-            if not lots or ticks is None:
+            ledger = self.ledgers[acct.name]
+            close = None if ticks is None else ledger.derivatives.delivery(spec, ticks, self.mark_of(k))
+            if close is None:
                 continue
-            side = -1 if lots > 0 else 1
-            realized = self.ledgers[acct.name].apply_fill(spec, side, ticks, abs(lots), Decimal(0))
+            realized = ledger.apply_fill(spec, close.side, close.price_ticks, close.lots, Decimal(0))
             self._sync_wallet(acct)
             self._income(acct, spec, "DELIVERED_SETTELMENT", realized, ms)
             self.journal.write("delivery_settlement", t, ms, account=acct.name, symbol=self.symbols[k],
-                               side="BUY" if side > 0 else "SELL", qty=spec.lots_to_qty(abs(lots)),
+                               side="BUY" if close.side > 0 else "SELL", qty=spec.lots_to_qty(close.lots),
                                price=spec.ticks_to_price(ticks), realized_pnl=realized)
             acct.update_ms = ms
             self.user_events.append(UserEvent(acct, "balance", None, {"ts": t, "reason": "ORDER"}))

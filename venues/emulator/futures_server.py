@@ -73,6 +73,7 @@ class FuturesServer(BinanceServer):
         r.add_get(f"{a}/v1/depth", self.depth)
         r.add_get(f"{a}/v1/ticker/bookTicker", self.book_ticker)
         r.add_get(f"{a}/v1/premiumIndex", self.premium_index)
+        r.add_get("/futures/data/delivery-price", self.delivery_price)  # fapiData / dapiData
         for version in ("v1", "v2", "v3"):
             r.add_get(f"{a}/{version}/account", self.account)
             r.add_get(f"{a}/{version}/balance", self.balance)
@@ -136,6 +137,12 @@ class FuturesServer(BinanceServer):
         ex = self.exchange
         mark = ex.mark_of(k)
         t = ex.clock.now()
+        if self._spec(k).expiry_ns is not None:
+            # a dated future pays no funding: Binance shows "" for the rates and 0 for the time
+            # ("For delivery symbols, "" will be shown ... 0 will be shown", premiumIndex doc)
+            return {"symbol": ex.symbols[k], "markPrice": _f(mark), "indexPrice": _f(mark),
+                    "estimatedSettlePrice": _f(mark), "lastFundingRate": "", "interestRate": "",
+                    "nextFundingTime": 0, "time": self._ms(t)}
         return {"symbol": ex.symbols[k], "markPrice": _f(mark),
                 # the index is not modelled: the mark stands for it (docs/emulator.md)
                 "indexPrice": _f(mark), "estimatedSettlePrice": _f(mark),
@@ -159,6 +166,23 @@ class FuturesServer(BinanceServer):
             return web.json_response(self._premium(k))
         return web.json_response([self._premium(i) for i in range(len(self.exchange.instruments))
                                   if k is None or i == k])  # COIN-M: always a list
+
+    async def delivery_price(self, request: web.Request) -> web.Response:
+        """GET /futures/data/delivery-price?pair=BTCUSDT (ccxt fapiDataGetDeliveryPrice /
+        dapiDataGetDeliveryPrice): the pair's delivered contracts, newest first, as Binance's
+        "Quarterly Contract Settlement Price" answers: `[{"deliveryTime": ms,
+        "deliveryPrice": number}]` (a JSON number, as Binance sends it). `deliveryTime` is
+        the contract's `deliveryDate` as exchangeInfo lists it (ccxt's market `expiry`; not
+        shifted like the other times, since ccxt derives the symbol from it)."""
+        ex = self.exchange
+        pair = request.query.get("pair", "")
+        if not pair:
+            raise BinanceError(-1102, "Mandatory parameter 'pair' was not sent, was empty/null, or malformed.")
+        self.step()
+        out = [{"deliveryTime": int(spec.expiry_ns) // 1_000_000, "deliveryPrice": float(spec.ticks_to_price(ticks))}
+               for k, spec in enumerate(ex.instruments)
+               if (ticks := ex.delivered.get(k)) and spec.base + spec.quote == pair]
+        return web.json_response(sorted(out, key=lambda d: -d["deliveryTime"]))
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         ex = self.exchange

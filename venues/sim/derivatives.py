@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import DataError
-from engine.margin import Liquidation, MarginBook
+from engine.margin import MarginBook
 from engine.types import EventKind, Instrument
 from engine.types.market import DERIVATIVE_KINDS, FUNDING_RATE_UNIT
 
@@ -216,9 +216,26 @@ class ContractVenue:
         self.book.set_mark(inst_id, mark, ts)
         self.delivery.note(inst_id, ts, mark)
 
-    def marked(self) -> bool:
-        """True once every contract has a mark (its wallet can be valued)."""
-        return all(self.instruments[i].id in self.book.marks for i in self.contracts)
+    def valued(self) -> bool:
+        """True when the account's equity can be valued (`Ledger.equity`): every contract
+        position has a mark (or its book's mid), and every coin wallet (COIN-M: BTC) the
+        mid of its contract's book. Before that the backtest takes no equity sample. A
+        linear contract's wallet is in the quote and needs no price, so a run starts its
+        equity at the deposit before the first mark: waiting for every mark made a
+        strategy that trades at once start its equity after its first fee (equity_start
+        below the deposit, and a spurious inventory revaluation)."""
+        balances = self.book.ledger.balances
+        quotes = {(i.venue, i.quote) for i in self.instruments}
+        for i in self.contracts:
+            inst = self.instruments[i]
+            mid = self._mid(i)
+            pos = self.book.positions.get(inst.id)
+            if pos is not None and pos.lots and self.book.mark_of(inst.id, mid) is None:
+                return False
+            key = (inst.venue, inst.settle)
+            if key not in quotes and balances.get(key) and mid is None:
+                return False
+        return True
 
     def bound(self, t: int) -> int:
         """The time the core may run to: t, or earlier when a contract event is due."""
@@ -278,15 +295,15 @@ class ContractVenue:
     def _deliver(self, inst: Instrument, now: int, session: Any) -> None:
         """Dated future at expiry: close the position at the delivery price
         (`DeliveryPrices`; the mid when no mark was ever known), no fee."""
-        pos = self.book.positions.get(inst.id)
         mark = self.book.mark_of(inst.id) or self._mid(self.instruments.index(inst))
-        if pos is None or pos.lots == 0 or mark is None:
+        if mark is None:
             return
         ticks = self.delivery.price_ticks(inst)
         if ticks is None:
             ticks = int((mark / inst.tick_size).to_integral_value(rounding=ROUND_HALF_EVEN))
-        session.on_liquidation(Liquidation(inst, -1 if pos.lots > 0 else 1, abs(pos.lots), ticks, mark,
-                                           Decimal(0), reason="delivery"), now)
+        close = self.book.delivery(inst, ticks, mark)
+        if close is not None:
+            session.on_liquidation(close, now)
 
     def _mid(self, index: int) -> Decimal | None:
         bid, bid_qty, ask, ask_qty = self.core.exchange_bbo(index)
@@ -361,7 +378,11 @@ class ContractVenue:
                 "realized": str(pos.realized if pos is not None else 0), "fees": str(fees),
                 "funding": str(funding), "funding_payments": sum(1 for f in self.funding_paid if f[1] == inst.id),
                 "mark": None if self.book.mark_of(inst.id) is None else str(self.book.mark_of(inst.id)),
-                "liquidations": sum(1 for _, q in self.book.liquidations if q.instrument.id == inst.id),
+                # a dated future's delivery is its own line, never a liquidation
+                "liquidations": sum(1 for _, q in self.book.liquidations
+                                    if q.instrument.id == inst.id and q.reason == "liquidation"),
+                "deliveries": sum(1 for _, q in self.book.liquidations
+                                  if q.instrument.id == inst.id and q.reason == "delivery"),
                 "leverage": self.book.leverage(inst),
                 "margin_mode": "isolated" if self.book.is_isolated(inst) else "cross",
             }

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 from emu_helpers import control
-from futures_helpers import PERP, SECOND, T0, futures_emulator, step_to
+from futures_helpers import DATED, PERP, SECOND, T0, futures_emulator, step_to
 from live_helpers import ROOT
 
 from modes.live import run_live
@@ -300,3 +300,128 @@ def test_a_position_held_at_start_is_refused_when_the_venue_table_says_so(tmp_pa
                      reconcile_s=0.5)
         assert emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 1000
         assert emu.call(lambda s: len(s.exchange.orders)) == 1
+
+
+def _delivered_session(tmp_path, instrument: str, qty: str, balances: dict, held_lots: int):
+    """examples/perp_long.py in testnet mode on a quarterly (futures_helpers.dated_market):
+    the strategy buys 40 minutes before the delivery; the test moves the emulator's clock
+    past the delivery; the session runs on until its reconciliations have seen the venue
+    flat. Returns (run directory, the venue's wallet after delivery, the emulator's
+    delivery_settlement journal rows)."""
+    from futures_helpers import EXPIRY, dated_market, step_to_ns
+
+    from venues.emulator import read_journal
+
+    with futures_emulator(tmp_path / "emu", instrument=instrument, source=dated_market(),
+                          balance=next(iter(balances.values()))) as emu:
+        step_to_ns(emu, EXPIRY - 2399 * SECOND)
+        config = _config(emu, instrument, qty, balances)
+        thread, result = _start(config, "testnet", tmp_path / "run", 10, reconcile_s=0.5)
+        try:
+            _wait("the strategy's buy", lambda: "error" in result or emu.call(
+                lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == held_lots, timeout_s=60)
+            time.sleep(2.0)  # reconciliations see the position on both sides
+            step_to_ns(emu, EXPIRY + SECOND)  # the venue delivers at EXPIRY
+        finally:
+            thread.join(60)
+        settle = emu.call(lambda s: s.exchange.instruments[0].settle)
+        venue = emu.call(lambda s: s.exchange.instruments[0].venue)
+        wallet = emu.call(lambda s: s.exchange.ledgers["alice"].balances[(venue, settle)])
+        lots_after = emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
+    assert "error" not in result, result.get("error")
+    assert lots_after == 0
+    journal = [r for r in read_journal(tmp_path / "emu" / "journal.jsonl") if r["event"] == "delivery_settlement"]
+    return result["run"], wallet, journal
+
+
+def _backtest_of_the_dated_market(tmp_path, instrument: str, qty: str, balances: dict) -> dict:
+    """The same strategy and venue table over the emulator's own market rows."""
+    from futures_helpers import dated_market, dated_store
+
+    from engine.config import resolve
+    from modes.backtest import run_backtest
+
+    spec = dated_store(tmp_path / "dated.duckdb", instrument, dated_market()[0])
+    venue = instrument.split(":")[0]
+    bt = resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": spec,
+                          "instruments": [instrument], "params": {"qty": qty}},
+                  "venues": {venue: {"balances": balances, "leverage": 10, "margin_mode": "isolated",
+                                     "taker_fee_bps": 5, "maker_fee_bps": 2}}},
+                 {}, base_dir=str(ROOT))
+    out = run_backtest(bt, tmp_path / "bt", write_html=False)
+    return {"summary": json.loads((out / "summary.json").read_text())["run"],
+            "fills": pq.read_table(out / "fills.parquet").to_pylist()}
+
+
+def _delivery_checks(run, instrument: str, venue_amount: Decimal) -> list[dict]:
+    """What every delivered session shows: the delivery booked once from the venue's
+    settlement, audited, no reconciliation failing (the last one flat on both sides), and
+    the recording replaying identically. Returns the fills."""
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    booked = [a for a in audit if a["type"] == "response" and a.get("event") == "venue_delivery"]
+    assert [(a["instrument"], Decimal(a["amount"]), Decimal(a["price"])) for a in booked] == [
+        (instrument, venue_amount, Decimal("50050.0"))]
+    assert [a["client_id"] for a in audit if a["type"] == "response" and a.get("event") == "delivery"] == ["delivery-1"]
+    reconciles = [a for a in audit if a["type"] == "reconcile" and "positions" in a]
+    assert reconciles and all(a["ok"] for a in reconciles), [a for a in reconciles if not a["ok"]]
+    assert any(a["positions"] for a in reconciles)  # the position was seen, equal on both sides
+    assert reconciles[-1]["positions"] == {}  # delivered: flat on both sides
+    replay = replay_session(run, tmp_path_of(run) / "replay")
+    assert replay.difference is None, replay.difference
+    return pq.read_table(run / "fills.parquet").to_pylist()
+
+
+def tmp_path_of(run):
+    return run.parent
+
+
+def test_a_dated_future_held_through_delivery_books_the_venue_settlement(tmp_path, alice_env):
+    """BTCUSDT_251226 (USDⓈ-M quarterly), 10x isolated on 10,000 USDT: 1 BTC bought at
+    50,000.1 (fee 50,000.1 x 5 bps = 25.00005). The venue delivers at the mean of the mark
+    over the last 30 minutes, (900 x 50,000.0 + 900 x 50,100.0) / 1,800 = 50,050.0: the
+    long's settlement is 1 x (50,050.0 - 50,000.1) = 49.9 USDT (its DELIVERED_SETTELMENT
+    income). The session learns it at its next reconciliation (the income and the venue's
+    delivery price, GET /futures/data/delivery-price), books it as the backtest books a
+    delivery (a `delivery-1` fill at 50,050.0, no fee, liquidity "delivery"), and every
+    reconciliation agrees: USDT 10,000 - 25.00005 + 49.9 = 10,024.89995 in the ledger, the
+    emulator's wallet and a backtest of the same market."""
+    run, wallet, journal = _delivered_session(tmp_path, DATED, "1", {"USDT": "10000"}, 1000)
+    assert [(r["side"], Decimal(r["price"]), Decimal(r["realized_pnl"])) for r in journal] == [
+        ("SELL", Decimal("50050.0"), Decimal("49.9"))]
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["positions"][DATED] == "0"
+    assert Decimal(summary["balances"]["binanceusdm:USDT"]) == wallet == Decimal("10024.89995")
+    fills = _delivery_checks(run, DATED, Decimal("49.9"))
+    assert [(f["client_id"] if f["client_id"].startswith("delivery") else "strategy", Decimal(f["price"]),
+             Decimal(f["qty"]), Decimal(f["fee"]), f["liquidity"]) for f in fills] == [
+        ("strategy", Decimal("50000.1"), Decimal(1), Decimal("25.00005"), "taker"),
+        ("delivery-1", Decimal("50050.0"), Decimal(1), Decimal(0), "delivery")]
+    bt = _backtest_of_the_dated_market(tmp_path, DATED, "1", {"USDT": "10000"})
+    assert bt["summary"]["balances"] == summary["balances"]
+    assert [(f["client_id"], f["price"], f["qty"], f["fee"], f["liquidity"]) for f in bt["fills"]][-1] == (
+        "delivery-1", "50050.0", "1.000", "0", "delivery")
+
+
+def test_a_coinm_quarterly_held_through_delivery_settles_in_the_coin(tmp_path, alice_env):
+    """BTCUSD_251226 (COIN-M quarterly, 1 contract = 100 USD), 10x isolated on 1 BTC: 10
+    contracts bought at 50,000.1 (fee 10 x 100 / 50,000.1 x 5 bps = 0.0000099998 ->
+    0.00001 BTC at 1e-8). Delivered at 50,050.0 (as the linear case): inverse PnL =
+    contracts x contract size x (1/entry - 1/delivery) = 10 x 100 x (1/50,000.1 - 1/50,050.0)
+    = 1,000 x 49.9 / (50,000.1 x 50,050.0) = 0.0000199398... -> 0.00001994 BTC. BTC: 1 -
+    0.00001 + 0.00001994 = 1.00000994 in the ledger, the emulator's wallet (its
+    DELIVERED_SETTELMENT income) and a backtest of the same market."""
+    from futures_helpers import COINM_DATED
+
+    run, wallet, journal = _delivered_session(tmp_path, COINM_DATED, "10", {"BTC": "1"}, 10)
+    assert [(r["side"], Decimal(r["price"]), Decimal(r["realized_pnl"])) for r in journal] == [
+        ("SELL", Decimal("50050.0"), Decimal("0.00001994"))]
+    summary = json.loads((run / "summary.json").read_text())["run"]
+    assert summary["positions"][COINM_DATED] == "0"
+    assert Decimal(summary["balances"]["binancecoinm:BTC"]) == wallet == Decimal("1.00000994")
+    fills = _delivery_checks(run, COINM_DATED, Decimal("0.00001994"))
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"]), f["liquidity"]) for f in fills] == [
+        (Decimal("50000.1"), Decimal(10), Decimal("0.00001"), "taker"),
+        (Decimal("50050.0"), Decimal(10), Decimal(0), "delivery")]
+    bt = _backtest_of_the_dated_market(tmp_path, COINM_DATED, "10", {"BTC": "1"})
+    assert bt["summary"]["balances"] == summary["balances"]
+    assert Decimal(bt["summary"]["pnl"]["by_asset"]["BTC"]["realized"]) == Decimal("0.00001994")

@@ -83,3 +83,54 @@ def step_to(emu: EmulatorThread, seconds: float) -> int:
         server.step()
         return clock.now()
     return emu.call(go)
+
+
+DATED = "binanceusdm:BTC/USDT:USDT-251226"  # BTCUSDT_251226, delivery 2025-12-26 08:00 UTC
+COINM_DATED = "binancecoinm:BTC/USD:BTC-251226"  # BTCUSD_251226 (1 contract = 100 USD), same delivery
+EXPIRY = 1_766_736_000_000_000_000
+
+
+def dated_market(bid: int = 500_000, ask: int = 500_001) -> list[np.ndarray]:
+    """A quarterly over the 40 minutes before its delivery and one after: bid 50,000.0 /
+    ask 50,000.1 every second (tick 0.1); a mark each whole second, 50,000.0 until
+    expiry - 900 s and 50,100.0 from then on, so the delivery price (the mean of the mark
+    at each second of the last 30 minutes) is (900 x 50,000.0 + 900 x 50,100.0) / 1,800
+    = 50,050.0."""
+    ts = EXPIRY - 2400 * SECOND + np.arange(2460, dtype=np.int64) * SECOND
+    n = len(ts)
+    rows = np.zeros(3 * n, dtype=EVENT_DTYPE)
+    rows["exch_ts"][: 2 * n] = np.repeat(ts, 2)
+    rows["kind"][: 2 * n] = EventKind.BOOK_DELTA
+    rows["side"][0: 2 * n: 2] = 1
+    rows["side"][1: 2 * n: 2] = -1
+    rows["price"][0: 2 * n: 2] = bid
+    rows["price"][1: 2 * n: 2] = ask
+    rows["qty"][: 2 * n] = 100_000
+    rows["exch_ts"][2 * n:] = ts
+    rows["kind"][2 * n:] = EventKind.MARK_PRICE
+    rows["price"][2 * n:] = np.where(ts < EXPIRY - 900 * SECOND, 500_000, 501_000)
+    rows = rows[np.argsort(rows["exch_ts"], kind="stable")]
+    rows["local_ts"] = rows["exch_ts"]
+    return [rows]
+
+
+def step_to_ns(emu: EmulatorThread, market_ns: int) -> int:
+    """Move the stepped clock to `market_ns` (never backwards); returns market ns."""
+    def go(server):
+        clock = server.exchange.clock
+        clock.step_to(max(clock.now(), int(market_ns)))
+        server.step()
+        return clock.now()
+    return emu.call(go)
+
+
+def dated_store(path: Path, instrument: str, rows: np.ndarray) -> str:
+    """The market rows in a DuckDB store (for a backtest of the same data); its spec."""
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    spec = f"duckdb:{path}"
+    with open_store(spec, create=True) as store, store.begin_import(
+            {instrument: StoredInstrument.of(load_instruments()[instrument])}, expected_rows=len(rows)) as tx:
+        tx.append(instrument, rows)
+    return spec

@@ -181,35 +181,13 @@ def test_coinm_inverse_long_funding_and_liquidation_in_the_coin(tmp_path):
         asyncio.run(asyncio.wait_for(run(), 60))
 
 
-DATED = "binanceusdm:BTC/USDT:USDT-251226"  # BTCUSDT_251226, delivery 2025-12-26 08:00 UTC
-EXPIRY = 1_766_736_000_000_000_000
+from futures_helpers import DATED, EXPIRY  # noqa: E402
 
 
 def _dated_market() -> list:
-    """BTCUSDT_251226 over the 40 minutes before its delivery and one after: bid 50,000.0 /
-    ask 50,000.1 every second; a mark each whole second, 50,000.0 until expiry - 900 s and
-    50,100.0 from then on."""
-    import numpy as np
+    from futures_helpers import dated_market
 
-    from engine.types import EVENT_DTYPE, EventKind
-
-    second = 1_000_000_000
-    ts = EXPIRY - 2400 * second + np.arange(2460, dtype=np.int64) * second
-    n = len(ts)
-    rows = np.zeros(3 * n, dtype=EVENT_DTYPE)
-    rows["exch_ts"][: 2 * n] = np.repeat(ts, 2)
-    rows["kind"][: 2 * n] = EventKind.BOOK_DELTA
-    rows["side"][0: 2 * n: 2] = 1
-    rows["side"][1: 2 * n: 2] = -1
-    rows["price"][0: 2 * n: 2] = 500_000
-    rows["price"][1: 2 * n: 2] = 500_001
-    rows["qty"][: 2 * n] = 100_000
-    rows["exch_ts"][2 * n:] = ts
-    rows["kind"][2 * n:] = EventKind.MARK_PRICE
-    rows["price"][2 * n:] = np.where(ts < EXPIRY - 900 * second, 500_000, 501_000)
-    rows = rows[np.argsort(rows["exch_ts"], kind="stable")]
-    rows["local_ts"] = rows["exch_ts"]
-    return [rows]
+    return dated_market()
 
 
 def test_a_dated_future_is_delivered_at_the_30_minute_mark_average(tmp_path):

@@ -222,6 +222,9 @@ def test_a_dated_future_is_delivered_at_the_30_minute_mark_average(tmp_path):
                     "TRADING", EXPIRY // 1_000_000, "CURRENT_QUARTER")
                 order = await ex.create_order(symbol, "market", "buy", 1)
                 assert order["average"] == 50000.1
+                # a delivery contract pays no funding: Binance shows "" and 0 (premiumIndex doc)
+                premium = await ex.fapiPublicGetPremiumIndex({"symbol": "BTCUSDT_251226"})
+                assert (premium["lastFundingRate"], premium["interestRate"], premium["nextFundingTime"]) == ("", "", 0)
                 go(-1)  # one second after delivery
                 (pos,) = await ex.fetch_positions([symbol]) or [{"contracts": 0.0}]
                 assert not pos["contracts"]
@@ -267,6 +270,75 @@ def test_a_dated_future_is_delivered_at_the_30_minute_mark_average(tmp_path):
     assert [(f["client_id"], Decimal(f["price"])) for f in fills][-1] == ("delivery-1", Decimal("50050.0"))
     summary = json.loads((out / "summary.json").read_text())["run"]
     assert Decimal(summary["balances"]["binanceusdm:USDT"]) == Decimal("10024.89995")
+
+
+def test_coinm_quarterly_delivery_settles_in_the_coin_and_shows_no_funding(tmp_path):
+    """BTCUSD_251226 (COIN-M quarterly, /dapi, ccxt.pro binancecoinm): premiumIndex and the
+    markPrice stream show no funding for a delivery contract, as Binance ("" for
+    lastFundingRate / interestRate / `r`, 0 for nextFundingTime / `T`). 10 contracts
+    bought at 50,000.1 on 1 BTC (fee 10 x 100 / 50,000.1 x 5 bps = 0.0000099998 -> 0.00001
+    BTC). At delivery (the mark's 30-minute mean, 50,050.0) the inverse PnL is contracts x
+    contract size x (1/entry - 1/delivery) = 1,000 x (1/50,000.1 - 1/50,050.0) =
+    0.0000199400... -> 0.00001994 BTC (its DELIVERED_SETTELMENT income); the wallet is 1 -
+    0.00001 + 0.00001994 = 1.00000994 BTC; GET /futures/data/delivery-price lists 50,050.0
+    at the contract's delivery date. A backtest of the same market books the same."""
+    import json
+
+    import pyarrow.parquet as pq
+    from futures_helpers import COINM_DATED, dated_market, dated_store, step_to_ns
+
+    from engine.config import resolve
+    from modes.backtest import run_backtest
+
+    symbol = COINM_DATED.split(":", 1)[1]
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM_DATED, source=dated_market()) as emu:
+        step_to_ns(emu, EXPIRY - 2399 * 1_000_000_000)
+
+        async def run():
+            import ccxt.pro as ccxtpro
+
+            ex = ccxtpro.binancecoinm(emu.ccxt_config(0, timeout=5000))
+            try:
+                await ex.load_markets()
+                market = ex.market(symbol)
+                assert (market["type"], market["inverse"], market["expiry"]) == ("future", True, EXPIRY // 1_000_000)
+                (premium,) = await ex.dapiPublicGetPremiumIndex({"symbol": market["id"]})
+                assert (premium["lastFundingRate"], premium["interestRate"], premium["nextFundingTime"]) == ("", "", 0)
+                rate = await ex.fetch_funding_rate(symbol)
+                assert (rate["fundingRate"], rate["fundingTimestamp"]) == (None, 0)  # ccxt reads Binance's ""/0 so
+                mark = asyncio.ensure_future(ex.watch_mark_price(symbol))
+                await asyncio.sleep(0.3)
+                step_to_ns(emu, EXPIRY - 2398 * 1_000_000_000)
+                tick = await asyncio.wait_for(mark, 5)
+                assert (tick["info"]["r"], tick["info"]["T"]) == ("", 0)
+                order = await ex.create_order(symbol, "market", "buy", 10)
+                assert order["average"] == 50000.1
+                step_to_ns(emu, EXPIRY + 1_000_000_000)  # one second after delivery
+                assert not await ex.fetch_positions([symbol])
+                income = await ex.fetch_ledger(None, None, None, {"incomeType": "DELIVERED_SETTELMENT"})
+                assert [(e["type"], e["currency"], Decimal(e["info"]["income"])) for e in income] == [
+                    ("settlement", "BTC", Decimal("0.00001994"))]
+                assert await ex.dapiDataGetDeliveryPrice({"pair": "BTCUSD"}) == [
+                    {"deliveryTime": EXPIRY // 1_000_000, "deliveryPrice": 50050.0}]
+                bal = await ex.fetch_balance()
+                assert Decimal(str(bal["BTC"]["total"])) == Decimal("1.00000994")
+            finally:
+                await ex.close()
+
+        asyncio.run(asyncio.wait_for(run(), 60))
+    spec = dated_store(tmp_path / "coinm.duckdb", COINM_DATED, dated_market()[0])
+    root = Path(__file__).resolve().parents[3]
+    config = resolve({"run": {"strategy": "examples/perp_long.py:PerpLong", "data": spec,
+                              "instruments": [COINM_DATED], "params": {"qty": "10"}},
+                      "venues": {"binancecoinm": {"balances": {"BTC": "1"}, "leverage": 20, "margin_mode": "isolated",
+                                                  "taker_fee_bps": 5, "maker_fee_bps": 2}}}, {}, base_dir=str(root))
+    out = run_backtest(config, tmp_path / "bt", write_html=False)
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], f["price"], f["qty"], f["fee"], f["liquidity"]) for f in fills][-1] == (
+        "delivery-1", "50050.0", "10", "0", "delivery")
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("1.00000994")
+    assert (summary["derivatives"][COINM_DATED]["deliveries"], summary["derivatives"][COINM_DATED]["liquidations"]) == (1, 0)
 
 
 def _fresh_minute() -> None:

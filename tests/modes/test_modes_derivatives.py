@@ -243,3 +243,106 @@ def test_basis_carry_example_receives_funding_on_the_short(tmp_path, request):
     assert rate > 0 and Decimal(pay["amount"]) == Decimal("0.5") * mark * rate
     assert Decimal(summary["derivatives"][PERP]["funding"]) == Decimal(pay["amount"])
     _reconciles(out)
+
+
+DATED = "binanceusdm:BTC/USDT:USDT-251226"
+EXPIRY = 1_766_736_000_000_000_000  # 2025-12-26 08:00 UTC
+
+
+def _store(tmp_path, inst_id: str, rows: list[tuple]) -> str:
+    from replay.schema import StoredInstrument
+    from replay.stores import open_store
+
+    inst = load_instruments()[inst_id]
+    data = np.array(rows, dtype=EVENT_DTYPE)
+    spec = f"duckdb:{tmp_path / 'store.duckdb'}"
+    with open_store(spec, create=True) as store, store.begin_import({inst_id: StoredInstrument.of(inst)},
+                                                                      expected_rows=len(data)) as tx:
+        tx.append(inst_id, data)
+    return spec
+
+
+def _market(inst_id: str, t0: int, marks: list[tuple[int, str]], end_s: int) -> list[tuple]:
+    """A one-level book 49,999.9 / 50,000.0 at t0, MARK_PRICE rows at (seconds, price), a
+    trade at end_s (the data's end)."""
+    inst = load_instruments()[inst_id]
+    rows = []
+
+    def add(t, kind, side=0, price="0", qty="0"):
+        rows.append((t0 + t, t0 + t, 0, kind, side, inst.price_to_ticks(price), inst.qty_to_lots(qty), 0))
+
+    add(0, EventKind.SNAPSHOT_BEGIN)
+    add(0, EventKind.BOOK_DELTA, 1, "49999.9", "10")
+    add(0, EventKind.BOOK_DELTA, -1, "50000.0", "10")
+    add(0, EventKind.SNAPSHOT_END)
+    for s, price in marks:
+        add(s * S, EventKind.MARK_PRICE, 0, price)
+    add(end_s * S, EventKind.TRADE, -1, "49999.9", "0.001")
+    return sorted(rows, key=lambda r: r[0])
+
+
+def _report(out) -> dict:
+    from reports import write_report
+
+    write_report(out)
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_equity_starts_at_the_deposit_when_the_first_mark_comes_after_the_first_fill(tmp_path):
+    """The first mark comes at 5 s; examples/perp_long.py buys 1 BTC at its first timer (1 s)
+    at 50,000.0 (fee 25 USDT). Nothing is held at the start and the wallet is in the quote,
+    so the equity starts at the 10,000 USDT deposit (a contract run used to wait for the
+    first mark and start after the first fee: 9,975, with a spurious revaluation of 25).
+    End: mark 50,000, unrealized 0: equity 9,975; net PnL -25 = the equity change, no
+    inventory revaluation."""
+    spec = _store(tmp_path, PERP, _market(PERP, T0, [(5, "50000"), (10, "50000")], 30))
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=spec, venues=_venue()), tmp_path / "run", write_html=False)
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["price"], f["fee"]) for f in fills] == [("50000.0", "25.0000")]
+    assert fills[0]["ts"] < T0 + 5 * S  # the fill came before the first mark
+    summary = _report(out)
+    assert (summary["run"]["pnl"]["equity_start"], summary["run"]["pnl"]["equity_end"]) == ("10000", "9975.0000")
+    pnl = summary["pnl"]
+    assert (Decimal(pnl["equity_start"]), Decimal(pnl["net"]), Decimal(pnl["equity_change"])) == (10000, -25, -25)
+    assert Decimal(pnl["inventory_revaluation"]) == 0
+    equity = pq.read_table(out / "equity.parquet").to_pylist()
+    assert (equity[0]["ts"], Decimal(equity[0]["equity"])) == (T0, 10000)
+
+
+def test_a_delivery_is_counted_as_a_delivery_not_a_liquidation_nor_a_trade(tmp_path):
+    """BTCUSDT_251226 over its last minute: marks 50,000 from expiry - 60 s and 50,100 from
+    expiry - 30 s, so the delivery price (mean of the mark at each second of the window,
+    seconds before the first mark left out) is (30 x 50,000 + 30 x 50,100) / 60 = 50,050.0.
+    1 BTC bought at 50,000.0 (fee 25); delivered at 50,050.0: realized 50, USDT 10,000 - 25
+    + 50 = 10,025. The delivery is a `delivery-1` fill with liquidity "delivery": the report
+    counts 1 fill (notional 50,000, taker 1), 1 delivery, 0 liquidations."""
+    t0 = EXPIRY - 60 * S
+    marks = [(s, "50000" if s < 30 else "50100") for s in range(0, 60)]
+    spec = _store(tmp_path, DATED, _market(DATED, t0, marks, 90))
+    out = run_backtest(RunConfig(strategy=STRATEGY, data=spec, instruments=[DATED], venues=_venue()),
+                       tmp_path / "run", write_html=False)
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], f["side"], f["price"], f["fee"], f["liquidity"]) for f in fills] == [
+        ("tp-1", "buy", "50000.0", "25.0000", "taker"), ("delivery-1", "sell", "50050.0", "0", "delivery")]
+    summary = _report(out)
+    run = summary["run"]
+    assert Decimal(run["balances"]["binanceusdm:USDT"]) == Decimal("10025")
+    deriv = run["derivatives"][DATED]
+    assert (deriv["liquidations"], deriv["deliveries"], Decimal(deriv["realized"])) == (0, 1, 50)
+    head = summary["headline"]
+    assert (head["fills"], head["deliveries"], head["orders"], head["notional"]) == (1, 1, 1, 50000.0)
+    assert head["maker_share"] == 0.0 and summary["fills"]["count"] == 1
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert [a["event"] for a in audit if a["type"] == "response" and a.get("client_id") == "delivery-1"] == ["delivery"]
+    from modes.report_cmd import headline_text
+
+    assert "fill ratio 100.0 %  deliveries 1\n" in headline_text(head)
+    html = (out / "report.html").read_text()
+    assert "1 deliveries (not trades)" in html
+    assert _no_liquidation(out) == "pass"  # a delivery is no liquidation for the stress invariant
+
+
+def _no_liquidation(run_dir) -> str:
+    from scenarios.invariants import NoLiquidation, RunRecords
+
+    return NoLiquidation().check(RunRecords(run_dir)).status

@@ -106,3 +106,32 @@ def test_decimal_str_hand_checked():
     assert decimal_str(Decimal("0.00100")) == "0.00100"
     assert decimal_str(Decimal("-0.000")) == "0"
     assert decimal_str(Decimal("60000.01")) == "60000.01"
+
+
+def test_shipped_contracts_state_their_source_and_ccxt_form():
+    """#15: the shipped instruments file covers Binance USDⓈ-M and COIN-M perpetuals and
+    quarterlies and the main perps of OKX and Bybit, each with the source of its figures,
+    ccxt's symbol form (`BASE/QUOTE:SETTLE`, `-YYMMDD` for a dated future), margin brackets,
+    and a funding interval (perpetuals) or an expiry (dated futures)."""
+    import tomllib
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import engine
+
+    tables = tomllib.loads((Path(engine.__file__).parent / "instruments.toml").read_text())
+    contracts = {k: v for k, v in tables.items() if v.get("type") in ("swap", "future")}
+    assert {"binanceusdm:BTC/USDT:USDT", "binanceusdm:BTC/USDT:USDT-251226", "binancecoinm:BTC/USD:BTC",
+            "binancecoinm:BTC/USD:BTC-251226", "okx:BTC/USDT:USDT", "bybit:BTC/USDT:USDT"} <= set(contracts)
+    for inst_id, table in contracts.items():
+        inst = CATALOG[inst_id]
+        assert table.get("source", "").strip(), f"{inst_id}: no source"
+        assert inst.margin_brackets, f"{inst_id}: no margin brackets"
+        symbol = inst_id.split(":", 1)[1]
+        settle = symbol.split(":")[1].split("-")[0]
+        assert settle == inst.settle and inst.inverse == (inst.settle == inst.base)
+        if inst.type == "swap":
+            assert inst.funding_interval_ns == 8 * 3600 * 10**9 and inst.expiry_ns is None
+        else:
+            expiry = datetime.fromtimestamp(inst.expiry_ns / 1e9, UTC)
+            assert symbol.endswith("-" + expiry.strftime("%y%m%d")) and inst.funding_interval_ns is None

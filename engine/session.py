@@ -451,6 +451,9 @@ class TradingSession(VenueMerge):
         new_price = inst.price_to_ticks(price) if price is not None else order.price
         now = self.clock.now()
         refused = self.guard.pre_amend(order, new_price, new_qty, now)
+        if refused is None and inst.contract and (new_qty > order.qty or new_price != order.price):
+            # an amend that adds or moves exposure is checked as a new order would be
+            refused = self._margin_check(order, inst.ticks_to_price(new_price), max(new_qty - order.filled, 0))
         if refused is not None:
             self._pending.append(self._update(order, now, Event.AMEND_REJECTED, reason=str(refused)))
             return False
@@ -530,8 +533,9 @@ class TradingSession(VenueMerge):
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})
 
     # -- derivatives (engine/margin.py, docs/derivatives.md) -------------------------------
-    def _margin_check(self, order: Order, price: Decimal | None) -> ReasonCode | None:
-        """The contract venue's margin check and the [risk] leverage / margin-ratio limits."""
+    def _margin_check(self, order: Order, price: Decimal | None, lots: int | None = None) -> ReasonCode | None:
+        """The contract venue's margin check and the [risk] leverage / margin-ratio limits
+        for `lots` (default the order's quantity; an amend: what is left to fill after it)."""
         others = [(o.instrument, o.side, o.leaves,
                    o.instrument.ticks_to_price(o.price) if o.type == OrderType.LIMIT else None)
                   for o in self.oms.open_orders() if o is not order and o.instrument.contract]
@@ -540,7 +544,7 @@ class TradingSession(VenueMerge):
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(self.index[inst.id])
         touch_px, touch_qty = (ask_px, ask_qty) if order.side > 0 else (bid_px, bid_qty)
         return self.ledger.derivatives.check_order(
-            inst, order.side, order.qty, price, others,
+            inst, order.side, order.qty if lots is None else lots, price, others,
             getattr(cfg, "max_leverage", None), getattr(cfg, "max_margin_ratio", None),
             touch=inst.ticks_to_price(touch_px) if touch_qty > 0 else None)
 

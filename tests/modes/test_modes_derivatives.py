@@ -346,3 +346,48 @@ def _no_liquidation(run_dir) -> str:
     from scenarios.invariants import NoLiquidation, RunRecords
 
     return NoLiquidation().check(RunRecords(run_dir)).status
+
+
+AMENDER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Amender(Strategy):
+    """A resting limit buy of 1 BTC at 49,000.0, then amends: to 3 BTC (refused: margin),
+    then to 2 BTC (accepted)."""
+
+    def on_start(self, ctx):
+        self.inst = ctx.instruments[0]
+        self.step = 0
+        ctx.schedule(every_ns=1_000_000_000)
+
+    def on_timer(self, ctx, ts):
+        if ctx.book(self.inst).mid is None:
+            return
+        if self.step == 0:
+            self.cid = ctx.submit(self.inst, "buy", Decimal("1"), price=Decimal("49000.0"))
+        elif self.step == 1:
+            ctx.amend(self.cid, qty=Decimal("3"))
+        elif self.step == 2:
+            ctx.amend(self.cid, qty=Decimal("2"))
+        self.step += 1
+
+    def on_order(self, ctx, update):
+        if update.event in ("amended", "amend_rejected"):
+            ctx.record("amend_answer", event=str(update.event), reason=update.reason, qty=str(update.qty))
+'''
+
+
+def test_an_amend_that_adds_exposure_is_margin_checked(perp_store, tmp_path):
+    """10x isolated on 10,000 USDT: a resting buy of 1 BTC at 49,000.0 needs 4,900 of
+    initial margin; amended to 3 BTC it would need 14,700 > 10,000: refused
+    (`insufficient_margin`, Binance -2019), the order keeps its 1 BTC; amended to 2 BTC it
+    needs 9,800: accepted."""
+    path = tmp_path / "amender.py"
+    path.write_text(AMENDER)
+    out = run_backtest(RunConfig(strategy=f"{path}:Amender", data=perp_store, venues=_venue()), tmp_path / "run",
+                       write_html=False)
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    answers = [(a["event"], a["reason"], a["qty"]) for a in audit if a.get("action") == "amend_answer"]
+    assert answers == [("amend_rejected", "insufficient_margin", "1.000"), ("amended", None, "2.000")]

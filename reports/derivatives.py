@@ -44,6 +44,21 @@ def section(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any] | None:
             "series": margin}
 
 
+def funding_received(run_dir: Path, specs: dict[str, Any] | None) -> tuple[np.ndarray, list[Decimal]] | None:
+    """Each funding settlement of the run (funding.parquet) as (exch_ts array, amount
+    received in quote units, exact): a linear contract's amount as it is (USDT), an inverse
+    one's in the coin times the mark it settled at (as equity values the coin). None for a
+    run without contracts. Funding is PnL the wallet received, apart from realized PnL
+    (Binance books it as its own income, FUNDING_FEE): the report's net PnL adds it."""
+    path = Path(run_dir) / "funding.parquet"
+    if not path.is_file():
+        return None
+    rows = pq.read_table(path).to_pylist()
+    inverse = {k for k, s in (specs or {}).items() if isinstance(s, dict) and str(s.get("linear")) == "false"}
+    amounts = [Decimal(r["amount"]) * (Decimal(r["mark"]) if r["instrument"] in inverse else 1) for r in rows]
+    return np.asarray([int(r["exch_ts"]) for r in rows], dtype=np.int64), amounts
+
+
 def figure(sec: dict[str, Any]) -> str | None:
     """Margin ratio and liquidation distance over time, liquidations marked."""
     from reports import plots

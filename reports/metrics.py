@@ -509,7 +509,7 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         "currency": run.equity.quote_asset if run.equity is not None and run.equity.quote_asset else None,
         "realized": None, "unrealized": None, "fees_net": None,
         "fees_paid": _dstr(fees_paid), "rebates": _dstr(rebates),
-        "equity_start": None, "equity_end": None, "net": None,
+        "equity_start": None, "equity_end": None, "net": None, "funding": None,
         "equity_change": None, "inventory_revaluation": None,
         "max_drawdown": None, "max_drawdown_pct": None, "max_drawdown_ts": None,
         "turnover": turnover, "turnover_ratio": None,
@@ -517,6 +517,11 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         "ratios_reason": "no equity samples", "source": None,
     }
     series: dict[str, Any] = {}
+    from reports.derivatives import funding_received
+
+    funding = funding_received(run.run_dir, run.instrument_specs)  # contracts: PnL apart from realized
+    if funding is not None:
+        section["funding"] = _dstr(sum(funding[1], Decimal(0)))
     if run.equity is not None:
         eq = run.equity
         section.update(
@@ -531,6 +536,9 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         # account's equity without the revaluation of what it held at the start (an idle
         # session's curve is flat: docs/report.md "PnL")
         curve = float(eq.equity[0]) + eq.realized + eq.unrealized - eq.fees if len(eq.ts) else eq.equity
+        if funding is not None and len(funding[0]) and len(eq.ts):  # funding received up to each sample
+            paid = np.concatenate(([0.0], np.cumsum([float(a) for a in funding[1]])))
+            curve = curve + paid[np.searchsorted(funding[0], eq.ts, side="right")]
         running_max = np.fmax.accumulate(curve)
         drawdown = curve - running_max  # <= 0
         i = int(np.nanargmin(drawdown)) if np.isfinite(drawdown).any() else 0
@@ -557,8 +565,8 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
             )
     start_dec, end_dec = as_decimal(section["equity_start"]), as_decimal(section["equity_end"])
     parts = [as_decimal(section[k]) for k in ("realized", "unrealized", "fees_net")]
-    if None not in parts:  # net PnL of the trading (exact)
-        section["net"] = _dstr(parts[0] + parts[1] - parts[2])
+    if None not in parts:  # net PnL of the trading (exact): contracts add the funding received
+        section["net"] = _dstr(parts[0] + parts[1] - parts[2] + (as_decimal(section["funding"]) or 0))
     if start_dec is not None and end_dec is not None:
         change = end_dec - start_dec
         section["equity_change"] = _dstr(change)

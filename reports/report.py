@@ -114,6 +114,7 @@ def pnl_texts(p: dict[str, Any]) -> dict[str, Any]:
     the starting inventory (docs/report.md "PnL")."""
     net, realized, unrealized = fmt.as_decimal(p["net"]), fmt.as_decimal(p["realized"]), fmt.as_decimal(p["unrealized"])
     fees_net, paid, rebates = fmt.as_decimal(p["fees_net"]), fmt.as_decimal(p["fees_paid"]), fmt.as_decimal(p["rebates"])
+    funding = fmt.as_decimal(p.get("funding"))  # contracts: the funding received (net PnL adds it)
     start, end = fmt.as_decimal(p["equity_start"]), fmt.as_decimal(p["equity_end"])
     change = fmt.as_decimal(p.get("equity_change"))
     if change is None and None not in (start, end):
@@ -124,7 +125,7 @@ def pnl_texts(p: dict[str, Any]) -> dict[str, Any]:
     groups: list[tuple[Any, list[Any]]] = []
     fee_other = None
     if None not in (net, realized, unrealized, fees_net):
-        groups.append((net, [realized, unrealized, -fees_net]))
+        groups.append((net, [realized, unrealized, -fees_net] + ([funding] if funding is not None else [])))
     if None not in (fees_net, paid, rebates):
         fee_other = fees_net - (paid - rebates) or None
         groups.append((fees_net, [paid, -rebates] + ([fee_other] if fee_other else [])))
@@ -137,10 +138,11 @@ def pnl_texts(p: dict[str, Any]) -> dict[str, Any]:
         ("net", net), ("realized", realized), ("unrealized", unrealized), ("fees_net", fees_net),
         ("fees_paid", paid), ("rebates", rebates), ("equity_start", start), ("equity_end", end),
         ("equity_change", change), ("revaluation", revaluation), ("fee_other", fee_other),
-        ("fee_effect", -fees_net if fees_net is not None else None))}
+        ("fee_effect", -fees_net if fees_net is not None else None), ("funding", funding))}
     text["digits"] = k
     text["has_revaluation"] = revaluation is not None and not fmt.rounds_to_zero(revaluation, k)
     text["has_fee_other"] = fee_other is not None
+    text["has_funding"] = funding is not None
     return text
 
 
@@ -157,6 +159,8 @@ def tiles(m: dict[str, Any]) -> list[dict[str, Any]]:
     mk = m["markouts"]
     t = pnl_texts(p)
     net_hint = f"realized {t['realized']} · unrealized {t['unrealized']} · rebates − fees {t['fee_effect']}"
+    if t["has_funding"]:
+        net_hint += f" · funding {t['funding']}"
     if t["has_revaluation"]:
         net_hint += f" · starting inventory revalued {t['revaluation']} (not in net PnL)"
     fees_hint = f"paid {t['fees_paid']} · rebates {t['rebates']}"

@@ -110,6 +110,12 @@ def test_funding_then_liquidation_in_a_crash(perp_store, tmp_path):
     section = html[html.index('id="derivatives"'):html.index('id="config"')]
     assert "<svg" in section and "45005.0" in section and "liquidation" in section
     assert "-4995" in section and "25.0000" in section and ">-5" in section
+    # the report's net PnL counts the funding paid: realized -4,995 - fees 25 + funding -5 =
+    # -5,025 = the equity change (10,000 -> 4,975); no revaluation (nothing held at the start)
+    pnl = json.loads((out / "summary.json").read_text())["pnl"]
+    assert (Decimal(pnl["funding"]), Decimal(pnl["net"]), Decimal(pnl["equity_change"])) == (-5, -5025, -5025)
+    assert Decimal(pnl["inventory_revaluation"]) == 0 and Decimal(pnl["equity_start"]) == 10000
+    assert "+ Funding received (contracts)" in html
 
 
 def test_margin_refusal_in_a_backtest(perp_store, tmp_path):

@@ -366,13 +366,9 @@ def _delivery_checks(run, instrument: str, venue_amount: Decimal) -> list[dict]:
     assert reconciles and all(a["ok"] for a in reconciles), [a for a in reconciles if not a["ok"]]
     assert any(a["positions"] for a in reconciles)  # the position was seen, equal on both sides
     assert reconciles[-1]["positions"] == {}  # delivered: flat on both sides
-    replay = replay_session(run, tmp_path_of(run) / "replay")
+    replay = replay_session(run, run.parent / "replay")
     assert replay.difference is None, replay.difference
     return pq.read_table(run / "fills.parquet").to_pylist()
-
-
-def tmp_path_of(run):
-    return run.parent
 
 
 def test_a_dated_future_held_through_delivery_books_the_venue_settlement(tmp_path, alice_env):

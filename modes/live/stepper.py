@@ -199,7 +199,9 @@ class Stepper:
         """An equity sample now, and the simulated venue's BBO/trade tape into the run."""
         if self.contracts is not None:
             self.contracts.sample(self.clock.now())
-        self.session.sample_equity()
+        # as the backtest: no equity sample while a coin wallet (COIN-M) has no price yet
+        if self.contracts is None or self.contracts.valued():
+            self.session.sample_equity()
         self.drain()
 
     def drain(self) -> None:

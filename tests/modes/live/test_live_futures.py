@@ -421,3 +421,29 @@ def test_a_coinm_quarterly_held_through_delivery_settles_in_the_coin(tmp_path, a
     bt = _backtest_of_the_dated_market(tmp_path, COINM_DATED, "10", {"BTC": "1"})
     assert bt["summary"]["balances"] == summary["balances"]
     assert Decimal(bt["summary"]["pnl"]["by_asset"]["BTC"]["realized"]) == Decimal("0.00001994")
+
+
+def test_paper_coinm_equity_starts_at_the_coin_wallet_valued_at_the_mid(tmp_path):
+    """Paper mode on COIN-M (binancecoinm, 1 BTC wallet): the wallet is in the coin, so the
+    session takes no equity sample before the book gives it a price; the first sample is
+    1 BTC x the mid (49,999.9 + 50,000.0) / 2 = 49,999.95, never 0 (an unvalued wallet
+    would show the whole deposit as a revaluation)."""
+    from futures_helpers import COINM, perp_market
+
+    source = perp_market(bid=499_999, ask=500_000)
+    out = tmp_path / "run"
+    with futures_emulator(tmp_path / "emu", balance="1", instrument=COINM, source=source) as emu:
+        config = _config(emu, COINM, "10", {"BTC": "1"})
+        step_to(emu, 1)
+        thread, result = _start(config, "paper", out, 5)
+        try:
+            step_to(emu, 2)
+            time.sleep(2.5)
+            step_to(emu, 3)
+        finally:
+            thread.join(60)
+    assert "error" not in result, result.get("error")
+    equity = pq.read_table(result["run"] / "equity.parquet").to_pylist()
+    assert equity and Decimal(str(equity[0]["equity"])) == Decimal("49999.95")
+    summary = json.loads((result["run"] / "summary.json").read_text())["run"]
+    assert Decimal(summary["pnl"]["equity_start"]) == Decimal("49999.95")

@@ -230,11 +230,12 @@ def book_venue_delivery(session: Any, instrument_id: str, income_id: str, amount
     the backtest books a delivery: `MarginBook.delivery` closes the ledger's whole position
     at the delivery price, no fee, and `TradingSession.on_liquidation` books it as the fill
     of a `delivery-N` order (reason `delivery`), cancels the contract's open orders and
-    tells the strategy. Audited as a `response` record `venue_delivery` with the venue's
-    amount beside the ledger's (a difference is then the wallet's, which the reconciliation
-    compares). Returns the order's client id; None when booked already, when the ledger held
-    nothing, or while the venue has not published the price (asked again at the next
-    reconciliation)."""
+    tells the strategy. Audited as a `response` record `venue_delivery` (income id, the
+    venue's amount, the price, the quantity held) before the delivery's fill; a warning
+    when the ledger's realized PnL of the close differs from the venue's amount (the
+    reconciliation then reports the wallets' difference). Returns the order's client id;
+    None when booked already, when the ledger held nothing, or while the venue has not
+    published the price (asked again at the next reconciliation)."""
     book = session.ledger.derivatives
     key = f"delivery:{instrument_id}:{income_id}"
     if key in book.venue_trades or price is None:

@@ -30,15 +30,18 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from engine import audit_records as R
 from engine.audit import append_records
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
+from engine.ledger import _EXACT
 from engine.oms import LEGAL_TRANSITIONS
 from engine.strategy import Strategy
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType, TimeInForce
+from engine.types.instrument import decimal_str
 from engine.types.orders import venue_reason
 
 # log row kinds (venues.sim.compiled_nb LOG_*; the driver passes them in `BulkLog.kind`)
@@ -132,6 +135,7 @@ class BulkBooks:
         self._t_reject = R.REJECT.template()
         self._t_state = R.STATE_RESPONSE.template()
         self._t_fill = R.FILL.template()
+        self.equity = SpotEquity(session)
 
     # -- cached values ------------------------------------------------------------------
     def _qty_of(self, i: int, lots: int) -> tuple[Any, str]:
@@ -442,9 +446,96 @@ class BulkBooks:
                                                    f'"{trade_id}"')))
         s.recorder.fill(order, now, exch_ts, fill_price, fill_qty, fee_quote, liquidity, fee, asset, trade_id)
         s.risk.hold(order.client_id, i, order.side, order.leaves)
-        s.sample_equity()
+        self.equity.sample()
         self.booked += 1
         return True
+
+
+class SpotEquity:
+    """`TradingSession.sample_equity` for the runs `BulkBooks` covers (spot instruments,
+    quote assets 1:1, no PnL triggers), from the ledger's own state with the ledger's own
+    Decimal operations (`Ledger.equity`, `unrealized_pnl`, `realized_pnl`, `fees`), so the
+    figures are the same numbers with the same digits. What it saves is the generic work
+    per sample: the book views, the marks dict, contract and reporting-currency lookups,
+    and the text of realized PnL, fees and positions, which change only with a fill (kept
+    until `session.fill_count` moves). tests/engine/test_engine_bulk.py checks it against
+    the ledger on random fill sequences."""
+
+    def __init__(self, session: Any) -> None:
+        self.s = session
+        self.ledger = session.ledger
+        self._ids = list(session.instruments)
+        self._specs = [session.instruments[i] for i in self._ids]
+        self._venues = [inst.venue for inst in self._specs]
+        self._positions = [self.ledger.positions[i] for i in self._ids]
+        self._mids: dict[tuple[int, int], tuple[Decimal, float]] = {}
+        self._layout: tuple[int, list[tuple[tuple[str, str], list[int] | None]]] = (-1, [])
+        self._fills = -1
+        self._cached: tuple[str, str, list[tuple[Decimal, str]]] = ("", "", [])
+        self._texts = getattr(session.recorder, "equity_texts", None)
+
+    def _mid(self, i: int) -> tuple[Decimal, float] | None:
+        bid, bid_qty, ask, ask_qty = self.s.venues[self._venues[i]].top_of_book(i)
+        if bid_qty <= 0 or ask_qty <= 0:
+            return None
+        key = (i, bid + ask)
+        found = self._mids.get(key)
+        if found is None:
+            if len(self._mids) > 1 << 16:
+                self._mids.clear()
+            mid = self._specs[i].ticks_to_price(bid + ask) / 2  # BookView.mid
+            found = self._mids[key] = (mid, float(mid))
+        return found
+
+    def _keys(self) -> list[tuple[tuple[str, str], list[int] | None]]:
+        """Ledger.equity's balance keys, sorted, each with what marks it: None for a quote
+        asset (1:1), else the instruments whose base it is on its venue, in run order (the
+        first with a mid marks it; none: left out). Balances only gain keys: recomputed
+        when their count moves."""
+        balances = self.ledger.balances
+        if self._layout[0] != len(balances):
+            quotes = {(inst.venue, inst.quote) for inst in self._specs}
+            bases: dict[tuple[str, str], list[int]] = {}
+            for k, inst in enumerate(self._specs):
+                bases.setdefault((inst.venue, inst.base), []).append(k)
+            self._layout = (len(balances), [(key, None if key in quotes else bases.get(key, []))
+                                            for key in sorted(balances)])
+        return self._layout[1]
+
+    def sample(self) -> None:
+        """One equity sample at the clock's time, to the recorder (as sample_equity)."""
+        s, ledger = self.s, self.ledger
+        now = s.clock.now()
+        mids = [self._mid(i) for i in range(len(self._ids))]
+        # Ledger.unrealized_pnl (spot: each position at its instrument's mid)
+        unrealized = Decimal(0)
+        for pos, mid in zip(self._positions, mids, strict=True):
+            if pos.lots != 0 and mid is not None:
+                unrealized = _EXACT.add(unrealized, pos.unrealized(mid[0]))
+        # Ledger.equity with no quote marks
+        total = Decimal(0)
+        balances = ledger.balances
+        for key, marked_by in self._keys():
+            if marked_by is None:
+                total = _EXACT.add(total, balances[key])
+            else:
+                for k in marked_by:  # the first instrument with a mark marks the base
+                    if mids[k] is not None:
+                        total = _EXACT.add(total, _EXACT.multiply(balances[key], mids[k][0]))
+                        break
+        if self._texts is None:
+            positions = [(inst_id, pos.qty, mid[1] if mid is not None else float("nan"))
+                         for inst_id, pos, mid in zip(self._ids, self._positions, mids, strict=True)]
+            s.recorder.equity(now, total, ledger.realized_pnl(), unrealized, ledger.fees(), positions)
+            return
+        if self._fills != s.fill_count:
+            self._fills = s.fill_count
+            self._cached = (decimal_str(ledger.realized_pnl()), decimal_str(ledger.fees()),
+                            [decimal_str(pos.qty) for pos in self._positions])
+        realized, fees, qtys = self._cached
+        self._texts(now, decimal_str(total), realized, decimal_str(unrealized), fees,
+                    [(inst_id, qty, mid[1] if mid is not None else float("nan"))
+                     for inst_id, qty, mid in zip(self._ids, qtys, mids, strict=True)])
 
 
 class _NoActions:

@@ -132,6 +132,14 @@ class RunWriter:
         for inst_id, position, mid in positions:
             self._inventory.append((ts, inst_id, _s(position), mid))
 
+    def equity_texts(self, ts: int, equity: str, realized: str, unrealized: str, fees: str,
+                     positions: list[tuple[str, str, float]]) -> None:
+        """`equity` with its amounts already as `decimal_str` text (engine/bulk.py keeps the
+        text of what changes only with a fill)."""
+        self._equity.append((ts, equity, realized, unrealized, fees, self._quote_asset))
+        for inst_id, position, mid in positions:
+            self._inventory.append((ts, inst_id, position, mid))
+
     # -- market tables (numpy records from the venue) -----------------------------------
     def add_bbo(self, rows: np.ndarray) -> None:
         self._add_market("bbo", rows)

@@ -360,7 +360,10 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
         with progress("replaying", total=total, unit="events") as bar:
             def sample(now: int) -> int:
                 clock.advance_to(max(now, clock.now()))
-                session.sample_equity()
+                if books is not None:  # the same sample, from the ledger's state (engine/bulk.py)
+                    books.equity.sample()
+                else:
+                    session.sample_equity()
                 state["next_sample"] += sample_ns
                 writer.add_bbo(core.drain_bbo())
                 writer.add_trades(core.drain_trades())

@@ -136,6 +136,7 @@ class BulkBooks:
         self._t_state = R.STATE_RESPONSE.template()
         self._t_fill = R.FILL.template()
         self.equity = SpotEquity(session)
+        self._fill_texts = getattr(session.recorder, "fill_texts", None)
 
     # -- cached values ------------------------------------------------------------------
     def _qty_of(self, i: int, lots: int) -> tuple[Any, str]:
@@ -169,7 +170,8 @@ class BulkBooks:
             quote = None
             if asset in (inst.base, inst.quote):  # a third asset (BNB) needs a mark: per event
                 quote = self.s.ledger.fee_in_quote(inst, ticks, fee, asset, None)
-            found = self._fees[key] = (fee, asset, quote, R.json_text(fee), R.json_text(asset))
+            found = self._fees[key] = (fee, asset, quote, R.json_text(fee), R.json_text(asset),
+                                       None if quote is None else decimal_str(quote))
         return found
 
     # -- the pass ------------------------------------------------------------------------
@@ -415,7 +417,7 @@ class BulkBooks:
             return False
         i = order.instrument_index
         ticks, lots = log.r_price[k], log.r_qty[k]
-        fee, asset, fee_quote, fee_text, asset_text = self._fee_of(i, order.side, ticks, lots, liq)
+        fee, asset, fee_quote, fee_text, asset_text, quote_text = self._fee_of(i, order.side, ticks, lots, liq)
         if fee_quote is None:
             return False
         now = s.clock.now()
@@ -444,7 +446,11 @@ class BulkBooks:
         self.records.append((template, order_idx, (str(now), R.json_text(order.client_id), str(exch_ts), price_text,
                                                    qty_text, fee_text, asset_text, f'"{liquidity}"',
                                                    f'"{trade_id}"')))
-        s.recorder.fill(order, now, exch_ts, fill_price, fill_qty, fee_quote, liquidity, fee, asset, trade_id)
+        if self._fill_texts is not None:  # RunWriter: the texts are at hand (JSON strings without quotes)
+            self._fill_texts(order, now, exch_ts, price_text[1:-1], qty_text[1:-1], quote_text, liquidity,
+                             fee_text[1:-1], asset, trade_id)
+        else:
+            s.recorder.fill(order, now, exch_ts, fill_price, fill_qty, fee_quote, liquidity, fee, asset, trade_id)
         s.risk.hold(order.client_id, i, order.side, order.leaves)
         self.equity.sample()
         self.booked += 1

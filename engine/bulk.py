@@ -360,14 +360,14 @@ class BulkBooks:
             if fired is not None:
                 s.guard.apply(now, *fired)
         elif kind == _CANCEL_REJECTED:
+            # the oldest request in flight is a cancel, or none is left (the order ended first:
+            # the venue refuses the cancel, "already_closed")
             requests = s._in_flight.get(order.order_no)
-            if not requests or requests[0][0] != "cancel" or order.ambiguous:
+            if (requests and requests[0][0] != "cancel") or order.ambiguous:
                 return False
             self._command_record(order, now, "cancel", log, k)
-            for j, request in enumerate(requests):
-                if request[0] == "cancel":
-                    del requests[j]
-                    break
+            if requests:
+                del requests[0]
             evidence = self._evidence(order, log, k)
             if evidence:
                 order.evidence = evidence

@@ -153,3 +153,54 @@ def test_spot_equity_equals_ledger(tmp_path_factory, steps):
         assert [p[:2] for p in got[5]] == [(k, ledger.position(k)) for k in IDS]
         assert writer._equity[-1][:5] == (clock.t, *(decimal_str(v) for v in want[1:]))
         assert [r[2] for r in writer._inventory[-3:]] == [decimal_str(ledger.position(k)) for k in IDS]
+
+
+@pytest.mark.parametrize(("kind", "record"), [("FILL", "duplicate_fill"), ("REJECTED", "conflict")])
+def test_rows_outside_the_bulk_pass_go_through_the_session(tmp_path, request, monkeypatch, kind, record):
+    """A report the venue sends twice (here: the log's first fill, or first post-only
+    rejection, repeated) is not one of the cases the bulk pass books: it goes to
+    session.on_order_event at its place in the log (a fill booked once and audited as
+    `duplicate_fill`; a second end of an ended order audited as `conflict`), and the run
+    equals the per-event booking of the same log byte for byte."""
+    import numpy as np
+
+    import engine.bulk
+    import modes.backtest_compiled as mb
+    from engine.types import OrderEventKind
+    from venues.sim import compiled_nb as K
+
+    code = int(OrderEventKind[kind])
+
+    run = mb.CompiledLoop.run
+    delegated = []
+
+    def run_twice_reported(self, on_log, on_sample):
+        state = {"done": False}
+
+        def on_log2(LG, LB, n):
+            rows = np.flatnonzero((LG[:n, K.LG_KIND] == K.LOG_RESP) & (LG[:n, K.LG_R_KIND] == code))
+            if state["done"] or not len(rows):
+                return on_log(LG, LB, n)
+            k = int(rows[0])
+            state["done"] = True
+            return on_log(np.insert(LG[:n], k + 1, LG[k], axis=0), np.insert(LB[:n], k + 1, LB[k], axis=0), n + 1)
+
+        return run(self, on_log2, on_sample)
+
+    book = engine.bulk.BulkBooks.book
+
+    def counting_book(self, log, delegate):
+        book(self, log, delegate)
+        delegated.append(self.delegated)
+
+    monkeypatch.setattr(mb.CompiledLoop, "run", run_twice_reported)
+    monkeypatch.setattr(engine.bulk.BulkBooks, "book", counting_book)
+    config = _config(tmp_path / "run.toml", request.config.rootpath, 5, "0.01", "-0.5", "7", "quote", 30, None, 50)
+    assert main(["backtest", "--config", config, "--out", str(tmp_path / "bulk"), "--no-report"]) == 0
+    monkeypatch.setattr(CompiledStrategy, "bulk_books", False)
+    assert main(["backtest", "--config", config, "--out", str(tmp_path / "per_event"), "--no-report"]) == 0
+    assert delegated and delegated[-1] == 1
+    audit = (tmp_path / "bulk" / "audit.jsonl").read_text()
+    assert audit.count(f'"type":"{record}"') == 1
+    for name in OUTPUTS:
+        assert (tmp_path / "bulk" / name).read_bytes() == (tmp_path / "per_event" / name).read_bytes(), name

@@ -620,7 +620,7 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
     notes = {
         "tickparity eager exchange": "diagnostic: exchange book kept without orders",
         "tickparity": "plain Python callbacks + session (reference)",
-        "tickparity compiled": "loop + session bookkeeping replay (reference)",
+        "tickparity compiled": "loop + its bookkeeping (engine/bulk.py), no run dir (reference)",
         "tickparity core only": "diagnostic, no target",
         "tickparity backtest compiled": "issue 16 target >= 1.0x: run_backtest whole, run dir + audit",
         "tickparity backtest python": "run_backtest whole, plain Python (reference)",

@@ -270,6 +270,9 @@ def run_statement(log: Path) -> dict[str, Any] | None:
 
 
 # -- bulk: records of known shapes appended at once (the compiled fast path, engine/bulk.py) ----
+value_text = _value  # one value's text inside a record (engine/audit_records.py builds templates with it)
+
+
 def append_records(log: AuditLog, records: list[tuple[str, tuple[int, ...], tuple[str, ...]]]) -> None:
     """Append records to `log`'s chain in one write: each is (template, order, texts) of an
     `engine.audit_records.Shape` (`Shape.template()`), `texts` the JSON texts of its ts and

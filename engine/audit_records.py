@@ -16,11 +16,11 @@ never an exponent), None as null.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
+from engine.audit import value_text
 from engine.types.instrument import decimal_str
 
 
@@ -82,20 +82,11 @@ class Shape:
 
 def json_text(value: Any) -> str:
     """A value's text inside a record, as the audit log's canonical encoder writes it
-    (str, int, bool, None, a dict of those; Decimal as decimal_str's text)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
+    (`engine.audit.value_text`), except a Decimal: written as `decimal_str`'s text, as the
+    per-event path passes it (`Shape.fields`)."""
     if isinstance(value, Decimal):
         return _json_str(decimal_str(value))
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return _json_str(str(value))
+    return value_text(value)
 
 
 # -- the shapes (engine/session.py, engine/venue_merge.py; bench/PROFILE.md section 2b) --------

@@ -38,7 +38,7 @@ from engine.audit import append_records
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.ledger import _EXACT
-from engine.oms import LEGAL_TRANSITIONS
+from engine.oms import LEGAL_TRANSITIONS, fill_order
 from engine.strategy import Strategy
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType, TimeInForce
 from engine.types.instrument import decimal_str
@@ -427,14 +427,7 @@ class BulkBooks:
         fill_price, price_text = self._price_of(i, ticks)
         fill_qty, qty_text = self._qty_of(i, lots)
         liquidity = _LIQ_NAME.get(liq, "taker")
-        order.filled += lots
-        order.notional_filled += fill_price * fill_qty
-        order.fees += fee_quote
-        order.first_fill_ts = order.first_fill_ts or now
-        order.last_fill_ts = now
-        if order.ack_ts is None:
-            order.ack_ts = now
-        order.ambiguous.discard("submit")
+        fill_order(order, lots, fill_price, fill_qty, fee_quote, now)
         done = order.filled >= order.qty or log.leaves[k] == 0
         s.oms.set_status(order, _FILLED if done else _PARTIAL, now)
         if done:

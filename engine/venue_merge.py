@@ -42,7 +42,7 @@ from engine import audit_records as R
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.frozen import frozen_builder
-from engine.oms import LEGAL_TRANSITIONS, Order
+from engine.oms import LEGAL_TRANSITIONS, Order, fill_order
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
 from engine.types.instrument import decimal_str
 from engine.types.orders import ORDER_EVENT_DTYPE, TERMINAL_STATUSES, ReasonCode, venue_reason
@@ -362,14 +362,7 @@ class VenueMerge:
         ledger = self.ledger
         fee_quote = ledger.fee_in_quote(inst, price, fill.fee, fill.fee_asset, self._fee_mark(inst, fill.fee_asset))
         liquidity = _LIQUIDITY.get(fill.liquidity, "taker")
-        order.filled += lots
-        order.notional_filled += fill_price * fill_qty
-        order.fees += fee_quote
-        order.first_fill_ts = order.first_fill_ts or now
-        order.last_fill_ts = now
-        if order.ack_ts is None:
-            order.ack_ts = now
-        order.ambiguous.discard(_SUBMIT)
+        fill_order(order, lots, fill_price, fill_qty, fee_quote, now)
         if order.is_open:
             done = order.filled >= order.qty or leaves == 0
             self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)

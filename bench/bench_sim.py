@@ -333,19 +333,25 @@ def backtest_config(data_spec: str, out: Path, compiled: bool, start_ns: int | N
         start_ns=start_ns, out=str(out), base_dir=str(REPO))
 
 
-def ours_backtest_e2e(data_spec: str, out_root: Path, compiled: bool = True, start_ns: int | None = None) -> Result:
+def ours_backtest_e2e(data_spec: str, out_root: Path, compiled: bool = True, start_ns: int | None = None,
+                      bulk: bool = True) -> Result:
     """`tickparity backtest` as a user runs it, timed whole: `modes.backtest.run_backtest`
     (config resolution, reading the Parquet store, the loop — for a compiled strategy the
     numba loop and the session replay — writing the run directory's Parquet tables and
     the hash-chained audit log, summary, publication); only the HTML report is left out
     (`write_html=False`, timed by bench/bench_report.py). Issue 16's row for compiled
-    strategies: >= 1.0x hftbacktest's fastest loop."""
+    strategies: >= 1.0x hftbacktest's fastest loop. `bulk` False books the compiled loop's
+    log one order event at a time through the session (`CompiledStrategy.bulk_books`), the
+    path before engine/bulk.py: the "per event" row, measured in the same run."""
     import shutil
 
+    from engine.compiled import CompiledStrategy
     from modes.backtest import run_backtest
 
     os.environ.setdefault("TICKPARITY_PROGRESS", "0")
     out = out_root / ("e2e-compiled" if compiled else "e2e-python")
+    bulk_before = CompiledStrategy.bulk_books
+    CompiledStrategy.bulk_books = bulk
     shutil.rmtree(out, ignore_errors=True)
     config = backtest_config(data_spec, out, compiled, start_ns)
     # a start before the first local time warns that the window is covered in part: expected
@@ -359,9 +365,12 @@ def ours_backtest_e2e(data_spec: str, out_root: Path, compiled: bool = True, sta
             run_dir = run_backtest(config, out, write_html=False)
     finally:
         logger.setLevel(level)
+        CompiledStrategy.bulk_books = bulk_before
     summary = json.loads((run_dir / "summary.json").read_text())["run"]
     size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
-    engine = "tickparity backtest compiled" if compiled else "tickparity backtest python"
+    engine = "tickparity backtest python"
+    if compiled:
+        engine = "tickparity backtest compiled" if bulk else "tickparity backtest compiled per event"
     return Result(engine, "market maker", int(summary["events"]), t.wall, t.cpu, {
         "submits": summary["orders"], "fill events": summary["fills"],
         "audit records": summary["audit"]["records"], "run dir MB": round(size / 2**20, 2),
@@ -611,13 +620,15 @@ def _print_table(spec: FeedSpec, shape: dict, gen_s: float, conv_s: float, resul
     notes = {
         "tickparity eager exchange": "diagnostic: exchange book kept without orders",
         "tickparity": "plain Python callbacks + session (reference)",
-        "tickparity compiled": "loop + session bookkeeping replay (reference)",
+        "tickparity compiled": "loop + its bookkeeping (engine/bulk.py), no run dir (reference)",
         "tickparity core only": "diagnostic, no target",
         "tickparity backtest compiled": "issue 16 target >= 1.0x: run_backtest whole, run dir + audit",
         "tickparity backtest python": "run_backtest whole, plain Python (reference)",
+        "tickparity backtest compiled per event": "the same, log booked per event (before engine/bulk.py)",
     }
     order = ("tickparity", "tickparity eager exchange", "tickparity compiled nb", "tickparity compiled",
-             "tickparity backtest compiled", "tickparity backtest python", "tickparity core only")
+             "tickparity backtest compiled", "tickparity backtest compiled per event", "tickparity backtest python",
+             "tickparity core only")
     for case, target in (("replay", 1.5), ("market maker", 1.0)):
         theirs = [r for r in results if r.case == case and r.engine.startswith("hftbacktest")]
         best = max(theirs, key=lambda r: r.cpu_rate) if theirs else None
@@ -791,6 +802,8 @@ def main(argv: list[str] | None = None) -> int:
                     if compiled_ok:
                         runs.append(("mm e2e compiled",
                                      lambda: ours_backtest_e2e(store_spec, tmp_path, True, first_exch)))
+                        runs.append(("mm e2e compiled per event",
+                                     lambda: ours_backtest_e2e(store_spec, tmp_path, True, first_exch, bulk=False)))
                     if not args.no_session:
                         runs.append(("mm e2e python",
                                      lambda: ours_backtest_e2e(store_spec, tmp_path, False, first_exch)))

@@ -267,3 +267,36 @@ def run_statement(log: Path) -> dict[str, Any] | None:
         raise DataError(f"{summary}: cannot read ({exc})") from None
     stated = data.get("run", {}).get("audit") if isinstance(data, dict) else None
     return stated if isinstance(stated, dict) else None
+
+
+# -- bulk: records of known shapes appended at once (the compiled fast path, engine/bulk.py) ----
+value_text = _value  # one value's text inside a record (engine/audit_records.py builds templates with it)
+
+
+def append_records(log: AuditLog, records: list[tuple[str, tuple[int, ...], tuple[str, ...]]]) -> None:
+    """Append records to `log`'s chain in one write: each is (template, order, texts) of an
+    `engine.audit_records.Shape` (`Shape.template()`), `texts` the JSON texts of its ts and
+    variable fields (`json_text`). Each record gets its seq, prev and hash here, exactly as
+    `AuditLog.write` would give them, so the chain is the per-event path's, byte for byte.
+    Hashing stays sequential (each link covers the previous hash); what is saved is the dict,
+    the generic encoder and one write call per record."""
+    if not records:
+        return
+    if log.sealed is not None:
+        raise InternalError(f"{log.path}: records after the closing record")
+    prev, seq = log._prev, log._seq
+    sha = hashlib.sha256
+    lines = []
+    for template, order, texts in records:
+        values = (str(seq), *texts, f'"{prev}"')
+        body = template % tuple([values[i] for i in order])
+        digest = sha((prev + body).encode()).hexdigest()
+        lines.append(f'{body[:-1]},"hash":"{digest}"}}\n')
+        prev = digest
+        seq += 1
+    log._file.write("".join(lines))
+    log._prev, log._seq = prev, seq
+    if log.flush_each:
+        log._file.flush()
+        if log.durable:
+            os.fsync(log._file.fileno())

@@ -230,6 +230,9 @@ class CompiledStrategy:
     every_ns: int = 100_000_000
     state_size: int = 0
     fast_path: bool = True  # False: a backtest runs it through the plain Python path instead
+    # False: the fast path books the loop's log one order event at a time through the
+    # session (the reference the bulk pass of engine/bulk.py is tested against)
+    bulk_books: bool = True
 
     def setup(self, instruments: Sequence[Instrument]) -> np.ndarray:
         """int64 parameters handed to `timer_nb`; default: none."""

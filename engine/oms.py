@@ -281,3 +281,17 @@ class OrderManager:
         if instrument_id is None:
             return list(orders)
         return [o for o in orders if o.instrument.id == instrument_id]
+
+
+def fill_order(order: Order, lots: int, price: Decimal, qty: Decimal, fee_quote: Decimal, now: int) -> None:
+    """What one booked fill (lots; its price and quantity as Decimals; its fee in quote)
+    changes on its order, before the status: the per-event merge (engine/venue_merge.py)
+    and the compiled path's bulk pass (engine/bulk.py) both book fills through here."""
+    order.filled += lots
+    order.notional_filled += price * qty
+    order.fees += fee_quote
+    order.first_fill_ts = order.first_fill_ts or now
+    order.last_fill_ts = now
+    if order.ack_ts is None:
+        order.ack_ts = now
+    order.ambiguous.discard("submit")

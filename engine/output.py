@@ -132,6 +132,23 @@ class RunWriter:
         for inst_id, position, mid in positions:
             self._inventory.append((ts, inst_id, _s(position), mid))
 
+    def fill_texts(self, order: Order, ts: int, exch_ts: int, price: str, qty: str, fee: str, liquidity: str,
+                   fee_charged: str, fee_charged_asset: str, trade_id: str) -> None:
+        """`fill` with its amounts already as `decimal_str` text (engine/bulk.py caches them
+        per price, quantity and fee)."""
+        inst = order.instrument
+        self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
+                            order.side_name, price, qty, fee, inst.settle or inst.quote, liquidity,
+                            fee_charged, fee_charged_asset, trade_id))
+
+    def equity_texts(self, ts: int, equity: str, realized: str, unrealized: str, fees: str,
+                     positions: list[tuple[str, str, float]]) -> None:
+        """`equity` with its amounts already as `decimal_str` text (engine/bulk.py keeps the
+        text of what changes only with a fill)."""
+        self._equity.append((ts, equity, realized, unrealized, fees, self._quote_asset))
+        for inst_id, position, mid in positions:
+            self._inventory.append((ts, inst_id, position, mid))
+
     # -- market tables (numpy records from the venue) -----------------------------------
     def add_bbo(self, rows: np.ndarray) -> None:
         self._add_market("bbo", rows)
@@ -195,7 +212,8 @@ class RunWriter:
         # row dicts of Table.from_pylist were the run's peak memory, issue 16)
         pq.write_table(rows_table(FILLS_SCHEMA, self._fills), self.out_dir / "fills.parquet")
         values = operator.itemgetter(*ORDERS_SCHEMA.names)
-        order_rows = (values(_order_row(o)) for o in orders)
+        text = _UnitText()
+        order_rows = (_order_tuple(o, text) for o in orders)
         parent_rows = (values(_parent_row(p)) for p in parents)
         pq.write_table(rows_table(ORDERS_SCHEMA, itertools.chain(order_rows, parent_rows)),
                        self.out_dir / "orders.parquet")
@@ -277,6 +295,49 @@ def _order_row(order: Order) -> dict[str, Any]:
         "cancel_req_ts": order.cancel_req_ts, "done_ts": order.done_ts,
         "arrival_bid": _dec(order.arrival_bid), "arrival_ask": _dec(order.arrival_ask),
     }
+
+
+class _UnitText:
+    """`decimal_str` text of whole ticks and lots per instrument, computed once per value:
+    an order's price, quantity and filled quantity repeat across a run's orders."""
+
+    def __init__(self) -> None:
+        self.prices: dict[tuple[str, int], str] = {}
+        self.qtys: dict[tuple[str, int], tuple[Decimal, str]] = {}
+
+    def price(self, inst: Instrument, ticks: int) -> str:
+        key = (inst.id, ticks)
+        found = self.prices.get(key)
+        if found is None:
+            found = self.prices[key] = _s(inst.ticks_to_price(ticks))
+        return found
+
+    def qty(self, inst: Instrument, lots: int) -> tuple[Decimal, str]:
+        key = (inst.id, lots)
+        found = self.qtys.get(key)
+        if found is None:
+            qty = inst.lots_to_qty(lots)
+            found = self.qtys[key] = (qty, _s(qty))
+        return found
+
+
+_TYPE_TEXT = {t: t.name.lower() for t in OrderType}
+
+
+def _order_tuple(order: Order, text: _UnitText) -> tuple:
+    """`_order_row(order)`'s values in ORDERS_SCHEMA order, without the dict, with the text
+    of ticks and lots from `text` (tests/engine/test_engine_output.py pins the two equal)."""
+    inst = order.instrument
+    filled_qty, filled_text = text.qty(inst, order.filled)
+    bid, ask = order.arrival_bid, order.arrival_ask
+    return (order.client_id, order.parent_id, inst.id, inst.venue, order.side_name, _TYPE_TEXT[order.type],
+            order.tif.name, order.post_only, order.reduce_only,
+            text.price(inst, order.price) if order.type == OrderType.LIMIT else None,
+            text.qty(inst, order.qty)[1], filled_text,
+            _s(order.notional_filled / filled_qty) if order.filled else None,  # Order.avg_fill_price
+            _s(order.fees), Status.of(order.status).value, order.reason or None, order.created_ts,
+            order.trigger_ts, order.ack_ts, order.first_fill_ts, order.last_fill_ts, order.cancel_req_ts,
+            order.done_ts, None if bid is None else _s(bid), None if ask is None else _s(ask))
 
 
 def _parent_row(parent: ParentOrder) -> dict[str, Any]:

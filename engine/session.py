@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from engine import audit_records as R
 from engine.audit import AuditLog
 from engine.clock import Clock
 from engine.context import Context
@@ -247,7 +248,7 @@ class TradingSession(VenueMerge):
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
-        self.audit.write(self.clock.now(), "start", strategy=type(self.strategy).__name__)
+        self.audit.write(self.clock.now(), R.START.type, **R.START.fields(type(self.strategy).__name__))
         self._trigger_ts = self.clock.now()
         self._call("on_start", self.strategy.on_start)
         self._flush()
@@ -258,7 +259,7 @@ class TradingSession(VenueMerge):
         self._flush()
         self.host.on_stop(self.ctx)
         self._flush()
-        self.audit.write(self.clock.now(), "stop", orders=len(self.oms.by_no), fills=self.fill_count)
+        self.audit.write(self.clock.now(), R.STOP.type, **R.STOP.fields(len(self.oms.by_no), self.fill_count))
         self.audit.seal(self.clock.now())
 
     # -- market callbacks ----------------------------------------------------------------
@@ -332,10 +333,8 @@ class TradingSession(VenueMerge):
             reduce_only=reduce_only, gtd_ts=int(expire_ns or 0), parent_id=parent_id,
             created_ts=now, trigger_ts=self._trigger_ts, arrival_bid=best_bid, arrival_ask=best_ask,
         )
-        self.audit.write(now, "decision", action="submit", client_id=order.client_id,
-                         instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
-                         qty=decimal_str(qty), price=None if price is None else decimal_str(price),
-                         reduce_only=reduce_only, parent_id=parent_id)
+        self.audit.write(now, R.SUBMIT_DECISION.type, **R.SUBMIT_DECISION.fields(
+            order.client_id, inst.id, order.side_name, order_type, otif.name, qty, price, reduce_only, parent_id))
         reason = ReasonCode.FAIL_CLOSED if self.gate is not None and self.gate.closed else None
         if reason is None:  # live modes fail closed after a reconciliation mismatch (engine/reconcile.py)
             reason = self._venue_rules(order, qty, price, best_bid, best_ask)
@@ -355,13 +354,13 @@ class TradingSession(VenueMerge):
         """A PENDING order refused before sending: REJECTED update with `reason`."""
         self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
         order.ack_ts = now
-        self.audit.write(now, "reject", client_id=order.client_id, reason=reason)
+        self.audit.write(now, R.REJECT.type, **R.REJECT.fields(order.client_id, reason))
         self._pending.append(self._update(order, now, Event.REJECTED))
 
     def _send(self, order: Order, now: int) -> None:
         """A PENDING order that passed every check goes to its venue."""
         self.oms.set_status(order, OrderStatus.SUBMITTED, now)
-        self.audit.write(now, "request", action="submit", client_id=order.client_id, venue=order.instrument.venue)
+        self.audit.write(now, R.SUBMIT_REQUEST.type, **R.SUBMIT_REQUEST.fields(order.client_id, order.instrument.venue))
         self.guard.sent(order)
         self.venues[order.instrument.venue].submit(order, now)
 
@@ -436,7 +435,7 @@ class TradingSession(VenueMerge):
             return False
         order.cancel_req_ts = now
         self._in_flight.setdefault(order.order_no, deque()).append(("cancel", 0, 0))
-        self.audit.write(now, "request", action="cancel", client_id=client_id)
+        self.audit.write(now, R.CANCEL_REQUEST.type, **R.CANCEL_REQUEST.fields(client_id))
         self.venues[order.instrument.venue].cancel(order, now)
         return True
 

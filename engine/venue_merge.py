@@ -38,10 +38,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from engine import audit_records as R
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.frozen import frozen_builder
-from engine.oms import LEGAL_TRANSITIONS, Order
+from engine.oms import LEGAL_TRANSITIONS, Order, fill_order
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
 from engine.types.instrument import decimal_str
 from engine.types.orders import ORDER_EVENT_DTYPE, TERMINAL_STATUSES, ReasonCode, venue_reason
@@ -251,13 +252,9 @@ class VenueMerge:
         command = result.command.value
         if result.venue_order_id and order.venue_order_id is None:
             order.venue_order_id = result.venue_order_id
-        audit = {"client_id": order.client_id, "command": command, "outcome": result.outcome.value,
-                 "reason": result.reason}
-        if exch_ts is not None:
-            audit["exch_ts"] = exch_ts
-        if result.evidence:
-            audit["evidence"] = result.evidence
-        self.audit.write(now, "response", **audit)
+        shape, values = R.command_response(order.client_id, command, result.outcome.value, result.reason, exch_ts,
+                                           result.evidence)
+        self.audit.write(now, shape.type, **shape.fields(*values))
         if result.outcome == Outcome.AMBIGUOUS:
             order.ambiguous.add(command)
             self.guard.record_ambiguous(order.client_id)  # [risk] disable_after_ambiguous
@@ -365,14 +362,7 @@ class VenueMerge:
         ledger = self.ledger
         fee_quote = ledger.fee_in_quote(inst, price, fill.fee, fill.fee_asset, self._fee_mark(inst, fill.fee_asset))
         liquidity = _LIQUIDITY.get(fill.liquidity, "taker")
-        order.filled += lots
-        order.notional_filled += fill_price * fill_qty
-        order.fees += fee_quote
-        order.first_fill_ts = order.first_fill_ts or now
-        order.last_fill_ts = now
-        if order.ack_ts is None:
-            order.ack_ts = now
-        order.ambiguous.discard(_SUBMIT)
+        fill_order(order, lots, fill_price, fill_qty, fee_quote, now)
         if order.is_open:
             done = order.filled >= order.qty or leaves == 0
             self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
@@ -380,9 +370,8 @@ class VenueMerge:
                 self._in_flight.pop(order.order_no, None)
         ledger.apply_fill(inst, order.side, price, lots, fill.fee, fill.fee_asset, fee_quote)
         self.fill_count += 1
-        self.audit.write(now, "fill", client_id=order.client_id, exch_ts=fill.exch_ts,
-                         price=decimal_str(fill_price), qty=decimal_str(fill_qty), fee=decimal_str(fill.fee),
-                         fee_asset=fill.fee_asset, liquidity=liquidity, trade_id=fill.trade_id)
+        self.audit.write(now, R.FILL.type, **R.FILL.fields(order.client_id, fill.exch_ts, fill_price, fill_qty,
+                                                           fill.fee, fill.fee_asset, liquidity, fill.trade_id))
         self.recorder.fill(order, now, fill.exch_ts, fill_price, fill_qty, fee_quote, liquidity,
                            fill.fee, fill.fee_asset, fill.trade_id)
         parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
@@ -447,8 +436,8 @@ class VenueMerge:
             request(order, now)
 
     def _response(self, order: Order, now: int, event: Event, state: VenueOrderState) -> None:
-        self.audit.write(now, "response", client_id=order.client_id, event=event.value, reason=state.reason,
-                         exch_ts=state.exch_ts, source=state.source)
+        self.audit.write(now, R.STATE_RESPONSE.type, **R.STATE_RESPONSE.fields(
+            order.client_id, event.value, state.reason, state.exch_ts, state.source))
 
     def _stale(self, order: Order, now: int, state: VenueOrderState) -> None:
         kind = "conflict" if state.status in TERMINAL_STATUSES else "stale"

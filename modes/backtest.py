@@ -463,6 +463,8 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                            for name in run.venue_configs
                            for asset, (free, locked) in sorted(core.balances(name).items())},
     }}
+    if uses_fast_path(run.strategy):  # how the compiled loop's log was booked (engine/bulk.py)
+        summary["run"]["compiled_bookkeeping"] = getattr(run.strategy, "bookkeeping", None)
     if contracts is not None:
         contracts.write(staging)
         summary["run"]["derivatives"] = contracts.summary()

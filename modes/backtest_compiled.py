@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.bulk import BulkBooks, BulkLog
+from engine.bulk import unsupported as bulk_unsupported
 from engine.compiled import CompiledAdapter
 from engine.errors import (
     ConfigError,
@@ -44,6 +46,17 @@ COLLECT_ROWS = 256  # responses run_nb collects between two returns to the loop
 _FILL = int(OrderEventKind.FILL)
 _RESP_FIELDS = ("exch_ts", "local_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price",
                 "qty", "filled", "leaves", "order_price")
+
+
+def _bulk_columns() -> dict[str, int]:
+    """engine.bulk.BulkLog's columns: where each is in a log row (venues.sim.compiled_nb LG_*)."""
+    from venues.sim import compiled_nb as K
+
+    return {"kind": K.LG_KIND, "ts": K.LG_TS, "order_no": K.LG_ORDER_NO, "inst": K.LG_INST, "side": K.LG_SIDE,
+            "qty": K.LG_QTY, "price": K.LG_PRICE, "tif": K.LG_TIF, "risk": K.LG_RISK, "exch_ts": K.LG_R_EXCH_TS,
+            "r_order_no": K.LG_R_ORDER_NO, "r_kind": K.LG_R_KIND, "liq": K.LG_R_LIQ, "reason": K.LG_R_REASON, "r_price": K.LG_R_PRICE,
+            "r_qty": K.LG_R_QTY, "filled": K.LG_R_FILLED, "leaves": K.LG_R_LEAVES,
+            "order_price": K.LG_R_ORDER_PRICE}
 
 
 def uses_fast_path(strategy: Any) -> bool:
@@ -285,6 +298,26 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
                         start_ts=start_ts, end_ts=end_ts, first_timer=session.next_timer_ts(),
                         next_order_no=session.oms._next_no, now=clock.now(), killed=session.risk.killed)
     state = {"next_sample": start_ts, "reported": 0}
+    why_not = "CompiledStrategy.bulk_books is False" if not getattr(adapter.compiled, "bulk_books", True) \
+        else bulk_unsupported(session)
+    books = BulkBooks(session, per_inst, adapter) if why_not is None else None
+    where = _bulk_columns()
+    adapter.bookkeeping = "bulk" if why_not is None else f"per event: {why_not}"
+
+    def respond(LG: np.ndarray, i: int) -> None:
+        """Response row i through the session (the per-event path), then the equity sample."""
+        clock.advance_to(max(int(LG[i, K.LG_TS]), clock.now()))
+        rec = np.zeros(1, dtype=ORDER_EVENT_DTYPE)[0]
+        for c, name in enumerate(_RESP_FIELDS):
+            rec[name] = LG[i, K.LG_R_EXCH_TS + c]
+        session.on_order_event(rec)
+        if int(rec["kind"]) == _FILL:
+            session.sample_equity()
+
+    def bulk(LG: np.ndarray, LB: np.ndarray, n: int) -> None:
+        rows = LG[:n]
+        columns = {name: rows[:, col].tolist() for name, col in where.items()}
+        books.book(BulkLog(columns, LB[:n].tolist(), n), lambda i: respond(LG, i))
 
     def replay(LG: np.ndarray, LB: np.ndarray, n: int) -> None:
         kinds = LG[:n, K.LG_KIND]
@@ -327,7 +360,10 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
         with progress("replaying", total=total, unit="events") as bar:
             def sample(now: int) -> int:
                 clock.advance_to(max(now, clock.now()))
-                session.sample_equity()
+                if books is not None:  # the same sample, from the ledger's state (engine/bulk.py)
+                    books.equity.sample()
+                else:
+                    session.sample_equity()
                 state["next_sample"] += sample_ns
                 writer.add_bbo(core.drain_bbo())
                 writer.add_trades(core.drain_trades())
@@ -336,7 +372,7 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
                 state["reported"] = processed
                 return state["next_sample"]
 
-            loop.run(replay, sample)
+            loop.run(replay if books is None else bulk, sample)
             if loop.now >= end_ts:
                 clock.advance_to(max(loop.now, clock.now()))
             bar.advance(core.events_processed - state["reported"])

@@ -71,6 +71,11 @@ def runs(tmp_path_factory, request):
     _run(config, tmp / "fast")
     _run(config, tmp / "fast2")
     mp = pytest.MonkeyPatch()
+    mp.setattr(CompiledStrategy, "bulk_books", False)  # the fast path booked one event at a time
+    try:
+        _run(config, tmp / "per_event")
+    finally:
+        mp.undo()
     mp.setattr(CompiledStrategy, "fast_path", False)
     try:
         _run(config, tmp / "python")
@@ -89,6 +94,24 @@ def test_fast_path_equals_python_adapter(runs, name):
     if name.endswith(".parquet"):
         assert pq.read_table(fast).equals(pq.read_table(python))
     assert _sha(fast) == _sha(python)
+    assert _sha(runs / "per_event" / name) == _sha(python)
+
+
+def test_fast_path_booked_in_bulk_and_summaries_agree(runs):
+    import json
+
+    def summary(name):
+        run = json.loads((runs / name / "summary.json").read_text())["run"]
+        for key in ("id", "wall_seconds", "events_per_second", "compiled_bookkeeping"):
+            run.pop(key, None)
+        return run
+
+    fast = json.loads((runs / "fast" / "summary.json").read_text())["run"]
+    assert fast["compiled_bookkeeping"] == "bulk"
+    per_event = json.loads((runs / "per_event" / "summary.json").read_text())["run"]
+    assert per_event["compiled_bookkeeping"] == "per event: CompiledStrategy.bulk_books is False"
+    assert summary("fast") == summary("per_event") == summary("python")  # ledger, risk refusals, audit head
+    assert main(["audit", "verify", str(runs / "fast" / "audit.jsonl")]) == 0
 
 
 def test_parity_run_trades_and_hits_risk_limits(runs):
@@ -225,3 +248,32 @@ def test_an_exception_in_compiled_user_code_names_timer_nb(tmp_path, capsys, mon
     assert code == 2
     assert "strategy error in " in err and "Faulty.timer_nb (my_c.py:7): ZeroDivisionError" in err
     assert "internal error" not in err
+
+
+def test_run_the_bulk_pass_does_not_cover_is_booked_per_event(tmp_path, request):
+    """Equity in a reporting currency (a depeg's quote marks) is outside engine/bulk.py: the
+    fast path books that run one event at a time, says so, and still equals the Python path."""
+    import json
+
+    from engine.config import load_config_file, resolve
+    from engine.ledger import QuoteMarks
+    from modes.backtest import run_backtest
+
+    config_path = _config(tmp_path, request.config.rootpath, data="synthetic:5:20s")
+    config = resolve(load_config_file(config_path), {}, base_dir=str(tmp_path))
+
+    def marks():
+        return QuoteMarks("USD", {"USDT": [(0, Decimal(1)), (10 * 10**9, Decimal("0.9"))]})
+
+    fast = run_backtest(config, tmp_path / "fast", write_html=False, quote_marks=marks())
+    mp = pytest.MonkeyPatch()
+    mp.setattr(CompiledStrategy, "fast_path", False)
+    try:
+        python = run_backtest(config, tmp_path / "python", write_html=False, quote_marks=marks())
+    finally:
+        mp.undo()
+    run = json.loads((fast / "summary.json").read_text())["run"]
+    assert run["compiled_bookkeeping"] == "per event: equity in a reporting currency (quote marks)"
+    assert run["fills"] > 10
+    for name in OUTPUTS:
+        assert _sha(fast / name) == _sha(python / name), name

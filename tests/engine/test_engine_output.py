@@ -76,3 +76,40 @@ def test_market_rows_flush_at_the_threshold_and_keep_every_row(tmp_path, monkeyp
     assert table.column("ts").to_pylist() == [0, 1, 10, 11, 20, 21, 30, 31]
     assert table.column("bid").to_pylist() == [60000.0] * 8  # 6,000,000 ticks of 0.01
     assert table.column("ask_qty").to_pylist() == [0.002] * 8  # 200 lots of 0.00001
+
+
+def test_order_tuple_is_the_order_row():
+    """RunWriter.finish's orders come from `_order_tuple` (text of ticks and lots cached):
+    the same values as `_order_row`'s dict, for limit and market orders, filled or not,
+    with and without arrival prices, on two instruments of different steps."""
+    import operator
+    import random
+    from decimal import Decimal
+
+    from engine.oms import OrderManager
+    from engine.output import _order_row, _order_tuple, _UnitText
+    from engine.types import OrderStatus, OrderType, TimeInForce, load_instruments
+
+    specs = load_instruments(None)
+    rng = random.Random(11)
+    oms = OrderManager()
+    values = operator.itemgetter(*ORDERS_SCHEMA.names)
+    text = _UnitText()
+    for n in range(300):
+        inst = specs[rng.choice(["binance:BTC/USDT", "binance:ETH/BTC"])]
+        market = rng.random() < 0.2
+        order = oms.create(client_id=None, instrument=inst, instrument_index=0, side=rng.choice([1, -1]),
+                           type=OrderType.MARKET if market else OrderType.LIMIT,
+                           tif=TimeInForce.IOC if market else rng.choice(list(TimeInForce)),
+                           price=0 if market else rng.randint(1, 5000) * 7, qty=rng.randint(1, 9) * 100,
+                           created_ts=n, trigger_ts=n, arrival_bid=rng.choice([None, Decimal("59999.99")]),
+                           arrival_ask=rng.choice([None, inst.ticks_to_price(rng.randint(1, 10**6))]))
+        if rng.random() < 0.6:
+            order.filled = rng.randint(1, order.qty)
+            for _ in range(rng.randint(1, 3)):
+                order.notional_filled += inst.ticks_to_price(rng.randint(1, 10**6)) * inst.lots_to_qty(order.filled)
+            order.fees = Decimal(rng.randint(-999, 999)) / 10**rng.randint(0, 12)
+            oms.set_status(order, OrderStatus.SUBMITTED, n)
+            oms.set_status(order, OrderStatus.PARTIALLY_FILLED, n)
+        assert _order_tuple(order, text) == values(_order_row(order))
+        assert [str(v) for v in _order_tuple(order, text)] == [str(v) for v in values(_order_row(order))]

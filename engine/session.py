@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from engine.audit import AuditLog
+from engine.audit import AuditLog, RecordShape
 from engine.clock import Clock
 from engine.context import Context
 from engine.contingent.manager import ContingentManager
@@ -51,6 +51,62 @@ _TIFS = {t.name: t for t in TimeInForce}
 _TIF_NAMES = {t: t.name for t in TimeInForce}
 _TYPE_NAMES = {code: name for name, code in _TYPES.items()}
 _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
+# enum members as module constants: `OrderType.LIMIT` is a class-attribute lookup through
+# enum's metaclass, and `==` on an IntEnum a Python-level call (submit's hot path)
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
+_GTX, _GTD = TimeInForce.GTX, TimeInForce.GTD
+_SUBMITTED = OrderStatus.SUBMITTED
+# the submit's two records, compiled once (engine.audit.RecordShape): the same bytes as
+# audit.write(now, "decision", action="submit", ...) / audit.write(now, "request", ...)
+_SUBMIT_DECISION = RecordShape("decision", ("client_id", "instrument", "side", "type", "tif", "qty", "price",
+                                            "reduce_only", "parent_id"), {"action": "submit"})
+_SUBMIT_REQUEST = RecordShape("request", ("client_id", "venue"), {"action": "submit"})
+_GRID_CACHE = 4096  # values remembered per instrument and direction before the cache starts over
+
+
+class _Grid:
+    """Per instrument: its index, and the grid conversions it made (Decimal -> lots/ticks,
+    ticks -> Decimal price). Why: a quoting strategy sends a few distinct prices and sizes
+    again and again, and a conversion (division, integrality and range checks) costs ~1 us
+    where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
+    one is the same int or Decimal; values off the grid raise and are never cached."""
+
+    __slots__ = ("index", "lots", "ticks", "prices", "to_price")
+
+    def __init__(self, index: int, inst: Instrument) -> None:
+        self.index, self.to_price = index, inst.ticks_to_price
+        self.lots: dict[Decimal, int] = {}
+        self.ticks: dict[Decimal, int] = {}
+        self.prices: dict[int, Decimal] = {}
+
+
+def _on_grid(cache: dict[Decimal, int], convert: Callable[[Any], int], value: Any) -> int:
+    """`convert(value)` (Instrument.qty_to_lots / price_to_ticks), remembered for Decimals.
+    Only an exact Decimal is looked up: 100.0, True or "100" equal or hash like a Decimal
+    and must still reach `convert` (which refuses floats and names the field)."""
+    if type(value) is not Decimal:
+        return convert(value)
+    try:
+        return cache[value]
+    except KeyError:
+        pass
+    except TypeError:  # a signalling NaN does not hash: convert says what is wrong with it
+        return convert(value)
+    units = convert(value)
+    if len(cache) >= _GRID_CACHE:
+        cache.clear()
+    cache[value] = units
+    return units
+
+
+def _price_of(grid: _Grid, ticks: int) -> Decimal:
+    """`Instrument.ticks_to_price(ticks)`, remembered (see `_Grid`)."""
+    price = grid.prices.get(ticks)
+    if price is None:
+        if len(grid.prices) >= _GRID_CACHE:
+            grid.prices.clear()
+        price = grid.prices[ticks] = grid.to_price(ticks)
+    return price
 
 
 _new_update = frozen_builder(OrderUpdate)
@@ -123,6 +179,8 @@ class TradingSession(VenueMerge):
         self._in_flight: dict[int, deque[tuple[str, int, int]]] = {}
         self.venue_balances: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}  # on_balances
         self._trigger_ts = 0
+        self._grids = {inst_id: _Grid(self.index[inst_id], inst)
+                       for inst_id, inst in self.instruments.items()}
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
@@ -294,7 +352,7 @@ class TradingSession(VenueMerge):
                order_type: str, tif: str | None, post_only: bool, reduce_only: bool,
                client_id: str | None, expire_ns: int | None, parent_id: str | None) -> str:
         """See `Context.submit`; `tif` None = GTC for a limit order, IOC for a market order."""
-        inst = self.instrument(instrument)
+        inst = self.instruments.get(instrument) or self.instrument(instrument)
         if order_type not in _TYPES:
             raise OrderError(f"type={order_type!r}: expected 'limit' or 'market'")
         if tif is None:
@@ -302,40 +360,43 @@ class TradingSession(VenueMerge):
         if tif not in _TIFS:
             raise OrderError(f"tif={tif!r}: expected one of {list(_TIFS)}")
         otype, otif = _TYPES[order_type], _TIFS[tif]
-        if otype == OrderType.LIMIT and price is None:
+        if otype is _LIMIT and price is None:
             raise OrderError(f"limit order on {instrument} needs a price")
-        if otype == OrderType.MARKET and price is not None:
+        if otype is _MARKET and price is not None:
             raise OrderError("market orders take no price (use a limit IOC for a price cap)")
-        if otype == OrderType.MARKET and otif not in _MARKET_TIFS:
+        if otype is _MARKET and otif not in _MARKET_TIFS:
             # the venue cancels whatever a market order does not fill at once: it is IOC
             raise OrderError(f"market order with tif={tif!r}: a market order never rests; "
                              "leave tif out (IOC) or pass 'FOK'")
-        if otif == TimeInForce.GTD and expire_ns is None:
+        if otif is _GTD and expire_ns is None:
             raise OrderError("tif='GTD' needs expire_ns (venue time in ns)")
         if qty <= 0:
             raise OrderError(f"qty={qty}: must be > 0")
-        qty_lots = inst.qty_to_lots(qty)
-        price_ticks = inst.price_to_ticks(price) if price is not None else 0
+        grid = self._grids[inst.id]
+        qty_lots = _on_grid(grid.lots, inst.qty_to_lots, qty)
+        price_ticks = _on_grid(grid.ticks, inst.price_to_ticks, price) if price is not None else 0
         if post_only:
-            otif = TimeInForce.GTX
+            otif, tif = _GTX, "GTX"
         now = self.clock.now()
         if client_id is not None and self.oms.is_duplicate(client_id):
             self._reject_duplicate(client_id, inst, side, qty, price, now)
             return client_id
-        index = self.index[inst.id]
+        index = grid.index
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
-        best_bid = inst.ticks_to_price(bid_px) if bid_qty > 0 else None
-        best_ask = inst.ticks_to_price(ask_px) if ask_qty > 0 else None
+        best_bid = _price_of(grid, bid_px) if bid_qty > 0 else None
+        best_ask = _price_of(grid, ask_px) if ask_qty > 0 else None
         order = self.oms.create(
             client_id=client_id, instrument=inst, instrument_index=index, side=side,
-            type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif == TimeInForce.GTX,
+            type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif is _GTX,
             reduce_only=reduce_only, gtd_ts=int(expire_ns or 0), parent_id=parent_id,
             created_ts=now, trigger_ts=self._trigger_ts, arrival_bid=best_bid, arrival_ask=best_ask,
         )
-        self.audit.write(now, "decision", action="submit", client_id=order.client_id,
-                         instrument=inst.id, side=order.side_name, type=order_type, tif=otif.name,
-                         qty=decimal_str(qty), price=None if price is None else decimal_str(price),
-                         reduce_only=reduce_only, parent_id=parent_id)
+        # the record `audit.write(now, "decision", action="submit", client_id=..., instrument=...,
+        # side=..., type=order_type, tif=..., qty=..., price=..., reduce_only=..., parent_id=...)`
+        # writes, through its compiled shape (bench/PROFILE.md 1c)
+        self.audit.write_shaped(_SUBMIT_DECISION, now, order.client_id, inst.id, "buy" if side > 0 else "sell",
+                                order_type, tif, decimal_str(qty), None if price is None else decimal_str(price),
+                                reduce_only, parent_id)
         reason = ReasonCode.FAIL_CLOSED if self.gate is not None and self.gate.closed else None
         if reason is None:  # live modes fail closed after a reconciliation mismatch (engine/reconcile.py)
             reason = self._venue_rules(order, qty, price, best_bid, best_ask)
@@ -360,8 +421,10 @@ class TradingSession(VenueMerge):
 
     def _send(self, order: Order, now: int) -> None:
         """A PENDING order that passed every check goes to its venue."""
-        self.oms.set_status(order, OrderStatus.SUBMITTED, now)
-        self.audit.write(now, "request", action="submit", client_id=order.client_id, venue=order.instrument.venue)
+        self.oms.set_status(order, _SUBMITTED, now)
+        # audit.write(now, "request", action="submit", client_id=..., venue=...): written
+        # (and, in live modes, handed to the OS) before the venue sees the order
+        self.audit.write_shaped(_SUBMIT_REQUEST, now, order.client_id, order.instrument.venue)
         self.guard.sent(order)
         self.venues[order.instrument.venue].submit(order, now)
 

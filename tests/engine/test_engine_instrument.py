@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError, InstrumentError, OffGridError
@@ -106,3 +106,13 @@ def test_decimal_str_hand_checked():
     assert decimal_str(Decimal("0.00100")) == "0.00100"
     assert decimal_str(Decimal("-0.000")) == "0"
     assert decimal_str(Decimal("60000.01")) == "60000.01"
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(-(2**63) + 1, 2**63 - 1),
+       step=st.sampled_from([Decimal("0.01"), Decimal("0.00001"), Decimal("1"), Decimal("0.5"), Decimal("10")]))
+def test_units_text_is_the_text_of_units_times_step(units, step):
+    from engine.types.instrument import _from_units, decimal_str, units_text
+
+    assert units_text(units, step) == decimal_str(_from_units(units, step))
+    assert units_text(units, step) == decimal_str(_from_units(units, step))  # remembered

@@ -167,7 +167,8 @@ class AuditLog:
         """A new log at `path` (an existing file is replaced), or with `resume` the
         existing one continued (created when absent; DataError when its chain is broken).
         `durable`: flush and fsync after every record; `flush_each`: flush (no fsync) after
-        every record (live modes). `ts` stamps the `resume` record."""
+        every record (live modes; the submit's decision goes out with its request, `write_shaped`
+        `hold`). `ts` stamps the `resume` record."""
         self.path = Path(path)
         self._prev = GENESIS
         self._seq = 0
@@ -188,21 +189,30 @@ class AuditLog:
             raise InternalError(f"{self.path}: a {type_!r} record after the closing record")
         self._append(canonical_record(self._seq, ts, type_, fields, self._prev))
 
-    def write_shaped(self, shape: RecordShape, ts: int, *values: Any) -> None:
+    def write_shaped(self, shape: RecordShape, ts: int, *values: Any, hold: bool = False) -> None:
         """`write(ts, shape.type, **shape.fixed, **dict(zip(shape.names, values)))`, the
-        same bytes, through the shape's compiled encoder (the hot path's records)."""
+        same bytes, through the shape's compiled encoder (the hot path's records).
+
+        `hold`: with `flush_each`, leave this record in the buffer for the next record's
+        flush (one write call for both). Only for a record the caller follows with another
+        at once, or with `flush()` when it raises: the submit's decision, which goes out
+        with its request (or reject) record, still before the request reaches the venue."""
         if self.sealed is not None:
             raise InternalError(f"{self.path}: a {shape.type!r} record after the closing record")
-        self._append(shape.text(self._seq, ts, self._prev, *values))
+        self._append(shape.text(self._seq, ts, self._prev, *values), hold)
 
-    def _append(self, body: str) -> None:
+    def flush(self) -> None:
+        """Hand what is buffered to the operating system (a held record, or a backtest's)."""
+        self._file.flush()
+
+    def _append(self, body: str, hold: bool = False) -> None:
         """Link `body` (a record's canonical text, `prev` in it) to the chain and write it."""
         digest = hashlib.sha256((self._prev + body).encode()).hexdigest()  # _link, inline: the hot path
         # encode once: the hash goes last; the verifier re-canonicalises without it
         self._file.write(f'{body[:-1]},"hash":"{digest}"}}\n')
         self._prev = digest
         self._seq += 1
-        if self.flush_each:
+        if self.flush_each and not hold:
             self._file.flush()
             if self.durable:
                 os.fsync(self._file.fileno())

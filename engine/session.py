@@ -325,8 +325,9 @@ class TradingSession(VenueMerge):
         book = self._books[self._ids[instrument_index]]
         self.contingent.on_book(instrument_index)  # armed triggers first, subscribed or not
         self._flush()
-        self._call("on_book", self.host.on_book, book)
-        self._flush()
+        if self.host.components:  # none running (most strategies): nothing to dispatch
+            self._call("on_book", self.host.on_book, book)
+            self._flush()
         if self._strategy_book[instrument_index]:
             self._call("on_book", self.strategy.on_book, book)
             self._flush()
@@ -338,8 +339,9 @@ class TradingSession(VenueMerge):
                           inst.lots_to_qty(qty), self.clock.now(), exch_ts)
         self.contingent.on_trade(instrument_index, price)  # armed triggers first, subscribed or not
         self._flush()
-        self._call("on_trade", self.host.on_trade, trade)
-        self._flush()
+        if self.host.components:
+            self._call("on_trade", self.host.on_trade, trade)
+            self._flush()
         if self._strategy_trade[instrument_index]:
             self._call("on_trade", self.strategy.on_trade, trade)
             self._flush()
@@ -396,7 +398,18 @@ class TradingSession(VenueMerge):
         # writes, through its compiled shape (bench/PROFILE.md 1c)
         self.audit.write_shaped(_SUBMIT_DECISION, now, order.client_id, inst.id, "buy" if side > 0 else "sell",
                                 order_type, tif, decimal_str(qty), None if price is None else decimal_str(price),
-                                reduce_only, parent_id)
+                                reduce_only, parent_id, hold=True)  # flushed with the next record
+        try:
+            self._decide(order, inst, side, qty, price, reduce_only, best_bid, best_ask, now)
+        except BaseException:
+            self.audit.flush()  # the held decision is on disk whatever went wrong
+            raise
+        return order.client_id
+
+    def _decide(self, order: Order, inst: Instrument, side: int, qty: Decimal, price: Decimal | None,
+                reduce_only: bool, best_bid: Decimal | None, best_ask: Decimal | None, now: int) -> None:
+        """A new PENDING order's checks (gate, venue rules, margin, risk), then sent,
+        refused or held for approval: each writes its audit record (the decision's flush)."""
         reason = ReasonCode.FAIL_CLOSED if self.gate is not None and self.gate.closed else None
         if reason is None:  # live modes fail closed after a reconciliation mismatch (engine/reconcile.py)
             reason = self._venue_rules(order, qty, price, best_bid, best_ask)
@@ -410,7 +423,6 @@ class TradingSession(VenueMerge):
             self._refuse(order, now, str(reason))
         else:
             self._send(order, now)
-        return order.client_id
 
     def _refuse(self, order: Order, now: int, reason: str) -> None:
         """A PENDING order refused before sending: REJECTED update with `reason`."""

@@ -405,3 +405,42 @@ def test_remembered_grid_conversions_give_what_the_instrument_gives(tmp_path):
         _on_grid(cache, BTC.price_to_ticks, 10000.0)
     with pytest.raises(InstrumentError, match="not a decimal number|not finite"):
         _on_grid(cache, BTC.price_to_ticks, Decimal("sNaN"))
+
+
+def test_the_audit_is_on_disk_before_the_venue_sees_the_order(tmp_path):
+    """Write-ahead in live modes (AuditLog flush_each): when the venue's submit runs, the
+    submit's decision and request records are already in the file (read through another
+    handle, no flush or close); a refused order's decision and reject are on disk too, and
+    so is the decision when the venue raises."""
+    seen = []
+
+    class PeekingVenue(ScriptedVenue):
+        fail = False
+
+        def submit(self, order, ts):
+            seen.append([json.loads(line) for line in path.read_text().splitlines()])
+            if self.fail:
+                raise RuntimeError("venue adapter failed")
+            super().submit(order, ts)
+
+    path = tmp_path / "audit.jsonl"
+    venue = PeekingVenue()
+    session = TradingSession(
+        strategy=Recorder(), instruments={BTC.id: BTC}, venues={"binance": venue}, clock=SimClock(1_000),
+        ledger=Ledger({BTC.id: BTC}, {"binance": {"USDT": Decimal("100000")}}),
+        risk=RiskEngine(RiskConfig.from_table({"max_order_notional": "5000"})),
+        audit=AuditLog(path, flush_each=True))
+    session.start()
+    cid = session.ctx.submit(BTC.id, "buy", "0.1", "10000")
+    decision, request = seen[0][-2:]
+    assert (decision["type"], decision["action"], decision["client_id"]) == ("limit", "submit", cid)
+    assert (request["type"], request["action"], request["client_id"]) == ("request", "submit", cid)
+    refused = session.ctx.submit(BTC.id, "buy", "1", "10000")  # 10,000 > max_order_notional
+    on_disk = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["type"], r["client_id"]) for r in on_disk[-2:]] == [("limit", refused), ("reject", refused)]
+    venue.fail = True
+    with pytest.raises(RuntimeError, match="venue adapter failed"):
+        session.ctx.submit(BTC.id, "sell", "0.1", "10001")
+    on_disk = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["type"], r.get("action"), r["side"] if "side" in r else None) for r in on_disk[-2:]] == [
+        ("limit", "submit", "sell"), ("request", "submit", None)]

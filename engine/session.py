@@ -56,6 +56,7 @@ _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
 _LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
 _GTX, _GTD = TimeInForce.GTX, TimeInForce.GTD
 _SUBMITTED = OrderStatus.SUBMITTED
+_STATUS_BY_CODE = tuple(Status.of(s) for s in OrderStatus)  # Status.of by the int value (no enum hash)
 # the submit's two records, compiled once (engine.audit.RecordShape): the same bytes as
 # audit.write(now, "decision", action="submit", ...) / audit.write(now, "request", ...)
 _SUBMIT_DECISION = RecordShape("decision", ("client_id", "instrument", "side", "type", "tif", "qty", "price",
@@ -71,13 +72,14 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "to_price")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "to_price", "to_qty")
 
     def __init__(self, index: int, inst: Instrument) -> None:
-        self.index, self.to_price = index, inst.ticks_to_price
+        self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
         self.lots: dict[Decimal, int] = {}
         self.ticks: dict[Decimal, int] = {}
         self.prices: dict[int, Decimal] = {}
+        self.qtys: dict[int, Decimal] = {}
 
 
 def _on_grid(cache: dict[Decimal, int], convert: Callable[[Any], int], value: Any) -> int:
@@ -107,6 +109,17 @@ def _price_of(grid: _Grid, ticks: int) -> Decimal:
             grid.prices.clear()
         price = grid.prices[ticks] = grid.to_price(ticks)
     return price
+
+
+def _qty_of(grid: _Grid, lots: int) -> Decimal:
+    """`Instrument.lots_to_qty(lots)`, remembered (see `_Grid`): an order update carries
+    three quantities, a quoting strategy's few sizes again and again."""
+    qty = grid.qtys.get(lots)
+    if qty is None:
+        if len(grid.qtys) >= _GRID_CACHE:
+            grid.qtys.clear()
+        qty = grid.qtys[lots] = grid.to_qty(lots)
+    return qty
 
 
 _new_update = frozen_builder(OrderUpdate)
@@ -559,14 +572,15 @@ class TradingSession(VenueMerge):
                 liquidity: str | None = None, reason: str | None = None,
                 fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         inst = order.instrument
+        grid = self._grids[inst.id]
         return _new_update(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=Status.of(order.status), event=event, filled_qty=inst.lots_to_qty(order.filled),
-            leaves_qty=inst.lots_to_qty(order.leaves), last_fill_price=fill_price,
+            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=_qty_of(grid, order.filled),
+            leaves_qty=_qty_of(grid, order.leaves), last_fill_price=fill_price,
             last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
             liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
-            price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
-            qty=inst.lots_to_qty(order.qty), parent_id=order.parent_id,
+            price=_price_of(grid, order.price) if order.type is _LIMIT else None,
+            qty=_qty_of(grid, order.qty), parent_id=order.parent_id,
             fee_charged=fee_charged, fee_asset=fee_asset)
 
     def _flush(self) -> None:

@@ -21,9 +21,10 @@ Rows:
    emulator, signing included) up to its HTTP `fetch`, which is cut there.
 3. loopback round trip: the same `create_order` against `tickparity emulator` on 127.0.0.1
    (IOC limits far from the market: a full venue round trip that leaves nothing resting).
-The tick loop runs inside `engine.live_gc.quiet_collector()`, as the live driver's event
-loop does (`--gc default` leaves the collector as Python starts it, to compare);
-`--stages` adds each stage's inclusive thread-CPU p50 (wrapped: ~0.3 us overhead each).
+`--gc quiet` runs the tick loop with the collector quieted (start-up frozen with
+`gc.freeze()`, generation 0's threshold 700 -> 20,000: a collection on ~0.05% of ticks
+instead of ~1.3%); measured in bench/PROFILE.md 1c, no gain at the p99 on the shared VM,
+so live modes keep Python's default. `--stages` adds each stage's inclusive thread-CPU p50 (wrapped: ~0.3 us overhead each).
 Target (issue 11): row 1 p99 < 50 us. Nothing here asserts a time.
 """
 
@@ -74,17 +75,16 @@ class _HandOff:
         raise asyncio.CancelledError  # nothing goes out
 
 
-def bench_engine(ticks: int, gc_mode: str = "live") -> tuple[list[int], list[int], list[int]]:
+def bench_engine(ticks: int, gc_mode: str = "default") -> tuple[list[int], list[int], list[int]]:
     """(tick -> handed to ccxt, hand-off -> ccxt running, tick -> handed to ccxt in this
     thread's CPU time) in ns, one of each per tick. The CPU-time series leaves out the
     time the thread was not running (another process had the core): on a shared machine
     the wall-time tail is the scheduler's, the CPU-time tail the code's."""
-    from contextlib import nullcontext
+    import gc
 
     from engine.audit import AuditLog
     from engine.clock import LiveClock
     from engine.ledger import Ledger
-    from engine.live_gc import quiet_collector
     from engine.risk import RiskConfig, RiskEngine
     from engine.session import TradingSession
     from engine.strategy import Strategy
@@ -126,8 +126,16 @@ def bench_engine(ticks: int, gc_mode: str = "live") -> tuple[list[int], list[int
 
     async def run():
         session.start()
-        with quiet_collector() if gc_mode == "live" else nullcontext():
+        before = gc.get_threshold()
+        if gc_mode == "quiet":
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(20_000, before[1], before[2])
+        try:
             await ticks_loop()
+        finally:
+            gc.set_threshold(*before)
+            gc.unfreeze()
 
     async def ticks_loop():
         for k in range(ticks):
@@ -263,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--orders", type=int, default=500)
-    parser.add_argument("--gc", choices=("live", "default"), default="live",
-                        help="live: the tick loop inside engine.live_gc.quiet_collector, as the live driver runs")
+    parser.add_argument("--gc", choices=("default", "quiet"), default="default",
+                        help="quiet: start-up frozen, generation 0's threshold 20,000 (bench/PROFILE.md 1c)")
     parser.add_argument("--stages", action="store_true", help="also time each stage (a separate, wrapped run)")
     parser.add_argument("--no-emulator", action="store_true", help="only the in-process rows (no ccxt, no emulator)")
     args = parser.parse_args(argv)

@@ -29,7 +29,6 @@ import numpy as np
 from engine.clock import LiveClock
 from engine.config import RunConfig
 from engine.errors import ConfigError, StrategyError, TickparityError
-from engine.live_gc import quiet_collector
 from engine.reconcile import DeadManSwitch
 from engine.types import EventKind
 from modes.backtest import resolve_run
@@ -314,7 +313,7 @@ class LiveDriver:
             self._after_reconcile(ccxt_venues)
             next_periodic = time.monotonic() + self.reconcile_s
             strategy_error: StrategyError | None = None
-            with self.health.live(), quiet_collector():  # engine/live_gc.py: GC pauses off the hot path
+            with self.health.live():
                 deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
                 while not self._stop.is_set():
                     if deadline is not None and time.monotonic() >= deadline:

@@ -176,33 +176,11 @@ STAGES = (
 def bench_stages(ticks: int) -> list[tuple[str, int, float]]:
     """(stage, calls, p50 us of inclusive thread CPU time) for `STAGES`, one wrapped run of
     `bench_engine` (the first 10% of each series dropped)."""
-    import importlib
+    from bench.profile_session import timed_functions
 
-    clock = time.thread_time_ns
-    series: dict[str, list[int]] = {}
-    undo = []
-    for label, module, path in STAGES:
-        owner = importlib.import_module(module)
-        *parents, name = path.split(".")
-        for part in parents:
-            owner = getattr(owner, part)
-        fn = getattr(owner, name)
-        out = series.setdefault(label, [])
-
-        def timed(*args, _fn=fn, _out=out, **kwargs):
-            t = clock()
-            try:
-                return _fn(*args, **kwargs)
-            finally:
-                _out.append(clock() - t)
-
-        setattr(owner, name, timed)
-        undo.append((owner, name, fn))
-    try:
+    series: dict[str, list[int]] = {label: [] for label, _, _ in STAGES}
+    with timed_functions(STAGES, lambda label, ns: series[label].append(ns)):
         bench_engine(ticks)
-    finally:
-        for owner, name, fn in reversed(undo):
-            setattr(owner, name, fn)
     rows = []
     for label, _, _ in STAGES:
         got = series[label][len(series[label]) // 10:]

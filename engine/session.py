@@ -101,25 +101,24 @@ def _on_grid(cache: dict[Decimal, int], convert: Callable[[Any], int], value: An
     return units
 
 
+def _remembered(table: dict[int, Decimal], convert: Callable[[int], Decimal], units: int) -> Decimal:
+    """`convert(units)` (Instrument.ticks_to_price / lots_to_qty), remembered in `table`
+    (see `_Grid`): an order update carries three quantities and a price, a quoting
+    strategy's few prices and sizes again and again."""
+    value = table.get(units)
+    if value is None:
+        if len(table) >= _GRID_CACHE:
+            table.clear()
+        value = table[units] = convert(units)
+    return value
+
+
 def _price_of(grid: _Grid, ticks: int) -> Decimal:
-    """`Instrument.ticks_to_price(ticks)`, remembered (see `_Grid`)."""
-    price = grid.prices.get(ticks)
-    if price is None:
-        if len(grid.prices) >= _GRID_CACHE:
-            grid.prices.clear()
-        price = grid.prices[ticks] = grid.to_price(ticks)
-    return price
+    return _remembered(grid.prices, grid.to_price, ticks)
 
 
 def _qty_of(grid: _Grid, lots: int) -> Decimal:
-    """`Instrument.lots_to_qty(lots)`, remembered (see `_Grid`): an order update carries
-    three quantities, a quoting strategy's few sizes again and again."""
-    qty = grid.qtys.get(lots)
-    if qty is None:
-        if len(grid.qtys) >= _GRID_CACHE:
-            grid.qtys.clear()
-        qty = grid.qtys[lots] = grid.to_qty(lots)
-    return qty
+    return _remembered(grid.qtys, grid.to_qty, lots)
 
 
 _new_update = frozen_builder(OrderUpdate)

@@ -67,7 +67,7 @@ _GRID_CACHE = 4096  # values remembered per instrument and direction before the 
 
 class _Grid:
     """Per instrument: its index, and the grid conversions it made (Decimal -> lots/ticks,
-    ticks -> Decimal price). Why: a quoting strategy sends a few distinct prices and sizes
+    ticks/lots -> Decimal price/quantity). Why: a quoting strategy sends a few distinct prices and sizes
     again and again, and a conversion (division, integrality and range checks) costs ~1 us
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""

@@ -8,7 +8,8 @@ building and the loopback round trip to the emulator.
 Rows:
 1. tick -> strategy -> risk -> OMS -> request handed to ccxt: the engine's TradingSession
    (a strategy quoting on every book update, the risk engine with limits on, the OMS, a
-   real audit log file) and the live venue (venues.ccxt.CcxtVenue: its Gateway's order
+   real audit log file handing every record to the OS as live modes do, `flush_each`) and
+   the live venue (venues.ccxt.CcxtVenue: its Gateway's order
    mapping and rate limiter) on a running asyncio loop; the clock starts before
    `session.on_book` and stops when the Gateway calls the client's `create_order` (a
    stand-in client that records the time: the next rows are the real ccxt). The call is
@@ -20,6 +21,10 @@ Rows:
    emulator, signing included) up to its HTTP `fetch`, which is cut there.
 3. loopback round trip: the same `create_order` against `tickparity emulator` on 127.0.0.1
    (IOC limits far from the market: a full venue round trip that leaves nothing resting).
+`--gc quiet` runs the tick loop with the collector quieted (start-up frozen with
+`gc.freeze()`, generation 0's threshold 700 -> 20,000: a collection on ~0.05% of ticks
+instead of ~1.3%); measured in bench/PROFILE.md 1c, no gain at the p99 on the shared VM,
+so live modes keep Python's default. `--stages` adds each stage's inclusive thread-CPU p50 (wrapped: ~0.3 us overhead each).
 Target (issue 11): row 1 p99 < 50 us. Nothing here asserts a time.
 """
 
@@ -70,11 +75,13 @@ class _HandOff:
         raise asyncio.CancelledError  # nothing goes out
 
 
-def bench_engine(ticks: int) -> tuple[list[int], list[int], list[int]]:
+def bench_engine(ticks: int, gc_mode: str = "default") -> tuple[list[int], list[int], list[int]]:
     """(tick -> handed to ccxt, hand-off -> ccxt running, tick -> handed to ccxt in this
     thread's CPU time) in ns, one of each per tick. The CPU-time series leaves out the
     time the thread was not running (another process had the core): on a shared machine
     the wall-time tail is the scheduler's, the CPU-time tail the code's."""
+    import gc
+
     from engine.audit import AuditLog
     from engine.clock import LiveClock
     from engine.ledger import Ledger
@@ -113,12 +120,24 @@ def bench_engine(ticks: int) -> tuple[list[int], list[int], list[int]]:
         ledger=Ledger({btc.id: btc}, {"binance": {"USDT": Decimal(10**9), "BTC": Decimal(10**6)}}),
         risk=RiskEngine(RiskConfig.from_table({"max_order_notional": "1000000", "max_position": "1000000",
                                                "max_open_orders": 10**9, "price_band_bps": 500})),
-        audit=AuditLog(tmp / "audit.jsonl"), id_prefix="b")
+        audit=AuditLog(tmp / "audit.jsonl", flush_each=True), id_prefix="b")  # as modes/live/build.py
     starts: dict[str, int] = {}
     cpu_starts: dict[str, int] = {}
 
     async def run():
         session.start()
+        before = gc.get_threshold()
+        if gc_mode == "quiet":
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(20_000, before[1], before[2])
+        try:
+            await ticks_loop()
+        finally:
+            gc.set_threshold(*before)
+            gc.unfreeze()
+
+    async def ticks_loop():
         for k in range(ticks):
             book.top = (6_000_000 + (k % 7), 100, 6_000_100 + (k % 7), 100)
             cid = session.oms.next_client_id()
@@ -134,6 +153,39 @@ def bench_engine(ticks: int) -> tuple[list[int], list[int], list[int]]:
     return ([hand.t[cid] - t for cid, t in starts.items()],
             [hand.ran[cid] - hand.t[cid] for cid in starts],
             [hand.cpu[cid] - t for cid, t in cpu_starts.items()])
+
+
+# (label, module, attribute path) of each stage `--stages` times, in path order
+STAGES = (
+    ("session.on_book (the whole tick)", "engine.session", "TradingSession.on_book"),
+    ("  ctx.submit", "engine.context", "Context.submit"),
+    ("    session.submit", "engine.session", "TradingSession.submit"),
+    ("      oms.create (Order)", "engine.oms", "OrderManager.create"),
+    ("      audit record (decision / request, each)", "engine.audit", "AuditLog.write_shaped"),
+    ("      venue rules (min qty / notional)", "engine.session", "TradingSession._venue_rules"),
+    ("      risk pre_submit", "engine.risk_guard", "RiskGuard.pre_submit"),
+    ("      oms.set_status", "engine.oms", "OrderManager.set_status"),
+    ("      risk sent (exposure hold)", "engine.risk_guard", "RiskGuard.sent"),
+    ("      venue.submit (to the hand-off and after)", "venues.ccxt.venue", "CcxtVenue.submit"),
+    ("        gateway.start_submit (mapping + hand-off)", "venues.ccxt.gateway", "Gateway.start_submit"),
+    ("          order mapping (order_request)", "venues.ccxt.gateway", "order_request"),
+    ("          rate limiter reserve", "venues.ccxt.ratelimit", "WeightLimiter.reserve"),
+)
+
+
+def bench_stages(ticks: int) -> list[tuple[str, int, float]]:
+    """(stage, calls, p50 us of inclusive thread CPU time) for `STAGES`, one wrapped run of
+    `bench_engine` (the first 10% of each series dropped)."""
+    from bench.profile_session import timed_functions
+
+    series: dict[str, list[int]] = {label: [] for label, _, _ in STAGES}
+    with timed_functions(STAGES, lambda label, ns: series[label].append(ns)):
+        bench_engine(ticks)
+    rows = []
+    for label, _, _ in STAGES:
+        got = series[label][len(series[label]) // 10:]
+        rows.append((label, len(series[label]), float(np.percentile(got, 50)) / 1000 if got else float("nan")))
+    return rows
 
 
 def bench_ccxt_build(url: str, key: str, secret: str, n: int) -> list[int]:
@@ -197,28 +249,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--gc", choices=("default", "quiet"), default="default",
+                        help="quiet: start-up frozen, generation 0's threshold 20,000 (bench/PROFILE.md 1c)")
+    parser.add_argument("--stages", action="store_true", help="also time each stage (a separate, wrapped run)")
+    parser.add_argument("--no-emulator", action="store_true", help="only the in-process rows (no ccxt, no emulator)")
     args = parser.parse_args(argv)
-    from bench.bench_emulator import start_emulator, stop_emulator
-
     rows = []
-    engine_ns, hop_ns, cpu_ns = bench_engine(args.ticks)
+    engine_ns, hop_ns, cpu_ns = bench_engine(args.ticks, args.gc)
     rows.append(("tick -> strategy -> risk -> OMS -> handed to ccxt", _pcts(engine_ns[len(engine_ns) // 10:])))
     rows.append(("  the same, thread CPU time (scheduler left out)", _pcts(cpu_ns[len(cpu_ns) // 10:])))
     rows.append(("hand-off -> ccxt running (event-loop hop)", _pcts(hop_ns[len(hop_ns) // 10:])))
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, url, key, secret = start_emulator(Path(tmp) / "emu")
-        try:
-            build = bench_ccxt_build(url, key, secret, args.orders * 4)
-            rows.append(("ccxt create_order request building (to fetch)", _pcts(build[len(build) // 10:])))
-            rtt = bench_round_trip(url, key, secret, args.orders)
-            rows.append(("loopback round trip (ccxt <-> emulator)", _pcts(rtt[len(rtt) // 10:])))
-        finally:
-            stop_emulator(proc)
+    if args.stages:
+        for label, calls, p50 in bench_stages(args.ticks):
+            rows.append((f"  stage: {label}", f"p50 {p50:8.1f} us   (thread CPU, inclusive, {calls:,} calls)"))
+    if not args.no_emulator:
+        rows += _network_rows(args.orders)
     width = max(len(name) for name, _ in rows)
     print("live-path latency (first 10% of each series dropped as warm-up)")
     for name, text in rows:
         print(f"  {name:<{width}}  {text}")
     return 0
+
+
+def _network_rows(orders: int) -> list[tuple[str, str]]:
+    """ccxt's own request building and the loopback round trip, against the emulator."""
+    from bench.bench_emulator import start_emulator, stop_emulator
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url, key, secret = start_emulator(Path(tmp) / "emu")
+        try:
+            build = bench_ccxt_build(url, key, secret, orders * 4)
+            rows.append(("ccxt create_order request building (to fetch)", _pcts(build[len(build) // 10:])))
+            rtt = bench_round_trip(url, key, secret, orders)
+            rows.append(("loopback round trip (ccxt <-> emulator)", _pcts(rtt[len(rtt) // 10:])))
+        finally:
+            stop_emulator(proc)
+    return rows
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +249,7 @@ PHASES = (
     ("compiled loop: numba loop + the session replay of its log", "modes.backtest_compiled", "CompiledLoop.run"),
     ("  numba loop (venue + strategy + risk), call_compiled", "venues.sim.compiled_nb", "call_compiled"),
     ("  audit records (canonical JSON + SHA-256 + write)", "engine.audit", "AuditLog.write"),
+    ("  audit records through compiled shapes (submit, fill)", "engine.audit", "AuditLog.write_shaped"),
     ("  equity samples (ledger marks, exact)", "engine.session", "TradingSession.sample_equity"),
     ("  recorder rows (fills)", "engine.output", "RunWriter.fill"),
     ("  recorder rows (equity)", "engine.output", "RunWriter.equity"),
@@ -257,13 +260,44 @@ PHASES = (
 )
 
 
+@contextmanager
+def timed_functions(specs: Any, record: Callable[[str, int], None]) -> Iterator[None]:
+    """While the block runs, every function named in `specs` ((label, module, "Class.attr")
+    tuples) is wrapped so that each call's thread CPU time (ns, inclusive) goes to
+    `record(label, ns)`; the originals are back on exit (bench/bench_live.py --stages too)."""
+    import importlib
+
+    clock = time.thread_time_ns
+    saved = []
+    try:
+        for label, module, attr in specs:
+            owner = importlib.import_module(module)
+            *path, name = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            fn = getattr(owner, name)
+            saved.append((owner, name, fn))
+
+            def timed(*args, _fn=fn, _label=label, **kwargs):
+                t0 = clock()
+                try:
+                    return _fn(*args, **kwargs)
+                finally:
+                    record(_label, clock() - t0)
+
+            setattr(owner, name, timed)
+        yield
+    finally:
+        for owner, name, fn in reversed(saved):
+            setattr(owner, name, fn)
+
+
 def phases_compiled_e2e(feed: np.ndarray, work: Path) -> dict[str, Any]:
     """`tickparity backtest` of the compiled market maker (bench_sim.ours_backtest_e2e: Parquet
     store in, run directory and audit log out), timed whole and per phase (PHASES) by thread
     CPU time, with a timer around each phase's function (few calls but the audit's, so little
     overhead; the run is also timed without them). The session replay's own share is the
     loop minus the numba call; store reading happens inside the loop (chunks on demand)."""
-    import importlib
 
     from bench import bench_sim
 
@@ -273,30 +307,13 @@ def phases_compiled_e2e(feed: np.ndarray, work: Path) -> dict[str, Any]:
     plain = bench_sim.ours_backtest_e2e(spec, work, True, first)
     totals = {label: 0 for label, _m, _a in PHASES}
     calls = {label: 0 for label, _m, _a in PHASES}
-    saved = []
-    clock = time.thread_time_ns
-    for label, module, attr in PHASES:
-        owner = importlib.import_module(module)
-        *path, name = attr.split(".")
-        for part in path:
-            owner = getattr(owner, part)
-        fn = getattr(owner, name)
-        saved.append((owner, name, fn))
 
-        def timed(*args, _fn=fn, _label=label, **kwargs):
-            t0 = clock()
-            try:
-                return _fn(*args, **kwargs)
-            finally:
-                totals[_label] += clock() - t0
-                calls[_label] += 1
+    def record(label: str, ns: int) -> None:
+        totals[label] += ns
+        calls[label] += 1
 
-        setattr(owner, name, timed)
-    try:
+    with timed_functions(PHASES, record):
         timed_run = bench_sim.ours_backtest_e2e(spec, work, True, first)
-    finally:
-        for owner, name, fn in saved:
-            setattr(owner, name, fn)
     phases = [{"phase": label, "cpu_s": totals[label] / 1e9, "calls": calls[label]} for label, _m, _a in PHASES]
     loop, numba = phases[0]["cpu_s"], phases[1]["cpu_s"]
     phases.insert(2, {"phase": "  session replay and the Python around the loop (loop - numba)",

@@ -87,19 +87,72 @@ def _value(value: Any) -> str:
 
 def canonical_record(seq: int, ts: Any, type_: Any, fields: dict[str, Any], prev: str) -> str:
     """`_canonical({"seq": seq, "ts": ts, "type": type_, **fields, "prev": prev})`, without
-    building the dict or running json's generic encoder: a record's text from a template
-    per shape (its field names), the values encoded by type. The audit log writes ~1.3
-    records per order event, and json's encoder was its largest cost (bench/PROFILE.md);
-    tests/engine/test_engine_audit.py pins this to `_canonical` for any record."""
+    building the dict or running json's generic encoder: a record's text from an encoder
+    generated once per shape (its field names; `RecordShape`), the values encoded by type.
+    The audit log writes ~1.3 records per order event, and json's encoder was its largest
+    cost (bench/PROFILE.md); tests/engine/test_engine_audit.py pins this to `_canonical`
+    for any record."""
     names = tuple(fields)
-    found = _TEMPLATES.get(names)
-    if found is None:
-        found = _template(names)
-        if len(_TEMPLATES) < 4096:  # shapes come from code; a caller inventing names is not cached
-            _TEMPLATES[names] = found
-    template, order = found
-    values = (seq, ts, type_, *fields.values(), prev)
-    return template % tuple([_value(values[i]) for i in order])
+    text = _ENCODERS.get(names)
+    if text is None:
+        text = RecordShape(None, names).text
+        if len(_ENCODERS) < 4096:  # shapes come from code; a caller inventing names is not cached
+            _ENCODERS[names] = text
+    return text(seq, ts, prev, type_, *fields.values())
+
+
+# the encoding of one value inside a generated encoder: `_value` with its common cases
+# (str, exact int) inline, so a record costs one call and one %-format
+_INLINE = "(_J({v}) if type({v}) is str else {v} if type({v}) is int else _V({v}))"
+
+
+class RecordShape:
+    """One kind of record, compiled: its type and its fixed fields' values baked into its
+    canonical text, the varying fields' values (in `names` order) filled in per record.
+
+    `shape.text(seq, ts, prev, *values)` is exactly `canonical_record(seq, ts, type_,
+    {**fixed, **dict(zip(names, values))}, prev)` (tests/engine/test_engine_audit.py pins
+    it for any shape and values), with no per-record dict, template lookup or per-value
+    call: the hot path's records (the submit decision and request, bench/PROFILE.md 1c) are
+    written through `AuditLog.write_shaped`. `type_` None makes the type a value too (it is
+    then the first of `values`: `canonical_record`'s generic shapes).
+    """
+
+    __slots__ = ("type", "names", "fixed", "text")
+
+    def __init__(self, type_: str | None, names: tuple[str, ...], fixed: dict[str, Any] | None = None) -> None:
+        fixed = dict(fixed or {})
+        if set(fixed) & set(names):
+            raise InternalError(f"audit record shape: fields {sorted(set(fixed) & set(names))} both fixed and varying")
+        self.type, self.names, self.fixed = type_, tuple(names), fixed
+        # (key, source) in the order a dict display {seq, ts, type, **fields, prev} keeps,
+        # a later key of the same name winning; a source is a parameter or a fixed value
+        params = [f"v{i}" for i in range(len(self.names))]
+        slot: dict[str, tuple[str, Any]] = {"seq": ("p", "seq"), "ts": ("p", "ts")}
+        slot["type"] = ("p", "type_") if type_ is None else ("c", type_)
+        for key, value in fixed.items():
+            slot[key] = ("c", value)
+        for key, param in zip(self.names, params, strict=True):
+            slot[key] = ("p", param)
+        slot["prev"] = ("p", "prev")
+        parts, args = [], []
+        for key, (kind, source) in sorted(slot.items()):
+            name = _json_str(key).replace("%", "%%")
+            if kind == "c":
+                parts.append(name + ":" + _value(source).replace("%", "%%"))
+            else:
+                parts.append(name + ":%s")
+                args.append(_INLINE.format(v=source))
+        template = "{" + ",".join(parts) + "}"
+        lead = ["seq", "ts", "prev"] + (["type_"] if type_ is None else [])
+        source = (f"def text({', '.join(lead + params)}):\n"
+                  f"    return _T % ({''.join(a + ', ' for a in args)})\n")
+        namespace: dict[str, Any] = {"_T": template, "_J": _json_str, "_V": _value}
+        exec(source, namespace)  # noqa: S102 - generated from the shape's own field names (escaped)
+        self.text = namespace["text"]
+
+
+_ENCODERS: dict[tuple[str, ...], Any] = {}
 
 
 def _link(prev: str, body: str) -> str:
@@ -114,7 +167,8 @@ class AuditLog:
         """A new log at `path` (an existing file is replaced), or with `resume` the
         existing one continued (created when absent; DataError when its chain is broken).
         `durable`: flush and fsync after every record; `flush_each`: flush (no fsync) after
-        every record (live modes). `ts` stamps the `resume` record."""
+        every record (live modes; the submit's decision goes out with its request, `write_shaped`
+        `hold`). `ts` stamps the `resume` record."""
         self.path = Path(path)
         self._prev = GENESIS
         self._seq = 0
@@ -133,14 +187,32 @@ class AuditLog:
     def write(self, ts: int, type_: str, **fields: Any) -> None:
         if self.sealed is not None:
             raise InternalError(f"{self.path}: a {type_!r} record after the closing record")
-        prev = self._prev
-        body = canonical_record(self._seq, ts, type_, fields, prev)
-        digest = hashlib.sha256((prev + body).encode()).hexdigest()  # _link, inline: the hot path
+        self._append(canonical_record(self._seq, ts, type_, fields, self._prev))
+
+    def write_shaped(self, shape: RecordShape, ts: int, *values: Any, hold: bool = False) -> None:
+        """`write(ts, shape.type, **shape.fixed, **dict(zip(shape.names, values)))`, the
+        same bytes, through the shape's compiled encoder (the hot path's records).
+
+        `hold`: with `flush_each`, leave this record in the buffer for the next record's
+        flush (one write call for both). Only for a record the caller follows with another
+        at once, or with `flush()` when it raises: the submit's decision, which goes out
+        with its request (or reject) record, still before the request reaches the venue."""
+        if self.sealed is not None:
+            raise InternalError(f"{self.path}: a {shape.type!r} record after the closing record")
+        self._append(shape.text(self._seq, ts, self._prev, *values), hold)
+
+    def flush(self) -> None:
+        """Hand what is buffered to the operating system (a held record, or a backtest's)."""
+        self._file.flush()
+
+    def _append(self, body: str, hold: bool = False) -> None:
+        """Link `body` (a record's canonical text, `prev` in it) to the chain and write it."""
+        digest = hashlib.sha256((self._prev + body).encode()).hexdigest()  # _link, inline: the hot path
         # encode once: the hash goes last; the verifier re-canonicalises without it
         self._file.write(f'{body[:-1]},"hash":"{digest}"}}\n')
         self._prev = digest
         self._seq += 1
-        if self.flush_each:
+        if self.flush_each and not hold:
             self._file.flush()
             if self.durable:
                 os.fsync(self._file.fileno())

@@ -20,7 +20,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
-from engine.audit import value_text
+from engine.audit import RecordShape, value_text
 from engine.types.instrument import decimal_str
 
 
@@ -29,7 +29,7 @@ class Shape:
     `constants` ({name: value}, fixed for the shape) and `decimals` (names whose values are
     Decimal amounts written as `decimal_str`, or None)."""
 
-    __slots__ = ("type", "names", "constants", "decimals", "_variable", "_template")
+    __slots__ = ("type", "names", "constants", "decimals", "_variable", "_template", "compiled")
 
     def __init__(self, type_: str, names: tuple[str, ...], constants: dict[str, Any] | None = None,
                  decimals: tuple[str, ...] = ()) -> None:
@@ -39,6 +39,10 @@ class Shape:
         self.decimals = frozenset(decimals)
         self._variable = tuple(n for n in names if n not in self.constants)
         self._template: tuple[str, tuple[int, ...]] | None = None
+        # the same record through `AuditLog.write_shaped` (the hot path's encoder,
+        # engine.audit.RecordShape): values are the variable fields in `names` order, a
+        # Decimal one passed as its `decimal_str` text
+        self.compiled = RecordShape(type_, self._variable, self.constants)
 
     def fields(self, *values: Any) -> dict[str, Any]:
         """The record's fields for `AuditLog.write(ts, shape.type, **fields)`: `values` are

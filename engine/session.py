@@ -52,6 +52,73 @@ _TIFS = {t.name: t for t in TimeInForce}
 _TIF_NAMES = {t: t.name for t in TimeInForce}
 _TYPE_NAMES = {code: name for name, code in _TYPES.items()}
 _MARKET_TIFS = (TimeInForce.IOC, TimeInForce.FOK)
+# enum members as module constants: `OrderType.LIMIT` is a class-attribute lookup through
+# enum's metaclass, and `==` on an IntEnum a Python-level call (submit's hot path)
+_LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
+_GTX, _GTD = TimeInForce.GTX, TimeInForce.GTD
+_SUBMITTED = OrderStatus.SUBMITTED
+_STATUS_BY_CODE = tuple(Status.of(s) for s in OrderStatus)  # Status.of by the int value (no enum hash)
+# the submit's two records through their compiled encoders (engine.audit_records: the one
+# definition of each record shape, shared with the compiled path's bulk writer)
+_SUBMIT_DECISION = R.SUBMIT_DECISION.compiled
+_SUBMIT_REQUEST = R.SUBMIT_REQUEST.compiled
+_GRID_CACHE = 4096  # values remembered per instrument and direction before the cache starts over
+
+
+class _Grid:
+    """Per instrument: its index, and the grid conversions it made (Decimal -> lots/ticks,
+    ticks/lots -> Decimal price/quantity). Why: a quoting strategy sends a few distinct prices and sizes
+    again and again, and a conversion (division, integrality and range checks) costs ~1 us
+    where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
+    one is the same int or Decimal; values off the grid raise and are never cached."""
+
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "to_price", "to_qty")
+
+    def __init__(self, index: int, inst: Instrument) -> None:
+        self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
+        self.lots: dict[Decimal, int] = {}
+        self.ticks: dict[Decimal, int] = {}
+        self.prices: dict[int, Decimal] = {}
+        self.qtys: dict[int, Decimal] = {}
+
+
+def _on_grid(cache: dict[Decimal, int], convert: Callable[[Any], int], value: Any) -> int:
+    """`convert(value)` (Instrument.qty_to_lots / price_to_ticks), remembered for Decimals.
+    Only an exact Decimal is looked up: 100.0, True or "100" equal or hash like a Decimal
+    and must still reach `convert` (which refuses floats and names the field)."""
+    if type(value) is not Decimal:
+        return convert(value)
+    try:
+        return cache[value]
+    except KeyError:
+        pass
+    except TypeError:  # a signalling NaN does not hash: convert says what is wrong with it
+        return convert(value)
+    units = convert(value)
+    if len(cache) >= _GRID_CACHE:
+        cache.clear()
+    cache[value] = units
+    return units
+
+
+def _remembered(table: dict[int, Decimal], convert: Callable[[int], Decimal], units: int) -> Decimal:
+    """`convert(units)` (Instrument.ticks_to_price / lots_to_qty), remembered in `table`
+    (see `_Grid`): an order update carries three quantities and a price, a quoting
+    strategy's few prices and sizes again and again."""
+    value = table.get(units)
+    if value is None:
+        if len(table) >= _GRID_CACHE:
+            table.clear()
+        value = table[units] = convert(units)
+    return value
+
+
+def _price_of(grid: _Grid, ticks: int) -> Decimal:
+    return _remembered(grid.prices, grid.to_price, ticks)
+
+
+def _qty_of(grid: _Grid, lots: int) -> Decimal:
+    return _remembered(grid.qtys, grid.to_qty, lots)
 
 
 _new_update = frozen_builder(OrderUpdate)
@@ -124,6 +191,8 @@ class TradingSession(VenueMerge):
         self._in_flight: dict[int, deque[tuple[str, int, int]]] = {}
         self.venue_balances: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}  # on_balances
         self._trigger_ts = 0
+        self._grids = {inst_id: _Grid(self.index[inst_id], inst)
+                       for inst_id, inst in self.instruments.items()}
         self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
@@ -268,8 +337,9 @@ class TradingSession(VenueMerge):
         book = self._books[self._ids[instrument_index]]
         self.contingent.on_book(instrument_index)  # armed triggers first, subscribed or not
         self._flush()
-        self._call("on_book", self.host.on_book, book)
-        self._flush()
+        if self.host.components:  # none running (most strategies): nothing to dispatch
+            self._call("on_book", self.host.on_book, book)
+            self._flush()
         if self._strategy_book[instrument_index]:
             self._call("on_book", self.strategy.on_book, book)
             self._flush()
@@ -281,8 +351,9 @@ class TradingSession(VenueMerge):
                           inst.lots_to_qty(qty), self.clock.now(), exch_ts)
         self.contingent.on_trade(instrument_index, price)  # armed triggers first, subscribed or not
         self._flush()
-        self._call("on_trade", self.host.on_trade, trade)
-        self._flush()
+        if self.host.components:
+            self._call("on_trade", self.host.on_trade, trade)
+            self._flush()
         if self._strategy_trade[instrument_index]:
             self._call("on_trade", self.strategy.on_trade, trade)
             self._flush()
@@ -295,7 +366,7 @@ class TradingSession(VenueMerge):
                order_type: str, tif: str | None, post_only: bool, reduce_only: bool,
                client_id: str | None, expire_ns: int | None, parent_id: str | None) -> str:
         """See `Context.submit`; `tif` None = GTC for a limit order, IOC for a market order."""
-        inst = self.instrument(instrument)
+        inst = self.instruments.get(instrument) or self.instrument(instrument)
         if order_type not in _TYPES:
             raise OrderError(f"type={order_type!r}: expected 'limit' or 'market'")
         if tif is None:
@@ -303,38 +374,54 @@ class TradingSession(VenueMerge):
         if tif not in _TIFS:
             raise OrderError(f"tif={tif!r}: expected one of {list(_TIFS)}")
         otype, otif = _TYPES[order_type], _TIFS[tif]
-        if otype == OrderType.LIMIT and price is None:
+        if otype is _LIMIT and price is None:
             raise OrderError(f"limit order on {instrument} needs a price")
-        if otype == OrderType.MARKET and price is not None:
+        if otype is _MARKET and price is not None:
             raise OrderError("market orders take no price (use a limit IOC for a price cap)")
-        if otype == OrderType.MARKET and otif not in _MARKET_TIFS:
+        if otype is _MARKET and otif not in _MARKET_TIFS:
             # the venue cancels whatever a market order does not fill at once: it is IOC
             raise OrderError(f"market order with tif={tif!r}: a market order never rests; "
                              "leave tif out (IOC) or pass 'FOK'")
-        if otif == TimeInForce.GTD and expire_ns is None:
+        if otif is _GTD and expire_ns is None:
             raise OrderError("tif='GTD' needs expire_ns (venue time in ns)")
         if qty <= 0:
             raise OrderError(f"qty={qty}: must be > 0")
-        qty_lots = inst.qty_to_lots(qty)
-        price_ticks = inst.price_to_ticks(price) if price is not None else 0
+        grid = self._grids[inst.id]
+        qty_lots = _on_grid(grid.lots, inst.qty_to_lots, qty)
+        price_ticks = _on_grid(grid.ticks, inst.price_to_ticks, price) if price is not None else 0
         if post_only:
-            otif = TimeInForce.GTX
+            otif, tif = _GTX, "GTX"
         now = self.clock.now()
         if client_id is not None and self.oms.is_duplicate(client_id):
             self._reject_duplicate(client_id, inst, side, qty, price, now)
             return client_id
-        index = self.index[inst.id]
+        index = grid.index
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
-        best_bid = inst.ticks_to_price(bid_px) if bid_qty > 0 else None
-        best_ask = inst.ticks_to_price(ask_px) if ask_qty > 0 else None
+        best_bid = _price_of(grid, bid_px) if bid_qty > 0 else None
+        best_ask = _price_of(grid, ask_px) if ask_qty > 0 else None
         order = self.oms.create(
             client_id=client_id, instrument=inst, instrument_index=index, side=side,
-            type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif == TimeInForce.GTX,
+            type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif is _GTX,
             reduce_only=reduce_only, gtd_ts=int(expire_ns or 0), parent_id=parent_id,
             created_ts=now, trigger_ts=self._trigger_ts, arrival_bid=best_bid, arrival_ask=best_ask,
         )
-        self.audit.write(now, R.SUBMIT_DECISION.type, **R.SUBMIT_DECISION.fields(
-            order.client_id, inst.id, order.side_name, order_type, otif.name, qty, price, reduce_only, parent_id))
+        # the record `audit.write(now, "decision", action="submit", client_id=..., instrument=...,
+        # side=..., type=order_type, tif=..., qty=..., price=..., reduce_only=..., parent_id=...)`
+        # writes, through its compiled shape (bench/PROFILE.md 1c)
+        self.audit.write_shaped(_SUBMIT_DECISION, now, order.client_id, inst.id, "buy" if side > 0 else "sell",
+                                order_type, tif, decimal_str(qty), None if price is None else decimal_str(price),
+                                reduce_only, parent_id, hold=True)  # flushed with the next record
+        try:
+            self._decide(order, inst, side, qty, price, reduce_only, best_bid, best_ask, now)
+        except BaseException:
+            self.audit.flush()  # the held decision is on disk whatever went wrong
+            raise
+        return order.client_id
+
+    def _decide(self, order: Order, inst: Instrument, side: int, qty: Decimal, price: Decimal | None,
+                reduce_only: bool, best_bid: Decimal | None, best_ask: Decimal | None, now: int) -> None:
+        """A new PENDING order's checks (gate, venue rules, margin, risk), then sent,
+        refused or held for approval: each writes its audit record (the decision's flush)."""
         reason = ReasonCode.FAIL_CLOSED if self.gate is not None and self.gate.closed else None
         if reason is None:  # live modes fail closed after a reconciliation mismatch (engine/reconcile.py)
             reason = self._venue_rules(order, qty, price, best_bid, best_ask)
@@ -348,7 +435,6 @@ class TradingSession(VenueMerge):
             self._refuse(order, now, str(reason))
         else:
             self._send(order, now)
-        return order.client_id
 
     def _refuse(self, order: Order, now: int, reason: str) -> None:
         """A PENDING order refused before sending: REJECTED update with `reason`."""
@@ -359,8 +445,10 @@ class TradingSession(VenueMerge):
 
     def _send(self, order: Order, now: int) -> None:
         """A PENDING order that passed every check goes to its venue."""
-        self.oms.set_status(order, OrderStatus.SUBMITTED, now)
-        self.audit.write(now, R.SUBMIT_REQUEST.type, **R.SUBMIT_REQUEST.fields(order.client_id, order.instrument.venue))
+        self.oms.set_status(order, _SUBMITTED, now)
+        # audit.write(now, "request", action="submit", client_id=..., venue=...): written
+        # (and, in live modes, handed to the OS) before the venue sees the order
+        self.audit.write_shaped(_SUBMIT_REQUEST, now, order.client_id, order.instrument.venue)
         self.guard.sent(order)
         self.venues[order.instrument.venue].submit(order, now)
 
@@ -486,14 +574,15 @@ class TradingSession(VenueMerge):
                 liquidity: str | None = None, reason: str | None = None,
                 fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         inst = order.instrument
+        grid = self._grids[inst.id]
         return _new_update(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=Status.of(order.status), event=event, filled_qty=inst.lots_to_qty(order.filled),
-            leaves_qty=inst.lots_to_qty(order.leaves), last_fill_price=fill_price,
+            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=_qty_of(grid, order.filled),
+            leaves_qty=_qty_of(grid, order.leaves), last_fill_price=fill_price,
             last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
             liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
-            price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
-            qty=inst.lots_to_qty(order.qty), parent_id=order.parent_id,
+            price=_price_of(grid, order.price) if order.type is _LIMIT else None,
+            qty=_qty_of(grid, order.qty), parent_id=order.parent_id,
             fee_charged=fee_charged, fee_asset=fee_asset)
 
     def _flush(self) -> None:

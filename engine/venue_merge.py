@@ -50,6 +50,9 @@ from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFil
 from engine.views import Event, OrderUpdate
 
 _LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
+# the fill record (engine.audit_records.FILL) through its compiled encoder (one per fill:
+# bench/PROFILE.md 1c)
+_FILL_RECORD = R.FILL.compiled
 _TERMINAL_EVENTS = {OrderStatus.CANCELLED: Event.CANCELLED, OrderStatus.EXPIRED: Event.EXPIRED,
                     OrderStatus.REJECTED: Event.REJECTED}
 _ROW_STATUS = {int(OrderEventKind.ACK): OrderStatus.ACKNOWLEDGED,
@@ -370,8 +373,10 @@ class VenueMerge:
                 self._in_flight.pop(order.order_no, None)
         ledger.apply_fill(inst, order.side, price, lots, fill.fee, fill.fee_asset, fee_quote)
         self.fill_count += 1
-        self.audit.write(now, R.FILL.type, **R.FILL.fields(order.client_id, fill.exch_ts, fill_price, fill_qty,
-                                                           fill.fee, fill.fee_asset, liquidity, fill.trade_id))
+        # audit.write(now, "fill", client_id=..., exch_ts=..., price=..., ...), compiled once
+        self.audit.write_shaped(_FILL_RECORD, now, order.client_id, fill.exch_ts, decimal_str(fill_price),
+                                decimal_str(fill_qty), decimal_str(fill.fee), fill.fee_asset, liquidity,
+                                fill.trade_id)
         self.recorder.fill(order, now, fill.exch_ts, fill_price, fill_qty, fee_quote, liquidity,
                            fill.fee, fill.fee_asset, fill.trade_id)
         parent = self.oms.parents.get(order.parent_id) if order.parent_id else None

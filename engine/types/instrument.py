@@ -86,6 +86,26 @@ def decimal_str(value: Decimal) -> str:
     return text if "E" not in text else format(value, "f")
 
 
+_UNITS_TEXT: dict[Decimal, dict[int, str]] = {}
+
+
+def units_text(units: int, step: Decimal) -> str:
+    """`decimal_str(units * step)`: the text of a whole number of ticks or lots (what an
+    order request and the audit log write), remembered per step. Why: the live hot path
+    writes an order's price and amount as text on every submit (~1 us each by Decimal
+    arithmetic, a dict hit ~0.1 us); the text depends on the two values alone. Bounded: a
+    step's table starts over past 65,536 entries."""
+    table = _UNITS_TEXT.get(step)
+    if table is None:
+        table = _UNITS_TEXT.setdefault(step, {})
+    text = table.get(units)
+    if text is None:
+        if len(table) >= 65_536:
+            table.clear()
+        text = table[units] = decimal_str(_from_units(units, step))
+    return text
+
+
 def parse_instrument_id(instrument_id: str) -> tuple[str, str]:
     """Split ``venue:BASE/QUOTE`` into (venue, symbol), with a clear error otherwise."""
     venue, sep, symbol = instrument_id.partition(":")

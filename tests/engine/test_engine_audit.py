@@ -251,3 +251,48 @@ def test_without_flush_each_a_backtest_log_buffers(tmp_path):
     assert path.read_text() == ""  # buffered: a backtest's log is written at flush points
     log.close()
     assert json.loads(path.read_text())["k"] == 0
+
+
+# -- compiled record shapes (engine.audit.RecordShape): the hot path's records ----------------
+from engine.audit import RecordShape  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(type_=st.one_of(st.none(), st.text(max_size=8)), fixed=st.dictionaries(_names, _values, max_size=3),
+       varying=st.dictionaries(_names, _values, max_size=5), seq=st.integers(0, 2**40),
+       ts=st.one_of(st.integers(-(2**63), 2**63), st.text(max_size=4), st.booleans()),
+       prev=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+def test_a_compiled_shape_writes_exactly_the_canonical_json(type_, fixed, varying, seq, ts, prev):
+    """shape.text(seq, ts, prev, *values) == the canonical JSON of {seq, ts, type, **fixed,
+    **varying, prev} for any names (quotes, '%', the fixed keys) and values."""
+    fixed = {k: v for k, v in fixed.items() if k not in varying}
+    shape = RecordShape(type_, tuple(varying), fixed)
+    lead = (type_,) if type_ is None else ()
+    want = _canonical({"seq": seq, "ts": ts, "type": type_, **fixed, **varying, "prev": prev})
+    assert shape.text(seq, ts, prev, *lead, *varying.values()) == want
+
+
+def test_write_shaped_writes_the_bytes_write_writes(tmp_path):
+    """The submit's records through their shapes, then as keywords: identical files, so the
+    hot path's log verifies and a run directory stays byte-identical."""
+    decision = RecordShape("decision", ("client_id", "instrument", "side", "type", "tif", "qty", "price",
+                                        "reduce_only", "parent_id"), {"action": "submit"})
+    request = RecordShape("request", ("client_id", "venue"), {"action": "submit"})
+    a, b = AuditLog(tmp_path / "a.jsonl"), AuditLog(tmp_path / "b.jsonl")
+    a.write_shaped(decision, 7, "tp-1", "binance:BTC/USDT", "buy", "limit", "GTC", "0.010", None, False, "p\"1")
+    a.write_shaped(request, 7, "tp-1", "binance")
+    b.write(7, "decision", action="submit", client_id="tp-1", instrument="binance:BTC/USDT", side="buy",
+            type="limit", tif="GTC", qty="0.010", price=None, reduce_only=False, parent_id="p\"1")
+    b.write(7, "request", action="submit", client_id="tp-1", venue="binance")
+    for log in (a, b):
+        log.seal(8)
+        log.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    first = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[0])
+    assert first["type"] == "limit" and first["action"] == "submit" and first["parent_id"] == 'p"1'
+    assert verify(tmp_path / "a.jsonl") == 3
+
+
+def test_a_shape_refuses_a_field_both_fixed_and_varying():
+    with pytest.raises(InternalError, match="both fixed and varying"):
+        RecordShape("x", ("a",), {"a": 1})

@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError, InstrumentError, OffGridError
@@ -135,3 +135,11 @@ def test_shipped_contracts_state_their_source_and_ccxt_form():
         else:
             expiry = datetime.fromtimestamp(inst.expiry_ns / 1e9, UTC)
             assert symbol.endswith("-" + expiry.strftime("%y%m%d")) and inst.funding_interval_ns is None
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(-(2**63) + 1, 2**63 - 1),
+       step=st.sampled_from([Decimal("0.01"), Decimal("0.00001"), Decimal("1"), Decimal("0.5"), Decimal("10")]))
+def test_units_text_is_the_text_of_units_times_step(units, step):
+    from engine.types.instrument import _from_units, decimal_str, units_text
+
+    assert units_text(units, step) == decimal_str(_from_units(units, step))
+    assert units_text(units, step) == decimal_str(_from_units(units, step))  # remembered

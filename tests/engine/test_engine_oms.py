@@ -110,3 +110,16 @@ def test_session_prefixes_are_unique_per_account_even_in_one_millisecond(tmp_pat
 
 def test_a_backtest_keeps_deterministic_ids():
     assert [_new(OrderManager()).client_id for _ in range(2)] == ["tp-1", "tp-1"]
+
+
+def test_the_int_indexed_status_tables_are_the_transition_table():
+    """engine.oms._LEGAL / _TERMINAL (the hot path's tables) say what LEGAL_TRANSITIONS and
+    TERMINAL_STATUSES say, for every pair of statuses."""
+    from engine.oms import _LEGAL, _TERMINAL, LEGAL_TRANSITIONS
+    from engine.types import OrderStatus
+    from engine.types.orders import TERMINAL_STATUSES
+
+    for current in OrderStatus:
+        assert _TERMINAL[current] == (current in TERMINAL_STATUSES)
+        for new in OrderStatus:
+            assert _LEGAL[current][new] == (new in LEGAL_TRANSITIONS[current])

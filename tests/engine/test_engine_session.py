@@ -1,5 +1,6 @@
 """TradingSession semantics with a scripted venue (our own Venue protocol, driven by hand)."""
 
+import json
 from decimal import Decimal
 
 import numpy as np
@@ -374,3 +375,72 @@ def test_the_python_api_refuses_a_class_that_is_not_a_strategy(tmp_path):
 
     with pytest.raises(StrategyError, match="is not a Strategy"):
         _session(tmp_path, strategy=Duck())
+
+
+# -- submit's remembered grid conversions (engine.session._on_grid, bench/PROFILE.md 1c) ------
+def test_remembered_grid_conversions_give_what_the_instrument_gives(tmp_path):
+    """The same price in another Decimal spelling (10000.0 vs 10000.00) is the same ticks;
+    the audit log keeps each order's own spelling; an off-grid price raises every time
+    (nothing is remembered for it); a float equal to a remembered Decimal is still refused."""
+    from engine.session import _on_grid
+
+    session, venue, strategy = _session(tmp_path)
+    ctx = session.ctx
+    for price in ("10000.00", "10000.0", "10000.00"):
+        ctx.submit(BTC.id, "buy", "0.10", price)
+    orders = [session.oms.by_no[n] for n in (1, 2, 3)]
+    assert [o.price for o in orders] == [BTC.price_to_ticks(Decimal("10000"))] * 3
+    assert [o.qty for o in orders] == [BTC.qty_to_lots(Decimal("0.1"))] * 3
+    assert [o.arrival_bid for o in orders] == [Decimal("10000.00")] * 3
+    session.audit.close()
+    prices = [json.loads(line).get("price") for line in (tmp_path / "audit.jsonl").read_text().splitlines()
+              if '"action":"submit"' in line and '"type":"limit"' in line]
+    assert prices == ["10000.00", "10000.0", "10000.00"]
+    for _ in range(2):
+        with pytest.raises(OffGridError):
+            ctx.submit(BTC.id, "buy", "0.1", "10000.001")
+    cache = session._grids[BTC.id].ticks
+    assert Decimal("10000.001") not in cache and cache[Decimal("10000")] == 1_000_000
+    with pytest.raises(InstrumentError, match="not float"):
+        _on_grid(cache, BTC.price_to_ticks, 10000.0)
+    with pytest.raises(InstrumentError, match="not a decimal number|not finite"):
+        _on_grid(cache, BTC.price_to_ticks, Decimal("sNaN"))
+
+
+def test_the_audit_is_on_disk_before_the_venue_sees_the_order(tmp_path):
+    """Write-ahead in live modes (AuditLog flush_each): when the venue's submit runs, the
+    submit's decision and request records are already in the file (read through another
+    handle, no flush or close); a refused order's decision and reject are on disk too, and
+    so is the decision when the venue raises."""
+    seen = []
+
+    class PeekingVenue(ScriptedVenue):
+        fail = False
+
+        def submit(self, order, ts):
+            seen.append([json.loads(line) for line in path.read_text().splitlines()])
+            if self.fail:
+                raise RuntimeError("venue adapter failed")
+            super().submit(order, ts)
+
+    path = tmp_path / "audit.jsonl"
+    venue = PeekingVenue()
+    session = TradingSession(
+        strategy=Recorder(), instruments={BTC.id: BTC}, venues={"binance": venue}, clock=SimClock(1_000),
+        ledger=Ledger({BTC.id: BTC}, {"binance": {"USDT": Decimal("100000")}}),
+        risk=RiskEngine(RiskConfig.from_table({"max_order_notional": "5000"})),
+        audit=AuditLog(path, flush_each=True))
+    session.start()
+    cid = session.ctx.submit(BTC.id, "buy", "0.1", "10000")
+    decision, request = seen[0][-2:]
+    assert (decision["type"], decision["action"], decision["client_id"]) == ("limit", "submit", cid)
+    assert (request["type"], request["action"], request["client_id"]) == ("request", "submit", cid)
+    refused = session.ctx.submit(BTC.id, "buy", "1", "10000")  # 10,000 > max_order_notional
+    on_disk = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["type"], r["client_id"]) for r in on_disk[-2:]] == [("limit", refused), ("reject", refused)]
+    venue.fail = True
+    with pytest.raises(RuntimeError, match="venue adapter failed"):
+        session.ctx.submit(BTC.id, "sell", "0.1", "10001")
+    on_disk = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["type"], r.get("action"), r["side"] if "side" in r else None) for r in on_disk[-2:]] == [
+        ("limit", "submit", "sell"), ("request", "submit", None)]

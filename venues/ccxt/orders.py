@@ -28,13 +28,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import OrderError
+from engine.frozen import frozen_builder
 from engine.oms import Order
 from engine.types import OrderType, TimeInForce
-from engine.types.instrument import decimal_str
+from engine.types.instrument import decimal_str, units_text
 from venues.emulator.exchange import STP_OF_SIM
 
 MAX_CLIENT_ID = 36  # Binance: newClientOrderId length limit
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.GTD: "GTC"}
+# the same by the code's int value (the live hot path: an IntEnum hashes in Python code,
+# and TimeInForce(x) is a metaclass call); GTX never gets here (it is LIMIT_MAKER)
+_TIF_BY_CODE = tuple(_TIF.get(t) for t in TimeInForce)
+_MARKET, _GTX = OrderType.MARKET, TimeInForce.GTX
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,9 @@ class OrderRequest:
 
     def args(self) -> tuple[str, str, str, str, str | None, dict[str, Any]]:
         return self.symbol, self.type, self.side, self.amount, self.price, dict(self.params)
+
+
+_new_request = frozen_builder(OrderRequest)  # the same object, built without the frozen __init__
 
 
 def stp_mode(stp: str) -> str:
@@ -70,16 +78,19 @@ def order_request(order: Order, *, stp: str | None = None) -> OrderRequest:
         params["selfTradePreventionMode"] = stp_mode(stp)
     if order.reduce_only and inst.contract:  # futures: may only reduce the position
         params["reduceOnly"] = True
-    amount = decimal_str(inst.lots_to_qty(order.qty))
-    side = order.side_name
-    if order.type == OrderType.MARKET:
-        return OrderRequest(inst.symbol, "market", side, amount, None, params)
-    price = decimal_str(inst.ticks_to_price(order.price))
-    if order.post_only or order.tif == TimeInForce.GTX:
+    amount = units_text(order.qty, inst.lot_size)
+    side = "buy" if order.side > 0 else "sell"
+    if order.type is _MARKET:
+        return _new_request(symbol=inst.symbol, type="market", side=side, amount=amount, price=None, params=params)
+    price = units_text(order.price, inst.tick_size)
+    if order.post_only or order.tif is _GTX:
         params["postOnly"] = True
     else:
-        params["timeInForce"] = _TIF[TimeInForce(order.tif)]
-    return OrderRequest(inst.symbol, "limit", side, amount, price, params)
+        tif = _TIF_BY_CODE[order.tif]
+        if tif is None:
+            raise KeyError(TimeInForce(order.tif))
+        params["timeInForce"] = tif
+    return _new_request(symbol=inst.symbol, type="limit", side=side, amount=amount, price=price, params=params)
 
 
 def amend_request(order: Order, price: int, qty: int, *, stp: str | None = None) -> OrderRequest:

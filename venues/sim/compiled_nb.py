@@ -2,8 +2,8 @@
 
 `run_compiled_nb` advances the core (`core_nb.run_nb`) to each timer of the strategy,
 calls its `timer_nb(ctx, params, state)`, checks each submit with `engine.risk_nb`, turns
-the actions into venue requests exactly as `SimCore.submit/cancel` do (constant entry
-latency + spikes, requests never overtake each other), and records every decision and
+the actions into venue requests exactly as `SimCore.submit/cancel` do (the venue's
+latency model, latency_nb.request_arrival_nb), and records every decision and
 every venue response into a log (`LG_*` rows, with the local top of book at that moment)
 that the Python layer replays through the normal `TradingSession`. It returns to Python
 at each equity-sample time, when the log is full, when the core needs a Python service
@@ -69,10 +69,10 @@ from venues.sim.codes import (
     ST_ORDER,
     VF_DORMANT,
     VF_NORDERS,
-    VF_XCLOCK,
 )
 from venues.sim.core_nb import run_nb
 from venues.sim.dormant_nb import wake_exchange_nb
+from venues.sim.latency_nb import request_arrival_nb
 
 # loop state X[...]
 X_NEXT_TIMER = 0
@@ -157,20 +157,12 @@ def local_bbo_nb(kx, qt, cnt, book, LB, k):
 
 
 @njit(cache=True, _nrt=False)
-def push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, kind, number, inst, side, tif, price,
+def push_request_nb(R, S, V, X, lm, LP, Spk, last_arrival, inst_venue, kind, number, inst, side, tif, price,
                     qty, now):
-    """SimCore._push for constant entry latency (the caller made room in R)."""
+    """SimCore._push of a limit order or a cancel (the caller made room in R); the arrival
+    is latency_nb.request_arrival_nb's, as SimCore's."""
     v = inst_venue[inst]
-    lat = ent[v, kind - 1]
-    for j in range(Spk.shape[0]):
-        if Spk[j, 0] == v and Spk[j, 1] <= now < Spk[j, 2]:
-            lat += Spk[j, 3]
-    arrival = now + lat
-    if last_arrival[v] > arrival:
-        arrival = last_arrival[v]
-    if V[v, VF_XCLOCK] > arrival:
-        arrival = V[v, VF_XCLOCK]
-    last_arrival[v] = arrival
+    arrival = request_arrival_nb(lm, LP, V, Spk, last_arrival, v, kind, now)
     n = S[S_NREQ]
     for c in range(R.shape[1]):
         R[n, c] = 0
@@ -241,9 +233,9 @@ def on_response_nb(ctx, rec, LG, k, ts):
 
 @njit(cache=True, _nrt=False)
 def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
-                    olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-                    trd, qm, wake_book, wake_trade, out_rec, run_exch,
-                    fn, ctx, params, state, X, ent, last_arrival, limits, ring, LG, LB, col_n, col_out,
+                    olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
+                    trd, qm, lm, wake_book, wake_trade, out_rec, run_exch,
+                    fn, ctx, params, state, X, last_arrival, limits, ring, LG, LB, col_n, col_out,
                     col_bbo):
     """Run the venue and the strategy until Python is needed; returns a CS_* / ST_NEED_* code.
 
@@ -270,8 +262,8 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
             if X[X_NLOG] + room > LG.shape[0]:
                 return CS_LOG_FULL
             st = run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
-                        inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
-                        R, bbo, lastbbo, trd, qm, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
+                        inst_nact, olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out,
+                        R, bbo, lastbbo, trd, qm, lm, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
                         col_out, col_bbo)
             k = X[X_NLOG]
             for c in range(col_n[0]):
@@ -372,7 +364,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                     if V[inst_venue[inst], VF_DORMANT] != 0:
                         wake_exchange_nb(inst_venue[inst], S, V, inst_venue, xinst, kx, qt, cs, cnt,
                                          insnap)
-                    push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, RQ_SUBMIT, number,
+                    push_request_nb(R, S, V, X, lm, LP, Spk, last_arrival, inst_venue, RQ_SUBMIT, number,
                                     inst, side, tif, price, qty, now)
             else:
                 number = acts[a, A_ORDER_NO]
@@ -389,13 +381,13 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 LG[k, LG_ORDER_NO] = number
                 LG[k, LG_INST] = oo[j, OO_INST]
                 k += 1
-                push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, RQ_CANCEL, number,
+                push_request_nb(R, S, V, X, lm, LP, Spk, last_arrival, inst_venue, RQ_CANCEL, number,
                                 oo[j, OO_INST], 0, 0, 0, 0, now)
         scalars[CX_NACT] = 0
         X[X_NLOG] = k
 
 
-_FN_ARG = 35  # position of `fn` in run_compiled_nb's arguments
+_FN_ARG = 36  # position of `fn` in run_compiled_nb's arguments
 _compiled_sigs: set = set()
 
 

@@ -175,6 +175,16 @@ def records_at_or_before_nb(p, width, ts):
     return lo
 
 
+@njit(cache=True, _nrt=False)
+def column_min_nb(p, width, col):
+    """The smallest value of column `col` of p's rows of `width` ints (at least one row)."""
+    low = p[col]
+    for k in range(col + width, p.shape[0], width):
+        if p[k] < low:
+            low = p[k]
+    return low
+
+
 # --------------------------------------------------------------------------------------
 # constant
 # --------------------------------------------------------------------------------------
@@ -212,11 +222,7 @@ def empirical_response_nb(kind, ts, p, st):
 
 @njit(cache=True, _nrt=False)
 def empirical_min_entry_nb(p):
-    low = p[0]
-    for k in range(2, p.shape[0], 2):
-        if p[k] < low:
-            low = p[k]
-    return low
+    return column_min_nb(p, 2, 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -250,11 +256,7 @@ def recorded_response_nb(kind, ts, p, st):
 
 @njit(cache=True, _nrt=False)
 def recorded_min_entry_nb(p):
-    low = p[1]
-    for k in range(4, p.shape[0], 3):
-        if p[k] < low:
-            low = p[k]
-    return low
+    return column_min_nb(p, 3, 1)
 
 
 constant = LatencyModel(entry=constant_entry_nb, response=constant_response_nb, min_entry=constant_min_entry_nb)

@@ -5,19 +5,17 @@ compiled-strategy loop running the same models as the plain path."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from sim_helpers import BUY, DELTA, SELL, drain, make_core
+from sim_helpers import BUY, DELTA, SELL, compiled_and_plain, drain, events, make_core, same_files
 
 from engine.errors import ConfigError
-from engine.types import EVENT_DTYPE, EventKind, load_instruments
+from engine.types import EventKind, load_instruments
 from engine.types.orders import OrderEventKind, OrderType, TimeInForce
 from replay.schema import StoredInstrument
 from replay.stores import open_store
@@ -75,12 +73,9 @@ class AckThenCancel(Strategy):
 
 def write_store(tmp_path: Path) -> str:
     """BTC/USDT: bid 60000.00 / ask 60002.00 (1 BTC each) at T, a trade at T + 500 ms."""
-    rows = [(0, EventKind.SNAPSHOT_BEGIN, 0, 0, 0), (0, EventKind.BOOK_DELTA, 1, 6_000_000, 1000),
-            (0, EventKind.BOOK_DELTA, -1, 6_000_200, 1000), (0, EventKind.SNAPSHOT_END, 0, 0, 0),
-            (500, EventKind.TRADE, 1, 6_000_200, 1)]
-    ev = np.zeros(len(rows), EVENT_DTYPE)
-    for k, (ms, kind, side, price, qty) in enumerate(rows):
-        ev[k] = (T + ms * MS, T + ms * MS, 0, int(kind), side, price, qty, 0)
+    ev = events([(T + ms * MS, kind, side, price, qty) for ms, kind, side, price, qty in [
+        (0, EventKind.SNAPSHOT_BEGIN, 0, 0, 0), (0, DELTA, BUY, 6_000_000, 1000), (0, DELTA, SELL, 6_000_200, 1000),
+        (0, EventKind.SNAPSHOT_END, 0, 0, 0), (500, EventKind.TRADE, BUY, 6_000_200, 1)]])
     spec = f"duckdb:{tmp_path / 'd.duckdb'}"
     with open_store(spec, create=True) as st, st.begin_import({BTC: StoredInstrument.of(load_instruments()[BTC])}) as tx:
         tx.append(BTC, ev)
@@ -221,9 +216,8 @@ def jitter_module(tmp_path, monkeypatch):
 
 def test_a_random_model_is_seeded_by_the_run(jitter_module):
     # entry uniform in [100, 150], one splitmix64 stream per venue seeded from the run seed
-    runs = {seed: _core_run("user_jitter_latency:jitter", [100, 50, 5], seed) for seed in (1, 1, 2)}
-    a, c = _core_run("user_jitter_latency:jitter", [100, 50, 5], 1), runs[2]
-    assert a == runs[1] and a != c
+    a, b, c = (_core_run("user_jitter_latency:jitter", [100, 50, 5], seed) for seed in (1, 1, 2))
+    assert a == b and a != c
     for kind, exch, local in a:
         assert local - exch == 5
         assert (200 if kind == "CANCELLED" else 100) + 100 <= exch <= (200 if kind == "CANCELLED" else 100) + 150
@@ -294,37 +288,11 @@ def test_compiled_loop_runs_any_latency_model_like_the_python_path(tmp_path, req
     """The compiled-strategy loop (compiled_nb) and the Python adapter over the same latency
     model: identical orders and fills (engine/test_engine_compiled's parity). `empirical`
     draws from its seeded stream in both: the compiled path once refused it."""
-    from engine.compiled import CompiledStrategy
-    from modes.cli import main
-
-    if latency == "user":
-        table = user_module
-    else:
+    table = user_module
+    if latency == "empirical":
         samples = tmp_path / "lat.txt"
         samples.write_text("\n".join(f"{k * 100_000},{k * 70_000}" for k in range(3, 30)))
         table = f'[venues.binance.latency]\nmodel = "empirical"\nfile = "{samples}"\n'
-    root = request.config.rootpath
-    config = tmp_path / "run.toml"
-    config.write_text(f"""
-[run]
-strategy = "{root / 'examples/compiled_market_maker.py'}:CompiledTouchQuoter"
-data = "synthetic:5:1m"
-seed = 3
-[run.params]
-qty = "0.01"
-every_ms = 100
-[venues.binance]
-balances = {{ USDT = "1000000", BTC = "10" }}
-{table}""")
-    args = ["backtest", "--config", str(config), "--no-report", "--out"]
-    assert main([*args, str(tmp_path / "fast")]) == 0
-    mp = pytest.MonkeyPatch()
-    mp.setattr(CompiledStrategy, "fast_path", False)
-    try:
-        assert main([*args, str(tmp_path / "python")]) == 0
-    finally:
-        mp.undo()
-    for name in ("orders.parquet", "fills.parquet"):
-        fast, python = (hashlib.sha256((tmp_path / d / name).read_bytes()).hexdigest() for d in ("fast", "python"))
-        assert fast == python, name
-    assert pq.read_table(tmp_path / "fast" / "fills.parquet").num_rows > 10
+    fast, python = compiled_and_plain(tmp_path, request.config.rootpath, table)
+    same_files(fast, python)
+    assert pq.read_table(fast / "fills.parquet").num_rows > 10

@@ -214,7 +214,7 @@ class CompiledLoop:
             try:
                 st = int(K.call_compiled(*core._args(), self.wake, self.wake, core._out, core._run_exch,
                                          adapter._fn, adapter._ctx, adapter._params, adapter._state, X,
-                                         core._last_arrival, self.limits, self.ring, self.LG,
+                                         self.limits, self.ring, self.LG,
                                          self.LB, self.col_n, self.col_out, self.col_bbo))
             except (TickparityError, InternalError):
                 raise

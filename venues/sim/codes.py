@@ -75,7 +75,8 @@ RQ_VENUE = np.int64(12)
 RQ_KNOWN = np.int64(13)  # 1 if the order number was submitted before (for CANCEL_REJECTED reasons)
 RQ_STP = np.int64(14)  # per-order STP mode, -1 = the venue's (account) default
 RQ_OWNER = np.int64(15)  # the account the order belongs to (0 = the strategy; see OF_OWNER)
-RQ_NF = np.int64(16)
+RQ_SENT = np.int64(16)  # local send time; the arrival is computed from it when the kernel next runs
+RQ_NF = np.int64(17)
 
 # order table columns (int64 2-D array O[cap, OF_NF]); ahead/cum_trade live in Of (float64)
 OF_NO = np.int64(0)
@@ -136,7 +137,8 @@ S_NPEND = np.int64(25)  # rows held, all venues
 S_NEED_PEND = np.int64(26)  # 1: a venue's ring is full (ST_NEED_PEND_SPACE)
 S_RUN_PEND = np.int64(27)  # 1: the open run of local book rows is published rows of venue S_RUN_PV
 S_RUN_PV = np.int64(28)
-S_NF = np.int64(29)
+S_UNTIMED = np.int64(29)  # the last this many requests of R have no arrival time yet (latency_nb.time_requests_nb)
+S_NF = np.int64(30)
 
 # per-venue state (int64 array V[n_venues, VF_NF])
 VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bound: it is scanned on)
@@ -167,7 +169,8 @@ VF_PHEAD = np.int64(21)  # held (published later) rows of this venue taken so fa
 VF_PTAIL = np.int64(22)  # held rows of this venue put so far
 VF_QL3 = np.int64(23)  # 1: the venue's queue model is exact FIFO from L3 rows (QueueModel.l3)
 VF_LS_N = np.int64(24)  # int64 slots of latency-model state (LatencyModel.state)
-VF_NF = np.int64(25)
+VF_LAST_ARR = np.int64(25)  # arrival time of the venue's last request (requests never overtake each other)
+VF_NF = np.int64(26)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

@@ -86,6 +86,14 @@ class SimVenueConfig:
         default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
 
+    def __post_init__(self) -> None:
+        # the constant model's parameters are these fields (latency_nb: submit, cancel,
+        # amend entry, response), so a config built or replaced field by field stays whole
+        if self.latency_model == "constant":
+            params = np.array([self.entry_ns, self.cancel_entry_ns, self.amend_entry_ns, self.response_ns],
+                              dtype=np.int64)
+            object.__setattr__(self, "latency_params", params)
+
     @property
     def queue_code(self) -> int:
         """The shipped model's kernel index (codes.QM_*), -1 for a user's model."""
@@ -175,8 +183,8 @@ class SimVenueConfig:
                               "('package.module:name'); the shipped models take entry_ns, response_ns or file")
         cancel_entry = _ns(lat, "cancel_entry_ns", entry, where)
         amend_entry = _ns(lat, "amend_entry_ns", entry, where)
-        if model == "constant":
-            latency_params = np.array([entry, cancel_entry, amend_entry, response], dtype=np.int64)
+        if model == "constant":  # the entry and response fields (__post_init__)
+            latency_params = np.zeros(4, dtype=np.int64)
         elif model in LATENCY_SHIPPED:  # empirical, recorded: their files' rows, in order
             latency_params = np.ascontiguousarray(samples, dtype=np.int64).ravel()
         else:

@@ -26,7 +26,6 @@ from venues.sim.core_nb import exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
 from venues.sim.latency import FEED_FROM_ROW
-from venues.sim.latency_nb import request_arrival_nb
 from venues.sim.models import run_latency_models, run_queue_models
 from venues.sim.validate_nb import (
     V_BACKWARDS,
@@ -162,7 +161,6 @@ class SimCore:
         self._S[C.S_LAZY_OFF] = 0 if lazy_exchange else 1
         self._V = np.zeros((nv, C.VF_NF), dtype=np.int64)
         self._Vf = np.zeros((nv, C.VFF_NF), dtype=np.float64)
-        self._last_arrival = np.full(nv, np.iinfo(np.int64).min, dtype=np.int64)
         self._qm = run_queue_models(self.configs[name] for name in venues)
         self._lm = run_latency_models(self.configs[name] for name in venues)
         self._LP = self._latency_tables()
@@ -171,6 +169,7 @@ class SimCore:
             cfg = self.configs[name]
             self._V[v, C.VF_XCLOCK] = np.iinfo(np.int64).min
             self._V[v, C.VF_LAST_RESP] = np.iinfo(np.int64).min
+            self._V[v, C.VF_LAST_ARR] = np.iinfo(np.int64).min
             self._V[v, C.VF_QMODEL] = self._qm.index(cfg.queue_path)
             self._V[v, C.VF_QL3] = 1 if self._qm.models[self._qm.index(cfg.queue_path)].l3 else 0
             self._V[v, C.VF_PARTIAL] = 1 if cfg.partial_fills else 0
@@ -471,8 +470,6 @@ class SimCore:
         if self._V[v, C.VF_DORMANT]:
             wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
                              self._cs, self._cnt, self._insnap)
-        arrival = request_arrival_nb(self._lm, self._LP, self._V, self._Spk, self._last_arrival, v, kind,
-                                     int(local_ts))
         n = int(self._S[C.S_NREQ])
         if n == self._R.shape[0]:
             self._R = _grow2(self._R)
@@ -489,7 +486,7 @@ class SimCore:
         row[C.RQ_QTY] = int(qty)
         row[C.RQ_POST] = int(post)
         row[C.RQ_GTD] = int(gtd)
-        row[C.RQ_ARRIVAL] = arrival
+        row[C.RQ_SENT] = int(local_ts)  # timed by the kernel (latency_nb.time_requests_nb)
         row[C.RQ_SEQ] = self._req_seq
         row[C.RQ_VENUE] = v
         row[C.RQ_KNOWN] = int(known)
@@ -497,6 +494,7 @@ class SimCore:
         row[C.RQ_OWNER] = int(owner)
         self._req_seq += 1
         self._S[C.S_NREQ] = n + 1
+        self._S[C.S_UNTIMED] += 1
         self._V[v, C.VF_NORDERS] += 1
 
     # ------------------------------------------------------------------ push feed ----

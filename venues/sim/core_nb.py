@@ -83,6 +83,7 @@ from venues.sim.codes import (
     S_RUN_PEND,
     S_RUN_PV,
     S_RUN_TS,
+    S_UNTIMED,
     S_WAKE_IDX,
     S_WAKE_INST,
     S_WAKE_TS,
@@ -119,6 +120,7 @@ from venues.sim.codes import (
 )
 from venues.sim.dormant_nb import sleep_idle_nb, wake_exchange_nb
 from venues.sim.l3_nb import M_COUNT, M_SEQ, l3_row_nb
+from venues.sim.latency_nb import time_requests_nb
 from venues.sim.matching_nb import (
     K_EXPIRED,
     R_NONE,
@@ -924,6 +926,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
     rsp = (resp, resp_seq, LP, Spk, lm)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nv = V.shape[0]
+    if S[S_UNTIMED] != 0:
+        time_requests_nb(lm, LP, V, Spk, R, S)
     while True:
         # ---- room for whatever the next item may produce ----------------------------
         if S[S_NRESP] + S[S_MAXCNT] + 2 * S[S_NACT] + 16 > resp.shape[0]:

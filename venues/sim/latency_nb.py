@@ -12,7 +12,8 @@ int64 parameter array (SimVenueConfig.latency_params), `st` its int64 state (`st
 slots), filled at the start with draws of numpy's `default_rng([seed, venue index])`,
 so a random model is reproducible from the run seed (use `rand_below_nb`).
 
-What the venue does with them (request_arrival_nb, response_time_nb):
+What the venue does with them (request_arrival_nb, response_time_nb; a request is timed
+when the kernel next runs, time_requests_nb):
   arrival  = max(ts + max(entry, min_entry) + spikes at ts (send time),
                  the venue's previous arrival, the venue's exchange clock)
   received = max(t + max(response, 0) + spikes at t (exchange time),
@@ -44,8 +45,15 @@ from numba import njit
 
 from venues.sim.codes import (
     RQ_AMEND,
+    RQ_ARRIVAL,
     RQ_CANCEL,
+    RQ_KIND,
+    RQ_SENT,
+    RQ_VENUE,
+    S_NREQ,
+    S_UNTIMED,
     VF_EMIN,
+    VF_LAST_ARR,
     VF_LAST_RESP,
     VF_LMODEL,
     VF_LP_N,
@@ -65,7 +73,7 @@ _I64_MAX = np.int64(np.iinfo(np.int64).max)
 # the venue side: one implementation for SimCore, run_nb and the compiled loop
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
-def request_arrival_nb(lm, LP, V, Spk, last_arrival, v, kind, ts):
+def request_arrival_nb(lm, LP, V, Spk, v, kind, ts):
     """When a request of `kind` sent at local time ts reaches venue v (module doc);
     records it as the venue's last arrival."""
     off = V[v, VF_LP_OFF]
@@ -77,12 +85,26 @@ def request_arrival_nb(lm, LP, V, Spk, last_arrival, v, kind, ts):
         if Spk[j, 0] == v and Spk[j, 1] <= ts and ts < Spk[j, 2]:
             lat += Spk[j, 3]
     arrival = ts + lat
-    if last_arrival[v] > arrival:
-        arrival = last_arrival[v]
+    if V[v, VF_LAST_ARR] > arrival:
+        arrival = V[v, VF_LAST_ARR]
     if V[v, VF_XCLOCK] > arrival:
         arrival = V[v, VF_XCLOCK]
-    last_arrival[v] = arrival
+    V[v, VF_LAST_ARR] = arrival
     return arrival
+
+
+@njit(cache=True, _nrt=False)
+def time_requests_nb(lm, LP, V, Spk, R, S):
+    """Give the requests queued since the kernel last ran (the last S[S_UNTIMED] rows of R,
+    in the order they were sent) their arrival times. SimCore._push and the compiled
+    loop only queue a request; timing it here, when the kernel runs, keeps the latency
+    model out of Python (no numba call per request) and its draws in sending order. The
+    venue of a queued request is awake (not dormant), so its exchange clock has not moved
+    since the request was sent."""
+    n = S[S_NREQ]
+    for r in range(n - S[S_UNTIMED], n):
+        R[r, RQ_ARRIVAL] = request_arrival_nb(lm, LP, V, Spk, R[r, RQ_VENUE], R[r, RQ_KIND], R[r, RQ_SENT])
+    S[S_UNTIMED] = 0
 
 
 @njit(cache=True, _nrt=False)

@@ -1,12 +1,12 @@
 """`python -m bench` (`make bench`): every benchmark, one after the other.
 
-    python -m bench [--events N | --quick] [--only sim|replay|report|emulator|router|risk|contingent|parity|live|conflation|profile|memory]
+    python -m bench [--events N | --quick] [--only sim|replay|report|emulator|router|risk|contingent|parity|live|conflation|latency|profile|memory]
 
 Runs the race with hftbacktest (`bench/bench_sim.py`, options passed through) and, when
 they exist, the replay, report, emulator and router A/B benchmarks (`bench/bench_replay.py`,
 `bench/bench_report.py`, `bench/bench_emulator.py`, `bench/bench_router.py`,
 `bench/bench_contingent.py`, `bench/bench_parity.py`,
-`bench/bench_live.py`, `bench/bench_conflation.py`), the per-order-event profile of the session
+`bench/bench_live.py`, `bench/bench_conflation.py`, `bench/bench_latency.py`), the per-order-event profile of the session
 (`bench/profile_session.py`) and the peak memory of `tickparity backtest`
 (`bench/bench_memory.py`) in their own processes with their default settings (with
 `--quick`, smaller sizes). Each writes its results file (bench/results.py,
@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 OTHERS = ("bench_replay.py", "bench_report.py", "bench_emulator.py", "bench_router.py", "bench_risk.py", "bench_contingent.py", "bench_parity.py",
-          "bench_live.py", "bench_conflation.py", "profile_session.py", "bench_memory.py")
+          "bench_live.py", "bench_conflation.py", "bench_latency.py", "profile_session.py", "bench_memory.py")
 ONLY_NAME = {"profile_session.py": "profile"}  # --only names that are not the file's bench_<name>.py
 # what `--quick` means for the other benchmarks (their own options)
 QUICK_ARGS = {"bench_replay.py": ["--events", "1000000"], "bench_report.py": ["--fills", "100000"],
@@ -33,6 +33,7 @@ QUICK_ARGS = {"bench_replay.py": ["--events", "1000000"], "bench_report.py": ["-
               "bench_risk.py": ["--quick"], "bench_contingent.py": ["--quick"],
               "bench_parity.py": ["--seconds", "5"], "bench_live.py": ["--ticks", "5000", "--orders", "100"],
               "bench_conflation.py": ["--events", "200000", "--repeat", "1"],
+              "bench_latency.py": ["--events", "300000", "--repeat", "1"],
               "profile_session.py": ["--events", "300000"], "bench_memory.py": ["--quick"]}
 
 
@@ -49,7 +50,7 @@ def _run_script(name: str, quick: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("sim", "replay", "report", "emulator", "router", "risk", "contingent", "parity",
-                                           "live", "conflation", "profile", "memory"), help="run one benchmark")
+                                           "live", "conflation", "latency", "profile", "memory"), help="run one benchmark")
     args, rest = parser.parse_known_args(argv)
     failures = 0
     if args.only in (None, "sim"):

@@ -63,6 +63,7 @@ LATENCY_KEYS: tuple[str, ...] = (
     "file",
     "spikes",
     "feed_file",  # a recorded feed latency (venues/sim/latency.py RecordedFeed)
+    "params",  # the integer parameters of a latency model named by path (docs/models.md)
 )
 ZERO_COST = "zero-cost"
 GENERIC = "generic"

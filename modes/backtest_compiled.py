@@ -181,17 +181,6 @@ def _tif_name(code: int) -> str:
     return TimeInForce(code).name
 
 
-def _entry_latencies(core) -> np.ndarray:
-    ent = np.zeros((len(core.venues), 3), dtype=np.int64)
-    for v, name in enumerate(core.venues):
-        cfg = core.configs[name]
-        if core._latency[v].empirical:
-            raise ConfigError(f"[venues.{name}] latency model 'empirical': the compiled fast path needs "
-                              "constant entry latencies; set fast_path = False on the strategy class")
-        ent[v] = (cfg.entry_ns, cfg.cancel_entry_ns, cfg.amend_entry_ns)
-    return ent
-
-
 class CompiledLoop:
     """The numba loop of one compiled strategy over one `SimCore`, with Python services.
 
@@ -219,7 +208,6 @@ class CompiledLoop:
         X[K.X_NOW] = now
         X[K.X_KILLED] = 1 if killed else 0
         self.X = X
-        self.ent = _entry_latencies(core)
         self.limits = risk_limits(risk_config, instruments)
         self.ring = rate_window(risk_config)
         self.LG = np.zeros((log_rows, K.LG_NF), dtype=np.int64)
@@ -239,7 +227,7 @@ class CompiledLoop:
             try:
                 st = int(K.call_compiled(*core._args(), self.wake, self.wake, core._out, core._run_exch,
                                          adapter._fn, adapter._ctx, adapter._params, adapter._state, X,
-                                         self.ent, core._last_arrival, self.limits, self.ring, self.LG,
+                                         self.limits, self.ring, self.LG,
                                          self.LB, self.col_n, self.col_out, self.col_bbo))
             except (TickparityError, InternalError):
                 raise

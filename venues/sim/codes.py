@@ -24,7 +24,6 @@ ST_NEED_BOOK_SPACE = np.int64(12)
 ST_NEED_BBO_SPACE = np.int64(13)
 ST_NEED_TRADE_SPACE = np.int64(14)
 ST_NEED_ORDER_SLOTS = np.int64(15)
-ST_NEED_LATENCY = np.int64(16)  # empirical response-latency samples ran out
 ST_NEED_L3_SPACE = np.int64(17)
 ST_NEED_PEND_SPACE = np.int64(18)  # a venue's ring of conflated book rows is full (depth conflation)
 ST_STUCK = np.int64(99)  # internal error: no item could be processed
@@ -76,7 +75,8 @@ RQ_VENUE = np.int64(12)
 RQ_KNOWN = np.int64(13)  # 1 if the order number was submitted before (for CANCEL_REJECTED reasons)
 RQ_STP = np.int64(14)  # per-order STP mode, -1 = the venue's (account) default
 RQ_OWNER = np.int64(15)  # the account the order belongs to (0 = the strategy; see OF_OWNER)
-RQ_NF = np.int64(16)
+RQ_SENT = np.int64(16)  # local send time; the arrival is computed from it when the kernel next runs
+RQ_NF = np.int64(17)
 
 # order table columns (int64 2-D array O[cap, OF_NF]); ahead/cum_trade live in Of (float64)
 OF_NO = np.int64(0)
@@ -137,19 +137,20 @@ S_NPEND = np.int64(25)  # rows held, all venues
 S_NEED_PEND = np.int64(26)  # 1: a venue's ring is full (ST_NEED_PEND_SPACE)
 S_RUN_PEND = np.int64(27)  # 1: the open run of local book rows is published rows of venue S_RUN_PV
 S_RUN_PV = np.int64(28)
-S_NF = np.int64(29)
+S_UNTIMED = np.int64(29)  # the last this many requests of R have no arrival time yet (latency_nb.time_requests_nb)
+S_NF = np.int64(30)
 
 # per-venue state (int64 array V[n_venues, VF_NF])
 VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bound: it is scanned on)
 VF_XCLOCK = np.int64(1)  # exchange time reached (the latest item handled; floors request arrivals)
 VF_LAST_RESP = np.int64(2)  # local time of the last response (responses never overtake each other)
-VF_RESP_LAT = np.int64(3)  # constant response latency
-VF_QMODEL = np.int64(4)  # the venue's queue model: its index in the run's QueueModels (venues.sim.models)
+VF_LMODEL = np.int64(3)  # the venue's latency model: its index in the run's latency ModelSet (latency_nb.py)
+VF_QMODEL = np.int64(4)  # the venue's queue model: its index in the run's queue ModelSet (venues.sim.models)
 VF_PARTIAL = np.int64(5)
 VF_STP = np.int64(6)
 VF_NORDERS = np.int64(7)  # resting orders + queued requests of this venue
-VF_LAT_POS = np.int64(8)  # next empirical response-latency sample
-VF_LAT_N = np.int64(9)  # number of samples available (0 = constant model)
+VF_LP_OFF = np.int64(8)  # the latency model's parameters: LP[off : off + n], its state right after
+VF_LP_N = np.int64(9)  # (latency_nb.py)
 VF_EMIN = np.int64(10)  # smallest possible entry latency: how far the exchange may run ahead
 VF_DORMANT = np.int64(11)  # 1: no orders, the exchange book is not maintained (dormant_nb.py)
 VF_NOLAZY = np.int64(12)  # 1: this venue's feed has L3 rows, its exchange side never sleeps
@@ -167,7 +168,9 @@ VF_CONFL_OFF = np.int64(20)  # the venue's feed latency: windows are cut on loca
 VF_PHEAD = np.int64(21)  # held (published later) rows of this venue taken so far (a counter; ring slot = % cap)
 VF_PTAIL = np.int64(22)  # held rows of this venue put so far
 VF_QL3 = np.int64(23)  # 1: the venue's queue model is exact FIFO from L3 rows (QueueModel.l3)
-VF_NF = np.int64(24)
+VF_LS_N = np.int64(24)  # int64 slots of latency-model state (LatencyModel.state)
+VF_LAST_ARR = np.int64(25)  # arrival time of the venue's last request (requests never overtake each other)
+VF_NF = np.int64(26)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

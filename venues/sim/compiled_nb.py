@@ -2,8 +2,8 @@
 
 `run_compiled_nb` advances the core (`core_nb.run_nb`) to each timer of the strategy,
 calls its `timer_nb(ctx, params, state)`, checks each submit with `engine.risk_nb`, turns
-the actions into venue requests exactly as `SimCore.submit/cancel` do (constant entry
-latency + spikes, requests never overtake each other), and records every decision and
+the actions into venue requests exactly as `SimCore.submit/cancel` do (queued, then timed
+by the venue's latency model when run_nb next runs: latency_nb.time_requests_nb), and records every decision and
 every venue response into a log (`LG_*` rows, with the local top of book at that moment)
 that the Python layer replays through the normal `TradingSession`. It returns to Python
 at each equity-sample time, when the log is full, when the core needs a Python service
@@ -46,7 +46,6 @@ from engine.compiled import (
 from engine.risk_nb import RISK_OK, risk_check_nb
 from engine.types.orders import OrderEventKind
 from venues.sim.codes import (
-    RQ_ARRIVAL,
     RQ_CANCEL,
     RQ_GTD,
     RQ_INST,
@@ -56,6 +55,7 @@ from venues.sim.codes import (
     RQ_POST,
     RQ_PRICE,
     RQ_QTY,
+    RQ_SENT,
     RQ_SEQ,
     RQ_SIDE,
     RQ_STP,
@@ -64,12 +64,12 @@ from venues.sim.codes import (
     RQ_TYPE,
     RQ_VENUE,
     S_NREQ,
+    S_UNTIMED,
     ST_BOUND,
     ST_END,
     ST_ORDER,
     VF_DORMANT,
     VF_NORDERS,
-    VF_XCLOCK,
 )
 from venues.sim.core_nb import run_nb
 from venues.sim.dormant_nb import wake_exchange_nb
@@ -157,20 +157,10 @@ def local_bbo_nb(kx, qt, cnt, book, LB, k):
 
 
 @njit(cache=True, _nrt=False)
-def push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, kind, number, inst, side, tif, price,
-                    qty, now):
-    """SimCore._push for constant entry latency (the caller made room in R)."""
+def push_request_nb(R, S, V, X, inst_venue, kind, number, inst, side, tif, price, qty, now):
+    """SimCore._push of a limit order or a cancel (the caller made room in R): queued
+    untimed, run_nb gives it its arrival (latency_nb.time_requests_nb), as SimCore's."""
     v = inst_venue[inst]
-    lat = ent[v, kind - 1]
-    for j in range(Spk.shape[0]):
-        if Spk[j, 0] == v and Spk[j, 1] <= now < Spk[j, 2]:
-            lat += Spk[j, 3]
-    arrival = now + lat
-    if last_arrival[v] > arrival:
-        arrival = last_arrival[v]
-    if V[v, VF_XCLOCK] > arrival:
-        arrival = V[v, VF_XCLOCK]
-    last_arrival[v] = arrival
     n = S[S_NREQ]
     for c in range(R.shape[1]):
         R[n, c] = 0
@@ -184,13 +174,14 @@ def push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, kind, number
     R[n, RQ_QTY] = qty
     R[n, RQ_POST] = 1 if tif == GTX else 0
     R[n, RQ_GTD] = 0
-    R[n, RQ_ARRIVAL] = arrival
+    R[n, RQ_SENT] = now
     R[n, RQ_SEQ] = X[X_REQ_SEQ]
     R[n, RQ_VENUE] = v
     R[n, RQ_KNOWN] = 1 if kind == RQ_CANCEL else 0
     R[n, RQ_STP] = -1
     X[X_REQ_SEQ] += 1
     S[S_NREQ] = n + 1
+    S[S_UNTIMED] += 1
     V[v, VF_NORDERS] += 1
 
 
@@ -241,9 +232,9 @@ def on_response_nb(ctx, rec, LG, k, ts):
 
 @njit(cache=True, _nrt=False)
 def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free, inst_nact,
-                    olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-                    trd, qm, wake_book, wake_trade, out_rec, run_exch,
-                    fn, ctx, params, state, X, ent, last_arrival, limits, ring, LG, LB, col_n, col_out,
+                    olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
+                    trd, qm, lm, wake_book, wake_trade, out_rec, run_exch,
+                    fn, ctx, params, state, X, limits, ring, LG, LB, col_n, col_out,
                     col_bbo):
     """Run the venue and the strategy until Python is needed; returns a CS_* / ST_NEED_* code.
 
@@ -270,8 +261,8 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
             if X[X_NLOG] + room > LG.shape[0]:
                 return CS_LOG_FULL
             st = run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
-                        inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out,
-                        R, bbo, lastbbo, trd, qm, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
+                        inst_nact, olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out,
+                        R, bbo, lastbbo, trd, qm, lm, wake_book, wake_trade, bound, out_rec, run_exch, col_n,
                         col_out, col_bbo)
             k = X[X_NLOG]
             for c in range(col_n[0]):
@@ -372,7 +363,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                     if V[inst_venue[inst], VF_DORMANT] != 0:
                         wake_exchange_nb(inst_venue[inst], S, V, inst_venue, xinst, kx, qt, cs, cnt,
                                          insnap)
-                    push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, RQ_SUBMIT, number,
+                    push_request_nb(R, S, V, X, inst_venue, RQ_SUBMIT, number,
                                     inst, side, tif, price, qty, now)
             else:
                 number = acts[a, A_ORDER_NO]
@@ -389,13 +380,13 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 LG[k, LG_ORDER_NO] = number
                 LG[k, LG_INST] = oo[j, OO_INST]
                 k += 1
-                push_request_nb(R, S, V, X, ent, Spk, last_arrival, inst_venue, RQ_CANCEL, number,
+                push_request_nb(R, S, V, X, inst_venue, RQ_CANCEL, number,
                                 oo[j, OO_INST], 0, 0, 0, 0, now)
         scalars[CX_NACT] = 0
         X[X_NLOG] = k
 
 
-_FN_ARG = 35  # position of `fn` in run_compiled_nb's arguments
+_FN_ARG = 36  # position of `fn` in run_compiled_nb's arguments
 _compiled_sigs: set = set()
 
 

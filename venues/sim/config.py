@@ -21,7 +21,8 @@ from engine.config import parse_decimal
 from engine.errors import ConfigError
 from engine.venue_profiles import check_venue_keys, parse_balances, parse_fee_asset
 from venues.sim.codes import STP_NAMES
-from venues.sim.models import load_queue_model
+from venues.sim.latency_nb import SHIPPED as LATENCY_SHIPPED
+from venues.sim.models import load_latency_model, load_queue_model
 from venues.sim.queue_nb import SHIPPED
 
 _RESOLVED = ("maker_fee_bps", "taker_fee_bps", "latency", "balances", "enforce_balances")
@@ -43,7 +44,15 @@ class SimVenueConfig:
     feed_ns: int = 0
     cancel_entry_ns: int = 0
     amend_entry_ns: int = 0
+    # `latency.model` as given ("constant", "empirical", "recorded" or "package.module:name"),
+    # the LatencyModel's import path (shipped names resolved, venues.sim.latency_nb) and its
+    # int64 parameter array (latency_nb module doc: the shipped models' layouts; a model
+    # named by path gets `latency.params`)
     latency_model: str = "constant"
+    latency_path: str = LATENCY_SHIPPED["constant"]
+    latency_params: np.ndarray = field(
+        default_factory=lambda: np.zeros(4, dtype=np.int64), compare=False, repr=False
+    )
     latency_file: str | None = None
     # empirical samples: column 0 entry, column 1 response (ns); empty for "constant"
     latency_samples: np.ndarray = field(
@@ -76,6 +85,14 @@ class SimVenueConfig:
     feed_samples: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        # the constant model's parameters are these fields (latency_nb: submit, cancel,
+        # amend entry, response), so a config built or replaced field by field stays whole
+        if self.latency_model == "constant":
+            params = np.array([self.entry_ns, self.cancel_entry_ns, self.amend_entry_ns, self.response_ns],
+                              dtype=np.int64)
+            object.__setattr__(self, "latency_params", params)
 
     @property
     def queue_code(self) -> int:
@@ -119,6 +136,9 @@ class SimVenueConfig:
             body["feed"] = hashlib.sha256(np.ascontiguousarray(self.feed_samples).tobytes()).hexdigest()
         if self.queue_code < 0:  # a user's model: its source changes results (absent for shipped ones)
             body["queue_model_sha256"] = load_queue_model(self.queue_path)[1]
+        if self.latency_model not in LATENCY_SHIPPED:  # the same for a user's latency model and its params
+            body["latency_model_sha256"] = load_latency_model(self.latency_path)[1]
+            body["latency_params"] = [int(x) for x in self.latency_params]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -145,10 +165,7 @@ class SimVenueConfig:
             raise ConfigError(f"{where} latency must be a table, got {lat!r}")
         entry = _ns(lat, "entry_ns", 0, where)
         model = lat.get("model", "constant")
-        if model not in ("constant", "empirical", "recorded"):
-            raise ConfigError(
-                f"{where} latency.model = {model!r}: expected 'constant', 'empirical' or 'recorded'"
-            )
+        latency_path = parse_latency_model(model, where)
         file = lat.get("file")
         samples = np.zeros((0, 2), dtype=np.int64)
         response = _ns(lat, "response_ns", 0, where)
@@ -160,6 +177,18 @@ class SimVenueConfig:
             raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
         if model == "recorded":  # the file gives both directions at every time: no constant part
             entry = response = 0
+        params = lat.get("params")
+        if params is not None and model in LATENCY_SHIPPED:
+            raise ConfigError(f"{where} latency.params is only used with a latency.model named by path "
+                              "('package.module:name'); the shipped models take entry_ns, response_ns or file")
+        cancel_entry = _ns(lat, "cancel_entry_ns", entry, where)
+        amend_entry = _ns(lat, "amend_entry_ns", entry, where)
+        if model == "constant":  # the entry and response fields (__post_init__)
+            latency_params = np.zeros(4, dtype=np.int64)
+        elif model in LATENCY_SHIPPED:  # empirical, recorded: their files' rows, in order
+            latency_params = np.ascontiguousarray(samples, dtype=np.int64).ravel()
+        else:
+            latency_params = _latency_params([] if params is None else params, where)
         feed_file = lat.get("feed_file")
         feed_samples = np.zeros((0, 3), dtype=np.int64)
         if feed_file is not None:
@@ -180,9 +209,11 @@ class SimVenueConfig:
             entry_ns=entry,
             response_ns=response,
             feed_ns=_ns(lat, "feed_ns", 0, where),
-            cancel_entry_ns=_ns(lat, "cancel_entry_ns", entry, where),
-            amend_entry_ns=_ns(lat, "amend_entry_ns", entry, where),
+            cancel_entry_ns=cancel_entry,
+            amend_entry_ns=amend_entry,
             latency_model=model,
+            latency_path=latency_path,
+            latency_params=latency_params,
             latency_file=file,
             latency_samples=samples,
             spikes=_spikes(lat.get("spikes", []), where),
@@ -225,6 +256,29 @@ def parse_queue_model(value: Any, where: str = "queue_model") -> tuple[str, floa
         )
     load_queue_model(value, f"{where} queue_model")
     return value, 0.0
+
+
+def parse_latency_model(value: Any, where: str = "") -> str:
+    """'constant' | 'empirical' | 'recorded' | 'package.module:name' -> the LatencyModel's
+    import path. A path is imported and checked here (venues.sim.models.load_latency_model),
+    so a bad one fails before any data is read."""
+    if isinstance(value, str) and value in LATENCY_SHIPPED:
+        return LATENCY_SHIPPED[value]
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(f"{where} latency.model = {value!r}: expected 'constant', 'empirical', 'recorded' "
+                          "or 'package.module:name' (docs/models.md)")
+    load_latency_model(value, f"{where} latency.model")
+    return value
+
+
+def _latency_params(value: Any, where: str) -> np.ndarray:
+    """`latency.params` of a model named by path: a list of integers (ns, or whatever
+    integer units the model documents), as an int64 array."""
+    if not isinstance(value, list | tuple) or any(isinstance(x, bool) or not isinstance(x, int) for x in value):
+        raise ConfigError(f"{where} latency.params = {value!r}: expected a list of integers")
+    if any(not -(2**63) <= x < 2**63 for x in value):
+        raise ConfigError(f"{where} latency.params = {value!r}: each integer must fit in int64")
+    return np.array(value, dtype=np.int64)
 
 
 def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarray:

@@ -25,8 +25,8 @@ from venues.sim.config import SimVenueConfig
 from venues.sim.core_nb import exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
-from venues.sim.latency import FEED_FROM_ROW, LatencyModel
-from venues.sim.models import run_queue_models
+from venues.sim.latency import FEED_FROM_ROW
+from venues.sim.models import run_latency_models, run_queue_models
 from venues.sim.validate_nb import (
     V_BACKWARDS,
     V_INSTRUMENT,
@@ -42,7 +42,6 @@ _INITIAL_ORDERS = 64
 _INITIAL_RESP = 1024
 _INITIAL_BBO = 4096
 _INITIAL_L3 = 1024  # power of two
-_LAT_BATCH = 4096
 _INITIAL_PEND = 4096  # held book rows per conflating venue (the ring grows when full)
 _NO_STP = -1
 _TIFS = frozenset(int(t) for t in TimeInForce)
@@ -162,21 +161,19 @@ class SimCore:
         self._S[C.S_LAZY_OFF] = 0 if lazy_exchange else 1
         self._V = np.zeros((nv, C.VF_NF), dtype=np.int64)
         self._Vf = np.zeros((nv, C.VFF_NF), dtype=np.float64)
-        self._last_arrival = np.full(nv, np.iinfo(np.int64).min, dtype=np.int64)
-        self._latency = [LatencyModel(self.configs[name], self.seed, v)
-                         for v, name in enumerate(venues)]
         self._qm = run_queue_models(self.configs[name] for name in venues)
+        self._lm = run_latency_models(self.configs[name] for name in venues)
+        self._LP = self._latency_tables()
         spikes = []
         for v, name in enumerate(venues):
             cfg = self.configs[name]
             self._V[v, C.VF_XCLOCK] = np.iinfo(np.int64).min
             self._V[v, C.VF_LAST_RESP] = np.iinfo(np.int64).min
-            self._V[v, C.VF_RESP_LAT] = cfg.response_ns
+            self._V[v, C.VF_LAST_ARR] = np.iinfo(np.int64).min
             self._V[v, C.VF_QMODEL] = self._qm.index(cfg.queue_path)
             self._V[v, C.VF_QL3] = 1 if self._qm.models[self._qm.index(cfg.queue_path)].l3 else 0
             self._V[v, C.VF_PARTIAL] = 1 if cfg.partial_fills else 0
             self._V[v, C.VF_STP] = cfg.stp_code
-            self._V[v, C.VF_EMIN] = self._latency[v].min_entry
             self._V[v, C.VF_BALANCES] = 1 if cfg.enforce_balances else 0
             self._Vf[v, C.VFF_QPARAM] = cfg.queue_param
             if len(cfg.droughts) > 1:
@@ -192,14 +189,7 @@ class SimCore:
                 self._V[v, C.VF_NOLAZY] = 1
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
-            for start, end, extra in self._latency[v].response_segments():  # recorded model
-                spikes.append((v, start, end, extra))
         self._Spk = np.array(spikes, dtype=np.int64).reshape(-1, 4)
-        empirical = any(m.empirical for m in self._latency)
-        self._Lat = np.zeros((nv, _LAT_BATCH if empirical else 1), dtype=np.int64)
-        for v in range(nv):
-            if self._latency[v].empirical:
-                self._refill_latency(v)
 
         self._kx = np.zeros((4 * ni, _INITIAL_LEVELS), dtype=np.int64)
         self._qt = np.zeros((4 * ni, _INITIAL_LEVELS), dtype=np.int64)
@@ -239,6 +229,33 @@ class SimCore:
         # conflates, and the kernel's conflation code is compiled out)
         self._conflated = np.array([bool(self.configs[i.venue].depth_conflation_ns) for i in instruments])
         self._pq = (np.zeros(nv * _INITIAL_PEND, dtype=EVENT_DTYPE) if self._conflated.any() else None)
+
+    def _latency_tables(self) -> np.ndarray:
+        """Each venue's latency model: its index in the run's set, its parameters and its
+        state in one int64 array (latency_nb.py), the state seeded from the run seed and
+        the venue's index (one independent stream per venue), and its min_entry."""
+        parts = []
+        off = 0
+        for v, name in enumerate(self.venues):
+            cfg = self.configs[name]
+            index = self._lm.index(cfg.latency_path)
+            model = self._lm.models[index]
+            params = np.ascontiguousarray(cfg.latency_params, dtype=np.int64)
+            i64 = np.iinfo(np.int64)
+            state = np.random.default_rng([self.seed, v]).integers(i64.min, i64.max, size=model.state,
+                                                                    dtype=np.int64, endpoint=True)
+            low = int(model.min_entry(params))
+            if low < 0:
+                raise ConfigError(f"[venues.{name}] latency.model = {cfg.latency_model!r}: min_entry "
+                                  f"returned {low} ns: expected >= 0")
+            self._V[v, C.VF_LMODEL] = index
+            self._V[v, C.VF_LP_OFF] = off
+            self._V[v, C.VF_LP_N] = params.size
+            self._V[v, C.VF_LS_N] = model.state
+            self._V[v, C.VF_EMIN] = low
+            parts += [params, state]
+            off += params.size + model.state
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.int64)
 
     # ------------------------------------------------------------------ balances ----
     def _balance_tables(self) -> tuple[list[tuple[str, str, int]], np.ndarray]:
@@ -453,10 +470,6 @@ class SimCore:
         if self._V[v, C.VF_DORMANT]:
             wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
                              self._cs, self._cnt, self._insnap)
-        local_ts = int(local_ts)
-        lat = self._latency[v].entry(kind, local_ts)
-        arrival = max(local_ts + lat, int(self._last_arrival[v]), int(self._V[v, C.VF_XCLOCK]))
-        self._last_arrival[v] = arrival
         n = int(self._S[C.S_NREQ])
         if n == self._R.shape[0]:
             self._R = _grow2(self._R)
@@ -473,7 +486,7 @@ class SimCore:
         row[C.RQ_QTY] = int(qty)
         row[C.RQ_POST] = int(post)
         row[C.RQ_GTD] = int(gtd)
-        row[C.RQ_ARRIVAL] = arrival
+        row[C.RQ_SENT] = int(local_ts)  # timed by the kernel (latency_nb.time_requests_nb)
         row[C.RQ_SEQ] = self._req_seq
         row[C.RQ_VENUE] = v
         row[C.RQ_KNOWN] = int(known)
@@ -481,6 +494,7 @@ class SimCore:
         row[C.RQ_OWNER] = int(owner)
         self._req_seq += 1
         self._S[C.S_NREQ] = n + 1
+        self._S[C.S_UNTIMED] += 1
         self._V[v, C.VF_NORDERS] += 1
 
     # ------------------------------------------------------------------ push feed ----
@@ -562,9 +576,9 @@ class SimCore:
                 self._buf, self._S, self._V, self._Vf, self._inst_venue, self._xinst, self._bal,
                 self._kx, self._qt, self._cs, self._cnt, self._insnap,
                 self._O, self._Of, self._act, self._free, self._inst_nact, self._olim,
-                self._resp, self._resp_seq, self._Lat, self._Spk,
+                self._resp, self._resp_seq, self._LP, self._Spk,
                 self._l3_keys, self._l3_tab, self._l3_meta, self._l3_out,
-                self._R, self._bbo, self._lastbbo, self._trd, self._qm,
+                self._R, self._bbo, self._lastbbo, self._trd, self._qm, self._lm,
             )
         return self._args_cache
 
@@ -610,10 +624,6 @@ class SimCore:
             S[C.S_NEED_L3] = 0
         elif st == C.ST_NEED_PEND_SPACE:
             self._grow_pending()
-        elif st == C.ST_NEED_LATENCY:
-            for v in range(len(self.venues)):
-                if self._latency[v].empirical:
-                    self._refill_latency(v)
         else:  # pragma: no cover - internal errors
             raise DataError(
                 f"simulated venue: internal error (kernel status {st}) at local time "
@@ -633,20 +643,6 @@ class SimCore:
             V[v, C.VF_PHEAD], V[v, C.VF_PTAIL] = 0, tail - head
         self._pq = new
         self._S[C.S_NEED_PEND] = 0
-
-    def _refill_latency(self, v: int) -> None:
-        """Top up venue v's response-latency samples from its seeded stream."""
-        pos = int(self._V[v, C.VF_LAT_POS])
-        n = int(self._V[v, C.VF_LAT_N])
-        rest = self._Lat[v, pos:n].copy()
-        need = int(self._S[C.S_MAXCNT] + 2 * self._S[C.S_NACT] + 16) * 2
-        width = max(self._Lat.shape[1], need + rest.size, _LAT_BATCH)
-        if width > self._Lat.shape[1]:
-            self._Lat = _grow_cols(self._Lat, width)
-        self._Lat[v, : rest.size] = rest
-        self._Lat[v, rest.size : width] = self._latency[v].response_batch(width - rest.size)
-        self._V[v, C.VF_LAT_POS] = 0
-        self._V[v, C.VF_LAT_N] = width
 
     def _pull(self) -> None:
         S = self._S
@@ -756,7 +752,7 @@ class SimCore:
         v = int(self._inst_venue[inst])
         if self._V[v, C.VF_DORMANT]:
             t = int(self._S[C.S_NOW]) + int(self._V[v, C.VF_EMIN])
-            exch_catch_up_nb(*self._args()[:26], self._qm, v, t)
+            exch_catch_up_nb(*self._args()[:26], self._qm, self._lm, v, t)
 
     def _bbo_of(self, inst: int, local: int) -> tuple[int, int, int, int]:
         # ndarray.item: a Python int straight away (indexing makes a numpy scalar first);

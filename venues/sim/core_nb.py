@@ -83,6 +83,7 @@ from venues.sim.codes import (
     S_RUN_PEND,
     S_RUN_PV,
     S_RUN_TS,
+    S_UNTIMED,
     S_WAKE_IDX,
     S_WAKE_INST,
     S_WAKE_TS,
@@ -93,7 +94,6 @@ from venues.sim.codes import (
     ST_NEED_BOOK_SPACE,
     ST_NEED_DATA,
     ST_NEED_L3_SPACE,
-    ST_NEED_LATENCY,
     ST_NEED_ORDER_SLOTS,
     ST_NEED_PEND_SPACE,
     ST_NEED_RESP_SPACE,
@@ -105,8 +105,6 @@ from venues.sim.codes import (
     VF_CONFL_OFF,
     VF_DORMANT,
     VF_EMIN,
-    VF_LAT_N,
-    VF_LAT_POS,
     VF_NOLAZY,
     VF_NORDERS,
     VF_PHEAD,
@@ -122,6 +120,7 @@ from venues.sim.codes import (
 )
 from venues.sim.dormant_nb import sleep_idle_nb, wake_exchange_nb
 from venues.sim.l3_nb import M_COUNT, M_SEQ, l3_row_nb
+from venues.sim.latency_nb import time_requests_nb
 from venues.sim.matching_nb import (
     K_EXPIRED,
     R_NONE,
@@ -898,8 +897,8 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
-           inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
-           trd, qm, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
+           inst_nact, olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
+           trd, qm, lm, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
            trig=None, pq=None):
     """Advance both processors up to t_bound; return a status code (codes.ST_*).
 
@@ -924,9 +923,11 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
     # the bundles are built here once per call
     book = (kx, qt, cs, cnt, insnap)
     ords = (ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vf)
-    rsp = (resp, resp_seq, Lat, Spk)
+    rsp = (resp, resp_seq, LP, Spk, lm)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nv = V.shape[0]
+    if S[S_UNTIMED] != 0:
+        time_requests_nb(lm, LP, V, Spk, R, S)
     while True:
         # ---- room for whatever the next item may produce ----------------------------
         if S[S_NRESP] + S[S_MAXCNT] + 2 * S[S_NACT] + 16 > resp.shape[0]:
@@ -943,10 +944,6 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
             return ST_NEED_ORDER_SLOTS
         if pq is not None and S[S_NEED_PEND] != 0:
             return ST_NEED_PEND_SPACE
-        for v in range(nv):
-            if V[v, VF_LAT_N] > 0 and V[v, VF_LAT_N] - V[v, VF_LAT_POS] < (
-                    S[S_MAXCNT] + 2 * S[S_NACT] + 16):
-                return ST_NEED_LATENCY
         if S[S_LAZY_OFF] == 0:
             for v in range(nv):
                 if V[v, VF_DORMANT] == 0 and V[v, VF_NOLAZY] == 0 and V[v, VF_NORDERS] == 0:
@@ -1260,15 +1257,15 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
 
 @njit(cache=True, _nrt=False)
 def exch_catch_up_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act,
-                     free, inst_nact, olim, resp, resp_seq, Lat, Spk, l3_keys, l3_tab, l3_meta,
-                     l3_out, qm, v, t):
+                     free, inst_nact, olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta,
+                     l3_out, qm, lm, v, t):
     """Wake venue v and apply its exchange rows up to exchange time t: what an eager
     exchange side would have shown at this point (SimCore.exchange_bbo on a dormant venue).
     The venue has no orders, so this changes nothing but its exchange book."""
     wake_exchange_nb(v, S, V, inst_venue, xinst, kx, qt, cs, cnt, insnap)
     book = (kx, qt, cs, cnt, insnap)
     ords = (ot, otf, act, free, inst_nact, olim, xinst, bal, qm, Vf)
-    rsp = (resp, resp_seq, Lat, Spk)
+    rsp = (resp, resp_seq, LP, Spk, lm)
     l3 = (l3_keys, l3_tab, l3_meta, l3_out)
     nbuf = S[S_NBUF]
     x = V[v, VF_XI]

@@ -11,8 +11,9 @@ Argument bundles (plain tuples of arrays, so signatures stay short):
                                                queue order, per instrument: live orders, [best own
                                                bid, ask]; the run's queue models (venues.sim.models:
                                                per-order state is otf) and per-venue floats (Vf)
-  rsp  = (resp, resp_seq, Lat, Spk)            pending responses, empirical response
-                                               latencies, spikes (venue, start, end, extra)
+  rsp  = (resp, resp_seq, LP, Spk, lm)         pending responses, latency-model parameters and
+                                               state, spikes (venue, start, end, extra), the
+                                               run's latency models (latency_nb.py)
 """
 
 from __future__ import annotations
@@ -82,15 +83,11 @@ from venues.sim.codes import (
     VF_DRY_END,
     VF_DRY_PPM,
     VF_DRY_START,
-    VF_LAST_RESP,
-    VF_LAT_N,
-    VF_LAT_POS,
     VF_NORDERS,
     VF_OWNERS,
     VF_PARTIAL,
     VF_QL3,
     VF_QMODEL,
-    VF_RESP_LAT,
     VF_STP,
     VFF_QPARAM,
     XI_BASE,
@@ -104,6 +101,7 @@ from venues.sim.codes import (
     XI_QMUL,
     XI_QUOTE,
 )
+from venues.sim.latency_nb import response_time_nb
 from venues.sim.models import q_depth, q_filled, q_new, q_trade
 
 K_ACK = np.int64(OrderEventKind.ACK)
@@ -150,19 +148,8 @@ def emit_nb(rsp, S, V, v, t, order_no, inst, kind, liq, reason, price, qty, fill
             order_price):
     """Queue one response produced at exchange time t; it reaches the local side after
     the response latency, never before an earlier response of the same venue."""
-    resp, resp_seq, Lat, Spk = rsp
-    lat = V[v, VF_RESP_LAT]
-    if V[v, VF_LAT_N] > 0:
-        pos = V[v, VF_LAT_POS]
-        lat = Lat[v, pos]
-        V[v, VF_LAT_POS] = pos + 1
-    for k in range(Spk.shape[0]):
-        if Spk[k, 0] == v and Spk[k, 1] <= t and t < Spk[k, 2]:
-            lat += Spk[k, 3]
-    lt = t + lat
-    if lt < V[v, VF_LAST_RESP]:
-        lt = V[v, VF_LAST_RESP]
-    V[v, VF_LAST_RESP] = lt
+    resp, resp_seq, LP, Spk, lm = rsp
+    lt = response_time_nb(lm, LP, V, Spk, v, kind, t)
     k = S[S_NRESP]
     r = resp[k]
     r.exch_ts = t

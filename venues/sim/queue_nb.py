@@ -79,7 +79,7 @@ def queue_filled_nb(ahead):
 
 
 # --------------------------------------------------------------------------------------
-# the shipped models, as QueueModels (one hook set per formula above)
+# the shipped models, as QueueModel objects (one hook set per formula above)
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def new_nb(st, s, ahead, param):

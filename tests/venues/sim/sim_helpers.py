@@ -84,3 +84,44 @@ def orders(wakes):
 
 def fills(wakes):
     return [(o[1], o[2], o[3]) for o in orders(wakes) if o[0] == "FILL"]
+
+
+def compiled_and_plain(tmp_path, root, venue_lines: str) -> tuple:
+    """Run examples/compiled_market_maker.py's CompiledTouchQuoter through `tickparity
+    backtest` twice, on the compiled fast path and through the Python adapter, with
+    `venue_lines` (TOML) in `[venues.binance]`; returns the two run directories."""
+    import pytest
+
+    from engine.compiled import CompiledStrategy
+    from modes.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text(f"""
+[run]
+strategy = "{root / 'examples/compiled_market_maker.py'}:CompiledTouchQuoter"
+data = "synthetic:5:1m"
+seed = 3
+[run.params]
+qty = "0.01"
+every_ms = 100
+[venues.binance]
+balances = {{ USDT = "1000000", BTC = "10" }}
+{venue_lines}""")
+    args = ["backtest", "--config", str(config), "--no-report", "--out"]
+    fast, plain = tmp_path / "fast", tmp_path / "python"
+    assert main([*args, str(fast)]) == 0
+    mp = pytest.MonkeyPatch()
+    mp.setattr(CompiledStrategy, "fast_path", False)
+    try:
+        assert main([*args, str(plain)]) == 0
+    finally:
+        mp.undo()
+    return fast, plain
+
+
+def same_files(a, b, names=("orders.parquet", "fills.parquet")) -> None:
+    """The named files of two run directories are byte-identical."""
+    import hashlib
+
+    for name in names:
+        assert hashlib.sha256((a / name).read_bytes()).digest() == hashlib.sha256((b / name).read_bytes()).digest(), name

@@ -143,41 +143,13 @@ def test_compiled_loop_runs_a_user_model_like_the_python_path(tmp_path, request)
     """The same user model in the compiled-strategy loop (compiled_nb) and through the Python
     adapter: identical orders and fills (engine/test_engine_compiled's parity, for a model
     named by path)."""
-    import hashlib
-
-    from engine.compiled import CompiledStrategy
-    from modes.cli import main
-
-    root = request.config.rootpath
-    config = tmp_path / "run.toml"
-    config.write_text(f"""
-[run]
-strategy = "{root / 'examples/compiled_market_maker.py'}:CompiledTouchQuoter"
-data = "synthetic:5:1m"
-seed = 3
-[run.params]
-qty = "0.01"
-every_ms = 100
-[venues.binance]
-queue_model = "sim_user_models:after_five"
-latency = {{ entry_ns = 1000000, response_ns = 1000000, feed_ns = 0 }}
-balances = {{ USDT = "1000000", BTC = "10" }}
-""")
-    args = ["backtest", "--config", str(config), "--no-report", "--out"]
-    assert main([*args, str(tmp_path / "fast")]) == 0
-    mp = pytest.MonkeyPatch()
-    mp.setattr(CompiledStrategy, "fast_path", False)
-    try:
-        assert main([*args, str(tmp_path / "python")]) == 0
-    finally:
-        mp.undo()
-    for name in ("orders.parquet", "fills.parquet"):
-        fast, python = (hashlib.sha256((tmp_path / d / name).read_bytes()).hexdigest()
-                        for d in ("fast", "python"))
-        assert fast == python, name
     import pyarrow.parquet as pq
+    from sim_helpers import compiled_and_plain, same_files
 
-    assert pq.read_table(tmp_path / "fast" / "fills.parquet").num_rows > 10
+    fast, python = compiled_and_plain(tmp_path, request.config.rootpath, 'queue_model = "sim_user_models:after_five"\n'
+                                      "latency = { entry_ns = 1000000, response_ns = 1000000, feed_ns = 0 }\n")
+    same_files(fast, python)
+    assert pq.read_table(fast / "fills.parquet").num_rows > 10
 
 
 def test_config_hash_covers_the_user_models_source():

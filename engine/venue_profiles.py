@@ -63,6 +63,7 @@ LATENCY_KEYS: tuple[str, ...] = (
     "file",
     "spikes",
     "feed_file",  # a recorded feed latency (venues/sim/latency.py RecordedFeed)
+    "report_file",  # a recorded response leg (venues/sim/latency.py report_response_segments)
 )
 ZERO_COST = "zero-cost"
 GENERIC = "generic"
@@ -207,7 +208,8 @@ def resolve_venue_table(
         # an empirical model draws entry and response latencies from its file
         defaulted = _LATENCY_DEFAULTED if latency.get("model", "constant") == "constant" else ("feed_ns",)
         gaps = [k for k in defaulted if k not in latency
-                and not (k == "feed_ns" and "feed_file" in latency)]  # a recorded feed latency
+                and not (k == "feed_ns" and "feed_file" in latency)  # a recorded feed latency
+                and not (k == "response_ns" and "report_file" in latency)]  # a recorded response leg
         for key in gaps:
             filled[key] = prof.latency[key]
         out["latency"] = filled

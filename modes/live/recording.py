@@ -9,15 +9,24 @@ Files in the run directory (docs/live.md "Recording"):
 - `session.jsonl`: the driver's journal: the session config line, then one line per step
   (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
   driver action such as the shutdown's cancel-all), and the stop line;
-- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command`
-  (ts = local send time), the file the `recorded` latency model reads;
+- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command,seq`
+  (ts = the session's time of the request, the decision's; seq = the venue's command
+  number, the send order of requests of one time; a venue's refusal counts, ours does
+  not), the file the `recorded` latency model reads;
 - `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
   instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
   `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
   venue time and is left out), the file a backtest's `latency.feed_file` reads
-  (venues/sim/latency.py RecordedFeed), so it sees each window when the session did.
+  (venues/sim/latency.py RecordedFeed), so it sees each window when the session did;
+- `report_latency.csv` (testnet/live): the latency of each venue report the user stream
+  delivered, `ts_ns,response_ns,report,venue` (ts = the venue's time of the report: an
+  executionReport's transaction time `T`, else its event time `E`; response = local
+  receipt - ts; report = the order status it reports: acknowledged, partially_filled,
+  filled, cancelled, ...), the file a backtest's `latency.report_file` reads: the
+  response leg of its order latency (fills and order updates reach the strategy when the
+  session's did), apart from the request leg of latency.csv.
 
-All five are appended in memory and flushed (and fsynced) at most a second apart; the
+All six are appended in memory and flushed (and fsynced) at most a second apart; the
 audit log is flushed at the same time.
 """
 
@@ -34,6 +43,7 @@ import numpy as np
 from engine.types import EVENT_DTYPE, EventKind, Instrument
 
 FLUSH_NS = 1_000_000_000
+REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue"
 
 
 class SessionRecorder:
@@ -47,10 +57,14 @@ class SessionRecorder:
         self._journal = open(self.out / "session.jsonl", "a", encoding="utf-8")
         self._latency = open(self.out / "latency.csv", "a", encoding="utf-8")
         if self._latency.tell() == 0:
-            self._latency.write("ts_ns,entry_ns,response_ns,command\n")
+            self._latency.write("ts_ns,entry_ns,response_ns,command,seq\n")
         self._feed = open(self.out / "feed_latency.csv", "a", encoding="utf-8")
         if self._feed.tell() == 0:
             self._feed.write("ts_ns,feed_ns,stream,instrument\n")
+        self._report = open(self.out / "report_latency.csv", "a", encoding="utf-8")
+        if self._report.tell() == 0:
+            self._report.write(f"{REPORT_LATENCY_HEADER}\n")
+        self._last_response: int | None = None  # of the latest round trip with a venue time
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -87,14 +101,39 @@ class SessionRecorder:
     def journal(self, record: dict[str, Any]) -> None:
         self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
 
-    def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str) -> None:
+    def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
+                   seq: int | None = None) -> None:
         """One order round trip: entry = venue time - send (when the venue's stamp falls
-        inside the round trip), else half of it; response = the rest."""
+        inside the round trip); response = the rest. A reply with no venue time (a venue's
+        refusal: Binance's error body has none) gets the response leg of the latest round
+        trip that had one, and half the round trip before any. Why not half: the entry
+        part holds the session's wait before the request leaves (1-20 ms on a loaded
+        loop) while a reply's way back hardly varies, and a post-only order refused for
+        crossing must reach a backtest's venue after the trade that moved the touch, not
+        half-way. `seq`: the command's number at its venue (empty when unknown: paper
+        mode's simulated round trips)."""
         rtt = max(int(reply_ns) - int(send_ns), 0)
-        entry = rtt // 2
         if exch_ns is not None and send_ns <= exch_ns <= reply_ns:
             entry = int(exch_ns) - int(send_ns)
-        self._latency.write(f"{int(send_ns)},{entry},{rtt - entry},{command}\n")
+            self._last_response = rtt - entry
+        elif self._last_response is not None:
+            entry = max(rtt - self._last_response, 0)
+        else:
+            entry = rtt // 2
+        self._latency.write(f"{int(send_ns)},{entry},{rtt - entry},{command},{'' if seq is None else int(seq)}\n")
+
+    def report_latency(self, venue: str, report: Any) -> None:
+        """One report_latency.csv line for a venue report the user stream delivered (module
+        doc): an order state with the venue's time. Only order states: a trade's
+        executionReport also reaches us as a fill record (ccxt's watch_my_trades) from the
+        same message, which would count it twice; REST replies are round trips
+        (latency.csv), not reports."""
+        from engine.types.venue_reports import VenueOrderState
+
+        if (isinstance(report, VenueOrderState) and report.source == "stream" and report.exch_ts > 0
+                and report.local_ts > 0):
+            self._report.write(f"{int(report.exch_ts)},{int(report.local_ts) - int(report.exch_ts)},"
+                               f"{report.status.name.lower()},{venue}\n")
 
     def maybe_flush(self, now: int) -> None:
         if self._last_flush is None:
@@ -108,7 +147,7 @@ class SessionRecorder:
             rows = np.concatenate(self._pending_rows)
             self._rows.write(rows.tobytes())
             self._pending_rows = []
-        for f in (self._rows, self._journal, self._latency, self._feed):
+        for f in (self._rows, self._journal, self._latency, self._feed, self._report):
             f.flush()
             os.fsync(f.fileno())
         if self.audit is not None and not self.audit._file.closed:
@@ -125,7 +164,7 @@ class SessionRecorder:
 
     def close(self) -> None:
         self.flush()
-        for f in (self._rows, self._journal, self._latency, self._feed):
+        for f in (self._rows, self._journal, self._latency, self._feed, self._report):
             f.close()
         if self._store is not None:
             self._store.close()

@@ -25,7 +25,7 @@ from venues.sim.config import SimVenueConfig
 from venues.sim.core_nb import exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
-from venues.sim.latency import FEED_FROM_ROW, LatencyModel
+from venues.sim.latency import FEED_FROM_ROW, LatencyModel, report_response_segments
 from venues.sim.models import run_queue_models
 from venues.sim.validate_nb import (
     V_BACKWARDS,
@@ -192,7 +192,10 @@ class SimCore:
                 self._V[v, C.VF_NOLAZY] = 1
             for start, end, extra in cfg.spikes:
                 spikes.append((v, start, end, extra))
-            for start, end, extra in self._latency[v].response_segments():  # recorded model
+            # the response leg: the recorded model's, or the user stream's (latency.report_file)
+            segments = (report_response_segments(cfg.report_samples) if cfg.report_file
+                        else self._latency[v].response_segments())
+            for start, end, extra in segments:
                 spikes.append((v, start, end, extra))
         self._Spk = np.array(spikes, dtype=np.int64).reshape(-1, 4)
         empirical = any(m.empirical for m in self._latency)

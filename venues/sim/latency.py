@@ -32,6 +32,8 @@ class LatencyModel:
         self.recorded = config.latency_model == "recorded"
         # one independent stream per venue, derived only from the run seed
         self._rng = np.random.default_rng([int(seed), int(venue_index)])
+        # requests of one time take the recorded ones in turn (RecordedRequests, parity block)
+        self._in_turn = RecordedRequests(config.latency_file if self.recorded else None)
         self._entry = {
             RQ_SUBMIT: config.entry_ns,
             RQ_CANCEL: config.cancel_entry_ns,
@@ -54,7 +56,9 @@ class LatencyModel:
             samples = self.config.latency_samples
             lat = int(samples[int(self._rng.integers(0, samples.shape[0])), 0])
         elif self.recorded:
-            lat = recorded_entry(self.config.latency_samples, send_ts)
+            lat = self._in_turn.entry(kind, send_ts)
+            if lat is None:
+                lat = recorded_entry(self.config.latency_samples, send_ts)
         else:
             lat = self._entry[kind]
         return lat + self.spike(send_ts)
@@ -294,3 +298,119 @@ def recorded_feed_shift(instruments: list, venue_configs: dict) -> tuple[np.ndar
                 chunk[sel] = part
 
     return feed_ns, shift
+
+
+# --------------------------------------------------------------------------------------
+# Recorded report latency (`[venues.X.latency] report_file`): the response leg of the order
+# latency, apart from the request leg (issue 11, parity (b)). hftbacktest's order latency
+# has an entry and a response part; a live session measures them on different paths: a
+# request's entry on its REST round trip (latency.csv), while the fills and order updates
+# the strategy acts on reach it over the user stream (executionReport), 4-14 ms after the
+# venue's time on the emulator's loopback where the REST reply's response part took 16-36
+# ms. It touches the kernel through the response segments only (core.py: the venue's
+# `Spk` rows, as the recorded model's response part and the scenario spikes).
+# --------------------------------------------------------------------------------------
+
+
+def load_report_latency(path: str, venue: str, where: str = "latency.report_file") -> np.ndarray:
+    """The user-stream report latencies a testnet/live session measured (its
+    `report_latency.csv`, modes/live/recording.py): lines `ts_ns,response_ns,report,venue`
+    (ts = the venue's time of a report, response = local receipt - ts, report = the order
+    status it reported, venue = the session's venue name), an optional header. Only the
+    lines of `venue` are kept. Returns an (n, 2) int64 array [ts_ns, response_ns] sorted by
+    ts (stable: reports of one venue millisecond stay in receipt order).
+
+    A negative response (a venue clock ahead of ours) counts as 0, as in RecordedFeed.
+    Raises ConfigError naming the file, line and field on a malformed line, or when the
+    file has no line of the venue."""
+    from pathlib import Path
+
+    from engine.errors import ConfigError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where} = {str(path)!r}: file not found")
+    rows: list[tuple[int, int]] = []
+    with open(file, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line or (lineno == 1 and line.startswith("ts_ns")):
+                continue
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) != 4 or not parts[2] or not parts[3]:
+                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
+                                  "ts_ns,response_ns,report,venue")
+            for field, text in (("ts_ns", parts[0]), ("response_ns", parts[1])):
+                try:
+                    int(text)
+                except ValueError:
+                    raise ConfigError(f"{where} {file}:{lineno}: {field} = {text!r}: expected an integer "
+                                      "number of ns") from None
+            if parts[3] == venue:
+                rows.append((int(parts[0]), max(int(parts[1]), 0)))
+    if not rows:
+        raise ConfigError(f"{where} {file}: no report latency record of venue {venue!r}")
+    table = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+    return table[np.argsort(table[:, 0], kind="stable")]
+
+
+def report_response_segments(table: np.ndarray) -> list[tuple[int, int, int]]:
+    """The response latency by exchange time from a report table ([ts, response] rows,
+    sorted): the latency of the latest report at or before t, so a response the venue
+    produces at a recorded report's time reaches the strategy exactly as that report did
+    (of several reports in one venue millisecond, the last received); the first report's
+    before it. As (start, end, response_ns) segments, the kernel's spike rows."""
+    i64 = np.iinfo(np.int64)
+    times = [int(t) for t in table[:, 0]]
+    resp = [int(r) for r in table[:, 1]]
+    out = [(int(i64.min), times[0], resp[0])]
+    for k in range(len(times)):
+        end = times[k + 1] if k + 1 < len(times) else int(i64.max)
+        if end > times[k]:
+            out.append((times[k], end, resp[k]))
+    return out
+
+
+class RecordedRequests:
+    """The `recorded` order latency's requests of one time, taken in turn.
+
+    A decision often sends several requests at one session time (a market maker's cancel
+    and submit on each side), and each had its own entry latency live (7 and 21 ms for two
+    submits of one timer on the emulator's loopback: the second waited for the first on
+    the event loop). Interpolated at that time they would all get one value, and a
+    post-only order that reached the venue after a trade moved the touch (refused live)
+    would rest and fill in the backtest. So the n-th request of a kind (submit, cancel,
+    amend) a backtest sends at a time the file records requests of that kind at gets the
+    n-th such record, in send order (the file's `seq`, else its line order); other
+    requests, and requests beyond the recorded count, are interpolated (recorded_entry).
+    """
+
+    KINDS = {"submit": RQ_SUBMIT, "cancel": RQ_CANCEL, "amend": RQ_AMEND}
+
+    def __init__(self, path: str | None) -> None:
+        self._by: dict[tuple[int, int], list[int]] = {}
+        self._used: dict[tuple[int, int], int] = {}
+        if not path:
+            return
+        keyed: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        with open(path, encoding="utf-8") as f:  # validated by config.load_recorded_latency
+            for lineno, raw in enumerate(f, start=1):
+                parts = [p.strip() for p in raw.split("#", 1)[0].split(",")]
+                kind = self.KINDS.get(parts[3]) if len(parts) > 3 else None
+                if kind is None or not parts[0].lstrip("-").isdigit():
+                    continue
+                seq = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else lineno
+                keyed.setdefault((int(parts[0]), kind), []).append((seq, lineno, int(parts[1])))
+        self._by = {key: [e for _, _, e in sorted(rows)] for key, rows in keyed.items()}
+
+    def entry(self, kind: int, ts: int) -> int | None:
+        """The next recorded entry latency of a `kind` request sent at ts, None if none is left."""
+        if kind == RQ_QUERY:  # lookups are not recorded (no round trip of an order command)
+            return None
+        key = (int(ts), int(kind))
+        rows = self._by.get(key)
+        n = self._used.get(key, 0)
+        if rows is None or n >= len(rows):
+            return None
+        self._used[key] = n + 1
+        return rows[n]

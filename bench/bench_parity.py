@@ -82,12 +82,7 @@ def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path, 
     venue needs none of this: its latencies are on the venue's clock already."""
     out.mkdir(parents=True, exist_ok=True)
     g = CONFLATION_MS * 1_000_000
-    order = out / "latency.csv"
-    with open(session / "latency.csv", encoding="utf-8") as src, open(order, "w", encoding="utf-8") as dst:
-        dst.write(next(src))
-        for line in src:
-            ts, rest = line.split(",", 1)
-            dst.write(f"{int(ts) - shift},{rest}")
+    order = _shift_times(session / "latency.csv", out / "latency.csv", shift)
     feed = out / "feed_latency.csv"
     with open(session / "feed_latency.csv", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as dst:
         dst.write(next(src))
@@ -98,13 +93,18 @@ def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path, 
             if stream == "book":
                 t = -(-t // g) * g
             dst.write(f"{t},{local - t},{stream},{inst}\n")
-    report = out / "report_latency.csv"
-    with open(session / "report_latency.csv", encoding="utf-8") as src, open(report, "w", encoding="utf-8") as dst:
+    report = _shift_times(session / "report_latency.csv", out / "report_latency.csv", shift)
+    return order, feed, report
+
+
+def _shift_times(src_path: Path, dst_path: Path, shift: int) -> Path:
+    """A latency file (header, then `ts_ns,...` lines) with its times moved by -shift."""
+    with open(src_path, encoding="utf-8") as src, open(dst_path, "w", encoding="utf-8") as dst:
         dst.write(next(src))
         for line in src:
             ts, rest = line.split(",", 1)
             dst.write(f"{int(ts) - shift},{rest}")
-    return order, feed, report
+    return dst_path
 
 
 def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,

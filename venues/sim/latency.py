@@ -125,6 +125,25 @@ FEED_STREAMS = {"book": FEED_BOOK, "trade": FEED_TRADE}
 FEED_FROM_ROW = -1
 
 
+def _csv_lines(path: str, where: str):
+    """(file, line number, raw line, its comma-separated fields) of a session's latency
+    file, comments, blank lines and a `ts_ns` header skipped; ConfigError when the file is
+    missing."""
+    from pathlib import Path
+
+    from engine.errors import ConfigError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where} = {str(path)!r}: file not found")
+    with open(file, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line or (lineno == 1 and line.startswith("ts_ns")):
+                continue
+            yield file, lineno, raw, [p.strip() for p in line.split(",")]
+
+
 def load_recorded_feed(path: str, venue: str, where: str = "latency.feed_file") -> np.ndarray:
     """The feed latencies a paper/testnet/live session measured (its `feed_latency.csv`,
     modes/live/recording.py): lines `ts_ns,feed_ns,stream,instrument` (ts = the venue's
@@ -134,31 +153,21 @@ def load_recorded_feed(path: str, venue: str, where: str = "latency.feed_file") 
 
     Raises ConfigError naming the file and line on a malformed line, or when the file has
     no line for the venue."""
-    from pathlib import Path
-
     from engine.errors import ConfigError
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} = {str(path)!r}: file not found")
     rows: list[tuple[int, int, int]] = []
-    with open(file, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line or (lineno == 1 and line.startswith("ts_ns")):
-                continue
-            parts = [p.strip() for p in line.split(",")]
-            try:
-                ts, feed = int(parts[0]), int(parts[1])
-                stream = FEED_STREAMS[parts[2]]
-                inst = parts[3]
-            except (ValueError, IndexError, KeyError):
-                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
-                                  "ts_ns,feed_ns,book|trade,VENUE:SYMBOL") from None
-            if inst.split(":", 1)[0] == venue:
-                rows.append((ts, feed, stream))
+    for file, lineno, raw, parts in _csv_lines(path, where):
+        try:
+            ts, feed = int(parts[0]), int(parts[1])
+            stream = FEED_STREAMS[parts[2]]
+            inst = parts[3]
+        except (ValueError, IndexError, KeyError):
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
+                              "ts_ns,feed_ns,book|trade,VENUE:SYMBOL") from None
+        if inst.split(":", 1)[0] == venue:
+            rows.append((ts, feed, stream))
     if not rows:
-        raise ConfigError(f"{where} {file}: no feed latency record of venue {venue!r}")
+        raise ConfigError(f"{where} {path}: no feed latency record of venue {venue!r}")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
 
@@ -323,33 +332,22 @@ def load_report_latency(path: str, venue: str, where: str = "latency.report_file
     A negative response (a venue clock ahead of ours) counts as 0, as in RecordedFeed.
     Raises ConfigError naming the file, line and field on a malformed line, or when the
     file has no line of the venue."""
-    from pathlib import Path
-
     from engine.errors import ConfigError
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} = {str(path)!r}: file not found")
     rows: list[tuple[int, int]] = []
-    with open(file, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line or (lineno == 1 and line.startswith("ts_ns")):
-                continue
-            parts = [p.strip() for p in line.split(",")]
-            if len(parts) != 4 or not parts[2] or not parts[3]:
-                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
-                                  "ts_ns,response_ns,report,venue")
-            for field, text in (("ts_ns", parts[0]), ("response_ns", parts[1])):
-                try:
-                    int(text)
-                except ValueError:
-                    raise ConfigError(f"{where} {file}:{lineno}: {field} = {text!r}: expected an integer "
-                                      "number of ns") from None
-            if parts[3] == venue:
-                rows.append((int(parts[0]), max(int(parts[1]), 0)))
+    for file, lineno, raw, parts in _csv_lines(path, where):
+        if len(parts) != 4 or not parts[2] or not parts[3]:
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,response_ns,report,venue")
+        for field, text in (("ts_ns", parts[0]), ("response_ns", parts[1])):
+            try:
+                int(text)
+            except ValueError:
+                raise ConfigError(f"{where} {file}:{lineno}: {field} = {text!r}: expected an integer "
+                                  "number of ns") from None
+        if parts[3] == venue:
+            rows.append((int(parts[0]), max(int(parts[1]), 0)))
     if not rows:
-        raise ConfigError(f"{where} {file}: no report latency record of venue {venue!r}")
+        raise ConfigError(f"{where} {path}: no report latency record of venue {venue!r}")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
     return table[np.argsort(table[:, 0], kind="stable")]
 

@@ -43,6 +43,7 @@ import numpy as np
 from engine.types import EVENT_DTYPE, EventKind, Instrument
 
 FLUSH_NS = 1_000_000_000
+MS = 1_000_000
 REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue"
 
 
@@ -103,8 +104,12 @@ class SessionRecorder:
 
     def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
                    seq: int | None = None) -> None:
-        """One order round trip: entry = venue time - send (when the venue's stamp falls
-        inside the round trip); response = the rest. A reply with no venue time (a venue's
+        """One order round trip: entry = the request's arrival at the venue - send;
+        response = the rest. The arrival is the venue's time when it falls inside the round
+        trip; a venue time in whole ms (Binance's transactTime) stands for its millisecond:
+        the arrival lies in [T, T + 1 ms) and in [send, reply], and is taken at the middle
+        of both (a floored stamp put every arrival 0.5 ms early on average, and one within
+        the send's own millisecond before the send). A reply with no venue time (a venue's
         refusal: Binance's error body has none) gets the response leg of the latest round
         trip that had one, and half the round trip before any. Why not half: the entry
         part holds the session's wait before the request leaves (1-20 ms on a loaded
@@ -112,9 +117,13 @@ class SessionRecorder:
         crossing must reach a backtest's venue after the trade that moved the touch, not
         half-way. `seq`: the command's number at its venue (empty when unknown: paper
         mode's simulated round trips)."""
-        rtt = max(int(reply_ns) - int(send_ns), 0)
-        if exch_ns is not None and send_ns <= exch_ns <= reply_ns:
-            entry = int(exch_ns) - int(send_ns)
+        send_ns, reply_ns = int(send_ns), int(reply_ns)
+        rtt = max(reply_ns - send_ns, 0)
+        lo = hi = None if exch_ns is None else int(exch_ns)
+        if lo is not None and lo % MS == 0:  # a whole-ms stamp: its millisecond
+            lo, hi = max(lo, send_ns), min(lo + MS - 1, reply_ns)
+        if lo is not None and send_ns <= lo <= hi <= reply_ns:
+            entry = (lo + hi) // 2 - send_ns
             self._last_response = rtt - entry
         elif self._last_response is not None:
             entry = max(rtt - self._last_response, 0)

@@ -37,3 +37,19 @@ def test_report_latency_lines_are_the_streams_order_states(tmp_path):
     rec.close()
     assert (tmp_path / "report_latency.csv").read_text().splitlines() == [
         "ts_ns,response_ns,report,venue", "7000000,4500000,filled,binance", "8000000,-1000,cancelled,okx"]
+
+
+def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
+    """Binance stamps whole ms: a request sent at 10.2 ms, stamped 12 ms, answered at 15 ms
+    reached the venue in [12, 12.999999] ms: entry = its middle 12.4999995 ms (floored to
+    ns: 12_499_999) - 10.2 ms = 2_299_999 ns. Stamped within the send's own millisecond (10
+    ms, sent at 10.2): [10.2, 10.999999] ms, middle 10.5999995 -> entry 399_999, response
+    5_400_001. A refusal (20 -> 30 ms) then takes that response leg: entry 4_599_999."""
+    ms = 1_000_000
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(10_200_000, 12 * ms, 15 * ms, "submit", 1)
+    rec.round_trip(10_200_000, 10 * ms, 16 * ms, "submit", 2)
+    rec.round_trip(20 * ms, None, 30 * ms, "submit", 3)
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
+        "10200000,2299999,2500001,submit,1", "10200000,399999,5400001,submit,2", "20000000,4599999,5400001,submit,3"]

@@ -65,7 +65,10 @@ class SessionRecorder:
         self._report = open(self.out / "report_latency.csv", "a", encoding="utf-8")
         if self._report.tell() == 0:
             self._report.write(f"{REPORT_LATENCY_HEADER}\n")
-        self._last_response: int | None = None  # of the latest round trip with a venue time
+        # (reply, response leg) of the latest round trip with a venue time; refusals waiting
+        # for the next one (round_trip)
+        self._last_response: tuple[int, int] | None = None
+        self._refusals: list[tuple[int, int, str, int | None]] = []
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -109,27 +112,43 @@ class SessionRecorder:
         trip; a venue time in whole ms (Binance's transactTime) stands for its millisecond:
         the arrival lies in [T, T + 1 ms) and in [send, reply], and is taken at the middle
         of both (a floored stamp put every arrival 0.5 ms early on average, and one within
-        the send's own millisecond before the send). A reply with no venue time (a venue's
-        refusal: Binance's error body has none) gets the response leg of the latest round
-        trip that had one, and half the round trip before any. Why not half: the entry
-        part holds the session's wait before the request leaves (1-20 ms on a loaded
-        loop) while a reply's way back hardly varies, and a post-only order refused for
-        crossing must reach a backtest's venue after the trade that moved the touch, not
-        half-way. `seq`: the command's number at its venue (empty when unknown: paper
-        mode's simulated round trips)."""
+        the send's own millisecond before the send).
+
+        A reply with no venue time (a venue's refusal: Binance's error body has none) gets
+        the response leg of the venue-timed reply nearest to it in time (the one before
+        it, or the next one: it waits for it, at most until the next flush), half the
+        round trip without any. Why not half: the entry part holds the session's wait
+        before the request leaves (1-20 ms on a loaded loop, 300 ms in a stall) while
+        replies that come back together share their way back, and a post-only order
+        refused for crossing must reach a backtest's venue after the trade that moved the
+        touch, not half-way. `seq`: the command's number at its venue (empty when
+        unknown: paper mode's simulated round trips)."""
         send_ns, reply_ns = int(send_ns), int(reply_ns)
         rtt = max(reply_ns - send_ns, 0)
         lo = hi = None if exch_ns is None else int(exch_ns)
         if lo is not None and lo % MS == 0:  # a whole-ms stamp: its millisecond
             lo, hi = max(lo, send_ns), min(lo + MS - 1, reply_ns)
-        if lo is not None and send_ns <= lo <= hi <= reply_ns:
-            entry = (lo + hi) // 2 - send_ns
-            self._last_response = rtt - entry
-        elif self._last_response is not None:
-            entry = max(rtt - self._last_response, 0)
-        else:
-            entry = rtt // 2
-        self._latency.write(f"{int(send_ns)},{entry},{rtt - entry},{command},{'' if seq is None else int(seq)}\n")
+        if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
+            self._refusals.append((send_ns, reply_ns, command, seq))
+            return
+        entry = (lo + hi) // 2 - send_ns
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq)
+        after = (reply_ns, rtt - entry)
+        for r_send, r_reply, r_command, r_seq in self._refusals:
+            before = self._last_response
+            near = after if before is None or abs(after[0] - r_reply) < abs(r_reply - before[0]) else before
+            self._write_refusal(r_send, r_reply, r_command, r_seq, near[1])
+        self._refusals = []
+        self._last_response = after
+
+    def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None,
+                       response: int | None) -> None:
+        rtt = max(reply_ns - send_ns, 0)
+        entry = rtt // 2 if response is None else max(rtt - response, 0)
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq)
+
+    def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None) -> None:
+        self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)}\n")
 
     def report_latency(self, venue: str, report: Any) -> None:
         """One report_latency.csv line for a venue report the user stream delivered (module
@@ -152,6 +171,10 @@ class SessionRecorder:
             self._last_flush = now
 
     def flush(self) -> None:
+        for send_ns, reply_ns, command, seq in self._refusals:  # no later venue-timed reply yet
+            self._write_refusal(send_ns, reply_ns, command, seq,
+                                None if self._last_response is None else self._last_response[1])
+        self._refusals = []
         if self._pending_rows:
             rows = np.concatenate(self._pending_rows)
             self._rows.write(rows.tobytes())

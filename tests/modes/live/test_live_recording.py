@@ -10,19 +10,24 @@ from modes.live.recording import SessionRecorder
 BTC = "binance:BTC/USDT"
 
 
-def test_a_refusal_without_a_venue_time_gets_the_latest_response_leg(tmp_path):
-    """Submit 1: sent 1000, venue 1007, reply 1010: entry 7, response 3. A refusal sent at
-    1000, replied at 1022 with no venue time: response 3 (the latest), entry 19 (not half of
-    22: it waited on the loop before leaving). Before any venue-timed reply: half."""
+def test_a_refusal_without_a_venue_time_gets_the_nearest_replys_response_leg(tmp_path):
+    """A refusal (no venue time) sent at 500, replied at 510, waits for the next venue-timed
+    reply: submit 2 (sent 1000, venue 1007, reply 1010: entry 7, response 3), so its entry
+    is 10 - 3 = 7 (not half of 10). Refusal 3 (1000 -> 1022) is nearer the reply of 1010
+    than of the next one (1200 -> 1300, venue 1290: response 10), so 22 - 3 = 19; refusal 4
+    (1100 -> 1298) nearer the one of 1300: 198 - 10 = 188. A refusal with no reply after it
+    is written at the flush with the latest (a reply faster than it: entry 0)."""
     rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
     rec.round_trip(500, None, 510, "submit", 1)
     rec.round_trip(1000, 1007, 1010, "submit", 2)
     rec.round_trip(1000, None, 1022, "submit", 3)
-    rec.round_trip(2000, None, 2001, "cancel")  # a reply faster than the latest response leg: entry 0
+    rec.round_trip(1100, None, 1298, "cancel", 4)
+    rec.round_trip(1200, 1290, 1300, "submit", 5)
+    rec.round_trip(2000, None, 2001, "cancel")
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
-        "ts_ns,entry_ns,response_ns,command,seq", "500,5,5,submit,1", "1000,7,3,submit,2",
-        "1000,19,3,submit,3", "2000,0,1,cancel,"]
+        "ts_ns,entry_ns,response_ns,command,seq", "1000,7,3,submit,2", "500,7,3,submit,1",
+        "1200,90,10,submit,5", "1000,19,3,submit,3", "1100,188,10,cancel,4", "2000,0,1,cancel,"]
 
 
 def test_report_latency_lines_are_the_streams_order_states(tmp_path):

@@ -371,9 +371,10 @@ class LiveDriver:
                         self._after_reconcile(ccxt_venues)
             if strategy_error is None:
                 self.built.session.stop()
-            else:
+            else:  # no on_stop after a strategy error: the run is sealed as it stands
                 self.built.audit.seal(self.built.clock.now())
-            self.recorder.journal({"stop": self.built.clock.now()})
+            # `halted`: how the session ended, which the replay must end the same way
+            self.recorder.journal({"stop": self.built.clock.now(), **({"halted": 1} if strategy_error else {})})
             stopped = True
         finally:
             for task in tasks:

@@ -42,6 +42,8 @@ BALANCES = {"USDT": "10000000", "BTC": "100"}
 CONFLATION_MS = 100  # venues/emulator/exchange.py DEPTH_INTERVAL_NS
 STRATEGIES = {
     "market_maker": ("examples/market_maker.py:MarketMaker", {"half_spread_bps": 2, "qty": "0.01"}),
+    # quoting at the touch: it fills, and its requests follow its fills (skewed by position)
+    "market_maker_touch": ("examples/market_maker.py:MarketMaker", {"half_spread_bps": "0.05", "qty": "0.01"}),
     "twap": ("examples/twap.py:TWAP", {"side": "buy", "quantity": "0.5", "horizon_s": 20, "slices": 10}),
 }
 
@@ -67,23 +69,20 @@ def _identical(a: list[tuple], b: list[tuple]) -> float:
     return sum(block.size for block in matcher.get_matching_blocks()) / max(len(a), len(b), 1)
 
 
-def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path]:
-    """The session's latency.csv and feed_latency.csv on the dataset's clock.
+def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path, Path]:
+    """The session's latency.csv, feed_latency.csv and report_latency.csv on the dataset's
+    clock.
 
     The emulator shows market time t as t + shift (its clock starts the data at the moment
     it started), in whole ms; the backtest of D runs on D's time. Order round trips move by
     -shift; a depth diff's venue time E (ms) is its window's end W = the 100 ms grid point
     at or after E - shift, and its feed latency becomes receipt - shift - W, so the
-    backtest delivers window W exactly when the session received it. A session on a real
+    backtest delivers window W exactly when the session received it. A user-stream report's
+    venue time moves by -shift, its latency stays. A session on a real
     venue needs none of this: its latencies are on the venue's clock already."""
     out.mkdir(parents=True, exist_ok=True)
     g = CONFLATION_MS * 1_000_000
-    order = out / "latency.csv"
-    with open(session / "latency.csv", encoding="utf-8") as src, open(order, "w", encoding="utf-8") as dst:
-        dst.write(next(src))
-        for line in src:
-            ts, rest = line.split(",", 1)
-            dst.write(f"{int(ts) - shift},{rest}")
+    order = _shift_times(session / "latency.csv", out / "latency.csv", shift)
     feed = out / "feed_latency.csv"
     with open(session / "feed_latency.csv", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as dst:
         dst.write(next(src))
@@ -94,7 +93,18 @@ def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path]:
             if stream == "book":
                 t = -(-t // g) * g
             dst.write(f"{t},{local - t},{stream},{inst}\n")
-    return order, feed
+    report = _shift_times(session / "report_latency.csv", out / "report_latency.csv", shift)
+    return order, feed, report
+
+
+def _shift_times(src_path: Path, dst_path: Path, shift: int) -> Path:
+    """A latency file (header, then `ts_ns,...` lines) with its times moved by -shift."""
+    with open(src_path, encoding="utf-8") as src, open(dst_path, "w", encoding="utf-8") as dst:
+        dst.write(next(src))
+        for line in src:
+            ts, rest = line.split(",", 1)
+            dst.write(f"{int(ts) - shift},{rest}")
+    return dst_path
 
 
 def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
@@ -115,7 +125,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     overrides = params
     strategy, params = STRATEGIES[name]
     params = dict(params) | (overrides or {})
-    if name == "market_maker":
+    if name.startswith("market_maker"):
         params.setdefault("refresh_ms", refresh_ms)
     inst_id = "binance:BTC/USDT"
     insts = {inst_id: load_instruments()[inst_id]}
@@ -139,7 +149,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     end = steps[-1]["now"]
     lat = np.loadtxt(session / "latency.csv", delimiter=",", skiprows=1, usecols=(1, 2), ndmin=2)
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
-    order_file, feed_file = to_dataset_clock(session, shift, work / f"recorded-{name}")
+    order_file, feed_file, report_file = to_dataset_clock(session, shift, work / f"recorded-{name}")
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
     # where the session's start (and so its timers, at whole multiples of 100 ms after it)
@@ -153,8 +163,13 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     # the session's recorded latencies: each order round trip (latency.csv, the `recorded`
     # order latency model) and each message's feed latency (feed_latency.csv, feed_file),
     # so the backtest sees every depth window when the session did
+    # and each user-stream report's latency (report_latency.csv, report_file: the response
+    # leg, so a fill reaches the strategy when the session's executionReport did)
     bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
                         "latency": {"model": "recorded", "file": str(order_file), "feed_file": str(feed_file)}}
+    reports = len(report_file.read_text().splitlines()) > 1  # none when the session sent nothing
+    if reports:
+        bt_table["latency"]["report_file"] = str(report_file)
     if not recorded:  # the constant model: the loopback's medians
         bt_table["latency"] = {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}
     bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
@@ -169,6 +184,8 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
                             "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
     if recorded:  # the rows carry their receipt times; the round trips as recorded (session clock)
         rec_table["latency"] = {"model": "recorded", "file": str(session / "latency.csv"), "feed_ns": 0}
+        if reports:
+            rec_table["latency"]["report_file"] = str(session / "report_latency.csv")
     rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
                                   "instruments": [inst_id], "params": params},
                           "venues": {"binance": rec_table}}, {}, base_dir=str(REPO))

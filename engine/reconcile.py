@@ -25,7 +25,15 @@ order in flight (its reply, and its fills, on the way) and no order owing fills 
 reported. Otherwise it stays pending and the caller checks again. Why not "the same amount
 twice" alone: two same-size fills in flight at consecutive checks show the same amount with
 a different fill behind it each time (the first booked in between), which closed the gate
-on fills that were merely late. On a mismatch the
+on fills that were merely late. But a session that always has an order in flight (a
+market maker re-quoting on every tick) is never settled, so a real gap (a lost fill, a
+withdrawal) stayed pending forever: a gap also counts once `confirm_after` consecutive
+checks (CONFIRM_AFTER by default) saw the same amount missing with the ledger's figure
+unchanged, in flight or not. Same amount and same ledger figure means the same venue
+figure too: neither side booked anything across those checks, which a fill merely late
+cannot do for long (its report, or the lookup of its order, books it at the next check),
+and two same-size fills at consecutive checks move the ledger in between, which starts
+the count over. On a mismatch the
 gate fails closed: no new submits (the session refuses them with reason
 `reconcile_mismatch`), cancels still go out, and `Report.text()` says exactly what differs
 (which order or asset, ours vs the venue's). The gate reopens only on an explicit
@@ -42,6 +50,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from engine.errors import ConfigError
 from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.instrument import decimal_str as _plain
 from engine.types.venue_reports import VenueOrderState
@@ -57,6 +66,11 @@ def decimal_str(value: Decimal) -> str:
 
 
 _IN_FLIGHT = (OrderStatus.PENDING, OrderStatus.SUBMITTED)
+#: consecutive checks that must see the same balance gap (same amount missing, same ledger
+#: figure) for it to count while orders are in flight (module doc); the live driver checks
+#: again one second after a pending gap, so a gap counts about two seconds after it is first
+#: seen: a late fill report is booked well within that, a stalled user stream reconnects
+CONFIRM_AFTER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,16 +265,22 @@ class Reconciler:
     adoption at start.
     """
 
-    def __init__(self, session: TradingSession, prefix: str, every_s: float = 30.0) -> None:
+    def __init__(self, session: TradingSession, prefix: str, every_s: float = 30.0,
+                 confirm_after: int | None = CONFIRM_AFTER) -> None:
+        """`confirm_after`: consecutive sightings of the same balance gap that count it
+        even while orders are in flight (>= 2; None: only a settled second sighting
+        counts, the rule of recordings made before it existed)."""
         self.session = session
+        self.confirm_after = check_confirm_after(confirm_after)
         self.prefix = prefix
         self.every_ns = int(every_s * 1e9)
         self.gate: Gate = getattr(session, "gate", None) or Gate()
         session.gate = self.gate  # type: ignore[attr-defined]
         self.reports: list[Report] = []
         self.last: Report | None = None  # the latest check, final or waiting for lookups
-        # balance/position differences of the last check: key -> (amount, the ledger's figure)
-        self._balance_gaps: dict[str, tuple[Decimal, str]] = {}
+        # balance/position differences of the last check: key -> (amount, the ledger's figure,
+        # consecutive sightings of that pair)
+        self._balance_gaps: dict[str, tuple[Decimal, str, int]] = {}
         self.last_ns = 0
 
     def due(self, now_ns: int) -> bool:
@@ -290,15 +310,19 @@ class Reconciler:
                 report.differences.append(Difference(
                     "order", cid, f"working (contingent {leg_id}, restored)", "not open at the venue"))
         # a balance read can race fills still on their way (see module doc): a gap counts
-        # only when the previous check saw the same amount with the same ledger figure and
-        # this check is settled; until then it is pending (the caller checks again)
+        # when the previous check saw the same amount with the same ledger figure and this
+        # check is settled, or when `confirm_after` consecutive checks saw them, settled or
+        # not; until then it is pending (the caller checks again)
         settled = not report.lookups and not any(
             o.status in _IN_FLIGHT or o.owed for o in s.oms.open_orders())
-        pending: dict[str, tuple[Decimal, str]] = {}
+        pending: dict[str, tuple[Decimal, str, int]] = {}
 
         def sighted(key: str, diff: Difference, amount: Decimal) -> None:
-            pending[key] = (amount, diff.ours)  # diff.ours: the ledger's figure now
-            confirmed = settled and self._balance_gaps.get(key) == (amount, diff.ours)
+            before = self._balance_gaps.get(key)
+            # diff.ours: the ledger's figure now
+            seen = before[2] + 1 if before is not None and before[:2] == (amount, diff.ours) else 1
+            pending[key] = (amount, diff.ours, seen)
+            confirmed = (settled and seen >= 2) or (self.confirm_after is not None and seen >= self.confirm_after)
             (report.differences if confirmed else report.pending).append(diff)
 
         for venue, assets in balances.items():
@@ -328,6 +352,17 @@ class Reconciler:
         if not report.ok:
             self.gate.close(report.text())
         return report
+
+
+def check_confirm_after(value: int | None, where: str = "confirm_after") -> int | None:
+    """`confirm_after` as given (None or an int >= 2); ConfigError naming `where` otherwise
+    (1 would count a balance read racing a fill on its way, the race the rule exists for)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ConfigError(f"{where} = {value!r}: expected a whole number of consecutive checks >= 2 "
+                          f"(default {CONFIRM_AFTER})")
+    return value
 
 
 def seed_ledger(session: TradingSession, venue: str,

@@ -64,6 +64,7 @@ LATENCY_KEYS: tuple[str, ...] = (
     "spikes",
     "feed_file",  # a recorded feed latency (venues/sim/latency.py RecordedFeed)
     "params",  # the integer parameters of a latency model named by path (docs/models.md)
+    "report_file",  # a recorded response leg (venues/sim/latency.py latency_nb.response_time_nb)
 )
 ZERO_COST = "zero-cost"
 GENERIC = "generic"
@@ -208,7 +209,8 @@ def resolve_venue_table(
         # an empirical model draws entry and response latencies from its file
         defaulted = _LATENCY_DEFAULTED if latency.get("model", "constant") == "constant" else ("feed_ns",)
         gaps = [k for k in defaulted if k not in latency
-                and not (k == "feed_ns" and "feed_file" in latency)]  # a recorded feed latency
+                and not (k == "feed_ns" and "feed_file" in latency)  # a recorded feed latency
+                and not (k == "response_ns" and "report_file" in latency)]  # a recorded response leg
         for key in gaps:
             filled[key] = prof.latency[key]
         out["latency"] = filled

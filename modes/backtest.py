@@ -240,6 +240,8 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
             files[f"venues.{name}.latency.file"] = Path(cfg.latency_file)
         if cfg.feed_file:  # a recorded feed latency (latency.feed_file)
             files[f"venues.{name}.latency.feed_file"] = Path(cfg.feed_file)
+        if cfg.report_file:  # a recorded response leg (latency.report_file)
+            files[f"venues.{name}.latency.report_file"] = Path(cfg.report_file)
     # `out` is where the run goes, not what it computes: not part of its identity
     run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,

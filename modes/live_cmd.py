@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--no-report", action="store_true", help="skip the HTML report")
         p.add_argument("--no-health", action="store_true", help="no live health table on the console")
         if mode != "paper":
+            p.add_argument("--reconcile-confirm", type=int, default=None, metavar="N",
+                           help="consecutive reconciliations that count the same balance gap even while orders "
+                                "are in flight (default 3; docs/live.md Reconciliation)")
+        if mode != "paper":
             p.add_argument("--resume", metavar="RUN_DIR", help="take over the contingent orders (armed stops, "
                            "brackets...) a previous session of this account left in RUN_DIR "
                            "(docs/contingent-orders.md, Restart)")
@@ -65,7 +69,9 @@ def _cmd_session(args: argparse.Namespace) -> int:
         return input(prompt)
 
     out = run_live(config, args.mode, args.out, duration_s=args.duration, health=False if args.no_health else None,
-                   confirm=ask, write_html=not args.no_report, resume=getattr(args, "resume", None))
+                   confirm=ask, write_html=not args.no_report, resume=getattr(args, "resume", None),
+                   **({} if getattr(args, "reconcile_confirm", None) is None
+                      else {"reconcile_confirm": args.reconcile_confirm}))
     print(f"run directory: {out}")
     if (out / "report.html").exists():
         print(f"report: {out / 'report.html'}")

@@ -29,7 +29,7 @@ import numpy as np
 from engine.clock import LiveClock
 from engine.config import RunConfig
 from engine.errors import ConfigError, StrategyError, TickparityError
-from engine.reconcile import DeadManSwitch
+from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after
 from engine.types import EventKind
 from modes.backtest import resolve_run
 from modes.console import warn
@@ -129,7 +129,7 @@ class LiveDriver:
                  confirm: Callable[[str], str] | None = None, write_html: bool = True,
                  reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
                  on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
-                 resume: str | Path | None = None) -> None:
+                 resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         if on_strategy_error not in ("cancel", "keep"):
@@ -169,6 +169,8 @@ class LiveDriver:
         # reconciliation (start, after a user-stream error, every reconcile_s) and the
         # dead-man switch on the market feed (modes.live.safety, engine.reconcile)
         self.reconcile_s = reconcile_s
+        # consecutive checks that count a balance gap even with orders in flight (engine.reconcile)
+        self.reconcile_confirm = check_confirm_after(reconcile_confirm, "--reconcile-confirm")
         self.deadman = DeadManSwitch(timeout_s=deadman_s, streams=("market",))
         self._reconcile_at: tuple[float, str] | None = None
         # venue health for the router (testnet/live; modes.live.venue_health)
@@ -215,6 +217,12 @@ class LiveDriver:
         self._reports.append(report)
         self._wake.set()
 
+    def _on_venue_report(self, venue: str, report: Any) -> None:
+        """A testnet/live venue's report: its user-stream latency recorded
+        (report_latency.csv), then queued for the next step."""
+        self.recorder.report_latency(venue, report)
+        self._on_report(report)
+
     def _on_error(self, what: str, exc: BaseException) -> None:
         self._errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
         self.health.error(what)
@@ -258,7 +266,8 @@ class LiveDriver:
                 return {name: SimulatedVenue(name, core, cfg) for name, cfg in resolved.venue_configs.items()}
             for name, cfg in resolved.venue_configs.items():
                 mine = {index[i]: inst for i, inst in instruments.items() if inst.venue == name}
-                ccxt_venues[name] = CcxtVenue(name, exchanges[name], mine, core, self._on_report, self._now,
+                ccxt_venues[name] = CcxtVenue(name, exchanges[name], mine, core,
+                                              functools.partial(self._on_venue_report, name), self._now,
                                               maker_fee_bps=cfg.maker_fee_bps, taker_fee_bps=cfg.taker_fee_bps,
                                               on_round_trip=self._round_trip,
                                               on_error=functools.partial(self._on_venue_error, name))
@@ -362,9 +371,10 @@ class LiveDriver:
                         self._after_reconcile(ccxt_venues)
             if strategy_error is None:
                 self.built.session.stop()
-            else:
+            else:  # no on_stop after a strategy error: the run is sealed as it stands
                 self.built.audit.seal(self.built.clock.now())
-            self.recorder.journal({"stop": self.built.clock.now()})
+            # `halted`: how the session ended, which the replay must end the same way
+            self.recorder.journal({"stop": self.built.clock.now(), **({"halted": 1} if strategy_error else {})})
             stopped = True
         finally:
             for task in tasks:
@@ -451,7 +461,7 @@ class LiveDriver:
         from modes.live import safety
 
         try:
-            return await safety.fetch(ccxt_venues, at)
+            return await safety.fetch(ccxt_venues, at, self.reconcile_confirm)
         except Exception as exc:
             self._on_error(f"reconcile ({at})", exc)
             self._reconcile_at = (time.monotonic() + RECHECK_S, at)
@@ -524,8 +534,8 @@ class LiveDriver:
         if commands or due:
             self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
-    def _round_trip(self, send: int, exch: int | None, reply: int, command: str) -> None:
-        self.recorder.round_trip(send, exch, reply, command)
+    def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None) -> None:
+        self.recorder.round_trip(send, exch, reply, command, seq)
         self.health.round_trip(reply - send)
 
     async def _preflight(self, exchanges: dict[str, Any], *, signed: bool) -> None:
@@ -626,7 +636,7 @@ def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, dur
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
              write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
              on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
-             resume: str | Path | None = None) -> Path:
+             resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER) -> Path:
     """Run a paper/testnet/live session; returns its run directory (docs/live.md).
 
     A strategy exception in testnet/live stops new submits, cancels the strategy's open
@@ -634,8 +644,10 @@ def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, dur
     and then raises the StrategyError. `venue_health_poll_s`: the venue status poll of the
     router's venue health (default modes.live.venue_health.POLL_S; 0 = none). `resume`: the
     run directory of a previous testnet/live session of the same account whose contingent
-    orders this one takes over (modes/live/resume.py)."""
+    orders this one takes over (modes/live/resume.py). `reconcile_confirm`: consecutive
+    reconciliations that count the same balance gap (same amount, same ledger figure) even
+    while orders are in flight (engine.reconcile CONFIRM_AFTER; >= 2)."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
                       write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
                       on_strategy_error=on_strategy_error, venue_health_poll_s=venue_health_poll_s,
-                      resume=resume).run()
+                      resume=resume, reconcile_confirm=reconcile_confirm).run()

@@ -9,15 +9,24 @@ Files in the run directory (docs/live.md "Recording"):
 - `session.jsonl`: the driver's journal: the session config line, then one line per step
   (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
   driver action such as the shutdown's cancel-all), and the stop line;
-- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command`
-  (ts = local send time), the file the `recorded` latency model reads;
+- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command,seq`
+  (ts = the session's time of the request, the decision's; seq = the venue's command
+  number, the send order of requests of one time; a venue's refusal counts, ours does
+  not), the file the `recorded` latency model reads;
 - `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
   instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
   `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
   venue time and is left out), the file a backtest's `latency.feed_file` reads
-  (venues/sim/latency.py RecordedFeed), so it sees each window when the session did.
+  (venues/sim/latency.py RecordedFeed), so it sees each window when the session did;
+- `report_latency.csv` (testnet/live): the latency of each venue report the user stream
+  delivered, `ts_ns,response_ns,report,venue` (ts = the venue's time of the report: an
+  executionReport's transaction time `T`, else its event time `E`; response = local
+  receipt - ts; report = the order status it reports: acknowledged, partially_filled,
+  filled, cancelled, ...), the file a backtest's `latency.report_file` reads: the
+  response leg of its order latency (fills and order updates reach the strategy when the
+  session's did), apart from the request leg of latency.csv.
 
-All five are appended in memory and flushed (and fsynced) at most a second apart; the
+All six are appended in memory and flushed (and fsynced) at most a second apart; the
 audit log is flushed at the same time.
 """
 
@@ -34,6 +43,8 @@ import numpy as np
 from engine.types import EVENT_DTYPE, EventKind, Instrument
 
 FLUSH_NS = 1_000_000_000
+MS = 1_000_000
+REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue"
 
 
 class SessionRecorder:
@@ -47,10 +58,17 @@ class SessionRecorder:
         self._journal = open(self.out / "session.jsonl", "a", encoding="utf-8")
         self._latency = open(self.out / "latency.csv", "a", encoding="utf-8")
         if self._latency.tell() == 0:
-            self._latency.write("ts_ns,entry_ns,response_ns,command\n")
+            self._latency.write("ts_ns,entry_ns,response_ns,command,seq\n")
         self._feed = open(self.out / "feed_latency.csv", "a", encoding="utf-8")
         if self._feed.tell() == 0:
             self._feed.write("ts_ns,feed_ns,stream,instrument\n")
+        self._report = open(self.out / "report_latency.csv", "a", encoding="utf-8")
+        if self._report.tell() == 0:
+            self._report.write(f"{REPORT_LATENCY_HEADER}\n")
+        # (reply, response leg) of the latest round trip with a venue time; refusals waiting
+        # for the next one (round_trip)
+        self._last_response: tuple[int, int] | None = None
+        self._refusals: list[tuple[int, int, str, int | None]] = []
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -87,14 +105,63 @@ class SessionRecorder:
     def journal(self, record: dict[str, Any]) -> None:
         self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
 
-    def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str) -> None:
-        """One order round trip: entry = venue time - send (when the venue's stamp falls
-        inside the round trip), else half of it; response = the rest."""
-        rtt = max(int(reply_ns) - int(send_ns), 0)
-        entry = rtt // 2
-        if exch_ns is not None and send_ns <= exch_ns <= reply_ns:
-            entry = int(exch_ns) - int(send_ns)
-        self._latency.write(f"{int(send_ns)},{entry},{rtt - entry},{command}\n")
+    def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
+                   seq: int | None = None) -> None:
+        """One order round trip: entry = the request's arrival at the venue - send;
+        response = the rest. The arrival is the venue's time when it falls inside the round
+        trip; a venue time in whole ms (Binance's transactTime) stands for its millisecond:
+        the arrival lies in [T, T + 1 ms) and in [send, reply], and is taken at the middle
+        of both (a floored stamp put every arrival 0.5 ms early on average, and one within
+        the send's own millisecond before the send).
+
+        A reply with no venue time (a venue's refusal: Binance's error body has none) gets
+        the response leg of the venue-timed reply nearest to it in time (the one before
+        it, or the next one: it waits for it, at most until the next flush), half the
+        round trip without any. Why not half: the entry part holds the session's wait
+        before the request leaves (1-20 ms on a loaded loop, 300 ms in a stall) while
+        replies that come back together share their way back, and a post-only order
+        refused for crossing must reach a backtest's venue after the trade that moved the
+        touch, not half-way. `seq`: the command's number at its venue (empty when
+        unknown: paper mode's simulated round trips)."""
+        send_ns, reply_ns = int(send_ns), int(reply_ns)
+        rtt = max(reply_ns - send_ns, 0)
+        lo = hi = None if exch_ns is None else int(exch_ns)
+        if lo is not None and lo % MS == 0:  # a whole-ms stamp: its millisecond
+            lo, hi = max(lo, send_ns), min(lo + MS - 1, reply_ns)
+        if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
+            self._refusals.append((send_ns, reply_ns, command, seq))
+            return
+        entry = (lo + hi) // 2 - send_ns
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq)
+        after = (reply_ns, rtt - entry)
+        for r_send, r_reply, r_command, r_seq in self._refusals:
+            before = self._last_response
+            near = after if before is None or abs(after[0] - r_reply) < abs(r_reply - before[0]) else before
+            self._write_refusal(r_send, r_reply, r_command, r_seq, near[1])
+        self._refusals = []
+        self._last_response = after
+
+    def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None,
+                       response: int | None) -> None:
+        rtt = max(reply_ns - send_ns, 0)
+        entry = rtt // 2 if response is None else max(rtt - response, 0)
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq)
+
+    def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None) -> None:
+        self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)}\n")
+
+    def report_latency(self, venue: str, report: Any) -> None:
+        """One report_latency.csv line for a venue report the user stream delivered (module
+        doc): an order state with the venue's time. Only order states: a trade's
+        executionReport also reaches us as a fill record (ccxt's watch_my_trades) from the
+        same message, which would count it twice; REST replies are round trips
+        (latency.csv), not reports."""
+        from engine.types.venue_reports import VenueOrderState
+
+        if (isinstance(report, VenueOrderState) and report.source == "stream" and report.exch_ts > 0
+                and report.local_ts > 0):
+            self._report.write(f"{int(report.exch_ts)},{int(report.local_ts) - int(report.exch_ts)},"
+                               f"{report.status.name.lower()},{venue}\n")
 
     def maybe_flush(self, now: int) -> None:
         if self._last_flush is None:
@@ -104,11 +171,15 @@ class SessionRecorder:
             self._last_flush = now
 
     def flush(self) -> None:
+        for send_ns, reply_ns, command, seq in self._refusals:  # no later venue-timed reply yet
+            self._write_refusal(send_ns, reply_ns, command, seq,
+                                None if self._last_response is None else self._last_response[1])
+        self._refusals = []
         if self._pending_rows:
             rows = np.concatenate(self._pending_rows)
             self._rows.write(rows.tobytes())
             self._pending_rows = []
-        for f in (self._rows, self._journal, self._latency, self._feed):
+        for f in (self._rows, self._journal, self._latency, self._feed, self._report):
             f.flush()
             os.fsync(f.fileno())
         if self.audit is not None and not self.audit._file.closed:
@@ -125,7 +196,7 @@ class SessionRecorder:
 
     def close(self) -> None:
         self.flush()
-        for f in (self._rows, self._journal, self._latency, self._feed):
+        for f in (self._rows, self._journal, self._latency, self._feed, self._report):
             f.close()
         if self._store is not None:
             self._store.close()

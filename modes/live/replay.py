@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from engine.audit import AuditLog
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError
 from modes.backtest import resolve_run
 from modes.live.build import build_session, config_from_json, finish
 from modes.live.driver import run_step
@@ -193,17 +193,30 @@ def replay_session(run_dir: str | Path, out: str | Path | None = None) -> Replay
     steps = 0
     result = ReplayResult(run_dir, out, 0, 0, crashed=crashed)
     try:
+        halted = False
         for rec in journal[1:]:
             if "stop" in rec:
-                built.current[0] = "on_stop"
-                built.session.stop()
+                # a session halted by a strategy error was sealed without on_stop (LiveDriver;
+                # a recording from before `halted` says so by its strategy-error halt step)
+                if rec.get("halted") or halted:
+                    built.audit.seal(built.clock.now())
+                else:
+                    built.current[0] = "on_stop"
+                    built.session.stop()
                 break
             n = int(rec["rows"])
             if n > len(rows):
                 break  # rows.bin lost its last second in a crash: the recording ends here
             built.stepper.push(rows[pos:n])
             pos = n
-            run_step(built, rec, [report_from_json(r) for r in rec.get("r", [])])
+            try:
+                run_step(built, rec, [report_from_json(r) for r in rec.get("r", [])])
+            except StrategyError:
+                # the session's strategy raised here too: the driver caught it and went on
+                # (a halt step follows; after it, guarded steps swallow repeats), so does the replay
+                pass
+            if rec.get("c") == "halt" and str(rec.get("why", "")).startswith("strategy error"):
+                halted = True
             steps += 1
         written = audit._file.n  # type: ignore[attr-defined]
         # a crashed recording's audit log may run ahead of its journal (each is flushed on

@@ -15,15 +15,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.reconcile import Reconciler, halt_strategy, seed_ledger
+from engine.reconcile import (
+    CONFIRM_AFTER,
+    Reconciler,
+    check_confirm_after,
+    halt_strategy,
+    seed_ledger,
+)
 from modes.live.reports import report_from_json, report_json
 
 ROOT_PREFIX = "tp"  # every session's client ids start with it (a session adds its own stamp)
 
 
-async def fetch(ccxt_venues: dict[str, Any], at: str) -> dict[str, Any]:
-    """The venue's open orders and balances as a step record (raises the gateway's GiveUp)."""
-    record: dict[str, Any] = {"c": "reconcile", "at": at, "open": [], "bal": {}, "sides": {}}
+async def fetch(ccxt_venues: dict[str, Any], at: str, confirm_after: int | None = CONFIRM_AFTER) -> dict[str, Any]:
+    """The venue's open orders and balances as a step record (raises the gateway's GiveUp);
+    `confirm`: the reconciler's confirm_after (engine.reconcile), recorded so a replay
+    counts balance gaps by the session's rule."""
+    record: dict[str, Any] = {"c": "reconcile", "at": at, "open": [], "bal": {}, "sides": {},
+                              "confirm": confirm_after}
     for name, venue in ccxt_venues.items():
         for inst, state in await venue.gateway.open_orders():
             record["open"].append([inst.id, report_json(state)])
@@ -64,4 +73,7 @@ def apply(built: Any, record: dict[str, Any]) -> None:
 
             warn(f"adopted the venue's position {line} (docs/derivatives.md)")
     positions = derivatives.apply(session, record)  # funding booked before balances compare
-    reconciler(session).check(record["at"], venue_open, balances, sides=record.get("sides"), positions=positions)
+    rec = reconciler(session)
+    # a recording from before `confirm` existed: a gap counted only at a settled check
+    rec.confirm_after = check_confirm_after(record.get("confirm"), "reconcile record confirm")
+    rec.check(record["at"], venue_open, balances, sides=record.get("sides"), positions=positions)

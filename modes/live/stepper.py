@@ -119,22 +119,32 @@ class Stepper:
         machine) would otherwise move the clock to a report's receipt time before a
         timer that was due earlier, and the timer would decide later than in a backtest
         of the same period (README "Parity")."""
-        session, clock = self.session, self.clock
+        clock = self.clock
         self.steps += 1
         now = max(int(now), clock.now())
-        while self._marks and int(self._marks[0]["local_ts"]) <= now:
-            row = self._marks.popleft()
-            inst = list(session.instruments.values())[int(row["instrument"])]
-            session.ledger.derivatives.set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
         self._heartbeat = False
         for report in reports:
             at = max(clock.now(), min(now, int(getattr(report, "local_ts", now))))
             self._advance(at, now)
             clock.advance_to(max(clock.now(), at))
+            self._apply_marks(clock.now())
             self.on_wake("on_order")
             assert self.apply_report is not None
             self.apply_report(report)
         self._advance(now, now)
+        self._apply_marks(now)
+
+    def _apply_marks(self, upto: int) -> None:
+        """Set the ledger's mark from the mark-price rows received by local time `upto`
+        (testnet/live). Called before each callback at its time, never for the whole step
+        up front: a step that runs late holds marks received after a timer that was due
+        earlier in it, and that timer must decide on the mark it would have had (as in a
+        backtest, and as the step orders reports)."""
+        session = self.session
+        while self._marks and int(self._marks[0]["local_ts"]) <= upto:
+            row = self._marks.popleft()
+            inst = list(session.instruments.values())[int(row["instrument"])]
+            session.ledger.derivatives.set_mark(inst.id, inst.ticks_to_price(int(row["price"])), int(row["exch_ts"]))
 
     def _advance(self, limit: int, now: int) -> None:
         """Wake-ups up to local time `limit` (<= the step's `now`, which bounds heartbeats)."""
@@ -159,6 +169,7 @@ class Stepper:
             if kind == W.END:
                 break
             clock.advance_to(max(int(wake.ts), clock.now()))
+            self._apply_marks(clock.now())
             if kind == W.ORDER:
                 self.on_wake("on_order")
                 if self.on_round_trip is not None:

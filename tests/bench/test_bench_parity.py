@@ -6,7 +6,9 @@ D and as a `tickparity testnet` session against the emulator replaying D (real c
 Short sessions (3 s and 2.5 s) with faster decisions than the bench's, so both strategies
 decide a dozen times or more. The market maker quotes 2 bps off the mid as in the bench: its
 requests depend on the book alone (a quote at the touch fills, and passive fills are not
-yet equal in both: bench/README.md "Parity")."""
+yet reliably equal: a refused order's arrival time is an estimate, bench/README.md
+"Parity"). Both backtests take the session's user-stream report latencies as their
+response leg (`latency.report_file`)."""
 
 from __future__ import annotations
 
@@ -36,3 +38,5 @@ def test_backtest_and_testnet_session_decide_the_same(tmp_path, monkeypatch):
     # the recorded feed latency the backtest read
     assert Decimal(rows["twap"]["filled_testnet"]) > 0
     assert (tmp_path / "testnet-twap" / "feed_latency.csv").read_text().startswith("ts_ns,feed_ns,stream,instrument")
+    for name in rows:  # the user stream's reports, recorded and handed to the backtest
+        assert (tmp_path / f"recorded-{name}" / "report_latency.csv").read_text().count("\n") > 1

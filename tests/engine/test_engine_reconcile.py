@@ -185,3 +185,64 @@ def test_a_balance_gap_is_not_confirmed_while_an_order_is_in_flight(tmp_path):
     settled = rec.check("periodic", [(BTC, _state(cid))], gap)
     assert [d.text() for d in settled.differences] == [
         "balance binance:USDT: ours 100000, venue 99993 (free 99993, locked 0)"] and session.gate.closed
+
+
+def test_a_balance_gap_counts_after_n_sightings_even_with_an_order_always_in_flight(tmp_path):
+    """A quoting strategy always has an order in flight, so no check is ever settled: the
+    same gap (7 USDT missing) against the same ledger figure counts at the third
+    consecutive sighting (CONFIRM_AFTER), or at `confirm_after`; a check in between with a
+    different amount starts the count over."""
+    from engine.reconcile import CONFIRM_AFTER
+
+    assert CONFIRM_AFTER == 3
+    session, _, _ = _session(tmp_path)
+    rec = Reconciler(session, prefix="tp-")
+    session.ctx.submit(BTC.id, "buy", "0.5", "10000.00")  # never answered: in flight throughout
+    gap = _balances(usdt=USDT - 7)
+    assert rec.check("periodic", [], gap).pending
+    assert rec.check("periodic", [], _balances(usdt=USDT - 8)).pending  # moved: starts over
+    assert rec.check("periodic", [], gap).pending and not session.gate.closed  # 1st of this gap
+    assert rec.check("periodic", [], gap).pending and not session.gate.closed  # 2nd
+    third = rec.check("periodic", [], gap)
+    assert [d.text() for d in third.differences] == [
+        "balance binance:USDT: ours 100000, venue 99993 (free 99993, locked 0)"] and session.gate.closed
+
+    (tmp_path / "n4").mkdir()
+    session2, _, _ = _session(tmp_path / "n4")
+    rec4 = Reconciler(session2, prefix="tp-", confirm_after=4)
+    session2.ctx.submit(BTC.id, "buy", "0.5", "10000.00")
+    assert [rec4.check("periodic", [], gap).ok for _ in range(3)] == [True, True, True]
+    assert not rec4.check("periodic", [], gap).ok and session2.gate.closed
+
+
+def test_in_flight_gaps_with_the_ledger_moving_between_checks_never_count(tmp_path):
+    """Same-size fills in flight at every check, one booked between each two: the venue is one
+    fill (0.1 BTC at 10000, rebate 0.05) ahead of the ledger at four consecutive checks, the
+    same amounts each time, but the ledger's figure moved between them, so the count starts
+    over at each and the gate stays open (the rule of test_two_same_size_fills_...)."""
+    from test_engine_session import Liquidity
+
+    session, _, _ = _session(tmp_path)
+    rec = Reconciler(session, prefix="tp-", confirm_after=2)
+    cid = session.ctx.submit(BTC.id, "buy", "0.4", "10000.00")
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=40_000))
+    session.ctx.submit(BTC.id, "buy", "0.1", "9000.00")  # never answered: in flight throughout
+    for n in range(1, 5):  # the venue has n fills, the ledger n - 1
+        venue = _balances(usdt=USDT - 1000 * n + Decimal("0.05") * n, btc=Decimal("0.1") * n)
+        report = rec.check("periodic", [(BTC, _state(cid, OrderStatus.PARTIALLY_FILLED, qty=40_000,
+                                                     filled=10_000 * n))], venue)
+        assert report.ok and len(report.pending) == 2 and not session.gate.closed, report.text()
+        session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_00, qty=10_000, filled=10_000 * n,
+                                      leaves=40_000 - 10_000 * n, liquidity=Liquidity.MAKER))
+
+
+def test_confirm_after_is_validated():
+    import pytest
+
+    from engine.errors import ConfigError
+    from engine.reconcile import check_confirm_after
+
+    assert check_confirm_after(None) is None and check_confirm_after(5) == 5
+    for bad in (1, 0, -3, 2.5, True, "3"):
+        with pytest.raises(ConfigError, match=r"--reconcile-confirm = .*expected a whole number of consecutive checks >= 2"):
+            check_confirm_after(bad, "--reconcile-confirm")

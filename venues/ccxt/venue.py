@@ -66,13 +66,14 @@ class CcxtVenue:
     run's instruments on this venue, by session index; `book`: the local book (a push-mode
     SimCore: `local_bbo`, `local_levels`); `sink(report)`: where records go; `clock()`: the
     local time stamped on records (the driver's LiveClock); `on_round_trip(send_ns,
-    exch_ns, reply_ns, command)`: each measured order round trip (the latency file).
+    exch_ns, reply_ns, command, seq)`: each measured order round trip (the latency file;
+    seq numbers the venue's commands in the order the session sent them).
     """
 
     def __init__(self, name: str, exchange: Any, instruments: dict[int, Instrument], book: Any,
                  sink: Callable[[Any], None], clock: Callable[[], int], *,
                  maker_fee_bps: Decimal = Decimal(0), taker_fee_bps: Decimal = Decimal(0),
-                 on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
+                 on_round_trip: Callable[[int, int | None, int, str, int], None] | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None,
                  limiter: WeightLimiter | None = None) -> None:
         self.name = name
@@ -90,6 +91,7 @@ class CcxtVenue:
         self._last_command: dict[str, asyncio.Task] = {}  # client id -> its latest command
         self.venue_ids: dict[str, str] = {}  # client id -> venue order id
         self.in_flight = 0
+        self.commands_sent = 0  # the seq of the latest command (on_round_trip)
         # resolve=False: an ambiguous outcome is the OMS's to resolve (request_order_state)
         self.expiry = ExpiryWatch()
         self.gateway = Gateway(exchange, {inst.symbol: inst for inst in self.instruments.values()},
@@ -102,15 +104,20 @@ class CcxtVenue:
         if order.tif == TimeInForce.GTD:  # sent as GTC; the engine cancels it at expiry
             self.expiry.add(order.client_id, order.gtd_ts)
         first, finish = self.gateway.start_submit(order)
-        task = self._spawn_in_order(order.client_id, self._submit, order, finish)
+        task = self._spawn_in_order(order.client_id, self._submit, order, finish, self._sent(ts))
         if first is not None:  # a task cancelled before it ran (shutdown) leaves the call unstarted
             task.add_done_callback(lambda t, call=first: call.close() if t.cancelled() else None)
 
     def cancel(self, order: Order, ts: int) -> None:
-        self._spawn_in_order(order.client_id, self._cancel, order)
+        self._spawn_in_order(order.client_id, self._cancel, order, self._sent(ts))
 
     def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
-        self._spawn_in_order(order.client_id, self._amend, order, price, qty)
+        self._spawn_in_order(order.client_id, self._amend, order, price, qty, self._sent(ts))
+
+    def _sent(self, ts: int) -> tuple[int, int]:
+        """(the session's time of a command, its seq): what its round trip is recorded with."""
+        self.commands_sent += 1
+        return int(ts), self.commands_sent
 
     def top_of_book(self, instrument_index: int) -> tuple[int, int, int, int]:
         return self.book.local_bbo(instrument_index)
@@ -163,9 +170,21 @@ class CcxtVenue:
         task.add_done_callback(forget)
         return task
 
-    async def _command(self, command: str, order: Order, call: Awaitable[list[Any]]) -> None:
-        """Run one command through the gateway and hand its records to the sink."""
-        sent = self.clock()
+    async def _command(self, command: str, order: Order, call: Awaitable[list[Any]], sent: tuple[int, int]) -> None:
+        """Run one command through the gateway and hand its records to the sink.
+
+        `sent`: the session's time of the request (the `ts` of submit/cancel/amend) and its
+        seq (several requests of one decision share a time; a backtest takes their
+        recorded latencies in this order: venues/sim/latency.py recorded_requests_in_turn), not
+        this task's start: the round trip it reports (on_round_trip, the session's
+        latency.csv) then holds everything between the decision and the venue, as a
+        backtest's request stamped with the decision's time needs (a timer due at 500 ms
+        that a loaded step ran at 501.4 ms decided at 500 ms in both; measured from the
+        task's start, a backtest's request arrived 1.4 ms + the task's wait too early). A
+        venue's refusal is a round trip too (a post-only order that would cross is refused
+        at its arrival, which a backtest must reproduce); a refusal of our own (the request
+        budget, evidence `local`) never left."""
+        sent, seq = sent
         self.in_flight += 1
         try:
             records = await call
@@ -180,23 +199,24 @@ class CcxtVenue:
         exch = next((r.exch_ts for r in records if isinstance(r, VenueOrderState) and r.exch_ts), None)
         for rec in records:
             if isinstance(rec, CommandResult):
-                if rec.outcome == Outcome.CONFIRMED:
-                    self.on_round_trip(sent, exch, now, command)
-                elif rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
+                if rec.outcome == Outcome.CONFIRMED or (rec.outcome == Outcome.REJECTED
+                                                        and "local" not in rec.evidence):
+                    self.on_round_trip(sent, exch, now, command, seq)
+                if rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
                     self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
                 if rec.venue_order_id:
                     self.venue_ids[rec.client_id] = rec.venue_order_id
             self.sink(rec)
 
-    async def _submit(self, order: Order, finish: Callable[[], Awaitable[list[Any]]]) -> None:
-        await self._command("submit", order, finish())
+    async def _submit(self, order: Order, finish: Callable[[], Awaitable[list[Any]]], sent: tuple[int, int]) -> None:
+        await self._command("submit", order, finish(), sent)
 
-    async def _cancel(self, order: Order) -> None:
+    async def _cancel(self, order: Order, sent: tuple[int, int]) -> None:
         self.expiry.discard(order.client_id)
-        await self._command("cancel", order, self.gateway.cancel(order))
+        await self._command("cancel", order, self.gateway.cancel(order), sent)
 
-    async def _amend(self, order: Order, price: int, qty: int) -> None:
-        await self._command("amend", order, self.gateway.amend(order, price, qty))
+    async def _amend(self, order: Order, price: int, qty: int, sent: tuple[int, int]) -> None:
+        await self._command("amend", order, self.gateway.amend(order, price, qty), sent)
 
     async def _lookup(self, inst: Instrument, cid: str) -> None:
         try:

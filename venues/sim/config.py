@@ -85,6 +85,13 @@ class SimVenueConfig:
     feed_samples: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
+    # the response leg of the order latency recorded on the user stream (`latency.report_file`,
+    # a session's report_latency.csv): rows [ts_ns, response_ns] (venues/sim/latency_nb.py
+    # response_time_nb); None / empty: the order latency model's response
+    report_file: str | None = None
+    report_samples: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 2), dtype=np.int64), compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # the constant model's parameters are these fields (latency_nb: submit, cancel,
@@ -134,6 +141,8 @@ class SimVenueConfig:
             body["depth_conflation_ns"] = self.depth_conflation_ns
         if self.feed_file is not None:  # absent for the constant feed latency, as fee_asset
             body["feed"] = hashlib.sha256(np.ascontiguousarray(self.feed_samples).tobytes()).hexdigest()
+        if self.report_file is not None:  # absent without one, as fee_asset
+            body["report"] = hashlib.sha256(np.ascontiguousarray(self.report_samples).tobytes()).hexdigest()
         if self.queue_code < 0:  # a user's model: its source changes results (absent for shipped ones)
             body["queue_model_sha256"] = load_queue_model(self.queue_path)[1]
         if self.latency_model not in LATENCY_SHIPPED:  # the same for a user's latency model and its params
@@ -185,7 +194,11 @@ class SimVenueConfig:
         amend_entry = _ns(lat, "amend_entry_ns", entry, where)
         if model == "constant":  # the entry and response fields (__post_init__)
             latency_params = np.zeros(4, dtype=np.int64)
-        elif model in LATENCY_SHIPPED:  # empirical, recorded: their files' rows, in order
+        elif model == "recorded":  # [n, n rows ts,entry,response, then the in-turn rows ts,kind,entry]
+            from venues.sim.latency import recorded_params, recorded_requests_in_turn
+
+            latency_params = recorded_params(samples, recorded_requests_in_turn(file))
+        elif model in LATENCY_SHIPPED:  # empirical: its file's rows, in order
             latency_params = np.ascontiguousarray(samples, dtype=np.int64).ravel()
         else:
             latency_params = _latency_params([] if params is None else params, where)
@@ -201,6 +214,22 @@ class SimVenueConfig:
                 raise ConfigError(f"{where} latency.feed_file and latency.feed_ns: give one (the file is the "
                                   "recorded feed latency, feed_ns a constant one)")
             feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
+        report_file = lat.get("report_file")
+        report_samples = np.zeros((0, 2), dtype=np.int64)
+        if report_file is not None:  # the response leg recorded on the user stream
+            from venues.sim.latency import load_report_latency
+
+            if not isinstance(report_file, str) or not report_file:
+                raise ConfigError(f"{where} latency.report_file = {report_file!r}: expected a path (a session's "
+                                  "report_latency.csv)")
+            if model == "empirical":
+                raise ConfigError(f"{where} latency.report_file with latency.model = 'empirical': the file is the "
+                                  "response leg; use it with model 'constant' (entry_ns) or 'recorded'")
+            if lat.get("response_ns", 0):
+                raise ConfigError(f"{where} latency.report_file and latency.response_ns: give one (the file is the "
+                                  "recorded response leg, response_ns a constant one)")
+            report_samples = load_report_latency(report_file, venue, f"{where} latency.report_file")
+            response = 0
         return cls(
             venue=venue,
             queue_model=str(queue_model),
@@ -228,6 +257,8 @@ class SimVenueConfig:
             depth_conflation_ns=_conflation_ns(table.get("depth_conflation_ms", 0), where),
             feed_file=feed_file,
             feed_samples=feed_samples,
+            report_file=report_file,
+            report_samples=report_samples,
         )
 
 

@@ -23,6 +23,25 @@ FEED_STREAMS = {"book": FEED_BOOK, "trade": FEED_TRADE}
 FEED_FROM_ROW = -1
 
 
+def _csv_lines(path: str, where: str):
+    """(file, line number, raw line, its comma-separated fields) of a session's latency
+    file, comments, blank lines and a `ts_ns` header skipped; ConfigError when the file is
+    missing."""
+    from pathlib import Path
+
+    from engine.errors import ConfigError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where} = {str(path)!r}: file not found")
+    with open(file, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line or (lineno == 1 and line.startswith("ts_ns")):
+                continue
+            yield file, lineno, raw, [p.strip() for p in line.split(",")]
+
+
 def load_recorded_feed(path: str, venue: str, where: str = "latency.feed_file") -> np.ndarray:
     """The feed latencies a paper/testnet/live session measured (its `feed_latency.csv`,
     modes/live/recording.py): lines `ts_ns,feed_ns,stream,instrument` (ts = the venue's
@@ -32,31 +51,21 @@ def load_recorded_feed(path: str, venue: str, where: str = "latency.feed_file") 
 
     Raises ConfigError naming the file and line on a malformed line, or when the file has
     no line for the venue."""
-    from pathlib import Path
-
     from engine.errors import ConfigError
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} = {str(path)!r}: file not found")
     rows: list[tuple[int, int, int]] = []
-    with open(file, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line or (lineno == 1 and line.startswith("ts_ns")):
-                continue
-            parts = [p.strip() for p in line.split(",")]
-            try:
-                ts, feed = int(parts[0]), int(parts[1])
-                stream = FEED_STREAMS[parts[2]]
-                inst = parts[3]
-            except (ValueError, IndexError, KeyError):
-                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
-                                  "ts_ns,feed_ns,book|trade,VENUE:SYMBOL") from None
-            if inst.split(":", 1)[0] == venue:
-                rows.append((ts, feed, stream))
+    for file, lineno, raw, parts in _csv_lines(path, where):
+        try:
+            ts, feed = int(parts[0]), int(parts[1])
+            stream = FEED_STREAMS[parts[2]]
+            inst = parts[3]
+        except (ValueError, IndexError, KeyError):
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
+                              "ts_ns,feed_ns,book|trade,VENUE:SYMBOL") from None
+        if inst.split(":", 1)[0] == venue:
+            rows.append((ts, feed, stream))
     if not rows:
-        raise ConfigError(f"{where} {file}: no feed latency record of venue {venue!r}")
+        raise ConfigError(f"{where} {path}: no feed latency record of venue {venue!r}")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
 
@@ -196,3 +205,88 @@ def recorded_feed_shift(instruments: list, venue_configs: dict) -> tuple[np.ndar
                 chunk[sel] = part
 
     return feed_ns, shift
+
+
+# --------------------------------------------------------------------------------------
+# Recorded report latency (`[venues.X.latency] report_file`): the response leg of the order
+# latency, apart from the request leg (issue 11, parity (b)). hftbacktest's order latency
+# has an entry and a response part; a live session measures them on different paths: a
+# request's entry on its REST round trip (latency.csv), while the fills and order updates
+# the strategy acts on reach it over the user stream (executionReport), 4-14 ms after the
+# venue's time on the emulator's loopback where the REST reply's response part took 16-36
+# ms. It touches the kernel in one place: latency_nb.response_time_nb takes the venue's
+# report rows (SimCore puts them in LP, V[v, VF_RP_OFF / VF_RP_N]) instead of the model's
+# response.
+# --------------------------------------------------------------------------------------
+
+
+def load_report_latency(path: str, venue: str, where: str = "latency.report_file") -> np.ndarray:
+    """The user-stream report latencies a testnet/live session measured (its
+    `report_latency.csv`, modes/live/recording.py): lines `ts_ns,response_ns,report,venue`
+    (ts = the venue's time of a report, response = local receipt - ts, report = the order
+    status it reported, venue = the session's venue name), an optional header. Only the
+    lines of `venue` are kept. Returns an (n, 2) int64 array [ts_ns, response_ns] sorted by
+    ts (stable: reports of one venue millisecond stay in receipt order).
+
+    A negative response (a venue clock ahead of ours) counts as 0, as in RecordedFeed.
+    Raises ConfigError naming the file, line and field on a malformed line, or when the
+    file has no line of the venue."""
+    from engine.errors import ConfigError
+
+    rows: list[tuple[int, int]] = []
+    for file, lineno, raw, parts in _csv_lines(path, where):
+        if len(parts) != 4 or not parts[2] or not parts[3]:
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,response_ns,report,venue")
+        for field, text in (("ts_ns", parts[0]), ("response_ns", parts[1])):
+            try:
+                int(text)
+            except ValueError:
+                raise ConfigError(f"{where} {file}:{lineno}: {field} = {text!r}: expected an integer "
+                                  "number of ns") from None
+        if parts[3] == venue:
+            rows.append((int(parts[0]), max(int(parts[1]), 0)))
+    if not rows:
+        raise ConfigError(f"{where} {path}: no report latency record of venue {venue!r}")
+    table = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+    return table[np.argsort(table[:, 0], kind="stable")]
+
+
+def recorded_params(samples: np.ndarray, in_turn: np.ndarray | None = None) -> np.ndarray:
+    """The shipped `recorded` latency model's parameter array (latency_nb.py): [n, the n
+    rows ts,entry,response of load_recorded_latency, then the in-turn rows ts,kind,entry
+    of recorded_requests_in_turn]."""
+    rows = np.ascontiguousarray(samples, dtype=np.int64).reshape(-1, 3)
+    turn = np.zeros((0, 3), dtype=np.int64) if in_turn is None else np.asarray(in_turn, dtype=np.int64)
+    return np.concatenate([np.array([len(rows)], dtype=np.int64), rows.ravel(), turn.ravel()])
+
+
+# the request kinds latency.csv names (its `command` column), as codes.RQ_*
+_COMMAND_KINDS = {"submit": 1, "cancel": 2, "amend": 3}
+
+
+def recorded_requests_in_turn(path: str | None) -> np.ndarray:
+    """The `recorded` order latency's requests of one time, taken in turn: an (m, 3) int64
+    array [ts_ns, kind (codes.RQ_SUBMIT / RQ_CANCEL / RQ_AMEND), entry_ns] sorted by
+    (ts, kind, send order), the rows latency_nb.recorded_entry_nb hands out in turn.
+
+    Why: a decision often sends several requests at one session time (a market maker's
+    cancel and submit on each side), and each had its own entry latency live (7 and 21 ms
+    for two submits of one timer on the emulator's loopback: the second waited for the
+    first on the event loop). Interpolated at that time they would all get one value, and a
+    post-only order that reached the venue after a trade moved the touch (refused live)
+    would rest and fill in the backtest. So the n-th request of a kind a backtest sends at
+    a time the file records requests of that kind at gets the n-th such record, in send
+    order (the file's `seq` column, else its line order); lookups, and requests beyond the
+    recorded count, are interpolated. The file was validated by config.load_recorded_latency."""
+    rows: list[tuple[int, int, int, int, int]] = []
+    if path:
+        with open(path, encoding="utf-8") as f:
+            for lineno, raw in enumerate(f, start=1):
+                parts = [p.strip() for p in raw.split("#", 1)[0].split(",")]
+                kind = _COMMAND_KINDS.get(parts[3]) if len(parts) > 3 else None
+                if kind is None or not parts[0].lstrip("-").isdigit():
+                    continue
+                seq = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else lineno
+                rows.append((int(parts[0]), kind, seq, lineno, int(parts[1])))
+    rows.sort()
+    return np.asarray([(ts, kind, entry) for ts, kind, _, _, entry in rows], dtype=np.int64).reshape(-1, 3)

@@ -30,12 +30,23 @@ The shipped models:
 - empirical: p = the samples file's rows [entry_0, response_0, entry_1, ...]; each latency
   is a sample drawn uniformly (entry from column 0, response from column 1) from the
   venue's one seeded stream (state 1: a splitmix64 state).
-- recorded: p = a session's latency.csv rows [ts_0, entry_0, response_0, ts_1, ...],
-  sorted by ts; entry interpolated linearly at the send time between the two records
-  around it, as hftbacktest's IntpOrderLatency (exact integers, rounded down); response by
-  the exchange time, held at the mean of the two records around it; the nearest record's
-  values before the first and after the last. So a backtest of a session's period sees
-  the latency that session saw, spikes included.
+- recorded: p = [n, a session's latency.csv rows ts_0, entry_0, response_0, ts_1, ...
+  (n of them, sorted by ts), then its in-turn rows ts, kind, entry sorted by (ts, kind,
+  send order)] (venues/sim/latency.py recorded_params); state 4 (the last send time and
+  how many requests of each kind were sent at it). The n-th request of a kind sent at a
+  time the file records requests of that kind at gets the n-th such record
+  (latency.recorded_requests_in_turn says why); any other entry is interpolated linearly
+  at the send time between the two records around it, as hftbacktest's IntpOrderLatency
+  (exact integers, rounded down); response by the exchange time, held at the mean of the
+  two records around it; the nearest record's values before the first and after the
+  last. So a backtest of a session's period sees the latency that session saw, spikes
+  included.
+
+Whatever the model, a venue given `latency.report_file` (a session's report_latency.csv:
+the user stream's report latencies, V[v, VF_RP_N] rows [ts, response] in LP from
+V[v, VF_RP_OFF]) takes its response leg from it instead: the latency of the latest report
+at or before the exchange time, the first report's before it (venues/sim/latency.py says
+why).
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from venues.sim.codes import (
     RQ_ARRIVAL,
     RQ_CANCEL,
     RQ_KIND,
+    RQ_QUERY,
     RQ_SENT,
     RQ_VENUE,
     S_NREQ,
@@ -59,6 +71,8 @@ from venues.sim.codes import (
     VF_LP_N,
     VF_LP_OFF,
     VF_LS_N,
+    VF_RP_N,
+    VF_RP_OFF,
     VF_XCLOCK,
 )
 from venues.sim.models import LatencyModel, l_entry, l_response
@@ -111,9 +125,15 @@ def time_requests_nb(lm, LP, V, Spk, R, S):
 def response_time_nb(lm, LP, V, Spk, v, kind, t):
     """When a response of `kind` venue v produced at exchange time t reaches the local
     side (module doc); records it as the venue's last response."""
-    off = V[v, VF_LP_OFF]
-    end = off + V[v, VF_LP_N]
-    lat = l_response(lm, V[v, VF_LMODEL], kind, t, LP[off:end], LP[end:end + V[v, VF_LS_N]])
+    rn = V[v, VF_RP_N]
+    if rn > 0:  # latency.report_file: the latest report at or before t, the first one's before it
+        roff = V[v, VF_RP_OFF]
+        k = records_at_or_before_nb(LP[roff:roff + 2 * rn], 2, t)
+        lat = LP[roff + 1] if k == 0 else LP[roff + 2 * k - 1]
+    else:
+        off = V[v, VF_LP_OFF]
+        end = off + V[v, VF_LP_N]
+        lat = l_response(lm, V[v, VF_LMODEL], kind, t, LP[off:end], LP[end:end + V[v, VF_LS_N]])
     if lat < 0:
         lat = 0
     for k in range(Spk.shape[0]):
@@ -251,40 +271,75 @@ def empirical_min_entry_nb(p):
 # recorded
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
+def recorded_in_turn_nb(kind, ts, p, st):
+    """The next in-turn entry of a `kind` request sent at ts (module doc), -1 if none is
+    left. st: [last send time, requests of kinds 1..3 sent at it]."""
+    turn = p[1 + 3 * p[0]:]
+    if kind == RQ_QUERY or turn.shape[0] == 0:  # lookups are not recorded
+        return -1
+    if st[0] != ts:
+        st[0] = ts
+        st[1] = 0
+        st[2] = 0
+        st[3] = 0
+    hi = records_at_or_before_nb(turn, 3, ts)
+    lo = hi
+    while lo > 0 and turn[3 * lo - 3] == ts and turn[3 * lo - 2] >= kind:
+        lo -= 1
+    first = lo  # the rows of (ts, kind) are [first, end)
+    while first < hi and turn[3 * first + 1] < kind:
+        first += 1
+    end = first
+    while end < hi and turn[3 * end + 1] == kind:
+        end += 1
+    used = st[kind]
+    if used < 0 or first + used >= end:
+        return -1
+    st[kind] = used + 1
+    return turn[3 * (first + used) + 2]
+
+
+@njit(cache=True, _nrt=False)
 def recorded_entry_nb(kind, ts, p, st):
-    n = p.shape[0] // 3
-    k = records_at_or_before_nb(p, 3, ts)
+    lat = recorded_in_turn_nb(kind, ts, p, st)
+    if lat >= 0:
+        return lat
+    n = p[0]
+    q = p[1:1 + 3 * n]
+    k = records_at_or_before_nb(q, 3, ts)
     if k == 0:
-        return p[1]
+        return q[1]
     if k >= n:
-        return p[3 * n - 2]
-    t0 = p[3 * k - 3]
-    t1 = p[3 * k]
-    e0 = p[3 * k - 2]
-    e1 = p[3 * k + 1]
+        return q[3 * n - 2]
+    t0 = q[3 * k - 3]
+    t1 = q[3 * k]
+    e0 = q[3 * k - 2]
+    e1 = q[3 * k + 1]
     return e0 + muldiv_floor_nb(e1 - e0, ts - t0, t1 - t0)  # t0 <= ts < t1
 
 
 @njit(cache=True, _nrt=False)
 def recorded_response_nb(kind, ts, p, st):
-    n = p.shape[0] // 3
-    k = records_at_or_before_nb(p, 3, ts)
+    n = p[0]
+    q = p[1:1 + 3 * n]
+    k = records_at_or_before_nb(q, 3, ts)
     if k == 0:
-        return p[2]
+        return q[2]
     if k >= n:
-        return p[3 * n - 1]
-    return (p[3 * k - 1] + p[3 * k + 2]) // 2
+        return q[3 * n - 1]
+    return (q[3 * k - 1] + q[3 * k + 2]) // 2
 
 
 @njit(cache=True, _nrt=False)
 def recorded_min_entry_nb(p):
-    return column_min_nb(p, 3, 1)
+    return column_min_nb(p[1:1 + 3 * p[0]], 3, 1)
 
 
 constant = LatencyModel(entry=constant_entry_nb, response=constant_response_nb, min_entry=constant_min_entry_nb)
 empirical = LatencyModel(entry=empirical_entry_nb, response=empirical_response_nb,
                          min_entry=empirical_min_entry_nb, state=1)
-recorded = LatencyModel(entry=recorded_entry_nb, response=recorded_response_nb, min_entry=recorded_min_entry_nb)
+recorded = LatencyModel(entry=recorded_entry_nb, response=recorded_response_nb, min_entry=recorded_min_entry_nb,
+                        state=4)
 
 # the shipped names of `[venues.X.latency] model`, in kernel-index order
 SHIPPED = {"constant": "venues.sim.latency_nb:constant", "empirical": "venues.sim.latency_nb:empirical",

@@ -12,6 +12,7 @@ from live_helpers import session_config
 
 from engine.errors import StrategyError
 from modes.live import run_live
+from modes.live.replay import replay_session
 
 STRATEGY = '''
 from decimal import Decimal
@@ -58,3 +59,8 @@ def test_a_strategy_error_halts_cancels_and_reconciles(live_emu, alice_env, tmp_
     else:  # kept at the venue, and said so
         assert len(ours) == 1 and summary["open_orders"] == [ours[0]["clientOrderId"]]
         ex.cancel_order(ours[0]["id"], "BTC/USDT")
+    # the replay raises where the session raised, halts where it halted and ends as it
+    # ended (sealed, no on_stop): identical
+    result = replay_session(out, tmp_path / "replay")
+    assert result.difference is None, result.difference.text()
+    assert result.identical_files == ["orders.parquet", "fills.parquet", "equity.parquet", "summary.json ledger"]

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from live_helpers import session_config, write_session_toml
 
+from engine.types import OrderStatus
 from engine.types.orders import REASONS, ReasonSource
 from modes.live import run_live
 from modes.live.recording import read_journal
@@ -147,3 +148,28 @@ def test_refused_credentials_and_an_unreachable_url_are_one_line_user_errors(liv
     config = session_config(live_emu, params=PARAMS, venue={"url": f"http://127.0.0.1:{port}"})
     with pytest.raises(ConfigError, match=r"\[venues.binance\] \(url http://127.0.0.1:\d+\): cannot reach the venue"):
         run_live(config, "testnet", tmp_path / "no-venue", duration_s=1, health=False, write_html=False)
+
+
+def test_the_round_trips_and_the_user_streams_report_latencies_are_recorded(testnet_run):
+    """latency.csv: each command's round trip from the session's time of the request (an
+    audited `request`'s ts), numbered in send order (seq); report_latency.csv: one line per
+    order state the user stream delivered, exactly its venue time and receipt - venue time
+    as the journal recorded the report (a backtest's `latency.report_file`)."""
+    audit = [json.loads(line) for line in (testnet_run / "audit.jsonl").read_text().splitlines()]
+    requests = {r["ts"] for r in audit if r["type"] == "request"}
+    lines = (testnet_run / "latency.csv").read_text().splitlines()
+    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq"
+    rows = [line.split(",") for line in lines[1:]]
+    assert rows and all(int(ts) in requests for ts, *_ in rows)
+    by_seq = sorted((int(seq), int(ts)) for ts, _, _, _, seq in rows)
+    assert len({s for s, _ in by_seq}) == len(by_seq)  # one number per command
+    assert [ts for _, ts in by_seq] == sorted(ts for _, ts in by_seq)  # seq is the send order
+    stream = [(r["exch_ts"], r["local_ts"] - r["exch_ts"], OrderStatus(r["status"]).name.lower())
+              for step in read_journal(testnet_run) for r in step.get("r", ())
+              if r["t"] == "state" and r["source"] == "stream" and r["exch_ts"] > 0]
+    lines = (testnet_run / "report_latency.csv").read_text().splitlines()
+    assert lines[0] == "ts_ns,response_ns,report,venue"
+    recorded = [(int(ts), int(lat), report) for ts, lat, report, venue in (line.split(",") for line in lines[1:])
+                if venue == "binance"]
+    assert stream and recorded == stream
+    assert all(ts % 1_000_000 == 0 and lat >= 0 for ts, lat, _ in recorded)  # the venue's ms; receipt after it

@@ -12,10 +12,11 @@ from engine.types import OrderType, TimeInForce
 from venues.sim import SimVenueConfig, WakeKind
 from venues.sim.codes import RQ_SUBMIT
 from venues.sim.config import load_recorded_latency
+from venues.sim.latency import recorded_params
 from venues.sim.latency_nb import muldiv_floor_nb, recorded
 
 I64 = np.iinfo(np.int64)
-NO_STATE = np.zeros(0, dtype=np.int64)
+NO_STATE = np.zeros(4, dtype=np.int64)  # the recorded model's state slots
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def test_entry_is_interpolated_at_the_send_time(latency_csv):
     table = load_recorded_latency(latency_csv)
     assert table.tolist() == [[1000, 100, 50], [2000, 300, 150]]
     # before the first record its value, between them linear, after the last its value
-    p = table.ravel()  # the model's parameters: the rows, in order (latency_nb module doc)
+    p = recorded_params(table)  # the model's parameters: [n, the rows in order] (latency_nb module doc)
     got = [int(recorded.entry(RQ_SUBMIT, t, p, NO_STATE)) for t in (500, 1000, 1500, 1750, 2000, 9000)]
     assert got == [100, 100, 200, 250, 300, 300]
     assert int(recorded.min_entry(p)) == 100
@@ -37,7 +38,7 @@ def test_entry_is_interpolated_at_the_send_time(latency_csv):
 
 def test_response_is_held_at_the_mean_between_records(latency_csv):
     # before the first record its value; in [1000, 2000) the mean (50 + 150) // 2; from the last on its value
-    p = load_recorded_latency(latency_csv).ravel()
+    p = recorded_params(load_recorded_latency(latency_csv))
     times = (int(I64.min) + 1, 999, 1000, 1999, 2000, int(I64.max) - 1)
     assert [int(recorded.response(0, t, p, NO_STATE)) for t in times] == [50, 50, 100, 100, 150, 150]
 
@@ -46,10 +47,11 @@ def test_entry_interpolation_is_exact_where_the_product_overflows_int64():
     # records an hour apart, entry rising by 1 s: (1e9 * 3.6e12) overflows int64; Python's
     # integers give the exact floor, including for a falling entry (floor of a negative)
     hour = 3_600_000_000_000
-    p = np.array([0, 1_000_000, 5, hour, 1_001_000_000, 5, 2 * hour, 1_000, 5], dtype=np.int64)
+    rows = np.array([0, 1_000_000, 5, hour, 1_001_000_000, 5, 2 * hour, 1_000, 5], dtype=np.int64)
+    p = recorded_params(rows)
     for t in (1, 7, hour // 3, hour - 1, hour + 1, hour + 12_345_678_901, 2 * hour - 1):
         k = 0 if t < hour else 1
-        t0, e0, e1 = p[3 * k], p[3 * k + 1], p[3 * k + 4]
+        t0, e0, e1 = rows[3 * k], rows[3 * k + 1], rows[3 * k + 4]
         assert int(recorded.entry(RQ_SUBMIT, t, p, NO_STATE)) == int(e0) + (int(e1) - int(e0)) * (t - int(t0)) // hour
     rng = np.random.default_rng(5)
     for _ in range(2000):

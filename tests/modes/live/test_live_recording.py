@@ -1,0 +1,60 @@
+"""What a session's recorder writes for the latency files (modes/live/recording.py):
+hand-computed lines."""
+
+from __future__ import annotations
+
+from engine.types import OrderStatus, load_instruments
+from engine.types.venue_reports import VenueFill, VenueOrderState
+from modes.live.recording import SessionRecorder
+
+BTC = "binance:BTC/USDT"
+
+
+def test_a_refusal_without_a_venue_time_gets_the_nearest_replys_response_leg(tmp_path):
+    """A refusal (no venue time) sent at 500, replied at 510, waits for the next venue-timed
+    reply: submit 2 (sent 1000, venue 1007, reply 1010: entry 7, response 3), so its entry
+    is 10 - 3 = 7 (not half of 10). Refusal 3 (1000 -> 1022) is nearer the reply of 1010
+    than of the next one (1200 -> 1300, venue 1290: response 10), so 22 - 3 = 19; refusal 4
+    (1100 -> 1298) nearer the one of 1300: 198 - 10 = 188. A refusal with no reply after it
+    is written at the flush with the latest (a reply faster than it: entry 0)."""
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(500, None, 510, "submit", 1)
+    rec.round_trip(1000, 1007, 1010, "submit", 2)
+    rec.round_trip(1000, None, 1022, "submit", 3)
+    rec.round_trip(1100, None, 1298, "cancel", 4)
+    rec.round_trip(1200, 1290, 1300, "submit", 5)
+    rec.round_trip(2000, None, 2001, "cancel")
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines() == [
+        "ts_ns,entry_ns,response_ns,command,seq", "1000,7,3,submit,2", "500,7,3,submit,1",
+        "1200,90,10,submit,5", "1000,19,3,submit,3", "1100,188,10,cancel,4", "2000,0,1,cancel,"]
+
+
+def test_report_latency_lines_are_the_streams_order_states(tmp_path):
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    state = VenueOrderState("tp-1", "9", OrderStatus.FILLED, 100, 5, 5, exch_ts=7_000_000, local_ts=11_500_000)
+    rec.report_latency("binance", state)
+    rec.report_latency("binance", VenueOrderState("tp-1", "9", OrderStatus.ACKNOWLEDGED, 100, 5, 0, exch_ts=9_000_000,
+                                                  local_ts=9_400_000, source="rest"))  # a REST reply: a round trip
+    rec.report_latency("binance", VenueFill("tp-1", "9", "t1", 100, 5, 0, "USDT", 1, 7_000_000, 11_500_000))
+    rec.report_latency("okx", VenueOrderState("tp-2", "3", OrderStatus.CANCELLED, 0, 5, 0, exch_ts=8_000_000,
+                                              local_ts=7_999_000))  # a venue clock ahead: as measured
+    rec.close()
+    assert (tmp_path / "report_latency.csv").read_text().splitlines() == [
+        "ts_ns,response_ns,report,venue", "7000000,4500000,filled,binance", "8000000,-1000,cancelled,okx"]
+
+
+def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
+    """Binance stamps whole ms: a request sent at 10.2 ms, stamped 12 ms, answered at 15 ms
+    reached the venue in [12, 12.999999] ms: entry = its middle 12.4999995 ms (floored to
+    ns: 12_499_999) - 10.2 ms = 2_299_999 ns. Stamped within the send's own millisecond (10
+    ms, sent at 10.2): [10.2, 10.999999] ms, middle 10.5999995 -> entry 399_999, response
+    5_400_001. A refusal (20 -> 30 ms) then takes that response leg: entry 4_599_999."""
+    ms = 1_000_000
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(10_200_000, 12 * ms, 15 * ms, "submit", 1)
+    rec.round_trip(10_200_000, 10 * ms, 16 * ms, "submit", 2)
+    rec.round_trip(20 * ms, None, 30 * ms, "submit", 3)
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
+        "10200000,2299999,2500001,submit,1", "10200000,399999,5400001,submit,2", "20000000,4599999,5400001,submit,3"]

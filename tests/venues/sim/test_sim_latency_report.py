@@ -1,0 +1,119 @@
+"""The response leg recorded on the user stream (`latency.report_file`, a session's
+report_latency.csv) and the recorded requests of one time taken in turn (latency.csv's
+`seq`): hand-computed values (venues/sim/latency.py, parity block)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sim_helpers import BUY, DELTA, SELL, drain, make_core
+
+from engine.errors import ConfigError
+from engine.types import OrderType, TimeInForce
+from venues.sim import SimVenueConfig, WakeKind
+from venues.sim.codes import RQ_CANCEL, RQ_QUERY, RQ_SUBMIT
+from venues.sim.config import load_recorded_latency
+from venues.sim.latency import load_report_latency, recorded_params, recorded_requests_in_turn
+from venues.sim.latency_nb import recorded
+
+I64 = np.iinfo(np.int64)
+LIMIT, GTC = int(OrderType.LIMIT), int(TimeInForce.GTC)
+
+
+@pytest.fixture
+def report_csv(tmp_path):
+    path = tmp_path / "report_latency.csv"
+    path.write_text("ts_ns,response_ns,report,venue\n"
+                    "1700,30,acknowledged,sim\n"
+                    "1700,40,acknowledged,other\n"  # another venue's: not read
+                    "2800,-5,cancelled,sim\n"  # a venue clock ahead of ours: 0
+                    "2000,70,filled,sim\n")
+    return path
+
+
+def test_the_report_file_is_read_by_venue_in_time_order(report_csv):
+    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30], [2000, 70], [2800, 0]]
+
+
+@pytest.mark.parametrize("line, says", [
+    ("1700,30,acknowledged", "report_latency.csv:2: '1700,30,acknowledged': expected ts_ns,response_ns,report,venue"),
+    ("1700,3x,acknowledged,sim", "report_latency.csv:2: response_ns = '3x': expected an integer number of ns"),
+    ("17.5,30,acknowledged,sim", "report_latency.csv:2: ts_ns = '17.5': expected an integer number of ns"),
+])
+def test_a_bad_report_line_is_named(tmp_path, line, says):
+    path = tmp_path / "report_latency.csv"
+    path.write_text(f"ts_ns,response_ns,report,venue\n{line}\n")
+    with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        SimVenueConfig.from_table("sim", {"latency": {"report_file": str(path)}})
+
+
+def test_the_config_takes_it_as_the_response_leg(report_csv, tmp_path):
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100, "report_file": str(report_csv)}})
+    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (100, 0, [[1700, 30], [2000, 70], [2800, 0]])
+    assert cfg.config_hash != SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100}}).config_hash
+    with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.report_file and latency.response_ns: give one"):
+        SimVenueConfig.from_table("sim", {"latency": {"response_ns": 5, "report_file": str(report_csv)}})
+    samples = tmp_path / "samples.txt"
+    samples.write_text("10 20\n")
+    with pytest.raises(ConfigError, match=r"latency.report_file with latency.model = 'empirical'"):
+        SimVenueConfig.from_table("sim", {"latency": {"model": "empirical", "file": str(samples),
+                                                      "report_file": str(report_csv)}})
+    with pytest.raises(ConfigError, match=r"latency.report_file = .*missing.csv'?: file not found"):
+        SimVenueConfig.from_table("sim", {"latency": {"report_file": str(tmp_path / "missing.csv")}})
+    with pytest.raises(ConfigError, match=r"no report latency record of venue 'elsewhere'"):
+        SimVenueConfig.from_table("elsewhere", {"latency": {"report_file": str(report_csv)}})
+
+
+def test_fills_and_acks_reach_the_strategy_after_the_recorded_report_latency(report_csv):
+    """Entry 200 (constant). A buy at 10010 sent at 1500 reaches the venue at 1700 and takes
+    the resting ask there: its ack and fill, produced at 1700, come back 30 later (the
+    report at 1700), at 1730; a resting buy at 9980 sent at 1900 is acked at 2100 + 70 (the
+    report at 2000 is the latest at or before 2100) = 2170, and its cancel, sent at 2700,
+    is answered at 2900 + 0 (the report at 2800) = 2900."""
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 200, "report_file": str(report_csv)}})
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (5_000, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": cfg})
+    drain(core, 1500)
+    core.submit(1, 0, BUY, LIMIT, GTC, 10_010, 1, False, 0, 1500)
+    first = [w for w in drain(core, 1900) if w.kind == WakeKind.ORDER]
+    assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in first] == [(1700, 1730), (1700, 1730)]
+    core.submit(2, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 1900)
+    acks = [w for w in drain(core, 2700) if w.kind == WakeKind.ORDER]
+    assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in acks] == [(2100, 2170)]
+    core.cancel(2, 2700)
+    done = [w for w in drain(core, 4000) if w.kind == WakeKind.ORDER]
+    assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in done] == [(2900, 2900)]
+
+
+def test_requests_of_one_time_take_the_recorded_entries_in_turn(tmp_path):
+    """Two submits and two cancels recorded at 1000 (seq gives the send order: the file has
+    them in reply order); a backtest's requests at 1000 take them in turn per command; a
+    third submit at 1000, a lookup, and a request at another time are interpolated."""
+    path = tmp_path / "latency.csv"
+    path.write_text("ts_ns,entry_ns,response_ns,command,seq\n"
+                    "1000,70,5,cancel,1\n"
+                    "1000,21,5,submit,4\n"  # the second submit's reply came first
+                    "1000,7,5,submit,2\n"
+                    "1000,9,5,cancel,3\n"
+                    "3000,40,5,submit,5\n")
+    turn = recorded_requests_in_turn(str(path))
+    assert turn.tolist() == [[1000, RQ_SUBMIT, 7], [1000, RQ_SUBMIT, 21], [1000, RQ_CANCEL, 70],
+                             [1000, RQ_CANCEL, 9], [3000, RQ_SUBMIT, 40]]
+    p = recorded_params(load_recorded_latency(path), turn)
+    state = np.zeros(4, dtype=np.int64)  # [last send time, requests of each kind sent at it]
+    entries = [int(recorded.entry(kind, 1000, p, state))
+               for kind in (RQ_SUBMIT, RQ_CANCEL, RQ_SUBMIT, RQ_CANCEL, RQ_SUBMIT, RQ_QUERY)]
+    # the third submit and the lookup at 1000 are interpolated: the last record of 1000
+    # in file order (entry 9) and the next, 40 at 3000, at 1000 itself: 9
+    assert entries == [7, 70, 21, 9, 9, 9]
+    # at 2000 nothing is recorded: 9 + (40 - 9) * 1000 // 2000 = 24; at 3000 the submit's own
+    assert [int(recorded.entry(RQ_SUBMIT, t, p, state)) for t in (2000, 3000, 3000)] == [24, 40, 40]
+    # through the venue: the two submits of 1000 arrive at 1007 and 1021
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": str(path)}})
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (5_000, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": cfg})
+    drain(core, 1000)
+    core.submit(1, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 1000)
+    core.submit(2, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 1000)
+    acks = [w for w in drain(core, 2000) if w.kind == WakeKind.ORDER]
+    assert [int(w.record["exch_ts"]) for w in acks] == [1007, 1021]

@@ -250,6 +250,9 @@ class LiveDriver:
         from venues.simulated import SimulatedVenue
 
         loop = asyncio.get_running_loop()
+        from venues.connection_resets import quiet_resets
+
+        quiet_resets(loop)  # ccxt's pong to a venue that dropped us: one line, not a traceback
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self._stop.set)

@@ -311,7 +311,11 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
 
     # constant feed latency, or a session's recorded one (latency.feed_file)
     feed_ns, feed_shift = recorded_feed_shift(list(instruments.values()), venue_configs)
-    chunks = source if feed_transform is None else feed_transform(source, instruments)
+    from replay.validate import refuse_negative_feed_latency
+
+    # venue time after receipt beyond a clock skew: refused (a recording at emulator --speed > 1)
+    checked = refuse_negative_feed_latency(source, config.data, list(instruments))
+    chunks = checked if feed_transform is None else feed_transform(checked, instruments)
     from venues.sim.derivatives import ContractFeed
 
     # MARK_PRICE / FUNDING_RATE rows never reach the matching core (venues/sim/derivatives.py)

@@ -509,7 +509,7 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         "currency": run.equity.quote_asset if run.equity is not None and run.equity.quote_asset else None,
         "realized": None, "unrealized": None, "fees_net": None,
         "fees_paid": _dstr(fees_paid), "rebates": _dstr(rebates),
-        "equity_start": None, "equity_end": None, "net": None,
+        "equity_start": None, "equity_end": None, "net": None, "opening_unrealized": None,
         "equity_change": None, "inventory_revaluation": None,
         "max_drawdown": None, "max_drawdown_pct": None, "max_drawdown_ts": None,
         "turnover": turnover, "turnover_ratio": None,
@@ -525,12 +525,14 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
             fees_net=_dstr(as_decimal(eq.last["fees"])),
             equity_start=_dstr(as_decimal(eq.first_equity)),
             equity_end=_dstr(as_decimal(eq.last["equity"])),
+            opening_unrealized=_dstr(as_decimal(eq.first_unrealized)),
             source="equity.parquet",
         )
-        # the trading's equity: starting equity + realized + unrealized - fees, i.e. the
-        # account's equity without the revaluation of what it held at the start (an idle
-        # session's curve is flat: docs/report.md "PnL")
-        curve = float(eq.equity[0]) + eq.realized + eq.unrealized - eq.fees if len(eq.ts) else eq.equity
+        # the trading's equity: starting equity + realized + unrealized - fees - the opening
+        # unrealized, i.e. the account's equity without the revaluation of what it held at
+        # the start (an idle session's curve is flat, a resumed one's too: docs/report.md "PnL")
+        curve = (float(eq.equity[0]) + eq.realized + eq.unrealized - eq.fees - float(eq.unrealized[0])
+                 if len(eq.ts) else eq.equity)
         running_max = np.fmax.accumulate(curve)
         drawdown = curve - running_max  # <= 0
         i = int(np.nanargmin(drawdown)) if np.isfinite(drawdown).any() else 0
@@ -557,8 +559,12 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
             )
     start_dec, end_dec = as_decimal(section["equity_start"]), as_decimal(section["equity_end"])
     parts = [as_decimal(section[k]) for k in ("realized", "unrealized", "fees_net")]
-    if None not in parts:  # net PnL of the trading (exact)
-        section["net"] = _dstr(parts[0] + parts[1] - parts[2])
+    if None not in parts:  # net PnL of the trading since the start (exact)
+        # less the unrealized PnL of the positions the run started with: a resumed session
+        # restores its predecessor's position at that session's cost basis (modes/live/resume.py),
+        # whose unrealized PnL at the first mark that session already reported
+        opening = as_decimal(section["opening_unrealized"]) or 0
+        section["net"] = _dstr(parts[0] + parts[1] - parts[2] - opening)
     if start_dec is not None and end_dec is not None:
         change = end_dec - start_dec
         section["equity_change"] = _dstr(change)

@@ -24,7 +24,7 @@ async def _ping_pong_after_drop(url: str, quiet: bool) -> None:
         quiet_resets(asyncio.get_running_loop())
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(url.replace("http", "ws") + "/ws", autoping=False)  # as ccxt connects
-        msg = await asyncio.wait_for(ws.receive(), 5)  # the emulator's heartbeat
+        msg = await asyncio.wait_for(ws.receive(), 30)  # the emulator's heartbeat
         assert msg.type == aiohttp.WSMsgType.PING
         ws._writer.transport.close()  # the connection drops under the client
         asyncio.ensure_future(ws.pong(msg.data))  # ccxt's answer to the PING, never awaited
@@ -44,7 +44,7 @@ def _run(emu, quiet: bool) -> None:
 
 def test_a_pong_to_a_dropped_connection_is_one_info_line(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    with make_emulator(tmp_path / "emu", stepped=False, ping_interval=0.05) as emu:
+    with make_emulator(tmp_path / "emu", stepped=False, ping_interval=0.2) as emu:
         _run(emu, quiet=False)  # without the handler: asyncio's traceback (the fault reported)
         assert any(r.levelno == logging.ERROR and "Task exception was never retrieved" in r.getMessage()
                    for r in caplog.records), [r.getMessage() for r in caplog.records]

@@ -44,6 +44,8 @@ def _run(emu, quiet: bool) -> None:
 
 def test_a_pong_to_a_dropped_connection_is_one_info_line(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
+    # the CLI sets the "tickparity" logger's console level (WARNING) when another test ran it
+    caplog.set_level(logging.INFO, logger="tickparity.connections")
     with make_emulator(tmp_path / "emu", stepped=False, ping_interval=0.2) as emu:
         _run(emu, quiet=False)  # without the handler: asyncio's traceback (the fault reported)
         assert any(r.levelno == logging.ERROR and "Task exception was never retrieved" in r.getMessage()

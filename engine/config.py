@@ -11,7 +11,8 @@ import difflib
 import hashlib
 import json
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -106,6 +107,22 @@ class RunConfig:
         for private in ("base_dir", "config_file", "cli_keys"):
             data.pop(private)
         return jsonable(data)
+
+    @contextmanager
+    def naming_file(self) -> Iterator[None]:
+        """Inside: a ConfigError that does not name the config file gets it in front
+        ('run.toml: [venues.binance] leverage = 'x': ...').
+
+        Why: the venue-table and risk parsers know the table and key but not the file the
+        table came from; every command that takes `--config` (backtest, paper, testnet,
+        live, emulator, stress's strategy configs) wraps them in this, so every error from a
+        config file names the file and the key. No-op without a config file."""
+        try:
+            yield
+        except ConfigError as exc:
+            if self.config_file and not str(exc).startswith(str(self.config_file)):
+                raise type(exc)(f"{self.config_file}: {exc}") from None
+            raise
 
     def param_where(self, key: str) -> str:
         """Where strategy parameter `key` came from ('--param qty' or 'f.toml: [run.params] qty')."""

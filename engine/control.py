@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import LiveClock
-from engine.errors import ConfigError
+from engine.errors import ConfigError, require_run_directory
 
 COMMANDS = ("kill", "approve", "refuse", "resume")
 
@@ -76,8 +76,7 @@ class ControlInbox:
                 cap = Decimal("NaN")
             if not cap.is_finite() or cap < 0:
                 raise ConfigError(f"--max-slippage-bps {max_slippage_bps!r}: expected a number >= 0")
-        if not self.run_dir.is_dir():
-            raise ConfigError(f"{self.run_dir}: no such run directory")
+        require_run_directory(self.run_dir)
         body = {"command": command, "order": order, "who": who or default_who(), "why": why,
                 "flatten": bool(flatten), "max_slippage_bps": None if max_slippage_bps is None else str(max_slippage_bps),
                 "posted_wall_ns": LiveClock().now(), "pid": os.getpid()}  # an operator posts in real time

@@ -69,6 +69,23 @@ class StrategyError(TickparityError):
         self.location = location
 
 
+def require_run_directory(path: str | Path, flag: str | None = None) -> Path:
+    """`path` as a Path when it is an existing directory; else ConfigError, one line:
+    "[FLAG: ]no such run directory: PATH" (or "not a directory").
+
+    Why one helper: every command that reads a run directory (`testnet|live --resume`,
+    `replay`, `report`, `kill|approve|refuse|resume`) must say that the directory is missing
+    before it complains about a file inside it (a missing directory used to read "no
+    contingent.json", which sent the user looking for the wrong file)."""
+    where = f"{flag}: " if flag else ""
+    run_dir = Path(path)
+    if not run_dir.exists():
+        raise ConfigError(f"{where}no such run directory: {run_dir}")
+    if not run_dir.is_dir():
+        raise ConfigError(f"{where}{run_dir}: not a directory (a run directory was expected)")
+    return run_dir
+
+
 class InternalError(Exception):
     """Our bug, not the user's: an engine invariant broke. Exit 1, "internal error".
 

@@ -175,6 +175,23 @@ def venue_table_schema(venue: str, assets: Iterable[str] | None = None) -> Schem
     return schema
 
 
+def check_tables(config: RunConfig, instruments: dict[str, Instrument], other_venues: bool = False) -> None:
+    """The key check of a config's `[venues.X]` and `[risk]` tables against the run's
+    instruments (engine.config.check_run with `venue_table_schema`): ConfigError naming the
+    file and key. Shared by the backtest and the emulator (`tickparity emulator --config`),
+    which passes `other_venues=True`: `--instrument` may pick one venue of a multi-venue
+    config, whose other tables are then checked for their keys only."""
+    assets: dict[str, set[str] | None] = {}
+    for inst in instruments.values():
+        assets.setdefault(inst.venue, set()).update((inst.base, inst.quote))  # type: ignore[union-attr]
+    venues = [i.venue for i in instruments.values()]
+    if other_venues:
+        venues += [v for v in config.venues if v not in assets]
+    check_run(config, venues=venues,
+              venue_schema=lambda venue: venue_table_schema(venue, assets.get(venue)),
+              risk_keys=[f.name for f in fields(RiskConfig)])
+
+
 @dataclass(frozen=True)
 class ResolvedRun:
     """A run config checked against the run and resolved (defaults filled), with its id.
@@ -212,20 +229,11 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     instruments = select_instruments(config)
     strategy_cls = load_class(config.strategy, config.base_dir)
     check_strategy_class(strategy_cls, config.strategy)
-    assets: dict[str, set[str]] = {}
-    for inst in instruments.values():
-        assets.setdefault(inst.venue, set()).update((inst.base, inst.quote))
-    check_run(config, venues=[i.venue for i in instruments.values()],
-              venue_schema=lambda venue: venue_table_schema(venue, assets.get(venue, ())),
-              risk_keys=[f.name for f in fields(RiskConfig)])
+    check_tables(config, instruments)
     params = effective_params(strategy_cls, config.params, config.param_where)
-    try:
+    with config.naming_file():  # a value error names the table and key; add the file it came from
         venue_configs, balances, defaults = _venue_tables(config, instruments)
         risk = RiskConfig.from_table(config.risk)
-    except ConfigError as exc:  # a value error names the table and key; add the file it came from
-        if config.config_file and not str(exc).startswith(config.config_file):
-            raise ConfigError(f"{config.config_file}: {exc}") from None
-        raise
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),
@@ -305,7 +313,11 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
 
     # constant feed latency, or a session's recorded one (latency.feed_file)
     feed_ns, feed_shift = recorded_feed_shift(list(instruments.values()), venue_configs)
-    chunks = source if feed_transform is None else feed_transform(source, instruments)
+    from replay.validate import refuse_negative_feed_latency
+
+    # venue time after receipt beyond a clock skew: refused (a recording at emulator --speed > 1)
+    checked = refuse_negative_feed_latency(source, config.data, list(instruments))
+    chunks = checked if feed_transform is None else feed_transform(checked, instruments)
     from venues.sim.derivatives import ContractFeed
 
     # MARK_PRICE / FUNDING_RATE rows never reach the matching core (venues/sim/derivatives.py)

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from engine.control import ControlInbox
+from engine.errors import require_run_directory
 from modes.console import warn
 
 
@@ -55,7 +56,7 @@ def _who(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    inbox = ControlInbox(Path(args.run))
+    inbox = ControlInbox(require_run_directory(args.run))
     if args.command in ("approve", "refuse") and not args.order:
         waiting = inbox.pending()
         print(f"{args.run}: orders waiting for approval: {', '.join(waiting) if waiting else 'none'}")

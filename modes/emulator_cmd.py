@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def prepare(args: argparse.Namespace):
     """Validate everything before binding: (settings, source, run config)."""
     from engine.config import load_config_file, resolve
-    from modes.backtest import _venue_tables, select_instruments
+    from modes.backtest import _venue_tables, check_tables, select_instruments
     from replay import open_source
     from venues.emulator import (
         EmulatorSettings,
@@ -57,9 +57,11 @@ def prepare(args: argparse.Namespace):
     base_dir = str(Path(args.config).parent) if args.config else "."
     overrides = {"strategy": "(emulator)", "data": args.data, "instruments_file": args.instruments,
                  "instruments": args.instrument, "seed": args.seed, "from": args.from_, "to": args.to}
-    config = resolve(file_values, overrides, base_dir=base_dir)
+    config = resolve(file_values, overrides, base_dir=base_dir, config_file=args.config)
     instruments = select_instruments(config)
-    venue_configs, balances, defaults = _venue_tables(config, instruments)
+    check_tables(config, instruments, other_venues=True)  # unknown keys: the backtest's one-line errors, naming the file
+    with config.naming_file():  # a value error names the table and key; add the file it came from
+        venue_configs, balances, defaults = _venue_tables(config, instruments)
     venues = {i.venue for i in instruments.values()}
     contract_venues = {i.venue for i in instruments.values() if i.contract}
     if contract_venues and venues not in ({"binanceusdm"}, {"binancecoinm"}):
@@ -75,7 +77,8 @@ def prepare(args: argparse.Namespace):
                                f"(a session's [venues.X] table needs exchange = \"binance\" and this url)"]
     from engine.margin import MarginSettings
 
-    margin = {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
+    with config.naming_file():
+        margin = {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
     accounts = load_accounts(args.accounts) if args.accounts else [
         default_account(instruments.values(), balances)]
     faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()

@@ -66,7 +66,7 @@ class Job:
 def _strategy_config(path: str):
     from engine.config import load_config_file, resolve
 
-    return resolve(load_config_file(path), {}, base_dir=str(Path(path).parent))
+    return resolve(load_config_file(path), {}, base_dir=str(Path(path).parent), config_file=path)
 
 
 def _fingerprint(run_dir: Path) -> str:

@@ -30,7 +30,7 @@ to do (see `Mode` and README "Market data"); warnings are reported but never blo
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -39,6 +39,7 @@ import numpy as np
 from engine.errors import ConfigError, DataError
 from engine.types import EventKind, Instrument
 from replay.book import BookScanner, message_ends, unknown_book_rows
+from replay.schema import format_ns
 
 _TRADE = EventKind.TRADE.value
 _DELTA = EventKind.BOOK_DELTA.value
@@ -175,6 +176,47 @@ def _report_rows(
     report.add_many(
         check, [rows.where(i) for i in first], [why(int(i)) for i in first], len(idx), severity
     )
+
+
+#: how far venue time may run ahead of local receipt time in data a run replays: a clock
+#: skew between the venue and the recording machine (NTP keeps it within milliseconds);
+#: beyond it the feed latency is negative and the recording is not a market's
+MAX_CLOCK_SKEW_NS = 1_000_000_000
+
+
+def refuse_negative_feed_latency(chunks: Iterable[np.ndarray], spec: str, instrument_ids: Sequence[str],
+                                 tolerance_ns: int = MAX_CLOCK_SKEW_NS) -> Iterator[np.ndarray]:
+    """Pass replay chunks (EVENT_DTYPE) through unchanged, raising DataError at the first
+    row whose venue time is more than `tolerance_ns` after its local receipt time.
+
+    Why: a backtest's simulated venue takes `exch_ts` as the exchange's time and `local_ts`
+    as our receipt: a row received before the venue stamped it (beyond a clock skew) lets
+    the strategy act on the market before the venue has it, and the run is silently wrong.
+    Such data comes from a paper/testnet session recorded against the exchange emulator run
+    at `--speed` above 1 (venue time runs that many times faster than the wall clock), or a
+    recorder whose clock is far behind. Imports refuse it already (`local_before_exch`);
+    a session's own `market.duckdb` is written by the recorder and never imported, so the
+    backtest checks every row it replays. Not corrected: a gap that grows with time (a
+    speed) has no single offset to remove, and a store cannot be re-imported; source files
+    with a constant offset are imported with `tickparity data import --correct-skew`. The message names the data, the row (its
+    position in the replay, counted from 1) and both times."""
+    row = 0
+    for chunk in chunks:
+        if len(chunk):
+            ahead = chunk["exch_ts"] - chunk["local_ts"]
+            bad = np.flatnonzero(ahead > tolerance_ns)
+            if len(bad):
+                i = int(bad[0])
+                r = chunk[i]
+                raise DataError(
+                    f"{spec}: row {row + i + 1} ({instrument_ids[int(r['instrument'])]}): venue time "
+                    f"{format_ns(int(r['exch_ts']))} is {int(ahead[i]) / 1e9:.3f} s after its local receipt "
+                    f"{format_ns(int(r['local_ts']))} (a negative feed latency beyond the "
+                    f"{tolerance_ns / 1e9:g} s a clock skew explains): a session recorded against "
+                    "`tickparity emulator --speed` above 1? Record it at --speed 1; source files with a constant "
+                    "clock offset: `tickparity data import --correct-skew` (docs/market-data.md)")
+            row += len(chunk)
+        yield chunk
 
 
 def skew_stats(local_ts: np.ndarray, exch_ts: np.ndarray) -> dict[str, float]:

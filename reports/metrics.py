@@ -509,7 +509,7 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         "currency": run.equity.quote_asset if run.equity is not None and run.equity.quote_asset else None,
         "realized": None, "unrealized": None, "fees_net": None,
         "fees_paid": _dstr(fees_paid), "rebates": _dstr(rebates),
-        "equity_start": None, "equity_end": None, "net": None, "funding": None,
+        "equity_start": None, "equity_end": None, "net": None, "funding": None, "opening_unrealized": None,
         "equity_change": None, "inventory_revaluation": None,
         "max_drawdown": None, "max_drawdown_pct": None, "max_drawdown_ts": None,
         "turnover": turnover, "turnover_ratio": None,
@@ -524,18 +524,25 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
         section["funding"] = _dstr(sum(funding[1], Decimal(0)))
     if run.equity is not None:
         eq = run.equity
+        # the positions the run started with (a resumed session's): the first sample's
+        # unrealized PnL, unless a fill came first (then it is this run's own trading: a
+        # contract run samples equity only once its account can be valued)
+        traded_first = bool(len(run.fills.ts)) and len(eq.ts) and int(run.fills.ts.min()) <= int(eq.ts[0])
+        opening_text = "0" if traded_first else eq.first_unrealized
         section.update(
             realized=_dstr(as_decimal(eq.last["realized_pnl"])),
             unrealized=_dstr(as_decimal(eq.last["unrealized_pnl"])),
             fees_net=_dstr(as_decimal(eq.last["fees"])),
             equity_start=_dstr(as_decimal(eq.first_equity)),
             equity_end=_dstr(as_decimal(eq.last["equity"])),
+            opening_unrealized=_dstr(as_decimal(opening_text)),
             source="equity.parquet",
         )
-        # the trading's equity: starting equity + realized + unrealized - fees, i.e. the
-        # account's equity without the revaluation of what it held at the start (an idle
-        # session's curve is flat: docs/report.md "PnL")
-        curve = float(eq.equity[0]) + eq.realized + eq.unrealized - eq.fees if len(eq.ts) else eq.equity
+        # the trading's equity: starting equity + realized + unrealized - fees - the opening
+        # unrealized, i.e. the account's equity without the revaluation of what it held at
+        # the start (an idle session's curve is flat, a resumed one's too: docs/report.md "PnL")
+        curve = (float(eq.equity[0]) + eq.realized + eq.unrealized - eq.fees - float(opening_text)
+                 if len(eq.ts) else eq.equity)
         if funding is not None and len(funding[0]) and len(eq.ts):  # funding received up to each sample
             paid = np.concatenate(([0.0], np.cumsum([float(a) for a in funding[1]])))
             curve = curve + paid[np.searchsorted(funding[0], eq.ts, side="right")]
@@ -565,8 +572,12 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
             )
     start_dec, end_dec = as_decimal(section["equity_start"]), as_decimal(section["equity_end"])
     parts = [as_decimal(section[k]) for k in ("realized", "unrealized", "fees_net")]
-    if None not in parts:  # net PnL of the trading (exact): contracts add the funding received
-        section["net"] = _dstr(parts[0] + parts[1] - parts[2] + (as_decimal(section["funding"]) or 0))
+    if None not in parts:  # net PnL of the trading since the start (exact): contracts add the funding received,
+        # less the unrealized PnL of the positions the run started with: a resumed session
+        # restores its predecessor's position at that session's cost basis (modes/live/resume.py),
+        # whose unrealized PnL at the first mark that session already reported
+        opening = as_decimal(section["opening_unrealized"]) or 0
+        section["net"] = _dstr(parts[0] + parts[1] - parts[2] + (as_decimal(section["funding"]) or 0) - opening)
     if start_dec is not None and end_dec is not None:
         change = end_dec - start_dec
         section["equity_change"] = _dstr(change)

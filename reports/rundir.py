@@ -132,6 +132,9 @@ class Equity:
     last: dict[str, str]  # exact decimal strings of the last row
     first_equity: str | None
     quote_asset: str
+    # exact unrealized PnL of the first row: the positions the run started with (0 unless a
+    # session resumed a previous one's position at its cost basis, modes/live/resume.py)
+    first_unrealized: str = "0"
 
 
 @dataclass
@@ -563,6 +566,7 @@ def _load_equity(path: Path) -> Equity | None:
         last=last,
         first_equity=str(_col(t, "equity")[first_row].as_py()),
         quote_asset=quote_asset,
+        first_unrealized=str(_col(t, "unrealized_pnl")[first_row].as_py()),
     )
 
 

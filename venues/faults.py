@@ -216,8 +216,32 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
                               "each passive fill the venue still gives)")
     if kind == "latency_spike" and "extra" not in params:
         raise ConfigError(f"{where} (latency_spike) needs extra = '...', the added order-entry latency")
-    until = table.get("until")
-    return FaultSpec(kind=kind, endpoint=tuple(str(e) for e in endpoint),
-                     after_ns=duration_ns(table.get("after", 0), f"{where} after"),
-                     until_ns=None if until is None else duration_ns(until, f"{where} until"),
+    after, until = table.get("after", 0), table.get("until")
+    after_ns = duration_ns(after, f"{where} after")
+    until_ns = None if until is None else duration_ns(until, f"{where} until")
+    _check_window(table, params, kind, after_ns, until_ns, where)
+    return FaultSpec(kind=kind, endpoint=tuple(str(e) for e in endpoint), after_ns=after_ns, until_ns=until_ns,
                      count=count, probability=float(prob), params=params)
+
+
+#: kinds that act for a window of `duration` from when they fire (0 = they would do nothing)
+WINDOW_KINDS = frozenset({"outage", "latency_spike", "partial_fill_drought", "stale_market"})
+
+
+def _check_window(table: dict[str, Any], params: dict[str, Any], kind: str, after_ns: int,
+                  until_ns: int | None, where: str) -> None:
+    """Refuse a fault that could never act: `until` not later than `after` (it may fire only
+    in [after, until), which is then empty: `until` at or before the start, or before
+    `after`), a window kind with `duration` 0, a `latency_spike` adding 0, a `maintenance`
+    with both `duration` and `halt` 0. Why: such a file was accepted and the run went
+    through without the fault, a stress result that says nothing."""
+    if until_ns is not None and until_ns <= after_ns:
+        raise ConfigError(f"{where} until = {table['until']!r}: must be later than after = {table.get('after', 0)!r} "
+                          "(the fault fires only from after until until: that window is empty)")
+    if kind in WINDOW_KINDS and params.get("duration") == 0:
+        raise ConfigError(f"{where} duration = {table['duration']!r}: must be > 0 (a {kind} of no duration does nothing)")
+    if kind == "latency_spike" and params.get("extra") == 0:
+        raise ConfigError(f"{where} extra = {table['extra']!r}: must be > 0 (a latency_spike adding nothing does nothing)")
+    if kind == "maintenance" and params.get("duration") == 0 and params.get("halt") == 0:
+        raise ConfigError(f"{where} duration = {table['duration']!r}: with halt = {table['halt']!r} the maintenance "
+                          "lasts no time; give either > 0")

@@ -72,12 +72,23 @@ class FeedError(TickparityError):
 
 
 def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
-    """The live keys of `[venues.<venue>]`: exchange (ccxt id; default the venue name), url."""
+    """The live keys of `[venues.<venue>]`: exchange (ccxt id; default the venue name), url.
+    Checked here, before any connection, so a wrong one names the file and the key
+    (ConfigError): exchange a ccxt.pro id, url a string and only for Binance's dialects."""
+    import ccxt.pro as ccxtpro
+
     table = config.venues.get(venue, {})
+    where = config.where(f"venues.{venue}")
     exchange = str(table.get("exchange", venue))
     url = table.get("url")
+    if getattr(ccxtpro, exchange, None) is None:
+        key = "exchange" if "exchange" in table else "exchange (default: the venue's name)"
+        raise ConfigError(f"{where} {key} = {exchange!r}: not a ccxt.pro exchange id")
     if url is not None and not isinstance(url, str):
-        raise ConfigError(f"{config.where(f'venues.{venue}')} url = {url!r}: expected a string")
+        raise ConfigError(f"{where} url = {url!r}: expected a string")
+    if url and exchange not in ("binance", "binanceusdm", "binancecoinm"):
+        raise ConfigError(f"{where} url = {url!r}: a custom URL is supported for exchange 'binance', "
+                          "'binanceusdm' and 'binancecoinm' (the emulator's dialects)")
     return {"exchange": exchange, "url": url}
 
 
@@ -149,13 +160,14 @@ class LiveDriver:
         self.out = Path(out or f"runs/{mode}-{self.resolved.run_id[:12]}-{stamp}")
         if self.out.exists() and any(self.out.iterdir()):
             raise ConfigError(f"--out {self.out} exists and is not empty; a session needs a fresh directory")
-        self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
-        self.credentials: dict[str, Credentials | None] = {}
-        for venue, settings in self.settings.items():
-            creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue)
-            if mode == "live":
-                confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
-            self.credentials[venue] = creds
+        with config.naming_file():  # the [venues.X] live keys' errors name the config file too
+            self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
+            self.credentials: dict[str, Credentials | None] = {}
+            for venue, settings in self.settings.items():
+                creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue)
+                if mode == "live":
+                    confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
+                self.credentials[venue] = creds
         self.health_on = health
         # contingent orders a previous session of this account left (modes/live/resume.py)
         self.resume_from = None if resume is None else str(resume)
@@ -246,6 +258,9 @@ class LiveDriver:
         from venues.simulated import SimulatedVenue
 
         loop = asyncio.get_running_loop()
+        from venues.connection_resets import quiet_resets
+
+        quiet_resets(loop)  # ccxt's pong to a venue that dropped us: one line, not a traceback
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self._stop.set)

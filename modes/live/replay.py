@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from engine.audit import AuditLog
-from engine.errors import ConfigError, StrategyError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError, require_run_directory
 from modes.backtest import resolve_run
 from modes.live.build import build_session, config_from_json, finish
 from modes.live.driver import run_step
@@ -159,7 +159,7 @@ def replay_session(run_dir: str | Path, out: str | Path | None = None) -> Replay
     Raises ConfigError when `run_dir` is not a recorded paper/testnet/live session."""
     from venues.simulated import SimulatedVenue
 
-    run_dir = Path(run_dir)
+    run_dir = require_run_directory(run_dir)
     if not (run_dir / "session.jsonl").is_file() or not (run_dir / "rows.bin").is_file():
         raise ConfigError(f"{run_dir}: not a recorded paper/testnet/live session (no session.jsonl / rows.bin)")
     journal = read_journal(run_dir)

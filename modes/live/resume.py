@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.clock import wall_time_text
 from engine.durable import fsync_dir, write_file_durably
-from engine.errors import ConfigError
+from engine.errors import ConfigError, require_run_directory
 from engine.types.instrument import decimal_str
 
 STATE_FILE = "contingent.json"
@@ -35,6 +35,8 @@ def load(previous: str | Path, config_json: dict[str, Any], mode: str) -> dict[s
     ConfigError (one line naming the file) when `previous` has no (valid) contingent.json,
     or its session ran in another mode or on other venues/accounts."""
     prev = Path(previous)
+    if mode != "paper":
+        require_run_directory(prev, "--resume")
     if mode == "paper":
         raise ConfigError(f"--resume {prev}: paper sessions have no venue orders to resume; use testnet or live")
     _refuse_if_claimed(prev)

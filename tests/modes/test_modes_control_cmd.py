@@ -25,7 +25,7 @@ def test_bad_commands_are_one_line_errors(tmp_path, capsys):
     assert main(["resume", str(tmp_path / "nope"), "--why", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["tickparity: error: --max-slippage-bps '-3': expected a number >= 0",
-                   f"tickparity: error: {tmp_path / 'nope'}: no such run directory"]
+                   f"tickparity: error: no such run directory: {tmp_path / 'nope'}"]
 
 
 def test_approve_without_an_order_lists_what_waits_and_a_finished_run_warns(tmp_path, capsys):

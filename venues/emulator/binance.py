@@ -153,6 +153,9 @@ class BinanceServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Bind and start the market clock; returns the base URL (http://host:port)."""
+        from venues.connection_resets import quiet_resets
+
+        quiet_resets(asyncio.get_running_loop())  # a client that drops mid-ping: one line, no traceback
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
@@ -1188,6 +1191,10 @@ class _Connection:
                     await self.ws.send_str(json.dumps({"error": {"code": 3, "msg": "Invalid JSON"}}))
                     continue
                 await self.handle(data)
+        except ConnectionResetError as exc:  # a reply to a client that dropped meanwhile: routine
+            from venues.connection_resets import log
+
+            log.info("websocket client dropped before a reply (%s): connection closed", exc)
         finally:
             limit_task.cancel()
 

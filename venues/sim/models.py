@@ -149,6 +149,9 @@ def _load(kind: _Kind, path: str, where: str) -> tuple[Any, str]:
     size = getattr(model, kind.size_field)
     if isinstance(size, bool) or not isinstance(size, int) or size < kind.size_min:
         raise ConfigError(f"{where} = {path!r}: {kind.size_field} = {size!r}: expected an int >= {kind.size_min}")
+    if kind is _QUEUE and size > MAX_STATE_WIDTH:
+        raise ConfigError(f"{where} = {path!r}: width = {size}: more than the {MAX_STATE_WIDTH} "
+                          "float64 columns of per-order state the venue keeps")
     for hook, (sig, doc) in kind.hooks.items():
         fn = getattr(model, hook)
         if not isinstance(fn, Dispatcher):
@@ -164,6 +167,8 @@ def _load(kind: _Kind, path: str, where: str) -> tuple[Any, str]:
         if hook in kind.returns_int and not isinstance(ret, types.Integer):
             unit = "lots" if kind is _QUEUE else "ns"
             raise ConfigError(f"{where} = {path!r}: {hook} must return an int ({unit}), returns {ret}")
+    if kind is _QUEUE and not mod_name.startswith("venues.sim."):  # the shipped models are ours (tests/venues/sim)
+        _probe_width(model, path, where)
     source = Path(module.__file__).read_bytes() if getattr(module, "__file__", None) else path.encode()
     _LOADED[(kind.cls.__name__, path)] = (model, hashlib.sha256(source).hexdigest())
     return _LOADED[(kind.cls.__name__, path)]
@@ -187,6 +192,39 @@ def load_latency_model(path: str, where: str = "latency.model") -> tuple[Latency
     `@njit` function, does not compile for its documented arguments or returns no int.
     """
     return _load(_LATENCY, path, where)
+
+
+#: the widest per-order state a model may declare: the venue keeps one float64 row of the run's
+#: widest model per order (n_orders x width, grown with the orders), so 64 columns is 512
+#: bytes an order; a model that needs more is a mistake in its `width`
+MAX_STATE_WIDTH = 64
+
+
+def _probe_width(model: QueueModel, path: str, where: str) -> None:
+    """Run the model's four functions, bounds-checked, on a state array exactly `width`
+    columns wide (a typical life of an order: rests, the level moves both ways, trades print
+    at its price, some fill). Why: the kernels run without bounds checks and the state array
+    is as wide as the run's widest model, so a model that reads or writes `st[s, width]` or
+    beyond would silently use another model's columns or memory past the array. Raises
+    ConfigError naming `where` and the function that went beyond. A branch this life does
+    not reach is not checked; any other exception is left to the run."""
+    from numba import njit
+
+    st = np.zeros((2, model.width), dtype=np.float64)
+    calls = [("on_new", (5.0, 0.0)), ("on_depth", (10, 4, 0.0)), ("on_depth", (4, 12, 0.0)),
+             ("on_trade", (3, 0.0)), ("filled", (0.0,)), ("on_trade", (20, 0.0)), ("filled", (0.0,)),
+             ("on_new", (0.0, 0.0)), ("on_trade", (1, 0.0)), ("filled", (0.0,))]
+    checked: dict[str, Any] = {}
+    for hook, args in calls:
+        if hook not in checked:
+            checked[hook] = njit(boundscheck=True, cache=False)(getattr(model, hook).py_func)
+        try:
+            checked[hook](st, 1, *args)
+        except IndexError:
+            raise ConfigError(f"{where} = {path!r}: {hook} indexes st[s, ...] beyond its width = {model.width} "
+                              f"(columns 0..{model.width - 1}): raise width or use fewer columns") from None
+        except Exception:  # noqa: BLE001 - not a width fault: the run reports it where it happens
+            return
 
 
 class ModelSet:

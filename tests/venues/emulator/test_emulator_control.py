@@ -72,6 +72,8 @@ BAD = [
     ("faults", b'{"kind": "response_lost", "endpoint": "POST /api/v3/orders"}',
      ["control fault", "endpoint = 'POST /api/v3/orders'", "valid endpoints: DELETE /api/v3/order"]),
     ("faults", b'{"kind": "maintenance", "duration": "5x"}', ["control fault duration = '5x'"]),
+    ("faults", b'{"kind": "delay", "after": "10s", "until": "2s"}', ["control fault until = '2s'", "later than after"]),
+    ("faults", b'{"kind": "stale_market", "duration": 0}', ["control fault duration = 0: must be > 0"]),
     ("step", b"[1]", ["control/step", "JSON object", "array"]),
     ("step", b'{"by_ns": -5}', ["by_ns = -5", ">= 0"]),
     ("step", b'{"to_ns": 0}', ["to_ns = 0", "never goes back"]),

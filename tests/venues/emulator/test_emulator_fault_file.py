@@ -38,6 +38,15 @@ def plan_file(tmp_path, text: str):
     ('kind = "delay"\ncount = 0', "#2 count = 0"),
     ('kind = "delay"\nprobability = 2', "#2 probability = 2"),
     ('kind = "delay"\nendpoint = "order"', "#2 endpoint = 'order': expected 'METHOD /path'"),
+    # impossible windows: a fault that could never act
+    ('kind = "delay"\nafter = "60s"\nuntil = "30s"', "#2 until = '30s': must be later than after = '60s'"),
+    ('kind = "delay"\nafter = 5\nuntil = 5', "#2 until = 5: must be later than after = 5"),
+    ('kind = "delay"\nuntil = 0', "#2 until = 0: must be later than after = 0"),
+    ('kind = "stale_market"\nduration = "0s"', "#2 duration = '0s': must be > 0"),
+    ('kind = "partial_fill_drought"\nduration = "0ms"\nfraction = 0.5', "#2 duration = '0ms': must be > 0"),
+    ('kind = "latency_spike"\nduration = 0\nextra = "1s"', "#2 duration = 0: must be > 0"),
+    ('kind = "latency_spike"\nduration = "5s"\nextra = 0', "#2 extra = 0: must be > 0"),
+    ('kind = "maintenance"\nduration = 0\nhalt = "0s"', "#2 duration = 0: with halt = '0s' the maintenance"),
 ])
 def test_every_parse_error_names_the_file_the_fault_and_the_key(tmp_path, table, message):
     path = plan_file(tmp_path, f'seed = 1\n[[fault]]\nkind = "response_lost"\n[[fault]]\n{table}\n')
@@ -87,3 +96,12 @@ def test_a_futures_emulator_refuses_the_spot_default_and_takes_its_own_routes(tm
     FaultPlan.load(plan_file(tmp_path, '[[fault]]\nkind = "response_lost"\nendpoint = "POST /fapi/v1/order"\n')
                    ).check_endpoints(USDM)
     FaultPlan.load(plan_file(tmp_path, '[[fault]]\nkind = "user_drop"\n')).check_endpoints(USDM)
+
+
+def test_a_window_that_is_possible_is_accepted(tmp_path):
+    """The bounds of the window rules: until just after after, a maintenance that only halts."""
+    path = plan_file(tmp_path, '[[fault]]\nkind = "delay"\nafter = "5s"\nuntil = "5001ms"\n'
+                               '[[fault]]\nkind = "maintenance"\nduration = 0\nhalt = "1s"\n')
+    plan = FaultPlan.load(path)
+    assert [(f.after_s, f.until_s) for f in plan.faults] == [(5.0, 5.001), (0.0, None)]
+    assert plan.faults[1].params == {"duration": 0.0, "halt": 1.0}

@@ -52,3 +52,17 @@ wrong_signature = QueueModel(width=1, on_new=after_new, on_depth=after_depth, on
 width_not_int = QueueModel(width=2.5, on_new=after_new, on_depth=after_depth,  # type: ignore[arg-type]
                            on_trade=after_trade, filled=after_filled)
 not_a_model = {"width": 1}
+# after_five's functions use columns 0..2: declared 2 wide, on_new writes beyond its width
+too_narrow = QueueModel(width=2, on_new=after_new, on_depth=after_depth, on_trade=after_trade,
+                        filled=after_filled)
+too_wide = QueueModel(width=1_000_000, on_new=after_new, on_depth=after_depth, on_trade=after_trade,
+                      filled=after_filled)
+
+
+@njit(cache=True)
+def reads_far(st, s, param):
+    return int(st[s, 7])  # reads a column it does not own
+
+
+reads_beyond = QueueModel(width=3, on_new=after_new, on_depth=after_depth, on_trade=after_trade,
+                          filled=reads_far)

@@ -71,3 +71,17 @@ def test_ambiguous_kinds_need_the_typed_outcome_entry_point():
     faults = SimFaults([parse_sim_fault({"kind": "outage", "after": "1s", "duration": "5s"}, "o")], seed=1)
     with pytest.raises(ConfigError, match="outage answer AMBIGUOUS: they need the session's on_command_result"):
         faults.bind(Session(), 0, {"v": None})
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"kind": "outage", "duration": 0}, "f9 duration = 0: must be > 0 (a outage of no duration"),
+    ({"kind": "http_5xx_before", "after": "15m", "until": "5m"}, "f9 until = '5m': must be later than after = '15m'"),
+    ({"kind": "reject", "code": -2010, "until": 0}, "f9 until = 0: must be later than after = 0"),
+    ({"kind": "latency_spike", "duration": "1m", "extra": "0ms"}, "f9 extra = '0ms': must be > 0"),
+    ({"kind": "maintenance", "duration": "0s", "halt": 0}, "f9 duration = '0s': with halt = 0"),
+])
+def test_a_window_that_can_never_act_is_refused_in_every_backend(table, message):
+    """The simulated venue's scenario faults share the emulator's window rules (one parser)."""
+    with pytest.raises(ConfigError) as err:
+        parse_sim_fault(table, "f9")
+    assert str(err.value).startswith(message), str(err.value)

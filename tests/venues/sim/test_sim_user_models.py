@@ -86,6 +86,10 @@ def test_two_venues_two_models_in_one_run():
                                             r"on_trade\(st, s, qty, param\) does not compile"),
         ("sim_user_models:width_not_int", r"width = 2.5: expected an int >= 1"),
         ("sim_user_models:not_a_model", r"expected a venues.sim.models.QueueModel, got dict"),
+        ("sim_user_models:too_narrow", r"'sim_user_models:too_narrow': on_new indexes st\[s, ...\] beyond its "
+                                       r"width = 2 \(columns 0..1\)"),
+        ("sim_user_models:reads_beyond", r"filled indexes st\[s, ...\] beyond its width = 3"),
+        ("sim_user_models:too_wide", r"width = 1000000: more than the 64 float64 columns"),
         ("fifo", r"queue_model = 'fifo': expected 'risk_averse'"),
     ],
 )

@@ -300,17 +300,21 @@ def recorded_in_turn_nb(kind, ts, p, st):
 
 
 @njit(cache=True, _nrt=False)
+def recorded_around_nb(p, ts):
+    """(rows, k): the recorded rows ts,entry,response of p and how many are at or before
+    ts (0: before the first; their count: at or after the last)."""
+    q = p[1:1 + 3 * p[0]]
+    return q, records_at_or_before_nb(q, 3, ts)
+
+
+@njit(cache=True, _nrt=False)
 def recorded_entry_nb(kind, ts, p, st):
     lat = recorded_in_turn_nb(kind, ts, p, st)
     if lat >= 0:
         return lat
-    n = p[0]
-    q = p[1:1 + 3 * n]
-    k = records_at_or_before_nb(q, 3, ts)
-    if k == 0:
-        return q[1]
-    if k >= n:
-        return q[3 * n - 2]
+    q, k = recorded_around_nb(p, ts)
+    if k == 0 or 3 * k >= q.shape[0]:  # the nearest record's
+        return q[1] if k == 0 else q[q.shape[0] - 2]
     t0 = q[3 * k - 3]
     t1 = q[3 * k]
     e0 = q[3 * k - 2]
@@ -320,13 +324,9 @@ def recorded_entry_nb(kind, ts, p, st):
 
 @njit(cache=True, _nrt=False)
 def recorded_response_nb(kind, ts, p, st):
-    n = p[0]
-    q = p[1:1 + 3 * n]
-    k = records_at_or_before_nb(q, 3, ts)
-    if k == 0:
-        return q[2]
-    if k >= n:
-        return q[3 * n - 1]
+    q, k = recorded_around_nb(p, ts)
+    if k == 0 or 3 * k >= q.shape[0]:  # the nearest record's
+        return q[2] if k == 0 else q[q.shape[0] - 1]
     return (q[3 * k - 1] + q[3 * k + 2]) // 2
 
 

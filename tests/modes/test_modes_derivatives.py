@@ -179,6 +179,7 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert summary["instruments"] == ["binancecoinm:BTC/USD:BTC"]
     deriv = summary["derivatives"]["binancecoinm:BTC/USD:BTC"]
     assert deriv["asset"] == "BTC" and Decimal(deriv["position"]) == 10
+    assert deriv["realized"] == "0"  # plain text, never "0E-8" (the report's Contracts table shows it)
     fills = pq.read_table(out / "fills.parquet").to_pylist()
     # taker 5 bps of 10 x 100 USD / price, in BTC at 1e-8
     fee = sum(Decimal(f["fee"]) for f in fills)

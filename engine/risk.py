@@ -146,6 +146,9 @@ class RiskConfig:
                     raise ConfigError(f"[risk] {key} = {value!r}: expected a positive number")
                 if key == "max_venue_exposure_pct" and number > 100:
                     raise ConfigError(f"[risk] {key} = {value!r}: expected a percentage in (0, 100]")
+                if key == "max_margin_ratio" and number > 1:  # the venue liquidates at 1: never acts
+                    raise ConfigError(f"[risk] {key} = {value!r}: expected a margin ratio in (0, 1] "
+                                      "(maintenance / margin balance; the venue liquidates at 1)")
                 values[key] = number
         config = cls(**values)
         if config.max_venue_exposure_pct is not None and config.max_total_position_notional is None:

@@ -234,6 +234,13 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     with config.naming_file():  # a value error names the table and key; add the file it came from
         venue_configs, balances, defaults = _venue_tables(config, instruments)
         risk = RiskConfig.from_table(config.risk)
+        if any(i.contract for i in instruments.values()):
+            # leverage / margin_mode / open_positions: refused here, before any data is read,
+            # a session connects or a run directory is written (paper/testnet/live resolve too)
+            from engine.margin import MarginSettings
+
+            for name in venue_configs:
+                MarginSettings.from_table(name, config.venues.get(name, {}))
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),

@@ -195,7 +195,7 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
     cells. Validates every strategy config and scenario file before anything runs. With
     `via = "emulator"` the cells are testnet sessions against the exchange emulator and
     there are no base runs (no cost of the disaster); a scenario it cannot run is refused."""
-    from modes.backtest import select_instruments
+    from modes.backtest import resolve_run, select_instruments
     from scenarios import load_scenario
 
     if via not in VIAS:
@@ -220,9 +220,13 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
         name = display if seen[display] == 1 else f"{display}-{seen[display]}"
         folder = out / "cells" / _slug(name)
         bases: dict[tuple, int] = {}
+        checked: set[tuple] = set()
         for scenario in scenarios:
             key = scenario.run_config(config)
             base_key = (key.data, key.start_ns, key.end_ns)
+            if base_key not in checked:  # [venues.X], [risk], the strategy: a typo is a user error
+                checked.add(base_key)    # (exit 2, nothing runs), not a matrix of cells that could not run
+                resolve_run(key)
             if base_key not in bases and via == "backtest":
                 bases[base_key] = len(jobs)
                 label = f"base:{key.data}"

@@ -256,11 +256,17 @@ def test_ctx_reduce_and_resume(tmp_path, flat):
     ({"disable_after_rejects": 0}, "disable_after_rejects"),
     ({"kill_flatten": "yes"}, "kill_flatten"),
     ({"approval_in_backtest": "maybe"}, "approval_in_backtest"),
+    ({"max_margin_ratio": 1.5}, "max_margin_ratio"),  # the venue liquidates at 1: it could never act
 ])
 def test_config_errors_name_the_risk_key(table, key):
     with pytest.raises(ConfigError, match=rf"^\[risk\] {key}") as info:
         RiskConfig.from_table(table)
     assert "\n" not in str(info.value)
+
+
+def test_max_margin_ratio_takes_a_ratio_up_to_one():
+    assert RiskConfig.from_table({"max_margin_ratio": 1}).max_margin_ratio == 1
+    assert RiskConfig.from_table({"max_margin_ratio": 0.8}).max_margin_ratio == Decimal("0.8")
 
 
 def test_the_compiled_fast_path_refuses_a_limit_it_does_not_apply(tmp_path, capsys, root):

@@ -179,6 +179,7 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert summary["instruments"] == ["binancecoinm:BTC/USD:BTC"]
     deriv = summary["derivatives"]["binancecoinm:BTC/USD:BTC"]
     assert deriv["asset"] == "BTC" and Decimal(deriv["position"]) == 10
+    assert deriv["realized"] == "0"  # plain text, never "0E-8" (the report's Contracts table shows it)
     fills = pq.read_table(out / "fills.parquet").to_pylist()
     # taker 5 bps of 10 x 100 USD / price, in BTC at 1e-8
     fee = sum(Decimal(f["fee"]) for f in fills)
@@ -194,6 +195,13 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
 
     run = load_run(out)
     assert abs(float((run.fills.price * run.fills.qty).sum()) - 1000.0) < 1e-6
+    # the report's net PnL is in USD: the BTC fees count at the mark (run.pnl), never as
+    # 0.00000809 "USD"; what the 10 BTC deposit did is the revaluation, exactly 10 x its move
+    assert main(["report", str(out)]) == 0
+    pnl, run_pnl = json.loads((out / "summary.json").read_text())["pnl"], summary["pnl"]
+    assert Decimal(pnl["net"]) == (Decimal(run_pnl["realized"]) + Decimal(run_pnl["unrealized"])
+                                   - Decimal(run_pnl["fees"]))
+    assert Decimal(pnl["inventory_revaluation"]) == 10 * (Decimal(deriv["mark"]) - Decimal(pnl["equity_start"]) / 10)
 
 
 def _reconciles(run_dir):

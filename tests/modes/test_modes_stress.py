@@ -189,3 +189,26 @@ def test_a_scenario_that_moves_nothing_is_checked_on_the_base_run(tmp_path):
     assert (Decimal(cell["cost"]["pnl"]), Decimal(cell["cost"]["max_drawdown"]), cell["cost"]["fills"]) == (0, 0, 0)
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r.get("same_as_base", False) for r in results["results"]] == [False, True]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("levrage = 20", "[venues.binanceusdm] levrage: unknown key; did you mean 'leverage'?"),
+    ('margin_mode = "isolate"', "[venues.binanceusdm] margin_mode = 'isolate': expected 'cross' or 'isolated'"),
+])
+def test_a_strategy_config_typo_is_a_user_error_before_any_cell(tmp_path, capsys, line, message):
+    # it used to run the matrix and report every cell as "could not run" (exit 3)
+    config = tmp_path / "perp.toml"
+    config.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'perp_long.py'}:PerpLong"
+data = "synthetic:7:1m"
+instruments = ["binanceusdm:BTC/USDT:USDT"]
+[venues.binanceusdm]
+{line}
+""")
+    scenario = ROOT / "scenarios" / "library" / "perp-long-crash-2021-05-19.toml"
+    out = tmp_path / "stress"
+    code = main(["stress", "--strategies", str(config), "--scenarios", str(scenario), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith(f"tickparity: error: {config}: {message}")
+    assert not out.exists()

@@ -321,7 +321,9 @@ class CcxtVenue:
 
     def _state(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> VenueOrderState:
         filled = inst.qty_to_lots(Decimal(repr(float(o.get("filled") or 0))))
-        price = o.get("price")
+        # ccxt's safe_order fills a market order's empty price with its average fill price
+        # (off the tick grid after fills at several levels): a market order has no price
+        price = None if o.get("type") == "market" else o.get("price")
         return VenueOrderState(
             client_id=cid, venue_order_id=None if o.get("id") is None else str(o["id"]),
             status=order_status(o, filled),

@@ -22,7 +22,7 @@ from engine.errors import ConfigError
 from engine.venue_profiles import check_venue_keys, parse_balances, parse_fee_asset
 from venues.sim.codes import STP_NAMES
 from venues.sim.latency_nb import SHIPPED as LATENCY_SHIPPED
-from venues.sim.models import load_latency_model, load_queue_model
+from venues.sim.models import load_latency_model, load_queue_model, probe_latency_params
 from venues.sim.queue_nb import SHIPPED
 
 _RESOLVED = ("maker_fee_bps", "taker_fee_bps", "latency", "balances", "enforce_balances")
@@ -202,6 +202,8 @@ class SimVenueConfig:
             latency_params = np.ascontiguousarray(samples, dtype=np.int64).ravel()
         else:
             latency_params = _latency_params([] if params is None else params, where)
+            probe_latency_params(load_latency_model(latency_path, f"{where} latency.model")[0], latency_params,
+                                 f"{where} latency.params")
         feed_file = lat.get("feed_file")
         feed_samples = np.zeros((0, 3), dtype=np.int64)
         if feed_file is not None:

@@ -38,6 +38,7 @@ import numpy as np
 from engine.errors import DataError
 from engine.margin import MarginBook
 from engine.types import EventKind, Instrument
+from engine.types.instrument import decimal_str
 from engine.types.market import DERIVATIVE_KINDS, FUNDING_RATE_UNIT
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -374,9 +375,10 @@ class ContractVenue:
             funding = self.book.funding.get(inst.id, Decimal(0))
             fees = pos.fees if pos is not None else Decimal(0)
             out[inst.id] = {
-                "asset": inst.settle, "position": str(pos.qty if pos is not None else 0),
-                "realized": str(pos.realized if pos is not None else 0), "fees": str(fees),
-                "funding": str(funding), "funding_payments": sum(1 for f in self.funding_paid if f[1] == inst.id),
+                # plain text: an inverse contract's amounts are quantized to 1e-8 (zero was "0E-8")
+                "asset": inst.settle, "position": decimal_str(Decimal(pos.qty if pos is not None else 0)),
+                "realized": decimal_str(pos.realized if pos is not None else Decimal(0)), "fees": decimal_str(fees),
+                "funding": decimal_str(funding), "funding_payments": sum(1 for f in self.funding_paid if f[1] == inst.id),
                 "mark": None if self.book.mark_of(inst.id) is None else str(self.book.mark_of(inst.id)),
                 # a dated future's delivery is its own line, never a liquidation
                 "liquidations": sum(1 for _, q in self.book.liquidations

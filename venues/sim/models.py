@@ -227,6 +227,34 @@ def _probe_width(model: QueueModel, path: str, where: str) -> None:
             return
 
 
+def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) -> None:
+    """Run the model's three functions, bounds-checked, on the venue's own `latency.params`
+    for every request kind (RQ_SUBMIT..RQ_QUERY) and every response kind. Why: the kernels
+    run without bounds checks, so a model reading `p[3]` from a 1-value `params` gets
+    whatever memory follows (a 4,097 ns ack from `params = [1]`, silently). Raises
+    ConfigError naming `where` (one line); a branch these calls do not reach is not
+    checked; any other exception is left to the run."""
+    from numba import njit
+
+    from engine.types.orders import OrderEventKind
+
+    st = np.zeros(model.state, dtype=np.int64)
+    calls = [("min_entry", (params,))]
+    calls += [("entry", (kind, 0, params, st)) for kind in (1, 2, 3, 4)]
+    calls += [("response", (int(kind), 0, params, st)) for kind in OrderEventKind]
+    checked: dict[str, Any] = {}
+    for hook, args in calls:
+        if hook not in checked:
+            checked[hook] = njit(boundscheck=True, cache=False)(getattr(model, hook).py_func)
+        try:
+            checked[hook](*args)
+        except IndexError:
+            raise ConfigError(f"{where} = {[int(x) for x in params]}: {hook} reads p beyond its "
+                              f"{len(params)} value(s): give the model every parameter it reads") from None
+        except Exception:  # noqa: BLE001 - not a params fault: the run reports it where it happens
+            return
+
+
 class ModelSet:
     """The distinct models of one kind of one run, in index order (a venue's model index
     is its position here). Passed to the kernels as one argument."""

@@ -249,6 +249,19 @@ def test_bad_latency_model_is_one_line_naming_the_key(jitter_module, latency, me
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(("params", "hook"), [([1], "min_entry"), ([2 * MS, MS, 1500000], "response")])
+def test_params_shorter_than_the_model_reads_are_refused(user_module, params, hook):
+    # the docs' model reads p[0..3]; the kernels run without bounds checks, so params = [1]
+    # used to run with whatever memory followed the array (a 4,097 ns ack)
+    with pytest.raises(ConfigError) as err:
+        SimVenueConfig.from_table("binance", {"latency": {"model": f"{MODULE}:ack_and_fill", "params": params}})
+    assert str(err.value) == (f"[venues.binance] latency.params = {params}: {hook} reads p beyond its "
+                              f"{len(params)} value(s): give the model every parameter it reads")
+    ok = SimVenueConfig.from_table("binance", {"latency": {"model": f"{MODULE}:ack_and_fill",
+                                                           "params": [2 * MS, MS, 1500000, 4 * MS]}})
+    assert list(ok.latency_params) == [2 * MS, MS, 1500000, 4 * MS]
+
+
 def test_a_negative_min_entry_is_refused_when_the_venue_is_built(jitter_module):
     with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.model = 'user_jitter_latency:negative_bound': "
                                           r"min_entry returned -1 ns: expected >= 0"):

@@ -1,0 +1,42 @@
+"""A contract venue's `leverage` / `margin_mode` / `open_positions` typo is a one-line
+error naming the config file, before anything else: a paper session used to connect to
+the venue and write its run directory first (and, without a reachable venue, reported
+the connection instead of the typo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modes.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path: Path, line: str) -> Path:
+    path = tmp_path / "perp.toml"
+    path.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'perp_long.py'}:PerpLong"
+data = "synthetic:7:1m"
+instruments = ["binanceusdm:BTC/USDT:USDT"]
+[venues.binanceusdm]
+url = "http://127.0.0.1:9"   # nothing listens there: the error must come first
+{line}
+""")
+    return path
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('margin_mode = "isolate"', "[venues.binanceusdm] margin_mode = 'isolate': expected 'cross' or 'isolated'"),
+    ("leverage = 500", "[venues.binanceusdm] leverage = 500: expected an integer leverage from 1 to 125"),
+    ('open_positions = "keep"', "[venues.binanceusdm] open_positions = 'keep': expected 'adopt' or 'refuse'"),
+])
+@pytest.mark.parametrize("command", ["backtest", "paper"])
+def test_a_bad_margin_key_is_refused_first_naming_the_file(tmp_path, capsys, command, line, message):
+    config, out = _config(tmp_path, line), tmp_path / "run"
+    extra = ["--duration", "1"] if command == "paper" else []
+    assert main([command, "--config", str(config), "--out", str(out), *extra]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"tickparity: error: {config}: {message}"
+    assert not out.exists()

@@ -187,8 +187,20 @@ def apply_perturbations(chunks: Iterable[np.ndarray], instruments: list[Instrume
         p.bind(t0, instruments)
 
     def replay() -> Iterator[np.ndarray]:
+        last = int(first["local_ts"][-1])
         yield first
-        yield from it
+        for chunk in it:
+            if len(chunk):
+                last = int(chunk["local_ts"][-1])
+            yield chunk
+        # a perturbation that starts after the data's last row changes nothing: the cell
+        # would pass on an unperturbed run (an `at` beyond the data's span is a mistake)
+        for k, p in enumerate(perturbations, start=1):
+            start = getattr(p, "start_ts", None)
+            if start is not None and start > last:
+                raise ConfigError(f"{label}: perturbation #{k} ({type(p).__name__}) starts at "
+                                  f"+{(start - t0) / 1e9:g} s, after the data's last row at "
+                                  f"+{(last - t0) / 1e9:g} s: it would change nothing (check its `at`)")
 
     stream: Iterator[np.ndarray] = replay()
     books = [p for p in perturbations if isinstance(p, BookPerturbation)]

@@ -189,3 +189,14 @@ def test_perturbed_feed_stays_valid_and_chunking_does_not_matter(seed, specs, ch
     # same scenario, one chunk: identical rows (perturbations are rebuilt: they hold state)
     again = run([base], fresh)
     assert np.array_equal(again, out)
+
+
+def test_a_perturbation_after_the_data_ends_is_refused():
+    """The tiny book's last row is at 7 s: a shock `at` 30 s would change nothing and the
+    cell would pass on an unperturbed run; one at 7 s still acts on that last row."""
+    late = PriceShock(at="30s", fall="1s", move_pct=-10, hold="10s", recover_pct=0, liquidity=0.5, step="1s")
+    with pytest.raises(ConfigError, match=r"perturbation #2 \(PriceShock\) starts at \+30 s, after the data's "
+                                          r"last row at \+7 s: it would change nothing"):
+        run([tiny_book()], [StaleFeed(at="1s", duration="1s"), late])
+    edge = PriceShock(at="7s", fall="1s", move_pct=-10, hold="10s", recover_pct=0, liquidity=0.5, step="1s")
+    assert len(run([tiny_book()], [edge])) >= len(tiny_book())

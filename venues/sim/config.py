@@ -204,32 +204,20 @@ class SimVenueConfig:
             latency_params = _latency_params([] if params is None else params, where)
             probe_latency_params(load_latency_model(latency_path, f"{where} latency.model")[0], latency_params,
                                  f"{where} latency.params")
+        from venues.sim.latency import load_recorded_feed, load_report_latency
+
         feed_file = lat.get("feed_file")
         feed_samples = np.zeros((0, 3), dtype=np.int64)
         if feed_file is not None:
-            from venues.sim.latency import load_recorded_feed
-
-            if not isinstance(feed_file, str) or not feed_file:
-                raise ConfigError(f"{where} latency.feed_file = {feed_file!r}: expected a path (a session's "
-                                  "feed_latency.csv)")
-            if lat.get("feed_ns", 0):
-                raise ConfigError(f"{where} latency.feed_file and latency.feed_ns: give one (the file is the "
-                                  "recorded feed latency, feed_ns a constant one)")
+            _session_file(lat, "feed_file", "feed_latency.csv", "feed_ns", "recorded feed latency", where)
             feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
         report_file = lat.get("report_file")
         report_samples = np.zeros((0, 2), dtype=np.int64)
         if report_file is not None:  # the response leg recorded on the user stream
-            from venues.sim.latency import load_report_latency
-
-            if not isinstance(report_file, str) or not report_file:
-                raise ConfigError(f"{where} latency.report_file = {report_file!r}: expected a path (a session's "
-                                  "report_latency.csv)")
+            _session_file(lat, "report_file", "report_latency.csv", "response_ns", "recorded response leg", where)
             if model == "empirical":
                 raise ConfigError(f"{where} latency.report_file with latency.model = 'empirical': the file is the "
                                   "response leg; use it with model 'constant' (entry_ns) or 'recorded'")
-            if lat.get("response_ns", 0):
-                raise ConfigError(f"{where} latency.report_file and latency.response_ns: give one (the file is the "
-                                  "recorded response leg, response_ns a constant one)")
             report_samples = load_report_latency(report_file, venue, f"{where} latency.report_file")
             response = 0
         return cls(
@@ -368,6 +356,18 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
         raise ConfigError(f"{where} {file}: no latency records")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
+
+
+def _session_file(lat: Mapping[str, Any], key: str, file_name: str, constant_key: str, what: str,
+                  where: str) -> None:
+    """A latency file a session recorded (`feed_file`, `report_file`): a path, and not
+    given with the constant it replaces. Raises ConfigError naming the key."""
+    value = lat[key]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} latency.{key} = {value!r}: expected a path (a session's {file_name})")
+    if lat.get(constant_key, 0):
+        raise ConfigError(f"{where} latency.{key} and latency.{constant_key}: give one (the file is the "
+                          f"{what}, {constant_key} a constant one)")
 
 
 def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:

@@ -570,8 +570,11 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
                 f"summary.json run.pnl equity_end {run_pnl['equity_end']} differs from the last equity.parquet "
                 f"row {run.equity.last['equity']}: the report uses equity.parquet (same source as its curves)."
             )
-        else:  # the same end: run.pnl's totals are in the quote (a COIN-M fee in BTC at the mark), the
-            # samples' realized and fees columns add a coin amount as it is (0.00000809 BTC as 0.00000809 USD)
+        elif any(isinstance(spec, dict) and str(spec.get("linear")) == "false"
+                 for spec in (run.instrument_specs or {}).values()):
+            # an inverse contract, the same end: run.pnl's totals are in the quote (a COIN-M fee
+            # in BTC at the mark), the samples' realized and fees columns add a coin amount as it
+            # is (0.00000809 BTC as 0.00000809 USD)
             section.update(realized=_dstr(as_decimal(run_pnl["realized"])),
                            unrealized=_dstr(as_decimal(run_pnl["unrealized"])),
                            fees_net=_dstr(as_decimal(run_pnl["fees"])))

@@ -67,6 +67,16 @@ class Position:
     def volume(self) -> Decimal:
         return _EXACT.multiply(Decimal(self.volume_units), self.unit)
 
+    # spot and linear amounts are in the quote already (an inverse contract's are not:
+    # engine/margin.py InversePosition keeps them valued at each fill's price)
+    @property
+    def realized_quote(self) -> Decimal:
+        return self.realized
+
+    @property
+    def fees_quote(self) -> Decimal:
+        return self.fees
+
     @property
     def avg_price(self) -> Decimal | None:
         if self.lots == 0:
@@ -155,9 +165,9 @@ class Ledger:
         """A fee valued in the instrument's quote asset: as is in quote, x the fill price in
         base, x `mark` (the asset's price in quote, e.g. BNB/USDT's mid) in a third asset;
         0 for a third asset without a mark (the ledger keeps it in `unpriced_fees`).
-        A contract's fee stays in its settle asset (inverse: the coin), the currency its
-        PnL is kept in (engine/margin.py)."""
-        if fee_asset == instrument.quote or (instrument.contract and fee_asset == instrument.settle):
+        An inverse contract's fee is charged in its settle coin, the base: x the fill price
+        too (the position keeps the coin amount as well, engine/margin.py)."""
+        if fee_asset == instrument.quote:
             return fee
         if fee_asset == instrument.base:
             return _EXACT.multiply(fee, _EXACT.multiply(Decimal(price_ticks), instrument.tick_size))
@@ -185,31 +195,25 @@ class Ledger:
         return pos.qty if pos is not None else Decimal(0)
 
     def realized_pnl(self) -> Decimal:
-        """Realized PnL of every position, each in its own currency, summed as is (the
-        equity samples' column; `realized_in_quote` is the total in quote units)."""
-        return sum((p.realized for p in self.positions.values()), Decimal(0))
+        """Realized PnL of every position in quote units: spot and linear amounts as they
+        are, an inverse contract's coin amounts valued at the price of the fill that realized
+        them (`realized_quote`), so a total never adds BTC to USD. The equity samples'
+        column and summary.json's `pnl.realized`; `pnl_by_asset` keeps each asset's own."""
+        return sum((p.realized_quote for p in self.positions.values()), Decimal(0))
 
     def fees(self) -> Decimal:
-        """Fees of every position, summed as is (equals the fills' fee column, which the
-        stress invariant `ledger_reconciles` checks; `fees_in_quote` is the total in quote
-        units)."""
-        return sum((p.fees for p in self.positions.values()), Decimal(0))
-
-    def realized_in_quote(self) -> Decimal:
-        """Realized PnL of every position in quote units (see `in_quote`): summary.json."""
-        return sum((self.in_quote(i, p.realized) for i, p in self.positions.items()), Decimal(0))
-
-    def fees_in_quote(self) -> Decimal:
-        """Fees of every position in quote units (see `in_quote`): summary.json."""
-        return sum((self.in_quote(i, p.fees) for i, p in self.positions.items()), Decimal(0))
+        """Fees of every position in quote units, each valued at its fill's price (an
+        inverse contract's coin fee x the fill price; `fees_quote`): equals the fills' `fee`
+        column, which the stress invariant `ledger_reconciles` checks against the equity
+        samples; `pnl_by_asset` keeps each asset's own amounts."""
+        return sum((p.fees_quote for p in self.positions.values()), Decimal(0))
 
     def in_quote(self, instrument_id: str, amount: Decimal, marks: dict[str, Decimal] | None = None) -> Decimal:
-        """A position's PnL or fee amount in quote units, so totals never add different
-        assets as they are (a COIN-M contract's BTC to a USDⓈ-M contract's USDT): spot and
-        linear amounts are in the quote already; an inverse contract's are in its settle
-        coin and count at the contract's mark (before the first mark, its last fill price),
-        the way `equity` values them. Quote assets (USDT, USD, ...) count 1:1, as in
-        `equity`; `pnl_by_asset` keeps each asset's own amounts."""
+        """A position's unrealized PnL in quote units, so totals never add different assets
+        as they are (a COIN-M contract's BTC to a USDⓈ-M contract's USDT): spot and linear
+        amounts are in the quote already; an inverse contract's are in its settle coin and
+        count at the contract's mark (before the first mark, its last fill price), the way
+        `equity` values them. Quote assets (USDT, USD, ...) count 1:1, as in `equity`."""
         inst = self.instruments.get(instrument_id)
         if inst is None or not inst.inverse or not amount:
             return amount

@@ -140,6 +140,10 @@ class InversePosition:
     booked: Decimal = Decimal(0)  # realized PnL booked so far, at SETTLE_STEP
     volume_contracts: int = 0  # in lots
     fees: Decimal = Decimal(0)
+    # the same PnL and fees in the quote (USD), each amount valued at the price of the fill
+    # that booked it: the report's and the equity samples' currency (engine/ledger.py)
+    realized_quote: Decimal = Decimal(0)
+    fees_quote: Decimal = Decimal(0)
     last_price: Decimal | None = None  # the last fill's price (values coin amounts before a mark)
 
     @property
@@ -314,6 +318,10 @@ class MarginBook:
         before = pos.lots
         realized = book_fill(pos, side, price_ticks, qty_lots)
         pos.fees = _EXACT.add(pos.fees, fee)
+        if isinstance(pos, InversePosition):  # coin amounts, valued at this fill's price
+            price = _EXACT.multiply(Decimal(price_ticks), inst.tick_size)
+            pos.realized_quote = _EXACT.add(pos.realized_quote, _EXACT.multiply(realized, price))
+            pos.fees_quote = _EXACT.add(pos.fees_quote, _EXACT.multiply(fee, price))
         key = (inst.venue, inst.settle)
         balances = self.ledger.balances
         balances[key] = _EXACT.subtract(_EXACT.add(balances.get(key, Decimal(0)), realized), fee)

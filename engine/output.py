@@ -120,10 +120,10 @@ class RunWriter:
              fee: Decimal, liquidity: str, fee_charged: Decimal | None = None,
              fee_charged_asset: str | None = None, trade_id: str | None = None) -> None:
         inst = order.instrument
-        if fee_charged is None:
-            fee_charged, fee_charged_asset = fee, inst.settle or inst.quote
+        if fee_charged is None:  # charged in the quote: the fee as it is
+            fee_charged, fee_charged_asset = fee, inst.quote
         self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
-                            order.side_name, _s(price), _s(qty), _s(fee), inst.settle or inst.quote, liquidity,
+                            order.side_name, _s(price), _s(qty), _s(fee), inst.quote, liquidity,
                             _s(fee_charged), fee_charged_asset, trade_id))
 
     def equity(self, ts: int, equity: Decimal, realized: Decimal, unrealized: Decimal,
@@ -138,7 +138,7 @@ class RunWriter:
         per price, quantity and fee)."""
         inst = order.instrument
         self._fills.append((ts, exch_ts, inst.id, inst.venue, order.client_id, order.parent_id,
-                            order.side_name, price, qty, fee, inst.settle or inst.quote, liquidity,
+                            order.side_name, price, qty, fee, inst.quote, liquidity,
                             fee_charged, fee_charged_asset, trade_id))
 
     def equity_texts(self, ts: int, equity: str, realized: str, unrealized: str, fees: str,

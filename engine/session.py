@@ -671,8 +671,11 @@ class TradingSession(VenueMerge):
         self.fill_count += 1
         self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(exch_ts), price=decimal_str(price),
                          qty=decimal_str(qty), fee=decimal_str(fee), liquidity=liquidity)
-        self.recorder.fill(order, now, int(exch_ts), price, qty, fee, liquidity)
-        self._deliver(self._update(order, now, Event.FILL, price, qty, fee, liquidity,
+        # the fee is charged in the settle asset; the fills' fee column is in the quote
+        fee_quote = self.ledger.fee_in_quote(inst, liquidation.price_ticks, fee, inst.settle or inst.quote)
+        order.fees += fee_quote
+        self.recorder.fill(order, now, int(exch_ts), price, qty, fee_quote, liquidity, fee, inst.settle or inst.quote)
+        self._deliver(self._update(order, now, Event.FILL, price, qty, fee_quote, liquidity,
                                    liquidation.reason))
         self._flush()
         return order.client_id

@@ -461,9 +461,9 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         "end_ts": clock.now(), "events": events, "wall_seconds": round(time.perf_counter() - wall_start, 3),
         "events_per_second": round(events / loop_seconds, 1) if loop_seconds > 0 else None,
         "orders": len(session.oms.by_no), "fills": session.fill_count,
-        "pnl": {"realized": decimal_str(ledger.realized_in_quote()),
+        "pnl": {"realized": decimal_str(ledger.realized_pnl()),
                 "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
-                "fees": decimal_str(ledger.fees_in_quote()), "turnover": decimal_str(ledger.turnover()),
+                "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
                 # totals in quote units (a coin-settled contract's amounts at its mark); each asset's own:
                 "by_asset": {a: {k: decimal_str(v) for k, v in row.items()}
                              for a, row in sorted(ledger.pnl_by_asset(marks).items())},

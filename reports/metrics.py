@@ -570,14 +570,6 @@ def pnl_metrics(run: RunData, notes: list[str]) -> tuple[dict[str, Any], dict[st
                 f"summary.json run.pnl equity_end {run_pnl['equity_end']} differs from the last equity.parquet "
                 f"row {run.equity.last['equity']}: the report uses equity.parquet (same source as its curves)."
             )
-        elif any(isinstance(spec, dict) and str(spec.get("linear")) == "false"
-                 for spec in (run.instrument_specs or {}).values()):
-            # an inverse contract, the same end: run.pnl's totals are in the quote (a COIN-M fee
-            # in BTC at the mark), the samples' realized and fees columns add a coin amount as it
-            # is (0.00000809 BTC as 0.00000809 USD)
-            section.update(realized=_dstr(as_decimal(run_pnl["realized"])),
-                           unrealized=_dstr(as_decimal(run_pnl["unrealized"])),
-                           fees_net=_dstr(as_decimal(run_pnl["fees"])))
     start_dec, end_dec = as_decimal(section["equity_start"]), as_decimal(section["equity_end"])
     parts = [as_decimal(section[k]) for k in ("realized", "unrealized", "fees_net")]
     if None not in parts:  # net PnL of the trading since the start (exact): contracts add the funding received,
@@ -704,6 +696,13 @@ def compute(run: RunData) -> Metrics:
     no_mid = int((~np.isfinite(fm["mid"])).sum())
     if no_mid:
         notes.append(f"{no_mid} fill(s) had no mid at fill time (no bbo row before them): left out of spread and markout figures.")
+    currency = run.equity.quote_asset if run.equity is not None else None
+    if currency and len(f.fee_assets) == 1 and f.fee_assets[0] != currency:
+        # the fills' fee column is in the quote (a coin fee valued at the fill's price) since
+        # COIN-M support; a run directory written before kept an inverse contract's fee in the coin
+        notes.append(f"The fills' fee column is in {f.fee_assets[0]}, not the report's currency {currency} "
+                     "(a run directory written before fees were valued in the quote): fee totals are in "
+                     f"{f.fee_assets[0]}; re-run the backtest for fees in {currency}.")
     if len(f.fee_assets) > 1:
         notes.append(
             f"Fees are charged in several assets ({', '.join(f.fee_assets)}): fee totals add them 1:1 "

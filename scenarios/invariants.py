@@ -318,13 +318,13 @@ class LedgerReconciles(Invariant):
             base_asset, quote_asset = spec["base"], spec["quote"]
             sign = 1 if f["side"] == "buy" else -1
             qty, price, fee = (_dec(f[k], f"fills.parquet {k}") for k in ("qty", "price", "fee"))
+            if f.get("fee_charged") is not None:  # the fee as charged, in its own asset (`fee` is in the quote)
+                fee = _dec(f["fee_charged"], "fills.parquet fee_charged")
             if spec.get("type", "spot") != "spot":  # a contract: PnL, fee (and funding) in the settle asset
                 self._contract_fill(contracts, balances, f, spec, sign, qty, price, fee)
                 positions[f["instrument"]] += sign * qty
                 continue
             base_key, quote_key = f"{f['venue']}:{base_asset}", f"{f['venue']}:{quote_asset}"
-            if f.get("fee_charged") is not None:  # the fee as charged, in its own asset
-                fee = _dec(f["fee_charged"], "fills.parquet fee_charged")
             fee_key = f"{f['venue']}:{f.get('fee_charged_asset') or f['fee_asset']}"
             balances[base_key] = balances.get(base_key, Decimal(0)) + sign * qty
             balances[quote_key] = balances.get(quote_key, Decimal(0)) - sign * qty * price

@@ -150,9 +150,9 @@ def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: st
         "data": f"{mode} session", "seed": resolved.config.seed, "instruments": list(resolved.instruments),
         "start_ts": started, "end_ts": built.clock.now(), "events": built.stepper.rows_pushed,
         "orders": len(session.oms.by_no), "fills": session.fill_count, "open_orders": open_orders,
-        "pnl": {"realized": decimal_str(ledger.realized_in_quote()),
+        "pnl": {"realized": decimal_str(ledger.realized_pnl()),
                 "unrealized": decimal_str(ledger.unrealized_pnl(marks)),
-                "fees": decimal_str(ledger.fees_in_quote()), "turnover": decimal_str(ledger.turnover()),
+                "fees": decimal_str(ledger.fees()), "turnover": decimal_str(ledger.turnover()),
                 # totals in quote units (a coin-settled contract's amounts at its mark); each asset's own:
                 "by_asset": {a: {k: decimal_str(v) for k, v in row.items()}
                              for a, row in sorted(ledger.pnl_by_asset(marks).items())},

@@ -1,6 +1,7 @@
 """PnL totals never add different assets as they are: a COIN-M (BTC-settled) contract's
-PnL and fees count at the contract's mark in quote units, beside the USDⓈ-M (USDT) ones;
-`pnl_by_asset` keeps each asset's own amounts. Hand-computed."""
+realized PnL and fees count in quote units at the price of the fill that booked them, its
+unrealized PnL at the contract's mark, beside the USDⓈ-M (USDT) ones; `pnl_by_asset` keeps
+each asset's own amounts. Hand-computed."""
 
 from __future__ import annotations
 
@@ -30,16 +31,16 @@ def _ledger() -> Ledger:
     return ledger
 
 
-def test_totals_count_coin_amounts_at_the_mark():
+def test_totals_count_coin_amounts_in_quote():
     ledger = _ledger()
     ledger.derivatives.set_mark(INVERSE, Decimal("62500"), 0)
-    # before this fix: 1,000 + 0.00181818 = 1,000.00181818 (USDT and BTC added as they are)
-    assert ledger.realized_in_quote() == Decimal("1000") + Decimal("0.00181818") * 62500 == Decimal("1113.63625")
-    assert ledger.fees_in_quote() == Decimal("1.0") + Decimal("0.00002") * 62500 == Decimal("2.25")
+    # before: 1,000 + 0.00181818 = 1,000.00181818 (USDT and BTC added as they are)
+    # realized on the sell at 55,000.0: 0.00181818 BTC x 55,000 = 99.9999 USD
+    assert ledger.realized_pnl() == Decimal("1000") + Decimal("0.00181818") * 55000 == Decimal("1099.9999")
+    # fees: 0.5 + 0.5 USDT; 0.00001 BTC x 50,000 = 0.5 and x 55,000 = 0.55 USD
+    assert ledger.fees() == Decimal("1.0") + Decimal("0.5") + Decimal("0.55") == Decimal("2.05")
     # 5 x 100 x (1/60,000 - 1/62,500) = 0.000333.. -> 0.00033333 BTC = 20.833125 at 62,500
     assert ledger.unrealized_pnl({}) == Decimal("20.833125")
-    # the raw sums (equity samples' columns: the fills' fee column adds up to them)
-    assert ledger.fees() == Decimal("1.00002")
     by_asset = ledger.pnl_by_asset({})
     assert by_asset == {
         "USDT": {"realized": Decimal("1000"), "unrealized": Decimal(0), "fees": Decimal("1.0")},
@@ -48,6 +49,14 @@ def test_totals_count_coin_amounts_at_the_mark():
     }
 
 
-def test_before_any_mark_coin_amounts_count_at_the_last_fill_price():
-    ledger = _ledger()  # no mark yet: the inverse contract's last fill was at 60,000.0
-    assert ledger.realized_in_quote() == Decimal("1000") + Decimal("0.00181818") * 60000 == Decimal("1109.0908")
+def test_realized_and_fees_keep_their_fill_time_value_as_the_mark_moves():
+    ledger = _ledger()
+    before = (ledger.realized_pnl(), ledger.fees())
+    ledger.derivatives.set_mark(INVERSE, Decimal("30000"), 0)
+    assert (ledger.realized_pnl(), ledger.fees()) == before == (Decimal("1099.9999"), Decimal("2.05"))
+
+
+def test_before_any_mark_unrealized_counts_at_the_last_fill_price():
+    ledger = _ledger()  # no mark yet: the inverse contract's last fill was at 60,000.0: no PnL
+    assert ledger.unrealized_pnl({}) == 0
+    assert Ledger.fee_in_quote(ledger.instruments[INVERSE], 500_000, Decimal("0.00001"), "BTC") == Decimal("0.5")

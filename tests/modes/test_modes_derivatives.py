@@ -181,27 +181,35 @@ def test_shipped_coinm_capture_imports_and_backtests(tmp_path, capsys, request):
     assert deriv["asset"] == "BTC" and Decimal(deriv["position"]) == 10
     assert deriv["realized"] == "0"  # plain text, never "0E-8" (the report's Contracts table shows it)
     fills = pq.read_table(out / "fills.parquet").to_pylist()
-    # taker 5 bps of 10 x 100 USD / price, in BTC at 1e-8
-    fee = sum(Decimal(f["fee"]) for f in fills)
+    # taker 5 bps of 10 x 100 USD / price, charged in BTC at 1e-8
+    fee = sum(Decimal(f["fee_charged"]) for f in fills)
     want = sum(Decimal(f["qty"]) * 100 / Decimal(f["price"]) * Decimal("0.0005") for f in fills)
     assert abs(fee - want) <= Decimal("1e-8") * len(fills) and fee == Decimal(deriv["fees"])
     assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("10") - fee
     margin = pq.read_table(out / "margin.parquet").to_pylist()
     assert margin and all(m["asset"] == "BTC" for m in margin)
-    assert {f["fee_asset"] for f in fills} == {"BTC"}
+    # the fee column is in the quote, the coin amount valued at the fill's price (~5 bps of
+    # 1,000 USD = 0.5 USD): the report's fee figures read it
+    assert {(f["fee_asset"], f["fee_charged_asset"]) for f in fills} == {("USD", "BTC")}
+    assert all(Decimal(f["fee"]) == Decimal(f["fee_charged"]) * Decimal(f["price"]) for f in fills)
+    fee_usd = sum(Decimal(f["fee"]) for f in fills)
+    assert Decimal(summary["pnl"]["fees"]) == fee_usd and abs(fee_usd - Decimal("0.5")) < Decimal("0.0001")
     _reconciles(out)  # an open inverse position, fees in BTC
     # the report sees 10 contracts of 100 USD as 1,000 USD of notional (not 10 x the price)
     from reports.rundir import load_run
 
     run = load_run(out)
     assert abs(float((run.fills.price * run.fills.qty).sum()) - 1000.0) < 1e-6
-    # the report's net PnL is in USD: the BTC fees count at the mark (run.pnl), never as
-    # 0.00000809 "USD"; what the 10 BTC deposit did is the revaluation, exactly 10 x its move
+    # the report's net PnL is in USD: the BTC fees count at their fill's price, never as
+    # 0.00000809 "USD"; what the 10 BTC deposit did is the revaluation: 10 x the mark's move,
+    # less the paid fee's move after it left the wallet
     assert main(["report", str(out)]) == 0
     pnl, run_pnl = json.loads((out / "summary.json").read_text())["pnl"], summary["pnl"]
     assert Decimal(pnl["net"]) == (Decimal(run_pnl["realized"]) + Decimal(run_pnl["unrealized"])
                                    - Decimal(run_pnl["fees"]))
-    assert Decimal(pnl["inventory_revaluation"]) == 10 * (Decimal(deriv["mark"]) - Decimal(pnl["equity_start"]) / 10)
+    mark = Decimal(deriv["mark"])
+    fee_move = sum(Decimal(f["fee_charged"]) * (mark - Decimal(f["price"])) for f in fills)
+    assert Decimal(pnl["inventory_revaluation"]) == 10 * (mark - Decimal(pnl["equity_start"]) / 10) - fee_move
 
 
 def _reconciles(run_dir):

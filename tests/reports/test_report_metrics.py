@@ -573,3 +573,17 @@ def test_ack_and_done_mids_are_the_ones_in_force_before_the_event(runkit, tmp_pa
     m = compute(load_run(k.write_run(tmp_path / "run2", **tables)))
     assert m.series["per_order"]["delay"][3] == approx(1 * 1 * (101 - 100))
     assert m.series["per_order"]["impact"][3] == approx(1 * 1 * (100 - 101))
+
+
+def test_fees_in_another_asset_than_the_reports_currency_are_named(runkit, tmp_path: Path) -> None:
+    """A run directory whose fills keep every fee in a coin (an inverse contract's, written
+    before the fee column was valued in the quote) says so instead of labelling BTC as USDT."""
+    k = runkit
+    tables = k.hand_run_tables()
+    for fill in tables["fills"]:
+        fill["fee_asset"] = "BTC"
+    m = compute(load_run(k.write_run(tmp_path / "run", **tables)))
+    assert any("fee column is in BTC, not the report's currency USDT" in note for note in m.notes)
+    tables["fills"] = [{**fill, "fee_asset": "USDT"} for fill in tables["fills"]]
+    m = compute(load_run(k.write_run(tmp_path / "run2", **tables)))
+    assert not any("report's currency" in note for note in m.notes)

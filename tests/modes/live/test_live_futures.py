@@ -138,8 +138,14 @@ def test_perp_long_on_coinm_books_inverse_money_in_the_coin(tmp_path, alice_env)
     assert summary["positions"][COINM] == "0"
     assert Decimal(summary["balances"]["binancecoinm:BTC"]) == Decimal("0.99799001")
     fills = pq.read_table(run / "fills.parquet").to_pylist()
-    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"])) for f in fills] == [
-        (Decimal("50000.0"), Decimal(10), Decimal("0.00001")), (Decimal("45458.7"), Decimal(10), Decimal(0))]
+    # the fee as charged in BTC, and in the fee column valued in USD at the fill's price
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee_charged"]), f["fee_charged_asset"],
+             Decimal(f["fee"]), f["fee_asset"]) for f in fills] == [
+        (Decimal("50000.0"), Decimal(10), Decimal("0.00001"), "BTC", Decimal("0.5"), "USD"),
+        (Decimal("45458.7"), Decimal(10), Decimal(0), "BTC", Decimal(0), "USD")]
+    assert Decimal(summary["pnl"]["fees"]) == Decimal("0.5")  # 0.00001 BTC x 50,000.0
+    # realized -0.00199799 BTC on the liquidation fill at 45,458.7: -90.827... USD
+    assert Decimal(summary["pnl"]["realized"]) == Decimal("-0.00199799") * Decimal("45458.7")
     assert Decimal(summary["pnl"]["by_asset"]["BTC"]["realized"]) == Decimal("-0.00199799")
     audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     assert [Decimal(a["amount"]) for a in audit if a["type"] == "funding"] == [Decimal("-0.000002")]
@@ -415,9 +421,11 @@ def test_a_coinm_quarterly_held_through_delivery_settles_in_the_coin(tmp_path, a
     assert summary["positions"][COINM_DATED] == "0"
     assert Decimal(summary["balances"]["binancecoinm:BTC"]) == wallet == Decimal("1.00000994")
     fills = _delivery_checks(run, COINM_DATED, Decimal("0.00001994"))
-    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee"]), f["liquidity"]) for f in fills] == [
-        (Decimal("50000.1"), Decimal(10), Decimal("0.00001"), "taker"),
-        (Decimal("50050.0"), Decimal(10), Decimal(0), "delivery")]
+    # the fee as charged (BTC) and valued at the fill's price (USD, the report's fee column)
+    assert [(Decimal(f["price"]), Decimal(f["qty"]), Decimal(f["fee_charged"]), Decimal(f["fee"]), f["liquidity"])
+            for f in fills] == [
+        (Decimal("50000.1"), Decimal(10), Decimal("0.00001"), Decimal("0.500001"), "taker"),
+        (Decimal("50050.0"), Decimal(10), Decimal(0), Decimal(0), "delivery")]
     bt = _backtest_of_the_dated_market(tmp_path, COINM_DATED, "10", {"BTC": "1"})
     assert bt["summary"]["balances"] == summary["balances"]
     assert Decimal(bt["summary"]["pnl"]["by_asset"]["BTC"]["realized"]) == Decimal("0.00001994")

@@ -62,6 +62,7 @@ _STATUS_BY_CODE = tuple(Status.of(s) for s in OrderStatus)  # Status.of by the i
 # definition of each record shape, shared with the compiled path's bulk writer)
 _SUBMIT_DECISION = R.SUBMIT_DECISION.compiled
 _SUBMIT_REQUEST = R.SUBMIT_REQUEST.compiled
+_CANCEL_REQUEST, _REJECT = R.CANCEL_REQUEST.compiled, R.REJECT.compiled  # no Decimal fields: values as given
 _GRID_CACHE = 4096  # values remembered per instrument and direction before the cache starts over
 
 
@@ -440,7 +441,7 @@ class TradingSession(VenueMerge):
         """A PENDING order refused before sending: REJECTED update with `reason`."""
         self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
         order.ack_ts = now
-        self.audit.write(now, R.REJECT.type, **R.REJECT.fields(order.client_id, reason))
+        self.audit.write_shaped(_REJECT, now, order.client_id, reason)
         self._pending.append(self._update(order, now, Event.REJECTED))
 
     def _send(self, order: Order, now: int) -> None:
@@ -523,7 +524,7 @@ class TradingSession(VenueMerge):
             return False
         order.cancel_req_ts = now
         self._in_flight.setdefault(order.order_no, deque()).append(("cancel", 0, 0))
-        self.audit.write(now, R.CANCEL_REQUEST.type, **R.CANCEL_REQUEST.fields(client_id))
+        self.audit.write_shaped(_CANCEL_REQUEST, now, client_id)
         self.venues[order.instrument.venue].cancel(order, now)
         return True
 

@@ -450,8 +450,10 @@ class TradingSession(VenueMerge):
         # audit.write(now, "request", action="submit", client_id=..., venue=...): written
         # (and, in live modes, handed to the OS) before the venue sees the order
         self.audit.write_shaped(_SUBMIT_REQUEST, now, order.client_id, order.instrument.venue)
-        self.guard.sent(order)
-        self.venues[order.instrument.venue].submit(order, now)
+        try:  # the venue first: a live venue hands the request to ccxt synchronously in here
+            self.venues[order.instrument.venue].submit(order, now)
+        finally:  # then risk holds its quantity as in-flight exposure (nothing in between reads it)
+            self.guard.sent(order)
 
     def _venue_rules(self, order: Order, qty: Decimal, price: Decimal | None,
                      best_bid: Decimal | None, best_ask: Decimal | None) -> ReasonCode | None:

@@ -63,6 +63,7 @@ _STATUS_BY_CODE = tuple(Status.of(s) for s in OrderStatus)  # Status.of by the i
 _SUBMIT_DECISION = R.SUBMIT_DECISION.compiled
 _SUBMIT_REQUEST = R.SUBMIT_REQUEST.compiled
 _CANCEL_REQUEST, _REJECT = R.CANCEL_REQUEST.compiled, R.REJECT.compiled  # no Decimal fields: values as given
+_ZERO = Decimal(0)
 _GRID_CACHE = 4096  # values remembered per instrument and direction before the cache starts over
 
 
@@ -578,14 +579,30 @@ class TradingSession(VenueMerge):
                 fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         inst = order.instrument
         grid = self._grids[inst.id]
+        # the grid's remembered conversions looked up here, `_qty_of` / `_price_of` only on a
+        # miss (one dict hit each instead of two calls: every order event builds an update)
+        qtys, filled, leaves = grid.qtys, order.filled, order.leaves
+        filled_qty = qtys.get(filled)
+        if filled_qty is None:
+            filled_qty = _qty_of(grid, filled)
+        leaves_qty = qtys.get(leaves)
+        if leaves_qty is None:
+            leaves_qty = _qty_of(grid, leaves)
+        qty = qtys.get(order.qty)
+        if qty is None:
+            qty = _qty_of(grid, order.qty)
+        price = None
+        if order.type is _LIMIT:
+            price = grid.prices.get(order.price)
+            if price is None:
+                price = _price_of(grid, order.price)
         return _new_update(
-            client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=_qty_of(grid, order.filled),
-            leaves_qty=_qty_of(grid, order.leaves), last_fill_price=fill_price,
-            last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
+            client_id=order.client_id, instrument=inst.id, side="buy" if order.side > 0 else "sell",
+            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=filled_qty,
+            leaves_qty=leaves_qty, last_fill_price=fill_price,
+            last_fill_qty=fill_qty if fill_qty is not None else _ZERO, fee=fee,
             liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
-            price=_price_of(grid, order.price) if order.type is _LIMIT else None,
-            qty=_qty_of(grid, order.qty), parent_id=order.parent_id,
+            price=price, qty=qty, parent_id=order.parent_id,
             fee_charged=fee_charged, fee_asset=fee_asset)
 
     def _flush(self) -> None:

@@ -25,6 +25,9 @@ Rows:
 `gc.freeze()`, generation 0's threshold 700 -> 20,000: a collection on ~0.05% of ticks
 instead of ~1.3%); measured in bench/PROFILE.md 1c, no gain at the p99 on the shared VM,
 so live modes keep Python's default. `--stages` adds each stage's inclusive thread-CPU p50 (wrapped: ~0.3 us overhead each).
+`--tail` says where the slow ticks' time went (bench/PROFILE.md 1d): how many ticks had a garbage
+collection inside them (and how many collections the run had), and each stage's mean thread CPU
+time in the ticks at or above the p99 against the faster half (a wrapped run).
 Target (issue 11): row 1 p99 < 50 us. Nothing here asserts a time.
 """
 
@@ -188,6 +191,68 @@ def bench_stages(ticks: int) -> list[tuple[str, int, float]]:
     return rows
 
 
+def bench_tail(ticks: int) -> list[tuple[str, str]]:
+    """Rows for `--tail`: collections inside ticks, and per stage (`STAGES`) the mean thread CPU
+    time (us) in the ticks at or above the tick p99 vs the ticks below the p50 (first 10%
+    dropped). A stage's calls inside one tick are summed; the whole tick's call closes it."""
+    import gc
+
+    from bench.profile_session import timed_functions
+    from engine.session import TradingSession
+
+    whole = STAGES[0][0]
+    labels = [label for label, _, _ in STAGES]
+    current: dict[str, int] = {}
+    per_tick: list[tuple[dict[str, int], int]] = []  # (stage -> ns, collections inside the tick)
+    collections = [0, 0, 0]
+    in_tick = [False, 0]  # inside on_book; collections that started there
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+            in_tick[1] += in_tick[0]
+
+    def record(label: str, ns: int) -> None:
+        current[label] = current.get(label, 0) + ns
+        if label == whole:
+            per_tick.append((dict(current), in_tick[1]))
+            in_tick[1] = 0
+            current.clear()
+
+    gc.callbacks.append(on_gc)
+    try:
+        with timed_functions(STAGES, record):
+            timed = TradingSession.on_book
+
+            def flagged(self, instrument_index: int) -> None:
+                in_tick[0] = True
+                try:
+                    timed(self, instrument_index)
+                finally:
+                    in_tick[0] = False
+
+            TradingSession.on_book = flagged
+            try:
+                bench_engine(ticks)
+            finally:
+                TradingSession.on_book = timed
+    finally:
+        gc.callbacks.remove(on_gc)
+    got = per_tick[len(per_tick) // 10:]
+    tick = np.array([t.get(whole, 0) for t, _ in got], dtype=np.float64) / 1000
+    inside = sum(1 for _, n in got if n)
+    p50, p99 = np.percentile(tick, [50, 99])
+    slow = [t for (t, _), us in zip(got, tick, strict=True) if us >= p99]
+    fast = [t for (t, _), us in zip(got, tick, strict=True) if us < p50]
+    rows = [("ticks with a collection inside / collections in the run (gen 0/1/2)",
+             f"{inside:,} of {len(got):,} / {'/'.join(str(c) for c in collections)}")]
+    for label in labels:
+        a = np.mean([t.get(label, 0) for t in slow]) / 1000
+        b = np.mean([t.get(label, 0) for t in fast]) / 1000
+        rows.append((f"  tail: {label}", f"mean {a:8.1f} us in ticks >= p99 ({p99:.1f} us), {b:6.1f} us below the p50"))
+    return rows
+
+
 def bench_ccxt_build(url: str, key: str, secret: str, n: int) -> list[int]:
     import ccxt.async_support as accxt
 
@@ -253,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="quiet: start-up frozen, generation 0's threshold 20,000 (bench/PROFILE.md 1c)")
     parser.add_argument("--stages", action="store_true", help="also time each stage (a separate, wrapped run)")
     parser.add_argument("--no-emulator", action="store_true", help="only the in-process rows (no ccxt, no emulator)")
+    parser.add_argument("--tail", action="store_true",
+                        help="also say where the slow ticks' time went (collections, stages; a separate, wrapped run)")
     args = parser.parse_args(argv)
     rows = []
     engine_ns, hop_ns, cpu_ns = bench_engine(args.ticks, args.gc)
@@ -262,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages:
         for label, calls, p50 in bench_stages(args.ticks):
             rows.append((f"  stage: {label}", f"p50 {p50:8.1f} us   (thread CPU, inclusive, {calls:,} calls)"))
+    if args.tail:
+        rows += bench_tail(args.ticks)
     if not args.no_emulator:
         rows += _network_rows(args.orders)
     width = max(len(name) for name, _ in rows)

@@ -62,6 +62,8 @@ _STATUS_BY_CODE = tuple(Status.of(s) for s in OrderStatus)  # Status.of by the i
 # definition of each record shape, shared with the compiled path's bulk writer)
 _SUBMIT_DECISION = R.SUBMIT_DECISION.compiled
 _SUBMIT_REQUEST = R.SUBMIT_REQUEST.compiled
+_CANCEL_REQUEST, _REJECT = R.CANCEL_REQUEST.compiled, R.REJECT.compiled  # no Decimal fields: values as given
+_ZERO = Decimal(0)
 _GRID_CACHE = 4096  # values remembered per instrument and direction before the cache starts over
 
 
@@ -440,7 +442,7 @@ class TradingSession(VenueMerge):
         """A PENDING order refused before sending: REJECTED update with `reason`."""
         self.oms.set_status(order, OrderStatus.REJECTED, now, reason)
         order.ack_ts = now
-        self.audit.write(now, R.REJECT.type, **R.REJECT.fields(order.client_id, reason))
+        self.audit.write_shaped(_REJECT, now, order.client_id, reason)
         self._pending.append(self._update(order, now, Event.REJECTED))
 
     def _send(self, order: Order, now: int) -> None:
@@ -449,8 +451,10 @@ class TradingSession(VenueMerge):
         # audit.write(now, "request", action="submit", client_id=..., venue=...): written
         # (and, in live modes, handed to the OS) before the venue sees the order
         self.audit.write_shaped(_SUBMIT_REQUEST, now, order.client_id, order.instrument.venue)
-        self.guard.sent(order)
-        self.venues[order.instrument.venue].submit(order, now)
+        try:  # the venue first: a live venue hands the request to ccxt synchronously in here
+            self.venues[order.instrument.venue].submit(order, now)
+        finally:  # then risk holds its quantity as in-flight exposure (nothing in between reads it)
+            self.guard.sent(order)
 
     def _venue_rules(self, order: Order, qty: Decimal, price: Decimal | None,
                      best_bid: Decimal | None, best_ask: Decimal | None) -> ReasonCode | None:
@@ -523,7 +527,7 @@ class TradingSession(VenueMerge):
             return False
         order.cancel_req_ts = now
         self._in_flight.setdefault(order.order_no, deque()).append(("cancel", 0, 0))
-        self.audit.write(now, R.CANCEL_REQUEST.type, **R.CANCEL_REQUEST.fields(client_id))
+        self.audit.write_shaped(_CANCEL_REQUEST, now, client_id)
         self.venues[order.instrument.venue].cancel(order, now)
         return True
 
@@ -575,14 +579,30 @@ class TradingSession(VenueMerge):
                 fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         inst = order.instrument
         grid = self._grids[inst.id]
+        # the grid's remembered conversions looked up here, `_qty_of` / `_price_of` only on a
+        # miss (one dict hit each instead of two calls: every order event builds an update)
+        qtys, filled, leaves = grid.qtys, order.filled, order.leaves
+        filled_qty = qtys.get(filled)
+        if filled_qty is None:
+            filled_qty = _qty_of(grid, filled)
+        leaves_qty = qtys.get(leaves)
+        if leaves_qty is None:
+            leaves_qty = _qty_of(grid, leaves)
+        qty = qtys.get(order.qty)
+        if qty is None:
+            qty = _qty_of(grid, order.qty)
+        price = None
+        if order.type is _LIMIT:
+            price = grid.prices.get(order.price)
+            if price is None:
+                price = _price_of(grid, order.price)
         return _new_update(
-            client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=_qty_of(grid, order.filled),
-            leaves_qty=_qty_of(grid, order.leaves), last_fill_price=fill_price,
-            last_fill_qty=fill_qty if fill_qty is not None else Decimal(0), fee=fee,
+            client_id=order.client_id, instrument=inst.id, side="buy" if order.side > 0 else "sell",
+            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=filled_qty,
+            leaves_qty=leaves_qty, last_fill_price=fill_price,
+            last_fill_qty=fill_qty if fill_qty is not None else _ZERO, fee=fee,
             liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
-            price=_price_of(grid, order.price) if order.type is _LIMIT else None,
-            qty=_qty_of(grid, order.qty), parent_id=order.parent_id,
+            price=price, qty=qty, parent_id=order.parent_id,
             fee_charged=fee_charged, fee_asset=fee_asset)
 
     def _flush(self) -> None:

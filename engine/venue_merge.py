@@ -53,6 +53,7 @@ _LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
 # the fill record (engine.audit_records.FILL) through its compiled encoder (one per fill:
 # bench/PROFILE.md 1c)
 _FILL_RECORD = R.FILL.compiled
+_STATE_RESPONSE = R.STATE_RESPONSE.compiled
 _TERMINAL_EVENTS = {OrderStatus.CANCELLED: Event.CANCELLED, OrderStatus.EXPIRED: Event.EXPIRED,
                     OrderStatus.REJECTED: Event.REJECTED}
 _ROW_STATUS = {int(OrderEventKind.ACK): OrderStatus.ACKNOWLEDGED,
@@ -257,7 +258,7 @@ class VenueMerge:
             order.venue_order_id = result.venue_order_id
         shape, values = R.command_response(order.client_id, command, result.outcome.value, result.reason, exch_ts,
                                            result.evidence)
-        self.audit.write(now, shape.type, **shape.fields(*values))
+        self.audit.write_shaped(shape.compiled, now, *values)  # no Decimal fields: `shape.fields`' bytes
         if result.outcome == Outcome.AMBIGUOUS:
             order.ambiguous.add(command)
             self.guard.record_ambiguous(order.client_id)  # [risk] disable_after_ambiguous
@@ -441,8 +442,10 @@ class VenueMerge:
             request(order, now)
 
     def _response(self, order: Order, now: int, event: Event, state: VenueOrderState) -> None:
-        self.audit.write(now, R.STATE_RESPONSE.type, **R.STATE_RESPONSE.fields(
-            order.client_id, event.value, state.reason, state.exch_ts, state.source))
+        # audit.write(now, "response", client_id=..., event=..., reason=..., exch_ts=..., source=...)
+        # through its compiled shape (every ack and cancel: bench/PROFILE.md 1d)
+        self.audit.write_shaped(_STATE_RESPONSE, now, order.client_id, event.value, state.reason, state.exch_ts,
+                                state.source)
 
     def _stale(self, order: Order, now: int, state: VenueOrderState) -> None:
         kind = "conflict" if state.status in TERMINAL_STATUSES else "stale"

@@ -244,6 +244,54 @@ def test_flush_each_puts_every_record_on_disk_before_the_next(tmp_path):
     log.close()
 
 
+def test_a_held_live_record_goes_out_with_the_next_one_or_at_a_flush_or_close(tmp_path):
+    """Live modes write each record with one os.write of its bytes; a held record (the
+    submit's decision) waits for the next record (one write for both), for `flush()` (the
+    session's path when the submit raises) or for `close()`, and a bulk append after it
+    keeps the chain's order. The file is the buffered log's, byte for byte."""
+    from engine import audit_records as R
+    from engine.audit import append_records
+    from engine.audit_records import json_text
+
+    live_path, buffered_path = tmp_path / "live.jsonl", tmp_path / "buffered.jsonl"
+    live, buffered = AuditLog(live_path, flush_each=True), AuditLog(buffered_path)
+    decision = (R.SUBMIT_DECISION.compiled, 5, "tp-1", "x:BTC/USDT", "buy", "limit", "GTC", "0.01", "100.5",
+                False, None)
+    for log in (live, buffered):
+        log.write_shaped(*decision, hold=True)
+    assert live_path.read_bytes() == b""  # held
+    for log in (live, buffered):
+        log.write_shaped(R.SUBMIT_REQUEST.compiled, 5, "tp-1", "x")
+    assert [json.loads(line)["type"] for line in live_path.read_text().splitlines()] == ["limit", "request"]
+    for log in (live, buffered):
+        log.write_shaped(*decision, hold=True)
+    live.flush()
+    assert len(live_path.read_text().splitlines()) == 3  # the flush handed the held record over
+    for log in (live, buffered):
+        log.write_shaped(*decision, hold=True)
+        append_records(log, [(*R.REJECT.template(), ("7", json_text("tp-1"), json_text("min_qty")))])
+        log.write_shaped(*decision, hold=True)
+        log.close()  # the held record is not lost
+    assert live_path.read_bytes() == buffered_path.read_bytes()
+    assert [json.loads(line)["type"] for line in live_path.read_text().splitlines()] == \
+        ["limit", "request", "limit", "limit", "reject", "limit"]
+    assert verify_chain_only(live_path) == 6
+
+
+def verify_chain_only(path):
+    """How many records whose chain links hold (the log has no closing record: not `verify`)."""
+    import hashlib
+
+    prev, count = "0" * 64, 0
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        claimed = record.pop("hash")
+        assert record["prev"] == prev and record["seq"] == count
+        assert hashlib.sha256((prev + _canonical(record)).encode()).hexdigest() == claimed
+        prev, count = claimed, count + 1
+    return count
+
+
 def test_without_flush_each_a_backtest_log_buffers(tmp_path):
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import sys
 
+from engine.errors import plain_numbers
+
 _LOGGER = logging.getLogger("tickparity")
 
 
 def warn(text: str) -> None:
     """Print 'tickparity: warning: TEXT' to stderr unless the log level is above warning."""
     if _LOGGER.isEnabledFor(logging.WARNING):
-        print(f"tickparity: warning: {text}", file=sys.stderr, flush=True)
+        print(f"tickparity: warning: {plain_numbers(text)}", file=sys.stderr, flush=True)

@@ -231,7 +231,8 @@ def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) ->
     """Run the model's three functions, bounds-checked, on the venue's own `latency.params`
     for every request kind (RQ_SUBMIT..RQ_QUERY) and every response kind. Why: the kernels
     run without bounds checks, so a model reading `p[3]` from a 1-value `params` gets
-    whatever memory follows (a 4,097 ns ack from `params = [1]`, silently). Raises
+    whatever memory follows (a 4,097 ns ack from `params = [1]`, silently). A negative
+    `min_entry` is refused here too. Raises
     ConfigError naming `where` (one line); a branch these calls do not reach is not
     checked; any other exception is left to the run."""
     from numba import njit
@@ -247,12 +248,17 @@ def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) ->
         if hook not in checked:
             checked[hook] = njit(boundscheck=True, cache=False)(getattr(model, hook).py_func)
         try:
-            checked[hook](*args)
+            got = checked[hook](*args)
         except IndexError:
             raise ConfigError(f"{where} = {[int(x) for x in params]}: {hook} reads p beyond its "
                               f"{len(params)} value(s): give the model every parameter it reads") from None
         except Exception:  # noqa: BLE001 - not a params fault: the run reports it where it happens
             return
+        if hook == "min_entry" and int(got) < 0:  # a lower bound of every entry: checked with the
+            # params here, when the config is read (the run names the config file), not first
+            # when the venue is built (that message named no file)
+            raise ConfigError(f"{where} = {[int(x) for x in params]}: min_entry returned {int(got)} ns: "
+                              "expected >= 0 (a lower bound of every entry latency)")
 
 
 class ModelSet:

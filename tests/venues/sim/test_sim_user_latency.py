@@ -262,10 +262,42 @@ def test_params_shorter_than_the_model_reads_are_refused(user_module, params, ho
     assert list(ok.latency_params) == [2 * MS, MS, 1500000, 4 * MS]
 
 
-def test_a_negative_min_entry_is_refused_when_the_venue_is_built(jitter_module):
+@pytest.mark.parametrize(("latency", "message"), [
+    # refused when the config is read (it used to be refused only when the venue was built,
+    # in a message that named no config file)
+    ('model = "user_jitter_latency:negative_bound"\nparams = [1, 1, 1]',
+     "latency.params = [1, 1, 1]: min_entry returned -1 ns: expected >= 0 (a lower bound of every entry latency)"),
+    # TOML reads 1.5 as a Decimal: the message shows the number the user wrote
+    ('model = "user_jitter_latency:jitter"\nparams = [1.5]', "latency.params = [1.5]: expected a list of integers"),
+])
+def test_a_latency_params_error_names_the_config_file_and_key(tmp_path, jitter_module, capsys, latency, message):
+    from modes.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'twap.py'}:TWAP"
+data = "synthetic:7:1m"
+instruments = ["{BTC}"]
+[venues.binance.latency]
+{latency}
+""")
+    assert main(["backtest", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"tickparity: error: {config}: [venues.binance] {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_negative_min_entry_is_refused_by_the_venue_core_too(jitter_module):
+    # a SimVenueConfig built without from_table (the API) still meets the venue's own check
+    from dataclasses import replace
+
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"model": "user_jitter_latency:jitter", "params": [1, 1, 1]}})
+    bad = replace(cfg, latency_model="user_jitter_latency:negative_bound",
+                  latency_path="user_jitter_latency:negative_bound")
     with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.model = 'user_jitter_latency:negative_bound': "
                                           r"min_entry returned -1 ns: expected >= 0"):
-        make_core(BOOK, latency={"model": "user_jitter_latency:negative_bound", "params": [1, 1, 1]})
+        make_core(BOOK, configs={"sim": bad})
 
 
 def test_config_hash_covers_the_models_source_and_params(jitter_module):

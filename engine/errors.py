@@ -33,6 +33,21 @@ def plain_numbers(text: str) -> str:
     return _DECIMAL_REPR.sub(r"\1", text) if "Decimal(" in text else text
 
 
+def file_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be read as a file: None when it is a regular file, else
+    "not found", "is a directory" or "is not a regular file" (a FIFO, a device).
+
+    Why one helper: every message about a file the user named said "not found" when the
+    path was a directory (`feed_file = "runs/x"`), which sent the user looking for a file
+    that is there. Sites write "<what> {problem}: PATH" or "<key> = 'PATH': file {problem}"."""
+    file = Path(path)
+    if file.is_file():
+        return None
+    if file.is_dir():
+        return "is a directory"
+    return "is not a regular file" if file.exists() else "not found"
+
+
 class TickparityError(Exception):
     """Base of every error a user can cause: one line on stderr, exit 2. The message's
     Decimal reprs are shown as plain numbers (`plain_numbers`)."""

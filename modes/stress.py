@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, TickparityError, file_problem
 
 EXIT_BROKEN = 3
 DEFAULT_OUT = "runs/stress"
@@ -212,8 +212,8 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
     jobs: list[Job] = []
     seen: dict[str, int] = {}
     for file, params in variants:
-        if not Path(file).is_file():
-            raise ConfigError(f"--strategies: run config not found: {file}")
+        if (problem := file_problem(file)) is not None:
+            raise ConfigError(f"--strategies: run config {problem}: {file}")
         config = _strategy_config(file)
         display = variant_name(file, params)
         seen[display] = seen.get(display, 0) + 1

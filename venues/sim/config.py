@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import parse_decimal
-from engine.errors import ConfigError
+from engine.errors import ConfigError, file_problem
 from engine.venue_profiles import check_venue_keys, parse_balances, parse_fee_asset
 from venues.sim.codes import STP_NAMES
 from venues.sim.latency_nb import SHIPPED as LATENCY_SHIPPED
@@ -306,8 +306,8 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
     """Observed latencies in ns: one per line (used for both directions) or two
     comma/space separated columns `entry_ns response_ns`; '#' starts a comment."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"{where} latency.file = {str(path)!r}: file {problem}")
     rows: list[tuple[int, int]] = []
     for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].replace(",", " ").strip()
@@ -337,8 +337,8 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
     session writes each round trip when its reply comes, so requests in flight together
     can end up out of send-time order in its file."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"{where} latency.file = {str(path)!r}: file {problem}")
     rows: list[tuple[int, int, int]] = []
     for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()

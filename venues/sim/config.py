@@ -181,6 +181,7 @@ class SimVenueConfig:
         if model in ("empirical", "recorded"):
             if not isinstance(file, str) or not file:
                 raise ConfigError(f"{where} latency.model = {model!r} needs latency.file = PATH")
+            check_session_header(file, "latency.file" if model == "recorded" else "empirical", where)
             samples = load_latency_file(file, where) if model == "empirical" else load_recorded_latency(file, where)
         elif file is not None:
             raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
@@ -210,6 +211,7 @@ class SimVenueConfig:
         feed_samples = np.zeros((0, 3), dtype=np.int64)
         if feed_file is not None:
             _session_file(lat, "feed_file", "feed_latency.csv", "feed_ns", "recorded feed latency", where)
+            check_session_header(feed_file, "latency.feed_file", where)
             feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
         report_file = lat.get("report_file")
         report_samples = np.zeros((0, 2), dtype=np.int64)
@@ -218,6 +220,7 @@ class SimVenueConfig:
             if model == "empirical":
                 raise ConfigError(f"{where} latency.report_file with latency.model = 'empirical': the file is the "
                                   "response leg; use it with model 'constant' (entry_ns) or 'recorded'")
+            check_session_header(report_file, "latency.report_file", where)
             report_samples = load_report_latency(report_file, venue, f"{where} latency.report_file")
             response = 0
         return cls(
@@ -356,6 +359,42 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
         raise ConfigError(f"{where} {file}: no latency records")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
+
+
+#: the latency files a paper/testnet/live session writes (modes/live/recording.py): the start
+#: of each one's header line -> (its name, what it holds, the key that reads it)
+SESSION_LATENCY_FILES = (
+    ("ts_ns,entry_ns,response_ns", "latency.csv", "order round trips", "latency.file"),
+    ("ts_ns,feed_ns", "feed_latency.csv", "feed latencies", "latency.feed_file"),
+    ("ts_ns,response_ns", "report_latency.csv", "user-stream report latencies", "latency.report_file"),
+)
+_READS = {"latency.file": "latency.model = 'recorded' (latency.file)", "latency.feed_file": "latency.feed_file",
+          "latency.report_file": "latency.report_file"}
+
+
+def check_session_header(path: str, reader: str, where: str) -> None:
+    """Refuse a session's latency file given to a key that reads another format, by its
+    header line (SESSION_LATENCY_FILES). `reader`: "empirical" (latency.file of the
+    empirical model: one or two ns columns, no header), "latency.file" (the recorded
+    model), "latency.feed_file" or "latency.report_file".
+
+    Why: the recorded `latency.csv` given to `empirical` failed with "latency.csv:1:
+    'ts_ns,entry_ns,...' is not an integer number of ns", and a feed file given as the
+    report file failed on its line 2; the user learns neither which file that is nor which
+    key reads it. A file that is missing or has no such header is left to its loader.
+    Raises ConfigError naming the key, the file and the key that reads it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return
+    for prefix, name, holds, key in SESSION_LATENCY_FILES:
+        if first.startswith(prefix) and key != reader:
+            given = "latency.file" if reader == "empirical" else reader
+            raise ConfigError(f"{where} {given} = {path!r}: this is a session's {name} ({holds}, header "
+                              f"{first!r}), read by {_READS[key]}"
+                              + ("; latency.model = 'empirical' reads one or two ns columns (entry_ns response_ns)"
+                                 if reader == "empirical" else ""))
 
 
 def _session_file(lat: Mapping[str, Any], key: str, file_name: str, constant_key: str, what: str,

@@ -98,7 +98,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _headline(run_dir: Path) -> str:
-    """The report's headline lines for a finished run (computed when --no-report skipped them)."""
+    """The report's headline lines for a finished run (computed when --no-report skipped them),
+    then one line for its refused orders when there are any (modes.console.run_refusals)."""
+    from modes.console import run_refusals
     from modes.report_cmd import headline_text
 
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
@@ -108,7 +110,8 @@ def _headline(run_dir: Path) -> str:
         from reports.rundir import load_run
 
         headline = compute(load_run(run_dir)).sections["headline"]
-    return headline_text(headline)
+    refused = run_refusals(run_dir)
+    return headline_text(headline) + (f"\n{refused}" if refused else "")
 
 
 def _dry_run(config, out: str | None) -> int:

@@ -320,6 +320,8 @@ def test_an_order_the_venue_refuses_for_margin_is_told_on_the_console(tmp_path, 
     told = [line for line in capsys.readouterr().err.splitlines() if "refused" in line]
     assert told == [f"tickparity: warning: order {orders[0]['client_id']} ({PERP}) refused: insufficient_margin: "
                     f"{meaning} (later insufficient_margin refusals are counted at the end)"]
+    risk = json.loads((run / "summary.json").read_text())["run"]["risk"]  # run.risk, as a backtest's
+    assert (risk["state"], risk["refusals"]) == ("active", {})  # a venue refusal is not a risk refusal
     assert _headline(run).splitlines()[-1] == (f"orders refused: 1 (insufficient_margin 1: {meaning}) - reasons in "
                                                "orders.parquet and docs/errors.md")
 

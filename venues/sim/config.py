@@ -185,6 +185,7 @@ class SimVenueConfig:
             samples = load_latency_file(file, where) if model == "empirical" else load_recorded_latency(file, where)
         elif file is not None:
             raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
+        _check_constant_keys(lat, model, where)
         if model == "recorded":  # the file gives both directions at every time: no constant part
             entry = response = 0
         params = lat.get("params")
@@ -359,6 +360,26 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
         raise ConfigError(f"{where} {file}: no latency records")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
+
+
+def _check_constant_keys(lat: Mapping[str, Any], model: Any, where: str) -> None:
+    """Refuse the constant model's keys beside another model, which ignores them:
+    `entry_ns`, `cancel_entry_ns`, `amend_entry_ns` (the model gives every entry latency:
+    from its file, or its `params`) and, with `recorded`, `response_ns` too (its file gives
+    the response leg). Why: `model = "empirical"` with `entry_ns = 2000000` ran with the
+    file's latencies while summary.json showed entry_ns = 2 ms. `response_ns` stays valid
+    beside `empirical` and a model named by path: it times the answer to a request a
+    stress scenario's venue fault refuses before it reaches the venue."""
+    if model == "constant":
+        return
+    ignored = [k for k in ("entry_ns", "cancel_entry_ns", "amend_entry_ns") if k in lat]
+    if model == "recorded" and "response_ns" in lat:
+        ignored.append("response_ns")
+    if ignored:
+        source = "latency.file" if model in ("empirical", "recorded") else "latency.params"
+        raise ConfigError(f"{where} latency.{ignored[0]} = {lat[ignored[0]]!r} with latency.model = {model!r}: "
+                          f"that model takes its latencies from {source} and ignores latency.{ignored[0]} "
+                          "(a key of the constant model): remove it")
 
 
 #: the latency files a paper/testnet/live session writes (modes/live/recording.py): the start

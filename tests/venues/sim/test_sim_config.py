@@ -129,3 +129,31 @@ def test_each_session_latency_file_is_read_by_its_own_key(tmp_path):
         "report_file": files["report_latency.csv"]}})
     assert cfg.latency_samples.tolist() == [[1000, 200, 300]]
     assert cfg.feed_samples.tolist() == [[1000, 50, 0]] and cfg.report_samples.tolist() == [[1000, 70]]
+
+
+@pytest.mark.parametrize(("latency", "key"), [
+    ({"model": "empirical", "file": "{samples}", "entry_ns": 2_000_000}, "entry_ns = 2000000"),
+    ({"model": "empirical", "file": "{samples}", "cancel_entry_ns": 1}, "cancel_entry_ns = 1"),
+    ({"model": "recorded", "file": "{latency.csv}", "response_ns": 9_000}, "response_ns = 9000"),
+    ({"model": "recorded", "file": "{latency.csv}", "amend_entry_ns": 0}, "amend_entry_ns = 0"),
+])
+def test_a_constant_model_key_beside_another_model_is_refused(tmp_path, latency, key):
+    """The model ignores it: `empirical` with entry_ns = 2 ms ran on its file's latencies
+    while summary.json said entry_ns = 2 ms."""
+    files = _session_latency_files(tmp_path) | {"samples": str(tmp_path / "samples.txt")}
+    (tmp_path / "samples.txt").write_text("100\n200\n")
+    table = {k: files[v[1:-1]] if isinstance(v, str) and v.startswith("{") else v for k, v in latency.items()}
+    source = "latency.file"
+    name = key.split(" ")[0]
+    with pytest.raises(ConfigError) as err:
+        SimVenueConfig.from_table("binance", {"latency": table})
+    assert str(err.value) == (f"[venues.binance] latency.{key} with latency.model = {latency['model']!r}: that model "
+                              f"takes its latencies from {source} and ignores latency.{name} (a key of the constant "
+                              "model): remove it")
+
+
+def test_response_ns_beside_empirical_is_kept_for_fault_refusals(tmp_path):
+    (tmp_path / "samples.txt").write_text("100\n200\n")
+    cfg = SimVenueConfig.from_table("b", {"latency": {"model": "empirical", "file": str(tmp_path / "samples.txt"),
+                                                      "response_ns": 7_000}})
+    assert cfg.response_ns == 7_000

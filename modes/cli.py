@@ -99,9 +99,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 def _headline(run_dir: Path) -> str:
     """The report's headline lines for a finished run (computed when --no-report skipped them),
-    then one line for its refused orders when there are any (modes.console.run_refusals)."""
-    from modes.console import run_refusals
-    from modes.report_cmd import headline_text
+    then one line for its refused orders when there are any (modes.report_cmd.end_text)."""
+    from modes.report_cmd import end_text
 
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     headline = summary.get("headline")
@@ -110,8 +109,7 @@ def _headline(run_dir: Path) -> str:
         from reports.rundir import load_run
 
         headline = compute(load_run(run_dir)).sections["headline"]
-    refused = run_refusals(run_dir)
-    return headline_text(headline) + (f"\n{refused}" if refused else "")
+    return end_text(run_dir, headline)
 
 
 def _dry_run(config, out: str | None) -> int:

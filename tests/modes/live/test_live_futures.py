@@ -322,8 +322,12 @@ def test_an_order_the_venue_refuses_for_margin_is_told_on_the_console(tmp_path, 
                     f"{meaning} (later insufficient_margin refusals are counted at the end)"]
     risk = json.loads((run / "summary.json").read_text())["run"]["risk"]  # run.risk, as a backtest's
     assert (risk["state"], risk["refusals"]) == ("active", {})  # a venue refusal is not a risk refusal
-    assert _headline(run).splitlines()[-1] == (f"orders refused: 1 (insufficient_margin 1: {meaning}) - reasons in "
-                                               "orders.parquet and docs/errors.md")
+    line = f"orders refused: 1 (insufficient_margin 1: {meaning}) - reasons in orders.parquet and docs/errors.md"
+    assert _headline(run).splitlines()[-1] == line
+    from modes.cli import main
+
+    assert main(["report", str(run)]) == 0  # `tickparity report RUN` ends the same way
+    assert capsys.readouterr().out.splitlines()[-1] == line
 
 
 def _delivered_session(tmp_path, instrument: str, qty: str, balances: dict, held_lots: int):

@@ -232,19 +232,24 @@ def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) ->
     for every request kind (RQ_SUBMIT..RQ_QUERY) and every response kind. Why: the kernels
     run without bounds checks, so a model reading `p[3]` from a 1-value `params` gets
     whatever memory follows (a 4,097 ns ack from `params = [1]`, silently). A negative
-    `min_entry` is refused here too. Raises
-    ConfigError naming `where` (one line); a branch these calls do not reach is not
-    checked; any other exception is left to the run."""
+    `min_entry` is refused here too, and so is an exception the model's code raises on these
+    calls (a `ZeroDivisionError` for a request kind: the run's first such request would
+    stop it with an "internal error" naming no model). Raises ConfigError naming `where`
+    and the call (one line); a branch these calls do not reach is not checked. The state
+    `st` is seeded as a run seeds it (seed 0, venue 0), so a model dividing by a draw does
+    not fail on an all-zero state the run never has."""
     from numba import njit
 
     from engine.types.orders import OrderEventKind
 
-    st = np.zeros(model.state, dtype=np.int64)
-    calls = [("min_entry", (params,))]
-    calls += [("entry", (kind, 0, params, st)) for kind in (1, 2, 3, 4)]
-    calls += [("response", (int(kind), 0, params, st)) for kind in OrderEventKind]
+    i64 = np.iinfo(np.int64)
+    st = np.random.default_rng([0, 0]).integers(i64.min, i64.max, size=model.state, dtype=np.int64, endpoint=True)
+    calls: list[tuple[str, tuple[Any, ...], str]] = [("min_entry", (params,), "p")]
+    calls += [("entry", (kind, 0, params, st), f"kind={kind}, ts=0, p, st") for kind in (1, 2, 3, 4)]
+    calls += [("response", (int(kind), 0, params, st), f"kind={int(kind)} ({kind.name}), ts=0, p, st")
+              for kind in OrderEventKind]
     checked: dict[str, Any] = {}
-    for hook, args in calls:
+    for hook, args, shown in calls:
         if hook not in checked:
             checked[hook] = njit(boundscheck=True, cache=False)(getattr(model, hook).py_func)
         try:
@@ -252,8 +257,9 @@ def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) ->
         except IndexError:
             raise ConfigError(f"{where} = {[int(x) for x in params]}: {hook} reads p beyond its "
                               f"{len(params)} value(s): give the model every parameter it reads") from None
-        except Exception:  # noqa: BLE001 - not a params fault: the run reports it where it happens
-            return
+        except Exception as exc:  # noqa: BLE001 - the model's own code failed on these params
+            raise ConfigError(f"{where} = {[int(x) for x in params]}: {hook}({shown}) raised "
+                              f"{type(exc).__name__}: {exc}") from None
         if hook == "min_entry" and int(got) < 0:  # a lower bound of every entry: checked with the
             # params here, when the config is read (the run names the config file), not first
             # when the venue is built (that message named no file)

@@ -205,6 +205,22 @@ def below_zero(p):
 
 
 negative_bound = LatencyModel(entry=jitter_entry, response=fixed_response, min_entry=below_zero)
+
+
+@njit(cache=True)
+def divide_entry(kind, ts, p, st):
+    return p[0] // (kind - 1)
+
+
+divides = LatencyModel(entry=divide_entry, response=fixed_response, min_entry=lowest)
+
+
+@njit(cache=True)
+def by_draw(kind, ts, p, st):
+    return p[0] // (st[0] | 1)
+
+
+draws = LatencyModel(entry=by_draw, response=by_draw, min_entry=lowest, state=1)
 '''
 
 
@@ -240,6 +256,9 @@ def test_a_random_model_is_seeded_by_the_run(jitter_module):
         ({"model": "user_jitter_latency:jitter", "params": [1, "2"]}, r"latency.params = \[1, '2'\]: expected a list"),
         ({"model": "user_jitter_latency:jitter", "params": [2**63]}, r"must fit in int64"),
         ({"model": "constant", "params": [1]}, r"latency.params is only used with a latency.model named by path"),
+        # the model's own code failing on its params: it was an "internal error" at the first submit
+        ({"model": "user_jitter_latency:divides", "params": [5]},
+         r"latency.params = \[5\]: entry\(kind=1, ts=0, p, st\) raised ZeroDivisionError: integer division by zero$"),
     ],
 )
 def test_bad_latency_model_is_one_line_naming_the_key(jitter_module, latency, message):
@@ -341,3 +360,9 @@ def test_compiled_loop_runs_any_latency_model_like_the_python_path(tmp_path, req
     fast, python = compiled_and_plain(tmp_path, request.config.rootpath, table)
     same_files(fast, python)
     assert pq.read_table(fast / "fills.parquet").num_rows > 10
+
+
+def test_the_probe_runs_the_model_on_a_seeded_state(jitter_module):
+    # a model dividing by a draw of its state is not refused for a zero state the run never has
+    cfg = SimVenueConfig.from_table("b", {"latency": {"model": "user_jitter_latency:draws", "params": [10**9, 1, 1]}})
+    assert list(cfg.latency_params) == [10**9, 1, 1]

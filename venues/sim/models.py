@@ -206,8 +206,10 @@ def _probe_width(model: QueueModel, path: str, where: str) -> None:
     at its price, some fill). Why: the kernels run without bounds checks and the state array
     is as wide as the run's widest model, so a model that reads or writes `st[s, width]` or
     beyond would silently use another model's columns or memory past the array. Raises
-    ConfigError naming `where` and the function that went beyond. A branch this life does
-    not reach is not checked; any other exception is left to the run."""
+    ConfigError naming `where` and the function that went beyond, or the function and the
+    exception when the model's own code raises in this life (a division by `ahead`, 0 for
+    an order opening a level: it was an "internal error" in the run). A branch this life
+    does not reach is not checked."""
     from numba import njit
 
     st = np.zeros((2, model.width), dtype=np.float64)
@@ -223,8 +225,9 @@ def _probe_width(model: QueueModel, path: str, where: str) -> None:
         except IndexError:
             raise ConfigError(f"{where} = {path!r}: {hook} indexes st[s, ...] beyond its width = {model.width} "
                               f"(columns 0..{model.width - 1}): raise width or use fewer columns") from None
-        except Exception:  # noqa: BLE001 - not a width fault: the run reports it where it happens
-            return
+        except Exception as exc:  # noqa: BLE001 - the model's own code failed on an order's ordinary life
+            shown = ", ".join(["st", "s", *(repr(a) for a in args)])
+            raise ConfigError(f"{where} = {path!r}: {hook}({shown}) raised {type(exc).__name__}: {exc}") from None
 
 
 def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) -> None:

@@ -64,8 +64,11 @@ def select_instruments(config: RunConfig) -> dict[str, Instrument]:
     catalog = load_instruments(file)
     unknown = [i for i in ids if i not in catalog]
     if unknown:
-        raise InstrumentError(
+        from engine.config import did_you_mean
+
+        raise InstrumentError(  # a contract id without its :SETTLE is the usual slip
             f"unknown instrument(s) {unknown}; add them to an instruments file (--instruments FILE)"
+            + did_you_mean(unknown[0], catalog)
         )
     return {i: catalog[i] for i in ids}
 

@@ -125,7 +125,7 @@ def run_job(job: Job) -> dict[str, Any]:
             faults = None if job.is_base else scenario.venue_faults()
             marks = None if job.is_base else scenario.quote_marks()
             run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform,
-                                   venue_faults=faults, quote_marks=marks)
+                                   venue_faults=faults, quote_marks=marks, warn_defaults=False)
         records = RunRecords(run_dir)
         results = [] if job.is_base else [inv.check(records) for inv in scenario.build_invariants()]
         out["invariants"] = [r.to_json() for r in results]
@@ -196,6 +196,7 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
     `via = "emulator"` the cells are testnet sessions against the exchange emulator and
     there are no base runs (no cost of the disaster); a scenario it cannot run is refused."""
     from modes.backtest import resolve_run, select_instruments
+    from modes.console import warn
     from scenarios import load_scenario
 
     if via not in VIAS:
@@ -210,6 +211,7 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
     if dup:
         raise ConfigError(f"scenario name(s) {dup} used by more than one file; names key the matrix")
     jobs: list[Job] = []
+    defaults: dict[str, None] = {}  # the venue defaults the cells fall back on, in order, once each
     seen: dict[str, int] = {}
     for file, params in variants:
         if (problem := file_problem(file)) is not None:
@@ -226,7 +228,7 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
             base_key = (key.data, key.start_ns, key.end_ns)
             if base_key not in checked:  # [venues.X], [risk], the strategy: a typo is a user error
                 checked.add(base_key)    # (exit 2, nothing runs), not a matrix of cells that could not run
-                resolve_run(key)
+                defaults.update(dict.fromkeys(resolve_run(key).defaults))  # told once, not once per cell
             if base_key not in bases and via == "backtest":
                 bases[base_key] = len(jobs)
                 label = f"base:{key.data}"
@@ -243,6 +245,8 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
             jobs.append(Job(len(jobs), str(file), name, str(scenario.path), scenario.name, False, base_index,
                             jobs[base_index].out if same else str(folder / scenario.name), report, params, via,
                             same))
+    for line in defaults:  # once the whole matrix is valid, so a user error stays one line
+        warn(line)
     return jobs
 
 

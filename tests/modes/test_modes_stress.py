@@ -212,3 +212,25 @@ instruments = ["binanceusdm:BTC/USDT:USDT"]
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith(f"tickparity: error: {config}: {message}")
     assert not out.exists()
+
+
+def test_the_venue_defaults_are_told_once_for_the_matrix(tmp_path, capsys):
+    """Each cell's backtest printed the venue defaults it fell back on: two lines per cell,
+    the same lines N times for an N-cell matrix. The plan prints them once, after every
+    config and scenario checked out (a user error stays one line), and the cells not at all."""
+    from modes.stress import plan
+
+    config = tmp_path / "mm.toml"
+    config.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
+instruments = ["binance:BTC/USDT"]
+data = "synthetic:5:1m"
+[venues.binance]
+balances = {{ USDT = "100000", BTC = "0.5" }}
+""")
+    jobs = plan([(str(config), ())], [Path(CALM), Path(CRASH)], tmp_path / "out", False)
+    assert len(jobs) == 3  # the base run, two scenarios
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("tickparity: warning: [venues.binance] ") for line in err), err
+    assert "maker_fee_bps, taker_fee_bps not set" in err[0] and "latency not set" in err[1]

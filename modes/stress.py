@@ -35,6 +35,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -430,11 +431,13 @@ def execute_ray(jobs: list[Job], address: str, on_done=None) -> list[dict[str, A
 
 
 def _toml_literal(value: Any) -> str:
+    """A grid value as the TOML literal `--grid` reads back (a Decimal as its text: its
+    repr, Decimal('0.5'), is no TOML)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)
-    return repr(value)
+    return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def rerun_command(job: Job, out: Path) -> str:
@@ -539,7 +542,9 @@ def run_stress(strategy_files: list[str], scenario_patterns: list[str] | None, o
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """['KEY=V1,V2', ...] -> {KEY: [V1, V2]}; values are TOML literals (1, 0.5, "0.01", true),
-    or plain text when they are not."""
+    or plain text when they are not. A number with a fraction is a Decimal from its text, as
+    `--param` reads it (modes.cli._parse_param): it was a binary float, so a grid point ran
+    the strategy with 0.5 as a float where `backtest --param x=0.5` gives Decimal('0.5')."""
     import tomllib
 
     grid: dict[str, list[Any]] = {}
@@ -551,10 +556,12 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         if key in grid:
             raise ConfigError(f"--grid {key}: given twice")
         try:
-            parsed = tomllib.loads(f"v = [{values}]")["v"]
+            parsed = tomllib.loads(f"v = [{values}]", parse_float=Decimal)["v"]
         except tomllib.TOMLDecodeError:
             parsed = [v.strip() for v in values.split(",")]
-        if not parsed or len({json.dumps(v, sort_keys=True) for v in parsed}) != len(parsed):
+        same = {json.dumps(v, sort_keys=True, default=lambda d: str(d.normalize()) if isinstance(d, Decimal) else str(d))
+                for v in parsed}  # 0.5 and 0.50 are one value
+        if not parsed or len(same) != len(parsed):
             raise ConfigError(f"--grid {item!r}: give distinct values")
         grid[key] = list(parsed)
     if not grid:

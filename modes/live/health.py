@@ -81,7 +81,10 @@ class Health:
                 self._unsettled[no] = None
             self._orders_seen = len(by_no)
         for no in list(self._unsettled):
-            order = by_no[no]
+            order = by_no.get(no)
+            if order is None:  # no longer kept by the OMS: nothing to tell
+                del self._unsettled[no]
+                continue
             if order.status not in TERMINAL_STATUSES:
                 continue
             del self._unsettled[no]

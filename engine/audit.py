@@ -34,7 +34,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DataError, InternalError
+from engine.errors import DataError, InternalError, file_problem
 
 _sha256 = hashlib.sha256
 
@@ -274,8 +274,8 @@ def verify(path: Path, expected: dict[str, Any] | None = None) -> int:
     end_line = 0
     end_claim = None
     file = Path(path)
-    if not file.is_file():
-        raise DataError(f"audit log not found: {file}")
+    if (problem := file_problem(file)) is not None:
+        raise DataError(f"audit log {problem}: {file}")
     with file.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             try:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, file_problem
 
 #: A config schema: key -> None (a value), a nested schema (a sub-table whose keys are
 #: checked too), or FREE_TABLE (a table whose keys are names the user picks, e.g. assets).
@@ -234,8 +234,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     through a binary float. Raises ConfigError naming the file and the key path.
     """
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file not found: {file}")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"config file {problem}: {file}")
     try:
         raw = tomllib.loads(file.read_text(), parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
@@ -330,9 +330,9 @@ def read_toml_file(path: str | Path, what: str) -> dict[str, Any]:
     ('<what> file not found: PATH') or not valid TOML. One reader for every settings file
     (venue profiles, emulator accounts and faults)."""
     file = Path(path)
+    if (problem := file_problem(file)) is not None:  # a directory raised IsADirectoryError: "internal error"
+        raise ConfigError(f"{what} file {problem}: {file}")
     try:
         return tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{what} file not found: {file}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None

@@ -13,16 +13,51 @@ vocabulary in `engine.types.orders.REASONS`.
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+#: a Decimal's repr inside a message: `Decimal('1.5')` (TOML numbers with a fraction are read as Decimal)
+_DECIMAL_REPR = re.compile(r"Decimal\('([^']*)'\)")
+
+
+def plain_numbers(text: str) -> str:
+    """`text` with every `Decimal('1.5')` written as the number the user wrote: `1.5`.
+
+    Why: config files are read with `parse_float=Decimal`, and messages echo values with
+    `!r` (so strings keep their quotes); a `params = [1.5]` came back as
+    `[Decimal('1.5')]`, a Python detail the user never typed. Applied to every
+    TickparityError message and console warning, so no message site has to remember it."""
+    return _DECIMAL_REPR.sub(r"\1", text) if "Decimal(" in text else text
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be read as a file: None when it is a regular file, else
+    "not found", "is a directory" or "is not a regular file" (a FIFO, a device).
+
+    Why one helper: every message about a file the user named said "not found" when the
+    path was a directory (`feed_file = "runs/x"`), which sent the user looking for a file
+    that is there. Sites write "<what> {problem}: PATH" or "<key> = 'PATH': file {problem}"."""
+    file = Path(path)
+    if file.is_file():
+        return None
+    if file.is_dir():
+        return "is a directory"
+    return "is not a regular file" if file.exists() else "not found"
+
 
 class TickparityError(Exception):
-    """Base of every error a user can cause: one line on stderr, exit 2."""
+    """Base of every error a user can cause: one line on stderr, exit 2. The message's
+    Decimal reprs are shown as plain numbers (`plain_numbers`)."""
 
     exit_code = 2
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (plain_numbers(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class DataError(TickparityError):

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import did_you_mean
-from engine.errors import ConfigError, StrategyError, display_path, user_code_error, user_location
+from engine.errors import (
+    ConfigError,
+    StrategyError,
+    display_path,
+    file_problem,
+    user_code_error,
+    user_location,
+)
 
 
 def load_class(spec: str, base_dir: str | Path = ".") -> type:
@@ -32,7 +39,8 @@ def load_class(spec: str, base_dir: str | Path = ".") -> type:
         candidates = [Path(target), Path(base_dir) / target]
         file = next((c for c in candidates if c.is_file()), None)
         if file is None:
-            raise StrategyError(f"strategy file not found: {target}")
+            problem = next((p for c in candidates if (p := file_problem(c)) != "not found"), "not found")
+            raise StrategyError(f"strategy file {problem}: {target}")
         module_name = "tickparity_user_" + hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
         module_spec = importlib.util.spec_from_file_location(module_name, file)
         if module_spec is None or module_spec.loader is None:

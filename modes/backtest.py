@@ -64,8 +64,11 @@ def select_instruments(config: RunConfig) -> dict[str, Instrument]:
     catalog = load_instruments(file)
     unknown = [i for i in ids if i not in catalog]
     if unknown:
-        raise InstrumentError(
+        from engine.config import did_you_mean
+
+        raise InstrumentError(  # a contract id without its :SETTLE is the usual slip
             f"unknown instrument(s) {unknown}; add them to an instruments file (--instruments FILE)"
+            + did_you_mean(unknown[0], catalog)
         )
     return {i: catalog[i] for i in ids}
 
@@ -285,7 +288,7 @@ FeedTransform = Callable[[Iterable[np.ndarray], dict[str, Instrument]], Iterable
 
 def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True,
                  feed_transform: FeedTransform | None = None, venue_faults: list | None = None,
-                 quote_marks: Any = None) -> Path:
+                 quote_marks: Any = None, warn_defaults: bool = True) -> Path:
     """Run one backtest and write its run directory; returns the directory.
 
     `feed_transform(chunks, instruments)` (optional) rewrites the replayed market data
@@ -295,7 +298,8 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     `Scenario.venue_faults()`) injects venue faults in the simulated venue; times count from
     the first replayed event. `quote_marks` (engine.ledger.QuoteMarks,
     `Scenario.quote_marks()`) reports equity in a reporting currency with a mark for each
-    quote asset (a stablecoin depeg).
+    quote asset (a stablecoin depeg). `warn_defaults=False`: the venue defaults the run
+    falls back on are not printed (a stress matrix prints them once, not once per cell).
     """
     from replay import open_source
 
@@ -342,7 +346,7 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
                          risk, feed, start_ts, end_ts, source.estimated_events, resolved, contract_feed,
                          tuple(venue_faults or ()), quote_marks)
     out = Path(out_dir or config.out or f"runs/{resolved.run_id}")
-    for line in resolved.defaults:  # once the run is valid, so a user error stays one line
+    for line in resolved.defaults if warn_defaults else ():  # once the run is valid: a user error stays one line
         warn(line)
     # published atomically; leftovers of an interrupted earlier run are recovered first
     return write_run_dir(

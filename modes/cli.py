@@ -98,8 +98,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _headline(run_dir: Path) -> str:
-    """The report's headline lines for a finished run (computed when --no-report skipped them)."""
-    from modes.report_cmd import headline_text
+    """The report's headline lines for a finished run (computed when --no-report skipped them),
+    then one line for its refused orders when there are any (modes.report_cmd.end_text)."""
+    from modes.report_cmd import end_text
 
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     headline = summary.get("headline")
@@ -108,7 +109,7 @@ def _headline(run_dir: Path) -> str:
         from reports.rundir import load_run
 
         headline = compute(load_run(run_dir)).sections["headline"]
-    return headline_text(headline)
+    return end_text(run_dir, headline)
 
 
 def _dry_run(config, out: str | None) -> int:

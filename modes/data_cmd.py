@@ -136,8 +136,11 @@ def _pick(instruments: dict[str, Instrument], ids: Sequence[str]) -> list[Instru
     out = []
     for inst_id in ids:
         if inst_id not in instruments:
+            from engine.config import did_you_mean
+
             raise ConfigError(
                 f"unknown instrument {inst_id!r}; add it to the instruments file (--instruments FILE)"
+                + did_you_mean(inst_id, instruments)
             )
         out.append(instruments[inst_id])
     return out

@@ -52,8 +52,18 @@ def run_report(args: argparse.Namespace) -> int:
     html = write_report(run_dir, args.out)
     print(f"report  {html}")
     print(f"summary {run_dir / 'summary.json'}")
-    print(headline_text(json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["headline"]))
+    print(end_text(run_dir, json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["headline"]))
     return 0
+
+
+def end_text(run_dir: Path, headline: dict) -> str:
+    """What a run's command (and `tickparity report`) ends with: the headline's two lines,
+    then one line counting the refused orders by reason when there are any
+    (modes.console.run_refusals)."""
+    from modes.console import run_refusals
+
+    refused = run_refusals(run_dir)
+    return headline_text(headline) + (f"\n{refused}" if refused else "")
 
 
 def headline_text(h: dict) -> str:

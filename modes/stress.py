@@ -35,10 +35,11 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, TickparityError, file_problem
 
 EXIT_BROKEN = 3
 DEFAULT_OUT = "runs/stress"
@@ -125,7 +126,7 @@ def run_job(job: Job) -> dict[str, Any]:
             faults = None if job.is_base else scenario.venue_faults()
             marks = None if job.is_base else scenario.quote_marks()
             run_dir = run_backtest(config, job.out, write_html=False, feed_transform=transform,
-                                   venue_faults=faults, quote_marks=marks)
+                                   venue_faults=faults, quote_marks=marks, warn_defaults=False)
         records = RunRecords(run_dir)
         results = [] if job.is_base else [inv.check(records) for inv in scenario.build_invariants()]
         out["invariants"] = [r.to_json() for r in results]
@@ -196,6 +197,7 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
     `via = "emulator"` the cells are testnet sessions against the exchange emulator and
     there are no base runs (no cost of the disaster); a scenario it cannot run is refused."""
     from modes.backtest import resolve_run, select_instruments
+    from modes.console import warn
     from scenarios import load_scenario
 
     if via not in VIAS:
@@ -210,10 +212,11 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
     if dup:
         raise ConfigError(f"scenario name(s) {dup} used by more than one file; names key the matrix")
     jobs: list[Job] = []
+    defaults: dict[str, None] = {}  # the venue defaults the cells fall back on, in order, once each
     seen: dict[str, int] = {}
     for file, params in variants:
-        if not Path(file).is_file():
-            raise ConfigError(f"--strategies: run config not found: {file}")
+        if (problem := file_problem(file)) is not None:
+            raise ConfigError(f"--strategies: run config {problem}: {file}")
         config = _strategy_config(file)
         display = variant_name(file, params)
         seen[display] = seen.get(display, 0) + 1
@@ -226,7 +229,7 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
             base_key = (key.data, key.start_ns, key.end_ns)
             if base_key not in checked:  # [venues.X], [risk], the strategy: a typo is a user error
                 checked.add(base_key)    # (exit 2, nothing runs), not a matrix of cells that could not run
-                resolve_run(key)
+                defaults.update(dict.fromkeys(resolve_run(key).defaults))  # told once, not once per cell
             if base_key not in bases and via == "backtest":
                 bases[base_key] = len(jobs)
                 label = f"base:{key.data}"
@@ -243,6 +246,8 @@ def plan(variants: list[Variant], scenario_files: list[Path], out: Path, report:
             jobs.append(Job(len(jobs), str(file), name, str(scenario.path), scenario.name, False, base_index,
                             jobs[base_index].out if same else str(folder / scenario.name), report, params, via,
                             same))
+    for line in defaults:  # once the whole matrix is valid, so a user error stays one line
+        warn(line)
     return jobs
 
 
@@ -426,11 +431,13 @@ def execute_ray(jobs: list[Job], address: str, on_done=None) -> list[dict[str, A
 
 
 def _toml_literal(value: Any) -> str:
+    """A grid value as the TOML literal `--grid` reads back (a Decimal as its text: its
+    repr, Decimal('0.5'), is no TOML)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)
-    return repr(value)
+    return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def rerun_command(job: Job, out: Path) -> str:
@@ -535,7 +542,9 @@ def run_stress(strategy_files: list[str], scenario_patterns: list[str] | None, o
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """['KEY=V1,V2', ...] -> {KEY: [V1, V2]}; values are TOML literals (1, 0.5, "0.01", true),
-    or plain text when they are not."""
+    or plain text when they are not. A number with a fraction is a Decimal from its text, as
+    `--param` reads it (modes.cli._parse_param): it was a binary float, so a grid point ran
+    the strategy with 0.5 as a float where `backtest --param x=0.5` gives Decimal('0.5')."""
     import tomllib
 
     grid: dict[str, list[Any]] = {}
@@ -547,10 +556,12 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         if key in grid:
             raise ConfigError(f"--grid {key}: given twice")
         try:
-            parsed = tomllib.loads(f"v = [{values}]")["v"]
+            parsed = tomllib.loads(f"v = [{values}]", parse_float=Decimal)["v"]
         except tomllib.TOMLDecodeError:
             parsed = [v.strip() for v in values.split(",")]
-        if not parsed or len({json.dumps(v, sort_keys=True) for v in parsed}) != len(parsed):
+        same = {json.dumps(v, sort_keys=True, default=lambda d: str(d.normalize()) if isinstance(d, Decimal) else str(d))
+                for v in parsed}  # 0.5 and 0.50 are one value
+        if not parsed or len(same) != len(parsed):
             raise ConfigError(f"--grid {item!r}: give distinct values")
         grid[key] = list(parsed)
     if not grid:

@@ -229,6 +229,12 @@ def skew_stats(local_ts: np.ndarray, exch_ts: np.ndarray) -> dict[str, float]:
     }
 
 
+def _early_text(delta_ns: int) -> str:
+    """A row received before the venue stamped it (`delta_ns` = local - exch < 0), as a
+    positive amount: it read "local_ts -1259315535 ns before exch_ts", a negative 'before'."""
+    return f"local_ts {-delta_ns:,} ns ({-delta_ns / 1e6:.3f} ms) before exch_ts"
+
+
 def check_rows(rows: Rows, report: Report, mode: Mode, correct_skew: bool) -> Rows:
     """All generic checks over one instrument's rows from one source."""
     return check_merged(check_part(rows, report, mode, correct_skew), report, mode)
@@ -300,7 +306,7 @@ def check_part(rows: Rows, report: Report, mode: Mode, correct_skew: bool) -> Ro
             "local_before_exch",
             rows,
             early,
-            lambda i: f"local_ts {int(delta[i])} ns before exch_ts",
+            lambda i: _early_text(int(delta[i])),
             severity=sev,
         )
         if mode is Mode.SKIP and not shifted:
@@ -670,7 +676,7 @@ def check_store_instrument(
             report.add_many(
                 "local_before_exch",
                 [at(i) for i in early[: report.show]],
-                [f"local_ts {int(delta[i])} ns before exch_ts" for i in early[: report.show]],
+                [_early_text(int(delta[i])) for i in early[: report.show]],
                 len(early),
             )
         lt = ev["local_ts"]

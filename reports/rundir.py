@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engine.errors import DataError
+from engine.errors import DataError, file_problem
 
 #: Sentinel for a missing int64 timestamp (nullable columns).
 NA_TS = np.iinfo(np.int64).min
@@ -586,8 +586,8 @@ def load_run(run_dir: Path) -> RunData:
     fills_path = run_dir / "fills.parquet"
     orders_path = run_dir / "orders.parquet"
     for required in (fills_path, orders_path):
-        if not required.is_file():
-            raise DataError(f"{required}: file not found (a run directory needs it, see docs/run_dir.md)")
+        if (problem := file_problem(required)) is not None:
+            raise DataError(f"{required}: file {problem} (a run directory needs it, see docs/run_dir.md)")
     missing: list[str] = []
 
     def optional(name: str) -> Path | None:

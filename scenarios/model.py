@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import RunConfig, parse_time
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, TickparityError, file_problem
 from engine.ledger import QuoteMarks
 from engine.loader import load_class
 from engine.types import Instrument
@@ -263,8 +263,8 @@ def _component(raw: Any, where: str, builtins: dict[str, type], planned: dict[st
 def load_scenario(path: str | Path) -> Scenario:
     """Parse and validate a scenario file; raises ConfigError naming the file and key."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"scenario file not found: {file}")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"scenario file {problem}: {file}")
     try:
         raw = tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as exc:

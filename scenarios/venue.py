@@ -60,12 +60,12 @@ class VenueFaultPerturbation(FeedPerturbation):
         """The feed perturbations the fault implies (see module doc), bound to its venue."""
         spec = self.fault.spec
         out: list[FeedPerturbation] = []
-        if spec.kind == "maintenance" and spec.params.get("halt", 0) > 0:
-            start = spec.after_ns + spec.params.get("duration", 0)
+        if spec.kind == "maintenance" and spec.params["halt"] > 0:
+            start = spec.after_ns + spec.params["duration"]
             out.append(DataGap(at=_text(max(start, 1)), duration=_text(spec.params["halt"])))
         elif spec.kind == "outage":
             out.append(DataGap(at=_text(max(spec.after_ns, 1)), duration=_text(spec.params["duration"])))
-        elif spec.kind == "ws_disconnect" and spec.params.get("stream", "all") in ("market", "all"):
+        elif spec.kind == "ws_disconnect" and spec.params["stream"] in ("market", "all"):
             end = spec.until_ns if spec.until_ns is not None else spec.after_ns + DISCONNECT_NS
             if end > spec.after_ns:
                 out.append(StaleFeed(at=_text(max(spec.after_ns, 1)), duration=_text(end - spec.after_ns)))

@@ -144,6 +144,33 @@ class FaultSpec:
 #: the keys whose values are durations (parsed to ns here; the emulator keeps them in seconds)
 DURATION_KEYS = ("delay", "duration", "halt", "extra")
 
+#: kind -> the value of each optional key a table leaves out (durations in seconds, as a
+#: file writes them). The one place both backends take them from: parse_fault fills them
+#: in, so the simulated venue (a stress scenario) and the emulator (a testnet session, or
+#: `stress --via emulator`) act the same for the same table. Before, each backend had its
+#: own: a `maintenance` without `duration`/`halt` was 5 s cancel-only + 5 s halt in the
+#: emulator and did nothing in the simulated venue. Keys without a default (`outage`'s and
+#: `latency_spike`'s `duration`, `reject`'s `code`, ...) are required. `http_5xx` `body`
+#: defaults by status (FIVE_XX_BODIES: `json` for 500, else `html`) and `reject` `msg` by
+#: code (BINANCE_REJECTS' message), see parse_fault.
+FAULT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "request_lost": {"delay": 0},
+    "http_5xx_before": {"status": 502},
+    "http_5xx_after": {"status": 502},
+    "delay": {"delay": 30},  # past ccxt's default 10 s timeout: a RequestTimeout
+    "truncated_body": {"transport": False},
+    "clock_skew": {"skew_ms": 5000},  # past Binance's default recvWindow of 5000 ms
+    "reject": {"status": 400},
+    "maintenance": {"duration": 5, "halt": 5},
+    "outage": {"reply": "timeout"},
+    "user_duplicate": {"events": 1},
+    "user_reorder": {"events": 1},
+    "user_drop": {"events": 1},
+    "user_delay": {"events": 1, "delay": 2},
+    "ws_disconnect": {"stream": "all"},
+    "stale_market": {"duration": 5},
+}
+
 
 def fraction_ppm(fraction: float) -> int:
     """A `partial_fill_drought` fraction as parts per million (the matching's integer unit),
@@ -183,7 +210,7 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
     prob = table.get("probability", 1.0)
     if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob <= 1:
         raise ConfigError(f"{where} probability = {prob!r}: expected 0 < p <= 1")
-    params = {k: table[k] for k in allowed[kind] if k in table}
+    params = FAULT_DEFAULTS.get(kind, {}) | {k: table[k] for k in allowed[kind] if k in table}
     for key in DURATION_KEYS:
         if key in params:
             params[key] = duration_ns(params[key], f"{where} {key}")
@@ -191,12 +218,16 @@ def parse_fault(table: dict[str, Any], where: str, kinds: frozenset[str] | None 
         raise ConfigError(f"{where} status = {params['status']!r}: expected an HTTP status 400-599")
     if kind == "reject" and (not isinstance(params.get("code"), int) or isinstance(params["code"], bool)):
         raise ConfigError(f"{where} (reject) needs code = <Binance error code>, e.g. -2010")
+    if kind == "reject" and "msg" not in params:  # Binance's own message for a code it lists
+        params["msg"] = BINANCE_REJECTS.get(params["code"], ("Rejected by the fault plan.",))[0]
     if "msg" in params and not isinstance(params["msg"], str):
         raise ConfigError(f"{where} msg = {params['msg']!r}: expected the error message text")
     if "skew_ms" in params and (not isinstance(params["skew_ms"], int) or isinstance(params["skew_ms"], bool)):
         raise ConfigError(f"{where} skew_ms = {params['skew_ms']!r}: expected an integer (ms, either sign)")
     if "body" in params and params["body"] not in FIVE_XX_BODIES:
         raise ConfigError(f"{where} body = {params['body']!r}: expected one of {list(FIVE_XX_BODIES)}")
+    if kind in ("http_5xx_before", "http_5xx_after") and "body" not in params:
+        params["body"] = "json" if params["status"] == 500 else "html"  # -1001 JSON, else a proxy's page
     if "transport" in params and not isinstance(params["transport"], bool):
         raise ConfigError(f"{where} transport = {params['transport']!r}: expected true or false")
     if "events" in params and not (isinstance(params["events"], int) and params["events"] > 0):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 
-from engine.errors import ConfigError, InstrumentError, OffGridError
+from engine.errors import ConfigError, InstrumentError, OffGridError, file_problem
 
 _ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_EVEN}
 _REQUIRED = ("base", "quote", "tick_size", "lot_size")
@@ -264,8 +264,8 @@ def default_instruments_path() -> Path:
 def load_instruments(path: str | Path | None = None) -> dict[str, Instrument]:
     """Read an instruments TOML file: one table per ``venue:BASE/QUOTE`` id."""
     file = Path(path) if path is not None else default_instruments_path()
-    if not file.is_file():
-        raise ConfigError(f"instruments file not found: {file}")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"instruments file {problem}: {file}")
     try:
         raw = tomllib.loads(file.read_text(), parse_float=Decimal)  # 0.01 stays Decimal('0.01')
     except tomllib.TOMLDecodeError as exc:

@@ -158,6 +158,7 @@ def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: st
                              for a, row in sorted(ledger.pnl_by_asset(marks).items())},
                 "equity_start": writer.first_equity, "equity_end": decimal_str(ledger.equity(marks))},
         "positions": {i: decimal_str(ledger.position(i)) for i in resolved.instruments},
+        "risk": session.guard.summary(),  # as a backtest's (docs/run_dir.md "run.risk"): it was missing here
         "balances": {f"{v}:{a}": decimal_str(amount) for (v, a), amount in sorted(ledger.balances.items())},
         "audit": built.audit.sealed,
         "venues": venue_settings_json(resolved.venue_configs),

@@ -10,6 +10,7 @@ nothing is left working unexpectedly (open orders) and what it has made (PnL = e
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.types import EventKind, Instrument
+from engine.types.orders import TERMINAL_STATUSES, OrderStatus
 
 
 class Health:
@@ -35,6 +37,9 @@ class Health:
         self.open_orders = 0
         self.pnl = "0"
         self._live: Any = None
+        self._orders_seen = 0  # how many of the OMS's orders the refusal watch has taken in
+        self._unsettled: dict[int, None] = {}  # their order numbers not yet in a final state
+        self.refused_reasons: set[str] = set()  # reasons already told on the console
 
     def rows(self, rows: np.ndarray) -> None:
         self.rows_total += len(rows)
@@ -52,10 +57,43 @@ class Health:
     def update(self, built: Any, venues: Mapping[str, Any]) -> None:
         session = built.session
         self.open_orders = sum(1 for _ in session.oms.open_nos)
+        self.refusals(session.oms.by_no)
         if self._live is not None:
             marks = session.marks()
             self.pnl = str(session.ledger.realized_pnl() + session.ledger.unrealized_pnl(marks) - session.ledger.fees())
             self._live.update(self.table())
+
+    def refusals(self, by_no: Mapping[int, Any]) -> None:
+        """Tell the console the first refusal of each reason as it happens, one line
+        (`modes.console.warn`: shown on a terminal and in a log alike): which order, the
+        reason and its meaning. Later refusals of a reason are counted in the line the
+        command prints at the end (modes.console.run_refusals). Why: a refused order is a
+        `rejected` update, never an error, so a testnet futures order beyond the margin
+        left nothing on the console for the whole session.
+
+        Looks only at orders placed since the last call (`by_no` is insertion-ordered)
+        and at those not yet final, so a call costs the open orders, not the run's."""
+        from modes.console import refusal_meaning, warn
+
+        new = len(by_no) - self._orders_seen
+        if new > 0:
+            for no in reversed(list(itertools.islice(reversed(by_no), new))):
+                self._unsettled[no] = None
+            self._orders_seen = len(by_no)
+        for no in list(self._unsettled):
+            order = by_no.get(no)
+            if order is None:  # no longer kept by the OMS: nothing to tell
+                del self._unsettled[no]
+                continue
+            if order.status not in TERMINAL_STATUSES:
+                continue
+            del self._unsettled[no]
+            reason = order.reason or "unknown"
+            if order.status == OrderStatus.REJECTED and reason not in self.refused_reasons:
+                self.refused_reasons.add(reason)
+                meaning = refusal_meaning(reason)
+                warn(f"order {order.client_id} ({order.instrument.id}) refused: {reason}"
+                     f"{': ' + meaning if meaning else ''} (later {reason} refusals are counted at the end)")
 
     def table(self) -> Any:
         from rich.table import Table

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from engine.errors import DataError
+from engine.errors import DataError, file_problem
 from engine.types import EVENT_DTYPE, EventKind
 from replay.importers.common import (
     CORRUPT_ERRORS,
@@ -158,8 +158,8 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
     files = [str(p) for p in paths]
     out: list[Rows] = []
     for fi, path in enumerate(paths):
-        if not path.is_file():
-            raise DataError(f"input file not found: {path}")
+        if (problem := file_problem(path)) is not None:
+            raise DataError(f"input file {problem}: {path}")
         has_header, fields = _sniff(path)
         kind = _kind_of(path, has_header, fields)
         m = _NAME.match(path.name)

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from engine.errors import ConfigError, DataError
+from engine.errors import ConfigError, DataError, file_problem
 from engine.types import EVENT_DTYPE, Instrument
 from engine.types.instrument import beyond_range_message
 from replay.numparse import NAN, NEGATIVE, OFF_GRID, OVERFLOW, parse_units
@@ -45,8 +45,8 @@ def open_binary(path: Path) -> io.BufferedIOBase:
     """Open a file, decompressing gzip or a single-member zip (Binance dumps are .zip);
     a missing file is a DataError naming it. A cut-short or corrupt archive raises one of
     `CORRUPT_ERRORS` (here or while reading): `corrupt_input` turns it into a report."""
-    if not path.is_file():
-        raise DataError(f"input file not found: {path}")
+    if (problem := file_problem(path)) is not None:
+        raise DataError(f"input file {problem}: {path}")
     with open(path, "rb") as raw:
         magic = raw.read(4)
     if magic[:2] == b"\x1f\x8b":

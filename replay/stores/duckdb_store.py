@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.durable import WriterLock, crash_point
-from engine.errors import DataError, StorageError
+from engine.errors import DataError, StorageError, file_problem
 from replay.schema import (
     EVENT_COLUMNS,
     InstrumentStats,
@@ -74,8 +74,8 @@ class DuckDBStore(Store):
         self.path = path
         self.spec = f"duckdb:{path}"
         self.lock: WriterLock | None = None
-        if not create and not path.is_file():
-            raise DataError(f"DuckDB store not found: {path}")
+        if not create and (problem := file_problem(path)) is not None:
+            raise DataError(f"DuckDB store {problem}: {path}")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.lock = WriterLock(path, self.spec).acquire()

@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.durable import WriterLock, crash_point, fsync_dir, fsync_tree, write_file_durably
-from engine.errors import DataError, StorageError
+from engine.errors import DataError, StorageError, file_problem
 from replay.schema import (
     NS_PER_DAY,
     STREAM_SCHEMA,
@@ -493,8 +493,8 @@ class ParquetFileStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.spec = f"parquet:{path}"
-        if not path.is_file():
-            raise DataError(f"Parquet file not found: {path}")
+        if (problem := file_problem(path)) is not None:
+            raise DataError(f"Parquet file {problem}: {path}")
         try:
             self.pf = pq.ParquetFile(path, pre_buffer=False)
         except (OSError, pa.ArrowException) as exc:

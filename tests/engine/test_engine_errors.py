@@ -162,3 +162,20 @@ def test_risk_refusals_are_risk_codes_of_the_vocabulary(table, kwargs, expected)
 def test_every_code_is_one_word_with_one_source():
     assert all(code.value == reason.code and ":" not in code.value for code, reason in REASONS.items())
     assert set(REASONS) == set(ReasonCode)
+
+
+def test_a_decimal_in_an_error_or_warning_is_shown_as_the_number_written(capsys):
+    """TOML numbers with a fraction are read as Decimal and messages echo values with !r:
+    `leverage = Decimal('2.5')` is a Python detail the user never typed."""
+    from decimal import Decimal
+
+    from engine.errors import ConfigError, StrategyError, plain_numbers
+    from modes.console import warn
+
+    value = [Decimal("1.5"), Decimal("-2E+3"), "x"]
+    err = ConfigError(f"run.toml: [venues.b] latency.params = {value!r}: expected a list of integers")
+    assert str(err) == "run.toml: [venues.b] latency.params = [1.5, -2E+3, 'x']: expected a list of integers"
+    assert str(StrategyError(f"qty = {Decimal('0.01')!r}", callback="on_start")) == "qty = 0.01"
+    assert plain_numbers("no number") == "no number"
+    warn(f"rate = {Decimal('0.5')!r} ignored")
+    assert capsys.readouterr().err == "tickparity: warning: rate = 0.5 ignored\n"

@@ -21,6 +21,9 @@ def _run(capsys, argv):
         (["backtest", "--config", "nope.toml"], "config file not found: nope.toml"),
         (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--instrument", "binance:NOPE/USDT"],
          "unknown instrument(s) ['binance:NOPE/USDT']"),
+        (["backtest", "--strategy", STRATEGY, "--data", "synthetic:1:10s", "--instrument", "binanceusdm:BTC/USDT"],
+         "unknown instrument(s) ['binanceusdm:BTC/USDT']; add them to an instruments file (--instruments FILE); "
+         "did you mean 'binance:BTC/USDT' or 'binanceusdm:BTC/USDT:USDT'?"),
         (["backtest", "--strategy", "examples/market_maker.py", "--data", "synthetic:1:10s"],
          "expected 'FILE.py:Class'"),
         (["backtest", "--strategy", "examples/missing.py:X", "--data", "synthetic:1:10s"],

@@ -80,3 +80,48 @@ def test_a_stress_cell_of_a_bad_strategy_config_names_the_file(tmp_path):
         run_stress([path], [str(ROOT / "scenarios" / "library" / "rate-limit-storm-2020-06-01.toml")], out, jobs=1,
                    report=False)
     assert not (out / "results.json").exists()
+
+
+# every file the user names, given a directory: the message says it is a directory (it said
+# "file not found" for the latency files, so the user looked for a file that was there;
+# a venue-profile or emulator faults file that was a directory was an "internal error")
+DIRECTORY_CASES = [
+    ("latency-file", 'latency = { model = "recorded", file = "{d}" }', "[venues.binance] latency.file = '{d}': "
+     "file is a directory"),
+    ("empirical-file", 'latency = { model = "empirical", file = "{d}" }', "[venues.binance] latency.file = '{d}': "
+     "file is a directory"),
+    ("feed-file", 'latency = { entry_ns = 1, feed_file = "{d}" }', "[venues.binance] latency.feed_file = '{d}': "
+     "file is a directory"),
+    ("report-file", 'latency = { entry_ns = 1, report_file = "{d}" }', "[venues.binance] latency.report_file = "
+     "'{d}': file is a directory"),
+]
+
+
+@pytest.mark.parametrize(("venue_lines", "message"), [c[1:] for c in DIRECTORY_CASES],
+                         ids=[c[0] for c in DIRECTORY_CASES])
+def test_a_directory_given_for_a_latency_file_is_named_a_directory(tmp_path, capsys, venue_lines, message):
+    folder = tmp_path / "session"
+    folder.mkdir()
+    path = config(tmp_path, venue_lines.replace("{d}", str(folder)))
+    assert main(["backtest", "--dry-run", "--config", path]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tickparity: error: {path}: {message.replace('{d}', str(folder))}"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["backtest", "--config", "{d}"], "config file is a directory: {d}"),
+    (["backtest", "--strategy", "{d}/x.py:X", "--data", "synthetic:1:1m"], "strategy file is a directory: {d}/x.py"),
+    (["backtest", "--strategy", f"{STRATEGY}:MarketMaker", "--data", "duckdb:{d}"], "DuckDB store is a directory: {d}"),
+    (["backtest", "--strategy", f"{STRATEGY}:MarketMaker", "--data", "synthetic:1:1m", "--instruments", "{d}"],
+     "instruments file is a directory: {d}"),
+    (["emulator", "--data", "synthetic:1:1m", "--faults", "{d}"], "faults file is a directory: {d}"),
+    (["stress", "--strategies", "{d}", "--scenarios", str(ROOT / "scenarios" / "library" / "gdax-eth-flash-crash-2017.toml")], "run config is a directory: {d}"),
+])
+def test_a_directory_given_for_a_file_on_the_command_line_is_named_a_directory(tmp_path, capsys, argv, message):
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    if "x.py" in message:
+        (folder / "x.py").mkdir()
+    assert main([a.replace("{d}", str(folder)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tickparity: error: ") and message.replace("{d}", str(folder)) in err[0], err

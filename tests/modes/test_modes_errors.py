@@ -177,3 +177,15 @@ def test_a_usage_error_is_one_line_pointing_at_help(capsys, argv, message):
     err = capsys.readouterr().err
     assert stop.value.code == 2
     assert len(err.splitlines()) == 1 and err.startswith(message), err
+
+
+def test_the_refusals_line_counts_orders_by_reason_most_first():
+    from modes.console import refusals_text
+
+    assert refusals_text({}) is None
+    assert refusals_text({"max_position": 2, "post_only_would_cross": 5, "kill_switch": 2}) == (
+        "orders refused: 9 (post_only_would_cross 5, kill_switch 2, max_position 2) - reasons in orders.parquet "
+        "and docs/errors.md")
+    assert refusals_text({"max_position": 1}) == (
+        "orders refused: 1 (max_position 1: |position + signed qty| would exceed [risk] max_position) - reasons "
+        "in orders.parquet and docs/errors.md")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.errors import ConfigError
 from modes.cli import main
 from modes.stress import EXIT_BROKEN, run_stress
 
@@ -212,3 +213,45 @@ instruments = ["binanceusdm:BTC/USDT:USDT"]
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith(f"tickparity: error: {config}: {message}")
     assert not out.exists()
+
+
+def test_the_venue_defaults_are_told_once_for_the_matrix(tmp_path, capsys):
+    """Each cell's backtest printed the venue defaults it fell back on: two lines per cell,
+    the same lines N times for an N-cell matrix. The plan prints them once, after every
+    config and scenario checked out (a user error stays one line), and the cells not at all."""
+    from modes.stress import plan
+
+    config = tmp_path / "mm.toml"
+    config.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
+instruments = ["binance:BTC/USDT"]
+data = "synthetic:5:1m"
+[venues.binance]
+balances = {{ USDT = "100000", BTC = "0.5" }}
+""")
+    jobs = plan([(str(config), ())], [Path(CALM), Path(CRASH)], tmp_path / "out", False)
+    assert len(jobs) == 3  # the base run, two scenarios
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("tickparity: warning: [venues.binance] ") for line in err), err
+    assert "maker_fee_bps, taker_fee_bps not set" in err[0] and "latency not set" in err[1]
+
+
+def test_a_grid_number_is_a_decimal_as_param_reads_it_and_reruns_as_written(tmp_path):
+    """`--grid half_spread_bps=0.5,1.0` gave the strategy binary floats where `--param
+    half_spread_bps=0.5` gives Decimal('0.5'); the rerun command writes the number back as
+    TOML (not Decimal('0.5'))."""
+    from modes.cli import _parse_param
+    from modes.stress import Job, parse_grid, rerun_command
+
+    grid = parse_grid(["half_spread_bps=0.5,1.0", "refresh_ms=100"])
+    assert grid == {"half_spread_bps": [Decimal("0.5"), Decimal("1.0")], "refresh_ms": [100]}
+    assert all(type(v) is Decimal for v in grid["half_spread_bps"])
+    assert grid["half_spread_bps"][0] == _parse_param("half_spread_bps=0.5")[1]
+    job = Job(0, MM, "mm[half_spread_bps=1.0]", CALM, "calm", False, None, str(tmp_path), False,
+              (("half_spread_bps", Decimal("1.0")),))
+    argv = shlex.split(rerun_command(job, tmp_path))
+    assert argv[argv.index("--grid") + 1] == "half_spread_bps=1.0"
+    assert parse_grid([argv[argv.index("--grid") + 1]]) == {"half_spread_bps": [Decimal("1.0")]}
+    with pytest.raises(ConfigError, match="give distinct values"):
+        parse_grid(["half_spread_bps=0.5,0.50"])

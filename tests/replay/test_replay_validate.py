@@ -218,3 +218,12 @@ def test_merge_streams_order_and_bounds(streams, piece, chunk_rows):
     )
     expected = sorted((t, i, j) for i, v in enumerate(streams) for j, t in enumerate(sorted(v)))
     assert keys == expected
+
+
+def test_a_row_received_before_its_venue_time_says_by_how_much_in_positive_terms():
+    exch = np.array([10_000_000, 20_000_000], dtype=np.int64)
+    local = np.array([8_750_000, 20_000_000], dtype=np.int64)  # the first 1.25 ms before its venue time
+    report = Report()
+    check_part(_rows(_trades(local, exch)), report, Mode.STRICT, correct_skew=False)
+    assert report.problems["local_before_exch"].examples[0].endswith(
+        "local_ts 1,250,000 ns (1.250 ms) before exch_ts")

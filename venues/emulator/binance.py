@@ -320,15 +320,15 @@ class BinanceServer:
                 self._log_fault(fault, endpoint)
                 if fault.kind == "request_lost":
                     # lost on the way in: never executed, never answered
-                    await asyncio.sleep(float(fault.params.get("delay", 0.0)))
+                    await asyncio.sleep(float(fault.params["delay"]))
                     raise ResponseLost()
                 if fault.kind == "reject":
                     raise BinanceError(int(fault.params["code"]),
-                                       str(fault.params.get("msg", "Rejected by the emulator's fault plan.")),
-                                       status=int(fault.params.get("status", 400)))
+                                       str(fault.params["msg"]),
+                                       status=int(fault.params["status"]))
                 if fault.kind == "http_5xx_before":
                     return self._fault_5xx(fault)
-                _SKEW_MS.set(int(fault.params.get("skew_ms", 5000)))
+                _SKEW_MS.set(int(fault.params["skew_ms"]))
             resp = await handler(request)
             if spike is not None:  # ... and so is the reply leg
                 await asyncio.sleep(float(spike.params["extra"]))
@@ -341,9 +341,9 @@ class BinanceServer:
                 if after.kind == "http_5xx_after":
                     resp = self._fault_5xx(after)
                 elif after.kind == "truncated_body":
-                    resp = self._truncated(request, resp, bool(after.params.get("transport", False)))
+                    resp = self._truncated(request, resp, bool(after.params["transport"]))
                 else:
-                    await asyncio.sleep(float(after.params.get("delay", 30.0)))
+                    await asyncio.sleep(float(after.params["delay"]))
         except (ResponseLost, ConnectionResetError):  # ours to drop, or the client hung up
             if request.transport is not None:
                 request.transport.close()
@@ -384,8 +384,8 @@ class BinanceServer:
         raise ResponseLost()
 
     def _fault_5xx(self, fault) -> web.Response:
-        status = int(fault.params.get("status", 502))
-        body = fault.params.get("body", "json" if status == 500 else "html")
+        status = int(fault.params["status"])
+        body = fault.params["body"]
         if body == "json":
             return web.json_response(_error_body(-1001, "Internal error; unable to process your "
                                                  "request. Please try again."), status=status)
@@ -889,7 +889,7 @@ class BinanceServer:
         ex = self.exchange
         self._log_fault(fault, "streams")
         if kind == "ws_disconnect":
-            which = fault.params.get("stream", "all")
+            which = fault.params["stream"]
             conns: list[Any] = []
             if which in ("market", "all"):
                 conns += list(self.market_ws)
@@ -901,14 +901,14 @@ class BinanceServer:
             for c in list(self.user_ws):
                 c.terminate_subscriptions()
         elif kind == "stale_market":
-            self._stale_until = time.monotonic() + float(fault.params.get("duration", 5.0))
+            self._stale_until = time.monotonic() + float(fault.params["duration"])
         elif kind == "update_id_gap":
             self._gap_next = True
         elif kind in ("user_duplicate", "user_reorder", "user_drop"):
-            self._user_fault = (kind, int(fault.params.get("events", 1)))
+            self._user_fault = (kind, int(fault.params["events"]))
         elif kind == "user_delay":
-            self._user_fault = (kind, int(fault.params.get("events", 1)))
-            self._user_delay_s = float(fault.params.get("delay", 2.0))
+            self._user_fault = (kind, int(fault.params["events"]))
+            self._user_delay_s = float(fault.params["delay"])
         elif kind == "partial_fill_drought":  # the backtest's drought, in market time from now
             now = ex.clock.now()
             end = now + int(float(fault.params["duration"]) * ex.clock.speed * 1e9)
@@ -918,7 +918,7 @@ class BinanceServer:
             ex.cancel_only = True
             ex.journal.write("maintenance", ex.clock.now(), self._ms(ex.clock.now()), phase="cancel_only")
             self._maintenance_timers.append(asyncio.get_running_loop().call_later(
-                float(fault.params.get("duration", 5.0)), self._halt, float(fault.params.get("halt", 5.0))))
+                float(fault.params["duration"]), self._halt, float(fault.params["halt"])))
 
     def _halt(self, halt_s: float) -> None:
         ex = self.exchange

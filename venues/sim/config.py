@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import parse_decimal
-from engine.errors import ConfigError
+from engine.errors import ConfigError, file_problem
 from engine.venue_profiles import check_venue_keys, parse_balances, parse_fee_asset
 from venues.sim.codes import STP_NAMES
 from venues.sim.latency_nb import SHIPPED as LATENCY_SHIPPED
@@ -181,9 +181,11 @@ class SimVenueConfig:
         if model in ("empirical", "recorded"):
             if not isinstance(file, str) or not file:
                 raise ConfigError(f"{where} latency.model = {model!r} needs latency.file = PATH")
+            check_session_header(file, "latency.file" if model == "recorded" else "empirical", where)
             samples = load_latency_file(file, where) if model == "empirical" else load_recorded_latency(file, where)
         elif file is not None:
             raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
+        _check_constant_keys(lat, model, where)
         if model == "recorded":  # the file gives both directions at every time: no constant part
             entry = response = 0
         params = lat.get("params")
@@ -210,6 +212,7 @@ class SimVenueConfig:
         feed_samples = np.zeros((0, 3), dtype=np.int64)
         if feed_file is not None:
             _session_file(lat, "feed_file", "feed_latency.csv", "feed_ns", "recorded feed latency", where)
+            check_session_header(feed_file, "latency.feed_file", where)
             feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
         report_file = lat.get("report_file")
         report_samples = np.zeros((0, 2), dtype=np.int64)
@@ -218,6 +221,7 @@ class SimVenueConfig:
             if model == "empirical":
                 raise ConfigError(f"{where} latency.report_file with latency.model = 'empirical': the file is the "
                                   "response leg; use it with model 'constant' (entry_ns) or 'recorded'")
+            check_session_header(report_file, "latency.report_file", where)
             report_samples = load_report_latency(report_file, venue, f"{where} latency.report_file")
             response = 0
         return cls(
@@ -306,8 +310,8 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
     """Observed latencies in ns: one per line (used for both directions) or two
     comma/space separated columns `entry_ns response_ns`; '#' starts a comment."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"{where} latency.file = {str(path)!r}: file {problem}")
     rows: list[tuple[int, int]] = []
     for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].replace(",", " ").strip()
@@ -337,8 +341,8 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
     session writes each round trip when its reply comes, so requests in flight together
     can end up out of send-time order in its file."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} latency.file = {str(path)!r}: file not found")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"{where} latency.file = {str(path)!r}: file {problem}")
     rows: list[tuple[int, int, int]] = []
     for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -356,6 +360,62 @@ def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.n
         raise ConfigError(f"{where} {file}: no latency records")
     table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
+
+
+def _check_constant_keys(lat: Mapping[str, Any], model: Any, where: str) -> None:
+    """Refuse the constant model's keys beside another model, which ignores them:
+    `entry_ns`, `cancel_entry_ns`, `amend_entry_ns` (the model gives every entry latency:
+    from its file, or its `params`) and, with `recorded`, `response_ns` too (its file gives
+    the response leg). Why: `model = "empirical"` with `entry_ns = 2000000` ran with the
+    file's latencies while summary.json showed entry_ns = 2 ms. `response_ns` stays valid
+    beside `empirical` and a model named by path: it times the answer to a request a
+    stress scenario's venue fault refuses before it reaches the venue."""
+    if model == "constant":
+        return
+    ignored = [k for k in ("entry_ns", "cancel_entry_ns", "amend_entry_ns") if k in lat]
+    if model == "recorded" and "response_ns" in lat:
+        ignored.append("response_ns")
+    if ignored:
+        source = "latency.file" if model in ("empirical", "recorded") else "latency.params"
+        raise ConfigError(f"{where} latency.{ignored[0]} = {lat[ignored[0]]!r} with latency.model = {model!r}: "
+                          f"that model takes its latencies from {source} and ignores latency.{ignored[0]} "
+                          "(a key of the constant model): remove it")
+
+
+#: the latency files a paper/testnet/live session writes (modes/live/recording.py): the start
+#: of each one's header line -> (its name, what it holds, the key that reads it)
+SESSION_LATENCY_FILES = (
+    ("ts_ns,entry_ns,response_ns", "latency.csv", "order round trips", "latency.file"),
+    ("ts_ns,feed_ns", "feed_latency.csv", "feed latencies", "latency.feed_file"),
+    ("ts_ns,response_ns", "report_latency.csv", "user-stream report latencies", "latency.report_file"),
+)
+_READS = {"latency.file": "latency.model = 'recorded' (latency.file)", "latency.feed_file": "latency.feed_file",
+          "latency.report_file": "latency.report_file"}
+
+
+def check_session_header(path: str, reader: str, where: str) -> None:
+    """Refuse a session's latency file given to a key that reads another format, by its
+    header line (SESSION_LATENCY_FILES). `reader`: "empirical" (latency.file of the
+    empirical model: one or two ns columns, no header), "latency.file" (the recorded
+    model), "latency.feed_file" or "latency.report_file".
+
+    Why: the recorded `latency.csv` given to `empirical` failed with "latency.csv:1:
+    'ts_ns,entry_ns,...' is not an integer number of ns", and a feed file given as the
+    report file failed on its line 2; the user learns neither which file that is nor which
+    key reads it. A file that is missing or has no such header is left to its loader.
+    Raises ConfigError naming the key, the file and the key that reads it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return
+    for prefix, name, holds, key in SESSION_LATENCY_FILES:
+        if first.startswith(prefix) and key != reader:
+            given = "latency.file" if reader == "empirical" else reader
+            raise ConfigError(f"{where} {given} = {path!r}: this is a session's {name} ({holds}, header "
+                              f"{first!r}), read by {_READS[key]}"
+                              + ("; latency.model = 'empirical' reads one or two ns columns (entry_ns response_ns)"
+                                 if reader == "empirical" else ""))
 
 
 def _session_file(lat: Mapping[str, Any], key: str, file_name: str, constant_key: str, what: str,

@@ -165,7 +165,7 @@ class SimFaults:
         s, t0 = f.spec, self._t0
         start = t0 + s.after_ns
         if s.kind == "maintenance":
-            end = start + s.params.get("duration", 0) + s.params.get("halt", 0)
+            end = start + s.params["duration"] + s.params["halt"]
             return [(start, end, "maintenance")] if end > start else []
         if s.kind == "outage":
             return [(start, start + s.params["duration"], "outage")]
@@ -217,7 +217,7 @@ class SimFaults:
                         self._push(int(late["local_ts"]), "event", late)
                     return False
         for f in self.faults:
-            if f.spec.kind == "ws_disconnect" and f.spec.params.get("stream", "all") in ("user", "all") \
+            if f.spec.kind == "ws_disconnect" and f.spec.params["stream"] in ("user", "all") \
                     and venue in self._names(f.venue):
                 for start, end, _ in self._windows(f):
                     if start <= now < end:
@@ -280,7 +280,7 @@ class SimFaults:
                 continue
             if s.kind == "outage":
                 if s.after_ns <= off < s.after_ns + s.params["duration"]:
-                    reply = s.params.get("reply", "timeout")
+                    reply = s.params["reply"]
                     at = ts + (CLIENT_TIMEOUT_NS if reply == "timeout" else response_ns)
                     self._ambiguous(venue, command, order, ts, at, "outage", {"reply": reply} | (
                         {"status": 503} if reply == "5xx" else {}))
@@ -290,9 +290,9 @@ class SimFaults:
                 continue
             if s.kind == "reject":
                 code = int(s.params["code"])
-                msg, reason = BINANCE_REJECTS.get(code, (None, "venue_error"))
+                reason = BINANCE_REJECTS.get(code, (None, "venue_error"))[1]
                 self._refuse(venue, command, order, ts, response_ns, reason, code,
-                             str(s.params.get("msg", msg or "")), int(s.params.get("status", 400)), "reject")
+                             str(s.params["msg"]), int(s.params["status"]), "reject")
                 return True
             if s.kind == "rate_limit":
                 minute_end = self._t0 + (off // MINUTE_NS + 1) * MINUTE_NS
@@ -307,16 +307,16 @@ class SimFaults:
                 return True
             if s.kind == "http_5xx_before":
                 self._ambiguous(venue, command, order, ts, ts + response_ns, s.kind,
-                                {"status": int(s.params.get("status", 502))})
+                                {"status": int(s.params["status"])})
                 return True
             if s.kind == "request_lost":  # never reached the venue; the connection closes unanswered
-                self._ambiguous(venue, command, order, ts, ts + int(s.params.get("delay", 0)) + response_ns,
+                self._ambiguous(venue, command, order, ts, ts + int(s.params["delay"]) + response_ns,
                                 s.kind, {})
                 return True
             # executed, reply lost or late: the core runs it, its reply is taken on the way back
             hold = -1
             if s.kind == "delay":
-                delay = int(s.params.get("delay", 30_000_000_000))
+                delay = int(s.params["delay"])
                 if delay < CLIENT_TIMEOUT_NS:
                     hold = ts + delay
                     self._lost.setdefault(order.order_no, []).append((command, hold))
@@ -329,7 +329,7 @@ class SimFaults:
                 at = ts + response_ns
             self._lost.setdefault(order.order_no, []).append((command, hold))
             self._ambiguous(venue, command, order, ts, at, s.kind,
-                            {"status": int(s.params.get("status", 502))} if s.kind == "http_5xx_after" else {},
+                            {"status": int(s.params["status"])} if s.kind == "http_5xx_after" else {},
                             executed=True)
             return False
         if command == "submit":
@@ -339,8 +339,8 @@ class SimFaults:
     @staticmethod
     def _maintenance_phase(s: FaultSpec, off: int) -> str | None:
         start = s.after_ns
-        cancel_only = s.params.get("duration", 0)
-        halt = s.params.get("halt", 0)
+        cancel_only = s.params["duration"]
+        halt = s.params["halt"]
         if start <= off < start + cancel_only:
             return "cancel-only"
         if start + cancel_only <= off < start + cancel_only + halt:
@@ -419,7 +419,7 @@ class SimFaults:
             if venue in self._names(f.venue) and f.spec.kind in ("outage", "maintenance"):
                 for start, end, _ in self._windows(f):
                     if f.spec.kind == "maintenance":  # queries work in cancel-only, not in the halt
-                        start += f.spec.params.get("duration", 0)
+                        start += f.spec.params["duration"]
                     if start <= t < end:
                         t = end
         return t

@@ -29,11 +29,11 @@ def _csv_lines(path: str, where: str):
     missing."""
     from pathlib import Path
 
-    from engine.errors import ConfigError
+    from engine.errors import ConfigError, file_problem
 
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where} = {str(path)!r}: file not found")
+    if (problem := file_problem(file)) is not None:
+        raise ConfigError(f"{where} = {str(path)!r}: file {problem}")
     with open(file, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.split("#", 1)[0].strip()

@@ -206,8 +206,10 @@ def _probe_width(model: QueueModel, path: str, where: str) -> None:
     at its price, some fill). Why: the kernels run without bounds checks and the state array
     is as wide as the run's widest model, so a model that reads or writes `st[s, width]` or
     beyond would silently use another model's columns or memory past the array. Raises
-    ConfigError naming `where` and the function that went beyond. A branch this life does
-    not reach is not checked; any other exception is left to the run."""
+    ConfigError naming `where` and the function that went beyond, or the function and the
+    exception when the model's own code raises in this life (a division by `ahead`, 0 for
+    an order opening a level: it was an "internal error" in the run). A branch this life
+    does not reach is not checked."""
     from numba import njit
 
     st = np.zeros((2, model.width), dtype=np.float64)
@@ -223,36 +225,49 @@ def _probe_width(model: QueueModel, path: str, where: str) -> None:
         except IndexError:
             raise ConfigError(f"{where} = {path!r}: {hook} indexes st[s, ...] beyond its width = {model.width} "
                               f"(columns 0..{model.width - 1}): raise width or use fewer columns") from None
-        except Exception:  # noqa: BLE001 - not a width fault: the run reports it where it happens
-            return
+        except Exception as exc:  # noqa: BLE001 - the model's own code failed on an order's ordinary life
+            shown = ", ".join(["st", "s", *(repr(a) for a in args)])
+            raise ConfigError(f"{where} = {path!r}: {hook}({shown}) raised {type(exc).__name__}: {exc}") from None
 
 
 def probe_latency_params(model: LatencyModel, params: np.ndarray, where: str) -> None:
     """Run the model's three functions, bounds-checked, on the venue's own `latency.params`
     for every request kind (RQ_SUBMIT..RQ_QUERY) and every response kind. Why: the kernels
     run without bounds checks, so a model reading `p[3]` from a 1-value `params` gets
-    whatever memory follows (a 4,097 ns ack from `params = [1]`, silently). Raises
-    ConfigError naming `where` (one line); a branch these calls do not reach is not
-    checked; any other exception is left to the run."""
+    whatever memory follows (a 4,097 ns ack from `params = [1]`, silently). A negative
+    `min_entry` is refused here too, and so is an exception the model's code raises on these
+    calls (a `ZeroDivisionError` for a request kind: the run's first such request would
+    stop it with an "internal error" naming no model). Raises ConfigError naming `where`
+    and the call (one line); a branch these calls do not reach is not checked. The state
+    `st` is seeded as a run seeds it (seed 0, venue 0), so a model dividing by a draw does
+    not fail on an all-zero state the run never has."""
     from numba import njit
 
     from engine.types.orders import OrderEventKind
 
-    st = np.zeros(model.state, dtype=np.int64)
-    calls = [("min_entry", (params,))]
-    calls += [("entry", (kind, 0, params, st)) for kind in (1, 2, 3, 4)]
-    calls += [("response", (int(kind), 0, params, st)) for kind in OrderEventKind]
+    i64 = np.iinfo(np.int64)
+    st = np.random.default_rng([0, 0]).integers(i64.min, i64.max, size=model.state, dtype=np.int64, endpoint=True)
+    calls: list[tuple[str, tuple[Any, ...], str]] = [("min_entry", (params,), "p")]
+    calls += [("entry", (kind, 0, params, st), f"kind={kind}, ts=0, p, st") for kind in (1, 2, 3, 4)]
+    calls += [("response", (int(kind), 0, params, st), f"kind={int(kind)} ({kind.name}), ts=0, p, st")
+              for kind in OrderEventKind]
     checked: dict[str, Any] = {}
-    for hook, args in calls:
+    for hook, args, shown in calls:
         if hook not in checked:
             checked[hook] = njit(boundscheck=True, cache=False)(getattr(model, hook).py_func)
         try:
-            checked[hook](*args)
+            got = checked[hook](*args)
         except IndexError:
             raise ConfigError(f"{where} = {[int(x) for x in params]}: {hook} reads p beyond its "
                               f"{len(params)} value(s): give the model every parameter it reads") from None
-        except Exception:  # noqa: BLE001 - not a params fault: the run reports it where it happens
-            return
+        except Exception as exc:  # noqa: BLE001 - the model's own code failed on these params
+            raise ConfigError(f"{where} = {[int(x) for x in params]}: {hook}({shown}) raised "
+                              f"{type(exc).__name__}: {exc}") from None
+        if hook == "min_entry" and int(got) < 0:  # a lower bound of every entry: checked with the
+            # params here, when the config is read (the run names the config file), not first
+            # when the venue is built (that message named no file)
+            raise ConfigError(f"{where} = {[int(x) for x in params]}: min_entry returned {int(got)} ns: "
+                              "expected >= 0 (a lower bound of every entry latency)")
 
 
 class ModelSet:

@@ -308,6 +308,34 @@ def test_a_position_held_at_start_is_refused_when_the_venue_table_says_so(tmp_pa
         assert emu.call(lambda s: len(s.exchange.orders)) == 1
 
 
+def test_an_order_the_venue_refuses_for_margin_is_told_on_the_console(tmp_path, alice_env, capsys):
+    """10 BTC at 50,000.1 with 10x on a 10,000 USDT wallet needs 50,000.1 of initial margin:
+    the venue refuses it (-2019, insufficient_margin). The session says so on the console
+    as it happens (one line: the order, the reason, its meaning) and the command's end lines
+    count it; before, the session ended with "fills 0" and nothing else."""
+    from modes.cli import _headline
+
+    with futures_emulator(tmp_path / "emu") as emu:
+        step_to(emu, 1)
+        run = run_live(_config(emu, qty="10"), "testnet", tmp_path / "run", duration_s=5, health=False,
+                       write_html=False)
+        assert emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 0
+    orders = pq.read_table(run / "orders.parquet").to_pylist()
+    assert [(o["status"], o["reason"]) for o in orders] == [("rejected", "insufficient_margin")]
+    meaning = "the contract order's initial margin exceeds the available margin (Binance -2019)"
+    told = [line for line in capsys.readouterr().err.splitlines() if "refused" in line]
+    assert told == [f"tickparity: warning: order {orders[0]['client_id']} ({PERP}) refused: insufficient_margin: "
+                    f"{meaning} (later insufficient_margin refusals are counted at the end)"]
+    risk = json.loads((run / "summary.json").read_text())["run"]["risk"]  # run.risk, as a backtest's
+    assert (risk["state"], risk["refusals"]) == ("active", {})  # a venue refusal is not a risk refusal
+    line = f"orders refused: 1 (insufficient_margin 1: {meaning}) - reasons in orders.parquet and docs/errors.md"
+    assert _headline(run).splitlines()[-1] == line
+    from modes.cli import main
+
+    assert main(["report", str(run)]) == 0  # `tickparity report RUN` ends the same way
+    assert capsys.readouterr().out.splitlines()[-1] == line
+
+
 def _delivered_session(tmp_path, instrument: str, qty: str, balances: dict, held_lots: int):
     """examples/perp_long.py in testnet mode on a quarterly (futures_helpers.dated_market):
     the strategy buys 40 minutes before the delivery; the test moves the emulator's clock

@@ -66,3 +66,12 @@ def reads_far(st, s, param):
 
 reads_beyond = QueueModel(width=3, on_new=after_new, on_depth=after_depth, on_trade=after_trade,
                           filled=reads_far)
+
+
+@njit(cache=True)
+def share_new(st, s, ahead, param):
+    st[s, 0] = 1.0 / ahead  # fails for an order opening a level (nothing ahead of it)
+
+
+divides_by_ahead = QueueModel(width=3, on_new=share_new, on_depth=after_depth, on_trade=after_trade,
+                              filled=after_filled)

@@ -46,6 +46,31 @@ def test_one_vocabulary():
     assert (spec.after_ns, spec.params) == (90 * S, {"duration": 30 * S, "halt": 60 * S})
 
 
+def test_a_key_left_out_takes_one_default_in_both_backends():
+    """FAULT_DEFAULTS is the one place: a maintenance without duration/halt is 5 s + 5 s in
+    the simulated venue as in the emulator (it was 0 + 0 there, a fault that did nothing,
+    and 5 s + 5 s in the emulator), a reject without msg carries Binance's message in both."""
+    from venues.emulator.faults import Fault
+    from venues.faults import FAULT_DEFAULTS
+
+    spec = parse_fault({"kind": "maintenance", "after": "10s"}, "f", SIM_KINDS)
+    assert spec.params == {"duration": 5 * S, "halt": 5 * S}
+    assert Fault.from_spec(spec).params == {"duration": 5.0, "halt": 5.0}  # the emulator's seconds
+    assert Fault.from_table({"kind": "maintenance"}, "f").params == {"duration": 5.0, "halt": 5.0}
+    phases = [SimFaults._maintenance_phase(spec, off * S) for off in (9, 10, 14, 15, 19, 20)]
+    assert phases == [None, "cancel-only", "cancel-only", "halt", "halt", None]
+    reject = parse_fault({"kind": "reject", "code": -2010}, "r")
+    assert reject.params == {"code": -2010, "status": 400, "msg": "Account has insufficient balance for requested "
+                                                                  "action."}
+    assert parse_fault({"kind": "reject", "code": -9999}, "r").params["msg"] == "Rejected by the fault plan."
+    assert parse_fault({"kind": "http_5xx_before", "status": 500}, "h").params == {"status": 500, "body": "json"}
+    assert parse_fault({"kind": "http_5xx_after"}, "h").params == {"status": 502, "body": "html"}
+    for kind, defaults in FAULT_DEFAULTS.items():  # every default is a key of its kind's vocabulary
+        assert set(defaults) <= FAULT_KEYS[kind], kind
+    with pytest.raises(ConfigError, match="lasts no time"):  # both given as 0 is still refused
+        parse_fault({"kind": "maintenance", "duration": 0, "halt": "0s"}, "m")
+
+
 def test_halt_refuses_cancels_with_market_closed():
     faults = SimFaults([parse_sim_fault({"kind": "maintenance", "after": "10s", "duration": "10s", "halt": "10s"},
                                         "m")], seed=1)

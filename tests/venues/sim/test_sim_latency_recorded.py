@@ -64,8 +64,9 @@ def test_entry_interpolation_is_exact_where_the_product_overflows_int64():
 def test_a_backtest_venue_answers_with_the_recorded_latency(latency_csv):
     """A limit buy sent at 1500 reaches the venue at 1500 + 200 = 1700 and its ack comes
     back at 1700 + 100 = 1800; a cancel sent at 2500 reaches it at 2800 and comes back at
-    2800 + 150 = 2950 (the profile's constant latencies are not added)."""
-    table = {"latency": {"model": "recorded", "file": str(latency_csv), "entry_ns": 7_000, "response_ns": 9_000}}
+    2800 + 150 = 2950 (no constant latency is added; entry_ns / response_ns beside it are refused,
+    test_sim_config)."""
+    table = {"latency": {"model": "recorded", "file": str(latency_csv)}}
     cfg = SimVenueConfig.from_table("sim", table)
     assert (cfg.entry_ns, cfg.response_ns) == (0, 0)
     core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (5_000, DELTA, SELL, 10_020, 1)],

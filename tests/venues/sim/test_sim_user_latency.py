@@ -205,6 +205,22 @@ def below_zero(p):
 
 
 negative_bound = LatencyModel(entry=jitter_entry, response=fixed_response, min_entry=below_zero)
+
+
+@njit(cache=True)
+def divide_entry(kind, ts, p, st):
+    return p[0] // (kind - 1)
+
+
+divides = LatencyModel(entry=divide_entry, response=fixed_response, min_entry=lowest)
+
+
+@njit(cache=True)
+def by_draw(kind, ts, p, st):
+    return p[0] // (st[0] | 1)
+
+
+draws = LatencyModel(entry=by_draw, response=by_draw, min_entry=lowest, state=1)
 '''
 
 
@@ -240,6 +256,9 @@ def test_a_random_model_is_seeded_by_the_run(jitter_module):
         ({"model": "user_jitter_latency:jitter", "params": [1, "2"]}, r"latency.params = \[1, '2'\]: expected a list"),
         ({"model": "user_jitter_latency:jitter", "params": [2**63]}, r"must fit in int64"),
         ({"model": "constant", "params": [1]}, r"latency.params is only used with a latency.model named by path"),
+        # the model's own code failing on its params: it was an "internal error" at the first submit
+        ({"model": "user_jitter_latency:divides", "params": [5]},
+         r"latency.params = \[5\]: entry\(kind=1, ts=0, p, st\) raised ZeroDivisionError: integer division by zero$"),
     ],
 )
 def test_bad_latency_model_is_one_line_naming_the_key(jitter_module, latency, message):
@@ -262,10 +281,42 @@ def test_params_shorter_than_the_model_reads_are_refused(user_module, params, ho
     assert list(ok.latency_params) == [2 * MS, MS, 1500000, 4 * MS]
 
 
-def test_a_negative_min_entry_is_refused_when_the_venue_is_built(jitter_module):
+@pytest.mark.parametrize(("latency", "message"), [
+    # refused when the config is read (it used to be refused only when the venue was built,
+    # in a message that named no config file)
+    ('model = "user_jitter_latency:negative_bound"\nparams = [1, 1, 1]',
+     "latency.params = [1, 1, 1]: min_entry returned -1 ns: expected >= 0 (a lower bound of every entry latency)"),
+    # TOML reads 1.5 as a Decimal: the message shows the number the user wrote
+    ('model = "user_jitter_latency:jitter"\nparams = [1.5]', "latency.params = [1.5]: expected a list of integers"),
+])
+def test_a_latency_params_error_names_the_config_file_and_key(tmp_path, jitter_module, capsys, latency, message):
+    from modes.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'twap.py'}:TWAP"
+data = "synthetic:7:1m"
+instruments = ["{BTC}"]
+[venues.binance.latency]
+{latency}
+""")
+    assert main(["backtest", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"tickparity: error: {config}: [venues.binance] {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_negative_min_entry_is_refused_by_the_venue_core_too(jitter_module):
+    # a SimVenueConfig built without from_table (the API) still meets the venue's own check
+    from dataclasses import replace
+
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"model": "user_jitter_latency:jitter", "params": [1, 1, 1]}})
+    bad = replace(cfg, latency_model="user_jitter_latency:negative_bound",
+                  latency_path="user_jitter_latency:negative_bound")
     with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.model = 'user_jitter_latency:negative_bound': "
                                           r"min_entry returned -1 ns: expected >= 0"):
-        make_core(BOOK, latency={"model": "user_jitter_latency:negative_bound", "params": [1, 1, 1]})
+        make_core(BOOK, configs={"sim": bad})
 
 
 def test_config_hash_covers_the_models_source_and_params(jitter_module):
@@ -309,3 +360,9 @@ def test_compiled_loop_runs_any_latency_model_like_the_python_path(tmp_path, req
     fast, python = compiled_and_plain(tmp_path, request.config.rootpath, table)
     same_files(fast, python)
     assert pq.read_table(fast / "fills.parquet").num_rows > 10
+
+
+def test_the_probe_runs_the_model_on_a_seeded_state(jitter_module):
+    # a model dividing by a draw of its state is not refused for a zero state the run never has
+    cfg = SimVenueConfig.from_table("b", {"latency": {"model": "user_jitter_latency:draws", "params": [10**9, 1, 1]}})
+    assert list(cfg.latency_params) == [10**9, 1, 1]

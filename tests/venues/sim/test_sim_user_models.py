@@ -90,6 +90,9 @@ def test_two_venues_two_models_in_one_run():
                                        r"width = 2 \(columns 0..1\)"),
         ("sim_user_models:reads_beyond", r"filled indexes st\[s, ...\] beyond its width = 3"),
         ("sim_user_models:too_wide", r"width = 1000000: more than the 64 float64 columns"),
+        # the model's own code raising on an ordinary order life: an "internal error" in the run before
+        ("sim_user_models:divides_by_ahead", r"'sim_user_models:divides_by_ahead': on_new\(st, s, 0.0, 0.0\) raised "
+                                             r"ZeroDivisionError: division by zero$"),
         ("fifo", r"queue_model = 'fifo': expected 'risk_averse'"),
     ],
 )

@@ -64,6 +64,18 @@ _SUBMITTED, _ACKNOWLEDGED, _PARTIAL, _FILLED = (OrderStatus.SUBMITTED, OrderStat
 _REJECTED_STATUS = OrderStatus.REJECTED
 
 
+class _ReasonTexts(dict):
+    """A venue reason code -> the JSON text of `venue_reason(code)` ("null" for 0),
+    computed on first use (an unknown code raises as `venue_reason` does)."""
+
+    def __missing__(self, code: int) -> str:
+        text = self[code] = R.json_text(venue_reason(code))
+        return text
+
+
+_REASON_TEXT = _ReasonTexts()
+
+
 def unsupported(session: Any) -> str | None:
     """Why this session's run cannot be booked in bulk (the driver replays it per event
     then), or None. Checked once, before the run."""
@@ -137,6 +149,15 @@ class BulkBooks:
         self._t_fill = R.FILL.template()
         self.equity = SpotEquity(session)
         self._fill_texts = getattr(session.recorder, "fill_texts", None)
+        self._cid_texts: dict[int, str] = {}  # order number -> its client id's JSON text
+
+    def _cid_text(self, order: Any) -> str:
+        """The JSON text of an order's client id (kept from its submit; an order this pass
+        did not submit gets it here)."""
+        text = self._cid_texts.get(order.order_no)
+        if text is None:
+            text = self._cid_texts[order.order_no] = R.json_text(order.client_id)
+        return text
 
     # -- cached values ------------------------------------------------------------------
     def _qty_of(self, i: int, lots: int) -> tuple[Any, str]:
@@ -256,7 +277,7 @@ class BulkBooks:
                            gtd_ts=0, parent_id=None, created_ts=now, trigger_ts=s._trigger_ts,
                            arrival_bid=best_bid, arrival_ask=best_ask)
         cid = order.client_id
-        cid_text = R.json_text(cid)
+        cid_text = self._cid_texts[number] = R.json_text(cid)
         ts_text = str(now)
         template, order_idx = self._t_decision
         self.records.append((template, order_idx, (ts_text, cid_text, self._inst_text[i],
@@ -302,7 +323,7 @@ class BulkBooks:
         order.cancel_req_ts = now
         s._in_flight.setdefault(number, deque()).append(("cancel", 0, 0))
         template, order_idx = self._t_cancel
-        self.records.append((template, order_idx, (str(now), R.json_text(order.client_id))))
+        self.records.append((template, order_idx, (str(now), self._cid_text(order))))
         self.adapter.cancels += 1
         self.booked += 1
 
@@ -385,10 +406,9 @@ class BulkBooks:
             order.ack_ts = now
 
     def _state_record(self, order: Any, now: int, event: str, log: BulkLog, k: int) -> None:
-        reason = venue_reason(log.reason[k])
         template, order_idx = self._t_state
-        self.records.append((template, order_idx, (str(now), R.json_text(order.client_id), f'"{event}"',
-                                                   R.json_text(reason), str(log.exch_ts[k]), '"sim"')))
+        self.records.append((template, order_idx, (str(now), self._cid_text(order), f'"{event}"',
+                                                   _REASON_TEXT[log.reason[k]], str(log.exch_ts[k]), '"sim"')))
 
     def _evidence(self, order: Any, log: BulkLog, k: int) -> dict[str, Any]:
         code = log.reason[k]
@@ -436,7 +456,7 @@ class BulkBooks:
         s.fill_count += 1
         exch_ts = log.exch_ts[k]
         template, order_idx = self._t_fill
-        self.records.append((template, order_idx, (str(now), R.json_text(order.client_id), str(exch_ts), price_text,
+        self.records.append((template, order_idx, (str(now), self._cid_text(order), str(exch_ts), price_text,
                                                    qty_text, fee_text, asset_text, f'"{liquidity}"',
                                                    f'"{trade_id}"')))
         if self._fill_texts is not None:  # RunWriter: the texts are at hand (JSON strings without quotes)

@@ -7,11 +7,13 @@ orders and equity samples are small enough to collect and write once at the end.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import json
 import operator
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -215,17 +217,18 @@ class RunWriter:
             writer = self._market[name][2]
             if writer is not None:
                 writer.close()
-        # each table is built column by column (no dict per row: with ~100k orders the
-        # row dicts of Table.from_pylist were the run's peak memory, issue 16)
-        pq.write_table(rows_table(FILLS_SCHEMA, self._fills), self.out_dir / "fills.parquet")
-        values = operator.itemgetter(*ORDERS_SCHEMA.names)
-        text = _UnitText()
-        order_rows = (_order_tuple(o, text) for o in orders)
-        parent_rows = (values(_parent_row(p)) for p in parents)
-        pq.write_table(rows_table(ORDERS_SCHEMA, itertools.chain(order_rows, parent_rows)),
-                       self.out_dir / "orders.parquet")
-        pq.write_table(rows_table(EQUITY_SCHEMA, self._equity), self.out_dir / "equity.parquet")
-        pq.write_table(rows_table(INVENTORY_SCHEMA, self._inventory), self.out_dir / "inventory.parquet")
+        with _no_collection():
+            # each table is built column by column (no dict per row: with ~100k orders the
+            # row dicts of Table.from_pylist were the run's peak memory, issue 16)
+            pq.write_table(rows_table(FILLS_SCHEMA, self._fills), self.out_dir / "fills.parquet")
+            values = operator.itemgetter(*ORDERS_SCHEMA.names)
+            text = _UnitText()
+            order_rows = (_order_tuple(o, text) for o in orders)
+            parent_rows = (values(_parent_row(p)) for p in parents)
+            pq.write_table(rows_table(ORDERS_SCHEMA, itertools.chain(order_rows, parent_rows)),
+                           self.out_dir / "orders.parquet")
+            pq.write_table(rows_table(EQUITY_SCHEMA, self._equity), self.out_dir / "equity.parquet")
+            pq.write_table(rows_table(INVENTORY_SCHEMA, self._inventory), self.out_dir / "inventory.parquet")
         _write_json(self.out_dir / "config.json", config)
         if run_info is not None:
             _write_json(self.out_dir / "run.json", run_info)
@@ -267,6 +270,24 @@ def build_info() -> dict[str, Any]:
     return {"tickparity": version("tickparity"), "git_commit": commit, "git_dirty": dirty,
             "python": platform.python_version(), "numpy": version("numpy"), "numba": version("numba"),
             "pyarrow": version("pyarrow")}
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Python's cyclic collector paused for a block that makes many objects and no cycles.
+    Why: turning a run's rows into columns makes a tuple per row and column, which counts
+    toward a full collection, and a full collection walks every object of the process
+    (the run's orders, numba's and pyarrow's state): ~0.08 s, once per 1M-event compiled
+    run, inside `finish` (bench/PROFILE.md section 2d). Tuples, strings and Arrow arrays
+    make no reference cycles, so nothing waits for the collector meanwhile; it resumes
+    (if it was on) at the end."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def rows_table(schema: pa.Schema, rows: Iterable[tuple]) -> pa.Table:

@@ -396,14 +396,20 @@ def _remember_function_addresses() -> None:
     Why: each call of `run_compiled_nb` unboxes `fn` (the strategy's `timer_nb`, a
     `FunctionType` argument) by calling `numba.experimental.function_type`'s
     `_get_wrapper_address` and `_get_jit_address`, which fetch the compile result and ask
-    LLVM for the symbol's address: ~0.1-0.4 ms per call, so with ~500 returns to Python per
-    1M events (one per equity sample) as much as a third of the numba loop's own time
-    (bench/PROFILE.md section 2d). For a `Dispatcher` and a precise signature both
-    addresses are fixed once compiled (numba never replaces an overload of a signature),
-    so they are remembered per (dispatcher, signature). numba reads the two functions from
-    the module at every unboxing (`pyapi.object_getattr_string`), which is what lets this
-    wrap them; any other argument kind goes to numba's own function unchanged. A numba
-    without these functions is left alone (only the speed differs)."""
+    LLVM for the symbol's address: ~10-40 us per call, ~500 calls per 1M events (one per
+    equity sample; bench/PROFILE.md section 2d). For a `Dispatcher` and a precise signature
+    both addresses are fixed once compiled (numba never replaces an overload of a
+    signature), so they are remembered per dispatcher (weakly: a strategy module loaded
+    again gives a new dispatcher, and the old one's entry goes with it) and signature.
+    Remembering also keeps each dispatcher on its own code: LLVM resolves a symbol by name,
+    and a strategy module loaded twice in one process compiles two functions of the same
+    name, so numba's own lookup for the older dispatcher returns the newer one's code.
+    numba reads the two functions from the module at every unboxing
+    (`pyapi.object_getattr_string`), which is what lets this wrap them; any other argument
+    kind goes to numba's own function unchanged. A numba without these functions is left
+    alone (only the speed differs)."""
+    import weakref
+
     from numba.core.dispatcher import Dispatcher
     from numba.experimental import function_type as F
 
@@ -411,15 +417,17 @@ def _remember_function_addresses() -> None:
         original = getattr(F, name, None)
         if original is None or getattr(original, "_tickparity_memo", False):
             continue
-        found: dict = {}
+        found: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # dispatcher -> {signature: address}
 
         def remembered(func, sig, _original=original, _found=found):
             if not isinstance(func, Dispatcher) or not sig.is_precise():
                 return _original(func, sig)
-            key = (func, sig)
-            addr = _found.get(key)
+            known = _found.get(func)
+            if known is None:
+                known = _found[func] = {}
+            addr = known.get(sig)
             if addr is None:
-                addr = _found[key] = _original(func, sig)
+                addr = known[sig] = _original(func, sig)
             return addr
 
         remembered._tickparity_memo = True

@@ -372,6 +372,31 @@ def run_statement(log: Path) -> dict[str, Any] | None:
 value_text = _value  # one value's text inside a record (engine/audit_records.py builds templates with it)
 
 
+_FORMATS: dict[str, str] = {}  # a Shape template -> its str.format text (`_format_of`)
+
+
+def _format_of(template: str, order: tuple[int, ...]) -> str:
+    """A `Shape.template()` text as a `str.format` text taking the values in their own
+    order (seq, ts, *fields, prev): each `%s` becomes `{i}` for its index in `order`, so a
+    record is one `format` call instead of a reordered tuple and `%`. Braces in the
+    template's constants are doubled, `%%` is `%` again."""
+    parts = template.split("%%")
+    out = []
+    slot = 0
+    for n, part in enumerate(parts):
+        pieces = part.replace("{", "{{").replace("}", "}}").split("%s")
+        for k, piece in enumerate(pieces):
+            out.append(piece)
+            if k < len(pieces) - 1:
+                out.append(f"{{{order[slot]}}}")
+                slot += 1
+        if n < len(parts) - 1:
+            out.append("%")
+    if slot != len(order):
+        raise InternalError(f"audit template with {slot} values for {len(order)} slots")
+    return "".join(out)
+
+
 def append_records(log: AuditLog, records: list[tuple[str, tuple[int, ...], tuple[str, ...]]]) -> None:
     """Append records to `log`'s chain in one write: each is (template, order, texts) of an
     `engine.audit_records.Shape` (`Shape.template()`), `texts` the JSON texts of its ts and
@@ -385,10 +410,13 @@ def append_records(log: AuditLog, records: list[tuple[str, tuple[int, ...], tupl
         raise InternalError(f"{log.path}: records after the closing record")
     prev, seq = log._prev, log._seq
     sha = hashlib.sha256
+    formats = _FORMATS
     lines = []
     for template, order, texts in records:
-        values = (str(seq), *texts, f'"{prev}"')
-        body = template % tuple([values[i] for i in order])
+        fmt = formats.get(template)
+        if fmt is None:
+            fmt = formats[template] = _format_of(template, order)
+        body = fmt.format(seq, *texts, f'"{prev}"')
         digest = sha((prev + body).encode()).hexdigest()
         lines.append(f'{body[:-1]},"hash":"{digest}"}}\n')
         prev = digest

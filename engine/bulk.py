@@ -64,6 +64,18 @@ _SUBMITTED, _ACKNOWLEDGED, _PARTIAL, _FILLED = (OrderStatus.SUBMITTED, OrderStat
 _REJECTED_STATUS = OrderStatus.REJECTED
 
 
+class _ReasonTexts(dict):
+    """A venue reason code -> the JSON text of `venue_reason(code)` ("null" for 0),
+    computed on first use (an unknown code raises as `venue_reason` does)."""
+
+    def __missing__(self, code: int) -> str:
+        text = self[code] = R.json_text(venue_reason(code))
+        return text
+
+
+_REASON_TEXT = _ReasonTexts()
+
+
 def unsupported(session: Any) -> str | None:
     """Why this session's run cannot be booked in bulk (the driver replays it per event
     then), or None. Checked once, before the run."""
@@ -137,6 +149,15 @@ class BulkBooks:
         self._t_fill = R.FILL.template()
         self.equity = SpotEquity(session)
         self._fill_texts = getattr(session.recorder, "fill_texts", None)
+        self._cid_texts: dict[int, str] = {}  # order number -> its client id's JSON text
+
+    def _cid_text(self, order: Any) -> str:
+        """The JSON text of an order's client id (kept from its submit; an order this pass
+        did not submit gets it here)."""
+        text = self._cid_texts.get(order.order_no)
+        if text is None:
+            text = self._cid_texts[order.order_no] = R.json_text(order.client_id)
+        return text
 
     # -- cached values ------------------------------------------------------------------
     def _qty_of(self, i: int, lots: int) -> tuple[Any, str]:
@@ -256,7 +277,7 @@ class BulkBooks:
                            gtd_ts=0, parent_id=None, created_ts=now, trigger_ts=s._trigger_ts,
                            arrival_bid=best_bid, arrival_ask=best_ask)
         cid = order.client_id
-        cid_text = R.json_text(cid)
+        cid_text = self._cid_texts[number] = R.json_text(cid)
         ts_text = str(now)
         template, order_idx = self._t_decision
         self.records.append((template, order_idx, (ts_text, cid_text, self._inst_text[i],
@@ -302,7 +323,7 @@ class BulkBooks:
         order.cancel_req_ts = now
         s._in_flight.setdefault(number, deque()).append(("cancel", 0, 0))
         template, order_idx = self._t_cancel
-        self.records.append((template, order_idx, (str(now), R.json_text(order.client_id))))
+        self.records.append((template, order_idx, (str(now), self._cid_text(order))))
         self.adapter.cancels += 1
         self.booked += 1
 
@@ -385,10 +406,9 @@ class BulkBooks:
             order.ack_ts = now
 
     def _state_record(self, order: Any, now: int, event: str, log: BulkLog, k: int) -> None:
-        reason = venue_reason(log.reason[k])
         template, order_idx = self._t_state
-        self.records.append((template, order_idx, (str(now), R.json_text(order.client_id), f'"{event}"',
-                                                   R.json_text(reason), str(log.exch_ts[k]), '"sim"')))
+        self.records.append((template, order_idx, (str(now), self._cid_text(order), f'"{event}"',
+                                                   _REASON_TEXT[log.reason[k]], str(log.exch_ts[k]), '"sim"')))
 
     def _evidence(self, order: Any, log: BulkLog, k: int) -> dict[str, Any]:
         code = log.reason[k]
@@ -436,7 +456,7 @@ class BulkBooks:
         s.fill_count += 1
         exch_ts = log.exch_ts[k]
         template, order_idx = self._t_fill
-        self.records.append((template, order_idx, (str(now), R.json_text(order.client_id), str(exch_ts), price_text,
+        self.records.append((template, order_idx, (str(now), self._cid_text(order), str(exch_ts), price_text,
                                                    qty_text, fee_text, asset_text, f'"{liquidity}"',
                                                    f'"{trade_id}"')))
         if self._fill_texts is not None:  # RunWriter: the texts are at hand (JSON strings without quotes)
@@ -467,13 +487,15 @@ class SpotEquity:
         self._specs = [session.instruments[i] for i in self._ids]
         self._venues = [inst.venue for inst in self._specs]
         self._positions = [self.ledger.positions[i] for i in self._ids]
-        self._mids: dict[tuple[int, int], tuple[Decimal, float]] = {}
+        self._mids: dict[tuple[int, int], tuple[Decimal, float, int]] = {}
         self._layout: tuple[int, list[tuple[tuple[str, str], list[int] | None]]] = (-1, [])
         self._fills = -1
-        self._cached: tuple[str, str, list[tuple[Decimal, str]]] = ("", "", [])
+        self._cached: tuple = ()
+        self._last: tuple | None = None  # (bid + ask per instrument, (equity, unrealized)) of the last sample
         self._texts = getattr(session.recorder, "equity_texts", None)
 
-    def _mid(self, i: int) -> tuple[Decimal, float] | None:
+    def _mid(self, i: int) -> tuple[Decimal, float, int] | None:
+        """(mid, its float, bid + ask in ticks) of instrument i's local book, or None."""
         bid, bid_qty, ask, ask_qty = self.s.venues[self._venues[i]].top_of_book(i)
         if bid_qty <= 0 or ask_qty <= 0:
             return None
@@ -483,7 +505,7 @@ class SpotEquity:
             if len(self._mids) > 1 << 16:
                 self._mids.clear()
             mid = self._specs[i].ticks_to_price(bid + ask) / 2  # BookView.mid
-            found = self._mids[key] = (mid, float(mid))
+            found = self._mids[key] = (mid, float(mid), bid + ask)
         return found
 
     def _keys(self) -> list[tuple[tuple[str, str], list[int] | None]]:
@@ -501,38 +523,74 @@ class SpotEquity:
                                             for key in sorted(balances)])
         return self._layout[1]
 
-    def sample(self) -> None:
-        """One equity sample at the clock's time, to the recorder (as sample_equity)."""
-        s, ledger = self.s, self.ledger
-        now = s.clock.now()
-        mids = [self._mid(i) for i in range(len(self._ids))]
-        # Ledger.unrealized_pnl (spot: each position at its instrument's mid)
-        unrealized = Decimal(0)
-        for pos, mid in zip(self._positions, mids, strict=True):
-            if pos.lots != 0 and mid is not None:
-                unrealized = _EXACT.add(unrealized, pos.unrealized(mid[0]))
-        # Ledger.equity with no quote marks
-        total = Decimal(0)
+    def _state(self) -> tuple:
+        """What a sample needs from the ledger, kept until `session.fill_count` moves (the
+        ledger changes only with a fill): the quote balances summed (Decimal(0) + each, as
+        `Ledger.equity` adds them: the sum of exact Decimals has the same value and exponent
+        in any order), the base balances with the instruments that mark them, each open
+        position's (instrument, qty, cost value), and the texts of realized PnL, fees and
+        positions."""
+        ledger = self.ledger
         balances = ledger.balances
+        quote_total = Decimal(0)
+        marked = []
         for key, marked_by in self._keys():
             if marked_by is None:
-                total = _EXACT.add(total, balances[key])
+                quote_total = _EXACT.add(quote_total, balances[key])
             else:
+                marked.append((balances[key], marked_by))
+        positions = [(k, pos.qty, _EXACT.multiply(Decimal(pos.cost), pos.unit))
+                     for k, pos in enumerate(self._positions) if pos.lots != 0]
+        texts = None
+        if self._texts is not None:
+            texts = (decimal_str(ledger.realized_pnl()), decimal_str(ledger.fees()),
+                     [decimal_str(pos.qty) for pos in self._positions])
+        return quote_total, marked, positions, texts
+
+    def sample(self) -> None:
+        """One equity sample at the clock's time, to the recorder (as sample_equity).
+
+        The same Decimal operations as `Ledger.equity` / `Ledger.unrealized_pnl` (each
+        position's `qty * mid - cost * unit`, each base balance times the first mid that
+        marks it), with the ledger's part taken once per fill (`_state`) and the texts of
+        one (fill count, mids) remembered: samples between two fills at an unchanged
+        touch are the same figures."""
+        s = self.s
+        now = s.clock.now()
+        mids = [self._mid(i) for i in range(len(self._ids))]
+        fills = s.fill_count
+        if self._fills != fills:
+            self._fills = fills
+            self._cached = self._state()
+            self._last = None
+        quote_total, marked, positions, texts = self._cached
+        key = tuple(None if m is None else m[2] for m in mids)
+        last = self._last
+        if last is not None and last[0] == key:
+            figures = last[1]
+        else:
+            unrealized = Decimal(0)
+            for k, qty, cost in positions:
+                mid = mids[k]
+                if mid is not None:  # Position.unrealized
+                    unrealized = _EXACT.add(unrealized, _EXACT.subtract(_EXACT.multiply(qty, mid[0]), cost))
+            total = quote_total
+            for balance, marked_by in marked:
                 for k in marked_by:  # the first instrument with a mark marks the base
                     if mids[k] is not None:
-                        total = _EXACT.add(total, _EXACT.multiply(balances[key], mids[k][0]))
+                        total = _EXACT.add(total, _EXACT.multiply(balance, mids[k][0]))
                         break
-        if self._texts is None:
-            positions = [(inst_id, pos.qty, mid[1] if mid is not None else float("nan"))
-                         for inst_id, pos, mid in zip(self._ids, self._positions, mids, strict=True)]
-            s.recorder.equity(now, total, ledger.realized_pnl(), unrealized, ledger.fees(), positions)
+            figures = (total, unrealized) if texts is None else (decimal_str(total), decimal_str(unrealized))
+            self._last = (key, figures)
+        total, unrealized = figures
+        if texts is None:
+            ledger = self.ledger
+            out = [(inst_id, pos.qty, mid[1] if mid is not None else float("nan"))
+                   for inst_id, pos, mid in zip(self._ids, self._positions, mids, strict=True)]
+            s.recorder.equity(now, total, ledger.realized_pnl(), unrealized, ledger.fees(), out)
             return
-        if self._fills != s.fill_count:
-            self._fills = s.fill_count
-            self._cached = (decimal_str(ledger.realized_pnl()), decimal_str(ledger.fees()),
-                            [decimal_str(pos.qty) for pos in self._positions])
-        realized, fees, qtys = self._cached
-        self._texts(now, decimal_str(total), realized, decimal_str(unrealized), fees,
+        realized, fees, qtys = texts
+        self._texts(now, total, realized, unrealized, fees,
                     [(inst_id, qty, mid[1] if mid is not None else float("nan"))
                      for inst_id, qty, mid in zip(self._ids, qtys, mids, strict=True)])
 

@@ -24,6 +24,8 @@ CASES = [
     (R.FILL, ("tp-4", 1704067200208979944, Decimal("59999.02"), Decimal("0.01000"), Decimal("-0.02999951"),
               "USDT", "maker", "4.1000")),
     (R.STOP, (2385, 1278)),
+    # braces and percent signs in a constant and in the values: text, not format fields
+    (R.Shape("note", ("mode", "text", "pct"), {"mode": "50% {0} %s %%s}{"}), ("{1}%s%%{", "100%")),
 ]
 
 

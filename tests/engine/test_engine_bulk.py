@@ -139,6 +139,7 @@ def test_spot_equity_equals_ledger(tmp_path_factory, steps):
                               "received" if received else "quote")
         ledger.apply_fill(inst, side, ticks, lots, fee, asset)
         session.fill_count += 1
+        plain.s.fill_count = session.fill_count  # its own namespace: the fill count moves there too
         clock.t += 1
         venue.tops = {k: (bid, 1, bid + spread, 1) for k, t in enumerate(tops) if t is not None
                       for bid, spread in [t]}
@@ -153,6 +154,18 @@ def test_spot_equity_equals_ledger(tmp_path_factory, steps):
         assert [p[:2] for p in got[5]] == [(k, ledger.position(k)) for k in IDS]
         assert writer._equity[-1][:5] == (clock.t, *(decimal_str(v) for v in want[1:]))
         assert [r[2] for r in writer._inventory[-3:]] == [decimal_str(ledger.position(k)) for k in IDS]
+        # a sample with no fill in between: at the same touch (remembered figures), then
+        # with every touch one tick higher (the ledger's part remembered, the marks new)
+        for shift in (0, 1):
+            clock.t += 1
+            venue.tops = {k: (bid + shift, qty, ask + shift, ask_qty) for k, (bid, qty, ask, ask_qty)
+                          in venue.tops.items()}
+            texts.sample()
+            plain.sample()
+            marks = {IDS[k]: specs[IDS[k]].ticks_to_price(bid + ask) / 2 for k, (bid, _, ask, _) in venue.tops.items()}
+            want = (clock.t, ledger.equity(marks), ledger.realized_pnl(), ledger.unrealized_pnl(marks), ledger.fees())
+            assert [str(v) for v in rows.rows[-1][:5]] == [str(v) for v in want]
+            assert writer._equity[-1][:5] == (clock.t, *(decimal_str(v) for v in want[1:]))
 
 
 @pytest.mark.parametrize(("kind", "record"), [("FILL", "duplicate_fill"), ("REJECTED", "conflict")])

@@ -277,3 +277,41 @@ def test_run_the_bulk_pass_does_not_cover_is_booked_per_event(tmp_path, request)
     assert run["fills"] > 10
     for name in OUTPUTS:
         assert _sha(fast / name) == _sha(python / name), name
+
+
+def test_function_addresses_are_remembered_per_dispatcher_and_signature(runs):
+    """After a compiled run, numba's unboxing of a first-class function goes through the
+    remembered lookups (venues/sim/compiled_nb.py): a dispatcher's addresses are numba's
+    own at the first lookup, then the same ones without asking numba again; anything else
+    goes to numba's own function."""
+    from numba.core import types
+    from numba.experimental import function_type as F
+
+    from venues.sim import compiled_nb as K
+
+    assert K._compiled_sigs  # the module fixture ran the compiled loop
+
+    @njit
+    def plus_one(x):
+        return x + 1
+
+    sig = types.int64(types.int64)
+    for name in ("_get_wrapper_address", "_get_jit_address"):
+        remembered = getattr(F, name)
+        assert remembered._tickparity_memo
+        original, found = remembered.__defaults__
+        assert len(found) >= 1  # the strategy's timer_nb, from the runs
+        first = remembered(plus_one, sig)  # compiles plus_one for int64
+        assert first > 0 and first == original(plus_one, sig)
+        assert found[plus_one] == {sig: first}
+        assert remembered(plus_one, sig) == first
+        other = object()
+
+        def outcome(lookup, other=other):
+            try:
+                return lookup(other, sig)
+            except NotImplementedError as exc:  # numba's answer for an object it cannot call
+                return str(exc)
+
+        assert outcome(remembered) == outcome(original)
+    assert plus_one(41) == 42

@@ -113,3 +113,59 @@ def test_order_tuple_is_the_order_row():
             oms.set_status(order, OrderStatus.PARTIALLY_FILLED, n)
         assert _order_tuple(order, text) == values(_order_row(order))
         assert [str(v) for v in _order_tuple(order, text)] == [str(v) for v in values(_order_row(order))]
+
+
+def test_tapes_dictionary_encode_the_repeating_columns_only(tmp_path):
+    """bbo.parquet / trades.parquet: a dictionary for the instrument, the touch prices and
+    a trade's side and price, plain encoding for timestamps and sizes (pyarrow's default
+    tried a dictionary everywhere: bench/PROFILE.md 2d); the values read back unchanged."""
+    import numpy as np
+
+    from engine.output import RunWriter
+    from engine.types.instrument import load_instruments
+    from venues.sim.codes import BBO_DTYPE, TRADE_DTYPE
+
+    inst = load_instruments(None)["binance:BTC/USDT"]
+    writer = RunWriter(tmp_path, {inst.id: inst})
+    bbo = np.zeros(3, dtype=BBO_DTYPE)
+    bbo["ts"], bbo["bid"], bbo["bid_qty"], bbo["ask"], bbo["ask_qty"] = [1, 2, 3], 6_000_000, [5, 6, 7], 6_000_001, 9
+    trades = np.zeros(2, dtype=TRADE_DTYPE)
+    trades["ts"], trades["side"], trades["price"], trades["qty"] = [4, 5], [1, -1], 6_000_001, [3, 4]
+    writer.add_bbo(bbo)
+    writer.add_trades(trades)
+    writer.finish([], [], {}, {})
+    for name, dictionary in (("bbo", {"instrument", "bid", "ask"}), ("trades", {"instrument", "side", "price"})):
+        meta = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata.row_group(0)
+        encoded = {meta.column(c).path_in_schema for c in range(meta.num_columns)
+                   if meta.column(c).has_dictionary_page}
+        assert encoded == dictionary, name
+    table = pq.read_table(tmp_path / "bbo.parquet")
+    assert table.column("instrument").to_pylist() == [inst.id] * 3
+    assert table.column("bid_qty").to_pylist() == [0.00005, 0.00006, 0.00007]
+    assert pq.read_table(tmp_path / "trades.parquet").column("side").to_pylist() == ["buy", "sell"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_finish_leaves_the_collector_as_it_found_it(tmp_path, monkeypatch, enabled):
+    """RunWriter.finish pauses the cyclic collector while it builds its tables and turns it
+    back on only if it was on."""
+    import gc
+
+    import engine.output as output
+    from engine.output import RunWriter
+
+    seen = []
+
+    def spy(*args):  # rows_table runs inside the pause
+        seen.append(gc.isenabled())
+        return rows_table(*args)
+
+    monkeypatch.setattr(output, "rows_table", spy)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        RunWriter(tmp_path, {}).finish([], [], {}, {})
+        assert seen == [False] * 4
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

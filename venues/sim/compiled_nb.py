@@ -390,6 +390,50 @@ _FN_ARG = 36  # position of `fn` in run_compiled_nb's arguments
 _compiled_sigs: set = set()
 
 
+def _remember_function_addresses() -> None:
+    """Make numba look up a first-class function argument's addresses once, not per call.
+
+    Why: each call of `run_compiled_nb` unboxes `fn` (the strategy's `timer_nb`, a
+    `FunctionType` argument) by calling `numba.experimental.function_type`'s
+    `_get_wrapper_address` and `_get_jit_address`, which fetch the compile result and ask
+    LLVM for the symbol's address: ~10-40 us per call, ~500 calls per 1M events (one per
+    equity sample; bench/PROFILE.md section 2d). For a `Dispatcher` and a precise signature
+    both addresses are fixed once compiled (numba never replaces an overload of a
+    signature), so they are remembered per dispatcher (weakly: a strategy module loaded
+    again gives a new dispatcher, and the old one's entry goes with it) and signature.
+    Remembering also keeps each dispatcher on its own code: LLVM resolves a symbol by name,
+    and a strategy module loaded twice in one process compiles two functions of the same
+    name, so numba's own lookup for the older dispatcher returns the newer one's code.
+    numba reads the two functions from the module at every unboxing
+    (`pyapi.object_getattr_string`), which is what lets this wrap them; any other argument
+    kind goes to numba's own function unchanged. A numba without these functions is left
+    alone (only the speed differs)."""
+    import weakref
+
+    from numba.core.dispatcher import Dispatcher
+    from numba.experimental import function_type as F
+
+    for name in ("_get_wrapper_address", "_get_jit_address"):
+        original = getattr(F, name, None)
+        if original is None or getattr(original, "_tickparity_memo", False):
+            continue
+        found: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # dispatcher -> {signature: address}
+
+        def remembered(func, sig, _original=original, _found=found):
+            if not isinstance(func, Dispatcher) or not sig.is_precise():
+                return _original(func, sig)
+            known = _found.get(func)
+            if known is None:
+                known = _found[func] = {}
+            addr = known.get(sig)
+            if addr is None:
+                addr = known[sig] = _original(func, sig)
+            return addr
+
+        remembered._tickparity_memo = True
+        setattr(F, name, remembered)
+
+
 def call_compiled(*args):
     """Call run_compiled_nb with `fn` typed as a first-class function (FunctionType).
 
@@ -398,6 +442,8 @@ def call_compiled(*args):
     `none(ctx, params, state)` there is one cached loop for every strategy, and the
     strategy's own function is compiled (and cached) on its own.
     """
+    if not _compiled_sigs:
+        _remember_function_addresses()
     if _compiled_sigs:
         try:
             return run_compiled_nb(*args)

@@ -93,6 +93,8 @@ class OwnOrdersHidden:
         self._own: dict[str, _Own] = {}
         self._depth_times: dict[int, deque[tuple[int, int]]] = {}  # inst -> (receipt, venue time) pending
         self._depth_ts: dict[int, int] = {}  # inst -> venue time of the depth the local book shows
+        self._version = 0  # bumped by every report kept: the cache below holds for one version
+        self._cache: dict[tuple[int, int], tuple[int, int, dict[int, int]]] = {}  # (inst, side) -> ...
 
     # -- inputs -----------------------------------------------------------------------
     def rows(self, rows: np.ndarray) -> None:
@@ -116,6 +118,7 @@ class OwnOrdersHidden:
                 return  # not ours, or never rests
             own = self._own[report.client_id] = _Own(int(order.instrument_index), int(order.side))
         ts = int(report.exch_ts)
+        self._version += 1
         if isinstance(report, VenueFill):
             own.fills[report.trade_id] = (ts, int(report.qty))
             return
@@ -140,6 +143,9 @@ class OwnOrdersHidden:
         out: dict[int, int] = {}
         if at is None or not self._own:
             return out
+        cached = self._cache.get((inst, side))
+        if cached is not None and cached[0] == at and cached[1] == self._version:
+            return cached[2]  # a strategy reads the book several times per decision
         for cid, own in list(self._own.items()):
             if own.end is not None and own.end <= at and own.inst == inst:
                 del self._own[cid]  # out of the book for good: the depth shown only moves on
@@ -149,6 +155,7 @@ class OwnOrdersHidden:
             price, lots = own.shown(at)
             if lots > 0:
                 out[price] = out.get(price, 0) + lots
+        self._cache[(inst, side)] = (at, self._version, out)
         return out
 
     def local_levels(self, instrument: int, side: int, n: int) -> tuple[np.ndarray, np.ndarray]:

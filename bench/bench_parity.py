@@ -48,13 +48,52 @@ STRATEGIES = {
 }
 
 
-def _orders(run: Path) -> list[tuple]:
+def _order_rows(run: Path) -> list[dict]:
+    """orders.parquet's requests (no parents), in the order they were made."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(run / "orders.parquet").to_pylist()
     rows = [r for r in rows if r["type"] != "parent"]
     rows.sort(key=lambda r: r["created_ts"])
-    return [(r["side"], r["price"], r["qty"], r["type"]) for r in rows]
+    return rows
+
+
+def _orders(run: Path) -> list[tuple]:
+    return [(r["side"], r["price"], r["qty"], r["type"]) for r in _order_rows(run)]
+
+
+def first_difference(backtest: Path, session: Path, start_bt: int, start_tn: int) -> str | None:
+    """The first request that differs between the two runs, as one line per side: the
+    request (side, price, qty, type) or, where the two streams agree, the first whose
+    outcome differs (status, filled quantity: a post-only order refused in one run and
+    resting in the other). Times in ms after each run's start. None when nothing differs.
+    Why: every failing run so far was traced from here to its cause (README "Parity")."""
+    a, b = _order_rows(backtest), _order_rows(session)
+    key = lambda r: (r["side"], r["price"], r["qty"], r["type"])  # noqa: E731
+    matcher = difflib.SequenceMatcher(a=[key(r) for r in a], b=[key(r) for r in b], autojunk=False)
+
+    def show(run: str, r: dict | None, start: int) -> str:
+        if r is None:
+            return f"  {run}: (none)"
+        t = {k: "-" if r[k] is None else f"{(r[k] - start) / 1e6:.2f}"
+             for k in ("created_ts", "ack_ts", "first_fill_ts", "done_ts")}
+        return (f"  {run}: #{r['client_id'].rsplit('-', 1)[-1]} {r['side']} {r['qty']} @ {r['price']} {r['status']}"
+                f" filled {r['filled_qty']}; made {t['created_ts']} ms, acked {t['ack_ts']}, "
+                f"first fill {t['first_fill_ts']}, done {t['done_ts']}")
+
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            return "\n".join([f"first difference (request, {tag}):",
+                              show("backtest", a[i1] if i1 < i2 else None, start_bt),
+                              show("testnet ", b[j1] if j1 < j2 else None, start_tn)])
+        for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+            if (a[i]["status"], a[i]["filled_qty"]) != (b[j]["status"], b[j]["filled_qty"]):
+                if a[i]["done_ts"] is None and b[j]["status"] == "cancelled" \
+                        and a[i]["filled_qty"] == b[j]["filled_qty"]:
+                    continue  # open at the backtest's end: the session's shutdown cancelled it
+                return "\n".join(["first difference (outcome):", show("backtest", a[i], start_bt),
+                                  show("testnet ", b[j], start_tn)])
+    return None
 
 
 def _filled(run: Path) -> Decimal:
@@ -197,6 +236,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
         c = _orders(on_rows)
     fa, fb = _filled(backtest), _filled(session)
     return {"strategy": name, "orders_backtest": len(a), "orders_testnet": len(b),
+            "first_difference": first_difference(backtest, session, start - shift, start),
             "identical_share": _identical(a, b),
             "identical_share_on_received_rows": None if c is None else _identical(c, b),
             "filled_on_received_rows": None if on_rows is None else str(_filled(on_rows)),
@@ -251,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['loopback_entry_ms']:>12.2f}/{r['loopback_response_ms']:.2f} ms{r['feed_lag_ms']:>8.2f} ms"
               f"{r['identical_share_on_received_rows']:>27.1%}"
               f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms")
+    for r in rows:
+        if r["first_difference"]:
+            print(f"{r['strategy']}: {r['first_difference']}")
     return 0
 
 

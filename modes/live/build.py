@@ -27,6 +27,7 @@ from engine.risk import RiskEngine
 from engine.session import TradingSession
 from engine.types.instrument import decimal_str
 from modes.backtest import ResolvedRun, venue_settings_json
+from modes.live.own_depth import OwnOrdersHidden
 from modes.live.reports import apply_report, report_json
 from modes.live.stepper import Stepper
 
@@ -78,6 +79,7 @@ class Built:
     ledger: Ledger
     current: list[str]  # the callback running now (for a divergence report)
     contracts: Any = None  # paper mode with contracts: venues.sim.derivatives.ContractVenue
+    own_depth: Any = None  # testnet/live: modes.live.own_depth.OwnOrdersHidden (the strategy's book)
 
 
 def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: str,
@@ -100,8 +102,12 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
     # its local book takes each row as it came (depth_conflation_ms is a backtest's model of that)
     configs = {name: dataclasses.replace(cfg, depth_conflation_ns=0) for name, cfg in resolved.venue_configs.items()}
     core = SimCore(list(instruments.values()), configs, None, config.seed)
-    venues = make_venues(core)
     clock = SimClock(start_ns)
+    # testnet/live (and their replay): the venue's depth holds our resting orders, a
+    # backtest's book never does; the strategy sees the book of the others in every mode
+    # (modes/live/own_depth.py). Paper mode's venue is the simulated one: nothing to take out.
+    own = None if paper else OwnOrdersHidden(core, clock.now)
+    venues = make_venues(core if own is None else own)
     writer = RunWriter(out, instruments)
     # live modes: every record reaches the OS as it is written (a killed session loses none);
     # the recording fsyncs it once a second (modes/live/recording.py)
@@ -125,6 +131,8 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
 
     def apply(report: Any) -> None:
         audit.write(clock.now(), "venue_reply", report=report_json(report))
+        if own is not None:
+            own.report(report)
         apply_report(session, report)
 
     contracts = None
@@ -134,8 +142,10 @@ def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: st
         contracts = ContractVenue(list(instruments.values()), core, ledger.derivatives,
                                   PushedContractRows(list(instruments.values())), start_ns)
     stepper = Stepper(session, core, clock, writer, feed_ns, config.sample_ns, apply_report=apply, on_wake=on_wake,
-                      on_round_trip=on_round_trip, contracts=contracts)
-    return Built(session, core, clock, writer, audit, stepper, ledger, current, contracts)
+                      on_round_trip=on_round_trip, contracts=contracts, on_rows=None if own is None else own.rows)
+    if own is not None:
+        own.order = session.oms.by_client.get
+    return Built(session, core, clock, writer, audit, stepper, ledger, current, contracts, own)
 
 
 def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: str, *, started: int,

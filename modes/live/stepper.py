@@ -62,7 +62,7 @@ class Stepper:
                  apply_report: Callable[[Any], None] | None = None,
                  on_wake: Callable[[str], None] = lambda kind: None,
                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
-                 contracts: Any = None) -> None:
+                 contracts: Any = None, on_rows: Callable[[np.ndarray], None] | None = None) -> None:
         from venues.sim import WakeKind
 
         self.session = session
@@ -85,6 +85,9 @@ class Stepper:
         # liquidations; venues.sim.derivatives.ContractVenue over PushedContractRows), run
         # at its wake-ups as the backtest's driver runs it
         self.contracts = contracts
+        # testnet/live: the market rows also go to the strategy's book view
+        # (modes.live.own_depth.OwnOrdersHidden: which depth message the local book shows)
+        self.on_rows = on_rows
 
     def push(self, rows: np.ndarray) -> None:
         """Market rows in receipt order (local_ts already >= every earlier row's). Mark
@@ -107,6 +110,8 @@ class Stepper:
             if len(rows) == 0:
                 return
         self.core.push(rows)
+        if self.on_rows is not None:
+            self.on_rows(rows)
         self.rows_pushed += len(rows)
         self.last_local = max(self.last_local, int(rows["local_ts"][-1]))
 

@@ -10,13 +10,14 @@ from modes.live.recording import SessionRecorder
 BTC = "binance:BTC/USDT"
 
 
-def test_a_refusal_without_a_venue_time_gets_the_nearest_replys_response_leg(tmp_path):
+def test_a_refusal_without_a_venue_time_gets_the_fastest_response_leg_around_it(tmp_path):
     """A refusal (no venue time) sent at 500, replied at 510, waits for the next venue-timed
     reply: submit 2 (sent 1000, venue 1007, reply 1010: entry 7, response 3), so its entry
-    is 10 - 3 = 7 (not half of 10). Refusal 3 (1000 -> 1022) is nearer the reply of 1010
-    than of the next one (1200 -> 1300, venue 1290: response 10), so 22 - 3 = 19; refusal 4
-    (1100 -> 1298) nearer the one of 1300: 198 - 10 = 188. A refusal with no reply after it
-    is written at the flush with the latest (a reply faster than it: entry 0)."""
+    is 10 - 3 = 7 (not half of 10). Refusals 3 (1000 -> 1022) and 4 (1100 -> 1298) wait for
+    submit 5 (1200 -> 1300, venue 1290: response 10); the fastest leg around them is still
+    submit 2's 3, so 22 - 3 = 19 and 198 - 3 = 195 (the nearest reply's leg, 10, would put
+    refusal 4 at 188: 7 earlier). A refusal with no reply after it is written at the flush
+    with the fastest leg so far (3, longer than its round trip of 1: entry 0)."""
     rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
     rec.round_trip(500, None, 510, "submit", 1)
     rec.round_trip(1000, 1007, 1010, "submit", 2)
@@ -27,7 +28,27 @@ def test_a_refusal_without_a_venue_time_gets_the_nearest_replys_response_leg(tmp
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
         "ts_ns,entry_ns,response_ns,command,seq", "1000,7,3,submit,2", "500,7,3,submit,1",
-        "1200,90,10,submit,5", "1000,19,3,submit,3", "1100,188,10,cancel,4", "2000,0,1,cancel,"]
+        "1200,90,10,submit,5", "1000,19,3,submit,3", "1100,195,3,cancel,4", "2000,0,1,cancel,"]
+
+
+def test_the_fastest_response_leg_is_of_the_latest_replies_only(tmp_path):
+    """REFUSAL_WINDOW (32) venue-timed replies count: one reply with a 1 ns response leg,
+    then 32 with 5 ns, then a refusal (10_000 -> 10_020) answered before a reply with a 6 ns
+    leg. The 1 ns reply is out of the window: min(32 x 5, 6) = 5, entry 20 - 5 = 15."""
+    from modes.live.recording import REFUSAL_WINDOW
+
+    assert REFUSAL_WINDOW == 32
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(0, 9, 10, "submit", 1)
+    for k in range(32):
+        t = 100 * (k + 1)
+        rec.round_trip(t, t + 5, t + 10, "submit", k + 2)
+    rec.round_trip(10_000, None, 10_020, "submit", 34)
+    rec.round_trip(10_000, 10_004, 10_010, "cancel", 35)
+    rec.close()
+    lines = (tmp_path / "latency.csv").read_text().splitlines()
+    assert lines[1] == "0,9,1,submit,1"
+    assert lines[-2:] == ["10000,4,6,cancel,35", "10000,15,5,submit,34"]
 
 
 def test_report_latency_lines_are_the_streams_order_states(tmp_path):
@@ -49,7 +70,8 @@ def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
     reached the venue in [12, 12.999999] ms: entry = its middle 12.4999995 ms (floored to
     ns: 12_499_999) - 10.2 ms = 2_299_999 ns. Stamped within the send's own millisecond (10
     ms, sent at 10.2): [10.2, 10.999999] ms, middle 10.5999995 -> entry 399_999, response
-    5_400_001. A refusal (20 -> 30 ms) then takes that response leg: entry 4_599_999."""
+    5_400_001. A refusal (20 -> 30 ms) then takes the faster of the two legs, 2_500_001:
+    entry 7_499_999."""
     ms = 1_000_000
     rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
     rec.round_trip(10_200_000, 12 * ms, 15 * ms, "submit", 1)
@@ -57,4 +79,4 @@ def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
     rec.round_trip(20 * ms, None, 30 * ms, "submit", 3)
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
-        "10200000,2299999,2500001,submit,1", "10200000,399999,5400001,submit,2", "20000000,4599999,5400001,submit,3"]
+        "10200000,2299999,2500001,submit,1", "10200000,399999,5400001,submit,2", "20000000,7499999,2500001,submit,3"]

@@ -27,12 +27,12 @@ def report_csv(tmp_path):
                     "1700,30,acknowledged,sim\n"
                     "1700,40,acknowledged,other\n"  # another venue's: not read
                     "2800,-5,cancelled,sim\n"  # a venue clock ahead of ours: 0
-                    "2000,70,filled,sim\n")
+                    "2000,170,filled,sim\n")
     return path
 
 
 def test_the_report_file_is_read_by_venue_in_time_order(report_csv):
-    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30], [2000, 70], [2800, 0]]
+    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30], [2000, 170], [2800, 0]]
 
 
 @pytest.mark.parametrize("line, says", [
@@ -49,7 +49,7 @@ def test_a_bad_report_line_is_named(tmp_path, line, says):
 
 def test_the_config_takes_it_as_the_response_leg(report_csv, tmp_path):
     cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100, "report_file": str(report_csv)}})
-    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (100, 0, [[1700, 30], [2000, 70], [2800, 0]])
+    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (100, 0, [[1700, 30], [2000, 170], [2800, 0]])
     assert cfg.config_hash != SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100}}).config_hash
     with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.report_file and latency.response_ns: give one"):
         SimVenueConfig.from_table("sim", {"latency": {"response_ns": 5, "report_file": str(report_csv)}})
@@ -68,8 +68,9 @@ def test_fills_and_acks_reach_the_strategy_after_the_recorded_report_latency(rep
     """Entry 200 (constant). A buy at 10010 sent at 1500 reaches the venue at 1700 and takes
     the resting ask there: its ack and fill, produced at 1700, come back 30 later (the
     report at 1700), at 1730; a resting buy at 9980 sent at 1900 is acked at 2100 + 70 (the
-    report at 2000 is the latest at or before 2100) = 2170, and its cancel, sent at 2700,
-    is answered at 2900 + 0 (the report at 2800) = 2900."""
+    report at 2000 is the latest at or before 2100, and 2100 is within its millisecond: the
+    session received that report at 2000 + 170) = 2170, and its cancel, sent at 2700, is
+    answered at max(2900, 2800 + 0) (the report at 2800) = 2900."""
     cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 200, "report_file": str(report_csv)}})
     core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (5_000, DELTA, SELL, 10_020, 1)],
                      configs={"sim": cfg})
@@ -83,6 +84,28 @@ def test_fills_and_acks_reach_the_strategy_after_the_recorded_report_latency(rep
     core.cancel(2, 2700)
     done = [w for w in drain(core, 4000) if w.kind == WakeKind.ORDER]
     assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in done] == [(2900, 2900)]
+
+
+def test_a_report_within_a_records_millisecond_arrives_when_the_session_received_it(tmp_path):
+    """Report venue times are whole ms (ccxt), so a record at 3 ms stands for [3, 4) ms: the
+    session received a report stamped 3 ms at 3 + 5 = 8 ms. Entry 0.4 ms: a buy crossing
+    the ask sent at 2.6 ms is produced at 3.0 ms (ack, fill) -> 8 ms; a resting buy sent
+    at 3.0 ms is acked at 3.4 ms, still within the record's millisecond -> 8 ms too (the
+    latest at or before 3.4 ms is the same record; before the fix 3.4 + 5 = 8.4 ms); one sent
+    at 3.7 ms is acked at 4.1 ms, past it -> 4.1 + 5 = 9.1 ms (the record's latency)."""
+    ms = 1_000_000
+    path = tmp_path / "report_latency.csv"
+    path.write_text(f"ts_ns,response_ns,report,venue\n{3 * ms},{5 * ms},filled,sim\n")
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 400_000, "report_file": str(path)}})
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * ms, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": cfg})
+    drain(core, 2_600_000)
+    core.submit(1, 0, BUY, LIMIT, GTC, 10_010, 1, False, 0, 2_600_000)
+    core.submit(2, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 3_000_000)
+    core.submit(3, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 3_700_000)
+    got = [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+           for w in drain(core, 20 * ms) if w.kind == WakeKind.ORDER]
+    assert got == [(1, 3 * ms, 8 * ms), (1, 3 * ms, 8 * ms), (2, 3_400_000, 8 * ms), (3, 4_100_000, 9_100_000)]
 
 
 def test_requests_of_one_time_take_the_recorded_entries_in_turn(tmp_path):

@@ -10,8 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests check rules, never speed (speed targets live in bench/): no per-example
+# deadline, which a loaded 2-core CI machine missed (a 724 ms example against 200 ms).
+# A test's own @settings(...) inherits this.
+settings.register_profile("tickparity", deadline=None)
+settings.load_profile("tickparity")
 
 # The slowest test files (measured), handed to the workers first: a file is one unit of work,
 # and a long one started last would run alone at the end while the other workers idle

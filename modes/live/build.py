@@ -84,7 +84,7 @@ class Built:
 
 def build_session(resolved: ResolvedRun, out: Path, start_ns: int, id_prefix: str,
                   make_venues: Callable[[Any], dict[str, Any]], audit: AuditLog | None = None,
-                  on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
+                  on_round_trip: Callable[[int, int | None, int, str, int | None, str], None] | None = None,
                   paper: bool = False) -> Built:
     """The session, its simulated venue core (push mode) and its stepper.
 

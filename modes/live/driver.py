@@ -549,8 +549,9 @@ class LiveDriver:
         if commands or due:
             self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
-    def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None) -> None:
-        self.recorder.round_trip(send, exch, reply, command, seq)
+    def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None,
+                    venue: str = "") -> None:
+        self.recorder.round_trip(send, exch, reply, command, seq, venue)
         self.health.round_trip(reply - send)
 
     async def _preflight(self, exchanges: dict[str, Any], *, signed: bool) -> None:

@@ -9,9 +9,10 @@ Files in the run directory (docs/live.md "Recording"):
 - `session.jsonl`: the driver's journal: the session config line, then one line per step
   (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
   driver action such as the shutdown's cancel-all), and the stop line;
-- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command,seq`
-  (ts = the session's time of the request, the decision's; seq = the venue's command
-  number, the send order of requests of one time; a venue's refusal counts, ours does
+- `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command,seq,
+  venue` (ts = the session's time of the request, the decision's; seq = the venue's
+  command number, the send order of requests of one time; venue = the session's venue
+  name: a backtest's `[venues.X]` takes X's lines; a venue's refusal counts, ours does
   not), the file the `recorded` latency model reads;
 - `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
   instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
@@ -62,7 +63,7 @@ class SessionRecorder:
         self._journal = open(self.out / "session.jsonl", "a", encoding="utf-8")
         self._latency = open(self.out / "latency.csv", "a", encoding="utf-8")
         if self._latency.tell() == 0:
-            self._latency.write("ts_ns,entry_ns,response_ns,command,seq\n")
+            self._latency.write("ts_ns,entry_ns,response_ns,command,seq,venue\n")
         self._feed = open(self.out / "feed_latency.csv", "a", encoding="utf-8")
         if self._feed.tell() == 0:
             self._feed.write("ts_ns,feed_ns,stream,instrument\n")
@@ -71,8 +72,9 @@ class SessionRecorder:
             self._report.write(f"{REPORT_LATENCY_HEADER}\n")
         # the response legs of the latest REFUSAL_WINDOW round trips with a venue time;
         # refusals waiting for the next one (round_trip)
-        self._responses: deque[int] = deque(maxlen=REFUSAL_WINDOW)
-        self._refusals: list[tuple[int, int, str, int | None]] = []
+        # per venue (each venue's path has its own delays)
+        self._responses: dict[str, deque[int]] = {}
+        self._refusals: dict[str, list[tuple[int, int, str, int | None]]] = {}
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -110,7 +112,7 @@ class SessionRecorder:
         self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
 
     def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
-                   seq: int | None = None) -> None:
+                   seq: int | None = None, venue: str = "") -> None:
         """One order round trip: entry = the request's arrival at the venue - send;
         response = the rest. The arrival is the venue's time when it falls inside the round
         trip; a venue time in whole ms (Binance's transactTime) stands for its millisecond:
@@ -134,32 +136,34 @@ class SessionRecorder:
         post-only order placed before the trade that made the venue refuse it rests and
         fills in a backtest, while late it meets the moved touch as the venue's did
         (README "Parity"). `seq`: the command's number at its venue (empty when unknown:
-        paper mode's simulated round trips)."""
+        paper mode's simulated round trips). `venue`: the venue's name in the session's
+        config; refusals take the response legs of their own venue's replies."""
         send_ns, reply_ns = int(send_ns), int(reply_ns)
         rtt = max(reply_ns - send_ns, 0)
         lo = hi = None if exch_ns is None else int(exch_ns)
         if lo is not None and lo % MS == 0:  # a whole-ms stamp: its millisecond
             lo, hi = max(lo, send_ns), min(lo + MS - 1, reply_ns)
         if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
-            self._refusals.append((send_ns, reply_ns, command, seq))
+            self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq))
             return
         entry = (lo + hi) // 2 - send_ns
-        self._write_round_trip(send_ns, entry, rtt - entry, command, seq)
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue)
         response = rtt - entry
-        fastest = min([*self._responses, response])
-        for r_send, r_reply, r_command, r_seq in self._refusals:
-            self._write_refusal(r_send, r_reply, r_command, r_seq, fastest)
-        self._refusals = []
-        self._responses.append(response)
+        responses = self._responses.setdefault(venue, deque(maxlen=REFUSAL_WINDOW))
+        fastest = min([*responses, response])
+        for r_send, r_reply, r_command, r_seq in self._refusals.pop(venue, ()):
+            self._write_refusal(r_send, r_reply, r_command, r_seq, fastest, venue)
+        responses.append(response)
 
     def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None,
-                       response: int | None) -> None:
+                       response: int | None, venue: str) -> None:
         rtt = max(reply_ns - send_ns, 0)
         entry = rtt // 2 if response is None else max(rtt - response, 0)
-        self._write_round_trip(send_ns, entry, rtt - entry, command, seq)
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue)
 
-    def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None) -> None:
-        self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)}\n")
+    def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None,
+                          venue: str) -> None:
+        self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)},{venue}\n")
 
     def report_latency(self, venue: str, report: Any) -> None:
         """One report_latency.csv line for a venue report the user stream delivered (module
@@ -182,9 +186,11 @@ class SessionRecorder:
             self._last_flush = now
 
     def flush(self) -> None:
-        for send_ns, reply_ns, command, seq in self._refusals:  # no later venue-timed reply yet
-            self._write_refusal(send_ns, reply_ns, command, seq, min(self._responses, default=None))
-        self._refusals = []
+        for venue, refusals in self._refusals.items():  # no later venue-timed reply yet
+            for send_ns, reply_ns, command, seq in refusals:
+                self._write_refusal(send_ns, reply_ns, command, seq,
+                                    min(self._responses.get(venue, ()), default=None), venue)
+        self._refusals = {}
         if self._pending_rows:
             rows = np.concatenate(self._pending_rows)
             self._rows.write(rows.tobytes())

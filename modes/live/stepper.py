@@ -61,7 +61,7 @@ class Stepper:
                  feed_ns: np.ndarray, sample_ns: int,
                  apply_report: Callable[[Any], None] | None = None,
                  on_wake: Callable[[str], None] = lambda kind: None,
-                 on_round_trip: Callable[[int, int | None, int, str], None] | None = None,
+                 on_round_trip: Callable[[int, int | None, int, str, int | None, str], None] | None = None,
                  contracts: Any = None, on_rows: Callable[[np.ndarray], None] | None = None) -> None:
         from venues.sim import WakeKind
 
@@ -209,7 +209,8 @@ class Stepper:
             return
         order = self.session.oms.by_no.get(int(rec["order_no"]))
         if order is not None and order.ack_ts is None:
-            self.on_round_trip(order.created_ts, int(rec["exch_ts"]), int(rec["local_ts"]), "submit")
+            self.on_round_trip(order.created_ts, int(rec["exch_ts"]), int(rec["local_ts"]), "submit", None,
+                               order.instrument.venue)
 
     def sample(self) -> None:
         """An equity sample now, and the simulated venue's BBO/trade tape into the run."""

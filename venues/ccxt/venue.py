@@ -66,14 +66,15 @@ class CcxtVenue:
     run's instruments on this venue, by session index; `book`: the local book (a push-mode
     SimCore: `local_bbo`, `local_levels`); `sink(report)`: where records go; `clock()`: the
     local time stamped on records (the driver's LiveClock); `on_round_trip(send_ns,
-    exch_ns, reply_ns, command, seq)`: each measured order round trip (the latency file;
-    seq numbers the venue's commands in the order the session sent them).
+    exch_ns, reply_ns, command, seq, venue)`: each measured order round trip (the latency
+    file; seq numbers the venue's commands in the order the session sent them; venue the
+    order's venue name).
     """
 
     def __init__(self, name: str, exchange: Any, instruments: dict[int, Instrument], book: Any,
                  sink: Callable[[Any], None], clock: Callable[[], int], *,
                  maker_fee_bps: Decimal = Decimal(0), taker_fee_bps: Decimal = Decimal(0),
-                 on_round_trip: Callable[[int, int | None, int, str, int], None] | None = None,
+                 on_round_trip: Callable[[int, int | None, int, str, int, str], None] | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None,
                  limiter: WeightLimiter | None = None) -> None:
         self.name = name
@@ -201,7 +202,7 @@ class CcxtVenue:
             if isinstance(rec, CommandResult):
                 if rec.outcome == Outcome.CONFIRMED or (rec.outcome == Outcome.REJECTED
                                                         and "local" not in rec.evidence):
-                    self.on_round_trip(sent, exch, now, command, seq)
+                    self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue)
                 if rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
                     self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
                 if rec.venue_order_id:

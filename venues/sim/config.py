@@ -182,7 +182,8 @@ class SimVenueConfig:
             if not isinstance(file, str) or not file:
                 raise ConfigError(f"{where} latency.model = {model!r} needs latency.file = PATH")
             check_session_header(file, "latency.file" if model == "recorded" else "empirical", where)
-            samples = load_latency_file(file, where) if model == "empirical" else load_recorded_latency(file, where)
+            samples = (load_latency_file(file, where) if model == "empirical"
+                       else load_recorded_latency(file, where, venue))
         elif file is not None:
             raise ConfigError(f"{where} latency.file is only used with latency.model = 'empirical' or 'recorded'")
         _check_constant_keys(lat, model, where)
@@ -199,7 +200,7 @@ class SimVenueConfig:
         elif model == "recorded":  # [n, n rows ts,entry,response, then the in-turn rows ts,kind,entry]
             from venues.sim.latency import recorded_params, recorded_requests_in_turn
 
-            latency_params = recorded_params(samples, recorded_requests_in_turn(file))
+            latency_params = recorded_params(samples, recorded_requests_in_turn(file, venue))
         elif model in LATENCY_SHIPPED:  # empirical: its file's rows, in order
             latency_params = np.ascontiguousarray(samples, dtype=np.int64).ravel()
         else:
@@ -334,31 +335,17 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
     return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
 
 
-def load_recorded_latency(path: str | Path, where: str = "latency.file") -> np.ndarray:
+def load_recorded_latency(path: str | Path, where: str = "", venue: str | None = None) -> np.ndarray:
     """A time-indexed latency file (what a paper/testnet/live session writes as
-    latency.csv): lines `ts_ns,entry_ns,response_ns[,command]`, an optional header line.
+    latency.csv): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue]]]`, an optional
+    header line; only `venue`'s lines when the file names venues (latency.read_round_trips).
     Returns an (n, 3) int64 array [ts_ns, entry_ns, response_ns] sorted by ts (stable): a
     session writes each round trip when its reply comes, so requests in flight together
     can end up out of send-time order in its file."""
-    file = Path(path)
-    if (problem := file_problem(file)) is not None:
-        raise ConfigError(f"{where} latency.file = {str(path)!r}: file {problem}")
-    rows: list[tuple[int, int, int]] = []
-    for lineno, raw in enumerate(file.read_text().splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line or (lineno == 1 and line.startswith("ts_ns")):
-            continue
-        parts = [p.strip() for p in line.split(",")]
-        try:
-            ts, entry, response = (int(p) for p in parts[:3])
-        except ValueError:
-            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,entry_ns,response_ns") from None
-        if entry < 0 or response < 0:
-            raise ConfigError(f"{where} {file}:{lineno}: negative latency")
-        rows.append((ts, entry, response))
-    if not rows:
-        raise ConfigError(f"{where} {file}: no latency records")
-    table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    from venues.sim.latency import read_round_trips
+
+    rows = read_round_trips(str(path), venue, f"{where} latency.file".strip())
+    table = np.asarray([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
 
 

@@ -264,7 +264,41 @@ def recorded_params(samples: np.ndarray, in_turn: np.ndarray | None = None) -> n
 _COMMAND_KINDS = {"submit": 1, "cancel": 2, "amend": 3}
 
 
-def recorded_requests_in_turn(path: str | None) -> np.ndarray:
+def read_round_trips(path: str, venue: str | None = None, where: str = "latency.file") -> list[tuple[int, ...]]:
+    """The order round trips a paper/testnet/live session measured (its `latency.csv`,
+    modes/live/recording.py): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue]]]`,
+    an optional header. Returns [(ts_ns, entry_ns, response_ns, kind, seq, line number)],
+    in file order: kind a codes.RQ_* value (0 when the line names no command), seq the
+    command's number at its venue (-1 when empty).
+
+    Only the lines of `venue` are kept when the file has a venue column (a session on two
+    venues writes both venues' round trips into one file; each venue's backtest takes its
+    own); a file written before that column keeps every line. The one reader of the file:
+    `config.load_recorded_latency` and `recorded_requests_in_turn` both use it.
+    Raises ConfigError naming the file, line and field on a malformed or negative line,
+    or when the file has no line of the venue."""
+    from engine.errors import ConfigError
+
+    rows: list[tuple[int, ...]] = []
+    for file, lineno, raw, parts in _csv_lines(path, where):
+        try:
+            ts, entry, response = (int(p) for p in parts[:3])
+        except ValueError:
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,entry_ns,response_ns") from None
+        if entry < 0 or response < 0:
+            raise ConfigError(f"{where} {file}:{lineno}: negative latency")
+        if venue is not None and len(parts) > 5 and parts[5] and parts[5] != venue:
+            continue
+        kind = _COMMAND_KINDS.get(parts[3], 0) if len(parts) > 3 else 0
+        seq = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else -1
+        rows.append((ts, entry, response, kind, seq, lineno))
+    if not rows:
+        which = "" if venue is None else f" of venue {venue!r}"
+        raise ConfigError(f"{where} {path}: no latency records{which}")
+    return rows
+
+
+def recorded_requests_in_turn(path: str | None, venue: str | None = None) -> np.ndarray:
     """The `recorded` order latency's requests of one time, taken in turn: an (m, 3) int64
     array [ts_ns, kind (codes.RQ_SUBMIT / RQ_CANCEL / RQ_AMEND), entry_ns] sorted by
     (ts, kind, send order), the rows latency_nb.recorded_entry_nb hands out in turn.
@@ -277,16 +311,11 @@ def recorded_requests_in_turn(path: str | None) -> np.ndarray:
     would rest and fill in the backtest. So the n-th request of a kind a backtest sends at
     a time the file records requests of that kind at gets the n-th such record, in send
     order (the file's `seq` column, else its line order); lookups, and requests beyond the
-    recorded count, are interpolated. The file was validated by config.load_recorded_latency."""
-    rows: list[tuple[int, int, int, int, int]] = []
+    recorded count, are interpolated. `venue`: only that venue's lines (read_round_trips)."""
+    rows = []
     if path:
-        with open(path, encoding="utf-8") as f:
-            for lineno, raw in enumerate(f, start=1):
-                parts = [p.strip() for p in raw.split("#", 1)[0].split(",")]
-                kind = _COMMAND_KINDS.get(parts[3]) if len(parts) > 3 else None
-                if kind is None or not parts[0].lstrip("-").isdigit():
-                    continue
-                seq = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else lineno
-                rows.append((int(parts[0]), kind, seq, lineno, int(parts[1])))
+        for ts, entry, _response, kind, seq, lineno in read_round_trips(path, venue):
+            if kind:
+                rows.append((ts, kind, seq if seq >= 0 else lineno, lineno, entry))
     rows.sort()
     return np.asarray([(ts, kind, entry) for ts, kind, _, _, entry in rows], dtype=np.int64).reshape(-1, 3)

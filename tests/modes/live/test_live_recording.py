@@ -27,8 +27,8 @@ def test_a_refusal_without_a_venue_time_gets_the_fastest_response_leg_around_it(
     rec.round_trip(2000, None, 2001, "cancel")
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
-        "ts_ns,entry_ns,response_ns,command,seq", "1000,7,3,submit,2", "500,7,3,submit,1",
-        "1200,90,10,submit,5", "1000,19,3,submit,3", "1100,195,3,cancel,4", "2000,0,1,cancel,"]
+        "ts_ns,entry_ns,response_ns,command,seq,venue", "1000,7,3,submit,2,", "500,7,3,submit,1,",
+        "1200,90,10,submit,5,", "1000,19,3,submit,3,", "1100,195,3,cancel,4,", "2000,0,1,cancel,,"]
 
 
 def test_the_fastest_response_leg_is_of_the_latest_replies_only(tmp_path):
@@ -47,8 +47,36 @@ def test_the_fastest_response_leg_is_of_the_latest_replies_only(tmp_path):
     rec.round_trip(10_000, 10_004, 10_010, "cancel", 35)
     rec.close()
     lines = (tmp_path / "latency.csv").read_text().splitlines()
-    assert lines[1] == "0,9,1,submit,1"
-    assert lines[-2:] == ["10000,4,6,cancel,35", "10000,15,5,submit,34"]
+    assert lines[1] == "0,9,1,submit,1,"
+    assert lines[-2:] == ["10000,4,6,cancel,35,", "10000,15,5,submit,34,"]
+
+
+def test_two_venues_round_trips_are_apart_in_the_file_and_in_the_refusal_rule(tmp_path):
+    """A session on two venues: each line names its venue, a refusal takes the fastest
+    response leg of its own venue's replies (binance 3, okx 40: the okx refusal 100 -> 150
+    gets 150 - 100 - 40 = 10, not 47 from binance's leg), and a backtest's [venues.X]
+    reads only X's lines (load_recorded_latency, recorded_requests_in_turn)."""
+    from venues.sim.config import load_recorded_latency
+    from venues.sim.latency import recorded_requests_in_turn
+
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(0, 7, 10, "submit", 1, "binance")  # entry 7, response 3
+    rec.round_trip(100, None, 150, "submit", 1, "okx")  # refused: waits for an okx reply
+    rec.round_trip(200, 210, 250, "submit", 2, "okx")  # entry 10, response 40
+    rec.close()
+    path = tmp_path / "latency.csv"
+    assert path.read_text().splitlines() == [
+        "ts_ns,entry_ns,response_ns,command,seq,venue", "0,7,3,submit,1,binance",
+        "200,10,40,submit,2,okx", "100,10,40,submit,1,okx"]
+    assert load_recorded_latency(path, venue="okx").tolist() == [[100, 10, 40], [200, 10, 40]]
+    assert load_recorded_latency(path, venue="binance").tolist() == [[0, 7, 3]]
+    assert recorded_requests_in_turn(str(path), "binance").tolist() == [[0, 1, 7]]
+    import pytest
+
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no latency records of venue 'kraken'"):
+        load_recorded_latency(path, "[venues.kraken]", venue="kraken")
 
 
 def test_report_latency_lines_are_the_streams_order_states(tmp_path):
@@ -79,4 +107,4 @@ def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
     rec.round_trip(20 * ms, None, 30 * ms, "submit", 3)
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
-        "10200000,2299999,2500001,submit,1", "10200000,399999,5400001,submit,2", "20000000,7499999,2500001,submit,3"]
+        "10200000,2299999,2500001,submit,1,", "10200000,399999,5400001,submit,2,", "20000000,7499999,2500001,submit,3,"]

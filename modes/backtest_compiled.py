@@ -204,7 +204,6 @@ class CompiledLoop:
         X[K.X_NEXT_SAMPLE] = start_ts
         X[K.X_END] = end_ts
         X[K.X_NEXT_NO] = next_order_no
-        X[K.X_REQ_SEQ] = core._req_seq
         X[K.X_NOW] = now
         X[K.X_KILLED] = 1 if killed else 0
         self.X = X
@@ -236,7 +235,6 @@ class CompiledLoop:
 
                 name = f"{type(adapter.compiled).__name__}.timer_nb"
                 raise user_code_error(name, exc, strategy_files(adapter), code_location(adapter._fn)) from exc
-            core._req_seq = int(X[K.X_REQ_SEQ])
             if st in (K.CS_SAMPLE, K.CS_LOG_FULL, K.CS_NEED_REQ, K.CS_END, K.CS_STOP):
                 n = int(X[K.X_NLOG])
                 on_log(self.LG, self.LB, n)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numba
 
 _NB_MODULES = ("book_nb", "queue_nb", "latency_nb", "l3_nb", "matching_nb", "dormant_nb", "core_nb",
-               "validate_nb", "compiled_nb")
+               "validate_nb", "requests_nb", "compiled_nb")
 _CONSTANT_MODULES = ("venues.sim.codes", "venues.sim.models", "engine.types.orders", "engine.types.market",
                      "engine.compiled", "engine.risk_nb",  # these two: inlined into compiled_nb
                      "engine.contingent.watch")  # trigger columns, inlined into core_nb

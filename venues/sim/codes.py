@@ -138,7 +138,8 @@ S_NEED_PEND = np.int64(26)  # 1: a venue's ring is full (ST_NEED_PEND_SPACE)
 S_RUN_PEND = np.int64(27)  # 1: the open run of local book rows is published rows of venue S_RUN_PV
 S_RUN_PV = np.int64(28)
 S_UNTIMED = np.int64(29)  # the last this many requests of R have no arrival time yet (latency_nb.time_requests_nb)
-S_NF = np.int64(30)
+S_REQ_SEQ = np.int64(30)  # the next request's send sequence number (RQ_SEQ), both paths (requests_nb)
+S_NF = np.int64(31)
 
 # per-venue state (int64 array V[n_venues, VF_NF])
 VF_XI = np.int64(0)  # next exchange row of this venue in the buffer (a lower bound: it is scanned on)

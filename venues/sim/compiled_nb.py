@@ -47,32 +47,16 @@ from engine.risk_nb import RISK_OK, risk_check_nb
 from engine.types.orders import OrderEventKind
 from venues.sim.codes import (
     RQ_CANCEL,
-    RQ_GTD,
-    RQ_INST,
-    RQ_KIND,
-    RQ_KNOWN,
-    RQ_ORDER_NO,
-    RQ_POST,
-    RQ_PRICE,
-    RQ_QTY,
-    RQ_SENT,
-    RQ_SEQ,
-    RQ_SIDE,
-    RQ_STP,
     RQ_SUBMIT,
-    RQ_TIF,
-    RQ_TYPE,
-    RQ_VENUE,
     S_NREQ,
-    S_UNTIMED,
     ST_BOUND,
     ST_END,
     ST_ORDER,
     VF_DORMANT,
-    VF_NORDERS,
 )
 from venues.sim.core_nb import run_nb
 from venues.sim.dormant_nb import wake_exchange_nb
+from venues.sim.requests_nb import enqueue_request_nb
 
 # loop state X[...]
 X_NEXT_TIMER = 0
@@ -80,7 +64,7 @@ X_EVERY = 1
 X_NEXT_SAMPLE = 2
 X_END = 3
 X_NEXT_NO = 4  # the order number the OMS will give the next submit
-X_REQ_SEQ = 5
+X_UNUSED = 5  # was the request sequence, now the core's S[S_REQ_SEQ] (requests_nb)
 X_NLOG = 6
 X_RESUME = 7  # 1: the bound at X_NOW was reached and sampled; fire the timer without re-running
 X_NOW = 8
@@ -157,32 +141,11 @@ def local_bbo_nb(kx, qt, cnt, book, LB, k):
 
 
 @njit(cache=True, _nrt=False)
-def push_request_nb(R, S, V, X, inst_venue, kind, number, inst, side, tif, price, qty, now):
-    """SimCore._push of a limit order or a cancel (the caller made room in R): queued
-    untimed, run_nb gives it its arrival (latency_nb.time_requests_nb), as SimCore's."""
-    v = inst_venue[inst]
-    n = S[S_NREQ]
-    for c in range(R.shape[1]):
-        R[n, c] = 0
-    R[n, RQ_KIND] = kind
-    R[n, RQ_ORDER_NO] = number
-    R[n, RQ_INST] = inst
-    R[n, RQ_SIDE] = side
-    R[n, RQ_TYPE] = 0  # limit
-    R[n, RQ_TIF] = tif
-    R[n, RQ_PRICE] = price
-    R[n, RQ_QTY] = qty
-    R[n, RQ_POST] = 1 if tif == GTX else 0
-    R[n, RQ_GTD] = 0
-    R[n, RQ_SENT] = now
-    R[n, RQ_SEQ] = X[X_REQ_SEQ]
-    R[n, RQ_VENUE] = v
-    R[n, RQ_KNOWN] = 1 if kind == RQ_CANCEL else 0
-    R[n, RQ_STP] = -1
-    X[X_REQ_SEQ] += 1
-    S[S_NREQ] = n + 1
-    S[S_UNTIMED] += 1
-    V[v, VF_NORDERS] += 1
+def push_request_nb(R, S, V, inst_venue, kind, number, inst, side, tif, price, qty, now):
+    """A limit order or a cancel of the compiled strategy into the venue (the caller made
+    room in R): the one request entry, requests_nb.enqueue_request_nb, as SimCore._push's."""
+    enqueue_request_nb(R, S, V, inst_venue[inst], kind, number, inst, side, 0, tif, price, qty,
+                       1 if tif == GTX else 0, 0, now, 1 if kind == RQ_CANCEL else 0, -1, 0)
 
 
 @njit(cache=True, _nrt=False)
@@ -363,7 +326,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                     if V[inst_venue[inst], VF_DORMANT] != 0:
                         wake_exchange_nb(inst_venue[inst], S, V, inst_venue, xinst, kx, qt, cs, cnt,
                                          insnap)
-                    push_request_nb(R, S, V, X, inst_venue, RQ_SUBMIT, number,
+                    push_request_nb(R, S, V, inst_venue, RQ_SUBMIT, number,
                                     inst, side, tif, price, qty, now)
             else:
                 number = acts[a, A_ORDER_NO]
@@ -380,7 +343,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 LG[k, LG_ORDER_NO] = number
                 LG[k, LG_INST] = oo[j, OO_INST]
                 k += 1
-                push_request_nb(R, S, V, X, inst_venue, RQ_CANCEL, number,
+                push_request_nb(R, S, V, inst_venue, RQ_CANCEL, number,
                                 oo[j, OO_INST], 0, 0, 0, 0, now)
         scalars[CX_NACT] = 0
         X[X_NLOG] = k

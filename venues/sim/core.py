@@ -27,6 +27,7 @@ from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
 from venues.sim.latency import FEED_FROM_ROW
 from venues.sim.models import run_latency_models, run_queue_models
+from venues.sim.requests_nb import enqueue_request_nb
 from venues.sim.validate_nb import (
     V_BACKWARDS,
     V_INSTRUMENT,
@@ -224,7 +225,6 @@ class SimCore:
         self._order_inst: dict[int, int] = {}
         self._history: OrderedDict[int, list] = OrderedDict()  # order_history
         self._args_cache: tuple | None = None
-        self._req_seq = 0
         # depth conflation: each conflating venue's ring of held book rows (None: no venue
         # conflates, and the kernel's conflation code is compiled out)
         self._conflated = np.array([bool(self.configs[i.venue].depth_conflation_ns) for i in instruments])
@@ -476,32 +476,12 @@ class SimCore:
         if self._V[v, C.VF_DORMANT]:
             wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
                              self._cs, self._cnt, self._insnap)
-        n = int(self._S[C.S_NREQ])
-        if n == self._R.shape[0]:
+        if int(self._S[C.S_NREQ]) == self._R.shape[0]:
             self._R = _grow2(self._R)
             self._args_cache = None
-        row = self._R[n]
-        row[:] = 0
-        row[C.RQ_KIND] = kind
-        row[C.RQ_ORDER_NO] = int(order_no)
-        row[C.RQ_INST] = inst
-        row[C.RQ_SIDE] = int(side)
-        row[C.RQ_TYPE] = int(typ)
-        row[C.RQ_TIF] = int(tif)
-        row[C.RQ_PRICE] = int(price)
-        row[C.RQ_QTY] = int(qty)
-        row[C.RQ_POST] = int(post)
-        row[C.RQ_GTD] = int(gtd)
-        row[C.RQ_SENT] = int(local_ts)  # timed by the kernel (latency_nb.time_requests_nb)
-        row[C.RQ_SEQ] = self._req_seq
-        row[C.RQ_VENUE] = v
-        row[C.RQ_KNOWN] = int(known)
-        row[C.RQ_STP] = int(stp)
-        row[C.RQ_OWNER] = int(owner)
-        self._req_seq += 1
-        self._S[C.S_NREQ] = n + 1
-        self._S[C.S_UNTIMED] += 1
-        self._V[v, C.VF_NORDERS] += 1
+        enqueue_request_nb(self._R, self._S, self._V, v, int(kind), int(order_no), int(inst), int(side), int(typ),
+                           int(tif), int(price), int(qty), int(post), int(gtd), int(local_ts), int(known),
+                           int(stp), int(owner))
 
     # ------------------------------------------------------------------ push feed ----
     def push(self, rows: np.ndarray) -> None:

@@ -158,10 +158,11 @@ def test_the_round_trips_and_the_user_streams_report_latencies_are_recorded(test
     audit = [json.loads(line) for line in (testnet_run / "audit.jsonl").read_text().splitlines()]
     requests = {r["ts"] for r in audit if r["type"] == "request"}
     lines = (testnet_run / "latency.csv").read_text().splitlines()
-    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq"
+    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue"
     rows = [line.split(",") for line in lines[1:]]
     assert rows and all(int(ts) in requests for ts, *_ in rows)
-    by_seq = sorted((int(seq), int(ts)) for ts, _, _, _, seq in rows)
+    assert {venue for *_, venue in rows} == {"binance"}
+    by_seq = sorted((int(seq), int(ts)) for ts, _, _, _, seq, _ in rows)
     assert len({s for s, _ in by_seq}) == len(by_seq)  # one number per command
     assert [ts for _, ts in by_seq] == sorted(ts for _, ts in by_seq)  # seq is the send order
     stream = [(r["exch_ts"], r["local_ts"] - r["exch_ts"], OrderStatus(r["status"]).name.lower())

@@ -51,6 +51,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
+from engine.config import did_you_mean
 from engine.errors import ConfigError
 from engine.ledger import _EXACT, Position, fraction_to_decimal
 from engine.types import Instrument
@@ -99,6 +100,19 @@ class MarginSettings:
         if opening not in ("adopt", "refuse"):
             raise ConfigError(f"{where} open_positions = {opening!r}: expected 'adopt' or 'refuse'")
         return cls(margin_mode=str(mode), leverage=default, by_symbol=by_symbol, open_positions=str(opening))
+
+
+    def check_symbols(self, venue: str, contracts: Iterable[str]) -> None:
+        """Refuse a `leverage = { SYMBOL = N }` key that names none of `contracts` (the ccxt
+        symbols of the venue's contracts in the instruments file): a misspelt key
+        ("BTC/USD", "BTCUSD_PERP") would otherwise leave the contract at the default 20x
+        without a word. Raises ConfigError naming the key, with the closest symbols."""
+        known = set(contracts)
+        for symbol in self.by_symbol:
+            if symbol not in known:
+                raise ConfigError(
+                    f"[venues.{venue}] leverage.{symbol}: no contract {symbol!r} on {venue} "
+                    f"(keys are ccxt symbols, e.g. 'BTC/USDT:USDT')" + did_you_mean(symbol, known))
 
 
 def _leverage(value: Any, where: str) -> int:

@@ -242,8 +242,13 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
             # a session connects or a run directory is written (paper/testnet/live resolve too)
             from engine.margin import MarginSettings
 
+            catalog = None  # the instruments file's contracts: a leverage key may name any
             for name in venue_configs:
-                MarginSettings.from_table(name, config.venues.get(name, {}))
+                margin = MarginSettings.from_table(name, config.venues.get(name, {}))
+                if margin.by_symbol:
+                    catalog = catalog or load_instruments(_instruments_path(config))
+                    margin.check_symbols(name, {i.symbol for i in [*catalog.values(), *instruments.values()]
+                                                if i.venue == name and i.contract})
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),

@@ -32,6 +32,13 @@ url = "http://127.0.0.1:9"   # nothing listens there: the error must come first
     ('margin_mode = "isolate"', "[venues.binanceusdm] margin_mode = 'isolate': expected 'cross' or 'isolated'"),
     ("leverage = 500", "[venues.binanceusdm] leverage = 500: expected an integer leverage from 1 to 125"),
     ('open_positions = "keep"', "[venues.binanceusdm] open_positions = 'keep': expected 'adopt' or 'refuse'"),
+    # a misspelt symbol key used to leave the contract at the default 20x without a word
+    ('leverage = { "BTCUSDT" = 5 }', "[venues.binanceusdm] leverage.BTCUSDT: no contract 'BTCUSDT' on "
+                                     "binanceusdm (keys are ccxt symbols, e.g. 'BTC/USDT:USDT'); "
+                                     "did you mean 'BTC/USDT:USDT'?"),
+    ('leverage = { "BTC/USDT" = 5 }', "[venues.binanceusdm] leverage.BTC/USDT: no contract 'BTC/USDT' on "
+                                      "binanceusdm (keys are ccxt symbols, e.g. 'BTC/USDT:USDT'); "
+                                      "did you mean 'BTC/USDT:USDT'?"),
 ])
 @pytest.mark.parametrize("command", ["backtest", "paper"])
 def test_a_bad_margin_key_is_refused_first_naming_the_file(tmp_path, capsys, command, line, message):
@@ -40,3 +47,15 @@ def test_a_bad_margin_key_is_refused_first_naming_the_file(tmp_path, capsys, com
     assert main([command, "--config", str(config), "--out", str(out), *extra]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"tickparity: error: {config}: {message}"
     assert not out.exists()
+
+
+def test_a_leverage_table_may_name_other_contracts_of_the_venue(tmp_path):
+    """The documented table (docs/derivatives.md "Venues") names BTC and ETH: a run of BTC
+    alone takes its 7x and ignores ETH's (a contract of the venue in the instruments file)."""
+    import json
+
+    config, out = _config(tmp_path, 'leverage = { "BTC/USDT:USDT" = 7, "ETH/USDT:USDT" = 10 }'), tmp_path / "run"
+    config.write_text(config.read_text().replace('url = "http://127.0.0.1:9"', ""))
+    assert main(["backtest", "--config", str(config), "--out", str(out)]) == 0
+    derivatives = json.loads((out / "summary.json").read_text())["run"]["derivatives"]
+    assert derivatives["binanceusdm:BTC/USDT:USDT"]["leverage"] == 7

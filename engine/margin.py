@@ -305,6 +305,9 @@ class MarginBook:
         # live modes: funding incomes booked, and lots booked per venue liquidation order
         self.venue_trades: set[str] = set()
         self.venue_liquidated: dict[str, int] = {}
+        # dated futures past their expiry (the simulated venue's ContractVenue adds them):
+        # delivered, no longer traded, so check_order refuses every order on them
+        self.delivered: set[str] = set()
 
     # -- settings ------------------------------------------------------------------------
     def settings_of(self, venue: str) -> MarginSettings:
@@ -617,7 +620,12 @@ class MarginBook:
         `open_orders`: (instrument, side, leaves lots, price) of the other open orders.
         A market order is valued at the mark, or before the first mark at `touch` (the
         price it would take: best ask for a buy, best bid for a sell).
+        A dated future in `delivered` (at or past its expiry) refuses every order,
+        `market_closed`: Binance stops trading a quarterly at delivery (status SETTLING,
+        then CLOSE), so a position opened after it would never be delivered.
         """
+        if inst.id in self.delivered:
+            return ReasonCode.MARKET_CLOSED
         pos_lots = self._lots(inst)
         closing = 0 if pos_lots == 0 or (pos_lots > 0) == (side > 0) else min(qty_lots, abs(pos_lots))
         opening = qty_lots - closing

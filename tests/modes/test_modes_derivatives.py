@@ -361,6 +361,8 @@ def test_a_delivery_is_counted_as_a_delivery_not_a_liquidation_nor_a_trade(tmp_p
     assert "fill ratio 100.0 %  deliveries 1\n" in headline_text(head)
     html = (out / "report.html").read_text()
     assert "1 deliveries (not trades)" in html
+    # a contract's inventory is in contracts, not base units (an inverse BTCUSD contract is 100 USD)
+    assert "a perpetual's or future's in contracts, as its orders" in html.replace("&#39;", "'")
     assert _no_liquidation(out) == "pass"  # a delivery is no liquidation for the stress invariant
 
 

@@ -249,6 +249,11 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
                     catalog = catalog or load_instruments(_instruments_path(config))
                     margin.check_symbols(name, {i.symbol for i in [*catalog.values(), *instruments.values()]
                                                 if i.venue == name and i.contract})
+        for name in venue_configs:  # contract keys on a spot-only venue would read as margin trading
+            keys = [k for k in ("leverage", "margin_mode") if k in config.venues.get(name, {})]
+            if keys and not any(i.contract and i.venue == name for i in instruments.values()):
+                defaults.append(f"[venues.{name}] {', '.join(keys)}: apply to perpetuals and futures only; "
+                                f"the run trades no contract on {name}: ignored (spot is not traded on margin)")
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),

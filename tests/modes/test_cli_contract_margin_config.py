@@ -59,3 +59,23 @@ def test_a_leverage_table_may_name_other_contracts_of_the_venue(tmp_path):
     assert main(["backtest", "--config", str(config), "--out", str(out)]) == 0
     derivatives = json.loads((out / "summary.json").read_text())["run"]["derivatives"]
     assert derivatives["binanceusdm:BTC/USDT:USDT"]["leverage"] == 7
+
+
+def test_contract_keys_on_a_spot_only_venue_are_warned_as_ignored(tmp_path, capsys):
+    """`leverage` / `margin_mode` on a venue that trades no contract in the run set nothing
+    (spot is not traded on margin): the run says so instead of running unlevered silently."""
+    config = tmp_path / "spot.toml"
+    config.write_text(f"""
+[run]
+strategy = "{ROOT / 'examples' / 'perp_long.py'}:PerpLong"
+data = "synthetic:7:1m"
+instruments = ["binance:BTC/USDT"]
+[run.params]
+qty = "0.01"
+[venues.binance]
+leverage = 10
+margin_mode = "isolated"
+""")
+    assert main(["backtest", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    assert ("tickparity: warning: [venues.binance] leverage, margin_mode: apply to perpetuals and futures only; "
+            "the run trades no contract on binance: ignored (spot is not traded on margin)") in capsys.readouterr().err

@@ -115,6 +115,22 @@ class MarginSettings:
                     f"(keys are ccxt symbols, e.g. 'BTC/USDT:USDT')" + did_you_mean(symbol, known))
 
 
+    def check_max_leverage(self, venue: str, contracts: Iterable[Instrument]) -> None:
+        """Refuse a leverage above a contract's highest bracket leverage (ETHUSDT: 75x):
+        Binance refuses to set it (-4028 "Leverage N is not valid"), and a run with it
+        would only refuse every order `max_notional_at_leverage`. Raises ConfigError
+        naming the key, the contract and its maximum."""
+        for inst in contracts:
+            if not inst.margin_brackets:
+                continue
+            top = max(t.max_leverage for t in inst.margin_brackets)
+            lev = self.leverage_of(inst)
+            if lev > top:
+                key = f"leverage.{inst.symbol}" if inst.symbol in self.by_symbol else "leverage"
+                raise ConfigError(f"[venues.{venue}] {key} = {lev}: above {inst.id}'s maximum leverage {top} "
+                                  f"(its margin_brackets; Binance refuses it, -4028)")
+
+
 def _leverage(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 125:
         raise ConfigError(f"{where} = {value!r}: expected an integer leverage from 1 to 125")

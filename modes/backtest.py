@@ -245,6 +245,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
             catalog = None  # the instruments file's contracts: a leverage key may name any
             for name in venue_configs:
                 margin = MarginSettings.from_table(name, config.venues.get(name, {}))
+                margin.check_max_leverage(name, [i for i in instruments.values() if i.contract and i.venue == name])
                 if margin.by_symbol:
                     catalog = catalog or load_instruments(_instruments_path(config))
                     margin.check_symbols(name, {i.symbol for i in [*catalog.values(), *instruments.values()]

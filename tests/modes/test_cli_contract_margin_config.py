@@ -79,3 +79,17 @@ margin_mode = "isolated"
     assert main(["backtest", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
     assert ("tickparity: warning: [venues.binance] leverage, margin_mode: apply to perpetuals and futures only; "
             "the run trades no contract on binance: ignored (spot is not traded on margin)") in capsys.readouterr().err
+
+
+def test_a_leverage_above_the_contracts_maximum_is_refused(tmp_path, capsys):
+    """ETHUSDT's brackets allow at most 75x (engine/instruments.toml): 100x is a one-line
+    ConfigError (Binance -4028), where the run used to start and refuse every order
+    `max_notional_at_leverage`; 75x runs."""
+    for leverage, code in ((100, 2), (75, 0)):
+        config = _config(tmp_path, f"leverage = {leverage}")
+        config.write_text(config.read_text().replace('url = "http://127.0.0.1:9"', "").replace(
+            "BTC/USDT:USDT", "ETH/USDT:USDT"))
+        assert main(["backtest", "--config", str(config), "--out", str(tmp_path / f"run{leverage}")]) == code
+    err = capsys.readouterr().err
+    assert (f"tickparity: error: {config}: [venues.binanceusdm] leverage = 100: above binanceusdm:ETH/USDT:USDT's "
+            "maximum leverage 75 (its margin_brackets; Binance refuses it, -4028)") in err

@@ -178,7 +178,7 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
         m = _NAME.match(path.name)
         symbol = m.group("symbol").upper() if m else None
         inst = (
-            _resolve(resolver, symbol or "", kind)
+            _resolve(resolver, symbol or "", kind, path)
             if (symbol or resolver.forced)
             else None
         )
@@ -226,12 +226,28 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
     return out
 
 
-def _resolve(resolver: Resolver, symbol: str, kind: str):
-    """Contract files are looked up on the derivatives venues (ccxt ids binanceusdm,
-    binancecoinm) before `binance`; bookTicker dumps exist for futures only."""
+#: data.binance.vision's folders: data/spot/..., data/futures/um/... (USDⓈ-M), data/futures/cm/... (COIN-M)
+_DUMP_VENUES = {("futures", "um"): ("binanceusdm",), ("futures", "cm"): ("binancecoinm",)}
+
+
+def _resolve(resolver: Resolver, symbol: str, kind: str, path: Path | None = None):
+    """The dump's folder names its market when the file sits in data.binance.vision's
+    layout (`futures/um` -> binanceusdm, `futures/cm` -> binancecoinm, `spot` -> binance):
+    BTCUSDT is both a spot pair and a USDⓈ-M perpetual, so a futures trades dump must not
+    become spot rows. Elsewhere, contract files (bookTicker, fundingRate, mark klines) are
+    looked up on the derivatives venues before `binance`, trades on `binance` first and
+    then on the derivatives venues (BTCUSD_PERP is COIN-M only)."""
     contract = kind in ("bookTicker", "fundingRate", "markPriceKlines")
-    for venue in (("binanceusdm", "binancecoinm", "binance") if contract else ("binance",)):
-        inst = resolver.resolve(venue, symbol, True if contract else None)
+    parts = path.resolve().parts if path is not None else ()
+    pairs = set(zip(parts, parts[1:], strict=False))
+    venues = next((v for key, v in _DUMP_VENUES.items() if key in pairs), None)
+    if venues is None and "spot" in parts[-6:]:
+        venues = ("binance",)
+    if venues is None:
+        derivatives = ("binanceusdm", "binancecoinm")
+        venues = (*derivatives, "binance") if contract else ("binance", *derivatives)
+    for venue in venues:
+        inst = resolver.resolve(venue, symbol, True if contract or venue != "binance" else None)
         if inst is not None:
             return inst
     return None

@@ -160,3 +160,31 @@ def test_binance_public_mark_price_klines_in_their_dump_folder_import(tmp_path):
     klines.write_text(KLINE_HEADER + "1722470400000,61000.1,61010,60990,61005.12,0,1722470459999,0,60,0,0,0\n")
     ev = _import(f"duckdb:{tmp_path / 's.duckdb'}", "binance-public", klines)
     assert [(int(r["kind"]), int(r["price"])) for r in ev] == [(MARK, 610051)]
+
+
+AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+
+
+@pytest.mark.parametrize(("folder", "name", "qty", "instrument"), [
+    # BTCUSDT is a spot pair and a USDⓈ-M perpetual: the dump's folder tells (it used to be spot)
+    ("data/futures/um/daily/aggTrades/BTCUSDT", "BTCUSDT", "0.010", "binanceusdm:BTC/USDT:USDT"),
+    ("data/spot/daily/aggTrades/BTCUSDT", "BTCUSDT", "0.01000000", "binance:BTC/USDT"),
+    ("data/futures/cm/daily/aggTrades/BTCUSD_PERP", "BTCUSD_PERP", "3", "binancecoinm:BTC/USD:BTC"),
+    # outside the dumps' layout: spot first, then the derivatives venues (BTCUSD_PERP used to be
+    # "binance symbol BTCUSD_PERP has no instrument")
+    ("", "BTCUSDT", "0.01000000", "binance:BTC/USDT"),
+    ("", "BTCUSD_PERP", "3", "binancecoinm:BTC/USD:BTC"),
+])
+def test_binance_public_trades_dumps_go_to_their_market(tmp_path, folder, name, qty, instrument):
+    from replay.stores import open_store
+
+    where = tmp_path / folder
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{name}-aggTrades-2024-01-01.csv"
+    path.write_text(AGG_HEADER + f"1,42000.1,{qty},1,1,1704067200000,true\n")
+    spec = f"duckdb:{tmp_path / 's.duckdb'}"
+    report, _rows = import_files("binance-public", [str(path)], spec, INSTRUMENTS, mode=Mode.STRICT,
+                                 correct_skew=False, say=lambda _t: None)
+    assert report.errors == {}, report.lines()
+    with open_store(spec) as store:
+        assert [s.id for s in store.stats()] == [instrument]

@@ -64,18 +64,9 @@ def test_a_leverage_table_may_name_other_contracts_of_the_venue(tmp_path):
 def test_contract_keys_on_a_spot_only_venue_are_warned_as_ignored(tmp_path, capsys):
     """`leverage` / `margin_mode` on a venue that trades no contract in the run set nothing
     (spot is not traded on margin): the run says so instead of running unlevered silently."""
-    config = tmp_path / "spot.toml"
-    config.write_text(f"""
-[run]
-strategy = "{ROOT / 'examples' / 'perp_long.py'}:PerpLong"
-data = "synthetic:7:1m"
-instruments = ["binance:BTC/USDT"]
-[run.params]
-qty = "0.01"
-[venues.binance]
-leverage = 10
-margin_mode = "isolated"
-""")
+    config = _config(tmp_path, 'leverage = 10\nmargin_mode = "isolated"')
+    config.write_text(config.read_text().replace('url = "http://127.0.0.1:9"', "").replace(
+        "binanceusdm:BTC/USDT:USDT", "binance:BTC/USDT").replace("[venues.binanceusdm]", "[venues.binance]"))
     assert main(["backtest", "--config", str(config), "--out", str(tmp_path / "run")]) == 0
     assert ("tickparity: warning: [venues.binance] leverage, margin_mode: apply to perpetuals and futures only; "
             "the run trades no contract on binance: ignored (spot is not traded on margin)") in capsys.readouterr().err

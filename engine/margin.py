@@ -51,6 +51,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
+from engine.config import did_you_mean
 from engine.errors import ConfigError
 from engine.ledger import _EXACT, Position, fraction_to_decimal
 from engine.types import Instrument
@@ -99,6 +100,35 @@ class MarginSettings:
         if opening not in ("adopt", "refuse"):
             raise ConfigError(f"{where} open_positions = {opening!r}: expected 'adopt' or 'refuse'")
         return cls(margin_mode=str(mode), leverage=default, by_symbol=by_symbol, open_positions=str(opening))
+
+
+    def check_symbols(self, venue: str, contracts: Iterable[str]) -> None:
+        """Refuse a `leverage = { SYMBOL = N }` key that names none of `contracts` (the ccxt
+        symbols of the venue's contracts in the instruments file): a misspelt key
+        ("BTC/USD", "BTCUSD_PERP") would otherwise leave the contract at the default 20x
+        without a word. Raises ConfigError naming the key, with the closest symbols."""
+        known = set(contracts)
+        for symbol in self.by_symbol:
+            if symbol not in known:
+                raise ConfigError(
+                    f"[venues.{venue}] leverage.{symbol}: no contract {symbol!r} on {venue} "
+                    f"(keys are ccxt symbols, e.g. 'BTC/USDT:USDT')" + did_you_mean(symbol, known))
+
+
+    def check_max_leverage(self, venue: str, contracts: Iterable[Instrument]) -> None:
+        """Refuse a leverage above a contract's highest bracket leverage (ETHUSDT: 75x):
+        Binance refuses to set it (-4028 "Leverage N is not valid"), and a run with it
+        would only refuse every order `max_notional_at_leverage`. Raises ConfigError
+        naming the key, the contract and its maximum."""
+        for inst in contracts:
+            if not inst.margin_brackets:
+                continue
+            top = max(t.max_leverage for t in inst.margin_brackets)
+            lev = self.leverage_of(inst)
+            if lev > top:
+                key = f"leverage.{inst.symbol}" if inst.symbol in self.by_symbol else "leverage"
+                raise ConfigError(f"[venues.{venue}] {key} = {lev}: above {inst.id}'s maximum leverage {top} "
+                                  f"(its margin_brackets; Binance refuses it, -4028)")
 
 
 def _leverage(value: Any, where: str) -> int:
@@ -291,6 +321,9 @@ class MarginBook:
         # live modes: funding incomes booked, and lots booked per venue liquidation order
         self.venue_trades: set[str] = set()
         self.venue_liquidated: dict[str, int] = {}
+        # dated futures past their expiry (the simulated venue's ContractVenue adds them):
+        # delivered, no longer traded, so check_order refuses every order on them
+        self.delivered: set[str] = set()
 
     # -- settings ------------------------------------------------------------------------
     def settings_of(self, venue: str) -> MarginSettings:
@@ -603,7 +636,12 @@ class MarginBook:
         `open_orders`: (instrument, side, leaves lots, price) of the other open orders.
         A market order is valued at the mark, or before the first mark at `touch` (the
         price it would take: best ask for a buy, best bid for a sell).
+        A dated future in `delivered` (at or past its expiry) refuses every order,
+        `market_closed`: Binance stops trading a quarterly at delivery (status SETTLING,
+        then CLOSE), so a position opened after it would never be delivered.
         """
+        if inst.id in self.delivered:
+            return ReasonCode.MARKET_CLOSED
         pos_lots = self._lots(inst)
         closing = 0 if pos_lots == 0 or (pos_lots > 0) == (side > 0) else min(qty_lots, abs(pos_lots))
         opening = qty_lots - closing

@@ -242,8 +242,19 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
             # a session connects or a run directory is written (paper/testnet/live resolve too)
             from engine.margin import MarginSettings
 
+            catalog = None  # the instruments file's contracts: a leverage key may name any
             for name in venue_configs:
-                MarginSettings.from_table(name, config.venues.get(name, {}))
+                margin = MarginSettings.from_table(name, config.venues.get(name, {}))
+                margin.check_max_leverage(name, [i for i in instruments.values() if i.contract and i.venue == name])
+                if margin.by_symbol:
+                    catalog = catalog or load_instruments(_instruments_path(config))
+                    margin.check_symbols(name, {i.symbol for i in [*catalog.values(), *instruments.values()]
+                                                if i.venue == name and i.contract})
+        for name in venue_configs:  # contract keys on a spot-only venue would read as margin trading
+            keys = [k for k in ("leverage", "margin_mode") if k in config.venues.get(name, {})]
+            if keys and not any(i.contract and i.venue == name for i in instruments.values()):
+                defaults.append(f"[venues.{name}] {', '.join(keys)}: apply to perpetuals and futures only; "
+                                f"the run trades no contract on {name}: ignored (spot is not traded on margin)")
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),

@@ -161,7 +161,7 @@ def pnl_figure(pnl_series: dict[str, Any], inventory_series: dict[str, Any], cur
                     sampled.append(f"inventory {name}: {len(x):,} of {len(ts):,} points")
                 ax.step(_dates(x), y, where="post", color=SERIES[(k + 4) % len(SERIES)], label=name)
             ax.axhline(0, color=_MUTED, linewidth=0.8)
-            ax.set_title("Inventory (base units)")
+            ax.set_title("Inventory (base units; perpetuals and futures: contracts)")
             ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=4, fontsize=8, borderaxespad=0.2)
         _time_axis(axes[-1])
         axes[-1].set_xlabel("time (UTC)")

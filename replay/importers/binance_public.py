@@ -13,8 +13,9 @@ header line (spot dumps have none, futures dumps do). Columns:
 - markPriceKlines (futures, `SYMBOL-1m-DATE.csv` in the dumps' markPriceKlines folder):
               open_time, open, high, low, close, volume, close_time, ... -> one MARK_PRICE
               row per kline, the close, stamped at close_time: a kline's close is not
-              known before the kline closes, so no backtest sees a mark early (ordinary
-              klines have the same file names and are not imported).
+              known before the kline closes, so no backtest sees a mark early (trade,
+              index and premium-index klines have the same file names: refused, by a
+              non-zero volume or by their dump folder).
 
 The kind comes from the Binance file name (`BTCUSDT-trades-2024-08-08.csv`), else from
 the header, else from the column count (8 = aggTrades). The symbol comes from the file
@@ -30,6 +31,7 @@ old best level is deleted when the price changed, then the new level is set.
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +93,21 @@ def _sniff(path: Path) -> tuple[bool, list[str]]:
     return has_header, fields
 
 
+#: data.binance.vision folders of klines that share markPriceKlines' file names but are not
+#: marks: trade klines, the index price, the premium index (a close of ~0.0001)
+_NOT_MARK_KLINES = ("klines", "indexPriceKlines", "premiumIndexKlines")
+
+
 def _kind_of(path: Path, has_header: bool, fields: list[str]) -> str:
     m = _NAME.match(path.name)
     if m:
         if _KLINE.match(m.group("kind")):
+            # the nearest kline folder tells (dumps: .../markPriceKlines/BTCUSDT/1m/FILE)
+            folder = next((f for f in reversed(path.resolve().parts)
+                           if f in (*_NOT_MARK_KLINES, "markPriceKlines")), None)
+            if folder in _NOT_MARK_KLINES:
+                raise DataError(f"{path}: in a {folder} folder, not markPriceKlines: only mark-price klines are "
+                                "imported (as MARK_PRICE rows; docs/derivatives.md)")
             return "markPriceKlines"
         return {"trades": "trades", "aggtrades": "aggTrades", "bookticker": "bookTicker",
                 "fundingrate": "fundingRate"}[m.group("kind").lower()]
@@ -165,7 +178,7 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
         m = _NAME.match(path.name)
         symbol = m.group("symbol").upper() if m else None
         inst = (
-            _resolve(resolver, symbol or "", kind)
+            _resolve(resolver, symbol or "", kind, path)
             if (symbol or resolver.forced)
             else None
         )
@@ -213,12 +226,28 @@ def parse(paths: list[Path], resolver: Resolver, report: Report, mode: Mode = Mo
     return out
 
 
-def _resolve(resolver: Resolver, symbol: str, kind: str):
-    """Contract files are looked up on the derivatives venues (ccxt ids binanceusdm,
-    binancecoinm) before `binance`; bookTicker dumps exist for futures only."""
+#: data.binance.vision's folders: data/spot/..., data/futures/um/... (USDⓈ-M), data/futures/cm/... (COIN-M)
+_DUMP_VENUES = {("futures", "um"): ("binanceusdm",), ("futures", "cm"): ("binancecoinm",)}
+
+
+def _resolve(resolver: Resolver, symbol: str, kind: str, path: Path | None = None):
+    """The dump's folder names its market when the file sits in data.binance.vision's
+    layout (`futures/um` -> binanceusdm, `futures/cm` -> binancecoinm, `spot` -> binance):
+    BTCUSDT is both a spot pair and a USDⓈ-M perpetual, so a futures trades dump must not
+    become spot rows. Elsewhere, contract files (bookTicker, fundingRate, mark klines) are
+    looked up on the derivatives venues before `binance`, trades on `binance` first and
+    then on the derivatives venues (BTCUSD_PERP is COIN-M only)."""
     contract = kind in ("bookTicker", "fundingRate", "markPriceKlines")
-    for venue in (("binanceusdm", "binancecoinm", "binance") if contract else ("binance",)):
-        inst = resolver.resolve(venue, symbol, True if contract else None)
+    parts = path.resolve().parts if path is not None else ()
+    pairs = set(zip(parts, parts[1:], strict=False))
+    venues = next((v for key, v in _DUMP_VENUES.items() if key in pairs), None)
+    if venues is None and "spot" in parts[-6:]:
+        venues = ("binance",)
+    if venues is None:
+        derivatives = ("binanceusdm", "binancecoinm")
+        venues = (*derivatives, "binance") if contract else ("binance", *derivatives)
+    for venue in venues:
+        inst = resolver.resolve(venue, symbol, True if contract or venue != "binance" else None)
         if inst is not None:
             return inst
     return None
@@ -230,6 +259,14 @@ def _contract_rows(inst, kind, cols, path, lines, fi, files, report) -> Rows:
     from replay.importers.contracts import add_funding, add_mark
 
     ts_col, value_col = ("calc_time", "last_funding_rate") if kind == "fundingRate" else ("close_time", "close")
+    if kind == "markPriceKlines" and "volume" in cols:
+        # a mark-price kline has no volume (Binance writes 0); trade klines have the same
+        # file names and their close is a last trade price, not a mark
+        traded = [i for i, v in enumerate(cols["volume"].to_pylist()) if v is not None and _nonzero(v)]
+        if traded:
+            i = traded[0]
+            raise DataError(f"{path}:{int(lines[i])}: volume {cols['volume'][i].as_py()}: a trade kline, not "
+                            "markPriceKlines (whose volume is 0): only mark-price klines are imported")
     ts, bad_ts = _ints(cols[ts_col], ts_col, path, lines, report)
     exch = _to_ns(ts)
     values = cols[value_col].to_pylist()
@@ -246,6 +283,13 @@ def _contract_rows(inst, kind, cols, path, lines, fi, files, report) -> Rows:
         report.add("bad_value", f"{path}", f"{bad} {kind} rows without a valid {value_col}", bad)
     rows, _kmap = b.build(files, report)
     return rows
+
+
+def _nonzero(text: str) -> bool:
+    try:
+        return Decimal(text) != 0
+    except InvalidOperation:
+        return False  # an unreadable volume says nothing: the close is checked on its own
 
 
 def _drop(rows: Rows, kmap: np.ndarray, bad: np.ndarray) -> Rows:

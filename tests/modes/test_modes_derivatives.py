@@ -361,7 +361,51 @@ def test_a_delivery_is_counted_as_a_delivery_not_a_liquidation_nor_a_trade(tmp_p
     assert "fill ratio 100.0 %  deliveries 1\n" in headline_text(head)
     html = (out / "report.html").read_text()
     assert "1 deliveries (not trades)" in html
+    # a contract's inventory is in contracts, not base units (an inverse BTCUSD contract is 100 USD)
+    assert "a perpetual's or future's in contracts, as its orders" in html.replace("&#39;", "'")
     assert _no_liquidation(out) == "pass"  # a delivery is no liquidation for the stress invariant
+
+
+BUY_EVERY_20S = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class BuyEvery20s(Strategy):
+    """A 0.1 BTC market buy every 20 s."""
+
+    def on_start(self, ctx):
+        ctx.schedule(every_ns=20_000_000_000)
+
+    def on_timer(self, ctx, ts):
+        if ctx.book(ctx.instruments[0]).mid is not None:
+            ctx.submit(ctx.instruments[0], "buy", Decimal("0.1"), type="market")
+'''
+
+
+def test_a_delivered_future_takes_no_more_orders(tmp_path):
+    """BTCUSDT_251226 from expiry - 50 s to expiry + 50 s, a 0.1 BTC buy every 20 s from
+    the start (at -30, -10, +10 and +30 s). The two buys before expiry fill at
+    50,000.0; the delivery (mark 50,000 over the window) closes 0.2 BTC at 50,000.0;
+    every later order is refused `market_closed`: the contract is delivered, no longer
+    traded (it used to fill, leaving a position in a delivered contract that was never
+    delivered). USDT: 10,000 - 2 x 2.5 fees = 9,995, position 0."""
+    strategy = tmp_path / "buyer.py"
+    strategy.write_text(BUY_EVERY_20S)
+    t0 = EXPIRY - 50 * S
+    spec = _store(tmp_path, DATED, _market(DATED, t0, [(s, "50000") for s in range(0, 100, 5)], 100))
+    out = run_backtest(RunConfig(strategy=f"{strategy}:BuyEvery20s", data=spec, instruments=[DATED], venues=_venue()),
+                       tmp_path / "run", write_html=False)
+    fills = pq.read_table(out / "fills.parquet").to_pylist()
+    assert [(f["client_id"], f["side"], f["price"], f["qty"]) for f in fills] == [
+        ("tp-1", "buy", "50000.0", "0.100"), ("tp-2", "buy", "50000.0", "0.100"),
+        ("delivery-1", "sell", "50000.0", "0.200")]
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    late = [(o["status"], o["reason"]) for o in orders if o["created_ts"] >= EXPIRY and o["client_id"].startswith("tp-")]
+    assert late == [("rejected", "market_closed")] * 2
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert Decimal(run["balances"]["binanceusdm:USDT"]) == Decimal("9995")
+    assert Decimal(run["derivatives"][DATED]["position"]) == 0
 
 
 def _no_liquidation(run_dir) -> str:

@@ -119,3 +119,72 @@ def test_synthetic_perpetual_has_marks_basis_and_funding():
     assert funding_rate(int(funding["side"][0]), int(funding["price"][0])) * 10000 == 1
     again = np.concatenate(list(generate([inst], 7, start, 10 * 10**9, chunk_rows=700)))
     assert np.array_equal(again, rows)  # chunking does not change the stream
+
+
+KLINE_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+                "taker_buy_volume,taker_buy_quote_volume,ignore\n")
+
+
+@pytest.mark.parametrize(("folder", "row", "message"), [
+    # a trade kline has the same file name; its close is a last trade, not a mark
+    ("", "1722470400000,61000.1,61010,60990,61005.12,12.5,1722470459999,762563.9,100,6,381281.9,0\n",
+     "BTCUSDT-1m-2024-08-01.csv:2: volume 12.5: a trade kline, not markPriceKlines (whose volume is 0)"),
+    # the premium index (close ~0.0001) and the index price: volume 0 too, told by their folder
+    ("premiumIndexKlines/BTCUSDT/1m", "1722470400000,0.0001,0.0001,0.0001,0.0001,0,1722470459999,0,60,0,0,0\n",
+     "BTCUSDT-1m-2024-08-01.csv: in a premiumIndexKlines folder, not markPriceKlines"),
+    ("indexPriceKlines/BTCUSDT/1m", "1722470400000,61000.1,61010,60990,61005.12,0,1722470459999,0,60,0,0,0\n",
+     "BTCUSDT-1m-2024-08-01.csv: in a indexPriceKlines folder, not markPriceKlines"),
+])
+def test_binance_public_klines_that_are_not_marks_are_refused(tmp_path, folder, row, message):
+    """Only markPriceKlines become MARK_PRICE rows: other klines with the same file name
+    used to be imported as marks without a word (a trade close, or a premium of 0.0001 as
+    the mark, would drive margin, funding and liquidations)."""
+    from engine.errors import DataError
+
+    where = tmp_path / folder
+    where.mkdir(parents=True, exist_ok=True)
+    klines = where / "BTCUSDT-1m-2024-08-01.csv"
+    klines.write_text(KLINE_HEADER + row)
+    with pytest.raises(DataError) as err:
+        import_files("binance-public", [str(klines)], f"duckdb:{tmp_path / 's.duckdb'}", INSTRUMENTS,
+                     mode=Mode.STRICT, correct_skew=False, say=lambda _t: None)
+    assert str(err.value).startswith(str(klines))
+    assert message in str(err.value)
+
+
+def test_binance_public_mark_price_klines_in_their_dump_folder_import(tmp_path):
+    """The dumps' own layout (.../markPriceKlines/BTCUSDT/1m/FILE) imports as marks."""
+    where = tmp_path / "futures" / "um" / "daily" / "markPriceKlines" / "BTCUSDT" / "1m"
+    where.mkdir(parents=True)
+    klines = where / "BTCUSDT-1m-2024-08-01.csv"
+    klines.write_text(KLINE_HEADER + "1722470400000,61000.1,61010,60990,61005.12,0,1722470459999,0,60,0,0,0\n")
+    ev = _import(f"duckdb:{tmp_path / 's.duckdb'}", "binance-public", klines)
+    assert [(int(r["kind"]), int(r["price"])) for r in ev] == [(MARK, 610051)]
+
+
+AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+
+
+@pytest.mark.parametrize(("folder", "name", "qty", "instrument"), [
+    # BTCUSDT is a spot pair and a USDⓈ-M perpetual: the dump's folder tells (it used to be spot)
+    ("data/futures/um/daily/aggTrades/BTCUSDT", "BTCUSDT", "0.010", "binanceusdm:BTC/USDT:USDT"),
+    ("data/spot/daily/aggTrades/BTCUSDT", "BTCUSDT", "0.01000000", "binance:BTC/USDT"),
+    ("data/futures/cm/daily/aggTrades/BTCUSD_PERP", "BTCUSD_PERP", "3", "binancecoinm:BTC/USD:BTC"),
+    # outside the dumps' layout: spot first, then the derivatives venues (BTCUSD_PERP used to be
+    # "binance symbol BTCUSD_PERP has no instrument")
+    ("", "BTCUSDT", "0.01000000", "binance:BTC/USDT"),
+    ("", "BTCUSD_PERP", "3", "binancecoinm:BTC/USD:BTC"),
+])
+def test_binance_public_trades_dumps_go_to_their_market(tmp_path, folder, name, qty, instrument):
+    from replay.stores import open_store
+
+    where = tmp_path / folder
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{name}-aggTrades-2024-01-01.csv"
+    path.write_text(AGG_HEADER + f"1,42000.1,{qty},1,1,1704067200000,true\n")
+    spec = f"duckdb:{tmp_path / 's.duckdb'}"
+    report, _rows = import_files("binance-public", [str(path)], spec, INSTRUMENTS, mode=Mode.STRICT,
+                                 correct_skew=False, say=lambda _t: None)
+    assert report.errors == {}, report.lines()
+    with open_store(spec) as store:
+        assert [s.id for s in store.stats()] == [instrument]

@@ -104,6 +104,9 @@ def _reason(code: int | None, msg: str | None, command: Command | None) -> str |
             if needle in text:
                 return reason.value
         return None
+    if code == -4108:  # futures: "Symbol is on delivering or delivered or settling or closed or
+        # pre-trading": a dated future past its delivery, as the simulated venue refuses it
+        return ReasonCode.MARKET_CLOSED.value
     if code in (-2011, -2013):  # cancel / query of an order the venue does not hold (open)
         return ReasonCode.UNKNOWN_ORDER.value
     if code == -1013:

@@ -288,6 +288,7 @@ class ContractVenue:
             inst = self.instruments[i]
             if inst.expiry_ns is not None and i not in self.expired and now >= inst.expiry_ns:
                 self.expired.add(i)
+                self.book.delivered.add(inst.id)  # no order on it from now on (check_order)
                 self._deliver(inst, now, session)
         if moved:
             for liq in self.book.due_liquidations(self.instruments, moved):

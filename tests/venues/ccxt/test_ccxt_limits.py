@@ -160,3 +160,7 @@ def test_reason_and_evidence_from_the_body():
                     body='{"code":-1013,"msg":"Filter failure: PRICE_FILTER"}').reason == "invalid_price"
     assert classify(ccxt.DDoSProtection("x"), Command.SUBMIT, status=429, body="",
                     headers={"Retry-After": "12"}).wait_s == 12.0
+    # a delivered dated future: the reason the simulated venue gives (market_closed), not venue_error
+    delivered = classify(ccxt.ExchangeError("x"), Command.SUBMIT, status=400, body='{"code":-4108,"msg":"Symbol is on '
+                         'delivering or delivered or settling or closed or pre-trading."}')
+    assert (delivered.outcome, delivered.reason) == (Outcome.REJECTED, "market_closed")

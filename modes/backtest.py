@@ -237,24 +237,9 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     with config.naming_file():  # a value error names the table and key; add the file it came from
         venue_configs, balances, defaults = _venue_tables(config, instruments)
         risk = RiskConfig.from_table(config.risk)
-        if any(i.contract for i in instruments.values()):
-            # leverage / margin_mode / open_positions: refused here, before any data is read,
-            # a session connects or a run directory is written (paper/testnet/live resolve too)
-            from engine.margin import MarginSettings
-
-            catalog = None  # the instruments file's contracts: a leverage key may name any
-            for name in venue_configs:
-                margin = MarginSettings.from_table(name, config.venues.get(name, {}))
-                margin.check_max_leverage(name, [i for i in instruments.values() if i.contract and i.venue == name])
-                if margin.by_symbol:
-                    catalog = catalog or load_instruments(_instruments_path(config))
-                    margin.check_symbols(name, {i.symbol for i in [*catalog.values(), *instruments.values()]
-                                                if i.venue == name and i.contract})
-        for name in venue_configs:  # contract keys on a spot-only venue would read as margin trading
-            keys = [k for k in ("leverage", "margin_mode") if k in config.venues.get(name, {})]
-            if keys and not any(i.contract and i.venue == name for i in instruments.values()):
-                defaults.append(f"[venues.{name}] {', '.join(keys)}: apply to perpetuals and futures only; "
-                                f"the run trades no contract on {name}: ignored (spot is not traded on margin)")
+        # leverage / margin_mode / open_positions: refused here, before any data is read,
+        # a session connects or a run directory is written (paper/testnet/live resolve too)
+        defaults += check_margin_tables(config, instruments, venue_configs)
     effective = config.to_json() | {
         "instruments": list(instruments),
         "params": jsonable(params),
@@ -275,6 +260,35 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
                        defaults, effective, digests, run_id)
+
+
+def check_margin_tables(config: RunConfig, instruments: dict[str, Instrument], venues: Iterable[str]) -> list[str]:
+    """Check each venue table's contract keys (`leverage`, `margin_mode`, `open_positions`;
+    docs/derivatives.md "Venues") against the run: values (MarginSettings.from_table), a
+    leverage above a contract's brackets, a `leverage = { SYMBOL = N }` key naming no
+    contract of the venue (ConfigError). Returns one warning line per venue that sets
+    `leverage` / `margin_mode` but trades no contract in the run (they are ignored)."""
+    from engine.margin import MarginSettings
+
+    warnings: list[str] = []
+    catalog = None  # the instruments file's contracts: a leverage key may name any of them
+    for name in venues:
+        table = config.venues.get(name, {})
+        contracts = [i for i in instruments.values() if i.contract and i.venue == name]
+        if not contracts:
+            keys = [k for k in ("leverage", "margin_mode") if k in table]
+            if keys:  # on a spot-only venue they would read as margin trading
+                warnings.append(f"[venues.{name}] {', '.join(keys)}: apply to perpetuals and futures only; "
+                                f"the run trades no contract on {name}: ignored (spot is not traded on margin)")
+            if not any(i.contract for i in instruments.values()):
+                continue
+        margin = MarginSettings.from_table(name, table)
+        margin.check_max_leverage(name, contracts)
+        if margin.by_symbol and contracts:
+            catalog = catalog or load_instruments(_instruments_path(config))
+            margin.check_symbols(name, {i.symbol for i in [*catalog.values(), *contracts]
+                                        if i.venue == name and i.contract})
+    return warnings
 
 
 def data_span(config: RunConfig, instruments: dict[str, Instrument]) -> dict[str, tuple[int | None, int | None]]:

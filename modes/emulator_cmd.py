@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def prepare(args: argparse.Namespace):
     """Validate everything before binding: (settings, source, run config)."""
     from engine.config import load_config_file, resolve
-    from modes.backtest import _venue_tables, check_tables, select_instruments
+    from modes.backtest import _venue_tables, check_margin_tables, check_tables, select_instruments
     from replay import open_source
     from venues.emulator import (
         EmulatorSettings,
@@ -62,6 +62,7 @@ def prepare(args: argparse.Namespace):
     check_tables(config, instruments, other_venues=True)  # unknown keys: the backtest's one-line errors, naming the file
     with config.naming_file():  # a value error names the table and key; add the file it came from
         venue_configs, balances, defaults = _venue_tables(config, instruments)
+        defaults = [*defaults, *check_margin_tables(config, instruments, venue_configs)]
     venues = {i.venue for i in instruments.values()}
     contract_venues = {i.venue for i in instruments.values() if i.contract}
     if contract_venues and venues not in ({"binanceusdm"}, {"binancecoinm"}):

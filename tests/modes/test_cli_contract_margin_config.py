@@ -40,7 +40,7 @@ url = "http://127.0.0.1:9"   # nothing listens there: the error must come first
                                       "binanceusdm (keys are ccxt symbols, e.g. 'BTC/USDT:USDT'); "
                                       "did you mean 'BTC/USDT:USDT'?"),
 ])
-@pytest.mark.parametrize("command", ["backtest", "paper"])
+@pytest.mark.parametrize("command", ["backtest", "paper", "emulator"])
 def test_a_bad_margin_key_is_refused_first_naming_the_file(tmp_path, capsys, command, line, message):
     config, out = _config(tmp_path, line), tmp_path / "run"
     extra = ["--duration", "1"] if command == "paper" else []

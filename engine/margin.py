@@ -101,7 +101,6 @@ class MarginSettings:
             raise ConfigError(f"{where} open_positions = {opening!r}: expected 'adopt' or 'refuse'")
         return cls(margin_mode=str(mode), leverage=default, by_symbol=by_symbol, open_positions=str(opening))
 
-
     def check_symbols(self, venue: str, contracts: Iterable[str]) -> None:
         """Refuse a `leverage = { SYMBOL = N }` key that names none of `contracts` (the ccxt
         symbols of the venue's contracts in the instruments file): a misspelt key
@@ -113,7 +112,6 @@ class MarginSettings:
                 raise ConfigError(
                     f"[venues.{venue}] leverage.{symbol}: no contract {symbol!r} on {venue} "
                     f"(keys are ccxt symbols, e.g. 'BTC/USDT:USDT')" + did_you_mean(symbol, known))
-
 
     def check_max_leverage(self, venue: str, contracts: Iterable[Instrument]) -> None:
         """Refuse a leverage above a contract's highest bracket leverage (ETHUSDT: 75x):

@@ -597,7 +597,7 @@ class TradingSession(VenueMerge):
             if price is None:
                 price = _price_of(grid, order.price)
         return _new_update(
-            client_id=order.client_id, instrument=inst.id, side="buy" if order.side > 0 else "sell",
+            client_id=order.client_id, instrument=inst.id, side=order.side_name,
             status=_STATUS_BY_CODE[order.status], event=event, filled_qty=filled_qty,
             leaves_qty=leaves_qty, last_fill_price=fill_price,
             last_fill_qty=fill_qty if fill_qty is not None else _ZERO, fee=fee,

@@ -64,13 +64,12 @@ X_EVERY = 1
 X_NEXT_SAMPLE = 2
 X_END = 3
 X_NEXT_NO = 4  # the order number the OMS will give the next submit
-X_UNUSED = 5  # was the request sequence, now the core's S[S_REQ_SEQ] (requests_nb)
-X_NLOG = 6
-X_RESUME = 7  # 1: the bound at X_NOW was reached and sampled; fire the timer without re-running
-X_NOW = 8
-X_BAD = 9  # an invalid action (its index in the timer's buffer + 1)
-X_KILLED = 10
-X_NF = 11
+X_NLOG = 5  # (the request sequence is the core's S[S_REQ_SEQ], requests_nb)
+X_RESUME = 6  # 1: the bound at X_NOW was reached and sampled; fire the timer without re-running
+X_NOW = 7
+X_BAD = 8  # an invalid action (its index in the timer's buffer + 1)
+X_KILLED = 9
+X_NF = 10
 
 # returns (besides the core's ST_NEED_* services)
 CS_END = 4  # feed exhausted, nothing in flight

@@ -1,6 +1,6 @@
 """Benchmark: one pre-trade risk check with every limit on (issue 13: p99 < 5 us).
 
-    .venv/bin/python bench/bench_risk.py [--checks 200000] [--open 50] [--quick] [--compare]
+    .venv/bin/python bench/bench_risk.py [--checks 200000] [--open 50] [--quick]
 
 Builds a `TradingSession` on two instruments (BTC/USDT, ETH/USDT) with every `[risk]` key
 that applies before a submit set (the six original limits, per-instrument and total
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from bench.results import Row, RunRecord, add_arguments  # noqa: E402
+from bench.results import RunRecord, add_arguments  # noqa: E402
 from engine.audit import AuditLog  # noqa: E402
 from engine.clock import SimClock  # noqa: E402
 from engine.ledger import Ledger  # noqa: E402
@@ -78,40 +78,11 @@ def _pct(values: np.ndarray) -> str:
             f"p99.9 {np.percentile(us, 99.9):.2f} us  max {us.max():.1f} us")
 
 
-def _compare(session, order, clock) -> dict[str, float]:
-    """The one-pass check (`guard.pre_submit`) against the reference methods it replaces
-    (`mid2_now` + `submit_reference`: check_lots, check_exposure, needs_approval_lots), in
-    alternating blocks on the same orders, so both see the same machine load."""
-    risk, guard = session.risk, session.guard
-    open_nos = session.oms.open_nos
-
-    def reference(order, now, side, reduce_only):
-        index = order.instrument_index
-        return risk.submit_reference(index, now, side, order.qty, order.price, len(open_nos) - 1, reduce_only,
-                                     risk.mid2_now(index))
-
-    medians: dict[str, list[float]] = {"one-pass": [], "reference": []}
-    for _ in range(20):
-        for name, check in (("one-pass", guard.pre_submit), ("reference", reference)):
-            times = np.empty(2000, dtype=np.int64)
-            for k in range(2000):
-                clock.advance_to(clock.now() + 1000)
-                t0 = time.perf_counter_ns()
-                check(order, now=clock.now(), side=1, reduce_only=False)
-                times[k] = time.perf_counter_ns() - t0
-            medians[name].append(float(np.median(times)) / 1000)
-    print("interleaved, fastest block median: " + ", ".join(f"{k} {min(v):.2f} us" for k, v in medians.items()))
-    return {k: min(v) for k, v in medians.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checks", type=int, default=200_000)
     parser.add_argument("--open", type=int, default=50, help="resting orders held as exposure")
     parser.add_argument("--quick", action="store_true", help="20,000 checks")
-    parser.add_argument("--compare", action="store_true",
-                        help="also time the reference chain (RiskEngine.submit_reference) interleaved with the "
-                             "one-pass check, 20 blocks of 2,000 each; the fastest block's median counts")
     add_arguments(parser)
     args = parser.parse_args(argv)
     record = RunRecord("bench_risk", sys.argv[1:] if argv is None else argv, vars(args))
@@ -150,10 +121,6 @@ def main(argv: list[str] | None = None) -> int:
             times[k] = time.perf_counter_ns() - t0
             if reason is not None:
                 raise SystemExit(f"bench setup: a check refused ({reason}); every check must pass")
-        if args.compare:
-            for name, fastest in _compare(session, template, clock).items():
-                record.add(Row(f"interleaved {name} fastest block median", fastest, "us", better="lower",
-                               detail={"blocks": 20, "block": 2000}))
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"machine: {os.cpu_count()} cores, load average {load} (a busy machine inflates the tail)")
         print(f"risk check, every limit on, {args.open} resting orders held: {_pct(times)}")

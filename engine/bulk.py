@@ -12,8 +12,8 @@ audit records built from `engine.audit_records` (the shapes the per-event path w
 and appended to the chain once per stretch (`engine.audit.append_records`). The log and
 every output are byte-identical to the per-event replay (tests/engine/test_engine_compiled.py).
 
-What it books itself: timers, limit submits (with the numba risk verdict checked against
-the Python one, as the replay does), cancels, and the simulated venue's ACK, FILL,
+What it books itself: timers, limit submits (with the numba loop's verdict, taken by the
+one implementation of the checks, `engine.risk_nb`), cancels, and the simulated venue's ACK, FILL,
 CANCELLED / EXPIRED, REJECTED and CANCEL_REJECTED rows in the order states the per-event
 merge takes for them. Any other row, or a row in another state (a fill reported twice, a
 late or conflicting state, fills owed, an amend, a lookup answer), is handed to the
@@ -39,6 +39,7 @@ from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.ledger import _EXACT
 from engine.oms import LEGAL_TRANSITIONS, fill_order
+from engine.risk_nb import REASON_OF, RISK_MIN_NOTIONAL
 from engine.strategy import Strategy
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType, TimeInForce
 from engine.types.instrument import decimal_str
@@ -46,7 +47,6 @@ from engine.types.orders import venue_reason
 
 # log row kinds (venues.sim.compiled_nb LOG_*; the driver passes them in `BulkLog.kind`)
 TIMER, SUBMIT, CANCEL, RESP = 1, 2, 3, 4
-RISK_OK = 0  # engine.risk_nb.RISK_OK
 
 _ACK = int(OrderEventKind.ACK)
 _FILL = int(OrderEventKind.FILL)
@@ -284,24 +284,19 @@ class BulkBooks:
                                                    '"buy"' if side > 0 else '"sell"', '"limit"',
                                                    f'"{_TIF_NAME[log.tif[k]]}"', qty_text, price_text,
                                                    "false", "null")))
-        reason = s._venue_rules(order, qty, price, best_bid, best_ask)
-        if reason is None:
-            reason = s.guard.pre_submit(order, now=now, side=side, reduce_only=False)
+        # the numba loop's verdict: it ran the one implementation of the venue minimums and
+        # the per-order risk limits (engine.risk_nb) on this session's limits, rate window
+        # and state; refusals by risk (not the venue's minimums) are counted as pre_submit does
         code = log.risk[k]
+        reason = REASON_OF[code]
         if reason is None:
-            if code != RISK_OK:
-                raise InternalError(f"compiled fast path: numba risk refused {cid} (code {code}), "
-                                    "Python risk accepted it; please report this")
             oms.set_status(order, _SUBMITTED, now)
             template, order_idx = self._t_request
             self.records.append((template, order_idx, (ts_text, cid_text, self._venue_text[i])))
             s.guard.sent(order)
         else:
-            from engine.risk_nb import REASONS
-
-            if code == RISK_OK or str(reason) != REASONS[code]:
-                raise InternalError(f"compiled fast path: numba risk said {REASONS[code]!r}, "
-                                    f"Python risk said {str(reason)!r} for {cid}")
+            if code > RISK_MIN_NOTIONAL:
+                s.risk.refused(reason)
             reason = str(reason)
             oms.set_status(order, _REJECTED_STATUS, now, reason)
             order.ack_ts = now

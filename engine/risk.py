@@ -4,10 +4,14 @@ Why a reason code and not an exception: a refused order becomes a REJECTED order
 update the strategy can react to; raising would kill the strategy on a routine limit.
 The codes are the risk entries of the one vocabulary, `engine.types.orders.REASONS`.
 
-Why integers on the hot path: every exposure limit is converted once (`bind`) into an
-integer bound on lots x (2 x mid in ticks), rounded the way that keeps "refuse" exact, so a
-check with every limit on is integer compares and a few deque operations (bench/bench_risk.py).
-Money that must be exact (PnL for the daily loss and drawdown triggers) stays Decimal.
+Why integers on the hot path: every limit is converted once (`bind`) into an integer bound
+on lots x (2 x mid in ticks), rounded the way that keeps "refuse" exact, so a check with
+every limit on is integer compares (bench/bench_risk.py). The per-order limits and the venue
+minimums are `engine.risk_nb`'s functions, the one implementation the compiled fast path
+also runs inside numba; what stays here is what spans instruments (the exposure limits:
+every instrument's position and held orders valued at its own mid, summed per venue and in
+total), the states, and the triggers. Money that must be exact (PnL for the daily loss and
+drawdown triggers) stays Decimal.
 
 States (docs/risk.md): ACTIVE (every limit applies) -> REDUCING (only orders that reduce a
 position) -> HALTED (every new order refused; the kill switch and auto-disable end here).
@@ -25,7 +29,27 @@ from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, InternalError
+from engine.risk_nb import (
+    REASON_OF as _REASON_OF,
+)
+from engine.risk_nb import (
+    RL_BAND_DEN10K,
+    RL_BAND_NUM,
+    RL_MAX_NOTIONAL2,
+    RL_MAX_POSITION,
+    ST_ACTIVE,
+    ST_HALTED,
+    ST_KILLED,
+    ST_REDUCING,
+    half_unit,
+    needs_approval,
+    order_value2,
+    pretrade_check,
+    rate_window,
+    risk_limits,
+    venue_minimums,
+)
 from engine.types import Instrument
 from engine.types.orders import ReasonCode
 
@@ -48,8 +72,6 @@ class RiskState(StrEnum):
 
 _S = SimpleNamespace(**{state.name: state for state in RiskState})
 _ACTIVE = RiskState.ACTIVE  # a module global: check_submit's read
-#: check_submit's bound for a limit that is off: above any lots x ticks product it meets
-_OFF = 1 << 200
 #: check_submit's answer for an order at or above approval_notional (the guard decides it)
 APPROVAL = "approval"
 
@@ -190,14 +212,13 @@ def _window_count(window: deque[int], now: int, span: int) -> int:
 
 
 class RiskEngine:
-    """Stateful pre-trade checks; `check`/`check_order` return a reason or None.
+    """Stateful pre-trade checks on bound instruments (`bind`); see the module docstring.
 
-    `check` applies the six original limits on Decimals (its signature is the contract the
-    compiled kernel `engine.risk_nb` is tested against). `check_order` is what the session
-    calls before a submit: `check`, then the exposure limits (after `bind`) and the
-    approval threshold. Exposure is held per key (`hold`): the session holds every order's
-    leaves while it is open, in flight or pending approval; a contingent-order component
-    holds what its armed orders could add.
+    `check_submit` is what the session calls before a submit: the per-order limits
+    (`engine.risk_nb.pretrade_check`), then the exposure limits and the approval threshold.
+    Exposure is held per key (`hold`): the session holds every order's leaves while it is
+    open, in flight or pending approval; a contingent-order component holds what its armed
+    orders could add.
     """
 
     def __init__(self, config: RiskConfig, *, interactive: bool = False) -> None:
@@ -212,7 +233,6 @@ class RiskEngine:
         self.emit: Callable[[int, str, dict[str, Any]], None] | None = None
         self.refusals: dict[str, int] = {}  # reason -> count
         self.transitions: list[dict[str, Any]] = []
-        self._recent_submits: deque[int] = deque()
         self._recent_cancels: deque[int] = deque()
         self._rejects: deque[int] = deque()
         self._slips: deque[int] = deque()
@@ -241,18 +261,11 @@ class RiskEngine:
         self._lim_pos: list[int] = []
         self._lim_open: list[int] = []
         self._lim_total_pos = -1
-        self._lim_notional2: list[int] = []
-        self._lim_approval2: list[int] = []
-        self._lim_lots: list[int] = []
-        self._band_num = self._band_den = 0
+        self._lim: list[list[int]] = []  # per instrument: engine.risk_nb's RL_* row
+        self._priced: list[bool] = []
         self._lim_total_open = -1
         self._lim_venue = -1
-        self._bound: list[tuple[int, int, int]] = []
-        # config values as ints for check_submit (-1 = off)
-        self._reduce_only = config.reduce_only
-        self._max_open_orders = _OFF if config.max_open_orders is None else config.max_open_orders
-        self._max_orders_per_second = config.max_orders_per_second or 0  # 0 = off
-        self._band_den10k = 0
+        self._ring: list[int] = rate_window(config).tolist()  # the order-rate window (risk_nb layout)
 
     # -- the original six -----------------------------------------------------------------
     @property
@@ -267,139 +280,82 @@ class RiskEngine:
         elif self.killed:
             self.state, self.state_reason = _S.ACTIVE, None
 
-    def check(self, *, now: int, side: int, qty: Decimal, price: Decimal | None, mid: Decimal | None,
-              position: Decimal, open_orders: int, reduce_only: bool, count: bool = True) -> ReasonCode | None:
-        """The state and the six original limits for one order (Decimal qty/price/mid/position,
-        `open_orders` excluding this one); counts the submit in the order-rate window when
-        every earlier check passed (and `count`). Returns a risk reason code or None."""
-        cfg = self.config
-        if self.state is not _S.ACTIVE and not self.bypass:
-            if self.state is _S.HALTED:
-                return _C.KILL_SWITCH if self.state_reason == "kill" else _C.RISK_HALTED
-        reference = price if price is not None else mid
-        if cfg.max_order_notional is not None and reference is not None:
-            if qty * reference > cfg.max_order_notional:
-                return _C.MAX_ORDER_NOTIONAL
-        if cfg.max_position is not None and abs(position + side * qty) > cfg.max_position:
-            return _C.MAX_POSITION
-        reducing = self.state is _S.REDUCING and not self.bypass
-        if reduce_only or cfg.reduce_only or reducing:
-            if position == 0 or (position > 0) == (side > 0) or qty > abs(position):
-                return _C.REDUCE_ONLY if (reduce_only or cfg.reduce_only) else _C.RISK_REDUCING
-        if cfg.max_open_orders is not None and open_orders >= cfg.max_open_orders:
-            return _C.MAX_OPEN_ORDERS
-        if cfg.price_band_bps is not None and price is not None and mid is not None and mid > 0:
-            if abs(price - mid) * 10000 > cfg.price_band_bps * mid:  # |price - mid| / mid in bps, exactly
-                return _C.PRICE_BAND
-        if cfg.max_orders_per_second is not None and not self.bypass:
-            if _window_count(self._recent_submits, now, SECOND_NS) >= cfg.max_orders_per_second:
-                return _C.ORDER_RATE
-            if count:
-                self._recent_submits.append(now)
-        return None
+    def state_code(self) -> int:
+        """The state as `engine.risk_nb.pretrade_check` takes it (ST_*)."""
+        state = self.state
+        if state is _ACTIVE:
+            return ST_ACTIVE
+        if state is _S.REDUCING:
+            return ST_REDUCING
+        return ST_KILLED if self.state_reason == "kill" else ST_HALTED
 
-    def check_lots(self, index: int, *, now: int, side: int, lots: int, price_ticks: int, mid2: int,
-                   position_lots: int, open_orders: int, reduce_only: bool) -> ReasonCode | None:
-        """`check` in integers on a bound instrument (the session's hot path): `lots`,
-        `price_ticks` (0 = market), `mid2` = bid + ask in ticks now (0 when a side is empty),
-        `position_lots` signed. Every bound is converted exactly in `bind`, so the verdict is
-        `check`'s (tests/engine/test_engine_risk.py compares them)."""
-        cfg = self.config
-        bypass = self.bypass
-        if self.state is not _S.ACTIVE and not bypass and self.state is _S.HALTED:
-            return _C.KILL_SWITCH if self.state_reason == "kill" else _C.RISK_HALTED
-        lim = self._lim_notional2[index]
-        if lim >= 0:
-            value2 = 2 * lots * price_ticks if price_ticks else lots * mid2
-            if value2 > lim:
-                return _C.MAX_ORDER_NOTIONAL
-        lim = self._lim_lots[index]
-        if lim >= 0 and abs(position_lots + side * lots) > lim:
-            return _C.MAX_POSITION
-        reducing = self.state is _S.REDUCING and not bypass
-        if reduce_only or cfg.reduce_only or reducing:
-            if position_lots == 0 or (position_lots > 0) == (side > 0) or lots > abs(position_lots):
-                return _C.REDUCE_ONLY if (reduce_only or cfg.reduce_only) else _C.RISK_REDUCING
-        if cfg.max_open_orders is not None and open_orders >= cfg.max_open_orders:
-            return _C.MAX_OPEN_ORDERS
-        if self._band_den and price_ticks and mid2 > 0:
-            if abs(2 * price_ticks - mid2) * 10000 * self._band_den > self._band_num * mid2:
-                return _C.PRICE_BAND
-        if cfg.max_orders_per_second is not None and not bypass:
-            if _window_count(self._recent_submits, now, SECOND_NS) >= cfg.max_orders_per_second:
-                return _C.ORDER_RATE
-            self._recent_submits.append(now)
-        return None
+    def venue_rules(self, index: int, lots: int, reference_ticks: int) -> ReasonCode | None:
+        """The venue's min_qty / min_notional filters for `lots` on bound instrument `index`
+        (`reference_ticks`: the limit price, or a market order's touch; 0 = none), through
+        the one kernel the compiled path runs (`engine.risk_nb.venue_minimums`)."""
+        return _REASON_OF[venue_minimums(self._lim[index], lots, reference_ticks)]
 
     def check_submit(self, index: int, now: int, side: int, lots: int, price_ticks: int, open_orders: int,
-                     reduce_only: bool) -> str | None:
-        """Every pre-submit rule for a new order on a bound instrument (the session's hot
-        path, bench/bench_risk.py): exactly `submit_reference` — `check_lots`, then
-        `check_exposure`, then `needs_approval_lots`, with their verdicts and side effects
-        (the order-rate window counts the submit once the six original limits pass; the
-        instrument's mid is remembered). Returns a risk reason, APPROVAL (the order needs an
-        approval; the caller decides it) or None. Units: lots, ticks (0 = market),
-        `open_orders` excluding this one.
-
-        Why a second copy of the six original limits and the approval threshold: at 20-60 ns
-        per Python line or call, the three calls with keywords, their repeated lookups and
-        per-limit "is it on" tests were half of a ~3 us check (issue 13 asks p99 < 5 us with
-        every limit on). Here the usual case (state active, no bypass, not reduce-only) runs
-        them in one frame on per-instrument bounds precomputed by `bind`, where a limit that
-        is off is `_OFF`, a bound no value reaches; the exposure limits are `check_exposure`
-        itself (one positional call); every other case goes to `submit_reference`.
-        tests/engine/test_risk_fused.py checks both give the same verdicts and side effects
-        on random books, positions, holds, configs, states and rate windows."""
+                     reduce_only: bool, count: bool = True) -> str | None:
+        """Every pre-submit rule of risk for a new order on a bound instrument (the
+        session's hot path, bench/bench_risk.py): the state and the six per-order limits
+        (`engine.risk_nb.pretrade_check`, the one implementation the compiled path runs
+        in numba), then the exposure limits (`check_exposure`), then the approval
+        threshold. Returns a risk reason, APPROVAL (the order needs an approval; the caller
+        decides it) or None. Units: lots, ticks (0 = market, valued at the local mid),
+        `open_orders` excluding this one. The order-rate window counts the submit once the
+        per-order limits pass (and `count`); the instrument's mid is remembered."""
         bid, bid_qty, ask, ask_qty = self._tops[index]()
         if bid_qty > 0 and ask_qty > 0:
             mid2 = bid + ask
             self._mid2[index] = mid2
         else:
             mid2 = 0
-        if self.state is not _ACTIVE or self.bypass or reduce_only or self._reduce_only:
-            return self.submit_reference(index, now, side, lots, price_ticks, open_orders, reduce_only, mid2)
-        lim_value2, lim_lots, lim_approval2 = self._bound[index]
-        p = self._positions[index].lots
-        value2 = 2 * lots * price_ticks if price_ticks else lots * mid2
-        if value2 > lim_value2:
-            return _C.MAX_ORDER_NOTIONAL
-        after = p + side * lots
-        if after > lim_lots or -after > lim_lots:
-            return _C.MAX_POSITION
-        if open_orders >= self._max_open_orders:
-            return _C.MAX_OPEN_ORDERS
-        if price_ticks and mid2:  # off: _band_num = _band_den10k = 0
-            gap = 2 * price_ticks - mid2
-            if (gap if gap >= 0 else -gap) * self._band_den10k > self._band_num * mid2:
-                return _C.PRICE_BAND
-        cap = self._max_orders_per_second
-        if cap:
-            window = self._recent_submits
-            start = now - SECOND_NS
-            while window and window[0] <= start:
-                window.popleft()
-            if len(window) >= cap:
-                return _C.ORDER_RATE
-            window.append(now)
+        lim = self._lim[index]
+        state = self.state
+        code = pretrade_check(lim, self._ring, ST_ACTIVE if state is _ACTIVE else self.state_code(), self.bypass,
+                              now, side, lots, price_ticks, mid2, self._positions[index].lots, open_orders,
+                              reduce_only, count)
+        if code:
+            return _REASON_OF[code]
         if self._exposure_on:
             reason = self.check_exposure(index, side, lots, price_ticks, mid2)
             if reason is not None:
                 return reason
-        if value2 >= lim_approval2 and value2 > 0:
+        if needs_approval(lim, lots, price_ticks, mid2, self.bypass):
             return APPROVAL
         return None
 
-    def submit_reference(self, index: int, now: int, side: int, lots: int, price_ticks: int, open_orders: int,
-                         reduce_only: bool, mid2: int) -> str | None:
-        """`check_submit` through the reference methods (`mid2`: `mid2_now` of the instrument):
-        the risk reason of `check_lots` or `check_exposure`, else APPROVAL when
-        `needs_approval_lots`, else None."""
-        reason = self.check_lots(index, now=now, side=side, lots=lots, price_ticks=price_ticks, mid2=mid2,
-                                 position_lots=self._positions[index].lots, open_orders=open_orders,
-                                 reduce_only=reduce_only) or self.check_exposure(index, side, lots, price_ticks, mid2)
-        if reason is None and self.needs_approval_lots(index, lots, price_ticks, mid2):
-            return APPROVAL
-        return reason
+    def check_dry(self, index: int, now: int, side: int, lots: int, price_ticks: int, open_orders: int
+                  ) -> ReasonCode | None:
+        """What `check_submit` would refuse an order for, without counting it in the
+        order-rate window or asking for approval: the per-order limits and the exposure
+        limits, at the instrument's mid now or the last one seen (contingent orders ask
+        this before they arm or trigger, when a side of the book may be empty)."""
+        mid2 = self.mid2(index)
+        code = pretrade_check(self._lim[index], self._ring, self.state_code(), self.bypass, now, side, lots,
+                              price_ticks, mid2, self._positions[index].lots, open_orders, False, False)
+        if code:
+            return _REASON_OF[code]
+        return self.check_exposure(index, side, lots, price_ticks)
+
+    def needs_approval_lots(self, index: int, lots: int, price_ticks: int, mid2: int) -> bool:
+        """True when an order of `lots` at `price_ticks` (0 = market, valued at mid2 / 2)
+        is at or above approval_notional (`engine.risk_nb.needs_approval`)."""
+        return needs_approval(self._lim[index], lots, price_ticks, mid2, self.bypass)
+
+    def recent_submits(self) -> list[int]:
+        """The order-rate window's submit times, oldest first (ns)."""
+        ring = self._ring
+        size = len(ring) - 2
+        return [ring[2 + (ring[0] + k) % size] for k in range(ring[1])] if size > 0 else []
+
+    def load_rate_window(self, ring: Sequence[int]) -> None:
+        """Take over an order-rate window ([head, count, ts...], `rate_window`'s layout)
+        that the compiled loop advanced."""
+        if len(ring) != len(self._ring):
+            raise InternalError(f"order-rate window of {len(ring)} slots, expected {len(self._ring)}")
+        self._ring = [int(x) for x in ring]
 
     def check_amend(self, index: int, *, side: int, qty: int, leaves: int, new_leaves: int,
                     price_ticks: int) -> ReasonCode | None:
@@ -407,35 +363,28 @@ class RiskEngine:
         from `leaves` to `new_leaves`: the state (halted refuses; reducing refuses growth),
         max_order_notional on the whole amended quantity, max_position and the approval
         threshold when the leaves grow, price_band on the new price, and the exposure
-        limits on the change in leaves. Integers, as `check_lots`."""
+        limits on the change in leaves. Integers, on `engine.risk_nb`'s bounds and value."""
         grows = new_leaves > leaves
         state = self.state
         if state is _S.HALTED:
             return _C.KILL_SWITCH if self.state_reason == "kill" else _C.RISK_HALTED
         if state is _S.REDUCING and grows:
             return _C.RISK_REDUCING
-        lim = self._lim_notional2[index]
-        if lim >= 0 and 2 * qty * price_ticks > lim:
+        lim = self._lim[index]
+        cap = lim[RL_MAX_NOTIONAL2]
+        if cap >= 0 and order_value2(lim, qty, price_ticks, 0) > cap:
             return _C.MAX_ORDER_NOTIONAL
-        lim = self._lim_lots[index]
-        if grows and lim >= 0 and abs(self._positions[index].lots + side * new_leaves) > lim:
+        cap = lim[RL_MAX_POSITION]
+        if grows and cap >= 0 and abs(self._positions[index].lots + side * new_leaves) > cap:
             return _C.MAX_POSITION
         mid2 = self.mid2_now(index)
-        if self._band_den and mid2 > 0:
-            if abs(2 * price_ticks - mid2) * 10000 * self._band_den > self._band_num * mid2:
+        if lim[RL_BAND_DEN10K] and mid2 > 0:
+            if abs(2 * price_ticks - mid2) * lim[RL_BAND_DEN10K] > lim[RL_BAND_NUM] * mid2:
                 return _C.PRICE_BAND
         reason = self.check_exposure(index, side, new_leaves - leaves, price_ticks, mid2)
         if reason is None and grows and self.needs_approval_lots(index, qty, price_ticks, mid2):
             return _C.APPROVAL_REFUSED
         return reason
-
-    def needs_approval_lots(self, index: int, lots: int, price_ticks: int, mid2: int) -> bool:
-        """`needs_approval` in integers (price_ticks 0 = market, valued at mid2 / 2)."""
-        lim = self._lim_approval2[index] if self._lim_approval2 else -1
-        if lim < 0 or self.bypass:
-            return False
-        value2 = 2 * lots * price_ticks if price_ticks else lots * mid2
-        return value2 >= lim and value2 > 0
 
     # -- exposure -------------------------------------------------------------------------
     def bind(self, instruments: Sequence[Instrument], positions: Sequence[Any],
@@ -455,24 +404,19 @@ class RiskEngine:
             if getattr(cfg, key) is not None and len(quotes) > 1:
                 raise ConfigError(f"[risk] {key}: the run's instruments quote in {', '.join(quotes)}; a total "
                                   "in one currency needs instruments with one quote currency")
-        # value of one lot at 2 x mid of one tick = tick x lot / 2; a common unit for totals
-        halves = [i.tick_size * i.lot_size / 2 for i in self._instruments]
+        # the value of lots x mid2 in common units (`engine.risk_nb.half_unit`: a price-quoted
+        # instrument's half of one lot at one tick; an inverse contract's half face value,
+        # valued at a fixed "mid2" of 2 since its quote value does not move with the price)
+        halves = [half_unit(i) for i in self._instruments]
         exponent = min((h.normalize().as_tuple().exponent for h in halves), default=0)
         common = Decimal(1).scaleb(min(int(exponent), 0))
         self._weight = [int(h / common) for h in halves]
+        self._priced = [not i.inverse for i in self._instruments]
         venues: dict[str, int] = {}
         self._venue_of = [venues.setdefault(i.venue, len(venues)) for i in self._instruments]
         self._others = [[j for j in range(n) if j != i] for i in range(n)]
-        units = [i.tick_size * i.lot_size for i in self._instruments]
-        # the six original limits and the approval threshold as integer bounds (check_lots)
-        self._lim_notional2 = [-1 if cfg.max_order_notional is None else _floor(2 * cfg.max_order_notional / u)
-                               for u in units]
-        self._lim_approval2 = [-1 if cfg.approval_notional is None else _ceil(2 * cfg.approval_notional / u)
-                               for u in units]
-        self._lim_lots = [-1 if cfg.max_position is None else _floor(cfg.max_position / i.lot_size)
-                          for i in self._instruments]
-        if cfg.price_band_bps is not None:
-            self._band_num, self._band_den = cfg.price_band_bps.as_integer_ratio()
+        # the per-order limits and the venue minimums as integer bounds (engine.risk_nb)
+        self._lim = risk_limits(cfg, self._instruments).tolist()
         self._lim_pos = [-1 if cfg.max_position_notional is None else _floor(cfg.max_position_notional / h)
                          for h in halves]
         self._lim_open = [-1 if cfg.max_open_notional is None else _floor(cfg.max_open_notional / h)
@@ -483,11 +427,6 @@ class RiskEngine:
                                 else _floor(cfg.max_total_open_notional / common))
         if cfg.max_venue_exposure_pct is not None and cfg.max_total_position_notional is not None:
             self._lim_venue = _floor(cfg.max_total_position_notional * cfg.max_venue_exposure_pct / 100 / common)
-        # check_submit: an instrument's bounds in one tuple, a limit that is off as _OFF
-        def on(values: list[int]) -> list[int]:
-            return [_OFF if v < 0 else v for v in values]
-        self._bound = list(zip(on(self._lim_notional2), on(self._lim_lots), on(self._lim_approval2), strict=True))
-        self._band_den10k = 10000 * self._band_den
 
     def hold(self, key: str, instrument_index: int, side: int, lots: int) -> None:
         """Count `lots` (>= 0) on `side` of an instrument as exposure under `key` (an order's
@@ -538,7 +477,9 @@ class RiskEngine:
         caller's `mid2_now` of the instrument (0: look it up)."""
         if not self._exposure_on or self.bypass:
             return None
-        if mid2 == 0:
+        if not self._priced[index]:
+            mid2 = 2  # an inverse contract: its face value, at any price (engine.risk_nb.half_unit)
+        elif mid2 == 0:
             mid2 = self.mid2(index)
         if mid2 == 0:
             if price_ticks <= 0:
@@ -571,6 +512,7 @@ class RiskEngine:
             return None
         # one pass over the other instruments for both totals (each valued at its mid once)
         weight, venue_of, positions, tops, mids = self._weight, self._venue_of, self._positions, self._tops, self._mid2
+        priced = self._priced
         venue = venue_of[index]
         total = venue_total = after * mid2 * weight[index]
         open_total = (b + s + lots) * mid2 * weight[index]
@@ -578,12 +520,15 @@ class RiskEngine:
             pj, bj, sj = positions[j].lots, buys[j], sells[j]
             if pj == 0 and bj == 0 and sj == 0:
                 continue
-            bid, bid_qty, ask, ask_qty = tops[j]()
-            if bid_qty > 0 and ask_qty > 0:
-                mids[j] = bid + ask
-            m = mids[j]
-            if m == 0:
-                return _C.NO_MARK
+            if priced[j]:
+                bid, bid_qty, ask, ask_qty = tops[j]()
+                if bid_qty > 0 and ask_qty > 0:
+                    mids[j] = bid + ask
+                m = mids[j]
+                if m == 0:
+                    return _C.NO_MARK
+            else:
+                m = 2
             m *= weight[j]
             up, down = pj + bj, sj - pj
             up, down = (up if up >= 0 else -up), (down if down >= 0 else -down)

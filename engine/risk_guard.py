@@ -79,6 +79,20 @@ class RiskGuard:
         self.risk.refused(reason)
         return reason
 
+    def decided(self, reason: str | None) -> None:
+        """The next `pre_submit` answers `reason` (None: send it) instead of checking: the
+        compiled fast path's replay, whose verdict the numba loop already took with the one
+        implementation of the checks (`engine.risk_nb`) on this engine's limits and state.
+        `undecided` ends it (after the submit, whatever the session decided before risk)."""
+        def verdict(*_args: Any) -> str | None:
+            self._check_submit = self.risk.check_submit
+            return reason
+        self._check_submit = verdict
+
+    def undecided(self) -> None:
+        """Back to checking every submit (see `decided`)."""
+        self._check_submit = self.risk.check_submit
+
     def _approval(self, order: Order, now: int) -> str | None:
         cfg = self.risk.config
         if self.risk.interactive:
@@ -93,17 +107,14 @@ class RiskGuard:
         return None if approved else _C.APPROVAL_REFUSED
 
     def dry_check(self, instrument_id: str, side: int, qty: Decimal, price: Decimal | None) -> str | None:
-        """`TradingSession.risk_check`: `check` (nothing counted) and the exposure limits for a
-        new order of `qty` (base units) at `price` (None: market) on `side` (+1 buy, -1 sell)."""
-        session, risk = self.session, self.risk
+        """`TradingSession.risk_check`: the state, the per-order limits (nothing counted) and
+        the exposure limits for a new order of `qty` (base units, on the lot grid) at `price`
+        (None: market) on `side` (+1 buy, -1 sell); OffGridError off the grid."""
+        session = self.session
         inst = session.instrument(instrument_id)
-        index = session.index[inst.id]
-        mid2 = risk.mid2(index)
-        return risk.check(
-            now=session.clock.now(), side=side, qty=qty, price=price,
-            mid=inst.ticks_to_price(mid2) / 2 if mid2 else None, position=session.ledger.position(inst.id),
-            open_orders=len(session.oms.open_nos), reduce_only=False, count=False,
-        ) or risk.check_exposure(index, side, inst.qty_to_lots(qty), inst.price_to_ticks(price) if price else 0)
+        return self.risk.check_dry(session.index[inst.id], session.clock.now(), side, inst.qty_to_lots(qty),
+                                   inst.price_to_ticks(price) if price is not None else 0,
+                                   len(session.oms.open_nos))
 
     def sent(self, order: Order) -> None:
         """The order left for the venue: hold its quantity as in-flight exposure."""

@@ -459,13 +459,11 @@ class TradingSession(VenueMerge):
     def _venue_rules(self, order: Order, qty: Decimal, price: Decimal | None,
                      best_bid: Decimal | None, best_ask: Decimal | None) -> ReasonCode | None:
         """The venue's own filters (min qty / min notional), refused before sending like ccxt."""
-        inst = order.instrument
-        if qty < inst.min_qty:
-            return ReasonCode.MIN_QTY
-        reference = price if price is not None else (best_ask if order.side > 0 else best_bid)
-        if reference is not None and inst.min_notional and qty * reference < inst.min_notional:
-            return ReasonCode.MIN_NOTIONAL
-        return None
+        reference = order.price  # ticks; a market order is valued at the touch it would take
+        if not reference:
+            touch = best_ask if order.side > 0 else best_bid
+            reference = 0 if touch is None else order.instrument.price_to_ticks(touch)
+        return self.risk.venue_rules(order.instrument_index, order.qty, reference)  # engine.risk_nb
 
     def _reject_duplicate(self, client_id: str, inst: Instrument, side: int, qty: Decimal,
                           price: Decimal | None, now: int) -> None:

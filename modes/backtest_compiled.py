@@ -8,8 +8,10 @@ the normal `TradingSession`: `fire_timers` makes the `CompiledAdapter` re-issue 
 submits/cancels through `ctx.submit`/`ctx.cancel` (so OMS, risk, audit and order ids are
 the ordinary ones), and each response goes through `on_order_event` (exact ledger, fills,
 equity). The venue objects answer `top_of_book` from the logged snapshot during the
-replay and send nothing (the numba loop already did). The Python `RiskEngine` decides
-again during the replay; a verdict that differs from the numba one raises.
+replay and send nothing (the numba loop already did). Risk is not decided twice: the
+numba loop ran the one implementation of the pre-trade checks (`engine.risk_nb`, which
+`RiskEngine` runs on the plain path) on the session's own limits, rate window and state,
+and the replay takes its logged verdict (`RiskGuard.pre_submit` is handed it).
 
 The session sees exactly the calls `modes.backtest._drive` would make for the adapter,
 so orders.parquet, fills.parquet, equity and audit match the plain Python path (test:
@@ -36,7 +38,7 @@ from engine.errors import (
 )
 from engine.progress import progress
 from engine.risk import COMPILED_KEYS, RiskConfig
-from engine.risk_nb import REASONS, RISK_OK, rate_window, risk_limits
+from engine.risk_nb import REASON_OF, RISK_OK, risk_limits
 from engine.types import OrderEventKind
 from engine.types.orders import ORDER_EVENT_DTYPE
 
@@ -89,8 +91,8 @@ class ReplayVenue:
 
     def submit(self, order, ts: int) -> None:
         if not self.expect or self.expect.pop(0) != order.order_no:
-            raise InternalError(f"compiled fast path: order {order.client_id} passed Python risk "
-                                  "checks but the numba checks refused it; please report this")
+            raise InternalError(f"compiled fast path: order {order.client_id} was sent by the session "
+                                "but not by the numba loop; please report this")
 
     def cancel(self, order, ts: int) -> None:
         pass
@@ -147,20 +149,22 @@ class _Replayer:
                 if code == RISK_OK:
                     venue.expect.append(number)
                 spec = specs[inst]
-                client_id = ctx.submit(ids[inst], "buy" if int(row[LG_SIDE]) > 0 else "sell",
-                                       spec.lots_to_qty(int(row[LG_QTY])), spec.ticks_to_price(int(row[LG_PRICE])),
-                                       tif=_tif_name(int(row[LG_TIF])))
+                guard = ctx._session.guard
+                guard.decided(REASON_OF[code])  # the numba loop's verdict (engine.risk_nb)
+                try:
+                    client_id = ctx.submit(ids[inst], "buy" if int(row[LG_SIDE]) > 0 else "sell",
+                                           spec.lots_to_qty(int(row[LG_QTY])),
+                                           spec.ticks_to_price(int(row[LG_PRICE])), tif=_tif_name(int(row[LG_TIF])))
+                finally:
+                    guard.undecided()
                 order = ctx._session.oms.by_client.get(client_id)
                 if order is None or order.order_no != number:
                     raise InternalError(f"compiled fast path: order number {number} expected, "
                                           f"the OMS gave {None if order is None else order.order_no}")
-                if code != RISK_OK and order.reason != REASONS[code]:
-                    raise InternalError(f"compiled fast path: numba risk said {REASONS[code]!r}, "
-                                          f"Python risk said {order.reason!r} for {client_id}")
-                if venue.expect:
+                if venue.expect:  # the session refused what numba sent (its margin check: contracts)
                     venue.expect.clear()
-                    raise InternalError(f"compiled fast path: numba risk accepted {client_id}, "
-                                          f"Python risk refused it ({order.reason!r})")
+                    raise InternalError(f"compiled fast path: the numba loop sent {client_id}, the session "
+                                        f"refused it ({order.reason!r}); please report this")
                 adapter.submits += 1
             else:
                 order = ctx._session.oms.by_no.get(number)
@@ -189,12 +193,12 @@ class CompiledLoop:
     `on_sample(now)` is called at each sample time and returns the next one.
     """
 
-    def __init__(self, core, adapter: CompiledAdapter, instruments: list, risk_config, *, start_ts: int,
-                 end_ts: int, first_timer: int | None, next_order_no: int, now: int, killed: bool = False,
+    def __init__(self, core, adapter: CompiledAdapter, instruments: list, risk, *, start_ts: int,
+                 end_ts: int, first_timer: int | None, next_order_no: int, now: int,
                  log_rows: int = LOG_ROWS) -> None:
         from venues.sim import compiled_nb as K
 
-        check_compiled_risk(risk_config)
+        check_compiled_risk(risk.config)
         self.K = K
         self.core = core
         self.adapter = adapter
@@ -205,10 +209,13 @@ class CompiledLoop:
         X[K.X_END] = end_ts
         X[K.X_NEXT_NO] = next_order_no
         X[K.X_NOW] = now
-        X[K.X_KILLED] = 1 if killed else 0
+        X[K.X_RISK_STATE] = risk.state_code()
         self.X = X
-        self.limits = risk_limits(risk_config, instruments)
-        self.ring = rate_window(risk_config)
+        # the session's own limits and order-rate window: numba advances the window, and
+        # `run` hands it back to the RiskEngine (one state, one rule: engine.risk_nb)
+        self.risk = risk
+        self.limits = risk_limits(risk.config, instruments)
+        self.ring = np.array(risk._ring, dtype=np.int64)
         self.LG = np.zeros((log_rows, K.LG_NF), dtype=np.int64)
         self.LB = np.zeros((log_rows, 4 * len(instruments)), dtype=np.int64)
         self.wake = np.zeros(len(instruments), dtype=np.bool_)
@@ -221,6 +228,12 @@ class CompiledLoop:
         return int(self.X[self.K.X_NOW])
 
     def run(self, on_log, on_sample) -> None:
+        try:
+            self._run(on_log, on_sample)
+        finally:
+            self.risk.load_rate_window(self.ring)
+
+    def _run(self, on_log, on_sample) -> None:
         K, core, X, adapter = self.K, self.core, self.X, self.adapter
         while True:
             try:
@@ -280,9 +293,9 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
     replay_venues = {name: ReplayVenue(v) for name, v in inner.items()}
     per_inst = [replay_venues[session.instruments[i].venue] for i in ids]
     replayer = _Replayer(adapter, per_inst)
-    loop = CompiledLoop(core, adapter, [session.instruments[i] for i in ids], session.risk.config,
+    loop = CompiledLoop(core, adapter, [session.instruments[i] for i in ids], session.risk,
                         start_ts=start_ts, end_ts=end_ts, first_timer=session.next_timer_ts(),
-                        next_order_no=session.oms._next_no, now=clock.now(), killed=session.risk.killed)
+                        next_order_no=session.oms._next_no, now=clock.now())
     state = {"next_sample": start_ts, "reported": 0}
     why_not = "CompiledStrategy.bulk_books is False" if not getattr(adapter.compiled, "bulk_books", True) \
         else bulk_unsupported(session)
@@ -374,13 +387,13 @@ def run_on_core(core, strategy, *, start_ts: int, sample_ns: int = 1_000_000_000
     """The numba loop alone over a `SimCore` (no session, ledger or audit): the benchmark's
     measure of the compiled path. Tapes are drained every `sample_ns`; returns counts
     taken from the decision/response log."""
-    from engine.risk import RiskConfig
+    from engine.risk import RiskConfig, RiskEngine
     from engine.types import OrderEventKind as E
     from venues.sim import compiled_nb as K
 
     adapter = strategy if isinstance(strategy, CompiledAdapter) else CompiledAdapter(strategy)
     adapter.prepare(list(core.instruments))
-    loop = CompiledLoop(core, adapter, list(core.instruments), risk_config or RiskConfig(), start_ts=start_ts,
+    loop = CompiledLoop(core, adapter, list(core.instruments), RiskEngine(risk_config or RiskConfig()), start_ts=start_ts,
                         end_ts=INT64_MAX, first_timer=start_ts + adapter.compiled.every_ns, next_order_no=1,
                         now=start_ts)
     counts = {"submits": 0, "cancels": 0, "risk rejects": 0, "post-only rejects": 0, "orders filled": 0,

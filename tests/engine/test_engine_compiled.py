@@ -7,7 +7,6 @@ synthetic feed, run once through the numba loop + session replay (the default fo
 """
 
 import hashlib
-import random
 from decimal import Decimal
 
 import numpy as np
@@ -18,8 +17,7 @@ from numba import njit
 from engine import compiled as cc
 from engine.compiled import CompiledAdapter, CompiledStrategy, as_strategy
 from engine.errors import StrategyError
-from engine.risk import RiskConfig, RiskEngine
-from engine.risk_nb import REASONS, RISK_OK, rate_window, risk_check_nb, risk_limits
+from engine.risk import RiskConfig
 from engine.strategy import Strategy
 from engine.types import load_instruments
 from modes.cli import main
@@ -129,47 +127,6 @@ def test_parity_run_trades_and_hits_risk_limits(runs):
 def test_fast_path_is_deterministic(runs):
     for name in ("orders.parquet", "fills.parquet", "audit.jsonl"):
         assert _sha(runs / "fast" / name) == _sha(runs / "fast2" / name)
-
-
-def test_risk_kernel_agrees_with_risk_engine():
-    inst = load_instruments(None)["binance:BTC/USDT"]
-    rng = random.Random(5)
-    for case in range(40):
-        config = RiskConfig.from_table({
-            "max_order_notional": rng.choice([100, 2500, 50000]),
-            "max_position": rng.choice(["0.01", "0.05", "0.3"]),
-            "max_open_orders": rng.choice([1, 3, 10]),
-            "price_band_bps": rng.choice(["0.5", "3", "25", "200"]),
-            "max_orders_per_second": rng.choice([1, 3, 50]),
-            "reduce_only": case % 7 == 0,
-        } if case % 5 else {})
-        engine = RiskEngine(config)
-        limits = risk_limits(config, [inst])
-        ring = rate_window(config)
-        now = 1_700_000_000_000_000_000
-        for _ in range(60):
-            now += rng.choice([0, 1, 50_000_000, 400_000_000, 1_000_000_000])
-            bid = rng.randint(5_000_000, 5_000_500)
-            ask = bid + rng.randint(1, 300)
-            price = rng.randint(bid - 20_000, ask + 20_000)
-            qty = rng.choice([0, 1, 10, 50, 100, 500, 1000, 5000, 40000])
-            side = rng.choice([1, -1])
-            position = rng.choice([0, 500, -500, 1000, -3000, 30000])
-            open_orders = rng.randint(0, 12)
-            code = risk_check_nb(limits, ring, False, 0, now, side, qty, price, bid, 5, ask, 7, position,
-                                 open_orders)
-            qty_d, price_d = inst.lots_to_qty(qty), inst.ticks_to_price(price)
-            expected = None
-            if qty_d < inst.min_qty:
-                expected = "min_qty"
-            elif inst.min_notional and qty_d * price_d < inst.min_notional:
-                expected = "min_notional"
-            else:
-                mid = (inst.ticks_to_price(bid) + inst.ticks_to_price(ask)) / 2
-                expected = engine.check(now=now, side=side, qty=qty_d, price=price_d, mid=mid,
-                                        position=inst.lots_to_qty(position), open_orders=open_orders,
-                                        reduce_only=False)
-            assert (None if code == RISK_OK else REASONS[code]) == expected, (case, qty, price, bid, ask)
 
 
 @njit(cache=True)

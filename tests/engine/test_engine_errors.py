@@ -5,6 +5,7 @@ import inspect
 import textwrap
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +15,7 @@ from engine.loader import load_strategy
 from engine.risk import RiskConfig, RiskEngine
 from engine.risk_nb import REASONS as NB_REASONS
 from engine.strategy import CALLBACKS
+from engine.types import load_instruments
 from engine.types.orders import (
     REASONS,
     VENUE_REASONS,
@@ -143,20 +145,26 @@ def test_the_compiled_risk_codes_are_the_same_words():
 
 
 @pytest.mark.parametrize(("table", "kwargs", "expected"), [
-    ({"max_order_notional": 100}, {"qty": Decimal("1"), "price": Decimal("101")}, "max_order_notional"),
-    ({"max_position": "1"}, {"qty": Decimal("2")}, "max_position"),
-    ({"reduce_only": True}, {"qty": Decimal("1")}, "reduce_only"),
+    ({"max_order_notional": 100}, {"lots": 100_000, "ticks": 101_00}, "max_order_notional"),  # 1 x 101
+    ({"max_position": "1"}, {"lots": 200_000}, "max_position"),
+    ({"reduce_only": True}, {"lots": 100_000}, "reduce_only"),
     ({"max_open_orders": 1}, {"open_orders": 1}, "max_open_orders"),
-    ({"price_band_bps": 10}, {"price": Decimal("100.2")}, "price_band"),  # 20 bps off the mid 100
+    ({"price_band_bps": 10}, {"ticks": 100_20}, "price_band"),  # 20 bps off the mid 100
 ])
 def test_risk_refusals_are_risk_codes_of_the_vocabulary(table, kwargs, expected):
-    args = {"now": 0, "side": 1, "qty": Decimal("0.1"), "price": Decimal("100"), "mid": Decimal("100"),
-            "position": Decimal(0), "open_orders": 0, "reduce_only": False} | kwargs
-    reason = RiskEngine(RiskConfig.from_table(table)).check(**args)
+    """BTC/USDT (tick 0.01, lot 0.00001): 0.1 BTC at 100.00 against a book of mid 100.00."""
+    args = {"lots": 10_000, "ticks": 100_00, "open_orders": 0} | kwargs
+
+    def check(engine):
+        inst = load_instruments()["binance:BTC/USDT"]
+        engine.bind([inst], [SimpleNamespace(lots=0)], [lambda: (99_99, 1, 100_01, 1)])
+        return engine.check_submit(0, 0, 1, args["lots"], args["ticks"], args["open_orders"], False)
+
+    reason = check(RiskEngine(RiskConfig.from_table(table)))
     assert reason == expected and REASONS[reason].source == ReasonSource.RISK
     killed = RiskEngine(RiskConfig())
     killed.killed = True
-    assert killed.check(**args) == ReasonCode.KILL_SWITCH
+    assert check(killed) == ReasonCode.KILL_SWITCH
 
 
 def test_every_code_is_one_word_with_one_source():
@@ -167,7 +175,6 @@ def test_every_code_is_one_word_with_one_source():
 def test_a_decimal_in_an_error_or_warning_is_shown_as_the_number_written(capsys):
     """TOML numbers with a fraction are read as Decimal and messages echo values with !r:
     `leverage = Decimal('2.5')` is a Python detail the user never typed."""
-    from decimal import Decimal
 
     from engine.errors import ConfigError, StrategyError, plain_numbers
     from modes.console import warn

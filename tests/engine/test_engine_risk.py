@@ -359,35 +359,6 @@ def test_exposure_arithmetic_matches_a_decimal_recomputation(pos, holds, side, l
     assert engine.check_exposure(0, side, lots, 0) == expected
 
 
-@settings(max_examples=300, deadline=None)
-@given(side=st.sampled_from([1, -1]), lots=st.integers(1, 50_000), ticks=st.integers(0, 6_000_000),
-       bid=st.integers(4_000_000, 6_000_000), spread=st.integers(-1, 500), position=st.integers(-60_000, 60_000),
-       open_orders=st.integers(0, 5), reduce_only=st.booleans(),
-       table=st.fixed_dictionaries({}, optional={
-           "max_order_notional": st.sampled_from([100, "2500.5", 50000]),
-           "max_position": st.sampled_from(["0.01", "0.05", "0.3"]),
-           "max_open_orders": st.integers(1, 4), "price_band_bps": st.sampled_from(["0.5", "3", "25.25"]),
-           "reduce_only": st.booleans()}))
-def test_the_integer_check_is_the_decimal_check(side, lots, ticks, bid, spread, position, open_orders,
-                                                reduce_only, table):
-    """The session's hot path (check_lots, integers) decides as `check` (Decimals) does;
-    ticks 0 = a market order (valued at the mid), spread -1 = an empty ask side (no mid)."""
-    inst = load_instruments()[BTC]
-    config = RiskConfig.from_table(table)
-    ints, decimals = RiskEngine(config), RiskEngine(config)
-    ask_qty = 0 if spread < 0 else 1
-    ints.bind([inst], [_Pos(position)], [lambda: (bid, 1, bid + spread, ask_qty)])
-    mid2 = 2 * bid + spread if ask_qty else 0
-    mid = inst.ticks_to_price(mid2) / 2 if mid2 else None
-    got = ints.check_lots(0, now=0, side=side, lots=lots, price_ticks=ticks, mid2=mid2, position_lots=position,
-                          open_orders=open_orders, reduce_only=reduce_only)
-    expected = decimals.check(now=0, side=side, qty=inst.lots_to_qty(lots),
-                              price=inst.ticks_to_price(ticks) if ticks else None, mid=mid,
-                              position=inst.lots_to_qty(position), open_orders=open_orders,
-                              reduce_only=reduce_only)
-    assert got == expected
-
-
 def test_a_daily_loss_set_to_kill_fires_the_kill_switch(tmp_path, drop):
     steps = [buy(100, "1", "10001", tif="IOC", id="open"), buy(200, "0.1", "8990", id="resting"),
              sell(4000, "0.5", "9000", tif="IOC", id="halted")]

@@ -43,7 +43,7 @@ from engine.compiled import (
     OO_SIDE,
     OO_TIF,
 )
-from engine.risk_nb import RISK_OK, risk_check_nb
+from engine.risk_nb import RISK_OK, pretrade_check, venue_minimums
 from engine.types.orders import OrderEventKind
 from venues.sim.codes import (
     RQ_CANCEL,
@@ -68,7 +68,7 @@ X_NLOG = 5  # (the request sequence is the core's S[S_REQ_SEQ], requests_nb)
 X_RESUME = 6  # 1: the bound at X_NOW was reached and sampled; fire the timer without re-running
 X_NOW = 7
 X_BAD = 8  # an invalid action (its index in the timer's buffer + 1)
-X_KILLED = 9
+X_RISK_STATE = 9  # engine.risk_nb ST_*: the risk state at the start
 X_NF = 10
 
 # returns (besides the core's ST_NEED_* services)
@@ -295,9 +295,16 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                     return CS_BAD_ACTION
                 number = X[X_NEXT_NO]
                 X[X_NEXT_NO] = number + 1
-                code = risk_check_nb(limits, ring, X[X_KILLED] != 0, inst, now, side, qty, price,
-                                     book[inst, BK_BID], book[inst, BK_BID_QTY], book[inst, BK_ASK],
-                                     book[inst, BK_ASK_QTY], pos[inst], scalars[CX_NOPEN])
+                # the one implementation of the pre-trade checks (engine.risk_nb), as the
+                # session runs them: the venue minimums, then the state and per-order limits
+                lim = limits[inst]
+                code = venue_minimums(lim, qty, price)
+                if code == RISK_OK:
+                    mid2 = 0
+                    if book[inst, BK_BID_QTY] > 0 and book[inst, BK_ASK_QTY] > 0:
+                        mid2 = book[inst, BK_BID] + book[inst, BK_ASK]
+                    code = pretrade_check(lim, ring, X[X_RISK_STATE], False, now, side, qty, price, mid2,
+                                          pos[inst], scalars[CX_NOPEN], False, True)
                 LG[k, LG_KIND] = LOG_SUBMIT
                 LG[k, LG_TS] = now
                 LG[k, LG_ORDER_NO] = number

@@ -34,6 +34,7 @@ from engine.risk_nb import (
     REASON_OF as _REASON_OF,
 )
 from engine.risk_nb import (
+    RISK_NEEDS_APPROVAL,
     RL_BAND_DEN10K,
     RL_BAND_NUM,
     RL_MAX_NOTIONAL2,
@@ -311,20 +312,17 @@ class RiskEngine:
             self._mid2[index] = mid2
         else:
             mid2 = 0
-        lim = self._lim[index]
         state = self.state
-        code = pretrade_check(lim, self._ring, ST_ACTIVE if state is _ACTIVE else self.state_code(), self.bypass,
+        code = pretrade_check(self._lim[index], self._ring, ST_ACTIVE if state is _ACTIVE else self.state_code(), self.bypass,
                               now, side, lots, price_ticks, mid2, self._positions[index].lots, open_orders,
                               reduce_only, count)
-        if code:
+        if code and code != RISK_NEEDS_APPROVAL:
             return _REASON_OF[code]
         if self._exposure_on:
             reason = self.check_exposure(index, side, lots, price_ticks, mid2)
             if reason is not None:
                 return reason
-        if needs_approval(lim, lots, price_ticks, mid2, self.bypass):
-            return APPROVAL
-        return None
+        return APPROVAL if code else None
 
     def check_dry(self, index: int, now: int, side: int, lots: int, price_ticks: int, open_orders: int
                   ) -> ReasonCode | None:
@@ -335,7 +333,7 @@ class RiskEngine:
         mid2 = self.mid2(index)
         code = pretrade_check(self._lim[index], self._ring, self.state_code(), self.bypass, now, side, lots,
                               price_ticks, mid2, self._positions[index].lots, open_orders, False, False)
-        if code:
+        if code and code != RISK_NEEDS_APPROVAL:
             return _REASON_OF[code]
         return self.check_exposure(index, side, lots, price_ticks)
 

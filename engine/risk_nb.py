@@ -67,6 +67,8 @@ RISK_PRICE_BAND = 8
 RISK_RATE = 9
 RISK_HALTED = 10
 RISK_REDUCING = 11
+#: not a refusal: every check passed and the order's value is at or above approval_notional
+RISK_NEEDS_APPROVAL = 12
 _C = ReasonCode
 REASONS = {RISK_MIN_QTY: _C.MIN_QTY, RISK_MIN_NOTIONAL: _C.MIN_NOTIONAL, RISK_KILL: _C.KILL_SWITCH,
            RISK_MAX_NOTIONAL: _C.MAX_ORDER_NOTIONAL, RISK_MAX_POSITION: _C.MAX_POSITION,
@@ -167,14 +169,17 @@ def pretrade_check(lim, ring, state, bypass, now, side, lots, price_ticks, mid2,
     a side is empty), `position` signed lots, `open_orders` excluding this order.
     `state`: ST_*; `bypass` (the kill switch's own orders) skips the state and the rate.
     The order-rate window `ring` ([head, count, ts...]) counts the submit when every
-    earlier check passed and `count`."""
+    earlier check passed and `count`. An order that passes them all and whose value is at
+    or above approval_notional gets RISK_NEEDS_APPROVAL (not a refusal; the caller runs
+    the exposure limits first, then asks for the approval)."""
     if not bypass:
         if state == ST_KILLED:
             return RISK_KILL
         if state == ST_HALTED:
             return RISK_HALTED
+    value2 = order_value2(lim, lots, price_ticks, mid2)
     cap = lim[RL_MAX_NOTIONAL2]
-    if cap >= 0 and order_value2(lim, lots, price_ticks, mid2) > cap:
+    if cap >= 0 and value2 > cap:
         return RISK_MAX_NOTIONAL
     cap = lim[RL_MAX_POSITION]
     if cap >= 0:
@@ -208,6 +213,9 @@ def pretrade_check(lim, ring, state, bypass, now, side, lots, price_ticks, mid2,
         if count:
             ring[2 + (head + n) % size] = now
             ring[1] = n + 1
+    cap = lim[RL_APPROVAL2]
+    if cap >= 0 and not bypass and value2 >= cap and value2 > 0:
+        return RISK_NEEDS_APPROVAL
     return RISK_OK
 
 

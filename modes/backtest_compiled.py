@@ -383,17 +383,21 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
     return int(core.events_processed)
 
 
-def run_on_core(core, strategy, *, start_ts: int, sample_ns: int = 1_000_000_000, risk_config=None) -> dict:
+def run_on_core(core, strategy, *, start_ts: int, sample_ns: int = 1_000_000_000, risk_config=None,
+                risk=None) -> dict:
     """The numba loop alone over a `SimCore` (no session, ledger or audit): the benchmark's
     measure of the compiled path. Tapes are drained every `sample_ns`; returns counts
-    taken from the decision/response log."""
+    taken from the decision/response log. `risk`: a `RiskEngine` whose limits, state and
+    order-rate window the loop uses (and advances), else a new one of `risk_config`."""
     from engine.risk import RiskConfig, RiskEngine
     from engine.types import OrderEventKind as E
     from venues.sim import compiled_nb as K
 
     adapter = strategy if isinstance(strategy, CompiledAdapter) else CompiledAdapter(strategy)
     adapter.prepare(list(core.instruments))
-    loop = CompiledLoop(core, adapter, list(core.instruments), RiskEngine(risk_config or RiskConfig()), start_ts=start_ts,
+    if risk is None:
+        risk = RiskEngine(risk_config or RiskConfig())
+    loop = CompiledLoop(core, adapter, list(core.instruments), risk, start_ts=start_ts,
                         end_ts=INT64_MAX, first_timer=start_ts + adapter.compiled.every_ns, next_order_no=1,
                         now=start_ts)
     counts = {"submits": 0, "cancels": 0, "risk rejects": 0, "post-only rejects": 0, "orders filled": 0,

@@ -160,6 +160,36 @@ def test_risk_is_enforced_inside_the_numba_loop():
     assert counts["risk rejects"] >= counts["submits"] - 5
 
 
+def test_the_loop_decides_with_the_sessions_risk_state_and_rate_window():
+    """One implementation, one state: the numba loop takes the RiskEngine's state (reducing:
+    every buy from a flat position refused as risk_reducing, counted in no window) and its
+    order-rate window, and hands the window back advanced (2 per second allowed)."""
+    from engine.risk import RiskEngine, RiskState
+    from modes.backtest_compiled import run_on_core
+    from replay import open_source
+    from venues.sim import SimCore, SimVenueConfig
+
+    inst = load_instruments(None)["binance:BTC/USDT"]
+    cfg = SimVenueConfig.from_table("binance", {"latency": {"entry_ns": 1_000_000, "response_ns": 1_000_000}})
+
+    def run(risk):
+        chunks = [c for c in open_source("synthetic:3:10s", {inst.id: inst}, seed=3) if len(c)]
+        core = SimCore([inst], {"binance": cfg}, chunks, seed=1)
+        return run_on_core(core, _Greedy(), start_ts=int(chunks[0]["local_ts"][0]), risk=risk)
+
+    reducing = RiskEngine(RiskConfig.from_table({"max_orders_per_second": 2}))
+    reducing.state, reducing.state_reason = RiskState.REDUCING, "max_daily_loss"
+    counts = run(reducing)
+    assert counts["submits"] > 100 and counts["risk rejects"] == counts["submits"]
+    assert reducing.recent_submits() == []  # refused before the rate check: nothing counted
+    active = RiskEngine(RiskConfig.from_table({"max_orders_per_second": 2}))
+    counts = run(active)
+    window = active.recent_submits()
+    # a submit every 50 ms, two per rolling second pass: the last two that passed are held
+    assert len(window) == 2 and 0 < window[1] - window[0] < 1_000_000_000
+    assert counts["submits"] - counts["risk rejects"] <= 2 * 11
+
+
 def test_adapter_is_a_strategy_and_checks_its_class():
     adapter = as_strategy(_Greedy)
     assert isinstance(adapter, Strategy) and isinstance(adapter, CompiledAdapter)

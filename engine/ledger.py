@@ -16,6 +16,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from engine.types import Instrument
+from engine.types.venue_reports import BookedFill
 
 _DISPLAY = Decimal("1e-18")
 # Wide enough that sums and products of realistic balances, prices and quantities never
@@ -158,6 +159,11 @@ class Ledger:
             self.unpriced_fees[charged] = _EXACT.add(self.unpriced_fees.get(charged, Decimal(0)), fee)
         pos.fees = _EXACT.add(pos.fees, fee_quote)
         return _EXACT.multiply(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
+
+    def book_fill(self, instrument: Instrument, side: int, fill: BookedFill) -> Decimal:
+        """The ledger's part of a booked fill (engine/venue_merge.py hands it the record):
+        `apply_fill` of its ticks, lots, fee in its asset and fee valued in quote."""
+        return self.apply_fill(instrument, side, fill.price_ticks, fill.lots, fill.fee, fill.fee_asset, fill.fee_quote)
 
     @staticmethod
     def fee_in_quote(instrument: Instrument, price_ticks: int, fee: Decimal, fee_asset: str,

@@ -84,8 +84,7 @@ _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SU
      "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
      "order_price"))
 _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
-# the simulated rows' typed records, built without the frozen dataclass's __init__ (engine/frozen.py)
-_new_state = frozen_builder(VenueOrderState)
+# the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py)
 _new_booked = frozen_builder(BookedFill)
 
 
@@ -114,12 +113,11 @@ class VenueMerge:
         if kind == _FILL:
             update = self._sim_fill(order, values, now, "sim", values[_LEAVES])
         elif kind in _ROW_STATUS:
+            # merged from the row's fields: no `VenueOrderState` per simulated row
             filled = values[_FILLED]
-            state = _new_state(client_id=order.client_id, venue_order_id=str(order_no), status=_ROW_STATUS[kind],
-                               price=values[_ORDER_PRICE], qty=filled + values[_LEAVES], filled=filled,
-                               exch_ts=exch_ts, local_ts=now, reason=venue_reason(values[_REASON]), source="sim",
-                               found=True)
-            update = self._merge_state(order, state, now)
+            update = self._merge_status(order, now, "sim", str(order_no), True, _ROW_STATUS[kind],
+                                        values[_ORDER_PRICE], filled + values[_LEAVES], filled,
+                                        venue_reason(values[_REASON]), exch_ts)
         elif kind == _STATE:
             self._sim_query_answer(order, rec, now)
         else:
@@ -307,39 +305,45 @@ class VenueMerge:
 
     def _merge_state(self, order: Order, state: VenueOrderState, now: int):
         """Apply one venue state; returns the strategy's update or None."""
-        query = state.source == "query"
+        return self._merge_status(order, now, state.source, state.venue_order_id, state.found, state.status,
+                                  state.price, state.qty, state.filled, state.reason, state.exch_ts)
+
+    def _merge_status(self, order: Order, now: int, source: str, venue_order_id: str | None, found: bool,
+                      status: OrderStatus, price: int, qty: int, filled: int, reason: str | None, exch_ts: int):
+        """`_merge_state` of a state given by its fields (`VenueOrderState`'s; a simulated
+        venue's row comes here without building one)."""
+        query = source == "query"
         if query:
             order.lookup_pending = False
-        if state.venue_order_id and order.venue_order_id is None:
-            order.venue_order_id = state.venue_order_id
-        if not state.found:
-            return self._not_found(order, state, now)
-        if state.filled > order.venue_filled:
-            order.venue_filled = state.filled
-        status = state.status
+        if venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = venue_order_id
+        if not found:
+            return self._not_found(order, source, exch_ts, now)
+        if filled > order.venue_filled:
+            order.venue_filled = filled
         update = None
         if status in _TERMINAL_EVENTS:
             if order.is_open and status in LEGAL_TRANSITIONS[order.status]:
                 if order.ack_ts is None:
                     order.ack_ts = now
                 order.ambiguous.clear()
-                self.oms.set_status(order, status, now, state.reason)
-                self._response(order, now, _TERMINAL_EVENTS[status], state)
+                self.oms.set_status(order, status, now, reason)
+                self._response(order, now, _TERMINAL_EVENTS[status], reason, exch_ts, source)
                 update = self._closed(order, now, _TERMINAL_EVENTS[status])
             elif status != order.status:  # a second, different end, or a reject after the ack
-                self._stale(order, now, state)
+                self._stale(order, now, status, source, exch_ts)
         else:  # ACKNOWLEDGED, PARTIALLY_FILLED or FILLED: the order exists at the venue
             order.ambiguous.discard(_SUBMIT)
             if order.ack_ts is None:
                 order.ack_ts = now
             if order.status == OrderStatus.SUBMITTED:
-                self._response(order, now, Event.ACKNOWLEDGED, state)
+                self._response(order, now, Event.ACKNOWLEDGED, reason, exch_ts, source)
                 update = self._confirm(order, now)
             elif status < order.status and not query:  # older than what the order shows
-                self._stale(order, now, state)
-            if order.is_open and self._amend_seen(order, state):
-                self._pop_request(order, _AMEND, (state.price, state.qty))
-                order.price, order.qty = state.price, state.qty
+                self._stale(order, now, status, source, exch_ts)
+            if order.is_open and self._amend_seen(order, price, qty):
+                self._pop_request(order, _AMEND, (price, qty))
+                order.price, order.qty = price, qty
                 order.ambiguous.discard(_AMEND)
                 update = self._update(order, now, Event.AMENDED)
             elif query and order.is_open and order.ambiguous & {_CANCEL, _AMEND}:
@@ -419,11 +423,11 @@ class VenueMerge:
         self._in_flight.pop(order.order_no, None)
         return self._update(order, now, event)
 
-    def _amend_seen(self, order: Order, state: VenueOrderState) -> bool:
-        """True when the state shows an amend of ours in flight as applied (price and qty)."""
-        if order.type != OrderType.LIMIT or (state.price, state.qty) == (order.price, order.qty):
+    def _amend_seen(self, order: Order, price: int, qty: int) -> bool:
+        """True when a state showing (price, qty) shows an amend of ours in flight as applied."""
+        if order.type != OrderType.LIMIT or (price == order.price and qty == order.qty):
             return False
-        return any(r[0] == _AMEND and (r[1], r[2]) == (state.price, state.qty)
+        return any(r[0] == _AMEND and (r[1], r[2]) == (price, qty)
                    for r in self._in_flight.get(order.order_no, ()))
 
     def _pop_request(self, order: Order, command: str, values: tuple[int, int] | None = None):
@@ -437,14 +441,14 @@ class VenueMerge:
                 return request
         return None
 
-    def _not_found(self, order: Order, state: VenueOrderState, now: int):
+    def _not_found(self, order: Order, source: str, exch_ts: int, now: int):
         """A lookup by client id found no such order at the venue."""
-        self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=state.source,
+        self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=source,
                          status=order.status.name)
         if order.status == OrderStatus.SUBMITTED and not order.filled:
             # a submit the venue never got (its reply was lost, or it never arrived)
             order.ambiguous.clear()
-            order.evidence = {"lookup": "not found", "source": state.source, "exch_ts": state.exch_ts}
+            order.evidence = {"lookup": "not found", "source": source, "exch_ts": exch_ts}
             if order.ack_ts is None:
                 order.ack_ts = now
             self.oms.set_status(order, OrderStatus.REJECTED, now, _NOT_RECEIVED)
@@ -463,16 +467,16 @@ class VenueMerge:
             order.lookup_pending = True
             request(order, now)
 
-    def _response(self, order: Order, now: int, event: Event, state: VenueOrderState) -> None:
+    def _response(self, order: Order, now: int, event: Event, reason: str | None, exch_ts: int,
+                  source: str) -> None:
         # audit.write(now, "response", client_id=..., event=..., reason=..., exch_ts=..., source=...)
         # through its compiled shape (every ack and cancel: bench/PROFILE.md 1d)
-        self.audit.write_shaped(_STATE_RESPONSE, now, order.client_id, event.value, state.reason, state.exch_ts,
-                                state.source)
+        self.audit.write_shaped(_STATE_RESPONSE, now, order.client_id, event.value, reason, exch_ts, source)
 
-    def _stale(self, order: Order, now: int, state: VenueOrderState) -> None:
-        kind = "conflict" if state.status in TERMINAL_STATUSES else "stale"
-        self.audit.write(now, kind, client_id=order.client_id, record=state.status.name,
-                         status=order.status.name, source=state.source, exch_ts=state.exch_ts)
+    def _stale(self, order: Order, now: int, status: OrderStatus, source: str, exch_ts: int) -> None:
+        kind = "conflict" if status in TERMINAL_STATUSES else "stale"
+        self.audit.write(now, kind, client_id=order.client_id, record=status.name,
+                         status=order.status.name, source=source, exch_ts=exch_ts)
 
     def _fee_mark(self, inst, asset: str) -> Decimal | None:
         """Mid of ASSET/QUOTE on the fill's venue, to value a fee in a third asset (BNB)."""

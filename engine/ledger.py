@@ -256,10 +256,17 @@ class Ledger:
 
     def unrealized_pnl(self, marks: dict[str, Decimal]) -> Decimal:
         total = Decimal(0)
+        mark_of, instruments = self.derivatives.mark_of, self.instruments
         for inst_id, pos in self.positions.items():
-            mark = self.derivatives.mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
-            if pos.lots != 0 and mark is not None:
-                total = _add(total, self.in_quote(inst_id, pos.unrealized(mark), marks))
+            if pos.lots == 0:
+                continue
+            mark = mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
+            if mark is not None:
+                amount = pos.unrealized(mark)
+                inst = instruments.get(inst_id)
+                if inst is not None and inst.inverse:  # `in_quote`: only an inverse contract's is not in quote
+                    amount = self.in_quote(inst_id, amount, marks)
+                total = _add(total, amount)
         return total
 
     def equity(self, marks: dict[str, Decimal], quote_marks: dict[str, Decimal] | None = None) -> Decimal:
@@ -289,9 +296,11 @@ class Ledger:
             elif key in mark_of:
                 total = _add(total, _mul(amount, mark_of[key]))
         for inst in self.instruments.values():  # contracts: unrealized PnL at the mark, in quote
+            if not inst.contract:
+                continue
             pos = self.positions.get(inst.id)
             mark = self.derivatives.mark_of(inst.id, marks.get(inst.id))
-            if inst.contract and pos is not None and pos.lots != 0 and mark is not None:
+            if pos is not None and pos.lots != 0 and mark is not None:
                 upnl = pos.unrealized(mark)
                 total = _add(total, _mul(upnl, mark) if inst.inverse else upnl)
         return total

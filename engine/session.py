@@ -676,10 +676,10 @@ class TradingSession(VenueMerge):
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
         realized, fees = ledger.realized_pnl(), ledger.fees()
-        quote_marks = self.quote_marks.at(self.clock.now()) if self.quote_marks is not None else None
-        self.recorder.equity(self.clock.now(), ledger.equity(marks, quote_marks), realized, unrealized,
-                             fees, positions)
-        self.guard.on_pnl(self.clock.now(), realized - fees + unrealized)
+        now = self.clock.now()
+        quote_marks = self.quote_marks.at(now) if self.quote_marks is not None else None
+        self.recorder.equity(now, ledger.equity(marks, quote_marks), realized, unrealized, fees, positions)
+        self.guard.on_pnl(now, realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})

@@ -210,14 +210,20 @@ class Ledger:
         are, an inverse contract's coin amounts valued at the price of the fill that realized
         them (`realized_quote`), so a total never adds BTC to USD. The equity samples'
         column and summary.json's `pnl.realized`; `pnl_by_asset` keeps each asset's own."""
-        return sum((p.realized_quote for p in self.positions.values()), Decimal(0))
+        total = _ZERO  # `sum(...)`'s left fold (the default context's +), without a generator
+        for pos in self.positions.values():
+            total = total + pos.realized_quote
+        return total
 
     def fees(self) -> Decimal:
         """Fees of every position in quote units, each valued at its fill's price (an
         inverse contract's coin fee x the fill price; `fees_quote`): equals the fills' `fee`
         column, which the stress invariant `ledger_reconciles` checks against the equity
         samples; `pnl_by_asset` keeps each asset's own amounts."""
-        return sum((p.fees_quote for p in self.positions.values()), Decimal(0))
+        total = _ZERO  # as `realized_pnl`
+        for pos in self.positions.values():
+            total = total + pos.fees_quote
+        return total
 
     def in_quote(self, instrument_id: str, amount: Decimal, marks: dict[str, Decimal] | None = None) -> Decimal:
         """A position's unrealized PnL in quote units, so totals never add different assets

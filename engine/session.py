@@ -95,22 +95,19 @@ class _Grid:
 
     def price_text(self, ticks: int) -> str:
         """`decimal_str(price(ticks))`, remembered (the fill record's price)."""
-        key = (0, ticks)
-        text = self.texts.get(key)
-        if text is None:
-            if len(self.texts) >= _GRID_CACHE:
-                self.texts.clear()
-            text = self.texts[key] = decimal_str(self.price(ticks))
-        return text
+        return self._text(0, ticks, self.price)
 
     def qty_text(self, lots: int) -> str:
         """`decimal_str(qty(lots))`, remembered (the fill record's quantity)."""
-        key = (1, lots)
+        return self._text(1, lots, self.qty)
+
+    def _text(self, kind: int, units: int, convert: Callable[[int], Decimal]) -> str:
+        key = (kind, units)
         text = self.texts.get(key)
         if text is None:
             if len(self.texts) >= _GRID_CACHE:
                 self.texts.clear()
-            text = self.texts[key] = decimal_str(self.qty(lots))
+            text = self.texts[key] = decimal_str(convert(units))
         return text
 
     def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:

@@ -177,7 +177,7 @@ def ours_market_maker(feed: np.ndarray, audit_dir: Path, compiled: bool = False,
     start_ts = int(feed["exch_ts"][0])
     clock = SimClock(start_ts)
     ledger = Ledger({inst.id: inst}, {VENUE: {"USDT": Decimal("100000000"), "BTC": Decimal("1000")}})
-    audit = AuditLog(audit_dir / "audit.jsonl")
+    audit = AuditLog(audit_dir / "audit.jsonl", batch=True)  # as modes/backtest.py
     session = TradingSession(strategy=strategy, instruments={inst.id: inst},
                              venues={VENUE: SimulatedVenue(VENUE, core, cfg)}, clock=clock,
                              ledger=ledger, risk=RiskEngine(RiskConfig.from_table({})), audit=audit,

@@ -12,7 +12,10 @@ backtest driver on the bench feed (bench/feed.py, 1M events by default), as the 
   session does for it until control returns.
 - inside it, time is charged *exclusively* to the part whose method is running: risk
   (`session.guard` RiskGuard + `session.risk` RiskEngine), OMS (`session.oms`), ledger
-  (`session.ledger`), audit (`session.audit`: canonical JSON + SHA-256 chain + write),
+  (`session.ledger`), audit (`session.audit`: canonical JSON + SHA-256 chain + write; the
+  backtest's log keeps its records as rows and encodes them in bulk, `AuditLog(batch=True)`,
+  so the event that fills a batch of 4,096 pays for all of them: the audit's p50 is a kept
+  row, its mean the whole cost),
   venue adapter (`SimulatedVenue` and the `SimCore` calls it makes), recorder (the run
   directory's fill/equity rows: a real `RunWriter` into a temp dir), contingent (the
   contingent-order manager's hooks); what remains is the session's own code (`ctx`

@@ -41,6 +41,7 @@ _sha256 = hashlib.sha256
 GENESIS = "0" * 64
 END = "end"  # type of the closing record
 RESUME = "resume"  # first record of a session that continues an existing log
+BATCH_ROWS = 4096  # `AuditLog(batch=True)`: rows kept before they are encoded and written
 
 
 # one encoder for every record: json.dumps with options builds a new JSONEncoder per call,
@@ -165,12 +166,20 @@ class AuditLog:
     """Writes one JSON object per line: {seq, ts, type, ..., prev, hash}."""
 
     def __init__(self, path: Path, *, resume: bool = False, durable: bool = False, flush_each: bool = False,
-                 ts: int = 0) -> None:
+                 ts: int = 0, batch: bool = False) -> None:
         """A new log at `path` (an existing file is replaced), or with `resume` the
         existing one continued (created when absent; DataError when its chain is broken).
         `durable`: flush and fsync after every record; `flush_each`: flush (no fsync) after
         every record (live modes; the submit's decision goes out with its request, `write_shaped`
-        `hold`). `ts` stamps the `resume` record."""
+        `hold`). `ts` stamps the `resume` record.
+
+        `batch` (backtests; ignored with `flush_each` or `durable`): a `write_shaped` record
+        is kept as a row (its shape's encoder, ts, values) and encoded, linked and written
+        with the rows before it at the next `flush`, `write`, `seal` or `close`, or when
+        `BATCH_ROWS` have gathered: the same bytes and chain, without a call into the chain
+        and a write call per record (bench/PROFILE.md 1e). Its values must not change after
+        the call (the hot path's are str, int, None; a command's evidence dict is built per
+        record)."""
         self.path = Path(path)
         self._prev = GENESIS
         self._seq = 0
@@ -188,6 +197,8 @@ class AuditLog:
         # for the next one. The text layer's write + flush cost ~1 us more per record.
         self._fd = self._file.fileno()
         self._held: list[str] = []
+        # `batch`: records kept as rows until `_drain` (None: every record written at once)
+        self._rows: list[tuple[Any, int, tuple[Any, ...]]] | None = [] if batch and not self.flush_each else None
         if found is not None and found["records"]:
             self.write(ts, RESUME, records=found["records"], head=found["head"], closed=found["closed"],
                        **({"torn": found["torn"]} if found.get("torn") else {}))
@@ -195,6 +206,8 @@ class AuditLog:
     def write(self, ts: int, type_: str, **fields: Any) -> None:
         if self.sealed is not None:
             raise InternalError(f"{self.path}: a {type_!r} record after the closing record")
+        if self._rows:
+            self._drain()
         self._append(canonical_record(self._seq, ts, type_, fields, self._prev))
 
     def write_shaped(self, shape: RecordShape, ts: int, *values: Any, hold: bool = False) -> None:
@@ -207,10 +220,38 @@ class AuditLog:
         with its request (or reject) record, still before the request reaches the venue."""
         if self.sealed is not None:
             raise InternalError(f"{self.path}: a {shape.type!r} record after the closing record")
+        rows = self._rows
+        if rows is not None:
+            rows.append((shape.text, ts, values))
+            if len(rows) >= BATCH_ROWS:
+                self._drain()
+            return
         self._append(shape.text(self._seq, ts, self._prev, *values), hold)
+
+    def _drain(self) -> None:
+        """Encode, link and write the rows `batch` kept, in order: each record's text and
+        hash exactly as `_append` makes them (the chain is sequential: each link covers the
+        previous hash), one write call for all of them."""
+        rows = self._rows
+        if not rows:
+            return
+        prev, seq = self._prev, self._seq
+        sha = _sha256
+        lines = []
+        add = lines.append
+        for text, ts, values in rows:
+            body = text(seq, ts, prev, *values)
+            prev = sha((prev + body).encode()).hexdigest()
+            add(f'{body[:-1]},"hash":"{prev}"}}\n')
+            seq += 1
+        rows.clear()
+        self._prev, self._seq = prev, seq
+        self._file.write("".join(lines))
 
     def flush(self) -> None:
         """Hand what is buffered to the operating system (a held record, or a backtest's)."""
+        if self._rows:
+            self._drain()
         self._file.flush()
         if self._held:
             self._write_now("".join(self._held))
@@ -250,6 +291,7 @@ class AuditLog:
         record's hash (the head of the chain).
         """
         if self.sealed is None:
+            self._drain()  # the kept rows first: `records` counts them
             self.write(ts, END, records=self._seq)
             self.flush()
             os.fsync(self._file.fileno())
@@ -408,6 +450,7 @@ def append_records(log: AuditLog, records: list[tuple[str, tuple[int, ...], tupl
         return
     if log.sealed is not None:
         raise InternalError(f"{log.path}: records after the closing record")
+    log.flush()  # a held record, and a batched log's kept rows, go first
     prev, seq = log._prev, log._seq
     sha = hashlib.sha256
     formats = _FORMATS
@@ -421,7 +464,6 @@ def append_records(log: AuditLog, records: list[tuple[str, tuple[int, ...], tupl
         lines.append(f'{body[:-1]},"hash":"{digest}"}}\n')
         prev = digest
         seq += 1
-    log.flush()  # a held record goes first
     log._file.write("".join(lines))
     log._prev, log._seq = prev, seq
     if log.flush_each:

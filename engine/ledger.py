@@ -16,11 +16,16 @@ from fractions import Fraction
 from functools import lru_cache
 
 from engine.types import Instrument
+from engine.types.venue_reports import BookedFill
 
 _DISPLAY = Decimal("1e-18")
 # Wide enough that sums and products of realistic balances, prices and quantities never
 # round; a result that would round raises decimal.Inexact instead.
 _EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN, traps=[Inexact])
+# its operations bound once: `_EXACT.multiply(a, b)` looks the method up on every call
+# (~0.2 us of a ~0.3 us product); the fill booking and each equity sample make ~25 of them
+_mul, _add, _sub = _EXACT.multiply, _EXACT.add, _EXACT.subtract
+_ZERO = Decimal(0)
 
 
 @lru_cache(maxsize=4096)
@@ -57,15 +62,15 @@ class Position:
 
     @property
     def qty(self) -> Decimal:
-        return _EXACT.multiply(Decimal(self.lots), self.lot_size)
+        return _mul(Decimal(self.lots), self.lot_size)
 
     @property
     def realized(self) -> Decimal:
-        return _EXACT.multiply(Decimal(self.realized_units), self.unit)
+        return _mul(Decimal(self.realized_units), self.unit)
 
     @property
     def volume(self) -> Decimal:
-        return _EXACT.multiply(Decimal(self.volume_units), self.unit)
+        return _mul(Decimal(self.volume_units), self.unit)
 
     # spot and linear amounts are in the quote already (an inverse contract's are not:
     # engine/margin.py InversePosition keeps them valued at each fill's price)
@@ -84,8 +89,8 @@ class Position:
         return fraction_to_decimal(Fraction(self.cost, self.lots) * Fraction(self.tick_size))
 
     def unrealized(self, mark: Decimal) -> Decimal:
-        value = _EXACT.multiply(self.qty, mark)
-        return _EXACT.subtract(value, _EXACT.multiply(Decimal(self.cost), self.unit))
+        value = _mul(self.qty, mark)
+        return _sub(value, _mul(Decimal(self.cost), self.unit))
 
     def book(self, side: int, price_ticks: int, qty_lots: int) -> int:
         """Apply a fill; returns the realized PnL it produced, in units (before fees)."""
@@ -146,18 +151,24 @@ class Ledger:
         venue = instrument.venue
         base, quote = (venue, instrument.base), (venue, instrument.quote)
         asset = fee_asset or instrument.quote
-        qty = _EXACT.multiply(Decimal(qty_lots), instrument.lot_size)
-        notional = _EXACT.multiply(Decimal(price_ticks * qty_lots), pos.unit)
-        self.balances[base] = _EXACT.add(self.balances.get(base, Decimal(0)), side * qty)
-        self.balances[quote] = _EXACT.subtract(self.balances.get(quote, Decimal(0)), side * notional)
+        qty = _mul(Decimal(qty_lots), instrument.lot_size)
+        notional = _mul(Decimal(price_ticks * qty_lots), pos.unit)
+        balances = self.balances
+        balances[base] = _add(balances.get(base, _ZERO), side * qty)
+        balances[quote] = _sub(balances.get(quote, _ZERO), side * notional)
         charged = (venue, asset)
-        self.balances[charged] = _EXACT.subtract(self.balances.get(charged, Decimal(0)), fee)
+        balances[charged] = _sub(balances.get(charged, _ZERO), fee)
         if fee_quote is None:
             fee_quote = self.fee_in_quote(instrument, price_ticks, fee, asset)
         if asset not in (instrument.base, instrument.quote) and not fee_quote and fee:
-            self.unpriced_fees[charged] = _EXACT.add(self.unpriced_fees.get(charged, Decimal(0)), fee)
-        pos.fees = _EXACT.add(pos.fees, fee_quote)
-        return _EXACT.multiply(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
+            self.unpriced_fees[charged] = _add(self.unpriced_fees.get(charged, Decimal(0)), fee)
+        pos.fees = _add(pos.fees, fee_quote)
+        return _mul(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
+
+    def book_fill(self, instrument: Instrument, side: int, fill: BookedFill) -> Decimal:
+        """The ledger's part of a booked fill (engine/venue_merge.py hands it the record):
+        `apply_fill` of its ticks, lots, fee in its asset and fee valued in quote."""
+        return self.apply_fill(instrument, side, fill.price_ticks, fill.lots, fill.fee, fill.fee_asset, fill.fee_quote)
 
     @staticmethod
     def fee_in_quote(instrument: Instrument, price_ticks: int, fee: Decimal, fee_asset: str,
@@ -170,8 +181,8 @@ class Ledger:
         if fee_asset == instrument.quote:
             return fee
         if fee_asset == instrument.base:
-            return _EXACT.multiply(fee, _EXACT.multiply(Decimal(price_ticks), instrument.tick_size))
-        return _EXACT.multiply(fee, mark) if mark is not None else Decimal(0)
+            return _mul(fee, _mul(Decimal(price_ticks), instrument.tick_size))
+        return _mul(fee, mark) if mark is not None else Decimal(0)
 
     def balance_differences(self, venue: str, reported: dict[str, tuple[Decimal, Decimal]]
                             ) -> dict[str, tuple[Decimal, Decimal]]:
@@ -181,7 +192,7 @@ class Ledger:
         for asset in sorted(assets):
             ours = self.balances.get((venue, asset), Decimal(0))
             free, locked = reported.get(asset, (Decimal(0), Decimal(0)))
-            theirs = _EXACT.add(Decimal(free), Decimal(locked))
+            theirs = _add(Decimal(free), Decimal(locked))
             if ours != theirs:
                 out[asset] = (ours, theirs)
         return out
@@ -199,14 +210,20 @@ class Ledger:
         are, an inverse contract's coin amounts valued at the price of the fill that realized
         them (`realized_quote`), so a total never adds BTC to USD. The equity samples'
         column and summary.json's `pnl.realized`; `pnl_by_asset` keeps each asset's own."""
-        return sum((p.realized_quote for p in self.positions.values()), Decimal(0))
+        total = _ZERO  # `sum(...)`'s left fold (the default context's +), without a generator
+        for pos in self.positions.values():
+            total = total + pos.realized_quote
+        return total
 
     def fees(self) -> Decimal:
         """Fees of every position in quote units, each valued at its fill's price (an
         inverse contract's coin fee x the fill price; `fees_quote`): equals the fills' `fee`
         column, which the stress invariant `ledger_reconciles` checks against the equity
         samples; `pnl_by_asset` keeps each asset's own amounts."""
-        return sum((p.fees_quote for p in self.positions.values()), Decimal(0))
+        total = _ZERO  # as `realized_pnl`
+        for pos in self.positions.values():
+            total = total + pos.fees_quote
+        return total
 
     def in_quote(self, instrument_id: str, amount: Decimal, marks: dict[str, Decimal] | None = None) -> Decimal:
         """A position's unrealized PnL in quote units, so totals never add different assets
@@ -220,7 +237,7 @@ class Ledger:
         mark = self.derivatives.mark_of(instrument_id, (marks or {}).get(instrument_id))
         if mark is None:
             mark = getattr(self.positions.get(instrument_id), "last_price", None)
-        return _EXACT.multiply(amount, mark) if mark is not None else Decimal(0)
+        return _mul(amount, mark) if mark is not None else Decimal(0)
 
     def pnl_by_asset(self, marks: dict[str, Decimal]) -> dict[str, dict[str, Decimal]]:
         """{asset: {realized, unrealized, fees}} in each position's own currency (spot and
@@ -233,11 +250,11 @@ class Ledger:
                 continue
             asset = inst.settle if inst.contract else inst.quote
             row = out.setdefault(asset, {"realized": Decimal(0), "unrealized": Decimal(0), "fees": Decimal(0)})
-            row["realized"] = _EXACT.add(row["realized"], pos.realized)
-            row["fees"] = _EXACT.add(row["fees"], pos.fees)
+            row["realized"] = _add(row["realized"], pos.realized)
+            row["fees"] = _add(row["fees"], pos.fees)
             mark = self.derivatives.mark_of(inst_id, marks.get(inst_id))
             if pos.lots != 0 and mark is not None:
-                row["unrealized"] = _EXACT.add(row["unrealized"], pos.unrealized(mark))
+                row["unrealized"] = _add(row["unrealized"], pos.unrealized(mark))
         return out
 
     def turnover(self) -> Decimal:
@@ -245,10 +262,17 @@ class Ledger:
 
     def unrealized_pnl(self, marks: dict[str, Decimal]) -> Decimal:
         total = Decimal(0)
+        mark_of, instruments = self.derivatives.mark_of, self.instruments
         for inst_id, pos in self.positions.items():
-            mark = self.derivatives.mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
-            if pos.lots != 0 and mark is not None:
-                total = _EXACT.add(total, self.in_quote(inst_id, pos.unrealized(mark), marks))
+            if pos.lots == 0:
+                continue
+            mark = mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
+            if mark is not None:
+                amount = pos.unrealized(mark)
+                inst = instruments.get(inst_id)
+                if inst is not None and inst.inverse:  # `in_quote`: only an inverse contract's is not in quote
+                    amount = self.in_quote(inst_id, amount, marks)
+                total = _add(total, amount)
         return total
 
     def equity(self, marks: dict[str, Decimal], quote_marks: dict[str, Decimal] | None = None) -> Decimal:
@@ -266,7 +290,7 @@ class Ledger:
             mark = marks.get(inst.id)
             if mark is not None and (inst.venue, inst.base) not in mark_of:
                 fx = qm.get(inst.quote)
-                mark_of[(inst.venue, inst.base)] = mark if fx is None else _EXACT.multiply(mark, fx)
+                mark_of[(inst.venue, inst.base)] = mark if fx is None else _mul(mark, fx)
         keys, quotes = self._equity_layout()
         total = Decimal(0)
         balances = self.balances
@@ -274,15 +298,17 @@ class Ledger:
             amount = balances[key]
             if key in quotes:
                 fx = qm.get(key[1])
-                total = _EXACT.add(total, amount if fx is None else _EXACT.multiply(amount, fx))
+                total = _add(total, amount if fx is None else _mul(amount, fx))
             elif key in mark_of:
-                total = _EXACT.add(total, _EXACT.multiply(amount, mark_of[key]))
+                total = _add(total, _mul(amount, mark_of[key]))
         for inst in self.instruments.values():  # contracts: unrealized PnL at the mark, in quote
+            if not inst.contract:
+                continue
             pos = self.positions.get(inst.id)
             mark = self.derivatives.mark_of(inst.id, marks.get(inst.id))
-            if inst.contract and pos is not None and pos.lots != 0 and mark is not None:
+            if pos is not None and pos.lots != 0 and mark is not None:
                 upnl = pos.unrealized(mark)
-                total = _EXACT.add(total, _EXACT.multiply(upnl, mark) if inst.inverse else upnl)
+                total = _add(total, _mul(upnl, mark) if inst.inverse else upnl)
         return total
 
 
@@ -336,5 +362,5 @@ def _position(instrument: Instrument) -> Position:
         from engine.margin import contract_position
 
         return contract_position(instrument)  # type: ignore[return-value]
-    return Position(unit=_EXACT.multiply(instrument.tick_size, instrument.lot_size),
+    return Position(unit=_mul(instrument.tick_size, instrument.lot_size),
                     lot_size=instrument.lot_size, tick_size=instrument.tick_size)

@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.errors import ConfigError, IllegalTransitionError, StorageError
 from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.orders import TERMINAL_STATUSES
+from engine.types.venue_reports import BookedFill
 
 S = OrderStatus
 LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -150,6 +151,10 @@ class ParentOrder:
     @property
     def side_name(self) -> str:
         return "buy" if self.side > 0 else "sell"
+
+    def book_fill(self, fill: BookedFill) -> None:
+        """A child's booked fill (engine/venue_merge.py hands it the record): `add_fill`."""
+        self.add_fill(fill.ts, fill.price, fill.qty, fill.fee_quote)
 
     def add_fill(self, ts: int, price: Decimal, qty: Decimal, fee: Decimal) -> None:
         self.filled += qty
@@ -294,6 +299,18 @@ class OrderManager:
         if _TERMINAL[new]:
             order.done_ts = ts
             self.open_nos.pop(order.order_no, None)
+
+    def book_fill(self, order: Order, fill: BookedFill, leaves: int | None) -> bool:
+        """The OMS's part of a booked fill (engine/venue_merge.py hands it the record):
+        the order's filled lots, notional, fees and fill times (`fill_order`), then its
+        status, PARTIALLY_FILLED or FILLED (all filled, or the venue's `leaves` 0), unless
+        it has ended already (a fill after the cancel). True when this fill closed it."""
+        fill_order(order, fill.lots, fill.price, fill.qty, fill.fee_quote, fill.ts)
+        if _TERMINAL[order.status]:
+            return False
+        done = order.filled >= order.qty or leaves == 0
+        self.set_status(order, S.FILLED if done else S.PARTIALLY_FILLED, fill.ts)
+        return done
 
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
         orders = (self.by_no[n] for n in self.open_nos)

@@ -74,7 +74,7 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "to_price", "to_qty")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -82,6 +82,44 @@ class _Grid:
         self.ticks: dict[Decimal, int] = {}
         self.prices: dict[int, Decimal] = {}
         self.qtys: dict[int, Decimal] = {}
+        self.texts: dict[tuple[int, int], str] = {}  # (0 price / 1 quantity, units) -> decimal_str
+        self.mids: dict[int, Decimal] = {}  # bid + ask ticks -> the mid price (BookView.mid's)
+
+    def price(self, ticks: int) -> Decimal:
+        """`Instrument.ticks_to_price`, remembered."""
+        return _remembered(self.prices, self.to_price, ticks)
+
+    def qty(self, lots: int) -> Decimal:
+        """`Instrument.lots_to_qty`, remembered."""
+        return _remembered(self.qtys, self.to_qty, lots)
+
+    def price_text(self, ticks: int) -> str:
+        """`decimal_str(price(ticks))`, remembered (the fill record's price)."""
+        return self._text(0, ticks, self.price)
+
+    def qty_text(self, lots: int) -> str:
+        """`decimal_str(qty(lots))`, remembered (the fill record's quantity)."""
+        return self._text(1, lots, self.qty)
+
+    def _text(self, kind: int, units: int, convert: Callable[[int], Decimal]) -> str:
+        key = (kind, units)
+        text = self.texts.get(key)
+        if text is None:
+            if len(self.texts) >= _GRID_CACHE:
+                self.texts.clear()
+            text = self.texts[key] = decimal_str(convert(units))
+        return text
+
+    def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:
+        """`BookView.mid` of a book at (bid, ask) ticks: the price of bid + ask ticks / 2,
+        remembered by the sum (the equity sample after every fill marks at the mid)."""
+        total = bid_ticks + ask_ticks
+        mid = self.mids.get(total)
+        if mid is None:
+            if len(self.mids) >= _GRID_CACHE:
+                self.mids.clear()
+            mid = self.mids[total] = self.to_price(total) / 2
+        return mid
 
 
 def _on_grid(cache: dict[Decimal, int], convert: Callable[[Any], int], value: Any) -> int:
@@ -616,11 +654,14 @@ class TradingSession(VenueMerge):
 
     # -- marks and notes -----------------------------------------------------------------
     def marks(self) -> dict[str, Decimal]:
+        """{instrument: mid} of every book with both sides (`BookView.mid`, remembered per
+        bid + ask in the instrument's grid: the equity sample after every fill asks)."""
         out: dict[str, Decimal] = {}
+        grids = self._grids
         for inst_id, book in self._books.items():
-            mid = book.mid
-            if mid is not None:
-                out[inst_id] = mid
+            bid_px, bid_qty, ask_px, ask_qty = book._top()
+            if bid_qty > 0 and ask_qty > 0:
+                out[inst_id] = grids[inst_id].mid(bid_px, ask_px)
         return out
 
     def sample_equity(self) -> None:
@@ -630,10 +671,10 @@ class TradingSession(VenueMerge):
         positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
                      for inst_id in self.instruments]
         realized, fees = ledger.realized_pnl(), ledger.fees()
-        quote_marks = self.quote_marks.at(self.clock.now()) if self.quote_marks is not None else None
-        self.recorder.equity(self.clock.now(), ledger.equity(marks, quote_marks), realized, unrealized,
-                             fees, positions)
-        self.guard.on_pnl(self.clock.now(), realized - fees + unrealized)
+        now = self.clock.now()
+        quote_marks = self.quote_marks.at(now) if self.quote_marks is not None else None
+        self.recorder.equity(now, ledger.equity(marks, quote_marks), realized, unrealized, fees, positions)
+        self.guard.on_pnl(now, realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})

@@ -42,11 +42,18 @@ from engine import audit_records as R
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.frozen import frozen_builder
-from engine.oms import LEGAL_TRANSITIONS, Order, fill_order
+from engine.oms import LEGAL_TRANSITIONS, Order
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
 from engine.types.instrument import decimal_str
 from engine.types.orders import ORDER_EVENT_DTYPE, TERMINAL_STATUSES, ReasonCode, venue_reason
-from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
+from engine.types.venue_reports import (
+    BookedFill,
+    Command,
+    CommandResult,
+    Outcome,
+    VenueFill,
+    VenueOrderState,
+)
 from engine.views import Event, OrderUpdate
 
 _LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
@@ -77,9 +84,8 @@ _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SU
      "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
      "order_price"))
 _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
-# the simulated rows' typed records, built without the frozen dataclass's __init__ (engine/frozen.py)
-_new_state = frozen_builder(VenueOrderState)
-_new_fill = frozen_builder(VenueFill)
+# the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py)
+_new_booked = frozen_builder(BookedFill)
 
 
 class VenueMerge:
@@ -105,14 +111,13 @@ class VenueMerge:
         exch_ts = values[_EXCH_TS]
         update = None
         if kind == _FILL:
-            update = self._merge_fill(order, self._sim_fill(order, values, now, "sim"), now, values[_LEAVES])
+            update = self._sim_fill(order, values, now, "sim", values[_LEAVES])
         elif kind in _ROW_STATUS:
+            # merged from the row's fields: no `VenueOrderState` per simulated row
             filled = values[_FILLED]
-            state = _new_state(client_id=order.client_id, venue_order_id=str(order_no), status=_ROW_STATUS[kind],
-                               price=values[_ORDER_PRICE], qty=filled + values[_LEAVES], filled=filled,
-                               exch_ts=exch_ts, local_ts=now, reason=venue_reason(values[_REASON]), source="sim",
-                               found=True)
-            update = self._merge_state(order, state, now)
+            update = self._merge_status(order, now, "sim", str(order_no), True, _ROW_STATUS[kind],
+                                        values[_ORDER_PRICE], filled + values[_LEAVES], filled,
+                                        venue_reason(values[_REASON]), exch_ts)
         elif kind == _STATE:
             self._sim_query_answer(order, rec, now)
         else:
@@ -136,10 +141,11 @@ class VenueMerge:
             self._venue_update(order, update, now)
         self._flush()
 
-    def _sim_fill(self, order: Order, values: tuple, now: int, source: str) -> VenueFill:
-        """A simulated FILL row (its `item()` tuple) as the venue's fill report: trade id
-        `<order_no>.<filled>` (cumulative lots after it: unique per order), fee in the
-        venue's fee asset."""
+    def _sim_fill(self, order: Order, values: tuple, now: int, source: str, leaves: int | None):
+        """Book a simulated FILL row (its `item()` tuple) as the venue's fill report would
+        be booked, without the intermediate `VenueFill`: trade id `<order_no>.<filled>`
+        (cumulative lots after it: unique per order), fee in the venue's fee asset
+        (engine/fees.py `fill_fee`). Returns the strategy's update or None."""
         inst = order.instrument
         price, lots = values[_PRICE], values[_QTY]
         code = values[_LIQ_CODE]
@@ -147,9 +153,9 @@ class VenueMerge:
         venue = self.venues[inst.venue]
         fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
                               bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
-        return _new_fill(client_id=order.client_id, venue_order_id=str(order.order_no),
-                         trade_id=f"{order.order_no}.{values[_FILLED]}", price=price, qty=lots, fee=fee,
-                         fee_asset=asset, liquidity=liq, exch_ts=values[_EXCH_TS], local_ts=now, source=source)
+        order_no = order.order_no
+        return self._book_fill(order, str(order_no), f"{order_no}.{values[_FILLED]}", price, lots, fee, asset,
+                               _LIQUIDITY.get(liq, "taker"), values[_EXCH_TS], source, now, leaves)
 
     def _sim_query_answer(self, order: Order, rec: Any, now: int) -> None:
         """The simulated venue's answer to a lookup (a STATE row, produced at the query's
@@ -160,7 +166,7 @@ class VenueMerge:
         exch_ts = int(rec["exch_ts"])
         for row in fills:
             values = row.item()
-            update = self._merge_fill(order, self._sim_fill(order, values, now, "query"), now, values[_LEAVES])
+            update = self._sim_fill(order, values, now, "query", values[_LEAVES])
             if update is not None:
                 self._venue_update(order, update, now)
         cid, vid = order.client_id, str(order.order_no)
@@ -299,39 +305,45 @@ class VenueMerge:
 
     def _merge_state(self, order: Order, state: VenueOrderState, now: int):
         """Apply one venue state; returns the strategy's update or None."""
-        query = state.source == "query"
+        return self._merge_status(order, now, state.source, state.venue_order_id, state.found, state.status,
+                                  state.price, state.qty, state.filled, state.reason, state.exch_ts)
+
+    def _merge_status(self, order: Order, now: int, source: str, venue_order_id: str | None, found: bool,
+                      status: OrderStatus, price: int, qty: int, filled: int, reason: str | None, exch_ts: int):
+        """`_merge_state` of a state given by its fields (`VenueOrderState`'s; a simulated
+        venue's row comes here without building one)."""
+        query = source == "query"
         if query:
             order.lookup_pending = False
-        if state.venue_order_id and order.venue_order_id is None:
-            order.venue_order_id = state.venue_order_id
-        if not state.found:
-            return self._not_found(order, state, now)
-        if state.filled > order.venue_filled:
-            order.venue_filled = state.filled
-        status = state.status
+        if venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = venue_order_id
+        if not found:
+            return self._not_found(order, source, exch_ts, now)
+        if filled > order.venue_filled:
+            order.venue_filled = filled
         update = None
         if status in _TERMINAL_EVENTS:
             if order.is_open and status in LEGAL_TRANSITIONS[order.status]:
                 if order.ack_ts is None:
                     order.ack_ts = now
                 order.ambiguous.clear()
-                self.oms.set_status(order, status, now, state.reason)
-                self._response(order, now, _TERMINAL_EVENTS[status], state)
+                self.oms.set_status(order, status, now, reason)
+                self._response(order, now, _TERMINAL_EVENTS[status], reason, exch_ts, source)
                 update = self._closed(order, now, _TERMINAL_EVENTS[status])
             elif status != order.status:  # a second, different end, or a reject after the ack
-                self._stale(order, now, state)
+                self._stale(order, now, status, source, exch_ts)
         else:  # ACKNOWLEDGED, PARTIALLY_FILLED or FILLED: the order exists at the venue
             order.ambiguous.discard(_SUBMIT)
             if order.ack_ts is None:
                 order.ack_ts = now
             if order.status == OrderStatus.SUBMITTED:
-                self._response(order, now, Event.ACKNOWLEDGED, state)
+                self._response(order, now, Event.ACKNOWLEDGED, reason, exch_ts, source)
                 update = self._confirm(order, now)
             elif status < order.status and not query:  # older than what the order shows
-                self._stale(order, now, state)
-            if order.is_open and self._amend_seen(order, state):
-                self._pop_request(order, _AMEND, (state.price, state.qty))
-                order.price, order.qty = state.price, state.qty
+                self._stale(order, now, status, source, exch_ts)
+            if order.is_open and self._amend_seen(order, price, qty):
+                self._pop_request(order, _AMEND, (price, qty))
+                order.price, order.qty = price, qty
                 order.ambiguous.discard(_AMEND)
                 update = self._update(order, now, Event.AMENDED)
             elif query and order.is_open and order.ambiguous & {_CANCEL, _AMEND}:
@@ -349,42 +361,56 @@ class VenueMerge:
         return update
 
     def _merge_fill(self, order: Order, fill: VenueFill, now: int, leaves: int | None):
-        """Book one fill unless its trade id was booked before; returns the update or None."""
+        """Book one reported fill unless its trade id was booked before; returns the update or None."""
+        return self._book_fill(order, fill.venue_order_id, fill.trade_id, fill.price, fill.qty, fill.fee,
+                               fill.fee_asset, _LIQUIDITY.get(fill.liquidity, "taker"), fill.exch_ts, fill.source,
+                               now, leaves)
+
+    def _book_fill(self, order: Order, venue_order_id: str | None, trade_id: str, price: int, lots: int,
+                   fee: Decimal, fee_asset: str, liquidity: str, exch_ts: int, source: str, now: int,
+                   leaves: int | None):
+        """Book one fill once per (instrument, trade id): the `BookedFill` is built here,
+        once, and handed to its listeners in order: the OMS (order and status), the ledger,
+        the audit log, the recorder, the parent order, then risk and the strategy through
+        the returned `OrderUpdate` (None for a duplicate, which is audited and dropped)."""
         inst = order.instrument
-        key = (inst.id, fill.trade_id)
+        key = (inst.id, trade_id)
         trades = self.oms.trades
         if key in trades:
-            self.audit.write(now, "duplicate_fill", client_id=order.client_id, trade_id=fill.trade_id,
-                             source=fill.source)
+            self.audit.write(now, "duplicate_fill", client_id=order.client_id, trade_id=trade_id, source=source)
             return None
         trades.add(key)
-        if fill.venue_order_id and order.venue_order_id is None:
-            order.venue_order_id = fill.venue_order_id
-        price, lots = fill.price, fill.qty
-        fill_price = inst.ticks_to_price(price)
-        fill_qty = inst.lots_to_qty(lots)
+        if venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = venue_order_id
+        grid = self._grids[inst.id]
+        fill_price = grid.prices.get(price)
+        if fill_price is None:
+            fill_price = grid.price(price)
+        fill_qty = grid.qtys.get(lots)
+        if fill_qty is None:
+            fill_qty = grid.qty(lots)
         ledger = self.ledger
-        fee_quote = ledger.fee_in_quote(inst, price, fill.fee, fill.fee_asset, self._fee_mark(inst, fill.fee_asset))
-        liquidity = _LIQUIDITY.get(fill.liquidity, "taker")
-        fill_order(order, lots, fill_price, fill_qty, fee_quote, now)
-        if order.is_open:
-            done = order.filled >= order.qty or leaves == 0
-            self.oms.set_status(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, now)
-            if not order.is_open:
-                self._in_flight.pop(order.order_no, None)
-        ledger.apply_fill(inst, order.side, price, lots, fill.fee, fill.fee_asset, fee_quote)
+        fee_quote = ledger.fee_in_quote(inst, price, fee, fee_asset, self._fee_mark(inst, fee_asset))
+        fill = _new_booked(client_id=order.client_id, venue_order_id=venue_order_id or order.venue_order_id,
+                           trade_id=trade_id, price_ticks=price, lots=lots, price=fill_price, qty=fill_qty, fee=fee,
+                           fee_asset=fee_asset, fee_quote=fee_quote, liquidity=liquidity, exch_ts=exch_ts, ts=now,
+                           source=source)
+        # its listeners, each handed the one record
+        if self.oms.book_fill(order, fill, leaves):  # the order's fills, then its status
+            self._in_flight.pop(order.order_no, None)  # the fill closed it
+        ledger.book_fill(inst, order.side, fill)
         self.fill_count += 1
-        # audit.write(now, "fill", client_id=..., exch_ts=..., price=..., ...), compiled once
-        self.audit.write_shaped(_FILL_RECORD, now, order.client_id, fill.exch_ts, decimal_str(fill_price),
-                                decimal_str(fill_qty), decimal_str(fill.fee), fill.fee_asset, liquidity,
-                                fill.trade_id)
-        self.recorder.fill(order, now, fill.exch_ts, fill_price, fill_qty, fee_quote, liquidity,
-                           fill.fee, fill.fee_asset, fill.trade_id)
-        parent = self.oms.parents.get(order.parent_id) if order.parent_id else None
-        if parent is not None:
-            parent.add_fill(now, fill_price, fill_qty, fee_quote)
+        # audit.write(now, "fill", client_id=..., exch_ts=..., price=..., ...), compiled once;
+        # the price and quantity texts remembered per grid step
+        self.audit.write_shaped(_FILL_RECORD, now, fill.client_id, exch_ts, grid.price_text(price),
+                                grid.qty_text(lots), decimal_str(fee), fee_asset, liquidity, trade_id)
+        self.recorder.fill(order, now, exch_ts, fill_price, fill_qty, fee_quote, liquidity, fee, fee_asset, trade_id)
+        if order.parent_id:
+            parent = self.oms.parents.get(order.parent_id)
+            if parent is not None:
+                parent.book_fill(fill)
         return self._update(order, now, Event.FILL, fill_price, fill_qty, fee_quote, liquidity,
-                            fee_charged=fill.fee, fee_asset=fill.fee_asset)
+                            fee_charged=fee, fee_asset=fee_asset)
 
     # -- helpers -----------------------------------------------------------------------------
     def _confirm(self, order: Order, now: int):
@@ -397,11 +423,11 @@ class VenueMerge:
         self._in_flight.pop(order.order_no, None)
         return self._update(order, now, event)
 
-    def _amend_seen(self, order: Order, state: VenueOrderState) -> bool:
-        """True when the state shows an amend of ours in flight as applied (price and qty)."""
-        if order.type != OrderType.LIMIT or (state.price, state.qty) == (order.price, order.qty):
+    def _amend_seen(self, order: Order, price: int, qty: int) -> bool:
+        """True when a state showing (price, qty) shows an amend of ours in flight as applied."""
+        if order.type != OrderType.LIMIT or (price == order.price and qty == order.qty):
             return False
-        return any(r[0] == _AMEND and (r[1], r[2]) == (state.price, state.qty)
+        return any(r[0] == _AMEND and (r[1], r[2]) == (price, qty)
                    for r in self._in_flight.get(order.order_no, ()))
 
     def _pop_request(self, order: Order, command: str, values: tuple[int, int] | None = None):
@@ -415,14 +441,14 @@ class VenueMerge:
                 return request
         return None
 
-    def _not_found(self, order: Order, state: VenueOrderState, now: int):
+    def _not_found(self, order: Order, source: str, exch_ts: int, now: int):
         """A lookup by client id found no such order at the venue."""
-        self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=state.source,
+        self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=source,
                          status=order.status.name)
         if order.status == OrderStatus.SUBMITTED and not order.filled:
             # a submit the venue never got (its reply was lost, or it never arrived)
             order.ambiguous.clear()
-            order.evidence = {"lookup": "not found", "source": state.source, "exch_ts": state.exch_ts}
+            order.evidence = {"lookup": "not found", "source": source, "exch_ts": exch_ts}
             if order.ack_ts is None:
                 order.ack_ts = now
             self.oms.set_status(order, OrderStatus.REJECTED, now, _NOT_RECEIVED)
@@ -441,16 +467,16 @@ class VenueMerge:
             order.lookup_pending = True
             request(order, now)
 
-    def _response(self, order: Order, now: int, event: Event, state: VenueOrderState) -> None:
+    def _response(self, order: Order, now: int, event: Event, reason: str | None, exch_ts: int,
+                  source: str) -> None:
         # audit.write(now, "response", client_id=..., event=..., reason=..., exch_ts=..., source=...)
         # through its compiled shape (every ack and cancel: bench/PROFILE.md 1d)
-        self.audit.write_shaped(_STATE_RESPONSE, now, order.client_id, event.value, state.reason, state.exch_ts,
-                                state.source)
+        self.audit.write_shaped(_STATE_RESPONSE, now, order.client_id, event.value, reason, exch_ts, source)
 
-    def _stale(self, order: Order, now: int, state: VenueOrderState) -> None:
-        kind = "conflict" if state.status in TERMINAL_STATUSES else "stale"
-        self.audit.write(now, kind, client_id=order.client_id, record=state.status.name,
-                         status=order.status.name, source=state.source, exch_ts=state.exch_ts)
+    def _stale(self, order: Order, now: int, status: OrderStatus, source: str, exch_ts: int) -> None:
+        kind = "conflict" if status in TERMINAL_STATUSES else "stale"
+        self.audit.write(now, kind, client_id=order.client_id, record=status.name,
+                         status=order.status.name, source=source, exch_ts=exch_ts)
 
     def _fee_mark(self, inst, asset: str) -> Decimal | None:
         """Mid of ASSET/QUOTE on the fill's venue, to value a fee in a third asset (BNB)."""

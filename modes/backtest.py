@@ -434,7 +434,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
 
     config, instruments, start_ts = run.config, run.instruments, run.start_ts
     writer = RunWriter(staging, instruments)
-    audit = AuditLog(staging / "audit.jsonl")
+    audit = AuditLog(staging / "audit.jsonl", batch=True)
     warmup()
     faults = None
     venue_configs = run.venue_configs

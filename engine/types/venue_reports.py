@@ -75,6 +75,38 @@ class VenueFill:
 
 
 @dataclass(frozen=True, slots=True)
+class BookedFill:
+    """One fill as the engine books it: built once, when the merge accepts a fill (a
+    `VenueFill`, or a simulated venue's FILL row, engine/venue_merge.py `_book_fill`), and
+    handed as it is to every listener: the OMS (the order's filled lots, notional, fees,
+    status), the ledger (balances, position, fees), the parent order, the audit log's
+    `fill` record, the run directory's fills row and the strategy's `OrderUpdate`. Why one
+    record: each listener used to be handed the fill's parts by hand, each converting the
+    ticks and lots again.
+
+    Units: `price_ticks` / `lots` the instrument's integer units, `price` / `qty` the same
+    as exact Decimals; `fee` exact in `fee_asset` as the venue charged it, `fee_quote` the
+    same fee valued in the instrument's quote asset (engine.ledger.Ledger.fee_in_quote);
+    `liquidity` "maker" or "taker"; `exch_ts` venue time, `ts` the engine's clock (ns).
+    """
+
+    client_id: str
+    venue_order_id: str
+    trade_id: str
+    price_ticks: int
+    lots: int
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    fee_quote: Decimal
+    liquidity: str
+    exch_ts: int
+    ts: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class VenueLiquidation:
     """The venue closed a contract position itself (Binance: a LIQUIDATION order whose
     client id starts with `autoclose-`). `filled` is the order's cumulative executed

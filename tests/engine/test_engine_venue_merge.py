@@ -267,3 +267,58 @@ def test_any_permutation_and_duplication_gives_one_outcome(tmp_path_factory, dat
     assert got == expected
     n_fills = sum(1 for r in records if r[0] == "fill")
     assert got[-1] == n_fills  # each fill booked exactly once
+
+
+class _Rows:
+    """A recorder that keeps the fills it is handed (the run directory's fills rows)."""
+
+    def __init__(self):
+        self.fills = []
+
+    def fill(self, order, ts, exch_ts, price, qty, fee, liquidity, fee_charged=None, fee_charged_asset=None,
+             trade_id=None):
+        self.fills.append((order.client_id, ts, exch_ts, price, qty, fee, liquidity, fee_charged,
+                           fee_charged_asset, trade_id))
+
+    def equity(self, *args):
+        pass
+
+
+def test_a_fill_is_built_once_and_every_listener_gets_the_same_values(tmp_path):
+    """A fill of 0.3 BTC at 10000.00, fee 0.0003 BTC (Binance spot: a buy pays in the base it
+    receives) = 3.0 USDT at the fill price, by hand: the OMS, the ledger, the parent order,
+    the audit `fill` record, the recorder's row and the strategy's update all carry it."""
+    session, _, strategy = _session(tmp_path)
+    session.recorder = rows = _Rows()
+    parent = session.open_parent(BTC.id, 1, Decimal("1"), "p1")
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000", parent_id=parent)
+    session.on_venue_fill(VenueFill(cid, "v9", "t7", PX, 30_000, Decimal("0.0003"), "BTC", Liquidity.MAKER,
+                                    55, 60, "stream"))
+    order = session.oms.by_client[cid]
+    # OMS: lots, notional 0.3 x 10000, fee in quote 0.0003 x 10000; the venue's order id adopted
+    assert (order.filled, order.notional_filled, order.fees) == (30_000, Decimal("3000.0000"), Decimal("3.00000000"))
+    assert order.status == OrderStatus.PARTIALLY_FILLED and order.venue_order_id == "v9"
+    # ledger: the fee leaves the base asset it was charged in; the position counts it in quote
+    assert session.ledger.balance("binance", "BTC") == Decimal("0.2997")
+    assert session.ledger.balance("binance", "USDT") == Decimal("97000")
+    assert session.ledger.positions[BTC.id].fees == Decimal("3.00000000")
+    # the parent
+    p = session.oms.parents["p1"]
+    assert (p.filled, p.fees) == (Decimal("0.30000"), Decimal("3.00000000"))
+    # the audit record and the recorder's row
+    (record,) = [r for r in _audit_after(session, tmp_path) if r["type"] == "fill"]
+    assert {k: record[k] for k in ("client_id", "exch_ts", "price", "qty", "fee", "fee_asset", "liquidity",
+                                   "trade_id")} == {"client_id": cid, "exch_ts": 55, "price": "10000.00",
+                                                    "qty": "0.30000", "fee": "0.0003", "fee_asset": "BTC",
+                                                    "liquidity": "maker", "trade_id": "t7"}
+    assert rows.fills == [(cid, 1_000, 55, Decimal("10000.00"), Decimal("0.30000"), Decimal("3.00000000"), "maker",
+                           Decimal("0.0003"), "BTC", "t7")]
+    # the strategy's update
+    update = strategy.updates[-1]
+    assert (update.event, update.last_fill_price, update.last_fill_qty, update.fee, update.fee_charged,
+            update.fee_asset, update.liquidity) == ("fill", Decimal("10000.00"), Decimal("0.30000"),
+                                                    Decimal("3.00000000"), Decimal("0.0003"), "BTC", "maker")
+    # booked once: the same trade again is audited and dropped
+    session.on_venue_fill(VenueFill(cid, "v9", "t7", PX, 30_000, Decimal("0.0003"), "BTC", Liquidity.MAKER,
+                                    56, 61, "query"))
+    assert order.filled == 30_000 and len(rows.fills) == 1 and session.fill_count == 1

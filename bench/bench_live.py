@@ -171,8 +171,8 @@ STAGES = (
     ("      risk sent (exposure hold)", "engine.risk_guard", "RiskGuard.sent"),
     ("      venue.submit (to the hand-off and after)", "venues.ccxt.venue", "CcxtVenue.submit"),
     ("        gateway.start_submit (mapping + hand-off)", "venues.ccxt.gateway", "Gateway.start_submit"),
-    ("          order mapping (order_request)", "venues.ccxt.gateway", "order_request"),
-    ("          rate limiter reserve", "venues.ccxt.ratelimit", "WeightLimiter.reserve"),
+    ("          order mapping (OrderMapping)", "venues.ccxt.gateway", "Gateway._order_args"),
+    ("          request budget (spend)", "venues.ccxt.ratelimit", "WeightLimiter.spend"),
 )
 
 

@@ -9,11 +9,13 @@ Rows:
 1. tick -> strategy -> risk -> OMS -> request handed to ccxt: the engine's TradingSession
    (a strategy quoting on every book update, the risk engine with limits on, the OMS, a
    real audit log file handing every record to the OS as live modes do, `flush_each`) and
-   the live venue (venues.ccxt.CcxtVenue: its Gateway's order
-   mapping and rate limiter) on a running asyncio loop; the clock starts before
-   `session.on_book` and stops when the Gateway calls the client's `create_order` (a
+   the live venue (venues.ccxt.CcxtVenue: its Gateway's per-instrument order mapping,
+   `OrderMapping`, and request budget, `WeightLimiter.spend`) on a running asyncio loop;
+   the clock starts before `session.on_book` and stops when the Gateway calls the client's `create_order` (a
    stand-in client that records the time: the next rows are the real ccxt). The call is
-   synchronous, inside `on_book`: no await, no task hop (Gateway.hand_off).
+   synchronous, inside `on_book`: no await, no task hop (Gateway.hand_off). The command's
+   task is created after that point (CcxtVenue._spawn_in_order): its cost is in row 1b,
+   before ccxt runs the call, as in a real session.
 1b. hand-off -> ccxt running: from that call until the event loop starts running ccxt's
    coroutine (the task hop the step's return to the loop costs; the session's other
    callbacks of the same step come first in a real session).
@@ -171,8 +173,8 @@ STAGES = (
     ("      risk sent (exposure hold)", "engine.risk_guard", "RiskGuard.sent"),
     ("      venue.submit (to the hand-off and after)", "venues.ccxt.venue", "CcxtVenue.submit"),
     ("        gateway.start_submit (mapping + hand-off)", "venues.ccxt.gateway", "Gateway.start_submit"),
-    ("          order mapping (order_request)", "venues.ccxt.gateway", "order_request"),
-    ("          rate limiter reserve", "venues.ccxt.ratelimit", "WeightLimiter.reserve"),
+    ("          order mapping (OrderMapping)", "venues.ccxt.gateway", "Gateway._order_args"),
+    ("          request budget (spend)", "venues.ccxt.ratelimit", "WeightLimiter.spend"),
 )
 
 

@@ -106,6 +106,16 @@ def units_text(units: int, step: Decimal) -> str:
     return text
 
 
+def units_text_table(step: Decimal) -> dict[int, str]:
+    """`units_text`'s remembered texts of `step` (units -> text), for a caller that reads
+    them directly (the live order mapping: a dict hit, `units_text` on a miss). The same
+    dict for the whole process: emptied in place when full, never replaced."""
+    table = _UNITS_TEXT.get(step)
+    if table is None:
+        table = _UNITS_TEXT.setdefault(step, {})
+    return table
+
+
 def parse_instrument_id(instrument_id: str) -> tuple[str, str]:
     """Split ``venue:BASE/QUOTE`` into (venue, symbol), with a clear error otherwise."""
     venue, sep, symbol = instrument_id.partition(":")

@@ -27,7 +27,7 @@ from engine.types.orders import ReasonCode
 from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill, VenueOrderState
 from venues.ccxt import parse
 from venues.ccxt.http import ResponseTap
-from venues.ccxt.orders import amend_request, order_request
+from venues.ccxt.orders import OrderMapping, amend_request
 from venues.ccxt.outcomes import Classified, ambiguous_reply, classify
 from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.retry import Backoff
@@ -123,7 +123,7 @@ class Gateway:
         self.position_info: dict[str, tuple[str, str]] = {}  # instrument id -> (entry price, isolated wallet)
         self.limiter = limiter or WeightLimiter.for_venue(venue_id)
         self.backoff = backoff or Backoff()
-        self.stp = stp
+        self._stp = stp
         self.resolve = resolve
         self.max_order_wait_s = max_order_wait_s
         self.sleep = sleep
@@ -131,11 +131,23 @@ class Gateway:
         self.sides: dict[str, int] = {}  # client id -> +1/-1 of orders seen open (adoption at start)
         self._history_from_ms: int | None = None  # contracts: see history_floor_ms
         self._delivery_prices: dict[str, str] = {}  # dated contract symbol -> its delivery price
+        self._tickets: dict[str, tuple[int, bool, str]] = {}  # `_ticket`, per method
+        self._mappings: dict[str, OrderMapping] = {}  # instrument id -> its order mapping (stp included)
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
         # every attempt's outcome (method, None on success or the verdict): the live
         # session's venue health (modes.live.venue_health) listens here
         self.listeners: list[Callable[[str, Classified | None], None]] = []
+
+    @property
+    def stp(self) -> str | None:
+        """The engine STP name sent with every order (None: the venue's account default)."""
+        return self._stp
+
+    @stp.setter
+    def stp(self, stp: str | None) -> None:
+        self._stp = stp
+        self._mappings.clear()  # they carry the STP mode
 
     # -- one call, retried when safe ---------------------------------------------------------
     def hand_off(self, method: str, *args: Any) -> Coroutine[Any, Any, Any] | None:
@@ -145,12 +157,20 @@ class Gateway:
 
         Why: the live hot path (tick -> strategy -> risk -> OMS -> venue) ends here with no
         await and no task hop in between; `_call(..., first=)` finishes what this started.
+        The call's budget cost and ccxt method name are worked out once per method
+        (`_ticket`), so booking is `WeightLimiter.spend` alone (bench/PROFILE.md 1e).
         """
-        http_method, path = self.endpoints[method]
-        if self.limiter.reserve(http_method, path, None) > 0:
+        ticket = self._tickets.get(method) or self._ticket(method)
+        if self.limiter.spend(ticket[0], ticket[1]) > 0:
             return None
         self.stats.calls += 1
-        return getattr(self.exchange, self._calls.get(method, method))(*args)
+        return getattr(self.exchange, ticket[2])(*args)
+
+    def _ticket(self, method: str) -> tuple[int, bool, str]:
+        """(weight, counts as an order, ccxt method name) of `method` sent without a query."""
+        http_method, path = self.endpoints[method]
+        ticket = self._tickets[method] = (*self.limiter.cost(http_method, path, None), self._calls.get(method, method))
+        return ticket
 
     async def _call(self, command: Command | None, method: str, *args: Any,
                     query: dict[str, str] | None = None,
@@ -222,14 +242,22 @@ class Gateway:
         """`submit` in two steps, for the live hot path: map the order and hand it to ccxt
         now (`hand_off`, synchronous); returns (the handed-off call or None, a function
         whose coroutine finishes the command: reply, retries, typed outcome)."""
-        args = order_request(order, stp=self.stp).args()
+        args = self._order_args(order)
         first = self.hand_off("create_order", *args)
         return first, lambda: self.submit(order, _args=args, _first=first)
+
+    def _order_args(self, order: Order) -> tuple[str, str, str, str, str | None, dict[str, Any]]:
+        """create_order's arguments for `order` (`orders.OrderMapping` of its instrument,
+        built on its first order with this gateway's STP mode)."""
+        mapping = self._mappings.get(order.instrument.id)
+        if mapping is None:
+            mapping = self._mappings[order.instrument.id] = OrderMapping(order.instrument, self.stp)
+        return mapping.args(order)
 
     async def submit(self, order: Order, *, _args: tuple | None = None,
                      _first: Coroutine[Any, Any, Any] | None = None) -> list[Record]:
         """Place `order`; CONFIRMED with its state and taking fills, REJECTED, or AMBIGUOUS (+ lookup)."""
-        args = _args if _args is not None else order_request(order, stp=self.stp).args()
+        args = _args if _args is not None else self._order_args(order)
         reply, verdict = await self._call(Command.SUBMIT, "create_order", *args, first=_first)
         if verdict is None and ambiguous_reply(reply):  # 200 with a body that did not parse
             verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})

@@ -30,8 +30,8 @@ from typing import Any
 from engine.errors import OrderError
 from engine.frozen import frozen_builder
 from engine.oms import Order
-from engine.types import OrderType, TimeInForce
-from engine.types.instrument import decimal_str, units_text
+from engine.types import Instrument, OrderType, TimeInForce
+from engine.types.instrument import decimal_str, units_text, units_text_table
 from venues.emulator.exchange import STP_OF_SIM
 
 MAX_CLIENT_ID = 36  # Binance: newClientOrderId length limit
@@ -68,29 +68,58 @@ def stp_mode(stp: str) -> str:
         raise OrderError(f"stp={stp!r}: expected one of {sorted(STP_OF_SIM)}") from None
 
 
+class OrderMapping:
+    """The create_order arguments of one instrument's orders, with what never changes
+    between its orders worked out once (see module doc for what maps how).
+
+    `mapping.args(order)` -> (symbol, type, side, amount, price, params), a fresh params dict
+    each call (ccxt may keep it). Why a per-instrument object: the live hot path maps an
+    order on every submit; the symbol, the STP mode, the contract flag, the lot and tick
+    steps and their text tables are the instrument's, and looking them up per order was
+    most of the mapping's ~2.5 us (bench/PROFILE.md 1e). The price and amount text come
+    from `units_text`'s table of each step (the same text `decimal_str` gives), read here
+    directly: a dict hit per value, `units_text` only on a miss. Raises OrderError for a
+    client id longer than Binance's 36 characters and for an unknown STP name.
+    """
+
+    __slots__ = ("symbol", "lot_size", "tick_size", "contract", "stp_mode", "_amounts", "_prices")
+
+    def __init__(self, instrument: Instrument, stp: str | None = None) -> None:
+        self.symbol = instrument.symbol
+        self.lot_size, self.tick_size = instrument.lot_size, instrument.tick_size
+        self.contract = bool(instrument.contract)
+        self.stp_mode = None if stp is None else stp_mode(stp)
+        self._amounts = units_text_table(self.lot_size)
+        self._prices = units_text_table(self.tick_size)
+
+    def args(self, order: Order) -> tuple[str, str, str, str, str | None, dict[str, Any]]:
+        client_id = order.client_id
+        if len(client_id) > MAX_CLIENT_ID:
+            raise OrderError(f"client id {client_id!r} is longer than Binance's {MAX_CLIENT_ID} characters")
+        params: dict[str, Any] = {"newClientOrderId": client_id, "newOrderRespType": "FULL"}
+        if self.stp_mode is not None:
+            params["selfTradePreventionMode"] = self.stp_mode
+        if order.reduce_only and self.contract:  # futures: may only reduce the position
+            params["reduceOnly"] = True
+        amount = self._amounts.get(order.qty) or units_text(order.qty, self.lot_size)
+        side = "buy" if order.side > 0 else "sell"
+        if order.type is _MARKET:
+            return self.symbol, "market", side, amount, None, params
+        price = self._prices.get(order.price) or units_text(order.price, self.tick_size)
+        if order.post_only or order.tif is _GTX:
+            params["postOnly"] = True
+        else:
+            tif = _TIF_BY_CODE[order.tif]
+            if tif is None:
+                raise KeyError(TimeInForce(order.tif))
+            params["timeInForce"] = tif
+        return self.symbol, "limit", side, amount, price, params
+
+
 def order_request(order: Order, *, stp: str | None = None) -> OrderRequest:
-    """The create_order call for `order` (see module doc)."""
-    if len(order.client_id) > MAX_CLIENT_ID:
-        raise OrderError(f"client id {order.client_id!r} is longer than Binance's {MAX_CLIENT_ID} characters")
-    inst = order.instrument
-    params: dict[str, Any] = {"newClientOrderId": order.client_id, "newOrderRespType": "FULL"}
-    if stp is not None:
-        params["selfTradePreventionMode"] = stp_mode(stp)
-    if order.reduce_only and inst.contract:  # futures: may only reduce the position
-        params["reduceOnly"] = True
-    amount = units_text(order.qty, inst.lot_size)
-    side = "buy" if order.side > 0 else "sell"
-    if order.type is _MARKET:
-        return _new_request(symbol=inst.symbol, type="market", side=side, amount=amount, price=None, params=params)
-    price = units_text(order.price, inst.tick_size)
-    if order.post_only or order.tif is _GTX:
-        params["postOnly"] = True
-    else:
-        tif = _TIF_BY_CODE[order.tif]
-        if tif is None:
-            raise KeyError(TimeInForce(order.tif))
-        params["timeInForce"] = tif
-    return _new_request(symbol=inst.symbol, type="limit", side=side, amount=amount, price=price, params=params)
+    """The create_order call for `order` (see module doc; `OrderMapping` is the one mapping)."""
+    symbol, type_, side, amount, price, params = OrderMapping(order.instrument, stp).args(order)
+    return _new_request(symbol=symbol, type=type_, side=side, amount=amount, price=price, params=params)
 
 
 def amend_request(order: Order, price: int, qty: int, *, stp: str | None = None) -> OrderRequest:

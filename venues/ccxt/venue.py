@@ -21,8 +21,9 @@ venue); statuses open/closed/canceled/expired/rejected.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from venues.ccxt.orders import ExpiryWatch
 from venues.ccxt.ratelimit import WeightLimiter
 
 NS_PER_MS = 1_000_000
+_GTD = TimeInForce.GTD
 #: Binance futures: the client id of the venue's own liquidation orders starts with it
 #: (user data stream docs, "Order Update": "autoclose-": liquidation order)
 LIQUIDATION_PREFIX = "autoclose-"
@@ -102,18 +104,17 @@ class CcxtVenue:
     def submit(self, order: Order, ts: int) -> None:
         """Hand the order to ccxt now, synchronously (Gateway.start_submit: the session's
         hot path ends here with no await); a task finishes the command."""
-        if order.tif == TimeInForce.GTD:  # sent as GTC; the engine cancels it at expiry
+        if order.tif == _GTD:  # sent as GTC; the engine cancels it at expiry
             self.expiry.add(order.client_id, order.gtd_ts)
         first, finish = self.gateway.start_submit(order)
-        task = self._spawn_in_order(order.client_id, self._submit, order, finish, self._sent(ts))
-        if first is not None:  # a task cancelled before it ran (shutdown) leaves the call unstarted
-            task.add_done_callback(lambda t, call=first: call.close() if t.cancelled() else None)
+        # a task cancelled before it ran (shutdown) leaves the handed-off call unstarted: closed then
+        self._spawn_in_order(order.client_id, self._submit, (order, finish, self._sent(ts)), unstarted=first)
 
     def cancel(self, order: Order, ts: int) -> None:
-        self._spawn_in_order(order.client_id, self._cancel, order, self._sent(ts))
+        self._spawn_in_order(order.client_id, self._cancel, (order, self._sent(ts)))
 
     def amend(self, order: Order, price: int, qty: int, ts: int) -> None:
-        self._spawn_in_order(order.client_id, self._amend, order, price, qty, self._sent(ts))
+        self._spawn_in_order(order.client_id, self._amend, (order, price, qty, self._sent(ts)))
 
     def _sent(self, ts: int) -> tuple[int, int]:
         """(the session's time of a command, its seq): what its round trip is recorded with."""
@@ -146,30 +147,35 @@ class CcxtVenue:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    def _spawn_in_order(self, client_id: str, command: Callable[..., Awaitable[None]], *args: Any) -> asyncio.Task:
+    def _spawn_in_order(self, client_id: str, command: Callable[..., Awaitable[None]], args: tuple,
+                        unstarted: Coroutine[Any, Any, Any] | None = None) -> asyncio.Task:
         """Run one order's commands one after another, in the order the session sent them.
 
         Why: HTTP requests on separate connections may overtake each other, and a cancel
         that reaches Binance before its order's create is refused (-2011 Unknown order)
         while the order then rests; the simulated venue's FIFO latency queue never
         reorders one order's requests, so neither may the live path. Orders are
-        independent of each other and still run concurrently."""
+        independent of each other and still run concurrently. An order's first command
+        (every submit) has nothing to wait for and runs as the task itself, with one done
+        callback (`_done`): no wrapper coroutine between the submit and ccxt's call."""
         previous = self._last_command.get(client_id)
-
-        async def after_previous() -> None:
-            if previous is not None and not previous.done():
-                await asyncio.wait([previous])  # its own outcome is reported by itself
-            await command(*args)
-
-        task = self._spawn(after_previous())
+        if previous is None or previous.done():
+            coro = command(*args)
+        else:
+            coro = _after(previous, command, args)
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
         self._last_command[client_id] = task
-
-        def forget(done: asyncio.Task, cid: str = client_id) -> None:
-            if self._last_command.get(cid) is done:
-                del self._last_command[cid]
-
-        task.add_done_callback(forget)
+        task.add_done_callback(partial(self._done, client_id, unstarted))
         return task
+
+    def _done(self, client_id: str, unstarted: Coroutine[Any, Any, Any] | None, task: asyncio.Task) -> None:
+        """An order's command task ended: forget it; close its handed-off call if it never ran."""
+        self.tasks.discard(task)
+        if self._last_command.get(client_id) is task:
+            del self._last_command[client_id]
+        if unstarted is not None and task.cancelled():
+            unstarted.close()
 
     async def _command(self, command: str, order: Order, call: Awaitable[list[Any]], sent: tuple[int, int]) -> None:
         """Run one command through the gateway and hand its records to the sink.
@@ -361,6 +367,14 @@ async def watch_loop(watch: Callable[[], Awaitable[Any]], handle: Callable[[Any]
 def _info(reply: dict[str, Any]) -> Any:
     """The raw venue payload of a ccxt reply (kept as evidence in the audit log)."""
     return reply.get("info")
+
+
+async def _after(previous: asyncio.Task, command: Callable[..., Awaitable[None]], args: tuple) -> None:
+    """`command(*args)` once the order's previous command has ended (its own outcome is
+    reported by itself)."""
+    if not previous.done():
+        await asyncio.wait([previous])
+    await command(*args)
 
 
 class _Ambiguous(Exception):

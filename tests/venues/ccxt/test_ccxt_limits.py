@@ -6,6 +6,8 @@ import asyncio
 
 import ccxt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.types.venue_reports import Command, Outcome
 from venues.ccxt.outcomes import classify, venue_error
@@ -164,3 +166,114 @@ def test_reason_and_evidence_from_the_body():
     delivered = classify(ccxt.ExchangeError("x"), Command.SUBMIT, status=400, body='{"code":-4108,"msg":"Symbol is on '
                          'delivering or delivered or settling or closed or pre-trading."}')
     assert (delivered.outcome, delivered.reason) == (Outcome.REJECTED, "market_closed")
+
+
+# -- the hot path's booking (`cost` once, `spend` per order) against the windows' definition --
+
+class _Windows:
+    """The request budget's fixed windows recomputed from scratch at every call: each count
+    belongs to the window index `now` falls in (weight per minute; orders per 10 s, minute,
+    day) and any call in another index of that window starts it from 0 (a clock stepped
+    back too: the count of a window left earlier is not kept). What `WeightLimiter` must
+    agree with however it caches its windows."""
+
+    SIZES = {"weight": 60, 10: 10, 60: 60, 86400: 86400}
+
+    def __init__(self, weight_per_minute, per_10s, per_minute, per_day, headroom):
+        self.limits = {"weight": weight_per_minute * headroom, 10: per_10s, 60: per_minute, 86400: per_day}
+        self.counts = {key: (None, 0) for key in self.SIZES}
+        self.blocked_until = 0.0
+
+    def roll(self, now):
+        for key, size in self.SIZES.items():
+            if self.counts[key][0] != int(now // size):
+                self.counts[key] = (int(now // size), 0)
+
+    def used(self, key, now):
+        self.roll(now)
+        return self.counts[key][1]
+
+    def add(self, key, now, n):
+        self.counts[key] = (int(now // self.SIZES[key]), self.used(key, now) + n)
+
+    def reserve(self, now, weight, is_order):
+        if now < self.blocked_until:
+            return self.blocked_until - now
+        if self.used("weight", now) + weight > self.limits["weight"]:
+            return (int(now // 60) + 1) * 60 - now + 0.001
+        if is_order:
+            for size in (10, 60, 86400):
+                if self.limits[size] is not None and self.used(size, now) + 1 > self.limits[size]:
+                    return (int(now // size) + 1) * size - now + 0.001
+            for size in (10, 60, 86400):
+                self.add(size, now, 1)
+        self.add("weight", now, weight)
+        return 0.0
+
+    def observe(self, now, used_weight, orders_10s, status, retry_after):
+        if used_weight > self.used("weight", now):
+            self.counts["weight"] = (int(now // 60), used_weight)
+        if orders_10s > self.used(10, now):
+            self.counts[10] = (int(now // 10), orders_10s)
+        if status == 429:
+            self.blocked_until = max(self.blocked_until, now + retry_after)
+
+
+_ENDPOINT = st.sampled_from([("POST", "/api/v3/order"), ("GET", "/api/v3/order"), ("GET", "/api/v3/account"),
+                             ("DELETE", "/api/v3/order"), ("POST", "/fapi/v1/order"), ("GET", "/fapi/v1/income")])
+_STEP = st.one_of(st.floats(min_value=0.0, max_value=0.5), st.floats(min_value=0.0, max_value=90.0),
+                  st.floats(min_value=-15.0, max_value=0.0), st.just(86400.0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(limits=st.tuples(st.integers(20, 400), st.one_of(st.none(), st.integers(1, 8)),
+                        st.one_of(st.none(), st.integers(1, 20)), st.one_of(st.none(), st.integers(1, 60)),
+                        st.sampled_from([1.0, 0.9])),
+       start=st.floats(min_value=0.0, max_value=2e9),
+       ops=st.lists(st.tuples(_STEP, st.one_of(_ENDPOINT, st.tuples(st.integers(0, 500), st.integers(0, 9),
+                                                                    st.sampled_from([200, 429]),
+                                                                    st.integers(1, 30)))),
+                    max_size=120))
+def test_spend_books_every_request_in_the_window_now_falls_in(limits, start, ops):
+    """Whatever the clock does (small steps, window turns, a day, steps back) and whatever
+    the headers say, `spend(*cost(...))` returns what the windows' definition returns and
+    leaves the same counts, i.e. the 10 s span it caches never keeps a count past its window."""
+    weight, per_10s, per_minute, per_day, headroom = limits
+    wall = [start]
+    lim = WeightLimiter(weight_per_minute=weight, orders_per_10s=per_10s, orders_per_minute=per_minute,
+                        orders_per_day=per_day, headroom=headroom, wall=lambda: wall[0])
+    ref = _Windows(weight, per_10s, per_minute, per_day, headroom)
+    for step, what in ops:
+        wall[0] = max(0.0, wall[0] + step)
+        now = wall[0]
+        if isinstance(what[0], str):
+            method, path = what
+            got = lim.spend(*WeightLimiter.cost(method, path))
+            assert got == pytest.approx(ref.reserve(now, *WeightLimiter.cost(method, path)), abs=1e-9)
+        else:
+            used, orders, status, after = what
+            lim.observe(status, {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-ORDER-COUNT-10S": str(orders),
+                                 "Retry-After": str(after)})
+            ref.observe(now, used, orders, status, after)
+        assert lim.used_weight == ref.used("weight", now)
+        assert (lim._orders, lim._orders_min, lim._orders_day) == (ref.used(10, now), ref.used(60, now),
+                                                                    ref.used(86400, now))
+
+
+def test_spend_rolls_exactly_at_the_10s_boundary_and_when_the_clock_steps_back():
+    """Hand-computed: 3 orders per 10 s. At 129.999 s the 4th waits 0.001 + 0.001 s; at
+    130.0 the window has turned (the span [120, 130) is left) and it goes; a clock stepped
+    back to 125.0 is another window index again, whose count the limiter does not know:
+    it starts from 0 as the fixed-window definition says. The minute [120, 180) is one
+    window throughout: weight 3 + 1 + 1 = 5 (the refused order booked nothing)."""
+    wall = [120.0]
+    lim = WeightLimiter(orders_per_10s=3, headroom=1.0, wall=lambda: wall[0])
+    order = WeightLimiter.cost("POST", "/api/v3/order")
+    assert order == (1, True) and WeightLimiter.cost("GET", "/api/v3/openOrders") == (80, False)
+    assert [lim.spend(*order) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wall[0] = 129.999
+    assert lim.spend(*order) == pytest.approx(0.002)
+    wall[0] = 130.0
+    assert lim.spend(*order) == 0.0 and lim._orders == 1
+    wall[0] = 125.0
+    assert lim.spend(*order) == 0.0 and lim._orders == 1 and lim.used_weight == 5

@@ -9,11 +9,15 @@ from decimal import Decimal
 import pytest
 from emu_helpers import control, step
 from gw_helpers import BTC, fault, gateway, journal_orders, now_ns, order
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.errors import OrderError
-from engine.types import OrderStatus, TimeInForce
+from engine.oms import Order
+from engine.types import OrderStatus, OrderType, TimeInForce, load_instruments
 from engine.types.venue_reports import CommandResult, Outcome, VenueOrderState
-from venues.ccxt.orders import ExpiryWatch, amend_request, order_request, stp_mode
+from venues.ccxt.gateway import Gateway
+from venues.ccxt.orders import ExpiryWatch, OrderMapping, amend_request, order_request, stp_mode
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +44,74 @@ def test_order_requests():
         stp_mode("x")
     with pytest.raises(OrderError, match="longer than Binance's 36"):
         order_request(order("x" * 37, +1, "1"))
+
+
+_INSTRUMENTS = load_instruments()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(inst_id=st.sampled_from(["binance:BTC/USDT", "binance:ETH/USDT", "binanceusdm:BTC/USDT:USDT",
+                                "binancecoinm:BTC/USD:BTC"]),
+       side=st.sampled_from([1, -1]), market=st.booleans(), tif=st.sampled_from([t for t in TimeInForce]),
+       post_only=st.booleans(), reduce_only=st.booleans(), price=st.integers(1, 10**9), qty=st.integers(1, 10**9),
+       stp=st.sampled_from([None, "none", "cancel-new", "cancel-resting", "cancel-both", "decrement-both"]))
+def test_order_mapping_gives_each_order_its_own_exact_request(inst_id, side, market, tif, post_only, reduce_only,
+                                                             price, qty, stp):
+    """`OrderMapping.args` (the live hot path, per instrument) against the module doc's rules
+    written out with Decimal arithmetic: the amount and price text exact on the grid, GTD
+    as GTC, post-only (or GTX) as postOnly without a timeInForce, reduceOnly only on a
+    contract, the STP mode by its Binance name; every call a fresh params dict (ccxt may
+    keep it), the same arguments `order_request` gives."""
+    inst = _INSTRUMENTS[inst_id]
+    if market:
+        post_only, tif = False, TimeInForce.IOC
+    o = Order(order_no=1, client_id="tp-map-1", instrument=inst, instrument_index=0, side=side,
+              type=OrderType.MARKET if market else OrderType.LIMIT, tif=tif, price=0 if market else price,
+              qty=qty, post_only=post_only, reduce_only=reduce_only)
+    mapping = OrderMapping(inst, stp)
+    got = mapping.args(o)
+    params = {"newClientOrderId": "tp-map-1", "newOrderRespType": "FULL"}
+    if stp is not None:
+        params["selfTradePreventionMode"] = stp_mode(stp)
+    if reduce_only and inst.contract:
+        params["reduceOnly"] = True
+    amount = format(qty * inst.lot_size, "f")
+    if market:
+        want = (inst.symbol, "market", "buy" if side > 0 else "sell", amount, None, params)
+    else:
+        if post_only or tif == TimeInForce.GTX:
+            params["postOnly"] = True
+        else:
+            params["timeInForce"] = {TimeInForce.GTD: "GTC"}.get(tif, tif.name)
+        want = (inst.symbol, "limit", "buy" if side > 0 else "sell", amount, format(price * inst.tick_size, "f"),
+                params)
+    assert got == want
+    assert [list(got[5]) for got in (got,)] == [list(params)]  # the venue sees the keys in this order
+    got[5]["mutated"] = True
+    assert "mutated" not in mapping.args(o)[5]
+    assert order_request(o, stp=stp).args() == want
+
+
+def test_a_gateway_s_mappings_follow_its_stp_mode():
+    """The gateway keeps one mapping per instrument (built on its first order); changing its
+    STP mode rebuilds them, so the next order carries the new mode."""
+    import ccxt.async_support as ccxt_async
+
+    async def go():
+        ex = ccxt_async.binance({"enableRateLimit": False})
+        try:
+            gw = Gateway(ex, {"BTC/USDT": BTC}, now=now_ns, stp="cancel-new")
+            o = order("stp-1", +1, "100.00")
+            modes = [gw._order_args(o)[5].get("selfTradePreventionMode")]
+            gw.stp = "decrement-both"
+            modes.append(gw._order_args(o)[5].get("selfTradePreventionMode"))
+            gw.stp = None
+            modes.append(gw._order_args(o)[5].get("selfTradePreventionMode"))
+            return modes
+        finally:
+            await ex.close()
+
+    assert asyncio.run(go()) == ["EXPIRE_TAKER", "DECREMENT", None]
 
 
 def test_amend_request_is_cancel_replace_of_what_is_left():
@@ -129,3 +201,45 @@ def test_a_cancel_never_overtakes_its_orders_create(emu):
     results = [(r.command.value, r.outcome) for r in records if isinstance(r, CommandResult)]
     assert results == [("submit", Outcome.CONFIRMED), ("cancel", Outcome.CONFIRMED)]
     assert "ordered-1" not in left
+
+
+def test_a_submit_cancelled_before_its_task_ran_closes_the_handed_off_call(emu):
+    """Shutdown right after a submit (the venue's tasks cancelled before the loop ran them):
+    the create_order call already handed to ccxt is closed, never run: nothing reaches the
+    venue, and Python reports no coroutine left unawaited. A submit whose task runs goes out."""
+    import gc
+    import warnings
+
+    import ccxt.async_support as ccxt_async
+
+    from venues.ccxt import CcxtVenue
+
+    async def go():
+        ex = ccxt_async.binance(emu.ccxt_config("alice", timeout=3000, enableRateLimit=False))
+        try:
+            await ex.load_markets()
+            bid = (await ex.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+            px = str(BTC.round_price(Decimal(str(bid)) - 300))
+            records = []
+            venue = CcxtVenue("binance", ex, {0: BTC}, None, records.append, now_ns)
+            venue.submit(order("shut-1", +1, px), now_ns())
+            await venue.close()  # before the loop ran the task
+            sent = CcxtVenue("binance", ex, {0: BTC}, None, records.append, now_ns)
+            sent.submit(order("shut-2", +1, px), now_ns())
+            while sent.tasks:
+                await asyncio.gather(*list(sent.tasks), return_exceptions=True)
+            open_ids = [o["clientOrderId"] for o in await ex.fetch_open_orders("BTC/USDT")]
+            await sent.gateway.cancel(order("shut-2", +1, px))
+            return records, open_ids, venue.tasks, venue._last_command
+        finally:
+            await ex.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records, open_ids, tasks, last = asyncio.run(asyncio.wait_for(go(), 30))
+        gc.collect()
+    assert "shut-1" not in open_ids and "shut-2" in open_ids
+    assert journal_orders(emu, "shut-1") == [] and len(journal_orders(emu, "shut-2")) == 1
+    assert [r.client_id for r in records if isinstance(r, CommandResult)] == ["shut-2"]
+    assert not tasks and not last  # the cancelled task forgot itself
+    assert not [w for w in caught if "never awaited" in str(w.message)]

@@ -86,11 +86,11 @@ class SimVenueConfig:
         default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
     # the response leg of the order latency recorded on the user stream (`latency.report_file`,
-    # a session's report_latency.csv): rows [ts_ns, response_ns] (venues/sim/latency_nb.py
+    # a session's report_latency.csv): rows [ts_ns, response_ns, stamp_ns] (venues/sim/latency_nb.py
     # response_time_nb); None / empty: the order latency model's response
     report_file: str | None = None
     report_samples: np.ndarray = field(
-        default_factory=lambda: np.zeros((0, 2), dtype=np.int64), compare=False, repr=False
+        default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
 
     def __post_init__(self) -> None:
@@ -216,7 +216,7 @@ class SimVenueConfig:
             check_session_header(feed_file, "latency.feed_file", where)
             feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
         report_file = lat.get("report_file")
-        report_samples = np.zeros((0, 2), dtype=np.int64)
+        report_samples = np.zeros((0, 3), dtype=np.int64)
         if report_file is not None:  # the response leg recorded on the user stream
             _session_file(lat, "report_file", "report_latency.csv", "response_ns", "recorded response leg", where)
             if model == "empirical":

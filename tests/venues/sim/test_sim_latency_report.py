@@ -4,6 +4,8 @@ report_latency.csv) and the recorded requests of one time taken in turn (latency
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sim_helpers import BUY, DELTA, SELL, drain, make_core
@@ -32,24 +34,30 @@ def report_csv(tmp_path):
 
 
 def test_the_report_file_is_read_by_venue_in_time_order(report_csv):
-    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30], [2000, 170], [2800, 0]]
+    ms = 1_000_000  # the stamp of a file without the column: ccxt's whole ms
+    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30, ms], [2000, 170, ms], [2800, 0, ms]]
 
 
 @pytest.mark.parametrize("line, says", [
-    ("1700,30,acknowledged", "report_latency.csv:2: '1700,30,acknowledged': expected ts_ns,response_ns,report,venue"),
+    ("1700,30,acknowledged", "report_latency.csv:2: '1700,30,acknowledged': expected "
+                             "ts_ns,response_ns,report,venue[,stamp_ns]"),
+    ("1700,30,acknowledged,sim,1x", "report_latency.csv:2: stamp_ns = '1x': expected an integer number of ns"),
+    ("1700,30,acknowledged,sim,0", "report_latency.csv:2: stamp_ns = '0': expected > 0"),
     ("1700,3x,acknowledged,sim", "report_latency.csv:2: response_ns = '3x': expected an integer number of ns"),
     ("17.5,30,acknowledged,sim", "report_latency.csv:2: ts_ns = '17.5': expected an integer number of ns"),
 ])
 def test_a_bad_report_line_is_named(tmp_path, line, says):
     path = tmp_path / "report_latency.csv"
     path.write_text(f"ts_ns,response_ns,report,venue\n{line}\n")
-    with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(says)):
         SimVenueConfig.from_table("sim", {"latency": {"report_file": str(path)}})
 
 
 def test_the_config_takes_it_as_the_response_leg(report_csv, tmp_path):
     cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100, "report_file": str(report_csv)}})
-    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (100, 0, [[1700, 30], [2000, 170], [2800, 0]])
+    ms = 1_000_000
+    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (
+        100, 0, [[1700, 30, ms], [2000, 170, ms], [2800, 0, ms]])
     assert cfg.config_hash != SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100}}).config_hash
     with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.report_file and latency.response_ns: give one"):
         SimVenueConfig.from_table("sim", {"latency": {"response_ns": 5, "report_file": str(report_csv)}})
@@ -106,6 +114,27 @@ def test_a_report_within_a_records_millisecond_arrives_when_the_session_received
     got = [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
            for w in drain(core, 20 * ms) if w.kind == WakeKind.ORDER]
     assert got == [(1, 3 * ms, 8 * ms), (1, 3 * ms, 8 * ms), (2, 3_400_000, 8 * ms), (3, 4_100_000, 9_100_000)]
+
+
+def test_a_microsecond_report_stands_for_its_microsecond_only(tmp_path):
+    """The same case with the record stamped in µs (stamp_ns 1000, a session that asked
+    Binance for µs): the record at 3 ms stands for [3 ms, 3 ms + 1 µs). The buy produced at
+    3.0 ms is within it -> the receipt, 8 ms; the ack produced at 3.4 ms is past it -> 3.4 +
+    5 = 8.4 ms (its own latency, not the receipt of a report 0.4 ms older); the one at
+    4.1 ms -> 9.1 ms."""
+    ms = 1_000_000
+    path = tmp_path / "report_latency.csv"
+    path.write_text(f"ts_ns,response_ns,report,venue,stamp_ns\n{3 * ms},{5 * ms},filled,sim,1000\n")
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 400_000, "report_file": str(path)}})
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * ms, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": cfg})
+    drain(core, 2_600_000)
+    core.submit(1, 0, BUY, LIMIT, GTC, 10_010, 1, False, 0, 2_600_000)
+    core.submit(2, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 3_000_000)
+    core.submit(3, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 3_700_000)
+    got = [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+           for w in drain(core, 20 * ms) if w.kind == WakeKind.ORDER]
+    assert got == [(1, 3 * ms, 8 * ms), (1, 3 * ms, 8 * ms), (2, 3_400_000, 8_400_000), (3, 4_100_000, 9_100_000)]
 
 
 def test_requests_of_one_time_take_the_recorded_entries_in_turn(tmp_path):

@@ -94,26 +94,37 @@ def test_fills_and_acks_reach_the_strategy_after_the_recorded_report_latency(rep
     assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in done] == [(2900, 2900)]
 
 
-def test_a_report_within_a_records_millisecond_arrives_when_the_session_received_it(tmp_path):
-    """Report venue times are whole ms (ccxt), so a record at 3 ms stands for [3, 4) ms: the
-    session received a report stamped 3 ms at 3 + 5 = 8 ms. Entry 0.4 ms: a buy crossing
-    the ask sent at 2.6 ms is produced at 3.0 ms (ack, fill) -> 8 ms; a resting buy sent
-    at 3.0 ms is acked at 3.4 ms, still within the record's millisecond -> 8 ms too (the
-    latest at or before 3.4 ms is the same record; before the fix 3.4 + 5 = 8.4 ms); one sent
-    at 3.7 ms is acked at 4.1 ms, past it -> 4.1 + 5 = 9.1 ms (the record's latency)."""
-    ms = 1_000_000
+MS = 1_000_000
+
+
+def _three_buys(tmp_path, report_line: str) -> list[tuple[int, int, int]]:
+    """Entry 0.4 ms, the response leg from a report_latency.csv of one line: a buy crossing
+    the ask sent at 2.6 ms, resting buys sent at 3.0 and 3.7 ms; (order, exch_ts, local_ts)
+    of each answer."""
     path = tmp_path / "report_latency.csv"
-    path.write_text(f"ts_ns,response_ns,report,venue\n{3 * ms},{5 * ms},filled,sim\n")
+    path.write_text(f"ts_ns,response_ns,report,venue,stamp_ns\n{report_line}\n")
     cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 400_000, "report_file": str(path)}})
-    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * ms, DELTA, SELL, 10_020, 1)],
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * MS, DELTA, SELL, 10_020, 1)],
                      configs={"sim": cfg})
     drain(core, 2_600_000)
     core.submit(1, 0, BUY, LIMIT, GTC, 10_010, 1, False, 0, 2_600_000)
     core.submit(2, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 3_000_000)
     core.submit(3, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 3_700_000)
-    got = [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
-           for w in drain(core, 20 * ms) if w.kind == WakeKind.ORDER]
-    assert got == [(1, 3 * ms, 8 * ms), (1, 3 * ms, 8 * ms), (2, 3_400_000, 8 * ms), (3, 4_100_000, 9_100_000)]
+    return [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+            for w in drain(core, 20 * MS) if w.kind == WakeKind.ORDER]
+
+
+def test_a_report_within_a_records_millisecond_arrives_when_the_session_received_it(tmp_path):
+    """Report venue times in whole ms (a file without stamp_ns: ccxt's default), so a record
+    at 3 ms stands for [3, 4) ms: the session received a report stamped 3 ms at 3 + 5 = 8
+    ms. Entry 0.4 ms: a buy crossing the ask sent at 2.6 ms is produced at 3.0 ms (ack,
+    fill) -> 8 ms; a resting buy sent at 3.0 ms is acked at 3.4 ms, still within the
+    record's millisecond -> 8 ms too (the latest at or before 3.4 ms is the same record;
+    before the fix 3.4 + 5 = 8.4 ms); one sent at 3.7 ms is acked at 4.1 ms, past it -> 4.1
+    + 5 = 9.1 ms (the record's latency)."""
+    got = _three_buys(tmp_path, f"{3 * MS},{5 * MS},filled,sim,{MS}")
+    assert got == [(1, 3 * MS, 8 * MS), (1, 3 * MS, 8 * MS), (2, 3_400_000, 8 * MS), (3, 4_100_000, 9_100_000)]
+    assert _three_buys(tmp_path, f"{3 * MS},{5 * MS},filled,sim") == got  # no column: ms
 
 
 def test_a_microsecond_report_stands_for_its_microsecond_only(tmp_path):
@@ -122,19 +133,8 @@ def test_a_microsecond_report_stands_for_its_microsecond_only(tmp_path):
     3.0 ms is within it -> the receipt, 8 ms; the ack produced at 3.4 ms is past it -> 3.4 +
     5 = 8.4 ms (its own latency, not the receipt of a report 0.4 ms older); the one at
     4.1 ms -> 9.1 ms."""
-    ms = 1_000_000
-    path = tmp_path / "report_latency.csv"
-    path.write_text(f"ts_ns,response_ns,report,venue,stamp_ns\n{3 * ms},{5 * ms},filled,sim,1000\n")
-    cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 400_000, "report_file": str(path)}})
-    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * ms, DELTA, SELL, 10_020, 1)],
-                     configs={"sim": cfg})
-    drain(core, 2_600_000)
-    core.submit(1, 0, BUY, LIMIT, GTC, 10_010, 1, False, 0, 2_600_000)
-    core.submit(2, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 3_000_000)
-    core.submit(3, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 3_700_000)
-    got = [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
-           for w in drain(core, 20 * ms) if w.kind == WakeKind.ORDER]
-    assert got == [(1, 3 * ms, 8 * ms), (1, 3 * ms, 8 * ms), (2, 3_400_000, 8_400_000), (3, 4_100_000, 9_100_000)]
+    got = _three_buys(tmp_path, f"{3 * MS},{5 * MS},filled,sim,1000")
+    assert got == [(1, 3 * MS, 8 * MS), (1, 3 * MS, 8 * MS), (2, 3_400_000, 8_400_000), (3, 4_100_000, 9_100_000)]
 
 
 def test_requests_of_one_time_take_the_recorded_entries_in_turn(tmp_path):

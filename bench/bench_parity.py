@@ -40,6 +40,7 @@ VENUE = {"maker_fee_bps": 2, "taker_fee_bps": 10, "queue_model": "risk_averse",
          "latency": {"entry_ns": 0, "response_ns": 0, "feed_ns": 0}}
 BALANCES = {"USDT": "10000000", "BTC": "100"}
 CONFLATION_MS = 100  # venues/emulator/exchange.py DEPTH_INTERVAL_NS
+DAY_NS = 86_400_000_000_000  # the longest order-count window (Binance spot: 1 day): a phase modulo it
 STRATEGIES = {
     "market_maker": ("examples/market_maker.py:MarketMaker", {"half_spread_bps": 2, "qty": "0.01"}),
     # quoting at the touch: it fills, and its requests follow its fills (skewed by position)
@@ -113,8 +114,9 @@ def to_dataset_clock(session: Path, shift: int, out: Path) -> tuple[Path, Path, 
     clock.
 
     The emulator shows market time t as t + shift (its clock starts the data at the moment
-    it started), in whole ms; the backtest of D runs on D's time. Order round trips move by
-    -shift; a depth diff's venue time E (ms) is its window's end W = the 100 ms grid point
+    it started), in whole µs (the session asks for them: venues/ccxt/timeunit.py); the
+    backtest of D runs on D's time. Order round trips move by
+    -shift; a depth diff's venue time E (µs) is its window's end W = the 100 ms grid point
     at or after E - shift, and its feed latency becomes receipt - shift - W, so the
     backtest delivers window W exactly when the session received it. A user-stream report's
     venue time moves by -shift, its latency stays. A session on a real
@@ -204,7 +206,11 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     # so the backtest sees every depth window when the session did
     # and each user-stream report's latency (report_latency.csv, report_file: the response
     # leg, so a fill reaches the strategy when the session's executionReport did)
+    # and the session's request budget (its gateway's order-count limiter: Binance's 50 orders
+    # per 10 s, windows on the wall clock, i.e. from -shift on D's clock): the backtest holds
+    # or refuses the orders the session's limiter held or refused (venues/sim/budget.py)
     bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
+                        "request_budget": {"phase_ns": -shift % DAY_NS},
                         "latency": {"model": "recorded", "file": str(order_file), "feed_file": str(feed_file)}}
     reports = len(report_file.read_text().splitlines()) > 1  # none when the session sent nothing
     if reports:
@@ -220,6 +226,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     # the same comparison over the rows the session received (its market.duckdb): the
     # emulator's 100 ms depth batching and the loopback feed lag taken out
     rec_table = bt_table | {"depth_conflation_ms": 0,  # the recorded rows are the venue's diffs already
+                            "request_budget": True,  # on the session's own clock: windows from 0
                             "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
     if recorded:  # the rows carry their receipt times; the round trips as recorded (session clock)
         rec_table["latency"] = {"model": "recorded", "file": str(session / "latency.csv"), "feed_ns": 0}

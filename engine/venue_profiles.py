@@ -41,6 +41,9 @@ VENUE_TABLE_KEYS: tuple[str, ...] = (
     # the venue publishes its depth as one diff per this many ms (Binance `@depth@100ms`: 100);
     # a backtest's local book then sees book rows only at the window ends (venues/sim/core_nb.py)
     "depth_conflation_ms",
+    # the live session's order-count limiter on a backtest's requests (venues/sim/budget.py):
+    # false (default), true (the venue's ORDERS windows), or { orders, window_s, max_wait_ms, phase_ns }
+    "request_budget",
     # live modes (paper/testnet/live; a backtest accepts and ignores them, so one config
     # serves every mode): the ccxt exchange id, an optional base URL (e.g. the emulator's)
     # and where the credentials come from (names of environment variables, or a secrets file);

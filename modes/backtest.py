@@ -438,7 +438,8 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     warmup()
     faults = None
     venue_configs = run.venue_configs
-    if run.venue_faults:
+    if run.venue_faults or any(cfg.request_budget is not None for cfg in venue_configs.values()):
+        # faults, or the session's request budget (venues/sim/budget.py): both cross the adapter
         from venues.sim.faults import SimFaults
 
         faults = SimFaults(run.venue_faults, config.seed)
@@ -468,7 +469,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         session.start()
         if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
             if faults is not None:
-                raise ConfigError("venue faults need a Python strategy: a compiled strategy's orders "
+                raise ConfigError("venue faults and request_budget need a Python strategy: a compiled strategy's orders "
                                   "never cross the Python venue adapter")
             events = drive_compiled(session, core, clock, writer, start_ts, run.end_ts, config.sample_ns,
                                     run.total_events)

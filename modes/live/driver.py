@@ -41,6 +41,7 @@ from modes.live.recording import SessionRecorder
 from venues.ccxt.confirm import confirm_live as _confirm_live
 from venues.ccxt.credentials import Credentials
 from venues.ccxt.credentials import load_credentials as _load_credentials
+from venues.ccxt.timeunit import ask_microseconds, unit_ns
 
 TICK_S = 0.02
 RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
@@ -124,11 +125,16 @@ def make_exchange(mode: str, settings: dict[str, Any], credentials: Credentials 
         keys = (credentials.api_key, credentials.secret) if credentials else (None, None)
         config = ccxt_config(settings["url"], *keys, exchange=exchange_id, **extra)
         config["enableRateLimit"] = False  # loopback: the emulator enforces Binance's limits itself
-        return cls(config)
-    config = extra | (credentials.ccxt() if credentials else {})
-    exchange = cls(config)
-    if mode == "testnet":
-        exchange.set_sandbox_mode(True)
+        exchange = cls(config)
+    else:
+        config = extra | (credentials.ccxt() if credentials else {})
+        exchange = cls(config)
+        if mode == "testnet":
+            exchange.set_sandbox_mode(True)
+    # venue times to the µs where the venue offers them (Binance spot): an order's arrival,
+    # its fills and the depth windows placed exactly in a backtest of the session
+    # (venues/ccxt/timeunit.py; docs/live.md "Venue times in microseconds")
+    ask_microseconds(exchange)
     return exchange
 
 
@@ -273,6 +279,9 @@ class LiveDriver:
         instruments = resolved.instruments
         index = {inst_id: i for i, inst_id in enumerate(instruments)}
         self.recorder = SessionRecorder(self.out, instruments)
+        # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
+        # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
+        self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
         self.health = Health(instruments, enabled=self.health_on)
         ccxt_venues: dict[str, CcxtVenue] = {}
 

@@ -52,13 +52,17 @@ class BookDiffer:
 
     The first book (and any book after `reset`, e.g. a reconnect) becomes a snapshot:
     SNAPSHOT_BEGIN (both sides), one BOOK_DELTA per level, SNAPSHOT_END. `depth` limits the
-    levels compared per side (None: every level ccxt holds).
+    levels compared per side (None: every level ccxt holds). `unit_ns`: ns per unit of the
+    book's venue time (ccxt's `timestamp`, Binance's `E`: ms, or µs when the client asked
+    for them, venues/ccxt/timeunit.py).
     """
 
-    def __init__(self, instrument: Instrument, index: int, depth: int | None = None) -> None:
+    def __init__(self, instrument: Instrument, index: int, depth: int | None = None,
+                 unit_ns: int = NS_PER_MS) -> None:
         self.instrument = instrument
         self.index = int(index)
         self.depth = depth
+        self.unit_ns = int(unit_ns)
         self._bids: dict[int, int] | None = None
         self._asks: dict[int, int] = {}
 
@@ -82,7 +86,7 @@ class BookDiffer:
         bids = self._side(book["bids"], "bid")
         asks = self._side(book["asks"], "ask")
         stamp = book.get("timestamp")
-        exch_ts = int(stamp) * NS_PER_MS if stamp else int(local_ts)
+        exch_ts = int(stamp) * self.unit_ns if stamp else int(local_ts)
         out: list[tuple[int, int, int, int]] = []  # (kind, side, price, qty)
         if self._bids is None:
             out.append((EventKind.SNAPSHOT_BEGIN, 0, 0, 0))
@@ -99,15 +103,17 @@ class BookDiffer:
         return _rows(out, exch_ts, local_ts, self.index)
 
 
-def trade_rows(instrument: Instrument, index: int, trades: Iterable[dict], local_ts: int) -> np.ndarray:
-    """ccxt trades (unified: timestamp ms, side = the aggressor, price, amount) as TRADE rows."""
+def trade_rows(instrument: Instrument, index: int, trades: Iterable[dict], local_ts: int,
+               unit_ns: int = NS_PER_MS) -> np.ndarray:
+    """ccxt trades (unified: timestamp in the client's venue time unit, `unit_ns` ns each:
+    ms, or µs when asked for; side = the aggressor, price, amount) as TRADE rows."""
     out = []
     stamps = []
     for t in trades:
         side = 1 if t.get("side") == "buy" else -1
         out.append((EventKind.TRADE, side, _ticks(instrument, t["price"], "trade"),
                     _lots(instrument, t["amount"], "trade")))
-        stamps.append(int(t["timestamp"]) * NS_PER_MS if t.get("timestamp") else int(local_ts))
+        stamps.append(int(t["timestamp"]) * unit_ns if t.get("timestamp") else int(local_ts))
     rows = _rows(out, 0, local_ts, index)
     if len(rows):
         rows["exch_ts"] = stamps
@@ -137,9 +143,10 @@ async def watch_books(exchange: Any, instrument: Instrument, index: int,
     next watch reconnects and re-snapshots (ccxt does both); the differ then diffs against
     what we emitted last, so no row is lost or duplicated across the gap.
     """
+    from venues.ccxt.timeunit import unit_ns
     from venues.ccxt.venue import watch_loop
 
-    differ = BookDiffer(instrument, index, depth)
+    differ = BookDiffer(instrument, index, depth, unit_ns(exchange))
 
     def handle(book: Any) -> None:
         rows = differ.rows(book, now())
@@ -154,8 +161,10 @@ async def watch_trades(exchange: Any, instrument: Instrument, index: int,
                        on_error: Callable[[str, BaseException], None]) -> None:
     """Forever: await ccxt.pro's new trades of `instrument` and emit them as TRADE rows;
     a trade ccxt hands out again after a reconnect is emitted once (by trade id)."""
+    from venues.ccxt.timeunit import unit_ns
     from venues.ccxt.venue import watch_loop
 
+    unit = unit_ns(exchange)
     seen: set[str] = set()
     recent: deque[str] = deque()
 
@@ -170,7 +179,7 @@ async def watch_trades(exchange: Any, instrument: Instrument, index: int,
             fresh.append(t)
         while len(recent) > 10_000:
             seen.discard(recent.popleft())
-        rows = trade_rows(instrument, index, fresh, now())
+        rows = trade_rows(instrument, index, fresh, now(), unit)
         if len(rows):
             emit(rows)
 

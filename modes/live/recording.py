@@ -20,10 +20,11 @@ Files in the run directory (docs/live.md "Recording"):
   venue time and is left out), the file a backtest's `latency.feed_file` reads
   (venues/sim/latency.py RecordedFeed), so it sees each window when the session did;
 - `report_latency.csv` (testnet/live): the latency of each venue report the user stream
-  delivered, `ts_ns,response_ns,report,venue` (ts = the venue's time of the report: an
-  executionReport's transaction time `T`, else its event time `E`; response = local
-  receipt - ts; report = the order status it reports: acknowledged, partially_filled,
-  filled, cancelled, ...), the file a backtest's `latency.report_file` reads: the
+  delivered, `ts_ns,response_ns,report,venue,stamp_ns` (ts = the venue's time of the
+  report: an executionReport's transaction time `T`, else its event time `E`; response =
+  local receipt - ts; report = the order status it reports: acknowledged,
+  partially_filled, filled, cancelled, ...; stamp = the unit of the venue's times, 1000000
+  for whole ms, 1000 for µs: `stamp_ns`), the file a backtest's `latency.report_file` reads: the
   response leg of its order latency (fills and order updates reach the strategy when the
   session's did), apart from the request leg of latency.csv.
 
@@ -46,7 +47,7 @@ from engine.types import EVENT_DTYPE, EventKind, Instrument
 
 FLUSH_NS = 1_000_000_000
 MS = 1_000_000
-REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue"
+REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue,stamp_ns"
 #: venue-timed round trips whose fastest response leg times a refusal (round_trip): a few
 #: seconds of a quoting strategy's requests, so the figure follows the load of the path
 REFUSAL_WINDOW = 32
@@ -85,6 +86,9 @@ class SessionRecorder:
             self._store = open_store(f"duckdb:{self.out / 'market.duckdb'}", create=True)
             self._stored = {i: StoredInstrument.of(inst) for i, inst in self.instruments.items()}
         self._last_flush: int | None = None
+        # per venue: the unit of its venue times in ns (venues/ccxt/timeunit.py: 1 ms unless
+        # the session asked for µs; 1 for paper mode's simulated venue, exact to the ns)
+        self.stamp_ns: dict[str, int] = {}
         self.audit: Any = None  # the session's AuditLog, flushed with the rest
 
     def rows(self, rows: np.ndarray) -> None:
@@ -115,10 +119,12 @@ class SessionRecorder:
                    seq: int | None = None, venue: str = "") -> None:
         """One order round trip: entry = the request's arrival at the venue - send;
         response = the rest. The arrival is the venue's time when it falls inside the round
-        trip; a venue time in whole ms (Binance's transactTime) stands for its millisecond:
-        the arrival lies in [T, T + 1 ms) and in [send, reply], and is taken at the middle
-        of both (a floored stamp put every arrival 0.5 ms early on average, and one within
-        the send's own millisecond before the send).
+        trip; a venue time in whole units of the venue's clock (Binance's transactTime: ms,
+        or µs when asked for: `stamp_ns[venue]`, 1 ms when not set) stands for its unit: the
+        arrival lies in [T, T + unit) and in [send, reply], and is taken at the middle of
+        both (a floored ms stamp put every arrival 0.5 ms early on average, and one within
+        the send's own millisecond before the send). A stamp that is not a whole unit is
+        exact (a caller's own ns).
 
         A reply with no venue time (a venue's refusal: Binance's error body has none) gets
         the shortest response leg of the venue-timed replies around it: the last
@@ -141,8 +147,9 @@ class SessionRecorder:
         send_ns, reply_ns = int(send_ns), int(reply_ns)
         rtt = max(reply_ns - send_ns, 0)
         lo = hi = None if exch_ns is None else int(exch_ns)
-        if lo is not None and lo % MS == 0:  # a whole-ms stamp: its millisecond
-            lo, hi = max(lo, send_ns), min(lo + MS - 1, reply_ns)
+        unit = self.stamp_ns.get(venue, MS)
+        if lo is not None and unit > 1 and lo % unit == 0:  # a whole-unit stamp: its unit
+            lo, hi = max(lo, send_ns), min(lo + unit - 1, reply_ns)
         if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
             self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq))
             return
@@ -176,7 +183,7 @@ class SessionRecorder:
         if (isinstance(report, VenueOrderState) and report.source == "stream" and report.exch_ts > 0
                 and report.local_ts > 0):
             self._report.write(f"{int(report.exch_ts)},{int(report.local_ts) - int(report.exch_ts)},"
-                               f"{report.status.name.lower()},{venue}\n")
+                               f"{report.status.name.lower()},{venue},{self.stamp_ns.get(venue, MS)}\n")
 
     def maybe_flush(self, now: int) -> None:
         if self._last_flush is None:

@@ -31,6 +31,7 @@ from venues.ccxt.orders import OrderMapping, amend_request
 from venues.ccxt.outcomes import Classified, ambiguous_reply, classify
 from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.retry import Backoff
+from venues.ccxt.timeunit import unit_ns
 
 Record = CommandResult | VenueOrderState | VenueFill
 _ENDPOINTS = {
@@ -148,6 +149,11 @@ class Gateway:
     def stp(self, stp: str | None) -> None:
         self._stp = stp
         self._mappings.clear()  # they carry the STP mode
+
+    @property
+    def unit_ns(self) -> int:
+        """ns per unit of the venue's time fields (venues/ccxt/timeunit.py: µs when asked)."""
+        return unit_ns(self.exchange)
 
     # -- one call, retried when safe ---------------------------------------------------------
     def hand_off(self, method: str, *args: Any) -> Coroutine[Any, Any, Any] | None:
@@ -281,11 +287,11 @@ class Gateway:
                       lookup_on_reject: bool = False) -> list[Record]:
         if verdict is None:
             inst = order.instrument
-            state = parse.order_state(reply, inst, self.now(), "rest")
+            state = parse.order_state(reply, inst, self.now(), "rest", self.unit_ns)
             if not state.client_id:
                 state = _with_client_id(state, order.client_id)
             out: list[Record] = [self._result(order, command, None, state.venue_order_id, reply), state]
-            out.extend(parse.reply_fills(reply, inst, self.now()) if command is not Command.CANCEL else ())
+            out.extend(parse.reply_fills(reply, inst, self.now(), self.unit_ns) if command is not Command.CANCEL else ())
             if state.filled and command is not Command.SUBMIT:
                 out.extend(await self._fills(order.client_id, state, inst))
             return out
@@ -311,7 +317,7 @@ class Gateway:
                 now = self.now()
                 return [VenueOrderState(client_id, None, _REJECTED, 0, 0, 0, 0, now, source="query", found=False)]
             raise GiveUp(f"lookup {client_id}", verdict)
-        state = parse.order_state(reply, inst, self.now(), "query")
+        state = parse.order_state(reply, inst, self.now(), "query", self.unit_ns)
         if not state.client_id:
             state = _with_client_id(state, client_id)
         out: list[Record] = [state]
@@ -324,7 +330,7 @@ class Gateway:
                                            {"orderId": state.venue_order_id})
         if verdict is not None:
             raise GiveUp(f"fills of {client_id}", verdict)
-        return [parse.trade_fill(t, inst, client_id, self.now()) for t in trades]
+        return [parse.trade_fill(t, inst, client_id, self.now(), self.unit_ns) for t in trades]
 
     async def open_orders(self) -> list[tuple[Instrument, VenueOrderState]]:
         """Every open order of the account on our instruments (ours and not ours)."""
@@ -334,7 +340,7 @@ class Gateway:
             if verdict is not None:
                 raise GiveUp(f"open orders of {symbol}", verdict)
             for o in reply:
-                state = parse.order_state(o, inst, self.now(), "query")
+                state = parse.order_state(o, inst, self.now(), "query", self.unit_ns)
                 self.sides[state.client_id] = 1 if o.get("side") == "buy" else -1
                 out.append((inst, state))
         return out
@@ -526,7 +532,7 @@ class Gateway:
             if verdict is None:
                 out.append(CommandResult(state.client_id, Command.CANCEL, Outcome.CONFIRMED, self.now(),
                                          state.venue_order_id))
-                out.append(parse.order_state(reply, inst, self.now(), "rest"))
+                out.append(parse.order_state(reply, inst, self.now(), "rest", self.unit_ns))
             else:
                 out.append(CommandResult(state.client_id, Command.CANCEL, verdict.outcome, self.now(), None,
                                          verdict.reason, dict(verdict.evidence)))

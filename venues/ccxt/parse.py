@@ -4,7 +4,8 @@ Read from `info` (Binance's own fields, exact decimal strings) rather than ccxt'
 money stays exact. Fields (Binance spot API docs; ccxt-binance-dialect note): order
 `status` NEW / PARTIALLY_FILLED / FILLED / CANCELED / EXPIRED / EXPIRED_IN_MATCH / REJECTED /
 PENDING_CANCEL, `origQty`, `executedQty`, `price`, `orderId`, `clientOrderId`,
-`transactTime` / `updateTime` / `time` (ms); a FULL reply's `fills[]` (price, qty,
+`transactTime` / `updateTime` / `time` (ms, or µs for a client that asked for them:
+`unit_ns`, venues/ccxt/timeunit.py); a FULL reply's `fills[]` (price, qty,
 commission, commissionAsset, tradeId: the taking part of a new order); myTrades rows (id,
 orderId, price, qty, commission, commissionAsset, time, isMaker).
 """
@@ -18,7 +19,7 @@ from engine.types import Instrument, Liquidity, OrderStatus
 from engine.types.orders import ReasonCode
 from engine.types.venue_reports import VenueFill, VenueOrderState
 
-_MS = 1_000_000
+_MS = 1_000_000  # ns per venue time unit by default (timeunit.NS_PER_MS)
 STATUS = {
     "NEW": OrderStatus.ACKNOWLEDGED,
     "PENDING_NEW": OrderStatus.ACKNOWLEDGED,
@@ -32,11 +33,11 @@ STATUS = {
 }
 
 
-def _ms(info: dict[str, Any], *keys: str) -> int:
+def _ms(info: dict[str, Any], *keys: str, unit_ns: int = _MS) -> int:
     for key in keys:
         value = info.get(key)
         if value not in (None, ""):
-            return int(value) * _MS
+            return int(value) * unit_ns
     return 0
 
 
@@ -46,8 +47,10 @@ def client_id_of(order: dict[str, Any]) -> str | None:
     return info.get("origClientOrderId") or info.get("clientOrderId") or order.get("clientOrderId")
 
 
-def order_state(order: dict[str, Any], inst: Instrument, local_ts: int, source: str) -> VenueOrderState:
-    """A ccxt order dict (create/fetch/cancel/open orders) as a VenueOrderState."""
+def order_state(order: dict[str, Any], inst: Instrument, local_ts: int, source: str,
+                unit_ns: int = _MS) -> VenueOrderState:
+    """A ccxt order dict (create/fetch/cancel/open orders) as a VenueOrderState; `unit_ns`:
+    ns per unit of the venue's time fields (timeunit.unit_ns of the client)."""
     info = order.get("info") or {}
     raw = str(info.get("status") or "").upper()
     status = STATUS.get(raw)
@@ -62,15 +65,15 @@ def order_state(order: dict[str, Any], inst: Instrument, local_ts: int, source: 
         client_id=client_id_of(order) or "", venue_order_id=str(info.get("orderId", order.get("id"))),
         status=status, price=inst.price_to_ticks(price) if price else 0,
         qty=inst.qty_to_lots(Decimal(str(info.get("origQty", "0")))), filled=filled,
-        exch_ts=_ms(info, "updateTime", "transactTime", "workingTime", "time"), local_ts=local_ts,
+        exch_ts=_ms(info, "updateTime", "transactTime", "workingTime", "time", unit_ns=unit_ns), local_ts=local_ts,
         reason=reason, source=source)
 
 
-def reply_fills(order: dict[str, Any], inst: Instrument, local_ts: int) -> list[VenueFill]:
+def reply_fills(order: dict[str, Any], inst: Instrument, local_ts: int, unit_ns: int = _MS) -> list[VenueFill]:
     """The fills a FULL create_order reply lists (always the new order's taking part)."""
     info = order.get("info") or {}
     cid = client_id_of(order) or ""
-    ts = _ms(info, "transactTime", "workingTime")
+    ts = _ms(info, "transactTime", "workingTime", unit_ns=unit_ns)
     return [VenueFill(client_id=cid, venue_order_id=str(info.get("orderId")), trade_id=str(f["tradeId"]),
                       price=inst.price_to_ticks(Decimal(f["price"])), qty=inst.qty_to_lots(Decimal(f["qty"])),
                       fee=Decimal(f["commission"]), fee_asset=f["commissionAsset"],
@@ -78,7 +81,8 @@ def reply_fills(order: dict[str, Any], inst: Instrument, local_ts: int) -> list[
             for f in info.get("fills") or ()]
 
 
-def trade_fill(trade: dict[str, Any], inst: Instrument, client_id: str, local_ts: int) -> VenueFill:
+def trade_fill(trade: dict[str, Any], inst: Instrument, client_id: str, local_ts: int,
+               unit_ns: int = _MS) -> VenueFill:
     """One myTrades row of the order `client_id` as a VenueFill."""
     info = trade.get("info") or {}
     return VenueFill(
@@ -86,7 +90,7 @@ def trade_fill(trade: dict[str, Any], inst: Instrument, client_id: str, local_ts
         price=inst.price_to_ticks(Decimal(str(info["price"]))), qty=inst.qty_to_lots(Decimal(str(info["qty"]))),
         fee=Decimal(str(info["commission"])), fee_asset=str(info["commissionAsset"]),
         liquidity=Liquidity.MAKER if info.get("isMaker", info.get("maker")) in (True, "true") else Liquidity.TAKER,
-        exch_ts=int(info.get("time", 0)) * _MS, local_ts=local_ts, source="query")
+        exch_ts=int(info.get("time", 0)) * unit_ns, local_ts=local_ts, source="query")
 
 
 def balances(balance: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:

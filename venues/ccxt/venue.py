@@ -42,7 +42,6 @@ from venues.ccxt.gateway import Gateway
 from venues.ccxt.orders import ExpiryWatch
 from venues.ccxt.ratelimit import WeightLimiter
 
-NS_PER_MS = 1_000_000
 _GTD = TimeInForce.GTD
 #: Binance futures: the client id of the venue's own liquidation orders starts with it
 #: (user data stream docs, "Order Update": "autoclose-": liquidation order)
@@ -303,7 +302,7 @@ class CcxtVenue:
         self.sink(VenueLiquidation(
             instrument=inst.id, venue_order_id=str(o.get("id")), side=1 if o.get("side") == "buy" else -1,
             price=inst.price_to_ticks(Decimal(str(info["L"]))), filled=inst.qty_to_lots(Decimal(str(info["z"]))),
-            fee=Decimal(str(info.get("n") or 0)), exch_ts=int(info.get("T") or 0) * NS_PER_MS, local_ts=now,
+            fee=Decimal(str(info.get("n") or 0)), exch_ts=int(info.get("T") or 0) * self.gateway.unit_ns, local_ts=now,
             source="stream"))
 
     def _order_records(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> None:
@@ -324,7 +323,7 @@ class CcxtVenue:
             qty=inst.qty_to_lots(Decimal(repr(float(t["amount"])))),
             fee=Decimal(repr(float(fee.get("cost") or 0))), fee_asset=str(fee.get("currency") or inst.quote),
             liquidity=Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
-            exch_ts=int(t.get("timestamp") or 0) * NS_PER_MS, local_ts=now, source=source))
+            exch_ts=int(t.get("timestamp") or 0) * self.gateway.unit_ns, local_ts=now, source=source))
 
     def _state(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> VenueOrderState:
         filled = inst.qty_to_lots(Decimal(repr(float(o.get("filled") or 0))))
@@ -336,7 +335,7 @@ class CcxtVenue:
             status=order_status(o, filled),
             price=inst.price_to_ticks(Decimal(repr(float(price)))) if price else 0,
             qty=inst.qty_to_lots(Decimal(repr(float(o.get("amount") or 0)))), filled=filled,
-            exch_ts=int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0) * NS_PER_MS,
+            exch_ts=int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0) * self.gateway.unit_ns,
             local_ts=now, source=source)
 
     async def close(self) -> None:

@@ -38,6 +38,7 @@ class Account:
     free: dict[str, Decimal] = field(default_factory=dict)
     locked: dict[str, Decimal] = field(default_factory=dict)
     update_ms: int = 0
+    update_ns: int = 0  # the same as market ns (a µs client's updateTime: BinanceServer._t)
 
     def available(self, asset: str) -> Decimal:
         return self.free.get(asset, Decimal(0))

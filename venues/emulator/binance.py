@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 from engine.errors import ConfigError
 from engine.types import Instrument
 from engine.types.instrument import decimal_str
+from venues.emulator.clock import NS_PER_MS, NS_PER_US, TIME_UNITS
 from venues.emulator.control import is_clear, parse_body, parse_limits, parse_step
 from venues.emulator.exchange import BinanceError, EmuOrder, Exchange, Pending, UserEvent
 from venues.emulator.faults import KINDS as FAULT_KINDS
@@ -45,12 +46,44 @@ log = logging.getLogger("tickparity.emulator")
 # per request (the middleware and its handler run in one task): who signed it, clock skew
 _ACCOUNT: contextvars.ContextVar[Any] = contextvars.ContextVar("emulator_account", default=None)
 _SKEW_MS: contextvars.ContextVar[int] = contextvars.ContextVar("emulator_skew_ms", default=0)
+# the request's time unit (ns per unit): X-MBX-TIME-UNIT, milliseconds without it
+_UNIT_NS: contextvars.ContextVar[int] = contextvars.ContextVar("emulator_unit_ns", default=NS_PER_MS)
+#: a timestamp parameter this large is in microseconds (Binance: "Timestamp parameters (e.g.
+#: startTime, endTime, timestamp) can be passed in milliseconds or microseconds"); epoch ms
+#: stay below it until the year 5138, epoch µs are above it since 1973
+US_PARAM_FLOOR = 10**14
 _EIGHT = Decimal("0.00000001")
 MAX_RECV_WINDOW = 60_000
 SUPPORTED_TYPES = {"LIMIT", "LIMIT_MAKER", "MARKET"}
 BINANCE_ONLY_TYPES = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
 TIFS = {"GTC", "IOC", "FOK"}
 STREAM_KINDS = frozenset(FAULT_KINDS) - REST_KINDS
+
+
+TIME_UNIT_HEADER = "X-MBX-TIME-UNIT"
+
+
+def time_unit_ns(text: str | None, where: str) -> int:
+    """ns per unit of a client's time unit: Binance's REST header `X-MBX-TIME-UNIT` or a
+    websocket URL's `timeUnit` (spot API docs: MILLISECOND / millisecond / MICROSECOND /
+    microsecond; none: milliseconds). Binance documents no code for another value; the
+    emulator refuses it with -1100 naming `where` rather than guess a unit."""
+    if text is None:
+        return NS_PER_MS
+    unit = TIME_UNITS.get(text)
+    if unit is None:
+        raise BinanceError(-1100, f"Illegal characters found in {where}; legal values are "
+                           "MILLISECOND, millisecond, MICROSECOND, microsecond.")
+    return unit
+
+
+def param_us(value: int, last: bool = False) -> int:
+    """A timestamp parameter (timestamp, startTime, endTime) as epoch µs: Binance takes it
+    in milliseconds or microseconds, told apart by magnitude (US_PARAM_FLOOR). `last`: an
+    inclusive end given in ms covers its whole millisecond."""
+    if value >= US_PARAM_FLOOR:
+        return value
+    return value * 1000 + (999 if last else 0)
 
 
 def fmt(value: Decimal) -> str:
@@ -96,6 +129,8 @@ class BinanceServer:
                  reply_timeout_s: float = 10.0) -> None:
         self.exchange = exchange
         self.faults = faults or FaultPlan()
+        # Binance documents X-MBX-TIME-UNIT / timeUnit for its spot API only (FuturesServer: False)
+        self.time_units = True
         self.limiter = limiter or RateLimiter()
         self.ping_interval = ping_interval
         self.max_connection_s = max_connection_s
@@ -249,9 +284,12 @@ class BinanceServer:
             if self._gap_next:
                 self._gap_next = False
                 continue  # update_id_gap fault: this diff is never sent
-            msg = self._depth_msg(k, diff, t)
+            msgs: dict[int, str] = {NS_PER_MS: self._depth_msg(k, diff, t)}  # by the connection's unit
             for conn in list(self.market_ws):
-                conn.send_depth(k, msg)
+                unit = conn.unit_ns
+                if unit not in msgs:
+                    msgs[unit] = self._depth_msg(k, diff, t, unit)
+                conn.send_depth(k, msgs[unit])
 
     async def _fault_scheduler(self) -> None:
         """Stream and venue-state faults of the schedule fire when their `after` passes."""
@@ -298,8 +336,11 @@ class BinanceServer:
         endpoint = f"{request.method} {path}"
         _ACCOUNT.set(None)
         _SKEW_MS.set(0)
+        _UNIT_NS.set(NS_PER_MS)
         headers: dict[str, str] = {}
         try:
+            if self.time_units:
+                _UNIT_NS.set(time_unit_ns(request.headers.get(TIME_UNIT_HEADER), f"header '{TIME_UNIT_HEADER}'"))
             weight = request_weight(request.method, path, dict(request.query))
             self.limiter.check_ip(ip, weight, now_s)
             fault = self.faults.take({"rate_limit"}, endpoint)
@@ -446,17 +487,17 @@ class BinanceServer:
         if ts_text in (None, ""):
             raise mandatory("timestamp")
         try:
-            ts = int(ts_text)
+            ts = param_us(int(ts_text))
             recv = int(params.get("recvWindow", 5000))
         except (TypeError, ValueError):
             raise BinanceError(-1100, "Illegal characters found in parameter 'timestamp'; "
                                "legal range is '^[0-9]{1,20}$'.") from None
         if recv > MAX_RECV_WINDOW or recv <= 0:
             raise BinanceError(-1131, "recvWindow must be less than 60000")
-        server = time.time_ns() // 1_000_000 + skew_ms + self.skew_ms
-        if ts - server > 1000:
+        server = time.time_ns() // NS_PER_US + (skew_ms + self.skew_ms) * 1000  # µs: either unit compares exactly
+        if ts - server > 1000 * 1000:
             raise BinanceError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-        if server - ts > recv:
+        if server - ts > recv * 1000:
             raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
     # ------------------------------------------------------------------ helpers -----
@@ -476,6 +517,15 @@ class BinanceServer:
 
     def _ms(self, ts: int) -> int:
         return self.exchange.clock.shown_ms(ts)
+
+    def _t(self, ts: int, unit_ns: int | None = None) -> int:
+        """A market time as the client's time field: in the unit it asked for (`unit_ns`, a
+        websocket's; else the REST request's X-MBX-TIME-UNIT), milliseconds by default."""
+        return self.exchange.clock.shown(ts, _UNIT_NS.get() if unit_ns is None else unit_ns)
+
+    def _server_time(self, unit_ns: int | None = None) -> int:
+        """The wall clock (serverTime) in the client's unit (as `_t`)."""
+        return time.time_ns() // (_UNIT_NS.get() if unit_ns is None else unit_ns)
 
     def _decimal(self, params: Mapping[str, str], name: str) -> Decimal | None:
         text = params.get(name)
@@ -499,16 +549,16 @@ class BinanceServer:
             "executedQty": fmt(spec.lots_to_qty(o.executed)),
             "cummulativeQuoteQty": fmt(o.cum_quote), "status": o.status,
             "timeInForce": o.tif, "type": o.type, "side": "BUY" if o.side > 0 else "SELL",
-            "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": o.time_ms,
-            "updateTime": o.update_ms, "isWorking": o.status != "PENDING_NEW",
-            "workingTime": o.working_ms or o.time_ms,
+            "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": self._t(o.time_ns),
+            "updateTime": self._t(o.update_ns), "isWorking": o.status != "PENDING_NEW",
+            "workingTime": self._t(o.working_ns or o.time_ns),
             "origQuoteOrderQty": fmt(o.quote_qty or Decimal(0)),
             "selfTradePreventionMode": o.stp,
         }
 
     def _new_order_json(self, o: EmuOrder, resp_type: str) -> dict[str, Any]:
         base = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
-                "clientOrderId": o.client_id, "transactTime": o.working_ms or o.time_ms}
+                "clientOrderId": o.client_id, "transactTime": self._t(o.working_ns or o.time_ns)}
         if resp_type == "ACK":
             return base
         full = self._order_json(o)
@@ -527,7 +577,7 @@ class BinanceServer:
         return web.json_response({})
 
     async def server_time(self, request: web.Request) -> web.Response:
-        return web.json_response({"serverTime": time.time_ns() // 1_000_000 + self.skew_ms})
+        return web.json_response({"serverTime": self._server_time() + self.skew_ms * NS_PER_MS // _UNIT_NS.get()})
 
     def _symbol_status(self) -> str:
         ex = self.exchange
@@ -553,7 +603,7 @@ class BinanceServer:
         if wanted is not None and not symbols:
             raise BinanceError(-1121, "Invalid symbol.")
         return web.json_response({
-            "timezone": "UTC", "serverTime": time.time_ns() // 1_000_000,
+            "timezone": "UTC", "serverTime": self._server_time(),
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                  "limit": self.limiter.weight_per_minute},
@@ -597,7 +647,7 @@ class BinanceServer:
             "makerCommission": 0, "takerCommission": 0, "buyerCommission": 0,
             "sellerCommission": 0, "canTrade": True, "canWithdraw": False, "canDeposit": False,
             "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
-            "updateTime": acct.update_ms, "accountType": "SPOT",
+            "updateTime": self._t(acct.update_ns), "accountType": "SPOT",
             "balances": [{"asset": a, "free": fmt(acct.free.get(a, Decimal(0))),
                           "locked": fmt(acct.locked.get(a, Decimal(0)))} for a in acct.assets()],
             "permissions": ["SPOT"], "uid": self.exchange.accounts.index(acct) + 1,
@@ -743,7 +793,7 @@ class BinanceServer:
             out.pop(k)
         out["origClientOrderId"] = order.client_id
         out["clientOrderId"] = new_cid
-        out["transactTime"] = order.update_ms
+        out["transactTime"] = self._t(order.update_ns)
         return out
 
     async def delete_order(self, request: web.Request) -> web.Response:
@@ -799,8 +849,8 @@ class BinanceServer:
         try:
             limit = min(int(params.get("limit", "500")), 1000)
             from_id = int(params["fromId"]) if params.get("fromId") else None
-            start = int(params["startTime"]) if params.get("startTime") else None
-            end = int(params["endTime"]) if params.get("endTime") else None
+            start = param_us(int(params["startTime"])) if params.get("startTime") else None
+            end = param_us(int(params["endTime"]), last=True) if params.get("endTime") else None
             order_id = int(params["orderId"]) if params.get("orderId") else None
         except ValueError:
             raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
@@ -811,7 +861,8 @@ class BinanceServer:
                 continue
             if from_id is not None and t["trade_id"] < from_id:
                 continue
-            if (start is not None and t["time"] < start) or (end is not None and t["time"] > end):
+            shown_us = self.exchange.clock.shown(t["ts"], NS_PER_US)
+            if (start is not None and shown_us < start) or (end is not None and shown_us > end):
                 continue
             out.append(t)
         if from_id is None and len(out) > limit:
@@ -823,7 +874,7 @@ class BinanceServer:
         return {"symbol": o.symbol, "id": t["trade_id"], "orderId": o.order_id,
                 "orderListId": -1, "price": fmt(t["price"]), "qty": fmt(t["qty"]),
                 "quoteQty": fmt(t["quote_qty"]), "commission": fmt(t["commission"]),
-                "commissionAsset": t["commission_asset"], "time": t["time"],
+                "commissionAsset": t["commission_asset"], "time": self._t(t["ts"]),
                 "isBuyer": o.side > 0, "isMaker": t["is_maker"], "isBestMatch": True}
 
     # ------------------------------------------------------------------ inspection --
@@ -973,12 +1024,13 @@ class BinanceServer:
         return web.json_response({"ok": True, **limits})
 
     # ------------------------------------------------------------------ websockets --
-    def _depth_msg(self, k: int, diff, t: int) -> str:
-        """One depthUpdate; `t` = the window's end (market ns), shown as the event time E."""
+    def _depth_msg(self, k: int, diff, t: int, unit_ns: int = NS_PER_MS) -> str:
+        """One depthUpdate; `t` = the window's end (market ns), shown as the event time E
+        (in the connection's time unit, `unit_ns` ns each)."""
         first, last, bids, asks = diff
         spec = self._spec(k)
         return json.dumps({
-            "e": "depthUpdate", "E": self._ms(t), "s": self.exchange.symbols[k], "U": first, "u": last,
+            "e": "depthUpdate", "E": self._t(t, unit_ns), "s": self.exchange.symbols[k], "U": first, "u": last,
             "b": [[fmt(spec.ticks_to_price(p)), fmt(spec.lots_to_qty(q))] for p, q in bids],
             "a": [[fmt(spec.ticks_to_price(p)), fmt(spec.lots_to_qty(q))] for p, q in asks],
         })
@@ -999,19 +1051,35 @@ class BinanceServer:
         spec = self._spec(k)
         symbol = self.exchange.symbols[k]
         for n, row in enumerate(rows):
-            ms = self._ms(int(row["exch_ts"]))
-            msg = json.dumps({"e": "trade", "E": ms, "s": symbol, "t": first_id + n,
-                              "p": fmt(spec.ticks_to_price(int(row["price"]))),
-                              "q": fmt(spec.lots_to_qty(int(row["qty"]))), "T": ms,
-                              "m": int(row["side"]) < 0, "M": True})
+            msgs: dict[int, str] = {}  # by the connection's time unit
             for c in list(self.market_ws):
-                if c.wants(k, "trade"):
-                    c.send_raw(msg)
+                if not c.wants(k, "trade"):
+                    continue
+                if c.unit_ns not in msgs:
+                    stamp = self._t(int(row["exch_ts"]), c.unit_ns)
+                    msgs[c.unit_ns] = json.dumps({"e": "trade", "E": stamp, "s": symbol, "t": first_id + n,
+                                                  "p": fmt(spec.ticks_to_price(int(row["price"]))),
+                                                  "q": fmt(spec.lots_to_qty(int(row["qty"]))), "T": stamp,
+                                                  "m": int(row["side"]) < 0, "M": True})
+                c.send_raw(msgs[c.unit_ns])
+
+    def _ws_unit(self, request: web.Request) -> int:
+        """A websocket's time unit from its URL's `timeUnit` (Binance's streams and
+        websocket API: every time field of the connection's messages in that unit); a bad
+        value is refused before the upgrade (HTTP 400, Binance's error body)."""
+        if not self.time_units:
+            return NS_PER_MS
+        try:
+            return time_unit_ns(request.query.get("timeUnit"), "parameter 'timeUnit'")
+        except BinanceError as exc:
+            raise web.HTTPBadRequest(text=json.dumps(exc.body()), content_type="application/json") from None
 
     async def market_socket(self, request: web.Request) -> web.WebSocketResponse:
+        unit = self._ws_unit(request)
         ws = web.WebSocketResponse(heartbeat=self.ping_interval, autoping=True)
         await ws.prepare(request)
         conn = self._market_connection(ws)
+        conn.unit_ns = unit
         self.market_ws.add(conn)
         try:
             await conn.run()
@@ -1023,9 +1091,11 @@ class BinanceServer:
         return MarketConnection(self, ws)
 
     async def user_socket(self, request: web.Request) -> web.WebSocketResponse:
+        unit = self._ws_unit(request)
         ws = web.WebSocketResponse(heartbeat=self.ping_interval, autoping=True)
         await ws.prepare(request)
         conn = UserConnection(self, ws)
+        conn.unit_ns = unit
         self.user_ws.add(conn)
         try:
             await conn.run()
@@ -1069,13 +1139,14 @@ class BinanceServer:
             for ev in events:
                 conn.send_event(ev)
 
-    def user_payload(self, ev: UserEvent) -> dict[str, Any]:
+    def user_payload(self, ev: UserEvent, unit_ns: int = NS_PER_MS) -> dict[str, Any]:
+        """One user-stream event; its time fields (E, T, O, W, u) in the connection's unit."""
         ex = self.exchange
         acct = ev.account
         t = ev.payload["ts"]
-        ms = self._ms(t)
+        ms = self._t(t, unit_ns)
         if ev.kind == "balance":
-            return {"e": "outboundAccountPosition", "E": ms, "u": acct.update_ms,
+            return {"e": "outboundAccountPosition", "E": ms, "u": self._t(acct.update_ns, unit_ns),
                     "B": [{"a": a, "f": fmt(acct.free.get(a, Decimal(0))),
                            "l": fmt(acct.locked.get(a, Decimal(0)))} for a in acct.assets()]}
         o = ev.order
@@ -1099,10 +1170,10 @@ class BinanceServer:
             "N": fill["commission_asset"] if fill else None,
             "T": ms, "t": fill["trade_id"] if fill else -1, "I": ex.journal.count,
             "w": ev.payload["status"] in ("NEW", "PARTIALLY_FILLED"),
-            "m": bool(fill["is_maker"]) if fill else False, "M": False, "O": o.time_ms,
+            "m": bool(fill["is_maker"]) if fill else False, "M": False, "O": self._t(o.time_ns, unit_ns),
             "Z": fmt(ev.payload["cum_quote"]),
             "Y": fmt(fill["quote_qty"]) if fill else "0.00000000",
-            "Q": fmt(o.quote_qty or Decimal(0)), "W": o.working_ms or o.time_ms,
+            "Q": fmt(o.quote_qty or Decimal(0)), "W": self._t(o.working_ns or o.time_ns, unit_ns),
             "V": o.stp,
         }
 
@@ -1148,6 +1219,7 @@ class _Connection:
         self.server = server
         self.ws = ws
         self.opened = time.monotonic()
+        self.unit_ns = NS_PER_MS  # the URL's timeUnit (BinanceServer._ws_unit)
         self._window = (0, 0)
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._writer: asyncio.Future | None = None
@@ -1277,11 +1349,11 @@ class UserConnection(_Connection):
         for sub_id, acct in self.subscriptions.items():
             if acct is ev.account:
                 self.send_raw(json.dumps({"subscriptionId": sub_id,
-                                          "event": self.server.user_payload(ev)}))
+                                          "event": self.server.user_payload(ev, self.unit_ns)}))
 
     def terminate_subscriptions(self) -> None:
         """user_expire fault: the session's subscriptions end, as when a session expires."""
-        ms = self.server._ms(self.server.exchange.clock.now())
+        ms = self.server._t(self.server.exchange.clock.now(), self.unit_ns)
         for sub_id in list(self.subscriptions):
             self.send_raw(json.dumps({"subscriptionId": sub_id,
                                       "event": {"e": "eventStreamTerminated", "E": ms}}))
@@ -1312,7 +1384,7 @@ class UserConnection(_Connection):
                 await self.ws.send_str(json.dumps({"id": req_id, "status": 200, "result": {}}))
             elif method == "time":
                 await self.ws.send_str(json.dumps({"id": req_id, "status": 200,
-                                                   "result": {"serverTime": time.time_ns() // 1_000_000}}))
+                                                   "result": {"serverTime": self.server._server_time(self.unit_ns)}}))
             else:
                 raise BinanceError(-1000, f"Unsupported method '{method}' (the emulator serves "
                                    "userDataStream.subscribe.signature, unsubscribe, ping, time).")

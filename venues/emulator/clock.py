@@ -13,6 +13,14 @@ import time
 
 from engine.errors import ConfigError
 
+NS_PER_MS = 1_000_000
+NS_PER_US = 1_000
+#: Binance's time units (spot API docs, CHANGELOG 2024-12-09 "Microsecond support"): the
+#: REST header `X-MBX-TIME-UNIT` and the websocket URL parameter `timeUnit` take these four
+#: spellings; without one every time field is in milliseconds. -> ns per unit
+TIME_UNITS = {"MILLISECOND": NS_PER_MS, "millisecond": NS_PER_MS,
+              "MICROSECOND": NS_PER_US, "microsecond": NS_PER_US}
+
 
 class MarketClock:
     """Maps wall time to market time (int ns) and market time to client-facing ms."""
@@ -51,7 +59,12 @@ class MarketClock:
 
     def shown_ms(self, market_ns: int) -> int:
         """Client-facing epoch ms of a market time."""
-        return (int(market_ns) + self.shift_ns) // 1_000_000
+        return (int(market_ns) + self.shift_ns) // NS_PER_MS
+
+    def shown(self, market_ns: int, unit_ns: int = NS_PER_MS) -> int:
+        """Client-facing epoch time of a market time in the client's unit (`unit_ns` ns per
+        unit: NS_PER_MS by default, NS_PER_US when the client asked for microseconds)."""
+        return (int(market_ns) + self.shift_ns) // int(unit_ns)
 
     def wall_for(self, market_ns: int) -> float:
         """Seconds of wall time until market time reaches `market_ns` (0 if passed)."""
@@ -62,4 +75,4 @@ class MarketClock:
 
 def wall_ms() -> int:
     """The wall clock in epoch ms (what signatures and recvWindow are checked against)."""
-    return time.time_ns() // 1_000_000
+    return time.time_ns() // NS_PER_MS

@@ -109,6 +109,12 @@ class EmuOrder:
     status: str = "PENDING_NEW"
     update_ms: int = 0
     working_ms: int = 0
+    # the same three as market ns (0: not yet): a spot client that asked for microseconds
+    # sees them to the µs (BinanceServer._t); the *_ms fields are the futures API's and
+    # the journal's (Binance documents microseconds for the spot API only)
+    time_ns: int = 0
+    update_ns: int = 0
+    working_ns: int = 0
     lock_asset: str = ""
     lock_left: Decimal = Decimal(0)
     fills: list[dict[str, Any]] = field(default_factory=list)
@@ -233,6 +239,7 @@ class Exchange:
         t = self.clock.now()
         for a in self.accounts:
             a.update_ms = self.clock.shown_ms(t)
+            a.update_ns = t
             self.journal.write("account", t, a.update_ms, account=a.name,
                                balances=dict(a.free))
 
@@ -452,7 +459,7 @@ class Exchange:
         order = EmuOrder(order_id=self._next_order_id, account=account, inst=inst,
                          symbol=self.symbols[inst], client_id=client_id, side=side, type=typ,
                          tif=tif, price=price if typ != "MARKET" else 0, qty=qty,
-                         quote_qty=quote_qty, stp=stp_mode, time_ms=shown, update_ms=shown,
+                         quote_qty=quote_qty, stp=stp_mode, time_ms=shown, update_ms=shown, time_ns=m, update_ns=m,
                          lock_asset=asset, lock_left=need)
         self._next_order_id += 1
         if need:
@@ -600,10 +607,12 @@ class Exchange:
         t = int(rec["exch_ts"])
         ms = self.clock.shown_ms(t)
         order.update_ms = ms
+        order.update_ns = t
         self._depth_dirty.add(order.order_id)
         if kind == OrderEventKind.ACK:
             order.status = "NEW"
             order.working_ms = ms
+            order.working_ns = t
             self._order_event(order, "NEW", t)
         elif kind == OrderEventKind.FILL:
             self._on_fill(order, rec, t, ms)
@@ -612,6 +621,7 @@ class Exchange:
             if reason in (RejectReason.FOK_NOT_FILLABLE, RejectReason.NO_LIQUIDITY):
                 order.status = "NEW"
                 order.working_ms = ms
+                order.working_ns = t
                 self._order_event(order, "NEW", t)
                 self._close(order, "EXPIRED", t, "EXPIRED")
             else:
@@ -681,6 +691,7 @@ class Exchange:
         order.fills.append(fill)
         self.trades[acct.name].append({"order": order, **fill})
         acct.update_ms = ms
+        acct.update_ns = t
         self._touched_accounts.add(acct.name)
         self.journal.write("fill", t, ms, account=acct.name, order_id=order.order_id,
                            client_order_id=order.client_id, symbol=order.symbol,

@@ -38,6 +38,7 @@ from venues.emulator.binance import (
     fmt,
     mandatory,
 )
+from venues.emulator.clock import NS_PER_MS
 from venues.emulator.exchange import BinanceError, EmuOrder, UserEvent
 from venues.emulator.futures import FuturesExchange
 
@@ -59,6 +60,7 @@ class FuturesServer(BinanceServer):
         self._last_u: dict[int, int] = {}
         self._mark_sent: dict[int, int] = {}
         super().__init__(exchange, **kw)  # type: ignore[arg-type]
+        self.time_units = False  # Binance documents X-MBX-TIME-UNIT / timeUnit for spot only
 
     @property
     def api(self) -> str:
@@ -553,7 +555,7 @@ class FuturesServer(BinanceServer):
             self.user_ws.discard(conn)  # type: ignore[arg-type]
         return ws
 
-    def user_payload(self, ev: UserEvent) -> dict[str, Any]:
+    def user_payload(self, ev: UserEvent, unit_ns: int = NS_PER_MS) -> dict[str, Any]:
         """ORDER_TRADE_UPDATE for an order event, ACCOUNT_UPDATE for a balance change
         (reason ORDER after fills, FUNDING_FEE at a funding settlement)."""
         acct = ev.account

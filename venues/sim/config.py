@@ -86,12 +86,16 @@ class SimVenueConfig:
         default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
     # the response leg of the order latency recorded on the user stream (`latency.report_file`,
-    # a session's report_latency.csv): rows [ts_ns, response_ns] (venues/sim/latency_nb.py
+    # a session's report_latency.csv): rows [ts_ns, response_ns, stamp_ns] (venues/sim/latency_nb.py
     # response_time_nb); None / empty: the order latency model's response
     report_file: str | None = None
     report_samples: np.ndarray = field(
-        default_factory=lambda: np.zeros((0, 2), dtype=np.int64), compare=False, repr=False
+        default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
+
+    # the live session's order-count limiter on the backtest's requests (`request_budget`,
+    # venues/sim/budget.py): (((orders, window_ns), ...), max_wait_ns, phase_ns); None: off
+    request_budget: tuple | None = None
 
     def __post_init__(self) -> None:
         # the constant model's parameters are these fields (latency_nb: submit, cancel,
@@ -139,6 +143,9 @@ class SimVenueConfig:
             body["droughts"] = [list(d) for d in self.droughts]
         if self.depth_conflation_ns:  # absent when off, as fee_asset
             body["depth_conflation_ns"] = self.depth_conflation_ns
+        if self.request_budget is not None:  # absent when off, as fee_asset
+            limits, max_wait, phase = self.request_budget
+            body["request_budget"] = [[list(x) for x in limits], max_wait, phase]
         if self.feed_file is not None:  # absent for the constant feed latency, as fee_asset
             body["feed"] = hashlib.sha256(np.ascontiguousarray(self.feed_samples).tobytes()).hexdigest()
         if self.report_file is not None:  # absent without one, as fee_asset
@@ -216,7 +223,7 @@ class SimVenueConfig:
             check_session_header(feed_file, "latency.feed_file", where)
             feed_samples = load_recorded_feed(feed_file, venue, f"{where} latency.feed_file")
         report_file = lat.get("report_file")
-        report_samples = np.zeros((0, 2), dtype=np.int64)
+        report_samples = np.zeros((0, 3), dtype=np.int64)
         if report_file is not None:  # the response leg recorded on the user stream
             _session_file(lat, "report_file", "report_latency.csv", "response_ns", "recorded response leg", where)
             if model == "empirical":
@@ -250,6 +257,8 @@ class SimVenueConfig:
             profile=None if table.get("profile") is None else str(table["profile"]),
             fee_asset=parse_fee_asset(table.get("fee_asset", "quote"), f"{where} fee_asset"),
             depth_conflation_ns=_conflation_ns(table.get("depth_conflation_ms", 0), where),
+            request_budget=parse_request_budget(table.get("request_budget", False),
+                                                str(table.get("exchange", venue)), where),
             feed_file=feed_file,
             feed_samples=feed_samples,
             report_file=report_file,
@@ -424,6 +433,36 @@ def _ns(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
     if value < 0 or value > _MAX_LATENCY_NS:
         raise ConfigError(f"{where} latency.{key} = {value}: expected 0 <= ns <= {_MAX_LATENCY_NS}")
     return int(value)
+
+
+def parse_request_budget(value: Any, exchange: str, where: str) -> tuple | None:
+    """`request_budget`: false (default, off), true (the order-count windows of the venue's
+    API by its ccxt id `exchange`: venues/sim/budget.py budget_limits, the live limiter's
+    table), or a table { orders, window_s, max_wait_ms, phase_ns } whose keys override those
+    (orders and window_s together: one window). Returns (((orders, window_ns), ...),
+    max_wait_ns, phase_ns) or None. Raises ConfigError naming the key."""
+    from venues.sim.budget import MAX_WAIT_NS, NS_PER_S, budget_limits
+
+    key = f"{where} request_budget"
+    if value is False:
+        return None
+    if value is True:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} = {value!r}: expected true, false or a table "
+                          "{ orders, window_s, max_wait_ms, phase_ns }")
+    unknown = sorted(set(value) - {"orders", "window_s", "max_wait_ms", "phase_ns"})
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {unknown}; keys: orders, window_s, max_wait_ms, phase_ns")
+    for k in value:
+        if isinstance(value[k], bool) or not isinstance(value[k], int) or value[k] < (1 if k in ("orders", "window_s") else 0):
+            raise ConfigError(f"{key}.{k} = {value[k]!r}: expected an integer >= "
+                              f"{1 if k in ('orders', 'window_s') else 0}")
+    if ("orders" in value) != ("window_s" in value):
+        raise ConfigError(f"{key}: give orders and window_s together (one window), or neither (the venue's)")
+    limits = ((value["orders"], value["window_s"] * NS_PER_S),) if "orders" in value else budget_limits(exchange)
+    max_wait = value["max_wait_ms"] * 1_000_000 if "max_wait_ms" in value else MAX_WAIT_NS
+    return limits, max_wait, int(value.get("phase_ns", 0))
 
 
 def _conflation_ns(value: Any, where: str) -> int:

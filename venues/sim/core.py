@@ -258,7 +258,7 @@ class SimCore:
             if cfg.report_file:  # the response leg recorded on the user stream (latency_nb.response_time_nb)
                 report = np.ascontiguousarray(cfg.report_samples, dtype=np.int64).ravel()
                 self._V[v, C.VF_RP_OFF] = off
-                self._V[v, C.VF_RP_N] = report.size // 2
+                self._V[v, C.VF_RP_N] = report.size // 3
                 parts.append(report)
                 off += report.size
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.int64)

@@ -38,7 +38,13 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ConfigError
-from engine.types.orders import ORDER_EVENT_DTYPE, OrderEventKind, OrderStatus, RejectReason
+from engine.types.orders import (
+    ORDER_EVENT_DTYPE,
+    OrderEventKind,
+    OrderStatus,
+    ReasonCode,
+    RejectReason,
+)
 from engine.types.venue_reports import Command, CommandResult, Outcome, VenueOrderState
 from venues.faults import (
     BINANCE_REJECTS,
@@ -48,6 +54,7 @@ from venues.faults import (
     fraction_ppm,
     parse_fault,
 )
+from venues.sim.budget import REFUSE, WAIT, RequestBudget
 
 CLIENT_TIMEOUT_NS = 10_000_000_000  # ccxt's default `timeout` (10,000 ms)
 MINUTE_NS = 60_000_000_000  # Binance counts request weight per fixed minute
@@ -114,6 +121,10 @@ class SimFaults:
         self._banned_until: dict[str, int] = {}
         self._told_at: dict[str, int] = {}  # when the client received the venue's 429
         self._venues: Mapping[str, Any] = {}
+        # [venues.X] request_budget (venues/sim/budget.py): the session's order-count limiter
+        self._budgets: dict[str, RequestBudget] = {}
+        self._waiting: dict[int, int] = {}  # order_no -> when its held submit goes out
+        self._resending = False
 
     # -- set-up ---------------------------------------------------------------------------
     def venue_configs(self, configs: Mapping[str, Any], t0: int) -> dict[str, Any]:
@@ -145,6 +156,11 @@ class SimFaults:
         """Attach to the run's session (t0 = the first replayed local time) and schedule
         the health changes of the windowed kinds."""
         self._session, self._t0, self._venues = session, int(t0), venues
+        for name, venue in venues.items():
+            spec = getattr(getattr(venue, "config", None), "request_budget", None)
+            if spec is not None:
+                limits, max_wait, phase = spec
+                self._budgets[name] = RequestBudget(tuple(limits), int(max_wait), int(phase))
         for f in self.faults:
             if f.venue != "*" and f.venue not in venues:
                 raise ConfigError(f"venue fault on venue {f.venue!r}, which this run does not trade "
@@ -199,6 +215,14 @@ class SimFaults:
                 s.on_command_result(payload)
             elif what == "state":
                 s.on_venue_state(payload)
+            elif what == "send":  # a command the request budget held (intercept): it goes out now
+                venue, command, order = payload
+                self._waiting.pop(order.order_no, None)
+                self._resending = True
+                try:
+                    getattr(self._venues[venue], command)(order, ts)
+                finally:
+                    self._resending = False
 
     def on_core_event(self, venue: str, rec: np.ndarray, now: int) -> bool:
         """A core event on its way to the session: False when a fault takes it (a lost
@@ -246,6 +270,8 @@ class SimFaults:
         ts = int(ts)
         if command == "submit" and order.order_no not in self._orders:
             self._orders[order.order_no] = _OrderBook(order.instrument_index, order.price, order.qty)
+        if self._budget_holds(venue, command, order, ts):
+            return True
         off = ts - self._t0
         banned = self._banned_until.get(venue, -1)
         if ts < banned:
@@ -334,6 +360,48 @@ class SimFaults:
             return False
         if command == "submit":
             self._orders[order.order_no].status = OrderStatus.SUBMITTED  # the venue has it
+        return False
+
+    def _budget_holds(self, venue: str, command: str, order: Any, ts: int) -> bool:
+        """The request budget (venues/sim/budget.py) on a command at send time `ts`: a new
+        order that fits is counted and goes on; one that fits in the next window within
+        max_wait is held until then (and any later command of that order behind it, as the
+        live gateway runs one order's commands in turn); one that does not is refused
+        locally, `request_budget`, the venue's health "rate_limited" until the window ends.
+        An amend is counted (Binance's cancel-replace places an order) but never held: one
+        that would wait goes out at once, uncounted (the amend's price and quantity do not
+        cross this hook; docs/simulated-venue.md "Request budget")."""
+        budget = self._budgets.get(venue)
+        if budget is None:
+            return False
+        if self._resending:  # a held command going out now: a held submit is counted here
+            if command == "submit":
+                budget.book(ts)
+            return False
+        if order.order_no in self._waiting:  # behind its held submit
+            if command != "amend":
+                self._push(self._waiting[order.order_no], "send", (venue, command, order))
+                return True
+            return False
+        if command not in ("submit", "amend"):
+            return False
+        verdict, at = budget.decide(ts)
+        if verdict == WAIT and command == "submit":
+            self._waiting[order.order_no] = at
+            self._audit(ts, venue, "request_budget", command, order, answer="held", until=at)
+            self._push(at, "send", (venue, command, order))
+            return True
+        if verdict == WAIT:
+            return False
+        if verdict == REFUSE:
+            wait_s = round((at - ts) / 1e9, 3)
+            self._audit(ts, venue, "request_budget", command, order, answer="rejected", wait_s=wait_s)
+            self._push(ts, "result", CommandResult(
+                order.client_id, Command(command), Outcome.REJECTED, ts, reason=ReasonCode.REQUEST_BUDGET.value,
+                evidence={"local": "the venue's request budget is spent", "wait_s": wait_s}))
+            self._push(ts, "health", (venue, "rate_limited", "request budget spent"))
+            self._push(at, "health", (venue, "up", "request budget window over"))
+            return True
         return False
 
     @staticmethod

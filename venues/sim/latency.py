@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the unit of a recorded venue time when a file does not say (ccxt's and Binance's default)
+NS_PER_MS = 1_000_000
+
 # --------------------------------------------------------------------------------------
 # Recorded feed latency (`[venues.X.latency] feed_file`): a separate piece from the order
 # latency models above (issue 11, parity (b)). It touches the kernel in one place only:
@@ -222,32 +225,39 @@ def recorded_feed_shift(instruments: list, venue_configs: dict) -> tuple[np.ndar
 
 def load_report_latency(path: str, venue: str, where: str = "latency.report_file") -> np.ndarray:
     """The user-stream report latencies a testnet/live session measured (its
-    `report_latency.csv`, modes/live/recording.py): lines `ts_ns,response_ns,report,venue`
-    (ts = the venue's time of a report, response = local receipt - ts, report = the order
-    status it reported, venue = the session's venue name), an optional header. Only the
-    lines of `venue` are kept. Returns an (n, 2) int64 array [ts_ns, response_ns] sorted by
-    ts (stable: reports of one venue millisecond stay in receipt order).
+    `report_latency.csv`, modes/live/recording.py): lines `ts_ns,response_ns,report,venue
+    [,stamp_ns]` (ts = the venue's time of a report, response = local receipt - ts, report =
+    the order status it reported, venue = the session's venue name, stamp = the unit of the
+    venue's time, 1 ms when absent: files written before the column had ccxt's whole ms),
+    an optional header. Only the lines of `venue` are kept. Returns an (n, 3) int64 array
+    [ts_ns, response_ns, stamp_ns] sorted by ts (stable: reports of one venue time unit stay
+    in receipt order).
 
     A negative response (a venue clock ahead of ours) counts as 0, as in RecordedFeed.
     Raises ConfigError naming the file, line and field on a malformed line, or when the
     file has no line of the venue."""
     from engine.errors import ConfigError
 
-    rows: list[tuple[int, int]] = []
+    rows: list[tuple[int, int, int]] = []
     for file, lineno, raw, parts in _csv_lines(path, where):
-        if len(parts) != 4 or not parts[2] or not parts[3]:
-            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,response_ns,report,venue")
-        for field, text in (("ts_ns", parts[0]), ("response_ns", parts[1])):
+        if len(parts) not in (4, 5) or not parts[2] or not parts[3]:
+            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected "
+                              "ts_ns,response_ns,report,venue[,stamp_ns]")
+        stamp = parts[4] if len(parts) == 5 else str(NS_PER_MS)
+        for field, text in (("ts_ns", parts[0]), ("response_ns", parts[1]), ("stamp_ns", stamp)):
             try:
                 int(text)
             except ValueError:
                 raise ConfigError(f"{where} {file}:{lineno}: {field} = {text!r}: expected an integer "
                                   "number of ns") from None
+        if int(stamp) <= 0:
+            raise ConfigError(f"{where} {file}:{lineno}: stamp_ns = {stamp!r}: expected > 0 (the unit of the "
+                              "venue's time, e.g. 1000000 for whole ms)")
         if parts[3] == venue:
-            rows.append((int(parts[0]), max(int(parts[1]), 0)))
+            rows.append((int(parts[0]), max(int(parts[1]), 0), int(stamp)))
     if not rows:
         raise ConfigError(f"{where} {path}: no report latency record of venue {venue!r}")
-    table = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+    table = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return table[np.argsort(table[:, 0], kind="stable")]
 
 

@@ -43,13 +43,14 @@ The shipped models:
   included.
 
 Whatever the model, a venue given `latency.report_file` (a session's report_latency.csv:
-the user stream's report latencies, V[v, VF_RP_N] rows [ts, response] in LP from
+the user stream's report latencies, V[v, VF_RP_N] rows [ts, response, stamp] in LP from
 V[v, VF_RP_OFF]) takes its response leg from it instead: the latency of the latest report
 at or before the exchange time, the first report's before it (venues/sim/latency.py says
-why). A report's venue time is a whole millisecond (ccxt's unified timestamps: Binance's
-`T` / `E`), so a record at ts stands for [ts, ts + 1 ms): a response produced within it
-reaches the local side when the session received that report, ts + response (never
-before it is produced), not up to 1 ms later (REPORT_STAMP_NS).
+why). A report's venue time is a whole unit of the venue's clock, `stamp` ns (Binance's
+`T` / `E`: 1 ms by default, 1 µs for a session that asked for microseconds), so a record at
+ts stands for [ts, ts + stamp): a response produced within it reaches the local side when
+the session received that report, ts + response (never before it is produced), not up to
+a unit later.
 """
 
 from __future__ import annotations
@@ -124,10 +125,6 @@ def time_requests_nb(lm, LP, V, Spk, R, S):
     S[S_UNTIMED] = 0
 
 
-#: the resolution of a report's venue time in latency.report_file (module doc): ccxt's ms
-REPORT_STAMP_NS = 1_000_000
-
-
 @njit(cache=True, _nrt=False)
 def response_time_nb(lm, LP, V, Spk, v, kind, t):
     """When a response of `kind` venue v produced at exchange time t reaches the local
@@ -135,10 +132,10 @@ def response_time_nb(lm, LP, V, Spk, v, kind, t):
     rn = V[v, VF_RP_N]
     if rn > 0:  # latency.report_file: the latest report at or before t, the first one's before it
         roff = V[v, VF_RP_OFF]
-        k = records_at_or_before_nb(LP[roff:roff + 2 * rn], 2, t)
-        lat = LP[roff + 1] if k == 0 else LP[roff + 2 * k - 1]
-        if k > 0 and t - LP[roff + 2 * k - 2] < REPORT_STAMP_NS:  # within the record's millisecond
-            lat = LP[roff + 2 * k - 2] + lat - t  # its receipt (module doc); < 0 -> 0 below
+        k = records_at_or_before_nb(LP[roff:roff + 3 * rn], 3, t)
+        lat = LP[roff + 1] if k == 0 else LP[roff + 3 * k - 2]
+        if k > 0 and t - LP[roff + 3 * k - 3] < LP[roff + 3 * k - 1]:  # within the record's stamp
+            lat = LP[roff + 3 * k - 3] + lat - t  # its receipt (module doc); < 0 -> 0 below
     else:
         off = V[v, VF_LP_OFF]
         end = off + V[v, VF_LP_N]

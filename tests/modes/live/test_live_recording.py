@@ -90,7 +90,8 @@ def test_report_latency_lines_are_the_streams_order_states(tmp_path):
                                               local_ts=7_999_000))  # a venue clock ahead: as measured
     rec.close()
     assert (tmp_path / "report_latency.csv").read_text().splitlines() == [
-        "ts_ns,response_ns,report,venue", "7000000,4500000,filled,binance", "8000000,-1000,cancelled,okx"]
+        "ts_ns,response_ns,report,venue,stamp_ns", "7000000,4500000,filled,binance,1000000",
+        "8000000,-1000,cancelled,okx,1000000"]
 
 
 def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
@@ -108,3 +109,22 @@ def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
         "10200000,2299999,2500001,submit,1,", "10200000,399999,5400001,submit,2,", "20000000,7499999,2500001,submit,3,"]
+
+
+def test_a_microsecond_venue_time_stands_for_its_microsecond(tmp_path):
+    """A session that asked Binance for µs (stamp_ns 1000): a request sent at 10.2 ms,
+    stamped 12.345 ms, answered at 15 ms reached the venue in [12_345_000, 12_345_999] ns:
+    entry = its middle 12_345_499 - 10_200_000 = 2_145_499, response 2_654_501 (in whole ms
+    it would be 12.4999995 ms: 0.15 ms later). Its report stamped 12.345 ms, received at 16
+    ms: ts 12_345_000, response 3_655_000, stamp 1000. Paper's venue (stamp 1): a whole-ms
+    time is exact."""
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.stamp_ns = {"binance": 1000, "paper": 1}
+    rec.round_trip(10_200_000, 12_345_000, 15_000_000, "submit", 1, "binance")
+    rec.round_trip(10_200_000, 12_000_000, 15_000_000, "submit", 2, "paper")
+    rec.report_latency("binance", VenueOrderState("tp-1", "9", OrderStatus.ACKNOWLEDGED, 100, 5, 0,
+                                                  exch_ts=12_345_000, local_ts=16_000_000))
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
+        "10200000,2145499,2654501,submit,1,binance", "10200000,1800000,3000000,submit,2,paper"]
+    assert (tmp_path / "report_latency.csv").read_text().splitlines()[1:] == ["12345000,3655000,acknowledged,binance,1000"]

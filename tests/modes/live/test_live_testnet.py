@@ -169,8 +169,70 @@ def test_the_round_trips_and_the_user_streams_report_latencies_are_recorded(test
               for step in read_journal(testnet_run) for r in step.get("r", ())
               if r["t"] == "state" and r["source"] == "stream" and r["exch_ts"] > 0]
     lines = (testnet_run / "report_latency.csv").read_text().splitlines()
-    assert lines[0] == "ts_ns,response_ns,report,venue"
-    recorded = [(int(ts), int(lat), report) for ts, lat, report, venue in (line.split(",") for line in lines[1:])
-                if venue == "binance"]
+    assert lines[0] == "ts_ns,response_ns,report,venue,stamp_ns"
+    recorded = [(int(ts), int(lat), report) for ts, lat, report, venue, stamp in (line.split(",") for line in lines[1:])
+                if venue == "binance" and stamp == "1000"]  # the session asked for µs venue times
     assert stream and recorded == stream
-    assert all(ts % 1_000_000 == 0 and lat >= 0 for ts, lat, _ in recorded)  # the venue's ms; receipt after it
+    assert all(ts % 1000 == 0 and lat >= 0 for ts, lat, _ in recorded)  # the venue's µs; receipt after it
+    assert any(ts % 1_000_000 for ts, _, _ in recorded)  # not whole ms
+
+
+def test_venue_times_are_the_venues_own_to_the_microsecond(testnet_run, live_emu):
+    """The session asked the emulator for µs venue times (venues/ccxt/timeunit.py, Binance's
+    X-MBX-TIME-UNIT / timeUnit). Pinned against the emulator's ground truth, its journal's
+    market ns shown as a client sees them (+ the clock's shift, floored to the µs): every
+    fill the session booked carries its fill's time; every confirmed submit's recorded
+    arrival (latency.csv: request time + entry) is within the µs of the venue's acceptance
+    (within its millisecond before); every depth row the session recorded (rows.bin, the
+    rows a backtest of the session reads from market.duckdb) carries its window's end (a
+    whole 100 ms of market time) to the µs, not 1000x off and not its millisecond."""
+    import numpy as np
+
+    from engine.types import EventKind
+    from modes.live.recording import read_rows
+    from venues.emulator.exchange import DEPTH_INTERVAL_NS
+
+    shift = live_emu.call(lambda server: server.exchange.clock.shift_ns)
+    prefix = read_journal(testnet_run)[0]["id_prefix"]
+    entries = emulator_journal(live_emu.settings.out_dir / "journal.jsonl")
+
+    def shown_us(market_ns: int) -> int:
+        return (int(market_ns) + shift) // 1000 * 1000
+
+    truth = {(e["client_order_id"], str(e["trade_id"])): shown_us(e["ts"]) for e in entries
+             if e["event"] == "fill" and str(e.get("client_order_id", "")).startswith(prefix + "-")}
+    ours = {(r["client_id"], str(r["trade_id"])): r["exch_ts"] for step in read_journal(testnet_run)
+            for r in step.get("r", ()) if r["t"] == "fill"}
+    assert ours and all(truth[key] == ts for key, ts in ours.items())
+    assert any(ts % 1_000_000 for ts in ours.values())
+
+    accepted = {e["client_order_id"]: shown_us(e["ts"]) for e in entries
+                if e["event"] == "order_new" and str(e["client_order_id"]).startswith(prefix + "-")}
+    audit = [json.loads(line) for line in (testnet_run / "audit.jsonl").read_text().splitlines()]
+    confirmed = {(c["report"]["client_id"]) for c in audit if c["type"] == "venue_reply"
+                 and c["report"]["t"] == "command" and c["report"]["command"] == "submit"
+                 and c["report"]["outcome"] == "confirmed"}
+    # the requests of one time in send order (the audit's order) are latency.csv's lines of
+    # that time in seq order
+    requests = defaultdict(list)
+    for r in audit:
+        if r["type"] == "request":
+            requests[r["ts"]].append(r)
+    lines = defaultdict(list)
+    for ts, entry, _response, command, seq, _venue in (
+            line.split(",") for line in (testnet_run / "latency.csv").read_text().splitlines()[1:]):
+        lines[int(ts)].append((int(seq), command, int(entry)))
+    arrivals = 0
+    for ts, group in lines.items():
+        for request, (_seq, command, entry) in zip(requests[ts], sorted(group), strict=True):
+            assert request["action"] == command
+            if command == "submit" and request["client_id"] in confirmed and request["client_id"] in accepted:
+                arrivals += 1
+                assert 0 <= ts + entry - accepted[request["client_id"]] < 1000
+    assert arrivals
+
+    book = read_rows(testnet_run)
+    book = book[(book["kind"] == EventKind.BOOK_DELTA) & (book["exch_ts"] != book["local_ts"])]
+    ends = np.unique(book["exch_ts"]) - shift  # the windows' ends in market ns, less the µs floor
+    assert len(ends) > 5
+    assert all(0 <= -int(e) % DEPTH_INTERVAL_NS < 1000 for e in ends)

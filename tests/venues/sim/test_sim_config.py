@@ -100,7 +100,7 @@ def _session_latency_files(tmp_path):
      "ns columns (entry_ns response_ns)"),
     ({"model": "recorded", "file": "report_latency.csv"},
      "latency.file = '{report_latency.csv}': this is a session's report_latency.csv (user-stream report latencies, "
-     "header 'ts_ns,response_ns,report,venue'), read by latency.report_file"),
+     "header 'ts_ns,response_ns,report,venue,stamp_ns'), read by latency.report_file"),
     ({"entry_ns": 1, "feed_file": "latency.csv"},
      "latency.feed_file = '{latency.csv}': this is a session's latency.csv (order round trips, header "
      "'ts_ns,entry_ns,response_ns,command,seq,venue'), read by latency.model = 'recorded' (latency.file)"),
@@ -128,7 +128,7 @@ def test_each_session_latency_file_is_read_by_its_own_key(tmp_path):
         "model": "recorded", "file": files["latency.csv"], "feed_file": files["feed_latency.csv"],
         "report_file": files["report_latency.csv"]}})
     assert cfg.latency_samples.tolist() == [[1000, 200, 300]]
-    assert cfg.feed_samples.tolist() == [[1000, 50, 0]] and cfg.report_samples.tolist() == [[1000, 70]]
+    assert cfg.feed_samples.tolist() == [[1000, 50, 0]] and cfg.report_samples.tolist() == [[1000, 70, 1_000_000]]
 
 
 @pytest.mark.parametrize(("latency", "key"), [

@@ -4,6 +4,8 @@ report_latency.csv) and the recorded requests of one time taken in turn (latency
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sim_helpers import BUY, DELTA, SELL, drain, make_core
@@ -32,24 +34,30 @@ def report_csv(tmp_path):
 
 
 def test_the_report_file_is_read_by_venue_in_time_order(report_csv):
-    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30], [2000, 170], [2800, 0]]
+    ms = 1_000_000  # the stamp of a file without the column: ccxt's whole ms
+    assert load_report_latency(str(report_csv), "sim").tolist() == [[1700, 30, ms], [2000, 170, ms], [2800, 0, ms]]
 
 
 @pytest.mark.parametrize("line, says", [
-    ("1700,30,acknowledged", "report_latency.csv:2: '1700,30,acknowledged': expected ts_ns,response_ns,report,venue"),
+    ("1700,30,acknowledged", "report_latency.csv:2: '1700,30,acknowledged': expected "
+                             "ts_ns,response_ns,report,venue[,stamp_ns]"),
+    ("1700,30,acknowledged,sim,1x", "report_latency.csv:2: stamp_ns = '1x': expected an integer number of ns"),
+    ("1700,30,acknowledged,sim,0", "report_latency.csv:2: stamp_ns = '0': expected > 0"),
     ("1700,3x,acknowledged,sim", "report_latency.csv:2: response_ns = '3x': expected an integer number of ns"),
     ("17.5,30,acknowledged,sim", "report_latency.csv:2: ts_ns = '17.5': expected an integer number of ns"),
 ])
 def test_a_bad_report_line_is_named(tmp_path, line, says):
     path = tmp_path / "report_latency.csv"
     path.write_text(f"ts_ns,response_ns,report,venue\n{line}\n")
-    with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(says)):
         SimVenueConfig.from_table("sim", {"latency": {"report_file": str(path)}})
 
 
 def test_the_config_takes_it_as_the_response_leg(report_csv, tmp_path):
     cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100, "report_file": str(report_csv)}})
-    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (100, 0, [[1700, 30], [2000, 170], [2800, 0]])
+    ms = 1_000_000
+    assert (cfg.entry_ns, cfg.response_ns, cfg.report_samples.tolist()) == (
+        100, 0, [[1700, 30, ms], [2000, 170, ms], [2800, 0, ms]])
     assert cfg.config_hash != SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 100}}).config_hash
     with pytest.raises(ConfigError, match=r"\[venues.sim\] latency.report_file and latency.response_ns: give one"):
         SimVenueConfig.from_table("sim", {"latency": {"response_ns": 5, "report_file": str(report_csv)}})
@@ -86,26 +94,47 @@ def test_fills_and_acks_reach_the_strategy_after_the_recorded_report_latency(rep
     assert [(int(w.record["exch_ts"]), int(w.record["local_ts"])) for w in done] == [(2900, 2900)]
 
 
-def test_a_report_within_a_records_millisecond_arrives_when_the_session_received_it(tmp_path):
-    """Report venue times are whole ms (ccxt), so a record at 3 ms stands for [3, 4) ms: the
-    session received a report stamped 3 ms at 3 + 5 = 8 ms. Entry 0.4 ms: a buy crossing
-    the ask sent at 2.6 ms is produced at 3.0 ms (ack, fill) -> 8 ms; a resting buy sent
-    at 3.0 ms is acked at 3.4 ms, still within the record's millisecond -> 8 ms too (the
-    latest at or before 3.4 ms is the same record; before the fix 3.4 + 5 = 8.4 ms); one sent
-    at 3.7 ms is acked at 4.1 ms, past it -> 4.1 + 5 = 9.1 ms (the record's latency)."""
-    ms = 1_000_000
+MS = 1_000_000
+
+
+def _three_buys(tmp_path, report_line: str) -> list[tuple[int, int, int]]:
+    """Entry 0.4 ms, the response leg from a report_latency.csv of one line: a buy crossing
+    the ask sent at 2.6 ms, resting buys sent at 3.0 and 3.7 ms; (order, exch_ts, local_ts)
+    of each answer."""
     path = tmp_path / "report_latency.csv"
-    path.write_text(f"ts_ns,response_ns,report,venue\n{3 * ms},{5 * ms},filled,sim\n")
+    path.write_text(f"ts_ns,response_ns,report,venue,stamp_ns\n{report_line}\n")
     cfg = SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 400_000, "report_file": str(path)}})
-    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * ms, DELTA, SELL, 10_020, 1)],
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5), (50 * MS, DELTA, SELL, 10_020, 1)],
                      configs={"sim": cfg})
     drain(core, 2_600_000)
     core.submit(1, 0, BUY, LIMIT, GTC, 10_010, 1, False, 0, 2_600_000)
     core.submit(2, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 3_000_000)
     core.submit(3, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 3_700_000)
-    got = [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
-           for w in drain(core, 20 * ms) if w.kind == WakeKind.ORDER]
-    assert got == [(1, 3 * ms, 8 * ms), (1, 3 * ms, 8 * ms), (2, 3_400_000, 8 * ms), (3, 4_100_000, 9_100_000)]
+    return [(int(w.record["order_no"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+            for w in drain(core, 20 * MS) if w.kind == WakeKind.ORDER]
+
+
+def test_a_report_within_a_records_millisecond_arrives_when_the_session_received_it(tmp_path):
+    """Report venue times in whole ms (a file without stamp_ns: ccxt's default), so a record
+    at 3 ms stands for [3, 4) ms: the session received a report stamped 3 ms at 3 + 5 = 8
+    ms. Entry 0.4 ms: a buy crossing the ask sent at 2.6 ms is produced at 3.0 ms (ack,
+    fill) -> 8 ms; a resting buy sent at 3.0 ms is acked at 3.4 ms, still within the
+    record's millisecond -> 8 ms too (the latest at or before 3.4 ms is the same record;
+    before the fix 3.4 + 5 = 8.4 ms); one sent at 3.7 ms is acked at 4.1 ms, past it -> 4.1
+    + 5 = 9.1 ms (the record's latency)."""
+    got = _three_buys(tmp_path, f"{3 * MS},{5 * MS},filled,sim,{MS}")
+    assert got == [(1, 3 * MS, 8 * MS), (1, 3 * MS, 8 * MS), (2, 3_400_000, 8 * MS), (3, 4_100_000, 9_100_000)]
+    assert _three_buys(tmp_path, f"{3 * MS},{5 * MS},filled,sim") == got  # no column: ms
+
+
+def test_a_microsecond_report_stands_for_its_microsecond_only(tmp_path):
+    """The same case with the record stamped in µs (stamp_ns 1000, a session that asked
+    Binance for µs): the record at 3 ms stands for [3 ms, 3 ms + 1 µs). The buy produced at
+    3.0 ms is within it -> the receipt, 8 ms; the ack produced at 3.4 ms is past it -> 3.4 +
+    5 = 8.4 ms (its own latency, not the receipt of a report 0.4 ms older); the one at
+    4.1 ms -> 9.1 ms."""
+    got = _three_buys(tmp_path, f"{3 * MS},{5 * MS},filled,sim,1000")
+    assert got == [(1, 3 * MS, 8 * MS), (1, 3 * MS, 8 * MS), (2, 3_400_000, 8_400_000), (3, 4_100_000, 9_100_000)]
 
 
 def test_requests_of_one_time_take_the_recorded_entries_in_turn(tmp_path):

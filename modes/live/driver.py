@@ -42,6 +42,7 @@ from venues.ccxt.confirm import confirm_live as _confirm_live
 from venues.ccxt.credentials import Credentials
 from venues.ccxt.credentials import load_credentials as _load_credentials
 from venues.ccxt.timeunit import ask_microseconds, unit_ns
+from venues.ccxt.wire import WireTimes
 
 TICK_S = 0.02
 RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
@@ -284,6 +285,9 @@ class LiveDriver:
         self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
         self.health = Health(instruments, enabled=self.health_on)
         ccxt_venues: dict[str, CcxtVenue] = {}
+        # when each order request left (venues/ccxt/wire.py): a venue's refusal, which has no
+        # venue time, is placed from it (recording.py round_trip)
+        wires = {} if mode == "paper" else {name: WireTimes(self._now) for name in exchanges}
 
         def make_venues(core):
             if mode == "paper":
@@ -294,7 +298,8 @@ class LiveDriver:
                                               functools.partial(self._on_venue_report, name), self._now,
                                               maker_fee_bps=cfg.maker_fee_bps, taker_fee_bps=cfg.taker_fee_bps,
                                               on_round_trip=self._round_trip,
-                                              on_error=functools.partial(self._on_venue_error, name))
+                                              on_error=functools.partial(self._on_venue_error, name),
+                                              wire=wires.get(name))
             return dict(ccxt_venues)
 
         tasks: list[asyncio.Task] = []
@@ -302,6 +307,8 @@ class LiveDriver:
         stopped = False
         failure: BaseException | None = None
         try:
+            for name, wire in wires.items():  # before the exchange's first REST call
+                wire.install(exchanges[name])
             await self._preflight(exchanges, signed=mode != "paper")
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
@@ -559,8 +566,8 @@ class LiveDriver:
             self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None,
-                    venue: str = "") -> None:
-        self.recorder.round_trip(send, exch, reply, command, seq, venue)
+                    venue: str = "", wire_ns: int | None = None) -> None:
+        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns)
         self.health.round_trip(reply - send)
 
     async def _preflight(self, exchanges: dict[str, Any], *, signed: bool) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,32 @@ REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue,stamp_ns"
 #: venue-timed round trips whose fastest response leg times a refusal (round_trip): a few
 #: seconds of a quoting strategy's requests, so the figure follows the load of the path
 REFUSAL_WINDOW = 32
+_DEBUG = open(os.environ["TP_WIRE_DEBUG"], "a") if os.environ.get("TP_WIRE_DEBUG") else None
+
+
+def queued_arrival(wire_ns: int, queue: Sequence[tuple[int, int]]) -> int | None:
+    """A refused request's arrival at the venue, from when it was written (`wire_ns`, local
+    ns) and the venue's (written, arrival) of the requests around it (`queue`, sorted by
+    written; arrivals from their venue times), as a first-in first-out server: it arrived
+    no sooner than the fastest wire leg (min arrival - written) after it was written; no
+    sooner than the request written just before it, plus the venue's service time (the
+    median gap between two arrivals where the second was written before the first had
+    arrived: requests that queued); and no later than the request written just after it.
+    None without a queue. Why a queue: the venue reads requests one at a time (the
+    emulator's event loop, Binance's order entry), so a request written a microsecond after
+    another is answered after it; measured on the emulator, the refused order arrived after
+    the accepted sibling written just before it, 0.4-1 ms later (bench/README.md "Parity").
+    Hand-computed in tests/modes/live/test_recording_refusal.py."""
+    if not queue:
+        return None
+    lo = wire_ns + min(arrival - written for written, arrival in queue)
+    gaps = sorted(a2 - a1 for (_, a1), (w2, a2) in zip(queue, queue[1:], strict=False)
+                  if w2 < a1 < a2)
+    before = [arrival for written, arrival in queue if written <= wire_ns]
+    if before:
+        lo = max(lo, before[-1] + (gaps[(len(gaps) - 1) // 2] if gaps else 0))
+    after = [arrival for written, arrival in queue if written > wire_ns]
+    return min(lo, after[0]) if after else lo
 
 
 class SessionRecorder:
@@ -75,7 +101,10 @@ class SessionRecorder:
         # refusals waiting for the next one (round_trip)
         # per venue (each venue's path has its own delays)
         self._responses: dict[str, deque[int]] = {}
-        self._refusals: dict[str, list[tuple[int, int, str, int | None]]] = {}
+        self._refusals: dict[str, list[tuple[int, int, str, int | None, int | None]]] = {}
+        # (written, arrival) of the latest 2 * REFUSAL_WINDOW round trips with a venue time
+        # and a wire time (venues/ccxt/wire.py): the venue's queue of requests (queued_arrival)
+        self._queue: dict[str, deque[tuple[int, int]]] = {}
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -116,7 +145,7 @@ class SessionRecorder:
         self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
 
     def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
-                   seq: int | None = None, venue: str = "") -> None:
+                   seq: int | None = None, venue: str = "", *, wire_ns: int | None = None) -> None:
         """One order round trip: entry = the request's arrival at the venue - send;
         response = the rest. The arrival is the venue's time when it falls inside the round
         trip; a venue time in whole units of the venue's clock (Binance's transactTime: ms,
@@ -150,22 +179,34 @@ class SessionRecorder:
         unit = self.stamp_ns.get(venue, MS)
         if lo is not None and unit > 1 and lo % unit == 0:  # a whole-unit stamp: its unit
             lo, hi = max(lo, send_ns), min(lo + unit - 1, reply_ns)
+        if _DEBUG is not None:
+            _DEBUG.write(f"{send_ns},{'' if wire_ns is None else wire_ns},{'' if exch_ns is None else exch_ns},"
+                         f"{reply_ns},{command},{seq}\n")
+            _DEBUG.flush()
         if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
-            self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq))
+            self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq, wire_ns))
             return
-        entry = (lo + hi) // 2 - send_ns
+        arrival = (lo + hi) // 2
+        entry = arrival - send_ns
         self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue)
         response = rtt - entry
         responses = self._responses.setdefault(venue, deque(maxlen=REFUSAL_WINDOW))
         fastest = min([*responses, response])
-        for r_send, r_reply, r_command, r_seq in self._refusals.pop(venue, ()):
-            self._write_refusal(r_send, r_reply, r_command, r_seq, fastest, venue)
+        queue = self._queue.setdefault(venue, deque(maxlen=2 * REFUSAL_WINDOW))
+        if wire_ns is not None:
+            queue.append((int(wire_ns), arrival))
+        for refusal in self._refusals.pop(venue, ()):
+            self._write_refusal(*refusal, fastest, queue, venue)
         responses.append(response)
 
-    def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None,
-                       response: int | None, venue: str) -> None:
+    def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None, wire_ns: int | None,
+                       response: int | None, queue: Iterable[tuple[int, int]], venue: str) -> None:
         rtt = max(reply_ns - send_ns, 0)
         entry = rtt // 2 if response is None else max(rtt - response, 0)
+        if wire_ns is not None:
+            arrival = queued_arrival(int(wire_ns), sorted(queue))
+            if arrival is not None:
+                entry = min(max(arrival - send_ns, 0), entry)
         self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue)
 
     def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None,
@@ -194,9 +235,9 @@ class SessionRecorder:
 
     def flush(self) -> None:
         for venue, refusals in self._refusals.items():  # no later venue-timed reply yet
-            for send_ns, reply_ns, command, seq in refusals:
-                self._write_refusal(send_ns, reply_ns, command, seq,
-                                    min(self._responses.get(venue, ()), default=None), venue)
+            for refusal in refusals:
+                self._write_refusal(*refusal, min(self._responses.get(venue, ()), default=None),
+                                    self._queue.get(venue, ()), venue)
         self._refusals = {}
         if self._pending_rows:
             rows = np.concatenate(self._pending_rows)

@@ -41,6 +41,7 @@ from engine.types.venue_reports import (
 from venues.ccxt.gateway import Gateway
 from venues.ccxt.orders import ExpiryWatch
 from venues.ccxt.ratelimit import WeightLimiter
+from venues.ccxt.wire import WireTimes
 
 _GTD = TimeInForce.GTD
 #: Binance futures: the client id of the venue's own liquidation orders starts with it
@@ -69,7 +70,9 @@ class CcxtVenue:
     local time stamped on records (the driver's LiveClock); `on_round_trip(send_ns,
     exch_ns, reply_ns, command, seq, venue)`: each measured order round trip (the latency
     file; seq numbers the venue's commands in the order the session sent them; venue the
-    order's venue name).
+    order's venue name), with `wire_ns=` the local time its request was written when `wire`
+    (a venues.ccxt.wire.WireTimes on `exchange`) saw it: a refusal's arrival is estimated
+    from it.
     """
 
     def __init__(self, name: str, exchange: Any, instruments: dict[int, Instrument], book: Any,
@@ -77,7 +80,7 @@ class CcxtVenue:
                  maker_fee_bps: Decimal = Decimal(0), taker_fee_bps: Decimal = Decimal(0),
                  on_round_trip: Callable[[int, int | None, int, str, int, str], None] | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None,
-                 limiter: WeightLimiter | None = None) -> None:
+                 limiter: WeightLimiter | None = None, wire: WireTimes | None = None) -> None:
         self.name = name
         self.exchange = exchange
         self.instruments = dict(instruments)
@@ -89,6 +92,7 @@ class CcxtVenue:
         self.taker_fee_bps = taker_fee_bps
         self.on_round_trip = on_round_trip or (lambda *a: None)
         self.on_error = on_error or (lambda what, exc: None)
+        self.wire = wire
         self.tasks: set[asyncio.Task] = set()
         self._last_command: dict[str, asyncio.Task] = {}  # client id -> its latest command
         self.venue_ids: dict[str, str] = {}  # client id -> venue order id
@@ -203,11 +207,15 @@ class CcxtVenue:
             self.in_flight -= 1
         now = self.clock()
         exch = next((r.exch_ts for r in records if isinstance(r, VenueOrderState) and r.exch_ts), None)
+        wire = self.wire.pop(order.client_id, command) if self.wire is not None else None
         for rec in records:
             if isinstance(rec, CommandResult):
                 if rec.outcome == Outcome.CONFIRMED or (rec.outcome == Outcome.REJECTED
                                                         and "local" not in rec.evidence):
-                    self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue)
+                    if wire is None:
+                        self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue)
+                    else:
+                        self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue, wire_ns=wire)
                 if rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
                     self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
                 if rec.venue_order_id:

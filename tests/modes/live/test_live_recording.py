@@ -128,3 +128,51 @@ def test_a_microsecond_venue_time_stands_for_its_microsecond(tmp_path):
     assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
         "10200000,2145499,2654501,submit,1,binance", "10200000,1800000,3000000,submit,2,paper"]
     assert (tmp_path / "report_latency.csv").read_text().splitlines()[1:] == ["12345000,3655000,acknowledged,binance,1000"]
+
+
+
+def test_queued_arrival_places_a_refusal_in_the_venues_queue_of_requests():
+    """queued_arrival(written, queue of (written, arrival)), hand-computed. The queue:
+    A written 100 arrived 110 (wire leg 10), B 200 -> 203 (leg 3: the fastest), C 201 -> 208
+    (written before B arrived, arriving after it: queued, gap 5), D 300 -> 320, E 301 -> 327
+    (queued after D: gap 7). Service time: the median of [5, 7], the lower middle: 5.
+    - written 202 (after C, before D): max(202 + 3, C's 208 + 5) = 213, at most D's 320;
+    - written 299: max(302, 213) = 302, at most D's 320: 302 (an idle venue: the wire leg);
+    - written 300 (D's time counts D as before it): max(303, 320 + 5) = 325, at most E's 327;
+    - written 301: max(304, E's 327 + 5) = 332, nothing written after it;
+    - written 50: nothing before, 50 + 3 = 53, at most A's 110;
+    - E instead written 303 arriving 322 (not queued: gaps [5]): written 302 gets
+      max(305, 320 + 5) = 325, capped by E's 322 (first in, first out): 322;
+    - an empty queue: None."""
+    from modes.live.recording import queued_arrival
+
+    queue = [(100, 110), (200, 203), (201, 208), (300, 320), (301, 327)]
+    assert queued_arrival(202, queue) == 213
+    assert queued_arrival(299, queue) == 302
+    assert queued_arrival(300, queue) == 325
+    assert queued_arrival(301, queue) == 332
+    assert queued_arrival(50, queue) == 53
+    assert queued_arrival(302, [*queue[:4], (303, 322)]) == 322
+    assert queued_arrival(50, []) is None
+
+
+def test_a_refusal_with_its_wire_time_is_placed_in_the_queue_within_the_path(tmp_path):
+    """Submit 1 sent 1000, written 1002, venue 1010, reply 1020 (entry 10, response 10);
+    refusal 2 sent 1000, written 1003, reply 1050; cancel 3 sent 1000, written 1004, venue
+    1025, reply 1040 (entry 25, response 15; queued behind submit 1: gap 15). Refusal 2
+    resolves at cancel 3's reply: fastest wire leg 8 (1010 - 1002), after submit 1 (written
+    1002 <= 1003): max(1003 + 8, 1010 + 15) = 1025, at most cancel 3's 1025 (written after
+    it): 1025, entry 25, response 25; inside the path's bound (reply 1050 - the fastest
+    response leg 10 = 1040). The old rule alone put it at 1040 (entry 40). A refusal
+    replied too soon for its queued arrival is capped by that bound: refusal 4 sent 2000,
+    written 2001, reply 2030 (after cancel 3, 1025 + 15 = 1040 < 2001 + 8 = 2009; the
+    bound 2030 - 10 = 2020): 2009, entry 9, response 21."""
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(1000, 1010, 1020, "submit", 1, wire_ns=1002)
+    rec.round_trip(1000, None, 1050, "submit", 2, wire_ns=1003)
+    rec.round_trip(1000, 1025, 1040, "cancel", 3, wire_ns=1004)
+    rec.round_trip(2000, None, 2030, "submit", 4, wire_ns=2001)
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines() == [
+        "ts_ns,entry_ns,response_ns,command,seq,venue", "1000,10,10,submit,1,", "1000,25,15,cancel,3,",
+        "1000,25,25,submit,2,", "2000,9,21,submit,4,"]

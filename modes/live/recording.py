@@ -51,7 +51,6 @@ REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue,stamp_ns"
 #: venue-timed round trips whose fastest response leg times a refusal (round_trip): a few
 #: seconds of a quoting strategy's requests, so the figure follows the load of the path
 REFUSAL_WINDOW = 32
-_DEBUG = open(os.environ["TP_WIRE_DEBUG"], "a") if os.environ.get("TP_WIRE_DEBUG") else None
 
 
 def queued_arrival(wire_ns: int, queue: Sequence[tuple[int, int]]) -> int | None:
@@ -155,34 +154,30 @@ class SessionRecorder:
         the send's own millisecond before the send). A stamp that is not a whole unit is
         exact (a caller's own ns).
 
-        A reply with no venue time (a venue's refusal: Binance's error body has none) gets
-        the shortest response leg of the venue-timed replies around it: the last
-        REFUSAL_WINDOW before it and the next one (it waits for that, at most until the
-        next flush); half the round trip without any. So its arrival is the latest the
-        path allows: reply - the fastest way back measured. Why the fastest and not the
-        nearest reply's: a response leg is the path's base delay plus whatever held that
-        reply up (the venue's step, the event loop); an error reply is held by neither a
-        venue time nor anything we can see, and a refusal often comes back together with
-        an accepted order of the same decision that reached the venue 15 ms earlier (their
-        response legs 4 and 19 ms: the nearest reply's leg put the refusal 15 ms early).
-        Measured on the emulator (bench_parity's at-touch maker, 27 refusals in 30 s, the
-        venue's arrival from its journal): the nearest reply's leg placed refusals 0.1-15
-        ms early; the fastest leg 0.2-11 ms late, and early is the side that fails: a
-        post-only order placed before the trade that made the venue refuse it rests and
-        fills in a backtest, while late it meets the moved touch as the venue's did
-        (README "Parity"). `seq`: the command's number at its venue (empty when unknown:
-        paper mode's simulated round trips). `venue`: the venue's name in the session's
-        config; refusals take the response legs of their own venue's replies."""
+        A reply with no venue time (a venue's refusal: Binance's error body has none) waits
+        for the next venue-timed reply (at most until the next flush) and is placed by when
+        its request was written (`wire_ns`, the session's clock: venues/ccxt/wire.py), in
+        the venue's queue of requests: queued_arrival over the (written, arrival) of the
+        latest 2 x REFUSAL_WINDOW venue-timed round trips with a wire time. That estimate
+        is kept within the path: no sooner than the send, no later than the reply less the
+        shortest response leg of the REFUSAL_WINDOW venue-timed replies before it and the
+        next one (the latest arrival the path allows, which alone is the rule without a
+        wire time: paper mode, a client that is not aiohttp's; half the round trip without
+        any reply). Why the write time: the reply's time holds every delay of the session's
+        own (an event loop that read the reply late, a stall before the request left), so
+        the latest-allowed arrival was 1.8 ms late at the median and up to 117 ms late;
+        measured against the emulator's journal (bench_parity's at-touch maker, 4 sessions,
+        102 refusals): median error -0.5 ms (old +1.7 ms), 58% within 1 ms (old 33%), 40
+        more than 1 ms early (old 0), worst 23 ms early (old 21 ms late) (docs/live.md "A
+        refused order's arrival"). `seq`: the command's number at its venue (empty when
+        unknown: paper mode's simulated round trips). `venue`: the venue's name in the
+        session's config; refusals take the replies of their own venue."""
         send_ns, reply_ns = int(send_ns), int(reply_ns)
         rtt = max(reply_ns - send_ns, 0)
         lo = hi = None if exch_ns is None else int(exch_ns)
         unit = self.stamp_ns.get(venue, MS)
         if lo is not None and unit > 1 and lo % unit == 0:  # a whole-unit stamp: its unit
             lo, hi = max(lo, send_ns), min(lo + unit - 1, reply_ns)
-        if _DEBUG is not None:
-            _DEBUG.write(f"{send_ns},{'' if wire_ns is None else wire_ns},{'' if exch_ns is None else exch_ns},"
-                         f"{reply_ns},{command},{seq}\n")
-            _DEBUG.flush()
         if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
             self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq, wire_ns))
             return

@@ -2,9 +2,10 @@
 
 A venue's refusal (Binance's -2010 "Order would immediately match and take." for a
 post-only order that would cross) carries no venue time, so the session estimates the
-request's arrival (modes/live/recording.py round_trip, docs/live.md "Recording"). From the
-decision's time and the reply's alone, every delay of the session's own (a stalled event
-loop before the request left, a reply read late) lands in the estimate. The moment the
+request's arrival (modes/live/recording.py round_trip; docs/live.md "A refused order's
+arrival"). From the decision's time and the reply's alone, every delay of the session's
+own (a stalled event loop before the request left, a reply read late) lands in the
+estimate. The moment the
 request's body was written to the socket leaves only the wire and the venue's read of it,
 which the accepted orders around it measure (their venue time less their own write time).
 
@@ -47,7 +48,10 @@ class WireTimes:
         if getattr(exchange, "session", None) is not None or not getattr(exchange, "own_session", False):
             return
         exchange.session = False  # not None: open() sets the loop and TLS context and makes no session
-        exchange.open()
+        try:
+            exchange.open()
+        finally:
+            exchange.session = None  # on failure ccxt makes its own untraced session as before
         trace = aiohttp.TraceConfig()
         trace.on_request_chunk_sent.append(self._chunk_sent)
         trace.on_request_headers_sent.append(self._headers_sent)

@@ -58,6 +58,7 @@ _CANCEL_REJECTED = int(OrderEventKind.CANCEL_REJECTED)
 _END = {_CANCELLED: (OrderStatus.CANCELLED, "cancelled"), _EXPIRED: (OrderStatus.EXPIRED, "expired")}
 _LIQ = {int(liq): liq for liq in Liquidity}
 _LIQ_NAME = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
+_LIQ_JSON = {name: f'"{name}"' for name in ("maker", "taker")}  # the audit record's liquidity text
 _TIF_NAME = {int(t): t.name for t in TimeInForce}
 _TIF = {int(t): t for t in TimeInForce}
 _SUBMITTED, _ACKNOWLEDGED, _PARTIAL, _FILLED = (OrderStatus.SUBMITTED, OrderStatus.ACKNOWLEDGED,
@@ -454,11 +455,12 @@ class BulkBooks:
                                source="sim")
         s._hand_fill(order, fill, log.leaves[k])
         template, order_idx = self._t_fill
-        self.records.append((template, order_idx, (str(now), self._cid_text(order), str(exch_ts), price_text,
-                                                   qty_text, fee_text, asset_text, f'"{fill.liquidity}"',
-                                                   f'"{trade_id}"')))
+        cid_text = self._cid_texts.get(order.order_no) or self._cid_text(order)
+        liquidity = fill.liquidity
+        self.records.append((template, order_idx, (str(now), cid_text, str(exch_ts), price_text, qty_text, fee_text,
+                                                   asset_text, _LIQ_JSON[liquidity], f'"{trade_id}"')))
         if self._fill_texts is not None:  # RunWriter: the texts are at hand (JSON strings without quotes)
-            self._fill_texts(order, now, exch_ts, price_text[1:-1], qty_text[1:-1], quote_text, fill.liquidity,
+            self._fill_texts(order, now, exch_ts, price_text[1:-1], qty_text[1:-1], quote_text, liquidity,
                              fee_text[1:-1], asset, trade_id)
         else:
             s._record_fill(order, fill)

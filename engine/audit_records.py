@@ -111,6 +111,10 @@ COMMAND_RESPONSE_TS_EVIDENCE = Shape("response",
                                      ("client_id", "command", "outcome", "reason", "exch_ts", "evidence"))
 FILL = Shape("fill", ("client_id", "exch_ts", "price", "qty", "fee", "fee_asset", "liquidity", "trade_id"),
              decimals=("price", "qty", "fee"))
+# a fill the engine books itself, with no venue trade id: a liquidation or a delivery
+# (engine.session.TradingSession.on_liquidation); its fee is in the settle asset
+ENGINE_FILL = Shape("fill", ("client_id", "exch_ts", "price", "qty", "fee", "liquidity"),
+                    decimals=("price", "qty", "fee"))
 STOP = Shape("stop", ("orders", "fills"))
 
 

@@ -38,12 +38,13 @@ from engine.audit import append_records
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.ledger import _EXACT
-from engine.oms import LEGAL_TRANSITIONS, fill_order
+from engine.oms import LEGAL_TRANSITIONS
 from engine.risk_nb import REASON_OF, RISK_MIN_NOTIONAL
 from engine.strategy import Strategy
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType, TimeInForce
 from engine.types.instrument import decimal_str
 from engine.types.orders import venue_reason
+from engine.venue_merge import new_booked_fill
 
 # log row kinds (venues.sim.compiled_nb LOG_*; the driver passes them in `BulkLog.kind`)
 TIMER, SUBMIT, CANCEL, RESP = 1, 2, 3, 4
@@ -57,6 +58,7 @@ _CANCEL_REJECTED = int(OrderEventKind.CANCEL_REJECTED)
 _END = {_CANCELLED: (OrderStatus.CANCELLED, "cancelled"), _EXPIRED: (OrderStatus.EXPIRED, "expired")}
 _LIQ = {int(liq): liq for liq in Liquidity}
 _LIQ_NAME = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
+_LIQ_JSON = {name: f'"{name}"' for name in ("maker", "taker")}  # the audit record's liquidity text
 _TIF_NAME = {int(t): t.name for t in TimeInForce}
 _TIF = {int(t): t for t in TimeInForce}
 _SUBMITTED, _ACKNOWLEDGED, _PARTIAL, _FILLED = (OrderStatus.SUBMITTED, OrderStatus.ACKNOWLEDGED,
@@ -420,7 +422,9 @@ class BulkBooks:
         order.ambiguous.discard(command)
 
     def _fill(self, log: BulkLog, k: int, order: Any) -> bool:
-        """`VenueMerge._merge_fill` of a simulated FILL row, then the equity sample."""
+        """`VenueMerge._book_fill` of a simulated FILL row (the same `BookedFill`, handed to
+        the same `_hand_fill`; the audit record and fills row from remembered texts), then
+        the equity sample."""
         s = self.s
         inst = order.instrument
         trade_id = f"{order.order_no}.{log.filled[k]}"
@@ -441,24 +445,25 @@ class BulkBooks:
             order.venue_order_id = str(order.order_no)
         fill_price, price_text = self._price_of(i, ticks)
         fill_qty, qty_text = self._qty_of(i, lots)
-        liquidity = _LIQ_NAME.get(liq, "taker")
-        fill_order(order, lots, fill_price, fill_qty, fee_quote, now)
-        done = order.filled >= order.qty or log.leaves[k] == 0
-        s.oms.set_status(order, _FILLED if done else _PARTIAL, now)
-        if done:
-            s._in_flight.pop(order.order_no, None)
-        s.ledger.apply_fill(inst, order.side, ticks, lots, fee, asset, fee_quote)
-        s.fill_count += 1
         exch_ts = log.exch_ts[k]
+        # the one booked fill, handed to the listeners the per-event merge hands it to
+        # (engine/venue_merge.py): OMS, ledger and parent order; the audit record and the
+        # fills row from the texts remembered per price, quantity and fee
+        fill = new_booked_fill(client_id=order.client_id, venue_order_id=order.venue_order_id, trade_id=trade_id,
+                               price_ticks=ticks, lots=lots, price=fill_price, qty=fill_qty, fee=fee, fee_asset=asset,
+                               fee_quote=fee_quote, liquidity=_LIQ_NAME.get(liq, "taker"), exch_ts=exch_ts, ts=now,
+                               source="sim")
+        s._hand_fill(order, fill, log.leaves[k])
         template, order_idx = self._t_fill
-        self.records.append((template, order_idx, (str(now), self._cid_text(order), str(exch_ts), price_text,
-                                                   qty_text, fee_text, asset_text, f'"{liquidity}"',
-                                                   f'"{trade_id}"')))
+        cid_text = self._cid_texts.get(order.order_no) or self._cid_text(order)
+        liquidity = fill.liquidity
+        self.records.append((template, order_idx, (str(now), cid_text, str(exch_ts), price_text, qty_text, fee_text,
+                                                   asset_text, _LIQ_JSON[liquidity], f'"{trade_id}"')))
         if self._fill_texts is not None:  # RunWriter: the texts are at hand (JSON strings without quotes)
             self._fill_texts(order, now, exch_ts, price_text[1:-1], qty_text[1:-1], quote_text, liquidity,
                              fee_text[1:-1], asset, trade_id)
         else:
-            s.recorder.fill(order, now, exch_ts, fill_price, fill_qty, fee_quote, liquidity, fee, asset, trade_id)
+            s._record_fill(order, fill)
         s.risk.hold(order.client_id, i, order.side, order.leaves)
         self.equity.sample()
         self.booked += 1

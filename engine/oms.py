@@ -302,14 +302,23 @@ class OrderManager:
 
     def book_fill(self, order: Order, fill: BookedFill, leaves: int | None) -> bool:
         """The OMS's part of a booked fill (engine/venue_merge.py hands it the record):
-        the order's filled lots, notional, fees and fill times (`fill_order`), then its
-        status, PARTIALLY_FILLED or FILLED (all filled, or the venue's `leaves` 0), unless
-        it has ended already (a fill after the cancel). True when this fill closed it."""
-        fill_order(order, fill.lots, fill.price, fill.qty, fill.fee_quote, fill.ts)
+        the order's filled lots, notional, fees (in quote), fill and ack times, then its status,
+        PARTIALLY_FILLED or FILLED (all filled, or the venue's `leaves` 0), unless it has
+        ended already (a fill after the cancel). True when this fill closed it. Every path
+        that books a fill comes here (engine/venue_merge.py `_hand_fill`)."""
+        now = fill.ts
+        order.filled += fill.lots
+        order.notional_filled += fill.price * fill.qty
+        order.fees += fill.fee_quote
+        order.first_fill_ts = order.first_fill_ts or now
+        order.last_fill_ts = now
+        if order.ack_ts is None:  # a fill answers the submit
+            order.ack_ts = now
+        order.ambiguous.discard("submit")
         if _TERMINAL[order.status]:
             return False
         done = order.filled >= order.qty or leaves == 0
-        self.set_status(order, S.FILLED if done else S.PARTIALLY_FILLED, fill.ts)
+        self.set_status(order, S.FILLED if done else S.PARTIALLY_FILLED, now)
         return done
 
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
@@ -317,17 +326,3 @@ class OrderManager:
         if instrument_id is None:
             return list(orders)
         return [o for o in orders if o.instrument.id == instrument_id]
-
-
-def fill_order(order: Order, lots: int, price: Decimal, qty: Decimal, fee_quote: Decimal, now: int) -> None:
-    """What one booked fill (lots; its price and quantity as Decimals; its fee in quote)
-    changes on its order, before the status: the per-event merge (engine/venue_merge.py)
-    and the compiled path's bulk pass (engine/bulk.py) both book fills through here."""
-    order.filled += lots
-    order.notional_filled += price * qty
-    order.fees += fee_quote
-    order.first_fill_ts = order.first_fill_ts or now
-    order.last_fill_ts = now
-    if order.ack_ts is None:
-        order.ack_ts = now
-    order.ambiguous.discard("submit")

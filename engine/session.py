@@ -44,7 +44,7 @@ from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.instrument import decimal_str
 from engine.types.orders import ReasonCode
 from engine.venue import Venue
-from engine.venue_merge import VenueMerge
+from engine.venue_merge import VenueMerge, new_booked_fill
 from engine.views import BookView, Event, OrderUpdate, OrderView, Status, TradeView
 
 _TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
@@ -712,30 +712,31 @@ class TradingSession(VenueMerge):
             tif=TimeInForce.IOC, price=0, qty=liquidation.lots, reduce_only=True, created_ts=now,
             trigger_ts=now, arrival_bid=None, arrival_ask=None)
         self.ledger.derivatives.liquidations.append((now, liquidation))
-        price = inst.ticks_to_price(liquidation.price_ticks)
-        qty = inst.lots_to_qty(liquidation.lots)
-        # a delivery is no trade: its fill's liquidity says "delivery" (reports count it apart)
-        liquidity = "taker" if liquidation.reason == "liquidation" else liquidation.reason
-        self.audit.write(now, "response", client_id=order.client_id, event=liquidation.reason,
+        reason = liquidation.reason
+        self.audit.write(now, "response", client_id=order.client_id, event=reason,
                          mark=decimal_str(liquidation.mark), margin_ratio=str(liquidation.margin_ratio),
                          exch_ts=int(exch_ts))
         self.oms.set_status(order, OrderStatus.SUBMITTED, now)
         self.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
         order.ack_ts = now
-        order.filled = liquidation.lots
-        order.notional_filled += price * qty
-        order.first_fill_ts = order.last_fill_ts = now
-        self.oms.set_status(order, OrderStatus.FILLED, now, liquidation.reason)
-        self.ledger.apply_fill(inst, liquidation.side, liquidation.price_ticks, liquidation.lots, fee)
-        self.fill_count += 1
-        self.audit.write(now, "fill", client_id=order.client_id, exch_ts=int(exch_ts), price=decimal_str(price),
-                         qty=decimal_str(qty), fee=decimal_str(fee), liquidity=liquidity)
-        # the fee is charged in the settle asset; the fills' fee column is in the quote
-        fee_quote = self.ledger.fee_in_quote(inst, liquidation.price_ticks, fee, inst.settle or inst.quote)
-        order.fees += fee_quote
-        self.recorder.fill(order, now, int(exch_ts), price, qty, fee_quote, liquidity, fee, inst.settle or inst.quote)
-        self._deliver(self._update(order, now, Event.FILL, price, qty, fee_quote, liquidity,
-                                   liquidation.reason))
+        order.reason = reason  # the FILLED status's reason (the OMS keeps it)
+        # the one booked fill (engine/venue_merge.py `_book_fill` builds the venue's): no
+        # venue trade; the fee charged in the settle asset, valued in quote for the fills'
+        # fee column; a delivery is no trade: its liquidity says "delivery" (reports count
+        # it apart)
+        grid = self._grids[inst.id]
+        fee_asset = inst.settle or inst.quote
+        fill = new_booked_fill(client_id=order.client_id, venue_order_id=None, trade_id=None,
+                           price_ticks=liquidation.price_ticks, lots=liquidation.lots,
+                           price=grid.price(liquidation.price_ticks), qty=grid.qty(liquidation.lots), fee=fee,
+                           fee_asset=fee_asset,
+                           fee_quote=self.ledger.fee_in_quote(inst, liquidation.price_ticks, fee, fee_asset),
+                           liquidity="taker" if reason == "liquidation" else reason, exch_ts=int(exch_ts), ts=now,
+                           source=reason)
+        self._hand_fill(order, fill, 0)
+        self._audit_fill(fill, grid)
+        self._record_fill(order, fill)
+        self._deliver(self._fill_update(order, fill))
         self._flush()
         return order.client_id
 

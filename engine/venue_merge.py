@@ -60,6 +60,7 @@ _LIQUIDITY = {Liquidity.MAKER: "maker", Liquidity.TAKER: "taker"}
 # the fill record (engine.audit_records.FILL) through its compiled encoder (one per fill:
 # bench/PROFILE.md 1c)
 _FILL_RECORD = R.FILL.compiled
+_ENGINE_FILL_RECORD = R.ENGINE_FILL.compiled
 _STATE_RESPONSE = R.STATE_RESPONSE.compiled
 _TERMINAL_EVENTS = {OrderStatus.CANCELLED: Event.CANCELLED, OrderStatus.EXPIRED: Event.EXPIRED,
                     OrderStatus.REJECTED: Event.REJECTED}
@@ -84,8 +85,9 @@ _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SU
      "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
      "order_price"))
 _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
-# the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py)
-_new_booked = frozen_builder(BookedFill)
+# the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py); the
+# compiled path (engine/bulk.py) and the liquidations (engine/session.py) build it too
+new_booked_fill = frozen_builder(BookedFill)
 
 
 class VenueMerge:
@@ -371,8 +373,9 @@ class VenueMerge:
                    leaves: int | None):
         """Book one fill once per (instrument, trade id): the `BookedFill` is built here,
         once, and handed to its listeners in order: the OMS (order and status), the ledger,
-        the audit log, the recorder, the parent order, then risk and the strategy through
-        the returned `OrderUpdate` (None for a duplicate, which is audited and dropped)."""
+        the parent order (`_hand_fill`), the audit log, the recorder, then risk and the
+        strategy through the returned `OrderUpdate` (None for a duplicate, which is audited
+        and dropped)."""
         inst = order.instrument
         key = (inst.id, trade_id)
         trades = self.oms.trades
@@ -389,28 +392,56 @@ class VenueMerge:
         fill_qty = grid.qtys.get(lots)
         if fill_qty is None:
             fill_qty = grid.qty(lots)
-        ledger = self.ledger
-        fee_quote = ledger.fee_in_quote(inst, price, fee, fee_asset, self._fee_mark(inst, fee_asset))
-        fill = _new_booked(client_id=order.client_id, venue_order_id=venue_order_id or order.venue_order_id,
+        fee_quote = self.ledger.fee_in_quote(inst, price, fee, fee_asset, self._fee_mark(inst, fee_asset))
+        fill = new_booked_fill(client_id=order.client_id, venue_order_id=venue_order_id or order.venue_order_id,
                            trade_id=trade_id, price_ticks=price, lots=lots, price=fill_price, qty=fill_qty, fee=fee,
                            fee_asset=fee_asset, fee_quote=fee_quote, liquidity=liquidity, exch_ts=exch_ts, ts=now,
                            source=source)
-        # its listeners, each handed the one record
-        if self.oms.book_fill(order, fill, leaves):  # the order's fills, then its status
+        self._hand_fill(order, fill, leaves)
+        self._audit_fill(fill, grid)
+        self._record_fill(order, fill)
+        return self._fill_update(order, fill)
+
+    # -- a booked fill's listeners: every path that books a fill (this merge, the compiled
+    # path's bulk pass engine/bulk.py, the session's liquidations and deliveries) hands its
+    # one `BookedFill` to these -----------------------------------------------------------
+    def _hand_fill(self, order: Order, fill: BookedFill, leaves: int | None) -> bool:
+        """The fill's state listeners, in order: the OMS (the order's fills, then its status;
+        `leaves` the venue's, None when it gave none), the ledger, the session's fill count,
+        the parent order. True when the fill closed the order."""
+        done = self.oms.book_fill(order, fill, leaves)
+        if done:
             self._in_flight.pop(order.order_no, None)  # the fill closed it
-        ledger.book_fill(inst, order.side, fill)
+        self.ledger.book_fill(order.instrument, order.side, fill)
         self.fill_count += 1
-        # audit.write(now, "fill", client_id=..., exch_ts=..., price=..., ...), compiled once;
-        # the price and quantity texts remembered per grid step
-        self.audit.write_shaped(_FILL_RECORD, now, fill.client_id, exch_ts, grid.price_text(price),
-                                grid.qty_text(lots), decimal_str(fee), fee_asset, liquidity, trade_id)
-        self.recorder.fill(order, now, exch_ts, fill_price, fill_qty, fee_quote, liquidity, fee, fee_asset, trade_id)
         if order.parent_id:
             parent = self.oms.parents.get(order.parent_id)
             if parent is not None:
                 parent.book_fill(fill)
-        return self._update(order, now, Event.FILL, fill_price, fill_qty, fee_quote, liquidity,
-                            fee_charged=fee, fee_asset=fee_asset)
+        return done
+
+    def _audit_fill(self, fill: BookedFill, grid: Any) -> None:
+        """The audit log's `fill` record (engine.audit_records.FILL through its compiled
+        encoder; the price and quantity texts remembered per grid step), or ENGINE_FILL
+        for a fill without a venue trade id (a liquidation or delivery the engine books)."""
+        if fill.trade_id is None:
+            self.audit.write_shaped(_ENGINE_FILL_RECORD, fill.ts, fill.client_id, fill.exch_ts,
+                                    grid.price_text(fill.price_ticks), grid.qty_text(fill.lots),
+                                    decimal_str(fill.fee), fill.liquidity)
+            return
+        self.audit.write_shaped(_FILL_RECORD, fill.ts, fill.client_id, fill.exch_ts, grid.price_text(fill.price_ticks),
+                                grid.qty_text(fill.lots), decimal_str(fill.fee), fill.fee_asset, fill.liquidity,
+                                fill.trade_id)
+
+    def _record_fill(self, order: Order, fill: BookedFill) -> None:
+        """The recorder's fills row (fee valued in quote, and as charged in its asset)."""
+        self.recorder.fill(order, fill.ts, fill.exch_ts, fill.price, fill.qty, fill.fee_quote, fill.liquidity,
+                           fill.fee, fill.fee_asset, fill.trade_id)
+
+    def _fill_update(self, order: Order, fill: BookedFill) -> OrderUpdate:
+        """The strategy's `OrderUpdate` of the fill (risk reads it too)."""
+        return self._update(order, fill.ts, Event.FILL, fill.price, fill.qty, fill.fee_quote, fill.liquidity,
+                            fee_charged=fill.fee, fee_asset=fill.fee_asset)
 
     # -- helpers -----------------------------------------------------------------------------
     def _confirm(self, order: Order, now: int):

@@ -76,9 +76,11 @@ class VenueFill:
 
 @dataclass(frozen=True, slots=True)
 class BookedFill:
-    """One fill as the engine books it: built once, when the merge accepts a fill (a
-    `VenueFill`, or a simulated venue's FILL row, engine/venue_merge.py `_book_fill`), and
-    handed as it is to every listener: the OMS (the order's filled lots, notional, fees,
+    """One fill as the engine books it: built once, where the engine accepts a fill (the
+    merge of a `VenueFill` or a simulated venue's FILL row, engine/venue_merge.py
+    `_book_fill`; the compiled path's bulk pass, engine/bulk.py; a liquidation or delivery,
+    engine/session.py `on_liquidation`), and handed as it is to every listener
+    (engine/venue_merge.py `_hand_fill`, `_audit_fill`, `_record_fill`, `_fill_update`): the OMS (the order's filled lots, notional, fees,
     status), the ledger (balances, position, fees), the parent order, the audit log's
     `fill` record, the run directory's fills row and the strategy's `OrderUpdate`. Why one
     record: each listener used to be handed the fill's parts by hand, each converting the
@@ -87,12 +89,15 @@ class BookedFill:
     Units: `price_ticks` / `lots` the instrument's integer units, `price` / `qty` the same
     as exact Decimals; `fee` exact in `fee_asset` as the venue charged it, `fee_quote` the
     same fee valued in the instrument's quote asset (engine.ledger.Ledger.fee_in_quote);
-    `liquidity` "maker" or "taker"; `exch_ts` venue time, `ts` the engine's clock (ns).
+    `liquidity` "maker" or "taker" ("delivery" for a contract's delivery); `exch_ts` venue
+    time, `ts` the engine's clock (ns). `trade_id` and `venue_order_id` are None for a
+    fill the engine books itself (a liquidation or delivery: no venue trade); `source`
+    "stream" / "rest" / "query" / "sim" as the report's, or "liquidation" / "delivery".
     """
 
     client_id: str
-    venue_order_id: str
-    trade_id: str
+    venue_order_id: str | None
+    trade_id: str | None
     price_ticks: int
     lots: int
     price: Decimal

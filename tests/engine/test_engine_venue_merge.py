@@ -7,6 +7,7 @@ import random
 from decimal import Decimal
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -322,3 +323,112 @@ def test_a_fill_is_built_once_and_every_listener_gets_the_same_values(tmp_path):
     session.on_venue_fill(VenueFill(cid, "v9", "t7", PX, 30_000, Decimal("0.0003"), "BTC", Liquidity.MAKER,
                                     56, 61, "query"))
     assert order.filled == 30_000 and len(rows.fills) == 1 and session.fill_count == 1
+
+
+# -- the paths that used to book fills by hand: the compiled path's bulk pass (engine/bulk.py)
+# and the session's liquidations (engine/session.py on_liquidation) build the same BookedFill
+# and hand it to the same listeners ----------------------------------------------------------
+def _sim_fill_row(order_no, exch_ts):
+    """A simulated venue's FILL row: 0.3 BTC at 10000.00, taker, 0.2 BTC left."""
+    from engine.types import OrderEventKind
+    from engine.types.orders import ORDER_EVENT_DTYPE
+
+    row = np.zeros(1, ORDER_EVENT_DTYPE)[0]
+    for name, value in (("exch_ts", exch_ts), ("local_ts", exch_ts), ("order_no", order_no),
+                        ("kind", int(OrderEventKind.FILL)), ("liquidity", int(Liquidity.TAKER)), ("price", PX),
+                        ("qty", 30_000), ("filled", 30_000), ("leaves", 20_000), ("order_price", PX)):
+        row[name] = value
+    return row
+
+
+@pytest.mark.parametrize("path", ["compiled", "per_event"])
+def test_a_compiled_path_fill_reaches_every_listener_as_the_per_event_one(tmp_path, path):
+    """The compiled path's bulk pass (engine/bulk.py `BulkBooks`) books a simulated FILL row
+    through the same BookedFill listeners as the per-event merge. By hand: 0.3 BTC at
+    10000.00 = 3000 USDT, taker fee 7 bps of it = 2.1 USDT; the trade id is the order number
+    and its cumulative lots; the venue order id the order number (the fee text keeps the
+    exponent of 3000.0000 x 0.0007, as both paths write it)."""
+    from engine.bulk import RESP, BulkBooks, BulkLog
+
+    session, _, _ = _session(tmp_path)
+    session.recorder = rows = _Rows()
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    order = session.oms.by_client[cid]
+    row = _sim_fill_row(order.order_no, 55)
+    if path == "per_event":
+        session.on_order_event(row)
+    else:
+        names = dict(zip(("exch_ts", "r_order_no", "r_kind", "liq", "reason", "r_price", "r_qty", "filled",
+                          "leaves", "order_price"),
+                         ("exch_ts", "order_no", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
+                          "order_price"), strict=True))
+        columns = {name: [0] for name in BulkLog.COLUMNS}
+        columns.update({name: [int(row[field])] for name, field in names.items()})
+        columns.update(kind=[RESP], ts=[1_000])
+        books = BulkBooks(session, [], None)
+        books.book(BulkLog(columns, [[]], 1), lambda k: pytest.fail(f"row {k} not booked in bulk"))
+        assert books.booked == 1
+    trade_id = f"{order.order_no}.30000"
+    # OMS
+    assert (order.filled, order.notional_filled, order.fees) == (30_000, Decimal("3000"), Decimal("2.1"))
+    assert order.status == OrderStatus.PARTIALLY_FILLED and order.venue_order_id == str(order.order_no)
+    assert session.oms.trades == {(BTC.id, trade_id)} and session.fill_count == 1
+    # ledger
+    assert session.ledger.balance("binance", "BTC") == Decimal("0.3")
+    assert session.ledger.balance("binance", "USDT") == Decimal("96997.9")
+    assert session.ledger.positions[BTC.id].fees == Decimal("2.1")
+    # audit record
+    (record,) = [r for r in _audit_after(session, tmp_path) if r["type"] == "fill"]
+    assert {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "hash")} == {
+        "type": "fill", "client_id": cid, "exch_ts": 55, "price": "10000.00", "qty": "0.30000", "fee": "2.1000000",
+        "fee_asset": "USDT", "liquidity": "taker", "trade_id": trade_id}
+    # recorder
+    assert rows.fills == [(cid, 1_000, 55, Decimal("10000.00"), Decimal("0.30000"), Decimal("2.1"), "taker",
+                           Decimal("2.1"), "USDT", trade_id)]
+
+
+def test_a_liquidation_fill_reaches_every_listener(tmp_path):
+    """`on_liquidation` books the venue's close through the same BookedFill listeners. By
+    hand: a 1 BTC long opened at 50000 with 10,000 USDT isolated at 10x is closed at its
+    bankruptcy price 45000 (tests/engine/test_engine_margin.py), with a live venue's stated
+    fee of 1.5 USDT (the settle asset, so 1.5 in quote): the OMS order `liquidation-1` is
+    FILLED (reason liquidation) with 45000 notional and 1.5 fees; the wallet keeps 10000 -
+    5000 (the lost margin) - 1.5 = 4998.5; the audit `fill` record has no trade id or fee
+    asset (an engine fill); the fills row has no trade id."""
+    from engine.margin import Liquidation, MarginSettings
+
+    usdm = load_instruments()["binanceusdm:BTC/USDT:USDT"]
+    venue, strategy = QueryVenue(), Updates()
+    venue.name = "binanceusdm"
+    ledger = Ledger({usdm.id: usdm}, {"binanceusdm": {"USDT": Decimal("10000")}})
+    ledger.derivatives.settings = {"binanceusdm": MarginSettings.from_table(
+        "binanceusdm", {"margin_mode": "isolated", "leverage": 10})}
+    session = TradingSession(
+        strategy=strategy, instruments={usdm.id: usdm}, venues={"binanceusdm": venue}, clock=SimClock(1_000),
+        ledger=ledger, risk=RiskEngine(RiskConfig.from_table(None)), audit=AuditLog(tmp_path / "audit.jsonl"))
+    session.start()
+    session.recorder = rows = _Rows()
+    ledger.apply_fill(usdm, 1, usdm.price_to_ticks(Decimal("50000")), usdm.qty_to_lots(Decimal("1")), Decimal(0))
+    cid = session.on_liquidation(Liquidation(usdm, -1, 1000, usdm.price_to_ticks(Decimal("45000")),
+                                             Decimal("45180"), Decimal("1.004")), 77, Decimal("1.5"))
+    assert cid == "liquidation-1"
+    order = session.oms.by_client[cid]
+    # OMS
+    assert (order.filled, order.notional_filled, order.fees) == (1000, Decimal("45000"), Decimal("1.5"))
+    assert (order.status, order.reason, order.venue_order_id) == (OrderStatus.FILLED, "liquidation", None)
+    assert session.fill_count == 1 and session.oms.trades == set()
+    # ledger
+    assert ledger.balance("binanceusdm", "USDT") == Decimal("4998.5") and ledger.position(usdm.id) == 0
+    # audit record
+    (record,) = [r for r in _audit_after(session, tmp_path) if r["type"] == "fill"]
+    assert {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "hash")} == {
+        "type": "fill", "client_id": cid, "exch_ts": 77, "price": "45000.0", "qty": "1.000", "fee": "1.5",
+        "liquidity": "taker"}
+    # recorder
+    assert rows.fills == [(cid, 1_000, 77, Decimal("45000.0"), Decimal("1.000"), Decimal("1.5"), "taker",
+                           Decimal("1.5"), "USDT", None)]
+    # the strategy's update
+    update = strategy.updates[-1]
+    assert (update.event, update.last_fill_price, update.last_fill_qty, update.fee, update.fee_charged,
+            update.fee_asset, update.reason) == ("fill", Decimal("45000.0"), Decimal("1.000"), Decimal("1.5"),
+                                                 Decimal("1.5"), "USDT", "liquidation")

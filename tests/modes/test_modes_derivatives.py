@@ -503,3 +503,20 @@ def test_max_order_notional_in_a_backtest_per_kind(tmp_path, capsys, inst, venue
         large, True, "max_order_notional")
     assert Decimal(rows[0]["qty"]) == small and rows[0]["status"] != "rejected"
     assert "COIN-M: contracts x contract size) above [risk] max_order_notional" in capsys.readouterr().out
+
+
+def test_max_position_on_coinm_counts_contracts(tmp_path):
+    """[risk] max_position is in the order's qty unit: contracts on COIN-M (docs/risk.md
+    "Units"). 10.5 on binancecoinm:BTC/USD:BTC: a buy of 10 contracts passes, 11 is
+    refused max_position (flat start; the IOCs at the bid do not fill here either way, and
+    open orders are not counted)."""
+    from modes.cli import main
+
+    (tmp_path / "sizes.py").write_text(_SIZES)
+    (tmp_path / "run.toml").write_text(
+        '[run]\nstrategy = "sizes.py:Sizes"\ndata = "synthetic:7:5s"\ninstruments = ["binancecoinm:BTC/USD:BTC"]\n'
+        'seed = 7\n[run.params]\nqtys = "10,11"\n[venues.binancecoinm]\nbalances = { BTC = "10" }\n'
+        "[risk]\nmax_position = 10.5\n")
+    assert main(["backtest", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "run"), "--no-report"]) == 0
+    rows = pq.read_table(tmp_path / "run" / "orders.parquet").to_pylist()
+    assert [(Decimal(r["qty"]), r["reason"] == "max_position") for r in rows] == [(10, False), (11, True)]

@@ -114,7 +114,8 @@ def test_an_order_within_the_wait_is_held_to_the_next_window(tmp_path):
     assert sum(Decimal(f["qty"]) for f in fills) == Decimal("0.5")
 
 
-def test_a_compiled_strategy_with_a_budget_is_named_and_runs_without_the_fast_path(tmp_path, request, capsys):
+def test_a_compiled_strategy_with_a_budget_is_named_and_runs_without_the_fast_path(tmp_path, request, capsys,
+                                                                                   monkeypatch):
     """examples/compiled_market_maker.py with request_budget: the numba loop cannot apply
     it, so the run is refused naming the key (and writes nothing); with fast_path = False
     it runs through the adapter: 5 orders per 10 s window, the synthetic data starts on a
@@ -135,12 +136,8 @@ def test_a_compiled_strategy_with_a_budget_is_named_and_runs_without_the_fast_pa
         "error: [venues.binance] request_budget: needs a Python strategy (a compiled strategy's orders never cross "
         "the Python venue adapter; set fast_path = False on the strategy class)")
     assert not (tmp_path / "fast").exists()
-    mp = pytest.MonkeyPatch()
-    mp.setattr(CompiledStrategy, "fast_path", False)
-    try:
-        assert main(["backtest", "--config", str(cfg), "--out", str(tmp_path / "py"), "--no-report"]) == 0
-    finally:
-        mp.undo()
+    monkeypatch.setattr(CompiledStrategy, "fast_path", False)
+    assert main(["backtest", "--config", str(cfg), "--out", str(tmp_path / "py"), "--no-report"]) == 0
     orders = pq.read_table(tmp_path / "py" / "orders.parquet").to_pylist()
     refused = [o for o in orders if o["reason"] == "request_budget"]
     assert len(orders) - len(refused) == 5 and len(refused) > 0

@@ -332,5 +332,5 @@ def test_risk_values_the_int64_checks_cannot_hold_are_config_errors():
                        ({"max_orders_per_second": 10**11}, "max_orders_per_second")]:
         with pytest.raises(ConfigError, match=rf"^\[risk\] {key} = "):
             RiskConfig.from_table(table)
-    ok = RiskConfig.from_table({"price_band_bps": "12.3456", "max_orders_per_second": 1_000_000})
-    assert ok.price_band_bps == Decimal("12.3456") and ok.max_orders_per_second == 1_000_000
+    ok = RiskConfig.from_table({"price_band_bps": "12.3456", "max_orders_per_second": 10_000_000})
+    assert ok.price_band_bps == Decimal("12.3456") and ok.max_orders_per_second == 10_000_000

@@ -76,6 +76,8 @@ _ACTIVE = RiskState.ACTIVE  # a module global: check_submit's read
 #: check_submit's answer for an order at or above approval_notional (the guard decides it)
 APPROVAL = "approval"
 
+#: [risk] max_orders_per_second's largest value (the rate window holds one int64 per order)
+MAX_ORDERS_PER_SECOND = 10_000_000  # bench/bench_risk.py runs at this bound (an 80 MB window)
 _INT_KEYS = ("max_open_orders", "max_orders_per_second", "max_cancels_per_second", "disable_after_rejects",
              "disable_after_slippage_fills", "disable_after_ambiguous")
 _BOOL_KEYS = ("reduce_only", "kill_flatten")
@@ -146,6 +148,10 @@ class RiskConfig:
             if key in _INT_KEYS:
                 if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                     raise ConfigError(f"[risk] {key} = {value!r}: expected a positive integer")
+                if key == "max_orders_per_second" and value > MAX_ORDERS_PER_SECOND:
+                    # the order-rate window keeps one int64 time per order (engine.risk_nb.rate_window)
+                    raise ConfigError(f"[risk] {key} = {value!r}: expected at most {MAX_ORDERS_PER_SECOND:,} "
+                                      "(the rate window keeps one time per order)")
                 values[key] = value
             elif key in _BOOL_KEYS:
                 if not isinstance(value, bool):
@@ -167,6 +173,11 @@ class RiskConfig:
                     raise ConfigError(f"[risk] {key} = {value!r}: expected a number") from None
                 if not number.is_finite() or number <= 0:
                     raise ConfigError(f"[risk] {key} = {value!r}: expected a positive number")
+                if key == "price_band_bps" and (number > 1_000_000 or number.normalize().as_tuple().exponent < -4):
+                    # the band is an integer ratio num / den the compiled check multiplies in
+                    # int64 (engine.risk_nb.pretrade_check): den <= 10^4 and num <= 10^10
+                    raise ConfigError(f"[risk] {key} = {value!r}: expected at most 1,000,000 bps with at most "
+                                      "4 decimal places (1e-4 bps = 1e-8 of the price)")
                 if key == "max_venue_exposure_pct" and number > 100:
                     raise ConfigError(f"[risk] {key} = {value!r}: expected a percentage in (0, 100]")
                 if key == "max_margin_ratio" and number > 1:  # the venue liquidates at 1: never acts

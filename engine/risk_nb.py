@@ -91,6 +91,15 @@ def _floor(x: Decimal) -> int:
     return int(x.to_integral_value(rounding=ROUND_FLOOR))
 
 
+def _bound(n: int) -> int:
+    """An integer bound as the int64 limits table holds it: one past OFF saturates at OFF.
+    Why: a large limit ("max_order_notional = 1e12" on BTC/USDT's 0.01 x 0.00001 grid is
+    2e19 half units) does not fit int64 and crashed the run. Saturating errs on the safe
+    side: only an order valued above 2^62 half units (~2.3e11 USDT there) is judged against
+    OFF instead of the larger limit (refused, or sent for approval)."""
+    return n if n < OFF else OFF
+
+
 def half_unit(inst: Instrument) -> Decimal:
     """The quote value of one unit of `order_value2`: half of one lot at one tick
     (x contract_size for contracts), or for an inverse contract half of one lot's face
@@ -105,7 +114,8 @@ def risk_limits(config: Any, instruments: Sequence[Instrument]) -> np.ndarray:
     """Exact integer limits per instrument (rows of RL_*) from a `RiskConfig` and each
     instrument's venue minimums. A Decimal bound B becomes floor(B / half_unit) for a
     "value above B is refused" rule and ceil(B / half_unit) for "below" / "at or above":
-    an integer value compares with the integer bound exactly as with B."""
+    an integer value compares with the integer bound exactly as with B. A bound beyond
+    int64 saturates at OFF (`_bound`)."""
     out = np.zeros((len(instruments), RL_NF), dtype=np.int64)
     band_num = band_den = 0
     if config.price_band_bps is not None:
@@ -113,17 +123,17 @@ def risk_limits(config: Any, instruments: Sequence[Instrument]) -> np.ndarray:
     for i, inst in enumerate(instruments):
         unit = half_unit(inst)
         row = out[i]
-        row[RL_MIN_QTY] = _ceil(inst.min_qty / inst.lot_size)
-        row[RL_MIN_NOTIONAL2] = _ceil(inst.min_notional / unit) if inst.min_notional else 0
-        row[RL_MAX_NOTIONAL2] = -1 if config.max_order_notional is None else _floor(config.max_order_notional / unit)
-        row[RL_MAX_POSITION] = -1 if config.max_position is None else _floor(config.max_position / inst.lot_size)
-        row[RL_MAX_OPEN] = -1 if config.max_open_orders is None else config.max_open_orders
+        row[RL_MIN_QTY] = _bound(_ceil(inst.min_qty / inst.lot_size))
+        row[RL_MIN_NOTIONAL2] = _bound(_ceil(inst.min_notional / unit)) if inst.min_notional else 0
+        row[RL_MAX_NOTIONAL2] = -1 if config.max_order_notional is None else _bound(_floor(config.max_order_notional / unit))
+        row[RL_MAX_POSITION] = -1 if config.max_position is None else _bound(_floor(config.max_position / inst.lot_size))
+        row[RL_MAX_OPEN] = -1 if config.max_open_orders is None else _bound(config.max_open_orders)
         row[RL_BAND_NUM] = band_num
         row[RL_BAND_DEN10K] = 10_000 * band_den
         row[RL_MAX_RATE] = config.max_orders_per_second or 0
         row[RL_REDUCE_ONLY] = 1 if config.reduce_only else 0
         row[RL_PRICED] = 0 if inst.inverse else 1
-        row[RL_APPROVAL2] = -1 if config.approval_notional is None else _ceil(config.approval_notional / unit)
+        row[RL_APPROVAL2] = -1 if config.approval_notional is None else _bound(_ceil(config.approval_notional / unit))
     return out
 
 

@@ -469,8 +469,10 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         session.start()
         if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
             if faults is not None:
-                raise ConfigError("venue faults and request_budget need a Python strategy: a compiled strategy's orders "
-                                  "never cross the Python venue adapter")
+                needs = [f"[venues.{name}] request_budget" for name, cfg in run.venue_configs.items()
+                         if cfg.request_budget is not None] + (["the scenario's venue faults"] if run.venue_faults else [])
+                raise ConfigError(f"{', '.join(needs)}: needs a Python strategy (a compiled strategy's orders never "
+                                  "cross the Python venue adapter; set fast_path = False on the strategy class)")
             events = drive_compiled(session, core, clock, writer, start_ts, run.end_ts, config.sample_ns,
                                     run.total_events)
         else:

@@ -324,7 +324,7 @@ def render_html(run: RunData, metrics: Metrics, sampling_notes: dict[str, str], 
         all_notes=all_notes,
         algorithms=m.get("algorithms") or {"count": 0},
         routing=m.get("routing") or {"decisions": 0},
-        risk=m.get("risk") or {"refusals_total": 0, "kills": [], "transitions": []},
+        risk=m.get("risk") or {"refusals_total": 0, "kills": [], "transitions": [], "rejected_orders": {}},
         schedule_svgs=_schedule_svgs(run, m, metrics.notes),
         derivatives=_derivatives(run, metrics.notes),
     )

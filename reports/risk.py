@@ -18,7 +18,8 @@ from engine.types.orders import REASONS, ReasonCode, ReasonSource
 
 def risk_section(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """{"source", "state", "state_reason", "refusals" {reason: n}, "refusals_total",
-    "meanings" {reason: text}, "kills" [...], "transitions" [...], "approvals" n}."""
+    "meanings" {reason: text}, "kills" [...], "transitions" [...], "approvals" n,
+    "rejected_orders" {reason: n} (every rejected order in orders.parquet, any source)}."""
     run = summary.get("run") if isinstance(summary.get("run"), dict) else {}
     risk = run.get("risk") if isinstance(run.get("risk"), dict) else None
     if risk is not None:
@@ -32,20 +33,29 @@ def risk_section(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
         refusals = _from_orders(Path(run_dir) / "orders.parquet")
         source = "orders.parquet (rejected orders' risk reasons; refused cancels and amends not counted)"
         kills, transitions, state, state_reason, approvals = [], [], None, None, 0
-    meanings = {code: REASONS[ReasonCode(code)].meaning for code in refusals if code in ReasonCode._value2member_map_}
+    rejected = _from_orders(Path(run_dir) / "orders.parquet", risk_only=False)
+    meanings = {code: REASONS[ReasonCode(code)].meaning for code in {**refusals, **rejected}
+                if code in ReasonCode._value2member_map_}
     return {"source": source, "state": state, "state_reason": state_reason,
-            "refusals": dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "refusals_total": sum(refusals.values()), "meanings": meanings,
-            "kills": kills, "transitions": transitions, "approvals": approvals}
+            "refusals": _most_first(refusals), "refusals_total": sum(refusals.values()), "meanings": meanings,
+            "kills": kills, "transitions": transitions, "approvals": approvals,
+            "rejected_orders": _most_first(rejected)}
 
 
-def _from_orders(path: Path) -> dict[str, int]:
+def _most_first(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _from_orders(path: Path, risk_only: bool = True) -> dict[str, int]:
+    """Rejected orders by reason in orders.parquet: risk's reasons only, or (`risk_only`
+    False) every source's (filters, the request budget, the venue: the report's "Rejected
+    orders by reason", where a refusal that is not risk's is otherwise only a count)."""
     if not path.is_file():
         return {}
     table = pq.read_table(path, columns=["status", "reason"]).to_pylist()
     risk_codes = {code.value for code, reason in REASONS.items() if reason.source == ReasonSource.RISK}
     counts: dict[str, int] = {}
     for row in table:
-        if row["status"] == "rejected" and row["reason"] in risk_codes:
+        if row["status"] == "rejected" and row["reason"] and (row["reason"] in risk_codes or not risk_only):
             counts[row["reason"]] = counts.get(row["reason"], 0) + 1
     return counts

@@ -171,7 +171,8 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.REQUEST_BUDGET, _L, "the venue's request budget (weight / order count) is spent for longer "
            "than an order may wait: refused before sending rather than sent late (docs/live.md)"),
     Reason(_C.KILL_SWITCH, _R, "the kill switch is on: every new order is refused"),
-    Reason(_C.MAX_ORDER_NOTIONAL, _R, "qty x price (market: x the local mid) above [risk] max_order_notional"),
+    Reason(_C.MAX_ORDER_NOTIONAL, _R, "the order's quote value (qty x price x contract size, market at the local mid; COIN-M: contracts x "
+           "contract size) above [risk] max_order_notional"),
     Reason(_C.MAX_POSITION, _R, "|position + signed qty| would exceed [risk] max_position"),
     Reason(_C.REDUCE_ONLY, _R, "reduce_only (order or [risk]) but the order would not only reduce the position"),
     Reason(_C.MAX_OPEN_ORDERS, _R, "[risk] max_open_orders already open"),

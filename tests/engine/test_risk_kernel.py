@@ -297,3 +297,40 @@ def test_an_inverse_contract_is_valued_at_its_face_value():
                              [(1, 1, 100)] if "total" in next(iter(table)) else [], RiskState.ACTIVE, False, [])
             # ETHUSD's contract is 10 USD: 100 contracts held = 1000 USD
             assert engine.check_submit(0, 0, 1, lots, bid, 0, False) == expected, (bid, table, lots)
+
+
+def test_a_limit_beyond_int64_saturates_and_still_decides():
+    """A user's "practically unlimited" limit used to crash the run (internal error:
+    OverflowError filling the int64 limits table). BTC/USDT: tick 0.01, lot 0.00001, so a
+    half unit is 0.01 x 0.00001 / 2 = 5e-8 USDT and max_order_notional = 1e12 is 2e19 half
+    units (> 2^63): saturated at OFF = 2^62. max_position = 1e20 BTC is 1e25 lots: OFF.
+    50,000 USDT stays exact: 50,000 / 5e-8 = 1e12 half units."""
+    from engine.risk_nb import OFF, RL_MAX_NOTIONAL2, RL_MAX_OPEN, RL_MAX_POSITION
+
+    specs = load_instruments()
+    insts = [specs[i] for i in SETS["spot"]]
+    big = RiskConfig.from_table({"max_order_notional": 10**12, "max_position": "1e20", "max_open_orders": 10**30})
+    lim = risk_limits(big, insts)
+    assert (lim[0, RL_MAX_NOTIONAL2], lim[0, RL_MAX_POSITION], lim[0, RL_MAX_OPEN]) == (OFF, OFF, OFF)
+    assert risk_limits(RiskConfig.from_table({"max_order_notional": 50_000}), insts)[0, RL_MAX_NOTIONAL2] == 10**12
+    book = (6_000_000, 1, 1, 1)  # bid 60,000.00, ask 60,000.01
+    engine = _engine(big, insts, [0, 0, 0], [book] * 3, [book] * 3, [], RiskState.ACTIVE, False, [])
+    # 1,000 BTC at 60,000.00 (6e7 USDT): 10^8 lots x 6e6 ticks x 2 = 1.2e15 half units, passes
+    assert engine.check_submit(0, 0, 1, 10**8, 6_000_000, 0, False) is None
+
+
+def test_risk_values_the_int64_checks_cannot_hold_are_config_errors():
+    """price_band_bps is an integer ratio num / den multiplied in int64 by the compiled
+    check, and max_orders_per_second sizes the rate window (one int64 per order): values
+    that would overflow or exhaust memory were internal errors; now one line names the key."""
+    import pytest
+
+    from engine.errors import ConfigError
+
+    for table, key in [({"price_band_bps": 12.345678901234567}, "price_band_bps"),
+                       ({"price_band_bps": "1e30"}, "price_band_bps"),
+                       ({"max_orders_per_second": 10**11}, "max_orders_per_second")]:
+        with pytest.raises(ConfigError, match=rf"^\[risk\] {key} = "):
+            RiskConfig.from_table(table)
+    ok = RiskConfig.from_table({"price_band_bps": "12.3456", "max_orders_per_second": 10_000_000})
+    assert ok.price_band_bps == Decimal("12.3456") and ok.max_orders_per_second == 10_000_000

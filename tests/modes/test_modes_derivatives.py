@@ -457,3 +457,66 @@ def test_an_amend_that_adds_exposure_is_margin_checked(perp_store, tmp_path):
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
     answers = [(a["event"], a["reason"], a["qty"]) for a in audit if a.get("action") == "amend_answer"]
     assert answers == [("amend_rejected", "insufficient_margin", "1.000"), ("amended", None, "2.000")]
+
+
+_SIZES = '''
+from decimal import Decimal
+from engine import Strategy
+
+class Sizes(Strategy):
+    def __init__(self, qtys: str = "1"):
+        self.qtys, self.sent = [Decimal(q) for q in qtys.split(",")], False
+    def on_start(self, ctx):
+        self.inst = ctx.instruments[0]
+        ctx.schedule(every_ns=1_000_000_000)
+    def on_timer(self, ctx, ts):
+        book = ctx.book(self.inst)
+        if not self.sent and book.mid is not None:
+            for q in self.qtys:
+                ctx.submit(self.inst, "buy", q, book.best_bid, tif="IOC")
+            self.sent = True
+'''
+
+
+@pytest.mark.parametrize("inst, venue, balances, qtys", [
+    ("binance:BTC/USDT", "binance", 'USDT = "100000"', "0.016,0.017"),
+    ("binanceusdm:BTC/USDT:USDT", "binanceusdm", 'USDT = "100000"', "0.016,0.017"),
+    ("binancecoinm:BTC/USD:BTC", "binancecoinm", 'BTC = "10"', "10,11"),
+])
+def test_max_order_notional_in_a_backtest_per_kind(tmp_path, capsys, inst, venue, balances, qtys):
+    """[risk] max_order_notional = 1000 through the CLI on spot, USDⓈ-M and COIN-M: spot and
+    linear value qty x price (~60,000: 0.016 BTC ~ 960 passes, 0.017 ~ 1,020 is refused);
+    COIN-M values contracts x 100 USD whatever the price (10 = 1,000 passes, 11 = 1,100 is
+    refused). The report's line explains the refusal in the same terms."""
+    from modes.cli import main
+
+    (tmp_path / "sizes.py").write_text(_SIZES)
+    (tmp_path / "run.toml").write_text(
+        f'[run]\nstrategy = "sizes.py:Sizes"\ndata = "synthetic:7:5s"\ninstruments = ["{inst}"]\nseed = 7\n'
+        f'[run.params]\nqtys = "{qtys}"\n[venues.{venue}]\nbalances = {{ {balances} }}\n'
+        "[risk]\nmax_order_notional = 1000\n")
+    out = tmp_path / "run"
+    assert main(["backtest", "--config", str(tmp_path / "run.toml"), "--out", str(out), "--no-report"]) == 0
+    rows = pq.read_table(out / "orders.parquet").to_pylist()
+    small, large = (Decimal(q) for q in qtys.split(","))
+    assert [(Decimal(r["qty"]), r["status"] == "rejected", r["reason"]) for r in rows][1] == (
+        large, True, "max_order_notional")
+    assert Decimal(rows[0]["qty"]) == small and rows[0]["status"] != "rejected"
+    assert "COIN-M: contracts x contract size) above [risk] max_order_notional" in capsys.readouterr().out
+
+
+def test_max_position_on_coinm_counts_contracts(tmp_path):
+    """[risk] max_position is in the order's qty unit: contracts on COIN-M (docs/risk.md
+    "Units"). 10.5 on binancecoinm:BTC/USD:BTC: a buy of 10 contracts passes, 11 is
+    refused max_position (flat start; the IOCs at the bid do not fill here either way, and
+    open orders are not counted)."""
+    from modes.cli import main
+
+    (tmp_path / "sizes.py").write_text(_SIZES)
+    (tmp_path / "run.toml").write_text(
+        '[run]\nstrategy = "sizes.py:Sizes"\ndata = "synthetic:7:5s"\ninstruments = ["binancecoinm:BTC/USD:BTC"]\n'
+        'seed = 7\n[run.params]\nqtys = "10,11"\n[venues.binancecoinm]\nbalances = { BTC = "10" }\n'
+        "[risk]\nmax_position = 10.5\n")
+    assert main(["backtest", "--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "run"), "--no-report"]) == 0
+    rows = pq.read_table(tmp_path / "run" / "orders.parquet").to_pylist()
+    assert [(Decimal(r["qty"]), r["reason"] == "max_position") for r in rows] == [(10, False), (11, True)]

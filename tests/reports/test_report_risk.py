@@ -31,6 +31,8 @@ def test_the_report_shows_refusals_by_reason_and_the_kill_timing(tmp_path):
     html = (run / "report.html").read_text()
     assert 'id="risk"' in html and "max_order_notional" in html and "desk says stop" in html
     assert "2.00 ms" in html  # trigger -> last cancel acknowledged
+    assert risk["rejected_orders"] == {"max_order_notional": 2, "kill_switch": 1}  # the orders card's table
+    assert "rejected: reason" in html
 
 
 def test_without_run_risk_the_section_counts_rejected_orders(tmp_path):
@@ -42,3 +44,20 @@ def test_without_run_risk_the_section_counts_rejected_orders(tmp_path):
     section = risk_section(tmp_path, {"run": {}})
     assert section["refusals"] == {"price_band": 2}  # min_qty is a local check, not risk
     assert section["source"].startswith("orders.parquet")
+
+
+def test_every_rejected_order_is_listed_by_reason_whatever_refused_it(tmp_path):
+    """A request_budget or balance refusal is not risk's: the risk table leaves it out, and
+    the report used to show such orders only as a 'rejected' count. `rejected_orders`
+    counts every rejected order by reason (most first, then by name), with its meaning."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"status": ["rejected", "rejected", "filled", "rejected", "rejected", "cancelled"],
+                             "reason": ["request_budget", "price_band", None, "request_budget",
+                                        "insufficient_balance", "user_cancel"]}), tmp_path / "orders.parquet")
+    section = risk_section(tmp_path, {"run": {"risk": {"refusals": {"price_band": 1}}}})
+    assert section["refusals"] == {"price_band": 1}
+    assert list(section["rejected_orders"].items()) == [
+        ("request_budget", 2), ("insufficient_balance", 1), ("price_band", 1)]
+    assert section["meanings"]["request_budget"].startswith("the venue's request budget")

@@ -112,3 +112,33 @@ def test_an_order_within_the_wait_is_held_to_the_next_window(tmp_path):
     held = [f for f in fills if by_client[f["client_id"]]["created_ts"] - start in (8 * S, 10 * S)]
     assert held and all(f["exch_ts"] == start + 11 * S for f in held)  # reached the venue at 11 s
     assert sum(Decimal(f["qty"]) for f in fills) == Decimal("0.5")
+
+
+def test_a_compiled_strategy_with_a_budget_is_named_and_runs_without_the_fast_path(tmp_path, request, capsys,
+                                                                                   monkeypatch):
+    """examples/compiled_market_maker.py with request_budget: the numba loop cannot apply
+    it, so the run is refused naming the key (and writes nothing); with fast_path = False
+    it runs through the adapter: 5 orders per 10 s window, the synthetic data starts on a
+    window (2024-01-01T00:00:00Z), the 5 s run never reaches the next one (and a wait
+    longer than 1 s refuses), so exactly 5 orders reach the venue and every other is
+    refused request_budget."""
+    from engine.compiled import CompiledStrategy
+    from modes.cli import main
+
+    root = request.config.rootpath
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[run]\nstrategy = "{root}/examples/compiled_market_maker.py:CompiledTouchQuoter"\n'
+                   'data = "synthetic:5:5s"\nseed = 3\n[run.params]\nqty = "0.01"\nevery_ms = 100\n'
+                   '[venues.binance]\nbalances = { USDT = "100000", BTC = "1" }\n'
+                   "request_budget = { orders = 5, window_s = 10 }\n")
+    assert main(["backtest", "--config", str(cfg), "--out", str(tmp_path / "fast"), "--no-report"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: [venues.binance] request_budget: needs a Python strategy (a compiled strategy's orders never cross "
+        "the Python venue adapter; set fast_path = False on the strategy class)")
+    assert not (tmp_path / "fast").exists()
+    monkeypatch.setattr(CompiledStrategy, "fast_path", False)
+    assert main(["backtest", "--config", str(cfg), "--out", str(tmp_path / "py"), "--no-report"]) == 0
+    orders = pq.read_table(tmp_path / "py" / "orders.parquet").to_pylist()
+    refused = [o for o in orders if o["reason"] == "request_budget"]
+    assert len(orders) - len(refused) == 5 and len(refused) > 0
+    assert all(o["status"] == "rejected" for o in refused)

@@ -433,6 +433,11 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     from venues.simulated import SimulatedVenue
 
     config, instruments, start_ts = run.config, run.instruments, run.start_ts
+    needs = [f"[venues.{name}] request_budget" for name, cfg in run.venue_configs.items()
+             if cfg.request_budget is not None] + (["the scenario's venue faults"] if run.venue_faults else [])
+    if needs and uses_fast_path(run.strategy):  # refused before anything runs or is written
+        raise ConfigError(f"{', '.join(needs)}: needs a Python strategy (a compiled strategy's orders never "
+                          "cross the Python venue adapter; set fast_path = False on the strategy class)")
     writer = RunWriter(staging, instruments)
     audit = AuditLog(staging / "audit.jsonl", batch=True)
     warmup()
@@ -468,11 +473,6 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     try:
         session.start()
         if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
-            if faults is not None:
-                needs = [f"[venues.{name}] request_budget" for name, cfg in run.venue_configs.items()
-                         if cfg.request_budget is not None] + (["the scenario's venue faults"] if run.venue_faults else [])
-                raise ConfigError(f"{', '.join(needs)}: needs a Python strategy (a compiled strategy's orders never "
-                                  "cross the Python venue adapter; set fast_path = False on the strategy class)")
             events = drive_compiled(session, core, clock, writer, start_ts, run.end_ts, config.sample_ns,
                                     run.total_events)
         else:

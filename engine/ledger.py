@@ -10,7 +10,7 @@ position has realized everything to the last unit. Balances are exact Decimal su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact
 from fractions import Fraction
 from functools import lru_cache
@@ -26,6 +26,8 @@ _EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN, traps=[Inexact])
 # (~0.2 us of a ~0.3 us product); the fill booking and each equity sample make ~25 of them
 _mul, _add, _sub = _EXACT.multiply, _EXACT.add, _EXACT.subtract
 _ZERO = Decimal(0)
+_NO_MARKS: dict[str, Decimal] = {}  # `quote_marks` not given (never written to)
+_UNSET = (None, None)  # a Position memo before its first use
 
 
 @lru_cache(maxsize=4096)
@@ -49,7 +51,13 @@ def fraction_to_decimal(value: Fraction) -> Decimal:
 
 @dataclass(slots=True)
 class Position:
-    """Signed position in one instrument; money in units of tick_size x lot_size."""
+    """Signed position in one instrument; money in units of tick_size x lot_size.
+
+    `qty`, `realized` and the cost's value are remembered with the integer they come from
+    (`_qty`, `_realized`, `_cost`: (units, Decimal)): the equity sample after every fill
+    reads them for every position, and a position the fill did not touch gives the same
+    Decimal object again (the recorder reuses its text). Keyed by value, so code that sets
+    `lots` or `cost` itself (a warm restart, modes/live/resume.py) is still seen."""
 
     unit: Decimal  # quote value of one tick x one lot
     lot_size: Decimal
@@ -59,24 +67,31 @@ class Position:
     realized_units: int = 0
     volume_units: int = 0  # traded notional (turnover), in units
     fees: Decimal = Decimal(0)
+    _qty: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
+    _realized: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
+    _cost: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
 
     @property
     def qty(self) -> Decimal:
-        return _mul(Decimal(self.lots), self.lot_size)
+        lots, memo = self.lots, self._qty
+        if memo[0] != lots:
+            memo = self._qty = (lots, _mul(Decimal(lots), self.lot_size))
+        return memo[1]
 
     @property
     def realized(self) -> Decimal:
-        return _mul(Decimal(self.realized_units), self.unit)
+        units, memo = self.realized_units, self._realized
+        if memo[0] != units:
+            memo = self._realized = (units, _mul(Decimal(units), self.unit))
+        return memo[1]
+
+    # spot and linear amounts are in the quote already (an inverse contract's are not:
+    # engine/margin.py InversePosition keeps them valued at each fill's price)
+    realized_quote = realized
 
     @property
     def volume(self) -> Decimal:
         return _mul(Decimal(self.volume_units), self.unit)
-
-    # spot and linear amounts are in the quote already (an inverse contract's are not:
-    # engine/margin.py InversePosition keeps them valued at each fill's price)
-    @property
-    def realized_quote(self) -> Decimal:
-        return self.realized
 
     @property
     def fees_quote(self) -> Decimal:
@@ -88,9 +103,15 @@ class Position:
             return None
         return fraction_to_decimal(Fraction(self.cost, self.lots) * Fraction(self.tick_size))
 
+    def cost_value(self) -> Decimal:
+        """The open lots' cost in quote: cost x unit (remembered with `cost`)."""
+        cost, memo = self.cost, self._cost
+        if memo[0] != cost:
+            memo = self._cost = (cost, _mul(Decimal(cost), self.unit))
+        return memo[1]
+
     def unrealized(self, mark: Decimal) -> Decimal:
-        value = _mul(self.qty, mark)
-        return _sub(value, _mul(Decimal(self.cost), self.unit))
+        return _sub(_mul(self.qty, mark), self.cost_value())
 
     def book(self, side: int, price_ticks: int, qty_lots: int) -> int:
         """Apply a fill; returns the realized PnL it produced, in units (before fees)."""
@@ -230,14 +251,15 @@ class Ledger:
         as they are (a COIN-M contract's BTC to a USDⓈ-M contract's USDT): spot and linear
         amounts are in the quote already; an inverse contract's are in its settle coin and
         count at the contract's mark (before the first mark, its last fill price), the way
-        `equity` values them. Quote assets (USDT, USD, ...) count 1:1, as in `equity`."""
+        `equity` and `unrealized_pnl` value them (`_in_quote_at`). Quote assets (USDT,
+        USD, ...) count 1:1, as in `equity`."""
         inst = self.instruments.get(instrument_id)
-        if inst is None or not inst.inverse or not amount:
+        if inst is None or not inst.inverse:
             return amount
         mark = self.derivatives.mark_of(instrument_id, (marks or {}).get(instrument_id))
         if mark is None:
             mark = getattr(self.positions.get(instrument_id), "last_price", None)
-        return _mul(amount, mark) if mark is not None else Decimal(0)
+        return _in_quote_at(inst, amount, mark) if mark is not None else Decimal(0)
 
     def pnl_by_asset(self, marks: dict[str, Decimal]) -> dict[str, dict[str, Decimal]]:
         """{asset: {realized, unrealized, fees}} in each position's own currency (spot and
@@ -261,19 +283,9 @@ class Ledger:
         return sum((p.volume for p in self.positions.values()), Decimal(0))
 
     def unrealized_pnl(self, marks: dict[str, Decimal]) -> Decimal:
-        total = Decimal(0)
-        mark_of, instruments = self.derivatives.mark_of, self.instruments
-        for inst_id, pos in self.positions.items():
-            if pos.lots == 0:
-                continue
-            mark = mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
-            if mark is not None:
-                amount = pos.unrealized(mark)
-                inst = instruments.get(inst_id)
-                if inst is not None and inst.inverse:  # `in_quote`: only an inverse contract's is not in quote
-                    amount = self.in_quote(inst_id, amount, marks)
-                total = _add(total, amount)
-        return total
+        """Unrealized PnL of every open position at its mark (a contract's mark price, else
+        `marks`' mid), in quote units (`in_quote`): `figures`' third figure."""
+        return self.figures(marks)[2]
 
     def equity(self, marks: dict[str, Decimal], quote_marks: dict[str, Decimal] | None = None) -> Decimal:
         """Cash plus holdings marked at mid, counted in quote units (exact Decimal).
@@ -283,45 +295,74 @@ class Ledger:
         currency, a quote asset worth its mark and a base asset its mid times its quote's
         mark (a stablecoin depeg moves equity). A base asset is marked at the mid of the
         first instrument on that venue that has it as base. Unmarked assets are left out.
+        Contracts add their unrealized PnL at the mark, in quote. `figures`' first figure.
         """
-        qm = quote_marks or {}
-        mark_of: dict[tuple[str, str], Decimal] = {}
-        for inst in self.instruments.values():
-            mark = marks.get(inst.id)
-            if mark is not None and (inst.venue, inst.base) not in mark_of:
-                fx = qm.get(inst.quote)
-                mark_of[(inst.venue, inst.base)] = mark if fx is None else _mul(mark, fx)
-        keys, quotes = self._equity_layout()
-        total = Decimal(0)
-        balances = self.balances
-        for key in keys:
-            amount = balances[key]
-            if key in quotes:
-                fx = qm.get(key[1])
-                total = _add(total, amount if fx is None else _mul(amount, fx))
-            elif key in mark_of:
-                total = _add(total, _mul(amount, mark_of[key]))
-        for inst in self.instruments.values():  # contracts: unrealized PnL at the mark, in quote
-            if not inst.contract:
+        return self.figures(marks, quote_marks)[0]
+
+    def figures(self, marks: dict[str, Decimal], quote_marks: dict[str, Decimal] | None = None
+                ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """(equity, realized PnL, unrealized PnL, fees) at `marks` ({instrument: mid}): the
+        four figures of an equity sample (`TradingSession.sample_equity`, after every fill),
+        `equity`, `realized_pnl`, `unrealized_pnl` and `fees` in one pass, exact Decimals.
+
+        Why one pass: each open position's unrealized PnL is both a term of the unrealized
+        total and, for a contract, a term of equity; the sample needs all four. Sums of
+        exact Decimals have one value and one exponent whatever the order of their terms,
+        so the figures (and their text) equal the four methods' one by one. Realized PnL and
+        fees are summed with the default context's `+` (`realized_pnl`'s left fold).
+        """
+        qm = quote_marks or _NO_MARKS
+        mark_of, instruments = self.derivatives.mark_of, self.instruments
+        realized = fees = unrealized = contracts = _ZERO
+        for inst_id, pos in self.positions.items():
+            realized = realized + pos.realized_quote
+            fees = fees + pos.fees_quote
+            if pos.lots == 0:
                 continue
-            pos = self.positions.get(inst.id)
-            mark = self.derivatives.mark_of(inst.id, marks.get(inst.id))
-            if pos is not None and pos.lots != 0 and mark is not None:
-                upnl = pos.unrealized(mark)
-                total = _add(total, _mul(upnl, mark) if inst.inverse else upnl)
-        return total
+            mark = mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
+            if mark is None:
+                continue
+            amount = pos.unrealized(mark)
+            inst = instruments.get(inst_id)
+            if inst is not None and inst.contract:
+                amount = _in_quote_at(inst, amount, mark)
+                contracts = _add(contracts, amount)
+            unrealized = _add(unrealized, amount)
+        total = _ZERO
+        balances = self.balances
+        for key, asset, marked_by in self._equity_layout():
+            amount = balances[key]
+            if marked_by is None:  # a quote asset: 1:1, or its mark in the reporting currency
+                fx = qm.get(asset)
+                total = _add(total, amount if fx is None else _mul(amount, fx))
+                continue
+            for inst_id, quote in marked_by:  # a base asset: the first instrument with a mid
+                mark = marks.get(inst_id)
+                if mark is not None:
+                    fx = qm.get(quote)
+                    total = _add(total, _mul(amount, mark if fx is None else _mul(mark, fx)))
+                    break
+        if contracts is not _ZERO:
+            total = _add(total, contracts)
+        return total, realized, unrealized, fees
 
-
-    def _equity_layout(self) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
-        """(balance keys sorted, (venue, quote asset) of every instrument) for `equity`,
-        which runs after every fill: recomputed only when an asset or instrument was added
-        (balances and instruments only ever gain keys)."""
+    def _equity_layout(self) -> list[tuple[tuple[str, str], str, list[tuple[str, str]] | None]]:
+        """`equity`'s terms: each balance key, sorted, with its asset and what values it:
+        None for a quote asset of an instrument on its venue (1:1 or its quote mark), else
+        the (instrument, its quote) pairs, in instrument order, whose base it is on its venue
+        (the first with a mid marks it; none: the key is left out). Runs after every fill:
+        recomputed only when a balance or an instrument was added (both only gain keys)."""
         shape = (len(self.balances), len(self.instruments))
         cached = self._layout
         if cached is None or cached[0] != shape:
             quotes = {(inst.venue, inst.quote) for inst in self.instruments.values()}
-            cached = self._layout = (shape, sorted(self.balances), quotes)
-        return cached[1], cached[2]
+            bases: dict[tuple[str, str], list[tuple[str, str]]] = {}
+            for inst in self.instruments.values():
+                bases.setdefault((inst.venue, inst.base), []).append((inst.id, inst.quote))
+            layout = [(key, key[1], None if key in quotes else bases[key])
+                      for key in sorted(self.balances) if key in quotes or key in bases]
+            cached = self._layout = (shape, layout)
+        return cached[1]
 
 
 class QuoteMarks:
@@ -355,6 +396,13 @@ class QuoteMarks:
                     break
             out[asset] = value.quantize(self.STEP, rounding=ROUND_HALF_EVEN)
         return out
+
+
+def _in_quote_at(inst: Instrument, amount: Decimal, mark: Decimal) -> Decimal:
+    """A contract position's unrealized PnL in quote units at `mark`: a linear contract's
+    is in its quote (USDT) already, an inverse one's is coin (BTC) and counts x the mark.
+    The one rule `Ledger.in_quote`, `unrealized_pnl` and `equity` value it by."""
+    return _mul(amount, mark) if inst.inverse else amount
 
 
 def _position(instrument: Instrument) -> Position:

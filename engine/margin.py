@@ -143,7 +143,7 @@ class LinearPosition(Position):
 
     def unrealized(self, mark: Decimal) -> Decimal:
         value = _EXACT.multiply(_EXACT.multiply(self.qty, self.contract_size), mark)
-        return _EXACT.subtract(value, _EXACT.multiply(Decimal(self.cost), self.unit))
+        return _EXACT.subtract(value, self.cost_value())
 
     def upnl_fraction(self, mark: Fraction) -> Fraction:
         return (Fraction(self.qty) * Fraction(self.contract_size) * mark

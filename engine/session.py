@@ -162,6 +162,7 @@ def _qty_of(grid: _Grid, lots: int) -> Decimal:
 
 
 _new_update = frozen_builder(OrderUpdate)
+_NAN = float("nan")  # an equity sample's mid where a book has no two sides
 
 
 class Recorder:
@@ -665,15 +666,17 @@ class TradingSession(VenueMerge):
         return out
 
     def sample_equity(self) -> None:
+        """One equity sample (the backtest takes one after every fill) to the recorder, and
+        the PnL to the risk triggers: `Ledger.figures` at the local mids."""
         marks = self.marks()
         ledger = self.ledger
-        unrealized = ledger.unrealized_pnl(marks)
-        positions = [(inst_id, ledger.position(inst_id), float(marks[inst_id]) if inst_id in marks else float("nan"))
-                     for inst_id in self.instruments]
-        realized, fees = ledger.realized_pnl(), ledger.fees()
         now = self.clock.now()
         quote_marks = self.quote_marks.at(now) if self.quote_marks is not None else None
-        self.recorder.equity(now, ledger.equity(marks, quote_marks), realized, unrealized, fees, positions)
+        equity, realized, unrealized, fees = ledger.figures(marks, quote_marks)
+        position, nan = ledger.position, _NAN
+        positions = [(inst_id, position(inst_id), float(marks[inst_id]) if inst_id in marks else nan)
+                     for inst_id in self.instruments]
+        self.recorder.equity(now, equity, realized, unrealized, fees, positions)
         self.guard.on_pnl(now, realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:

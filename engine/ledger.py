@@ -70,6 +70,7 @@ class Position:
     _qty: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
     _realized: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
     _cost: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
+    _fill_qtys: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def qty(self) -> Decimal:
@@ -112,6 +113,17 @@ class Position:
 
     def unrealized(self, mark: Decimal) -> Decimal:
         return _sub(_mul(self.qty, mark), self.cost_value())
+
+    def fill_qty(self, lots: int) -> Decimal:
+        """`lots` (signed) x lot_size, exact: a fill's base amount, remembered per lots
+        (bounded: starts over past 4,096 sizes)."""
+        qtys = self._fill_qtys
+        qty = qtys.get(lots)
+        if qty is None:
+            if len(qtys) >= 4096:
+                qtys.clear()
+            qty = qtys[lots] = _mul(Decimal(lots), self.lot_size)
+        return qty
 
     def book(self, side: int, price_ticks: int, qty_lots: int) -> int:
         """Apply a fill; returns the realized PnL it produced, in units (before fees)."""
@@ -169,14 +181,35 @@ class Ledger:
         pos = self.positions.get(instrument.id)
         if pos is None:
             pos = self.positions[instrument.id] = _position(instrument)
+        realized = self._book_spot(instrument, pos, side, price_ticks, qty_lots, fee, fee_asset, fee_quote)
+        return _mul(Decimal(realized), pos.unit)
+
+    def book_fill(self, instrument: Instrument, side: int, fill: BookedFill) -> None:
+        """The ledger's part of a booked fill (engine/venue_merge.py `_hand_fill` hands it
+        the record): `apply_fill` of its ticks, lots, fee in its asset and fee valued in
+        quote, without making the realized PnL's Decimal nobody reads there (`apply_fill`
+        returns it; the position keeps it in units)."""
+        if instrument.contract:
+            self.derivatives.apply_fill(instrument, side, fill.price_ticks, fill.lots, fill.fee)
+            return
+        pos = self.positions.get(instrument.id)
+        if pos is None:
+            pos = self.positions[instrument.id] = _position(instrument)
+        self._book_spot(instrument, pos, side, fill.price_ticks, fill.lots, fill.fee, fill.fee_asset, fill.fee_quote)
+
+    def _book_spot(self, instrument: Instrument, pos: Position, side: int, price_ticks: int, qty_lots: int,
+                   fee: Decimal, fee_asset: str | None, fee_quote: Decimal | None) -> int:
+        """A spot fill on the balances and `pos`; returns the realized PnL in units. The
+        signed base amount is `Position.fill_qty` (remembered per signed lots: a quoting
+        strategy fills the same sizes again and again), the signed quote amount
+        side x ticks x lots x unit, both exact (the same Decimals as side x qty and
+        side x notional)."""
         venue = instrument.venue
         base, quote = (venue, instrument.base), (venue, instrument.quote)
         asset = fee_asset or instrument.quote
-        qty = _mul(Decimal(qty_lots), instrument.lot_size)
-        notional = _mul(Decimal(price_ticks * qty_lots), pos.unit)
         balances = self.balances
-        balances[base] = _add(balances.get(base, _ZERO), side * qty)
-        balances[quote] = _sub(balances.get(quote, _ZERO), side * notional)
+        balances[base] = _add(balances.get(base, _ZERO), pos.fill_qty(side * qty_lots))
+        balances[quote] = _sub(balances.get(quote, _ZERO), _mul(Decimal(side * price_ticks * qty_lots), pos.unit))
         charged = (venue, asset)
         balances[charged] = _sub(balances.get(charged, _ZERO), fee)
         if fee_quote is None:
@@ -184,12 +217,7 @@ class Ledger:
         if asset not in (instrument.base, instrument.quote) and not fee_quote and fee:
             self.unpriced_fees[charged] = _add(self.unpriced_fees.get(charged, Decimal(0)), fee)
         pos.fees = _add(pos.fees, fee_quote)
-        return _mul(Decimal(pos.book(side, price_ticks, qty_lots)), pos.unit)
-
-    def book_fill(self, instrument: Instrument, side: int, fill: BookedFill) -> Decimal:
-        """The ledger's part of a booked fill (engine/venue_merge.py hands it the record):
-        `apply_fill` of its ticks, lots, fee in its asset and fee valued in quote."""
-        return self.apply_fill(instrument, side, fill.price_ticks, fill.lots, fill.fee, fill.fee_asset, fill.fee_quote)
+        return pos.book(side, price_ticks, qty_lots)
 
     @staticmethod
     def fee_in_quote(instrument: Instrument, price_ticks: int, fee: Decimal, fee_asset: str,

@@ -171,3 +171,54 @@ def test_positions_set_from_outside_the_ledger_are_seen_by_the_next_sample():
     assert str(ledger.unrealized_pnl(marks)) == "2.0000000"
     pos.realized_units = 5  # 5 x 1e-7, summed with ETH/BTC's 0 x 1e-10 (tick 1e-6 x lot 1e-4)
     assert str(pos.realized) == "5E-7" and decimal_str(ledger.realized_pnl()) == "0.0000005000"
+
+
+def _reference_book(balances: dict, inst, side: int, ticks: int, lots: int, fee: Decimal, asset: str) -> None:
+    """`Ledger.apply_fill`'s balance moves as the Decimal path wrote them before the signed
+    amounts were remembered: side x qty, side x notional (the default context's product)."""
+    mul, add, sub = _EXACT.multiply, _EXACT.add, _EXACT.subtract
+    qty = mul(Decimal(lots), inst.lot_size)
+    notional = mul(Decimal(ticks * lots), mul(inst.tick_size, inst.lot_size))
+    base, quote, charged = (inst.venue, inst.base), (inst.venue, inst.quote), (inst.venue, asset)
+    balances[base] = add(balances.get(base, Decimal(0)), side * qty)
+    balances[quote] = sub(balances.get(quote, Decimal(0)), side * notional)
+    balances[charged] = sub(balances.get(charged, Decimal(0)), fee)
+
+
+spot_fills = st.lists(st.tuples(st.sampled_from([SPOT, ETHBTC, BNB]), st.sampled_from([1, -1]),
+                                st.integers(1, 9_000_000), st.integers(1, 400), st.integers(-999, 999),
+                                st.integers(-10, 0), st.integers(0, 2), st.booleans()), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spot_fills)
+def test_booking_a_fill_equals_the_decimal_path(steps):
+    """`apply_fill` and `book_fill` (the record's ticks, lots and fees; no realized Decimal)
+    leave the balances the reference's Decimals, value and exponent, and agree with each
+    other on positions and fees; `apply_fill`'s realized PnL is the position's change."""
+    from engine.types.venue_reports import BookedFill
+
+    ledger, twin = _new_ledger(), _new_ledger()
+    reference = dict(ledger.balances)
+    for inst_id, side, ticks, lots, digits, exp, asset_choice, as_record in steps:
+        inst = CAT[inst_id]
+        fee = Decimal(digits).scaleb(exp)
+        asset = (inst.quote, inst.base, "BNB")[asset_choice]
+        fee_quote = Ledger.fee_in_quote(inst, ticks, fee, asset)
+        before = ledger.positions[inst_id].realized
+        realized = ledger.apply_fill(inst, side, ticks, lots, fee, asset, fee_quote)
+        assert realized == ledger.positions[inst_id].realized - before
+        record = BookedFill("c", "v", "t", ticks, lots, inst.ticks_to_price(ticks), inst.lots_to_qty(lots),
+                            fee, asset, fee_quote, "maker", 0, 0, "sim")
+        if as_record:
+            assert twin.book_fill(inst, side, record) is None
+        else:
+            twin.apply_fill(inst, side, ticks, lots, fee, asset, fee_quote)
+        _reference_book(reference, inst, side, ticks, lots, fee, asset)
+        want = {k: str(v) for k, v in reference.items()}
+        assert {k: str(v) for k, v in ledger.balances.items()} == want
+        assert {k: str(v) for k, v in twin.balances.items()} == want
+    for inst_id in (SPOT, ETHBTC, BNB):
+        pos, other = ledger.positions[inst_id], twin.positions[inst_id]
+        assert (pos.lots, pos.cost, pos.realized_units, pos.volume_units, str(pos.fees)) == \
+               (other.lots, other.cost, other.realized_units, other.volume_units, str(other.fees))

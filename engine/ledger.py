@@ -53,11 +53,12 @@ def fraction_to_decimal(value: Fraction) -> Decimal:
 class Position:
     """Signed position in one instrument; money in units of tick_size x lot_size.
 
-    `qty`, `realized` and the cost's value are remembered with the integer they come from
-    (`_qty`, `_realized`, `_cost`: (units, Decimal)): the equity sample after every fill
-    reads them for every position, and a position the fill did not touch gives the same
-    Decimal object again (the recorder reuses its text). Keyed by value, so code that sets
-    `lots` or `cost` itself (a warm restart, modes/live/resume.py) is still seen."""
+    `qty` (and a fill's signed quantity, `qty_of`) is remembered per lots (`_qtys`; a
+    quoting strategy's position and fill sizes come back again and again), `realized` and
+    the cost's value with the integer they come from (`_realized`, `_cost`: (units,
+    Decimal)): the equity sample after every fill reads them for every position. Keyed by
+    value, so code that sets `lots` or `cost` itself (a warm restart, modes/live/resume.py)
+    is still seen."""
 
     unit: Decimal  # quote value of one tick x one lot
     lot_size: Decimal
@@ -67,17 +68,14 @@ class Position:
     realized_units: int = 0
     volume_units: int = 0  # traded notional (turnover), in units
     fees: Decimal = Decimal(0)
-    _qty: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
+    _qtys: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _realized: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
     _cost: tuple = field(default=_UNSET, init=False, repr=False, compare=False)
-    _fill_qtys: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def qty(self) -> Decimal:
-        lots, memo = self.lots, self._qty
-        if memo[0] != lots:
-            memo = self._qty = (lots, _mul(Decimal(lots), self.lot_size))
-        return memo[1]
+        qty = self._qtys.get(self.lots)
+        return self.qty_of(self.lots) if qty is None else qty
 
     @property
     def realized(self) -> Decimal:
@@ -114,10 +112,10 @@ class Position:
     def unrealized(self, mark: Decimal) -> Decimal:
         return _sub(_mul(self.qty, mark), self.cost_value())
 
-    def fill_qty(self, lots: int) -> Decimal:
-        """`lots` (signed) x lot_size, exact: a fill's base amount, remembered per lots
-        (bounded: starts over past 4,096 sizes)."""
-        qtys = self._fill_qtys
+    def qty_of(self, lots: int) -> Decimal:
+        """`lots` (signed) x lot_size, exact: the position's quantity or a fill's signed
+        base amount, remembered per lots (bounded: starts over past 4,096 sizes)."""
+        qtys = self._qtys
         qty = qtys.get(lots)
         if qty is None:
             if len(qtys) >= 4096:
@@ -200,7 +198,7 @@ class Ledger:
     def _book_spot(self, instrument: Instrument, pos: Position, side: int, price_ticks: int, qty_lots: int,
                    fee: Decimal, fee_asset: str | None, fee_quote: Decimal | None) -> int:
         """A spot fill on the balances and `pos`; returns the realized PnL in units. The
-        signed base amount is `Position.fill_qty` (remembered per signed lots: a quoting
+        signed base amount is `Position.qty_of` (remembered per signed lots: a quoting
         strategy fills the same sizes again and again), the signed quote amount
         side x ticks x lots x unit, both exact (the same Decimals as side x qty and
         side x notional)."""
@@ -208,7 +206,7 @@ class Ledger:
         base, quote = (venue, instrument.base), (venue, instrument.quote)
         asset = fee_asset or instrument.quote
         balances = self.balances
-        balances[base] = _add(balances.get(base, _ZERO), pos.fill_qty(side * qty_lots))
+        balances[base] = _add(balances.get(base, _ZERO), pos.qty_of(side * qty_lots))
         balances[quote] = _sub(balances.get(quote, _ZERO), _mul(Decimal(side * price_ticks * qty_lots), pos.unit))
         charged = (venue, asset)
         balances[charged] = _sub(balances.get(charged, _ZERO), fee)
@@ -340,16 +338,18 @@ class Ledger:
         fees are summed with the default context's `+` (`realized_pnl`'s left fold).
         """
         qm = quote_marks or _NO_MARKS
-        mark_of, instruments = self.derivatives.mark_of, self.instruments
+        contract_marks, instruments = self.derivatives.marks, self.instruments
         realized = fees = unrealized = contracts = _ZERO
         for inst_id, pos in self.positions.items():
             realized = realized + pos.realized_quote
             fees = fees + pos.fees_quote
             if pos.lots == 0:
                 continue
-            mark = mark_of(inst_id, marks.get(inst_id))  # contracts: the mark price
-            if mark is None:
-                continue
+            mark = contract_marks.get(inst_id)  # MarginBook.mark_of: a contract's mark price,
+            if mark is None:  # else the mid
+                mark = marks.get(inst_id)
+                if mark is None:
+                    continue
             amount = pos.unrealized(mark)
             inst = instruments.get(inst_id)
             if inst is not None and inst.contract:

@@ -162,6 +162,7 @@ def _qty_of(grid: _Grid, lots: int) -> Decimal:
 
 
 _new_update = frozen_builder(OrderUpdate)
+_new_order_view = frozen_builder(OrderView)  # ctx.order: the same OrderView, its slots set directly
 
 
 class Recorder:
@@ -233,7 +234,8 @@ class TradingSession(VenueMerge):
         self._trigger_ts = 0
         self._grids = {inst_id: _Grid(self.index[inst_id], inst)
                        for inst_id, inst in self.instruments.items()}
-        self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
+        self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue],
+                                         self._grids[inst_id].price, self._grids[inst_id].mid)
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
         self.guard = RiskGuard(self)  # risk's side of the session: approvals, triggers, kill switch
@@ -596,12 +598,13 @@ class TradingSession(VenueMerge):
         if order is None:
             return None
         inst = order.instrument
-        return OrderView(
+        grid = self._grids[inst.id]  # remembered conversions (a quoting strategy asks per timer)
+        return _new_order_view(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            type=_TYPE_NAMES[order.type], tif=_TIF_NAMES[order.tif], status=Status.of(order.status),
-            price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
-            qty=inst.lots_to_qty(order.qty), filled_qty=inst.lots_to_qty(order.filled),
-            leaves_qty=inst.lots_to_qty(order.leaves), avg_fill_price=order.avg_fill_price,
+            type=_TYPE_NAMES[order.type], tif=_TIF_NAMES[order.tif], status=_STATUS_BY_CODE[order.status],
+            price=_price_of(grid, order.price) if order.type == _LIMIT else None,
+            qty=_qty_of(grid, order.qty), filled_qty=_qty_of(grid, order.filled),
+            leaves_qty=_qty_of(grid, order.leaves), avg_fill_price=order.avg_fill_price,
             fees=order.fees, reason=order.reason, post_only=order.post_only,
             reduce_only=order.reduce_only, parent_id=order.parent_id, expire_ns=order.gtd_ts or None,
             created_ts=order.created_ts, ack_ts=order.ack_ts, first_fill_ts=order.first_fill_ts,

@@ -111,6 +111,31 @@ class _Kept:
         return block[n]
 
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _entry_point(dispatcher: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """The compiled function numba's dispatcher chose for exactly these argument types, to
+    be called directly with the same objects again (positionally, omitted defaults as None),
+    or None when there is no overload of exactly these types (the dispatcher then keeps
+    choosing, converting or compiling).
+
+    Why: run_until calls `run_nb` once per wake-up (~26k times in the bench's 1M-event
+    market maker) with 42 arguments, and the dispatcher types every one of them on each
+    call: ~4 us a call, against ~0.5 us through the entry point (bench/PROFILE.md 1g). The
+    caller reuses it only while every argument is the same object as when it was resolved
+    (an ndarray keeps its dtype, dimensions and layout; `_args` rebuilds its tuple whenever
+    a buffer is replaced), so the types are the ones resolved here."""
+    try:
+        argtypes = tuple(dispatcher.typeof_pyval(a) for a in args)
+        kwtypes = {k: dispatcher.typeof_pyval(v) for k, v in kwargs.items()}
+        _, folded = dispatcher.fold_argument_types(argtypes, kwtypes)
+        compiled = dispatcher.overloads.get(tuple(folded))
+    except Exception:  # noqa: BLE001 - numba internals changed: the dispatcher stays the way in
+        return None
+    return None if compiled is None else compiled.entry_point
+
+
 def _copy_records(rows: np.ndarray) -> np.ndarray:
     """rows.copy() for structured rows. numpy copies a dtype with padding (all of ours)
     field by field, ten times slower than copying the bytes, which this does when it can."""
@@ -253,6 +278,8 @@ class SimCore:
         self._out_u8 = self._out.view(np.uint8)  # the kernel's output row as bytes / words
         self._out_i64 = self._out.view(np.int64)
         self._venue_of = self._inst_venue.tolist()  # instrument index -> venue index, Python ints
+        # run_nb's compiled entry point for the arguments it was last called with (see _entry_point)
+        self._fast: tuple | None = None
         # depth conflation: each conflating venue's ring of held book rows (None: no venue
         # conflates, and the kernel's conflation code is compiled out)
         self._conflated = np.array([bool(self.configs[i.venue].depth_conflation_ns) for i in instruments])
@@ -554,8 +581,18 @@ class SimCore:
         t_bound = int(t_bound)
         S = self._S
         while True:
-            st = run_nb(*self._args(), wake_book, wake_trade, t_bound, self._out,
-                        self._run_exch, trig=triggers, pq=self._pq)
+            args = self._args()
+            fast = self._fast
+            if (fast is not None and fast[0] is args and fast[1] is wake_book and fast[2] is wake_trade
+                    and fast[3] is triggers and fast[4] is self._pq and _I64_MIN <= t_bound <= _I64_MAX):
+                st = fast[5](*args, wake_book, wake_trade, t_bound, self._out, self._run_exch, None, None, None,
+                             triggers, self._pq)
+            else:
+                st = run_nb(*args, wake_book, wake_trade, t_bound, self._out,
+                            self._run_exch, trig=triggers, pq=self._pq)
+                entry = _entry_point(run_nb, (*args, wake_book, wake_trade, t_bound, self._out, self._run_exch),
+                                     {"trig": triggers, "pq": self._pq})
+                self._fast = None if entry is None else (args, wake_book, wake_trade, triggers, self._pq, entry)
             if st == _ST_ORDER:
                 rec = self._kept_events.keep(self._out[0])
                 self._journal(rec)

@@ -58,3 +58,43 @@ def test_masks_are_checked_again_for_every_new_array():
         core.run_until(0, good, good, np.zeros((1, 1), dtype=np.int64))
     assert core.run_until(0, [False], good).kind == WakeKind.BOUND  # converted, not remembered
     assert core.run_until(0, good, good).kind == WakeKind.BOUND
+
+
+def _run_all(core, submits):
+    wb = np.ones(1, dtype=bool)
+    wt = np.ones(1, dtype=bool)
+    for no, side, price in submits:
+        core.submit(no, 0, side, 1, 1, price, 2, False, 0, 0)  # limit GTC, 2 lots
+    out = []
+    while True:
+        wake = core.run_until(FAR, wb, wt)
+        out.append((int(wake.kind), wake.ts, wake.instrument,
+                    None if wake.record is None else wake.record.tobytes()))
+        if wake.kind == WakeKind.END:
+            return out, core.drain_bbo().tobytes(), core.drain_trades().tobytes()
+
+
+def test_the_kernels_entry_point_gives_the_dispatchers_run(monkeypatch):
+    """run_until calls run_nb's compiled entry point while its arguments stay the same
+    objects (`_entry_point`); the same feed through the dispatcher on every call gives
+    the same wakes, rows and tapes, across feed chunks (each pull rebuilds the arguments)."""
+    from sim_helpers import TRADE
+
+    from venues.sim import core as core_module
+
+    rows = []
+    for k in range(3_000):
+        ts = 10 + k
+        rows.append((ts, DELTA, BUY if k % 2 else SELL, (100_00 - k % 5) if k % 2 else (100_10 + k % 5), 1 + k % 9))
+        if k % 7 == 0:
+            rows.append((ts, TRADE, BUY if k % 3 else SELL, 100_00 + k % 11, 1 + k % 4))
+    submits = [(no, BUY if no % 2 else SELL, 100_00 - no % 4 if no % 2 else 100_10 + no % 4) for no in range(1, 40)]
+    fast_core = make_core(rows, chunk=700)
+    fast = _run_all(fast_core, submits)
+    assert fast_core._fast is not None  # the entry point was used
+    monkeypatch.setattr(core_module, "_entry_point", lambda *a: None)
+    slow_core = make_core(rows, chunk=700)
+    slow = _run_all(slow_core, submits)
+    assert slow_core._fast is None
+    assert fast == slow
+    assert sum(1 for w in fast[0] if w[0] == int(WakeKind.ORDER)) >= 39  # every submit answered

@@ -45,7 +45,7 @@ from modes.console import warn
 
 DEFAULT_SYNTHETIC_INSTRUMENT = "binance:BTC/USDT"
 INT64_MAX = np.iinfo(np.int64).max
-_FILL = int(OrderEventKind.FILL)  # an order event row's kind, compared as a plain int per row
+_FILL = int(OrderEventKind.FILL)  # an order event row's kind (SimCore.order_kind), a plain int
 
 
 def select_instruments(config: RunConfig) -> dict[str, Instrument]:
@@ -574,7 +574,7 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                         core.instruments[int(wake.instrument)].venue, rec, clock.now()):
                     continue
                 on_order_event(rec)
-                if rec["kind"] == _FILL:  # a fill moves equity: sample it
+                if core.order_kind == _FILL:  # a fill moves equity: sample it (the row's kind)
                     sample_equity()
             elif kind == BOOK:
                 session.on_book(int(wake.instrument))

@@ -278,6 +278,9 @@ class SimCore:
         self._out_u8 = self._out.view(np.uint8)  # the kernel's output row as bytes / words
         self._out_i64 = self._out.view(np.int64)
         self._venue_of = self._inst_venue.tolist()  # instrument index -> venue index, Python ints
+        # the kind (OrderEventKind value, a Python int) of the last ORDER row run_until handed
+        # out: a driver tells a fill without reading the structured row's field (~1 us)
+        self.order_kind = -1
         # run_nb's compiled entry point for the arguments it was last called with (see _entry_point)
         self._fast: tuple | None = None
         # depth conflation: each conflating venue's ring of held book rows (None: no venue
@@ -498,7 +501,7 @@ class SimCore:
     def _journal(self, rec: Any) -> None:
         """Remember a fill or end row of the kernel's output (`rec`, its kept copy) for
         `order_history`; the fields come from the output row's bytes (see _EV_KIND_BYTE)."""
-        kind = self._out_u8.item(_EV_KIND_BYTE)
+        kind = self.order_kind = self._out_u8.item(_EV_KIND_BYTE)
         if kind not in _JOURNAL_KINDS:
             return
         no = self._out_i64.item(_EV_NO_WORD)

@@ -68,6 +68,8 @@ def _run_all(core, submits):
     out = []
     while True:
         wake = core.run_until(FAR, wb, wt)
+        if wake.kind == WakeKind.ORDER:  # the row's kind, as a driver reads it without the row
+            assert core.order_kind == int(wake.record["kind"])
         out.append((int(wake.kind), wake.ts, wake.instrument,
                     None if wake.record is None else wake.record.tobytes()))
         if wake.kind == WakeKind.END:

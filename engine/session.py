@@ -162,6 +162,7 @@ def _qty_of(grid: _Grid, lots: int) -> Decimal:
 
 
 _new_update = frozen_builder(OrderUpdate)
+_QUIET_ON_ORDER = Strategy.on_order  # the default callback (does nothing): not called per update
 _new_order_view = frozen_builder(OrderView)  # ctx.order: the same OrderView, its slots set directly
 
 
@@ -653,7 +654,9 @@ class TradingSession(VenueMerge):
         """An order update goes to the component that owns its parent, then to the strategy."""
         if self.host.components:  # none running (most strategies): nothing to dispatch
             self._call("on_order", self.host.on_order, update)
-        self._call("on_order", self.strategy.on_order, update)
+        on_order = self.strategy.on_order
+        if getattr(on_order, "__func__", None) is not _QUIET_ON_ORDER:  # Strategy's own does nothing
+            self._call("on_order", on_order, update)
 
     # -- marks and notes -----------------------------------------------------------------
     def marks(self) -> dict[str, Decimal]:

@@ -161,7 +161,7 @@ def _qty_of(grid: _Grid, lots: int) -> Decimal:
     return _remembered(grid.qtys, grid.to_qty, lots)
 
 
-_new_update = frozen_builder(OrderUpdate)
+_new_update = frozen_builder(OrderUpdate, positional=True)  # one per order event: fields by position
 _QUIET_ON_ORDER = Strategy.on_order  # the default callback (does nothing): not called per update
 _new_order_view = frozen_builder(OrderView)  # ctx.order: the same OrderView, its slots set directly
 
@@ -636,14 +636,13 @@ class TradingSession(VenueMerge):
             price = grid.prices.get(order.price)
             if price is None:
                 price = _price_of(grid, order.price)
+        # OrderUpdate's fields in their order: client_id, instrument, side, status, event,
+        # filled_qty, leaves_qty, last_fill_price, last_fill_qty, fee, liquidity, reason, ts,
+        # price, qty, parent_id, fee_charged, fee_asset (test_engine_session pins the update)
         return _new_update(
-            client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=filled_qty,
-            leaves_qty=leaves_qty, last_fill_price=fill_price,
-            last_fill_qty=fill_qty if fill_qty is not None else _ZERO, fee=fee,
-            liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
-            price=price, qty=qty, parent_id=order.parent_id,
-            fee_charged=fee_charged, fee_asset=fee_asset)
+            order.client_id, inst.id, order.side_name, _STATUS_BY_CODE[order.status], event, filled_qty,
+            leaves_qty, fill_price, fill_qty if fill_qty is not None else _ZERO, fee, liquidity,
+            order.reason if reason is None else reason, now, price, qty, order.parent_id, fee_charged, fee_asset)
 
     def _flush(self) -> None:
         """Deliver updates the strategy caused itself (local rejects) after its callback."""

@@ -23,6 +23,9 @@ def _same(cls, fields):
     want = cls(**fields)
     assert type(built) is cls and built == want
     assert dataclasses.astuple(built) == dataclasses.astuple(want)
+    # the positional builder: the fields in the dataclass's order
+    by_position = frozen_builder(cls, positional=True)(*(fields[f.name] for f in dataclasses.fields(cls)))
+    assert type(by_position) is cls and dataclasses.astuple(by_position) == dataclasses.astuple(want)
     name = dataclasses.fields(cls)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(built, name, getattr(want, name))  # still frozen for the strategy

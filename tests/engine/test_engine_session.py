@@ -444,3 +444,30 @@ def test_the_audit_is_on_disk_before_the_venue_sees_the_order(tmp_path):
     on_disk = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["type"], r.get("action"), r["side"] if "side" in r else None) for r in on_disk[-2:]] == [
         ("limit", "submit", "sell"), ("request", "submit", None)]
+
+
+def test_every_field_of_the_order_update_is_the_right_one(tmp_path):
+    """The session builds its OrderUpdate by position (engine/frozen.py `positional`): each
+    field must carry its own value (hand-computed here, field by field)."""
+    from engine.views import Event, OrderUpdate, Status
+
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "sell", "0.5", "10000.01", post_only=True)
+    session.clock.advance_to(2_000)
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
+    session.clock.advance_to(3_000)
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_01, qty=20_000, filled=20_000,
+                                  leaves=30_000, liquidity=Liquidity.MAKER))
+    ack, fill = strategy.updates
+    assert ack == OrderUpdate(
+        client_id=cid, instrument=BTC.id, side="sell", status=Status.ACKNOWLEDGED, event=Event.ACKNOWLEDGED,
+        filled_qty=Decimal("0"), leaves_qty=Decimal("0.5"), last_fill_price=None, last_fill_qty=Decimal(0),
+        fee=Decimal(0), liquidity=None, reason=None, ts=2_000, price=Decimal("10000.01"), qty=Decimal("0.5"),
+        parent_id=None, fee_charged=None, fee_asset=None)
+    assert fill == OrderUpdate(
+        client_id=cid, instrument=BTC.id, side="sell", status=Status.PARTIALLY_FILLED, event=Event.FILL,
+        filled_qty=Decimal("0.2"), leaves_qty=Decimal("0.3"), last_fill_price=Decimal("10000.01"),
+        last_fill_qty=Decimal("0.2"), fee=Decimal("-0.1000001"), liquidity="maker", reason=None, ts=3_000,
+        price=Decimal("10000.01"), qty=Decimal("0.5"), parent_id=None, fee_charged=Decimal("-0.1000001"),
+        fee_asset="USDT")  # 0.2 x 10000.01 x -0.5 bp, charged in the quote asset
+    assert str(fill.filled_qty) == "0.20000" and str(fill.last_fill_price) == "10000.01"  # the grid's exponents

@@ -74,7 +74,7 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -84,6 +84,8 @@ class _Grid:
         self.qtys: dict[int, Decimal] = {}
         self.texts: dict[tuple[int, int], str] = {}  # (0 price / 1 quantity, units) -> decimal_str
         self.mids: dict[int, Decimal] = {}  # bid + ask ticks -> the mid price (BookView.mid's)
+        # a strategy's own Decimal (qty, price) -> (that object, its decimal_str): see text_of
+        self.given: dict[Decimal, tuple[Decimal, str]] = {}
 
     def price(self, ticks: int) -> Decimal:
         """`Instrument.ticks_to_price`, remembered."""
@@ -108,6 +110,21 @@ class _Grid:
             if len(self.texts) >= _GRID_CACHE:
                 self.texts.clear()
             text = self.texts[key] = decimal_str(convert(units))
+        return text
+
+    def text_of(self, value: Decimal) -> str:
+        """`decimal_str(value)` of a Decimal the strategy passed (the submit's audit record),
+        remembered for that very object: equal Decimals may print differently (0.5 and 0.50),
+        so a remembered text is used only when the same object comes back (a quoting
+        strategy's one qty, the book's remembered prices), which hashes at once (a Decimal
+        keeps its hash). `value` is a checked, finite amount."""
+        entry = self.given.get(value)
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        if len(self.given) >= _GRID_CACHE:
+            self.given.clear()
+        text = decimal_str(value)
+        self.given[value] = (value, text)
         return text
 
     def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:
@@ -452,7 +469,7 @@ class TradingSession(VenueMerge):
         # side=..., type=order_type, tif=..., qty=..., price=..., reduce_only=..., parent_id=...)`
         # writes, through its compiled shape (bench/PROFILE.md 1c)
         self.audit.write_shaped(_SUBMIT_DECISION, now, order.client_id, inst.id, "buy" if side > 0 else "sell",
-                                order_type, tif, decimal_str(qty), None if price is None else decimal_str(price),
+                                order_type, tif, grid.text_of(qty), None if price is None else grid.text_of(price),
                                 reduce_only, parent_id, hold=True)  # flushed with the next record
         try:
             self._decide(order, inst, side, qty, price, reduce_only, best_bid, best_ask, now)

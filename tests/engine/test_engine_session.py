@@ -471,3 +471,17 @@ def test_every_field_of_the_order_update_is_the_right_one(tmp_path):
         price=Decimal("10000.01"), qty=Decimal("0.5"), parent_id=None, fee_charged=Decimal("-0.1000001"),
         fee_asset="USDT")  # 0.2 x 10000.01 x -0.5 bp, charged in the quote asset
     assert str(fill.filled_qty) == "0.20000" and str(fill.last_fill_price) == "10000.01"  # the grid's exponents
+
+
+def test_the_submit_record_prints_each_amount_as_the_strategy_gave_it(tmp_path):
+    """The decision record's qty/price texts are remembered per Decimal object (session
+    `_Grid.text_of`): equal amounts with other exponents print their own digits."""
+    session, _, _ = _session(tmp_path)
+    ctx = session.ctx
+    half, price = Decimal("0.50"), Decimal("10000.00")
+    for qty, px in ((half, price), (Decimal("0.5"), Decimal("10000.0")), (half, price), (Decimal("0.500"), price)):
+        ctx.submit(BTC.id, "buy", qty, px)
+    session.audit.close()
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    submits = [(r["qty"], r["price"]) for r in records if r.get("action") == "submit" and "qty" in r]
+    assert submits == [("0.50", "10000.00"), ("0.5", "10000.0"), ("0.50", "10000.00"), ("0.500", "10000.00")]

@@ -91,16 +91,21 @@ def _event(order_no, kind, *, price=0, qty=0, filled=0, leaves=0, liquidity=0, r
     return rec
 
 
+def _ack_then_fill(session, price_ticks):
+    """Order 1 (0.5 BTC) acknowledged at t=2000, then 0.2 of it filled as maker at t=3000."""
+    session.clock.advance_to(2_000)
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
+    session.clock.advance_to(3_000)
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=price_ticks, qty=20_000, filled=20_000,
+                                  leaves=30_000, liquidity=Liquidity.MAKER))
+
+
 def test_submit_ack_partial_fill_and_fees(tmp_path):
     session, venue, strategy = _session(tmp_path)
     ctx = session.ctx
     cid = ctx.submit(BTC.id, "buy", "0.5", "10000.00", post_only=True)
     assert venue.requests == [("submit", 1, 1_000)]
-    session.clock.advance_to(2_000)
-    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
-    session.clock.advance_to(3_000)
-    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_00, qty=20_000, filled=20_000,
-                                  leaves=30_000, liquidity=Liquidity.MAKER))
+    _ack_then_fill(session, 10_000_00)
     ack, fill = strategy.updates
     assert ack.status == "acknowledged" and ack.client_id == cid
     assert fill.status == "partially_filled" and fill.last_fill_qty == Decimal("0.2")
@@ -453,11 +458,7 @@ def test_every_field_of_the_order_update_is_the_right_one(tmp_path):
 
     session, _, strategy = _session(tmp_path)
     cid = session.ctx.submit(BTC.id, "sell", "0.5", "10000.01", post_only=True)
-    session.clock.advance_to(2_000)
-    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
-    session.clock.advance_to(3_000)
-    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_01, qty=20_000, filled=20_000,
-                                  leaves=30_000, liquidity=Liquidity.MAKER))
+    _ack_then_fill(session, 10_000_01)
     ack, fill = strategy.updates
     assert ack == OrderUpdate(
         client_id=cid, instrument=BTC.id, side="sell", status=Status.ACKNOWLEDGED, event=Event.ACKNOWLEDGED,

@@ -136,6 +136,27 @@ def _entry_point(dispatcher: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
     return None if compiled is None else compiled.entry_point
 
 
+def _same_types(new: tuple, old: tuple) -> bool:
+    """True when each object of `new` has the numba type of the one at its place in `old`:
+    the same object, or ndarrays alike in everything numba's typeof reads (dtype and its
+    alignment, dimensions, layout flags, writeable, aligned). Cheap where the objects are
+    the same (all but one after a feed chunk is pulled); strict elsewhere (anything else
+    differing -> False, and the dispatcher resolves again)."""
+    for a, b in zip(new, old, strict=True):
+        if a is b:
+            continue
+        if type(a) is not np.ndarray or type(b) is not np.ndarray:
+            return False
+        da, db = a.dtype, b.dtype
+        if a.ndim != b.ndim or not (da is db or (da == db and da.isalignedstruct == db.isalignedstruct)):
+            return False
+        fa, fb = a.flags, b.flags
+        if (fa.c_contiguous != fb.c_contiguous or fa.f_contiguous != fb.f_contiguous
+                or fa.writeable != fb.writeable or fa.aligned != fb.aligned):
+            return False
+    return True
+
+
 def _copy_records(rows: np.ndarray) -> np.ndarray:
     """rows.copy() for structured rows. numpy copies a dtype with padding (all of ours)
     field by field, ten times slower than copying the bytes, which this does when it can."""
@@ -586,8 +607,15 @@ class SimCore:
         while True:
             args = self._args()
             fast = self._fast
-            if (fast is not None and fast[0] is args and fast[1] is wake_book and fast[2] is wake_trade
-                    and fast[3] is triggers and fast[4] is self._pq and _I64_MIN <= t_bound <= _I64_MAX):
+            if fast is not None and not (fast[0] is args and fast[1] is wake_book and fast[2] is wake_trade
+                                         and fast[3] is triggers and fast[4] is self._pq):
+                # a buffer was replaced (a feed chunk pulled, an array grown) or other masks:
+                # the entry point still fits if every new object has the old one's numba type
+                if _same_types((*args, wake_book, wake_trade, triggers, self._pq), (*fast[0], *fast[1:5])):
+                    fast = self._fast = (args, wake_book, wake_trade, triggers, self._pq, fast[5])
+                else:
+                    fast = self._fast = None
+            if fast is not None and _I64_MIN <= t_bound <= _I64_MAX:
                 st = fast[5](*args, wake_book, wake_trade, t_bound, self._out, self._run_exch, None, None, None,
                              triggers, self._pq)
             else:

@@ -91,12 +91,38 @@ def test_the_kernels_entry_point_gives_the_dispatchers_run(monkeypatch):
         if k % 7 == 0:
             rows.append((ts, TRADE, BUY if k % 3 else SELL, 100_00 + k % 11, 1 + k % 4))
     submits = [(no, BUY if no % 2 else SELL, 100_00 - no % 4 if no % 2 else 100_10 + no % 4) for no in range(1, 40)]
+    resolved = []
+
+    def counted(*args):
+        resolved.append(1)
+        return entry_point(*args)
+
+    entry_point = core_module._entry_point
+    monkeypatch.setattr(core_module, "_entry_point", counted)
     fast_core = make_core(rows, chunk=700)
     fast = _run_all(fast_core, submits)
     assert fast_core._fast is not None  # the entry point was used
+    assert len(resolved) == 1  # once: a pulled chunk or a grown buffer keeps the types (_same_types)
     monkeypatch.setattr(core_module, "_entry_point", lambda *a: None)
     slow_core = make_core(rows, chunk=700)
     slow = _run_all(slow_core, submits)
     assert slow_core._fast is None
     assert fast == slow
     assert sum(1 for w in fast[0] if w[0] == int(WakeKind.ORDER)) >= 39  # every submit answered
+
+
+def test_same_types_tells_what_numba_would_type_differently():
+    from venues.sim.core import _same_types
+
+    a = np.zeros((4, 3), dtype=np.int64)
+    assert _same_types((a, None, 5), (a, None, 5))
+    assert _same_types((np.ones((8, 3), dtype=np.int64),), (a,))  # another size: the same type
+    assert not _same_types((a[:, ::2],), (a,))  # not contiguous: layout 'A'
+    assert not _same_types((np.asfortranarray(a),), (a,))  # layout 'F'
+    assert not _same_types((a.astype(np.int32),), (a,))
+    assert not _same_types((a[0],), (a,))  # one dimension fewer
+    frozen = a.copy()
+    frozen.flags.writeable = False
+    assert not _same_types((frozen,), (a,))  # read-only
+    assert not _same_types((None,), (a,)) and not _same_types((a,), (None,))
+    assert not _same_types(([1, 2],), ([1, 2],))  # equal lists, other objects: not decided here

@@ -440,8 +440,12 @@ class RiskEngine:
     def hold(self, key: str, instrument_index: int, side: int, lots: int) -> None:
         """Count `lots` (>= 0) on `side` of an instrument as exposure under `key` (an order's
         client id, or a contingent order's key), replacing what `key` held; 0 releases it."""
-        old = self._held.pop(key, None)
+        held = self._held
+        old = held.get(key)
+        if old is not None and lots > 0 and old == (instrument_index, side, lots):
+            return  # unchanged (an acknowledgement leaves the leaves): nothing to move
         if old is not None:
+            del held[key]
             i, s, q = old
             if s > 0:
                 self._buys[i] -= q

@@ -74,7 +74,7 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -84,6 +84,8 @@ class _Grid:
         self.qtys: dict[int, Decimal] = {}
         self.texts: dict[tuple[int, int], str] = {}  # (0 price / 1 quantity, units) -> decimal_str
         self.mids: dict[int, Decimal] = {}  # bid + ask ticks -> the mid price (BookView.mid's)
+        # a strategy's own Decimal (qty, price) -> (that object, its decimal_str): see text_of
+        self.given: dict[Decimal, tuple[Decimal, str]] = {}
 
     def price(self, ticks: int) -> Decimal:
         """`Instrument.ticks_to_price`, remembered."""
@@ -108,6 +110,21 @@ class _Grid:
             if len(self.texts) >= _GRID_CACHE:
                 self.texts.clear()
             text = self.texts[key] = decimal_str(convert(units))
+        return text
+
+    def text_of(self, value: Decimal) -> str:
+        """`decimal_str(value)` of a Decimal the strategy passed (the submit's audit record),
+        remembered for that very object: equal Decimals may print differently (0.5 and 0.50),
+        so a remembered text is used only when the same object comes back (a quoting
+        strategy's one qty, the book's remembered prices), which hashes at once (a Decimal
+        keeps its hash). `value` is a checked, finite amount."""
+        entry = self.given.get(value)
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        if len(self.given) >= _GRID_CACHE:
+            self.given.clear()
+        text = decimal_str(value)
+        self.given[value] = (value, text)
         return text
 
     def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:
@@ -161,7 +178,9 @@ def _qty_of(grid: _Grid, lots: int) -> Decimal:
     return _remembered(grid.qtys, grid.to_qty, lots)
 
 
-_new_update = frozen_builder(OrderUpdate)
+_new_update = frozen_builder(OrderUpdate, positional=True)  # one per order event: fields by position
+_QUIET_ON_ORDER = Strategy.on_order  # the default callback (does nothing): not called per update
+_new_order_view = frozen_builder(OrderView)  # ctx.order: the same OrderView, its slots set directly
 _NAN = float("nan")  # an equity sample's mid where a book has no two sides
 
 
@@ -234,7 +253,8 @@ class TradingSession(VenueMerge):
         self._trigger_ts = 0
         self._grids = {inst_id: _Grid(self.index[inst_id], inst)
                        for inst_id, inst in self.instruments.items()}
-        self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue])
+        self._books = {inst_id: BookView(inst, self.index[inst_id], self.venues[inst.venue],
+                                         self._grids[inst_id].price, self._grids[inst_id].mid)
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
         self.guard = RiskGuard(self)  # risk's side of the session: approvals, triggers, kill switch
@@ -450,7 +470,7 @@ class TradingSession(VenueMerge):
         # side=..., type=order_type, tif=..., qty=..., price=..., reduce_only=..., parent_id=...)`
         # writes, through its compiled shape (bench/PROFILE.md 1c)
         self.audit.write_shaped(_SUBMIT_DECISION, now, order.client_id, inst.id, "buy" if side > 0 else "sell",
-                                order_type, tif, decimal_str(qty), None if price is None else decimal_str(price),
+                                order_type, tif, grid.text_of(qty), None if price is None else grid.text_of(price),
                                 reduce_only, parent_id, hold=True)  # flushed with the next record
         try:
             self._decide(order, inst, side, qty, price, reduce_only, best_bid, best_ask, now)
@@ -597,12 +617,13 @@ class TradingSession(VenueMerge):
         if order is None:
             return None
         inst = order.instrument
-        return OrderView(
+        grid = self._grids[inst.id]  # remembered conversions (a quoting strategy asks per timer)
+        return _new_order_view(
             client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            type=_TYPE_NAMES[order.type], tif=_TIF_NAMES[order.tif], status=Status.of(order.status),
-            price=inst.ticks_to_price(order.price) if order.type == OrderType.LIMIT else None,
-            qty=inst.lots_to_qty(order.qty), filled_qty=inst.lots_to_qty(order.filled),
-            leaves_qty=inst.lots_to_qty(order.leaves), avg_fill_price=order.avg_fill_price,
+            type=_TYPE_NAMES[order.type], tif=_TIF_NAMES[order.tif], status=_STATUS_BY_CODE[order.status],
+            price=_price_of(grid, order.price) if order.type == _LIMIT else None,
+            qty=_qty_of(grid, order.qty), filled_qty=_qty_of(grid, order.filled),
+            leaves_qty=_qty_of(grid, order.leaves), avg_fill_price=order.avg_fill_price,
             fees=order.fees, reason=order.reason, post_only=order.post_only,
             reduce_only=order.reduce_only, parent_id=order.parent_id, expire_ns=order.gtd_ts or None,
             created_ts=order.created_ts, ack_ts=order.ack_ts, first_fill_ts=order.first_fill_ts,
@@ -633,14 +654,13 @@ class TradingSession(VenueMerge):
             price = grid.prices.get(order.price)
             if price is None:
                 price = _price_of(grid, order.price)
+        # OrderUpdate's fields in their order: client_id, instrument, side, status, event,
+        # filled_qty, leaves_qty, last_fill_price, last_fill_qty, fee, liquidity, reason, ts,
+        # price, qty, parent_id, fee_charged, fee_asset (test_engine_session pins the update)
         return _new_update(
-            client_id=order.client_id, instrument=inst.id, side=order.side_name,
-            status=_STATUS_BY_CODE[order.status], event=event, filled_qty=filled_qty,
-            leaves_qty=leaves_qty, last_fill_price=fill_price,
-            last_fill_qty=fill_qty if fill_qty is not None else _ZERO, fee=fee,
-            liquidity=liquidity, reason=order.reason if reason is None else reason, ts=now,
-            price=price, qty=qty, parent_id=order.parent_id,
-            fee_charged=fee_charged, fee_asset=fee_asset)
+            order.client_id, inst.id, order.side_name, _STATUS_BY_CODE[order.status], event, filled_qty,
+            leaves_qty, fill_price, fill_qty if fill_qty is not None else _ZERO, fee, liquidity,
+            order.reason if reason is None else reason, now, price, qty, order.parent_id, fee_charged, fee_asset)
 
     def _flush(self) -> None:
         """Deliver updates the strategy caused itself (local rejects) after its callback."""
@@ -651,7 +671,9 @@ class TradingSession(VenueMerge):
         """An order update goes to the component that owns its parent, then to the strategy."""
         if self.host.components:  # none running (most strategies): nothing to dispatch
             self._call("on_order", self.host.on_order, update)
-        self._call("on_order", self.strategy.on_order, update)
+        on_order = self.strategy.on_order
+        if getattr(on_order, "__func__", None) is not _QUIET_ON_ORDER:  # Strategy's own does nothing
+            self._call("on_order", on_order, update)
 
     # -- marks and notes -----------------------------------------------------------------
     def marks(self) -> dict[str, Decimal]:

@@ -7,6 +7,7 @@ engine state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -48,12 +49,20 @@ class BookSource(Protocol):
 class BookView:
     """The local order book of one instrument, as of `ctx.now`."""
 
-    __slots__ = ("_instrument", "_index", "_source")
+    __slots__ = ("_instrument", "_index", "_source", "_price", "_mid")
 
-    def __init__(self, instrument: Instrument, index: int, source: BookSource) -> None:
+    def __init__(self, instrument: Instrument, index: int, source: BookSource,
+                 price: Callable[[int], Decimal] | None = None,
+                 mid: Callable[[int, int], Decimal] | None = None) -> None:
+        """`price(ticks)` / `mid(bid_ticks, ask_ticks)`: the conversions, by default
+        `instrument.ticks_to_price` and the price of bid + ask ticks / 2; the session
+        passes its grid's remembered ones (the same Decimals, converted once per value:
+        a quoting strategy reads the same few prices again and again)."""
         self._instrument = instrument
         self._index = index
         self._source = source
+        self._price = instrument.ticks_to_price if price is None else price
+        self._mid = mid
 
     @property
     def instrument(self) -> Instrument:
@@ -65,13 +74,13 @@ class BookView:
 
     @property
     def best_bid(self) -> Decimal | None:
-        px, qty, _, _ = self._top()
-        return self._instrument.ticks_to_price(px) if qty > 0 else None
+        px, qty, _, _ = self._source.top_of_book(self._index)
+        return self._price(px) if qty > 0 else None
 
     @property
     def best_ask(self) -> Decimal | None:
-        _, _, px, qty = self._top()
-        return self._instrument.ticks_to_price(px) if qty > 0 else None
+        _, _, px, qty = self._source.top_of_book(self._index)
+        return self._price(px) if qty > 0 else None
 
     @property
     def best_bid_qty(self) -> Decimal:
@@ -83,9 +92,11 @@ class BookView:
 
     @property
     def mid(self) -> Decimal | None:
-        bid_px, bid_qty, ask_px, ask_qty = self._top()
+        bid_px, bid_qty, ask_px, ask_qty = self._source.top_of_book(self._index)
         if bid_qty <= 0 or ask_qty <= 0:
             return None
+        if self._mid is not None:
+            return self._mid(bid_px, ask_px)
         return self._instrument.ticks_to_price(bid_px + ask_px) / 2
 
     @property
@@ -93,7 +104,7 @@ class BookView:
         bid_px, bid_qty, ask_px, ask_qty = self._top()
         if bid_qty <= 0 or ask_qty <= 0:
             return None
-        return self._instrument.ticks_to_price(ask_px - bid_px)
+        return self._price(ask_px - bid_px)
 
     def bids(self, n: int = 5) -> list[tuple[Decimal, Decimal]]:
         """Best n bid levels as (price, qty), best first."""

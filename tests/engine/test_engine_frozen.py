@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from engine.frozen import frozen_builder
 from engine.types import Liquidity, OrderStatus
 from engine.types.venue_reports import VenueFill, VenueOrderState
-from engine.views import Event, OrderUpdate, Status
+from engine.views import Event, OrderUpdate, OrderView, Status
 
 _amounts = st.decimals(allow_nan=False, allow_infinity=False, places=6)
 _optional = st.none() | _amounts
@@ -23,6 +23,9 @@ def _same(cls, fields):
     want = cls(**fields)
     assert type(built) is cls and built == want
     assert dataclasses.astuple(built) == dataclasses.astuple(want)
+    # the positional builder: the fields in the dataclass's order
+    by_position = frozen_builder(cls, positional=True)(*(fields[f.name] for f in dataclasses.fields(cls)))
+    assert type(by_position) is cls and dataclasses.astuple(by_position) == dataclasses.astuple(want)
     name = dataclasses.fields(cls)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(built, name, getattr(want, name))  # still frozen for the strategy
@@ -37,6 +40,21 @@ def _same(cls, fields):
     "fee_charged": _optional, "fee_asset": st.none() | st.sampled_from(["USDT", "BTC"])}))
 def test_order_update_builder_makes_the_dataclass_own_object(fields):
     _same(OrderUpdate, fields)
+
+
+_ts = st.none() | st.integers(0, 2**63)
+
+
+@given(st.fixed_dictionaries({
+    "client_id": _text, "instrument": _text, "side": st.sampled_from(["buy", "sell"]),
+    "type": st.sampled_from(["limit", "market"]), "tif": st.sampled_from(["GTC", "IOC", "FOK", "GTX", "GTD"]),
+    "status": st.sampled_from(list(Status)), "price": _optional, "qty": _amounts, "filled_qty": _amounts,
+    "leaves_qty": _amounts, "avg_fill_price": _optional, "fees": _amounts, "reason": st.none() | _text,
+    "post_only": st.booleans(), "reduce_only": st.booleans(), "parent_id": st.none() | _text,
+    "expire_ns": _ts, "created_ts": st.integers(0, 2**63), "ack_ts": _ts, "first_fill_ts": _ts,
+    "last_fill_ts": _ts, "cancel_req_ts": _ts, "done_ts": _ts}))
+def test_order_view_builder_makes_the_dataclass_own_object(fields):
+    _same(OrderView, fields)  # ctx.order's snapshot (engine/session.py order_view)
 
 
 @given(st.fixed_dictionaries({

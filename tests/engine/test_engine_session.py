@@ -91,16 +91,21 @@ def _event(order_no, kind, *, price=0, qty=0, filled=0, leaves=0, liquidity=0, r
     return rec
 
 
+def _ack_then_fill(session, price_ticks):
+    """Order 1 (0.5 BTC) acknowledged at t=2000, then 0.2 of it filled as maker at t=3000."""
+    session.clock.advance_to(2_000)
+    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
+    session.clock.advance_to(3_000)
+    session.on_order_event(_event(1, OrderEventKind.FILL, price=price_ticks, qty=20_000, filled=20_000,
+                                  leaves=30_000, liquidity=Liquidity.MAKER))
+
+
 def test_submit_ack_partial_fill_and_fees(tmp_path):
     session, venue, strategy = _session(tmp_path)
     ctx = session.ctx
     cid = ctx.submit(BTC.id, "buy", "0.5", "10000.00", post_only=True)
     assert venue.requests == [("submit", 1, 1_000)]
-    session.clock.advance_to(2_000)
-    session.on_order_event(_event(1, OrderEventKind.ACK, leaves=50_000))
-    session.clock.advance_to(3_000)
-    session.on_order_event(_event(1, OrderEventKind.FILL, price=10_000_00, qty=20_000, filled=20_000,
-                                  leaves=30_000, liquidity=Liquidity.MAKER))
+    _ack_then_fill(session, 10_000_00)
     ack, fill = strategy.updates
     assert ack.status == "acknowledged" and ack.client_id == cid
     assert fill.status == "partially_filled" and fill.last_fill_qty == Decimal("0.2")
@@ -444,3 +449,40 @@ def test_the_audit_is_on_disk_before_the_venue_sees_the_order(tmp_path):
     on_disk = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["type"], r.get("action"), r["side"] if "side" in r else None) for r in on_disk[-2:]] == [
         ("limit", "submit", "sell"), ("request", "submit", None)]
+
+
+def test_every_field_of_the_order_update_is_the_right_one(tmp_path):
+    """The session builds its OrderUpdate by position (engine/frozen.py `positional`): each
+    field must carry its own value (hand-computed here, field by field)."""
+    from engine.views import Event, OrderUpdate, Status
+
+    session, _, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "sell", "0.5", "10000.01", post_only=True)
+    _ack_then_fill(session, 10_000_01)
+    ack, fill = strategy.updates
+    assert ack == OrderUpdate(
+        client_id=cid, instrument=BTC.id, side="sell", status=Status.ACKNOWLEDGED, event=Event.ACKNOWLEDGED,
+        filled_qty=Decimal("0"), leaves_qty=Decimal("0.5"), last_fill_price=None, last_fill_qty=Decimal(0),
+        fee=Decimal(0), liquidity=None, reason=None, ts=2_000, price=Decimal("10000.01"), qty=Decimal("0.5"),
+        parent_id=None, fee_charged=None, fee_asset=None)
+    assert fill == OrderUpdate(
+        client_id=cid, instrument=BTC.id, side="sell", status=Status.PARTIALLY_FILLED, event=Event.FILL,
+        filled_qty=Decimal("0.2"), leaves_qty=Decimal("0.3"), last_fill_price=Decimal("10000.01"),
+        last_fill_qty=Decimal("0.2"), fee=Decimal("-0.1000001"), liquidity="maker", reason=None, ts=3_000,
+        price=Decimal("10000.01"), qty=Decimal("0.5"), parent_id=None, fee_charged=Decimal("-0.1000001"),
+        fee_asset="USDT")  # 0.2 x 10000.01 x -0.5 bp, charged in the quote asset
+    assert str(fill.filled_qty) == "0.20000" and str(fill.last_fill_price) == "10000.01"  # the grid's exponents
+
+
+def test_the_submit_record_prints_each_amount_as_the_strategy_gave_it(tmp_path):
+    """The decision record's qty/price texts are remembered per Decimal object (session
+    `_Grid.text_of`): equal amounts with other exponents print their own digits."""
+    session, _, _ = _session(tmp_path)
+    ctx = session.ctx
+    half, price = Decimal("0.50"), Decimal("10000.00")
+    for qty, px in ((half, price), (Decimal("0.5"), Decimal("10000.0")), (half, price), (Decimal("0.500"), price)):
+        ctx.submit(BTC.id, "buy", qty, px)
+    session.audit.close()
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    submits = [(r["qty"], r["price"]) for r in records if r.get("action") == "submit" and "qty" in r]
+    assert submits == [("0.50", "10000.00"), ("0.5", "10000.0"), ("0.50", "10000.00"), ("0.500", "10000.00")]

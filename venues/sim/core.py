@@ -45,12 +45,29 @@ _INITIAL_BBO = 4096
 _INITIAL_L3 = 1024  # power of two
 _INITIAL_PEND = 4096  # held book rows per conflating venue (the ring grows when full)
 _NO_STP = -1
+_ORDER_TYPES = frozenset((int(OrderType.LIMIT), int(OrderType.MARKET)))
+_RQ_SUBMIT, _RQ_CANCEL = int(C.RQ_SUBMIT), int(C.RQ_CANCEL)
 _TIFS = frozenset(int(t) for t in TimeInForce)
 HISTORY_ORDERS = 65_536  # orders whose fills and end SimCore.order_history remembers
 _K_FILL = int(OrderEventKind.FILL)
 _EV_KIND, _EV_ORDER_NO, _EV_LEAVES = (ORDER_EVENT_DTYPE.names.index(f) for f in ("kind", "order_no", "leaves"))
 _JOURNAL_KINDS = frozenset(int(k) for k in (OrderEventKind.FILL, OrderEventKind.CANCELLED,
                                             OrderEventKind.REJECTED, OrderEventKind.EXPIRED))
+# an order event's kind, order number and leaves read from the kernel's output row as one
+# byte / int64 of its raw bytes (ORDER_EVENT_DTYPE's offsets): `item` on a view is a Python
+# int at once, where a field of the structured row is a numpy scalar first (run_until, per row)
+_EV_KIND_BYTE = ORDER_EVENT_DTYPE.fields["kind"][1]
+_EV_NO_WORD = ORDER_EVENT_DTYPE.fields["order_no"][1] // 8
+_EV_LEAVES_WORD = ORDER_EVENT_DTYPE.fields["leaves"][1] // 8
+# kernel status codes, state slots and wake kinds as plain Python ints / members, read per
+# wake-up (a numpy int64 index or an enum attribute lookup costs more than the dict hit)
+_ST_ORDER, _ST_BOUND, _ST_BOOK, _ST_TRADE, _ST_END = (int(C.ST_ORDER), int(C.ST_BOUND), int(C.ST_BOOK),
+                                                      int(C.ST_TRADE), int(C.ST_END))
+_S_WAKE_TS, _S_WAKE_INST, _S_WAKE_IDX, _S_NOW = (int(C.S_WAKE_TS), int(C.S_WAKE_INST), int(C.S_WAKE_IDX),
+                                                 int(C.S_NOW))
+_S_NREQ, _VF_DORMANT = int(C.S_NREQ), int(C.VF_DORMANT)
+_WK_BOUND, _WK_ORDER, _WK_BOOK = C.WakeKind.BOUND, C.WakeKind.ORDER, C.WakeKind.BOOK
+_WK_TRADE, _WK_END, _WK_STARVED = C.WakeKind.TRADE, C.WakeKind.END, C.WakeKind.STARVED
 
 
 class Wake(NamedTuple):
@@ -61,6 +78,9 @@ class Wake(NamedTuple):
     ts: int
     instrument: int
     record: Any
+
+
+_new_wake = tuple.__new__  # Wake's fields without NamedTuple's Python-level __new__ (one per wake-up)
 
 
 _KEPT_ROWS = 1024  # rows per block of `_Kept`
@@ -89,6 +109,52 @@ class _Kept:
         block[n] = row
         self._n = n + 1
         return block[n]
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _entry_point(dispatcher: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+    """The compiled function numba's dispatcher chose for exactly these argument types, to
+    be called directly with the same objects again (positionally, omitted defaults as None),
+    or None when there is no overload of exactly these types (the dispatcher then keeps
+    choosing, converting or compiling).
+
+    Why: run_until calls `run_nb` once per wake-up (~26k times in the bench's 1M-event
+    market maker) with 42 arguments, and the dispatcher types every one of them on each
+    call: ~4 us a call, against ~0.5 us through the entry point (bench/PROFILE.md 1g). The
+    caller reuses it only while every argument is the same object as when it was resolved
+    (an ndarray keeps its dtype, dimensions and layout; `_args` rebuilds its tuple whenever
+    a buffer is replaced), so the types are the ones resolved here."""
+    try:
+        argtypes = tuple(dispatcher.typeof_pyval(a) for a in args)
+        kwtypes = {k: dispatcher.typeof_pyval(v) for k, v in kwargs.items()}
+        _, folded = dispatcher.fold_argument_types(argtypes, kwtypes)
+        compiled = dispatcher.overloads.get(tuple(folded))
+    except Exception:  # noqa: BLE001 - numba internals changed: the dispatcher stays the way in
+        return None
+    return None if compiled is None else compiled.entry_point
+
+
+def _same_types(new: tuple, old: tuple) -> bool:
+    """True when each object of `new` has the numba type of the one at its place in `old`:
+    the same object, or ndarrays alike in everything numba's typeof reads (dtype and its
+    alignment, dimensions, layout flags, writeable, aligned). Cheap where the objects are
+    the same (all but one after a feed chunk is pulled); strict elsewhere (anything else
+    differing -> False, and the dispatcher resolves again)."""
+    for a, b in zip(new, old, strict=True):
+        if a is b:
+            continue
+        if type(a) is not np.ndarray or type(b) is not np.ndarray:
+            return False
+        da, db = a.dtype, b.dtype
+        if a.ndim != b.ndim or not (da is db or (da == db and da.isalignedstruct == db.isalignedstruct)):
+            return False
+        fa, fb = a.flags, b.flags
+        if (fa.c_contiguous != fb.c_contiguous or fa.f_contiguous != fb.f_contiguous
+                or fa.writeable != fb.writeable or fa.aligned != fb.aligned):
+            return False
+    return True
 
 
 def _copy_records(rows: np.ndarray) -> np.ndarray:
@@ -225,6 +291,19 @@ class SimCore:
         self._order_inst: dict[int, int] = {}
         self._history: OrderedDict[int, list] = OrderedDict()  # order_history
         self._args_cache: tuple | None = None
+        # the local top of book per instrument index, as read since the kernel last ran
+        # (`_args` empties it: see local_bbo)
+        self._tops: dict[int, tuple[int, int, int, int]] = {}
+        # the wake masks / triggers run_until checked last (the same arrays every call)
+        self._checked_masks: tuple[Any, Any, Any] = (None, None, None)
+        self._out_u8 = self._out.view(np.uint8)  # the kernel's output row as bytes / words
+        self._out_i64 = self._out.view(np.int64)
+        self._venue_of = self._inst_venue.tolist()  # instrument index -> venue index, Python ints
+        # the kind (OrderEventKind value, a Python int) of the last ORDER row run_until handed
+        # out: a driver tells a fill without reading the structured row's field (~1 us)
+        self.order_kind = -1
+        # run_nb's compiled entry point for the arguments it was last called with (see _entry_point)
+        self._fast: tuple | None = None
         # depth conflation: each conflating venue's ring of held book rows (None: no venue
         # conflates, and the kernel's conflation code is compiled out)
         self._conflated = np.array([bool(self.configs[i.venue].depth_conflation_ns) for i in instruments])
@@ -388,7 +467,7 @@ class SimCore:
         inst = self._check_inst(instrument)
         if side not in (1, -1):
             raise OrderError(f"submit order {order_no}: side {side!r} must be 1 or -1")
-        if order_type not in (OrderType.LIMIT, OrderType.MARKET):
+        if order_type not in _ORDER_TYPES:
             raise OrderError(f"submit order {order_no}: unknown order type {order_type!r}")
         if tif not in _TIFS:
             raise OrderError(f"submit order {order_no}: unknown time in force {tif!r}")
@@ -400,33 +479,22 @@ class SimCore:
             raise OrderError(
                 f"submit order {order_no}: stp {stp!r} is not one of {sorted(C.STP_NAMES)}"
             )
-        if int(owner) < 0:
+        owner = int(owner)
+        if owner < 0:
             raise OrderError(f"submit order {order_no}: owner {owner!r} must be >= 0")
-        duplicate = int(order_no) in self._order_inst
+        order_no = int(order_no)
+        duplicate = order_no in self._order_inst
         if not duplicate:
-            self._order_inst[int(order_no)] = inst
-        self._push(
-            C.RQ_SUBMIT,
-            order_no,
-            inst,
-            local_ts,
-            side=side,
-            typ=int(order_type),
-            tif=int(tif),
-            price=price,
-            qty=qty,
-            post=1 if post_only else 0,
-            gtd=gtd_ts,
-            known=2 if duplicate else 0,
-            stp=stp_code,
-            owner=int(owner),
-        )
+            self._order_inst[order_no] = inst
+        self._enqueue(_RQ_SUBMIT, order_no, inst, int(side), int(order_type), int(tif), int(price), int(qty),
+                      1 if post_only else 0, int(gtd_ts), int(local_ts), 2 if duplicate else 0, stp_code, owner)
 
     def cancel(self, order_no: int, local_ts: int) -> None:
         """Cancel an order; the request queues behind earlier requests of its venue."""
-        inst = self._order_inst.get(int(order_no), 0)
-        known = 1 if int(order_no) in self._order_inst else 0
-        self._push(C.RQ_CANCEL, order_no, inst, local_ts, known=known)
+        order_no = int(order_no)
+        inst = self._order_inst.get(order_no)
+        known = 0 if inst is None else 1
+        self._enqueue(_RQ_CANCEL, order_no, inst or 0, 0, 0, 0, 0, 0, 0, 0, int(local_ts), known, _NO_STP, 0)
 
     def amend(self, order_no: int, price: int, qty: int, local_ts: int) -> None:
         """Amend price and/or total quantity; qty <= filled cancels the order."""
@@ -452,11 +520,12 @@ class SimCore:
         return (list(entry[0]), entry[1]) if entry is not None else ([], None)
 
     def _journal(self, rec: Any) -> None:
-        values = rec.item()  # one conversion, not one per field
-        kind = values[_EV_KIND]
+        """Remember a fill or end row of the kernel's output (`rec`, its kept copy) for
+        `order_history`; the fields come from the output row's bytes (see _EV_KIND_BYTE)."""
+        kind = self.order_kind = self._out_u8.item(_EV_KIND_BYTE)
         if kind not in _JOURNAL_KINDS:
             return
-        no = values[_EV_ORDER_NO]
+        no = self._out_i64.item(_EV_NO_WORD)
         history = self._history
         entry = history.get(no)
         if entry is None:
@@ -465,23 +534,29 @@ class SimCore:
                 history.popitem(last=False)
         if kind == _K_FILL:
             entry[0].append(rec)
-            if values[_EV_LEAVES] == 0:
+            if self._out_i64.item(_EV_LEAVES_WORD) == 0:
                 entry[1] = rec
         else:
             entry[1] = rec
 
     def _push(self, kind, order_no, inst, local_ts, *, side=0, typ=0, tif=0, price=0, qty=0,
               post=0, gtd=0, known=0, stp=_NO_STP, owner=0) -> None:
-        v = int(self._inst_venue[inst])
-        if self._V[v, C.VF_DORMANT]:
+        self._enqueue(int(kind), int(order_no), int(inst), int(side), int(typ), int(tif), int(price), int(qty),
+                      int(post), int(gtd), int(local_ts), int(known), int(stp), int(owner))
+
+    def _enqueue(self, kind: int, order_no: int, inst: int, side: int, typ: int, tif: int, price: int, qty: int,
+                 post: int, gtd: int, local_ts: int, known: int, stp: int, owner: int) -> None:
+        """Queue one request row (`_push` with every field given as a Python int: the
+        submit and cancel hot paths convert theirs once)."""
+        v = self._venue_of[inst]
+        if self._V.item(v, _VF_DORMANT):
             wake_exchange_nb(v, self._S, self._V, self._inst_venue, self._xinst, self._kx, self._qt,
                              self._cs, self._cnt, self._insnap)
-        if int(self._S[C.S_NREQ]) == self._R.shape[0]:
+        if self._S.item(_S_NREQ) == self._R.shape[0]:
             self._R = _grow2(self._R)
             self._args_cache = None
-        enqueue_request_nb(self._R, self._S, self._V, v, int(kind), int(order_no), int(inst), int(side), int(typ),
-                           int(tif), int(price), int(qty), int(post), int(gtd), int(local_ts), int(known),
-                           int(stp), int(owner))
+        enqueue_request_nb(self._R, self._S, self._V, v, kind, order_no, inst, side, typ, tif, price, qty, post,
+                           gtd, local_ts, known, stp, owner)
 
     # ------------------------------------------------------------------ push feed ----
     def push(self, rows: np.ndarray) -> None:
@@ -524,39 +599,70 @@ class SimCore:
         In push mode a `WakeKind.STARVED` wake means the next step needs a row that was not
         pushed yet (its `ts` is the local time reached); nothing was lost, push and retry.
         """
+        masks = self._checked_masks
+        if wake_book is not masks[0] or wake_trade is not masks[1] or triggers is not masks[2]:
+            wake_book, wake_trade = self._check_masks(wake_book, wake_trade, triggers)
+        t_bound = int(t_bound)
+        S = self._S
+        while True:
+            args = self._args()
+            fast = self._fast
+            if fast is not None and not (fast[0] is args and fast[1] is wake_book and fast[2] is wake_trade
+                                         and fast[3] is triggers and fast[4] is self._pq):
+                # a buffer was replaced (a feed chunk pulled, an array grown) or other masks:
+                # the entry point still fits if every new object has the old one's numba type
+                if _same_types((*args, wake_book, wake_trade, triggers, self._pq), (*fast[0], *fast[1:5])):
+                    fast = self._fast = (args, wake_book, wake_trade, triggers, self._pq, fast[5])
+                else:
+                    fast = self._fast = None
+            if fast is not None and _I64_MIN <= t_bound <= _I64_MAX:
+                st = fast[5](*args, wake_book, wake_trade, t_bound, self._out, self._run_exch, None, None, None,
+                             triggers, self._pq)
+            else:
+                st = run_nb(*args, wake_book, wake_trade, t_bound, self._out,
+                            self._run_exch, trig=triggers, pq=self._pq)
+                entry = _entry_point(run_nb, (*args, wake_book, wake_trade, t_bound, self._out, self._run_exch),
+                                     {"trig": triggers, "pq": self._pq})
+                self._fast = None if entry is None else (args, wake_book, wake_trade, triggers, self._pq, entry)
+            if st == _ST_ORDER:
+                rec = self._kept_events.keep(self._out[0])
+                self._journal(rec)
+                return _new_wake(Wake, (_WK_ORDER, S.item(_S_WAKE_TS), S.item(_S_WAKE_INST), rec))
+            if st == _ST_BOUND:
+                return _new_wake(Wake, (_WK_BOUND, t_bound, -1, None))
+            if st == _ST_BOOK:
+                return _new_wake(Wake, (_WK_BOOK, S.item(_S_WAKE_TS), S.item(_S_WAKE_INST), None))
+            if st == _ST_TRADE:
+                row = self._kept_trades.keep(self._buf[S.item(_S_WAKE_IDX)])
+                return _new_wake(Wake, (_WK_TRADE, S.item(_S_WAKE_TS), S.item(_S_WAKE_INST), row))
+            if st == _ST_END:
+                return _new_wake(Wake, (_WK_END, S.item(_S_NOW), -1, None))
+            self._serve(st)
+            S = self._S
+            if self._starved:
+                self._starved = False
+                return _new_wake(Wake, (_WK_STARVED, S.item(_S_NOW), -1, None))
+
+    def _check_masks(self, wake_book: Any, wake_trade: Any, triggers: Any) -> tuple[np.ndarray, np.ndarray]:
+        """run_until's argument checks; the masks as the kernel takes them. Arrays that
+        pass as given are remembered, so a driver handing the same arrays to every call
+        (the session's) is checked once: an ndarray's dtype, shape and layout stay."""
         ni = len(self.instruments)
-        wake_book = _bool_mask(wake_book, ni, "wake_book")
-        wake_trade = _bool_mask(wake_trade, ni, "wake_trade")
+        book = _bool_mask(wake_book, ni, "wake_book")
+        trade = _bool_mask(wake_trade, ni, "wake_trade")
         if triggers is not None and (type(triggers) is not np.ndarray or triggers.dtype != np.int64
                                      or triggers.shape != (ni, TW_NF) or not triggers.flags.c_contiguous):
             raise ConfigError(f"triggers: expected a C-contiguous int64 array of shape ({ni}, {TW_NF})")
-        t_bound = int(t_bound)
-        while True:
-            st = run_nb(*self._args(), wake_book, wake_trade, t_bound, self._out,
-                        self._run_exch, trig=triggers, pq=self._pq)
-            if st == C.ST_ORDER:
-                rec = self._kept_events.keep(self._out[0])
-                self._journal(rec)
-                return Wake(C.WakeKind.ORDER, int(self._S[C.S_WAKE_TS]),
-                            int(self._S[C.S_WAKE_INST]), rec)
-            if st == C.ST_BOUND:
-                return Wake(C.WakeKind.BOUND, t_bound, -1, None)
-            if st == C.ST_BOOK:
-                return Wake(C.WakeKind.BOOK, int(self._S[C.S_WAKE_TS]),
-                            int(self._S[C.S_WAKE_INST]), None)
-            if st == C.ST_TRADE:
-                row = self._kept_trades.keep(self._buf[int(self._S[C.S_WAKE_IDX])])
-                return Wake(C.WakeKind.TRADE, int(self._S[C.S_WAKE_TS]),
-                            int(self._S[C.S_WAKE_INST]), row)
-            if st == C.ST_END:
-                return Wake(C.WakeKind.END, int(self._S[C.S_NOW]), -1, None)
-            self._serve(st)
-            if self._starved:
-                self._starved = False
-                return Wake(C.WakeKind.STARVED, int(self._S[C.S_NOW]), -1, None)
+        if book is wake_book and trade is wake_trade:
+            self._checked_masks = (wake_book, wake_trade, triggers)
+        return book, trade
 
     def _args(self) -> tuple:
-        """The kernel's state arrays, rebuilt only after a buffer was replaced."""
+        """The kernel's state arrays, rebuilt only after a buffer was replaced. Whoever
+        takes them is about to run a kernel that may move the local book (run_until, the
+        compiled loop): the remembered tops of book are forgotten here."""
+        if self._tops:
+            self._tops.clear()
         if self._args_cache is None:
             self._args_cache = (
                 self._buf, self._S, self._V, self._Vf, self._inst_venue, self._xinst, self._bal,
@@ -723,8 +829,16 @@ class SimCore:
 
     # ------------------------------------------------------------------ views -------
     def local_bbo(self, instrument: int) -> tuple[int, int, int, int]:
-        """(bid_px, bid_qty, ask_px, ask_qty) of the local book; qty 0 = empty side."""
-        return self._bbo_of(self._check_inst(instrument), 1)
+        """(bid_px, bid_qty, ask_px, ask_qty) of the local book; qty 0 = empty side.
+
+        Remembered per instrument until a kernel runs again (`_args`): only a kernel moves
+        the local book, and the session reads it 3-4 times per order event (the strategy's
+        best bid and ask, the submit's arrival prices, risk's mid, the equity marks)."""
+        top = self._tops.get(instrument) if type(instrument) is int else None
+        if top is None:
+            inst = self._check_inst(instrument)
+            top = self._tops[inst] = self._bbo_of(inst, 1)
+        return top
 
     def exchange_bbo(self, instrument: int) -> tuple[int, int, int, int]:
         """Same for the exchange-side book (feed quantities, before our consumption)."""

@@ -60,7 +60,7 @@ def _bulk_columns() -> dict[str, int]:
             "qty": K.LG_QTY, "price": K.LG_PRICE, "tif": K.LG_TIF, "risk": K.LG_RISK, "exch_ts": K.LG_R_EXCH_TS,
             "r_order_no": K.LG_R_ORDER_NO, "r_kind": K.LG_R_KIND, "liq": K.LG_R_LIQ, "reason": K.LG_R_REASON, "r_price": K.LG_R_PRICE,
             "r_qty": K.LG_R_QTY, "filled": K.LG_R_FILLED, "leaves": K.LG_R_LEAVES,
-            "order_price": K.LG_R_ORDER_PRICE}
+            "order_price": K.LG_R_ORDER_PRICE, "status": K.LG_R_STATUS}
 
 
 def uses_fast_path(strategy: Any) -> bool:

@@ -30,9 +30,12 @@ S = OrderStatus
 LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     c: frozenset(n for n in S if is_legal(c, n)) for c in S
 }
-# whether a status is final, indexed by its int value (an IntEnum hashes by its name in
-# Python code, a tuple index is one C call): `Order.leaves` / `is_open`, read several
-# times per order event, keep this lookup inline instead of a call of `is_terminal`
+# the same table and `is_terminal` read once into tuples indexed by the status's int
+# value (an IntEnum hashes by its name in Python code, a tuple index is one C call): the
+# plain path's transitions, `Order.leaves` and `is_open` (several per order event) index
+# them instead of calling is_legal / is_terminal (bench/PROFILE.md 2f: one call more per
+# transition was measurable)
+_LEGAL: tuple[tuple[bool, ...], ...] = tuple(tuple(is_legal(c, n) for n in S) for c in S)
 _TERMINAL: tuple[bool, ...] = tuple(is_terminal(s) for s in S)
 _STATUS: tuple[OrderStatus, ...] = tuple(S)  # a status code -> its OrderStatus
 
@@ -109,7 +112,7 @@ class Order:
 
     def transition(self, new: OrderStatus) -> None:
         current = self.status
-        if not is_legal(current, new):
+        if not _LEGAL[current][new]:  # order_state_nb.is_legal, as a table
             check_transition(current, new)  # raises, naming both
         self.history.append(current)
         self.status = new

@@ -113,9 +113,10 @@ def test_a_backtest_keeps_deterministic_ids():
 
 
 def test_the_int_indexed_status_tables_are_the_transition_table():
-    """engine.order_state_nb.is_legal (the one table) and engine.oms._TERMINAL (the hot
-    path's lookup) say what LEGAL_TRANSITIONS and TERMINAL_STATUSES say, for every pair."""
-    from engine.oms import _TERMINAL, LEGAL_TRANSITIONS
+    """engine.order_state_nb.is_legal (the one table) and engine.oms._LEGAL / _TERMINAL
+    (the hot path's lookups of it) say what LEGAL_TRANSITIONS and TERMINAL_STATUSES say,
+    for every pair."""
+    from engine.oms import _LEGAL, _TERMINAL, LEGAL_TRANSITIONS
     from engine.order_state_nb import is_legal
     from engine.types import OrderStatus
     from engine.types.orders import TERMINAL_STATUSES
@@ -123,4 +124,4 @@ def test_the_int_indexed_status_tables_are_the_transition_table():
     for current in OrderStatus:
         assert _TERMINAL[current] == (current in TERMINAL_STATUSES)
         for new in OrderStatus:
-            assert is_legal(current, new) == (new in LEGAL_TRANSITIONS[current])
+            assert is_legal(current, new) == _LEGAL[current][new] == (new in LEGAL_TRANSITIONS[current])

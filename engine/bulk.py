@@ -105,6 +105,20 @@ def unsupported(session: Any) -> str | None:
     return None
 
 
+def agree_with_rows(oms: Any, order_no: int, status: int, k: int) -> None:
+    """The OMS's order `order_no` after response row k of the compiled loop's log is in
+    `status`, the status the loop's order row showed after it: both ran
+    engine.order_state_nb's rules on the same reports, so a difference is our bug
+    (InternalError), never the run's data. The bulk pass and the per-event replay check
+    every response row of an order the loop numbered."""
+    order = oms.by_no.get(order_no)
+    if order is None or order.status != status:
+        raise InternalError(
+            f"compiled fast path: order {order_no} after log row {k} is "
+            f"{'unknown' if order is None else order.status.name} in the OMS, "
+            f"{OrderStatus(status).name} in the loop's order rows")
+
+
 class BulkLog:
     """One stretch of the compiled loop's log as Python lists (one per column, converted
     once with `ndarray.tolist`): the columns named in `COLUMNS`, `snap[k]` the local top
@@ -252,15 +266,7 @@ class BulkBooks:
                 v.snapshot = None
 
     def _agree(self, log: BulkLog, k: int) -> None:
-        """The OMS's order after response row k is in the status the loop's order row
-        shows after it: both ran engine.order_state_nb's rules on the same reports, so a
-        difference is our bug (InternalError), never the run's data."""
-        order = self.s.oms.by_no.get(log.r_order_no[k])
-        if order is None or order.status != log.status[k]:
-            raise InternalError(
-                f"compiled fast path: order {log.r_order_no[k]} after log row {k} is "
-                f"{'unknown' if order is None else order.status.name} in the OMS, "
-                f"{OrderStatus(log.status[k]).name} in the loop's order rows")
+        agree_with_rows(self.s.oms, log.r_order_no[k], log.status[k], k)
 
     def _fire_timer(self) -> None:
         """`session.fire_timers(now)` without the strategy call: the logged submits and

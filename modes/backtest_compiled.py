@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.bulk import BulkBooks, BulkLog
+from engine.bulk import BulkBooks, BulkLog, agree_with_rows
 from engine.bulk import unsupported as bulk_unsupported
 from engine.compiled import CompiledAdapter
 from engine.errors import (
@@ -351,6 +351,9 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
                 rec = recs[r]
                 r += 1
                 session.on_order_event(rec)
+                status = int(LG[i, K.LG_R_STATUS])
+                if status >= 0:
+                    agree_with_rows(session.oms, int(rec["order_no"]), status, i)
                 if int(rec["kind"]) == _FILL:
                     session.sample_equity()
                 i += 1

@@ -175,3 +175,22 @@ def test_book_fill_row_is_the_oms_book_fill(fills, cancel_at):
         assert _report_nb(rows.copy(), pos.copy(), 0, int(OrderEventKind.FILL), 0, -1) == rows[0, O.OR_STATUS]
         assert (int(order.status), order.filled, -order.filled) == (rows[0, O.OR_STATUS], rows[0, O.OR_FILLED],
                                                                     pos[0])
+
+
+def test_the_compiled_replay_refuses_an_oms_that_disagrees_with_the_loops_rows():
+    """engine.bulk.agree_with_rows (the bulk pass and the per-event replay, each response
+    row): the OMS's order must show the status the loop's row logged."""
+    import pytest
+
+    from engine.bulk import agree_with_rows
+    from engine.errors import InternalError
+
+    oms = OrderManager()
+    order = oms.create(instrument=BTC, instrument_index=0, side=1, type=OrderType.LIMIT, tif=TimeInForce.GTC,
+                       price=100, qty=12)
+    oms.set_status(order, S.SUBMITTED, 1)
+    agree_with_rows(oms, order.order_no, O.SUBMITTED, 7)
+    with pytest.raises(InternalError, match="order 1 after log row 7 is SUBMITTED in the OMS, CANCELLED in the loop"):
+        agree_with_rows(oms, order.order_no, O.CANCELLED, 7)
+    with pytest.raises(InternalError, match="order 2 after log row 8 is unknown in the OMS"):
+        agree_with_rows(oms, 2, O.SUBMITTED, 8)

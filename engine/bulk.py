@@ -38,7 +38,7 @@ from engine.audit import append_records
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.ledger import _EXACT
-from engine.oms import LEGAL_TRANSITIONS
+from engine.order_state_nb import MERGE_END, merge_status
 from engine.risk_nb import REASON_OF, RISK_MIN_NOTIONAL
 from engine.strategy import Strategy
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType, TimeInForce
@@ -105,13 +105,30 @@ def unsupported(session: Any) -> str | None:
     return None
 
 
+def agree_with_rows(oms: Any, order_no: int, status: int, k: int) -> None:
+    """The OMS's order `order_no` after response row k of the compiled loop's log is in
+    `status`, the status the loop's order row showed after it: both ran
+    engine.order_state_nb's rules on the same reports, so a difference is our bug
+    (InternalError), never the run's data. The bulk pass and the per-event replay check
+    every response row of an order the loop numbered."""
+    order = oms.by_no.get(order_no)
+    if order is None or order.status != status:
+        raise InternalError(
+            f"compiled fast path: order {order_no} after log row {k} is "
+            f"{'unknown' if order is None else order.status.name} in the OMS, "
+            f"{OrderStatus(status).name} in the loop's order rows")
+
+
 class BulkLog:
     """One stretch of the compiled loop's log as Python lists (one per column, converted
     once with `ndarray.tolist`): the columns named in `COLUMNS`, `snap[k]` the local top
-    of book of every instrument (4 ints each: bid, bid qty, ask, ask qty) at row k."""
+    of book of every instrument (4 ints each: bid, bid qty, ask, ask qty) at row k.
+    `status[k]`: a response row's order status after it, as the loop's order rows hold it
+    (engine.order_state_nb; -1 for an order the loop did not number)."""
 
     COLUMNS = ("kind", "ts", "order_no", "inst", "side", "qty", "price", "tif", "risk",
-               "exch_ts", "r_order_no", "r_kind", "liq", "reason", "r_price", "r_qty", "filled", "leaves", "order_price")
+               "exch_ts", "r_order_no", "r_kind", "liq", "reason", "r_price", "r_qty", "filled", "leaves", "order_price",
+               "status")
     __slots__ = (*COLUMNS, "snap", "n")
 
     def __init__(self, columns: dict[str, list[int]], snap: list[list[int]], n: int) -> None:
@@ -209,7 +226,7 @@ class BulkBooks:
         s = self.s
         clock = s.clock
         venues = self.venues
-        kinds, tss, snaps = log.kind, log.ts, log.snap
+        kinds, tss, snaps, statuses = log.kind, log.ts, log.snap, log.status
         k = 0
         n = log.n
         try:
@@ -240,11 +257,16 @@ class BulkBooks:
                     self.flush()
                     self.delegated += 1
                     delegate(k)
+                if statuses[k] >= 0:
+                    self._agree(log, k)
                 k += 1
         finally:
             self.flush()
             for v in venues:
                 v.snapshot = None
+
+    def _agree(self, log: BulkLog, k: int) -> None:
+        agree_with_rows(self.s.oms, log.r_order_no[k], log.status[k], k)
 
     def _fire_timer(self) -> None:
         """`session.fire_timers(now)` without the strategy call: the logged submits and
@@ -349,7 +371,7 @@ class BulkBooks:
             s.risk.hold(order.client_id, order.instrument_index, order.side, order.qty - order.filled)
         elif kind in _END:
             end, event = _END[kind]
-            if not order.is_open or end not in LEGAL_TRANSITIONS[status] or order.lookup_pending:
+            if merge_status(status, end, False) != MERGE_END or order.lookup_pending:
                 return False
             if log.filled[k] > order.venue_filled:
                 order.venue_filled = log.filled[k]

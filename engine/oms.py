@@ -19,34 +19,30 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.errors import ConfigError, IllegalTransitionError, StorageError
+from engine.order_state_nb import FILLED, NO_CHANGE, fill_status, is_legal, is_terminal
 from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.orders import TERMINAL_STATUSES
 from engine.types.venue_reports import BookedFill
 
 S = OrderStatus
+# the one transition table is engine.order_state_nb.LEGAL_MASK (integers, shared with the
+# compiled loop); this is its reading as statuses, for the code that asks by set
 LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.PENDING: frozenset({S.SUBMITTED, S.REJECTED}),
-    S.SUBMITTED: frozenset(
-        {S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}
-    ),
-    S.ACKNOWLEDGED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
-    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
-    S.FILLED: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.REJECTED: frozenset(),
-    S.EXPIRED: frozenset(),
+    c: frozenset(n for n in S if is_legal(c, n)) for c in S
 }
-
-
-# the same tables indexed by the status's int value: an IntEnum hashes by its name in
-# Python code (enum.Enum.__hash__), a tuple index is one C call (per order event, several)
-_LEGAL: tuple[tuple[bool, ...], ...] = tuple(tuple(n in LEGAL_TRANSITIONS[c] for n in S) for c in S)
-_TERMINAL: tuple[bool, ...] = tuple(s in TERMINAL_STATUSES for s in S)
+# the same table and `is_terminal` read once into tuples indexed by the status's int
+# value (an IntEnum hashes by its name in Python code, a tuple index is one C call): the
+# plain path's transitions, `Order.leaves` and `is_open` (several per order event) index
+# them instead of calling is_legal / is_terminal (bench/PROFILE.md 2f: one call more per
+# transition was measurable)
+_LEGAL: tuple[tuple[bool, ...], ...] = tuple(tuple(is_legal(c, n) for n in S) for c in S)
+_TERMINAL: tuple[bool, ...] = tuple(is_terminal(s) for s in S)
+_STATUS: tuple[OrderStatus, ...] = tuple(S)  # a status code -> its OrderStatus
 
 
 def check_transition(current: OrderStatus, new: OrderStatus) -> None:
-    """Raise IllegalTransitionError unless current -> new is allowed."""
-    if not _LEGAL[current][new]:
+    """Raise IllegalTransitionError unless current -> new is allowed (order_state_nb.is_legal)."""
+    if not is_legal(current, new):
         raise IllegalTransitionError(
             f"illegal order transition {current.name} -> {new.name}"
         )
@@ -116,7 +112,7 @@ class Order:
 
     def transition(self, new: OrderStatus) -> None:
         current = self.status
-        if not _LEGAL[current][new]:
+        if not _LEGAL[current][new]:  # order_state_nb.is_legal, as a table
             check_transition(current, new)  # raises, naming both
         self.history.append(current)
         self.status = new
@@ -293,6 +289,7 @@ class OrderManager:
         return order
 
     def set_status(self, order: Order, new: OrderStatus, ts: int, reason: str | None = None) -> None:
+        """Move `order` to `new` (IllegalTransitionError unless legal: order_state_nb's table)."""
         order.transition(new)
         if reason is not None:
             order.reason = reason
@@ -315,11 +312,11 @@ class OrderManager:
         if order.ack_ts is None:  # a fill answers the submit
             order.ack_ts = now
         order.ambiguous.discard("submit")
-        if _TERMINAL[order.status]:
+        new = fill_status(order.status, order.filled, order.qty, leaves)  # the rule the compiled loop runs
+        if new == NO_CHANGE:  # the order had ended: the fill is booked, the status stays
             return False
-        done = order.filled >= order.qty or leaves == 0
-        self.set_status(order, S.FILLED if done else S.PARTIALLY_FILLED, now)
-        return done
+        self.set_status(order, _STATUS[new], now)
+        return new == FILLED
 
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
         orders = (self.by_no[n] for n in self.open_nos)

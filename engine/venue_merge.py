@@ -42,7 +42,8 @@ from engine import audit_records as R
 from engine.errors import InternalError
 from engine.fees import bps, fill_fee
 from engine.frozen import frozen_builder
-from engine.oms import LEGAL_TRANSITIONS, Order
+from engine.oms import Order
+from engine.order_state_nb import MERGE_CONFIRM, MERGE_END, MERGE_STALE, merge_status
 from engine.types import Liquidity, OrderEventKind, OrderStatus, OrderType
 from engine.types.instrument import decimal_str
 from engine.types.orders import ORDER_EVENT_DTYPE, TERMINAL_STATUSES, ReasonCode, venue_reason
@@ -324,24 +325,25 @@ class VenueMerge:
         if filled > order.venue_filled:
             order.venue_filled = filled
         update = None
+        verdict = merge_status(order.status, status, query)  # the rule the compiled loop runs too
         if status in _TERMINAL_EVENTS:
-            if order.is_open and status in LEGAL_TRANSITIONS[order.status]:
+            if verdict == MERGE_END:
                 if order.ack_ts is None:
                     order.ack_ts = now
                 order.ambiguous.clear()
                 self.oms.set_status(order, status, now, reason)
                 self._response(order, now, _TERMINAL_EVENTS[status], reason, exch_ts, source)
                 update = self._closed(order, now, _TERMINAL_EVENTS[status])
-            elif status != order.status:  # a second, different end, or a reject after the ack
+            elif verdict == MERGE_STALE:  # a second, different end, or a reject after the ack
                 self._stale(order, now, status, source, exch_ts)
         else:  # ACKNOWLEDGED, PARTIALLY_FILLED or FILLED: the order exists at the venue
             order.ambiguous.discard(_SUBMIT)
             if order.ack_ts is None:
                 order.ack_ts = now
-            if order.status == OrderStatus.SUBMITTED:
+            if verdict == MERGE_CONFIRM:
                 self._response(order, now, Event.ACKNOWLEDGED, reason, exch_ts, source)
                 update = self._confirm(order, now)
-            elif status < order.status and not query:  # older than what the order shows
+            elif verdict == MERGE_STALE:  # older than what the order shows
                 self._stale(order, now, status, source, exch_ts)
             if order.is_open and self._amend_seen(order, price, qty):
                 self._pop_request(order, _AMEND, (price, qty))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.bulk import BulkBooks, BulkLog
+from engine.bulk import BulkBooks, BulkLog, agree_with_rows
 from engine.bulk import unsupported as bulk_unsupported
 from engine.compiled import CompiledAdapter
 from engine.errors import (
@@ -36,6 +36,7 @@ from engine.errors import (
     code_location,
     user_code_error,
 )
+from engine.order_state_nb import OR_NF
 from engine.progress import progress
 from engine.risk import COMPILED_KEYS, RiskConfig
 from engine.risk_nb import REASON_OF, RISK_OK, risk_limits
@@ -45,6 +46,7 @@ from engine.types.orders import ORDER_EVENT_DTYPE
 INT64_MAX = np.iinfo(np.int64).max
 LOG_ROWS = 1 << 16
 COLLECT_ROWS = 256  # responses run_nb collects between two returns to the loop
+ORDER_ROWS = 1 << 14  # the loop's order rows at the start (doubled when full: CS_NEED_ROWS)
 _FILL = int(OrderEventKind.FILL)
 _RESP_FIELDS = ("exch_ts", "local_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price",
                 "qty", "filled", "leaves", "order_price")
@@ -58,7 +60,7 @@ def _bulk_columns() -> dict[str, int]:
             "qty": K.LG_QTY, "price": K.LG_PRICE, "tif": K.LG_TIF, "risk": K.LG_RISK, "exch_ts": K.LG_R_EXCH_TS,
             "r_order_no": K.LG_R_ORDER_NO, "r_kind": K.LG_R_KIND, "liq": K.LG_R_LIQ, "reason": K.LG_R_REASON, "r_price": K.LG_R_PRICE,
             "r_qty": K.LG_R_QTY, "filled": K.LG_R_FILLED, "leaves": K.LG_R_LEAVES,
-            "order_price": K.LG_R_ORDER_PRICE}
+            "order_price": K.LG_R_ORDER_PRICE, "status": K.LG_R_STATUS}
 
 
 def uses_fast_path(strategy: Any) -> bool:
@@ -210,7 +212,11 @@ class CompiledLoop:
         X[K.X_NEXT_NO] = next_order_no
         X[K.X_NOW] = now
         X[K.X_RISK_STATE] = risk.state_code()
+        X[K.X_ORD_BASE] = next_order_no
         self.X = X
+        # one row per order the loop numbers: its state moved by the OMS's own rules
+        # (engine.order_state_nb), grown on CS_NEED_ROWS
+        self.ORD = np.zeros((ORDER_ROWS, OR_NF), dtype=np.int64)
         # the session's own limits and order-rate window: numba advances the window, and
         # `run` hands it back to the RiskEngine (one state, one rule: engine.risk_nb)
         self.risk = risk
@@ -240,7 +246,7 @@ class CompiledLoop:
                 st = int(K.call_compiled(*core._args(), self.wake, self.wake, core._out, core._run_exch,
                                          adapter._fn, adapter._ctx, adapter._params, adapter._state, X,
                                          self.limits, self.ring, self.LG,
-                                         self.LB, self.col_n, self.col_out, self.col_bbo))
+                                         self.LB, self.col_n, self.col_out, self.col_bbo, self.ORD))
             except (TickparityError, InternalError):
                 raise
             except Exception as exc:  # raised by the user's timer_nb (numba leaves no Python frame)
@@ -266,6 +272,8 @@ class CompiledLoop:
 
                 core._R = _grow2(core._R)
                 core._args_cache = None
+            elif st == K.CS_NEED_ROWS:
+                self.ORD = np.concatenate([self.ORD, np.zeros_like(self.ORD)])
             elif st == K.CS_OPEN_FULL:
                 raise StrategyError(f"compiled strategy: more than {adapter._ctx[3].shape[0]} open orders")
             elif st == K.CS_BAD_ACTION:
@@ -343,6 +351,9 @@ def drive_compiled(session, core, clock, writer, start_ts: int, end_ts: int, sam
                 rec = recs[r]
                 r += 1
                 session.on_order_event(rec)
+                status = int(LG[i, K.LG_R_STATUS])
+                if status >= 0:
+                    agree_with_rows(session.oms, int(rec["order_no"]), status, i)
                 if int(rec["kind"]) == _FILL:
                     session.sample_equity()
                 i += 1

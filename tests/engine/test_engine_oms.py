@@ -113,13 +113,15 @@ def test_a_backtest_keeps_deterministic_ids():
 
 
 def test_the_int_indexed_status_tables_are_the_transition_table():
-    """engine.oms._LEGAL / _TERMINAL (the hot path's tables) say what LEGAL_TRANSITIONS and
-    TERMINAL_STATUSES say, for every pair of statuses."""
+    """engine.order_state_nb.is_legal (the one table) and engine.oms._LEGAL / _TERMINAL
+    (the hot path's lookups of it) say what LEGAL_TRANSITIONS and TERMINAL_STATUSES say,
+    for every pair."""
     from engine.oms import _LEGAL, _TERMINAL, LEGAL_TRANSITIONS
+    from engine.order_state_nb import is_legal
     from engine.types import OrderStatus
     from engine.types.orders import TERMINAL_STATUSES
 
     for current in OrderStatus:
         assert _TERMINAL[current] == (current in TERMINAL_STATUSES)
         for new in OrderStatus:
-            assert _LEGAL[current][new] == (new in LEGAL_TRANSITIONS[current])
+            assert is_legal(current, new) == _LEGAL[current][new] == (new in LEGAL_TRANSITIONS[current])

@@ -364,7 +364,7 @@ def test_a_compiled_path_fill_reaches_every_listener_as_the_per_event_one(tmp_pa
                           "order_price"), strict=True))
         columns = {name: [0] for name in BulkLog.COLUMNS}
         columns.update({name: [int(row[field])] for name, field in names.items()})
-        columns.update(kind=[RESP], ts=[1_000])
+        columns.update(kind=[RESP], ts=[1_000], status=[int(OrderStatus.PARTIALLY_FILLED)])
         books = BulkBooks(session, [], None)
         books.book(BulkLog(columns, [[]], 1), lambda k: pytest.fail(f"row {k} not booked in bulk"))
         assert books.booked == 1

@@ -43,6 +43,16 @@ from engine.compiled import (
     OO_SIDE,
     OO_TIF,
 )
+from engine.order_state_nb import (
+    OR_FILLED,
+    OR_QTY,
+    REJECTED,
+    SUBMITTED,
+    is_terminal,
+    leaves_of,
+    open_row,
+    report_row,
+)
 from engine.risk_nb import RISK_OK, pretrade_check, venue_minimums
 from engine.types.orders import OrderEventKind
 from venues.sim.codes import (
@@ -69,7 +79,8 @@ X_RESUME = 6  # 1: the bound at X_NOW was reached and sampled; fire the timer wi
 X_NOW = 7
 X_BAD = 8  # an invalid action (its index in the timer's buffer + 1)
 X_RISK_STATE = 9  # engine.risk_nb ST_*: the risk state at the start
-X_NF = 10
+X_ORD_BASE = 10  # the order number of ORD's row 0 (the OMS's next number when the loop starts)
+X_NF = 11
 
 # returns (besides the core's ST_NEED_* services)
 CS_END = 4  # feed exhausted, nothing in flight
@@ -79,6 +90,7 @@ CS_LOG_FULL = 102
 CS_NEED_REQ = 103  # the request table needs room
 CS_OPEN_FULL = 104  # more open orders than the context holds
 CS_BAD_ACTION = 105
+CS_NEED_ROWS = 106  # the order rows (ORD) need room
 
 # log rows LG[k, LG_*]
 LOG_TIMER = 1
@@ -107,7 +119,8 @@ LG_R_QTY = 10
 LG_R_FILLED = 11
 LG_R_LEAVES = 12
 LG_R_ORDER_PRICE = 13
-LG_NF = 14
+LG_R_STATUS = 14  # the order's status after the report (engine.order_state_nb), -1: not the loop's order
+LG_NF = 15
 
 EV_FILL = np.int64(int(OrderEventKind.FILL))
 EV_CANCELLED = np.int64(int(OrderEventKind.CANCELLED))
@@ -148,8 +161,11 @@ def push_request_nb(R, S, V, inst_venue, kind, number, inst, side, tif, price, q
 
 
 @njit(cache=True, _nrt=False)
-def on_response_nb(ctx, rec, LG, k, ts):
-    """Log one venue response and update the strategy's open orders and positions."""
+def on_response_nb(ctx, rec, LG, k, ts, ORD, X):
+    """Log one venue response and apply it to the order's row by the OMS's own rules
+    (engine.order_state_nb.report_row: status, filled lots, the instrument's position in
+    ctx[2]); the strategy's open-order view (ctx[3]) follows the row: its leaves, and the
+    order leaves the view when the row's status is final."""
     scalars = ctx[0]
     pos = ctx[2]
     oo = ctx[3]
@@ -167,8 +183,13 @@ def on_response_nb(ctx, rec, LG, k, ts):
     LG[k, LG_R_FILLED] = rec.filled
     LG[k, LG_R_LEAVES] = rec.leaves
     LG[k, LG_R_ORDER_PRICE] = rec.order_price
-    kind = np.int64(rec.kind)
+    LG[k, LG_R_STATUS] = -1
     number = np.int64(rec.order_no)
+    row = number - X[X_ORD_BASE]
+    if row < 0 or number >= X[X_NEXT_NO]:
+        return  # not an order of this loop
+    status = report_row(ORD, pos, row, np.int64(rec.kind), np.int64(rec.qty), np.int64(rec.leaves))
+    LG[k, LG_R_STATUS] = status
     n = scalars[CX_NOPEN]
     j = -1
     for q in range(n):
@@ -177,19 +198,13 @@ def on_response_nb(ctx, rec, LG, k, ts):
             break
     if j < 0:
         return
-    done = False
-    if kind == EV_FILL:
-        lots = np.int64(rec.qty)
-        pos[oo[j, OO_INST]] += oo[j, OO_SIDE] * lots
-        oo[j, OO_LEAVES] -= lots
-        done = np.int64(rec.leaves) == 0 or oo[j, OO_LEAVES] <= 0
-    elif kind == EV_CANCELLED or kind == EV_REJECTED or kind == EV_EXPIRED:
-        done = True
-    if done:
+    if is_terminal(status):
         for q in range(j, n - 1):
             for c in range(OO_NF):
                 oo[q, c] = oo[q + 1, c]
         scalars[CX_NOPEN] = n - 1
+    else:
+        oo[j, OO_LEAVES] = leaves_of(status, ORD[row, OR_QTY], ORD[row, OR_FILLED])
 
 
 @njit(cache=True, _nrt=False)
@@ -197,11 +212,13 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                     olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
                     trd, qm, lm, wake_book, wake_trade, out_rec, run_exch,
                     fn, ctx, params, state, X, limits, ring, LG, LB, col_n, col_out,
-                    col_bbo):
+                    col_bbo, ORD):
     """Run the venue and the strategy until Python is needed; returns a CS_* / ST_NEED_* code.
 
     Responses between two wake-ups are collected by run_nb (col_*) and logged here in
     delivery order: the strategy only acts at timers, so they need no wake-up of their own.
+    `ORD` holds one row per order the loop numbers (engine.order_state_nb: row = order
+    number - X[X_ORD_BASE]), moved by the rules the OMS runs.
     """
     scalars = ctx[0]
     book = ctx[1]
@@ -232,7 +249,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 if ts < X[X_NOW]:
                     ts = X[X_NOW]
                 X[X_NOW] = ts
-                on_response_nb(ctx, col_out[c], LG, k, ts)
+                on_response_nb(ctx, col_out[c], LG, k, ts, ORD, X)
                 for j in range(LB.shape[1]):
                     LB[k, j] = col_bbo[c, j]
                 k += 1
@@ -244,7 +261,7 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 if ts < X[X_NOW]:
                     ts = X[X_NOW]
                 X[X_NOW] = ts
-                on_response_nb(ctx, out_rec[0], LG, k, ts)
+                on_response_nb(ctx, out_rec[0], LG, k, ts, ORD, X)
                 local_bbo_nb(kx, qt, cnt, book, LB, k)
                 X[X_NLOG] = k + 1
                 continue
@@ -266,6 +283,9 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
         if S[S_NREQ] + acts.shape[0] > R.shape[0]:
             X[X_RESUME] = 1
             return CS_NEED_REQ
+        if X[X_NEXT_NO] - X[X_ORD_BASE] + acts.shape[0] > ORD.shape[0]:
+            X[X_RESUME] = 1
+            return CS_NEED_ROWS
         if X[X_NLOG] + room > LG.shape[0]:
             X[X_RESUME] = 1
             return CS_LOG_FULL
@@ -315,6 +335,8 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
                 LG[k, LG_TIF] = tif
                 LG[k, LG_RISK] = code
                 k += 1
+                open_row(ORD, number - X[X_ORD_BASE], SUBMITTED if code == RISK_OK else REJECTED, inst, side,
+                         price, qty, tif)
                 if code == RISK_OK:
                     n = scalars[CX_NOPEN]
                     if n >= oo.shape[0]:

@@ -149,9 +149,11 @@ def _shift_times(src_path: Path, dst_path: Path, shift: int) -> Path:
 
 
 def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
-            params: dict | None = None, received_rows: bool = True) -> dict:
+            params: dict | None = None, received_rows: bool = True, emulator: str = "process") -> dict:
     """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES);
-    `received_rows=False` skips the diagnostic backtest on the rows the session received."""
+    `received_rows=False` skips the diagnostic backtest on the rows the session received;
+    `emulator="thread"` runs the emulator in this process (EmulatorThread: the rounds before
+    session 9) instead of its own (EmulatorProcess)."""
     from decimal import Decimal as D
 
     from engine.config import resolve
@@ -160,9 +162,10 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     from modes.live import run_live
     from modes.live.recording import read_journal, read_rows
     from replay import open_source
-    from venues.emulator import Account, EmulatorSettings, EmulatorThread
+    from venues.emulator import Account, EmulatorProcess, EmulatorSettings, EmulatorThread
     from venues.sim import SimVenueConfig
 
+    load_average = os.getloadavg()[0]  # at the start: the figures are noisy under load
     overrides = params
     strategy, params = STRATEGIES[name]
     params = dict(params) | (overrides or {})
@@ -176,14 +179,19 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
         accounts=[Account("bench", "bench-key", "bench-secret", free={k: D(v) for k, v in BALANCES.items()})],
         seed=0, speed=1.0, out_dir=work / f"emu-{name}")
     os.environ["TP_BENCH_KEY"], os.environ["TP_BENCH_SECRET"] = "bench-key", "bench-secret"
-    with EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15)) as emu:
+    # the emulator in its own process (a venue is another machine): in the session's process
+    # it read a request only when the session's Python let go of the interpreter lock
+    emu_cm = (EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15)) if emulator == "thread"
+              else EmulatorProcess(settings, data))
+    with emu_cm as emu:
         table = VENUE | {"balances": BALANCES, "url": emu.url, "api_key_env": "TP_BENCH_KEY",
                          "secret_env": "TP_BENCH_SECRET"}
         config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                           "venues": {"binance": table}}, {}, base_dir=str(REPO))
         session = run_live(config, "testnet", work / f"testnet-{name}", duration_s=seconds, health=False,
                            write_html=False)
-        shift = emu.call(lambda server: server.exchange.clock.shift_ns)
+        shift = emu.state()["shift_ns"] if emulator == "process" else \
+            emu.call(lambda server: server.exchange.clock.shift_ns)
     journal = read_journal(session)
     steps = [r for r in journal if "now" in r]
     start = next(r["now"] for r in steps if r.get("start"))
@@ -252,7 +260,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
             "filled_diff_pct": float(abs(fa - fb) / max(fa, fb) * 100) if max(fa, fb) else None,
             "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
             "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6,
-            "seconds": seconds}
+            "seconds": seconds, "load_average": load_average, "emulator": emulator}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="backtest with constant latencies (the loopback's medians) instead of the session's "
                              "recorded order and feed latencies")
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories in DIR")
+    parser.add_argument("--emulator", choices=("process", "thread"), default="process",
+                        help="the emulator in its own process (default) or on a thread of this one (the "
+                             "session shares the interpreter lock with it: the rounds before session 9)")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tickparity-parity-") as tmp:
@@ -284,20 +295,22 @@ def main(argv: list[str] | None = None) -> int:
                            stdout=subprocess.DEVNULL)
         for name in args.strategy or sorted(STRATEGIES):
             rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant,
-                                params=dict(p.split("=", 1) for p in args.param) or None))
+                                params=dict(p.split("=", 1) for p in args.param) or None,
+                                emulator=args.emulator))
     if args.json:
         print(json.dumps(rows, indent=2))
-    print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")
+    print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s, "
+          f"emulator in {'its own process' if args.emulator == 'process' else 'this process'})")
     print(f"{'strategy':<14}{'orders bt/tn':>14}{'identical':>11}{'filled bt':>12}{'filled tn':>12}{'diff':>8}"
           f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}"
-          f"{'start after window end':>24}{'depth lag p90':>15}")
+          f"{'start after window end':>24}{'depth lag p90':>15}{'load':>6}")
     for r in rows:
         diff = "n/a" if r["filled_diff_pct"] is None else f"{r['filled_diff_pct']:.2f}%"
         print(f"{r['strategy']:<14}{r['orders_backtest']:>7}/{r['orders_testnet']:<6}{r['identical_share']:>10.1%}"
               f"{r['filled_backtest']:>12}{r['filled_testnet']:>12}{diff:>8}"
               f"{r['loopback_entry_ms']:>12.2f}/{r['loopback_response_ms']:.2f} ms{r['feed_lag_ms']:>8.2f} ms"
               f"{r['identical_share_on_received_rows']:>27.1%}"
-              f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms")
+              f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms{r['load_average']:>6.1f}")
     for r in rows:
         if r["first_difference"]:
             print(f"{r['strategy']}: {r['first_difference']}")

@@ -93,6 +93,10 @@ class EmulatorProcess:
         if line.startswith("READY "):
             self.url = line.split(" ", 1)[1]
             return self
+        try:  # an ERROR line: the child exits by itself (code 2)
+            self.proc.wait(5 if line else 0)
+        except subprocess.TimeoutExpired:
+            pass
         self._kill()
         if line.startswith("ERROR "):
             raise ConfigError(line[len("ERROR "):])

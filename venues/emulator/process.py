@@ -43,9 +43,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from engine.errors import ConfigError
-from venues.emulator.accounts import Account
-from venues.emulator.futures import serves_futures
-from venues.emulator.server import EmulatorSettings, ccxt_config
+from venues.emulator.server import EmulatorHandle, EmulatorSettings
 
 #: the child's command (not `-m venues.emulator.process`: the package imports this module first)
 _CHILD = "import sys; from venues.emulator.process import _child_main; sys.exit(_child_main())"
@@ -53,7 +51,7 @@ _CHILD = "import sys; from venues.emulator.process import _child_main; sys.exit(
 CHUNK_ROWS = 1 << 16
 
 
-class EmulatorProcess:
+class EmulatorProcess(EmulatorHandle):
     """`EmulatorThread`'s interface (url, ws_url, ccxt_config, account, context manager) for
     an emulator in a child process (module doc). `state()` is the inspection view
     (`GET /emulator/state`, with the clock's `shift_ns`): the child's objects are not
@@ -146,36 +144,6 @@ class EmulatorProcess:
         """The emulator's inspection view (`GET /emulator/state`: books, accounts, clock)."""
         with urllib.request.urlopen(self.url + "/emulator/state", timeout=timeout) as reply:
             return json.loads(reply.read())
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://")
-
-    @property
-    def ccxt_exchange(self) -> str:
-        """The ccxt id this emulator speaks: "binance" (spot), "binanceusdm" or "binancecoinm"."""
-        if serves_futures(self.settings.instruments):
-            return self.settings.instruments[0].venue
-        return "binance"
-
-    def ccxt_config(self, account: int | str = 0, **extra: Any) -> dict[str, Any]:
-        acct = self.account(account)
-        return ccxt_config(self.url, acct.api_key, acct.secret, exchange=self.ccxt_exchange, **extra)
-
-    def account(self, which: int | str = 0) -> Account:
-        accounts = list(self.settings.accounts)
-        if isinstance(which, int):
-            return accounts[which]
-        for a in accounts:
-            if a.name == which:
-                return a
-        raise ConfigError(f"no account named {which!r}")
-
-    def __enter__(self) -> EmulatorProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextmanager

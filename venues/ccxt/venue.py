@@ -90,7 +90,7 @@ class CcxtVenue:
         self.clock = clock
         self.maker_fee_bps = maker_fee_bps
         self.taker_fee_bps = taker_fee_bps
-        self.on_round_trip = on_round_trip or (lambda *a: None)
+        self.on_round_trip = on_round_trip or (lambda *a, **k: None)
         self.on_error = on_error or (lambda what, exc: None)
         self.wire = wire
         self.tasks: set[asyncio.Task] = set()

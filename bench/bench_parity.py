@@ -298,16 +298,18 @@ def session_shift(work: Path, name: str) -> int:
     return max(shifts)
 
 
-def rebacktest(work: Path, name: str, params: dict | None = None, refresh_ms: int = 500, tag: str = "-re") -> dict:
+def rebacktest(work: Path, name: str, params: dict | None = None, refresh_ms: int = 500, tag: str = "-re",
+               data: str | None = None) -> dict:
     """The backtest half again on a kept session (`--keep` DIR): the same comparison with
     today's backtest code, into DIR/backtest-NAME-re (a change to the simulated venue or to
-    the recorded models measured on sessions already run)."""
+    the recorded models measured on sessions already run). `data`: the dataset the session's
+    emulator replayed (default: the one the bench generated, DIR/parity.duckdb)."""
     strategy, base = STRATEGIES[name]
     params = dict(base) | (params or {})
     if name.startswith("market_maker"):
         params.setdefault("refresh_ms", refresh_ms)
     session = work / f"testnet-{name}"
-    return compare(name, f"duckdb:{work / 'parity.duckdb'}", work, session, session_shift(work, name), strategy,
+    return compare(name, data or f"duckdb:{work / 'parity.duckdb'}", work, session, session_shift(work, name), strategy,
                    params, received_rows=False, tag=tag) | {"load_average": os.getloadavg()[0],
                                                             "emulator": "kept", "seconds": 0.0}
 
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                              "session shares the interpreter lock with it: the rounds before session 9)")
     parser.add_argument("--rebacktest", metavar="DIR", action="append",
                         help="no session: backtest again the sessions kept in DIR (--keep) and compare "
-                             "(repeatable)")
+                             "(repeatable; the dataset: --data, default DIR/parity.duckdb)")
     args = parser.parse_args(argv)
     rows = []
     if args.rebacktest:
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.strategy or sorted(STRATEGIES):
                 if (Path(work) / f"testnet-{name}").exists():
                     rows.append(rebacktest(Path(work), name, dict(p.split("=", 1) for p in args.param) or None,
-                                           args.refresh_ms) | {"work": work})
+                                           args.refresh_ms, data=args.data) | {"work": work})
         _print(rows, args, "kept sessions")
         return 0
     with tempfile.TemporaryDirectory(prefix="tickparity-parity-") as tmp:

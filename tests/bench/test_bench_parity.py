@@ -43,7 +43,7 @@ def test_backtest_and_testnet_session_decide_the_same(tmp_path, monkeypatch):
     # --rebacktest: the backtest half again on the kept session gives the same comparison
     # (a backtest is deterministic), with the emulator's clock shift the bench saved, or
     # derived from the acknowledgements within the venue's µs stamp
-    again = bench_parity.rebacktest(tmp_path, "market_maker", refresh_ms=200)
+    again = bench_parity.rebacktest(tmp_path, "market_maker", refresh_ms=200, data=data)
     for key in ("orders_backtest", "identical_share", "filled_backtest", "first_difference"):
         assert again[key] == rows["market_maker"][key], key
     saved = tmp_path / "recorded-market_maker" / "shift_ns"

@@ -149,20 +149,21 @@ def _shift_times(src_path: Path, dst_path: Path, shift: int) -> Path:
 
 
 def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
-            params: dict | None = None, received_rows: bool = True) -> dict:
+            params: dict | None = None, received_rows: bool = True, emulator: str = "process") -> dict:
     """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES);
-    `received_rows=False` skips the diagnostic backtest on the rows the session received."""
+    `received_rows=False` skips the diagnostic backtest on the rows the session received;
+    `emulator="thread"` runs the emulator in this process (EmulatorThread: the rounds before
+    session 9) instead of its own (EmulatorProcess)."""
     from decimal import Decimal as D
 
     from engine.config import resolve
     from engine.types import load_instruments
-    from modes.backtest import run_backtest
     from modes.live import run_live
-    from modes.live.recording import read_journal, read_rows
     from replay import open_source
-    from venues.emulator import Account, EmulatorSettings, EmulatorThread
+    from venues.emulator import Account, EmulatorProcess, EmulatorSettings, EmulatorThread
     from venues.sim import SimVenueConfig
 
+    load_average = os.getloadavg()[0]  # at the start: the figures are noisy under load
     overrides = params
     strategy, params = STRATEGIES[name]
     params = dict(params) | (overrides or {})
@@ -176,21 +177,45 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
         accounts=[Account("bench", "bench-key", "bench-secret", free={k: D(v) for k, v in BALANCES.items()})],
         seed=0, speed=1.0, out_dir=work / f"emu-{name}")
     os.environ["TP_BENCH_KEY"], os.environ["TP_BENCH_SECRET"] = "bench-key", "bench-secret"
-    with EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15)) as emu:
+    # the emulator in its own process (a venue is another machine): in the session's process
+    # it read a request only when the session's Python let go of the interpreter lock
+    emu_cm = (EmulatorThread(settings, open_source(data, insts, chunk_rows=1 << 15)) if emulator == "thread"
+              else EmulatorProcess(settings, data))
+    with emu_cm as emu:
         table = VENUE | {"balances": BALANCES, "url": emu.url, "api_key_env": "TP_BENCH_KEY",
                          "secret_env": "TP_BENCH_SECRET"}
         config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                           "venues": {"binance": table}}, {}, base_dir=str(REPO))
         session = run_live(config, "testnet", work / f"testnet-{name}", duration_s=seconds, health=False,
                            write_html=False)
-        shift = emu.call(lambda server: server.exchange.clock.shift_ns)
+        shift = emu.state()["shift_ns"] if emulator == "process" else \
+            emu.call(lambda server: server.exchange.clock.shift_ns)
+    (work / f"recorded-{name}").mkdir(parents=True, exist_ok=True)
+    (work / f"recorded-{name}" / "shift_ns").write_text(f"{shift}\n")  # for rebacktest
+    return compare(name, data, work, session, shift, strategy, params, recorded=recorded,
+                   received_rows=received_rows) | {"load_average": load_average, "emulator": emulator,
+                                                   "seconds": seconds}
+
+
+def compare(name: str, data: str, work: Path, session: Path, shift: int, strategy: str, params: dict, *,
+            recorded: bool = True, received_rows: bool = True, tag: str = "") -> dict:
+    """The backtest half of a parity row: backtest `data` over the session's window with the
+    session's recorded latencies (module doc) into work/backtest-NAME[TAG] and compare its
+    order requests and fills with the session's."""
+    from dataclasses import replace
+
+    from engine.config import resolve
+    from modes.backtest import run_backtest
+    from modes.live.recording import read_journal, read_rows
+
+    inst_id = "binance:BTC/USDT"
     journal = read_journal(session)
     steps = [r for r in journal if "now" in r]
     start = next(r["now"] for r in steps if r.get("start"))
     end = steps[-1]["now"]
     lat = np.loadtxt(session / "latency.csv", delimiter=",", skiprows=1, usecols=(1, 2), ndmin=2)
     entry, response = (int(np.median(lat[:, 0])), int(np.median(lat[:, 1]))) if len(lat) else (0, 0)
-    order_file, feed_file, report_file = to_dataset_clock(session, shift, work / f"recorded-{name}")
+    order_file, feed_file, report_file = to_dataset_clock(session, shift, work / f"recorded-{name}{tag}")
     rows = read_rows(session)
     feed = int(np.median(rows["local_ts"] - rows["exch_ts"])) if len(rows) else 0
     # where the session's start (and so its timers, at whole multiples of 100 ms after it)
@@ -219,10 +244,8 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
         bt_table["latency"] = {"entry_ns": entry, "response_ns": response, "feed_ns": max(feed, 0)}
     bt_config = resolve({"run": {"strategy": strategy, "data": data, "instruments": [inst_id], "params": params},
                          "venues": {"binance": bt_table}}, {}, base_dir=str(REPO))
-    from dataclasses import replace
-
     bt_config = replace(bt_config, start_ns=start - shift, end_ns=end - shift)
-    backtest = run_backtest(bt_config, work / f"backtest-{name}", write_html=False)
+    backtest = run_backtest(bt_config, work / f"backtest-{name}{tag}", write_html=False)
     # the same comparison over the rows the session received (its market.duckdb): the
     # emulator's 100 ms depth batching and the loopback feed lag taken out
     rec_table = bt_table | {"depth_conflation_ms": 0,  # the recorded rows are the venue's diffs already
@@ -239,7 +262,7 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     a, b = _orders(backtest), _orders(session)
     on_rows = c = None
     if received_rows:
-        on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}", write_html=False)
+        on_rows = run_backtest(rec_config, work / f"backtest-rows-{name}{tag}", write_html=False)
         c = _orders(on_rows)
     fa, fb = _filled(backtest), _filled(session)
     return {"strategy": name, "orders_backtest": len(a), "orders_testnet": len(b),
@@ -251,8 +274,44 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
             # of the larger of the two (n/a when neither filled anything)
             "filled_diff_pct": float(abs(fa - fb) / max(fa, fb) * 100) if max(fa, fb) else None,
             "loopback_entry_ms": entry / 1e6, "loopback_response_ms": response / 1e6, "feed_lag_ms": feed / 1e6,
-            "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6,
-            "seconds": seconds}
+            "start_after_window_end_ms": phase / 1e6, "depth_lag_p90_ms": lag_p90 / 1e6}
+
+
+def session_shift(work: Path, name: str) -> int:
+    """The emulator's clock shift of a kept session (`--keep` DIR): the file measure() wrote,
+    or, for a directory from before it, the largest (the session's venue time of an accepted
+    order's REST acknowledgement - the emulator journal's market time of it): a venue time
+    is the shifted time floored to its µs, so each difference lies in (shift - 1 µs, shift]."""
+    saved = work / f"recorded-{name}" / "shift_ns"
+    if saved.exists():
+        return int(saved.read_text())
+    from venues.emulator import read_journal
+
+    arrived = {e["client_order_id"]: e["ts"] for e in read_journal(work / f"emu-{name}" / "journal.jsonl")
+               if e["event"] == "order_new"}
+    shifts = [r["report"]["exch_ts"] - arrived[r["report"]["client_id"]]
+              for r in read_journal(work / f"testnet-{name}" / "audit.jsonl")
+              if r.get("type") == "venue_reply" and r["report"].get("source") == "rest"
+              and r["report"].get("status") == 2 and r["report"].get("client_id") in arrived]
+    if not shifts:
+        raise SystemExit(f"{work}: no acknowledged order to derive the emulator's clock shift from")
+    return max(shifts)
+
+
+def rebacktest(work: Path, name: str, params: dict | None = None, refresh_ms: int = 500, tag: str = "-re",
+               data: str | None = None) -> dict:
+    """The backtest half again on a kept session (`--keep` DIR): the same comparison with
+    today's backtest code, into DIR/backtest-NAME-re (a change to the simulated venue or to
+    the recorded models measured on sessions already run). `data`: the dataset the session's
+    emulator replayed (default: the one the bench generated, DIR/parity.duckdb)."""
+    strategy, base = STRATEGIES[name]
+    params = dict(base) | (params or {})
+    if name.startswith("market_maker"):
+        params.setdefault("refresh_ms", refresh_ms)
+    session = work / f"testnet-{name}"
+    return compare(name, data or f"duckdb:{work / 'parity.duckdb'}", work, session, session_shift(work, name), strategy,
+                   params, received_rows=False, tag=tag) | {"load_average": os.getloadavg()[0],
+                                                            "emulator": "kept", "seconds": 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,8 +329,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="backtest with constant latencies (the loopback's medians) instead of the session's "
                              "recorded order and feed latencies")
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories in DIR")
+    parser.add_argument("--emulator", choices=("process", "thread"), default="process",
+                        help="the emulator in its own process (default) or on a thread of this one (the "
+                             "session shares the interpreter lock with it: the rounds before session 9)")
+    parser.add_argument("--rebacktest", metavar="DIR", action="append",
+                        help="no session: backtest again the sessions kept in DIR (--keep) and compare "
+                             "(repeatable; the dataset: --data, default DIR/parity.duckdb)")
     args = parser.parse_args(argv)
     rows = []
+    if args.rebacktest:
+        for work in args.rebacktest:
+            for name in args.strategy or sorted(STRATEGIES):
+                if (Path(work) / f"testnet-{name}").exists():
+                    rows.append(rebacktest(Path(work), name, dict(p.split("=", 1) for p in args.param) or None,
+                                           args.refresh_ms, data=args.data) | {"work": work})
+        _print(rows, args, "kept sessions")
+        return 0
     with tempfile.TemporaryDirectory(prefix="tickparity-parity-") as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -284,24 +357,30 @@ def main(argv: list[str] | None = None) -> int:
                            stdout=subprocess.DEVNULL)
         for name in args.strategy or sorted(STRATEGIES):
             rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant,
-                                params=dict(p.split("=", 1) for p in args.param) or None))
+                                params=dict(p.split("=", 1) for p in args.param) or None,
+                                emulator=args.emulator))
+    _print(rows, args, f"{args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s, "
+                       f"emulator in {'its own process' if args.emulator == 'process' else 'this process'})")
+    return 0
+
+
+def _print(rows: list[dict], args: argparse.Namespace, what: str) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
-    print(f"parity: backtest on {args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s)")
+    print(f"parity: backtest on {what}")
     print(f"{'strategy':<14}{'orders bt/tn':>14}{'identical':>11}{'filled bt':>12}{'filled tn':>12}{'diff':>8}"
           f"{'loopback entry/resp':>22}{'feed lag':>10}{'identical on received rows':>28}"
-          f"{'start after window end':>24}{'depth lag p90':>15}")
+          f"{'start after window end':>24}{'depth lag p90':>15}{'load':>6}")
     for r in rows:
         diff = "n/a" if r["filled_diff_pct"] is None else f"{r['filled_diff_pct']:.2f}%"
         print(f"{r['strategy']:<14}{r['orders_backtest']:>7}/{r['orders_testnet']:<6}{r['identical_share']:>10.1%}"
               f"{r['filled_backtest']:>12}{r['filled_testnet']:>12}{diff:>8}"
               f"{r['loopback_entry_ms']:>12.2f}/{r['loopback_response_ms']:.2f} ms{r['feed_lag_ms']:>8.2f} ms"
-              f"{r['identical_share_on_received_rows']:>27.1%}"
-              f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms")
+              f"{'-' if r['identical_share_on_received_rows'] is None else format(r['identical_share_on_received_rows'], '.1%'):>27}"
+              f"{r['start_after_window_end_ms']:>21.1f} ms{r['depth_lag_p90_ms']:>12.1f} ms{r['load_average']:>6.1f}")
     for r in rows:
         if r["first_difference"]:
             print(f"{r['strategy']}: {r['first_difference']}")
-    return 0
 
 
 if __name__ == "__main__":

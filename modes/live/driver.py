@@ -240,6 +240,7 @@ class LiveDriver:
         """A testnet/live venue's report: its user-stream latency recorded
         (report_latency.csv), then queued for the next step."""
         self.recorder.report_latency(venue, report)
+        self.recorder.fill_seen(venue, report)
         self._on_report(report)
 
     def _on_error(self, what: str, exc: BaseException) -> None:
@@ -566,8 +567,8 @@ class LiveDriver:
             self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None,
-                    venue: str = "", wire_ns: int | None = None) -> None:
-        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns)
+                    venue: str = "", wire_ns: int | None = None, client_id: str | None = None) -> None:
+        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns, client_id=client_id)
         self.health.round_trip(reply - send)
 
     async def _preflight(self, exchanges: dict[str, Any], *, signed: bool) -> None:

@@ -104,6 +104,11 @@ class SessionRecorder:
         # (written, arrival) of the latest 2 * REFUSAL_WINDOW round trips with a venue time
         # and a wire time (venues/ccxt/wire.py): the venue's queue of requests (queued_arrival)
         self._queue: dict[str, deque[tuple[int, int]]] = {}
+        # (venue, client id) -> the venue time of the order's latest fill seen (fill_seen): a
+        # cancel the venue refused because the order had filled arrived after that fill;
+        # refused cancels wait for the next flush so that the fill's report can come in
+        self._filled: dict[tuple[str, str], int] = {}
+        self._cancel_refusals: list[tuple[str, tuple[int, int, str, int | None, int | None], str]] = []
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -144,7 +149,8 @@ class SessionRecorder:
         self._journal.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
 
     def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
-                   seq: int | None = None, venue: str = "", *, wire_ns: int | None = None) -> None:
+                   seq: int | None = None, venue: str = "", *, wire_ns: int | None = None,
+                   client_id: str | None = None) -> None:
         """One order round trip: entry = the request's arrival at the venue - send;
         response = the rest. The arrival is the venue's time when it falls inside the round
         trip; a venue time in whole units of the venue's clock (Binance's transactTime: ms,
@@ -169,7 +175,12 @@ class SessionRecorder:
         measured against the emulator's journal (bench_parity's at-touch maker, 4 sessions,
         102 refusals): median error -0.5 ms (old +1.7 ms), 58% within 1 ms (old 33%), 40
         more than 1 ms early (old 0), worst 23 ms early (old 21 ms late) (docs/live.md "A
-        refused order's arrival"). `seq`: the command's number at its venue (empty when
+        refused order's arrival"). A refused cancel (`client_id` given) waits for the next
+        flush instead and arrives no sooner than the order's latest fill the session saw
+        by then (`fill_seen`) when that fill's venue time lies within the round trip: the
+        venue refused the cancel because the order had filled, so it arrived after the fill
+        (placed before it, the backtest's venue cancelled the order and missed the fill:
+        bench/README.md "Parity", session 9). `seq`: the command's number at its venue (empty when
         unknown: paper mode's simulated round trips). `venue`: the venue's name in the
         session's config; refusals take the replies of their own venue."""
         send_ns, reply_ns = int(send_ns), int(reply_ns)
@@ -179,7 +190,10 @@ class SessionRecorder:
         if lo is not None and unit > 1 and lo % unit == 0:  # a whole-unit stamp: its unit
             lo, hi = max(lo, send_ns), min(lo + unit - 1, reply_ns)
         if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
-            self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq, wire_ns))
+            if command == "cancel" and client_id is not None:
+                self._cancel_refusals.append((venue, (send_ns, reply_ns, command, seq, wire_ns), client_id))
+            else:
+                self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq, wire_ns))
             return
         arrival = (lo + hi) // 2
         entry = arrival - send_ns
@@ -195,14 +209,37 @@ class SessionRecorder:
         responses.append(response)
 
     def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None, wire_ns: int | None,
-                       response: int | None, queue: Iterable[tuple[int, int]], venue: str) -> None:
+                       response: int | None, queue: Iterable[tuple[int, int]], venue: str,
+                       after_ns: int | None = None) -> None:
         rtt = max(reply_ns - send_ns, 0)
         entry = rtt // 2 if response is None else max(rtt - response, 0)
         if wire_ns is not None:
             arrival = queued_arrival(int(wire_ns), sorted(queue))
             if arrival is not None:
                 entry = min(max(arrival - send_ns, 0), entry)
+        if after_ns is not None and send_ns <= after_ns <= reply_ns:  # it arrived after this venue time
+            entry = max(entry, after_ns - send_ns)
         self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue)
+
+    def fill_seen(self, venue: str, report: Any) -> None:
+        """Note the venue time of a fill of ours (a `VenueFill`, or a `VenueOrderState` that
+        says FILLED: its venue time is the last fill's) for the refused cancels of that
+        order (round_trip). The time noted is the end of the fill's stamp (a venue time in
+        whole units stands for its unit: the fill happened before stamp + unit)."""
+        from engine.types import OrderStatus
+        from engine.types.venue_reports import VenueFill, VenueOrderState
+
+        if isinstance(report, VenueOrderState) and report.status != OrderStatus.FILLED:
+            return
+        if not isinstance(report, VenueFill | VenueOrderState) or not report.exch_ts > 0:
+            return
+        unit = self.stamp_ns.get(venue, MS)
+        at = int(report.exch_ts) + (unit if unit > 1 and int(report.exch_ts) % unit == 0 else 0)
+        key = (venue, report.client_id)
+        if at > self._filled.get(key, 0):
+            if len(self._filled) >= 4 * REFUSAL_WINDOW * REFUSAL_WINDOW:  # bounded: forget the oldest
+                self._filled.pop(next(iter(self._filled)))
+            self._filled[key] = at
 
     def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None,
                           venue: str) -> None:
@@ -234,6 +271,10 @@ class SessionRecorder:
                 self._write_refusal(*refusal, min(self._responses.get(venue, ()), default=None),
                                     self._queue.get(venue, ()), venue)
         self._refusals = {}
+        for venue, refusal, client_id in self._cancel_refusals:  # the fills seen by now
+            self._write_refusal(*refusal, min(self._responses.get(venue, ()), default=None),
+                                self._queue.get(venue, ()), venue, after_ns=self._filled.get((venue, client_id)))
+        self._cancel_refusals = []
         if self._pending_rows:
             rows = np.concatenate(self._pending_rows)
             self._rows.write(rows.tobytes())

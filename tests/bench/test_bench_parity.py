@@ -40,3 +40,13 @@ def test_backtest_and_testnet_session_decide_the_same(tmp_path, monkeypatch):
     assert (tmp_path / "testnet-twap" / "feed_latency.csv").read_text().startswith("ts_ns,feed_ns,stream,instrument")
     for name in rows:  # the user stream's reports, recorded and handed to the backtest
         assert (tmp_path / f"recorded-{name}" / "report_latency.csv").read_text().count("\n") > 1
+    # --rebacktest: the backtest half again on the kept session gives the same comparison
+    # (a backtest is deterministic), with the emulator's clock shift the bench saved, or
+    # derived from the acknowledgements within the venue's µs stamp
+    again = bench_parity.rebacktest(tmp_path, "market_maker", refresh_ms=200, data=data)
+    for key in ("orders_backtest", "identical_share", "filled_backtest", "first_difference"):
+        assert again[key] == rows["market_maker"][key], key
+    saved = tmp_path / "recorded-market_maker" / "shift_ns"
+    shift = int(saved.read_text())
+    saved.unlink()
+    assert shift - 1000 < bench_parity.session_shift(tmp_path, "market_maker") <= shift

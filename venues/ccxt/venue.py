@@ -72,7 +72,7 @@ class CcxtVenue:
     file; seq numbers the venue's commands in the order the session sent them; venue the
     order's venue name), with `wire_ns=` the local time its request was written when `wire`
     (a venues.ccxt.wire.WireTimes on `exchange`) saw it: a refusal's arrival is estimated
-    from it.
+    from it; `client_id=` the order's (a refused cancel arrived after the order's last fill).
     """
 
     def __init__(self, name: str, exchange: Any, instruments: dict[int, Instrument], book: Any,
@@ -90,7 +90,7 @@ class CcxtVenue:
         self.clock = clock
         self.maker_fee_bps = maker_fee_bps
         self.taker_fee_bps = taker_fee_bps
-        self.on_round_trip = on_round_trip or (lambda *a: None)
+        self.on_round_trip = on_round_trip or (lambda *a, **k: None)
         self.on_error = on_error or (lambda what, exc: None)
         self.wire = wire
         self.tasks: set[asyncio.Task] = set()
@@ -213,9 +213,11 @@ class CcxtVenue:
                 if rec.outcome == Outcome.CONFIRMED or (rec.outcome == Outcome.REJECTED
                                                         and "local" not in rec.evidence):
                     if wire is None:
-                        self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue)
+                        self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue,
+                                           client_id=order.client_id)
                     else:
-                        self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue, wire_ns=wire)
+                        self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue, wire_ns=wire,
+                                           client_id=order.client_id)
                 if rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
                     self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
                 if rec.venue_order_id:

@@ -2,7 +2,7 @@
 
 Public API::
 
-    from venues.emulator import EmulatorSettings, EmulatorThread, ccxt_config, load_accounts
+    from venues.emulator import EmulatorProcess, EmulatorSettings, EmulatorThread, ccxt_config, load_accounts
 
 See docs/emulator.md for the CLI (`tickparity emulator`), endpoints, faults and limits.
 """
@@ -13,6 +13,7 @@ from venues.emulator.exchange import BinanceError, Exchange
 from venues.emulator.faults import KINDS as FAULT_KINDS
 from venues.emulator.faults import Fault, FaultPlan
 from venues.emulator.journal import Journal, read_journal
+from venues.emulator.process import EmulatorProcess
 from venues.emulator.ratelimit import RateLimiter
 from venues.emulator.server import (
     CCXT_OPTIONS,
@@ -23,7 +24,7 @@ from venues.emulator.server import (
 )
 
 __all__ = [
-    "CCXT_OPTIONS", "FAULT_KINDS", "Account", "BinanceError", "BinanceServer", "EmulatorSettings",
-    "EmulatorThread", "Exchange", "Fault", "FaultPlan", "Journal", "RateLimiter", "build_server",
+    "CCXT_OPTIONS", "FAULT_KINDS", "Account", "BinanceError", "BinanceServer", "EmulatorProcess",
+    "EmulatorSettings", "EmulatorThread", "Exchange", "Fault", "FaultPlan", "Journal", "RateLimiter", "build_server",
     "ccxt_config", "default_account", "load_accounts", "read_journal",
 ]

@@ -863,6 +863,7 @@ class Exchange:
                 "trades": len(self.trades[a.name]),
             }
         now = self.clock.now()
-        return {"market_ns": now, "time": self.clock.shown_ms(now), "ended": self.ended,
+        return {"market_ns": now, "time": self.clock.shown_ms(now), "shift_ns": self.clock.shift_ns,
+                "ended": self.ended,
                 "halted": self.halted_reason, "cancel_only": self.cancel_only,
                 "books": books, "accounts": accounts, "journal_entries": self.journal.count}

@@ -198,7 +198,52 @@ def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> Bi
                          reply_timeout_s=settings.reply_timeout_s)
 
 
-class EmulatorThread:
+class EmulatorHandle:
+    """What a started emulator offers its clients, wherever it runs (EmulatorThread here,
+    EmulatorProcess in venues/emulator/process.py): `url`, `ws_url`, the ccxt config of an
+    account, and `with` (start, then stop)."""
+
+    settings: EmulatorSettings
+    url: str
+
+    def start(self) -> EmulatorHandle:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    @property
+    def ccxt_exchange(self) -> str:
+        """The ccxt id this emulator speaks: "binance" (spot), "binanceusdm" or "binancecoinm"."""
+        if serves_futures(self.settings.instruments):
+            return self.settings.instruments[0].venue  # binanceusdm or binancecoinm
+        return "binance"
+
+    def ccxt_config(self, account: int | str = 0, **extra: Any) -> dict[str, Any]:
+        acct = self.account(account)
+        return ccxt_config(self.url, acct.api_key, acct.secret, exchange=self.ccxt_exchange, **extra)
+
+    def account(self, which: int | str = 0) -> Account:
+        accounts = list(self.settings.accounts)
+        if isinstance(which, int):
+            return accounts[which]
+        for a in accounts:
+            if a.name == which:
+                return a
+        raise ConfigError(f"no account named {which!r}")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class EmulatorThread(EmulatorHandle):
     """An emulator on its own event loop in a daemon thread (tests, benchmarks, notebooks).
 
     `with EmulatorThread(settings, source) as emu: ccxt.binance(emu.ccxt_config())`; leaving
@@ -253,33 +298,3 @@ class EmulatorThread:
                 out = await out
             return out
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://")
-
-    @property
-    def ccxt_exchange(self) -> str:
-        """The ccxt id this emulator speaks: "binance" (spot), "binanceusdm" or "binancecoinm"."""
-        if serves_futures(self.settings.instruments):
-            return self.settings.instruments[0].venue  # binanceusdm or binancecoinm
-        return "binance"
-
-    def ccxt_config(self, account: int | str = 0, **extra: Any) -> dict[str, Any]:
-        acct = self.account(account)
-        return ccxt_config(self.url, acct.api_key, acct.secret, exchange=self.ccxt_exchange, **extra)
-
-    def account(self, which: int | str = 0) -> Account:
-        accounts = list(self.settings.accounts)
-        if isinstance(which, int):
-            return accounts[which]
-        for a in accounts:
-            if a.name == which:
-                return a
-        raise ConfigError(f"no account named {which!r}")
-
-    def __enter__(self) -> EmulatorThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -173,7 +173,8 @@ VF_LS_N = np.int64(24)  # int64 slots of latency-model state (LatencyModel.state
 VF_LAST_ARR = np.int64(25)  # arrival time of the venue's last request (requests never overtake each other)
 VF_RP_OFF = np.int64(26)  # the venue's user-stream report latencies (latency.report_file): LP[off : off + 2n],
 VF_RP_N = np.int64(27)  # n rows [ts, response, stamp]; n = 0: the latency model's response (latency_nb.py)
-VF_NF = np.int64(28)
+VF_OVERTAKE = np.int64(28)  # 1: requests of different orders may overtake each other (the `recorded` latency)
+VF_NF = np.int64(29)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

@@ -328,6 +328,9 @@ class SimCore:
                 raise ConfigError(f"[venues.{name}] latency.model = {cfg.latency_model!r}: min_entry "
                                   f"returned {low} ns: expected >= 0")
             self._V[v, C.VF_LMODEL] = index
+            # a session's recorded round trips: requests of different orders overtake each
+            # other as they did in the session (latency_nb.time_requests_nb)
+            self._V[v, C.VF_OVERTAKE] = int(cfg.latency_model == "recorded")
             self._V[v, C.VF_LP_OFF] = off
             self._V[v, C.VF_LP_N] = params.size
             self._V[v, C.VF_LS_N] = model.state

@@ -176,3 +176,33 @@ def test_a_refusal_with_its_wire_time_is_placed_in_the_queue_within_the_path(tmp
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
         "ts_ns,entry_ns,response_ns,command,seq,venue", "1000,10,10,submit,1,", "1000,25,15,cancel,3,",
         "1000,25,25,submit,2,", "2000,9,21,submit,4,"]
+
+
+def test_a_cancel_refused_because_the_order_filled_arrived_after_the_fill(tmp_path):
+    """Venue times in µs (stamp 1000 ns). Submit 1 (sent 1_000_000, written 1_001_000, venue
+    time 1_004_000: its µs, so arrival 1_004_499, entry 4_499, response 5_501) gives the
+    queue its wire leg, 3_499. A cancel of tp-7 sent at 2_000_000, written 2_001_000, is
+    refused (no venue time; reply 2_030_000): the queue alone places it at 2_001_000 + 3_499
+    = 2_004_499. The user stream then reports tp-7 filled at venue time 2_020_000 (its µs:
+    the fill happened before 2_021_000), inside the cancel's round trip, so the venue
+    refused the cancel because the order had filled: the cancel arrived after the fill,
+    entry 2_021_000 - 2_000_000 = 21_000, response 9_000. A refused cancel of tp-8
+    (3_000_000 -> 3_020_000, written 3_001_000) whose order filled at 3_050_000, after the
+    reply, keeps the queue's 4_499 (the fill is no bound on it)."""
+    from decimal import Decimal
+
+    from engine.types import Liquidity
+
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.stamp_ns["binance"] = 1000
+    rec.round_trip(1_000_000, 1_004_000, 1_010_000, "submit", 1, "binance", wire_ns=1_001_000, client_id="tp-6")
+    rec.round_trip(2_000_000, None, 2_030_000, "cancel", 2, "binance", wire_ns=2_001_000, client_id="tp-7")
+    rec.round_trip(3_000_000, None, 3_020_000, "cancel", 3, "binance", wire_ns=3_001_000, client_id="tp-8")
+    rec.fill_seen("binance", VenueFill("tp-7", "7", "70", 100, 1, Decimal("0.1"), "USDT", Liquidity.MAKER,
+                                       2_020_000, 2_060_000))
+    rec.fill_seen("binance", VenueOrderState("tp-8", "8", OrderStatus.FILLED, 100, 1, 1, 3_050_000, 3_070_000))
+    rec.fill_seen("binance", VenueOrderState("tp-7", "7", OrderStatus.CANCELLED, 100, 1, 0, 2_029_000, 2_070_000))
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines() == [
+        "ts_ns,entry_ns,response_ns,command,seq,venue", "1000000,4499,5501,submit,1,binance",
+        "2000000,21000,9000,cancel,2,binance", "3000000,4499,15501,cancel,3,binance"]

@@ -11,7 +11,7 @@ import pytest
 from sim_helpers import BUY, DELTA, SELL, drain, make_core
 
 from engine.errors import ConfigError
-from engine.types import OrderType, TimeInForce
+from engine.types import OrderEventKind, OrderType, TimeInForce
 from venues.sim import SimVenueConfig, WakeKind
 from venues.sim.codes import RQ_CANCEL, RQ_QUERY, RQ_SUBMIT
 from venues.sim.config import load_recorded_latency
@@ -169,3 +169,42 @@ def test_requests_of_one_time_take_the_recorded_entries_in_turn(tmp_path):
     core.submit(2, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 1000)
     acks = [w for w in drain(core, 2000) if w.kind == WakeKind.ORDER]
     assert [int(w.record["exch_ts"]) for w in acks] == [1007, 1021]
+
+
+def test_recorded_requests_of_different_orders_overtake_each_other_as_in_the_session(tmp_path):
+    """A session's decision at 1000 sent a submit (seq 1, entry 30) and then a cancel of
+    another order (seq 2, entry 5): on their own connections the cancel reached the venue
+    first, at 1005. The recorded model gives each its own entry and lets the cancel
+    overtake: order 1 (resting since 600) is cancelled at 1005 and the submit of order 2
+    arrives at 1030 (the per-venue order of the other models would have held the cancel
+    until 1030). One order's requests keep their order: at 2000 order 3 is submitted
+    (entry 30: 2030) and cancelled at once (entry 5): its cancel arrives with it, at 2030.
+    The constant model keeps the venue's order: a cancel after a submit waits for it."""
+    path = tmp_path / "latency.csv"
+    path.write_text("ts_ns,entry_ns,response_ns,command,seq\n"
+                    "400,200,5,submit,1\n"
+                    "1000,30,5,submit,2\n"
+                    "1000,5,5,cancel,3\n"
+                    "2000,30,5,submit,4\n"
+                    "2000,5,5,cancel,5\n")
+    def run(latency: dict, with_order_3: bool) -> list[tuple[int, int, int]]:
+        core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5),
+                          (9_000, DELTA, SELL, 10_020, 1)], configs={"sim": SimVenueConfig.from_table("sim", latency)})
+        drain(core, 400)
+        core.submit(1, 0, BUY, LIMIT, GTC, 9_980, 1, False, 0, 400)
+        wakes = drain(core, 1000)
+        core.submit(2, 0, BUY, LIMIT, GTC, 9_970, 1, False, 0, 1000)
+        core.cancel(1, 1000)
+        wakes += drain(core, 2000)
+        if with_order_3:
+            core.submit(3, 0, BUY, LIMIT, GTC, 9_960, 1, False, 0, 2000)
+            core.cancel(3, 2000)
+        wakes += drain(core, 8000)
+        got = [(int(w.record["order_no"]), int(w.record["kind"]), int(w.record["exch_ts"]))
+               for w in wakes if w.kind == WakeKind.ORDER]
+        return [g for g in got if g[2] > 600]
+
+    ack, cancelled = int(OrderEventKind.ACK), int(OrderEventKind.CANCELLED)
+    assert run({"latency": {"model": "recorded", "file": str(path)}}, True) == [
+        (1, cancelled, 1005), (2, ack, 1030), (3, ack, 2030), (3, cancelled, 2030)]
+    assert run({"latency": {"entry_ns": 30, "response_ns": 5}}, False) == [(2, ack, 1030), (1, cancelled, 1030)]

@@ -44,12 +44,14 @@ def test_a_backtest_runs_its_loop_with_the_setup_frozen_and_unfreezes_it(tmp_pat
 
 
 def test_a_callers_freeze_is_left_as_it_is():
+    # A frozen object may still be freed by its last reference going (another test's
+    # thread, a cache): the count can fall by a few while frozen, never to 0 unless unfrozen.
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
+        assert gc.get_freeze_count() > 0
         with _setup_frozen():
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen  # not undone by the loop
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # not undone by the loop
     finally:
         gc.unfreeze()
     with _setup_frozen():

@@ -510,7 +510,7 @@ class SpotEquity:
         self._venues = [inst.venue for inst in self._specs]
         self._positions = [self.ledger.positions[i] for i in self._ids]
         self._mids: dict[tuple[int, int], tuple[Decimal, float, int]] = {}
-        self._layout: tuple[int, list[tuple[tuple[str, str], list[int] | None]]] = (-1, [])
+        self._layout: tuple[Any, list[tuple[tuple[str, str], list[int] | None]]] = (None, [])
         self._fills = -1
         self._cached: tuple = ()
         self._last: tuple | None = None  # (bid + ask per instrument, (equity, unrealized)) of the last sample
@@ -531,18 +531,16 @@ class SpotEquity:
         return found
 
     def _keys(self) -> list[tuple[tuple[str, str], list[int] | None]]:
-        """Ledger.equity's balance keys, sorted, each with what marks it: None for a quote
-        asset (1:1), else the instruments whose base it is on its venue, in run order (the
-        first with a mid marks it; none: left out). Balances only gain keys: recomputed
-        when their count moves."""
-        balances = self.ledger.balances
-        if self._layout[0] != len(balances):
-            quotes = {(inst.venue, inst.quote) for inst in self._specs}
-            bases: dict[tuple[str, str], list[int]] = {}
-            for k, inst in enumerate(self._specs):
-                bases.setdefault((inst.venue, inst.base), []).append(k)
-            self._layout = (len(balances), [(key, None if key in quotes else bases.get(key, []))
-                                            for key in sorted(balances)])
+        """The ledger's own equity terms (`Ledger._equity_layout`: each balance key, sorted,
+        None for a quote asset, else the instruments whose base it is, in instrument order),
+        with instruments as this sample's indexes. Rebuilt when the ledger rebuilt its
+        layout (a balance or an instrument added)."""
+        layout = self.ledger._equity_layout()
+        if self._layout[0] is not layout:
+            index = {inst_id: k for k, inst_id in enumerate(self._ids)}
+            self._layout = (layout, [(key, None if marked_by is None else
+                                      [index[i] for i, _quote in marked_by if i in index])
+                                     for key, _asset, marked_by in layout])
         return self._layout[1]
 
     def _state(self) -> tuple:
@@ -561,8 +559,7 @@ class SpotEquity:
                 quote_total = _EXACT.add(quote_total, balances[key])
             else:
                 marked.append((balances[key], marked_by))
-        positions = [(k, pos.qty, _EXACT.multiply(Decimal(pos.cost), pos.unit))
-                     for k, pos in enumerate(self._positions) if pos.lots != 0]
+        positions = [(k, pos.qty, pos.cost_value()) for k, pos in enumerate(self._positions) if pos.lots != 0]
         texts = None
         if self._texts is not None:
             texts = (decimal_str(ledger.realized_pnl()), decimal_str(ledger.fees()),

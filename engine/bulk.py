@@ -258,15 +258,12 @@ class BulkBooks:
                     self.delegated += 1
                     delegate(k)
                 if statuses[k] >= 0:
-                    self._agree(log, k)
+                    agree_with_rows(s.oms, log.r_order_no[k], statuses[k], k)
                 k += 1
         finally:
             self.flush()
             for v in venues:
                 v.snapshot = None
-
-    def _agree(self, log: BulkLog, k: int) -> None:
-        agree_with_rows(self.s.oms, log.r_order_no[k], log.status[k], k)
 
     def _fire_timer(self) -> None:
         """`session.fire_timers(now)` without the strategy call: the logged submits and

@@ -54,7 +54,6 @@ from engine.order_state_nb import (
     report_row,
 )
 from engine.risk_nb import RISK_OK, pretrade_check, venue_minimums
-from engine.types.orders import OrderEventKind
 from venues.sim.codes import (
     RQ_CANCEL,
     RQ_SUBMIT,
@@ -122,10 +121,6 @@ LG_R_ORDER_PRICE = 13
 LG_R_STATUS = 14  # the order's status after the report (engine.order_state_nb), -1: not the loop's order
 LG_NF = 15
 
-EV_FILL = np.int64(int(OrderEventKind.FILL))
-EV_CANCELLED = np.int64(int(OrderEventKind.CANCELLED))
-EV_REJECTED = np.int64(int(OrderEventKind.REJECTED))
-EV_EXPIRED = np.int64(int(OrderEventKind.EXPIRED))
 INT64_MAX = np.int64(np.iinfo(np.int64).max)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-CAPTURE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "binance-ws" / "spot_btcusdt_20240808.gz"
+CAPTURE = Path(__file__).resolve().parents[2] / "data" / "binance-ws" / "spot_btcusdt_20240808.gz"  # ../shared's, shipped
 SPOT = """
 ["binance:BTC/USDT"]
 venue_symbol = "BTCUSDT"

@@ -115,7 +115,7 @@ PINNED = {
 def test_shipped_models_fill_as_before_on_real_data(tmp_path):
     from realdata_fills import CAPTURE, capture_events, fills_digest
 
-    assert CAPTURE.is_file(), f"{CAPTURE}: the shared Binance capture is missing"
+    assert CAPTURE.is_file(), f"{CAPTURE}: the shipped Binance capture (tests/data) is missing"
     insts, ev = capture_events(tmp_path)
     for model, expected in PINNED.items():
         assert fills_digest(insts, ev, model) == expected, model

@@ -174,6 +174,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
 async def _serve(settings, source: Any, host: str, port: int) -> int:
     from venues.emulator import build_server
+    from venues.emulator.server import freeze_startup_objects
     from venues.sim import warmup
 
     warmup()  # compile the sim before the first client waits on it
@@ -182,6 +183,7 @@ async def _serve(settings, source: Any, host: str, port: int) -> int:
         url = await server.start(host, port)
     except OSError as exc:
         raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    freeze_startup_objects()
     print(banner(url, settings, Path(settings.out_dir)), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

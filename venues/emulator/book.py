@@ -92,27 +92,36 @@ class PublicBook:
                 self._set(s, price, 0)
 
     def apply(self, rows: np.ndarray) -> list[np.ndarray]:
-        """Apply book rows in order; returns the TRADE rows met (for the trade stream)."""
+        """Apply book rows in order; returns the TRADE rows met (for the trade stream).
+
+        The columns are read into Python lists once: a structured row's field read costs
+        ~0.3 us, four per row, and this runs inside the emulator's event loop, where every
+        millisecond spent here is one an order request waits before the venue reads it
+        (bench/README.md "Parity", session 10)."""
         trades = []
-        for row in rows:
-            kind = int(row["kind"])
-            side = int(row["side"])
-            price = int(row["price"])
-            qty = int(row["qty"])
+        kinds = rows["kind"].tolist()
+        sides = rows["side"].tolist()
+        prices = rows["price"].tolist()
+        qtys = rows["qty"].tolist()
+        oids = None
+        for j, kind in enumerate(kinds):
             if kind == _DELTA:
-                self._set(side, price, qty)
+                self._set(sides[j], prices[j], qtys[j])
             elif kind == _TRADE:
-                trades.append(row)
+                trades.append(rows[j])
             elif kind == _SB:
-                self._clear(side)
+                self._clear(sides[j])
             elif kind == _CLEAR:
                 self._clear(0)
                 self.l3.clear()
-            elif kind == _L3_ADD:
-                self.l3[int(row["order_id"])] = (side, price, qty)
-                self._add(side, price, qty)
-            elif kind in (_L3_MODIFY, _L3_CANCEL, _L3_FILL):
-                oid = int(row["order_id"])
+            elif kind == _L3_ADD or kind == _L3_MODIFY or kind == _L3_CANCEL or kind == _L3_FILL:
+                if oids is None:
+                    oids = rows["order_id"].tolist()
+                oid, side, price, qty = oids[j], sides[j], prices[j], qtys[j]
+                if kind == _L3_ADD:
+                    self.l3[oid] = (side, price, qty)
+                    self._add(side, price, qty)
+                    continue
                 old = self.l3.pop(oid, None)
                 if old is not None:
                     self._add(old[0], old[1], -old[2])

@@ -195,13 +195,14 @@ def _child_main() -> int:
 
 
 async def _serve(settings: EmulatorSettings, source: Any, host: str, port: int, stdin: Any) -> int:
-    from venues.emulator.server import build_server
+    from venues.emulator.server import build_server, freeze_startup_objects
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     try:
         server = build_server(settings, source)
         url = await server.start(host, port)
+        freeze_startup_objects()
     except Exception as exc:
         sys.stdout.write(f"ERROR {' '.join(str(exc).split())}\n")
         sys.stdout.flush()

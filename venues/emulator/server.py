@@ -5,6 +5,7 @@ benchmarks, notebooks), plus the ccxt configuration that points unmodified ccxt 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -163,6 +164,17 @@ def api_limiter(instruments: Iterable[Any]) -> RateLimiter:
     futures venue of the contracts: RateLimiter.for_venue)."""
     venues = {i.venue for i in instruments if i.contract}
     return RateLimiter.for_venue(venues.pop() if len(venues) == 1 else "binance")
+
+
+def freeze_startup_objects() -> None:
+    """Keep everything made so far (numba's compiled code, the dataset reader, the server)
+    out of the cyclic collector's full passes, for a process that runs an emulator and
+    nothing else (the CLI, `EmulatorProcess`'s child; not `EmulatorThread`, which shares its
+    process). Why: a full (generation-2) collection walks every tracked object; measured in
+    the parity bench's emulator child, one took 188 ms, and every client's request waited
+    for it (bench/README.md "Parity", session 10). Objects made later are collected as usual."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_server(settings: EmulatorSettings, source: Iterable[np.ndarray]) -> BinanceServer:

@@ -149,7 +149,8 @@ def _shift_times(src_path: Path, dst_path: Path, shift: int) -> Path:
 
 
 def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, recorded: bool = True,
-            params: dict | None = None, received_rows: bool = True, emulator: str = "process") -> dict:
+            params: dict | None = None, received_rows: bool = True, emulator: str = "process",
+            refusal_windows: bool = True) -> dict:
     """One strategy's parity row (module doc); `params` overrides the strategy's (STRATEGIES);
     `received_rows=False` skips the diagnostic backtest on the rows the session received;
     `emulator="thread"` runs the emulator in this process (EmulatorThread: the rounds before
@@ -193,12 +194,12 @@ def measure(name: str, data: str, seconds: float, refresh_ms: int, work: Path, r
     (work / f"recorded-{name}").mkdir(parents=True, exist_ok=True)
     (work / f"recorded-{name}" / "shift_ns").write_text(f"{shift}\n")  # for rebacktest
     return compare(name, data, work, session, shift, strategy, params, recorded=recorded,
-                   received_rows=received_rows) | {"load_average": load_average, "emulator": emulator,
+                   received_rows=received_rows, refusal_windows=refusal_windows) | {"load_average": load_average, "emulator": emulator,
                                                    "seconds": seconds}
 
 
 def compare(name: str, data: str, work: Path, session: Path, shift: int, strategy: str, params: dict, *,
-            recorded: bool = True, received_rows: bool = True, tag: str = "") -> dict:
+            recorded: bool = True, received_rows: bool = True, tag: str = "", refusal_windows: bool = True) -> dict:
     """The backtest half of a parity row: backtest `data` over the session's window with the
     session's recorded latencies (module doc) into work/backtest-NAME[TAG] and compare its
     order requests and fills with the session's."""
@@ -236,7 +237,8 @@ def compare(name: str, data: str, work: Path, session: Path, shift: int, strateg
     # or refuses the orders the session's limiter held or refused (venues/sim/budget.py)
     bt_table = VENUE | {"balances": BALANCES, "depth_conflation_ms": CONFLATION_MS,
                         "request_budget": {"phase_ns": -shift % DAY_NS},
-                        "latency": {"model": "recorded", "file": str(order_file), "feed_file": str(feed_file)}}
+                        "latency": {"model": "recorded", "file": str(order_file), "feed_file": str(feed_file),
+                                    "refusal_windows": refusal_windows}}
     reports = len(report_file.read_text().splitlines()) > 1  # none when the session sent nothing
     if reports:
         bt_table["latency"]["report_file"] = str(report_file)
@@ -252,7 +254,8 @@ def compare(name: str, data: str, work: Path, session: Path, shift: int, strateg
                             "request_budget": True,  # on the session's own clock: windows from 0
                             "latency": {"entry_ns": entry, "response_ns": response, "feed_ns": 0}}
     if recorded:  # the rows carry their receipt times; the round trips as recorded (session clock)
-        rec_table["latency"] = {"model": "recorded", "file": str(session / "latency.csv"), "feed_ns": 0}
+        rec_table["latency"] = {"model": "recorded", "file": str(session / "latency.csv"), "feed_ns": 0,
+                                "refusal_windows": refusal_windows}
         if reports:
             rec_table["latency"]["report_file"] = str(session / "report_latency.csv")
     rec_config = resolve({"run": {"strategy": strategy, "data": f"duckdb:{session / 'market.duckdb'}",
@@ -299,7 +302,7 @@ def session_shift(work: Path, name: str) -> int:
 
 
 def rebacktest(work: Path, name: str, params: dict | None = None, refresh_ms: int = 500, tag: str = "-re",
-               data: str | None = None) -> dict:
+               data: str | None = None, refusal_windows: bool = True) -> dict:
     """The backtest half again on a kept session (`--keep` DIR): the same comparison with
     today's backtest code, into DIR/backtest-NAME-re (a change to the simulated venue or to
     the recorded models measured on sessions already run). `data`: the dataset the session's
@@ -310,7 +313,7 @@ def rebacktest(work: Path, name: str, params: dict | None = None, refresh_ms: in
         params.setdefault("refresh_ms", refresh_ms)
     session = work / f"testnet-{name}"
     return compare(name, data or f"duckdb:{work / 'parity.duckdb'}", work, session, session_shift(work, name), strategy,
-                   params, received_rows=False, tag=tag) | {"load_average": os.getloadavg()[0],
+                   params, received_rows=False, tag=tag, refusal_windows=refusal_windows) | {"load_average": os.getloadavg()[0],
                                                             "emulator": "kept", "seconds": 0.0}
 
 
@@ -332,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emulator", choices=("process", "thread"), default="process",
                         help="the emulator in its own process (default) or on a thread of this one (the "
                              "session shares the interpreter lock with it: the rounds before session 9)")
+    parser.add_argument("--no-refusal-windows", action="store_true",
+                        help="backtest a refused post-only submit at its entry estimate instead of at the first "
+                             "moment of its window the venue refuses it (latency.refusal_windows = false: the "
+                             "rule before session 10)")
     parser.add_argument("--rebacktest", metavar="DIR", action="append",
                         help="no session: backtest again the sessions kept in DIR (--keep) and compare "
                              "(repeatable; the dataset: --data, default DIR/parity.duckdb)")
@@ -342,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.strategy or sorted(STRATEGIES):
                 if (Path(work) / f"testnet-{name}").exists():
                     rows.append(rebacktest(Path(work), name, dict(p.split("=", 1) for p in args.param) or None,
-                                           args.refresh_ms, data=args.data) | {"work": work})
+                                           args.refresh_ms, data=args.data,
+                                           refusal_windows=not args.no_refusal_windows) | {"work": work})
         _print(rows, args, "kept sessions")
         return 0
     with tempfile.TemporaryDirectory(prefix="tickparity-parity-") as tmp:
@@ -358,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.strategy or sorted(STRATEGIES):
             rows.append(measure(name, args.data, args.seconds, args.refresh_ms, work, recorded=not args.constant,
                                 params=dict(p.split("=", 1) for p in args.param) or None,
-                                emulator=args.emulator))
+                                emulator=args.emulator, refusal_windows=not args.no_refusal_windows))
     _print(rows, args, f"{args.data} vs testnet against the emulator replaying it ({args.seconds:.0f} s, "
                        f"emulator in {'its own process' if args.emulator == 'process' else 'this process'})")
     return 0

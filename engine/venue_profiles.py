@@ -68,6 +68,7 @@ LATENCY_KEYS: tuple[str, ...] = (
     "feed_file",  # a recorded feed latency (venues/sim/latency.py RecordedFeed)
     "params",  # the integer parameters of a latency model named by path (docs/models.md)
     "report_file",  # a recorded response leg (venues/sim/latency.py latency_nb.response_time_nb)
+    "refusal_windows",  # the recorded model's refused submits placed in their windows (latency.refusal_windows)
 )
 ZERO_COST = "zero-cost"
 GENERIC = "generic"

@@ -10,10 +10,12 @@ Files in the run directory (docs/live.md "Recording"):
   (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
   driver action such as the shutdown's cancel-all), and the stop line;
 - `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command,seq,
-  venue` (ts = the session's time of the request, the decision's; seq = the venue's
-  command number, the send order of requests of one time; venue = the session's venue
-  name: a backtest's `[venues.X]` takes X's lines; a venue's refusal counts, ours does
-  not), the file the `recorded` latency model reads;
+  venue,entry_min_ns,entry_max_ns` (ts = the session's time of the request, the decision's;
+  seq = the venue's command number, the send order of requests of one time; venue = the
+  session's venue name: a backtest's `[venues.X]` takes X's lines; a venue's refusal
+  counts, ours does not; entry_min / entry_max = the bounds of a refused submit's entry,
+  which has no venue time: empty on every other line), the file the `recorded` latency
+  model reads;
 - `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
   instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
   `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
@@ -53,6 +55,10 @@ REPORT_LATENCY_HEADER = "ts_ns,response_ns,report,venue,stamp_ns"
 REFUSAL_WINDOW = 32
 
 
+#: latency.csv's header (module doc)
+LATENCY_HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
+
+
 def queued_arrival(wire_ns: int, queue: Sequence[tuple[int, int]]) -> int | None:
     """A refused request's arrival at the venue, from when it was written (`wire_ns`, local
     ns) and the venue's (written, arrival) of the requests around it (`queue`, sorted by
@@ -89,7 +95,7 @@ class SessionRecorder:
         self._journal = open(self.out / "session.jsonl", "a", encoding="utf-8")
         self._latency = open(self.out / "latency.csv", "a", encoding="utf-8")
         if self._latency.tell() == 0:
-            self._latency.write("ts_ns,entry_ns,response_ns,command,seq,venue\n")
+            self._latency.write(f"{LATENCY_HEADER}\n")
         self._feed = open(self.out / "feed_latency.csv", "a", encoding="utf-8")
         if self._feed.tell() == 0:
             self._feed.write("ts_ns,feed_ns,stream,instrument\n")
@@ -211,15 +217,25 @@ class SessionRecorder:
     def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None, wire_ns: int | None,
                        response: int | None, queue: Iterable[tuple[int, int]], venue: str,
                        after_ns: int | None = None) -> None:
+        """A refusal's line (round_trip): the entry estimate, and for a submit the bounds of
+        its entry, from when its request was written (the send when unknown) to the latest
+        arrival the path allows (the reply less the fastest response leg; the reply itself
+        without one). The bounds are what a backtest's venue uses (venues/sim/latency.py
+        refusal_windows: the first moment of the window at which the venue refuses the
+        order); the estimate is for everything else that reads an entry."""
         rtt = max(reply_ns - send_ns, 0)
-        entry = rtt // 2 if response is None else max(rtt - response, 0)
+        latest = rtt if response is None else max(rtt - response, 0)
+        entry = rtt // 2 if response is None else latest
+        earliest = 0
         if wire_ns is not None:
+            earliest = min(max(int(wire_ns) - send_ns, 0), latest)
             arrival = queued_arrival(int(wire_ns), sorted(queue))
             if arrival is not None:
                 entry = min(max(arrival - send_ns, 0), entry)
         if after_ns is not None and send_ns <= after_ns <= reply_ns:  # it arrived after this venue time
             entry = max(entry, after_ns - send_ns)
-        self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue)
+        window = (earliest, latest) if command == "submit" else None
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue, window)
 
     def fill_seen(self, venue: str, report: Any) -> None:
         """Note the venue time of a fill of ours (a `VenueFill`, or a `VenueOrderState` that
@@ -242,8 +258,10 @@ class SessionRecorder:
             self._filled[key] = at
 
     def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None,
-                          venue: str) -> None:
-        self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)},{venue}\n")
+                          venue: str, window: tuple[int, int] | None = None) -> None:
+        bounds = "," if window is None else f"{window[0]},{window[1]}"
+        self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)},{venue},"
+                            f"{bounds}\n")
 
     def report_latency(self, venue: str, report: Any) -> None:
         """One report_latency.csv line for a venue report the user stream delivered (module

@@ -76,7 +76,12 @@ RQ_KNOWN = np.int64(13)  # 1 if the order number was submitted before (for CANCE
 RQ_STP = np.int64(14)  # per-order STP mode, -1 = the venue's (account) default
 RQ_OWNER = np.int64(15)  # the account the order belongs to (0 = the strategy; see OF_OWNER)
 RQ_SENT = np.int64(16)  # local send time; the arrival is computed from it when the kernel next runs
-RQ_NF = np.int64(17)
+# the latest arrival of a submit whose arrival is a window (0: none): a post-only order the
+# session saw refused is placed at the first moment in [RQ_ARRIVAL, RQ_ARR_HI] at which the
+# venue refuses it (latency_nb.time_requests_nb, core_nb: "refusal windows")
+RQ_ARR_HI = np.int64(17)
+RQ_REPLY_AT = np.int64(18)  # such a submit's reply reaches the local side when the session's did (0: the model's)
+RQ_NF = np.int64(19)
 
 # order table columns (int64 2-D array O[cap, OF_NF]); ahead/cum_trade live in Of (float64)
 OF_NO = np.int64(0)
@@ -174,7 +179,12 @@ VF_LAST_ARR = np.int64(25)  # arrival time of the venue's last request (requests
 VF_RP_OFF = np.int64(26)  # the venue's user-stream report latencies (latency.report_file): LP[off : off + 2n],
 VF_RP_N = np.int64(27)  # n rows [ts, response, stamp]; n = 0: the latency model's response (latency_nb.py)
 VF_OVERTAKE = np.int64(28)  # 1: requests of different orders may overtake each other (the `recorded` latency)
-VF_NF = np.int64(29)
+VF_AW_OFF = np.int64(29)  # the venue's refusal windows (the `recorded` latency's refused submits): LP[off:off + 4n],
+VF_AW_N = np.int64(30)  # n rows [ts, turn, entry_min, entry_max, round trip] sorted by (ts, turn) (time_requests_nb)
+VF_AW_TS = np.int64(31)  # the send time of the venue's last timed submit, and how many submits before it
+VF_AW_K = np.int64(32)  # were sent at that time (its turn)
+VF_REPLY_AT = np.int64(33)  # set while a windowed submit is handled: its reply's local time (response_time_nb)
+VF_NF = np.int64(34)
 
 # per-instrument exchange-side state (int64 array xinst[n_instruments, XI_NF])
 XI_CLOCK = np.int64(0)  # this (venue, instrument) book's exchange clock: a row's time is max(exch_ts, clock)

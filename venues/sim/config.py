@@ -92,6 +92,11 @@ class SimVenueConfig:
     report_samples: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 3), dtype=np.int64), compare=False, repr=False
     )
+    # the `recorded` latency's refused submits as arrival windows (latency.refusal_windows:
+    # venues/sim/latency.py refusal_windows): rows [ts_ns, turn, entry_min_ns, entry_max_ns, round_trip_ns]
+    arrival_windows: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 5), dtype=np.int64), compare=False, repr=False
+    )
 
     # the live session's order-count limiter on the backtest's requests (`request_budget`,
     # venues/sim/budget.py): (((orders, window_ns), ...), max_wait_ns, phase_ns); None: off
@@ -214,6 +219,16 @@ class SimVenueConfig:
             latency_params = _latency_params([] if params is None else params, where)
             probe_latency_params(load_latency_model(latency_path, f"{where} latency.model")[0], latency_params,
                                  f"{where} latency.params")
+        windows = np.zeros((0, 5), dtype=np.int64)
+        use_windows = lat.get("refusal_windows", True)
+        if not isinstance(use_windows, bool):
+            raise ConfigError(f"{where} latency.refusal_windows = {use_windows!r}: expected true or false")
+        if "refusal_windows" in lat and model != "recorded":
+            raise ConfigError(f"{where} latency.refusal_windows is only used with latency.model = 'recorded'")
+        if model == "recorded" and use_windows:
+            from venues.sim.latency import refusal_windows
+
+            windows = refusal_windows(file, venue)
         from venues.sim.latency import load_recorded_feed, load_report_latency
 
         feed_file = lat.get("feed_file")
@@ -263,6 +278,7 @@ class SimVenueConfig:
             feed_samples=feed_samples,
             report_file=report_file,
             report_samples=report_samples,
+            arrival_windows=windows,
         )
 
 
@@ -346,7 +362,7 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
 
 def load_recorded_latency(path: str | Path, where: str = "", venue: str | None = None) -> np.ndarray:
     """A time-indexed latency file (what a paper/testnet/live session writes as
-    latency.csv): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue]]]`, an optional
+    latency.csv): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns]]]]`, an optional
     header line; only `venue`'s lines when the file names venues (latency.read_round_trips).
     Returns an (n, 3) int64 array [ts_ns, entry_ns, response_ns] sorted by ts (stable): a
     session writes each round trip when its reply comes, so requests in flight together

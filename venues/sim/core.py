@@ -343,6 +343,13 @@ class SimCore:
                 self._V[v, C.VF_RP_N] = report.size // 3
                 parts.append(report)
                 off += report.size
+            windows = np.ascontiguousarray(cfg.arrival_windows, dtype=np.int64).ravel()
+            if windows.size:  # the recorded model's refused submits (latency_nb.time_requests_nb)
+                self._V[v, C.VF_AW_OFF] = off
+                self._V[v, C.VF_AW_N] = windows.size // 5
+                self._V[v, C.VF_AW_TS] = np.iinfo(np.int64).min
+                parts.append(windows)
+                off += windows.size
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.int64)
 
     # ------------------------------------------------------------------ balances ----

@@ -51,11 +51,13 @@ from venues.sim.codes import (
     OF_PRICE,
     OF_SIDE,
     OF_VENUE,
+    RQ_ARR_HI,
     RQ_ARRIVAL,
     RQ_CANCEL,
     RQ_INST,
     RQ_KIND,
     RQ_QUERY,
+    RQ_REPLY_AT,
     RQ_SEQ,
     RQ_SUBMIT,
     RQ_VENUE,
@@ -112,6 +114,7 @@ from venues.sim.codes import (
     VF_PULL_HI,
     VF_QL3,
     VF_QMODEL,
+    VF_REPLY_AT,
     VF_XCLOCK,
     VF_XI,
     VFF_QPARAM,
@@ -131,6 +134,7 @@ from venues.sim.matching_nb import (
     gtd_due_nb,
     l3_queue_nb,
     level_change_nb,
+    post_only_refused_nb,
     query_nb,
     queue_level_nb,
     snapshot_end_nb,
@@ -138,6 +142,11 @@ from venues.sim.matching_nb import (
     trade_nb,
 )
 from venues.sim.models import q_filled, q_trade
+
+#: how far a submit in a refusal window (latency_nb.time_requests_nb) moves when the venue
+#: would still take it: the book is looked at every 10 us of exchange time in the window
+#: (a state of the book shorter than that can be missed; a 20 ms window costs 2,000 looks)
+WINDOW_STEP_NS = np.int64(10_000)
 
 EK_DELTA = np.int64(EventKind.BOOK_DELTA)
 EK_SNAP_BEGIN = np.int64(EventKind.SNAPSHOT_BEGIN)
@@ -1110,9 +1119,18 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                     if et > V[v, VF_XCLOCK]:
                         V[v, VF_XCLOCK] = et
                     kind = R[r, RQ_KIND]
+                    if kind == RQ_SUBMIT and R[r, RQ_ARR_HI] > et and not post_only_refused_nb(
+                            book, ords, S, V, R, r, v):
+                        # a refusal window (latency_nb.time_requests_nb): the venue refused this
+                        # order live at some moment of [arrival, RQ_ARR_HI]; look again a step later
+                        nxt = et + WINDOW_STEP_NS
+                        R[r, RQ_ARRIVAL] = nxt if nxt < R[r, RQ_ARR_HI] else R[r, RQ_ARR_HI]
+                        continue
                     V[v, VF_NORDERS] -= 1
                     if kind == RQ_SUBMIT:
+                        V[v, VF_REPLY_AT] = R[r, RQ_REPLY_AT]  # a windowed submit's reply time (0: none)
                         submit_nb(book, ords, rsp, S, V, R, r, et, v)
+                        V[v, VF_REPLY_AT] = 0
                     elif kind == RQ_CANCEL:
                         cancel_nb(ords, rsp, S, V, R, r, et, v)
                     elif kind == RQ_QUERY:

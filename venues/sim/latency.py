@@ -276,10 +276,12 @@ _COMMAND_KINDS = {"submit": 1, "cancel": 2, "amend": 3}
 
 def read_round_trips(path: str, venue: str | None = None, where: str = "latency.file") -> list[tuple[int, ...]]:
     """The order round trips a paper/testnet/live session measured (its `latency.csv`,
-    modes/live/recording.py): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue]]]`,
-    an optional header. Returns [(ts_ns, entry_ns, response_ns, kind, seq, line number)],
-    in file order: kind a codes.RQ_* value (0 when the line names no command), seq the
-    command's number at its venue (-1 when empty).
+    modes/live/recording.py): lines
+    `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns]]]]`, an
+    optional header. Returns [(ts_ns, entry_ns, response_ns, kind, seq, line number,
+    entry_min_ns, entry_max_ns)], in file order: kind a codes.RQ_* value (0 when the line
+    names no command), seq the command's number at its venue (-1 when empty), the two
+    bounds of a refused request's entry (-1 when empty: a round trip with a venue time).
 
     Only the lines of `venue` are kept when the file has a venue column (a session on two
     venues writes both venues' round trips into one file; each venue's backtest takes its
@@ -301,7 +303,17 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
             continue
         kind = _COMMAND_KINDS.get(parts[3], 0) if len(parts) > 3 else 0
         seq = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else -1
-        rows.append((ts, entry, response, kind, seq, lineno))
+        lo = hi = -1
+        if len(parts) > 7 and parts[6] and parts[7]:
+            try:
+                lo, hi = int(parts[6]), int(parts[7])
+            except ValueError:
+                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: entry_min_ns,entry_max_ns "
+                                  "must be integers") from None
+            if not 0 <= lo <= hi:
+                raise ConfigError(f"{where} {file}:{lineno}: entry_min_ns {lo} and entry_max_ns {hi}: expected "
+                                  "0 <= entry_min_ns <= entry_max_ns")
+        rows.append((ts, entry, response, kind, seq, lineno, lo, hi))
     if not rows:
         which = "" if venue is None else f" of venue {venue!r}"
         raise ConfigError(f"{where} {path}: no latency records{which}")
@@ -324,8 +336,43 @@ def recorded_requests_in_turn(path: str | None, venue: str | None = None) -> np.
     recorded count, are interpolated. `venue`: only that venue's lines (read_round_trips)."""
     rows = []
     if path:
-        for ts, entry, _response, kind, seq, lineno in read_round_trips(path, venue):
+        for ts, entry, _response, kind, seq, lineno, _lo, _hi in read_round_trips(path, venue):
             if kind:
                 rows.append((ts, kind, seq if seq >= 0 else lineno, lineno, entry))
     rows.sort()
     return np.asarray([(ts, kind, entry) for ts, kind, _, _, entry in rows], dtype=np.int64).reshape(-1, 3)
+
+
+def refusal_windows(path: str, venue: str | None = None) -> np.ndarray:
+    """The refused submits of a session's latency.csv as arrival windows: an (m, 5) int64
+    array [ts_ns, turn, entry_min_ns, entry_max_ns, round_trip_ns] sorted by (ts, turn),
+    `turn` the submit's place among the file's submits of that time in send order (the
+    order recorded_requests_in_turn hands entries out in), `round_trip_ns` its reply's
+    time less ts.
+
+    Why: a venue's refusal carries no venue time (Binance's -2010 body), so when a post-only
+    order arrived is known only to lie in the window its round trip allows
+    (modes/live/recording.py writes its bounds). A point inside it is a guess, and on the
+    at-touch market maker of bench_parity the guess was early by up to 5 ms for a third of
+    the refusals: the order rested and filled in the backtest where the venue had refused it
+    (bench/README.md "Parity", session 10). Re-placed with the emulator's true arrivals the
+    same sessions matched 100%. So the backtest's venue takes a submit sent at such a time,
+    in that turn, at the first moment of its window at which it refuses it
+    (latency_nb.time_requests_nb, core_nb), and at the window's end when there is none; its
+    reply reaches the strategy when the session's did (ts + round trip: a strategy that
+    waits for the answer decides again when it has it; placed at the window's first
+    crossing, a reply the session got 300 ms late under load came back at once, and the
+    backtest's quoter sent an order the session never sent)."""
+    rows = []
+    for ts, entry, response, kind, seq, lineno, lo, hi in read_round_trips(path, venue):
+        if kind == 1:  # codes.RQ_SUBMIT
+            rows.append((ts, seq if seq >= 0 else lineno, lineno, lo, hi, entry + response))
+    rows.sort()
+    out = []
+    turn, last = 0, None
+    for ts, _seq, _lineno, lo, hi, rtt in rows:
+        turn = turn + 1 if ts == last else 0
+        last = ts
+        if lo >= 0:
+            out.append((ts, turn, lo, hi, rtt))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 5)

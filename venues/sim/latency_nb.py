@@ -64,18 +64,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.types import TimeInForce
 from venues.sim.codes import (
     RQ_AMEND,
+    RQ_ARR_HI,
     RQ_ARRIVAL,
     RQ_CANCEL,
     RQ_KIND,
     RQ_ORDER_NO,
+    RQ_POST,
     RQ_QUERY,
+    RQ_REPLY_AT,
     RQ_SENT,
     RQ_SEQ,
+    RQ_SUBMIT,
+    RQ_TIF,
     RQ_VENUE,
     S_NREQ,
     S_UNTIMED,
+    VF_AW_K,
+    VF_AW_N,
+    VF_AW_OFF,
+    VF_AW_TS,
     VF_EMIN,
     VF_LAST_ARR,
     VF_LAST_RESP,
@@ -84,11 +94,14 @@ from venues.sim.codes import (
     VF_LP_OFF,
     VF_LS_N,
     VF_OVERTAKE,
+    VF_REPLY_AT,
     VF_RP_N,
     VF_RP_OFF,
     VF_XCLOCK,
 )
 from venues.sim.models import LatencyModel, l_entry, l_response
+
+TIF_GTX = np.int64(TimeInForce.GTX)
 
 _U32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -132,20 +145,65 @@ def time_requests_nb(lm, LP, V, Spk, R, S):
     n = S[S_NREQ]
     for r in range(n - S[S_UNTIMED], n):
         v = R[r, RQ_VENUE]
-        arrival = request_arrival_nb(lm, LP, V, Spk, v, R[r, RQ_KIND], R[r, RQ_SENT])
+        kind = R[r, RQ_KIND]
+        sent = R[r, RQ_SENT]
+        arrival = request_arrival_nb(lm, LP, V, Spk, v, kind, sent)
         if V[v, VF_OVERTAKE] != 0:  # one order's requests still never overtake each other
             for q in range(n):
                 if (q != r and R[q, RQ_VENUE] == v and R[q, RQ_ORDER_NO] == R[r, RQ_ORDER_NO]
                         and R[q, RQ_SEQ] < R[r, RQ_SEQ] and R[q, RQ_ARRIVAL] > arrival):
                     arrival = R[q, RQ_ARRIVAL]
+        if V[v, VF_AW_N] > 0 and kind == RQ_SUBMIT and (R[r, RQ_POST] != 0 or R[r, RQ_TIF] == TIF_GTX):
+            lo, hi, rtt = arrival_window_nb(LP, V, v, sent)
+            if hi >= 0:  # a submit the session saw refused: its window (core_nb defers it in it)
+                lo = sent + max(lo, V[v, VF_EMIN])
+                hi = sent + max(hi, V[v, VF_EMIN])
+                arrival = max(lo, V[v, VF_XCLOCK])
+                R[r, RQ_ARR_HI] = max(hi, arrival)
+                R[r, RQ_REPLY_AT] = sent + rtt
         R[r, RQ_ARRIVAL] = arrival
     S[S_UNTIMED] = 0
 
 
 @njit(cache=True, _nrt=False)
+def arrival_window_nb(LP, V, v, sent):
+    """The entry window (entry_min, entry_max ns) and round trip (ns) of venue v's submit
+    sent at local time `sent`, or (-1, -1, -1): the `recorded` latency's refusal windows
+    (V[v, VF_AW_N] rows [ts, turn, entry_min, entry_max, round trip] in LP from
+    V[v, VF_AW_OFF]; venues/sim/latency.py
+    refusal_windows says why). The k-th submit the venue times at one send time takes the
+    row of turn k, as the recorded model hands out the entries of one time in turn; counted
+    here (VF_AW_TS, VF_AW_K) for every submit of the venue, in the order they were sent."""
+    if V[v, VF_AW_TS] == sent:
+        V[v, VF_AW_K] += 1
+    else:
+        V[v, VF_AW_TS] = sent
+        V[v, VF_AW_K] = 0
+    off = V[v, VF_AW_OFF]
+    n = V[v, VF_AW_N]
+    lo_i, hi_i = 0, n  # the first row at or after (sent, turn)
+    while lo_i < hi_i:
+        mid = (lo_i + hi_i) // 2
+        ts = LP[off + 5 * mid]
+        if ts < sent or (ts == sent and LP[off + 5 * mid + 1] < V[v, VF_AW_K]):
+            lo_i = mid + 1
+        else:
+            hi_i = mid
+    if lo_i < n and LP[off + 5 * lo_i] == sent and LP[off + 5 * lo_i + 1] == V[v, VF_AW_K]:
+        k = off + 5 * lo_i
+        return LP[k + 2], LP[k + 3], LP[k + 4]
+    return np.int64(-1), np.int64(-1), np.int64(-1)
+
+
+@njit(cache=True, _nrt=False)
 def response_time_nb(lm, LP, V, Spk, v, kind, t):
     """When a response of `kind` venue v produced at exchange time t reaches the local
-    side (module doc); records it as the venue's last response."""
+    side (module doc); records it as the venue's last response. While a submit of a refusal
+    window is handled (V[v, VF_REPLY_AT] set by core_nb), its answer reaches the local side
+    when the session's reply did (no sooner than t), outside the venue's response order: the
+    session got it on the request's own connection."""
+    if V[v, VF_REPLY_AT] > 0:
+        return max(V[v, VF_REPLY_AT], t)
     rn = V[v, VF_RP_N]
     if rn > 0:  # latency.report_file: the latest report at or before t, the first one's before it
         roff = V[v, VF_RP_OFF]

@@ -853,6 +853,49 @@ def take_nb(book, ords, rsp, S, V, t, v, order_no, inst, side, is_mkt, limit, qt
 
 
 @njit(cache=True, _nrt=False)
+def crossing_nb(book, ords, S, V, v, inst, side, is_mkt, price, stp, owner):
+    """What a new order of `side` at `price` (ticks; any price when `is_mkt`) meets now:
+    (j, the visible best opposite level's index or -1; crosses, that level is at or
+    through the price; own_cross, an order of the same owner on the opposite side is, when
+    STP is on (`stp` not STP_NONE); own, that order's price; other_cross, another owner's
+    order is). The one rule submit_nb and the refusal windows (post_only_refused_nb) read."""
+    kx, qt, cs, cnt, insnap = book
+    b = book_row_nb(inst, -side, 0)
+    j = best_visible_nb(kx, qt, cs, cnt, b)
+    crosses = False
+    if j >= 0:
+        px = _level_price(kx, b, j, -side)
+        crosses = is_mkt or (side > 0 and px <= price) or (side < 0 and px >= price)
+    own_cross = False
+    own = 0
+    if stp != STP_NONE:
+        found, own = own_best_opposite_nb(ords, S, inst, side, IM1, owner, True)
+        if found:
+            own_cross = is_mkt or (side > 0 and own <= price) or (side < 0 and own >= price)
+    other_cross = False
+    if V[v, VF_OWNERS] != 0:
+        ofound, opx = own_best_opposite_nb(ords, S, inst, side, IM1, owner, False)
+        if ofound:
+            other_cross = is_mkt or (side > 0 and opx <= price) or (side < 0 and opx >= price)
+    return j, crosses, own_cross, own, other_cross
+
+
+@njit(cache=True, _nrt=False)
+def post_only_refused_nb(book, ords, S, V, R, r, v):
+    """True if the post-only submit in request row r would be refused (post_only_would_cross)
+    if it reached venue v now: submit_nb's rule (crossing_nb) without its effects."""
+    stp = R[r, RQ_STP]
+    if stp < 0:
+        stp = V[v, VF_STP]
+    if R[r, RQ_OWNER] != 0:  # as submit_nb: an order of another owner turns cross-owner matching on
+        V[v, VF_OWNERS] = 1
+    is_mkt = R[r, RQ_TYPE] == T_MARKET
+    j, crosses, own_cross, own, other_cross = crossing_nb(book, ords, S, V, v, R[r, RQ_INST], R[r, RQ_SIDE], is_mkt,
+                                                          R[r, RQ_PRICE], stp, R[r, RQ_OWNER])
+    return crosses or is_mkt or own_cross or other_cross
+
+
+@njit(cache=True, _nrt=False)
 def submit_nb(book, ords, rsp, S, V, R, r, t, v):
     """A new order reached the venue at exchange time t."""
     kx, qt, cs, cnt, insnap = book
@@ -885,23 +928,9 @@ def submit_nb(book, ords, rsp, S, V, R, r, t, v):
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_INVALID_PRICE, I0, qty,
                 I0, I0, order_price)
         return
+    j, crosses, own_cross, own, other_cross = crossing_nb(book, ords, S, V, v, inst, side, is_mkt, price,
+                                                          stp, owner)
     b = book_row_nb(inst, -side, 0)
-    j = best_visible_nb(kx, qt, cs, cnt, b)
-    crosses = False
-    if j >= 0:
-        px = _level_price(kx, b, j, -side)
-        crosses = is_mkt or (side > 0 and px <= price) or (side < 0 and px >= price)
-    own_cross = False
-    own = 0
-    if stp != STP_NONE:
-        found, own = own_best_opposite_nb(ords, S, inst, side, IM1, owner, True)
-        if found:
-            own_cross = is_mkt or (side > 0 and own <= price) or (side < 0 and own >= price)
-    other_cross = False
-    if V[v, VF_OWNERS] != 0:
-        ofound, opx = own_best_opposite_nb(ords, S, inst, side, IM1, owner, False)
-        if ofound:
-            other_cross = is_mkt or (side > 0 and opx <= price) or (side < 0 and opx >= price)
     if post and (crosses or is_mkt or own_cross or other_cross):
         emit_nb(rsp, S, V, v, t, order_no, inst, K_REJECTED, LQ_NONE, R_POST_ONLY, I0, qty, I0, I0,
                 order_price)

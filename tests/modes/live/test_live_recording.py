@@ -8,6 +8,7 @@ from engine.types.venue_reports import VenueFill, VenueOrderState
 from modes.live.recording import SessionRecorder
 
 BTC = "binance:BTC/USDT"
+HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
 
 
 def test_a_refusal_without_a_venue_time_gets_the_fastest_response_leg_around_it(tmp_path):
@@ -17,7 +18,9 @@ def test_a_refusal_without_a_venue_time_gets_the_fastest_response_leg_around_it(
     submit 5 (1200 -> 1300, venue 1290: response 10); the fastest leg around them is still
     submit 2's 3, so 22 - 3 = 19 and 198 - 3 = 195 (the nearest reply's leg, 10, would put
     refusal 4 at 188: 7 earlier). A refusal with no reply after it is written at the flush
-    with the fastest leg so far (3, longer than its round trip of 1: entry 0)."""
+    with the fastest leg so far (3, longer than its round trip of 1: entry 0). A refused
+    submit's line also carries its entry's bounds: from 0 (no wire time: the send) to the
+    latest arrival the path allows (submit 1: 7; submit 3: 19); a cancel's does not."""
     rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
     rec.round_trip(500, None, 510, "submit", 1)
     rec.round_trip(1000, 1007, 1010, "submit", 2)
@@ -27,8 +30,8 @@ def test_a_refusal_without_a_venue_time_gets_the_fastest_response_leg_around_it(
     rec.round_trip(2000, None, 2001, "cancel")
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
-        "ts_ns,entry_ns,response_ns,command,seq,venue", "1000,7,3,submit,2,", "500,7,3,submit,1,",
-        "1200,90,10,submit,5,", "1000,19,3,submit,3,", "1100,195,3,cancel,4,", "2000,0,1,cancel,,"]
+        HEADER, "1000,7,3,submit,2,,,", "500,7,3,submit,1,,0,7",
+        "1200,90,10,submit,5,,,", "1000,19,3,submit,3,,0,19", "1100,195,3,cancel,4,,,", "2000,0,1,cancel,,,,"]
 
 
 def test_the_fastest_response_leg_is_of_the_latest_replies_only(tmp_path):
@@ -47,8 +50,8 @@ def test_the_fastest_response_leg_is_of_the_latest_replies_only(tmp_path):
     rec.round_trip(10_000, 10_004, 10_010, "cancel", 35)
     rec.close()
     lines = (tmp_path / "latency.csv").read_text().splitlines()
-    assert lines[1] == "0,9,1,submit,1,"
-    assert lines[-2:] == ["10000,4,6,cancel,35,", "10000,15,5,submit,34,"]
+    assert lines[1] == "0,9,1,submit,1,,,"
+    assert lines[-2:] == ["10000,4,6,cancel,35,,,", "10000,15,5,submit,34,,0,15"]
 
 
 def test_two_venues_round_trips_are_apart_in_the_file_and_in_the_refusal_rule(tmp_path):
@@ -66,8 +69,8 @@ def test_two_venues_round_trips_are_apart_in_the_file_and_in_the_refusal_rule(tm
     rec.close()
     path = tmp_path / "latency.csv"
     assert path.read_text().splitlines() == [
-        "ts_ns,entry_ns,response_ns,command,seq,venue", "0,7,3,submit,1,binance",
-        "200,10,40,submit,2,okx", "100,10,40,submit,1,okx"]
+        HEADER, "0,7,3,submit,1,binance,,",
+        "200,10,40,submit,2,okx,,", "100,10,40,submit,1,okx,0,10"]
     assert load_recorded_latency(path, venue="okx").tolist() == [[100, 10, 40], [200, 10, 40]]
     assert load_recorded_latency(path, venue="binance").tolist() == [[0, 7, 3]]
     assert recorded_requests_in_turn(str(path), "binance").tolist() == [[0, 1, 7]]
@@ -108,7 +111,8 @@ def test_a_whole_ms_venue_time_stands_for_its_millisecond(tmp_path):
     rec.round_trip(20 * ms, None, 30 * ms, "submit", 3)
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
-        "10200000,2299999,2500001,submit,1,", "10200000,399999,5400001,submit,2,", "20000000,7499999,2500001,submit,3,"]
+        "10200000,2299999,2500001,submit,1,,,", "10200000,399999,5400001,submit,2,,,",
+        "20000000,7499999,2500001,submit,3,,0,7499999"]
 
 
 def test_a_microsecond_venue_time_stands_for_its_microsecond(tmp_path):
@@ -126,7 +130,7 @@ def test_a_microsecond_venue_time_stands_for_its_microsecond(tmp_path):
                                                   exch_ts=12_345_000, local_ts=16_000_000))
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines()[1:] == [
-        "10200000,2145499,2654501,submit,1,binance", "10200000,1800000,3000000,submit,2,paper"]
+        "10200000,2145499,2654501,submit,1,binance,,", "10200000,1800000,3000000,submit,2,paper,,"]
     assert (tmp_path / "report_latency.csv").read_text().splitlines()[1:] == ["12345000,3655000,acknowledged,binance,1000"]
 
 
@@ -166,7 +170,8 @@ def test_a_refusal_with_its_wire_time_is_placed_in_the_queue_within_the_path(tmp
     response leg 10 = 1040). The old rule alone put it at 1040 (entry 40). A refusal
     replied too soon for its queued arrival is capped by that bound: refusal 4 sent 2000,
     written 2001, reply 2030 (after cancel 3, 1025 + 15 = 1040 < 2001 + 8 = 2009; the
-    bound 2030 - 10 = 2020): 2009, entry 9, response 21."""
+    bound 2030 - 10 = 2020): 2009, entry 9, response 21. Their entry bounds: from the write
+    (3; 1) to the reply less the fastest response leg (1050 - 10 - 1000 = 40; 20)."""
     rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
     rec.round_trip(1000, 1010, 1020, "submit", 1, wire_ns=1002)
     rec.round_trip(1000, None, 1050, "submit", 2, wire_ns=1003)
@@ -174,8 +179,8 @@ def test_a_refusal_with_its_wire_time_is_placed_in_the_queue_within_the_path(tmp
     rec.round_trip(2000, None, 2030, "submit", 4, wire_ns=2001)
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
-        "ts_ns,entry_ns,response_ns,command,seq,venue", "1000,10,10,submit,1,", "1000,25,15,cancel,3,",
-        "1000,25,25,submit,2,", "2000,9,21,submit,4,"]
+        HEADER, "1000,10,10,submit,1,,,", "1000,25,15,cancel,3,,,",
+        "1000,25,25,submit,2,,3,40", "2000,9,21,submit,4,,1,20"]
 
 
 def test_a_cancel_refused_because_the_order_filled_arrived_after_the_fill(tmp_path):
@@ -204,5 +209,5 @@ def test_a_cancel_refused_because_the_order_filled_arrived_after_the_fill(tmp_pa
     rec.fill_seen("binance", VenueOrderState("tp-7", "7", OrderStatus.CANCELLED, 100, 1, 0, 2_029_000, 2_070_000))
     rec.close()
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
-        "ts_ns,entry_ns,response_ns,command,seq,venue", "1000000,4499,5501,submit,1,binance",
-        "2000000,21000,9000,cancel,2,binance", "3000000,4499,15501,cancel,3,binance"]
+        HEADER, "1000000,4499,5501,submit,1,binance,,",
+        "2000000,21000,9000,cancel,2,binance,,", "3000000,4499,15501,cancel,3,binance,,"]

@@ -158,11 +158,11 @@ def test_the_round_trips_and_the_user_streams_report_latencies_are_recorded(test
     audit = [json.loads(line) for line in (testnet_run / "audit.jsonl").read_text().splitlines()]
     requests = {r["ts"] for r in audit if r["type"] == "request"}
     lines = (testnet_run / "latency.csv").read_text().splitlines()
-    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue"
+    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
     rows = [line.split(",") for line in lines[1:]]
     assert rows and all(int(ts) in requests for ts, *_ in rows)
-    assert {venue for *_, venue in rows} == {"binance"}
-    by_seq = sorted((int(seq), int(ts)) for ts, _, _, _, seq, _ in rows)
+    assert {row[5] for row in rows} == {"binance"}
+    by_seq = sorted((int(seq), int(ts)) for ts, _, _, _, seq, *_ in rows)
     assert len({s for s, _ in by_seq}) == len(by_seq)  # one number per command
     assert [ts for _, ts in by_seq] == sorted(ts for _, ts in by_seq)  # seq is the send order
     stream = [(r["exch_ts"], r["local_ts"] - r["exch_ts"], OrderStatus(r["status"]).name.lower())
@@ -219,7 +219,7 @@ def test_venue_times_are_the_venues_own_to_the_microsecond(testnet_run, live_emu
         if r["type"] == "request":
             requests[r["ts"]].append(r)
     lines = defaultdict(list)
-    for ts, entry, _response, command, seq, _venue in (
+    for ts, entry, _response, command, seq, *_ in (
             line.split(",") for line in (testnet_run / "latency.csv").read_text().splitlines()[1:]):
         lines[int(ts)].append((int(seq), command, int(entry)))
     arrivals = 0

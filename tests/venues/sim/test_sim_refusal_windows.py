@@ -1,0 +1,111 @@
+"""Refusal windows of the `recorded` latency (venues/sim/latency.py refusal_windows,
+latency_nb.time_requests_nb, core_nb): a submit the session saw refused (no venue time:
+its line in latency.csv carries the bounds of its entry) reaches the backtest's venue at
+the first moment of its window at which the venue refuses it, every 10 us; at the
+window's end when there is none; its answer reaches the strategy when the session's reply
+did. Hand-computed times (ns)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sim_helpers import BUY, DELTA, SELL, drain, make_core
+
+from engine.errors import ConfigError
+from engine.types import OrderEventKind, OrderType, TimeInForce
+from venues.sim import SimVenueConfig, WakeKind
+from venues.sim.latency import refusal_windows
+
+LIMIT, GTC, GTX = int(OrderType.LIMIT), int(TimeInForce.GTC), int(TimeInForce.GTX)
+ACK, REJECTED = int(OrderEventKind.ACK), int(OrderEventKind.REJECTED)
+HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns\n"
+T = 1_000_000  # the decision's time: two submits sent at 1 ms
+
+
+def _latency_csv(tmp_path, hi: int = 400_000):
+    """Submit seq 1 (turn 0) acknowledged with a venue time, entry 50 us; submit seq 2
+    (turn 1) refused: estimate 100 us, replied at 450 us (response 350 us: a reply read
+    late), bounds [20 us, hi]; a cancel with no bounds."""
+    path = tmp_path / "latency.csv"
+    path.write_text(HEADER + f"{T},50000,5000,submit,1,sim,,\n"
+                             f"{T},100000,350000,submit,2,sim,20000,{hi}\n"
+                             f"{T},70000,5000,cancel,3,sim,,\n")
+    return path
+
+
+def _run(path, cross_at: int, *, windows: bool = True, post: bool = True, second: bool = True):
+    """Bid 9_990, ask 10_010 from 100 ns; an ask at 10_000 appears at `cross_at` and goes
+    1 ms later. Order 1 (post-only buy at 9_980) and order 2 (a buy at 10_000: post-only
+    unless `post` is False) sent at T. Returns the reports (order, kind, exch_ts, local_ts)."""
+    latency = {"model": "recorded", "file": str(path)}
+    if not windows:
+        latency["refusal_windows"] = False
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5),
+                      (cross_at, DELTA, SELL, 10_000, 3), (cross_at + 1_000_000, DELTA, SELL, 10_000, 0),
+                      (9_000_000, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": SimVenueConfig.from_table("sim", {"latency": latency})})
+    drain(core, T)
+    core.submit(1, 0, BUY, LIMIT, GTX, 9_980, 1, True, 0, T)
+    if second:
+        core.submit(2, 0, BUY, LIMIT, GTX if post else GTC, 10_000, 1, post, 0, T)
+    wakes = drain(core, 8_000_000)
+    got = [(int(w.record["order_no"]), int(w.record["kind"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+           for w in wakes if w.kind == WakeKind.ORDER]
+    return got
+
+
+def test_the_windows_are_the_refused_submits_in_turn(tmp_path):
+    assert refusal_windows(str(_latency_csv(tmp_path))).tolist() == [[T, 1, 20_000, 400_000, 450_000]]
+
+
+def test_a_refused_submit_is_refused_at_the_first_crossing_in_its_window(tmp_path):
+    """Window [T + max(20 us, the model's least entry 50 us), T + 400 us] = [1.05, 1.4] ms:
+    the venue looks at 1.05, 1.06, ... ms; the ask at 10_000 comes at 1.205 ms, so the
+    first look that sees it is 1.21 ms: refused there (post_only_would_cross), the answer
+    at the session's reply, T + 450 us. Order 1, turn 0, is not in a window: acknowledged
+    at T + 50 us, answered 5 us later (the model's response)."""
+    got = _run(_latency_csv(tmp_path), cross_at=1_205_000)
+    assert got[:2] == [(1, ACK, 1_050_000, 1_055_000), (2, REJECTED, 1_210_000, 1_450_000)]
+
+
+def test_without_windows_the_estimate_is_the_arrival(tmp_path):
+    """latency.refusal_windows = false: order 2 arrives at its estimate, T + 100 us, before
+    the ask came down: it rests (acknowledged), as before session 10; answered by the
+    model's response leg at 1.1 ms (the records' mean around it: (5 + 350) / 2 = 177.5 us,
+    rounded down)."""
+    got = _run(_latency_csv(tmp_path), cross_at=1_205_000, windows=False)
+    assert [g[:3] for g in got[:2]] == [(1, ACK, 1_050_000), (2, ACK, 1_100_000)]
+
+
+def test_no_crossing_in_the_window_arrives_at_its_end(tmp_path):
+    """The ask comes at 1.5 ms, after the window's end (1.4 ms): order 2 arrives at 1.4 ms
+    and rests (the venue cannot reproduce the refusal); its acknowledgement is answered at
+    the session's reply time, 1.45 ms."""
+    got = _run(_latency_csv(tmp_path), cross_at=1_500_000)
+    assert got[:2] == [(1, ACK, 1_050_000, 1_055_000), (2, ACK, 1_400_000, 1_450_000)]
+
+
+def test_an_order_that_crosses_at_once_is_refused_at_the_windows_start(tmp_path):
+    """The ask at 10_000 is there from 0.9 ms: refused at the window's first look, 1.05 ms."""
+    got = _run(_latency_csv(tmp_path), cross_at=900_000)
+    assert got[:2] == [(1, ACK, 1_050_000, 1_055_000), (2, REJECTED, 1_050_000, 1_450_000)]
+
+
+def test_only_post_only_orders_take_a_window(tmp_path):
+    """Order 2 as a plain limit buy in the same turn: no window (a refusal of another kind
+    says nothing about the book); it arrives at the estimate, 1.1 ms."""
+    got = _run(_latency_csv(tmp_path), cross_at=1_205_000, post=False)
+    assert [g[:3] for g in got[:2]] == [(1, ACK, 1_050_000), (2, ACK, 1_100_000)]
+
+
+def test_bad_bounds_are_named(tmp_path):
+    path = tmp_path / "latency.csv"
+    path.write_text(HEADER + f"{T},100000,5000,submit,2,sim,30000,20000\n")
+    with pytest.raises(ConfigError, match=re.escape("latency.csv:2: entry_min_ns 30000 and entry_max_ns 20000")):
+        SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": str(path)}})
+    with pytest.raises(ConfigError, match="latency.refusal_windows = 'yes': expected true or false"):
+        SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": str(_latency_csv(tmp_path)),
+                                                      "refusal_windows": "yes"}})
+    with pytest.raises(ConfigError, match="latency.refusal_windows is only used with latency.model = 'recorded'"):
+        SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 5, "refusal_windows": True}})

@@ -237,6 +237,7 @@ class Exchange:
         self._touched_accounts: set[str] = set()
         self._depth_dirty: set[int] = set()  # orders whose share of the public depth may change
         t = self.clock.now()
+        self._stepped = t  # market time matched and published up to (advance)
         for a in self.accounts:
             a.update_ms = self.clock.shown_ms(t)
             a.update_ns = t
@@ -306,8 +307,36 @@ class Exchange:
         Pushes the dataset ahead of the clock, lets the sim match, turns its responses into
         order/balance changes, user events and completed REST calls (`completed`), then
         publishes the book rows the clock passed.
+
+        A step that passes the end of a depth window (every DEPTH_INTERVAL_NS of the market
+        clock) stops there first, so a change of our own resting orders (an
+        acknowledgement, a fill, a cancel) falls into the window of its own time, as the
+        dataset's rows do. Without it, a fill at 23,972 ms in a step from 23,970 to 23,990
+        reached the depth diff of the window ending at 24,075 instead of 23,975: a session
+        saw its filled order still resting in the book for 100 ms, and a strategy reading
+        the book without its own orders (modes/live/own_depth.py, which takes the fill's
+        venue time as the moment the order left the book) priced off a level that was no
+        longer there (bench/README.md "Parity", session 10, run 6).
         """
         m = self.clock.now() if market_ns is None else int(market_ns)
+        g = DEPTH_INTERVAL_NS
+        end = (self._stepped // g + 1) * g  # the first window end after the last step
+        while end < m:
+            self._step(end)
+            end += g
+        self._step(m)
+        for p in list(self._pending_new.values()):
+            if p.order.status != "PENDING_NEW" or p.order.reject is not None:
+                self._finish(p, self._pending_new)
+        if self._touched_accounts:
+            for name in sorted(self._touched_accounts):
+                acct = next(a for a in self.accounts if a.name == name)
+                self._emit_balance(acct, m)
+            self._touched_accounts.clear()
+
+    def _step(self, m: int) -> None:
+        """advance's matching and publishing up to market time m (advance says why in steps)."""
+        self._stepped = max(self._stepped, m)
         while self.core.pushed_until <= m + self.lookahead_ns and self._push_more():
             pass
         while True:
@@ -327,15 +356,10 @@ class Exchange:
         self.core.drain_trades()
         self._publish(m)
         self._show_own()
-        self._open_depth((m // DEPTH_INTERVAL_NS + 1) * DEPTH_INTERVAL_NS)  # own orders' changes: the next window
-        for p in list(self._pending_new.values()):
-            if p.order.status != "PENDING_NEW" or p.order.reject is not None:
-                self._finish(p, self._pending_new)
-        if self._touched_accounts:
-            for name in sorted(self._touched_accounts):
-                acct = next(a for a in self.accounts if a.name == name)
-                self._emit_balance(acct, m)
-            self._touched_accounts.clear()
+        # own orders' changes of this step: the window their time falls in (m's own when m
+        # ends one: it is published now, with them), then the windows that ended by m go out
+        self._open_depth(-(-m // DEPTH_INTERVAL_NS) * DEPTH_INTERVAL_NS)
+        self._close_depth(m + 1)
 
     def waiting(self) -> bool:
         """True while a REST call waits for the venue's answer."""
@@ -407,7 +431,6 @@ class Exchange:
                                                self._next_trade_id))
                     self._next_trade_id += len(trades)
             self._open_depth(end)
-        self._close_depth(m + 1)
 
     def _show_own(self) -> None:
         """Put the accounts' resting orders in the public depth, as a venue shows them.

@@ -67,3 +67,47 @@ def test_the_same_windows_however_the_clock_is_stepped(tmp_path):
     fine = _windows(tmp_path / "a", list(range(1, 251, 7)) + [250])
     coarse = _windows(tmp_path / "b", [250])
     assert fine == coarse and [w[0] for w in coarse] == [100, 200]
+
+
+def _own_fill_source():
+    """Bid BID x 5 / ask ASK x 5 from t0; at 150 ms a buyer takes 1 BTC at BID + 100."""
+    rows = [(0, EventKind.BOOK_DELTA, 1, BID, 5), (0, EventKind.BOOK_DELTA, -1, ASK, 5),
+            (150, EventKind.TRADE, 1, BID + 100, 100_000),
+            (5_000, EventKind.BOOK_DELTA, 1, BID, 6)]
+    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    for k, (ms, kind, side, price, qty) in enumerate(rows):
+        out[k] = (T0 + ms * MS, T0 + ms * MS, 0, int(kind), side, price, qty, 0)
+    return [out]
+
+
+def _own_windows(tmp_path, stops_ms):
+    """alice rests a sell of 20 lots at BID + 100 at 10 ms (acknowledged at once: no
+    latency); the trade at 150 ms fills it. The closed windows (end ms, bids, asks) as the
+    clock goes through `stops_ms`."""
+    got = []
+    venue = {"taker_fee_bps": 10, "maker_fee_bps": 2, "latency": {"entry_ns": 0, "response_ns": 0, "feed_ns": 0}}
+    with make_emulator(tmp_path, ids=("binance:BTC/USDT",), source=_own_fill_source(), venue=venue) as emu:
+        def go(server, m, order=False):
+            ex = server.exchange
+            ex.clock.step_to(m)
+            if order:
+                alice = next(a for a in ex.accounts if a.name == "alice")
+                ex.new_order(alice, 0, -1, "LIMIT", "GTC", BID + 100, 20, None, "own-1", None)
+            ex.advance()
+            return ex.take_depth_updates()
+        emu.call(lambda server: go(server, T0))
+        for ms in [10, *stops_ms]:
+            for end, _, (_, _, bids, asks) in emu.call(lambda server, m=T0 + ms * MS, o=ms == 10: go(server, m, o)):
+                got.append(((end - T0) // MS, bids, asks))
+    return got
+
+
+def test_an_own_fill_is_in_the_window_of_its_time(tmp_path):
+    """The fill at 150 ms takes the order out of the window ending at 200, also when one
+    step of the clock runs from before the fill past that window's end (140 -> 210 ms, or
+    10 -> 250 ms): before session 10 the change went into the window after the step
+    (300), and a session saw its filled order resting for another 100 ms."""
+    expected = [(100, [], [(BID + 100, 20)]), (200, [], [(BID + 100, 0)])]
+    assert _own_windows(tmp_path / "fine", list(range(11, 251, 7)) + [250]) == expected
+    assert _own_windows(tmp_path / "split", [140, 210, 250]) == expected
+    assert _own_windows(tmp_path / "coarse", [250]) == expected

@@ -185,6 +185,7 @@ class Gateway:
         the first attempt, already handed to ccxt (`hand_off`)."""
         http_method, path = self.endpoints[method]
         attempt = 0
+        unknown: Classified | None = None  # an earlier attempt that may have executed
         while True:
             if first is not None:  # the first attempt is already with ccxt
                 call, first = first, None
@@ -214,6 +215,15 @@ class Gateway:
                     return result, None
             self._tell(method, verdict)
             attempt += 1
+            if unknown is not None and verdict.reason == ReasonCode.UNKNOWN_ORDER.value:
+                # a resent cancel refused "unknown order" after an attempt whose fate is
+                # unknown: that attempt may be what closed the order; only a lookup can say
+                verdict = Classified(Outcome.AMBIGUOUS, False, True,
+                                     evidence={**verdict.evidence, "earlier": dict(unknown.evidence)})
+                self.stats.events.append(f"{method}: resent after {unknown.evidence}, then {verdict.evidence}")
+                return None, verdict
+            if verdict.executed_unknown:
+                unknown = verdict
             if not verdict.retry or attempt >= self.backoff.max_attempts:
                 return None, verdict
             self.stats.retries += 1
@@ -265,8 +275,6 @@ class Gateway:
         """Place `order`; CONFIRMED with its state and taking fills, REJECTED, or AMBIGUOUS (+ lookup)."""
         args = _args if _args is not None else self._order_args(order)
         reply, verdict = await self._call(Command.SUBMIT, "create_order", *args, first=_first)
-        if verdict is None and ambiguous_reply(reply):  # 200 with a body that did not parse
-            verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})
         return await self._answer(order, Command.SUBMIT, reply, verdict)
 
     async def cancel(self, order: Order) -> list[Record]:
@@ -285,6 +293,11 @@ class Gateway:
 
     async def _answer(self, order: Order, command: Command, reply: Any, verdict: Classified | None,
                       lookup_on_reject: bool = False) -> list[Record]:
+        """The typed records of one command's outcome. A 200 whose body did not carry the
+        order (cut short: `ambiguous_reply`) is AMBIGUOUS for a submit, a cancel and an
+        amend alike, never read as a confirmation (its text is not the order)."""
+        if verdict is None and ambiguous_reply(reply):
+            verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})
         if verdict is None:
             inst = order.instrument
             state = parse.order_state(reply, inst, self.now(), "rest", self.unit_ns)

@@ -220,3 +220,49 @@ def test_an_order_that_would_wait_long_for_the_budget_is_refused_not_sent_late(e
     assert res.outcome is Outcome.REJECTED and res.evidence["local"] == "the venue's request budget is spent"
     assert res.evidence["wait_s"] == pytest.approx(30.0) and calls == 0 and journal_orders(emu, "gw-late") == []
     assert slept == [pytest.approx(30.0)] and _result(cancel).evidence["code"] == -2011  # waited, then sent
+
+
+@pytest.mark.parametrize("transport", [False, True], ids=["cut-json", "cut-transport"])
+@pytest.mark.parametrize("command", ["submit", "cancel", "amend"])
+def test_a_reply_cut_short_is_ambiguous_and_the_lookup_by_client_id_settles_it(emu, command, transport):
+    """A 200 whose JSON is cut in half (no venue error code), or a body that ends before its
+    Content-Length (aiohttp's ClientPayloadError, which ccxt raises as a bare ExchangeError):
+    the venue executed the command, so it is AMBIGUOUS, never `rejected` (nor a confirmation
+    read from half a body), for a submit, a cancel and an amend alike; the lookup by client id
+    finds what the venue did, and the order was never sent twice."""
+    cid = f"gw-cut-{command[0]}-{int(transport)}"
+    endpoint = {"submit": "POST /api/v3/order", "cancel": "DELETE /api/v3/order",
+                "amend": "POST /api/v3/order/cancelReplace"}[command]
+
+    async def go():
+        async with gateway(emu) as gw:
+            px = await _bid(gw) - 50
+            o = order(cid, +1, str(px))
+            if command != "submit":
+                assert _result(await gw.submit(o)).outcome is Outcome.CONFIRMED
+            await fault(emu, {"kind": "truncated_body", "transport": transport, "endpoint": endpoint})
+            if command == "submit":
+                records = await gw.submit(o)
+            elif command == "cancel":
+                records = await gw.cancel(o)
+            else:
+                records = await gw.amend(o, o.price - 100, o.qty)
+            if command != "cancel":
+                await gw.cancel(o)
+            return records, o.price
+
+    records, price = run(go())
+    res = _result(records)
+    assert res.outcome is Outcome.AMBIGUOUS and res.reason is None, res
+    if transport:
+        assert res.evidence.get("transport") == "ClientPayloadError" or \
+            res.evidence["earlier"]["transport"] == "ClientPayloadError"  # a cancel was resent: -2011 then
+    (state,) = _states(records)
+    assert state.found and state.source == "query" and state.client_id == cid
+    expected = {"submit": OrderStatus.ACKNOWLEDGED, "cancel": OrderStatus.CANCELLED,
+                "amend": OrderStatus.ACKNOWLEDGED}[command]
+    assert state.status == expected
+    if command == "amend":
+        assert state.price == price - 100  # the replacement the venue placed
+    news = journal_orders(emu, cid)
+    assert len(news) == (2 if command == "amend" else 1)  # cancel-replace places one new order

@@ -277,3 +277,50 @@ def test_spend_rolls_exactly_at_the_10s_boundary_and_when_the_clock_steps_back()
     assert lim.spend(*order) == 0.0 and lim._orders == 1
     wall[0] = 125.0
     assert lim.spend(*order) == 0.0 and lim._orders == 1 and lim.used_weight == 5
+
+
+def _raised(outer: BaseException, cause: BaseException) -> BaseException:
+    """`outer` as ccxt raises it: `raise outer from cause` (the traceback chain included)."""
+    try:
+        try:
+            raise cause
+        except BaseException as inner:
+            raise outer from inner
+    except BaseException as exc:
+        return exc
+
+
+@pytest.mark.parametrize("command", [Command.SUBMIT, Command.CANCEL, Command.AMEND])
+def test_a_transport_error_without_a_venue_code_is_ambiguous_never_rejected(command):
+    """ccxt raises aiohttp's ClientPayloadError (a body cut short) and any other non-connection
+    aiohttp.ClientError as a bare ExchangeError, the class of a venue refusal; a reset socket
+    under it likewise. With no venue code and no HTTP status it is AMBIGUOUS (a submit or an
+    amend never resent); a 200 whose body ccxt could not read is AMBIGUOUS too."""
+    import aiohttp
+
+    for cause in (aiohttp.ClientPayloadError("Response payload is not completed"),
+                  ConnectionResetError(104, "Connection reset by peer"),
+                  aiohttp.ClientResponseError(None, (), status=200, message="Malformed")):
+        exc = _raised(ccxt.ExchangeError("binance POST http://127.0.0.1/api/v3/order"), cause)
+        verdict = classify(exc, command)
+        assert verdict.outcome is Outcome.AMBIGUOUS and verdict.executed_unknown, cause
+        assert verdict.retry is (command is Command.CANCEL) and verdict.evidence["transport"] == type(cause).__name__
+    cut = classify(ccxt.BadResponse("binance: cannot parse"), command, status=200, body='{"symbol":"BTCU')
+    assert cut.outcome is Outcome.AMBIGUOUS and cut.reason is None
+    cut = classify(ccxt.ExchangeError("binance"), command, status=200, body='{"symbol":"BTCU')
+    assert cut.outcome is Outcome.AMBIGUOUS
+    # the venue's own words stay a refusal
+    refused = classify(ccxt.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'), command)
+    assert refused.outcome is Outcome.REJECTED and refused.reason == "duplicate_order"
+
+
+def test_a_cancel_replace_of_an_order_no_longer_open_is_unknown_order():
+    """Binance's -2022 "Order cancel-replace failed." names the cancel part's code in
+    data.cancelResponse: -2011 (the order filled or ended) is `unknown_order`, so the OMS
+    looks the order up as for a refused cancel."""
+    body = ('{"code":-2022,"msg":"Order cancel-replace failed.","data":{"cancelResult":"FAILURE",'
+            '"newOrderResult":"NOT_ATTEMPTED","cancelResponse":{"code":-2011,"msg":"Unknown order sent."},'
+            '"newOrderResponse":null}}')
+    v = classify(ccxt.ExchangeError("x"), Command.AMEND, status=400, body=body)
+    assert (v.outcome, v.reason, v.evidence["code"], v.evidence["cancel_code"]) == (
+        Outcome.REJECTED, "unknown_order", -2022, -2011)

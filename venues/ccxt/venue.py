@@ -98,7 +98,8 @@ class CcxtVenue:
         self.venue_ids: dict[str, str] = {}  # client id -> venue order id
         self.in_flight = 0
         self.commands_sent = 0  # the seq of the latest command (on_round_trip)
-        # resolve=False: an ambiguous outcome is the OMS's to resolve (request_order_state)
+        # resolve=False: an ambiguous outcome, and a cancel or amend refused as an unknown
+        # order (-2011), are the OMS's to resolve (engine/venue_merge.py: request_order_state)
         self.expiry = ExpiryWatch()
         self.gateway = Gateway(exchange, {inst.symbol: inst for inst in self.instruments.values()},
                                now=clock, limiter=limiter, resolve=False)

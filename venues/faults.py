@@ -53,6 +53,7 @@ FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "user_drop": {"events"},  # the next `events` user events are never sent
     "user_delay": {"events", "delay"},  # the stream stalls `delay` from the next event (order kept)
     "user_expire": set(),  # the user-data subscription ends (eventStreamTerminated)
+    "user_silent": set(),  # the open user-data subscriptions stop delivering: no event, no error, no close
     "ws_disconnect": {"stream"},  # the server closes websockets: market | user | all
     "stale_market": {"duration"},  # no diffs/trades/tickers while the book moves on
     "update_id_gap": set(),  # the next depth diff is dropped: the client sees U != u+1
@@ -69,7 +70,7 @@ ENDPOINT_COMMANDS = {"POST /api/v3/order": "submit", "DELETE /api/v3/order": "ca
 EMULATOR_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
                             "latency_spike",
                             "truncated_body", "rate_limit", "clock_skew", "reject", "maintenance",
-                            "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire",
+                            "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire", "user_silent",
                             "ws_disconnect", "stale_market", "update_id_gap", "partial_fill_drought"})
 SIM_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
                        "truncated_body", "rate_limit", "reject", "maintenance", "outage", "latency_spike",

@@ -42,6 +42,7 @@ from venues.ccxt.confirm import confirm_live as _confirm_live
 from venues.ccxt.credentials import Credentials
 from venues.ccxt.credentials import load_credentials as _load_credentials
 from venues.ccxt.timeunit import ask_microseconds, unit_ns
+from venues.ccxt.venue import USER_STREAM_GUARD_S
 from venues.ccxt.wire import WireTimes
 
 TICK_S = 0.02
@@ -147,14 +148,14 @@ class LiveDriver:
                  confirm: Callable[[str], str] | None = None, write_html: bool = True,
                  reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
                  on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
-                 resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER) -> None:
+                 resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER,
+                 user_stream_guard_s: float = USER_STREAM_GUARD_S) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         if on_strategy_error not in ("cancel", "keep"):
             raise ConfigError(f"on_strategy_error = {on_strategy_error!r}: expected 'cancel' or 'keep'")
         self.on_strategy_error = on_strategy_error
-        if mode not in MODES:
-            raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
+        self.user_stream_guard_s = user_stream_guard_s
         # a session's market is the venue's: instruments come from the instruments file (the
         # venue's specs), never from the backtest's dataset, which need not exist here
         config = dataclasses.replace(config, data=NO_DATA)
@@ -249,6 +250,23 @@ class LiveDriver:
         if what.startswith("user stream"):  # events may be lost: reconcile once it is back
             self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
 
+    def _open_on(self, venue: str) -> bool:
+        """The session holds an order open on `venue` (its user stream has something to report)."""
+        built = getattr(self, "built", None)
+        if built is None:
+            return False
+        by_no = built.session.oms.by_no
+        return any(by_no[no].instrument.venue == venue for no in built.session.oms.open_nos)
+
+    def _on_user_silent(self, venue: str, silent_s: float, first: bool) -> None:
+        """A venue's user stream gave nothing for the guard's time and was re-subscribed
+        (venues.ccxt.venue CcxtVenue._user_silent): reconcile (what the silence hid, a fill,
+        a cancel, comes back from the venue's REST answers) and say so once per silence."""
+        if first:
+            warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s: re-subscribed; reconciling with the "
+                 "venue (said once per silence; docs/live.md \"Reconnects\")")
+        self._reconcile_at = (time.monotonic() + RECHECK_S, "user-stream")
+
     def _on_venue_error(self, venue: str, what: str, exc: BaseException) -> None:
         """A venue's stream or command error: its health (streams; REST attempts reach it
         through the gateway), then the session's error list."""
@@ -300,7 +318,9 @@ class LiveDriver:
                                               maker_fee_bps=cfg.maker_fee_bps, taker_fee_bps=cfg.taker_fee_bps,
                                               on_round_trip=self._round_trip,
                                               on_error=functools.partial(self._on_venue_error, name),
-                                              wire=wires.get(name))
+                                              wire=wires.get(name), user_stream_guard_s=self.user_stream_guard_s,
+                                              on_user_silent=self._on_user_silent,
+                                              expects_user_events=functools.partial(self._open_on, name))
             return dict(ccxt_venues)
 
         tasks: list[asyncio.Task] = []
@@ -669,7 +689,8 @@ def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, dur
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
              write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
              on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
-             resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER) -> Path:
+             resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER,
+             user_stream_guard_s: float = USER_STREAM_GUARD_S) -> Path:
     """Run a paper/testnet/live session; returns its run directory (docs/live.md).
 
     A strategy exception in testnet/live stops new submits, cancels the strategy's open
@@ -679,8 +700,11 @@ def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, dur
     run directory of a previous testnet/live session of the same account whose contingent
     orders this one takes over (modes/live/resume.py). `reconcile_confirm`: consecutive
     reconciliations that count the same balance gap (same amount, same ledger figure) even
-    while orders are in flight (engine.reconcile CONFIRM_AFTER; >= 2)."""
+    while orders are in flight (engine.reconcile CONFIRM_AFTER; >= 2). `user_stream_guard_s`:
+    seconds a user-stream watch may get nothing before the stream is re-subscribed and the
+    session reconciles (venues.ccxt.venue USER_STREAM_GUARD_S)."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
                       write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
                       on_strategy_error=on_strategy_error, venue_health_poll_s=venue_health_poll_s,
-                      resume=resume, reconcile_confirm=reconcile_confirm).run()
+                      resume=resume, reconcile_confirm=reconcile_confirm,
+                      user_stream_guard_s=user_stream_guard_s).run()

@@ -33,6 +33,7 @@ FAULTS = {
     "user_reorder": {"kind": "user_reorder", "events": 4},
     "user_delay": {"kind": "user_delay", "events": 3, "delay": "1s"},
     "user_expire": {"kind": "user_expire"},
+    "user_silent": {"kind": "user_silent"},
     "ws_disconnect": {"kind": "ws_disconnect", "stream": "user"},
     "stale_market": {"kind": "stale_market", "duration": "1s"},
     "update_id_gap": {"kind": "update_id_gap"},

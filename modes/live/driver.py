@@ -89,16 +89,24 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
         raise ConfigError(f"{where} {key} = {exchange!r}: not a ccxt.pro exchange id")
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"{where} url = {url!r}: expected a string")
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{where} url = {url!r}: expected an http:// or https:// URL with a host, "
+                              f"e.g. 'http://{url if '://' not in url else '127.0.0.1:8765'}'")
     if url and exchange not in ("binance", "binanceusdm", "binancecoinm"):
         raise ConfigError(f"{where} url = {url!r}: a custom URL is supported for exchange 'binance', "
                           "'binanceusdm' and 'binancecoinm' (the emulator's dialects)")
     return {"exchange": exchange, "url": url}
 
 
-def load_credentials(table: dict[str, Any], venue: str) -> Credentials:
+def load_credentials(table: dict[str, Any], venue: str, base_dir: str | Path | None = None) -> Credentials:
     """The venue's API key and secret (venues.ccxt.credentials: environment variables or a
-    0600 secrets file), masked whenever printed. Never logged."""
-    return _load_credentials(table, venue)
+    0600 secrets file, a relative one in `base_dir`, the config file's folder), masked
+    whenever printed. Never logged. Raises ConfigError naming the key."""
+    return _load_credentials(table, venue, base_dir=base_dir)
 
 
 def confirm_live(venue: str, settings: dict[str, Any], account: str, confirm: Callable[[str], str] | None) -> None:
@@ -158,7 +166,9 @@ class LiveDriver:
         self.user_stream_guard_s = user_stream_guard_s
         # a session's market is the venue's: instruments come from the instruments file (the
         # venue's specs), never from the backtest's dataset, which need not exist here
-        config = dataclasses.replace(config, data=NO_DATA)
+        # base_dir absolute: the session header records it, and `tickparity replay` (from any
+        # working directory) finds the strategy and instruments files through it
+        config = dataclasses.replace(config, data=NO_DATA, base_dir=str(Path(config.base_dir).resolve()))
         self.config = config
         self.mode = mode
         self.duration_s = duration_s
@@ -172,7 +182,8 @@ class LiveDriver:
             self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
             self.credentials: dict[str, Credentials | None] = {}
             for venue, settings in self.settings.items():
-                creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue)
+                creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue,
+                                                                      config.base_dir)
                 if mode == "live":
                     confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
                 self.credentials[venue] = creds
@@ -293,15 +304,11 @@ class LiveDriver:
             except (NotImplementedError, RuntimeError):  # not the main thread (tests)
                 pass
         resolved, mode = self.resolved, self.mode
-        self.out.mkdir(parents=True, exist_ok=True)
         self._last_local = self.clock.now()
         exchanges = {v: make_exchange(mode, s, self.credentials[v]) for v, s in self.settings.items()}
         instruments = resolved.instruments
         index = {inst_id: i for i, inst_id in enumerate(instruments)}
-        self.recorder = SessionRecorder(self.out, instruments)
-        # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
-        # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
-        self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
+        self.recorder: SessionRecorder | None = None  # with the run directory, once the venues answered
         self.health = Health(instruments, enabled=self.health_on)
         ccxt_venues: dict[str, CcxtVenue] = {}
         # when each order request left (venues/ccxt/wire.py): a venue's refusal, which has no
@@ -331,6 +338,13 @@ class LiveDriver:
             for name, wire in wires.items():  # before the exchange's first REST call
                 wire.install(exchanges[name])
             await self._preflight(exchanges, signed=mode != "paper")
+            # the run directory only now: a venue that does not answer (a wrong url, refused
+            # keys) leaves nothing behind, not an empty directory per attempt
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.recorder = SessionRecorder(self.out, instruments)
+            # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
+            # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
+            self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
             prefix = self._id_prefix(start)
@@ -436,7 +450,8 @@ class LiveDriver:
                 await venue.close()
             for ex in exchanges.values():
                 await ex.close()
-            self.recorder.close()
+            if self.recorder is not None:
+                self.recorder.close()
             if started is not None:
                 self.built.audit.close()
         assert stopped

@@ -384,13 +384,18 @@ class LiveDriver:
             if self.resume_state is not None:  # restored in the start step, before its reconciliation
                 extra = (extra or {}) | {"contingent": self.resume_state, "resume_from": self.resume_from}
                 live_resume.claim(self.resume_from, self.out)  # the previous run is taken over once
-            self._step(started, start=True, extra=extra)
-            self._after_reconcile(ccxt_venues)
-            next_periodic = time.monotonic() + self.reconcile_s
             strategy_error: StrategyError | None = None
+            try:
+                self._step(started, start=True, extra=extra)
+            except StrategyError as exc:  # on_start raised
+                strategy_error = exc
+                self._halt_strategy(exc, ccxt_venues)
+            else:
+                self._after_reconcile(ccxt_venues)
+            next_periodic = time.monotonic() + self.reconcile_s
             with self.health.live():
                 deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
-                while not self._stop.is_set():
+                while strategy_error is None and not self._stop.is_set():
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     await self._wait()
@@ -399,13 +404,8 @@ class LiveDriver:
                     try:
                         self._step(now, action="expire" if expired else None, ids=expired)
                     except StrategyError as exc:
-                        if not ccxt_venues:
-                            raise
-                        # no new submits; cancel the strategy's orders unless told to keep them
                         strategy_error = exc
-                        keep = self.on_strategy_error == "keep"
-                        self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}",
-                                                               "cancel": not keep})
+                        self._halt_strategy(exc, ccxt_venues)
                         break
                     if ccxt_venues:
                         lost = self.deadman.check(now)
@@ -430,7 +430,7 @@ class LiveDriver:
                         break
                 if strategy_error is None or self.on_strategy_error != "keep":
                     await self._shutdown(ccxt_venues)
-                if strategy_error is not None:  # leave the session reconciled
+                if strategy_error is not None and ccxt_venues:  # leave the session reconciled
                     extra = await self._safety_record(ccxt_venues, "after-halt")
                     if extra is not None:
                         self._guarded_step(self._now(), extra=extra)
@@ -455,16 +455,30 @@ class LiveDriver:
             if started is not None:
                 self.built.audit.close()
         assert stopped
+        stopped_by = None
+        if strategy_error is not None:
+            stopped_by = strategy_stop_text(strategy_error)
+        elif failure is not None:
+            stopped_by = f"{type(failure).__name__}: {failure}"
         summary = finish(self.built, resolved, mode, self.out, self.out.name, started=started,
-                         extra={"errors": self._errors[-50:],
-                                "stopped_by": None if failure is None else f"{type(failure).__name__}: {failure}"},
+                         extra={"errors": self._errors[-50:], "stopped_by": stopped_by},
                          write_html=self.write_html)
         self.health.final(summary)
         if strategy_error is not None:  # the run directory is complete; the error is the user's
+            strategy_error.run_dir = self.out  # type: ignore[attr-defined]  # the CLI says where it is
             raise strategy_error
         if failure is not None:
             raise failure
         return self.out
+
+    def _halt_strategy(self, exc: StrategyError, ccxt_venues: dict[str, Any]) -> None:
+        """The strategy raised: in testnet/live no new submits and its orders cancelled
+        (unless on_strategy_error="keep"), as a recorded halt step; paper's simulated venue
+        is simply stopped (the shutdown cancels what rests there). The session then ends:
+        run directory written, `stopped_by` says why, the error raised."""
+        if ccxt_venues:
+            keep = self.on_strategy_error == "keep"
+            self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}", "cancel": not keep})
 
     async def _contracts(self, exchanges: dict[str, Any], ccxt_venues: dict[str, Any],
                          index: dict[str, int]) -> list[asyncio.Task]:
@@ -652,6 +666,15 @@ class LiveDriver:
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
+
+
+def strategy_stop_text(exc: StrategyError) -> str:
+    """summary.json `stopped_by` of a session its strategy stopped:
+    `strategy error: <callback> at <file:line>: <exception>: <message>`."""
+    cause = exc.__cause__
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    detail = detail.strip().splitlines()[0] if detail.strip() else type(cause).__name__
+    return f"strategy error: {exc.callback or 'strategy'} at {exc.location or 'an unknown line'}: {detail}"
 
 
 def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:

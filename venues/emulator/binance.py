@@ -346,7 +346,8 @@ class BinanceServer:
             fault = self.faults.take({"rate_limit"}, endpoint)
             if fault is not None:
                 self._log_fault(fault, endpoint)
-                self.limiter.force_429(ip, now_s)
+                hold = fault.params.get("retry_after")
+                self.limiter.force_429(ip, now_s, None if hold is None else float(hold))
                 self.limiter.check_ip(ip, 1, now_s)
             spike = self.faults.spike(endpoint)
             if spike is not None:  # the request leg is slow: later calls may overtake it

@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.clock import LiveClock
 from engine.config import RunConfig
-from engine.errors import ConfigError, StrategyError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError, VenueBannedError
 from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after
 from engine.types import EventKind
 from modes.backtest import resolve_run
@@ -41,6 +41,7 @@ from modes.live.recording import SessionRecorder
 from venues.ccxt.confirm import confirm_live as _confirm_live
 from venues.ccxt.credentials import Credentials
 from venues.ccxt.credentials import load_credentials as _load_credentials
+from venues.ccxt.ratelimit import BAN_FLOOR_S
 from venues.ccxt.timeunit import ask_microseconds, unit_ns
 from venues.ccxt.venue import USER_STREAM_GUARD_S
 from venues.ccxt.wire import WireTimes
@@ -204,6 +205,8 @@ class LiveDriver:
         self.reconcile_confirm = check_confirm_after(reconcile_confirm, "--reconcile-confirm")
         self.deadman = DeadManSwitch(timeout_s=deadman_s, streams=("market",))
         self._reconcile_at: tuple[float, str] | None = None
+        self._told_holds: dict[str, tuple[float, int]] = {}  # venue -> (end of the hold told, its status)
+        self._started = False  # the start step ran (a 429 before it is "at startup")
         # venue health for the router (testnet/live; modes.live.venue_health)
         self.venue_health: Any = None
         self.venue_health_poll_s = venue_health_poll_s
@@ -260,6 +263,36 @@ class LiveDriver:
         self.health.error(what)
         if what.startswith("user stream"):  # events may be lost: reconcile once it is back
             self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
+
+    def _tell_hold(self, venue: str, status: int, wait_s: float, *, startup: bool = False) -> None:
+        """Say on the console, once per hold, that a venue refuses requests for now: a 429's
+        Retry-After (orders that cannot wait are refused `rate_limited`) or a 418 ban
+        (nothing is sent to it; orders refused `ip_banned`). Not a line per request: a
+        hold already told is silent until it ends, unless a 429 turns into a ban."""
+        now = time.monotonic()
+        told = self._told_holds.get(venue)
+        if told is not None and now < told[0] and (told[1] == 418 or status == 429):
+            return
+        self._told_holds[venue] = (now + wait_s, status)
+        if status == 418:
+            warn(f"[venues.{venue}] the venue banned this IP (HTTP 418) for {wait_s:.0f} s: nothing is sent to it "
+                 "until then; its new orders are refused ip_banned")
+        elif startup:
+            warn(f"[venues.{venue}] rate-limited by the venue (HTTP 429) at startup: waiting {wait_s:.0f} s (its "
+                 "Retry-After) before starting; Ctrl-C stops")
+        else:
+            warn(f"[venues.{venue}] rate-limited by the venue (HTTP 429): no request to it for {wait_s:.0f} s (its "
+                 "Retry-After); orders that cannot wait that long are refused rate_limited")
+
+    def _on_rest_attempt(self, venue: str, gateway: Any, method: str, verdict: Any) -> None:
+        """Each REST attempt's outcome (Gateway.listeners): a venue's 429 / 418 is told once
+        (`_tell_hold`), with the time the gateway's limiter now holds its requests."""
+        if verdict is None or "local" in verdict.evidence:
+            return
+        status = verdict.evidence.get("http_status")
+        if status in (418, 429):
+            wait = max(gateway.held_s(), verdict.wait_s or 0.0)
+            self._tell_hold(venue, status, wait, startup=not self._started)
 
     def _open_on(self, venue: str) -> bool:
         """The session holds an order open on `venue` (its user stream has something to report)."""
@@ -328,6 +361,8 @@ class LiveDriver:
                                               wire=wires.get(name), user_stream_guard_s=self.user_stream_guard_s,
                                               on_user_silent=self._on_user_silent,
                                               expects_user_events=functools.partial(self._open_on, name))
+                ccxt_venues[name].gateway.listeners.append(
+                    functools.partial(self._on_rest_attempt, name, ccxt_venues[name].gateway))
             return dict(ccxt_venues)
 
         tasks: list[asyncio.Task] = []
@@ -385,6 +420,7 @@ class LiveDriver:
                 extra = (extra or {}) | {"contingent": self.resume_state, "resume_from": self.resume_from}
                 live_resume.claim(self.resume_from, self.out)  # the previous run is taken over once
             strategy_error: StrategyError | None = None
+            self._started = True
             try:
                 self._step(started, start=True, extra=extra)
             except StrategyError as exc:  # on_start raised
@@ -538,9 +574,15 @@ class LiveDriver:
 
     async def _safety_record(self, ccxt_venues: dict[str, Any], at: str) -> dict[str, Any] | None:
         """The venue's open orders and balances as a reconcile step action (None: the venue
-        did not answer; tried again after RECHECK_S)."""
+        did not answer; tried again after RECHECK_S). While a venue's 429 or 418 holds, a
+        reconciliation after the start is deferred until it ends rather than awaited (the
+        loop would stand still meanwhile); the start's waits, said once (`_tell_hold`)."""
         from modes.live import safety
 
+        held = max((v.gateway.held_s() for v in ccxt_venues.values()), default=0.0)
+        if held > 0 and at != "start":
+            self._reconcile_at = (time.monotonic() + held, at)
+            return None
         try:
             return await safety.fetch(ccxt_venues, at, self.reconcile_confirm)
         except Exception as exc:
@@ -628,16 +670,39 @@ class LiveDriver:
         a KeyError of its own)."""
         import ccxt
 
+        from venues.ccxt.http import ResponseTap
+        from venues.ccxt.outcomes import retry_after
+
         for name, ex in exchanges.items():
             where = f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})"
-            try:
-                await ex.load_markets()
-                if signed:
-                    await ex.fetch_balance()
-            except ccxt.AuthenticationError as exc:
-                raise ConfigError(f"{where}: the venue refused the API key or secret: {str(exc)[:200]}") from None
-            except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
-                raise ConfigError(f"{where}: cannot reach the venue ({type(exc).__name__}): {str(exc)[:200]}") from None
+            ResponseTap.install(ex)  # the status and Retry-After of a refusal (the gateway reuses it)
+            while True:
+                with ResponseTap.capture() as reply:
+                    try:
+                        await ex.load_markets()
+                        if signed:
+                            await ex.fetch_balance()
+                        break
+                    except ccxt.AuthenticationError as exc:
+                        raise ConfigError(f"{where}: the venue refused the API key or secret: "
+                                          f"{str(exc)[:200]}") from None
+                    except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
+                        if reply.status not in (418, 429):
+                            raise ConfigError(f"{where}: cannot reach the venue ({type(exc).__name__}): "
+                                              f"{str(exc)[:200]}") from None
+                        status, headers = reply.status, dict(reply.headers)
+                # rate-limited at startup: said once, then wait out its Retry-After and ask again
+                wait = retry_after(headers) or (BAN_FLOOR_S if status == 418 else 60.0)
+                if status == 418:
+                    raise VenueBannedError(f"{where}: the venue has banned this IP (HTTP 418) for {wait:.0f} s; "
+                                           "start the session again after that (a banned IP is never "
+                                           "sent to: every request would lengthen the ban)")
+                self._tell_hold(name, 429, wait, startup=True)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), wait)
+                except TimeoutError:
+                    continue
+                raise KeyboardInterrupt  # Ctrl-C while waiting: nothing started, nothing written
 
     async def _shutdown(self, ccxt_venues: dict[str, Any]) -> None:
         """Stop new orders, cancel the session's open orders and wait (at most SHUTDOWN_S)

@@ -2,9 +2,11 @@
 
 The rule that matters (Binance spot API docs, "HTTP Return Codes" and "Error Codes"):
 - HTTP 4XX with a venue error code is a refusal *before* execution: REJECTED, with the code
-  and message as evidence. 429 (-1003 weight, -1015 orders) and 418 (IP ban) are refusals
-  too, but transient: not executed, safe to resend after `Retry-After`. -1021 (timestamp
-  outside recvWindow) is checked before anything else: not executed, safe to resend.
+  and message as evidence. 429 (-1003 weight, -1015 orders) is a refusal too, but transient:
+  not executed, safe to resend after `Retry-After` (reason `rate_limited` when it is final).
+  418 is an IP ban: REJECTED `ip_banned`, never resent (the request limiter holds every
+  request to the venue until the ban's Retry-After). -1021 (timestamp outside recvWindow) is
+  checked before anything else: not executed, safe to resend.
 - HTTP 5XX, -1007 ("Timeout waiting for response from backend server. Send status
   unknown"), -1000/-1001, a timeout, a connection closed or reset after sending, any other
   transport error with no venue error code (aiohttp's ClientError family, e.g. a body cut
@@ -100,6 +102,17 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
+def retry_after(headers: dict[str, str] | None) -> float | None:
+    """A reply's `Retry-After` in seconds (any case of the header name), None without one."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
 def _transport(exc: BaseException) -> str | None:
     """The class name of the transport error behind `exc`, None when there is none: the
     failure came from the transport, not from the venue, when somewhere in the exception's
@@ -175,14 +188,7 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
         evidence["msg"] = msg
     if inner is not None:
         evidence["cancel_code"] = inner
-    wait_s = None
-    if headers:
-        for key, value in headers.items():
-            if key.lower() == "retry-after":
-                try:
-                    wait_s = float(value)
-                except ValueError:
-                    pass
+    wait_s = retry_after(headers)
     resend_ok = command in (None, Command.CANCEL)  # resending cannot create an order
 
     def verdict(outcome: Outcome, retry: bool, unknown: bool) -> Classified:
@@ -192,7 +198,11 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
         return Classified(outcome, retry, unknown, reason, wait_s, evidence)
 
     # the venue's own words first
-    if status in (418, 429) or code in TRANSIENT_CODES:
+    if status == 418:  # an IP ban: nothing is resent into it (the limiter holds every request)
+        return Classified(Outcome.REJECTED, False, False, ReasonCode.IP_BANNED.value, wait_s, evidence)
+    if status == 429 or code in (-1003, -1015):  # transient: resent after Retry-After when that is soon
+        return Classified(Outcome.REJECTED, True, False, ReasonCode.RATE_LIMITED.value, wait_s, evidence)
+    if code in TRANSIENT_CODES:
         return verdict(Outcome.REJECTED, True, False)
     if status is not None and status >= 500 or code in UNKNOWN_CODES:
         return verdict(Outcome.AMBIGUOUS, resend_ok, True)
@@ -206,7 +216,7 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
         evidence["never_sent"] = True
         return verdict(Outcome.REJECTED, True, False)
     if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
-        return verdict(Outcome.REJECTED, True, False)
+        return Classified(Outcome.REJECTED, True, False, ReasonCode.RATE_LIMITED.value, wait_s, evidence)
     if isinstance(exc, ccxt.InvalidNonce) and not isinstance(exc, ccxt.ChecksumError):
         return verdict(Outcome.REJECTED, True, False)
     if isinstance(exc, (ccxt.OperationFailed, ccxt.ExchangeNotAvailable)) or not isinstance(exc, ccxt.BaseError):

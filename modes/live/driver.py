@@ -309,7 +309,9 @@ class LiveDriver:
         if first:
             warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s: re-subscribed; reconciling with the "
                  "venue (said once per silence; docs/live.md \"Reconnects\")")
-        self._reconcile_at = (time.monotonic() + RECHECK_S, "user-stream")
+        due = time.monotonic() + RECHECK_S
+        if self._reconcile_at is None or self._reconcile_at[0] > due:  # one already due sooner covers it
+            self._reconcile_at = (due, "user-stream")
 
     def _on_venue_error(self, venue: str, what: str, exc: BaseException) -> None:
         """A venue's stream or command error: its health (streams; REST attempts reach it

@@ -90,6 +90,12 @@ class OrderError(TickparityError):
     """
 
 
+class VenueBannedError(TickparityError):
+    """A venue refuses every request from this IP for now (HTTP 418, an IP ban after 429s
+    were ignored, by us or another process on the IP): a session does not start into it.
+    Names the venue and how long the ban lasts."""
+
+
 class StrategyError(TickparityError):
     """A strategy cannot be loaded, its parameters do not fit, or its own code raised.
 

@@ -79,6 +79,7 @@ _END_STATUS = {int(OrderEventKind.CANCELLED): OrderStatus.CANCELLED,
                int(OrderEventKind.REJECTED): OrderStatus.REJECTED}
 _NOT_RECEIVED = ReasonCode.NOT_RECEIVED.value
 _USER_CANCEL = ReasonCode.USER_CANCEL.value
+_UNKNOWN_ORDER = ReasonCode.UNKNOWN_ORDER.value
 _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SUBMIT.value
 # positions in a row's `item()` tuple (ORDER_EVENT_DTYPE's field order)
 (_EXCH_TS, _NO, _INSTRUMENT, _KIND, _LIQ_CODE, _REASON, _PRICE, _QTY, _FILLED, _LEAVES,
@@ -292,6 +293,11 @@ class VenueMerge:
             event = Event.AMEND_REJECTED if command == _AMEND else Event.CANCEL_REJECTED
             if result.evidence:
                 order.evidence = dict(result.evidence)
+            if result.reason == _UNKNOWN_ORDER and order.is_open:
+                # "unknown order" (Binance -2011) is not the order's fate: it may have filled
+                # (its fill report still on the way), ended, or not have reached the venue yet
+                # (a cancel that overtook its create); the venue's answer by client id says which
+                self._lookup(order, now, f"{command} refused: unknown order")
             return self._update(order, now, event, reason=result.reason)
         if order.ack_ts is None:
             order.ack_ts = now

@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_session(args: argparse.Namespace) -> int:
     from engine.config import load_config_file, resolve
+    from engine.errors import StrategyError
     from modes.cli import _headline, _parse_param
     from modes.live import run_live
     from modes.live.driver import NO_DATA
@@ -68,10 +69,17 @@ def _cmd_session(args: argparse.Namespace) -> int:
     def ask(prompt: str) -> str:
         return input(prompt)
 
-    out = run_live(config, args.mode, args.out, duration_s=args.duration, health=False if args.no_health else None,
-                   confirm=ask, write_html=not args.no_report, resume=getattr(args, "resume", None),
-                   **({} if getattr(args, "reconcile_confirm", None) is None
-                      else {"reconcile_confirm": args.reconcile_confirm}))
+    try:
+        out = run_live(config, args.mode, args.out, duration_s=args.duration,
+                       health=False if args.no_health else None, confirm=ask, write_html=not args.no_report,
+                       resume=getattr(args, "resume", None),
+                       **({} if getattr(args, "reconcile_confirm", None) is None
+                          else {"reconcile_confirm": args.reconcile_confirm}))
+    except StrategyError as exc:
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir is not None:  # the session stopped on it, its run directory is complete
+            print(f"run directory: {run_dir} (stopped by the strategy error below)", flush=True)
+        raise
     print(f"run directory: {out}")
     if (out / "report.html").exists():
         print(f"report: {out / 'report.html'}")

@@ -40,7 +40,8 @@ FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "http_5xx_after": {"status", "body"},  # executed, then a 5xx (status unknown to client)
     "delay": {"delay"},  # executed, reply held back `delay` (past the client's timeout)
     "truncated_body": {"transport"},  # executed, a 200 whose JSON body is cut in half
-    "rate_limit": set(),  # the minute's weight is used up: 429 + Retry-After, then 418 (ban)
+    # the minute's weight is used up: 429 + Retry-After (to the minute's end, or `retry_after`), then 418 (ban)
+    "rate_limit": {"retry_after"},
     "clock_skew": {"skew_ms"},  # the server clock is off by skew_ms: -1021 recvWindow
     "reject": {"code", "msg", "status"},  # refuse with a real Binance code and message
     "maintenance": {"duration", "halt"},  # cancel-only for `duration`, then halt for `halt`
@@ -53,6 +54,7 @@ FAULT_KEYS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "user_drop": {"events"},  # the next `events` user events are never sent
     "user_delay": {"events", "delay"},  # the stream stalls `delay` from the next event (order kept)
     "user_expire": set(),  # the user-data subscription ends (eventStreamTerminated)
+    "user_silent": set(),  # the open user-data subscriptions stop delivering: no event, no error, no close
     "ws_disconnect": {"stream"},  # the server closes websockets: market | user | all
     "stale_market": {"duration"},  # no diffs/trades/tickers while the book moves on
     "update_id_gap": set(),  # the next depth diff is dropped: the client sees U != u+1
@@ -69,7 +71,7 @@ ENDPOINT_COMMANDS = {"POST /api/v3/order": "submit", "DELETE /api/v3/order": "ca
 EMULATOR_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
                             "latency_spike",
                             "truncated_body", "rate_limit", "clock_skew", "reject", "maintenance",
-                            "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire",
+                            "user_duplicate", "user_reorder", "user_drop", "user_delay", "user_expire", "user_silent",
                             "ws_disconnect", "stale_market", "update_id_gap", "partial_fill_drought"})
 SIM_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",
                        "truncated_body", "rate_limit", "reject", "maintenance", "outage", "latency_spike",
@@ -142,7 +144,7 @@ class FaultSpec:
 
 
 #: the keys whose values are durations (parsed to ns here; the emulator keeps them in seconds)
-DURATION_KEYS = ("delay", "duration", "halt", "extra")
+DURATION_KEYS = ("delay", "duration", "halt", "extra", "retry_after")
 
 #: kind -> the value of each optional key a table leaves out (durations in seconds, as a
 #: file writes them). The one place both backends take them from: parse_fault fills them
@@ -271,6 +273,9 @@ def _check_window(table: dict[str, Any], params: dict[str, Any], kind: str, afte
                           "(the fault fires only from after until until: that window is empty)")
     if kind in WINDOW_KINDS and params.get("duration") == 0:
         raise ConfigError(f"{where} duration = {table['duration']!r}: must be > 0 (a {kind} of no duration does nothing)")
+    if kind == "rate_limit" and params.get("retry_after") == 0:
+        raise ConfigError(f"{where} retry_after = {table['retry_after']!r}: must be > 0 (a 429 that holds "
+                          "no time is no rate limit)")
     if kind == "latency_spike" and params.get("extra") == 0:
         raise ConfigError(f"{where} extra = {table['extra']!r}: must be > 0 (a latency_spike adding nothing does nothing)")
     if kind == "maintenance" and params.get("duration") == 0 and params.get("halt") == 0:

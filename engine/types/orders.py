@@ -208,8 +208,10 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.MAX_NOTIONAL_AT_LEVERAGE, _V, "position after the order beyond the notional the set leverage allows (Binance -2027)"),
     Reason(_C.LIQUIDATION, _V, "the venue closed the position: margin ratio reached 100 % (a liquidation fill)"),
     Reason(_C.DELIVERY, _V, "a dated future reached its expiry: the venue closed the position at the delivery price"),
-    Reason(_C.RATE_LIMITED, _V, "HTTP 429: the venue's request-weight window is used up (Binance -1003)"),
-    Reason(_C.IP_BANNED, _V, "HTTP 418: banned for sending on after 429s (Binance: 2 minutes to 3 days)"),
+    Reason(_C.RATE_LIMITED, _V, "HTTP 429: the venue's request-weight or order-count window is used up (Binance "
+           "-1003, -1015) for longer than the order may wait (live: max_order_wait_s, 1 s)"),
+    Reason(_C.IP_BANNED, _V, "HTTP 418: the venue banned the IP for sending on after 429s (Binance: 2 minutes to "
+           "3 days); nothing is sent to it until the ban ends"),
     Reason(_C.MARKET_CLOSED, _V, "the market is in maintenance (cancel-only) or halted (Binance -2010), or the dated future is delivered"),
     Reason(_C.VENUE_ERROR, _V, "another venue error; its code and message are in the audit log"),
     Reason(_C.NOT_RECEIVED, _V, "the command's reply was lost and a lookup by client id shows the venue "

@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.clock import LiveClock
 from engine.config import RunConfig
-from engine.errors import ConfigError, StrategyError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError, VenueBannedError
 from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after
 from engine.types import EventKind
 from modes.backtest import resolve_run
@@ -41,7 +41,9 @@ from modes.live.recording import SessionRecorder
 from venues.ccxt.confirm import confirm_live as _confirm_live
 from venues.ccxt.credentials import Credentials
 from venues.ccxt.credentials import load_credentials as _load_credentials
+from venues.ccxt.ratelimit import BAN_FLOOR_S
 from venues.ccxt.timeunit import ask_microseconds, unit_ns
+from venues.ccxt.venue import USER_STREAM_GUARD_S
 from venues.ccxt.wire import WireTimes
 
 TICK_S = 0.02
@@ -88,16 +90,24 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
         raise ConfigError(f"{where} {key} = {exchange!r}: not a ccxt.pro exchange id")
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"{where} url = {url!r}: expected a string")
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{where} url = {url!r}: expected an http:// or https:// URL with a host, "
+                              f"e.g. 'http://{url if '://' not in url else '127.0.0.1:8765'}'")
     if url and exchange not in ("binance", "binanceusdm", "binancecoinm"):
         raise ConfigError(f"{where} url = {url!r}: a custom URL is supported for exchange 'binance', "
                           "'binanceusdm' and 'binancecoinm' (the emulator's dialects)")
     return {"exchange": exchange, "url": url}
 
 
-def load_credentials(table: dict[str, Any], venue: str) -> Credentials:
+def load_credentials(table: dict[str, Any], venue: str, base_dir: str | Path | None = None) -> Credentials:
     """The venue's API key and secret (venues.ccxt.credentials: environment variables or a
-    0600 secrets file), masked whenever printed. Never logged."""
-    return _load_credentials(table, venue)
+    0600 secrets file, a relative one in `base_dir`, the config file's folder), masked
+    whenever printed. Never logged. Raises ConfigError naming the key."""
+    return _load_credentials(table, venue, base_dir=base_dir)
 
 
 def confirm_live(venue: str, settings: dict[str, Any], account: str, confirm: Callable[[str], str] | None) -> None:
@@ -147,17 +157,19 @@ class LiveDriver:
                  confirm: Callable[[str], str] | None = None, write_html: bool = True,
                  reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
                  on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
-                 resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER) -> None:
+                 resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER,
+                 user_stream_guard_s: float = USER_STREAM_GUARD_S) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         if on_strategy_error not in ("cancel", "keep"):
             raise ConfigError(f"on_strategy_error = {on_strategy_error!r}: expected 'cancel' or 'keep'")
         self.on_strategy_error = on_strategy_error
-        if mode not in MODES:
-            raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
+        self.user_stream_guard_s = user_stream_guard_s
         # a session's market is the venue's: instruments come from the instruments file (the
         # venue's specs), never from the backtest's dataset, which need not exist here
-        config = dataclasses.replace(config, data=NO_DATA)
+        # base_dir absolute: the session header records it, and `tickparity replay` (from any
+        # working directory) finds the strategy and instruments files through it
+        config = dataclasses.replace(config, data=NO_DATA, base_dir=str(Path(config.base_dir).resolve()))
         self.config = config
         self.mode = mode
         self.duration_s = duration_s
@@ -171,7 +183,8 @@ class LiveDriver:
             self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
             self.credentials: dict[str, Credentials | None] = {}
             for venue, settings in self.settings.items():
-                creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue)
+                creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue,
+                                                                      config.base_dir)
                 if mode == "live":
                     confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
                 self.credentials[venue] = creds
@@ -192,6 +205,8 @@ class LiveDriver:
         self.reconcile_confirm = check_confirm_after(reconcile_confirm, "--reconcile-confirm")
         self.deadman = DeadManSwitch(timeout_s=deadman_s, streams=("market",))
         self._reconcile_at: tuple[float, str] | None = None
+        self._told_holds: dict[str, tuple[float, int]] = {}  # venue -> (end of the hold told, its status)
+        self._started = False  # the start step ran (a 429 before it is "at startup")
         # venue health for the router (testnet/live; modes.live.venue_health)
         self.venue_health: Any = None
         self.venue_health_poll_s = venue_health_poll_s
@@ -249,6 +264,55 @@ class LiveDriver:
         if what.startswith("user stream"):  # events may be lost: reconcile once it is back
             self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
 
+    def _tell_hold(self, venue: str, status: int, wait_s: float, *, startup: bool = False) -> None:
+        """Say on the console, once per hold, that a venue refuses requests for now: a 429's
+        Retry-After (orders that cannot wait are refused `rate_limited`) or a 418 ban
+        (nothing is sent to it; orders refused `ip_banned`). Not a line per request: a
+        hold already told is silent until it ends, unless a 429 turns into a ban."""
+        now = time.monotonic()
+        told = self._told_holds.get(venue)
+        if told is not None and now < told[0] and (told[1] == 418 or status == 429):
+            return
+        self._told_holds[venue] = (now + wait_s, status)
+        if status == 418:
+            warn(f"[venues.{venue}] the venue banned this IP (HTTP 418) for {wait_s:.0f} s: nothing is sent to it "
+                 "until then; its new orders are refused ip_banned")
+        elif startup:
+            warn(f"[venues.{venue}] rate-limited by the venue (HTTP 429) at startup: waiting {wait_s:.0f} s (its "
+                 "Retry-After) before starting; Ctrl-C stops")
+        else:
+            warn(f"[venues.{venue}] rate-limited by the venue (HTTP 429): no request to it for {wait_s:.0f} s (its "
+                 "Retry-After); orders that cannot wait that long are refused rate_limited")
+
+    def _on_rest_attempt(self, venue: str, gateway: Any, method: str, verdict: Any) -> None:
+        """Each REST attempt's outcome (Gateway.listeners): a venue's 429 / 418 is told once
+        (`_tell_hold`), with the time the gateway's limiter now holds its requests."""
+        if verdict is None or "local" in verdict.evidence:
+            return
+        status = verdict.evidence.get("http_status")
+        if status in (418, 429):
+            wait = max(gateway.held_s(), verdict.wait_s or 0.0)
+            self._tell_hold(venue, status, wait, startup=not self._started)
+
+    def _open_on(self, venue: str) -> bool:
+        """The session holds an order open on `venue` (its user stream has something to report)."""
+        built = getattr(self, "built", None)
+        if built is None:
+            return False
+        by_no = built.session.oms.by_no
+        return any(by_no[no].instrument.venue == venue for no in built.session.oms.open_nos)
+
+    def _on_user_silent(self, venue: str, silent_s: float, first: bool) -> None:
+        """A venue's user stream gave nothing for the guard's time and was re-subscribed
+        (venues.ccxt.venue CcxtVenue._user_silent): reconcile (what the silence hid, a fill,
+        a cancel, comes back from the venue's REST answers) and say so once per silence."""
+        if first:
+            warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s: re-subscribed; reconciling with the "
+                 "venue (said once per silence; docs/live.md \"Reconnects\")")
+        due = time.monotonic() + RECHECK_S
+        if self._reconcile_at is None or self._reconcile_at[0] > due:  # one already due sooner covers it
+            self._reconcile_at = (due, "user-stream")
+
     def _on_venue_error(self, venue: str, what: str, exc: BaseException) -> None:
         """A venue's stream or command error: its health (streams; REST attempts reach it
         through the gateway), then the session's error list."""
@@ -275,15 +339,11 @@ class LiveDriver:
             except (NotImplementedError, RuntimeError):  # not the main thread (tests)
                 pass
         resolved, mode = self.resolved, self.mode
-        self.out.mkdir(parents=True, exist_ok=True)
         self._last_local = self.clock.now()
         exchanges = {v: make_exchange(mode, s, self.credentials[v]) for v, s in self.settings.items()}
         instruments = resolved.instruments
         index = {inst_id: i for i, inst_id in enumerate(instruments)}
-        self.recorder = SessionRecorder(self.out, instruments)
-        # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
-        # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
-        self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
+        self.recorder: SessionRecorder | None = None  # with the run directory, once the venues answered
         self.health = Health(instruments, enabled=self.health_on)
         ccxt_venues: dict[str, CcxtVenue] = {}
         # when each order request left (venues/ccxt/wire.py): a venue's refusal, which has no
@@ -300,7 +360,11 @@ class LiveDriver:
                                               maker_fee_bps=cfg.maker_fee_bps, taker_fee_bps=cfg.taker_fee_bps,
                                               on_round_trip=self._round_trip,
                                               on_error=functools.partial(self._on_venue_error, name),
-                                              wire=wires.get(name))
+                                              wire=wires.get(name), user_stream_guard_s=self.user_stream_guard_s,
+                                              on_user_silent=self._on_user_silent,
+                                              expects_user_events=functools.partial(self._open_on, name))
+                ccxt_venues[name].gateway.listeners.append(
+                    functools.partial(self._on_rest_attempt, name, ccxt_venues[name].gateway))
             return dict(ccxt_venues)
 
         tasks: list[asyncio.Task] = []
@@ -311,6 +375,13 @@ class LiveDriver:
             for name, wire in wires.items():  # before the exchange's first REST call
                 wire.install(exchanges[name])
             await self._preflight(exchanges, signed=mode != "paper")
+            # the run directory only now: a venue that does not answer (a wrong url, refused
+            # keys) leaves nothing behind, not an empty directory per attempt
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.recorder = SessionRecorder(self.out, instruments)
+            # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
+            # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
+            self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
             start = self._now()
             # a per-session client-id prefix: ids stay unique on the account across sessions
             prefix = self._id_prefix(start)
@@ -350,13 +421,19 @@ class LiveDriver:
             if self.resume_state is not None:  # restored in the start step, before its reconciliation
                 extra = (extra or {}) | {"contingent": self.resume_state, "resume_from": self.resume_from}
                 live_resume.claim(self.resume_from, self.out)  # the previous run is taken over once
-            self._step(started, start=True, extra=extra)
-            self._after_reconcile(ccxt_venues)
-            next_periodic = time.monotonic() + self.reconcile_s
             strategy_error: StrategyError | None = None
+            self._started = True
+            try:
+                self._step(started, start=True, extra=extra)
+            except StrategyError as exc:  # on_start raised
+                strategy_error = exc
+                self._halt_strategy(exc, ccxt_venues)
+            else:
+                self._after_reconcile(ccxt_venues)
+            next_periodic = time.monotonic() + self.reconcile_s
             with self.health.live():
                 deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
-                while not self._stop.is_set():
+                while strategy_error is None and not self._stop.is_set():
                     if deadline is not None and time.monotonic() >= deadline:
                         break
                     await self._wait()
@@ -365,13 +442,8 @@ class LiveDriver:
                     try:
                         self._step(now, action="expire" if expired else None, ids=expired)
                     except StrategyError as exc:
-                        if not ccxt_venues:
-                            raise
-                        # no new submits; cancel the strategy's orders unless told to keep them
                         strategy_error = exc
-                        keep = self.on_strategy_error == "keep"
-                        self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}",
-                                                               "cancel": not keep})
+                        self._halt_strategy(exc, ccxt_venues)
                         break
                     if ccxt_venues:
                         lost = self.deadman.check(now)
@@ -396,7 +468,7 @@ class LiveDriver:
                         break
                 if strategy_error is None or self.on_strategy_error != "keep":
                     await self._shutdown(ccxt_venues)
-                if strategy_error is not None:  # leave the session reconciled
+                if strategy_error is not None and ccxt_venues:  # leave the session reconciled
                     extra = await self._safety_record(ccxt_venues, "after-halt")
                     if extra is not None:
                         self._guarded_step(self._now(), extra=extra)
@@ -416,20 +488,35 @@ class LiveDriver:
                 await venue.close()
             for ex in exchanges.values():
                 await ex.close()
-            self.recorder.close()
+            if self.recorder is not None:
+                self.recorder.close()
             if started is not None:
                 self.built.audit.close()
         assert stopped
+        stopped_by = None
+        if strategy_error is not None:
+            stopped_by = strategy_stop_text(strategy_error)
+        elif failure is not None:
+            stopped_by = f"{type(failure).__name__}: {failure}"
         summary = finish(self.built, resolved, mode, self.out, self.out.name, started=started,
-                         extra={"errors": self._errors[-50:],
-                                "stopped_by": None if failure is None else f"{type(failure).__name__}: {failure}"},
+                         extra={"errors": self._errors[-50:], "stopped_by": stopped_by},
                          write_html=self.write_html)
         self.health.final(summary)
         if strategy_error is not None:  # the run directory is complete; the error is the user's
+            strategy_error.run_dir = self.out  # type: ignore[attr-defined]  # the CLI says where it is
             raise strategy_error
         if failure is not None:
             raise failure
         return self.out
+
+    def _halt_strategy(self, exc: StrategyError, ccxt_venues: dict[str, Any]) -> None:
+        """The strategy raised: in testnet/live no new submits and its orders cancelled
+        (unless on_strategy_error="keep"), as a recorded halt step; paper's simulated venue
+        is simply stopped (the shutdown cancels what rests there). The session then ends:
+        run directory written, `stopped_by` says why, the error raised."""
+        if ccxt_venues:
+            keep = self.on_strategy_error == "keep"
+            self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}", "cancel": not keep})
 
     async def _contracts(self, exchanges: dict[str, Any], ccxt_venues: dict[str, Any],
                          index: dict[str, int]) -> list[asyncio.Task]:
@@ -489,9 +576,15 @@ class LiveDriver:
 
     async def _safety_record(self, ccxt_venues: dict[str, Any], at: str) -> dict[str, Any] | None:
         """The venue's open orders and balances as a reconcile step action (None: the venue
-        did not answer; tried again after RECHECK_S)."""
+        did not answer; tried again after RECHECK_S). While a venue's 429 or 418 holds, a
+        reconciliation after the start is deferred until it ends rather than awaited (the
+        loop would stand still meanwhile); the start's waits, said once (`_tell_hold`)."""
         from modes.live import safety
 
+        held = max((v.gateway.held_s() for v in ccxt_venues.values()), default=0.0)
+        if held > 0 and at != "start":
+            self._reconcile_at = (time.monotonic() + held, at)
+            return None
         try:
             return await safety.fetch(ccxt_venues, at, self.reconcile_confirm)
         except Exception as exc:
@@ -579,16 +672,39 @@ class LiveDriver:
         a KeyError of its own)."""
         import ccxt
 
+        from venues.ccxt.http import ResponseTap
+        from venues.ccxt.outcomes import retry_after
+
         for name, ex in exchanges.items():
             where = f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})"
-            try:
-                await ex.load_markets()
-                if signed:
-                    await ex.fetch_balance()
-            except ccxt.AuthenticationError as exc:
-                raise ConfigError(f"{where}: the venue refused the API key or secret: {str(exc)[:200]}") from None
-            except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
-                raise ConfigError(f"{where}: cannot reach the venue ({type(exc).__name__}): {str(exc)[:200]}") from None
+            ResponseTap.install(ex)  # the status and Retry-After of a refusal (the gateway reuses it)
+            while True:
+                with ResponseTap.capture() as reply:
+                    try:
+                        await ex.load_markets()
+                        if signed:
+                            await ex.fetch_balance()
+                        break
+                    except ccxt.AuthenticationError as exc:
+                        raise ConfigError(f"{where}: the venue refused the API key or secret: "
+                                          f"{str(exc)[:200]}") from None
+                    except (ccxt.NetworkError, ccxt.ExchangeNotAvailable) as exc:
+                        if reply.status not in (418, 429):
+                            raise ConfigError(f"{where}: cannot reach the venue ({type(exc).__name__}): "
+                                              f"{str(exc)[:200]}") from None
+                        status, headers = reply.status, dict(reply.headers)
+                # rate-limited at startup: said once, then wait out its Retry-After and ask again
+                wait = retry_after(headers) or (BAN_FLOOR_S if status == 418 else 60.0)
+                if status == 418:
+                    raise VenueBannedError(f"{where}: the venue has banned this IP (HTTP 418) for {wait:.0f} s; "
+                                           "start the session again after that (a banned IP is never "
+                                           "sent to: every request would lengthen the ban)")
+                self._tell_hold(name, 429, wait, startup=True)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), wait)
+                except TimeoutError:
+                    continue
+                raise KeyboardInterrupt  # Ctrl-C while waiting: nothing started, nothing written
 
     async def _shutdown(self, ccxt_venues: dict[str, Any]) -> None:
         """Stop new orders, cancel the session's open orders and wait (at most SHUTDOWN_S)
@@ -617,6 +733,15 @@ class LiveDriver:
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
+
+
+def strategy_stop_text(exc: StrategyError) -> str:
+    """summary.json `stopped_by` of a session its strategy stopped:
+    `strategy error: <callback> at <file:line>: <exception>: <message>`."""
+    cause = exc.__cause__
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    detail = detail.strip().splitlines()[0] if detail.strip() else type(cause).__name__
+    return f"strategy error: {exc.callback or 'strategy'} at {exc.location or 'an unknown line'}: {detail}"
 
 
 def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:
@@ -669,7 +794,8 @@ def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, dur
              health: bool | None = None, confirm: Callable[[str], str] | None = None,
              write_html: bool = True, reconcile_s: float = RECONCILE_S, deadman_s: float = DEADMAN_S,
              on_strategy_error: str = "cancel", venue_health_poll_s: float | None = None,
-             resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER) -> Path:
+             resume: str | Path | None = None, reconcile_confirm: int = CONFIRM_AFTER,
+             user_stream_guard_s: float = USER_STREAM_GUARD_S) -> Path:
     """Run a paper/testnet/live session; returns its run directory (docs/live.md).
 
     A strategy exception in testnet/live stops new submits, cancels the strategy's open
@@ -679,8 +805,11 @@ def run_live(config: RunConfig, mode: str, out: str | Path | None = None, *, dur
     run directory of a previous testnet/live session of the same account whose contingent
     orders this one takes over (modes/live/resume.py). `reconcile_confirm`: consecutive
     reconciliations that count the same balance gap (same amount, same ledger figure) even
-    while orders are in flight (engine.reconcile CONFIRM_AFTER; >= 2)."""
+    while orders are in flight (engine.reconcile CONFIRM_AFTER; >= 2). `user_stream_guard_s`:
+    seconds a user-stream watch may get nothing before the stream is re-subscribed and the
+    session reconciles (venues.ccxt.venue USER_STREAM_GUARD_S)."""
     return LiveDriver(config, mode, out, duration_s=duration_s, health=health, confirm=confirm,
                       write_html=write_html, reconcile_s=reconcile_s, deadman_s=deadman_s,
                       on_strategy_error=on_strategy_error, venue_health_poll_s=venue_health_poll_s,
-                      resume=resume, reconcile_confirm=reconcile_confirm).run()
+                      resume=resume, reconcile_confirm=reconcile_confirm,
+                      user_stream_guard_s=user_stream_guard_s).run()

@@ -82,9 +82,10 @@ class LiveVenueHealth:
                 self.signals.closed(venue, now, False)
             return
         evidence = verdict.evidence
-        if "local" in evidence:  # refused here: the request budget is spent until wait_s
-            self.signals.throttle(venue, now, now + int(float(evidence.get("wait_s", 0)) * NS), False,
-                                  "request budget spent")
+        if "local" in evidence:  # refused here: the budget is spent, or a 429 / 418 holds, until wait_s
+            status = evidence.get("http_status")
+            self.signals.throttle(venue, now, now + int(float(evidence.get("wait_s", 0)) * NS), status == 418,
+                                  f"HTTP {status}: held" if status else "request budget spent")
             return
         status = evidence.get("http_status")
         if status in (418, 429) or evidence.get("code") in (-1003, -1015):

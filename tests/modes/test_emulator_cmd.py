@@ -169,6 +169,35 @@ def test_config_supplies_the_venue_table_instruments_and_balances(tmp_path):
     assert source.spec == "synthetic:3:1m" and settings.speed == 2.0
 
 
+@pytest.mark.parametrize("instrument,profile,balances", [
+    ("binance:BTC/USDT", None, {"USDT": Decimal("100000")}),
+    ("binanceusdm:BTC/USDT:USDT", None, {"USDT": Decimal("100000")}),
+    ("binancecoinm:BTC/USD:BTC", None, {"BTC": Decimal("10")}),
+    ("binance:BTC/USDT", "zero-cost", {"USDT": Decimal("100000"), "BTC": Decimal("10")}),
+])
+def test_the_default_account_s_balances_are_what_docs_emulator_md_states(tmp_path, instrument, profile, balances):
+    """Without --accounts and without [venues.X] balances: the profile's quote_balance of the
+    quote (settle) asset and no base asset; a profile with none (zero-cost): DEFAULT_QUOTE and
+    DEFAULT_BASE. The figures are read from the code here and must be the docs' figures."""
+    import argparse
+
+    from modes.emulator_cmd import prepare
+    from venues.emulator.accounts import DEFAULT_BASE, DEFAULT_QUOTE
+
+    cfg = tmp_path / "run.toml"
+    table = f'[venues.{instrument.split(":")[0]}]\nprofile = "{profile}"\n' if profile else ""
+    cfg.write_text(f'[run]\nstrategy = "unused.py:X"\ndata = "synthetic:3:1m"\ninstruments = ["{instrument}"]\n{table}')
+    args = argparse.Namespace(config=str(cfg), data=None, instruments=None, instrument=None, seed=None,
+                              from_=None, to=None, accounts=None, faults=None, speed=1.0, port=0,
+                              loop=False, out=str(tmp_path / "out"))
+    settings, _, _ = prepare(args)
+    assert settings.accounts[0].name == "default" and settings.accounts[0].free == balances
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text().split())
+    for figure in ("**100,000 USDT**", "**10** of the coin (BTC)", "**0 of each base asset**",
+                   f"{DEFAULT_QUOTE:,f} of each quote and {DEFAULT_BASE:f} of each base"):
+        assert figure in doc, figure
+
+
 def test_another_venues_instruments_are_served_in_binances_dialect(tmp_path, capsys):
     """--instrument okx:BTC/USDT: the second emulator of a multi-venue session (docs/live.md
     "Two venues"): okx's specs and venue table, one warning line saying how to connect."""

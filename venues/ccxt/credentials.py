@@ -7,6 +7,7 @@ run config, and never shown.
     api_key_env = "BINANCE_API_KEY"     # environment variable names (defaults:
     secret_env = "BINANCE_SECRET"       #   TICKPARITY_<VENUE>_API_KEY / _SECRET)
     secrets_file = "~/.tickparity/secrets.toml"   # or a file, mode 0600: [binance] api_key, secret
+                                        # (a relative path: relative to the config file's folder)
 
 Why refuse a group- or world-readable file: a key readable by another user of the machine
 is a leaked key (ssh refuses private keys the same way). Why a `Credentials` object that
@@ -61,31 +62,45 @@ def _env_names(venue: str, table: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def check_private(path: Path, where: str) -> None:
-    """ConfigError unless `path` is a regular file that only its owner can read."""
+    """ConfigError (one line naming `where`, the config key) unless `path` is a regular file
+    that only its owner can read or write (mode 0600, or stricter)."""
     try:
         st = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"{where}: secrets file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"{where}: {path} is not a regular file")
     if st.st_mode & 0o077:
-        raise ConfigError(f"{where}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
-                          f"run: chmod 600 {path}")
+        raise ConfigError(f"{where}: {path} must be mode 0600 (readable by its owner only), not "
+                          f"{stat.S_IMODE(st.st_mode):04o}; run: chmod 600 {path}")
+
+
+def secrets_path(value: Any, base_dir: str | Path | None) -> Path:
+    """Where `secrets_file = VALUE` points: `~` expanded; a relative path is relative to the
+    config file's directory (`base_dir`, RunConfig.base_dir), like every other path in the
+    config, never to the working directory the command was started in."""
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
 
 
 def load_credentials(table: Mapping[str, Any], venue: str,
-                     environ: Mapping[str, str] | None = None) -> Credentials:
+                     environ: Mapping[str, str] | None = None, base_dir: str | Path | None = None) -> Credentials:
     """The credentials of `[venues.<venue>]` (module doc for the keys).
 
-    A secrets file wins over the environment when the table names one. Raises ConfigError
-    naming the config key, variable or file (never a value) when they are missing, empty or
-    the file is readable by others.
+    A secrets file wins over the environment when the table names one; a relative
+    `secrets_file` is relative to `base_dir`, the config file's directory (`secrets_path`).
+    Raises ConfigError naming the config key, variable or file (never a value) when they
+    are missing, empty or the file is not mode 0600.
     """
     env = os.environ if environ is None else environ
     where = f"[venues.{venue}]"
     account = str(table.get("account", "default"))
     if "secrets_file" in table:
-        path = Path(str(table["secrets_file"])).expanduser()
+        path = secrets_path(table["secrets_file"], base_dir)
         check_private(path, f"{where} secrets_file")
         data = read_toml_file(path, "secrets")
         section = data.get(venue)

@@ -107,8 +107,10 @@ class Gateway:
     exchange: an async ccxt client (create it with `enableRateLimit=False`: this limiter
     knows the venue's weights); instruments: keyed by ccxt symbol; now: the local clock in
     ns (LiveClock.now); stp: the engine STP name sent with every order (None: the venue's
-    account default); max_order_wait_s: a submit or amend that would have to wait longer
-    than this for the request budget is rejected locally instead of sent late.
+    account default); max_order_wait_s (seconds): a submit or amend that would have to wait
+    longer than this in all for the request budget or a venue's 429 is rejected instead of
+    sent late (`request_budget`, or `rate_limited` with the 429's evidence); after a 418 every
+    order is refused `ip_banned` and nothing is sent until the ban's Retry-After.
     """
 
     def __init__(self, exchange: Any, instruments: Mapping[str, Instrument], *, now: Callable[[], int],
@@ -185,21 +187,24 @@ class Gateway:
         the first attempt, already handed to ccxt (`hand_off`)."""
         http_method, path = self.endpoints[method]
         attempt = 0
+        unknown: Classified | None = None  # an earlier attempt that may have executed
+        order = command in (Command.SUBMIT, Command.AMEND)
+        waited = 0.0  # s this order has waited for the request budget or a 429 (max_order_wait_s)
         while True:
             if first is not None:  # the first attempt is already with ccxt
                 call, first = first, None
             else:
                 while (delay := self.limiter.reserve(http_method, path, query)) > 0:
-                    if command in (Command.SUBMIT, Command.AMEND) and delay > self.max_order_wait_s:
+                    if order and waited + delay > self.max_order_wait_s:
                         # an order sent that late would act on a market that has moved on:
-                        # refused here, never queued (the venue's budget is spent, or a 429 holds)
-                        refused = Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value,
-                                             evidence={"local": "the venue's request budget is spent",
-                                                       "wait_s": round(delay, 3)})
+                        # refused here, never queued (the venue's budget is spent, or a 429 or
+                        # a 418 ban holds: `held`)
+                        refused = self.held(delay)
                         self._tell(method, refused)
                         return None, refused
                     self.limiter.waits += 1
                     self.stats.waited_s += delay
+                    waited += delay
                     await self.sleep(delay)
                 self.stats.calls += 1
                 call = getattr(self.exchange, self._calls.get(method, method))(*args)
@@ -214,13 +219,53 @@ class Gateway:
                     return result, None
             self._tell(method, verdict)
             attempt += 1
+            if unknown is not None and verdict.reason == ReasonCode.UNKNOWN_ORDER.value:
+                # a resent cancel refused "unknown order" after an attempt whose fate is
+                # unknown: that attempt may be what closed the order; only a lookup can say
+                verdict = Classified(Outcome.AMBIGUOUS, False, True,
+                                     evidence={**verdict.evidence, "earlier": dict(unknown.evidence)})
+                self.stats.events.append(f"{method}: resent after {unknown.evidence}, then {verdict.evidence}")
+                return None, verdict
+            if verdict.executed_unknown:
+                unknown = verdict
             if not verdict.retry or attempt >= self.backoff.max_attempts:
                 return None, verdict
-            self.stats.retries += 1
             delay = self.backoff.delay(attempt - 1, verdict.wait_s)
+            if verdict.reason == ReasonCode.RATE_LIMITED.value:
+                held, _ = self.limiter.hold()
+                delay = max(delay, held)
+                if order and waited + delay > self.max_order_wait_s:
+                    # the venue's 429 outlasts what an order may wait: refused with its evidence
+                    return None, verdict
+                waited += delay
+            self.stats.retries += 1
             self.stats.events.append(f"{method} retry {attempt} in {delay:.3f} s: {verdict.evidence}")
             self.stats.waited_s += delay
             await self.sleep(delay)
+
+    def held(self, wait_s: float) -> Classified:
+        """The local refusal of an order that would wait `wait_s` (s) longer than
+        `max_order_wait_s` before it may be sent: `ip_banned` while a 418's ban holds,
+        `rate_limited` while a 429's Retry-After holds (the venue's word for why), else
+        `request_budget` (our own count of the venue's budget). Evidence `local` (never
+        sent), `wait_s`, and the venue status behind the hold (`http_status`)."""
+        _, status = self.limiter.hold()
+        wait = round(wait_s, 3)
+        if status == 418:
+            return Classified(Outcome.REJECTED, False, False, ReasonCode.IP_BANNED.value, wait_s, evidence={
+                "local": "HTTP 418: the venue banned this IP; nothing is sent to it until the ban ends",
+                "http_status": 418, "wait_s": wait})
+        if status == 429:
+            return Classified(Outcome.REJECTED, False, False, ReasonCode.RATE_LIMITED.value, wait_s, evidence={
+                "local": "HTTP 429: the venue's rate limit holds longer than an order may wait",
+                "http_status": 429, "wait_s": wait})
+        return Classified(Outcome.REJECTED, False, False, ReasonCode.REQUEST_BUDGET.value, wait_s, evidence={
+            "local": "the venue's request budget is spent", "wait_s": wait})
+
+    def held_s(self) -> float:
+        """Seconds until a 429's or a 418's Retry-After lets requests to the venue go again
+        (0.0: none holds). The live driver defers a reconciliation by it rather than wait."""
+        return self.limiter.hold()[0]
 
     def _tell(self, method: str, verdict: Classified | None) -> None:
         for listener in self.listeners:
@@ -265,8 +310,6 @@ class Gateway:
         """Place `order`; CONFIRMED with its state and taking fills, REJECTED, or AMBIGUOUS (+ lookup)."""
         args = _args if _args is not None else self._order_args(order)
         reply, verdict = await self._call(Command.SUBMIT, "create_order", *args, first=_first)
-        if verdict is None and ambiguous_reply(reply):  # 200 with a body that did not parse
-            verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})
         return await self._answer(order, Command.SUBMIT, reply, verdict)
 
     async def cancel(self, order: Order) -> list[Record]:
@@ -285,6 +328,11 @@ class Gateway:
 
     async def _answer(self, order: Order, command: Command, reply: Any, verdict: Classified | None,
                       lookup_on_reject: bool = False) -> list[Record]:
+        """The typed records of one command's outcome. A 200 whose body did not carry the
+        order (cut short: `ambiguous_reply`) is AMBIGUOUS for a submit, a cancel and an
+        amend alike, never read as a confirmation (its text is not the order)."""
+        if verdict is None and ambiguous_reply(reply):
+            verdict = Classified(Outcome.AMBIGUOUS, False, True, evidence={"reply": "no order in the body"})
         if verdict is None:
             inst = order.instrument
             state = parse.order_state(reply, inst, self.now(), "rest", self.unit_ns)

@@ -2,12 +2,16 @@
 
 The rule that matters (Binance spot API docs, "HTTP Return Codes" and "Error Codes"):
 - HTTP 4XX with a venue error code is a refusal *before* execution: REJECTED, with the code
-  and message as evidence. 429 (-1003 weight, -1015 orders) and 418 (IP ban) are refusals
-  too, but transient: not executed, safe to resend after `Retry-After`. -1021 (timestamp
-  outside recvWindow) is checked before anything else: not executed, safe to resend.
+  and message as evidence. 429 (-1003 weight, -1015 orders) is a refusal too, but transient:
+  not executed, safe to resend after `Retry-After` (reason `rate_limited` when it is final).
+  418 is an IP ban: REJECTED `ip_banned`, never resent (the request limiter holds every
+  request to the venue until the ban's Retry-After). -1021 (timestamp outside recvWindow) is
+  checked before anything else: not executed, safe to resend.
 - HTTP 5XX, -1007 ("Timeout waiting for response from backend server. Send status
-  unknown"), -1000/-1001, a timeout, a connection closed after sending, and a 200 whose
-  body does not parse: the execution status is UNKNOWN. For a submit or an amend
+  unknown"), -1000/-1001, a timeout, a connection closed or reset after sending, any other
+  transport error with no venue error code (aiohttp's ClientError family, e.g. a body cut
+  short: ccxt raises a bare ExchangeError for it, which is not the venue's refusal), and a
+  200 whose body does not parse: the execution status is UNKNOWN. For a submit or an amend
   (cancel-replace) that is AMBIGUOUS and is never resent: the OMS looks the order up by
   client id. A resend could trade twice, because Binance's newClientOrderId is unique only
   among OPEN orders (a filled order's id is free again).
@@ -24,6 +28,7 @@ reply arrived (`venues.ccxt.http.Reply`), are the venue's own words.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -97,6 +102,53 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
+def retry_after(headers: dict[str, str] | None) -> float | None:
+    """A reply's `Retry-After` in seconds (any case of the header name), None without one."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _transport(exc: BaseException) -> str | None:
+    """The class name of the transport error behind `exc`, None when there is none: the
+    failure came from the transport, not from the venue, when somewhere in the exception's
+    causes is an aiohttp ClientError (connection reset, payload cut short, malformed HTTP),
+    an OSError (a socket reset, a timeout) or an incomplete read.
+
+    Why: ccxt turns aiohttp's ClientConnectionError into ExchangeNotAvailable but any other
+    aiohttp.ClientError (ClientPayloadError: the body ended before its Content-Length) into a
+    bare ExchangeError, the class of a venue refusal; only the cause tells them apart."""
+    try:
+        import aiohttp
+        transport: tuple[type[BaseException], ...] = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError)
+    except ImportError:  # pragma: no cover - aiohttp is a ccxt dependency
+        transport = (OSError, asyncio.IncompleteReadError)
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, transport):
+            return type(cause).__name__
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _cancel_replace_code(body: str | None) -> int | None:
+    """The cancel part's code of a failed cancel-replace (Binance -2022 / -2021 carry it in
+    `data.cancelResponse`): -2011 when the order to replace was not open any more."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body[body.find("{"):]).get("data") or {}
+        return int((data.get("cancelResponse") or {}).get("code"))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def _reason(code: int | None, msg: str | None, command: Command | None) -> str | None:
     text = (msg or "").lower()
     if code == -2010:
@@ -126,6 +178,7 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
     code, msg = venue_error(body) if body else (None, None)
     if code is None:
         code, msg = venue_error(str(exc))
+    inner = _cancel_replace_code(body) if code in (-2021, -2022) else None
     evidence: dict[str, Any] = {"exception": type(exc).__name__}
     if status is not None:
         evidence["http_status"] = status
@@ -133,42 +186,51 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
         evidence["code"] = code
     if msg:
         evidence["msg"] = msg
-    wait_s = None
-    if headers:
-        for key, value in headers.items():
-            if key.lower() == "retry-after":
-                try:
-                    wait_s = float(value)
-                except ValueError:
-                    pass
+    if inner is not None:
+        evidence["cancel_code"] = inner
+    wait_s = retry_after(headers)
     resend_ok = command in (None, Command.CANCEL)  # resending cannot create an order
 
     def verdict(outcome: Outcome, retry: bool, unknown: bool) -> Classified:
-        return Classified(outcome, retry, unknown, _reason(code, msg, command) if outcome is Outcome.REJECTED else None,
-                          wait_s, evidence)
+        reason = None
+        if outcome is Outcome.REJECTED:
+            reason = _reason(inner if inner == -2011 else code, msg, command)
+        return Classified(outcome, retry, unknown, reason, wait_s, evidence)
 
     # the venue's own words first
-    if status in (418, 429) or code in TRANSIENT_CODES:
+    if status == 418:  # an IP ban: nothing is resent into it (the limiter holds every request)
+        return Classified(Outcome.REJECTED, False, False, ReasonCode.IP_BANNED.value, wait_s, evidence)
+    if status == 429 or code in (-1003, -1015):  # transient: resent after Retry-After when that is soon
+        return Classified(Outcome.REJECTED, True, False, ReasonCode.RATE_LIMITED.value, wait_s, evidence)
+    if code in TRANSIENT_CODES:
         return verdict(Outcome.REJECTED, True, False)
     if status is not None and status >= 500 or code in UNKNOWN_CODES:
         return verdict(Outcome.AMBIGUOUS, resend_ok, True)
     if status is not None and 400 <= status < 500:
         return verdict(Outcome.REJECTED, False, False)
+    if status is not None and 200 <= status < 300 and code is None:
+        # the venue answered OK but the body could not be read: whatever it said is unknown
+        return verdict(Outcome.AMBIGUOUS, resend_ok, True)
     # no reply: the exception class and its cause
     if isinstance(exc, ccxt.NetworkError) and _never_sent(exc):
         evidence["never_sent"] = True
         return verdict(Outcome.REJECTED, True, False)
     if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
-        return verdict(Outcome.REJECTED, True, False)
+        return Classified(Outcome.REJECTED, True, False, ReasonCode.RATE_LIMITED.value, wait_s, evidence)
     if isinstance(exc, ccxt.InvalidNonce) and not isinstance(exc, ccxt.ChecksumError):
         return verdict(Outcome.REJECTED, True, False)
     if isinstance(exc, (ccxt.OperationFailed, ccxt.ExchangeNotAvailable)) or not isinstance(exc, ccxt.BaseError):
         # timeouts, lost replies, 5xx, bodies that do not parse, anything unexpected
         return verdict(Outcome.AMBIGUOUS, resend_ok, True)
-    return verdict(Outcome.REJECTED, False, False)  # ExchangeError family: a venue refusal
+    if code is None and (transport := _transport(exc)) is not None:
+        # a transport failure ccxt labelled ExchangeError (a body cut short): no venue evidence
+        evidence["transport"] = transport
+        return verdict(Outcome.AMBIGUOUS, resend_ok, True)
+    return verdict(Outcome.REJECTED, False, False)  # ExchangeError family with the venue's words: a refusal
 
 
 def ambiguous_reply(reply: Any) -> bool:
     """A 200 whose body did not carry the order (truncated JSON): ccxt returns an order
-    without an id, so the status is unknown (never treat it as a success or a refusal)."""
-    return not isinstance(reply, dict) or not reply.get("id")
+    without an id, or with the raw text as its `info`, so the status is unknown (never treat
+    it as a success or a refusal). One test for submit, cancel and amend replies."""
+    return not isinstance(reply, dict) or not reply.get("id") or not isinstance(reply.get("info"), dict)

@@ -29,8 +29,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from venues.ccxt.outcomes import retry_after
 from venues.emulator.ratelimit import LIMITS, ORDER_ENDPOINTS, request_weight
 
+#: the shortest hold after a 418 without Retry-After (Binance: bans last 2 minutes to 3 days)
+BAN_FLOOR_S = 120.0
 ORDER_COUNT_HEADER = "x-mbx-order-count-10s"
 ORDER_COUNT_1M_HEADER = "x-mbx-order-count-1m"
 WEIGHT_HEADER = "x-mbx-used-weight-1m"
@@ -60,6 +63,7 @@ class WeightLimiter:
     _orders_min: int = 0
     _span: tuple[int, int] = (0, 0)  # the 10 s window `now` was last rolled into: [start, end) s
     blocked_until: float = 0.0
+    held_status: int | None = None  # the venue status (429, 418) whose Retry-After set blocked_until
     waits: int = 0  # how often a request had to wait (reported on the console / in tests)
     throttled: int = 0  # 429/418 replies seen (requests already in flight when the first came back count too)
     bans: int = 0  # 418 replies seen: the IP was banned (the limiter's purpose is that this stays 0)
@@ -164,10 +168,23 @@ class WeightLimiter:
         if status in (418, 429):
             self.throttled += 1
             self.bans += status == 418
-            after = _float(lower.get("retry-after"))
-            until = now + after if after is not None else (self._minute + 1) * 60
+            after = retry_after(headers)
+            if after is not None:
+                until = now + after
+            else:  # a ban lasts at least BAN_FLOOR_S (Binance: 2 minutes to 3 days); a 429 the minute
+                until = now + BAN_FLOOR_S if status == 418 else (self._minute + 1) * 60
+            banned = self.held_status == 418 and now < self.blocked_until
+            self.held_status = 418 if status == 418 or banned else 429  # a ban outranks a 429
             self.blocked_until = max(self.blocked_until, until)
             self.log.append((now, f"HTTP {status}: no requests until {math.ceil(until - now)} s from now"))
+
+    def hold(self) -> tuple[float, int | None]:
+        """(seconds, status) of the venue's own hold: the 429's or 418's Retry-After still in
+        force, (0.0, None) when there is none (the local budget is `spend`'s business)."""
+        left = self.blocked_until - self.wall()
+        if left <= 0:
+            return 0.0, None
+        return left, self.held_status
 
     @property
     def used_weight(self) -> int:
@@ -178,12 +195,5 @@ class WeightLimiter:
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
     except ValueError:
         return None

@@ -21,6 +21,7 @@ venue); statuses open/closed/canceled/expired/rejected.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
@@ -45,6 +46,20 @@ from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.wire import WireTimes
 
 _GTD = TimeInForce.GTD
+#: seconds a user-stream watch may wait for a message before the stream is taken for silently
+#: dead: it is re-subscribed and the session reconciles (docs/live.md "Reconnects"). A
+#: subscription can die with no error and no close (a server-side session that expired
+#: quietly; ccxt 4.5.90 does not even wake a pending watch on eventStreamTerminated), and a
+#: watch with no guard then waits forever while fills go unreported.
+USER_STREAM_GUARD_S = 5.0
+#: while the stream stays silent, each further re-subscription waits twice as long as the
+#: last, up to this (s): a quiet account (no open orders: nothing to report) costs one
+#: reconnect and one reconciliation a minute, not one every 5 s
+USER_STREAM_GUARD_MAX_S = 60.0
+#: ccxt.pro's subscription key of a Binance user-data stream on its websocket client: the
+#: account type (spot: the websocket API's signature subscription; USDⓈ-M / COIN-M: the
+#: listenKey stream)
+USER_STREAM_TYPES = ("spot", "margin", "linear", "inverse")
 #: Binance futures: the client id of the venue's own liquidation orders starts with it
 #: (user data stream docs, "Order Update": "autoclose-": liquidation order)
 LIQUIDATION_PREFIX = "autoclose-"
@@ -74,6 +89,10 @@ class CcxtVenue:
     order's venue name), with `wire_ns=` the local time its request was written when `wire`
     (a venues.ccxt.wire.WireTimes on `exchange`) saw it: a refusal's arrival is estimated
     from it; `client_id=` the order's (a refused cancel arrived after the order's last fill).
+    `user_stream_guard_s`, `on_user_silent(venue, silent_s, first)`, `expects_user_events()`:
+    the user-stream guard (`_user_silent`); the last says whether the stream has anything to
+    report (the session's open orders on this venue; default: always), since a quiet stream
+    with nothing open and nothing in flight is no silence.
     """
 
     def __init__(self, name: str, exchange: Any, instruments: dict[int, Instrument], book: Any,
@@ -81,7 +100,10 @@ class CcxtVenue:
                  maker_fee_bps: Decimal = Decimal(0), taker_fee_bps: Decimal = Decimal(0),
                  on_round_trip: Callable[[int, int | None, int, str, int, str], None] | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None,
-                 limiter: WeightLimiter | None = None, wire: WireTimes | None = None) -> None:
+                 limiter: WeightLimiter | None = None, wire: WireTimes | None = None,
+                 user_stream_guard_s: float = USER_STREAM_GUARD_S,
+                 on_user_silent: Callable[[str, float, bool], None] | None = None,
+                 expects_user_events: Callable[[], bool] | None = None) -> None:
         self.name = name
         self.exchange = exchange
         self.instruments = dict(instruments)
@@ -103,8 +125,19 @@ class CcxtVenue:
         self._receipt_order: deque[tuple] = deque()
         self.in_flight = 0
         self.commands_sent = 0  # the seq of the latest command (on_round_trip)
-        # resolve=False: an ambiguous outcome is the OMS's to resolve (request_order_state)
+        # resolve=False: an ambiguous outcome, and a cancel or amend refused as an unknown
+        # order (-2011), are the OMS's to resolve (engine/venue_merge.py: request_order_state)
         self.expiry = ExpiryWatch()
+        # the user-stream guard (watch_user_stream): last message or re-subscription
+        # (monotonic s), the wait before the next re-subscription, whether the stream is in
+        # a silence (logged once per silence), re-subscriptions so far
+        self.user_stream_guard_s = user_stream_guard_s
+        self.on_user_silent = on_user_silent or _log_silence
+        self.expects_user_events = expects_user_events or (lambda: True)
+        self._user_last = time.monotonic()
+        self._user_wait = user_stream_guard_s
+        self._user_quiet = False
+        self.user_resubscribes = 0
         self.gateway = Gateway(exchange, {inst.symbol: inst for inst in self.instruments.values()},
                                now=clock, limiter=limiter, resolve=False)
 
@@ -112,6 +145,8 @@ class CcxtVenue:
     def submit(self, order: Order, ts: int) -> None:
         """Hand the order to ccxt now, synchronously (Gateway.start_submit: the session's
         hot path ends here with no await); a task finishes the command."""
+        if not self.in_flight and not self.expects_user_events():
+            self._user_last = time.monotonic()  # the stream has something to report from now on
         if order.tif == _GTD:  # sent as GTC; the engine cancels it at expiry
             self.expiry.add(order.client_id, order.gtd_ts)
         first, finish = self.gateway.start_submit(order)
@@ -274,15 +309,51 @@ class CcxtVenue:
 
     # -- user stream -------------------------------------------------------------------
     async def watch_orders(self) -> None:
-        """Forever: executionReports as VenueOrderState records (and their fills)."""
-        await watch_loop(self.exchange.watch_orders, self._on_orders, self.on_error, "user stream (orders)")
+        """Forever: executionReports as VenueOrderState records (and their fills); guarded
+        against a silently dead stream (`_user_silent`)."""
+        await watch_loop(self.exchange.watch_orders, self._on_orders, self.on_error, "user stream (orders)",
+                         guard_s=self.user_stream_guard_s, on_silent=self._user_silent)
 
     async def watch_my_trades(self) -> None:
         """Forever: our trades from the user stream as VenueFill records (the client id is
-        the executionReport's `c`, else the venue order id's known client id)."""
-        await watch_loop(self.exchange.watch_my_trades, self._on_my_trades, self.on_error, "user stream (trades)")
+        the executionReport's `c`, else the venue order id's known client id); guarded as
+        watch_orders (one stream: one guard)."""
+        await watch_loop(self.exchange.watch_my_trades, self._on_my_trades, self.on_error, "user stream (trades)",
+                         guard_s=self.user_stream_guard_s, on_silent=self._user_silent)
+
+    def _user_heard(self) -> None:
+        """A user-stream message arrived: the stream lives; a silence (if any) is over."""
+        self._user_last = time.monotonic()
+        if self._user_quiet:
+            self._user_quiet = False
+            self._user_wait = self.user_stream_guard_s
+
+    def _user_silent(self) -> None:
+        """A user-stream watch got nothing for `user_stream_guard_s`. When the stream has
+        something to report (orders open or commands in flight) and the whole stream (both
+        watches) has been silent that long (twice as long per further firing within
+        one silence, up to USER_STREAM_GUARD_MAX_S), re-subscribe: the stream's websocket
+        client is dropped (`drop_user_stream`) and the next watch connects and subscribes
+        afresh. Then `on_user_silent(venue, silent seconds, first)`: the driver reconciles
+        (events lost in the silence are recovered from REST) and logs the first firing of a
+        silence only."""
+        now = time.monotonic()
+        if not self.in_flight and not self.expects_user_events():
+            self._user_last = now  # nothing open, nothing in flight: a quiet stream is no silence
+            return
+        silent = now - self._user_last
+        if silent < self._user_wait * 0.99:  # the other watch heard something, or already re-subscribed
+            return
+        first = not self._user_quiet
+        self._user_quiet = True
+        self._user_last = now
+        self._user_wait = min(self._user_wait * 2, USER_STREAM_GUARD_MAX_S)
+        self.user_resubscribes += 1
+        drop_user_stream(self.exchange, f"{self.name}: user stream silent for {silent:.1f} s")
+        self.on_user_silent(self.name, silent, first)
 
     def _on_orders(self, orders: list[dict[str, Any]]) -> None:
+        self._user_heard()
         now = self.clock()
         for o in orders:
             entry = self._by_symbol.get(o.get("symbol"))
@@ -296,6 +367,7 @@ class CcxtVenue:
                 self._order_records(entry[1], o, at, "stream", cid)
 
     def _on_my_trades(self, trades: list[dict[str, Any]]) -> None:
+        self._user_heard()
         now = self.clock()
         by_venue_id = {v: c for c, v in self.venue_ids.items()}
         for t in trades:
@@ -384,18 +456,67 @@ class CcxtVenue:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+class UserStreamSilent(Exception):
+    """Why a user-stream client was dropped by the guard (`drop_user_stream`): a pending
+    watch of that stream ends with it and simply watches again (not a stream error)."""
+
+
+def drop_user_stream(exchange: Any, why: str) -> int:
+    """Drop the ccxt.pro websocket client(s) carrying `exchange`'s user-data stream (those
+    holding a USER_STREAM_TYPES subscription), as ccxt drops a client after a connection
+    error: its pending watches are rejected with UserStreamSilent(why), the client is
+    forgotten and its socket closed, so the next watch_orders / watch_my_trades connects and
+    subscribes afresh (the spot websocket API's signature subscription, or the futures
+    listenKey stream). Market-data clients are left alone. Returns the clients dropped."""
+    error = UserStreamSilent(why)
+    dropped = 0
+    for client in list((getattr(exchange, "clients", None) or {}).values()):
+        subscriptions = getattr(client, "subscriptions", None) or {}
+        if any(key in subscriptions for key in USER_STREAM_TYPES):
+            client.on_error(error)
+            dropped += 1
+    return dropped
+
+
+def _log_silence(venue: str, silent_s: float, first: bool) -> None:
+    """The default `on_user_silent`: one warning per silence (the first re-subscription)."""
+    if first:
+        from venues.connection_resets import log
+
+        log.warning("%s: user stream silent for %.1f s: re-subscribed (reconcile with the venue to recover "
+                    "what it missed)", venue, silent_s)
+
+
 async def watch_loop(watch: Callable[[], Awaitable[Any]], handle: Callable[[Any], None],
-                     on_error: Callable[[str, BaseException], None], what: str, pause_s: float = 0.2) -> None:
+                     on_error: Callable[[str, BaseException], None], what: str, pause_s: float = 0.2, *,
+                     guard_s: float | None = None, on_silent: Callable[[], None] | None = None) -> None:
     """Forever: `handle(await watch())`. A ccxt error (socket closed, checksum gap, a
     terminated user stream) is reported through `on_error`; the next watch reconnects and
-    resubscribes (ccxt.pro does both, with a fresh book snapshot) after `pause_s`."""
+    resubscribes (ccxt.pro does both, with a fresh book snapshot) after `pause_s`.
+
+    `guard_s` (seconds; the user stream: USER_STREAM_GUARD_S): a watch that gets nothing for
+    that long is given up (asyncio.timeout around it) and `on_silent()` called, which may
+    re-subscribe (CcxtVenue._user_silent); then the loop watches again. A watch ended by
+    the guard's own re-subscription (UserStreamSilent) watches again at once, no error."""
     import ccxt
 
     while True:
         try:
-            got = await watch()
+            if guard_s is None:
+                got = await watch()
+            else:
+                async with asyncio.timeout(guard_s):
+                    got = await watch()
         except asyncio.CancelledError:
             raise
+        except TimeoutError:  # the guard expired: nothing came for guard_s
+            if guard_s is None:
+                raise
+            if on_silent is not None:
+                on_silent()
+            continue
+        except UserStreamSilent:
+            continue
         except ccxt.BaseError as exc:
             on_error(what, exc)
             await asyncio.sleep(pause_s)

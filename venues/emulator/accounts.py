@@ -7,8 +7,11 @@ An accounts file (`--accounts FILE`) is TOML, one table per account::
     secret = "alice-secret"
     balances = { USDT = "100000", BTC = "2" }
 
-Without a file one account, `default`, gets fresh random credentials and the balances of
-the `[venues.X] balances` tables (or 100,000 of each quote and 10 of each base asset).
+Without a file one account, `default`, gets fresh random credentials and the balances the
+run's venue tables resolve to (modes.backtest `_venue_tables`: `[venues.X] balances`, else
+the venue profile's `quote_balance` of each quote asset and 0 of each base asset); only when
+those are empty (a profile with no balance, `zero-cost`) 100,000 of each quote and 10 of each
+base asset (DEFAULT_QUOTE, DEFAULT_BASE). docs/emulator.md states the figures.
 """
 
 from __future__ import annotations
@@ -110,7 +113,9 @@ def load_accounts(path: str | Path) -> list[Account]:
 
 def default_account(instruments: Iterable[Instrument],
                     venue_balances: Mapping[str, Mapping[str, Decimal]] | None = None) -> Account:
-    """The account used without --accounts: random credentials, configured or default balances."""
+    """The account used without --accounts: random credentials; `venue_balances` ({venue:
+    {asset: amount}}, the run's resolved venue balances) summed per asset, or, when they hold
+    nothing, DEFAULT_QUOTE of each quote and DEFAULT_BASE of each base asset."""
     free: dict[str, Decimal] = {}
     for balances in (venue_balances or {}).values():
         for asset, amount in balances.items():

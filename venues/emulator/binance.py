@@ -346,7 +346,8 @@ class BinanceServer:
             fault = self.faults.take({"rate_limit"}, endpoint)
             if fault is not None:
                 self._log_fault(fault, endpoint)
-                self.limiter.force_429(ip, now_s)
+                hold = fault.params.get("retry_after")
+                self.limiter.force_429(ip, now_s, None if hold is None else float(hold))
                 self.limiter.check_ip(ip, 1, now_s)
             spike = self.faults.spike(endpoint)
             if spike is not None:  # the request leg is slow: later calls may overtake it
@@ -925,6 +926,8 @@ class BinanceServer:
         self._stale_until = 0.0
         self._user_fault = None
         self._gap_next = False
+        for conn in list(self.user_ws):  # user_silent: the muted subscriptions deliver again
+            conn.speak_again()
         now = ex.clock.now()
         for venue in ex.core.venues:
             ex.core.set_fill_drought(venue, now, now, 1_000_000)  # an empty window replaces it
@@ -951,6 +954,9 @@ class BinanceServer:
         elif kind == "user_expire":
             for c in list(self.user_ws):
                 c.terminate_subscriptions()
+        elif kind == "user_silent":
+            for c in list(self.user_ws):
+                c.go_silent()
         elif kind == "stale_market":
             self._stale_until = time.monotonic() + float(fault.params["duration"])
         elif kind == "update_id_gap":
@@ -1343,13 +1349,25 @@ class UserConnection(_Connection):
     def __init__(self, server: BinanceServer, ws: web.WebSocketResponse) -> None:
         super().__init__(server, ws)
         self.subscriptions: dict[int, Any] = {}  # subscription id -> account
+        self.muted: set[int] = set()  # subscriptions a user_silent fault silenced
         self._next_sub = 0
 
     def send_event(self, ev: UserEvent) -> None:
         for sub_id, acct in self.subscriptions.items():
-            if acct is ev.account:
+            if acct is ev.account and sub_id not in self.muted:
                 self.send_raw(json.dumps({"subscriptionId": sub_id,
                                           "event": self.server.user_payload(ev, self.unit_ns)}))
+
+    def go_silent(self) -> None:
+        """user_silent fault: the subscriptions open now receive nothing more, with no error,
+        no eventStreamTerminated and the socket left open (pings still answered), as a
+        server-side subscription that died quietly; a later subscription (on this
+        connection or a new one) is served again."""
+        self.muted.update(self.subscriptions)
+
+    def speak_again(self) -> None:
+        """{"clear": true}: the muted subscriptions deliver again."""
+        self.muted.clear()
 
     def terminate_subscriptions(self) -> None:
         """user_expire fault: the session's subscriptions end, as when a session expires."""

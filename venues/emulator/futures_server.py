@@ -637,10 +637,19 @@ class ListenKeyConnection(_Connection):
     def __init__(self, server: FuturesServer, ws: web.WebSocketResponse, account: Any) -> None:
         super().__init__(server, ws)  # type: ignore[arg-type]
         self.account = account
+        self.silent = False  # a user_silent fault: this connection receives nothing more
 
     def send_event(self, ev: UserEvent) -> None:
-        if ev.account is self.account:
+        if ev.account is self.account and not self.silent:
             self.send_raw(json.dumps(self.server.user_payload(ev)))
+
+    def go_silent(self) -> None:
+        """user_silent fault: nothing more on this connection (no error, no close); a new
+        connection to the listenKey is served again."""
+        self.silent = True
+
+    def speak_again(self) -> None:
+        self.silent = False
 
     def terminate_subscriptions(self) -> None:
         """user_expire fault: Binance's `listenKeyExpired` event, the key forgotten."""

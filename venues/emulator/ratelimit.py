@@ -137,6 +137,7 @@ class RateLimiter:
     _violations: dict[str, int] = field(default_factory=dict)
     _banned_until: dict[str, float] = field(default_factory=dict)
     _next_ban: dict[str, float] = field(default_factory=dict)
+    _held_until: dict[str, float] = field(default_factory=dict)  # a rate_limit fault's `retry_after` hold
 
     @classmethod
     def for_venue(cls, venue: str) -> RateLimiter:
@@ -174,12 +175,19 @@ class RateLimiter:
 
     def reset(self) -> None:
         """Forget every counter, violation and ban (control API, tests)."""
-        for table in (self._weight, self._orders, self._violations, self._banned_until, self._next_ban):
+        for table in (self._weight, self._orders, self._violations, self._banned_until, self._next_ban,
+                      self._held_until):
             table.clear()
 
-    def force_429(self, ip: str, now_s: float) -> None:
-        """A fault: use up this minute's weight, so the next request gets a 429."""
-        self._weight[ip] = (int(now_s // 60), self.weight_per_minute)
+    def force_429(self, ip: str, now_s: float, hold_s: float | None = None) -> None:
+        """A fault: use up this minute's weight, so the next request gets a 429 whose
+        Retry-After is the rest of the minute; with `hold_s`, the IP is held that many
+        seconds instead (each request meanwhile a 429 with the time left, counted toward
+        a ban like any other), the minute's weight untouched."""
+        if hold_s is None:
+            self._weight[ip] = (int(now_s // 60), self.weight_per_minute)
+        else:
+            self._held_until[ip] = now_s + hold_s
 
     def check_ip(self, ip: str, weight: int, now_s: float) -> None:
         """Count a request's weight; raise 418 while banned, 429 over the limit."""
@@ -189,6 +197,13 @@ class RateLimiter:
                 -1003, f"Way too much request weight used; IP banned until {int(until * 1000)}. "
                 "Please use WebSocket Streams for live updates to avoid bans.", status=418,
                 headers={"Retry-After": str(math.ceil(until - now_s))})
+        held = self._held_until.get(ip, 0.0)
+        if now_s < held:
+            self._violate(ip, now_s)
+            raise BinanceError(
+                -1003, f"Too much request weight used; current limit is {self.weight_per_minute} "
+                "request weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
+                "avoid polling the API.", status=429, headers={"Retry-After": str(max(1, math.ceil(held - now_s)))})
         minute = int(now_s // 60)
         m, used = self._weight.get(ip, (minute, 0))
         if m != minute:

@@ -322,6 +322,8 @@ class SimFaults:
                 return True
             if s.kind == "rate_limit":
                 minute_end = self._t0 + (off // MINUTE_NS + 1) * MINUTE_NS
+                if s.params.get("retry_after") is not None:  # a hold of that length, not the minute's rest
+                    minute_end = ts + int(s.params["retry_after"])
                 self._retry_until[venue] = minute_end
                 self._told_at[venue] = ts + response_ns
                 self._violations[venue] = 0

@@ -51,6 +51,9 @@ def test_a_strategy_error_halts_cancels_and_reconciles(live_emu, alice_env, tmp_
     assert [r["at"] for r in audit if r["type"] == "reconcile"][-1] == "after-halt"
     assert all(r["ok"] for r in audit if r["type"] == "reconcile")
     summary = json.loads((out / "summary.json").read_text())["run"]
+    # why it stopped, where in the user's code, and what it said
+    assert summary["stopped_by"] == f"strategy error: on_timer at {err.value.location}: RuntimeError: boom"
+    assert err.value.location.endswith("quoter.py:19") and err.value.run_dir == out
     prefix = next(json.loads(line) for line in (out / "session.jsonl").read_text().splitlines())["id_prefix"]
     ex = sync_client(live_emu, "alice")
     ours = [o for o in ex.fetch_open_orders("BTC/USDT") if o["clientOrderId"].startswith(prefix + "-")]
@@ -64,3 +67,30 @@ def test_a_strategy_error_halts_cancels_and_reconciles(live_emu, alice_env, tmp_
     result = replay_session(out, tmp_path / "replay")
     assert result.difference is None, result.difference.text()
     assert result.identical_files == ["orders.parquet", "fills.parquet", "equity.parquet", "summary.json ledger"]
+
+
+def test_the_cli_says_where_the_run_directory_of_a_stopped_session_is(live_emu, tmp_path, capsys):
+    """`tickparity paper` with a strategy that raises in on_start: the one-line strategy
+    error (exit 2) and, before it, the run directory (complete: summary.json with
+    stopped_by); the paper session stops as a testnet one does, and replays identically."""
+    from live_helpers import write_session_toml
+
+    from modes.cli import main
+
+    (tmp_path / "failing.py").write_text(
+        "from engine.strategy import Strategy\n\n\nclass Failing(Strategy):\n"
+        "    def on_start(self, ctx):\n        raise ValueError('no market for me')\n")
+    toml = write_session_toml(tmp_path / "paper.toml", live_emu, params="", keys=False)
+    toml.write_text(toml.read_text().replace(toml.read_text().splitlines()[1], 'strategy = "failing.py:Failing"'))
+    out = tmp_path / "run"
+    code = main(["paper", "--config", str(toml), "--out", str(out), "--duration", "5", "--no-report", "--no-health"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert f"run directory: {out}" in captured.out
+    error = [line for line in captured.err.splitlines() if line.startswith("tickparity: error:")]
+    assert len(error) == 1 and "strategy error in on_start" in error[0] and "failing.py:6" in error[0]
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["stopped_by"].startswith("strategy error: on_start at ")
+    assert summary["stopped_by"].endswith("failing.py:6: ValueError: no market for me")
+    result = replay_session(out, tmp_path / "replay")
+    assert result.difference is None, result.difference.text()

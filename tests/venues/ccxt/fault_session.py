@@ -26,7 +26,7 @@ from engine.reconcile import DeadManSwitch, Reconciler, halt_strategy
 from engine.risk import RiskConfig, RiskEngine
 from engine.session import TradingSession
 from engine.strategy import Strategy
-from engine.types import load_instruments
+from engine.types import OrderStatus, load_instruments
 from modes.live.reports import apply_report
 from venues.ccxt import CcxtVenue
 from venues.ccxt.ratelimit import WeightLimiter
@@ -116,6 +116,9 @@ class Result:
     deadman: list
     book_updates: int
     reports: list[str] = field(default_factory=list)
+    # orders the session holds as rejected although the venue placed them (a refusal
+    # without venue evidence: what an ambiguous outcome taken for a rejection leaves)
+    rejected_but_placed: list[str] = field(default_factory=list)
 
 
 def _top(book) -> tuple[int, int, int, int]:
@@ -261,7 +264,9 @@ async def trade_through(emu, prefix: str, fault: dict | None, tmp_path, *, ticks
             venue_balances={a: sum(end.get(a, (Decimal(0), Decimal(0)))) for a in ("BTC", "USDT")},
             final_report=final.text(), final_ok=final.ok, open_after_kill=open_after, kill_s=kill_s,
             stats=gw.stats, limiter=gw.limiter, reports=[r.text() for r in rec.reports],
-            fault_fired=fired, deadman=list(dm.firings), book_updates=book_updates[0])
+            fault_fired=fired, deadman=list(dm.firings), book_updates=book_updates[0],
+            rejected_but_placed=sorted(cid for cid in news if cid in session.oms.by_client
+                                       and session.oms.by_client[cid].status == OrderStatus.REJECTED))
     finally:
         await shut(watchers, venue, pro)
 

@@ -37,11 +37,26 @@ def test_secrets_file_must_be_0600(tmp_path):
     os.chmod(path, 0o644)
     with pytest.raises(ConfigError) as err:
         load_credentials({"secrets_file": str(path)}, "binance", {})
-    assert "readable by others (mode 0644)" in str(err.value) and f"chmod 600 {path}" in str(err.value)
+    assert "[venues.binance] secrets_file" in str(err.value) and "\n" not in str(err.value)
+    assert "must be mode 0600 (readable by its owner only), not 0644" in str(err.value)
+    assert f"chmod 600 {path}" in str(err.value)
     assert SECRET not in str(err.value)
     os.chmod(path, 0o600)
     creds = load_credentials({"secrets_file": str(path)}, "binance", {})
     assert (creds.account, creds.secret, creds.source) == ("sub-1", SECRET, str(path))
+
+
+def test_a_relative_secrets_file_is_in_the_config_file_s_folder_not_the_working_one(tmp_path, monkeypatch):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    path = cfg / "secrets.toml"
+    path.write_text(f'[binance]\napi_key = "{KEY}"\nsecret = "{SECRET}"\n')
+    os.chmod(path, 0o600)
+    monkeypatch.chdir(tmp_path)
+    creds = load_credentials({"secrets_file": "secrets.toml"}, "binance", {}, base_dir=cfg)
+    assert (creds.secret, creds.source) == (SECRET, str(path))
+    with pytest.raises(ConfigError, match=r"\[venues.binance\] secrets_file: secrets file not found: .*cfg/nope.toml"):
+        load_credentials({"secrets_file": "nope.toml"}, "binance", {}, base_dir=cfg)
 
 
 def test_secrets_file_errors_name_the_file_and_key_never_the_value(tmp_path):

@@ -16,6 +16,9 @@ FAULTS = {
     "response_lost": {"kind": "response_lost", "count": 2},
     "request_lost": {"kind": "request_lost", "count": 2},
     "truncated_body": {"kind": "truncated_body", "count": 2},
+    # the body ends before its Content-Length on submits and cancels: a transport error with
+    # no venue code (ccxt: a bare ExchangeError), ambiguous and looked up by client id
+    "truncated_transport": {"kind": "truncated_body", "transport": True, "count": 4},
     "http_5xx_before": {"kind": "http_5xx_before", "status": 502, "body": "html", "count": 2},
     "http_5xx_after": {"kind": "http_5xx_after", "status": 503, "body": "html", "count": 2},
     "delay": {"kind": "delay", "delay": 2.0, "count": 1},
@@ -30,6 +33,7 @@ FAULTS = {
     "user_reorder": {"kind": "user_reorder", "events": 4},
     "user_delay": {"kind": "user_delay", "events": 3, "delay": "1s"},
     "user_expire": {"kind": "user_expire"},
+    "user_silent": {"kind": "user_silent"},
     "ws_disconnect": {"kind": "ws_disconnect", "stream": "user"},
     "stale_market": {"kind": "stale_market", "duration": "1s"},
     "update_id_gap": {"kind": "update_id_gap"},
@@ -67,6 +71,7 @@ def test_session_trades_through(emu, tmp_path, kind):
     assert res.orders_sent >= 10 and res.book_updates > 0
     assert res.fault_fired >= (0 if FAULTS[kind] is None else 1), "the fault must have fired"
     assert res.duplicates == {}
+    assert res.rejected_but_placed == []  # a refusal has the venue's evidence: it never had the order
     assert res.booked_trades == res.venue_trades  # 0 lost, 0 invented
     assert res.venue_trades, "the session must have traded"
     assert res.ledger == res.venue_balances

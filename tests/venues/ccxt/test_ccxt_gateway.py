@@ -196,8 +196,9 @@ def test_rate_limit_429_waits_retry_after_and_never_earns_a_418(emu):
 
 
 def test_an_order_that_would_wait_long_for_the_budget_is_refused_not_sent_late(emu):
-    """A 429's Retry-After of 30 s: a submit is rejected locally at once (evidence says why),
-    never queued; a cancel waits its turn (fake clock)."""
+    """A 429's Retry-After of 30 s: a submit is rejected locally at once, `rate_limited`
+    (the venue's 429 holds; evidence says so), never queued; a cancel waits its turn (fake
+    clock). Our own budget spent for longer than an order may wait: `request_budget`."""
     wall = [2_000_000.0]
     limiter = WeightLimiter(wall=lambda: wall[0])
     slept = []
@@ -217,6 +218,143 @@ def test_an_order_that_would_wait_long_for_the_budget_is_refused_not_sent_late(e
 
     refused, calls, cancel = run(go())
     res = _result(refused)
-    assert res.outcome is Outcome.REJECTED and res.evidence["local"] == "the venue's request budget is spent"
+    assert (res.outcome, res.reason, res.evidence["http_status"]) == (Outcome.REJECTED, "rate_limited", 429)
+    assert res.evidence["local"].startswith("HTTP 429")
     assert res.evidence["wait_s"] == pytest.approx(30.0) and calls == 0 and journal_orders(emu, "gw-late") == []
     assert slept == [pytest.approx(30.0)] and _result(cancel).evidence["code"] == -2011  # waited, then sent
+
+    own = WeightLimiter(orders_per_10s=1, wall=lambda: 3_000_005.0)  # 5 s left in its 10 s window
+
+    async def budget():
+        async with gateway(emu, limiter=own, sleep=fake_sleep) as gw:
+            px = await _bid(gw) - 50
+            first = await gw.submit(order("gw-budget-1", +1, str(px)))
+            second = await gw.submit(order("gw-budget-2", +1, str(px)))
+            own.wall = lambda: 3_000_010.0
+            await gw.cancel(order("gw-budget-1", +1, str(px)))
+            return first, second
+
+    first, second = run(budget())
+    assert _result(first).outcome is Outcome.CONFIRMED
+    res = _result(second)
+    assert (res.reason, res.evidence["local"]) == ("request_budget", "the venue's request budget is spent")
+
+
+def test_a_429_that_outlasts_the_order_wait_rejects_the_order_rate_limited(emu):
+    """The venue answers a submit 429 -1003 with Retry-After 3 s (the emulator's rate_limit
+    fault, retry_after = 3 s), more than the 1 s an order may wait: the order is rejected
+    `rate_limited` with the venue's evidence, sent once, never placed; the next submit while
+    the 429 holds is refused before sending, `rate_limited` too. A 429 shorter than the wait
+    is waited out and the order goes (once)."""
+    async def go():
+        async with gateway(emu, max_order_wait_s=1.0) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "rate_limit", "retry_after": "3s", "endpoint": "POST /api/v3/order"})
+            refused = await gw.submit(order("gw-429-long", +1, str(px)))
+            sent = gw.stats.calls
+            held = await gw.submit(order("gw-429-held", +1, str(px)))
+            return refused, held, sent, gw.stats.calls, gw.held_s()
+
+    refused, held, sent, calls, held_s = run(go())
+    res = _result(refused)
+    assert (res.outcome, res.reason) == (Outcome.REJECTED, "rate_limited")
+    assert (res.evidence["http_status"], res.evidence["code"]) == (429, -1003) and "local" not in res.evidence
+    again = _result(held)
+    assert (again.reason, again.evidence["http_status"]) == ("rate_limited", 429) and "local" in again.evidence
+    assert calls == sent and held_s > 1.0  # the held submit never left
+    assert journal_orders(emu, "gw-429-long") == [] == journal_orders(emu, "gw-429-held")
+    control(emu, "limits", {"reset": True})
+
+    async def short():
+        async with gateway(emu, max_order_wait_s=2.5) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "rate_limit", "retry_after": "1s", "endpoint": "POST /api/v3/order"})
+            placed = await gw.submit(order("gw-429-short", +1, str(px)))
+            await gw.cancel(order("gw-429-short", +1, str(px)))
+            return placed, gw.stats.retries
+
+    placed, retries = run(short())
+    assert _result(placed).outcome is Outcome.CONFIRMED and retries == 1
+    assert len(journal_orders(emu, "gw-429-short")) == 1
+
+
+def test_a_418_ban_rejects_orders_ip_banned_and_nothing_more_is_sent(emu):
+    """Another process on our IP ignored its 429s and earned a ban (the emulator's
+    ban_after 0: the first 429 bans for ban_s): the gateway's next submit is answered 418;
+    it is rejected `ip_banned` and not resent; every later order is refused `ip_banned`
+    before sending, as long as the ban's Retry-After holds (nothing hammers a banned IP)."""
+    import ccxt
+
+    def neighbour_earns_a_ban():
+        neighbour = ccxt.binance(emu.ccxt_config("bob", timeout=3000))
+        control(emu, "faults", {"kind": "rate_limit", "endpoint": "GET /api/v3/time"})
+        with pytest.raises(ccxt.DDoSProtection):
+            neighbour.fetch_time()  # its 429: the IP is banned from now on
+
+    control(emu, "limits", {"ban_after": 0, "ban_s": 30})
+    try:
+        async def go():
+            async with gateway(emu) as gw:  # markets loaded before the ban
+                await asyncio.to_thread(neighbour_earns_a_ban)
+                banned = await gw.submit(order("gw-418", +1, "50000.00"))
+                sent = gw.stats.calls
+                later = [await gw.submit(order(f"gw-418-{k}", +1, "50000.00")) for k in range(3)]
+                return banned, later, sent, gw.stats.calls, gw.limiter.bans, gw.held_s(), gw.stats.retries
+
+        banned, later, sent, calls, bans, held_s, retries = run(go())
+    finally:
+        control(emu, "limits", {"ban_after": 3, "ban_s": 120, "reset": True})
+    res = _result(banned)
+    assert (res.outcome, res.reason, res.evidence["http_status"]) == (Outcome.REJECTED, "ip_banned", 418)
+    assert retries == 0 and bans == 1 and 20 < held_s <= 30
+    for records in later:
+        refused = _result(records)
+        assert (refused.reason, refused.evidence["http_status"]) == ("ip_banned", 418) and "local" in refused.evidence
+    assert calls == sent  # none of the later orders left
+    assert journal_orders(emu, "gw-418") == []
+
+
+@pytest.mark.parametrize("transport", [False, True], ids=["cut-json", "cut-transport"])
+@pytest.mark.parametrize("command", ["submit", "cancel", "amend"])
+def test_a_reply_cut_short_is_ambiguous_and_the_lookup_by_client_id_settles_it(emu, command, transport):
+    """A 200 whose JSON is cut in half (no venue error code), or a body that ends before its
+    Content-Length (aiohttp's ClientPayloadError, which ccxt raises as a bare ExchangeError):
+    the venue executed the command, so it is AMBIGUOUS, never `rejected` (nor a confirmation
+    read from half a body), for a submit, a cancel and an amend alike; the lookup by client id
+    finds what the venue did, and the order was never sent twice."""
+    cid = f"gw-cut-{command[0]}-{int(transport)}"
+    endpoint = {"submit": "POST /api/v3/order", "cancel": "DELETE /api/v3/order",
+                "amend": "POST /api/v3/order/cancelReplace"}[command]
+
+    async def go():
+        async with gateway(emu) as gw:
+            px = await _bid(gw) - 50
+            o = order(cid, +1, str(px))
+            if command != "submit":
+                assert _result(await gw.submit(o)).outcome is Outcome.CONFIRMED
+            await fault(emu, {"kind": "truncated_body", "transport": transport, "endpoint": endpoint})
+            if command == "submit":
+                records = await gw.submit(o)
+            elif command == "cancel":
+                records = await gw.cancel(o)
+            else:
+                records = await gw.amend(o, o.price - 100, o.qty)
+            if command != "cancel":
+                await gw.cancel(o)
+            return records, o.price
+
+    records, price = run(go())
+    res = _result(records)
+    assert res.outcome is Outcome.AMBIGUOUS and res.reason is None, res
+    if transport:
+        assert res.evidence.get("transport") == "ClientPayloadError" or \
+            res.evidence["earlier"]["transport"] == "ClientPayloadError"  # a cancel was resent: -2011 then
+    (state,) = _states(records)
+    assert state.found and state.source == "query" and state.client_id == cid
+    expected = {"submit": OrderStatus.ACKNOWLEDGED, "cancel": OrderStatus.CANCELLED,
+                "amend": OrderStatus.ACKNOWLEDGED}[command]
+    assert state.status == expected
+    if command == "amend":
+        assert state.price == price - 100  # the replacement the venue placed
+    news = journal_orders(emu, cid)
+    assert len(news) == (2 if command == "amend" else 1)  # cancel-replace places one new order

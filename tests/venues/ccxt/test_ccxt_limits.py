@@ -129,7 +129,8 @@ def test_backoff_is_full_jitter_capped_and_seeded():
     # a reply arrived: its status and code decide
     (ccxt.DDoSProtection("x"), 401, '{"code":-2015,"msg":"Invalid API-key"}', Command.SUBMIT, (Outcome.REJECTED, False)),
     (ccxt.DDoSProtection("x"), 429, '{"code":-1003,"msg":"Too much"}', Command.SUBMIT, (Outcome.REJECTED, True)),
-    (ccxt.DDoSProtection("x"), 418, "", Command.SUBMIT, (Outcome.REJECTED, True)),
+    (ccxt.DDoSProtection("x"), 418, "", Command.SUBMIT, (Outcome.REJECTED, False)),  # a ban: never resent
+    (ccxt.DDoSProtection("x"), 418, "", Command.CANCEL, (Outcome.REJECTED, False)),
     (ccxt.InvalidNonce("x"), 400, '{"code":-1021,"msg":"ts"}', Command.SUBMIT, (Outcome.REJECTED, True)),
     (ccxt.ExchangeNotAvailable("x"), 502, "<html>", Command.SUBMIT, (Outcome.AMBIGUOUS, False)),
     (ccxt.ExchangeNotAvailable("x"), 502, "<html>", Command.CANCEL, (Outcome.AMBIGUOUS, True)),
@@ -149,6 +150,34 @@ def test_classification_table(exc, status, body, command, expected):
     assert (verdict.outcome, verdict.retry) == expected
     if command is Command.SUBMIT and verdict.outcome is Outcome.AMBIGUOUS:
         assert not verdict.retry and verdict.executed_unknown  # never resent blind
+
+
+def test_429_is_rate_limited_and_418_ip_banned():
+    """The venue's words for why: a 429 (weight -1003, order count -1015; or ccxt's
+    DDoSProtection without a reply) is `rate_limited`, a 418 `ip_banned`, with Retry-After."""
+    for code in (-1003, -1015):
+        v = classify(ccxt.DDoSProtection("x"), Command.SUBMIT, status=429, body=f'{{"code":{code},"msg":"Too much"}}',
+                     headers={"Retry-After": "7"})
+        assert (v.reason, v.retry, v.wait_s) == ("rate_limited", True, 7.0)
+    banned = classify(ccxt.DDoSProtection("x"), Command.SUBMIT, status=418, body='{"code":-1003,"msg":"IP banned until 1"}',
+                      headers={"Retry-After": "120"})
+    assert (banned.outcome, banned.reason, banned.retry, banned.wait_s) == (Outcome.REJECTED, "ip_banned", False, 120.0)
+    assert classify(ccxt.RateLimitExceeded("binance"), Command.SUBMIT).reason == "rate_limited"
+
+
+def test_a_418_holds_every_request_and_outranks_a_429():
+    wall = [1000.0]
+    lim = WeightLimiter(wall=lambda: wall[0])
+    assert lim.hold() == (0.0, None)
+    lim.observe(429, {"Retry-After": "5"})
+    assert lim.hold() == (pytest.approx(5.0), 429)
+    lim.observe(418, {})  # no Retry-After: Binance's shortest ban
+    assert lim.hold() == (pytest.approx(120.0), 418) and lim.bans == 1
+    lim.observe(429, {"Retry-After": "1"})  # a reply in flight: the ban still holds
+    assert lim.hold() == (pytest.approx(120.0), 418)
+    assert lim.reserve("DELETE", "/api/v3/order") == pytest.approx(120.0)
+    wall[0] += 121
+    assert lim.hold() == (0.0, None) and lim.reserve("DELETE", "/api/v3/order") == 0.0
 
 
 def test_reason_and_evidence_from_the_body():
@@ -277,3 +306,50 @@ def test_spend_rolls_exactly_at_the_10s_boundary_and_when_the_clock_steps_back()
     assert lim.spend(*order) == 0.0 and lim._orders == 1
     wall[0] = 125.0
     assert lim.spend(*order) == 0.0 and lim._orders == 1 and lim.used_weight == 5
+
+
+def _raised(outer: BaseException, cause: BaseException) -> BaseException:
+    """`outer` as ccxt raises it: `raise outer from cause` (the traceback chain included)."""
+    try:
+        try:
+            raise cause
+        except BaseException as inner:
+            raise outer from inner
+    except BaseException as exc:
+        return exc
+
+
+@pytest.mark.parametrize("command", [Command.SUBMIT, Command.CANCEL, Command.AMEND])
+def test_a_transport_error_without_a_venue_code_is_ambiguous_never_rejected(command):
+    """ccxt raises aiohttp's ClientPayloadError (a body cut short) and any other non-connection
+    aiohttp.ClientError as a bare ExchangeError, the class of a venue refusal; a reset socket
+    under it likewise. With no venue code and no HTTP status it is AMBIGUOUS (a submit or an
+    amend never resent); a 200 whose body ccxt could not read is AMBIGUOUS too."""
+    import aiohttp
+
+    for cause in (aiohttp.ClientPayloadError("Response payload is not completed"),
+                  ConnectionResetError(104, "Connection reset by peer"),
+                  aiohttp.ClientResponseError(None, (), status=200, message="Malformed")):
+        exc = _raised(ccxt.ExchangeError("binance POST http://127.0.0.1/api/v3/order"), cause)
+        verdict = classify(exc, command)
+        assert verdict.outcome is Outcome.AMBIGUOUS and verdict.executed_unknown, cause
+        assert verdict.retry is (command is Command.CANCEL) and verdict.evidence["transport"] == type(cause).__name__
+    cut = classify(ccxt.BadResponse("binance: cannot parse"), command, status=200, body='{"symbol":"BTCU')
+    assert cut.outcome is Outcome.AMBIGUOUS and cut.reason is None
+    cut = classify(ccxt.ExchangeError("binance"), command, status=200, body='{"symbol":"BTCU')
+    assert cut.outcome is Outcome.AMBIGUOUS
+    # the venue's own words stay a refusal
+    refused = classify(ccxt.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'), command)
+    assert refused.outcome is Outcome.REJECTED and refused.reason == "duplicate_order"
+
+
+def test_a_cancel_replace_of_an_order_no_longer_open_is_unknown_order():
+    """Binance's -2022 "Order cancel-replace failed." names the cancel part's code in
+    data.cancelResponse: -2011 (the order filled or ended) is `unknown_order`, so the OMS
+    looks the order up as for a refused cancel."""
+    body = ('{"code":-2022,"msg":"Order cancel-replace failed.","data":{"cancelResult":"FAILURE",'
+            '"newOrderResult":"NOT_ATTEMPTED","cancelResponse":{"code":-2011,"msg":"Unknown order sent."},'
+            '"newOrderResponse":null}}')
+    v = classify(ccxt.ExchangeError("x"), Command.AMEND, status=400, body=body)
+    assert (v.outcome, v.reason, v.evidence["code"], v.evidence["cancel_code"]) == (
+        Outcome.REJECTED, "unknown_order", -2022, -2011)

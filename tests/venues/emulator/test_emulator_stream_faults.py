@@ -149,6 +149,50 @@ def test_user_stream_expiry_and_dropped_events(emu):
     assert _run(run()) == "canceled"
 
 
+def test_a_silent_user_stream_delivers_nothing_until_it_is_re_subscribed(emu):
+    """user_silent: the open subscription stops delivering with no error, no
+    eventStreamTerminated and the socket left open, so a pending watch_orders waits
+    forever (ccxt sees nothing wrong). The guard's remedy, venues.ccxt.venue
+    drop_user_stream, drops the user-stream client (the pending watch ends with
+    UserStreamSilent, the market stream is untouched); the next watch connects and
+    subscribes afresh and sees the next order. {"clear": true} would unmute too."""
+    from venues.ccxt.venue import UserStreamSilent, drop_user_stream
+
+    async def run():
+        async with pro_client(emu) as ex:
+            book = asyncio.ensure_future(ex.watch_order_book("BTC/USDT"))
+            first = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(step, emu, 0.2)
+            await asyncio.wait_for(book, 10)
+            await _fault(emu, {"kind": "user_silent"})
+            bid = (await ex.fetch_order_book("BTC/USDT", 5))["bids"][0][0]
+            o = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, round(bid - 50, 2))
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(first), 1.5)
+            conns = await asyncio.to_thread(emu.call, lambda s: len(s.user_ws))
+            assert conns == 1  # open, only silent
+            assert drop_user_stream(ex, "test: silent") == 1
+            with pytest.raises(UserStreamSilent):
+                await asyncio.wait_for(first, 5)
+            again = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
+            await asyncio.sleep(0.5)
+            o2 = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, round(bid - 60, 2))
+            seen = await asyncio.wait_for(again, 10)
+            market = asyncio.ensure_future(ex.watch_order_book("BTC/USDT"))  # still streaming
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(step, emu, 0.3)  # the next depth window
+            market = await asyncio.wait_for(market, 10)
+            for oid in (o["id"], o2["id"]):
+                await ex.cancel_order(oid, "BTC/USDT")
+            faults = await asyncio.to_thread(get_json, emu, "/emulator/faults")
+            return seen, o2, market, faults
+
+    seen, o2, market, faults = _run(run())
+    assert seen[-1]["id"] == o2["id"] and market["bids"]
+    assert [f["fired"] for f in faults if f["kind"] == "user_silent"] == [1]
+
+
 def test_user_stream_duplicates(emu):
     async def run():
         async with pro_client(emu) as ex:

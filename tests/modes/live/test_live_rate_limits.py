@@ -1,0 +1,131 @@
+"""A venue's rate limits in a testnet session (run_live) over real ccxt against the emulator:
+a 429 at startup is said once and waited out (not silence, not a flood of retries), and a
+418 ban during the session refuses the strategy's orders `ip_banned` without sending them,
+told once on the console and in the audit log, while the session goes on."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from emu_helpers import control, get_json, make_emulator
+from live_helpers import session_config
+
+from modes.live import run_live
+
+PESTER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Pester(Strategy):
+    """A bid far below the market every 200 ms, whatever the venue's health (the older ones
+    cancelled): it would hammer a banned venue if the session let it."""
+
+    def on_start(self, ctx):
+        ctx.schedule(every_ns=200_000_000)
+
+    def on_timer(self, ctx, ts):
+        inst = ctx.instruments[0]
+        book = ctx.book(inst)
+        if book.best_bid is None:
+            return
+        for cid in ctx.open_orders(inst)[:-2]:
+            ctx.cancel(cid)
+        ctx.submit(inst, "buy", Decimal("0.001"), ctx.instrument(inst).round_price(book.best_bid * Decimal("0.8")))
+'''
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory):
+    with make_emulator(tmp_path_factory.mktemp("limits-live"), stepped=False, speed=1.0,
+                       ids=("binance:BTC/USDT",)) as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def clean(emu):
+    yield
+    control(emu, "faults", {"clear": True})
+    control(emu, "limits", {"ban_after": 3, "ban_s": 120, "reset": True})
+
+
+def _config(emu, tmp_path):
+    (tmp_path / "pester.py").write_text(PESTER)
+    return session_config(emu, strategy=f"{tmp_path / 'pester.py'}:Pester", base_dir=tmp_path)
+
+
+def test_a_429_at_startup_is_said_once_and_waited_out(emu, alice_env, tmp_path, capfd):
+    """The venue answers the session's first call (exchangeInfo) 429 with Retry-After 2 s:
+    one console line says so and how long, the session waits it out (no request meanwhile:
+    the fault's hold sees one 429), then starts and trades."""
+    control(emu, "faults", {"kind": "rate_limit", "retry_after": "2s", "endpoint": "GET /api/v3/exchangeInfo"})
+    t0 = time.monotonic()
+    out = run_live(_config(emu, tmp_path), "testnet", tmp_path / "run", duration_s=2, health=False, write_html=False)
+    err = capfd.readouterr().err
+    told = [line for line in err.splitlines() if "rate-limited" in line]
+    assert len(told) == 1, err
+    assert "[venues.binance] rate-limited by the venue (HTTP 429) at startup: waiting 2 s" in told[0]
+    head = json.loads((out / "session.jsonl").read_text().splitlines()[0])
+    assert head["start"] and time.monotonic() - t0 >= 2.0
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["orders"] > 0 and summary["stopped_by"] is None
+    (fault,) = [f for f in get_json(emu, "/emulator/faults") if f["kind"] == "rate_limit"]
+    assert fault["fired"] == 1
+
+
+def test_a_418_ban_refuses_orders_ip_banned_without_sending_them(emu, alice_env, tmp_path, capfd):
+    """Mid-session another process on the IP earns a 6 s ban (the emulator's ban_after 0).
+    The session's next order request is answered 418: rejected ip_banned; every order the
+    strategy sends while the ban holds is refused ip_banned before it leaves (evidence
+    `local`), so only the requests already on their way met the 418. Said once on the
+    console; each refusal is in the audit log with its reason; the session runs on and ends
+    normally (its cancels go out once the ban is over)."""
+    import ccxt
+
+    control(emu, "limits", {"ban_after": 0, "ban_s": 6})
+    out = tmp_path / "run"
+    result: dict = {}
+
+    def session():
+        try:
+            result["dir"] = run_live(_config(emu, tmp_path), "testnet", out, duration_s=5, health=False,
+                                     write_html=False)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    def orders_at_the_venue() -> int:
+        return sum(e["event"] == "order_new" and e.get("account") == "alice" for e in get_json(emu, "/emulator/journal"))
+
+    before = orders_at_the_venue()
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and orders_at_the_venue() < before + 3:  # the session trades
+            time.sleep(0.1)
+        # the neighbour's 429 (a 1 s hold, the minute's weight left alone) bans the IP for 6 s
+        control(emu, "faults", {"kind": "rate_limit", "retry_after": "1s", "endpoint": "GET /api/v3/time"})
+        neighbour = ccxt.binance(emu.ccxt_config("bob", timeout=3000))
+        with pytest.raises(ccxt.DDoSProtection):
+            neighbour.fetch_time()
+    finally:
+        thread.join(90)
+    assert "error" not in result, result.get("error")
+    err = capfd.readouterr().err
+    banned_lines = [line for line in err.splitlines() if "banned this IP" in line]
+    assert len(banned_lines) == 1, err
+    assert "[venues.binance] the venue banned this IP (HTTP 418)" in banned_lines[0]
+    assert sum("refused: ip_banned" in line for line in err.splitlines()) == 1  # the first refusal, told once
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    banned = [r for r in audit if r["type"] == "response" and r.get("reason") == "ip_banned"]
+    answered = [r for r in banned if "local" not in (r.get("evidence") or {})]
+    held = [r for r in banned if "local" in (r.get("evidence") or {})]
+    assert answered and len(answered) <= 3  # only what was already on its way met the 418
+    assert len(held) >= 5  # the rest never left (a submit every 200 ms for seconds)
+    assert all(r["evidence"]["http_status"] == 418 for r in banned)
+    assert any(r.get("action") == "venue_health" and r["state"] == "down" and "HTTP 418" in r["reason"] for r in audit)
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["stopped_by"] is None and summary["open_orders"] == []

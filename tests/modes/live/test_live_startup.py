@@ -1,0 +1,122 @@
+"""Starting a session as a new user does (`tickparity testnet --config RUN.toml` through the
+CLI's main): a venue url without a scheme, a secrets file next to the config, a venue that
+does not answer, and what the session header keeps. Every mistake is one line naming the
+config key, exit 2, and leaves no run directory behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from live_helpers import ROOT
+
+from modes.cli import main
+
+STRATEGY = f"{ROOT / 'examples' / 'market_maker.py'}:MarketMaker"
+
+
+def _toml(path: Path, venue_lines: str, strategy: str = STRATEGY) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'''[run]
+strategy = "{strategy}"
+instruments = ["binance:BTC/USDT"]
+[run.params]
+refresh_ms = 200
+[venues.binance]
+account = "alice"
+balances = {{ USDT = "10000000", BTC = "100" }}
+{venue_lines}
+''')
+    return path
+
+
+def _one_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tickparity: error: ")
+    return lines[0]
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080", "localhost:8765", "http//127.0.0.1:8765", "ftp://127.0.0.1:21"])
+def test_a_venue_url_without_an_http_scheme_is_one_line_naming_the_key(tmp_path, monkeypatch, capsys, url):
+    monkeypatch.chdir(tmp_path)
+    toml = _toml(tmp_path / "run.toml", f'url = "{url}"\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"')
+    assert main(["testnet", "--config", str(toml)]) == 2  # a ConfigError, as every other config mistake
+    line = _one_error(capsys.readouterr().err)
+    assert f"{toml}: [venues.binance] url = '{url}': expected an http:// or https:// URL" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_venue_that_does_not_answer_leaves_no_run_directory(tmp_path, monkeypatch, capsys, alice_env):
+    """The run directory is created once the venues answered: an unreachable url is one line
+    naming the venue table, and neither --out nor the default runs/<mode>-... exists after."""
+    monkeypatch.chdir(tmp_path)
+    toml = _toml(tmp_path / "run.toml", f'url = "http://127.0.0.1:{_closed_port()}"\n'
+                                        'api_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"')
+    assert main(["testnet", "--config", str(toml), "--out", "chosen", "--no-health"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "[venues.binance]" in line and "cannot reach the venue" in line
+    assert main(["testnet", "--config", str(toml), "--no-health"]) == 2
+    capsys.readouterr()
+    assert not (tmp_path / "chosen").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("problem", ["missing", "readable by others"])
+def test_a_secrets_file_missing_or_not_0600_is_one_line_naming_the_key(tmp_path, monkeypatch, capsys, problem):
+    cfg = tmp_path / "cfg"
+    _toml(cfg / "run.toml", 'url = "http://127.0.0.1:8765"\nsecrets_file = "secrets.toml"')
+    if problem != "missing":
+        (cfg / "secrets.toml").write_text('[binance]\napi_key = "alice-key"\nsecret = "alice-secret"\n')
+        os.chmod(cfg / "secrets.toml", 0o644)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["testnet", "--config", "../cfg/run.toml"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert "[venues.binance] secrets_file" in line and str(cfg / "secrets.toml") in line
+    if problem == "missing":
+        assert "secrets file not found" in line
+    else:
+        assert "must be mode 0600" in line and "chmod 600" in line and "alice-key" not in line
+
+
+def test_a_session_reads_its_secrets_next_to_its_config_and_records_the_absolute_base_dir(
+        live_emu, tmp_path, monkeypatch, capsys):
+    """Started from another folder with a relative --config: `secrets_file = "secrets.toml"`
+    is the file beside the config (not in the working directory), the session runs on those
+    keys, its header records the config's folder as an absolute base_dir, and the strategy
+    named relative to that folder replays from anywhere."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "quoter.py").write_text((ROOT / "examples" / "market_maker.py").read_text())
+    toml = _toml(cfg / "run.toml", f'url = "{live_emu.url}"\nsecrets_file = "secrets.toml"',
+                 strategy="quoter.py:MarketMaker")
+    (cfg / "secrets.toml").write_text('[binance]\naccount = "alice"\napi_key = "alice-key"\nsecret = "alice-secret"\n')
+    os.chmod(cfg / "secrets.toml", 0o600)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["testnet", "--config", "../cfg/run.toml", "--duration", "2", "--out", "session", "--no-report",
+                 "--no-health"]) == 0, capsys.readouterr().err
+    head = json.loads((here / "session" / "session.jsonl").read_text().splitlines()[0])
+    assert head["config"]["base_dir"] == str(cfg.resolve()) and Path(head["config"]["base_dir"]).is_absolute()
+    assert head["config"]["config_file"] == "../cfg/run.toml"
+    assert toml.exists()
+    from modes.live.replay import replay_session
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = replay_session(here / "session", elsewhere / "replayed")
+    assert result.difference is None, result.difference.text()

@@ -5,10 +5,10 @@ D and as a `tickparity testnet` session against the emulator replaying D (real c
 
 Short sessions (3 s and 2.5 s) with faster decisions than the bench's, so both strategies
 decide a dozen times or more. The market maker quotes 2 bps off the mid as in the bench: its
-requests depend on the book alone (a quote at the touch fills, and passive fills are not
-yet reliably equal: a refused order's arrival time is an estimate, bench/README.md
-"Parity"). Both backtests take the session's user-stream report latencies as their
-response leg (`latency.report_file`)."""
+requests depend on the book alone (the quoter at the touch, whose requests follow its
+fills, is the bench's 30 s row: bench/README.md "Parity"; a 3 s session on a machine
+running the suite in parallel says little about it). Both backtests take the session's
+user-stream report latencies as their response leg (`latency.report_file`)."""
 
 from __future__ import annotations
 

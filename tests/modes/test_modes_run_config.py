@@ -66,7 +66,7 @@ def test_param_from_a_toml_file_reaches_the_strategy_exactly(capsys, tmp_path):
      "(venues in this run: binance)"),
     ('[venues.binance]\nlatency = { entry_nss = 5 }\n',
      "{file}: [venues.binance.latency] entry_nss: unknown key; did you mean 'entry_ns'? (valid keys: "
-     "amend_entry_ns, cancel_entry_ns, entry_ns, feed_file, feed_ns, file, model, params, report_file, response_ns, spikes)"),
+     "amend_entry_ns, cancel_entry_ns, entry_ns, feed_file, feed_ns, file, model, params, refusal_windows, report_file, response_ns, spikes)"),
     ('[run.params]\nqtty = 0.01\n',
      "{file}: [run.params] qtty: Probe() takes no parameter 'qtty'; did you mean 'qty'? "
      "(its parameters: qty, bps, every_ms)"),

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 ALICE = {"account": "alice", "api_key_env": "TP_TEST_KEY", "secret_env": "TP_TEST_SECRET"}
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout_s: float = 15.0, poll_s: float = 0.05) -> Any:
+    """Poll `check` until it returns something true and return that; AssertionError naming
+    `what` after `timeout_s` (a session on another thread, an emulator on a real clock)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll_s)
 
 
 

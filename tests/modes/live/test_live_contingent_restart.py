@@ -22,14 +22,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
 from contingent_market import Stepper, market
 from emu_helpers import make_emulator, sync_client
-from live_helpers import ROOT, session_config
+from live_helpers import ROOT, session_config, wait_until
 
 from engine.errors import ConfigError
 from modes.live import run_live
@@ -43,16 +42,6 @@ def _audit(run):
     if not path.is_file():
         return []
     return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
-
-
-def _wait(what, check, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_armed_contingent_orders_survive_a_killed_session(tmp_path, alice_env):
@@ -95,7 +84,7 @@ balances = {{ USDT = "10000000", BTC = "100" }}
             legs = {leg["id"]: leg["state"] for leg in json.loads(path.read_text())["state"]["legs"]}
             open_ids = {o["clientOrderId"] for o in ex.fetch_open_orders("BTC/USDT")}
             return legs.get("br.sl") == "armed" and legs.get("st") == "armed" and "br.tp" in open_ids
-        _wait("the first session to arm its triggers and rest its take-profit", armed_and_resting, 90)
+        wait_until("the first session to arm its triggers and rest its take-profit", armed_and_resting, 90)
     finally:
         first.send_signal(signal.SIGKILL)  # a crash: no shutdown, nothing cancelled
         first.wait(10)
@@ -112,7 +101,7 @@ balances = {{ USDT = "10000000", BTC = "100" }}
             result["error"] = exc
     thread = threading.Thread(target=second)
     thread.start()
-    _wait("the second session to restore", lambda: "error" in result or any(
+    wait_until("the second session to restore", lambda: "error" in result or any(
         r.get("action") == "contingent_restored" for r in _audit(run2)), 60)
     assert "error" not in result, result.get("error")
     stepper.play.set()  # the market falls through both triggers

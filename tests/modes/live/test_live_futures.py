@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from emu_helpers import control
 from futures_helpers import DATED, PERP, SECOND, T0, futures_emulator, step_to
-from live_helpers import ROOT
+from live_helpers import ROOT, wait_until
 
 from modes.live import run_live
 from modes.live.replay import replay_session
@@ -63,7 +63,7 @@ def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False
         def lots() -> int:
             return emu.call(lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0))
 
-        _wait("the strategy's buy", lambda: lots() == held_lots or "error" in result)
+        wait_until("the strategy's buy", lambda: lots() == held_lots or "error" in result)
         assert emu.call(lambda s: s.exchange.ledgers["alice"].derivatives.leverage(s.exchange.instruments[0])) == 10
         time.sleep(2.0)  # reconciliations (every 0.5 s: the futures weights allow ~35 a minute) see the position
         step_to(emu, 101)  # funding
@@ -71,19 +71,11 @@ def _session(tmp_path, emu, config, held_lots: int, *, stream_lost: bool = False
         if stream_lost:
             control(emu, "faults", {"kind": "user_drop", "events": 10})
         step_to(emu, 201)  # the mark falls: the venue liquidates
-        _wait("the liquidation", lambda: lots() == 0)
+        wait_until("the liquidation", lambda: lots() == 0)
     finally:
         thread.join(60)
     assert "error" not in result, result.get("error")
     return result["run"]
-
-
-def _wait(what, check, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("stream_lost", [False, True], ids=["stream", "stream-lost"])
@@ -175,7 +167,7 @@ def test_paper_perp_session_settles_funding_and_liquidates_as_the_backtest(tmp_p
         settled_ns = emu.call(lambda s: s._ms(T0 + 100 * SECOND)) * 1_000_000
         thread, result = _start(config, "paper", out, 8)
         try:
-            _wait("the mark-price subscription", lambda: "error" in result or emu.call(
+            wait_until("the mark-price subscription", lambda: "error" in result or emu.call(
                 lambda s: any(c.wants(0, "markPrice") for c in s.market_ws)), timeout_s=60)
             step_to(emu, 2)  # a mark message: r = 0.0001 due at T = 100 s
             time.sleep(2.5)  # the strategy's timer (every second) buys on the simulated venue
@@ -268,7 +260,7 @@ def test_a_position_held_at_start_is_adopted_and_reconciles(tmp_path, alice_env)
         config = _config(emu)
         thread, result = _start(config, "testnet", out, 6, reconcile_s=0.5)
         try:
-            _wait("the strategy's buy", lambda: "error" in result or emu.call(
+            wait_until("the strategy's buy", lambda: "error" in result or emu.call(
                 lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == 2000, timeout_s=60)
         finally:
             thread.join(60)
@@ -352,7 +344,7 @@ def _delivered_session(tmp_path, instrument: str, qty: str, balances: dict, held
         config = _config(emu, instrument, qty, balances)
         thread, result = _start(config, "testnet", tmp_path / "run", 10, reconcile_s=0.5)
         try:
-            _wait("the strategy's buy", lambda: "error" in result or emu.call(
+            wait_until("the strategy's buy", lambda: "error" in result or emu.call(
                 lambda s: s.exchange.position_lots(s.exchange.accounts[0], 0)) == held_lots, timeout_s=60)
             time.sleep(2.0)  # reconciliations see the position on both sides
             step_to_ns(emu, EXPIRY + SECOND)  # the venue delivers at EXPIRY

@@ -14,7 +14,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 from emu_helpers import control, get_json, make_emulator, still_market
-from live_helpers import session_config
+from live_helpers import session_config, wait_until
 
 STRATEGY = '''
 from decimal import Decimal
@@ -35,16 +35,6 @@ def still_emu(tmp_path_factory):
     with make_emulator(tmp_path_factory.mktemp("still-live"), stepped=False, speed=1.0,
                        ids=("binance:BTC/USDT",), source=still_market()) as emu:
         yield emu
-
-
-def _wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_silent_user_stream_is_re_subscribed_and_the_missed_fill_reconciled(still_emu, alice_env, tmp_path, capfd):
@@ -70,7 +60,7 @@ def test_a_silent_user_stream_is_re_subscribed_and_the_missed_fill_reconciled(st
         def resting():
             return [e for e in get_json(still_emu, "/emulator/journal")
                     if e["event"] == "order_new" and e.get("account") == "alice"]
-        (placed,) = _wait_for(resting, 30, "the session's order at the venue")
+        (placed,) = wait_until("the session's order at the venue", resting, 30)
         time.sleep(0.5)  # its executionReport reached the session: the stream is alive
         control(still_emu, "faults", {"kind": "user_silent"})
         bob = ccxt.binance(still_emu.ccxt_config("bob", timeout=3000))

@@ -22,17 +22,21 @@ MS = 1_000_000
 BID, ASK = 6_000_000, 6_000_200
 
 
-def _source():
-    rows = [(0, EventKind.BOOK_DELTA, 1, BID, 5), (0, EventKind.BOOK_DELTA, -1, ASK, 5),
-            (30, EventKind.BOOK_DELTA, 1, BID + 100, 2),
-            (100, EventKind.BOOK_DELTA, -1, ASK + 100, 1),
-            (101, EventKind.BOOK_DELTA, 1, BID + 100, 0),
-            (150, EventKind.TRADE, -1, BID, 1),
-            (5_000, EventKind.BOOK_DELTA, 1, BID, 6)]
+def _rows(rows):
+    """A one-chunk source of (ms after t0, kind, side, price, qty) rows."""
     out = np.zeros(len(rows), dtype=EVENT_DTYPE)
     for k, (ms, kind, side, price, qty) in enumerate(rows):
         out[k] = (T0 + ms * MS, T0 + ms * MS, 0, int(kind), side, price, qty, 0)
     return [out]
+
+
+def _source():
+    return _rows([(0, EventKind.BOOK_DELTA, 1, BID, 5), (0, EventKind.BOOK_DELTA, -1, ASK, 5),
+                  (30, EventKind.BOOK_DELTA, 1, BID + 100, 2),
+                  (100, EventKind.BOOK_DELTA, -1, ASK + 100, 1),
+                  (101, EventKind.BOOK_DELTA, 1, BID + 100, 0),
+                  (150, EventKind.TRADE, -1, BID, 1),
+                  (5_000, EventKind.BOOK_DELTA, 1, BID, 6)])
 
 
 def _windows(tmp_path, stops_ms):
@@ -71,13 +75,9 @@ def test_the_same_windows_however_the_clock_is_stepped(tmp_path):
 
 def _own_fill_source():
     """Bid BID x 5 / ask ASK x 5 from t0; at 150 ms a buyer takes 1 BTC at BID + 100."""
-    rows = [(0, EventKind.BOOK_DELTA, 1, BID, 5), (0, EventKind.BOOK_DELTA, -1, ASK, 5),
-            (150, EventKind.TRADE, 1, BID + 100, 100_000),
-            (5_000, EventKind.BOOK_DELTA, 1, BID, 6)]
-    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for k, (ms, kind, side, price, qty) in enumerate(rows):
-        out[k] = (T0 + ms * MS, T0 + ms * MS, 0, int(kind), side, price, qty, 0)
-    return [out]
+    return _rows([(0, EventKind.BOOK_DELTA, 1, BID, 5), (0, EventKind.BOOK_DELTA, -1, ASK, 5),
+                  (150, EventKind.TRADE, 1, BID + 100, 100_000),
+                  (5_000, EventKind.BOOK_DELTA, 1, BID, 6)])
 
 
 def _own_windows(tmp_path, stops_ms):

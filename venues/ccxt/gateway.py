@@ -44,6 +44,7 @@ _ENDPOINTS = {
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
     "public_get_time": ("GET", "/api/v3/time"),
+    "fetch_order_book": ("GET", "/api/v3/depth"),  # ccxt.pro's book snapshots (_limit_book_snapshots)
 }
 def _futures_endpoints(api: str, account: str, positions: str) -> dict[str, tuple[str, str]]:
     """The gateway's calls on a Binance futures API ("fapi" USDⓈ-M, "dapi" COIN-M): the
@@ -59,6 +60,7 @@ def _futures_endpoints(api: str, account: str, positions: str) -> dict[str, tupl
         "fetch_funding_history": ("GET", f"{v1}/income"), "fetch_my_liquidations": ("GET", f"{v1}/forceOrders"),
         "set_leverage": ("POST", f"{v1}/leverage"), "set_margin_mode": ("POST", f"{v1}/marginType"),
         "fetch_ledger": ("GET", f"{v1}/income"), "fetch_delivery_price": ("GET", "/futures/data/delivery-price"),
+        "fetch_order_book": ("GET", f"{v1}/depth"),
     }
 
 
@@ -138,9 +140,34 @@ class Gateway:
         self._mappings: dict[str, OrderMapping] = {}  # instrument id -> its order mapping (stp included)
         self.tap = ResponseTap.install(exchange)
         self.tap.listeners.append(self.limiter.observe)
+        self._limit_book_snapshots()
         # every attempt's outcome (method, None on success or the verdict): the live
         # session's venue health (modes.live.venue_health) listens here
         self.listeners: list[Callable[[str, Classified | None], None]] = []
+
+    def _limit_book_snapshots(self) -> None:
+        """Book ccxt.pro's order-book snapshots in this venue's request budget.
+
+        A live session's book watch (modes/live/feed.py) runs on the same ccxt.pro client as
+        the orders; the client fetches a REST depth snapshot (GET /api/v3/depth, weight 5-250
+        by `limit`) when the watch starts and after every resync, through its own
+        `fetch_order_book`, past the gateway. During a 429's Retry-After, or with the
+        minute's weight spent, resyncs after stream errors then went out anyway, and
+        repeated 429s are what earns a 418 ban. The client's method is replaced on this
+        instance by one that first waits for the limiter (`WeightLimiter.acquire`), as every
+        gateway call does; replies already reach the limiter's header correction through
+        the response tap."""
+        original = getattr(self.exchange, "fetch_order_book", None)
+        if original is None or "fetch_order_book" not in self.endpoints:
+            return
+        http_method, path = self.endpoints["fetch_order_book"]
+        limiter, sleep = self.limiter, self.sleep
+
+        async def fetch_order_book(symbol: str, limit: int | None = None, params: dict | None = None) -> Any:
+            await limiter.acquire(http_method, path, {"limit": str(limit)} if limit else None, sleep)
+            return await original(symbol, limit, params or {})
+
+        self.exchange.fetch_order_book = fetch_order_book
 
     @property
     def stp(self) -> str | None:

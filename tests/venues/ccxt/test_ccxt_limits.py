@@ -353,3 +353,44 @@ def test_a_cancel_replace_of_an_order_no_longer_open_is_unknown_order():
     v = classify(ccxt.ExchangeError("x"), Command.AMEND, status=400, body=body)
     assert (v.outcome, v.reason, v.evidence["code"], v.evidence["cancel_code"]) == (
         Outcome.REJECTED, "unknown_order", -2022, -2011)
+
+
+def test_ccxt_pro_book_snapshots_wait_for_the_request_budget(emu):
+    """ccxt.pro's book watch fetches its REST snapshot through the client's own
+    fetch_order_book (fetch_rest_order_book_safe, at the start and after every resync),
+    past the gateway: the gateway books it too. A 429's Retry-After holds the snapshot
+    (the sleep is asked for the hold's 7 s), then GET /api/v3/depth?limit=1000 is booked
+    (Binance's weight 50) and answered by the emulator over 127.0.0.1."""
+    import ccxt.pro
+
+    from venues.ccxt.gateway import Gateway
+
+    wall = [1_000.5]
+    slept: list[float] = []
+    asked: list[tuple] = []
+
+    class Recording(WeightLimiter):
+        def reserve(self, method, path, query=None):
+            asked.append((method, path, query))
+            return super().reserve(method, path, query)
+
+    async def sleep(s: float) -> None:
+        slept.append(round(s, 3))
+        wall[0] += s
+
+    async def run():
+        ex = ccxt.pro.binance(emu.ccxt_config("alice", timeout=3000, enableRateLimit=False))
+        try:
+            await ex.load_markets()
+            lim = Recording(wall=lambda: wall[0])
+            Gateway(ex, {}, now=lambda: 0, limiter=lim, sleep=sleep)
+            lim.observe(429, {"Retry-After": "7"})
+            return await ex.fetch_rest_order_book_safe("BTC/USDT", 1000)
+        finally:
+            await ex.close()
+
+    book = asyncio.run(run())
+    depth = ("GET", "/api/v3/depth", {"limit": "1000"})
+    assert slept == [7.0] and asked == [depth, depth]  # held, then booked
+    assert WeightLimiter.cost(*depth) == (50, False)
+    assert book["bids"] and book["asks"]

@@ -56,6 +56,7 @@ from venues.sim.codes import (
     RQ_CANCEL,
     RQ_INST,
     RQ_KIND,
+    RQ_ORDER_NO,
     RQ_QUERY,
     RQ_REPLY_AT,
     RQ_SEQ,
@@ -103,6 +104,7 @@ from venues.sim.codes import (
     ST_ORDER,
     ST_STUCK,
     ST_TRADE,
+    VF_AW_N,
     VF_CONFL,
     VF_CONFL_OFF,
     VF_DORMANT,
@@ -905,6 +907,29 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
 # the loop
 # --------------------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
+def close_window_nb(R, S, r, et):
+    """A cancel, amend or query (request row r) reached the venue at et while an earlier
+    submit of the same order still waits in its refusal window (core_nb's deferral): one
+    order's requests never overtake each other (the session sent this one after that
+    submit), so the submit's window ends here: it is taken at its next look, no later than
+    et, and row r 1 ns after it; the submit's answer takes the model's response leg, not
+    the session's reply time (which would put it after r's). Returns True when it moved row
+    r (the caller comes back to it). Without it the cancel was refused (unknown order) and the submit then rested at
+    its window's end: an order the strategy had cancelled stayed live (a user's trial)."""
+    for q in range(S[S_NREQ]):
+        if (q != r and R[q, RQ_KIND] == RQ_SUBMIT and R[q, RQ_VENUE] == R[r, RQ_VENUE]
+                and R[q, RQ_ORDER_NO] == R[r, RQ_ORDER_NO] and R[q, RQ_SEQ] < R[r, RQ_SEQ]
+                and R[q, RQ_ARR_HI] > R[q, RQ_ARRIVAL]):
+            at = min(R[q, RQ_ARRIVAL], et)
+            R[q, RQ_ARRIVAL] = at
+            R[q, RQ_ARR_HI] = at
+            R[q, RQ_REPLY_AT] = 0  # answered by the model's response leg, so before r's answer
+            R[r, RQ_ARRIVAL] = at + 1
+            return True
+    return False
+
+
+@njit(cache=True, _nrt=False)
 def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, otf, act, free,
            inst_nact, olim, resp, resp_seq, LP, Spk, l3_keys, l3_tab, l3_meta, l3_out, R, bbo, lastbbo,
            trd, qm, lm, wake_book, wake_trade, t_bound, out_rec, run_exch, col_n=None, col_out=None, col_bbo=None,
@@ -1087,7 +1112,10 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
         # a request sent at the next possible wake-up reaches venue v at wake_t + emin(v)
         if ei >= 0:
             limit = sat_add_nb(wake_t, V[ev, VF_EMIN])
-            if ep == P_REQUEST or et <= limit:
+            # a request reaches the venue at its arrival; but a submit's look inside its refusal
+            # window waits, as a feed row does, until no request not yet sent could precede it
+            # (its own order's cancel would close the window: close_window_nb)
+            if (ep == P_REQUEST and not (R[ei, RQ_ARR_HI] > et > limit)) or et <= limit:
                 if ep == P_EXCH_ROW:
                     # the batch applies this row first (force), whether it touches our
                     # orders or not, and goes on as far as nothing else can come first
@@ -1126,6 +1154,8 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                         nxt = et + WINDOW_STEP_NS
                         R[r, RQ_ARRIVAL] = nxt if nxt < R[r, RQ_ARR_HI] else R[r, RQ_ARR_HI]
                         continue
+                    if kind != RQ_SUBMIT and V[v, VF_AW_N] > 0 and close_window_nb(R, S, r, et):
+                        continue  # its order's submit, still in its window, goes first
                     V[v, VF_NORDERS] -= 1
                     if kind == RQ_SUBMIT:
                         V[v, VF_REPLY_AT] = R[r, RQ_REPLY_AT]  # a windowed submit's reply time (0: none)

@@ -293,26 +293,43 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
 
     rows: list[tuple[int, ...]] = []
     for file, lineno, raw, parts in _csv_lines(path, where):
+        at = f"{where} {file}:{lineno}:"
+        if len(parts) not in (3, 4, 5, 6, 8):
+            raise ConfigError(f"{at} {len(parts)} fields: expected ts_ns,entry_ns,response_ns[,command[,seq[,venue"
+                              "[,entry_min_ns,entry_max_ns]]]] (3-6 or 8)")
         try:
             ts, entry, response = (int(p) for p in parts[:3])
         except ValueError:
-            raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: expected ts_ns,entry_ns,response_ns") from None
-        if entry < 0 or response < 0:
-            raise ConfigError(f"{where} {file}:{lineno}: negative latency")
+            raise ConfigError(f"{at} {raw.strip()!r}: expected ts_ns,entry_ns,response_ns") from None
+        for name, value in (("entry_ns", entry), ("response_ns", response)):
+            if value < 0:
+                raise ConfigError(f"{at} {name} {value}: negative latency")
         if venue is not None and len(parts) > 5 and parts[5] and parts[5] != venue:
             continue
+        if len(parts) > 3 and parts[3] and parts[3] not in _COMMAND_KINDS:
+            raise ConfigError(f"{at} command {parts[3]!r}: expected one of {', '.join(_COMMAND_KINDS)} or empty")
         kind = _COMMAND_KINDS.get(parts[3], 0) if len(parts) > 3 else 0
-        seq = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else -1
+        if len(parts) > 4 and parts[4] and not parts[4].isdigit():
+            raise ConfigError(f"{at} seq {parts[4]!r}: expected a whole number or empty")
+        seq = int(parts[4]) if len(parts) > 4 and parts[4] else -1
         lo = hi = -1
-        if len(parts) > 7 and parts[6] and parts[7]:
-            try:
-                lo, hi = int(parts[6]), int(parts[7])
-            except ValueError:
-                raise ConfigError(f"{where} {file}:{lineno}: {raw.strip()!r}: entry_min_ns,entry_max_ns "
-                                  "must be integers") from None
+        if len(parts) == 8 and (parts[6] or parts[7]):
+            bounds = []
+            for name, text in (("entry_min_ns", parts[6]), ("entry_max_ns", parts[7])):
+                try:
+                    bounds.append(int(text))
+                except ValueError:
+                    raise ConfigError(f"{at} {name} {text!r}: expected an integer (both bounds or neither)") from None
+            lo, hi = bounds
             if not 0 <= lo <= hi:
-                raise ConfigError(f"{where} {file}:{lineno}: entry_min_ns {lo} and entry_max_ns {hi}: expected "
+                raise ConfigError(f"{at} entry_min_ns {lo} and entry_max_ns {hi}: expected "
                                   "0 <= entry_min_ns <= entry_max_ns")
+            if kind != _COMMAND_KINDS["submit"]:
+                raise ConfigError(f"{at} entry_min_ns,entry_max_ns on a {parts[3] or 'line without a'} command: "
+                                  "only a refused submit has an entry window")
+            if hi > entry + response:
+                raise ConfigError(f"{at} entry_max_ns {hi} beyond the round trip (entry_ns + response_ns = "
+                                  f"{entry + response}): the request arrived before its reply")
         rows.append((ts, entry, response, kind, seq, lineno, lo, hi))
     if not rows:
         which = "" if venue is None else f" of venue {venue!r}"

@@ -150,12 +150,17 @@ def time_requests_nb(lm, LP, V, Spk, R, S):
         arrival = request_arrival_nb(lm, LP, V, Spk, v, kind, sent)
         if V[v, VF_OVERTAKE] != 0:  # one order's requests still never overtake each other
             for q in range(n):
+                # (a submit still in its refusal window is not waited for: it is taken when this
+                # request arrives, core_nb.close_window_nb)
                 if (q != r and R[q, RQ_VENUE] == v and R[q, RQ_ORDER_NO] == R[r, RQ_ORDER_NO]
-                        and R[q, RQ_SEQ] < R[r, RQ_SEQ] and R[q, RQ_ARRIVAL] > arrival):
+                        and R[q, RQ_SEQ] < R[r, RQ_SEQ] and R[q, RQ_ARRIVAL] > arrival
+                        and R[q, RQ_ARR_HI] <= R[q, RQ_ARRIVAL]):
                     arrival = R[q, RQ_ARRIVAL]
-        if V[v, VF_AW_N] > 0 and kind == RQ_SUBMIT and (R[r, RQ_POST] != 0 or R[r, RQ_TIF] == TIF_GTX):
+        if V[v, VF_AW_N] > 0 and kind == RQ_SUBMIT:
+            # every submit takes its turn (the file counts them all); only a post-only one a window
             lo, hi, rtt = arrival_window_nb(LP, V, v, sent)
-            if hi >= 0:  # a submit the session saw refused: its window (core_nb defers it in it)
+            if hi >= 0 and (R[r, RQ_POST] != 0 or R[r, RQ_TIF] == TIF_GTX):
+                # a submit the session saw refused: its window (core_nb defers it in it)
                 lo = sent + max(lo, V[v, VF_EMIN])
                 hi = sent + max(hi, V[v, VF_EMIN])
                 arrival = max(lo, V[v, VF_XCLOCK])
@@ -173,7 +178,9 @@ def arrival_window_nb(LP, V, v, sent):
     V[v, VF_AW_OFF]; venues/sim/latency.py
     refusal_windows says why). The k-th submit the venue times at one send time takes the
     row of turn k, as the recorded model hands out the entries of one time in turn; counted
-    here (VF_AW_TS, VF_AW_K) for every submit of the venue, in the order they were sent."""
+    here (VF_AW_TS, VF_AW_K) for every submit of the venue, post-only or not, in the order
+    they were sent (time_requests_nb calls it for each), as refusal_windows counts the
+    file's submits."""
     if V[v, VF_AW_TS] == sent:
         V[v, VF_AW_K] += 1
     else:

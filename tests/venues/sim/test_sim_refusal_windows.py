@@ -19,6 +19,7 @@ from venues.sim.latency import refusal_windows
 
 LIMIT, GTC, GTX = int(OrderType.LIMIT), int(TimeInForce.GTC), int(TimeInForce.GTX)
 ACK, REJECTED = int(OrderEventKind.ACK), int(OrderEventKind.REJECTED)
+CANCELLED, CANCEL_REJECTED = int(OrderEventKind.CANCELLED), int(OrderEventKind.CANCEL_REJECTED)
 HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns\n"
 T = 1_000_000  # the decision's time: two submits sent at 1 ms
 
@@ -34,7 +35,8 @@ def _latency_csv(tmp_path, hi: int = 400_000):
     return path
 
 
-def _run(path, cross_at: int, *, windows: bool = True, post: bool = True, second: bool = True):
+def _run(path, cross_at: int, *, windows: bool = True, post: bool = True, second: bool = True,
+         first_post: bool = True):
     """Bid 9_990, ask 10_010 from 100 ns; an ask at 10_000 appears at `cross_at` and goes
     1 ms later. Order 1 (post-only buy at 9_980) and order 2 (a buy at 10_000: post-only
     unless `post` is False) sent at T. Returns the reports (order, kind, exch_ts, local_ts)."""
@@ -46,7 +48,7 @@ def _run(path, cross_at: int, *, windows: bool = True, post: bool = True, second
                       (9_000_000, DELTA, SELL, 10_020, 1)],
                      configs={"sim": SimVenueConfig.from_table("sim", {"latency": latency})})
     drain(core, T)
-    core.submit(1, 0, BUY, LIMIT, GTX, 9_980, 1, True, 0, T)
+    core.submit(1, 0, BUY, LIMIT, GTX if first_post else GTC, 9_980, 1, first_post, 0, T)
     if second:
         core.submit(2, 0, BUY, LIMIT, GTX if post else GTC, 10_000, 1, post, 0, T)
     wakes = drain(core, 8_000_000)
@@ -104,8 +106,54 @@ def test_bad_bounds_are_named(tmp_path):
     path.write_text(HEADER + f"{T},100000,5000,submit,2,sim,30000,20000\n")
     with pytest.raises(ConfigError, match=re.escape("latency.csv:2: entry_min_ns 30000 and entry_max_ns 20000")):
         SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": str(path)}})
+    for line, message in [
+            (f"{T},100000,5000,submit,2,sim,30000,", "entry_max_ns '': expected an integer (both bounds or neither)"),
+            (f"{T},100000,5000,submit,2,sim,x,40000", "entry_min_ns 'x': expected an integer"),
+            (f"{T},100000,5000,cancel,2,sim,0,40000", "entry_min_ns,entry_max_ns on a cancel command"),
+            (f"{T},100000,5000,submit,2,sim,0,105001", "entry_max_ns 105001 beyond the round trip"),
+            (f"{T},100000,5000,submit,2,sim,0", "7 fields: expected ts_ns,entry_ns,response_ns"),
+            (f"{T},100000,5000,sbumit,2,sim,,", "command 'sbumit': expected one of submit, cancel, amend"),
+            (f"{T},100000,5000,submit,x,sim,,", "seq 'x': expected a whole number"),
+            (f"{T},-1,5000,submit,2,sim,,", "entry_ns -1: negative latency")]:
+        path.write_text(HEADER + line + "\n")
+        with pytest.raises(ConfigError, match=re.escape(f"latency.csv:2: {message}")):
+            SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": str(path)}})
     with pytest.raises(ConfigError, match="latency.refusal_windows = 'yes': expected true or false"):
         SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": str(_latency_csv(tmp_path)),
                                                       "refusal_windows": "yes"}})
     with pytest.raises(ConfigError, match="latency.refusal_windows is only used with latency.model = 'recorded'"):
         SimVenueConfig.from_table("sim", {"latency": {"entry_ns": 5, "refusal_windows": True}})
+
+
+def test_every_submit_takes_its_turn(tmp_path):
+    """Order 1 as a plain limit buy (no window of its own) still takes turn 0 of the send
+    time, as the file counts every submit: the post-only order 2, sent second, takes turn
+    1's window and is refused at 1.21 ms as above. (A strategy sending a taker and a maker
+    order at one moment lost its windows when only post-only submits were counted.)"""
+    got = _run(_latency_csv(tmp_path), cross_at=1_205_000, first_post=False)
+    assert got[:2] == [(1, ACK, 1_050_000, 1_055_000), (2, REJECTED, 1_210_000, 1_450_000)]
+
+
+def test_a_cancel_in_the_window_closes_it(tmp_path):
+    """A post-only buy at 9_980 (never crossing) with the window [T + 70 us, T + 400 us]
+    (70 us: the model's least entry, the cancel's), book rows changing inside it; its cancel
+    sent at T + 100 us arrives at T + 170 us, inside the window. One order's requests keep
+    their order: the submit is taken there (acknowledged at 1.17 ms, answered by the
+    model's response leg, 5 us, not at the session's reply) and the cancel 1 ns after it
+    cancels the order (answered 5 us later). Before, the cancel was refused (unknown order) and the
+    submit rested at the window's end, an order the strategy had cancelled left live."""
+    path = tmp_path / "latency.csv"
+    path.write_text(HEADER + f"{T},100000,350000,submit,1,sim,20000,400000\n"
+                             f"{T + 100_000},70000,5000,cancel,2,sim,,\n")
+    core = make_core([(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5),
+                      (1_100_000, DELTA, SELL, 10_005, 2), (1_250_000, DELTA, SELL, 10_005, 0),
+                      (9_000_000, DELTA, SELL, 10_020, 1)],
+                     configs={"sim": SimVenueConfig.from_table(
+                         "sim", {"latency": {"model": "recorded", "file": str(path)}})})
+    drain(core, T)
+    core.submit(1, 0, BUY, LIMIT, GTX, 9_980, 1, True, 0, T)
+    drain(core, T + 100_000)
+    core.cancel(1, T + 100_000)
+    got = [(int(w.record["kind"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+           for w in drain(core, 8_000_000) if w.kind == WakeKind.ORDER]
+    assert got == [(ACK, 1_170_000, 1_175_000), (CANCELLED, 1_170_001, 1_175_001)]

@@ -294,6 +294,27 @@ class LiveDriver:
             wait = max(gateway.held_s(), verdict.wait_s or 0.0)
             self._tell_hold(venue, status, wait, startup=not self._started)
 
+    def _pace_paper_snapshots(self, exchanges: dict[str, Any]) -> None:
+        """Paper mode has no gateway, yet its book watches fetch REST depth snapshots (at the
+        start, after every resync) like a testnet session's: each venue's market-data client
+        gets a `WeightLimiter` of its own and the gateway's pacing
+        (`venues.ccxt.gateway.limit_book_snapshots`), so a snapshot waits out a 429's
+        Retry-After, a 418 ban or a spent minute instead of earning a ban; a 429 or 418 is
+        told once per hold, as in testnet/live (`book_limiters`: the limiters, by venue)."""
+        from venues.ccxt.gateway import limit_book_snapshots
+        from venues.ccxt.ratelimit import WeightLimiter
+
+        self.book_limiters: dict[str, WeightLimiter] = {}
+        for name, ex in exchanges.items():
+            limiter = self.book_limiters[name] = WeightLimiter.for_venue(str(getattr(ex, "id", "binance")))
+            tap = limit_book_snapshots(ex, limiter)
+
+            def told(status: int, headers: dict[str, str], name: str = name, limiter: WeightLimiter = limiter) -> None:
+                if status in (418, 429):  # observe ran first: the hold is the limiter's
+                    self._tell_hold(name, status, limiter.hold()[0], startup=not self._started)
+
+            tap.listeners.append(told)
+
     def _open_on(self, venue: str) -> bool:
         """The session holds an order open on `venue` (its user stream has something to report)."""
         built = getattr(self, "built", None)
@@ -349,6 +370,8 @@ class LiveDriver:
         # when each order request left (venues/ccxt/wire.py): a venue's refusal, which has no
         # venue time, is placed from it (recording.py round_trip)
         wires = {} if mode == "paper" else {name: WireTimes(self._now) for name in exchanges}
+        if mode == "paper":  # testnet/live: each CcxtVenue's gateway does the same on its client
+            self._pace_paper_snapshots(exchanges)
 
         def make_venues(core):
             if mode == "paper":

@@ -129,3 +129,31 @@ def test_a_418_ban_refuses_orders_ip_banned_without_sending_them(emu, alice_env,
     assert any(r.get("action") == "venue_health" and r["state"] == "down" and "HTTP 418" in r["reason"] for r in audit)
     summary = json.loads((out / "summary.json").read_text())["run"]
     assert summary["stopped_by"] is None and summary["open_orders"] == []
+
+
+def test_paper_book_snapshots_wait_out_a_429_instead_of_earning_a_ban(emu, tmp_path, capfd):
+    """Paper mode has no gateway, but its book watch fetches REST depth snapshots through
+    ccxt.pro like a testnet session's. The venue answers the first snapshot 429 with a 2 s
+    hold and bans the IP on the next violation (the emulator's ban_after 1): ccxt.pro
+    retries a failed snapshot at once, so unpaced the retry is the second violation and the
+    IP is banned (no book: the session cannot start). Paced by the gateway's mechanism
+    (`limit_book_snapshots`), the retry waits out the hold: one 429 met, no ban, the
+    session starts after the hold and trades; the hold is said once."""
+    from modes.live.driver import LiveDriver
+
+    control(emu, "limits", {"ban_after": 1, "ban_s": 30, "reset": True})
+    control(emu, "faults", {"kind": "rate_limit", "retry_after": "2s", "endpoint": "GET /api/v3/depth"})
+    t0 = time.monotonic()
+    driver = LiveDriver(_config(emu, tmp_path), "paper", tmp_path / "run", duration_s=1, health=False,
+                        write_html=False)
+    out = driver.run()
+    assert time.monotonic() - t0 >= 2.0  # the snapshot waited for the hold's end
+    banned = emu.call(lambda server: {ip: until for ip, until in server.limiter._banned_until.items()
+                                      if until > time.time()})
+    assert banned == {}
+    limiter = driver.book_limiters["binance"]
+    assert limiter.throttled == 1 and limiter.bans == 0 and limiter.waits >= 1  # one 429 met, then waited
+    told = [line for line in capfd.readouterr().err.splitlines() if "rate-limited" in line]
+    assert len(told) == 1 and "[venues.binance] rate-limited by the venue (HTTP 429)" in told[0], told
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["mode"] == "paper" and summary["orders"] > 0 and summary["stopped_by"] is None

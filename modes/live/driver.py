@@ -323,13 +323,36 @@ class LiveDriver:
         by_no = built.session.oms.by_no
         return any(by_no[no].instrument.venue == venue for no in built.session.oms.open_nos)
 
-    def _on_user_silent(self, venue: str, silent_s: float, first: bool) -> None:
-        """A venue's user stream gave nothing for the guard's time and was re-subscribed
-        (venues.ccxt.venue CcxtVenue._user_silent): reconcile (what the silence hid, a fill,
-        a cancel, comes back from the venue's REST answers) and say so once per silence."""
+    def _resting_on(self, venue: str) -> dict[str, int]:
+        """{client id: filled lots, the most the venue reported} of the session's orders
+        known to rest on `venue`: acknowledged or partly filled, no lookup outstanding (an
+        order not yet acknowledged, or whose fate is being looked up, may not be at the
+        venue at all). What the user-stream guard's probe compares the venue's open orders
+        with (venues.ccxt.venue CcxtVenue._probe_user_stream)."""
+        from engine.types import OrderStatus
+
+        built = getattr(self, "built", None)
+        if built is None:
+            return {}
+        by_no = built.session.oms.by_no
+        resting = (OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED)
+        out: dict[str, int] = {}
+        for no in built.session.oms.open_nos:
+            order = by_no[no]
+            if (order.instrument.venue == venue and order.status in resting and not order.lookup_pending
+                    and not order.ambiguous):
+                out[order.client_id] = max(order.filled, order.venue_filled)
+        return out
+
+    def _on_user_silent(self, venue: str, silent_s: float, first: bool, evidence: str = "") -> None:
+        """A venue's user stream was silent while the venue showed a change of our orders it
+        never told, and was re-subscribed (venues.ccxt.venue CcxtVenue._user_silent):
+        reconcile (what the silence hid, a fill, a cancel, comes back from the venue's REST
+        answers) and say so once per silence, with the evidence."""
         if first:
-            warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s: re-subscribed; reconciling with the "
-                 "venue (said once per silence; docs/live.md \"Reconnects\")")
+            why = f" while {evidence}" if evidence else ""
+            warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s{why}: re-subscribed; reconciling with "
+                 "the venue (said once per silence; docs/live.md \"Reconnects\")")
         due = time.monotonic() + RECHECK_S
         if self._reconcile_at is None or self._reconcile_at[0] > due:  # one already due sooner covers it
             self._reconcile_at = (due, "user-stream")
@@ -366,7 +389,9 @@ class LiveDriver:
         index = {inst_id: i for i, inst_id in enumerate(instruments)}
         self.recorder: SessionRecorder | None = None  # with the run directory, once the venues answered
         self.health = Health(instruments, enabled=self.health_on)
-        ccxt_venues: dict[str, CcxtVenue] = {}
+        # testnet/live: the session's venues, kept for inspection after the run (the guard's counts)
+        self.ccxt_venues: dict[str, CcxtVenue] = {}
+        ccxt_venues = self.ccxt_venues
         # when each order request left (venues/ccxt/wire.py): a venue's refusal, which has no
         # venue time, is placed from it (recording.py round_trip)
         wires = {} if mode == "paper" else {name: WireTimes(self._now) for name in exchanges}
@@ -385,7 +410,8 @@ class LiveDriver:
                                               on_error=functools.partial(self._on_venue_error, name),
                                               wire=wires.get(name), user_stream_guard_s=self.user_stream_guard_s,
                                               on_user_silent=self._on_user_silent,
-                                              expects_user_events=functools.partial(self._open_on, name))
+                                              expects_user_events=functools.partial(self._open_on, name),
+                                              expected_open=functools.partial(self._resting_on, name))
                 ccxt_venues[name].gateway.listeners.append(
                     functools.partial(self._on_rest_attempt, name, ccxt_venues[name].gateway))
             return dict(ccxt_venues)

@@ -132,7 +132,9 @@ class Context:
         return self._session.close_parent(parent_id, reason)
 
     def cancel(self, client_id: str) -> bool:
-        """Request a cancel; False if the order is unknown or already finished."""
+        """Request a cancel; False if the order is unknown or already finished. A cancel of an
+        order whose cancel is still pending is a no-op returning True (one pending cancel per
+        order, audited `cancel_coalesced`; docs/orders-live.md "Typed outcomes")."""
         return self._session.cancel(client_id)
 
     def amend(

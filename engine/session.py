@@ -578,6 +578,16 @@ class TradingSession(VenueMerge):
         now = self.clock.now()
         if order.status == OrderStatus.PENDING:  # waiting for approval: never sent, refused here
             return self.guard.refuse(client_id, "strategy", "cancelled while waiting for approval")
+        if self.cancel_in_flight(order):
+            # one pending cancel per order: a second one while the first waits (a 429's hold,
+            # a 418 ban, the request budget) or travels would only queue another request
+            # behind it, sent once the venue allows and refused there as an unknown order
+            # (the first closed it), each refusal then looked up: a strategy re-cancelling on
+            # every tick stacked dozens per order during a ban. It is a no-op with the
+            # pending cancel's outcome (True: the cancel is on its way; the order's update
+            # comes when the venue answers it), audited, in every mode alike.
+            self.audit.write(now, "decision", action="cancel_coalesced", client_id=client_id)
+            return True
         refused = self.guard.pre_cancel(now)
         if refused is not None:
             self._pending.append(self._update(order, now, Event.CANCEL_REJECTED, reason=str(refused)))

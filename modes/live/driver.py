@@ -294,6 +294,27 @@ class LiveDriver:
             wait = max(gateway.held_s(), verdict.wait_s or 0.0)
             self._tell_hold(venue, status, wait, startup=not self._started)
 
+    def _pace_paper_snapshots(self, exchanges: dict[str, Any]) -> None:
+        """Paper mode has no gateway, yet its book watches fetch REST depth snapshots (at the
+        start, after every resync) like a testnet session's: each venue's market-data client
+        gets a `WeightLimiter` of its own and the gateway's pacing
+        (`venues.ccxt.gateway.limit_book_snapshots`), so a snapshot waits out a 429's
+        Retry-After, a 418 ban or a spent minute instead of earning a ban; a 429 or 418 is
+        told once per hold, as in testnet/live (`book_limiters`: the limiters, by venue)."""
+        from venues.ccxt.gateway import limit_book_snapshots
+        from venues.ccxt.ratelimit import WeightLimiter
+
+        self.book_limiters: dict[str, WeightLimiter] = {}
+        for name, ex in exchanges.items():
+            limiter = self.book_limiters[name] = WeightLimiter.for_venue(str(getattr(ex, "id", "binance")))
+            tap = limit_book_snapshots(ex, limiter)
+
+            def told(status: int, headers: dict[str, str], name: str = name, limiter: WeightLimiter = limiter) -> None:
+                if status in (418, 429):  # observe ran first: the hold is the limiter's
+                    self._tell_hold(name, status, limiter.hold()[0], startup=not self._started)
+
+            tap.listeners.append(told)
+
     def _open_on(self, venue: str) -> bool:
         """The session holds an order open on `venue` (its user stream has something to report)."""
         built = getattr(self, "built", None)
@@ -302,13 +323,36 @@ class LiveDriver:
         by_no = built.session.oms.by_no
         return any(by_no[no].instrument.venue == venue for no in built.session.oms.open_nos)
 
-    def _on_user_silent(self, venue: str, silent_s: float, first: bool) -> None:
-        """A venue's user stream gave nothing for the guard's time and was re-subscribed
-        (venues.ccxt.venue CcxtVenue._user_silent): reconcile (what the silence hid, a fill,
-        a cancel, comes back from the venue's REST answers) and say so once per silence."""
+    def _resting_on(self, venue: str) -> dict[str, int]:
+        """{client id: filled lots, the most the venue reported} of the session's orders
+        known to rest on `venue`: acknowledged or partly filled, no lookup outstanding (an
+        order not yet acknowledged, or whose fate is being looked up, may not be at the
+        venue at all). What the user-stream guard's probe compares the venue's open orders
+        with (venues.ccxt.venue CcxtVenue._probe_user_stream)."""
+        from engine.types import OrderStatus
+
+        built = getattr(self, "built", None)
+        if built is None:
+            return {}
+        by_no = built.session.oms.by_no
+        resting = (OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED)
+        out: dict[str, int] = {}
+        for no in built.session.oms.open_nos:
+            order = by_no[no]
+            if (order.instrument.venue == venue and order.status in resting and not order.lookup_pending
+                    and not order.ambiguous):
+                out[order.client_id] = max(order.filled, order.venue_filled)
+        return out
+
+    def _on_user_silent(self, venue: str, silent_s: float, first: bool, evidence: str = "") -> None:
+        """A venue's user stream was silent while the venue showed a change of our orders it
+        never told, and was re-subscribed (venues.ccxt.venue CcxtVenue._user_silent):
+        reconcile (what the silence hid, a fill, a cancel, comes back from the venue's REST
+        answers) and say so once per silence, with the evidence."""
         if first:
-            warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s: re-subscribed; reconciling with the "
-                 "venue (said once per silence; docs/live.md \"Reconnects\")")
+            why = f" while {evidence}" if evidence else ""
+            warn(f"[venues.{venue}] user stream silent for {silent_s:.1f} s{why}: re-subscribed; reconciling with "
+                 "the venue (said once per silence; docs/live.md \"Reconnects\")")
         due = time.monotonic() + RECHECK_S
         if self._reconcile_at is None or self._reconcile_at[0] > due:  # one already due sooner covers it
             self._reconcile_at = (due, "user-stream")
@@ -345,10 +389,14 @@ class LiveDriver:
         index = {inst_id: i for i, inst_id in enumerate(instruments)}
         self.recorder: SessionRecorder | None = None  # with the run directory, once the venues answered
         self.health = Health(instruments, enabled=self.health_on)
-        ccxt_venues: dict[str, CcxtVenue] = {}
+        # testnet/live: the session's venues, kept for inspection after the run (the guard's counts)
+        self.ccxt_venues: dict[str, CcxtVenue] = {}
+        ccxt_venues = self.ccxt_venues
         # when each order request left (venues/ccxt/wire.py): a venue's refusal, which has no
         # venue time, is placed from it (recording.py round_trip)
         wires = {} if mode == "paper" else {name: WireTimes(self._now) for name in exchanges}
+        if mode == "paper":  # testnet/live: each CcxtVenue's gateway does the same on its client
+            self._pace_paper_snapshots(exchanges)
 
         def make_venues(core):
             if mode == "paper":
@@ -362,7 +410,8 @@ class LiveDriver:
                                               on_error=functools.partial(self._on_venue_error, name),
                                               wire=wires.get(name), user_stream_guard_s=self.user_stream_guard_s,
                                               on_user_silent=self._on_user_silent,
-                                              expects_user_events=functools.partial(self._open_on, name))
+                                              expects_user_events=functools.partial(self._open_on, name),
+                                              expected_open=functools.partial(self._resting_on, name))
                 ccxt_venues[name].gateway.listeners.append(
                     functools.partial(self._on_rest_attempt, name, ccxt_venues[name].gateway))
             return dict(ccxt_venues)

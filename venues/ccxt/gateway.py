@@ -44,7 +44,7 @@ _ENDPOINTS = {
     "fetch_open_orders": ("GET", "/api/v3/openOrders"),
     "public_get_exchangeinfo": ("GET", "/api/v3/exchangeInfo"),
     "public_get_time": ("GET", "/api/v3/time"),
-    "fetch_order_book": ("GET", "/api/v3/depth"),  # ccxt.pro's book snapshots (_limit_book_snapshots)
+    "fetch_order_book": ("GET", "/api/v3/depth"),  # ccxt.pro's book snapshots (limit_book_snapshots)
 }
 def _futures_endpoints(api: str, account: str, positions: str) -> dict[str, tuple[str, str]]:
     """The gateway's calls on a Binance futures API ("fapi" USDⓈ-M, "dapi" COIN-M): the
@@ -81,6 +81,41 @@ def endpoints_for(exchange_id: str) -> dict[str, tuple[str, str]]:
     """The (HTTP method, path) each ccxt call of the gateway sends on that venue: Binance
     spot's for every venue but Binance's futures APIs (their weights differ)."""
     return _FUTURES_ENDPOINTS.get(exchange_id, _ENDPOINTS)
+
+
+def limit_book_snapshots(exchange: Any, limiter: WeightLimiter,
+                         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> ResponseTap:
+    """Book ccxt.pro's order-book snapshots of `exchange` in `limiter`'s request budget, and
+    let every REST reply of the client correct the limiter (its weight headers, a 429's or
+    418's Retry-After); returns the client's response tap.
+
+    Why: a book watch (modes/live/feed.py) fetches a REST depth snapshot (GET /api/v3/depth,
+    weight 5-250 by `limit`) when it starts and after every resync, through the client's
+    own `fetch_order_book`, past any gateway. During a 429's Retry-After, or with the
+    minute's weight spent, resyncs after stream errors then went out anyway, and repeated
+    429s are what earns a 418 ban. The client's method is replaced on this instance by one
+    that first waits for the limiter (`WeightLimiter.acquire`), as every gateway call does.
+    The one place for it: a testnet/live `Gateway` calls it on the client its orders share
+    with the book watch; a paper session, which has no gateway, on its market-data client
+    (modes/live/driver.py). A client is wrapped once; a second call only adds the listener."""
+    tap = ResponseTap.install(exchange)
+    if limiter.observe not in tap.listeners:
+        tap.listeners.append(limiter.observe)
+    endpoints = endpoints_for(str(getattr(exchange, "id", "binance")))
+    original = getattr(exchange, "fetch_order_book", None)
+    if original is None or "fetch_order_book" not in endpoints or getattr(original, "_tickparity_limited", False):
+        return tap
+    http_method, path = endpoints["fetch_order_book"]
+
+    async def fetch_order_book(symbol: str, limit: int | None = None, params: dict | None = None) -> Any:
+        await limiter.acquire(http_method, path, {"limit": str(limit)} if limit else None, sleep)
+        return await original(symbol, limit, params or {})
+
+    fetch_order_book._tickparity_limited = True  # type: ignore[attr-defined]
+    exchange.fetch_order_book = fetch_order_book
+    return tap
+
+
 PROBE_CLIENT_ID = "tickparity-health-probe"  # never an order's id: a cancel of it is refused (-2011)
 
 
@@ -138,36 +173,10 @@ class Gateway:
         self._delivery_prices: dict[str, str] = {}  # dated contract symbol -> its delivery price
         self._tickets: dict[str, tuple[int, bool, str]] = {}  # `_ticket`, per method
         self._mappings: dict[str, OrderMapping] = {}  # instrument id -> its order mapping (stp included)
-        self.tap = ResponseTap.install(exchange)
-        self.tap.listeners.append(self.limiter.observe)
-        self._limit_book_snapshots()
+        self.tap = limit_book_snapshots(exchange, self.limiter, self.sleep)
         # every attempt's outcome (method, None on success or the verdict): the live
         # session's venue health (modes.live.venue_health) listens here
         self.listeners: list[Callable[[str, Classified | None], None]] = []
-
-    def _limit_book_snapshots(self) -> None:
-        """Book ccxt.pro's order-book snapshots in this venue's request budget.
-
-        A live session's book watch (modes/live/feed.py) runs on the same ccxt.pro client as
-        the orders; the client fetches a REST depth snapshot (GET /api/v3/depth, weight 5-250
-        by `limit`) when the watch starts and after every resync, through its own
-        `fetch_order_book`, past the gateway. During a 429's Retry-After, or with the
-        minute's weight spent, resyncs after stream errors then went out anyway, and
-        repeated 429s are what earns a 418 ban. The client's method is replaced on this
-        instance by one that first waits for the limiter (`WeightLimiter.acquire`), as every
-        gateway call does; replies already reach the limiter's header correction through
-        the response tap."""
-        original = getattr(self.exchange, "fetch_order_book", None)
-        if original is None or "fetch_order_book" not in self.endpoints:
-            return
-        http_method, path = self.endpoints["fetch_order_book"]
-        limiter, sleep = self.limiter, self.sleep
-
-        async def fetch_order_book(symbol: str, limit: int | None = None, params: dict | None = None) -> Any:
-            await limiter.acquire(http_method, path, {"limit": str(limit)} if limit else None, sleep)
-            return await original(symbol, limit, params or {})
-
-        self.exchange.fetch_order_book = fetch_order_book
 
     @property
     def stp(self) -> str | None:

@@ -46,16 +46,23 @@ from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.wire import WireTimes
 
 _GTD = TimeInForce.GTD
-#: seconds a user-stream watch may wait for a message before the stream is taken for silently
-#: dead: it is re-subscribed and the session reconciles (docs/live.md "Reconnects"). A
-#: subscription can die with no error and no close (a server-side session that expired
-#: quietly; ccxt 4.5.90 does not even wake a pending watch on eventStreamTerminated), and a
-#: watch with no guard then waits forever while fills go unreported.
+#: seconds a user-stream watch may wait for a message before the stream's health is checked
+#: (docs/live.md "Reconnects"). A subscription can die with no error and no close (a
+#: server-side session that expired quietly; ccxt 4.5.90 does not even wake a pending watch
+#: on eventStreamTerminated), and a watch with no guard then waits forever while fills go
+#: unreported. Silence alone proves nothing (Binance's user stream has no heartbeat of its
+#: own, and a resting order with no fill has nothing to say), so a silent stream is asked for
+#: evidence first (`CcxtVenue._probe_user_stream`): re-subscribed only when the venue shows a
+#: change of our orders the stream did not report.
 USER_STREAM_GUARD_S = 5.0
-#: while the stream stays silent, each further re-subscription waits twice as long as the
-#: last, up to this (s): a quiet account (no open orders: nothing to report) costs one
-#: reconnect and one reconciliation a minute, not one every 5 s
+#: while the stream stays silent after a re-subscription, each further one waits twice as
+#: long as the last, up to this (s): a persistent difference costs one reconnect and one
+#: reconciliation a minute, not one every 5 s
 USER_STREAM_GUARD_MAX_S = 60.0
+#: s a healthy stream is given to deliver a change the probe saw at the venue before the
+#: difference counts as evidence of a dead stream (the stream's message may be on its way:
+#: Binance's user stream trails its REST state by milliseconds, rarely more)
+USER_STREAM_GRACE_S = 1.0
 #: ccxt.pro's subscription key of a Binance user-data stream on its websocket client: the
 #: account type (spot: the websocket API's signature subscription; USDⓈ-M / COIN-M: the
 #: listenKey stream)
@@ -89,10 +96,15 @@ class CcxtVenue:
     order's venue name), with `wire_ns=` the local time its request was written when `wire`
     (a venues.ccxt.wire.WireTimes on `exchange`) saw it: a refusal's arrival is estimated
     from it; `client_id=` the order's (a refused cancel arrived after the order's last fill).
-    `user_stream_guard_s`, `on_user_silent(venue, silent_s, first)`, `expects_user_events()`:
-    the user-stream guard (`_user_silent`); the last says whether the stream has anything to
-    report (the session's open orders on this venue; default: always), since a quiet stream
-    with nothing open and nothing in flight is no silence.
+    `user_stream_guard_s`, `on_user_silent(venue, silent_s, first, evidence)`,
+    `expects_user_events()`, `expected_open()`: the user-stream guard (`_user_silent`);
+    `expects_user_events` says whether the stream has anything to report (the session's open
+    orders on this venue; default: always), since a quiet stream with nothing open and
+    nothing in flight is no silence; `expected_open` is {client id: filled lots} of the
+    session's orders known to rest on this venue (acknowledged, no lookup outstanding), what
+    a probe of the venue's open orders is compared with (None: no view of the session's
+    orders, so no evidence can be had and a silence with something to report counts as a
+    dead stream, as before the probe).
     """
 
     def __init__(self, name: str, exchange: Any, instruments: dict[int, Instrument], book: Any,
@@ -102,8 +114,9 @@ class CcxtVenue:
                  on_error: Callable[[str, BaseException], None] | None = None,
                  limiter: WeightLimiter | None = None, wire: WireTimes | None = None,
                  user_stream_guard_s: float = USER_STREAM_GUARD_S,
-                 on_user_silent: Callable[[str, float, bool], None] | None = None,
-                 expects_user_events: Callable[[], bool] | None = None) -> None:
+                 on_user_silent: Callable[[str, float, bool, str], None] | None = None,
+                 expects_user_events: Callable[[], bool] | None = None,
+                 expected_open: Callable[[], dict[str, int]] | None = None) -> None:
         self.name = name
         self.exchange = exchange
         self.instruments = dict(instruments)
@@ -128,16 +141,23 @@ class CcxtVenue:
         # resolve=False: an ambiguous outcome, and a cancel or amend refused as an unknown
         # order (-2011), are the OMS's to resolve (engine/venue_merge.py: request_order_state)
         self.expiry = ExpiryWatch()
-        # the user-stream guard (watch_user_stream): last message or re-subscription
-        # (monotonic s), the wait before the next re-subscription, whether the stream is in
-        # a silence (logged once per silence), re-subscriptions so far
+        # the user-stream guard (_user_silent): since when the stream counts as silent
+        # (monotonic s: its last message, re-subscription or probe that found it consistent),
+        # its last message, messages so far (a probe's answer counts only if none came
+        # meanwhile), the wait before the next check, whether the stream is in a silence
+        # (logged once per silence), the probe running, and the counts
         self.user_stream_guard_s = user_stream_guard_s
         self.on_user_silent = on_user_silent or _log_silence
         self.expects_user_events = expects_user_events or (lambda: True)
-        self._user_last = time.monotonic()
+        self.expected_open = expected_open
+        self._user_last = self._user_message_at = time.monotonic()
+        self._user_messages = 0
         self._user_wait = user_stream_guard_s
         self._user_quiet = False
+        self._user_probe: asyncio.Task | None = None
         self.user_resubscribes = 0
+        self.user_probes = 0  # probes of a silent stream (each a GET openOrders per symbol)
+        self.user_quiet_ok = 0  # ... that found the venue agreeing with what the stream said
         self.gateway = Gateway(exchange, {inst.symbol: inst for inst in self.instruments.values()},
                                now=clock, limiter=limiter, resolve=False)
 
@@ -323,34 +343,104 @@ class CcxtVenue:
 
     def _user_heard(self) -> None:
         """A user-stream message arrived: the stream lives; a silence (if any) is over."""
-        self._user_last = time.monotonic()
+        self._user_last = self._user_message_at = time.monotonic()
+        self._user_messages += 1
         if self._user_quiet:
             self._user_quiet = False
             self._user_wait = self.user_stream_guard_s
 
+    def _watched(self) -> dict[str, int]:
+        """{client id: filled lots} of our orders resting on this venue whose changes only
+        the stream would tell (`expected_open`, less orders with a command in flight: its
+        REST reply tells those)."""
+        if self.expected_open is None:
+            return {}
+        pending = self._last_command
+        return {cid: filled for cid, filled in self.expected_open().items()
+                if cid not in pending or pending[cid].done()}
+
     def _user_silent(self) -> None:
-        """A user-stream watch got nothing for `user_stream_guard_s`. When the stream has
-        something to report (orders open or commands in flight) and the whole stream (both
-        watches) has been silent that long (twice as long per further firing within
-        one silence, up to USER_STREAM_GUARD_MAX_S), re-subscribe: the stream's websocket
-        client is dropped (`drop_user_stream`) and the next watch connects and subscribes
-        afresh. Then `on_user_silent(venue, silent seconds, first)`: the driver reconciles
-        (events lost in the silence are recovered from REST) and logs the first firing of a
-        silence only."""
+        """A user-stream watch got nothing for `user_stream_guard_s`. Silence is no evidence:
+        Binance's user stream has no heartbeat of its own (ccxt.pro answers the socket's
+        pings, which a subscription that died quietly still gets answered), and a stream
+        with nothing to report says nothing. So when the whole stream (both watches) has
+        been silent that long while our orders rest on the venue, the venue is asked
+        (`_probe_user_stream`: its open orders, one cheap GET per symbol); only a change the
+        venue shows and the stream never told is evidence that it is dead. With nothing of
+        ours resting, nothing in flight, or a 429 / 418 holding every request, there is
+        nothing to ask: the silence clock restarts. Without `expected_open` (no view of the
+        session's orders) a silence with something to report counts as dead (`_resubscribe`)."""
         now = time.monotonic()
-        if not self.in_flight and not self.expects_user_events():
-            self._user_last = now  # nothing open, nothing in flight: a quiet stream is no silence
+        if self.expected_open is None:
+            if not self.in_flight and not self.expects_user_events():
+                self._user_last = now  # nothing open, nothing in flight: a quiet stream is no silence
+                return
+        elif not self._watched() or self.gateway.held_s() > 0:
+            self._user_last = now  # nothing the stream owes us, or the venue may not be asked now
             return
         silent = now - self._user_last
-        if silent < self._user_wait * 0.99:  # the other watch heard something, or already re-subscribed
+        if silent < self._user_wait * 0.99:  # the other watch heard something, or already checked
             return
+        if self.expected_open is None:
+            self._resubscribe(now, "")
+        elif self._user_probe is None or self._user_probe.done():
+            self._user_probe = self._spawn(self._probe_user_stream())
+
+    async def _probe_user_stream(self) -> None:
+        """Is a silent stream healthy? Ask the venue for our open orders and compare them with
+        what the session has heard (`_watched`): every order it believes resting must still
+        rest, filled no more than it knows. Agreement (or any stream message meanwhile):
+        the stream is quiet, not lost; nothing is said and the next check comes
+        `user_stream_guard_s` later. A difference is given USER_STREAM_GRACE_S for the stream
+        to deliver it (its message may be on the way, or already heard and not yet applied);
+        still untold, the stream is dead: `_resubscribe`. A probe the venue does not answer
+        is no evidence either way (its failure reaches venue health through the gateway)."""
+        heard = self._user_messages
+        self.user_probes += 1
+        try:
+            found = await self.gateway.open_orders()
+        except Exception as exc:  # no answer: no evidence; asked again after another guard time
+            self.on_error("probe of the user stream (open orders)", exc)
+            self._user_last = time.monotonic()
+            return
+        untold = self._untold(found)
+        if untold and self._user_messages == heard:
+            await asyncio.sleep(USER_STREAM_GRACE_S)
+            untold = self._untold(found)  # against the session's view now
+        if not untold or self._user_messages != heard:
+            self.user_quiet_ok += 1
+            self._user_last = time.monotonic()
+            return
+        self._resubscribe(time.monotonic(), "the venue shows " + "; ".join(untold[:3])
+                          + (f" (+{len(untold) - 3} more)" if len(untold) > 3 else ""))
+
+    def _untold(self, found: list[tuple[Instrument, VenueOrderState]]) -> list[str]:
+        """What the venue's open orders (`found`) show of our resting orders that the session
+        has not heard: an order no longer open, or filled further."""
+        at_venue = {state.client_id: state.filled for _, state in found}
+        untold = []
+        for cid, filled in self._watched().items():
+            if cid not in at_venue:
+                untold.append(f"order {cid} no longer open")
+            elif at_venue[cid] > filled:
+                untold.append(f"order {cid} filled {at_venue[cid]} lots, {filled} heard")
+        return untold
+
+    def _resubscribe(self, now: float, evidence: str) -> None:
+        """The stream is taken for dead: its websocket client is dropped
+        (`drop_user_stream`) and the next watch connects and subscribes afresh; further
+        re-subscriptions within one silence wait twice as long each (up to
+        USER_STREAM_GUARD_MAX_S). Then `on_user_silent(venue, silent seconds, first,
+        evidence)`: the driver reconciles (events lost in the silence are recovered from
+        REST) and logs the first firing of a silence only."""
+        silent = now - self._user_message_at
         first = not self._user_quiet
         self._user_quiet = True
         self._user_last = now
         self._user_wait = min(self._user_wait * 2, USER_STREAM_GUARD_MAX_S)
         self.user_resubscribes += 1
         drop_user_stream(self.exchange, f"{self.name}: user stream silent for {silent:.1f} s")
-        self.on_user_silent(self.name, silent, first)
+        self.on_user_silent(self.name, silent, first, evidence)
 
     def _on_orders(self, orders: list[dict[str, Any]]) -> None:
         self._user_heard()
@@ -478,13 +568,13 @@ def drop_user_stream(exchange: Any, why: str) -> int:
     return dropped
 
 
-def _log_silence(venue: str, silent_s: float, first: bool) -> None:
+def _log_silence(venue: str, silent_s: float, first: bool, evidence: str = "") -> None:
     """The default `on_user_silent`: one warning per silence (the first re-subscription)."""
     if first:
         from venues.connection_resets import log
 
-        log.warning("%s: user stream silent for %.1f s: re-subscribed (reconcile with the venue to recover "
-                    "what it missed)", venue, silent_s)
+        log.warning("%s: user stream silent for %.1f s%s: re-subscribed (reconcile with the venue to recover "
+                    "what it missed)", venue, silent_s, f" while {evidence}" if evidence else "")
 
 
 async def watch_loop(watch: Callable[[], Awaitable[Any]], handle: Callable[[Any], None],

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 
+import pyarrow.parquet as pq
 import pytest
 from emu_helpers import control, get_json, make_emulator
 from live_helpers import session_config
@@ -129,3 +130,91 @@ def test_a_418_ban_refuses_orders_ip_banned_without_sending_them(emu, alice_env,
     assert any(r.get("action") == "venue_health" and r["state"] == "down" and "HTTP 418" in r["reason"] for r in audit)
     summary = json.loads((out / "summary.json").read_text())["run"]
     assert summary["stopped_by"] is None and summary["open_orders"] == []
+
+
+def test_paper_book_snapshots_wait_out_a_429_instead_of_earning_a_ban(emu, tmp_path, capfd):
+    """Paper mode has no gateway, but its book watch fetches REST depth snapshots through
+    ccxt.pro like a testnet session's. The venue answers the first snapshot 429 with a 2 s
+    hold and bans the IP on the next violation (the emulator's ban_after 1): ccxt.pro
+    retries a failed snapshot at once, so unpaced the retry is the second violation and the
+    IP is banned (no book: the session cannot start). Paced by the gateway's mechanism
+    (`limit_book_snapshots`), the retry waits out the hold: one 429 met, no ban, the
+    session starts after the hold and trades; the hold is said once."""
+    from modes.live.driver import LiveDriver
+
+    control(emu, "limits", {"ban_after": 1, "ban_s": 30, "reset": True})
+    control(emu, "faults", {"kind": "rate_limit", "retry_after": "2s", "endpoint": "GET /api/v3/depth"})
+    t0 = time.monotonic()
+    driver = LiveDriver(_config(emu, tmp_path), "paper", tmp_path / "run", duration_s=1, health=False,
+                        write_html=False)
+    out = driver.run()
+    assert time.monotonic() - t0 >= 2.0  # the snapshot waited for the hold's end
+    banned = emu.call(lambda server: {ip: until for ip, until in server.limiter._banned_until.items()
+                                      if until > time.time()})
+    assert banned == {}
+    limiter = driver.book_limiters["binance"]
+    assert limiter.throttled == 1 and limiter.bans == 0 and limiter.waits >= 1  # one 429 met, then waited
+    told = [line for line in capfd.readouterr().err.splitlines() if "rate-limited" in line]
+    assert len(told) == 1 and "[venues.binance] rate-limited by the venue (HTTP 429)" in told[0], told
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert summary["mode"] == "paper" and summary["orders"] > 0 and summary["stopped_by"] is None
+
+
+RECANCEL = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Recancel(Strategy):
+    """One bid far below the market; once it rests, cancel it again on every 50 ms timer
+    until it is gone (a strategy that re-cancels until it sees the order end)."""
+
+    def on_start(self, ctx):
+        self.cid = ctx.submit(ctx.instruments[0], "buy", Decimal("0.001"), Decimal("30000.00"))
+        self.acked = False
+        ctx.schedule(every_ns=50_000_000)
+
+    def on_order(self, ctx, update):
+        if update.status == "acknowledged":
+            self.acked = True
+
+    def on_timer(self, ctx, ts):
+        if self.acked and ctx.order(self.cid).status not in ("cancelled", "filled"):
+            ctx.cancel(self.cid)
+'''
+
+
+@pytest.mark.parametrize("hold", ["429", "418"])
+def test_repeated_cancels_of_one_order_during_a_hold_send_one_cancel(emu, alice_env, tmp_path, hold):
+    """The venue holds the session's cancels: a 429 with a 2 s Retry-After on the first
+    DELETE (429), or that 429 turning into a 3 s ban on the retry (418: the emulator's
+    ban_after 0; the cancel that met the 418 is refused ip_banned). The strategy cancels its
+    order again every 50 ms meanwhile: one cancel waits per order, the others are no-ops
+    audited `cancel_coalesced`, and once the venue allows, one cancel goes out and is
+    confirmed: no queued cancel refused -2011, no lookup after it (issue #11: each was a
+    request queued behind the first)."""
+    if hold == "418":
+        control(emu, "limits", {"ban_after": 0, "ban_s": 3, "reset": True})
+        control(emu, "faults", {"kind": "rate_limit", "retry_after": "1s", "endpoint": "DELETE /api/v3/order"})
+    else:
+        control(emu, "faults", {"kind": "rate_limit", "retry_after": "2s", "endpoint": "DELETE /api/v3/order"})
+    (tmp_path / "recancel.py").write_text(RECANCEL)
+    config = session_config(emu, strategy=f"{tmp_path / 'recancel.py'}:Recancel", base_dir=tmp_path)
+    out = run_live(config, "testnet", tmp_path / "run", duration_s=6, health=False, write_html=False)
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    (cid,) = {r["client_id"] for r in audit if r["type"] == "request" and r.get("action") == "submit"}
+    sent = [r for r in audit if r["type"] == "request" and r.get("action") == "cancel" and r["client_id"] == cid]
+    coalesced = [r for r in audit if r.get("action") == "cancel_coalesced" and r["client_id"] == cid]
+    answers = [r for r in audit if r["type"] == "response" and r.get("command") == "cancel" and r["client_id"] == cid]
+    assert len(coalesced) >= 10  # the strategy kept cancelling while the venue held it
+    if hold == "429":
+        assert len(sent) == 1 and [a["outcome"] for a in answers] == ["confirmed"], answers
+    else:  # the cancel that met the ban was refused ip_banned; the next one waited the ban out
+        assert len(sent) == 2, sent
+        assert [(a["outcome"], a.get("reason")) for a in answers] == [("rejected", "ip_banned"), ("confirmed", None)], answers
+    assert not any(r["type"] == "request" and r.get("action") == "lookup" for r in audit)
+    journal = get_json(emu, "/emulator/journal")
+    (venue_id,) = [e["order_id"] for e in journal if e["event"] == "order_new" and e.get("client_order_id") == cid]
+    assert sum(e["event"] == "cancel_request" and e["order_id"] == venue_id for e in journal) == 1
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    assert [(o["client_id"], o["status"]) for o in orders] == [(cid, "cancelled")]

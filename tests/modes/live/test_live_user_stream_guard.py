@@ -1,9 +1,17 @@
 """The user-stream guard in a testnet session (`tickparity testnet` = run_live) against the
-emulator over real ccxt.pro: the user stream goes silent (the emulator's `user_silent`
-fault: no event, no error, the socket left open), the session's resting order fills at the
-venue meanwhile. Without a guard the session never hears of the fill until the periodic
-reconciliation (30 s); with it the watch is given up after the guard's time, the stream
-re-subscribed, and the reconciliation that follows books the fill. Said once on the console."""
+emulator over real ccxt.pro.
+
+A dead stream: the user stream goes silent (the emulator's `user_silent` fault: no event,
+no error, the socket left open and its pings answered), the session's resting order fills
+at the venue meanwhile. Without a guard the session never hears of the fill until the
+periodic reconciliation (30 s); with it the silent stream is probed, the venue shows the
+order gone, the stream is re-subscribed, and the reconciliation that follows books the
+fill. Said once on the console.
+
+A quiet, healthy stream: an order rests and nothing happens to it, so the stream has
+nothing to say for many guard times. The probe finds the venue agreeing with what the
+session heard: no warning, no re-subscription, no reconciliation for it (issue #11: it
+re-subscribed and warned once per guard time)."""
 
 from __future__ import annotations
 
@@ -74,6 +82,7 @@ def test_a_silent_user_stream_is_re_subscribed_and_the_missed_fill_reconciled(st
     warnings = [line for line in err.splitlines() if "user stream silent" in line]
     assert len(warnings) == 1, err  # once per silence
     assert "[venues.binance]" in warnings[0] and "re-subscribed" in warnings[0]
+    assert f"order {placed['client_order_id']} no longer open" in warnings[0]  # the evidence
     steps = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
     assert any(s.get("c") == "reconcile" and s.get("at") == "user-stream" for s in steps)
     # the fill was booked by the guard's reconciliation, before the session stopped: nothing
@@ -87,3 +96,27 @@ def test_a_silent_user_stream_is_re_subscribed_and_the_missed_fill_reconciled(st
 
     replayed = replay_session(out)
     assert replayed.identical, replayed.difference.text()  # the guard's reconciliation is a recorded step
+
+
+def test_a_quiet_healthy_stream_is_not_taken_for_dead(still_emu, alice_env, tmp_path, capfd):
+    """The order rests for 6 s (four 1.2 s guard times) and nothing happens to it: the
+    stream is probed (the venue's open orders agree: the order rests, unfilled) and left
+    alone: no warning, no user-stream reconciliation, no new user-data subscription at the
+    emulator; the order is still open at the end (the shutdown cancels it)."""
+    from modes.live.driver import LiveDriver
+
+    (tmp_path / "rest_one.py").write_text(STRATEGY)
+    config = session_config(still_emu, strategy=f"{tmp_path / 'rest_one.py'}:RestOne", base_dir=tmp_path)
+    out = tmp_path / "run"
+    driver = LiveDriver(config, "testnet", out, duration_s=6, health=False, write_html=False,
+                        user_stream_guard_s=1.2)
+    driver.run()
+    err = capfd.readouterr().err
+    assert "user stream silent" not in err, err
+    venue = driver.ccxt_venues["binance"]
+    assert venue.user_resubscribes == 0
+    assert venue.user_probes >= 2 and venue.user_quiet_ok == venue.user_probes  # asked, and agreed
+    steps = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
+    assert not any(s.get("at") == "user-stream" for s in steps)
+    orders = pq.read_table(out / "orders.parquet").to_pylist()
+    assert [o["status"] for o in orders] == ["cancelled"]  # rested the whole session, cancelled at its end

@@ -572,9 +572,13 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
     on_order_event, sample_equity = session.on_order_event, session.sample_equity
     wake_book, wake_trade, triggers = session.wake_book, session.wake_trade, session.triggers
     ORDER, BOOK, TRADE, END = WakeKind.ORDER, WakeKind.BOOK, WakeKind.TRADE, WakeKind.END
+    # timers fire while market data remains (docs/backtest.md "When a backtest ends"): after
+    # the last row a strategy whose round trip exceeds its timer period always has a request
+    # in flight, so the core would never report END
+    timers = True
     with progress("replaying", total=total, unit="events") as bar, _setup_frozen():
         while True:
-            t_timer = next_timer_ts()
+            t_timer = next_timer_ts() if timers else None
             bound = next_sample if next_sample < end_ts else end_ts
             if t_timer is not None and t_timer < bound:
                 bound = t_timer
@@ -624,6 +628,9 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                     processed = core.events_processed
                     bar.advance(processed - reported)
                     reported = processed
-                session.fire_timers(now)
+                if timers and core.data_exhausted:
+                    timers = False  # the compiled loop stops at the same bound (compiled_nb)
+                if timers:
+                    session.fire_timers(now)
         bar.advance(core.events_processed - reported)
     return int(core.events_processed)

@@ -9,7 +9,9 @@ the mode-independent `engine` that paper and live modes drive too.
 from __future__ import annotations
 
 import gc
+import hashlib
 import inspect
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -247,7 +249,8 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         "instruments": list(instruments),
         "params": jsonable(params),
         "risk": jsonable(asdict(risk)),
-        "venue_models": {name: cfg.config_hash for name, cfg in venue_configs.items()},
+        "venue_models": {name: venue_model_hash(cfg, config.venues.get(name, {}), instruments)
+                         for name, cfg in venue_configs.items()},
     }
     files: dict[str, Path] = {"strategy": Path(inspect.getfile(strategy_cls)),
                               "instruments": _instruments_path(config),
@@ -263,6 +266,24 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
                        defaults, effective, digests, run_id)
+
+
+#: `[venues.X]` keys that change a backtest's fills but are not the simulated venue's
+#: (SimVenueConfig): the contract margin settings (engine/margin.py), on a venue that
+#: trades contracts in the run (a spot venue ignores them, with a warning)
+MARGIN_MODEL_KEYS = ("leverage", "margin_mode")
+
+
+def venue_model_hash(cfg: Any, table: dict[str, Any], instruments: dict[str, Instrument]) -> str:
+    """config.json's `venue_models` entry of one venue: what changes its fills. The simulated
+    venue's `config_hash` (its models, fees, balances, latency files' content), with the
+    margin keys when the venue trades contracts; the live-only keys (exchange, url,
+    credentials, open_positions) change nothing a backtest computes and are left out."""
+    margin = {k: table[k] for k in MARGIN_MODEL_KEYS if k in table}
+    if not margin or not any(i.contract for i in instruments.values() if i.venue == cfg.venue):
+        return cfg.config_hash
+    body = json.dumps({"venue": cfg.config_hash, **margin}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def check_margin_tables(config: RunConfig, instruments: dict[str, Instrument], venues: Iterable[str]) -> list[str]:

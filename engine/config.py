@@ -273,6 +273,41 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+#: the `[venues.X] latency` keys that name a file (a session's latency.csv, feed_latency.csv,
+#: report_latency.csv, or an empirical model's samples)
+LATENCY_FILE_KEYS = ("file", "feed_file", "report_file")
+
+
+def config_path(value: str | Path, base_dir: str | Path) -> Path:
+    """A path a config file gives: an absolute one as it is, a relative one from the config
+    file's folder (`RunConfig.base_dir`; "." for a config built from flags alone). Why: a
+    config names its files relative to itself, so the run reads the same files whichever
+    directory it is started from; the latency files were read from the working directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
+def with_config_paths(venue: str, table: Mapping[str, Any], base_dir: str | Path) -> dict[str, Any]:
+    """A `[venues.<venue>]` table whose latency files (LATENCY_FILE_KEYS) are resolved with
+    `config_path`, a copy (the config as written stays what config.json records). A file
+    that is not there is refused here, in one line naming the key and the resolved path."""
+    lat = table.get("latency")
+    if not isinstance(lat, Mapping) or not any(isinstance(lat.get(k), str) and lat.get(k) for k in LATENCY_FILE_KEYS):
+        return dict(table)
+    resolved = dict(lat)
+    for key in LATENCY_FILE_KEYS:
+        value = lat.get(key)
+        if not isinstance(value, str) or not value:
+            continue  # a wrong type is the table parser's to name
+        path = config_path(value, base_dir)
+        if (problem := file_problem(path)) is not None:
+            where = "" if Path(value).expanduser().is_absolute() else (
+                f": {path.absolute()} (a relative path is read from the config file's folder)")
+            raise ConfigError(f"[venues.{venue}] latency.{key} = {value!r}: file {problem}{where}")
+        resolved[key] = str(path)
+    return dict(table) | {"latency": resolved}
+
+
 def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_dir: str = ".",
             config_file: str | None = None) -> RunConfig:
     """Merge a parsed config file with CLI overrides (non-None overrides win).

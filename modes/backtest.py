@@ -25,7 +25,15 @@ import numpy as np
 from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
-from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
+from engine.config import (
+    FREE_TABLE,
+    RunConfig,
+    Schema,
+    check_run,
+    jsonable,
+    run_identity,
+    with_config_paths,
+)
 from engine.contingent.table import write_contingent_table
 from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
@@ -115,7 +123,9 @@ def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tupl
     for venue in dict.fromkeys(i.venue for i in instruments.values()):
         # a contract's wallet is its settle asset (docs/derivatives.md)
         quotes = [i.settle or i.quote for i in instruments.values() if i.venue == venue]
-        table, notes = resolve_venue_table(venue, config.venues.get(venue, {}), quotes)
+        # latency files relative to the config file, as every path it names (engine.config.config_path)
+        written = with_config_paths(venue, config.venues.get(venue, {}), config.base_dir)
+        table, notes = resolve_venue_table(venue, written, quotes)
         warnings += notes
         if any(i.contract for i in instruments.values() if i.venue == venue) and table.get("enforce_balances"):
             table["enforce_balances"] = False  # spot locking does not apply: the margin check does

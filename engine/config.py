@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -207,23 +208,46 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+#: an ISO time's fractional seconds, taken apart so that all 9 digits count: datetime holds
+#: microseconds and `fromisoformat` drops digits 7-9 without a word
+_ISO_FRACTION = re.compile(r"^(?P<head>.*\d)[.,](?P<frac>\d+)(?P<tail>Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_time(value: str | int | None, field_name: str) -> int | None:
-    """ISO-8601 (UTC if no zone) or integer ns -> int ns since the epoch."""
+    """ISO-8601 (UTC if no zone) or integer ns -> int ns since the epoch, exact to the ns.
+
+    Why exact: a recorded session's times are ns (its market.duckdb, latency.csv), and a
+    backtest of its period must start where it started; 2026-12-01T12:00:00.123456789Z is
+    ...123456789 ns, not ...123456000. More than 9 fractional digits (below a ns) is an
+    error, not a rounding. Raises ConfigError naming `field_name`."""
     if value is None:
         return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{field_name} = {value!r}: expected ISO time like 2024-08-08T23:55:00Z or integer ns")
     if isinstance(value, int):
         return value
     text = str(value).strip()
-    if text.isdigit():
+    if text.lstrip("-").isdigit():
         return int(text)
+    frac_ns = 0
+    match = _ISO_FRACTION.match(text)
+    if match is not None:
+        digits = match["frac"]
+        if len(digits) > 9:
+            raise ConfigError(f"{field_name} = {value!r}: {len(digits)} fractional digits; times are exact to the "
+                              "ns (at most 9)")
+        frac_ns = int(digits.ljust(9, "0"))
+        text = match["head"] + (match["tail"] or "")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{field_name} = {value!r}: expected ISO time like 2024-08-08T23:55:00Z") from None
+        raise ConfigError(f"{field_name} = {value!r}: expected ISO time like 2024-08-08T23:55:00Z or "
+                          "2024-08-08T23:55:00.123456789Z, or integer ns") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000 + frac_ns
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -247,6 +271,41 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise ConfigError(f"{file}: [venues.{name}] must be a table")
     return raw
+
+
+#: the `[venues.X] latency` keys that name a file (a session's latency.csv, feed_latency.csv,
+#: report_latency.csv, or an empirical model's samples)
+LATENCY_FILE_KEYS = ("file", "feed_file", "report_file")
+
+
+def config_path(value: str | Path, base_dir: str | Path) -> Path:
+    """A path a config file gives: an absolute one as it is, a relative one from the config
+    file's folder (`RunConfig.base_dir`; "." for a config built from flags alone). Why: a
+    config names its files relative to itself, so the run reads the same files whichever
+    directory it is started from; the latency files were read from the working directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
+def with_config_paths(venue: str, table: Mapping[str, Any], base_dir: str | Path) -> dict[str, Any]:
+    """A `[venues.<venue>]` table whose latency files (LATENCY_FILE_KEYS) are resolved with
+    `config_path`, a copy (the config as written stays what config.json records). A file
+    that is not there is refused here, in one line naming the key and the resolved path."""
+    lat = table.get("latency")
+    if not isinstance(lat, Mapping) or not any(isinstance(lat.get(k), str) and lat.get(k) for k in LATENCY_FILE_KEYS):
+        return dict(table)
+    resolved = dict(lat)
+    for key in LATENCY_FILE_KEYS:
+        value = lat.get(key)
+        if not isinstance(value, str) or not value:
+            continue  # a wrong type is the table parser's to name
+        path = config_path(value, base_dir)
+        if (problem := file_problem(path)) is not None:
+            where = "" if Path(value).expanduser().is_absolute() else (
+                f": {path.absolute()} (a relative path is read from the config file's folder)")
+            raise ConfigError(f"[venues.{venue}] latency.{key} = {value!r}: file {problem}{where}")
+        resolved[key] = str(path)
+    return dict(table) | {"latency": resolved}
 
 
 def resolve(file_values: dict[str, Any] | None, overrides: dict[str, Any], base_dir: str = ".",

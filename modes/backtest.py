@@ -9,7 +9,9 @@ the mode-independent `engine` that paper and live modes drive too.
 from __future__ import annotations
 
 import gc
+import hashlib
 import inspect
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,7 +25,15 @@ import numpy as np
 from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
-from engine.config import FREE_TABLE, RunConfig, Schema, check_run, jsonable, run_identity
+from engine.config import (
+    FREE_TABLE,
+    RunConfig,
+    Schema,
+    check_run,
+    jsonable,
+    run_identity,
+    with_config_paths,
+)
 from engine.contingent.table import write_contingent_table
 from engine.errors import ConfigError, DataError, InstrumentError
 from engine.feed import apply_feed_latency
@@ -113,7 +123,9 @@ def _venue_tables(config: RunConfig, instruments: dict[str, Instrument]) -> tupl
     for venue in dict.fromkeys(i.venue for i in instruments.values()):
         # a contract's wallet is its settle asset (docs/derivatives.md)
         quotes = [i.settle or i.quote for i in instruments.values() if i.venue == venue]
-        table, notes = resolve_venue_table(venue, config.venues.get(venue, {}), quotes)
+        # latency files relative to the config file, as every path it names (engine.config.config_path)
+        written = with_config_paths(venue, config.venues.get(venue, {}), config.base_dir)
+        table, notes = resolve_venue_table(venue, written, quotes)
         warnings += notes
         if any(i.contract for i in instruments.values() if i.venue == venue) and table.get("enforce_balances"):
             table["enforce_balances"] = False  # spot locking does not apply: the margin check does
@@ -247,7 +259,8 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         "instruments": list(instruments),
         "params": jsonable(params),
         "risk": jsonable(asdict(risk)),
-        "venue_models": {name: cfg.config_hash for name, cfg in venue_configs.items()},
+        "venue_models": {name: venue_model_hash(cfg, config.venues.get(name, {}), instruments)
+                         for name, cfg in venue_configs.items()},
     }
     files: dict[str, Path] = {"strategy": Path(inspect.getfile(strategy_cls)),
                               "instruments": _instruments_path(config),
@@ -263,6 +276,24 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     run_id, digests = run_identity({k: v for k, v in effective.items() if k != "out"}, files)
     return ResolvedRun(config, instruments, strategy_cls, params, venue_configs, balances, risk,
                        defaults, effective, digests, run_id)
+
+
+#: `[venues.X]` keys that change a backtest's fills but are not the simulated venue's
+#: (SimVenueConfig): the contract margin settings (engine/margin.py), on a venue that
+#: trades contracts in the run (a spot venue ignores them, with a warning)
+MARGIN_MODEL_KEYS = ("leverage", "margin_mode")
+
+
+def venue_model_hash(cfg: Any, table: dict[str, Any], instruments: dict[str, Instrument]) -> str:
+    """config.json's `venue_models` entry of one venue: what changes its fills. The simulated
+    venue's `config_hash` (its models, fees, balances, latency files' content), with the
+    margin keys when the venue trades contracts; the live-only keys (exchange, url,
+    credentials, open_positions) change nothing a backtest computes and are left out."""
+    margin = {k: table[k] for k in MARGIN_MODEL_KEYS if k in table}
+    if not margin or not any(i.contract for i in instruments.values() if i.venue == cfg.venue):
+        return cfg.config_hash
+    body = json.dumps({"venue": cfg.config_hash, **margin}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def check_margin_tables(config: RunConfig, instruments: dict[str, Instrument], venues: Iterable[str]) -> list[str]:
@@ -572,9 +603,13 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
     on_order_event, sample_equity = session.on_order_event, session.sample_equity
     wake_book, wake_trade, triggers = session.wake_book, session.wake_trade, session.triggers
     ORDER, BOOK, TRADE, END = WakeKind.ORDER, WakeKind.BOOK, WakeKind.TRADE, WakeKind.END
+    # timers fire while market data remains (docs/backtest.md "When a backtest ends"): after
+    # the last row a strategy whose round trip exceeds its timer period always has a request
+    # in flight, so the core would never report END
+    timers = True
     with progress("replaying", total=total, unit="events") as bar, _setup_frozen():
         while True:
-            t_timer = next_timer_ts()
+            t_timer = next_timer_ts() if timers else None
             bound = next_sample if next_sample < end_ts else end_ts
             if t_timer is not None and t_timer < bound:
                 bound = t_timer
@@ -624,6 +659,9 @@ def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, Wa
                     processed = core.events_processed
                     bar.advance(processed - reported)
                     reported = processed
-                session.fire_timers(now)
+                if timers and core.data_exhausted:
+                    timers = False  # the compiled loop stops at the same bound (compiled_nb)
+                if timers:
+                    session.fire_timers(now)
         bar.advance(core.events_processed - reported)
     return int(core.events_processed)

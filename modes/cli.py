@@ -39,8 +39,10 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
                    help="instrument specs TOML (default: the store's tick/lot, the rest from the shipped file)")
     p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to trade (repeatable)")
     p.add_argument("--seed", type=int, help="run seed, 0 to 2**63-1 (synthetic data, empirical latency)")
-    p.add_argument("--from", dest="from_", metavar="ISO", help="start time (ISO-8601, UTC)")
-    p.add_argument("--to", metavar="ISO", help="end time (ISO-8601, UTC)")
+    p.add_argument("--from", dest="from_", metavar="ISO",
+                   help="start time: ISO-8601 (UTC if no zone; up to 9 fractional digits, exact to the ns) "
+                        "or integer ns")
+    p.add_argument("--to", metavar="ISO", help="end time, as --from")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="strategy parameter override, TOML value syntax; numbers stay exact (repeatable)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")

@@ -215,30 +215,25 @@ def parse_compound_duration(text: str) -> int:
 
 
 def format_ns(ts: int | None) -> str:
-    """ns since epoch -> ISO 8601 UTC with microseconds (for listings and messages)."""
+    """ns since epoch -> ISO 8601 UTC with microseconds, or with all 9 digits when the time
+    has ns below its microsecond (for listings and messages): what is printed parses back
+    (`parse_time`, `--from`) to the same ns."""
     if ts is None:
         return "-"
     seconds, ns = divmod(int(ts), 1_000_000_000)
     from datetime import UTC, datetime
 
     base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ns // 1000:06d}Z"
+    return f"{base}.{ns // 1000:06d}Z" if ns % 1000 == 0 else f"{base}.{ns:09d}Z"
 
 
 def parse_time(text: str) -> int:
-    """ISO 8601 (naive = UTC) or integer ns -> ns since epoch."""
-    from datetime import UTC, datetime
+    """ISO 8601 (naive = UTC) or integer ns -> ns since epoch, exact to the ns: the one
+    parser of run configs (`engine.config.parse_time`), so `tickparity data` and
+    `backtest --from` read a time alike. Raises ConfigError."""
+    from engine.config import parse_time as parse
 
-    raw = text.strip()
-    if raw.lstrip("-").isdigit():
-        return int(raw)
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"time {text!r}: expected ISO 8601 (2024-08-08T23:55:00Z) or ns"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    ns = parse(text, "time")
+    if ns is None:  # pragma: no cover - a str is never None
+        raise ConfigError(f"time {text!r}: expected ISO 8601 (2024-08-08T23:55:00Z) or ns")
+    return ns

@@ -63,7 +63,7 @@ from venues.sim.codes import (
     ST_ORDER,
     VF_DORMANT,
 )
-from venues.sim.core_nb import run_nb
+from venues.sim.core_nb import data_exhausted_nb, run_nb
 from venues.sim.dormant_nb import wake_exchange_nb
 from venues.sim.requests_nb import enqueue_request_nb
 
@@ -273,6 +273,11 @@ def run_compiled_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insn
             if now >= X[X_NEXT_SAMPLE]:
                 return CS_SAMPLE  # Python samples, then sets X_RESUME
         if now < X[X_NEXT_TIMER]:
+            continue
+        if data_exhausted_nb(S):
+            # no market row is left: timers stop, the run drains what is in flight and ends
+            # (modes/backtest.py `_drive` stops at the same bound; docs/backtest.md)
+            X[X_NEXT_TIMER] = INT64_MAX
             continue
         # ---- the timer: the strategy decides, risk checks, requests go out -------------
         if S[S_NREQ] + acts.shape[0] > R.shape[0]:

@@ -97,6 +97,10 @@ class SimVenueConfig:
     arrival_windows: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 5), dtype=np.int64), compare=False, repr=False
     )
+    refusal_windows: bool = True  # latency.refusal_windows as given (the recorded model's switch)
+    # the sha256 of each latency file's bytes as read, by key ("file", "feed_file",
+    # "report_file"): what the run's fills depend on is the content, not the path
+    file_digests: tuple[tuple[str, str], ...] = ()
 
     # the live session's order-count limiter on the backtest's requests (`request_budget`,
     # venues/sim/budget.py): (((orders, window_ns), ...), max_wait_ns, phase_ns); None: off
@@ -157,6 +161,14 @@ class SimVenueConfig:
             body["report"] = hashlib.sha256(np.ascontiguousarray(self.report_samples).tobytes()).hexdigest()
         if self.queue_code < 0:  # a user's model: its source changes results (absent for shipped ones)
             body["queue_model_sha256"] = load_queue_model(self.queue_path)[1]
+        if self.latency_model == "recorded":
+            # what the file gives beyond the samples (the in-turn rows of one send time), the
+            # switch and the windows it yields; a latency file's content, not its path
+            body["latency_params"] = _digest(self.latency_params)
+            body["refusal_windows"] = self.refusal_windows
+            body["arrival_windows"] = _digest(self.arrival_windows)
+        if self.file_digests:  # absent without a latency file, as fee_asset
+            body["files"] = dict(self.file_digests)
         if self.latency_model not in LATENCY_SHIPPED:  # the same for a user's latency model and its params
             body["latency_model_sha256"] = load_latency_model(self.latency_path)[1]
             body["latency_params"] = [int(x) for x in self.latency_params]
@@ -279,7 +291,25 @@ class SimVenueConfig:
             report_file=report_file,
             report_samples=report_samples,
             arrival_windows=windows,
+            refusal_windows=use_windows,
+            file_digests=tuple((key, _file_sha256(path, f"{where} latency.{key}"))
+                               for key, path in (("file", file), ("feed_file", feed_file),
+                                                 ("report_file", report_file)) if isinstance(path, str)),
         )
+
+
+def _digest(array: np.ndarray) -> str:
+    """sha256 of an int64 array's bytes (a stable part of config_hash)."""
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _file_sha256(path: str, where: str) -> str:
+    """sha256 of a latency file's bytes, as read for the run (config_hash): two files with
+    the same path and other content are two models. Raises ConfigError naming the key."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"{where} = {path!r}: cannot read it ({exc.strerror or exc})") from exc
 
 
 def parse_queue_model(value: Any, where: str = "queue_model") -> tuple[str, float]:

@@ -22,7 +22,7 @@ from engine.types.orders import ORDER_EVENT_DTYPE, OrderEventKind, OrderType, Ti
 from venues.sim import codes as C
 from venues.sim._cache import ensure_fresh_cache
 from venues.sim.config import SimVenueConfig
-from venues.sim.core_nb import exch_catch_up_nb, run_nb
+from venues.sim.core_nb import data_exhausted_nb, exch_catch_up_nb, run_nb
 from venues.sim.dormant_nb import wake_all_nb, wake_exchange_nb
 from venues.sim.l3_nb import T_NF, l3_rehash_nb
 from venues.sim.latency import FEED_FROM_ROW
@@ -591,6 +591,14 @@ class SimCore:
         if self._pushq is None:
             raise ConfigError("SimCore.end_feed: this core reads a pull feed")
         self._push_ended = True
+
+    @property
+    def data_exhausted(self) -> bool:
+        """Every market row has reached the local side and no other will come (a pull feed
+        read to its end, or a push feed ended and drained). Known exactly at a BOUND wake:
+        the kernel pulls the feed before it to learn whether a later row exists. The
+        backtest stops firing timers from then on (docs/backtest.md "When a backtest ends")."""
+        return bool(data_exhausted_nb(self._S))
 
     @property
     def pushed_until(self) -> int:

@@ -182,6 +182,17 @@ def sat_add_nb(a, b):
 
 
 @njit(cache=True, inline="always")
+def data_exhausted_nb(S):
+    """True once every market row has reached the local side: the feed is done, the buffer
+    read and no published (conflated) row is held. Why: the backtest drivers stop firing
+    timers then (modes/backtest.py `_drive`, compiled_nb.run_compiled_nb), so a run ends
+    with its data even when a strategy keeps a request in flight (a round trip longer than
+    its timer period); at a bound at t it is known whether a row later than t exists, the
+    kernel having pulled the feed to find out."""
+    return S[S_FEED_DONE] != 0 and S[S_LI] >= S[S_NBUF] and S[S_NPEND] == 0
+
+
+@njit(cache=True, inline="always")
 def is_book_kind_nb(kind):
     return kind != EK_TRADE
 

@@ -104,3 +104,53 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path):
         os.kill(child, 9)
         pytest.fail("the emulator process outlived its killed parent by 20 s")
     assert (tmp_path / "emu" / "final_state.json").exists()  # written by the child on its way out
+
+
+class _DiesAtStart(EmulatorProcess):
+    """A child that dies while starting (a corrupt numba cache, a crashed import): a
+    traceback on stderr and exit code 3, before it reads its settings."""
+
+    child_code = ("import sys; sys.stderr.write('Traceback (most recent call last):\\n  ...\\n"
+                  "RuntimeError: numba cache is corrupt\\n'); sys.exit(3)")
+
+
+class _SilentAtStart(EmulatorProcess):
+    """A child that hangs while starting and says nothing."""
+
+    child_code = "import time; time.sleep(60)"
+
+
+def test_a_child_that_dies_at_start_is_one_line_with_its_exit_code_and_last_words(tmp_path):
+    emu = _DiesAtStart(_settings(tmp_path / "emu"), "synthetic:11:10m", start_timeout=60)
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        emu.start()
+    assert time.monotonic() - t0 < 10  # not the silence timeout: its death is seen at once
+    text = str(err.value)
+    assert "\n" not in text
+    assert "exited with code 3" in text and "RuntimeError: numba cache is corrupt" in text, text
+    assert _gone(emu.pid)
+
+
+def test_a_child_silent_for_the_start_timeout_is_killed_with_one_line(tmp_path):
+    emu = _SilentAtStart(_settings(tmp_path / "emu"), "synthetic:11:10m", start_timeout=1.0)
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match=r"silent for 1 s while starting \(last progress: none\)") as err:
+        emu.start()
+    assert time.monotonic() - t0 < 10 and "\n" not in str(err.value)
+    assert _gone(emu.pid)
+
+
+def test_a_slow_start_that_reports_progress_is_waited_for(tmp_path, monkeypatch):
+    """The child's start takes 4 s longer (the documented TICKPARITY_EMULATOR_START_DELAY_S
+    hook) with a 2 s silence timeout: its progress lines (a heartbeat every 0.5 s) keep
+    the parent waiting, and the emulator then serves."""
+    from venues.emulator.process import START_DELAY_ENV
+
+    monkeypatch.setenv(START_DELAY_ENV, "4")
+    t0 = time.monotonic()
+    with EmulatorProcess(_settings(tmp_path / "emu"), "synthetic:11:10m", start_timeout=2.0) as emu:
+        assert time.monotonic() - t0 >= 4.0
+        assert emu.stage == "binding"  # the last progress before READY
+        assert emu.state()["accounts"]["alice"]["open_orders"] == []
+    assert emu.proc.returncode == 0

@@ -460,12 +460,12 @@ class TradingSession(VenueMerge):
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
         best_bid = _price_of(grid, bid_px) if bid_qty > 0 else None
         best_ask = _price_of(grid, ask_px) if ask_qty > 0 else None
-        order = self.oms.create(
-            client_id=client_id, instrument=inst, instrument_index=index, side=side,
-            type=otype, tif=otif, price=price_ticks, qty=qty_lots, post_only=otif is _GTX,
-            reduce_only=reduce_only, gtd_ts=int(expire_ns or 0), parent_id=parent_id,
-            created_ts=now, trigger_ts=self._trigger_ts, arrival_bid=best_bid, arrival_ask=best_ask,
-        )
+        # OrderManager.create's parameters by position (no keyword matching: bench/PROFILE.md 1i):
+        # instrument, instrument_index, side, type, tif, price, qty, client_id, post_only,
+        # reduce_only, gtd_ts, parent_id, created_ts, trigger_ts, arrival_bid, arrival_ask
+        order = self.oms.create(inst, index, side, otype, otif, price_ticks, qty_lots, client_id, otif is _GTX,
+                                reduce_only, int(expire_ns or 0), parent_id, now, self._trigger_ts, best_bid,
+                                best_ask)
         # the record `audit.write(now, "decision", action="submit", client_id=..., instrument=...,
         # side=..., type=order_type, tif=..., qty=..., price=..., reduce_only=..., parent_id=...)`
         # writes, through its compiled shape (bench/PROFILE.md 1c)

@@ -125,3 +125,34 @@ def test_the_int_indexed_status_tables_are_the_transition_table():
         assert _TERMINAL[current] == (current in TERMINAL_STATUSES)
         for new in OrderStatus:
             assert is_legal(current, new) == _LEGAL[current][new] == (new in LEGAL_TRANSITIONS[current])
+
+
+def test_create_builds_the_dataclass_order_field_for_field():
+    """`OrderManager.create` builds its Order by the generated positional builder
+    (engine/oms.py `_order_builder`, bench/PROFILE.md 1i): every field equals the dataclass
+    constructor's, the mutable defaults are fresh per order, and the keyword call still works."""
+    import dataclasses
+    from decimal import Decimal
+
+    from engine.oms import Order
+
+    oms = OrderManager()
+    args = (BTC, 0, -1, OrderType.LIMIT, TimeInForce.GTX, 123, 7, "x-1", True, True, 99, "p-1", 5, 4,
+            Decimal("1.5"), None)
+    built = oms.create(*args)
+    by_keyword = oms.create(instrument=BTC, instrument_index=0, side=-1, type=OrderType.LIMIT,
+                            tif=TimeInForce.GTX, price=123, qty=7, client_id="x-2", post_only=True,
+                            reduce_only=True, gtd_ts=99, parent_id="p-1", created_ts=5, trigger_ts=4,
+                            arrival_bid=Decimal("1.5"), arrival_ask=None)
+    expected = Order(1, "x-1", BTC, 0, -1, OrderType.LIMIT, TimeInForce.GTX, 123, 7, True, True, 99, "p-1",
+                     created_ts=5, trigger_ts=4, arrival_bid=Decimal("1.5"), arrival_ask=None)
+    assert type(built) is Order
+    for f in dataclasses.fields(Order):
+        assert getattr(built, f.name) == getattr(expected, f.name), f.name
+        assert type(getattr(built, f.name)) is type(getattr(expected, f.name)), f.name
+        if f.name not in ("order_no", "client_id"):
+            assert getattr(by_keyword, f.name) == getattr(expected, f.name), f.name
+    assert by_keyword.order_no == 2 and by_keyword.client_id == "x-2"
+    assert built.history is not by_keyword.history and built.ambiguous is not by_keyword.ambiguous
+    default = oms.create(BTC, 0, 1, OrderType.MARKET, TimeInForce.IOC, 0, 3)
+    assert default.client_id == "tp-3" and default.status == OrderStatus.PENDING and default.parent_id is None

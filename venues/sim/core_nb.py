@@ -146,8 +146,10 @@ from venues.sim.matching_nb import (
 from venues.sim.models import q_filled, q_trade
 
 #: how far a submit in a refusal window (latency_nb.time_requests_nb) moves when the venue
-#: would still take it: the book is looked at every 10 us of exchange time in the window
-#: (a state of the book shorter than that can be missed; a 20 ms window costs 2,000 looks)
+#: would still take it: the book is looked at on a 10 us grid of exchange time in the window
+#: (a state of the book shorter than that can be missed); the kernel goes straight to the
+#: first look after something could have changed the book (window_next_look_nb), so a
+#: window costs a few looks per book change, not one per 10 us
 WINDOW_STEP_NS = np.int64(10_000)
 
 EK_DELTA = np.int64(EventKind.BOOK_DELTA)
@@ -914,6 +916,77 @@ def pull_rows_nb(buf, nbuf, done, S, V, Vf, inst_venue, xinst, book, ords, rsp, 
     return PULL_DONE
 
 
+@njit(cache=True, inline="always")
+def grid_after_nb(et, c, strict):
+    """The first look of the grid et + k * WINDOW_STEP_NS (k >= 1) at or after c (after c
+    when `strict`)."""
+    if c <= et:
+        return et + WINDOW_STEP_NS
+    d = c - et
+    k = d // WINDOW_STEP_NS
+    if strict or d % WINDOW_STEP_NS != 0:
+        k += 1
+    return et + k * WINDOW_STEP_NS
+
+
+@njit(cache=True, _nrt=False)
+def window_next_look_nb(buf, nbuf, done, R, S, V, xinst, inst_venue, inst_nact, r, v, et, limit, e2t, e2p):
+    """The next look of a post-only submit (request row r) in its refusal window after the
+    look at et found the book not crossing: the first point of the 10 us grid (et + k *
+    WINDOW_STEP_NS, the window's end at the latest) at which something could have changed
+    what the look sees. Every look before it sees the book of et, so it is refused no more
+    than at et; stepping through them cost ~1 us of kernel time each (a 10 s window, a
+    million looks). What can change the book first, with the order a look keeps against it:
+    - the next row of the order's instrument, or of an instrument of venue v with live
+      orders (pull_rows_nb applies them at a look), at its exchange time: a look at that
+      time sees it (rows go before requests of their time);
+    - the runner-up exchange item (e2t, e2p: a venue's next row, a GTD expiry);
+    - another request to venue v (a cancel closing the window, a taker order), in (time,
+      seq) order;
+    - a request not sent yet: none can arrive by `limit` (the next local wake-up plus the
+      venue's least entry), so a look past it waits for the local side, as before.
+    A row whose time is not known yet (the loaded feed ends before the instrument's next
+    row) falls back to the next grid point. Same looks, same results as stepping by 10 us
+    (tests/venues/sim/test_sim_refusal_windows.py)."""
+    hi = R[r, RQ_ARR_HI]
+    nxt = hi
+    g = grid_after_nb(et, limit, True)
+    if g < nxt:
+        nxt = g
+    if e2t < nxt:
+        g = grid_after_nb(et, e2t, e2p > P_REQUEST)
+        if g < nxt:
+            nxt = g
+    seq = R[r, RQ_SEQ]
+    for q in range(S[S_NREQ]):
+        if q != r and R[q, RQ_VENUE] == v and R[q, RQ_ARRIVAL] < nxt:
+            g = grid_after_nb(et, R[q, RQ_ARRIVAL], R[q, RQ_SEQ] > seq)
+            if g < nxt:
+                nxt = g
+    inst = R[r, RQ_INST]
+    x0 = V[v, VF_XI]
+    for i in range(inst_venue.shape[0]):
+        if inst_venue[i] != v or (i != inst and inst_nact[i] == 0):
+            continue
+        p = xinst[i, XI_PULLED]
+        if p < x0:
+            p = x0
+        while p < nbuf and np.int64(buf[p].instrument) != i:
+            p += 1
+        if p >= nbuf:
+            if not done:
+                return min(et + WINDOW_STEP_NS, hi)  # its next row is not loaded yet
+            continue
+        te = buf[p].exch_ts
+        if te < xinst[i, XI_CLOCK]:
+            te = xinst[i, XI_CLOCK]
+        if te < nxt:
+            g = grid_after_nb(et, te, False)
+            if g < nxt:
+                nxt = g
+    return nxt if nxt < hi else hi
+
+
 # --------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------
@@ -1161,9 +1234,10 @@ def run_nb(buf, S, V, Vf, inst_venue, xinst, bal, kx, qt, cs, cnt, insnap, ot, o
                     if kind == RQ_SUBMIT and R[r, RQ_ARR_HI] > et and not post_only_refused_nb(
                             book, ords, S, V, R, r, v):
                         # a refusal window (latency_nb.time_requests_nb): the venue refused this
-                        # order live at some moment of [arrival, RQ_ARR_HI]; look again a step later
-                        nxt = et + WINDOW_STEP_NS
-                        R[r, RQ_ARRIVAL] = nxt if nxt < R[r, RQ_ARR_HI] else R[r, RQ_ARR_HI]
+                        # order live at some moment of [arrival, RQ_ARR_HI]; look again on the
+                        # 10 us grid, at the first look something could have changed the book
+                        R[r, RQ_ARRIVAL] = window_next_look_nb(buf, nbuf, done, R, S, V, xinst, inst_venue,
+                                                               inst_nact, r, v, et, limit, e2t, e2p)
                         continue
                     if kind != RQ_SUBMIT and V[v, VF_AW_N] > 0 and close_window_nb(R, S, r, et):
                         continue  # its order's submit, still in its window, goes first

@@ -157,3 +157,67 @@ def test_a_cancel_in_the_window_closes_it(tmp_path):
     got = [(int(w.record["kind"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
            for w in drain(core, 8_000_000) if w.kind == WakeKind.ORDER]
     assert got == [(ACK, 1_170_000, 1_175_000), (CANCELLED, 1_170_001, 1_175_001)]
+
+
+S = 1_000_000_000
+BIG_HI = 10 * S  # a 10 s window: a million 10 us looks
+
+
+def _big_window(tmp_path, cross_at: int, cancel_at: int | None = None):
+    """Order 2 (post-only buy at 10_000) refused in the session with the window
+    [T + 20 us, T + 10 s] (the session's reply at T + 100 us + 10.1 s). Inside the window:
+    a non-crossing ask at 10_005 (2 s to 2.5 s), a flash of the crossing ask 10_000 shorter
+    than a look's step (5.000001 s to 5.000005 s, between the looks at 5.00000 and 5.00001
+    s), then the crossing ask from `cross_at`. Returns order 2's reports."""
+    path = tmp_path / "latency.csv"
+    path.write_text(HEADER + f"{T},50000,5000,submit,1,sim,,\n"
+                             f"{T},100000,{BIG_HI + 100_000},submit,2,sim,20000,{BIG_HI}\n"
+                             f"{T + 100_000},70000,5000,cancel,3,sim,,\n")
+    rows = [(100, DELTA, BUY, 9_990, 5), (100, DELTA, SELL, 10_010, 5),
+            (2 * S + 7, DELTA, SELL, 10_005, 2), (2 * S + 500_000_001, DELTA, SELL, 10_005, 0),
+            (5 * S + 1_000, DELTA, SELL, 10_000, 1), (5 * S + 5_000, DELTA, SELL, 10_000, 0),
+            (cross_at, DELTA, SELL, 10_000, 3), (cross_at + S, DELTA, SELL, 10_000, 0),
+            (12 * S, DELTA, SELL, 10_020, 1)]
+    core = make_core(sorted(rows), configs={"sim": SimVenueConfig.from_table(
+        "sim", {"latency": {"model": "recorded", "file": str(path)}})})
+    drain(core, T)
+    core.submit(1, 0, BUY, LIMIT, GTX, 9_980, 1, True, 0, T)
+    core.submit(2, 0, BUY, LIMIT, GTX, 10_000, 1, True, 0, T)
+    wakes = []
+    if cancel_at is not None:
+        wakes += drain(core, cancel_at)
+        core.cancel(2, cancel_at)
+    wakes += drain(core, 11 * S)
+    return [(int(w.record["kind"]), int(w.record["exch_ts"]), int(w.record["local_ts"]))
+            for w in wakes if w.kind == WakeKind.ORDER and int(w.record["order_no"]) == 2]
+
+
+def test_a_big_window_gives_the_looks_of_the_10_us_grid(tmp_path):
+    """The looks are the grid T + 50 us + k x 10 us (the window's start: the least entry,
+    50 us, above the 20 us bound), i.e. every multiple of 10 us. The ask at 10_005 never
+    crosses; the flash at 5.000001-5.000005 s falls between two looks and is not seen; the
+    crossing ask from 7.000003333 s is seen by the first look at or after it, 7.00001 s:
+    refused there, answered at the session's reply, T + 100 us + 10.1 s. The looks jump
+    from one change of the book to the next (window_next_look_nb) and give exactly what
+    stepping every 10 us gave (a 10 s window took ~1 us per look: 47 s for a third of the
+    submits of a session; now a few looks per book change)."""
+    reply = T + 100_000 + BIG_HI + 100_000
+    assert _big_window(tmp_path, cross_at=7 * S + 3_333) == [(REJECTED, 7 * S + 10_000, reply)]
+    # a crossing on a look exactly: refused at that look (the row goes before the look)
+    assert _big_window(tmp_path, cross_at=8 * S) == [(REJECTED, 8 * S, reply)]
+    # no crossing in the window (it ends at T + 10 s): taken at its end, where it rests
+    assert _big_window(tmp_path, cross_at=11 * S + 1) == [(ACK, T + BIG_HI, reply)]
+
+
+def test_a_cancel_sent_late_in_a_big_window_closes_it_where_it_arrives(tmp_path):
+    """The strategy cancels order 2 at 3 s (a request sent long after the look that found no
+    crossing): the cancel arrives at 3 s + 70 us (its recorded entry) and closes the window
+    there; the submit is taken then (acknowledged) and cancelled 1 ns after it. A look that
+    jumped past 3 s would have taken the submit after its cancel. Both answers reach the
+    strategy at 5.0011025 s: a venue's responses never overtake its previous one
+    (latency_nb: VF_LAST_RESP), and order 1's acknowledgement at 1.05 ms took the mean of
+    the response legs recorded around it, (5 us + 10.1 s) / 2 = 5.0000525 s."""
+    held = 1_050_000 + (5_000 + BIG_HI + 100_000) // 2
+    assert held == 5_001_102_500
+    got = _big_window(tmp_path, cross_at=7 * S + 3_333, cancel_at=3 * S)
+    assert got == [(ACK, 3 * S + 70_000, held), (CANCELLED, 3 * S + 70_001, held)]

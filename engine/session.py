@@ -74,7 +74,8 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given",
+                 "fees", "fee_rates", "fee_texts")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -86,6 +87,12 @@ class _Grid:
         self.mids: dict[int, Decimal] = {}  # bid + ask ticks -> the mid price (BookView.mid's)
         # a strategy's own Decimal (qty, price) -> (that object, its decimal_str): see text_of
         self.given: dict[Decimal, tuple[Decimal, str]] = {}
+        # a simulated fill's (ticks, lots, liquidity code, side) -> (fee, fee asset, fee in
+        # quote or None, liquidity name), under the venue's `fee_rates` (engine/venue_merge.py
+        # `_sim_fill`); a fee Decimal -> (that object, its decimal_str) (`fee_text`)
+        self.fees: dict[tuple[int, int, int, int], tuple[Decimal, str, Decimal | None, str]] = {}
+        self.fee_rates: tuple[Any, Any, Any] | None = None
+        self.fee_texts: dict[Decimal, tuple[Decimal, str]] = {}
 
     def price(self, ticks: int) -> Decimal:
         """`Instrument.ticks_to_price`, remembered."""
@@ -125,6 +132,19 @@ class _Grid:
             self.given.clear()
         text = decimal_str(value)
         self.given[value] = (value, text)
+        return text
+
+    def fee_text(self, fee: Decimal) -> str:
+        """`decimal_str(fee)` of a fill's fee (the fill record), remembered for that very
+        object as `text_of` does (a simulated fill's fee is the remembered Decimal of
+        `fees`; a live venue's is a new object each time: a miss, the text made once)."""
+        entry = self.fee_texts.get(fee)
+        if entry is not None and entry[0] is fee:
+            return entry[1]
+        if len(self.fee_texts) >= _GRID_CACHE:
+            self.fee_texts.clear()
+        text = decimal_str(fee)
+        self.fee_texts[fee] = (fee, text)
         return text
 
     def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:

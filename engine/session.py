@@ -277,6 +277,7 @@ class TradingSession(VenueMerge):
                                          self._grids[inst_id].price, self._grids[inst_id].mid)
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
+        self._mark_floats: dict[Decimal, float] = {}  # sample_equity: a mid -> its float (inventory rows)
         self.guard = RiskGuard(self)  # risk's side of the session: approvals, triggers, kill switch
         # emulated stops, trailing stops, OCO/OTO/brackets, icebergs (engine/contingent); a
         # driver passes `triggers` to the replay loop so armed orders wake us when touched
@@ -715,11 +716,24 @@ class TradingSession(VenueMerge):
         now = self.clock.now()
         quote_marks = self.quote_marks.at(now) if self.quote_marks is not None else None
         equity, realized, unrealized, fees = ledger.figures(marks, quote_marks)
-        position, nan = ledger.position, _NAN
-        positions = [(inst_id, position(inst_id), float(marks[inst_id]) if inst_id in marks else nan)
-                     for inst_id in self.instruments]
+        position, floats = ledger.position, self._mark_floats
+        positions = []
+        for inst_id in self.instruments:
+            mark = marks.get(inst_id)
+            if mark is None:
+                positions.append((inst_id, position(inst_id), _NAN))
+                continue
+            # a mid's float, remembered by value (equal Decimals have one float: 1.5 and 1.50)
+            as_float = floats.get(mark)
+            if as_float is None:
+                if len(floats) >= _GRID_CACHE:
+                    floats.clear()
+                as_float = floats[mark] = float(mark)
+            positions.append((inst_id, position(inst_id), as_float))
         self.recorder.equity(now, equity, realized, unrealized, fees, positions)
-        self.guard.on_pnl(now, realized - fees + unrealized)
+        guard = self.guard
+        if guard.pending or guard.pnl_on:  # what on_pnl would do anything with (the PnL sum: exact Decimals)
+            guard.on_pnl(now, realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})

@@ -465,9 +465,20 @@ class VenueMerge:
                                 fill.trade_id)
 
     def _record_fill(self, order: Order, fill: BookedFill) -> None:
-        """The recorder's fills row (fee valued in quote, and as charged in its asset)."""
-        self.recorder.fill(order, fill.ts, fill.exch_ts, fill.price, fill.qty, fill.fee_quote, fill.liquidity,
-                           fill.fee, fill.fee_asset, fill.trade_id)
+        """The recorder's fills row (fee valued in quote, and as charged in its asset). A
+        recorder that takes the row's amounts as text (`RunWriter.fill_texts`: `fill` with
+        each amount's `decimal_str`) gets the grid's remembered texts: the price and quantity
+        per grid step, the fees per Decimal object (four `decimal_str` a fill otherwise)."""
+        recorder = self.recorder
+        fill_texts = getattr(recorder, "fill_texts", None)
+        if fill_texts is None:
+            recorder.fill(order, fill.ts, fill.exch_ts, fill.price, fill.qty, fill.fee_quote, fill.liquidity,
+                          fill.fee, fill.fee_asset, fill.trade_id)
+            return
+        grid = self._grids[order.instrument.id]
+        fill_texts(order, fill.ts, fill.exch_ts, grid.price_text(fill.price_ticks), grid.qty_text(fill.lots),
+                   grid.fee_text(fill.fee_quote), fill.liquidity, grid.fee_text(fill.fee), fill.fee_asset,
+                   fill.trade_id)
 
     def _fill_update(self, order: Order, fill: BookedFill) -> OrderUpdate:
         """The strategy's `OrderUpdate` of the fill (risk reads it too)."""

@@ -105,8 +105,11 @@ def canonical_record(seq: int, ts: Any, type_: Any, fields: dict[str, Any], prev
 
 
 # the encoding of one value inside a generated encoder: `_value` with its common cases
-# (str, exact int) inline, so a record costs one call and one %-format
-_INLINE = "(_J({v}) if type({v}) is str else {v} if type({v}) is int else _V({v}))"
+# (str, exact int, None, True, False) inline, so a record costs one call and one %-format
+# (None and the bools inline too: a submit decision's parent_id and reduce_only, a response's
+# reason, ~0.1 us a record, bench/PROFILE.md 1i)
+_INLINE = ("(_J({v}) if type({v}) is str else {v} if type({v}) is int else 'null' if {v} is None "
+           "else 'true' if {v} is True else 'false' if {v} is False else _V({v}))")
 
 
 class RecordShape:
@@ -114,7 +117,9 @@ class RecordShape:
     canonical text, the varying fields' values (in `names` order) filled in per record.
 
     `shape.text(seq, ts, prev, *values)` is exactly `canonical_record(seq, ts, type_,
-    {**fixed, **dict(zip(names, values))}, prev)` (tests/engine/test_engine_audit.py pins
+    {**fixed, **dict(zip(names, values))}, prev)` for the log's own `seq` (an int) and
+    `prev` (a hash's hex digits, written without escaping: bench/PROFILE.md 1i)
+    (tests/engine/test_engine_audit.py pins
     it for any shape and values), with no per-record dict, template lookup or per-value
     call: the hot path's records (the submit decision and request, bench/PROFILE.md 1c) are
     written through `AuditLog.write_shaped`. `type_` None makes the type a value too (it is
@@ -143,6 +148,12 @@ class RecordShape:
             name = _json_str(key).replace("%", "%%")
             if kind == "c":
                 parts.append(name + ":" + _value(source).replace("%", "%%"))
+            elif source == "prev":  # the chain's hash: 64 hex digits, quoted as they are
+                parts.append(name + ':"%s"')
+                args.append(source)
+            elif source == "seq":  # the log's own count: an int, written as it is
+                parts.append(name + ":%s")
+                args.append(source)
             else:
                 parts.append(name + ":%s")
                 args.append(_INLINE.format(v=source))

@@ -280,7 +280,7 @@ class Context:
 
     def open_orders(self, instrument: str | None = None) -> list[str]:
         """Client ids of orders not yet in a final state, oldest first."""
-        return [o.client_id for o in self._session.oms.open_orders(instrument)]
+        return self._session.oms.open_client_ids(instrument)
 
     # -- risk: the kill switch, states, approvals (docs/risk.md) ----------------------------
     def kill(self, reason: str, flatten: bool = False, max_slippage_bps: Decimal | str | None = None) -> None:

@@ -354,6 +354,14 @@ class OrderManager:
         self.set_status(order, _STATUS[new], now)
         return new == FILLED
 
+    def open_client_ids(self, instrument_id: str | None = None) -> list[str]:
+        """The client ids of `open_orders(instrument_id)`, in one pass (`ctx.open_orders`:
+        a quoting strategy asks on every timer)."""
+        by_no = self.by_no
+        if instrument_id is None:
+            return [by_no[n].client_id for n in self.open_nos]
+        return [order.client_id for n in self.open_nos if (order := by_no[n]).instrument.id == instrument_id]
+
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
         orders = (self.by_no[n] for n in self.open_nos)
         if instrument_id is None:

@@ -55,7 +55,9 @@ class RiskGuard:
         self.on_kill: list[Callable[[int], None]] = []
         self.control: ControlInbox | None = None  # a live driver attaches the run's inbox
         self._kill_wait: set[int] = set()
-        self._pnl_on = session.risk.config.max_daily_loss is not None or session.risk.config.max_drawdown is not None
+        # a PnL trigger is configured: on_pnl has something to feed (the session's equity
+        # sample skips the PnL sum when neither this nor a pending approval needs it)
+        self.pnl_on = session.risk.config.max_daily_loss is not None or session.risk.config.max_drawdown is not None
         risk = session.risk
         ids = list(session.instruments)
         risk.bind([session.instruments[i] for i in ids], [session.ledger.positions[i] for i in ids],
@@ -185,7 +187,7 @@ class RiskGuard:
         expires approvals that waited too long."""
         if self.pending:
             self.expire_approvals(now)
-        if not self._pnl_on:
+        if not self.pnl_on:
             return
         fired = self.risk.on_pnl(now, pnl)
         if fired is not None:

@@ -74,7 +74,8 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given",
+                 "fees", "fee_rates", "fee_texts")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -86,6 +87,12 @@ class _Grid:
         self.mids: dict[int, Decimal] = {}  # bid + ask ticks -> the mid price (BookView.mid's)
         # a strategy's own Decimal (qty, price) -> (that object, its decimal_str): see text_of
         self.given: dict[Decimal, tuple[Decimal, str]] = {}
+        # a simulated fill's (ticks, lots, liquidity code, side) -> (fee, fee asset, fee in
+        # quote or None, liquidity name), under the venue's `fee_rates` (engine/venue_merge.py
+        # `_sim_fill`); a fee Decimal -> (that object, its decimal_str) (`fee_text`)
+        self.fees: dict[tuple[int, int, int, int], tuple[Decimal, str, Decimal | None, str]] = {}
+        self.fee_rates: tuple[Any, Any, Any] | None = None
+        self.fee_texts: dict[Decimal, tuple[Decimal, str]] = {}
 
     def price(self, ticks: int) -> Decimal:
         """`Instrument.ticks_to_price`, remembered."""
@@ -125,6 +132,19 @@ class _Grid:
             self.given.clear()
         text = decimal_str(value)
         self.given[value] = (value, text)
+        return text
+
+    def fee_text(self, fee: Decimal) -> str:
+        """`decimal_str(fee)` of a fill's fee (the fill record), remembered for that very
+        object as `text_of` does (a simulated fill's fee is the remembered Decimal of
+        `fees`; a live venue's is a new object each time: a miss, the text made once)."""
+        entry = self.fee_texts.get(fee)
+        if entry is not None and entry[0] is fee:
+            return entry[1]
+        if len(self.fee_texts) >= _GRID_CACHE:
+            self.fee_texts.clear()
+        text = decimal_str(fee)
+        self.fee_texts[fee] = (fee, text)
         return text
 
     def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:
@@ -257,6 +277,7 @@ class TradingSession(VenueMerge):
                                          self._grids[inst_id].price, self._grids[inst_id].mid)
                        for inst_id, inst in self.instruments.items()}
         self.fill_count = 0
+        self._mark_floats: dict[Decimal, float] = {}  # sample_equity: a mid -> its float (inventory rows)
         self.guard = RiskGuard(self)  # risk's side of the session: approvals, triggers, kill switch
         # emulated stops, trailing stops, OCO/OTO/brackets, icebergs (engine/contingent); a
         # driver passes `triggers` to the replay loop so armed orders wake us when touched
@@ -705,11 +726,24 @@ class TradingSession(VenueMerge):
         now = self.clock.now()
         quote_marks = self.quote_marks.at(now) if self.quote_marks is not None else None
         equity, realized, unrealized, fees = ledger.figures(marks, quote_marks)
-        position, nan = ledger.position, _NAN
-        positions = [(inst_id, position(inst_id), float(marks[inst_id]) if inst_id in marks else nan)
-                     for inst_id in self.instruments]
+        position, floats = ledger.position, self._mark_floats
+        positions = []
+        for inst_id in self.instruments:
+            mark = marks.get(inst_id)
+            if mark is None:
+                positions.append((inst_id, position(inst_id), _NAN))
+                continue
+            # a mid's float, remembered by value (equal Decimals have one float: 1.5 and 1.50)
+            as_float = floats.get(mark)
+            if as_float is None:
+                if len(floats) >= _GRID_CACHE:
+                    floats.clear()
+                as_float = floats[mark] = float(mark)
+            positions.append((inst_id, position(inst_id), as_float))
         self.recorder.equity(now, equity, realized, unrealized, fees, positions)
-        self.guard.on_pnl(now, realized - fees + unrealized)
+        guard = self.guard
+        if guard.pending or guard.pnl_on:  # what on_pnl would do anything with (the PnL sum: exact Decimals)
+            guard.on_pnl(now, realized - fees + unrealized)
 
     def audit_note(self, message: str, fields: dict[str, object]) -> None:
         self.audit.write(self.clock.now(), "note", message=message, **{k: str(v) for k, v in fields.items()})

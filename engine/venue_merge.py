@@ -90,6 +90,7 @@ _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquid
 # the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py); the
 # compiled path (engine/bulk.py) and the liquidations (engine/session.py) build it too
 new_booked_fill = frozen_builder(BookedFill)
+_FEE_CACHE = 4096  # fills' fees remembered per instrument before the cache starts over (`_sim_fill`)
 
 
 class VenueMerge:
@@ -151,15 +152,35 @@ class VenueMerge:
         (cumulative lots after it: unique per order), fee in the venue's fee asset
         (engine/fees.py `fill_fee`). Returns the strategy's update or None."""
         inst = order.instrument
-        price, lots = values[_PRICE], values[_QTY]
-        code = values[_LIQ_CODE]
-        liq = _LIQ[code] if code in _LIQ else Liquidity(code)
+        price, lots, code = values[_PRICE], values[_QTY], values[_LIQ_CODE]
         venue = self.venues[inst.venue]
-        fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(venue.maker_fee_bps),
-                              bps(venue.taker_fee_bps), getattr(venue, "fee_asset", "quote"))
+        grid = self._grids[inst.id]
+        # the fee, its asset, its value in quote and the liquidity's name depend only on the
+        # fill's ticks, lots, liquidity and side under the venue's rates and fee-asset rule:
+        # remembered per instrument (a quoting strategy fills a few sizes at a few prices;
+        # `fill_fee` + `fee_in_quote` cost ~1.7 us a fill, bench/PROFILE.md 1i), forgotten when
+        # the venue's rates or rule are other objects than the ones remembered
+        maker, taker, rule = venue.maker_fee_bps, venue.taker_fee_bps, getattr(venue, "fee_asset", "quote")
+        fees = grid.fees
+        rates = grid.fee_rates
+        if rates is None or rates[0] is not maker or rates[1] is not taker or rates[2] is not rule:
+            fees.clear()
+            grid.fee_rates = (maker, taker, rule)
+        key = (price, lots, code, order.side)
+        entry = fees.get(key)
+        if entry is None:
+            liq = _LIQ[code] if code in _LIQ else Liquidity(code)
+            fee, asset = fill_fee(inst, order.side, price, lots, liq, bps(maker), bps(taker), rule)
+            # valued in quote here only when no mark is involved (the fee in base or quote);
+            # a third asset's value follows its book: `_book_fill` values it per fill
+            fee_quote = self.ledger.fee_in_quote(inst, price, fee, asset) if asset in (inst.base, inst.quote) else None
+            if len(fees) >= _FEE_CACHE:
+                fees.clear()
+            entry = fees[key] = (fee, asset, fee_quote, _LIQUIDITY.get(liq, "taker"))
+        fee, asset, fee_quote, liquidity = entry
         order_no = order.order_no
         return self._book_fill(order, str(order_no), f"{order_no}.{values[_FILLED]}", price, lots, fee, asset,
-                               _LIQUIDITY.get(liq, "taker"), values[_EXCH_TS], source, now, leaves)
+                               liquidity, values[_EXCH_TS], source, now, leaves, fee_quote)
 
     def _sim_query_answer(self, order: Order, rec: Any, now: int) -> None:
         """The simulated venue's answer to a lookup (a STATE row, produced at the query's
@@ -378,12 +399,13 @@ class VenueMerge:
 
     def _book_fill(self, order: Order, venue_order_id: str | None, trade_id: str, price: int, lots: int,
                    fee: Decimal, fee_asset: str, liquidity: str, exch_ts: int, source: str, now: int,
-                   leaves: int | None):
+                   leaves: int | None, fee_quote: Decimal | None = None):
         """Book one fill once per (instrument, trade id): the `BookedFill` is built here,
         once, and handed to its listeners in order: the OMS (order and status), the ledger,
         the parent order (`_hand_fill`), the audit log, the recorder, then risk and the
         strategy through the returned `OrderUpdate` (None for a duplicate, which is audited
-        and dropped)."""
+        and dropped). `fee_quote`: the fee valued in quote when the caller knows it
+        (`_sim_fill`'s remembered fees), else `Ledger.fee_in_quote` values it here."""
         inst = order.instrument
         key = (inst.id, trade_id)
         trades = self.oms.trades
@@ -400,7 +422,8 @@ class VenueMerge:
         fill_qty = grid.qtys.get(lots)
         if fill_qty is None:
             fill_qty = grid.qty(lots)
-        fee_quote = self.ledger.fee_in_quote(inst, price, fee, fee_asset, self._fee_mark(inst, fee_asset))
+        if fee_quote is None:
+            fee_quote = self.ledger.fee_in_quote(inst, price, fee, fee_asset, self._fee_mark(inst, fee_asset))
         fill = new_booked_fill(client_id=order.client_id, venue_order_id=venue_order_id or order.venue_order_id,
                            trade_id=trade_id, price_ticks=price, lots=lots, price=fill_price, qty=fill_qty, fee=fee,
                            fee_asset=fee_asset, fee_quote=fee_quote, liquidity=liquidity, exch_ts=exch_ts, ts=now,
@@ -438,13 +461,24 @@ class VenueMerge:
                                     decimal_str(fill.fee), fill.liquidity)
             return
         self.audit.write_shaped(_FILL_RECORD, fill.ts, fill.client_id, fill.exch_ts, grid.price_text(fill.price_ticks),
-                                grid.qty_text(fill.lots), decimal_str(fill.fee), fill.fee_asset, fill.liquidity,
+                                grid.qty_text(fill.lots), grid.fee_text(fill.fee), fill.fee_asset, fill.liquidity,
                                 fill.trade_id)
 
     def _record_fill(self, order: Order, fill: BookedFill) -> None:
-        """The recorder's fills row (fee valued in quote, and as charged in its asset)."""
-        self.recorder.fill(order, fill.ts, fill.exch_ts, fill.price, fill.qty, fill.fee_quote, fill.liquidity,
-                           fill.fee, fill.fee_asset, fill.trade_id)
+        """The recorder's fills row (fee valued in quote, and as charged in its asset). A
+        recorder that takes the row's amounts as text (`RunWriter.fill_texts`: `fill` with
+        each amount's `decimal_str`) gets the grid's remembered texts: the price and quantity
+        per grid step, the fees per Decimal object (four `decimal_str` a fill otherwise)."""
+        recorder = self.recorder
+        fill_texts = getattr(recorder, "fill_texts", None)
+        if fill_texts is None:
+            recorder.fill(order, fill.ts, fill.exch_ts, fill.price, fill.qty, fill.fee_quote, fill.liquidity,
+                          fill.fee, fill.fee_asset, fill.trade_id)
+            return
+        grid = self._grids[order.instrument.id]
+        fill_texts(order, fill.ts, fill.exch_ts, grid.price_text(fill.price_ticks), grid.qty_text(fill.lots),
+                   grid.fee_text(fill.fee_quote), fill.liquidity, grid.fee_text(fill.fee), fill.fee_asset,
+                   fill.trade_id)
 
     def _fill_update(self, order: Order, fill: BookedFill) -> OrderUpdate:
         """The strategy's `OrderUpdate` of the fill (risk reads it too)."""

@@ -156,3 +156,14 @@ def test_create_builds_the_dataclass_order_field_for_field():
     assert built.history is not by_keyword.history and built.ambiguous is not by_keyword.ambiguous
     default = oms.create(BTC, 0, 1, OrderType.MARKET, TimeInForce.IOC, 0, 3)
     assert default.client_id == "tp-3" and default.status == OrderStatus.PENDING and default.parent_id is None
+
+
+def test_open_client_ids_are_the_open_orders_ids():
+    """`open_client_ids` (ctx.open_orders) lists `open_orders`' ids, oldest first, per instrument."""
+    eth = load_instruments()["binance:ETH/USDT"]
+    oms = OrderManager()
+    orders = [_new(oms), oms.create(eth, 1, 1, OrderType.LIMIT, TimeInForce.GTC, 100, 10), _new(oms), _new(oms)]
+    oms.set_status(orders[2], OrderStatus.REJECTED, ts=1)
+    for instrument in (None, BTC.id, eth.id, "other"):
+        assert oms.open_client_ids(instrument) == [o.client_id for o in oms.open_orders(instrument)]
+    assert oms.open_client_ids() == ["tp-1", "tp-2", "tp-4"] and oms.open_client_ids(BTC.id) == ["tp-1", "tp-4"]

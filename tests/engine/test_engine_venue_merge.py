@@ -432,3 +432,28 @@ def test_a_liquidation_fill_reaches_every_listener(tmp_path):
     assert (update.event, update.last_fill_price, update.last_fill_qty, update.fee, update.fee_charged,
             update.fee_asset, update.reason) == ("fill", Decimal("45000.0"), Decimal("1.000"), Decimal("1.5"),
                                                  Decimal("1.5"), "USDT", "liquidation")
+
+
+def test_a_simulated_fills_fee_is_remembered_only_under_the_same_rates(tmp_path):
+    """`_sim_fill` remembers a fill's fee per (ticks, lots, liquidity, side) under the venue's
+    rates and fee-asset rule (bench/PROFILE.md 1i). By hand: 0.3 BTC at 10000.00 taker =
+    3000 USDT; 7 bps = 2.1 USDT; after the venue's taker rate becomes 5 bps, 1.5 USDT; under
+    the "received" rule a buy pays 0.3 x 5 bps = 0.00015 BTC (1.5 USDT at the fill price)."""
+    session, venue, _ = _session(tmp_path)
+    session.ledger.balances[("binance", "BTC")] = Decimal("1")
+    seen = []
+    for taker, rule in ((None, None), (Decimal("5"), None), (None, "received")):
+        if taker is not None:
+            venue.taker_fee_bps = taker
+        if rule is not None:
+            venue.fee_asset = rule
+        for _ in range(2):
+            cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+            order = session.oms.by_client[cid]
+            session.on_order_event(_sim_fill_row(order.order_no, 55))
+            seen.append(order.fees)
+    assert seen == [Decimal("2.1")] * 2 + [Decimal("1.5")] * 4
+    fills = [r for r in _audit_after(session, tmp_path) if r["type"] == "fill"]
+    assert [(r["fee"], r["fee_asset"]) for r in fills] == [("2.1000000", "USDT")] * 2 + [("1.5000000", "USDT")] * 2 \
+        + [("0.00015", "BTC")] * 2
+    assert session.ledger.balance("binance", "BTC") == Decimal("1") + 6 * Decimal("0.3") - 2 * Decimal("0.00015")

@@ -14,9 +14,12 @@ test can come.
 
 The protocol (one parent, one child, nothing else shared):
 - the parent starts a Python child running `_child_main` with stdin, stdout and stderr as
-  pipes and writes one length-prefixed pickle: (settings, data spec, start_ns, end_ns,
-  chunk_rows, host, port, progress_s). Settings hold instruments, venue configs, accounts
-  and faults, no sockets;
+  pipes and writes a line with `progress_s` (the heartbeat's period, s), then one
+  length-prefixed pickle: (settings, data spec, start_ns, end_ns, chunk_rows, host, port).
+  Settings hold instruments, venue configs, accounts and faults, no sockets. The child's
+  first statements (stdlib only) read that line and report `PROGRESS importing` every
+  `progress_s` while the package's imports load: on a loaded machine they alone can take
+  seconds;
 - the child opens the data, compiles the simulated venue (numba's cache), binds and writes
   one line: `READY <base url>`, or `ERROR <one line>` and exits 2 (a user error, e.g. a
   missing store: the parent raises it as ConfigError with the child's text). While it
@@ -57,7 +60,23 @@ from engine.errors import ConfigError
 from venues.emulator.server import EmulatorHandle, EmulatorSettings
 
 #: the child's command (not `-m venues.emulator.process`: the package imports this module first)
-_CHILD = "import sys; from venues.emulator.process import _child_main; sys.exit(_child_main())"
+_CHILD = """
+import sys, threading
+every = float(sys.stdin.buffer.readline())
+done = threading.Event()
+def beat():
+    while True:
+        sys.stdout.write("PROGRESS importing\\n")
+        sys.stdout.flush()
+        if done.wait(every):
+            return
+beating = threading.Thread(target=beat, daemon=True)
+beating.start()
+from venues.emulator.process import _child_main
+done.set()
+beating.join()
+sys.exit(_child_main(every))
+"""
 #: rows per chunk read from the store (the CLI's: modes/emulator_cmd.py)
 CHUNK_ROWS = 1 << 16
 #: the child's test hook: seconds of a reported "start delay" stage (module doc)
@@ -86,7 +105,8 @@ class EmulatorProcess(EmulatorHandle):
         self.settings = settings
         self.data = data
         # the child's heartbeat: several per start_timeout, so one late line is no silence
-        self._payload = (settings, data, start_ns, end_ns, chunk_rows, host, port, max(0.05, start_timeout / 4))
+        self._payload = (settings, data, start_ns, end_ns, chunk_rows, host, port)
+        self._progress_s = max(0.05, start_timeout / 4)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.proc: subprocess.Popen[bytes] | None = None
@@ -108,7 +128,7 @@ class EmulatorProcess(EmulatorHandle):
         self._stderr_thread.start()
         try:
             try:
-                self.proc.stdin.write(b"%d\n" % len(blob) + blob)
+                self.proc.stdin.write(b"%r\n%d\n" % (self._progress_s, len(blob)) + blob)
                 self.proc.stdin.flush()
             except BrokenPipeError:  # it died before reading: said below, with its exit code
                 pass
@@ -272,11 +292,14 @@ class _Progress:
         self._done.set()
 
 
-def _child_main() -> int:
+def _child_main(progress_s: float) -> int:
+    """The child, once its imports are done (the `_CHILD` program has read the heartbeat's
+    period and reported the imports)."""
     stdin = sys.stdin.buffer
-    size = int(stdin.readline())
-    settings, data, start_ns, end_ns, chunk_rows, host, port, progress_s = pickle.loads(stdin.read(size))
     progress = _Progress(sys.stdout, progress_s)
+    progress.stage("reading settings")
+    size = int(stdin.readline())
+    settings, data, start_ns, end_ns, chunk_rows, host, port = pickle.loads(stdin.read(size))
     try:
         progress.stage("opening data")
         from replay import open_source

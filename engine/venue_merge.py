@@ -87,6 +87,7 @@ _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SU
      "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
      "order_price"))
 _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
+_LIMIT = OrderType.LIMIT  # a member read once (as engine/session.py does: `order.type is _LIMIT`)
 # the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py); the
 # compiled path (engine/bulk.py) and the liquidations (engine/session.py) build it too
 new_booked_fill = frozen_builder(BookedFill)
@@ -384,7 +385,7 @@ class VenueMerge:
                 self._pop_request(order, command)
                 update = self._update(order, now, Event.CANCEL_REJECTED if command == _CANCEL
                                       else Event.AMEND_REJECTED, reason=_NOT_RECEIVED)
-        if order.owed:
+        if order.venue_filled > order.filled:  # `order.owed` > 0, without the property's call (every state)
             if query:  # the venue's own answer lists fewer fills than it counts
                 self.audit.write(now, "fills_owed", client_id=order.client_id, owed=order.owed)
             else:
@@ -498,7 +499,7 @@ class VenueMerge:
 
     def _amend_seen(self, order: Order, price: int, qty: int) -> bool:
         """True when a state showing (price, qty) shows an amend of ours in flight as applied."""
-        if order.type != OrderType.LIMIT or (price == order.price and qty == order.qty):
+        if order.type is not _LIMIT or (price == order.price and qty == order.qty):
             return False
         return any(r[0] == _AMEND and (r[1], r[2]) == (price, qty)
                    for r in self._in_flight.get(order.order_no, ()))

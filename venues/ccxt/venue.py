@@ -158,6 +158,13 @@ class CcxtVenue:
         self.user_resubscribes = 0
         self.user_probes = 0  # probes of a silent stream (each a GET openOrders per symbol)
         self.user_quiet_ok = 0  # ... that found the venue agreeing with what the stream said
+        # the second evidence of a dead stream (_owed_reports): a command the venue confirmed
+        # by REST produces a report on the user stream too (Binance: every accepted order,
+        # cancel and cancel-replace is an executionReport). Per client id with a command in
+        # flight, when the stream last spoke of it (monotonic s), and per client id whose
+        # confirmed command the stream has not told yet, (the confirmation's time, command)
+        self._told: dict[str, float] = {}
+        self._owed: dict[str, tuple[float, str]] = {}
         self.gateway = Gateway(exchange, {inst.symbol: inst for inst in self.instruments.values()},
                                now=clock, limiter=limiter, resolve=False)
 
@@ -255,6 +262,7 @@ class CcxtVenue:
         at its arrival, which a backtest must reproduce); a refusal of our own (the request
         budget, evidence `local`) never left."""
         sent, seq = sent
+        started = time.monotonic()  # a stream report of this command comes after this
         self.in_flight += 1
         try:
             records = await call
@@ -282,7 +290,10 @@ class CcxtVenue:
                     self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
                 if rec.venue_order_id:
                     self.venue_ids[rec.client_id] = rec.venue_order_id
+                if rec.outcome == Outcome.CONFIRMED:
+                    self._owe_report(rec.client_id, command, started)
             self.sink(rec)
+        self._told.pop(order.client_id, None)
 
     async def _submit(self, order: Order, finish: Callable[[], Awaitable[list[Any]]], sent: tuple[int, int]) -> None:
         await self._command("submit", order, finish(), sent)
@@ -349,6 +360,36 @@ class CcxtVenue:
             self._user_quiet = False
             self._user_wait = self.user_stream_guard_s
 
+    def _heard_of(self, cid: str) -> None:
+        """The stream reported our order `cid`: what a confirmed command of it owed is told
+        (`_owe_report`); with a command of it in flight, its REST reply may still come."""
+        self._owed.pop(cid, None)
+        if cid in self._last_command:
+            self._told[cid] = self._user_message_at
+
+    def _owe_report(self, cid: str, command: str, started: float) -> None:
+        """The venue confirmed `command` of `cid` by REST: the user stream owes a report of
+        it (Binance sends an executionReport for every accepted order, cancel and
+        cancel-replace, https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream),
+        unless it told one already since the command started (the stream may overtake the
+        REST reply: the emulator's `stream_first`)."""
+        if self._told.get(cid, -1.0) < started:
+            self._owed[cid] = (time.monotonic(), command)
+
+    def _owed_reports(self, now: float) -> str:
+        """The evidence of a dead stream that an active session gives (empty if none):
+        confirmed commands whose report is still untold `USER_STREAM_GRACE_S` after their
+        REST reply. A strategy that cancels and re-quotes every few hundred ms has no order
+        resting unchanged for the probe to ask about (`_watched`), and its cancels' lookups
+        explain every fill the stream hid: only the reports the stream owes show it dead."""
+        late = sorted((at, cid, command) for cid, (at, command) in self._owed.items()
+                      if now - at >= USER_STREAM_GRACE_S)
+        if not late:
+            return ""
+        at, cid, command = late[0]
+        return (f"{len(late)} command(s) the venue confirmed were never reported on the stream "
+                f"({command} {cid} {now - at:.1f} s ago)")
+
     def _watched(self) -> dict[str, int]:
         """{client id: filled lots} of our orders resting on this venue whose changes only
         the stream would tell (`expected_open`, less orders with a command in flight: its
@@ -369,8 +410,15 @@ class CcxtVenue:
         venue shows and the stream never told is evidence that it is dead. With nothing of
         ours resting, nothing in flight, or a 429 / 418 holding every request, there is
         nothing to ask: the silence clock restarts. Without `expected_open` (no view of the
-        session's orders) a silence with something to report counts as dead (`_resubscribe`)."""
+        session's orders) a silence with something to report counts as dead (`_resubscribe`).
+        An active session has a second, cheaper evidence, checked first: commands the venue
+        confirmed by REST whose report the stream still owes after the grace
+        (`_owed_reports`)."""
         now = time.monotonic()
+        owed = self._owed_reports(now)
+        if owed and now - self._user_last >= self._user_wait * 0.99:
+            self._resubscribe(now, owed)
+            return
         if self.expected_open is None:
             if not self.in_flight and not self.expects_user_events():
                 self._user_last = now  # nothing open, nothing in flight: a quiet stream is no silence
@@ -439,6 +487,7 @@ class CcxtVenue:
         self._user_last = now
         self._user_wait = min(self._user_wait * 2, USER_STREAM_GUARD_MAX_S)
         self.user_resubscribes += 1
+        self._owed.clear()  # the reconciliation that follows recovers what they were
         drop_user_stream(self.exchange, f"{self.name}: user stream silent for {silent:.1f} s")
         self.on_user_silent(self.name, silent, first, evidence)
 
@@ -453,6 +502,7 @@ class CcxtVenue:
             if cid.startswith(LIQUIDATION_PREFIX):  # the venue's order, not ours
                 self._liquidation_from_order(entry[1], o, now)
             else:
+                self._heard_of(cid)
                 at = self._receipt(cid, o.get("lastUpdateTimestamp") or o.get("timestamp"), o.get("info"), now)
                 self._order_records(entry[1], o, at, "stream", cid)
 
@@ -468,6 +518,7 @@ class CcxtVenue:
             if cid and str(cid).startswith(LIQUIDATION_PREFIX):
                 continue  # the venue's liquidation: booked from its order update (_on_orders)
             if entry is not None and cid:
+                self._heard_of(str(cid))
                 at = self._receipt(str(cid), t.get("timestamp"), info, now)
                 self._fill_record(entry[1], t, str(cid), oid, at, "stream")
 

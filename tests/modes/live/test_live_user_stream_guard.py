@@ -120,3 +120,81 @@ def test_a_quiet_healthy_stream_is_not_taken_for_dead(still_emu, alice_env, tmp_
     assert not any(s.get("at") == "user-stream" for s in steps)
     orders = pq.read_table(out / "orders.parquet").to_pylist()
     assert [o["status"] for o in orders] == ["cancelled"]  # rested the whole session, cancelled at its end
+
+
+REQUOTER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Requoter(Strategy):
+    """Cancels its sell and quotes a new one every 300 ms, as a market maker refreshing
+    its quotes: no order of it rests unchanged for a guard time."""
+
+    def on_start(self, ctx):
+        self.live = None
+        ctx.schedule(every_ns=300_000_000)
+
+    def on_timer(self, ctx, ts):
+        if self.live is not None:
+            ctx.cancel(self.live)
+        self.live = ctx.submit("binance:BTC/USDT", "sell", Decimal("0.004"), Decimal("60005.00"))
+'''
+
+
+def test_a_silent_stream_under_an_active_strategy_is_taken_for_dead(still_emu, alice_env, tmp_path, capfd):
+    """A strategy that cancels and re-quotes every 300 ms leaves no order resting unchanged
+    for the probe to ask about, and its cancels' replies explain everything: the evidence
+    of the dead stream is the reports it owes. After `user_silent`, each submit and cancel
+    the venue confirms by REST gets no executionReport; a guard time (1.5 s) of silence
+    later, with confirmations untold for more than the 1 s grace, the stream is
+    re-subscribed (one warning naming what it owed), the session reconciles, and the
+    re-subscribed stream reports the orders again (a new user-data subscription at the
+    emulator; issue #11: before, it was never re-subscribed)."""
+    from modes.live.driver import LiveDriver
+
+    (tmp_path / "requoter.py").write_text(REQUOTER)
+    config = session_config(still_emu, strategy=f"{tmp_path / 'requoter.py'}:Requoter", base_dir=tmp_path)
+    out = tmp_path / "run"
+    driver = LiveDriver(config, "testnet", out, duration_s=8, health=False, write_html=False,
+                        user_stream_guard_s=1.5)
+    result: dict = {}
+
+    def session():
+        try:
+            driver.run()
+        except BaseException as exc:  # reported by the assertion below
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        def quoting():  # two quotes placed and reported: the subscription is open and alive
+            placed = [e for e in get_json(still_emu, "/emulator/journal")
+                      if e["event"] == "order_new" and e.get("account") == "alice"]
+            return placed if len(placed) >= 2 else None
+        wait_until("the session quoting at the venue", quoting, 30)
+        time.sleep(0.2)
+        control(still_emu, "faults", {"kind": "user_silent"})
+    finally:
+        thread.join(60)
+        control(still_emu, "faults", {"clear": True})
+    assert "error" not in result, result.get("error")
+    err = capfd.readouterr().err
+    warnings = [line for line in err.splitlines() if "user stream silent" in line]
+    assert len(warnings) == 1, err
+    assert "were never reported on the stream" in warnings[0] and "re-subscribed" in warnings[0]
+    venue = driver.ccxt_venues["binance"]
+    assert venue.user_resubscribes == 1
+    steps = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
+    assert any(s.get("c") == "reconcile" and s.get("at") == "user-stream" for s in steps)
+    # the re-subscribed stream speaks again: orders submitted after the re-subscription are
+    # acknowledged by stream reports (audit `source` = stream), not only by REST replies
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    resub = next(i for i, r in enumerate(audit) if r["type"] == "reconcile" and r["at"] == "user-stream")
+    assert any(r["type"] == "venue_reply" and r.get("report", {}).get("source") == "stream" for r in audit[resub:]), \
+        "no stream report after the re-subscription"
+    from modes.live.replay import replay_session
+
+    replayed = replay_session(out)
+    assert replayed.identical, replayed.difference.text()

@@ -49,8 +49,34 @@ def default_who() -> str:
         return f"uid {os.getuid()}"
 
 
+def check_command(command: str, *, order: str | None = None, why: str = "",
+                  max_slippage_bps: str | None = None) -> None:
+    """ConfigError (one line) for a malformed command: unknown command, approve/refuse
+    without an order, resume without a reason, a bad slippage cap (checked before anything
+    else, so the message names what the operator typed)."""
+    if command not in COMMANDS:
+        raise ConfigError(f"control command {command!r}: expected one of {', '.join(COMMANDS)}")
+    if command in ("approve", "refuse") and not order:
+        raise ConfigError(f"{command}: name the order (its client id)")
+    if command == "resume" and not why.strip():
+        raise ConfigError("resume: --why TEXT is required (it goes into the audit log)")
+    if max_slippage_bps is not None:
+        try:
+            cap = Decimal(str(max_slippage_bps))
+        except InvalidOperation:
+            cap = Decimal("NaN")
+        if not cap.is_finite() or cap < 0:
+            raise ConfigError(f"--max-slippage-bps {max_slippage_bps!r}: expected a number >= 0")
+
+
 class ControlInbox:
-    """`RUN/control/` (see module docstring)."""
+    """`RUN/control/` (see module docstring).
+
+    A running session holds `RUN/control/session.lock` (an OS lock, `listen`), so a command
+    can tell a session that reads the inbox from a directory nobody reads: a kill posted to a
+    mistyped path, a finished run or a crashed session was reported "posted" and never
+    applied, and the operator believed the kill switch fired. The OS drops the lock when
+    the process dies (SIGKILL included), so a crash never looks like a running session."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
@@ -58,24 +84,51 @@ class ControlInbox:
         self.inbox = self.root / "inbox"
         self.done = self.root / "done"
         self.tmp = self.root / "tmp"
+        self.lock_path = self.root / "session.lock"
+        self._lock_fd: int | None = None
+
+    def listen(self) -> None:
+        """The session reads this inbox from now on: take `session.lock` (exclusive) and keep
+        it until `close()` or the process's end; ConfigError when another session holds it."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self._lock_fd is None:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise ConfigError(f"{self.run_dir}: another session already reads this control inbox") from None
+            self._lock_fd = fd
+
+    def close(self) -> None:
+        """The session stopped reading the inbox: release `session.lock`."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases its flock
+            self._lock_fd = None
+
+    def listening(self) -> bool:
+        """Whether a running session holds this inbox's `session.lock` (this process's own
+        `listen` included: flock locks of two descriptors conflict)."""
+        import fcntl
+
+        if not self.lock_path.is_file():
+            return False
+        fd = os.open(self.lock_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # releases the probe's shared lock, if it got one
+        return False
 
     def post(self, command: str, *, order: str | None = None, who: str | None = None, why: str = "",
              flatten: bool = False, max_slippage_bps: str | None = None) -> Path:
         """Write one command atomically; returns its path. ConfigError for a malformed one
-        (unknown command, approve/refuse without an order, resume without a reason, a bad cap)."""
-        if command not in COMMANDS:
-            raise ConfigError(f"control command {command!r}: expected one of {', '.join(COMMANDS)}")
-        if command in ("approve", "refuse") and not order:
-            raise ConfigError(f"{command}: name the order (its client id)")
-        if command == "resume" and not why.strip():
-            raise ConfigError("resume: --why TEXT is required (it goes into the audit log)")
-        if max_slippage_bps is not None:
-            try:
-                cap = Decimal(str(max_slippage_bps))
-            except InvalidOperation:
-                cap = Decimal("NaN")
-            if not cap.is_finite() or cap < 0:
-                raise ConfigError(f"--max-slippage-bps {max_slippage_bps!r}: expected a number >= 0")
+        (`check_command`)."""
+        check_command(command, order=order, why=why, max_slippage_bps=max_slippage_bps)
         require_run_directory(self.run_dir)
         body = {"command": command, "order": order, "who": who or default_who(), "why": why,
                 "flatten": bool(flatten), "max_slippage_bps": None if max_slippage_bps is None else str(max_slippage_bps),

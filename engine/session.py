@@ -412,6 +412,8 @@ class TradingSession(VenueMerge):
         self._flush()
         self.audit.write(self.clock.now(), R.STOP.type, **R.STOP.fields(len(self.oms.by_no), self.fill_count))
         self.audit.seal(self.clock.now())
+        if self.guard.control is not None:
+            self.guard.control.close()  # nothing reads the inbox any more
 
     # -- market callbacks ----------------------------------------------------------------
     def on_book(self, instrument_index: int) -> None:
@@ -868,6 +870,7 @@ class TradingSession(VenueMerge):
         from engine.control import ControlInbox
 
         self.guard.control = ControlInbox(run_dir)
+        self.guard.control.listen()  # `tickparity kill RUN` can tell that a session reads it
         self.risk.interactive = True
         self.guard.control.write_pending(sorted(self.guard.pending))
 

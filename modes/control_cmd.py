@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.control import ControlInbox
-from engine.errors import require_run_directory
-from modes.console import warn
+from engine.control import ControlInbox, check_command
+from engine.errors import ConfigError, require_run_directory
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume.set_defaults(func=_cmd, command="resume")
 
 
+def _not_running(run: Path, command: str) -> str:
+    """Why no session would apply `command` posted to `run` (one line)."""
+    if (run / "summary.json").is_file():
+        why = "its session has ended (summary.json is written)"
+    elif (run / "session.jsonl").is_file():
+        why = ("no session is running there (nothing holds control/session.lock: it stopped or was killed; "
+               f"a crashed session's orders are adopted by `tickparity testnet|live --resume {run}`)")
+    else:
+        why = "not a paper, testnet or live session's run directory (no session.jsonl)"
+    return f"{command} {run}: {why}; nothing was posted"
+
+
 def _who(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--who", help="operator name for the audit log (default: your login name)")
 
@@ -61,9 +72,10 @@ def _cmd(args: argparse.Namespace) -> int:
         waiting = inbox.pending()
         print(f"{args.run}: orders waiting for approval: {', '.join(waiting) if waiting else 'none'}")
         return 0
-    if (Path(args.run) / "summary.json").is_file():
-        warn(f"{args.run} has a summary.json: its session has ended (a backtest, or a live run that "
-             "stopped), so nothing will apply this command")
+    check_command(args.command, order=getattr(args, "order", None), why=args.why,
+                  max_slippage_bps=getattr(args, "max_slippage_bps", None))
+    if not inbox.listening():
+        raise ConfigError(_not_running(Path(args.run), args.command))
     path = inbox.post(args.command, order=getattr(args, "order", None), who=args.who, why=args.why,
                       flatten=getattr(args, "flatten", False),
                       max_slippage_bps=getattr(args, "max_slippage_bps", None))

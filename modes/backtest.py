@@ -13,7 +13,7 @@ import hashlib
 import inspect
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
@@ -30,6 +30,7 @@ from engine.config import (
     RunConfig,
     Schema,
     check_run,
+    did_you_mean,
     jsonable,
     run_identity,
     with_config_paths,
@@ -202,12 +203,34 @@ def check_tables(config: RunConfig, instruments: dict[str, Instrument], other_ve
     assets: dict[str, set[str] | None] = {}
     for inst in instruments.values():
         assets.setdefault(inst.venue, set()).update((inst.base, inst.quote))  # type: ignore[union-attr]
+    _check_balance_assets(config, instruments, assets)
     venues = [i.venue for i in instruments.values()]
     if other_venues:
         venues += [v for v in config.venues if v not in assets]
     check_run(config, venues=venues,
               venue_schema=lambda venue: venue_table_schema(venue, assets.get(venue)),
               risk_keys=[f.name for f in fields(RiskConfig)])
+
+
+def _check_balance_assets(config: RunConfig, instruments: dict[str, Instrument],
+                          assets: dict[str, set[str] | None]) -> None:
+    """ConfigError for a `[venues.X] balances` asset no instrument of the run trades on X,
+    naming the instruments and their assets: the generic "unknown key (valid keys: ...)"
+    pointed at the balances when the cause was often `--instrument` picking another pair
+    (a BTC balance in a run of `--instrument binance:ETH/USDT`)."""
+    for name, table in config.venues.items():
+        traded = assets.get(name)
+        balances = table.get("balances") if isinstance(table, Mapping) else None
+        if not traded or not isinstance(balances, Mapping):
+            continue
+        for asset in balances:
+            if asset not in traded:
+                insts = ", ".join(i for i, inst in instruments.items() if inst.venue == name)
+                where = config.where(f"venues.{name}")[:-1] + ".balances]"
+                raise ConfigError(f"{where} {asset}: no instrument of this run trades it"
+                                  f"{did_you_mean(asset, traded)} (the run trades {insts}: "
+                                  f"{', '.join(sorted(traded))}; the instruments come from [run] instruments "
+                                  "or --instrument)")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -172,6 +173,9 @@ class LiveDriver:
         config = dataclasses.replace(config, data=NO_DATA, base_dir=str(Path(config.base_dir).resolve()))
         self.config = config
         self.mode = mode
+        if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+            # a session of 0 or -5 s made a run directory with start = end and nothing in it
+            raise ConfigError(f"--duration {duration_s:g}: expected seconds > 0 (omit it to run until Ctrl-C)")
         self.duration_s = duration_s
         self.write_html = write_html
         self.resolved = resolve_run(config)
@@ -423,7 +427,7 @@ class LiveDriver:
         try:
             for name, wire in wires.items():  # before the exchange's first REST call
                 wire.install(exchanges[name])
-            await self._preflight(exchanges, signed=mode != "paper")
+            await self._preflight(exchanges, signed=mode != "paper", instruments=instruments)
             # the run directory only now: a venue that does not answer (a wrong url, refused
             # keys) leaves nothing behind, not an empty directory per attempt
             self.out.mkdir(parents=True, exist_ok=True)
@@ -713,12 +717,14 @@ class LiveDriver:
         self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns, client_id=client_id)
         self.health.round_trip(reply - send)
 
-    async def _preflight(self, exchanges: dict[str, Any], *, signed: bool) -> None:
+    async def _preflight(self, exchanges: dict[str, Any], *, signed: bool,
+                         instruments: dict[str, Any] | None = None) -> None:
         """Each venue's markets, and for testnet/live one signed call (the balance), before
-        any stream starts: an unreachable URL or refused credentials are the user's to fix
-        and get one line naming the venue table (ConfigError, exit 2), not a traceback
-        from a stream task (ccxt's websocket-API auth handler fails on a refused key with
-        a KeyError of its own)."""
+        any stream starts: an unreachable URL, refused credentials or an instrument the
+        venue does not list are the user's to fix and get one line naming the venue table
+        or the instrument (ConfigError, exit 2), not a traceback from a stream task (ccxt's
+        websocket-API auth handler fails on a refused key with a KeyError of its own), nor
+        a 15 s wait for a book that cannot come (`no order book ... BadSymbol`)."""
         import ccxt
 
         from venues.ccxt.http import ResponseTap
@@ -731,6 +737,7 @@ class LiveDriver:
                 with ResponseTap.capture() as reply:
                     try:
                         await ex.load_markets()
+                        _check_listed(name, where, ex, instruments or {})
                         if signed:
                             await ex.fetch_balance()
                         break
@@ -782,6 +789,17 @@ class LiveDriver:
         still = sorted(o.client_id for o in session.oms.by_no.values() if o.is_open)
         if still:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
+
+
+def _check_listed(venue: str, where: str, exchange: Any, instruments: dict[str, Any]) -> None:
+    """ConfigError naming the instruments of `venue` whose symbol the venue's loaded
+    markets (`exchange.markets`) do not list, with a few it does list."""
+    markets = getattr(exchange, "markets", None) or {}
+    missing = [inst_id for inst_id, inst in instruments.items() if inst.venue == venue and inst.symbol not in markets]
+    if missing:
+        listed = sorted(markets)
+        raise ConfigError(f"[run] instruments: {', '.join(missing)}: {where} lists no such market "
+                          f"(it lists {', '.join(listed[:8])}{', ...' if len(listed) > 8 else ''})")
 
 
 def strategy_stop_text(exc: StrategyError) -> str:

@@ -242,8 +242,15 @@ def test_a_balance_of_an_asset_the_run_does_not_trade_is_an_error(capsys, tmp_pa
                       '[venues.binance]\nbalances = { USDTT = "100000", BTC = "1" }\n')
     code, _, err = _run(capsys, ["backtest", "--config", str(config), "--out", str(tmp_path / "run")])
     assert code == 2
-    assert err == (f"tickparity: error: {config}: [venues.binance.balances] USDTT: unknown key; "
-                   "did you mean 'USDT'? (valid keys: BTC, USDT)")
+    assert err == (f"tickparity: error: {config}: [venues.binance.balances] USDTT: no instrument of this run "
+                   "trades it; did you mean 'USDT'? (the run trades binance:BTC/USDT: BTC, USDT; the instruments "
+                   "come from [run] instruments or --instrument)")
+    # the cause is often --instrument picking another pair: the message names the pair
+    code, _, err = _run(capsys, ["backtest", "--config", str(config), "--instrument", "binance:ETH/USDT",
+                                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert err.startswith(f"tickparity: error: {config}: [venues.binance.balances] ")
+    assert "(the run trades binance:ETH/USDT: ETH, USDT;" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -120,3 +120,39 @@ def test_a_session_reads_its_secrets_next_to_its_config_and_records_the_absolute
     monkeypatch.chdir(elsewhere)
     result = replay_session(here / "session", elsewhere / "replayed")
     assert result.difference is None, result.difference.text()
+
+
+def test_an_instrument_the_venue_does_not_list_is_one_line_at_once(live_emu, tmp_path, monkeypatch, capsys,
+                                                                  alice_env):
+    """`--instrument binance:SOL/USDT` against a venue that lists BTC/USDT and ETH/USDT: one
+    line naming the instrument and what the venue lists, before any stream starts and
+    before the run directory exists (before: a 15 s wait, `no order book ... BadSymbol`,
+    and a partial run directory left behind; found by a new user's trial)."""
+    monkeypatch.chdir(tmp_path)
+    toml = tmp_path / "run.toml"
+    toml.write_text(f'''[run]
+strategy = "{STRATEGY}"
+instruments = ["binance:SOL/USDT"]
+[venues.binance]
+account = "alice"
+url = "{live_emu.url}"
+api_key_env = "TP_TEST_KEY"
+secret_env = "TP_TEST_SECRET"
+''')
+    assert main(["testnet", "--config", str(toml), "--out", "chosen", "--no-health"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert line.startswith("tickparity: error: [run] instruments: binance:SOL/USDT: [venues.binance] "), line
+    assert "lists no such market (it lists BTC/USDT, ETH/USDT)" in line
+    assert not (tmp_path / "chosen").exists()
+
+
+@pytest.mark.parametrize("duration", ["0", "-5", "nan"])
+def test_a_duration_that_is_not_positive_is_refused(tmp_path, monkeypatch, capsys, duration):
+    """`--duration=-5` or 0 made a run directory with start = end and nothing in it."""
+    monkeypatch.chdir(tmp_path)
+    toml = _toml(tmp_path / "run.toml", 'url = "http://127.0.0.1:9"\napi_key_env = "TP_TEST_KEY"\n'
+                                        'secret_env = "TP_TEST_SECRET"')
+    assert main(["testnet", "--config", str(toml), f"--duration={duration}", "--out", "chosen"]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert f"--duration {float(duration):g}: expected seconds > 0" in line
+    assert not (tmp_path / "chosen").exists()

@@ -87,6 +87,13 @@ class Order:
     ambiguous: set[str] = field(default_factory=set)  # commands awaiting a lookup
     lookup_pending: bool = False  # a request_order_state is out, not answered yet
     state_ts: int = -1  # exch_ts of the venue state whose price/qty the order carries
+    # a cancel-replace amend (Binance spot) gives the order a new venue order id under the
+    # same client id: the venue order ids it replaced -> the lots each filled (their
+    # CANCELED is the replace's cancel part, not the order's end; engine/venue_merge.py)
+    replaced: dict[str, int] = field(default_factory=dict)
+    # a CANCELLED report of the current venue order id that came while an amend was in
+    # flight: held until the amend's outcome says whether it was the replace's cancel part
+    held_end: tuple | None = None
 
     @property
     def owed(self) -> int:
@@ -185,6 +192,8 @@ def _order_builder():
             value = "[]"
         elif f.default_factory is set:
             value = "set()"
+        elif f.default_factory is dict:
+            value = "{}"
         elif f.default is not dataclasses.MISSING:
             value = namespace[f"_d_{f.name}"] = f"_d_{f.name}"
             namespace[value] = f.default
@@ -296,6 +305,12 @@ class OrderManager:
         # (instrument id, trade id) of every fill booked: a fill reported twice (REST reply,
         # user stream, my-trades query) is booked once
         self.trades: set[tuple[str, str]] = set()
+
+    @property
+    def prefix(self) -> str:
+        """The session's client-id prefix (`tp` in backtests, `tp<stamp>` live): every id
+        the engine makes (plain orders, contingent legs and what they release) starts with it."""
+        return self._prefix
 
     def next_client_id(self) -> str:
         return f"{self._prefix}-{self._next_no}"

@@ -87,6 +87,11 @@ _CANCEL, _AMEND, _SUBMIT = Command.CANCEL.value, Command.AMEND.value, Command.SU
      "exch_ts", "order_no", "instrument", "kind", "liquidity", "reason", "price", "qty", "filled", "leaves",
      "order_price"))
 _LIQ = {int(liq): liq for liq in Liquidity}  # the enum member of a row's liquidity code
+_CANCELLED_STATUS = OrderStatus.CANCELLED
+_ACK_STATUS = OrderStatus.ACKNOWLEDGED
+# sources of a live venue's reports: a cancel-replace's CANCELED of the old venue order id
+# comes through them (a simulated venue amends in place and reports through "sim")
+_LIVE_SOURCES = frozenset(("stream", "rest"))
 _LIMIT = OrderType.LIMIT  # a member read once (as engine/session.py does: `order.type is _LIMIT`)
 # the booked fill, built without the frozen dataclass's __init__ (engine/frozen.py); the
 # compiled path (engine/bulk.py) and the liquidations (engine/session.py) build it too
@@ -311,6 +316,10 @@ class VenueMerge:
             self.oms.set_status(order, OrderStatus.REJECTED, now, result.reason)
             return self._closed(order, now, Event.REJECTED)
         request = self._pop_request(order, command)
+        if command == _AMEND and (order.held_end is not None or not rejected):
+            update = self._amend_outcome(order, result, now, rejected)
+            if update is not None:
+                return update
         if rejected:
             event = Event.AMEND_REJECTED if command == _AMEND else Event.CANCEL_REJECTED
             if result.evidence:
@@ -346,8 +355,33 @@ class VenueMerge:
         query = source == "query"
         if query:
             order.lookup_pending = False
-        if venue_order_id and order.venue_order_id is None:
-            order.venue_order_id = venue_order_id
+        current = order.venue_order_id
+        replacement = False
+        if current is None:
+            if venue_order_id:
+                order.venue_order_id = current = venue_order_id
+        elif venue_order_id and venue_order_id != current:
+            if venue_order_id in order.replaced:  # a report of a venue order an amend replaced
+                return self._replaced_report(order, venue_order_id, status, filled, source, exch_ts, now)
+            if found and status not in _TERMINAL_EVENTS and self._amend_in_flight(order):
+                # the cancel-replace's new venue order, before its command's reply: the
+                # amend is applied (the venue shows the replacement), the old id retired
+                self._retire(order, venue_order_id, now, source)
+                replacement = True
+        if (status is _CANCELLED_STATUS and source in _LIVE_SOURCES and venue_order_id == order.venue_order_id
+                and order.is_open and self._amend_in_flight(order)):
+            # a live venue's cancel-replace reports the old venue order CANCELED before (or
+            # after) its reply; while the amend is in flight that may be its cancel part:
+            # held until the amend's outcome (or the replacement's report) says which
+            order.held_end = (venue_order_id, status, price, qty, filled, reason, exch_ts, source)
+            self.audit.write(now, "held", client_id=order.client_id, record=status.name,
+                             venue_order_id=venue_order_id, source=source, exch_ts=exch_ts)
+            return None
+        base = 0
+        if order.replaced:  # the current venue order counts from 0: the chain's lots before it
+            base = sum(order.replaced.values())
+            filled += base
+            qty += base
         if not found:
             return self._not_found(order, source, exch_ts, now)
         if filled > order.venue_filled:
@@ -371,10 +405,14 @@ class VenueMerge:
             if verdict == MERGE_CONFIRM:
                 self._response(order, now, Event.ACKNOWLEDGED, reason, exch_ts, source)
                 update = self._confirm(order, now)
-            elif verdict == MERGE_STALE:  # older than what the order shows
+            elif verdict == MERGE_STALE and not (base and status is _ACK_STATUS and filled == base):
+                # older than what the order shows (not a replacement's own NEW after the
+                # chain's fills: that one is new, its order is part-filled by the old ids)
                 self._stale(order, now, status, source, exch_ts)
-            if order.is_open and self._amend_seen(order, price, qty):
-                self._pop_request(order, _AMEND, (price, qty))
+            if order.is_open and (replacement or self._amend_seen(order, price, qty)):
+                # a replacement shows the amend applied whatever its size: the venue sized it
+                # on the fills known when the request left (a fill racing the amend adds to it)
+                self._pop_request(order, _AMEND, None if replacement else (price, qty))
                 order.price, order.qty = price, qty
                 order.ambiguous.discard(_AMEND)
                 update = self._update(order, now, Event.AMENDED)
@@ -385,6 +423,14 @@ class VenueMerge:
                 self._pop_request(order, command)
                 update = self._update(order, now, Event.CANCEL_REJECTED if command == _CANCEL
                                       else Event.AMEND_REJECTED, reason=_NOT_RECEIVED)
+            elif base and order.is_open and qty != order.qty and venue_order_id == order.venue_order_id \
+                    and not self._amend_in_flight(order):
+                # the replacement was sized on the fills known when the amend left: the old
+                # venue order filled more meanwhile, so the order's total is the chain's
+                # fills plus the replacement's size, not the quantity asked
+                self.audit.write(now, "replaced_size", client_id=order.client_id, qty=qty, was=order.qty,
+                                 source=source)
+                order.qty = qty
         if order.venue_filled > order.filled:  # `order.owed` > 0, without the property's call (every state)
             if query:  # the venue's own answer lists fewer fills than it counts
                 self.audit.write(now, "fills_owed", client_id=order.client_id, owed=order.owed)
@@ -495,7 +541,75 @@ class VenueMerge:
 
     def _closed(self, order: Order, now: int, event: Event):
         self._in_flight.pop(order.order_no, None)
+        order.held_end = None
         return self._update(order, now, event)
+
+    # -- cancel-replace amends (Binance spot: the amend is a new venue order under the same
+    # client id; the old one is reported CANCELED, by the REST reply and the stream in either
+    # order). The client order stays one order: its venue order ids form a chain, the
+    # replaced ones kept with what they filled (`Order.replaced`), so their CANCELED never
+    # closes it and the replacement's counts continue the chain's -----------------------------
+    def _amend_in_flight(self, order: Order) -> bool:
+        """True while an amend of `order` was sent and not answered (or answered ambiguous)."""
+        requests = self._in_flight.get(order.order_no)
+        return bool(requests) and any(r[0] == _AMEND for r in requests)
+
+    def _retire(self, order: Order, new_venue_order_id: str, now: int, source: str) -> None:
+        """The venue replaced `order`'s venue order by `new_venue_order_id` (cancel-replace):
+        the old id is kept with the lots it filled: its held CANCELED's count when one came,
+        else the fills booked beyond the chain's earlier parts (a later report of the old id
+        raises it, `_replaced_report`)."""
+        old = order.venue_order_id
+        base = sum(order.replaced.values())
+        own = max(order.filled, order.venue_filled) - base
+        held = order.held_end
+        if held is not None and held[0] == old:
+            own = max(own, held[4])
+        order.held_end = None
+        if old is not None:
+            order.replaced[old] = max(own, 0)
+        order.venue_order_id = new_venue_order_id
+        self.audit.write(now, "replaced", client_id=order.client_id, venue_order_id=old,
+                         by=new_venue_order_id, filled=max(own, 0), source=source)
+
+    def _replaced_report(self, order: Order, venue_order_id: str, status: OrderStatus, filled: int, source: str,
+                         exch_ts: int, now: int):
+        """A report of a venue order an amend replaced (its CANCELED, a late ACK): it does not
+        change the client order's status. A larger filled count than the one kept (the old
+        order filled while the amend was on its way) adds to the order's total: the
+        replacement was sized on the fills known when the amend left."""
+        kept = order.replaced[venue_order_id]
+        self.audit.write(now, "replaced_report", client_id=order.client_id, venue_order_id=venue_order_id,
+                         record=status.name, filled=filled, source=source, exch_ts=exch_ts)
+        if filled > kept:
+            order.replaced[venue_order_id] = filled
+            if order.is_open:
+                order.qty += filled - kept
+            chain = sum(order.replaced.values())
+            if chain > order.venue_filled:
+                order.venue_filled = chain
+            if order.venue_filled > order.filled and source != "query":
+                self._lookup(order, now, "fills owed")
+        return None
+
+    def _amend_outcome(self, order: Order, result: CommandResult, now: int, rejected: bool):
+        """An amend's answer when the venue may have replaced the order: a confirmation with
+        a new venue order id retires the old one (a CANCELED of it held meanwhile was the
+        replace's cancel part); a refusal, or a confirmation keeping the id, releases a held
+        CANCELED as the order's end (the cancel was not the amend's: the order is gone).
+        Returns the strategy's update when the held end closed the order, else None (the
+        caller goes on with the amend's own update)."""
+        new_id = result.venue_order_id
+        if not rejected and new_id and order.venue_order_id and new_id != order.venue_order_id \
+                and new_id not in order.replaced:
+            self._retire(order, new_id, now, result.outcome.value)
+            return None
+        held = order.held_end
+        if held is None or not order.is_open or self._amend_in_flight(order):
+            return None
+        order.held_end = None
+        vid, status, price, qty, filled, reason, exch_ts, source = held
+        return self._merge_status(order, now, source, vid, True, status, price, qty, filled, reason, exch_ts)
 
     def _amend_seen(self, order: Order, price: int, qty: int) -> bool:
         """True when a state showing (price, qty) shows an amend of ours in flight as applied."""

@@ -131,10 +131,17 @@ class ContingentManager:
             if self._taken(wanted):
                 raise OrderError(f"client id {wanted!r} is already used by an order of this run")
             return wanted
-        while self._taken(f"ct-{self._next_id}"):
+        # `<session prefix>-c<n>` (`tpmx3eck6e-c1`, its legs `tpmx3eck6e-c1.tp`, released
+        # orders `...-c1.sl.1`): the legs and the orders they release go to the venue under
+        # these ids, so they carry the session's prefix like every other id of ours (unique
+        # across sessions on the account, recognised by the reconciler and a warm restart);
+        # a bare `ct-<n>` restarted at 1 every session and reused ids on the account.
+        # Backtests keep `tp-c<n>`, deterministic as their plain `tp-<n>` ids.
+        prefix = self._s.oms.prefix
+        while self._taken(f"{prefix}-c{self._next_id}"):
             self._next_id += 1
         self._next_id += 1
-        return f"ct-{self._next_id - 1}"
+        return f"{prefix}-c{self._next_id - 1}"
 
     # -- creation -----------------------------------------------------------------------
     def _leg(self, spec: OrderSpec, leg_id: str, group: str | None, role: str) -> Leg:

@@ -246,3 +246,16 @@ def test_confirm_after_is_validated():
     for bad in (1, 0, -3, 2.5, True, "3"):
         with pytest.raises(ConfigError, match=r"--reconcile-confirm = .*expected a whole number of consecutive checks >= 2"):
             check_confirm_after(bad, "--reconcile-confirm")
+
+
+def test_an_unknown_open_contingent_leg_of_an_earlier_session_is_ours(tmp_path):
+    """Contingent legs carry the session's prefix (`<prefix>-c<n>.tp`, docs/orders-live.md
+    "Client ids"): an open take-profit an earlier session left (`tpmx3eck6e-c1.tp`) is ours
+    to the reconciler's prefix check, so after the start it is a difference (the gate
+    closes), not a foreign order it overlooks. A bare `ct-1.tp` was foreign to it."""
+    session, venue, _ = _session(tmp_path)
+    rec = Reconciler(session, prefix="tp")
+    rec.check("start", [], _balances())
+    tp = _state("tpmx3eck6e-c1.tp", price=10_100_00, qty=10_000)
+    later = rec.check("periodic", [(BTC, tp)], _balances())
+    assert later.foreign == [] and [d.what for d in later.differences] == ["order"] and session.gate.closed

@@ -457,3 +457,142 @@ def test_a_simulated_fills_fee_is_remembered_only_under_the_same_rates(tmp_path)
     assert [(r["fee"], r["fee_asset"]) for r in fills] == [("2.1000000", "USDT")] * 2 + [("1.5000000", "USDT")] * 2 \
         + [("0.00015", "BTC")] * 2
     assert session.ledger.balance("binance", "BTC") == Decimal("1") + 6 * Decimal("0.3") - 2 * Decimal("0.00015")
+
+
+# -- amends by cancel-replace ------------------------------------------------------------
+# Amends by cancel-replace (Binance spot): the venue cancels the order's venue order and
+# places a new one under the same client id. The REST reply (the amend's result and the new
+# order) and the user stream (the old order's fills and CANCELED, the new order's NEW and
+# fills) come in any interleaving; the OMS keeps one open client order
+# (engine/venue_merge.py `_retire`, `_replaced_report`, `_amend_outcome`): never cancelled by
+# the old id's CANCELED, its size the chain's fills plus the replacement's, each fill of
+# either venue order booked once by trade id.
+
+
+def _cr_st(cid, vid, status, qty, filled, source="stream", price=PX):
+    return VenueOrderState(cid, vid, status, price, qty, filled, 10, 10, None, source)
+
+
+def _cr_fill(cid, vid, trade_id, qty, source="stream"):
+    return VenueFill(cid, vid, trade_id, PX, qty, Decimal("0.1"), "USDT", Liquidity.MAKER, 10, 10, source)
+
+
+def _cr_play(session, records):
+    for rec in records:
+        if isinstance(rec, CommandResult):
+            session.on_command_result(rec)
+        elif isinstance(rec, VenueFill):
+            session.on_venue_fill(rec)
+        else:
+            session.on_venue_state(rec)
+
+
+def _cr_records(cid, *, race_lots, new_qty, new_fill):
+    """The venue's records of one amend of `cid` (v1, 50,000 lots resting, none filled as far
+    as the session knows) to `new_qty` lots: the old order fills `race_lots` while the amend
+    is on its way (0: no race), the replacement v2 is sized `new_qty` (the quantity asked
+    minus the 0 lots known filled when it left) and fills `new_fill`."""
+    S = OrderStatus
+    stream = []
+    if race_lots:
+        stream.append([_cr_fill(cid, "v1", "t1", race_lots), _cr_st(cid, "v1", S.PARTIALLY_FILLED, 50_000, race_lots)])
+    stream.append([_cr_st(cid, "v1", S.CANCELLED, 50_000, race_lots)])
+    stream.append([_cr_st(cid, "v2", S.ACKNOWLEDGED, new_qty, 0)])
+    if new_fill:
+        stream.append([_cr_fill(cid, "v2", "t2", new_fill), _cr_st(cid, "v2", S.PARTIALLY_FILLED, new_qty, new_fill)])
+    rest = [CommandResult(cid, Command.AMEND, Outcome.CONFIRMED, 10, "v2"),
+            _cr_st(cid, "v2", S.ACKNOWLEDGED, new_qty, 0, source="rest")]
+    return stream, rest
+
+
+def _cr_orders(stream, rest):
+    """Every interleaving of the REST reply with the stream's messages (each message's records
+    stay together, the stream keeps its order), and the stream's CANCELED after its NEW (a
+    reordered stream)."""
+    out = []
+    cancel = next(i for i, part in enumerate(stream) if getattr(part[-1], "status", None) == OrderStatus.CANCELLED)
+    swapped = stream[:cancel] + [stream[cancel + 1], stream[cancel]] + stream[cancel + 2:]
+    for messages in (stream, swapped):
+        for k in range(len(messages) + 1):
+            out.append([r for part in messages[:k] for r in part] + rest + [r for part in messages[k:] for r in part])
+    return out
+
+
+@pytest.mark.parametrize(("amend_to", "race_lots", "new_fill"), [
+    (80_000, 0, 0), (80_000, 0, 30_000), (30_000, 0, 10_000), (80_000, 10_000, 30_000), (30_000, 10_000, 0),
+], ids=["up", "up-fill", "down-fill", "up-race", "down-race"])
+def test_every_interleaving_of_a_cancel_replace_keeps_the_order_open_with_the_chains_size(
+        tmp_path, amend_to, race_lots, new_fill):
+    finals = set()
+    stream, rest = _cr_records("x", race_lots=race_lots, new_qty=amend_to, new_fill=new_fill)
+    for n, play in enumerate(_cr_orders(stream, rest)):
+        session, venue, strategy = _session(tmp_path, f"a{n}.jsonl")
+        cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+        session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.CONFIRMED, 2, "v1"))
+        session.on_venue_state(_cr_st(cid, "v1", OrderStatus.ACKNOWLEDGED, 50_000, 0, source="rest"))
+        assert session.ctx.amend(cid, qty=BTC.lots_to_qty(amend_to))
+        _cr_play(session, [_with_cid(r, cid) for r in play])
+        order = session.oms.by_client[cid]
+        events = [u.event for u in strategy.updates]
+        assert "cancelled" not in events and events.count("amended") == 1, (n, events)
+        assert order.is_open and order.filled == race_lots + new_fill, n
+        # the replacement was sized on the 0 lots known filled: a racing fill adds to it
+        assert order.qty == amend_to + race_lots, (n, order.qty)
+        assert session.fill_count == (race_lots > 0) + (new_fill > 0)
+        assert session.ledger.position(BTC.id) == BTC.lots_to_qty(race_lots + new_fill)
+        assert order.status == (OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.ACKNOWLEDGED)
+        kinds = [r["type"] for r in _audit(tmp_path, f"a{n}.jsonl")]
+        assert "stale" not in kinds and "conflict" not in kinds, (n, kinds)
+        # the shutdown's cancel of the replacement closes it (its CANCELED, from the stream)
+        session.ctx.cancel(cid)
+        session.on_venue_state(_cr_st(cid, "v2", OrderStatus.CANCELLED, amend_to, new_fill))
+        assert order.status == OrderStatus.CANCELLED and [u.event for u in strategy.updates][-1] == "cancelled"
+        finals.add((order.qty, order.filled, order.price))
+    assert len(finals) == 1
+
+
+def _with_cid(rec, cid):
+    from dataclasses import replace
+
+    return replace(rec, client_id=cid)
+
+
+def test_a_refused_amend_releases_the_held_cancel_as_the_orders_end(tmp_path):
+    """The venue cancelled the order (expiry, STP, the operator) while our amend was on its way;
+    the stream's CANCELED is held until the amend's answer: refused (-2022, the cancel part
+    -2011), the order ends cancelled, reported once."""
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.CONFIRMED, 2, "v1"))
+    assert session.ctx.amend(cid, qty="0.8")
+    session.on_venue_state(_cr_st(cid, "v1", OrderStatus.CANCELLED, 50_000, 0))
+    order = session.oms.by_client[cid]
+    assert order.is_open and order.held_end is not None
+    session.on_command_result(CommandResult(cid, Command.AMEND, Outcome.REJECTED, 10, None, "unknown_order"))
+    assert order.status == OrderStatus.CANCELLED and order.held_end is None
+    assert [u.event for u in strategy.updates].count("cancelled") == 1
+
+
+def test_an_ambiguous_amend_is_resolved_by_the_lookup_showing_the_replacement(tmp_path):
+    """The amend's reply was lost after the stream said the old id CANCELED: the lookup by
+    client id answers the replacement (Binance answers the open order first): amended."""
+    session, venue, strategy = _session(tmp_path)
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session.on_command_result(CommandResult(cid, Command.SUBMIT, Outcome.CONFIRMED, 2, "v1"))
+    assert session.ctx.amend(cid, qty="0.8")
+    session.on_venue_state(_cr_st(cid, "v1", OrderStatus.CANCELLED, 50_000, 0))
+    session.on_command_result(CommandResult(cid, Command.AMEND, Outcome.AMBIGUOUS, 10, None))
+    assert ("lookup", cid) in venue.requests
+    session.on_venue_state(_cr_st(cid, "v2", OrderStatus.ACKNOWLEDGED, 80_000, 0, source="query"))
+    order = session.oms.by_client[cid]
+    assert order.is_open and order.qty == 80_000 and order.venue_order_id == "v2" and order.replaced == {"v1": 0}
+    assert [u.event for u in strategy.updates][-1] == "amended"
+    # had the lookup shown the old order cancelled (the replacement never placed), it ends
+    session2, _, strategy2 = _session(tmp_path, "b.jsonl")
+    cid2 = session2.ctx.submit(BTC.id, "buy", "0.5", "10000")
+    session2.on_command_result(CommandResult(cid2, Command.SUBMIT, Outcome.CONFIRMED, 2, "v1"))
+    session2.ctx.amend(cid2, qty="0.8")
+    session2.on_venue_state(_cr_st(cid2, "v1", OrderStatus.CANCELLED, 50_000, 0))
+    session2.on_command_result(CommandResult(cid2, Command.AMEND, Outcome.AMBIGUOUS, 10, None))
+    session2.on_venue_state(_cr_st(cid2, "v1", OrderStatus.CANCELLED, 50_000, 0, source="query"))
+    assert session2.oms.by_client[cid2].status == OrderStatus.CANCELLED

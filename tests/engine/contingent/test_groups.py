@@ -197,3 +197,21 @@ def test_bracket_exits_sell_what_arrived_when_the_venue_takes_its_fee_in_the_bas
     assert (tp.qty, tp.filled, tp.status.name) == (998, 998, "FILLED")
     assert sl["qty"] == "0.998" and sl["reason"] == "bracket_closed"
     assert session.ledger.balance("sim", "BTC") == Decimal("0.0005")  # 1 - 0.0015 - 0.998
+
+
+def test_generated_ids_carry_the_sessions_prefix(tmp_path):
+    """Ids the engine makes for contingent orders start with the session's client-id prefix
+    like plain orders' (docs/orders-live.md "Client ids"): a backtest's is `tp`, so the
+    bracket is `tp-c1` and its legs `tp-c1.entry` / `.sl` / `.tp` (deterministic from the
+    config, as `tp-<n>`); a live session's is `tp<stamp>` (unique per account)."""
+
+    def start(ctx):
+        ctx.submit_bracket(ID, "buy", "0.5", "100.10", stop_loss_price="99.00", take_profit_price="101.00")
+        ctx.submit_stop(ID, "sell", "0.1", "99.00")
+
+    script = Script(start=start)
+    session = run(tmp_path, _base() + [trade(T0 + 1 * MS, "sell", "100.00", "0.1")], script)
+    assert sorted(session.contingent.groups) == ["tp-c1"]
+    assert sorted(session.contingent.legs) == ["tp-c1.entry", "tp-c1.sl", "tp-c1.tp", "tp-c2"]
+    assert all(cid.startswith("tp-") for cid in session.oms.by_client)
+    assert "tp-c1.entry" in session.oms.by_client and "tp-c1.tp" in session.oms.by_client

@@ -746,7 +746,7 @@ class BinanceServer:
         await self.wait_for(pending)
         if pending.error is not None:
             raise pending.error
-        return self._new_order_json(pending.order, resp_type)
+        return self._new_order_json(pending.answer(), resp_type)  # as the venue answered, not as now
 
     async def post_order(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)
@@ -789,6 +789,7 @@ class BinanceServer:
         await self.wait_for(pending)
         if pending.error is not None:
             raise pending.error
+        order = pending.answer()  # the order as the cancel found it (Pending says why)
         out = self._order_json(order)
         for k in ("stopPrice", "icebergQty", "time", "updateTime", "isWorking", "workingTime"):
             out.pop(k)

@@ -746,7 +746,7 @@ class BinanceServer:
         await self.wait_for(pending)
         if pending.error is not None:
             raise pending.error
-        return self._new_order_json(pending.order, resp_type)
+        return self._new_order_json(pending.answer(), resp_type)  # as the venue answered, not as now
 
     async def post_order(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)
@@ -789,6 +789,7 @@ class BinanceServer:
         await self.wait_for(pending)
         if pending.error is not None:
             raise pending.error
+        order = pending.answer()  # the order as the cancel found it (Pending says why)
         out = self._order_json(order)
         for k in ("stopPrice", "icebergQty", "time", "updateTime", "isWorking", "workingTime"):
             out.pop(k)
@@ -1008,7 +1009,8 @@ class BinanceServer:
     async def control_limits(self, request: web.Request) -> web.Response:
         """Set rate limits / websocket rules: weight_per_minute, orders_per_10s,
         orders_per_minute (futures), ban_after,
-        ban_s, ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
+        ban_s, ban_grace_ms (429s of requests arriving this soon after a hold's first 429 do
+        not count toward a ban: ratelimit module doc), ping_interval, max_connection_s, max_incoming_per_s, skew_ms, max_num_orders
         (the MAX_NUM_ORDERS filter), stream_first (an order's user events are written
         before its REST reply); reset (true: forget the counters, violations and bans).
         The whole body is validated first (venues.emulator.control.LIMIT_KEYS: types and
@@ -1022,6 +1024,8 @@ class BinanceServer:
         for key in ("weight_per_minute", "orders_per_10s", "orders_per_minute", "ban_after", "ban_s"):
             if key in limits:
                 setattr(self.limiter, key, limits[key])
+        if "ban_grace_ms" in limits:
+            self.limiter.ban_grace_s = limits["ban_grace_ms"] / 1000
         for key in ("ping_interval", "max_connection_s", "max_incoming_per_s", "skew_ms", "stream_first"):
             if key in limits:
                 setattr(self, key, limits[key])

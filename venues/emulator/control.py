@@ -48,6 +48,8 @@ LIMIT_KEYS: dict[str, LimitKey] = {
     "orders_per_minute": LimitKey("int", 1, "new orders per account per minute (futures)", 10**9),
     "ban_after": LimitKey("int", 0, "429s in a window before a 418 ban", 10**9),
     "ban_s": LimitKey("seconds", 0, "length of the first ban (doubles per ban)", 7 * 86_400),
+    "ban_grace_ms": LimitKey("int", 0, "ms after a hold's first 429 whose 429s do not count toward a ban",
+                             3_600_000),
     "ping_interval": LimitKey("seconds", 0.05, "websocket ping interval", 7 * 86_400),
     "max_connection_s": LimitKey("seconds", 0, "websocket connection lifetime", 7 * 86_400),
     "max_incoming_per_s": LimitKey("int", 1, "incoming websocket messages per second", 10**9),

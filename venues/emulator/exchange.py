@@ -15,6 +15,7 @@ market time, on top of the real loopback time of the socket.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from engine.types import (
     EVENT_DTYPE,
     EventKind,
     Instrument,
+    Liquidity,
     OrderEventKind,
     OrderType,
     RejectReason,
@@ -130,13 +132,31 @@ class EmuOrder:
 
 @dataclass
 class Pending:
-    """A REST call waiting for the venue's answer (new order, cancel)."""
+    """A REST call waiting for the venue's answer (new order, cancel).
+
+    `reply` is the order as the venue answered the request: a copy taken when the matching
+    engine processed it (Exchange._note_reply), never the live order, which later fills
+    keep changing while the reply waits for its response latency, the HTTP write, a fault's
+    hold. Binance's REST reply (newOrderRespType ACK / RESULT / FULL, the cancel's reply)
+    is the order's state at the engine's acceptance: a new order's immediate fills only;
+    later fills reach the client on the user stream and later queries
+    (developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints, "New
+    order (TRADE)", "Response FULL"; a LIMIT_MAKER is never answered FILLED)."""
 
     kind: str  # "new" | "cancel"
     order: EmuOrder
     done: bool = False
     error: BinanceError | None = None
     waiter: Any = None  # set by the server (an asyncio.Future)
+    reply: EmuOrder | None = None  # the order as answered (see above); set with the venue's answer
+    reply_ts: int = -1  # exchange time of the processing the reply shows (-1: not yet)
+    reply_local: int = -1  # ... and the local time its first response reached (the ACK's receipt)
+    frozen: bool = False  # a later record of the order came: the reply no longer follows it
+
+    def answer(self) -> EmuOrder:
+        """The order as the venue answered this request (the live order if no copy was
+        taken, e.g. an answer that closed it: nothing changes a closed order)."""
+        return self.reply if self.reply is not None else self.order
 
 
 @dataclass
@@ -628,6 +648,10 @@ class Exchange:
             return
         kind = int(rec["kind"])
         t = int(rec["exch_ts"])
+        placing = self._pending_new.get(order.order_id) if self._pending_new else None
+        if placing is not None and placing.reply_ts >= 0 and not placing.frozen and not self._same_answer(
+                placing, rec, kind, t):
+            placing.frozen = True  # a later event of a resting order: not in the POST's reply
         ms = self.clock.shown_ms(t)
         order.update_ms = ms
         order.update_ns = t
@@ -673,11 +697,42 @@ class Exchange:
                 p.error = BinanceError(-2011, "Unknown order sent.")
                 p.done = True
                 self.completed.append(p)
+        if placing is not None and not placing.frozen and (order.status != "PENDING_NEW" or order.reject is not None):
+            if placing.reply_ts < 0:
+                placing.reply_ts = t
+                placing.reply_local = int(rec["local_ts"])
+            placing.reply = self._copy_order(order)
         p = self._pending_cancel.get(order.order_id)
         if p is not None and not order.is_open:
             if order.status != "CANCELED":
                 p.error = BinanceError(-2011, "Unknown order sent.")
+            p.reply = self._copy_order(order)
             self._finish(p, self._pending_cancel)
+
+    @staticmethod
+    def _same_answer(p: Pending, rec, kind: int, t: int) -> bool:
+        """Whether a record of an order being placed belongs to the venue's answer to the
+        POST: the records the matching engine produced while accepting it (venues.sim
+        matching_nb.submit_nb: the ACK, then at the same exchange time the taker fills, an
+        IOC / FOK / market remainder's expiry, an STP end), received with the ACK. Not in
+        it: anything at a later exchange time, a maker fill (the order rested and someone
+        traded against it, even in the same nanosecond) or a user cancel, nor a record a
+        random response latency delivers after the ACK (a backtest's session sees that
+        one later too)."""
+        if t != p.reply_ts or int(rec["local_ts"]) > p.reply_local:
+            return False
+        if kind == OrderEventKind.FILL:
+            return int(rec["liquidity"]) != Liquidity.MAKER
+        if kind == OrderEventKind.CANCELLED:
+            return int(rec["reason"]) != RejectReason.USER_CANCEL
+        return True
+
+    @staticmethod
+    def _copy_order(order: EmuOrder) -> EmuOrder:
+        """A frozen copy of an order for a REST reply (its own fills list)."""
+        out = copy.copy(order)
+        out.fills = list(order.fills)
+        return out
 
     def _finish(self, p: Pending, table: dict[int, Pending]) -> None:
         table.pop(p.order.order_id, None)

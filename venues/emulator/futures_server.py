@@ -493,7 +493,7 @@ class FuturesServer(BinanceServer):
         await self.wait_for(pending)
         if pending.error is not None:
             raise pending.error
-        return self._order_json(pending.order)
+        return self._order_json(pending.answer())  # as the venue answered (exchange.Pending)
 
     def _order_json(self, o: EmuOrder) -> dict[str, Any]:
         spec = self._spec(o.inst)
@@ -523,7 +523,7 @@ class FuturesServer(BinanceServer):
         await self.wait_for(pending)
         if pending.error is not None:
             raise pending.error
-        return self._order_json(order)
+        return self._order_json(pending.answer())
 
     def _trade_json(self, t: dict[str, Any]) -> dict[str, Any]:
         """A userTrades row (COIN-M: baseQty, marginAsset, pair instead of quoteQty)."""

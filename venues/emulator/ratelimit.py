@@ -11,8 +11,23 @@ failing to back off after receiving 429s will result in an automated IP ban (HTT
 derivatives/usds-margined-futures/general-info, "LIMITS"): REQUEST_WEIGHT 2,400 / minute per
 IP, ORDERS 1,200 / minute and 300 / 10 s per account; COIN-M
 (.../coin-margined-futures/general-info): REQUEST_WEIGHT 2,400 / minute, ORDERS 1,200 /
-minute. Windows are fixed intervals of wall time, as Binance counts them; `ban_after` 429s
-inside a ban window turn into a 418, each ban twice as long as the last (capped at 3 days).
+minute. Windows are fixed intervals of wall time, as Binance counts them; more than
+`ban_after` 429s inside a ban window turn into a 418, each ban twice as long as the last
+(capped at 3 days).
+
+Which 429s count toward the ban: Binance bans for "failing to back off after receiving
+429s". A request that arrives less than `ban_grace_s` after the first 429 of a hold was
+sent could not have been held back by it: the client sent it before that 429 reached it
+(a market maker's refresh of 2 cancels and 2 submits, all in flight when the hold began).
+Such 429s are still answered 429 but do not count; every later one does. Why 200 ms by
+default: Binance publishes no figure; it covers a request round trip to a far region
+(about 150-250 ms to Tokyo from Europe) and, over loopback, a loaded client's scheduling
+of requests it already started (tens of ms on 2 busy cores), while a client that really
+keeps calling through a hold of seconds is still banned after `ban_after` more requests.
+The simulated venue's rule is the same idea in market time: it counts a request only
+when sent after the client received the 429 (venues/sim/faults.py `_told_at`). A hold
+(an "episode") starts with a 429 sent when no earlier 429's Retry-After still runs; a
+client that waited the Retry-After out and meets a new 429 gets the grace again.
 """
 
 from __future__ import annotations
@@ -131,6 +146,7 @@ class RateLimiter:
     orders_per_minute: int | None = None
     ban_after: int = 3
     ban_s: float = 120.0
+    ban_grace_s: float = 0.2  # 429s of requests arriving this soon after a hold's first 429 do not count (module doc)
     _weight: dict[str, tuple[int, int]] = field(default_factory=dict)  # ip -> (minute, used)
     # account -> {window seconds: (window index, orders)}
     _orders: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
@@ -138,6 +154,8 @@ class RateLimiter:
     _banned_until: dict[str, float] = field(default_factory=dict)
     _next_ban: dict[str, float] = field(default_factory=dict)
     _held_until: dict[str, float] = field(default_factory=dict)  # a rate_limit fault's `retry_after` hold
+    # ip -> (when the first 429 of the current hold was sent, the latest Retry-After's end)
+    _episode: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def for_venue(cls, venue: str) -> RateLimiter:
@@ -176,7 +194,7 @@ class RateLimiter:
     def reset(self) -> None:
         """Forget every counter, violation and ban (control API, tests)."""
         for table in (self._weight, self._orders, self._violations, self._banned_until, self._next_ban,
-                      self._held_until):
+                      self._held_until, self._episode):
             table.clear()
 
     def force_429(self, ip: str, now_s: float, hold_s: float | None = None) -> None:
@@ -199,11 +217,12 @@ class RateLimiter:
                 headers={"Retry-After": str(math.ceil(until - now_s))})
         held = self._held_until.get(ip, 0.0)
         if now_s < held:
-            self._violate(ip, now_s)
+            after = max(1, math.ceil(held - now_s))
+            self._violate(ip, now_s, now_s + after)
             raise BinanceError(
                 -1003, f"Too much request weight used; current limit is {self.weight_per_minute} "
                 "request weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
-                "avoid polling the API.", status=429, headers={"Retry-After": str(max(1, math.ceil(held - now_s)))})
+                "avoid polling the API.", status=429, headers={"Retry-After": str(after)})
         minute = int(now_s // 60)
         m, used = self._weight.get(ip, (minute, 0))
         if m != minute:
@@ -212,14 +231,23 @@ class RateLimiter:
         used += weight
         self._weight[ip] = (minute, used)
         if used > self.weight_per_minute:
-            self._violate(ip, now_s)
+            self._violate(ip, now_s, (minute + 1) * 60)
             raise BinanceError(
                 -1003, f"Too much request weight used; current limit is {self.weight_per_minute} "
                 "request weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
                 "avoid polling the API.", status=429,
                 headers={"Retry-After": str(math.ceil((minute + 1) * 60 - now_s))})
 
-    def _violate(self, ip: str, now_s: float) -> None:
+    def _violate(self, ip: str, now_s: float, retry_until: float) -> None:
+        """A 429 was sent to `ip` (its Retry-After ends at `retry_until`): count it toward
+        a ban unless the request arrived within `ban_grace_s` of the hold's first 429 (it
+        was on its way before the client could know: module doc)."""
+        first, until = self._episode.get(ip, (0.0, -1.0))
+        if now_s >= until:  # no 429 of ours holds: this one starts a new hold
+            first = now_s
+        self._episode[ip] = (first, max(until, retry_until))
+        if now_s - first < self.ban_grace_s:
+            return
         n = self._violations.get(ip, 0) + 1
         self._violations[ip] = n
         if n > self.ban_after:
@@ -241,7 +269,7 @@ class RateLimiter:
                 over = (w, limit, index)
         if over is not None:
             w, limit, index = over
-            self._violate(ip, now_s)
+            self._violate(ip, now_s, (index + 1) * w)
             label = {10: "10 SECOND", 60: "1 MINUTE", 86400: "1 DAY"}[w]
             raise BinanceError(-1015, f"Too many new orders; current limit is {limit} orders per {label}.",
                                status=429, headers={"Retry-After": str(math.ceil((index + 1) * w - now_s))})

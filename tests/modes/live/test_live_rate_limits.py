@@ -50,7 +50,7 @@ def emu(tmp_path_factory):
 def clean(emu):
     yield
     control(emu, "faults", {"clear": True})
-    control(emu, "limits", {"ban_after": 3, "ban_s": 120, "reset": True})
+    control(emu, "limits", {"ban_after": 3, "ban_s": 120, "ban_grace_ms": 200, "reset": True})
 
 
 def _config(emu, tmp_path):
@@ -86,7 +86,7 @@ def test_a_418_ban_refuses_orders_ip_banned_without_sending_them(emu, alice_env,
     normally (its cancels go out once the ban is over)."""
     import ccxt
 
-    control(emu, "limits", {"ban_after": 0, "ban_s": 6})
+    control(emu, "limits", {"ban_after": 0, "ban_s": 6, "ban_grace_ms": 0})  # its first 429 bans
     out = tmp_path / "run"
     result: dict = {}
 
@@ -188,13 +188,13 @@ class Recancel(Strategy):
 def test_repeated_cancels_of_one_order_during_a_hold_send_one_cancel(emu, alice_env, tmp_path, hold):
     """The venue holds the session's cancels: a 429 with a 2 s Retry-After on the first
     DELETE (429), or that 429 turning into a 3 s ban on the retry (418: the emulator's
-    ban_after 0; the cancel that met the 418 is refused ip_banned). The strategy cancels its
+    ban_after 0 and ban_grace_ms 0; the cancel that met the 418 is refused ip_banned). The strategy cancels its
     order again every 50 ms meanwhile: one cancel waits per order, the others are no-ops
     audited `cancel_coalesced`, and once the venue allows, one cancel goes out and is
     confirmed: no queued cancel refused -2011, no lookup after it (issue #11: each was a
     request queued behind the first)."""
     if hold == "418":
-        control(emu, "limits", {"ban_after": 0, "ban_s": 3, "reset": True})
+        control(emu, "limits", {"ban_after": 0, "ban_s": 3, "ban_grace_ms": 0, "reset": True})
         control(emu, "faults", {"kind": "rate_limit", "retry_after": "1s", "endpoint": "DELETE /api/v3/order"})
     else:
         control(emu, "faults", {"kind": "rate_limit", "retry_after": "2s", "endpoint": "DELETE /api/v3/order"})

@@ -195,6 +195,44 @@ def test_rate_limit_429_waits_retry_after_and_never_earns_a_418(emu):
     assert len(journal_orders(emu, "gw-429")) == 1
 
 
+def test_a_burst_at_a_429_hold_waits_it_out_and_earns_no_418(emu):
+    """The user's market maker through the gateway (real clock, real sleeps): 2 cancels and
+    2 submits go out in one step just as the venue starts a 3 s hold (rate_limit
+    `retry_after` 3 s). All four meet a 429: they were in flight before the first came
+    back. Then nothing more goes out until the Retry-After has passed: the submits would
+    wait longer than an order may (max_order_wait_s 1 s) and are refused `rate_limited`
+    (never resent); the cancels wait the hold out and are resent once, confirmed. No 418:
+    the four in-flight 429s are within the emulator's ban grace (Binance bans for failing to
+    back off after receiving 429s, developers.binance.com/docs/binance-spot-api-docs/
+    rest-api/limits), and the resent cancels come after the hold."""
+    import time
+
+    async def go():
+        async with gateway(emu) as gw:
+            px = await _bid(gw) - 50
+            for cid in ("gw-burst-a", "gw-burst-b"):
+                assert _result(await gw.submit(order(cid, +1, str(px)))).outcome is Outcome.CONFIRMED
+            await fault(emu, {"kind": "rate_limit", "retry_after": "3s"})  # the order calls
+            calls = gw.stats.calls
+            t0 = time.monotonic()
+            burst = await asyncio.gather(
+                gw.cancel(order("gw-burst-a", +1, str(px))), gw.cancel(order("gw-burst-b", +1, str(px))),
+                gw.submit(order("gw-burst-c", +1, str(px))), gw.submit(order("gw-burst-d", +1, str(px))))
+            return burst, gw.stats.calls - calls, time.monotonic() - t0, gw.limiter
+
+    (cancel_a, cancel_b, submit_c, submit_d), sent, took, limiter = run(go())
+    banned = emu.call(lambda server: dict(server.limiter._banned_until))
+    assert [_result(r).outcome for r in (cancel_a, cancel_b)] == [Outcome.CONFIRMED, Outcome.CONFIRMED]
+    for r in (submit_c, submit_d):
+        res = _result(r)
+        assert (res.outcome, res.reason, res.evidence.get("http_status")) == (Outcome.REJECTED, "rate_limited", 429)
+    assert sent == 6  # the 4 of the burst, then only the 2 cancels again after the hold
+    assert took >= 3.0  # the cancels were resent after the Retry-After, not before
+    assert limiter.throttled == 4 and limiter.bans == 0  # four 429s, never a 418
+    assert banned == {}
+    assert journal_orders(emu, "gw-burst-c") == journal_orders(emu, "gw-burst-d") == []
+
+
 def test_an_order_that_would_wait_long_for_the_budget_is_refused_not_sent_late(emu):
     """A 429's Retry-After of 30 s: a submit is rejected locally at once, `rate_limited`
     (the venue's 429 holds; evidence says so), never queued; a cancel waits its turn (fake
@@ -280,7 +318,7 @@ def test_a_429_that_outlasts_the_order_wait_rejects_the_order_rate_limited(emu):
 
 def test_a_418_ban_rejects_orders_ip_banned_and_nothing_more_is_sent(emu):
     """Another process on our IP ignored its 429s and earned a ban (the emulator's
-    ban_after 0: the first 429 bans for ban_s): the gateway's next submit is answered 418;
+    ban_after 0 and ban_grace_ms 0: the first 429 bans for ban_s): the gateway's next submit is answered 418;
     it is rejected `ip_banned` and not resent; every later order is refused `ip_banned`
     before sending, as long as the ban's Retry-After holds (nothing hammers a banned IP)."""
     import ccxt
@@ -291,7 +329,7 @@ def test_a_418_ban_rejects_orders_ip_banned_and_nothing_more_is_sent(emu):
         with pytest.raises(ccxt.DDoSProtection):
             neighbour.fetch_time()  # its 429: the IP is banned from now on
 
-    control(emu, "limits", {"ban_after": 0, "ban_s": 30})
+    control(emu, "limits", {"ban_after": 0, "ban_s": 30, "ban_grace_ms": 0})  # the first 429 bans
     try:
         async def go():
             async with gateway(emu) as gw:  # markets loaded before the ban
@@ -303,7 +341,7 @@ def test_a_418_ban_rejects_orders_ip_banned_and_nothing_more_is_sent(emu):
 
         banned, later, sent, calls, bans, held_s, retries = run(go())
     finally:
-        control(emu, "limits", {"ban_after": 3, "ban_s": 120, "reset": True})
+        control(emu, "limits", {"ban_after": 3, "ban_s": 120, "ban_grace_ms": 200, "reset": True})
     res = _result(banned)
     assert (res.outcome, res.reason, res.evidence["http_status"]) == (Outcome.REJECTED, "ip_banned", 418)
     assert retries == 0 and bans == 1 and 20 < held_s <= 30

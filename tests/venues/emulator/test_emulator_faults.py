@@ -127,12 +127,81 @@ def test_rate_limit_429_then_418_ban(emu, alice):
             alice.fetch_order_book("BTC/USDT", 5)
         assert '"code": -1003' in str(first.value)
         assert int(alice.last_response_headers["Retry-After"]) > 0
+        time.sleep(0.25)  # past ban_grace_ms (200): the client has had the 429 in hand
         with pytest.raises(ccxt.DDoSProtection):  # did not back off: 429 again, then banned
+            alice.fetch_order_book("BTC/USDT", 5)
+        with pytest.raises(ccxt.DDoSProtection):
             alice.fetch_order_book("BTC/USDT", 5)
         with pytest.raises(ccxt.DDoSProtection, match="IP banned until"):
             alice.fetch_order_book("BTC/USDT", 5)
     finally:
         control(emu, "limits", {"ban_after": 3, "ban_s": 120, "reset": True})
+
+
+def test_requests_in_flight_when_a_429_hold_begins_earn_no_ban(emu, alice):
+    """The user's market maker: 2 cancels and 2 submits sent at once just as a 3 s
+    rate_limit hold began. All four are answered 429 (more than ban_after = 3), but they
+    were on their way before the client could read the first 429, so none counts toward the
+    ban (ban_grace_ms, 200 by default: Binance bans for "failing to back off after receiving
+    429s", developers.binance.com/docs/binance-spot-api-docs/rest-api/limits). After the
+    Retry-After the two cancels are resent and succeed: no 418, nothing left open."""
+    import asyncio
+
+    import ccxt.async_support as accxt
+
+    price = round(_bid(alice) - 80, 2)
+    resting = [alice.create_order("BTC/USDT", "limit", "buy", 0.001, price) for _ in range(2)]
+    control(emu, "faults", {"kind": "rate_limit", "retry_after": "3s"})  # the order calls
+
+    async def run():
+        ex = accxt.binance(emu.ccxt_config("alice", timeout=5000, enableRateLimit=False))
+        try:
+            await ex.load_markets()
+            burst = await asyncio.gather(
+                ex.cancel_order(resting[0]["id"], "BTC/USDT"), ex.cancel_order(resting[1]["id"], "BTC/USDT"),
+                ex.create_order("BTC/USDT", "limit", "buy", 0.001, price),
+                ex.create_order("BTC/USDT", "limit", "buy", 0.001, price), return_exceptions=True)
+            after = int(ex.last_response_headers["Retry-After"])
+            await asyncio.sleep(after)  # backed off as told
+            resent = [await ex.cancel_order(o["id"], "BTC/USDT") for o in resting]
+            return burst, after, resent
+        finally:
+            await ex.close()
+
+    try:
+        burst, after, resent = asyncio.run(asyncio.wait_for(run(), 30))
+        banned = emu.call(lambda server: dict(server.limiter._banned_until))
+    finally:
+        control(emu, "limits", {"reset": True})
+    assert all(isinstance(e, ccxt.DDoSProtection) and "418" not in str(e) and "banned" not in str(e)
+               for e in burst), burst  # four 429s
+    assert 1 <= after <= 3
+    assert [o["status"] for o in resent] == ["canceled", "canceled"]
+    assert banned == {}
+    assert not {o["id"] for o in resting} & _open_ids(alice)
+
+
+def test_a_client_that_keeps_calling_through_a_hold_is_banned(emu, alice):
+    """The ban still works: after the first 429 of a 5 s hold and the grace, a client that
+    goes on calling meets 429s that count, and the one after ban_after (3) of them is
+    banned: 418 "IP banned until", Retry-After the ban's length (2 minutes, Binance's first
+    ban)."""
+    control(emu, "faults", {"kind": "rate_limit", "retry_after": "5s", "endpoint": "GET /api/v3/depth"})
+    seen = []
+    try:
+        with pytest.raises(ccxt.DDoSProtection):
+            alice.fetch_order_book("BTC/USDT", 5)
+        time.sleep(0.3)  # the 429 is in hand: every call from now on fails to back off
+        for _ in range(6):
+            try:
+                alice.fetch_order_book("BTC/USDT", 5)
+            except ccxt.DDoSProtection as exc:
+                seen.append(("banned" if "IP banned until" in str(exc) else "429",
+                             int(alice.last_response_headers["Retry-After"])))
+    finally:
+        control(emu, "limits", {"reset": True})
+    assert [s for s, _ in seen] == ["429", "429", "429", "429", "banned", "banned"], seen
+    assert 115 <= seen[4][1] <= 120
 
 
 def test_weight_and_order_count_headers_and_the_order_limit(emu, alice):

@@ -194,8 +194,11 @@ def _order_builder():
             value = "set()"
         elif f.default_factory is dict:
             value = "{}"
+        elif f.default_factory is not dataclasses.MISSING:  # any other factory: called per order
+            value = f"_f_{f.name}()"
+            namespace[f"_f_{f.name}"] = f.default_factory
         elif f.default is not dataclasses.MISSING:
-            value = namespace[f"_d_{f.name}"] = f"_d_{f.name}"
+            value = f"_d_{f.name}"
             namespace[value] = f.default
         else:  # a field without a default this builder does not take: refuse to guess
             raise InternalError(f"Order field {f.name} has no default")

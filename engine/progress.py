@@ -1,4 +1,5 @@
-"""One progress bar for all long work (replay, import, stress runs).
+"""One progress bar for all long work (replay, import, stress runs), and `stage` for a
+long step that has nothing to count (numba compiling the kernels, the first data).
 
 Why a wrapper: every command shows the same columns (count, rate, ETA) and stays quiet
 when stderr is not a terminal (CI logs), unless TICKPARITY_PROGRESS=1 forces it.
@@ -6,8 +7,10 @@ when stderr is not a terminal (CI logs), unless TICKPARITY_PROGRESS=1 forces it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +18,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -82,3 +86,30 @@ class _RateBar(ProgressBar):
         speed = bar.tasks[task].speed
         if speed:
             bar.update(task, rate=f"{speed:,.0f} {self._unit}/s")
+
+
+@contextmanager
+def stage(prefix: str, description: str) -> Iterator[None]:
+    """Say that a long step with nothing to count runs, and how long it took.
+
+    Why: `tickparity emulator` on a cold numba cache spent about a minute compiling the
+    venue's kernels and printed nothing meanwhile, so a user could not tell a slow start
+    from a hung one. On a terminal (or TICKPARITY_PROGRESS=1) a spinner with the time
+    elapsed shows while the step runs; otherwise (a log file, CI) a line says it started.
+    Either way one line says it ended and how long it took, on stderr as
+    `PREFIX: DESCRIPTION ... done in 47.5 s`. Silent above the warning log level
+    (`--log-level error`), like modes.console.warn."""
+    if not logging.getLogger("tickparity").isEnabledFor(logging.WARNING):
+        yield
+        return
+    t0 = time.perf_counter()
+    if _enabled():
+        spinner = Progress(SpinnerColumn(), TextColumn(f"[bold]{prefix}:[/bold] {description}"),
+                           TimeElapsedColumn(), transient=True)
+        with spinner:
+            spinner.add_task(description, total=None)
+            yield
+    else:
+        print(f"{prefix}: {description} ...", file=sys.stderr, flush=True)
+        yield
+    print(f"{prefix}: {description} ... done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)

@@ -172,13 +172,28 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(settings, source, args.host, args.port))
 
 
+#: what the emulator says while it starts (stderr; engine.progress.stage). Measured with
+#: `--config` (synthetic:7:30m) on 2 cores shared with other jobs: a first start after an
+#: install or an upgrade took 83 s before the banner, 74 s of it numba compiling the
+#: venue's kernels and 7.6 s the synthetic generator's, 1 s the config; numba caches both
+#: on disk (`cache=True`), so the next start took 2.8 s. The backtest's second run_nb
+#: (with contingent-order triggers), ~29 s of that compile, is no longer compiled here.
+COMPILE_STAGE = ("compiling the simulated venue's kernels (numba: about a minute on the first start "
+                 "after an install or upgrade, cached on disk for the next ones)")
+
+
 async def _serve(settings, source: Any, host: str, port: int) -> int:
+    from engine.progress import stage
     from venues.emulator import build_server
     from venues.emulator.server import freeze_startup_objects
     from venues.sim import warmup
 
-    warmup()  # compile the sim before the first client waits on it
-    server = build_server(settings, source)
+    with stage("tickparity emulator", COMPILE_STAGE):
+        # compile the sim before the first client waits on it; only the kernel the emulator
+        # runs (no contingent-order triggers): the backtest's second one cost another ~30 s
+        warmup(triggers=False)
+    with stage("tickparity emulator", "reading the first data"):
+        server = build_server(settings, source)
     try:
         url = await server.start(host, port)
     except OSError as exc:

@@ -431,7 +431,8 @@ class LiveDriver:
             # the run directory only now: a venue that does not answer (a wrong url, refused
             # keys) leaves nothing behind, not an empty directory per attempt
             self.out.mkdir(parents=True, exist_ok=True)
-            self.recorder = SessionRecorder(self.out, instruments)
+            # report_latency.csv measures a venue's user stream: testnet/live only (paper has none)
+            self.recorder = SessionRecorder(self.out, instruments, reports=mode != "paper")
             # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
             # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
             self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}

@@ -21,7 +21,7 @@ Files in the run directory (docs/live.md "Recording"):
   `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
   venue time and is left out), the file a backtest's `latency.feed_file` reads
   (venues/sim/latency.py RecordedFeed), so it sees each window when the session did;
-- `report_latency.csv` (testnet/live): the latency of each venue report the user stream
+- `report_latency.csv` (testnet/live; a paper session writes none): the latency of each venue report the user stream
   delivered, `ts_ns,response_ns,report,venue,stamp_ns` (ts = the venue's time of the
   report: an executionReport's transaction time `T`, else its event time `E`; response =
   local receipt - ts; report = the order status it reports: acknowledged,
@@ -87,7 +87,13 @@ def queued_arrival(wire_ns: int, queue: Sequence[tuple[int, int]]) -> int | None
 class SessionRecorder:
     """Appends a session's inputs to its run directory (see module doc)."""
 
-    def __init__(self, out: Path, instruments: Mapping[str, Instrument], *, store: bool = True) -> None:
+    def __init__(self, out: Path, instruments: Mapping[str, Instrument], *, store: bool = True,
+                 reports: bool = True) -> None:
+        """`reports`: write report_latency.csv (testnet/live). A paper session has no user
+        stream (its simulated venue's reports reach the strategy after the configured
+        response latency, not a measured one), so it passes False and gets no such file: a
+        header-only file looked like a recording a backtest could read as
+        `latency.report_file` (docs/live.md "Run directory")."""
         self.out = Path(out)
         self.instruments = dict(instruments)
         self._ids = list(self.instruments)
@@ -99,8 +105,8 @@ class SessionRecorder:
         self._feed = open(self.out / "feed_latency.csv", "a", encoding="utf-8")
         if self._feed.tell() == 0:
             self._feed.write("ts_ns,feed_ns,stream,instrument\n")
-        self._report = open(self.out / "report_latency.csv", "a", encoding="utf-8")
-        if self._report.tell() == 0:
+        self._report = open(self.out / "report_latency.csv", "a", encoding="utf-8") if reports else None
+        if self._report is not None and self._report.tell() == 0:
             self._report.write(f"{REPORT_LATENCY_HEADER}\n")
         # the response legs of the latest REFUSAL_WINDOW round trips with a venue time;
         # refusals waiting for the next one (round_trip)
@@ -271,8 +277,8 @@ class SessionRecorder:
         (latency.csv), not reports."""
         from engine.types.venue_reports import VenueOrderState
 
-        if (isinstance(report, VenueOrderState) and report.source == "stream" and report.exch_ts > 0
-                and report.local_ts > 0):
+        if (self._report is not None and isinstance(report, VenueOrderState) and report.source == "stream"
+                and report.exch_ts > 0 and report.local_ts > 0):
             self._report.write(f"{int(report.exch_ts)},{int(report.local_ts) - int(report.exch_ts)},"
                                f"{report.status.name.lower()},{venue},{self.stamp_ns.get(venue, MS)}\n")
 
@@ -298,6 +304,8 @@ class SessionRecorder:
             self._rows.write(rows.tobytes())
             self._pending_rows = []
         for f in (self._rows, self._journal, self._latency, self._feed, self._report):
+            if f is None:  # no report_latency.csv (paper)
+                continue
             f.flush()
             os.fsync(f.fileno())
         if self.audit is not None and not self.audit._file.closed:
@@ -315,7 +323,8 @@ class SessionRecorder:
     def close(self) -> None:
         self.flush()
         for f in (self._rows, self._journal, self._latency, self._feed, self._report):
-            f.close()
+            if f is not None:
+                f.close()
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -69,6 +70,14 @@ def test_cli_serves_ccxt_applies_scheduled_faults_and_stops_on_ctrl_c(tickparity
     finally:
         code, out, err = _stop(proc)
     assert code == 0 and "stopped" in err and "Traceback" not in err
+    # the start is said while it runs (a cold numba cache spends about a minute compiling)
+    lines = err.splitlines()
+    compiling = [n for n, line in enumerate(lines) if line.startswith(
+        "tickparity emulator: compiling the simulated venue's kernels")]
+    assert len(compiling) == 2 and lines[compiling[0]].endswith(" ...")  # started (not a terminal) ...
+    assert re.search(r" \.\.\. done in \d+\.\d s$", lines[compiling[1]])  # ... and how long it took
+    assert any(re.search(r"^tickparity emulator: reading the first data \.\.\. done in \d+\.\d s$", line)
+               for line in lines)
     journal = (tmp_path / "run" / "journal.jsonl").read_text()
     assert '"event":"fault"' in journal and '"event":"fill"' in journal
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -247,3 +256,30 @@ def test_cli_serves_binance_usdm_futures_for_a_perp_config(tickparity_bin, tmp_p
     finally:
         code, out, err = _stop(proc)
     assert code == 0 and "Traceback" not in err
+
+
+def test_a_start_stage_says_it_runs_and_how_long_it_took(capsys, monkeypatch):
+    """engine.progress.stage, as `tickparity emulator` uses it while numba compiles: not on
+    a terminal, one line when the step starts and one with its duration when it ends (on
+    stderr); nothing above the warning log level (`--log-level error`)."""
+    import logging
+
+    from engine.progress import stage
+
+    monkeypatch.setenv("TICKPARITY_PROGRESS", "0")
+    with stage("tickparity emulator", "compiling"):
+        print("inside")
+    out, err = capsys.readouterr()
+    assert out == "inside\n"
+    first, last = err.splitlines()
+    assert first == "tickparity emulator: compiling ..."
+    assert re.fullmatch(r"tickparity emulator: compiling \.\.\. done in \d+\.\d s", last)
+    logger = logging.getLogger("tickparity")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with stage("tickparity emulator", "compiling"):
+            pass
+    finally:
+        logger.setLevel(level)
+    assert capsys.readouterr().err == ""

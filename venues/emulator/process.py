@@ -316,7 +316,7 @@ def _child_main(progress_s: float) -> int:
             progress.stage("start delay")
             time.sleep(seconds)
         progress.stage("compiling kernels")
-        warmup()  # compile the sim before the first client waits on it
+        warmup(triggers=False)  # compile the sim before the first client waits on it (its one kernel: warmup says)
     except Exception as exc:  # the user's data or settings: one line to the parent
         progress.final(f"ERROR {' '.join(str(exc).split())}")
         return 2

@@ -12,16 +12,20 @@ from engine.types.market import EVENT_DTYPE, EventKind
 from engine.types.orders import OrderType, TimeInForce
 
 _DONE = False
+_DONE_PLAIN = False  # warmup(triggers=False) ran
 
 
-def warmup() -> None:
+def warmup(triggers: bool = True) -> None:
     """Run a tiny feed through every code path so later runs start replaying at once.
 
     Idempotent; the kernel calls it once per process. With numba's on-disk cache a new
-    process loads the compiled kernels instead of compiling them.
+    process loads the compiled kernels instead of compiling them. `triggers=False` compiles
+    only the kernel without contingent-order triggers (SimCore.run_until without
+    `triggers`: the emulator, which never passes them), not the backtest's second
+    specialization of run_nb (a later backtest compiles and caches that one itself).
     """
-    global _DONE
-    if _DONE:
+    global _DONE, _DONE_PLAIN
+    if _DONE or (not triggers and _DONE_PLAIN):
         return
     from venues.sim.config import SimVenueConfig
     from venues.sim.core import SimCore
@@ -53,16 +57,19 @@ def warmup() -> None:
         core = SimCore([inst], {"warm": cfg}, iter([feed[:3], feed[3:]]), seed=0)
         wake = np.ones(1, dtype=np.bool_)
         # both kernels: with contingent-order triggers (backtests) and without (compiled loop)
-        triggers = new_watch(1) if model in ("risk_averse", "log") else None
-        core.run_until(1, wake, wake, triggers)
+        watch = new_watch(1) if triggers and model in ("risk_averse", "log") else None
+        core.run_until(1, wake, wake, watch)
         core.submit(1, 0, 1, OrderType.LIMIT, TimeInForce.GTC, 99, 2, False, 0, 1)
         core.submit(2, 0, -1, OrderType.MARKET, TimeInForce.IOC, 0, 1, False, 0, 1)
         core.submit(3, 0, -1, OrderType.LIMIT, TimeInForce.GTD, 102, 1, True, 4, 1)
         core.amend(1, 98, 3, 1)
         core.cancel(3, 2)
         for _ in range(100):
-            if core.run_until(100, wake, wake, triggers).kind == 4:
+            if core.run_until(100, wake, wake, watch).kind == 4:
                 break
         core.drain_bbo()
         core.drain_trades()
-    _DONE = True
+    if triggers:
+        _DONE = True
+    else:
+        _DONE_PLAIN = True

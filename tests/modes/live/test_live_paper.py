@@ -32,6 +32,9 @@ def test_a_paper_session_writes_a_run_directory_like_a_backtest(paper_run):
     for name in ("orders.parquet", "fills.parquet", "equity.parquet", "audit.jsonl", "report.html",
                  "config.json", "summary.json", "rows.bin", "market.duckdb", "session.jsonl", "latency.csv"):
         assert (paper_run / name).is_file(), name
+    # testnet/live only (docs/live.md "Run directory"): a paper session has no user stream
+    # to measure; a header-only file looked like a recording a backtest could read
+    assert not (paper_run / "report_latency.csv").exists()
     summary = json.loads((paper_run / "summary.json").read_text())["run"]
     assert summary["mode"] == "paper"
     assert summary["orders"] > 0

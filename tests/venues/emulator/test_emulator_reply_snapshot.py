@@ -95,3 +95,58 @@ def test_a_maker_filled_during_the_reply_hold_is_answered_new_and_the_taker_fill
     (bt,) = b_trades
     assert at["takerOrMaker"] == "maker" and at["fee"]["cost"] == 0.12001 and at["timestamp"] == t_new + 3
     assert bt["takerOrMaker"] == "taker" and bt["fee"]["cost"] == 0.00001
+
+
+def test_futures_a_gtx_filled_during_the_reply_hold_is_answered_new(tmp_path):
+    """The same race on USDⓈ-M futures through ccxt's binanceusdm (Binance's futures new
+    order answers RESULT, the order at the engine's acceptance: developers.binance.com/docs/
+    derivatives/usds-margined-futures/trade/rest-api/New-Order): on a perp quoted
+    50,000.0 / 50,001.0, alice's post-only (GTX) sell of 0.01 at 50,000.5 is accepted at t+1
+    and taken whole at t+3 by bob's IOC buy sent at t+2; her reply, due at t+6 and delivered
+    with the fill, is NEW with nothing executed; bob's is FILLED at 50,000.5."""
+    import ccxt
+    from emu_helpers import CheckedEmulator
+    from futures_helpers import PERP, SYMBOL, perp_market
+
+    from engine.margin import MarginSettings
+    from engine.types import load_instruments
+    from venues.emulator import Account, EmulatorSettings
+    from venues.sim import SimVenueConfig
+
+    inst = load_instruments()[PERP]
+    settings = EmulatorSettings(
+        instruments=[inst],
+        venue_configs={inst.venue: SimVenueConfig.from_table(inst.venue, {
+            "maker_fee_bps": 2, "taker_fee_bps": 5, "latency": VENUE["latency"]})},
+        accounts=[Account("alice", "alice-key", "alice-secret", free={"USDT": D("10000")}),
+                  Account("bob", "bob-key", "bob-secret", free={"USDT": D("10000")})],
+        seed=3, stepped=True, out_dir=tmp_path / "f", reply_timeout_s=5.0,
+        margin={inst.venue: MarginSettings(margin_mode="cross", leverage=20)})
+    with CheckedEmulator(settings, perp_market(60, bid=500_000, ask=500_010)) as emu, \
+            concurrent.futures.ThreadPoolExecutor(2) as pool:
+        step(emu, 1.0)
+        alice = ccxt.binanceusdm(emu.ccxt_config("alice", timeout=10_000, enableRateLimit=False))
+        bob = ccxt.binanceusdm(emu.ccxt_config("bob", timeout=10_000, enableRateLimit=False))
+        alice.load_markets()
+        bob.load_markets()
+        maker_f = pool.submit(alice.create_order, SYMBOL, "limit", "sell", 0.01, 50000.5,
+                              {"timeInForce": "GTX", "newClientOrderId": "fmaker-1"})
+        new = _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == "fmaker-1")
+        step(emu, 0.002)
+        assert not maker_f.done()
+        taker_f = pool.submit(bob.create_order, SYMBOL, "limit", "buy", 0.01, 50000.5,
+                              {"timeInForce": "IOC", "newClientOrderId": "ftaker-1"})
+        _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == "ftaker-1")
+        step(emu, 0.010)
+        maker = maker_f.result(timeout=20)
+        taker = taker_f.result(timeout=20)
+        fills = [e for e in get_json(emu, "/emulator/journal") if e["event"] == "fill"]
+        later = alice.fetch_order(maker["id"], SYMBOL)
+
+    info, tinfo = maker["info"], taker["info"]
+    assert (info["status"], D(info["executedQty"]), info["timeInForce"]) == ("NEW", 0, "GTX")
+    assert maker["status"] == "open" and maker["filled"] == 0
+    assert (tinfo["status"], D(tinfo["executedQty"]), D(tinfo["avgPrice"])) == ("FILLED", D("0.01"), D("50000.5"))
+    (fa,) = [f for f in fills if f["account"] == "alice"]
+    assert fa["liquidity"] == "maker" and fa["time"] == new["time"] + 3
+    assert later["status"] == "closed" and later["filled"] == 0.01

@@ -166,13 +166,17 @@ def test_a_silent_stream_under_an_active_strategy_is_taken_for_dead(still_emu, a
         except BaseException as exc:  # reported by the assertion below
             result["error"] = exc
 
+    def placed():  # the module's emulator journal holds the earlier tests' orders too
+        return [e for e in get_json(still_emu, "/emulator/journal")
+                if e["event"] == "order_new" and e.get("account") == "alice"]
+
+    before = len(placed())
     thread = threading.Thread(target=session)
     thread.start()
     try:
-        def quoting():  # two quotes placed and reported: the subscription is open and alive
-            placed = [e for e in get_json(still_emu, "/emulator/journal")
-                      if e["event"] == "order_new" and e.get("account") == "alice"]
-            return placed if len(placed) >= 2 else None
+        def quoting():  # two quotes of this session placed: its subscription is open and alive
+            mine = placed()[before:]
+            return mine if len(mine) >= 2 else None
         wait_until("the session quoting at the venue", quoting, 30)
         time.sleep(0.2)
         control(still_emu, "faults", {"kind": "user_silent"})

@@ -602,7 +602,7 @@ class VenueMerge:
         new_id = result.venue_order_id
         if not rejected and new_id and order.venue_order_id and new_id != order.venue_order_id \
                 and new_id not in order.replaced:
-            self._retire(order, new_id, now, result.outcome.value)
+            self._retire(order, new_id, now, "reply")
             return None
         held = order.held_end
         if held is None or not order.is_open or self._amend_in_flight(order):

@@ -115,6 +115,7 @@ class ContingentManager:
         #: bumped whenever `state()` would change (a live driver saves the state when it moved)
         self.changes = 0
         self._live_filled: dict[str, int] = {}  # restored: venue client id -> lots it had filled
+        self._live_base: dict[str, int] = {}  # restored: of those, lots venue orders it replaced filled
 
     # -- ids ----------------------------------------------------------------------------
     def owns(self, client_id: str) -> bool:
@@ -818,10 +819,18 @@ class ContingentManager:
         live_filled = {leg.live: by_client[leg.live].filled if leg.live in by_client else self._live_filled[leg.live]
                        for leg in self.legs.values()
                        if leg.live is not None and (leg.live in by_client or leg.live in self._live_filled)}
-        return {"version": _SCHEMA_VERSION, "seq": self._seq, "next_id": self._next_id, "legs": legs,
-                "groups": groups, "last_trade": {self._s._ids[i]: int(self.watch[i, TW_LAST])
-                                                 for i in range(self.watch.shape[0])},
-                "live_filled": live_filled}
+        # and what of it the venue orders its amends replaced filled (Binance cancel-replace:
+        # the venue's current order counts its fills from 0), so a restart adds it back
+        live_base = {cid: sum(by_client[cid].replaced.values()) if cid in by_client else self._live_base[cid]
+                     for cid in live_filled
+                     if (cid in by_client and by_client[cid].replaced) or self._live_base.get(cid)}
+        out = {"version": _SCHEMA_VERSION, "seq": self._seq, "next_id": self._next_id, "legs": legs,
+               "groups": groups, "last_trade": {self._s._ids[i]: int(self.watch[i, TW_LAST])
+                                                for i in range(self.watch.shape[0])},
+               "live_filled": live_filled}
+        if live_base:
+            out["live_base"] = live_base
+        return out
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load what `state` saved into this (empty) manager; re-arms armed orders."""
@@ -851,6 +860,7 @@ class ContingentManager:
         for index in range(self.watch.shape[0]):
             self._refresh(index)
         self._live_filled = {str(k): int(v) for k, v in state.get("live_filled", {}).items()}
+        self._live_base = {str(k): int(v) for k, v in state.get("live_base", {}).items()}
         self.changes += 1
 
     # -- a warm restart's reconciliation (engine/reconcile.py) ---------------------------
@@ -868,6 +878,18 @@ class ContingentManager:
         if leg_id is None:
             return
         leg = self.legs[leg_id]
+        base = self._live_base.get(order.client_id, 0)
+        if base:
+            # the leg's order was amended by cancel-replace before the restart: the venue's
+            # order counts only its own fills; the replaced venue orders filled `base` more
+            # (saved), so the client order's filled and quantity are the chain's, and later
+            # reports of the venue order continue from it (engine/venue_merge.py)
+            order.replaced["restored"] = base
+            order.filled += base
+            order.qty += base
+            order.venue_filled = order.filled
+            if order.status == OrderStatus.ACKNOWLEDGED:
+                self._s.oms.set_status(order, OrderStatus.PARTIALLY_FILLED, self._s.clock.now())
         known = self._live_filled.get(order.client_id, 0)
         missed = order.filled - known
         self._live_filled[order.client_id] = order.filled

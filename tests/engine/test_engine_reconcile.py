@@ -259,3 +259,46 @@ def test_an_unknown_open_contingent_leg_of_an_earlier_session_is_ours(tmp_path):
     tp = _state("tpmx3eck6e-c1.tp", price=10_100_00, qty=10_000)
     later = rec.check("periodic", [(BTC, tp)], _balances())
     assert later.foreign == [] and [d.what for d in later.differences] == ["order"] and session.gate.closed
+
+
+def test_a_restored_take_profit_amended_by_cancel_replace_is_adopted_with_the_whole_legs_fills(tmp_path):
+    """A bracket's take-profit (0.3 BTC after the entry's fills) had filled 0.1 when an amend
+    replaced its venue order (Binance cancel-replace: the replacement counts from 0). The
+    session dies; while none runs the replacement fills 0.05 more. The saved state keeps
+    what the replaced venue order filled (`live_base`), so the resumed session adopts the
+    order with the leg's 0.15 filled, and counts only the 0.05 it missed."""
+    from decimal import Decimal as D
+
+    from engine.types import Liquidity
+    from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, _, _ = _session(tmp_path / "a")
+    ctx = first.ctx
+    group = ctx.submit_bracket(BTC.id, "buy", "0.3", "10000.00", stop_loss_price="9000", take_profit_price="11000")
+    entry = first.oms.by_client[f"{group}.entry"]
+    first.on_order_event(_event(entry.order_no, OrderEventKind.ACK, leaves=30_000))
+    first.on_order_event(_event(entry.order_no, OrderEventKind.FILL, price=10_000_00, qty=30_000, filled=30_000))
+    tp = first.oms.by_client[f"{group}.tp"]
+    assert tp.qty == 30_000
+    first.on_command_result(CommandResult(tp.client_id, Command.SUBMIT, Outcome.CONFIRMED, 5, "v1"))
+    first.on_venue_fill(VenueFill(tp.client_id, "v1", "t9", 11_000_00, 10_000, D(0), "USDT", Liquidity.MAKER,
+                                  6, 6, "stream"))
+    tp.replaced["v1"] = 10_000  # an amend replaced v1 by v2 (engine/venue_merge.py `_retire`)
+    tp.venue_order_id = "v2"
+    saved = first.contingent.state()
+    assert saved["live_base"] == {tp.client_id: 10_000} and saved["live_filled"][tp.client_id] == 10_000
+
+    second, _, _ = _session(tmp_path / "b")
+    second.contingent.restore(saved)
+    rec = Reconciler(second, prefix="tp")
+    # at the venue: the replacement v2, 0.2 ordered (what was left when it replaced v1), 0.05 filled
+    v2 = VenueOrderState(tp.client_id, "v2", OrderStatus.PARTIALLY_FILLED, 11_000_00, 20_000, 5_000, 0, 0,
+                         source="query")
+    report = rec.check("start", [(BTC, v2)], _balances(), sides={tp.client_id: -1})
+    assert report.adopted == [tp.client_id]
+    order = second.oms.by_client[tp.client_id]
+    assert (order.qty, order.filled, order.status) == (30_000, 15_000, OrderStatus.PARTIALLY_FILLED)
+    leg = second.contingent.legs[tp.client_id]
+    assert leg.filled == 15_000  # 0.1 known + the 0.05 missed, not 0.05 - 0.1

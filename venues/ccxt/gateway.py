@@ -391,9 +391,30 @@ class Gateway:
         venue has none) and every fill it lists (myTrades), for the OMS's idempotent merge."""
         return await self.lookup_client_id(order.client_id, order.instrument)
 
-    async def lookup_client_id(self, client_id: str, inst: Instrument) -> list[Record]:
+    async def lookup_client_id(self, client_id: str, inst: Instrument, replaced: tuple[str, ...] = ()) -> list[Record]:
+        """By client id Binance answers the open order first: after an amend by cancel-replace
+        that is the replacement, whose trades are its own. `replaced`: the venue order ids the
+        order's amends replaced (engine `Order.replaced`); their state and trades come first
+        (best effort: one that fails is left out), so a fill of a replaced venue order that
+        the stream lost is found too, and the OMS books it once by trade id."""
         import ccxt
 
+        earlier: list[Record] = []
+        for venue_order_id in replaced:
+            reply, verdict = await self._call(None, "fetch_order", venue_order_id, inst.symbol, {})
+            if verdict is not None:
+                continue
+            state = parse.order_state(reply, inst, self.now(), "query", self.unit_ns)
+            if state.client_id != client_id:
+                state = _with_client_id(state, client_id)
+            earlier.append(state)
+            if state.filled:
+                try:
+                    earlier.extend(await self._fills(client_id, state, inst))
+                except GiveUp:
+                    pass
+        if earlier:
+            return earlier + await self.lookup_client_id(client_id, inst)
         self.stats.lookups += 1
         reply, verdict = await self._call(None, "fetch_order", "", inst.symbol, {"origClientOrderId": client_id})
         if verdict is not None:

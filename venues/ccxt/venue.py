@@ -199,7 +199,10 @@ class CcxtVenue:
 
     # -- QueryableVenue ----------------------------------------------------------------
     def request_order_state(self, order: Order, ts: int) -> None:
-        self._spawn(self._lookup(order.instrument, order.client_id))
+        # the venue order ids its amends replaced (Binance cancel-replace), numeric ones: a
+        # restart's placeholder for what earlier ones filled names no venue order
+        replaced = tuple(v for v in order.replaced if v.isdigit())
+        self._spawn(self._lookup(order.instrument, order.client_id, replaced))
 
     def request_open_orders(self, ts: int) -> None:
         self._spawn(self._open_orders())
@@ -305,9 +308,9 @@ class CcxtVenue:
     async def _amend(self, order: Order, price: int, qty: int, sent: tuple[int, int]) -> None:
         await self._command("amend", order, self.gateway.amend(order, price, qty), sent)
 
-    async def _lookup(self, inst: Instrument, cid: str) -> None:
+    async def _lookup(self, inst: Instrument, cid: str, replaced: tuple[str, ...] = ()) -> None:
         try:
-            records = await self.gateway.lookup_client_id(cid, inst)
+            records = await self.gateway.lookup_client_id(cid, inst, replaced)
         except Exception as exc:  # retries spent: the OMS asks again on its next check
             self.on_error(f"lookup {cid}", exc)
             return

@@ -42,3 +42,24 @@ class AmendOnce(Strategy):
         view = ctx.order(update.client_id)
         ctx.record("update", client_id=update.client_id, event=str(update.event.value),
                    status=view.status, qty=str(view.qty), price=str(view.price))
+
+
+class BracketOnce(Strategy):
+    """On start, unless the session took over contingent orders (`--resume`): a bracket whose
+    entry rests below the book (limit buy 0.01 at 59990.00), stop-loss at 59000, resting
+    take-profit at 61000, ids chosen by the engine. Part fills of the entry send, then amend,
+    the take-profit (cancel-replace at Binance). Records what it found after a restart."""
+
+    def on_start(self, ctx) -> None:
+        found = ctx.contingent_orders()
+        if found:
+            ctx.record("resumed", ids=",".join(found))
+            return
+        ctx.submit_bracket(INST, "buy", "0.01", "59990", stop_loss_price="59000", take_profit_price="61000")
+
+    def on_order(self, ctx, update) -> None:
+        view = ctx.order(update.client_id)
+        if view is None:  # a contingent order's own update (not a venue order)
+            return
+        ctx.record("update", client_id=update.client_id, event=str(update.event.value),
+                   status=view.status, qty=str(view.qty), filled=str(view.filled_qty))

@@ -26,6 +26,8 @@ STRATEGY = f"{Path(__file__).resolve().parent / 'amend_strategies.py'}:AmendOnce
 
 
 def _run(emu, out: Path, params: dict, *, stream_first: bool) -> Path:
+    """A 6 s testnet session of AmendOnce, the emulator writing user events before REST
+    replies when `stream_first`."""
     control(emu, "limits", {"stream_first": stream_first})
     try:
         run_live(session_config(emu, STRATEGY, params=params), "testnet", out, duration_s=6, health=False,
@@ -62,11 +64,12 @@ def test_an_amended_order_stays_open_with_the_new_size_until_the_shutdown_cancel
     assert Decimal(amended["qty"]) == Decimal(qty) and amended["status"] in ("acknowledged", "partially_filled")
     assert events.index("amended") < len(events) - 1 and events[-1] == "cancelled"
     assert events.count("cancelled") == 1
-    # the old venue order id was retired as replaced; with the stream first its CANCELED was
-    # held until the replacement showed up
+    # the old venue order id was retired as replaced. With `stream_first` its CANCELED
+    # usually reaches the session before the REST reply and is held until the replacement
+    # shows up (audit `held`); under load the reply can still win the race, so which order
+    # came is not asserted here: tests/engine/test_engine_venue_merge.py plays every
+    # interleaving deterministically
     assert [r for r in records if r.get("type") == "replaced" and r.get("client_id") == cid]
-    if stream_first:
-        assert [r for r in records if r.get("type") == "held" and r.get("client_id") == cid]
     # the replacement's reports are the order's, not stale ones
     assert not [r for r in records if r.get("type") in ("stale", "conflict") and r.get("client_id") == cid]
     orders = {o["client_id"]: o for o in pq.read_table(run / "orders.parquet").to_pylist()}

@@ -1,0 +1,148 @@
+"""A bracket's resting take-profit amended by cancel-replace (the user's report: the leg
+showed `cancelled` with filled > qty, and after a kill and `--resume` the session adopted
+nothing and re-armed the stop on a position the take-profit had sold).
+
+A testnet session (`tickparity testnet` in a subprocess, real ccxt against the emulator) rests
+a bracket's entry; two trade prints fill it 0.004 then 0.006: the first sends the take-profit,
+the second amends it (Binance: a new venue order under the same client id, the old one
+CANCELED). The take-profit stays `working` in contingent.json and open in the OMS with the
+amended size; its ids carry the session's prefix. The process is killed (SIGKILL); the
+take-profit fills at the venue while no session runs; a `--resume` session finds its working
+leg's venue order gone: a reconciliation difference, the gate closed (docs/contingent-orders.md
+"Restart"), nothing sent again. The stepped market plays the prints only when the test says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+
+from contingent_market import Stepper, market
+from emu_helpers import make_emulator, sync_client
+from live_helpers import ROOT, session_config, wait_until
+
+from engine.types import EventKind
+from modes.live import run_live
+from modes.live.replay import replay_session
+
+STRATEGY = str(ROOT / "tests" / "modes" / "live" / "amend_strategies.py") + ":BracketOnce"
+# seconds after HOLD_S: the entry (buy 0.01 at 59990) fills 0.004 then 0.006; at 40 s a buy
+# prints through the take-profit at 61000 (by then the first session is dead)
+EVENTS = [(2, EventKind.TRADE, -1, 5_999_000, 400), (6, EventKind.TRADE, -1, 5_999_000, 600),
+          (40, EventKind.TRADE, 1, 6_100_000, 1_000)]
+
+
+def _audit(run):
+    path = run / "audit.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+
+
+def test_an_amended_take_profit_stays_working_and_its_fill_while_down_closes_the_gate(tmp_path, alice_env):
+    source = [market(EVENTS, 120)]
+    with make_emulator(tmp_path / "emu", stepped=True, source=source, ids=("binance:BTC/USDT",)) as emu:
+        stepper = Stepper(emu)
+        stepper.start()
+        try:
+            _scenario(emu, stepper, tmp_path)
+        finally:
+            stepper.stop.set()
+            stepper.join(5)
+
+
+def _legs(run):
+    path = run / "contingent.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())["state"]
+
+
+def _scenario(emu, stepper, tmp_path) -> None:
+    ex = sync_client(emu, "alice")
+    ex.load_markets()
+    run1, run2 = tmp_path / "run1", tmp_path / "run2"
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'''[run]
+strategy = "{STRATEGY}"
+instruments = ["binance:BTC/USDT"]
+[venues.binance]
+url = "{emu.url}"
+account = "alice"
+api_key_env = "TP_TEST_KEY"
+secret_env = "TP_TEST_SECRET"
+balances = {{ USDT = "10000000", BTC = "100" }}
+''')
+    first = subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out", str(run1),
+                              "--duration", "300", "--no-report", "--no-health"], cwd=ROOT, env=dict(os.environ),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def resting_entry():
+            state = _legs(run1)
+            return state and {leg["role"]: leg for leg in state["legs"]}.get("entry", {}).get("state") == "working"
+        wait_until("the first session to rest its entry", resting_entry, 90)
+        stepper.play.set()  # the prints fill the entry 0.004, then 0.006
+
+        def amended():
+            audit = _audit(run1)
+            return [r for r in audit if r.get("type") == "replaced"] and [
+                r for r in audit if r.get("action") == "update" and r["event"] == "amended"]
+        wait_until("the take-profit to be amended", amended, 60)
+        def saved_amended():
+            state = _legs(run1)
+            legs = {leg["role"]: leg for leg in state["legs"]}
+            fee_lots = state["groups"][0]["fee_lots"]
+            return legs["entry"]["filled"] == 1_000 and legs["take_profit"]["qty"] == 1_000 - fee_lots
+        wait_until("contingent.json to be saved after the amend", saved_amended, 10)
+    finally:
+        first.send_signal(signal.SIGKILL)  # a crash: no shutdown, nothing cancelled
+        first.wait(10)
+    journal = [json.loads(x) for x in (run1 / "session.jsonl").read_text().splitlines()[:1]]
+    prefix = journal[0]["id_prefix"]
+    saved = _legs(run1)
+    legs = {leg["role"]: leg for leg in saved["legs"]}
+    tp, entry = legs["take_profit"], legs["entry"]
+    # the engine's ids carry the session's prefix (docs/orders-live.md "Client ids")
+    assert tp["id"] == f"{tp['group']}.tp" and tp["group"].startswith(prefix + "-c")
+    assert entry["state"] == "filled" and legs["stop_loss"]["state"] == "armed"
+    assert tp["state"] == "working", tp
+    audit1 = _audit(run1)
+    tp_updates = [r for r in audit1 if r.get("action") == "update" and r["client_id"] == tp["id"]]
+    assert "cancelled" not in [u["event"] for u in tp_updates], tp_updates
+    last = tp_updates[-1]
+    assert last["event"] == "amended" and Decimal(last["filled"]) <= Decimal(last["qty"])
+    assert not [r for r in audit1 if r.get("type") in ("stale", "conflict") and r.get("client_id") == tp["id"]]
+    # at the venue: the replacement, open, sized as the OMS says
+    venue_tp = ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": tp["id"]})
+    assert venue_tp["status"] == "open" and Decimal(str(venue_tp["amount"])) == Decimal(last["qty"])
+
+    # the take-profit fills at the venue while no session runs
+    wait_until("the take-profit to fill at the venue", lambda: ex.fetch_order(
+        None, "BTC/USDT", {"origClientOrderId": tp["id"]})["status"] == "closed", 90)
+
+    result: dict = {}
+
+    def second():
+        try:
+            result["out"] = run_live(session_config(emu, strategy=STRATEGY), "testnet", run2, duration_s=6,
+                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
+        except BaseException as exc:  # reported by the test thread
+            result["error"] = exc
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(120)
+    assert "error" not in result, result.get("error")
+    audit2 = _audit(run2)
+    (restored,) = [r for r in audit2 if r.get("action") == "contingent_restored"]
+    assert restored["working"] == {tp["id"]: tp["id"]}
+    start = next(r for r in audit2 if r["type"] == "reconcile")
+    assert start["at"] == "start" and not start["ok"] and start["adopted"] == []
+    assert any(tp["id"] in json.dumps(d) for d in start["differences"]), start["differences"]
+    # the gate is closed: nothing new sent, the stop-loss's position never sold twice
+    assert not [r for r in audit2 if r.get("action") == "submit"]
+    assert replay_session(run2, tmp_path / "replay").difference is None

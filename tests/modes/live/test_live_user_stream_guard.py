@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 import pyarrow.parquet as pq
 import pytest
@@ -37,6 +38,27 @@ class RestOne(Strategy):
 '''
 
 
+@contextmanager
+def _in_thread(run, emu):
+    """Run the session (`run()`) in a thread while the body injects faults; then wait for
+    it and clear the emulator's faults. Yields {"error": exc} if the session raised."""
+    result: dict = {}
+
+    def session():
+        try:
+            run()
+        except BaseException as exc:  # reported by the test's assertion
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        yield result
+    finally:
+        thread.join(60)
+        control(emu, "faults", {"clear": True})
+
+
 @pytest.fixture(scope="module")
 def still_emu(tmp_path_factory):
     """Real time, bid 60000.00 / ask 60010.00 for 10 minutes, no trades of its own."""
@@ -53,18 +75,8 @@ def test_a_silent_user_stream_is_re_subscribed_and_the_missed_fill_reconciled(st
     (tmp_path / "rest_one.py").write_text(STRATEGY)
     config = session_config(still_emu, strategy=f"{tmp_path / 'rest_one.py'}:RestOne", base_dir=tmp_path)
     out = tmp_path / "run"
-    result: dict = {}
-
-    def session():
-        try:
-            result["dir"] = run_live(config, "testnet", out, duration_s=10, health=False, write_html=False,
-                                     user_stream_guard_s=1.5)
-        except BaseException as exc:  # reported by the assertion below
-            result["error"] = exc
-
-    thread = threading.Thread(target=session)
-    thread.start()
-    try:
+    with _in_thread(lambda: run_live(config, "testnet", out, duration_s=10, health=False, write_html=False,
+                                     user_stream_guard_s=1.5), still_emu) as result:
         def resting():
             return [e for e in get_json(still_emu, "/emulator/journal")
                     if e["event"] == "order_new" and e.get("account") == "alice"]
@@ -74,9 +86,6 @@ def test_a_silent_user_stream_is_re_subscribed_and_the_missed_fill_reconciled(st
         bob = ccxt.binance(still_emu.ccxt_config("bob", timeout=3000))
         taker = bob.create_order("BTC/USDT", "limit", "buy", 0.004, 60010.0, {"timeInForce": "IOC"})
         assert taker["filled"] == 0.004  # the session's order filled at the venue, unheard
-    finally:
-        thread.join(60)
-        control(still_emu, "faults", {"clear": True})
     assert "error" not in result, result.get("error")
     err = capfd.readouterr().err
     warnings = [line for line in err.splitlines() if "user stream silent" in line]
@@ -158,31 +167,19 @@ def test_a_silent_stream_under_an_active_strategy_is_taken_for_dead(still_emu, a
     out = tmp_path / "run"
     driver = LiveDriver(config, "testnet", out, duration_s=8, health=False, write_html=False,
                         user_stream_guard_s=1.5)
-    result: dict = {}
-
-    def session():
-        try:
-            driver.run()
-        except BaseException as exc:  # reported by the assertion below
-            result["error"] = exc
 
     def placed():  # the module's emulator journal holds the earlier tests' orders too
         return [e for e in get_json(still_emu, "/emulator/journal")
                 if e["event"] == "order_new" and e.get("account") == "alice"]
 
     before = len(placed())
-    thread = threading.Thread(target=session)
-    thread.start()
-    try:
+    with _in_thread(driver.run, still_emu) as result:
         def quoting():  # two quotes of this session placed: its subscription is open and alive
             mine = placed()[before:]
             return mine if len(mine) >= 2 else None
         wait_until("the session quoting at the venue", quoting, 30)
         time.sleep(0.2)
         control(still_emu, "faults", {"kind": "user_silent"})
-    finally:
-        thread.join(60)
-        control(still_emu, "faults", {"clear": True})
     assert "error" not in result, result.get("error")
     err = capfd.readouterr().err
     warnings = [line for line in err.splitlines() if "user stream silent" in line]

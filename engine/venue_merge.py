@@ -392,6 +392,11 @@ class VenueMerge:
             if verdict == MERGE_END:
                 if order.ack_ts is None:
                     order.ack_ts = now
+                if reason is None and status is _CANCELLED_STATUS and any(
+                        request[0] == _CANCEL for request in self._in_flight.get(order.order_no, ())):
+                    # the venue's report of our cancel overtook its reply (the reply sets
+                    # `user_cancel`): the same reason whichever arrives first
+                    reason = _USER_CANCEL
                 order.ambiguous.clear()
                 self.oms.set_status(order, status, now, reason)
                 self._response(order, now, _TERMINAL_EVENTS[status], reason, exch_ts, source)

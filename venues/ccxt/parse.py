@@ -33,6 +33,26 @@ STATUS = {
 }
 
 
+#: time in force / order types whose unfilled remainder Binance ends as EXPIRED
+_REMAINDER_TIFS = frozenset(("IOC", "FOK"))
+
+
+def expired_meaning(raw: str, tif: Any, order_type: Any) -> tuple[OrderStatus, str | None]:
+    """What Binance's EXPIRED end of an order means in the engine's terms (status, reason).
+
+    Binance ends an IOC's, FOK's or market order's unfilled remainder as EXPIRED and a
+    self-trade-prevented order as EXPIRED_IN_MATCH; the simulated venue reports the first
+    as `cancelled` with reason `ioc_remainder` (docs/strategy-api.md), so the live path says
+    the same and a strategy reads one vocabulary in every mode. Any other EXPIRED (a
+    futures GTD deadline) stays `expired`.
+    https://developers.binance.com/docs/binance-spot-api-docs/enums (order status)."""
+    if raw == "EXPIRED_IN_MATCH":
+        return OrderStatus.EXPIRED, ReasonCode.SELF_TRADE_PREVENTION.value
+    if str(tif or "").upper() in _REMAINDER_TIFS or str(order_type or "").upper() == "MARKET":
+        return OrderStatus.CANCELLED, ReasonCode.IOC_REMAINDER.value
+    return OrderStatus.EXPIRED, None
+
+
 def _ms(info: dict[str, Any], *keys: str, unit_ns: int = _MS) -> int:
     for key in keys:
         value = info.get(key)
@@ -59,7 +79,10 @@ def order_state(order: dict[str, Any], inst: Instrument, local_ts: int, source: 
         status = {"open": OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.ACKNOWLEDGED,
                   "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELLED,
                   "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}[order["status"]]
-    reason = ReasonCode.SELF_TRADE_PREVENTION.value if raw == "EXPIRED_IN_MATCH" else None
+    reason = None
+    if status is OrderStatus.EXPIRED:
+        status, reason = expired_meaning(raw, info.get("timeInForce") or order.get("timeInForce"),
+                                         info.get("type") or order.get("type"))
     price = Decimal(str(info.get("price", "0")))
     return VenueOrderState(
         client_id=client_id_of(order) or "", venue_order_id=str(info.get("orderId", order.get("id"))),

@@ -42,6 +42,7 @@ from engine.types.venue_reports import (
 )
 from venues.ccxt.gateway import Gateway
 from venues.ccxt.orders import ExpiryWatch
+from venues.ccxt.parse import expired_meaning
 from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.wire import WireTimes
 
@@ -586,9 +587,14 @@ class CcxtVenue:
         # ccxt's safe_order fills a market order's empty price with its average fill price
         # (off the tick grid after fills at several levels): a market order has no price
         price = None if o.get("type") == "market" else o.get("price")
+        status, reason = order_status(o, filled), None
+        if status is OrderStatus.EXPIRED:  # an IOC / market remainder, or self-trade prevention
+            info = o.get("info") if isinstance(o.get("info"), dict) else {}
+            status, reason = expired_meaning(str(info.get("X") or info.get("status") or "").upper(),
+                                             o.get("timeInForce"), o.get("type"))
         return VenueOrderState(
             client_id=cid, venue_order_id=None if o.get("id") is None else str(o["id"]),
-            status=order_status(o, filled),
+            status=status, reason=reason,
             price=inst.price_to_ticks(Decimal(repr(float(price)))) if price else 0,
             qty=inst.qty_to_lots(Decimal(repr(float(o.get("amount") or 0)))), filled=filled,
             exch_ts=int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0) * self.gateway.unit_ns,

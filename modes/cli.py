@@ -43,6 +43,9 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
                    help="start time: ISO-8601 (UTC if no zone; up to 9 fractional digits, exact to the ns) "
                         "or integer ns")
     p.add_argument("--to", metavar="ISO", help="end time, as --from")
+    p.add_argument("--session-window", metavar="RUN_DIR",
+                   help="--from/--to of a recorded paper/testnet/live session: its start step and last step, "
+                        "exact to the ns (docs/live.md, Backtesting a session's period)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="strategy parameter override, TOML value syntax; numbers stay exact (repeatable)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -81,6 +84,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     overrides = {"strategy": args.strategy, "data": args.data, "out": args.out,
                  "instruments_file": args.instruments, "instruments": args.instrument,
                  "seed": args.seed, "from": args.from_, "to": args.to}
+    if args.session_window:
+        if args.from_ is not None or args.to is not None:
+            raise ConfigError("--session-window sets --from and --to: give one or the other")
+        from modes.live.recording import session_window
+
+        overrides["from"], overrides["to"] = session_window(args.session_window)
     if args.param:
         overrides["params"] = dict(_parse_param(p) for p in args.param)
     config = resolve(file_values, overrides, base_dir=base_dir, config_file=args.config)

@@ -347,3 +347,30 @@ def read_journal(run_dir: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 break
     return out
+
+
+def session_window(run_dir: str | Path) -> tuple[int, int]:
+    """(start, end) in ns on a recorded session's clock: its start step (where `on_start`
+    ran, timers and latency.csv count from) and its last step. From summary.json
+    `run.start_ts` / `run.end_ts`, else (a crash left no summary) from session.jsonl: the
+    `now` of the step with `"start": 1` and of the last step. What `tickparity backtest
+    --session-window RUN` passes as --from / --to: integers read by Python's json stay
+    exact (jq 1.6 reads them as doubles and moved the start by tens of ns).
+    ConfigError (one line) when `run_dir` holds no session."""
+    from engine.errors import ConfigError, require_run_directory
+
+    run = require_run_directory(run_dir, "--session-window")
+    summary = run / "summary.json"
+    if summary.is_file():
+        window = json.loads(summary.read_text(encoding="utf-8")).get("run", {})
+        if isinstance(window.get("start_ts"), int) and isinstance(window.get("end_ts"), int):
+            return window["start_ts"], window["end_ts"]
+    if not (run / "session.jsonl").is_file():
+        raise ConfigError(f"--session-window {run}: not a paper, testnet or live session's run directory "
+                          "(no session.jsonl)")
+    steps = read_journal(run)
+    start = next((s["now"] for s in steps if s.get("start") == 1 and "now" in s), None)
+    ends = [s["now"] for s in steps if "now" in s]
+    if start is None or not ends:
+        raise ConfigError(f"--session-window {run}: session.jsonl has no start step (the session never started)")
+    return int(start), int(ends[-1])

@@ -136,3 +136,35 @@ def test_a_feed_that_does_not_fit_the_instruments_is_one_error(live_emu, tmp_pat
     config = replace(session_config(live_emu, params=PARAMS), instruments_file=str(specs))
     with pytest.raises(DataError, match=r"binance:BTC/USDT: (bid|ask|trade) price .* from the feed"):
         run_live(config, "paper", tmp_path / "run", duration_s=2, health=False, write_html=False)
+
+
+def test_a_backtest_of_the_sessions_window(paper_run, tmp_path, capsys):
+    """`tickparity backtest --session-window RUN`: --from / --to are the session's start and
+    last step to the ns (from summary.json, else from session.jsonl when a crash left no
+    summary), and the backtest of its market.duckdb runs over exactly that window."""
+    from live_helpers import ROOT
+
+    from modes.cli import main
+    from modes.live.recording import read_journal, session_window
+
+    summary = json.loads((paper_run / "summary.json").read_text())["run"]
+    assert session_window(paper_run) == (summary["start_ts"], summary["end_ts"])
+    crashed = tmp_path / "crashed"  # no summary.json: the journal gives the same window
+    crashed.mkdir()
+    shutil.copy(paper_run / "session.jsonl", crashed / "session.jsonl")
+    steps = read_journal(crashed)
+    last = [s["now"] for s in steps if "now" in s][-1]
+    assert session_window(crashed) == (next(s["now"] for s in steps if s.get("start") == 1), last)
+    assert session_window(crashed)[0] == summary["start_ts"]
+    config = tmp_path / "bt.toml"
+    config.write_text(f'[run]\nstrategy = "{ROOT / "examples" / "market_maker.py"}:MarketMaker"\n'
+                      'instruments = ["binance:BTC/USDT"]\n')
+    argv = ["backtest", "--config", str(config), "--data", f"duckdb:{paper_run / 'market.duckdb'}",
+            "--session-window", str(paper_run), "--dry-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert str(summary["start_ts"])[-9:] in out.replace(".", "")  # all 9 fractional digits printed back
+    assert main([*argv[:-1], "--from", "1"]) == 2
+    assert "--session-window sets --from and --to" in capsys.readouterr().err
+    assert main(["backtest", "--config", str(config), "--session-window", str(tmp_path)]) == 2
+    assert "not a paper, testnet or live session's run directory" in capsys.readouterr().err

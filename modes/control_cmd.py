@@ -9,6 +9,7 @@ paper, testnet and live sessions. docs/risk.md, "Control commands".
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from engine.control import ControlInbox, check_command
@@ -55,8 +56,18 @@ def _not_running(run: Path, command: str) -> str:
     if (run / "summary.json").is_file():
         why = "its session has ended (summary.json is written)"
     elif (run / "session.jsonl").is_file():
-        why = ("no session is running there (nothing holds control/session.lock: it stopped or was killed; "
-               f"a crashed session's orders are adopted by `tickparity testnet|live --resume {run}`)")
+        why = "no session is running there (nothing holds control/session.lock: it stopped or was killed"
+        from modes.live.resume import CLAIM_FILE
+
+        claim = run / CLAIM_FILE
+        if claim.is_file():
+            try:
+                by = json.loads(claim.read_text(encoding="utf-8")).get("by", "?")
+            except (OSError, ValueError, AttributeError):
+                by = "?"
+            why += f"; it was resumed by {by}: send the command there)"
+        else:
+            why += f"; a crashed session's orders are adopted by `tickparity testnet|live --resume {run}`)"
     else:
         why = "not a paper, testnet or live session's run directory (no session.jsonl)"
     return f"{command} {run}: {why}; nothing was posted"
@@ -69,6 +80,8 @@ def _who(parser: argparse.ArgumentParser) -> None:
 def _cmd(args: argparse.Namespace) -> int:
     inbox = ControlInbox(require_run_directory(args.run))
     if args.command in ("approve", "refuse") and not args.order:
+        if not (Path(args.run) / "session.jsonl").is_file():
+            raise ConfigError(_not_running(Path(args.run), args.command))
         waiting = inbox.pending()
         print(f"{args.run}: orders waiting for approval: {', '.join(waiting) if waiting else 'none'}")
         return 0

@@ -49,6 +49,12 @@ def run_report(args: argparse.Namespace) -> int:
     from reports.report import write_report
 
     run_dir = Path(paths[0])
+    if (run_dir / "session.jsonl").is_file() and not (run_dir / "summary.json").is_file():
+        # a paper/testnet/live session that crashed (kill -9, power): its tables are written
+        # at the end, but its journal holds everything they are made of
+        raise ConfigError(f"report {run_dir}: the session did not finish (no summary.json, no tables); "
+                          f"`tickparity replay {run_dir} --out DIR` rebuilds its run files from session.jsonl, "
+                          "then `tickparity report DIR`")
     html = write_report(run_dir, args.out)
     print(f"report  {html}")
     print(f"summary {run_dir / 'summary.json'}")

@@ -738,7 +738,7 @@ class LiveDriver:
                 with ResponseTap.capture() as reply:
                     try:
                         await ex.load_markets()
-                        _check_listed(name, where, ex, instruments or {})
+                        _check_listed(name, where, ex, instruments or {}, self.config.where("instruments"))
                         if signed:
                             await ex.fetch_balance()
                         break
@@ -792,14 +792,16 @@ class LiveDriver:
             warn(f"{len(still)} order(s) still open at the venue after {SHUTDOWN_S:.0f} s: {', '.join(still[:10])}")
 
 
-def _check_listed(venue: str, where: str, exchange: Any, instruments: dict[str, Any]) -> None:
+def _check_listed(venue: str, where: str, exchange: Any, instruments: dict[str, Any],
+                  key: str = "[run] instruments") -> None:
     """ConfigError naming the instruments of `venue` whose symbol the venue's loaded
-    markets (`exchange.markets`) do not list, with a few it does list."""
+    markets (`exchange.markets`) do not list, with a few it does list; `key` is where the
+    instruments came from (the config's `[run] instruments` or `--instrument`)."""
     markets = getattr(exchange, "markets", None) or {}
     missing = [inst_id for inst_id, inst in instruments.items() if inst.venue == venue and inst.symbol not in markets]
     if missing:
         listed = sorted(markets)
-        raise ConfigError(f"[run] instruments: {', '.join(missing)}: {where} lists no such market "
+        raise ConfigError(f"{key}: {', '.join(missing)}: {where} lists no such market "
                           f"(it lists {', '.join(listed[:8])}{', ...' if len(listed) > 8 else ''})")
 
 

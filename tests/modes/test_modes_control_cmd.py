@@ -36,6 +36,9 @@ def test_bad_commands_are_one_line_errors(tmp_path, capsys):
 
 
 def test_approve_without_an_order_lists_what_waits_and_a_finished_run_is_refused(tmp_path, capsys):
+    assert main(["approve", str(tmp_path)]) == 2  # not a session's run directory: nothing to list
+    assert "not a paper, testnet or live session's run directory" in capsys.readouterr().err
+    (tmp_path / "session.jsonl").write_text("")
     ControlInbox(tmp_path).write_pending(["tp-7", "tp-9"])
     assert main(["approve", str(tmp_path)]) == 0
     assert "orders waiting for approval: tp-7, tp-9" in capsys.readouterr().out
@@ -72,3 +75,6 @@ def test_a_command_to_a_directory_no_session_reads_is_an_error_and_posts_nothing
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"tickparity: error: kill {tmp_path}: no session is running there"), err
     assert len(list((tmp_path / "control" / "inbox").glob("*-kill.json"))) == 1  # the one posted while it ran
+    (tmp_path / "resumed_by.json").write_text(json.dumps({"by": "/runs/t4", "at": "2026-12-02T14:00:00Z"}))
+    assert main(["kill", str(tmp_path)]) == 2  # a crashed run another session resumed: point there
+    assert "it was resumed by /runs/t4: send the command there" in capsys.readouterr().err

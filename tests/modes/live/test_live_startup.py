@@ -141,7 +141,7 @@ secret_env = "TP_TEST_SECRET"
 ''')
     assert main(["testnet", "--config", str(toml), "--out", "chosen", "--no-health"]) == 2
     line = _one_error(capsys.readouterr().err)
-    assert line.startswith("tickparity: error: [run] instruments: binance:SOL/USDT: [venues.binance] "), line
+    assert line.startswith(f"tickparity: error: {toml}: [run] instruments: binance:SOL/USDT: [venues.binance] "), line
     assert "lists no such market (it lists BTC/USDT, ETH/USDT)" in line
     assert not (tmp_path / "chosen").exists()
 

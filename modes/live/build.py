@@ -20,6 +20,7 @@ from engine.audit import AuditLog
 from engine.clock import SimClock
 from engine.compiled import CompiledAdapter, CompiledStrategy
 from engine.config import RunConfig
+from engine.contingent.table import write_contingent_table
 from engine.ledger import Ledger
 from engine.loader import instantiate
 from engine.output import RunWriter, build_info
@@ -185,6 +186,9 @@ def finish(built: Built, resolved: ResolvedRun, mode: str, out: Path, run_id: st
     writer.finish(list(session.oms.by_no.values()), list(session.oms.parents.values()), summary,
                   resolved.config_json() | {"mode": mode},
                   build_info() | {"run_id": resolved.run_id, "mode": mode})
+    # the emulated orders' table, as a backtest's run directory has it (docs/run_dir.md);
+    # contingent.json beside it is the live state a --resume reads
+    write_contingent_table(out / "contingent.parquet", session.contingent)
     if write_html:
         from reports import write_report
 

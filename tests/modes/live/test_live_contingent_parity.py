@@ -116,6 +116,9 @@ def test_every_contingent_case_sends_the_same_orders_on_the_backtest_and_the_emu
     assert _status(run, "br.tp") == "cancelled"
     summary = json.loads((run / "summary.json").read_text())["run"]
     assert summary["errors"] == []
+    # the emulated orders' table, as a backtest's run directory has it (docs/run_dir.md)
+    legs = {row["id"]: row["state"] for row in pq.read_table(run / "contingent.parquet").to_pylist()}
+    assert legs["ice"] == "filled" and legs["br.tp"] == "cancelled"
 
 
 def _armed(run) -> bool:

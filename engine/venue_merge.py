@@ -316,6 +316,16 @@ class VenueMerge:
             self.oms.set_status(order, OrderStatus.REJECTED, now, result.reason)
             return self._closed(order, now, Event.REJECTED)
         request = self._pop_request(order, command)
+        if command == _AMEND and rejected and order.is_open and result.evidence \
+                and result.evidence.get("cancel_result") == "SUCCESS":
+            # a cancel-replace that cancelled the order and whose replacement the venue
+            # refused (Binance -2021): the order is gone, ended with the replacement's
+            # refusal reason (a held CANCELED of it said the same, without a reason)
+            order.held_end = None
+            order.evidence = dict(result.evidence)
+            self.oms.set_status(order, OrderStatus.CANCELLED, now, result.reason)
+            self._response(order, now, Event.CANCELLED, result.reason, exch_ts or 0, "rest")
+            return self._closed(order, now, Event.CANCELLED)
         if command == _AMEND and (order.held_end is not None or not rejected):
             update = self._amend_outcome(order, result, now, rejected)
             if update is not None:

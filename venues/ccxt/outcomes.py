@@ -137,13 +137,22 @@ def _transport(exc: BaseException) -> str | None:
     return None
 
 
-def _cancel_replace_code(body: str | None) -> int | None:
-    """The cancel part's code of a failed cancel-replace (Binance -2022 / -2021 carry it in
-    `data.cancelResponse`): -2011 when the order to replace was not open any more."""
+def _cancel_replace_data(body: str | None) -> dict[str, Any]:
+    """The `data` of a failed cancel-replace's error body (Binance -2022 / -2021): its
+    cancelResult, newOrderResult, cancelResponse and newOrderResponse; {} if unreadable."""
     if not body:
-        return None
+        return {}
     try:
         data = json.loads(body[body.find("{"):]).get("data") or {}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _cancel_replace_code(data: dict[str, Any]) -> int | None:
+    """The cancel part's code of a failed cancel-replace (in `data.cancelResponse`): -2011
+    when the order to replace was not open any more."""
+    try:
         return int((data.get("cancelResponse") or {}).get("code"))
     except (ValueError, TypeError, AttributeError):
         return None
@@ -178,7 +187,8 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
     code, msg = venue_error(body) if body else (None, None)
     if code is None:
         code, msg = venue_error(str(exc))
-    inner = _cancel_replace_code(body) if code in (-2021, -2022) else None
+    replace = _cancel_replace_data(body) if code in (-2021, -2022) else {}
+    inner = _cancel_replace_code(replace) if replace else None
     evidence: dict[str, Any] = {"exception": type(exc).__name__}
     if status is not None:
         evidence["http_status"] = status
@@ -188,13 +198,21 @@ def classify(exc: BaseException, command: Command | None, *, status: int | None 
         evidence["msg"] = msg
     if inner is not None:
         evidence["cancel_code"] = inner
+    # -2021 with the cancel part done: the order is gone and its replacement was refused;
+    # the OMS ends the order (engine/venue_merge.py), with the replacement's refusal reason
+    replaced_off = code == -2021 and replace.get("cancelResult") == "SUCCESS"
+    if replaced_off:
+        evidence["cancel_result"] = "SUCCESS"
+        new = replace.get("newOrderResponse") or {}
+        new_code, new_msg = (new.get("code"), new.get("msg")) if isinstance(new, dict) else (None, None)
     wait_s = retry_after(headers)
     resend_ok = command in (None, Command.CANCEL)  # resending cannot create an order
 
     def verdict(outcome: Outcome, retry: bool, unknown: bool) -> Classified:
         reason = None
         if outcome is Outcome.REJECTED:
-            reason = _reason(inner if inner == -2011 else code, msg, command)
+            reason = (_reason(new_code, new_msg, Command.SUBMIT) if replaced_off
+                      else _reason(inner if inner == -2011 else code, msg, command))
         return Classified(outcome, retry, unknown, reason, wait_s, evidence)
 
     # the venue's own words first

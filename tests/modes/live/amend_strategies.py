@@ -63,3 +63,30 @@ class BracketOnce(Strategy):
             return
         ctx.record("update", client_id=update.client_id, event=str(update.event.value),
                    status=view.status, qty=str(view.qty), filled=str(view.filled_qty))
+
+
+class AmendAcross(Strategy):
+    """A post-only sell resting 0.5% over the ask; on the 3rd timer (500 ms) its price is
+    amended to 1% under the bid: the cancel-replace cancels it and the post-only replacement would
+    take, so the venue refuses it (Binance -2021, partially failed)."""
+
+    def on_start(self, ctx) -> None:
+        self.ticks = 0
+        self.cid: str | None = None
+        ctx.schedule(every_ns=500_000_000)
+
+    def on_timer(self, ctx, ts: int) -> None:
+        book = ctx.book(INST)
+        if book.best_bid is None:
+            return
+        self.ticks += 1
+        spec = ctx.instrument(INST)
+        if self.cid is None:
+            self.cid = ctx.submit(INST, "sell", Decimal("0.01"), spec.round_price(book.best_ask * Decimal("1.005"), "up"),
+                                  post_only=True)
+        elif self.ticks == 3:  # 1% under the bid: it would take whatever the book did since
+            ctx.amend(self.cid, price=spec.round_price(book.best_bid * Decimal("0.99"), "down"))
+
+    def on_order(self, ctx, update) -> None:
+        ctx.record("update", client_id=update.client_id, event=str(update.event.value),
+                   reason=None if update.reason is None else str(update.reason))

@@ -87,3 +87,27 @@ def test_an_amended_order_stays_open_with_the_new_size_until_the_shutdown_cancel
     assert summary["open_orders"] == []
     result = replay_session(run, tmp_path / "replay")
     assert result.difference is None, result.difference.text()
+
+
+@pytest.mark.parametrize("stream_first", [False, True], ids=["rest-first", "stream-first"])
+def test_a_cancel_replace_whose_replacement_is_refused_ends_the_order_with_the_refusal(
+        live_emu, alice_env, tmp_path, stream_first):
+    """Binance -2021 (cancel-replace partially failed): the order was cancelled and its
+    post-only replacement refused. The strategy gets `cancelled` with the replacement's
+    reason (`post_only_would_take`), whichever of the reply and the stream's CANCELED comes
+    first (before: `cancelled` with no reason, indistinguishable from its own cancel; found
+    by a new user's trial); nothing is left open at the venue; the replay is identical."""
+    control(live_emu, "limits", {"stream_first": stream_first})
+    try:
+        run = tmp_path / "run"
+        run_live(session_config(live_emu, f"{Path(__file__).resolve().parent / 'amend_strategies.py'}:AmendAcross"),
+                 "testnet", run, duration_s=3, health=False, write_html=False)
+    finally:
+        control(live_emu, "limits", {"stream_first": False})
+    updates = [(u["event"], u["reason"]) for u in _audit(run) if u.get("action") == "update"]
+    assert updates == [("acknowledged", None), ("cancelled", "post_only_would_take")], updates
+    orders = pq.read_table(run / "orders.parquet").to_pylist()
+    assert [(o["status"], o["reason"]) for o in orders] == [("cancelled", "post_only_would_take")]
+    assert json.loads((run / "summary.json").read_text())["run"]["open_orders"] == []
+    result = replay_session(run, tmp_path / "replay")
+    assert result.difference is None, result.difference.text()

@@ -41,6 +41,9 @@ gate fails closed: no new submits (the session refuses them with reason
 
 Warm restart: at start, open orders with our client-id prefix that a previous session left
 are adopted into the OMS (`adopt`) before any new order; others are reported, never touched.
+A restored contingent leg whose venue order is no longer open is taken back into the OMS
+and looked up (`ContingentManager.restore_order`); only an order the venue does not know
+is a difference.
 """
 
 from __future__ import annotations

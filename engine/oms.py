@@ -308,6 +308,10 @@ class OrderManager:
         # (instrument id, trade id) of every fill booked: a fill reported twice (REST reply,
         # user stream, my-trades query) is booked once
         self.trades: set[tuple[str, str]] = set()
+        # client ids of orders whose fills the ledger's balances already hold: a restored
+        # contingent leg's venue order that ended while no session ran (a warm restart seeds
+        # the balances from the venue's); their fills move positions and PnL, not balances
+        self.prebooked: set[str] = set()
 
     @property
     def prefix(self) -> str:

@@ -41,6 +41,9 @@ gate fails closed: no new submits (the session refuses them with reason
 
 Warm restart: at start, open orders with our client-id prefix that a previous session left
 are adopted into the OMS (`adopt`) before any new order; others are reported, never touched.
+A restored contingent leg whose venue order is no longer open is taken back into the OMS
+and looked up (`ContingentManager.restore_order`); only an order the venue does not know
+is a difference.
 """
 
 from __future__ import annotations
@@ -160,6 +163,13 @@ def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, Ven
         hit = at_venue.get(order.client_id)
         if hit is None:
             state = looked_up.get(order.client_id)
+            evidence = order.evidence or {}
+            if state is None and evidence.get("lookup") == "not found":  # a restored leg's order
+                report.differences.append(Difference(
+                    "order", order.client_id, f"{order.status.name} " + _order_text(order.price, order.qty,
+                                                                                     order.filled, inst),
+                    "unknown (looked up by client id: not found)"))
+                continue
             if state is None:
                 report.lookups.append(order.client_id)
                 continue
@@ -305,10 +315,12 @@ class Reconciler:
                 report.differences.append(Difference(
                     "order", state.client_id, "unknown to the OMS",
                     f"{state.status.name} " + _order_text(state.price, state.qty, state.filled, inst)))
-        if at == "start":  # a restored working leg whose venue order is no longer open
+        if at == "start":  # a restored working leg whose venue order is no longer open:
+            # it filled or ended while no session ran; looked up by client id, its answer
+            # merged as any venue report (fills booked once, the group advanced)
             for leg_id, cid in contingent.orphans():
-                report.differences.append(Difference(
-                    "order", cid, f"working (contingent {leg_id}, restored)", "not open at the venue"))
+                contingent.restore_order(leg_id, cid)
+                report.lookups.append(cid)
         # a balance read can race fills still on their way (see module doc): a gap counts
         # when the previous check saw the same amount with the same ledger figure and this
         # check is settled, or when `confirm_after` consecutive checks saw them, settled or

@@ -254,6 +254,7 @@ class VenueMerge:
         self._trigger_ts = now
         update = self._merge_fill(order, fill, now, None)
         if update is not None:
+            self.contingent.traded(order, fill.trade_id)  # a leg's trade ids survive a restart
             self._venue_update(order, update, now)
         if _flush:
             self._flush()
@@ -505,13 +506,32 @@ class VenueMerge:
         done = self.oms.book_fill(order, fill, leaves)
         if done:
             self._in_flight.pop(order.order_no, None)  # the fill closed it
-        self.ledger.book_fill(order.instrument, order.side, fill)
+        prebooked = self.oms.prebooked
+        if prebooked and order.client_id in prebooked:
+            self._book_prebooked(order, fill)
+        else:
+            self.ledger.book_fill(order.instrument, order.side, fill)
         self.fill_count += 1
         if order.parent_id:
             parent = self.oms.parents.get(order.parent_id)
             if parent is not None:
                 parent.book_fill(fill)
         return done
+
+    def _book_prebooked(self, order: Order, fill: BookedFill) -> None:
+        """A fill of a restored contingent leg's venue order that ended while no session ran
+        (engine/contingent/manager.py `restore_order`): the position and PnL take it, the
+        balances do not (the start seeded them from the venue's, which hold it already)."""
+        inst = order.instrument
+        balances = self.ledger.balances
+        keys = {(inst.venue, inst.base), (inst.venue, inst.quote), (inst.venue, fill.fee_asset or inst.quote)}
+        kept = {k: balances.get(k) for k in keys}
+        self.ledger.book_fill(inst, order.side, fill)
+        for key, value in kept.items():
+            if value is None:
+                balances.pop(key, None)
+            else:
+                balances[key] = value
 
     def _audit_fill(self, fill: BookedFill, grid: Any) -> None:
         """The audit log's `fill` record (engine.audit_records.FILL through its compiled
@@ -648,6 +668,11 @@ class VenueMerge:
         """A lookup by client id found no such order at the venue."""
         self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=source,
                          status=order.status.name)
+        if order.client_id in self.oms.prebooked and order.is_open:
+            # a restored leg's venue order the venue does not know: the reconciliation
+            # reports it (engine/reconcile.py), nothing is assumed
+            order.evidence = {"lookup": "not found", "source": source, "exch_ts": exch_ts}
+            return None
         if order.status == OrderStatus.SUBMITTED and not order.filled:
             # a submit the venue never got (its reply was lost, or it never arrived)
             order.ambiguous.clear()

@@ -40,13 +40,22 @@ class BracketTrader(Strategy):
         self.instrument = self.instrument or ctx.instruments[0]
         self.spec = ctx.instrument(self.instrument)
         ctx.schedule(every_ns=self.every_ns)
+        # a session resumed with `--resume` took over the previous one's bracket (its stop is
+        # restored; a leg that filled while no session ran is looked up and booked at start):
+        # follow that one rather than open a second (docs/contingent-orders.md "Restart")
+        for leg_id in ctx.contingent_orders(self.instrument):
+            view = ctx.contingent(leg_id)
+            if view and view.get("contingency") == "bracket":
+                self.live = view["group_id"]
+                self.sent_ts = ctx.now
+                break
 
     def on_timer(self, ctx, ts: int) -> None:
         if self.live is not None:
             bracket = ctx.contingent(self.live)
             if bracket["done"]:
                 self.live = None
-            elif ts - self.sent_ts > self.timeout_ns and ctx.order(f"{self.live}.entry").filled_qty == 0:
+            elif ts - self.sent_ts > self.timeout_ns and Decimal(ctx.contingent(f"{self.live}.entry")["filled_qty"]) == 0:
                 ctx.cancel(self.live)  # the entry never filled: give up on this one
                 self.stats["expired_entries"] += 1
                 self.live = None

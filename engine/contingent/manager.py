@@ -116,6 +116,9 @@ class ContingentManager:
         self.changes = 0
         self._live_filled: dict[str, int] = {}  # restored: venue client id -> lots it had filled
         self._live_base: dict[str, int] = {}  # restored: of those, lots venue orders it replaced filled
+        #: venue client id of a leg's order -> trade ids booked for it (saved for working legs:
+        #: a restart's lookup of an order that ended while no session ran books the others)
+        self._trades: dict[str, list[str]] = {}
 
     # -- ids ----------------------------------------------------------------------------
     def owns(self, client_id: str) -> bool:
@@ -830,6 +833,10 @@ class ContingentManager:
                "live_filled": live_filled}
         if live_base:
             out["live_base"] = live_base
+        # the trade ids those fills had: a restart books the venue's other trades only
+        live_trades = {cid: list(self._trades[cid]) for cid in live_filled if self._trades.get(cid)}
+        if live_trades:
+            out["live_trades"] = live_trades
         return out
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -861,6 +868,13 @@ class ContingentManager:
             self._refresh(index)
         self._live_filled = {str(k): int(v) for k, v in state.get("live_filled", {}).items()}
         self._live_base = {str(k): int(v) for k, v in state.get("live_base", {}).items()}
+        for cid, trade_ids in state.get("live_trades", {}).items():
+            leg = self.legs.get(self.by_order.get(cid, ""))
+            if leg is None:
+                continue
+            self._trades[cid] = [str(t) for t in trade_ids]
+            for trade_id in self._trades[cid]:  # booked by the previous session: never again
+                self._s.oms.trades.add((leg.instrument.id, trade_id))
         self.changes += 1
 
     # -- a warm restart's reconciliation (engine/reconcile.py) ---------------------------
@@ -897,10 +911,50 @@ class ContingentManager:
             self._on_fill(leg, order, missed, order.instrument.ticks_to_price(order.price), Decimal(0))
             self._s._flush()
 
+    def traded(self, order: Order, trade_id: str) -> None:
+        """A live fill of `order` was booked (engine/venue_merge.py): a leg's order keeps
+        its trade ids, which `state()` saves for a working leg."""
+        if order.client_id in self.by_order:
+            self._trades.setdefault(order.client_id, []).append(trade_id)
+
+    def restore_order(self, leg_id: str, client_id: str) -> Order:
+        """A restored working leg whose venue order `client_id` is no longer open at the
+        venue (it filled or was cancelled while no session ran): the OMS takes the order
+        back as the saved state knew it (acknowledged, its filled lots), to be looked up by
+        client id (engine/reconcile.py). The answer merges as any venue report: the fills the
+        previous session did not book (by trade id) count for the leg and its group as if
+        seen live (a take-profit's fill ends the bracket, an entry's arms its exits), and
+        the ledger's position takes them; its balances already do (`OrderManager.prebooked`)."""
+        from engine.types import OrderType, TimeInForce
+
+        leg = self.legs[leg_id]
+        inst = leg.instrument
+        known = self._live_filled.get(client_id, 0)
+        base = self._live_base.get(client_id, 0)
+        now = self._s.clock.now()
+        oms = self._s.oms
+        market = leg.price is None
+        order = oms.create(client_id=client_id, instrument=inst, instrument_index=leg.index, side=leg.side,
+                           type=OrderType.MARKET if market else OrderType.LIMIT, tif=TimeInForce.GTC,
+                           price=0 if market else leg.price, qty=max(known + leg.qty - leg.filled, known, 1),
+                           reduce_only=leg.reduce_only, created_ts=now, trigger_ts=now)
+        oms.set_status(order, OrderStatus.SUBMITTED, now)
+        oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+        if known:
+            order.filled = order.venue_filled = known
+            oms.set_status(order, OrderStatus.PARTIALLY_FILLED, now)
+        if base:  # what venue orders its amends replaced filled (see `adopted`)
+            order.replaced["restored"] = base
+        order.ack_ts = now
+        oms.prebooked.add(client_id)
+        self._s.audit.write(now, "decision", action="contingent_lookup", id=leg.id, client_id=client_id,
+                            filled=_s(inst.lots_to_qty(known)), why="working leg not open at the venue")
+        return order
+
     def orphans(self) -> list[tuple[str, str]]:
         """(leg id, venue client id) of working legs whose venue order the OMS does not
-        hold: after a restart, orders that ended while no session ran (a reconciliation
-        difference: the operator decides, docs/contingent-orders.md "Restart")."""
+        hold: after a restart, orders that ended while no session ran (the start
+        reconciliation looks them up: `restore_order`, docs/contingent-orders.md "Restart")."""
         by_client = self._s.oms.by_client
         return [(leg.id, leg.live) for leg in self.legs.values()
                 if leg.state == State.WORKING and leg.live is not None and leg.live not in by_client]

@@ -8,7 +8,9 @@ whole file; with the session's mode and venues/accounts, which a resume must mat
 start step's journal record (`"contingent"`, with `"resume_from"`), so `run_step` restores it
 before the start reconciliation — and `tickparity replay` restores the same state. The
 reconciliation then adopts the restored legs' venue orders it finds open (fills they got
-meanwhile count for their legs) and reports those it does not find (engine/reconcile.py).
+meanwhile count for their legs) and looks up by client id those it does not find open: their
+fills are booked once (by trade id) and their groups advance as if seen live
+(engine/reconcile.py, ContingentManager.restore_order).
 """
 
 from __future__ import annotations

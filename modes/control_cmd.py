@@ -80,7 +80,7 @@ def _who(parser: argparse.ArgumentParser) -> None:
 def _cmd(args: argparse.Namespace) -> int:
     inbox = ControlInbox(require_run_directory(args.run))
     if args.command in ("approve", "refuse") and not args.order:
-        if not (Path(args.run) / "session.jsonl").is_file():
+        if not (Path(args.run) / "session.jsonl").is_file() and not inbox.listening():
             raise ConfigError(_not_running(Path(args.run), args.command))
         waiting = inbox.pending()
         print(f"{args.run}: orders waiting for approval: {', '.join(waiting) if waiting else 'none'}")

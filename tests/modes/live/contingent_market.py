@@ -3,8 +3,12 @@ stepped emulator's clock like speed 1 until the test lets the scripted part play
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +81,41 @@ class Stepper(threading.Thread):
             except RuntimeError:  # the emulator stopped (the test ended)
                 return
             time.sleep(0.1)
+
+
+@contextmanager
+def stepped_emulator(tmp_path: Path, source: list):
+    """A stepped emulator of binance:BTC/USDT on `source` with its Stepper running; yields
+    (emulator, stepper) and stops both."""
+    from emu_helpers import make_emulator
+
+    with make_emulator(tmp_path / "emu", stepped=True, source=source, ids=("binance:BTC/USDT",)) as emu:
+        stepper = Stepper(emu)
+        stepper.start()
+        try:
+            yield emu, stepper
+        finally:
+            stepper.stop.set()
+            stepper.join(5)
+
+
+def start_testnet(emu, strategy: str, tmp_path: Path, out: Path) -> subprocess.Popen:
+    """`tickparity testnet` of `strategy` on `emu` as alice (keys from TP_TEST_KEY /
+    TP_TEST_SECRET), in a child process a test can kill -9, writing `out`; its config is
+    tmp_path/run.toml (the file a later `--resume` session of the test reads too)."""
+    from live_helpers import ROOT
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'''[run]
+strategy = "{strategy}"
+instruments = ["binance:BTC/USDT"]
+[venues.binance]
+url = "{emu.url}"
+account = "alice"
+api_key_env = "TP_TEST_KEY"
+secret_env = "TP_TEST_SECRET"
+balances = {{ USDT = "10000000", BTC = "100" }}
+''')
+    return subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out", str(out),
+                             "--duration", "300", "--no-report", "--no-health"], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

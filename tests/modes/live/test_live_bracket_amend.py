@@ -17,15 +17,12 @@ position the venue shows closed, the position flat, every reconciliation clean, 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 from decimal import Decimal
 
-from contingent_market import Stepper, market
-from emu_helpers import make_emulator, sync_client
+from contingent_market import market, start_testnet, stepped_emulator
+from emu_helpers import sync_client
 from live_helpers import ROOT, session_config, wait_until
 
 from engine.types import EventKind
@@ -48,14 +45,8 @@ def _audit(run):
 
 def test_an_amended_take_profit_stays_working_and_its_fill_while_down_ends_the_bracket(tmp_path, alice_env):
     source = [market(EVENTS, 120)]
-    with make_emulator(tmp_path / "emu", stepped=True, source=source, ids=("binance:BTC/USDT",)) as emu:
-        stepper = Stepper(emu)
-        stepper.start()
-        try:
-            _scenario(emu, stepper, tmp_path)
-        finally:
-            stepper.stop.set()
-            stepper.join(5)
+    with stepped_emulator(tmp_path, source) as (emu, stepper):
+        _scenario(emu, stepper, tmp_path)
 
 
 def _legs(run):
@@ -69,20 +60,7 @@ def _scenario(emu, stepper, tmp_path) -> None:
     ex = sync_client(emu, "alice")
     ex.load_markets()
     run1, run2 = tmp_path / "run1", tmp_path / "run2"
-    cfg = tmp_path / "run.toml"
-    cfg.write_text(f'''[run]
-strategy = "{STRATEGY}"
-instruments = ["binance:BTC/USDT"]
-[venues.binance]
-url = "{emu.url}"
-account = "alice"
-api_key_env = "TP_TEST_KEY"
-secret_env = "TP_TEST_SECRET"
-balances = {{ USDT = "10000000", BTC = "100" }}
-''')
-    first = subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out", str(run1),
-                              "--duration", "300", "--no-report", "--no-health"], cwd=ROOT, env=dict(os.environ),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = start_testnet(emu, STRATEGY, tmp_path, run1)
     try:
         def resting_entry():
             state = _legs(run1)

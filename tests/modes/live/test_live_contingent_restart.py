@@ -26,8 +26,8 @@ from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
-from contingent_market import Stepper, market
-from emu_helpers import make_emulator, sync_client
+from contingent_market import market, start_testnet, stepped_emulator
+from emu_helpers import sync_client
 from live_helpers import ROOT, session_config, wait_until
 
 from engine.errors import ConfigError
@@ -47,14 +47,8 @@ def _audit(run):
 def test_armed_contingent_orders_survive_a_killed_session(tmp_path, alice_env):
     # at HOLD_S the book falls to bid 59000.00 / ask 59000.10
     source = [market([], 100, after=(5_900_000, 5_900_010))]
-    with make_emulator(tmp_path / "emu", stepped=True, source=source, ids=("binance:BTC/USDT",)) as emu:
-        stepper = Stepper(emu)
-        stepper.start()
-        try:
-            _scenario(emu, stepper, tmp_path)
-        finally:
-            stepper.stop.set()
-            stepper.join(5)
+    with stepped_emulator(tmp_path, source) as (emu, stepper):
+        _scenario(emu, stepper, tmp_path)
 
 
 def _scenario(emu, stepper, tmp_path) -> None:
@@ -62,20 +56,7 @@ def _scenario(emu, stepper, tmp_path) -> None:
     ex.load_markets()
     btc_before = ex.fetch_balance()["total"]["BTC"]
     run1, run2 = tmp_path / "run1", tmp_path / "run2"
-    cfg = tmp_path / "run.toml"
-    cfg.write_text(f'''[run]
-strategy = "{STRATEGY}"
-instruments = ["binance:BTC/USDT"]
-[venues.binance]
-url = "{emu.url}"
-account = "alice"
-api_key_env = "TP_TEST_KEY"
-secret_env = "TP_TEST_SECRET"
-balances = {{ USDT = "10000000", BTC = "100" }}
-''')
-    first = subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out", str(run1),
-                              "--duration", "300", "--no-report", "--no-health"], cwd=ROOT, env=dict(os.environ),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = start_testnet(emu, STRATEGY, tmp_path, run1)
     try:
         def armed_and_resting():
             path = run1 / "contingent.json"
@@ -139,7 +120,7 @@ balances = {{ USDT = "10000000", BTC = "100" }}
     with pytest.raises(ConfigError, match=rf"--resume {run1}: already resumed by {claimed_by} .*resume {claimed_by} instead"):
         run_live(session_config(emu, strategy=STRATEGY), "testnet", tmp_path / "run3", duration_s=5,
                  health=False, write_html=False, resume=run1)
-    again = subprocess.run([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out",
+    again = subprocess.run([sys.executable, "-m", "modes.cli", "testnet", "--config", str(tmp_path / "run.toml"), "--out",
                             str(tmp_path / "run4"), "--resume", str(run1), "--no-report", "--no-health"],
                            cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120)
     assert again.returncode == 2

@@ -478,7 +478,7 @@ def test_paper_coinm_equity_starts_at_the_coin_wallet_valued_at_the_mid(tmp_path
 
 
 def _amounts(balances: dict[str, str]) -> dict[str, Decimal]:
-    """summary.json balances as amounts: the session's text keeps the venue's 8 decimals
-    when a reconciliation last took the venue's wallet ('10024.89995000'), the backtest's
-    the arithmetic's ('10024.89995'); the amounts are what must agree."""
+    """summary.json balances as amounts: one clean-clone run's session wrote
+    '10024.89995000' (the venue's 8 decimals; which step leaves them was not traced, the
+    timing varies between runs) and its backtest '10024.89995'; the amounts must agree."""
     return {key: Decimal(value) for key, value in balances.items()}

@@ -41,32 +41,41 @@ def _wait_journal(emu, event: str, pred, timeout: float = 10.0) -> dict:
     raise AssertionError(f"no journal {event} within {timeout} s")
 
 
+def _race_in_the_reply_hold(emu, pool, exchange, symbol: str, price: float, maker_params: dict,
+                            taker_id: str) -> tuple[object, dict, dict, dict]:
+    """alice's post-only sell of 0.01 at `price` sent at t (its reply held until t+6), bob's
+    IOC buy of 0.01 at `price` sent at t+2; then the clock jumps to t+12. Returns alice's
+    client, her order's journal entry (`order_new`) and both replies."""
+    import ccxt
+
+    step(emu, 1.0)
+    alice = getattr(ccxt, exchange)(emu.ccxt_config("alice", timeout=10_000, enableRateLimit=False))
+    bob = getattr(ccxt, exchange)(emu.ccxt_config("bob", timeout=10_000, enableRateLimit=False))
+    alice.load_markets()
+    bob.load_markets()
+    maker_f = pool.submit(alice.create_order, symbol, "limit", "sell", 0.01, price, maker_params)
+    new = _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == maker_params["newClientOrderId"])
+    step(emu, 0.002)  # t+2: acknowledged at t+1, the answer not yet back (due t+6)
+    assert not maker_f.done()
+    taker_f = pool.submit(bob.create_order, symbol, "limit", "buy", 0.01, price,
+                          {"timeInForce": "IOC", "newClientOrderId": taker_id})
+    _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == taker_id)
+    step(emu, 0.010)  # t+12: alice's answer, her fill and bob's answer in one step
+    return alice, new, maker_f.result(timeout=20), taker_f.result(timeout=20)
+
+
 def test_a_maker_filled_during_the_reply_hold_is_answered_new_and_the_taker_filled(tmp_path):
     import ccxt
 
     with make_emulator(tmp_path / "e", source=still_market(), ids=IDS[:1], venue=VENUE) as emu, \
             concurrent.futures.ThreadPoolExecutor(2) as pool:
-        step(emu, 1.0)
-        alice = ccxt.binance(emu.ccxt_config("alice", timeout=10_000, enableRateLimit=False))
-        bob = ccxt.binance(emu.ccxt_config("bob", timeout=10_000, enableRateLimit=False))
-        alice.load_markets()
-        bob.load_markets()
-        maker_f = pool.submit(alice.create_order, "BTC/USDT", "limit", "sell", 0.01, 60005.0,
-                              {"postOnly": True, "newClientOrderId": "maker-1"})
-        new = _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == "maker-1")
+        alice, new, maker, taker = _race_in_the_reply_hold(
+            emu, pool, "binance", "BTC/USDT", 60005.0, {"postOnly": True, "newClientOrderId": "maker-1"}, "taker-1")
         assert new["type"] == "LIMIT_MAKER"
-        step(emu, 0.002)  # t+2: acknowledged at t+1, the answer not yet back (due t+6)
-        assert not maker_f.done()
-        taker_f = pool.submit(bob.create_order, "BTC/USDT", "limit", "buy", 0.01, 60005.0,
-                              {"timeInForce": "IOC", "newClientOrderId": "taker-1"})
-        _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == "taker-1")
-        step(emu, 0.010)  # t+12: alice's answer, her fill and bob's answer in one step
-        maker = maker_f.result(timeout=20)
-        taker = taker_f.result(timeout=20)
         fills = [e for e in get_json(emu, "/emulator/journal") if e["event"] == "fill"]
         later = alice.fetch_order(maker["id"], "BTC/USDT")
         a_trades = alice.fetch_my_trades("BTC/USDT")
-        b_trades = bob.fetch_my_trades("BTC/USDT")
+        b_trades = ccxt.binance(emu.ccxt_config("bob", timeout=10_000)).fetch_my_trades("BTC/USDT")
 
     t_new = new["time"]  # client-facing ms of t (whole ms: the clock moved by whole ms)
     # alice: her order as the venue accepted it at t+1: resting, nothing filled
@@ -104,7 +113,6 @@ def test_futures_a_gtx_filled_during_the_reply_hold_is_answered_new(tmp_path):
     50,000.0 / 50,001.0, alice's post-only (GTX) sell of 0.01 at 50,000.5 is accepted at t+1
     and taken whole at t+3 by bob's IOC buy sent at t+2; her reply, due at t+6 and delivered
     with the fill, is NEW with nothing executed; bob's is FILLED at 50,000.5."""
-    import ccxt
     from emu_helpers import CheckedEmulator
     from futures_helpers import PERP, SYMBOL, perp_market
 
@@ -124,22 +132,9 @@ def test_futures_a_gtx_filled_during_the_reply_hold_is_answered_new(tmp_path):
         margin={inst.venue: MarginSettings(margin_mode="cross", leverage=20)})
     with CheckedEmulator(settings, perp_market(60, bid=500_000, ask=500_010)) as emu, \
             concurrent.futures.ThreadPoolExecutor(2) as pool:
-        step(emu, 1.0)
-        alice = ccxt.binanceusdm(emu.ccxt_config("alice", timeout=10_000, enableRateLimit=False))
-        bob = ccxt.binanceusdm(emu.ccxt_config("bob", timeout=10_000, enableRateLimit=False))
-        alice.load_markets()
-        bob.load_markets()
-        maker_f = pool.submit(alice.create_order, SYMBOL, "limit", "sell", 0.01, 50000.5,
-                              {"timeInForce": "GTX", "newClientOrderId": "fmaker-1"})
-        new = _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == "fmaker-1")
-        step(emu, 0.002)
-        assert not maker_f.done()
-        taker_f = pool.submit(bob.create_order, SYMBOL, "limit", "buy", 0.01, 50000.5,
-                              {"timeInForce": "IOC", "newClientOrderId": "ftaker-1"})
-        _wait_journal(emu, "order_new", lambda e: e["client_order_id"] == "ftaker-1")
-        step(emu, 0.010)
-        maker = maker_f.result(timeout=20)
-        taker = taker_f.result(timeout=20)
+        alice, new, maker, taker = _race_in_the_reply_hold(
+            emu, pool, "binanceusdm", SYMBOL, 50000.5, {"timeInForce": "GTX", "newClientOrderId": "fmaker-1"},
+            "ftaker-1")
         fills = [e for e in get_json(emu, "/emulator/journal") if e["event"] == "fill"]
         later = alice.fetch_order(maker["id"], SYMBOL)
 

@@ -587,11 +587,6 @@ class TradingSession(VenueMerge):
         self.audit.write(now, "decision", action="close_parent", parent_id=parent_id, reason=parent.reason)
         return True
 
-    def cancel_in_flight(self, order: Order) -> bool:
-        """True while a cancel of this order was sent and not yet answered (a refused
-        cancel is answered: the order may be cancelled again)."""
-        return any(request[0] == "cancel" for request in self._in_flight.get(order.order_no, ()))
-
     def cancel(self, client_id: str) -> bool:
         if self.contingent.owns(client_id):  # an emulated order or group: its rules decide
             return self.contingent.cancel(client_id)

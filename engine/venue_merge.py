@@ -403,8 +403,7 @@ class VenueMerge:
             if verdict == MERGE_END:
                 if order.ack_ts is None:
                     order.ack_ts = now
-                if reason is None and status is _CANCELLED_STATUS and any(
-                        request[0] == _CANCEL for request in self._in_flight.get(order.order_no, ())):
+                if reason is None and status is _CANCELLED_STATUS and self.cancel_in_flight(order):
                     # the venue's report of our cancel overtook its reply (the reply sets
                     # `user_cancel`): the same reason whichever arrives first
                     reason = _USER_CANCEL
@@ -584,6 +583,13 @@ class VenueMerge:
     # order). The client order stays one order: its venue order ids form a chain, the
     # replaced ones kept with what they filled (`Order.replaced`), so their CANCELED never
     # closes it and the replacement's counts continue the chain's -----------------------------
+    def cancel_in_flight(self, order: Order) -> bool:
+        """True while a cancel of this order was sent and not yet answered (a refused
+        cancel is answered: the order may be cancelled again). Read by the session's one
+        pending cancel per order, the risk guard, the live driver's shutdown and the
+        merge's `user_cancel` reason."""
+        return any(request[0] == _CANCEL for request in self._in_flight.get(order.order_no, ()))
+
     def _amend_in_flight(self, order: Order) -> bool:
         """True while an amend of `order` was sent and not answered (or answered ambiguous)."""
         requests = self._in_flight.get(order.order_no)

@@ -75,7 +75,7 @@ class _Grid:
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
     __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given",
-                 "fees", "fee_rates", "fee_texts")
+                 "fees", "fee_rates")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -89,10 +89,9 @@ class _Grid:
         self.given: dict[Decimal, tuple[Decimal, str]] = {}
         # a simulated fill's (ticks, lots, liquidity code, side) -> (fee, fee asset, fee in
         # quote or None, liquidity name), under the venue's `fee_rates` (engine/venue_merge.py
-        # `_sim_fill`); a fee Decimal -> (that object, its decimal_str) (`fee_text`)
+        # `_sim_fill`)
         self.fees: dict[tuple[int, int, int, int], tuple[Decimal, str, Decimal | None, str]] = {}
         self.fee_rates: tuple[Any, Any, Any] | None = None
-        self.fee_texts: dict[Decimal, tuple[Decimal, str]] = {}
 
     def price(self, ticks: int) -> Decimal:
         """`Instrument.ticks_to_price`, remembered."""
@@ -134,18 +133,11 @@ class _Grid:
         self.given[value] = (value, text)
         return text
 
-    def fee_text(self, fee: Decimal) -> str:
-        """`decimal_str(fee)` of a fill's fee (the fill record), remembered for that very
-        object as `text_of` does (a simulated fill's fee is the remembered Decimal of
-        `fees`; a live venue's is a new object each time: a miss, the text made once)."""
-        entry = self.fee_texts.get(fee)
-        if entry is not None and entry[0] is fee:
-            return entry[1]
-        if len(self.fee_texts) >= _GRID_CACHE:
-            self.fee_texts.clear()
-        text = decimal_str(fee)
-        self.fee_texts[fee] = (fee, text)
-        return text
+    #: `decimal_str(fee)` of a fill's fee (the fill record), remembered for that very object
+    #: by `text_of`'s rule: a simulated fill's fee is the remembered Decimal of `fees` (a hit);
+    #: a live venue's is a new object each time (a miss, its text made once). One table with
+    #: the strategy's values: a fee equal in value to a quantity only costs a miss.
+    fee_text = text_of
 
     def mid(self, bid_ticks: int, ask_ticks: int) -> Decimal:
         """`BookView.mid` of a book at (bid, ask) ticks: the price of bid + ask ticks / 2,

@@ -33,6 +33,26 @@ STATUS = {
 }
 
 
+def venue_amount(text: Any) -> Decimal:
+    """A venue's decimal amount (a fill's fee: `commission`, a stream's `n`, ccxt's fee
+    cost), exact, without the zeros that pad it: '25.00005000' -> 25.00005, '0.00000000'
+    -> 0, '100.00000000' -> 100 (never an exponent form). Why: Binance pads its REST texts
+    to 8 decimals and its streams do not; a ledger balance's text keeps the exponent of
+    every amount added to it, so without this a session's summary read '10024.89995000'
+    or '10024.89995' depending on whether the REST reply or the stream booked the fill
+    first, and a backtest (exact fee arithmetic) '10024.89995'."""
+    value = Decimal(str(text))
+    if not value:
+        return Decimal(0)
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return value
+    cut = 0
+    while cut < -exponent and cut < len(digits) - 1 and digits[len(digits) - 1 - cut] == 0:
+        cut += 1
+    return Decimal((sign, digits[:len(digits) - cut] or (0,), exponent + cut)) if cut else value
+
+
 #: time in force / order types whose unfilled remainder Binance ends as EXPIRED
 _REMAINDER_TIFS = frozenset(("IOC", "FOK"))
 
@@ -99,7 +119,7 @@ def reply_fills(order: dict[str, Any], inst: Instrument, local_ts: int, unit_ns:
     ts = _ms(info, "transactTime", "workingTime", unit_ns=unit_ns)
     return [VenueFill(client_id=cid, venue_order_id=str(info.get("orderId")), trade_id=str(f["tradeId"]),
                       price=inst.price_to_ticks(Decimal(f["price"])), qty=inst.qty_to_lots(Decimal(f["qty"])),
-                      fee=Decimal(f["commission"]), fee_asset=f["commissionAsset"],
+                      fee=venue_amount(f["commission"]), fee_asset=f["commissionAsset"],
                       liquidity=Liquidity.TAKER, exch_ts=ts, local_ts=local_ts, source="rest")
             for f in info.get("fills") or ()]
 
@@ -111,7 +131,7 @@ def trade_fill(trade: dict[str, Any], inst: Instrument, client_id: str, local_ts
     return VenueFill(
         client_id=client_id, venue_order_id=str(info.get("orderId")), trade_id=str(info.get("id", trade.get("id"))),
         price=inst.price_to_ticks(Decimal(str(info["price"]))), qty=inst.qty_to_lots(Decimal(str(info["qty"]))),
-        fee=Decimal(str(info["commission"])), fee_asset=str(info["commissionAsset"]),
+        fee=venue_amount(info["commission"]), fee_asset=str(info["commissionAsset"]),
         liquidity=Liquidity.MAKER if info.get("isMaker", info.get("maker")) in (True, "true") else Liquidity.TAKER,
         exch_ts=int(info.get("time", 0)) * unit_ns, local_ts=local_ts, source="query")
 

@@ -42,7 +42,7 @@ from engine.types.venue_reports import (
 )
 from venues.ccxt.gateway import Gateway
 from venues.ccxt.orders import ExpiryWatch
-from venues.ccxt.parse import expired_meaning
+from venues.ccxt.parse import expired_meaning, venue_amount
 from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.wire import WireTimes
 
@@ -559,7 +559,7 @@ class CcxtVenue:
         self.sink(VenueLiquidation(
             instrument=inst.id, venue_order_id=str(o.get("id")), side=1 if o.get("side") == "buy" else -1,
             price=inst.price_to_ticks(Decimal(str(info["L"]))), filled=inst.qty_to_lots(Decimal(str(info["z"]))),
-            fee=Decimal(str(info.get("n") or 0)), exch_ts=int(info.get("T") or 0) * self.gateway.unit_ns, local_ts=now,
+            fee=venue_amount(info.get("n") or 0), exch_ts=int(info.get("T") or 0) * self.gateway.unit_ns, local_ts=now,
             source="stream"))
 
     def _order_records(self, inst: Instrument, o: dict[str, Any], now: int, source: str, cid: str) -> None:
@@ -578,7 +578,7 @@ class CcxtVenue:
             client_id=cid, venue_order_id=oid, trade_id=str(t["id"]),
             price=inst.price_to_ticks(Decimal(repr(float(t["price"])))),
             qty=inst.qty_to_lots(Decimal(repr(float(t["amount"])))),
-            fee=Decimal(repr(float(fee.get("cost") or 0))), fee_asset=str(fee.get("currency") or inst.quote),
+            fee=venue_amount(repr(float(fee.get("cost") or 0))), fee_asset=str(fee.get("currency") or inst.quote),
             liquidity=Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
             exch_ts=int(t.get("timestamp") or 0) * self.gateway.unit_ns, local_ts=now, source=source))
 

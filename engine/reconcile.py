@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from engine.oms import Order, OrderManager
     from engine.session import TradingSession
 
-def decimal_str(value: Decimal) -> str:
+def short_decimal(value: Decimal) -> str:
     """Shortest plain text (0.5, not 0.50000): difference lines are read by people."""
     return _plain(value.normalize())
 
@@ -131,8 +131,8 @@ class Gate:
 
 
 def _order_text(price: int, qty: int, filled: int, inst: Instrument) -> str:
-    return (f"price {decimal_str(inst.ticks_to_price(price))} qty {decimal_str(inst.lots_to_qty(qty))} "
-            f"filled {decimal_str(inst.lots_to_qty(filled))}")
+    return (f"price {short_decimal(inst.ticks_to_price(price))} qty {short_decimal(inst.lots_to_qty(qty))} "
+            f"filled {short_decimal(inst.lots_to_qty(filled))}")
 
 
 def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, VenueOrderState]], prefix: str,
@@ -188,8 +188,8 @@ def compare_orders(oms: OrderManager, venue_open: Iterable[tuple[Instrument, Ven
             report.lookups.append(order.client_id)  # fills may be on their way: ask first
         elif leaves != order.leaves:
             report.differences.append(Difference(
-                "fill", order.client_id, f"leaves {decimal_str(inst.lots_to_qty(order.leaves))}",
-                f"leaves {decimal_str(inst.lots_to_qty(leaves))}"))
+                "fill", order.client_id, f"leaves {short_decimal(inst.lots_to_qty(order.leaves))}",
+                f"leaves {short_decimal(inst.lots_to_qty(leaves))}"))
         elif differs:
             report.differences.append(Difference(
                 "order", order.client_id, _order_text(order.price, order.qty, order.filled, inst),
@@ -207,8 +207,8 @@ def compare_balances(ledger: Ledger, venue: str, assets: Iterable[str],
         free, locked = balances.get(asset, (Decimal(0), Decimal(0)))
         theirs = free + locked
         if ours != theirs:
-            out.append((Difference("balance", f"{venue}:{asset}", decimal_str(ours),
-                                   f"{decimal_str(theirs)} (free {decimal_str(free)}, locked {decimal_str(locked)})"),
+            out.append((Difference("balance", f"{venue}:{asset}", short_decimal(ours),
+                                   f"{short_decimal(theirs)} (free {short_decimal(free)}, locked {short_decimal(locked)})"),
                         ours - theirs))
     return out
 
@@ -234,7 +234,7 @@ def compare_positions(ledger: Ledger, instruments: Iterable[Instrument],
         ours = ledger.position(inst.id)
         theirs = Decimal(positions.get(inst.id, 0))
         if ours != theirs:
-            out.append((Difference("position", inst.id, decimal_str(ours), decimal_str(theirs)), ours - theirs))
+            out.append((Difference("position", inst.id, short_decimal(ours), short_decimal(theirs)), ours - theirs))
     return out
 
 
@@ -260,8 +260,8 @@ def adopt(session: TradingSession, inst: Instrument, state: VenueOrderState, sid
     order.ack_ts = now
     session.audit.write(now, "decision", action="adopt", client_id=state.client_id, instrument=inst.id,
                         venue_order_id=state.venue_order_id, side=order.side_name,
-                        price=decimal_str(inst.ticks_to_price(state.price)),
-                        qty=decimal_str(inst.lots_to_qty(state.qty)), filled=decimal_str(inst.lots_to_qty(state.filled)))
+                        price=short_decimal(inst.ticks_to_price(state.price)),
+                        qty=short_decimal(inst.lots_to_qty(state.qty)), filled=short_decimal(inst.lots_to_qty(state.filled)))
     return order
 
 
@@ -356,7 +356,7 @@ class Reconciler:
                       adopted=report.adopted, foreign=report.foreign,
                       **({} if final else {"pending": [d.text() for d in report.pending],
                                            "lookups": list(report.lookups)}),
-                      **({"positions": {k: decimal_str(Decimal(v)) for k, v in sorted(positions.items())}}
+                      **({"positions": {k: short_decimal(Decimal(v)) for k, v in sorted(positions.items())}}
                          if positions is not None else {}))
         if not final:  # not final yet: the caller checks again
             return report
@@ -388,7 +388,7 @@ def seed_ledger(session: TradingSession, venue: str,
         was = session.ledger.balance(venue, asset)
         if was != free + locked:
             session.ledger.balances[(venue, asset)] = free + locked
-            changed.append(f"{asset} {decimal_str(was)} -> {decimal_str(free + locked)}")
+            changed.append(f"{asset} {short_decimal(was)} -> {short_decimal(free + locked)}")
     if changed:
         session.audit.write(session.clock.now(), "decision", action="ledger_seeded", venue=venue, changed=changed)
     return changed

@@ -15,8 +15,9 @@ ccxt.async_support clients; `exchange.close()` is the caller's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -134,6 +135,7 @@ class GatewayStats:
     ambiguous: int = 0
     rejected: int = 0
     lookups: int = 0
+    coalesced: int = 0  # cancels `cancel_all` did not send: that order's cancel was in flight
     waited_s: float = 0.0
     events: list[str] = field(default_factory=list)  # one line per retry / ambiguity (console, audit)
 
@@ -173,6 +175,9 @@ class Gateway:
         self._delivery_prices: dict[str, str] = {}  # dated contract symbol -> its delivery price
         self._tickets: dict[str, tuple[int, bool, str]] = {}  # `_ticket`, per method
         self._mappings: dict[str, OrderMapping] = {}  # instrument id -> its order mapping (stp included)
+        # client id -> its cancels (`cancel`, `cancel_all`) sent and not yet answered: one
+        # pending cancel per order, as the session's rule (engine/session.py `cancel_in_flight`)
+        self._cancelling: dict[str, int] = {}
         self.tap = limit_book_snapshots(exchange, self.limiter, self.sleep)
         # every attempt's outcome (method, None on success or the verdict): the live
         # session's venue health (modes.live.venue_health) listens here
@@ -349,10 +354,13 @@ class Gateway:
         return await self._answer(order, Command.SUBMIT, reply, verdict)
 
     async def cancel(self, order: Order) -> list[Record]:
-        """Cancel by client id; a refusal (-2011: not open) is followed by a lookup of the truth."""
+        """Cancel by client id; a refusal (-2011: not open) is followed by a lookup of the truth.
+        (The session sends one pending cancel per order; `cancel_all` skips an order while
+        this is in flight.)"""
         inst = order.instrument
-        reply, verdict = await self._call(Command.CANCEL, "cancel_order", "", inst.symbol,
-                                          {"origClientOrderId": order.client_id})
+        with self._cancel_in_flight(order.client_id):
+            reply, verdict = await self._call(Command.CANCEL, "cancel_order", "", inst.symbol,
+                                              {"origClientOrderId": order.client_id})
         return await self._answer(order, Command.CANCEL, reply, verdict, lookup_on_reject=True)
 
     async def amend(self, order: Order, price: int, qty: int) -> list[Record]:
@@ -624,16 +632,41 @@ class Gateway:
             raise GiveUp(f"my trades of {symbol}", verdict)
         return reply
 
+    @contextlib.contextmanager
+    def _cancel_in_flight(self, client_id: str) -> Iterator[None]:
+        """Inside: a cancel of `client_id` is in flight (`cancel_all` sends it none)."""
+        cancelling = self._cancelling
+        cancelling[client_id] = cancelling.get(client_id, 0) + 1
+        try:
+            yield
+        finally:
+            if cancelling[client_id] == 1:
+                del cancelling[client_id]
+            else:
+                cancelling[client_id] -= 1
+
     async def cancel_all(self, prefix: str | None = None) -> list[Record]:
         """Cancel every open order of the account on our instruments (kill switch, dead-man
         switch), or only those whose client id starts with `prefix` (this engine's); one
-        DELETE per order by client id, so each answer is typed and audited."""
+        DELETE per order by client id, so each answer is typed and audited.
+
+        One pending cancel per order (the session's rule, engine/session.py
+        `cancel_in_flight`): an order whose cancel is in flight (`cancel`, or another
+        `cancel_all` still waiting for that order's answer) is not sent a second one, which
+        would only queue behind the first (a 429's hold, the request budget) and be refused
+        as an unknown order once the first closed it; it has no record here (the call in
+        flight answers for it) and counts in `stats.coalesced`. The venue's open orders are
+        listed once, at the start: run it again for what is still open afterwards."""
         out: list[Record] = []
         for inst, state in await self.open_orders():
             if prefix is not None and not state.client_id.startswith(prefix):
                 continue
-            reply, verdict = await self._call(Command.CANCEL, "cancel_order", "", inst.symbol,
-                                              {"origClientOrderId": state.client_id})
+            if state.client_id in self._cancelling:
+                self.stats.coalesced += 1
+                continue
+            with self._cancel_in_flight(state.client_id):
+                reply, verdict = await self._call(Command.CANCEL, "cancel_order", "", inst.symbol,
+                                                  {"origClientOrderId": state.client_id})
             if verdict is None:
                 out.append(CommandResult(state.client_id, Command.CANCEL, Outcome.CONFIRMED, self.now(),
                                          state.venue_order_id))

@@ -46,7 +46,7 @@ LIMIT_KEYS: dict[str, LimitKey] = {
     "weight_per_minute": LimitKey("int", 1, "request weight per IP per minute", 10**9),
     "orders_per_10s": LimitKey("int", 1, "new orders per account per 10 s", 10**9),
     "orders_per_minute": LimitKey("int", 1, "new orders per account per minute (futures)", 10**9),
-    "ban_after": LimitKey("int", 0, "429s in a window before a 418 ban", 10**9),
+    "ban_after": LimitKey("int", 0, "counted 429s tolerated in a hold: the next one starts a 418 ban (0: the first)", 10**9),
     "ban_s": LimitKey("seconds", 0, "length of the first ban (doubles per ban)", 7 * 86_400),
     "ban_grace_ms": LimitKey("int", 0, "ms after a hold's first 429 whose 429s do not count toward a ban",
                              3_600_000),

@@ -11,9 +11,10 @@ failing to back off after receiving 429s will result in an automated IP ban (HTT
 derivatives/usds-margined-futures/general-info, "LIMITS"): REQUEST_WEIGHT 2,400 / minute per
 IP, ORDERS 1,200 / minute and 300 / 10 s per account; COIN-M
 (.../coin-margined-futures/general-info): REQUEST_WEIGHT 2,400 / minute, ORDERS 1,200 /
-minute. Windows are fixed intervals of wall time, as Binance counts them; more than
-`ban_after` 429s inside a ban window turn into a 418, each ban twice as long as the last
-(capped at 3 days).
+minute. Windows are fixed intervals of wall time, as Binance counts them; a client may
+have `ban_after` counted 429s in a hold: the next counted one (still answered 429) starts a
+ban, every request after it a 418, each ban twice as long as the last (capped at 3 days).
+The simulated venue's `rate_limit` (venues/sim/faults.py) follows the same rule.
 
 Which 429s count toward the ban: Binance bans for "failing to back off after receiving
 429s". A request that arrives less than `ban_grace_s` after the first 429 of a hold was

@@ -58,7 +58,9 @@ from venues.sim.budget import REFUSE, WAIT, RequestBudget
 
 CLIENT_TIMEOUT_NS = 10_000_000_000  # ccxt's default `timeout` (10,000 ms)
 MINUTE_NS = 60_000_000_000  # Binance counts request weight per fixed minute
-BAN_AFTER = 3  # 429s ignored before the 418 (the emulator's RateLimiter default)
+#: counted 429s tolerated in a hold: one more starts the ban (the request after it is a 418);
+#: the emulator's RateLimiter.ban_after default and meaning (tests/venues/test_ban_after.py)
+BAN_AFTER = 3
 BAN_NS = 120_000_000_000  # the first ban lasts 2 minutes (Binance: 2 minutes to 3 days)
 DISCONNECT_NS = 1_000_000_000  # ws_disconnect without `until`: reconnected after 1 s
 
@@ -280,18 +282,17 @@ class SimFaults:
                          f"{banned}.", 418, "rate_limit")
             return True
         if ts < self._retry_until.get(venue, -1):  # the window is used up
-            # a request sent after the client had the 429 in hand did not back off
+            # a request sent after the client had the 429 in hand did not back off; more
+            # than BAN_AFTER such 429s earn a ban (the emulator's rule, venues/emulator/
+            # ratelimit.py): the one that crosses is still a 429, every request after it a 418
             self._violations[venue] = self._violations.get(venue, 0) + (ts >= self._told_at.get(venue, -1))
-            if self._violations[venue] >= BAN_AFTER:
+            if self._violations[venue] > BAN_AFTER:
                 self._banned_until[venue] = ts + BAN_NS
                 self._violations[venue] = 0
                 self._push(ts + response_ns, "health", (venue, "down", "ip banned (418)"))
                 self._push(ts + BAN_NS, "health", (venue, "up", "ban over"))
-                self._refuse(venue, command, order, ts, response_ns, "ip_banned", -1003,
-                             "Way too much request weight used; IP banned.", 418, "rate_limit")
-            else:
-                self._refuse(venue, command, order, ts, response_ns, "rate_limited", -1003,
-                             BINANCE_REJECTS[-1003][0], 429, "rate_limit")
+            self._refuse(venue, command, order, ts, response_ns, "rate_limited", -1003,
+                         BINANCE_REJECTS[-1003][0], 429, "rate_limit")
             return True
         for f in self.faults:
             if venue not in self._names(f.venue):

@@ -30,6 +30,9 @@ so live modes keep Python's default. `--stages` adds each stage's inclusive thre
 `--tail` says where the slow ticks' time went (bench/PROFILE.md 1d): how many ticks had a garbage
 collection inside them (and how many collections the run had), and each stage's mean thread CPU
 time in the ticks at or above the p99 against the faster half (a wrapped run).
+Row 1's thread-CPU line is followed by the run's slowest ticks by number (a stall at the same
+ticks every run is a table growing, bench/PROFILE.md 1j). The clocks are read before the
+bench's own bookkeeping grows its dicts, so that growth is not counted as the path's.
 Target (issue 11): row 1 p99 < 50 us. Nothing here asserts a time.
 """
 
@@ -70,9 +73,10 @@ class _HandOff:
 
     def create_order(self, *args):
         """ccxt's create_order is a coroutine function: calling it is the hand-off."""
-        cid = args[5]["newClientOrderId"]
-        self.t[cid] = time.perf_counter_ns()
-        self.cpu[cid] = time.thread_time_ns()
+        wall, cpu = time.perf_counter_ns(), time.thread_time_ns()  # the clocks first: the
+        cid = args[5]["newClientOrderId"]  # dicts' growth below is the bench's, not the path's
+        self.t[cid] = wall
+        self.cpu[cid] = cpu
         return self._run(cid)
 
     async def _run(self, cid):
@@ -146,6 +150,7 @@ def bench_engine(ticks: int, gc_mode: str = "default") -> tuple[list[int], list[
         for k in range(ticks):
             book.top = (6_000_000 + (k % 7), 100, 6_000_100 + (k % 7), 100)
             cid = session.oms.next_client_id()
+            cpu_starts[cid] = starts[cid] = 0  # the keys first: their dicts grow before the clocks start
             cpu_starts[cid] = time.thread_time_ns()
             starts[cid] = time.perf_counter_ns()
             session.on_book(0)
@@ -327,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     engine_ns, hop_ns, cpu_ns = bench_engine(args.ticks, args.gc)
     rows.append(("tick -> strategy -> risk -> OMS -> handed to ccxt", _pcts(engine_ns[len(engine_ns) // 10:])))
     rows.append(("  the same, thread CPU time (scheduler left out)", _pcts(cpu_ns[len(cpu_ns) // 10:])))
+    rows.append(("  its slowest ticks, whole run (tick = order no: us)", _slowest(cpu_ns)))
     rows.append(("hand-off -> ccxt running (event-loop hop)", _pcts(hop_ns[len(hop_ns) // 10:])))
     if args.stages:
         for label, calls, p50 in bench_stages(args.ticks):
@@ -340,6 +346,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in rows:
         print(f"  {name:<{width}}  {text}")
     return 0
+
+
+def _slowest(ns: list[int], n: int = 6) -> str:
+    """The `n` slowest ticks of the whole run (warm-up included), in run order, as 'tick: us'
+    (tick k is the session's order number k: one order a tick). A stall that comes back at
+    the same ticks every run is a table's growth (bench/PROFILE.md 1i, 1j), not the machine."""
+    worst = sorted(sorted(range(len(ns)), key=lambda k: -ns[k])[:n])
+    return ", ".join(f"{k + 1}: {ns[k] / 1000:.0f}" for k in worst)
 
 
 def _network_rows(orders: int) -> list[tuple[str, str]]:

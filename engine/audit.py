@@ -143,25 +143,35 @@ class RecordShape:
         for key, param in zip(self.names, params, strict=True):
             slot[key] = ("p", param)
         slot["prev"] = ("p", "prev")
-        parts, args = [], []
-        for key, (kind, source) in sorted(slot.items()):
-            name = _json_str(key).replace("%", "%%")
+        # the record's text as one f-string: its constant pieces (keys, fixed values,
+        # punctuation) as plain literals beside it, which Python joins with the f-string at
+        # compile time without reading braces in them (repr() escapes quotes and
+        # backslashes); a value is an f-string field. An f-string builds the text in one
+        # step; `template % values` parsed its template on every record (~30% of a record's
+        # text: bench/PROFILE.md 1j)
+        code: list[str] = []  # source of each piece: a plain literal, or an f-string field
+        text = "{"
+        for n, (key, (kind, source)) in enumerate(sorted(slot.items())):
+            text += ("," if n else "") + _json_str(key) + ":"
             if kind == "c":
-                parts.append(name + ":" + _value(source).replace("%", "%%"))
-            elif source == "prev":  # the chain's hash: 64 hex digits, quoted as they are
-                parts.append(name + ':"%s"')
-                args.append(source)
+                text += _value(source)
+                continue
+            if source == "prev":  # the chain's hash: 64 hex digits, quoted as they are
+                value = "prev"
             elif source == "seq":  # the log's own count: an int, written as it is
-                parts.append(name + ":%s")
-                args.append(source)
+                value = "seq"
             else:
-                parts.append(name + ":%s")
-                args.append(_INLINE.format(v=source))
-        template = "{" + ",".join(parts) + "}"
+                value = _INLINE.format(v=source)
+            if source == "prev":
+                text += '"'
+            code += [repr(text), 'f"{' + value + '}"']
+            text = '"' if source == "prev" else ""
+        code.append(repr(text + "}"))
+        body = " ".join(code)
         lead = ["seq", "ts", "prev"] + (["type_"] if type_ is None else [])
         source = (f"def text({', '.join(lead + params)}):\n"
-                  f"    return _T % ({''.join(a + ', ' for a in args)})\n")
-        namespace: dict[str, Any] = {"_T": template, "_J": _json_str, "_V": _value}
+                  f"    return ({body})\n")
+        namespace: dict[str, Any] = {"_J": _json_str, "_V": _value}
         exec(source, namespace)  # noqa: S102 - generated from the shape's own field names (escaped)
         self.text = namespace["text"]
 

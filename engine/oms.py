@@ -11,9 +11,10 @@ mode feeds venue reports through that one merge.
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -211,8 +212,178 @@ def _order_builder():
 _new_order = _order_builder()
 
 
+# -- the OMS's id tables -------------------------------------------------------------------
+# Why pages and shards, not one dict per key (bench/PROFILE.md 1i "The live tail", 1j): a
+# CPython dict cannot be presized and rebuilds its whole table when it grows (at 2/3 full:
+# 21,845 entries, 43,690, 87,381, ...); one rebuild of a 21,845-entry table costs 0.6-0.8
+# ms, and the four tables of every order (by client id, by number, open numbers, recent
+# ids) grew together on one create: a 4 ms stall of the tick -> request path, 8 ms at
+# 43,690 orders, 16 ms at 87,381. Here nothing grows as one table with the session: the
+# orders sit in fixed pages of 1,024 slots by number (a new page is one allocation), the
+# session's own ids (`<prefix>-<n>`) are not stored at all (the id names its number), the
+# other ids (a strategy's own, contingent legs) are spread over 256 dicts by hash (one
+# grows at a time, each a 256th of the table), and the open numbers sit in one small dict
+# per 256 numbers. Every order stays reachable by number and by client id, open or ended (late
+# venue reports, the run directory's orders file, reconciliation, the tests read them).
+_PAGE_BITS = 10
+_PAGE = 1 << _PAGE_BITS  # slots per page: a page is one list of 1,024 pointers (8 KiB)
+_SLOT = _PAGE - 1
+_OPEN_BITS = 8  # the open numbers: one dict per 256 numbers (its last rebuild: 170 entries)
+_SHARDS = 256  # dicts holding the ids that are not the session's `<prefix>-<n>`
+_SHARD = _SHARDS - 1
+
+
+def _as_number(value: object) -> int | None:
+    """An order number asked for (an int, a numpy integer) as an int; None for anything else."""
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+class OrdersByNumber(Mapping[int, Order]):
+    """Every order of the session by its number (1, 2, ... in creation order): `oms.by_no`.
+    A read-only mapping (get, [], in, len, iteration in number order, `values()` a list in
+    number order); only `OrderManager.create` adds to it."""
+
+    __slots__ = ("_count", "_pages")
+
+    def __init__(self) -> None:
+        self._pages: list[list[Order | None]] = []  # page n >> _PAGE_BITS, slot n & _SLOT
+        self._count = 0  # orders 1..count exist
+
+    def _append(self, order: Order) -> None:
+        n = order.order_no
+        if n != self._count + 1:
+            raise InternalError(f"order number {n} created after {self._count}: numbers go up by one")
+        pages = self._pages
+        if n >> _PAGE_BITS == len(pages):
+            pages.append([None] * _PAGE)
+        pages[n >> _PAGE_BITS][n & _SLOT] = order
+        self._count = n
+
+    def get(self, order_no: int, default: Order | None = None) -> Order | None:  # type: ignore[override]
+        if 0 < order_no <= self._count:
+            return self._pages[order_no >> _PAGE_BITS][order_no & _SLOT]
+        return default
+
+    def __getitem__(self, order_no: int) -> Order:
+        if 0 < order_no <= self._count:
+            return self._pages[order_no >> _PAGE_BITS][order_no & _SLOT]  # type: ignore[return-value]
+        raise KeyError(order_no)
+
+    def __contains__(self, order_no: object) -> bool:
+        n = _as_number(order_no)
+        return n is not None and 0 < n <= self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(1, self._count + 1))
+
+    def __reversed__(self) -> Iterator[int]:
+        return iter(range(self._count, 0, -1))
+
+    def values(self) -> list[Order]:  # type: ignore[override]
+        """Every order, in number order (a new list)."""
+        out: list = [o for page in self._pages for o in page]
+        return out[1:self._count + 1]
+
+
+class OrdersByClient(Mapping[str, Order]):
+    """Every order of the session by its client id: `oms.by_client`. The session's own ids
+    `<prefix>-<n>` resolve to order n by number (checked: order n must carry exactly that
+    id); any other id (named by the strategy, a contingent leg, an adopted order) is kept
+    in one of 256 dicts by its hash. A read-only mapping; iteration in number order."""
+
+    __slots__ = ("_numbers", "_own", "_own_len", "_shards")
+
+    def __init__(self, numbers: OrdersByNumber, prefix: str) -> None:
+        self._numbers = numbers
+        self._own = f"{prefix}-"
+        self._own_len = len(self._own)
+        self._shards: list[dict[str, Order]] = [{} for _ in range(_SHARDS)]
+
+    def _add_named(self, order: Order) -> None:
+        self._shards[hash(order.client_id) & _SHARD][order.client_id] = order
+
+    def get(self, client_id: str, default: Order | None = None) -> Order | None:  # type: ignore[override]
+        if isinstance(client_id, str) and client_id.startswith(self._own):
+            tail = client_id[self._own_len:]
+            if tail.isdecimal() and len(tail) < 19:
+                n = int(tail)
+                numbers = self._numbers
+                if 0 < n <= numbers._count:
+                    order = numbers._pages[n >> _PAGE_BITS][n & _SLOT]
+                    if order.client_id == client_id:  # type: ignore[union-attr]
+                        return order
+        return self._shards[hash(client_id) & _SHARD].get(client_id, default)
+
+    def __getitem__(self, client_id: str) -> Order:
+        order = self.get(client_id)
+        if order is None:
+            raise KeyError(client_id)
+        return order
+
+    def __contains__(self, client_id: object) -> bool:
+        return self.get(client_id) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return self._numbers._count
+
+    def __iter__(self) -> Iterator[str]:
+        return (order.client_id for order in self._numbers.values())
+
+
+class OpenNumbers:
+    """The numbers of the open orders, ascending (creation order): `oms.open_nos`. One small
+    dict per 256 numbers, dropped when its orders have all ended, so no table
+    grows with the session (nor with the open orders beyond a page). Iteration, `in` and
+    `len`; `OrderManager` adds (numbers only go up) and discards."""
+
+    __slots__ = ("_count", "_last", "_last_page", "_pages")
+
+    def __init__(self) -> None:
+        self._pages: dict[int, dict[int, None]] = {}  # page number -> {order number: None}
+        self._count = 0
+        self._last_page = -1
+        self._last: dict[int, None] = {}
+
+    def _add(self, order_no: int) -> None:
+        page_no = order_no >> _OPEN_BITS
+        if page_no != self._last_page:  # numbers go up: a new page
+            self._last = self._pages[page_no] = {}
+            self._last_page = page_no
+        self._last[order_no] = None
+        self._count += 1
+
+    def _discard(self, order_no: int) -> None:
+        page_no = order_no >> _OPEN_BITS
+        page = self._pages.get(page_no)
+        if page is not None and order_no in page:
+            del page[order_no]
+            self._count -= 1
+            if not page and page_no != self._last_page:
+                del self._pages[page_no]
+
+    def __contains__(self, order_no: object) -> bool:
+        n = _as_number(order_no)
+        page = None if n is None else self._pages.get(n >> _OPEN_BITS)
+        return page is not None and n in page
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        for page in self._pages.values():
+            yield from page
+
+
 class RecentIds:
-    """Bounded LRU of client ids seen, so a resubmitted id is refused, not sent twice."""
+    """Bounded LRU of ids taken that are not orders' (contingent orders, groups and legs
+    not yet released), so a resubmitted id is refused, not sent twice. The orders' own
+    ids are in `OrderManager.by_client` (every order of the session)."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
@@ -301,9 +472,10 @@ class OrderManager:
         self._prefix = id_prefix
         self._next_no = 1
         self.recent = RecentIds(recent_capacity)
-        self.by_client: dict[str, Order] = {}
-        self.by_no: dict[int, Order] = {}
-        self.open_nos: dict[int, None] = {}  # insertion-ordered: deterministic iteration
+        # every order, open or ended (see "the OMS's id tables" above)
+        self.by_no = OrdersByNumber()
+        self.by_client = OrdersByClient(self.by_no, id_prefix)
+        self.open_nos = OpenNumbers()  # ascending: deterministic iteration
         self.parents: dict[str, ParentOrder] = {}
         # (instrument id, trade id) of every fill booked: a fill reported twice (REST reply,
         # user stream, my-trades query) is booked once
@@ -335,15 +507,16 @@ class OrderManager:
         session's submit passes them by position, which matches no keyword names, 1i.)"""
         order_no = self._next_no
         self._next_no = order_no + 1
-        if not client_id:
-            client_id = f"{self._prefix}-{order_no}"
+        named = bool(client_id)
+        if not named:
+            client_id = f"{self._prefix}-{order_no}"  # by_client finds it by its number
         order = _new_order(order_no, client_id, instrument, instrument_index, side, type, tif, price, qty,
                            post_only, reduce_only, gtd_ts, parent_id, created_ts, trigger_ts, arrival_bid,
                            arrival_ask)
-        self.by_client[client_id] = order
-        self.by_no[order_no] = order
-        self.open_nos[order_no] = None
-        self.recent.add(client_id)
+        self.by_no._append(order)
+        if named:
+            self.by_client._add_named(order)
+        self.open_nos._add(order_no)
         return order
 
     def set_status(self, order: Order, new: OrderStatus, ts: int, reason: str | None = None) -> None:
@@ -353,7 +526,7 @@ class OrderManager:
             order.reason = reason
         if _TERMINAL[new]:
             order.done_ts = ts
-            self.open_nos.pop(order.order_no, None)
+            self.open_nos._discard(order.order_no)
 
     def book_fill(self, order: Order, fill: BookedFill, leaves: int | None) -> bool:
         """The OMS's part of a booked fill (engine/venue_merge.py hands it the record):
@@ -379,13 +552,16 @@ class OrderManager:
     def open_client_ids(self, instrument_id: str | None = None) -> list[str]:
         """The client ids of `open_orders(instrument_id)`, in one pass (`ctx.open_orders`:
         a quoting strategy asks on every timer)."""
-        by_no = self.by_no
+        pages = self.by_no._pages
+        opened = self.open_nos._pages.values()
         if instrument_id is None:
-            return [by_no[n].client_id for n in self.open_nos]
-        return [order.client_id for n in self.open_nos if (order := by_no[n]).instrument.id == instrument_id]
+            return [pages[n >> _PAGE_BITS][n & _SLOT].client_id for page in opened for n in page]  # type: ignore[union-attr]
+        return [order.client_id for page in opened for n in page
+                if (order := pages[n >> _PAGE_BITS][n & _SLOT]).instrument.id == instrument_id]  # type: ignore[union-attr]
 
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
-        orders = (self.by_no[n] for n in self.open_nos)
+        pages = self.by_no._pages
+        orders = [pages[n >> _PAGE_BITS][n & _SLOT] for page in self.open_nos._pages.values() for n in page]
         if instrument_id is None:
-            return list(orders)
-        return [o for o in orders if o.instrument.id == instrument_id]
+            return orders  # type: ignore[return-value]
+        return [o for o in orders if o.instrument.id == instrument_id]  # type: ignore[union-attr]

@@ -599,15 +599,30 @@ def _setup_frozen() -> Iterator[None]:
     loop allocates enough to trigger a few; in the bench's 1M-event market maker two of
     them cost ~280 ms of a 1.3 s run (bench/PROFILE.md 1g). Collections still run (cycles
     made during the run are freed); nothing is frozen if a caller froze objects already
-    (live modes' `--gc quiet`): its freeze is not undone here."""
+    (live modes' `--gc quiet`): its freeze is not undone here.
+
+    Generation 0's threshold is raised to `_LOOP_GC_YOUNG` for the loop (a caller's higher
+    one is kept) and put back after: at CPython's 700 the bench's market maker ran ~140
+    young and ~12 middle collections, ~40 ms of a ~0.9 s run, each one walking the young
+    objects while the caches are cold after a kernel call; at 50,000 it runs one or two
+    (~8 ms), and the run's CPU fell by more than the collections' own time (bench/PROFILE.md
+    1j). What it costs: cyclic garbage made in the loop waits for up to 50,000 new tracked
+    objects (a few MB) instead of 700 before it is freed; nothing a run outputs depends on
+    when the collector runs."""
     if gc.get_freeze_count():
         yield
         return
+    before = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(max(before[0], _LOOP_GC_YOUNG), *before[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*before)
         gc.unfreeze()
+
+
+_LOOP_GC_YOUNG = 50_000  # generation 0's threshold in the replay loop (`_setup_frozen`)
 
 
 def _drive(session: TradingSession, core, clock: SimClock, writer: RunWriter, WakeKind, start_ts: int,

@@ -32,12 +32,12 @@ def test_lifecycle_and_illegal_transition():
 def test_client_ids_unique_and_lru_bounded():
     oms = OrderManager(recent_capacity=2)
     _new(oms, "a")
-    assert oms.is_duplicate("a")
+    assert oms.is_duplicate("a") and "a" not in oms.recent  # an order's id: by_client holds it
     assert not oms.is_duplicate("b")
-    for cid in ("b", "c", "d"):
-        _new(oms, cid)
-    assert "a" not in oms.recent  # evicted from the LRU ...
-    assert oms.is_duplicate("a")  # ... but still known to this run's OMS
+    for cid in ("g1", "g2", "g3"):  # ids taken that are not orders' (contingent groups, legs)
+        oms.recent.add(cid)
+    assert "g1" not in oms.recent and not oms.is_duplicate("g1")  # evicted from the LRU ...
+    assert oms.is_duplicate("g3") and oms.is_duplicate("a")  # ... the rest still known
 
 
 class OrderLifecycle(RuleBasedStateMachine):

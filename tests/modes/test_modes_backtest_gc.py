@@ -57,3 +57,20 @@ def test_a_callers_freeze_is_left_as_it_is():
     with _setup_frozen():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_the_loop_raises_generation_0s_threshold_and_puts_it_back():
+    # fewer young collections in the loop (bench/PROFILE.md 1j); a caller's higher
+    # threshold is kept, and whatever the caller had comes back after the loop
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with _setup_frozen():
+            assert gc.get_threshold() == (50_000, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(80_000, 5, 7)
+        with _setup_frozen():
+            assert gc.get_threshold() == (80_000, 5, 7)
+        assert gc.get_threshold() == (80_000, 5, 7)
+    finally:
+        gc.set_threshold(*before)

@@ -852,10 +852,15 @@ class SimCore:
         Remembered per instrument until a kernel runs again (`_args`): only a kernel moves
         the local book, and the session reads it 3-4 times per order event (the strategy's
         best bid and ask, the submit's arrival prices, risk's mid, the equity marks)."""
-        top = self._tops.get(instrument) if type(instrument) is int else None
-        if top is None:
-            inst = self._check_inst(instrument)
-            top = self._tops[inst] = self._bbo_of(inst, 1)
+        if type(instrument) is int:
+            top = self._tops.get(instrument)
+            if top is not None:
+                return top
+            if 0 <= instrument < len(self.instruments):  # `_check_inst`'s test, without its call
+                top = self._tops[instrument] = self._bbo_of(instrument, 1)
+                return top
+        inst = self._check_inst(instrument)
+        top = self._tops[inst] = self._bbo_of(inst, 1)
         return top
 
     def exchange_bbo(self, instrument: int) -> tuple[int, int, int, int]:

@@ -219,14 +219,17 @@ class LiveDriver:
         """`tp<stamp>` (engine.oms.session_id_prefix): testnet/live take their stamp from the
         durable per-account stamps in state_dir() (two sessions on one account never share
         one, even started in the same millisecond); paper orders never reach a venue, so
-        its stamp is its start in ms."""
-        from engine.oms import base36, session_id_prefix
+        its stamp is its start in ms. ConfigError (one line) when the ids it leads would not
+        all fit Binance's 36 characters (engine.oms.check_id_prefix)."""
+        from engine.oms import base36, check_id_prefix, session_id_prefix
         from modes.live.safety import ROOT_PREFIX
 
         accounts = [f"{v}:{c.account}" for v, c in self.credentials.items() if c is not None]
         if not accounts:
-            return f"{ROOT_PREFIX}{base36(start // 1_000_000)}"
-        return session_id_prefix(state_dir(), accounts, start // 1_000_000, base=ROOT_PREFIX)
+            prefix = f"{ROOT_PREFIX}{base36(start // 1_000_000)}"
+        else:
+            prefix = session_id_prefix(state_dir(), accounts, start // 1_000_000, base=ROOT_PREFIX)
+        return check_id_prefix(prefix, "client-id prefix (modes.live.safety.ROOT_PREFIX + the session's stamp)")
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
@@ -428,6 +431,10 @@ class LiveDriver:
             for name, wire in wires.items():  # before the exchange's first REST call
                 wire.install(exchanges[name])
             await self._preflight(exchanges, signed=mode != "paper", instruments=instruments)
+            start = self._now()
+            # a per-session client-id prefix: ids stay unique on the account across sessions
+            # (checked to leave every id within 36 characters before any run directory exists)
+            prefix = self._id_prefix(start)
             # the run directory only now: a venue that does not answer (a wrong url, refused
             # keys) leaves nothing behind, not an empty directory per attempt
             self.out.mkdir(parents=True, exist_ok=True)
@@ -436,9 +443,6 @@ class LiveDriver:
             # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
             # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
             self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
-            start = self._now()
-            # a per-session client-id prefix: ids stay unique on the account across sessions
-            prefix = self._id_prefix(start)
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None,
                                                paper=mode == "paper")

@@ -46,6 +46,7 @@ from venues.ccxt.ratelimit import BAN_FLOOR_S
 from venues.ccxt.timeunit import ask_microseconds, unit_ns
 from venues.ccxt.venue import USER_STREAM_GUARD_S
 from venues.ccxt.wire import WireTimes
+from venues.sim.latency import LOCAL_SUFFIX
 
 TICK_S = 0.02
 RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
@@ -714,9 +715,12 @@ class LiveDriver:
             self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None,
-                    venue: str = "", wire_ns: int | None = None, client_id: str | None = None) -> None:
-        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns, client_id=client_id)
-        self.health.round_trip(reply - send)
+                    venue: str = "", wire_ns: int | None = None, client_id: str | None = None,
+                    held: str | None = None) -> None:
+        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns, client_id=client_id,
+                                 held=held)
+        if held is None or not held.endswith(LOCAL_SUFFIX):  # a request refused before sending took no trip
+            self.health.round_trip(reply - send)
 
     async def _preflight(self, exchanges: dict[str, Any], *, signed: bool,
                          instruments: dict[str, Any] | None = None) -> None:

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from engine.errors import ConfigError, IllegalTransitionError, InternalError, StorageError
+from engine.errors import (
+    ConfigError,
+    IllegalTransitionError,
+    InternalError,
+    OrderError,
+    StorageError,
+)
 from engine.order_state_nb import FILLED, NO_CHANGE, fill_status, is_legal, is_terminal
 from engine.types import Instrument, OrderStatus, OrderType, TimeInForce
 from engine.types.orders import TERMINAL_STATUSES
@@ -403,6 +409,46 @@ class RecentIds:
 
 
 CLIENT_ID_MAX = 36  # Binance spot newClientOrderId: ^[.A-Z:/a-z0-9_-]{1,36}$ (the longest we need)
+_CLIENT_ID_CHARS = frozenset(".:/_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+#: The id space a session can reach, for the length checks (issue 11): order numbers and
+#: contingent numbers below 10**9 (a billion orders: 5,000 days of Binance's 200,000 orders
+#: a day per account), a contingent leg's released orders (an iceberg's slices) below 10**6.
+#: The longest id the engine then makes from the session's prefix is a released order of an
+#: OTO's parent leg, `<prefix>-c<k>.parent.<j>` (engine/contingent/manager.py): 25
+#: characters after the prefix, so a prefix has at most 11 (a live session's `tp<stamp>`
+#: has 10 until 2059, when epoch ms reach 9 digits in base 36).
+NUMBER_DIGITS = 9  # order numbers and contingent numbers
+RELEASE_DIGITS = 6  # a contingent leg's released orders
+ID_SPACE_TAIL = len("-c") + NUMBER_DIGITS + len(".parent") + len(".") + RELEASE_DIGITS
+PREFIX_MAX = CLIENT_ID_MAX - ID_SPACE_TAIL
+
+
+def check_id_prefix(prefix: str, key: str = "id_prefix") -> str:
+    """`prefix` when every id the session can make from it (ID_SPACE_TAIL) fits Binance's 36
+    characters; ConfigError naming `key` otherwise (one line). Called where a session's
+    prefix is made or given, before anything is sent or written (OrderManager, the live
+    driver before its run directory)."""
+    if not isinstance(prefix, str) or not 1 <= len(prefix) <= PREFIX_MAX or not set(prefix) <= _CLIENT_ID_CHARS:
+        raise ConfigError(f"{key} = {prefix!r}: expected 1 to {PREFIX_MAX} characters of [.:/_-a-zA-Z0-9] "
+                          f"(client ids reach '<prefix>-c<9 digits>.parent.<6 digits>', {ID_SPACE_TAIL} more, "
+                          f"and Binance takes at most {CLIENT_ID_MAX})")
+    return prefix
+
+
+def fit_client_id(client_id: str, named: str | None = None) -> str:
+    """`client_id` when it has at most CLIENT_ID_MAX characters; never truncated. Otherwise
+    OrderError when it was made from an id the strategy named (`named`: that id), else
+    InternalError: the session's own ids were checked to fit at start (`check_id_prefix`),
+    so one that does not is ours to fix."""
+    if len(client_id) <= CLIENT_ID_MAX:
+        return client_id
+    if named is not None:
+        raise OrderError(f"client id {client_id!r}, made from {named!r}: {len(client_id)} characters, "
+                         f"more than the {CLIENT_ID_MAX} Binance takes (name it shorter)")
+    raise InternalError(f"client id {client_id!r}: {len(client_id)} characters, more than {CLIENT_ID_MAX}: "
+                        f"beyond the id space its prefix was checked for (engine.oms.ID_SPACE_TAIL)")
+
+
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -466,10 +512,9 @@ class OrderManager:
     """Owns every order of a run, keyed by client id and by the venue-facing order number."""
 
     def __init__(self, id_prefix: str = "tp", recent_capacity: int = 100_000) -> None:
-        if not id_prefix or len(id_prefix) > CLIENT_ID_MAX - 16:
-            raise ConfigError(f"client id prefix {id_prefix!r}: 1 to {CLIENT_ID_MAX - 16} characters "
-                              f"(ids are '<prefix>-<n>', at most {CLIENT_ID_MAX})")
-        self._prefix = id_prefix
+        self._prefix = check_id_prefix(id_prefix)
+        # the largest number `<prefix>-<n>` can carry within CLIENT_ID_MAX (create's guard)
+        self._last_no = 10 ** (CLIENT_ID_MAX - len(id_prefix) - 1) - 1
         self._next_no = 1
         self.recent = RecentIds(recent_capacity)
         # every order, open or ended (see "the OMS's id tables" above)
@@ -506,10 +551,12 @@ class OrderManager:
         (Named parameters, not **fields: a submit's hot path, bench/PROFILE.md 1c; the
         session's submit passes them by position, which matches no keyword names, 1i.)"""
         order_no = self._next_no
-        self._next_no = order_no + 1
         named = bool(client_id)
         if not named:
+            if order_no > self._last_no:  # never a longer id, never a truncated one
+                fit_client_id(f"{self._prefix}-{order_no}")
             client_id = f"{self._prefix}-{order_no}"  # by_client finds it by its number
+        self._next_no = order_no + 1
         order = _new_order(order_no, client_id, instrument, instrument_index, side, type, tif, price, qty,
                            post_only, reduce_only, gtd_ts, parent_id, created_ts, trigger_ts, arrival_bid,
                            arrival_ask)

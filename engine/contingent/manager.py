@@ -60,7 +60,8 @@ from engine.contingent.watch import (
     new_watch,
     trade_touch_nb,
 )
-from engine.errors import InstrumentError, OrderError
+from engine.errors import InstrumentError, InternalError, OrderError
+from engine.oms import CLIENT_ID_MAX, RELEASE_DIGITS, fit_client_id
 from engine.types import OrderStatus
 from engine.types.instrument import decimal_str as _s
 from engine.types.instrument import to_decimal
@@ -145,7 +146,16 @@ class ContingentManager:
         while self._taken(f"{prefix}-c{self._next_id}"):
             self._next_id += 1
         self._next_id += 1
-        return f"{prefix}-c{self._next_id - 1}"
+        return fit_client_id(f"{prefix}-c{self._next_id - 1}")
+
+    def _named(self, leg_id: str, group: str | None) -> str | None:
+        """The id the strategy named that a leg's id was made from (its own, or its group's),
+        None when the engine made it (`<prefix>-c<n>`...): who is told when an id made from
+        it would be too long (engine.oms.fit_client_id)."""
+        own = f"{self._s.oms.prefix}-c"
+        if group is not None and not group.startswith(own):
+            return group
+        return None if leg_id.startswith(own) else leg_id
 
     # -- creation -----------------------------------------------------------------------
     def _leg(self, spec: OrderSpec, leg_id: str, group: str | None, role: str) -> Leg:
@@ -215,6 +225,15 @@ class ContingentManager:
             raise OrderError(f"{leg_id}: a {kind.value} order releases a market order: tif must be IOC or FOK")
         if spec.post_only and kind in _MARKET_KINDS:
             raise OrderError(f"{leg_id}: post_only needs a limit price")
+        if kind not in _PLAIN and len(leg_id) > CLIENT_ID_MAX - 1 - RELEASE_DIGITS:
+            # it sends its orders as `<leg id>.<k>` (engine.oms: k below 10**RELEASE_DIGITS):
+            # refused now, not at a release in the middle of the session
+            why = (f"{leg_id}: a {kind.value} order sends its orders as '<id>.<k>' (k up to {RELEASE_DIGITS} "
+                   f"digits), so its id has at most {CLIENT_ID_MAX - 1 - RELEASE_DIGITS} characters "
+                   f"(Binance takes {CLIENT_ID_MAX}); this one has {len(leg_id)}")
+            if self._named(leg_id, group) is not None:
+                raise OrderError(why)
+            raise InternalError(why)
         return Leg(id=leg_id, kind=kind, instrument=inst, index=self._s.index[inst.id], side=_SIDES[spec.side],
                    qty=inst.qty_to_lots(qty), price=price, trigger=trigger, trigger_type=spec.trigger_type,
                    trailing_amount=trailing_amount, trailing_bps=trailing_bps, activation=activation,
@@ -248,7 +267,7 @@ class ContingentManager:
         legs: list[Leg] = []
         ids: set[str] = set()
         for spec, suffix, role in specs:
-            lid = spec.client_id or f"{gid}.{suffix}"
+            lid = spec.client_id or fit_client_id(f"{gid}.{suffix}", group_id)
             if lid in ids or self._taken(lid):
                 raise OrderError(f"client id {lid!r} is already used by an order of this run")
             ids.add(lid)
@@ -428,6 +447,8 @@ class ContingentManager:
         leg.state = State.WORKING
         self.changes += 1
         client_id = leg.id if leg.kind in _PLAIN else f"{leg.id}.{len(leg.orders) + 1}"
+        if len(client_id) > CLIENT_ID_MAX:  # never a truncated id: refused, naming whose it is
+            fit_client_id(client_id, self._named(leg.id, leg.group))
         leg.orders.append(client_id)
         leg.live = client_id
         self.by_order[client_id] = leg.id

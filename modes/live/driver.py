@@ -46,6 +46,7 @@ from venues.ccxt.ratelimit import BAN_FLOOR_S
 from venues.ccxt.timeunit import ask_microseconds, unit_ns
 from venues.ccxt.venue import USER_STREAM_GUARD_S
 from venues.ccxt.wire import WireTimes
+from venues.sim.latency import LOCAL_SUFFIX
 
 TICK_S = 0.02
 RECONCILE_S = 30.0  # periodic reconciliation with the venue (testnet/live)
@@ -219,14 +220,17 @@ class LiveDriver:
         """`tp<stamp>` (engine.oms.session_id_prefix): testnet/live take their stamp from the
         durable per-account stamps in state_dir() (two sessions on one account never share
         one, even started in the same millisecond); paper orders never reach a venue, so
-        its stamp is its start in ms."""
-        from engine.oms import base36, session_id_prefix
+        its stamp is its start in ms. ConfigError (one line) when the ids it leads would not
+        all fit Binance's 36 characters (engine.oms.check_id_prefix)."""
+        from engine.oms import base36, check_id_prefix, session_id_prefix
         from modes.live.safety import ROOT_PREFIX
 
         accounts = [f"{v}:{c.account}" for v, c in self.credentials.items() if c is not None]
         if not accounts:
-            return f"{ROOT_PREFIX}{base36(start // 1_000_000)}"
-        return session_id_prefix(state_dir(), accounts, start // 1_000_000, base=ROOT_PREFIX)
+            prefix = f"{ROOT_PREFIX}{base36(start // 1_000_000)}"
+        else:
+            prefix = session_id_prefix(state_dir(), accounts, start // 1_000_000, base=ROOT_PREFIX)
+        return check_id_prefix(prefix, "client-id prefix (modes.live.safety.ROOT_PREFIX + the session's stamp)")
 
     # -- callbacks from tasks ------------------------------------------------------------
     def _now(self) -> int:
@@ -428,6 +432,10 @@ class LiveDriver:
             for name, wire in wires.items():  # before the exchange's first REST call
                 wire.install(exchanges[name])
             await self._preflight(exchanges, signed=mode != "paper", instruments=instruments)
+            start = self._now()
+            # a per-session client-id prefix: ids stay unique on the account across sessions
+            # (checked to leave every id within 36 characters before any run directory exists)
+            prefix = self._id_prefix(start)
             # the run directory only now: a venue that does not answer (a wrong url, refused
             # keys) leaves nothing behind, not an empty directory per attempt
             self.out.mkdir(parents=True, exist_ok=True)
@@ -436,9 +444,6 @@ class LiveDriver:
             # the unit of each venue's times (the round trips' and reports' stamps): the ccxt
             # client's (µs where asked, venues/ccxt/timeunit.py); paper's simulated venue is exact
             self.recorder.stamp_ns = {v: 1 if mode == "paper" else unit_ns(ex) for v, ex in exchanges.items()}
-            start = self._now()
-            # a per-session client-id prefix: ids stay unique on the account across sessions
-            prefix = self._id_prefix(start)
             self.built = built = build_session(resolved, self.out, start, prefix, make_venues,
                                                on_round_trip=self._round_trip if mode == "paper" else None,
                                                paper=mode == "paper")
@@ -714,9 +719,12 @@ class LiveDriver:
             self._step(now, extra={"ctl": [dataclasses.asdict(c) for c in commands]})
 
     def _round_trip(self, send: int, exch: int | None, reply: int, command: str, seq: int | None = None,
-                    venue: str = "", wire_ns: int | None = None, client_id: str | None = None) -> None:
-        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns, client_id=client_id)
-        self.health.round_trip(reply - send)
+                    venue: str = "", wire_ns: int | None = None, client_id: str | None = None,
+                    held: str | None = None) -> None:
+        self.recorder.round_trip(send, exch, reply, command, seq, venue, wire_ns=wire_ns, client_id=client_id,
+                                 held=held)
+        if held is None or not held.endswith(LOCAL_SUFFIX):  # a request refused before sending took no trip
+            self.health.round_trip(reply - send)
 
     async def _preflight(self, exchanges: dict[str, Any], *, signed: bool,
                          instruments: dict[str, Any] | None = None) -> None:

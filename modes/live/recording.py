@@ -10,12 +10,16 @@ Files in the run directory (docs/live.md "Recording"):
   (`now`: local ns, `rows`: rows pushed before it, `r`: venue reports applied, `c`: a
   driver action such as the shutdown's cancel-all), and the stop line;
 - `latency.csv`: each measured order round trip, `ts_ns,entry_ns,response_ns,command,seq,
-  venue,entry_min_ns,entry_max_ns` (ts = the session's time of the request, the decision's;
-  seq = the venue's command number, the send order of requests of one time; venue = the
-  session's venue name: a backtest's `[venues.X]` takes X's lines; a venue's refusal
-  counts, ours does not; entry_min / entry_max = the bounds of a refused submit's entry,
-  which has no venue time: empty on every other line), the file the `recorded` latency
-  model reads;
+  venue,entry_min_ns,entry_max_ns[,held]` (ts = the session's time of the request, the
+  decision's; seq = the venue's command number, the send order of requests of one time;
+  venue = the session's venue name: a backtest's `[venues.X]` takes X's lines; a venue's
+  refusal counts, ours does not, except the refusals a venue's rate-limit hold caused;
+  entry_min / entry_max = the bounds of a refused submit's entry, which has no venue time:
+  empty on every other line; held = on a request refused because of a venue's 429 / 418
+  hold only: `rate_limited` / `ip_banned` when the venue answered it so, `rate_limited-local`
+  / `ip_banned-local` when the session refused it itself while the hold lasted, never sent,
+  entry 0 and response its time to the refusal: `round_trip`'s `held`), the file the
+  `recorded` latency model reads;
 - `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
   instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
   `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
@@ -46,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from engine.types import EVENT_DTYPE, EventKind, Instrument
+from venues.sim.latency import LOCAL_SUFFIX
 
 FLUSH_NS = 1_000_000_000
 MS = 1_000_000
@@ -56,7 +61,8 @@ REFUSAL_WINDOW = 32
 
 
 #: latency.csv's header (module doc)
-LATENCY_HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
+LATENCY_HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held"
+
 
 
 def queued_arrival(wire_ns: int, queue: Sequence[tuple[int, int]]) -> int | None:
@@ -112,7 +118,7 @@ class SessionRecorder:
         # refusals waiting for the next one (round_trip)
         # per venue (each venue's path has its own delays)
         self._responses: dict[str, deque[int]] = {}
-        self._refusals: dict[str, list[tuple[int, int, str, int | None, int | None]]] = {}
+        self._refusals: dict[str, list[tuple[int, int, str, int | None, int | None, str | None]]] = {}
         # (written, arrival) of the latest 2 * REFUSAL_WINDOW round trips with a venue time
         # and a wire time (venues/ccxt/wire.py): the venue's queue of requests (queued_arrival)
         self._queue: dict[str, deque[tuple[int, int]]] = {}
@@ -120,7 +126,7 @@ class SessionRecorder:
         # cancel the venue refused because the order had filled arrived after that fill;
         # refused cancels wait for the next flush so that the fill's report can come in
         self._filled: dict[tuple[str, str], int] = {}
-        self._cancel_refusals: list[tuple[str, tuple[int, int, str, int | None, int | None], str]] = []
+        self._cancel_refusals: list[tuple[str, tuple[int, int, str, int | None, int | None, str | None], str]] = []
         self._pending_rows: list[np.ndarray] = []
         self._store_rows: list[np.ndarray] = []
         self._store = None
@@ -162,7 +168,7 @@ class SessionRecorder:
 
     def round_trip(self, send_ns: int, exch_ns: int | None, reply_ns: int, command: str,
                    seq: int | None = None, venue: str = "", *, wire_ns: int | None = None,
-                   client_id: str | None = None) -> None:
+                   client_id: str | None = None, held: str | None = None) -> None:
         """One order round trip: entry = the request's arrival at the venue - send;
         response = the rest. The arrival is the venue's time when it falls inside the round
         trip; a venue time in whole units of the venue's clock (Binance's transactTime: ms,
@@ -194,18 +200,30 @@ class SessionRecorder:
         (placed before it, the backtest's venue cancelled the order and missed the fill:
         bench/README.md "Parity", session 9). `seq`: the command's number at its venue (empty when
         unknown: paper mode's simulated round trips). `venue`: the venue's name in the
-        session's config; refusals take the replies of their own venue."""
+        session's config; refusals take the replies of their own venue.
+
+        `held`: a request refused because of the venue's rate-limit hold (module doc;
+        venues/sim/latency.py HELD_REASONS): the venue's 429 / 418 answer (placed as any
+        refusal, with no entry window: a backtest refuses it wherever it would arrive), or,
+        with LOCAL_SUFFIX, the
+        session's own refusal while a hold lasted: never sent, written at once with entry 0
+        and the time to the refusal as its response (`reply_ns`: when the strategy's
+        session got it). A backtest under the `recorded` model refuses the same request
+        with the same reason at the same time (venues/sim/latency.py held_requests)."""
         send_ns, reply_ns = int(send_ns), int(reply_ns)
         rtt = max(reply_ns - send_ns, 0)
+        if held is not None and held.endswith(LOCAL_SUFFIX):
+            self._write_round_trip(send_ns, 0, rtt, command, seq, venue, held=held)
+            return
         lo = hi = None if exch_ns is None else int(exch_ns)
         unit = self.stamp_ns.get(venue, MS)
         if lo is not None and unit > 1 and lo % unit == 0:  # a whole-unit stamp: its unit
             lo, hi = max(lo, send_ns), min(lo + unit - 1, reply_ns)
         if not (lo is not None and send_ns <= lo <= hi <= reply_ns):
             if command == "cancel" and client_id is not None:
-                self._cancel_refusals.append((venue, (send_ns, reply_ns, command, seq, wire_ns), client_id))
+                self._cancel_refusals.append((venue, (send_ns, reply_ns, command, seq, wire_ns, held), client_id))
             else:
-                self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq, wire_ns))
+                self._refusals.setdefault(venue, []).append((send_ns, reply_ns, command, seq, wire_ns, held))
             return
         arrival = (lo + hi) // 2
         entry = arrival - send_ns
@@ -221,14 +239,16 @@ class SessionRecorder:
         responses.append(response)
 
     def _write_refusal(self, send_ns: int, reply_ns: int, command: str, seq: int | None, wire_ns: int | None,
-                       response: int | None, queue: Iterable[tuple[int, int]], venue: str,
+                       held: str | None, response: int | None, queue: Iterable[tuple[int, int]], venue: str,
                        after_ns: int | None = None) -> None:
         """A refusal's line (round_trip): the entry estimate, and for a submit the bounds of
         its entry, from when its request was written (the send when unknown) to the latest
         arrival the path allows (the reply less the fastest response leg; the reply itself
         without one). The bounds are what a backtest's venue uses (venues/sim/latency.py
         refusal_windows: the first moment of the window at which the venue refuses the
-        order); the estimate is for everything else that reads an entry."""
+        order); the estimate is for everything else that reads an entry. A refusal the
+        venue's rate-limit hold caused (`held`) has no window: a backtest refuses it as the
+        venue did, wherever it arrives."""
         rtt = max(reply_ns - send_ns, 0)
         latest = rtt if response is None else max(rtt - response, 0)
         entry = rtt // 2 if response is None else latest
@@ -240,8 +260,8 @@ class SessionRecorder:
                 entry = min(max(arrival - send_ns, 0), entry)
         if after_ns is not None and send_ns <= after_ns <= reply_ns:  # it arrived after this venue time
             entry = max(entry, after_ns - send_ns)
-        window = (earliest, latest) if command == "submit" else None
-        self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue, window)
+        window = (earliest, latest) if command == "submit" and held is None else None
+        self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue, window, held)
 
     def fill_seen(self, venue: str, report: Any) -> None:
         """Note the venue time of a fill of ours (a `VenueFill`, or a `VenueOrderState` that
@@ -264,10 +284,11 @@ class SessionRecorder:
             self._filled[key] = at
 
     def _write_round_trip(self, send_ns: int, entry: int, response: int, command: str, seq: int | None,
-                          venue: str, window: tuple[int, int] | None = None) -> None:
+                          venue: str, window: tuple[int, int] | None = None, held: str | None = None) -> None:
         bounds = "," if window is None else f"{window[0]},{window[1]}"
+        tail = "" if held is None else f",{held}"  # a line without a hold: the 8 fields as before
         self._latency.write(f"{send_ns},{entry},{response},{command},{'' if seq is None else int(seq)},{venue},"
-                            f"{bounds}\n")
+                            f"{bounds}{tail}\n")
 
     def report_latency(self, venue: str, report: Any) -> None:
         """One report_latency.csv line for a venue report the user stream delivered (module

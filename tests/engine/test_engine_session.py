@@ -28,7 +28,7 @@ from engine.types import (
     RejectReason,
     load_instruments,
 )
-from engine.views import OrderView
+from engine.views import Event, OrderUpdate, OrderView
 
 BTC = load_instruments()["binance:BTC/USDT"]
 
@@ -486,3 +486,30 @@ def test_the_submit_record_prints_each_amount_as_the_strategy_gave_it(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     submits = [(r["qty"], r["price"]) for r in records if r.get("action") == "submit" and "qty" in r]
     assert submits == [("0.50", "10000.00"), ("0.5", "10000.0"), ("0.50", "10000.00"), ("0.500", "10000.00")]
+
+
+class Quiet(Strategy):
+    """Keeps Strategy.on_order (which does nothing): nobody reads its order updates."""
+
+
+def test_no_update_is_built_when_nobody_reads_it_and_the_order_is_still_booked(tmp_path):
+    # `_update` hands risk a stand-in when no component, strategy callback, contingent leg or
+    # slippage trigger would read the update (bench/PROFILE.md 1j); the booking is the same
+    session, venue, _ = _session(tmp_path, strategy=Quiet())
+    cid = session.ctx.submit(BTC.id, "buy", "0.5", "10000.00", post_only=True)
+    order = session.oms.by_client[cid]
+    assert session._update(order, 1_000, Event.ACKNOWLEDGED).event is Event.ACKNOWLEDGED
+    assert type(session._update(order, 1_000, Event.ACKNOWLEDGED)) is not OrderUpdate
+    _ack_then_fill(session, 10_000_00)
+    assert session.ctx.position(BTC.id) == Decimal("0.2")
+    assert session.risk._held[cid][2] == 30_000  # risk's held exposure followed the fill
+    # anyone who would read it gets the real update: a slippage trigger, or the strategy's
+    # own on_order (`test_every_field_of_the_order_update_is_the_right_one` pins its fields)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "l").mkdir()
+    slippage, _, _ = _session(tmp_path / "s", risk={"disable_slippage_bps": 50}, strategy=Quiet())
+    cid = slippage.ctx.submit(BTC.id, "buy", "0.5", "10000.00", post_only=True)
+    assert type(slippage._update(slippage.oms.by_client[cid], 1_000, Event.ACKNOWLEDGED)) is OrderUpdate
+    loud, _, _ = _session(tmp_path / "l")
+    cid = loud.ctx.submit(BTC.id, "buy", "0.5", "10000.00", post_only=True)
+    assert type(loud._update(loud.oms.by_client[cid], 1_000, Event.ACKNOWLEDGED)) is OrderUpdate

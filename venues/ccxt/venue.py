@@ -45,6 +45,7 @@ from venues.ccxt.orders import ExpiryWatch
 from venues.ccxt.parse import expired_meaning, venue_amount
 from venues.ccxt.ratelimit import WeightLimiter
 from venues.ccxt.wire import WireTimes
+from venues.sim.latency import HELD_REASONS, LOCAL_SUFFIX
 
 _GTD = TimeInForce.GTD
 #: seconds a user-stream watch may wait for a message before the stream's health is checked
@@ -264,7 +265,10 @@ class CcxtVenue:
         task's start, a backtest's request arrived 1.4 ms + the task's wait too early). A
         venue's refusal is a round trip too (a post-only order that would cross is refused
         at its arrival, which a backtest must reproduce); a refusal of our own (the request
-        budget, evidence `local`) never left."""
+        budget, evidence `local`) never left. A refusal a venue's 429 / 418 hold caused, the
+        venue's answer or ours while the hold lasted (`_held`), is recorded with its reason,
+        timed to the refusal's record: a backtest's `recorded` latency refuses the same
+        request so at the same time (modes/live/recording.py `held`)."""
         sent, seq = sent
         started = time.monotonic()  # a stream report of this command comes after this
         self.in_flight += 1
@@ -282,8 +286,12 @@ class CcxtVenue:
         wire = self.wire.pop(order.client_id, command) if self.wire is not None else None
         for rec in records:
             if isinstance(rec, CommandResult):
-                if rec.outcome == Outcome.CONFIRMED or (rec.outcome == Outcome.REJECTED
-                                                        and "local" not in rec.evidence):
+                held = _held(rec)
+                if held is not None:  # the venue's hold refused it: the backtest refuses it too
+                    self.on_round_trip(sent, None, rec.local_ts, command, seq, order.instrument.venue,
+                                       client_id=order.client_id, held=held)
+                elif rec.outcome == Outcome.CONFIRMED or (rec.outcome == Outcome.REJECTED
+                                                          and "local" not in rec.evidence):
                     if wire is None:
                         self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue,
                                            client_id=order.client_id)
@@ -677,6 +685,18 @@ async def watch_loop(watch: Callable[[], Awaitable[Any]], handle: Callable[[Any]
 def _info(reply: dict[str, Any]) -> Any:
     """The raw venue payload of a ccxt reply (kept as evidence in the audit log)."""
     return reply.get("info")
+
+
+def _held(result: CommandResult) -> str | None:
+    """latency.csv's `held` of a command's outcome (modes/live/recording.py): the reason of a
+    refusal the venue's rate limit caused (`rate_limited`: a 429 or Binance's -1003 / -1015;
+    `ip_banned`: a 418), with `-local` when the gateway refused it before sending (evidence
+    `local`: a 429's or 418's hold outlasted what an order may wait); None otherwise (the
+    request budget's own local refusal, `request_budget`, is `[venues.X] request_budget`'s
+    to reproduce)."""
+    if result.outcome != Outcome.REJECTED or result.reason not in HELD_REASONS:
+        return None
+    return result.reason + (LOCAL_SUFFIX if "local" in result.evidence else "")
 
 
 async def _after(previous: asyncio.Task, command: Callable[..., Awaitable[None]], args: tuple) -> None:

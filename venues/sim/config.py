@@ -98,6 +98,12 @@ class SimVenueConfig:
         default_factory=lambda: np.zeros((0, 5), dtype=np.int64), compare=False, repr=False
     )
     refusal_windows: bool = True  # latency.refusal_windows as given (the recorded model's switch)
+    # the `recorded` latency's requests a venue's rate-limit hold refused in the session
+    # (latency.csv `held`: venues/sim/latency.py held_requests): rows [ts_ns, kind, turn,
+    # reason, local, round_trip_ns], refused again by venues.sim.faults.SimFaults
+    held_requests: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 6), dtype=np.int64), compare=False, repr=False
+    )
     # the sha256 of each latency file's bytes as read, by key ("file", "feed_file",
     # "report_file"): what the run's fills depend on is the content, not the path
     file_digests: tuple[tuple[str, str], ...] = ()
@@ -167,6 +173,8 @@ class SimVenueConfig:
             body["latency_params"] = _digest(self.latency_params)
             body["refusal_windows"] = self.refusal_windows
             body["arrival_windows"] = _digest(self.arrival_windows)
+            if len(self.held_requests):  # absent when none: run ids of older files stay as they were
+                body["held_requests"] = _digest(self.held_requests)
         if self.file_digests:  # absent without a latency file, as fee_asset
             body["files"] = dict(self.file_digests)
         if self.latency_model not in LATENCY_SHIPPED:  # the same for a user's latency model and its params
@@ -241,6 +249,11 @@ class SimVenueConfig:
             from venues.sim.latency import refusal_windows
 
             windows = refusal_windows(file, venue)
+        held = np.zeros((0, 6), dtype=np.int64)
+        if model == "recorded":
+            from venues.sim.latency import held_requests
+
+            held = held_requests(file, venue)
         from venues.sim.latency import load_recorded_feed, load_report_latency
 
         feed_file = lat.get("feed_file")
@@ -292,6 +305,7 @@ class SimVenueConfig:
             report_samples=report_samples,
             arrival_windows=windows,
             refusal_windows=use_windows,
+            held_requests=held,
             file_digests=tuple((key, _file_sha256(path, f"{where} latency.{key}"))
                                for key, path in (("file", file), ("feed_file", feed_file),
                                                  ("report_file", report_file)) if isinstance(path, str)),
@@ -392,15 +406,21 @@ def load_latency_file(path: str | Path, where: str = "latency.file") -> np.ndarr
 
 def load_recorded_latency(path: str | Path, where: str = "", venue: str | None = None) -> np.ndarray:
     """A time-indexed latency file (what a paper/testnet/live session writes as
-    latency.csv): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns]]]]`, an optional
-    header line; only `venue`'s lines when the file names venues (latency.read_round_trips).
+    latency.csv): lines `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns[,held]]]]]`, an optional
+    header line; only `venue`'s lines when the file names venues (latency.read_round_trips),
+    less the requests the session refused itself (`held` ...-local: never sent, no latency).
     Returns an (n, 3) int64 array [ts_ns, entry_ns, response_ns] sorted by ts (stable): a
     session writes each round trip when its reply comes, so requests in flight together
     can end up out of send-time order in its file."""
     from venues.sim.latency import read_round_trips
 
     rows = read_round_trips(str(path), venue, f"{where} latency.file".strip())
-    table = np.asarray([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
+    # a request the session refused itself (`held`, local: never sent) measured no latency
+    table = np.asarray([r[:3] for r in rows if not r[9]], dtype=np.int64).reshape(-1, 3)
+    if not len(table):
+        raise ConfigError(f"{where} latency.file {path}: no measured round trip"
+                          + ("" if venue is None else f" of venue {venue!r}")
+                          + " (every line is a request the session refused itself, `held` ...-local)")
     return table[np.argsort(table[:, 0], kind="stable")]
 
 

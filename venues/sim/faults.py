@@ -20,6 +20,10 @@ with its local time and delivered by the backtest loop (`next_ts`, `deliver`):
   known as soon as it changes (a live driver learns it from the first timeout, its
   heartbeat or the venue's status endpoint within about a second).
 
+The same adapter hook replays what a recorded session decided because of its venue's
+rate-limit hold (`[venues.X] latency` `recorded`, latency.csv `held`: `_recorded_hold`):
+the requests refused there are refused here with the session's reason and timing.
+
 The vocabulary is the emulator's (venues/faults.py); times count from the first replayed
 event; the `probability` draws come from a RNG seeded by the run's seed, so a run is
 deterministic. Rules and figures: Binance spot API docs ("LIMITS": 429 with Retry-After
@@ -55,6 +59,7 @@ from venues.faults import (
     parse_fault,
 )
 from venues.sim.budget import REFUSE, WAIT, RequestBudget
+from venues.sim.latency import HELD_REASONS
 
 CLIENT_TIMEOUT_NS = 10_000_000_000  # ccxt's default `timeout` (10,000 ms)
 MINUTE_NS = 60_000_000_000  # Binance counts request weight per fixed minute
@@ -127,6 +132,11 @@ class SimFaults:
         self._budgets: dict[str, RequestBudget] = {}
         self._waiting: dict[int, int] = {}  # order_no -> when its held submit goes out
         self._resending = False
+        # the `recorded` latency's requests a venue's rate-limit hold refused in the session
+        # (SimVenueConfig.held_requests): venue -> {(ts, kind, turn): (reason, local, round trip)},
+        # and per venue the send time last counted and how many of each kind were sent at it
+        self._held_rows: dict[str, dict[tuple[int, int, int], tuple[str, bool, int]]] = {}
+        self._turns: dict[str, tuple[int, dict[int, int]]] = {}
 
     # -- set-up ---------------------------------------------------------------------------
     def venue_configs(self, configs: Mapping[str, Any], t0: int) -> dict[str, Any]:
@@ -163,6 +173,11 @@ class SimFaults:
             if spec is not None:
                 limits, max_wait, phase = spec
                 self._budgets[name] = RequestBudget(tuple(limits), int(max_wait), int(phase))
+            held = getattr(getattr(venue, "config", None), "held_requests", None)
+            if held is not None and len(held):
+                self._held_rows[name] = {(int(ts), int(kind), int(turn)): (HELD_REASONS[int(reason) - 1], bool(local),
+                                                                           int(rtt))
+                                         for ts, kind, turn, reason, local, rtt in held.tolist()}
         for f in self.faults:
             if f.venue != "*" and f.venue not in venues:
                 raise ConfigError(f"venue fault on venue {f.venue!r}, which this run does not trade "
@@ -273,6 +288,8 @@ class SimFaults:
         if command == "submit" and order.order_no not in self._orders:
             self._orders[order.order_no] = _OrderBook(order.instrument_index, order.price, order.qty)
         if self._budget_holds(venue, command, order, ts):
+            return True
+        if venue in self._held_rows and self._recorded_hold(venue, command, order, ts):
             return True
         off = ts - self._t0
         banned = self._banned_until.get(venue, -1)
@@ -407,6 +424,38 @@ class SimFaults:
             return True
         return False
 
+    def _recorded_hold(self, venue: str, command: str, order: Any, ts: int) -> bool:
+        """A request the session's venue held (latency.csv `held`, venues/sim/latency.py
+        held_requests): True when the request of this kind sent at `ts` in this turn (the
+        n-th of its kind at that time, as the `recorded` model hands out the file's entries)
+        was refused in the session because of a venue's 429 / 418. It is refused here with
+        the session's reason, reaching the strategy when the session's refusal did (send +
+        the recorded time to it), and never reaches the venue's kernel, which counts only
+        the other requests of that time (recorded_requests_in_turn leaves these out)."""
+        kind = _REQUEST_KINDS[command]
+        last = self._turns.get(venue)
+        counts = last[1] if last is not None and last[0] == ts else {}
+        self._turns[venue] = (ts, counts)
+        turn = counts.get(kind, 0)
+        counts[kind] = turn + 1
+        row = self._held_rows[venue].get((ts, kind, turn))
+        if row is None:
+            return False
+        reason, local, round_trip = row
+        at = ts + round_trip
+        status = 418 if reason == "ip_banned" else 429
+        evidence: dict[str, Any] = {"http_status": status, "recorded": "latency.csv held"}
+        if local:  # the session's own refusal, never sent (venues.ccxt.gateway.Gateway.held)
+            evidence["local"] = f"HTTP {status}: the venue's hold (recorded in the session)"
+        self._audit(ts, venue, "recorded_hold", command, order, answer="rejected", reason=reason, local=local,
+                    http_status=status)
+        if command == "submit":
+            self._orders[order.order_no].status = OrderStatus.REJECTED
+            self._orders[order.order_no].reason = reason
+        self._push(at, "result", CommandResult(order.client_id, Command(command), Outcome.REJECTED, at,
+                                               reason=reason, evidence=evidence))
+        return True
+
     @staticmethod
     def _maintenance_phase(s: FaultSpec, off: int) -> str | None:
         start = s.after_ns
@@ -496,6 +545,7 @@ class SimFaults:
         return t
 
 
+_REQUEST_KINDS = {"submit": 1, "cancel": 2, "amend": 3}  # codes.RQ_SUBMIT / RQ_CANCEL / RQ_AMEND
 _REST = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay", "truncated_body",
                    "rate_limit", "reject"})
 _AMBIGUOUS_KINDS = frozenset({"request_lost", "response_lost", "http_5xx_before", "http_5xx_after", "delay",

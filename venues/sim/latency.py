@@ -272,16 +272,26 @@ def recorded_params(samples: np.ndarray, in_turn: np.ndarray | None = None) -> n
 
 # the request kinds latency.csv names (its `command` column), as codes.RQ_*
 _COMMAND_KINDS = {"submit": 1, "cancel": 2, "amend": 3}
+#: latency.csv's `held` column (modes/live/recording.py): the reason of a refusal a venue's
+#: rate-limit hold caused (a 429: `rate_limited`, a 418: `ip_banned`), as the strategy got it;
+#: with LOCAL_SUFFIX the session refused the request itself while the hold lasted (never sent)
+HELD_REASONS = ("rate_limited", "ip_banned")
+LOCAL_SUFFIX = "-local"
+_HELD = {reason + local: (k + 1, int(bool(local))) for k, reason in enumerate(HELD_REASONS)
+         for local in ("", LOCAL_SUFFIX)}
 
 
 def read_round_trips(path: str, venue: str | None = None, where: str = "latency.file") -> list[tuple[int, ...]]:
     """The order round trips a paper/testnet/live session measured (its `latency.csv`,
     modes/live/recording.py): lines
-    `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns]]]]`, an
-    optional header. Returns [(ts_ns, entry_ns, response_ns, kind, seq, line number,
-    entry_min_ns, entry_max_ns)], in file order: kind a codes.RQ_* value (0 when the line
-    names no command), seq the command's number at its venue (-1 when empty), the two
-    bounds of a refused request's entry (-1 when empty: a round trip with a venue time).
+    `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns[,held]]]]]`,
+    an optional header. Returns [(ts_ns, entry_ns, response_ns, kind, seq, line number,
+    entry_min_ns, entry_max_ns, held, local)], in file order: kind a codes.RQ_* value (0
+    when the line names no command), seq the command's number at its venue (-1 when
+    empty), the two bounds of a refused request's entry (-1 when empty: a round trip with a
+    venue time), held the refusal's reason a venue's hold caused as 1 + its index in
+    HELD_REASONS (0: none, every line of a file written before the column), local 1 when
+    the session refused that request itself (`-local`: never sent), else 0.
 
     Only the lines of `venue` are kept when the file has a venue column (a session on two
     venues writes both venues' round trips into one file; each venue's backtest takes its
@@ -294,9 +304,9 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
     rows: list[tuple[int, ...]] = []
     for file, lineno, raw, parts in _csv_lines(path, where):
         at = f"{where} {file}:{lineno}:"
-        if len(parts) not in (3, 4, 5, 6, 8):
+        if len(parts) not in (3, 4, 5, 6, 8, 9):
             raise ConfigError(f"{at} {len(parts)} fields: expected ts_ns,entry_ns,response_ns[,command[,seq[,venue"
-                              "[,entry_min_ns,entry_max_ns]]]] (3-6 or 8)")
+                              "[,entry_min_ns,entry_max_ns[,held]]]]] (3-6, 8 or 9)")
         try:
             ts, entry, response = (int(p) for p in parts[:3])
         except ValueError:
@@ -312,8 +322,16 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
         if len(parts) > 4 and parts[4] and not parts[4].isdigit():
             raise ConfigError(f"{at} seq {parts[4]!r}: expected a whole number or empty")
         seq = int(parts[4]) if len(parts) > 4 and parts[4] else -1
+        held = local = 0
+        if len(parts) == 9 and parts[8]:
+            if parts[8] not in _HELD:
+                raise ConfigError(f"{at} held {parts[8]!r}: expected one of {', '.join(_HELD)} or empty")
+            if not kind:
+                raise ConfigError(f"{at} held {parts[8]!r} on a line without a command: a refusal is of a "
+                                  "submit, cancel or amend")
+            held, local = _HELD[parts[8]]
         lo = hi = -1
-        if len(parts) == 8 and (parts[6] or parts[7]):
+        if len(parts) >= 8 and (parts[6] or parts[7]):
             bounds = []
             for name, text in (("entry_min_ns", parts[6]), ("entry_max_ns", parts[7])):
                 try:
@@ -327,10 +345,13 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
             if kind != _COMMAND_KINDS["submit"]:
                 raise ConfigError(f"{at} entry_min_ns,entry_max_ns on a {parts[3] or 'line without a'} command: "
                                   "only a refused submit has an entry window")
+            if held:
+                raise ConfigError(f"{at} entry_min_ns,entry_max_ns with held {parts[8]!r}: a refusal the venue's "
+                                  "hold caused has no entry window")
             if hi > entry + response:
                 raise ConfigError(f"{at} entry_max_ns {hi} beyond the round trip (entry_ns + response_ns = "
                                   f"{entry + response}): the request arrived before its reply")
-        rows.append((ts, entry, response, kind, seq, lineno, lo, hi))
+        rows.append((ts, entry, response, kind, seq, lineno, lo, hi, held, local))
     if not rows:
         which = "" if venue is None else f" of venue {venue!r}"
         raise ConfigError(f"{where} {path}: no latency records{which}")
@@ -350,11 +371,13 @@ def recorded_requests_in_turn(path: str | None, venue: str | None = None) -> np.
     would rest and fill in the backtest. So the n-th request of a kind a backtest sends at
     a time the file records requests of that kind at gets the n-th such record, in send
     order (the file's `seq` column, else its line order); lookups, and requests beyond the
-    recorded count, are interpolated. `venue`: only that venue's lines (read_round_trips)."""
+    recorded count, are interpolated. `venue`: only that venue's lines (read_round_trips).
+    A request the venue's hold refused (`held`) is left out: the backtest refuses it before
+    it reaches the venue's kernel (held_requests), which counts only the others."""
     rows = []
     if path:
-        for ts, entry, _response, kind, seq, lineno, _lo, _hi in read_round_trips(path, venue):
-            if kind:
+        for ts, entry, _response, kind, seq, lineno, _lo, _hi, held, _local in read_round_trips(path, venue):
+            if kind and not held:
                 rows.append((ts, kind, seq if seq >= 0 else lineno, lineno, entry))
     rows.sort()
     return np.asarray([(ts, kind, entry) for ts, kind, _, _, entry in rows], dtype=np.int64).reshape(-1, 3)
@@ -381,8 +404,8 @@ def refusal_windows(path: str, venue: str | None = None) -> np.ndarray:
     crossing, a reply the session got 300 ms late under load came back at once, and the
     backtest's quoter sent an order the session never sent)."""
     rows = []
-    for ts, entry, response, kind, seq, lineno, lo, hi in read_round_trips(path, venue):
-        if kind == 1:  # codes.RQ_SUBMIT
+    for ts, entry, response, kind, seq, lineno, lo, hi, held, _local in read_round_trips(path, venue):
+        if kind == 1 and not held:  # codes.RQ_SUBMIT; a held one never reaches the kernel (held_requests)
             rows.append((ts, seq if seq >= 0 else lineno, lineno, lo, hi, entry + response))
     rows.sort()
     out = []
@@ -393,3 +416,35 @@ def refusal_windows(path: str, venue: str | None = None) -> np.ndarray:
         if lo >= 0:
             out.append((ts, turn, lo, hi, rtt))
     return np.asarray(out, dtype=np.int64).reshape(-1, 5)
+
+
+def held_requests(path: str, venue: str | None = None) -> np.ndarray:
+    """The requests of a session's latency.csv that a venue's rate-limit hold refused (its
+    `held` column): an (m, 6) int64 array [ts_ns, kind, turn, reason, local, round_trip_ns]
+    sorted by (ts, kind, turn); kind a codes.RQ_* value, `turn` the request's place among
+    the file's requests of that kind and time in send order (every line counts, held or
+    not: the order recorded_requests_in_turn hands entries out in), reason 1 + its index in
+    HELD_REASONS, local 1 when the session refused it before sending, round_trip_ns the
+    time from the request to its refusal (entry + response).
+
+    Why: while a venue's 429 (Retry-After) or 418 ban held a session's requests, the
+    session refused its submits and amends itself (`rate_limited` / `ip_banned`, never
+    sent), and the requests already on their way met the 429 / 418. A backtest of the
+    period has no such hold: it sent them, with entries interpolated from the held
+    requests' multi-second round trips, and diverged (docs/live.md "Backtesting a session's
+    period"). So the backtest's venue refuses the request of that kind, time and turn with
+    the same reason, reaching the strategy when the session's refusal did
+    (venues.sim.faults.SimFaults.intercept), and it never reaches the kernel."""
+    rows = []
+    for ts, entry, response, kind, seq, lineno, _lo, _hi, held, local in read_round_trips(path, venue):
+        if kind:
+            rows.append((ts, kind, seq if seq >= 0 else lineno, lineno, held, local, entry + response))
+    rows.sort()
+    out = []
+    turn, last = 0, None
+    for ts, kind, _seq, _lineno, held, local, rtt in rows:
+        turn = turn + 1 if (ts, kind) == last else 0
+        last = (ts, kind)
+        if held:
+            out.append((ts, kind, turn, held, local, rtt))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 6)

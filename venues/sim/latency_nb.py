@@ -46,7 +46,9 @@ The shipped models:
   (exact integers, rounded down); response by the exchange time, held at the mean of the
   two records around it; the nearest record's values before the first and after the
   last. So a backtest of a session's period sees the latency that session saw, spikes
-  included.
+  included. The requests a venue's rate-limit hold refused in the session (latency.csv
+  `held`) are not in the in-turn rows: the Python adapter refuses them before they reach
+  the kernel (venues/sim/latency.py held_requests, venues.sim.faults.SimFaults).
 
 Whatever the model, a venue given `latency.report_file` (a session's report_latency.csv:
 the user stream's report latencies, V[v, VF_RP_N] rows [ts, response, stamp] in LP from

@@ -24,3 +24,26 @@ def test_two_sessions_in_one_millisecond_get_distinct_prefixes(live_emu, alice_e
     # a paper session trades with no venue account: its stamp is its start
     paper = LiveDriver(config, "paper", tmp_path / "c", health=False)
     assert paper._id_prefix(start) == a
+
+
+def test_a_prefix_too_long_for_the_id_space_stops_the_start_before_a_run_directory(live_emu, alice_env, tmp_path,
+                                                                                     monkeypatch):
+    """issue 11: a session whose prefix could lead an id beyond Binance's 36 characters (its
+    root made long here) is refused at start, in one line naming the prefix, before the run
+    directory exists and before any order."""
+    import pytest
+
+    import modes.live.safety
+    from engine.errors import ConfigError
+    from engine.oms import PREFIX_MAX
+    from modes.live.driver import run_live
+
+    monkeypatch.setenv("TICKPARITY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(modes.live.safety, "ROOT_PREFIX", "tp" + "x" * (PREFIX_MAX - 2 - 8 + 1))  # 1 too many
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError) as info:
+        run_live(session_config(live_emu), "testnet", out, duration_s=2.0, health=False, write_html=False)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("client-id prefix (modes.live.safety.ROOT_PREFIX")
+    assert f"expected 1 to {PREFIX_MAX} characters" in message
+    assert not out.exists()

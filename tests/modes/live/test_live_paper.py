@@ -75,7 +75,7 @@ def test_paper_round_trips_are_recorded(paper_run):
     """latency.csv: one line per submit answered, entry + response = the simulated venue's
     round trip (profile: 5 ms + 5 ms)."""
     lines = (paper_run / "latency.csv").read_text().splitlines()
-    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
+    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held"
     rows = [line.split(",") for line in lines[1:]]
     assert rows
     assert all(int(e) + int(r) == 10_000_000 and seq == "" for _, e, r, _, seq, _, _, _ in rows)  # no venue seq in paper

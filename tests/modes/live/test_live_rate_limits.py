@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -218,3 +219,156 @@ def test_repeated_cancels_of_one_order_during_a_hold_send_one_cancel(emu, alice_
     assert sum(e["event"] == "cancel_request" and e["order_id"] == venue_id for e in journal) == 1
     orders = pq.read_table(out / "orders.parquet").to_pylist()
     assert [(o["client_id"], o["status"]) for o in orders] == [(cid, "cancelled")]
+
+
+QUOTER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Quoter(Strategy):
+    """A post-only bid and ask 3 USDT outside the touch, re-quoted every 250 ms when the
+    touch moved, whatever the venue's health (a strategy that keeps submitting through a
+    429's or a 418's hold); the market trades through them often."""
+
+    def on_start(self, ctx):
+        self.inst = ctx.instruments[0]
+        self.quotes = {"buy": None, "sell": None}
+        ctx.schedule(every_ns=250_000_000)
+
+    def on_timer(self, ctx, ts):
+        book = ctx.book(self.inst)
+        if book.best_bid is None or book.best_ask is None:
+            return
+        for side, price in (("buy", book.best_bid - 3), ("sell", book.best_ask + 3)):
+            cid = self.quotes[side]
+            order = ctx.order(cid) if cid else None
+            if order is not None and order.is_open:
+                if order.price == price:
+                    continue
+                ctx.cancel(cid)
+            self.quotes[side] = ctx.submit(self.inst, side, Decimal("0.001"), price, post_only=True)
+
+    def on_stop(self, ctx):
+        for cid in ctx.open_orders(self.inst):
+            ctx.cancel(cid)
+'''
+
+
+def _hold_session(emu, tmp_path, hold: str) -> Path:
+    """A testnet session of QUOTER (9 s) during which the venue holds the session's requests
+    once it trades: a 429 with a 3 s Retry-After on its next order (hold "429"), or a 4 s
+    ban another process on the IP earned (hold "418": the emulator's ban_after 0)."""
+    import ccxt
+
+    (tmp_path / "quoter.py").write_text(QUOTER)
+    config = session_config(emu, strategy=f"{tmp_path / 'quoter.py'}:Quoter", base_dir=tmp_path)
+    if hold == "418":
+        control(emu, "limits", {"ban_after": 0, "ban_s": 4, "ban_grace_ms": 0, "reset": True})
+    out = tmp_path / f"run-{hold}"
+    result: dict = {}
+
+    def session():
+        try:
+            result["dir"] = run_live(config, "testnet", out, duration_s=9, health=False, write_html=False)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    def orders_at_the_venue() -> int:
+        return sum(e["event"] == "order_new" and e.get("account") == "alice" for e in get_json(emu, "/emulator/journal"))
+
+    before = orders_at_the_venue()
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and orders_at_the_venue() < before + 10:  # the session trades
+            time.sleep(0.05)
+        if hold == "429":
+            control(emu, "faults", {"kind": "rate_limit", "retry_after": "3s", "endpoint": "POST /api/v3/order"})
+        else:
+            control(emu, "faults", {"kind": "rate_limit", "retry_after": "1s", "endpoint": "GET /api/v3/time"})
+            neighbour = ccxt.binance(emu.ccxt_config("bob", timeout=3000))
+            with pytest.raises(ccxt.DDoSProtection):
+                neighbour.fetch_time()
+    finally:
+        thread.join(90)
+    assert "error" not in result, result.get("error")
+    return out
+
+
+def _backtest_the_session(run: Path, tmp_path: Path, latency: Path, tag: str) -> Path:
+    """`tickparity backtest` of QUOTER on the session's recorded market rows, with its
+    latency files (the `recorded` model, `report_file`) and `--session-window`."""
+    from modes.cli import main
+
+    config = tmp_path / f"bt-{tag}.toml"
+    config.write_text(f'''[run]
+strategy = "{tmp_path / 'quoter.py'}:Quoter"
+instruments = ["binance:BTC/USDT"]
+[venues.binance]
+balances = {{ USDT = "10000000", BTC = "100" }}
+latency = {{ model = "recorded", file = "{latency}", report_file = "{run / 'report_latency.csv'}" }}
+''')
+    out = tmp_path / f"bt-{tag}"
+    assert main(["backtest", "--config", str(config), "--data", f"duckdb:{run / 'market.duckdb'}",
+                 "--session-window", str(run), "--out", str(out), "--no-report"]) == 0
+    return out
+
+
+def _orders_and_fills(run: Path) -> tuple[list[tuple], list[tuple]]:
+    """The run's order requests (side, price, qty, type) with their outcome (status, reason,
+    filled quantity), in the order they were made, and its fills (client id's order number,
+    side, price, qty) in time order."""
+    orders = sorted(pq.read_table(run / "orders.parquet").to_pylist(), key=lambda r: r["created_ts"])
+    number = {o["client_id"]: n for n, o in enumerate(orders)}
+    fills = sorted(pq.read_table(run / "fills.parquet").to_pylist(), key=lambda f: (f["ts"], f["client_id"]))
+    return ([(o["side"], o["price"], o["qty"], o["type"], o["status"], o["reason"], o["filled_qty"]) for o in orders],
+            [(number[f["client_id"]], f["side"], f["price"], f["qty"]) for f in fills])
+
+
+@pytest.mark.parametrize("hold", ["429", "418"])
+def test_a_backtest_of_a_rate_limited_period_decides_as_the_session(emu, alice_env, tmp_path, hold):
+    """Issue #11: a testnet session whose venue held its requests (a 429's Retry-After, or a
+    418 ban) while the strategy kept submitting, then the same strategy backtested on the
+    session's recorded market rows with its latency files and --session-window. The
+    session refused its orders there itself (`rate_limited` / `ip_banned`, never sent) and
+    the ones already on their way met the venue's 429 / 418; its cancels waited the hold
+    out, the strategy's repeated cancels coalesced. latency.csv records each refusal the
+    hold caused (`held`), and the backtest's venue refuses the same request with the same
+    reason when the session's refusal came: the orders (side, price, qty, type, in order,
+    with their outcome and reason) and the fills are the session's. Run twice, the
+    backtest's outputs are identical; without the `held` lines (a latency.csv as recorded
+    before them) the backtest sends those orders and diverges."""
+    run = _hold_session(emu, tmp_path, hold)
+    lines = (run / "latency.csv").read_text().splitlines()
+    reason = "rate_limited" if hold == "429" else "ip_banned"
+    local = [line for line in lines[1:] if line.endswith(f",{reason}-local")]
+    answered = [line for line in lines[1:] if line.endswith(f",{reason}")]
+    assert len(local) >= 5 and answered, lines  # seconds of refused submits; what met the hold
+    session_orders, session_fills = _orders_and_fills(run)
+    refused = [line for line in local + answered if line.split(",")[3] == "submit"]
+    assert sum(o[4:6] == ("rejected", reason) for o in session_orders) == len(refused)
+    backtest = _backtest_the_session(run, tmp_path, run / "latency.csv", hold)
+    orders, fills = _orders_and_fills(backtest)
+    ended = [o if o[4] != "acknowledged" else (*o[:4], "cancelled", *o[5:]) for o in orders]
+    assert [o[:4] for o in orders] == [o[:4] for o in session_orders]
+    # an order open at the backtest's end is the one the session's shutdown cancelled
+    assert [o[4:] for o in ended] == [(s[4], s[5] if s[4] != "cancelled" else o[5], s[6])
+                                      for o, s in zip(ended, session_orders, strict=True)]
+    assert fills == session_fills
+    again = _backtest_the_session(run, tmp_path, run / "latency.csv", f"{hold}-again")
+    for name in ("orders.parquet", "fills.parquet", "summary.json"):
+        a, b = (again / name).read_bytes(), (backtest / name).read_bytes()
+        if name == "summary.json":  # its wall-clock figures and the run's name differ
+            a, b = (json.loads(x)["run"] for x in (a, b))
+            for key in ("id", "wall_seconds", "events_per_second"):
+                a.pop(key), b.pop(key)
+        assert a == b, name
+    # the same session's file without the hold's lines (a recorder before `held`): diverges
+    before = tmp_path / f"latency-before-{hold}.csv"
+    before.write_text("\n".join(line for line in lines if not line.endswith(("-local", f",{reason}"))) + "\n")
+    old_orders, old_fills = _orders_and_fills(_backtest_the_session(run, tmp_path, before, f"{hold}-before"))
+    print(f"hold {hold}: session {len(session_orders)} orders / {len(session_fills)} fills; backtest "
+          f"{len(orders)} / {len(fills)}; without held lines {len(old_orders)} / {len(old_fills)}")
+    assert [o[:5] for o in old_orders] != [o[:5] for o in session_orders]

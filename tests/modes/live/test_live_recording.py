@@ -8,7 +8,7 @@ from engine.types.venue_reports import VenueFill, VenueOrderState
 from modes.live.recording import SessionRecorder
 
 BTC = "binance:BTC/USDT"
-HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
+HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held"
 
 
 def test_a_refusal_without_a_venue_time_gets_the_fastest_response_leg_around_it(tmp_path):
@@ -211,3 +211,21 @@ def test_a_cancel_refused_because_the_order_filled_arrived_after_the_fill(tmp_pa
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
         HEADER, "1000000,4499,5501,submit,1,binance,,",
         "2000000,21000,9000,cancel,2,binance,,", "3000000,4499,15501,cancel,3,binance,,"]
+
+
+def test_a_refusal_the_venues_hold_caused_is_written_with_its_reason(tmp_path):
+    """`held` (venues/sim/latency.py held_requests): submit 2, refused by the session itself
+    while a 429 held (never sent; the refusal 80 ns after the decision), is written at once
+    with entry 0; submit 3, answered 429 by the venue, is placed as any refusal (the fastest
+    response leg, 3: entry 30 - 3 = 27) but with no entry window; cancel 4, answered 418,
+    waits for the flush as a refused cancel does. Every other line keeps its 8 fields."""
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.round_trip(1000, 1007, 1010, "submit", 1)
+    rec.round_trip(2000, None, 2080, "submit", 2, held="rate_limited-local")
+    rec.round_trip(2000, None, 2030, "submit", 3, held="rate_limited")
+    rec.round_trip(2100, None, 2150, "cancel", 4, client_id="tp-1", held="ip_banned")
+    rec.round_trip(3000, 3005, 3010, "submit", 5)
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines() == [
+        HEADER, "1000,7,3,submit,1,,,", "2000,0,80,submit,2,,,,rate_limited-local", "3000,5,5,submit,5,,,",
+        "2000,27,3,submit,3,,,,rate_limited", "2100,47,3,cancel,4,,,,ip_banned"]

@@ -158,7 +158,7 @@ def test_the_round_trips_and_the_user_streams_report_latencies_are_recorded(test
     audit = [json.loads(line) for line in (testnet_run / "audit.jsonl").read_text().splitlines()]
     requests = {r["ts"] for r in audit if r["type"] == "request"}
     lines = (testnet_run / "latency.csv").read_text().splitlines()
-    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns"
+    assert lines[0] == "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held"
     rows = [line.split(",") for line in lines[1:]]
     assert rows and all(int(ts) in requests for ts, *_ in rows)
     assert {row[5] for row in rows} == {"binance"}

@@ -92,7 +92,7 @@ def _session_latency_files(tmp_path):
 @pytest.mark.parametrize(("latency", "message"), [
     ({"model": "empirical", "file": "latency.csv"},
      "latency.file = '{latency.csv}': this is a session's latency.csv (order round trips, header "
-     "'ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns'), read by latency.model = 'recorded' (latency.file); "
+     "'ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held'), read by latency.model = 'recorded' (latency.file); "
      "latency.model = 'empirical' reads one or two ns columns (entry_ns response_ns)"),
     ({"model": "empirical", "file": "feed_latency.csv"},
      "latency.file = '{feed_latency.csv}': this is a session's feed_latency.csv (feed latencies, header "
@@ -103,7 +103,7 @@ def _session_latency_files(tmp_path):
      "header 'ts_ns,response_ns,report,venue,stamp_ns'), read by latency.report_file"),
     ({"entry_ns": 1, "feed_file": "latency.csv"},
      "latency.feed_file = '{latency.csv}': this is a session's latency.csv (order round trips, header "
-     "'ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns'), read by latency.model = 'recorded' (latency.file)"),
+     "'ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held'), read by latency.model = 'recorded' (latency.file)"),
     ({"entry_ns": 1, "report_file": "feed_latency.csv"},
      "latency.report_file = '{feed_latency.csv}': this is a session's feed_latency.csv (feed latencies, header "
      "'ts_ns,feed_ns,stream,instrument'), read by latency.feed_file"),

@@ -266,7 +266,8 @@ def test_a_restored_take_profit_amended_by_cancel_replace_is_adopted_with_the_wh
     replaced its venue order (Binance cancel-replace: the replacement counts from 0). The
     session dies; while none runs the replacement fills 0.05 more. The saved state keeps
     what the replaced venue order filled (`live_base`), so the resumed session adopts the
-    order with the leg's 0.15 filled, and counts only the 0.05 it missed."""
+    order with the leg's 0.1 booked and the venue's 0.15, looks it up, and books only the
+    0.05 it missed, from its trade (price, fee), into the position but not the balances."""
     from decimal import Decimal as D
 
     from engine.types import Liquidity
@@ -297,8 +298,19 @@ def test_a_restored_take_profit_amended_by_cancel_replace_is_adopted_with_the_wh
     v2 = VenueOrderState(tp.client_id, "v2", OrderStatus.PARTIALLY_FILLED, 11_000_00, 20_000, 5_000, 0, 0,
                          source="query")
     report = rec.check("start", [(BTC, v2)], _balances(), sides={tp.client_id: -1})
-    assert report.adopted == [tp.client_id]
+    assert report.adopted == [tp.client_id] and report.lookups == [tp.client_id]
     order = second.oms.by_client[tp.client_id]
-    assert (order.qty, order.filled, order.status) == (30_000, 15_000, OrderStatus.PARTIALLY_FILLED)
+    assert (order.qty, order.filled, order.venue_filled, order.status) == (
+        30_000, 10_000, 15_000, OrderStatus.PARTIALLY_FILLED)
     leg = second.contingent.legs[tp.client_id]
+    assert leg.filled == 10_000
+    # the lookup's answer: the order and its trades (the one before the kill was booked: t9)
+    balances = dict(second.ledger.balances)
+    lots_before = second.ledger.positions[BTC.id].lots
+    second.on_venue_state(v2)
+    second.on_venue_fill(VenueFill(tp.client_id, "v2", "t10", 11_010_00, 5_000, D("0.55"), "USDT", Liquidity.MAKER,
+                                   0, 0, "query"))
     assert leg.filled == 15_000  # 0.1 known + the 0.05 missed, not 0.05 - 0.1
+    assert (order.filled, order.owed) == (15_000, 0)
+    assert second.ledger.positions[BTC.id].lots == lots_before - 5_000
+    assert dict(second.ledger.balances) == balances  # the venue's balances hold it already

@@ -250,6 +250,10 @@ class VenueMerge:
         order = self._order_of(fill.client_id, "venue_fill")
         if order is None:
             return
+        if self.contingent.inferred and order.client_id in self.contingent.inferred:
+            fill = self.contingent.infer(order, fill)  # a resumed order saved without trade ids
+            if fill is None:
+                return
         now = self.clock.now()
         self._trigger_ts = now
         update = self._merge_fill(order, fill, now, None)

@@ -18,7 +18,7 @@ when a threshold is touched (or a trailing stop's watermark moves).
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,7 @@ from engine.views import Event, OrderUpdate, Status
 if TYPE_CHECKING:
     from engine.oms import Order
     from engine.session import TradingSession
-    from engine.types.venue_reports import VenueOrderState
+    from engine.types.venue_reports import VenueFill, VenueOrderState
 
 _SIDES = {"buy": 1, "sell": -1}
 _OTHER_SIDE = {"buy": "sell", "sell": "buy"}
@@ -83,6 +83,7 @@ _STATUS = {State.PENDING: Status.PENDING, State.ARMED: Status.ACKNOWLEDGED, Stat
 _END_STATE = {OrderStatus.CANCELLED: State.CANCELLED, OrderStatus.REJECTED: State.REJECTED,
               OrderStatus.EXPIRED: State.EXPIRED}
 _SCHEMA_VERSION = 1
+_FEE_STEP = Decimal("1e-8")  # a fee split by `infer`: Binance's commission precision
 
 
 def _amount(value: Any, field: str) -> Decimal:
@@ -130,6 +131,10 @@ class ContingentManager:
         #: session started from (client id -> that time: the order's last update at the
         #: start's read; engine/venue_merge.py books such fills into positions only)
         self._prebooked_until: dict[str, int] = {}
+        #: restored orders the saved state counts fills of but names no trade ids for (a
+        #: contingent.json written before they were saved): client id -> lots of the venue's
+        #: trades still to be taken as the ones the previous session booked (`infer`)
+        self.inferred: dict[str, int] = {}
 
     # -- ids ----------------------------------------------------------------------------
     def owns(self, client_id: str) -> bool:
@@ -897,13 +902,19 @@ class ContingentManager:
         saved = state.get("orders")
         self._orders = None if saved is None else {
             str(cid): dict(o) for cid, o in saved.items() if o.get("instrument") in self._s.index}
-        for cid, trade_ids in state.get("live_trades", {}).items():
+        saved_trades = state.get("live_trades", {})
+        for cid, trade_ids in saved_trades.items():
             inst = self.saved_instrument(cid)
             if inst is None:
                 continue
             self._trades[cid] = [str(t) for t in trade_ids]
             for trade_id in self._trades[cid]:  # booked by the previous session: never again
                 self._s.oms.trades.add((inst, trade_id))
+        # a state saved before trade ids were: which of an order's venue trades the previous
+        # session booked is unknown, only how much; the earliest trades up to that much are
+        # taken as booked (`infer`), the rest booked as fills it missed
+        self.inferred = {cid: known for cid, known in self._live_filled.items()
+                         if known > 0 and cid not in saved_trades and self._resumes(cid)}
         self.changes += 1
 
     def saved_instrument(self, client_id: str) -> str | None:
@@ -975,6 +986,35 @@ class ContingentManager:
                             booked=_s(inst.lots_to_qty(order.filled)), venue=_s(inst.lots_to_qty(order.venue_filled)),
                             why="filled further while no session ran")
         return True
+
+    def infer(self, order: Order, fill: VenueFill) -> VenueFill | None:
+        """A venue fill of a restored order whose saved state has no trade ids (`inferred`):
+        a lookup's trades (source "query", oldest first) are taken as the ones the previous
+        session booked until they add up to what it had filled; the rest, and every fill of
+        the stream (the session's own), are booked. Returns the fill to book (its part
+        beyond what is taken as booked, the fee in proportion), or None. Audited
+        `inferred_booked`."""
+        cid = order.client_id
+        inst = order.instrument
+        if fill.source != "query" or (inst.id, fill.trade_id) in self._s.oms.trades:
+            return fill  # the stream's; or booked already (a duplicate, audited as such)
+        left = self.inferred.get(cid, 0)
+        if left <= 0:
+            self.inferred.pop(cid, None)
+            return fill
+        taken = min(left, fill.qty)
+        self.inferred[cid] = left - taken
+        if not self.inferred[cid]:
+            del self.inferred[cid]
+        self._s.audit.write(self._s.clock.now(), "inferred_booked", client_id=cid, trade_id=fill.trade_id,
+                            qty=_s(inst.lots_to_qty(taken).normalize()), of=_s(inst.lots_to_qty(fill.qty).normalize()),
+                            why="saved state without trade ids: taken as booked by the previous session")
+        if taken == fill.qty:
+            self._s.oms.trades.add((inst.id, fill.trade_id))
+            return None
+        rest = fill.qty - taken
+        fee = (fill.fee * rest / fill.qty).quantize(_FEE_STEP) if fill.fee else fill.fee
+        return replace(fill, qty=rest, fee=fee)
 
     def prebooked(self, client_id: str, exch_ts: int) -> bool:
         """A fill (venue time `exch_ts`) of a restored order in `OrderManager.prebooked` is

@@ -202,8 +202,20 @@ def restore(built: Any, record: dict[str, Any]) -> None:
             pos.lots, pos.cost = int(lots), int(cost)
             positions[inst_id] = decimal_str(pos.qty.normalize())
     legs = manager.legs.values()
+    # a contingent.json written before trade ids were saved: which venue trades of a resumed
+    # order the previous session booked is inferred from how much it had filled (`infer`)
+    inferred = {cid: decimal_str(session.instrument(manager.saved_instrument(cid)).lots_to_qty(lots).normalize())
+                for cid, lots in sorted(manager.inferred.items())}
     session.audit.write(session.clock.now(), "decision", action="contingent_restored",
                         resume_from=record.get("resume_from"),
                         armed=[leg.id for leg in legs if leg.state.value == "armed"],
                         working={leg.id: leg.live for leg in legs if leg.state.value == "working" and leg.live},
-                        orders=sorted(saved["state"].get("orders", {})), positions=positions)
+                        orders=sorted(saved["state"].get("orders", {})), positions=positions,
+                        **({"inferred": inferred} if inferred else {}))
+    if inferred:
+        from modes.console import warn
+
+        warn(f"--resume {record.get('resume_from')}: {STATE_FILE} has no trade ids for "
+             + ", ".join(f"{cid} (filled {qty})" for cid, qty in inferred.items())
+             + ": of each order's venue trades, the earliest adding up to that are taken as booked by the "
+               "previous session and only the rest are booked (audited inferred_booked)")

@@ -1009,6 +1009,8 @@ class ContingentManager:
         self._s.audit.write(self._s.clock.now(), "inferred_booked", client_id=cid, trade_id=fill.trade_id,
                             qty=_s(inst.lots_to_qty(taken).normalize()), of=_s(inst.lots_to_qty(fill.qty).normalize()),
                             why="saved state without trade ids: taken as booked by the previous session")
+        # saved with the order's trade ids from now on: a later resume knows it was booked
+        self._trades.setdefault(cid, []).append(fill.trade_id)
         if taken == fill.qty:
             self._s.oms.trades.add((inst.id, fill.trade_id))
             return None

@@ -367,3 +367,5 @@ def test_a_saved_state_without_trade_ids_books_only_the_fills_beyond_what_it_cou
         ("t9", "0.04", "0.04"), ("t10", "0.06", "0.12")]
     assert [(r["trade_id"], D(r["qty"]), D(r["fee"])) for r in audit if r["type"] == "fill"] == [
         ("t10", D("0.06"), D("0.66")), ("t11", D("0.14"), D("1.54"))]
+    # a later resume of this session knows every trade of the order was booked
+    assert second.contingent._trades[tp.client_id] == ["t9", "t10", "t10", "t11"]

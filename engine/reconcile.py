@@ -41,9 +41,12 @@ gate fails closed: no new submits (the session refuses them with reason
 
 Warm restart: at start, open orders with our client-id prefix that a previous session left
 are adopted into the OMS (`adopt`) before any new order; others are reported, never touched.
-A restored contingent leg whose venue order is no longer open is taken back into the OMS
-and looked up (`ContingentManager.restore_order`); only an order the venue does not know
-is a difference.
+A restored contingent leg whose venue order is no longer open, or a plain order the resumed
+session had open, is taken back into the OMS and looked up (`ContingentManager.
+restore_order`); one still open that filled further while no session ran is adopted with
+what the previous session booked and looked up too (`ContingentManager.adopted`): its fills
+are booked once, by trade id, into the position. Only an order the venue does not know is
+a difference.
 """
 
 from __future__ import annotations
@@ -241,21 +244,25 @@ def compare_positions(ledger: Ledger, instruments: Iterable[Instrument],
 _TIF_OF_STATE = TimeInForce.GTC
 
 
-def adopt(session: TradingSession, inst: Instrument, state: VenueOrderState, side: int) -> Order:
+def adopt(session: TradingSession, inst: Instrument, state: VenueOrderState, side: int,
+          filled: int | None = None) -> Order:
     """Take over an open order a previous session of ours left (warm restart).
 
     The OMS gets it as ACKNOWLEDGED / PARTIALLY_FILLED with the venue's price, quantity and
     filled quantity; its earlier fills are already in the venue's balances (the ledger starts
-    from them), so none is booked again. Audited as `adopt`.
+    from them), so none is booked again. `filled`: the lots to adopt it with instead, when a
+    resumed session knows what the previous one booked of it (`ContingentManager.
+    adopt_filled`: the rest is looked up and booked into the position). Audited as `adopt`.
     """
+    filled = state.filled if filled is None else filled
     now = session.clock.now()
     order = session.oms.create(
         client_id=state.client_id, instrument=inst, instrument_index=session.index[inst.id], side=side,
         type=OrderType.LIMIT, tif=_TIF_OF_STATE, price=state.price, qty=state.qty, created_ts=now, trigger_ts=now)
     session.oms.set_status(order, OrderStatus.SUBMITTED, now)
     session.oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
-    if state.filled:
-        order.filled = state.filled
+    if filled:
+        order.filled = filled
         session.oms.set_status(order, OrderStatus.PARTIALLY_FILLED, now)
     order.ack_ts = now
     session.audit.write(now, "decision", action="adopt", client_id=state.client_id, instrument=inst.id,
@@ -308,9 +315,11 @@ class Reconciler:
                                  ours=contingent.is_child)
         for inst, state in unknown:
             if at == "start" and sides and state.client_id in sides:
-                order = adopt(s, inst, state, sides[state.client_id])
+                order = adopt(s, inst, state, sides[state.client_id],
+                              contingent.adopt_filled(state.client_id, state.filled))
                 report.adopted.append(state.client_id)
-                contingent.adopted(order)  # a restored leg's venue order: fills it missed count
+                if contingent.adopted(order, state):  # a resumed order that filled while down:
+                    report.lookups.append(state.client_id)  # its trades are looked up and booked
             else:
                 report.differences.append(Difference(
                     "order", state.client_id, "unknown to the OMS",

@@ -250,6 +250,10 @@ class VenueMerge:
         order = self._order_of(fill.client_id, "venue_fill")
         if order is None:
             return
+        if self.contingent.inferred and order.client_id in self.contingent.inferred:
+            fill = self.contingent.infer(order, fill)  # a resumed order saved without trade ids
+            if fill is None:
+                return
         now = self.clock.now()
         self._trigger_ts = now
         update = self._merge_fill(order, fill, now, None)
@@ -506,7 +510,7 @@ class VenueMerge:
         if done:
             self._in_flight.pop(order.order_no, None)  # the fill closed it
         prebooked = self.oms.prebooked
-        if prebooked and order.client_id in prebooked:
+        if prebooked and order.client_id in prebooked and self.contingent.prebooked(order.client_id, fill.exch_ts):
             self._book_prebooked(order, fill)
         else:
             self.ledger.book_fill(order.instrument, order.side, fill)
@@ -518,9 +522,9 @@ class VenueMerge:
         return done
 
     def _book_prebooked(self, order: Order, fill: BookedFill) -> None:
-        """A fill of a restored contingent leg's venue order that ended while no session ran
-        (engine/contingent/manager.py `restore_order`): the position and PnL take it, the
-        balances do not (the start seeded them from the venue's, which hold it already)."""
+        """A fill a restored order got while no session ran (engine/contingent/manager.py
+        `restore_order`, `adopted`): the position and PnL take it, the balances do not (the
+        start seeded them from the venue's, which hold it already)."""
         inst = order.instrument
         balances = self.ledger.balances
         keys = {(inst.venue, inst.base), (inst.venue, inst.quote), (inst.venue, fill.fee_asset or inst.quote)}
@@ -674,9 +678,10 @@ class VenueMerge:
         """A lookup by client id found no such order at the venue."""
         self.audit.write(now, "lookup", client_id=order.client_id, found=False, source=source,
                          status=order.status.name)
-        if order.client_id in self.oms.prebooked and order.is_open:
-            # a restored leg's venue order the venue does not know: the reconciliation
-            # reports it (engine/reconcile.py), nothing is assumed
+        if order.client_id in self.oms.prebooked and order.is_open and order.status != OrderStatus.SUBMITTED:
+            # a restored order the venue does not know: the reconciliation reports it
+            # (engine/reconcile.py), nothing is assumed (one the previous session never saw
+            # acknowledged is a submit the venue never got, below)
             order.evidence = {"lookup": "not found", "source": source, "exch_ts": exch_ts}
             return None
         if order.status == OrderStatus.SUBMITTED and not order.filled:

@@ -18,7 +18,7 @@ when a threshold is touched (or a trailing stop's watermark moves).
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,7 @@ from engine.views import Event, OrderUpdate, Status
 if TYPE_CHECKING:
     from engine.oms import Order
     from engine.session import TradingSession
+    from engine.types.venue_reports import VenueFill, VenueOrderState
 
 _SIDES = {"buy": 1, "sell": -1}
 _OTHER_SIDE = {"buy": "sell", "sell": "buy"}
@@ -83,6 +84,7 @@ _STATUS = {State.PENDING: Status.PENDING, State.ARMED: Status.ACKNOWLEDGED, Stat
 _END_STATE = {OrderStatus.CANCELLED: State.CANCELLED, OrderStatus.REJECTED: State.REJECTED,
               OrderStatus.EXPIRED: State.EXPIRED}
 _SCHEMA_VERSION = 1
+_FEE_STEP = Decimal("1e-8")  # a fee split by `infer`: Binance's commission precision
 
 
 def _amount(value: Any, field: str) -> Decimal:
@@ -118,8 +120,22 @@ class ContingentManager:
         self._live_filled: dict[str, int] = {}  # restored: venue client id -> lots it had filled
         self._live_base: dict[str, int] = {}  # restored: of those, lots venue orders it replaced filled
         #: venue client id of a leg's order -> trade ids booked for it (saved for working legs:
-        #: a restart's lookup of an order that ended while no session ran books the others)
+        #: a restart's lookup of an order that ended while no session ran books the others);
+        #: with `keep_order_trades` (a testnet/live session, modes/live/resume.py) the
+        #: session's plain orders' too, while they are open
         self._trades: dict[str, list[str]] = {}
+        self.keep_order_trades = False
+        #: restored: the previous session's plain orders open when it saved (client id ->
+        #: what it knew of them), None for a saved state from before they were kept
+        self._orders: dict[str, dict[str, Any]] | None = {}
+        #: restored orders whose venue fills up to a venue time are in the balances the
+        #: session started from (client id -> that time: the order's last update at the
+        #: start's read; engine/venue_merge.py books such fills into positions only)
+        self._prebooked_until: dict[str, int] = {}
+        #: restored orders the saved state counts fills of but names no trade ids for (a
+        #: contingent.json written before they were saved): client id -> lots of the venue's
+        #: trades still to be taken as the ones the previous session booked (`infer`)
+        self.inferred: dict[str, int] = {}
 
     # -- ids ----------------------------------------------------------------------------
     def owns(self, client_id: str) -> bool:
@@ -837,12 +853,27 @@ class ContingentManager:
         """
         legs = [_leg_json(leg) for leg in self.legs.values()]
         groups = [asdict(g) for g in self.groups.values()]
-        by_client = self._s.oms.by_client
+        oms = self._s.oms
+        by_client = oms.by_client
         # what each working leg's venue order had filled (lots), so a restart can tell the
         # fills it missed while no session ran from those the leg already counts
         live_filled = {leg.live: by_client[leg.live].filled if leg.live in by_client else self._live_filled[leg.live]
                        for leg in self.legs.values()
                        if leg.live is not None and (leg.live in by_client or leg.live in self._live_filled)}
+        # the session's plain orders still open (not a leg's): what they are and had filled,
+        # so a restart books exactly the fills they got while no session ran
+        orders = {}
+        for order in oms.open_orders():
+            cid = order.client_id
+            if cid in self.by_order:
+                continue
+            orders[cid] = {"instrument": order.instrument.id, "side": order.side, "type": order.type.name,
+                           "price": order.price, "qty": order.qty, "reduce_only": order.reduce_only,
+                           "acked": order.status != OrderStatus.SUBMITTED}
+            live_filled[cid] = order.filled
+        for cid in list(self._trades):  # kept for open orders only (see `traded`)
+            if cid not in self.by_order and cid not in orders:
+                del self._trades[cid]
         # and what of it the venue orders its amends replaced filled (Binance cancel-replace:
         # the venue's current order counts its fills from 0), so a restart adds it back
         live_base = {cid: sum(by_client[cid].replaced.values()) if cid in by_client else self._live_base[cid]
@@ -851,7 +882,7 @@ class ContingentManager:
         out = {"version": _SCHEMA_VERSION, "seq": self._seq, "next_id": self._next_id, "legs": legs,
                "groups": groups, "last_trade": {self._s._ids[i]: int(self.watch[i, TW_LAST])
                                                 for i in range(self.watch.shape[0])},
-               "live_filled": live_filled}
+               "live_filled": live_filled, "orders": orders}
         if live_base:
             out["live_base"] = live_base
         # the trade ids those fills had: a restart books the venue's other trades only
@@ -889,56 +920,144 @@ class ContingentManager:
             self._refresh(index)
         self._live_filled = {str(k): int(v) for k, v in state.get("live_filled", {}).items()}
         self._live_base = {str(k): int(v) for k, v in state.get("live_base", {}).items()}
-        for cid, trade_ids in state.get("live_trades", {}).items():
-            leg = self.legs.get(self.by_order.get(cid, ""))
-            if leg is None:
+        saved = state.get("orders")
+        self._orders = None if saved is None else {
+            str(cid): dict(o) for cid, o in saved.items() if o.get("instrument") in self._s.index}
+        saved_trades = state.get("live_trades", {})
+        for cid, trade_ids in saved_trades.items():
+            inst = self.saved_instrument(cid)
+            if inst is None:
                 continue
             self._trades[cid] = [str(t) for t in trade_ids]
             for trade_id in self._trades[cid]:  # booked by the previous session: never again
-                self._s.oms.trades.add((leg.instrument.id, trade_id))
+                self._s.oms.trades.add((inst, trade_id))
+        # a state saved before trade ids were: which of an order's venue trades the previous
+        # session booked is unknown, only how much; the earliest trades up to that much are
+        # taken as booked (`infer`), the rest booked as fills it missed
+        self.inferred = {cid: known for cid, known in self._live_filled.items()
+                         if known > 0 and cid not in saved_trades and self._resumes(cid)}
         self.changes += 1
+
+    def saved_instrument(self, client_id: str) -> str | None:
+        """The instrument id of a venue order the restored state knows (a leg's, or a plain
+        order the previous session had open), else None."""
+        leg = self.legs.get(self.by_order.get(client_id, ""))
+        if leg is not None:
+            return leg.instrument.id
+        order = (self._orders or {}).get(client_id)
+        return None if order is None else order["instrument"]
 
     # -- a warm restart's reconciliation (engine/reconcile.py) ---------------------------
     def is_child(self, client_id: str) -> bool:
         """True for a venue order one of our legs released (ours, whatever its prefix)."""
         return client_id in self.by_order
 
-    def adopted(self, order: Order) -> None:
-        """A restored leg's venue order was found open at the venue and adopted into the OMS
-        (`engine.reconcile.adopt`, as the venue shows it): fills it got while no session ran
-        (its venue filled count beyond what the saved state knew) count for the leg and its
-        group, valued at the order's limit price (the order state carries no fill prices;
-        the ledger already has them: it starts from the venue's balances)."""
-        leg_id = self.by_order.get(order.client_id)
-        if leg_id is None:
-            return
-        leg = self.legs[leg_id]
-        base = self._live_base.get(order.client_id, 0)
+    def adopt_filled(self, client_id: str, venue_filled: int) -> int:
+        """The filled lots a venue order found open at a warm restart is adopted with
+        (`engine.reconcile.adopt`): for a restored leg's working order or a plain order the
+        previous session had open, what that session booked of it (the saved count, less
+        what the venue orders its amends replaced filled: `live_base`), so the fills it got
+        while no session ran are booked when the order is looked up (`adopted`); for any
+        other order of ours, the venue's count (its fills are in the balances the session
+        starts from and in no position it restored)."""
+        if not self._resumes(client_id):
+            return venue_filled
+        known = self._live_filled.get(client_id, 0) - self._live_base.get(client_id, 0)
+        return max(0, min(venue_filled, known))
+
+    def _resumes(self, client_id: str) -> bool:
+        """True for a venue order whose earlier fills the restored state counts: a working
+        leg's saved order, or a plain order the previous session had open."""
+        leg_id = self.by_order.get(client_id)
+        if leg_id is not None:
+            leg = self.legs[leg_id]
+            return leg.live == client_id and not leg.is_done and client_id in self._live_filled
+        return self._orders is not None and client_id in self._orders
+
+    def adopted(self, order: Order, venue: VenueOrderState) -> bool:
+        """A venue order of ours was found open at a warm restart and adopted into the OMS
+        (`engine.reconcile.adopt`, filled as `adopt_filled` says). For a restored leg's
+        order or a plain order the previous session had open: fills it got while no session
+        ran (the venue's filled count beyond what the saved state knew) are booked by
+        looking the order up (its trades, by trade id, at their prices and fees, into the
+        position and PnL only: the balances the session started from hold them; the leg and
+        its group then advance as if the fills were seen live). True when it is to be
+        looked up."""
+        cid = order.client_id
+        if not self._resumes(cid):
+            return False
+        base = self._live_base.get(cid, 0)
         if base:
-            # the leg's order was amended by cancel-replace before the restart: the venue's
-            # order counts only its own fills; the replaced venue orders filled `base` more
+            # the order was amended by cancel-replace before the restart: the venue's order
+            # counts only its own fills; the replaced venue orders filled `base` more
             # (saved), so the client order's filled and quantity are the chain's, and later
             # reports of the venue order continue from it (engine/venue_merge.py)
             order.replaced["restored"] = base
             order.filled += base
             order.qty += base
-            order.venue_filled = order.filled
-            if order.status == OrderStatus.ACKNOWLEDGED:
+            if order.filled and order.status == OrderStatus.ACKNOWLEDGED:
                 self._s.oms.set_status(order, OrderStatus.PARTIALLY_FILLED, self._s.clock.now())
-        known = self._live_filled.get(order.client_id, 0)
-        missed = order.filled - known
-        self._live_filled[order.client_id] = order.filled
-        if missed > 0 and leg.live == order.client_id and not leg.is_done:
-            self._on_fill(leg, order, missed, order.instrument.ticks_to_price(order.price), Decimal(0))
-            self._s._flush()
+        order.venue_filled = base + venue.filled
+        if order.venue_filled <= order.filled:
+            return False
+        self._s.oms.prebooked.add(cid)
+        self._prebooked_until[cid] = venue.exch_ts  # later fills are the session's own
+        inst = order.instrument
+        self._s.audit.write(self._s.clock.now(), "decision", action="resume_lookup", client_id=cid,
+                            booked=_s(inst.lots_to_qty(order.filled)), venue=_s(inst.lots_to_qty(order.venue_filled)),
+                            why="filled further while no session ran")
+        return True
+
+    def infer(self, order: Order, fill: VenueFill) -> VenueFill | None:
+        """A venue fill of a restored order whose saved state has no trade ids (`inferred`):
+        a lookup's trades (source "query", oldest first) are taken as the ones the previous
+        session booked until they add up to what it had filled; the rest, and every fill of
+        the stream (the session's own), are booked. Returns the fill to book (its part
+        beyond what is taken as booked, the fee in proportion), or None. Audited
+        `inferred_booked`."""
+        cid = order.client_id
+        inst = order.instrument
+        if fill.source != "query" or (inst.id, fill.trade_id) in self._s.oms.trades:
+            return fill  # the stream's; or booked already (a duplicate, audited as such)
+        left = self.inferred.get(cid, 0)
+        if left <= 0:
+            self.inferred.pop(cid, None)
+            return fill
+        taken = min(left, fill.qty)
+        self.inferred[cid] = left - taken
+        if not self.inferred[cid]:
+            del self.inferred[cid]
+        self._s.audit.write(self._s.clock.now(), "inferred_booked", client_id=cid, trade_id=fill.trade_id,
+                            qty=_s(inst.lots_to_qty(taken).normalize()), of=_s(inst.lots_to_qty(fill.qty).normalize()),
+                            why="saved state without trade ids: taken as booked by the previous session")
+        # saved with the order's trade ids from now on: a later resume knows it was booked
+        self._trades.setdefault(cid, []).append(fill.trade_id)
+        if taken == fill.qty:
+            self._s.oms.trades.add((inst.id, fill.trade_id))
+            return None
+        rest = fill.qty - taken
+        fee = (fill.fee * rest / fill.qty).quantize(_FEE_STEP) if fill.fee else fill.fee
+        return replace(fill, qty=rest, fee=fee)
+
+    def prebooked(self, client_id: str, exch_ts: int) -> bool:
+        """A fill (venue time `exch_ts`) of a restored order in `OrderManager.prebooked` is
+        already in the balances the session started from: every fill of an order that
+        ended while no session ran; of an adopted open order, those up to its last update
+        at the start's read (`adopted`)."""
+        until = self._prebooked_until.get(client_id)
+        return until is None or exch_ts <= until
 
     def traded(self, order: Order, trade_id: str) -> None:
         """A live fill of `order` was booked (engine/venue_merge.py): a leg's order keeps
-        its trade ids, which `state()` saves for a working leg."""
+        its trade ids, which `state()` saves for a working leg; with `keep_order_trades` a
+        plain order's too (saved while it is open), and the state changed (its positions)."""
         if order.client_id in self.by_order:
             self._trades.setdefault(order.client_id, []).append(trade_id)
+        elif self.keep_order_trades:
+            self._trades.setdefault(order.client_id, []).append(trade_id)
+            self.changes += 1
 
-    def restore_order(self, leg_id: str, client_id: str) -> Order:
+    def restore_order(self, leg_id: str | None, client_id: str) -> Order:
         """A restored working leg whose venue order `client_id` is no longer open at the
         venue (it filled or was cancelled while no session ran): the OMS takes the order
         back as the saved state knew it (acknowledged, its filled lots), to be looked up by
@@ -948,37 +1067,55 @@ class ContingentManager:
         the ledger's position takes them; its balances already do (`OrderManager.prebooked`)."""
         from engine.types import OrderType, TimeInForce
 
-        leg = self.legs[leg_id]
-        inst = leg.instrument
         known = self._live_filled.get(client_id, 0)
         base = self._live_base.get(client_id, 0)
         now = self._s.clock.now()
         oms = self._s.oms
-        market = leg.price is None
-        order = oms.create(client_id=client_id, instrument=inst, instrument_index=leg.index, side=leg.side,
+        acked = True
+        if leg_id is not None:
+            leg = self.legs[leg_id]
+            inst, index, side, reduce_only = leg.instrument, leg.index, leg.side, leg.reduce_only
+            market = leg.price is None
+            price, qty = (0 if market else leg.price), max(known + leg.qty - leg.filled, known, 1)
+        else:  # a plain order the previous session had open (`state()` "orders")
+            saved = self._orders[client_id]
+            inst = self._s.instrument(saved["instrument"])
+            index, side, reduce_only = self._s.index[inst.id], int(saved["side"]), bool(saved["reduce_only"])
+            market = saved["type"] == OrderType.MARKET.name
+            price, qty, acked = int(saved["price"]), max(int(saved["qty"]), known, 1), bool(saved["acked"])
+        order = oms.create(client_id=client_id, instrument=inst, instrument_index=index, side=side,
                            type=OrderType.MARKET if market else OrderType.LIMIT, tif=TimeInForce.GTC,
-                           price=0 if market else leg.price, qty=max(known + leg.qty - leg.filled, known, 1),
-                           reduce_only=leg.reduce_only, created_ts=now, trigger_ts=now)
+                           price=price, qty=qty, reduce_only=reduce_only, created_ts=now, trigger_ts=now)
         oms.set_status(order, OrderStatus.SUBMITTED, now)
-        oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+        if acked:  # an order never acknowledged stays submitted: "not found" is then a reject
+            oms.set_status(order, OrderStatus.ACKNOWLEDGED, now)
+            order.ack_ts = now
         if known:
             order.filled = order.venue_filled = known
             oms.set_status(order, OrderStatus.PARTIALLY_FILLED, now)
         if base:  # what venue orders its amends replaced filled (see `adopted`)
             order.replaced["restored"] = base
-        order.ack_ts = now
         oms.prebooked.add(client_id)
-        self._s.audit.write(now, "decision", action="contingent_lookup", id=leg.id, client_id=client_id,
-                            filled=_s(inst.lots_to_qty(known)), why="working leg not open at the venue")
+        if leg_id is not None:
+            self._s.audit.write(now, "decision", action="contingent_lookup", id=leg_id, client_id=client_id,
+                                filled=_s(inst.lots_to_qty(known)), why="working leg not open at the venue")
+        else:
+            self._s.audit.write(now, "decision", action="resume_lookup", client_id=client_id,
+                                booked=_s(inst.lots_to_qty(known)), why="open in the previous session, not open "
+                                "at the venue")
         return order
 
-    def orphans(self) -> list[tuple[str, str]]:
+    def orphans(self) -> list[tuple[str | None, str]]:
         """(leg id, venue client id) of working legs whose venue order the OMS does not
+        hold, and (None, client id) of the previous session's plain open orders it does not
         hold: after a restart, orders that ended while no session ran (the start
         reconciliation looks them up: `restore_order`, docs/contingent-orders.md "Restart")."""
         by_client = self._s.oms.by_client
-        return [(leg.id, leg.live) for leg in self.legs.values()
-                if leg.state == State.WORKING and leg.live is not None and leg.live not in by_client]
+        out: list[tuple[str | None, str]] = [
+            (leg.id, leg.live) for leg in self.legs.values()
+            if leg.state == State.WORKING and leg.live is not None and leg.live not in by_client]
+        out += [(None, cid) for cid in (self._orders or {}) if cid not in by_client]
+        return out
 
 
 _DECIMAL_FIELDS = ("trailing_bps", "notional", "fees")

@@ -454,7 +454,8 @@ class LiveDriver:
                 poll = POLL_S if self.venue_health_poll_s is None else self.venue_health_poll_s
                 self.venue_health = LiveVenueHealth(ccxt_venues, instruments, self._now, poll_s=poll)
                 tasks.extend(asyncio.create_task(c) for c in self.venue_health.tasks())
-            self.saver = live_resume.StateSaver(self.out, mode, config_to_json(self.config)) if mode != "paper" else None
+            self.saver = (live_resume.StateSaver(self.out, mode, config_to_json(self.config), built.session)
+                          if mode != "paper" else None)
             built.session.attach_control(self.out)  # the operator's inbox: RUN/control (tickparity kill|approve|resume)
             self.recorder.journal({"session": 1, "mode": mode, "start": start, "id_prefix": prefix,
                                    "config": config_to_json(self.config),
@@ -538,6 +539,8 @@ class LiveDriver:
                 self.built.audit.seal(self.built.clock.now())
             # `halted`: how the session ended, which the replay must end the same way
             self.recorder.journal({"stop": self.built.clock.now(), **({"halted": 1} if strategy_error else {})})
+            if self.saver is not None:
+                self.saver.sync(force=True)
             stopped = True
         finally:
             for task in tasks:
@@ -693,7 +696,8 @@ class LiveDriver:
         self.recorder.journal(record)
         run_step(self.built, record, reports)
         if self.saver is not None:  # testnet/live: RUN/contingent.json, for a restart
-            self.saver.maybe_save(self.built.session)
+            if not self.saver.maybe_save(self.built.session):
+                self.saver.sync()
         self.recorder.maybe_flush(now)
 
     def _guarded_step(self, now: int, **kw: Any) -> None:

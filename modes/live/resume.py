@@ -7,25 +7,29 @@ per step at most, written to a temporary file and renamed, so a crash leaves the
 whole file; with the session's mode and venues/accounts, which a resume must match). `tickparity testnet|live --resume PREVIOUS_RUN` reads it and puts it in the
 start step's journal record (`"contingent"`, with `"resume_from"`), so `run_step` restores it
 before the start reconciliation — and `tickparity replay` restores the same state. The
-reconciliation then adopts the restored legs' venue orders it finds open (fills they got
-meanwhile count for their legs) and looks up by client id those it does not find open: their
-fills are booked once (by trade id) and their groups advance as if seen live
-(engine/reconcile.py, ContingentManager.restore_order).
+reconciliation then adopts the restored legs' venue orders and the previous session's plain
+orders it finds open and looks up by client id those it does not find open, and those
+adopted that filled further meanwhile: their fills are booked once (by trade id) into the
+position, and legs' groups advance as if seen live (engine/reconcile.py,
+ContingentManager.restore_order / adopted). The file also holds the session's open plain
+orders and the trade ids of their fills, so it is written once a session had any order.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from engine.clock import wall_time_text
-from engine.durable import fsync_dir, write_file_durably
+from engine.durable import fsync_dir
 from engine.errors import ConfigError, require_run_directory
 from engine.types.instrument import decimal_str
 
 STATE_FILE = "contingent.json"
+SYNC_S = 1.0  # the saved state is fsynced at least this often while it changes (StateSaver.sync)
 #: written into the previous run directory by the session that resumed it (see `claim`)
 CLAIM_FILE = "resumed_by.json"
 
@@ -47,7 +51,7 @@ def load(previous: str | Path, config_json: dict[str, Any], mode: str) -> dict[s
         saved = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--resume {prev}: no {STATE_FILE} (not a testnet/live run directory, or its session "
-                          "never had a contingent order)") from None
+                          "never had an order)") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--resume {prev}: {path}: {exc}") from None
     if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict) or "legs" not in saved["state"]:
@@ -117,26 +121,59 @@ def _accounts(config_json: dict[str, Any]) -> dict[str, Any]:
 
 
 class StateSaver:
-    """Writes RUN/contingent.json when the session's contingent state changed."""
+    """Writes RUN/contingent.json when the session's state a resume takes over changed: its
+    contingent orders, its open orders, its fills (their trade ids and its positions).
 
-    def __init__(self, out: Path, mode: str, config_json: dict[str, Any]) -> None:
+    Why the plain orders and fills too: a resumed session books the fills the previous
+    session's orders got while no session ran, exactly once, into its restored positions;
+    that needs, written together, the positions and, for every order still open, what it
+    had filled and by which trades (a fill not yet saved is in neither, so it is booked
+    once either way)."""
+
+    def __init__(self, out: Path, mode: str, config_json: dict[str, Any], session: Any = None) -> None:
         self.path = Path(out) / STATE_FILE
-        self._saved = -1
+        self._saved: tuple[int, tuple[Any, ...]] | None = None
         self._meta = {"mode": mode, "venues": _accounts(config_json)}  # what `load` checks
+        self._dirty = False
+        self._synced = float("-inf")
+        if session is not None:  # the plain orders' trade ids are kept while they are open
+            session.contingent.keep_order_trades = True
 
     def maybe_save(self, session: Any) -> bool:
         manager = session.contingent
-        if manager.changes == self._saved:
+        oms = session.oms
+        by_no = oms.by_no
+        mark = (manager.changes, tuple((n, by_no[n].status) for n in oms.open_nos))  # acknowledged too
+        if mark == self._saved:
             return False
-        if not manager.legs and self._saved < 0:
-            return False  # never had one: no file
+        if not manager.legs and not oms.by_no and self._saved is None:
+            return False  # never had an order: no file
         tmp = self.path.with_suffix(".json.tmp")
         state = self._meta | {"state": manager.state(), "positions": _positions(session)}
-        write_file_durably(tmp, json.dumps(state, separators=(",", ":"), sort_keys=True).encode())
+        # renamed into place whole (a killed process leaves the last whole state); fsynced
+        # at most once a second (`sync`), as the recording is: a market maker changes its
+        # open orders every step and an fsync here costs milliseconds of the event loop
+        tmp.write_bytes(json.dumps(state, separators=(",", ":"), sort_keys=True).encode())
         os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
-        self._saved = manager.changes
+        self._saved = mark
+        self._dirty = True
+        self.sync()
         return True
+
+    def sync(self, force: bool = False) -> None:
+        """fsync the last state written (and its directory) when a second has passed since
+        the last fsync, or now with `force` (the driver calls it after every step)."""
+        now = time.monotonic()
+        if not self._dirty or (not force and now - self._synced < SYNC_S):
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(self.path.parent)
+        self._synced = now
+        self._dirty = False
 
 
 def _positions(session: Any) -> dict[str, list[int]]:
@@ -165,8 +202,20 @@ def restore(built: Any, record: dict[str, Any]) -> None:
             pos.lots, pos.cost = int(lots), int(cost)
             positions[inst_id] = decimal_str(pos.qty.normalize())
     legs = manager.legs.values()
+    # a contingent.json written before trade ids were saved: which venue trades of a resumed
+    # order the previous session booked is inferred from how much it had filled (`infer`)
+    inferred = {cid: decimal_str(session.instrument(manager.saved_instrument(cid)).lots_to_qty(lots).normalize())
+                for cid, lots in sorted(manager.inferred.items())}
     session.audit.write(session.clock.now(), "decision", action="contingent_restored",
                         resume_from=record.get("resume_from"),
                         armed=[leg.id for leg in legs if leg.state.value == "armed"],
                         working={leg.id: leg.live for leg in legs if leg.state.value == "working" and leg.live},
-                        positions=positions)
+                        orders=sorted(saved["state"].get("orders", {})), positions=positions,
+                        **({"inferred": inferred} if inferred else {}))
+    if inferred:
+        from modes.console import warn
+
+        warn(f"--resume {record.get('resume_from')}: {STATE_FILE} has no trade ids for "
+             + ", ".join(f"{cid} (filled {qty})" for cid, qty in inferred.items())
+             + ": of each order's venue trades, the earliest adding up to that are taken as booked by the "
+               "previous session and only the rest are booked (audited inferred_booked)")

@@ -1,6 +1,7 @@
 """Reconciliation of the OMS and ledger against the venue's answers, the fail-closed gate,
 warm-restart adoption, the dead-man switch and the strategy halt (hand-computed cases)."""
 
+import json
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -266,7 +267,8 @@ def test_a_restored_take_profit_amended_by_cancel_replace_is_adopted_with_the_wh
     replaced its venue order (Binance cancel-replace: the replacement counts from 0). The
     session dies; while none runs the replacement fills 0.05 more. The saved state keeps
     what the replaced venue order filled (`live_base`), so the resumed session adopts the
-    order with the leg's 0.15 filled, and counts only the 0.05 it missed."""
+    order with the leg's 0.1 booked and the venue's 0.15, looks it up, and books only the
+    0.05 it missed, from its trade (price, fee), into the position but not the balances."""
     from decimal import Decimal as D
 
     from engine.types import Liquidity
@@ -297,8 +299,73 @@ def test_a_restored_take_profit_amended_by_cancel_replace_is_adopted_with_the_wh
     v2 = VenueOrderState(tp.client_id, "v2", OrderStatus.PARTIALLY_FILLED, 11_000_00, 20_000, 5_000, 0, 0,
                          source="query")
     report = rec.check("start", [(BTC, v2)], _balances(), sides={tp.client_id: -1})
-    assert report.adopted == [tp.client_id]
+    assert report.adopted == [tp.client_id] and report.lookups == [tp.client_id]
     order = second.oms.by_client[tp.client_id]
-    assert (order.qty, order.filled, order.status) == (30_000, 15_000, OrderStatus.PARTIALLY_FILLED)
+    assert (order.qty, order.filled, order.venue_filled, order.status) == (
+        30_000, 10_000, 15_000, OrderStatus.PARTIALLY_FILLED)
     leg = second.contingent.legs[tp.client_id]
+    assert leg.filled == 10_000
+    # the lookup's answer: the order and its trades (the one before the kill was booked: t9)
+    balances = dict(second.ledger.balances)
+    lots_before = second.ledger.positions[BTC.id].lots
+    second.on_venue_state(v2)
+    second.on_venue_fill(VenueFill(tp.client_id, "v2", "t10", 11_010_00, 5_000, D("0.55"), "USDT", Liquidity.MAKER,
+                                   0, 0, "query"))
     assert leg.filled == 15_000  # 0.1 known + the 0.05 missed, not 0.05 - 0.1
+    assert (order.filled, order.owed) == (15_000, 0)
+    assert second.ledger.positions[BTC.id].lots == lots_before - 5_000
+    assert dict(second.ledger.balances) == balances  # the venue's balances hold it already
+
+
+def test_a_saved_state_without_trade_ids_books_only_the_fills_beyond_what_it_counts(tmp_path):
+    """A contingent.json written before trade ids were saved: the take-profit had filled
+    0.1 (one trade the state does not name) and filled the rest, 0.2, while no session ran.
+    The resumed session's lookup lists three trades of 0.04, 0.12 and 0.14: the earliest,
+    up to the 0.1 counted, are taken as the ones booked (0.04 and 0.06 of the 0.12, audited
+    `inferred_booked`), and only 0.2 is booked: the 0.06 left of the straddling trade, its
+    fee in proportion, and the 0.14."""
+    from decimal import Decimal as D
+
+    from engine.types import Liquidity
+    from engine.types.venue_reports import Command, CommandResult, Outcome, VenueFill
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, _, _ = _session(tmp_path / "a")
+    group = first.ctx.submit_bracket(BTC.id, "buy", "0.3", "10000.00", stop_loss_price="9000",
+                                     take_profit_price="11000")
+    entry = first.oms.by_client[f"{group}.entry"]
+    first.on_order_event(_event(entry.order_no, OrderEventKind.ACK, leaves=30_000))
+    first.on_order_event(_event(entry.order_no, OrderEventKind.FILL, price=10_000_00, qty=30_000, filled=30_000))
+    tp = first.oms.by_client[f"{group}.tp"]
+    first.on_command_result(CommandResult(tp.client_id, Command.SUBMIT, Outcome.CONFIRMED, 5, "v1"))
+    first.on_venue_fill(VenueFill(tp.client_id, "v1", "t9", 11_000_00, 10_000, D("1.1"), "USDT", Liquidity.MAKER,
+                                  6, 6, "stream"))
+    saved = first.contingent.state()
+    assert saved["live_trades"] == {tp.client_id: ["t9"]}
+    del saved["live_trades"]  # as written before trade ids were saved
+
+    second, _, _ = _session(tmp_path / "b")
+    second.contingent.restore(saved)
+    assert second.contingent.inferred == {tp.client_id: 10_000}
+    rec = Reconciler(second, prefix="tp")
+    report = rec.check("start", [], _balances())
+    assert report.lookups == [tp.client_id]  # no longer open at the venue: looked up
+    lots = second.ledger.positions[BTC.id].lots
+    second.on_venue_state(VenueOrderState(tp.client_id, "v1", OrderStatus.FILLED, 11_000_00, 30_000, 30_000, 9, 9,
+                                          source="query"))
+    for trade_id, qty, fee in (("t9", 4_000, "0.44"), ("t10", 12_000, "1.32"), ("t11", 14_000, "1.54")):
+        second.on_venue_fill(VenueFill(tp.client_id, "v1", trade_id, 11_000_00, qty, D(fee), "USDT", Liquidity.MAKER,
+                                       9, 9, "query"))
+    order = second.oms.by_client[tp.client_id]
+    assert (order.filled, order.status) == (30_000, OrderStatus.FILLED)
+    assert second.ledger.positions[BTC.id].lots == lots - 20_000
+    assert second.contingent.legs[tp.client_id].filled == 30_000 and not second.contingent.inferred
+    second.audit.flush()
+    audit = [json.loads(x) for x in (tmp_path / "b" / "audit.jsonl").read_text().splitlines()]
+    assert [(r["trade_id"], r["qty"], r["of"]) for r in audit if r["type"] == "inferred_booked"] == [
+        ("t9", "0.04", "0.04"), ("t10", "0.06", "0.12")]
+    assert [(r["trade_id"], D(r["qty"]), D(r["fee"])) for r in audit if r["type"] == "fill"] == [
+        ("t10", D("0.06"), D("0.66")), ("t11", D("0.14"), D("1.54"))]
+    # a later resume of this session knows every trade of the order was booked
+    assert second.contingent._trades[tp.client_id] == ["t9", "t10", "t10", "t11"]

@@ -90,3 +90,17 @@ class AmendAcross(Strategy):
     def on_order(self, ctx, update) -> None:
         ctx.record("update", client_id=update.client_id, event=str(update.event.value),
                    reason=None if update.reason is None else str(update.reason))
+
+
+class RestTwo(Strategy):
+    """On start, unless the session took orders over (`--resume`): two plain limit orders
+    resting off the book, a buy of 0.01 at 59990.00 and a sell of 0.005 at 60010.00, ids
+    chosen by the engine. Records what it found open after a restart."""
+
+    def on_start(self, ctx) -> None:
+        found = ctx.open_orders()
+        if found:
+            ctx.record("resumed", ids=",".join(found))
+            return
+        ctx.submit(INST, "buy", "0.01", "59990")
+        ctx.submit(INST, "sell", "0.005", "60010")

@@ -39,6 +39,15 @@ def _audit(run):
     return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
 
 
+def _open_at_venue(ex, client_id) -> bool:
+    import ccxt
+
+    try:
+        return ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": client_id})["status"] == "open"
+    except ccxt.OrderNotFound:
+        return False
+
+
 def _state(run):
     path = run / "contingent.json"
     return json.loads(path.read_text())["state"] if path.is_file() else None
@@ -55,9 +64,10 @@ def _scenario(emu, stepper, tmp_path) -> None:
     run1, run2 = tmp_path / "run1", tmp_path / "run2"
     first = start_testnet(emu, STRATEGY, tmp_path, run1)
     try:
-        def resting_entry():
+        def resting_entry():  # saved working, and at the venue (a kill before it left would lose it)
             state = _state(run1)
-            return state and {leg["role"]: leg for leg in state["legs"]}.get("entry", {}).get("state") == "working"
+            entry = {leg["role"]: leg for leg in state["legs"]}.get("entry", {}) if state else {}
+            return entry.get("state") == "working" and _open_at_venue(ex, entry["id"])
         wait_until("the first session to rest its entry", resting_entry, 90)
     finally:
         first.send_signal(signal.SIGKILL)  # a crash while the entry works: nothing cancelled
@@ -119,15 +129,27 @@ def test_an_entry_part_filled_before_the_kill_books_only_the_fills_it_missed(tmp
         _partly(emu, stepper, tmp_path)
 
 
-def _partly(emu, stepper, tmp_path) -> None:
+def test_a_contingent_json_without_trade_ids_books_only_the_fills_beyond_what_it_counts(tmp_path, alice_env, capfd):
+    """The same, from a contingent.json written before trade ids were saved (`live_trades`
+    stripped): which of the entry's venue trades the first session booked is unknown, only
+    that it had filled 0.004; the lookup's earliest trades up to that are taken as booked
+    (audited `inferred_booked`, said on the console) and only the 0.006 beyond is booked."""
+    with stepped_emulator(tmp_path, [market(PARTLY, 120)]) as (emu, stepper):
+        _partly(emu, stepper, tmp_path, strip_trade_ids=True)
+    err = capfd.readouterr().err
+    assert "contingent.json has no trade ids for" in err and "(filled 0.004)" in err, err
+
+
+def _partly(emu, stepper, tmp_path, strip_trade_ids: bool = False) -> None:
     ex = sync_client(emu, "alice")
     ex.load_markets()
     run1, run2 = tmp_path / "run1", tmp_path / "run2"
     first = start_testnet(emu, STRATEGY, tmp_path, run1)
     try:
-        def resting_entry():
+        def resting_entry():  # saved working, and at the venue (a kill before it left would lose it)
             state = _state(run1)
-            return state and {leg["role"]: leg for leg in state["legs"]}.get("entry", {}).get("state") == "working"
+            entry = {leg["role"]: leg for leg in state["legs"]}.get("entry", {}) if state else {}
+            return entry.get("state") == "working" and _open_at_venue(ex, entry["id"])
         wait_until("the first session to rest its entry", resting_entry, 90)
         stepper.play.set()
 
@@ -135,7 +157,8 @@ def _partly(emu, stepper, tmp_path) -> None:
             state = _state(run1)
             legs = {leg["role"]: leg for leg in state["legs"]}
             return (legs["entry"]["filled"] == 400 and legs["take_profit"]["state"] == "working"
-                    and state.get("live_trades", {}).get(legs["entry"]["id"]))
+                    and state.get("live_trades", {}).get(legs["entry"]["id"])
+                    and _open_at_venue(ex, legs["take_profit"]["id"]))
         wait_until("the entry's first fill and the take-profit saved", part_filled, 60)
     finally:
         first.send_signal(signal.SIGKILL)
@@ -145,6 +168,11 @@ def _partly(emu, stepper, tmp_path) -> None:
     entry, tp = legs["entry"], legs["take_profit"]
     assert entry["state"] == "working" and entry["filled"] == 400, legs
     (first_trade,) = saved["live_trades"][entry["id"]]
+    if strip_trade_ids:  # a contingent.json from before trade ids were saved
+        path = run1 / "contingent.json"
+        whole = json.loads(path.read_text())
+        del whole["state"]["live_trades"]
+        path.write_text(json.dumps(whole))
     wait_until("the rest of the entry to fill at the venue", lambda: ex.fetch_order(
         None, "BTC/USDT", {"origClientOrderId": entry["id"]})["status"] == "closed", 90)
 
@@ -167,8 +195,15 @@ def _partly(emu, stepper, tmp_path) -> None:
     # only the fill it missed is booked: the previous session's trade id is a duplicate
     fills = [r for r in audit2 if r.get("type") == "fill" and r.get("client_id") == entry["id"]]
     assert [Decimal(f["qty"]) for f in fills] == [Decimal("0.006")] and fills[0]["trade_id"] != first_trade, fills
-    assert [r["trade_id"] for r in audit2 if r.get("type") == "duplicate_fill"
-            and r["client_id"] == entry["id"]] == [first_trade]
+    if strip_trade_ids:  # the first trade is taken as the one booked: nothing said it was
+        (restored,) = [r for r in audit2 if r.get("action") == "contingent_restored"]
+        assert restored["inferred"] == {entry["id"]: "0.004"}, restored
+        inferred = [r for r in audit2 if r.get("type") == "inferred_booked"]
+        assert [(r["client_id"], r["trade_id"], r["qty"], r["of"]) for r in inferred] == [
+            (entry["id"], first_trade, "0.004", "0.004")], inferred
+    else:
+        assert [r["trade_id"] for r in audit2 if r.get("type") == "duplicate_fill"
+                and r["client_id"] == entry["id"]] == [first_trade]
     positions = json.loads((run2 / "summary.json").read_text())["run"]["positions"]
     assert Decimal(positions["binance:BTC/USDT"]) == Decimal("0.01"), positions
     state = _state(run2)

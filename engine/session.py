@@ -501,8 +501,18 @@ class TradingSession(VenueMerge):
             return client_id
         index = grid.index
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
-        best_bid = _price_of(grid, bid_px) if bid_qty > 0 else None
-        best_ask = _price_of(grid, ask_px) if ask_qty > 0 else None
+        # the arrival prices: the grid's remembered Decimals looked up here, `_price_of` only
+        # on a miss (as `_update` does; two frames a price otherwise, every submit)
+        prices = grid.prices
+        best_bid = best_ask = None
+        if bid_qty > 0:
+            best_bid = prices.get(bid_px)
+            if best_bid is None:
+                best_bid = _price_of(grid, bid_px)
+        if ask_qty > 0:
+            best_ask = prices.get(ask_px)
+            if best_ask is None:
+                best_ask = _price_of(grid, ask_px)
         # OrderManager.create's parameters by position (no keyword matching: bench/PROFILE.md 1i):
         # instrument, instrument_index, side, type, tif, price, qty, client_id, post_only,
         # reduce_only, gtd_ts, parent_id, created_ts, trigger_ts, arrival_bid, arrival_ask

@@ -74,8 +74,8 @@ class _Grid:
     where a dict hit costs 0.1 us. A conversion depends on the value alone, so a cached
     one is the same int or Decimal; values off the grid raise and are never cached."""
 
-    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "texts", "mids", "to_price", "to_qty", "given",
-                 "fees", "fee_rates")
+    __slots__ = ("index", "lots", "ticks", "prices", "qtys", "price_texts", "qty_texts", "mids", "to_price",
+                 "to_qty", "given", "fees", "fee_rates")
 
     def __init__(self, index: int, inst: Instrument) -> None:
         self.index, self.to_price, self.to_qty = index, inst.ticks_to_price, inst.lots_to_qty
@@ -83,7 +83,8 @@ class _Grid:
         self.ticks: dict[Decimal, int] = {}
         self.prices: dict[int, Decimal] = {}
         self.qtys: dict[int, Decimal] = {}
-        self.texts: dict[tuple[int, int], str] = {}  # (0 price / 1 quantity, units) -> decimal_str
+        self.price_texts: dict[int, str] = {}  # ticks -> decimal_str of the price
+        self.qty_texts: dict[int, str] = {}  # lots -> decimal_str of the quantity
         self.mids: dict[int, Decimal] = {}  # bid + ask ticks -> the mid price (BookView.mid's)
         # a strategy's own Decimal (qty, price) -> (that object, its decimal_str): see text_of
         self.given: dict[Decimal, tuple[Decimal, str]] = {}
@@ -101,21 +102,25 @@ class _Grid:
         """`Instrument.lots_to_qty`, remembered."""
         return _remembered(self.qtys, self.to_qty, lots)
 
+    # the two texts below are read 2-3 times per fill (the audit record, the fills row):
+    # each one frame and an int-keyed table (was a shared helper keyed by (kind, units): a
+    # tuple and a second frame per read, bench/PROFILE.md 1j)
     def price_text(self, ticks: int) -> str:
         """`decimal_str(price(ticks))`, remembered (the fill record's price)."""
-        return self._text(0, ticks, self.price)
+        text = self.price_texts.get(ticks)
+        if text is None:
+            if len(self.price_texts) >= _GRID_CACHE:
+                self.price_texts.clear()
+            text = self.price_texts[ticks] = decimal_str(self.price(ticks))
+        return text
 
     def qty_text(self, lots: int) -> str:
         """`decimal_str(qty(lots))`, remembered (the fill record's quantity)."""
-        return self._text(1, lots, self.qty)
-
-    def _text(self, kind: int, units: int, convert: Callable[[int], Decimal]) -> str:
-        key = (kind, units)
-        text = self.texts.get(key)
+        text = self.qty_texts.get(lots)
         if text is None:
-            if len(self.texts) >= _GRID_CACHE:
-                self.texts.clear()
-            text = self.texts[key] = decimal_str(convert(units))
+            if len(self.qty_texts) >= _GRID_CACHE:
+                self.qty_texts.clear()
+            text = self.qty_texts[lots] = decimal_str(self.qty(lots))
         return text
 
     def text_of(self, value: Decimal) -> str:
@@ -488,8 +493,18 @@ class TradingSession(VenueMerge):
             return client_id
         index = grid.index
         bid_px, bid_qty, ask_px, ask_qty = self.venues[inst.venue].top_of_book(index)
-        best_bid = _price_of(grid, bid_px) if bid_qty > 0 else None
-        best_ask = _price_of(grid, ask_px) if ask_qty > 0 else None
+        # the arrival prices: the grid's remembered Decimals looked up here, `_price_of` only
+        # on a miss (as `_update` does; two frames a price otherwise, every submit)
+        prices = grid.prices
+        best_bid = best_ask = None
+        if bid_qty > 0:
+            best_bid = prices.get(bid_px)
+            if best_bid is None:
+                best_bid = _price_of(grid, bid_px)
+        if ask_qty > 0:
+            best_ask = prices.get(ask_px)
+            if best_ask is None:
+                best_ask = _price_of(grid, ask_px)
         # OrderManager.create's parameters by position (no keyword matching: bench/PROFILE.md 1i):
         # instrument, instrument_index, side, type, tif, price, qty, client_id, post_only,
         # reduce_only, gtd_ts, parent_id, created_ts, trigger_ts, arrival_bid, arrival_ask

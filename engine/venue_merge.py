@@ -150,7 +150,8 @@ class VenueMerge:
             update = self._merge_command(order, result, now, exch_ts, amended)
         if update is not None:
             self._venue_update(order, update, now)
-        self._flush()
+        if self._pending:  # `_flush`'s loop, entered only when a local update waits (rare here)
+            self._flush()
 
     def _sim_fill(self, order: Order, values: tuple, now: int, source: str, leaves: int | None):
         """Book a simulated FILL row (its `item()` tuple) as the venue's fill report would
@@ -284,7 +285,9 @@ class VenueMerge:
         watch the order (a bracket's exits follow its entry's fills)."""
         self.guard.after_event(order, update, now)
         self._deliver(update)
-        self.contingent.on_order(order, update)
+        contingent = self.contingent
+        if contingent.by_order:  # `on_order` looks the order's leg up there: none, nothing to do
+            contingent.on_order(order, update)
 
     def _order_of(self, client_id: str, what: str) -> Order | None:
         order = self.oms.by_client.get(client_id)

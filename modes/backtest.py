@@ -492,8 +492,8 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     config, instruments, start_ts = run.config, run.instruments, run.start_ts
     needs = [f"[venues.{name}] request_budget" for name, cfg in run.venue_configs.items()
              if cfg.request_budget is not None] + (["the scenario's venue faults"] if run.venue_faults else []) \
-        + [f"[venues.{name}] latency.file's held requests (a session's rate-limit holds)"
-           for name, cfg in run.venue_configs.items() if len(cfg.held_requests)]
+        + [f"[venues.{name}] latency.file's held requests and venue health (a session's rate-limit holds)"
+           for name, cfg in run.venue_configs.items() if len(cfg.held_requests) or len(cfg.recorded_health)]
     if needs and uses_fast_path(run.strategy):  # refused before anything runs or is written
         raise ConfigError(f"{', '.join(needs)}: needs a Python strategy (a compiled strategy's orders never "
                           "cross the Python venue adapter; set fast_path = False on the strategy class)")
@@ -502,10 +502,10 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     warmup()
     faults = None
     venue_configs = run.venue_configs
-    if run.venue_faults or any(cfg.request_budget is not None or len(cfg.held_requests)
+    if run.venue_faults or any(cfg.request_budget is not None or len(cfg.held_requests) or len(cfg.recorded_health)
                                for cfg in venue_configs.values()):
         # faults, the session's request budget (venues/sim/budget.py) or the requests its venue's
-        # rate-limit hold refused (latency.csv `held`): all cross the adapter
+        # rate-limit hold refused and its venue health (latency.csv `held`, `health`): all cross the adapter
         from venues.sim.faults import SimFaults
 
         faults = SimFaults(run.venue_faults, config.seed)

@@ -492,8 +492,9 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     config, instruments, start_ts = run.config, run.instruments, run.start_ts
     needs = [f"[venues.{name}] request_budget" for name, cfg in run.venue_configs.items()
              if cfg.request_budget is not None] + (["the scenario's venue faults"] if run.venue_faults else []) \
-        + [f"[venues.{name}] latency.file's held requests and venue health (a session's rate-limit holds)"
-           for name, cfg in run.venue_configs.items() if len(cfg.held_requests) or len(cfg.recorded_health)]
+        + [f"[venues.{name}] latency.file's held requests (a session's rate-limit holds)"
+           for name, cfg in run.venue_configs.items() if len(cfg.held_requests)]
+    # (its `health` lines need nothing of a compiled strategy: it never reads ctx.venue_health)
     if needs and uses_fast_path(run.strategy):  # refused before anything runs or is written
         raise ConfigError(f"{', '.join(needs)}: needs a Python strategy (a compiled strategy's orders never "
                           "cross the Python venue adapter; set fast_path = False on the strategy class)")

@@ -192,3 +192,26 @@ def test_a_backtest_takes_the_sessions_venue_health(tmp_path):
     audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     assert [(r["ts"] - T0, r["state"]) for r in audit if r.get("action") == "venue_health"] == [
         (1100 * MS, "rate_limited"), (2050 * MS, "up")]
+
+
+def test_a_compiled_strategy_is_refused_with_held_requests_and_runs_with_health_lines(tmp_path, capsys):
+    """examples/compiled_market_maker.py: its orders never cross the Python adapter that
+    refuses the held requests, so a file with `held` lines is refused naming the venue (and
+    nothing is written); `health` lines alone change nothing it can read (it never asks the
+    venue's health): it runs."""
+    def run(lines: str, name: str) -> int:
+        latency = _write(tmp_path / f"{name}.csv", OLD_FILE.replace("entry_max_ns\n", "entry_max_ns,held\n") + lines)
+        _write(tmp_path / f"{name}.toml", f'[run]\nstrategy = "{ROOT}/examples/compiled_market_maker.py:CompiledTouchQuoter"\n'
+               'data = "synthetic:5:5s"\nseed = 3\n[run.params]\nqty = "0.01"\nevery_ms = 100\n'
+               '[venues.binance]\nbalances = { USDT = "100000", BTC = "1" }\n'
+               f'latency = {{ model = "recorded", file = "{latency}" }}\n')
+        return main(["backtest", "--config", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name),
+                     "--no-report"])
+
+    assert run(f"{T0 + S},0,90000,submit,10,binance,,,rate_limited-local\n", "held") == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: [venues.binance] latency.file's held requests (a session's rate-limit holds): needs a Python "
+        "strategy (a compiled strategy's orders never cross the Python venue adapter; set fast_path = False on the "
+        "strategy class)")
+    assert not (tmp_path / "held").exists()
+    assert run(f"{T0 + S},0,0,health,,binance,,,rate_limited\n", "health") == 0

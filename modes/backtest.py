@@ -494,6 +494,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
              if cfg.request_budget is not None] + (["the scenario's venue faults"] if run.venue_faults else []) \
         + [f"[venues.{name}] latency.file's held requests (a session's rate-limit holds)"
            for name, cfg in run.venue_configs.items() if len(cfg.held_requests)]
+    # (its `health` lines need nothing of a compiled strategy: it never reads ctx.venue_health)
     if needs and uses_fast_path(run.strategy):  # refused before anything runs or is written
         raise ConfigError(f"{', '.join(needs)}: needs a Python strategy (a compiled strategy's orders never "
                           "cross the Python venue adapter; set fast_path = False on the strategy class)")
@@ -502,10 +503,10 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     warmup()
     faults = None
     venue_configs = run.venue_configs
-    if run.venue_faults or any(cfg.request_budget is not None or len(cfg.held_requests)
+    if run.venue_faults or any(cfg.request_budget is not None or len(cfg.held_requests) or len(cfg.recorded_health)
                                for cfg in venue_configs.values()):
         # faults, the session's request budget (venues/sim/budget.py) or the requests its venue's
-        # rate-limit hold refused (latency.csv `held`): all cross the adapter
+        # rate-limit hold refused and its venue health (latency.csv `held`, `health`): all cross the adapter
         from venues.sim.faults import SimFaults
 
         faults = SimFaults(run.venue_faults, config.seed)

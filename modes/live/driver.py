@@ -693,6 +693,7 @@ class LiveDriver:
             changes = self.venue_health.changes(now)
             if changes:
                 record["vh"] = changes  # venue health changes: applied after the step (run_step)
+                self.recorder.venue_health(now, changes)  # and for a backtest of the period
         self.recorder.journal(record)
         run_step(self.built, record, reports)
         if self.saver is not None:  # testnet/live: RUN/contingent.json, for a restart

@@ -18,8 +18,9 @@ Files in the run directory (docs/live.md "Recording"):
   empty on every other line; held = on a request refused because of a venue's 429 / 418
   hold only: `rate_limited` / `ip_banned` when the venue answered it so, `rate_limited-local`
   / `ip_banned-local` when the session refused it itself while the hold lasted, never sent,
-  entry 0 and response its time to the refusal: `round_trip`'s `held`), the file the
-  `recorded` latency model reads;
+  entry 0 and response its time to the refusal: `round_trip`'s `held`; and a `health` line,
+  `ts,0,0,health,,venue,,,state`, for each change of a venue's health the session applied,
+  at the step it applied it: `venue_health`), the file the `recorded` latency model reads;
 - `feed_latency.csv`: the feed latency of each market message, `ts_ns,feed_ns,stream,
   instrument` (ts = the venue's time of the message, feed = local receipt - ts, stream
   `book` or `trade`; one line per depth diff, one per trade; ccxt's opening snapshot has no
@@ -262,6 +263,18 @@ class SessionRecorder:
             entry = max(entry, after_ns - send_ns)
         window = (earliest, latest) if command == "submit" and held is None else None
         self._write_round_trip(send_ns, entry, rtt - entry, command, seq, venue, window, held)
+
+    def venue_health(self, now: int, changes: Iterable[Sequence[str]]) -> None:
+        """latency.csv `health` lines (module doc): the venue health changes `[[venue, state,
+        reason], ...]` the session applied at its step `now` (the step record's `"vh"`).
+        Why in latency.csv: while a venue's 429 or 418 held the session's requests its
+        health was "rate_limited" / "down" until the Retry-After, and a strategy that stops
+        quoting on it (the example market maker) sent nothing there; a backtest's venue is
+        "up" throughout and quoted on. The `recorded` latency model's venue applies the same
+        changes at the same times (venues/sim/latency.py recorded_health). The state only:
+        the reason (free text) is in the audit log."""
+        for venue, state, _reason in changes:
+            self._latency.write(f"{int(now)},0,0,health,,{venue},,,{state}\n")
 
     def fill_seen(self, venue: str, report: Any) -> None:
         """Note the venue time of a fill of ours (a `VenueFill`, or a `VenueOrderState` that

@@ -104,6 +104,11 @@ class SimVenueConfig:
     held_requests: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 6), dtype=np.int64), compare=False, repr=False
     )
+    # ... and the venue health changes the session applied (latency.csv `health` lines:
+    # venues/sim/latency.py recorded_health): rows [ts_ns, state], applied by SimFaults
+    recorded_health: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 2), dtype=np.int64), compare=False, repr=False
+    )
     # the sha256 of each latency file's bytes as read, by key ("file", "feed_file",
     # "report_file"): what the run's fills depend on is the content, not the path
     file_digests: tuple[tuple[str, str], ...] = ()
@@ -175,6 +180,8 @@ class SimVenueConfig:
             body["arrival_windows"] = _digest(self.arrival_windows)
             if len(self.held_requests):  # absent when none: run ids of older files stay as they were
                 body["held_requests"] = _digest(self.held_requests)
+            if len(self.recorded_health):  # the same
+                body["recorded_health"] = _digest(self.recorded_health)
         if self.file_digests:  # absent without a latency file, as fee_asset
             body["files"] = dict(self.file_digests)
         if self.latency_model not in LATENCY_SHIPPED:  # the same for a user's latency model and its params
@@ -250,10 +257,12 @@ class SimVenueConfig:
 
             windows = refusal_windows(file, venue)
         held = np.zeros((0, 6), dtype=np.int64)
+        health = np.zeros((0, 2), dtype=np.int64)
         if model == "recorded":
-            from venues.sim.latency import held_requests
+            from venues.sim.latency import held_requests, recorded_health
 
             held = held_requests(file, venue)
+            health = recorded_health(file, venue)
         from venues.sim.latency import load_recorded_feed, load_report_latency
 
         feed_file = lat.get("feed_file")
@@ -306,6 +315,7 @@ class SimVenueConfig:
             arrival_windows=windows,
             refusal_windows=use_windows,
             held_requests=held,
+            recorded_health=health,
             file_digests=tuple((key, _file_sha256(path, f"{where} latency.{key}"))
                                for key, path in (("file", file), ("feed_file", feed_file),
                                                  ("report_file", report_file)) if isinstance(path, str)),

@@ -22,7 +22,8 @@ with its local time and delivered by the backtest loop (`next_ts`, `deliver`):
 
 The same adapter hook replays what a recorded session decided because of its venue's
 rate-limit hold (`[venues.X] latency` `recorded`, latency.csv `held`: `_recorded_hold`):
-the requests refused there are refused here with the session's reason and timing.
+the requests refused there are refused here with the session's reason and timing, and the
+venue's health changes as the session's did (its `health` lines).
 
 The vocabulary is the emulator's (venues/faults.py); times count from the first replayed
 event; the `probability` draws come from a RNG seeded by the run's seed, so a run is
@@ -59,7 +60,7 @@ from venues.faults import (
     parse_fault,
 )
 from venues.sim.budget import REFUSE, WAIT, RequestBudget
-from venues.sim.latency import HELD_REASONS
+from venues.sim.latency import HEALTH_STATES, HELD_REASONS
 
 CLIENT_TIMEOUT_NS = 10_000_000_000  # ccxt's default `timeout` (10,000 ms)
 MINUTE_NS = 60_000_000_000  # Binance counts request weight per fixed minute
@@ -173,6 +174,9 @@ class SimFaults:
             if spec is not None:
                 limits, max_wait, phase = spec
                 self._budgets[name] = RequestBudget(tuple(limits), int(max_wait), int(phase))
+            for ts, state in getattr(getattr(venue, "config", None), "recorded_health", np.zeros((0, 2))).tolist():
+                # the session's venue health (latency.csv `health` lines): applied at its times
+                self._push(int(ts), "health", (name, HEALTH_STATES[int(state)], "recorded in the session"))
             held = getattr(getattr(venue, "config", None), "held_requests", None)
             if held is not None and len(held):
                 self._held_rows[name] = {(int(ts), int(kind), int(turn)): (HELD_REASONS[int(reason) - 1], bool(local),

@@ -279,9 +279,14 @@ HELD_REASONS = ("rate_limited", "ip_banned")
 LOCAL_SUFFIX = "-local"
 _HELD = {reason + local: (k + 1, int(bool(local))) for k, reason in enumerate(HELD_REASONS)
          for local in ("", LOCAL_SUFFIX)}
+#: a latency.csv line whose `command` is this is a change of the venue's health the session
+#: applied, its state in the `held` field (recorded_health); engine.execution.health's states
+HEALTH_COMMAND = "health"
+HEALTH_STATES = ("up", "degraded", "rate_limited", "down")
 
 
-def read_round_trips(path: str, venue: str | None = None, where: str = "latency.file") -> list[tuple[int, ...]]:
+def read_round_trips(path: str, venue: str | None = None, where: str = "latency.file",
+                     health_out: list[tuple[int, int, int]] | None = None) -> list[tuple[int, ...]]:
     """The order round trips a paper/testnet/live session measured (its `latency.csv`,
     modes/live/recording.py): lines
     `ts_ns,entry_ns,response_ns[,command[,seq[,venue[,entry_min_ns,entry_max_ns[,held]]]]]`,
@@ -291,7 +296,9 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
     empty), the two bounds of a refused request's entry (-1 when empty: a round trip with a
     venue time), held the refusal's reason a venue's hold caused as 1 + its index in
     HELD_REASONS (0: none, every line of a file written before the column), local 1 when
-    the session refused that request itself (`-local`: never sent), else 0.
+    the session refused that request itself (`-local`: never sent), else 0. A `health`
+    line (a venue health change, HEALTH_COMMAND) is no round trip: it goes to `health_out`
+    when given, as (ts_ns, index in HEALTH_STATES, line number).
 
     Only the lines of `venue` are kept when the file has a venue column (a session on two
     venues writes both venues' round trips into one file; each venue's backtest takes its
@@ -302,6 +309,7 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
     from engine.errors import ConfigError
 
     rows: list[tuple[int, ...]] = []
+    health: list[tuple[int, int, int]] = []
     for file, lineno, raw, parts in _csv_lines(path, where):
         at = f"{where} {file}:{lineno}:"
         if len(parts) not in (3, 4, 5, 6, 8, 9):
@@ -315,6 +323,12 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
             if value < 0:
                 raise ConfigError(f"{at} {name} {value}: negative latency")
         if venue is not None and len(parts) > 5 and parts[5] and parts[5] != venue:
+            continue
+        if len(parts) > 3 and parts[3] == HEALTH_COMMAND:  # a venue health change (recorded_health)
+            if len(parts) != 9 or parts[8] not in HEALTH_STATES:
+                raise ConfigError(f"{at} a health line: expected ts_ns,0,0,health,,venue,,,STATE with STATE one "
+                                  f"of {', '.join(HEALTH_STATES)}")
+            health.append((ts, HEALTH_STATES.index(parts[8]), lineno))
             continue
         if len(parts) > 3 and parts[3] and parts[3] not in _COMMAND_KINDS:
             raise ConfigError(f"{at} command {parts[3]!r}: expected one of {', '.join(_COMMAND_KINDS)} or empty")
@@ -355,6 +369,8 @@ def read_round_trips(path: str, venue: str | None = None, where: str = "latency.
     if not rows:
         which = "" if venue is None else f" of venue {venue!r}"
         raise ConfigError(f"{where} {path}: no latency records{which}")
+    if health_out is not None:
+        health_out.extend(health)
     return rows
 
 
@@ -448,3 +464,18 @@ def held_requests(path: str, venue: str | None = None) -> np.ndarray:
         if held:
             out.append((ts, kind, turn, held, local, rtt))
     return np.asarray(out, dtype=np.int64).reshape(-1, 6)
+
+
+def recorded_health(path: str, venue: str | None = None) -> np.ndarray:
+    """The venue health changes a session applied (its latency.csv `health` lines,
+    modes/live/recording.py venue_health): an (m, 2) int64 array [ts_ns, state (index in
+    HEALTH_STATES)] in time order (stable: changes of one step in the order applied).
+
+    Why: while a venue's 429 or 418 held the session's requests, its health was
+    "rate_limited" / "down" until the Retry-After, and a strategy that stops quoting then
+    (the example market maker) sent nothing there; a backtest's venue, "up" throughout,
+    quoted on and filled where the session did not. So the backtest's venue takes the
+    session's health at the session's times (venues.sim.faults.SimFaults.bind)."""
+    health: list[tuple[int, int, int]] = []
+    read_round_trips(path, venue, health_out=health)
+    return np.asarray([(ts, state) for ts, state, _ in sorted(health)], dtype=np.int64).reshape(-1, 2)

@@ -229,3 +229,14 @@ def test_a_refusal_the_venues_hold_caused_is_written_with_its_reason(tmp_path):
     assert (tmp_path / "latency.csv").read_text().splitlines() == [
         HEADER, "1000,7,3,submit,1,,,", "2000,0,80,submit,2,,,,rate_limited-local", "3000,5,5,submit,5,,,",
         "2000,27,3,submit,3,,,,rate_limited", "2100,47,3,cancel,4,,,,ip_banned"]
+
+
+def test_the_venue_health_the_session_applied_is_a_health_line(tmp_path):
+    """LiveDriver journals each step's venue health changes (`"vh"`) and writes them to
+    latency.csv (venues/sim/latency.py recorded_health): the state, not the reason."""
+    rec = SessionRecorder(tmp_path, {BTC: load_instruments()[BTC]}, store=False)
+    rec.venue_health(5000, [["binance", "rate_limited", "HTTP 429: Too much request weight used; ..."]])
+    rec.venue_health(9000, [["binance", "up", ""]])
+    rec.close()
+    assert (tmp_path / "latency.csv").read_text().splitlines() == [
+        HEADER, "5000,0,0,health,,binance,,,rate_limited", "9000,0,0,health,,binance,,,up"]

@@ -149,3 +149,69 @@ def test_a_backtest_refuses_the_held_requests_with_the_sessions_reason_and_time(
     assert at[(1200 * MS, "sell")]["ack_ts"] - 1200 * MS - T0 == 9_500_000
     assert all(o["reason"] is None or o["created_ts"] - T0 in (S, 1200 * MS) or o["reason"] == "user_cancel"
                for o in orders[0])  # no other refusal
+
+
+def test_health_lines_are_the_sessions_venue_health_and_no_round_trip(tmp_path):
+    """`health` lines (the venue health the session applied, modes/live/recording.py
+    venue_health): read by recorded_health in time order, left out of the latency samples,
+    the in-turn entries and the held requests; part of the venue model; a bad state is
+    refused naming the line."""
+    from venues.sim.latency import recorded_health
+
+    body = HEADER + ("1000000,50000,5000,submit,1,sim,,\n"
+                     "3000000,0,0,health,,sim,,,up\n"
+                     "2000000,0,0,health,,sim,,,rate_limited\n"
+                     "2000000,0,0,health,,okx,,,down\n")
+    path = _write(tmp_path / "latency.csv", body)
+    assert recorded_health(path, "sim").tolist() == [[2_000_000, 2], [3_000_000, 0]]
+    assert load_recorded_latency(path, "", "sim").tolist() == [[1_000_000, 50_000, 5_000]]
+    assert recorded_requests_in_turn(path, "sim").tolist() == [[1_000_000, 1, 50_000]]
+    assert held_requests(path, "sim").shape == (0, 6)
+    cfg = SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": path}})
+    plain = SimVenueConfig.from_table("sim", {"latency": {"model": "recorded", "file": _write(
+        tmp_path / "plain.csv", HEADER + "1000000,50000,5000,submit,1,sim,,\n")}})
+    assert cfg.recorded_health.tolist() == [[2_000_000, 2], [3_000_000, 0]]
+    assert cfg.config_hash != plain.config_hash
+    _write(tmp_path / "bad.csv", body + "4000000,0,0,health,,sim,,,sideways\n")
+    with pytest.raises(ConfigError, match=r"bad.csv:6: a health line: expected ts_ns,0,0,health,,venue,,,STATE"):
+        recorded_health(str(tmp_path / "bad.csv"), "sim")
+
+
+def test_a_backtest_takes_the_sessions_venue_health(tmp_path):
+    """The example market maker sends nothing while its venue is not "up". The file says
+    the session's venue was "rate_limited" from 1.1 s to 2.05 s (a 429's hold): the
+    backtest's timers of 1.2 s to 2.0 s send nothing, those before and after quote both
+    sides, as the session's did."""
+    latency = _write(tmp_path / "latency.csv", OLD_FILE.replace("entry_max_ns\n", "entry_max_ns,held\n")
+                     + f"{T0 + 1100 * MS},0,0,health,,binance,,,rate_limited\n"
+                       f"{T0 + 2050 * MS},0,0,health,,binance,,,up\n")
+    run = _market_maker(tmp_path, latency, "health")
+    made = {o["created_ts"] - T0 for o in pq.read_table(run / "orders.parquet").to_pylist()}
+    assert not {t for t in made if 1100 * MS <= t < 2050 * MS}
+    assert {1000 * MS, 2200 * MS} <= made
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    assert [(r["ts"] - T0, r["state"]) for r in audit if r.get("action") == "venue_health"] == [
+        (1100 * MS, "rate_limited"), (2050 * MS, "up")]
+
+
+def test_a_compiled_strategy_is_refused_with_held_requests_and_runs_with_health_lines(tmp_path, capsys):
+    """examples/compiled_market_maker.py: its orders never cross the Python adapter that
+    refuses the held requests, so a file with `held` lines is refused naming the venue (and
+    nothing is written); `health` lines alone change nothing it can read (it never asks the
+    venue's health): it runs."""
+    def run(lines: str, name: str) -> int:
+        latency = _write(tmp_path / f"{name}.csv", OLD_FILE.replace("entry_max_ns\n", "entry_max_ns,held\n") + lines)
+        _write(tmp_path / f"{name}.toml", f'[run]\nstrategy = "{ROOT}/examples/compiled_market_maker.py:CompiledTouchQuoter"\n'
+               'data = "synthetic:5:5s"\nseed = 3\n[run.params]\nqty = "0.01"\nevery_ms = 100\n'
+               '[venues.binance]\nbalances = { USDT = "100000", BTC = "1" }\n'
+               f'latency = {{ model = "recorded", file = "{latency}" }}\n')
+        return main(["backtest", "--config", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name),
+                     "--no-report"])
+
+    assert run(f"{T0 + S},0,90000,submit,10,binance,,,rate_limited-local\n", "held") == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: [venues.binance] latency.file's held requests (a session's rate-limit holds): needs a Python "
+        "strategy (a compiled strategy's orders never cross the Python venue adapter; set fast_path = False on the "
+        "strategy class)")
+    assert not (tmp_path / "held").exists()
+    assert run(f"{T0 + S},0,0,health,,binance,,,rate_limited\n", "health") == 0

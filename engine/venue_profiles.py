@@ -153,12 +153,52 @@ def check_venue_keys(venue: str, table: Mapping[str, Any]) -> None:
     for key in table:
         if key not in VENUE_TABLE_KEYS:
             raise ConfigError(f"{where} unknown key {key!r}; valid keys: {', '.join(VENUE_TABLE_KEYS)}")
+    check_live_keys(where, table)
     latency = table.get("latency", {})
     if isinstance(latency, Mapping):
         for key in latency:
             if key not in LATENCY_KEYS:
                 raise ConfigError(
                     f"{where} unknown key 'latency.{key}'; valid keys: {', '.join(LATENCY_KEYS)}")
+
+
+#: the live keys whose value is a name: each must be a non-empty string without surrounding
+#: blanks (check_live_keys)
+LIVE_NAME_KEYS: tuple[str, ...] = ("exchange", "url", "account", "api_key_env", "secret_env", "secrets_file")
+
+
+def check_live_keys(where: str, table: Mapping[str, Any]) -> None:
+    """ConfigError (one line naming the key and value) unless each live key of the table
+    that is given is a non-empty string with no blanks around it.
+
+    Why in every mode: these keys were read with `str(...)`, so `account = 5` became the
+    account '5' and `account = ""` an account whose live confirmation an empty answer (Enter,
+    or an empty TICKPARITY_CONFIRM_LIVE) gave; an empty `api_key_env` named no variable and
+    an empty `url` meant "no url". A backtest of the same config refuses it too, so the
+    config is fixed before it ever reaches a venue."""
+    for key in LIVE_NAME_KEYS:
+        if key not in table:
+            continue
+        value = table[key]
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} {key} = {value!r}: expected a string in quotes, not {_toml_kind(value)}")
+        if not value.strip():
+            raise ConfigError(f"{where} {key} = {value!r}: must not be empty")
+        if value != value.strip():
+            raise ConfigError(f"{where} {key} = {value!r}: has blanks around it; write {value.strip()!r}")
+
+
+def _toml_kind(value: Any) -> str:
+    """What a TOML value is, in the user's words ("a number", "a table")."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def resolve_venue_table(

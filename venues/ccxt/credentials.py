@@ -109,8 +109,13 @@ def load_credentials(table: Mapping[str, Any], venue: str,
         for key in ("api_key", "secret"):
             if not isinstance(section.get(key), str) or not section[key]:
                 raise ConfigError(f"{path}: [{venue}] {key} is missing or empty")
-        return Credentials(venue, str(section.get("account", account)), section["api_key"], section["secret"],
-                           source=str(path))
+        named = section.get("account", account)
+        if not isinstance(named, str) or not named.strip() or named != named.strip():
+            # the same rule as the config's account (engine.venue_profiles.check_live_keys):
+            # the live confirmation asks for this name, and an empty one an empty answer gave
+            raise ConfigError(f"{path}: [{venue}] account = {named!r}: expected a non-empty string in quotes "
+                              "with no blanks around it")
+        return Credentials(venue, named, section["api_key"], section["secret"], source=str(path))
     key_name, secret_name = _env_names(venue, table)
     missing = [n for n in (key_name, secret_name) if not env.get(n)]
     if missing:

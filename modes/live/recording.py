@@ -65,7 +65,6 @@ REFUSAL_WINDOW = 32
 LATENCY_HEADER = "ts_ns,entry_ns,response_ns,command,seq,venue,entry_min_ns,entry_max_ns,held"
 
 
-
 def queued_arrival(wire_ns: int, queue: Sequence[tuple[int, int]]) -> int | None:
     """A refused request's arrival at the venue, from when it was written (`wire_ns`, local
     ns) and the venue's (written, arrival) of the requests around it (`queue`, sorted by
@@ -206,11 +205,11 @@ class SessionRecorder:
         `held`: a request refused because of the venue's rate-limit hold (module doc;
         venues/sim/latency.py HELD_REASONS): the venue's 429 / 418 answer (placed as any
         refusal, with no entry window: a backtest refuses it wherever it would arrive), or,
-        with LOCAL_SUFFIX, the
-        session's own refusal while a hold lasted: never sent, written at once with entry 0
-        and the time to the refusal as its response (`reply_ns`: when the strategy's
-        session got it). A backtest under the `recorded` model refuses the same request
-        with the same reason at the same time (venues/sim/latency.py held_requests)."""
+        with LOCAL_SUFFIX, the session's own refusal while a hold lasted: never sent,
+        written at once with entry 0 and the time to the refusal as its response
+        (`reply_ns`: when the session got it). A backtest under the `recorded` model
+        refuses the same request with the same reason at the same time
+        (venues/sim/latency.py held_requests)."""
         send_ns, reply_ns = int(send_ns), int(reply_ns)
         rtt = max(reply_ns - send_ns, 0)
         if held is not None and held.endswith(LOCAL_SUFFIX):

@@ -164,7 +164,11 @@ def check_venue_keys(venue: str, table: Mapping[str, Any]) -> None:
 
 #: the live keys whose value is a name: each must be a non-empty string without surrounding
 #: blanks (check_live_keys)
-LIVE_NAME_KEYS: tuple[str, ...] = ("exchange", "url", "account", "api_key_env", "secret_env", "secrets_file")
+LIVE_NAME_KEYS: dict[str, str] = {
+    "exchange": "a ccxt.pro exchange id", "url": "the venue's base URL", "account": "the account's name",
+    "api_key_env": "the name of an environment variable", "secret_env": "the name of an environment variable",
+    "secrets_file": "a path to a 0600 secrets file",
+}
 
 
 def check_live_keys(where: str, table: Mapping[str, Any]) -> None:
@@ -176,14 +180,15 @@ def check_live_keys(where: str, table: Mapping[str, Any]) -> None:
     or an empty TICKPARITY_CONFIRM_LIVE) gave; an empty `api_key_env` named no variable and
     an empty `url` meant "no url". A backtest of the same config refuses it too, so the
     config is fixed before it ever reaches a venue."""
-    for key in LIVE_NAME_KEYS:
+    for key, what in LIVE_NAME_KEYS.items():
         if key not in table:
             continue
         value = table[key]
         if not isinstance(value, str):
-            raise ConfigError(f"{where} {key} = {value!r}: expected a string in quotes, not {_toml_kind(value)}")
+            raise ConfigError(f"{where} {key} = {value!r}: expected {what} (a string in quotes, not "
+                              f"{_toml_kind(value)})")
         if not value.strip():
-            raise ConfigError(f"{where} {key} = {value!r}: must not be empty")
+            raise ConfigError(f"{where} {key} = {value!r}: expected {what} (a non-empty string)")
         if value != value.strip():
             raise ConfigError(f"{where} {key} = {value!r}: has blanks around it; write {value.strip()!r}")
 

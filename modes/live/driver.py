@@ -77,6 +77,53 @@ class FeedError(TickparityError):
     """The venue's market data did not arrive (no book within FIRST_BOOK_TIMEOUT_S)."""
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with `url = URL` of a venue table, or None.
+
+    The URL is the venue's address only, scheme://host[:port] (docs/emulator.md: the
+    emulator's start banner prints it): every REST and websocket path is derived from it
+    (venues.emulator.ccxt_config keeps only its host). A path, query or fragment would be
+    dropped silently, so it is refused, with the address the user most likely meant; a
+    suggestion is offered only when it is itself a valid address (`http//127.0.0.1:8765`
+    suggests 'http://127.0.0.1:8765', never 'http://http//...')."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        port_ok = True
+    except ValueError:
+        port_ok = False
+    if parts.scheme in ("http", "https") and parts.hostname and port_ok:
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            origin = f"{parts.scheme}://{parts.netloc}"
+            return (f"expected the venue's address only (scheme://host:port, e.g. {origin!r}): every API "
+                    "path is set from it, so a path, query or fragment is not accepted")
+        return None
+    hint = _suggested_url(url)
+    return ("expected an http:// or https:// URL with a host and, if any, a port number"
+            + (f", e.g. {hint!r}" if hint else ", e.g. 'http://127.0.0.1:8765'"))
+
+
+def _suggested_url(url: str) -> str | None:
+    """`url` with a mistyped scheme replaced by http:// ('htp://h:1', 'http//h:1', 'h:1'),
+    when that gives a valid address; else None."""
+    import re
+    from urllib.parse import urlsplit
+
+    rest = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*:?/+|^/+", "", url.strip())
+    candidate = "http://" + rest.rstrip("/")
+    parts = urlsplit(candidate)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return None
+    if (not parts.hostname or parts.path or parts.query or parts.fragment or candidate == url
+            or any(c.isspace() for c in rest)):
+        return None
+    return candidate
+
+
 def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
     """The live keys of `[venues.<venue>]`: exchange (ccxt id; default the venue name), url.
     Checked here, before any connection, so a wrong one names the file and the key
@@ -85,20 +132,20 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
 
     table = config.venues.get(venue, {})
     where = config.where(f"venues.{venue}")
-    exchange = str(table.get("exchange", venue))
+    exchange = table.get("exchange", venue)
     url = table.get("url")
+    if not isinstance(exchange, str):
+        raise ConfigError(f"{where} exchange = {exchange!r}: expected a ccxt.pro exchange id (a string, "
+                          "e.g. 'binance')")
     if getattr(ccxtpro, exchange, None) is None:
         key = "exchange" if "exchange" in table else "exchange (default: the venue's name)"
         raise ConfigError(f"{where} {key} = {exchange!r}: not a ccxt.pro exchange id")
     if url is not None and not isinstance(url, str):
-        raise ConfigError(f"{where} url = {url!r}: expected a string")
+        raise ConfigError(f"{where} url = {url!r}: expected a string, e.g. 'http://127.0.0.1:8765'")
     if url is not None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{where} url = {url!r}: expected an http:// or https:// URL with a host, "
-                              f"e.g. 'http://{url if '://' not in url else '127.0.0.1:8765'}'")
+        problem = url_problem(url)
+        if problem:
+            raise ConfigError(f"{where} url = {url!r}: {problem}")
     if url and exchange not in ("binance", "binanceusdm", "binancecoinm"):
         raise ConfigError(f"{where} url = {url!r}: a custom URL is supported for exchange 'binance', "
                           "'binanceusdm' and 'binancecoinm' (the emulator's dialects)")
@@ -745,13 +792,16 @@ class LiveDriver:
         from venues.ccxt.outcomes import retry_after
 
         for name, ex in exchanges.items():
-            where = f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})"
+            # named like every config error: the file, then the table
+            where = f"{self.config.where(f'venues.{name}')} (url {self.settings[name].get('url') or 'ccxt default'})"
             ResponseTap.install(ex)  # the status and Retry-After of a refusal (the gateway reuses it)
             while True:
                 with ResponseTap.capture() as reply:
                     try:
                         await ex.load_markets()
-                        _check_listed(name, where, ex, instruments or {}, self.config.where("instruments"))
+                        # the file is named once, by the key the instruments came from
+                        _check_listed(name, f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})",
+                                      ex, instruments or {}, self.config.where("instruments"))
                         if signed:
                             await ex.fetch_balance()
                         break

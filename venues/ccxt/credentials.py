@@ -56,9 +56,26 @@ class Credentials:
         return {"apiKey": self.api_key, "secret": self.secret}
 
 
-def _env_names(venue: str, table: Mapping[str, Any]) -> tuple[str, str]:
+def name_key(table: Mapping[str, Any], key: str, where: str, what: str) -> str | None:
+    """`table[key]` when it is a non-empty string, None when absent; else a one-line
+    ConfigError naming `where` (the table), the key and the expected type.
+
+    Why check the type here: `api_key_env = ["ALICE_KEY"]` was turned into the text
+    "['ALICE_KEY']" and reported as an unset environment variable, `secrets_file = 42` as a
+    missing file "42" (misleading errors that send the user looking for the wrong fault)."""
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} {key} = {value!r}: expected {what} (a non-empty string)")
+    return value
+
+
+def _env_names(venue: str, table: Mapping[str, Any], where: str) -> tuple[str, str]:
     stem = "TICKPARITY_" + "".join(c if c.isalnum() else "_" for c in venue.upper())
-    return str(table.get("api_key_env", stem + "_API_KEY")), str(table.get("secret_env", stem + "_SECRET"))
+    key_name = name_key(table, "api_key_env", where, "the name of an environment variable")
+    secret_name = name_key(table, "secret_env", where, "the name of an environment variable")
+    return key_name or stem + "_API_KEY", secret_name or stem + "_SECRET"
 
 
 def check_private(path: Path, where: str) -> None:
@@ -99,8 +116,11 @@ def load_credentials(table: Mapping[str, Any], venue: str,
     env = os.environ if environ is None else environ
     where = f"[venues.{venue}]"
     account = str(table.get("account", "default"))
-    if "secrets_file" in table:
-        path = secrets_path(table["secrets_file"], base_dir)
+    # every key's type first, so a wrong one is named even when another key would be used
+    key_name, secret_name = _env_names(venue, table, where)
+    secrets_file = name_key(table, "secrets_file", where, "a path to a 0600 secrets file")
+    if secrets_file is not None:
+        path = secrets_path(secrets_file, base_dir)
         check_private(path, f"{where} secrets_file")
         data = read_toml_file(path, "secrets")
         section = data.get(venue)
@@ -116,7 +136,6 @@ def load_credentials(table: Mapping[str, Any], venue: str,
             raise ConfigError(f"{path}: [{venue}] account = {named!r}: expected a non-empty string in quotes "
                               "with no blanks around it")
         return Credentials(venue, named, section["api_key"], section["secret"], source=str(path))
-    key_name, secret_name = _env_names(venue, table)
     missing = [n for n in (key_name, secret_name) if not env.get(n)]
     if missing:
         raise ConfigError(f"{where}: environment variable {' and '.join(missing)} not set "

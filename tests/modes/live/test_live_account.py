@@ -12,15 +12,15 @@ from venues.ccxt.confirm import ENV, LiveNotConfirmed, confirm_live
 
 
 @pytest.mark.parametrize(("key", "value", "why"), [
-    ("account", "", "must not be empty"),
-    ("account", "   ", "must not be empty"),
-    ("account", 5, "expected a string in quotes, not a number"),
+    ("account", "", r"expected the account's name \(a non-empty string\)"),
+    ("account", "   ", r"expected the account's name \(a non-empty string\)"),
+    ("account", 5, r"expected the account's name \(a string in quotes, not a number\)"),
     ("account", " alice", "has blanks around it"),
-    ("exchange", "", "must not be empty"),
-    ("url", "", "must not be empty"),
-    ("api_key_env", 7, "expected a string in quotes, not a number"),
-    ("secret_env", "", "must not be empty"),
-    ("secrets_file", True, "expected a string in quotes, not a boolean"),
+    ("exchange", "", r"expected a ccxt.pro exchange id \(a non-empty string\)"),
+    ("url", "", r"expected the venue's base URL \(a non-empty string\)"),
+    ("api_key_env", 7, r"expected the name of an environment variable \(a string in quotes, not a number\)"),
+    ("secret_env", "", r"expected the name of an environment variable \(a non-empty string\)"),
+    ("secrets_file", True, r"expected a path to a 0600 secrets file \(a string in quotes, not a boolean\)"),
 ])
 @pytest.mark.parametrize("mode", ["backtest", "paper", "testnet", "live"])
 def test_a_live_key_must_be_a_non_empty_string_in_every_mode(live_emu, alice_env, tmp_path, monkeypatch,
@@ -52,7 +52,7 @@ def test_the_cli_refuses_an_empty_account_with_one_line_and_no_run_directory(liv
                  "--out", str(tmp_path / "live")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert err == [f"tickparity: error: {toml}: [venues.binance] account = '': must not be empty"]
+    assert err == [f"tickparity: error: {toml}: [venues.binance] account = '': expected the account's name (a non-empty string)"]
     assert not (tmp_path / "live").exists()
 
 

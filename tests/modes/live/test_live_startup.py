@@ -55,6 +55,58 @@ def test_a_venue_url_without_an_http_scheme_is_one_line_naming_the_key(tmp_path,
     assert main(["testnet", "--config", str(toml)]) == 2  # a ConfigError, as every other config mistake
     line = _one_error(capsys.readouterr().err)
     assert f"{toml}: [venues.binance] url = '{url}': expected an http:// or https:// URL" in line
+    assert "http://http" not in line  # a suggestion is a valid address, or there is none
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("url", "suggested"), [
+    ("http//127.0.0.1:8765", "http://127.0.0.1:8765"), ("htp://127.0.0.1:8765", "http://127.0.0.1:8765"),
+    ("localhost:8765", "http://localhost:8765"), ("http://127.0.0.1:99999", "http://127.0.0.1:8765")])
+def test_a_mistyped_url_suggests_a_valid_address(tmp_path, monkeypatch, capsys, url, suggested):
+    monkeypatch.chdir(tmp_path)
+    toml = _toml(tmp_path / "run.toml", f'url = "{url}"\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"')
+    assert main(["testnet", "--config", str(toml)]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert line.endswith(f"e.g. '{suggested}'"), line
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8765/api/v3", "http://127.0.0.1:8765/?x=1",
+                                 "http://127.0.0.1:8765/ws"])
+def test_a_url_with_a_path_is_refused_not_dropped(tmp_path, monkeypatch, capsys, url):
+    """Every API path is derived from the url's host (the emulator's banner prints its paths
+    too): a path given there used to be dropped silently; now it is one line naming the
+    address to give instead."""
+    monkeypatch.chdir(tmp_path)
+    toml = _toml(tmp_path / "run.toml", f'url = "{url}"\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"')
+    assert main(["testnet", "--config", str(toml)]) == 2
+    line = _one_error(capsys.readouterr().err)
+    assert line.startswith(f"tickparity: error: {toml}: [venues.binance] url = '{url}': expected the venue's "
+                           "address only (scheme://host:port, e.g. 'http://127.0.0.1:8765')"), line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('api_key_env = ["ALICE_KEY"]', "api_key_env = ['ALICE_KEY']: expected the name of an environment variable"),
+    ('secret_env = 7', "secret_env = 7: expected the name of an environment variable"),
+    ('api_key_env = ""', "api_key_env = '': expected the name of an environment variable (a non-empty string)"),
+    ('secrets_file = 42', "secrets_file = 42: expected a path to a 0600 secrets file (a string in quotes, not a number)"),
+    ('secrets_file = ["s.toml"]', "secrets_file = ['s.toml']: expected a path to a 0600 secrets file"),
+    ('exchange = 42', "exchange = 42: expected a ccxt.pro exchange id (a string"),
+    ('url = 8765', "url = 8765: expected the venue's base URL (a string in quotes, not a number)"),
+])
+def test_a_wrong_typed_connection_key_is_one_line_naming_file_key_and_type(tmp_path, monkeypatch, capsys,
+                                                                            alice_env, line, message):
+    """A list or a number given for a credential or connection key: before, `api_key_env =
+    ["ALICE_KEY"]` was reported as an unset variable "['ALICE_KEY']" and `secrets_file = 42`
+    as a missing file ".../42"; now the file, the key and the expected type."""
+    monkeypatch.chdir(tmp_path)
+    venue = line if line.startswith("url") else f'url = "http://127.0.0.1:9"\n{line}'
+    if not line.startswith(("api_key_env", "secret_env")):
+        venue += '\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"'
+    toml = _toml(tmp_path / "run.toml", venue)
+    assert main(["testnet", "--config", str(toml)]) == 2
+    err = _one_error(capsys.readouterr().err)
+    assert err.startswith(f"tickparity: error: {toml}: [venues.binance] {message}"), err
     assert not (tmp_path / "runs").exists()
 
 
@@ -66,7 +118,7 @@ def test_a_venue_that_does_not_answer_leaves_no_run_directory(tmp_path, monkeypa
                                         'api_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"')
     assert main(["testnet", "--config", str(toml), "--out", "chosen", "--no-health"]) == 2
     line = _one_error(capsys.readouterr().err)
-    assert "[venues.binance]" in line and "cannot reach the venue" in line
+    assert line.startswith(f"tickparity: error: {toml}: [venues.binance]") and "cannot reach the venue" in line
     assert main(["testnet", "--config", str(toml), "--no-health"]) == 2
     capsys.readouterr()
     assert not (tmp_path / "chosen").exists() and not (tmp_path / "runs").exists()

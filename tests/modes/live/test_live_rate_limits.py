@@ -373,8 +373,8 @@ def test_a_backtest_of_a_rate_limited_period_decides_as_the_session(emu, alice_e
     published 100 ms depth windows while the venue matched on its own continuous book, so a
     resting order's fill, or a post-only order's refusal, can differ as in any period
     backtested on its received rows, the more so just after a hold, when the orders that
-    waited it out reach a market that moved meanwhile (11 backtests of this test's sessions:
-    the filled quantity equal in 10, one fill apart in 1). Run twice,
+    waited it out reach a market that moved meanwhile (17 backtests of this test's sessions:
+    the filled quantity equal in 15, one fill apart in 2). Run twice,
     the backtest's outputs are identical; with the file stripped of its `held` and `health`
     lines (as recorded before them) none of the hold's refusals is reproduced."""
     run = _hold_session(emu, tmp_path, hold, pause)

@@ -96,6 +96,11 @@ class VenueBannedError(TickparityError):
     Names the venue and how long the ban lasts."""
 
 
+class AccountInUseError(TickparityError):
+    """Another testnet/live session on this machine trades the account (modes/live/account_lock.py):
+    a second one would take over its running orders. Names its run directory and pid."""
+
+
 class StrategyError(TickparityError):
     """A strategy cannot be loaded, its parameters do not fit, or its own code raised.
 

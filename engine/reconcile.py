@@ -110,11 +110,34 @@ class Report:
     def text(self) -> str:
         head = f"reconciliation ({self.at}): " + ("ok" if self.ok else f"{len(self.differences)} difference(s)")
         lines = [head] + ["  " + d.text() for d in self.differences]
-        if self.adopted:
-            lines.append("  adopted from a previous session: " + ", ".join(self.adopted))
+        for prefix, ids in _by_session(self.adopted).items():
+            lines.append(f"  adopted from a previous session ({_session_stamp(prefix)}): " + ", ".join(ids))
         if self.foreign:
             lines.append("  open at the venue, not ours (left alone): " + ", ".join(self.foreign))
         return "\n".join(lines)
+
+
+def _by_session(client_ids: list[str]) -> dict[str, list[str]]:
+    """Client ids grouped by the prefix of the session that made them (`tp<stamp>-<n>`)."""
+    out: dict[str, list[str]] = {}
+    for cid in client_ids:
+        out.setdefault(cid.rpartition("-")[0] or cid, []).append(cid)
+    return out
+
+
+def _session_stamp(prefix: str) -> str:
+    """'session tpmx3eck6e, started 2026-12-02 17:00:01 UTC': which session's orders an
+    adoption takes over, from its prefix's stamp (the session's start in epoch ms, base 36,
+    engine.oms.session_id_prefix), so an operator can tell a warm restart's own leftovers
+    from the orders of a session still running on the account elsewhere."""
+    from datetime import UTC, datetime
+
+    try:
+        ms = int(prefix[2:], 36)
+        started = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):
+        return f"session {prefix}"
+    return f"session {prefix}, started {started}"
 
 
 class Gate:

@@ -84,6 +84,33 @@ def _cmd_session(args: argparse.Namespace) -> int:
     if (out / "report.html").exists():
         print(f"report: {out / 'report.html'}")
     print(_headline(out))
+    return open_orders_status(out, args.mode)
+
+
+#: the exit status of a testnet/live session that ended with orders still open at the venue
+#: (docs/live.md "Run"; README "Exit statuses")
+OPEN_ORDERS_LEFT = 4
+
+
+def open_orders_status(run_dir: Path, mode: str) -> int:
+    """0, or OPEN_ORDERS_LEFT when a testnet/live session ended with orders still open at the
+    venue (`summary.json` `open_orders`: their cancels went unanswered within the shutdown's
+    10 s, e.g. a 429 holding every request).
+
+    Why its own status: the session ran and wrote its run directory (not a user error, 2),
+    yet it left orders resting where they can fill with no session watching them; a script
+    running sessions must be able to tell that from a clean end without parsing the
+    console. Paper orders rest on the simulated venue only and end with the process."""
+    import json
+
+    if mode == "paper":
+        return 0
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    left = summary.get("run", {}).get("open_orders") or []
+    if left:
+        print(f"exit status {OPEN_ORDERS_LEFT}: {len(left)} order(s) left open at the venue "
+              f"(summary.json open_orders): {', '.join(left[:10])}")
+        return OPEN_ORDERS_LEFT
     return 0
 
 

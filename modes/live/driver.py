@@ -35,6 +35,7 @@ from engine.types import EventKind
 from modes.backtest import resolve_run
 from modes.console import warn
 from modes.live import resume as live_resume
+from modes.live.account_lock import AccountLocks, account_key
 from modes.live.build import MODES, build_session, config_to_json, finish
 from modes.live.feed import watch_books, watch_trades
 from modes.live.health import Health
@@ -234,16 +235,27 @@ class LiveDriver:
         with config.naming_file():  # the [venues.X] live keys' errors name the config file too
             self.settings = {v: venue_settings(config, v) for v in dict.fromkeys(i.venue for i in self.resolved.instruments.values())}
             self.credentials: dict[str, Credentials | None] = {}
-            for venue, settings in self.settings.items():
-                creds = None if mode == "paper" else load_credentials(config.venues.get(venue, {}), venue,
-                                                                      config.base_dir)
-                if mode == "live":
-                    confirm_live(venue, settings, creds.account, confirm)  # type: ignore[union-attr]
-                self.credentials[venue] = creds
+            for venue in self.settings:
+                self.credentials[venue] = None if mode == "paper" else load_credentials(
+                    config.venues.get(venue, {}), venue, config.base_dir)
         self.health_on = health
         # contingent orders a previous session of this account left (modes/live/resume.py)
         self.resume_from = None if resume is None else str(resume)
         self.resume_state = None if resume is None else live_resume.load(resume, config_to_json(config), mode)
+        # one session per account on this machine (modes/live/account_lock.py), before the
+        # confirmation and anything sent; released when run() ends, or by the process's end
+        self.account_locks = AccountLocks.take(
+            state_dir(), [(f"[venues.{v}]", account_key(mode, self.settings[v]["exchange"], self.settings[v]["url"],
+                                                        c.account))
+                          for v, c in self.credentials.items() if c is not None], self.out, mode)
+        try:
+            with config.naming_file():
+                for venue, settings in self.settings.items():
+                    if mode == "live":
+                        confirm_live(venue, settings, self.credentials[venue].account, confirm)  # type: ignore[union-attr]
+        except BaseException:
+            self.account_locks.release()
+            raise
         self.clock = LiveClock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -421,8 +433,12 @@ class LiveDriver:
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> Path:
-        """Run until --duration passes or Ctrl-C / SIGTERM, then stop cleanly."""
-        return asyncio.run(self._main())
+        """Run until --duration passes or Ctrl-C / SIGTERM, then stop cleanly; the account
+        locks are released however it ends."""
+        try:
+            return asyncio.run(self._main())
+        finally:
+            self.account_locks.release()
 
     async def _main(self) -> Path:
         from venues.ccxt import CcxtVenue

@@ -3,11 +3,17 @@ the live confirmation never accepts an empty answer."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
-from live_helpers import session_config, write_session_toml
+from live_helpers import ROOT, session_config, wait_until, write_session_toml
 
 from engine.errors import ConfigError
 from modes.live import run_live
+from modes.live.recording import read_journal
 from venues.ccxt.confirm import ENV, LiveNotConfirmed, confirm_live
 
 
@@ -78,3 +84,105 @@ def test_a_secrets_file_account_is_checked_the_same_way(tmp_path):
         path.chmod(0o600)
         with pytest.raises(ConfigError, match=r"\[binance\] account = .*: expected a non-empty string"):
             load_credentials({"secrets_file": str(path)}, "binance", {})
+
+
+RESTER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Rester(Strategy):
+    """One bid far below the market, left resting: what a killed session leaves open."""
+
+    def on_start(self, ctx):
+        self.sent = False
+        ctx.schedule(every_ns=200_000_000)
+
+    def on_timer(self, ctx, ts):
+        inst = ctx.instruments[0]
+        book = ctx.book(inst)
+        if not self.sent and book.best_bid is not None:
+            self.sent = True
+            ctx.submit(inst, "buy", Decimal("0.001"), ctx.instrument(inst).round_price(book.best_bid * Decimal("0.8")))
+'''
+
+
+def _start_testnet(toml, out, duration: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(toml), "--out", str(out),
+                             "--duration", duration, "--no-report", "--no-health"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_started(proc: subprocess.Popen, out) -> None:
+    """Until the session's start step is recorded (its orders may be at the venue)."""
+    wait_until("the first session's start", lambda: proc.poll() is not None or (
+        (out / "session.jsonl").exists() and '"start":1' in (out / "session.jsonl").read_text()), timeout_s=120)
+    assert proc.poll() is None, proc.communicate()
+
+
+def test_a_second_session_on_the_account_is_refused_while_the_first_runs(live_emu, alice_env, tmp_path):
+    """The trial: a second testnet session on alice adopted the running session's orders and
+    cancelled them. Now it refuses to start, one line naming the first's run directory and
+    pid, exit 2, no run directory; once the first was killed -9 (the OS drops its lock) a
+    session starts, adopts the order it left (saying whose it is) and ends cleanly."""
+    import signal
+
+    from modes.live.account_lock import AccountLocks, account_key
+    from modes.live.driver import state_dir
+
+    toml = write_session_toml(tmp_path / "run.toml", live_emu, params="")
+    (tmp_path / "rester.py").write_text(RESTER)
+    toml.write_text(toml.read_text().replace(f'"{ROOT / "examples" / "market_maker.py"}:MarketMaker"',
+                                             f'"{tmp_path / "rester.py"}:Rester"'))
+    first = _start_testnet(toml, tmp_path / "A", "120")
+    try:
+        _wait_started(first, tmp_path / "A")
+        wait_until("the first session's order at the venue", lambda: any(
+            r.get("type") == "response" and r.get("command") == "submit" and r.get("outcome") == "confirmed"
+            for r in map(json.loads, (tmp_path / "A" / "audit.jsonl").read_text().splitlines())), timeout_s=60)
+        second = subprocess.run([sys.executable, "-m", "modes.cli", "testnet", "--config", str(toml), "--out",
+                                 str(tmp_path / "B"), "--duration", "3", "--no-report", "--no-health"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second
+        assert second.stderr.strip().splitlines() == [
+            f"tickparity: error: [venues.binance] account 'alice' on binance ({live_emu.url}) is traded by another "
+            f"session on this machine: run directory {(tmp_path / 'A').resolve()}, pid {first.pid}; one session per "
+            "account (docs/live.md \"Warm restart\")"], second.stderr
+        assert not (tmp_path / "B").exists()
+        assert first.poll() is None  # the first one runs on, untouched
+        prefix = read_journal(tmp_path / "A")[0]["id_prefix"]
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate()
+    third = subprocess.run([sys.executable, "-m", "modes.cli", "testnet", "--config", str(toml), "--out",
+                            str(tmp_path / "C"), "--duration", "2", "--no-report", "--no-health"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0, third
+    assert f"adopted from a previous session (session {prefix}, started " in third.stderr, third.stderr
+    # and once a session ended, its account is free in this process too
+    key = account_key("testnet", "binance", live_emu.url, "alice")
+    AccountLocks.take(state_dir(), [("[venues.binance]", key)], tmp_path / "D", "testnet").release()
+
+
+def test_the_lock_is_per_venue_and_account_and_paper_takes_none(live_emu, alice_env, tmp_path):
+    """Another account, or the same name on another venue, is not blocked; a paper session
+    (orders on the simulated venue only) runs beside a testnet session of its account."""
+    from modes.live.account_lock import AccountInUseError, AccountLocks, account_key
+    from modes.live.driver import LiveDriver, state_dir
+
+    held = AccountLocks.take(state_dir(), [("[venues.binance]", account_key("testnet", "binance", live_emu.url,
+                                                                             "alice"))], tmp_path / "X", "testnet")
+    try:
+        with pytest.raises(AccountInUseError, match=rf"run directory {tmp_path / 'X'}, pid {os.getpid()}"):
+            LiveDriver(session_config(live_emu), "testnet", tmp_path / "a", health=False)
+        for other in (account_key("testnet", "binance", live_emu.url, "bob"),
+                      account_key("testnet", "binance", None, "alice"),
+                      account_key("live", "binance", None, "alice")):
+            AccountLocks.take(state_dir(), [("[venues.binance]", other)], tmp_path / "Y", "testnet").release()
+        LiveDriver(session_config(live_emu), "paper", tmp_path / "p", health=False)
+        # the same URL is the same venue whatever the mode: a live session on it is refused too
+        with pytest.raises(AccountInUseError):
+            AccountLocks.take(state_dir(), [("[venues.binance]", account_key("live", "binance", live_emu.url,
+                                                                            "alice"))], tmp_path / "Z", "live")
+    finally:
+        held.release()

@@ -416,3 +416,51 @@ def test_a_backtest_of_a_rate_limited_period_decides_as_the_session(emu, alice_e
           f"{len(refusals)}, {filled}; without held and health lines {len(old_requests)} "
           f"({_identical(old_requests, requests):.0%}), {len(old_refusals)}, {old_filled}")
     assert not old_refusals
+
+
+RESTER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Rester(Strategy):
+    """One bid far below the market, never cancelled: the shutdown's cancel is its first."""
+
+    def on_start(self, ctx):
+        self.sent = False
+        ctx.schedule(every_ns=200_000_000)
+
+    def on_timer(self, ctx, ts):
+        inst = ctx.instruments[0]
+        book = ctx.book(inst)
+        if not self.sent and book.best_bid is not None:
+            self.sent = True
+            ctx.submit(inst, "buy", Decimal("0.001"), ctx.instrument(inst).round_price(book.best_bid * Decimal("0.8")))
+'''
+
+
+def test_a_session_that_leaves_orders_open_exits_4(emu, alice_env, tmp_path, capsys):
+    """The trial's end: a 40 s 429 holds `DELETE /api/v3/order` when the session stops, so
+    its order is still open at the venue after the shutdown's 10 s: listed on the console
+    and in summary.json `open_orders`, and the exit status is 4 (was 0), so a script
+    running sessions can tell (modes.live_cmd.OPEN_ORDERS_LEFT)."""
+    from live_helpers import write_session_toml
+
+    from modes.cli import main
+    from modes.live_cmd import OPEN_ORDERS_LEFT
+
+    (tmp_path / "rester.py").write_text(RESTER)
+    toml = write_session_toml(tmp_path / "run.toml", emu, params="")
+    toml.write_text(toml.read_text().replace(
+        f'"{Path(__file__).resolve().parents[3] / "examples" / "market_maker.py"}:MarketMaker"',
+        f'"{tmp_path / "rester.py"}:Rester"'))
+    control(emu, "faults", {"kind": "rate_limit", "retry_after": "40s", "endpoint": "DELETE /api/v3/order"})
+    code = main(["testnet", "--config", str(toml), "--duration", "3", "--no-report", "--no-health",
+                 "--out", str(tmp_path / "run")])
+    out = capsys.readouterr()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())["run"]
+    assert len(summary["open_orders"]) == 1, (out.out, out.err)
+    assert "order(s) still open at the venue after 10 s" in out.err
+    assert f"exit status 4: 1 order(s) left open at the venue (summary.json open_orders): " \
+           f"{summary['open_orders'][0]}" in out.out
+    assert code == OPEN_ORDERS_LEFT == 4

@@ -498,7 +498,6 @@ def test_orders_a_latency_spike_holds_across_the_window_turn_never_earn_a_429_or
                                 "reset": True})
         control(emu, "faults", {"clear": True})
     held, after = results[:8], results[8:]
-    print([(r.outcome.value, r.reason) for r in results])
     assert [r.outcome for r in held] == [Outcome.CONFIRMED] * 8
     assert [r.outcome for r in after].count(Outcome.CONFIRMED) == 2
     assert sorted(r.reason for r in after if r.outcome is not Outcome.CONFIRMED) == ["request_budget"] * 8

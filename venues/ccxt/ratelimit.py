@@ -22,7 +22,15 @@ still in flight, not with 0. Without it, after a 2 s spike on a market maker's s
 30-odd held ones arrived in a window we believed empty, on top of the 26 we sent there:
 8 answered 429 -1015 one after another, and the emulator banned the IP for them (issue #11).
 An in-flight request is counted in both windows until it lands: at most that many orders
-are left unused, never one too many. `headroom` keeps a share of the IP's weight budget
+are left unused, never one too many.
+
+When a 429's or 418's hold ends, one request goes first and the others wait for its answer
+(`PROBE_WAIT_S` at a time). Why: the venue may have started a ban while answering 429 (the
+emulator's `ban_after`: the request that starts the ban is still answered 429; requests a
+spike held and delivered after the first 429 count toward it), so the hold's end is not
+proof that the IP may call again; before, every request queued behind the hold went at
+once (the trial's 27 cancels and a reconciliation, all answered 418). Now one meets the
+ban and the limiter holds the rest for its Retry-After. `headroom` keeps a share of the IP's weight budget
 unused for the requests other processes start between two of our headers (the order
 counts are the account's: their whole budget is used).
 
@@ -43,6 +51,8 @@ from venues.emulator.ratelimit import LIMITS, ORDER_ENDPOINTS, request_weight
 
 #: the shortest hold after a 418 without Retry-After (Binance: bans last 2 minutes to 3 days)
 BAN_FLOOR_S = 120.0
+#: how long a request waits, at a time, for the answer to the first one after a hold (module doc)
+PROBE_WAIT_S = 0.02
 ORDER_COUNT_HEADER = "x-mbx-order-count-10s"
 ORDER_COUNT_1M_HEADER = "x-mbx-order-count-1m"
 WEIGHT_HEADER = "x-mbx-used-weight-1m"
@@ -73,6 +83,7 @@ class WeightLimiter:
     _span: tuple[int, int] = (0, 0)  # the 10 s window `now` was last rolled into: [start, end) s
     _flight_weight: int = 0  # weight of the requests booked in_flight and not `landed` yet
     _flight_orders: int = 0  # of which new orders
+    _probe: int = 0  # after a 429/418: 1 = the next request is the first since, 2 = it is in flight
     blocked_until: float = 0.0
     held_status: int | None = None  # the venue status (429, 418) whose Retry-After set blocked_until
     waits: int = 0  # how often a request had to wait (reported on the console / in tests)
@@ -132,6 +143,8 @@ class WeightLimiter:
         now = self.wall()
         if now < self.blocked_until:
             return self.blocked_until - now
+        if self._probe == 2:  # the first request since a hold is on its way: its answer first
+            return PROBE_WAIT_S
         start, end = self._span
         if not start <= now < end:  # a window may have turned (or the clock stepped back)
             self._roll(now)
@@ -152,6 +165,8 @@ class WeightLimiter:
         if in_flight:
             self._flight_weight += weight
             self._flight_orders += is_order
+        if self._probe:  # this one is the first since a hold: the others wait for its answer
+            self._probe = 2 if in_flight else 0
         return 0.0
 
     def landed(self, weight: int, is_order: bool) -> None:
@@ -164,6 +179,8 @@ class WeightLimiter:
             self._roll(now)
         self._flight_weight = max(0, self._flight_weight - weight)
         self._flight_orders = max(0, self._flight_orders - is_order)
+        if self._probe == 2:  # answered (`observe` has seen a 418 if it met one) or failed
+            self._probe = 0
 
     async def acquire(self, method: str, path: str, query: dict[str, str] | None = None,
                       sleep: Callable[[float], object] = asyncio.sleep, in_flight: bool = False) -> float:
@@ -194,7 +211,10 @@ class WeightLimiter:
         orders_min = _int(lower.get(ORDER_COUNT_1M_HEADER))
         if orders_min is not None and orders_min > self._orders_min:
             self._orders_min = orders_min
+        if status not in (418, 429) and self._probe == 2:
+            self._probe = 0  # a reply after the hold: the venue answers again
         if status in (418, 429):
+            self._probe = 1
             self.throttled += 1
             self.bans += status == 418
             after = retry_after(headers)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from engine.types.venue_reports import Command, Outcome
 from venues.ccxt.outcomes import classify, venue_error
-from venues.ccxt.ratelimit import WeightLimiter
+from venues.ccxt.ratelimit import PROBE_WAIT_S, WeightLimiter
 from venues.ccxt.retry import Backoff
 
 
@@ -216,6 +216,7 @@ class _Windows:
         self.counts = {key: (None, 0) for key in self.SIZES}
         self.blocked_until = 0.0
         self.flight: list[tuple[int, bool]] = []  # requests sent and not landed: a window opens with them
+        self.probe = 0  # after a 429: 1 = the next request goes alone, 2 = it is in flight (others wait)
 
     def roll(self, now):
         for key, size in self.SIZES.items():
@@ -225,6 +226,8 @@ class _Windows:
 
     def land(self, now):
         self.roll(now)
+        if self.probe == 2:
+            self.probe = 0
         if self.flight:
             return self.flight.pop(0)
         return None
@@ -239,6 +242,8 @@ class _Windows:
     def reserve(self, now, weight, is_order, in_flight=False):
         if now < self.blocked_until:
             return self.blocked_until - now
+        if self.probe == 2:
+            return PROBE_WAIT_S
         if self.used("weight", now) + weight > self.limits["weight"]:
             return (int(now // 60) + 1) * 60 - now + 0.001
         if is_order:
@@ -250,6 +255,8 @@ class _Windows:
         self.add("weight", now, weight)
         if in_flight:
             self.flight.append((weight, is_order))
+        if self.probe:
+            self.probe = 2 if in_flight else 0
         return 0.0
 
     def observe(self, now, used_weight, orders_10s, status, retry_after):
@@ -257,7 +264,10 @@ class _Windows:
             self.counts["weight"] = (int(now // 60), used_weight)
         if orders_10s > self.used(10, now):
             self.counts[10] = (int(now // 10), orders_10s)
+        if status != 429 and self.probe == 2:
+            self.probe = 0
         if status == 429:
+            self.probe = 1
             self.blocked_until = max(self.blocked_until, now + retry_after)
 
 
@@ -517,3 +527,52 @@ def _first(records):
     from engine.types.venue_reports import CommandResult
 
     return next(r for r in records if isinstance(r, CommandResult))
+
+
+def test_after_a_hold_one_request_goes_first_and_the_rest_wait_for_its_answer():
+    """Stepped wall clock. A 429 holds 3 s; then the first request goes and the next ones
+    wait PROBE_WAIT_S at a time until it is answered. Answered 418 (the venue began a ban
+    while it still answered 429): the ban holds everything, and the request after it is the
+    next to go alone. Answered 200: everything goes again."""
+    wall = [1000.0]
+    lim = WeightLimiter(wall=lambda: wall[0])
+    order = WeightLimiter.cost("DELETE", "/api/v3/order")
+    lim.observe(429, {"Retry-After": "3"})
+    assert lim.spend(*order, True) == pytest.approx(3.0)
+    wall[0] = 1003.0
+    assert lim.spend(*order, True) == 0.0  # the first since the hold
+    assert lim.spend(*order, True) == PROBE_WAIT_S  # the rest wait for its answer
+    lim.observe(418, {"Retry-After": "60"})
+    lim.landed(*order)
+    assert lim.spend(*order, True) == pytest.approx(60.0) and lim.bans == 1
+    wall[0] = 1063.0
+    assert lim.spend(*order, True) == 0.0 and lim.spend(*order, True) == PROBE_WAIT_S
+    lim.observe(200, {})
+    lim.landed(*order)
+    assert [lim.spend(*order, True) for _ in range(3)] == [0.0] * 3
+
+
+def test_requests_queued_behind_a_429_that_began_a_ban_meet_it_one_at_a_time(emu):
+    """The emulator with ban_after 0, ban_grace_ms 0: the 429 (a rate_limit fault, Retry-After
+    1 s) that answers our submit also starts a 4 s ban, which our limiter cannot know. Five
+    cancels queued behind the hold: when it ends, the first goes alone and is answered 418;
+    the other four wait out the ban and then go (-2011, the orders never existed). One 418,
+    not five (the trial: a reconciliation and 27 cancels, all answered 418)."""
+    control(emu, "limits", {"ban_after": 0, "ban_s": 4, "ban_grace_ms": 0, "reset": True})
+
+    async def go():
+        async with gateway(emu, resolve=False, max_order_wait_s=0.5) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "rate_limit", "retry_after": "1s", "endpoint": "POST /api/v3/order"})
+            refused = _first(await gw.submit(order("gw-probe-0", +1, str(px))))
+            cancels = await asyncio.gather(*(gw.cancel(order(f"gw-probe-{k}", +1, str(px))) for k in range(1, 6)))
+            return refused, [_first(c) for c in cancels], gw.limiter
+
+    try:
+        refused, cancels, lim = asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        control(emu, "limits", {"ban_after": 3, "ban_grace_ms": 200, "ban_s": 120, "reset": True})
+        control(emu, "faults", {"clear": True})
+    assert (refused.reason, refused.evidence["http_status"]) == ("rate_limited", 429)
+    assert sorted(c.reason for c in cancels) == ["ip_banned"] + ["unknown_order"] * 4
+    assert lim.bans == 1

@@ -703,7 +703,10 @@ class LiveDriver:
         """The venue's open orders and balances as a reconcile step action (None: the venue
         did not answer; tried again after RECHECK_S). While a venue's 429 or 418 holds, a
         reconciliation after the start is deferred until it ends rather than awaited (the
-        loop would stand still meanwhile); the start's waits, said once (`_tell_hold`)."""
+        loop would stand still meanwhile); the start's waits, said once (`_tell_hold`). A
+        reconciliation whose own request met the 429 or 418 (a ban that began while our
+        limiter did not know: another process on the IP, or the venue answered the request
+        that started it 429) is deferred the same way, not an error: nothing was learnt."""
         from modes.live import safety
 
         held = max((v.gateway.held_s() for v in ccxt_venues.values()), default=0.0)
@@ -713,6 +716,10 @@ class LiveDriver:
         try:
             return await safety.fetch(ccxt_venues, at, self.reconcile_confirm)
         except Exception as exc:
+            held = max((v.gateway.held_s() for v in ccxt_venues.values()), default=0.0)
+            if held > 0 and at != "start":  # the reply that failed it set the hold (told once: `_tell_hold`)
+                self._reconcile_at = (time.monotonic() + held, at)
+                return None
             self._on_error(f"reconcile ({at})", exc)
             self._reconcile_at = (time.monotonic() + RECHECK_S, at)
             return None

@@ -109,8 +109,12 @@ def limit_book_snapshots(exchange: Any, limiter: WeightLimiter,
     http_method, path = endpoints["fetch_order_book"]
 
     async def fetch_order_book(symbol: str, limit: int | None = None, params: dict | None = None) -> Any:
-        await limiter.acquire(http_method, path, {"limit": str(limit)} if limit else None, sleep)
-        return await original(symbol, limit, params or {})
+        query = {"limit": str(limit)} if limit else None
+        await limiter.acquire(http_method, path, query, sleep, in_flight=True)
+        try:
+            return await original(symbol, limit, params or {})
+        finally:  # in flight until answered: a window opening meanwhile counts it (ratelimit doc)
+            limiter.landed(*limiter.cost(http_method, path, query))
 
     fetch_order_book._tickparity_limited = True  # type: ignore[attr-defined]
     exchange.fetch_order_book = fetch_order_book
@@ -210,7 +214,7 @@ class Gateway:
         (`_ticket`), so booking is `WeightLimiter.spend` alone (bench/PROFILE.md 1e).
         """
         ticket = self._tickets.get(method) or self._ticket(method)
-        if self.limiter.spend(ticket[0], ticket[1]) > 0:
+        if self.limiter.spend(ticket[0], ticket[1], True) > 0:  # in flight until `_call` lands it
             return None
         self.stats.calls += 1
         return getattr(self.exchange, ticket[2])(*args)
@@ -225,8 +229,13 @@ class Gateway:
                     query: dict[str, str] | None = None,
                     first: Coroutine[Any, Any, Any] | None = None) -> tuple[Any, Classified | None]:
         """(result, None) on success, (None, verdict) on a failure that is final. `first`:
-        the first attempt, already handed to ccxt (`hand_off`)."""
+        the first attempt, already handed to ccxt (`hand_off`). Each attempt is booked in
+        flight and `landed` when it ends, whatever its end (ratelimit module doc: a window
+        opening while it is in flight counts it)."""
         http_method, path = self.endpoints[method]
+        cost = self.limiter.cost(http_method, path, query) if query is not None else self._tickets.get(
+            method) or self._ticket(method)
+        weight, is_order = cost[0], cost[1]
         attempt = 0
         unknown: Classified | None = None  # an earlier attempt that may have executed
         order = command in (Command.SUBMIT, Command.AMEND)
@@ -235,7 +244,7 @@ class Gateway:
             if first is not None:  # the first attempt is already with ccxt
                 call, first = first, None
             else:
-                while (delay := self.limiter.reserve(http_method, path, query)) > 0:
+                while (delay := self.limiter.spend(weight, is_order, True)) > 0:
                     if order and waited + delay > self.max_order_wait_s:
                         # an order sent that late would act on a market that has moved on:
                         # refused here, never queued (the venue's budget is spent, or a 429 or
@@ -258,6 +267,8 @@ class Gateway:
                 else:
                     self._tell(method, None)
                     return result, None
+                finally:
+                    self.limiter.landed(weight, is_order)
             self._tell(method, verdict)
             attempt += 1
             if unknown is not None and verdict.reason == ReasonCode.UNKNOWN_ORDER.value:

@@ -13,7 +13,24 @@ days) — after the first 429 we send nothing more in that window, so we never p
 
 The limiter is a token bucket whose tokens come back at the venue's window boundaries
 (that is how the venue itself counts; a continuously refilling bucket would believe in
-tokens the venue has not given back yet). `headroom` keeps a share of the IP's weight budget
+tokens the venue has not given back yet). A request counts in the window in which it
+*reaches* the venue, which the client cannot see: one sent before a boundary and still in
+flight when it passes (a latency spike holds requests for seconds, then they all arrive at
+once) may be counted in the next window. So a request booked `in_flight=True` stays in
+flight until `landed` (answered, or failed); every window opens with the weight and orders
+still in flight, not with 0. Without it, after a 2 s spike on a market maker's submits the
+30-odd held ones arrived in a window we believed empty, on top of the 26 we sent there:
+8 answered 429 -1015 one after another, and the emulator banned the IP for them (issue #11).
+An in-flight request is counted in both windows until it lands: at most that many orders
+are left unused, never one too many.
+
+When a 429's or 418's hold ends, one request goes first and the others wait for its answer
+(`PROBE_WAIT_S` at a time). Why: the venue may have started a ban while answering 429 (the
+emulator's `ban_after`: the request that starts the ban is still answered 429; requests a
+spike held and delivered after the first 429 count toward it), so the hold's end is not
+proof that the IP may call again; before, every request queued behind the hold went at
+once (the trial's 27 cancels and a reconciliation, all answered 418). Now one meets the
+ban and the limiter holds the rest for its Retry-After. `headroom` keeps a share of the IP's weight budget
 unused for the requests other processes start between two of our headers (the order
 counts are the account's: their whole budget is used).
 
@@ -34,6 +51,8 @@ from venues.emulator.ratelimit import LIMITS, ORDER_ENDPOINTS, request_weight
 
 #: the shortest hold after a 418 without Retry-After (Binance: bans last 2 minutes to 3 days)
 BAN_FLOOR_S = 120.0
+#: how long a request waits, at a time, for the answer to the first one after a hold (module doc)
+PROBE_WAIT_S = 0.02
 ORDER_COUNT_HEADER = "x-mbx-order-count-10s"
 ORDER_COUNT_1M_HEADER = "x-mbx-order-count-1m"
 WEIGHT_HEADER = "x-mbx-used-weight-1m"
@@ -62,6 +81,9 @@ class WeightLimiter:
     _min: int = -1
     _orders_min: int = 0
     _span: tuple[int, int] = (0, 0)  # the 10 s window `now` was last rolled into: [start, end) s
+    _flight_weight: int = 0  # weight of the requests booked in_flight and not `landed` yet
+    _flight_orders: int = 0  # of which new orders
+    _probe: int = 0  # after a 429/418: 1 = the next request is the first since, 2 = it is in flight
     blocked_until: float = 0.0
     held_status: int | None = None  # the venue status (429, 418) whose Retry-After set blocked_until
     waits: int = 0  # how often a request had to wait (reported on the console / in tests)
@@ -79,14 +101,15 @@ class WeightLimiter:
 
     def _roll(self, now: float) -> None:
         minute, tens, day = int(now // 60), int(now // 10), int(now // 86400)
+        # a window opens with what is still in flight: the venue may count it there (module doc)
         if minute != self._min:
-            self._min, self._orders_min = minute, 0
+            self._min, self._orders_min = minute, self._flight_orders
         if minute != self._minute:
-            self._minute, self._weight = minute, 0
+            self._minute, self._weight = minute, self._flight_weight
         if tens != self._tens:
-            self._tens, self._orders = tens, 0
+            self._tens, self._orders = tens, self._flight_orders
         if day != self._day:
-            self._day, self._orders_day = day, 0
+            self._day, self._orders_day = day, self._flight_orders
         # every window boundary (day, minute) is a 10 s one: until the next 10 s boundary no
         # count restarts, so `spend` compares `now` with this span instead of rolling
         self._span = (tens * 10, tens * 10 + 10)
@@ -99,17 +122,20 @@ class WeightLimiter:
         order placement) works it out once and calls `spend`."""
         return request_weight(method, path, query or {}), (method, path) in ORDER_ENDPOINTS
 
-    def reserve(self, method: str, path: str, query: dict[str, str] | None = None) -> float:
+    def reserve(self, method: str, path: str, query: dict[str, str] | None = None,
+                in_flight: bool = False) -> float:
         """Book the request's weight and return 0.0, or return the seconds to wait first.
 
         method/path as sent (`"POST", "/api/v3/order"`); query for the weight of depth and
-        openOrders.
+        openOrders; in_flight: as `spend`'s.
         """
-        return self.spend(*self.cost(method, path, query))
+        return self.spend(*self.cost(method, path, query), in_flight)
 
-    def spend(self, weight: int, is_order: bool) -> float:
+    def spend(self, weight: int, is_order: bool, in_flight: bool = False) -> float:
         """`reserve` of a request whose `cost` is (weight, is_order): book it and return 0.0,
-        or return the seconds to wait first (nothing booked).
+        or return the seconds to wait first (nothing booked). in_flight: the request is sent
+        now and the caller calls `landed(weight, is_order)` once it is answered or failed;
+        until then every window that opens counts it too (module doc).
 
         Why separate: the live hot path books an order on every submit; the windows are
         rolled only when `now` has left the current 10 s span (one comparison otherwise),
@@ -117,6 +143,8 @@ class WeightLimiter:
         now = self.wall()
         if now < self.blocked_until:
             return self.blocked_until - now
+        if self._probe == 2:  # the first request since a hold is on its way: its answer first
+            return PROBE_WAIT_S
         start, end = self._span
         if not start <= now < end:  # a window may have turned (or the clock stepped back)
             self._roll(now)
@@ -134,14 +162,32 @@ class WeightLimiter:
             self._orders_min += 1
             self._orders_day += 1
         self._weight += weight
+        if in_flight:
+            self._flight_weight += weight
+            self._flight_orders += is_order
+        if self._probe:  # this one is the first since a hold: the others wait for its answer
+            self._probe = 2 if in_flight else 0
         return 0.0
 
+    def landed(self, weight: int, is_order: bool) -> None:
+        """A request booked `in_flight` was answered or failed: it reached the venue (or
+        never will) by now, so windows opening later no longer count it. The windows are
+        rolled first, so one that turned while it was in flight still counts it."""
+        now = self.wall()
+        start, end = self._span
+        if not start <= now < end:
+            self._roll(now)
+        self._flight_weight = max(0, self._flight_weight - weight)
+        self._flight_orders = max(0, self._flight_orders - is_order)
+        if self._probe == 2:  # answered (`observe` has seen a 418 if it met one) or failed
+            self._probe = 0
+
     async def acquire(self, method: str, path: str, query: dict[str, str] | None = None,
-                      sleep: Callable[[float], object] = asyncio.sleep) -> float:
-        """Wait until the request fits, book it; returns the seconds waited."""
+                      sleep: Callable[[float], object] = asyncio.sleep, in_flight: bool = False) -> float:
+        """Wait until the request fits, book it (in_flight: as `spend`'s); returns the seconds waited."""
         waited = 0.0
         while True:
-            delay = self.reserve(method, path, query)
+            delay = self.reserve(method, path, query, in_flight)
             if delay <= 0:
                 return waited
             self.waits += 1
@@ -165,7 +211,10 @@ class WeightLimiter:
         orders_min = _int(lower.get(ORDER_COUNT_1M_HEADER))
         if orders_min is not None and orders_min > self._orders_min:
             self._orders_min = orders_min
+        if status not in (418, 429) and self._probe == 2:
+            self._probe = 0  # a reply after the hold: the venue answers again
         if status in (418, 429):
+            self._probe = 1
             self.throttled += 1
             self.bans += status == 418
             after = retry_after(headers)

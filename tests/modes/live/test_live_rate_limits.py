@@ -464,3 +464,58 @@ def test_a_session_that_leaves_orders_open_exits_4(emu, alice_env, tmp_path, cap
     assert f"exit status 4: 1 order(s) left open at the venue (summary.json open_orders): " \
            f"{summary['open_orders'][0]}" in out.out
     assert code == OPEN_ORDERS_LEFT == 4
+
+
+QUIET = '''
+from engine import Strategy
+
+
+class Quiet(Strategy):
+    """Sends nothing: the session's only requests to the venue are its reconciliations."""
+
+    def on_start(self, ctx):
+        pass
+'''
+
+
+def test_a_reconciliation_that_meets_a_ban_is_deferred_to_its_end_not_an_error(emu, alice_env, tmp_path):
+    """Issue #11: a ban can begin without our limiter knowing (the venue answered the request
+    that started it 429, or another process on the IP earned it), so a reconciliation's
+    first request may be the one answered 418. That is not a failed reconciliation: it is
+    deferred to the ban's end as any other during a ban (docs/live.md "Rate limits"), then
+    done; the summary's errors stay empty. Before: `reconcile (periodic): GiveUp: open
+    orders of BTC/USDT: {... 'http_status': 418 ...}` in the errors, as in the trial."""
+    import ccxt
+
+    (tmp_path / "quiet.py").write_text(QUIET)
+    config = session_config(emu, strategy=f"{tmp_path / 'quiet.py'}:Quiet", base_dir=tmp_path)
+    control(emu, "limits", {"ban_after": 0, "ban_s": 3, "ban_grace_ms": 0})  # its first 429 bans
+    out = tmp_path / "run"
+    result: dict = {}
+
+    def session():
+        try:
+            result["dir"] = run_live(config, "testnet", out, duration_s=9, health=False, write_html=False,
+                                     reconcile_s=1.0)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    thread = threading.Thread(target=session)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                (out / "audit.jsonl").exists() and '"type":"start"' in (out / "audit.jsonl").read_text()):
+            time.sleep(0.05)
+        control(emu, "faults", {"kind": "rate_limit", "retry_after": "1s", "endpoint": "GET /api/v3/time"})
+        neighbour = ccxt.binance(emu.ccxt_config("bob", timeout=3000))
+        with pytest.raises(ccxt.DDoSProtection):
+            neighbour.fetch_time()  # the IP is banned for 3 s from now; the session does not know
+    finally:
+        thread.join(90)
+    assert "error" not in result, result.get("error")
+    summary = json.loads((out / "summary.json").read_text())["run"]
+    assert not [e for e in summary["errors"] if e.startswith("reconcile")], summary["errors"]
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    reconciles = [r for r in audit if r["type"] == "reconcile" and r["at"] == "periodic"]
+    assert reconciles and all(r["ok"] for r in reconciles)  # done once the ban was over

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import ccxt
 import pytest
+from emu_helpers import control
+from gw_helpers import fault, gateway, order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.types.venue_reports import Command, Outcome
 from venues.ccxt.outcomes import classify, venue_error
-from venues.ccxt.ratelimit import WeightLimiter
+from venues.ccxt.ratelimit import PROBE_WAIT_S, WeightLimiter
 from venues.ccxt.retry import Backoff
 
 
@@ -212,11 +215,22 @@ class _Windows:
         self.limits = {"weight": weight_per_minute * headroom, 10: per_10s, 60: per_minute, 86400: per_day}
         self.counts = {key: (None, 0) for key in self.SIZES}
         self.blocked_until = 0.0
+        self.flight: list[tuple[int, bool]] = []  # requests sent and not landed: a window opens with them
+        self.probe = 0  # after a 429: 1 = the next request goes alone, 2 = it is in flight (others wait)
 
     def roll(self, now):
         for key, size in self.SIZES.items():
             if self.counts[key][0] != int(now // size):
-                self.counts[key] = (int(now // size), 0)
+                carried = sum(w for w, _ in self.flight) if key == "weight" else sum(o for _, o in self.flight)
+                self.counts[key] = (int(now // size), carried)
+
+    def land(self, now):
+        self.roll(now)
+        if self.probe == 2:
+            self.probe = 0
+        if self.flight:
+            return self.flight.pop(0)
+        return None
 
     def used(self, key, now):
         self.roll(now)
@@ -225,9 +239,11 @@ class _Windows:
     def add(self, key, now, n):
         self.counts[key] = (int(now // self.SIZES[key]), self.used(key, now) + n)
 
-    def reserve(self, now, weight, is_order):
+    def reserve(self, now, weight, is_order, in_flight=False):
         if now < self.blocked_until:
             return self.blocked_until - now
+        if self.probe == 2:
+            return PROBE_WAIT_S
         if self.used("weight", now) + weight > self.limits["weight"]:
             return (int(now // 60) + 1) * 60 - now + 0.001
         if is_order:
@@ -237,6 +253,10 @@ class _Windows:
             for size in (10, 60, 86400):
                 self.add(size, now, 1)
         self.add("weight", now, weight)
+        if in_flight:
+            self.flight.append((weight, is_order))
+        if self.probe:
+            self.probe = 2 if in_flight else 0
         return 0.0
 
     def observe(self, now, used_weight, orders_10s, status, retry_after):
@@ -244,7 +264,10 @@ class _Windows:
             self.counts["weight"] = (int(now // 60), used_weight)
         if orders_10s > self.used(10, now):
             self.counts[10] = (int(now // 10), orders_10s)
+        if status != 429 and self.probe == 2:
+            self.probe = 0
         if status == 429:
+            self.probe = 1
             self.blocked_until = max(self.blocked_until, now + retry_after)
 
 
@@ -259,14 +282,15 @@ _STEP = st.one_of(st.floats(min_value=0.0, max_value=0.5), st.floats(min_value=0
                         st.one_of(st.none(), st.integers(1, 20)), st.one_of(st.none(), st.integers(1, 60)),
                         st.sampled_from([1.0, 0.9])),
        start=st.floats(min_value=0.0, max_value=2e9),
-       ops=st.lists(st.tuples(_STEP, st.one_of(_ENDPOINT, st.tuples(st.integers(0, 500), st.integers(0, 9),
-                                                                    st.sampled_from([200, 429]),
-                                                                    st.integers(1, 30)))),
+       ops=st.lists(st.tuples(_STEP, st.one_of(st.tuples(_ENDPOINT, st.booleans()), st.just("land"),
+                                               st.tuples(st.integers(0, 500), st.integers(0, 9),
+                                                         st.sampled_from([200, 429]), st.integers(1, 30)))),
                     max_size=120))
 def test_spend_books_every_request_in_the_window_now_falls_in(limits, start, ops):
     """Whatever the clock does (small steps, window turns, a day, steps back) and whatever
     the headers say, `spend(*cost(...))` returns what the windows' definition returns and
-    leaves the same counts, i.e. the 10 s span it caches never keeps a count past its window."""
+    leaves the same counts, i.e. the 10 s span it caches never keeps a count past its window;
+    requests sent `in_flight` and not landed yet open every window that turns meanwhile."""
     weight, per_10s, per_minute, per_day, headroom = limits
     wall = [start]
     lim = WeightLimiter(weight_per_minute=weight, orders_per_10s=per_10s, orders_per_minute=per_minute,
@@ -275,10 +299,14 @@ def test_spend_books_every_request_in_the_window_now_falls_in(limits, start, ops
     for step, what in ops:
         wall[0] = max(0.0, wall[0] + step)
         now = wall[0]
-        if isinstance(what[0], str):
-            method, path = what
-            got = lim.spend(*WeightLimiter.cost(method, path))
-            assert got == pytest.approx(ref.reserve(now, *WeightLimiter.cost(method, path)), abs=1e-9)
+        if what == "land":
+            landed = ref.land(now)
+            if landed is not None:
+                lim.landed(*landed)
+        elif isinstance(what[0], tuple):
+            (method, path), in_flight = what
+            got = lim.spend(*WeightLimiter.cost(method, path), in_flight)
+            assert got == pytest.approx(ref.reserve(now, *WeightLimiter.cost(method, path), in_flight), abs=1e-9)
         else:
             used, orders, status, after = what
             lim.observe(status, {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-ORDER-COUNT-10S": str(orders),
@@ -370,9 +398,9 @@ def test_ccxt_pro_book_snapshots_wait_for_the_request_budget(emu):
     asked: list[tuple] = []
 
     class Recording(WeightLimiter):
-        def reserve(self, method, path, query=None):
+        def reserve(self, method, path, query=None, in_flight=False):
             asked.append((method, path, query))
-            return super().reserve(method, path, query)
+            return super().reserve(method, path, query, in_flight)
 
     async def sleep(s: float) -> None:
         slept.append(round(s, 3))
@@ -394,3 +422,157 @@ def test_ccxt_pro_book_snapshots_wait_for_the_request_budget(emu):
     assert slept == [7.0] and asked == [depth, depth]  # held, then booked
     assert WeightLimiter.cost(*depth) == (50, False)
     assert book["bids"] and book["asks"]
+
+
+# -- requests in flight across a window boundary (issue #11) --------------------------------
+
+def test_a_window_opens_with_the_requests_still_in_flight_and_lands_them_when_answered():
+    """Stepped wall clock, the trial's figures (issue #11): 50 orders per 10 s; from 117.6 s
+    a market maker sends 2 submits every 100 ms (42 in all, to 119.6 s) while a latency
+    spike holds each 2 s on the way in and 2 s on the way back. At 120.0 s none has been
+    answered: the venue may count all 42 in its window [120, 130), so ours opens at 42 and
+    lets 8 more go (before: 0, and 50 more went, 8 of which the venue answered 429). One
+    that lands after the turn stays counted there (it may have arrived after it); the
+    next window opens with what is still in flight then, and the weight minute the same."""
+    wall = [117.586]
+    lim = WeightLimiter(wall=lambda: wall[0])
+    order = WeightLimiter.cost("POST", "/api/v3/order")
+    sent = 0
+    while wall[0] < 119.6:
+        for _ in range(2):
+            assert lim.spend(*order, True) == 0.0
+            sent += 1
+        wall[0] += 0.1
+    assert sent == 42 and lim._orders == 42  # plus none earlier in [110, 120): all in flight
+    wall[0] = 120.05
+    assert [lim.spend(*order, True) for _ in range(8)] == [0.0] * 8
+    assert lim._orders == 50 and lim.spend(*order, True) == pytest.approx(9.951)  # the 51st waits
+    for _ in range(42):  # the held ones land at 121.6 s .. 123.6 s: still counted in [120, 130)
+        wall[0] += 0.05
+        lim.landed(*order)
+    assert lim._orders == 50 and lim.spend(*order) > 0
+    wall[0] = 130.0  # the 8 sent at 120.05 s are in flight yet: the next window opens at 8
+    assert lim.spend(*order) == 0.0 and lim._orders == 9
+    for _ in range(8):
+        lim.landed(*order)
+    wall[0] = 140.0  # nothing in flight: 0, as before
+    assert lim.spend(*order) == 0.0 and lim._orders == 1
+    wall[0] = 179.9
+    assert lim.spend(50, False, True) == 0.0
+    wall[0] = 180.0
+    assert lim.used_weight == 50  # the minute opens with the weight in flight
+    lim.landed(50, False)
+    wall[0] = 240.0
+    assert lim.used_weight == 0
+
+
+def test_orders_a_latency_spike_holds_across_the_window_turn_never_earn_a_429_or_a_ban(emu):
+    """Issue #11 against the emulator (real ccxt, 127.0.0.1; its windows are wall-clock 10 s
+    ones, so the test starts 1.4 s before a boundary T). The venue counts a new order when
+    it executes it: a latency_spike of 2 s on the way in moves 8 submits sent 100 ms apart
+    at T-1.3 .. T-0.6 into its window [T, T+10), where they arrive at T+0.7 .. T+1.4.
+    At T+0.05 the strategy sends 10 more. Orders per 10 s are 10 (emulator limit), ban_after
+    3, ban_grace_ms 200. Before: our window [T, T+10) opened empty, all 10 went, and the 8
+    held ones arrived into a full window: 8 x 429 -1015, the last 4 of them after the 200 ms
+    grace, and the 4th of those started a ban (the trial's 418 for 111 s). Now the window
+    opens with the 8 in flight: 2 go, 8 are refused `request_budget` before sending; the
+    venue counts 10, no 429, no ban, and the next query is answered."""
+    control(emu, "limits", {"orders_per_10s": 10, "ban_after": 3, "ban_grace_ms": 200, "ban_s": 60,
+                            "reset": True})
+
+    async def go():
+        # the client knows the venue's limit (as it knows Binance's); a held submit's round trip: 4 s
+        async with gateway(emu, timeout_ms=8000, limiter=WeightLimiter(orders_per_10s=10)) as gw:
+            px = await _bid(gw) - 50
+            boundary = (int(time.time() // 10) + 1) * 10
+            if boundary - time.time() < 1.6:
+                boundary += 10
+            await asyncio.sleep(boundary - 1.4 - time.time())
+            await fault(emu, {"kind": "latency_spike", "duration": "1s", "extra": "2s",
+                              "endpoint": "POST /api/v3/order"})
+            held = []
+            for k in range(8):
+                held.append(asyncio.create_task(gw.submit(order(f"gw-fl-held-{k}", +1, str(px)))))
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(boundary + 0.05 - time.time())
+            after = [asyncio.create_task(gw.submit(order(f"gw-fl-next-{k}", +1, str(px)))) for k in range(10)]
+            results = [_first(r) for r in await asyncio.gather(*held, *after)]
+            open_now = await gw.open_orders()  # an IP banned meanwhile would answer this 418
+            await gw.cancel_all("gw-fl-")
+            return results, len(open_now), gw.limiter
+
+    try:
+        results, n_open, lim = asyncio.run(asyncio.wait_for(go(), 40))
+    finally:
+        control(emu, "limits", {"orders_per_10s": 50, "ban_after": 3, "ban_grace_ms": 200, "ban_s": 120,
+                                "reset": True})
+        control(emu, "faults", {"clear": True})
+    held, after = results[:8], results[8:]
+    assert [r.outcome for r in held] == [Outcome.CONFIRMED] * 8
+    assert [r.outcome for r in after].count(Outcome.CONFIRMED) == 2
+    assert sorted(r.reason for r in after if r.outcome is not Outcome.CONFIRMED) == ["request_budget"] * 8
+    assert (lim.throttled, lim.bans) == (0, 0) and n_open == 10
+
+
+async def _bid(gw):
+    from decimal import Decimal
+
+    from gw_helpers import BTC
+
+    book = await gw.exchange.fetch_order_book("BTC/USDT", 5)
+    return BTC.round_price(Decimal(str(book["bids"][0][0])))
+
+
+def _first(records):
+    from engine.types.venue_reports import CommandResult
+
+    return next(r for r in records if isinstance(r, CommandResult))
+
+
+def test_after_a_hold_one_request_goes_first_and_the_rest_wait_for_its_answer():
+    """Stepped wall clock. A 429 holds 3 s; then the first request goes and the next ones
+    wait PROBE_WAIT_S at a time until it is answered. Answered 418 (the venue began a ban
+    while it still answered 429): the ban holds everything, and the request after it is the
+    next to go alone. Answered 200: everything goes again."""
+    wall = [1000.0]
+    lim = WeightLimiter(wall=lambda: wall[0])
+    order = WeightLimiter.cost("DELETE", "/api/v3/order")
+    lim.observe(429, {"Retry-After": "3"})
+    assert lim.spend(*order, True) == pytest.approx(3.0)
+    wall[0] = 1003.0
+    assert lim.spend(*order, True) == 0.0  # the first since the hold
+    assert lim.spend(*order, True) == PROBE_WAIT_S  # the rest wait for its answer
+    lim.observe(418, {"Retry-After": "60"})
+    lim.landed(*order)
+    assert lim.spend(*order, True) == pytest.approx(60.0) and lim.bans == 1
+    wall[0] = 1063.0
+    assert lim.spend(*order, True) == 0.0 and lim.spend(*order, True) == PROBE_WAIT_S
+    lim.observe(200, {})
+    lim.landed(*order)
+    assert [lim.spend(*order, True) for _ in range(3)] == [0.0] * 3
+
+
+def test_requests_queued_behind_a_429_that_began_a_ban_meet_it_one_at_a_time(emu):
+    """The emulator with ban_after 0, ban_grace_ms 0: the 429 (a rate_limit fault, Retry-After
+    1 s) that answers our submit also starts a 4 s ban, which our limiter cannot know. Five
+    cancels queued behind the hold: when it ends, the first goes alone and is answered 418;
+    the other four wait out the ban and then go (-2011, the orders never existed). One 418,
+    not five (the trial: a reconciliation and 27 cancels, all answered 418)."""
+    control(emu, "limits", {"ban_after": 0, "ban_s": 4, "ban_grace_ms": 0, "reset": True})
+
+    async def go():
+        async with gateway(emu, resolve=False, max_order_wait_s=0.5) as gw:
+            px = await _bid(gw) - 50
+            await fault(emu, {"kind": "rate_limit", "retry_after": "1s", "endpoint": "POST /api/v3/order"})
+            refused = _first(await gw.submit(order("gw-probe-0", +1, str(px))))
+            cancels = await asyncio.gather(*(gw.cancel(order(f"gw-probe-{k}", +1, str(px))) for k in range(1, 6)))
+            return refused, [_first(c) for c in cancels], gw.limiter
+
+    try:
+        refused, cancels, lim = asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        control(emu, "limits", {"ban_after": 3, "ban_grace_ms": 200, "ban_s": 120, "reset": True})
+        control(emu, "faults", {"clear": True})
+    assert (refused.reason, refused.evidence["http_status"]) == ("rate_limited", 429)
+    assert sorted(c.reason for c in cancels) == ["ip_banned"] + ["unknown_order"] * 4
+    assert lim.bans == 1

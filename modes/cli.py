@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, TickparityError
@@ -258,7 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit(sub)
     control_cmd.register(sub)  # kill | approve | refuse | resume RUN
     _add_examples(parser)
+    _log_level_everywhere(sub)
     return parser
+
+
+def _log_level_everywhere(sub: Any) -> None:
+    """`--log-level` accepted after every subcommand too (`tickparity emulator --log-level
+    error ...`, as docs/emulator.md writes it), not only before it: a user puts options after
+    the command. SUPPRESS as default, so the top-level value stands when it is not given."""
+    for parser in sub.choices.values():
+        if "--log-level" not in parser._option_string_actions:
+            _log_level_option(parser, argparse.SUPPRESS)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _log_level_everywhere(action)
 
 
 def _console_logging(level: str) -> None:

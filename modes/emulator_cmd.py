@@ -82,6 +82,11 @@ def prepare(args: argparse.Namespace):
         margin = {name: MarginSettings.from_table(name, config.venues.get(name, {})) for name in venues}
     accounts = load_accounts(args.accounts) if args.accounts else [
         default_account(instruments.values(), balances)]
+    if args.accounts:  # the accounts file's balances stand; the venue table's are not used
+        defaults = [line for line in defaults if not re.match(r"\[venues\.[^\]]+\] balances not set: ", line)]
+        defaults += [f"{config.where(f'venues.{v}')} balances not used: the accounts of --accounts "
+                     f"{args.accounts} start with their own balances" for v in sorted(venues)
+                     if "balances" in config.venues.get(v, {})]
     faults = FaultPlan.load(args.faults) if args.faults else FaultPlan()
     faults.check_endpoints(rest_endpoints(instruments.values()))  # before the sim is compiled
     if not args.speed > 0:
@@ -100,7 +105,8 @@ def prepare(args: argparse.Namespace):
 
 
 def banner(url: str, settings, out: Path) -> str:
-    """What the user needs to connect: URL, credentials, the ccxt config to pass."""
+    """What the user needs to connect: URL, every account's credentials, the ccxt config
+    to pass (with the first account's)."""
     from venues.emulator import CCXT_OPTIONS
     from venues.emulator.futures import serves_futures
     from venues.emulator.server import CCXT_COINM_OPTIONS, CCXT_FUTURES_OPTIONS
@@ -122,8 +128,7 @@ def banner(url: str, settings, out: Path) -> str:
             + (f"{ws}/ws)" if coinm else f"{ws}/public/ws, {ws}/market/ws, {ws}/private/ws)"),
             f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
             + ("; loop" if settings.loop else ""),
-            f"account {acct.name!r}: apiKey {acct.api_key}",
-            f"                 secret {acct.secret}",
+            *_account_lines(settings.accounts),
             f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
             f"ccxt (async_support or pro): {ccxt_id}({{",
             f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
@@ -137,8 +142,7 @@ def banner(url: str, settings, out: Path) -> str:
         f"tickparity emulator: Binance spot at {url} (websockets {ws}/ws, {ws}/ws-api/v3)",
         f"instruments: {', '.join(i.id for i in settings.instruments)}; speed {settings.speed:g}x"
         + ("; loop" if settings.loop else ""),
-        f"account {acct.name!r}: apiKey {acct.api_key}",
-        f"                 secret {acct.secret}",
+        *_account_lines(settings.accounts),
         f"journal: {out / 'journal.jsonl'}; inspect: {url}/emulator/state",
         "ccxt (sync, async_support or pro): binance({",
         f"    'apiKey': '{acct.api_key}', 'secret': '{acct.secret}',",
@@ -148,6 +152,17 @@ def banner(url: str, settings, out: Path) -> str:
         "Ctrl-C stops it.",
     ]
     return "\n".join(lines)
+
+
+def _account_lines(accounts) -> list[str]:
+    """Every account's key and secret (an accounts file's second account is used by a
+    second session: before, only the first was printed and its keys had to be read back
+    from the file); the ccxt lines below use the first account."""
+    lines = []
+    for acct in accounts:
+        head = f"account {acct.name!r}: "
+        lines += [f"{head}apiKey {acct.api_key}", f"{' ' * len(head)}secret {acct.secret}"]
+    return lines
 
 
 def read_banner(stdout: IO[str]) -> tuple[str, str, str, str] | None:

@@ -89,6 +89,63 @@ def test_cli_serves_ccxt_applies_scheduled_faults_and_stops_on_ctrl_c(tickparity
     assert Decimal(final["accounts"]["carol"]["free"]["BTC"]) == Decimal("1.01") - commission
 
 
+def test_as_docs_emulator_md_writes_it_log_level_after_the_command_every_account_and_the_state(
+        tickparity_bin, tmp_path):
+    """`tickparity emulator --log-level error --accounts FILE` (the docs' form) was refused
+    (`unrecognized arguments`); the banner listed only the first account; with --accounts
+    holding balances it still warned `balances not set: starting with 100000 USDT`; and
+    docs/emulator.md described a `clock` key of GET /emulator/state that does not exist."""
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[accounts.alice]\napi_key = "alice-key"\nsecret = "alice-secret"\n'
+                        'balances = { USDT = "200000", BTC = "2" }\n'
+                        '[accounts.bob]\napi_key = "bob-key"\nsecret = "bob-secret"\n'
+                        'balances = { USDT = "1000" }\n')
+    proc, url, key, secret, text = _start(tickparity_bin, tmp_path, "--log-level", "error", "--data",
+                                          "synthetic:4:10m", "--accounts", str(accounts))
+    try:
+        assert (key, secret) == ("alice-key", "alice-secret")  # the ccxt lines: the first account's
+        assert "account 'alice': apiKey alice-key\n                 secret alice-secret" in text
+        assert "account 'bob': apiKey bob-key\n               secret bob-secret" in text
+        import urllib.request
+
+        with urllib.request.urlopen(f"{url}/emulator/state", timeout=10) as reply:
+            state = json.loads(reply.read())
+        assert "clock" not in state and isinstance(state["market_ns"], int) and isinstance(state["shift_ns"], int)
+        doc = (Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text()
+        row = next(line for line in doc.splitlines() if line.startswith("| `GET /emulator/state` |"))
+        top = row.split("top-level keys:")[1]
+        named = re.findall(r"`(\w+)` \(|`(\w+)`(?:,| \|)", top)
+        documented = {a or b for a, b in named} - {"bids", "asks", "lastUpdateId", "free", "locked",
+                                                  "open_orders", "trades", "positions"}
+        assert documented == set(state), (documented, set(state))
+        assert state["accounts"]["bob"]["free"] == {"USDT": "1000"}
+    finally:
+        code, _, err = _stop(proc)
+    assert code == 0
+    assert "balances not set" not in err and "unrecognized" not in err
+    assert "warning" not in err and "compiling" not in err, err  # --log-level error: errors only
+
+
+def test_accounts_file_with_a_config_that_sets_balances_says_they_are_not_used(tmp_path, capsys):
+    import argparse
+
+    from modes.emulator_cmd import prepare
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[run]\nstrategy = "unused.py:X"\ndata = "synthetic:3:1m"\ninstruments = ["binance:BTC/USDT"]\n'
+                   '[venues.binance]\nbalances = { USDT = "2500" }\n')
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[accounts.carol]\napi_key = "k"\nsecret = "s"\nbalances = { USDT = "7" }\n')
+    args = argparse.Namespace(config=str(cfg), data=None, instruments=None, instrument=None, seed=None,
+                              from_=None, to=None, accounts=str(accounts), faults=None, speed=1.0, port=0,
+                              loop=False, out=str(tmp_path / "out"))
+    settings, _, _ = prepare(args)
+    assert settings.accounts[0].free == {"USDT": Decimal("7")}
+    err = capsys.readouterr().err
+    assert f"{cfg}: [venues.binance] balances not used: the accounts of --accounts {accounts}" in err
+    assert "balances not set" not in err
+
+
 def test_dataset_end_halts_trading_and_loop_restarts_it(tickparity_bin, tmp_path):
     proc, url, key, secret, _ = _start(tickparity_bin, tmp_path, "--data", "synthetic:4:2s",
                                        "--speed", "4")

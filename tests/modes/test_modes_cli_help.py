@@ -59,3 +59,27 @@ def test_version(tickparity_bin, root):
     if (root / ".git").exists():
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
         assert f"git {head.stdout.strip()[:12]}" in line
+
+
+def test_log_level_is_accepted_after_every_subcommand():
+    """`tickparity emulator --log-level error ...` (docs/emulator.md) was `unrecognized
+    arguments`: only the form before the command worked. Every (sub)command takes it now,
+    and the value given there wins; the top-level one stands when it is not repeated."""
+    from modes.cli import build_parser
+
+    parser = build_parser()
+
+    def commands(sub, path):
+        for name, child in sub.choices.items():
+            nested = [a for a in child._actions if a.__class__.__name__ == "_SubParsersAction"]
+            if nested:
+                yield from commands(nested[0], [*path, name])
+            else:
+                yield [*path, name], child
+
+    for path, child in commands(parser._subparsers._group_actions[0], []):
+        assert "--log-level" in child._option_string_actions, path
+    args = parser.parse_args(["emulator", "--log-level", "error", "--data", "synthetic:1"])
+    assert args.log_level == "error"
+    assert parser.parse_args(["--log-level", "info", "emulator"]).log_level == "info"
+    assert parser.parse_args(["emulator"]).log_level == "warning"

@@ -83,8 +83,10 @@ class RecordedFeed:
     Negative latencies (a venue clock ahead of ours) count as 0.
 
     `shift(rows, state)` sets the local time of each row of this venue to its venue time
-    (the data's local_ts: the clock the backtest shifts by `feed_ns`) plus the latency,
-    never earlier than the row before it (per instrument, carried across chunks in
+    (the data's local_ts: the clock the backtest shifts by `feed_ns`) plus the latency
+    (a row whose local_ts is later than its exch_ts was received already and keeps its
+    local_ts: a session's market.duckdb, a window's opening book), never earlier than the
+    row before it (per instrument, carried across chunks in
     `state`), so the feed keeps the data's order. With depth conflation every book row
     also gets the time its window reaches the strategy: window end W (ceil to the
     interval, as core_nb.publish_ts_nb cuts), `window_arrival(W)`, non-decreasing,
@@ -143,7 +145,13 @@ class RecordedFeed:
         t = rows["local_ts"].astype(np.int64)
         trade = rows["kind"] == EventKind.TRADE
         lat = np.where(trade, self.latency(t, FEED_TRADE), self.latency(t, FEED_BOOK))
-        arrival = t + lat
+        # a row stamped after its venue time already carries a receipt (a session's
+        # market.duckdb holds each row at the session's receipt; a window's opening book,
+        # replay.source.book_at, at the window's start: the book the session held then):
+        # it keeps it. Adding the file's latency again put every row a feed latency late
+        # and a TWAP's first slice, decided at the start, found no book (issue #11)
+        received = t > rows["exch_ts"].astype(np.int64)
+        arrival = np.where(received, t, t + lat)
         publish = None
         if self.conflation_ns:
             g = self.conflation_ns

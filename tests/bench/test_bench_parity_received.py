@@ -9,7 +9,8 @@ latency to rows that already carry the session's receipt (market.duckdb), and to
 window's opening book, so a TWAP's first slice, decided at the start, found no book and went
 out 5 s late (26 fills against the session's 31) and a market maker's requests diverged from
 its 21st (8 fills against 4). Now the rows keep their receipt: with or without `feed_file`
-the backtest makes the session's requests at the session's times."""
+the backtest makes the session's requests at the session's times; a config that leaves out
+a file the session recorded gets one line saying so."""
 
 from __future__ import annotations
 
@@ -94,16 +95,18 @@ COMBINATIONS = {  # docs/live.md "Which latency files reproduce what"
 
 
 @pytest.mark.parametrize("name", list(SESSIONS))
-def test_a_backtest_of_a_session_on_its_received_rows_makes_its_requests(name, tmp_path, monkeypatch):
+def test_a_backtest_of_a_session_on_its_received_rows_makes_its_requests(name, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TICKPARITY_STATE_DIR", str(tmp_path / "state"))
     data = f"duckdb:{tmp_path / 'd.duckdb'}"
     assert cli(["data", "generate", "--to", data, "--instrument", INST, "--seed", "11", "--duration", "1m"]) == 0
     session = _record(name, data, tmp_path)
-    runs = {}
+    runs, notices = {}, {}
     for combo, (latency, budget) in COMBINATIONS.items():
         config = _config(tmp_path / f"{combo}.toml", name, session, latency, budget)
+        capsys.readouterr()
         assert cli(["backtest", "--config", str(config), "--session-window", str(session),
                     "--out", str(tmp_path / f"bt-{combo}"), "--no-report"]) == 0
+        notices[combo] = [line for line in capsys.readouterr().err.splitlines() if "--session-window" in line]
         runs[combo] = tmp_path / f"bt-{combo}"
     made = _requests(session)
     assert len(made) >= (6 if name == "twap" else 10), made
@@ -120,3 +123,7 @@ def test_a_backtest_of_a_session_on_its_received_rows_makes_its_requests(name, t
     # (how many of the market maker's requests and outcomes are the session's depends on the
     # machine's load: a session on a loaded machine stalls, which no backtest reproduces;
     # bench/README.md "Parity". The figures of a quiet machine are in docs/live.md.)
+    # one line when the config leaves out what the session recorded, naming it
+    assert notices["all"] == [] and notices["file+report_file"] == []
+    assert len(notices["file"]) == 1 and "latency.report_file (report_latency.csv)" in notices["file"][0]
+    assert "latency.report_file" in notices["file+feed_file"][0]

@@ -422,7 +422,9 @@ def session_files_unused(run_dir: str | Path, data: str, venues: dict[str, dict]
     report_file and request_budget made 761 requests where the session made 217, and
     nothing said so. Empty when nothing is left out."""
     run = Path(run_dir)
-    received = data.startswith("duckdb:") and Path(data[len("duckdb:"):]).resolve() == (run / "market.duckdb").resolve()
+    from replay.source import is_session_recording
+
+    received = is_session_recording(data)
     refused_by_budget = False
     orders = run / "orders.parquet"
     if orders.is_file():
@@ -466,3 +468,4 @@ class _AnyVenue(set):
 
     def __contains__(self, item: object) -> bool:
         return True
+

@@ -83,10 +83,8 @@ class RecordedFeed:
     Negative latencies (a venue clock ahead of ours) count as 0.
 
     `shift(rows, state)` sets the local time of each row of this venue to its venue time
-    (the data's local_ts: the clock the backtest shifts by `feed_ns`) plus the latency
-    (a row whose local_ts is later than its exch_ts was received already and keeps its
-    local_ts: a session's market.duckdb, a window's opening book), never earlier than the
-    row before it (per instrument, carried across chunks in
+    (the data's local_ts: the clock the backtest shifts by `feed_ns`) plus the latency,
+    never earlier than the row before it (per instrument, carried across chunks in
     `state`), so the feed keeps the data's order. With depth conflation every book row
     also gets the time its window reaches the strategy: window end W (ceil to the
     interval, as core_nb.publish_ts_nb cuts), `window_arrival(W)`, non-decreasing,
@@ -145,13 +143,7 @@ class RecordedFeed:
         t = rows["local_ts"].astype(np.int64)
         trade = rows["kind"] == EventKind.TRADE
         lat = np.where(trade, self.latency(t, FEED_TRADE), self.latency(t, FEED_BOOK))
-        # a row stamped after its venue time already carries a receipt (a session's
-        # market.duckdb holds each row at the session's receipt; a window's opening book,
-        # replay.source.book_at, at the window's start: the book the session held then):
-        # it keeps it. Adding the file's latency again put every row a feed latency late
-        # and a TWAP's first slice, decided at the start, found no book (issue #11)
-        received = t > rows["exch_ts"].astype(np.int64)
-        arrival = np.where(received, t, t + lat)
+        arrival = t + lat
         publish = None
         if self.conflation_ns:
             g = self.conflation_ns
@@ -186,17 +178,25 @@ class RecordedFeed:
         return w
 
 
-def recorded_feed_shift(instruments: list, venue_configs: dict) -> tuple[np.ndarray, object]:
+def recorded_feed_shift(instruments: list, venue_configs: dict, received: bool = False) -> tuple[np.ndarray, object]:
     """The feed latency of a run: (feed_ns per instrument, shift) for engine.feed.
     apply_feed_latency. Instruments of a venue with a recorded feed latency get feed_ns 0
     and are moved by `shift` (RecordedFeed.shift, state kept across chunks); shift is None
-    when no venue records its feed."""
+    when no venue records its feed.
+
+    `received`: the data is a session's own recording (its market.duckdb, replay.source.
+    is_session_recording), whose rows carry the session's receipt already: a
+    recorded feed latency moves nothing then (on a venue without depth conflation). Adding it again put every row a feed latency
+    late and the window's opening book after the start, where a TWAP's first slice found
+    no book and went out one interval late (issue #11, a new user's trial)."""
     feed_ns = np.array([0 if venue_configs[i.venue].feed_file else int(venue_configs[i.venue].feed_ns)
                         for i in instruments], dtype=np.int64)
     models = {}
     for k, inst in enumerate(instruments):
         cfg = venue_configs[inst.venue]
-        if cfg.feed_file:
+        # (a conflating venue keeps its shift: its kernel reads each book row's publication
+        # from the shift, FEED_FROM_ROW; a session's rows need no conflation, docs/live.md)
+        if cfg.feed_file and not (received and not cfg.depth_conflation_ns):
             models.setdefault(inst.venue, (RecordedFeed(cfg.feed_samples, cfg.depth_conflation_ns), []))[1].append(k)
     if not models:
         return feed_ns, None

@@ -402,10 +402,12 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
                          end_ns=config.end_ns, seed=config.seed)
     for warning in source.warnings:
         warn(warning)
+    # constant feed latency, or a session's recorded one (latency.feed_file)
+    from replay.source import is_session_recording
     from venues.sim.latency import recorded_feed_shift
 
-    # constant feed latency, or a session's recorded one (latency.feed_file)
-    feed_ns, feed_shift = recorded_feed_shift(list(instruments.values()), venue_configs)
+    feed_ns, feed_shift = recorded_feed_shift(list(instruments.values()), venue_configs,
+                                              received=is_session_recording(config.data))
     from replay.validate import refuse_negative_feed_latency
 
     # venue time after receipt beyond a clock skew: refused (a recording at emulator --speed > 1)

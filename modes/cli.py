@@ -93,6 +93,15 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if args.param:
         overrides["params"] = dict(_parse_param(p) for p in args.param)
     config = resolve(file_values, overrides, base_dir=base_dir, config_file=args.config)
+    if args.session_window:  # one line: the parts of the session this backtest cannot reproduce
+        from modes.console import warn
+        from modes.live.recording import session_files_unused
+
+        unused = session_files_unused(args.session_window, config.data, config.venues)
+        if unused:
+            warn(f"--session-window {args.session_window}: the config leaves out what the session recorded: "
+                 f"{'; '.join(unused)}: its requests and fills can differ from the session's "
+                 "(docs/live.md \"Which latency files reproduce what\")")
     if args.dry_run:
         return _dry_run(config, args.out or config.out)
     out = run_backtest(config, args.out, write_html=not args.no_report)

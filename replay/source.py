@@ -429,3 +429,18 @@ __all__ = [
     "open_source",
     "window_stream",
 ]
+
+
+def is_session_recording(data: str) -> bool:
+    """Whether `data` (a run's `data` spec) is a session's own recording: `duckdb:RUN/
+    market.duckdb` beside the session's journal (session.jsonl). Its rows carry the
+    session's receipt in local_ts, so a recorded feed latency (`latency.feed_file`) must
+    not be added to them again (venues/sim/latency.py recorded_feed_shift). Known by the
+    run directory: the store holds no mark of it, and a generated or imported dataset's
+    local_ts is later than its exch_ts as well."""
+    if not data.startswith("duckdb:"):
+        return False
+    from pathlib import Path
+
+    store = Path(data[len("duckdb:"):])
+    return store.name == "market.duckdb" and (store.parent / "session.jsonl").is_file()

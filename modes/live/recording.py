@@ -407,3 +407,64 @@ def session_window(run_dir: str | Path) -> tuple[int, int]:
     if start is None or not ends:
         raise ConfigError(f"--session-window {run}: session.jsonl has no start step (the session never started)")
     return int(start), int(ends[-1])
+
+
+def session_files_unused(run_dir: str | Path, data: str, venues: dict[str, dict]) -> list[str]:
+    """What a backtest of a session's period (`--session-window`) leaves out of what the
+    session recorded, per venue of the config: `latency.file` (latency.csv: the requests'
+    entries, held and health lines), `latency.report_file` (report_latency.csv: when fills
+    and order updates reached the strategy), `latency.feed_file` (feed_latency.csv; only
+    when the data is not the session's own market.duckdb, whose rows already carry their
+    receipt) and `request_budget` (the session's local refusals of its order-count limiter,
+    which no file holds). Why: each combination reproduces a different part of the session
+    (docs/live.md "Which latency files reproduce what"); a trial's backtest without
+    report_file and request_budget made 761 requests where the session made 217, and
+    nothing said so. Empty when nothing is left out."""
+    run = Path(run_dir)
+    from replay.source import is_session_recording
+
+    received = is_session_recording(data)
+    refused_by_budget = False
+    orders = run / "orders.parquet"
+    if orders.is_file():
+        import pyarrow.parquet as pq
+
+        reasons = pq.read_table(orders, columns=["reason"]).column("reason").to_pylist()
+        refused_by_budget = "request_budget" in reasons
+    missing: list[str] = []
+    for name, table in venues.items():
+        latency = table.get("latency") or {}
+        wanted = [("file", "latency.csv"), ("report_file", "report_latency.csv")]
+        if not received:
+            wanted.append(("feed_file", "feed_latency.csv"))
+        for key, file in wanted:
+            if name in _venues_in(run / file, key) and not latency.get(key):
+                missing.append(f"[venues.{name}] latency.{key} ({file})")
+        if refused_by_budget and not table.get("request_budget"):
+            missing.append(f"[venues.{name}] request_budget = true (the session's own request_budget refusals)")
+    return missing
+
+
+def _venues_in(path: Path, key: str) -> set[str]:
+    """The venues a session's latency file has lines of (latency.csv from before its venue
+    column: every venue, as a backtest reads it whole); empty when there is no such file."""
+    if not path.is_file():
+        return set()
+    found: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        fields = line.split(",")
+        if key == "file":
+            found.add(fields[5].strip() if len(fields) > 5 else "*")
+        elif len(fields) > 3:
+            found.add(fields[3].split(":", 1)[0].strip())
+    if "*" in found:
+        return _AnyVenue()
+    return found
+
+
+class _AnyVenue(set):
+    """Every venue name is in it (a latency.csv without the venue column)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+

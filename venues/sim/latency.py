@@ -178,17 +178,25 @@ class RecordedFeed:
         return w
 
 
-def recorded_feed_shift(instruments: list, venue_configs: dict) -> tuple[np.ndarray, object]:
+def recorded_feed_shift(instruments: list, venue_configs: dict, received: bool = False) -> tuple[np.ndarray, object]:
     """The feed latency of a run: (feed_ns per instrument, shift) for engine.feed.
     apply_feed_latency. Instruments of a venue with a recorded feed latency get feed_ns 0
     and are moved by `shift` (RecordedFeed.shift, state kept across chunks); shift is None
-    when no venue records its feed."""
+    when no venue records its feed.
+
+    `received`: the data is a session's own recording (its market.duckdb, replay.source.
+    is_session_recording), whose rows carry the session's receipt already: a
+    recorded feed latency moves nothing then (on a venue without depth conflation). Adding it again put every row a feed latency
+    late and the window's opening book after the start, where a TWAP's first slice found
+    no book and went out one interval late (issue #11, a new user's trial)."""
     feed_ns = np.array([0 if venue_configs[i.venue].feed_file else int(venue_configs[i.venue].feed_ns)
                         for i in instruments], dtype=np.int64)
     models = {}
     for k, inst in enumerate(instruments):
         cfg = venue_configs[inst.venue]
-        if cfg.feed_file:
+        # (a conflating venue keeps its shift: its kernel reads each book row's publication
+        # from the shift, FEED_FROM_ROW; a session's rows need no conflation, docs/live.md)
+        if cfg.feed_file and not (received and not cfg.depth_conflation_ns):
             models.setdefault(inst.venue, (RecordedFeed(cfg.feed_samples, cfg.depth_conflation_ns), []))[1].append(k)
     if not models:
         return feed_ns, None

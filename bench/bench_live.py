@@ -31,7 +31,7 @@ so live modes keep Python's default. `--stages` adds each stage's inclusive thre
 collection inside them (and how many collections the run had), and each stage's mean thread CPU
 time in the ticks at or above the p99 against the faster half (a wrapped run).
 Row 1's thread-CPU line is followed by the run's slowest ticks by number (a stall at the same
-ticks every run is a table growing, bench/PROFILE.md 1j). The clocks are read before the
+ticks every run is a table growing, bench/PROFILE.md 1k). The clocks are read before the
 bench's own bookkeeping grows its dicts, so that growth is not counted as the path's.
 Target (issue 11): row 1 p99 < 50 us. Nothing here asserts a time.
 """
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 def _slowest(ns: list[int], n: int = 6) -> str:
     """The `n` slowest ticks of the whole run (warm-up included), in run order, as 'tick: us'
     (tick k is the session's order number k: one order a tick). A stall that comes back at
-    the same ticks every run is a table's growth (bench/PROFILE.md 1i, 1j), not the machine."""
+    the same ticks every run is a table's growth (bench/PROFILE.md 1i, 1k), not the machine."""
     worst = sorted(sorted(range(len(ns)), key=lambda k: -ns[k])[:n])
     return ", ".join(f"{k + 1}: {ns[k] / 1000:.0f}" for k in worst)
 

@@ -15,7 +15,7 @@ orders, three ways: every order left open (as bench/bench_live.py's engine run, 
 orders never end), every order ended (submitted, then cancelled) before the next one, and
 every order ended under a strategy-named id (`g<k>.tp`, as contingent legs are): the
 slowest creates and their order numbers show when the OMS's id tables grow
-(bench/PROFILE.md 1i, "The live tail"; 1j).
+(bench/PROFILE.md 1i, "The live tail"; 1k).
 """
 
 from __future__ import annotations

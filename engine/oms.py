@@ -219,7 +219,7 @@ _new_order = _order_builder()
 
 
 # -- the OMS's id tables -------------------------------------------------------------------
-# Why pages and shards, not one dict per key (bench/PROFILE.md 1i "The live tail", 1j): a
+# Why pages and shards, not one dict per key (bench/PROFILE.md 1i "The live tail", 1k): a
 # CPython dict cannot be presized and rebuilds its whole table when it grows (at 2/3 full:
 # 21,845 entries, 43,690, 87,381, ...); one rebuild of a 21,845-entry table costs 0.6-0.8
 # ms, and the four tables of every order (by client id, by number, open numbers, recent

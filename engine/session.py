@@ -687,10 +687,10 @@ class TradingSession(VenueMerge):
                 fee_charged: Decimal | None = None, fee_asset: str | None = None) -> OrderUpdate:
         """The strategy's `OrderUpdate` of `order` now, for a caller that hands it on at once
         (`_venue_update`, `_deliver`): when nobody would read it (`_unread`), the event's
-        `_Unread` stand-in instead (nothing built: one update per venue report, ~1 us of
-        lookups and the record, bench/PROFILE.md 1j). A caller that keeps the update for
-        later (`_pending`) builds it with `_new_order_update`: who reads it may change
-        before it is delivered."""
+        `_Unread` stand-in instead (nothing built: one update per venue report, 0.65 us of
+        lookups and the record warm, 2-3x that in the loop; bench/PROFILE.md 1j). A caller
+        that keeps the update for later (`_pending`) builds it with `_new_order_update`: who
+        reads it may change before it is delivered."""
         if self._unread(order):
             return _UNREAD[event]  # type: ignore[return-value]
         return self._new_order_update(order, now, event, fill_price, fill_qty, fee, liquidity, reason,

@@ -115,6 +115,16 @@ class StrategyError(TickparityError):
         self.location = location
 
 
+def strategy_stop_text(exc: StrategyError) -> str:
+    """summary.json `stopped_by` of a run its strategy stopped (a session halted by it, or
+    any mode's end at which it raised): `strategy error: <callback> at <file:line>:
+    <exception>: <message>`. One helper: the backtest and the sessions say it alike."""
+    cause = exc.__cause__
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    detail = detail.strip().splitlines()[0] if detail.strip() else type(cause).__name__
+    return f"strategy error: {exc.callback or 'strategy'} at {exc.location or 'an unknown line'}: {detail}"
+
+
 def require_run_directory(path: str | Path, flag: str | None = None) -> Path:
     """`path` as a Path when it is an existing directory; else ConfigError, one line:
     "[FLAG: ]no such run directory: PATH" (or "not a directory").

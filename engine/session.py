@@ -10,6 +10,7 @@ is literally the same object in every mode.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -417,11 +418,27 @@ class TradingSession(VenueMerge):
         self._flush()
 
     def stop(self) -> None:
+        """End the session: on_stop, the components' on_stop, the stop record, the seal.
+
+        A StrategyError of the user's code here (on_stop itself, or an on_order for an
+        update it caused) does not cut the end short: every later part still runs (a
+        run directory must be complete, its audit log closed, whatever the strategy did
+        at its end), then the first such error is raised. The same code runs in a replay,
+        so the exception is part of the recorded behaviour."""
         self._trigger_ts = self.clock.now()
-        self._call("on_stop", self.strategy.on_stop)
-        self._flush()
-        self.host.on_stop(self.ctx)
-        self._flush()
+        first: StrategyError | None = None
+        for part in (functools.partial(self._call, "on_stop", self.strategy.on_stop), self._flush,
+                     functools.partial(self._call, "on_stop", self.host.on_stop), self._flush):
+            try:
+                part()
+            except StrategyError as exc:
+                first = exc if first is None else first
+        self._stop_record()
+        if first is not None:
+            raise first
+
+    def _stop_record(self) -> None:
+        """The stop record and the seal, once the callbacks of the end have run."""
         self.audit.write(self.clock.now(), R.STOP.type, **R.STOP.fields(len(self.oms.by_no), self.fill_count))
         self.audit.seal(self.clock.now())
         if self.guard.control is not None:

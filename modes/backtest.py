@@ -36,7 +36,7 @@ from engine.config import (
     with_config_paths,
 )
 from engine.contingent.table import write_contingent_table
-from engine.errors import ConfigError, DataError, InstrumentError
+from engine.errors import ConfigError, DataError, InstrumentError, StrategyError, strategy_stop_text
 from engine.feed import apply_feed_latency
 from engine.ledger import Ledger
 from engine.loader import effective_params, instantiate, load_class
@@ -433,9 +433,14 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
     for line in resolved.defaults if warn_defaults else ():  # once the run is valid: a user error stays one line
         warn(line)
     # published atomically; leftovers of an interrupted earlier run are recovered first
-    return write_run_dir(
-        out, lambda staging: _run_into(staging, prepared, wall_start, write_html, out.name)
+    ended: list[StrategyError | None] = []
+    published = write_run_dir(
+        out, lambda staging: ended.append(_run_into(staging, prepared, wall_start, write_html, out.name))
     )
+    if ended and ended[0] is not None:  # the strategy raised at the end: the run directory is complete
+        ended[0].run_dir = published  # type: ignore[attr-defined]  # the CLI says where it is
+        raise ended[0]
+    return published
 
 
 def published_start(config: RunConfig, instruments: dict[str, Instrument], venue_configs: dict[str, Any]) -> int | None:
@@ -486,8 +491,12 @@ def _instruments_path(config: RunConfig) -> Path:
     return Path(file)
 
 
-def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool, run_id: str) -> None:
-    """Replay, then write every output into `staging`."""
+def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool,
+              run_id: str) -> StrategyError | None:
+    """Replay, then write every output into `staging`. Returns the StrategyError the
+    strategy raised at the end (TradingSession.stop: on_stop, or an on_order it caused),
+    after the run directory is written with its `stopped_by`: the run itself was complete,
+    so it is kept, and the caller raises the error once the directory is published."""
     from venues.sim import SimCore, WakeKind, warmup
     from venues.simulated import SimulatedVenue
 
@@ -534,6 +543,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
     if faults is not None:
         faults.bind(session, start_ts, venues)
     loop_start = time.perf_counter()
+    end_error: StrategyError | None = None
     try:
         session.start()
         if uses_fast_path(run.strategy):  # compiled strategy: the numba loop, then the session replay
@@ -542,7 +552,10 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         else:
             events = _drive(session, core, clock, writer, WakeKind, start_ts, run.end_ts, config.sample_ns,
                             run.total_events, contracts, faults)
-        session.stop()
+        try:
+            session.stop()
+        except StrategyError as exc:
+            end_error = exc
         session.sample_equity()
         writer.add_bbo(core.drain_bbo())
         writer.add_trades(core.drain_trades())
@@ -580,6 +593,8 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
                            for name in run.venue_configs
                            for asset, (free, locked) in sorted(core.balances(name).items())},
     }}
+    if end_error is not None:  # why the run ended in an error, as a session says it (docs/run_dir.md)
+        summary["run"]["stopped_by"] = strategy_stop_text(end_error)
     if uses_fast_path(run.strategy):  # how the compiled loop's log was booked (engine/bulk.py)
         summary["run"]["compiled_bookkeeping"] = getattr(run.strategy, "bookkeeping", None)
     if contracts is not None:
@@ -595,6 +610,7 @@ def _run_into(staging: Path, run: _Prepared, wall_start: float, write_html: bool
         from reports import write_report
 
         write_report(staging)
+    return end_error
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.context import LOG_LEVELS
-from engine.errors import ConfigError, TickparityError
+from engine.errors import ConfigError, StrategyError, TickparityError
 from modes import control_cmd, data_cmd, emulator_cmd, live_cmd, report_cmd, stress
 
 
@@ -104,7 +104,13 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                  "(docs/live.md \"Which latency files reproduce what\")")
     if args.dry_run:
         return _dry_run(config, args.out or config.out)
-    out = run_backtest(config, args.out, write_html=not args.no_report)
+    try:
+        out = run_backtest(config, args.out, write_html=not args.no_report)
+    except StrategyError as exc:
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir is not None:  # the strategy raised at the end: its run directory is complete
+            print(f"run directory: {run_dir} (stopped by the strategy error below)", flush=True)
+        raise
     print(f"run directory: {out}")
     report = out / "report.html"
     if report.exists():

@@ -29,7 +29,13 @@ import numpy as np
 
 from engine.clock import LiveClock
 from engine.config import RunConfig
-from engine.errors import ConfigError, StrategyError, TickparityError, VenueBannedError
+from engine.errors import (
+    ConfigError,
+    StrategyError,
+    TickparityError,
+    VenueBannedError,
+    strategy_stop_text,
+)
 from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after
 from engine.types import EventKind
 from modes.backtest import resolve_run
@@ -261,6 +267,10 @@ class LiveDriver:
         self._stop = asyncio.Event()
         self._reports: list[Any] = []
         self._errors: list[str] = []
+        # a strategy error stopped the session (`_halt_strategy`); the first StrategyError of its
+        # end when it had not (on_stop, or a callback of the shutdown's cancels): stopped_by, exit 2
+        self._halted = False
+        self._end_error: StrategyError | None = None
         self._windows_seen: set[int] = set()  # instruments with a depth diff after their snapshot
         # reconciliation (start, after a user-stream error, every reconcile_s) and the
         # dead-man switch on the market feed (modes.live.safety, engine.reconcile)
@@ -597,7 +607,10 @@ class LiveDriver:
                         self._guarded_step(self._now(), extra=extra)
                         self._after_reconcile(ccxt_venues)
             if strategy_error is None:
-                self.built.session.stop()
+                try:  # the end completes whatever on_stop raised (TradingSession.stop), then says so
+                    self.built.session.stop()
+                except StrategyError as exc:
+                    self._end_error = self._end_error or exc
             else:  # no on_stop after a strategy error: the run is sealed as it stands
                 self.built.audit.seal(self.built.clock.now())
             # `halted`: how the session ended, which the replay must end the same way
@@ -619,6 +632,11 @@ class LiveDriver:
                 self.built.audit.close()
         assert stopped
         stopped_by = None
+        if strategy_error is None and self._end_error is not None:
+            # the strategy raised at the end (on_stop, or a callback of the shutdown's cancels):
+            # the session ended as it would have, its run directory is complete; the error is
+            # still the user's (exit 2)
+            strategy_error = self._end_error
         if strategy_error is not None:
             stopped_by = strategy_stop_text(strategy_error)
         elif failure is not None:
@@ -639,6 +657,7 @@ class LiveDriver:
         (unless on_strategy_error="keep"), as a recorded halt step; paper's simulated venue
         is simply stopped (the shutdown cancels what rests there). The session then ends:
         run directory written, `stopped_by` says why, the error raised."""
+        self._halted = True
         if ccxt_venues:
             keep = self.on_strategy_error == "keep"
             self._guarded_step(self._now(), extra={"c": "halt", "why": f"strategy error: {exc}", "cancel": not keep})
@@ -772,12 +791,17 @@ class LiveDriver:
         self.recorder.maybe_flush(now)
 
     def _guarded_step(self, now: int, **kw: Any) -> None:
-        """A step after the strategy failed: its callbacks may raise again; the venue's
-        answers are merged before any callback, so they are never lost."""
+        """A step after the strategy failed, or of the shutdown: its callbacks may raise
+        (again); the venue's answers are merged before any callback, so they are never lost.
+        The first error of a shutdown the strategy had not failed before is the session's
+        end error (`_end_error`: stopped_by, exit 2); any other goes to `errors`."""
         try:
             self._step(now, **kw)
         except StrategyError as exc:
-            self._on_error("strategy (halted)", exc)
+            if not self._halted and self._end_error is None:
+                self._end_error = exc
+            else:
+                self._on_error("strategy (halted)" if self._halted else "strategy (stopping)", exc)
 
     def poll_control(self) -> None:
         """Commands from outside (`tickparity kill|approve|refuse|resume RUN`): the control
@@ -889,15 +913,6 @@ def _check_listed(venue: str, where: str, exchange: Any, instruments: dict[str, 
         listed = sorted(markets)
         raise ConfigError(f"{key}: {', '.join(missing)}: {where} lists no such market "
                           f"(it lists {', '.join(listed[:8])}{', ...' if len(listed) > 8 else ''})")
-
-
-def strategy_stop_text(exc: StrategyError) -> str:
-    """summary.json `stopped_by` of a session its strategy stopped:
-    `strategy error: <callback> at <file:line>: <exception>: <message>`."""
-    cause = exc.__cause__
-    detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-    detail = detail.strip().splitlines()[0] if detail.strip() else type(cause).__name__
-    return f"strategy error: {exc.callback or 'strategy'} at {exc.location or 'an unknown line'}: {detail}"
 
 
 def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:

@@ -202,7 +202,10 @@ def replay_session(run_dir: str | Path, out: str | Path | None = None) -> Replay
                     built.audit.seal(built.clock.now())
                 else:
                     built.current[0] = "on_stop"
-                    built.session.stop()
+                    try:
+                        built.session.stop()
+                    except StrategyError:
+                        pass  # the session's on_stop raised too: its end completed all the same
                 break
             n = int(rec["rows"])
             if n > len(rows):

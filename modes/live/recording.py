@@ -429,8 +429,8 @@ def session_files_unused(run_dir: str | Path, data: str, venues: dict[str, dict]
     if orders.is_file():
         import pyarrow.parquet as pq
 
-        reasons = pq.read_table(orders, columns=["reason"]).column("reason").to_pylist()
-        refused_by_budget = "request_budget" in reasons
+        if "reason" in pq.read_schema(orders).names:
+            refused_by_budget = "request_budget" in pq.read_table(orders, columns=["reason"]).column("reason").to_pylist()
     missing: list[str] = []
     for name, table in venues.items():
         latency = table.get("latency") or {}

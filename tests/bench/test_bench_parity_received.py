@@ -127,3 +127,24 @@ def test_a_backtest_of_a_session_on_its_received_rows_makes_its_requests(name, t
     assert notices["all"] == [] and notices["file+report_file"] == []
     assert len(notices["file"]) == 1 and "latency.report_file (report_latency.csv)" in notices["file"][0]
     assert "latency.report_file" in notices["file+feed_file"][0]
+
+
+def test_a_session_recording_is_known_by_its_run_directory(tmp_path):
+    """The rows of `duckdb:RUN/market.duckdb` beside a session's journal carry the session's
+    receipt (no recorded feed shift); the same file copied elsewhere, or a dataset the user
+    generated, is any dataset (its local_ts is after its exch_ts too, so the rows cannot tell)."""
+    import shutil
+
+    from replay.source import is_session_recording
+
+    data = tmp_path / "d.duckdb"
+    assert cli(["data", "generate", "--to", f"duckdb:{data}", "--instrument", INST, "--seed", "3",
+                "--duration", "10s"]) == 0
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(data, run / "market.duckdb")
+    assert not is_session_recording(f"duckdb:{run / 'market.duckdb'}")  # no journal beside it
+    (run / "session.jsonl").write_text('{"config": {}}\n', encoding="utf-8")
+    assert is_session_recording(f"duckdb:{run / 'market.duckdb'}")
+    assert not is_session_recording(f"duckdb:{data}")
+    assert not is_session_recording("synthetic:7:1m")

@@ -354,15 +354,25 @@ class CcxtVenue:
     async def watch_orders(self) -> None:
         """Forever: executionReports as VenueOrderState records (and their fills); guarded
         against a silently dead stream (`_user_silent`)."""
-        await watch_loop(self.exchange.watch_orders, self._on_orders, self.on_error, "user stream (orders)",
+        await watch_loop(self.exchange.watch_orders, self._on_orders, self._user_error, "user stream (orders)",
                          guard_s=self.user_stream_guard_s, on_silent=self._user_silent)
 
     async def watch_my_trades(self) -> None:
         """Forever: our trades from the user stream as VenueFill records (the client id is
         the executionReport's `c`, else the venue order id's known client id); guarded as
         watch_orders (one stream: one guard)."""
-        await watch_loop(self.exchange.watch_my_trades, self._on_my_trades, self.on_error, "user stream (trades)",
+        await watch_loop(self.exchange.watch_my_trades, self._on_my_trades, self._user_error, "user stream (trades)",
                          guard_s=self.user_stream_guard_s, on_silent=self._user_silent)
+
+    def _user_error(self, what: str, exc: BaseException) -> None:
+        """A user-stream watch raised (the socket closed: `ws_disconnect`): the reports the
+        stream owed until then were lost with the old connection, never to come, and the
+        reconciliation after the error (`on_error`: the driver's "reconnect") recovers
+        what they were. Kept, they would be taken for evidence that the new subscription is
+        dead at its first quiet guard time (issue #11: a cancel confirmed during a
+        reconnect was still "owed" 15 s later)."""
+        self._owed.clear()
+        self.on_error(what, exc)
 
     def _user_heard(self) -> None:
         """A user-stream message arrived: the stream lives; a silence (if any) is over."""
@@ -428,8 +438,12 @@ class CcxtVenue:
         (`_owed_reports`)."""
         now = time.monotonic()
         owed = self._owed_reports(now)
-        if owed and now - self._user_last >= self._user_wait * 0.99:
-            self._resubscribe(now, owed)
+        if owed:
+            # the evidence is there; only the silence's length is awaited. Not restarted
+            # below: the other watch's guard expiring first (or nothing resting to probe)
+            # pushed the re-subscription a whole guard time later (issue #11: 10 s, not 5)
+            if now - self._user_last >= self._user_wait * 0.99:
+                self._resubscribe(now, owed)
             return
         if self.expected_open is None:
             if not self.in_flight and not self.expects_user_events():

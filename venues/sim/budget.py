@@ -14,7 +14,10 @@ ends: venues/ccxt/gateway.py, modes/live/venue_health.py). So the rule a backtes
 see what a session saw is the session's, not the venue's: the same numbers, counted at the
 request's send time, the same wait, the same local refusal; a strategy that would exceed
 the venue's budget live is refused in its backtest too. Cancels and lookups are not
-orders (Binance counts them as request weight only, far from binding here).
+orders (Binance counts them as request weight only, far from binding here). Not modelled:
+the live limiter opens a window with the orders still in flight at its start (the venue
+may count them there; ratelimit module doc); here a window opens at 0, as this hook does
+not know when an order's answer comes back.
 
 `phase_ns` places the windows: they start at phase + k * window on the backtest's clock.
 Live they start at whole multiples of the window on the wall clock; a backtest of a

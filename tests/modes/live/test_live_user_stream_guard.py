@@ -185,6 +185,9 @@ def test_a_silent_stream_under_an_active_strategy_is_taken_for_dead(still_emu, a
     warnings = [line for line in err.splitlines() if "user stream silent" in line]
     assert len(warnings) == 1, err
     assert "were never reported on the stream" in warnings[0] and "re-subscribed" in warnings[0]
+    # within a guard time (and the grace) of the silence, not a guard time later (issue #11)
+    silent_s = float(warnings[0].split("user stream silent for ")[1].split(" s")[0])
+    assert silent_s < 2 * 1.5, warnings[0]
     venue = driver.ccxt_venues["binance"]
     assert venue.user_resubscribes == 1
     steps = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]

@@ -58,3 +58,33 @@ def test_the_kept_receipts_are_bounded():
     for k in range(n):
         venue._on_my_trades([ex.parse_ws_trade(_execution_report(k, 1_700_000_000_000 + k))])
     assert len(venue._receipts) == CcxtVenue.RECEIPTS_KEPT and len(records) == n
+
+
+def test_owed_reports_wait_for_the_silence_and_a_user_stream_error_forgets_them():
+    """The user-stream guard's evidence of a busy session (issue #11, the trial's "silent for
+    10.0 s ... cancel ... 15.4 s ago" where a guard time is 5 s): a report owed past the
+    grace, a silence of 2 s of the 5 (the other watch's guard expired first) and nothing
+    resting to probe: no re-subscription yet, and the silence clock is not restarted (it
+    was: the re-subscription came a whole guard time late). At 5 s it fires. And a
+    user-stream error (the socket closed) forgets what was owed: those reports were lost
+    with the old connection and the reconnect's reconciliation recovers them; kept, they
+    would condemn the new subscription at its first quiet guard time."""
+    import time
+
+    silences: list[tuple[str, float, bool, str]] = []
+    errors: list[str] = []
+    ex = ccxt.pro.binance()
+    venue = CcxtVenue("binance", ex, {0: BTC}, None, lambda rec: None, time.time_ns, user_stream_guard_s=5.0,
+                      on_user_silent=lambda *a: silences.append(a), on_error=lambda what, exc: errors.append(what),
+                      expected_open=lambda: {})
+    now = time.monotonic()
+    venue._owed = {"tp-1": (now - 3.0, "cancel")}
+    venue._user_last = venue._user_message_at = now - 2.0
+    venue._user_silent()
+    assert silences == [] and venue._user_last == now - 2.0  # waiting, clock kept
+    venue._user_last = venue._user_message_at = now - 5.0
+    venue._user_silent()
+    assert len(silences) == 1 and "cancel tp-1" in silences[0][3] and venue.user_resubscribes == 1
+    venue._owed = {"tp-2": (time.monotonic() - 3.0, "submit")}
+    venue._user_error("user stream (orders)", ccxt.NetworkError("closed 1001"))
+    assert venue._owed == {} and errors == ["user stream (orders)"]

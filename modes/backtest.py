@@ -321,7 +321,8 @@ def venue_model_hash(cfg: Any, table: dict[str, Any], instruments: dict[str, Ins
 
 def check_margin_tables(config: RunConfig, instruments: dict[str, Instrument], venues: Iterable[str]) -> list[str]:
     """Check each venue table's contract keys (`leverage`, `margin_mode`, `open_positions`;
-    docs/derivatives.md "Venues") against the run: values (MarginSettings.from_table), a
+    docs/derivatives.md "Venues") against the run: values (MarginSettings.from_table, in
+    every run, spot-only included), a
     leverage above a contract's brackets, a `leverage = { SYMBOL = N }` key naming no
     contract of the venue (ConfigError). Returns one warning line per venue that sets
     `leverage` / `margin_mode` but trades no contract in the run (they are ignored)."""
@@ -332,6 +333,9 @@ def check_margin_tables(config: RunConfig, instruments: dict[str, Instrument], v
     for name in venues:
         table = config.venues.get(name, {})
         contracts = [i for i in instruments.values() if i.contract and i.venue == name]
+        # the values are checked whatever the run trades: `margin_mode = 5` or
+        # `open_positions = ""` passed a spot run and failed the same config's contract run
+        margin = MarginSettings.from_table(name, table)
         if not contracts:
             keys = [k for k in ("leverage", "margin_mode") if k in table]
             if keys:  # on a spot-only venue they would read as margin trading
@@ -339,7 +343,6 @@ def check_margin_tables(config: RunConfig, instruments: dict[str, Instrument], v
                                 f"the run trades no contract on {name}: ignored (spot is not traded on margin)")
             if not any(i.contract for i in instruments.values()):
                 continue
-        margin = MarginSettings.from_table(name, table)
         margin.check_max_leverage(name, contracts)
         if margin.by_symbol and contracts:
             catalog = catalog or load_instruments(_instruments_path(config))

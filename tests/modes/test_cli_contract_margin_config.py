@@ -72,6 +72,22 @@ def test_contract_keys_on_a_spot_only_venue_are_warned_as_ignored(tmp_path, caps
             "the run trades no contract on binance: ignored (spot is not traded on margin)") in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ("margin_mode = 5", "[venues.binance] margin_mode = 5: expected 'cross' or 'isolated'"),
+    ('open_positions = ""', "[venues.binance] open_positions = '': expected 'adopt' or 'refuse'"),
+    ('leverage = "3"', "[venues.binance] leverage = '3': expected an integer leverage from 1 to 125"),
+])
+def test_a_bad_contract_key_value_is_refused_in_a_spot_only_run_too(tmp_path, capsys, line, message):
+    """The values are checked whatever the run trades (issue #11): a spot run accepted
+    `margin_mode = 5`, and the same config refused it once it traded a contract."""
+    config, out = _config(tmp_path, line), tmp_path / "run"
+    config.write_text(config.read_text().replace('url = "http://127.0.0.1:9"', "").replace(
+        "binanceusdm:BTC/USDT:USDT", "binance:BTC/USDT").replace("[venues.binanceusdm]", "[venues.binance]"))
+    assert main(["backtest", "--config", str(config), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"tickparity: error: {config}: {message}"
+    assert not out.exists()
+
+
 def test_a_leverage_above_the_contracts_maximum_is_refused(tmp_path, capsys):
     """ETHUSDT's brackets allow at most 75x (engine/instruments.toml): 100x is a one-line
     ConfigError (Binance -4028), where the run used to start and refuse every order

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 #: a plain decimal number: digits, an optional fraction, an optional exponent; no
 #: underscores, spaces, signs other than a leading one, nan or inf
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 
 
 def number(*, positive: bool = True, what: str = "a number") -> Callable[[str], float]:

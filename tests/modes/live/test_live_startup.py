@@ -146,7 +146,7 @@ secret_env = "TP_TEST_SECRET"
     assert not (tmp_path / "chosen").exists()
 
 
-@pytest.mark.parametrize("duration", ["0", "-5", "nan", "inf", "1_0", " 10", "1e400", "ten"])
+@pytest.mark.parametrize("duration", ["0", "-5", "nan", "inf", "1_0", " 10", "1e400", "ten", "\u0661\u0660"])
 @pytest.mark.parametrize("mode", ["paper", "testnet"])
 def test_a_duration_that_is_not_positive_is_refused(tmp_path, monkeypatch, capsys, duration, mode):
     """`--duration=-5` or 0 made a run directory with start = end and nothing in it; `1_0`

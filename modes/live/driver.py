@@ -277,7 +277,10 @@ class LiveDriver:
         self._on_report(report)
 
     def _on_error(self, what: str, exc: BaseException) -> None:
-        self._errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+        # an exception that is already a sentence for the user (venues.ccxt.venue
+        # AmbiguousOutcome: `plain`) is its message; any other keeps its class for context
+        text = str(exc)[:200] if getattr(exc, "plain", False) else f"{type(exc).__name__}: {str(exc)[:200]}"
+        self._errors.append(f"{what}: {text}")
         self.health.error(what)
         if what.startswith("user stream"):  # events may be lost: reconcile once it is back
             self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")

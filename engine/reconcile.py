@@ -403,11 +403,22 @@ def seed_ledger(session: TradingSession, venue: str,
     return changed
 
 
+def close_gate(session: TradingSession, why: str) -> Gate:
+    """Close the session's fail-closed gate (new submits and approvals refused `fail_closed`)
+    for `why`, once per reason: a halt, or a session's normal stop (modes/live/driver.py
+    run_step), which is no risk state and no kill."""
+    gate: Gate = getattr(session, "gate", None) or Gate()
+    session.gate = gate  # type: ignore[attr-defined]
+    if not gate.closed or why not in gate.why:
+        gate.close(why)
+    return gate
+
+
 def halt_strategy(session: TradingSession, why: str, *, cancel: bool = True) -> list[str]:
     """A strategy raised (or the operator halted it): refuse new submits and, unless
     `cancel=False` ([live] on_strategy_error = "keep"), cancel its open orders. Returns the
     client ids cancelled. The caller then reconciles, so the session ends reconciled."""
-    gate: Gate = getattr(session, "gate", None) or Gate()
+    gate = getattr(session, "gate", None) or Gate()
     session.gate = gate  # type: ignore[attr-defined]
     gate.close(why)
     now = session.clock.now()

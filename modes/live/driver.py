@@ -36,7 +36,7 @@ from engine.errors import (
     VenueBannedError,
     strategy_stop_text,
 )
-from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after
+from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after, close_gate
 from engine.types import EventKind
 from modes.backtest import resolve_run
 from modes.console import warn
@@ -854,6 +854,10 @@ def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:
     return None
 
 
+#: why the session's gate is closed at a normal stop (`run_step`'s cancel_all)
+SHUTDOWN_WHY = "the session is stopping (--duration, Ctrl-C or SIGTERM): its orders are cancelled"
+
+
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
     """One recorded step (the live driver and the replay both call this)."""
     if record.get("contingent") is not None:  # a warm restart: the previous session's contingent orders
@@ -868,9 +872,11 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         built.session.start()
     if record.get("c") == "cancel_all":
         built.current[0] = "shutdown"
-        # no new orders from here on (rejected locally, kill_switch): the strategy's timers
-        # and callbacks still run, so it sees its orders end
-        built.session.risk.killed = True
+        # no new orders from here on: the session's gate closes (rejected locally,
+        # `fail_closed`), as a halt's does. Not the kill switch, nor any risk state: a normal
+        # stop leaves the risk state as trading left it (summary.json run.risk). The
+        # strategy's timers and callbacks still run, so it sees its orders end
+        close_gate(built.session, SHUTDOWN_WHY)
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
             if order.is_open and not built.session.cancel_in_flight(order):
                 built.session.cancel(order.client_id)

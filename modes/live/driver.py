@@ -876,7 +876,7 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         # `fail_closed`), as a halt's does. Not the kill switch, nor any risk state: a normal
         # stop leaves the risk state as trading left it (summary.json run.risk). The
         # strategy's timers and callbacks still run, so it sees its orders end
-        close_gate(built.session, SHUTDOWN_WHY)
+        close_gate(built.session, SHUTDOWN_WHY, amends=True)
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
             if order.is_open and not built.session.cancel_in_flight(order):
                 built.session.cancel(order.client_id)

@@ -146,14 +146,18 @@ class Gate:
     def __init__(self) -> None:
         self.closed = False
         self.why: list[str] = []
+        #: amends refused too (the session's stop: nothing may move while it cancels)
+        self.amends = False
 
-    def close(self, why: str) -> None:
+    def close(self, why: str, *, amends: bool = False) -> None:
         self.closed = True
         self.why.append(why)
+        self.amends = self.amends or amends
 
     def reopen(self) -> None:
         self.closed = False
         self.why.clear()
+        self.amends = False
 
 
 def _order_text(price: int, qty: int, filled: int, inst: Instrument) -> str:
@@ -426,11 +430,22 @@ def seed_ledger(session: TradingSession, venue: str,
     return changed
 
 
+def close_gate(session: TradingSession, why: str, *, amends: bool = False) -> Gate:
+    """Close the session's fail-closed gate (new submits and approvals refused `fail_closed`;
+    amends too with `amends`) for `why`, once per reason: a session's normal stop
+    (modes/live/driver.py run_step), which is no risk state and no kill."""
+    gate: Gate = getattr(session, "gate", None) or Gate()
+    session.gate = gate  # type: ignore[attr-defined]
+    if not gate.closed or why not in gate.why:
+        gate.close(why, amends=amends)
+    return gate
+
+
 def halt_strategy(session: TradingSession, why: str, *, cancel: bool = True) -> list[str]:
     """A strategy raised (or the operator halted it): refuse new submits and, unless
     `cancel=False` ([live] on_strategy_error = "keep"), cancel its open orders. Returns the
     client ids cancelled. The caller then reconciles, so the session ends reconciled."""
-    gate: Gate = getattr(session, "gate", None) or Gate()
+    gate = getattr(session, "gate", None) or Gate()
     session.gate = gate  # type: ignore[attr-defined]
     gate.close(why)
     now = session.clock.now()

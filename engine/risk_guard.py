@@ -323,6 +323,9 @@ class RiskGuard:
         reason: str | None = None if approved else refusal
         if approved and self.risk.state is _HALTED:
             reason = _C.KILL_SWITCH if self.risk.killed else _C.RISK_HALTED
+        gate = getattr(session, "gate", None)
+        if approved and reason is None and gate is not None and gate.closed:
+            reason = _C.FAIL_CLOSED  # a halt or the session's stop: an approval sends nothing new
         if reason is None:
             session._send(order, now)
         else:

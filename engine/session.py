@@ -666,6 +666,8 @@ class TradingSession(VenueMerge):
         new_price = inst.price_to_ticks(price) if price is not None else order.price
         now = self.clock.now()
         refused = self.guard.pre_amend(order, new_price, new_qty, now)
+        if refused is None and self.gate is not None and self.gate.closed and self.gate.amends:
+            refused = ReasonCode.FAIL_CLOSED  # the session is stopping: its orders are being cancelled
         if refused is None and inst.contract and (new_qty > order.qty or new_price != order.price):
             # an amend that adds or moves exposure is checked as a new order would be
             refused = self._margin_check(order, inst.ticks_to_price(new_price), max(new_qty - order.filled, 0))

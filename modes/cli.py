@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from engine.context import LOG_LEVELS
 from engine.errors import ConfigError, StrategyError, TickparityError
-from modes import control_cmd, data_cmd, emulator_cmd, live_cmd, report_cmd, stress
+from modes import cli_args, control_cmd, data_cmd, emulator_cmd, live_cmd, report_cmd, stress
 
 
 def _add_backtest(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instruments", metavar="FILE",
                    help="instrument specs TOML (default: the store's tick/lot, the rest from the shipped file)")
     p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to trade (repeatable)")
-    p.add_argument("--seed", type=int, help="run seed, 0 to 2**63-1 (synthetic data, empirical latency)")
+    p.add_argument("--seed", type=cli_args.integer(), help="run seed, 0 to 2**63-1 (synthetic data, empirical latency)")
     p.add_argument("--from", dest="from_", metavar="ISO",
                    help="start time: ISO-8601 (UTC if no zone; up to 9 fractional digits, exact to the ns) "
                         "or integer ns")

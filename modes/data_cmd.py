@@ -15,6 +15,7 @@ from pathlib import Path
 from engine.errors import ConfigError, DataError
 from engine.progress import progress
 from engine.types import Instrument, load_instruments
+from modes import cli_args
 from modes.console import warn
 
 
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     imp.add_argument(
         "--show",
-        type=int,
+        type=cli_args.integer(0),
         default=5,
         metavar="N",
         help="first problem rows shown per check (default 5)",
@@ -108,11 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument(
         "--instrument", action="append", required=True, metavar="ID", help="instrument id (repeatable)"
     )
-    gen.add_argument("--seed", type=int, required=True, help="generator seed (same seed, same data)")
+    gen.add_argument("--seed", type=cli_args.integer(), required=True, help="generator seed (same seed, same data)")
     gen.add_argument("--duration", default="1h", help="e.g. 30s, 10m, 1h, 1d (default 1h)")
     gen.add_argument("--start", metavar="ISO|NS", help="start time (default 2024-01-01T00:00:00Z)")
     gen.add_argument(
-        "--rate", type=float, default=1000.0, help="target events per second per instrument"
+        "--rate", type=cli_args.number(), default=1000.0, help="target events per second per instrument"
     )
     _instruments_option(gen)
     gen.set_defaults(func=cmd_generate)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import ConfigError
+from modes import cli_args
 from modes.console import warn
 
 
@@ -27,13 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="run config TOML: [run] data/instruments, [venues.X] tables")
     p.add_argument("--instruments", metavar="FILE", help="instrument specs TOML (default: the shipped file)")
     p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to list (repeatable)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (default 8765; 0 = any free)")
+    p.add_argument("--port", type=cli_args.integer(0, 65535), default=8765, help="TCP port on 127.0.0.1 (default 8765; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--speed", type=float, default=1.0, help="market time per wall time (1 = real time)")
+    p.add_argument("--speed", type=cli_args.number(), default=1.0, help="market time per wall time (1 = real time)")
     p.add_argument("--faults", metavar="FILE", help="fault schedule TOML (see docs/emulator.md)")
     p.add_argument("--accounts", metavar="FILE", help="accounts TOML: API keys, secrets, balances")
     p.add_argument("--loop", action="store_true", help="restart the dataset when it ends")
-    p.add_argument("--seed", type=int, help="seed (empirical latency, synthetic data)")
+    p.add_argument("--seed", type=cli_args.integer(), help="seed (empirical latency, synthetic data)")
     p.add_argument("--from", dest="from_", metavar="ISO", help="start of the data window (UTC)")
     p.add_argument("--to", metavar="ISO", help="end of the data window (UTC)")
     p.add_argument("--out", help="directory for the journal (default runs/emulator-<UTC time>)")

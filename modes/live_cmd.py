@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from modes import cli_args
+
 EXAMPLES = {
     "paper": "tickparity paper --config examples/market_maker.toml --duration 60",
     "testnet": "tickparity testnet --config run.toml --duration 60",
@@ -29,13 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "into a run directory that `tickparity replay` re-runs (docs/live.md).")
         p.add_argument("--config", required=True, help="run config TOML (the backtest's)")
         p.add_argument("--out", help="run directory (default runs/<mode>-<run id>-<UTC time>)")
-        p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
+        p.add_argument("--duration", type=cli_args.SECONDS, metavar="SECONDS", help="stop after this long (default: Ctrl-C)")
         p.add_argument("--instrument", action="append", metavar="ID", help="instrument id to trade (repeatable)")
         p.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter override")
         p.add_argument("--no-report", action="store_true", help="skip the HTML report")
         p.add_argument("--no-health", action="store_true", help="no live health table on the console")
         if mode != "paper":
-            p.add_argument("--reconcile-confirm", type=int, default=None, metavar="N",
+            p.add_argument("--reconcile-confirm", type=cli_args.integer(), default=None, metavar="N",
                            help="consecutive reconciliations that count the same balance gap even while orders "
                                 "are in flight (default 3; docs/live.md Reconciliation)")
         if mode != "paper":

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError, TickparityError, file_problem
+from modes import cli_args
 
 EXIT_BROKEN = 3
 DEFAULT_OUT = "runs/stress"
@@ -646,7 +647,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="strategy run configs (tickparity backtest --config files)")
     p.add_argument("--scenarios", nargs="+", metavar="GLOB",
                    help="scenario files or globs (default: the shipped library, scenarios/library/*.toml)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: CPU count)")
+    p.add_argument("--jobs", type=cli_args.integer(1), default=None, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     p.add_argument("--no-report", action="store_true", help="skip each cell's HTML report (faster)")
     p.add_argument("--cluster", metavar="ADDRESS", default=None,
@@ -667,7 +668,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a [run.params] key and its values, TOML literals (repeatable; the grid is their product)")
     w.add_argument("--scenarios", nargs="+", metavar="GLOB",
                    help="scenario files or globs (default: the shipped library)")
-    w.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: CPU count)")
+    w.add_argument("--jobs", type=cli_args.integer(1), default=None, metavar="N", help="worker processes (default: CPU count)")
     w.add_argument("--out", default="runs/sweep", help="output directory (default runs/sweep)")
     w.add_argument("--no-report", action="store_true", help="skip each cell's HTML report (faster)")
     w.add_argument("--cluster", metavar="ADDRESS", default=None,

@@ -167,7 +167,7 @@ REASONS: dict[ReasonCode, Reason] = {r.code: r for r in (
     Reason(_C.MIN_NOTIONAL, _L, "qty x price (market: x the touch) below the instrument's min_notional"),
     Reason(_C.DUPLICATE_CLIENT_ID, _L, "client id already used by an order or parent of this run"),
     Reason(_C.FAIL_CLOSED, _L, "new orders refused: reconciliation with the venue found a difference, "
-           "the dead-man switch fired or the strategy raised (docs/live.md)"),
+           "the dead-man switch fired, the strategy raised, or the session is stopping (docs/live.md)"),
     Reason(_C.REQUEST_BUDGET, _L, "the venue's request budget (weight / order count) is spent for longer "
            "than an order may wait: refused before sending rather than sent late (docs/live.md)"),
     Reason(_C.KILL_SWITCH, _R, "the kill switch is on: every new order is refused"),

@@ -36,7 +36,7 @@ from engine.errors import (
     VenueBannedError,
     strategy_stop_text,
 )
-from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after
+from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after, close_gate
 from engine.types import EventKind
 from modes.backtest import resolve_run
 from modes.console import warn
@@ -336,7 +336,10 @@ class LiveDriver:
         self._on_report(report)
 
     def _on_error(self, what: str, exc: BaseException) -> None:
-        self._errors.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+        # an exception that is already a sentence for the user (venues.ccxt.venue
+        # AmbiguousOutcome: `plain`) is its message; any other keeps its class for context
+        text = str(exc)[:200] if getattr(exc, "plain", False) else f"{type(exc).__name__}: {str(exc)[:200]}"
+        self._errors.append(f"{what}: {text}")
         self.health.error(what)
         if what.startswith("user stream"):  # events may be lost: reconcile once it is back
             self._reconcile_at = (time.monotonic() + RECHECK_S, "reconnect")
@@ -924,6 +927,10 @@ def _failed_task(tasks: list[asyncio.Task]) -> BaseException | None:
     return None
 
 
+#: why the session's gate is closed at a normal stop (`run_step`'s cancel_all)
+SHUTDOWN_WHY = "the session is stopping (--duration, Ctrl-C or SIGTERM): its orders are cancelled"
+
+
 def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
     """One recorded step (the live driver and the replay both call this)."""
     if record.get("contingent") is not None:  # a warm restart: the previous session's contingent orders
@@ -938,9 +945,11 @@ def run_step(built: Any, record: dict[str, Any], reports: list[Any]) -> None:
         built.session.start()
     if record.get("c") == "cancel_all":
         built.current[0] = "shutdown"
-        # no new orders from here on (rejected locally, kill_switch): the strategy's timers
-        # and callbacks still run, so it sees its orders end
-        built.session.risk.killed = True
+        # no new orders from here on: the session's gate closes (rejected locally,
+        # `fail_closed`), as a halt's does. Not the kill switch, nor any risk state: a normal
+        # stop leaves the risk state as trading left it (summary.json run.risk). The
+        # strategy's timers and callbacks still run, so it sees its orders end
+        close_gate(built.session, SHUTDOWN_WHY, amends=True)
         for order in sorted(built.session.oms.by_no.values(), key=lambda o: o.order_no):
             if order.is_open and not built.session.cancel_in_flight(order):
                 built.session.cancel(order.client_id)

@@ -176,7 +176,8 @@ def test_dataset_end_halts_trading_and_loop_restarts_it(tickparity_bin, tmp_path
 
 @pytest.mark.parametrize("args,message", [
     (["--data", "synthetic:1", "--faults", "nope.toml"], "faults file not found: nope.toml"),
-    (["--data", "synthetic:1", "--speed", "0"], "--speed 0.0: must be > 0"),
+    (["--data", "synthetic:1", "--speed", "0"], "argument --speed: '0': expected a number > 0"),
+    (["--data", "synthetic:1", "--speed", "1_0"], "argument --speed: '1_0': expected a number > 0"),
     (["--data", "synthetic:1", "--instrument", "binance:NOPE/USDT"], "unknown instrument"),
 ])
 def test_cli_bad_input_is_one_line(tickparity_bin, tmp_path, args, message):

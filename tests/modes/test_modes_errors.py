@@ -168,7 +168,7 @@ def test_a_bad_venue_or_risk_value_names_the_file_table_and_key(tmp_path, capsys
 
 @pytest.mark.parametrize("argv, message", [
     (["backtest", "--config", "x.toml", "--seed", "abc"],
-     "tickparity backtest: error: argument --seed: invalid int value: 'abc' (see tickparity backtest --help)"),
+     "tickparity backtest: error: argument --seed: 'abc': expected a whole number (see tickparity backtest --help)"),
     (["bogus"], "tickparity: error: argument COMMAND: invalid choice: 'bogus'"),
 ])
 def test_a_usage_error_is_one_line_pointing_at_help(capsys, argv, message):

@@ -21,6 +21,7 @@ venue); statuses open/closed/canceled/expired/rejected.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -299,7 +300,7 @@ class CcxtVenue:
                         self.on_round_trip(sent, exch, now, command, seq, order.instrument.venue, wire_ns=wire,
                                            client_id=order.client_id)
                 if rec.outcome == Outcome.AMBIGUOUS:  # a refusal is an answer, not a venue error
-                    self.on_error(f"{command} {order.client_id}", _Ambiguous(rec.evidence))
+                    self.on_error(f"{command} {order.client_id}", AmbiguousOutcome(rec.evidence))
                 if rec.venue_order_id:
                     self.venue_ids[rec.client_id] = rec.venue_order_id
                 if rec.outcome == Outcome.CONFIRMED:
@@ -721,8 +722,44 @@ async def _after(previous: asyncio.Task, command: Callable[..., Awaitable[None]]
     await command(*args)
 
 
-class _Ambiguous(Exception):
-    """What `on_error` shows for an ambiguous outcome (the venue's evidence)."""
+class AmbiguousOutcome(Exception):
+    """An order command whose outcome is unknown (no answer, a 5xx, a body without the
+    order), as `on_error` reports it: summary.json `errors` shows `plain` exceptions by
+    their message alone, a sentence for the user (`ambiguous_text`), not a class name."""
+
+    plain = True
 
     def __init__(self, evidence: dict[str, Any]) -> None:
-        super().__init__(", ".join(f"{k}={v}" for k, v in evidence.items()))
+        super().__init__(ambiguous_text(evidence))
+
+
+def ambiguous_text(evidence: dict[str, Any]) -> str:
+    """What an ambiguous outcome's evidence (venues/ccxt/outcomes.py classify) means, in
+    words: `ambiguous (ccxt ExchangeNotAvailable, HTTP 503, venue code -1007 "Timeout
+    waiting..."): outcome unknown, the order is looked up by client id` (what the OMS
+    then does: engine/venue_merge.py). Keys it does not know are kept as key=value."""
+    return f"ambiguous ({_evidence_words(evidence)}): outcome unknown, the order is looked up by client id"
+
+
+def _evidence_words(evidence: dict[str, Any]) -> str:
+    words: list[str] = []
+    for key, value in evidence.items():
+        if key == "exception":
+            words.append(f"ccxt {value}")
+        elif key == "http_status":
+            words.append(f"HTTP {value}")
+        elif key == "code":
+            words.append(f"venue code {value}")
+        elif key == "msg":
+            words.append(json.dumps(str(value)[:120]))
+        elif key == "cancel_code":
+            words.append(f"cancel code {value}")
+        elif key == "transport":
+            words.append(f"transport: {value}")
+        elif key == "reply":
+            words.append(f"reply: {value}")
+        elif key == "earlier" and isinstance(value, dict):
+            words.append(f"after an earlier attempt of unknown outcome ({_evidence_words(value)})")
+        else:
+            words.append(f"{key}={value}")
+    return ", ".join(words) or "no evidence"

@@ -198,13 +198,56 @@ secret_env = "TP_TEST_SECRET"
     assert not (tmp_path / "chosen").exists()
 
 
-@pytest.mark.parametrize("duration", ["0", "-5", "nan"])
-def test_a_duration_that_is_not_positive_is_refused(tmp_path, monkeypatch, capsys, duration):
-    """`--duration=-5` or 0 made a run directory with start = end and nothing in it."""
+@pytest.mark.parametrize("duration", ["0", "-5", "nan", "inf", "1_0", " 10", "1e400", "ten", "\u0661\u0660"])
+@pytest.mark.parametrize("mode", ["paper", "testnet"])
+def test_a_duration_that_is_not_positive_is_refused(tmp_path, monkeypatch, capsys, duration, mode):
+    """`--duration=-5` or 0 made a run directory with start = end and nothing in it; `1_0`
+    (float() reads it as 10) ran 10 s; each was refused only after the venue was contacted.
+    Now one line naming the flag, before anything: the venue (a listening socket here)
+    sees no connection, nothing is written."""
     monkeypatch.chdir(tmp_path)
-    toml = _toml(tmp_path / "run.toml", 'url = "http://127.0.0.1:9"\napi_key_env = "TP_TEST_KEY"\n'
+    venue = socket.socket()
+    venue.bind(("127.0.0.1", 0))
+    venue.listen()
+    venue.setblocking(False)
+    url = f"http://127.0.0.1:{venue.getsockname()[1]}"
+    toml = _toml(tmp_path / "run.toml", f'url = "{url}"\napi_key_env = "TP_TEST_KEY"\n'
                                         'secret_env = "TP_TEST_SECRET"')
-    assert main(["testnet", "--config", str(toml), f"--duration={duration}", "--out", "chosen"]) == 2
-    line = _one_error(capsys.readouterr().err)
-    assert f"--duration {float(duration):g}: expected seconds > 0" in line
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main([mode, "--config", str(toml), f"--duration={duration}", "--out", "chosen"])
+        assert exit_.value.code == 2
+        with pytest.raises(BlockingIOError):
+            venue.accept()  # nobody connected
+    finally:
+        venue.close()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == [f"tickparity {mode}: error: argument --duration: {duration!r}: expected a number of "
+                     f"seconds > 0, in plain digits (e.g. 60 or 2.5) (see tickparity {mode} --help)"]
     assert not (tmp_path / "chosen").exists()
+
+
+def test_every_numeric_flag_is_parsed_strictly(tmp_path, capsys):
+    """The same parser for every numeric flag: `1_0`, nan, inf and out-of-range values are
+    one usage line naming the flag (modes/cli_args.py), and plain digits still pass."""
+    from modes import cli_args
+
+    cases = [["emulator", "--port", "8_765"], ["emulator", "--port", "70000"], ["emulator", "--speed", "inf"],
+             ["emulator", "--speed", "0"], ["backtest", "--strategy", "x.py:X", "--seed", "1_0"],
+             ["backtest", "--strategy", "x.py:X", "--seed", "nan"],
+             ["testnet", "--config", "x.toml", "--reconcile-confirm", "3_0"],
+             ["stress", "--strategies", "x.toml", "--jobs", "0"]]
+    for argv in cases:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        line = _one_line(capsys.readouterr().err)
+        assert f"error: argument {argv[-2]}: {argv[-1]!r}: expected " in line, line
+    assert cli_args.SECONDS("2.5") == 2.5 and cli_args.SECONDS("60") == 60.0 and cli_args.SECONDS("1e1") == 10.0
+    assert cli_args.integer(0, 65535)("8765") == 8765
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]

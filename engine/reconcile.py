@@ -108,13 +108,17 @@ class Report:
         return not self.differences
 
     def text(self) -> str:
+        """One line when ok (what was adopted or found foreign on it, `; `-separated: an ok
+        reconciliation is a note, not a list to read); one line per difference otherwise."""
         head = f"reconciliation ({self.at}): " + ("ok" if self.ok else f"{len(self.differences)} difference(s)")
-        lines = [head] + ["  " + d.text() for d in self.differences]
+        notes = []
         if self.adopted:
-            lines.append("  adopted from a previous session: " + ", ".join(self.adopted))
+            notes.append("adopted from a previous session: " + ", ".join(self.adopted))
         if self.foreign:
-            lines.append("  open at the venue, not ours (left alone): " + ", ".join(self.foreign))
-        return "\n".join(lines)
+            notes.append("open at the venue, not ours (left alone): " + ", ".join(self.foreign))
+        if self.ok:
+            return "; ".join([head, *notes])
+        return "\n".join([head] + ["  " + d.text() for d in self.differences] + ["  " + n for n in notes])
 
 
 class Gate:

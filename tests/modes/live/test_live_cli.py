@@ -106,9 +106,16 @@ def test_kill_on_a_crashed_session_suggests_a_resume_that_works(live_emu, tmp_pa
         f"`{command}`" in r.stdout, r
     resumed = tmp_path / "resumed"
     argv = shlex.split(command)[1:]
-    r = subprocess.run([sys.executable, "-m", "modes.cli", *argv, "--out", str(resumed), "--duration", "2",
-                        "--no-report", "--no-health"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    r = subprocess.run([sys.executable, "-m", "modes.cli", "--log-level", "info", *argv, "--out", str(resumed),
+                        "--duration", "2", "--no-report", "--no-health"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=180)
     assert r.returncode == 0, r.stderr
+    # its clean start reconciliation adopted the killed session's open orders (audited); an
+    # ok reconciliation is never a warning, and at info level it is one line
+    assert "warning: reconciliation" not in r.stderr, r.stderr
+    assert all(line.startswith("tickparity: info: reconciliation (start): ok")
+               for line in r.stderr.splitlines() if "reconciliation" in line or "adopted" in line), r.stderr
+    assert '"action":"adopt"' in (resumed / "audit.jsonl").read_text()
     assert (resumed / "summary.json").is_file()
     assert f"it was resumed by {resumed}: send the command there" in _kill_says(tmp_path, out)
 

@@ -794,14 +794,16 @@ class LiveDriver:
         from venues.ccxt.outcomes import retry_after
 
         for name, ex in exchanges.items():
+            table = f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})"
             # named like every config error: the file, then the table
-            where = f"{self.config.where(f'venues.{name}')} (url {self.settings[name].get('url') or 'ccxt default'})"
+            prefix = f"{self.config.config_file}: " if self.config.config_file else ""
+            where = prefix + table
             ResponseTap.install(ex)  # the status and Retry-After of a refusal (the gateway reuses it)
             while True:
                 with ResponseTap.capture() as reply:
                     try:
                         await ex.load_markets()
-                        _check_listed(name, where, ex, instruments or {}, self.config.where("instruments"))
+                        _check_listed(name, table, ex, instruments or {}, self.config.where("instruments"))
                         if signed:
                             await ex.fetch_balance()
                         break

@@ -142,6 +142,11 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
         raise ConfigError(f"{where} {key} = {exchange!r}: not a ccxt.pro exchange id")
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"{where} url = {url!r}: expected a string, e.g. 'http://127.0.0.1:8765'")
+    # the credential keys' types in every mode (paper reads no keys, but the same config runs
+    # testnet next): a wrong one is refused now, not when the keys are first needed
+    from venues.ccxt.credentials import check_key_types
+
+    check_key_types(table, where)
     if url is not None:
         problem = url_problem(url)
         if problem:

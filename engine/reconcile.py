@@ -108,13 +108,16 @@ class Report:
         return not self.differences
 
     def text(self) -> str:
+        """One line when ok (what was adopted or found foreign on it, `; `-separated: an ok
+        reconciliation is a note, not a list to read); one line per difference otherwise."""
         head = f"reconciliation ({self.at}): " + ("ok" if self.ok else f"{len(self.differences)} difference(s)")
-        lines = [head] + ["  " + d.text() for d in self.differences]
-        for prefix, ids in _by_session(self.adopted).items():
-            lines.append(f"  adopted from a previous session ({_session_stamp(prefix)}): " + ", ".join(ids))
+        notes = [f"adopted from a previous session ({_session_stamp(prefix)}): " + ", ".join(ids)
+                 for prefix, ids in _by_session(self.adopted).items()]
         if self.foreign:
-            lines.append("  open at the venue, not ours (left alone): " + ", ".join(self.foreign))
-        return "\n".join(lines)
+            notes.append("open at the venue, not ours (left alone): " + ", ".join(self.foreign))
+        if self.ok:
+            return "; ".join([head, *notes])
+        return "\n".join([head] + ["  " + d.text() for d in self.differences] + ["  " + n for n in notes])
 
 
 def _by_session(client_ids: list[str]) -> dict[str, list[str]]:

@@ -373,7 +373,8 @@ FeedTransform = Callable[[Iterable[np.ndarray], dict[str, Instrument]], Iterable
 
 def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_html: bool = True,
                  feed_transform: FeedTransform | None = None, venue_faults: list | None = None,
-                 quote_marks: Any = None, warn_defaults: bool = True) -> Path:
+                 quote_marks: Any = None, warn_defaults: bool = True,
+                 received: tuple[int, int] | None = None) -> Path:
     """Run one backtest and write its run directory; returns the directory.
 
     `feed_transform(chunks, instruments)` (optional) rewrites the replayed market data
@@ -402,7 +403,7 @@ def run_backtest(config: RunConfig, out_dir: str | Path | None = None, *, write_
                           "unconflated (docs/simulated-venue.md \"Depth conflation\")")
 
     source = open_source(config.data, instruments, start_ns=published_start(config, instruments, venue_configs),
-                         end_ns=config.end_ns, seed=config.seed)
+                         end_ns=config.end_ns, seed=config.seed, received=received)
     for warning in source.warnings:
         warn(warning)
     # constant feed latency, or a session's recorded one (latency.feed_file)

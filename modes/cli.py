@@ -81,15 +81,17 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     file_values = load_config_file(args.config) if args.config else None
     base_dir = str(Path(args.config).parent) if args.config else "."
+    received = None  # --session-window: the span of the rows the session received
     overrides = {"strategy": args.strategy, "data": args.data, "out": args.out,
                  "instruments_file": args.instruments, "instruments": args.instrument,
                  "seed": args.seed, "from": args.from_, "to": args.to}
     if args.session_window:
         if args.from_ is not None or args.to is not None:
             raise ConfigError("--session-window sets --from and --to: give one or the other")
-        from modes.live.recording import session_window
+        from modes.live.recording import session_received, session_window
 
         overrides["from"], overrides["to"] = session_window(args.session_window)
+        received = session_received(args.session_window)
     if args.param:
         overrides["params"] = dict(_parse_param(p) for p in args.param)
     config = resolve(file_values, overrides, base_dir=base_dir, config_file=args.config)
@@ -103,9 +105,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                  f"{'; '.join(unused)}: its requests and fills can differ from the session's "
                  "(docs/live.md \"Which latency files reproduce what\")")
     if args.dry_run:
-        return _dry_run(config, args.out or config.out)
+        return _dry_run(config, args.out or config.out, received)
     try:
-        out = run_backtest(config, args.out, write_html=not args.no_report)
+        out = run_backtest(config, args.out, write_html=not args.no_report, received=received)
     except StrategyError as exc:
         run_dir = getattr(exc, "run_dir", None)
         if run_dir is not None:  # the strategy raised at the end: its run directory is complete
@@ -138,7 +140,7 @@ def _headline(run_dir: Path) -> str:
     return end_text(run_dir, headline)
 
 
-def _dry_run(config, out: str | None) -> int:
+def _dry_run(config, out: str | None, received: tuple[int, int] | None = None) -> int:
     """Print what the run would use, write nothing."""
     from modes.backtest import data_span, resolve_run, venue_settings_json
     from modes.console import warn
@@ -148,7 +150,7 @@ def _dry_run(config, out: str | None) -> int:
     resolved = resolve_run(config)
     spans = data_span(config, resolved.instruments)
     # the run's own checks: a window outside the data is the same one-line error
-    partial = check_window(config.data, spans, config.start_ns, config.end_ns)
+    partial = check_window(config.data, spans, config.start_ns, config.end_ns, received)
     for line in [*resolved.defaults, *partial]:
         warn(line)
     print(json.dumps(resolved.config_json() | {"venues_resolved": venue_settings_json(resolved.venue_configs)},

@@ -23,6 +23,13 @@ def warn(text: str) -> None:
         print(f"tickparity: warning: {plain_numbers(text)}", file=sys.stderr, flush=True)
 
 
+def info(text: str) -> None:
+    """Print 'tickparity: info: TEXT' to stderr when the log level is info or lower
+    (`--log-level info`): what went as expected but is worth knowing, never a warning."""
+    if _LOGGER.isEnabledFor(logging.INFO):
+        print(f"tickparity: info: {plain_numbers(text)}", file=sys.stderr, flush=True)
+
+
 def refusal_meaning(reason: str) -> str:
     """The vocabulary's text for a reject reason (engine.types.orders.REASONS), or ''."""
     from engine.types.orders import REASONS, ReasonCode

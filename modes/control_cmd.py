@@ -9,7 +9,6 @@ paper, testnet and live sessions. docs/risk.md, "Control commands".
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from engine.control import ControlInbox, check_command
@@ -56,18 +55,12 @@ def _not_running(run: Path, command: str) -> str:
     if (run / "summary.json").is_file():
         why = "its session has ended (summary.json is written)"
     elif (run / "session.jsonl").is_file():
-        why = "no session is running there (nothing holds control/session.lock: it stopped or was killed"
-        from modes.live.resume import CLAIM_FILE
+        from modes.live.resume import crashed_next_step
 
-        claim = run / CLAIM_FILE
-        if claim.is_file():
-            try:
-                by = json.loads(claim.read_text(encoding="utf-8")).get("by", "?")
-            except (OSError, ValueError, AttributeError):
-                by = "?"
-            why += f"; it was resumed by {by}: send the command there)"
-        else:
-            why += f"; a crashed session's orders are adopted by `tickparity testnet|live --resume {run}`)"
+        step = crashed_next_step(run)
+        if step.startswith("it was resumed by "):
+            step += ": send the command there"
+        why = f"no session is running there (nothing holds control/session.lock: it stopped or was killed; {step})"
     else:
         why = "not a paper, testnet or live session's run directory (no session.jsonl)"
     return f"{command} {run}: {why}; nothing was posted"

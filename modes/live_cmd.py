@@ -129,4 +129,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           f"{', '.join(result.identical_files)})")
     if args.out:
         print(f"replayed run files: {args.out}")
+    if result.crashed:  # what to do about its orders, checked against the run directory
+        from modes.live.resume import crashed_next_step
+
+        print(f"the session did not stop: {crashed_next_step(args.run_dir)}")
     return 0

@@ -39,7 +39,7 @@ from engine.errors import (
 from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after, close_gate
 from engine.types import EventKind
 from modes.backtest import resolve_run
-from modes.console import warn
+from modes.console import info, warn
 from modes.live import resume as live_resume
 from modes.live.account_lock import AccountLocks, account_key
 from modes.live.build import MODES, build_session, config_to_json, finish
@@ -149,6 +149,11 @@ def venue_settings(config: RunConfig, venue: str) -> dict[str, Any]:
         raise ConfigError(f"{where} {key} = {exchange!r}: not a ccxt.pro exchange id")
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"{where} url = {url!r}: expected a string, e.g. 'http://127.0.0.1:8765'")
+    # the credential keys' types in every mode (paper reads no keys, but the same config runs
+    # testnet next): a wrong one is refused now, not when the keys are first needed
+    from venues.ccxt.credentials import check_key_types
+
+    check_key_types(table, where)
     if url is not None:
         problem = url_problem(url)
         if problem:
@@ -761,8 +766,10 @@ class LiveDriver:
             self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
         elif report.pending and report.ok:  # a balance gap seen once: read the venue again
             self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
-        elif not report.ok or report.adopted or report.foreign:
+        elif not report.ok or report.foreign:
             warn(report.text())
+        elif report.adopted:  # a resumed session took over its predecessor's orders: as expected
+            info(report.text())
 
     def _step(self, now: int, *, start: bool = False, action: str | None = None,
               ids: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -842,16 +849,16 @@ class LiveDriver:
         from venues.ccxt.outcomes import retry_after
 
         for name, ex in exchanges.items():
+            table = f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})"
             # named like every config error: the file, then the table
-            where = f"{self.config.where(f'venues.{name}')} (url {self.settings[name].get('url') or 'ccxt default'})"
+            prefix = f"{self.config.config_file}: " if self.config.config_file else ""
+            where = prefix + table
             ResponseTap.install(ex)  # the status and Retry-After of a refusal (the gateway reuses it)
             while True:
                 with ResponseTap.capture() as reply:
                     try:
                         await ex.load_markets()
-                        # the file is named once, by the key the instruments came from
-                        _check_listed(name, f"[venues.{name}] (url {self.settings[name].get('url') or 'ccxt default'})",
-                                      ex, instruments or {}, self.config.where("instruments"))
+                        _check_listed(name, table, ex, instruments or {}, self.config.where("instruments"))
                         if signed:
                             await ex.fetch_balance()
                         break

@@ -382,6 +382,17 @@ def read_journal(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
+def session_received(run_dir: str | Path) -> tuple[int, int] | None:
+    """(first, last) local_ts of the market rows a recorded session received (rows.bin),
+    or None without any. Why: a backtest of the session's window checks its data covers
+    these, not the whole window (replay.source.check_window `received`)."""
+    path = Path(run_dir) / "rows.bin"
+    if not path.is_file() or path.stat().st_size < EVENT_DTYPE.itemsize:
+        return None
+    rows = read_rows(Path(run_dir))
+    return int(rows["local_ts"].min()), int(rows["local_ts"].max())
+
+
 def session_window(run_dir: str | Path) -> tuple[int, int]:
     """(start, end) in ns on a recorded session's clock: its start step (where `on_start`
     ran, timers and latency.csv count from) and its last step. From summary.json

@@ -92,6 +92,44 @@ def claim(previous: str | Path, out: str | Path) -> None:
     fsync_dir(prev)
 
 
+def crashed_next_step(run: str | Path) -> str:
+    """What to do about the orders of a session that ended without its stop (killed,
+    crashed), checked against its run directory: the `--resume` command only when `load`
+    would accept it (a testnet/live session's contingent.json, not yet claimed), with the
+    session's own mode and config file; otherwise why there is nothing to resume.
+
+    Why: `tickparity kill` on a crashed session suggested `--resume RUN` for every run,
+    and that resume was then refused (`no contingent.json`) for a session that never had
+    an order, a paper session, or a run another session had already resumed."""
+    run = Path(run)
+    claim = _claimed_by(run)
+    if claim is not None:
+        return f"it was resumed by {claim[0]}"
+    header: dict[str, Any] = {}
+    try:
+        with (run / "session.jsonl").open(encoding="utf-8") as fh:
+            header = json.loads(fh.readline())
+    except (OSError, ValueError):
+        pass
+    mode = header.get("mode") if isinstance(header, dict) else None
+    if mode == "paper":
+        return "a paper session has no venue orders to take over: start a new session"
+    if not (run / STATE_FILE).is_file():
+        return (f"it left no {STATE_FILE} (it never had an order), so nothing is open at the venue "
+                "and there is nothing to resume: start a new session")
+    try:  # the mode `load` checks (the journal's header may not have reached the disk yet)
+        saved = json.loads((run / STATE_FILE).read_text(encoding="utf-8"))
+        mode = saved.get("mode", mode) if isinstance(saved, dict) else mode
+    except (OSError, ValueError):
+        pass
+    config = (header.get("config") or {}) if isinstance(header, dict) else {}
+    config_file = config.get("config_file") if isinstance(config, dict) else None
+    base_dir = config.get("base_dir") if isinstance(config, dict) else None
+    where = str(Path(base_dir) / Path(config_file).name) if config_file and base_dir else "RUN.toml"
+    return (f"its open orders and armed stops are taken over by `tickparity {mode or 'testnet|live'} "
+            f"--config {where} --resume {run}`")
+
+
 def _refuse_if_claimed(prev: Path) -> None:
     """ConfigError when `prev` was already resumed (its CLAIM_FILE exists)."""
     message = _claimed(prev)
@@ -101,6 +139,16 @@ def _refuse_if_claimed(prev: Path) -> None:
 
 def _claimed(prev: Path) -> str | None:
     """The one-line refusal for a run another session already resumed, or None."""
+    claim = _claimed_by(prev)
+    if claim is None:
+        return None
+    by, at = claim
+    return (f"--resume {prev}: already resumed by {by} (at {at}); its contingent orders belong to that "
+            f"session now and resuming again would adopt them twice: resume {by} instead")
+
+
+def _claimed_by(prev: Path) -> tuple[str, str] | None:
+    """(the resuming session's run directory, when) from `prev`'s CLAIM_FILE, or None."""
     path = prev / CLAIM_FILE
     try:
         claimed = json.loads(path.read_text(encoding="utf-8"))
@@ -110,8 +158,7 @@ def _claimed(prev: Path) -> str | None:
         claimed = {}
     by = claimed.get("by", "?") if isinstance(claimed, dict) else "?"
     at = claimed.get("at", "?") if isinstance(claimed, dict) else "?"
-    return (f"--resume {prev}: already resumed by {by} (at {at}); its contingent orders belong to that "
-            f"session now and resuming again would adopt them twice: resume {by} instead")
+    return str(by), str(at)
 
 
 def _accounts(config_json: dict[str, Any]) -> dict[str, Any]:

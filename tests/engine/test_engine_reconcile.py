@@ -369,3 +369,14 @@ def test_a_saved_state_without_trade_ids_books_only_the_fills_beyond_what_it_cou
         ("t10", D("0.06"), D("0.66")), ("t11", D("0.14"), D("1.54"))]
     # a later resume of this session knows every trade of the order was booked
     assert second.contingent._trades[tp.client_id] == ["t9", "t10", "t10", "t11"]
+
+
+def test_an_ok_report_is_one_line_and_a_difference_one_line_each():
+    """An ok reconciliation printed as a two-line warning ("reconciliation (start): ok" /
+    "  adopted ..."); it is one line (the live driver prints it at info level)."""
+    from engine.reconcile import Report
+
+    ok = Report("start", adopted=["tp1-1", "tp1-2"], foreign=["binance:BTC/USDT x (venue id 7)"])
+    assert ok.text() == ("reconciliation (start): ok; adopted from a previous session: tp1-1, tp1-2; "
+                         "open at the venue, not ours (left alone): binance:BTC/USDT x (venue id 7)")
+    assert Report("periodic").text() == "reconciliation (periodic): ok"

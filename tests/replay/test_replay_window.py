@@ -91,6 +91,19 @@ def test_partial_cover_warns_with_the_covered_span(any_store, small_events, inst
     assert got["kind"][0] == EventKind.SNAPSHOT_BEGIN and int(got["local_ts"][0]) == start
 
 
+def test_a_session_window_is_checked_against_what_the_session_received(any_store, small_events, instruments):
+    """`backtest --session-window RUN`: the session's rows end before its last step (and may
+    start after its start step); the data must cover what the session received in the
+    window, not the whole window. Data that ends before the rows the session received
+    still warns."""
+    b0, b1 = _span(small_events, 0)
+    run = {BTC: instruments[BTC]}
+    window = (b0 + 2 * S, b1 + 60 * S)  # the last step long after the last row
+    assert open_source(any_store, run, start_ns=window[0], end_ns=window[1], received=(b0 - S, b1)).warnings == []
+    late = open_source(any_store, run, start_ns=window[0], end_ns=window[1], received=(b0, b1 + 30 * S))
+    assert len(late.warnings) == 1 and f"covers only {format_ns(window[0])} .. {format_ns(b1)}" in late.warnings[0]
+
+
 def test_synthetic_window_beyond_its_duration(instruments):
     from replay.synthetic import DEFAULT_START_NS
 

@@ -71,6 +71,13 @@ def name_key(table: Mapping[str, Any], key: str, where: str, what: str) -> str |
     return value
 
 
+def check_key_types(table: Mapping[str, Any], where: str) -> None:
+    """ConfigError unless api_key_env, secret_env and secrets_file, where given, are
+    non-empty strings (`name_key`)."""
+    _env_names("", table, where)
+    name_key(table, "secrets_file", where, "a path to a 0600 secrets file")
+
+
 def _env_names(venue: str, table: Mapping[str, Any], where: str) -> tuple[str, str]:
     stem = "TICKPARITY_" + "".join(c if c.isalnum() else "_" for c in venue.upper())
     key_name = name_key(table, "api_key_env", where, "the name of an environment variable")

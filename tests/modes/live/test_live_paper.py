@@ -162,8 +162,14 @@ def test_a_backtest_of_the_sessions_window(paper_run, tmp_path, capsys):
     argv = ["backtest", "--config", str(config), "--data", f"duckdb:{paper_run / 'market.duckdb'}",
             "--session-window", str(paper_run), "--dry-run"]
     assert main(argv) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert str(summary["start_ts"])[-9:] in out.replace(".", "")  # all 9 fractional digits printed back
+    # used as documented, the session's own data covers what it received: no `covers only`
+    # warning (every session window warned: its rows end before its last step, the shutdown)
+    assert "covers only" not in captured.err, captured.err
+    assert main([*argv[:-1], "--out", str(tmp_path / "bt"), "--no-report"]) == 0
+    assert "covers only" not in capsys.readouterr().err
     assert main([*argv[:-1], "--from", "1"]) == 2
     assert "--session-window sets --from and --to" in capsys.readouterr().err
     assert main(["backtest", "--config", str(config), "--session-window", str(tmp_path)]) == 2

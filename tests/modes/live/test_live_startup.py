@@ -104,9 +104,10 @@ def test_a_wrong_typed_connection_key_is_one_line_naming_file_key_and_type(tmp_p
     if not line.startswith(("api_key_env", "secret_env")):
         venue += '\napi_key_env = "TP_TEST_KEY"\nsecret_env = "TP_TEST_SECRET"'
     toml = _toml(tmp_path / "run.toml", venue)
-    assert main(["testnet", "--config", str(toml)]) == 2
-    err = _one_error(capsys.readouterr().err)
-    assert err.startswith(f"tickparity: error: {toml}: [venues.binance] {message}"), err
+    for mode in ("testnet", "paper"):  # paper reads no keys, but the same config runs testnet next
+        assert main([mode, "--config", str(toml)]) == 2
+        err = _one_error(capsys.readouterr().err)
+        assert err.startswith(f"tickparity: error: {toml}: [venues.binance] {message}"), err
     assert not (tmp_path / "runs").exists()
 
 

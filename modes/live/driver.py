@@ -39,7 +39,7 @@ from engine.errors import (
 from engine.reconcile import CONFIRM_AFTER, DeadManSwitch, check_confirm_after, close_gate
 from engine.types import EventKind
 from modes.backtest import resolve_run
-from modes.console import info, warn
+from modes.console import warn
 from modes.live import resume as live_resume
 from modes.live.account_lock import AccountLocks, account_key
 from modes.live.build import MODES, build_session, config_to_json, finish
@@ -766,10 +766,10 @@ class LiveDriver:
             self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
         elif report.pending and report.ok:  # a balance gap seen once: read the venue again
             self._reconcile_at = (time.monotonic() + RECHECK_S, report.at)
-        elif not report.ok or report.foreign:
+        elif not report.ok or report.foreign or report.adopted:
+            # one line when ok; adopted orders are said at the default level: the session
+            # now manages orders this run did not place (whose, by their session's stamp)
             warn(report.text())
-        elif report.adopted:  # a resumed session took over its predecessor's orders: as expected
-            info(report.text())
 
     def _step(self, now: int, *, start: bool = False, action: str | None = None,
               ids: list[str] | None = None, extra: dict[str, Any] | None = None) -> None:

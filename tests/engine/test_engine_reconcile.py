@@ -377,6 +377,7 @@ def test_an_ok_report_is_one_line_and_a_difference_one_line_each():
     from engine.reconcile import Report
 
     ok = Report("start", adopted=["tp1-1", "tp1-2"], foreign=["binance:BTC/USDT x (venue id 7)"])
-    assert ok.text() == ("reconciliation (start): ok; adopted from a previous session: tp1-1, tp1-2; "
+    assert ok.text() == ("reconciliation (start): ok; adopted from a previous session (session tp1, started 1970-01-01 00:00:00 UTC): "
+                         "tp1-1, tp1-2; "
                          "open at the venue, not ours (left alone): binance:BTC/USDT x (venue id 7)")
     assert Report("periodic").text() == "reconciliation (periodic): ok"

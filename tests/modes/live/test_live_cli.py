@@ -111,10 +111,9 @@ def test_kill_on_a_crashed_session_suggests_a_resume_that_works(live_emu, tmp_pa
                        text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     # its clean start reconciliation adopted the killed session's open orders (audited); an
-    # ok reconciliation is never a warning, and at info level it is one line
-    assert "warning: reconciliation" not in r.stderr, r.stderr
-    assert all(line.startswith("tickparity: info: reconciliation (start): ok")
-               for line in r.stderr.splitlines() if "reconciliation" in line or "adopted" in line), r.stderr
+    # ok reconciliation is one line (a warning only when it names adopted or foreign orders)
+    lines = [line for line in r.stderr.splitlines() if "reconciliation" in line or "adopted" in line]
+    assert all(": reconciliation (start): ok" in line for line in lines), r.stderr
     assert '"action":"adopt"' in (resumed / "audit.jsonl").read_text()
     assert (resumed / "summary.json").is_file()
     assert f"it was resumed by {resumed}: send the command there" in _kill_says(tmp_path, out)

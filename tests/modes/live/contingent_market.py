@@ -119,3 +119,30 @@ balances = {{ USDT = "10000000", BTC = "100" }}
     return subprocess.Popen([sys.executable, "-m", "modes.cli", "testnet", "--config", str(cfg), "--out", str(out),
                              "--duration", "300", "--no-report", "--no-health"], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def resume_in_thread(emu, strategy: str, run1: Path, run2: Path, duration_s: float = 6) -> tuple[threading.Thread, dict]:
+    """A testnet session resuming `run1` (`--resume`) into `run2`, on a thread: (the started
+    thread, a dict that gets `out` or, when the session raised, `error`)."""
+    from live_helpers import session_config
+
+    from modes.live import run_live
+
+    result: dict = {}
+
+    def second() -> None:
+        try:
+            result["out"] = run_live(session_config(emu, strategy=strategy), "testnet", run2, duration_s=duration_s,
+                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
+        except BaseException as exc:  # reported by the test thread
+            result["error"] = exc
+    thread = threading.Thread(target=second)
+    thread.start()
+    return thread, result
+
+
+def resume_testnet(emu, strategy: str, run1: Path, run2: Path) -> None:
+    """`resume_in_thread` for 6 s, waited for; AssertionError with the session's error."""
+    thread, result = resume_in_thread(emu, strategy, run1, run2)
+    thread.join(120)
+    assert "error" not in result, result.get("error")

@@ -21,12 +21,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
-from contingent_market import market, start_testnet, stepped_emulator
+from contingent_market import (
+    market,
+    resume_in_thread,
+    start_testnet,
+    stepped_emulator,
+)
 from emu_helpers import sync_client
 from live_helpers import ROOT, session_config, wait_until
 
@@ -72,16 +76,7 @@ def _scenario(emu, stepper, tmp_path) -> None:
     saved = json.loads((run1 / "contingent.json").read_text())["state"]
     assert saved["live_filled"]["br.tp"] == 0  # what the take-profit had filled when the session died
 
-    result: dict = {}
-
-    def second():
-        try:
-            result["out"] = run_live(session_config(emu, strategy=STRATEGY), "testnet", run2, duration_s=15,
-                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
-        except BaseException as exc:  # reported by the test thread
-            result["error"] = exc
-    thread = threading.Thread(target=second)
-    thread.start()
+    thread, result = resume_in_thread(emu, STRATEGY, run1, run2, duration_s=15)
     wait_until("the second session to restore", lambda: "error" in result or any(
         r.get("action") == "contingent_restored" for r in _audit(run2)), 60)
     assert "error" not in result, result.get("error")

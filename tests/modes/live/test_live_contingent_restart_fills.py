@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from decimal import Decimal
 
-from contingent_market import market, start_testnet, stepped_emulator
+from contingent_market import (
+    market,
+    resume_testnet,
+    start_testnet,
+    stepped_emulator,
+)
 from emu_helpers import sync_client
-from live_helpers import ROOT, session_config, wait_until
+from live_helpers import ROOT, wait_until
 
 from engine.types import EventKind
-from modes.live import run_live
 from modes.live.replay import replay_session
 
 STRATEGY = str(ROOT / "tests" / "modes" / "live" / "amend_strategies.py") + ":BracketOnce"
@@ -80,18 +83,7 @@ def _scenario(emu, stepper, tmp_path) -> None:
     wait_until("the entry to fill at the venue", lambda: ex.fetch_order(
         None, "BTC/USDT", {"origClientOrderId": entry["id"]})["status"] == "closed", 90)
 
-    result: dict = {}
-
-    def second():
-        try:
-            result["out"] = run_live(session_config(emu, strategy=STRATEGY), "testnet", run2, duration_s=6,
-                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
-        except BaseException as exc:  # reported by the test thread
-            result["error"] = exc
-    thread = threading.Thread(target=second)
-    thread.start()
-    thread.join(120)
-    assert "error" not in result, result.get("error")
+    resume_testnet(emu, STRATEGY, run1, run2)
     audit2 = _audit(run2)
     (restored,) = [r for r in audit2 if r.get("action") == "contingent_restored"]
     assert restored["working"] == {entry["id"]: entry["id"]} and restored["armed"] == []
@@ -176,18 +168,7 @@ def _partly(emu, stepper, tmp_path, strip_trade_ids: bool = False) -> None:
     wait_until("the rest of the entry to fill at the venue", lambda: ex.fetch_order(
         None, "BTC/USDT", {"origClientOrderId": entry["id"]})["status"] == "closed", 90)
 
-    result: dict = {}
-
-    def second():
-        try:
-            result["out"] = run_live(session_config(emu, strategy=STRATEGY), "testnet", run2, duration_s=6,
-                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
-        except BaseException as exc:
-            result["error"] = exc
-    thread = threading.Thread(target=second)
-    thread.start()
-    thread.join(120)
-    assert "error" not in result, result.get("error")
+    resume_testnet(emu, STRATEGY, run1, run2)
     audit2 = _audit(run2)
     checks = [r for r in audit2 if r["type"] == "reconcile"]
     assert checks[0]["adopted"] == [tp["id"]] and checks[0]["lookups"] == [entry["id"]], checks[0]

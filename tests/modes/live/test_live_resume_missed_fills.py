@@ -24,17 +24,20 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pyarrow.parquet as pq
-from contingent_market import market, start_testnet, stepped_emulator
+from contingent_market import (
+    market,
+    resume_testnet,
+    start_testnet,
+    stepped_emulator,
+)
 from emu_helpers import sync_client
-from live_helpers import ROOT, session_config, wait_until
+from live_helpers import ROOT, wait_until
 
 from engine.types import EventKind
-from modes.live import run_live
 from modes.live.replay import replay_session
 from venues.emulator import read_journal
 
@@ -58,21 +61,6 @@ def _audit(run):
 def _saved(run):
     path = run / "contingent.json"
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _resume(emu, strategy, run1, run2):
-    result: dict = {}
-
-    def second():
-        try:
-            result["out"] = run_live(session_config(emu, strategy=strategy), "testnet", run2, duration_s=6,
-                                     health=False, write_html=False, reconcile_s=1.0, resume=run1)
-        except BaseException as exc:  # reported by the test thread
-            result["error"] = exc
-    thread = threading.Thread(target=second)
-    thread.start()
-    thread.join(120)
-    assert "error" not in result, result.get("error")
 
 
 def _ledger_is_the_journal(emu, run1, run2) -> None:
@@ -134,7 +122,7 @@ def _plain(emu, stepper, tmp_path) -> None:
         None, "BTC/USDT", {"origClientOrderId": sell})["status"] == "closed" and ex.fetch_order(
         None, "BTC/USDT", {"origClientOrderId": buy})["filled"] == 0.007, 90)
 
-    _resume(emu, STRATEGIES + ":RestTwo", run1, run2)
+    resume_testnet(emu, STRATEGIES + ":RestTwo", run1, run2)
     audit2 = _audit(run2)
     checks = [r for r in audit2 if r["type"] == "reconcile"]
     assert checks[0]["at"] == "start" and checks[0]["adopted"] == [buy], checks[0]
@@ -190,7 +178,7 @@ def _leg(emu, stepper, tmp_path) -> None:
     wait_until("the take-profit to part-fill at the venue", lambda: ex.fetch_order(
         None, "BTC/USDT", {"origClientOrderId": tp["id"]})["filled"] == 0.005, 90)
 
-    _resume(emu, STRATEGIES + ":BracketOnce", run1, run2)
+    resume_testnet(emu, STRATEGIES + ":BracketOnce", run1, run2)
     audit2 = _audit(run2)
     checks = [r for r in audit2 if r["type"] == "reconcile"]
     assert checks[0]["adopted"] == [tp["id"]] and checks[0]["lookups"] == [tp["id"]], checks[0]

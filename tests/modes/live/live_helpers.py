@@ -76,3 +76,25 @@ def two_venue_config(emus: dict, strategy: str, params: dict | None = None, *, b
         table.setdefault("balances", {"USDT": "10000000", "BTC": "100"})
     return resolve(values, {}, base_dir=str(base_dir))
 
+
+#: a strategy file (written to a test's folder): one bid far below the market, left resting
+RESTER = '''
+from decimal import Decimal
+from engine import Strategy
+
+
+class Rester(Strategy):
+    """One bid far below the market, never cancelled: what a killed session leaves open, and
+    what a shutdown's cancel meets first."""
+
+    def on_start(self, ctx):
+        self.sent = False
+        ctx.schedule(every_ns=200_000_000)
+
+    def on_timer(self, ctx, ts):
+        inst = ctx.instruments[0]
+        book = ctx.book(inst)
+        if not self.sent and book.best_bid is not None:
+            self.sent = True
+            ctx.submit(inst, "buy", Decimal("0.001"), ctx.instrument(inst).round_price(book.best_bid * Decimal("0.8")))
+'''

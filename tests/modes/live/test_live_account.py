@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from live_helpers import ROOT, session_config, wait_until, write_session_toml
+from live_helpers import RESTER, ROOT, session_config, wait_until, write_session_toml
 
 from engine.errors import ConfigError
 from modes.live import run_live
@@ -84,27 +84,6 @@ def test_a_secrets_file_account_is_checked_the_same_way(tmp_path):
         path.chmod(0o600)
         with pytest.raises(ConfigError, match=r"\[binance\] account = .*: expected a non-empty string"):
             load_credentials({"secrets_file": str(path)}, "binance", {})
-
-
-RESTER = '''
-from decimal import Decimal
-from engine import Strategy
-
-
-class Rester(Strategy):
-    """One bid far below the market, left resting: what a killed session leaves open."""
-
-    def on_start(self, ctx):
-        self.sent = False
-        ctx.schedule(every_ns=200_000_000)
-
-    def on_timer(self, ctx, ts):
-        inst = ctx.instruments[0]
-        book = ctx.book(inst)
-        if not self.sent and book.best_bid is not None:
-            self.sent = True
-            ctx.submit(inst, "buy", Decimal("0.001"), ctx.instrument(inst).round_price(book.best_bid * Decimal("0.8")))
-'''
 
 
 def _start_testnet(toml, out, duration: str) -> subprocess.Popen:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from emu_helpers import control, get_json, make_emulator
-from live_helpers import session_config
+from live_helpers import RESTER, session_config
 
 from modes.live import run_live
 
@@ -427,27 +427,6 @@ def test_a_backtest_of_a_rate_limited_period_decides_as_the_session(emu, alice_e
           f"{len(refusals)}, {filled}; without held and health lines {len(old_requests)} "
           f"({_identical(old_requests, requests):.0%}), {len(old_refusals)}, {old_filled}")
     assert not old_refusals
-
-
-RESTER = '''
-from decimal import Decimal
-from engine import Strategy
-
-
-class Rester(Strategy):
-    """One bid far below the market, never cancelled: the shutdown's cancel is its first."""
-
-    def on_start(self, ctx):
-        self.sent = False
-        ctx.schedule(every_ns=200_000_000)
-
-    def on_timer(self, ctx, ts):
-        inst = ctx.instruments[0]
-        book = ctx.book(inst)
-        if not self.sent and book.best_bid is not None:
-            self.sent = True
-            ctx.submit(inst, "buy", Decimal("0.001"), ctx.instrument(inst).round_price(book.best_bid * Decimal("0.8")))
-'''
 
 
 def test_a_session_that_leaves_orders_open_exits_4(emu, alice_env, tmp_path, capsys):
